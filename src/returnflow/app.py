@@ -1,0 +1,59 @@
+"""The ASGI application: routers, error handlers, shared state."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import text
+
+from . import __version__
+from .config import Settings, get_settings
+from .db import Database
+from .errors import AppError
+from .storage import make_store
+from .web import JSON, error_response, validation_response
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Builds the app for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+    database = db or Database(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(title="returnflow", version=__version__, lifespan=lifespan, default_response_class=JSON,
+                  description="After-sales service desk (售后 / 退换货 / 退款). Errors come in the language of "
+                              "Accept-Language (zh-CN or en). Mutating calls accept an Idempotency-Key header.")
+    app.state.settings = settings
+    app.state.db = database
+    app.state.store = make_store(settings)
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError):
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return validation_response(request, exc)
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz() -> dict:
+        """Liveness and database reachability."""
+        with database.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": database.dialect, "version": __version__}
+
+    from .auth.api import router as auth_router
+    from .cases.api import router as cases_router
+    from .orders.api import router as orders_router
+    from .system_api import router as system_router
+
+    for router in (auth_router, orders_router, cases_router, system_router):
+        app.include_router(router, prefix="/api/v1")
+    return app

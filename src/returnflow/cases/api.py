@@ -1,0 +1,107 @@
+"""The case API: open, find, act, evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from ..errors import InvalidInput, NotFound
+from ..web import DB, JSON, CurrentActor, mutate
+from . import service
+from .evidence import attach
+from .models import Attachment, CaseState, CaseType, Channel
+from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
+from .views import attachment_dict, event_dict, present
+from .workflow import ACTIONS
+
+router = APIRouter(tags=["cases"])
+
+
+@router.post("/cases", status_code=201, response_model=CaseRead)
+async def open_case(body: CaseCreate, actor: CurrentActor, request: Request):
+    """Opens a case (售后单) for an order; it is numbered at once."""
+
+    def work(session):
+        case = service.open_case(session, actor=actor, data=body)
+        return 201, present(session, [case], actor)[0]
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases", response_model=CasePage)
+async def list_cases(actor: CurrentActor, db: DB, state: list[CaseState] = Query(default=[]),
+                     type: CaseType | None = None, channel: Channel | None = None, assignee: int | None = None,
+                     order: str | None = None, customer: str | None = None, created_from: datetime | None = None,
+                     created_to: datetime | None = None, q: str | None = Query(default=None, max_length=200),
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
+    """Cases filtered by state, type, channel, assignee, order, customer, date range or text; newest first."""
+    with db.read() as session:
+        rows, total = service.list_cases(
+            session, actor=actor, state=[s.value for s in state], type=type.value if type else None,
+            channel=channel.value if channel else None, assignee_id=assignee, order=order, customer=customer,
+            created_from=created_from, created_to=created_to, q=q, limit=limit, offset=offset)
+        return JSON({"items": present(session, rows, actor), "total": total, "limit": limit, "offset": offset})
+
+
+@router.get("/cases/{number}", response_model=CaseRead)
+async def get_case(number: str, actor: CurrentActor, db: DB):
+    """One case with its lines, evidence and timeline."""
+    with db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        return JSON(present(session, [case], actor, detail=True)[0])
+
+
+@router.get("/cases/{number}/timeline")
+async def get_timeline(number: str, actor: CurrentActor, db: DB) -> list[dict]:
+    """The case's events, oldest first."""
+    with db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        return [event_dict(e) for e in service.timeline(session, case=case)]
+
+
+@router.post("/cases/{number}/actions/{action}", response_model=CaseRead)
+async def act(number: str, action: str, body: ActionRequest, actor: CurrentActor, request: Request):
+    """Fires a workflow action; `version` must be the case's current version (409 otherwise)."""
+    if action not in ACTIONS or action == "attach":
+        raise InvalidInput("unknown_action", field="action", action=action,
+                           allowed=[a for a in ACTIONS if a != "attach"])
+
+    def work(session):
+        case = service.act(session, actor=actor, number=number, action=action, version=body.version,
+                           payload=body.payload)
+        return 200, present(session, [case], actor)[0]
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/attachments", status_code=201)
+async def upload(number: str, actor: CurrentActor, request: Request, file: UploadFile = File(...)):
+    """Adds an evidence photo or video; the type is checked from the content, not the name."""
+    settings = request.app.state.settings
+    limit = max(settings.max_image_bytes, settings.max_video_bytes)
+    data = await file.read(limit + 1)
+    filename = file.filename or "upload"
+
+    def work(session):
+        case = service.get_case(session, actor=actor, number=number)
+        attachment = attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                            filename=filename, data=data)
+        return 201, attachment_dict(attachment)
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/attachments/{attachment_id}")
+async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request):
+    """The evidence file as it was uploaded."""
+    with db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.case_id != case.id:
+            raise NotFound("attachment", attachment_id, field="attachment_id")
+    data = request.app.state.store.get(attachment.storage_key)
+    return Response(data, media_type=attachment.content_type,
+                    headers={"X-Checksum-SHA256": attachment.sha256,
+                             "Content-Disposition": f'inline; filename="{attachment.sha256}"'})

@@ -1,0 +1,100 @@
+"""Turns cases into the dicts the API returns (batched: one query per kind of row, not per case)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..merchants.models import Merchant
+from ..money import fmt
+from ..orders.models import Customer, Order, OrderLine
+from .models import Attachment, Case, CaseEvent
+from .workflow import allowed_actions
+
+STATE_LABELS: dict[str, dict[str, str]] = {
+    "pending_review": {"en": "Pending review", "zh-CN": "待审核"},
+    "awaiting_customer": {"en": "Waiting for the customer", "zh-CN": "待顾客补充资料"},
+    "pending_approval": {"en": "Pending approval", "zh-CN": "待上级审批"},
+    "awaiting_return": {"en": "Waiting for the return parcel", "zh-CN": "待顾客寄回"},
+    "return_in_transit": {"en": "Return in transit", "zh-CN": "退货运输中"},
+    "received": {"en": "Received", "zh-CN": "已收货"},
+    "inspected": {"en": "Inspected", "zh-CN": "已质检"},
+    "in_repair": {"en": "In repair", "zh-CN": "维修中"},
+    "resolving": {"en": "Resolution in progress", "zh-CN": "处理中"},
+    "resolved": {"en": "Resolved", "zh-CN": "已处理"},
+    "rejected": {"en": "Rejected", "zh-CN": "已驳回"},
+    "disputed": {"en": "Platform intervention", "zh-CN": "平台介入中"},
+    "cancelled": {"en": "Cancelled", "zh-CN": "已撤销"},
+    "closed": {"en": "Closed", "zh-CN": "已结案"},
+}
+
+
+def present(session: Session, cases: Sequence[Case], actor: Actor, *, detail: bool = False) -> list[dict[str, Any]]:
+    """The API shape of each case; with `detail`, its attachments and timeline too."""
+    if not cases:
+        return []
+    order_ids = {c.order_id for c in cases}
+    orders = dict(session.execute(select(Order.id, Order.number).where(Order.id.in_(order_ids))).tuples().all())
+    merchants = dict(session.execute(select(Merchant.id, Merchant.code).where(
+        Merchant.id.in_({c.merchant_id for c in cases}))).tuples().all())
+    customer_ids = {c.customer_id for c in cases if c.customer_id}
+    customers = {row.id: row for row in session.execute(select(
+        Customer.id, Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
+        Customer.id.in_(customer_ids)))} if customer_ids else {}
+    line_ids = {line.order_line_id for c in cases for line in c.lines}
+    order_lines = {row.id: row for row in session.execute(select(
+        OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price).where(
+        OrderLine.id.in_(line_ids)))} if line_ids else {}
+
+    result = []
+    for case in cases:
+        cust = customers.get(case.customer_id)
+        body: dict[str, Any] = {
+            "number": case.number, "merchant": merchants.get(case.merchant_id), "order": orders.get(case.order_id),
+            "customer": {"id": cust.external_id, "name": cust.name, "email": cust.email, "locale": cust.locale}
+            if cust else None,
+            "type": case.type, "channel": case.channel, "state": case.state,
+            "state_label": STATE_LABELS.get(case.state, {"en": case.state, "zh-CN": case.state}),
+            "reason": case.reason_code, "description": case.description, "desired_outcome": case.desired_outcome,
+            "advance": case.advance, "needs_return": case.needs_return, "outcome": case.outcome,
+            "currency": case.currency, "claimed_amount": fmt(case.claimed_amount, case.currency),
+            "assignee_id": case.assignee_id, "escalation_level": case.escalation_level,
+            "reopen_count": case.reopen_count, "external_ref": case.external_ref, "version": case.version,
+            "created_at": case.created_at, "updated_at": case.updated_at, "closed_at": case.closed_at,
+            "allowed_actions": allowed_actions(case, actor),
+            "lines": [_line(line, order_lines.get(line.order_line_id), case.currency) for line in case.lines],
+        }
+        if detail:
+            body["attachments"] = [attachment_dict(a) for a in session.scalars(
+                select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id))]
+            body["timeline"] = [event_dict(e) for e in session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))]
+        result.append(body)
+    return result
+
+
+def _line(line, order_line, currency: str) -> dict[str, Any]:
+    return {
+        "id": line.id, "order_line_id": line.order_line_id,
+        "line_no": order_line.line_no if order_line else None, "sku": order_line.sku if order_line else None,
+        "title": order_line.title if order_line else "",
+        "unit_price": fmt(order_line.unit_price, currency) if order_line else None,
+        "quantity": line.quantity, "reason": line.reason_code, "received_quantity": line.received_quantity,
+        "accepted_quantity": line.accepted_quantity, "inspection": line.inspection or {},
+    }
+
+
+def event_dict(event: CaseEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "action": event.action, "from_state": event.from_state, "to_state": event.to_state,
+            "actor": {"kind": event.actor_kind, "role": event.actor_role, "id": event.actor_id,
+                      "name": event.actor_name},
+            "payload": event.payload, "at": event.created_at}
+
+
+def attachment_dict(a: Attachment) -> dict[str, Any]:
+    return {"id": a.id, "filename": a.filename, "content_type": a.content_type, "kind": a.kind, "size": a.size,
+            "sha256": a.sha256, "uploaded_by": a.uploaded_by, "created_at": a.created_at}

@@ -1,0 +1,394 @@
+"""The case workflow: one table declares every (state, action) pair, who may do it and its guard; `fire` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..auth.actor import Actor
+from ..db import utcnow
+from ..errors import AppError, Conflict, Forbidden
+from ..orders.models import OrderLine
+from .models import Case, CaseEvent, CaseLine, CaseState as S, CaseType as T, OutboxMessage
+
+OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
+                         S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.IN_REPAIR, S.RESOLVING, S.DISPUTED})
+TERMINAL_STATES = frozenset({S.CLOSED, S.CANCELLED})
+ALL_STATES = frozenset(S)
+# A case in these states no longer holds its quantities against the order lines.
+RELEASING_STATES = frozenset({S.REJECTED, S.CANCELLED})
+
+REVIEWERS = ("agent", "supervisor", "admin", "policy", "system")
+SENIOR = ("supervisor", "admin")
+STAFF_WORK = ("agent", "supervisor", "admin")
+WAREHOUSE = ("warehouse", "supervisor", "admin")
+
+
+class GuardFailed(AppError):
+    status = 422
+
+    def __init__(self, problem_en: str, problem_zh: str, *, field: str | None = None) -> None:
+        super().__init__("guard_failed", field=field, problem=problem_en)
+        self.problem_zh = problem_zh
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body = super().render(locale)
+        if locale == "zh-CN":
+            body["message"] = self.problem_zh
+        return body
+
+
+Guard = Callable[[Session, Case, Actor, dict], None]
+Target = Callable[[Case, dict], S]
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: frozenset[S]
+    to: S | Target | None  # None: the state stays (an event on the timeline only)
+    roles: tuple[str, ...]
+    guard: Guard | None = None
+    summary_en: str = ""
+    summary_zh: str = ""
+    requires: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---- targets -------------------------------------------------------------------------------------------------
+
+def after_approval(case: Case, _payload: dict | None = None) -> S:
+    """Where an approved case goes: back-shipment, repair on site, or straight to resolution."""
+    if case.type == T.REPAIR and not case.needs_return:
+        return S.IN_REPAIR
+    if case.needs_return and case.type in (T.RETURN_REFUND, T.EXCHANGE, T.REPAIR):
+        return S.AWAITING_RETURN
+    return S.RESOLVING
+
+
+def after_arbitration(case: Case, payload: dict) -> S:
+    """The platform decides: for the customer the case proceeds as approved; for the merchant it closes."""
+    return after_approval(case) if payload.get("decision") == "customer" else S.CLOSED
+
+
+# ---- guards --------------------------------------------------------------------------------------------------
+
+def _text(payload: dict, name: str) -> str:
+    value = payload.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _require(*names: str) -> Guard:
+    def guard(_s: Session, _c: Case, _a: Actor, payload: dict) -> None:
+        for name in names:
+            if not _text(payload, name):
+                raise GuardFailed(f"payload.{name} is required for this action",
+                                  f"payload.{name} 为必填项", field=f"payload.{name}")
+    return guard
+
+
+def _all(*guards: Guard) -> Guard:
+    def guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+        for g in guards:
+            g(session, case, actor, payload)
+    return guard
+
+
+def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    if case.state == S.PENDING_APPROVAL and actor.role not in SENIOR:
+        raise Forbidden("forbidden_role", role=actor.role, what="approve (pending approval)", allowed=list(SENIOR))
+    if case.type in (T.INQUIRY, T.COMPLAINT):
+        raise GuardFailed("an inquiry or complaint is answered with 'resolve', not approved",
+                          "咨询或投诉请直接用「resolve」答复办结，无需审核通过")
+
+
+def _cancel_guard(session: Session, case: Case, actor: Actor, _p: dict) -> None:
+    if case.state == S.AWAITING_RETURN and case.advance and _outbound_shipped(session, case):
+        raise GuardFailed("the replacement has already been shipped in advance; the return cannot be cancelled",
+                          "换货商品已提前发出，不能取消退回")
+
+
+def _shipment_guard(_s: Session, _c: Case, _a: Actor, payload: dict) -> None:
+    _require("carrier", "tracking_number")(_s, _c, _a, payload)
+
+
+def _line_quantities(case: Case, payload: dict, limit_of: Callable[[CaseLine], int], what: str) -> dict[int, int]:
+    """Per-line quantities from payload['lines'] ([{line_id, quantity}]), defaulting to each line's limit."""
+    by_id = {line.id: line for line in case.lines}
+    given = payload.get("lines")
+    if given is None:
+        return {line.id: limit_of(line) for line in case.lines}
+    if not isinstance(given, list):
+        raise GuardFailed("payload.lines must be a list of {line_id, quantity}",
+                          "payload.lines 必须是 {line_id, quantity} 的列表", field="payload.lines")
+    result: dict[int, int] = {}
+    for i, item in enumerate(given):
+        line = by_id.get(item.get("line_id")) if isinstance(item, dict) else None
+        if line is None:
+            raise GuardFailed(f"payload.lines[{i}].line_id: not a line of this case; lines: {sorted(by_id)}",
+                              f"payload.lines[{i}].line_id：不是本售后单的行；可选：{sorted(by_id)}",
+                              field=f"payload.lines[{i}].line_id")
+        qty = item.get("quantity")
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0 or qty > limit_of(line):
+            raise GuardFailed(f"payload.lines[{i}].quantity: must be a whole number from 0 to {limit_of(line)} ({what})",
+                              f"payload.lines[{i}].quantity：必须是 0 到 {limit_of(line)} 之间的整数（{what}）",
+                              field=f"payload.lines[{i}].quantity")
+        result[line.id] = qty
+    return result
+
+
+def _receive_guard(_s: Session, case: Case, _a: Actor, payload: dict) -> None:
+    qty = _line_quantities(case, payload, lambda line: line.quantity, "the quantity claimed")
+    if sum(qty.values()) == 0:
+        raise GuardFailed("nothing received: at least one line needs a quantity above 0",
+                          "未收到任何商品：至少一行的数量需大于 0", field="payload.lines")
+
+
+def _inspect_guard(_s: Session, case: Case, _a: Actor, payload: dict) -> None:
+    _line_quantities(case, payload, lambda line: line.received_quantity, "the quantity received")
+
+
+def _type_guard(*types: T) -> Guard:
+    def guard(_s: Session, case: Case, _a: Actor, _p: dict) -> None:
+        if case.type not in types:
+            allowed = ", ".join(t.value for t in types)
+            raise GuardFailed(f"only for cases of type {allowed}; this case is {case.type}",
+                              f"仅适用于以下类型的售后单：{allowed}；本单类型为 {case.type}")
+    return guard
+
+
+def _ship_replacement_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    _type_guard(T.EXCHANGE, T.RESHIP, T.REPAIR)(session, case, actor, payload)
+    _shipment_guard(session, case, actor, payload)
+    if _outbound_shipped(session, case):
+        raise GuardFailed("the replacement has already been shipped", "换货/补发商品已发出，不能重复发货")
+    early = case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED)
+    if early and not case.advance:
+        raise GuardFailed("the replacement ships after inspection unless the case is an advance exchange",
+                          "非「先发后退」的换货须在检验后发出")
+    if case.type == T.REPAIR and case.state != S.RESOLVING:
+        raise GuardFailed("a repaired item is shipped once the repair is complete",
+                          "维修完成后才能寄回维修品")
+
+
+def _outbound_shipped(session: Session, case: Case) -> bool:
+    return session.scalar(select(func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "ship_replacement")) > 0
+
+
+def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    if case.type in (T.INQUIRY, T.COMPLAINT):
+        _require("answer")(session, case, actor, payload)
+        return
+    if case.state == S.PENDING_REVIEW:
+        raise GuardFailed("only an inquiry or complaint can be resolved straight from review",
+                          "只有咨询或投诉可以在审核阶段直接办结")
+    if case.type in (T.EXCHANGE, T.RESHIP, T.REPAIR) and not _outbound_shipped(session, case):
+        raise GuardFailed("ship the replacement (or repaired item) first: action ship_replacement",
+                          "请先发出换货/补发/维修品（操作 ship_replacement）")
+    if case.type == T.REPAIR and case.state != S.RESOLVING:
+        raise GuardFailed("a repair is resolved after complete_repair", "维修单须先完成维修（complete_repair）")
+
+
+def _quantities_available(session: Session, case: Case, _a: Actor, _p: dict) -> None:
+    """A case that had released its quantities may take them back only if nobody else claimed them since."""
+    if case.holds_quantity:
+        return
+    for line in case.lines:
+        available = returnable_quantity(session, line.order_line_id, exclude_case_id=case.id)
+        if line.quantity > available:
+            raise GuardFailed(f"order line {line.order_line_id} now has only {available} claimable; "
+                              "another case claimed the rest",
+                              f"订单行 {line.order_line_id} 现仅剩 {available} 件可申请，其余已被其他售后单占用")
+
+
+def _reopen_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    from ..config import get_settings
+
+    _require("reason")(session, case, actor, payload)
+    limit = get_settings().max_reopens
+    if case.reopen_count >= limit:
+        raise AppError("reopen_limit", status=422, count=case.reopen_count, limit=limit)
+    _quantities_available(session, case, actor, payload)
+
+
+def _arbitrate_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    if payload.get("decision") not in ("customer", "merchant"):
+        raise GuardFailed("payload.decision must be 'customer' or 'merchant'",
+                          "payload.decision 必须为 customer（支持顾客）或 merchant（支持商家）",
+                          field="payload.decision")
+    _require("reason")(session, case, actor, payload)
+    if payload["decision"] == "customer":
+        _quantities_available(session, case, actor, payload)
+
+
+def _assign_guard(_s: Session, case: Case, actor: Actor, payload: dict) -> None:
+    assignee = payload.get("assignee_id")
+    if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
+        raise GuardFailed("payload.assignee_id must be a user id or null", "payload.assignee_id 必须是用户编号或 null",
+                          field="payload.assignee_id")
+    if actor.role == "agent" and assignee not in (actor.user_id, None):
+        raise Forbidden("forbidden_role", role=actor.role, what="assign a case to someone else", allowed=list(SENIOR))
+
+
+# ---- effects (state bookkeeping beyond the state itself) ------------------------------------------------------
+
+def _effect(case: Case, action: str, payload: dict, to: S, session: Session) -> None:
+    if action == "receive":
+        qty = _line_quantities(case, payload, lambda line: line.quantity, "")
+        for line in case.lines:
+            line.received_quantity = qty.get(line.id, 0)
+    elif action == "inspect":
+        qty = _line_quantities(case, payload, lambda line: line.received_quantity, "")
+        verdicts = {item.get("line_id"): item for item in payload.get("lines") or [] if isinstance(item, dict)}
+        for line in case.lines:
+            line.accepted_quantity = qty.get(line.id, 0)
+            item = verdicts.get(line.id, {})
+            line.inspection = {k: item[k] for k in ("verdict", "grade", "note", "deduction") if k in item}
+    elif action == "escalate":
+        case.escalation_level += 1
+    elif action == "assign":
+        case.assignee_id = payload.get("assignee_id")
+    elif action == "reopen":
+        case.reopen_count += 1
+    if to in RELEASING_STATES:
+        case.holds_quantity = False
+    elif to in OPEN_STATES:
+        case.holds_quantity = True
+    if to == S.REJECTED:
+        case.outcome = "rejected"
+    elif to == S.CANCELLED:
+        case.outcome = "cancelled"
+    elif to == S.RESOLVED:
+        case.outcome = "resolved"
+    elif to in OPEN_STATES:
+        case.outcome = None
+    if to in TERMINAL_STATES:
+        case.closed_at = utcnow()
+    elif case.closed_at is not None:
+        case.closed_at = None
+
+
+# ---- the table -----------------------------------------------------------------------------------------------
+
+REVIEW_STATES = frozenset({S.PENDING_REVIEW, S.PENDING_APPROVAL, S.AWAITING_CUSTOMER})
+NOT_TERMINAL = ALL_STATES - TERMINAL_STATES
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("approve", REVIEW_STATES, after_approval, REVIEWERS, _approve_guard,
+               "Approve the request", "审核通过"),
+    Transition("reject", REVIEW_STATES, S.REJECTED, REVIEWERS, _require("reason"),
+               "Reject the request, with the reason", "驳回申请（须说明理由）", ("reason",)),
+    Transition("request_info", frozenset({S.PENDING_REVIEW, S.PENDING_APPROVAL}), S.AWAITING_CUSTOMER, REVIEWERS,
+               _require("message"), "Ask the customer for more information", "要求顾客补充资料", ("message",)),
+    Transition("customer_reply", frozenset({S.AWAITING_CUSTOMER}), S.PENDING_REVIEW,
+               ("customer", "agent", "supervisor", "admin"), _require("message"),
+               "The customer answers", "顾客补充资料", ("message",)),
+    Transition("require_approval", frozenset({S.PENDING_REVIEW}), S.PENDING_APPROVAL,
+               ("agent", "supervisor", "admin", "policy"), None,
+               "Send up for approval at a higher authority level", "提交上级审批"),
+    Transition("cancel", frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN}),
+               S.CANCELLED, ("customer", "agent", "supervisor", "admin", "system"), _cancel_guard,
+               "Cancel the request", "撤销申请"),
+    Transition("ship_return", frozenset({S.AWAITING_RETURN}), S.RETURN_IN_TRANSIT,
+               ("customer", "agent", "supervisor", "admin", "system"), _shipment_guard,
+               "Record the return parcel (carrier, tracking number)", "登记退货物流", ("carrier", "tracking_number")),
+    Transition("receive", frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT}), S.RECEIVED, WAREHOUSE,
+               _receive_guard, "Receive the returned goods", "仓库收货登记"),
+    Transition("inspect", frozenset({S.RECEIVED}), S.INSPECTED, WAREHOUSE, _inspect_guard,
+               "Record the inspection result", "质检结果登记"),
+    Transition("start_repair", frozenset({S.INSPECTED}), S.IN_REPAIR, ("agent", "warehouse", "supervisor", "admin"),
+               _type_guard(T.REPAIR), "Start the repair", "开始维修"),
+    Transition("complete_repair", frozenset({S.IN_REPAIR}), S.RESOLVING, ("agent", "warehouse", "supervisor", "admin"),
+               _type_guard(T.REPAIR), "The repair is done", "维修完成"),
+    Transition("ship_replacement",
+               frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.RESOLVING}), None,
+               ("agent", "warehouse", "supervisor", "admin", "system"), _ship_replacement_guard,
+               "Ship the replacement, reshipped or repaired item", "发出换货/补发/维修品", ("carrier", "tracking_number")),
+    Transition("resolve", frozenset({S.PENDING_REVIEW, S.INSPECTED, S.RESOLVING}), S.RESOLVED,
+               ("agent", "finance", "supervisor", "admin", "system"), _resolve_guard,
+               "Carry out the resolution", "处理完成"),
+    Transition("close", frozenset({S.RESOLVED, S.REJECTED}), S.CLOSED, ("agent", "supervisor", "admin", "system"),
+               None, "Close and archive", "结案归档"),
+    Transition("reopen", frozenset({S.CLOSED}), S.PENDING_REVIEW, SENIOR, _reopen_guard,
+               "Reopen a closed case", "重新打开", ("reason",)),
+    Transition("dispute", frozenset({S.REJECTED, S.RESOLVED}), S.DISPUTED,
+               ("customer", "agent", "supervisor", "admin"), _all(_require("reason"), _quantities_available),
+               "The customer asks the platform to intervene", "申请平台介入", ("reason",)),
+    Transition("arbitrate", frozenset({S.DISPUTED}), after_arbitration, ("platform",), _arbitrate_guard,
+               "The platform decides the dispute", "平台裁决", ("decision", "reason")),
+    Transition("escalate", OPEN_STATES, None, ("customer", "agent", "supervisor", "admin", "system"),
+               _require("reason"), "Escalate to a supervisor", "升级处理", ("reason",)),
+    Transition("assign", NOT_TERMINAL, None, STAFF_WORK + ("system",), _assign_guard,
+               "Assign to an agent", "分配处理人"),
+    Transition("attach", NOT_TERMINAL, None, ("customer",) + STAFF_WORK + ("warehouse", "platform"), None,
+               "Add evidence (photo or video)", "上传凭证"),
+    Transition("note", ALL_STATES, None, ("agent", "warehouse", "finance", "supervisor", "admin", "platform"),
+               _require("text"), "Add an internal note", "添加内部备注", ("text",)),
+)
+
+BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
+ACTIONS = tuple(BY_ACTION)
+
+
+def allowed_actions(case: Case, actor: Actor | None = None) -> list[str]:
+    """The actions the table allows from the case's state (and for this actor's role, if given)."""
+    return [t.action for t in TRANSITIONS
+            if case.state in t.sources and (actor is None or actor.role in t.roles)]
+
+
+def returnable_quantity(session: Session, order_line_id: int, *, exclude_case_id: int | None = None) -> int:
+    """Delivered quantity minus what open or finished cases already claim."""
+    delivered = session.scalar(select(OrderLine.delivered_quantity).where(OrderLine.id == order_line_id)) or 0
+    claimed = select(func.coalesce(func.sum(CaseLine.quantity), 0)).join(Case, Case.id == CaseLine.case_id).where(
+        CaseLine.order_line_id == order_line_id, Case.holds_quantity.is_(True))
+    if exclude_case_id is not None:
+        claimed = claimed.where(Case.id != exclude_case_id)
+    return delivered - (session.scalar(claimed) or 0)
+
+
+def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
+         expected_version: int | None = None) -> CaseEvent:
+    """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row."""
+    payload = dict(payload or {})
+    transition = BY_ACTION.get(action)
+    if transition is None:
+        raise AppError("unknown_action", status=422, field="action", action=action, allowed=list(ACTIONS))
+    if expected_version is not None and expected_version != case.version:
+        raise Conflict("stale_version", field="version", sent=expected_version, current=case.version)
+    if case.state not in transition.sources:
+        raise Conflict("illegal_transition", state=case.state, action=action,
+                       allowed=allowed_actions(case, actor) or ["-"])
+    if actor.role not in transition.roles:
+        raise Forbidden("forbidden_role", role=actor.role, what=action, allowed=list(transition.roles))
+    if transition.guard is not None:
+        transition.guard(session, case, actor, payload)
+
+    source = case.state
+    target = transition.to(case, payload) if callable(transition.to) else (transition.to or S(source))
+    _effect(case, action, payload, target, session)
+    case.state = target.value if isinstance(target, S) else target
+    case.updated_at = utcnow()
+    try:
+        session.flush()  # UPDATE ... WHERE version = <loaded>: a concurrent writer makes this fail
+    except StaleDataError:
+        raise Conflict("stale_version", field="version", sent=expected_version or case.version,
+                       current="newer") from None
+    return record_event(session, case, action, actor, source, payload)
+
+
+def record_event(session: Session, case: Case, action: str, actor: Actor, source: str | None,
+                 payload: dict) -> CaseEvent:
+    """Appends the immutable event for the case's current version and its outbox message."""
+    event = CaseEvent(case_id=case.id, seq=case.version, action=action, from_state=source, to_state=case.state,
+                      actor_kind=actor.kind, actor_role=actor.role, actor_id=actor.ref, actor_name=actor.name,
+                      payload=payload, created_at=case.updated_at)
+    session.add(event)
+    session.add(OutboxMessage(merchant_id=case.merchant_id, topic=f"case.{action}", case_id=case.id,
+                              payload={"case": case.number, "action": action, "from": source, "to": case.state,
+                                       "version": case.version, "actor": actor.ref}))
+    return event

@@ -1,0 +1,223 @@
+"""The `returnflow` command: serve, migrate, demo, import-orders, cases, users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import get_settings
+from .db import Database
+
+app = typer.Typer(help="returnflow — after-sales service desk (售后 / 退换货 / 退款).", no_args_is_help=True,
+                  add_completion=False)
+cases_app = typer.Typer(help="Find and read cases.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _db() -> Database:
+    return Database(get_settings().resolved_database_url())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (RETURNFLOW_DATABASE_URL, default SQLite under ./data) to the current schema."""
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    console.print(f"[green]schema is current[/green] on {db.dialect}")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo merchants, staff, orders and cases (only into a database that has none)."""
+    from .demo import load
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    result = load(db)
+    if result.get("skipped"):
+        console.print("demo data is already there")
+        return
+    console.print(f"[green]demo loaded[/green]: {len(result['cases'])} cases")
+    console.print(f"sign in as any of {', '.join(result['users'])} with password [bold]{result['password']}[/bold]")
+    console.print(f"an admin API token: [bold]{result['admin_token']}[/bold]")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+          port: int = typer.Option(8000, help="Port to listen on"),
+          workers: int = typer.Option(1, help="Worker processes (use PostgreSQL for more than one machine)"),
+          with_demo: bool = typer.Option(False, "--demo", help="Load the demo data first if the database is empty"),
+          log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
+    """Migrate, then serve the API (health at /healthz, OpenAPI at /openapi.json, API under /api/v1)."""
+    import uvicorn
+
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    if with_demo:
+        from .demo import load
+
+        result = load(db)
+        if not result.get("skipped"):
+            console.print(f"demo loaded; password for demo users: [bold]{result['password']}[/bold]; "
+                          f"admin token: [bold]{result['admin_token']}[/bold]")
+    db.dispose()
+    console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
+    uvicorn.run("returnflow.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False)
+
+
+@app.command("import-orders")
+def import_orders(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSON lines (.jsonl), optionally .gz"),
+    merchant: str = typer.Option("demo", help="Merchant code the orders belong to"),
+    fmt: str = typer.Option("auto", "--format", help="auto | csv | jsonl | uci (the UCI Online Retail layout)"),
+    create_merchant: bool = typer.Option(False, help="Create the merchant if it does not exist"),
+    currency: str = typer.Option("", help="Currency when the file has none (uci: GBP)"),
+    open_returns: bool = typer.Option(True, help="uci: open the 'C' invoices as return cases"),
+    errors_file: Path | None = typer.Option(None, help="Write every refused row here as CSV"),
+) -> None:
+    """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import."""
+    from .orders.importer import run_import
+
+    db = _db()
+    from .schema import migrate as run
+
+    run(db)
+    raise typer.Exit(run_import(db, file=file, merchant=merchant, fmt=fmt, create_merchant=create_merchant,
+                                currency=currency or None, open_returns=open_returns, errors_file=errors_file,
+                                console=console))
+
+
+def _cli_actor(merchant: str | None):
+    from sqlalchemy import select
+
+    from .auth.actor import Actor
+    from .merchants.models import Merchant
+
+    if not merchant:
+        return Actor(kind="staff", role="platform", name="cli")
+    with _db().read() as session:
+        m = session.scalar(select(Merchant).where(Merchant.code == merchant))
+    if m is None:
+        console.print(f"[red]no merchant {merchant}[/red]")
+        raise typer.Exit(2)
+    return Actor(kind="staff", role="admin", merchant_id=m.id, name="cli")
+
+
+@cases_app.command("list")
+def cases_list(merchant: str | None = typer.Option(None, help="Only this merchant"),
+               state: list[str] = typer.Option([], help="Filter by state (repeatable)"),
+               type: str | None = typer.Option(None, help="Filter by type"),
+               q: str | None = typer.Option(None, help="Text search: number, order, customer, description"),
+               limit: int = typer.Option(50, help="How many")) -> None:
+    """List cases, newest first."""
+    from .cases.service import list_cases
+    from .cases.views import STATE_LABELS
+
+    actor = _cli_actor(merchant)
+    with _db().read() as session:
+        rows, total = list_cases(session, actor=actor, state=state or None, type=type, q=q, limit=limit)
+        table = Table(title=f"{total} cases")
+        table.add_column("number", no_wrap=True)
+        for col in ("type", "channel", "state", "reason", "lines", "created"):
+            table.add_column(col)
+        for c in rows:
+            table.add_row(c.number, c.type, c.channel, f"{c.state} {STATE_LABELS[c.state]['zh-CN']}",
+                          c.reason_code or "", str(sum(line.quantity for line in c.lines)),
+                          c.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@cases_app.command("show")
+def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merchant code")) -> None:
+    """Show one case with its lines and timeline."""
+    from .cases.service import get_case
+    from .cases.views import present
+    from .errors import NotFound
+
+    actor = _cli_actor(merchant)
+    with _db().read() as session:
+        try:
+            case = get_case(session, actor=actor, number=number)
+        except NotFound:
+            console.print(f"[red]case {number} not found[/red]")
+            raise typer.Exit(1) from None
+        body = present(session, [case], actor, detail=True)[0]
+    console.print(f"[bold]{body['number']}[/bold]  {body['type']}  {body['state']} "
+                  f"({body['state_label']['zh-CN']} / {body['state_label']['en']})  order {body['order']}  "
+                  f"version {body['version']}")
+    console.print(f"channel {body['channel']}, reason {body['reason']}, claimed {body['claimed_amount']} "
+                  f"{body['currency']}: {body['description']}")
+    lines = Table(title="lines")
+    for col in ("line", "sku", "title", "qty", "received", "accepted"):
+        lines.add_column(col)
+    for line in body["lines"]:
+        lines.add_row(str(line["line_no"]), line["sku"], line["title"], str(line["quantity"]),
+                      str(line["received_quantity"]), str(line["accepted_quantity"]))
+    console.print(lines)
+    events = Table(title="timeline")
+    for col in ("#", "at", "action", "from → to", "by", "payload"):
+        events.add_column(col)
+    for e in body["timeline"]:
+        events.add_row(str(e["seq"]), e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["action"],
+                       f"{e['from_state'] or '-'} → {e['to_state']}", e["actor"]["name"] or e["actor"]["id"],
+                       str(e["payload"])[:60])
+    console.print(events)
+
+
+@users_app.command("create")
+def users_create(email: str = typer.Option(...), name: str = typer.Option(...),
+                 role: str = typer.Option(..., help="agent | warehouse | finance | supervisor | admin | platform"),
+                 merchant: str | None = typer.Option(None, help="Merchant code (none for platform)"),
+                 password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
+    """Create a staff account."""
+    from sqlalchemy import select
+
+    from .auth.service import create_user
+    from .errors import AppError
+    from .merchants.models import Merchant
+
+    with _db().transaction() as session:
+        merchant_id = None
+        if merchant:
+            merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
+            if merchant_id is None:
+                console.print(f"[red]no merchant {merchant}[/red]")
+                raise typer.Exit(2)
+        try:
+            user = create_user(session, email=email, name=name, role=role, merchant_id=merchant_id, password=password)
+        except AppError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"created user {user.id} ({role})")
+
+
+@users_app.command("token")
+def users_token(email: str = typer.Option(...), label: str = typer.Option("integration")) -> None:
+    """Issue an API token for an integration (printed once)."""
+    from sqlalchemy import select
+
+    from .auth.models import User
+    from .auth.service import issue_token
+
+    with _db().transaction() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        if user is None:
+            console.print(f"[red]no user {email}[/red]")
+            raise typer.Exit(2)
+        console.print(issue_token(session, user=user, label=label))
+
+
+if __name__ == "__main__":
+    app()

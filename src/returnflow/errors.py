@@ -1,0 +1,60 @@
+"""Errors users can act on: a code, the field, the problem, what is allowed — rendered in their language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .i18n import message
+
+
+class AppError(Exception):
+    """A refusal with an HTTP status, a message key and the params that explain it."""
+
+    status = 400
+
+    def __init__(self, key: str, *, field: str | None = None, status: int | None = None,
+                 allowed: Any = None, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.field = field
+        self.params = params
+        self.allowed = allowed
+        if status is not None:
+            self.status = status
+
+    def render(self, locale: str) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.allowed is not None and "allowed" not in params:
+            params["allowed"] = ", ".join(map(str, self.allowed)) if isinstance(self.allowed, (list, tuple)) else self.allowed
+        body: dict[str, Any] = {"code": self.key, "message": message(self.key, locale, **params)}
+        if self.field:
+            body["field"] = self.field
+        if self.allowed is not None:
+            body["allowed"] = self.allowed
+        return body
+
+    def __str__(self) -> str:
+        return message(self.key, "en", **{**self.params, "allowed": self.allowed})
+
+
+class InvalidInput(AppError):
+    status = 422
+
+
+class NotFound(AppError):
+    status = 404
+
+    def __init__(self, what: str, key: Any, **kw: Any) -> None:
+        super().__init__("not_found", what=what, key=key, **kw)
+
+
+class Forbidden(AppError):
+    status = 403
+
+
+class Unauthenticated(AppError):
+    status = 401
+
+
+class Conflict(AppError):
+    status = 409

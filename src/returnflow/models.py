@@ -1,0 +1,9 @@
+"""Imports every table so the metadata (and Alembic) sees the whole schema."""
+
+from .auth.models import ApiToken, User  # noqa: F401
+from .cases.models import (  # noqa: F401
+    Attachment, Case, CaseEvent, CaseLine, IdempotencyRecord, NumberSequence, OutboxMessage, Reason,
+)
+from .db import Base  # noqa: F401
+from .merchants.models import Merchant  # noqa: F401
+from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401

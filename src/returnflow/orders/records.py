@@ -1,0 +1,50 @@
+"""Plain order records, already validated, as the importer and the API hand them to storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class CustomerRecord:
+    external_id: str
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    country: str | None = None
+
+
+@dataclass(slots=True)
+class LineRecord:
+    line_no: int
+    sku: str
+    title: str
+    category: str | None
+    unit_price: int  # minor units
+    quantity: int
+    delivered_quantity: int
+    discount: int = 0  # minor units
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    number: str
+    currency: str
+    customer: CustomerRecord | None = None
+    discount: int = 0
+    shipping_fee: int = 0
+    paid_total: int | None = None
+    payments: list[dict] = field(default_factory=list)
+    country: str | None = None
+    sales_channel: str | None = None
+    ordered_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    signed_at: datetime | None = None
+    lines: list[LineRecord] = field(default_factory=list)
+
+    @property
+    def goods_total(self) -> int:
+        return sum(line.unit_price * line.quantity for line in self.lines)

@@ -1,0 +1,115 @@
+"""API shapes of orders, and their conversion to validated records (amounts to minor units)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidInput
+from ..money import MoneyError, is_currency, to_minor
+from .records import CustomerRecord, LineRecord, OrderRecord
+
+Amount = Decimal | int | str
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, description="The shop's customer id")
+    name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    locale: str | None = Field(default=None, max_length=10)
+    country: str | None = Field(default=None, max_length=60)
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(min_length=1, max_length=40, description="alipay, wechat_pay, card, balance, points ...")
+    amount: Decimal
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_no: int | None = Field(default=None, ge=1)
+    sku: str = Field(min_length=1, max_length=100)
+    title: str = Field(default="", max_length=300)
+    category: str | None = Field(default=None, max_length=60)
+    unit_price: Decimal = Field(ge=0)
+    quantity: int = Field(ge=1, le=1_000_000)
+    delivered_quantity: int | None = Field(default=None, ge=0)
+    discount: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class OrderIn(BaseModel):
+    """An order as the shop pushes it; re-sending the same number updates it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1, max_length=100)
+    merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
+    customer: CustomerIn | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    discount: Decimal = Field(default=Decimal(0), ge=0)
+    shipping_fee: Decimal = Field(default=Decimal(0), ge=0)
+    paid_total: Decimal | None = Field(default=None, ge=0)
+    payments: list[PaymentIn] = Field(default_factory=list)
+    country: str | None = Field(default=None, max_length=60)
+    sales_channel: str | None = Field(default=None, max_length=60)
+    ordered_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    signed_at: datetime | None = None
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=2000)
+
+    def to_record(self) -> OrderRecord:
+        """Validates amounts against the currency and returns the storage record."""
+        currency = self.currency.upper()
+        if not is_currency(currency):
+            raise InvalidInput("unknown_currency", field="currency", got=self.currency)
+
+        def minor(value: Decimal, field: str) -> int:
+            try:
+                return to_minor(value, currency)
+            except MoneyError as exc:
+                raise InvalidInput("validation", field=field, problem=str(exc)) from None
+
+        delivered = self.delivered_at is not None or self.signed_at is not None
+        lines = []
+        numbers = set()
+        for i, line in enumerate(self.lines):
+            line_no = line.line_no or i + 1
+            if line_no in numbers:
+                raise InvalidInput("validation", field=f"lines[{i}].line_no", problem=f"line {line_no} appears twice")
+            numbers.add(line_no)
+            delivered_qty = line.delivered_quantity if line.delivered_quantity is not None else (
+                line.quantity if delivered else 0)
+            if delivered_qty > line.quantity:
+                raise InvalidInput("validation", field=f"lines[{i}].delivered_quantity",
+                                   problem=f"{delivered_qty} delivered is more than the {line.quantity} ordered")
+            unit = minor(line.unit_price, f"lines[{i}].unit_price")
+            discount = minor(line.discount, f"lines[{i}].discount")
+            if discount > unit * line.quantity:
+                raise InvalidInput("validation", field=f"lines[{i}].discount", problem="larger than the line's value")
+            lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
+                                    unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
+                                    discount=discount))
+        payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
+                    for i, p in enumerate(self.payments)]
+        record = OrderRecord(
+            number=self.number, currency=currency,
+            customer=CustomerRecord(external_id=self.customer.id, name=self.customer.name, email=self.customer.email,
+                                    phone=self.customer.phone, locale=self.customer.locale,
+                                    country=self.customer.country) if self.customer else None,
+            discount=minor(self.discount, "discount"), shipping_fee=minor(self.shipping_fee, "shipping_fee"),
+            paid_total=minor(self.paid_total, "paid_total") if self.paid_total is not None else None,
+            payments=payments, country=self.country, sales_channel=self.sales_channel, ordered_at=self.ordered_at,
+            shipped_at=self.shipped_at, delivered_at=self.delivered_at, signed_at=self.signed_at, lines=lines)
+        if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
+            raise InvalidInput("validation", field="payments",
+                               problem="the payments do not add up to paid_total")
+        return record

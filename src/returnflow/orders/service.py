@@ -1,0 +1,150 @@
+"""Orders: upsert in bulk (import and API share it), read, list — always within one merchant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from ..auth.actor import Actor
+from ..cases.models import CaseLine
+from ..errors import Forbidden, NotFound
+from .models import Customer, Order, OrderLine, Product
+from .records import OrderRecord
+
+CHUNK = 2000
+
+
+def _insert(session: Session, table):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(items: Sequence, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderRecord]) -> dict[str, int]:
+    """Inserts or updates orders by number (never duplicates); returns {number: order id}."""
+    if not orders:
+        return {}
+    customer_ids = _upsert_customers(session, merchant_id, orders)
+    _upsert_products(session, merchant_id, orders)
+
+    numbers = [o.number for o in orders]
+    existing: set[str] = set()
+    for chunk in _chunks(numbers):
+        existing.update(session.scalars(select(Order.number).where(
+            Order.merchant_id == merchant_id, Order.number.in_(chunk))))
+
+    rows = []
+    for o in orders:
+        goods = o.goods_total
+        rows.append({
+            "merchant_id": merchant_id, "number": o.number,
+            "customer_id": customer_ids.get(o.customer.external_id) if o.customer else None,
+            "currency": o.currency, "goods_total": goods, "discount": o.discount, "shipping_fee": o.shipping_fee,
+            "paid_total": o.paid_total if o.paid_total is not None else goods - o.discount + o.shipping_fee,
+            "payments": o.payments, "country": o.country, "sales_channel": o.sales_channel,
+            "ordered_at": o.ordered_at, "shipped_at": o.shipped_at, "delivered_at": o.delivered_at,
+            "signed_at": o.signed_at,
+        })
+    table = Order.__table__
+    stmt = _insert(session, table)
+    updated = {c: stmt.excluded[c] for c in rows[0] if c not in ("merchant_id", "number")}
+    session.execute(stmt.on_conflict_do_update(index_elements=["merchant_id", "number"], set_=updated), rows)
+
+    ids: dict[str, int] = {}
+    for chunk in _chunks(numbers):
+        ids.update(session.execute(select(Order.number, Order.id).where(
+            Order.merchant_id == merchant_id, Order.number.in_(chunk))).tuples().all())
+
+    line_rows = []
+    for o in orders:
+        order_id = ids[o.number]
+        for line in o.lines:
+            line_rows.append({
+                "order_id": order_id, "line_no": line.line_no, "sku": line.sku, "title": line.title,
+                "category": line.category, "unit_price": line.unit_price, "quantity": line.quantity,
+                "delivered_quantity": line.delivered_quantity, "discount": line.discount,
+                "paid_amount": line.unit_price * line.quantity - line.discount,
+            })
+    if line_rows:
+        lstmt = _insert(session, OrderLine.__table__)
+        lupdate = {c: lstmt.excluded[c] for c in line_rows[0] if c not in ("order_id", "line_no")}
+        session.execute(lstmt.on_conflict_do_update(index_elements=["order_id", "line_no"], set_=lupdate), line_rows)
+
+    # Re-imported orders may have lost lines; drop those nobody has claimed in a case.
+    for o in orders:
+        if o.number in existing:
+            keep = [line.line_no for line in o.lines]
+            session.execute(delete(OrderLine).where(
+                OrderLine.order_id == ids[o.number], OrderLine.line_no.not_in(keep),
+                ~exists().where(CaseLine.order_line_id == OrderLine.id)))
+    return ids
+
+
+def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[OrderRecord]) -> dict[str, int]:
+    customers = {o.customer.external_id: o.customer for o in orders if o.customer}
+    if not customers:
+        return {}
+    rows = [{"merchant_id": merchant_id, "external_id": c.external_id, "name": c.name, "email": c.email,
+             "phone": c.phone, "locale": c.locale, "country": c.country} for c in customers.values()]
+    stmt = _insert(session, Customer.__table__)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["merchant_id", "external_id"],
+        set_={c: func.coalesce(stmt.excluded[c], Customer.__table__.c[c])
+              for c in ("name", "email", "phone", "locale", "country")}), rows)
+    ids: dict[str, int] = {}
+    keys = list(customers)
+    for chunk in _chunks(keys):
+        ids.update(session.execute(select(Customer.external_id, Customer.id).where(
+            Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))).tuples().all())
+    return ids
+
+
+def _upsert_products(session: Session, merchant_id: int, orders: Sequence[OrderRecord]) -> None:
+    products: dict[str, tuple[str, str | None]] = {}
+    for o in orders:
+        for line in o.lines:
+            products[line.sku] = (line.title, line.category)
+    rows = [{"merchant_id": merchant_id, "sku": sku, "title": title, "category": category}
+            for sku, (title, category) in products.items()]
+    if rows:
+        stmt = _insert(session, Product.__table__)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["merchant_id", "sku"],
+            set_={"title": stmt.excluded.title,
+                  "category": func.coalesce(stmt.excluded.category, Product.__table__.c.category)}), rows)
+
+
+def get_by_number(session: Session, *, actor: Actor, merchant_id: int | None, number: str) -> Order:
+    """Returns the order `number` of the actor's merchant (a platform actor names the merchant)."""
+    stmt = select(Order).options(selectinload(Order.lines)).where(Order.number == number)
+    if actor.merchant_id is not None:
+        stmt = stmt.where(Order.merchant_id == actor.merchant_id)
+    elif merchant_id is not None:
+        stmt = stmt.where(Order.merchant_id == merchant_id)
+    orders = session.scalars(stmt).all()
+    if not orders:
+        raise NotFound("order", number, field="order")
+    if len(orders) > 1:
+        raise Forbidden("merchant_required", status=422, field="merchant")
+    return orders[0]
+
+
+def list_orders(session: Session, *, actor: Actor, customer: str | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[Order], int]:
+    """Orders the actor may see, newest first."""
+    stmt = select(Order)
+    if actor.merchant_id is not None:
+        stmt = stmt.where(Order.merchant_id == actor.merchant_id)
+    if customer:
+        stmt = stmt.join(Customer, Customer.id == Order.customer_id).where(Customer.external_id == customer)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Order.ordered_at.desc(), Order.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+

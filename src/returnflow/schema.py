@@ -1,0 +1,32 @@
+"""Brings a database to the current schema with Alembic (the only way the schema changes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from .db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(db: Database) -> None:
+    """Upgrades to head, then writes reference data that must exist (the default reason taxonomy)."""
+    config = alembic_config(db.url)
+    with db.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+    from .cases.reasons import seed_defaults
+
+    with db.transaction() as session:
+        seed_defaults(session)

@@ -1,0 +1,133 @@
+"""The HTTP frame shared by every router: JSON responses, errors in the user's language, auth, idempotent writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .auth.actor import Actor
+from .auth.service import actor_for_token
+from .db import Database
+from .errors import AppError, Unauthenticated
+from .i18n import message, negotiate
+from .idempotency import recall, remember, request_hash
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError
+
+
+class JSON(JSONResponse):
+    """orjson-encoded JSON."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def locale_of(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_locale)
+
+
+def error_response(request: Request, exc: AppError) -> JSON:
+    return JSON({"error": exc.render(locale_of(request))}, status_code=exc.status)
+
+
+# Pydantic's error types, explained in both languages.
+_PROBLEMS = {
+    "missing": ("is required", "为必填项"),
+    "extra_forbidden": ("is not a known field", "不是可识别的字段"),
+    "int_parsing": ("must be a whole number", "必须是整数"),
+    "int_type": ("must be a whole number", "必须是整数"),
+    "decimal_parsing": ("must be a decimal number such as 12.30", "必须是数字，例如 12.30"),
+    "decimal_type": ("must be a decimal number such as 12.30", "必须是数字，例如 12.30"),
+    "string_type": ("must be text", "必须是文本"),
+    "bool_type": ("must be true or false", "必须是 true 或 false"),
+    "datetime_parsing": ("must be a date-time such as 2026-11-24T10:00:00+08:00",
+                         "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
+    "datetime_from_date_parsing": ("must be a date-time such as 2026-11-24T10:00:00+08:00",
+                                   "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
+}
+
+
+def validation_response(request: Request, exc: RequestValidationError) -> JSON:
+    locale = locale_of(request)
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc).replace(".[", "[") or "body"
+        for i, part in enumerate(loc):
+            if part.isdigit() and i:
+                field = field.replace(f".{part}", f"[{part}]", 1)
+        etype = err.get("type", "")
+        if etype == "json_invalid":
+            text = message("malformed_json", locale, problem=err.get("ctx", {}).get("error", err.get("msg")))
+            errors.append({"code": "malformed_json", "field": "body", "message": text})
+            continue
+        en, zh = _PROBLEMS.get(etype, (err.get("msg", "is not valid"), "格式不正确：" + err.get("msg", "")))
+        entry: dict[str, Any] = {"code": "validation", "field": field,
+                                 "message": message("validation", locale, field=field, problem=zh if locale == "zh-CN" else en)}
+        expected = err.get("ctx", {}).get("expected")
+        if expected:
+            entry["allowed"] = expected
+        errors.append(entry)
+    first = dict(errors[0]) if errors else {"code": "validation", "message": "invalid"}
+    first["errors"] = errors
+    return JSON({"error": first}, status_code=422)
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def current_actor(request: Request) -> Actor:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("unauthenticated")
+    return actor_for_token(request.app.state.db.reader, token.strip())
+
+
+DB = Annotated[Database, Depends(get_db)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+async def mutate(request: Request, actor: Actor, work: Callable[[Session], tuple[int, Any]]) -> Response:
+    """Runs `work` in one write transaction; with an Idempotency-Key, a retry returns the first result."""
+    db: Database = request.app.state.db
+    key = request.headers.get("idempotency-key")
+    if not key:
+        with db.transaction() as session:
+            status, body = work(session)
+        return JSON(body, status_code=status)
+    key = key.strip()[:200]
+    scope = actor.ref
+    digest = request_hash(request.method, request.url.path, await request.body())
+    for attempt in range(2):
+        try:
+            with db.transaction() as session:
+                record = recall(session, scope=scope, key=key, digest=digest)
+                if record is not None:
+                    return JSON(record.response, status_code=record.status_code,
+                                headers={"Idempotent-Replayed": "true"})
+                status, body = work(session)
+                plain = orjson.loads(orjson.dumps(body, default=_default))
+                remember(session, scope=scope, key=key, digest=digest, status_code=status, response=plain)
+            return JSON(plain, status_code=status)
+        except IntegrityError:
+            if attempt:
+                raise
+            # A concurrent request with the same key committed first: answer with its result.
+    raise RuntimeError("unreachable")
