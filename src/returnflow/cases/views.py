@@ -38,9 +38,9 @@ def present(session: Session, cases: Sequence[Case], actor: Actor, *, detail: bo
     if not cases:
         return []
     order_ids = {c.order_id for c in cases}
-    orders = dict(session.execute(select(Order.id, Order.number).where(Order.id.in_(order_ids))).tuples().all())
+    orders = dict(session.execute(select(Order.id, Order.number).where(Order.id.in_(order_ids))).all())
     merchants = dict(session.execute(select(Merchant.id, Merchant.code).where(
-        Merchant.id.in_({c.merchant_id for c in cases}))).tuples().all())
+        Merchant.id.in_({c.merchant_id for c in cases}))).all())
     customer_ids = {c.customer_id for c in cases if c.customer_id}
     customers = {row.id: row for row in session.execute(select(
         Customer.id, Customer.external_id, Customer.name, Customer.email, Customer.locale).where(

@@ -60,7 +60,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
     ids: dict[str, int] = {}
     for chunk in _chunks(numbers):
         ids.update(session.execute(select(Order.number, Order.id).where(
-            Order.merchant_id == merchant_id, Order.number.in_(chunk))).tuples().all())
+            Order.merchant_id == merchant_id, Order.number.in_(chunk))).all())
 
     line_rows = []
     for o in orders:
@@ -102,7 +102,7 @@ def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[Order
     keys = list(customers)
     for chunk in _chunks(keys):
         ids.update(session.execute(select(Customer.external_id, Customer.id).where(
-            Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))).tuples().all())
+            Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))).all())
     return ids
 
 

@@ -1,0 +1,111 @@
+"""Shared fixtures: every test that takes `db` runs on SQLite and on the PostgreSQL server at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from returnflow.config import Settings
+from returnflow.db import Base, Database
+from returnflow.schema import migrate
+
+PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+PG_UP = postgres_available()
+if not PG_UP and os.environ.get("CI"):
+    raise pytest.UsageError("PostgreSQL at 127.0.0.1:5432 is unreachable; CI must run the PostgreSQL tests")
+
+
+def create_pg_database(prefix: str = "rf_test") -> str:
+    """A fresh, empty PostgreSQL database; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[-1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgres", marks=[
+        pytest.mark.postgres,
+        pytest.mark.skipif(not PG_UP, reason="no PostgreSQL at 127.0.0.1:5432 on this machine")]),
+]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request, tmp_path_factory) -> Iterator[Database]:
+    """A migrated database per backend, shared by the session's tests (emptied between them)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    else:
+        url = create_pg_database()
+    db = Database(url)
+    migrate(db)
+    yield db
+    db.dispose()
+    if request.param == "postgresql":
+        drop_pg_database(url)
+
+
+KEEP = {"reasons", "alembic_version"}
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The backend's database, emptied of everything but reference data before each test."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+            conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
+    from returnflow.cases.reasons import seed_defaults
+
+    with database.transaction() as session:
+        seed_defaults(session)
+    yield database
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url="unused")
+
+
+@pytest.fixture
+def app(db: Database, settings: Settings):
+    from returnflow.app import create_app
+
+    return create_app(settings, db=db)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
