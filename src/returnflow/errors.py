@@ -12,7 +12,7 @@ class AppError(Exception):
 
     status = 400
 
-    def __init__(self, key: str, *, field: str | None = None, status: int | None = None,
+    def __init__(self, key: str, /, *, field: str | None = None, status: int | None = None,
                  allowed: Any = None, **params: Any) -> None:
         super().__init__(key)
         self.key = key
@@ -44,8 +44,8 @@ class InvalidInput(AppError):
 class NotFound(AppError):
     status = 404
 
-    def __init__(self, what: str, key: Any, **kw: Any) -> None:
-        super().__init__("not_found", what=what, key=key, **kw)
+    def __init__(self, what: str, ref: Any, **kw: Any) -> None:
+        super().__init__("not_found", what=what, ref=ref, **kw)
 
 
 class Forbidden(AppError):

@@ -12,7 +12,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "required": {"en": "{field} is required", "zh-CN": "{field} 为必填项"},
     "malformed_json": {"en": "The request body is not valid JSON: {problem}",
                        "zh-CN": "请求内容不是有效的 JSON：{problem}"},
-    "not_found": {"en": "{what} {key} was not found", "zh-CN": "找不到{what} {key}"},
+    "not_found": {"en": "{what} {ref} was not found", "zh-CN": "找不到{what} {ref}"},
     "unauthenticated": {"en": "Sign in or send an API token (Authorization: Bearer ...)",
                         "zh-CN": "请先登录，或在请求头中提供 API 令牌（Authorization: Bearer ...）"},
     "bad_credentials": {"en": "Email or password is wrong", "zh-CN": "邮箱或密码不正确"},
@@ -94,7 +94,7 @@ def negotiate(accept_language: str | None, default: str = "zh-CN") -> str:
     return "zh-CN" if str(found).startswith("zh") else "en"
 
 
-def message(key: str, locale: str, **params) -> str:
+def message(key: str, locale: str, /, **params) -> str:
     """The message `key` in `locale`, with its params filled in."""
     templates = MESSAGES.get(key) or {"en": key, "zh-CN": key}
     template = templates.get(locale) or templates["en"]
