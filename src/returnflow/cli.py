@@ -176,6 +176,14 @@ def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merc
     console.print(events)
 
 
+@app.command()
+def workflow(fmt: str = typer.Option("markdown", "--format", help="markdown | mermaid")) -> None:
+    """Print the case workflow, drawn from the real transition table (for training material and docs)."""
+    from .cases.docs import render_markdown, render_mermaid
+
+    typer.echo(render_mermaid() if fmt == "mermaid" else render_markdown())
+
+
 @users_app.command("create")
 def users_create(email: str = typer.Option(...), name: str = typer.Option(...),
                  role: str = typer.Option(..., help="agent | warehouse | finance | supervisor | admin | platform"),
