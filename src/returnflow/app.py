@@ -27,7 +27,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if db is None:
             database.dispose()
 
+    # No /docs or /redoc: their pages load scripts from a CDN, and a self-hosted desk makes no external requests.
     app = FastAPI(title="returnflow", version=__version__, lifespan=lifespan, default_response_class=JSON,
+                  docs_url=None, redoc_url=None,
                   description="After-sales service desk (售后 / 退换货 / 退款). Errors come in the language of "
                               "Accept-Language (zh-CN or en). Mutating calls accept an Idempotency-Key header.")
     app.state.settings = settings
