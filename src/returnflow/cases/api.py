@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, mutate
 from . import service
-from .evidence import attach
+from .evidence import attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
 from .views import attachment_dict, event_dict, present
@@ -76,32 +76,48 @@ async def act(number: str, action: str, body: ActionRequest, actor: CurrentActor
     return await mutate(request, actor, work)
 
 
-@router.post("/cases/{number}/attachments", status_code=201)
-async def upload(number: str, actor: CurrentActor, request: Request, file: UploadFile = File(...)):
-    """Adds an evidence photo or video; the type is checked from the content, not the name."""
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+
+
+@router.post("/cases/{number}/attachments", status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload(number: str, actor: CurrentActor, request: Request):
+    """Adds an evidence photo or video (multipart field `file`); the type is checked from the content, not the name.
+
+    The body is read here, not by the framework: the size limit of the detected kind is enforced while the bytes
+    arrive, and an unauthenticated request is refused before any of it is read.
+    """
     settings = request.app.state.settings
-    limit = max(settings.max_image_bytes, settings.max_video_bytes)
-    data = await file.read(limit + 1)
-    filename = file.filename or "upload"
+    incoming = await receive(request, settings)
+    try:
+        def work(session):
+            case = service.get_case(session, actor=actor, number=number)
+            attachment = attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                                upload=incoming)
+            return 201, attachment_dict(attachment)
 
-    def work(session):
-        case = service.get_case(session, actor=actor, number=number)
-        attachment = attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
-                            filename=filename, data=data)
-        return 201, attachment_dict(attachment)
+        # The stream is consumed, and a multipart body differs on every retry (random boundary): Idempotency-Key
+        # compares the file's name, size and checksum instead.
+        fingerprint = incoming.fingerprint()
 
-    return await mutate(request, actor, work)
+        async def replay():
+            return {"type": "http.request", "body": fingerprint, "more_body": False}
+
+        return await mutate(Request(request.scope, receive=replay), actor, work)
+    finally:
+        incoming.close()
 
 
 @router.get("/cases/{number}/attachments/{attachment_id}")
 async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request):
-    """The evidence file as it was uploaded."""
+    """The evidence file as it was uploaded, streamed, with its SHA-256 in X-Checksum-SHA256."""
     with db.read() as session:
         case = service.get_case(session, actor=actor, number=number)
         attachment = session.get(Attachment, attachment_id)
         if attachment is None or attachment.case_id != case.id:
             raise NotFound("attachment", attachment_id, field="attachment_id")
-    data = request.app.state.store.get(attachment.storage_key)
-    return Response(data, media_type=attachment.content_type,
-                    headers={"X-Checksum-SHA256": attachment.sha256,
-                             "Content-Disposition": f'inline; filename="{attachment.sha256}"'})
+    chunks = request.app.state.store.open(attachment.storage_key)
+    return StreamingResponse(chunks, media_type=attachment.content_type,
+                             headers={"Content-Length": str(attachment.size), "X-Checksum-SHA256": attachment.sha256,
+                                      "X-Content-Type-Options": "nosniff",
+                                      "Content-Disposition": f'inline; filename="{attachment.sha256}"'})

@@ -1,8 +1,17 @@
-"""Evidence files: type checked by content (not by name), size capped, stored with a SHA-256 checksum."""
+"""Evidence files: type checked by content (not by name), size capped, stored with a SHA-256 checksum.
+
+An upload is read from the request as it arrives (``receive``): the first bytes decide the type, and the size limit
+of that kind is enforced while the bytes come in, so an oversized file is refused after at most ``limit`` bytes
+instead of being read whole. The accepted bytes are hashed on the way and spooled to a temporary file (in memory up
+to 1 MiB), then streamed into the store.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from tempfile import SpooledTemporaryFile
+from typing import Any, BinaryIO
 
 import filetype
 
@@ -19,38 +28,249 @@ ALLOWED: dict[str, tuple[str, str]] = {
     "video/mp4": ("video", "mp4"), "video/quicktime": ("video", "mov"), "video/webm": ("video", "webm"),
     "video/x-m4v": ("video", "m4v"),
 }
+KIND_LABELS = {"image": {"en": "images", "zh-CN": "图片"}, "video": {"en": "videos", "zh-CN": "视频"}}
+SNIFF_BYTES = 8192          # enough for every signature filetype knows
+SPOOL_BYTES = 1024 * 1024   # uploads up to this size stay in memory
+OTHER_FIELDS_BYTES = 64 * 1024  # form fields besides `file` (ignored) may not add more than this
+
+
+class FileRefused(InvalidInput):
+    """A refused upload, worded in both languages here (the kind of file is a word to translate, too)."""
+
+    def __init__(self, key: str, en: str, zh: str, **params: Any) -> None:
+        super().__init__(key, field="file", **params)
+        self.texts = {"en": en, "zh-CN": zh}
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body = super().render(locale)
+        body["message"] = self.texts.get(locale, self.texts["en"])
+        return body
+
+
+def detect(head: bytes) -> str:
+    """The MIME type the bytes themselves show, or "unknown"."""
+    kind = filetype.guess(head[:SNIFF_BYTES]) if head else None
+    return kind.mime if kind else "unknown"
+
+
+def classify(filename: str, head: bytes, settings: Settings) -> tuple[str, str, str, int]:
+    """(content type, kind, extension, size limit) for a file starting with `head`, or refuses the file."""
+    detected = detect(head)
+    if detected not in ALLOWED:
+        raise InvalidInput("file_type", field="file", filename=filename, detected=detected, allowed=sorted(ALLOWED))
+    category, ext = ALLOWED[detected]
+    limit = settings.max_image_bytes if category == "image" else settings.max_video_bytes
+    return detected, category, ext, limit
+
+
+def too_large(filename: str, category: str, limit: int, seen: int, *, complete: bool) -> FileRefused:
+    """The size refusal: names the bytes seen and the limit (and its setting)."""
+    en_kind, zh_kind = KIND_LABELS[category]["en"], KIND_LABELS[category]["zh-CN"]
+    setting = f"RETURNFLOW_MAX_{category.upper()}_BYTES"
+    if complete:
+        en = f"file: '{filename}' is {seen} bytes; the limit for {en_kind} is {limit} bytes ({setting})"
+        zh = f"file：「{filename}」大小为 {seen} 字节，{zh_kind}的上限为 {limit} 字节（{setting}）"
+    else:
+        en = (f"file: '{filename}' is larger than the limit for {en_kind} of {limit} bytes ({setting}); "
+              f"refused after {seen} bytes")
+        zh = f"file：「{filename}」超过{zh_kind}的上限 {limit} 字节（{setting}）；已在收到 {seen} 字节时拒绝"
+    return FileRefused("file_too_large", en, zh, filename=filename, size=seen, limit=limit, kind=category)
+
+
+@dataclass
+class Upload:
+    """A checked file: its type from the content, its size and SHA-256, and the bytes (spooled) to store."""
+
+    filename: str
+    content_type: str
+    kind: str
+    ext: str
+    size: int
+    sha256: str
+    file: BinaryIO = field(repr=False)
+
+    def fingerprint(self) -> bytes:
+        """What identifies the request for Idempotency-Key (not the raw multipart body: its boundary is random)."""
+        return f"evidence\n{self.filename}\n{self.size}\n{self.sha256}".encode()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Receiver:
+    """Takes a file's bytes chunk by chunk: sniffs the type from the first bytes, enforces that kind's limit as the
+    bytes arrive, hashes and spools them. ``finish`` returns the checked Upload."""
+
+    def __init__(self, filename: str, settings: Settings) -> None:
+        self.filename = (filename or "upload")[:300]
+        self.settings = settings
+        self.head = bytearray()
+        self.typed: tuple[str, str, str, int] | None = None
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.spool: SpooledTemporaryFile = SpooledTemporaryFile(max_size=SPOOL_BYTES)
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        try:
+            self.size += len(chunk)
+            if self.typed is None:
+                self.head += chunk[:SNIFF_BYTES]
+                if len(self.head) >= SNIFF_BYTES:
+                    self.typed = classify(self.filename, bytes(self.head), self.settings)
+            if self.typed is not None and self.size > self.typed[3]:
+                raise too_large(self.filename, self.typed[1], self.typed[3], self.size, complete=False)
+            self.digest.update(chunk)
+            self.spool.write(chunk)
+        except BaseException:
+            self.spool.close()
+            raise
+
+    def finish(self) -> Upload:
+        try:
+            if self.size == 0:
+                raise InvalidInput("file_empty", field="file", filename=self.filename)
+            if self.typed is None:
+                self.typed = classify(self.filename, bytes(self.head), self.settings)
+            content_type, category, ext, limit = self.typed
+            if self.size > limit:
+                raise too_large(self.filename, category, limit, self.size, complete=True)
+        except BaseException:
+            self.spool.close()
+            raise
+        self.spool.seek(0)
+        return Upload(self.filename, content_type, category, ext, self.size, self.digest.hexdigest(), self.spool)
+
+    def abort(self) -> None:
+        self.spool.close()
+
+
+def from_bytes(filename: str, data: bytes, settings: Settings) -> Upload:
+    """An Upload from bytes already in memory (imports, the CLI); the same checks as an HTTP upload."""
+    receiver = Receiver(filename, settings)
+    for start in range(0, len(data), SPOOL_BYTES):
+        receiver.write(data[start:start + SPOOL_BYTES])
+    return receiver.finish()
 
 
 def check(filename: str, data: bytes, settings: Settings) -> tuple[str, str, str]:
     """Returns (content type, kind, extension) from the bytes themselves, or refuses the file."""
-    if not data:
-        raise InvalidInput("file_empty", field="file", filename=filename)
-    kind = filetype.guess(data[:8192])
-    detected = kind.mime if kind else "unknown"
-    if detected not in ALLOWED:
-        raise InvalidInput("file_type", field="file", filename=filename, detected=detected,
-                           allowed=sorted(ALLOWED))
-    category, ext = ALLOWED[detected]
-    limit = settings.max_image_bytes if category == "image" else settings.max_video_bytes
-    if len(data) > limit:
-        raise InvalidInput("file_too_large", field="file", filename=filename, size=len(data), limit=limit,
-                           kind=category)
-    return detected, category, ext
+    upload = from_bytes(filename, data, settings)
+    upload.close()
+    return upload.content_type, upload.kind, upload.ext
 
 
-def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, case: Case, filename: str,
-           data: bytes) -> Attachment:
-    """Stores the file (content-addressed, so a retry rewrites the same object) and records it on the case."""
-    content_type, category, ext = check(filename, data, settings)
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"{case.merchant_id}/{case.number}/{digest}.{ext}"
-    if not store.exists(key):
-        store.put(key, data, content_type)
-    attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=filename[:300],
-                            content_type=content_type, kind=category, size=len(data), sha256=digest,
-                            storage_key=key, uploaded_by=actor.ref)
+def _form_error(en: str, zh: str) -> FileRefused:
+    return FileRefused("file_form", en, zh)
+
+
+async def receive(request, settings: Settings) -> Upload:
+    """Reads the multipart form's `file` part from the request stream, checking it as it arrives.
+
+    Other fields are ignored (up to OTHER_FIELDS_BYTES); a second file is refused. Nothing is stored here.
+    """
+    import python_multipart
+    from python_multipart.exceptions import FormParserError
+    from python_multipart.multipart import parse_options_header
+
+    ctype, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise _form_error("file: send the file as multipart/form-data in a field named 'file' "
+                          "(curl -F file=@photo.jpg)",
+                          "file：请以 multipart/form-data 格式上传，字段名为 file（curl -F file=@photo.jpg）")
+
+    state: dict[str, Any] = {"receiver": None, "current": None, "other": 0, "files": 0,
+                             "header": b"", "value": b"", "disposition": b"", "done": None}
+
+    def on_part_begin() -> None:
+        state["current"], state["disposition"] = None, b""
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if state["header"].lower() == b"content-disposition":
+            state["disposition"] = state["value"]
+        state["header"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, options = parse_options_header(state["disposition"])
+        if options.get(b"name") == b"file":
+            state["files"] += 1
+            if state["files"] > 1:
+                raise _form_error("file: send one file per request", "file：每次请求只能上传一个文件")
+            name = options.get(b"filename", b"upload").decode("utf-8", "replace")
+            state["receiver"] = state["current"] = Receiver(name.replace("\\", "/").rsplit("/", 1)[-1], settings)
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["current"] is not None:
+            state["current"].write(data[start:end])
+            return
+        state["other"] += end - start
+        if state["other"] > OTHER_FIELDS_BYTES:
+            raise _form_error(f"file: the form carries more than {OTHER_FIELDS_BYTES} bytes besides the file",
+                              f"file：表单中除文件外的内容超过 {OTHER_FIELDS_BYTES} 字节")
+
+    def on_part_end() -> None:
+        if state["current"] is not None:
+            state["done"] = state["current"]
+        state["current"] = None
+
+    callbacks = {"on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
+                 "on_header_field": on_header_field, "on_header_value": on_header_value,
+                 "on_header_end": on_header_end, "on_headers_finished": on_headers_finished}
+    parser = python_multipart.MultipartParser(boundary, callbacks)
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError:
+        if state["receiver"] is not None:
+            state["receiver"].abort()
+        raise _form_error("file: the multipart form is malformed or incomplete",
+                          "file：multipart 表单格式错误或不完整") from None
+    except BaseException:
+        if state["receiver"] is not None:
+            state["receiver"].abort()
+        raise
+    if state["done"] is None:
+        if state["receiver"] is not None:
+            state["receiver"].abort()
+        raise InvalidInput("required", field="file")
+    return state["done"].finish()
+
+
+def storage_key(case: Case, upload: Upload) -> str:
+    """Content-addressed within the case: the same bytes attached twice are one object."""
+    return f"{case.merchant_id}/{case.number}/{upload.sha256}.{upload.ext}"
+
+
+def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, case: Case,
+           filename: str | None = None, data: bytes | None = None, upload: Upload | None = None) -> Attachment:
+    """Records the file on the case (the workflow decides whether the case takes evidence now), then stores it.
+
+    The object is written last, inside the caller's transaction: a refusal by the workflow stores nothing, a store
+    failure rolls the rows back. If the commit fails after the write, the object is unreferenced but harmless: its
+    key is content-addressed, so the retry finds it in place (and overwrites it with the same bytes).
+    """
+    if upload is None:
+        if data is None:
+            raise InvalidInput("required", field="file")
+        upload = from_bytes(filename or "upload", data, settings)
+    attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=upload.filename[:300],
+                            content_type=upload.content_type, kind=upload.kind, size=upload.size,
+                            sha256=upload.sha256, storage_key=storage_key(case, upload), uploaded_by=actor.ref)
     session.add(attachment)
     session.flush()
     fire(session, case, "attach", actor, payload={"attachment_id": attachment.id, "filename": attachment.filename,
-                                                  "kind": category, "sha256": digest, "size": len(data)})
+                                                  "kind": upload.kind, "sha256": upload.sha256,
+                                                  "size": upload.size})
+    if not store.exists(attachment.storage_key):
+        upload.file.seek(0)
+        store.put(attachment.storage_key, upload.file, upload.content_type)
     return attachment
