@@ -22,11 +22,14 @@ class AppError(Exception):
         if status is not None:
             self.status = status
 
-    def render(self, locale: str) -> dict[str, Any]:
-        params = dict(self.params)
+    def _params(self) -> dict[str, Any]:
+        params = {"field": self.field, **self.params}
         if self.allowed is not None and "allowed" not in params:
             params["allowed"] = ", ".join(map(str, self.allowed)) if isinstance(self.allowed, (list, tuple)) else self.allowed
-        body: dict[str, Any] = {"code": self.key, "message": message(self.key, locale, **params)}
+        return params
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.key, "message": message(self.key, locale, **self._params())}
         if self.field:
             body["field"] = self.field
         if self.allowed is not None:
@@ -34,7 +37,7 @@ class AppError(Exception):
         return body
 
     def __str__(self) -> str:
-        return message(self.key, "en", **{**self.params, "allowed": self.allowed})
+        return message(self.key, "en", **self._params())
 
 
 class InvalidInput(AppError):

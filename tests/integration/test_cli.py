@@ -1,0 +1,118 @@
+"""The `returnflow` command as an operator uses it: demo, migrate, cases, workflow, serve — real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_UP, create_pg_database, drop_pg_database
+
+CLI = [sys.executable, "-m", "returnflow.cli"]
+
+
+def run_cli(env, *args, check=True):
+    result = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=120,
+                            input="")
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=[
+    pytest.mark.postgres, pytest.mark.skipif(not PG_UP, reason="no PostgreSQL at 127.0.0.1:5432")])])
+def cli_env(request, tmp_path):
+    env = {**os.environ, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    url = None
+    if request.param == "postgresql":
+        url = create_pg_database("rf_cli")
+        env["RETURNFLOW_DATABASE_URL"] = url
+    else:
+        env.pop("RETURNFLOW_DATABASE_URL", None)
+    yield env
+    if url:
+        drop_pg_database(url)
+
+
+def test_demo_then_cases_list_and_show(cli_env):
+    out = run_cli(cli_env, "demo").stdout
+    assert "demo loaded: 10 cases" in out and "returnflow-demo" in out
+    assert "already there" in run_cli(cli_env, "demo").stdout  # a second run adds nothing
+    listing = run_cli(cli_env, "cases", "list").stdout
+    assert "10 cases" in listing
+    for state in ("pending_review", "awaiting_return", "return_in_transit", "inspected", "in_repair", "resolved",
+                  "rejected", "closed"):
+        assert state in listing, state
+    number = next(word for word in listing.split() if word.startswith("AS"))
+    shown = run_cli(cli_env, "cases", "show", number).stdout
+    assert number in shown and "timeline" in shown and "open" in shown
+    missing = run_cli(cli_env, "cases", "show", "AS000", check=False)
+    assert missing.returncode == 1 and "not found" in missing.stdout
+    only_acme = run_cli(cli_env, "cases", "list", "--merchant", "acme").stdout
+    assert "0 cases" in only_acme
+    assert "schema is current" in run_cli(cli_env, "migrate").stdout
+
+
+def test_help_explains_every_command(cli_env):
+    top = run_cli(cli_env, "--help").stdout
+    for command in ("serve", "migrate", "demo", "import-orders", "cases", "users", "workflow"):
+        assert command in top
+    assert "--workers" in run_cli(cli_env, "serve", "--help").stdout
+
+
+def test_users_and_tokens(cli_env):
+    run_cli(cli_env, "migrate")
+    bad = run_cli(cli_env, "users", "create", "--email", "a@x", "--name", "A", "--role", "wizard",
+                  "--password", "pw", check=False)
+    assert bad.returncode == 2 and "role" in bad.stdout
+    ok = run_cli(cli_env, "users", "create", "--email", "p@x", "--name", "P", "--role", "platform",
+                 "--password", "pw")
+    assert "created user" in ok.stdout
+    token = run_cli(cli_env, "users", "token", "--email", "p@x").stdout.strip()
+    assert token.startswith("rf_")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_with_demo_answers_like_the_readme_says(tmp_path):
+    env = {**os.environ, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
+    env.pop("RETURNFLOW_DATABASE_URL", None)
+    port = free_port()
+    proc = subprocess.Popen(CLI + ["serve", "--demo", "--port", str(port), "--log-level", "warning"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                health = json.load(urllib.request.urlopen(base + "/healthz", timeout=1))
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("server did not come up")
+        assert health == {"status": "ok", "database": "sqlite", "version": health["version"]}
+        assert Path(tmp_path / "data" / "returnflow.db").exists()
+        spec = json.load(urllib.request.urlopen(base + "/openapi.json"))
+        assert "/api/v1/cases/{number}/actions/{action}" in spec["paths"]
+        req = urllib.request.Request(base + "/api/v1/auth/token", method="POST",
+                                     data=json.dumps({"email": "agent@demo.example",
+                                                      "password": "returnflow-demo"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        token = json.load(urllib.request.urlopen(req))["token"]
+        cases = json.load(urllib.request.urlopen(urllib.request.Request(
+            base + "/api/v1/cases", headers={"Authorization": f"Bearer {token}"})))
+        assert cases["total"] == 10
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
