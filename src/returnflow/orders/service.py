@@ -66,25 +66,55 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
     for o in orders:
         order_id = ids[o.number]
         for line in o.lines:
-            line_rows.append({
-                "order_id": order_id, "line_no": line.line_no, "sku": line.sku, "title": line.title,
-                "category": line.category, "unit_price": line.unit_price, "quantity": line.quantity,
-                "delivered_quantity": line.delivered_quantity, "discount": line.discount,
-                "paid_amount": line.unit_price * line.quantity - line.discount,
-            })
+            line_rows.append((order_id, line.line_no, line.sku, line.title, line.category, line.unit_price,
+                              line.quantity, line.delivered_quantity, line.discount,
+                              line.unit_price * line.quantity - line.discount))
     if line_rows:
-        lstmt = _insert(session, OrderLine.__table__)
-        lupdate = {c: lstmt.excluded[c] for c in line_rows[0] if c not in ("order_id", "line_no")}
-        session.execute(lstmt.on_conflict_do_update(index_elements=["order_id", "line_no"], set_=lupdate), line_rows)
+        _upsert_lines(session, line_rows)
 
     # Re-imported orders may have lost lines; drop those nobody has claimed in a case.
-    for o in orders:
-        if o.number in existing:
-            keep = [line.line_no for line in o.lines]
-            session.execute(delete(OrderLine).where(
-                OrderLine.order_id == ids[o.number], OrderLine.line_no.not_in(keep),
-                ~exists().where(CaseLine.order_line_id == OrderLine.id)))
+    kept = {(ids[o.number], line.line_no) for o in orders if o.number in existing for line in o.lines}
+    stale: list[int] = []
+    for chunk in _chunks([ids[n] for n in existing]):
+        stale.extend(line_id for line_id, order_id, line_no in session.execute(
+            select(OrderLine.id, OrderLine.order_id, OrderLine.line_no).where(OrderLine.order_id.in_(chunk)))
+            if (order_id, line_no) not in kept)
+    for chunk in _chunks(stale):
+        session.execute(delete(OrderLine).where(
+            OrderLine.id.in_(chunk), ~exists().where(CaseLine.order_line_id == OrderLine.id)))
     return ids
+
+
+LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
+                "discount", "paid_amount")
+COPY_FROM = 200  # PostgreSQL: from this many lines on, COPY into a staging table beats parameter batches
+
+
+def _upsert_lines(session: Session, rows: list[tuple]) -> None:
+    """Inserts or updates order lines by (order_id, line_no), skipping the ORM's per-row parameter work."""
+    connection = session.connection()
+    names = ", ".join(LINE_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in LINE_COLUMNS[2:])
+    conflict = f"ON CONFLICT (order_id, line_no) DO UPDATE SET {updates}"
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS order_lines_stage ON COMMIT DROP AS "
+                       f"SELECT {names} FROM order_lines WITH NO DATA")
+        with cursor.copy(f"COPY order_lines_stage ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO order_lines ({names}) SELECT {names} FROM order_lines_stage {conflict}")
+        cursor.execute("DELETE FROM order_lines_stage")
+        cursor.close()
+        return
+    if connection.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(LINE_COLUMNS))
+        connection.exec_driver_sql(f"INSERT INTO order_lines ({names}) VALUES ({marks}) {conflict}", rows)
+        return
+    stmt = _insert(session, OrderLine.__table__)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["order_id", "line_no"], set_={c: stmt.excluded[c] for c in LINE_COLUMNS[2:]}),
+        [dict(zip(LINE_COLUMNS, row)) for row in rows])
 
 
 def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[OrderRecord]) -> dict[str, int]:
