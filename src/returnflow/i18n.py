@@ -48,8 +48,6 @@ MESSAGES: dict[str, dict[str, str]] = {
                              "zh-CN": "幂等键「{key}」已用于另一个不同的请求；新请求请使用新的幂等键"},
     "file_type": {"en": "file: '{filename}' is {detected}; allowed: {allowed}",
                   "zh-CN": "file：「{filename}」的实际类型为 {detected}；允许的类型：{allowed}"},
-    "file_too_large": {"en": "file: '{filename}' is {size} bytes; the limit for {kind} is {limit} bytes",
-                       "zh-CN": "file：「{filename}」大小为 {size} 字节，{kind}的上限为 {limit} 字节"},
     "file_empty": {"en": "file: '{filename}' is empty", "zh-CN": "file：「{filename}」是空文件"},
     "assignee_invalid": {"en": "assignee: '{assignee}' is not staff of this merchant",
                          "zh-CN": "assignee：「{assignee}」不是本商家的员工"},

@@ -104,8 +104,12 @@ DB = Annotated[Database, Depends(get_db)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-async def mutate(request: Request, actor: Actor, work: Callable[[Session], tuple[int, Any]]) -> Response:
-    """Runs `work` in one write transaction; with an Idempotency-Key, a retry returns the first result."""
+async def mutate(request: Request, actor: Actor, work: Callable[[Session], tuple[int, Any]], *,
+                 fingerprint: bytes | None = None) -> Response:
+    """Runs `work` in one write transaction; with an Idempotency-Key, a retry returns the first result.
+
+    The request is recognised by its body, or by `fingerprint` where the body cannot be compared (uploads).
+    """
     db: Database = request.app.state.db
     key = request.headers.get("idempotency-key")
     if not key:
@@ -114,7 +118,8 @@ async def mutate(request: Request, actor: Actor, work: Callable[[Session], tuple
         return JSON(body, status_code=status)
     key = key.strip()[:200]
     scope = actor.ref
-    digest = request_hash(request.method, request.url.path, await request.body())
+    body = fingerprint if fingerprint is not None else await request.body()
+    digest = request_hash(request.method, request.url.path, body)
     for attempt in range(2):
         try:
             with db.transaction() as session:

@@ -98,12 +98,7 @@ async def upload(number: str, actor: CurrentActor, request: Request):
 
         # The stream is consumed, and a multipart body differs on every retry (random boundary): Idempotency-Key
         # compares the file's name, size and checksum instead.
-        fingerprint = incoming.fingerprint()
-
-        async def replay():
-            return {"type": "http.request", "body": fingerprint, "more_body": False}
-
-        return await mutate(Request(request.scope, receive=replay), actor, work)
+        return await mutate(request, actor, work, fingerprint=incoming.fingerprint())
     finally:
         incoming.close()
 
