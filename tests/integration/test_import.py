@@ -295,12 +295,14 @@ def test_full_uci_file_imports_with_the_expected_counts(db):
     assert result.returns.lines == expected["c_lines"] == 9_288
     assert result.returns.invoices == 3_836
     # SOURCE.md: 7,599 of the 8,905 C-lines with a customer match an earlier purchase (same customer and
-    # StockCode). We count the same thing against what was imported and get it exactly; the lines that also
-    # have returnable quantity left are fewer: non-product codes (M, POST, D, ...) are never opened as cases,
-    # and some returns exceed what that customer bought before.
+    # StockCode). Counted against what was imported, we get the same 7,599. Fewer open as cases (7,481 when
+    # measured: 7,430 fully, 51 partly): 91 of the 7,599 are non-product codes (M, POST, D, ...), which are never
+    # opened as returns, and 27 ask back more than that customer still had unreturned. A refused purchase
+    # (e.g. a 0.001 PADS line) could lower the count a little on another copy of the data, hence the range.
     assert result.returns.with_earlier_purchase == 7_599
     assert result.returns.unmatched["no customer"] == 383
     opened = result.returns.matched + result.returns.partly_matched
-    assert 7_300 <= opened <= 7_599
+    assert 7_400 <= opened <= 7_599
+    assert opened + sum(result.returns.unmatched.values()) == 9_288
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == result.returns.cases_opened > 3_000

@@ -17,7 +17,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -140,7 +139,7 @@ def run_import(db: Database, *, file: Path, merchant: str, fmt: str = "auto", cr
         fmt = detect_format(file, fmt)
         merchant_id = ensure_merchant(db, merchant, create=create_merchant,
                                       currency=currency or ("GBP" if fmt == "uci" else None))
-        with _progress(console, file) as advance:
+        with _Progress(console, file) as advance:
             result = import_file(db, file=file, merchant_id=merchant_id, fmt=fmt, currency=currency,
                                  open_returns=open_returns, errors_file=errors_file, on_progress=advance)
     except UnusableInput as exc:
@@ -237,7 +236,10 @@ def _open_text(file: Path, raw: IO[bytes] | None = None) -> IO[str]:
 
 def _csv_rows(file: Path, on_progress=None) -> Iterator[tuple[int, list[str]]]:
     """(first physical line number, fields) for each record after the header; the header comes first as line 1."""
-    raw = open(file, "rb")  # noqa: SIM115
+    try:
+        raw = open(file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise UnusableInput(f"unreadable file: {exc.strerror}") from None
     try:
         with _open_text(file, raw) as handle:
             reader = csv.reader(handle)
@@ -514,7 +516,10 @@ class _OrderInvalid(Exception):
 
 
 def _read_jsonl(file: Path, store: _Store, merchant_code: str, on_progress) -> None:
-    raw = open(file, "rb")  # noqa: SIM115
+    try:
+        raw = open(file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise UnusableInput(f"unreadable file: {exc.strerror}") from None
     try:
         binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if file.name.lower().endswith(".gz") else raw
         result = store.result
@@ -537,7 +542,7 @@ def _read_jsonl(file: Path, store: _Store, merchant_code: str, on_progress) -> N
             except (AppError, RowError) as exc:
                 store.refuse(line, str(exc), raw_text)
                 continue
-            store.add_record(record, 1)
+            store.add_record(record)
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise UnusableInput(f"unreadable file: {exc}") from None
     finally:
@@ -558,7 +563,10 @@ class _ErrorSink:
 
     def __init__(self, path: Path | None, result: ImportResult) -> None:
         self.result = result
-        self.handle = open(path, "w", encoding="utf-8", newline="") if path else None  # noqa: SIM115
+        try:
+            self.handle = open(path, "w", encoding="utf-8", newline="") if path else None  # noqa: SIM115
+        except OSError as exc:
+            raise UnusableInput(f"--errors-file: cannot write {path}: {exc.strerror}") from None
         self.writer = csv.writer(self.handle) if self.handle else None
         if self.writer:
             self.writer.writerow(["line", "reason", "row"])
@@ -617,9 +625,9 @@ class _Store:
                     self.sink.add(line, f"skipped: order {order.number} has a bad row at line {first} "
                                         f"({bad[first]})", row)
             return
-        self.add_record(record, len(order.rows or ()))
+        self.add_record(record)
 
-    def add_record(self, record: OrderRecord, _rows: int) -> None:
+    def add_record(self, record: OrderRecord) -> None:
         if record.number in self.ready:  # the same order twice (JSON lines): the later one wins
             self.flush()
         self.ready[record.number] = record
@@ -753,12 +761,12 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 # ---- presenting ----------------------------------------------------------------------------------------------
 
-class _progress:
+class _Progress:
     """A rich progress bar over the file's bytes on a terminal; nothing otherwise."""
 
     def __init__(self, console: Console, file: Path) -> None:
         self.console = console
-        self.total = file.stat().st_size if file.exists() else 0
+        self.total = file.stat().st_size if file.is_file() else 0
         self.bar: Progress | None = None
 
     def __enter__(self) -> Callable[[int], None]:
