@@ -20,6 +20,8 @@ Only successful requests count towards req/s. Environment overrides:
     RF_BENCH_WARMUP=50          warm-up cases per database (not timed)
     RF_BENCH_CONCURRENCY=16     concurrent clients
     RF_BENCH_FLOOR_REQUESTS=20000
+    RF_BENCH_LIFECYCLE_SECONDS=75  time budget of the timed lifecycle phase (no new case is opened after it)
+    RF_BENCH_FLOOR_SECONDS=15      time budget of the timed floor phase
     RF_BENCH_DATABASES=sqlite,postgres
     RF_BENCH_IDEMPOTENCY=1      send an Idempotency-Key with every mutating call (default: none)
     RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
@@ -60,6 +62,10 @@ DATABASES = [d.strip() for d in os.environ.get("RF_BENCH_DATABASES", "sqlite,pos
 IDEMPOTENCY = os.environ.get("RF_BENCH_IDEMPOTENCY", "") not in ("", "0")
 PG_ADMIN = os.environ.get("RF_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PROFILE_DIR = os.environ.get("RF_BENCH_PROFILE", "")
+# Time budgets (seconds): after them the clients take no new work (cases already opened are walked to the end),
+# so the run fits in 5 minutes even on a machine busy with other work; the output says when a budget cut a phase.
+LIFECYCLE_BUDGET = float(os.environ.get("RF_BENCH_LIFECYCLE_SECONDS", "75"))
+FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "15"))
 PHASE_TIMEOUT = 150.0  # seconds; a phase that takes longer is a hang, not a measurement
 
 STEPS = (
@@ -319,6 +325,7 @@ class Tally:
     samples: list[str] = field(default_factory=list)
     ok: int = 0
     numbers: list[str] = field(default_factory=list)
+    cut: bool = False  # the time budget ended the phase before all its work was taken
 
     def fail(self, kind: str, status: int | str, text: str) -> None:
         self.errors[(kind, status)] += 1
@@ -355,9 +362,11 @@ async def post(http: aiohttp.ClientSession, tally: Tally, kind: str, url: str, b
     return orjson.loads(raw) if raw else {}
 
 
-async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurrency: int) -> tuple[Tally, float]:
-    """Walks one case per order through the whole lifecycle; returns the tally and the wall time."""
+async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurrency: int,
+                          budget: float = PHASE_TIMEOUT) -> tuple[Tally, float]:
+    """Walks one case per order through the whole lifecycle (no new case after `budget` seconds)."""
     tally = Tally()
+    deadline = time.perf_counter() + budget
     auth = {role: {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
             for role, tok in seeded.tokens.items()}
     todo = iter(orders)
@@ -367,6 +376,9 @@ async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurre
 
     async def client(http: aiohttp.ClientSession) -> None:
         for order in todo:  # one shared iterator: each order is taken by exactly one client
+            if time.perf_counter() > deadline:
+                tally.cut = True
+                return
             case = await post(http, tally, "open", f"{base}/api/v1/cases", {
                 "order": order, "type": "return_refund", "channel": "portal", "reason": "wrong_size",
                 "description": "bench", "lines": [{"line_no": 1, "quantity": 1}]}, headers("agent"), 201)
@@ -386,13 +398,18 @@ async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurre
     return tally, elapsed
 
 
-async def drive_floor(base: str, total: int, concurrency: int) -> tuple[Tally, float]:
+async def drive_floor(base: str, total: int, concurrency: int, budget: float = PHASE_TIMEOUT,
+                      start: int = 0) -> tuple[Tally, float]:
     tally = Tally()
-    todo = iter(range(total))
+    todo = iter(range(start, start + total))
     headers = {"Content-Type": "application/json"}
+    deadline = time.perf_counter() + budget
 
     async def client(http: aiohttp.ClientSession) -> None:
         for i in todo:
+            if time.perf_counter() > deadline:
+                tally.cut = True
+                return
             await post(http, tally, "insert", f"{base}/items",
                        {"ref": f"R-{i:07d}", "quantity": 1 + i % 5, "note": "bench"}, headers, 201)
 
@@ -502,16 +519,17 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
     with server(f"floor-{name}", argv, {"FLOOR_DATABASE_URL": floor_url}, port, workdir) as proc:
         base = f"http://127.0.0.1:{port}"
         warm = min(1000, FLOOR_REQUESTS)
-        asyncio.run(drive_floor(base, warm, CONCURRENCY))
+        warm_tally, _ = asyncio.run(drive_floor(base, warm, CONCURRENCY))
+        report_errors("floor warm-up", warm_tally, result)
         with CpuMeter(proc.pid) as floor_cpu:
-            tally, elapsed = asyncio.run(drive_floor(base, FLOOR_REQUESTS, CONCURRENCY))
+            tally, elapsed = asyncio.run(drive_floor(base, FLOOR_REQUESTS, CONCURRENCY, FLOOR_BUDGET, start=warm))
     report_errors("floor", tally, result)
     result.floor_rps = tally.ok / elapsed
     rows = floor_rows(floor_url)
-    if rows != warm + FLOOR_REQUESTS:
-        result.problems.append(f"floor: {rows} rows, expected {warm + FLOOR_REQUESTS}")
+    if rows != warm_tally.ok + tally.ok:
+        result.problems.append(f"floor: {rows} rows, expected {warm_tally.ok + tally.ok}")
     lat = tally.latencies["insert"]
-    log(f"   floor: {tally.ok} inserts in {elapsed:.2f}s = {result.floor_rps:,.0f} req/s, "
+    log(f"   floor: {tally.ok} inserts{' (cut by the time budget)' if tally.cut else ''} in {elapsed:.2f}s = {result.floor_rps:,.0f} req/s, "
         f"p50 {pct(lat, .5):.2f} ms, p99 {pct(lat, .99):.2f} ms")
     log(f"   floor {floor_cpu.line(tally.ok)}")
     result.floor_cpu_ms = 1000 * floor_cpu.server / max(tally.ok, 1)
@@ -530,18 +548,23 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
             profile_out.unlink(missing_ok=True)
         with (pyspy(proc.pid, profile_out) if profile_out else _nothing()), CpuMeter(proc.pid) as cpu:
-            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[N_WARMUP:], CONCURRENCY))
+            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[N_WARMUP:], CONCURRENCY,
+                                                         LIFECYCLE_BUDGET))
         report_errors("lifecycle", tally, result)
         sample = random.Random(7).sample(tally.numbers, min(25, len(tally.numbers)))
         result.problems += asyncio.run(check_via_api(base, seeded, sample))
-    result.problems += check_in_database(url, N_CASES + N_WARMUP)
+    opened = len(warm_tally.numbers) + len(tally.numbers)
+    if opened < N_WARMUP + N_CASES and not tally.cut:
+        result.problems.append(f"only {opened} of {N_WARMUP + N_CASES} cases were opened")
+    result.problems += check_in_database(url, opened)
 
     closed = len(tally.latencies["close"]) - sum(n for (k, _), n in tally.errors.items() if k == "close")
     result.rps = tally.ok / elapsed
     result.cases_per_s = closed / elapsed
     every = [v for values in tally.latencies.values() for v in values]
     result.p50_ms, result.p99_ms = pct(every, .5), pct(every, .99)
-    log(f"   lifecycle: {N_CASES} cases, {tally.ok} requests ok, {tally.failed} failed, in {elapsed:.2f}s "
+    cut = f" (time budget: {len(tally.numbers)} of {N_CASES} cases)" if tally.cut else ""
+    log(f"   lifecycle: {len(tally.numbers)} cases{cut}, {tally.ok} requests ok, {tally.failed} failed, in {elapsed:.2f}s "
         f"(concurrency {CONCURRENCY}{', Idempotency-Key on every write' if IDEMPOTENCY else ''})")
     log(f"   lifecycle {cpu.line(tally.ok)}")
     result.cpu_ms = 1000 * cpu.server / max(tally.ok, 1)
