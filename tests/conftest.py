@@ -84,7 +84,12 @@ def db(database: Database) -> Iterator[Database]:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
             conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
+    from returnflow.cases import reasons, service
     from returnflow.cases.reasons import seed_defaults
+
+    # Ids are reused after the tables are emptied; per-process caches keyed by id must forget them too.
+    reasons.forget()
+    service._merchant_codes.clear()
 
     with database.transaction() as session:
         seed_defaults(session)

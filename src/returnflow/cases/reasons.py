@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .models import Reason
 
 GOODS = ["refund_only", "return_refund", "exchange", "repair", "reship"]
+ALL_TYPES = GOODS + ["inquiry", "complaint"]
 # (code, 中文, English, whose fault, case types it applies to)
 DEFAULT_REASONS: list[tuple[str, str, str, str, list[str]]] = [
     ("quality_issue", "质量问题", "Quality problem", "merchant", GOODS),
@@ -48,3 +51,29 @@ def for_merchant(session: Session, merchant_id: int) -> list[Reason]:
         if row.code not in chosen or row.merchant_id is not None:
             chosen[row.code] = row
     return sorted((r for r in chosen.values() if r.active), key=lambda r: (r.sort, r.code))
+
+
+# Reason codes per merchant and case type, cached briefly per process (the taxonomy changes rarely).
+CACHE_SECONDS = 5.0
+_codes: dict[int, tuple[float, dict[str, list[str]]]] = {}
+
+
+def codes_for(session: Session, merchant_id: int, case_type: str) -> list[str]:
+    """The active reason codes a merchant offers for a case type, in display order."""
+    now = time.monotonic()
+    hit = _codes.get(merchant_id)
+    if hit is None or hit[0] < now:
+        by_type: dict[str, list[str]] = {}
+        for reason in for_merchant(session, merchant_id):
+            for type_ in reason.case_types or ALL_TYPES:
+                by_type.setdefault(type_, []).append(reason.code)
+        _codes[merchant_id] = hit = (now + CACHE_SECONDS, by_type)
+    return hit[1].get(case_type, [])
+
+
+def forget(merchant_id: int | None = None) -> None:
+    """Drops cached codes (after the taxonomy changed in this process)."""
+    if merchant_id is None:
+        _codes.clear()
+    else:
+        _codes.pop(merchant_id, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..auth.models import User
@@ -15,13 +15,15 @@ from ..db import utcnow
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
-from . import reasons as reason_taxonomy
+from . import reasons as reason_taxonomy, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, NumberSequence
 from .schemas import CaseCreate
-from .workflow import fire, record_event, returnable_quantity
+from .store import CaseLineRecord, CaseRecord, append_event, insert_case
+from .workflow import fire
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
+scoped = store.scope
 
 
 def next_number(session: Session, *, now: datetime | None = None) -> str:
@@ -56,27 +58,30 @@ def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Mercha
     return merchant
 
 
-def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None) -> Case:
+def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None) -> CaseRecord:
     """Opens a case against an order, checking lines, quantities and the reason; numbers it at once."""
-    merchant = resolve_merchant(session, actor, data.merchant)
-    order = session.scalar(select(Order).where(Order.merchant_id == merchant.id, Order.number == data.order))
-    if order is None:
-        raise NotFound("order", data.order, field="order")
-    if actor.kind == "customer" and order.customer_id != actor.customer_id:
+    merchant_id, merchant_code = merchant_of(session, actor, data.merchant)
+    order = session.execute(select(Order.id, Order.number, Order.customer_id, Order.currency).where(
+        Order.merchant_id == merchant_id, Order.number == data.order)).first()
+    if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", data.order, field="order")
 
-    allowed_reasons = {r.code: r for r in reason_taxonomy.for_merchant(session, merchant.id)}
-    for_type = [code for code, r in allowed_reasons.items() if not r.case_types or data.type.value in r.case_types]
-    if data.reason is not None and data.reason not in for_type:
-        raise InvalidInput("unknown_reason", field="reason", reason=data.reason, allowed=for_type)
-
+    if data.reason is not None or any(item.reason is not None for item in data.lines):
+        for_type = reason_taxonomy.codes_for(session, merchant_id, data.type.value)
+        if data.reason is not None and data.reason not in for_type:
+            raise InvalidInput("unknown_reason", field="reason", reason=data.reason, allowed=for_type)
+        for index, item in enumerate(data.lines):
+            if item.reason is not None and item.reason not in for_type:
+                raise InvalidInput("unknown_reason", field=f"lines[{index}].reason", reason=item.reason,
+                                   allowed=for_type)
     if data.type in GOODS_TYPES and not data.lines:
         raise InvalidInput("lines_required", field="lines", type=data.type.value)
 
-    order_lines = _lock_lines(session, order.id)
+    order_lines = _lines_with_claims(session, order.id) if data.lines else []
     by_no = {line.line_no: line for line in order_lines}
-    chosen: list[tuple[OrderLine, int, str | None]] = []
+    chosen: list[CaseLineRecord] = []
     seen: set[int] = set()
+    goods_back = data.type not in (CaseType.REFUND_ONLY, CaseType.RESHIP)
     for index, item in enumerate(data.lines):
         if item.line_no is not None:
             line = by_no.get(item.line_no)
@@ -84,74 +89,93 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
                 raise InvalidInput("line_not_in_order", field=f"lines[{index}].line_no", index=index,
                                    order=order.number, line=item.line_no)
         else:
-            candidates = [line for line in order_lines if line.sku == item.sku and line.id not in seen]
-            if not candidates:
+            line = next((x for x in order_lines if x.sku == item.sku and x.id not in seen), None)
+            if line is None:
                 raise InvalidInput("sku_not_in_order", field=f"lines[{index}].sku", index=index,
                                    order=order.number, sku=item.sku)
-            line = candidates[0]
         if line.id in seen:
             raise InvalidInput("duplicate_line", field=f"lines[{index}]", index=index, line=line.line_no)
         seen.add(line.id)
-        if item.reason is not None and item.reason not in for_type:
-            raise InvalidInput("unknown_reason", field=f"lines[{index}].reason", reason=item.reason, allowed=for_type)
-        if line.delivered_quantity <= 0 and data.type not in (CaseType.REFUND_ONLY, CaseType.RESHIP):
+        if line.delivered_quantity <= 0 and goods_back:
             raise InvalidInput("not_delivered", field=f"lines[{index}]", index=index, sku=line.sku)
-        limit = line.delivered_quantity if data.type not in (CaseType.REFUND_ONLY, CaseType.RESHIP) else line.quantity
-        claimed = line.delivered_quantity - returnable_quantity(session, line.id)
-        available = limit - claimed
+        # Goods coming back are limited by what was delivered; a refund-only or reship by what was ordered.
+        limit = line.delivered_quantity if goods_back else line.quantity
+        available = limit - line.claimed
         if item.quantity > available:
             raise InvalidInput("quantity_exceeds", field=f"lines[{index}].quantity", index=index,
                                requested=item.quantity, available=max(available, 0), sku=line.sku,
-                               delivered=limit, claimed=claimed)
-        chosen.append((line, item.quantity, item.reason))
+                               delivered=limit, claimed=line.claimed)
+        chosen.append(CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
+                                     received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
+                                     sku=line.sku, title=line.title, unit_price=line.unit_price))
 
-    needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT
     now = created_at or utcnow()
-    case = Case(
-        merchant_id=merchant.id, number=next_number(session, now=now), order_id=order.id,
+    customer = None
+    if order.customer_id is not None:
+        row = session.execute(select(Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
+            Customer.id == order.customer_id)).first()
+        customer = {"id": row[0], "name": row[1], "email": row[2], "locale": row[3]}
+    case = CaseRecord(
+        id=0, merchant_id=merchant_id, number=next_number(session, now=now), order_id=order.id,
         customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
         state=CaseState.PENDING_REVIEW.value, reason_code=data.reason, description=data.description,
         desired_outcome=data.desired_outcome, advance=data.advance and data.type == CaseType.EXCHANGE,
-        needs_return=needs_return, currency=order.currency, external_ref=data.external_ref,
-        claimed_amount=sum(line.unit_price * qty for line, qty, _ in chosen),
-        created_by=actor.ref, created_at=now, updated_at=now,
-        lines=[CaseLine(order_line_id=line.id, quantity=qty, reason_code=reason) for line, qty, reason in chosen],
-    )
-    session.add(case)
-    session.flush()
-    record_event(session, case, "open", actor, None, {
+        needs_return=data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT,
+        holds_quantity=True, outcome=None, assignee_id=None, escalation_level=0, reopen_count=0,
+        external_ref=data.external_ref, currency=order.currency,
+        claimed_amount=sum(line.unit_price * line.quantity for line in chosen), version=1, created_by=actor.ref,
+        created_at=now, updated_at=now, closed_at=None, lines=chosen, order_number=order.number,
+        merchant_code=merchant_code, customer=customer)
+    insert_case(session, case)
+    append_event(session, case, action="open", actor=actor, source=None, at=now, payload={
         "type": case.type, "channel": case.channel, "reason": case.reason_code,
-        "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": qty} for line, qty, _ in chosen]})
+        "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]})
     return case
 
 
-def _lock_lines(session: Session, order_id: int) -> list[OrderLine]:
-    """The order's lines, locked in id order on PostgreSQL so two openings cannot both claim the last unit."""
-    stmt = select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return list(session.scalars(stmt))
+def _lines_with_claims(session: Session, order_id: int):
+    """The order's lines with what open cases already claim of each; locked on PostgreSQL so two openings
+    cannot both take the last unit (SQLite's single writer already serialises them)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(select(OrderLine.id).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+                        .with_for_update())
+    claimed = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
+               .join(Case, Case.id == CaseLine.case_id)
+               .where(CaseLine.order_line_id == OrderLine.id, Case.holds_quantity.is_(True))
+               .correlate(OrderLine).scalar_subquery())
+    return session.execute(select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title,
+                                  OrderLine.unit_price, OrderLine.quantity, OrderLine.delivered_quantity,
+                                  claimed.label("claimed"))
+                           .where(OrderLine.order_id == order_id).order_by(OrderLine.id)).all()
 
 
-def scoped(stmt: Select, actor: Actor) -> Select:
-    """Restricts a case query to what the actor may see (its merchant; a customer: their own cases)."""
+_merchant_codes: dict[int, str] = {}
+
+
+def merchant_of(session: Session, actor: Actor, code: str | None) -> tuple[int, str]:
+    """(id, code) of the merchant an action is for; merchant codes never change, so they are remembered."""
     if actor.merchant_id is not None:
-        stmt = stmt.where(Case.merchant_id == actor.merchant_id)
-    if actor.kind == "customer":
-        stmt = stmt.where(Case.customer_id == actor.customer_id)
-    return stmt
+        known = _merchant_codes.get(actor.merchant_id)
+        if known is None:
+            known = session.scalar(select(Merchant.code).where(Merchant.id == actor.merchant_id))
+            _merchant_codes[actor.merchant_id] = known
+        if code is not None and code != known:
+            raise Forbidden("forbidden_merchant", field="merchant")
+        return actor.merchant_id, known
+    merchant = resolve_merchant(session, actor, code)
+    return merchant.id, merchant.code
 
 
-def get_case(session: Session, *, actor: Actor, number: str, for_update: bool = False) -> Case:
+def get_case(session: Session, *, actor: Actor, number: str) -> CaseRecord:
     """The case `number`, if the actor may see it; otherwise 404 (never reveals other merchants' cases)."""
-    stmt = scoped(select(Case).where(Case.number == number), actor).options(selectinload(Case.lines))
-    case = session.scalar(stmt)
+    case = store.load(session, actor=actor, number=number)
     if case is None:
         raise NotFound("case", number, field="number")
     return case
 
 
-def act(session: Session, *, actor: Actor, number: str, action: str, version: int, payload: dict) -> Case:
+def act(session: Session, *, actor: Actor, number: str, action: str, version: int, payload: dict) -> CaseRecord:
     """Fires `action` on the case, as the actor, if the case is still at `version`."""
     case = get_case(session, actor=actor, number=number)
     if action == "assign":
@@ -160,7 +184,7 @@ def act(session: Session, *, actor: Actor, number: str, action: str, version: in
     return case
 
 
-def _check_assignee(session: Session, case: Case, assignee_id) -> None:
+def _check_assignee(session: Session, case: CaseRecord, assignee_id) -> None:
     if assignee_id is None or not isinstance(assignee_id, int):
         return
     user = session.get(User, assignee_id)
@@ -172,9 +196,9 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
                channel: str | None = None, assignee_id: int | None = None, order: str | None = None,
                customer: str | None = None, created_from: datetime | None = None,
                created_to: datetime | None = None, q: str | None = None, limit: int = 50,
-               offset: int = 0) -> tuple[list[Case], int]:
+               offset: int = 0) -> tuple[list[CaseRecord], int]:
     """Cases the actor may see, filtered and paged, newest first."""
-    stmt = scoped(select(Case), actor)
+    stmt = scoped(select(Case.id), actor)
     if state:
         stmt = stmt.where(Case.state.in_(state))
     if type:
@@ -201,12 +225,11 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
                 Customer.phone.ilike(like)))),
         ))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.scalars(stmt.options(selectinload(Case.lines))
-                           .order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), total
+    ids = list(session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)))
+    return store.load_many(session, ids), total
 
 
-def timeline(session: Session, *, case: Case) -> list[CaseEvent]:
+def timeline(session: Session, *, case: CaseRecord) -> list[CaseEvent]:
     """The case's events in order."""
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
 

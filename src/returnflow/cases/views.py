@@ -9,10 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
-from ..merchants.models import Merchant
 from ..money import fmt
-from ..orders.models import Customer, Order, OrderLine
-from .models import Attachment, Case, CaseEvent
+from .models import Attachment, CaseEvent
+from .store import CaseLineRecord, CaseRecord
 from .workflow import allowed_actions
 
 STATE_LABELS: dict[str, dict[str, str]] = {
@@ -33,31 +32,13 @@ STATE_LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def present(session: Session, cases: Sequence[Case], actor: Actor, *, detail: bool = False) -> list[dict[str, Any]]:
-    """The API shape of each case; with `detail`, its attachments and timeline too."""
-    if not cases:
-        return []
-    order_ids = {c.order_id for c in cases}
-    orders = dict(session.execute(select(Order.id, Order.number).where(Order.id.in_(order_ids))).all())
-    merchants = dict(session.execute(select(Merchant.id, Merchant.code).where(
-        Merchant.id.in_({c.merchant_id for c in cases}))).all())
-    customer_ids = {c.customer_id for c in cases if c.customer_id}
-    customers = {row.id: row for row in session.execute(select(
-        Customer.id, Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
-        Customer.id.in_(customer_ids)))} if customer_ids else {}
-    line_ids = {line.order_line_id for c in cases for line in c.lines}
-    order_lines = {row.id: row for row in session.execute(select(
-        OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price).where(
-        OrderLine.id.in_(line_ids)))} if line_ids else {}
-
+def present(session: Session, cases: Sequence[CaseRecord], actor: Actor, *, detail: bool = False) -> list[dict[str, Any]]:
+    """The API shape of each case (loaded with its names already); with `detail`, its evidence and timeline too."""
     result = []
     for case in cases:
-        cust = customers.get(case.customer_id)
         body: dict[str, Any] = {
-            "number": case.number, "merchant": merchants.get(case.merchant_id), "order": orders.get(case.order_id),
-            "customer": {"id": cust.external_id, "name": cust.name, "email": cust.email, "locale": cust.locale}
-            if cust else None,
-            "type": case.type, "channel": case.channel, "state": case.state,
+            "number": case.number, "merchant": case.merchant_code, "order": case.order_number,
+            "customer": case.customer, "type": case.type, "channel": case.channel, "state": case.state,
             "state_label": STATE_LABELS.get(case.state, {"en": case.state, "zh-CN": case.state}),
             "reason": case.reason_code, "description": case.description, "desired_outcome": case.desired_outcome,
             "advance": case.advance, "needs_return": case.needs_return, "outcome": case.outcome,
@@ -66,7 +47,7 @@ def present(session: Session, cases: Sequence[Case], actor: Actor, *, detail: bo
             "reopen_count": case.reopen_count, "external_ref": case.external_ref, "version": case.version,
             "created_at": case.created_at, "updated_at": case.updated_at, "closed_at": case.closed_at,
             "allowed_actions": allowed_actions(case, actor),
-            "lines": [_line(line, order_lines.get(line.order_line_id), case.currency) for line in case.lines],
+            "lines": [_line(line, case.currency) for line in case.lines],
         }
         if detail:
             body["attachments"] = [attachment_dict(a) for a in session.scalars(
@@ -77,12 +58,10 @@ def present(session: Session, cases: Sequence[Case], actor: Actor, *, detail: bo
     return result
 
 
-def _line(line, order_line, currency: str) -> dict[str, Any]:
+def _line(line: CaseLineRecord, currency: str) -> dict[str, Any]:
     return {
-        "id": line.id, "order_line_id": line.order_line_id,
-        "line_no": order_line.line_no if order_line else None, "sku": order_line.sku if order_line else None,
-        "title": order_line.title if order_line else "",
-        "unit_price": fmt(order_line.unit_price, currency) if order_line else None,
+        "id": line.id, "order_line_id": line.order_line_id, "line_no": line.line_no, "sku": line.sku,
+        "title": line.title, "unit_price": fmt(line.unit_price, currency) if line.unit_price is not None else None,
         "quantity": line.quantity, "reason": line.reason_code, "received_quantity": line.received_quantity,
         "accepted_quantity": line.accepted_quantity, "inspection": line.inspection or {},
     }

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth.actor import Actor
 from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..orders.models import OrderLine
-from .models import Case, CaseEvent, CaseLine, CaseState as S, CaseType as T, OutboxMessage
+from .models import Case as CaseRow, CaseEvent, CaseLine, CaseState as S, CaseType as T
+from .store import CaseLineRecord, CaseRecord as Case, append_event, line_state, save_changes
 
 OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
                          S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.IN_REPAIR, S.RESOLVING, S.DISPUTED})
@@ -116,7 +118,8 @@ def _shipment_guard(_s: Session, _c: Case, _a: Actor, payload: dict) -> None:
     _require("carrier", "tracking_number")(_s, _c, _a, payload)
 
 
-def _line_quantities(case: Case, payload: dict, limit_of: Callable[[CaseLine], int], what: str) -> dict[int, int]:
+def _line_quantities(case: Case, payload: dict, limit_of: Callable[[CaseLineRecord], int],
+                     what: str) -> dict[int, int]:
     """Per-line quantities from payload['lines'] ([{line_id, quantity}]), defaulting to each line's limit."""
     by_id = {line.id: line for line in case.lines}
     given = payload.get("lines")
@@ -237,7 +240,7 @@ def _assign_guard(_s: Session, case: Case, actor: Actor, payload: dict) -> None:
 
 # ---- effects (state bookkeeping beyond the state itself) ------------------------------------------------------
 
-def _effect(case: Case, action: str, payload: dict, to: S, session: Session) -> None:
+def _effect(case: Case, action: str, payload: dict, to: S, at: datetime) -> None:
     if action == "receive":
         qty = _line_quantities(case, payload, lambda line: line.quantity, "")
         for line in case.lines:
@@ -268,7 +271,7 @@ def _effect(case: Case, action: str, payload: dict, to: S, session: Session) -> 
     elif to in OPEN_STATES:
         case.outcome = None
     if to in TERMINAL_STATES:
-        case.closed_at = utcnow()
+        case.closed_at = at
     elif case.closed_at is not None:
         case.closed_at = None
 
@@ -344,15 +347,15 @@ def allowed_actions(case: Case, actor: Actor | None = None) -> list[str]:
 def returnable_quantity(session: Session, order_line_id: int, *, exclude_case_id: int | None = None) -> int:
     """Delivered quantity minus what open or finished cases already claim."""
     delivered = session.scalar(select(OrderLine.delivered_quantity).where(OrderLine.id == order_line_id)) or 0
-    claimed = select(func.coalesce(func.sum(CaseLine.quantity), 0)).join(Case, Case.id == CaseLine.case_id).where(
-        CaseLine.order_line_id == order_line_id, Case.holds_quantity.is_(True))
+    claimed = select(func.coalesce(func.sum(CaseLine.quantity), 0)).join(CaseRow, CaseRow.id == CaseLine.case_id).where(
+        CaseLine.order_line_id == order_line_id, CaseRow.holds_quantity.is_(True))
     if exclude_case_id is not None:
-        claimed = claimed.where(Case.id != exclude_case_id)
+        claimed = claimed.where(CaseRow.id != exclude_case_id)
     return delivered - (session.scalar(claimed) or 0)
 
 
 def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
-         expected_version: int | None = None) -> CaseEvent:
+         expected_version: int | None = None, at: datetime | None = None) -> dict:
     """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row."""
     payload = dict(payload or {})
     transition = BY_ACTION.get(action)
@@ -368,27 +371,14 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
     if transition.guard is not None:
         transition.guard(session, case, actor, payload)
 
+    at = at or utcnow()
+    before, lines_before = case.snapshot(), line_state(case)
     source = case.state
     target = transition.to(case, payload) if callable(transition.to) else (transition.to or S(source))
-    _effect(case, action, payload, target, session)
-    case.state = target.value if isinstance(target, S) else target
-    case.updated_at = utcnow()
-    try:
-        session.flush()  # UPDATE ... WHERE version = <loaded>: a concurrent writer makes this fail
-    except StaleDataError:
-        raise Conflict("stale_version", field="version", sent=expected_version or case.version,
-                       current="newer") from None
-    return record_event(session, case, action, actor, source, payload)
-
-
-def record_event(session: Session, case: Case, action: str, actor: Actor, source: str | None,
-                 payload: dict) -> CaseEvent:
-    """Appends the immutable event for the case's current version and its outbox message."""
-    event = CaseEvent(case_id=case.id, seq=case.version, action=action, from_state=source, to_state=case.state,
-                      actor_kind=actor.kind, actor_role=actor.role, actor_id=actor.ref, actor_name=actor.name,
-                      payload=payload, created_at=case.updated_at)
-    session.add(event)
-    session.add(OutboxMessage(merchant_id=case.merchant_id, topic=f"case.{action}", case_id=case.id,
-                              payload={"case": case.number, "action": action, "from": source, "to": case.state,
-                                       "version": case.version, "actor": actor.ref}))
-    return event
+    _effect(case, action, payload, target, at)
+    case.state = target.value
+    case.updated_at = at
+    # UPDATE ... WHERE version = <loaded>: a concurrent writer that committed first makes this match no row.
+    if not save_changes(session, case, before, lines_before):
+        raise Conflict("stale_version", field="version", sent=expected_version or case.version, current="newer")
+    return append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at)

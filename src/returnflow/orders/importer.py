@@ -747,11 +747,10 @@ def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime
                       lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
                              for no, (sku, qty) in sorted(lines.items())])
     case = open_case(session, actor=system, data=data, created_at=at)
-    fire(session, case, "approve", system)
-    fire(session, case, "receive", warehouse)
-    fire(session, case, "inspect", warehouse)
-    fire(session, case, "resolve", system)
-    fire(session, case, "close", system)
+    # The return happened on the invoice date: its whole history is dated then, not at import time.
+    for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
+                          ("resolve", system), ("close", system)):
+        fire(session, case, action, actor, at=at)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

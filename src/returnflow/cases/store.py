@@ -1,0 +1,187 @@
+"""Case rows in and out with SQL Core: one joined query loads a case with everything its API shape needs,
+and a transition writes one guarded UPDATE plus its event and outbox rows. This is the hot path of the desk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..merchants.models import Merchant
+from ..orders.models import Customer, Order, OrderLine
+from .models import Case, CaseEvent, CaseLine, OutboxMessage
+
+CASES = Case.__table__
+LINES = CaseLine.__table__
+EVENTS = CaseEvent.__table__
+OUTBOX = OutboxMessage.__table__
+
+# Case columns a transition may change; everything else is fixed when the case is opened.
+MUTABLE = ("state", "holds_quantity", "outcome", "assignee_id", "escalation_level", "reopen_count", "needs_return",
+           "closed_at", "updated_at")
+
+
+@dataclass(slots=True)
+class CaseLineRecord:
+    id: int
+    order_line_id: int
+    quantity: int
+    reason_code: str | None
+    received_quantity: int
+    accepted_quantity: int
+    inspection: dict
+    line_no: int | None = None
+    sku: str | None = None
+    title: str = ""
+    unit_price: int | None = None
+
+
+@dataclass(slots=True)
+class CaseRecord:
+    """A case as loaded for one request: its row, its lines, and the names the API shows beside them."""
+
+    id: int
+    merchant_id: int
+    number: str
+    order_id: int
+    customer_id: int | None
+    type: str
+    channel: str
+    state: str
+    reason_code: str | None
+    description: str
+    desired_outcome: str
+    advance: bool
+    needs_return: bool
+    holds_quantity: bool
+    outcome: str | None
+    assignee_id: int | None
+    escalation_level: int
+    reopen_count: int
+    external_ref: str | None
+    currency: str
+    claimed_amount: int
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    lines: list[CaseLineRecord] = field(default_factory=list)
+    order_number: str | None = None
+    merchant_code: str | None = None
+    customer: dict[str, Any] | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The mutable columns as they are now, to find what a transition changed."""
+        return {name: getattr(self, name) for name in MUTABLE}
+
+
+_CASE_COLS = [c for c in CASES.c]
+_CASE_NAMES = [c.name for c in _CASE_COLS]
+_LINE_COLS = [LINES.c.id, LINES.c.order_line_id, LINES.c.quantity, LINES.c.reason_code, LINES.c.received_quantity,
+              LINES.c.accepted_quantity, LINES.c.inspection, OrderLine.line_no, OrderLine.sku, OrderLine.title,
+              OrderLine.unit_price]
+_N_CASE = len(_CASE_COLS)
+_N_LINE = len(_LINE_COLS)
+
+
+def _base() -> Select:
+    return (select(*_CASE_COLS, Order.number, Merchant.code, Customer.external_id, Customer.name, Customer.email,
+                   Customer.locale, *_LINE_COLS)
+            .join(Order, Order.id == CASES.c.order_id)
+            .join(Merchant, Merchant.id == CASES.c.merchant_id)
+            .outerjoin(Customer, Customer.id == CASES.c.customer_id)
+            .outerjoin(LINES, LINES.c.case_id == CASES.c.id)
+            .outerjoin(OrderLine, OrderLine.id == LINES.c.order_line_id))
+
+
+def scope(stmt: Select, actor: Actor) -> Select:
+    """Restricts a case query to what the actor may see (its merchant; a customer: their own cases)."""
+    if actor.merchant_id is not None:
+        stmt = stmt.where(CASES.c.merchant_id == actor.merchant_id)
+    if actor.kind == "customer":
+        stmt = stmt.where(CASES.c.customer_id == actor.customer_id)
+    return stmt
+
+
+def _assemble(rows) -> list[CaseRecord]:
+    records: dict[int, CaseRecord] = {}
+    for row in rows:
+        case_id = row[0]
+        record = records.get(case_id)
+        if record is None:
+            record = CaseRecord(**dict(zip(_CASE_NAMES, row[:_N_CASE])))
+            record.order_number, record.merchant_code = row[_N_CASE], row[_N_CASE + 1]
+            ext, name, email, locale = row[_N_CASE + 2:_N_CASE + 6]
+            record.customer = {"id": ext, "name": name, "email": email, "locale": locale} if ext is not None else None
+            records[case_id] = record
+        line = row[_N_CASE + 6:]
+        if line[0] is not None:
+            record.lines.append(CaseLineRecord(*line))
+    return list(records.values())
+
+
+def load(session: Session, *, actor: Actor, number: str) -> CaseRecord | None:
+    """The case `number` with its lines, if the actor may see it."""
+    stmt = scope(_base().where(CASES.c.number == number), actor).order_by(LINES.c.id)
+    found = _assemble(session.execute(stmt))
+    return found[0] if found else None
+
+
+def load_many(session: Session, ids: list[int]) -> list[CaseRecord]:
+    """Cases by id, in the order given."""
+    if not ids:
+        return []
+    found = {r.id: r for r in _assemble(session.execute(_base().where(CASES.c.id.in_(ids)).order_by(LINES.c.id)))}
+    return [found[i] for i in ids if i in found]
+
+
+def insert_case(session: Session, record: CaseRecord) -> None:
+    """Writes a new case and its lines; fills in their ids."""
+    values = {name: getattr(record, name) for name in _CASE_NAMES if name != "id"}
+    record.id = session.execute(insert(CASES).values(values).returning(CASES.c.id)).scalar_one()
+    for line in record.lines:
+        line.id = session.execute(insert(LINES).values(
+            case_id=record.id, order_line_id=line.order_line_id, quantity=line.quantity, reason_code=line.reason_code,
+            received_quantity=0, accepted_quantity=0, inspection={}).returning(LINES.c.id)).scalar_one()
+
+
+def save_changes(session: Session, record: CaseRecord, before: dict[str, Any], lines_before: list[tuple]) -> bool:
+    """Writes what changed, guarded by the version the case was loaded at; False if someone else got there first."""
+    values = {name: getattr(record, name) for name in MUTABLE if getattr(record, name) != before[name]}
+    values["version"] = record.version + 1
+    values["updated_at"] = record.updated_at
+    result = session.execute(update(CASES).where(CASES.c.id == record.id, CASES.c.version == record.version)
+                             .values(values))
+    if result.rowcount != 1:
+        return False
+    record.version += 1
+    for line, old in zip(record.lines, lines_before):
+        if (line.received_quantity, line.accepted_quantity, line.inspection) != old:
+            session.execute(update(LINES).where(LINES.c.id == line.id).values(
+                received_quantity=line.received_quantity, accepted_quantity=line.accepted_quantity,
+                inspection=line.inspection))
+    return True
+
+
+def line_state(record: CaseRecord) -> list[tuple]:
+    return [(line.received_quantity, line.accepted_quantity, dict(line.inspection)) for line in record.lines]
+
+
+def append_event(session: Session, record: CaseRecord, *, action: str, actor: Actor, source: str | None,
+                 payload: dict, at: datetime) -> dict[str, Any]:
+    """The immutable event for the case's current version, and its outbox message, in the caller's transaction."""
+    event = {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
+             "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
+             "actor_name": actor.name, "payload": payload, "created_at": at}
+    session.execute(insert(EVENTS).values(event))
+    session.execute(insert(OUTBOX).values(
+        merchant_id=record.merchant_id, topic=f"case.{action}", case_id=record.id, status="pending", attempts=0,
+        available_at=at, created_at=at,
+        payload={"case": record.number, "action": action, "from": source, "to": record.state,
+                 "version": record.version, "actor": actor.ref}))
+    return event
