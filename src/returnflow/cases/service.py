@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -31,15 +32,20 @@ def next_number(session: Session, *, now: datetime | None = None) -> str:
     settings = get_settings()
     local = (now or utcnow()).astimezone(ZoneInfo("Asia/Shanghai"))
     name = f"{settings.case_number_prefix}{local:%y%m%d}"
-    dialect = session.get_bind().dialect.name
+    value = store.run(session, _next_value(session.get_bind().dialect.name), {"name": name}).scalar_one()
+    return f"{name}{value:04d}"
+
+
+@lru_cache
+def _next_value(dialect: str):
+    """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one statement, safe under concurrency on both databases."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(NumberSequence).values(name=name, value=1)
+    stmt = insert(NumberSequence).values(name=bindparam("name"), value=1)
     stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": NumberSequence.value + 1})
-    value = session.execute(stmt.returning(NumberSequence.value)).scalar_one()
-    return f"{name}{value:04d}"
+    return stmt.returning(NumberSequence.value)
 
 
 def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Merchant:
@@ -61,8 +67,7 @@ def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Mercha
 def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None) -> CaseRecord:
     """Opens a case against an order, checking lines, quantities and the reason; numbers it at once."""
     merchant_id, merchant_code = merchant_of(session, actor, data.merchant)
-    order = session.execute(select(Order.id, Order.number, Order.customer_id, Order.currency).where(
-        Order.merchant_id == merchant_id, Order.number == data.order)).first()
+    order = store.run(session, _ORDER, {"merchant_id": merchant_id, "number": data.order}).first()
     if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", data.order, field="order")
 
@@ -112,8 +117,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     now = created_at or utcnow()
     customer = None
     if order.customer_id is not None:
-        row = session.execute(select(Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
-            Customer.id == order.customer_id)).first()
+        row = store.run(session, _CUSTOMER, {"id": order.customer_id}).first()
         customer = {"id": row[0], "name": row[1], "email": row[2], "locale": row[3]}
     case = CaseRecord(
         id=0, merchant_id=merchant_id, number=next_number(session, now=now), order_id=order.id,
@@ -136,18 +140,24 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
 def _lines_with_claims(session: Session, order_id: int):
     """The order's lines with what open cases already claim of each; locked on PostgreSQL so two openings
     cannot both take the last unit (SQLite's single writer already serialises them)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        session.execute(select(OrderLine.id).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
-                        .with_for_update())
-    claimed = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
-               .join(Case, Case.id == CaseLine.case_id)
-               .where(CaseLine.order_line_id == OrderLine.id, Case.holds_quantity.is_(True))
-               .correlate(OrderLine).scalar_subquery())
-    return session.execute(select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title,
-                                  OrderLine.unit_price, OrderLine.quantity, OrderLine.delivered_quantity,
-                                  claimed.label("claimed"))
-                           .where(OrderLine.order_id == order_id).order_by(OrderLine.id)).all()
+    if session.get_bind().dialect.name == "postgresql":
+        store.run(session, _LOCK_LINES, {"order_id": order_id})
+    return store.run(session, _LINES_WITH_CLAIMS, {"order_id": order_id}).all()
+
+
+_ORDER = select(Order.id, Order.number, Order.customer_id, Order.currency).where(
+    Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number"))
+_CUSTOMER = select(Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
+    Customer.id == bindparam("id"))
+_LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)
+               .with_for_update())
+_CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
+            .join(Case, Case.id == CaseLine.case_id)
+            .where(CaseLine.order_line_id == OrderLine.id, Case.holds_quantity.is_(True))
+            .correlate(OrderLine).scalar_subquery())
+_LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
+                             OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"))
+                      .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 
 _merchant_codes: dict[int, str] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -125,10 +125,42 @@ def _assemble(rows) -> list[CaseRecord]:
     return list(records.values())
 
 
+# Statements are built once: building and hashing a statement costs several times more than running it.
+_BY_NUMBER = _base().where(CASES.c.number == bindparam("number")).order_by(LINES.c.id)
+_BY_NUMBER_MERCHANT = (_base().where(CASES.c.number == bindparam("number"),
+                                     CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id))
+_BY_NUMBER_CUSTOMER = (_base().where(CASES.c.number == bindparam("number"),
+                                     CASES.c.merchant_id == bindparam("merchant_id"),
+                                     CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id))
+_BY_IDS = _base().where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id)
+_INSERT_CASE = insert(CASES).returning(CASES.c.id)
+_INSERT_LINE = insert(LINES).returning(LINES.c.id)
+_INSERT_EVENT = insert(EVENTS)
+_INSERT_OUTBOX = insert(OUTBOX)
+_UPDATE_CASE = (update(CASES).where(CASES.c.id == bindparam("_id"), CASES.c.version == bindparam("_version"))
+                .values({name: bindparam(name) for name in MUTABLE} | {"version": bindparam("_new_version")}))
+_UPDATE_LINE = (update(LINES).where(LINES.c.id == bindparam("_id")).values(
+    received_quantity=bindparam("received_quantity"), accepted_quantity=bindparam("accepted_quantity"),
+    inspection=bindparam("inspection")))
+_COUNT_ACTION = select(func.count()).select_from(EVENTS).where(
+    EVENTS.c.case_id == bindparam("case_id"), EVENTS.c.action == bindparam("action"))
+
+
+def run(session: Session, stmt, params=None):
+    """Executes a Core statement on the session's connection (skipping the ORM's per-call work)."""
+    return session.connection().execute(stmt, params)
+
+
 def load(session: Session, *, actor: Actor, number: str) -> CaseRecord | None:
     """The case `number` with its lines, if the actor may see it."""
-    stmt = scope(_base().where(CASES.c.number == number), actor).order_by(LINES.c.id)
-    found = _assemble(session.execute(stmt))
+    if actor.kind == "customer":
+        rows = run(session, _BY_NUMBER_CUSTOMER, {"number": number, "merchant_id": actor.merchant_id,
+                                                  "customer_id": actor.customer_id})
+    elif actor.merchant_id is not None:
+        rows = run(session, _BY_NUMBER_MERCHANT, {"number": number, "merchant_id": actor.merchant_id})
+    else:
+        rows = run(session, _BY_NUMBER, {"number": number})
+    found = _assemble(rows)
     return found[0] if found else None
 
 
@@ -136,35 +168,37 @@ def load_many(session: Session, ids: list[int]) -> list[CaseRecord]:
     """Cases by id, in the order given."""
     if not ids:
         return []
-    found = {r.id: r for r in _assemble(session.execute(_base().where(CASES.c.id.in_(ids)).order_by(LINES.c.id)))}
+    found = {r.id: r for r in _assemble(run(session, _BY_IDS, {"ids": ids}))}
     return [found[i] for i in ids if i in found]
+
+
+def count_events(session: Session, case_id: int, action: str) -> int:
+    """How often `action` happened on the case."""
+    return run(session, _COUNT_ACTION, {"case_id": case_id, "action": action}).scalar_one()
 
 
 def insert_case(session: Session, record: CaseRecord) -> None:
     """Writes a new case and its lines; fills in their ids."""
     values = {name: getattr(record, name) for name in _CASE_NAMES if name != "id"}
-    record.id = session.execute(insert(CASES).values(values).returning(CASES.c.id)).scalar_one()
+    record.id = run(session, _INSERT_CASE, values).scalar_one()
     for line in record.lines:
-        line.id = session.execute(insert(LINES).values(
-            case_id=record.id, order_line_id=line.order_line_id, quantity=line.quantity, reason_code=line.reason_code,
-            received_quantity=0, accepted_quantity=0, inspection={}).returning(LINES.c.id)).scalar_one()
+        line.id = run(session, _INSERT_LINE, {
+            "case_id": record.id, "order_line_id": line.order_line_id, "quantity": line.quantity,
+            "reason_code": line.reason_code, "received_quantity": 0, "accepted_quantity": 0,
+            "inspection": {}}).scalar_one()
 
 
 def save_changes(session: Session, record: CaseRecord, before: dict[str, Any], lines_before: list[tuple]) -> bool:
-    """Writes what changed, guarded by the version the case was loaded at; False if someone else got there first."""
-    values = {name: getattr(record, name) for name in MUTABLE if getattr(record, name) != before[name]}
-    values["version"] = record.version + 1
-    values["updated_at"] = record.updated_at
-    result = session.execute(update(CASES).where(CASES.c.id == record.id, CASES.c.version == record.version)
-                             .values(values))
-    if result.rowcount != 1:
+    """Writes the transition, guarded by the version the case was loaded at; False if someone else got there first."""
+    params = {name: getattr(record, name) for name in MUTABLE}
+    params.update(_id=record.id, _version=record.version, _new_version=record.version + 1)
+    if run(session, _UPDATE_CASE, params).rowcount != 1:
         return False
     record.version += 1
     for line, old in zip(record.lines, lines_before):
         if (line.received_quantity, line.accepted_quantity, line.inspection) != old:
-            session.execute(update(LINES).where(LINES.c.id == line.id).values(
-                received_quantity=line.received_quantity, accepted_quantity=line.accepted_quantity,
-                inspection=line.inspection))
+            run(session, _UPDATE_LINE, {"_id": line.id, "received_quantity": line.received_quantity,
+                                        "accepted_quantity": line.accepted_quantity, "inspection": line.inspection})
     return True
 
 
@@ -178,10 +212,10 @@ def append_event(session: Session, record: CaseRecord, *, action: str, actor: Ac
     event = {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
              "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
              "actor_name": actor.name, "payload": payload, "created_at": at}
-    session.execute(insert(EVENTS).values(event))
-    session.execute(insert(OUTBOX).values(
-        merchant_id=record.merchant_id, topic=f"case.{action}", case_id=record.id, status="pending", attempts=0,
-        available_at=at, created_at=at,
-        payload={"case": record.number, "action": action, "from": source, "to": record.state,
-                 "version": record.version, "actor": actor.ref}))
+    run(session, _INSERT_EVENT, event)
+    run(session, _INSERT_OUTBOX, {
+        "merchant_id": record.merchant_id, "topic": f"case.{action}", "case_id": record.id, "status": "pending",
+        "attempts": 0, "available_at": at, "lease_until": None, "created_at": at,
+        "payload": {"case": record.number, "action": action, "from": source, "to": record.state,
+                    "version": record.version, "actor": actor.ref}})
     return event

@@ -15,8 +15,8 @@ from ..auth.actor import Actor
 from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..orders.models import OrderLine
-from .models import Case as CaseRow, CaseEvent, CaseLine, CaseState as S, CaseType as T
-from .store import CaseLineRecord, CaseRecord as Case, append_event, line_state, save_changes
+from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
+from .store import CaseLineRecord, CaseRecord as Case, append_event, count_events, line_state, save_changes
 
 OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
                          S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.IN_REPAIR, S.RESOLVING, S.DISPUTED})
@@ -179,8 +179,7 @@ def _ship_replacement_guard(session: Session, case: Case, actor: Actor, payload:
 
 
 def _outbound_shipped(session: Session, case: Case) -> bool:
-    return session.scalar(select(func.count()).select_from(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "ship_replacement")) > 0
+    return count_events(session, case.id, "ship_replacement") > 0
 
 
 def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
