@@ -96,6 +96,40 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+class Tx:
+    """One write transaction's connection, with an ORM Session on it made on first use."""
+
+    __slots__ = ("_connection", "_session")
+
+    def __init__(self, connection) -> None:
+        self._connection = connection
+        self._session: Session | None = None
+
+    def connection(self):
+        return self._connection
+
+    def get_bind(self):
+        return self._connection.engine
+
+    @property
+    def orm(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self._connection, expire_on_commit=False,
+                                    join_transaction_mode="conditional_savepoint")
+        return self._session
+
+    def __getattr__(self, name):
+        return getattr(self.orm, name)
+
+    def flush_orm(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
 class Database:
     """One engine and its session factory."""
 
@@ -111,9 +145,18 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction: commits on success, rolls back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A write transaction: commits on success, rolls back on any error.
+
+        It yields a `Tx`: Core statements run on its connection directly, and an ORM Session on the same
+        connection is made only when something asks for one (the hot paths never do).
+        """
+        with self.engine.begin() as connection:
+            tx = Tx(connection)
+            try:
+                yield tx  # type: ignore[misc]
+                tx.flush_orm()
+            finally:
+                tx.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
