@@ -23,22 +23,36 @@ def test_open_and_walk_a_return_through_the_api(client, db):
     assert [e["action"] for e in detail["timeline"]] == ["open"] + [s[0] for s in steps]
 
 
-def test_every_event_leaves_an_outbox_message_in_the_same_transaction(client, db):
+def test_side_effects_are_written_with_their_event_and_never_without_it(client, db):
     from sqlalchemy import select
 
+    from returnflow.cases import workflow
     from returnflow.cases.models import CaseEvent, OutboxMessage
 
-    shop = make_shop(db)
-    make_order(db, shop)
-    case = client.post("/api/v1/cases", headers=shop.headers(), json={
-        "order": "O-1", "type": "refund_only", "lines": [{"line_no": 2, "quantity": 1}]}).json()
-    client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
-                json={"version": 1, "payload": {}})
-    client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
-                json={"version": 1, "payload": {}})  # stale: refused, so no event and no message
+    def webhook_for_every_event(_session, case, event):
+        return [{"topic": f"webhook.case.{event['action']}",
+                 "payload": {"case": case.number, "to": event["to_state"], "version": event["seq"]}}]
+
+    workflow.SIDE_EFFECTS.append(webhook_for_every_event)
+    try:
+        shop = make_shop(db)
+        make_order(db, shop)
+        case = client.post("/api/v1/cases", headers=shop.headers(), json={
+            "order": "O-1", "type": "refund_only", "lines": [{"line_no": 2, "quantity": 1}]}).json()
+        ok = client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
+                         json={"version": 1, "payload": {}})
+        stale = client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
+                            json={"version": 1, "payload": {}})
+        refused = client.post(f"/api/v1/cases/{case['number']}/actions/reject", headers=shop.headers(),
+                              json={"version": 2, "payload": {"reason": "too late"}})
+    finally:
+        workflow.SIDE_EFFECTS.remove(webhook_for_every_event)
+    assert ok.status_code == 200 and stale.status_code == 409 and refused.status_code == 409
     with db.read() as s:
-        events = s.execute(select(CaseEvent.action, CaseEvent.seq).order_by(CaseEvent.seq)).all()
-        topics = s.execute(select(OutboxMessage.topic, OutboxMessage.payload).order_by(OutboxMessage.id)).all()
-    assert [a for a, _ in events] == ["open", "approve"]
-    assert [t for t, _ in topics] == ["case.open", "case.approve"]
-    assert topics[1][1]["to"] == "resolving" and topics[1][1]["version"] == 2
+        events = s.execute(select(CaseEvent.action).order_by(CaseEvent.seq)).scalars().all()
+        messages = s.execute(select(OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.status)
+                             .order_by(OutboxMessage.id)).all()
+    assert events == ["open", "approve"]
+    assert [m.topic for m in messages] == ["webhook.case.open", "webhook.case.approve"]
+    assert messages[1].payload == {"case": case["number"], "to": "resolving", "version": 2}
+    assert {m.status for m in messages} == {"pending"}

@@ -20,7 +20,7 @@ from . import reasons as reason_taxonomy, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, NumberSequence
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, append_event, insert_case
-from .workflow import fire
+from .workflow import fire, write_side_effects
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -117,8 +117,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     now = created_at or utcnow()
     customer = None
     if order.customer_id is not None:
-        row = store.run(session, _CUSTOMER, {"id": order.customer_id}).first()
-        customer = {"id": row[0], "name": row[1], "email": row[2], "locale": row[3]}
+        customer = {"id": order.external_id, "name": order.name, "email": order.email, "locale": order.locale}
     case = CaseRecord(
         id=0, merchant_id=merchant_id, number=next_number(session, now=now), order_id=order.id,
         customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
@@ -131,9 +130,10 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         created_at=now, updated_at=now, closed_at=None, lines=chosen, order_number=order.number,
         merchant_code=merchant_code, customer=customer)
     insert_case(session, case)
-    append_event(session, case, action="open", actor=actor, source=None, at=now, payload={
+    event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload={
         "type": case.type, "channel": case.channel, "reason": case.reason_code,
         "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]})
+    write_side_effects(session, case, event)
     return case
 
 
@@ -145,10 +145,10 @@ def _lines_with_claims(session: Session, order_id: int):
     return store.run(session, _LINES_WITH_CLAIMS, {"order_id": order_id}).all()
 
 
-_ORDER = select(Order.id, Order.number, Order.customer_id, Order.currency).where(
-    Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number"))
-_CUSTOMER = select(Customer.external_id, Customer.name, Customer.email, Customer.locale).where(
-    Customer.id == bindparam("id"))
+_ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
+                  Customer.email, Customer.locale)
+          .outerjoin(Customer, Customer.id == Order.customer_id)
+          .where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number")))
 _LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)
                .with_for_update())
 _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))

@@ -75,10 +75,6 @@ class CaseRecord:
     merchant_code: str | None = None
     customer: dict[str, Any] | None = None
 
-    def snapshot(self) -> dict[str, Any]:
-        """The mutable columns as they are now, to find what a transition changed."""
-        return {name: getattr(self, name) for name in MUTABLE}
-
 
 _CASE_COLS = [c for c in CASES.c]
 _CASE_NAMES = [c.name for c in _CASE_COLS]
@@ -86,6 +82,8 @@ _LINE_COLS = [LINES.c.id, LINES.c.order_line_id, LINES.c.quantity, LINES.c.reaso
               LINES.c.accepted_quantity, LINES.c.inspection, OrderLine.line_no, OrderLine.sku, OrderLine.title,
               OrderLine.unit_price]
 _N_CASE = len(_CASE_COLS)
+# Rows are unpacked positionally into CaseRecord: its first fields must be the table's columns, in order.
+assert tuple(CaseRecord.__dataclass_fields__)[:_N_CASE] == tuple(_CASE_NAMES), "CaseRecord fields != cases columns"
 _N_LINE = len(_LINE_COLS)
 
 
@@ -114,7 +112,7 @@ def _assemble(rows) -> list[CaseRecord]:
         case_id = row[0]
         record = records.get(case_id)
         if record is None:
-            record = CaseRecord(**dict(zip(_CASE_NAMES, row[:_N_CASE])))
+            record = CaseRecord(*row[:_N_CASE])
             record.order_number, record.merchant_code = row[_N_CASE], row[_N_CASE + 1]
             ext, name, email, locale = row[_N_CASE + 2:_N_CASE + 6]
             record.customer = {"id": ext, "name": name, "email": email, "locale": locale} if ext is not None else None
@@ -188,7 +186,7 @@ def insert_case(session: Session, record: CaseRecord) -> None:
             "inspection": {}}).scalar_one()
 
 
-def save_changes(session: Session, record: CaseRecord, before: dict[str, Any], lines_before: list[tuple]) -> bool:
+def save_changes(session: Session, record: CaseRecord, lines_before: list[tuple]) -> bool:
     """Writes the transition, guarded by the version the case was loaded at; False if someone else got there first."""
     params = {name: getattr(record, name) for name in MUTABLE}
     params.update(_id=record.id, _version=record.version, _new_version=record.version + 1)
@@ -208,14 +206,17 @@ def line_state(record: CaseRecord) -> list[tuple]:
 
 def append_event(session: Session, record: CaseRecord, *, action: str, actor: Actor, source: str | None,
                  payload: dict, at: datetime) -> dict[str, Any]:
-    """The immutable event for the case's current version, and its outbox message, in the caller's transaction."""
+    """The immutable event for the case's current version, in the caller's transaction."""
     event = {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
              "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
              "actor_name": actor.name, "payload": payload, "created_at": at}
     run(session, _INSERT_EVENT, event)
-    run(session, _INSERT_OUTBOX, {
-        "merchant_id": record.merchant_id, "topic": f"case.{action}", "case_id": record.id, "status": "pending",
-        "attempts": 0, "available_at": at, "lease_until": None, "created_at": at,
-        "payload": {"case": record.number, "action": action, "from": source, "to": record.state,
-                    "version": record.version, "actor": actor.ref}})
     return event
+
+
+def enqueue(session: Session, *, merchant_id: int | None, case_id: int | None, topic: str, payload: dict,
+            at: datetime) -> None:
+    """An outbox message (a side effect for the worker to deliver), in the caller's transaction."""
+    run(session, _INSERT_OUTBOX, {"merchant_id": merchant_id, "topic": topic, "case_id": case_id, "status": "pending",
+                                  "attempts": 0, "available_at": at, "lease_until": None, "created_at": at,
+                                  "payload": payload})

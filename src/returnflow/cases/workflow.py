@@ -16,7 +16,9 @@ from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..orders.models import OrderLine
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
-from .store import CaseLineRecord, CaseRecord as Case, append_event, count_events, line_state, save_changes
+from .store import (
+    CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue, line_state, save_changes,
+)
 
 OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
                          S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.IN_REPAIR, S.RESOLVING, S.DISPUTED})
@@ -337,10 +339,13 @@ BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS = tuple(BY_ACTION)
 
 
+_FROM_STATE: dict[str, tuple[Transition, ...]] = {
+    state.value: tuple(t for t in TRANSITIONS if state in t.sources) for state in S}
+
+
 def allowed_actions(case: Case, actor: Actor | None = None) -> list[str]:
     """The actions the table allows from the case's state (and for this actor's role, if given)."""
-    return [t.action for t in TRANSITIONS
-            if case.state in t.sources and (actor is None or actor.role in t.roles)]
+    return [t.action for t in _FROM_STATE.get(case.state, ()) if actor is None or actor.role in t.roles]
 
 
 def returnable_quantity(session: Session, order_line_id: int, *, exclude_case_id: int | None = None) -> int:
@@ -371,13 +376,30 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
         transition.guard(session, case, actor, payload)
 
     at = at or utcnow()
-    before, lines_before = case.snapshot(), line_state(case)
+    lines_before = line_state(case)
     source = case.state
     target = transition.to(case, payload) if callable(transition.to) else (transition.to or S(source))
     _effect(case, action, payload, target, at)
     case.state = target.value
     case.updated_at = at
     # UPDATE ... WHERE version = <loaded>: a concurrent writer that committed first makes this match no row.
-    if not save_changes(session, case, before, lines_before):
+    if not save_changes(session, case, lines_before):
         raise Conflict("stale_version", field="version", sent=expected_version or case.version, current="newer")
-    return append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at)
+    event = append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at)
+    write_side_effects(session, case, event)
+    return event
+
+
+# Producers of side effects: each looks at a new event and returns the outbox messages it calls for (a webhook
+# delivery per subscribed endpoint, a notification per channel, ...). They run inside the transition's transaction,
+# so a side effect exists exactly when its event does. Deliveries are addressed: no destination, no message.
+SideEffects = Callable[[Session, Case, dict], list[dict]]
+SIDE_EFFECTS: list[SideEffects] = []
+
+
+def write_side_effects(session: Session, case: Case, event: dict) -> None:
+    """Writes the outbox messages every registered producer asks for."""
+    for producer in SIDE_EFFECTS:
+        for message in producer(session, case, event):
+            enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic=message["topic"],
+                    payload=message["payload"], at=event["created_at"])
