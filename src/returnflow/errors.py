@@ -61,3 +61,24 @@ class Unauthenticated(AppError):
 
 class Conflict(AppError):
     status = 409
+
+
+class Explained(AppError):
+    """A refusal whose explanation is written out in both languages at the place that knows it."""
+
+    status = 422
+
+    def __init__(self, field: str | None, en: str, zh: str, *, code: str = "validation", status: int | None = None,
+                 allowed=None) -> None:
+        super().__init__(code, field=field, status=status, allowed=allowed, problem=en)
+        self.texts = {"en": en, "zh-CN": zh}
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body = super().render(locale)
+        text = self.texts.get(locale) or self.texts["en"]
+        sep = "：" if locale == "zh-CN" else ": "
+        body["message"] = f"{self.field}{sep}{text}" if self.field else text
+        return body
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.texts['en']}" if self.field else self.texts["en"]

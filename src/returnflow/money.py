@@ -14,7 +14,11 @@ EXPONENTS: dict[str, int] = {
 
 
 class MoneyError(ValueError):
-    """An amount that cannot be represented exactly in its currency."""
+    """An amount that cannot be represented exactly in its currency; `zh` says the same in Chinese."""
+
+    def __init__(self, en: str, zh: str = "") -> None:
+        super().__init__(en)
+        self.zh = zh or en
 
 
 def is_currency(code: str) -> bool:
@@ -27,22 +31,23 @@ def exponent(currency: str) -> int:
     try:
         return EXPONENTS[currency]
     except KeyError:
-        raise MoneyError(f"unknown currency {currency!r}") from None
+        raise MoneyError(f"unknown currency {currency!r}", f"未知币种 {currency!r}") from None
 
 
 def to_minor(amount: Decimal | str | int, currency: str) -> int:
     """Converts a decimal amount to integer minor units; refuses sub-minor precision."""
     if isinstance(amount, float):
-        raise MoneyError("floats are not money")
+        raise MoneyError("floats are not money", "金额不能是浮点数")
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation:
-        raise MoneyError(f"not a number: {amount!r}") from None
+        raise MoneyError(f"not a number: {amount!r}", f"不是数字：{amount!r}") from None
     if not value.is_finite():
-        raise MoneyError(f"not a finite number: {amount!r}")
+        raise MoneyError(f"not a finite number: {amount!r}", f"不是有限数字：{amount!r}")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{amount} has more than {exponent(currency)} decimals for {currency}")
+        raise MoneyError(f"{amount} has more than {exponent(currency)} decimals for {currency}",
+                         f"{amount} 超出 {currency} 允许的 {exponent(currency)} 位小数")
     return int(scaled)
 
 

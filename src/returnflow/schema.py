@@ -6,10 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from .db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 7_341_202_611  # any constant; names the advisory lock that serialises migrations
 
 
 def alembic_config(url: str) -> Config:
@@ -23,9 +25,18 @@ def migrate(db: Database) -> None:
     """Upgrades to head, then writes reference data that must exist (the default reason taxonomy)."""
     config = alembic_config(db.url)
     with db.engine.connect() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        connection.commit()
+        if connection.dialect.name == "postgresql":
+            # Several servers may start at once on one database: one migrates, the others wait, then find it done.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        finally:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
     from .cases.reasons import seed_defaults
 
     with db.transaction() as session:

@@ -57,18 +57,18 @@ def test_reposting_the_same_number_updates_and_never_duplicates(client, db):
     assert table_counts(db) == before == (1, 2, 1, 2)
 
 
-# The last three come from OrderIn.to_record, whose problem text is English only: the zh-CN answer uses the
-# Chinese template (full-width colon) around it.
+# The first two are pydantic's checks; the rest come from OrderIn.to_record, which explains itself in both languages.
 BAD = [
     pytest.param(lambda b: b.pop("currency"), "currency", "is required", "为必填项", id="missing-field"),
     pytest.param(lambda b: b["lines"][0].update(quantity="two"), "lines[0].quantity", "must be a whole number",
                  "必须是整数", id="wrong-type"),
     pytest.param(lambda b: b["lines"][0].update(unit_price="99.905"), "lines[0].unit_price",
-                 "more than 2 decimals for CNY", "lines[0].unit_price：", id="three-decimals-cny"),
+                 "more than 2 decimals for CNY", "lines[0].unit_price：99.905 超出 CNY 允许的 2 位小数",
+                 id="three-decimals-cny"),
     pytest.param(lambda b: b.update(currency="XYZ"), "currency", "unknown currency 'XYZ'", "未知币种", id="unknown-currency"),
     pytest.param(lambda b: b["lines"][0].update(delivered_quantity=3), "lines[0].delivered_quantity",
-                 "3 delivered is more than the 2 ordered", "lines[0].delivered_quantity：", id="delivered-above-ordered"),
-    pytest.param(lambda b: b.update(paid_total="300.00"), "payments", "do not add up to paid_total", "payments：",
+                 "3 delivered is more than the 2 ordered", "签收数量 3 超过下单数量 2", id="delivered-above-ordered"),
+    pytest.param(lambda b: b.update(paid_total="300.00"), "payments", "do not add up to paid_total", "payments：各支付方式金额之和不等于实付金额",
                  id="payments-do-not-add-up"),
 ]
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..errors import InvalidInput, Unauthenticated
+from ..errors import Explained, Unauthenticated
 from .actor import STAFF_ROLES, Actor
 from .models import ApiToken, User
 
@@ -33,12 +33,13 @@ def create_user(session: Session, *, email: str, name: str, role: str, merchant_
                 password: str | None = None, locale: str = "zh-CN") -> User:
     """Adds a staff member; platform users belong to no merchant, everyone else to exactly one."""
     if role not in STAFF_ROLES:
-        raise InvalidInput("validation", field="role", problem=f"must be one of {', '.join(STAFF_ROLES)}")
+        raise Explained("role", f"must be one of {', '.join(STAFF_ROLES)}", f"必须是以下之一：{', '.join(STAFF_ROLES)}",
+                        allowed=list(STAFF_ROLES))
     if (role == "platform") != (merchant_id is None):
-        raise InvalidInput("validation", field="merchant",
-                           problem="platform users have no merchant; every other role needs one")
+        raise Explained("merchant", "platform users have no merchant; every other role needs one",
+                        "平台用户不属于任何商家；其他角色必须指定商家")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InvalidInput("validation", field="email", problem=f"{email} is already registered")
+        raise Explained("email", f"{email} is already registered", f"{email} 已被注册")
     user = User(email=email, name=name, role=role, merchant_id=merchant_id, locale=locale,
                 password_hash=_hasher.hash(password) if password else None)
     session.add(user)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InvalidInput
+from ..errors import Explained, InvalidInput
 from ..money import MoneyError, is_currency, to_minor
 from .records import CustomerRecord, LineRecord, OrderRecord
 
@@ -76,7 +76,7 @@ class OrderIn(BaseModel):
             try:
                 return to_minor(value, currency)
             except MoneyError as exc:
-                raise InvalidInput("validation", field=field, problem=str(exc)) from None
+                raise Explained(field, str(exc), exc.zh) from None
 
         delivered = self.delivered_at is not None or self.signed_at is not None
         lines = []
@@ -84,17 +84,18 @@ class OrderIn(BaseModel):
         for i, line in enumerate(self.lines):
             line_no = line.line_no or i + 1
             if line_no in numbers:
-                raise InvalidInput("validation", field=f"lines[{i}].line_no", problem=f"line {line_no} appears twice")
+                raise Explained(f"lines[{i}].line_no", f"line {line_no} appears twice", f"第 {line_no} 行重复出现")
             numbers.add(line_no)
             delivered_qty = line.delivered_quantity if line.delivered_quantity is not None else (
                 line.quantity if delivered else 0)
             if delivered_qty > line.quantity:
-                raise InvalidInput("validation", field=f"lines[{i}].delivered_quantity",
-                                   problem=f"{delivered_qty} delivered is more than the {line.quantity} ordered")
+                raise Explained(f"lines[{i}].delivered_quantity",
+                                f"{delivered_qty} delivered is more than the {line.quantity} ordered",
+                                f"签收数量 {delivered_qty} 超过下单数量 {line.quantity}")
             unit = minor(line.unit_price, f"lines[{i}].unit_price")
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
-                raise InvalidInput("validation", field=f"lines[{i}].discount", problem="larger than the line's value")
+                raise Explained(f"lines[{i}].discount", "larger than the line's value", "优惠金额超过该行商品金额")
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount))
@@ -110,6 +111,5 @@ class OrderIn(BaseModel):
             payments=payments, country=self.country, sales_channel=self.sales_channel, ordered_at=self.ordered_at,
             shipped_at=self.shipped_at, delivered_at=self.delivered_at, signed_at=self.signed_at, lines=lines)
         if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
-            raise InvalidInput("validation", field="payments",
-                               problem="the payments do not add up to paid_total")
+            raise Explained("payments", "the payments do not add up to paid_total", "各支付方式金额之和不等于实付金额 paid_total")
         return record
