@@ -259,6 +259,15 @@ def test_uci_without_open_returns_opens_no_case(db):
         assert session.scalar(select(func.count()).select_from(Case)) == 0
 
 
+def test_a_terminal_sees_the_return_cases_being_opened(db):
+    make_shop(db, code="uci", currency="GBP")
+    out = io.StringIO()
+    code = run_import(db, file=UCI_SAMPLE, merchant="uci", console=Console(file=out, width=200, force_terminal=True))
+    assert code == 1  # the sample's bad rows
+    assert "opening return cases 6/6" in out.getvalue()
+    assert "cases opened" in out.getvalue()
+
+
 def _independent_uci_counts(path: Path) -> dict[str, int]:
     """What the full file should give, counted straight from the CSV without the importer."""
     invoices: dict[str, list[tuple[int, bool]]] = {}

@@ -1,0 +1,138 @@
+"""UCI 'C' invoices: matched to earlier purchases and opened as completed return cases (see docs/import.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ...auth.actor import Actor
+from ...db import Database
+from ...merchants.models import Merchant
+from ..models import Order
+from .outcome import ReturnLine, ReturnStats
+
+CASE_CHUNK = 200  # return invoices per transaction when opening cases
+# StockCodes of the UCI data that are fees, postage, discounts or manual corrections, not goods.
+NON_PRODUCT_CODES = frozenset({"M", "POST", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "DOT", "C2", "PADS", "B"})
+
+
+def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], stats: ReturnStats,
+                     on_progress: Callable[[int, int | None], None] | None = None) -> None:
+    """Matches 'C' lines to earlier purchases (most recent first) and opens each match as a completed return case.
+
+    `on_progress(cases opened, cases to open)` is called with None as the total while matching, then per case.
+    """
+    progress = on_progress or _no_progress
+    progress(0, None)
+    from ...cases.models import Case, CaseLine
+    from ..models import Customer, OrderLine
+
+    invoices = sorted({r.invoice for r in returns})
+    customers = sorted({r.customer for r in returns if r.customer})
+    with db.read() as session:
+        done: set[str] = set()
+        for chunk in _chunks(invoices, 1000):
+            done.update(session.scalars(select(Case.external_ref).where(
+                Case.merchant_id == merchant_id, Case.channel == "import", Case.external_ref.in_(chunk))))
+        purchases: dict[tuple[str, str], list[list]] = defaultdict(list)
+        for chunk in _chunks(customers, 1000):
+            for cust, number, at, line_id, line_no, sku, delivered in session.execute(
+                    select(Customer.external_id, Order.number, Order.ordered_at, OrderLine.id, OrderLine.line_no,
+                           OrderLine.sku, OrderLine.delivered_quantity)
+                    .join(Order, Order.customer_id == Customer.id).join(OrderLine, OrderLine.order_id == Order.id)
+                    .where(Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))):
+                purchases[(cust, sku)].append([at, number, line_no, line_id, delivered])
+        claimed = dict(session.execute(
+            select(CaseLine.order_line_id, func.sum(CaseLine.quantity)).join(Case, Case.id == CaseLine.case_id)
+            .where(Case.merchant_id == merchant_id, Case.holds_quantity.is_(True))
+            .group_by(CaseLine.order_line_id)).all())
+    for items in purchases.values():
+        items.sort(key=lambda p: (p[0], p[1], p[2]), reverse=True)  # most recent first
+        for p in items:
+            p[4] -= claimed.get(p[3], 0)  # what is still returnable
+
+    # (invoice, order number) -> {line_no: [sku, quantity]}; cases open in the order the returns happened.
+    cases: dict[tuple[str, str], dict[int, list]] = {}
+    when: dict[str, datetime] = {}
+    for r in sorted(returns, key=lambda r: (r.at, r.line)):
+        earlier = [p for p in purchases.get((r.customer, r.sku), ()) if p[0] < r.at] if r.customer else []
+        if earlier:
+            stats.with_earlier_purchase += 1
+        if r.invoice in done:
+            continue
+        if r.customer is None:
+            stats.unmatched["no customer"] += 1
+            continue
+        if r.sku in NON_PRODUCT_CODES:
+            stats.unmatched["non-product code"] += 1
+            continue
+        if not earlier:
+            stats.unmatched["no earlier purchase"] += 1
+            continue
+        wanted = r.quantity
+        for p in earlier:
+            take = min(wanted, p[4])
+            if take <= 0:
+                continue
+            p[4] -= take
+            wanted -= take
+            lines = cases.setdefault((r.invoice, p[1]), {})
+            lines.setdefault(p[2], [r.sku, 0])[1] += take
+            when[r.invoice] = r.at
+            stats.quantity_matched += take
+            if not wanted:
+                break
+        if wanted == r.quantity:
+            stats.unmatched["quantity exceeds what was bought"] += 1
+        elif wanted:
+            stats.partly_matched += 1
+        else:
+            stats.matched += 1
+    stats.invoices_already_opened = len(done)
+
+    by_invoice: dict[str, list[tuple[str, dict[int, list]]]] = defaultdict(list)
+    for (invoice, number), lines in cases.items():
+        by_invoice[invoice].append((number, lines))
+    ordered = sorted(by_invoice, key=lambda inv: (when[inv], inv))
+    progress(0, len(cases))
+    for chunk in _chunks(ordered, CASE_CHUNK):
+        with db.transaction() as session:
+            merchant = session.get(Merchant, merchant_id)  # held, so the identity map keeps it for open_case
+            for invoice in chunk:
+                for number, lines in by_invoice[invoice]:
+                    _open_completed_return(session, merchant_id, invoice, when[invoice], number, lines)
+                    stats.cases_opened += 1
+                    progress(stats.cases_opened, len(cases))
+            del merchant
+
+
+def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime, number: str,
+                           lines: dict[int, list]) -> None:
+    from ...cases.models import CaseType, Channel
+    from ...cases.schemas import CaseCreate, CaseLineCreate
+    from ...cases.service import open_case
+    from ...cases.workflow import fire
+
+    system = Actor(kind="system", role="system", merchant_id=merchant_id, name="import")
+    warehouse = Actor(kind="system", role="warehouse", merchant_id=merchant_id, name="import")
+    data = CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
+                      description=f"Return invoice {invoice} (imported)", desired_outcome="refund",
+                      lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
+                             for no, (sku, qty) in sorted(lines.items())])
+    case = open_case(session, actor=system, data=data, created_at=at)
+    # The return happened on the invoice date: its whole history is dated then, not at import time.
+    for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
+                          ("resolve", system), ("close", system)):
+        fire(session, case, action, actor, at=at)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _no_progress(_done: int, _total: int | None) -> None:
+    pass

@@ -1,0 +1,110 @@
+"""Storing complete orders in chunks, one transaction each, and recording the refused rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ...db import Database
+from ..models import Order
+from ..records import OrderRecord
+from ..service import upsert_orders
+from .outcome import ImportResult, OrderInvalid, PendingOrder, Refused, RowError, UnusableInput
+
+CHUNK_ORDERS = 2000
+
+
+class ErrorSink:
+    """Refused rows: counted, the first MAX_KEPT kept for the caller, all written to --errors-file as CSV."""
+
+    def __init__(self, path: Path | None, result: ImportResult) -> None:
+        self.result = result
+        try:
+            self.handle = open(path, "w", encoding="utf-8", newline="") if path else None  # noqa: SIM115
+        except OSError as exc:
+            raise UnusableInput(f"--errors-file: cannot write {path}: {exc.strerror}") from None
+        self.writer = csv.writer(self.handle) if self.handle else None
+        if self.writer:
+            self.writer.writerow(["line", "reason", "row"])
+
+    def add(self, line: int, reason: str, raw: Any) -> None:
+        text = raw if isinstance(raw, str) else _csv_line(raw)
+        if len(self.result.refused) < ImportResult.MAX_KEPT:
+            self.result.refused.append(Refused(line, reason, text))
+        if self.writer:
+            self.writer.writerow([line, reason, text])
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+def _csv_line(fields: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
+
+
+class OrderStore:
+    """Collects complete orders and writes them CHUNK_ORDERS at a time, one transaction per chunk."""
+
+    def __init__(self, db: Database, merchant_id: int, result: ImportResult, sink: ErrorSink) -> None:
+        self.db = db
+        self.merchant_id = merchant_id
+        self.result = result
+        self.sink = sink
+        self.ready: dict[str, OrderRecord] = {}
+
+    def refuse(self, line: int, reason: str, raw: Any) -> None:
+        self.result.bad_rows += 1
+        self.sink.add(line, reason, raw)
+
+    def add(self, order: PendingOrder, finish: Callable[[PendingOrder], OrderRecord]) -> None:
+        errors = order.errors
+        if not errors:
+            try:
+                record = finish(order)
+            except OrderInvalid as exc:
+                errors = exc.errors
+            except RowError as exc:
+                errors = [(order.rows[0][0], str(exc))]
+        if errors:
+            bad = {}
+            for line, reason in errors:
+                bad.setdefault(line, reason)
+            first = min(bad)
+            for line, row in order.rows or ():
+                if line in bad:
+                    self.refuse(line, bad[line], row)
+                else:
+                    self.result.skipped_rows += 1
+                    self.sink.add(line, f"skipped: order {order.number} has a bad row at line {first} "
+                                        f"({bad[first]})", row)
+            return
+        self.add_record(record)
+
+    def add_record(self, record: OrderRecord) -> None:
+        if record.number in self.ready:  # the same order twice (JSON lines): the later one wins
+            self.flush()
+        self.ready[record.number] = record
+        if len(self.ready) >= CHUNK_ORDERS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.ready:
+            return
+        orders = list(self.ready.values())
+        self.ready = {}
+        with self.db.transaction() as session:
+            numbers = [o.number for o in orders]
+            existing = set(session.scalars(select(Order.number).where(
+                Order.merchant_id == self.merchant_id, Order.number.in_(numbers))))
+            upsert_orders(session, merchant_id=self.merchant_id, orders=orders)
+        self.result.orders_updated += len(existing)
+        self.result.orders_inserted += len(orders) - len(existing)
+        self.result.lines += sum(len(o.lines) for o in orders)
