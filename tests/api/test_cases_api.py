@@ -210,6 +210,7 @@ def test_find_cases_by_filters_and_text(client, shop, db):
     assert [c["number"] for c in get(q="屏幕")["items"]] == [b["number"]]
     assert [c["number"] for c in get(q=b["number"][-6:])["items"]] == [b["number"]]
     assert get(q="O-1")["total"] == 1
+    assert get(q="sku-a")["total"] == 2 and get(q="Item SKU-B")["total"] == 0  # by SKU or product title
     page = get(limit=1, offset=1)
     assert page["total"] == 2 and len(page["items"]) == 1 and page["items"][0]["number"] == a["number"]
     assert get(created_from="2000-01-01T00:00:00Z", created_to="2001-01-01T00:00:00Z")["total"] == 0

@@ -233,6 +233,8 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
             Case.customer_id.in_(select(Customer.id).where(or_(
                 Customer.external_id.ilike(like), Customer.name.ilike(like), Customer.email.ilike(like),
                 Customer.phone.ilike(like)))),
+            Case.id.in_(select(CaseLine.case_id).join(OrderLine, OrderLine.id == CaseLine.order_line_id).where(
+                or_(OrderLine.sku.ilike(like), OrderLine.title.ilike(like)))),
         ))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     ids = list(session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)))
