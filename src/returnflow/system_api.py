@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from .cases import reasons
 from .cases.service import resolve_merchant
 from .cases.workflow import TRANSITIONS
-from .web import DB, CurrentActor
+from .cases.models import CaseType
+from .errors import Forbidden
+from .web import DB, CurrentActor, mutate
 
 router = APIRouter(tags=["reference"])
 
@@ -28,5 +33,44 @@ async def list_reasons(actor: CurrentActor, db: DB, merchant: str | None = None)
     """The merchant's return reasons in zh-CN and en, with the case types each applies to."""
     with db.read() as session:
         m = resolve_merchant(session, actor, merchant)
-        return [{"code": r.code, "label": {"zh-CN": r.label_zh, "en": r.label_en}, "fault": r.fault,
-                 "case_types": r.case_types} for r in reasons.for_merchant(session, m.id)]
+        return [_reason_dict(r) for r in reasons.for_merchant(session, m.id)]
+
+
+def _reason_dict(r) -> dict:
+    return {"code": r.code, "label": {"zh-CN": r.label_zh, "en": r.label_en}, "fault": r.fault,
+            "case_types": r.case_types, "active": r.active, "sort": r.sort,
+            "source": "merchant" if r.merchant_id is not None else "default"}
+
+
+class ReasonIn(BaseModel):
+    """A merchant's own return reason, or its override of a default one (same code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
+    label_zh: str = Field(min_length=1, max_length=200)
+    label_en: str = Field(min_length=1, max_length=200)
+    fault: Literal["merchant", "customer", "carrier", "none"] = "customer"
+    case_types: list[CaseType] = Field(default_factory=list, description="Empty: every case type")
+    active: bool = Field(default=True, description="false hides the reason (also a default one) for new cases")
+    sort: int = Field(default=500, ge=0, le=100_000)
+
+
+REASON_EDITORS = ("admin", "supervisor", "platform")
+
+
+@router.put("/reasons/{code}")
+async def put_reason(body: ReasonIn, actor: CurrentActor, request: Request,
+                     code: str = Path(pattern=r"^[a-z][a-z0-9_]{1,59}$")):
+    """Adds, changes or hides a reason of the merchant's taxonomy (admins and supervisors)."""
+    if actor.role not in REASON_EDITORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="edit reasons", allowed=list(REASON_EDITORS))
+
+    def work(session):
+        merchant = resolve_merchant(session, actor, body.merchant)
+        row = reasons.set_reason(session, merchant_id=merchant.id, code=code, label_zh=body.label_zh,
+                                 label_en=body.label_en, fault=body.fault,
+                                 case_types=[t.value for t in body.case_types], active=body.active, sort=body.sort)
+        return 200, _reason_dict(row)
+
+    return await mutate(request, actor, work)

@@ -322,3 +322,41 @@ def test_reference_endpoints(client, shop):
     assert by_code["quality_issue"]["label"]["zh-CN"] == "质量问题"
     assert client.get("/healthz").json()["status"] == "ok"
     assert "/api/v1/cases" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_merchant_configures_its_reason_taxonomy(client, shop, db):
+    other = make_shop(db, "other")
+    body = {"label_zh": "颜色与图片不符", "label_en": "Colour differs from the photos", "fault": "merchant",
+            "case_types": ["return_refund", "exchange"]}
+    assert client.put("/api/v1/reasons/colour_mismatch", headers=shop.headers("agent"), json=body).status_code == 403
+    r = client.put("/api/v1/reasons/colour_mismatch", headers=shop.headers("admin"), json=body)
+    assert r.status_code == 200 and r.json()["source"] == "merchant"
+    bad = client.put("/api/v1/reasons/Bad Code!", headers=shop.headers("admin"), json=body)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "code"
+    assert client.put("/api/v1/reasons/x1", headers=shop.headers("admin"),
+                      json={**body, "fault": "nobody"}).json()["error"]["field"] == "fault"
+    # the new reason is offered for its case types, and only to this merchant
+    assert open_case(client, shop, {**RETURN, "reason": "colour_mismatch"}).status_code == 201
+    r = open_case(client, shop, {**RETURN, "type": "refund_only", "reason": "colour_mismatch"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "reason"
+    make_order(db, other, "O-1")
+    assert open_case(client, other, {**RETURN, "reason": "colour_mismatch"}).status_code == 422
+    # hiding a default reason removes it for this merchant only
+    hide = {"label_zh": "尺码不符", "label_en": "Wrong size or fit", "active": False}
+    assert client.put("/api/v1/reasons/wrong_size", headers=shop.headers("supervisor"), json=hide).status_code == 200
+    assert "wrong_size" not in {x["code"] for x in client.get("/api/v1/reasons", headers=shop.headers()).json()}
+    assert "wrong_size" in {x["code"] for x in client.get("/api/v1/reasons", headers=other.headers()).json()}
+    assert open_case(client, shop, {**RETURN, "lines": [{"line_no": 2, "quantity": 1}]}).status_code == 422
+    assert open_case(client, other, {**RETURN, "lines": [{"line_no": 2, "quantity": 1}]}).status_code == 201
+
+
+def test_the_order_shows_what_can_still_be_returned(client, shop):
+    def returnable():
+        lines = client.get("/api/v1/orders/O-1", headers=shop.headers()).json()["lines"]
+        return [line["returnable_quantity"] for line in lines]
+
+    assert returnable() == [2, 1]
+    case = open_case(client, shop).json()
+    assert returnable() == [1, 1]
+    act(client, shop, case, "cancel")
+    assert returnable() == [2, 1]

@@ -53,6 +53,20 @@ def for_merchant(session: Session, merchant_id: int) -> list[Reason]:
     return sorted((r for r in chosen.values() if r.active), key=lambda r: (r.sort, r.code))
 
 
+def set_reason(session: Session, *, merchant_id: int, code: str, label_zh: str, label_en: str, fault: str,
+               case_types: list[str], active: bool, sort: int) -> Reason:
+    """Adds or changes a merchant's own reason; a default with the same code is overridden (or hidden)."""
+    row = session.scalar(select(Reason).where(Reason.merchant_id == merchant_id, Reason.code == code))
+    if row is None:
+        row = Reason(merchant_id=merchant_id, code=code)
+        session.add(row)
+    row.label_zh, row.label_en, row.fault, row.case_types = label_zh, label_en, fault, case_types
+    row.active, row.sort = active, sort
+    session.flush()
+    forget(merchant_id)
+    return row
+
+
 # Reason codes per merchant and case type, cached briefly per process (the taxonomy changes rarely).
 CACHE_SECONDS = 5.0
 _codes: dict[int, tuple[float, dict[str, list[str]]]] = {}

@@ -15,7 +15,7 @@ router = APIRouter(tags=["orders"])
 WRITERS = ("agent", "supervisor", "admin", "platform")
 
 
-def order_dict(order: Order, *, lines: bool = True) -> dict:
+def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | None = None) -> dict:
     body = {
         "number": order.number, "currency": order.currency, "goods_total": fmt(order.goods_total, order.currency),
         "discount": fmt(order.discount, order.currency), "shipping_fee": fmt(order.shipping_fee, order.currency),
@@ -29,7 +29,10 @@ def order_dict(order: Order, *, lines: bool = True) -> dict:
             "line_no": line.line_no, "sku": line.sku, "title": line.title, "category": line.category,
             "unit_price": fmt(line.unit_price, order.currency), "quantity": line.quantity,
             "delivered_quantity": line.delivered_quantity, "discount": fmt(line.discount, order.currency),
-            "paid_amount": fmt(line.paid_amount, order.currency)} for line in order.lines]
+            "paid_amount": fmt(line.paid_amount, order.currency),
+            # what a new return may still claim: delivered minus what open or finished cases hold
+            "returnable_quantity": max(line.delivered_quantity - (claimed or {}).get(line.id, 0), 0),
+        } for line in order.lines]
     return body
 
 
@@ -47,7 +50,7 @@ async def push_order(body: OrderIn, actor: CurrentActor, request: Request):
         service.upsert_orders(session, merchant_id=merchant.id, orders=[record])
         order = service.get_by_number(session, actor=actor, merchant_id=merchant.id, number=record.number)
         session.refresh(order)
-        return 200, order_dict(order)
+        return 200, order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
 
     return await mutate(request, actor, work)
 
@@ -67,4 +70,5 @@ async def get_order(number: str, actor: CurrentActor, db: DB, merchant: str | No
     """One order with its lines."""
     with db.read() as session:
         merchant_id = resolve_merchant(session, actor, merchant).id if merchant else None
-        return order_dict(service.get_by_number(session, actor=actor, merchant_id=merchant_id, number=number))
+        order = service.get_by_number(session, actor=actor, merchant_id=merchant_id, number=number)
+        return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))

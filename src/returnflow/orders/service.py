@@ -178,3 +178,15 @@ def list_orders(session: Session, *, actor: Actor, customer: str | None = None, 
     rows = session.scalars(stmt.order_by(Order.ordered_at.desc(), Order.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
 
+
+
+def claimed_quantities(session: Session, *, order_id: int) -> dict[int, int]:
+    """Per order line id, the quantity that open or finished cases hold."""
+    from ..cases.models import Case
+
+    rows = session.execute(select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
+                           .join(Case, Case.id == CaseLine.case_id)
+                           .join(OrderLine, OrderLine.id == CaseLine.order_line_id)
+                           .where(OrderLine.order_id == order_id, Case.holds_quantity.is_(True))
+                           .group_by(CaseLine.order_line_id)).all()
+    return {line_id: int(qty) for line_id, qty in rows}
