@@ -42,3 +42,29 @@ def test_several_processes_may_migrate_a_fresh_database_at_once():
         db.dispose()
     finally:
         drop_pg_database(url)
+
+
+def test_the_database_refuses_to_change_a_case_event(db):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    from tests.support.flows import open_for
+    from tests.support.world import make_order, make_shop
+
+    shop = make_shop(db)
+    make_order(db, shop)
+    open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    with pytest.raises(DatabaseError, match="immutable"):
+        with db.transaction() as tx:
+            tx.connection().execute(text("UPDATE case_events SET action = 'approve'"))
+    with db.read() as s:
+        assert s.execute(text("SELECT action FROM case_events")).scalars().all() == ["open"]
+
+
+def test_the_models_need_no_migration_that_is_not_written(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with database.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"the models changed without a migration: {diff}"
