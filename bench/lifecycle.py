@@ -33,7 +33,6 @@ Exit status: 0 when every request succeeded and every check held, 1 otherwise.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import shutil
