@@ -360,3 +360,12 @@ def test_the_order_shows_what_can_still_be_returned(client, shop):
     assert returnable() == [1, 1]
     act(client, shop, case, "cancel")
     assert returnable() == [2, 1]
+
+
+def test_signing_out_revokes_the_token_at_once_in_this_process(client, shop):
+    token = client.post("/api/v1/auth/token", json={"email": "agent@shop.test", "password": "pw-agent"}).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=auth).status_code == 200
+    assert client.delete("/api/v1/auth/token", headers=auth).status_code == 204
+    assert client.get("/api/v1/me", headers=auth).status_code == 401
+    assert client.get("/api/v1/me", headers=shop.headers()).status_code == 200  # other tokens still work

@@ -27,6 +27,17 @@ def sign_in(body: SignIn, db: DB, request: Request) -> dict:
         return {"token": token, "token_type": "bearer", "role": user.role, "expires_in_hours": ttl}
 
 
+@router.delete("/auth/token", status_code=204)
+async def sign_out(actor: CurrentActor, db: DB, request: Request):
+    """Revokes the bearer token this request was made with."""
+    from fastapi.responses import Response
+
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    with db.transaction() as session:
+        service.revoke(session, token=token)
+    return Response(status_code=204)
+
+
 @router.get("/me")
 async def me(actor: CurrentActor, db: DB) -> dict:
     """The signed-in staff member."""
