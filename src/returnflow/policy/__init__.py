@@ -1,0 +1,11 @@
+"""The policy engine: presets and merchant rules in, one decision per requested case line out, with its reasons."""
+
+from .engine import decide
+from .errors import PolicyError
+from .loader import PRESETS, Policy, load_policy, load_policy_file, load_preset
+from .model import (Anchor, Category, Citation, Customer, Deadline, Decision, Deduction, Gift, LineRequest, Outcome,
+                    Payer, Route)
+
+__all__ = ["decide", "PolicyError", "PRESETS", "Policy", "load_policy", "load_policy_file", "load_preset", "Anchor",
+           "Category", "Citation", "Customer", "Deadline", "Decision", "Deduction", "Gift", "LineRequest", "Outcome",
+           "Payer", "Route"]

@@ -1,0 +1,301 @@
+"""Loading policy files: a preset chain plus the merchant's file, validated, merged and compiled, or refused whole."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .errors import PolicyError
+from .schema import line_map, locate, validate
+
+PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantRule:
+    id: str
+    kind: str
+    order: int  # position in the merged policy; the first matching rule wins
+    skus: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    basis: str | None = None
+    ordered_from: date | None = None
+    ordered_to: date | None = None
+    return_until: date | None = None
+    days: int = 0
+    percent: Decimal = Decimal(0)
+    max_amount: Decimal = Decimal(0)
+    zh: str = ""
+    en: str = ""
+
+    @property
+    def selective(self) -> bool:
+        return bool(self.skus or self.tags or self.categories)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleIndex:
+    """Merchant rules of one kind, indexed by SKU, tag and category so 200 rules cost a few dict look-ups."""
+
+    by_sku: dict[str, tuple[MerchantRule, ...]] = field(default_factory=dict)
+    by_tag: dict[str, tuple[MerchantRule, ...]] = field(default_factory=dict)
+    by_category: dict[str, tuple[MerchantRule, ...]] = field(default_factory=dict)
+    everywhere: tuple[MerchantRule, ...] = ()
+
+    def matching(self, sku: str, tags: frozenset[str], category: str) -> list[MerchantRule]:
+        """Rules that select this line, in policy order."""
+        found = list(self.everywhere)
+        found.extend(self.by_sku.get(sku, ()))
+        found.extend(self.by_category.get(category, ()))
+        for tag in tags:
+            found.extend(self.by_tag.get(tag, ()))
+        if len(found) > 1:
+            found = sorted(set(found), key=lambda r: r.order)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    period: timedelta
+    rule: str
+    anchor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A compiled policy: the preset chain with the merchant's settings and rules on top."""
+
+    id: str
+    name: str
+    chain: tuple[str, ...]
+    timezone: ZoneInfo
+    currency: str
+    law: str  # cn | eu | none
+    window_days: int
+    window_rule: str
+    counted_from: str
+    statutory_days: int
+    no_reason_exchange: bool
+    missing_info_months: int
+    defect_refund_days: int
+    defect_exchange_days: int
+    no_reason_payer: str
+    deduct_free_shipping: bool
+    insurance_covers: bool
+    restocking_percent: Decimal
+    keep_item_max: Decimal | None
+    auto_max: Decimal
+    supervisor_above: Decimal | None
+    supervisor_categories: frozenset[str]
+    high_risk_route: str
+    blocked_route: str
+    instant_refund_max: Decimal | None
+    instant_refund_rule: str
+    clocks: dict[str, Clock]
+    allow_customers: frozenset[str]
+    block_customers: frozenset[str]
+    allow_skus: frozenset[str]
+    block_skus: frozenset[str]
+    rules: tuple[MerchantRule, ...]
+    index: dict[str, RuleIndex]
+    citations: dict[str, tuple[str, str, str]]  # id -> (source, zh template, en template)
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a shipped preset."""
+    return resources.files(__package__).joinpath("presets", f"{name}.toml").read_text(encoding="utf-8")
+
+
+def load_preset(name: str) -> Policy:
+    """A shipped preset on its own."""
+    return _resolve(name, preset_text(name), True, None)
+
+
+def load_policy_file(path: str | Path, *, sources: Mapping[str, str] | None = None) -> Policy:
+    """A merchant policy file from disk."""
+    path = Path(path)
+    return load_policy(path.read_text(encoding="utf-8"), source=path.name, sources=sources)
+
+
+def load_policy(text: str, *, source: str = "policy.toml", sources: Mapping[str, str] | None = None) -> Policy:
+    """A merchant policy from TOML text; `extends` names a preset or another file in `sources`."""
+    return _resolve(source, text, False, sources)
+
+
+def _resolve(source: str, text: str, preset: bool, sources: Mapping[str, str] | None) -> Policy:
+    """Follows `extends` to the root, refusing unknown parents and cycles, then builds root-first."""
+    chain: list[tuple[str, str, bool]] = [(source, text, preset)]
+    parsed = _parse(source, text, preset=preset)
+    seen = [parsed[0].get("policy", {}).get("id", source)]
+    while True:
+        data, lines, name = parsed[0], parsed[1], chain[-1][0]
+        parent = data.get("policy", {}).get("extends")
+        if parent is None:
+            break
+        if parent in seen:
+            cycle = " -> ".join([*seen, parent])
+            raise PolicyError("policy.extends", locate(lines, "policy.extends"), f"extends cycle: {cycle}",
+                              f"继承形成循环：{cycle}", source=name)
+        if sources and parent in sources:
+            item = (parent, sources[parent], False)
+        elif parent in PRESETS:
+            item = (parent, preset_text(parent), True)
+        else:
+            raise PolicyError("policy.extends", locate(lines, "policy.extends"),
+                              f"unknown policy {parent!r}; presets: {', '.join(PRESETS)}",
+                              f"未知策略 {parent!r}；可用预设：{'、'.join(PRESETS)}", source=name)
+        chain.append(item)
+        seen.append(parent)
+        parsed = _parse(item[0], item[1], preset=item[2])
+    return _build(list(reversed(chain)))
+
+
+def _parse(source: str, text: str, *, preset: bool) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            import re
+            found = re.search(r"line (\d+)", str(exc))
+            line = int(found.group(1)) if found else None
+        raise PolicyError("(syntax)", line, f"not valid TOML: {exc}", f"不是有效的 TOML：{exc}", source=source) from None
+    lines = line_map(text)
+    return validate(data, lines, source=source, preset=preset), lines
+
+
+def _build(chain: list[tuple[str, str, bool]]) -> Policy:
+    """Merges root-first: later files override settings, add rules and list entries."""
+    merged: dict[str, Any] = {"rules": [], "clocks": {}, "citations": {}}
+    origin: dict[str, tuple[str, int | None]] = {}
+    ids: list[str] = []
+    for name, text, preset in chain:
+        data, lines = _parse(name, text, preset=preset)
+        ids.append(data.get("policy", {}).get("id", name))
+        for section, body in data.items():
+            if section == "rules":
+                merged["rules"].extend(body)
+            elif section in ("clocks", "citations"):
+                merged[section].update(body)
+            elif section == "lists":
+                target = merged.setdefault("lists", {})
+                for key, values in body.items():
+                    target[key] = tuple(target.get(key, ())) + tuple(values)
+                    origin[f"lists.{key}"] = (name, locate(lines, f"lists.{key}"))
+            else:
+                merged.setdefault(section, {}).update(body)
+                for key in body:
+                    origin[f"{section}.{key}"] = (name, locate(lines, f"{section}.{key}"))
+    _check_conflicts(merged, origin)
+    return _compile(merged, tuple(ids))
+
+
+def _conflict(origin: dict[str, tuple[str, int | None]], path: str, en: str, zh: str) -> PolicyError:
+    source, line = origin.get(path, ("policy", None))
+    return PolicyError(path, line, en, zh, source=source)
+
+
+def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | None]]) -> None:
+    law = merged.get("law", {})
+    floor = law.get("min_window_days", 0)
+    days = merged.get("window", {}).get("days", 0)
+    if days < floor:
+        raise _conflict(origin, "window.days", f"{days} days is shorter than the statutory {floor} days "
+                        f"({merged.get('window', {}).get('rule', 'law')}); only longer windows may be set",
+                        f"{days} 天短于法定的 {floor} 天，只能设置更长的期限")
+    fee = merged.get("fees", {}).get("restocking_percent", Decimal(0))
+    if law.get("no_fees") and fee > 0:
+        raise _conflict(origin, "fees.restocking_percent", "this law forbids fees on withdrawal (EU4)",
+                        "该法律禁止对撤回收取费用（EU4）")
+    bases = law.get("final_sale_bases", ())
+    seen: dict[str, str] = {}
+    for rule in merged["rules"]:
+        source, line, path = rule["_where"]
+        if rule["id"] in seen:
+            raise PolicyError(f"{path}.id", line, f"rule id {rule['id']!r} is used twice",
+                              f"规则编号 {rule['id']!r} 重复", source=source)
+        seen[rule["id"]] = path
+        if rule["kind"] == "final_sale" and law.get("family") in ("cn", "eu") and rule.get("basis") not in bases:
+            raise PolicyError(f"{path}.basis", line,
+                              f"sellers may not widen the statutory exclusions; give basis = one of {', '.join(bases)}",
+                              f"商家不得扩大法定例外范围；basis 须为 {'、'.join(bases)} 之一", source=source)
+        if rule["kind"] == "restocking_fee" and law.get("no_fees"):
+            raise PolicyError(f"{path}.kind", line, "this law forbids fees on withdrawal (EU4)",
+                              "该法律禁止对撤回收取费用（EU4）", source=source)
+        if rule["kind"] == "window" and rule["days"] < floor:
+            raise PolicyError(f"{path}.days", line, f"shorter than the statutory {floor} days",
+                              f"短于法定的 {floor} 天", source=source)
+    lists = merged.get("lists", {})
+    for kind in ("customers", "skus"):
+        both = set(lists.get(f"allow_{kind}", ())) & set(lists.get(f"block_{kind}", ()))
+        if both:
+            raise _conflict(origin, f"lists.block_{kind}", f"on both the allow and the block list: {sorted(both)}",
+                            f"同时在允许和禁止名单中：{sorted(both)}")
+    approval = merged.get("approval", {})
+    auto, top = approval.get("auto_max_amount"), approval.get("supervisor_above_amount")
+    if auto is not None and top is not None and auto > top:
+        raise _conflict(origin, "approval.auto_max_amount", "auto-approval limit is above the supervisor limit",
+                        "自动审批上限高于主管审批起点")
+
+
+def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
+    get = lambda section, key, default: merged.get(section, {}).get(key, default)  # noqa: E731
+    rules = []
+    for order, raw in enumerate(merged["rules"]):
+        values = {k: v for k, v in raw.items() if not k.startswith("_")}
+        for key in ("skus", "tags", "categories"):
+            values[key] = frozenset(values.get(key, ()))
+        rules.append(MerchantRule(order=order, **values))
+    index = {}
+    for kind in ("final_sale", "window", "holiday_window", "restocking_fee", "keep_item"):
+        by_sku: dict[str, list[MerchantRule]] = {}
+        by_tag: dict[str, list[MerchantRule]] = {}
+        by_cat: dict[str, list[MerchantRule]] = {}
+        everywhere = []
+        for rule in (r for r in rules if r.kind == kind):
+            if not rule.selective:
+                everywhere.append(rule)
+            for sku in rule.skus:
+                by_sku.setdefault(sku, []).append(rule)
+            for tag in rule.tags:
+                by_tag.setdefault(tag, []).append(rule)
+            for cat in rule.categories:
+                by_cat.setdefault(cat, []).append(rule)
+        freeze = lambda d: {k: tuple(v) for k, v in d.items()}  # noqa: E731
+        index[kind] = RuleIndex(freeze(by_sku), freeze(by_tag), freeze(by_cat), tuple(everywhere))
+    clocks = {name: Clock(timedelta(hours=spec["hours"]) if "hours" in spec else timedelta(days=spec["days"]),
+                          spec.get("rule", f"M.{name}"), spec.get("from")) for name, spec in merged["clocks"].items()}
+    keep = get("keep_item", "max_amount", None)
+    return Policy(
+        id=ids[-1], name=get("policy", "name", ids[-1]), chain=ids,
+        timezone=ZoneInfo(get("policy", "timezone", DEFAULT_TIMEZONE)), currency=get("policy", "currency", "CNY"),
+        law=get("law", "family", "none"), window_days=get("window", "days", 0),
+        window_rule=get("window", "rule", "M.window"), counted_from=get("window", "counted_from", "signing"),
+        statutory_days=get("law", "min_window_days", 0), no_reason_exchange=get("window", "no_reason_exchange", True),
+        missing_info_months=get("window", "missing_info_extension_months", 0),
+        defect_refund_days=get("defect", "refund_days", 7), defect_exchange_days=get("defect", "exchange_days", 15),
+        no_reason_payer=get("shipping", "no_reason_payer", "customer"),
+        deduct_free_shipping=get("shipping", "deduct_free_shipping", False),
+        insurance_covers=get("shipping", "insurance_covers", True),
+        restocking_percent=get("fees", "restocking_percent", Decimal(0)), keep_item_max=keep,
+        auto_max=get("approval", "auto_max_amount", Decimal(0)),
+        supervisor_above=get("approval", "supervisor_above_amount", None),
+        supervisor_categories=frozenset(get("approval", "supervisor_categories", ())),
+        high_risk_route=get("approval", "high_risk", "agent"), blocked_route=get("approval", "blocked", "agent"),
+        instant_refund_max=get("instant_refund", "max_amount", None),
+        instant_refund_rule=get("instant_refund", "rule", "M.instant_refund"), clocks=clocks,
+        allow_customers=frozenset(get("lists", "allow_customers", ())),
+        block_customers=frozenset(get("lists", "block_customers", ())),
+        allow_skus=frozenset(get("lists", "allow_skus", ())), block_skus=frozenset(get("lists", "block_skus", ())),
+        rules=tuple(rules), index=index,
+        citations={rid: (c["source"], c["zh"], c["en"]) for rid, c in merged["citations"].items()},
+    )
