@@ -35,7 +35,9 @@ class _Draft:
         self.agent = False  # a person must look even if everything is in order
 
     def cite(self, rule: str, merchant: MerchantRule | None = None, **params: object) -> None:
-        """Records that `rule` fired, with its source and a zh/en sentence."""
+        """Records that `rule` fired, with its source and a zh/en sentence; a rule is cited once per decision."""
+        if any(c.rule == rule for c in self.reasons):
+            return
         found = self.policy.citations.get(rule) or BUILTIN.get(rule)
         if merchant is not None:
             base = BUILTIN.get(f"M.{merchant.kind}", (MERCHANT, merchant.id, merchant.id))
