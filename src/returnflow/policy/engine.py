@@ -180,8 +180,10 @@ def _no_reason(d: _Draft) -> Decision:
     keep = _keep_item(d)
     payer = Payer.NONE if keep else (Payer.CUSTOMER if policy.no_reason_payer == "customer" else Payer.MERCHANT)
     if not keep:
-        d.cite({"cn": "CN6", "eu": "EU6"}.get(policy.law, "M.shipping"), payer_zh="买家" if payer is Payer.CUSTOMER
-               else "商家", payer_en="you" if payer is Payer.CUSTOMER else "us")
+        statutory = {"cn": "CN6", "eu": "EU6"}.get(policy.law)
+        customer_pays = payer is Payer.CUSTOMER
+        d.cite(statutory if statutory and customer_pays else "M.shipping",
+               payer_zh="买家" if customer_pays else "商家", payer_en="you" if customer_pays else "us")
     _deductions(d)
     _refund_rules(d, return_required=not keep)
     if policy.law == "cn":

@@ -318,3 +318,12 @@ def test_scenario(case: Scenario) -> None:
 def test_there_are_at_least_sixty_scenarios_over_every_preset() -> None:
     assert len(SCENARIOS) >= 60
     assert {"cn-law", "taobao-current", "taobao-legacy", "jd-pop", "eu-crd"} <= {s.policy for s in SCENARIOS}
+
+
+def test_merchant_paying_no_reason_shipping_cites_its_own_setting() -> None:
+    from returnflow.policy import load_policy
+    shop = load_policy('[policy]\nid = "free-returns"\nextends = "cn-law"\n[shipping]\nno_reason_payer = "merchant"\n')
+    decision = decide(shop, line(shipping_insurance=True), sh(3))
+    assert decision.shipping_payer is Payer.MERCHANT and not decision.insurance_covers
+    assert "M.shipping" in decision.rule_ids and "CN6" not in decision.rule_ids
+    assert "商家" in decision.reasons[decision.rule_ids.index("M.shipping")].zh
