@@ -9,7 +9,7 @@ from ..money import quantize
 from .clock import day_index, days_window_end, end_of_day, months_window_end
 from .loader import MerchantRule, Policy
 from .model import (Anchor, Citation, Deadline, Decision, Deduction, LineRequest, Outcome, Payer, Route)
-from .texts import BUILTIN, MERCHANT, fill
+from .texts import BUILTIN, MERCHANT
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -25,19 +25,21 @@ CLOCK_ANCHOR = {"unshipped_refund": Anchor.REQUEST, "in_transit_refund": Anchor.
 class _Draft:
     """What a decision collects while the rules run."""
 
-    __slots__ = ("policy", "req", "now", "reasons", "deadlines", "deductions", "agent", "params")
+    __slots__ = ("policy", "req", "now", "reasons", "cited", "deadlines", "deductions", "agent")
 
     def __init__(self, policy: Policy, req: LineRequest, now: datetime) -> None:
         self.policy, self.req, self.now = policy, req, now
         self.reasons: list[Citation] = []
+        self.cited: set[str] = set()
         self.deadlines: list[Deadline] = []
         self.deductions: list[Deduction] = []
         self.agent = False  # a person must look even if everything is in order
 
     def cite(self, rule: str, merchant: MerchantRule | None = None, **params: object) -> None:
         """Records that `rule` fired, with its source and a zh/en sentence; a rule is cited once per decision."""
-        if any(c.rule == rule for c in self.reasons):
+        if rule in self.cited:
             return
+        self.cited.add(rule)
         found = self.policy.citations.get(rule) or BUILTIN.get(rule)
         if merchant is not None:
             base = BUILTIN.get(f"M.{merchant.kind}", (MERCHANT, merchant.id, merchant.id))
@@ -46,7 +48,7 @@ class _Draft:
             source, zh, en = found
         else:
             source, zh, en = f"{MERCHANT} {self.policy.id}", f"适用规则 {rule}。", f"Rule {rule} applies."
-        self.reasons.append(Citation(rule, source, fill(zh, params, "zh"), fill(en, params, "en")))
+        self.reasons.append(Citation(rule, source, zh, en, tuple(params.items())))
 
     def clock(self, name: str, kind: str, known: datetime | None = None) -> None:
         """Adds the deadline a policy clock sets; `known` is its anchor time when it already happened."""
@@ -323,7 +325,7 @@ def _customer_clocks(d: _Draft, return_required: bool) -> None:
 
 
 def _ids(d: _Draft) -> set[str]:
-    return {c.rule for c in d.reasons}
+    return d.cited
 
 
 def _route(d: _Draft, eligible: bool) -> tuple[Route, int]:

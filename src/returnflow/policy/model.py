@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from .texts import fill
+
 
 class Outcome(str, enum.Enum):
     REFUND = "refund"
@@ -116,12 +118,24 @@ class LineRequest:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """One rule that fired: its id, its source, and a sentence an agent can read to the customer."""
+    """One rule that fired: its id, its source, and a sentence an agent can read to the customer.
+
+    The sentences are filled in when read (`zh`, `en`), so deciding stays cheap when nobody reads them.
+    """
 
     rule: str
     source: str
-    zh: str
-    en: str
+    zh_template: str
+    en_template: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def zh(self) -> str:
+        return fill(self.zh_template, self.params, "zh")
+
+    @property
+    def en(self) -> str:
+        return fill(self.en_template, self.params, "en")
 
 
 @dataclass(frozen=True, slots=True)

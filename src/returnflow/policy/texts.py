@@ -56,8 +56,8 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def fill(template: str, params: dict[str, object], lang: str) -> str:
+def fill(template: str, params: tuple[tuple[str, object], ...], lang: str) -> str:
     """`template` with {placeholders} filled; unknown ones stay visible rather than failing a decision."""
     if "{" not in template:
         return template
-    return template.format_map(_Blank({k: render(v, lang) for k, v in params.items()}))
+    return template.format_map(_Blank({k: render(v, lang) for k, v in params}))
