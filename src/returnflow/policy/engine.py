@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ..money import quantize
@@ -194,6 +194,8 @@ def _no_reason(d: _Draft) -> Decision:
     if policy.instant_refund_max is not None and not keep and req.amount <= policy.instant_refund_max \
             and req.customer.risk == "normal" and req.customer.id not in policy.block_customers:
         d.cite(policy.instant_refund_rule, max=policy.instant_refund_max)
+        d.deadlines = [x for x in d.deadlines if x.kind != "refund"]
+        d.deadlines.append(Deadline("refund", policy.instant_refund_rule, Anchor.RETURN_DISPATCHED, timedelta(0)))
         return _finish(d, True, outcomes, True, payer, refund_on_dispatch=True)
     return _finish(d, True, outcomes, not keep, payer)
 

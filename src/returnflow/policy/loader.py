@@ -184,7 +184,12 @@ def _build(chain: list[tuple[str, str, bool]]) -> Policy:
         for section, body in data.items():
             if section == "rules":
                 merged["rules"].extend(body)
-            elif section in ("clocks", "citations"):
+            elif section == "clocks":
+                for clock, spec in body.items():
+                    _check_statutory_clock(merged["clocks"].get(clock), spec, name, locate(lines, f"clocks.{clock}"),
+                                           f"clocks.{clock}")
+                    merged["clocks"][clock] = spec
+            elif section == "citations":
                 merged[section].update(body)
             elif section == "lists":
                 target = merged.setdefault("lists", {})
@@ -197,6 +202,20 @@ def _build(chain: list[tuple[str, str, bool]]) -> Policy:
                     origin[f"{section}.{key}"] = (name, locate(lines, f"{section}.{key}"))
     _check_conflicts(merged, origin)
     return _compile(merged, tuple(ids))
+
+
+def _period(spec: dict[str, Any]) -> timedelta:
+    return timedelta(hours=spec["hours"]) if "hours" in spec else timedelta(days=spec["days"])
+
+
+def _check_statutory_clock(before: dict[str, Any] | None, after: dict[str, Any], source: str, line: int | None,
+                           path: str) -> None:
+    """A clock the law sets (CN8, EU4, ...) is a maximum: a later file may shorten it, never lengthen it."""
+    if before is None or not before.get("rule", "").startswith(("CN", "EU")):
+        return
+    if _period(after) > _period(before):
+        raise PolicyError(path, line, f"{before['rule']} allows at most {_period(before)}; a policy may only be faster",
+                          f"{before['rule']} 规定最长 {_period(before)}，只能更快，不能更慢", source=source)
 
 
 def _conflict(origin: dict[str, tuple[str, int | None]], path: str, en: str, zh: str) -> PolicyError:

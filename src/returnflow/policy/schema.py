@@ -197,6 +197,10 @@ def validate(data: dict[str, Any], lines: dict[str, int], *, source: str, preset
                     raise error(path, f"unknown clock; allowed: {', '.join(CLOCK_NAMES)}",
                                 f"未知时钟；可用：{'、'.join(CLOCK_NAMES)}")
                 spec = _fields(_table(spec, path, error), path, CLOCK, checked, error)
+                if not preset and not str(spec.get("rule", "M.")).startswith("M."):
+                    raise error(f"{path}.rule", "a merchant clock cites a merchant rule id starting with 'M.'; "
+                                "statutory and platform ids belong to presets",
+                                "商家时钟须引用以 'M.' 开头的商家规则编号；法律和平台编号只属于预设")
                 if ("hours" in spec) == ("days" in spec):
                     raise error(path, "give exactly one of hours or days", "hours 与 days 须且只能写一个")
                 out["clocks"][clock] = spec
@@ -206,6 +210,9 @@ def validate(data: dict[str, Any], lines: dict[str, int], *, source: str, preset
                                 for rid, spec in _table(body, "citations", error).items()}
         elif name in sections:
             out[name] = _fields(_table(body, name, error), name, sections[name], checked, error)
+            if name == "window" and "rule" in out[name] and not preset:
+                raise error("window.rule", "only presets name the statutory rule of the window",
+                            "只有预设可以指定退货期限所依据的法定规则")
         else:
             allowed = sorted(set(sections) | {"rules", "clocks"} | ({"citations"} if preset else set()))
             raise error(name, f"unknown section; allowed: {', '.join(allowed)}", f"未知配置段；可用：{'、'.join(allowed)}")

@@ -183,6 +183,29 @@ timezone = "Mars/Olympus"  # <-
 id = "s22"
 currency = "XXX"  # <-
 """),
+    ("merchant names a statutory window rule", "window.rule", """
+[policy]
+id = "s24"
+extends = "cn-law"
+[window]
+days = 10
+rule = "CN1"  # <-
+"""),
+    ("merchant clock citing a platform rule", "clocks.refund.rule", """
+[policy]
+id = "s25"
+extends = "cn-law"
+[clocks]
+refund = { days = 3, rule = "TB6" }  # <-
+"""),
+    ("refund slower than CN8 allows", "clocks.refund", """
+[policy]
+id = "s26"
+extends = "taobao-current"
+[clocks]
+customer_ship = { days = 10 }
+refund = { days = 10 }  # <-
+"""),
     ("not TOML", "(syntax)", """
 [policy]
 id = "s23"
@@ -217,6 +240,11 @@ def test_error_in_a_parent_file_names_that_file() -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(child, source="shop", sources={"base": parent})
     assert (caught.value.source, caught.value.line, caught.value.field) == ("base", 5, "fees.restocking_percent")
+
+
+def test_a_merchant_may_refund_faster_than_the_law() -> None:
+    policy = load_policy('[policy]\nid = "fast"\nextends = "eu-crd"\n[clocks]\nrefund = { days = 3, from = "request" }\n')
+    assert policy.clocks["refund"].rule == "M.refund" and policy.clocks["refund"].period.days == 3
 
 
 def test_a_good_chain_of_merchant_files_merges_in_order() -> None:
