@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from returnflow.policy import Category, Customer, Gift, LineRequest, decide, load_policy  # noqa: E402
+from returnflow.policy import Category, Customer, Gift, LineRequest, decide, load_policy
 
 TARGET = 20_000
 RULES = 200
@@ -34,9 +34,9 @@ KINDS = ["window", "holiday_window", "restocking_fee", "keep_item", "final_sale"
 
 def merchant_file(count: int) -> str:
     """A merchant policy with `count` [[rules]] spread over the rule kinds."""
-    parts = ['[policy]\nid = "bench-shop"\nextends = "taobao-current"\n[fees]\nrestocking_percent = 5\n'
+    parts = [('[policy]\nid = "bench-shop"\nextends = "taobao-current"\n[fees]\nrestocking_percent = 5\n'
              '[approval]\nauto_max_amount = 800\nsupervisor_above_amount = 5000\nsupervisor_categories = ["jewellery"]\n'
-             '[lists]\nblock_customers = ["bad-1", "bad-2"]\nallow_customers = ["vip-1"]\nblock_skus = ["SKU-X"]\n']
+             '[lists]\nblock_customers = ["bad-1", "bad-2"]\nallow_customers = ["vip-1"]\nblock_skus = ["SKU-X"]\n')]
     for i in range(count):
         kind = KINDS[i % len(KINDS)]
         selector = [f'skus = ["SKU-{i}"]', f'tags = ["tag-{i % 40}"]', f'categories = ["cat-{i % 25}"]'][i % 3]
@@ -50,28 +50,29 @@ def merchant_file(count: int) -> str:
 
 def order() -> list[LineRequest]:
     """Ten lines of one order, each taking a different path through the engine."""
-    t = lambda day, hour=12: datetime(2026, 3, day, hour, tzinfo=SH)  # noqa: E731
-    base = dict(case_type="return_refund", reason_code="no_reason_7day", fault="customer", currency="CNY",
-                quantity=1, customer=Customer("c-42"), ordered_at=t(1, 9), paid_at=t(1, 9), shipped_at=t(1, 12),
-                delivered_at=t(1, 22), signed_at=t(1, 23), order_goods_total=Decimal("1290.00"),
-                free_shipping_threshold=Decimal("99.00"), shipping_paid_by_merchant=Decimal("12.00"))
+    t = lambda day, hour=12: datetime(2026, 3, day, hour, tzinfo=SH)
+    base = {"case_type": "return_refund", "reason_code": "no_reason_7day", "fault": "customer", "currency": "CNY",
+            "quantity": 1, "customer": Customer("c-42"), "ordered_at": t(1, 9), "paid_at": t(1, 9),
+            "shipped_at": t(1, 12), "delivered_at": t(1, 22), "signed_at": t(1, 23),
+            "order_goods_total": Decimal("1290.00"), "free_shipping_threshold": Decimal("99.00"),
+            "shipping_paid_by_merchant": Decimal("12.00")}
     lines = [
-        dict(category=Category("cat-3"), sku="SKU-1", unit_price=Decimal("199.00"), tags=frozenset({"tag-7"})),
-        dict(category=Category("apparel"), sku="SKU-2", unit_price=Decimal("89.90"), shipping_insurance=True),
-        dict(category=Category("phone", sanbao=True, warranty_months=12), sku="SKU-3", unit_price=Decimal("2999.00"),
-             reason_code="quality_issue", fault="merchant"),
-        dict(category=Category("custom", custom_made=True), sku="SKU-4", unit_price=Decimal("350.00")),
-        dict(category=Category("cat-11"), sku="SKU-5", unit_price=Decimal("25.00"), tags=frozenset({"tag-13"})),
-        dict(category=Category("cosmetics", one_time_seal=True), sku="SKU-6", unit_price=Decimal("129.00"),
-             opened=True),
-        dict(category=Category("tryable", needs_confirmation=True), sku="SKU-9", unit_price=Decimal("499.00"),
-             confirmed_at_purchase=True, tags=frozenset({"tag-4"})),
-        dict(category=Category("apparel"), sku="SKU-8", unit_price=Decimal("159.00"), case_type="refund_only",
-             reason_code="changed_mind", shipped_at=None, delivered_at=None, signed_at=None),
-        dict(category=Category("jewellery"), sku="SKU-X", unit_price=Decimal("5200.00"),
-             gifts=(Gift("GIFT-1", Decimal("39.00"), returned=False),)),
-        dict(category=Category("electronics", warranty_months=24), sku="SKU-10", unit_price=Decimal("799.00"),
-             reason_code="defect_after_use", fault="merchant", customer=Customer("c-7", risk="high")),
+        {"category": Category("cat-3"), "sku": "SKU-1", "unit_price": Decimal("199.00"), "tags": frozenset({"tag-7"})},
+        {"category": Category("apparel"), "sku": "SKU-2", "unit_price": Decimal("89.90"), "shipping_insurance": True},
+        {"category": Category("phone", sanbao=True, warranty_months=12), "sku": "SKU-3", "unit_price": Decimal("2999.00"),
+         "reason_code": "quality_issue", "fault": "merchant"},
+        {"category": Category("custom", custom_made=True), "sku": "SKU-4", "unit_price": Decimal("350.00")},
+        {"category": Category("cat-11"), "sku": "SKU-5", "unit_price": Decimal("25.00"), "tags": frozenset({"tag-13"})},
+        {"category": Category("cosmetics", one_time_seal=True), "sku": "SKU-6", "unit_price": Decimal("129.00"),
+         "opened": True},
+        {"category": Category("tryable", needs_confirmation=True), "sku": "SKU-9", "unit_price": Decimal("499.00"),
+         "confirmed_at_purchase": True, "tags": frozenset({"tag-4"})},
+        {"category": Category("apparel"), "sku": "SKU-8", "unit_price": Decimal("159.00"), "case_type": "refund_only",
+         "reason_code": "changed_mind", "shipped_at": None, "delivered_at": None, "signed_at": None},
+        {"category": Category("jewellery"), "sku": "SKU-X", "unit_price": Decimal("5200.00"),
+         "gifts": (Gift("GIFT-1", Decimal("39.00"), returned=False),)},
+        {"category": Category("electronics", warranty_months=24), "sku": "SKU-10", "unit_price": Decimal("799.00"),
+         "reason_code": "defect_after_use", "fault": "merchant", "customer": Customer("c-7", risk="high")},
     ]
     return [LineRequest(**{**base, **extra}) for extra in lines]  # type: ignore[arg-type]
 

@@ -3,9 +3,39 @@
 from .engine import decide
 from .errors import PolicyError
 from .loader import PRESETS, Policy, load_policy, load_policy_file, load_preset
-from .model import (Anchor, Category, Citation, Customer, Deadline, Decision, Deduction, Gift, LineRequest, Outcome,
-                    Payer, Route)
+from .model import (
+                    Anchor,
+                    Category,
+                    Citation,
+                    Customer,
+                    Deadline,
+                    Decision,
+                    Deduction,
+                    Gift,
+                    LineRequest,
+                    Outcome,
+                    Payer,
+                    Route,
+)
 
-__all__ = ["decide", "PolicyError", "PRESETS", "Policy", "load_policy", "load_policy_file", "load_preset", "Anchor",
-           "Category", "Citation", "Customer", "Deadline", "Decision", "Deduction", "Gift", "LineRequest", "Outcome",
-           "Payer", "Route"]
+__all__ = [
+                    "PRESETS",
+                    "Anchor",
+                    "Category",
+                    "Citation",
+                    "Customer",
+                    "Deadline",
+                    "Decision",
+                    "Deduction",
+                    "Gift",
+                    "LineRequest",
+                    "Outcome",
+                    "Payer",
+                    "Policy",
+                    "PolicyError",
+                    "Route",
+                    "decide",
+                    "load_policy",
+                    "load_policy_file",
+                    "load_preset",
+]

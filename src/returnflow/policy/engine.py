@@ -8,7 +8,17 @@ from decimal import Decimal
 from ..money import quantize
 from .clock import day_index, days_window_end, end_of_day, months_window_end
 from .loader import MerchantRule, Policy
-from .model import (Anchor, Citation, Deadline, Decision, Deduction, LineRequest, Outcome, Payer, Route)
+from .model import (
+    Anchor,
+    Citation,
+    Deadline,
+    Decision,
+    Deduction,
+    LineRequest,
+    Outcome,
+    Payer,
+    Route,
+)
 from .texts import BUILTIN, MERCHANT
 
 ZERO = Decimal(0)
@@ -25,7 +35,7 @@ CLOCK_ANCHOR = {"unshipped_refund": Anchor.REQUEST, "in_transit_refund": Anchor.
 class _Draft:
     """What a decision collects while the rules run."""
 
-    __slots__ = ("policy", "req", "now", "reasons", "cited", "deadlines", "deductions", "agent")
+    __slots__ = ("agent", "cited", "deadlines", "deductions", "now", "policy", "reasons", "req")
 
     def __init__(self, policy: Policy, req: LineRequest, now: datetime) -> None:
         self.policy, self.req, self.now = policy, req, now

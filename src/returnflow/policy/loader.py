@@ -267,7 +267,7 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
 
 
 def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
-    get = lambda section, key, default: merged.get(section, {}).get(key, default)  # noqa: E731
+    get = lambda section, key, default: merged.get(section, {}).get(key, default)
     rules = []
     for order, raw in enumerate(merged["rules"]):
         values = {k: v for k, v in raw.items() if not k.startswith("_")}
@@ -289,7 +289,7 @@ def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
                 by_tag.setdefault(tag, []).append(rule)
             for cat in rule.categories:
                 by_cat.setdefault(cat, []).append(rule)
-        freeze = lambda d: {k: tuple(v) for k, v in d.items()}  # noqa: E731
+        freeze = lambda d: {k: tuple(v) for k, v in d.items()}
         index[kind] = RuleIndex(freeze(by_sku), freeze(by_tag), freeze(by_cat), tuple(everywhere))
     clocks = {name: Clock(timedelta(hours=spec["hours"]) if "hours" in spec else timedelta(days=spec["days"]),
                           spec.get("rule", f"M.{name}"), spec.get("from")) for name, spec in merged["clocks"].items()}

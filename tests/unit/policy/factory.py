@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from returnflow.policy import PRESETS, Category, Customer, LineRequest, Policy, load_policy, load_preset
+from returnflow.policy import (
+    PRESETS,
+    Category,
+    Customer,
+    LineRequest,
+    Policy,
+    load_policy,
+    load_preset,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 BXL = ZoneInfo("Europe/Brussels")
@@ -111,7 +119,7 @@ basis = "EU8"
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def policy(name: str) -> Policy:
     """A shipped preset or one of MERCHANT_FILES, loaded once."""
     if name in PRESETS:
@@ -125,9 +133,9 @@ def sh(day: int, hour: int = 12, minute: int = 0, month: int = 3, year: int = 20
 
 def line(**overrides: object) -> LineRequest:
     """A delivered CNY 199.00 apparel line, no-reason return, signed 2026-03-01 23:00 Shanghai time."""
-    values: dict[str, object] = dict(
-        case_type="return_refund", reason_code="no_reason_7day", fault="customer", category=APPAREL, sku="SKU-1",
-        currency="CNY", unit_price=Decimal("199.00"), quantity=1, customer=Customer("c1"),
-        ordered_at=sh(1, 9), paid_at=sh(1, 9), shipped_at=sh(1, 12), delivered_at=sh(1, 22), signed_at=sh(1, 23))
+    values: dict[str, object] = {
+        "case_type": "return_refund", "reason_code": "no_reason_7day", "fault": "customer", "category": APPAREL, "sku": "SKU-1",
+        "currency": "CNY", "unit_price": Decimal("199.00"), "quantity": 1, "customer": Customer("c1"),
+        "ordered_at": sh(1, 9), "paid_at": sh(1, 9), "shipped_at": sh(1, 12), "delivered_at": sh(1, 22), "signed_at": sh(1, 23)}
     values.update(overrides)
     return LineRequest(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "policy.md"
 
 
 def test_the_documented_merchant_file_loads_and_applies() -> None:
-    example = re.search(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
+    example = re.search(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL).group(1)
     policy = load_policy(example, source="acme.toml")
     assert policy.chain == ("cn-law", "taobao-current", "acme-cn") and len(policy.rules) == 5
     member = decide(policy, line(tags=frozenset({"member"})), sh(25))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,10 +22,10 @@ CATEGORIES = [Category("apparel"), Category("custom", custom_made=True), Categor
               Category("cosmetics", one_time_seal=True), Category("earrings", hygiene_sealed=True),
               Category("phone", sanbao=True, warranty_months=12), Category("electronics", warranty_months=24),
               Category("jewellery"), Category("e-card", virtual=True)]
-money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("20000"), places=2)
+money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(20000), places=2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def window_policy(days: int, counted_from: str) -> Policy:
     text = f'[policy]\nid = "w{days}"\nextends = "cn-law"\n[window]\ndays = {days}\ncounted_from = "{counted_from}"\n'
     return load_policy(text)

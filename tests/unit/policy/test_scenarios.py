@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from returnflow.policy import Anchor, Category, Customer, Gift, Outcome, Payer, Route, decide
+from returnflow.policy import (
+    Anchor,
+    Category,
+    Customer,
+    Gift,
+    Outcome,
+    Payer,
+    Route,
+    decide,
+)
 
 from .factory import BXL, DEFECT, SH, UTC, line, policy, sh
 
@@ -25,7 +34,6 @@ LIPSTICK = Category("cosmetics", one_time_seal=True)
 HYGIENE = Category("earrings", hygiene_sealed=True)
 VOUCHER = Category("e-card", virtual=True)
 JEWEL = Category("jewellery")
-NOTICE = "request"
 
 
 @dataclass
@@ -55,11 +63,11 @@ def bx(day: int, hour: int = 12, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=BXL)
 
 
-EU_LINE = dict(currency="EUR", ordered_at=bx(1, 9), shipped_at=bx(1, 12), delivered_at=bx(1, 20), signed_at=None)
-UNSHIPPED = dict(case_type="refund_only", reason_code="changed_mind", shipped_at=None, delivered_at=None,
-                 signed_at=None)
-IN_TRANSIT = dict(case_type="refund_only", reason_code="not_received", fault="carrier", delivered_at=None,
-                  signed_at=None)
+EU_LINE = {"currency": "EUR", "ordered_at": bx(1, 9), "shipped_at": bx(1, 12), "delivered_at": bx(1, 20), "signed_at": None}
+UNSHIPPED = {"case_type": "refund_only", "reason_code": "changed_mind", "shipped_at": None, "delivered_at": None,
+                 "signed_at": None}
+IN_TRANSIT = {"case_type": "refund_only", "reason_code": "not_received", "fault": "carrier", "delivered_at": None,
+                  "signed_at": None}
 
 SCENARIOS = [
     # --- cn-law: CN1 window arithmetic -------------------------------------------------------------------
@@ -229,7 +237,7 @@ SCENARIOS = [
     Scenario("EU4 refund within 14 days of the notice, EU5 withholding", "eu-crd", bx(3), EU_LINE, True,
              {"EU4", "EU5"}, deadlines={"refund": ("EU4", bx(17)), "customer_shipping": ("EU6", bx(17))}),
     Scenario("EU4 no free-shipping deduction", "eu-crd", bx(3),
-             dict(EU_LINE, order_goods_total=Decimal("60"), free_shipping_threshold=Decimal("50"),
+             dict(EU_LINE, order_goods_total=Decimal(60), free_shipping_threshold=Decimal(50),
                   shipping_paid_by_merchant=Decimal("4.90"), unit_price=Decimal("30.00")), True, {"EU1"},
              absent={"CN6.threshold"}, deductions={}),
     # --- merchant rules on top of presets ----------------------------------------------------------------------
