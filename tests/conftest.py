@@ -77,13 +77,13 @@ def db(database: Database) -> Iterator[Database]:
     """The backend's database, emptied of everything but reference data before each test."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
     with database.engine.begin() as conn:
+        # A merchant's own reasons go first: they point at the merchant.
+        conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
         if database.dialect == "postgresql":
             conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
-            conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
-            conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
     from returnflow.cases import reasons, service
     from returnflow.cases.reasons import seed_defaults
 
