@@ -7,3 +7,4 @@ from .cases.models import (  # noqa: F401
 from .db import Base  # noqa: F401
 from .merchants.models import Merchant  # noqa: F401
 from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401
+from .policy.models import PolicyVersion  # noqa: F401

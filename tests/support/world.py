@@ -53,7 +53,8 @@ def platform_token(db: Database, email: str = "platform@test") -> tuple[str, Act
 
 
 def make_order(db: Database, shop: Shop, number: str = "O-1", *, lines=(("SKU-A", "100.00", 2), ("SKU-B", "35.50", 1)),
-               currency: str = "CNY", customer: str = "C-1", delivered: bool = True) -> str:
+               currency: str = "CNY", customer: str = "C-1", delivered: bool = True,
+               category: str = "general") -> str:
     from decimal import Decimal
 
     from returnflow.money import to_minor
@@ -64,7 +65,7 @@ def make_order(db: Database, shop: Shop, number: str = "O-1", *, lines=(("SKU-A"
         customer=CustomerRecord(external_id=customer, name=f"Customer {customer}", email=f"{customer}@example.com"),
         ordered_at=when, shipped_at=when + timedelta(days=1),
         delivered_at=when + timedelta(days=3) if delivered else None,
-        lines=[LineRecord(line_no=i + 1, sku=sku, title=f"Item {sku}", category="general",
+        lines=[LineRecord(line_no=i + 1, sku=sku, title=f"Item {sku}", category=category,
                           unit_price=to_minor(Decimal(price), currency), quantity=qty,
                           delivered_quantity=qty if delivered else 0)
                for i, (sku, price, qty) in enumerate(lines)])
