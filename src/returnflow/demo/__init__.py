@@ -21,13 +21,14 @@ from ..orders.service import upsert_orders
 PASSWORD_ENV = "RETURNFLOW_DEMO_PASSWORD"
 DEFAULT_PASSWORD = "returnflow-demo"
 
-CATEGORIES = [
-    ("apparel", "服装鞋帽", "Apparel & shoes"),
-    ("electronics", "数码家电", "Electronics"),
-    ("food", "生鲜食品", "Fresh food"),
-    ("personal_care", "个护美妆", "Personal care"),
-    ("custom", "定制商品", "Made to order"),
-    ("home", "家居日用", "Home"),
+CATEGORIES = [  # code, 中文, English, legal attributes the policy engine reads (docs/policy.md)
+    ("apparel", "服装鞋帽", "Apparel & shoes", {"checklist": ["tags attached", "unworn", "unwashed"]}),
+    ("electronics", "数码家电", "Electronics", {"sanbao": True, "warranty_months": 12,
+                                               "checklist": ["serial number", "CCC mark", "accessories"]}),
+    ("food", "生鲜食品", "Fresh food", {"perishable": True}),
+    ("personal_care", "个护美妆", "Personal care", {"one_time_seal": True, "checklist": ["seal intact"]}),
+    ("custom", "定制商品", "Made to order", {"custom_made": True}),
+    ("home", "家居日用", "Home", {"sanbao": True, "warranty_months": 12}),
 ]
 
 PRODUCTS = [  # sku, title, category, price (CNY)
@@ -72,8 +73,8 @@ def load(db: Database) -> dict:
         acme = Merchant(code="acme", name="Acme Outdoor (EU)", default_currency="EUR", default_locale="en")
         session.add_all([demo, acme])
         session.flush()
-        for code, zh, en in CATEGORIES:
-            session.add(Category(merchant_id=demo.id, code=code, name_zh=zh, name_en=en))
+        for code, zh, en, attributes in CATEGORIES:
+            session.add(Category(merchant_id=demo.id, code=code, name_zh=zh, name_en=en, attributes=attributes))
         users = {}
         for email, name, role in STAFF:
             users[role if role not in users else email] = create_user(
