@@ -71,48 +71,15 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", data.order, field="order")
 
-    if data.reason is not None or any(item.reason is not None for item in data.lines):
-        for_type = reason_taxonomy.codes_for(session, merchant_id, data.type.value)
-        if data.reason is not None and data.reason not in for_type:
-            raise InvalidInput("unknown_reason", field="reason", reason=data.reason, allowed=for_type)
-        for index, item in enumerate(data.lines):
-            if item.reason is not None and item.reason not in for_type:
-                raise InvalidInput("unknown_reason", field=f"lines[{index}].reason", reason=item.reason,
-                                   allowed=for_type)
+    check_reasons(session, merchant_id, data.type, data.reason, data.lines)
     if data.type in GOODS_TYPES and not data.lines:
         raise InvalidInput("lines_required", field="lines", type=data.type.value)
 
     order_lines = _lines_with_claims(session, order.id) if data.lines else []
-    by_no = {line.line_no: line for line in order_lines}
-    chosen: list[CaseLineRecord] = []
-    seen: set[int] = set()
-    goods_back = data.type not in (CaseType.REFUND_ONLY, CaseType.RESHIP)
-    for index, item in enumerate(data.lines):
-        if item.line_no is not None:
-            line = by_no.get(item.line_no)
-            if line is None or (item.sku is not None and line.sku != item.sku):
-                raise InvalidInput("line_not_in_order", field=f"lines[{index}].line_no", index=index,
-                                   order=order.number, line=item.line_no)
-        else:
-            line = next((x for x in order_lines if x.sku == item.sku and x.id not in seen), None)
-            if line is None:
-                raise InvalidInput("sku_not_in_order", field=f"lines[{index}].sku", index=index,
-                                   order=order.number, sku=item.sku)
-        if line.id in seen:
-            raise InvalidInput("duplicate_line", field=f"lines[{index}]", index=index, line=line.line_no)
-        seen.add(line.id)
-        if line.delivered_quantity <= 0 and goods_back:
-            raise InvalidInput("not_delivered", field=f"lines[{index}]", index=index, sku=line.sku)
-        # Goods coming back are limited by what was delivered; a refund-only or reship by what was ordered.
-        limit = line.delivered_quantity if goods_back else line.quantity
-        available = limit - line.claimed
-        if item.quantity > available:
-            raise InvalidInput("quantity_exceeds", field=f"lines[{index}].quantity", index=index,
-                               requested=item.quantity, available=max(available, 0), sku=line.sku,
-                               delivered=limit, claimed=line.claimed)
-        chosen.append(CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
-                                     received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
-                                     sku=line.sku, title=line.title, unit_price=line.unit_price))
+    chosen = [CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
+                             received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
+                             sku=line.sku, title=line.title, unit_price=line.unit_price)
+              for line, item in match_lines(order.number, order_lines, data.lines, data.type)]
 
     now = created_at or utcnow()
     customer = None
@@ -135,6 +102,58 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]})
     write_side_effects(session, case, event)
     return case
+
+
+def check_reasons(session: Session, merchant_id: int, case_type: CaseType, reason: str | None, items) -> None:
+    """Refuses a case reason or line reason the merchant does not offer for this case type."""
+    if reason is None and all(item.reason is None for item in items):
+        return
+    for_type = reason_taxonomy.codes_for(session, merchant_id, case_type.value)
+    if reason is not None and reason not in for_type:
+        raise InvalidInput("unknown_reason", field="reason", reason=reason, allowed=for_type)
+    for index, item in enumerate(items):
+        if item.reason is not None and item.reason not in for_type:
+            raise InvalidInput("unknown_reason", field=f"lines[{index}].reason", reason=item.reason,
+                               allowed=for_type)
+
+
+def match_lines(order_number: str, order_lines, items, case_type: CaseType) -> list[tuple]:
+    """Pairs each requested line (by line_no or SKU) with its order line, refusing unknown and duplicate lines,
+    undelivered goods and quantities beyond what is still claimable; `order_lines` carry `claimed`."""
+    by_no = {line.line_no: line for line in order_lines}
+    goods_back = case_type not in (CaseType.REFUND_ONLY, CaseType.RESHIP)
+    seen: set[int] = set()
+    pairs = []
+    for index, item in enumerate(items):
+        if item.line_no is not None:
+            line = by_no.get(item.line_no)
+            if line is None or (item.sku is not None and line.sku != item.sku):
+                raise InvalidInput("line_not_in_order", field=f"lines[{index}].line_no", index=index,
+                                   order=order_number, line=item.line_no)
+        else:
+            line = next((x for x in order_lines if x.sku == item.sku and x.id not in seen), None)
+            if line is None:
+                raise InvalidInput("sku_not_in_order", field=f"lines[{index}].sku", index=index,
+                                   order=order_number, sku=item.sku)
+        if line.id in seen:
+            raise InvalidInput("duplicate_line", field=f"lines[{index}]", index=index, line=line.line_no)
+        seen.add(line.id)
+        if line.delivered_quantity <= 0 and goods_back:
+            raise InvalidInput("not_delivered", field=f"lines[{index}]", index=index, sku=line.sku)
+        # Goods coming back are limited by what was delivered; a refund-only or reship by what was ordered.
+        limit = line.delivered_quantity if goods_back else line.quantity
+        available = limit - line.claimed
+        if item.quantity > available:
+            raise InvalidInput("quantity_exceeds", field=f"lines[{index}].quantity", index=index,
+                               requested=item.quantity, available=max(available, 0), sku=line.sku,
+                               delivered=limit, claimed=line.claimed)
+        pairs.append((line, item))
+    return pairs
+
+
+def lines_with_claims(session: Session, order_id: int):
+    """The order's lines with what open cases already claim of each, without locking (for reads)."""
+    return store.run(session, _LINES_WITH_CLAIMS, {"order_id": order_id}).all()
 
 
 def _lines_with_claims(session: Session, order_id: int):

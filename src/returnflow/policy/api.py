@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases import reasons as reason_taxonomy
-from ..cases.models import Case, CaseLine, CaseType
-from ..cases.service import resolve_merchant
+from ..cases.models import CaseType
+from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
 from ..db import utcnow
-from ..errors import Explained, Forbidden, InvalidInput, NotFound
+from ..errors import Explained, Forbidden, NotFound
 from ..money import from_minor
 from ..orders.models import Category as CategoryRow
 from ..orders.models import Customer as CustomerRow
@@ -175,44 +175,16 @@ def run_dry(session: Session, actor: Actor, body: DryRunIn) -> dict:
     if order is None:
         raise NotFound("order", body.order, field="order")
     taxonomy = {r.code: r for r in reason_taxonomy.for_merchant(session, merchant.id)}
-    for_type = reason_taxonomy.codes_for(session, merchant.id, body.type.value)
-    if body.reason is not None and body.reason not in for_type:
-        raise InvalidInput("unknown_reason", field="reason", reason=body.reason, allowed=for_type)
-    for index, item in enumerate(body.lines):
-        if item.reason is not None and item.reason not in for_type:
-            raise InvalidInput("unknown_reason", field=f"lines[{index}].reason", reason=item.reason, allowed=for_type)
+    check_reasons(session, merchant.id, body.type, body.reason, body.lines)
 
     customer_row = session.get(CustomerRow, order.customer_id) if order.customer_id is not None else None
     customer = Customer(id=customer_row.external_id if customer_row else "")
-    lines = list(order.lines)
-    by_no = {line.line_no: line for line in lines}
-    categories = _categories(session, merchant.id, {line.category for line in lines if line.category})
-    claimed = _claimed(session, [line.id for line in lines])
-    goods_back = body.type in GOODS_BACK
-    seen: set[int] = set()
+    lines = {line.id: line for line in order.lines}
+    categories = _categories(session, merchant.id, {line.category for line in lines.values() if line.category})
     answers = []
-    for index, item in enumerate(body.lines):
-        if item.line_no is not None:
-            line = by_no.get(item.line_no)
-            if line is None or (item.sku is not None and line.sku != item.sku):
-                raise InvalidInput("line_not_in_order", field=f"lines[{index}].line_no", index=index,
-                                   order=order.number, line=item.line_no)
-        else:
-            line = next((x for x in lines if x.sku == item.sku and x.id not in seen), None)
-            if line is None:
-                raise InvalidInput("sku_not_in_order", field=f"lines[{index}].sku", index=index,
-                                   order=order.number, sku=item.sku)
-        if line.id in seen:
-            raise InvalidInput("duplicate_line", field=f"lines[{index}]", index=index, line=line.line_no)
-        seen.add(line.id)
-        if line.delivered_quantity <= 0 and goods_back:
-            raise InvalidInput("not_delivered", field=f"lines[{index}]", index=index, sku=line.sku)
-        limit = line.delivered_quantity if goods_back else line.quantity
-        taken = claimed.get(line.id, 0)
-        if item.quantity > limit - taken:
-            raise InvalidInput("quantity_exceeds", field=f"lines[{index}].quantity", index=index,
-                               requested=item.quantity, available=max(limit - taken, 0), sku=line.sku,
-                               delivered=limit, claimed=taken)
+    # The same checks as opening a case, so a dry run and the real request never disagree.
+    for claim, item in match_lines(order.number, lines_with_claims(session, order.id), body.lines, body.type):
+        line = lines[claim.id]
         code = item.reason or body.reason
         # No reason given: a return for the customer's own reasons (the 7-day no-reason case).
         fault = taxonomy[code].fault if code in taxonomy else "customer"
@@ -234,17 +206,6 @@ def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str
     rows = session.scalars(select(CategoryRow).where(CategoryRow.merchant_id == merchant_id,
                                                      CategoryRow.code.in_(codes)))
     return {row.code: row for row in rows}
-
-
-def _claimed(session: Session, line_ids: list[int]) -> dict[int, int]:
-    """What open cases already claim of each order line (as the case API counts it)."""
-    if not line_ids:
-        return {}
-    rows = session.execute(select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
-                           .join(Case, Case.id == CaseLine.case_id)
-                           .where(CaseLine.order_line_id.in_(line_ids), Case.holds_quantity.is_(True))
-                           .group_by(CaseLine.order_line_id))
-    return {line_id: int(total or 0) for line_id, total in rows}
 
 
 def _category(code: str | None, row: CategoryRow | None) -> tuple[Category, frozenset[str]]:
