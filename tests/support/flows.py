@@ -11,6 +11,8 @@ SHIP = {"carrier": "SF", "tracking_number": "SF100200300"}
 
 # Payloads that satisfy each action's guard.
 PAYLOADS: dict[str, dict] = {
+    # The test orders' windows have passed, so an approval overrides the policy and must say why.
+    "approve": {"override_reason": "approved against the policy for the test"},
     "reject": {"reason": "outside the policy"},
     "request_info": {"message": "please send a photo"},
     "customer_reply": {"message": "here it is"},

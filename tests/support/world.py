@@ -54,21 +54,25 @@ def platform_token(db: Database, email: str = "platform@test") -> tuple[str, Act
 
 def make_order(db: Database, shop: Shop, number: str = "O-1", *, lines=(("SKU-A", "100.00", 2), ("SKU-B", "35.50", 1)),
                currency: str = "CNY", customer: str = "C-1", delivered: bool = True,
-               category: str = "general") -> str:
+               category: str = "general", when: datetime | None = None, risk: str | None = None,
+               **facts) -> str:
+    """An order placed at `when` (default 2026-11-01 10:00 UTC), shipped a day and delivered three days later;
+    `facts` are further OrderRecord fields (shipping_insurance, free_shipping_threshold, ...)."""
     from decimal import Decimal
 
     from returnflow.money import to_minor
 
-    when = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
+    when = when or datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
     record = OrderRecord(
         number=number, currency=currency,
-        customer=CustomerRecord(external_id=customer, name=f"Customer {customer}", email=f"{customer}@example.com"),
+        customer=CustomerRecord(external_id=customer, name=f"Customer {customer}", email=f"{customer}@example.com",
+                                risk=risk),
         ordered_at=when, shipped_at=when + timedelta(days=1),
         delivered_at=when + timedelta(days=3) if delivered else None,
         lines=[LineRecord(line_no=i + 1, sku=sku, title=f"Item {sku}", category=category,
                           unit_price=to_minor(Decimal(price), currency), quantity=qty,
                           delivered_quantity=qty if delivered else 0)
-               for i, (sku, price, qty) in enumerate(lines)])
+               for i, (sku, price, qty) in enumerate(lines)], **facts)
     with db.transaction() as session:
         upsert_orders(session, merchant_id=shop.id, orders=[record])
     return number

@@ -69,20 +69,33 @@ def set_reason(session: Session, *, merchant_id: int, code: str, label_zh: str, 
 
 # Reason codes per merchant and case type, cached briefly per process (the taxonomy changes rarely).
 CACHE_SECONDS = 5.0
-_codes: dict[int, tuple[float, dict[str, list[str]]]] = {}
+_codes: dict[int, tuple[float, dict[str, list[str]], dict[str, str]]] = {}
 
 
-def codes_for(session: Session, merchant_id: int, case_type: str) -> list[str]:
-    """The active reason codes a merchant offers for a case type, in display order."""
+def _cached(session: Session, merchant_id: int) -> tuple[float, dict[str, list[str]], dict[str, str]]:
     now = time.monotonic()
     hit = _codes.get(merchant_id)
     if hit is None or hit[0] < now:
         by_type: dict[str, list[str]] = {}
+        faults: dict[str, str] = {}
         for reason in for_merchant(session, merchant_id):
+            faults[reason.code] = reason.fault
             for type_ in reason.case_types or ALL_TYPES:
                 by_type.setdefault(type_, []).append(reason.code)
-        _codes[merchant_id] = hit = (now + CACHE_SECONDS, by_type)
-    return hit[1].get(case_type, [])
+        _codes[merchant_id] = hit = (now + CACHE_SECONDS, by_type, faults)
+    return hit
+
+
+def codes_for(session: Session, merchant_id: int, case_type: str) -> list[str]:
+    """The active reason codes a merchant offers for a case type, in display order."""
+    return _cached(session, merchant_id)[1].get(case_type, [])
+
+
+def fault_of(session: Session, merchant_id: int, code: str | None) -> str:
+    """Whose fault a reason says it is (merchant | customer | carrier | none); no reason: the customer's own."""
+    if not code:
+        return "customer"
+    return _cached(session, merchant_id)[2].get(code, "customer")
 
 
 def forget(merchant_id: int | None = None) -> None:

@@ -19,6 +19,8 @@ class CaseLineCreate(BaseModel):
     sku: str | None = Field(default=None, min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     reason: str | None = Field(default=None, max_length=60)
+    opened: bool = Field(default=False, description="The customer says the seal is broken / it was unpacked")
+    used: bool = Field(default=False, description="Used beyond inspecting and reasonable testing (CN4)")
 
     @model_validator(mode="after")
     def _line_or_sku(self) -> CaseLineCreate:
@@ -114,8 +116,11 @@ class CaseRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    policy_version: int | None = None
+    policy_verdict: str | None = None
     allowed_actions: list[str]
     lines: list[CaseLineRead]
+    policy: dict[str, Any] | None = None
     attachments: list[AttachmentRead] | None = None
     timeline: list[EventRead] | None = None
 

@@ -16,8 +16,10 @@ from ..db import utcnow
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
+from ..policy import service as policy_service
+from ..policy.apply import Requested, assess
 from . import reasons as reason_taxonomy, store
-from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, NumberSequence
+from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, NumberSequence
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, append_event, insert_case
 from .workflow import fire, write_side_effects
@@ -76,12 +78,25 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         raise InvalidInput("lines_required", field="lines", type=data.type.value)
 
     order_lines = _lines_with_claims(session, order.id) if data.lines else []
+    pairs = match_lines(order.number, order_lines, data.lines, data.type)
     chosen = [CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
                              received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
                              sku=line.sku, title=line.title, unit_price=line.unit_price)
-              for line, item in match_lines(order.number, order_lines, data.lines, data.type)]
+              for line, item in pairs]
 
     now = created_at or utcnow()
+    # The policy decides every goods request as it is opened; imported history was decided long ago.
+    assessment = None
+    if pairs and data.channel != Channel.IMPORT:
+        policy_row, policy = policy_service.current(session, merchant_id)
+        assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
+                            preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
+                            requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
+                                       for line, item in pairs],
+                            case_type=data.type.value, case_reason=data.reason, now=now)
+    needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT
+    if data.needs_return is None and assessment is not None and assessment.keep_items:
+        needs_return = False  # the policy lets the customer keep the goods (e.g. under a value)
     customer = None
     if order.customer_id is not None:
         customer = {"id": order.external_id, "name": order.name, "email": order.email, "locale": order.locale}
@@ -90,18 +105,32 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
         state=CaseState.PENDING_REVIEW.value, reason_code=data.reason, description=data.description,
         desired_outcome=data.desired_outcome, advance=data.advance and data.type == CaseType.EXCHANGE,
-        needs_return=data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT,
-        holds_quantity=True, outcome=None, assignee_id=None, escalation_level=0, reopen_count=0,
-        external_ref=data.external_ref, currency=order.currency,
+        needs_return=needs_return, holds_quantity=True, outcome=None, assignee_id=None, escalation_level=0,
+        reopen_count=0, external_ref=data.external_ref, currency=order.currency,
         claimed_amount=sum(line.unit_price * line.quantity for line in chosen), version=1, created_by=actor.ref,
-        created_at=now, updated_at=now, closed_at=None, lines=chosen, order_number=order.number,
-        merchant_code=merchant_code, customer=customer)
+        created_at=now, updated_at=now, closed_at=None,
+        policy_version=assessment.policy_version if assessment else None,
+        policy_decision=assessment.record if assessment else None,
+        lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer)
     insert_case(session, case)
-    event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload={
-        "type": case.type, "channel": case.channel, "reason": case.reason_code,
-        "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]})
+    payload = {"type": case.type, "channel": case.channel, "reason": case.reason_code,
+               "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]}
+    if assessment is not None:
+        payload["policy"] = _policy_note(assessment)
+    event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload=payload)
     write_side_effects(session, case, event)
+    if assessment is not None and assessment.verdict in ("approve", "require_approval"):
+        # The policy acts through the normal transition, as its own actor, citing its rules.
+        fire(session, case, assessment.verdict, Actor(kind="policy", role="policy", merchant_id=merchant_id,
+                                                      name="policy"),
+             payload=_policy_note(assessment), at=now)
     return case
+
+
+def _policy_note(assessment) -> dict:
+    """What the timeline shows of a policy decision: the verdict, its rules and a sentence in both languages."""
+    return {"verdict": assessment.verdict, "policy_version": assessment.policy_version,
+            "rule_ids": assessment.record["rule_ids"], "en": assessment.summary_en, "zh-CN": assessment.summary_zh}
 
 
 def check_reasons(session: Session, merchant_id: int, case_type: CaseType, reason: str | None, items) -> None:
@@ -165,7 +194,9 @@ def _lines_with_claims(session: Session, order_id: int):
 
 
 _ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
-                  Customer.email, Customer.locale)
+                  Customer.email, Customer.locale, Customer.risk, Order.goods_total, Order.ordered_at,
+                  Order.imported_at, Order.paid_at, Order.shipped_at, Order.delivered_at, Order.signed_at,
+                  Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost)
           .outerjoin(Customer, Customer.id == Order.customer_id)
           .where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number")))
 _LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)
@@ -175,7 +206,8 @@ _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
             .where(CaseLine.order_line_id == OrderLine.id, Case.holds_quantity.is_(True))
             .correlate(OrderLine).scalar_subquery())
 _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
-                             OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"))
+                             OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"),
+                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 

@@ -70,6 +70,8 @@ class CaseRecord:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    policy_version: int | None = None
+    policy_decision: dict | None = None
     lines: list[CaseLineRecord] = field(default_factory=list)
     order_number: str | None = None
     merchant_code: str | None = None

@@ -46,10 +46,13 @@ def present(session: Session, cases: Sequence[CaseRecord], actor: Actor, *, deta
             "assignee_id": case.assignee_id, "escalation_level": case.escalation_level,
             "reopen_count": case.reopen_count, "external_ref": case.external_ref, "version": case.version,
             "created_at": case.created_at, "updated_at": case.updated_at, "closed_at": case.closed_at,
+            "policy_version": case.policy_version,
+            "policy_verdict": (case.policy_decision or {}).get("verdict"),
             "allowed_actions": allowed_actions(case, actor),
             "lines": [_line(line, case.currency) for line in case.lines],
         }
         if detail:
+            body["policy"] = case.policy_decision
             body["attachments"] = [attachment_dict(a) for a in session.scalars(
                 select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id))]
             body["timeline"] = [event_dict(e) for e in session.scalars(

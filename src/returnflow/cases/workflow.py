@@ -108,6 +108,31 @@ def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
     if case.type in (T.INQUIRY, T.COMPLAINT):
         raise GuardFailed("an inquiry or complaint is answered with 'resolve', not approved",
                           "咨询或投诉请直接用「resolve」答复办结，无需审核通过")
+    decision = case.policy_decision
+    if decision and not decision.get("within_policy", decision.get("eligible")) and actor.kind != "policy":
+        # Approving what the policy does not allow is an override: a person says why, and the timeline shows it.
+        reason = _text(payload, "override_reason")
+        if not reason:
+            raise GuardFailed("the return policy does not allow this request (rules "
+                              f"{', '.join(decision.get('rule_ids') or [])}); approving it is an override: "
+                              "give payload.override_reason",
+                              "退换货政策不支持此申请（规则 " + "、".join(decision.get("rule_ids") or [])
+                              + "）；如仍要同意，属于人工改判，请填写 payload.override_reason",
+                              field="payload.override_reason")
+        payload["override"] = _override(decision, reason)
+
+
+def _reject_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
+    _require("reason")(session, case, actor, payload)
+    decision = case.policy_decision
+    if decision and decision.get("within_policy", decision.get("eligible")) and actor.kind != "policy":
+        # Rejecting what the policy allows is an override too: recorded with the rules it sets aside.
+        payload["override"] = _override(decision, _text(payload, "reason"))
+
+
+def _override(decision: dict, reason: str) -> dict:
+    return {"policy_verdict": decision.get("verdict"), "policy_version": (decision.get("policy") or {}).get("version"),
+            "rule_ids": decision.get("rule_ids") or [], "reason": reason}
 
 
 def _cancel_guard(session: Session, case: Case, actor: Actor, _p: dict) -> None:
@@ -285,7 +310,7 @@ NOT_TERMINAL = ALL_STATES - TERMINAL_STATES
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("approve", REVIEW_STATES, after_approval, REVIEWERS, _approve_guard,
                "Approve the request", "审核通过"),
-    Transition("reject", REVIEW_STATES, S.REJECTED, REVIEWERS, _require("reason"),
+    Transition("reject", REVIEW_STATES, S.REJECTED, REVIEWERS, _reject_guard,
                "Reject the request, with the reason", "驳回申请（须说明理由）", ("reason",)),
     Transition("request_info", frozenset({S.PENDING_REVIEW, S.PENDING_APPROVAL}), S.AWAITING_CUSTOMER, REVIEWERS,
                _require("message"), "Ask the customer for more information", "要求顾客补充资料", ("message",)),

@@ -137,12 +137,23 @@ def load(db: Database) -> dict:
                 lines=[CaseLineCreate(line_no=n, quantity=q) for n, q in lines], **kw))
             return case.number
 
+    supervisor = Actor(kind="staff", role="supervisor", merchant_id=demo.id, user_id=users["supervisor"].id,
+                       name="主管 赵经理")
+
     def run(number, *steps):
+        from ..cases.service import get_case
+
         for action, actor, payload in steps:
             with db.transaction() as session:
-                from ..cases.service import get_case
-
                 case = get_case(session, actor=actor, number=number)
+                if action == "approve":
+                    if case.state not in ("pending_review", "pending_approval"):
+                        continue  # the policy approved it when it was opened
+                    if case.state == "pending_approval":
+                        actor = supervisor
+                    if case.policy_decision and not case.policy_decision.get("within_policy"):
+                        payload = {**payload, "override_reason": "超出政策范围，主管同意按质量问题处理 / "
+                                                                 "outside the policy, approved as a quality case"}
                 act(session, actor=actor, number=number, action=action, version=case.version, payload=payload)
 
     ship = {"carrier": "SF", "tracking_number": "SF1234567890123"}

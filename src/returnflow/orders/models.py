@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -22,6 +22,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     locale: Mapped[str | None] = mapped_column(String(10))
     country: Mapped[str | None] = mapped_column(String(60))
+    # The shop's risk rating of the customer (normal | high; None = normal); the policy routes high risk to people.
+    risk: Mapped[str | None] = mapped_column(String(20))
 
 
 class Category(Base):
@@ -71,6 +73,11 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Facts the return policy reads (CN6, CN10, TB9): when it was paid, 运费险, the free-shipping threshold met.
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shipping_insurance: Mapped[bool] = mapped_column(default=False, server_default=false())
+    free_shipping_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    shipping_cost: Mapped[int | None] = mapped_column(BigInteger)  # what shipping cost the merchant (free shipping)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no",
                                                   cascade="all, delete-orphan")
@@ -91,5 +98,9 @@ class OrderLine(Base):
     delivered_quantity: Mapped[int] = mapped_column(default=0)
     discount: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A gift given with the order (CN10: charged at its marked price, unit_price, if it does not come back).
+    gift: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # CN3: checkout showed, and the buyer confirmed, that this item is excluded from the no-reason return.
+    final_sale_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     order: Mapped[Order] = relationship(back_populates="lines")

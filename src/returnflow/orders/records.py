@@ -14,6 +14,7 @@ class CustomerRecord:
     phone: str | None = None
     locale: str | None = None
     country: str | None = None
+    risk: str | None = None
 
 
 @dataclass(slots=True)
@@ -26,6 +27,8 @@ class LineRecord:
     quantity: int
     delivered_quantity: int
     discount: int = 0  # minor units
+    gift: bool = False
+    final_sale_confirmed: bool = False
 
 
 @dataclass(slots=True)
@@ -44,6 +47,10 @@ class OrderRecord:
     delivered_at: datetime | None = None
     signed_at: datetime | None = None
     lines: list[LineRecord] = field(default_factory=list)
+    paid_at: datetime | None = None
+    shipping_insurance: bool = False
+    free_shipping_threshold: int | None = None  # minor units
+    shipping_cost: int | None = None  # minor units: what a free-shipping order's delivery cost the merchant
 
     @property
     def goods_total(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
@@ -23,6 +25,8 @@ class CustomerIn(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     locale: str | None = Field(default=None, max_length=10)
     country: str | None = Field(default=None, max_length=60)
+    risk: Literal["normal", "high"] | None = Field(
+        default=None, description="The shop's risk rating; 'high' sends the customer's requests to a person")
 
 
 class PaymentIn(BaseModel):
@@ -43,6 +47,10 @@ class OrderLineIn(BaseModel):
     quantity: int = Field(ge=1, le=1_000_000)
     delivered_quantity: int | None = Field(default=None, ge=0)
     discount: Decimal = Field(default=Decimal(0), ge=0)
+    gift: bool = Field(default=False, description="A free gift; unit_price is its marked price (CN10)")
+    final_sale_confirmed: bool = Field(
+        default=False, description="Checkout showed, and the buyer confirmed, that this item is excluded from the "
+                                   "no-reason return (CN3)")
 
 
 class OrderIn(BaseModel):
@@ -64,6 +72,12 @@ class OrderIn(BaseModel):
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
     signed_at: datetime | None = None
+    paid_at: datetime | None = None
+    shipping_insurance: bool = Field(default=False, description="The order carries return-shipping insurance (运费险)")
+    free_shipping_threshold: Decimal | None = Field(
+        default=None, ge=0, description="The free-shipping threshold this order met, if it shipped free (CN6)")
+    shipping_cost: Decimal | None = Field(
+        default=None, ge=0, description="What shipping this free-shipping order cost the merchant (CN6 deduction)")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=2000)
 
     def to_record(self) -> OrderRecord:
@@ -98,18 +112,24 @@ class OrderIn(BaseModel):
                 raise Explained(f"lines[{i}].discount", "larger than the line's value", "优惠金额超过该行商品金额")
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
-                                    discount=discount))
+                                    discount=discount, gift=line.gift,
+                                    final_sale_confirmed=line.final_sale_confirmed))
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     for i, p in enumerate(self.payments)]
         record = OrderRecord(
             number=self.number, currency=currency,
             customer=CustomerRecord(external_id=self.customer.id, name=self.customer.name, email=self.customer.email,
                                     phone=self.customer.phone, locale=self.customer.locale,
-                                    country=self.customer.country) if self.customer else None,
+                                    country=self.customer.country, risk=self.customer.risk)
+            if self.customer else None,
             discount=minor(self.discount, "discount"), shipping_fee=minor(self.shipping_fee, "shipping_fee"),
             paid_total=minor(self.paid_total, "paid_total") if self.paid_total is not None else None,
             payments=payments, country=self.country, sales_channel=self.sales_channel, ordered_at=self.ordered_at,
-            shipped_at=self.shipped_at, delivered_at=self.delivered_at, signed_at=self.signed_at, lines=lines)
+            shipped_at=self.shipped_at, delivered_at=self.delivered_at, signed_at=self.signed_at, lines=lines,
+            paid_at=self.paid_at, shipping_insurance=self.shipping_insurance,
+            free_shipping_threshold=(minor(self.free_shipping_threshold, "free_shipping_threshold")
+                                     if self.free_shipping_threshold is not None else None),
+            shipping_cost=minor(self.shipping_cost, "shipping_cost") if self.shipping_cost is not None else None)
         if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
             raise Explained("payments", "the payments do not add up to paid_total", "各支付方式金额之和不等于实付金额 paid_total")
         return record

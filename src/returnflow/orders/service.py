@@ -50,7 +50,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
             "paid_total": o.paid_total if o.paid_total is not None else goods - o.discount + o.shipping_fee,
             "payments": o.payments, "country": o.country, "sales_channel": o.sales_channel,
             "ordered_at": o.ordered_at, "shipped_at": o.shipped_at, "delivered_at": o.delivered_at,
-            "signed_at": o.signed_at,
+            "signed_at": o.signed_at, "paid_at": o.paid_at, "shipping_insurance": o.shipping_insurance,
+            "free_shipping_threshold": o.free_shipping_threshold, "shipping_cost": o.shipping_cost,
         })
     table = Order.__table__
     stmt = _insert(session, table)
@@ -68,7 +69,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
         for line in o.lines:
             line_rows.append((order_id, line.line_no, line.sku, line.title, line.category, line.unit_price,
                               line.quantity, line.delivered_quantity, line.discount,
-                              line.unit_price * line.quantity - line.discount))
+                              0 if line.gift else line.unit_price * line.quantity - line.discount, line.gift,
+                              line.final_sale_confirmed))
     if line_rows:
         _upsert_lines(session, line_rows)
 
@@ -86,7 +88,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
 
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
-                "discount", "paid_amount")
+                "discount", "paid_amount", "gift", "final_sale_confirmed")
 COPY_FROM = 200  # PostgreSQL: from this many lines on, COPY into a staging table beats parameter batches
 
 
@@ -122,12 +124,13 @@ def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[Order
     if not customers:
         return {}
     rows = [{"merchant_id": merchant_id, "external_id": c.external_id, "name": c.name, "email": c.email,
-             "phone": c.phone, "locale": c.locale, "country": c.country} for c in customers.values()]
+             "phone": c.phone, "locale": c.locale, "country": c.country, "risk": c.risk}
+            for c in customers.values()]
     stmt = _insert(session, Customer.__table__)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["merchant_id", "external_id"],
         set_={c: func.coalesce(stmt.excluded[c], Customer.__table__.c[c])
-              for c in ("name", "email", "phone", "locale", "country")}), rows)
+              for c in ("name", "email", "phone", "locale", "country", "risk")}), rows)
     ids: dict[str, int] = {}
     keys = list(customers)
     for chunk in _chunks(keys):

@@ -6,34 +6,23 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
-from ..cases import reasons as reason_taxonomy
 from ..cases.models import CaseType
 from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..money import from_minor
-from ..orders.models import Category as CategoryRow
-from ..orders.models import Customer as CustomerRow
-from ..orders.models import Order, OrderLine
 from ..web import DB, JSON, CurrentActor, mutate
 from . import service
-from .engine import decide
+from .apply import Requested, assess
 from .errors import PolicyError
 from .loader import Policy, preset_text
-from .model import Category, Customer, Decision, LineRequest
 from .models import PolicyVersion
 
 router = APIRouter(tags=["policy"])
 
 POLICY_EDITORS = ("admin", "supervisor", "platform")
-# Category.attributes keys read as the engine's legal attributes (anything else is ignored).
-BOOL_ATTRIBUTES = ("custom_made", "perishable", "digital", "periodical", "hygiene_sealed", "one_time_seal",
-                   "needs_confirmation", "sanbao", "virtual")
-GOODS_BACK = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
 
 
 def _staff(actor: Actor, what: str) -> None:
@@ -154,13 +143,19 @@ class DryRunIn(BaseModel):
 
 @router.post("/policy/dry-run")
 async def dry_run(body: DryRunIn, actor: CurrentActor, db: DB):
-    """What the policy would decide for these lines if the case were opened now (or at `at`); writes nothing."""
-    _staff(actor, "run the policy")
+    """What the policy would decide for these lines if the case were opened now (or at `at`); writes nothing.
+    Staff run it for any order of their merchant; a customer for their own orders (the portal shows it)."""
     with db.read() as session:
         return JSON(run_dry(session, actor, body))
 
 
 def run_dry(session: Session, actor: Actor, body: DryRunIn) -> dict:
+    """The policy's answer for a request, exactly as opening the case would decide it (same rows, same code)."""
+    from ..cases.service import _ORDER
+
+    if actor.kind == "customer" and (body.at is not None or body.version is not None):
+        what = "run the policy at another time" if body.at is not None else "run an older policy version"
+        raise Forbidden("forbidden_role", role=actor.role, what=what, allowed=["staff"])
     merchant = resolve_merchant(session, actor, body.merchant)
     if body.version is not None:
         row = service.get_version(session, merchant.id, body.version)
@@ -171,90 +166,20 @@ def run_dry(session: Session, actor: Actor, body: DryRunIn) -> dict:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
 
-    order = session.scalar(select(Order).where(Order.merchant_id == merchant.id, Order.number == body.order))
-    if order is None:
+    order = session.execute(_ORDER, {"merchant_id": merchant.id, "number": body.order}).first()
+    if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", body.order, field="order")
-    taxonomy = {r.code: r for r in reason_taxonomy.for_merchant(session, merchant.id)}
     check_reasons(session, merchant.id, body.type, body.reason, body.lines)
-
-    customer_row = session.get(CustomerRow, order.customer_id) if order.customer_id is not None else None
-    customer = Customer(id=customer_row.external_id if customer_row else "")
-    lines = {line.id: line for line in order.lines}
-    categories = _categories(session, merchant.id, {line.category for line in lines.values() if line.category})
-    answers = []
     # The same checks as opening a case, so a dry run and the real request never disagree.
-    for claim, item in match_lines(order.number, lines_with_claims(session, order.id), body.lines, body.type):
-        line = lines[claim.id]
-        code = item.reason or body.reason
-        # No reason given: a return for the customer's own reasons (the 7-day no-reason case).
-        fault = taxonomy[code].fault if code in taxonomy else "customer"
-        category, tags = _category(line.category, categories.get(line.category or ""))
-        request = _line_request(order, line, item, body.type.value, code or "", fault, category, tags, customer)
-        decision = decide(policy, request, now)
-        answers.append({"line_no": line.line_no, "sku": line.sku, "quantity": item.quantity, "reason": code,
-                        "fault": fault, "category": category.code, "decision": decision_dict(decision, policy)})
+    order_lines = lines_with_claims(session, order.id)
+    pairs = match_lines(order.number, order_lines, body.lines, body.type)
+    result = assess(session, merchant_id=merchant.id, policy_row=row, policy=policy,
+                    preset=None if row else policy.id, order=order, order_lines=order_lines,
+                    requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
+                               for line, item in pairs],
+                    case_type=body.type.value, case_reason=body.reason, now=now)
+    record = result.record
     return {"order": order.number, "merchant": merchant.code, "type": body.type.value, "at": now,
-            "policy": {"version": row.version if row else None, "default": row is None,
-                       "extends": (row.extends or None) if row else service.default_preset(merchant),
-                       "policy_id": policy.id},
-            "lines": answers}
-
-
-def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
-    if not codes:
-        return {}
-    rows = session.scalars(select(CategoryRow).where(CategoryRow.merchant_id == merchant_id,
-                                                     CategoryRow.code.in_(codes)))
-    return {row.code: row for row in rows}
-
-
-def _category(code: str | None, row: CategoryRow | None) -> tuple[Category, frozenset[str]]:
-    """The engine's Category from the category row's `attributes` (see docs/policy.md); tags for rules."""
-    attrs = (row.attributes or {}) if row is not None else {}
-    flags = {name: attrs.get(name) is True for name in BOOL_ATTRIBUTES}
-    months = attrs.get("warranty_months")
-    checklist = attrs.get("checklist")
-    tags = attrs.get("tags")
-    return (Category(code=code or "", warranty_months=months if isinstance(months, int) and months > 0 else 0,
-                     checklist=tuple(str(x) for x in checklist) if isinstance(checklist, list) else (), **flags),
-            frozenset(str(x) for x in tags) if isinstance(tags, list) else frozenset())
-
-
-def _line_request(order: Order, line: OrderLine, item: DryRunLine, case_type: str, reason: str, fault: str,
-                  category: Category, tags: frozenset[str], customer: Customer) -> LineRequest:
-    currency = order.currency
-    unit = from_minor(line.unit_price, currency)
-    paid = None
-    if line.paid_amount and line.quantity:
-        paid = from_minor(line.paid_amount, currency) * item.quantity / line.quantity
-    return LineRequest(
-        case_type=case_type, reason_code=reason, fault=fault, category=category, sku=line.sku, currency=currency,
-        unit_price=unit, quantity=item.quantity, customer=customer,
-        ordered_at=order.ordered_at or order.imported_at, line_amount=paid, tags=tags,
-        shipped_at=order.shipped_at, delivered_at=order.delivered_at, signed_at=order.signed_at,
-        opened=item.opened, used=item.used,
-        order_goods_total=from_minor(order.goods_total, currency) if order.goods_total else None)
-
-
-def decision_dict(d: Decision, policy: Policy) -> dict:
-    """A Decision as JSON: amounts as decimal strings, times ISO 8601, reasons in zh-CN and en."""
-    return {
-        "eligible": d.eligible,
-        "outcomes": [o.value for o in d.outcomes],
-        "return_required": d.return_required,
-        "shipping_payer": d.shipping_payer.value,
-        "insurance_covers": d.insurance_covers,
-        "deductions": [{"kind": x.kind, "amount": str(x.amount), "rule": x.rule} for x in d.deductions],
-        "refundable": str(d.refundable),
-        "route": d.route.value,
-        "authority_level": d.authority_level,
-        "deadlines": [{"kind": x.kind, "rule": x.rule, "anchor": x.anchor.value,
-                       "period_seconds": int(x.period.total_seconds()) if x.period is not None else None,
-                       "at": x.at} for x in d.deadlines],
-        "reasons": [{"rule": c.rule, "source": c.source, "zh-CN": c.zh, "en": c.en} for c in d.reasons],
-        "rule_ids": list(d.rule_ids),
-        "checklist": list(d.checklist),
-        "compensation": str(d.compensation) if d.compensation else "0",
-        "refund_on_dispatch": d.refund_on_dispatch,
-    }
-
+            "policy": record["policy"], "verdict": record["verdict"], "summary": record["summary"],
+            "eligible": record["eligible"], "rule_ids": record["rule_ids"], "keep_items": result.keep_items,
+            "lines": record["lines"]}

@@ -1,0 +1,187 @@
+"""The policy applied to a real request: the order's facts in, one decision per requested line out, and the
+verdict for the whole case (approve automatically, leave to an agent, or send up for approval).
+
+Opening a case and the dry run both call `assess`, with the same rows, so what a customer is shown before
+submitting is exactly what the case is then decided under.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from ..cases import reasons as reason_taxonomy
+from ..money import from_minor
+from ..orders.models import Category as CategoryRow
+from .engine import decide
+from .loader import Policy
+from .model import Category, Customer, Decision, Gift, LineRequest, Outcome, Route
+from .models import PolicyVersion
+
+# Category.attributes keys read as the engine's legal attributes (anything else is ignored).
+BOOL_ATTRIBUTES = ("custom_made", "perishable", "digital", "periodical", "hygiene_sealed", "one_time_seal",
+                   "needs_confirmation", "sanbao", "virtual")
+# The outcome each case type asks for; inquiries and complaints are not decided by the policy.
+CASE_OUTCOME = {"refund_only": Outcome.REFUND, "return_refund": Outcome.REFUND, "exchange": Outcome.EXCHANGE,
+                "repair": Outcome.REPAIR, "reship": Outcome.RESHIP}
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """One requested line: the order line row (with its facts) and what the customer says about it."""
+
+    line: object  # a row of cases.service._LINES_WITH_CLAIMS
+    quantity: int
+    reason: str | None
+    opened: bool = False
+    used: bool = False
+
+
+@dataclass(slots=True)
+class Assessment:
+    """The policy's answer for a whole request."""
+
+    verdict: str  # approve | require_approval | review
+    policy_version: int | None
+    record: dict  # what the case stores (cases.policy_decision) and the dry run returns
+    decisions: list[Decision]
+    summary_en: str
+    summary_zh: str
+    keep_items: bool  # every line may be kept (no return needed)
+
+
+def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | None, policy: Policy, preset: str | None,
+           order, order_lines, requested: list[Requested], case_type: str, case_reason: str | None,
+           now: datetime) -> Assessment:
+    """Decides every requested line and the case's verdict. `order` is a row of cases.service._ORDER and
+    `order_lines` all its lines (rows of _LINES_WITH_CLAIMS), which carry its gifts."""
+    codes = {r.line.category for r in requested if r.line.category}
+    categories = _categories(session, merchant_id, codes) if codes else {}
+    customer = Customer(id=order.external_id or "", risk=order.risk or "normal")
+    currency = order.currency
+    in_request = {r.line.id for r in requested}
+    gifts = tuple(Gift(sku=g.sku, marked_price=from_minor(g.unit_price * g.quantity, currency),
+                       returned=g.id in in_request or g.claimed >= g.quantity)
+                  for g in order_lines if g.gift)
+    gifts_given = False
+    lines, decisions = [], []
+    for r in requested:
+        code = r.reason or case_reason
+        fault = reason_taxonomy.fault_of(session, merchant_id, code)
+        category, tags = category_of(r.line.category, categories.get(r.line.category or ""))
+        # CN10: the order's gifts are weighed once per request, with its first paid line.
+        line_gifts = () if gifts_given or r.line.gift else gifts
+        gifts_given = gifts_given or bool(line_gifts)
+        request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts)
+        decision = decide(policy, request, now)
+        decisions.append(decision)
+        lines.append({"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
+                      "quantity": r.quantity, "reason": code, "fault": fault, "category": category.code,
+                      "decision": decision_dict(decision)})
+    verdict, en, zh = _verdict(case_type, decisions)
+    record = {
+        "policy": {"version": policy_row.version if policy_row else None, "default": policy_row is None,
+                   "extends": (policy_row.extends or None) if policy_row else preset, "policy_id": policy.id},
+        "decided_at": now, "verdict": verdict, "summary": {"en": en, "zh-CN": zh},
+        "eligible": bool(decisions) and all(d.eligible for d in decisions),
+        # Every line eligible for the outcome the case asks for: approving anything else is an override.
+        "within_policy": bool(decisions) and all(d.eligible and CASE_OUTCOME.get(case_type) in d.outcomes
+                                                 for d in decisions),
+        "rule_ids": sorted({rule for d in decisions for rule in d.rule_ids}),
+        "lines": lines,
+    }
+    keep = bool(decisions) and all(d.eligible and not d.return_required for d in decisions)
+    return Assessment(verdict, policy_row.version if policy_row else None, record, decisions, en, zh, keep)
+
+
+def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
+    """approve: every line eligible for the requested outcome and within the automatic limits;
+    require_approval: some line needs a higher authority level; review: an agent looks."""
+    wanted = CASE_OUTCOME.get(case_type)
+    if wanted is None or not decisions:
+        return "review", "Not decided by the policy: an agent answers.", "政策不自动处理此类申请，由客服处理。"
+    if any(d.route is Route.SUPERVISOR for d in decisions):
+        return ("require_approval", "Needs approval at a higher authority level.",
+                "需上级审批。")
+    if not all(d.eligible for d in decisions):
+        return ("review", "Outside the return policy for at least one line: an agent reviews it.",
+                "至少一件商品不符合退换货政策，由客服审核。")
+    if not all(wanted in d.outcomes for d in decisions):
+        allowed = sorted({o.value for d in decisions for o in d.outcomes})
+        return ("review", f"The policy allows {', '.join(allowed) or 'no outcome'} here, not {wanted.value}: "
+                          "an agent reviews it.",
+                f"政策在此允许的处理方式为 {', '.join(allowed) or '无'}，而非 {wanted.value}，由客服审核。")
+    if all(d.route is Route.AUTO for d in decisions):
+        return "approve", "Approved automatically under the return policy.", "符合退换货政策，系统自动同意。"
+    return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
+
+
+def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
+    rows = session.execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
+    return {row.code: row for row in rows}
+
+
+_CATEGORIES = select(CategoryRow.code, CategoryRow.attributes).where(
+    CategoryRow.merchant_id == bindparam("merchant_id"), CategoryRow.code.in_(bindparam("codes", expanding=True)))
+
+
+def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:
+    """The engine's Category from the category row's `attributes` (see docs/policy.md); tags for rules."""
+    attrs = (row.attributes or {}) if row is not None else {}
+    flags = {name: attrs.get(name) is True for name in BOOL_ATTRIBUTES}
+    months = attrs.get("warranty_months")
+    checklist = attrs.get("checklist")
+    tags = attrs.get("tags")
+    return (Category(code=code or "", warranty_months=months if isinstance(months, int) and months > 0 else 0,
+                     checklist=tuple(str(x) for x in checklist) if isinstance(checklist, list) else (), **flags),
+            frozenset(str(x) for x in tags) if isinstance(tags, list) else frozenset())
+
+
+def line_request(order, r: Requested, case_type: str, reason: str, fault: str, category: Category,
+                 tags: frozenset[str], customer: Customer, gifts: tuple[Gift, ...] = ()) -> LineRequest:
+    """The engine's view of one requested line, from the order's and the line's recorded facts."""
+    currency, line = order.currency, r.line
+    unit = from_minor(line.unit_price, currency)
+    paid = None
+    if line.quantity:
+        paid = from_minor(line.paid_amount, currency) * r.quantity / line.quantity
+    threshold = order.free_shipping_threshold
+    return LineRequest(
+        case_type=case_type, reason_code=reason, fault=fault, category=category, sku=line.sku, currency=currency,
+        unit_price=unit, quantity=r.quantity, customer=customer,
+        ordered_at=order.ordered_at or order.imported_at, line_amount=paid, tags=tags, paid_at=order.paid_at,
+        shipped_at=order.shipped_at, delivered_at=order.delivered_at, signed_at=order.signed_at,
+        opened=r.opened, used=r.used, confirmed_at_purchase=bool(line.final_sale_confirmed),
+        shipping_insurance=bool(order.shipping_insurance),
+        order_goods_total=from_minor(order.goods_total, currency) if order.goods_total else None,
+        free_shipping_threshold=from_minor(threshold, currency) if threshold is not None else None,
+        shipping_paid_by_merchant=(from_minor(order.shipping_cost, currency)
+                                   if threshold is not None and order.shipping_cost else Decimal(0)),
+        gifts=gifts)
+
+
+def decision_dict(d: Decision) -> dict:
+    """A Decision as JSON: amounts as decimal strings, times ISO 8601, reasons in zh-CN and en."""
+    return {
+        "eligible": d.eligible,
+        "outcomes": [o.value for o in d.outcomes],
+        "return_required": d.return_required,
+        "shipping_payer": d.shipping_payer.value,
+        "insurance_covers": d.insurance_covers,
+        "deductions": [{"kind": x.kind, "amount": str(x.amount), "rule": x.rule} for x in d.deductions],
+        "refundable": str(d.refundable),
+        "route": d.route.value,
+        "authority_level": d.authority_level,
+        "deadlines": [{"kind": x.kind, "rule": x.rule, "anchor": x.anchor.value,
+                       "period_seconds": int(x.period.total_seconds()) if x.period is not None else None,
+                       "at": x.at} for x in d.deadlines],
+        "reasons": [{"rule": c.rule, "source": c.source, "zh-CN": c.zh, "en": c.en} for c in d.reasons],
+        "rule_ids": list(d.rule_ids),
+        "checklist": list(d.checklist),
+        "compensation": str(d.compensation) if d.compensation else "0",
+        "refund_on_dispatch": d.refund_on_dispatch,
+    }
