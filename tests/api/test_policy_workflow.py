@@ -216,3 +216,57 @@ def test_a_customer_may_dry_run_only_their_own_orders(client, shop, db):
             run_dry(s, me, DryRunIn(**{**RETURN, "order": "O-10"}))
         with pytest.raises(Forbidden):  # a customer asks about now, under the active version
             run_dry(s, me, DryRunIn(**{**RETURN, "at": "2026-11-06T10:00:00+08:00"}))
+
+
+MERCHANT_FILE = """[policy]
+id = "shop-2026"
+extends = "taobao-current"
+
+[window]
+days = 15
+counted_from = "signing"
+
+[fees]
+restocking_percent = 5
+
+[keep_item]
+max_amount = 20
+
+[[rules]]
+id = "final-sale-underwear"
+kind = "final_sale"
+categories = ["underwear"]
+basis = "CN3"
+"""
+
+
+def test_the_public_policy_page_is_written_from_the_policy_the_engine_applies(client, shop):
+    default = client.get("/api/v1/public/merchants/shop/policy")  # no sign-in
+    assert default.status_code == 200
+    body = default.json()
+    assert body["version"] is None and body["policy_id"] == "cn-law"
+    first = body["sections"][0]["items"][0]
+    assert first["rule"] == "CN1" and "7 天" in first["text"]["zh-CN"] and "7 days" in first["text"]["en"]
+    assert "消费者权益保护法" in first["source"]
+
+    assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": MERCHANT_FILE}).status_code == 201
+    page = client.get("/api/v1/public/merchants/shop/policy").json()
+    assert page["version"] == 1 and page["policy_id"] == "shop-2026"
+    items = {it["rule"]: it for sec in page["sections"] for it in sec["items"]}
+    assert "15 days" in items["CN1"]["text"]["en"] and "15 天" in items["CN1"]["text"]["zh-CN"]
+    assert "5%" in items["M.restocking_fee"]["text"]["en"]
+    assert "20 CNY" in items["M.keep_item"]["text"]["en"]
+    assert "underwear" in items["final-sale-underwear"]["text"]["en"]
+    assert "TB5" in items and "TB1" in items  # the platform clocks of the preset it extends
+
+    # What the page promises is what the engine does: signed on 11-04 (Shanghai), 15 days from the day after.
+    make_order(client.app.state.db, shop, "O-P")  # delivered 2026-11-04 18:00 Shanghai
+    for at, eligible in (("2026-11-19T23:30:00+08:00", True), ("2026-11-20T00:30:00+08:00", False)):
+        d = client.post("/api/v1/policy/dry-run", headers=shop.headers(),
+                        json={**RETURN, "order": "O-P", "at": at}).json()
+        assert d["lines"][0]["decision"]["eligible"] is eligible, (at, d)
+
+
+def test_the_public_policy_of_an_unknown_merchant_is_a_clear_404(client, shop):
+    r = client.get("/api/v1/public/merchants/nobody/policy", headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 404 and r.json()["error"]["field"] == "code"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -46,6 +47,22 @@ async def get_policy(actor: CurrentActor, db: DB, merchant: str | None = None):
         m = resolve_merchant(session, actor, merchant)
         row, policy = service.current(session, m.id)
         return JSON(_version_dict(row, policy, None if row else service.default_preset(m)))
+
+
+@router.get("/public/merchants/{code}/policy", tags=["public"])
+async def public_policy(db: DB, code: str = Path(min_length=1, max_length=60)):
+    """The merchant's return policy in plain words (zh-CN and en), written from the active policy itself, with
+    the rule and source behind every sentence. Public: no sign-in (the portal and the shop link to it)."""
+    from ..merchants.models import Merchant
+    from .public import public_dict
+
+    with db.read() as session:
+        merchant = session.scalar(select(Merchant).where(Merchant.code == code))
+        if merchant is None:
+            raise NotFound("merchant", code, field="code")
+        row, policy = service.current(session, merchant.id)
+        return JSON(public_dict(policy, merchant=merchant.code, merchant_name=merchant.name,
+                                version=row.version if row else None, published_at=row.created_at if row else None))
 
 
 @router.get("/policy/versions")
