@@ -10,7 +10,8 @@ skipped with the reason when unreachable):
 2. FLOOR: serves bench/floor_app.py (one `async def` POST, small pydantic body, one INSERT through
    returnflow.db.make_engine) with uvicorn, one worker, and drives it with the same client at the same concurrency;
 3. starts `returnflow serve --workers 1` on loopback and walks W warm-up cases, then N timed cases,
-   through open → approve → ship_return → receive → inspect → resolve → close with CONCURRENCY clients
+   through open (the policy decides and approves) → ship_return → receive → inspect → resolve → close with
+   CONCURRENCY clients
    (one aiohttp keep-alive pool; client and server share the machine's cores);
 4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample) and that every
    floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the run.
@@ -67,8 +68,9 @@ LIFECYCLE_BUDGET = float(os.environ.get("RF_BENCH_LIFECYCLE_SECONDS", "75"))
 FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "15"))
 PHASE_TIMEOUT = 150.0  # seconds; a phase that takes longer is a hang, not a measurement
 
+# The policy approves each bench return when it is opened (delivered 3 days ago, 99.00 CNY: inside cn-law's
+# 7-day window and its automatic limit), so `open` runs the policy and fires `approve` as the policy actor.
 STEPS = (
-    ("approve", "agent", {}),
     ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF-BENCH"}),
     ("receive", "warehouse", {}),
     ("inspect", "warehouse", {}),
@@ -76,7 +78,7 @@ STEPS = (
     ("close", "agent", {}),
 )
 REQUEST_TYPES = ("open",) + tuple(s[0] for s in STEPS)
-EVENTS_PER_CASE = 1 + len(STEPS)
+EVENTS_PER_CASE = 2 + len(STEPS)  # open + the policy's approve + one per step
 
 
 def log(text: str) -> None:
@@ -430,7 +432,7 @@ async def check_via_api(base: str, seeded: Seeded, numbers: list[str]) -> list[s
                     problems.append(f"GET {number}: {r.status} {body}")
                     continue
             actions = [e["action"] for e in body["timeline"]]
-            if body["state"] != "closed" or actions != list(REQUEST_TYPES):
+            if body["state"] != "closed" or actions != ["open", "approve", *(s[0] for s in STEPS)]:
                 problems.append(f"{number}: state {body['state']}, timeline {actions}")
     return problems
 

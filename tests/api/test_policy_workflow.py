@@ -270,3 +270,34 @@ def test_the_public_policy_page_is_written_from_the_policy_the_engine_applies(cl
 def test_the_public_policy_of_an_unknown_merchant_is_a_clear_404(client, shop):
     r = client.get("/api/v1/public/merchants/nobody/policy", headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 404 and r.json()["error"]["field"] == "code"
+
+
+INSTANT = """[policy]
+id = "tb-instant"
+extends = "taobao-current"
+
+[instant_refund]
+max_amount = 1000
+"""
+
+
+def test_how_the_order_was_paid_decides_refund_on_dispatch_tb9(client, shop, db):
+    assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": INSTANT}).status_code == 201
+    make_order(db, shop, "O-RP", customer="C-RP", when=RECENT,
+               payments=[{"method": "alipay", "amount": 10000}, {"method": "red_packet", "amount": 3550}])
+    make_order(db, shop, "O-AP", customer="C-AP", when=RECENT, payments=[{"method": "alipay", "amount": 13550}])
+    red = open_case(client, shop, {**RETURN, "order": "O-RP"})["policy"]["lines"][0]["decision"]
+    plain = open_case(client, shop, {**RETURN, "order": "O-AP"})["policy"]["lines"][0]["decision"]
+    assert red["refund_on_dispatch"] is False and "TB9" in red["rule_ids"]
+    assert any("red_packet" in c["en"] for c in red["reasons"] if c["rule"] == "TB9")
+    assert plain["refund_on_dispatch"] is True and "TB9" not in plain["rule_ids"]
+
+
+def test_too_many_recent_refunds_refuse_refund_on_dispatch_tb9(client, shop, db):
+    assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": INSTANT}).status_code == 201
+    for i in range(6):  # six refund requests by C-1 in the last days (taobao-current allows 5)
+        make_order(db, shop, f"O-H{i}", when=RECENT, lines=(("SOCK", "9.90", 1),))
+        open_case(client, shop, {**RETURN, "order": f"O-H{i}"})
+    make_order(db, shop, "O-H9", when=RECENT)
+    d = open_case(client, shop, {**RETURN, "order": "O-H9"})["policy"]["lines"][0]["decision"]
+    assert d["refund_on_dispatch"] is False and "TB9" in d["rule_ids"]

@@ -196,7 +196,7 @@ def _lines_with_claims(session: Session, order_id: int):
 _ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
                   Customer.email, Customer.locale, Customer.risk, Order.goods_total, Order.ordered_at,
                   Order.imported_at, Order.paid_at, Order.shipped_at, Order.delivered_at, Order.signed_at,
-                  Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost)
+                  Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost, Order.payments)
           .outerjoin(Customer, Customer.id == Order.customer_id)
           .where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number")))
 _LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)

@@ -8,13 +8,14 @@ submitting is exactly what the case is then decided under.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
+from ..cases.models import Case as CaseRow
 from ..money import from_minor
 from ..orders.models import Category as CategoryRow
 from .engine import decide
@@ -24,7 +25,8 @@ from .models import PolicyVersion
 
 # Category.attributes keys read as the engine's legal attributes (anything else is ignored).
 BOOL_ATTRIBUTES = ("custom_made", "perishable", "digital", "periodical", "hygiene_sealed", "one_time_seal",
-                   "needs_confirmation", "sanbao", "virtual")
+                   "needs_confirmation", "sanbao", "virtual", "inseparable")
+REFUND_TYPES = ("refund_only", "return_refund")
 # The outcome each case type asks for; inquiries and complaints are not decided by the policy.
 CASE_OUTCOME = {"refund_only": Outcome.REFUND, "return_refund": Outcome.REFUND, "exchange": Outcome.EXCHANGE,
                 "repair": Outcome.REPAIR, "reship": Outcome.RESHIP}
@@ -63,6 +65,13 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
     categories = _categories(session, merchant_id, codes) if codes else {}
     customer = Customer(id=order.external_id or "", risk=order.risk or "normal")
     currency = order.currency
+    methods = frozenset(str(p.get("method")) for p in (order.payments or ()) if isinstance(p, dict))
+    recent = 0
+    if policy.instant_refund_max is not None and policy.instant_max_recent_refunds is not None \
+            and order.customer_id is not None:
+        # TB9: the buyer's refund requests of the last 90 days (only asked when refund on dispatch is offered).
+        recent = session.execute(_RECENT_REFUNDS, {"customer_id": order.customer_id,
+                                                   "since": now - timedelta(days=90)}).scalar_one()
     in_request = {r.line.id for r in requested}
     gifts = tuple(Gift(sku=g.sku, marked_price=from_minor(g.unit_price * g.quantity, currency),
                        returned=g.id in in_request or g.claimed >= g.quantity)
@@ -76,7 +85,8 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         # CN10: the order's gifts are weighed once per request, with its first paid line.
         line_gifts = () if gifts_given or r.line.gift else gifts
         gifts_given = gifts_given or bool(line_gifts)
-        request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts)
+        request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts,
+                               methods, recent)
         decision = decide(policy, request, now)
         decisions.append(decision)
         lines.append({"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
@@ -125,6 +135,9 @@ def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str
     return {row.code: row for row in rows}
 
 
+_RECENT_REFUNDS = select(func.count()).select_from(CaseRow).where(
+    CaseRow.customer_id == bindparam("customer_id"), CaseRow.type.in_(REFUND_TYPES),
+    CaseRow.created_at >= bindparam("since"))
 _CATEGORIES = select(CategoryRow.code, CategoryRow.attributes).where(
     CategoryRow.merchant_id == bindparam("merchant_id"), CategoryRow.code.in_(bindparam("codes", expanding=True)))
 
@@ -142,7 +155,8 @@ def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:
 
 
 def line_request(order, r: Requested, case_type: str, reason: str, fault: str, category: Category,
-                 tags: frozenset[str], customer: Customer, gifts: tuple[Gift, ...] = ()) -> LineRequest:
+                 tags: frozenset[str], customer: Customer, gifts: tuple[Gift, ...] = (),
+                 methods: frozenset[str] = frozenset(), recent_refunds: int = 0) -> LineRequest:
     """The engine's view of one requested line, from the order's and the line's recorded facts."""
     currency, line = order.currency, r.line
     unit = from_minor(line.unit_price, currency)
@@ -161,7 +175,7 @@ def line_request(order, r: Requested, case_type: str, reason: str, fault: str, c
         free_shipping_threshold=from_minor(threshold, currency) if threshold is not None else None,
         shipping_paid_by_merchant=(from_minor(order.shipping_cost, currency)
                                    if threshold is not None and order.shipping_cost else Decimal(0)),
-        gifts=gifts)
+        gifts=gifts, payment_methods=methods, recent_refunds=recent_refunds)
 
 
 def decision_dict(d: Decision) -> dict:

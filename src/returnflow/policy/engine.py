@@ -137,7 +137,7 @@ def _merchant_fault(d: _Draft) -> Decision:
         d.deadlines.append(Deadline("customer_window", "CN11", Anchor.SIGNING,
                                     at=warranty_end if warranty_end and warranty_end > exchange_end else exchange_end))
     else:
-        rule = "CN7" if policy.law == "cn" else "M.defect"
+        rule = policy.defect_rule
         if d.now <= refund_end:
             outcomes = (Outcome.REFUND, Outcome.EXCHANGE, Outcome.REPAIR)
         elif warranty_end is None or d.now <= warranty_end:
@@ -156,7 +156,7 @@ def _merchant_fault(d: _Draft) -> Decision:
         d.agent = True  # a refund without the goods back (partial refund) is negotiated by a person
         _refund_rules(d, return_required=False)
         return _finish(d, True, (Outcome.REFUND,), False, Payer.NONE)
-    d.cite("CN7" if policy.law == "cn" and "CN7" not in _ids(d) else "P2.fault")
+    d.cite(policy.defect_rule if policy.law == "cn" and policy.defect_rule not in _ids(d) else "P2.fault")
     if Outcome.REPAIR in outcomes:
         d.clock("repair", "repair_completion")
     keep = _keep_item(d)
@@ -188,6 +188,8 @@ def _no_reason(d: _Draft) -> Decision:
     if d.now > end:
         d.clock("appeal", "customer_appeal")
         return _finish(d, False, (), False, Payer.NONE)
+    if policy.law == "eu":
+        d.cite("EU3", at=d.now.astimezone(policy.timezone))  # the request itself is the withdrawal statement
     outcomes = (Outcome.REFUND, Outcome.EXCHANGE) if policy.no_reason_exchange else (Outcome.REFUND,)
     keep = _keep_item(d)
     payer = Payer.NONE if keep else (Payer.CUSTOMER if policy.no_reason_payer == "customer" else Payer.MERCHANT)
@@ -202,12 +204,30 @@ def _no_reason(d: _Draft) -> Decision:
         _gifts(d)
     _customer_clocks(d, not keep)
     if policy.instant_refund_max is not None and not keep and req.amount <= policy.instant_refund_max \
-            and req.customer.risk == "normal" and req.customer.id not in policy.block_customers:
+            and req.customer.risk == "normal" and req.customer.id not in policy.block_customers \
+            and _instant_allowed(d):
         d.cite(policy.instant_refund_rule, max=policy.instant_refund_max)
         d.deadlines = [x for x in d.deadlines if x.kind != "refund"]
         d.deadlines.append(Deadline("refund", policy.instant_refund_rule, Anchor.RETURN_DISPATCHED, timedelta(0)))
         return _finish(d, True, outcomes, True, payer, refund_on_dispatch=True)
     return _finish(d, True, outcomes, not keep, payer)
+
+
+def _instant_allowed(d: _Draft) -> bool:
+    """TB9: no refund on dispatch when the order was paid with red packets, coins or instalments, or when the
+    buyer's recent refunds are too many; the ordinary refund clock applies instead."""
+    policy, req = d.policy, d.req
+    refused = sorted(req.payment_methods & policy.instant_refused_methods)
+    if refused:
+        d.cite(policy.instant_refusal_rule, why_en=f"paid with {', '.join(refused)}",
+               why_zh=f"使用了 {'、'.join(refused)} 支付")
+        return False
+    limit = policy.instant_max_recent_refunds
+    if limit is not None and req.recent_refunds > limit:
+        d.cite(policy.instant_refusal_rule, why_en=f"{req.recent_refunds} refunds in the last 90 days",
+               why_zh=f"近 90 天已申请退款 {req.recent_refunds} 次")
+        return False
+    return True
 
 
 def _admissible(d: _Draft) -> bool:
@@ -216,7 +236,14 @@ def _admissible(d: _Draft) -> bool:
     law = policy.law
     excluded = cat.custom_made or cat.perishable or cat.periodical or (cat.digital and req.opened)
     if law == "eu":
-        excluded = excluded or (cat.hygiene_sealed and req.opened)
+        excluded = excluded or (cat.hygiene_sealed and req.opened) or (cat.inseparable and req.used)
+        if cat.virtual and req.used:
+            # EU8: digital content whose supply began is excluded only with the consumer's prior express consent
+            # and acknowledgement (two separate ticks), which the order records as the purchase confirmation.
+            if req.confirmed_at_purchase:
+                excluded = True
+            else:
+                d.cite("EU8.unconfirmed")
     if excluded and law in NO_REASON_EXCLUSIONS:
         d.cite(NO_REASON_EXCLUSIONS[law])
         return False

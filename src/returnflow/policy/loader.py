@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from .errors import PolicyError
 from .schema import line_map, locate, validate
 
-PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd")
+PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd", "uk-ccr")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -100,6 +100,10 @@ class Policy:
     blocked_route: str
     instant_refund_max: Decimal | None
     instant_refund_rule: str
+    instant_refused_methods: frozenset[str]  # TB9: red packets, coins, instalments ...
+    instant_max_recent_refunds: int | None  # TB9: the buyer's refunds in the last 90 days
+    instant_refusal_rule: str
+    defect_rule: str  # CN7, UK2, or M.defect
     clocks: dict[str, Clock]
     allow_customers: frozenset[str]
     block_customers: frozenset[str]
@@ -312,6 +316,10 @@ def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
         high_risk_route=get("approval", "high_risk", "agent"), blocked_route=get("approval", "blocked", "agent"),
         instant_refund_max=get("instant_refund", "max_amount", None),
         instant_refund_rule=get("instant_refund", "rule", "M.instant_refund"), clocks=clocks,
+        instant_refused_methods=frozenset(get("instant_refund", "refused_methods", ())),
+        instant_max_recent_refunds=get("instant_refund", "max_recent_refunds", None),
+        instant_refusal_rule=get("instant_refund", "refusal_rule", "M.instant_refund.refused"),
+        defect_rule=get("defect", "rule", "CN7" if get("law", "family", "none") == "cn" else "M.defect"),
         allow_customers=frozenset(get("lists", "allow_customers", ())),
         block_customers=frozenset(get("lists", "block_customers", ())),
         allow_skus=frozenset(get("lists", "allow_skus", ())), block_skus=frozenset(get("lists", "block_skus", ())),

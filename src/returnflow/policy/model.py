@@ -58,7 +58,8 @@ class Category:
     needs_confirmation: bool = False  # CN3: excluded only with the buyer's recorded confirmation
     sanbao: bool = False  # 三包 applies (CN11-CN13)
     warranty_months: int = 0
-    virtual: bool = False  # TB4: virtual goods have a shorter seller clock
+    virtual: bool = False  # TB4: virtual goods have a shorter seller clock; EU8: digital content not on a medium
+    inseparable: bool = False  # EU8: inseparably mixed with other items once used (fuel, paint base ...)
     checklist: tuple[str, ...] = ()  # what inspection checks for "intact" (CN5)
 
 
@@ -106,6 +107,8 @@ class LineRequest:
     gifts: tuple[Gift, ...] = ()
     repairs_done: int = 0  # CN12
     fraud_established: bool = False  # CN14
+    payment_methods: frozenset[str] = frozenset()  # how the order was paid (TB9: red packets, instalments ...)
+    recent_refunds: int = 0  # the buyer's refund requests in the last 90 days (TB9)
 
     @property
     def amount(self) -> Decimal:

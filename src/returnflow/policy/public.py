@@ -193,7 +193,7 @@ def sections(policy: Policy) -> list[Section]:
 
     # 3. Faulty goods.
     s = Section("defects", {"zh-CN": "质量问题", "en": "Faulty goods"})
-    rule = "CN7" if policy.law == "cn" else "M.defect"
+    rule = policy.defect_rule
     later = policy.defect_exchange_days > policy.defect_refund_days
     s.items.append(Item(rule, _source(policy, rule), {
         "zh-CN": f"收货后 {policy.defect_refund_days} 天内出现质量问题，可选择退货、换货或维修；"

@@ -110,14 +110,15 @@ SECTIONS: dict[str, dict[str, Check]] = {
     "policy": {"id": rule_id, "name": text, "extends": rule_id, "timezone": timezone, "currency": currency},
     "window": {"days": non_negative_int, "counted_from": one_of(*COUNTED_FROM), "rule": rule_id,
                "no_reason_exchange": boolean, "missing_info_extension_months": non_negative_int},
-    "defect": {"refund_days": non_negative_int, "exchange_days": non_negative_int},
+    "defect": {"refund_days": non_negative_int, "exchange_days": non_negative_int, "rule": rule_id},
     "shipping": {"no_reason_payer": one_of("customer", "merchant"), "deduct_free_shipping": boolean,
                  "insurance_covers": boolean},
     "fees": {"restocking_percent": percent},
     "keep_item": {"max_amount": amount},
     "approval": {"auto_max_amount": amount, "supervisor_above_amount": amount, "supervisor_categories": strings,
                  "high_risk": one_of("agent", "supervisor"), "blocked": one_of("agent", "supervisor")},
-    "instant_refund": {"max_amount": amount, "rule": rule_id},
+    "instant_refund": {"max_amount": amount, "rule": rule_id, "refused_methods": strings,
+                       "max_recent_refunds": non_negative_int, "refusal_rule": rule_id},
     "lists": {"allow_customers": strings, "block_customers": strings, "allow_skus": strings, "block_skus": strings},
 }
 PRESET_SECTIONS: dict[str, dict[str, Check]] = {

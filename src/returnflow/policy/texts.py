@@ -30,6 +30,8 @@ BUILTIN: dict[str, tuple[str, str, str]] = {
     "M.response": (MERCHANT, "商家将在 {period} 内处理您的申请。", "We will answer your request within {period}."),
     "M.customer_ship": (MERCHANT, "请在同意后 {period} 内寄回商品。", "Please send the item back within {period} of approval."),
     "M.price_protection": (MERCHANT, "本店不提供价格保护。", "We do not offer price protection."),
+    "M.instant_refund": (MERCHANT, "金额不超过 {max}，您寄出退货后即退款。", "Worth at most {max}: refunded as soon as you send the return."),
+    "M.instant_refund.refused": (MERCHANT, "本单不适用寄出即退款（{why_zh}），将在收到退货后退款。", "No refund on dispatch for this order ({why_en}); the refund follows once the return arrives."),
     "M.not_received": (PROCESS, "包裹未送达，可补发或退款，无需寄回。", "The parcel did not arrive: we reship or refund, nothing to send back."),
     "P2.fault": (PROCESS, "问题由商家或物流造成，退货运费由商家承担。", "The problem is ours or the carrier's: we pay the return shipping."),
     "P2.insurance": (PROCESS, "您的订单含运费险，退货运费由运费险赔付。", "Your order has return-shipping insurance (运费险): it pays the return postage."),

@@ -19,6 +19,7 @@ from returnflow.policy import (
 
 SH = ZoneInfo("Asia/Shanghai")
 BXL = ZoneInfo("Europe/Brussels")
+LON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")
 APPAREL = Category("apparel", checklist=("tags attached", "not soiled or damaged"))
 DEFECT = {"reason_code": "quality_issue", "fault": "merchant"}
@@ -105,6 +106,13 @@ id = "shop-green"
 extends = "cn-law"
 [keep_item]
 max_amount = 50
+""",
+    "tb-instant": """
+[policy]
+id = "tb-instant"
+extends = "taobao-current"
+[instant_refund]
+max_amount = 1000
 """,
     "eu-shop": """
 [policy]

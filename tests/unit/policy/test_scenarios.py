@@ -20,7 +20,7 @@ from returnflow.policy import (
     decide,
 )
 
-from .factory import BXL, DEFECT, SH, UTC, line, policy, sh
+from .factory import BXL, DEFECT, LON, SH, UTC, line, policy, sh
 
 R, E, P, S = Outcome.REFUND, Outcome.EXCHANGE, Outcome.REPAIR, Outcome.RESHIP
 PHONE = Category("phone", sanbao=True, warranty_months=12, checklist=("serial number", "no activation traces"))
@@ -63,6 +63,12 @@ def bx(day: int, hour: int = 12, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=BXL)
 
 
+def lon(day: int, hour: int = 12, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=LON)
+
+
+UK_LINE = {"currency": "GBP", "ordered_at": lon(1, 9), "shipped_at": lon(1, 12), "delivered_at": lon(1, 20),
+           "signed_at": None}
 EU_LINE = {"currency": "EUR", "ordered_at": bx(1, 9), "shipped_at": bx(1, 12), "delivered_at": bx(1, 20), "signed_at": None}
 UNSHIPPED = {"case_type": "refund_only", "reason_code": "changed_mind", "shipped_at": None, "delivered_at": None,
                  "signed_at": None}
@@ -240,6 +246,35 @@ SCENARIOS = [
              dict(EU_LINE, order_goods_total=Decimal(60), free_shipping_threshold=Decimal(50),
                   shipping_paid_by_merchant=Decimal("4.90"), unit_price=Decimal("30.00")), True, {"EU1"},
              absent={"CN6.threshold"}, deductions={}),
+    Scenario("EU3 the request is the withdrawal statement, inside the period", "eu-crd", bx(10), EU_LINE, True,
+             {"EU3", "EU1"}),
+    Scenario("EU8 digital content started with recorded consent", "eu-crd", bx(3),
+             dict(EU_LINE, category=Category("ebook", virtual=True), used=True, confirmed_at_purchase=True), False,
+             {"EU8"}),
+    Scenario("EU8 digital content started without recorded consent: still withdrawable", "eu-crd", bx(3),
+             dict(EU_LINE, category=Category("ebook", virtual=True), used=True), True, {"EU8.unconfirmed", "EU1"}),
+    Scenario("EU8 inseparably mixed after use", "eu-crd", bx(3),
+             dict(EU_LINE, category=Category("paint-base", inseparable=True), used=True), False, {"EU8"}),
+    # --- uk-ccr ------------------------------------------------------------------------------------------------
+    Scenario("UK1 14 days to cancel from delivery", "uk-ccr", lon(15, 22), UK_LINE, True, {"UK1", "EU6"},
+             window_end=end(15, tz=LON), deadlines={"customer_shipping": ("UK1.return", lon(29, 22)),
+                                                    "refund": ("UK1.refund", Anchor.RETURN_RECEIVED)}),
+    Scenario("UK1 day 16 is late", "uk-ccr", lon(16, 9), UK_LINE, False, {"UK1"}, outcomes=set()),
+    Scenario("UK2 faulty on day 25: reject for a refund, trader pays the return", "uk-ccr", lon(26),
+             dict(UK_LINE, reason_code="quality_issue", fault="merchant"), True, {"UK2"},
+             outcomes={R, E, P}, payer=Payer.MERCHANT),
+    Scenario("UK2 faulty on day 40: repair or replacement only", "uk-ccr", lon(10, month=4),
+             dict(UK_LINE, reason_code="quality_issue", fault="merchant", category=LAPTOP), True, {"UK2"},
+             outcomes={E, P}),
+    # --- TB9: no instant refund ----------------------------------------------------------------------------------
+    Scenario("TB9 red packet payment: no instant refund", "tb-instant", sh(3),
+             {"payment_methods": frozenset({"alipay", "red_packet"})}, True, {"TB9"},
+             extra={"refund_on_dispatch": False}),
+    Scenario("TB9 too many refunds in 90 days: no instant refund", "tb-instant", sh(3), {"recent_refunds": 9}, True,
+             {"TB9"}, extra={"refund_on_dispatch": False}),
+    Scenario("instant refund for a plain Alipay order", "tb-instant", sh(3),
+             {"payment_methods": frozenset({"alipay"}), "recent_refunds": 1}, True, {"M.instant_refund"},
+             absent={"TB9"}, extra={"refund_on_dispatch": True}),
     # --- merchant rules on top of presets ----------------------------------------------------------------------
     Scenario("merchant 15-day window, day 12", "longer", sh(13), {}, True, {"M.window"}, absent={"CN1"},
              window_end=end(16)),
@@ -326,7 +361,7 @@ def test_scenario(case: Scenario) -> None:
 
 def test_there_are_at_least_sixty_scenarios_over_every_preset() -> None:
     assert len(SCENARIOS) >= 60
-    assert {"cn-law", "taobao-current", "taobao-legacy", "jd-pop", "eu-crd"} <= {s.policy for s in SCENARIOS}
+    assert {"cn-law", "taobao-current", "taobao-legacy", "jd-pop", "eu-crd", "uk-ccr"} <= {s.policy for s in SCENARIOS}
 
 
 def test_merchant_paying_no_reason_shipping_cites_its_own_setting() -> None:
