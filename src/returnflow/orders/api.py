@@ -9,6 +9,7 @@ from ..money import fmt
 from ..web import DB, CurrentActor, mutate
 from . import service
 from .models import Order
+from .categories import CategoryIn
 from .schemas import OrderIn
 
 router = APIRouter(tags=["orders"])
@@ -22,14 +23,19 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
         "paid_total": fmt(order.paid_total, order.currency),
         "payments": [{"method": p["method"], "amount": fmt(p["amount"], order.currency)} for p in order.payments],
         "country": order.country, "ordered_at": order.ordered_at, "shipped_at": order.shipped_at,
-        "delivered_at": order.delivered_at, "signed_at": order.signed_at,
+        "delivered_at": order.delivered_at, "signed_at": order.signed_at, "paid_at": order.paid_at,
+        "shipping_insurance": order.shipping_insurance,
+        "free_shipping_threshold": (fmt(order.free_shipping_threshold, order.currency)
+                                    if order.free_shipping_threshold is not None else None),
+        "shipping_cost": fmt(order.shipping_cost, order.currency) if order.shipping_cost is not None else None,
     }
     if lines:
         body["lines"] = [{
             "line_no": line.line_no, "sku": line.sku, "title": line.title, "category": line.category,
             "unit_price": fmt(line.unit_price, order.currency), "quantity": line.quantity,
             "delivered_quantity": line.delivered_quantity, "discount": fmt(line.discount, order.currency),
-            "paid_amount": fmt(line.paid_amount, order.currency),
+            "paid_amount": fmt(line.paid_amount, order.currency), "gift": line.gift,
+            "final_sale_confirmed": line.final_sale_confirmed,
             # what a new return may still claim: delivered minus what open or finished cases hold
             "returnable_quantity": max(line.delivered_quantity - (claimed or {}).get(line.id, 0), 0),
         } for line in order.lines]
@@ -72,3 +78,37 @@ async def get_order(number: str, actor: CurrentActor, db: DB, merchant: str | No
         merchant_id = resolve_merchant(session, actor, merchant).id if merchant else None
         order = service.get_by_number(session, actor=actor, merchant_id=merchant_id, number=number)
         return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
+
+
+# ---- product categories and their legal attributes ---------------------------------------------------------------
+
+CATEGORY_EDITORS = ("supervisor", "admin", "platform")
+
+
+@router.get("/categories", tags=["categories"])
+async def list_categories(actor: CurrentActor, db: DB, merchant: str | None = None) -> dict:
+    """The merchant's product categories with the legal attributes the policy reads and the inspection checklist."""
+    from .categories import category_dict, list_for
+
+    with db.read() as session:
+        m = resolve_merchant(session, actor, merchant)
+        return {"items": [category_dict(c) for c in list_for(session, m.id)]}
+
+
+@router.put("/categories/{code}", tags=["categories"])
+async def put_category(code: str, body: CategoryIn, actor: CurrentActor, request: Request):
+    """Creates or replaces a category's names and attributes (supervisors, admins). Cases already opened keep the
+    decision they were opened with; new requests are decided with the new attributes."""
+    from ..errors import Forbidden
+    from .categories import category_dict, check_code, save
+
+    if actor.role not in CATEGORY_EDITORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="change product categories",
+                        allowed=list(CATEGORY_EDITORS))
+    check_code(code)
+
+    def work(session):
+        merchant = resolve_merchant(session, actor, body.merchant)
+        return 200, category_dict(save(session, merchant.id, code, body))
+
+    return await mutate(request, actor, work)
