@@ -10,7 +10,7 @@ def test_open_and_walk_a_return_through_the_api(client, db):
     assert r.status_code == 201, r.text
     case = r.json()
     assert case["number"].startswith("AS") and case["state"] == "pending_review"
-    steps = [("approve", "agent", {}), ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF1"}),
+    steps = [("approve", "agent", {"override_reason": "the test order is past the return window"}), ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF1"}),
              ("receive", "warehouse", {}), ("inspect", "warehouse", {}), ("resolve", "finance", {}),
              ("close", "agent", {})]
     for action, role, payload in steps:
@@ -40,7 +40,7 @@ def test_side_effects_are_written_with_their_event_and_never_without_it(client, 
         case = client.post("/api/v1/cases", headers=shop.headers(), json={
             "order": "O-1", "type": "refund_only", "lines": [{"line_no": 2, "quantity": 1}]}).json()
         ok = client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
-                         json={"version": 1, "payload": {}})
+                         json={"version": 1, "payload": {"override_reason": "past the window"}})
         stale = client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
                             json={"version": 1, "payload": {}})
         refused = client.post(f"/api/v1/cases/{case['number']}/actions/reject", headers=shop.headers(),

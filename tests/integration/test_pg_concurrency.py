@@ -189,7 +189,7 @@ def test_same_version_through_the_api_exactly_one_wins(pg, tmp_path):
 
         # A real transition raced the same way: one approval, one 409, one new event.
         results = race.race(*(("http", f"/api/v1/cases/{number}/actions/approve", agent,
-                               {"version": version, "payload": {}}),) * 2)
+                               {"version": version, "payload": {"override_reason": "past the window"}}),) * 2)
         assert sorted(r[1] for r in results) == [200, 409], results
         body = http.get(f"/api/v1/cases/{number}", headers=agent).json()
         assert body["state"] == "awaiting_return" and body["version"] == version + 1

@@ -119,7 +119,7 @@ def test_two_servers_share_one_database(pg_url, tmp_path):
         seen = hb.get(f"/api/v1/cases/{number}", headers=agent)
         assert seen.status_code == 200, seen.text
         assert (seen.json()["state"], seen.json()["version"]) == ("pending_review", 1)
-        r = hb.post(f"/api/v1/cases/{number}/actions/approve", headers=agent, json={"version": 1, "payload": {}})
+        r = hb.post(f"/api/v1/cases/{number}/actions/approve", headers=agent, json={"version": 1, "payload": {"override_reason": "past the window"}})
         assert r.status_code == 200, r.text
         version_b = r.json()["version"]
         assert (r.json()["state"], version_b) == ("awaiting_return", 2)
