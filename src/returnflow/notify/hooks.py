@@ -26,6 +26,8 @@ _CUSTOMER = select(Customer.email, Customer.phone, Customer.locale).where(Custom
 
 def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """Messages to the customer for a new event: on opening and on every change of customer-visible state."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
     action, target = event["action"], event["to_state"]
     if case.customer_id is None or (action != "open" and (event["from_state"] == target or target in INTERNAL)):
         return []

@@ -55,6 +55,8 @@ def event_body(case: CaseRecord, event: dict) -> dict:
 
 def webhook_events(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """One delivery per active endpoint of the merchant subscribed to this event (an empty list: every event)."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
     endpoints = run(session, _ENDPOINTS, {"merchant_id": case.merchant_id}).all()
     if not endpoints:
         return []

@@ -28,6 +28,8 @@ _END_PAUSED = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIME
 
 def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """Stops, pauses, resumes and starts the case's step clocks for a new event; writes timer rows, no messages."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
     source, target = event["from_state"], event["to_state"]
     if source == target:
         return []  # a note, an escalation or an assignment does not change whose move it is
