@@ -242,7 +242,9 @@ app.add_typer(outbox_app, name="outbox")
 @app.command("worker")
 def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then exit"),
                lag: bool = typer.Option(False, "--lag", help="Print the lag (due timers, outbox backlog) and exit"),
-               report_every: float = typer.Option(30.0, help="Seconds between lag reports while running")) -> None:
+               report_every: float = typer.Option(30.0, help="Seconds between lag reports while running"),
+               timers: bool = typer.Option(True, "--timers/--no-timers", help="Fire due timers"),
+               deliveries: bool = typer.Option(True, "--outbox/--no-outbox", help="Deliver outbox messages")) -> None:
     """Fire due timers and deliver outbox messages (as many of these processes as you like, on PostgreSQL)."""
     import json
     import signal
@@ -257,9 +259,9 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
     from .schema import migrate as run
 
     run(db)
-    w = Worker(db)
+    w = Worker(db, timers=timers, messages=deliveries)
     if once:
-        r = w.run_once()
+        r = w.run_once(timers=timers, messages=deliveries)
         typer.echo(json.dumps({"timers_fired": r.timers_fired, "timers_moot": r.timers_moot,
                                "messages": r.messages, "lag": measure(db)}))
         return

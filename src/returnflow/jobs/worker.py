@@ -41,8 +41,10 @@ class Round:
 class Worker:
     """One worker: `run_once` does a round (used with a controlled clock in tests); `run` loops until stopped."""
 
-    def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None) -> None:
+    def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
+                 timers: bool = True, messages: bool = True) -> None:
         self.db = db
+        self.timers, self.messages = timers, messages
         self.settings = settings or get_delivery_settings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
         self.stop = threading.Event()
@@ -67,7 +69,7 @@ class Worker:
         """Loops until `stop` is set; an error in one round is logged and the next round goes on."""
         while not self.stop.is_set():
             try:
-                busy = self.run_once().busy
+                busy = self.run_once(timers=self.timers, messages=self.messages).busy
             except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
                 log.exception("worker round failed")
                 busy = False

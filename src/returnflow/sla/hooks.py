@@ -115,12 +115,11 @@ def staff(session: Session, merchant_id: int, roles: tuple[str, ...]) -> list[tu
                                                                               "roles": list(roles)})]
 
 
-def _notify_staff(session: Session, case: CaseRecord, recipients: list[tuple[int, str]], template: str, data: dict,
-                  at: datetime, timer_id: int) -> None:
-    for user_id, locale in recipients:
-        store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=at, payload={
-            "channel": "in_app", "to": f"user:{user_id}", "locale": locale, "template": template,
-            "data": data, "timer_id": timer_id})
+def _notices(case: CaseRecord, recipients: list[tuple[int, str]], template: str, data: dict,
+             timer_id: int) -> list[dict]:
+    return [{"merchant_id": case.merchant_id, "case_id": case.id, "topic": "notify", "payload": {
+        "channel": "in_app", "to": f"user:{user_id}", "locale": locale, "template": template, "data": data,
+        "timer_id": timer_id}} for user_id, locale in recipients]
 
 
 def _data(case: CaseRecord, row) -> dict:
@@ -130,21 +129,31 @@ def _data(case: CaseRecord, row) -> dict:
             "due_at": (row.payload or {}).get("due_at") or row.due_at.isoformat()}
 
 
-def _on_remind(session: Session, case: CaseRecord, row, now: datetime) -> None:
-    owners = [(case.assignee_id, "zh-CN")] if case.assignee_id else staff(session, case.merchant_id, ("agent",))
-    if case.assignee_id:
-        owners = [(uid, loc) for uid, loc in staff(session, case.merchant_id, ("agent", "warehouse", "finance",
-                                                                             "supervisor", "admin"))
-                  if uid == case.assignee_id] or owners
-    _notify_staff(session, case, owners, "staff_reminder", _data(case, row), now, row.id)
+ALL_STAFF = ("agent", "warehouse", "finance", "supervisor", "admin")
 
 
-def _on_due(session: Session, case: CaseRecord, row, now: datetime) -> None:
-    if row.action == "escalate":
-        _notify_staff(session, case, staff(session, case.merchant_id, ("supervisor",)), "staff_escalation",
-                      _data(case, row), now, row.id)
+def _cached_staff(session: Session, cache: dict, merchant_id: int, roles: tuple[str, ...]) -> list[tuple[int, str]]:
+    key = ("staff", merchant_id, roles)
+    if key not in cache:
+        cache[key] = staff(session, merchant_id, roles)
+    return cache[key]
+
+
+def _on_remind(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+    """Reminds the owner (the assignee, else the merchant's agents) that the step's deadline is near."""
+    owners = [s for s in _cached_staff(session, cache, case.merchant_id, ALL_STAFF) if s[0] == case.assignee_id]
+    if not owners:
+        owners = _cached_staff(session, cache, case.merchant_id, ("agent",))
+    return _notices(case, owners, "staff_reminder", _data(case, row), row.id)
+
+
+def _on_due(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+    """A missed deadline that escalates tells the merchant's supervisors."""
+    if row.action != "escalate":
+        return []
+    return _notices(case, _cached_staff(session, cache, case.merchant_id, ("supervisor",)), "staff_escalation",
+                    _data(case, row), row.id)
 
 
 ON_DUE["remind"] = _on_remind
 ON_DUE["due"] = _on_due
-

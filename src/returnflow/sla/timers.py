@@ -9,14 +9,17 @@ pending. A timer cannot fire twice because "fired" is written by the transaction
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..auth.actor import SYSTEM
 from ..cases import store
+from ..cases.store import CaseRecord
 from ..cases.workflow import allowed_actions, fire
 from ..db import Database, utcnow
 from ..errors import AppError, Conflict
@@ -57,9 +60,11 @@ def pending(session: Session, case_id: int) -> list[Timer]:
 
 # ---- firing --------------------------------------------------------------------------------------------------
 
-# What a timer kind does when it falls due, besides firing its action: {kind suffix: handler(session, case, timer, now)}.
+# What a timer kind does when it falls due, besides firing its action: {kind suffix: handler}. A handler returns the
+# outbox messages to write ({"topic", "payload"}); `cache` lives for one batch (e.g. a merchant's staff list).
 # sla.hooks registers the reminder and escalation notices here.
-ON_DUE: dict[str, object] = {}
+OnDue = Callable[[Session, CaseRecord, object, datetime, dict], list[dict]]
+ON_DUE: dict[str, OnDue] = {}
 
 _COLS = (TIMERS.c.id, TIMERS.c.merchant_id, TIMERS.c.case_id, TIMERS.c.kind, TIMERS.c.due_at, TIMERS.c.action,
          TIMERS.c.payload, TIMERS.c.rule)
@@ -68,6 +73,8 @@ _DUE = (select(*_COLS).where(TIMERS.c.status == "pending", TIMERS.c.due_at <= bi
 _DUE_PG = _DUE.with_for_update(skip_locked=True)
 _MARK = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"), TIMERS.c.status == "pending")
          .values(status=bindparam("status"), fired_at=bindparam("fired_at"), result=bindparam("result")))
+_MARK_MANY = (update(TIMERS).where(TIMERS.c.id.in_(bindparam("ids", expanding=True)), TIMERS.c.status == "pending")
+              .values(status="fired", fired_at=bindparam("fired_at"), result=TIMERS.c.kind))
 _DEFER = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
           .values(due_at=bindparam("due_at"), result=bindparam("result")))
 
@@ -81,57 +88,100 @@ class Batch:
 
 
 def fire_due(db: Database, *, now: datetime | None = None, limit: int = 200) -> Batch:
-    """Claims up to `limit` due timers and fires each once, in one transaction; returns what happened."""
+    """Claims up to `limit` due timers and fires each once, in one transaction; returns what happened.
+
+    Timers without an action (reminders) are marked and their notices written in bulk; timers with an action fire
+    one by one, each in a savepoint, so one that fails leaves the others done.
+    """
     now = now or utcnow()
     batch = Batch()
     with db.transaction() as session:
         stmt = _DUE_PG if db.dialect == "postgresql" else _DUE
         rows = store.run(session, stmt, {"now": now, "limit": limit}).all()
         batch.claimed = len(rows)
+        if not rows:
+            return batch
         connection = session.connection()
         # The ORM session (some guards use it) joins the outer transaction now, not inside a timer's savepoint.
         session.orm.connection()
-        for row in rows:
+        cases = {c.id: c for c in store.load_many(session, sorted({r.case_id for r in rows}))}
+        cache: dict = {}
+        quiet = [r for r in rows if r.action is None and r.case_id in cases]
+        quiet_ids = {r.id for r in quiet}
+        one_by_one = [r for r in rows if r.id not in quiet_ids]
+        if quiet:
             savepoint = connection.begin_nested()
             try:
-                outcome = _fire_one(session, row, now)
+                messages = []
+                for row in quiet:
+                    messages += _notices(session, cases[row.case_id], row, now, cache)
+                marked = store.run(session, _MARK_MANY, {"ids": [r.id for r in quiet], "fired_at": now}).rowcount
+                if marked != len(quiet):
+                    raise Conflict("stale_version", field="timer", sent=len(quiet), current=marked)
+                _write(session, messages, now)
                 savepoint.commit()
-            except Conflict:
-                # Someone moved the case while we held the timer: leave it pending for the next round.
+                batch.fired += len(quiet)
+            except Exception:  # noqa: BLE001 — fall back to one by one, where a failure stays with its timer
                 savepoint.rollback()
+                one_by_one = rows
+        # Cases are updated in id order, so two workers never wait on each other's cases in a cycle (no deadlock).
+        for row in sorted(one_by_one, key=lambda r: (r.case_id, r.id)):
+            savepoint = connection.begin_nested()
+            try:
+                outcome = _fire_one(session, cases, row, now, cache)
+                savepoint.commit()
+            except (Conflict, OperationalError):
+                # Someone moved the case while we held the timer (or the database chose us as a deadlock victim):
+                # leave it pending for the next round.
+                savepoint.rollback()
+                cases.pop(row.case_id, None)
                 batch.retried += 1
                 continue
             except _Moot as exc:
                 savepoint.rollback()
+                cases.pop(row.case_id, None)
                 outcome = _mark(session, row.id, "moot", now, str(exc))
             except Exception as exc:  # noqa: BLE001 — a broken timer must not hold the others back
                 savepoint.rollback()
+                cases.pop(row.case_id, None)
                 log.exception("timer %s failed", row.id)
                 store.run(session, _DEFER, {"_id": row.id, "due_at": now + timedelta(minutes=5),
                                             "result": f"error, retrying: {exc}"[:300]})
                 batch.retried += 1
                 continue
-            if outcome == "fired":  # noqa: SIM108
+            if outcome == "fired":
                 batch.fired += 1
             else:
                 batch.moot += 1
     return batch
 
 
-def _fire_one(session: Session, row, now: datetime) -> str:
+def _notices(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+    handler = ON_DUE.get(row.kind.rsplit(".", 1)[-1])
+    return handler(session, case, row, now, cache) if handler is not None else []
+
+
+def _write(session: Session, messages: list[dict], now: datetime) -> None:
+    if messages:
+        store.run(session, store._INSERT_OUTBOX, [{
+            "merchant_id": m["merchant_id"], "topic": m["topic"], "case_id": m["case_id"], "status": "pending",
+            "attempts": 0, "available_at": now, "lease_until": None, "created_at": now, "payload": m["payload"]}
+            for m in messages])
+
+
+def _fire_one(session: Session, cases: dict[int, CaseRecord], row, now: datetime, cache: dict) -> str:
     """Fires one claimed timer: its notice, then its workflow action (as the system, citing the rule)."""
-    case = store.load_many(session, [row.case_id])
-    if not case:
-        return _mark(session, row.id, "moot", now, "the case no longer exists")
-    case = case[0]
+    case = cases.get(row.case_id)
+    if case is None:
+        found = store.load_many(session, [row.case_id])
+        if not found:
+            return _mark(session, row.id, "moot", now, "the case no longer exists")
+        case = cases[row.case_id] = found[0]
     if row.action is not None and row.action not in allowed_actions(case, SYSTEM):
         return _mark(session, row.id, "moot", now, f"'{row.action}' is not allowed in state {case.state}")
     # Marked first: the action's own side effects cancel the case's pending timers, and this one is not pending now.
     status = _mark(session, row.id, "fired", now, row.action or row.kind)
-    suffix = row.kind.rsplit(".", 1)[-1]
-    handler = ON_DUE.get(suffix)
-    if handler is not None:
-        handler(session, case, row, now)
+    _write(session, _notices(session, case, row, now, cache), now)
     if row.action is not None:
         payload = {**(row.payload or {}), "rule": row.rule, "timer": row.kind, "timer_id": row.id}
         try:
