@@ -30,7 +30,7 @@ class DeliverySettings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=3600, ge=0)
     outbox_lease_seconds: float = Field(default=120, gt=0)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
-    worker_batch: int = Field(default=200, ge=1)
+    worker_batch: int = Field(default=500, ge=1)
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
 

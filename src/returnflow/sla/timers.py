@@ -75,6 +75,8 @@ _MARK = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"), TIMERS.c.status =
          .values(status=bindparam("status"), fired_at=bindparam("fired_at"), result=bindparam("result")))
 _MARK_MANY = (update(TIMERS).where(TIMERS.c.id.in_(bindparam("ids", expanding=True)), TIMERS.c.status == "pending")
               .values(status="fired", fired_at=bindparam("fired_at"), result=TIMERS.c.kind))
+_LOCK_CASES = (select(store.CASES.c.id).where(store.CASES.c.id.in_(bindparam("ids", expanding=True)))
+               .order_by(store.CASES.c.id).with_for_update(skip_locked=True))
 _DEFER = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
           .values(due_at=bindparam("due_at"), result=bindparam("result")))
 
@@ -102,6 +104,15 @@ def fire_due(db: Database, *, now: datetime | None = None, limit: int = 200) -> 
         if not rows:
             return batch
         connection = session.connection()
+        if db.dialect == "postgresql":
+            # Cases another worker is moving right now are left to it: their timers stay pending for a later round,
+            # instead of this worker waiting on that worker's row locks.
+            busy = {r.case_id for r in rows if r.action is not None}
+            if busy:
+                mine = set(store.run(session, _LOCK_CASES, {"ids": sorted(busy)}).scalars())
+                skipped = [r for r in rows if r.action is not None and r.case_id not in mine]
+                batch.retried += len(skipped)
+                rows = [r for r in rows if r.action is None or r.case_id in mine]
         # The ORM session (some guards use it) joins the outer transaction now, not inside a timer's savepoint.
         session.orm.connection()
         cases = {c.id: c for c in store.load_many(session, sorted({r.case_id for r in rows}))}
