@@ -173,3 +173,13 @@ def test_a_webhook_url_must_be_http_and_events_must_exist(client, db):
     assert client.post("/api/v1/webhooks", headers=shop.headers("agent"), json={"url": "http://127.0.0.1:9"}
                        ).status_code == 403
     assert client.get("/api/v1/webhooks", headers=h).json() == []
+
+
+def test_an_agent_is_told_in_the_inbox_when_a_supervisor_assigns_a_case(client, db):
+    shop = make_shop(db)
+    make_order(db, shop)
+    number = open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    run(db, number, "assign", shop.actors["supervisor"], {"assignee_id": shop.user_ids["agent"]})
+    Worker(db, DeliverySettings()).run_once(FUTURE, timers=False)
+    inbox = client.get("/api/v1/inbox", headers=shop.headers("agent")).json()
+    assert [(m["template"], m["case"]) for m in inbox] == [("case_assigned", number)]

@@ -69,3 +69,16 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
 def _notify(channel: str, to: str, locale: str, template: str, data: dict) -> dict:
     return {"topic": "notify", "payload": {"channel": channel, "to": to, "locale": locale, "template": template,
                                            "data": data}}
+
+
+def staff_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """An in-app notice to the staff member a case is assigned to (unless they assigned it to themselves)."""
+    if event["action"] != "assign" or case.channel == "import":
+        return []
+    assignee = (event.get("payload") or {}).get("assignee_id")
+    if not isinstance(assignee, int) or event.get("actor_id") == f"user:{assignee}":
+        return []
+    from ..cases.views import STATE_LABELS
+
+    return [_notify("in_app", f"user:{assignee}", "zh-CN", "case_assigned",
+                    {"number": case.number, "state_label": STATE_LABELS[case.state]["zh-CN"]})]

@@ -62,6 +62,9 @@ BUILTIN: dict[str, Builtin] = {
         "zh-CN": ("已超时升级：{number}", "售后单 {number} 的「{step_zh}」已于 {due_at} 超时（{rule}），已升级给主管。"),
         "en": ("Escalated: {number}", "The {step} of case {number} missed its deadline at {due_at} ({rule}); "
                                       "it was escalated to you.")}),
+    "case_assigned": Builtin(("number", "state_label"), {
+        "zh-CN": ("新分配给您：{number}", "售后单 {number}（{state_label}）已分配给您处理。"),
+        "en": ("Assigned to you: {number}", "Case {number} ({state_label}) has been assigned to you.")}),
     "follow_up_due": Builtin(("number", "due_at"), {
         "zh-CN": ("回访任务：{number}", "售后单 {number} 的回访任务已到期（{due_at}）。"),
         "en": ("Follow-up due: {number}", "The follow-up call for case {number} is due ({due_at}).")}),

@@ -55,6 +55,9 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
     if not conf or conf.get("enabled") is False:
         return
     due, working = due_after(settings, conf, at)
+    decided = deadline_from_policy(session, case, step, at)
+    if decided is not None:
+        due, working = decided, None
     en, zh = LABELS[step]
     common = {"step": step, "business": working is not None}
     action = conf.get("auto_action") or "escalate"
@@ -71,6 +74,15 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
         if remind_at > at:
             schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.remind", due_at=remind_at,
                      payload=dict(common, due_at=due.isoformat()), rule=conf.get("rule"), at=at)
+
+
+def deadline_from_policy(session: Session, case: CaseRecord, step: str, at: datetime) -> datetime | None:
+    """The deadline the case's stored policy decision sets for `step`, if any (it overrides the merchant's SLA).
+
+    To wire at merge (contract 3): read `cases.policy_decision` → lines[].deadlines (e.g. "refund" from CN8/EU4,
+    "customer_ship" TB5) and return the earliest one that applies to `step`. Until then the SLA settings decide.
+    """
+    return None
 
 
 def _pause(session: Session, case_id: int, at: datetime, settings: dict) -> None:
