@@ -56,7 +56,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
           port: int = typer.Option(8000, help="Port to listen on"),
           workers: int = typer.Option(1, help="Worker processes (use PostgreSQL for more than one machine)"),
           with_demo: bool = typer.Option(False, "--demo", help="Load the demo data first if the database is empty"),
-          log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
+          log_level: str = typer.Option("info", help="uvicorn log level"),
+          worker: bool = typer.Option(True, "--worker/--no-worker",
+                                      help="Run the timer/outbox worker beside the API (off: run `returnflow worker`)"),
+          ) -> None:
     """Migrate, then serve the API (health at /healthz, OpenAPI at /openapi.json, API under /api/v1)."""
     import uvicorn
 
@@ -72,6 +75,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
             console.print(f"demo loaded; password for demo users: [bold]{result['password']}[/bold]; "
                           f"admin token: [bold]{result['admin_token']}[/bold]")
     db.dispose()
+    if worker:
+        from .jobs.worker import start_in_background
+
+        start_in_background(db.url)
     console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
     uvicorn.run("returnflow.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False)
@@ -225,6 +232,85 @@ def users_token(email: str = typer.Option(...), label: str = typer.Option("integ
             console.print(f"[red]no user {email}[/red]")
             raise typer.Exit(2)
         console.print(issue_token(session, user=user, label=label))
+
+
+# ---- worker, outbox and SLA (issue 6) ------------------------------------------------------------------------
+outbox_app = typer.Typer(help="Notifications and webhook deliveries waiting, failed or dead.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@app.command("worker")
+def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then exit"),
+               lag: bool = typer.Option(False, "--lag", help="Print the lag (due timers, outbox backlog) and exit"),
+               report_every: float = typer.Option(30.0, help="Seconds between lag reports while running"),
+               timers: bool = typer.Option(True, "--timers/--no-timers", help="Fire due timers"),
+               deliveries: bool = typer.Option(True, "--outbox/--no-outbox", help="Deliver outbox messages")) -> None:
+    """Fire due timers and deliver outbox messages (as many of these processes as you like, on PostgreSQL)."""
+    import json
+    import signal
+    import threading
+
+    from .jobs.worker import Worker, lag as measure
+
+    db = _db()
+    if lag:
+        typer.echo(json.dumps(measure(db)))
+        return
+    from .schema import migrate as run
+
+    run(db)
+    w = Worker(db, timers=timers, messages=deliveries)
+    if once:
+        r = w.run_once(timers=timers, messages=deliveries)
+        typer.echo(json.dumps({"timers_fired": r.timers_fired, "timers_moot": r.timers_moot,
+                               "messages": r.messages, "lag": measure(db)}))
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: w.stop.set())
+    thread = threading.Thread(target=w.run, name="returnflow-worker")
+    thread.start()
+    console.print(f"worker {w.name} on {db.dialect}")
+    while not w.stop.wait(report_every):
+        console.print(f"lag {json.dumps(measure(db))}")
+    thread.join()
+
+
+@outbox_app.command("list")
+def outbox_list(status: str = typer.Option("dead", help="pending | leased | sent | dead"),
+                topic: str | None = typer.Option(None, help="notify | webhook | ..."),
+                limit: int = typer.Option(50)) -> None:
+    """Messages by status, with their last error."""
+    from sqlalchemy import select
+
+    from .cases.models import OutboxMessage
+    from .notify.models import DeliveryAttempt
+
+    table = Table(title=f"outbox: {status}")
+    for col in ("id", "topic", "attempts", "available", "last error"):
+        table.add_column(col)
+    with _db().read() as session:
+        stmt = select(OutboxMessage).where(OutboxMessage.status == status)
+        if topic:
+            stmt = stmt.where(OutboxMessage.topic == topic)
+        for m in session.scalars(stmt.order_by(OutboxMessage.id).limit(limit)):
+            last = session.scalar(select(DeliveryAttempt.error).where(DeliveryAttempt.outbox_id == m.id)
+                                  .order_by(DeliveryAttempt.id.desc()).limit(1))
+            table.add_row(str(m.id), m.topic, str(m.attempts), m.available_at.isoformat(), (last or "")[:80])
+    console.print(table)
+
+
+@outbox_app.command("replay")
+def outbox_replay(ids: list[int] = typer.Argument(None, help="Message ids (dead or sent) to send again"),
+                  dead: bool = typer.Option(False, "--dead", help="Every dead message"),
+                  merchant: str | None = typer.Option(None, help="Only this merchant's (with --dead)")) -> None:
+    """Queue dead-lettered (or sent) webhook deliveries and notifications again."""
+    from .notify.outbox import replay
+
+    if not ids and not dead:
+        console.print("[red]name message ids, or pass --dead[/red]")
+        raise typer.Exit(2)
+    merchant_id = _cli_actor(merchant).merchant_id if merchant else None
+    console.print(f"replayed {replay(_db(), ids=ids or None, dead=dead, merchant_id=merchant_id)}")
 
 
 if __name__ == "__main__":

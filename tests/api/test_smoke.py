@@ -50,8 +50,9 @@ def test_side_effects_are_written_with_their_event_and_never_without_it(client, 
     assert ok.status_code == 200 and stale.status_code == 409 and refused.status_code == 409
     with db.read() as s:
         events = s.execute(select(CaseEvent.action).order_by(CaseEvent.seq)).scalars().all()
+        # (the sla area's own producers add customer notifications beside these)
         messages = s.execute(select(OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.status)
-                             .order_by(OutboxMessage.id)).all()
+                             .where(OutboxMessage.topic.like("webhook.case.%")).order_by(OutboxMessage.id)).all()
     assert events == ["open", "approve"]
     assert [m.topic for m in messages] == ["webhook.case.open", "webhook.case.approve"]
     assert messages[1].payload == {"case": case["number"], "to": "resolving", "version": 2}

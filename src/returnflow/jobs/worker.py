@@ -1,0 +1,95 @@
+"""The worker: fires due timers and delivers outbox messages, in a loop; reports its lag.
+
+It runs inside `returnflow serve` (a thread beside the API) by default and as `returnflow worker` processes at
+scale. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
+fires them, outbox messages with a time lease (see sla.timers and notify.outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from .. import sla  # noqa: F401  (registers the producers and handlers)
+from ..db import Database, utcnow
+from ..notify import outbox
+from ..notify.config import DeliverySettings, get_delivery_settings
+from ..sla.models import Timer
+from ..sla.timers import fire_due
+
+log = logging.getLogger("returnflow.worker")
+
+
+@dataclass
+class Round:
+    timers_fired: int = 0
+    timers_moot: int = 0
+    timers_retried: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.timers_fired or self.timers_moot or sum(self.messages.values()))
+
+
+class Worker:
+    """One worker: `run_once` does a round (used with a controlled clock in tests); `run` loops until stopped."""
+
+    def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
+                 timers: bool = True, messages: bool = True) -> None:
+        self.db = db
+        self.timers, self.messages = timers, messages
+        self.settings = settings or get_delivery_settings()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
+        self.stop = threading.Event()
+
+    def run_once(self, now: datetime | None = None, *, timers: bool = True, messages: bool = True) -> Round:
+        """Fires the timers due at `now` (until none is left) and delivers one batch of due messages."""
+        result = Round()
+        if timers:
+            while True:
+                batch = fire_due(self.db, now=now, limit=self.settings.worker_batch)
+                result.timers_fired += batch.fired
+                result.timers_moot += batch.moot
+                result.timers_retried += batch.retried
+                if batch.claimed < self.settings.worker_batch or batch.fired + batch.moot == 0:
+                    break
+        if messages:
+            result.messages = outbox.deliver_due(self.db, self.settings, now=now, limit=self.settings.worker_batch,
+                                                 worker=self.name)
+        return result
+
+    def run(self) -> None:
+        """Loops until `stop` is set; an error in one round is logged and the next round goes on."""
+        while not self.stop.is_set():
+            try:
+                busy = self.run_once(timers=self.timers, messages=self.messages).busy
+            except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
+                log.exception("worker round failed")
+                busy = False
+            if not busy:
+                self.stop.wait(self.settings.worker_poll_seconds)
+
+
+def lag(db: Database, *, now: datetime | None = None) -> dict:
+    """How far behind the workers are: due timers and the age of the oldest, the outbox backlog, dead letters."""
+    now = now or utcnow()
+    with db.read() as session:
+        due, oldest = session.execute(select(func.count(), func.min(Timer.due_at)).where(
+            Timer.status == "pending", Timer.due_at <= now)).one()
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return {"timers": {"due": due, "oldest_due_seconds": round(age, 3)}, "outbox": outbox.backlog(db, now=now)}
+
+
+def start_in_background(url: str, settings: DeliverySettings | None = None) -> tuple[Worker, threading.Thread]:
+    """A worker thread for `returnflow serve` (daemon: it stops with the server)."""
+    worker = Worker(Database(url), settings)
+    thread = threading.Thread(target=worker.run, name="returnflow-worker", daemon=True)
+    thread.start()
+    return worker, thread

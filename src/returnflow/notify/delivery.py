@@ -1,0 +1,79 @@
+"""The "notify" topic (contract 1): render the template for the recipient's locale and send it by its channel.
+
+Payload: {"channel": "email"|"sms"|"in_app"|"push", "to": address | phone | "customer:<id>" | "user:<id>",
+"locale": "zh-CN"|"en", "template": key, "data": {...}}.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth.models import User
+from ..db import Database, utcnow
+from ..orders.models import Customer
+from .channels import DeliveryError, send_email, send_via_provider
+from .config import DeliverySettings
+from .models import InAppMessage
+from .outbox import HANDLERS, Claimed
+from .templates import TemplateError, render
+
+TOPIC = "notify"
+CHANNELS = ("email", "sms", "in_app", "push")
+
+
+def _address(session, channel: str, to: str, merchant_id: int | None) -> str:
+    """The concrete address for a channel: an email, a phone number, or the portal recipient itself."""
+    kind, _, ref = to.partition(":")
+    if kind not in ("customer", "user") or not ref.isdigit():
+        if channel == "in_app":
+            raise DeliveryError(f"in-app messages go to customer:<id> or user:<id>, not {to!r}")
+        return to
+    if channel in ("in_app", "push"):
+        return to
+    if kind == "customer":
+        row = session.execute(select(Customer.email, Customer.phone, Customer.merchant_id)
+                              .where(Customer.id == int(ref))).first()
+    else:
+        row = session.execute(select(User.email, None, User.merchant_id).where(User.id == int(ref))).first()
+    if row is None or (merchant_id is not None and row[2] not in (merchant_id, None)):
+        raise DeliveryError(f"recipient {to} does not exist")
+    address = row[0] if channel == "email" else row[1]
+    if not address:
+        raise DeliveryError(f"recipient {to} has no {'email address' if channel == 'email' else 'phone number'}")
+    return address
+
+
+def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str]:
+    p = message.payload
+    channel, to = p.get("channel"), str(p.get("to") or "")
+    if channel not in CHANNELS:
+        raise DeliveryError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    with db.read() as session:
+        try:
+            subject, body = render(session, message.merchant_id, str(p.get("template")), p.get("locale") or "zh-CN",
+                                   p.get("data") or {})
+        except TemplateError as exc:
+            raise DeliveryError(str(exc)) from None
+        address = _address(session, channel, to, message.merchant_id)
+    ref = f"outbox-{message.id}"
+    if channel == "email":
+        return 250, send_email(settings, to=address, subject=subject, body=body, message_id=ref)
+    if channel == "sms":
+        return 200, send_via_provider(settings.sms_url, settings.sms_token, settings.http_timeout_seconds, kind="sms",
+                                      to=address, subject=subject, text=body, message_id=ref)
+    if channel == "push":
+        return 200, send_via_provider(settings.push_url, settings.push_token, settings.http_timeout_seconds,
+                                      kind="push", to=address, subject=subject, text=body, message_id=ref)
+    try:
+        with db.transaction() as session:
+            session.connection().execute(insert(InAppMessage.__table__), {
+                "merchant_id": message.merchant_id, "case_id": message.case_id, "outbox_id": message.id,
+                "recipient": address, "template": p.get("template"), "locale": p.get("locale") or "zh-CN",
+                "subject": subject, "body": body, "created_at": utcnow(), "read_at": None})
+    except IntegrityError:
+        pass  # already stored by an earlier attempt whose outcome was not recorded
+    return None, "stored"
+
+
+HANDLERS[TOPIC] = deliver

@@ -1,0 +1,84 @@
+"""Customer notifications for every customer-visible step, and what closing starts: the satisfaction survey
+invitation and the follow-up task (回访). Run by workflow.fire inside the transition's transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.orm import Session
+
+from ..cases.models import CaseState as S
+from ..cases.store import CaseRecord, run
+from ..orders.models import Customer
+from ..sla.settings import for_merchant
+from .models import FollowUpTask
+
+# Steps the customer sees: the template used when a case arrives in the state (others get "case_update").
+TEMPLATE_FOR: dict[str, str] = {
+    S.AWAITING_CUSTOMER.value: "case_info_requested",
+    S.REJECTED.value: "case_rejected",
+    S.CLOSED.value: "case_closed",
+}
+INTERNAL = {S.PENDING_APPROVAL.value}  # a step up the merchant's hierarchy is not news for the customer
+_CUSTOMER = select(Customer.email, Customer.phone, Customer.locale).where(Customer.id == bindparam("id"))
+
+
+def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """Messages to the customer for a new event: on opening and on every change of customer-visible state."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
+    action, target = event["action"], event["to_state"]
+    if case.customer_id is None or (action != "open" and (event["from_state"] == target or target in INTERNAL)):
+        return []
+    customer = run(session, _CUSTOMER, {"id": case.customer_id}).first()
+    if customer is None:
+        return []
+    from ..cases.views import STATE_LABELS
+
+    settings = for_merchant(session, case.merchant_id)
+    locale = customer.locale if customer.locale in ("zh-CN", "en") else "zh-CN"
+    template = "case_opened" if action == "open" else TEMPLATE_FOR.get(target, "case_update")
+    payload = event.get("payload") or {}
+    data = {"number": case.number, "state": target, "state_label": STATE_LABELS[target][locale]}
+    if template == "case_rejected":
+        data["reason"] = str(payload.get("reason") or "")
+    if template == "case_info_requested":
+        data["message"] = str(payload.get("message") or "")
+    to = f"customer:{case.customer_id}"
+    channels = ["in_app"]
+    if customer.email:
+        channels.append("email")
+    if customer.phone and settings.get("notify_sms"):
+        channels.append("sms")
+    if settings.get("notify_push"):
+        channels.append("push")
+    messages = [_notify(c, to, locale, template, data) for c in channels]
+    if target == S.CLOSED.value:
+        if settings.get("survey"):
+            messages += [_notify(c, to, locale, "survey_invitation", data) for c in channels if c != "sms"]
+        days = settings.get("follow_up_days") or 0
+        if days:
+            run(session, insert(FollowUpTask.__table__), {
+                "merchant_id": case.merchant_id, "case_id": case.id, "due_at": event["created_at"] + timedelta(days=days),
+                "assignee_id": case.assignee_id, "status": "open", "outcome": None, "note": "", "done_by": None,
+                "done_at": None, "created_at": event["created_at"]})
+    return messages
+
+
+def _notify(channel: str, to: str, locale: str, template: str, data: dict) -> dict:
+    return {"topic": "notify", "payload": {"channel": channel, "to": to, "locale": locale, "template": template,
+                                           "data": data}}
+
+
+def staff_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """An in-app notice to the staff member a case is assigned to (unless they assigned it to themselves)."""
+    if event["action"] != "assign" or case.channel == "import":
+        return []
+    assignee = (event.get("payload") or {}).get("assignee_id")
+    if not isinstance(assignee, int) or event.get("actor_id") == f"user:{assignee}":
+        return []
+    from ..cases.views import STATE_LABELS
+
+    return [_notify("in_app", f"user:{assignee}", "zh-CN", "case_assigned",
+                    {"number": case.number, "state_label": STATE_LABELS[case.state]["zh-CN"]})]

@@ -1,0 +1,86 @@
+"""Outbound webhooks: every case event, as signed JSON, to each of the merchant's endpoints that wants it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from ..cases.store import CaseRecord, run
+from ..db import Database
+from .channels import DeliveryError, post_json
+from .config import DeliverySettings
+from .models import WebhookEndpoint
+from .outbox import HANDLERS, Claimed
+
+TOPIC = "webhook"
+SIGNATURE = "X-Returnflow-Signature"
+_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+    WebhookEndpoint.merchant_id == bindparam("merchant_id"), WebhookEndpoint.active.is_(True))
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the receiver recomputes it with the shared secret."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """Checks a signature header against the body (for receivers, and tests)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        expected = sign(secret, int(parts["t"]), body)
+    except (KeyError, ValueError):
+        return False
+    return hmac.compare_digest(expected, header)
+
+
+def event_body(case: CaseRecord, event: dict) -> dict:
+    at: datetime = event["created_at"]
+    return {"type": f"case.{event['action']}", "case": case.number, "merchant": case.merchant_code,
+            "order": case.order_number, "seq": event["seq"], "action": event["action"],
+            "from_state": event["from_state"], "to_state": event["to_state"],
+            "actor": {"kind": event["actor_kind"], "role": event["actor_role"], "id": event["actor_id"]},
+            "payload": event["payload"], "created_at": at.isoformat()}
+
+
+def webhook_events(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """One delivery per active endpoint of the merchant subscribed to this event (an empty list: every event)."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
+    endpoints = run(session, _ENDPOINTS, {"merchant_id": case.merchant_id}).all()
+    if not endpoints:
+        return []
+    body = event_body(case, event)
+    return [{"topic": TOPIC, "payload": {"endpoint_id": e.id, "event": body}} for e in endpoints
+            if not e.events or event["action"] in e.events or body["type"] in e.events]
+
+
+def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str]:
+    with db.read() as session:
+        endpoint = session.get(WebhookEndpoint, message.payload.get("endpoint_id"))
+        if endpoint is None or not endpoint.active:
+            raise DeliveryError("the webhook endpoint was removed or deactivated")
+        url, secret = endpoint.url, endpoint.secret
+    event = message.payload.get("event", {})
+    body = json.dumps({"id": message.id, **event}, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(datetime.now().timestamp())
+    status, answer = post_json(url, body, {
+        SIGNATURE: sign(secret, timestamp, body), "X-Returnflow-Delivery": str(message.id),
+        "X-Returnflow-Event": event.get("type", ""), "X-Returnflow-Attempt": str(message.attempts)},
+        settings.http_timeout_seconds)
+    if not 200 <= status < 300:
+        raise DeliveryError(f"endpoint answered HTTP {status}: {answer[:200].decode(errors='replace')}", status)
+    return status, "accepted"
+
+
+HANDLERS[TOPIC] = deliver

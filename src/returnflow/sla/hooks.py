@@ -1,0 +1,171 @@
+"""The SLA side of every transition (run by workflow.fire inside its transaction): the step that ended stops its
+clock, the step that begins starts one (a reminder before the deadline, and at the deadline an escalation or the
+automatic outcome); a case that waits on the customer pauses the review clock and resumes it with what was left."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ..auth.models import User
+from ..cases import store
+from ..cases.store import CaseRecord
+
+from . import calendar
+from .models import Timer
+from .settings import LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_merchant
+from .timers import ON_DUE, cancel, schedule
+
+TIMERS = Timer.__table__
+_PAUSE = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
+          .values(status="paused", remaining_seconds=bindparam("remaining")))
+_PAUSED = select(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")))
+_END_PAUSED = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "paused")
+               .values(status="cancelled"))
+
+
+def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """Stops, pauses, resumes and starts the case's step clocks for a new event; writes timer rows, no messages."""
+    if case.channel == "import":
+        return []  # imported history is not live: no clocks, no messages
+    source, target = event["from_state"], event["to_state"]
+    if source == target:
+        return []  # a note, an escalation or an assignment does not change whose move it is
+    at: datetime = event["created_at"]
+    settings = for_merchant(session, case.merchant_id)
+    if target in WAITING_ON_CUSTOMER and STEP_OF_STATE.get(source) in PAUSED_BY_CUSTOMER:
+        _pause(session, case.id, at, settings)
+    else:
+        cancel(session, case_id=case.id)
+    step = STEP_OF_STATE.get(target)
+    if source in WAITING_ON_CUSTOMER and step in PAUSED_BY_CUSTOMER and _resume(session, case, step, at, settings):
+        return []
+    if target not in WAITING_ON_CUSTOMER:
+        store.run(session, _END_PAUSED, {"_case": case.id})
+    if step is not None:
+        start_step(session, case, step, at, settings)
+    return []
+
+
+def start_step(session: Session, case: CaseRecord, step: str, at: datetime, settings: dict) -> None:
+    """Schedules the step's reminder and deadline from `at`."""
+    conf = settings["steps"].get(step) or {}
+    if not conf or conf.get("enabled") is False:
+        return
+    due, working = due_after(settings, conf, at)
+    decided = deadline_from_policy(session, case, step, at)
+    if decided is not None:
+        due, working = decided, None
+    en, zh = LABELS[step]
+    common = {"step": step, "business": working is not None}
+    action = conf.get("auto_action") or "escalate"
+    payload = dict(common)
+    if action == "escalate":
+        payload["reason"] = f"deadline missed: {en} (截止时限已过：{zh})"
+    elif action in ("cancel", "close", "reject"):
+        payload["reason"] = f"automatic outcome: {en} deadline passed (自动处理：{zh}超时)"
+    schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.due", due_at=due, action=action,
+             payload=payload, rule=conf.get("rule"), at=at)
+    before = conf.get("remind_before_hours")
+    if before:
+        remind_at = due - timedelta(hours=before)
+        if remind_at > at:
+            schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.remind", due_at=remind_at,
+                     payload=dict(common, due_at=due.isoformat()), rule=conf.get("rule"), at=at)
+
+
+def deadline_from_policy(session: Session, case: CaseRecord, step: str, at: datetime) -> datetime | None:
+    """The deadline the case's stored policy decision sets for `step`, if any (it overrides the merchant's SLA).
+
+    To wire at merge (contract 3): read `cases.policy_decision` → lines[].deadlines (e.g. "refund" from CN8/EU4,
+    "customer_ship" TB5) and return the earliest one that applies to `step`. Until then the SLA settings decide.
+    """
+    return None
+
+
+def _pause(session: Session, case_id: int, at: datetime, settings: dict) -> None:
+    cal = calendar_of(settings)
+    for row in store.run(session, _PAUSED, {"_case": case_id}).all():
+        if row.status != "pending":
+            continue
+        if (row.payload or {}).get("business"):
+            left = calendar.working_time_between(cal, at, row.due_at)
+        else:
+            left = max(row.due_at - at, timedelta(0))
+        store.run(session, _PAUSE, {"_id": row.id, "remaining": int(left.total_seconds())})
+
+
+def _resume(session: Session, case: CaseRecord, step: str, at: datetime, settings: dict) -> bool:
+    rows = [r for r in store.run(session, _PAUSED, {"_case": case.id}).all()
+            if r.status == "paused" and r.kind.startswith(step + ".")]
+    if not rows:
+        return False
+    cal = calendar_of(settings)
+    store.run(session, _END_PAUSED, {"_case": case.id})
+    for row in rows:
+        left = timedelta(seconds=row.remaining_seconds or 0)
+        due = calendar.add_working_time(cal, at, left) if (row.payload or {}).get("business") else at + left
+        payload = dict(row.payload or {})
+        payload["resumed"] = True
+        schedule(session, merchant_id=row.merchant_id, case_id=row.case_id, kind=row.kind, due_at=due,
+                 action=row.action, payload=payload, rule=row.rule, at=at)
+    return True
+
+
+# ---- notices when timers fall due ----------------------------------------------------------------------------
+
+_STAFF = (select(User.id, User.locale).where(User.merchant_id == bindparam("merchant_id"), User.active.is_(True),
+                                             User.role.in_(bindparam("roles", expanding=True)))
+          .order_by(User.id).limit(20))
+
+
+def staff(session: Session, merchant_id: int, roles: tuple[str, ...]) -> list[tuple[int, str]]:
+    """Active staff of the merchant holding one of `roles` (at most 20)."""
+    return [(r.id, r.locale or "zh-CN") for r in store.run(session, _STAFF, {"merchant_id": merchant_id,
+                                                                              "roles": list(roles)})]
+
+
+def _notices(case: CaseRecord, recipients: list[tuple[int, str]], template: str, data: dict,
+             timer_id: int) -> list[dict]:
+    return [{"merchant_id": case.merchant_id, "case_id": case.id, "topic": "notify", "payload": {
+        "channel": "in_app", "to": f"user:{user_id}", "locale": locale, "template": template, "data": data,
+        "timer_id": timer_id}} for user_id, locale in recipients]
+
+
+def _data(case: CaseRecord, row) -> dict:
+    step = (row.payload or {}).get("step", row.kind.split(".")[0])
+    en, zh = LABELS.get(step, (step, step))
+    return {"number": case.number, "step": en, "step_zh": zh, "rule": row.rule or "",
+            "due_at": (row.payload or {}).get("due_at") or row.due_at.isoformat()}
+
+
+ALL_STAFF = ("agent", "warehouse", "finance", "supervisor", "admin")
+
+
+def _cached_staff(session: Session, cache: dict, merchant_id: int, roles: tuple[str, ...]) -> list[tuple[int, str]]:
+    key = ("staff", merchant_id, roles)
+    if key not in cache:
+        cache[key] = staff(session, merchant_id, roles)
+    return cache[key]
+
+
+def _on_remind(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+    """Reminds the owner (the assignee, else the merchant's agents) that the step's deadline is near."""
+    owners = [s for s in _cached_staff(session, cache, case.merchant_id, ALL_STAFF) if s[0] == case.assignee_id]
+    if not owners:
+        owners = _cached_staff(session, cache, case.merchant_id, ("agent",))
+    return _notices(case, owners, "staff_reminder", _data(case, row), row.id)
+
+
+def _on_due(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+    """A missed deadline that escalates tells the merchant's supervisors."""
+    if row.action != "escalate":
+        return []
+    return _notices(case, _cached_staff(session, cache, case.merchant_id, ("supervisor",)), "staff_escalation",
+                    _data(case, row), row.id)
+
+
+ON_DUE["remind"] = _on_remind
+ON_DUE["due"] = _on_due

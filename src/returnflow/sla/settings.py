@@ -1,0 +1,219 @@
+"""Per-merchant SLA settings: for each step, how long it may take, when to remind, and what happens when it is
+missed (escalation to a supervisor, or an automatic outcome fired by the system, citing the rule)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import SYSTEM
+from ..cases.models import CaseState as S
+from ..cases.workflow import BY_ACTION
+from ..db import utcnow
+from ..errors import Explained
+from . import calendar
+from .models import SlaSettings
+
+# Which step's clock runs while a case is in each state. States missing here run no clock.
+STEP_OF_STATE: dict[str, str] = {
+    S.PENDING_REVIEW.value: "review",
+    S.PENDING_APPROVAL.value: "review",
+    S.AWAITING_CUSTOMER.value: "customer_info",
+    S.AWAITING_RETURN.value: "customer_shipping",
+    S.RETURN_IN_TRANSIT.value: "receipt_confirmation",
+    S.RECEIVED.value: "inspection",
+    S.INSPECTED.value: "resolution",
+    S.RESOLVING.value: "refund",
+    S.IN_REPAIR.value: "repair",
+    S.REJECTED.value: "appeal",
+    S.RESOLVED.value: "closing",
+}
+# Steps whose clock stops (and keeps what is left) while the case waits on the customer.
+PAUSED_BY_CUSTOMER = {"review"}
+WAITING_ON_CUSTOMER = {S.AWAITING_CUSTOMER.value}
+
+LABELS = {
+    "review": ("review", "审核"), "customer_info": ("customer's additional information", "顾客补充资料"),
+    "customer_shipping": ("customer's return shipment", "顾客寄回"),
+    "receipt_confirmation": ("confirming receipt of the return", "确认收货"),
+    "inspection": ("inspection", "质检"), "resolution": ("resolution after inspection", "质检后处理"),
+    "refund": ("refund / resolution", "退款/处理"), "repair": ("repair", "维修"),
+    "appeal": ("customer's appeal after rejection", "驳回后顾客申诉"), "closing": ("closing", "结案"),
+}
+
+# Defaults: a working day to review (PROCESS.md §2), TB5 7 days to ship, TB6 10 days to confirm receipt,
+# a working day to inspect (§4), CN8 7 days to refund, CN13 30 days to repair, TB3 5 days to appeal.
+DEFAULT_STEPS: dict[str, dict[str, Any]] = {
+    "review": {"business_hours": 9, "remind_before_hours": 2, "auto_action": None, "rule": "SLA.review"},
+    "customer_info": {"hours": 7 * 24, "remind_before_hours": 24, "auto_action": "cancel", "rule": "SLA.customer_info"},
+    "customer_shipping": {"hours": 7 * 24, "remind_before_hours": 24, "auto_action": "cancel", "rule": "TB5"},
+    "receipt_confirmation": {"hours": 10 * 24, "remind_before_hours": 24, "auto_action": None, "rule": "TB6"},
+    "inspection": {"business_hours": 9, "remind_before_hours": 2, "auto_action": None, "rule": "SLA.inspection"},
+    "resolution": {"business_hours": 9, "remind_before_hours": 2, "auto_action": None, "rule": "SLA.resolution"},
+    "refund": {"hours": 7 * 24, "remind_before_hours": 24, "auto_action": None, "rule": "CN8"},
+    "repair": {"hours": 30 * 24, "remind_before_hours": 72, "auto_action": None, "rule": "CN13"},
+    "appeal": {"hours": 5 * 24, "remind_before_hours": None, "auto_action": "close", "rule": "TB3"},
+    "closing": {"hours": 7 * 24, "remind_before_hours": None, "auto_action": "close", "rule": "SLA.closing"},
+}
+DEFAULTS: dict[str, Any] = {
+    "calendar": "cn-mainland", "timezone": "Asia/Shanghai", "work_start": "09:00", "work_end": "18:00",
+    "follow_up_days": 7, "survey": True, "notify_sms": False, "notify_push": False, "steps": DEFAULT_STEPS,
+}
+STEP_KEYS = {"enabled", "hours", "business_hours", "remind_before_hours", "auto_action", "rule"}
+
+
+def auto_actions_for(step: str) -> list[str]:
+    """Actions the system may fire when `step`'s deadline passes: those the table allows it from the step's states."""
+    states = {state for state, s in STEP_OF_STATE.items() if s == step}
+    return sorted(t.action for t in BY_ACTION.values()
+                  if SYSTEM.role in t.roles and states & {s.value for s in t.sources}
+                  and t.action not in ("assign", "escalate"))
+
+
+def _bad(field: str, en: str, zh: str, allowed=None) -> Explained:
+    return Explained(field, en, zh, allowed=allowed)
+
+
+def validate(raw: dict) -> dict:
+    """The full settings from a partial document (unknown keys, wrong types and impossible values refused)."""
+    if not isinstance(raw, dict):
+        raise _bad("body", "must be a JSON object", "必须是 JSON 对象")
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise _bad(key, "is not a setting", "不是可设置的项目", allowed=sorted(DEFAULTS))
+        if key == "steps":
+            if not isinstance(value, dict):
+                raise _bad("steps", "must be an object of step name → settings", "必须是「步骤 → 设置」的对象")
+            for step, conf in value.items():
+                merged["steps"][step] = _step(step, conf, merged["steps"].get(step))
+        elif key == "calendar":
+            if value not in calendar.available():
+                raise _bad("calendar", f"'{value}' is not a known calendar", f"「{value}」不是已知的日历",
+                           allowed=calendar.available())
+            merged[key] = value
+        elif key == "timezone":
+            try:
+                ZoneInfo(str(value))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _bad("timezone", f"'{value}' is not an IANA timezone such as Asia/Shanghai",
+                           f"「{value}」不是有效的时区，例如 Asia/Shanghai") from None
+            merged[key] = value
+        elif key in ("work_start", "work_end"):
+            if not isinstance(value, str) or len(value) != 5 or value[2] != ":" or not _is_time(value):
+                raise _bad(key, "must be a time of day HH:MM such as 09:00", "必须是 HH:MM 格式的时间，例如 09:00")
+            merged[key] = value
+        elif key == "follow_up_days":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 365:
+                raise _bad(key, "must be a whole number of days from 0 to 365 (0: no follow-up)",
+                           "必须是 0 到 365 之间的整数天数（0 表示不回访）")
+            merged[key] = value
+        else:
+            if not isinstance(value, bool):
+                raise _bad(key, "must be true or false", "必须是 true 或 false")
+            merged[key] = value
+    if merged["work_end"] <= merged["work_start"]:
+        raise _bad("work_end", "must be later than work_start", "必须晚于 work_start")
+    return merged
+
+
+def _is_time(value: str) -> bool:
+    hh, mm = value[:2], value[3:]
+    return hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
+
+
+def _step(step: str, conf: Any, base: dict | None) -> dict:
+    field = f"steps.{step}"
+    if step not in DEFAULT_STEPS:
+        raise _bad(field, "is not a step", "不是可设置的步骤", allowed=sorted(DEFAULT_STEPS))
+    if not isinstance(conf, dict):
+        raise _bad(field, "must be an object", "必须是对象")
+    unknown = set(conf) - STEP_KEYS
+    if unknown:
+        raise _bad(f"{field}.{sorted(unknown)[0]}", "is not a step setting", "不是步骤的可设置项",
+                   allowed=sorted(STEP_KEYS))
+    result = dict(base or {})
+    if "hours" in conf or "business_hours" in conf:
+        result.pop("hours", None)
+        result.pop("business_hours", None)
+    if "hours" in conf and "business_hours" in conf:
+        raise _bad(field, "give either hours (calendar time) or business_hours (working time), not both",
+                   "只能设置 hours（自然时间）或 business_hours（工作时间）之一")
+    for name in ("hours", "business_hours", "remind_before_hours"):
+        if name in conf:
+            value = conf[name]
+            if value is None and name == "remind_before_hours":
+                result[name] = None
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 24 * 366:
+                raise _bad(f"{field}.{name}", "must be a number of hours above 0 and at most 8784",
+                           "必须是大于 0、不超过 8784 的小时数")
+            result[name] = value
+    if "enabled" in conf:
+        if not isinstance(conf["enabled"], bool):
+            raise _bad(f"{field}.enabled", "must be true or false", "必须是 true 或 false")
+        result["enabled"] = conf["enabled"]
+    if "auto_action" in conf:
+        allowed = auto_actions_for(step)
+        if conf["auto_action"] is not None and conf["auto_action"] not in allowed:
+            raise _bad(f"{field}.auto_action",
+                       f"'{conf['auto_action']}' is not an action the system may take at this step "
+                       "(null: escalate to a supervisor)",
+                       f"「{conf['auto_action']}」不是系统在此步骤可自动执行的操作（null 表示升级给主管）",
+                       allowed=allowed + [None])
+        result["auto_action"] = conf["auto_action"]
+    if "rule" in conf:
+        if not isinstance(conf["rule"], str) or not 0 < len(conf["rule"]) <= 60:
+            raise _bad(f"{field}.rule", "must be a rule id (text, up to 60 characters) cited in the timeline",
+                       "必须是规则编号（最多 60 个字符），会记录在时间线中")
+        result["rule"] = conf["rule"]
+    return result
+
+
+_cache: dict[int, tuple[datetime, dict]] = {}
+_SETTINGS = select(SlaSettings.settings, SlaSettings.updated_at).where(
+    SlaSettings.merchant_id == bindparam("merchant_id"))
+
+
+def for_merchant(session: Session, merchant_id: int) -> dict:
+    """The merchant's settings (defaults where it set nothing)."""
+    row = session.connection().execute(_SETTINGS, {"merchant_id": merchant_id}).first()
+    if row is None:
+        return DEFAULTS
+    cached = _cache.get(merchant_id)
+    if cached is not None and cached[0] == row.updated_at:
+        return cached[1]
+    value = validate(row.settings)
+    _cache[merchant_id] = (row.updated_at, value)
+    return value
+
+
+def save(session: Session, merchant_id: int, raw: dict, by: str) -> dict:
+    """Stores the merchant's settings document (validated), returning the full settings."""
+    value = validate(raw)
+    row = session.get(SlaSettings, merchant_id)
+    if row is None:
+        row = SlaSettings(merchant_id=merchant_id)
+        session.add(row)
+    row.settings = raw
+    row.updated_at = utcnow()
+    row.updated_by = by
+    session.flush()
+    return value
+
+
+def calendar_of(settings: dict) -> calendar.BusinessCalendar:
+    return calendar.load(settings["calendar"], settings["timezone"], settings["work_start"], settings["work_end"])
+
+
+def due_after(settings: dict, step: dict, start: datetime) -> tuple[datetime, timedelta | None]:
+    """When the step's deadline falls for a clock started at `start`; with business hours, also its working length."""
+    if "business_hours" in step:
+        amount = timedelta(hours=step["business_hours"])
+        return calendar.add_working_time(calendar_of(settings), start, amount), amount
+    return start + timedelta(hours=step["hours"]), None

@@ -1,0 +1,130 @@
+"""Real `returnflow worker` processes: two racing over 10,000 due timers fire each exactly once; a worker killed
+mid-batch loses nothing and doubles nothing (its transaction rolls back; its outbox leases run out)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from returnflow.cases.models import OutboxMessage
+from returnflow.db import utcnow
+from returnflow.notify.models import InAppMessage
+from returnflow.sla.models import Timer
+from returnflow.sla.timers import schedule
+from tests.support.flows import open_for
+from tests.support.world import make_order, make_shop
+
+pytestmark = pytest.mark.slow
+N = 10_000
+
+
+def due_timers(db, n: int, cases: int = 20) -> None:
+    """`n` reminder timers, already due, spread over `cases` cases (each firing writes one staff notice)."""
+    shop = make_shop(db)
+    numbers = []
+    for i in range(cases):
+        make_order(db, shop, number=f"O-{i}")
+        numbers.append(open_for(db, shop.actors["agent"], f"O-{i}", "return_refund"))
+    with db.transaction() as s:
+        ids = [r for r in s.execute(select(Timer.case_id).distinct()).scalars()]
+        s.execute(Timer.__table__.delete())
+        past = utcnow() - timedelta(minutes=5)
+        for k in range(n):
+            schedule(s, merchant_id=shop.id, case_id=ids[k % len(ids)], kind="review.remind", due_at=past,
+                     payload={"step": "review"}, rule="SLA.review")
+
+
+def start_worker(db, tmp_path: Path, name: str, **env) -> subprocess.Popen:
+    script = Path(sys.executable).parent / "returnflow"
+    full = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
+            "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", **env}
+    out = open(tmp_path / f"{name}.log", "wb")
+    return subprocess.Popen([str(script), "worker", "--report-every", "3600"], env=full, cwd=tmp_path, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        proc.wait(30)
+
+
+def counts(db) -> tuple[int, int]:
+    with db.read() as s:
+        fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "fired"))
+        pending = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending"))
+    return fired, pending
+
+
+def wait_until(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def assert_each_fired_once(db, n: int) -> None:
+    with db.read() as s:
+        statuses = Counter(s.scalars(select(Timer.status)))
+        notices = Counter(p.get("timer_id") for p in s.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == "notify")) if p.get("timer_id"))
+    assert statuses == {"fired": n}
+    assert len(notices) == n and set(notices.values()) == {1}
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_racing_over_10000_due_timers_fire_each_exactly_once(db, tmp_path):
+    if db.dialect != "postgresql":
+        pytest.skip("the race is run on PostgreSQL (SQLite has one writer)")
+    due_timers(db, N)
+    workers = [start_worker(db, tmp_path, f"w{i}") for i in range(2)]
+    try:
+        wait_until(lambda: counts(db)[1] == 0, 240, "all timers fired")
+    finally:
+        for w in workers:
+            stop(w)
+    assert_each_fired_once(db, N)
+    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
+    assert all("Traceback" not in log for log in logs), logs
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(db, tmp_path):
+    n = 3000
+    due_timers(db, n)
+    env = {"RETURNFLOW_OUTBOX_LEASE_SECONDS": "2", "RETURNFLOW_WORKER_BATCH": "100"}
+    first = start_worker(db, tmp_path, "first", **env)
+    try:
+        wait_until(lambda: counts(db)[0] >= 300, 120, "the first worker to get going")
+        with db.read() as s:
+            delivered = s.scalar(select(func.count()).select_from(InAppMessage))
+        stop(first, signal.SIGKILL)
+    finally:
+        stop(first, signal.SIGKILL)
+    fired, pending = counts(db)
+    assert 0 < fired < n and pending > 0, "the kill must land mid-way"
+    second = start_worker(db, tmp_path, "second", **env)
+    try:
+        wait_until(lambda: counts(db)[1] == 0, 180, "the second worker to fire the rest")
+
+        def all_delivered() -> bool:
+            with db.read() as s:
+                return all(status == "sent" for status, payload in s.execute(
+                    select(OutboxMessage.status, OutboxMessage.payload).where(OutboxMessage.topic == "notify"))
+                    if payload.get("timer_id"))
+        wait_until(all_delivered, 180, "every notice delivered")
+    finally:
+        stop(second)
+    assert_each_fired_once(db, n)
+    with db.read() as s:
+        stored = Counter(s.scalars(select(InAppMessage.outbox_id).where(InAppMessage.template == "staff_reminder")))
+    assert len(stored) == n and set(stored.values()) == {1} and delivered <= n
