@@ -61,7 +61,8 @@ def test_a_case_left_alone_is_approved_then_closed_when_the_customer_never_ships
 
 def test_a_missed_review_escalates_on_working_time_and_reminds_the_owner_before(client, db):
     shop = make_shop(db)
-    make_order(db, shop)
+    start = datetime(2026, 9, 18, 9, 0, tzinfo=timezone.utc)
+    make_order(db, shop, when=start - timedelta(days=30))  # past the return window: the policy leaves it to staff
     # Friday 2026-09-18 17:00 Shanghai; review takes 9 working hours: Sat 19 and Sun rest, Sun 20 is a make-up
     # working day (调休) — so the deadline is Sunday 2026-09-20 17:00, not Monday.
     start = datetime(2026, 9, 18, 9, 0, tzinfo=timezone.utc)

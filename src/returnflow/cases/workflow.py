@@ -112,6 +112,9 @@ def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
     if decision and not decision.get("within_policy", decision.get("eligible")) and actor.kind != "policy":
         # Approving what the policy does not allow is an override: a person says why, and the timeline shows it.
         reason = _text(payload, "override_reason")
+        if not reason and actor.kind == "system":
+            # A deadline rule the merchant set (e.g. silence approves, TB4) decides; its reason is the override's.
+            reason = _text(payload, "reason") or f"automatic outcome ({payload.get('rule') or 'deadline'})"
         if not reason:
             raise GuardFailed("the return policy does not allow this request (rules "
                               f"{', '.join(decision.get('rule_ids') or [])}); approving it is an override: "

@@ -50,21 +50,23 @@ def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
 
 
 def start_step(session: Session, case: CaseRecord, step: str, at: datetime, settings: dict) -> None:
-    """Schedules the step's reminder and deadline from `at`."""
+    """Schedules the step's reminder and deadline from `at` (the policy's clock for the step, if it has one)."""
     conf = settings["steps"].get(step) or {}
     if not conf or conf.get("enabled") is False:
         return
-    due, working = due_after(settings, conf, at)
     decided = deadline_from_policy(session, case, step, at)
     if decided is not None:
-        due, working = decided, None
+        due, working = decided[0], None
+        conf = {**conf, "rule": decided[1], "auto_action": _policy_outcome(case, step) or conf.get("auto_action")}
+    else:
+        due, working = due_after(settings, conf, at)
     en, zh = LABELS[step]
     common = {"step": step, "business": working is not None}
     action = conf.get("auto_action") or "escalate"
     payload = dict(common)
     if action == "escalate":
         payload["reason"] = f"deadline missed: {en} (截止时限已过：{zh})"
-    elif action in ("cancel", "close", "reject"):
+    elif action in ("cancel", "close", "reject", "approve", "receive"):
         payload["reason"] = f"automatic outcome: {en} deadline passed (自动处理：{zh}超时)"
     schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.due", due_at=due, action=action,
              payload=payload, rule=conf.get("rule"), at=at)
@@ -76,13 +78,46 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
                      payload=dict(common, due_at=due.isoformat()), rule=conf.get("rule"), at=at)
 
 
-def deadline_from_policy(session: Session, case: CaseRecord, step: str, at: datetime) -> datetime | None:
-    """The deadline the case's stored policy decision sets for `step`, if any (it overrides the merchant's SLA).
+# The policy's clocks (stored with the case's decision by policy/apply.py) set the deadline of these steps and what
+# happens when it passes — the merchant's published promise: a request left unanswered is approved (TB1, TB2,
+# TB4, JD1, M.response); a return never sent closes the request (TB5, EU6); a return not confirmed in time counts
+# as received (TB6); a rejection not appealed closes (TB3). The refund clock (CN8: from receiving the goods) is
+# not mapped: its anchor is not the start of any one step, so the merchant's SLA settings keep the refund step.
+POLICY_CLOCK_OF_STEP = {"review": "merchant_response", "customer_shipping": "customer_shipping",
+                        "receipt_confirmation": "receipt_confirmation", "appeal": "customer_appeal",
+                        "repair": "repair_completion"}
+POLICY_OUTCOME = {"review": "approve", "customer_shipping": "cancel", "receipt_confirmation": "receive",
+                  "appeal": "close"}
 
-    To wire at merge (contract 3): read `cases.policy_decision` → lines[].deadlines (e.g. "refund" from CN8/EU4,
-    "customer_ship" TB5) and return the earliest one that applies to `step`. Until then the SLA settings decide.
-    """
-    return None
+
+def deadline_from_policy(session: Session, case: CaseRecord, step: str, at: datetime) -> tuple[datetime, str] | None:
+    """(due time, rule) of the strictest deadline the case's stored policy decision sets for `step`, a step that
+    began at `at`; None when the policy has no clock for it (the merchant's SLA settings decide)."""
+    kind = POLICY_CLOCK_OF_STEP.get(step)
+    decision = case.policy_decision
+    if kind is None or not decision:
+        return None
+    found: list[tuple[datetime, str]] = []
+    for line in decision.get("lines") or ():
+        for d in (line.get("decision") or {}).get("deadlines") or ():
+            if d.get("kind") != kind:
+                continue
+            if d.get("anchor") == "request" and d.get("at"):
+                when = d["at"]  # anchored at the request itself: already a point in time
+                found.append((datetime.fromisoformat(when) if isinstance(when, str) else when, d["rule"]))
+            elif d.get("period_seconds") is not None:
+                found.append((at + timedelta(seconds=d["period_seconds"]), d["rule"]))
+    return min(found, key=lambda x: x[0]) if found else None
+
+
+def _policy_outcome(case: CaseRecord, step: str) -> str | None:
+    action = POLICY_OUTCOME.get(step)
+    if action == "approve":
+        decision = case.policy_decision or {}
+        # Silence approves only what the policy itself allows, at an agent's level (never a supervisor's).
+        if case.state != "pending_review" or not decision.get("within_policy"):
+            return None
+    return action
 
 
 def _pause(session: Session, case_id: int, at: datetime, settings: dict) -> None:

@@ -1,7 +1,7 @@
 """sla timers, settings and notifications
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-24 22:03:57.517939
 """
 from alembic import op
@@ -10,7 +10,7 @@ import returnflow.db
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
