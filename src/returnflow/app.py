@@ -55,8 +55,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .cases.api import router as cases_router
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
+    from .refunds.api import router as refunds_router
     from .system_api import router as system_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router):
+    for router in (auth_router, orders_router, cases_router, system_router, policy_router, refunds_router):
         app.include_router(router, prefix="/api/v1")
     return app

@@ -20,7 +20,8 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
         "number": order.number, "currency": order.currency, "goods_total": fmt(order.goods_total, order.currency),
         "discount": fmt(order.discount, order.currency), "shipping_fee": fmt(order.shipping_fee, order.currency),
         "paid_total": fmt(order.paid_total, order.currency),
-        "payments": [{"method": p["method"], "amount": fmt(p["amount"], order.currency)} for p in order.payments],
+        "payments": [{"method": p["method"], "amount": fmt(p["amount"], order.currency),
+                      "reference": p.get("reference")} for p in order.payments],
         "country": order.country, "ordered_at": order.ordered_at, "shipped_at": order.shipped_at,
         "delivered_at": order.delivered_at, "signed_at": order.signed_at,
     }
