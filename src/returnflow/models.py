@@ -9,3 +9,4 @@ from .merchants.models import Merchant  # noqa: F401
 from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401
 from .policy.models import PolicyVersion  # noqa: F401
 from .refunds import models as _refunds  # noqa: F401
+from .audit import models as _audit  # noqa: F401
