@@ -210,3 +210,25 @@ def test_compensation_gives_a_coupon_or_credit_with_its_voucher(client, db):
     assert client.get("/api/v1/money/vouchers", params={"period": "2026-13"},
                       headers=shop.headers("finance")).status_code == 422
     _balanced(db)
+
+
+def test_store_credit_is_spent_never_below_zero(client, db):
+    shop = make_shop(db)
+    paid_order(db, shop, payments=(("wechat_pay", None),))
+    number = refund_only_case(db, shop, "M-1", line_no=2)
+    client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={
+        "route": "balance", "consent": {"channel": "chat", "statement": "ok"}})
+    url = "/api/v1/customers/C-1/balance/spend"
+    over = client.post(url, headers=shop.headers(), json={"asset": "store_credit", "currency": "CNY",
+                                                          "amount": "34.00", "reference": "O-2"})
+    assert over.status_code == 422 and over.json()["error"]["code"] == "insufficient_balance"
+    assert "33.99" in over.json()["error"]["message"]
+    for bad, field in [({"asset": "gold"}, "asset"), ({"amount": "-1"}, "amount"), ({"amount": "0.001"}, "amount")]:
+        body = {"asset": "store_credit", "currency": "CNY", "amount": "1.00", "reference": "O-2"} | bad
+        r = client.post(url, headers=shop.headers(), json=body)
+        assert (r.status_code, r.json()["error"]["field"]) == (422, field)
+    ok = client.post(url, headers=shop.headers(), json={"asset": "store_credit", "currency": "CNY",
+                                                        "amount": "30.00", "reference": "O-2"})
+    assert ok.status_code == 200 and ok.json()["balance"] == "3.99"
+    assert client.get("/api/v1/customers/C-1/balance", headers=shop.headers()).json()["balances"][0]["amount"] == "3.99"
+    _balanced(db)

@@ -41,3 +41,22 @@ def test_vouchers_export_and_reconcile_from_the_command_line(client, db, tmp_pat
     assert recon.returncode == 0 and '"matched": 1' in recon.stdout, recon.stdout + recon.stderr
     bad = _cli(db, "vouchers", "--merchant", "shop", "--period", "11-2026")
     assert bad.returncode == 2 and "YYYY-MM" in bad.stdout
+
+
+def test_audit_archive_from_the_command_line(client, db, tmp_path):
+    import zipfile
+
+    from tests.support.flows import run
+
+    shop = make_shop(db)
+    paid_order(db, shop, payments=(("wechat_pay", None),))
+    case = refund_only_case(db, shop, "M-1", line_no=2)
+    client.post(f"/api/v1/cases/{case}/refunds", headers=shop.headers(), json={
+        "route": "balance", "consent": {"channel": "phone", "statement": "fine"}})
+    run(db, case, "close", shop.actors["agent"])
+    env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "returnflow.cli", "audit", "archive", case, "--out",
+                             str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = zipfile.ZipFile(tmp_path / f"{case}.zip").namelist()
+    assert f"{case}/summary.pdf" in names and f"{case}/vouchers.json" in names

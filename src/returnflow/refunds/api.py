@@ -18,7 +18,9 @@ from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import ledger, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
-from .schemas import CompensationCreate, Decision, MoneySettingsIn, PaidMark, RefundCreate, Rejection
+from .schemas import (
+    BalanceSpend, CompensationCreate, Decision, MoneySettingsIn, PaidMark, RefundCreate, Rejection,
+)
 
 router = APIRouter(tags=["money"])
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
@@ -157,6 +159,20 @@ async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str |
         return JSON({"customer": external_id, "balances": [
             {"asset": asset, "currency": currency, "amount": fmt(amount, currency)}
             for (asset, currency), amount in sorted(found.items())]})
+
+
+@router.post("/customers/{external_id}/balance/spend")
+async def spend(external_id: str, body: BalanceSpend, request: Request):
+    """Takes an amount off the customer's store credit, points or coupons (never below zero)."""
+    from .credit import spend as run
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, run(session, actor=actor, external_id=external_id, asset=body.asset,
+                        currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+
+    return await mutate(request, actor, work)
 
 
 @router.post("/cases/{number}/compensations", status_code=201)

@@ -23,6 +23,7 @@ ACCOUNTS: dict[str, tuple[str, str]] = {
     "points_liability": ("Points owed to customers", "积分负债"),
     "coupon_liability": ("Coupons owed to customers", "优惠券负债"),
     "compensation_expense": ("Compensation expense", "补偿支出"),
+    "sales_revenue": ("Sales revenue", "主营业务收入"),
 }
 # Where a refund leg's money goes, by destination.
 SETTLEMENT_ACCOUNT = {"gateway": "gateway_cash", "store_credit": "store_credit_liability",

@@ -89,3 +89,14 @@ class MoneySettingsIn(BaseModel):
     gateways: dict[str, str] = Field(default_factory=dict, description="payment method -> manual | http")
     default_gateway: str = "manual"
     routes: dict[str, str] = Field(default_factory=dict, description="extra route -> gateway, e.g. bank_transfer")
+
+
+class BalanceSpend(BaseModel):
+    """Paying with what the customer's ledger holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset: str = Field(description="store_credit | points | coupon")
+    currency: str = Field(min_length=3, max_length=3)
+    amount: Decimal
+    reference: str = Field(min_length=1, max_length=200, description="e.g. the new order's number")

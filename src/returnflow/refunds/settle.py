@@ -52,7 +52,10 @@ def settle(session: Session, leg: RefundPayment, *, by: str, at: datetime, refer
     when it was the last leg. False if it was already settled (a duplicate)."""
     if leg.state == "succeeded":
         return False
-    refund = session.get(Refund, leg.refund_id)
+    # The refund row is locked first: two legs settling at once then see each other, and exactly one of them
+    # completes the refund and resolves the case.
+    refund = session.scalar(select(Refund).where(Refund.id == leg.refund_id).with_for_update()
+                            .execution_options(populate_existing=True))
     if leg.destination != "gateway":
         customer_id = session.scalar(select(Order.customer_id).where(Order.id == refund.order_id))
         ledger.credit(session, merchant_id=leg.merchant_id, customer_id=customer_id, asset=leg.destination,
