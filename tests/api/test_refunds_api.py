@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, text
 
+from returnflow.cases.models import OutboxMessage
 from returnflow.refunds.models import LedgerEntry, Refund, Voucher, VoucherLine
 from tests.support.money import inspected_case, paid_order, refund_only_case
 from tests.support.world import make_shop
@@ -71,6 +72,10 @@ def test_a_refund_is_exact_split_per_payment_approved_paid_and_resolves_the_case
 
     balance = client.get("/api/v1/customers/C-1/balance", headers=shop.headers()).json()["balances"]
     assert balance == [{"asset": "points", "currency": "CNY", "amount": "7.52"}]
+    with db.read() as s:
+        notes = [m.payload for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))
+                 if m.payload.get("template") == "refund_completed"]
+    assert len(notes) == 1 and notes[0]["data"]["amount"] == "87.75" and notes[0]["to"].startswith("customer:")
     _balanced(db)
     vouchers = client.get("/api/v1/money/vouchers", params={"period": _period()}, headers=shop.headers("finance"))
     kinds = [v["kind"] for v in vouchers.json()["items"]]
@@ -232,3 +237,14 @@ def test_store_credit_is_spent_never_below_zero(client, db):
     assert ok.status_code == 200 and ok.json()["balance"] == "3.99"
     assert client.get("/api/v1/customers/C-1/balance", headers=shop.headers()).json()["balances"][0]["amount"] == "3.99"
     _balanced(db)
+
+
+def test_a_zero_decimal_currency_refunds_in_whole_units(client, db):
+    shop = make_shop(db, currency="JPY")
+    paid_order(db, shop, lines=(("SKU-J", "1000", 3),), discount="100", shipping="0", currency="JPY",
+               payments=(("card", None),))
+    number = refund_only_case(db, shop, "M-1", quantity=2)
+    r = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers(), json={})
+    assert r.status_code == 201 and (r.json()["amount"], r.json()["currency"]) == ("1933", "JPY")
+    bad = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers(), json={"amount": "10.5"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "amount"

@@ -86,6 +86,14 @@ def _maybe_complete(session: Session, refund: Refund, at: datetime) -> None:
         return
     # The case moves on through the workflow like any other step; never by setting its state.
     case = store.load(session, actor=SYSTEM, number=_case_number(session, refund.case_id))
+    if case is not None and case.customer_id is not None:
+        # Contract 1: the notifications worker renders and sends it (zh-CN / en).
+        store.enqueue(session, merchant_id=refund.merchant_id, case_id=refund.case_id, topic="notify", at=at,
+                      payload={"channel": "email", "to": f"customer:{case.customer_id}",
+                               "locale": (case.customer or {}).get("locale") or "zh-CN",
+                               "template": "refund_completed",
+                               "data": {"case": case.number, "refund": refund.number,
+                                        "amount": fmt(refund.amount, refund.currency), "currency": refund.currency}})
     if case is not None and "resolve" in allowed_actions(case, SYSTEM):
         fire(session, case, "resolve", SYSTEM, payload={"refund": refund.number,
                                                         "amount": fmt(refund.amount, refund.currency),
