@@ -16,7 +16,7 @@ skipped with the reason when unreachable):
 5. checks every case is `resolved`, every refund `completed`, one settlement voucher per leg, the provider created
    exactly one refund per HTTP leg, and debits equal credits. Any error fails the run.
 
-Environment: RF_BENCH_REFUNDS=300 (per gateway and database), RF_BENCH_CONCURRENCY=8,
+Environment: RF_BENCH_REFUNDS=200 (per gateway and database), RF_BENCH_CONCURRENCY=8,
 RF_BENCH_DATABASES=sqlite,postgres, RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -38,7 +38,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ROOT / "tests" / "support" / "fake_pay.py"
-N = int(os.environ.get("RF_BENCH_REFUNDS", "300"))
+N = int(os.environ.get("RF_BENCH_REFUNDS", "200"))
 CONCURRENCY = int(os.environ.get("RF_BENCH_CONCURRENCY", "8"))
 DATABASES = [d.strip() for d in os.environ.get("RF_BENCH_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 PG_ADMIN = os.environ.get("RF_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
