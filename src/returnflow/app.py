@@ -51,14 +51,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             session.execute(text("SELECT 1"))
         return {"status": "ok", "database": database.dialect, "version": __version__}
 
+    from .audit.api import router as audit_router
     from .auth.api import router as auth_router
     from .cases.api import router as cases_router
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
     from .notify.api import router as notify_router
+    from .refunds.api import router as refunds_router
     from .sla.api import router as sla_router
     from .system_api import router as system_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router):
+    for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
+                   refunds_router, audit_router):
         app.include_router(router, prefix="/api/v1")
     return app

@@ -17,6 +17,11 @@ cases_app = typer.Typer(help="Find and read cases.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(users_app, name="users")
+from .audit.cli import audit_app  # noqa: E402  (event chain, archives)
+from .refunds.cli import money_app  # noqa: E402  (refunds, vouchers, reconciliation)
+
+app.add_typer(money_app, name="money")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 

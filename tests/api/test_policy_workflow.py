@@ -301,3 +301,29 @@ def test_too_many_recent_refunds_refuse_refund_on_dispatch_tb9(client, shop, db)
     make_order(db, shop, "O-H9", when=RECENT)
     d = open_case(client, shop, {**RETURN, "order": "O-H9"})["policy"]["lines"][0]["decision"]
     assert d["refund_on_dispatch"] is False and "TB9" in d["rule_ids"]
+
+
+RESTOCKING = """[policy]
+id = "restock-10"
+extends = "cn-law"
+
+[fees]
+restocking_percent = 10
+"""
+
+
+def test_the_refund_takes_the_deductions_the_policy_decided(client, shop, db):
+    assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": RESTOCKING}).status_code == 201
+    case = open_case(client, shop)  # SKU-A 100.00, approved by the policy with a 10% restocking fee
+    assert {"kind": "restocking_fee", "amount": "10.00", "rule": "M.restocking_fee"} in \
+        case["policy"]["lines"][0]["decision"]["deductions"]
+    for action, role, payload in (("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF1234567890"}),
+                                  ("receive", "warehouse", {}), ("inspect", "warehouse", {})):
+        r = act(client, shop, case, action, payload, role=role)
+        assert r.status_code == 200, r.text
+        case = r.json()
+    quote = client.post(f"/api/v1/cases/{case['number']}/refunds/quote", headers=shop.headers(), json={})
+    assert quote.status_code == 200, quote.text
+    line = quote.json()["lines"][0]
+    assert [(d["kind"], d["amount"]) for d in line["deductions"]] == [("restocking_fee", "10.00")]
+    assert quote.json()["total"] == "90.00"

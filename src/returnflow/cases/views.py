@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +32,10 @@ STATE_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# Other areas add sections to the case detail (e.g. refunds): name -> fn(session, case) -> JSON-able value.
+DETAIL_SECTIONS: dict[str, Callable[[Session, CaseRecord], Any]] = {}
+
+
 def present(session: Session, cases: Sequence[CaseRecord], actor: Actor, *, detail: bool = False) -> list[dict[str, Any]]:
     """The API shape of each case (loaded with its names already); with `detail`, its evidence and timeline too."""
     result = []
@@ -57,6 +61,8 @@ def present(session: Session, cases: Sequence[CaseRecord], actor: Actor, *, deta
                 select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id))]
             body["timeline"] = [event_dict(e) for e in session.scalars(
                 select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))]
+            for name, section in DETAIL_SECTIONS.items():
+                body[name] = section(session, case)
         result.append(body)
     return result
 

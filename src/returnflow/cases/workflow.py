@@ -432,3 +432,6 @@ def write_side_effects(session: Session, case: Case, event: dict) -> None:
         for message in producer(session, case, event):
             enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic=message["topic"],
                     payload=message["payload"], at=event["created_at"])
+
+
+from ..audit import chain as _chain  # noqa: E402,F401  (every event is hash-chained in its own transaction)

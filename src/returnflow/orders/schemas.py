@@ -34,6 +34,7 @@ class PaymentIn(BaseModel):
 
     method: str = Field(min_length=1, max_length=40, description="alipay, wechat_pay, card, balance, points ...")
     amount: Decimal
+    reference: str | None = Field(default=None, max_length=100, description="The payment's id at its provider")
 
 
 class OrderLineIn(BaseModel):
@@ -115,7 +116,7 @@ class OrderIn(BaseModel):
                                     discount=discount, gift=line.gift,
                                     final_sale_confirmed=line.final_sale_confirmed))
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
-                    for i, p in enumerate(self.payments)]
+                    | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(
             number=self.number, currency=currency,
             customer=CustomerRecord(external_id=self.customer.id, name=self.customer.name, email=self.customer.email,

@@ -1,0 +1,1 @@
+"""Audit: the hash-chained case event log and the closed-case archive (归档)."""

@@ -1,0 +1,162 @@
+"""The archive (归档) of a closed case: one ZIP with a PDF summary in zh-CN and en, the evidence files as uploaded,
+the event log with its hash chain, the refunds and the finance vouchers as JSON, and a manifest of SHA-256 sums."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import zipfile
+from functools import lru_cache
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases.models import Attachment, CaseEvent, CaseState
+from ..cases.service import get_case
+from ..cases.views import STATE_LABELS
+from ..errors import Explained
+from ..money import fmt
+from ..refunds.models import Compensation, Voucher, VoucherLine
+from ..refunds.reports import case_refunds, compensation_dict
+from .chain import GENESIS, head
+from .models import EventLink
+
+# CJK fonts looked up through fontconfig, in order; RETURNFLOW_PDF_FONT names a font file instead.
+FONT_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
+
+
+@lru_cache
+def cjk_font() -> str:
+    """A font file that covers Chinese, embedded into the PDF so it prints the same everywhere."""
+    configured = os.environ.get("RETURNFLOW_PDF_FONT")
+    if configured:
+        return configured
+    if shutil.which("fc-match"):
+        for family in FONT_FAMILIES:
+            found = subprocess.run(["fc-match", "-f", "%{file}\n%{family}", f"{family}:lang=zh-cn"],
+                                   capture_output=True, text=True, timeout=10).stdout.split("\n", 1)
+            if len(found) == 2 and family.split()[0].lower() in found[1].lower():
+                return found[0]
+    raise Explained("font", "no Chinese font is installed for the PDF summary: install fonts-wqy-microhei "
+                    "(scripts/setup does) or set RETURNFLOW_PDF_FONT", "未安装用于 PDF 摘要的中文字体：请安装 "
+                    "fonts-wqy-microhei（scripts/setup 会安装）或设置 RETURNFLOW_PDF_FONT", code="no_font", status=500)
+
+
+def _json(value) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
+    """The ZIP archive of a closed case."""
+    case = get_case(session, actor=actor, number=number)
+    if case.state != CaseState.CLOSED.value:
+        raise Explained("state", f"only a closed case is archived; {number} is {case.state}",
+                        f"只有已结案的售后单可以归档；{number} 当前状态为 {case.state}", code="not_closed", status=409)
+    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    links = session.scalars(select(EventLink).where(EventLink.case_id == case.id).order_by(EventLink.seq)).all()
+    attachments = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
+                                  .order_by(Attachment.id)).all()
+    refunds = case_refunds(session, case.id)
+    vouchers = []
+    for v in session.scalars(select(Voucher).where(Voucher.case_id == case.id).order_by(Voucher.id)):
+        lines = session.scalars(select(VoucherLine).where(VoucherLine.voucher_id == v.id).order_by(VoucherLine.id))
+        vouchers.append({"number": v.number, "period": v.period, "kind": v.kind, "currency": v.currency,
+                         "memo": v.memo, "created_at": v.created_at,
+                         "lines": [{"account": x.account, "debit": fmt(x.debit, v.currency),
+                                    "credit": fmt(x.credit, v.currency)} for x in lines]})
+    compensations = [compensation_dict(c) for c in session.scalars(
+        select(Compensation).where(Compensation.case_id == case.id).order_by(Compensation.id))]
+    event_rows = [{"seq": e.seq, "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
+                   "actor": {"kind": e.actor_kind, "role": e.actor_role, "id": e.actor_id, "name": e.actor_name},
+                   "payload": e.payload, "at": e.created_at} for e in events]
+    seal = head(session, case.id)
+    files: dict[str, bytes] = {
+        "events.json": _json(event_rows),
+        "chain.json": _json({"genesis": GENESIS, "head": seal,
+                             "links": [{"seq": x.seq, "prev_hash": x.prev_hash, "hash": x.hash} for x in links]}),
+        "refunds.json": _json(refunds),
+        "vouchers.json": _json(vouchers),
+        "compensations.json": _json(compensations),
+    }
+    for a in attachments:
+        files[f"evidence/{a.id}-{a.sha256[:12]}-{os.path.basename(a.filename)}"] = b"".join(store.open(a.storage_key))
+    files["summary.pdf"] = summary_pdf(case, event_rows, refunds, vouchers, compensations, attachments, seal)
+    manifest = {"case": case.number, "chain_head": seal,
+                "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(f"{case.number}/{name}", data)
+        zf.writestr(f"{case.number}/manifest.json", _json(manifest))
+    return out.getvalue()
+
+
+def summary_pdf(case, events, refunds, vouchers, compensations, attachments, seal: str) -> bytes:
+    """A bilingual summary: the case, its lines, money, evidence and timeline."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_font("cjk", "", cjk_font())
+    pdf.set_title(f"{case.number}")
+    pdf.set_creator("returnflow")
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    def heading(zh: str, en: str) -> None:
+        pdf.set_font("cjk", size=13)
+        pdf.ln(2)
+        pdf.multi_cell(width, 7, f"{zh} / {en}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("cjk", size=9)
+
+    def row(zh: str, en: str, value) -> None:
+        pdf.multi_cell(width, 5, f"{zh} {en}: {value}", new_x="LMARGIN", new_y="NEXT")
+
+    pdf.set_font("cjk", size=16)
+    pdf.multi_cell(width, 9, f"售后单归档 Case archive  {case.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=9)
+    label = STATE_LABELS.get(case.state, {"zh-CN": case.state, "en": case.state})
+    row("订单", "Order", case.order_number)
+    row("类型", "Type", case.type)
+    row("状态", "State", f"{label['zh-CN']} / {label['en']} ({case.outcome or '-'})")
+    row("原因", "Reason", case.reason_code or "-")
+    row("顾客", "Customer", (case.customer or {}).get("name") or "-")
+    row("描述", "Description", case.description or "-")
+    row("创建 / 结案", "Opened / closed", f"{case.created_at:%Y-%m-%d %H:%M} / "
+        f"{case.closed_at:%Y-%m-%d %H:%M}" if case.closed_at else f"{case.created_at:%Y-%m-%d %H:%M}")
+    heading("商品行", "Lines")
+    for line in case.lines:
+        row(f"#{line.line_no}", line.sku, f"{line.title} × {line.quantity}; 收货 received {line.received_quantity}, "
+            f"验收 accepted {line.accepted_quantity}")
+    heading("退款", "Refunds")
+    if not refunds:
+        row("无", "None", "-")
+    for r in refunds:
+        row(r["number"], r["state"], f"{r['amount']} {r['currency']} (商品 goods {r['goods']}, 运费 shipping "
+            f"{r['shipping']}, 扣款 deducted {r['deducted']}); 方式 route {r['route']}")
+        for leg in r["payments"]:
+            row("  ·", leg["method"], f"{leg['amount']} → {leg['destination']} {leg['gateway'] or ''} "
+                f"[{leg['state']}] {leg['reference'] or leg['provider_ref'] or ''}")
+    if compensations:
+        heading("补偿", "Compensation")
+        for c in compensations:
+            row(c["kind"], c["code"] or "", f"{c['amount']} {c['currency']}: {c['reason']}")
+    heading("财务凭证", "Vouchers")
+    for v in vouchers:
+        row(v["number"], v["kind"], "; ".join(f"{x['account']} 借Dr {x['debit']} 贷Cr {x['credit']}"
+                                              for x in v["lines"]))
+    heading("凭证文件", "Evidence")
+    for a in attachments:
+        row(a.kind, a.filename, f"{a.size} bytes, SHA-256 {a.sha256}")
+    heading("处理记录", "Timeline")
+    for e in events:
+        row(f"{e['seq']}.", f"{e['at']:%Y-%m-%d %H:%M}", f"{e['action']} {e['from_state'] or '-'} → {e['to_state']} "
+            f"({e['actor']['role']} {e['actor']['name'] or e['actor']['id'] or ''})")
+    heading("防篡改", "Tamper evidence")
+    row("事件链末端哈希", "Event chain head (SHA-256)", seal)
+    return bytes(pdf.output())

@@ -1,0 +1,252 @@
+"""The money API: quote and request refunds, approve, execute, mark paid, webhooks, store credit, compensation,
+vouchers (JSON and CSV), reconciliation and the merchant's money settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from ..cases.service import get_case
+from ..cases.views import DETAIL_SECTIONS
+from ..errors import Forbidden, NotFound
+from ..merchants.models import Merchant
+from ..money import MoneyError, fmt, to_minor
+from ..orders.models import Customer
+from ..web import DB, JSON, CurrentActor, current_actor, mutate
+from . import ledger, reports, service, settle
+from .gateways import GATEWAYS, GatewaySettings
+from .models import Refund
+from .schemas import (
+    BalanceSpend, CompensationCreate, Decision, MoneySettingsIn, PaidMark, RefundCreate, Rejection,
+)
+
+router = APIRouter(tags=["money"])
+DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
+
+
+def pay_settings(request: Request) -> GatewaySettings:
+    """The gateway settings of this app (from RETURNFLOW_PAY_*), made once."""
+    found = getattr(request.app.state, "pay_settings", None)
+    if found is None:
+        found = request.app.state.pay_settings = GatewaySettings()
+    return found
+
+
+@router.post("/cases/{number}/refunds/quote")
+async def quote(number: str, body: RefundCreate, actor: CurrentActor, db: DB):
+    """What a refund would be, line by line, with deductions, caps and the split per payment; changes nothing."""
+    with db.read() as session:
+        case = get_case(session, actor=actor, number=number)
+        result, _facts, order = service.plan(session, case, body)
+        return JSON(service.quote_dict(result, order))
+
+
+@router.post("/cases/{number}/refunds", status_code=201)
+async def request_refund(number: str, body: RefundCreate, request: Request):
+    """Decides a refund: approved at once within the requester's limit, otherwise it awaits a supervisor."""
+    actor = await current_actor(request)
+
+    def work(session):
+        refund = service.request_refund(session, actor=actor, number=number, body=body)
+        return 201, reports.refund_dict(session, refund)
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/refunds")
+async def list_refunds(number: str, actor: CurrentActor, db: DB):
+    """The case's refunds with their payments and every state change."""
+    with db.read() as session:
+        case = get_case(session, actor=actor, number=number)
+        return JSON(reports.case_refunds(session, case.id))
+
+
+@router.get("/refunds/{number}")
+async def get_refund(number: str, actor: CurrentActor, db: DB):
+    """One refund."""
+    with db.read() as session:
+        refund = session.scalar(select(Refund).where(Refund.number == number))
+        if refund is None or not actor.can_see(refund.merchant_id) or actor.kind == "customer":
+            raise NotFound("refund", number, field="number")
+        return JSON(reports.refund_dict(session, refund))
+
+
+@router.post("/refunds/{number}/approve")
+async def approve(number: str, body: Decision, request: Request):
+    """A supervisor approves a refund above the requester's limit (within their own)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, reports.refund_dict(session, service.approve(session, actor=actor, number=number, note=body.note))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/refunds/{number}/reject")
+async def reject(number: str, body: Rejection, request: Request):
+    """A supervisor turns a refund down; its amounts become refundable again."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, reports.refund_dict(session, service.reject(session, actor=actor, number=number,
+                                                                reason=body.reason))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/refunds/{number}/execute")
+async def execute(number: str, request: Request):
+    """Finance pays an approved refund: each gateway payment is sent (a failed one retried under a new key, one
+    without an outcome sent again under the same key). Calling it again never pays twice."""
+    actor = await current_actor(request)
+    db = request.app.state.db
+    await run_in_threadpool(settle.execute, db, pay_settings(request), actor=actor, number=number)
+    with db.read() as session:
+        refund = session.scalar(select(Refund).where(Refund.number == number))
+        return JSON(reports.refund_dict(session, refund))
+
+
+@router.post("/refund-payments/{number}/mark-paid")
+async def mark_paid(number: str, body: PaidMark, request: Request):
+    """Finance records a manual payment made outside the system, with its reference."""
+    actor = await current_actor(request)
+
+    def work(session):
+        leg = settle.mark_paid(session, actor=actor, number=number, reference=body.reference)
+        return 200, reports.refund_dict(session, session.get(Refund, leg.refund_id))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/money/webhooks/{gateway}")
+async def webhook(gateway: str, request: Request):
+    """A gateway's signed confirmation (no token: the signature is the authentication)."""
+    if gateway not in GATEWAYS:
+        raise NotFound("gateway", gateway, field="gateway")
+    body = await request.body()
+    result = await run_in_threadpool(settle.webhook, request.app.state.db, pay_settings(request), name=gateway,
+                                     signature=request.headers.get("pay-signature"), body=body)
+    return JSON(result)
+
+
+@router.post("/money/sync")
+async def sync(request: Request, older_than_seconds: int = Query(300, ge=0)):
+    """Asks the provider about payments sent without an outcome (lost answers, lost webhooks, crashes)."""
+    from datetime import timedelta
+
+    actor = await current_actor(request)
+    if actor.role not in service.EXECUTORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="sync refunds", allowed=list(service.EXECUTORS))
+    return JSON(await run_in_threadpool(settle.sync, request.app.state.db, pay_settings(request),
+                                        older_than=timedelta(seconds=older_than_seconds)))
+
+
+@router.get("/customers/{external_id}/balance")
+async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str | None = None):
+    """A customer's store credit, points and coupons owed, per currency."""
+    with db.read() as session:
+        stmt = select(Customer).where(Customer.external_id == external_id)
+        if actor.merchant_id is not None:
+            stmt = stmt.where(Customer.merchant_id == actor.merchant_id)
+        elif merchant:
+            stmt = stmt.join(Merchant, Merchant.id == Customer.merchant_id).where(Merchant.code == merchant)
+        customer = session.scalars(stmt).first()
+        if customer is None or (actor.kind == "customer" and actor.customer_id != customer.id):
+            raise NotFound("customer", external_id, field="external_id")
+        found = ledger.balances(session, merchant_id=customer.merchant_id, customer_id=customer.id)
+        return JSON({"customer": external_id, "balances": [
+            {"asset": asset, "currency": currency, "amount": fmt(amount, currency)}
+            for (asset, currency), amount in sorted(found.items())]})
+
+
+@router.post("/customers/{external_id}/balance/spend")
+async def spend(external_id: str, body: BalanceSpend, request: Request):
+    """Takes an amount off the customer's store credit, points or coupons (never below zero)."""
+    from .credit import spend as run
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, run(session, actor=actor, external_id=external_id, asset=body.asset,
+                        currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/compensations", status_code=201)
+async def compensate(number: str, body: CompensationCreate, request: Request):
+    """Compensates the customer for the merchant's fault: a coupon code or store credit."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 201, reports.compensation_dict(reports.compensate(session, actor=actor, number=number, body=body))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/money/vouchers")
+async def list_vouchers(actor: CurrentActor, db: DB, period: str = Query(..., description="YYYY-MM")):
+    """The period's finance vouchers (财务凭证) with their lines."""
+    with db.read() as session:
+        return JSON({"period": period, "items": reports.vouchers(session, actor=actor, period=period)})
+
+
+@router.get("/money/vouchers.csv")
+async def export_vouchers(actor: CurrentActor, db: DB, period: str = Query(..., description="YYYY-MM")):
+    """The period's vouchers as CSV, one row per line."""
+    with db.read() as session:
+        text = reports.vouchers_csv(reports.vouchers(session, actor=actor, period=period))
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="vouchers-{period}.csv"'})
+
+
+@router.get("/money/reconciliation")
+async def reconciliation(actor: CurrentActor, db: DB, period: str = Query(..., description="YYYY-MM")):
+    """Gateway confirmations matched against settlement vouchers, with every mismatch."""
+    with db.read() as session:
+        return JSON(reports.reconciliation(session, actor=actor, period=period))
+
+
+@router.get("/money/settings")
+async def get_settings(actor: CurrentActor, db: DB):
+    """The merchant's approval limits, gateways per payment method and extra refund routes."""
+    if actor.merchant_id is None:
+        raise Forbidden("merchant_required", status=422, field="merchant")
+    with db.read() as session:
+        return JSON(service.money_settings(session, actor.merchant_id))
+
+
+@router.put("/money/settings")
+async def put_settings(body: MoneySettingsIn, request: Request):
+    """Sets the merchant's money settings (admin)."""
+    actor = await current_actor(request)
+    if actor.role != "admin" or actor.merchant_id is None:
+        raise Forbidden("forbidden_role", role=actor.role, what="change money settings", allowed=["admin"])
+    for field, value in [("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in
+                                                                      body.gateways.items()],
+                         *[(f"routes.{k}", v) for k, v in body.routes.items()]]:
+        if value not in GATEWAYS:
+            raise service.refuse(field, f"'{value}' is not a gateway; allowed: {', '.join(GATEWAYS)}",
+                                 f"「{value}」不是有效的支付通道；可选：{', '.join(GATEWAYS)}")
+    for name in ("agent_limit", "supervisor_limit"):
+        for currency, value in getattr(body, name).items():
+            try:
+                if to_minor(value, currency) < 0:
+                    raise MoneyError("must not be negative", "不能为负数")
+            except MoneyError as exc:
+                raise service.refuse(f"{name}.{currency}", str(exc), exc.zh) from None
+    for route in body.routes:
+        if route in ("original", "balance"):
+            raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
+    value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
+             "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
+             "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes}
+
+    def work(session):
+        merchant = session.get(Merchant, actor.merchant_id)
+        merchant.settings = {**(merchant.settings or {}), "money": value}
+        return 200, value
+
+    return await mutate(request, actor, work)

@@ -1,0 +1,177 @@
+"""Payment gateways behind one small interface: `send` a refund leg, `lookup` its outcome, `verify` a webhook.
+
+`manual`: finance pays outside the system and marks the leg paid with a reference.
+`http`: a provider speaking a common refund protocol —
+  POST {url}/v1/refunds with `Authorization: Bearer <key>` and `Idempotency-Key: <leg key>`; body
+  {"amount": <minor>, "currency", "payment_ref", "reference"}; answers {"id", "status": pending|succeeded|failed,
+  "amount", "currency", "failure_reason"}. The same key sent again returns the same refund, never a second one.
+  GET {url}/v1/refunds?idempotency_key=<key> finds it again after a lost answer.
+  The outcome arrives later by webhook: POST <our url>/api/v1/money/webhooks/http with
+  `Pay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` and body
+  {"id": "evt_..", "type": "refund.succeeded" | "refund.failed", "data": {<the refund>, "idempotency_key"}}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """The HTTP gateway's address and secrets, from RETURNFLOW_PAY_* (never stored in the repository)."""
+
+    model_config = SettingsConfigDict(env_prefix="RETURNFLOW_PAY_", extra="ignore")
+
+    http_url: str = ""
+    http_api_key: str = ""
+    http_webhook_secret: str = ""
+    http_timeout: float = 5.0
+    webhook_tolerance_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Leg:
+    """What a gateway needs to know about one refund leg."""
+
+    number: str
+    idempotency_key: str
+    amount: int
+    currency: str
+    method: str
+    payment_ref: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the gateway said: `sent` (accepted, outcome to follow), `succeeded`, `failed`, or `unknown` (no answer)."""
+
+    status: str
+    provider_ref: str | None = None
+    error: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+
+
+class Gateway(Protocol):
+    name: str
+
+    def send(self, leg: Leg) -> Outcome: ...
+
+    def lookup(self, leg: Leg) -> Outcome | None: ...
+
+
+class ManualGateway:
+    """Finance pays by hand (bank transfer, cash) and marks the leg paid with a reference."""
+
+    name = "manual"
+
+    def send(self, leg: Leg) -> Outcome:
+        return Outcome("sent")
+
+    def lookup(self, leg: Leg) -> Outcome | None:
+        return None
+
+
+class HttpGateway:
+    """The provider protocol in the module docstring, over plain HTTP with a timeout."""
+
+    name = "http"
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+
+    def _call(self, method: str, path: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.settings.http_url.rstrip("/") + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.settings.http_api_key}")
+        request.add_header("Content-Type", "application/json")
+        if key:
+            request.add_header("Idempotency-Key", key)
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.http_timeout) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.loads(exc.read() or b"{}")
+            except ValueError:
+                return exc.code, {}
+
+    @staticmethod
+    def _outcome(payload: dict) -> Outcome:
+        status = payload.get("status")
+        mapped = {"succeeded": "succeeded", "failed": "failed"}.get(status, "sent")
+        return Outcome(mapped, provider_ref=payload.get("id"), error=payload.get("failure_reason"),
+                       amount=payload.get("amount"), currency=payload.get("currency"))
+
+    def send(self, leg: Leg) -> Outcome:
+        if not self.settings.http_url:
+            return Outcome("unknown", error="the HTTP gateway is not configured (RETURNFLOW_PAY_HTTP_URL)")
+        body = {"amount": leg.amount, "currency": leg.currency, "payment_ref": leg.payment_ref,
+                "reference": leg.number, "method": leg.method}
+        try:
+            status, payload = self._call("POST", "/v1/refunds", body, key=leg.idempotency_key)
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+            # No answer: the provider may or may not have it. The leg stays `sent`; the same key is safe to resend.
+            return Outcome("unknown", error=f"no answer from the provider: {exc}")
+        if status in (200, 201, 202):
+            return self._outcome(payload)
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            # A definite refusal: no money moved, the leg may be retried with a new key.
+            return Outcome("failed", error=f"{status} {payload.get('error') or payload}")
+        return Outcome("unknown", error=f"provider answered {status}")
+
+    def lookup(self, leg: Leg) -> Outcome | None:
+        if not self.settings.http_url:
+            return None
+        try:
+            status, payload = self._call("GET", f"/v1/refunds?idempotency_key={leg.idempotency_key}")
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError):
+            return None
+        if status == 404:
+            return Outcome("missing")
+        return self._outcome(payload) if status == 200 else None
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The Pay-Signature header value for `body` (what the provider sends; tests and the fake use it too)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify(secret: str, header: str | None, body: bytes, *, tolerance: int, now: float | None = None) -> str | None:
+    """None if the signature is good and fresh, else what is wrong with it."""
+    if not secret:
+        return "no webhook secret is configured"
+    if not header:
+        return "missing Pay-Signature header"
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        t = int(parts.get("t", ""))
+    except ValueError:
+        return "malformed Pay-Signature header"
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, parts.get("v1", "")):
+        return "bad signature"
+    if abs((time.time() if now is None else now) - t) > tolerance:
+        return "signature timestamp outside the tolerance (replayed?)"
+    return None
+
+
+def gateway(name: str, settings: GatewaySettings) -> Gateway:
+    """The gateway called `name`."""
+    if name == "http":
+        return HttpGateway(settings)
+    return ManualGateway()
+
+
+GATEWAYS = ("manual", "http")

@@ -1,0 +1,100 @@
+"""Double-entry finance vouchers (财务凭证) and the customer's balance ledger (store credit, points, coupons)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from ..cases import store
+from ..cases.service import _next_value
+from .models import LedgerEntry, Voucher, VoucherLine
+
+# Account code -> (English, 中文). Debit-normal: expenses, returns, cash; credit-normal: liabilities, income.
+ACCOUNTS: dict[str, tuple[str, str]] = {
+    "sales_returns": ("Sales returns", "销售退回"),
+    "shipping_expense": ("Shipping expense", "运费支出"),
+    "restocking_income": ("Restocking fees and deductions", "退货扣款收入"),
+    "refund_payable": ("Refunds payable", "应付退款"),
+    "gateway_cash": ("Cash at payment gateways", "支付渠道存款"),
+    "store_credit_liability": ("Store credit owed to customers", "顾客余额负债"),
+    "points_liability": ("Points owed to customers", "积分负债"),
+    "coupon_liability": ("Coupons owed to customers", "优惠券负债"),
+    "compensation_expense": ("Compensation expense", "补偿支出"),
+    "sales_revenue": ("Sales revenue", "主营业务收入"),
+}
+# Where a refund leg's money goes, by destination.
+SETTLEMENT_ACCOUNT = {"gateway": "gateway_cash", "store_credit": "store_credit_liability",
+                      "points": "points_liability", "coupon": "coupon_liability"}
+# Deductions that recover shipping the merchant paid (CN6) reduce the shipping expense; the rest is income.
+SHIPPING_KINDS = frozenset({"shipping", "return_shipping", "free_shipping_threshold", "outbound_shipping"})
+LOCAL = ZoneInfo("Asia/Shanghai")
+
+
+class Unbalanced(RuntimeError):
+    """A voucher whose debits and credits differ: a bug, never written."""
+
+
+def period_of(at: datetime) -> str:
+    """The accounting period (YYYY-MM, China time) of a moment."""
+    return at.astimezone(LOCAL).strftime("%Y-%m")
+
+
+def post(session: Session, *, merchant_id: int, kind: str, currency: str, lines: list[tuple[str, int, int]],
+         at: datetime, memo: str = "", case_id: int | None = None, refund_id: int | None = None,
+         refund_payment_id: int | None = None, compensation_id: int | None = None) -> str:
+    """Writes one balanced voucher with its lines (account, debit, credit); returns its number."""
+    lines = [(account, debit, credit) for account, debit, credit in lines if debit or credit]
+    for account, debit, credit in lines:
+        if account not in ACCOUNTS or debit < 0 or credit < 0:
+            raise Unbalanced(f"bad voucher line {account} {debit} {credit}")
+    if sum(d for _, d, _ in lines) != sum(c for _, _, c in lines) or not lines:
+        raise Unbalanced(f"voucher {kind} does not balance: {lines}")
+    period = period_of(at)
+    seq = store.run(session, _next_value(session.get_bind().dialect.name),
+                    {"name": f"V{merchant_id}:{period}"}).scalar_one()
+    number = f"V{period.replace('-', '')}-{merchant_id}-{seq:06d}"
+    voucher_id = store.run(session, _INSERT_VOUCHER, {
+        "merchant_id": merchant_id, "number": number, "period": period, "kind": kind, "currency": currency,
+        "case_id": case_id, "refund_id": refund_id, "refund_payment_id": refund_payment_id,
+        "compensation_id": compensation_id, "memo": memo[:300], "created_at": at}).scalar_one()
+    store.run(session, insert(VoucherLine.__table__), [
+        {"voucher_id": voucher_id, "account": account, "debit": debit, "credit": credit}
+        for account, debit, credit in lines])
+    return number
+
+
+_INSERT_VOUCHER = insert(Voucher.__table__).returning(Voucher.__table__.c.id)
+
+
+def credit(session: Session, *, merchant_id: int, customer_id: int, asset: str, currency: str, amount: int,
+           at: datetime, by: str, memo: str = "", refund_payment_id: int | None = None,
+           compensation_id: int | None = None) -> None:
+    """A movement on the customer's ledger (positive: owed to the customer)."""
+    store.run(session, insert(LedgerEntry.__table__), {
+        "merchant_id": merchant_id, "customer_id": customer_id, "asset": asset, "currency": currency,
+        "amount": amount, "refund_payment_id": refund_payment_id, "compensation_id": compensation_id,
+        "memo": memo[:300], "created_by": by, "created_at": at})
+
+
+def balances(session: Session, *, merchant_id: int, customer_id: int) -> dict[tuple[str, str], int]:
+    """(asset, currency) -> balance for one customer."""
+    rows = session.execute(select(LedgerEntry.asset, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+                           .where(LedgerEntry.merchant_id == merchant_id, LedgerEntry.customer_id == customer_id)
+                           .group_by(LedgerEntry.asset, LedgerEntry.currency)).all()
+    return {(asset, currency): int(total) for asset, currency, total in rows}
+
+
+def decision_lines(*, goods: int, shipping: int, deductions: list[dict], capped: int, reduced: int,
+                   total: int) -> list[tuple[str, int, int]]:
+    """A refund decided: returns and refunded shipping against deductions kept and the refund now owed."""
+    shipping_back = sum(d["amount"] for d in deductions if d["kind"] in SHIPPING_KINDS)
+    other = sum(d["amount"] for d in deductions if d["kind"] not in SHIPPING_KINDS)
+    goods_debit, shipping_debit = goods - capped - reduced, shipping
+    if goods_debit < 0:  # the cap took more than the goods: the rest comes off the shipping
+        shipping_debit += goods_debit
+        goods_debit = 0
+    return [("sales_returns", goods_debit, 0), ("shipping_expense", shipping_debit, 0),
+            ("shipping_expense", 0, shipping_back), ("restocking_income", 0, other), ("refund_payable", 0, total)]

@@ -1,0 +1,206 @@
+"""Compensation, voucher listings and CSV export per period, the reconciliation report, refund views."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases.models import Case
+from ..cases.service import get_case
+from ..db import utcnow
+from ..errors import Forbidden
+from ..money import MoneyError, fmt, to_minor
+from . import ledger
+from .models import Compensation, GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
+from .schemas import CompensationCreate
+from .service import refuse
+
+COMPENSATORS = ("agent", "supervisor", "admin")
+FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def check_period(period: str) -> str:
+    if not PERIOD.match(period or ""):
+        raise refuse("period", f"'{period}' is not a period; use YYYY-MM, e.g. 2026-11",
+                     f"「{period}」不是有效的会计期间；格式为 YYYY-MM，例如 2026-11")
+    return period
+
+
+def compensate(session: Session, *, actor: Actor, number: str, body: CompensationCreate) -> Compensation:
+    """Goodwill for the merchant's fault: a coupon code or store credit, with its voucher."""
+    if actor.role not in COMPENSATORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="compensate a customer", allowed=list(COMPENSATORS))
+    case = get_case(session, actor=actor, number=number)
+    if body.kind not in ("coupon", "credit"):
+        raise refuse("kind", f"'{body.kind}' is not a compensation; allowed: coupon, credit",
+                     f"「{body.kind}」不是有效的补偿方式；可选：coupon（优惠券）、credit（余额）")
+    if body.currency.upper() != case.currency:
+        raise refuse("currency", f"{body.currency} does not match the case currency {case.currency}",
+                     f"币种 {body.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+    try:
+        amount = to_minor(body.amount, case.currency)
+    except MoneyError as exc:
+        raise refuse("amount", str(exc), exc.zh) from None
+    if amount <= 0:
+        raise refuse("amount", "must be more than 0", "必须大于 0")
+    if case.customer_id is None:
+        raise refuse("case", "the case's order has no customer to compensate", "该售后单的订单没有顾客信息，无法补偿")
+    if body.code and session.scalar(select(Compensation.id).where(Compensation.code == body.code)):
+        raise refuse("code", f"coupon code {body.code} is already used", f"优惠券码 {body.code} 已被使用")
+    at = utcnow()
+    code = (body.code or f"CP{secrets.token_hex(5).upper()}") if body.kind == "coupon" else None
+    comp = Compensation(merchant_id=case.merchant_id, case_id=case.id, customer_id=case.customer_id, kind=body.kind,
+                        currency=case.currency, amount=amount, code=code, reason=body.reason, created_by=actor.ref,
+                        created_at=at)
+    session.add(comp)
+    session.flush()
+    asset = "coupon" if body.kind == "coupon" else "store_credit"
+    ledger.credit(session, merchant_id=case.merchant_id, customer_id=case.customer_id, asset=asset,
+                  currency=case.currency, amount=amount, at=at, by=actor.ref, compensation_id=comp.id,
+                  memo=f"compensation on {case.number}" + (f" coupon {code}" if code else ""))
+    ledger.post(session, merchant_id=case.merchant_id, kind="compensation", currency=case.currency,
+                lines=[("compensation_expense", amount, 0), (ledger.SETTLEMENT_ACCOUNT[asset], 0, amount)], at=at,
+                memo=f"compensation ({body.kind}) on {case.number}", case_id=case.id, compensation_id=comp.id)
+    return comp
+
+
+def compensation_dict(c: Compensation) -> dict:
+    return {"id": c.id, "kind": c.kind, "amount": fmt(c.amount, c.currency), "currency": c.currency, "code": c.code,
+            "reason": c.reason, "created_by": c.created_by, "created_at": c.created_at}
+
+
+def _merchant_filter(stmt, model, actor: Actor):
+    return stmt.where(model.merchant_id == actor.merchant_id) if actor.merchant_id is not None else stmt
+
+
+def vouchers(session: Session, *, actor: Actor, period: str) -> list[dict]:
+    """The period's vouchers with their lines, in number order."""
+    if actor.role not in FINANCE_READERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="read vouchers", allowed=list(FINANCE_READERS))
+    check_period(period)
+    rows = session.scalars(_merchant_filter(select(Voucher).where(Voucher.period == period), Voucher, actor)
+                           .order_by(Voucher.id)).all()
+    lines: dict[int, list] = {}
+    if rows:
+        for line in session.scalars(select(VoucherLine).where(VoucherLine.voucher_id.in_([v.id for v in rows]))
+                                    .order_by(VoucherLine.id)):
+            lines.setdefault(line.voucher_id, []).append(line)
+    cases = dict(session.execute(select(Case.id, Case.number).where(
+        Case.id.in_({v.case_id for v in rows if v.case_id}))).all()) if rows else {}
+    refunds = dict(session.execute(select(Refund.id, Refund.number).where(
+        Refund.id.in_({v.refund_id for v in rows if v.refund_id}))).all()) if rows else {}
+    return [{"number": v.number, "period": v.period, "kind": v.kind, "currency": v.currency,
+             "case": cases.get(v.case_id), "refund": refunds.get(v.refund_id), "memo": v.memo,
+             "created_at": v.created_at,
+             "lines": [{"account": line.account, "account_name": {"en": ledger.ACCOUNTS[line.account][0],
+                                                                  "zh-CN": ledger.ACCOUNTS[line.account][1]},
+                        "debit": fmt(line.debit, v.currency), "credit": fmt(line.credit, v.currency)}
+                       for line in lines.get(v.id, [])]} for v in rows]
+
+
+CSV_HEADER = ["voucher", "date", "kind", "account", "account_zh", "debit", "credit", "currency", "case", "refund",
+              "memo"]
+
+
+def vouchers_csv(items: list[dict]) -> str:
+    """One row per voucher line (UTF-8 with BOM so spreadsheet software reads the Chinese names)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for v in items:
+        for line in v["lines"]:
+            writer.writerow([v["number"], v["created_at"].date().isoformat(), v["kind"], line["account"],
+                             line["account_name"]["zh-CN"], line["debit"], line["credit"], v["currency"],
+                             v["case"] or "", v["refund"] or "", v["memo"]])
+    return out.getvalue()
+
+
+def reconciliation(session: Session, *, actor: Actor, period: str) -> dict:
+    """Gateway confirmations against settlement vouchers: what matches, and every mismatch with its reason."""
+    if actor.role not in FINANCE_READERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="read the reconciliation",
+                        allowed=list(FINANCE_READERS))
+    check_period(period)
+    settled = {v.refund_payment_id: v for v in session.scalars(_merchant_filter(
+        select(Voucher).where(Voucher.kind == "refund_settlement", Voucher.period == period), Voucher, actor))}
+    amounts = dict(session.execute(select(VoucherLine.voucher_id, func.sum(VoucherLine.debit)).where(
+        VoucherLine.voucher_id.in_([v.id for v in settled.values()])).group_by(VoucherLine.voucher_id)).all()) \
+        if settled else {}
+    legs = session.scalars(_merchant_filter(select(RefundPayment).where(
+        RefundPayment.destination == "gateway"), RefundPayment, actor)).all()
+    confirmations = {}
+    for hook in session.scalars(select(GatewayWebhook).where(GatewayWebhook.outcome == "applied",
+                                                             GatewayWebhook.status == "refund.succeeded")):
+        confirmations[hook.refund_payment_id] = hook
+    matched, mismatches, totals = 0, [], {}
+    stale = utcnow() - timedelta(days=1)
+    for leg in legs:
+        voucher = settled.get(leg.id)
+        if leg.state == "succeeded" and voucher is not None:
+            confirmed = confirmations.get(leg.id)
+            problems = []
+            if amounts.get(voucher.id) != leg.amount:
+                problems.append("voucher amount differs from the refund")
+            if leg.gateway == "http" and confirmed is None and not leg.provider_ref:
+                problems.append("no gateway confirmation")
+            if confirmed is not None and (confirmed.amount, confirmed.currency) != (leg.amount, leg.currency):
+                problems.append("confirmed amount differs")
+            if leg.gateway == "manual" and not leg.reference:
+                problems.append("no payment reference")
+            if problems:
+                mismatches.append({"refund_payment": leg.number, "problems": problems})
+            else:
+                matched += 1
+                totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
+        elif leg.state == "succeeded" and voucher is None and leg.settled_at and \
+                ledger.period_of(leg.settled_at) == period:
+            mismatches.append({"refund_payment": leg.number, "problems": ["paid but no settlement voucher"]})
+        elif leg.state == "sent" and leg.sent_at and leg.sent_at < stale:
+            mismatches.append({"refund_payment": leg.number, "problems": ["sent over a day ago, no outcome yet"]})
+    for hook in session.scalars(select(GatewayWebhook).where(GatewayWebhook.outcome == "rejected")
+                                .order_by(GatewayWebhook.id)):
+        if ledger.period_of(hook.received_at) == period:
+            mismatches.append({"webhook": hook.event_id, "gateway": hook.gateway, "problems": [hook.reason]})
+    return {"period": period, "matched": matched,
+            "matched_totals": {c: fmt(a, c) for c, a in totals.items()}, "mismatches": mismatches}
+
+
+def refund_dict(session: Session, refund: Refund) -> dict:
+    c = refund.currency
+    legs = session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id)
+                           .order_by(RefundPayment.id)).all()
+    lines = session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id)
+                            .order_by(RefundLine.id)).all()
+    deductions = {d["case_line_id"]: d["deductions"] for d in refund.breakdown.get("lines", [])}
+    return {
+        "number": refund.number, "state": refund.state, "route": refund.route, "currency": c,
+        "amount": fmt(refund.amount, c), "goods": fmt(refund.goods_amount, c),
+        "shipping": fmt(refund.shipping_amount, c), "deducted": fmt(refund.deducted_amount, c),
+        "capped": fmt(refund.capped_amount, c), "reduced": fmt(refund.breakdown.get("reduced", 0), c),
+        "consent": refund.consent, "note": refund.note, "requested_by": refund.requested_by,
+        "approved_by": refund.approved_by, "created_at": refund.created_at, "updated_at": refund.updated_at,
+        "lines": [{"case_line_id": x.case_line_id, "quantity": x.quantity, "gross": fmt(x.gross, c),
+                   "deducted": fmt(x.deducted, c), "net": fmt(x.net, c),
+                   "deductions": [{"kind": d["kind"], "rule": d["rule"], "amount": fmt(d["amount"], c)}
+                                  for d in deductions.get(x.case_line_id, [])]} for x in lines],
+        "payments": [{"number": leg.number, "method": leg.method, "destination": leg.destination,
+                      "gateway": leg.gateway, "amount": fmt(leg.amount, c), "state": leg.state,
+                      "attempt": leg.attempt, "provider_ref": leg.provider_ref, "reference": leg.reference,
+                      "last_error": leg.last_error, "history": leg.history, "settled_at": leg.settled_at}
+                     for leg in legs],
+    }
+
+
+def case_refunds(session: Session, case_id: int) -> list[dict]:
+    """The refunds of a case, oldest first (shown in the case detail)."""
+    return [refund_dict(session, r) for r in session.scalars(select(Refund).where(Refund.case_id == case_id)
+                                                              .order_by(Refund.id))]

@@ -1,0 +1,408 @@
+"""Refund decisions: quote a case, request a refund, approve or reject it by authority level (one transaction each)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases import store
+from ..cases.models import CaseState, CaseType
+from ..cases.service import _next_value, get_case
+from ..cases.store import CaseRecord
+from ..db import utcnow
+from ..errors import Explained, Forbidden, NotFound
+from ..merchants.models import Merchant
+from ..money import MoneyError, fmt, to_minor
+from ..orders.models import Order, OrderLine
+from . import calc, ledger
+from .models import Refund, RefundLine, RefundPayment
+from .schemas import RefundCreate
+
+log = logging.getLogger("returnflow.refunds")
+
+REQUESTERS = ("agent", "supervisor", "admin")
+APPROVERS = ("supervisor", "admin")
+EXECUTORS = ("finance", "admin")
+REFUNDABLE_TYPES = frozenset({CaseType.REFUND_ONLY.value, CaseType.RETURN_REFUND.value})
+REFUNDABLE_STATES = frozenset({CaseState.INSPECTED.value, CaseState.RESOLVING.value})
+# Payment methods that are not cash come back in their own form (CN9, CN10), on the customer's ledger.
+OWN_FORM = {"balance": "store_credit", "store_credit": "store_credit", "points": "points", "coupon": "coupon"}
+LIVE = ("awaiting_approval", "approved", "completed")  # refunds that hold their amounts against the order
+DEFAULT_AGENT_LIMIT = Decimal(500)
+
+
+def refuse(field: str | None, en: str, zh: str, *, code: str = "validation", status: int = 422) -> Explained:
+    """A refusal naming the field, logged (bad money input is worth a trace)."""
+    log.warning("refund refused: %s: %s", field, en)
+    return Explained(field, en, zh, code=code, status=status)
+
+
+# ---- settings ------------------------------------------------------------------------------------------------
+
+def money_settings(session: Session, merchant_id: int) -> dict:
+    """The merchant's money settings with defaults filled in."""
+    raw = (session.scalar(select(Merchant.settings).where(Merchant.id == merchant_id)) or {}).get("money") or {}
+    return {"agent_limit": raw.get("agent_limit", {}), "supervisor_limit": raw.get("supervisor_limit", {}),
+            "gateways": raw.get("gateways", {}), "default_gateway": raw.get("default_gateway", "manual"),
+            "routes": raw.get("routes", {})}
+
+
+def limit_for(settings: dict, role: str, currency: str) -> int | None:
+    """How much `role` may refund at once in `currency` without approval (None: no limit)."""
+    if role == "admin":
+        return None
+    if role == "supervisor":
+        value = settings["supervisor_limit"].get(currency)
+        return None if value is None else to_minor(value, currency)
+    if role == "agent":
+        return to_minor(settings["agent_limit"].get(currency, DEFAULT_AGENT_LIMIT), currency)
+    return 0
+
+
+# ---- the policy's deductions (contract 3) --------------------------------------------------------------------
+
+def deductions_for(case: CaseRecord) -> list[dict]:
+    """The policy's deductions for the case's lines: [{case_line_id, kind, amount_minor, currency, rule}].
+
+    Read from `case.policy_decision` (policy/apply.py stores it when the case opens: per requested line, its
+    `order_line_id` and the decision's `deductions` as decimal strings in the case currency). A case without a
+    decision (imported history) has no policy deductions.
+    """
+    from decimal import Decimal
+
+    from ..money import to_minor
+
+    decision = getattr(case, "policy_decision", None) or {}
+    by_order_line = {line.order_line_id: line.id for line in case.lines}
+    found = []
+    for line in decision.get("lines", []):
+        case_line_id = by_order_line.get(line.get("order_line_id"))
+        for d in (line.get("decision") or {}).get("deductions", []):
+            found.append({"case_line_id": case_line_id, "kind": d.get("kind", "policy"),
+                          "amount_minor": to_minor(Decimal(str(d.get("amount", "0"))), case.currency),
+                          "currency": case.currency, "rule": d.get("rule") or ""})
+    return found
+
+
+def _inspection_deduction(line, currency: str, index: int) -> tuple[str, int, str] | None:
+    """The inspector's damage deduction on a case line (`inspection["deduction"]`, an amount in the case currency)."""
+    raw = (line.inspection or {}).get("deduction")
+    if raw in (None, "", 0, "0"):
+        return None
+    if isinstance(raw, dict):
+        if raw.get("currency", currency) != currency:
+            raise refuse(f"lines[{index}].inspection.deduction",
+                         f"the inspection deduction is in {raw.get('currency')} but the case is in {currency}",
+                         f"质检扣款币种为 {raw.get('currency')}，但售后单币种为 {currency}", code="wrong_currency")
+        raw = raw.get("amount")
+    try:
+        amount = to_minor(raw if not isinstance(raw, float) else str(raw), currency)
+    except MoneyError as exc:
+        raise refuse(f"lines[{index}].inspection.deduction", str(exc), exc.zh) from None
+    if amount < 0:
+        raise refuse(f"lines[{index}].inspection.deduction", "must not be negative", "不能为负数")
+    return ("inspection_damage", amount, "inspection")
+
+
+# ---- what an order has given back so far ---------------------------------------------------------------------
+
+def order_facts(session: Session, order_id: int) -> tuple[calc.OrderFacts, Order]:
+    order = session.get(Order, order_id)
+    lines = session.execute(select(OrderLine.id, OrderLine.quantity, OrderLine.paid_amount)
+                            .where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)).all()
+    facts = calc.OrderFacts(
+        currency=order.currency, lines=tuple(calc.LineFacts(i, q, paid) for i, q, paid in lines),
+        discount=order.discount, shipping_fee=order.shipping_fee, paid_total=order.paid_total,
+        payments=tuple((p["method"], int(p["amount"])) for p in order.payments or ()))
+    return facts, order
+
+
+def prior_of(session: Session, order_id: int) -> tuple[calc.Prior, dict[int, int]]:
+    """What live refunds of the order already hold: units per order line, shipping, total, per payment; and
+    units per case line."""
+    live = select(Refund.id).where(Refund.order_id == order_id, Refund.state.in_(LIVE))
+    units = dict(session.execute(select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
+                                 .where(RefundLine.refund_id.in_(live)).group_by(RefundLine.order_line_id)).all())
+    by_case_line = dict(session.execute(select(RefundLine.case_line_id, func.sum(RefundLine.quantity))
+                                        .where(RefundLine.refund_id.in_(live))
+                                        .group_by(RefundLine.case_line_id)).all())
+    shipping, total = session.execute(select(func.coalesce(func.sum(Refund.shipping_amount), 0),
+                                             func.coalesce(func.sum(Refund.amount), 0))
+                                      .where(Refund.id.in_(live))).one()
+    by_payment: dict[int, int] = {}
+    for breakdown, in session.execute(select(Refund.breakdown).where(Refund.id.in_(live))):
+        for leg in breakdown.get("payments", []):
+            by_payment[leg["index"]] = by_payment.get(leg["index"], 0) + leg["amount"]
+    prior = calc.Prior(units={k: int(v) for k, v in units.items()}, shipping=int(shipping), total=int(total),
+                       by_payment=by_payment)
+    return prior, {k: int(v) for k, v in by_case_line.items()}
+
+
+# ---- quote and request ---------------------------------------------------------------------------------------
+
+def _check_case(case: CaseRecord) -> None:
+    if case.type not in REFUNDABLE_TYPES:
+        raise refuse("case", f"a {case.type} case is not refunded; only {', '.join(sorted(REFUNDABLE_TYPES))}",
+                     f"「{case.type}」类型的售后单不退款；仅限 {', '.join(sorted(REFUNDABLE_TYPES))}",
+                     code="refund_not_allowed")
+    if case.state not in REFUNDABLE_STATES:
+        raise refuse("case", f"a case in state '{case.state}' cannot be refunded; it must be "
+                     f"{' or '.join(sorted(REFUNDABLE_STATES))}",
+                     f"售后单当前状态为「{case.state}」，不能退款；须为 {' 或 '.join(sorted(REFUNDABLE_STATES))}",
+                     code="refund_not_allowed", status=409)
+
+
+def _asks(case: CaseRecord, body: RefundCreate, done_by_case_line: dict[int, int],
+          deductions: list[dict]) -> list[calc.LineAsk]:
+    by_id = {line.id: line for line in case.lines}
+
+    def limit(line) -> int:
+        base = line.accepted_quantity if case.needs_return else line.quantity
+        return max(base - done_by_case_line.get(line.id, 0), 0)
+
+    if body.lines is None:
+        picks = {line.id: limit(line) for line in case.lines}
+    else:
+        picks = {}
+        for i, pick in enumerate(body.lines):
+            line = by_id.get(pick.case_line_id)
+            if line is None:
+                raise refuse(f"lines[{i}].case_line_id", f"not a line of this case; lines: {sorted(by_id)}",
+                             f"不是本售后单的行；可选：{sorted(by_id)}")
+            if pick.case_line_id in picks:
+                raise refuse(f"lines[{i}]", "this line appears twice", "该行重复出现")
+            if pick.quantity > limit(line):
+                what = "accepted at inspection" if case.needs_return else "claimed"
+                raise refuse(f"lines[{i}].quantity",
+                             f"{pick.quantity} asked, but only {limit(line)} can still be refunded "
+                             f"({what}, minus earlier refunds)",
+                             f"申请退款 {pick.quantity} 件，但仅剩 {limit(line)} 件可退（已扣除此前的退款）",
+                             code="over_refund")
+            picks[line.id] = pick.quantity
+    per_line: dict[int, list[tuple[str, int, str]]] = {}
+    for d in deductions:
+        per_line.setdefault(d["case_line_id"], []).append((d["kind"], d["amount_minor"], d["rule"]))
+    asks = []
+    for index, line in enumerate(case.lines):
+        qty = picks.get(line.id, 0)
+        if qty <= 0:
+            continue
+        own = list(per_line.get(line.id, []))
+        damage = _inspection_deduction(line, case.currency, index)
+        if damage:
+            own.append(damage)
+        asks.append(calc.LineAsk(line.order_line_id, line.id, qty, tuple(own)))
+    return asks
+
+
+def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
+    lines = {line.id for line in case.lines}
+    found = []
+    for i, d in enumerate(body.deductions):
+        field = f"deductions[{i}]"
+        if d.case_line_id not in lines:
+            raise refuse(f"{field}.case_line_id", f"not a line of this case; lines: {sorted(lines)}",
+                         f"不是本售后单的行；可选：{sorted(lines)}")
+        if d.currency.upper() != case.currency:
+            raise refuse(f"{field}.currency", f"{d.currency} does not match the case currency {case.currency}",
+                         f"币种 {d.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+        try:
+            amount = to_minor(d.amount, case.currency)
+        except MoneyError as exc:
+            raise refuse(f"{field}.amount", str(exc), exc.zh) from None
+        if amount < 0:
+            raise refuse(f"{field}.amount", "must not be negative", "不能为负数")
+        found.append({"case_line_id": d.case_line_id, "kind": d.kind, "amount_minor": amount, "rule": d.rule})
+    for d in deductions_for(case):
+        if d["currency"] not in (None, case.currency):
+            raise refuse("policy.deductions", f"a policy deduction is in {d['currency']}, the case in {case.currency}",
+                         f"政策扣款币种 {d['currency']} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+        found.append(d)
+    return found
+
+
+def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Quote, calc.OrderFacts, Order]:
+    """The refund `body` asks for on `case`, computed against everything the order already gave back."""
+    _check_case(case)
+    facts, order = order_facts(session, case.order_id)
+    prior, done = prior_of(session, case.order_id)
+    deductions = _deductions(case, body)
+    asks = _asks(case, body, done, deductions)
+    amount = None
+    if body.amount is not None:
+        try:
+            amount = to_minor(body.amount, case.currency)
+        except MoneyError as exc:
+            raise refuse("amount", str(exc), exc.zh) from None
+        if amount <= 0:
+            raise refuse("amount", "must be more than 0", "必须大于 0")
+    try:
+        quote = calc.quote(facts, prior, asks, refund_shipping=body.refund_shipping, amount=amount)
+    except calc.OverAmount as exc:
+        raise refuse("amount", f"{fmt(exc.asked, case.currency)} asked, at most {fmt(exc.most, case.currency)} "
+                     "may be refunded", f"申请 {fmt(exc.asked, case.currency)}，最多可退 "
+                     f"{fmt(exc.most, case.currency)}", code="over_refund") from None
+    return quote, facts, order
+
+
+def quote_dict(quote: calc.Quote, order: Order) -> dict:
+    c = quote.currency
+    methods = order.payments or [{"method": "original", "amount": order.paid_total}]
+    return {
+        "currency": c, "goods": fmt(quote.goods, c), "shipping": fmt(quote.shipping, c),
+        "deducted": fmt(quote.deducted, c), "capped": fmt(quote.capped, c), "reduced": fmt(quote.reduced, c),
+        "total": fmt(quote.total, c),
+        "lines": [{"case_line_id": r.case_line_id, "quantity": r.quantity, "gross": fmt(r.gross, c),
+                   "deductions": [{"kind": d["kind"], "rule": d["rule"], "amount": fmt(d["amount"], c),
+                                   "asked": fmt(d["asked"], c)} for d in r.deductions],
+                   "net": fmt(r.net, c)} for r in quote.lines],
+        "payments": [{"method": m, "amount": fmt(a, c), "reference": methods[i].get("reference")}
+                     for i, m, a in quote.payments],
+    }
+
+
+def _number(session: Session, prefix: str, at: datetime) -> str:
+    day = at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%y%m%d")
+    value = store.run(session, _next_value(session.get_bind().dialect.name), {"name": f"{prefix}{day}"}).scalar_one()
+    return f"{prefix}{day}{value:04d}"
+
+
+def _lock_order(session: Session, order_id: int) -> None:
+    # PostgreSQL: two refunds of one order are computed one after the other (SQLite's writer lock does the same).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+
+
+def request_refund(session: Session, *, actor: Actor, number: str, body: RefundCreate) -> Refund:
+    """Decides a refund for the case: within the requester's limit it is approved at once, else it awaits approval."""
+    if actor.role not in REQUESTERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="request a refund", allowed=list(REQUESTERS))
+    case = get_case(session, actor=actor, number=number)
+    _lock_order(session, case.order_id)
+    quote, facts, order = plan(session, case, body)
+    if quote.total <= 0:
+        raise refuse("lines", "nothing left to refund on this case", "本售后单已无可退金额", code="nothing_to_refund")
+    settings = money_settings(session, case.merchant_id)
+    route = body.route
+    if route not in ("original", "balance") and route not in settings["routes"]:
+        raise refuse("route", f"'{route}' is not a refund route of this merchant",
+                     f"「{route}」不是本商家的退款方式", code="unknown_route")
+    if route != "original" and body.consent is None:
+        raise refuse("consent", "another route than the original payment needs the customer's recorded consent (CN9)",
+                     "退回原支付渠道以外的方式须记录顾客的明确同意（CN9）", code="consent_required")
+    legs_plan = []
+    methods = order.payments or [{"method": "original", "amount": order.paid_total}]
+    for index, method, amount in quote.payments:
+        own = OWN_FORM.get(method)
+        if own:
+            destination, gateway = own, None
+        elif route == "balance":
+            destination, gateway = "store_credit", None
+        elif route == "original":
+            destination, gateway = "gateway", settings["gateways"].get(method, settings["default_gateway"])
+        else:
+            destination, gateway = "gateway", settings["routes"][route]
+        legs_plan.append((index, method if route in ("original", "balance") or own else route, destination, gateway,
+                          amount, methods[index].get("reference")))
+    if any(dest != "gateway" for _, _, dest, _, _, _ in legs_plan) and case.customer_id is None:
+        raise refuse("route", "store credit, points and coupons go to a customer, and this order has none",
+                     "余额、积分、优惠券须退给顾客，但该订单没有顾客信息")
+
+    at = utcnow()
+    limit = limit_for(settings, actor.role, case.currency)
+    approved = limit is None or quote.total <= limit
+    consent = None
+    if body.consent is not None:
+        consent = {"channel": body.consent.channel, "statement": body.consent.statement,
+                   "given_at": (body.consent.given_at or at).isoformat(), "recorded_by": actor.ref}
+    refund = Refund(
+        merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id, number=_number(session, "RF", at),
+        currency=case.currency, route=route, state="approved" if approved else "awaiting_approval",
+        goods_amount=quote.goods, shipping_amount=quote.shipping, deducted_amount=quote.deducted,
+        capped_amount=quote.capped, amount=quote.total, consent=consent, note=body.note,
+        requested_by=actor.ref, requested_role=actor.role, approved_by=actor.ref if approved else None,
+        breakdown={"lines": [r.__dict__ for r in quote.lines], "reduced": quote.reduced,
+                   "payments": [{"index": i, "method": m, "amount": a} for i, m, a in quote.payments]},
+        created_at=at, updated_at=at)
+    session.add(refund)
+    session.flush()
+    for r in quote.lines:
+        session.add(RefundLine(refund_id=refund.id, case_line_id=r.case_line_id, order_line_id=r.order_line_id,
+                               quantity=r.quantity, gross=r.gross, deducted=r.deducted, net=r.net))
+    for seq, (index, method, destination, gateway, amount, ref) in enumerate(legs_plan, start=1):
+        session.add(RefundPayment(
+            refund_id=refund.id, merchant_id=case.merchant_id, number=f"{refund.number}-{seq}", method=method,
+            destination=destination, gateway=gateway, payment_ref=ref, currency=case.currency, amount=amount,
+            state="pending", history=[{"at": at.isoformat(), "to": "pending", "by": actor.ref}],
+            created_at=at, updated_at=at))
+    session.flush()
+    if approved:
+        on_approved(session, refund, by=actor.ref, at=at)
+    return refund
+
+
+def get_refund(session: Session, *, actor: Actor, number: str) -> Refund:
+    refund = session.scalar(select(Refund).where(Refund.number == number).with_for_update())
+    if refund is None or not actor.can_see(refund.merchant_id):
+        raise NotFound("refund", number, field="number")
+    return refund
+
+
+def approve(session: Session, *, actor: Actor, number: str, note: str = "") -> Refund:
+    """A supervisor (or admin) approves a refund above the requester's limit, within their own."""
+    if actor.role not in APPROVERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="approve a refund", allowed=list(APPROVERS))
+    refund = get_refund(session, actor=actor, number=number)
+    if refund.state != "awaiting_approval":
+        raise refuse("state", f"refund {refund.number} is {refund.state}; only one awaiting approval can be approved",
+                     f"退款单 {refund.number} 状态为 {refund.state}，只有待审批的退款可以操作", code="refund_state",
+                     status=409)
+    limit = limit_for(money_settings(session, refund.merchant_id), actor.role, refund.currency)
+    if limit is not None and refund.amount > limit:
+        raise Forbidden("forbidden_role", role=actor.role,
+                        what=f"approve {fmt(refund.amount, refund.currency)} {refund.currency} "
+                             f"(limit {fmt(limit, refund.currency)})", allowed=["admin"])
+    if actor.ref == refund.requested_by:
+        raise Forbidden("forbidden_role", role=actor.role, what="approve a refund they requested",
+                        allowed=["another approver"])
+    at = utcnow()
+    refund.state, refund.approved_by, refund.updated_at = "approved", actor.ref, at
+    if note:
+        refund.note = (refund.note + "\n" + note).strip()
+    on_approved(session, refund, by=actor.ref, at=at)
+    return refund
+
+
+def reject(session: Session, *, actor: Actor, number: str, reason: str) -> Refund:
+    """A refund awaiting approval is turned down; its amounts go back to what the order can still refund."""
+    if actor.role not in APPROVERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="reject a refund", allowed=list(APPROVERS))
+    refund = get_refund(session, actor=actor, number=number)
+    if refund.state != "awaiting_approval":
+        raise refuse("state", f"refund {refund.number} is {refund.state}; only one awaiting approval can be rejected",
+                     f"退款单 {refund.number} 状态为 {refund.state}，只有待审批的退款可以操作", code="refund_state",
+                     status=409)
+    refund.state, refund.updated_at = "rejected", utcnow()
+    refund.note = (refund.note + "\nrejected: " + reason).strip()
+    return refund
+
+
+def on_approved(session: Session, refund: Refund, *, by: str, at: datetime) -> None:
+    """The decision voucher, and the legs that need no gateway settled at once (ledger credits)."""
+    from .settle import settle
+
+    lines = [d for line in refund.breakdown["lines"] for d in line["deductions"]]
+    ledger.post(session, merchant_id=refund.merchant_id, kind="refund_decision", currency=refund.currency,
+                lines=ledger.decision_lines(goods=refund.goods_amount, shipping=refund.shipping_amount,
+                                            deductions=lines, capped=refund.capped_amount,
+                                            reduced=refund.breakdown.get("reduced", 0), total=refund.amount),
+                at=at, memo=f"refund {refund.number} decided", case_id=refund.case_id, refund_id=refund.id)
+    for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id,
+                                                           RefundPayment.destination != "gateway")):
+        settle(session, leg, by=by, at=at, reference="ledger")

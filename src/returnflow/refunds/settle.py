@@ -1,0 +1,295 @@
+"""Paying refunds out: each leg moves pending -> sent -> succeeded | failed (-> retried: sent again), exactly once.
+
+The decision to pay is written before the gateway is called (the leg is `sent` with its idempotency key), the call
+happens outside any transaction, and its outcome comes back in a new transaction — from the answer, a webhook or
+a lookup. Whatever arrives twice finds the leg already settled and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import SYSTEM, Actor
+from ..cases import store
+from ..cases.workflow import allowed_actions, fire
+from ..db import Database, utcnow
+from ..errors import Explained, Forbidden, NotFound
+from ..money import fmt
+from ..orders.models import Order
+from . import ledger
+from .gateways import GatewaySettings, Leg, Outcome, gateway, verify
+from .models import GatewayWebhook, Refund, RefundPayment
+from .service import EXECUTORS, get_refund, refuse
+
+log = logging.getLogger("returnflow.refunds")
+
+
+def _history(leg: RefundPayment, at: datetime, to: str, by: str, **extra) -> None:
+    leg.history = [*leg.history, {"at": at.isoformat(), "from": leg.state, "to": to, "by": by, **extra}]
+    leg.state, leg.updated_at = to, at
+
+
+def _lock(session: Session, leg_id: int) -> RefundPayment:
+    return session.scalar(select(RefundPayment).where(RefundPayment.id == leg_id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
+def leg_view(leg: RefundPayment) -> Leg:
+    return Leg(number=leg.number, idempotency_key=leg.idempotency_key or "", amount=leg.amount,
+               currency=leg.currency, method=leg.method, payment_ref=leg.payment_ref)
+
+
+# ---- settlement ----------------------------------------------------------------------------------------------
+
+def settle(session: Session, leg: RefundPayment, *, by: str, at: datetime, reference: str | None = None,
+           provider_ref: str | None = None) -> bool:
+    """Marks the leg paid once: its settlement voucher, a ledger credit for own-form legs, the refund completed
+    when it was the last leg. False if it was already settled (a duplicate)."""
+    if leg.state == "succeeded":
+        return False
+    # The refund row is locked first: two legs settling at once then see each other, and exactly one of them
+    # completes the refund and resolves the case.
+    refund = session.scalar(select(Refund).where(Refund.id == leg.refund_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    if leg.destination != "gateway":
+        customer_id = session.scalar(select(Order.customer_id).where(Order.id == refund.order_id))
+        ledger.credit(session, merchant_id=leg.merchant_id, customer_id=customer_id, asset=leg.destination,
+                      currency=leg.currency, amount=leg.amount, at=at, by=by, refund_payment_id=leg.id,
+                      memo=f"refund {leg.number} ({leg.method})")
+    _history(leg, at, "succeeded", by, reference=reference, provider_ref=provider_ref)
+    leg.settled_at = at
+    leg.reference = reference or leg.reference
+    leg.provider_ref = provider_ref or leg.provider_ref
+    ledger.post(session, merchant_id=leg.merchant_id, kind="refund_settlement", currency=leg.currency,
+                lines=[("refund_payable", leg.amount, 0), (ledger.SETTLEMENT_ACCOUNT[leg.destination], 0, leg.amount)],
+                at=at, memo=f"refund {leg.number} paid via {leg.gateway or leg.destination}",
+                case_id=refund.case_id, refund_id=refund.id, refund_payment_id=leg.id)
+    session.flush()
+    _maybe_complete(session, refund, at)
+    return True
+
+
+def _maybe_complete(session: Session, refund: Refund, at: datetime) -> None:
+    states = set(session.scalars(select(RefundPayment.state).where(RefundPayment.refund_id == refund.id)))
+    if states != {"succeeded"} or refund.state != "approved":
+        return
+    refund.state, refund.updated_at = "completed", at
+    session.flush()
+    open_refunds = session.scalar(select(Refund.id).where(Refund.case_id == refund.case_id,
+                                                         Refund.state.in_(("awaiting_approval", "approved"))))
+    if open_refunds is not None:
+        return
+    # The case moves on through the workflow like any other step; never by setting its state.
+    case = store.load(session, actor=SYSTEM, number=_case_number(session, refund.case_id))
+    if case is not None and case.customer_id is not None:
+        # Contract 1: the notifications worker renders and sends it (zh-CN / en).
+        store.enqueue(session, merchant_id=refund.merchant_id, case_id=refund.case_id, topic="notify", at=at,
+                      payload={"channel": "email", "to": f"customer:{case.customer_id}",
+                               "locale": (case.customer or {}).get("locale") or "zh-CN",
+                               "template": "refund_completed",
+                               "data": {"case": case.number, "refund": refund.number,
+                                        "amount": fmt(refund.amount, refund.currency), "currency": refund.currency}})
+    if case is not None and "resolve" in allowed_actions(case, SYSTEM):
+        fire(session, case, "resolve", SYSTEM, payload={"refund": refund.number,
+                                                        "amount": fmt(refund.amount, refund.currency),
+                                                        "currency": refund.currency}, at=at)
+
+
+def _case_number(session: Session, case_id: int) -> str:
+    from ..cases.models import Case
+
+    return session.scalar(select(Case.number).where(Case.id == case_id))
+
+
+def fail(session: Session, leg: RefundPayment, *, by: str, at: datetime, error: str) -> bool:
+    """A definite failure from the gateway: no money moved; finance may retry."""
+    if leg.state != "sent":
+        return False
+    leg.last_error = error
+    _history(leg, at, "failed", by, error=error)
+    return True
+
+
+# ---- execution (finance) -------------------------------------------------------------------------------------
+
+def begin(session: Session, *, actor: Actor, number: str) -> list[tuple[int, str, Leg]]:
+    """Finance executes an approved refund: each gateway leg still to pay is marked `sent` (a failed one is
+    retried under a new idempotency key; a `sent` one with no outcome is sent again under the same key)."""
+    if actor.role not in EXECUTORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="execute a refund", allowed=list(EXECUTORS))
+    refund = get_refund(session, actor=actor, number=number)
+    if refund.state != "approved":
+        raise refuse("state", f"refund {refund.number} is {refund.state}; only an approved refund is executed",
+                     f"退款单 {refund.number} 状态为 {refund.state}，只有已批准的退款可以执行", code="refund_state",
+                     status=409)
+    at = utcnow()
+    calls = []
+    for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id,
+                                                          RefundPayment.destination == "gateway")
+                               .order_by(RefundPayment.id).with_for_update()):
+        if leg.state in ("pending", "failed"):
+            retried = leg.state == "failed"
+            leg.attempt += 1
+            leg.idempotency_key = f"{leg.number}-a{leg.attempt}"
+            leg.sent_at, leg.last_error = at, None
+            _history(leg, at, "sent", actor.ref, attempt=leg.attempt, retried=retried)
+        elif leg.state == "sent" and leg.gateway != "manual":
+            leg.history = [*leg.history, {"at": at.isoformat(), "resent": True, "by": actor.ref,
+                                          "attempt": leg.attempt}]
+        else:
+            continue
+        calls.append((leg.id, leg.gateway or "manual", leg_view(leg)))
+    return calls
+
+
+def record(session: Session, leg_id: int, outcome: Outcome, *, by: str, source: str) -> None:
+    """Applies what the gateway answered to the leg (a second answer for a settled leg changes nothing)."""
+    leg = _lock(session, leg_id)
+    at = utcnow()
+    if outcome.status == "succeeded":
+        if outcome.amount is not None and (outcome.amount, outcome.currency) != (leg.amount, leg.currency):
+            log.error("gateway confirmed %s %s for leg %s of %s %s", outcome.amount, outcome.currency, leg.number,
+                      leg.amount, leg.currency)
+            leg.last_error = f"{source}: confirmed {outcome.amount} {outcome.currency}, expected {leg.amount} {leg.currency}"
+            return
+        settle(session, leg, by=by, at=at, provider_ref=outcome.provider_ref, reference=source)
+    elif outcome.status == "failed":
+        fail(session, leg, by=by, at=at, error=outcome.error or "failed")
+    elif outcome.status == "sent":
+        leg.provider_ref = outcome.provider_ref or leg.provider_ref
+    elif outcome.status in ("unknown", "missing"):
+        leg.last_error = outcome.error or outcome.status
+
+
+def execute(db: Database, settings: GatewaySettings, *, actor: Actor, number: str) -> None:
+    """begin (one transaction) → call each gateway (no transaction open) → record each answer (one each)."""
+    with db.transaction() as session:
+        calls = begin(session, actor=actor, number=number)
+    for leg_id, name, view in calls:
+        outcome = gateway(name, settings).send(view)
+        with db.transaction() as session:
+            record(session, leg_id, outcome, by=actor.ref, source=f"{name} answer")
+
+
+def mark_paid(session: Session, *, actor: Actor, number: str, reference: str) -> RefundPayment:
+    """Finance paid a manual leg outside the system and records the reference."""
+    if actor.role not in EXECUTORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="mark a refund paid", allowed=list(EXECUTORS))
+    leg = session.scalar(select(RefundPayment).where(RefundPayment.number == number).with_for_update())
+    if leg is None or not actor.can_see(leg.merchant_id):
+        raise NotFound("refund payment", number, field="number")
+    if leg.gateway != "manual":
+        raise refuse("number", f"{number} goes through the {leg.gateway or leg.destination} route; only manual "
+                     "payments are marked paid by hand", f"{number} 经由 {leg.gateway or leg.destination} 退款，"
+                     "只有人工退款可以手动标记已付", code="not_manual", status=409)
+    refund = session.get(Refund, leg.refund_id)
+    if refund.state != "approved" or leg.state not in ("pending", "sent"):
+        raise refuse("state", f"{number} is {leg.state} (refund {refund.state}); only an approved, unpaid "
+                     "payment can be marked paid", f"{number} 状态为 {leg.state}（退款单 {refund.state}），"
+                     "只有已批准且未支付的款项可以标记已付", code="refund_state", status=409)
+    at = utcnow()
+    if leg.state == "pending":
+        leg.attempt += 1
+        leg.idempotency_key = f"{leg.number}-a{leg.attempt}"
+        leg.sent_at = at
+        _history(leg, at, "sent", actor.ref, attempt=leg.attempt)
+    settle(session, leg, by=actor.ref, at=at, reference=reference)
+    return leg
+
+
+# ---- webhooks and lookups ------------------------------------------------------------------------------------
+
+def _log_webhook(db: Database, **row) -> None:
+    with db.transaction() as session:
+        session.add(GatewayWebhook(received_at=utcnow(), **row))
+
+
+def webhook(db: Database, settings: GatewaySettings, *, name: str, signature: str | None, body: bytes) -> dict:
+    """A provider's signed confirmation: verified, matched to its leg, checked, applied once; anything else is
+    refused, logged, and moves nothing."""
+    text = body.decode("utf-8", "replace")[:20000]
+    problem = verify(settings.http_webhook_secret, signature, body, tolerance=settings.webhook_tolerance_seconds) \
+        if name == "http" else "this gateway sends no webhooks"
+    if problem:
+        _log_webhook(db, gateway=name, outcome="rejected", reason=problem, body=text)
+        raise Explained("Pay-Signature", problem, _ZH.get(problem, "签名无效"), code="bad_signature", status=401)
+    try:
+        event = json.loads(body)
+        data = event["data"]
+        event_id, kind, key = str(event["id"]), event["type"], data["idempotency_key"]
+        amount, currency, provider_ref = int(data["amount"]), str(data["currency"]), data.get("id")
+    except (ValueError, KeyError, TypeError):
+        _log_webhook(db, gateway=name, outcome="rejected", reason="malformed body", body=text)
+        raise refuse("body", "not a refund event", "不是退款事件", code="bad_webhook", status=400) from None
+    row = {"gateway": name, "event_id": event_id, "amount": amount, "currency": currency,
+           "provider_ref": provider_ref, "body": text, "status": kind}
+    with db.transaction() as session:
+        leg = session.scalar(select(RefundPayment).where(RefundPayment.idempotency_key == key).with_for_update())
+        reason = None
+        if leg is None:
+            reason = f"unknown refund (idempotency key {key})"
+        elif (amount, currency) != (leg.amount, leg.currency):
+            reason = f"amount {amount} {currency} does not match the refund's {leg.amount} {leg.currency}"
+        elif kind not in ("refund.succeeded", "refund.failed"):
+            reason = f"unknown event type {kind}"
+        if reason is None:
+            seen = session.scalar(select(GatewayWebhook.id).where(
+                GatewayWebhook.gateway == name, GatewayWebhook.event_id == event_id,
+                GatewayWebhook.outcome == "applied"))
+            outcome = Outcome("succeeded" if kind == "refund.succeeded" else "failed", provider_ref=provider_ref,
+                              error=data.get("failure_reason"), amount=amount, currency=currency)
+            before = leg.state
+            if seen is None:
+                record(session, leg.id, outcome, by=f"gateway:{name}", source=f"webhook {event_id}")
+            changed = seen is None and leg.state != before
+            session.add(GatewayWebhook(refund_payment_id=leg.id, outcome="applied" if changed else "duplicate",
+                                       reason="" if changed else f"leg already {leg.state}",
+                                       received_at=utcnow(), **row))
+            return {"outcome": "applied" if changed else "duplicate", "refund_payment": leg.number,
+                    "state": leg.state}
+    _log_webhook(db, refund_payment_id=leg.id if leg is not None else None, outcome="rejected", reason=reason, **row)
+    raise refuse("data", reason, _zh_reason(reason), code="bad_webhook",
+                 status=404 if reason.startswith("unknown refund") else 422)
+
+
+_ZH = {"missing Pay-Signature header": "缺少 Pay-Signature 签名头", "bad signature": "签名不正确（伪造或已被篡改）",
+       "malformed Pay-Signature header": "Pay-Signature 签名头格式不正确",
+       "signature timestamp outside the tolerance (replayed?)": "签名时间超出允许范围（疑似重放）",
+       "no webhook secret is configured": "未配置回调签名密钥"}
+
+
+def _zh_reason(reason: str) -> str:
+    if reason.startswith("unknown refund"):
+        return "找不到对应的退款（幂等键不匹配）"
+    if reason.startswith("amount"):
+        return "回调金额或币种与退款单不一致"
+    return "未知的事件类型"
+
+
+def sync(db: Database, settings: GatewaySettings, *, older_than: timedelta = timedelta(minutes=5)) -> dict:
+    """Asks the provider about legs `sent` without an outcome (a lost answer, a lost webhook, a crash)."""
+    cutoff = utcnow() - older_than
+    with db.read() as session:
+        legs = [(leg.id, leg.gateway, leg_view(leg)) for leg in session.scalars(
+            select(RefundPayment).where(RefundPayment.state == "sent", RefundPayment.gateway == "http",
+                                        RefundPayment.sent_at <= cutoff))]
+    counts = {"checked": len(legs), "succeeded": 0, "failed": 0, "resent": 0}
+    for leg_id, name, view in legs:
+        outcome = gateway(name, settings).lookup(view)
+        if outcome is not None and outcome.status == "missing":
+            # The provider never got it: sending again under the same key cannot pay twice.
+            outcome = gateway(name, settings).send(view)
+            counts["resent"] += 1
+        if outcome is None:
+            continue
+        with db.transaction() as session:
+            record(session, leg_id, outcome, by="system", source=f"{name} lookup")
+            state = session.get(RefundPayment, leg_id).state
+        if state in ("succeeded", "failed"):
+            counts[state] += 1
+    return counts
