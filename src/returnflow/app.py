@@ -56,7 +56,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
     from .system_api import router as system_router
+    from .logistics.api import router as logistics_router
+    from .warehouse.api import router as warehouse_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router):
+    for router in (auth_router, orders_router, cases_router, system_router, policy_router, logistics_router,
+                   warehouse_router):
         app.include_router(router, prefix="/api/v1")
     return app
