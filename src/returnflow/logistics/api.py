@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -171,8 +172,9 @@ async def unmatched_tracking(actor: CurrentActor, db: DB) -> list[dict]:
 
 
 @router.get("/logistics/overdue-advance-returns")
-async def overdue_advance_returns(actor: CurrentActor, db: DB) -> list[dict]:
-    """Advance exchanges whose customer has not sent the original back by its deadline."""
-    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"), "see overdue returns")
+async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: datetime | None = None) -> list[dict]:
+    """Advance exchanges whose customer has not sent the original back by its deadline (as of now, or `as_of`)."""
+    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"),
+                                         "see overdue returns")
     with db.read() as session:
-        return JSON(service.overdue_advance_returns(session, merchant_id=merchant_id))
+        return JSON(service.overdue_advance_returns(session, merchant_id=merchant_id, now=as_of))

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Query, Request
 from ..cases import service as cases
 from ..cases.views import present
 from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
-from . import inspection, receiving
-from .schemas import DispositionCreate, ExceptionMatch, InspectionCreate, ParcelReceive
+from . import inspection, receiving, repair
+from .schemas import (
+    DispositionCreate, ExceptionMatch, InspectionCreate, ParcelReceive, RepairCreate, RepairFinish,
+)
 
 router = APIRouter(tags=["warehouse"])
 
@@ -98,5 +100,42 @@ async def dispose(number: str, body: DispositionCreate, request: Request):
         rows = inspection.dispose(session, actor=actor, number=number, line_id=body.line_id, kind=body.kind,
                                   quantity=body.quantity, units=body.units, supplier=body.supplier, note=body.note)
         return 201, {"dispositions": [inspection.disposition_dict(r) for r in rows]}
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/repairs")
+async def list_repairs(number: str, actor: CurrentActor, db: DB):
+    """The case's repair work orders and, per line, the 三包 counters, warranty and entitlements (CN11–CN13)."""
+    with db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        return JSON(repair.repairs_of(session, case))
+
+
+@router.post("/cases/{number}/repairs", status_code=201)
+async def open_repair(number: str, body: RepairCreate, request: Request):
+    """Opens a repair work order (mail-in after inspection, or on site); fires start_repair where it applies."""
+    actor = await current_actor(request)
+
+    def work(session):
+        case, row = repair.open_repair(session, actor=actor, number=number, version=body.version,
+                                       line_id=body.line_id, mode=body.mode, fault=body.fault)
+        return 201, {"repair": repair.repair_dict(row), "case": present(session, [case], actor)[0]}
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/repairs/{repair_id}/finish")
+async def finish_repair(number: str, repair_id: int, body: RepairFinish, request: Request):
+    """Closes a work order as repaired (the case moves on) or failed (the counters may entitle an exchange)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        case, row = repair.finish_repair(session, actor=actor, number=number, repair_id=repair_id,
+                                         version=body.version, outcome=body.outcome, cost=body.cost,
+                                         parts_waiting_days=body.parts_waiting_days, note=body.note)
+        line = next(x for x in case.lines if x.order_line_id == row.order_line_id)
+        return 200, {"repair": repair.repair_dict(row), "counters": repair.counters(session, case, line.order_line_id),
+                     "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)
