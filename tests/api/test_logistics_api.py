@@ -37,7 +37,12 @@ def test_instructions_route_by_category_and_region_and_are_sent_by_notification(
                     headers=shop.headers(**{"Accept-Language": "en"})).json()
     assert en["address"]["warehouse"] == "ELEC" and en["carriers"][0]["name"] == "SF Express"
 
-    before = count(db, OutboxMessage, OutboxMessage.topic == "notify")
+    with db.read() as s:
+        sent = [m.payload for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))]
+    # approval already sent each customer the instructions (the warehouse routed per case)
+    assert sorted((p["template"], p["data"]["address"]["warehouse"]) for p in sent) == [
+        ("return_instructions", "ELEC"), ("return_instructions", "SH")]
+    before = len(sent)
     r = client.post(f"/api/v1/cases/{plain['number']}/return-instructions/send", headers=shop.headers())
     assert r.status_code == 202
     with db.read() as s:

@@ -277,7 +277,8 @@ def _adopt_waiting_events(session: Session, shipment: Shipment) -> None:
 def ingest(session: Session, *, actor: Actor, fmt: str, body) -> dict[str, Any]:
     """Stores the events of one webhook call, once each; moves each parcel's status to its newest event; a
     return delivered to a warehouse that receives on delivery moves its case to 'received'."""
-    merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin"), "post tracking events")
+    merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin", "system"),
+                                 "post tracking events")
     parsed = adapters.parse(fmt, body)
     summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "unmatched": 0, "not_found": parsed.not_found,
                                "shipments": [], "cases_moved": []}
