@@ -252,7 +252,25 @@ def parse(fmt: str, body) -> Parsed:
     return parser(body)
 
 
+# Two events at the same minute (Correios reports minutes): the later stage of a parcel's life wins.
+RANK = {status: i for i, status in enumerate(STATUSES)}
+
+
+def _order(status: str, at: datetime) -> tuple[datetime, int]:
+    return at, RANK.get(status, -1)
+
+
 def latest(updates) -> TrackingUpdate | None:
     """The newest event that says something (unknown events never set the status)."""
     known = [u for u in updates if u.status != UNKNOWN]
-    return max(known, key=lambda u: u.occurred_at) if known else None
+    return max(known, key=lambda u: _order(u.status, u.occurred_at)) if known else None
+
+
+def advance(status: str | None, status_at: datetime | None, update) -> tuple[str | None, datetime | None]:
+    """A parcel's (status, as of) after one more event: events may arrive late or twice, and an older or
+    unknown event never sets the status back, so any arrival order ends in the same status."""
+    if update.status == UNKNOWN:
+        return status, status_at
+    if status_at is None or status is None or _order(update.status, update.occurred_at) >= _order(status, status_at):
+        return update.status, update.occurred_at
+    return status, status_at

@@ -14,7 +14,7 @@ from ..cases.models import CaseState as S, CaseType as T
 from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
-from ..errors import Explained, Forbidden, NotFound
+from ..errors import Explained, Forbidden
 from ..orders.models import Order, OrderLine
 from . import adapters
 from .carriers import CARRIERS, check_tracking
@@ -303,8 +303,10 @@ def ingest(session: Session, *, actor: Actor, fmt: str, body) -> dict[str, Any]:
             summary["unmatched"] += 1
             continue
         # Out-of-order delivery: an older event is kept on the timeline but never sets the status back.
-        if update.status != adapters.UNKNOWN and (shipment.status_at is None or update.occurred_at >= shipment.status_at):
-            shipment.status, shipment.status_at = update.status, update.occurred_at
+        before = (shipment.status, shipment.status_at)
+        shipment.status, shipment.status_at = adapters.advance(shipment.status if shipment.status_at else None,
+                                                               shipment.status_at, update)
+        if (shipment.status, shipment.status_at) != before:
             touched[shipment.id] = shipment
     session.flush()
     for shipment in touched.values():
@@ -356,12 +358,4 @@ def unmatched_events(session: Session, *, merchant_id: int, limit: int = 100) ->
                                                        TrackingEvent.shipment_id.is_(None))
                            .order_by(TrackingEvent.received_at.desc()).limit(limit))
     return [{"carrier": r.carrier, "tracking_number": r.tracking_number, **event_dict(r)} for r in rows]
-
-
-def get_address_or_404(session: Session, merchant_id: int, code: str) -> ReturnAddress:
-    row = session.scalar(select(ReturnAddress).where(ReturnAddress.merchant_id == merchant_id,
-                                                     ReturnAddress.code == code))
-    if row is None:
-        raise NotFound("return address", code, field="code")
-    return row
 

@@ -139,7 +139,8 @@ def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: 
     merchant_id = staff_merchant(actor, DESK, "match parcels")
     receipt = session.get(Receipt, receipt_id)
     if receipt is None or receipt.merchant_id != merchant_id:
-        raise NotFound("parcel exception", receipt_id, field="receipt_id")
+        raise Explained("receipt_id", f"parcel {receipt_id} is not in the exceptions queue",
+                        f"异常件队列中没有包裹 {receipt_id}", code="not_found", status=404)
     if receipt.status != "unmatched":
         raise Explained("receipt_id", "this parcel was already matched to a case", "该包裹已匹配过售后单",
                         code="already_matched", status=409)

@@ -20,7 +20,7 @@ from ..cases.service import get_case
 from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
-from ..errors import Conflict, Explained, NotFound
+from ..errors import Conflict, Explained
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
@@ -140,7 +140,8 @@ def finish_repair(session: Session, *, actor: Actor, number: str, repair_id: int
     case = get_case(session, actor=actor, number=number)
     row = session.get(RepairOrder, repair_id)
     if row is None or row.case_id != case.id:
-        raise NotFound("repair order", repair_id, field="repair_id")
+        raise Explained("repair_id", f"repair order {repair_id} of case {case.number} was not found",
+                        f"找不到售后单 {case.number} 的维修单 {repair_id}", code="not_found", status=404)
     if row.status != "open":
         raise Explained("repair_id", f"this work order is already {row.status}", f"该维修单已是 {row.status} 状态",
                         code="repair_closed", status=409)
