@@ -202,3 +202,16 @@ def test_each_unit_is_disposed_of_once_and_emits_an_inventory_movement_and_a_web
     assert more.status_code == 409 and more.json()["error"]["code"] == "already_disposed"
     assert count(db, Disposition) == 2
     assert count(db, OutboxMessage) == before + 4
+
+
+def test_a_parcel_for_a_case_that_waits_for_no_goods_is_held_as_an_exception_not_lost(client, db):
+    shop = shop_with_warehouse(db, client)
+    case = case_awaiting_return(client, shop, db)
+    cancelled = client.post(f"/api/v1/cases/{case['number']}/actions/cancel", headers=shop.headers(),
+                            json={"version": case["version"], "payload": {}})
+    assert cancelled.json()["state"] == "cancelled"
+    r = parcel(client, shop, case["number"])
+    assert r.status_code == 202 and r.json()["status"] == "case_not_receiving"
+    queue = client.get("/api/v1/receiving/exceptions", headers=shop.headers("warehouse")).json()
+    assert len(queue) == 1 and "cancelled" in queue[0]["note"] and case["number"] in queue[0]["note"]
+    assert count(db, CaseEvent, CaseEvent.action == "receive") == 0

@@ -129,6 +129,13 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
         session.flush()
         return "unmatched", receipt, None
     case = store.load_many(session, [matches[0]["id"]])[0]
+    if case.state not in WAITING:
+        # The parcel is here whatever the case says (cancelled, already inspected, not approved yet): it waits in
+        # the exceptions queue with the reason, rather than being turned away.
+        receipt.note = f"{note}\n[{case.number} is {case.state}: not waiting for goods]".strip()
+        session.add(receipt)
+        session.flush()
+        return "case_not_receiving", receipt, None
     _record(session, actor, case, receipt, lines, condition, photos)
     return "matched", receipt, case
 
