@@ -32,7 +32,7 @@ def test_an_advance_exchange_ships_first_with_a_deadline_for_the_return(client, 
     assert r.status_code == 201, r.text
     ship = r.json()["shipment"]
     assert ship["direction"] == "outbound" and ship["purpose"] == "exchange" and ship["return_due_at"]
-    assert ship["items"][0]["sku"] == "SKU-A-RED"
+    assert ship["items"][0]["sku"] == "SKU-A-RED" and ship["items"][0]["returned_sku"] == "SKU-A"
     assert client.get("/api/v1/logistics/overdue-advance-returns", headers=shop.headers()).json() == []
     late = client.get("/api/v1/logistics/overdue-advance-returns", params={"as_of": "2099-01-01T00:00:00Z"},
                       headers=shop.headers()).json()
@@ -152,3 +152,25 @@ def test_a_repair_needs_a_repair_case_and_a_stale_version_changes_nothing(client
     wrong = client.post(f"/api/v1/cases/{ret['number']}/repairs", headers=shop.headers("warehouse"), json={
         "version": ret["version"], "line_id": ret["lines"][0]["id"], "fault": "x"})
     assert wrong.status_code == 422 and count(db, RepairOrder) == 0
+
+
+def test_a_dearer_replacement_carries_the_price_difference_for_the_money_side(client, db):
+    shop = shop_with_warehouse(db, client)
+    case = case_awaiting_return(client, shop, db, type_="exchange", advance=True, claim=[(1, 1)])
+    url = f"/api/v1/cases/{case['number']}/outbound-shipments"
+    item = {"line_id": case["lines"][0]["id"], "sku": "SKU-A-PRO", "quantity": 1}
+    for bad, field in (({**item, "unit_price": "12.345"}, "items[0].unit_price"),
+                       ({**item, "quantity": 5}, "items[0].quantity"),
+                       ({**item, "line_id": 999}, "items[0].line_id")):
+        r = client.post(url, headers=shop.headers(), json={"version": case["version"], "carrier": "SF",
+                                                           "tracking_number": "SF2222222222222", "items": [bad]})
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    assert count(db, Shipment) == 0
+    r = client.post(url, headers=shop.headers(), json={"version": case["version"], "carrier": "SF",
+                                                       "tracking_number": "SF2222222222222",
+                                                       "items": [{**item, "unit_price": "120.00"}]})
+    assert r.status_code == 201
+    timeline = client.get(f"/api/v1/cases/{case['number']}/timeline", headers=shop.headers()).json()
+    sent = timeline[-1]["payload"]["items"][0]
+    assert timeline[-1]["action"] == "ship_replacement"
+    assert sent["price_difference"] == "20.00" and sent["price_difference_minor"] == 2000

@@ -128,14 +128,9 @@ async def ship_to_customer(number: str, body: OutboundShipmentCreate, request: R
 
     def work(session):
         case = cases.get_case(session, actor=actor, number=number)
-        lines = {line.id for line in case.lines}
-        for i, item in enumerate(body.items):
-            if item.line_id not in lines:
-                raise Explained(f"items[{i}].line_id", f"not a line of this case; lines: {sorted(lines)}",
-                                f"不是本售后单的行；可选：{sorted(lines)}", allowed=sorted(lines))
         row = service.ship_outbound(session, actor=actor, case=case, carrier=body.carrier,
                                     tracking_number=body.tracking_number, version=body.version,
-                                    items=[i.model_dump() for i in body.items])
+                                    items=service.outbound_items(case, [i.model_dump() for i in body.items]))
         return 201, {"shipment": service.shipment_dict(row), "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)

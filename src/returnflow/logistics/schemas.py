@@ -56,6 +56,8 @@ class OutboundItem(BaseModel):
     line_id: int
     sku: str = Field(min_length=1, max_length=100, description="The SKU/variant shipped (a replacement may differ)")
     quantity: int = Field(ge=1, le=1_000_000)
+    unit_price: str | None = Field(default=None, description="Replacement's unit price (decimal string) when it "
+                                                             "differs; the price difference goes to the event")
 
 
 class OutboundShipmentCreate(BaseModel):

@@ -15,6 +15,7 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, Forbidden
+from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Order, OrderLine
 from . import adapters
 from .carriers import CARRIERS, check_tracking
@@ -215,6 +216,34 @@ def register_return(session: Session, *, actor: Actor, case: CaseRecord, carrier
         payload["pickup"] = pickup
     fire(session, case, "ship_return", actor, payload=payload, expected_version=version)
     return row
+
+
+def outbound_items(case: CaseRecord, items: list[dict]) -> list[dict]:
+    """Checks the items going out against the case lines; a replacement at another price carries the difference
+    (minor units, positive: the customer owes it) for the money side to settle."""
+    by_id = {line.id: line for line in case.lines}
+    result = []
+    for i, item in enumerate(items):
+        line = by_id.get(item["line_id"])
+        if line is None:
+            raise Explained(f"items[{i}].line_id", f"not a line of this case; lines: {sorted(by_id)}",
+                            f"不是本售后单的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+        if item["quantity"] > line.quantity:
+            raise Explained(f"items[{i}].quantity", f"at most {line.quantity} (the case line's quantity)",
+                            f"最多 {line.quantity} 件（售后单该行数量）")
+        entry = {"line_id": line.id, "returned_sku": line.sku, "sku": item["sku"], "quantity": item["quantity"]}
+        if item.get("unit_price") is not None:
+            try:
+                price = to_minor(item["unit_price"], case.currency)
+            except MoneyError as exc:
+                raise Explained(f"items[{i}].unit_price", str(exc), str(exc)) from None
+            if price < 0:
+                raise Explained(f"items[{i}].unit_price", "must not be negative", "不能为负数")
+            difference = (price - (line.unit_price or 0)) * item["quantity"]
+            entry.update(unit_price=fmt(price, case.currency), price_difference=fmt(difference, case.currency),
+                         price_difference_minor=difference, currency=case.currency)
+        result.append(entry)
+    return result
 
 
 def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: str, tracking_number: str,
