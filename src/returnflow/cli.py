@@ -235,7 +235,8 @@ app.add_typer(tracking_app, name="tracking")
 
 
 @tracking_app.command("ingest")
-def tracking_ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON body as the carrier sent it"),
+def tracking_ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                                help="JSON body as the carrier sent it"),
                     fmt: str = typer.Option("generic", "--format", help="generic | aftership | correios"),
                     merchant: str = typer.Option(..., help="Merchant code")) -> None:
     """Stores tracking events from a file (e.g. what a polling job fetched), exactly like the webhook does."""

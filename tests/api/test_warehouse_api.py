@@ -164,7 +164,8 @@ def test_a_line_that_never_arrived_cannot_be_inspected_and_the_case_waits_for_th
     parcel(client, shop, case["number"], lines=[{"line_id": a, "quantity": 2}])
     r = inspect(client, shop, case, [{"line_id": b, "checklist": OK, "grade": "A", "verdict": "accept"}],
                 **{"Accept-Language": "zh-CN"})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "line_not_arrived" and "尚未到货" in r.json()["error"]["message"]
+    assert r.status_code == 409 and r.json()["error"]["code"] == "line_not_arrived"
+    assert "尚未到货" in r.json()["error"]["message"]
     ok = inspect(client, shop, case, [{"line_id": a, "checklist": OK, "grade": "D", "verdict": "reject",
                                        "reason": "not the item we sold"}])
     assert ok.status_code == 201
@@ -215,3 +216,15 @@ def test_a_parcel_for_a_case_that_waits_for_no_goods_is_held_as_an_exception_not
     queue = client.get("/api/v1/receiving/exceptions", headers=shop.headers("warehouse")).json()
     assert len(queue) == 1 and "cancelled" in queue[0]["note"] and case["number"] in queue[0]["note"]
     assert count(db, CaseEvent, CaseEvent.action == "receive") == 0
+
+
+def test_a_retried_scan_with_the_same_idempotency_key_records_the_parcel_once(client, db):
+    shop = shop_with_warehouse(db, client)
+    case = case_awaiting_return(client, shop, db)
+    body = {"code": case["number"], "lines": [{"line_id": case["lines"][0]["id"], "quantity": 1}]}
+    headers = shop.headers("warehouse", **{"Idempotency-Key": "desk-1-parcel-7"})
+    first = client.post("/api/v1/receiving/parcels", headers=headers, json=body)
+    again = client.post("/api/v1/receiving/parcels", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    assert count(db, Receipt) == 1 and first.json()["case"]["lines"][0]["received_quantity"] == 1

@@ -113,7 +113,8 @@ def parse_generic(body) -> Parsed:
         if status not in STATUSES:
             raise _bad(f"events[{i}].status", f"{status!r} is not a tracking status", f"「{status}」不是物流状态",
                        allowed=list(STATUSES))
-        updates.append(TrackingUpdate(carrier, number, status, _time(item.get("occurred_at"), f"events[{i}].occurred_at"),
+        at = _time(item.get("occurred_at"), f"events[{i}].occurred_at")
+        updates.append(TrackingUpdate(carrier, number, status, at,
                                       _str(item.get("code")) or status, _str(item.get("description")),
                                       _str(item.get("location")), "generic"))
     return Parsed(updates, [])

@@ -157,7 +157,8 @@ def render(label: Label) -> bytes:
         pdf.drawRightString(width - left, y, str(item.quantity))
     pdf.setFont(font, 9)
     pdf.drawString(left, 30 * mm, "请连同配件、说明书、吊牌、赠品一并寄回；尽量使用原包装。")
-    pdf.drawString(left, 25 * mm, "Return all accessories, manuals, tags and gifts; use the original packaging if you can.")
+    pdf.drawString(left, 25 * mm,
+                   "Return all accessories, manuals, tags and gifts; use the original packaging if you can.")
     pdf.showPage()
     pdf.save()
     return buf.getvalue()

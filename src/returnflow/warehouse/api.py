@@ -46,7 +46,8 @@ async def receive_parcel(body: ParcelReceive, request: Request):
 
 
 @router.get("/receiving/exceptions")
-async def list_exceptions(actor: CurrentActor, db: DB, status: str = Query("unmatched", pattern="^(unmatched|matched)$"),
+async def list_exceptions(actor: CurrentActor, db: DB,
+                          status: str = Query("unmatched", pattern="^(unmatched|matched)$"),
                           limit: int = Query(100, ge=1, le=500)):
     """Parcels that matched no case (or, with status=matched, those matched since)."""
     with db.read() as session:

@@ -164,7 +164,7 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
     so_far = received_so_far(session, [line.id for line in case.lines])
     by_id = {line.id: line for line in case.lines}
     by_sku = {line.sku: line for line in case.lines}
-    default_condition = "as_expected" if condition == "intact" else "damaged" if condition == "crushed" else "as_expected"
+    default_condition = "damaged" if condition == "crushed" else "as_expected"
     if lines is None:
         items = [(line, line.quantity - so_far.get(line.id, 0), default_condition) for line in case.lines
                  if line.quantity > so_far.get(line.id, 0)]
