@@ -60,8 +60,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .refunds.api import router as refunds_router
     from .sla.api import router as sla_router
     from .system_api import router as system_router
+    from .logistics.api import router as logistics_router
+    from .warehouse.api import router as warehouse_router
 
     for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
-                   refunds_router, audit_router):
+                   refunds_router, audit_router, logistics_router, warehouse_router):
         app.include_router(router, prefix="/api/v1")
     return app

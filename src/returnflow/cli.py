@@ -318,5 +318,55 @@ def outbox_replay(ids: list[int] = typer.Argument(None, help="Message ids (dead 
     console.print(f"replayed {replay(_db(), ids=ids or None, dead=dead, merchant_id=merchant_id)}")
 
 
+
+# ---- logistics: tracking files from a polling job, carriers --------------------------------------------------
+tracking_app = typer.Typer(help="Carrier tracking: feed events fetched by a polling job, list carriers.",
+                           no_args_is_help=True)
+app.add_typer(tracking_app, name="tracking")
+
+
+@tracking_app.command("ingest")
+def tracking_ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                                help="JSON body as the carrier sent it"),
+                    fmt: str = typer.Option("generic", "--format", help="generic | aftership | correios"),
+                    merchant: str = typer.Option(..., help="Merchant code")) -> None:
+    """Stores tracking events from a file (e.g. what a polling job fetched), exactly like the webhook does."""
+    import orjson
+    from sqlalchemy import select as _select
+
+    from .auth.actor import Actor
+    from .errors import AppError
+    from .logistics.service import ingest
+    from .merchants.models import Merchant
+
+    db = _db()
+    try:
+        with db.transaction() as session:
+            merchant_id = session.scalar(_select(Merchant.id).where(Merchant.code == merchant))
+            if merchant_id is None:
+                raise typer.BadParameter(f"no merchant {merchant!r}", param_hint="--merchant")
+            actor = Actor(kind="system", role="system", merchant_id=merchant_id, name="tracking poller")
+            summary = ingest(session, actor=actor, fmt=fmt, body=orjson.loads(path.read_bytes()))
+    except AppError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"accepted {summary['accepted']}, duplicates {summary['duplicates']}, "
+                  f"unmatched {summary['unmatched']}, unknown to the carrier {len(summary['not_found'])}, "
+                  f"cases moved {len(summary['cases_moved'])}")
+    for ship in summary["shipments"]:
+        console.print(f"  {ship['carrier']} {ship['tracking_number']}: {ship['status']}")
+
+
+@tracking_app.command("carriers")
+def tracking_carriers() -> None:
+    """The carriers the desk knows and an example tracking number of each."""
+    from .logistics.carriers import CARRIERS
+
+    table = Table("code", "name", "名称", "example", "check digit")
+    for c in CARRIERS.values():
+        table.add_row(c.code, c.name_en, c.name_zh, c.example, "yes" if c.check else "")
+    console.print(table)
+
+
 if __name__ == "__main__":
     app()

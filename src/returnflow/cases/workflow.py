@@ -329,8 +329,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("ship_return", frozenset({S.AWAITING_RETURN}), S.RETURN_IN_TRANSIT,
                ("customer", "agent", "supervisor", "admin", "system"), _shipment_guard,
                "Record the return parcel (carrier, tracking number)", "登记退货物流", ("carrier", "tracking_number")),
-    # "system": a return not confirmed in time counts as received (TB6), when the merchant's SLA settings say so.
-    Transition("receive", frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT}), S.RECEIVED, WAREHOUSE + ("system",),
+    # RECEIVED -> RECEIVED: a later parcel of a partial return updates the received quantities (logistics).
+    Transition("receive", frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED}), S.RECEIVED,
+               WAREHOUSE + ("system",),
                _receive_guard, "Receive the returned goods", "仓库收货登记"),
     Transition("inspect", frozenset({S.RECEIVED}), S.INSPECTED, WAREHOUSE, _inspect_guard,
                "Record the inspection result", "质检结果登记"),

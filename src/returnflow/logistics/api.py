@@ -1,0 +1,175 @@
+"""The logistics API: return addresses, instructions, label PDF, parcels, tracking webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response
+
+from ..cases import service as cases
+from ..cases.views import present
+from ..errors import Explained
+from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
+from . import labels, service
+from .adapters import FORMATS, STATUS_LABELS, STATUSES
+from .carriers import CARRIERS
+from .schemas import OutboundShipmentCreate, ReturnAddressSave, ReturnShipmentCreate
+
+router = APIRouter(tags=["logistics"])
+
+
+@router.get("/carriers")
+async def list_carriers(actor: CurrentActor, request: Request) -> list[dict]:
+    """Carriers the desk knows, with an example of each one's tracking number."""
+    zh = locale_of(request) == "zh-CN"
+    return [{"code": c.code, "name": c.name_zh if zh else c.name_en, "example": c.example,
+             "checked": c.check is not None} for c in CARRIERS.values()]
+
+
+@router.get("/tracking/statuses")
+async def tracking_statuses(request: Request) -> list[dict]:
+    """The normalised tracking statuses."""
+    zh = locale_of(request) == "zh-CN"
+    return [{"status": s, "label": STATUS_LABELS[s][1 if zh else 0]} for s in STATUSES]
+
+
+@router.put("/return-addresses/{code}")
+async def save_return_address(code: str, body: ReturnAddressSave, request: Request):
+    """Creates or replaces a return warehouse address (supervisor, admin)."""
+    actor = await current_actor(request)
+    if not code.replace("-", "").replace("_", "").isalnum() or len(code) > 40:
+        raise Explained("code", "use letters, digits, - and _ (at most 40)", "只能使用字母、数字、- 和 _（最多 40 个）")
+
+    def work(session):
+        return 200, service.address_dict(service.save_address(session, actor=actor, code=code,
+                                                              data=body.model_dump()))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/return-addresses")
+async def list_return_addresses(actor: CurrentActor, db: DB) -> list[dict]:
+    """The merchant's return addresses."""
+    if actor.merchant_id is None:
+        raise Explained("merchant", "use a token of the merchant's own staff", "请使用商家员工的令牌",
+                        code="merchant_required")
+    with db.read() as session:
+        return [service.address_dict(r) for r in service.list_addresses(session, merchant_id=actor.merchant_id)]
+
+
+@router.get("/cases/{number}/return-instructions")
+async def return_instructions(number: str, actor: CurrentActor, db: DB, request: Request):
+    """Where and how to send the goods back, by when, and the case number to write on the parcel."""
+    with db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        return JSON(service.instructions(session, case, locale_of(request)))
+
+
+@router.post("/cases/{number}/return-instructions/send", status_code=202)
+async def send_return_instructions(number: str, request: Request):
+    """Queues the return instructions to the customer (email notification via the outbox)."""
+    actor = await current_actor(request)
+    locale = locale_of(request)
+
+    def work(session):
+        case = cases.get_case(session, actor=actor, number=number)
+        if actor.kind == "customer":
+            raise Explained("actor", "staff send instructions; customers read them", "由客服发送，顾客可直接查看",
+                            code="forbidden_role", status=403)
+        body = service.send_instructions(session, case, locale)
+        return 202, {"queued": True, "template": "return_instructions", "to": case.customer.get("email"),
+                     "deadline": body["deadline"]}
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/return-label.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def return_label(number: str, actor: CurrentActor, db: DB):
+    """The printable return label and packing slip (PDF; Code 128 and QR of the case number; zh + en)."""
+    with db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        info = service.instructions(session, case)
+    customer = case.customer or {}
+    ship = info["shipment"] or {}
+    addr = info["address"]
+    pdf = labels.render(labels.Label(
+        case_number=case.number, order_number=case.order_number or "", merchant=case.merchant_code or "",
+        from_name=customer.get("name") or "", from_phone="", to_name=addr["name"], to_contact=addr["contact"],
+        to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
+        to_postcode=addr["postcode"], deadline=info["deadline"], carrier=ship.get("carrier", ""),
+        tracking_number=ship.get("tracking_number", ""),
+        items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="return-label-{case.number}.pdf"'})
+
+
+@router.post("/cases/{number}/return-shipment", status_code=201)
+async def record_return_shipment(number: str, body: ReturnShipmentCreate, request: Request):
+    """Records the return parcel (carrier + tracking number, optional booked pickup); the case goes in transit."""
+    actor = await current_actor(request)
+
+    def work(session):
+        case = cases.get_case(session, actor=actor, number=number)
+        row = service.register_return(session, actor=actor, case=case, carrier=body.carrier,
+                                      tracking_number=body.tracking_number, version=body.version,
+                                      pickup=body.pickup.model_dump(mode="json") if body.pickup else None)
+        return 201, {"shipment": service.shipment_dict(row), "case": present(session, [case], actor)[0]}
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/outbound-shipments", status_code=201)
+async def ship_to_customer(number: str, body: OutboundShipmentCreate, request: Request):
+    """Ships the replacement, reshipped item or repaired item with its tracking (fires ship_replacement)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        case = cases.get_case(session, actor=actor, number=number)
+        row = service.ship_outbound(session, actor=actor, case=case, carrier=body.carrier,
+                                    tracking_number=body.tracking_number, version=body.version,
+                                    items=service.outbound_items(case, [i.model_dump() for i in body.items]))
+        return 201, {"shipment": service.shipment_dict(row), "case": present(session, [case], actor)[0]}
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/shipments")
+async def case_shipments(number: str, actor: CurrentActor, db: DB):
+    """The case's parcels in both directions with their tracking events."""
+    with db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        return JSON(service.shipments_of(session, case))
+
+
+@router.post("/tracking/webhooks/{fmt}")
+async def tracking_webhook(fmt: str, request: Request, body: Any = Body(...)):
+    """Carrier tracking events: `generic` (documented in docs/logistics.md), `aftership` or `correios`.
+    Duplicates are recognised; events for parcels not yet registered are kept and matched later."""
+    actor = await current_actor(request)
+    if fmt not in FORMATS:
+        raise Explained("format", f"unknown format {fmt!r}", f"未知的格式「{fmt}」", allowed=list(FORMATS))
+
+    def work(session):
+        return 200, service.ingest(session, actor=actor, fmt=fmt, body=body)
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/tracking/unmatched")
+async def unmatched_tracking(actor: CurrentActor, db: DB) -> list[dict]:
+    """Tracking events whose parcel is not registered with any case (yet)."""
+    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin"), "see tracking events")
+    with db.read() as session:
+        return JSON(service.unmatched_events(session, merchant_id=merchant_id))
+
+
+@router.get("/logistics/overdue-advance-returns")
+async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: datetime | None = None) -> list[dict]:
+    """Advance exchanges whose customer has not sent the original back by its deadline (as of now, or `as_of`)."""
+    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"),
+                                         "see overdue returns")
+    with db.read() as session:
+        return JSON(service.overdue_advance_returns(session, merchant_id=merchant_id, now=as_of))

@@ -1,0 +1,390 @@
+"""Logistics use cases: return addresses and routing, return instructions, shipments, tracking webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases import store
+from ..cases.models import CaseState as S, CaseType as T
+from ..cases.store import CaseRecord
+from ..cases.workflow import fire
+from ..db import utcnow
+from ..errors import Explained, Forbidden
+from ..money import MoneyError, fmt, to_minor
+from ..orders.models import Order, OrderLine
+from . import adapters
+from .carriers import CARRIERS, check_tracking
+from .models import ReturnAddress, Shipment, TrackingEvent
+
+RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
+ADVANCE_RETURN_DAYS = 15  # an advance exchange's return is due this many days after the replacement ships
+PACKING_ADVICE = {
+    "en": ["Pack the item with all accessories, manuals, tags and gifts that came with it.",
+           "Use the original packaging if you still have it; cushion fragile items.",
+           "Write the case number clearly on the outside of the parcel, or stick the printed label on it.",
+           "Keep the carrier's receipt and the tracking number until the case is closed."],
+    "zh-CN": ["请将商品连同全部配件、说明书、吊牌及赠品一并寄回。",
+              "尽量使用原包装；易碎品请加缓冲材料。",
+              "请在包裹外侧清楚写明售后单号，或贴上打印的退货标签。",
+              "请保留快递底单和运单号，直到售后单结案。"],
+}
+
+
+def staff_merchant(actor: Actor, roles: tuple[str, ...], what: str) -> int:
+    if actor.kind == "customer" or actor.role not in roles:
+        raise Forbidden("forbidden_role", role=actor.role, what=what, allowed=list(roles))
+    if actor.merchant_id is None:
+        raise Explained("merchant", "use a token of the merchant's own staff for this", "请使用商家员工的令牌",
+                        code="merchant_required")
+    return actor.merchant_id
+
+
+# ---- return addresses -----------------------------------------------------------------------------------------
+
+ADDRESS_FIELDS = ("name", "contact", "phone", "address", "address_en", "postcode", "regions", "categories",
+                  "carriers", "is_default", "auto_receive_on_delivery", "active")
+
+
+def save_address(session: Session, *, actor: Actor, code: str, data: dict[str, Any]) -> ReturnAddress:
+    """Creates or updates the merchant's return address `code`."""
+    merchant_id = staff_merchant(actor, ("supervisor", "admin"), "manage return addresses")
+    for i, carrier in enumerate(data.get("carriers") or []):
+        if carrier not in CARRIERS:
+            raise Explained(f"carriers[{i}]", f"unknown carrier {carrier!r}", f"未知的快递公司「{carrier}」",
+                            code="unknown_carrier", allowed=sorted(CARRIERS))
+    row = session.scalar(select(ReturnAddress).where(ReturnAddress.merchant_id == merchant_id,
+                                                     ReturnAddress.code == code))
+    if row is None:
+        row = ReturnAddress(merchant_id=merchant_id, code=code)
+        session.add(row)
+    for name in ADDRESS_FIELDS:
+        if name in data and data[name] is not None:
+            setattr(row, name, data[name])
+    if row.is_default:
+        for other in session.scalars(select(ReturnAddress).where(ReturnAddress.merchant_id == merchant_id,
+                                                                 ReturnAddress.code != code)):
+            other.is_default = False
+    session.flush()
+    return row
+
+
+def list_addresses(session: Session, *, merchant_id: int) -> list[ReturnAddress]:
+    return list(session.scalars(select(ReturnAddress).where(ReturnAddress.merchant_id == merchant_id)
+                                .order_by(ReturnAddress.code)))
+
+
+def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
+    """The warehouse a case's goods go back to: the first active address that takes the lines' categories and
+    serves the order's region (most specific first), else the default address."""
+    categories = set(session.scalars(select(OrderLine.category).where(
+        OrderLine.id.in_([line.order_line_id for line in case.lines]))).all()) - {None}
+    country = session.scalar(select(Order.country).where(Order.id == case.order_id))
+    best, best_score = None, -1
+    for row in list_addresses(session, merchant_id=case.merchant_id):
+        if not row.active:
+            continue
+        if row.categories and not categories <= set(row.categories):
+            continue
+        if row.regions and country not in row.regions:
+            continue
+        score = (2 if row.categories else 0) + (1 if row.regions else 0)
+        if score > best_score:
+            best, best_score = row, score
+    if best is not None:
+        return best
+    return session.scalar(select(ReturnAddress).where(ReturnAddress.merchant_id == case.merchant_id,
+                                                      ReturnAddress.is_default.is_(True),
+                                                      ReturnAddress.active.is_(True)))
+
+
+def address_dict(row: ReturnAddress) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in ("code",) + ADDRESS_FIELDS}
+
+
+def return_deadline(session: Session, case: CaseRecord) -> datetime:
+    """When the return parcel must be sent: the policy's deadline if it decided one, else 7 days (TB5) after
+    the case was approved."""
+    from ..cases.models import Case
+
+    column = Case.__table__.c.get("policy_decision")  # arrives with the policy-on-cases migration (0004)
+    decision = session.scalar(select(column).where(Case.id == case.id)) if column is not None else None
+    deadline = _policy_return_deadline(decision, case)
+    if deadline is not None:
+        return deadline
+    approved = session.scalar(select(store.EVENTS.c.created_at).where(
+        store.EVENTS.c.case_id == case.id, store.EVENTS.c.action.in_(("approve", "arbitrate")))
+        .order_by(store.EVENTS.c.seq.desc()).limit(1))
+    return (approved or case.updated_at) + timedelta(days=RETURN_DAYS)
+
+
+def _policy_return_deadline(decision, case: CaseRecord) -> datetime | None:
+    """Wire-up point for the policy decision on cases (contract 3): the earliest 'return_by' deadline of its lines."""
+    if not isinstance(decision, dict):
+        return None
+    found = []
+    for line in decision.get("lines") or []:
+        value = (line.get("deadlines") or {}).get("return_by") if isinstance(line, dict) else None
+        if isinstance(value, str):
+            try:
+                found.append(datetime.fromisoformat(value))
+            except ValueError:
+                continue
+    return min(found) if found else None
+
+
+def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN") -> dict[str, Any]:
+    """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel."""
+    if not case.needs_return:
+        raise Explained("number", "this case does not need the goods back", "本售后单无需寄回商品",
+                        code="no_return_needed", status=409)
+    address = route(session, case)
+    if address is None:
+        raise Explained("return_address", "the merchant has no return address set up yet",
+                        "商家尚未设置退货地址", code="no_return_address", status=409)
+    carriers = [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en}
+                for c in (address.carriers or [])]
+    shipment = session.scalar(select(Shipment).where(Shipment.case_id == case.id, Shipment.direction == "inbound")
+                              .order_by(Shipment.id.desc()).limit(1))
+    return {
+        "case": case.number, "write_on_parcel": case.number,
+        "address": {"warehouse": address.code, "name": address.name, "contact": address.contact,
+                    "phone": address.phone, "address": address.address, "address_en": address.address_en,
+                    "postcode": address.postcode},
+        "carriers": carriers, "deadline": return_deadline(session, case),
+        "packing_advice": PACKING_ADVICE["zh-CN" if locale == "zh-CN" else "en"],
+        "pickup_available": True,
+        "items": [{"line_id": line.id, "sku": line.sku, "title": line.title, "quantity": line.quantity}
+                  for line in case.lines],
+        "shipment": shipment_dict(shipment) if shipment else None,
+        "label_url": f"/api/v1/cases/{case.number}/return-label.pdf",
+    }
+
+
+def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
+    """Queues the return instructions for the customer by email (contract 1: an outbox 'notify' row)."""
+    body = instructions(session, case, locale)
+    customer = case.customer or {}
+    if not customer.get("email"):
+        raise Explained("customer.email", "the customer has no email address on file", "顾客没有登记邮箱",
+                        code="no_destination", status=409)
+    data = {**body, "deadline": body["deadline"].isoformat(), "shipment": None}
+    store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=utcnow(), payload={
+        "channel": "email", "to": customer["email"], "locale": customer.get("locale") or locale,
+        "template": "return_instructions", "data": data})
+    return body
+
+
+# ---- shipments ------------------------------------------------------------------------------------------------
+
+def shipment_dict(row: Shipment) -> dict[str, Any]:
+    return {"id": row.id, "direction": row.direction, "purpose": row.purpose, "carrier": row.carrier,
+            "tracking_number": row.tracking_number, "status": row.status, "status_at": row.status_at,
+            "pickup": row.pickup or None, "items": row.items, "return_due_at": row.return_due_at,
+            "created_at": row.created_at}
+
+
+def _new_shipment(session: Session, case: CaseRecord, *, carrier: str, number: str, direction: str, purpose: str,
+                  actor: Actor, **extra) -> Shipment:
+    taken = session.scalar(select(Shipment.case_id).where(Shipment.merchant_id == case.merchant_id,
+                                                          Shipment.carrier == carrier,
+                                                          Shipment.tracking_number == number))
+    if taken is not None:
+        raise Explained("tracking_number", f"{number} is already recorded for a parcel",
+                        f"运单号 {number} 已登记过", code="duplicate_tracking_number", status=409)
+    row = Shipment(merchant_id=case.merchant_id, case_id=case.id, direction=direction, purpose=purpose,
+                   carrier=carrier, tracking_number=number, created_by=actor.ref, **extra)
+    session.add(row)
+    session.flush()
+    _adopt_waiting_events(session, row)
+    return row
+
+
+def register_return(session: Session, *, actor: Actor, case: CaseRecord, carrier: str, tracking_number: str,
+                    version: int | None = None, pickup: dict | None = None) -> Shipment:
+    """The customer (or an agent) records the return parcel; the case moves to 'return in transit'."""
+    code, number = check_tracking(carrier, tracking_number)
+    address = route(session, case)
+    row = _new_shipment(session, case, carrier=code, number=number, direction="inbound", purpose="return",
+                        actor=actor, address_id=address.id if address else None, pickup=pickup or {})
+    payload = {"carrier": code, "tracking_number": number, "shipment_id": row.id}
+    if pickup:
+        payload["pickup"] = pickup
+    fire(session, case, "ship_return", actor, payload=payload, expected_version=version)
+    return row
+
+
+def outbound_items(case: CaseRecord, items: list[dict]) -> list[dict]:
+    """Checks the items going out against the case lines; a replacement at another price carries the difference
+    (minor units, positive: the customer owes it) for the money side to settle."""
+    by_id = {line.id: line for line in case.lines}
+    result = []
+    for i, item in enumerate(items):
+        line = by_id.get(item["line_id"])
+        if line is None:
+            raise Explained(f"items[{i}].line_id", f"not a line of this case; lines: {sorted(by_id)}",
+                            f"不是本售后单的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+        if item["quantity"] > line.quantity:
+            raise Explained(f"items[{i}].quantity", f"at most {line.quantity} (the case line's quantity)",
+                            f"最多 {line.quantity} 件（售后单该行数量）")
+        entry = {"line_id": line.id, "returned_sku": line.sku, "sku": item["sku"], "quantity": item["quantity"]}
+        if item.get("unit_price") is not None:
+            try:
+                price = to_minor(item["unit_price"], case.currency)
+            except MoneyError as exc:
+                raise Explained(f"items[{i}].unit_price", str(exc), str(exc)) from None
+            if price < 0:
+                raise Explained(f"items[{i}].unit_price", "must not be negative", "不能为负数")
+            difference = (price - (line.unit_price or 0)) * item["quantity"]
+            entry.update(unit_price=fmt(price, case.currency), price_difference=fmt(difference, case.currency),
+                         price_difference_minor=difference, currency=case.currency)
+        result.append(entry)
+    return result
+
+
+def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: str, tracking_number: str,
+                  items: list[dict], version: int | None = None) -> Shipment:
+    """Ships the replacement (exchange), the missing part (reship) or the repaired item; an advance exchange
+    gets a deadline for the customer's return."""
+    code, number = check_tracking(carrier, tracking_number)
+    purpose = {T.EXCHANGE: "exchange", T.RESHIP: "reship", T.REPAIR: "repair"}.get(T(case.type), "exchange")
+    advance = case.advance and case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED)
+    now = utcnow()
+    due = now + timedelta(days=ADVANCE_RETURN_DAYS) if advance else None
+    row = _new_shipment(session, case, carrier=code, number=number, direction="outbound", purpose=purpose,
+                        actor=actor, items=items, return_due_at=due)
+    payload = {"carrier": code, "tracking_number": number, "shipment_id": row.id, "purpose": purpose,
+               "items": items}
+    if due:
+        payload["return_due_at"] = due.isoformat()
+    fire(session, case, "ship_replacement", actor, payload=payload, expected_version=version, at=now)
+    if due:
+        schedule_advance_return_deadline(session, case=case, due_at=due)
+    return row
+
+
+def schedule_advance_return_deadline(session: Session, *, case: CaseRecord, due_at: datetime) -> None:
+    """Wire-up point for the sla timers (contract 2): when the return of an advance exchange is due, escalate."""
+    try:
+        from ..sla.timers import schedule  # type: ignore[import-not-found]
+    except ImportError:
+        return  # the sla branch is not merged yet; the deadline is still on the shipment and listed as overdue
+    schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind="advance_exchange_return", due_at=due_at,
+             action="escalate", payload={"reason": "advance exchange: the return did not arrive in time"},
+             rule="advance_exchange")
+
+
+def overdue_advance_returns(session: Session, *, merchant_id: int, now: datetime | None = None) -> list[dict]:
+    """Advance exchanges whose replacement went out but whose return has not arrived by its deadline."""
+    from ..cases.models import Case
+
+    rows = session.execute(select(Shipment, Case.number, Case.state).join(Case, Case.id == Shipment.case_id).where(
+        Shipment.merchant_id == merchant_id, Shipment.return_due_at.is_not(None),
+        Shipment.return_due_at < (now or utcnow()),
+        Case.state.in_((S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value)))).all()
+    return [{"case": number, "state": state, **shipment_dict(ship)} for ship, number, state in rows]
+
+
+# ---- tracking -------------------------------------------------------------------------------------------------
+
+def _adopt_waiting_events(session: Session, shipment: Shipment) -> None:
+    """Events that arrived before the parcel was registered now belong to it."""
+    waiting = list(session.scalars(select(TrackingEvent).where(
+        TrackingEvent.merchant_id == shipment.merchant_id, TrackingEvent.tracking_number == shipment.tracking_number,
+        TrackingEvent.carrier == shipment.carrier, TrackingEvent.shipment_id.is_(None))))
+    for event in waiting:
+        event.shipment_id = shipment.id
+    newest = adapters.latest(waiting)
+    if newest is not None:
+        shipment.status, shipment.status_at = newest.status, newest.occurred_at
+
+
+def ingest(session: Session, *, actor: Actor, fmt: str, body) -> dict[str, Any]:
+    """Stores the events of one webhook call, once each; moves each parcel's status to its newest event; a
+    return delivered to a warehouse that receives on delivery moves its case to 'received'."""
+    merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin", "system"),
+                                 "post tracking events")
+    parsed = adapters.parse(fmt, body)
+    summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "unmatched": 0, "not_found": parsed.not_found,
+                               "shipments": [], "cases_moved": []}
+    touched: dict[int, Shipment] = {}
+    for update in parsed.updates:
+        key = update.key
+        if session.scalar(select(TrackingEvent.id).where(TrackingEvent.merchant_id == merchant_id,
+                                                         TrackingEvent.dedupe_key == key)) is not None:
+            summary["duplicates"] += 1
+            continue
+        shipment = session.scalar(select(Shipment).where(Shipment.merchant_id == merchant_id,
+                                                         Shipment.carrier == update.carrier,
+                                                         Shipment.tracking_number == update.tracking_number))
+        session.add(TrackingEvent(merchant_id=merchant_id, shipment_id=shipment.id if shipment else None,
+                                  carrier=update.carrier, tracking_number=update.tracking_number,
+                                  status=update.status, raw_code=update.raw_code[:60],
+                                  description=update.description, location=update.location[:300],
+                                  occurred_at=update.occurred_at, source=update.source, dedupe_key=key,
+                                  received_at=utcnow()))
+        summary["accepted"] += 1
+        if shipment is None:
+            summary["unmatched"] += 1
+            continue
+        # Out-of-order delivery: an older event is kept on the timeline but never sets the status back.
+        before = (shipment.status, shipment.status_at)
+        shipment.status, shipment.status_at = adapters.advance(shipment.status if shipment.status_at else None,
+                                                               shipment.status_at, update)
+        if (shipment.status, shipment.status_at) != before:
+            touched[shipment.id] = shipment
+    session.flush()
+    for shipment in touched.values():
+        summary["shipments"].append({"carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
+                                     "status": shipment.status})
+        moved = _on_status(session, shipment)
+        if moved:
+            summary["cases_moved"].append(moved)
+    return summary
+
+
+def _on_status(session: Session, shipment: Shipment) -> str | None:
+    case = store.load_many(session, [shipment.case_id])[0]
+    if shipment.status in ("returned_to_sender", "lost", "damaged", "failed_attempt") and case.customer:
+        store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=utcnow(), payload={
+            "channel": "email", "to": case.customer.get("email") or f"customer:{case.customer['id']}",
+            "locale": case.customer.get("locale") or "zh-CN", "template": f"parcel_{shipment.status}",
+            "data": {"case": case.number, "carrier": shipment.carrier,
+                     "tracking_number": shipment.tracking_number, "direction": shipment.direction}})
+    if shipment.direction != "inbound" or shipment.status != "delivered" or shipment.address_id is None:
+        return None
+    address = session.get(ReturnAddress, shipment.address_id)
+    if not (address and address.auto_receive_on_delivery) or case.state != S.RETURN_IN_TRANSIT:
+        return None
+    actor = Actor(kind="system", role="system", merchant_id=case.merchant_id, name="carrier")
+    fire(session, case, "receive", actor, payload={
+        "source": "carrier_delivered", "shipment_id": shipment.id, "warehouse": address.code,
+        "note": "delivered to the warehouse by the carrier; quantities are confirmed at the receiving desk"})
+    return case.number
+
+
+def shipments_of(session: Session, case: CaseRecord) -> list[dict[str, Any]]:
+    """The case's parcels, each with its tracking events (newest first)."""
+    result = []
+    for row in session.scalars(select(Shipment).where(Shipment.case_id == case.id).order_by(Shipment.id)):
+        events = session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == row.id)
+                                 .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc()))
+        result.append({**shipment_dict(row), "events": [event_dict(e) for e in events]})
+    return result
+
+
+def event_dict(row: TrackingEvent) -> dict[str, Any]:
+    return {"status": row.status, "occurred_at": row.occurred_at, "code": row.raw_code,
+            "description": row.description, "location": row.location, "source": row.source}
+
+
+def unmatched_events(session: Session, *, merchant_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    rows = session.scalars(select(TrackingEvent).where(TrackingEvent.merchant_id == merchant_id,
+                                                       TrackingEvent.shipment_id.is_(None))
+                           .order_by(TrackingEvent.received_at.desc()).limit(limit))
+    return [{"carrier": r.carrier, "tracking_number": r.tracking_number, **event_dict(r)} for r in rows]
+

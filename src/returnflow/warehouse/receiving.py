@@ -1,0 +1,235 @@
+"""The receiving desk: a scan finds the case (case number, tracking number or order number), the parcel and
+what was in it are recorded per line, and the case is received through the workflow. A parcel that matches
+nothing becomes an exception, to be matched later; nothing scanned is lost."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases import store
+from ..cases.models import Attachment, CaseState as S
+from ..cases.store import CaseRecord
+from ..cases.workflow import fire
+from ..db import utcnow
+from ..errors import Explained, NotFound
+from ..logistics.models import Shipment
+from ..logistics.service import staff_merchant
+from ..orders.models import Order
+from .models import Receipt, ReceiptLine
+
+DESK = ("warehouse", "supervisor", "admin")
+PARCEL_CONDITIONS = ("intact", "damaged_packaging", "opened", "wet", "crushed")
+LINE_CONDITIONS = ("as_expected", "damaged", "used", "missing_parts", "wrong_item")
+# An order number finds only cases still waiting for goods (an order may have many finished cases).
+WAITING = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
+
+CASES = store.CASES
+SHIPMENTS = Shipment.__table__
+ORDERS = Order.__table__
+RECEIPT_LINES = ReceiptLine.__table__
+RECEIPTS = Receipt.__table__
+
+# One round trip: the three ways a parcel names its case, each an indexed lookup.
+_LOOKUP = union_all(
+    select(CASES.c.id, CASES.c.number, literal("case_number").label("by")).where(
+        CASES.c.number == bindparam("upper"), CASES.c.merchant_id == bindparam("merchant_id")),
+    select(CASES.c.id, CASES.c.number, literal("tracking_number").label("by"))
+    .join(SHIPMENTS, SHIPMENTS.c.case_id == CASES.c.id).where(
+        SHIPMENTS.c.tracking_number == bindparam("upper"), SHIPMENTS.c.merchant_id == bindparam("merchant_id"),
+        SHIPMENTS.c.direction == "inbound"),
+    select(CASES.c.id, CASES.c.number, literal("order_number").label("by"))
+    .join(ORDERS, ORDERS.c.id == CASES.c.order_id).where(
+        ORDERS.c.number == bindparam("raw"), ORDERS.c.merchant_id == bindparam("merchant_id"),
+        CASES.c.state.in_(WAITING)),
+)
+_RECEIVED = (select(RECEIPT_LINES.c.case_line_id, func.sum(RECEIPT_LINES.c.quantity))
+             .where(RECEIPT_LINES.c.case_line_id.in_(bindparam("line_ids", expanding=True)))
+             .group_by(RECEIPT_LINES.c.case_line_id))
+
+
+def lookup(session: Session, *, merchant_id: int, code: str) -> list[dict[str, Any]]:
+    """The cases a scanned code names: [{id, number, by}], one entry per case."""
+    raw = (code or "").strip()
+    found: dict[int, dict[str, Any]] = {}
+    for row in store.run(session, _LOOKUP, {"upper": raw.replace(" ", "").upper(), "raw": raw,
+                                            "merchant_id": merchant_id}):
+        found.setdefault(row[0], {"id": row[0], "number": row[1], "by": row[2]})
+    return list(found.values())
+
+
+def received_so_far(session: Session, line_ids: list[int]) -> dict[int, int]:
+    """Units of each case line recorded at the desk across all its parcels."""
+    if not line_ids:
+        return {}
+    return {line_id: int(qty) for line_id, qty in store.run(session, _RECEIVED, {"line_ids": line_ids})}
+
+
+def _check_code(code: str) -> str:
+    code = (code or "").strip()
+    if not code or len(code) > 100:
+        raise Explained("code", "scan or type the case number, tracking number or order number (1-100 characters)",
+                        "请扫描或输入售后单号、运单号或订单号（1-100 个字符）")
+    return code
+
+
+def _check_condition(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise Explained(field, f"{value!r} is not a known condition", f"「{value}」不是可选的状况", allowed=list(allowed))
+    return value
+
+
+def scan(session: Session, *, actor: Actor, code: str) -> dict[str, Any]:
+    """What a scan finds: the case with its lines and what is still expected, or candidates, or nothing."""
+    merchant_id = staff_merchant(actor, DESK + ("agent",), "use the receiving desk")
+    matches = lookup(session, merchant_id=merchant_id, code=_check_code(code))
+    if len(matches) != 1:
+        return {"code": code, "matched": False, "candidates": [m["number"] for m in matches]}
+    case = store.load_many(session, [matches[0]["id"]])[0]
+    return {"code": code, "matched": True, "by": matches[0]["by"], "case": expected(session, case)}
+
+
+def expected(session: Session, case: CaseRecord) -> dict[str, Any]:
+    got = received_so_far(session, [line.id for line in case.lines])
+    return {"number": case.number, "state": case.state, "order": case.order_number, "version": case.version,
+            "lines": [{"line_id": line.id, "sku": line.sku, "title": line.title, "claimed": line.quantity,
+                       "received": got.get(line.id, 0), "expected": line.quantity - got.get(line.id, 0)}
+                      for line in case.lines]}
+
+
+def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str, arrived_at: datetime | None,
+                   note: str, photos: list[int], lines: list[dict] | None, carrier: str | None = None,
+                   tracking_number: str | None = None) -> tuple[str, Receipt, CaseRecord | None]:
+    """Records a parcel: matched to one case it is received (per line); matching nothing it is an exception;
+    matching several cases it is refused with the candidates, so the clerk scans the case number instead."""
+    merchant_id = staff_merchant(actor, DESK, "receive parcels")
+    code = _check_code(code)
+    _check_condition(condition, PARCEL_CONDITIONS, "condition")
+    matches = lookup(session, merchant_id=merchant_id, code=code)
+    if len(matches) > 1:
+        numbers = [m["number"] for m in matches]
+        raise Explained("code", f"{code} matches {len(numbers)} cases; scan the case number on the parcel instead",
+                        f"{code} 对应 {len(numbers)} 个售后单；请改扫包裹上的售后单号", code="ambiguous_scan",
+                        status=409, allowed=numbers)
+    receipt = Receipt(merchant_id=merchant_id, scanned_code=code, carrier=carrier, tracking_number=tracking_number,
+                      arrived_at=arrived_at or utcnow(), condition=condition, note=note, photos=[],
+                      received_by=actor.ref, status="unmatched", created_at=utcnow())
+    if not matches:
+        if photos:
+            raise Explained("photos", "photos are attached to a case; match the parcel first",
+                            "照片须附在售后单上；请先匹配包裹", allowed=[])
+        if lines:
+            raise Explained("lines", "a parcel that matches no case has no case lines yet",
+                            "未匹配到售后单的包裹暂不能按行登记")
+        session.add(receipt)
+        session.flush()
+        return "unmatched", receipt, None
+    case = store.load_many(session, [matches[0]["id"]])[0]
+    if case.state not in WAITING:
+        # The parcel is here whatever the case says (cancelled, already inspected, not approved yet): it waits in
+        # the exceptions queue with the reason, rather than being turned away.
+        receipt.note = f"{note}\n[{case.number} is {case.state}: not waiting for goods]".strip()
+        session.add(receipt)
+        session.flush()
+        return "case_not_receiving", receipt, None
+    _record(session, actor, case, receipt, lines, condition, photos)
+    return "matched", receipt, case
+
+
+def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: str, lines: list[dict] | None,
+                    photos: list[int]) -> tuple[Receipt, CaseRecord]:
+    """Matches a parcel from the exceptions queue to its case and receives it."""
+    merchant_id = staff_merchant(actor, DESK, "match parcels")
+    receipt = session.get(Receipt, receipt_id)
+    if receipt is None or receipt.merchant_id != merchant_id:
+        raise Explained("receipt_id", f"parcel {receipt_id} is not in the exceptions queue",
+                        f"异常件队列中没有包裹 {receipt_id}", code="not_found", status=404)
+    if receipt.status != "unmatched":
+        raise Explained("receipt_id", "this parcel was already matched to a case", "该包裹已匹配过售后单",
+                        code="already_matched", status=409)
+    case = store.load(session, actor=actor, number=number)
+    if case is None:
+        raise NotFound("case", number, field="case")
+    _record(session, actor, case, receipt, lines, receipt.condition, photos)
+    return receipt, case
+
+
+def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, lines: list[dict] | None,
+            condition: str, photos: list[int]) -> None:
+    """Writes the parcel's lines and fires 'receive' with each line's total received so far."""
+    so_far = received_so_far(session, [line.id for line in case.lines])
+    by_id = {line.id: line for line in case.lines}
+    by_sku = {line.sku: line for line in case.lines}
+    default_condition = "damaged" if condition == "crushed" else "as_expected"
+    if lines is None:
+        items = [(line, line.quantity - so_far.get(line.id, 0), default_condition) for line in case.lines
+                 if line.quantity > so_far.get(line.id, 0)]
+        if not items:
+            raise Explained("lines", "everything this case claims has already been received",
+                            "本售后单申请的商品已全部收货", code="nothing_expected", status=409)
+    else:
+        items, seen = [], set()
+        for i, item in enumerate(lines):
+            line = by_id.get(item.get("line_id")) if item.get("line_id") is not None else by_sku.get(item.get("sku"))
+            if line is None:
+                raise Explained(f"lines[{i}]", f"not a line of case {case.number}; lines: {sorted(by_id)}",
+                                f"不是售后单 {case.number} 的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+            if line.id in seen:
+                raise Explained(f"lines[{i}]", "this line is listed twice", "该行重复出现")
+            seen.add(line.id)
+            items.append((line, item["quantity"], _check_condition(item.get("condition") or default_condition,
+                                                                    LINE_CONDITIONS, f"lines[{i}].condition")))
+        for i, (line, qty, _) in enumerate(items):
+            left = line.quantity - so_far.get(line.id, 0)
+            if qty > left:
+                raise Explained(f"lines[{i}].quantity",
+                                f"only {left} more of {line.sku} expected ({line.quantity} claimed, "
+                                f"{so_far.get(line.id, 0)} received)",
+                                f"{line.sku} 仅剩 {left} 件待收（申请 {line.quantity} 件，已收 {so_far.get(line.id, 0)} 件）",
+                                code="quantity_exceeds")
+    _check_photos(session, case, photos)
+    receipt.case_id, receipt.status, receipt.matched_at, receipt.photos = case.id, "matched", utcnow(), photos
+    if receipt.id is None:
+        session.add(receipt)
+    session.flush()
+    for line, qty, line_condition in items:
+        session.add(ReceiptLine(receipt_id=receipt.id, case_line_id=line.id, quantity=qty, condition=line_condition))
+        so_far[line.id] = so_far.get(line.id, 0) + qty
+    session.flush()
+    fire(session, case, "receive", actor, payload={
+        "receipt_id": receipt.id, "scanned_code": receipt.scanned_code, "condition": receipt.condition,
+        "arrived_at": receipt.arrived_at.isoformat(),
+        "lines": [{"line_id": line.id, "quantity": so_far.get(line.id, 0)} for line in case.lines],
+        "this_parcel": [{"line_id": line.id, "quantity": qty, "condition": c} for line, qty, c in items]})
+
+
+def _check_photos(session: Session, case: CaseRecord, photos: list[int]) -> None:
+    if not photos:
+        return
+    known = set(session.scalars(select(Attachment.id).where(Attachment.case_id == case.id,
+                                                            Attachment.id.in_(photos))))
+    for i, photo in enumerate(photos):
+        if photo not in known:
+            raise Explained(f"photos[{i}]", f"{photo} is not an attachment of case {case.number}; upload it first",
+                            f"{photo} 不是售后单 {case.number} 的附件；请先上传", code="unknown_attachment")
+
+
+def receipt_dict(session: Session, receipt: Receipt) -> dict[str, Any]:
+    lines = session.scalars(select(ReceiptLine).where(ReceiptLine.receipt_id == receipt.id).order_by(ReceiptLine.id))
+    return {"id": receipt.id, "status": receipt.status, "scanned_code": receipt.scanned_code,
+            "carrier": receipt.carrier, "tracking_number": receipt.tracking_number,
+            "arrived_at": receipt.arrived_at, "condition": receipt.condition, "note": receipt.note,
+            "photos": receipt.photos, "received_by": receipt.received_by, "matched_at": receipt.matched_at,
+            "lines": [{"line_id": x.case_line_id, "quantity": x.quantity, "condition": x.condition} for x in lines]}
+
+
+def exceptions(session: Session, *, actor: Actor, status: str = "unmatched", limit: int = 100) -> list[dict]:
+    """The exceptions queue: parcels that matched no case (oldest first)."""
+    merchant_id = staff_merchant(actor, DESK + ("agent",), "see the exceptions queue")
+    rows = session.scalars(select(Receipt).where(Receipt.merchant_id == merchant_id, Receipt.status == status)
+                           .order_by(Receipt.arrived_at, Receipt.id).limit(limit))
+    return [receipt_dict(session, r) for r in rows]
