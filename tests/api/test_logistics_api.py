@@ -47,7 +47,8 @@ def test_instructions_route_by_category_and_region_and_are_sent_by_notification(
     r = client.post(f"/api/v1/cases/{plain['number']}/return-instructions/send", headers=shop.headers())
     assert r.status_code == 202
     with db.read() as s:
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify")).all()
+        rows = [m for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify")
+                                     .order_by(OutboxMessage.id)) if m.payload.get("template") == "return_instructions"]
     assert len(rows) == before + 1
     payload = rows[-1].payload
     assert payload["template"] == "return_instructions" and payload["channel"] == "email"
