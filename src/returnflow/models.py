@@ -8,3 +8,4 @@ from .db import Base  # noqa: F401
 from .merchants.models import Merchant  # noqa: F401
 from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401
 from .policy.models import PolicyVersion  # noqa: F401
+from .pages.models import CaseMessage, PortalAttempt, PortalCode, PortalSession  # noqa: F401
