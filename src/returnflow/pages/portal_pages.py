@@ -169,6 +169,11 @@ def _reasons(session, merchant: Merchant, case_type: str, locale: str) -> list[t
     return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en) for r in rows if case_type in r.case_types]
 
 
+def _reasons_all(session, merchant: Merchant, locale: str) -> list[tuple[str, str]]:
+    return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en)
+            for r in reason_taxonomy.for_merchant(session, merchant.id)]
+
+
 def _claimable(session, order: Order) -> list[dict[str, Any]]:
     return [{"line_no": line.line_no, "sku": line.sku, "title": line.title,
              "price": fmt(line.unit_price, order.currency),
@@ -341,8 +346,10 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+        reason_names = dict(_reasons_all(session, merchant, locale))
         steps = [{"at": e.created_at, "text": words.word(words.CUSTOMER_STEPS, e.action, locale),
-                  "details": words.event_details(e.payload or {}, staff=False), "state": e.to_state}
+                  "details": words.event_details(e.payload or {}, staff=False, reasons=reason_names),
+                  "state": e.to_state}
                  for e in events if e.action in words.CUSTOMER_STEPS]
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
                                 .order_by(Attachment.id)).all()

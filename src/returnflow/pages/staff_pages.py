@@ -175,7 +175,7 @@ async def case_page(number: str, request: Request):
     steps = [{"at": e.created_at, "label": words.word(words.STAFF_STEPS, e.action, locale), "action": e.action,
               "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
               "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
-              "details": words.event_details(e.payload or {}, staff=True)} for e in events]
+              "details": words.event_details(e.payload or {}, staff=True, reasons=reason_names)} for e in events]
     return render(request, "staff/case.html", _ctx(
         actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
         buttons=buttons, can_note="note" in allowed, can_assign="assign" in allowed, decision=decision,

@@ -155,10 +155,13 @@ def word(table: dict[str, str], key: str | None, locale: str) -> str:
     return gettext(locale, table[key]) if key in table else key
 
 
-def event_details(payload: dict[str, Any], *, staff: bool) -> list[tuple[str, str]]:
-    """(field msgid, value) pairs of an event worth showing; notes only to staff."""
+def event_details(payload: dict[str, Any], *, staff: bool, reasons: dict[str, str] | None = None
+                  ) -> list[tuple[str, str]]:
+    """(field msgid, value) pairs of an event worth showing; notes only to staff; reason codes by their label."""
     shown = ["reason", "message", "carrier", "tracking_number", "answer", "decision"] + (["text"] if staff else [])
-    return [(FIELDS[k], str(payload[k])) for k in shown if isinstance(payload.get(k), (str, int)) and payload.get(k)]
+    reasons = reasons or {}
+    return [(FIELDS[k], reasons.get(payload[k], str(payload[k])) if k == "reason" else str(payload[k]))
+            for k in shown if isinstance(payload.get(k), (str, int)) and payload.get(k)]
 
 
 def period_words(deadline: dict[str, Any], locale: str) -> str:
