@@ -43,7 +43,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInNeeded)
     async def _portal_sign_in(request: Request, exc: SignInNeeded):
-        return redirect(request, f"/p/{exc.merchant.code}/")
+        return redirect(request, f"/p/{exc.merchant_code}/")
 
     @app.exception_handler(StaffSignInNeeded)
     async def _staff_sign_in(request: Request, exc: StaffSignInNeeded):

@@ -213,7 +213,9 @@ def error_page(request: Request, exc: AppError) -> HTMLResponse:
     body = exc.render(locale)
     if exc.key == "csrf":
         body["message"] = gettext(locale, CSRF_MESSAGE)
-    return render(request, "error.html", {"error": body, "status": exc.status}, status=exc.status)
+    parts = request.url.path.split("/")
+    home = f"/p/{parts[2]}/" if len(parts) > 2 and parts[1] == "p" else "/staff/"
+    return render(request, "error.html", {"error": body, "status": exc.status, "home": home}, status=exc.status)
 
 
 class PageError(AppError):

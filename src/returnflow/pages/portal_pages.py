@@ -129,13 +129,13 @@ def _require_customer(request: Request, session, merchant_code: str) -> tuple[Me
     merchant = portal.merchant_by_code(session, merchant_code)
     actor = _customer(request, session, merchant)
     if actor is None:
-        raise SignInNeeded(merchant)
+        raise SignInNeeded(merchant.code)
     return merchant, actor
 
 
 class SignInNeeded(Exception):
-    def __init__(self, merchant: Merchant) -> None:
-        self.merchant = merchant
+    def __init__(self, merchant_code: str) -> None:
+        self.merchant_code = merchant_code
 
 
 @router.get("/p/{merchant_code}/orders")
