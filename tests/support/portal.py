@@ -13,9 +13,21 @@ from returnflow.money import to_minor
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
 
-# A 1x1 PNG: a real image as far as content sniffing goes.
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+def png(width: int = 96, height: int = 96) -> bytes:
+    """A small real PNG (a striped swatch), so the evidence gallery shows something."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + b"".join(bytes((200, 70, 50) if (x // 12 + y // 12) % 2 else (240, 220, 200))
+                                     for x in range(width)) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PNG = png()
 
 
 def recent_order(db: Database, merchant_id: int, number: str, *, customer: str = "C-1",

@@ -78,7 +78,7 @@ CUSTOMER_STEPS = {
 }
 
 STAFF_STEPS = {
-    "open": N_("Opened"),
+    "open": N_("Case opened"),
     "approve": N_("Approved"),
     "reject": N_("Rejected"),
     "request_info": N_("Asked the customer for information"),
@@ -137,6 +137,11 @@ FIELDS = {
     "decision": N_("Decision"),
 }
 
+CHANNELS = {
+    "portal": N_("Customer portal"), "app": N_("App"), "hotline": N_("Hotline"), "chat": N_("Chat"),
+    "email": N_("Email"), "wechat": N_("WeChat"), "agent": N_("Agent"), "api": N_("API"), "import": N_("Import"),
+}
+
 ROLES = {
     "agent": N_("Agent"), "warehouse": N_("Warehouse"), "finance": N_("Finance"), "supervisor": N_("Supervisor"),
     "admin": N_("Administrator"), "platform": N_("Platform"), "customer": N_("Customer"), "system": N_("System"),
@@ -190,5 +195,6 @@ def helpers(locale: str) -> dict[str, Any]:
         "type_word": lambda key: word(TYPES, key, locale),
         "state_word": lambda key: state_label(key, locale),
         "role_word": lambda key: word(ROLES, key, locale),
+        "channel_word": lambda key: word(CHANNELS, key, locale),
         "period_words": lambda d: period_words(d, locale),
     }
