@@ -110,7 +110,7 @@ def test_internal_notes_stay_internal_and_messages_reach_the_customer(app, db, s
     assert "supplier batch 7" in agent.get(f"/staff/cases/{number}").text
     seen = customer.get(f"/p/shop/cases/{number}").text
     assert "supplier batch 7" not in seen and "Could you send a close-up?" in seen
-    assert count(db, "outbox", "payload LIKE '%case_message%'") == 1
+    assert count(db, "outbox", "CAST(payload AS TEXT) LIKE '%case_message%'") == 1
 
 
 def test_the_process_page_draws_every_state_from_the_transition_table(app, db, shop):
