@@ -196,3 +196,22 @@ def test_pages_make_no_outside_requests_and_forbid_framing(app, db, shop):
     assert page.headers["x-frame-options"] == "DENY"
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
     assert browser(app).get("/static/vendor/htmx-2.0.11/htmx.min.js").status_code == 200
+
+
+def test_answering_the_shops_question_sends_the_case_back_to_review_and_more_photos_can_follow(app, db, shop, client):
+    web = browser(app, EN)
+    sign_in_customer(web, db, "shop", "O-100", "buyer@example.com")
+    number = re.search(r"/cases/(AS\d+)", open_return(web).headers["location"]).group(1)
+    client.post(f"/api/v1/cases/{number}/actions/request_info", headers=shop.headers("agent"),
+                json={"version": 1, "payload": {"message": "Please show the size label"}})
+    page = web.get(f"/p/shop/cases/{number}").text
+    assert "The shop needs more information" in page and "Please show the size label" in page
+    answered = web.post(f"/p/shop/cases/{number}/messages", data={"csrf": csrf_of(web), "body": "Label says M"})
+    assert answered.status_code == 200 and "Your message was sent." in answered.text
+    added = web.post(f"/p/shop/cases/{number}/files", data={"csrf": csrf_of(web)},
+                     files=[("photos", ("label.png", PNG, "image/png"))], headers={"X-Progress": "1"})
+    assert added.status_code == 204 and added.headers["x-location"] == f"/p/shop/cases/{number}#files"
+    case = client.get(f"/api/v1/cases/{number}", headers=shop.headers("agent")).json()
+    assert case["state"] == "pending_review"
+    assert [e["action"] for e in case["timeline"]][-3:] == ["request_info", "customer_reply", "attach"]
+    assert [a["filename"] for a in case["attachments"]] == ["label.png"]

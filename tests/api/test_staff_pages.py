@@ -62,6 +62,10 @@ def test_agent_finds_new_cases_in_the_queue_assigns_them_in_bulk_and_searches(ap
         assert case["assignee_id"] == shop.user_ids["agent"]
     found = web.get("/staff/?view=all&q=O-200")
     assert second in found.text and first not in found.text
+    client.post(f"/api/v1/cases/{second}/actions/escalate", headers=shop.headers("agent"),
+                json={"version": 2, "payload": {"reason": "customer called twice"}})
+    escalated = web.get("/staff/?view=escalated")
+    assert second in escalated.text and first not in escalated.text
 
 
 def test_the_case_page_offers_exactly_the_allowed_actions_and_approving_moves_the_case(app, db, shop, client):

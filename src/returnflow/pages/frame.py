@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.support import Translations
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import AppError, Forbidden
@@ -158,9 +158,13 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     return _finish(request, HTMLResponse(html, status_code=status))
 
 
-def redirect(request: Request, url: str, *, flash: str | None = None) -> RedirectResponse:
-    """A 303 to `url` (after a post), optionally with a flash message (a key of FLASH) for the next page."""
-    response = RedirectResponse(url, status_code=303)
+def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:
+    """A 303 to `url` (after a post), optionally with a flash message (a key of FLASH) for the next page.
+    An upload sent by the progress script (X-Progress) gets 204 + X-Location: the script goes there itself."""
+    if request.headers.get("x-progress") == "1" and request.method == "POST":
+        response: Response = Response(status_code=204, headers={"X-Location": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
     if flash:
         set_cookie(response, request, FLASH_COOKIE, quote(flash), max_age=60)
     return _finish(request, response)
@@ -175,6 +179,7 @@ FLASH: dict[str, str] = {
     "tracking_saved": N_("Thank you: the tracking number was saved."),
     "cancelled": N_("The request was cancelled."),
     "message_sent": N_("Your message was sent."),
+    "files_added": N_("Thank you: the files were added."),
     "action_done": N_("Done: the case was updated."),
     "assigned": N_("The selected cases were assigned."),
     "nothing_selected": N_("Select at least one case first."),

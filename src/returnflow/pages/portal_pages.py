@@ -354,8 +354,10 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
                                 .order_by(Attachment.id)).all()
         allowed = allowed_actions(case, actor)
+        asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
         return render(request, "portal/case.html", _context(
             merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
+            asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
             messages=messages_of(session, case.id), state_label=words.state_label(case.state, locale),
             type_label=words.word(words.TYPES, case.type, locale)))
 
@@ -365,11 +367,12 @@ async def _case_action(request: Request, merchant_code: str, number: str, action
     form = await request.form(max_files=0, max_fields=20)
     check_csrf(request, form)
     payload = {name: str(form.get(name) or "").strip()[:200] for name in fields}
+    version = str(form.get("version") or "")
     with _db(request).transaction() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
-        service.act(session, actor=actor, number=case.number, action=action, version=int(form.get("version") or 0)
-                    or case.version, payload=payload)
+        service.act(session, actor=actor, number=case.number, action=action,
+                    version=int(version) if version.isdigit() else case.version, payload=payload)
     return redirect(request, f"/p/{merchant.code}/cases/{number}", flash=flash)
 
 
@@ -395,7 +398,40 @@ async def post_message(merchant_code: str, number: str, request: Request):
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
         add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
+        if "customer_reply" in allowed_actions(case, actor):
+            # The shop asked for information: the answer sends the case back to review.
+            service.act(session, actor=actor, number=case.number, action="customer_reply", version=case.version,
+                        payload={"message": text[:2000]})
     return redirect(request, f"/p/{merchant.code}/cases/{number}#messages", flash="message_sent")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/files")
+async def add_files(merchant_code: str, number: str, request: Request):
+    """More photos or videos for an open case (checked like the first ones)."""
+    settings = request.app.state.settings
+    limit = max(settings.max_image_bytes * MAX_FILES, settings.max_video_bytes) + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
+                        field="photos", status=413, limit=limit // (1024 * 1024))
+    form = await request.form(max_files=MAX_FILES, max_fields=10)
+    check_csrf(request, form)
+    files = [f for f in form.getlist("photos") if getattr(f, "filename", None)]
+    if not files:
+        raise PageError("required", N_("Choose at least one photo or video."), field="photos")
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        _own_case(session, actor, number)
+    uploads = await _uploads(request, files)
+    try:
+        with _db(request).transaction() as session:
+            case = _own_case(session, actor, number)
+            for upload in uploads:
+                attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                       upload=upload)
+    finally:
+        for upload in uploads:
+            upload.close()
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#files", flash="files_added")
 
 
 @router.get("/p/{merchant_code}/cases/{number}/files/{attachment_id}")

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import actor_for_token, revoke, sign_in
-from ..cases import reasons as reason_taxonomy, service
-from ..cases.models import Attachment, CaseEvent, CaseState as S
+from ..cases import reasons as reason_taxonomy, service, store
+from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
 from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
 from ..db import utcnow
 from ..errors import AppError, NotFound
@@ -29,7 +29,8 @@ STAFF_COOKIE = "rf_staff"
 # Actions with their own form on the case page (not a plain button).
 OWN_FORMS = {"attach", "note", "assign"}
 WAREHOUSE_STATES = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
-VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "open": N_("All open"), "all": N_("All cases")}
+VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "escalated": N_("Escalated"), "open": N_("All open"),
+         "all": N_("All cases")}
 PAGE_SIZE = 50
 
 
@@ -114,15 +115,18 @@ async def queue(request: Request, view: str = "new", state: str = "", type: str 
             states = list(WAREHOUSE_STATES)
         else:
             states, assignee_id = [s.value for s in OPEN_STATES], actor.user_id
-    elif view == "open":
+    elif view in ("open", "escalated"):
         states = [s.value for s in OPEN_STATES]
     if state:
         states = [state] if state in {s.value for s in S} else states
     page = max(page, 1)
     with request.app.state.db.read() as session:
-        rows, total = service.list_cases(
-            session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,
-            q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        if view == "escalated":
+            rows, total = _escalated(session, actor, states, page)
+        else:
+            rows, total = service.list_cases(
+                session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,
+                q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         users = _staff_users(session, actor)
     names = {u.id: u.name for u in users}
     items = [{"case": c, "state": words.state_label(c.state, locale), "type": words.word(words.TYPES, c.type, locale),
@@ -133,6 +137,16 @@ async def queue(request: Request, view: str = "new", state: str = "", type: str 
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         filters={"state": state, "type": type, "assignee": assignee, "q": q},
         states=[(s.value, words.state_label(s.value, locale)) for s in S], types=words.TYPES))
+
+
+def _escalated(session, actor: Actor, states: list[str], page: int):
+    """Open cases escalated at least once, the most escalated first."""
+    stmt = service.scoped(select(CaseRow.id), actor).where(CaseRow.escalation_level > 0, CaseRow.state.in_(states))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ids = list(session.scalars(stmt.order_by(CaseRow.escalation_level.desc(), CaseRow.created_at)
+                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    by_id = {c.id: c for c in store.load_many(session, ids)}
+    return [by_id[i] for i in ids if i in by_id], total
 
 
 @router.post("/staff/assign")
