@@ -107,8 +107,9 @@ def test_an_expired_code_is_refused_and_signs_nobody_in(app, db, shop):
     code, _ = last_code(db)
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE portal_codes SET expires_at = created_at"))
-    refused = web.post("/p/shop/verify", data={"csrf": csrf_of(web), "challenge": found.headers["location"].split("c=")[1],
-                                               "code": code}, follow_redirects=False)
+    challenge = found.headers["location"].split("c=")[1]
+    refused = web.post("/p/shop/verify", data={"csrf": csrf_of(web), "challenge": challenge, "code": code},
+                       follow_redirects=False)
     assert refused.status_code == 410 and "This code has expired" in refused.text
     assert "rf_portal" not in refused.cookies and count(db, "portal_sessions") == 0
     assert web.get("/p/shop/orders", follow_redirects=False).headers["location"] == "/p/shop/"

@@ -195,7 +195,8 @@ async def case_page(number: str, request: Request):
         buttons=buttons, can_note="note" in allowed, can_assign="assign" in allowed, decision=decision,
         messages=messages, reason_names=reason_names, fields=words.FIELDS,
         state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
-        names={u.id: u.name for u in users}, price=lambda minor: fmt(minor, case.currency) if minor is not None else ""))
+        names={u.id: u.name for u in users},
+        price=lambda minor: fmt(minor, case.currency) if minor is not None else ""))
 
 
 def _payload(action: str, form, case) -> dict[str, Any]:
