@@ -66,4 +66,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
                    refunds_router, audit_router, logistics_router, warehouse_router):
         app.include_router(router, prefix="/api/v1")
+
+    from .pages import install as install_pages
+
+    install_pages(app)
     return app

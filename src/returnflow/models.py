@@ -13,3 +13,4 @@ from .policy.models import PolicyVersion  # noqa: F401
 from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings and the notify tables)
 from .refunds import models as _refunds  # noqa: F401
 from .audit import models as _audit  # noqa: F401
+from .pages.models import CaseMessage, PortalAttempt, PortalCode, PortalSession  # noqa: F401

@@ -1,0 +1,50 @@
+"""Server-rendered pages: the customer portal (/p/{merchant}) and the staff console (/staff)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from urllib.parse import quote
+
+from ..errors import AppError
+from ..i18n import SUPPORTED
+from ..web import error_response
+from .frame import LANG_COOKIE, STATIC, error_page, is_page, redirect, safe_next, set_cookie
+
+
+def install(app: FastAPI) -> None:
+    """Adds the pages, their static files and their error handling to the app."""
+    from .portal_pages import SignInNeeded, router as portal_router
+    from .staff_pages import StaffSignInNeeded, router as staff_router
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.include_router(portal_router)
+    app.include_router(staff_router)
+
+    @app.get("/", include_in_schema=False)
+    async def home():
+        return RedirectResponse("/staff/", status_code=303)
+
+    @app.get("/lang/{locale}", include_in_schema=False)
+    async def choose_language(locale: str, request: Request, next: str = "/"):
+        """Switches the pages' language (remembered in a cookie) and goes back."""
+        response = RedirectResponse(safe_next(next), status_code=303)
+        if locale in SUPPORTED:
+            set_cookie(response, request, LANG_COOKIE, locale, max_age=365 * 24 * 3600)
+        return response
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError):
+        # Pages answer with a page; the API keeps its JSON errors.
+        if is_page(request):
+            return error_page(request, exc)
+        return error_response(request, exc)
+
+    @app.exception_handler(SignInNeeded)
+    async def _portal_sign_in(request: Request, exc: SignInNeeded):
+        return redirect(request, f"/p/{exc.merchant_code}/")
+
+    @app.exception_handler(StaffSignInNeeded)
+    async def _staff_sign_in(request: Request, exc: StaffSignInNeeded):
+        return redirect(request, "/staff/login?next=" + quote(exc.next_url))

@@ -1,0 +1,41 @@
+"""The process drawn from the transition table for the diagram page: for every state, what can happen next,
+who may do it and where it leads (the same table `workflow.fire` runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cases.docs import _target
+from ..cases.models import CaseState
+from ..cases.workflow import TRANSITIONS, after_approval, after_arbitration
+from . import words
+
+APPROVAL_TARGETS = ("awaiting_return", "in_repair", "resolving")
+
+
+def _targets(transition) -> list[str]:
+    if transition.to is None:
+        return []
+    if transition.to is after_approval:
+        return list(APPROVAL_TARGETS)
+    if transition.to is after_arbitration:
+        return [*APPROVAL_TARGETS, "closed"]
+    return [transition.to.value]
+
+
+def process_table(locale: str) -> list[dict[str, Any]]:
+    """One row per state, in the table's order, each with its outgoing transitions."""
+    rows = []
+    for state in CaseState:
+        moves, stays = [], []
+        for t in TRANSITIONS:
+            if state not in t.sources:
+                continue
+            item = {"action": t.action, "label": words.word(words.ACTIONS, t.action, locale),
+                    "summary": t.summary_zh if locale == "zh-CN" else t.summary_en,
+                    "roles": [words.word(words.ROLES, r, locale) for r in t.roles],
+                    "targets": [(s, words.state_label(s, locale)) for s in _targets(t)], "rule": _target(t)}
+            (moves if item["targets"] else stays).append(item)
+        rows.append({"state": state.value, "label": words.state_label(state.value, locale), "moves": moves,
+                     "stays": stays})
+    return rows

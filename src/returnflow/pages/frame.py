@@ -1,0 +1,241 @@
+"""The page frame: Jinja2 templates translated through the Babel catalogs, the language of each request, CSRF
+protection for form posts, flash messages, and error pages."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.support import Translations
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..errors import AppError, Forbidden
+from ..i18n import SUPPORTED, negotiate
+
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES = PACKAGE / "templates"
+STATIC = PACKAGE / "static"
+LOCALES = PACKAGE / "locale"
+HTMX = "vendor/htmx-2.0.11/htmx.min.js"
+
+LANG_COOKIE = "rf_lang"
+CSRF_COOKIE = "rf_csrf"
+FLASH_COOKIE = "rf_flash"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
+HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# Pages that only browsers read: no framing, no outside scripts, styles or images.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                               "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def N_(text: str) -> str:
+    """Marks a string for the catalogs; it is translated where it is shown."""
+    return text
+
+
+_TRANSLATIONS: dict[str, Translations] = {}
+
+
+def _translations(locale: str) -> Translations:
+    found = _TRANSLATIONS.get(locale)
+    if found is None:
+        found = _TRANSLATIONS[locale] = Translations.load(str(LOCALES), [BABEL_LOCALE[locale]], domain="messages")
+    return found
+
+
+def _environment(locale: str) -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["locale"] = locale
+    env.globals["html_lang"] = HTML_LANG[locale]
+    env.globals["htmx"] = HTMX
+    env.filters["when"] = lambda value: when(value, locale)
+    from . import words  # the words import this module
+
+    env.globals.update(words.helpers(locale))
+    return env
+
+
+_ENVS: dict[str, Environment] = {}
+
+
+def environment(locale: str) -> Environment:
+    """The template environment of `locale` (one per language: translations are installed once, thread-safe)."""
+    env = _ENVS.get(locale)
+    if env is None:
+        env = _ENVS[locale] = _environment(locale)
+    return env
+
+
+def gettext(locale: str, text: str) -> str:
+    """`text` translated into `locale` from the catalogs."""
+    return _translations(locale).gettext(text)
+
+
+def when(value: datetime | None, locale: str) -> str:
+    """A timestamp as people in China read it (Asia/Shanghai), in the locale's format."""
+    if value is None:
+        return ""
+    return format_datetime(value.astimezone(SHANGHAI), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+
+
+def locale_of(request: Request) -> str:
+    """The language chosen on the page (cookie), else negotiated from the browser's Accept-Language."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in SUPPORTED:
+        return chosen
+    return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_locale)
+
+
+def csrf_token(request: Request) -> str:
+    """The request's CSRF token: the browser's cookie, or a new one that `render` sets."""
+    token = getattr(request.state, "csrf", None)
+    if token is None:
+        token = request.cookies.get(CSRF_COOKIE) or ""
+        if len(token) < 32:
+            token = secrets.token_urlsafe(32)
+            request.state.csrf_new = True
+        request.state.csrf = token
+    return token
+
+
+class CsrfRefused(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("csrf")
+
+
+def check_csrf(request: Request, form) -> None:
+    """A form post must carry the token of the browser's CSRF cookie (double submit; the cookie is SameSite)."""
+    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    sent = (form.get(CSRF_FIELD) if form is not None else None) or request.headers.get(CSRF_HEADER) or ""
+    if len(cookie) < 32 or not isinstance(sent, str) or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise CsrfRefused()
+
+
+def set_cookie(response, request: Request, name: str, value: str, *, max_age: int | None = None,
+               httponly: bool = True) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=httponly, samesite="lax", path="/",
+                        secure=request.url.scheme == "https")
+
+
+def _finish(request: Request, response):
+    if getattr(request.state, "csrf_new", False):
+        set_cookie(response, request, CSRF_COOKIE, request.state.csrf, max_age=7 * 24 * 3600)
+        request.state.csrf_new = False
+    if getattr(request.state, "flash_read", False):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
+    """Renders template `name` in the request's language; sets the CSRF cookie and security headers."""
+    locale = locale_of(request)
+    ctx = {"request": request, "csrf": csrf_token(request), "flash": read_flash(request),
+           "path": request.url.path, "query": request.url.query}
+    ctx.update(context or {})
+    html = environment(locale).get_template(name).render(ctx)
+    return _finish(request, HTMLResponse(html, status_code=status))
+
+
+def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:
+    """A 303 to `url` (after a post), optionally with a flash message (a key of FLASH) for the next page.
+    An upload sent by the progress script (X-Progress) gets 204 + X-Location: the script goes there itself."""
+    if request.headers.get("x-progress") == "1" and request.method == "POST":
+        response: Response = Response(status_code=204, headers={"X-Location": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if flash:
+        set_cookie(response, request, FLASH_COOKIE, quote(flash), max_age=60)
+    return _finish(request, response)
+
+
+# Flash messages by key: the cookie carries only the key, so nobody can make a page say something else.
+FLASH: dict[str, str] = {
+    "code_sent": N_("We sent a one-time code to the contact on the order. It is valid for 10 minutes."),
+    "signed_in": N_("You are signed in."),
+    "signed_out": N_("You are signed out."),
+    "case_opened": N_("Your request was submitted."),
+    "tracking_saved": N_("Thank you: the tracking number was saved."),
+    "cancelled": N_("The request was cancelled."),
+    "message_sent": N_("Your message was sent."),
+    "files_added": N_("Thank you: the files were added."),
+    "action_done": N_("Done: the case was updated."),
+    "assigned": N_("The selected cases were assigned."),
+    "nothing_selected": N_("Select at least one case first."),
+    "note_saved": N_("The internal note was saved."),
+}
+
+
+CSRF_MESSAGE = N_("This form has expired or was sent from another site. Reload the page and try again.")
+
+
+def read_flash(request: Request) -> str | None:
+    """The flash message left by the previous post, translated; it is shown once."""
+    key = unquote(request.cookies.get(FLASH_COOKIE, ""))
+    if key not in FLASH:
+        return None
+    request.state.flash_read = True
+    return gettext(locale_of(request), FLASH[key])
+
+
+def safe_next(url: str | None, default: str = "/") -> str:
+    """Only a path on this site (no scheme, no host, no '//'), so a link cannot send anyone elsewhere."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    return url
+
+
+def is_page(request: Request) -> bool:
+    """Whether the request is for a page (HTML) rather than the JSON API."""
+    path = request.url.path
+    return path.startswith(("/p/", "/staff", "/lang")) or path == "/"
+
+
+def error_page(request: Request, exc: AppError) -> HTMLResponse:
+    """An AppError as a page in the user's language, with its field and what is allowed."""
+    locale = locale_of(request)
+    body = exc.render(locale)
+    if exc.key == "csrf":
+        body["message"] = gettext(locale, CSRF_MESSAGE)
+    parts = request.url.path.split("/")
+    home = f"/p/{parts[2]}/" if len(parts) > 2 and parts[1] == "p" else "/staff/"
+    return render(request, "error.html", {"error": body, "status": exc.status, "home": home}, status=exc.status)
+
+
+class PageError(AppError):
+    """A refusal worded in the catalogs (msgid `text`, with {placeholders} from params), for pages."""
+
+    def __init__(self, code: str, text: str, *, field: str | None = None, status: int = 422, **params: Any) -> None:
+        super().__init__(code, field=field, status=status)
+        self.text = text
+        self.values = params
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.key, "message": gettext(locale, self.text).format(**self.values)}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+    def __str__(self) -> str:
+        return self.text.format(**self.values)

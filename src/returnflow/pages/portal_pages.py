@@ -1,0 +1,467 @@
+"""The customer portal (no account): find the order, confirm with a one-time code, open a request after seeing
+the policy's answer, follow the case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from ..auth.actor import Actor
+from ..cases import reasons as reason_taxonomy, service
+from ..cases.evidence import Receiver, Upload, attach
+from ..cases.models import Attachment, CaseEvent, CaseType, Channel
+from ..cases.schemas import CaseCreate, CaseLineCreate
+from ..cases.workflow import allowed_actions
+from ..db import utcnow
+from ..errors import AppError, NotFound
+from ..merchants.models import Merchant
+from ..money import fmt
+from ..orders.models import Order
+from ..policy.api import DryRunIn, DryRunLine, run_dry
+from . import portal, words
+from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
+from .messages import add_message, messages_of
+
+router = APIRouter(include_in_schema=False)
+SESSION_COOKIE = "rf_portal"
+MAX_FILES = 6
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _db(request: Request):
+    return request.app.state.db
+
+
+def _customer(request: Request, session, merchant: Merchant) -> Actor | None:
+    return portal.customer_actor(session, merchant=merchant, token=request.cookies.get(SESSION_COOKIE))
+
+
+def _signin_url(merchant: Merchant) -> str:
+    return f"/p/{merchant.code}/"
+
+
+def _context(merchant: Merchant, actor: Actor | None, **more: Any) -> dict[str, Any]:
+    return {"merchant": merchant, "customer": actor, "area": "portal", **more}
+
+
+# ---- finding the order ---------------------------------------------------------------------------------------
+
+@router.get("/p/{merchant_code}")
+@router.get("/p/{merchant_code}/")
+async def find_form(merchant_code: str, request: Request):
+    with _db(request).read() as session:
+        merchant = portal.merchant_by_code(session, merchant_code)
+        if _customer(request, session, merchant) is not None:
+            return redirect(request, f"/p/{merchant.code}/orders")
+        return render(request, "portal/find.html", _context(merchant, None, form={}))
+
+
+@router.post("/p/{merchant_code}/find")
+async def find(merchant_code: str, request: Request):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    values = {"order": str(form.get("order") or "")[:100], "contact": str(form.get("contact") or "")[:200]}
+    locale = locale_of(request)
+    with _db(request).transaction() as session:
+        merchant = portal.merchant_by_code(session, merchant_code)
+        result = portal.request_code(session, merchant=merchant, order_number=values["order"],
+                                     contact=values["contact"], client=_client(request), locale=locale)
+    if isinstance(result, PageError):
+        return render(request, "portal/find.html", _context(merchant, None, form=values,
+                                                              error=result.render(locale)), status=result.status)
+    return redirect(request, f"/p/{merchant.code}/verify?c={result.challenge}", flash="code_sent")
+
+
+@router.get("/p/{merchant_code}/verify")
+async def verify_form(merchant_code: str, request: Request, c: str = ""):
+    with _db(request).read() as session:
+        merchant = portal.merchant_by_code(session, merchant_code)
+        row = portal.code_info(session, merchant=merchant, challenge=c)
+        channel = row.channel if row else None
+        return render(request, "portal/verify.html", _context(merchant, None, challenge=c, channel=channel))
+
+
+@router.post("/p/{merchant_code}/verify")
+async def verify(merchant_code: str, request: Request):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    challenge = str(form.get("challenge") or "")
+    locale = locale_of(request)
+    try:
+        with _db(request).transaction() as session:
+            merchant = portal.merchant_by_code(session, merchant_code)
+            result = portal.verify_code(session, merchant=merchant, challenge=challenge,
+                                        code=str(form.get("code") or "")[:20], client=_client(request))
+    except PageError as exc:
+        result = exc
+    if isinstance(result, PageError):
+        with _db(request).read() as session:
+            merchant = portal.merchant_by_code(session, merchant_code)
+        return render(request, "portal/verify.html", _context(merchant, None, challenge=challenge,
+                                                                error=result.render(locale)), status=result.status)
+    response = redirect(request, f"/p/{merchant.code}/orders", flash="signed_in")
+    set_cookie(response, request, SESSION_COOKIE, result, max_age=int(portal.SESSION_TTL.total_seconds()))
+    return response
+
+
+@router.post("/p/{merchant_code}/signout")
+async def signout(merchant_code: str, request: Request):
+    form = await request.form(max_files=0, max_fields=5)
+    check_csrf(request, form)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with _db(request).transaction() as session:
+            portal.sign_out(session, token=token)
+    response = redirect(request, f"/p/{merchant_code}/", flash="signed_out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ---- the customer's orders -----------------------------------------------------------------------------------
+
+def _require_customer(request: Request, session, merchant_code: str) -> tuple[Merchant, Actor]:
+    merchant = portal.merchant_by_code(session, merchant_code)
+    actor = _customer(request, session, merchant)
+    if actor is None:
+        raise SignInNeeded(merchant.code)
+    return merchant, actor
+
+
+class SignInNeeded(Exception):
+    def __init__(self, merchant_code: str) -> None:
+        self.merchant_code = merchant_code
+
+
+@router.get("/p/{merchant_code}/orders")
+async def orders(merchant_code: str, request: Request):
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        rows = session.scalars(select(Order).where(Order.merchant_id == merchant.id,
+                                                   Order.customer_id == actor.customer_id)
+                               .order_by(Order.ordered_at.desc(), Order.id.desc()).limit(50)).all()
+        cases, _ = service.list_cases(session, actor=actor, limit=100)
+        order_view = []
+        for order in rows:
+            claims = {line.id: line.delivered_quantity - line.claimed
+                      for line in service.lines_with_claims(session, order.id)}
+            order_view.append({"order": order, "lines": [
+                {"line": line, "price": fmt(line.unit_price, order.currency), "left": max(claims.get(line.id, 0), 0)}
+                for line in order.lines]})
+        return render(request, "portal/orders.html", _context(
+            merchant, actor, orders=order_view, cases=cases, state_label=words.state_label))
+
+
+def _own_order(session, merchant: Merchant, actor: Actor, number: str) -> Order:
+    order = session.scalar(select(Order).where(Order.merchant_id == merchant.id, Order.number == number))
+    if order is None or order.customer_id != actor.customer_id:
+        raise NotFound("order", number, field="order")
+    return order
+
+
+def _reasons(session, merchant: Merchant, case_type: str, locale: str) -> list[tuple[str, str]]:
+    rows = reason_taxonomy.for_merchant(session, merchant.id)
+    return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en) for r in rows if case_type in r.case_types]
+
+
+def _reasons_all(session, merchant: Merchant, locale: str) -> list[tuple[str, str]]:
+    return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en)
+            for r in reason_taxonomy.for_merchant(session, merchant.id)]
+
+
+def _claimable(session, order: Order) -> list[dict[str, Any]]:
+    return [{"line_no": line.line_no, "sku": line.sku, "title": line.title,
+             "price": fmt(line.unit_price, order.currency),
+             "left": max(min(line.delivered_quantity, line.quantity) - line.claimed, 0)
+             if line.delivered_quantity else 0}
+            for line in service.lines_with_claims(session, order.id)]
+
+
+def _choice(form) -> dict[str, Any]:
+    """The request as typed into the form (strings kept, so the form can be shown again)."""
+    case_type = str(form.get("type") or "return_refund")
+    quantities = {}
+    for key in form.keys():
+        if key.startswith("qty_"):
+            value = str(form.get(key) or "").strip()
+            if value and value != "0":
+                quantities[key[4:]] = value
+    return {"type": case_type if case_type in words.PORTAL_TYPES else "return_refund",
+            "reason": str(form.get("reason") or ""), "quantities": quantities,
+            "opened": form.get("opened") == "1", "description": str(form.get("description") or "")[:5000],
+            "desired_outcome": str(form.get("desired_outcome") or "")}
+
+
+def _lines_of(choice: dict[str, Any]) -> list[tuple[int, int]]:
+    lines = []
+    for line_no, value in choice["quantities"].items():
+        try:
+            qty, no = int(value), int(line_no)
+        except ValueError:
+            raise PageError("quantity", N_("Quantities must be whole numbers."), field=f"qty_{line_no}") from None
+        if qty < 0 or qty > 1_000_000:
+            raise PageError("quantity", N_("Quantities must be whole numbers."), field=f"qty_{line_no}")
+        if qty:
+            lines.append((no, qty))
+    if not lines:
+        raise PageError("no_lines", N_("Choose at least one item and how many."), field="lines")
+    return lines
+
+
+def _dry_run(session, actor: Actor, order: Order, choice: dict[str, Any]) -> dict[str, Any]:
+    body = DryRunIn(order=order.number, type=CaseType(choice["type"]), reason=choice["reason"] or None,
+                    lines=[DryRunLine(line_no=no, quantity=qty, opened=choice["opened"])
+                           for no, qty in _lines_of(choice)])
+    return run_dry(session, actor, body)
+
+
+@router.get("/p/{merchant_code}/orders/{number}/return")
+async def return_form(merchant_code: str, number: str, request: Request, type: str = "return_refund"):
+    locale = locale_of(request)
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        order = _own_order(session, merchant, actor, number)
+        choice = {"type": type if type in words.PORTAL_TYPES else "return_refund", "reason": "", "quantities": {},
+                  "opened": False}
+        return render(request, "portal/return_step1.html", _context(
+            merchant, actor, order=order, lines=_claimable(session, order), choice=choice,
+            reasons=_reasons(session, merchant, choice["type"], locale), types=words.PORTAL_TYPES))
+
+
+@router.get("/p/{merchant_code}/reasons")
+async def reason_options(merchant_code: str, request: Request, type: str = "return_refund"):
+    """The reason field for a case type (htmx swaps it in when the type changes)."""
+    locale = locale_of(request)
+    with _db(request).read() as session:
+        merchant, _actor = _require_customer(request, session, merchant_code)
+        case_type = type if type in words.PORTAL_TYPES else "return_refund"
+        return render(request, "portal/_reason_field.html", {
+            "reasons": _reasons(session, merchant, case_type, locale), "choice": {"reason": ""}})
+
+
+@router.post("/p/{merchant_code}/orders/{number}/return/check")
+async def return_check(merchant_code: str, number: str, request: Request):
+    """Step 2: the policy's answer for the chosen items, before anything is submitted."""
+    form = await request.form(max_files=0, max_fields=600)
+    check_csrf(request, form)
+    locale = locale_of(request)
+    choice = _choice(form)
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        order = _own_order(session, merchant, actor, number)
+        try:
+            answer = _dry_run(session, actor, order, choice)
+        except AppError as exc:
+            return render(request, "portal/return_step1.html", _context(
+                merchant, actor, order=order, lines=_claimable(session, order), choice=choice,
+                reasons=_reasons(session, merchant, choice["type"], locale), types=words.PORTAL_TYPES,
+                error=exc.render(locale)), status=exc.status)
+        return render(request, "portal/return_step2.html", _step2(session, merchant, actor, order, choice, answer))
+
+
+def _step2(session, merchant, actor, order, choice, answer, error=None) -> dict[str, Any]:
+    titles = {line.line_no: line.title for line in order.lines}
+    return _context(merchant, actor, order=order, choice=choice, answer=answer, titles=titles, error=error,
+                    outcomes=words.OUTCOMES, max_files=MAX_FILES)
+
+
+async def _uploads(request: Request, files) -> list[Upload]:
+    """Each chosen photo or video checked by its content and size (the same rules as the API)."""
+    settings = request.app.state.settings
+    uploads: list[Upload] = []
+    try:
+        for item in files:
+            receiver = Receiver((item.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1], settings)
+            try:
+                while chunk := await item.read(64 * 1024):
+                    receiver.write(chunk)
+            except BaseException:
+                receiver.abort()
+                raise
+            uploads.append(receiver.finish())
+    except BaseException:
+        for upload in uploads:
+            upload.close()
+        raise
+    return uploads
+
+
+@router.post("/p/{merchant_code}/orders/{number}/return")
+async def return_submit(merchant_code: str, number: str, request: Request):
+    """Opens the case with its photos; nothing is kept if any part is refused."""
+    settings = request.app.state.settings
+    locale = locale_of(request)
+    limit = max(settings.max_image_bytes * MAX_FILES, settings.max_video_bytes) + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
+                        field="photos", status=413, limit=limit // (1024 * 1024))
+    form = await request.form(max_files=MAX_FILES, max_fields=600)
+    check_csrf(request, form)
+    choice = _choice(form)
+    files = [f for f in form.getlist("photos") if getattr(f, "filename", None)]
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        order = _own_order(session, merchant, actor, number)
+    try:
+        uploads = await _uploads(request, files)
+    except AppError as exc:
+        with _db(request).read() as session:
+            order = _own_order(session, merchant, actor, number)
+            answer = _dry_run(session, actor, order, choice)
+            return render(request, "portal/return_step2.html",
+                          _step2(session, merchant, actor, order, choice, answer, exc.render(locale)),
+                          status=exc.status)
+    try:
+        outcome = choice["desired_outcome"] if choice["desired_outcome"] in words.OUTCOMES else ""
+        data = CaseCreate(order=order.number, type=CaseType(choice["type"]), channel=Channel.PORTAL,
+                          reason=choice["reason"] or None, description=choice["description"],
+                          desired_outcome=outcome,
+                          lines=[CaseLineCreate(line_no=no, quantity=qty) for no, qty in _lines_of(choice)])
+        with _db(request).transaction() as session:
+            case = service.open_case(session, actor=actor, data=data)
+            for upload in uploads:
+                attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                       upload=upload)
+    finally:
+        for upload in uploads:
+            upload.close()
+    return redirect(request, f"/p/{merchant.code}/cases/{case.number}?new=1", flash="case_opened")
+
+
+# ---- following a case ----------------------------------------------------------------------------------------
+
+def _own_case(session, actor: Actor, number: str):
+    return service.get_case(session, actor=actor, number=number)  # scoped: another customer's case is not found
+
+
+@router.get("/p/{merchant_code}/cases/{number}")
+async def case_page(merchant_code: str, number: str, request: Request, new: str = ""):
+    locale = locale_of(request)
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+        reason_names = dict(_reasons_all(session, merchant, locale))
+        steps = [{"at": e.created_at, "text": words.word(words.CUSTOMER_STEPS, e.action, locale),
+                  "details": words.event_details(e.payload or {}, staff=False, reasons=reason_names),
+                  "state": e.to_state}
+                 for e in events if e.action in words.CUSTOMER_STEPS]
+        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
+                                .order_by(Attachment.id)).all()
+        allowed = allowed_actions(case, actor)
+        asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
+        return render(request, "portal/case.html", _context(
+            merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
+            asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
+            messages=messages_of(session, case.id), state_label=words.state_label(case.state, locale),
+            type_label=words.word(words.TYPES, case.type, locale)))
+
+
+async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
+                       flash: str):
+    form = await request.form(max_files=0, max_fields=20)
+    check_csrf(request, form)
+    payload = {name: str(form.get(name) or "").strip()[:200] for name in fields}
+    version = str(form.get("version") or "")
+    with _db(request).transaction() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        service.act(session, actor=actor, number=case.number, action=action,
+                    version=int(version) if version.isdigit() else case.version, payload=payload)
+    return redirect(request, f"/p/{merchant.code}/cases/{number}", flash=flash)
+
+
+@router.post("/p/{merchant_code}/cases/{number}/ship")
+async def ship(merchant_code: str, number: str, request: Request):
+    return await _case_action(request, merchant_code, number, "ship_return", ("carrier", "tracking_number"),
+                              "tracking_saved")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/cancel")
+async def cancel(merchant_code: str, number: str, request: Request):
+    return await _case_action(request, merchant_code, number, "cancel", (), "cancelled")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/messages")
+async def post_message(merchant_code: str, number: str, request: Request):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    text = str(form.get("body") or "").strip()
+    if not text:
+        raise PageError("required", N_("Write a message first."), field="body")
+    with _db(request).transaction() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
+        if "customer_reply" in allowed_actions(case, actor):
+            # The shop asked for information: the answer sends the case back to review.
+            service.act(session, actor=actor, number=case.number, action="customer_reply", version=case.version,
+                        payload={"message": text[:2000]})
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#messages", flash="message_sent")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/files")
+async def add_files(merchant_code: str, number: str, request: Request):
+    """More photos or videos for an open case (checked like the first ones)."""
+    settings = request.app.state.settings
+    limit = max(settings.max_image_bytes * MAX_FILES, settings.max_video_bytes) + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
+                        field="photos", status=413, limit=limit // (1024 * 1024))
+    form = await request.form(max_files=MAX_FILES, max_fields=10)
+    check_csrf(request, form)
+    files = [f for f in form.getlist("photos") if getattr(f, "filename", None)]
+    if not files:
+        raise PageError("required", N_("Choose at least one photo or video."), field="photos")
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        _own_case(session, actor, number)
+    uploads = await _uploads(request, files)
+    try:
+        with _db(request).transaction() as session:
+            case = _own_case(session, actor, number)
+            for upload in uploads:
+                attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                       upload=upload)
+    finally:
+        for upload in uploads:
+            upload.close()
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#files", flash="files_added")
+
+
+@router.get("/p/{merchant_code}/cases/{number}/files/{attachment_id}")
+async def evidence_file(merchant_code: str, number: str, attachment_id: int, request: Request):
+    with _db(request).read() as session:
+        _merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.case_id != case.id:
+            raise NotFound("attachment", attachment_id, field="attachment_id")
+    return StreamingResponse(request.app.state.store.open(attachment.storage_key), media_type=attachment.content_type,
+                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+
+
+# ---- the merchant's public return policy ------------------------------------------------------------------------
+
+@router.get("/p/{merchant_code}/policy")
+async def policy_page(merchant_code: str, request: Request):
+    """The return policy in plain words, written from the active policy itself (policy/public.py)."""
+    from ..policy import service as policy_service
+    from ..policy.public import public_dict
+
+    locale = locale_of(request)
+    lang = "zh-CN" if locale == "zh-CN" else "en"
+    with _db(request).read() as session:
+        merchant = portal.merchant_by_code(session, merchant_code)
+        row, policy = policy_service.current(session, merchant.id)
+        public = public_dict(policy, merchant=merchant.code, merchant_name=merchant.name,
+                             version=row.version if row else None, published_at=row.created_at if row else None)
+        return render(request, "portal/policy.html", _context(
+            merchant, _customer(request, session, merchant), policy=public, lang=lang,
+            published=public["published_at"].astimezone(policy.timezone).strftime("%Y-%m-%d")
+            if public["published_at"] else None))

@@ -1,0 +1,273 @@
+"""The staff console: sign in, work queues, the case page with the actions allowed now, the process diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from ..auth.actor import Actor
+from ..auth.models import User
+from ..auth.service import actor_for_token, revoke, sign_in
+from ..cases import reasons as reason_taxonomy, service, store
+from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
+from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
+from ..db import utcnow
+from ..errors import AppError, NotFound
+from ..money import fmt
+from ..orders.models import Customer, Order
+from . import words
+from .decision import decision_of_case
+from .diagram import process_table
+from .frame import N_, PageError, check_csrf, locale_of, redirect, render, safe_next, set_cookie
+from .messages import add_message, messages_of
+
+router = APIRouter(include_in_schema=False)
+STAFF_COOKIE = "rf_staff"
+# Actions with their own form on the case page (not a plain button).
+OWN_FORMS = {"attach", "note", "assign"}
+WAREHOUSE_STATES = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
+VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "escalated": N_("Escalated"), "open": N_("All open"),
+         "all": N_("All cases")}
+PAGE_SIZE = 50
+
+
+class StaffSignInNeeded(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def staff_actor(request: Request) -> Actor:
+    token = request.cookies.get(STAFF_COOKIE)
+    if not token:
+        raise StaffSignInNeeded(request.url.path)
+    try:
+        actor = actor_for_token(request.app.state.db.reader, token)
+    except AppError:
+        raise StaffSignInNeeded(request.url.path) from None
+    request.state.staff = actor
+    return actor
+
+
+def _ctx(actor: Actor | None, **more: Any) -> dict[str, Any]:
+    return {"staff": actor, "area": "staff", "roles": words.ROLES, **more}
+
+
+@router.get("/staff/login")
+async def login_form(request: Request, next: str = "/staff/"):
+    return render(request, "staff/login.html", _ctx(None, next=safe_next(next, "/staff/"), form={}))
+
+
+@router.post("/staff/login")
+async def login(request: Request):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    email = str(form.get("email") or "").strip()[:200]
+    target = safe_next(str(form.get("next") or ""), "/staff/")
+    settings = request.app.state.settings
+    try:
+        with request.app.state.db.transaction() as session:
+            _user, token = sign_in(session, email=email, password=str(form.get("password") or ""),
+                                   ttl_hours=min(settings.token_ttl_hours, 12))
+    except AppError as exc:
+        return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email},
+                                                          error=exc.render(locale_of(request))), status=exc.status)
+    response = redirect(request, target, flash="signed_in")
+    set_cookie(response, request, STAFF_COOKIE, token, max_age=12 * 3600)
+    return response
+
+
+@router.post("/staff/logout")
+async def logout(request: Request):
+    form = await request.form(max_files=0, max_fields=5)
+    check_csrf(request, form)
+    token = request.cookies.get(STAFF_COOKIE)
+    if token:
+        with request.app.state.db.transaction() as session:
+            revoke(session, token=token)
+    response = redirect(request, "/staff/login", flash="signed_out")
+    response.delete_cookie(STAFF_COOKIE, path="/")
+    return response
+
+
+def _staff_users(session, actor: Actor) -> list[User]:
+    stmt = select(User).where(User.active.is_(True), User.role.in_(("agent", "supervisor", "admin")))
+    if actor.merchant_id is not None:
+        stmt = stmt.where(User.merchant_id == actor.merchant_id)
+    return list(session.scalars(stmt.order_by(User.name)))
+
+
+@router.get("/staff")
+@router.get("/staff/")
+async def queue(request: Request, view: str = "new", state: str = "", type: str = "", assignee: str = "",
+                q: str = "", page: int = 1):
+    actor = staff_actor(request)
+    locale = locale_of(request)
+    view = view if view in VIEWS else "new"
+    states: list[str] = []
+    assignee_id = int(assignee) if assignee.isdigit() else None
+    if view == "new":
+        states = [S.PENDING_REVIEW.value]
+    elif view == "mine":
+        if actor.role == "warehouse":
+            states = list(WAREHOUSE_STATES)
+        else:
+            states, assignee_id = [s.value for s in OPEN_STATES], actor.user_id
+    elif view in ("open", "escalated"):
+        states = [s.value for s in OPEN_STATES]
+    if state:
+        states = [state] if state in {s.value for s in S} else states
+    page = max(page, 1)
+    with request.app.state.db.read() as session:
+        if view == "escalated":
+            rows, total = _escalated(session, actor, states, page)
+        else:
+            rows, total = service.list_cases(
+                session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,
+                q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        users = _staff_users(session, actor)
+    names = {u.id: u.name for u in users}
+    items = [{"case": c, "state": words.state_label(c.state, locale), "type": words.word(words.TYPES, c.type, locale),
+              "assignee": names.get(c.assignee_id, "") if c.assignee_id else "",
+              "amount": fmt(c.claimed_amount, c.currency)} for c in rows]
+    return render(request, "staff/queue.html", _ctx(
+        actor, items=items, total=total, view=view, views=VIEWS, users=users, page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        filters={"state": state, "type": type, "assignee": assignee, "q": q},
+        states=[(s.value, words.state_label(s.value, locale)) for s in S], types=words.TYPES))
+
+
+def _escalated(session, actor: Actor, states: list[str], page: int):
+    """Open cases escalated at least once, the most escalated first."""
+    stmt = service.scoped(select(CaseRow.id), actor).where(CaseRow.escalation_level > 0, CaseRow.state.in_(states))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ids = list(session.scalars(stmt.order_by(CaseRow.escalation_level.desc(), CaseRow.created_at)
+                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    by_id = {c.id: c for c in store.load_many(session, ids)}
+    return [by_id[i] for i in ids if i in by_id], total
+
+
+@router.post("/staff/assign")
+async def bulk_assign(request: Request):
+    actor = staff_actor(request)
+    form = await request.form(max_files=0, max_fields=PAGE_SIZE + 10)
+    check_csrf(request, form)
+    numbers = [str(n) for n in form.getlist("cases")][:PAGE_SIZE]
+    back = safe_next(str(form.get("back") or ""), "/staff/")
+    if not numbers:
+        return redirect(request, back, flash="nothing_selected")
+    raw = str(form.get("assignee_id") or "")
+    assignee_id = int(raw) if raw.isdigit() else None
+    with request.app.state.db.transaction() as session:
+        for number in numbers:
+            case = service.get_case(session, actor=actor, number=number)
+            service.act(session, actor=actor, number=number, action="assign", version=case.version,
+                        payload={"assignee_id": assignee_id})
+    return redirect(request, back, flash="assigned")
+
+
+@router.get("/staff/cases/{number}")
+async def case_page(number: str, request: Request):
+    actor = staff_actor(request)
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        order = session.get(Order, case.order_id)
+        customer = session.get(Customer, case.customer_id) if case.customer_id else None
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).all()
+        users = _staff_users(session, actor)
+        reason_names = {r.code: (r.label_zh if locale == "zh-CN" else r.label_en)
+                        for r in reason_taxonomy.for_merchant(session, case.merchant_id)}
+        decision = decision_of_case(session, case)
+        messages = messages_of(session, case.id)
+    allowed = allowed_actions(case, actor)
+    buttons = [{"action": a, "label": words.word(words.ACTIONS, a, locale), "requires": BY_ACTION[a].requires}
+               for a in allowed if a not in OWN_FORMS]
+    steps = [{"at": e.created_at, "label": words.word(words.STAFF_STEPS, e.action, locale), "action": e.action,
+              "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
+              "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
+              "details": words.event_details(e.payload or {}, staff=True, reasons=reason_names)} for e in events]
+    return render(request, "staff/case.html", _ctx(
+        actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
+        buttons=buttons, can_note="note" in allowed, can_assign="assign" in allowed, decision=decision,
+        messages=messages, reason_names=reason_names, fields=words.FIELDS,
+        state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
+        names={u.id: u.name for u in users},
+        price=lambda minor: fmt(minor, case.currency) if minor is not None else ""))
+
+
+def _payload(action: str, form, case) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for name in ("reason", "message", "carrier", "tracking_number", "text", "answer", "decision"):
+        value = str(form.get(name) or "").strip()
+        if value:
+            payload[name] = value[:2000]
+    if action in ("receive", "inspect"):
+        lines = []
+        for line in case.lines:
+            raw = str(form.get(f"qty_{line.id}") or "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit():
+                raise PageError("quantity", N_("Quantities must be whole numbers."), field=f"qty_{line.id}")
+            item: dict[str, Any] = {"line_id": line.id, "quantity": int(raw)}
+            verdict = str(form.get(f"verdict_{line.id}") or "")
+            if action == "inspect" and verdict in ("intact", "damaged", "not_as_returned"):
+                item["verdict"] = verdict
+            lines.append(item)
+        if lines:
+            payload["lines"] = lines
+    if action == "assign":
+        raw = str(form.get("assignee_id") or "")
+        payload = {"assignee_id": int(raw) if raw.isdigit() else None}
+    return payload
+
+
+@router.post("/staff/cases/{number}/actions/{action}")
+async def act(number: str, action: str, request: Request):
+    actor = staff_actor(request)
+    form = await request.form(max_files=0, max_fields=200)
+    check_csrf(request, form)
+    version = str(form.get("version") or "")
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        service.act(session, actor=actor, number=number, action=action,
+                    version=int(version) if version.isdigit() else case.version,
+                    payload=_payload(action, form, case))
+    return redirect(request, f"/staff/cases/{number}", flash="note_saved" if action == "note" else "action_done")
+
+
+@router.post("/staff/cases/{number}/messages")
+async def reply(number: str, request: Request):
+    actor = staff_actor(request)
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    text = str(form.get("body") or "").strip()
+    if not text:
+        raise PageError("required", N_("Write a message first."), field="body")
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
+    return redirect(request, f"/staff/cases/{number}#messages", flash="message_sent")
+
+
+@router.get("/staff/cases/{number}/files/{attachment_id}")
+async def evidence_file(number: str, attachment_id: int, request: Request):
+    actor = staff_actor(request)
+    with request.app.state.db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.case_id != case.id:
+            raise NotFound("attachment", attachment_id, field="attachment_id")
+    return StreamingResponse(request.app.state.store.open(attachment.storage_key), media_type=attachment.content_type,
+                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/staff/workflow")
+async def workflow_page(request: Request):
+    actor = staff_actor(request)
+    locale = locale_of(request)
+    return render(request, "staff/workflow.html", _ctx(actor, table=process_table(locale)))

@@ -1,0 +1,48 @@
+// Small helpers on top of plain HTML forms (everything works without them).
+// Previews of chosen photos: <input type="file" data-preview="ID"> shows thumbnails in the list #ID.
+document.addEventListener("change", function (event) {
+  var input = event.target;
+  if (!input.matches || !input.matches("input[type=file][data-preview]")) return;
+  var list = document.getElementById(input.getAttribute("data-preview"));
+  if (!list) return;
+  list.replaceChildren();
+  Array.prototype.forEach.call(input.files || [], function (file) {
+    var item = document.createElement("li");
+    if (file.type.indexOf("image/") === 0) {
+      var img = document.createElement("img");
+      img.src = URL.createObjectURL(file);
+      img.alt = file.name;
+      img.onload = function () { URL.revokeObjectURL(img.src); };
+      item.appendChild(img);
+    }
+    var name = document.createElement("div");
+    name.className = "muted";
+    name.textContent = file.name + " · " + Math.ceil(file.size / 1024) + " KB";
+    item.appendChild(name);
+    list.appendChild(item);
+  });
+});
+
+// Upload progress: a form with data-progress="ID" is sent with XMLHttpRequest and the <progress id=ID> shows how
+// much has gone; the server answers 204 + X-Location instead of a redirect, and the browser goes there.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.matches || !form.matches("form[data-progress]") || !window.FormData) return;
+  var bar = document.getElementById(form.getAttribute("data-progress"));
+  event.preventDefault();
+  var xhr = new XMLHttpRequest();
+  xhr.open("POST", form.action);
+  xhr.setRequestHeader("X-Progress", "1");
+  xhr.upload.onprogress = function (e) {
+    if (e.lengthComputable && bar) { bar.hidden = false; bar.value = Math.round(100 * e.loaded / e.total); }
+  };
+  xhr.onload = function () {
+    var target = xhr.getResponseHeader("X-Location");
+    if (xhr.status === 204 && target) { window.location.assign(target); return; }
+    // A refusal comes back as a whole page: show it.
+    document.documentElement.innerHTML = xhr.responseText;
+  };
+  xhr.onerror = function () { form.removeAttribute("data-progress"); form.submit(); };
+  Array.prototype.forEach.call(form.querySelectorAll("button[type=submit]"), function (b) { b.disabled = true; });
+  xhr.send(new FormData(form));
+});

@@ -1,0 +1,41 @@
+"""The merchant's public return policy page: written from the active policy, in the reader's language."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.support.world import make_shop
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+EN = {"Accept-Language": "en-GB,en;q=0.8"}
+
+LONGER = """[policy]
+id = "shop-30"
+extends = "jd-pop"
+
+[window]
+days = 30
+counted_from = "delivery"
+"""
+
+
+def test_the_policy_page_says_what_the_active_policy_does_in_both_languages(app, db):
+    shop = make_shop(db, "shop")
+    zh = TestClient(app, headers=ZH).get("/p/shop/policy")
+    assert zh.status_code == 200
+    assert "自签收次日起 7 天内" in zh.text and "CN1" in zh.text and "消费者权益保护法" in zh.text
+    assert "标准规则（cn-law）" in zh.text
+    en = TestClient(app, headers=EN).get("/p/shop/policy")
+    assert "within 7 days from the day after you sign for the parcel" in en.text
+
+    admin = TestClient(app)
+    assert admin.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": LONGER}).status_code == 201
+    after = TestClient(app, headers=EN).get("/p/shop/policy").text
+    assert "within 30 days from the day you (or someone you name) receive the goods" in after
+    assert "policy version 1" in after and "JD2" in after and "PP1" in after  # the platform rules it extends
+    assert "7 days from the day after you sign" not in after
+
+
+def test_an_unknown_merchant_has_no_policy_page(app, db):
+    r = TestClient(app, headers=EN).get("/p/nobody/policy")
+    assert r.status_code == 404

@@ -1,0 +1,74 @@
+"""A live server on 127.0.0.1 (uvicorn in a thread, SQLite) and headless Debian Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from returnflow.config import Settings
+from returnflow.db import Database
+from returnflow.schema import migrate
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+# Screenshots go to docs/screenshots when RETURNFLOW_SCREENSHOTS names that folder (scripts/screenshots).
+SHOTS_ENV = "RETURNFLOW_SCREENSHOTS"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """(base URL, Database) of a freshly migrated server."""
+    import uvicorn
+
+    from returnflow.app import create_app
+    from returnflow.cases import reasons, service
+
+    folder = tmp_path_factory.mktemp("live")
+    db = Database(f"sqlite:///{folder / 'live.db'}")
+    migrate(db)
+    reasons.forget()
+    service._merchant_codes.clear()
+    app = create_app(Settings(data_dir=folder / "data", database_url="unused"), db=db)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db
+    server.should_exit = True
+    thread.join(10)
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium (scripts/system-packages)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get(SHOTS_ENV) or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
