@@ -51,12 +51,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             session.execute(text("SELECT 1"))
         return {"status": "ok", "database": database.dialect, "version": __version__}
 
+    from .analytics.api import pages as analytics_pages
+    from .analytics.api import router as analytics_router
     from .auth.api import router as auth_router
     from .cases.api import router as cases_router
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
     from .system_api import router as system_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router):
+    for router in (auth_router, orders_router, cases_router, system_router, policy_router, analytics_router):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(analytics_pages)
     return app

@@ -227,5 +227,11 @@ def users_token(email: str = typer.Option(...), label: str = typer.Option("integ
         console.print(issue_token(session, user=user, label=label))
 
 
+# Analytics: `returnflow report NAME ...` (returnflow/analytics/cli.py).
+from .analytics.cli import register as _register_report  # noqa: E402
+
+_register_report(app, _db)
+
+
 if __name__ == "__main__":
     app()

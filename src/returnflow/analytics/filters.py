@@ -76,12 +76,17 @@ def _day(name: str, text: str) -> date:
                    f"{text!r} 不是日期，例如 2026-11-24") from None
 
 
-def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: date | None = None) -> Filters:
-    """Checks report parameters: unknown names, dates, ranges, grouping and the actor's merchant are refused clearly."""
-    unknown = sorted(set(params) - set(PARAMS))
+def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: date | None = None,
+          extra: tuple[str, ...] = ()) -> Filters:
+    """Checks report parameters: unknown names, dates, ranges, grouping and the actor's merchant are refused clearly.
+
+    `extra` names parameters the caller reads itself (they are allowed, not interpreted here).
+    """
+    known = PARAMS + extra
+    unknown = sorted(set(params) - set(known))
     if unknown:
-        raise _bad(unknown[0], f"is not a known filter; known filters: {', '.join(PARAMS)}",
-                   f"不是可识别的筛选条件；可用：{', '.join(PARAMS)}", allowed=list(PARAMS))
+        raise _bad(unknown[0], f"is not a known filter; known filters: {', '.join(known)}",
+                   f"不是可识别的筛选条件；可用：{', '.join(known)}", allowed=list(known))
     today = today or datetime.now(timezone.utc).date()
     last = _day("to", params["to"]) if params.get("to") else today
     first = _day("from", params["from"]) if params.get("from") else last - timedelta(days=DEFAULT_DAYS - 1)

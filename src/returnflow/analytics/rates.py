@@ -31,7 +31,19 @@ DIM_NAMES = {"sku": ("SKU", "商品编码"), "category": ("Category", "品类"),
 
 
 def rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every group's sold and returned figures (not yet cut to the limit) and the totals per currency."""
+    """Every group's sold and returned figures (not yet cut to the limit) and the totals per currency.
+
+    Kept for the session: the dashboard asks several reports for the same grouping and pays for it once.
+    """
+    cache = session.info.setdefault("analytics_rates", {})
+    memo = (repr(f.with_(limit=0, by="")), by)
+    if memo not in cache:
+        cache[memo] = _rate_rows(session, f, by)
+    rows, totals = cache[memo]
+    return [dict(r) for r in rows], totals
+
+
+def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     product = needs_product(f, by)
     groups: dict[tuple, dict[str, Any]] = {}
 
@@ -119,7 +131,7 @@ def return_rate(session: Session, f: Filters) -> Report:
         titles = _titles(session, f, [r["key"] for r in rows])
         for r in rows:
             r["title"] = titles.get(r["key"], "")
-    columns = [Column("key", *DIM_NAMES[f.by])] + RATE_COLUMNS[1:]
+    columns = [Column("key", *DIM_NAMES[f.by])] + RATE_COLUMNS[1 if f.by == "sku" else 2:]
     title = (f"Return rate by {DIM_NAMES[f.by][0].lower()}", f"按{DIM_NAMES[f.by][1]}的退货率")
     has_data = any(r["units_sold"] or r["units_returned"] for r in rows)
     report = Report("return_rate", title, columns, [_present(r, f.by, f) for r in rows] if has_data else [],
@@ -165,7 +177,7 @@ def top_returns(session: Session, f: Filters) -> Report:
         first, second = sum(points[:half]), sum(points[half:])
         item["direction"] = "rising" if second > first else "falling" if second < first else "flat"
         out.append(item)
-    columns = [Column("key", *DIM_NAMES[by])] + RATE_COLUMNS[1:] + [
+    columns = [Column("key", *DIM_NAMES[by])] + RATE_COLUMNS[1 if by == "sku" else 2:] + [
         Column("direction", "Trend (2nd half vs 1st)", "趋势（后半段对比前半段）"),
         Column("trend", "Units returned per period", "各期退回件数", "list")]
     return Report("top_returns", (f"Top {f.limit} returned by value", f"退货金额前 {f.limit}"), columns, out,
