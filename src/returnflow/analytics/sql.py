@@ -2,33 +2,56 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, String, case, func, literal, select
+from sqlalchemy import Float, String, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 
-class bucket(FunctionElement):  # noqa: N801 - used like a SQL function
-    """The UTC day ('2026-11-24'), ISO week (its Monday) or month ('2026-11') a timestamp falls in, as text."""
+class _Bucket(FunctionElement):
+    """The UTC day ('2026-11-24'), ISO week (its Monday) or month ('2026-11') a timestamp falls in, as text.
+
+    One class per granularity: the granularity changes the SQL text, so it must be part of the statement cache
+    key, which a class is and a plain attribute is not.
+    """
 
     type = String()
     inherit_cache = True
-
-    def __init__(self, column, granularity: str) -> None:
-        self.granularity = granularity
-        super().__init__(column, literal(granularity))
+    granularity = ""
 
 
-@compiles(bucket, "sqlite")
+class _Day(_Bucket):
+    inherit_cache = True
+    granularity = "day"
+
+
+class _Week(_Bucket):
+    inherit_cache = True
+    granularity = "week"
+
+
+class _Month(_Bucket):
+    inherit_cache = True
+    granularity = "month"
+
+
+_BUCKETS = {"day": _Day, "week": _Week, "month": _Month}
+
+
+def bucket(column, granularity: str) -> _Bucket:
+    return _BUCKETS[granularity](column)
+
+
+@compiles(_Bucket, "sqlite")
 def _bucket_sqlite(element, compiler, **kw):
-    column = compiler.process(list(element.clauses)[0], **kw)
+    column = compiler.process(element.clauses, **kw)
     return {"day": f"strftime('%Y-%m-%d', {column})",
             "week": f"date({column}, 'weekday 0', '-6 days')",
             "month": f"strftime('%Y-%m', {column})"}[element.granularity]
 
 
-@compiles(bucket, "postgresql")
+@compiles(_Bucket, "postgresql")
 def _bucket_pg(element, compiler, **kw):
-    column = f"({compiler.process(list(element.clauses)[0], **kw)} AT TIME ZONE 'UTC')"
+    column = f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
     return {"day": f"to_char({column}, 'YYYY-MM-DD')",
             "week": f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')",
             "month": f"to_char({column}, 'YYYY-MM')"}[element.granularity]
