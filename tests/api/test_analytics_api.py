@@ -194,22 +194,23 @@ def test_merchants_see_only_their_own_figures(client, world):
     assert drill["total"] == 1 and all(c["merchant"] == "other" for c in drill["items"])
 
 
-@pytest.mark.parametrize(("params", "field"), [
+BAD = [
     ({"colour": "red"}, "colour"), ({"from": "2026-13-01"}, "from"), ({"from": "2026-11-01", "to": "2026-10-01"}, "from"),
     ({"by": "colour"}, "by"), ({"limit": "0"}, "limit"), ({"granularity": "hour"}, "granularity"),
     ({"from": "2016-01-01", "granularity": "day"}, "granularity"), ({"format": "pdf"}, "format"),
     ({"from": "1900-01-01"}, "from"),
-])
-def test_bad_filters_are_refused_clearly_in_both_languages(client, world, params, field):
+]
+
+
+def test_bad_filters_are_refused_clearly_in_both_languages(client, world):
     shop, *_ = world
-    for lang, marker in (("en", None), ("zh-CN", "：")):
-        answer = client.get("/api/v1/analytics/reports/return_rate", params={**OCT, **params},
-                            headers=shop.headers(**{"Accept-Language": lang}))
-        assert answer.status_code == 422, answer.text
-        error = answer.json()["error"]
-        assert error["field"] == field and error["message"].startswith(field)
-        if marker:
-            assert marker in error["message"]
+    for params, field in BAD:
+        for lang, marker in (("en", ": "), ("zh-CN", "：")):
+            answer = client.get("/api/v1/analytics/reports/return_rate", params={**OCT, **params},
+                                headers=shop.headers(**{"Accept-Language": lang}))
+            assert answer.status_code == 422, (params, answer.text)
+            error = answer.json()["error"]
+            assert error["field"] == field and error["message"].startswith(field + marker), (params, error)
 
 
 def test_empty_periods_long_periods_and_merchants_without_data_answer_plainly(client, world):
@@ -243,7 +244,7 @@ def test_csv_and_xlsx_exports_carry_the_same_figures(client, world):
     assert [r[0] for r in table[1:]] == [r["key"] for r in body["rows"]]
     assert table[1][table[0].index("退货金额")] == "300.00"
     xlsx = client.get("/api/v1/analytics/reports/return_rate", headers=shop.headers(),
-                      params={**OCT, "by": "sku", "format": "xlsx"})
+                      params={**OCT, "by": "sku", "format": "xlsx", "lang": "en"})
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     header = [c.value for c in sheet[4]]
     first = {h: c.value for h, c in zip(header, sheet[5], strict=True)}

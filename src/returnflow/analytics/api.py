@@ -21,6 +21,7 @@ from .base import NOT_COUNTED, RETURN_TYPES, c
 from .filters import Filters, parse
 from .process import case_conditions
 from .report import Report
+from .sql import prepare
 
 router = APIRouter(tags=["analytics"])
 pages = APIRouter(tags=["analytics"])
@@ -74,6 +75,7 @@ def with_links(report: Report, filters: Filters) -> dict[str, Any]:
 def run_report(session: Session, actor: Actor, name: str, params: dict[str, str]) -> tuple[Report, Filters]:
     _check(actor, name)
     definition = _definition(name)
+    prepare(session)
     filters = parse(session, actor, params)
     return definition.run(session, filters), filters
 
@@ -122,6 +124,7 @@ def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
 def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
     """The dashboard's reports for the filters: trend, top returns, reasons, hot spots, step times, backlog."""
     _check(actor)
+    prepare(session)
     base = parse(session, actor, params)
     out = []
     for name, override in DASHBOARD:

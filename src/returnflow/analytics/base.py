@@ -88,11 +88,18 @@ def sold(f: Filters, keys: list, *, product: bool = False):
     return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
 
 
-def returns_from(product: bool):
-    frm = cl.join(c, c.c.id == cl.c.case_id).join(ol, ol.c.id == cl.c.order_line_id).join(o, o.c.id == ol.c.order_id)
+def returns_from(product: bool, orders: bool = True):
+    """Case lines with their case and order line; the order (and product) only when a grouping or slice needs it."""
+    frm = cl.join(c, c.c.id == cl.c.case_id).join(ol, ol.c.id == cl.c.order_line_id)
+    if orders or product:
+        frm = frm.join(o, o.c.id == ol.c.order_id)
     if product:
         frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
     return frm
+
+
+def needs_order(f: Filters, by: str | None) -> bool:
+    return by in ("country", "channel") or "country" in f.slices or "channel" in f.slices
 
 
 def returns_where(f: Filters, stmt):
@@ -104,12 +111,13 @@ def returns_where(f: Filters, stmt):
     return _slices(f, stmt, returns=True)
 
 
-def returned(f: Filters, keys: list, *, product: bool = False):
-    """cases, units and value returned grouped by `keys` + currency."""
-    stmt = select(*keys, o.c.currency, func.count(func.distinct(c.c.id)).label("cases"),
+def returned(f: Filters, keys: list, *, product: bool = False, orders: bool = True):
+    """cases, units and value returned grouped by `keys` + currency (the case's, which is its order's)."""
+    stmt = select(*keys, c.c.currency, func.count(func.distinct(c.c.id)).label("cases"),
                   func.sum(cl.c.quantity).label("units"),
-                  func.sum(cl.c.quantity * ol.c.unit_price).label("value")).select_from(returns_from(product))
-    return returns_where(f, stmt).group_by(*keys, o.c.currency)
+                  func.sum(cl.c.quantity * ol.c.unit_price).label("value")
+                  ).select_from(returns_from(product, orders=orders))
+    return returns_where(f, stmt).group_by(*keys, c.c.currency)
 
 
 def label(key) -> str:

@@ -42,6 +42,7 @@ def register(app: typer.Typer, make_db) -> None:
         from . import REPORTS, export
         from .api import with_links
         from .filters import parse
+        from .sql import prepare
 
         console = Console()
         name = name.replace("-", "_")
@@ -62,6 +63,7 @@ def register(app: typer.Typer, make_db) -> None:
         db = make_db()
         try:
             with db.read() as session:
+                prepare(session)
                 filters = parse(session, actor, {k: v for k, v in params.items() if v})
                 result = REPORTS[name].run(session, filters)
         except AppError as exc:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..money import fmt
 from ..orders.models import Customer
-from .base import c, cl, o, ol, reason_of, returned, returns_from, returns_where
+from .base import c, cl, needs_order, o, ol, reason_of, returned, returns_from, returns_where
 from .filters import Filters
 from .report import Column, Report, percent, register
 
@@ -60,7 +60,7 @@ def _flags(p: dict[str, Any], cases: list[tuple]) -> list[dict[str, Any]]:
 @register("customers", ("Customer return profiles", "顾客退货画像"))
 def customers(session: Session, f: Filters) -> Report:
     """The customers with the most return cases in the period, their rates and abuse signals with evidence."""
-    top = (returned(f, [c.c.customer_id.label("k")]).where(c.c.customer_id.is_not(None))
+    top = (returned(f, [c.c.customer_id.label("k")], orders=needs_order(f, None)).where(c.c.customer_id.is_not(None))
            .order_by(func.count(func.distinct(c.c.id)).desc(), func.sum(cl.c.quantity * ol.c.unit_price).desc(),
                      c.c.customer_id).limit(f.limit))
     profiles: dict[int, dict[str, Any]] = {}
@@ -85,7 +85,7 @@ def customers(session: Session, f: Filters) -> Report:
             select(Customer.id, Customer.external_id, Customer.name, Customer.country).where(Customer.id.in_(ids)))}
         seen: set[str] = set()
         stmt = returns_where(f, select(c.c.customer_id, c.c.number, c.c.type, reason_of.label("r"))
-                             .select_from(returns_from(False)).where(c.c.customer_id.in_(ids))
+                             .select_from(returns_from(False, orders=needs_order(f, None))).where(c.c.customer_id.in_(ids))
                              .order_by(c.c.created_at.desc(), c.c.id.desc()))
         for cid, number, ctype, reason in session.execute(stmt):
             if number not in seen:

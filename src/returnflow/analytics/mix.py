@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..cases.models import Reason
 from ..money import fmt
-from .base import key_of, label, needs_product, reason_of, returned
+from .base import key_of, label, needs_order, needs_product, reason_of, returned
 from .filters import Filters
 from .rates import DIM_NAMES
 from .report import Column, Report, percent, register
@@ -50,7 +50,8 @@ def reasons(session: Session, f: Filters) -> Report:
     """Cases, units and value returned per reason, most units first."""
     names = _labels(session, f)
     rows = [(code, cur, int(cases or 0), int(units or 0), int(value or 0)) for code, cur, cases, units, value in
-            session.execute(returned(f, [reason_of.label("r")], product=needs_product(f, None)))]
+            session.execute(returned(f, [reason_of.label("r")], product=needs_product(f, None),
+                                      orders=needs_order(f, None)))]
     total = sum(r[3] for r in rows)
     out = [_row(names, code, cases, units, total, cur, value, f) for code, cur, cases, units, value in rows]
     out.sort(key=lambda r: (-r["units"], r["reason"]))
@@ -63,7 +64,7 @@ def reasons_by(session: Session, f: Filters) -> Report:
     """The reason mix inside each group (SKU by default): which reason dominates where."""
     by = f.by if f.by != "period" else "sku"
     rows = list(session.execute(returned(f, [key_of(by, f, "returned").label("k"), reason_of.label("r")],
-                                         product=needs_product(f, by))))
+                                         product=needs_product(f, by), orders=needs_order(f, by))))
     per_group: dict[str, int] = defaultdict(int)
     for key, _code, _cur, _cases, units, _value in rows:
         per_group[label(key)] += int(units or 0)

@@ -82,7 +82,8 @@ def _seconds(row, name: str) -> dict:
 def processing_times(session: Session, f: Filters) -> Report:
     """Exact p50/p90/p95 of each step's duration over the cases opened in the period."""
     pivot = (select(ev.c.case_id, *[epoch(_first(m)).label(m) for m in MILESTONES])
-             .select_from(ev.join(c, c.c.id == ev.c.case_id)).where(*case_conditions(f))
+             .select_from(ev.join(c, c.c.id == ev.c.case_id))
+             .where(ev.c.action.in_([a for actions in MILESTONES.values() for a in actions]), *case_conditions(f))
              .group_by(ev.c.case_id).subquery("pivot"))
     t = pivot.c
     durations = select(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..money import fmt
 from .base import (
-    NOT_AS_DESCRIBED, QUALITY, bucket_range, key_of, label, needs_product, p, period_keys, reason_of, returned,
+    NOT_AS_DESCRIBED, QUALITY, bucket_range, key_of, label, needs_order, needs_product, p, period_keys, reason_of, returned,
     sold,
 )
 from .filters import Filters
@@ -59,7 +59,8 @@ def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, An
         r["units_sold"] += int(units or 0)
         r["value_sold_minor"] += int(value or 0)
     for key, currency, cases, units, value in session.execute(
-            returned(f, [key_of(by, f, "returned").label("k")], product=product)):
+            returned(f, [key_of(by, f, "returned").label("k")], product=product,
+                     orders=needs_order(f, by))):
         r = row(key, currency)
         r["cases"] += int(cases or 0)
         r["units_returned"] += int(units or 0)
@@ -164,7 +165,7 @@ def top_returns(session: Session, f: Filters) -> Report:
     if keys:
         k = key_of(by, f, "returned")
         stmt = returned(f, [k.label("k"), key_of("period", f, "returned").label("b")],
-                        product=needs_product(f, by)).where(k.in_(keys))
+                        product=needs_product(f, by), orders=needs_order(f, by)).where(k.in_(keys))
         for key, bucket_key, _cur, _cases, units, _value in session.execute(stmt):
             series[label(key)][bucket_key] = series[label(key)].get(bucket_key, 0) + int(units or 0)
     buckets = period_keys(f)
@@ -189,7 +190,8 @@ def _reason_split(session: Session, f: Filters, by: str) -> dict[tuple, dict[str
     group = case((reason_of.in_(QUALITY), "quality"), (reason_of.in_(NOT_AS_DESCRIBED), "nad"), else_="other")
     out: dict[tuple, dict[str, int]] = defaultdict(lambda: {"quality": 0, "nad": 0, "other": 0})
     for key, g, cur, _cases, units, _value in session.execute(
-            returned(f, [key_of(by, f, "returned").label("k"), group.label("g")], product=needs_product(f, by))):
+            returned(f, [key_of(by, f, "returned").label("k"), group.label("g")], product=needs_product(f, by),
+                     orders=needs_order(f, by))):
         out[(label(key), cur)][g] += int(units or 0)
     return out
 
