@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from ..cases.models import Reason
 from ..money import fmt
-from .base import key_of, label, needs_order, needs_product, reason_of, returned
+from .base import label
+from .cube import returned_by
 from .filters import Filters
 from .rates import DIM_NAMES
 from .report import Column, Report, percent, register
@@ -49,9 +50,8 @@ def _row(session_labels: dict[str, Reason], code, cases: int, units: int, total_
 def reasons(session: Session, f: Filters) -> Report:
     """Cases, units and value returned per reason, most units first."""
     names = _labels(session, f)
-    rows = [(code, cur, int(cases or 0), int(units or 0), int(value or 0)) for code, cur, cases, units, value in
-            session.execute(returned(f, [reason_of.label("r")], product=needs_product(f, None),
-                                      orders=needs_order(f, None)))]
+    rows = [(code, cur, cases, units, value)
+            for (_none, code, cur), (cases, units, value) in returned_by(session, f, None, "reason").items()]
     total = sum(r[3] for r in rows)
     out = [_row(names, code, cases, units, total, cur, value, f) for code, cur, cases, units, value in rows]
     out.sort(key=lambda r: (-r["units"], r["reason"]))
@@ -63,8 +63,8 @@ def reasons(session: Session, f: Filters) -> Report:
 def reasons_by(session: Session, f: Filters) -> Report:
     """The reason mix inside each group (SKU by default): which reason dominates where."""
     by = f.by if f.by != "period" else "sku"
-    rows = list(session.execute(returned(f, [key_of(by, f, "returned").label("k"), reason_of.label("r")],
-                                         product=needs_product(f, by), orders=needs_order(f, by))))
+    rows = [(key, code, cur, cases, units, value)
+            for (key, code, cur), (cases, units, value) in returned_by(session, f, by, "reason").items()]
     per_group: dict[str, int] = defaultdict(int)
     for key, _code, _cur, _cases, units, _value in rows:
         per_group[label(key)] += int(units or 0)
@@ -73,7 +73,7 @@ def reasons_by(session: Session, f: Filters) -> Report:
     for key, code, cur, cases, units, value in rows:
         item = {"key": label(key), **_row(names, code, int(cases or 0), int(units or 0), per_group[label(key)], cur,
                                           int(value or 0), f)}
-        drill = {by: label(key)} if key not in (None, "") else {}
+        drill = {by: label(key)} if label(key) != label(None) else {}
         item["drill"] = {**drill, **({"reason": code} if code else {})} or None
         out.append(item)
     top = sorted(per_group, key=lambda k: (-per_group[k], k))[:f.limit]

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..money import fmt
-from .base import (
-    NOT_AS_DESCRIBED, QUALITY, bucket_range, key_of, label, needs_order, needs_product, p, period_keys, reason_of, returned,
-    sold,
-)
+from .base import bucket_range, key_of, label, needs_product, p, period_keys, sold
+from .cube import returned_by
 from .filters import Filters
 from .report import Column, Report, percent, register
 
@@ -58,9 +56,8 @@ def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, An
         r = row(key, currency)
         r["units_sold"] += int(units or 0)
         r["value_sold_minor"] += int(value or 0)
-    for key, currency, cases, units, value in session.execute(
-            returned(f, [key_of(by, f, "returned").label("k")], product=product,
-                     orders=needs_order(f, by))):
+    for group, (cases, units, value) in returned_by(session, f, by).items():
+        key, currency = (group[1] if by == "period" else group[0]), group[-1]
         r = row(key, currency)
         r["cases"] += int(cases or 0)
         r["units_returned"] += int(units or 0)
@@ -91,8 +88,8 @@ def _present(r: dict[str, Any], by: str, f: Filters) -> dict[str, Any]:
 def drill(by: str, key: str, f: Filters) -> dict[str, str] | None:
     """The filters that select the cases behind a row (None when the row's key cannot be filtered on)."""
     if by == "period":
-        first, last = bucket_range(key, f.granularity)
-        return {"from": first, "to": last}
+        first, last = bucket_range(key, f.granularity)  # clipped: a week or month may start before the period
+        return {"from": max(first, f.first_day.isoformat()), "to": min(last, f.last_day.isoformat())}
     if key == label(None):
         return None
     return {by: key}
@@ -160,14 +157,11 @@ def top_returns(session: Session, f: Filters) -> Report:
         titles = _titles(session, f, [r["key"] for r in rows])
         for r in rows:
             r["title"] = titles.get(r["key"], "")
-    keys = [r["key"] for r in rows if r["key"] != label(None)]
+    keys = {r["key"] for r in rows}
     series: dict[str, dict[str, int]] = defaultdict(dict)
-    if keys:
-        k = key_of(by, f, "returned")
-        stmt = returned(f, [k.label("k"), key_of("period", f, "returned").label("b")],
-                        product=needs_product(f, by), orders=needs_order(f, by)).where(k.in_(keys))
-        for key, bucket_key, _cur, _cases, units, _value in session.execute(stmt):
-            series[label(key)][bucket_key] = series[label(key)].get(bucket_key, 0) + int(units or 0)
+    for (key, bucket_key, _cur), (_cases, units, _value) in returned_by(session, f, by, "bucket").items():
+        if key in keys:
+            series[key][bucket_key] = series[key].get(bucket_key, 0) + units
     buckets = period_keys(f)
     out = []
     for r in rows:
@@ -187,12 +181,9 @@ def top_returns(session: Session, f: Filters) -> Report:
 
 def _reason_split(session: Session, f: Filters, by: str) -> dict[tuple, dict[str, int]]:
     """Units returned per (group, currency) for quality, not-as-described and all reasons."""
-    group = case((reason_of.in_(QUALITY), "quality"), (reason_of.in_(NOT_AS_DESCRIBED), "nad"), else_="other")
     out: dict[tuple, dict[str, int]] = defaultdict(lambda: {"quality": 0, "nad": 0, "other": 0})
-    for key, g, cur, _cases, units, _value in session.execute(
-            returned(f, [key_of(by, f, "returned").label("k"), group.label("g")], product=needs_product(f, by),
-                     orders=needs_order(f, by))):
-        out[(label(key), cur)][g] += int(units or 0)
+    for (key, g, cur), (_cases, units, _value) in returned_by(session, f, by, "reason_group").items():
+        out[(key, cur)][g] += units
     return out
 
 
