@@ -18,7 +18,7 @@ from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
 from .base import NOT_COUNTED, RETURN_TYPES, c
-from .cube import returned_by
+from .cube import returned_by, warm_sold
 from .filters import Filters, parse
 from .process import case_conditions
 from .report import Report
@@ -128,6 +128,7 @@ def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[F
     prepare(session)
     base = parse(session, actor, params)
     returned_by(session, base, "sku")  # one read of the period's returns serves every tile
+    warm_sold(session, base, "sku")  # and one of its sales, by SKU and period bucket
     out = []
     for name, override in DASHBOARD:
         f = base.with_(**{k: v for k, v in override.items() if k not in params})

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .base import (
     NOT_AS_DESCRIBED, QUALITY, c, cl, key_of, label, needs_order, needs_product, ol, reason_of, returned,
-    returns_from, returns_where,
+    returns_from, returns_where, sold,
 )
 from .filters import Filters
 
@@ -112,3 +112,33 @@ def _in_sql(session: Session, f: Filters, by: str | None, extra: str | None) -> 
         group = (label(names[0]) if by else None,) + ((names[-1],) if extra else ()) + (currency,)
         out[group] = [int(n_cases or 0), int(units or 0), int(value or 0)]
     return out
+
+
+def warm_sold(session: Session, f: Filters, by: str) -> None:
+    """Reads sold figures by `by` and period bucket at once, so both groupings come from one scan."""
+    rows = [tuple(r) for r in session.execute(sold(f, [key_of(by, f, "sold").label("k"),
+                                                        key_of("period", f, "sold").label("b")],
+                                                   product=needs_product(f, by)))]
+    session.info.setdefault("analytics_sold", {})[(_scope(f), by)] = rows
+
+
+def sold_by(session: Session, f: Filters, by: str) -> dict[tuple, list[int]]:
+    """{(key, currency): [units, value]} sold; from a warmed (group, bucket) read when there is one."""
+    cache = session.info.get("analytics_sold", {})
+    scope = _scope(f)
+    rows = cache.get((scope, by))
+    if rows is None and by == "period":
+        rows = next((r for (s, _by), r in cache.items() if s == scope), None)
+    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    if rows is not None:
+        for key, bucket_key, currency, units, value in rows:
+            s = out[(bucket_key if by == "period" else label(key), currency)]
+            s[0] += int(units or 0)
+            s[1] += int(value or 0)
+        return dict(out)
+    for key, currency, units, value in session.execute(
+            sold(f, [key_of(by, f, "sold").label("k")], product=needs_product(f, by))):
+        s = out[(label(key), currency)]
+        s[0] += int(units or 0)
+        s[1] += int(value or 0)
+    return dict(out)

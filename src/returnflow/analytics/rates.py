@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..money import fmt
-from .base import bucket_range, key_of, label, needs_product, p, period_keys, sold
-from .cube import returned_by
+from .base import bucket_range, label, p, period_keys
+from .cube import returned_by, sold_by
 from .filters import Filters
 from .report import Column, Report, percent, register
 
@@ -42,7 +42,6 @@ def rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, Any
 
 
 def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    product = needs_product(f, by)
     groups: dict[tuple, dict[str, Any]] = {}
 
     def row(key, currency):
@@ -52,10 +51,10 @@ def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, An
                          "units_returned": 0, "value_returned_minor": 0, "cases": 0}
         return groups[k]
 
-    for key, currency, units, value in session.execute(sold(f, [key_of(by, f, "sold").label("k")], product=product)):
+    for (key, currency), (units, value) in sold_by(session, f, by).items():
         r = row(key, currency)
-        r["units_sold"] += int(units or 0)
-        r["value_sold_minor"] += int(value or 0)
+        r["units_sold"] += units
+        r["value_sold_minor"] += value
     for group, (cases, units, value) in returned_by(session, f, by).items():
         key, currency = (group[1] if by == "period" else group[0]), group[-1]
         r = row(key, currency)
