@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return {"status": "ok", "database": database.dialect, "version": __version__}
 
     from .audit.api import router as audit_router
+    from .analytics.api import pages as analytics_pages
+    from .analytics.api import router as analytics_router
     from .auth.api import router as auth_router
     from .cases.api import router as cases_router
     from .orders.api import router as orders_router
@@ -64,8 +66,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .warehouse.api import router as warehouse_router
 
     for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
-                   refunds_router, audit_router, logistics_router, warehouse_router):
+                   refunds_router, audit_router, logistics_router, warehouse_router, analytics_router):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(analytics_pages)
 
     from .pages import install as install_pages
 

@@ -368,5 +368,11 @@ def tracking_carriers() -> None:
     console.print(table)
 
 
+# Analytics: `returnflow report NAME ...` (returnflow/analytics/cli.py).
+from .analytics.cli import register as _register_report  # noqa: E402
+
+_register_report(app, _db)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Analytics speed on a generated history of 1,000,000 cases and ~5,000,000 events, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/analytics.py [--cases N] [--runs N] [--fresh] [--only sqlite|postgres]
+
+The history comes from bench/analytics_data.py. Generating it takes minutes, so it is made once and kept: SQLite
+in <tmp>/returnflow-bench/analytics-<N>-v1.sqlite, PostgreSQL as the database rf_bench_analytics_<N>_v1 on
+127.0.0.1:5432; later runs reuse them (--fresh makes them again). Then, through the HTTP API as a merchant's
+admin (one merchant = 1/10 of the history) with the default filters (the last 90 days), it measures the dashboard
+(JSON and the HTML page) and every report, --runs times each after one warm-up, and prints p50/p95 in ms; the
+platform's all-merchant dashboard is measured too. Target: dashboard p95 under 500 ms on both databases.
+"cpu ms" is this process's CPU time per request (median): on SQLite that is all the work, so it shows what an
+idle machine would take when the box is shared; on PostgreSQL the server's work is not in it.
+The last line is the headline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg
+from sqlalchemy import func, select
+
+from analytics_data import generate
+from returnflow.config import Settings
+from returnflow.db import Database
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET_MS = 500
+REPORTS = ("return_rate", "trend", "top_returns", "hotspots", "suppliers", "reasons", "reasons_by",
+           "processing_times", "processing_agents", "processing_warehouse", "backlog", "customers", "money")
+
+
+def _pg_url(cases: int, fresh: bool) -> tuple[str, bool]:
+    name = f"rf_bench_analytics_{cases}_v1"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists and fresh:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", exists
+
+
+def _sqlite_url(cases: int, fresh: bool) -> tuple[str, bool]:
+    path = Path(tempfile.gettempdir()) / "returnflow-bench" / f"analytics-{cases}-v1.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for extra in ("", "-wal", "-shm"):
+            Path(str(path) + extra).unlink(missing_ok=True)
+    return f"sqlite:///{path}", path.exists()
+
+
+def _complete(url: str, cases: int) -> bool:
+    from returnflow.cases.models import Case
+
+    db = Database(url)
+    try:
+        with db.read() as session:
+            return (session.scalar(select(func.count()).select_from(Case)) or 0) == cases
+    except Exception:  # noqa: BLE001 - a half-made cache is remade
+        return False
+    finally:
+        db.dispose()
+
+
+def _tokens(db: Database) -> tuple[str, str]:
+    from returnflow.auth.models import User
+    from returnflow.auth.service import create_user, issue_token
+
+    with db.transaction() as session:
+        tokens = []
+        for email, role, merchant in (("bench-admin@m1", "admin", 1), ("bench-platform@x", "platform", None)):
+            user = session.scalar(select(User).where(User.email == email)) or create_user(
+                session, email=email, name=email, role=role, merchant_id=merchant, password=None)
+            tokens.append(issue_token(session, user=user, label="bench"))
+    return tokens[0], tokens[1]
+
+
+def _time(client, path: str, token: str, runs: int, **params) -> tuple[float, float, float, int]:
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = client.get(path, headers=headers, params=params)  # warm-up (and a check that it answers)
+    if answer.status_code != 200:
+        raise SystemExit(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+    samples, cpu = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        client.get(path, headers=headers, params=params)
+        samples.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, -(-95 * len(samples) // 100) - 1)]
+    return statistics.median(samples), p95, statistics.median(cpu), len(answer.content)
+
+
+def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, float]:
+    from fastapi.testclient import TestClient
+
+    from returnflow.app import create_app
+
+    url, exists = _pg_url(cases, fresh) if backend == "postgres" else _sqlite_url(cases, fresh)
+    if not (exists and _complete(url, cases)):
+        if exists:
+            url, _ = _pg_url(cases, True) if backend == "postgres" else _sqlite_url(cases, True)
+        print(f"{backend}: generating {cases:,} cases (kept for later runs) ...", flush=True)
+        t = time.perf_counter()
+        counts = generate(url, cases=cases, log=lambda m: print(m, flush=True))
+        print(f"{backend}: generated {counts['cases']:,} cases, {counts['case_events']:,} events, "
+              f"{counts['orders']:,} orders in {time.perf_counter() - t:.0f} s", flush=True)
+    else:
+        print(f"{backend}: reusing the generated history ({cases:,} cases)", flush=True)
+    db = Database(url)
+    merchant, platform = _tokens(db)
+    with TestClient(create_app(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), db=db)) as client:
+        rows = []
+        dash = _time(client, "/api/v1/analytics/dashboard", merchant, runs)
+        rows.append(("dashboard (JSON, one merchant, 90 days)", dash))
+        rows.append(("dashboard page (HTML)", _time(client, "/analytics", merchant, runs)))
+        for name in REPORTS:
+            params = {"by": "country"} if name == "return_rate" else {}
+            rows.append((f"report {name}", _time(client, f"/api/v1/analytics/reports/{name}", merchant, runs,
+                                                 **params)))
+        rows.append(("report return_rate by sku, 365 days",
+                     _time(client, "/api/v1/analytics/reports/return_rate", merchant, max(runs // 3, 3),
+                           by="sku", **{"from": _days_ago(364)})))
+        rows.append(("dashboard, platform: all 10 merchants",
+                     _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3))))
+    db.dispose()
+    print(f"\n{backend}: {'what':45} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'bytes':>9}   "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    for what, (p50, p95, cpu, size) in rows:
+        print(f"{backend}: {what:45} {p50:8.1f} {p95:8.1f} {cpu:8.1f} {size:9,}")
+    return dash[0], dash[1]
+
+
+def _days_ago(days: int) -> str:
+    from datetime import date, timedelta
+
+    return (date.today() - timedelta(days=days)).isoformat()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    args = parser.parse_args()
+    results = {}
+    for backend in ("sqlite", "postgres"):
+        if args.only and backend != args.only:
+            continue
+        if backend == "postgres":
+            try:
+                psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+            except psycopg.OperationalError:
+                print("postgres: no server at 127.0.0.1:5432, skipped")
+                continue
+        started = time.perf_counter()
+        results[backend] = bench(backend, args.cases, args.runs, args.fresh)
+        print(f"{backend}: bench took {time.perf_counter() - started:.0f} s", flush=True)
+    print("analytics dashboard p50/p95 over {:,} cases: ".format(args.cases) + "; ".join(
+        f"{b} {p50:.0f}/{p95:.0f} ms{' (target met)' if p95 < TARGET_MS else ' (over the 500 ms target)'}"
+        for b, (p50, p95) in results.items()))
+
+
+if __name__ == "__main__":
+    main()

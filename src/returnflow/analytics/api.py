@@ -1,0 +1,191 @@
+"""The analytics API: every report as JSON, CSV, XLSX or an SVG chart, the dashboard, and the cases behind a number."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases import store
+from ..cases.views import present
+from ..errors import Explained, Forbidden, NotFound
+from ..orders.models import Customer
+from ..web import DB, JSON, CurrentActor, locale_of
+from . import REPORTS, charts, export
+from .base import NOT_COUNTED, RETURN_TYPES, c
+from .cube import returned_by, warm_sold
+from .filters import Filters, parse
+from .process import case_conditions
+from .report import Report
+from .sql import prepare
+
+router = APIRouter(tags=["analytics"])
+pages = APIRouter(tags=["analytics"])
+
+READERS = ("agent", "warehouse", "finance", "supervisor", "admin", "platform")
+# Personal data and abuse signals: for those who act on them, not for every agent.
+PERSONAL = {"customers": ("finance", "supervisor", "admin", "platform")}
+DASHBOARD = (("trend", {}), ("top_returns", {"by": "sku", "limit": 10}), ("reasons", {"limit": 10}),
+             ("hotspots", {"by": "sku", "limit": 10}), ("processing_times", {}), ("backlog", {}))
+FORMATS = ("json", "csv", "xlsx")
+DRILL_EXTRA = ("state", "customer", "offset")
+
+
+def _check(actor: Actor, name: str | None = None) -> None:
+    allowed = PERSONAL.get(name or "", READERS)
+    if actor.kind != "staff" or actor.role not in allowed:
+        raise Forbidden("forbidden_role", role=actor.role, what=f"read analytics ({name or 'reports'})",
+                        allowed=list(allowed))
+
+
+def _definition(name: str):
+    if name not in REPORTS:
+        raise NotFound("report", name, field="report", allowed=sorted(REPORTS))
+    return REPORTS[name]
+
+
+def _params(request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in out:
+            raise Explained(key, "was given twice; give each filter once", "重复出现；每个筛选条件只能给一次")
+        out[key] = value
+    return out
+
+
+def drill_url(filters: Filters, drill: dict[str, str] | None) -> str | None:
+    """The link to the cases behind a row: the drill-down list with the row's filters added to the report's."""
+    if drill is None:
+        return None
+    return "/api/v1/analytics/cases?" + urlencode(filters.query(**drill))
+
+
+def with_links(report: Report, filters: Filters) -> dict[str, Any]:
+    body = report.as_dict(filters)
+    for row in body["rows"]:
+        if "drill" in row:
+            row["cases_url"] = drill_url(filters, row.pop("drill"))
+    return body
+
+
+def run_report(session: Session, actor: Actor, name: str, params: dict[str, str]) -> tuple[Report, Filters]:
+    _check(actor, name)
+    definition = _definition(name)
+    prepare(session)
+    filters = parse(session, actor, params)
+    return definition.run(session, filters), filters
+
+
+@router.get("/analytics/reports")
+def list_reports(actor: CurrentActor) -> dict:
+    """The reports there are, with their titles, whether `by` applies and whether they have a chart."""
+    _check(actor)
+    return {"reports": [{"name": d.name, "title": {"en": d.title[0], "zh-CN": d.title[1]}, "by": "by" in d.uses,
+                         "chart": d.chart is not None} for d in REPORTS.values()]}
+
+
+@router.get("/analytics/reports/{name}")
+def get_report(name: str, actor: CurrentActor, db: DB, request: Request):
+    """One report for the filters (from, to, merchant, by, granularity, limit, category, sku, supplier, country,
+    channel, reason) as JSON, or as a file with format=csv|xlsx."""
+    params = _params(request)
+    fmt = params.get("format") or "json"
+    if fmt not in FORMATS:
+        raise Explained("format", f"{fmt!r} is not a format; allowed: {', '.join(FORMATS)}",
+                        f"{fmt!r} 不是可用格式；可用：{', '.join(FORMATS)}", allowed=list(FORMATS))
+    locale = params.get("lang") or locale_of(request)
+    with db.read() as session:
+        report, filters = run_report(session, actor, name, params)
+    if fmt == "json":
+        return JSON(with_links(report, filters))
+    stem = f"{name}_{filters.first_day}_{filters.last_day}"
+    if fmt == "csv":
+        return Response(export.to_csv(report, locale), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
+    return Response(export.to_xlsx(report, filters, locale),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
+
+
+@router.get("/analytics/charts/{name}.svg")
+def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
+    """The report's chart as SVG (no scripts, no external references)."""
+    params = _params(request)
+    with db.read() as session:
+        report, _ = run_report(session, actor, name, params)
+    return Response(charts.render(report, params.get("lang") or locale_of(request)), media_type="image/svg+xml",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
+def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
+    """The dashboard's reports for the filters: trend, top returns, reasons, hot spots, step times, backlog."""
+    _check(actor)
+    prepare(session)
+    base = parse(session, actor, params)
+    returned_by(session, base, "sku")  # one read of the period's returns serves every tile
+    warm_sold(session, base, "sku")  # and one of its sales, by SKU and period bucket
+    out = []
+    for name, override in DASHBOARD:
+        f = base.with_(**{k: v for k, v in override.items() if k not in params})
+        out.append((REPORTS[name].run(session, f), f))
+    return base, out
+
+
+@router.get("/analytics/dashboard")
+def get_dashboard(actor: CurrentActor, db: DB, request: Request):
+    """Every dashboard tile as JSON, each with its drill-down links."""
+    with db.read() as session:
+        base, tiles = dashboard(session, actor, _params(request))
+    return JSON({"filters": base.echo(), "tiles": [with_links(r, f) for r, f in tiles]})
+
+
+@router.get("/analytics/cases")
+def drill_cases(actor: CurrentActor, db: DB, request: Request):
+    """The cases behind a number: the report's filters plus state or customer, in the shape of GET /cases.
+
+    Without `state` it lists the return cases the rates count (return, refund-only and exchange cases, not
+    cancelled or rejected); with `state` (as the backlog links do) every case in that state, opened any time.
+    """
+    _check(actor)
+    params = _params(request)
+    try:
+        offset = int(params.get("offset") or 0)
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise Explained("offset", "must be a whole number, 0 or more", "必须是大于或等于 0 的整数")
+    with db.read() as session:
+        filters = parse(session, actor, {k: v for k, v in params.items() if k not in DRILL_EXTRA},
+                        extra=DRILL_EXTRA)
+        state = params.get("state")
+        stmt = select(c.c.id).where(*case_conditions(filters, period=not state))
+        if state:
+            stmt = stmt.where(c.c.state == state)
+        else:
+            stmt = stmt.where(c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED))
+        if params.get("customer"):
+            stmt = stmt.where(c.c.customer_id.in_(select(Customer.id).where(
+                Customer.external_id == params["customer"])))
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        ids = list(session.scalars(stmt.order_by(c.c.created_at.desc(), c.c.id.desc())
+                                   .limit(min(filters.limit, 500)).offset(offset)))
+        items = present(session, store.load_many(session, ids), actor)
+    return JSON({"items": items, "total": total, "limit": min(filters.limit, 500), "offset": offset,
+                 "filters": filters.echo()})
+
+
+@pages.get("/analytics", response_class=HTMLResponse)
+def dashboard_page(actor: CurrentActor, db: DB, request: Request):
+    """The dashboard as one self-contained HTML page: filters, inline SVG charts, tables, drill-down and exports."""
+    from .page import render_dashboard
+
+    params = _params(request)
+    locale = params.get("lang") or locale_of(request)
+    with db.read() as session:
+        base, tiles = dashboard(session, actor, params)
+    return HTMLResponse(render_dashboard(base, tiles, locale, actor))

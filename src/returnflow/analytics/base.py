@@ -1,0 +1,157 @@
+"""The two sides of every rate: what was sold (order lines) and what came back (case lines), sliced the same way.
+
+Sold: order lines of orders placed in the period (by `orders.ordered_at`). Returned: lines of return cases
+opened in the period (by `cases.created_at`) whose type sends goods or money back (return_refund, refund_only,
+exchange) and that were not cancelled or rejected. Value is quantity x the order line's unit price (before
+discounts) on both sides, in the order's currency, so a rate compares like with like; refunded money is the
+money reports' business.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import and_, func, select
+
+from ..cases.models import Case, CaseLine
+from ..orders.models import Order, OrderLine, Product
+from .filters import Filters
+from .sql import bucket
+
+o = Order.__table__
+ol = OrderLine.__table__
+p = Product.__table__
+c = Case.__table__
+cl = CaseLine.__table__
+
+RETURN_TYPES = ("return_refund", "refund_only", "exchange")
+NOT_COUNTED = ("cancelled", "rejected")
+QUALITY = ("quality_issue", "defect_after_use")
+NOT_AS_DESCRIBED = ("not_as_described",)
+NONE_KEY = "(none)"
+
+reason_of = func.coalesce(cl.c.reason_code, c.c.reason_code)
+
+
+def needs_product(f: Filters, by: str | None) -> bool:
+    return by in ("category", "supplier") or "category" in f.slices or "supplier" in f.slices
+
+
+def key_of(by: str, f: Filters, side: str):
+    """The SQL expression a row is grouped by; `side` is 'sold' or 'returned' (periods differ by side)."""
+    if by == "sku":
+        return ol.c.sku
+    if by == "category":
+        return func.coalesce(ol.c.category, p.c.category)
+    if by == "supplier":
+        return p.c.supplier
+    if by == "country":
+        return o.c.country
+    if by == "channel":
+        return o.c.sales_channel
+    if by == "period":
+        return bucket(o.c.ordered_at if side == "sold" else c.c.created_at, f.granularity)
+    if by == "reason":
+        return reason_of
+    if by == "customer":
+        return c.c.customer_id
+    raise ValueError(by)
+
+
+def _slices(f: Filters, stmt, *, returns: bool):
+    s = f.slices
+    if "sku" in s:
+        stmt = stmt.where(ol.c.sku == s["sku"])
+    if "category" in s:
+        stmt = stmt.where(func.coalesce(ol.c.category, p.c.category) == s["category"])
+    if "supplier" in s:
+        stmt = stmt.where(p.c.supplier == s["supplier"])
+    if "country" in s:
+        stmt = stmt.where(o.c.country == s["country"])
+    if "channel" in s:
+        stmt = stmt.where(o.c.sales_channel == s["channel"])
+    if returns and "reason" in s:
+        stmt = stmt.where(reason_of == s["reason"])
+    return stmt
+
+
+def sold(f: Filters, keys: list, *, product: bool = False):
+    """units and value sold grouped by `keys` + currency."""
+    frm = ol.join(o, o.c.id == ol.c.order_id)
+    if product:
+        frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
+    stmt = (select(*keys, o.c.currency, func.sum(ol.c.quantity).label("units"),
+                   func.sum(ol.c.quantity * ol.c.unit_price).label("value"))
+            .select_from(frm).where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end))
+    if f.merchant_ids is not None:
+        stmt = stmt.where(o.c.merchant_id.in_(f.merchant_ids))
+    return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
+
+
+def returns_from(product: bool, orders: bool = True):
+    """Case lines with their case and order line; the order (and product) only when a grouping or slice needs it."""
+    frm = cl.join(c, c.c.id == cl.c.case_id).join(ol, ol.c.id == cl.c.order_line_id)
+    if orders or product:
+        frm = frm.join(o, o.c.id == ol.c.order_id)
+    if product:
+        frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
+    return frm
+
+
+def needs_order(f: Filters, by: str | None) -> bool:
+    return by in ("country", "channel") or "country" in f.slices or "channel" in f.slices
+
+
+def returns_where(f: Filters, stmt):
+    """Return cases of the period in the filters' scope (see the module docstring for what counts)."""
+    stmt = stmt.where(c.c.created_at >= f.start, c.c.created_at < f.end, c.c.type.in_(RETURN_TYPES),
+                      c.c.state.not_in(NOT_COUNTED))
+    if f.merchant_ids is not None:
+        stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids))
+    return _slices(f, stmt, returns=True)
+
+
+def returned(f: Filters, keys: list, *, product: bool = False, orders: bool = True):
+    """cases, units and value returned grouped by `keys` + currency (the case's, which is its order's)."""
+    stmt = select(*keys, c.c.currency, func.count(func.distinct(c.c.id)).label("cases"),
+                  func.sum(cl.c.quantity).label("units"),
+                  func.sum(cl.c.quantity * ol.c.unit_price).label("value")
+                  ).select_from(returns_from(product, orders=orders))
+    return returns_where(f, stmt).group_by(*keys, c.c.currency)
+
+
+def label(key) -> str:
+    return NONE_KEY if key is None or key == "" else str(key)
+
+
+def period_keys(f: Filters) -> list[str]:
+    """Every bucket of the period, so a trend shows empty stretches as zero instead of skipping them."""
+    out: list[str] = []
+    day: date = f.first_day
+    last = f.last_day
+    if f.granularity == "day":
+        while day <= last:
+            out.append(day.isoformat())
+            day += timedelta(days=1)
+    elif f.granularity == "week":
+        day -= timedelta(days=day.weekday())
+        while day <= last:
+            out.append(day.isoformat())
+            day += timedelta(days=7)
+    else:
+        y, m = day.year, day.month
+        while (y, m) <= (last.year, last.month):
+            out.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def bucket_range(key: str, granularity: str) -> tuple[str, str]:
+    """The first and last day of a bucket, for a drill-down link."""
+    if granularity == "month":
+        start = date.fromisoformat(key + "-01")
+        nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        return start.isoformat(), (nxt - timedelta(days=1)).isoformat()
+    start = date.fromisoformat(key)
+    return start.isoformat(), (start + timedelta(days=6 if granularity == "week" else 0)).isoformat()
+

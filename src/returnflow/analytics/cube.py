@@ -1,0 +1,144 @@
+"""Returned figures for several reports from one read of the period's case lines.
+
+The dashboard asks for returns by SKU, by period, by reason and by reason group over the same filters. Reading the
+case lines once (case id, group, bucket, reason, currency, units, value) and aggregating them here costs one scan
+instead of five, and counts distinct cases exactly for any grouping. When the scope holds more than LINE_CAP
+cases (a platform-wide decade, say), the lines are not read: each grouping is left to SQL instead.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, null, select
+from sqlalchemy.orm import Session
+
+from .base import (
+    NOT_AS_DESCRIBED, QUALITY, c, cl, key_of, label, needs_order, needs_product, ol, reason_of, returned,
+    returns_from, returns_where, sold,
+)
+from .filters import Filters
+
+LINE_CAP = 150_000
+EXTRAS = ("bucket", "reason", "reason_group")
+
+
+def _scope(f: Filters) -> str:
+    return repr(f.with_(limit=0, by=""))
+
+
+def _group_of(reason: str | None) -> str:
+    return "quality" if reason in QUALITY else "nad" if reason in NOT_AS_DESCRIBED else "other"
+
+
+def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
+    """(case id, key, bucket, reason, currency, units, value) per returned line, or None above LINE_CAP."""
+    cache = session.info.setdefault("analytics_lines", {})
+    scope = _scope(f)
+    if (scope, by) in cache:
+        return cache[(scope, by)]
+    if by is None:  # any grouping's lines will do
+        for (other_scope, _by), rows in cache.items():
+            if other_scope == scope and rows is not None:
+                return rows
+    count = select(func.count()).select_from(c).where(c.c.created_at >= f.start, c.c.created_at < f.end)
+    if f.merchant_ids is not None:
+        count = count.where(c.c.merchant_id.in_(f.merchant_ids))
+    rows = None
+    if (session.scalar(count) or 0) <= LINE_CAP:
+        key = key_of(by, f, "returned") if by else null()
+        stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
+                      c.c.currency, cl.c.quantity, (cl.c.quantity * ol.c.unit_price).label("v")).select_from(
+            returns_from(needs_product(f, by), orders=needs_order(f, by)))
+        rows = [tuple(r) for r in session.execute(returns_where(f, stmt))]
+    cache[(scope, by)] = rows
+    return rows
+
+
+def returned_by(session: Session, f: Filters, by: str | None, extra: str | None = None
+                ) -> dict[tuple, list[int]]:
+    """{(key, [extra], currency): [cases, units, value]} of the returns in scope; key is None when `by` is None.
+
+    `extra` adds a second grouping: the period bucket, the reason, or the reason group (quality / nad / other).
+    """
+    if by == "period":
+        by, extra = None, "bucket"
+    lines = _lines(session, f, by)
+    if lines is not None:
+        return _aggregate(lines, by is not None, extra)
+    return _in_sql(session, f, by, extra)
+
+
+def _aggregate(lines: Iterable[tuple], keyed: bool, extra: str | None) -> dict[tuple, list[int]]:
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    cases: dict[tuple, set] = defaultdict(set)
+    for case_id, key, bucket_key, reason, currency, units, value in lines:
+        group: tuple = (label(key) if keyed else None,)
+        if extra == "bucket":
+            group += (bucket_key,)
+        elif extra == "reason":
+            group += (reason,)
+        elif extra == "reason_group":
+            group += (_group_of(reason),)
+        group += (currency,)
+        s = sums[group]
+        s[1] += int(units or 0)
+        s[2] += int(value or 0)
+        cases[group].add(case_id)
+    for group, ids in cases.items():
+        sums[group][0] = len(ids)
+    return dict(sums)
+
+
+def _in_sql(session: Session, f: Filters, by: str | None, extra: str | None) -> dict[tuple, list[int]]:
+    from sqlalchemy import case
+
+    keys = [key_of(by, f, "returned").label("k")] if by else []
+    if extra == "bucket":
+        keys.append(key_of("period", f, "returned").label("x"))
+    elif extra == "reason":
+        keys.append(reason_of.label("x"))
+    elif extra == "reason_group":
+        keys.append(case((reason_of.in_(QUALITY), "quality"), (reason_of.in_(NOT_AS_DESCRIBED), "nad"),
+                         else_="other").label("x"))
+    out: dict[tuple, list[int]] = {}
+    stmt = returned(f, keys, product=needs_product(f, by), orders=needs_order(f, by)) if keys else \
+        returns_where(f, select(c.c.currency, func.count(func.distinct(c.c.id)), func.sum(cl.c.quantity),
+                                func.sum(cl.c.quantity * ol.c.unit_price))
+                      .select_from(returns_from(False, orders=needs_order(f, None)))).group_by(c.c.currency)
+    for row in session.execute(stmt):
+        *names, currency, n_cases, units, value = row
+        group = (label(names[0]) if by else None,) + ((names[-1],) if extra else ()) + (currency,)
+        out[group] = [int(n_cases or 0), int(units or 0), int(value or 0)]
+    return out
+
+
+def warm_sold(session: Session, f: Filters, by: str) -> None:
+    """Reads sold figures by `by` and period bucket at once, so both groupings come from one scan."""
+    rows = [tuple(r) for r in session.execute(sold(f, [key_of(by, f, "sold").label("k"),
+                                                        key_of("period", f, "sold").label("b")],
+                                                   product=needs_product(f, by)))]
+    session.info.setdefault("analytics_sold", {})[(_scope(f), by)] = rows
+
+
+def sold_by(session: Session, f: Filters, by: str) -> dict[tuple, list[int]]:
+    """{(key, currency): [units, value]} sold; from a warmed (group, bucket) read when there is one."""
+    cache = session.info.get("analytics_sold", {})
+    scope = _scope(f)
+    rows = cache.get((scope, by))
+    if rows is None and by == "period":
+        rows = next((r for (s, _by), r in cache.items() if s == scope), None)
+    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    if rows is not None:
+        for key, bucket_key, currency, units, value in rows:
+            s = out[(bucket_key if by == "period" else label(key), currency)]
+            s[0] += int(units or 0)
+            s[1] += int(value or 0)
+        return dict(out)
+    for key, currency, units, value in session.execute(
+            sold(f, [key_of(by, f, "sold").label("k")], product=needs_product(f, by))):
+        s = out[(label(key), currency)]
+        s[0] += int(units or 0)
+        s[1] += int(value or 0)
+    return dict(out)

@@ -1,0 +1,68 @@
+"""A report as CSV (UTF-8 with BOM, so spreadsheet programs read Chinese right) or XLSX (XlsxWriter)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+import xlsxwriter
+
+from .filters import Filters
+from .report import Report
+
+
+def _cell(value, locale: str):
+    if isinstance(value, dict):
+        return value.get(locale) or value.get("en") or ""
+    if isinstance(value, list):
+        return "; ".join(v.get("flag", "") if isinstance(v, dict) and "flag" in v else
+                         f"{v.get('period')}:{v.get('units_returned')}" if isinstance(v, dict) else str(v)
+                         for v in value)
+    return "" if value is None else value
+
+
+def table(report: Report, locale: str) -> tuple[list[str], list[list]]:
+    """The header (labels in `locale`) and the rows as cells; drill-down links and evidence are left out."""
+    header = [c.zh if locale == "zh-CN" else c.en for c in report.columns]
+    rows = [[_cell(r.get(c.key), locale) for c in report.columns] for r in report.rows]
+    if report.status != "ok" and report.note:
+        rows.append([report.note[1] if locale == "zh-CN" else report.note[0]])
+    return header, rows
+
+
+def to_csv(report: Report, locale: str = "en") -> bytes:
+    header, rows = table(report, locale)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(report: Report, filters: Filters, locale: str = "en") -> bytes:
+    """One sheet: title, filters, header, rows; money and percentages as numbers with two decimals."""
+    header, rows = table(report, locale)
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet(report.name[:31])
+    bold = book.add_format({"bold": True})
+    two = book.add_format({"num_format": "0.00"})
+    sheet.write(0, 0, report.title[1] if locale == "zh-CN" else report.title[0], bold)
+    sheet.write(1, 0, ", ".join(f"{k}={v}" for k, v in filters.echo().items() if v is not None))
+    for col, name in enumerate(header):
+        sheet.write(3, col, name, bold)
+    kinds = [c.kind for c in report.columns]
+    for r, row in enumerate(rows, start=4):
+        for col, value in enumerate(row):
+            kind = kinds[col] if col < len(kinds) else "text"
+            if kind in ("money", "percent") and value not in ("", None):
+                # A spreadsheet cell holds a binary double; two decimals print back exactly what the report says.
+                sheet.write_number(r, col, float(Decimal(str(value))), two)
+            elif kind in ("int", "seconds") and value not in ("", None):
+                sheet.write_number(r, col, int(value))
+            else:
+                sheet.write(r, col, value)
+    sheet.set_column(0, max(len(header) - 1, 0), 16)
+    book.close()
+    return out.getvalue()

@@ -1,0 +1,148 @@
+"""What a report is asked for: period, merchant, slices and grouping, checked once for the API, CLI and pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..errors import Explained, NotFound
+from ..merchants.models import Merchant
+
+DIMENSIONS = ("sku", "category", "supplier", "country", "channel", "period")
+GRANULARITIES = ("auto", "day", "week", "month")
+SLICES = ("category", "sku", "supplier", "country", "channel", "reason")
+PARAMS = ("merchant", "from", "to", "by", "granularity", "limit", "format", "lang") + SLICES
+DEFAULT_DAYS = 90
+MAX_DAYS = 366 * 20  # a twenty-year window still answers quickly; beyond that is a typo, not a question
+MAX_BUCKETS = 1000
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A checked report request. `start`/`end` are UTC instants, end exclusive; dates given are whole UTC days."""
+
+    start: datetime
+    end: datetime
+    merchant_ids: tuple[int, ...] | None  # None: every merchant (platform staff only)
+    merchant_code: str | None = None
+    by: str = "sku"
+    granularity: str = "month"
+    limit: int = 50
+    slices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
+    def echo(self) -> dict:
+        """The filters as the answer repeats them."""
+        return {"merchant": self.merchant_code, "from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
+                "by": self.by, "granularity": self.granularity, "limit": self.limit, **self.slices}
+
+    def query(self, **override) -> dict[str, str]:
+        """Query parameters that ask for these filters again (for links), with `override` applied."""
+        out = {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(), **self.slices}
+        if self.merchant_code:
+            out["merchant"] = self.merchant_code
+        out.update({k: v for k, v in override.items() if v is not None})
+        return out
+
+    def with_(self, **changes) -> Filters:
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bad(field_name: str, en: str, zh: str, allowed=None) -> Explained:
+    return Explained(field_name, en, zh, code="invalid_filter", allowed=allowed)
+
+
+def _day(name: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip()[:10]) if len(text.strip()) >= 10 else date.fromisoformat(text.strip())
+    except ValueError:
+        raise _bad(name, f"{text!r} is not a date such as 2026-11-24",
+                   f"{text!r} 不是日期，例如 2026-11-24") from None
+
+
+def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: date | None = None,
+          extra: tuple[str, ...] = ()) -> Filters:
+    """Checks report parameters: unknown names, dates, ranges, grouping and the actor's merchant are refused clearly.
+
+    `extra` names parameters the caller reads itself (they are allowed, not interpreted here).
+    """
+    known = PARAMS + extra
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise _bad(unknown[0], f"is not a known filter; known filters: {', '.join(known)}",
+                   f"不是可识别的筛选条件；可用：{', '.join(known)}", allowed=list(known))
+    today = today or datetime.now(timezone.utc).date()
+    last = _day("to", params["to"]) if params.get("to") else today
+    first = _day("from", params["from"]) if params.get("from") else last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise _bad("from", f"{first} is after to={last}; the period must start on or before its end",
+                   f"{first} 晚于结束日期 {last}；开始日期不能晚于结束日期")
+    days = (last - first).days + 1
+    if days > MAX_DAYS:
+        raise _bad("from", f"the period {first}..{last} spans {days} days; at most {MAX_DAYS} (20 years)",
+                   f"期间 {first}..{last} 共 {days} 天；最多 {MAX_DAYS} 天（20 年）")
+    by = params.get("by") or "sku"
+    if by not in DIMENSIONS:
+        raise _bad("by", f"{by!r} is not a grouping; allowed: {', '.join(DIMENSIONS)}",
+                   f"{by!r} 不是可用的分组；可用：{', '.join(DIMENSIONS)}", allowed=list(DIMENSIONS))
+    granularity = params.get("granularity") or "auto"
+    if granularity not in GRANULARITIES:
+        raise _bad("granularity", f"{granularity!r} is not allowed; allowed: {', '.join(GRANULARITIES)}",
+                   f"{granularity!r} 不可用；可用：{', '.join(GRANULARITIES)}", allowed=list(GRANULARITIES))
+    if granularity == "auto":
+        granularity = "day" if days <= 62 else "week" if days <= 190 else "month"
+    buckets = {"day": days, "week": days // 7 + 2, "month": days // 28 + 2}[granularity]
+    if buckets > MAX_BUCKETS:
+        raise _bad("granularity", f"{granularity} over {days} days makes {buckets} points; at most {MAX_BUCKETS}: "
+                   "choose week or month", f"按{granularity}统计 {days} 天会有 {buckets} 个点，最多 {MAX_BUCKETS} 个："
+                   "请改用 week 或 month", allowed=["week", "month"])
+    limit_text = params.get("limit") or "50"
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= MAX_LIMIT:
+        raise _bad("limit", f"{limit_text!r} must be a whole number from 1 to {MAX_LIMIT}",
+                   f"{limit_text!r} 必须是 1 到 {MAX_LIMIT} 之间的整数")
+    slices = {}
+    for name in SLICES:
+        value = (params.get(name) or "").strip()
+        if len(value) > 200:
+            raise _bad(name, "is longer than 200 characters", "超过 200 个字符")
+        if value:
+            slices[name] = value
+    merchant_ids, code = _merchant(session, actor, (params.get("merchant") or "").strip())
+    start = datetime.combine(first, time(), timezone.utc)
+    end = datetime.combine(last + timedelta(days=1), time(), timezone.utc)
+    return Filters(start=start, end=end, merchant_ids=merchant_ids, merchant_code=code, by=by,
+                   granularity=granularity, limit=limit, slices=slices)
+
+
+def _merchant(session: Session, actor: Actor, code: str) -> tuple[tuple[int, ...] | None, str | None]:
+    """Staff of a merchant see only their merchant; platform staff see one merchant or all of them."""
+    if code:
+        merchant = session.scalar(select(Merchant).where(Merchant.code == code))
+        # Another merchant's code answers like an unknown one: its existence is not disclosed.
+        if merchant is None or not actor.can_see(merchant.id):
+            raise NotFound("merchant", code, field="merchant")
+        return (merchant.id,), merchant.code
+    if actor.merchant_id is not None:
+        own = session.scalar(select(Merchant.code).where(Merchant.id == actor.merchant_id))
+        return (actor.merchant_id,), own
+    return None, None

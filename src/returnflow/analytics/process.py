@@ -1,0 +1,181 @@
+"""How long each step takes, from the case events' timestamps, and what is waiting now (backlog by state and age)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..cases.models import CaseEvent
+from ..cases.views import STATE_LABELS
+from .base import c, cl, o, ol, p
+from .filters import Filters
+from .report import Column, Report, register
+from .sql import PERCENTILES, epoch, percentile_select
+
+ev = CaseEvent.__table__
+MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
+              "received": ("receive",), "inspected": ("inspect",), "resolved": ("resolve",), "closed": ("close",)}
+# (step, en, zh): each step runs from the previous milestone the case actually reached to this one.
+STEPS = [("decision", "Intake → decision", "受理 → 审核结论"),
+         ("shipped", "Decision → parcel shipped", "审核 → 顾客寄出"),
+         ("received", "Shipped → received", "寄出 → 仓库签收"),
+         ("inspected", "Received → inspected", "签收 → 质检完成"),
+         ("resolved", "Inspected → resolved (refund/exchange)", "质检 → 处理完成（退款/换货）"),
+         ("closed", "Resolved → closed", "处理完成 → 结案"),
+         ("total", "Intake → closed (whole case)", "受理 → 结案（全程）")]
+TIME_COLUMNS = [Column("cases", "Cases", "售后单数", "int"), Column("avg", "Mean (s)", "平均（秒）", "seconds"),
+                Column("p50", "p50 (s)", "中位数（秒）", "seconds"), Column("p90", "p90 (s)", "p90（秒）", "seconds"),
+                Column("p95", "p95 (s)", "p95（秒）", "seconds")]
+OPEN_EXCLUDED = ("closed", "cancelled", "resolved", "rejected")
+AGES = [(1, "<1d", "不足1天"), (3, "1-3d", "1-3天"), (7, "3-7d", "3-7天"), (14, "7-14d", "7-14天"),
+        (30, "14-30d", "14-30天"), (None, ">30d", "超过30天")]
+
+
+def case_conditions(f: Filters, *, period: bool = True) -> list:
+    """Conditions on `cases` for the filters; slices on goods look through the case's lines."""
+    conds = []
+    if period:
+        conds += [c.c.created_at >= f.start, c.c.created_at < f.end]
+    if f.merchant_ids is not None:
+        conds.append(c.c.merchant_id.in_(f.merchant_ids))
+    s = f.slices
+    goods = []
+    if "sku" in s:
+        goods.append(ol.c.sku == s["sku"])
+    if "category" in s:
+        goods.append(func.coalesce(ol.c.category, p.c.category) == s["category"])
+    if "supplier" in s:
+        goods.append(p.c.supplier == s["supplier"])
+    if goods:
+        frm = cl.join(ol, ol.c.id == cl.c.order_line_id)
+        if "category" in s or "supplier" in s:
+            frm = frm.join(o, o.c.id == ol.c.order_id).outerjoin(
+                p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
+        conds.append(c.c.id.in_(select(cl.c.case_id).select_from(frm).where(*goods)))
+    if "reason" in s:  # the case's reason, or one of its lines' own reasons
+        conds.append(or_(c.c.reason_code == s["reason"],
+                         c.c.id.in_(select(cl.c.case_id).where(cl.c.reason_code == s["reason"]))))
+    if "country" in s or "channel" in s:
+        orders = select(o.c.id)
+        if "country" in s:
+            orders = orders.where(o.c.country == s["country"])
+        if "channel" in s:
+            orders = orders.where(o.c.sales_channel == s["channel"])
+        conds.append(c.c.order_id.in_(orders))
+    return conds
+
+
+def _first_of(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def nearest_rank(values: list[float]) -> dict:
+    """Count, mean and the exact nearest-rank p50/p90/p95 (the ceil(p*n/100)-th smallest), as whole seconds."""
+    values.sort()
+    n = len(values)
+    out: dict = {"cases": n, "avg": int(round(sum(values) / n)) if n else None}
+    for q in PERCENTILES:
+        out[f"p{q}"] = int(round(values[(q * n + 99) // 100 - 1])) if n else None
+    return out
+
+
+def _first(step: str):
+    return func.min(case((ev.c.action.in_(MILESTONES[step]), ev.c.created_at)))
+
+
+def _seconds(row, name: str) -> dict:
+    def num(v):
+        return None if v is None else int(round(float(v)))
+    return {"cases": int(row[f"{name}_n"] or 0), "avg": num(row[f"{name}_avg"]),
+            **{f"p{q}": num(row[f"{name}_p{q}"]) for q in (50, 90, 95)}}
+
+
+@register("processing_times", ("Processing time per step", "各环节处理时长"), chart="bar")
+def processing_times(session: Session, f: Filters) -> Report:
+    """Exact p50/p90/p95 of each step's duration over the cases opened in the period."""
+    pivot = (select(ev.c.case_id, *[epoch(_first(m)).label(m) for m in MILESTONES])
+             .select_from(ev.join(c, c.c.id == ev.c.case_id))
+             .where(ev.c.action.in_([a for actions in MILESTONES.values() for a in actions]), *case_conditions(f))
+             .group_by(ev.c.case_id).subquery("pivot"))
+    # One row per case; the durations and their percentiles are cheaper here than as seven SQL window sorts.
+    spans: dict[str, list[float]] = {s: [] for s, _, _ in STEPS}
+    for _id, intake, decision, shipped, received, inspected, resolved, closed in session.execute(select(pivot)):
+        for step, end, start in (("decision", decision, intake), ("shipped", shipped, decision),
+                                 ("received", received, _first_of(shipped, decision)),
+                                 ("inspected", inspected, received),
+                                 ("resolved", resolved, _first_of(inspected, received, decision, intake)),
+                                 ("closed", closed, _first_of(resolved, decision)), ("total", closed, intake)):
+            if end is not None and start is not None:
+                spans[step].append(end - start)
+    rows = [{"step": s, "label": {"en": en, "zh-CN": zh}, **nearest_rank(spans[s])} for s, en, zh in STEPS]
+    rows = [r for r in rows if r["cases"]]
+    note = ("Percentiles are exact (nearest rank) over the cases opened in the period; 'resolved' stands for the "
+            "refund or exchange being done until refunds are recorded on their own.",
+            "百分位为精确值（最近秩），统计期间内新开的售后单；在退款单独记录之前，“处理完成”代表退款或换货完成。")
+    return Report("processing_times", ("Processing time per step", "各环节处理时长"),
+                  [Column("step", "Step", "环节")] + TIME_COLUMNS, rows, note=note).finish()
+
+
+def _by_person(session: Session, f: Filters, secs, actions: tuple[str, ...], name: str, title: tuple[str, str],
+               who: tuple[str, str]) -> Report:
+    person = func.coalesce(func.nullif(ev.c.actor_name, ""), ev.c.actor_id, ev.c.actor_kind)
+    durations = (select(person.label("who"), secs.label("secs")).select_from(ev.join(c, c.c.id == ev.c.case_id))
+                 .where(ev.c.action.in_(actions), *case_conditions(f)).subquery("durations"))
+    rows = []
+    for row in session.execute(percentile_select(durations, ["secs"], group="who")).mappings():
+        rows.append({"who": row["who"], **_seconds(row, "secs")})
+    rows.sort(key=lambda r: (-r["cases"], r["who"]))
+    return Report(name, title, [Column("who", *who)] + TIME_COLUMNS, rows[:f.limit]).finish()
+
+
+@register("processing_agents", ("Time to decision by agent", "各客服的审核时长"), chart="bar")
+def processing_agents(session: Session, f: Filters) -> Report:
+    """From intake to each approve/reject, grouped by who decided (the policy engine or system included)."""
+    return _by_person(session, f, epoch(ev.c.created_at) - epoch(c.c.created_at), MILESTONES["decision"],
+                      "processing_agents", ("Time to decision by agent", "各客服的审核时长"), ("Agent", "客服"))
+
+
+@register("processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"), chart="bar")
+def processing_warehouse(session: Session, f: Filters) -> Report:
+    """From receipt of the parcel to its inspection, grouped by the inspector."""
+    e2 = ev.alias("received")
+    received_at = (select(func.max(e2.c.created_at)).where(e2.c.case_id == ev.c.case_id, e2.c.action == "receive",
+                                                          e2.c.seq < ev.c.seq).scalar_subquery())
+    return _by_person(session, f, epoch(ev.c.created_at) - epoch(received_at), ("inspect",),
+                      "processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"),
+                      ("Inspector", "质检员"))
+
+
+@register("backlog", ("Backlog by state and age", "积压（按状态与时长）"), chart="bar")
+def backlog(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
+    """Open cases now, per state and age since opening (the period filter does not apply: it is today's queue)."""
+    now = now or datetime.now(timezone.utc)
+    whens = [(c.c.created_at > now - timedelta(days=d), key) for d, key, _ in AGES if d is not None]
+    age = case(*whens, else_=AGES[-1][1])
+    stmt = (select(c.c.state, age.label("age"), func.count().label("n"), func.min(c.c.created_at).label("oldest"))
+            .where(c.c.state.not_in(OPEN_EXCLUDED), *case_conditions(f, period=False))
+            .group_by(c.c.state, age))
+    table: dict[str, dict] = {}
+    for state, bucket_key, n, oldest in session.execute(stmt):
+        r = table.setdefault(state, {"state": state, "label": STATE_LABELS.get(state), "total": 0,
+                                     **{key: 0 for _, key, _ in AGES}, "oldest_days": 0, "drill": {"state": state}})
+        r[bucket_key] += n
+        r["total"] += n
+        if oldest is not None:
+            if isinstance(oldest, str):
+                oldest = datetime.fromisoformat(oldest)
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=timezone.utc)
+            r["oldest_days"] = max(r["oldest_days"], (now - oldest).days)
+    rows = sorted(table.values(), key=lambda r: -r["total"])
+    columns = [Column("state", "State", "状态"), Column("total", "Open cases", "未结案件数", "int")] + [
+        Column(key, f"Age {key}", f"已开{zh}", "int") for _, key, zh in AGES] + [
+        Column("oldest_days", "Oldest (days)", "最久（天）", "int")]
+    return Report("backlog", ("Backlog by state and age", "积压（按状态与时长）"), columns, rows,
+                  note=("Open work as of now; the period does not apply. Resolved, rejected, cancelled and closed "
+                        "cases are not backlog.", "截至当前的未完成工作，不受期间筛选影响；已处理、已驳回、已撤销、"
+                        "已结案的不计入。"),
+                  totals={"open": sum(r["total"] for r in rows)}).finish()
+

@@ -1,0 +1,85 @@
+"""The shape every report answers with (columns, rows, status, note) and the registry of reports by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .filters import Filters
+
+# Column kinds: text, int, money (a decimal string in the row's currency), percent (a decimal string, 2 places),
+# seconds (a whole number), list (shown joined).
+@dataclass(frozen=True)
+class Column:
+    key: str
+    en: str
+    zh: str
+    kind: str = "text"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": {"en": self.en, "zh-CN": self.zh}, "kind": self.kind}
+
+
+@dataclass
+class Report:
+    """One report's answer. status: ok | empty (nothing in the period) | no_data_yet (its source is not recorded)."""
+
+    name: str
+    title: tuple[str, str]
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"
+    note: tuple[str, str] | None = None
+    totals: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self) -> Report:
+        if self.status == "ok" and not self.rows:
+            self.status = "empty"
+            if self.note is None:
+                self.note = ("Nothing was recorded for these filters in this period.",
+                             "该期间内没有符合这些筛选条件的记录。")
+        return self
+
+    def as_dict(self, filters: Filters) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "report": self.name, "title": {"en": self.title[0], "zh-CN": self.title[1]}, "status": self.status,
+            "filters": filters.echo(), "columns": [c.as_dict() for c in self.columns], "rows": self.rows,
+        }
+        if self.note:
+            body["note"] = {"en": self.note[0], "zh-CN": self.note[1]}
+        if self.totals is not None:
+            body["totals"] = self.totals
+        body.update(self.extra)
+        return body
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    title: tuple[str, str]
+    run: Callable[[Session, Filters], Report]
+    uses: tuple[str, ...] = ()  # "by" is honoured; the others ignore it
+    chart: str | None = None  # bar | line | None
+
+
+REPORTS: dict[str, Definition] = {}
+
+
+def register(name: str, title: tuple[str, str], *, by: bool = False, chart: str | None = None):
+    """Adds a report under `name`; other areas (money, sla, surveys) register theirs the same way."""
+    def wrap(fn: Callable[[Session, Filters], Report]):
+        REPORTS[name] = Definition(name, title, fn, ("by",) if by else (), chart)
+        return fn
+    return wrap
+
+
+def percent(part: int, whole: int) -> str | None:
+    """part/whole as a percentage string with 2 decimals (half up); None when nothing was sold."""
+    if not whole:
+        return None
+    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

@@ -1,0 +1,121 @@
+"""Portable SQL pieces: time buckets, epoch seconds and exact nearest-rank percentiles on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, String, case, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+
+class _Bucket(FunctionElement):
+    """The UTC day ('2026-11-24'), ISO week (its Monday) or month ('2026-11') a timestamp falls in, as text.
+
+    One class per granularity: the granularity changes the SQL text, so it must be part of the statement cache
+    key, which a class is and a plain attribute is not.
+    """
+
+    type = String()
+    inherit_cache = True
+    granularity = ""
+
+
+class _Day(_Bucket):
+    inherit_cache = True
+    granularity = "day"
+
+
+class _Week(_Bucket):
+    inherit_cache = True
+    granularity = "week"
+
+
+class _Month(_Bucket):
+    inherit_cache = True
+    granularity = "month"
+
+
+_BUCKETS = {"day": _Day, "week": _Week, "month": _Month}
+
+
+def bucket(column, granularity: str) -> _Bucket:
+    return _BUCKETS[granularity](column)
+
+
+@compiles(_Bucket, "sqlite")
+def _bucket_sqlite(element, compiler, **kw):
+    column = compiler.process(element.clauses, **kw)
+    return {"day": f"strftime('%Y-%m-%d', {column})",
+            "week": f"date({column}, 'weekday 0', '-6 days')",
+            "month": f"strftime('%Y-%m', {column})"}[element.granularity]
+
+
+@compiles(_Bucket, "postgresql")
+def _bucket_pg(element, compiler, **kw):
+    column = f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
+    return {"day": f"to_char({column}, 'YYYY-MM-DD')",
+            "week": f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')",
+            "month": f"to_char({column}, 'YYYY-MM')"}[element.granularity]
+
+
+class epoch(FunctionElement):  # noqa: N801
+    """Seconds since 1970 of a timestamp, as a float."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch, "postgresql")
+def _epoch_pg(element, compiler, **kw):
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+def nulls_last(column: ColumnElement):
+    """An ordering key that puts NULLs after every value on both databases."""
+    return case((column.is_(None), 1), else_=0)
+
+
+PERCENTILES = (50, 90, 95)
+
+
+def percentile_select(durations, columns: list[str], group: str | None = None):
+    """Count, mean and exact nearest-rank p50/p90/p95 of each duration column of the subquery `durations`.
+
+    Nearest rank: the p-th percentile of n values is the ceil(p*n/100)-th smallest, computed with integer
+    arithmetic as (p*n + 99) // 100 so both databases pick the same row.
+    """
+    partition = [durations.c[group]] if group else None
+    ranked_cols = [durations.c[group]] if group else []
+    for name in columns:
+        col = durations.c[name]
+        ranked_cols += [col,
+                        func.row_number().over(partition_by=partition, order_by=(nulls_last(col), col)).label(f"rn_{name}"),
+                        func.count(col).over(partition_by=partition).label(f"n_{name}")]
+    ranked = select(*ranked_cols).subquery("ranked")
+    out = [ranked.c[group]] if group else []
+    for name in columns:
+        col, rn, n = ranked.c[name], ranked.c[f"rn_{name}"], ranked.c[f"n_{name}"]
+        out += [func.count(col).label(f"{name}_n"), func.avg(col).label(f"{name}_avg")]
+        for p in PERCENTILES:
+            out.append(func.max(case((rn == (n * p + 99) // 100, col))).label(f"{name}_p{p}"))
+    stmt = select(*out)
+    if group:
+        stmt = stmt.group_by(ranked.c[group])
+    return stmt
+
+
+def prepare(session) -> None:
+    """Gives an SQLite connection a bigger page cache and memory-mapped reads before its first report.
+
+    Reports read far more pages than the hot paths; SQLite's default cache (2 MB) would re-read them from the OS
+    on every query. Set once per connection (the pool keeps them), nothing to do on PostgreSQL.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and not conn.info.get("analytics_tuned"):
+        conn.exec_driver_sql("PRAGMA cache_size=-32768")
+        conn.exec_driver_sql("PRAGMA mmap_size=1073741824")
+        conn.info["analytics_tuned"] = True
