@@ -102,3 +102,15 @@ def test_zero_decimal_and_three_decimal_currencies_stay_in_their_units():
     kwd = OrderFacts("KWD", (LineFacts(1, 7, 10_000),), 1, 0, 9_999, (("card", 9_000), ("points", 999)))
     q = quote(kwd, Prior(), [LineAsk(1, 1, 7)], refund_shipping=False)
     assert q.total == 9_999 and [a for _, _, a in q.payments] == [9_000, 999]
+
+
+def test_policy_deductions_are_read_from_the_stored_decision_when_the_case_has_one():
+    from types import SimpleNamespace
+
+    from returnflow.refunds.service import deductions_for
+
+    decision = {"policy_version": 2, "lines": [{"case_line_id": 7, "deductions": [
+        {"kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restock"}]}]}
+    assert deductions_for(SimpleNamespace(policy_decision=decision)) == [
+        {"case_line_id": 7, "kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restock"}]
+    assert deductions_for(SimpleNamespace()) == []
