@@ -21,7 +21,8 @@ TEMPLATE_FOR: dict[str, str] = {
     S.CLOSED.value: "case_closed",
 }
 INTERNAL = {S.PENDING_APPROVAL.value}  # a step up the merchant's hierarchy is not news for the customer
-_CUSTOMER = select(Customer.email, Customer.phone, Customer.locale).where(Customer.id == bindparam("id"))
+_CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels).where(
+    Customer.id == bindparam("id"))
 
 
 def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
@@ -46,13 +47,7 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
     if template == "case_info_requested":
         data["message"] = str(payload.get("message") or "")
     to = f"customer:{case.customer_id}"
-    channels = ["in_app"]
-    if customer.email:
-        channels.append("email")
-    if customer.phone and settings.get("notify_sms"):
-        channels.append("sms")
-    if settings.get("notify_push"):
-        channels.append("push")
+    channels = ["in_app"] + customer_channels(customer, settings)
     messages = [_notify(c, to, locale, template, data) for c in channels]
     if target == S.CLOSED.value:
         if settings.get("survey"):
@@ -64,6 +59,17 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
                 "assignee_id": case.assignee_id, "status": "open", "outcome": None, "note": "", "done_by": None,
                 "done_at": None, "created_at": event["created_at"]})
     return messages
+
+
+def customer_channels(customer, settings: dict) -> list[str]:
+    """The channels beside in-app: the customer's own choice where they made one (limited to what we can reach:
+    an email address, a phone number, and the providers the merchant switched on), else the merchant's defaults
+    (email when known, SMS and push when switched on)."""
+    reachable = {"email": bool(customer.email), "sms": bool(customer.phone) and bool(settings.get("notify_sms")),
+                 "push": bool(settings.get("notify_push"))}
+    chosen = customer.channels if isinstance(customer.channels, list) else None
+    wanted = chosen if chosen is not None else ["email", "sms", "push"]
+    return [c for c in ("email", "sms", "push") if c in wanted and reachable[c]]
 
 
 def _notify(channel: str, to: str, locale: str, template: str, data: dict) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -24,6 +24,9 @@ class Customer(Base):
     country: Mapped[str | None] = mapped_column(String(60))
     # The shop's risk rating of the customer (normal | high; None = normal); the policy routes high risk to people.
     risk: Mapped[str | None] = mapped_column(String(20))
+    # The channels the customer wants to hear from us on (email, sms, push); None: the merchant's defaults.
+    # In-app messages in the portal are always kept.
+    channels: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL (kept on re-push)
 
 
 class Category(Base):

@@ -15,6 +15,7 @@ class CustomerRecord:
     locale: str | None = None
     country: str | None = None
     risk: str | None = None
+    channels: list[str] | None = None  # email, sms, push; None: the merchant's defaults
 
 
 @dataclass(slots=True)

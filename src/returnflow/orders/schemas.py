@@ -27,6 +27,10 @@ class CustomerIn(BaseModel):
     country: str | None = Field(default=None, max_length=60)
     risk: Literal["normal", "high"] | None = Field(
         default=None, description="The shop's risk rating; 'high' sends the customer's requests to a person")
+    channels: list[Literal["email", "sms", "push"]] | None = Field(
+        default=None, max_length=3, description="How the customer wants to be told about their cases (in-app "
+                                                "messages in the portal are always kept); omitted: the merchant's "
+                                                "defaults")
 
 
 class PaymentIn(BaseModel):
@@ -121,7 +125,9 @@ class OrderIn(BaseModel):
             number=self.number, currency=currency,
             customer=CustomerRecord(external_id=self.customer.id, name=self.customer.name, email=self.customer.email,
                                     phone=self.customer.phone, locale=self.customer.locale,
-                                    country=self.customer.country, risk=self.customer.risk)
+                                    country=self.customer.country, risk=self.customer.risk,
+                                    channels=sorted(set(self.customer.channels))
+                                    if self.customer.channels is not None else None)
             if self.customer else None,
             discount=minor(self.discount, "discount"), shipping_fee=minor(self.shipping_fee, "shipping_fee"),
             paid_total=minor(self.paid_total, "paid_total") if self.paid_total is not None else None,
