@@ -109,8 +109,10 @@ def test_policy_deductions_are_read_from_the_stored_decision_when_the_case_has_o
 
     from returnflow.refunds.service import deductions_for
 
-    decision = {"policy_version": 2, "lines": [{"case_line_id": 7, "deductions": [
-        {"kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restock"}]}]}
-    assert deductions_for(SimpleNamespace(policy_decision=decision)) == [
-        {"case_line_id": 7, "kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restock"}]
-    assert deductions_for(SimpleNamespace()) == []
+    # The shape policy/apply.py stores: per requested line its order line and the decision's deductions.
+    decision = {"policy": {"version": 2}, "lines": [{"order_line_id": 41, "decision": {"deductions": [
+        {"kind": "restocking_fee", "amount": "15.00", "rule": "M.restocking_fee"}]}}]}
+    case = SimpleNamespace(policy_decision=decision, currency="CNY", lines=[SimpleNamespace(id=7, order_line_id=41)])
+    assert deductions_for(case) == [
+        {"case_line_id": 7, "kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restocking_fee"}]
+    assert deductions_for(SimpleNamespace(policy_decision=None, currency="CNY", lines=[])) == []
