@@ -34,7 +34,17 @@ def next_number(session: Session, *, now: datetime | None = None) -> str:
     settings = get_settings()
     local = (now or utcnow()).astimezone(ZoneInfo("Asia/Shanghai"))
     name = f"{settings.case_number_prefix}{local:%y%m%d}"
-    value = store.run(session, _next_value(session.get_bind().dialect.name), {"name": name}).scalar_one()
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # The day's counter is one row every opening updates: take the number in a transaction of its own, so the
+        # row is locked for a moment and not for the whole opening (policy, timers, notices). A case whose opening
+        # then fails leaves a gap in the day's numbers; numbers stay unique.
+        with bind.engine.connect() as own:
+            value = own.execute(_next_value("postgresql"), {"name": name}).scalar_one()
+            own.commit()
+    else:
+        # SQLite has one writer, already held by this transaction: a second transaction would wait for it.
+        value = store.run(session, _next_value(bind.dialect.name), {"name": name}).scalar_one()
     return f"{name}{value:04d}"
 
 
