@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from returnflow.cases.models import OutboxMessage
 from returnflow.db import utcnow
@@ -101,19 +101,33 @@ def test_two_workers_on_postgresql_racing_over_10000_due_timers_fire_each_exactl
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(db, tmp_path):
-    n = 3000
+    n, first_wave = 3000, 300
     due_timers(db, n)
+    # The kill must land with work left, whatever the machine's speed: only the first wave is due at the start; the
+    # rest wait a day. Once the worker has fired the first wave (it is then idle), the rest fall due a few at a
+    # time over the next 20 s, so the worker keeps claiming small batches, and it is killed while doing so.
+    with db.transaction() as s:
+        ids = list(s.scalars(select(Timer.id).order_by(Timer.id)))
+        s.execute(update(Timer).where(Timer.id.in_(ids[first_wave:])).values(due_at=utcnow() + timedelta(days=1)))
     env = {"RETURNFLOW_OUTBOX_LEASE_SECONDS": "2", "RETURNFLOW_WORKER_BATCH": "100"}
     first = start_worker(db, tmp_path, "first", **env)
     try:
-        wait_until(lambda: counts(db)[0] >= 300, 120, "the first worker to get going")
+        wait_until(lambda: counts(db)[0] >= first_wave, 120, "the first worker to fire the first wave")
+        start, rest = utcnow(), ids[first_wave:]
+        with db.transaction() as s:
+            for k in range(0, len(rest), 100):
+                s.execute(update(Timer).where(Timer.id.in_(rest[k:k + 100]))
+                          .values(due_at=start + timedelta(seconds=20 * k / len(rest))))
+        wait_until(lambda: counts(db)[0] >= first_wave + 300, 15, "the first worker to fire part of the rest")
         with db.read() as s:
             delivered = s.scalar(select(func.count()).select_from(InAppMessage))
         stop(first, signal.SIGKILL)
     finally:
         stop(first, signal.SIGKILL)
     fired, pending = counts(db)
-    assert 0 < fired < n and pending > 0, "the kill must land mid-way"
+    assert first_wave < fired < n and pending > 0, "the kill must land mid-way"
+    with db.transaction() as s:  # the second worker need not wait out the stagger
+        s.execute(update(Timer).where(Timer.status == "pending").values(due_at=utcnow() - timedelta(seconds=1)))
     second = start_worker(db, tmp_path, "second", **env)
     try:
         wait_until(lambda: counts(db)[1] == 0, 180, "the second worker to fire the rest")
