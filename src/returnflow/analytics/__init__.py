@@ -1,4 +1,4 @@
-"""Analytics: return rates, reasons, processing times, backlog, suppliers and customers, over what cases record.
+"""Analytics: return rates, reasons, processing times, backlog, suppliers, customers, money, SLA and satisfaction.
 
 `run(session, name, filters)` answers any report registered in `report.REPORTS`; importing this package
 registers them all.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from . import customers, mix, process, rates  # noqa: F401 - registers the reports
-from . import pending  # noqa: F401 - last: fills only what nobody registered
+from . import customers, deadlines, finance, mix, process, rates, rollup, satisfaction  # noqa: F401 - registers the reports
 from .filters import Filters
 from .report import REPORTS, Report
+
+rollup.register()  # the step summary follows every case event
 
 
 def run(session: Session, name: str, filters: Filters) -> Report:

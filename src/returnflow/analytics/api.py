@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,9 @@ from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
 from .base import NOT_COUNTED, RETURN_TYPES, c
 from .cube import returned_by, warm_sold
+from .deadlines import breached_cases
+from .finance import money_cases
+from .satisfaction import DIMENSIONS as SATISFACTION_DIMENSIONS, cases_of
 from .filters import Filters, parse
 from .process import case_conditions
 from .report import Report
@@ -31,9 +34,11 @@ READERS = ("agent", "warehouse", "finance", "supervisor", "admin", "platform")
 # Personal data and abuse signals: for those who act on them, not for every agent.
 PERSONAL = {"customers": ("finance", "supervisor", "admin", "platform")}
 DASHBOARD = (("trend", {}), ("top_returns", {"by": "sku", "limit": 10}), ("reasons", {"limit": 10}),
-             ("hotspots", {"by": "sku", "limit": 10}), ("processing_times", {}), ("backlog", {}))
+             ("hotspots", {"by": "sku", "limit": 10}), ("processing_times", {}), ("backlog", {}), ("money", {}),
+             ("sla", {}), ("satisfaction", {}))
 FORMATS = ("json", "csv", "xlsx")
-DRILL_EXTRA = ("state", "customer", "offset")
+DRILL_SOURCES = ("returns", "money", "sla", "satisfaction")
+DRILL_EXTRA = ("state", "customer", "offset", "source", "cause", "step", "dimension", "key")
 
 
 def _check(actor: Actor, name: str | None = None) -> None:
@@ -58,18 +63,21 @@ def _params(request: Request) -> dict[str, str]:
     return out
 
 
-def drill_url(filters: Filters, drill: dict[str, str] | None) -> str | None:
+API_CASES = "/api/v1/analytics/cases"
+
+
+def drill_url(filters: Filters, drill: dict[str, str] | None, base: str = API_CASES) -> str | None:
     """The link to the cases behind a row: the drill-down list with the row's filters added to the report's."""
     if drill is None:
         return None
-    return "/api/v1/analytics/cases?" + urlencode(filters.query(**drill))
+    return base + "?" + urlencode(filters.query(**drill))
 
 
-def with_links(report: Report, filters: Filters) -> dict[str, Any]:
+def with_links(report: Report, filters: Filters, base: str = API_CASES) -> dict[str, Any]:
     body = report.as_dict(filters)
     for row in body["rows"]:
         if "drill" in row:
-            row["cases_url"] = drill_url(filters, row.pop("drill"))
+            row["cases_url"] = drill_url(filters, row.pop("drill"), base)
     return body
 
 
@@ -144,48 +152,77 @@ def get_dashboard(actor: CurrentActor, db: DB, request: Request):
     return JSON({"filters": base.echo(), "tiles": [with_links(r, f) for r, f in tiles]})
 
 
-@router.get("/analytics/cases")
-def drill_cases(actor: CurrentActor, db: DB, request: Request):
-    """The cases behind a number: the report's filters plus state or customer, in the shape of GET /cases.
-
-    Without `state` it lists the return cases the rates count (return, refund-only and exchange cases, not
-    cancelled or rejected); with `state` (as the backlog links do) every case in that state, opened any time.
-    """
+def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list, int, int, Filters]:
+    """The cases behind a number: (cases, total, offset, filters) for the report filters plus state, customer, or
+    a source (money, sla, satisfaction) with its row's keys."""
     _check(actor)
-    params = _params(request)
     try:
         offset = int(params.get("offset") or 0)
     except ValueError:
         offset = -1
     if offset < 0:
         raise Explained("offset", "must be a whole number, 0 or more", "必须是大于或等于 0 的整数")
-    with db.read() as session:
-        filters = parse(session, actor, {k: v for k, v in params.items() if k not in DRILL_EXTRA},
-                        extra=DRILL_EXTRA)
-        state = params.get("state")
+    source = params.get("source") or "returns"
+    if source not in DRILL_SOURCES:
+        raise Explained("source", f"{source!r} is not a drill-down source; allowed: {', '.join(DRILL_SOURCES)}",
+                        f"{source!r} 不是可用的明细来源；可用：{', '.join(DRILL_SOURCES)}", allowed=list(DRILL_SOURCES))
+    prepare(session)
+    filters = parse(session, actor, {k: v for k, v in params.items() if k not in DRILL_EXTRA}, extra=DRILL_EXTRA)
+    state = params.get("state")
+    stmt = select(c.c.id).where(*case_conditions(filters.with_(slices={}), period=False))
+    if source == "money":
+        stmt = stmt.where(*money_cases(filters, params.get("cause") or None))
+    elif source == "sla":
+        stmt = stmt.where(*breached_cases(filters, _required(params, "step")))
+    elif source == "satisfaction":
+        dimension = _required(params, "dimension")
+        if dimension not in SATISFACTION_DIMENSIONS:
+            raise Explained("dimension", f"{dimension!r} is not allowed; allowed: "
+                            f"{', '.join(SATISFACTION_DIMENSIONS)}", f"{dimension!r} 不可用；可用："
+                            f"{', '.join(SATISFACTION_DIMENSIONS)}", allowed=list(SATISFACTION_DIMENSIONS))
+        stmt = stmt.where(c.c.id.in_(cases_of(session, filters, dimension, _required(params, "key"))))
+    else:
         stmt = select(c.c.id).where(*case_conditions(filters, period=not state))
         if state:
             stmt = stmt.where(c.c.state == state)
         else:
             stmt = stmt.where(c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED))
-        if params.get("customer"):
-            stmt = stmt.where(c.c.customer_id.in_(select(Customer.id).where(
-                Customer.external_id == params["customer"])))
-        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        ids = list(session.scalars(stmt.order_by(c.c.created_at.desc(), c.c.id.desc())
-                                   .limit(min(filters.limit, 500)).offset(offset)))
-        items = present(session, store.load_many(session, ids), actor)
+    if params.get("customer"):
+        stmt = stmt.where(c.c.customer_id.in_(select(Customer.id).where(Customer.external_id == params["customer"])))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ids = list(session.scalars(stmt.order_by(c.c.created_at.desc(), c.c.id.desc())
+                               .limit(min(filters.limit, 500)).offset(offset)))
+    return store.load_many(session, ids), total, offset, filters
+
+
+@router.get("/analytics/cases")
+def drill_cases(actor: CurrentActor, db: DB, request: Request):
+    """The cases behind a number: the report's filters plus state or customer, in the shape of GET /cases.
+
+    Without `state` it lists the return cases the rates count (return, refund-only and exchange cases, not
+    cancelled or rejected); with `state` (as the backlog links do) every case in that state, opened any time;
+    with `source=money|sla|satisfaction` (as those reports' links do) the cases behind that report's row.
+    """
+    params = _params(request)
+    with db.read() as session:
+        cases, total, offset, filters = drill(session, actor, params)
+        items = present(session, cases, actor)
     return JSON({"items": items, "total": total, "limit": min(filters.limit, 500), "offset": offset,
                  "filters": filters.echo()})
 
 
-@pages.get("/analytics", response_class=HTMLResponse)
-def dashboard_page(actor: CurrentActor, db: DB, request: Request):
-    """The dashboard as one self-contained HTML page: filters, inline SVG charts, tables, drill-down and exports."""
-    from .page import render_dashboard
+def _required(params: dict[str, str], name: str) -> str:
+    value = (params.get(name) or "").strip()
+    if not value:
+        raise Explained(name, "is needed for this drill-down", "此明细查询需要该参数")
+    return value
 
-    params = _params(request)
-    locale = params.get("lang") or locale_of(request)
-    with db.read() as session:
-        base, tiles = dashboard(session, actor, params)
-    return HTMLResponse(render_dashboard(base, tiles, locale, actor))
+
+@pages.get("/analytics", include_in_schema=False)
+def dashboard_page(request: Request):
+    """The dashboard lives in the staff console now (/staff/analytics); old links and bookmarks go there."""
+    query = request.url.query
+    return RedirectResponse("/staff/analytics" + ("?" + query if query else ""), status_code=303)
+
+
+from . import page as _console_pages  # noqa: E402,F401 - registers the console's dashboard pages on `pages`

@@ -14,7 +14,10 @@ CHART_VALUES = {
     "suppliers": ("key", "unit_rate", "%"), "reasons": ("reason", "units", ""),
     "processing_times": ("step", "p50", "s"), "processing_agents": ("who", "p50", "s"),
     "processing_warehouse": ("who", "p50", "s"), "backlog": ("state", "total", ""),
+    "sla": ("label", "breached", ""),
 }
+# Reports that give their chart's points themselves (report.extra["chart"]: [{label, value}]), with the unit.
+OWN_POINTS = {"money": "", "satisfaction": ""}
 BAR_ROWS = 20
 FONT = "font-family='sans-serif' font-size='12'"
 SVG_OPEN = "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img' " \
@@ -43,11 +46,14 @@ def _empty(title: str, locale: str) -> str:
 def render(report: Report, locale: str = "en") -> str:
     """The report's chart: a line over time for the trend, horizontal bars for everything else."""
     title = report.title[1] if locale == "zh-CN" else report.title[0]
+    if report.name in OWN_POINTS and report.rows:
+        points = [(_text(p["label"], locale), _number(p["value"])) for p in report.extra.get("chart") or ()]
+        return bars(title, points[:BAR_ROWS], OWN_POINTS[report.name]) if points else _empty(title, locale)
     spec = CHART_VALUES.get(report.name)
     if spec is None or not report.rows:
         return _empty(title, locale)
     label_key, value_key, unit = spec
-    points = [(_text(r.get("label") if report.name in ("processing_times",) else r.get(label_key), locale),
+    points = [(_text(r.get("label") if report.name in ("processing_times", "sla") else r.get(label_key), locale),
                _number(r.get(value_key))) for r in report.rows]
     if report.name == "trend":
         return line(title, points, unit)

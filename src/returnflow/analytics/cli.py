@@ -50,6 +50,9 @@ def register(app: typer.Typer, make_db) -> None:
             for d in REPORTS.values():
                 console.print(f"{d.name:22} {d.title[1] if lang == 'zh-CN' else d.title[0]}")
             return
+        if name in ("rollup_check", "rollup_rebuild"):
+            _rollup(console, make_db, name == "rollup_rebuild")
+            return
         if name not in REPORTS:
             console.print(f"[red]report: {name!r} is not a report; known: {', '.join(REPORTS)}[/red]")
             raise typer.Exit(2)
@@ -86,6 +89,28 @@ def register(app: typer.Typer, make_db) -> None:
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
+
+
+def _rollup(console: Console, make_db, rebuild: bool) -> None:
+    """`report rollup-check`: compares the step summary with the events (exit 1 on a difference);
+    `report rollup-rebuild`: recomputes it from the events."""
+    from .rollup import differences, rebuild as rebuild_steps
+
+    db = make_db()
+    try:
+        if rebuild:
+            with db.transaction() as session:
+                console.print(f"rebuilt the step summary: {rebuild_steps(session):,} cases")
+            return
+        with db.read() as session:
+            wrong = differences(session)
+    finally:
+        db.dispose()
+    if wrong:
+        console.print(f"[red]{len(wrong):,} cases differ from their events, e.g. case ids {wrong[:10]}; "
+                      "run `returnflow report rollup-rebuild`[/red]")
+        raise typer.Exit(1)
+    console.print("the step summary equals the events")
 
 
 def _table(console: Console, result, filters, lang: str) -> None:

@@ -51,7 +51,8 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
         stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
                       c.c.currency, cl.c.quantity, (cl.c.quantity * ol.c.unit_price).label("v")).select_from(
             returns_from(needs_product(f, by), orders=needs_order(f, by)))
-        rows = [tuple(r) for r in session.execute(returns_where(f, stmt))]
+        rows = [(r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), int(r[6] or 0))
+                for r in session.execute(returns_where(f, stmt))]
     cache[(scope, by)] = rows
     return rows
 
@@ -61,34 +62,41 @@ def returned_by(session: Session, f: Filters, by: str | None, extra: str | None 
     """{(key, [extra], currency): [cases, units, value]} of the returns in scope; key is None when `by` is None.
 
     `extra` adds a second grouping: the period bucket, the reason, or the reason group (quality / nad / other).
+    The answer is shared by the reports of one request (kept in the session): read it, do not change it.
     """
     if by == "period":
         by, extra = None, "bucket"
+    done = session.info.setdefault("analytics_returned", {})
+    memo = (_scope(f), by, extra)
+    if memo in done:
+        return done[memo]
     lines = _lines(session, f, by)
-    if lines is not None:
-        return _aggregate(lines, by is not None, extra)
-    return _in_sql(session, f, by, extra)
+    done[memo] = _aggregate(lines, by is not None, extra) if lines is not None else _in_sql(session, f, by, extra)
+    return done[memo]
 
 
 def _aggregate(lines: Iterable[tuple], keyed: bool, extra: str | None) -> dict[tuple, list[int]]:
-    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    cases: dict[tuple, set] = defaultdict(set)
-    for case_id, key, bucket_key, reason, currency, units, value in lines:
-        group: tuple = (label(key) if keyed else None,)
-        if extra == "bucket":
-            group += (bucket_key,)
-        elif extra == "reason":
-            group += (reason,)
-        elif extra == "reason_group":
-            group += (_group_of(reason),)
-        group += (currency,)
-        s = sums[group]
-        s[1] += int(units or 0)
-        s[2] += int(value or 0)
-        cases[group].add(case_id)
-    for group, ids in cases.items():
-        sums[group][0] = len(ids)
-    return dict(sums)
+    """One pass over the lines: sums per group, and distinct cases per group from the (group, case) pairs."""
+    sums: dict[tuple, list[int]] = {}
+    pairs: set[tuple] = set()
+    pick = {"bucket": 2, "reason": 3, "reason_group": 3}.get(extra or "")
+    grouped = extra == "reason_group"
+    for line in lines:
+        key = line[1] if keyed else None  # labelled when read
+        if pick is None:
+            group = (key, line[4])
+        else:
+            x = line[pick]
+            group = (key, _group_of(x) if grouped else x, line[4])
+        s = sums.get(group)
+        if s is None:
+            s = sums[group] = [0, 0, 0]
+        s[1] += line[5]
+        s[2] += line[6]
+        pairs.add((group, line[0]))
+    for group, _case in pairs:
+        sums[group][0] += 1
+    return sums
 
 
 def _in_sql(session: Session, f: Filters, by: str | None, extra: str | None) -> dict[tuple, list[int]]:

@@ -17,6 +17,8 @@ def _cell(value, locale: str):
         return value.get(locale) or value.get("en") or ""
     if isinstance(value, list):
         return "; ".join(v.get("flag", "") if isinstance(v, dict) and "flag" in v else
+                         f"{v.get('case')} ({v.get('score')}): {v.get('comment')}" if isinstance(v, dict)
+                         and "comment" in v else
                          f"{v.get('period')}:{v.get('units_returned')}" if isinstance(v, dict) else str(v)
                          for v in value)
     return "" if value is None else value
@@ -56,7 +58,7 @@ def to_xlsx(report: Report, filters: Filters, locale: str = "en") -> bytes:
     for r, row in enumerate(rows, start=4):
         for col, value in enumerate(row):
             kind = kinds[col] if col < len(kinds) else "text"
-            if kind in ("money", "percent") and value not in ("", None):
+            if kind in ("money", "percent", "decimal") and value not in ("", None):
                 # A spreadsheet cell holds a binary double; two decimals print back exactly what the report says.
                 sheet.write_number(r, col, float(Decimal(str(value))), two)
             elif kind in ("int", "seconds") and value not in ("", None):

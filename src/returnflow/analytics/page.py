@@ -1,25 +1,29 @@
-"""Renders the dashboard template (templates/analytics/dashboard.html) with its charts inline."""
+"""The dashboard in the staff console: /staff/analytics (filters, charts, tables), the cases behind a number
+(/staff/analytics/cases, each linking to the console's case page) and CSV/XLSX exports, signed in with the console's
+cookie session and shown to managers: supervisors, administrators and the platform's staff."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from fastapi import Request
+from fastapi.responses import Response
 from markupsafe import Markup
 
 from ..auth.actor import Actor
-from . import charts
-from .api import with_links
+from ..errors import AppError, Explained, Forbidden
+from ..money import fmt
+from ..pages.frame import locale_of, render
+from ..pages.staff_pages import staff_actor
+from . import charts, export
+from .api import FORMATS, _params, dashboard, drill, pages, run_report, with_links
 from .filters import GRANULARITIES, Filters
 from .report import Report
 
-
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    env = Environment(loader=PackageLoader("returnflow", "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["duration"] = duration
-    return env
+# Who sees the dashboard in the console (the API keeps its own, wider, list of readers).
+MANAGERS = ("supervisor", "admin", "platform")
+CASES_PAGE = "/staff/analytics/cases"
+NUMERIC = ("int", "money", "percent", "seconds", "decimal")
 
 
 def duration(seconds) -> str:
@@ -37,20 +41,91 @@ def duration(seconds) -> str:
     return sign + (" ".join(shown) or "0s")
 
 
-def render_dashboard(base: Filters, tiles: list[tuple[Report, Filters]], locale: str, actor: Actor) -> str:
+def _manager(request: Request) -> Actor:
+    actor = staff_actor(request)
+    if actor.role not in MANAGERS:
+        raise Forbidden("forbidden_role", role=actor.role, what="open the analytics dashboard", allowed=list(MANAGERS))
+    return actor
+
+
+def _cell(value, kind: str, locale: str) -> str:
+    if kind == "seconds":
+        return duration(value)
+    if isinstance(value, dict):
+        return str(value.get(locale) or value.get("en") or "")
+    return "–" if value is None else str(value)
+
+
+def tile_view(report: Report, f: Filters, locale: str) -> dict:
     zh = locale == "zh-CN"
-    views = []
-    for report, f in tiles:
-        body = with_links(report, f)
-        query = urlencode(f.query(by=f.by, limit=str(f.limit)))
-        views.append({"name": report.name, "title": report.title[1] if zh else report.title[0],
-                      "status": report.status, "note": (report.note[1] if zh else report.note[0]) if report.note else "",
-                      "columns": [(col.key, col.zh if zh else col.en, col.kind) for col in report.columns
-                                  if col.kind != "list"],
-                      "rows": body["rows"][:20], "totals": body.get("totals"),
-                      "svg": Markup(charts.render(report, locale)),
-                      "csv": f"/api/v1/analytics/reports/{report.name}?{query}&format=csv",
-                      "xlsx": f"/api/v1/analytics/reports/{report.name}?{query}&format=xlsx"})
-    return _env().get_template("analytics/dashboard.html").render(
-        zh=zh, locale=locale, filters=base.echo(), tiles=views, granularities=GRANULARITIES,
-        platform=actor.merchant_id is None)
+    body = with_links(report, f, CASES_PAGE)
+    query = urlencode(f.query(by=f.by, limit=str(f.limit)))
+    columns = [col for col in report.columns if col.kind != "list"]
+    rows = [{"cells": [(_cell(row.get(col.key), col.kind, locale), col.kind in NUMERIC) for col in columns],
+             "cases_url": row.get("cases_url")} for row in body["rows"][:20]]
+    return {"name": report.name, "title": report.title[1] if zh else report.title[0], "status": report.status,
+            "note": (report.note[1] if zh else report.note[0]) if report.note else "",
+            "columns": [col.zh if zh else col.en for col in columns], "rows": rows,
+            "svg": Markup(charts.render(report, locale)),
+            "csv": f"/staff/analytics/export/{report.name}?{query}&format=csv",
+            "xlsx": f"/staff/analytics/export/{report.name}?{query}&format=xlsx"}
+
+
+@pages.get("/staff/analytics", include_in_schema=False)
+def dashboard_page(request: Request):
+    """The dashboard: filters by period, merchant (platform staff), category and granularity; every tile with its
+    chart, its table with a link to the cases behind each row, and its exports."""
+    actor = _manager(request)
+    locale = locale_of(request)
+    params = _params(request)
+    context = {"staff": actor, "area": "staff", "platform": actor.merchant_id is None,
+               "granularities": GRANULARITIES, "tiles": [], "error": None,
+               "filters": {k: params.get(k, "") for k in ("from", "to", "merchant", "category", "granularity")}}
+    try:
+        with request.app.state.db.read() as session:
+            base, tiles = dashboard(session, actor, params)
+    except AppError as exc:
+        # Bad filters come back on the same page, explained next to the form, so they can be corrected there.
+        return render(request, "analytics/dashboard.html", {**context, "error": exc.render(locale)},
+                      status=exc.status)
+    context["filters"] = {**context["filters"], **base.echo()}
+    context["tiles"] = [tile_view(report, f, locale) for report, f in tiles]
+    return render(request, "analytics/dashboard.html", context)
+
+
+@pages.get("/staff/analytics/cases", include_in_schema=False)
+def cases_page(request: Request):
+    """The cases behind a number of the dashboard, each linking to its case page."""
+    actor = _manager(request)
+    params = _params(request)
+    with request.app.state.db.read() as session:
+        cases, total, offset, filters = drill(session, actor, params)
+    limit = min(filters.limit, 500)
+    more = urlencode({**params, "offset": str(offset + limit)}) if offset + limit < total else None
+    back = urlencode({k: v for k, v in filters.query().items()
+                      if k in ("from", "to", "merchant", "category")})
+    return render(request, "analytics/cases.html", {"staff": actor, "area": "staff", "cases": cases, "total": total,
+                                                    "filters": filters.echo(), "more": more, "back": back,
+                                                    "money": fmt})
+
+
+@pages.get("/staff/analytics/export/{name}", include_in_schema=False)
+def export_file(name: str, request: Request):
+    """One report as CSV or XLSX, labels in the console's language."""
+    actor = _manager(request)
+    params = _params(request)
+    fmt = params.pop("format", "csv")
+    if fmt not in FORMATS[1:]:
+        raise Explained("format", f"{fmt!r} is not a file format; allowed: csv, xlsx",
+                        f"{fmt!r} 不是可用的文件格式；可用：csv、xlsx", allowed=["csv", "xlsx"])
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        report, filters = run_report(session, actor, name, params)
+    stem = f"{name}_{filters.first_day}_{filters.last_day}"
+    if fmt == "csv":
+        return Response(export.to_csv(report, locale), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
+    return Response(export.to_xlsx(report, filters, locale),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
+

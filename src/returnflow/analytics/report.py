@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from .filters import Filters
 
 # Column kinds: text, int, money (a decimal string in the row's currency), percent (a decimal string, 2 places),
-# seconds (a whole number), list (shown joined).
+# seconds (a whole number), decimal (a decimal string, 2 places), list (shown joined).
 @dataclass(frozen=True)
 class Column:
     key: str
