@@ -1,3 +1,3 @@
 """Goods in motion: return addresses, return instructions and labels, shipments and their tracking."""
 
-from . import hooks  # noqa: F401  (registers the workflow side effects)
+from . import advance, hooks  # noqa: F401  (register the workflow side effects and the deadline handler)

@@ -12,10 +12,13 @@ from ..cases import service as cases
 from ..cases.views import present
 from ..errors import Explained
 from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
-from . import labels, service
+from ..refunds import charges
+from . import advance, service
 from .adapters import FORMATS, STATUS_LABELS, STATUSES
 from .carriers import CARRIERS
-from .schemas import OutboundShipmentCreate, ReturnAddressSave, ReturnShipmentCreate
+from .schemas import (
+    AdvanceExchangeSettings, ChargeCollected, OutboundShipmentCreate, ReturnAddressSave, ReturnShipmentCreate,
+)
 
 router = APIRouter(tags=["logistics"])
 
@@ -91,17 +94,7 @@ async def return_label(number: str, actor: CurrentActor, db: DB):
     """The printable return label and packing slip (PDF; Code 128 and QR of the case number; zh + en)."""
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
-        info = service.instructions(session, case)
-    customer = case.customer or {}
-    ship = info["shipment"] or {}
-    addr = info["address"]
-    pdf = labels.render(labels.Label(
-        case_number=case.number, order_number=case.order_number or "", merchant=case.merchant_code or "",
-        from_name=customer.get("name") or "", from_phone="", to_name=addr["name"], to_contact=addr["contact"],
-        to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
-        to_postcode=addr["postcode"], deadline=info["deadline"], carrier=ship.get("carrier", ""),
-        tracking_number=ship.get("tracking_number", ""),
-        items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
+        pdf = service.label_pdf(session, case)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="return-label-{case.number}.pdf"'})
 
@@ -152,8 +145,10 @@ async def tracking_webhook(fmt: str, request: Request, body: Any = Body(...)):
     if fmt not in FORMATS:
         raise Explained("format", f"unknown format {fmt!r}", f"未知的格式「{fmt}」", allowed=list(FORMATS))
 
+    locale = locale_of(request)
+
     def work(session):
-        return 200, service.ingest(session, actor=actor, fmt=fmt, body=body)
+        return 200, service.ingest(session, actor=actor, fmt=fmt, body=body, locale=locale)
 
     return await mutate(request, actor, work)
 
@@ -173,3 +168,42 @@ async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: datetime |
                                          "see overdue returns")
     with db.read() as session:
         return JSON(service.overdue_advance_returns(session, merchant_id=merchant_id, now=as_of))
+
+
+@router.get("/logistics/settings/advance-exchange")
+async def advance_exchange_settings(actor: CurrentActor, db: DB) -> dict:
+    """What happens when an advance exchange's original is not back in time (charge or escalate, grace days)."""
+    merchant_id = service.staff_merchant(actor, ("agent", "finance", "supervisor", "admin"), "see the settings")
+    with db.read() as session:
+        return advance.settings_of(session, merchant_id)
+
+
+@router.put("/logistics/settings/advance-exchange")
+async def save_advance_exchange_settings(body: AdvanceExchangeSettings, request: Request):
+    """Changes the advance exchange settings (supervisor, admin); fields left out keep their value."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, advance.save_settings(session, actor=actor, data=body.model_dump())
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/cases/{number}/advance-exchange")
+async def case_advance_exchange(number: str, actor: CurrentActor, db: DB):
+    """An advance exchange's return deadline, what happens when it passes, and its hold or charge."""
+    with db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        return JSON(advance.view(session, case))
+
+
+@router.post("/money/charges/{number}/collected")
+async def charge_collected(number: str, body: ChargeCollected, request: Request):
+    """Finance records that a charge through the manual gateway was collected (finance, admin)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, charges.charge_dict(charges.mark_collected(session, actor=actor, number=number,
+                                                               reference=body.reference))
+
+    return await mutate(request, actor, work)

@@ -4,11 +4,8 @@ items, in Chinese and English. The CJK font is embedded (subset), so the label p
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode import code128
@@ -16,39 +13,9 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-from ..errors import Explained
-
-# TrueType-outline CJK fonts (ReportLab embeds TrueType, not CFF); the first found is used.
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-)
-FONT = "ReturnflowCJK"
-
-
-@lru_cache(maxsize=1)
-def font_path() -> Path:
-    """The CJK font file: RETURNFLOW_LABEL_FONT, else the Debian package scripts/setup installs."""
-    configured = os.environ.get("RETURNFLOW_LABEL_FONT")
-    for candidate in ([configured] if configured else []) + list(FONT_CANDIDATES):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise Explained("font", "no CJK font to embed in the label: install fonts-wqy-microhei (scripts/setup does)",
-                    "没有可嵌入标签的中文字体：请安装 fonts-wqy-microhei（scripts/setup 会安装）",
-                    code="label_font_missing", status=503)
-
-
-@lru_cache(maxsize=1)
-def _register() -> str:
-    path = font_path()
-    kwargs = {"subfontIndex": 0} if path.suffix.lower() == ".ttc" else {}
-    pdfmetrics.registerFont(TTFont(FONT, str(path), **kwargs))
-    return FONT
+from ..pdf import cjk_font
 
 
 @dataclass(frozen=True)
@@ -79,7 +46,7 @@ class Label:
 
 def render(label: Label) -> bytes:
     """The label (top half, to cut and stick on the parcel) and the packing slip (bottom half, to put inside)."""
-    font = _register()
+    font = cjk_font()
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1, invariant=1, initialFontName=font, initialFontSize=10)
     pdf.setTitle(f"退货标签 Return label {label.case_number}")

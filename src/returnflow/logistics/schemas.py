@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,3 +70,23 @@ class OutboundShipmentCreate(BaseModel):
     carrier: str = Field(min_length=1, max_length=20)
     tracking_number: str = Field(min_length=1, max_length=60)
     items: list[OutboundItem] = Field(min_length=1)
+
+
+class AdvanceExchangeSettings(BaseModel):
+    """What happens when the original of an advance exchange (先发后退) is not back by its deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_overdue: Literal["charge", "escalate"] | None = Field(
+        default=None, description="charge: capture the hold or charge the customer for the replacement; "
+                                  "escalate: an agent decides")
+    grace_days: int | None = Field(default=None, ge=0, le=30, description="Days after the deadline before acting")
+    return_days: int | None = Field(default=None, ge=1, le=60,
+                                    description="Days after the replacement ships that the original is due back")
+    hold: bool | None = Field(default=None, description="Take a hold for the replacement's value when it ships")
+
+
+class ChargeCollected(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(min_length=1, max_length=200, description="The bank transfer or cash receipt reference")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -18,11 +19,11 @@ from ..errors import Explained, Forbidden
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Order, OrderLine
 from . import adapters
+from . import advance as advance_exchange
 from .carriers import CARRIERS, check_tracking
 from .models import ReturnAddress, Shipment, TrackingEvent
 
 RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
-ADVANCE_RETURN_DAYS = 15  # an advance exchange's return is due this many days after the replacement ships
 PACKING_ADVICE = {
     "en": ["Pack the item with all accessories, manuals, tags and gifts that came with it.",
            "Use the original packaging if you still have it; cushion fragile items.",
@@ -165,6 +166,23 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN") -> d
     }
 
 
+def label_pdf(session: Session, case: CaseRecord) -> bytes:
+    """The printable return label and packing slip of a case that needs its goods back (see labels.py)."""
+    from . import labels
+
+    info = instructions(session, case)
+    customer = case.customer or {}
+    ship = info["shipment"] or {}
+    addr = info["address"]
+    return labels.render(labels.Label(
+        case_number=case.number, order_number=case.order_number or "", merchant=case.merchant_code or "",
+        from_name=customer.get("name") or "", from_phone="", to_name=addr["name"], to_contact=addr["contact"],
+        to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
+        to_postcode=addr["postcode"], deadline=info["deadline"], carrier=ship.get("carrier", ""),
+        tracking_number=ship.get("tracking_number", ""),
+        items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
+
+
 def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
     """Queues the return instructions for the customer by email (contract 1: an outbox 'notify' row)."""
     body = instructions(session, case, locale)
@@ -252,9 +270,11 @@ def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: 
     gets a deadline for the customer's return."""
     code, number = check_tracking(carrier, tracking_number)
     purpose = {T.EXCHANGE: "exchange", T.RESHIP: "reship", T.REPAIR: "repair"}.get(T(case.type), "exchange")
-    advance = case.advance and case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED)
+    # Shipped before the original arrived: the original now has a deadline (an original already received has none).
+    advance = case.advance and case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT) \
+        and not any(line.received_quantity for line in case.lines)
     now = utcnow()
-    due = now + timedelta(days=ADVANCE_RETURN_DAYS) if advance else None
+    due = advance_exchange.return_due(session, case.merchant_id, now) if advance else None
     row = _new_shipment(session, case, carrier=code, number=number, direction="outbound", purpose=purpose,
                         actor=actor, items=items, return_due_at=due)
     payload = {"carrier": code, "tracking_number": number, "shipment_id": row.id, "purpose": purpose,
@@ -263,30 +283,27 @@ def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: 
         payload["return_due_at"] = due.isoformat()
     fire(session, case, "ship_replacement", actor, payload=payload, expected_version=version, at=now)
     if due:
-        schedule_advance_return_deadline(session, case=case, due_at=due)
+        advance_exchange.on_shipped(session, case=case, shipment=row, at=now)
     return row
-
-
-def schedule_advance_return_deadline(session: Session, *, case: CaseRecord, due_at: datetime) -> None:
-    """Wire-up point for the sla timers (contract 2): when the return of an advance exchange is due, escalate."""
-    try:
-        from ..sla.timers import schedule  # type: ignore[import-not-found]
-    except ImportError:
-        return  # the sla branch is not merged yet; the deadline is still on the shipment and listed as overdue
-    schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind="advance_exchange_return", due_at=due_at,
-             action="escalate", payload={"reason": "advance exchange: the return did not arrive in time"},
-             rule="advance_exchange")
 
 
 def overdue_advance_returns(session: Session, *, merchant_id: int, now: datetime | None = None) -> list[dict]:
     """Advance exchanges whose replacement went out but whose return has not arrived by its deadline."""
     from ..cases.models import Case
 
-    rows = session.execute(select(Shipment, Case.number, Case.state).join(Case, Case.id == Shipment.case_id).where(
+    from ..refunds.charges import charge_dict
+    from ..refunds.models import CustomerCharge
+
+    rows = session.execute(select(Shipment, Case.number, Case.state, CustomerCharge)
+                           .join(Case, Case.id == Shipment.case_id)
+                           .outerjoin(CustomerCharge, (CustomerCharge.case_id == Case.id)
+                                      & (CustomerCharge.purpose == advance_exchange.PURPOSE)).where(
         Shipment.merchant_id == merchant_id, Shipment.return_due_at.is_not(None),
         Shipment.return_due_at < (now or utcnow()),
         Case.state.in_((S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value)))).all()
-    return [{"case": number, "state": state, **shipment_dict(ship)} for ship, number, state in rows]
+    # With its hold or charge (the deadline's outcome, once the worker acted): what finance and agents follow up.
+    return [{"case": number, "state": state, **shipment_dict(ship), "charge": charge_dict(charge) if charge else None}
+            for ship, number, state, charge in rows]
 
 
 # ---- tracking -------------------------------------------------------------------------------------------------
@@ -303,14 +320,17 @@ def _adopt_waiting_events(session: Session, shipment: Shipment) -> None:
         shipment.status, shipment.status_at = newest.status, newest.occurred_at
 
 
-def ingest(session: Session, *, actor: Actor, fmt: str, body) -> dict[str, Any]:
+def ingest(session: Session, *, actor: Actor, fmt: str, body, locale: str = "en") -> dict[str, Any]:
     """Stores the events of one webhook call, once each; moves each parcel's status to its newest event; a
-    return delivered to a warehouse that receives on delivery moves its case to 'received'."""
+    return delivered to a warehouse that receives on delivery moves its case to 'received'. An event for a number
+    that fits no registered parcel is kept for later matching; if the number does not even fit its carrier's
+    format, the answer says so (`warnings`), so the sender can fix its mapping — the event is not lost either way."""
     merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin", "system"),
                                  "post tracking events")
     parsed = adapters.parse(fmt, body)
     summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "unmatched": 0, "not_found": parsed.not_found,
-                               "shipments": [], "cases_moved": []}
+                               "shipments": [], "cases_moved": [], "warnings": []}
+    warned: set[tuple[str, str]] = set()
     touched: dict[int, Shipment] = {}
     for update in parsed.updates:
         key = update.key
@@ -318,18 +338,38 @@ def ingest(session: Session, *, actor: Actor, fmt: str, body) -> dict[str, Any]:
                                                          TrackingEvent.dedupe_key == key)) is not None:
             summary["duplicates"] += 1
             continue
+        # The parcel's row is locked (PostgreSQL): two webhook calls about one parcel update its status in turn.
         shipment = session.scalar(select(Shipment).where(Shipment.merchant_id == merchant_id,
                                                          Shipment.carrier == update.carrier,
-                                                         Shipment.tracking_number == update.tracking_number))
-        session.add(TrackingEvent(merchant_id=merchant_id, shipment_id=shipment.id if shipment else None,
-                                  carrier=update.carrier, tracking_number=update.tracking_number,
-                                  status=update.status, raw_code=update.raw_code[:60],
-                                  description=update.description, location=update.location[:300],
-                                  occurred_at=update.occurred_at, source=update.source, dedupe_key=key,
-                                  received_at=utcnow()))
+                                                         Shipment.tracking_number == update.tracking_number)
+                                  .with_for_update().execution_options(populate_existing=True))
+        # The same event delivered twice at the same moment: both calls see no row above, and the unique
+        # (merchant, dedupe_key) constraint lets only one insert it; the other's savepoint rolls back and it counts
+        # the event as the duplicate it is (no 500, nothing stored twice).
+        savepoint = session.begin_nested()
+        try:
+            session.add(TrackingEvent(merchant_id=merchant_id, shipment_id=shipment.id if shipment else None,
+                                      carrier=update.carrier, tracking_number=update.tracking_number,
+                                      status=update.status, raw_code=update.raw_code[:60],
+                                      description=update.description, location=update.location[:300],
+                                      occurred_at=update.occurred_at, source=update.source, dedupe_key=key,
+                                      received_at=utcnow()))
+            session.flush()
+            savepoint.commit()
+        except IntegrityError:
+            savepoint.rollback()
+            summary["duplicates"] += 1
+            continue
         summary["accepted"] += 1
         if shipment is None:
             summary["unmatched"] += 1
+            if (update.carrier, update.tracking_number) not in warned:
+                warned.add((update.carrier, update.tracking_number))
+                try:
+                    check_tracking(update.carrier, update.tracking_number)
+                except Explained as problem:
+                    summary["warnings"].append({**problem.render(locale), "carrier": update.carrier,
+                                                "tracking_number": update.tracking_number, "kept_as": "unmatched"})
             continue
         # Out-of-order delivery: an older event is kept on the timeline but never sets the status back.
         before = (shipment.status, shipment.status_at)

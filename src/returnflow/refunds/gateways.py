@@ -9,6 +9,12 @@
   The outcome arrives later by webhook: POST <our url>/api/v1/money/webhooks/http with
   `Pay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` and body
   {"id": "evt_..", "type": "refund.succeeded" | "refund.failed", "data": {<the refund>, "idempotency_key"}}.
+Charges (money taken from the customer, e.g. an advance exchange whose return never came), answered at once:
+  POST {url}/v1/charges with `Idempotency-Key`; body {"amount", "currency", "payment_ref", "reference",
+  "capture": true (charge now) | false (hold: authorise only)}; answers {"id", "status": succeeded | authorized |
+  failed, "amount", "currency", "failure_reason"}.
+  POST {url}/v1/charges/{id}/capture and POST {url}/v1/charges/{id}/release, each with `Idempotency-Key`;
+  answer {"id", "status": captured | released | failed, ...}. The same key again returns the same answer.
 """
 
 from __future__ import annotations
@@ -61,6 +67,22 @@ class Outcome:
     currency: str | None = None
 
 
+@dataclass(frozen=True)
+class ChargeRequest:
+    """What a gateway needs for one charge operation (hold, capture, release or charge)."""
+
+    op: str
+    number: str
+    idempotency_key: str
+    amount: int
+    currency: str
+    payment_ref: str | None
+    provider_ref: str | None = None
+
+
+CHARGE_DONE = {"hold": "authorized", "charge": "succeeded", "capture": "captured", "release": "released"}
+
+
 class Gateway(Protocol):
     name: str
 
@@ -79,6 +101,11 @@ class ManualGateway:
 
     def lookup(self, leg: Leg) -> Outcome | None:
         return None
+
+    def charge(self, request: ChargeRequest) -> Outcome:
+        """Finance takes the money (or the deposit) by hand: a hold or release is only recorded; a charge or
+        capture waits for finance to mark it collected."""
+        return Outcome("succeeded" if request.op in ("hold", "release") else "sent", provider_ref="manual")
 
 
 class HttpGateway:
@@ -139,6 +166,31 @@ class HttpGateway:
         if status == 404:
             return Outcome("missing")
         return self._outcome(payload) if status == 200 else None
+
+
+    def charge(self, request: ChargeRequest) -> Outcome:
+        """One charge operation; `succeeded` when the provider did it, `failed` on a definite refusal, `unknown`
+        when there was no clear answer (safe to repeat with the same key)."""
+        if not self.settings.http_url:
+            return Outcome("unknown", error="the HTTP gateway is not configured (RETURNFLOW_PAY_HTTP_URL)")
+        if request.op in ("hold", "charge"):
+            path, body = "/v1/charges", {"amount": request.amount, "currency": request.currency,
+                                         "payment_ref": request.payment_ref, "reference": request.number,
+                                         "capture": request.op == "charge"}
+        else:
+            path, body = f"/v1/charges/{request.provider_ref}/{request.op}", {}
+        try:
+            status, payload = self._call("POST", path, body, key=request.idempotency_key)
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+            return Outcome("unknown", error=f"no answer from the provider: {exc}")
+        if status in (200, 201):
+            done = payload.get("status") == CHARGE_DONE[request.op]
+            return Outcome("succeeded" if done else "failed", provider_ref=payload.get("id") or request.provider_ref,
+                           error=None if done else payload.get("failure_reason") or str(payload.get("status")),
+                           amount=payload.get("amount"), currency=payload.get("currency"))
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            return Outcome("failed", error=f"{status} {payload.get('error') or payload}")
+        return Outcome("unknown", error=f"provider answered {status}")
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -168,3 +168,37 @@ class GatewayWebhook(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerCharge(Base):
+    """Money taken FROM the customer for a case: a hold (pre-authorisation, later captured or released) or a
+    direct charge; today the security of an advance exchange (先发后退). One per case and purpose.
+
+    state: hold: holding -> held -> capturing -> captured | releasing -> released (hold_failed: not authorised);
+           charge: charging -> charged | failed (awaiting_finance: a manual gateway, finance collects by hand).
+    """
+
+    __tablename__ = "customer_charges"
+    __table_args__ = (UniqueConstraint("case_id", "purpose"), Index("ix_customer_charges_state", "state"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    number: Mapped[str] = mapped_column(String(50), unique=True)
+    purpose: Mapped[str] = mapped_column(String(30))  # advance_exchange
+    kind: Mapped[str] = mapped_column(String(10))  # hold | charge
+    method: Mapped[str] = mapped_column(String(40))  # the order's payment method it is taken from
+    gateway: Mapped[str] = mapped_column(String(20))  # manual | http
+    payment_ref: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str | None] = mapped_column(String(100))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    voucher: Mapped[str | None] = mapped_column(String(50))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

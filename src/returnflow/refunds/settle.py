@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import SYSTEM, Actor
 from ..cases import store
-from ..cases.workflow import allowed_actions, fire
+from ..cases.workflow import AWAITED, allowed_actions, fire
 from ..db import Database, utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..money import fmt
@@ -94,7 +94,8 @@ def _maybe_complete(session: Session, refund: Refund, at: datetime) -> None:
                                "template": "refund_completed",
                                "data": {"case": case.number, "refund": refund.number,
                                         "amount": fmt(refund.amount, refund.currency), "currency": refund.currency}})
-    if case is not None and "resolve" in allowed_actions(case, SYSTEM):
+    # A refund finishes a case that is done with its goods; one still waiting for its return stays open.
+    if case is not None and case.state not in AWAITED and "resolve" in allowed_actions(case, SYSTEM):
         fire(session, case, "resolve", SYSTEM, payload={"refund": refund.number,
                                                         "amount": fmt(refund.amount, refund.currency),
                                                         "currency": refund.currency}, at=at)

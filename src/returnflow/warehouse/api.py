@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
 from ..cases import service as cases
+from ..cases.evidence import receive
 from ..cases.views import present
 from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
 from . import inspection, receiving, repair
@@ -20,10 +22,10 @@ def _lines(items):
 
 
 @router.get("/receiving/scan")
-async def scan(actor: CurrentActor, db: DB, code: str = Query(min_length=1, max_length=100)):
+async def scan(actor: CurrentActor, db: DB, request: Request, code: str = Query(min_length=1, max_length=100)):
     """What a scanned code (case number, tracking number or order number) finds, and what is still expected."""
     with db.read() as session:
-        return JSON(receiving.scan(session, actor=actor, code=code))
+        return JSON(receiving.scan(session, actor=actor, code=code, locale=locale_of(request)))
 
 
 @router.post("/receiving/parcels", status_code=201)
@@ -66,6 +68,40 @@ async def match_exception(receipt_id: int, body: ExceptionMatch, request: Reques
                      "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)
+
+
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+
+
+@router.post("/receiving/exceptions/{receipt_id}/photos", status_code=201, openapi_extra=_UPLOAD_BODY)
+async def add_exception_photo(receipt_id: int, request: Request):
+    """A photo of a parcel waiting in the exceptions queue (multipart field `file`; type checked from the content).
+    When the parcel is matched, its photos become the case's attachments."""
+    actor = await current_actor(request)
+    settings = request.app.state.settings
+    incoming = await receive(request, settings)
+    try:
+        def work(session):
+            photo = receiving.add_exception_photo(session, actor=actor, receipt_id=receipt_id, upload=incoming,
+                                                  files=request.app.state.store)
+            return 201, {"id": photo.id, "filename": photo.filename, "content_type": photo.content_type,
+                         "size": photo.size, "sha256": photo.sha256}
+
+        return await mutate(request, actor, work, fingerprint=incoming.fingerprint())
+    finally:
+        incoming.close()
+
+
+@router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}")
+async def exception_photo(receipt_id: int, photo_id: int, actor: CurrentActor, db: DB, request: Request):
+    """A parcel photo as it was uploaded, with its SHA-256 in X-Checksum-SHA256."""
+    with db.read() as session:
+        photo = receiving.exception_photo(session, actor=actor, receipt_id=receipt_id, photo_id=photo_id)
+    return StreamingResponse(request.app.state.store.open(photo.storage_key), media_type=photo.content_type,
+                             headers={"Content-Length": str(photo.size), "X-Checksum-SHA256": photo.sha256,
+                                      "X-Content-Type-Options": "nosniff",
+                                      "Content-Disposition": f'inline; filename="{photo.sha256}"'})
 
 
 @router.get("/cases/{number}/warehouse")

@@ -22,7 +22,7 @@ from ..money import MoneyError, fmt, to_minor
 from ..orders.models import OrderLine, Product
 from . import checklists
 from .models import Disposition, Inspection
-from .receiving import DESK, _check_photos, received_so_far
+from .receiving import DESK, _check_photos, lock_case, received_so_far
 
 VERDICTS = ("accept", "accept_with_deduction", "reject")
 GRADES = ("A", "B", "C", "D")
@@ -47,6 +47,7 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
     inspected through the workflow with each line's accepted quantity and verdict."""
     staff_merchant(actor, DESK, "inspect returns")
     case = get_case(session, actor=actor, number=number)
+    lock_case(session, case.id)
     if case.state != S.RECEIVED:
         raise Explained("number", f"case {case.number} is {case.state}; inspection happens after receiving",
                         f"售后单 {case.number} 当前状态为 {case.state}；须先收货再质检", code="illegal_transition",
@@ -162,6 +163,7 @@ def dispose(session: Session, *, actor: Actor, number: str, line_id: int, kind: 
     """Sends returned units of a line to stock, refurbishment, the vendor, scrap or donation; each unit once."""
     staff_merchant(actor, DESK, "dispose of returned goods")
     case = get_case(session, actor=actor, number=number)
+    lock_case(session, case.id)
     line = next((x for x in case.lines if x.id == line_id), None)
     if line is None:
         ids = [x.id for x in case.lines]

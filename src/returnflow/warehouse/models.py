@@ -107,3 +107,23 @@ class RepairOrder(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parts_waiting_days: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class ReceiptPhoto(Base):
+    """A photo taken of a parcel at the desk before it matched a case; when matched it becomes the case's
+    attachment (`attachment_id`), the stored file staying where it is."""
+
+    __tablename__ = "receipt_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("receipts.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    uploaded_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

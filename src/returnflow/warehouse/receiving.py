@@ -20,11 +20,12 @@ from ..errors import Explained, NotFound
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..orders.models import Order
-from .models import Receipt, ReceiptLine
+from .models import Receipt, ReceiptLine, ReceiptPhoto
 
 DESK = ("warehouse", "supervisor", "admin")
 PARCEL_CONDITIONS = ("intact", "damaged_packaging", "opened", "wet", "crushed")
 LINE_CONDITIONS = ("as_expected", "damaged", "used", "missing_parts", "wrong_item")
+MAX_PARCEL_PHOTOS = 20
 # An order number finds only cases still waiting for goods (an order may have many finished cases).
 WAITING = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
 
@@ -83,12 +84,22 @@ def _check_condition(value: str, allowed: tuple[str, ...], field: str) -> str:
     return value
 
 
-def scan(session: Session, *, actor: Actor, code: str) -> dict[str, Any]:
-    """What a scan finds: the case with its lines and what is still expected, or candidates, or nothing."""
+def scan(session: Session, *, actor: Actor, code: str, locale: str = "zh-CN") -> dict[str, Any]:
+    """What a scan finds: the case with its lines and what is still expected, or candidates, or nothing (each with
+    what the clerk does next)."""
     merchant_id = staff_merchant(actor, DESK + ("agent",), "use the receiving desk")
     matches = lookup(session, merchant_id=merchant_id, code=_check_code(code))
     if len(matches) != 1:
-        return {"code": code, "matched": False, "candidates": [m["number"] for m in matches]}
+        numbers = [m["number"] for m in matches]
+        if numbers:
+            en = (f"{code} matches {len(numbers)} cases ({', '.join(numbers)}); scan the case number on the parcel "
+                  "or open the parcel to see which case it is")
+            zh = f"{code} 对应 {len(numbers)} 个售后单（{'、'.join(numbers)}）；请扫描包裹上的售后单号，或拆包确认对应的售后单"
+        else:
+            en = (f"{code} matches no case waiting for goods; record the parcel and it waits in the exceptions queue "
+                  "until it is matched")
+            zh = f"{code} 未匹配到待收货的售后单；登记包裹后它会进入异常件队列，等待匹配"
+        return {"code": code, "matched": False, "candidates": numbers, "message": zh if locale == "zh-CN" else en}
     case = store.load_many(session, [matches[0]["id"]])[0]
     return {"code": code, "matched": True, "by": matches[0]["by"], "case": expected(session, case)}
 
@@ -120,8 +131,10 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
                       received_by=actor.ref, status="unmatched", created_at=utcnow())
     if not matches:
         if photos:
-            raise Explained("photos", "photos are attached to a case; match the parcel first",
-                            "照片须附在售后单上；请先匹配包裹", allowed=[])
+            raise Explained("photos", "these are attachment ids of a case, and the parcel matches none: upload the "
+                            "photos to the exceptions queue entry instead (POST /receiving/exceptions/{id}/photos)",
+                            "这些是售后单附件编号，而包裹未匹配到售后单：请将照片上传到异常件记录"
+                            "（POST /receiving/exceptions/{id}/photos）", allowed=[])
         if lines:
             raise Explained("lines", "a parcel that matches no case has no case lines yet",
                             "未匹配到售后单的包裹暂不能按行登记")
@@ -143,11 +156,7 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
 def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: str, lines: list[dict] | None,
                     photos: list[int]) -> tuple[Receipt, CaseRecord]:
     """Matches a parcel from the exceptions queue to its case and receives it."""
-    merchant_id = staff_merchant(actor, DESK, "match parcels")
-    receipt = session.get(Receipt, receipt_id)
-    if receipt is None or receipt.merchant_id != merchant_id:
-        raise Explained("receipt_id", f"parcel {receipt_id} is not in the exceptions queue",
-                        f"异常件队列中没有包裹 {receipt_id}", code="not_found", status=404)
+    receipt = _exception(session, actor, receipt_id, "match parcels")
     if receipt.status != "unmatched":
         raise Explained("receipt_id", "this parcel was already matched to a case", "该包裹已匹配过售后单",
                         code="already_matched", status=409)
@@ -192,10 +201,11 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
                                 f"{line.sku} 仅剩 {left} 件待收（申请 {line.quantity} 件，已收 {so_far.get(line.id, 0)} 件）",
                                 code="quantity_exceeds")
     _check_photos(session, case, photos)
-    receipt.case_id, receipt.status, receipt.matched_at, receipt.photos = case.id, "matched", utcnow(), photos
+    receipt.case_id, receipt.status, receipt.matched_at = case.id, "matched", utcnow()
     if receipt.id is None:
         session.add(receipt)
     session.flush()
+    receipt.photos = list(photos) + _move_parcel_photos(session, actor, case, receipt)
     for line, qty, line_condition in items:
         session.add(ReceiptLine(receipt_id=receipt.id, case_line_id=line.id, quantity=qty, condition=line_condition))
         so_far[line.id] = so_far.get(line.id, 0) + qty
@@ -205,6 +215,77 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
         "arrived_at": receipt.arrived_at.isoformat(),
         "lines": [{"line_id": line.id, "quantity": so_far.get(line.id, 0)} for line in case.lines],
         "this_parcel": [{"line_id": line.id, "quantity": qty, "condition": c} for line, qty, c in items]})
+
+
+def _move_parcel_photos(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt) -> list[int]:
+    """The photos taken of the parcel while it waited in the exceptions queue become the case's evidence (the
+    stored files stay where they are); returns their attachment ids."""
+    moved = []
+    for photo in session.scalars(select(ReceiptPhoto).where(ReceiptPhoto.receipt_id == receipt.id,
+                                                            ReceiptPhoto.attachment_id.is_(None))
+                                 .order_by(ReceiptPhoto.id)):
+        attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=photo.filename,
+                                content_type=photo.content_type, kind=photo.kind, size=photo.size,
+                                sha256=photo.sha256, storage_key=photo.storage_key, uploaded_by=photo.uploaded_by)
+        session.add(attachment)
+        session.flush()
+        photo.attachment_id = attachment.id
+        fire(session, case, "attach", actor, payload={
+            "attachment_id": attachment.id, "filename": attachment.filename, "kind": attachment.kind,
+            "sha256": attachment.sha256, "size": attachment.size, "receipt_id": receipt.id,
+            "source": "receiving_exception"})
+        moved.append(attachment.id)
+    return moved
+
+
+def add_exception_photo(session: Session, *, actor: Actor, receipt_id: int, upload, files) -> ReceiptPhoto:
+    """Records a photo of a parcel waiting in the exceptions queue, then stores the file (last, like evidence)."""
+    receipt = _exception(session, actor, receipt_id, "photograph parcels")
+    if receipt.status != "unmatched":
+        raise Explained("receipt_id", "this parcel was already matched: attach the photo to its case",
+                        "该包裹已匹配售后单：请将照片上传到售后单", code="already_matched", status=409)
+    if session.scalar(select(func.count()).select_from(ReceiptPhoto)
+                      .where(ReceiptPhoto.receipt_id == receipt.id)) >= MAX_PARCEL_PHOTOS:
+        raise Explained("file", f"at most {MAX_PARCEL_PHOTOS} photos per parcel",
+                        f"每个包裹最多 {MAX_PARCEL_PHOTOS} 张照片", code="too_many_photos", status=409)
+    key = f"{receipt.merchant_id}/receipts/{receipt.id}/{upload.sha256}.{upload.ext}"
+    photo = ReceiptPhoto(receipt_id=receipt.id, merchant_id=receipt.merchant_id, filename=upload.filename[:300],
+                         content_type=upload.content_type, kind=upload.kind, size=upload.size, sha256=upload.sha256,
+                         storage_key=key, uploaded_by=actor.ref, created_at=utcnow())
+    session.add(photo)
+    session.flush()
+    if not files.exists(key):
+        upload.file.seek(0)
+        files.put(key, upload.file, upload.content_type)
+    return photo
+
+
+def exception_photo(session: Session, *, actor: Actor, receipt_id: int, photo_id: int) -> ReceiptPhoto:
+    receipt = _exception(session, actor, receipt_id, "see parcel photos", roles=DESK + ("agent",), lock=False)
+    photo = session.get(ReceiptPhoto, photo_id)
+    if photo is None or photo.receipt_id != receipt.id:
+        raise NotFound("photo", photo_id, field="photo_id")
+    return photo
+
+
+def lock_case(session: Session, case_id: int) -> None:
+    """Two desk actions on one case (the same unit disposed of twice, the same line inspected twice) take turns:
+    the second then sees what the first wrote and is refused with a clear error, not a constraint violation.
+    (PostgreSQL; SQLite's single writer already takes them in turn.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(store.CASES.c.id).where(store.CASES.c.id == case_id).with_for_update())
+
+
+def _exception(session: Session, actor: Actor, receipt_id: int, what: str, roles: tuple[str, ...] = DESK,
+               lock: bool = True) -> Receipt:
+    merchant_id = staff_merchant(actor, roles, what)
+    # Locked: a parcel matched twice at once (to one case or two) is matched once; the second is told it was.
+    stmt = select(Receipt).where(Receipt.id == receipt_id).execution_options(populate_existing=True)
+    receipt = session.scalar(stmt.with_for_update() if lock else stmt)
+    if receipt is None or receipt.merchant_id != merchant_id:
+        raise Explained("receipt_id", f"parcel {receipt_id} is not in the exceptions queue",
+                        f"异常件队列中没有包裹 {receipt_id}", code="not_found", status=404)
+    return receipt
 
 
 def _check_photos(session: Session, case: CaseRecord, photos: list[int]) -> None:
@@ -224,6 +305,10 @@ def receipt_dict(session: Session, receipt: Receipt) -> dict[str, Any]:
             "carrier": receipt.carrier, "tracking_number": receipt.tracking_number,
             "arrived_at": receipt.arrived_at, "condition": receipt.condition, "note": receipt.note,
             "photos": receipt.photos, "received_by": receipt.received_by, "matched_at": receipt.matched_at,
+            "parcel_photos": [{"id": p.id, "filename": p.filename, "content_type": p.content_type, "size": p.size,
+                               "sha256": p.sha256, "attachment_id": p.attachment_id, "created_at": p.created_at}
+                              for p in session.scalars(select(ReceiptPhoto).where(ReceiptPhoto.receipt_id == receipt.id)
+                                                       .order_by(ReceiptPhoto.id))],
             "lines": [{"line_id": x.case_line_id, "quantity": x.quantity, "condition": x.condition} for x in lines]}
 
 
