@@ -16,7 +16,9 @@ skipped with the reason when unreachable):
 4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample) and that every
    floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the run.
 
-Only successful requests count towards req/s. Environment overrides:
+Besides req/s it prints the server's CPU per request (the primary figure on a shared machine) and the SQL statements
+per request of each kind, counted in-process over 20 more cases walked through the same service calls after the
+timed run. Only successful requests count towards req/s. Environment overrides:
     RF_BENCH_CASES=2000         timed cases per database
     RF_BENCH_WARMUP=50          warm-up cases per database (not timed)
     RF_BENCH_CONCURRENCY=16     concurrent clients
@@ -462,6 +464,52 @@ def check_in_database(url: str, expected_cases: int) -> list[str]:
     return problems
 
 
+N_COUNTED = 20  # cases walked in-process after the timed run, counting SQL statements
+
+
+def count_statements(url: str, seeded: Seeded, orders: list[str]) -> dict[str, float]:
+    """SQL statements per request of each kind (and their mean), over `orders` walked through the same service
+    calls the API makes (server-side, in this process: the server's own statements are not visible from here)."""
+    from sqlalchemy import event
+
+    from returnflow.app import create_app  # noqa: F401  (every area's side effects registered, as in the server)
+    from returnflow.auth.service import actor_for_token
+    from returnflow.cases import service
+    from returnflow.cases.schemas import CaseCreate
+    from returnflow.cases.views import present
+    from returnflow.db import Database
+
+    db = Database(url)
+    counts: Counter[str] = Counter()
+    current = ["-"]
+
+    def count(*_args) -> None:
+        counts[current[0]] += 1
+
+    try:
+        actors = {role: actor_for_token(db.reader, token) for role, token in seeded.tokens.items()}
+        event.listen(db.engine, "before_cursor_execute", count)
+        for order in orders:
+            current[0] = "open"
+            with db.transaction() as session:
+                case = service.open_case(session, actor=actors["agent"], data=CaseCreate(
+                    order=order, type="return_refund", channel="portal", reason="wrong_size", description="bench",
+                    lines=[{"line_no": 1, "quantity": 1}]))
+                present(session, [case], actors["agent"])
+            for action, role, payload in STEPS:
+                current[0] = action
+                with db.transaction() as session:
+                    case = service.act(session, actor=actors[role], number=case.number, action=action,
+                                       version=case.version, payload=payload)
+                    present(session, [case], actors[role])
+    finally:
+        db.dispose()
+    n = max(len(orders), 1)
+    per = {kind: counts[kind] / n for kind in REQUEST_TYPES}
+    per["mean"] = sum(counts[k] for k in REQUEST_TYPES) / (n * len(REQUEST_TYPES))
+    return per
+
+
 def floor_rows(url: str) -> int:
     from sqlalchemy import text
 
@@ -487,6 +535,7 @@ class Result:
     p99_ms: float = 0.0
     floor_cpu_ms: float = 0.0
     cpu_ms: float = 0.0
+    statements: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     skipped: str = ""
 
@@ -507,9 +556,9 @@ def report_errors(label: str, tally: Tally, result: Result) -> None:
 
 def bench_database(name: str, url: str, workdir: Path) -> Result:
     result = Result(name)
-    log(f"== {name}: seeding {N_CASES + N_WARMUP} orders")
+    log(f"== {name}: seeding {N_CASES + N_WARMUP + N_COUNTED} orders")
     t0 = time.perf_counter()
-    seeded = seed(url, N_CASES + N_WARMUP)
+    seeded = seed(url, N_CASES + N_WARMUP + N_COUNTED)
     log(f"   seeded in {time.perf_counter() - t0:.1f}s")
 
     # FLOOR: the minimal app on the same kind of database, same client, same concurrency.
@@ -549,7 +598,8 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
             profile_out.unlink(missing_ok=True)
         with (pyspy(proc.pid, profile_out) if profile_out else _nothing()), CpuMeter(proc.pid) as cpu:
-            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[N_WARMUP:], CONCURRENCY,
+            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[N_WARMUP:N_WARMUP + N_CASES],
+                                                         CONCURRENCY,
                                                          LIFECYCLE_BUDGET))
         report_errors("lifecycle", tally, result)
         sample = random.Random(7).sample(tally.numbers, min(25, len(tally.numbers)))
@@ -558,6 +608,9 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
     if opened < N_WARMUP + N_CASES and not tally.cut:
         result.problems.append(f"only {opened} of {N_WARMUP + N_CASES} cases were opened")
     result.problems += check_in_database(url, opened)
+    result.statements = count_statements(url, seeded, seeded.orders[N_WARMUP + N_CASES:])
+    log("   SQL statements per request (in-process, the same service calls as the API): " + ", ".join(
+        f"{kind} {n:.1f}" for kind, n in result.statements.items()))
 
     closed = len(tally.latencies["close"]) - sum(n for (k, _), n in tally.errors.items() if k == "close")
     result.rps = tally.ok / elapsed
@@ -582,7 +635,8 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
         log(f"   PROBLEM: {problem}")
     log(f"lifecycle {name}: {result.rps:,.0f} req/s = {100 * result.rps / result.floor_rps:.0f}% of floor "
         f"({result.floor_rps:,.0f} req/s), {result.cases_per_s:,.0f} cases/s, p50 {result.p50_ms:.2f} ms, "
-        f"p99 {result.p99_ms:.2f} ms")
+        f"p99 {result.p99_ms:.2f} ms; server CPU {result.cpu_ms:.2f} ms/request (floor {result.floor_cpu_ms:.2f}), "
+        f"{result.statements.get('mean', float('nan')):.1f} SQL statements/request")
     return result
 
 
@@ -650,9 +704,13 @@ def main() -> int:
             parts.append(f"{r.name} skipped ({r.skipped})")
         elif r.floor_rps and r.rps:
             parts.append(f"{r.name} {r.rps:,.0f} req/s = {100 * r.rps / r.floor_rps:.0f}% of floor "
-                         f"({r.floor_rps:,.0f} req/s)" + (" [WITH ERRORS]" if r.problems else ""))
+                         f"({r.floor_rps:,.0f} req/s), server CPU {r.cpu_ms:.2f} ms/request = "
+                         f"{100 * r.floor_cpu_ms / r.cpu_ms:.0f}% of floor's, "
+                         f"{r.statements.get('mean', float('nan')):.1f} SQL/request"
+                         + (" [WITH ERRORS]" if r.problems else ""))
         else:
             parts.append(f"{r.name} failed")
+    log(f"load average after: {os.getloadavg()[0]:.2f}")
     log("lifecycle: " + "; ".join(parts))
     return 1 if any(r.problems for r in results) else 0
 

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .analytics.api import pages as analytics_pages
     from .analytics.api import router as analytics_router
     from .auth.api import router as auth_router
+    from .auth.users_api import router as users_router
     from .cases.api import router as cases_router
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .warehouse.api import router as warehouse_router
 
     for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
-                   refunds_router, audit_router, logistics_router, warehouse_router, analytics_router):
+                   refunds_router, audit_router, logistics_router, warehouse_router, analytics_router, users_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics_pages)
 

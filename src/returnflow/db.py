@@ -71,8 +71,11 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # At most 30 connections per process as before, but 20 of them kept: requests run in a thread pool (40 threads)
+    # and an opening briefly takes a second connection for its number, so with 10 kept a busy server connected and
+    # disconnected overflow connections on most requests.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
     # No ping per checkout (a round trip per request); stale connections are recycled and retried instead.
     kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)

@@ -1,17 +1,17 @@
 """Imports every table so the metadata (and Alembic) sees the whole schema."""
 
 from .analytics import indexes as _analytics_indexes  # noqa: F401
-from .auth.models import ApiToken, User  # noqa: F401
+from .auth.models import ApiToken, StaffEvent, User  # noqa: F401
 from .cases.models import (  # noqa: F401
     Attachment, Case, CaseEvent, CaseLine, IdempotencyRecord, NumberSequence, OutboxMessage, Reason,
 )
 from .db import Base  # noqa: F401
 from .logistics.models import ReturnAddress, Shipment, TrackingEvent  # noqa: F401
-from .warehouse.models import Disposition, Inspection, Receipt, ReceiptLine, RepairOrder  # noqa: F401
+from .warehouse.models import Disposition, Inspection, Receipt, ReceiptLine, ReceiptPhoto, RepairOrder  # noqa: F401
 from .merchants.models import Merchant  # noqa: F401
 from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401
 from .policy.models import PolicyVersion  # noqa: F401
 from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings and the notify tables)
 from .refunds import models as _refunds  # noqa: F401
 from .audit import models as _audit  # noqa: F401
-from .pages.models import CaseMessage, PortalAttempt, PortalCode, PortalSession  # noqa: F401
+from .pages.models import CaseHandoff, CaseMessage, CasePlan, PortalAttempt, PortalCode, PortalSession  # noqa: F401

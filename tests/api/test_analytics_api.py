@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -230,10 +231,10 @@ def test_empty_periods_long_periods_and_merchants_without_data_answer_plainly(cl
     for name in ("return_rate", "trend", "top_returns", "reasons", "processing_times", "backlog", "hotspots",
                  "suppliers", "processing_agents"):
         assert get(client, empty.headers("admin"), name)["status"] == "empty", name
-    money = get(client, shop.headers(), "money")
-    # The refunds table exists now (money module); the report over it is not connected yet and says so.
-    assert money["status"] == "no_data_yet" and money["missing_tables"] == []
-    assert "refunds" in money["note"]["en"] and "not connected" in money["note"]["en"]
+    money = get(client, shop.headers(), "money")  # no refund in this history: a clear "empty", not an error
+    assert money["status"] == "empty" and money["rows"] == [] and money["note"]["en"]
+    rated = get(client, shop.headers(), "satisfaction")  # no answer yet; the closed case's follow-up is open
+    assert rated["totals"]["responses"] == 0 and rated["totals"]["follow_ups"] == {"open": 1}
     unknown = client.get("/api/v1/analytics/reports/nope", headers=shop.headers())
     assert unknown.status_code == 404 and "return_rate" in unknown.json()["error"]["allowed"]
     assert client.get("/api/v1/analytics/reports/trend").status_code == 401
@@ -276,19 +277,41 @@ def test_charts_are_self_contained_svg(client, world):
     assert "暂无数据" in empty.text
 
 
-def test_dashboard_json_and_page(client, world):
-    shop, *_ = world
+def test_dashboard_json_and_page(app, client, world):
+    shop, _, _, cases, _ = world
     body = client.get("/api/v1/analytics/dashboard", headers=shop.headers(), params=OCT).json()
     assert [t["report"] for t in body["tiles"]] == ["trend", "top_returns", "reasons", "hotspots",
-                                                    "processing_times", "backlog"]
-    page = client.get("/analytics", headers=shop.headers(), params={**OCT, "lang": "zh-CN", "category": "kitchen"})
+                                                    "processing_times", "backlog", "money", "sla", "satisfaction"]
+    # The page lives in the staff console: the console's cookie session, managers only, its language.
+    from fastapi.testclient import TestClient
+
+    from tests.support.portal import sign_in_staff
+
+    web = TestClient(app, headers={"Accept-Language": "zh-CN"})
+    assert web.get("/analytics?from=2026-10-01", follow_redirects=False).headers["location"] == \
+        "/staff/analytics?from=2026-10-01"
+    assert web.get("/staff/analytics", follow_redirects=False).headers["location"].startswith("/staff/login")
+    sign_in_staff(web, "agent@shop.test", "pw-agent")
+    assert web.get("/staff/analytics").status_code == 403  # agents work cases; managers read the dashboard
+    assert 'href="/staff/analytics"' not in web.get("/staff/").text
+    sign_in_staff(web, "supervisor@shop.test", "pw-supervisor")
+    assert 'href="/staff/analytics"' in web.get("/staff/").text
+    page = web.get("/staff/analytics", params={**OCT, "category": "kitchen"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
-    assert "售后分析" in html and html.count("<svg") >= 4 and "<script" not in html
-    assert "/api/v1/analytics/cases?" in html and "category=kitchen" in html
+    assert "售后分析" in html and html.count("<svg") >= 4 and "<style" not in html
+    assert "/staff/analytics/cases?" in html and "category=kitchen" in html
     assert "format=xlsx" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
-    bad = client.get("/analytics", headers=shop.headers(), params={"granularity": "hour"})
-    assert bad.status_code == 422
+    links = [m.replace("&amp;", "&") for m in re.findall(r'href="(/staff/analytics/cases\?[^"]+)"', html)]
+    listed = [web.get(link) for link in links]
+    assert all(answer.status_code == 200 for answer in listed)
+    found = {n for answer in listed for n in re.findall(r'href="/staff/cases/([^"]+)"', answer.text)}
+    assert cases["full"] in found  # the kitchen return is one click from the figure it is counted in
+    csv_file = web.get(re.search(r'href="(/staff/analytics/export/[^"]+format=csv)"', html).group(1)
+                       .replace("&amp;", "&"))
+    assert csv_file.status_code == 200 and csv_file.headers["content-type"].startswith("text/csv")
+    bad = web.get("/staff/analytics", params={"granularity": "hour"})
+    assert bad.status_code == 422 and "granularity" in bad.text and 'name="granularity"' in bad.text
 
 
 def test_cli_report_prints_the_same_figures(db, world, tmp_path):

@@ -8,6 +8,8 @@ import io
 import json
 import zipfile
 
+import pypdfium2 as pdfium
+
 from tests.api.test_evidence import png_1x1
 from tests.support.flows import run
 from tests.support.money import paid_order, refund_only_case
@@ -50,4 +52,9 @@ def test_a_closed_case_archives_whole_and_an_open_one_is_refused(client, db):
     assert [v["kind"] for v in vouchers] == ["refund_decision", "refund_settlement", "refund_settlement"]
     pdf = zf.read(f"{case}/summary.pdf")
     assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf  # the Chinese font is embedded, not referenced
+    document = pdfium.PdfDocument(pdf)
+    text = "".join(document[i].get_textpage().get_text_range() for i in range(len(document))).replace("\r", "")
+    assert f"售后单归档 Case archive {case}" in text and "防篡改 / Tamper evidence" in text
+    assert chain["head"] in text.replace("\n", "")  # the seal is printed in full, wrapped or not
+    document.close()
     assert client.get(f"/api/v1/cases/{case}/archive", headers=shop.headers("warehouse")).status_code == 403

@@ -206,3 +206,28 @@ def test_webhooks_need_a_merchant_staff_token(client, db):
     finance = client.post("/api/v1/tracking/webhooks/generic", headers=shop.headers("finance"), json=body)
     assert finance.status_code == 403
     assert count(db, TrackingEvent) == 0
+
+
+def test_an_event_for_a_malformed_number_is_kept_for_matching_and_the_sender_is_told(client, db):
+    shop = shop_with_warehouse(db, client)
+    body = {"carrier": "SF", "tracking_number": "12",
+            "events": [{"status": "in_transit", "occurred_at": "2026-11-26T09:00:00+08:00"},
+                       {"status": "out_for_delivery", "occurred_at": "2026-11-27T09:00:00+08:00"}]}
+    r = webhook(client, shop, "generic", body, **{"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 2 and r.json()["unmatched"] == 2
+    [warning] = r.json()["warnings"]
+    assert warning["code"] == "malformed_tracking_number" and warning["field"] == "tracking_number"
+    assert warning["tracking_number"] == "12" and warning["kept_as"] == "unmatched"
+    assert "not a SF Express tracking number" in warning["message"] or "tracking number" in warning["message"]
+    zh = webhook(client, shop, "generic", {**body, "tracking_number": "34"}, **{"Accept-Language": "zh-CN"})
+    assert "运单号" in zh.json()["warnings"][0]["message"]
+    # Nothing lost: both numbers wait in the unmatched list; a well-formed unknown number carries no warning.
+    waiting = client.get("/api/v1/tracking/unmatched", headers=shop.headers("warehouse")).json()
+    assert sorted({w["tracking_number"] for w in waiting}) == ["12", "34"]
+    fine = webhook(client, shop, "generic", {**body, "tracking_number": "SF1234567890123"})
+    assert fine.json()["unmatched"] == 2 and fine.json()["warnings"] == []
+    # The same again: duplicates, no new warning, nothing stored twice.
+    again = webhook(client, shop, "generic", body)
+    assert again.json()["duplicates"] == 2 and again.json()["warnings"] == []
+    assert count(db, TrackingEvent) == 6

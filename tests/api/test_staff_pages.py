@@ -74,7 +74,9 @@ def test_the_case_page_offers_exactly_the_allowed_actions_and_approving_moves_th
     sign_in_staff(agent, "agent@shop.test", "pw-agent")
     page = agent.get(f"/staff/cases/{number}")
     allowed = set(client.get(f"/api/v1/cases/{number}", headers=shop.headers("agent")).json()["allowed_actions"])
-    assert buttons(page.text) == allowed - {"attach"}
+    # plans have their own form (the plan section), like evidence
+    assert buttons(page.text) == allowed - {"attach", "propose_plan", "withdraw_plan"}
+    assert "resolve" not in allowed  # a return is not resolved straight from review: the guard would refuse it
     assert "Policy decision" in page.text and "Eligible" in page.text  # the 7-day window is open
     warehouse = TestClient(app, headers=EN)
     sign_in_staff(warehouse, "warehouse@shop.test", "pw-warehouse")
@@ -131,3 +133,21 @@ def test_signing_out_ends_the_staff_session(app, db, shop):
     sign_in_staff(web, "agent@shop.test", "pw-agent")
     web.post("/staff/logout", data={"csrf": csrf_of(web)})
     assert web.get("/staff/", follow_redirects=False).status_code == 303
+
+
+def test_receiving_and_inspection_on_the_case_page_lead_to_the_warehouse_screens(app, db, shop, client):
+    (number,) = open_cases(client, shop, "O-100")
+    client.post(f"/api/v1/cases/{number}/actions/approve", headers=shop.headers("agent"), json={"version": 1})
+    assert client.get(f"/api/v1/cases/{number}", headers=shop.headers("agent")).json()["state"] == "awaiting_return"
+    warehouse = TestClient(app, headers=EN)
+    sign_in_staff(warehouse, "warehouse@shop.test", "pw-warehouse")
+    page = warehouse.get(f"/staff/cases/{number}").text
+    # no bare "receive" form that would skip the parcel record: a link to the desk with the case number instead
+    assert "receive" not in buttons(page) and f'href="/staff/receiving?code={number}"' in page
+    assert "Record the parcel at the receiving desk" in page
+    bypass = warehouse.post(f"/staff/cases/{number}/actions/receive",
+                            data={"csrf": csrf_of(warehouse), "version": "2", "qty_1": "1"})
+    assert bypass.status_code == 409 and "receiving desk" in bypass.text
+    assert client.get(f"/api/v1/cases/{number}", headers=shop.headers("agent")).json()["state"] == "awaiting_return"
+    desk = warehouse.get(f"/staff/receiving?code={number}")
+    assert desk.status_code == 200 and number in desk.text

@@ -32,9 +32,13 @@ def test_a_scan_finds_the_case_by_case_number_tracking_number_or_order_number(cl
         assert r.status_code == 200 and r.json()["matched"], code
         assert r.json()["by"] == by and r.json()["case"]["number"] == case["number"]
         assert r.json()["case"]["lines"][0]["expected"] == 2
-    assert client.get("/api/v1/receiving/scan", params={"code": "NOTHING"},
-                      headers=shop.headers("warehouse")).json() == {"code": "NOTHING", "matched": False,
-                                                                    "candidates": []}
+    nothing = client.get("/api/v1/receiving/scan", params={"code": "NOTHING"},
+                         headers=shop.headers("warehouse", **{"Accept-Language": "en"})).json()
+    assert nothing["matched"] is False and nothing["candidates"] == []
+    assert "matches no case" in nothing["message"] and "exceptions queue" in nothing["message"]
+    zh = client.get("/api/v1/receiving/scan", params={"code": "NOTHING"},
+                    headers=shop.headers("warehouse", **{"Accept-Language": "zh-CN"})).json()
+    assert "异常件队列" in zh["message"]
 
 
 def test_a_scan_that_matches_several_cases_is_refused_with_the_candidates_and_records_nothing(client, db):
@@ -46,8 +50,18 @@ def test_a_scan_that_matches_several_cases_is_refused_with_the_candidates_and_re
                 json={"version": second["version"], "payload": {"override_reason": "past the window"}})
     r = parcel(client, shop, "O-1")
     assert r.status_code == 409 and r.json()["error"]["code"] == "ambiguous_scan"
+    assert r.json()["error"]["field"] == "code" and "scan the case number" in r.json()["error"]["message"]
     assert set(r.json()["error"]["allowed"]) == {first["number"], second["number"]}
+    zh = client.post("/api/v1/receiving/parcels", headers=shop.headers("warehouse", **{"Accept-Language": "zh-CN"}),
+                     json={"code": "O-1"})
+    assert zh.status_code == 409 and "对应 2 个售后单" in zh.json()["error"]["message"]
     assert count(db, Receipt) == 0
+    # The scan itself says the same before anything is recorded, with both candidates.
+    seen = client.get("/api/v1/receiving/scan", params={"code": "O-1"},
+                      headers=shop.headers("warehouse", **{"Accept-Language": "en"})).json()
+    assert seen["matched"] is False and set(seen["candidates"]) == {first["number"], second["number"]}
+    assert "matches 2 cases" in seen["message"]
+    # Scanning the case number on the parcel then finds exactly one (below).
     assert parcel(client, shop, second["number"]).status_code == 201
 
 
@@ -228,3 +242,52 @@ def test_a_retried_scan_with_the_same_idempotency_key_records_the_parcel_once(cl
     assert first.status_code == again.status_code == 201
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
     assert count(db, Receipt) == 1 and first.json()["case"]["lines"][0]["received_quantity"] == 1
+
+
+def test_photos_of_an_unmatched_parcel_are_kept_and_move_to_the_case_when_it_is_matched(client, db):
+    from returnflow.cases.models import Attachment
+    from returnflow.warehouse.models import ReceiptPhoto
+    from tests.support.portal import png
+
+    shop = shop_with_warehouse(db, client)
+    case = case_awaiting_return(client, shop, db)
+    r = parcel(client, shop, "YT9999999999999", condition="crushed", note="no label")
+    receipt_id = r.json()["receipt"]["id"]
+    url = f"/api/v1/receiving/exceptions/{receipt_id}/photos"
+    first, second = png(64, 48), png(80, 60)
+    for data in (first, second):
+        up = client.post(url, headers=shop.headers("warehouse"), files={"file": ("box.png", data, "image/png")})
+        assert up.status_code == 201, up.text
+    photo_id = up.json()["id"]
+    # Wrong type, a role that does not receive parcels, a parcel that does not exist: refused, nothing stored.
+    bad = client.post(url, headers=shop.headers("warehouse", **{"Accept-Language": "en"}),
+                      files={"file": ("box.png", b"MZ\x90\x00 not an image", "image/png")})
+    assert bad.status_code in (415, 422) and bad.json()["error"]["field"] == "file"
+    assert client.post(url, headers=shop.headers("agent"),
+                       files={"file": ("box.png", first, "image/png")}).status_code == 403
+    missing = client.post("/api/v1/receiving/exceptions/99999/photos", headers=shop.headers("warehouse"),
+                          files={"file": ("box.png", first, "image/png")})
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "receipt_id"
+    assert count(db, ReceiptPhoto) == 2
+    queue = client.get("/api/v1/receiving/exceptions", headers=shop.headers("warehouse")).json()
+    assert len(queue[0]["parcel_photos"]) == 2 and queue[0]["parcel_photos"][1]["id"] == photo_id
+    got = client.get(f"{url}/{photo_id}", headers=shop.headers("agent"))
+    assert got.status_code == 200 and got.content == second and got.headers["content-type"] == "image/png"
+
+    ok = client.post(f"/api/v1/receiving/exceptions/{receipt_id}/match", headers=shop.headers("warehouse"),
+                     json={"case": case["number"]})
+    assert ok.status_code == 200, ok.text
+    moved = ok.json()["receipt"]["photos"]
+    assert len(moved) == 2 and all(p["attachment_id"] in moved for p in ok.json()["receipt"]["parcel_photos"])
+    # They are the case's evidence now: listed, downloadable from the case, on its timeline.
+    detail = client.get(f"/api/v1/cases/{case['number']}", headers=shop.headers()).json()
+    assert sorted(a["id"] for a in detail["attachments"]) == sorted(moved)
+    for attachment_id, data in zip(sorted(moved), (first, second)):
+        r = client.get(f"/api/v1/cases/{case['number']}/attachments/{attachment_id}", headers=shop.headers())
+        assert r.status_code == 200 and r.content == data
+    assert count(db, CaseEvent, CaseEvent.action == "attach") == 2
+    assert count(db, Attachment) == 2
+    late = client.post(url, headers=shop.headers("warehouse", **{"Accept-Language": "en"}),
+                       files={"file": ("box.png", first, "image/png")})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "already_matched"
+    assert count(db, ReceiptPhoto) == 2

@@ -113,6 +113,11 @@ def test_serve_with_demo_answers_like_the_readme_says(tmp_path):
         cases = json.load(urllib.request.urlopen(urllib.request.Request(
             base + "/api/v1/cases", headers={"Authorization": f"Bearer {token}"})))
         assert cases["total"] == 10
+        # the demo's cases were opened with the deadline clocks running, like any case
+        waiting = next(c for c in cases["items"] if c["state"] == "pending_review")
+        timers = json.load(urllib.request.urlopen(urllib.request.Request(
+            base + f"/api/v1/cases/{waiting['number']}/timers", headers={"Authorization": f"Bearer {token}"})))
+        assert any(t["status"] == "pending" for t in timers), timers
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -8,7 +8,10 @@ Test controls (not part of the protocol):
     POST /_test/config   {"webhook_url": url|null, "settle_delay": s, "fail_next": n, "decline_next": n,
                           "delay_next": n, "response_delay": s, "drop_webhooks": n}
     GET  /_test/webhooks?drain=1   undelivered signed webhooks [{"headers": {...}, "body": "..."}]
-    GET  /_test/stats    {"created": n, "posts": n, "refunds": {key: {...}}}
+    GET  /_test/stats    {"created": n, "posts": n, "refunds": {key: {...}}, "charges": {id: {..., "captured"}},
+                          "charge_posts": n}
+Charges (holds, captures, releases, direct charges) answer at once; `fail_next` makes them answer 503 (nothing
+kept), `decline_next` declines the next new charge.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 LOCK = threading.Lock()
-STATE: dict = {"refunds": {}, "by_id": {}, "queue": [], "created": 0, "posts": 0, "events": 0,
+STATE: dict = {"refunds": {}, "by_id": {}, "charges": {}, "charge_ops": {}, "charge_posts": 0, "queue": [], "created": 0, "posts": 0, "events": 0,
                "config": {"webhook_url": None, "settle_delay": 0.05, "fail_next": 0, "decline_next": 0,
                           "delay_next": 0, "response_delay": 0.0, "drop_webhooks": 0}}
 ARGS = argparse.Namespace()
@@ -105,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_test/stats":
             with LOCK:
                 return self._send(200, {"created": STATE["created"], "posts": STATE["posts"],
-                                        "refunds": STATE["refunds"]})
+                                        "refunds": STATE["refunds"], "charges": STATE["charges"],
+                                        "charge_posts": STATE["charge_posts"]})
         if self.headers.get("Authorization") != f"Bearer {ARGS.api_key}":
             return self._send(401, {"error": "unauthorized"})
         if url.path == "/v1/refunds":
@@ -122,6 +126,8 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["config"].update(json.loads(raw or b"{}"))
             return self._send(200, STATE["config"])
+        if url.path.startswith("/v1/charges"):
+            return self._charge(url.path, raw)
         if url.path != "/v1/refunds":
             return self._send(404, {"error": "not found"})
         if self.headers.get("Authorization") != f"Bearer {ARGS.api_key}":
@@ -164,6 +170,57 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)  # the refund is accepted, but the answer comes too late for the caller
         return self._send(201, snapshot)
+
+
+    def _charge(self, path: str, raw: bytes) -> None:
+        """Charges, holds, captures and releases: answered at once; the same Idempotency-Key, the same answer."""
+        if self.headers.get("Authorization") != f"Bearer {ARGS.api_key}":
+            return self._send(401, {"error": "unauthorized"})
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            return self._send(400, {"error": "Idempotency-Key required"})
+        parts = path.strip("/").split("/")  # v1 charges [id op]
+        with LOCK:
+            STATE["charge_posts"] += 1
+            config = STATE["config"]
+            if key in STATE["charge_ops"]:
+                code, answer = STATE["charge_ops"][key]
+                return self._send(code, answer)
+            if config["fail_next"] > 0:
+                config["fail_next"] -= 1
+                return self._send(503, {"error": "try again"})  # no answer kept: the same key may come again
+            if len(parts) == 2:
+                try:
+                    body = json.loads(raw)
+                    amount, currency = int(body["amount"]), str(body["currency"])
+                except (ValueError, KeyError, TypeError):
+                    return self._send(400, {"error": "bad request"})
+                if amount <= 0:
+                    return self._send(400, {"error": "amount must be positive"})
+                decline = config["decline_next"] > 0
+                if decline:
+                    config["decline_next"] -= 1
+                charge = {"id": f"ch_{len(STATE['charges']) + 1}", "amount": amount, "currency": currency,
+                          "payment_ref": body.get("payment_ref"), "reference": body.get("reference"),
+                          "captured": 0, "failure_reason": "card_declined" if decline else None,
+                          "status": "failed" if decline else ("succeeded" if body.get("capture") else "authorized")}
+                if not decline and body.get("capture"):
+                    charge["captured"] = amount
+                STATE["charges"][charge["id"]] = charge
+                answer = (201, dict(charge))
+            elif len(parts) == 4 and parts[2] in STATE["charges"] and parts[3] in ("capture", "release"):
+                charge = STATE["charges"][parts[2]]
+                if charge["status"] != "authorized":
+                    answer = (409, {"error": f"charge is {charge['status']}"})
+                else:
+                    charge["status"] = "captured" if parts[3] == "capture" else "released"
+                    if parts[3] == "capture":
+                        charge["captured"] += charge["amount"]
+                    answer = (200, dict(charge))
+            else:
+                return self._send(404, {"error": "no such charge"})
+            STATE["charge_ops"][key] = answer
+        return self._send(*answer)
 
 
 def main() -> None:

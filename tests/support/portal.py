@@ -32,16 +32,18 @@ PNG = png()
 
 def recent_order(db: Database, merchant_id: int, number: str, *, customer: str = "C-1",
                  email: str = "buyer@example.com", phone: str = "13800001111", days_ago: int = 2,
-                 lines=(("COAT-M", "Wool coat M", "899.00", 2), ("MUG", "Mug", "35.50", 1))) -> str:
+                 lines=(("COAT-M", "Wool coat M", "899.00", 2), ("MUG", "Mug", "35.50", 1)),
+                 paid_total: int | None = 0) -> str:
     """A paid order delivered `days_ago` days ago, so the 7-day window is open. A coat is worth more than the
-    policy approves by itself (cn-law: 500), so a return of it waits in the agents' queue."""
+    policy approves by itself (cn-law: 500), so a return of it waits in the agents' queue. `paid_total=None`
+    records the goods as paid (what a refund can give back)."""
     delivered = utcnow() - timedelta(days=days_ago)
     record = OrderRecord(
         number=number, currency="CNY",
         customer=CustomerRecord(external_id=customer, name=f"Customer {customer}", email=email, phone=phone,
                                 locale="zh-CN"),
         ordered_at=delivered - timedelta(days=3), shipped_at=delivered - timedelta(days=2), delivered_at=delivered,
-        signed_at=delivered, paid_total=0,
+        signed_at=delivered, paid_total=paid_total,
         lines=[LineRecord(line_no=i + 1, sku=sku, title=title, category="apparel",
                           unit_price=to_minor(Decimal(price), "CNY"), quantity=qty, delivered_quantity=qty)
                for i, (sku, title, price, qty) in enumerate(lines)])

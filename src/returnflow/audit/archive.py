@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
-import subprocess
 import zipfile
-from functools import lru_cache
+from xml.sax.saxutils import escape
 
 import orjson
 from sqlalchemy import select
@@ -21,31 +19,11 @@ from ..cases.service import get_case
 from ..cases.views import STATE_LABELS
 from ..errors import Explained
 from ..money import fmt
+from ..pdf import cjk_font
 from ..refunds.models import Compensation, Voucher, VoucherLine
 from ..refunds.reports import case_refunds, compensation_dict
 from .chain import GENESIS, head
 from .models import EventLink
-
-# CJK fonts looked up through fontconfig, in order; RETURNFLOW_PDF_FONT names a font file instead.
-FONT_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
-
-
-@lru_cache
-def cjk_font() -> str:
-    """A font file that covers Chinese, embedded into the PDF so it prints the same everywhere."""
-    configured = os.environ.get("RETURNFLOW_PDF_FONT")
-    if configured:
-        return configured
-    if shutil.which("fc-match"):
-        for family in FONT_FAMILIES:
-            found = subprocess.run(["fc-match", "-f", "%{file}\n%{family}", f"{family}:lang=zh-cn"],
-                                   capture_output=True, text=True, timeout=10).stdout.split("\n", 1)
-            if len(found) == 2 and family.split()[0].lower() in found[1].lower():
-                return found[0]
-    raise Explained("font", "no Chinese font is installed for the PDF summary: install fonts-wqy-microhei "
-                    "(scripts/setup does) or set RETURNFLOW_PDF_FONT", "未安装用于 PDF 摘要的中文字体：请安装 "
-                    "fonts-wqy-microhei（scripts/setup 会安装）或设置 RETURNFLOW_PDF_FONT", code="no_font", status=500)
-
 
 def _json(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
@@ -97,29 +75,25 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
 
 
 def summary_pdf(case, events, refunds, vouchers, compensations, attachments, seal: str) -> bytes:
-    """A bilingual summary: the case, its lines, money, evidence and timeline."""
-    from fpdf import FPDF
+    """A bilingual summary: the case, its lines, money, evidence and timeline (ReportLab, CJK font embedded)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_font("cjk", "", cjk_font())
-    pdf.set_title(f"{case.number}")
-    pdf.set_creator("returnflow")
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
+    font = cjk_font()
+    title_style = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, wordWrap="CJK", spaceAfter=4)
+    head_style = ParagraphStyle("head", fontName=font, fontSize=13, leading=18, wordWrap="CJK", spaceBefore=6)
+    body_style = ParagraphStyle("body", fontName=font, fontSize=9, leading=12.5, wordWrap="CJK")
+    story: list = []
 
     def heading(zh: str, en: str) -> None:
-        pdf.set_font("cjk", size=13)
-        pdf.ln(2)
-        pdf.multi_cell(width, 7, f"{zh} / {en}", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("cjk", size=9)
+        story.append(Paragraph(escape(f"{zh} / {en}"), head_style))
 
     def row(zh: str, en: str, value) -> None:
-        pdf.multi_cell(width, 5, f"{zh} {en}: {value}", new_x="LMARGIN", new_y="NEXT")
+        story.append(Paragraph(escape(f"{zh} {en}: {value}"), body_style))
 
-    pdf.set_font("cjk", size=16)
-    pdf.multi_cell(width, 9, f"售后单归档 Case archive  {case.number}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("cjk", size=9)
+    story.append(Paragraph(escape(f"售后单归档 Case archive  {case.number}"), title_style))
     label = STATE_LABELS.get(case.state, {"zh-CN": case.state, "en": case.state})
     row("订单", "Order", case.order_number)
     row("类型", "Type", case.type)
@@ -159,4 +133,9 @@ def summary_pdf(case, events, refunds, vouchers, compensations, attachments, sea
             f"({e['actor']['role']} {e['actor']['name'] or e['actor']['id'] or ''})")
     heading("防篡改", "Tamper evidence")
     row("事件链末端哈希", "Event chain head (SHA-256)", seal)
-    return bytes(pdf.output())
+    story.append(Spacer(1, 2 * mm))
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
+                            bottomMargin=15 * mm, title=case.number, creator="returnflow", invariant=True)
+    doc.build(story)
+    return out.getvalue()

@@ -43,11 +43,19 @@ _INSERT = insert(EventLink.__table__)
 
 
 def _chain(session: Session, case, event: dict) -> list[dict]:
+    seq = event["seq"]
+    context = getattr(case, "context", None)
     prev = GENESIS
-    if event["seq"] > 1:
-        prev = store.run(session, _PREV, {"case_id": event["case_id"], "seq": event["seq"] - 1}).scalar() or GENESIS
-    store.run(session, _INSERT, {"case_id": event["case_id"], "seq": event["seq"], "prev_hash": prev,
-                                 "hash": link(prev, event)})
+    if seq > 1:
+        head = context.chain_head if context is not None else None
+        if head is not None and head[0] == seq - 1:
+            prev = head[1] or GENESIS  # the link before, read with the case (or written just now)
+        else:
+            prev = store.run(session, _PREV, {"case_id": event["case_id"], "seq": seq - 1}).scalar() or GENESIS
+    digest = link(prev, event)
+    store.run(session, _INSERT, {"case_id": event["case_id"], "seq": seq, "prev_hash": prev, "hash": digest})
+    if context is not None:
+        context.chain_head = (seq, digest)
     return []
 
 

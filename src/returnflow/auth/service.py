@@ -102,3 +102,10 @@ def revoke(session: Session, *, token: str) -> bool:
     with _cache_lock:
         _cache.pop(api_token.token_hash, None)
     return True
+
+
+def forget_tokens(hashes: list[str]) -> None:
+    """Drops revoked tokens from this process's look-up cache, so they stop working here at once."""
+    with _cache_lock:
+        for digest in hashes:
+            _cache.pop(digest, None)

@@ -28,7 +28,12 @@ ALLOWED: dict[str, tuple[str, str]] = {
     "video/mp4": ("video", "mp4"), "video/quicktime": ("video", "mov"), "video/webm": ("video", "webm"),
     "video/x-m4v": ("video", "m4v"),
 }
-KIND_LABELS = {"image": {"en": "images", "zh-CN": "图片"}, "video": {"en": "videos", "zh-CN": "视频"}}
+# Files sent with a message: photos and PDF documents (a receipt, an appraisal report), not videos.
+DOCUMENTS: dict[str, tuple[str, str]] = {"application/pdf": ("document", "pdf")}
+MESSAGE_FILES: dict[str, tuple[str, str]] = {
+    **{k: v for k, v in ALLOWED.items() if v[0] == "image"}, **DOCUMENTS}
+KIND_LABELS = {"image": {"en": "images", "zh-CN": "图片"}, "video": {"en": "videos", "zh-CN": "视频"},
+               "document": {"en": "documents", "zh-CN": "文档"}}
 SNIFF_BYTES = 8192          # enough for every signature filetype knows
 SPOOL_BYTES = 1024 * 1024   # uploads up to this size stay in memory
 OTHER_FIELDS_BYTES = 64 * 1024  # form fields besides `file` (ignored) may not add more than this
@@ -53,13 +58,15 @@ def detect(head: bytes) -> str:
     return kind.mime if kind else "unknown"
 
 
-def classify(filename: str, head: bytes, settings: Settings) -> tuple[str, str, str, int]:
+def classify(filename: str, head: bytes, settings: Settings,
+             allowed: dict[str, tuple[str, str]] = ALLOWED) -> tuple[str, str, str, int]:
     """(content type, kind, extension, size limit) for a file starting with `head`, or refuses the file."""
     detected = detect(head)
-    if detected not in ALLOWED:
-        raise InvalidInput("file_type", field="file", filename=filename, detected=detected, allowed=sorted(ALLOWED))
-    category, ext = ALLOWED[detected]
-    limit = settings.max_image_bytes if category == "image" else settings.max_video_bytes
+    if detected not in allowed:
+        raise InvalidInput("file_type", field="file", filename=filename, detected=detected, allowed=sorted(allowed))
+    category, ext = allowed[detected]
+    # Documents share the image limit: a scanned receipt is a picture in a PDF.
+    limit = settings.max_video_bytes if category == "video" else settings.max_image_bytes
     return detected, category, ext, limit
 
 
@@ -101,9 +108,10 @@ class Receiver:
     """Takes a file's bytes chunk by chunk: sniffs the type from the first bytes, enforces that kind's limit as the
     bytes arrive, hashes and spools them. ``finish`` returns the checked Upload."""
 
-    def __init__(self, filename: str, settings: Settings) -> None:
+    def __init__(self, filename: str, settings: Settings, allowed: dict[str, tuple[str, str]] = ALLOWED) -> None:
         self.filename = (filename or "upload")[:300]
         self.settings = settings
+        self.allowed = allowed
         self.head = bytearray()
         self.typed: tuple[str, str, str, int] | None = None
         self.size = 0
@@ -118,7 +126,7 @@ class Receiver:
             if self.typed is None:
                 self.head += chunk[:SNIFF_BYTES]
                 if len(self.head) >= SNIFF_BYTES:
-                    self.typed = classify(self.filename, bytes(self.head), self.settings)
+                    self.typed = classify(self.filename, bytes(self.head), self.settings, self.allowed)
             if self.typed is not None and self.size > self.typed[3]:
                 raise too_large(self.filename, self.typed[1], self.typed[3], self.size, complete=False)
             self.digest.update(chunk)
@@ -132,7 +140,7 @@ class Receiver:
             if self.size == 0:
                 raise InvalidInput("file_empty", field="file", filename=self.filename)
             if self.typed is None:
-                self.typed = classify(self.filename, bytes(self.head), self.settings)
+                self.typed = classify(self.filename, bytes(self.head), self.settings, self.allowed)
             content_type, category, ext, limit = self.typed
             if self.size > limit:
                 raise too_large(self.filename, category, limit, self.size, complete=True)

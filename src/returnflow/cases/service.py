@@ -21,7 +21,7 @@ from ..policy.apply import Requested, assess
 from . import reasons as reason_taxonomy, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, NumberSequence
 from .schemas import CaseCreate
-from .store import CaseLineRecord, CaseRecord, append_event, insert_case
+from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .workflow import fire, write_side_effects
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
@@ -79,7 +79,7 @@ def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Mercha
 def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None) -> CaseRecord:
     """Opens a case against an order, checking lines, quantities and the reason; numbers it at once."""
     merchant_id, merchant_code = merchant_of(session, actor, data.merchant)
-    order = store.run(session, _ORDER, {"merchant_id": merchant_id, "number": data.order}).first()
+    order = store.run(session, _order_statement(), {"merchant_id": merchant_id, "number": data.order}).first()
     if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", data.order, field="order")
 
@@ -98,7 +98,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     # The policy decides every goods request as it is opened; imported history was decided long ago.
     assessment = None
     if pairs and data.channel != Channel.IMPORT:
-        policy_row, policy = policy_service.current(session, merchant_id)
+        policy_row, policy = policy_service.active(session, merchant_id)
         assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
                             preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
                             requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
@@ -121,7 +121,10 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         created_at=now, updated_at=now, closed_at=None,
         policy_version=assessment.policy_version if assessment else None,
         policy_decision=assessment.record if assessment else None,
-        lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer)
+        lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer,
+        context=Context(chain_head=None, sla_updated_at=order.sla_updated_at, webhooks=bool(order.webhooks),
+                        contact=Contact(order.email, order.phone, order.locale, order.channels)
+                        if order.external_id is not None else None))
     insert_case(session, case)
     payload = {"type": case.type, "channel": case.channel, "reason": case.reason_code,
                "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]}
@@ -209,6 +212,20 @@ _ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Cust
                   Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost, Order.payments)
           .outerjoin(Customer, Customer.id == Order.customer_id)
           .where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number")))
+
+
+@lru_cache
+def _order_statement():
+    """_ORDER with what the opening's side effects need (see store.Context), built on first use (the SLA tables'
+    module imports this area)."""
+    from ..sla.models import SlaSettings
+
+    sla_at = (select(SlaSettings.updated_at).where(SlaSettings.merchant_id == bindparam("merchant_id"))
+              .scalar_subquery())
+    return _ORDER.add_columns(Customer.phone, Customer.channels, sla_at.label("sla_updated_at"),
+                              store.has_webhooks(bindparam("merchant_id")).label("webhooks"))
+
+
 _LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)
                .with_for_update())
 _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
@@ -267,9 +284,10 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
                channel: str | None = None, assignee_id: int | None = None, order: str | None = None,
                customer: str | None = None, created_from: datetime | None = None,
                created_to: datetime | None = None, q: str | None = None, limit: int = 50,
-               offset: int = 0) -> tuple[list[CaseRecord], int]:
-    """Cases the actor may see, filtered and paged, newest first."""
-    stmt = scoped(select(Case.id), actor)
+               offset: int = 0, where: tuple = (), sort: tuple = ()) -> tuple[list[CaseRecord], int]:
+    """Cases the actor may see, filtered and paged, newest first (or by `sort`); `where` adds conditions (e.g. the
+    console's due-soon queue)."""
+    stmt = scoped(select(Case.id), actor).where(*where)
     if state:
         stmt = stmt.where(Case.state.in_(state))
     if type:
@@ -298,7 +316,8 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
                 or_(OrderLine.sku.ilike(like), OrderLine.title.ilike(like)))),
         ))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    ids = list(session.scalars(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)))
+    ids = list(session.scalars(stmt.order_by(*sort, Case.created_at.desc(), Case.id.desc()).limit(limit)
+                               .offset(offset)))
     return store.load_many(session, ids), total
 
 

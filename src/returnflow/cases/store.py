@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -76,6 +76,35 @@ class CaseRecord:
     order_number: str | None = None
     merchant_code: str | None = None
     customer: dict[str, Any] | None = None
+    # Read with the case for the side effects of its next transition (see Context); None: not read, the producers
+    # ask the database themselves.
+    context: Context | None = None
+
+
+class Contact(NamedTuple):
+    """How the case's customer is reached (customer notices)."""
+
+    email: str | None
+    phone: str | None
+    locale: str | None
+    channels: list | None
+
+
+@dataclass(slots=True)
+class Context:
+    """What a transition's side effects need besides the case, read in the same query as the case (or the order,
+    when a case is opened) so a transition does not ask for each: all of it as of this transaction, never cached.
+
+    chain_head: (seq, hash) of the link of the case's current version (hash None: that event has no link; the
+    whole tuple None: the case has no event yet);
+    sla_updated_at: when the merchant's SLA settings were saved (None: it never saved any, defaults apply);
+    webhooks: whether the merchant has an active webhook endpoint; contact: the customer's (None: no customer).
+    """
+
+    chain_head: tuple[int, str | None] | None
+    sla_updated_at: datetime | None
+    webhooks: bool
+    contact: Contact | None
 
 
 _CASE_COLS = [c for c in CASES.c]
@@ -87,14 +116,31 @@ _N_CASE = len(_CASE_COLS)
 # Rows are unpacked positionally into CaseRecord: its first fields must be the table's columns, in order.
 assert tuple(CaseRecord.__dataclass_fields__)[:_N_CASE] == tuple(_CASE_NAMES), "CaseRecord fields != cases columns"
 _N_LINE = len(_LINE_COLS)
+_N_EXTRA = 11  # order number, merchant code, six customer columns, chain head, SLA settings time, webhooks
+
+
+def has_webhooks(merchant_id) -> Any:
+    """EXISTS an active webhook endpoint of the merchant (a column expression)."""
+    from ..notify.models import WebhookEndpoint
+
+    endpoints = WebhookEndpoint.__table__
+    return exists().where(endpoints.c.merchant_id == merchant_id, endpoints.c.active.is_(True))
 
 
 def _base() -> Select:
+    # Imported here: these areas import this module (the tables are only needed once the statements are built).
+    from ..audit.models import EventLink
+    from ..sla.models import SlaSettings
+
+    CHAIN, SLA = EventLink.__table__, SlaSettings.__table__
     return (select(*_CASE_COLS, Order.number, Merchant.code, Customer.external_id, Customer.name, Customer.email,
-                   Customer.locale, *_LINE_COLS)
+                   Customer.locale, Customer.phone, Customer.channels, CHAIN.c.hash, SLA.c.updated_at,
+                   has_webhooks(CASES.c.merchant_id), *_LINE_COLS)
             .join(Order, Order.id == CASES.c.order_id)
             .join(Merchant, Merchant.id == CASES.c.merchant_id)
             .outerjoin(Customer, Customer.id == CASES.c.customer_id)
+            .outerjoin(CHAIN, and_(CHAIN.c.case_id == CASES.c.id, CHAIN.c.seq == CASES.c.version))
+            .outerjoin(SLA, SLA.c.merchant_id == CASES.c.merchant_id)
             .outerjoin(LINES, LINES.c.case_id == CASES.c.id)
             .outerjoin(OrderLine, OrderLine.id == LINES.c.order_line_id))
 
@@ -116,23 +162,41 @@ def _assemble(rows) -> list[CaseRecord]:
         if record is None:
             record = CaseRecord(*row[:_N_CASE])
             record.order_number, record.merchant_code = row[_N_CASE], row[_N_CASE + 1]
-            ext, name, email, locale = row[_N_CASE + 2:_N_CASE + 6]
+            ext, name, email, locale, phone, channels, head, sla_at, webhooks = row[_N_CASE + 2:_N_CASE + _N_EXTRA]
             record.customer = {"id": ext, "name": name, "email": email, "locale": locale} if ext is not None else None
+            record.context = Context(
+                chain_head=(record.version, head), sla_updated_at=sla_at,
+                webhooks=bool(webhooks),
+                contact=Contact(email, phone, locale, channels) if ext is not None else None)
             records[case_id] = record
-        line = row[_N_CASE + 6:]
+        line = row[_N_CASE + _N_EXTRA:]
         if line[0] is not None:
             record.lines.append(CaseLineRecord(*line))
     return list(records.values())
 
 
-# Statements are built once: building and hashing a statement costs several times more than running it.
-_BY_NUMBER = _base().where(CASES.c.number == bindparam("number")).order_by(LINES.c.id)
-_BY_NUMBER_MERCHANT = (_base().where(CASES.c.number == bindparam("number"),
-                                     CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id))
-_BY_NUMBER_CUSTOMER = (_base().where(CASES.c.number == bindparam("number"),
-                                     CASES.c.merchant_id == bindparam("merchant_id"),
-                                     CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id))
-_BY_IDS = _base().where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id)
+class _Loads:
+    """The loading statements, built once on first use: building and hashing a statement costs several times more
+    than running it."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        base = _base()
+        built = {
+            "by_number": base.where(CASES.c.number == bindparam("number")).order_by(LINES.c.id),
+            "by_number_merchant": base.where(CASES.c.number == bindparam("number"),
+                                             CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id),
+            "by_number_customer": base.where(CASES.c.number == bindparam("number"),
+                                             CASES.c.merchant_id == bindparam("merchant_id"),
+                                             CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id),
+            "by_ids": base.where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id),
+        }
+        self.__dict__.update(built)
+        return built[name]
+
+
+_LOADS = _Loads()
 _INSERT_CASE = insert(CASES).returning(CASES.c.id)
 _INSERT_LINE = insert(LINES).returning(LINES.c.id)
 _INSERT_EVENT = insert(EVENTS)
@@ -154,12 +218,12 @@ def run(session: Session, stmt, params=None):
 def load(session: Session, *, actor: Actor, number: str) -> CaseRecord | None:
     """The case `number` with its lines, if the actor may see it."""
     if actor.kind == "customer":
-        rows = run(session, _BY_NUMBER_CUSTOMER, {"number": number, "merchant_id": actor.merchant_id,
-                                                  "customer_id": actor.customer_id})
+        rows = run(session, _LOADS.by_number_customer, {"number": number, "merchant_id": actor.merchant_id,
+                                                        "customer_id": actor.customer_id})
     elif actor.merchant_id is not None:
-        rows = run(session, _BY_NUMBER_MERCHANT, {"number": number, "merchant_id": actor.merchant_id})
+        rows = run(session, _LOADS.by_number_merchant, {"number": number, "merchant_id": actor.merchant_id})
     else:
-        rows = run(session, _BY_NUMBER, {"number": number})
+        rows = run(session, _LOADS.by_number, {"number": number})
     found = _assemble(rows)
     return found[0] if found else None
 
@@ -168,7 +232,7 @@ def load_many(session: Session, ids: list[int]) -> list[CaseRecord]:
     """Cases by id, in the order given."""
     if not ids:
         return []
-    found = {r.id: r for r in _assemble(run(session, _BY_IDS, {"ids": ids}))}
+    found = {r.id: r for r in _assemble(run(session, _LOADS.by_ids, {"ids": ids}))}
     return [found[i] for i in ids if i in found]
 
 
@@ -219,6 +283,14 @@ def append_event(session: Session, record: CaseRecord, *, action: str, actor: Ac
 def enqueue(session: Session, *, merchant_id: int | None, case_id: int | None, topic: str, payload: dict,
             at: datetime) -> None:
     """An outbox message (a side effect for the worker to deliver), in the caller's transaction."""
-    run(session, _INSERT_OUTBOX, {"merchant_id": merchant_id, "topic": topic, "case_id": case_id, "status": "pending",
-                                  "attempts": 0, "available_at": at, "lease_until": None, "created_at": at,
-                                  "payload": payload})
+    enqueue_many(session, merchant_id=merchant_id, case_id=case_id, messages=[(topic, payload)], at=at)
+
+
+def enqueue_many(session: Session, *, merchant_id: int | None, case_id: int | None,
+                 messages: list[tuple[str, dict]], at: datetime) -> None:
+    """Outbox messages ((topic, payload) each, in order) in one statement, in the caller's transaction."""
+    if messages:
+        run(session, _INSERT_OUTBOX, [
+            {"merchant_id": merchant_id, "topic": topic, "case_id": case_id, "status": "pending", "attempts": 0,
+             "available_at": at, "lease_until": None, "created_at": at, "payload": payload}
+            for topic, payload in messages])

@@ -17,7 +17,8 @@ from ..errors import AppError, Conflict, Forbidden
 from ..orders.models import OrderLine
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
 from .store import (
-    CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue, line_state, save_changes,
+    CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
+    save_changes,
 )
 
 OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
@@ -61,6 +62,9 @@ class Transition:
     summary_en: str = ""
     summary_zh: str = ""
     requires: tuple[str, ...] = field(default_factory=tuple)
+    # What the case's own fields already rule out (no database read), so no page offers an action its guard
+    # would refuse for certain; the guard still decides.
+    offered: Callable[[Case], bool] | None = None
 
 
 # ---- targets -------------------------------------------------------------------------------------------------
@@ -79,6 +83,10 @@ def after_arbitration(case: Case, payload: dict) -> S:
     return after_approval(case) if payload.get("decision") == "customer" else S.CLOSED
 
 
+# The return is still on its way to us.
+AWAITED = frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT})
+
+
 # ---- guards --------------------------------------------------------------------------------------------------
 
 def _text(payload: dict, name: str) -> str:
@@ -92,6 +100,31 @@ def _require(*names: str) -> Guard:
             if not _text(payload, name):
                 raise GuardFailed(f"payload.{name} is required for this action",
                                   f"payload.{name} 为必填项", field=f"payload.{name}")
+    return guard
+
+
+# The plan row each plan event follows (pages.plans writes the row, then fires the event).
+PLAN_STATUS_OF = {"propose_plan": "proposed", "accept_plan": "accepted", "decline_plan": "declined",
+                  "withdraw_plan": "withdrawn"}
+
+
+def _plan_guard(action: str) -> Guard:
+    def guard(session: Session, case: Case, _a: Actor, payload: dict) -> None:
+        from ..pages.models import CasePlan  # the plan rows live with the pages that propose and answer them
+
+        plan = payload.get("plan")
+        row = session.get(CasePlan, plan) if isinstance(plan, int) and not isinstance(plan, bool) else None
+        status = PLAN_STATUS_OF[action]
+        if row is None or row.case_id != case.id or row.status != status:
+            raise GuardFailed("payload.plan must be a plan of this case, changed through the plan pages",
+                              "payload.plan 须为本售后单的方案，并通过方案页面操作", field="payload.plan")
+        # One event per plan and step: as many events as plans in that status, never more.
+        rows = select(func.count()).select_from(CasePlan).where(CasePlan.case_id == case.id)
+        if action != "propose_plan":  # every plan was proposed once, whatever became of it
+            rows = rows.where(CasePlan.status == status)
+        if count_events(session, case.id, action) >= (session.scalar(rows) or 0):
+            raise GuardFailed("this plan step is already on the timeline", "该方案的这一步已记录在处理记录中",
+                              field="payload.plan")
     return guard
 
 
@@ -219,11 +252,36 @@ def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
     if case.state == S.PENDING_REVIEW:
         raise GuardFailed("only an inquiry or complaint can be resolved straight from review",
                           "只有咨询或投诉可以在审核阶段直接办结")
+    if case.state in AWAITED:
+        # 先发后退 whose original never came: once the customer has paid for the replacement (charged, or the hold
+        # captured) nothing is owed either way, and the case can be finished without the parcel.
+        if not (case.advance and _replacement_paid_for(session, case)):
+            raise GuardFailed("a case still waiting for its return is resolved only as an advance exchange whose "
+                              "replacement the customer has paid for (charge or captured hold)",
+                              "等待退货的售后单，仅当为先发后退且顾客已为换货商品付款（扣款或预授权已扣）时才可办结")
+        return
     if case.type in (T.EXCHANGE, T.RESHIP, T.REPAIR) and not _outbound_shipped(session, case):
         raise GuardFailed("ship the replacement (or repaired item) first: action ship_replacement",
                           "请先发出换货/补发/维修品（操作 ship_replacement）")
     if case.type == T.REPAIR and case.state != S.RESOLVING:
         raise GuardFailed("a repair is resolved after complete_repair", "维修单须先完成维修（complete_repair）")
+
+
+def _replacement_paid_for(session: Session, case: Case) -> bool:
+    from ..logistics.advance import PURPOSE
+    from ..refunds.charges import of_case
+
+    charge = of_case(session, case.id, PURPOSE)
+    return charge is not None and charge.state in ("charged", "captured")
+
+
+def _resolve_offered(case: Case) -> bool:
+    """What `_resolve_guard` refuses whatever the payload and the database say."""
+    if case.type in (T.INQUIRY, T.COMPLAINT):
+        return True
+    if case.state in AWAITED:
+        return bool(case.advance)
+    return case.state != S.PENDING_REVIEW and (case.type != T.REPAIR or case.state == S.RESOLVING)
 
 
 def _quantities_available(session: Session, case: Case, _a: Actor, _p: dict) -> None:
@@ -309,6 +367,8 @@ def _effect(case: Case, action: str, payload: dict, to: S, at: datetime) -> None
 
 REVIEW_STATES = frozenset({S.PENDING_REVIEW, S.PENDING_APPROVAL, S.AWAITING_CUSTOMER})
 NOT_TERMINAL = ALL_STATES - TERMINAL_STATES
+PLAN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.INSPECTED, S.IN_REPAIR,
+                         S.RESOLVING, S.DISPUTED})
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("approve", REVIEW_STATES, after_approval, REVIEWERS, _approve_guard,
@@ -343,9 +403,9 @@ TRANSITIONS: tuple[Transition, ...] = (
                frozenset({S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.RESOLVING}), None,
                ("agent", "warehouse", "supervisor", "admin", "system"), _ship_replacement_guard,
                "Ship the replacement, reshipped or repaired item", "发出换货/补发/维修品", ("carrier", "tracking_number")),
-    Transition("resolve", frozenset({S.PENDING_REVIEW, S.INSPECTED, S.RESOLVING}), S.RESOLVED,
+    Transition("resolve", frozenset({S.PENDING_REVIEW, S.INSPECTED, S.RESOLVING}) | AWAITED, S.RESOLVED,
                ("agent", "finance", "supervisor", "admin", "system"), _resolve_guard,
-               "Carry out the resolution", "处理完成"),
+               "Carry out the resolution", "处理完成", offered=_resolve_offered),
     Transition("close", frozenset({S.RESOLVED, S.REJECTED}), S.CLOSED, ("agent", "supervisor", "admin", "system"),
                None, "Close and archive", "结案归档"),
     Transition("reopen", frozenset({S.CLOSED}), S.PENDING_REVIEW, SENIOR, _reopen_guard,
@@ -355,6 +415,10 @@ TRANSITIONS: tuple[Transition, ...] = (
                "The customer asks the platform to intervene", "申请平台介入", ("reason",)),
     Transition("arbitrate", frozenset({S.DISPUTED}), after_arbitration, ("platform",), _arbitrate_guard,
                "The platform decides the dispute", "平台裁决", ("decision", "reason")),
+    # The automatic outcome of an advance exchange's return deadline and the gateway's answers (logistics.advance):
+    # a timeline event only, written by the system.
+    Transition("settle_advance_exchange", NOT_TERMINAL, None, ("system",), None,
+               "Advance exchange: hold or charge for the replacement", "先发后退：换货商品的预授权或扣款"),
     Transition("escalate", OPEN_STATES, None, ("customer", "agent", "supervisor", "admin", "system"),
                _require("reason"), "Escalate to a supervisor", "升级处理", ("reason",)),
     Transition("assign", NOT_TERMINAL, None, STAFF_WORK + ("system",), _assign_guard,
@@ -363,6 +427,18 @@ TRANSITIONS: tuple[Transition, ...] = (
                "Add evidence (photo or video)", "上传凭证"),
     Transition("note", ALL_STATES, None, ("agent", "warehouse", "finance", "supervisor", "admin", "platform"),
                _require("text"), "Add an internal note", "添加内部备注", ("text",)),
+    # A plan the customer confirms before it is carried out (PROCESS.md §2); the plan itself is a row of
+    # pages.plans, which checks which plan is open; these events put each step on the timeline.
+    Transition("propose_plan", PLAN_STATES, None, STAFF_WORK,
+               _all(_plan_guard("propose_plan"), _require("kind")),
+               "Propose a plan for the customer to accept", "向顾客提出处理方案", ("plan", "kind")),
+    Transition("accept_plan", PLAN_STATES, None, ("customer",), _plan_guard("accept_plan"),
+               "The customer accepts the proposed plan", "顾客同意处理方案", ("plan",)),
+    Transition("decline_plan", PLAN_STATES, None, ("customer",), _plan_guard("decline_plan"),
+               "The customer declines the proposed plan (back to the agent)", "顾客拒绝处理方案（退回客服）",
+               ("plan",)),
+    Transition("withdraw_plan", PLAN_STATES, None, STAFF_WORK, _plan_guard("withdraw_plan"),
+               "Withdraw a proposed plan", "撤回处理方案", ("plan",)),
 )
 
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
@@ -375,7 +451,8 @@ _FROM_STATE: dict[str, tuple[Transition, ...]] = {
 
 def allowed_actions(case: Case, actor: Actor | None = None) -> list[str]:
     """The actions the table allows from the case's state (and for this actor's role, if given)."""
-    return [t.action for t in _FROM_STATE.get(case.state, ()) if actor is None or actor.role in t.roles]
+    return [t.action for t in _FROM_STATE.get(case.state, ())
+            if (actor is None or actor.role in t.roles) and (t.offered is None or t.offered(case))]
 
 
 def returnable_quantity(session: Session, order_line_id: int, *, exclude_case_id: int | None = None) -> int:
@@ -428,11 +505,10 @@ SIDE_EFFECTS: list[SideEffects] = []
 
 
 def write_side_effects(session: Session, case: Case, event: dict) -> None:
-    """Writes the outbox messages every registered producer asks for."""
-    for producer in SIDE_EFFECTS:
-        for message in producer(session, case, event):
-            enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic=message["topic"],
-                    payload=message["payload"], at=event["created_at"])
+    """Writes the outbox messages every registered producer asks for (in one statement, in producer order)."""
+    messages = [(message["topic"], message["payload"]) for producer in SIDE_EFFECTS
+                for message in producer(session, case, event)]
+    enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, messages=messages, at=event["created_at"])
 
 
 from ..audit import chain as _chain  # noqa: E402,F401  (every event is hash-chained in its own transaction)

@@ -63,6 +63,8 @@ STAFF = [  # email, name, role
 
 def load(db: Database) -> dict:
     """Writes the demo data into an empty database; returns the sign-in details it created."""
+    from .. import logistics, sla  # noqa: F401  (their side effects: clocks, notices, return instructions)
+
     password = os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
     now = utcnow()
     with db.transaction() as session:

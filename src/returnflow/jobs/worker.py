@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from .. import sla  # noqa: F401  (registers the producers and handlers)
+from .. import logistics, sla  # noqa: F401  (register the producers and handlers)
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,9 +16,9 @@ from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..web import DB, JSON, CurrentActor, mutate
-from . import outbox, replies, templates
-from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, SurveyResponse, WebhookEndpoint
-from .webhooks import new_secret
+from . import outbox, replies, survey, templates
+from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
+from .webhooks import check_endpoint, new_secret
 
 router = APIRouter(tags=["notifications"])
 ADMINS = ("admin", "supervisor", "platform")
@@ -117,16 +116,7 @@ def _endpoint(e: WebhookEndpoint, secret: bool = False) -> dict:
 async def add_webhook(body: WebhookIn, request: Request, actor: CurrentActor):
     """Subscribes a URL to the merchant's case events; the signing secret is shown once, here."""
     _only(actor, ("admin", "platform"), "manage webhooks")
-    parts = urlsplit(body.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Explained("url", "must be an http:// or https:// URL with a host", "必须是带主机名的 http:// 或 https:// 地址")
-    from ..cases.workflow import ACTIONS
-
-    known = set(ACTIONS) | {"open"}
-    for i, name in enumerate(body.events):
-        if name.removeprefix("case.") not in known:
-            raise Explained(f"events[{i}]", f"'{name}' is not a case event", f"「{name}」不是售后单事件",
-                            allowed=sorted(known))
+    check_endpoint(body.url, body.events)
 
     def work(session):
         m = resolve_merchant(session, actor, body.merchant)
@@ -273,17 +263,10 @@ class SurveyIn(BaseModel):
 
 @router.post("/cases/{number}/survey", status_code=201)
 async def answer_survey(number: str, body: SurveyIn, request: Request, actor: CurrentActor):
-    """The customer's satisfaction answer for a closed case (once)."""
+    """The customer's satisfaction answer for a resolved or closed case (once)."""
     def work(session):
         case = get_case(session, actor=actor, number=number)
-        if case.state != "closed":
-            raise Explained("number", "the survey opens when the case is closed", "售后单结案后才能评价",
-                            code="survey_not_open", status=409)
-        if session.scalar(select(SurveyResponse.id).where(SurveyResponse.case_id == case.id)) is not None:
-            raise Explained("number", "this case has been rated already", "该售后单已评价", code="survey_answered",
-                            status=409)
-        session.add(SurveyResponse(case_id=case.id, merchant_id=case.merchant_id, score=body.score,
-                                   comment=body.comment))
+        survey.answer(session, case=case, score=body.score, comment=body.comment)
         return 201, {"case": case.number, "score": body.score, "comment": body.comment}
 
     return await mutate(request, actor, work)

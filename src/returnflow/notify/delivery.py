@@ -6,8 +6,7 @@ Payload: {"channel": "email"|"sms"|"in_app"|"push", "to": address | phone | "cus
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 
 from ..auth.models import User
 from ..db import Database, utcnow
@@ -15,11 +14,19 @@ from ..orders.models import Customer
 from .channels import DeliveryError, send_email, send_via_provider
 from .config import DeliverySettings
 from .models import InAppMessage
-from .outbox import HANDLERS, Claimed
-from .templates import TemplateError, render
+from .outbox import HANDLERS, Claimed, StoreRow
+from .templates import TemplateError, cached_texts, fill, render
 
 TOPIC = "notify"
+_CUSTOMER = select(Customer.email, Customer.phone, Customer.merchant_id).where(Customer.id == bindparam("id"))
+_USER = select(User.email, None, User.merchant_id).where(User.id == bindparam("id"))
 CHANNELS = ("email", "sms", "in_app", "push")
+
+
+def _needs_lookup(channel: str, to: str) -> bool:
+    """Whether `_address` reads the database for this recipient (an email address or a phone number on file)."""
+    kind, _, ref = to.partition(":")
+    return kind in ("customer", "user") and ref.isdigit() and channel not in ("in_app", "push")
 
 
 def _address(session, channel: str, to: str, merchant_id: int | None) -> str:
@@ -31,11 +38,7 @@ def _address(session, channel: str, to: str, merchant_id: int | None) -> str:
         return to
     if channel in ("in_app", "push"):
         return to
-    if kind == "customer":
-        row = session.execute(select(Customer.email, Customer.phone, Customer.merchant_id)
-                              .where(Customer.id == int(ref))).first()
-    else:
-        row = session.execute(select(User.email, None, User.merchant_id).where(User.id == int(ref))).first()
+    row = session.connection().execute(_CUSTOMER if kind == "customer" else _USER, {"id": int(ref)}).first()
     if row is None or (merchant_id is not None and row[2] not in (merchant_id, None)):
         raise DeliveryError(f"recipient {to} does not exist")
     address = row[0] if channel == "email" else row[1]
@@ -44,18 +47,24 @@ def _address(session, channel: str, to: str, merchant_id: int | None) -> str:
     return address
 
 
-def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str]:
+def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str | StoreRow]:
     p = message.payload
     channel, to = p.get("channel"), str(p.get("to") or "")
     if channel not in CHANNELS:
         raise DeliveryError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    with db.read() as session:
-        try:
-            subject, body = render(session, message.merchant_id, str(p.get("template")), p.get("locale") or "zh-CN",
-                                   p.get("data") or {})
-        except TemplateError as exc:
-            raise DeliveryError(str(exc)) from None
-        address = _address(session, channel, to, message.merchant_id)
+    key, locale, data = str(p.get("template")), p.get("locale") or "zh-CN", p.get("data") or {}
+    known = cached_texts(message.merchant_id, key, locale)
+    try:
+        if known is not None and not _needs_lookup(channel, to):
+            # In-app and push messages to a known recipient, in wording already looked up: no database needed.
+            subject, body = fill(known[0], data, key), fill(known[1], data, key)
+            address = _address(None, channel, to, message.merchant_id)
+        else:
+            with db.read() as session:
+                subject, body = render(session, message.merchant_id, key, locale, data)
+                address = _address(session, channel, to, message.merchant_id)
+    except TemplateError as exc:
+        raise DeliveryError(str(exc)) from None
     ref = f"outbox-{message.id}"
     if channel == "email":
         return 250, send_email(settings, to=address, subject=subject, body=body, message_id=ref)
@@ -65,15 +74,11 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
     if channel == "push":
         return 200, send_via_provider(settings.push_url, settings.push_token, settings.http_timeout_seconds,
                                       kind="push", to=address, subject=subject, text=body, message_id=ref)
-    try:
-        with db.transaction() as session:
-            session.connection().execute(insert(InAppMessage.__table__), {
-                "merchant_id": message.merchant_id, "case_id": message.case_id, "outbox_id": message.id,
-                "recipient": address, "template": p.get("template"), "locale": p.get("locale") or "zh-CN",
-                "subject": subject, "body": body, "created_at": utcnow(), "read_at": None})
-    except IntegrityError:
-        pass  # already stored by an earlier attempt whose outcome was not recorded
-    return None, "stored"
+    # Stored by the transaction that records the message as sent (notify.outbox), once per outbox id.
+    return None, StoreRow(InAppMessage.__table__, {
+        "merchant_id": message.merchant_id, "case_id": message.case_id, "outbox_id": message.id,
+        "recipient": address, "template": p.get("template"), "locale": p.get("locale") or "zh-CN",
+        "subject": subject, "body": body, "created_at": utcnow(), "read_at": None})
 
 
 HANDLERS[TOPIC] = deliver

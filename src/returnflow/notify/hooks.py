@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord, run
 from ..orders.models import Customer
-from ..sla.settings import for_merchant
+from ..sla.settings import for_case
 from .models import FollowUpTask
 
 # Steps the customer sees: the template used when a case arrives in the state (others get "case_update").
@@ -32,12 +32,14 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
     action, target = event["action"], event["to_state"]
     if case.customer_id is None or (action != "open" and (event["from_state"] == target or target in INTERNAL)):
         return []
-    customer = run(session, _CUSTOMER, {"id": case.customer_id}).first()
+    context = getattr(case, "context", None)
+    # The customer's contact came with the case (cases.store.Context), else it is read here.
+    customer = context.contact if context is not None else run(session, _CUSTOMER, {"id": case.customer_id}).first()
     if customer is None:
         return []
     from ..cases.views import STATE_LABELS
 
-    settings = for_merchant(session, case.merchant_id)
+    settings = for_case(session, case)
     locale = customer.locale if customer.locale in ("zh-CN", "en") else "zh-CN"
     template = "case_opened" if action == "open" else TEMPLATE_FOR.get(target, "case_update")
     payload = event.get("payload") or {}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +26,7 @@ from ..db import Database, utcnow
 from .channels import DeliveryError
 from .config import DeliverySettings
 from .models import DeliveryAttempt
+from .templates import one_batch
 
 log = logging.getLogger("returnflow.notify")
 OUTBOX = OutboxMessage.__table__
@@ -40,7 +43,16 @@ class Claimed:
     attempts: int
 
 
-# topic -> deliver(db, settings, message) -> (status_code or None, note). Raise DeliveryError on failure.
+@dataclass
+class StoreRow:
+    """A delivery that is a row of our own (an in-app message): a handler returns it as its note, and it is written
+    in the transaction that records the message as sent (at most once per outbox id: `outbox_id` is unique)."""
+
+    table: Any
+    values: dict
+
+
+# topic -> deliver(db, settings, message) -> (status_code or None, note or StoreRow). Raise DeliveryError on failure.
 Handler = Callable[[Database, DeliverySettings, Claimed], tuple[int | None, str]]
 HANDLERS: dict[str, Handler] = {}
 
@@ -75,13 +87,48 @@ def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def deliver_one(db: Database, settings: DeliverySettings, message: Claimed, *, now: datetime | None = None,
-                worker: str = "") -> str:
-    """Delivers one claimed message and records the outcome: 'sent', 'retry' or 'dead' ('lost' if re-claimed)."""
+_MINE = (update(OUTBOX).where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.status == "leased",
+                              OUTBOX.c.attempts == bindparam("_attempts")))
+_RECORD_DONE = _MINE.values(status=bindparam("status"), lease_until=None)
+_RECORD_RETRY = _MINE.values(status="pending", lease_until=None, available_at=bindparam("available_at"))
+_INSERT_ATTEMPT = insert(ATTEMPTS)
+
+
+@lru_cache
+def _insert_once(dialect: str, table):
+    """INSERT ... ON CONFLICT (outbox_id) DO NOTHING."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=["outbox_id"])
+
+
+# Outcomes of a batch are recorded together, one transaction per this many messages or seconds (whichever first),
+# so a long batch still records what it did well inside the lease.
+RECORD_EVERY = 100
+RECORD_SECONDS = 1.0
+
+
+@dataclass
+class _Outcome:
+    message: Claimed
+    status: str  # sent | retry | dead
+    code: int | None
+    error: str
+    duration_ms: int
+    at: datetime
+    available_at: datetime | None
+    store: StoreRow | None = None
+
+
+def _attempt(db: Database, settings: DeliverySettings, message: Claimed, now: datetime | None) -> _Outcome:
+    """Delivers one claimed message (outside any transaction) and says what is to be recorded."""
     started = time.monotonic()
-    code, error, ok = None, "", False
+    code, error, ok, store = None, "", False, None
     try:
-        code, _note = HANDLERS[message.topic](db, settings, message)
+        code, note = HANDLERS[message.topic](db, settings, message)
+        store = note if isinstance(note, StoreRow) else None
         ok = True
     except DeliveryError as exc:
         code, error = exc.status_code, str(exc)
@@ -91,31 +138,69 @@ def deliver_one(db: Database, settings: DeliverySettings, message: Claimed, *, n
     duration = int((time.monotonic() - started) * 1000)
     at = now or utcnow()
     if ok:
-        status, values = "sent", {"status": "sent", "lease_until": None}
-    elif message.attempts >= settings.outbox_max_attempts:
-        status, values = "dead", {"status": "dead", "lease_until": None}
-    else:
-        status, values = "retry", {"status": "pending", "lease_until": None,
-                                   "available_at": at + backoff(settings, message.attempts)}
+        return _Outcome(message, "sent", code, error, duration, at, None, store)
+    if message.attempts >= settings.outbox_max_attempts:
+        return _Outcome(message, "dead", code, error, duration, at, None)
+    return _Outcome(message, "retry", code, error, duration, at, at + backoff(settings, message.attempts))
+
+
+def _record(db: Database, outcomes: list[_Outcome], worker: str) -> list[str]:
+    """Records outcomes in one transaction, each only while its row still carries this claim (same attempt
+    number): 'sent', 'retry', 'dead', or 'lost' where another worker took the message over."""
+    if not outcomes:
+        return []
+    result = []
     with db.transaction() as session:
         connection = session.connection()
-        mine = connection.execute(update(OUTBOX).where(
-            OUTBOX.c.id == message.id, OUTBOX.c.status == "leased", OUTBOX.c.attempts == message.attempts)
-            .values(**values)).rowcount
-        connection.execute(insert(ATTEMPTS), {
-            "outbox_id": message.id, "attempt": message.attempts, "at": at, "ok": ok, "status_code": code,
-            "error": error[:2000], "duration_ms": duration, "worker": worker[:80]})
-    return status if mine else "lost"
+        stored = []
+        for o in outcomes:
+            key = {"_id": o.message.id, "_attempts": o.message.attempts}
+            if o.status == "retry":
+                mine = connection.execute(_RECORD_RETRY, {**key, "available_at": o.available_at}).rowcount
+            else:
+                mine = connection.execute(_RECORD_DONE, {**key, "status": o.status}).rowcount
+            result.append(o.status if mine else "lost")
+            if mine and o.store is not None:
+                stored.append(o.store)  # (a message another worker holds now is stored by its delivery)
+        for table in {id(r.table): r.table for r in stored}.values():
+            # A row an earlier attempt stored (its outcome never recorded) stays as it is: one per outbox id.
+            connection.execute(_insert_once(db.dialect, table), [r.values for r in stored if r.table is table])
+        connection.execute(_INSERT_ATTEMPT, [{
+            "outbox_id": o.message.id, "attempt": o.message.attempts, "at": o.at, "ok": o.status == "sent",
+            "status_code": o.code, "error": o.error[:2000], "duration_ms": o.duration_ms, "worker": worker[:80]}
+            for o in outcomes])
+    return result
+
+
+def deliver_one(db: Database, settings: DeliverySettings, message: Claimed, *, now: datetime | None = None,
+                worker: str = "") -> str:
+    """Delivers one claimed message and records the outcome: 'sent', 'retry' or 'dead' ('lost' if re-claimed)."""
+    return _record(db, [_attempt(db, settings, message, now)], worker)[0]
 
 
 def deliver_due(db: Database, settings: DeliverySettings, *, now: datetime | None = None, limit: int = 100,
                 worker: str = "") -> dict[str, int]:
-    """Claims and delivers one batch; returns counts by outcome."""
+    """Claims and delivers one batch; returns counts by outcome. Outcomes are recorded a chunk at a time."""
     now = now or utcnow()
     counts: dict[str, int] = {}
-    for message in claim(db, now=now, limit=limit, lease=timedelta(seconds=settings.outbox_lease_seconds)):
-        outcome = deliver_one(db, settings, message, now=now, worker=worker)
-        counts[outcome] = counts.get(outcome, 0) + 1
+    pending: list[_Outcome] = []
+    since = time.monotonic()
+
+    def flush() -> None:
+        nonlocal since
+        for status in _record(db, pending, worker):
+            counts[status] = counts.get(status, 0) + 1
+        pending.clear()
+        since = time.monotonic()
+
+    try:
+        with one_batch():  # each merchant's wording of a template is looked up once per batch
+            for message in claim(db, now=now, limit=limit, lease=timedelta(seconds=settings.outbox_lease_seconds)):
+                pending.append(_attempt(db, settings, message, now))
+                if len(pending) >= RECORD_EVERY or time.monotonic() - since >= RECORD_SECONDS:
+                    flush()
+    finally:
+        flush()  # what was delivered is recorded even when something unexpected stops the batch
     return counts
 
 

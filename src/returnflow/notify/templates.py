@@ -7,9 +7,12 @@ typo is refused when saved, and a message whose data lacks a field fails visibly
 from __future__ import annotations
 
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
@@ -65,6 +68,38 @@ BUILTIN: dict[str, Builtin] = {
     "case_assigned": Builtin(("number", "state_label"), {
         "zh-CN": ("新分配给您：{number}", "售后单 {number}（{state_label}）已分配给您处理。"),
         "en": ("Assigned to you: {number}", "Case {number} ({state_label}) has been assigned to you.")}),
+    "advance_exchange_overdue": Builtin(("number", "due_at"), {
+        "zh-CN": ("请尽快寄回原商品：{number}", "您的先发后退换货 {number}：换货商品已先行发出，但原商品未在 {due_at} 前寄回。"
+                                         "客服将与您联系；如已寄出，请在售后单中填写运单号。"),
+        "en": ("Please send the original back: {number}", "Your advance exchange {number}: the replacement was "
+               "sent first, but the original did not come back by {due_at}. An agent will contact you; if you have "
+               "sent it, please enter the tracking number on the case.")}),
+    "advance_exchange_charged": Builtin(("number", "amount", "currency"), {
+        "zh-CN": ("换货商品已扣款：{number}", "您的先发后退换货 {number} 的原商品未在期限内寄回，已按约定从您的支付账户扣款 "
+                                       "{amount} {currency}（换货商品的价款）。如有疑问，请联系客服。"),
+        "en": ("Charged for the replacement: {number}", "The original of your advance exchange {number} did not "
+               "come back in time, so {amount} {currency} (the replacement's price) was charged to your payment "
+               "method as agreed. Contact us if you have any question.")}),
+    "advance_exchange_hold_released": Builtin(("number", "amount", "currency"), {
+        "zh-CN": ("预授权已释放：{number}", "我们已收到您寄回的原商品，售后单 {number} 的预授权 {amount} {currency} 已释放。"),
+        "en": ("Hold released: {number}", "We received the original of {number}; the hold of {amount} {currency} "
+               "on your payment method is released.")}),
+    "parcel_failed_attempt": Builtin(("case", "carrier", "tracking_number", "direction"), {
+        "zh-CN": ("派送未成功：{case}", "售后单 {case} 的包裹（{carrier} {tracking_number}）派送未成功，快递员会再次联系您。"),
+        "en": ("Delivery attempt failed: {case}", "The parcel of case {case} ({carrier} {tracking_number}) could "
+               "not be delivered; the carrier will try again.")}),
+    "parcel_returned_to_sender": Builtin(("case", "carrier", "tracking_number", "direction"), {
+        "zh-CN": ("包裹被退回：{case}", "售后单 {case} 的包裹（{carrier} {tracking_number}）已被快递退回寄件人。"),
+        "en": ("Parcel returned to sender: {case}", "The parcel of case {case} ({carrier} {tracking_number}) is "
+               "being returned to its sender.")}),
+    "parcel_lost": Builtin(("case", "carrier", "tracking_number", "direction"), {
+        "zh-CN": ("包裹丢失：{case}", "快递公司报告售后单 {case} 的包裹（{carrier} {tracking_number}）丢失，我们会与您联系处理。"),
+        "en": ("Parcel lost: {case}", "The carrier reports the parcel of case {case} ({carrier} {tracking_number}) "
+               "lost; we will contact you about it.")}),
+    "parcel_damaged": Builtin(("case", "carrier", "tracking_number", "direction"), {
+        "zh-CN": ("包裹破损：{case}", "快递公司报告售后单 {case} 的包裹（{carrier} {tracking_number}）破损，我们会与您联系处理。"),
+        "en": ("Parcel damaged: {case}", "The carrier reports the parcel of case {case} ({carrier} "
+               "{tracking_number}) damaged; we will contact you about it.")}),
     "follow_up_due": Builtin(("number", "due_at"), {
         "zh-CN": ("回访任务：{number}", "售后单 {number} 的回访任务已到期（{due_at}）。"),
         "en": ("Follow-up due: {number}", "The follow-up call for case {number} is due ({due_at}).")}),
@@ -109,18 +144,57 @@ def check(key: str, locale: str, subject: str, body: str) -> None:
                                 allowed=list(fields))
 
 
+_MERCHANT_TEXT = select(MessageTemplate.subject, MessageTemplate.body).where(
+    MessageTemplate.merchant_id == bindparam("merchant_id"), MessageTemplate.key == bindparam("key"),
+    MessageTemplate.locale == bindparam("locale"))
+
+
 def texts(session: Session, merchant_id: int | None, key: str, locale: str) -> tuple[str, str]:
     """(subject, body) of `key` in `locale`: the merchant's wording if it has one, else the built-in text."""
     if key not in BUILTIN:
         raise TemplateError(f"template '{key}' does not exist; known: {', '.join(sorted(BUILTIN))}")
     locale = locale if locale in LOCALES else "zh-CN"
     if merchant_id is not None:
-        row = session.execute(select(MessageTemplate.subject, MessageTemplate.body).where(
-            MessageTemplate.merchant_id == merchant_id, MessageTemplate.key == key,
-            MessageTemplate.locale == locale)).first()
-        if row is not None:
-            return row.subject, row.body
+        cache = _batch.get()
+        found = cache.get((merchant_id, key, locale), _UNKNOWN) if cache is not None else _UNKNOWN
+        if found is _UNKNOWN:
+            row = session.connection().execute(_MERCHANT_TEXT, {"merchant_id": merchant_id, "key": key,
+                                                                "locale": locale}).first()
+            found = (row.subject, row.body) if row is not None else None
+            if cache is not None:
+                cache[(merchant_id, key, locale)] = found
+        if found is not None:
+            return found
     return BUILTIN[key].texts[locale]
+
+
+def cached_texts(merchant_id: int | None, key: str, locale: str) -> tuple[str, str] | None:
+    """(subject, body) when `texts` can answer without the database (inside `one_batch`, once looked up)."""
+    if key not in BUILTIN:
+        return None
+    locale = locale if locale in LOCALES else "zh-CN"
+    if merchant_id is None:
+        return BUILTIN[key].texts[locale]
+    cache = _batch.get()
+    found = cache.get((merchant_id, key, locale), _UNKNOWN) if cache is not None else _UNKNOWN
+    if found is _UNKNOWN:
+        return None
+    return found if found is not None else BUILTIN[key].texts[locale]
+
+
+@contextmanager
+def one_batch() -> Iterator[None]:
+    """Within the block, each merchant's wording of a template is looked up once (the worker's delivery batch: a
+    template saved meanwhile applies from the next batch on)."""
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+_UNKNOWN = object()
+_batch: ContextVar[dict | None] = ContextVar("returnflow_template_batch", default=None)
 
 
 def fill(text: str, data: dict, key: str) -> str:

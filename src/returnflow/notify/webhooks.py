@@ -7,16 +7,33 @@ import hmac
 import json
 import secrets
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord, run
 from ..db import Database
+from ..errors import Explained
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import WebhookEndpoint
 from .outbox import HANDLERS, Claimed
+
+
+def check_endpoint(url: str, events: list[str], *, events_field: str | None = None) -> None:
+    """What an endpoint must be (the API and the settings page): an http(s) URL with a host, and known case events.
+    A bad event is named as `events[i]`, or as `events_field` where the events came in one field."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Explained("url", "must be an http:// or https:// URL with a host", "必须是带主机名的 http:// 或 https:// 地址")
+    from ..cases.workflow import ACTIONS
+
+    known = set(ACTIONS) | {"open"}
+    for i, name in enumerate(events):
+        if name.removeprefix("case.") not in known:
+            raise Explained(events_field or f"events[{i}]", f"'{name}' is not a case event",
+                            f"「{name}」不是售后单事件", allowed=sorted(known))
 
 TOPIC = "webhook"
 SIGNATURE = "X-Returnflow-Signature"
@@ -57,6 +74,9 @@ def webhook_events(session: Session, case: CaseRecord, event: dict) -> list[dict
     """One delivery per active endpoint of the merchant subscribed to this event (an empty list: every event)."""
     if case.channel == "import":
         return []  # imported history is not live: no clocks, no messages
+    context = getattr(case, "context", None)
+    if context is not None and not context.webhooks:
+        return []  # read with the case: the merchant has no active endpoint
     endpoints = run(session, _ENDPOINTS, {"merchant_id": case.merchant_id}).all()
     if not endpoints:
         return []

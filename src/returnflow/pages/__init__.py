@@ -16,11 +16,19 @@ from .frame import LANG_COOKIE, STATIC, error_page, is_page, redirect, safe_next
 def install(app: FastAPI) -> None:
     """Adds the pages, their static files and their error handling to the app."""
     from .portal_pages import SignInNeeded, router as portal_router
+    from .finance_pages import router as finance_router
     from .staff_pages import StaffSignInNeeded, router as staff_router
+    from .warehouse_pages import router as warehouse_router
+    from .settings_more import router as settings_more_router
+    from .settings_pages import router as settings_router
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(portal_router)
     app.include_router(staff_router)
+    app.include_router(warehouse_router)
+    app.include_router(finance_router)
+    app.include_router(settings_router)
+    app.include_router(settings_more_router)
 
     @app.get("/", include_in_schema=False)
     async def home():

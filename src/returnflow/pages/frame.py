@@ -184,6 +184,13 @@ FLASH: dict[str, str] = {
     "assigned": N_("The selected cases were assigned."),
     "nothing_selected": N_("Select at least one case first."),
     "note_saved": N_("The internal note was saved."),
+    "plan_accepted": N_("Thank you: you accepted the plan. The shop will now carry it out."),
+    "plan_declined": N_("You declined the plan. The shop will get back to you."),
+    "rated": N_("Thank you for rating our service."),
+    "plan_proposed": N_("The plan was sent to the customer to accept."),
+    "plan_withdrawn": N_("The plan was withdrawn."),
+    "handoff_saved": N_("The case was handed off to the team."),
+    "handoff_done": N_("The hand-off is marked done."),
 }
 
 

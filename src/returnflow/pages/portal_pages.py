@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from ..auth.actor import Actor
@@ -16,12 +16,14 @@ from ..cases.models import Attachment, CaseEvent, CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
-from ..errors import AppError, NotFound
+from ..errors import AppError, Explained, NotFound
+from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..orders.models import Order
 from ..policy.api import DryRunIn, DryRunLine, run_dry
-from . import portal, words
+from ..notify import survey
+from . import follow, plans, portal, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
 from .messages import add_message, messages_of
 
@@ -347,19 +349,23 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         case = _own_case(session, actor, number)
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
         reason_names = dict(_reasons_all(session, merchant, locale))
-        steps = [{"at": e.created_at, "text": words.word(words.CUSTOMER_STEPS, e.action, locale),
-                  "details": words.event_details(e.payload or {}, staff=False, reasons=reason_names),
-                  "state": e.to_state}
-                 for e in events if e.action in words.CUSTOMER_STEPS]
+        refunds = follow.refunds_paid(session, case.id)
+        steps = follow.customer_steps(list(events), refunds, locale, reason_names)
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
                                 .order_by(Attachment.id)).all()
         allowed = allowed_actions(case, actor)
         asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
+        plan = plans.open_plan(session, case.id)
         return render(request, "portal/case.html", _context(
             merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
             asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
             messages=messages_of(session, case.id), state_label=words.state_label(case.state, locale),
-            type_label=words.word(words.TYPES, case.type, locale)))
+            type_label=words.word(words.TYPES, case.type, locale), refunds=refunds,
+            plan=plan if plan is not None and "accept_plan" in allowed else None, plan_kinds=plans.KINDS,
+            plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
+            survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
+            files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
+            instructions=_return_instructions(session, case, locale)))
 
 
 async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
@@ -389,20 +395,83 @@ async def cancel(merchant_code: str, number: str, request: Request):
 
 @router.post("/p/{merchant_code}/cases/{number}/messages")
 async def post_message(merchant_code: str, number: str, request: Request):
-    form = await request.form(max_files=0, max_fields=10)
+    """A message to the shop, with up to three photos or PDF documents (checked by content and size)."""
+    settings = request.app.state.settings
+    limit = settings.max_image_bytes * follow.MAX_MESSAGE_FILES + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
+                        field="files", status=413, limit=limit // (1024 * 1024))
+    form = await request.form(max_files=follow.MAX_MESSAGE_FILES + 1, max_fields=10)
     check_csrf(request, form)
     text = str(form.get("body") or "").strip()
     if not text:
         raise PageError("required", N_("Write a message first."), field="body")
+    files = [f for f in form.getlist("files") if getattr(f, "filename", None)]
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        if files and "attach" not in allowed_actions(case, actor):
+            raise PageError("closed", N_("Files can no longer be added to this request."), field="files",
+                            status=409)
+    uploads = await follow.message_files(request, files)
+    try:
+        with _db(request).transaction() as session:
+            case = _own_case(session, actor, number)
+            ids = [attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
+                          upload=upload).id for upload in uploads]
+            message = add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
+            message.attachment_ids = ids
+            if "customer_reply" in allowed_actions(case, actor):
+                # The shop asked for information: the answer sends the case back to review.
+                service.act(session, actor=actor, number=case.number, action="customer_reply",
+                            version=case.version, payload={"message": text[:2000]})
+    finally:
+        for upload in uploads:
+            upload.close()
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#messages", flash="message_sent")
+
+
+async def _plan_answer(request: Request, merchant_code: str, number: str, plan_id: str, accept: bool):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
     with _db(request).transaction() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
-        add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
-        if "customer_reply" in allowed_actions(case, actor):
-            # The shop asked for information: the answer sends the case back to review.
-            service.act(session, actor=actor, number=case.number, action="customer_reply", version=case.version,
-                        payload={"message": text[:2000]})
-    return redirect(request, f"/p/{merchant.code}/cases/{number}#messages", flash="message_sent")
+        plans.answer(session, case=case, actor=actor, plan_id=plan_id, accept=accept,
+                     note=str(form.get("note") or "").strip()[:2000], at=utcnow())
+    return redirect(request, f"/p/{merchant.code}/cases/{number}",
+                    flash="plan_accepted" if accept else "plan_declined")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/plans/{plan_id}/accept")
+async def accept_plan(merchant_code: str, number: str, plan_id: str, request: Request):
+    return await _plan_answer(request, merchant_code, number, plan_id, True)
+
+
+@router.post("/p/{merchant_code}/cases/{number}/plans/{plan_id}/decline")
+async def decline_plan(merchant_code: str, number: str, plan_id: str, request: Request):
+    return await _plan_answer(request, merchant_code, number, plan_id, False)
+
+
+@router.post("/p/{merchant_code}/cases/{number}/survey")
+async def rate(merchant_code: str, number: str, request: Request):
+    """The customer's rating at the end (1–5 and a comment), once; the notify survey records it."""
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    raw = str(form.get("score") or "")
+    if raw not in ("1", "2", "3", "4", "5"):
+        raise PageError("score", N_("Rating: choose from 1 (poor) to 5 (excellent)."), field="score")
+    with _db(request).transaction() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        if survey.response_of(session, case.id) is not None:
+            raise PageError("survey_answered", N_("You have already rated this request. Nothing was changed."),
+                            field="score", status=409)
+        if case.state not in survey.OPEN_STATES:
+            raise PageError("survey_not_open", N_("You can rate the service once your request is done."),
+                            field="score", status=409)
+        survey.answer(session, case=case, score=int(raw), comment=str(form.get("comment") or "").strip()[:2000])
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#rating", flash="rated")
 
 
 @router.post("/p/{merchant_code}/cases/{number}/files")
@@ -432,6 +501,36 @@ async def add_files(merchant_code: str, number: str, request: Request):
         for upload in uploads:
             upload.close()
     return redirect(request, f"/p/{merchant.code}/cases/{number}#files", flash="files_added")
+
+
+# While the goods are on their way back, the customer sees where and how to send them, and prints the label.
+SENDING_STATES = ("awaiting_return", "return_in_transit")
+
+
+def _return_instructions(session, case, locale: str) -> dict[str, Any] | None:
+    if not case.needs_return or case.state not in SENDING_STATES:
+        return None
+    try:
+        return logistics.instructions(session, case, locale)
+    except Explained as exc:
+        if exc.key == "no_return_address":
+            return None  # the merchant has not set one up yet: the agent gives the address in a message
+        raise
+
+
+@router.get("/p/{merchant_code}/cases/{number}/return-label.pdf")
+async def return_label(merchant_code: str, number: str, request: Request):
+    """The return label and packing slip of the customer's own case (the same PDF staff print)."""
+    with _db(request).read() as session:
+        _merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        if case.state not in SENDING_STATES:
+            raise PageError("no_label", N_("The return label is available while the items are to be sent back."),
+                            field="number", status=409)
+        pdf = logistics.label_pdf(session, case)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="return-label-{case.number}.pdf"',
+                             "Cache-Control": "private, no-store"})
 
 
 @router.get("/p/{merchant_code}/cases/{number}/files/{attachment_id}")

@@ -18,7 +18,7 @@ from ..db import utcnow
 from ..errors import AppError, NotFound
 from ..money import fmt
 from ..orders.models import Customer, Order
-from . import words
+from . import case_sections, follow, handoffs, plans, queues, words
 from .decision import decision_of_case
 from .diagram import process_table
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, safe_next, set_cookie
@@ -27,9 +27,12 @@ from .messages import add_message, messages_of
 router = APIRouter(include_in_schema=False)
 STAFF_COOKIE = "rf_staff"
 # Actions with their own form on the case page (not a plain button).
-OWN_FORMS = {"attach", "note", "assign"}
+OWN_FORMS = {"attach", "note", "assign"} | set(words.PLAN_ACTIONS)
+# Done on the warehouse screens (pages/warehouse_pages.py), which keep the parcel and inspection records.
+DESK_ACTIONS = {"receive", "inspect"}
 WAREHOUSE_STATES = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
-VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "escalated": N_("Escalated"), "open": N_("All open"),
+VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "due_soon": N_("Due soon"), "overdue": N_("Overdue"),
+         "escalated": N_("Escalated"), "plan_declined": N_("Plan declined"), "open": N_("All open"),
          "all": N_("All cases")}
 PAGE_SIZE = 50
 
@@ -115,28 +118,43 @@ async def queue(request: Request, view: str = "new", state: str = "", type: str 
             states = list(WAREHOUSE_STATES)
         else:
             states, assignee_id = [s.value for s in OPEN_STATES], actor.user_id
-    elif view in ("open", "escalated"):
+    elif view in ("open", "escalated", "due_soon", "overdue", "plan_declined"):
         states = [s.value for s in OPEN_STATES]
     if state:
         states = [state] if state in {s.value for s in S} else states
     page = max(page, 1)
+    now = utcnow()
     with request.app.state.db.read() as session:
+        where: tuple = ()
+        sort: tuple = ()
+        if view == "due_soon":
+            where, sort = queues.due_soon(session, actor, now), queues.soonest_due()
+        elif view == "overdue":
+            where, sort = queues.overdue(now), queues.soonest_due()
+        elif view == "plan_declined":
+            where = (queues.plan_declined(),)
         if view == "escalated":
             rows, total = _escalated(session, actor, states, page)
         else:
             rows, total = service.list_cases(
                 session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,
-                q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, where=where, sort=sort)
         users = _staff_users(session, actor)
+        due = queues.deadlines(session, rows)
+        by_assignee = queues.by_assignee(session, actor)
+        teams = handoffs.open_counts(session, actor)
     names = {u.id: u.name for u in users}
     items = [{"case": c, "state": words.state_label(c.state, locale), "type": words.word(words.TYPES, c.type, locale),
               "assignee": names.get(c.assignee_id, "") if c.assignee_id else "",
-              "amount": fmt(c.claimed_amount, c.currency)} for c in rows]
+              "amount": fmt(c.claimed_amount, c.currency), "due": due.get(c.id),
+              "overdue": due.get(c.id) is not None and due[c.id] <= now} for c in rows]
     return render(request, "staff/queue.html", _ctx(
         actor, items=items, total=total, view=view, views=VIEWS, users=users, page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         filters={"state": state, "type": type, "assignee": assignee, "q": q},
-        states=[(s.value, words.state_label(s.value, locale)) for s in S], types=words.TYPES))
+        states=[(s.value, words.state_label(s.value, locale)) for s in S], types=words.TYPES,
+        by_assignee=[(a, names.get(a, "") if a else "", n) for a, n in by_assignee],
+        teams=handoffs.TEAMS, team_counts=teams))
 
 
 def _escalated(session, actor: Actor, states: list[str], page: int):
@@ -169,7 +187,7 @@ async def bulk_assign(request: Request):
 
 
 @router.get("/staff/cases/{number}")
-async def case_page(number: str, request: Request):
+async def case_page(number: str, request: Request, template: str = ""):
     actor = staff_actor(request)
     locale = locale_of(request)
     with request.app.state.db.read() as session:
@@ -183,19 +201,31 @@ async def case_page(number: str, request: Request):
                         for r in reason_taxonomy.for_merchant(session, case.merchant_id)}
         decision = decision_of_case(session, case)
         messages = messages_of(session, case.id)
+        extra = {"approvals": case_sections.approvals(events), "refunds": case_sections.money(session, case),
+                 "shipments": case_sections.shipments(session, case),
+                 "inspections": case_sections.inspections(session, case),
+                 "replies": case_sections.reply_templates(session, case, locale),
+                 "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id)}
     allowed = allowed_actions(case, actor)
     buttons = [{"action": a, "label": words.word(words.ACTIONS, a, locale), "requires": BY_ACTION[a].requires}
                for a in allowed if a not in OWN_FORMS]
+    chosen = next((t for t in extra["replies"] if t["code"] == template), None)
     steps = [{"at": e.created_at, "label": words.word(words.STAFF_STEPS, e.action, locale), "action": e.action,
               "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
               "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
-              "details": words.event_details(e.payload or {}, staff=True, reasons=reason_names)} for e in events]
+              "details": (follow.plan_details(e.payload or {}, locale) if e.action in words.PLAN_ACTIONS else [])
+              + words.event_details(e.payload or {}, staff=True, reasons=reason_names)} for e in events]
     return render(request, "staff/case.html", _ctx(
         actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
         buttons=buttons, can_note="note" in allowed, can_assign="assign" in allowed, decision=decision,
         messages=messages, reason_names=reason_names, fields=words.FIELDS,
         state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
-        names={u.id: u.name for u in users},
+        names={u.id: u.name for u in users}, can_plan="propose_plan" in allowed,
+        open_plan=next((p for p in extra["plans"] if p.status == "proposed"), None),
+        plan_kinds=plans.KINDS, plan_statuses=plans.STATUSES, teams=handoffs.TEAMS,
+        handoff_statuses=handoffs.STATUSES, refund_states=case_sections.REFUND_STATES,
+        payment_states=case_sections.PAYMENT_STATES, verdicts=case_sections.VERDICTS, reply_text=chosen["text"]
+        if chosen else "", chosen_template=template if chosen else "", **extra,
         price=lambda minor: fmt(minor, case.currency) if minor is not None else ""))
 
 
@@ -205,21 +235,6 @@ def _payload(action: str, form, case) -> dict[str, Any]:
         value = str(form.get(name) or "").strip()
         if value:
             payload[name] = value[:2000]
-    if action in ("receive", "inspect"):
-        lines = []
-        for line in case.lines:
-            raw = str(form.get(f"qty_{line.id}") or "").strip()
-            if not raw:
-                continue
-            if not raw.isdigit():
-                raise PageError("quantity", N_("Quantities must be whole numbers."), field=f"qty_{line.id}")
-            item: dict[str, Any] = {"line_id": line.id, "quantity": int(raw)}
-            verdict = str(form.get(f"verdict_{line.id}") or "")
-            if action == "inspect" and verdict in ("intact", "damaged", "not_as_returned"):
-                item["verdict"] = verdict
-            lines.append(item)
-        if lines:
-            payload["lines"] = lines
     if action == "assign":
         raw = str(form.get("assignee_id") or "")
         payload = {"assignee_id": int(raw) if raw.isdigit() else None}
@@ -231,6 +246,13 @@ async def act(number: str, action: str, request: Request):
     actor = staff_actor(request)
     form = await request.form(max_files=0, max_fields=200)
     check_csrf(request, form)
+    if action in words.PLAN_ACTIONS:
+        # Plans have their own forms, which keep the plan row and its event together.
+        raise PageError("plan_form", N_("Use the plan form on the case page."), field="action", status=409)
+    if action in DESK_ACTIONS:
+        # What arrived is recorded per parcel and line at the desk, what we decided per line at inspection.
+        raise PageError("desk_form", N_("Record the parcel at the receiving desk and inspect it line by line on "
+                                        "the warehouse screen."), field="action", status=409)
     version = str(form.get("version") or "")
     with request.app.state.db.transaction() as session:
         case = service.get_case(session, actor=actor, number=number)
@@ -271,3 +293,82 @@ async def workflow_page(request: Request):
     actor = staff_actor(request)
     locale = locale_of(request)
     return render(request, "staff/workflow.html", _ctx(actor, table=process_table(locale)))
+
+
+# ---- plans the customer confirms, hand-offs to other teams ------------------------------------------------------
+
+@router.post("/staff/cases/{number}/plans")
+async def propose_plan(number: str, request: Request):
+    actor = staff_actor(request)
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        if "propose_plan" not in allowed_actions(case, actor):
+            raise PageError("plan_not_allowed", N_("A plan cannot be proposed in this state or by your role."),
+                            field="kind", status=409)
+        plans.propose(session, case=case, actor=actor, kind=str(form.get("kind") or ""),
+                      amount=str(form.get("amount") or "")[:30], note=str(form.get("note") or "").strip(),
+                      at=utcnow())
+    return redirect(request, f"/staff/cases/{number}#plans", flash="plan_proposed")
+
+
+@router.post("/staff/cases/{number}/plans/{plan_id}/withdraw")
+async def withdraw_plan(number: str, plan_id: str, request: Request):
+    actor = staff_actor(request)
+    form = await request.form(max_files=0, max_fields=5)
+    check_csrf(request, form)
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        plans.withdraw(session, case=case, actor=actor, plan_id=plan_id, at=utcnow())
+    return redirect(request, f"/staff/cases/{number}#plans", flash="plan_withdrawn")
+
+
+def _may_hand_off(actor: Actor) -> None:
+    if actor.role not in ("agent", "warehouse", "finance", "supervisor", "admin"):
+        raise PageError("forbidden", N_("Your role cannot hand cases off."), status=403)
+
+
+@router.post("/staff/cases/{number}/handoffs")
+async def hand_off(number: str, request: Request):
+    actor = staff_actor(request)
+    _may_hand_off(actor)
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        handoffs.create(session, case=case, actor=actor, team=str(form.get("team") or ""),
+                        note=str(form.get("note") or ""), at=utcnow())
+    return redirect(request, f"/staff/cases/{number}#handoffs", flash="handoff_saved")
+
+
+@router.post("/staff/cases/{number}/handoffs/{handoff_id}/done")
+async def hand_off_done(number: str, handoff_id: int, request: Request):
+    actor = staff_actor(request)
+    _may_hand_off(actor)
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = safe_next(str(form.get("back") or ""), f"/staff/cases/{number}#handoffs")
+    with request.app.state.db.transaction() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        handoffs.finish(session, case=case, actor=actor, handoff_id=handoff_id,
+                        note=str(form.get("note") or ""), at=utcnow())
+    return redirect(request, back, flash="handoff_done")
+
+
+@router.get("/staff/handoffs")
+async def handoff_queue(request: Request, team: str = "qc", status: str = "open", page: int = 1):
+    """A queue per team: the cases handed off to quality control, the product team or supplier appraisal."""
+    actor = staff_actor(request)
+    team = team if team in handoffs.TEAMS else "qc"
+    status = status if status in handoffs.STATUSES else "open"
+    page = max(page, 1)
+    with request.app.state.db.read() as session:
+        rows, total = handoffs.queue(session, actor=actor, team=team, status=status, limit=PAGE_SIZE,
+                                     offset=(page - 1) * PAGE_SIZE)
+        counts = handoffs.open_counts(session, actor)
+    locale = locale_of(request)
+    return render(request, "staff/handoffs.html", _ctx(
+        actor, rows=[{"handoff": h, "number": n, "state": words.state_label(st, locale)} for h, n, st in rows],
+        total=total, team=team, status=status, teams=handoffs.TEAMS, statuses=handoffs.STATUSES, counts=counts,
+        page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)))

@@ -75,7 +75,12 @@ CUSTOMER_STEPS = {
     "arbitrate": N_("The platform decided."),
     "escalate": N_("The case went to a supervisor."),
     "attach": N_("A photo or video was added."),
+    "propose_plan": N_("The shop proposed a plan for you to accept."),
+    "accept_plan": N_("You accepted the plan."),
+    "decline_plan": N_("You declined the plan; the shop will get back to you."),
+    "withdraw_plan": N_("The shop withdrew the plan."),
 }
+PLAN_ACTIONS = ("propose_plan", "accept_plan", "decline_plan", "withdraw_plan")
 
 STAFF_STEPS = {
     "open": N_("Case opened"),
@@ -97,9 +102,14 @@ STAFF_STEPS = {
     "dispute": N_("Dispute opened"),
     "arbitrate": N_("Arbitrated"),
     "escalate": N_("Escalated"),
+    "settle_advance_exchange": N_("Advance exchange: hold or charge for the replacement"),
     "assign": N_("Assigned"),
     "attach": N_("Evidence added"),
     "note": N_("Internal note"),
+    "propose_plan": N_("Plan proposed"),
+    "accept_plan": N_("The customer accepted the plan"),
+    "decline_plan": N_("The customer declined the plan"),
+    "withdraw_plan": N_("Plan withdrawn"),
 }
 
 # The buttons of the staff case page.
@@ -125,6 +135,10 @@ ACTIONS = {
     "assign": N_("Assign"),
     "attach": N_("Add evidence"),
     "note": N_("Add an internal note"),
+    "propose_plan": N_("Propose a plan"),
+    "accept_plan": N_("Accept the plan"),
+    "decline_plan": N_("Decline the plan"),
+    "withdraw_plan": N_("Withdraw the plan"),
 }
 
 FIELDS = {
@@ -197,4 +211,12 @@ def helpers(locale: str) -> dict[str, Any]:
         "role_word": lambda key: word(ROLES, key, locale),
         "channel_word": lambda key: word(CHANNELS, key, locale),
         "period_words": lambda d: period_words(d, locale),
+        "route_of": lambda route: _route(route, locale),
+        "label_of": lambda action: word(STAFF_STEPS, action, locale),
     }
+
+
+def _route(route: str, locale: str) -> str:
+    from .follow import route_words  # follow imports this module
+
+    return route_words(route, locale)

@@ -166,15 +166,18 @@ async def dry_run(body: DryRunIn, actor: CurrentActor, db: DB):
         return JSON(run_dry(session, actor, body))
 
 
-def run_dry(session: Session, actor: Actor, body: DryRunIn) -> dict:
-    """The policy's answer for a request, exactly as opening the case would decide it (same rows, same code)."""
+def run_dry(session: Session, actor: Actor, body: DryRunIn, *, draft: Policy | None = None) -> dict:
+    """The policy's answer for a request, exactly as opening the case would decide it (same rows, same code).
+    `draft`: an unsaved policy to try instead (the settings page previews an edit before publishing it)."""
     from ..cases.service import _ORDER
 
     if actor.kind == "customer" and (body.at is not None or body.version is not None):
         what = "run the policy at another time" if body.at is not None else "run an older policy version"
         raise Forbidden("forbidden_role", role=actor.role, what=what, allowed=["staff"])
     merchant = resolve_merchant(session, actor, body.merchant)
-    if body.version is not None:
+    if draft is not None:
+        row, policy = None, draft
+    elif body.version is not None:
         row = service.get_version(session, merchant.id, body.version)
         policy = service.compile_version(row)
     else:

@@ -70,8 +70,8 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
     if policy.instant_refund_max is not None and policy.instant_max_recent_refunds is not None \
             and order.customer_id is not None:
         # TB9: the buyer's refund requests of the last 90 days (only asked when refund on dispatch is offered).
-        recent = session.execute(_RECENT_REFUNDS, {"customer_id": order.customer_id,
-                                                   "since": now - timedelta(days=90)}).scalar_one()
+        recent = session.connection().execute(_RECENT_REFUNDS, {"customer_id": order.customer_id,
+                                                                "since": now - timedelta(days=90)}).scalar_one()
     in_request = {r.line.id for r in requested}
     gifts = tuple(Gift(sku=g.sku, marked_price=from_minor(g.unit_price * g.quantity, currency),
                        returned=g.id in in_request or g.claimed >= g.quantity)
@@ -131,7 +131,7 @@ def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
 
 
 def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
-    rows = session.execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
+    rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
     return {row.code: row for row in rows}
 
 

@@ -53,11 +53,17 @@ def _data(name: str) -> dict:
 
 
 @lru_cache(maxsize=256)
-def load(name: str, tz: str = "Asia/Shanghai", start: str = "09:00", end: str = "18:00") -> BusinessCalendar:
-    """The bundled calendar `name` with the given working hours and timezone."""
+def load(name: str, tz: str = "Asia/Shanghai", start: str = "09:00", end: str = "18:00",
+         own_holidays: tuple[str, ...] = (), own_workdays: tuple[str, ...] = ()) -> BusinessCalendar:
+    """The bundled calendar `name` with the given working hours and timezone, plus the merchant's own closure days
+    and extra working days (ISO dates; an own day overrides the bundled calendar's)."""
     data = _data(name)
     holidays = {date.fromisoformat(d) for year in data.get("years", {}).values() for d in year.get("holidays", [])}
     workdays = {date.fromisoformat(d) for year in data.get("years", {}).values() for d in year.get("workdays", [])}
+    own_off = {date.fromisoformat(d) for d in own_holidays}
+    own_on = {date.fromisoformat(d) for d in own_workdays}
+    holidays = (holidays - own_on) | own_off
+    workdays = (workdays - own_off) | own_on
     return BusinessCalendar(name=name, tz=ZoneInfo(tz), start=time.fromisoformat(start), end=time.fromisoformat(end),
                             weekend=frozenset(data.get("weekend", [])), holidays=frozenset(holidays),
                             workdays=frozenset(workdays))

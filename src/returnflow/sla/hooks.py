@@ -15,15 +15,22 @@ from ..cases.store import CaseRecord
 
 from . import calendar
 from .models import Timer
-from .settings import LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_merchant
-from .timers import ON_DUE, cancel, schedule
+from .settings import (
+    LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case,
+)
+from .timers import ON_DUE, OWN_CLOCKS, cancel, schedule, schedule_many
 
 TIMERS = Timer.__table__
 _PAUSE = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
           .values(status="paused", remaining_seconds=bindparam("remaining")))
-_PAUSED = select(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")))
+# A step's clocks; the clocks other areas keep across steps (timers.OWN_CLOCKS) are theirs to end.
+_PAUSED = select(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")),
+                               TIMERS.c.kind.not_in(OWN_CLOCKS))
 _END_PAUSED = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "paused")
                .values(status="cancelled"))
+_END_ALL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")),
+                                 TIMERS.c.kind.not_in(OWN_CLOCKS))
+            .values(status="cancelled"))
 
 
 def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
@@ -34,16 +41,24 @@ def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     if source == target:
         return []  # a note, an escalation or an assignment does not change whose move it is
     at: datetime = event["created_at"]
-    settings = for_merchant(session, case.merchant_id)
-    if target in WAITING_ON_CUSTOMER and STEP_OF_STATE.get(source) in PAUSED_BY_CUSTOMER:
-        _pause(session, case.id, at, settings)
-    else:
-        cancel(session, case_id=case.id)
+    settings = for_case(session, case)
     step = STEP_OF_STATE.get(target)
-    if source in WAITING_ON_CUSTOMER and step in PAUSED_BY_CUSTOMER and _resume(session, case, step, at, settings):
-        return []
-    if target not in WAITING_ON_CUSTOMER:
-        store.run(session, _END_PAUSED, {"_case": case.id})
+    pausing = target in WAITING_ON_CUSTOMER and STEP_OF_STATE.get(source) in PAUSED_BY_CUSTOMER
+    resuming = source in WAITING_ON_CUSTOMER and step in PAUSED_BY_CUSTOMER
+    if source is None:
+        pass  # the case was opened just now: it has no clocks yet
+    elif not pausing and not resuming and target not in WAITING_ON_CUSTOMER:
+        # The usual step: its pending clocks and any paused ones all end, in one statement.
+        store.run(session, _END_ALL, {"_case": case.id})
+    else:
+        if pausing:
+            _pause(session, case.id, at, settings)
+        else:
+            cancel(session, case_id=case.id)
+        if resuming and _resume(session, case, step, at, settings):
+            return []
+        if target not in WAITING_ON_CUSTOMER:
+            store.run(session, _END_PAUSED, {"_case": case.id})
     if step is not None:
         start_step(session, case, step, at, settings)
     return []
@@ -68,14 +83,14 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
         payload["reason"] = f"deadline missed: {en} (截止时限已过：{zh})"
     elif action in ("cancel", "close", "reject", "approve", "receive"):
         payload["reason"] = f"automatic outcome: {en} deadline passed (自动处理：{zh}超时)"
-    schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.due", due_at=due, action=action,
-             payload=payload, rule=conf.get("rule"), at=at)
+    timers = [dict(kind=f"{step}.due", due_at=due, action=action, payload=payload)]
     before = conf.get("remind_before_hours")
     if before:
         remind_at = due - timedelta(hours=before)
         if remind_at > at:
-            schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=f"{step}.remind", due_at=remind_at,
-                     payload=dict(common, due_at=due.isoformat()), rule=conf.get("rule"), at=at)
+            timers.append(dict(kind=f"{step}.remind", due_at=remind_at, action=None,
+                               payload=dict(common, due_at=due.isoformat())))
+    schedule_many(session, merchant_id=case.merchant_id, case_id=case.id, timers=timers, rule=conf.get("rule"), at=at)
 
 
 # The policy's clocks (stored with the case's decision by policy/apply.py) set the deadline of these steps and what

@@ -4,7 +4,7 @@ missed (escalation to a supervisor, or an automatic outcome fired by the system,
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,7 +63,10 @@ DEFAULT_STEPS: dict[str, dict[str, Any]] = {
 DEFAULTS: dict[str, Any] = {
     "calendar": "cn-mainland", "timezone": "Asia/Shanghai", "work_start": "09:00", "work_end": "18:00",
     "follow_up_days": 7, "survey": True, "notify_sms": False, "notify_push": False, "steps": DEFAULT_STEPS,
+    # The merchant's own days on top of the calendar: closures (e.g. a warehouse stock-take) and extra working days.
+    "holidays": [], "workdays": [],
 }
+MAX_OWN_DAYS = 400
 STEP_KEYS = {"enabled", "hours", "business_hours", "remind_before_hours", "auto_action", "rule"}
 
 
@@ -108,6 +111,8 @@ def validate(raw: dict) -> dict:
             if not isinstance(value, str) or len(value) != 5 or value[2] != ":" or not _is_time(value):
                 raise _bad(key, "must be a time of day HH:MM such as 09:00", "必须是 HH:MM 格式的时间，例如 09:00")
             merged[key] = value
+        elif key in ("holidays", "workdays"):
+            merged[key] = _days(key, value)
         elif key == "follow_up_days":
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 365:
                 raise _bad(key, "must be a whole number of days from 0 to 365 (0: no follow-up)",
@@ -119,7 +124,28 @@ def validate(raw: dict) -> dict:
             merged[key] = value
     if merged["work_end"] <= merged["work_start"]:
         raise _bad("work_end", "must be later than work_start", "必须晚于 work_start")
+    both = sorted(set(merged["holidays"]) & set(merged["workdays"]))
+    if both:
+        raise _bad("workdays", f"{both[0]} is also listed as a holiday; a day is one or the other",
+                   f"{both[0]} 同时列为休息日；一天只能是其中之一")
     return merged
+
+
+def _days(key: str, value: Any) -> list[str]:
+    """A list of ISO dates (YYYY-MM-DD), sorted, without repeats."""
+    if not isinstance(value, list) or len(value) > MAX_OWN_DAYS:
+        raise _bad(key, f"must be a list of at most {MAX_OWN_DAYS} dates such as 2026-10-09",
+                   f"必须是最多 {MAX_OWN_DAYS} 个日期的列表，例如 2026-10-09")
+    days = set()
+    for item in value:
+        try:
+            if not isinstance(item, str) or len(item) != 10:
+                raise ValueError(item)
+            days.add(date.fromisoformat(item).isoformat())
+        except ValueError:
+            raise _bad(key, f"'{item}' is not a date YYYY-MM-DD such as 2026-10-09",
+                       f"「{item}」不是 YYYY-MM-DD 格式的日期，例如 2026-10-09") from None
+    return sorted(days)
 
 
 def _is_time(value: str) -> bool:
@@ -193,6 +219,20 @@ def for_merchant(session: Session, merchant_id: int) -> dict:
     return value
 
 
+def for_case(session: Session, case) -> dict:
+    """The settings of the case's merchant; when the case was read with its context (cases.store.Context), the time
+    its merchant last saved them came with it, so a transition asks the database only after a change."""
+    context = getattr(case, "context", None)
+    if context is None:
+        return for_merchant(session, case.merchant_id)
+    if context.sla_updated_at is None:
+        return DEFAULTS
+    cached = _cache.get(case.merchant_id)
+    if cached is not None and cached[0] == context.sla_updated_at:
+        return cached[1]
+    return for_merchant(session, case.merchant_id)
+
+
 def save(session: Session, merchant_id: int, raw: dict, by: str) -> dict:
     """Stores the merchant's settings document (validated), returning the full settings."""
     value = validate(raw)
@@ -208,7 +248,8 @@ def save(session: Session, merchant_id: int, raw: dict, by: str) -> dict:
 
 
 def calendar_of(settings: dict) -> calendar.BusinessCalendar:
-    return calendar.load(settings["calendar"], settings["timezone"], settings["work_start"], settings["work_end"])
+    return calendar.load(settings["calendar"], settings["timezone"], settings["work_start"], settings["work_end"],
+                         tuple(settings.get("holidays") or ()), tuple(settings.get("workdays") or ()))
 
 
 def due_after(settings: dict, step: dict, start: datetime) -> tuple[datetime, timedelta | None]:

@@ -29,9 +29,13 @@ log = logging.getLogger("returnflow.sla")
 TIMERS = Timer.__table__
 
 _INSERT = insert(TIMERS).returning(TIMERS.c.id)
-_CANCEL_ALL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "pending")
-               .values(status="cancelled"))
-_CANCEL_KIND = _CANCEL_ALL.where(TIMERS.c.kind == bindparam("_kind"))
+# Clocks that run across the case's steps and are stopped only by their own area (an advance exchange's return
+# deadline runs from the replacement's shipment until the original arrives, whatever steps the case takes meanwhile).
+OWN_CLOCKS = ("advance_exchange_return", "advance_exchange_follow_up")
+_CANCEL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "pending")
+           .values(status="cancelled"))
+_CANCEL_ALL = _CANCEL.where(TIMERS.c.kind.not_in(OWN_CLOCKS))
+_CANCEL_KIND = _CANCEL.where(TIMERS.c.kind == bindparam("_kind"))
 
 
 def schedule(session: Session, *, merchant_id: int, case_id: int, kind: str, due_at: datetime,
@@ -44,8 +48,21 @@ def schedule(session: Session, *, merchant_id: int, case_id: int, kind: str, due
         "created_at": at or utcnow(), "fired_at": None}).scalar_one()
 
 
+_INSERT_MANY = insert(TIMERS)
+
+
+def schedule_many(session: Session, *, merchant_id: int, case_id: int, timers: list[dict], rule: str | None,
+                  at: datetime) -> None:
+    """Creates pending timers (each a dict of kind, due_at, action, payload) in one statement, in the caller's
+    transaction."""
+    store.run(session, _INSERT_MANY, [{
+        "merchant_id": merchant_id, "case_id": case_id, "kind": t["kind"], "due_at": t["due_at"],
+        "action": t["action"], "payload": t["payload"] or {}, "rule": rule, "status": "pending",
+        "remaining_seconds": None, "result": None, "created_at": at, "fired_at": None} for t in timers])
+
+
 def cancel(session: Session, *, case_id: int, kind: str | None = None) -> int:
-    """Cancels the case's pending timers (of `kind`, or all); returns how many."""
+    """Cancels the case's pending timers (of `kind`, or all but OWN_CLOCKS); returns how many."""
     if kind is None:
         return store.run(session, _CANCEL_ALL, {"_case": case_id}).rowcount
     return store.run(session, _CANCEL_KIND, {"_case": case_id, "_kind": kind}).rowcount
@@ -107,12 +124,14 @@ def fire_due(db: Database, *, now: datetime | None = None, limit: int = 200) -> 
         if db.dialect == "postgresql":
             # Cases another worker is moving right now are left to it: their timers stay pending for a later round,
             # instead of this worker waiting on that worker's row locks.
-            busy = {r.case_id for r in rows if r.action is not None}
+            # OWN_CLOCKS handlers move their case too (the advance exchange's deadline): they wait their turn alike,
+            # so a transition that holds the case and cancels their timer never deadlocks with this worker.
+            busy = {r.case_id for r in rows if _moves_case(r)}
             if busy:
                 mine = set(store.run(session, _LOCK_CASES, {"ids": sorted(busy)}).scalars())
-                skipped = [r for r in rows if r.action is not None and r.case_id not in mine]
+                skipped = [r for r in rows if _moves_case(r) and r.case_id not in mine]
                 batch.retried += len(skipped)
-                rows = [r for r in rows if r.action is None or r.case_id in mine]
+                rows = [r for r in rows if not _moves_case(r) or r.case_id in mine]
         # The ORM session (some guards use it) joins the outer transaction now, not inside a timer's savepoint.
         session.orm.connection()
         cases = {c.id: c for c in store.load_many(session, sorted({r.case_id for r in rows}))}
@@ -165,6 +184,10 @@ def fire_due(db: Database, *, now: datetime | None = None, limit: int = 200) -> 
             else:
                 batch.moot += 1
     return batch
+
+
+def _moves_case(row) -> bool:
+    return row.action is not None or row.kind in OWN_CLOCKS
 
 
 def _notices(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:

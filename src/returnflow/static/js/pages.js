@@ -46,3 +46,16 @@ document.addEventListener("submit", function (event) {
   Array.prototype.forEach.call(form.querySelectorAll("button[type=submit]"), function (b) { b.disabled = true; });
   xhr.send(new FormData(form));
 });
+
+// Reply templates (话术): choosing one puts its text, with the case's placeholders filled, into the reply box.
+// Without JavaScript the "Use" button reloads the page with the template filled in.
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (!select.matches || !select.matches("select[data-fill]")) return;
+  var box = document.getElementById(select.getAttribute("data-fill"));
+  var option = select.options[select.selectedIndex];
+  if (box && option && option.getAttribute("data-text") !== null) {
+    box.value = option.getAttribute("data-text");
+    box.focus();
+  }
+});

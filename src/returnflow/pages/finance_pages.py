@@ -1,0 +1,269 @@
+"""Finance's screens: refunds to approve (what the signed-in user's authority allows), to pay, failed payments
+(retry, or mark a manual payment paid with its reference), the vouchers of a period with CSV export, and a case's
+refunds (quote and request). Every change goes through the money services the API calls (`refunds.service`,
+`refunds.settle`, `refunds.reports`); these pages only read forms and show results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from ..auth.actor import Actor
+from ..auth.models import User
+from ..cases import service as cases
+from ..cases.models import Case
+from ..errors import AppError
+from ..money import fmt
+from ..refunds import reports, service, settle
+from ..refunds.api import pay_settings
+from ..refunds.models import Refund, RefundPayment
+from ..refunds.schemas import RefundCreate
+from . import words
+from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
+from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+VIEWS = {"approve": N_("To approve"), "pay": N_("To pay"), "failed": N_("Failed payments"),
+         "done": N_("Paid recently")}
+REFUND_STATES = {"awaiting_approval": N_("Awaiting approval"), "approved": N_("Approved"),
+                 "completed": N_("Paid"), "rejected": N_("Rejected")}
+LEG_STATES = {"pending": N_("Not sent yet"), "sent": N_("Sent, waiting for the outcome"),
+              "succeeded": N_("Paid"), "failed": N_("Failed")}
+DESTINATIONS = {"gateway": N_("Back to the payment"), "store_credit": N_("Store credit"), "points": N_("Points"),
+                "coupon": N_("Coupon")}
+VOUCHER_KINDS = {"refund_decision": N_("Refund decided"), "refund_settlement": N_("Refund paid"),
+                 "compensation": N_("Compensation")}
+# A case's refund page is also where agents request refunds (they never see the finance queues).
+CASE_ROLES = service.REQUESTERS + ("finance",)
+WORDS = {"refund_states": REFUND_STATES, "leg_states": LEG_STATES, "destinations": DESTINATIONS,
+         "voucher_kinds": VOUCHER_KINDS}
+LIMIT = 200
+
+
+def _authority(session, actor: Actor) -> dict[str, Any]:
+    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
+
+    def may_approve(refund: Refund) -> str:
+        """'' when this user may approve `refund`, else why not (a msgid)."""
+        if actor.role not in service.APPROVERS:
+            return N_("Only a supervisor or an administrator approves refunds.")
+        if refund.requested_by == actor.ref:
+            return N_("You requested this refund: another approver decides it.")
+        limit = service.limit_for(settings, actor.role, refund.currency) if settings else None
+        if limit is not None and refund.amount > limit:
+            return N_("Above your approval limit: an administrator decides it.")
+        return ""
+
+    return {"may_approve": may_approve, "may_pay": actor.role in service.EXECUTORS,
+            "may_request": actor.role in service.REQUESTERS}
+
+
+def _rows(session, refunds: list[Refund]) -> list[dict[str, Any]]:
+    if not refunds:
+        return []
+    numbers = dict(session.execute(select(Case.id, Case.number).where(
+        Case.id.in_({r.case_id for r in refunds}))).all())
+    legs: dict[int, list[RefundPayment]] = {}
+    for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id.in_([r.id for r in refunds]))
+                               .order_by(RefundPayment.id)):
+        legs.setdefault(leg.refund_id, []).append(leg)
+    refs = {r.requested_by for r in refunds} | {r.approved_by for r in refunds if r.approved_by}
+    ids = [int(ref.split(":", 1)[1]) for ref in refs if ref.startswith("user:") and ref[5:].isdigit()]
+    names = {f"user:{i}": name for i, name in session.execute(select(User.id, User.name).where(User.id.in_(ids)))} \
+        if ids else {}
+    out = []
+    for r in refunds:
+        mine = legs.get(r.id, [])
+        out.append({"refund": r, "case": numbers.get(r.case_id, ""), "amount": fmt(r.amount, r.currency),
+                    "requested_by": names.get(r.requested_by, r.requested_by),
+                    "approved_by": names.get(r.approved_by, r.approved_by) if r.approved_by else "",
+                    "legs": [{"leg": x, "amount": fmt(x.amount, x.currency),
+                              "markable": x.gateway == "manual" and x.state in ("pending", "sent")
+                              and r.state == "approved"} for x in mine],
+                    "payable": r.state == "approved" and any(
+                        x.destination == "gateway" and (x.state in ("pending", "failed")
+                                                        or (x.state == "sent" and x.gateway != "manual"))
+                        for x in mine)})
+    return out
+
+
+def _scoped(stmt, model, actor: Actor):
+    return stmt.where(model.merchant_id == actor.merchant_id) if actor.merchant_id is not None else stmt
+
+
+@router.get("/staff/finance")
+async def queue(request: Request, view: str = "approve"):
+    actor = screen_actor(request, "finance")
+    view = view if view in VIEWS else "approve"
+    with request.app.state.db.read() as session:
+        stmt = _scoped(select(Refund), Refund, actor)
+        if view == "approve":
+            stmt = stmt.where(Refund.state == "awaiting_approval").order_by(Refund.created_at)
+        elif view == "pay":
+            stmt = stmt.where(Refund.state == "approved").order_by(Refund.created_at)
+        elif view == "failed":
+            failed = select(RefundPayment.refund_id).where(RefundPayment.state == "failed")
+            stmt = stmt.where(Refund.state == "approved", Refund.id.in_(failed)).order_by(Refund.created_at)
+        else:
+            stmt = stmt.where(Refund.state == "completed").order_by(Refund.updated_at.desc())
+        rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
+        counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
+        authority = _authority(session, actor)
+    return render(request, "staff/finance/queue.html", ctx(
+        actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
+        **authority, **WORDS))
+
+
+def _count(session, actor: Actor, view: str) -> int:
+    stmt = _scoped(select(func.count()).select_from(Refund), Refund, actor)
+    if view == "approve":
+        stmt = stmt.where(Refund.state == "awaiting_approval")
+    elif view == "pay":
+        stmt = stmt.where(Refund.state == "approved")
+    else:
+        stmt = stmt.where(Refund.state == "approved", Refund.id.in_(
+            select(RefundPayment.refund_id).where(RefundPayment.state == "failed")))
+    return session.scalar(stmt) or 0
+
+
+def _back(form, default: str) -> str:
+    return safe_next(text(form, "back", 300), default)
+
+
+async def _decide(request: Request, number: str, what: str):
+    actor = screen_actor(request, "finance")
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = _back(form, "/staff/finance")
+    with request.app.state.db.transaction() as session:
+        if what == "approve":
+            service.approve(session, actor=actor, number=number, note=text(form, "note"))
+        else:
+            reason = text(form, "reason")
+            if not reason:
+                raise PageError("required", N_("Say why the refund is rejected."), field="reason")
+            service.reject(session, actor=actor, number=number, reason=reason)
+    return redirect(request, back, flash="refund_approved" if what == "approve" else "refund_rejected")
+
+
+@router.post("/staff/finance/refunds/{number}/approve")
+async def approve(number: str, request: Request):
+    return await _decide(request, number, "approve")
+
+
+@router.post("/staff/finance/refunds/{number}/reject")
+async def reject(number: str, request: Request):
+    return await _decide(request, number, "reject")
+
+
+@router.post("/staff/finance/refunds/{number}/execute")
+async def execute(number: str, request: Request):
+    """Pays an approved refund (a failed payment is retried; calling it again never pays twice)."""
+    actor = screen_actor(request, "finance")
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = _back(form, "/staff/finance?view=pay")
+    await run_in_threadpool(settle.execute, request.app.state.db, pay_settings(request), actor=actor, number=number)
+    return redirect(request, back, flash="refund_executed")
+
+
+@router.post("/staff/finance/payments/{number}/mark-paid")
+async def mark_paid(number: str, request: Request):
+    """A payment made by hand outside the system, recorded with its reference (bank transfer number ...)."""
+    actor = screen_actor(request, "finance")
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = _back(form, "/staff/finance?view=pay")
+    reference = text(form, "reference", 200)
+    if not reference:
+        raise PageError("required", N_("Enter the payment's reference (bank transfer or receipt number)."),
+                        field="reference")
+    with request.app.state.db.transaction() as session:
+        settle.mark_paid(session, actor=actor, number=number, reference=reference)
+    return redirect(request, back, flash="refund_paid")
+
+
+# ---- vouchers ---------------------------------------------------------------------------------------------------
+
+def _period(period: str) -> str:
+    return period.strip()[:7] or datetime.now(SHANGHAI).strftime("%Y-%m")
+
+
+@router.get("/staff/finance/vouchers")
+async def vouchers(request: Request, period: str = ""):
+    actor = screen_actor(request, "finance")
+    period = _period(period)
+    error, items = None, []
+    try:
+        with request.app.state.db.read() as session:
+            items = reports.vouchers(session, actor=actor, period=period)
+    except AppError as exc:
+        error = error_of(request, exc)
+    locale = locale_of(request)
+    for v in items:
+        for line in v["lines"]:
+            line["name"] = line["account_name"].get(locale) or line["account"]
+    return render(request, "staff/finance/vouchers.html", ctx(actor, period=period, items=items, error=error,
+                                                               **WORDS), status=422 if error else 200)
+
+
+@router.get("/staff/finance/vouchers.csv")
+async def vouchers_csv(request: Request, period: str = ""):
+    actor = screen_actor(request, "finance")
+    period = _period(period)
+    with request.app.state.db.read() as session:
+        body = reports.vouchers_csv(reports.vouchers(session, actor=actor, period=period))
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="vouchers-{period}.csv"'})
+
+
+# ---- a case's refunds ------------------------------------------------------------------------------------------
+
+def _case_page(request: Request, actor: Actor, number: str, error: dict | None = None) -> dict[str, Any]:
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        case = cases.get_case(session, actor=actor, number=number)
+        refunds = _rows(session, list(session.scalars(select(Refund).where(Refund.case_id == case.id)
+                                                      .order_by(Refund.id))))
+        quote, refusal = None, None
+        try:
+            result, _facts, order = service.plan(session, case, RefundCreate())
+            quote = service.quote_dict(result, order) if result.total > 0 else None
+        except AppError as exc:
+            refusal = exc.render(locale)["message"]
+        authority = _authority(session, actor)
+    titles = {line.id: line.title or line.sku for line in case.lines}
+    return ctx(actor, case=case, refunds=refunds, quote=quote, refusal=refusal, titles=titles, error=error,
+               state_label=words.state_label(case.state, locale), back=f"/staff/finance/cases/{number}",
+               finance=actor.role in FINANCE_ROLES, **authority, **WORDS)
+
+
+@router.get("/staff/finance/cases/{number}")
+async def case_refunds(number: str, request: Request):
+    actor = screen_actor(request, "finance", CASE_ROLES)
+    return render(request, "staff/finance/case.html", _case_page(request, actor, number))
+
+
+@router.post("/staff/finance/cases/{number}/refunds")
+async def request_refund(number: str, request: Request):
+    """Requests the refund the quote shows (every accepted unit, deductions from inspection and policy): within
+    the requester's limit it is approved at once, else it waits in the approval queue."""
+    actor = screen_actor(request, "finance", CASE_ROLES)
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    try:
+        with request.app.state.db.transaction() as session:
+            service.request_refund(session, actor=actor, number=number,
+                                   body=RefundCreate(note=text(form, "note"),
+                                                     refund_shipping=text(form, "refund_shipping", 3) == "yes"))
+    except AppError as exc:
+        return render(request, "staff/finance/case.html", _case_page(request, actor, number, error_of(request, exc)),
+                      status=exc.status)
+    return redirect(request, f"/staff/finance/cases/{number}", flash="refund_requested")
+

@@ -1,0 +1,115 @@
+"""What the customer sees while following a case: the timeline in plain words (with "refunded", the amount and the
+route once a refund is paid), the plan to confirm, the rating at the end, and files sent with messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..cases.evidence import MESSAGE_FILES, Receiver, Upload
+from ..cases.models import CaseEvent
+from ..errors import AppError
+from ..money import fmt
+from ..refunds.models import Refund, RefundPayment
+from . import words
+from .frame import N_, PageError, gettext
+
+MAX_MESSAGE_FILES = 3
+
+ROUTES = {
+    "original": N_("back to your original payment method"),
+    "balance": N_("to your store balance"),
+}
+
+
+def route_words(route: str, locale: str) -> str:
+    return gettext(locale, ROUTES[route]) if route in ROUTES else gettext(locale, N_("by {route}")).format(
+        route=route)
+
+
+def refunds_paid(session: Session, case_id: int) -> list[dict[str, Any]]:
+    """The case's completed refunds: amount, route and when the last payment settled."""
+    result = []
+    for refund in session.scalars(select(Refund).where(Refund.case_id == case_id, Refund.state == "completed")
+                                  .order_by(Refund.id)):
+        settled = session.scalar(select(RefundPayment.settled_at).where(RefundPayment.refund_id == refund.id)
+                                 .order_by(RefundPayment.settled_at.desc()).limit(1))
+        result.append({"number": refund.number, "amount": fmt(refund.amount, refund.currency),
+                       "currency": refund.currency, "route": refund.route, "at": settled or refund.updated_at})
+    return result
+
+
+def customer_steps(events: list[CaseEvent], refunds: list[dict[str, Any]], locale: str,
+                   reasons: dict[str, str]) -> list[dict[str, Any]]:
+    """The timeline in plain words: customer-visible events, and each paid refund with its amount and route."""
+    steps = []
+    for e in events:
+        if e.action not in words.CUSTOMER_STEPS:
+            continue
+        payload = e.payload or {}
+        text = words.word(words.CUSTOMER_STEPS, e.action, locale)
+        if e.action == "attach" and payload.get("kind") == "document":
+            text = gettext(locale, N_("A document was added."))
+        details = words.event_details(payload, staff=False, reasons=reasons)
+        if e.action in words.PLAN_ACTIONS:
+            details = plan_details(payload, locale) + details
+        steps.append({"at": e.created_at, "text": text, "details": details, "state": e.to_state, "key": e.action})
+    for r in refunds:
+        steps.append({"at": r["at"], "key": "refunded", "state": "refunded", "details": [],
+                      "text": gettext(locale, N_("Refunded: {amount} {currency}, {route}.")).format(
+                          amount=r["amount"], currency=r["currency"], route=route_words(r["route"], locale))})
+    # A refund settles in the same instant the workflow resolves the case: "refunded" reads first.
+    steps.sort(key=lambda s: (s["at"], s["key"] != "refunded"))
+    return steps
+
+
+def plan_details(payload: dict[str, Any], locale: str) -> list[tuple[str, str]]:
+    from .plans import KINDS
+
+    found = [(N_("Plan"), words.word(KINDS, payload.get("kind"), locale))]
+    if payload.get("amount"):
+        found.append((N_("Amount"), f"{payload['amount']} {payload.get('currency') or ''}".strip()))
+    return found
+
+
+def upload_refusal(exc: AppError, filename: str, settings) -> PageError:
+    """An upload refusal in the catalogs' words: which file, what was wrong, what is allowed."""
+    key = getattr(exc, "key", "")
+    if key == "file_too_large":
+        return PageError("file_too_large", N_("{name} is too large: at most {limit} MB per file."), field="files",
+                         status=413, name=filename, limit=settings.max_image_bytes // (1024 * 1024))
+    if key == "file_empty":
+        return PageError("file_empty", N_("{name} is empty."), field="files", name=filename)
+    return PageError("file_type", N_("{name} cannot be sent: only photos (JPEG, PNG, WebP, GIF, HEIC) and PDF "
+                                     "documents are allowed."), field="files", status=415, name=filename)
+
+
+async def message_files(request: Request, files) -> list[Upload]:
+    """Each file sent with a message, checked by its content (photos and PDF) and size; all or nothing."""
+    if len(files) > MAX_MESSAGE_FILES:
+        raise PageError("too_many_files", N_("Send at most {n} files with one message."), field="files",
+                        n=MAX_MESSAGE_FILES)
+    settings = request.app.state.settings
+    uploads: list[Upload] = []
+    try:
+        for item in files:
+            name = (item.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+            receiver = Receiver(name, settings, MESSAGE_FILES)
+            try:
+                while chunk := await item.read(64 * 1024):
+                    receiver.write(chunk)
+                uploads.append(receiver.finish())
+            except AppError as exc:
+                receiver.abort()
+                raise upload_refusal(exc, name[:100], settings) from None
+            except BaseException:
+                receiver.abort()
+                raise
+    except BaseException:
+        for upload in uploads:
+            upload.close()
+        raise
+    return uploads

@@ -1,0 +1,66 @@
+"""Hand-offs of a case to another team (QC, product, supplier appraisal 鉴定): internal work with a note and a
+status, listed on the staff case page and in a queue per team; the customer never sees them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases.models import Case as CaseRow
+from ..cases.store import CaseRecord
+from .frame import N_, PageError
+from .models import CaseHandoff
+
+TEAMS = {"qc": N_("Quality control"), "product": N_("Product team"), "supplier": N_("Supplier appraisal")}
+STATUSES = {"open": N_("Open"), "done": N_("Done")}
+
+
+def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note: str, at: datetime) -> CaseHandoff:
+    if team not in TEAMS:
+        raise PageError("team", N_("Team: choose quality control, product team or supplier appraisal."),
+                        field="team")
+    if not note.strip():
+        raise PageError("required", N_("Note: say what the team should look at."), field="handoff_note")
+    row = CaseHandoff(case_id=case.id, merchant_id=case.merchant_id, team=team, note=note.strip()[:4000],
+                      status="open", created_by=actor.ref, created_name=actor.name, created_at=at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def finish(session: Session, *, case: CaseRecord, actor: Actor, handoff_id: int, note: str,
+           at: datetime) -> CaseHandoff:
+    row = session.get(CaseHandoff, handoff_id)
+    if row is None or row.case_id != case.id:
+        raise PageError("not_found", N_("This hand-off does not exist."), field="handoff", status=404)
+    if row.status == "done":
+        raise PageError("handoff_done", N_("This hand-off is already done. Nothing was changed."), field="handoff",
+                        status=409)
+    row.status, row.done_note, row.done_by, row.done_at = "done", note.strip()[:4000], actor.ref, at
+    return row
+
+
+def of_case(session: Session, case_id: int) -> list[CaseHandoff]:
+    return list(session.scalars(select(CaseHandoff).where(CaseHandoff.case_id == case_id).order_by(CaseHandoff.id)))
+
+
+def queue(session: Session, *, actor: Actor, team: str, status: str = "open", limit: int = 50,
+          offset: int = 0) -> tuple[list[tuple[CaseHandoff, str, str]], int]:
+    """(hand-off, case number, case state) of a team, oldest first, within the actor's merchant."""
+    stmt = (select(CaseHandoff, CaseRow.number, CaseRow.state).join(CaseRow, CaseRow.id == CaseHandoff.case_id)
+            .where(CaseHandoff.team == team, CaseHandoff.status == status))
+    if actor.merchant_id is not None:
+        stmt = stmt.where(CaseHandoff.merchant_id == actor.merchant_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(CaseHandoff.created_at, CaseHandoff.id).limit(limit).offset(offset)).all()
+    return [(r[0], r[1], r[2]) for r in rows], total
+
+
+def open_counts(session: Session, actor: Actor) -> dict[str, int]:
+    stmt = select(CaseHandoff.team, func.count()).where(CaseHandoff.status == "open")
+    if actor.merchant_id is not None:
+        stmt = stmt.where(CaseHandoff.merchant_id == actor.merchant_id)
+    return {team: n for team, n in session.execute(stmt.group_by(CaseHandoff.team))}

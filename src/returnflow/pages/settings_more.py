@@ -1,0 +1,393 @@
+"""Settings for admins, continued: SLA steps and the business calendar, notification templates, providers and
+webhooks (with the delivery log and replay), and return addresses. Forms as in settings_pages.py."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import delete, func, select
+
+from ..auth import users
+from ..auth.actor import Actor
+from ..cases.models import Case, OutboxMessage
+from ..db import utcnow
+from ..errors import AppError, Explained
+from ..logistics import service as logistics
+from ..logistics.carriers import CARRIERS
+from ..notify import outbox, templates
+from ..notify.config import get_delivery_settings
+from ..notify.models import DeliveryAttempt, MessageTemplate, WebhookEndpoint
+from ..notify.webhooks import TOPIC, check_endpoint, new_secret
+from ..sla import calendar as sla_calendar
+from ..sla import settings as sla_settings
+from ..sla.models import SlaSettings
+from . import words
+from .frame import N_, locale_of, redirect
+from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
+
+router = APIRouter(include_in_schema=False)
+
+
+# ---- SLA steps and the business calendar ---------------------------------------------------------------------
+
+def _calendar_days(name: str) -> list[dict[str, Any]]:
+    data = sla_calendar._data(name)
+    return [{"year": year, "holidays": days.get("holidays", []), "workdays": days.get("workdays", [])}
+            for year, days in sorted(data.get("years", {}).items())]
+
+
+def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        current = sla_settings.for_merchant(session, actor.merchant_id)
+    shown = values or _sla_values(current)
+    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0],
+              "actions": [(a, words.word(words.ACTIONS, a, locale)) for a in sla_settings.auto_actions_for(step)]}
+             for step in sla_settings.DEFAULT_STEPS]
+    calendar_name = shown.get("calendar") or current["calendar"]
+    more.setdefault("own", {"holidays": current.get("holidays") or [], "workdays": current.get("workdays") or []})
+    return render(request, "staff/settings/sla.html", ctx(
+        actor, "sla", values=shown, steps=steps, calendars=[(c, c) for c in sla_calendar.available()],
+        days=_calendar_days(calendar_name if calendar_name in sla_calendar.available() else current["calendar"]),
+        **more), status=status)
+
+
+def _sla_values(settings: dict) -> dict[str, str]:
+    values = {k: str(settings[k]) for k in ("calendar", "timezone", "work_start", "work_end", "follow_up_days")}
+    values.update({k: "\n".join(settings.get(k) or []) for k in ("holidays", "workdays")})
+    for step, conf in settings["steps"].items():
+        business = "business_hours" in conf
+        values[f"steps.{step}.clock"] = "business_hours" if business else "hours"
+        values[f"steps.{step}.amount"] = _num(conf["business_hours"] if business else conf["hours"])
+        remind = conf.get("remind_before_hours")
+        values[f"steps.{step}.remind_before_hours"] = "" if remind is None else _num(remind)
+        values[f"steps.{step}.auto_action"] = conf.get("auto_action") or ""
+    return values
+
+
+def _num(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else value
+
+
+@router.get("/staff/settings/sla")
+async def sla_page(request: Request):
+    return _sla_page(request, admin_actor(request))
+
+
+@router.post("/staff/settings/sla")
+async def sla_save(request: Request):
+    actor = admin_actor(request)
+    form = await posted(request, max_fields=80)
+    values = {k: text_of(form, k, 60) for k in form.keys() if k not in ("csrf", "holidays", "workdays")}
+    values.update({k: text_of(form, k, 8000) for k in ("holidays", "workdays")})
+    errors: dict[str, str] = {}
+    with request.app.state.db.read() as session:
+        row = session.get(SlaSettings, actor.merchant_id)
+        raw = copy.deepcopy(row.settings) if row is not None else {}
+    for key in ("calendar", "timezone", "work_start", "work_end"):
+        raw[key] = values.get(key, "")
+    for key in ("holidays", "workdays"):
+        raw[key] = [d for d in re.split(r"[\s,，、]+", values.get(key, "")) if d]
+    days = values.get("follow_up_days", "")
+    raw["follow_up_days"] = int(days) if days.isdigit() else days
+    steps = raw.setdefault("steps", {})
+    for step in sla_settings.DEFAULT_STEPS:
+        prefix = f"steps.{step}."
+        clock = values.get(prefix + "clock", "hours")
+        amount = _number(values.get(prefix + "amount", ""))
+        remind_text = values.get(prefix + "remind_before_hours", "")
+        remind = None if remind_text == "" else _number(remind_text)
+        if amount is None:
+            errors[prefix + "amount"] = N_("Enter a number of hours, such as 24 or 9.5.")
+            continue
+        if remind_text and remind is None:
+            errors[prefix + "remind_before_hours"] = N_("Enter a number of hours, or leave it empty for no reminder.")
+            continue
+        conf = {k: v for k, v in (steps.get(step) or {}).items() if k not in ("hours", "business_hours")}
+        conf["business_hours" if clock == "business_hours" else "hours"] = amount
+        conf["remind_before_hours"] = remind
+        conf["auto_action"] = values.get(prefix + "auto_action") or None
+        steps[step] = conf
+    if not errors:
+        try:
+            with request.app.state.db.transaction() as session:
+                sla_settings.save(session, actor.merchant_id, raw, actor.ref)
+                users.record(session, actor, merchant_id=actor.merchant_id, action="sla.save", target="sla")
+        except AppError as exc:
+            found = explain(exc, locale_of(request))
+            errors = {_sla_field(k): v for k, v in found.items()}
+    if errors:
+        return _sla_page(request, actor, status=422, values=values, errors=errors)
+    return redirect(request, "/staff/settings/sla", flash="settings_saved")
+
+
+def _sla_field(field: str) -> str:
+    """The form field of a settings error: steps.review.hours is typed into steps.review.amount."""
+    if field.endswith((".hours", ".business_hours")):
+        return field.rsplit(".", 1)[0] + ".amount"
+    return field
+
+
+# ---- notifications: templates, providers, webhooks -----------------------------------------------------------
+
+def _providers() -> list[dict[str, Any]]:
+    """What notify/config.py is set to; secrets are only said to be set, never shown."""
+    s = get_delivery_settings()
+    return [
+        {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host), "facts": [
+            (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
+            (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
+            (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
+        {"name": N_("SMS"), "configured": bool(s.sms_url), "facts": [
+            (N_("Provider URL"), s.sms_url), (N_("Access token"), "set" if s.sms_token else "")]},
+        {"name": N_("App push"), "configured": bool(s.push_url), "facts": [
+            (N_("Provider URL"), s.push_url), (N_("Access token"), "set" if s.push_token else "")]},
+    ]
+
+
+def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
+    """Placeholder values for a preview: the merchant's latest case where there is one."""
+    case = session.execute(select(Case.number, Case.state).where(Case.merchant_id == merchant_id)
+                           .order_by(Case.id.desc()).limit(1)).first()
+    number, state = (case.number, case.state) if case else ("AS20261125000001", "pending_review")
+    zh = locale == "zh-CN"
+    return {"number": number, "state": state, "state_label": words.state_label(state, locale), "code": "123456",
+            "minutes": "10", "message": "订单截图" if zh else "a photo of the order",
+            "reason": "超出退货期限" if zh else "outside the return window",
+            "address": "上海市浦东新区示例路 1 号 退货仓" if zh else "Returns desk, 1 Example Road, Shanghai",
+            "deadline": "2026-12-02", "step": "review", "step_zh": "审核", "rule": "SLA.review",
+            "due_at": "2026-11-26 18:00"}
+
+
+def _webhook_log(session, merchant_id: int) -> list[dict[str, Any]]:
+    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.merchant_id == merchant_id,
+                                                            OutboxMessage.topic == TOPIC)
+                                .order_by(OutboxMessage.id.desc()).limit(30)))
+    last = {}
+    if rows:
+        latest = (select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.outbox_id.in_([r.id for r in rows]))
+                  .group_by(DeliveryAttempt.outbox_id))
+        last = {a.outbox_id: a for a in session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.id.in_(latest)))}
+    return [{"id": r.id, "status": r.status, "attempts": r.attempts, "at": r.created_at,
+             "endpoint": (r.payload or {}).get("endpoint_id"),
+             "event": ((r.payload or {}).get("event") or {}).get("type", ""),
+             "error": last[r.id].error if r.id in last and not last[r.id].ok else ""} for r in rows]
+
+
+def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
+    with request.app.state.db.read() as session:
+        own = {(r.key, r.locale) for r in session.scalars(select(MessageTemplate).where(
+            MessageTemplate.merchant_id == actor.merchant_id))}
+        endpoints = list(session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
+            .order_by(WebhookEndpoint.id)))
+        log = _webhook_log(session, actor.merchant_id)
+    keys = [{"key": key, "fields": b.fields, "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
+            for key, b in sorted(templates.BUILTIN.items())]
+    return render(request, "staff/settings/notifications.html", ctx(
+        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(), endpoints=endpoints,
+        log=log, dead=sum(1 for x in log if x["status"] == "dead"), form=more.pop("form", {}), **more),
+        status=status)
+
+
+@router.get("/staff/settings/notifications")
+async def notifications_page(request: Request):
+    return _notify_page(request, admin_actor(request))
+
+
+def _template_page(request: Request, actor: Actor, key: str, locale_key: str, *, status: int = 200, **more: Any):
+    templates.check(key, locale_key, "", "x")
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        subject, body = templates.texts(session, actor.merchant_id, key, locale_key)
+        own = session.scalar(select(MessageTemplate.id).where(
+            MessageTemplate.merchant_id == actor.merchant_id, MessageTemplate.key == key,
+            MessageTemplate.locale == locale_key)) is not None
+        sample = _sample(session, actor.merchant_id, locale_key)
+    values = more.pop("values", None) or {"subject": subject, "body": body}
+    return render(request, "staff/settings/template.html", ctx(
+        actor, "notifications", key=key, template_locale=locale_key, values=values, own=own,
+        fields=templates.BUILTIN[key].fields, sample=sample, reader_locale=locale, **more), status=status)
+
+
+@router.get("/staff/settings/notifications/templates/{key}/{locale}")
+async def template_page(key: str, locale: str, request: Request):
+    return _template_page(request, admin_actor(request), key, locale)
+
+
+@router.post("/staff/settings/notifications/templates/{key}/{locale}")
+async def template_post(key: str, locale: str, request: Request):
+    """Preview (filled with a sample case) or save the merchant's wording of one template in one language."""
+    actor = admin_actor(request)
+    form = await posted(request)
+    values = {"subject": text_of(form, "subject", 300), "body": str(form.get("body") or "").strip()[:10_000]}
+    intent = text_of(form, "intent", 20)
+    try:
+        if not values["body"]:
+            raise Explained("body", "must not be empty", "不能为空")
+        templates.check(key, locale, values["subject"], values["body"])
+    except AppError as exc:
+        return _template_page(request, actor, key, locale, status=422, values=values,
+                              errors=explain(exc, locale_of(request)))
+    if intent == "save":
+        with request.app.state.db.transaction() as session:
+            row = session.scalar(select(MessageTemplate).where(
+                MessageTemplate.merchant_id == actor.merchant_id, MessageTemplate.key == key,
+                MessageTemplate.locale == locale))
+            if row is None:
+                row = MessageTemplate(merchant_id=actor.merchant_id, key=key, locale=locale, body=values["body"])
+                session.add(row)
+            row.subject, row.body, row.updated_at = values["subject"], values["body"], utcnow()
+            users.record(session, actor, merchant_id=actor.merchant_id, action="template.save",
+                         target=f"{key}/{locale}")
+        return redirect(request, f"/staff/settings/notifications/templates/{key}/{locale}", flash="template_saved")
+    with request.app.state.db.read() as session:
+        sample = _sample(session, actor.merchant_id, locale)
+    preview = {"subject": templates.fill(values["subject"], sample, key),
+               "body": templates.fill(values["body"], sample, key)}
+    return _template_page(request, actor, key, locale, values=values, preview=preview)
+
+
+@router.post("/staff/settings/notifications/templates/{key}/{locale}/reset")
+async def template_reset(key: str, locale: str, request: Request):
+    actor = admin_actor(request)
+    await posted(request)
+    templates.check(key, locale, "", "x")
+    with request.app.state.db.transaction() as session:
+        session.execute(delete(MessageTemplate).where(MessageTemplate.merchant_id == actor.merchant_id,
+                                                      MessageTemplate.key == key, MessageTemplate.locale == locale))
+        users.record(session, actor, merchant_id=actor.merchant_id, action="template.reset", target=f"{key}/{locale}")
+    return redirect(request, f"/staff/settings/notifications/templates/{key}/{locale}", flash="template_reset")
+
+
+@router.post("/staff/settings/notifications/webhooks")
+async def webhook_add(request: Request):
+    actor = admin_actor(request)
+    form = await posted(request)
+    values = {"url": text_of(form, "url", 500), "events": text_of(form, "events", 1000)}
+    events = [e.strip() for e in values["events"].replace("，", ",").split(",") if e.strip()]
+    try:
+        check_endpoint(values["url"], events, events_field="events")
+    except AppError as exc:
+        return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
+    with request.app.state.db.transaction() as session:
+        endpoint = WebhookEndpoint(merchant_id=actor.merchant_id, url=values["url"], secret=new_secret(), events=events)
+        session.add(endpoint)
+        session.flush()
+        created = {"id": endpoint.id, "url": endpoint.url, "secret": endpoint.secret}
+        users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.add", target=endpoint.url,
+                     details={"endpoint_id": endpoint.id, "events": events})
+    # The signing secret is shown on this answer only.
+    return _notify_page(request, actor, status=201, created=created)
+
+
+@router.post("/staff/settings/notifications/webhooks/{endpoint_id}/remove")
+async def webhook_remove(endpoint_id: int, request: Request):
+    actor = admin_actor(request)
+    await posted(request)
+    with request.app.state.db.transaction() as session:
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is not None and endpoint.merchant_id == actor.merchant_id and endpoint.active:
+            endpoint.active = False
+            users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.remove", target=endpoint.url,
+                         details={"endpoint_id": endpoint.id})
+    return redirect(request, "/staff/settings/notifications#webhooks", flash="webhook_removed")
+
+
+@router.post("/staff/settings/notifications/replay")
+async def webhook_replay(request: Request):
+    """Queues dead webhook deliveries again: one (`id`) or all of the merchant's."""
+    actor = admin_actor(request)
+    form = await posted(request)
+    one = text_of(form, "id", 20)
+    with request.app.state.db.read() as session:
+        stmt = select(OutboxMessage.id).where(OutboxMessage.merchant_id == actor.merchant_id,
+                                              OutboxMessage.topic == TOPIC, OutboxMessage.status == "dead")
+        if one.isdigit():
+            stmt = stmt.where(OutboxMessage.id == int(one))
+        ids = list(session.scalars(stmt))
+    if ids:
+        outbox.replay(request.app.state.db, ids=ids, merchant_id=actor.merchant_id)
+    return redirect(request, "/staff/settings/notifications#deliveries", flash="replayed")
+
+
+# ---- return addresses ----------------------------------------------------------------------------------------
+
+ADDRESS_TEXT = {"name": 200, "contact": 100, "phone": 40, "address": 1000, "address_en": 1000, "postcode": 20}
+ADDRESS_LISTS = ("regions", "categories", "carriers")
+ADDRESS_FLAGS = ("is_default", "auto_receive_on_delivery", "active")
+
+
+def _address_values(row) -> dict[str, Any]:
+    values: dict[str, Any] = {"code": row.code}
+    values.update({k: getattr(row, k) or "" for k in ADDRESS_TEXT})
+    values.update({k: ", ".join(getattr(row, k) or []) for k in ADDRESS_LISTS})
+    values.update({k: bool(getattr(row, k)) for k in ADDRESS_FLAGS})
+    return values
+
+
+def _addresses_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
+    with request.app.state.db.read() as session:
+        rows = logistics.list_addresses(session, merchant_id=actor.merchant_id)
+    locale = locale_of(request)
+    carriers = [(c.code, c.name_zh if locale == "zh-CN" else c.name_en) for c in CARRIERS.values()]
+    return render(request, "staff/settings/addresses.html", ctx(
+        actor, "addresses", rows=rows, carriers=carriers, carrier_names=dict(carriers),
+        values=values or {"active": True}, **more), status=status)
+
+
+@router.get("/staff/settings/addresses")
+async def addresses_page(request: Request, edit: str = ""):
+    actor = admin_actor(request)
+    values = None
+    if edit:
+        with request.app.state.db.read() as session:
+            row = next((r for r in logistics.list_addresses(session, merchant_id=actor.merchant_id)
+                        if r.code == edit), None)
+        values = _address_values(row) if row is not None else None
+    return _addresses_page(request, actor, values=values, editing=values is not None)
+
+
+@router.post("/staff/settings/addresses")
+async def address_save(request: Request):
+    actor = admin_actor(request)
+    form = await posted(request)
+    values: dict[str, Any] = {"code": text_of(form, "code", 60)}
+    values.update({k: text_of(form, k, 1200) for k in ADDRESS_TEXT})
+    values.update({k: text_of(form, k, 1000) for k in ADDRESS_LISTS})
+    values.update({k: form.get(k) == "on" for k in ADDRESS_FLAGS})
+    code = values["code"]
+    errors: dict[str, str] = {}
+    if not code or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 40 or not code.isascii():
+        errors["code"] = N_("Use letters, digits, - and _ (at most 40).")
+    for name in ("name", "address"):
+        if not values[name]:
+            errors[name] = N_("This field is required.")
+    for name, limit in ADDRESS_TEXT.items():
+        if len(values[name]) > limit and name not in errors:
+            errors[name] = N_("This text is too long.")
+    if errors:
+        return _addresses_page(request, actor, status=422, values=values, errors=errors)
+    data = {k: values[k] for k in ADDRESS_TEXT}
+    data.update({k: [x.strip() for x in values[k].replace("，", ",").split(",") if x.strip()] for k in ADDRESS_LISTS})
+    data.update({k: values[k] for k in ADDRESS_FLAGS})
+    try:
+        with request.app.state.db.transaction() as session:
+            logistics.save_address(session, actor=actor, code=code, data=data)
+            users.record(session, actor, merchant_id=actor.merchant_id, action="address.save", target=code)
+    except AppError as exc:
+        found = explain(exc, locale_of(request))
+        errors = {k.split("[")[0]: v for k, v in found.items()}
+        return _addresses_page(request, actor, status=exc.status, values=values, errors=errors)
+    return redirect(request, "/staff/settings/addresses", flash="address_saved")

@@ -1,0 +1,393 @@
+"""The staff console's settings for admins: staff accounts and roles, and the return policy (edit, validate,
+preview against an order, publish as a new version, history with diffs). SLA, notifications and return addresses
+are in settings_more.py. Every form: CSRF, per-field errors in the reader's language, nothing saved on error."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from ..auth import users
+from ..auth.actor import Actor
+from ..cases import reasons as reason_taxonomy
+from ..cases.models import CaseType
+from ..errors import AppError, Explained
+from ..merchants.models import Merchant
+from ..policy import service as policy_service
+from ..policy.api import DryRunIn, DryRunLine, run_dry
+from ..policy.errors import PolicyError
+from ..policy.loader import PRESETS, load_policy, preset_text
+from . import words
+from .decision import _times
+from .frame import FLASH, N_, PageError, check_csrf, gettext, locale_of, redirect
+from .frame import render as render_page
+from .staff_pages import staff_actor
+
+router = APIRouter(include_in_schema=False)
+SECTIONS = (("users", N_("Staff and roles")), ("policy", N_("Return policy")), ("sla", N_("Deadlines (SLA)")),
+            ("notifications", N_("Notifications")), ("addresses", N_("Return addresses")))
+ADMIN_ONLY = N_("Only administrators can open the settings.")
+FLASH.update({
+    "settings_saved": N_("The settings were saved."),
+    "user_deactivated": N_("The account was deactivated and its sign-ins ended."),
+    "policy_published": N_("The new policy version was published; new cases are decided under it."),
+    "template_saved": N_("The template was saved."),
+    "template_reset": N_("The template is back to the default wording."),
+    "webhook_removed": N_("The webhook was removed."),
+    "replayed": N_("The failed deliveries were queued again."),
+    "address_saved": N_("The return address was saved."),
+})
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200):
+    """Renders a settings page; error texts (catalog msgids or already worded refusals) in the reader's language."""
+    locale = locale_of(request)
+    for key in ("errors", "row_errors"):
+        found = context.get(key)
+        if found:
+            context[key] = {k: ({f: gettext(locale, m) for f, m in v.items()} if isinstance(v, dict)
+                                else gettext(locale, v)) for k, v in found.items()}
+    return render_page(request, name, context, status=status)
+
+
+def admin_actor(request: Request) -> Actor:
+    """The signed-in admin of a merchant; anyone else gets a 403 page in their language."""
+    actor = staff_actor(request)
+    if actor.role != "admin" or actor.merchant_id is None:
+        raise PageError("forbidden_role", ADMIN_ONLY, status=403)
+    return actor
+
+
+async def posted(request: Request, max_fields: int = 60):
+    """The form of a post, after its CSRF token is checked."""
+    form = await request.form(max_files=0, max_fields=max_fields)
+    check_csrf(request, form)
+    return form
+
+
+def text_of(form, name: str, limit: int = 2000) -> str:
+    return str(form.get(name) or "").strip()[:limit]
+
+
+def explain(exc: Exception, locale: str, default_field: str = "form") -> dict[str, str]:
+    """A refusal as {field: message in the reader's language}, for the form to show beside the field."""
+    if isinstance(exc, PolicyError):
+        where = ""
+        if exc.line:
+            where = f"第 {exc.line} 行：" if locale == "zh-CN" else f"line {exc.line}: "
+        return {exc.field or default_field: where + (exc.zh if locale == "zh-CN" else exc.en)}
+    if isinstance(exc, Explained):
+        text = exc.texts.get(locale) or exc.texts["en"]
+        if exc.allowed:
+            text += ("（允许：" if locale == "zh-CN" else " (allowed: ") + ", ".join(
+                "null" if a is None else str(a) for a in exc.allowed) + ("）" if locale == "zh-CN" else ")")
+        return {exc.field or default_field: text}
+    if isinstance(exc, AppError):
+        body = exc.render(locale)
+        return {exc.field or default_field: body["message"]}
+    raise exc
+
+
+def ctx(actor: Actor, section: str, **more: Any) -> dict[str, Any]:
+    return {"staff": actor, "area": "staff", "roles": words.ROLES, "sections": SECTIONS, "section": section,
+            "errors": {}, **more}
+
+
+@router.get("/staff/settings")
+@router.get("/staff/settings/")
+async def settings_home(request: Request):
+    admin_actor(request)
+    return redirect(request, "/staff/settings/users")
+
+
+# ---- staff and roles -----------------------------------------------------------------------------------------
+
+ROLE_HELP = {
+    "agent": N_("Handles cases; approves what the policy routes to an agent."),
+    "warehouse": N_("Receives and inspects returns."),
+    "finance": N_("Pays refunds and reconciles."),
+    "supervisor": N_("Approves above an agent's limit; edits the policy and deadlines."),
+    "admin": N_("Everything, including these settings and staff accounts."),
+}
+
+
+AUDIT_ACTIONS = {
+    "user.invite": N_("Staff member added"), "user.change": N_("Staff member changed"),
+    "user.deactivate": N_("Staff member deactivated"), "policy.publish": N_("Policy published"),
+    "sla.save": N_("Deadlines saved"), "template.save": N_("Template saved"), "template.reset": N_("Template reset"),
+    "webhook.add": N_("Webhook added"), "webhook.remove": N_("Webhook removed"),
+    "address.save": N_("Return address saved"),
+}
+
+
+def _users_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        rows = users.list_users(session, actor=actor)
+        events = users.events(session, actor=actor, limit=20)
+    role_options = [(r, f"{words.word(words.ROLES, r, locale)} — {gettext(locale, ROLE_HELP[r])}")
+                    for r in users.MERCHANT_ROLES]
+    return render(request, "staff/settings/users.html", ctx(
+        actor, "users", users=rows, events=events, authority=users.AUTHORITY, role_options=role_options,
+        audit_actions=AUDIT_ACTIONS, merchant_roles=users.MERCHANT_ROLES, form=more.pop("form", {"locale": locale_of(request)}), **more),
+        status=status)
+
+
+@router.get("/staff/settings/users")
+async def users_page(request: Request):
+    return _users_page(request, admin_actor(request))
+
+
+@router.post("/staff/settings/users")
+async def invite_user(request: Request):
+    actor = admin_actor(request)
+    form = await posted(request)
+    values = {k: text_of(form, k, 200) for k in ("email", "name", "role", "locale")}
+    password = str(form.get("password") or "")[:200] or None
+    try:
+        with request.app.state.db.transaction() as session:
+            user, temporary = users.invite(session, actor=actor, email=values["email"], name=values["name"],
+                                           role=values["role"], locale=values["locale"] or "zh-CN", password=password)
+            created = {"name": user.name, "email": user.email, "temporary": temporary}
+    except AppError as exc:
+        return _users_page(request, actor, status=exc.status, form=values, errors=explain(exc, locale_of(request)))
+    # The one-time password is shown on this answer only (not in a redirect's cookie or URL).
+    return _users_page(request, actor, created=created, status=201)
+
+
+@router.post("/staff/settings/users/{user_id}/role")
+async def change_role(user_id: int, request: Request):
+    actor = admin_actor(request)
+    form = await posted(request)
+    try:
+        with request.app.state.db.transaction() as session:
+            users.change(session, actor=actor, user_id=user_id, role=text_of(form, "role", 20))
+    except AppError as exc:
+        return _users_page(request, actor, status=exc.status, row_errors={user_id: explain(exc, locale_of(request))})
+    return redirect(request, "/staff/settings/users", flash="settings_saved")
+
+
+@router.post("/staff/settings/users/{user_id}/deactivate")
+async def deactivate_user(user_id: int, request: Request):
+    actor = admin_actor(request)
+    await posted(request)
+    try:
+        with request.app.state.db.transaction() as session:
+            users.deactivate(session, actor=actor, user_id=user_id)
+    except AppError as exc:
+        return _users_page(request, actor, status=exc.status, row_errors={user_id: explain(exc, locale_of(request))})
+    return redirect(request, "/staff/settings/users", flash="user_deactivated")
+
+
+# ---- the return policy ---------------------------------------------------------------------------------------
+
+# The common knobs: form field = the policy file's section.key (so the loader's errors land on the field).
+KNOBS = (("window.days", "int"), ("window.counted_from", "choice"), ("shipping.no_reason_payer", "choice"),
+         ("approval.auto_max_amount", "amount"), ("approval.supervisor_above_amount", "amount"))
+COUNTED_FROM = {"order": N_("the order date"), "shipment": N_("shipping"), "delivery": N_("delivery"),
+                "signing": N_("signing for the parcel")}
+PAYERS = {"customer": N_("the customer pays return shipping"), "merchant": N_("the shop pays (free returns)")}
+PRESET_NAMES = {"cn-law": N_("PRC law (statutory minimum)"), "taobao-current": N_("Taobao / Tmall (current)"),
+                "taobao-legacy": N_("Taobao / Tmall (earlier rules)"), "jd-pop": N_("JD POP"),
+                "eu-crd": N_("EU Consumer Rights Directive"), "uk-ccr": N_("UK Consumer Contracts Regulations")}
+AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+
+
+def _knob_values(policy_source: str, preset: str) -> dict[str, str]:
+    """The knobs as the active file sets them ("" where it leaves them to the preset)."""
+    data = tomllib.loads(policy_source) if policy_source else {}
+    values = {"policy.extends": str(data.get("policy", {}).get("extends", "") or preset)}
+    for name, _kind in KNOBS:
+        section, key = name.split(".")
+        value = data.get(section, {}).get(key)
+        values[name] = "" if value is None else str(value)
+    return values
+
+
+def set_key(source: str, section: str, key: str, literal: str | None) -> str:
+    """`source` with `[section] key = literal` set (None: the line removed), keeping every other line."""
+    lines = source.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
+    if start is None:
+        if literal is None:
+            return source
+        return source.rstrip("\n") + f"\n\n[{section}]\n{key} = {literal}\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(start + 1, end):
+        if pattern.match(lines[i]):
+            if literal is None:
+                del lines[i]
+            else:
+                lines[i] = f"{key} = {literal}"
+            return "\n".join(lines) + "\n"
+    if literal is not None:
+        lines.insert(start + 1, f"{key} = {literal}")
+    return "\n".join(lines) + "\n"
+
+
+def draft_from_knobs(base: str, form, merchant_code: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The policy file with the form's knobs applied: (source, the values as typed, errors by field)."""
+    typed = {name: text_of(form, name, 40) for name, _ in KNOBS}
+    typed["policy.extends"] = text_of(form, "policy.extends", 40)
+    errors: dict[str, str] = {}
+    source = base or f'[policy]\nid = "{merchant_code}"\nextends = "cn-law"\n'
+    preset = typed["policy.extends"]
+    if preset and preset not in PRESETS:
+        errors["policy.extends"] = N_("Choose one of the presets.")
+    elif preset:
+        source = set_key(source, "policy", "extends", f'"{preset}"')
+    for name, kind in KNOBS:
+        section, key = name.split(".")
+        value = typed[name]
+        if value == "":
+            source = set_key(source, section, key, None)
+        elif kind == "int":
+            if not value.isdigit() or not 0 < int(value) <= 3650:
+                errors[name] = N_("Enter a whole number of days from 1 to 3650.")
+            else:
+                source = set_key(source, section, key, value)
+        elif kind == "amount":
+            if not AMOUNT.match(value):
+                errors[name] = N_("Enter an amount such as 300 or 299.50 (at most two decimals).")
+            else:
+                source = set_key(source, section, key, value)
+        else:
+            allowed = COUNTED_FROM if name == "window.counted_from" else PAYERS
+            if value not in allowed:
+                errors[name] = N_("Choose one of the options.")
+            else:
+                source = set_key(source, section, key, f'"{value}"')
+    return source, typed, errors
+
+
+def _policy_context(session, actor: Actor) -> dict[str, Any]:
+    merchant = session.get(Merchant, actor.merchant_id)
+    row, policy = policy_service.current(session, merchant.id)
+    source = row.source if row else preset_text(policy_service.default_preset(merchant))
+    versions = policy_service.versions(session, merchant.id)
+    reasons = reason_taxonomy.for_merchant(session, merchant.id)
+    return {"merchant": merchant, "row": row, "policy": policy, "source": row.source if row else "",
+            "default_preset": policy_service.default_preset(merchant),
+            "preset_source": "" if row else source, "versions": versions, "reasons": reasons}
+
+
+def _policy_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
+    locale = locale_of(request)
+    with request.app.state.db.read() as session:
+        info = _policy_context(session, actor)
+    knobs = more.pop("knobs", None) or _knob_values(info["source"], info["default_preset"])
+    trial = more.pop("trial", None) or {"order": "", "line_no": "1", "quantity": "1", "type": "return_refund",
+                                        "reason": "no_reason_7day"}
+    return render(request, "staff/settings/policy.html", ctx(
+        actor, "policy", **info, knobs=knobs, trial=trial,
+        counted_from=[(k, gettext(locale, v)) for k, v in COUNTED_FROM.items()],
+        payers=[(k, gettext(locale, v)) for k, v in PAYERS.items()],
+        presets=[(p, f"{gettext(locale, PRESET_NAMES[p])} ({p})" if p in PRESET_NAMES else p) for p in sorted(PRESETS)],
+        types=[(t.value, words.word(words.TYPES, t.value, locale)) for t in CaseType
+               if t.value not in ("inquiry", "complaint")],
+        draft=more.pop("draft", None) or info["source"], **more), status=status)
+
+
+@router.get("/staff/settings/policy")
+async def policy_page(request: Request):
+    return _policy_page(request, admin_actor(request))
+
+
+def _trial(form) -> dict[str, str]:
+    return {"order": text_of(form, "order", 100), "line_no": text_of(form, "line_no", 10) or "1",
+            "quantity": text_of(form, "quantity", 10) or "1", "type": text_of(form, "type", 30),
+            "reason": text_of(form, "reason", 60)}
+
+
+def _preview(session, actor: Actor, trial: dict[str, str], draft, locale: str) -> tuple[dict | None, dict]:
+    """The dry run of the trial request under `draft` (None: the published version): (answer, errors)."""
+    if not trial["order"]:
+        return None, {"order": N_("Enter an order number to see what the policy decides for it.")}
+    if not trial["line_no"].isdigit() or not trial["quantity"].isdigit() or int(trial["quantity"]) < 1 \
+            or int(trial["line_no"]) < 1:
+        return None, {"quantity": N_("Enter whole numbers of 1 or more.")}
+    try:
+        body = DryRunIn(order=trial["order"], type=CaseType(trial["type"]), reason=trial["reason"] or None,
+                        lines=[DryRunLine(line_no=int(trial["line_no"]), quantity=int(trial["quantity"]))])
+        answer = run_dry(session, actor, body, draft=draft)
+    except ValueError:
+        return None, {"type": N_("Choose one of the options.")}
+    except AppError as exc:
+        return None, explain(exc, locale, "order")
+    answer["lines"] = [{**x, "decision": _times(x["decision"])} for x in answer["lines"]]
+    return answer, {}
+
+
+@router.post("/staff/settings/policy")
+async def policy_post(request: Request):
+    """Validate / preview / publish the edited policy: the knobs form or the policy file itself."""
+    actor = admin_actor(request)
+    locale = locale_of(request)
+    form = await posted(request)
+    intent = text_of(form, "intent", 20)
+    trial = _trial(form)
+    with request.app.state.db.read() as session:
+        info = _policy_context(session, actor)
+    if "source" in form:
+        source, knobs, errors = str(form.get("source") or "")[:200_000], None, {}
+        if not source.strip():
+            errors = {"source": N_("The policy file must not be empty.")}
+    else:
+        source, knobs, errors = draft_from_knobs(info["source"], form, info["merchant"].code)
+    draft = None
+    if not errors:
+        try:
+            draft = load_policy(source, source=policy_service.SOURCE_NAME)
+        except PolicyError as exc:
+            errors = explain(exc, locale, "source")
+            if knobs is not None and not any(f in knobs for f in errors):
+                errors = {"source": next(iter(errors.values()))}
+    page = {"knobs": knobs, "trial": trial, "draft": source, "edited_file": knobs is None or "source" in errors}
+    if errors:
+        return _policy_page(request, actor, status=422, errors=errors, **page)
+    if intent == "publish":
+        with request.app.state.db.transaction() as session:
+            row = policy_service.save(session, actor.merchant_id, source, actor)
+            users.record(session, actor, merchant_id=actor.merchant_id, action="policy.publish",
+                         target=f"v{row.version}", details={"version": row.version, "extends": row.extends})
+        return redirect(request, "/staff/settings/policy", flash="policy_published")
+    answer, trial_errors = None, {}
+    if intent == "preview" and trial["order"]:  # without an order: validated only
+        with request.app.state.db.read() as session:
+            answer, trial_errors = _preview(session, actor, trial, draft, locale)
+    return _policy_page(request, actor, status=422 if trial_errors else 200, errors=trial_errors, valid=True,
+                        answer=answer, answer_of="draft", **page)
+
+
+@router.post("/staff/settings/policy/try")
+async def policy_try(request: Request):
+    """The dry run of a request under the published version: what opening the case would decide now."""
+    actor = admin_actor(request)
+    form = await posted(request)
+    trial = _trial(form)
+    with request.app.state.db.read() as session:
+        answer, errors = _preview(session, actor, trial, None, locale_of(request))
+    return _policy_page(request, actor, status=422 if errors else 200, errors=errors, answer=answer,
+                        answer_of="published", trial=trial)
+
+
+@router.get("/staff/settings/policy/versions/{version}")
+async def policy_version(version: int, request: Request):
+    """One published version, and what changed from the one before it."""
+    actor = admin_actor(request)
+    with request.app.state.db.read() as session:
+        row = policy_service.get_version(session, actor.merchant_id, version)
+        before = session.scalar(select(policy_service.PolicyVersion).where(
+            policy_service.PolicyVersion.merchant_id == actor.merchant_id,
+            policy_service.PolicyVersion.version == version - 1)) if version > 1 else None
+    diff = list(difflib.unified_diff((before.source if before else "").splitlines(), row.source.splitlines(),
+                                     fromfile=f"v{version - 1}" if before else "", tofile=f"v{version}",
+                                     lineterm="", n=2))
+    return render(request, "staff/settings/policy_version.html", ctx(
+        actor, "policy", row=row, before=before, diff=diff))
