@@ -238,6 +238,35 @@ def test_due_soon_and_overdue_queues_follow_the_sla_timers(app, db, shop, client
     assert "即将到期" in zh.get("/staff/?view=due_soon").text
 
 
+def test_an_agents_reply_carries_a_pdf_the_customer_opens_and_bad_files_change_nothing(app, db, shop, client):
+    number = open_case(client, shop)
+    staff = agent(app)
+    page = staff.get(f"/staff/cases/{number}").text
+    assert 'name="files"' in page and 'enctype="multipart/form-data"' in page
+    guide = PDF + b"% packing guide\n"
+    sent = staff.post(f"/staff/cases/{number}/messages", data={"csrf": csrf_of(staff), "body": "How to pack it"},
+                      files=[("files", ("packing-guide.pdf", guide, "application/pdf"))])
+    assert sent.status_code == 200 and "packing-guide.pdf" in sent.text
+    assert count(db, "attachments") == 1 and count(db, "case_messages") == 1
+    web = customer(app, db)
+    mine = web.get(f"/p/shop/cases/{number}").text
+    link = re.search(rf"/p/shop/cases/{number}/files/(\d+)", mine)
+    assert "How to pack it" in mine and "packing-guide.pdf" in mine and link
+    fetched = web.get(link.group(0))
+    assert fetched.status_code == 200 and fetched.content == guide
+    other = customer(app, db, order="O-200", email="other@example.com")
+    assert other.get(link.group(0)).status_code == 404
+    before = (count(db, "attachments"), count(db, "case_messages"))
+    zh = TestClient(app, headers=ZH, cookies=staff.cookies)
+    wrong = zh.post(f"/staff/cases/{number}/messages", data={"csrf": csrf_of(staff), "body": "see this"},
+                    files=[("files", ("tool.exe", b"MZ\x90\x00" + b"\0" * 200, "application/octet-stream"))])
+    assert wrong.status_code == 415 and "tool.exe" in wrong.text and "只能发送" in wrong.text
+    four = staff.post(f"/staff/cases/{number}/messages", data={"csrf": csrf_of(staff), "body": "many"},
+                      files=[("files", (f"p{i}.pdf", PDF, "application/pdf")) for i in range(4)])
+    assert four.status_code == 422 and "at most 3" in four.text
+    assert (count(db, "attachments"), count(db, "case_messages")) == before
+
+
 def test_hand_offs_are_listed_per_team_shown_to_staff_and_never_to_the_customer(app, db, shop, client):
     number = open_case(client, shop)
     staff = agent(app)

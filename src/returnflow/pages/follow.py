@@ -9,13 +9,17 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..cases.evidence import MESSAGE_FILES, Receiver, Upload
+from ..auth.actor import Actor
+from ..cases.evidence import MESSAGE_FILES, Receiver, Upload, attach
 from ..cases.models import CaseEvent
+from ..cases.store import CaseRecord
 from ..errors import AppError
 from ..money import fmt
 from ..refunds.models import Refund, RefundPayment
 from . import words
-from .frame import N_, PageError, gettext
+from .frame import N_, PageError, check_csrf, gettext
+from .messages import add_message
+from .models import CaseMessage
 
 MAX_MESSAGE_FILES = 3
 
@@ -113,3 +117,30 @@ async def message_files(request: Request, files) -> list[Upload]:
             upload.close()
         raise
     return uploads
+
+
+async def message_form(request: Request) -> tuple[str, list]:
+    """A posted message's text and files (size bounded before the form is parsed; CSRF checked); the text is
+    required, files are optional."""
+    settings = request.app.state.settings
+    limit = settings.max_image_bytes * MAX_MESSAGE_FILES + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
+                        field="files", status=413, limit=limit // (1024 * 1024))
+    form = await request.form(max_files=MAX_MESSAGE_FILES + 1, max_fields=10)
+    check_csrf(request, form)
+    text = str(form.get("body") or "").strip()
+    if not text:
+        raise PageError("required", N_("Write a message first."), field="body")
+    return text, [f for f in form.getlist("files") if getattr(f, "filename", None)]
+
+
+def post_with_files(session: Session, request: Request, *, case: CaseRecord, actor: Actor, text: str,
+                    uploads: list[Upload], at) -> CaseMessage:
+    """The message and its files, in the caller's transaction: each file an attachment of the case (an `attach`
+    event the workflow must allow), then the message naming them; nothing is kept if any part is refused."""
+    ids = [attach(session, store=request.app.state.store, settings=request.app.state.settings, actor=actor,
+                  case=case, upload=upload).id for upload in uploads]
+    message = add_message(session, case=case, actor=actor, body=text[:5000], at=at)
+    message.attachment_ids = ids
+    return message

@@ -25,7 +25,7 @@ from ..policy.api import DryRunIn, DryRunLine, run_dry
 from ..notify import survey
 from . import follow, plans, portal, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
-from .messages import add_message, messages_of
+from .messages import messages_of
 
 router = APIRouter(include_in_schema=False)
 SESSION_COOKIE = "rf_portal"
@@ -396,17 +396,7 @@ async def cancel(merchant_code: str, number: str, request: Request):
 @router.post("/p/{merchant_code}/cases/{number}/messages")
 async def post_message(merchant_code: str, number: str, request: Request):
     """A message to the shop, with up to three photos or PDF documents (checked by content and size)."""
-    settings = request.app.state.settings
-    limit = settings.max_image_bytes * follow.MAX_MESSAGE_FILES + 1024 * 1024
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise PageError("too_large", N_("The files are too large together: at most {limit} MB per request."),
-                        field="files", status=413, limit=limit // (1024 * 1024))
-    form = await request.form(max_files=follow.MAX_MESSAGE_FILES + 1, max_fields=10)
-    check_csrf(request, form)
-    text = str(form.get("body") or "").strip()
-    if not text:
-        raise PageError("required", N_("Write a message first."), field="body")
-    files = [f for f in form.getlist("files") if getattr(f, "filename", None)]
+    text, files = await follow.message_form(request)
     with _db(request).read() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
@@ -417,10 +407,8 @@ async def post_message(merchant_code: str, number: str, request: Request):
     try:
         with _db(request).transaction() as session:
             case = _own_case(session, actor, number)
-            ids = [attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
-                          upload=upload).id for upload in uploads]
-            message = add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
-            message.attachment_ids = ids
+            follow.post_with_files(session, request, case=case, actor=actor, text=text, uploads=uploads,
+                                   at=utcnow())
             if "customer_reply" in allowed_actions(case, actor):
                 # The shop asked for information: the answer sends the case back to review.
                 service.act(session, actor=actor, number=case.number, action="customer_reply",

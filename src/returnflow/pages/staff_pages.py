@@ -22,7 +22,7 @@ from . import case_sections, follow, handoffs, plans, queues, words
 from .decision import decision_of_case
 from .diagram import process_table
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, safe_next, set_cookie
-from .messages import add_message, messages_of
+from .messages import messages_of
 
 router = APIRouter(include_in_schema=False)
 STAFF_COOKIE = "rf_staff"
@@ -221,6 +221,7 @@ async def case_page(number: str, request: Request, template: str = ""):
         messages=messages, reason_names=reason_names, fields=words.FIELDS,
         state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
         names={u.id: u.name for u in users}, can_plan="propose_plan" in allowed,
+        can_attach="attach" in allowed, max_message_files=follow.MAX_MESSAGE_FILES,
         open_plan=next((p for p in extra["plans"] if p.status == "proposed"), None),
         plan_kinds=plans.KINDS, plan_statuses=plans.STATUSES, teams=handoffs.TEAMS,
         handoff_statuses=handoffs.STATUSES, refund_states=case_sections.REFUND_STATES,
@@ -264,15 +265,24 @@ async def act(number: str, action: str, request: Request):
 
 @router.post("/staff/cases/{number}/messages")
 async def reply(number: str, request: Request):
+    """A reply to the customer, with up to three photos or PDF documents (e.g. a packing guide or a label)."""
     actor = staff_actor(request)
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, form)
-    text = str(form.get("body") or "").strip()
-    if not text:
-        raise PageError("required", N_("Write a message first."), field="body")
-    with request.app.state.db.transaction() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        add_message(session, case=case, actor=actor, body=text[:5000], at=utcnow())
+    text, files = await follow.message_form(request)
+    if files:
+        with request.app.state.db.read() as session:
+            case = service.get_case(session, actor=actor, number=number)
+            if "attach" not in allowed_actions(case, actor):
+                raise PageError("closed", N_("Files can no longer be added to this case."), field="files",
+                                status=409)
+    uploads = await follow.message_files(request, files)
+    try:
+        with request.app.state.db.transaction() as session:
+            case = service.get_case(session, actor=actor, number=number)
+            follow.post_with_files(session, request, case=case, actor=actor, text=text, uploads=uploads,
+                                   at=utcnow())
+    finally:
+        for upload in uploads:
+            upload.close()
     return redirect(request, f"/staff/cases/{number}#messages", flash="message_sent")
 
 
