@@ -183,6 +183,44 @@ def test_after_the_refund_is_paid_the_customer_sees_refunded_and_rates_once(app,
         assert conn.execute(text("SELECT score, comment FROM survey_responses")).one() == (4, "quick and polite")
 
 
+def test_a_refund_waits_for_the_customers_answer_and_then_follows_the_accepted_plan(app, db, client):
+    shop = make_shop(db, "shop")
+    paid_order(db, shop, "M-1", payments=(("alipay", None),))
+    number = refund_only_case(db, shop, "M-1")
+    staff = agent(app)
+    assert propose(staff, number, amount="30.00", note="Keep it, we refund 30.00").status_code == 200
+    early = client.post(f"/api/v1/cases/{number}/refunds", headers={**shop.headers("agent"), **ZH}, json={})
+    assert early.status_code == 409 and early.json()["error"]["code"] == "plan_awaiting_customer"
+    assert "等待顾客确认" in early.text and count(db, "refunds") == 0
+    web = customer(app, db, order="M-1", email="C-1@example.com")
+    page = web.get(f"/p/shop/cases/{number}").text
+    web.post(f"/p/shop/cases/{number}/plans/{plan_id(page)}/accept", data={"csrf": csrf_of(web)})
+    over = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={"amount": "30.01"})
+    assert over.status_code == 422 and over.json()["error"]["code"] == "over_agreed" and "30.00" in over.text
+    assert count(db, "refunds") == 0
+    refund = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={})
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["amount"] == "30.00"
+
+
+def test_an_accepted_store_credit_plan_is_the_customers_consent_to_that_route(app, db, client):
+    shop = make_shop(db, "shop")
+    paid_order(db, shop, "M-1", payments=(("alipay", None),))
+    number = refund_only_case(db, shop, "M-1")
+    without = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={"route": "balance"})
+    assert without.status_code == 422 and without.json()["error"]["field"] == "consent"
+    staff = agent(app)
+    propose(staff, number, kind="store_credit", amount="45.00", note="45.00 as store credit")
+    web = customer(app, db, order="M-1", email="C-1@example.com")
+    page = web.get(f"/p/shop/cases/{number}").text
+    web.post(f"/p/shop/cases/{number}/plans/{plan_id(page)}/accept", data={"csrf": csrf_of(web)})
+    refund = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={"route": "balance"})
+    assert refund.status_code == 201, refund.text
+    body = refund.json()
+    assert body["amount"] == "45.00" and body["route"] == "balance"
+    assert body["consent"]["channel"] == "portal" and "store credit of 45.00" in body["consent"]["statement"]
+
+
 def test_a_reply_carries_a_photo_and_a_pdf_and_refuses_other_files(app, db, shop, client, settings):
     number = open_case(client, shop)
     web = customer(app, db)

@@ -18,11 +18,11 @@ from ..cases.store import CaseRecord
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..merchants.models import Merchant
-from ..money import MoneyError, fmt, to_minor
+from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
 from . import calc, ledger
 from .models import Refund, RefundLine, RefundPayment
-from .schemas import RefundCreate
+from .schemas import ConsentIn, RefundCreate
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -279,12 +279,48 @@ def _lock_order(session: Session, order_id: int) -> None:
         session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
 
 
+def _agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCreate:
+    """What the customer agreed to in the portal governs the refund: none while a proposed plan awaits the answer;
+    after an accepted partial refund or store credit (and before any refund following it), its amount is the
+    default and the most, and an accepted store credit is the customer's recorded consent to that route (CN9)."""
+    from ..pages.models import CasePlan  # plan rows live with the pages that propose and answer them
+
+    latest = session.scalar(select(CasePlan).where(CasePlan.case_id == case.id, CasePlan.status != "withdrawn")
+                            .order_by(CasePlan.id.desc()).limit(1))
+    if latest is None:
+        return body
+    if latest.status == "proposed":
+        raise refuse("case", "a proposed plan is waiting for the customer's answer; refund after they accept it, or "
+                     "withdraw the plan first", "有处理方案正在等待顾客确认；请在顾客接受后再退款，或先撤回该方案",
+                     code="plan_awaiting_customer", status=409)
+    if latest.status != "accepted" or latest.amount is None or latest.answered_at is None:
+        return body
+    used = session.scalar(select(func.count()).select_from(Refund).where(
+        Refund.case_id == case.id, Refund.state.in_(LIVE), Refund.created_at >= latest.answered_at))
+    if used:
+        return body
+    agreed = from_minor(latest.amount, latest.currency)
+    changes: dict = {}
+    if body.amount is None:
+        changes["amount"] = agreed
+    elif body.amount > agreed:
+        raise refuse("amount", f"{fmt(latest.amount, latest.currency)} is what the customer accepted (plan "
+                     f"{latest.id}); a refund may not exceed it", f"顾客接受的方案（{latest.id}）金额为 "
+                     f"{fmt(latest.amount, latest.currency)}，退款不能超过该金额", code="over_agreed")
+    if latest.kind == "store_credit" and body.route == "balance" and body.consent is None:
+        changes["consent"] = ConsentIn(channel="portal", statement=f"accepted plan {latest.id}: store credit of "
+                                       f"{fmt(latest.amount, latest.currency)} {latest.currency}",
+                                       given_at=latest.answered_at)
+    return body.model_copy(update=changes) if changes else body
+
+
 def request_refund(session: Session, *, actor: Actor, number: str, body: RefundCreate) -> Refund:
     """Decides a refund for the case: within the requester's limit it is approved at once, else it awaits approval."""
     if actor.role not in REQUESTERS:
         raise Forbidden("forbidden_role", role=actor.role, what="request a refund", allowed=list(REQUESTERS))
     case = get_case(session, actor=actor, number=number)
     _lock_order(session, case.order_id)
+    body = _agreed(session, case, body)
     quote, facts, order = plan(session, case, body)
     if quote.total <= 0:
         raise refuse("lines", "nothing left to refund on this case", "本售后单已无可退金额", code="nothing_to_refund")
