@@ -231,7 +231,7 @@ def test_empty_periods_long_periods_and_merchants_without_data_answer_plainly(cl
     for name in ("return_rate", "trend", "top_returns", "reasons", "processing_times", "backlog", "hotspots",
                  "suppliers", "processing_agents"):
         assert get(client, empty.headers("admin"), name)["status"] == "empty", name
-    money = get(client, shop.headers(), "money")  # no refund in this history: a clear "empty", not an error
+    money = get(client, shop.headers("finance"), "money")  # no refund in this history: a clear "empty", not an error
     assert money["status"] == "empty" and money["rows"] == [] and money["note"]["en"]
     rated = get(client, shop.headers(), "satisfaction")  # no answer yet; the closed case's follow-up is open
     assert rated["totals"]["responses"] == 0 and rated["totals"]["follow_ups"] == {"open": 1}
@@ -279,9 +279,18 @@ def test_charts_are_self_contained_svg(client, world):
 
 def test_dashboard_json_and_page(app, client, world):
     shop, _, _, cases, _ = world
-    body = client.get("/api/v1/analytics/dashboard", headers=shop.headers(), params=OCT).json()
+    body = client.get("/api/v1/analytics/dashboard", headers=shop.headers("supervisor"), params=OCT).json()
     assert [t["report"] for t in body["tiles"]] == ["trend", "top_returns", "reasons", "hotspots",
                                                     "processing_times", "backlog", "money", "sla", "satisfaction"]
+    # The money given back is for managers: an agent's or a clerk's dashboard leaves it out, and the report and its
+    # drill-down refuse them, naming the roles that may read it.
+    for role in ("agent", "warehouse"):
+        tiles = client.get("/api/v1/analytics/dashboard", headers=shop.headers(role), params=OCT).json()["tiles"]
+        assert "money" not in [t["report"] for t in tiles] and "trend" in [t["report"] for t in tiles], role
+        refused = client.get("/api/v1/analytics/reports/money", headers=shop.headers(role), params=OCT)
+        assert refused.status_code == 403 and "finance" in refused.json()["error"]["allowed"], role
+        drilled = client.get("/api/v1/analytics/cases", headers=shop.headers(role), params={**OCT, "source": "money"})
+        assert drilled.status_code == 403, role
     # The page lives in the staff console: the console's cookie session, managers only, its language.
     from fastapi.testclient import TestClient
 

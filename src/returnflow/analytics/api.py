@@ -31,8 +31,10 @@ router = APIRouter(tags=["analytics"])
 pages = APIRouter(tags=["analytics"])
 
 READERS = ("agent", "warehouse", "finance", "supervisor", "admin", "platform")
-# Personal data and abuse signals: for those who act on them, not for every agent.
-PERSONAL = {"customers": ("finance", "supervisor", "admin", "platform")}
+# Personal data and abuse signals, and the money given back: for those who act on them, not for every agent or
+# warehouse clerk (the dashboard leaves such tiles out for them; a drill-down into money is refused the same way).
+MANAGERS = ("finance", "supervisor", "admin", "platform")
+PERSONAL = {"customers": MANAGERS, "money": MANAGERS}
 DASHBOARD = (("trend", {}), ("top_returns", {"by": "sku", "limit": 10}), ("reasons", {"limit": 10}),
              ("hotspots", {"by": "sku", "limit": 10}), ("processing_times", {}), ("backlog", {}), ("money", {}),
              ("sla", {}), ("satisfaction", {}))
@@ -139,6 +141,8 @@ def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[F
     warm_sold(session, base, "sku")  # and one of its sales, by SKU and period bucket
     out = []
     for name, override in DASHBOARD:
+        if actor.role not in PERSONAL.get(name, READERS):
+            continue
         f = base.with_(**{k: v for k, v in override.items() if k not in params})
         out.append((REPORTS[name].run(session, f), f))
     return base, out
@@ -166,6 +170,7 @@ def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list,
     if source not in DRILL_SOURCES:
         raise Explained("source", f"{source!r} is not a drill-down source; allowed: {', '.join(DRILL_SOURCES)}",
                         f"{source!r} 不是可用的明细来源；可用：{', '.join(DRILL_SOURCES)}", allowed=list(DRILL_SOURCES))
+    _check(actor, source)
     prepare(session)
     filters = parse(session, actor, {k: v for k, v in params.items() if k not in DRILL_EXTRA}, extra=DRILL_EXTRA)
     state = params.get("state")
