@@ -12,7 +12,7 @@ from ..cases.evidence import attach
 from ..errors import AppError
 from . import words
 from .frame import FLASH, N_, PageError, gettext, locale_of
-from .portal_pages import _uploads
+from .portal_open import _uploads
 from .staff_pages import _ctx, staff_actor
 
 # Who sees which screens: the warehouse's receiving and inspection, finance's refunds and vouchers.
