@@ -18,10 +18,11 @@ def return_instructions_on_approval(session: Session, case: CaseRecord, event: d
         return []
     from .service import instructions, route
 
-    if route(session, case) is None:
+    address = route(session, case)
+    if address is None:
         return []
     locale = (case.customer or {}).get("locale") or "zh-CN"
-    body = instructions(session, case, locale)
+    body = instructions(session, case, locale, address=address, before_shipping=True)
     data = {**body, "deadline": body["deadline"].isoformat(), "shipment": None}
     return [{"topic": "notify", "payload": {"channel": "email", "to": email, "locale": locale,
                                             "template": "return_instructions", "data": data}}]

@@ -138,19 +138,23 @@ def _policy_return_deadline(decision, case: CaseRecord) -> datetime | None:
     return min(found) if found else None
 
 
-def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN") -> dict[str, Any]:
-    """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel."""
+def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, address: ReturnAddress | None = None,
+                 before_shipping: bool = False) -> dict[str, Any]:
+    """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel.
+    A caller that has routed the case already passes the `address`; `before_shipping` (at approval) skips the look
+    for a parcel that cannot exist yet."""
     if not case.needs_return:
         raise Explained("number", "this case does not need the goods back", "本售后单无需寄回商品",
                         code="no_return_needed", status=409)
-    address = route(session, case)
+    address = address or route(session, case)
     if address is None:
         raise Explained("return_address", "the merchant has no return address set up yet",
                         "商家尚未设置退货地址", code="no_return_address", status=409)
     carriers = [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en}
                 for c in (address.carriers or [])]
-    shipment = session.scalar(select(Shipment).where(Shipment.case_id == case.id, Shipment.direction == "inbound")
-                              .order_by(Shipment.id.desc()).limit(1))
+    shipment = None if before_shipping else session.scalar(
+        select(Shipment).where(Shipment.case_id == case.id, Shipment.direction == "inbound")
+        .order_by(Shipment.id.desc()).limit(1))
     return {
         "case": case.number, "write_on_parcel": case.number,
         "address": {"warehouse": address.code, "name": address.name, "contact": address.contact,
