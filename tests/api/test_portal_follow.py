@@ -192,12 +192,19 @@ def test_a_refund_waits_for_the_customers_answer_and_then_follows_the_accepted_p
     early = client.post(f"/api/v1/cases/{number}/refunds", headers={**shop.headers("agent"), **ZH}, json={})
     assert early.status_code == 409 and early.json()["error"]["code"] == "plan_awaiting_customer"
     assert "等待顾客确认" in early.text and count(db, "refunds") == 0
+    quoted = client.post(f"/api/v1/cases/{number}/refunds/quote", headers=shop.headers("agent"), json={})
+    assert quoted.status_code == 409
+    finance = TestClient(app, headers=EN)
+    sign_in_staff(finance, "supervisor@shop.test", "pw-supervisor")
+    assert "waiting for the customer's answer" in finance.get(f"/staff/finance/cases/{number}").text.replace("&#39;", "'")
     web = customer(app, db, order="M-1", email="C-1@example.com")
     page = web.get(f"/p/shop/cases/{number}").text
     web.post(f"/p/shop/cases/{number}/plans/{plan_id(page)}/accept", data={"csrf": csrf_of(web)})
     over = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={"amount": "30.01"})
     assert over.status_code == 422 and over.json()["error"]["code"] == "over_agreed" and "30.00" in over.text
     assert count(db, "refunds") == 0
+    quoted = client.post(f"/api/v1/cases/{number}/refunds/quote", headers=shop.headers("agent"), json={})
+    assert quoted.status_code == 200 and quoted.json()["total"] == "30.00", quoted.text
     refund = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={})
     assert refund.status_code == 201, refund.text
     assert refund.json()["amount"] == "30.00"

@@ -233,7 +233,7 @@ def _case_page(request: Request, actor: Actor, number: str, error: dict | None =
                                                       .order_by(Refund.id))))
         quote, refusal = None, None
         try:
-            result, _facts, order = service.plan(session, case, RefundCreate())
+            result, _facts, order = service.plan(session, case, service.agreed(session, case, RefundCreate()))
             quote = service.quote_dict(result, order) if result.total > 0 else None
         except AppError as exc:
             refusal = exc.render(locale)["message"]

@@ -39,7 +39,7 @@ async def quote(number: str, body: RefundCreate, actor: CurrentActor, db: DB):
     """What a refund would be, line by line, with deductions, caps and the split per payment; changes nothing."""
     with db.read() as session:
         case = get_case(session, actor=actor, number=number)
-        result, _facts, order = service.plan(session, case, body)
+        result, _facts, order = service.plan(session, case, service.agreed(session, case, body))
         return JSON(service.quote_dict(result, order))
 
 

@@ -279,7 +279,7 @@ def _lock_order(session: Session, order_id: int) -> None:
         session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
 
 
-def _agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCreate:
+def agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCreate:
     """What the customer agreed to in the portal governs the refund: none while a proposed plan awaits the answer;
     after an accepted partial refund or store credit (and before any refund following it), its amount is the
     default and the most, and an accepted store credit is the customer's recorded consent to that route (CN9)."""
@@ -299,11 +299,11 @@ def _agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCre
         Refund.case_id == case.id, Refund.state.in_(LIVE), Refund.created_at >= latest.answered_at))
     if used:
         return body
-    agreed = from_minor(latest.amount, latest.currency)
+    ceiling = from_minor(latest.amount, latest.currency)
     changes: dict = {}
     if body.amount is None:
-        changes["amount"] = agreed
-    elif body.amount > agreed:
+        changes["amount"] = ceiling
+    elif body.amount > ceiling:
         raise refuse("amount", f"{fmt(latest.amount, latest.currency)} is what the customer accepted (plan "
                      f"{latest.id}); a refund may not exceed it", f"顾客接受的方案（{latest.id}）金额为 "
                      f"{fmt(latest.amount, latest.currency)}，退款不能超过该金额", code="over_agreed")
@@ -320,7 +320,7 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         raise Forbidden("forbidden_role", role=actor.role, what="request a refund", allowed=list(REQUESTERS))
     case = get_case(session, actor=actor, number=number)
     _lock_order(session, case.order_id)
-    body = _agreed(session, case, body)
+    body = agreed(session, case, body)
     quote, facts, order = plan(session, case, body)
     if quote.total <= 0:
         raise refuse("lines", "nothing left to refund on this case", "本售后单已无可退金额", code="nothing_to_refund")
