@@ -135,12 +135,19 @@ async def message_form(request: Request) -> tuple[str, list]:
     return text, [f for f in form.getlist("files") if getattr(f, "filename", None)]
 
 
+def attach_all(session: Session, request: Request, *, case: CaseRecord, actor: Actor,
+               uploads: list[Upload]) -> list[int]:
+    """Each upload an attachment of the case (an `attach` event the workflow must allow), in the caller's
+    transaction; returns their ids."""
+    return [attach(session, store=request.app.state.store, settings=request.app.state.settings, actor=actor,
+                   case=case, upload=upload).id for upload in uploads]
+
+
 def post_with_files(session: Session, request: Request, *, case: CaseRecord, actor: Actor, text: str,
                     uploads: list[Upload], at) -> CaseMessage:
     """The message and its files, in the caller's transaction: each file an attachment of the case (an `attach`
     event the workflow must allow), then the message naming them; nothing is kept if any part is refused."""
-    ids = [attach(session, store=request.app.state.store, settings=request.app.state.settings, actor=actor,
-                  case=case, upload=upload).id for upload in uploads]
+    ids = attach_all(session, request, case=case, actor=actor, uploads=uploads)
     message = add_message(session, case=case, actor=actor, body=text[:5000], at=at)
     message.attachment_ids = ids
     return message

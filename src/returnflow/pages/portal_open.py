@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..auth.actor import Actor
 from ..cases import reasons as reason_taxonomy, service
-from ..cases.evidence import Receiver, Upload, attach
+from ..cases.evidence import Receiver, Upload
 from ..cases.models import CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..errors import AppError, NotFound
@@ -18,7 +18,7 @@ from ..merchants.models import Merchant
 from ..money import fmt
 from ..orders.models import Order
 from ..policy.api import DryRunIn, DryRunLine, run_dry
-from . import words
+from . import follow, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render
 from .portal_pages import MAX_FILES, _context, _db, _require_customer, router
 
@@ -210,9 +210,7 @@ async def return_submit(merchant_code: str, number: str, request: Request):
                           lines=[CaseLineCreate(line_no=no, quantity=qty) for no, qty in _lines_of(choice)])
         with _db(request).transaction() as session:
             case = service.open_case(session, actor=actor, data=data)
-            for upload in uploads:
-                attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
-                       upload=upload)
+            follow.attach_all(session, request, case=case, actor=actor, uploads=uploads)
     finally:
         for upload in uploads:
             upload.close()

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from ..auth.actor import Actor
 from ..cases import service
-from ..cases.evidence import attach
 from ..cases.models import Attachment, CaseEvent
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
@@ -284,9 +283,7 @@ async def add_files(merchant_code: str, number: str, request: Request):
     try:
         with _db(request).transaction() as session:
             case = _own_case(session, actor, number)
-            for upload in uploads:
-                attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
-                       upload=upload)
+            follow.attach_all(session, request, case=case, actor=actor, uploads=uploads)
     finally:
         for upload in uploads:
             upload.close()
