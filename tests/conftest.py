@@ -8,12 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+from argon2 import PasswordHasher
 import pytest
 from sqlalchemy import text
 
+from returnflow.auth import service as auth_service
 from returnflow.config import Settings
 from returnflow.db import Base, Database
 from returnflow.schema import migrate
+
+# Tests only: argon2 at its cheapest cost, so each shop fixture does not spend ~0.7 s hashing demo passwords.
+# A hash records its own parameters, so hashes made here still verify in a server process at the real cost.
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
