@@ -84,7 +84,7 @@ async def login(request: Request):
                                client=request.client.host if request.client else "unknown",
                                ttl_hours=min(settings.token_ttl_hours, 12), two_steps=True)
     except AppError as exc:
-        step = pending if exc.status == 401 and pending else None
+        step = pending if exc.key in ("totp_wrong", "totp_required") else None  # else back to the password
         return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email}, pending=step,
                                                           error=exc.render(locale_of(request))), status=exc.status)
     if isinstance(done, CodeNeeded):
