@@ -16,6 +16,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unauthenticated": {"en": "Sign in or send an API token (Authorization: Bearer ...)",
                         "zh-CN": "请先登录，或在请求头中提供 API 令牌（Authorization: Bearer ...）"},
     "bad_credentials": {"en": "Email or password is wrong", "zh-CN": "邮箱或密码不正确"},
+    "too_many_sign_ins": {"en": "Too many failed sign-ins. Wait {minutes} minutes and try again, or ask an "
+                                "administrator to unlock the account",
+                          "zh-CN": "登录失败次数过多。请等待 {minutes} 分钟后再试，或请管理员解锁该账号"},
+    "totp_required": {"en": "code: this account uses two-factor sign-in; send the 6-digit code of the authenticator app",
+                      "zh-CN": "code：该账号已启用两步验证；请提供验证器应用显示的 6 位验证码"},
+    "totp_wrong": {"en": "code: the 6-digit code is wrong or was already used", "zh-CN": "code：6 位验证码不正确或已使用过"},
+    "two_factor_enrol_first": {"en": "Your merchant requires two-factor sign-in for your role: set it up first "
+                                     "(POST /api/v1/auth/two-factor, then /api/v1/auth/two-factor/confirm)",
+                               "zh-CN": "商家要求您的角色启用两步验证：请先完成设置（POST /api/v1/auth/two-factor，"
+                                        "再 POST /api/v1/auth/two-factor/confirm）"},
     "forbidden_role": {"en": "Your role ({role}) may not {what}; allowed: {allowed}",
                        "zh-CN": "您的角色（{role}）无权执行 {what}；允许的角色：{allowed}"},
     "forbidden_merchant": {"en": "This belongs to another merchant", "zh-CN": "该数据属于其他商家，无权访问"},

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from .auth.actor import Actor
 from .auth.service import actor_for_token
 from .db import Database
-from .errors import AppError, Unauthenticated
+from .errors import AppError, Forbidden, Unauthenticated
 from .i18n import message, negotiate
 from .idempotency import recall, remember, request_hash
 
@@ -98,7 +98,15 @@ async def current_actor(request: Request) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("unauthenticated")
-    return actor_for_token(request.app.state.db.reader, token.strip())
+    actor = actor_for_token(request.app.state.db.reader, token.strip())
+    if actor.must_enroll and request.url.path not in ENROL_PATHS:
+        raise Forbidden("two_factor_enrol_first")
+    return actor
+
+
+# What a staff member who must first set up the second factor may still do.
+ENROL_PATHS = frozenset({"/api/v1/auth/two-factor", "/api/v1/auth/two-factor/confirm", "/api/v1/me",
+                         "/api/v1/auth/token"})
 
 
 DB = Annotated[Database, Depends(get_db)]

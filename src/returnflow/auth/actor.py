@@ -15,6 +15,7 @@ class Actor:
     user_id: int | None = None
     customer_id: int | None = None
     name: str = ""
+    must_enroll: bool = False  # the merchant requires a second factor this staff member has not set up yet
 
     @property
     def ref(self) -> str:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from . import service
+from ..merchants.models import Merchant
+from . import guard, service, totp
 from .actor import Actor
 from .models import ApiToken, StaffEvent, User
 
@@ -47,7 +48,7 @@ def _merchant_of(actor: Actor, merchant_id: int | None) -> int:
 def user_dict(user: User) -> dict:
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
             "authority_level": AUTHORITY.get(user.role, 0), "locale": user.locale, "active": user.active,
-            "created_at": user.created_at}
+            "two_factor": user.totp_enabled, "created_at": user.created_at}
 
 
 def record(session: Session, actor: Actor, *, merchant_id: int | None, action: str, target: str,
@@ -190,3 +191,53 @@ def _revoke_all(session: Session, user: User) -> int:
         session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
     service.forget_tokens(hashes)
     return len(hashes)
+
+
+def unlock(session: Session, *, actor: Actor, user_id: int) -> tuple[User, int]:
+    """Lifts a sign-in lock on a staff member's account and forgets its failed attempts (audited)."""
+    check_manager(actor)
+    user = _user(session, actor, user_id)
+    locked = guard.is_locked(session, user.email, utcnow())
+    cleared = guard.reset(session, guard.account_key(user.email))
+    record(session, actor, merchant_id=user.merchant_id, action="user.unlock", target=user.email,
+           details={"user_id": user.id, "was_locked": locked, "failures_cleared": cleared})
+    return user, cleared
+
+
+def reset_two_factor(session: Session, *, actor: Actor, user_id: int) -> User:
+    """Removes a staff member's second factor (a lost phone); they set it up again at their next sign-in."""
+    check_manager(actor)
+    user = _user(session, actor, user_id)
+    had = totp.clear(user)
+    _revoke_all(session, user)  # whoever holds their sessions now must sign in again
+    record(session, actor, merchant_id=user.merchant_id, action="user.two_factor_reset", target=user.email,
+           details={"user_id": user.id, "had_two_factor": had})
+    return user
+
+
+def set_security(session: Session, *, actor: Actor, merchant_id: int, require_two_factor: bool) -> dict:
+    """The merchant's sign-in rules: whether admins and finance must use a second factor (audited)."""
+    check_manager(actor)
+    merchant = session.get(Merchant, merchant_id)
+    before = bool((merchant.settings or {}).get(totp.SETTING))
+    merchant.settings = {**(merchant.settings or {}), totp.SETTING: require_two_factor}
+    if before != require_two_factor:
+        record(session, actor, merchant_id=merchant_id, action="security.save", target=merchant.code,
+               details={totp.SETTING: [before, require_two_factor]})
+        # The staff concerned are asked to enrol at once, not when their cached token lapses.
+        for uid in session.scalars(select(User.id).where(User.merchant_id == merchant_id)):
+            service.forget_user(session, uid)
+    return security_of(merchant)
+
+
+def security_of(merchant: Merchant) -> dict:
+    return {"merchant": merchant.code, "require_two_factor": bool((merchant.settings or {}).get(totp.SETTING)),
+            "roles": list(totp.REQUIRED_ROLES)}
+
+
+def sign_in_state(session: Session, merchant_id: int, rows: list[User]) -> dict:
+    """For the staff page: which of `rows` are locked out now, and whether the merchant requires two-factor."""
+    now = utcnow()
+    merchant = session.get(Merchant, merchant_id)
+    return {"locked": {u.id for u in rows if guard.is_locked(session, u.email, now)},
+            "require_two_factor": bool((merchant.settings or {}).get(totp.SETTING)) if merchant else False}

@@ -14,9 +14,10 @@ from . import users
 router = APIRouter(tags=["users"])
 
 
-def _merchant_id(session, actor, merchant: str | None) -> int | None:
+def _merchant_id(session, actor, merchant: str | None) -> int:
+    """The merchant the call is about: an admin's own (naming another is refused), or the one a platform user names."""
     users.check_manager(actor)
-    return resolve_merchant(session, actor, merchant).id if actor.merchant_id is None else actor.merchant_id
+    return resolve_merchant(session, actor, merchant).id
 
 
 @router.get("/users")
@@ -105,3 +106,53 @@ async def user_events(actor: CurrentActor, db: DB, merchant: str | None = None,
         return JSON([{"id": e.id, "at": e.created_at, "actor": e.actor_ref, "actor_name": e.actor_name,
                       "action": e.action, "target": e.target, "details": e.details}
                      for e in users.events(session, actor=actor, merchant_id=mid, limit=limit)])
+
+
+@router.post("/users/{user_id}/unlock")
+async def unlock_user(request: Request, actor: CurrentActor, user_id: int = Path(ge=1)):
+    """Lifts a sign-in lock after repeated failed sign-ins and forgets the failures (audited as `user.unlock`)."""
+    users.check_manager(actor)
+
+    def work(session):
+        user, cleared = users.unlock(session, actor=actor, user_id=user_id)
+        return 200, {**users.user_dict(user), "failures_cleared": cleared}
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/users/{user_id}/two-factor/reset")
+async def reset_two_factor(request: Request, actor: CurrentActor, user_id: int = Path(ge=1)):
+    """Removes a staff member's second factor (a lost phone) and signs them out everywhere; they set it up again."""
+    users.check_manager(actor)
+
+    def work(session):
+        return 200, users.user_dict(users.reset_two_factor(session, actor=actor, user_id=user_id))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/settings/security")
+async def get_security(actor: CurrentActor, db: DB, merchant: str | None = None) -> dict:
+    """The merchant's sign-in rules: whether admins and finance must use two-factor sign-in (admins)."""
+    users.check_manager(actor)
+    with db.read() as session:
+        return users.security_of(resolve_merchant(session, actor, merchant))
+
+
+class Security(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_two_factor: bool = Field(description="Admins and finance must set up two-factor sign-in first")
+
+
+@router.put("/settings/security")
+async def put_security(body: Security, request: Request, actor: CurrentActor, merchant: str | None = None):
+    """Sets the merchant's sign-in rules (admins); audited as `security.save`."""
+    users.check_manager(actor)
+
+    def work(session):
+        mid = _merchant_id(session, actor, merchant)
+        return 200, users.set_security(session, actor=actor, merchant_id=mid,
+                                       require_two_factor=body.require_two_factor)
+
+    return await mutate(request, actor, work)

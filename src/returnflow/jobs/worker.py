@@ -77,14 +77,18 @@ class Worker:
                 self.stop.wait(self.settings.worker_poll_seconds)
 
 
-def lag(db: Database, *, now: datetime | None = None) -> dict:
-    """How far behind the workers are: due timers and the age of the oldest, the outbox backlog, dead letters."""
+def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = None) -> dict:
+    """How far behind the workers are: due timers and the age of the oldest, the outbox backlog, dead letters;
+    only one merchant's when `merchant_id` is given."""
     now = now or utcnow()
+    stmt = select(func.count(), func.min(Timer.due_at)).where(Timer.status == "pending", Timer.due_at <= now)
+    if merchant_id is not None:
+        stmt = stmt.where(Timer.merchant_id == merchant_id)
     with db.read() as session:
-        due, oldest = session.execute(select(func.count(), func.min(Timer.due_at)).where(
-            Timer.status == "pending", Timer.due_at <= now)).one()
+        due, oldest = session.execute(stmt).one()
     age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
-    return {"timers": {"due": due, "oldest_due_seconds": round(age, 3)}, "outbox": outbox.backlog(db, now=now)}
+    return {"timers": {"due": due, "oldest_due_seconds": round(age, 3)},
+            "outbox": outbox.backlog(db, now=now, merchant_id=merchant_id)}
 
 
 def start_in_background(url: str, settings: DeliverySettings | None = None) -> tuple[Worker, threading.Thread]:

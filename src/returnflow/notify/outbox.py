@@ -220,12 +220,13 @@ def replay(db: Database, *, ids: list[int] | None = None, dead: bool = False, me
         return session.connection().execute(stmt).rowcount
 
 
-def backlog(db: Database, *, now: datetime | None = None) -> dict:
-    """What waits: due messages, the age of the oldest, dead letters."""
+def backlog(db: Database, *, now: datetime | None = None, merchant_id: int | None = None) -> dict:
+    """What waits: due messages, the age of the oldest, dead letters (one merchant's when `merchant_id` is given)."""
     now = now or utcnow()
+    mine = (OUTBOX.c.merchant_id == merchant_id,) if merchant_id is not None else ()
     with db.read() as session:
         due, oldest = session.execute(select(func.count(), func.min(OUTBOX.c.available_at)).where(
-            _due(), OUTBOX.c.topic.in_(sorted(HANDLERS))), {"now": now}).one()
-        dead = session.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status == "dead"))
+            _due(), OUTBOX.c.topic.in_(sorted(HANDLERS)), *mine), {"now": now}).one()
+        dead = session.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status == "dead", *mine))
     age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
     return {"due": due, "oldest_due_seconds": round(age, 3), "dead": dead}

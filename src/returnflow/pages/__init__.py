@@ -17,7 +17,9 @@ def install(app: FastAPI) -> None:
     """Adds the pages, their static files and their error handling to the app."""
     from .portal_pages import SignInNeeded, router as portal_router
     from .finance_pages import router as finance_router
-    from .staff_pages import StaffSignInNeeded, router as staff_router
+    from .staff_pages import StaffSignInNeeded, TwoFactorFirst, router as staff_router
+    from .two_factor import router as two_factor_router
+    from .settings_security import router as settings_security_router
     from .warehouse_pages import router as warehouse_router
     from .settings_more import router as settings_more_router
     from .settings_pages import router as settings_router
@@ -29,6 +31,8 @@ def install(app: FastAPI) -> None:
     app.include_router(finance_router)
     app.include_router(settings_router)
     app.include_router(settings_more_router)
+    app.include_router(two_factor_router)
+    app.include_router(settings_security_router)
 
     @app.get("/", include_in_schema=False)
     async def home():
@@ -56,3 +60,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StaffSignInNeeded)
     async def _staff_sign_in(request: Request, exc: StaffSignInNeeded):
         return redirect(request, "/staff/login?next=" + quote(exc.next_url))
+
+    @app.exception_handler(TwoFactorFirst)
+    async def _two_factor_first(request: Request, exc: TwoFactorFirst):
+        return redirect(request, "/staff/two-factor")

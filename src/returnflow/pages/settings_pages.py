@@ -121,7 +121,9 @@ AUDIT_ACTIONS = {
     "user.deactivate": N_("Staff member deactivated"), "policy.publish": N_("Policy published"),
     "sla.save": N_("Deadlines saved"), "template.save": N_("Template saved"), "template.reset": N_("Template reset"),
     "webhook.add": N_("Webhook added"), "webhook.remove": N_("Webhook removed"),
-    "address.save": N_("Return address saved"),
+    "address.save": N_("Return address saved"), "user.unlock": N_("Sign-in unlocked"),
+    "user.two_factor_reset": N_("Two-factor sign-in reset"), "signin.locked": N_("Sign-in locked after failures"),
+    "security.save": N_("Sign-in rules saved"),
 }
 
 
@@ -130,11 +132,12 @@ def _users_page(request: Request, actor: Actor, *, status: int = 200, **more: An
     with request.app.state.db.read() as session:
         rows = users.list_users(session, actor=actor)
         events = users.events(session, actor=actor, limit=20)
+        sign_in = users.sign_in_state(session, actor.merchant_id, rows)
     role_options = [(r, f"{words.word(words.ROLES, r, locale)} — {gettext(locale, ROLE_HELP[r])}")
                     for r in users.MERCHANT_ROLES]
     return render(request, "staff/settings/users.html", ctx(
         actor, "users", users=rows, events=events, authority=users.AUTHORITY, role_options=role_options,
-        audit_actions=AUDIT_ACTIONS, merchant_roles=users.MERCHANT_ROLES, form=more.pop("form", {"locale": locale_of(request)}), **more),
+        audit_actions=AUDIT_ACTIONS, merchant_roles=users.MERCHANT_ROLES, sign_in=sign_in, form=more.pop("form", {"locale": locale_of(request)}), **more),
         status=status)
 
 

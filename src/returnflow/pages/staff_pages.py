@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ..auth.actor import Actor
 from ..auth.models import User
-from ..auth.service import actor_for_token, revoke, sign_in
+from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
 from ..cases import reasons as reason_taxonomy, service, store
 from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
 from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
@@ -42,6 +42,10 @@ class StaffSignInNeeded(Exception):
         self.next_url = next_url
 
 
+class TwoFactorFirst(Exception):
+    """The merchant requires a second factor this staff member has not set up: every page leads there first."""
+
+
 def staff_actor(request: Request) -> Actor:
     token = request.cookies.get(STAFF_COOKIE)
     if not token:
@@ -50,6 +54,8 @@ def staff_actor(request: Request) -> Actor:
         actor = actor_for_token(request.app.state.db.reader, token)
     except AppError:
         raise StaffSignInNeeded(request.url.path) from None
+    if actor.must_enroll and request.url.path != "/staff/two-factor":
+        raise TwoFactorFirst()
     request.state.staff = actor
     return actor
 
@@ -65,20 +71,27 @@ async def login_form(request: Request, next: str = "/staff/"):
 
 @router.post("/staff/login")
 async def login(request: Request):
+    """Password first; an account with a second factor then gets a code step carrying a short-lived pending key."""
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
     email = str(form.get("email") or "").strip()[:200]
     target = safe_next(str(form.get("next") or ""), "/staff/")
+    pending = str(form.get("pending") or "")[:100] or None
     settings = request.app.state.settings
     try:
-        with request.app.state.db.transaction() as session:
-            _user, token = sign_in(session, email=email, password=str(form.get("password") or ""),
-                                   ttl_hours=min(settings.token_ttl_hours, 12))
+        done = attempt_sign_in(request.app.state.db, email=email, password=str(form.get("password") or "")[:200],
+                               pending=pending, code=str(form.get("code") or "")[:20] or None,
+                               client=request.client.host if request.client else "unknown",
+                               ttl_hours=min(settings.token_ttl_hours, 12), two_steps=True)
     except AppError as exc:
-        return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email},
+        step = pending if exc.key in ("totp_wrong", "totp_required") else None  # else back to the password
+        return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email}, pending=step,
                                                           error=exc.render(locale_of(request))), status=exc.status)
+    if isinstance(done, CodeNeeded):
+        return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email},
+                                                          pending=done.pending))
     response = redirect(request, target, flash="signed_in")
-    set_cookie(response, request, STAFF_COOKIE, token, max_age=12 * 3600)
+    set_cookie(response, request, STAFF_COOKIE, done.token, max_age=12 * 3600)
     return response
 
 

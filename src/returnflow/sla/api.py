@@ -63,9 +63,14 @@ async def case_timers(number: str, actor: CurrentActor, db: DB) -> JSON:
 
 
 @router.get("/sla/worker")
-async def worker_lag(actor: CurrentActor, db: DB) -> dict:
-    """How far behind the workers are: due timers, outbox backlog, dead letters."""
+async def worker_lag(actor: CurrentActor, db: DB, merchant: str | None = None) -> dict:
+    """How far behind the workers are: due timers, outbox backlog, dead letters. A merchant's staff see their
+    merchant's share only; a platform user sees the whole deployment, or one merchant's when it names one."""
     _staff(actor, ("supervisor", "admin", "platform"))
     from ..jobs.worker import lag
 
-    return lag(db)
+    merchant_id = None
+    if actor.merchant_id is not None or merchant:
+        with db.read() as session:
+            merchant_id = resolve_merchant(session, actor, merchant).id
+    return lag(db, merchant_id=merchant_id)

@@ -1,0 +1,95 @@
+"""TOTP second factor for staff (RFC 6238 via pyotp): enrol, confirm, check a code once, reset, and whether the
+merchant requires it of a role."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+import pyotp
+from sqlalchemy.orm import Session
+
+from ..errors import Explained
+from ..merchants.models import Merchant
+from .models import User
+
+ISSUER = "returnflow"
+# Roles a merchant may require the second factor of (they move money or change settings).
+REQUIRED_ROLES = ("admin", "finance")
+SETTING = "require_two_factor"
+
+
+def required(user_role: str, merchant_settings: dict | None) -> bool:
+    """Whether the merchant's setting requires a second factor of this role."""
+    return user_role in REQUIRED_ROLES and bool((merchant_settings or {}).get(SETTING))
+
+
+def must_enroll(session: Session, user: User) -> bool:
+    if user.totp_enabled or user.merchant_id is None:
+        return False
+    merchant = session.get(Merchant, user.merchant_id)
+    return required(user.role, merchant.settings if merchant else None)
+
+
+def begin(user: User) -> dict:
+    """A new secret for `user` (replacing an unconfirmed one), returned this once as an otpauth URI and QR code."""
+    if user.totp_enabled:
+        raise Explained("two_factor", "is already set up; an administrator can reset it",
+                        "已启用；如需更换请联系管理员重置", code="two_factor_enabled", status=409)
+    user.totp_secret = pyotp.random_base32()
+    user.totp_last_step = None
+    uri = pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return {"otpauth_uri": uri, "secret": user.totp_secret, "qr_svg": qr_svg(uri)}
+
+
+def check(user: User, code: str, now: datetime) -> bool:
+    """True when `code` is the user's current code (±30 s); each code works once (its time step is remembered)."""
+    code = (code or "").strip().replace(" ", "")
+    if not user.totp_secret or len(code) != 6 or not code.isdigit():
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    here = int(now.timestamp()) // totp.interval
+    for step in (here - 1, here, here + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                return False  # a replayed code
+            user.totp_last_step = step
+            return True
+    return False
+
+
+def confirm(user: User, code: str, now: datetime) -> None:
+    """Turns the second factor on once the user proves their app holds the secret."""
+    if user.totp_enabled:
+        raise Explained("two_factor", "is already set up", "已启用", code="two_factor_enabled", status=409)
+    if not user.totp_secret:
+        raise Explained("code", "start the set-up first: no secret was issued yet", "请先开始设置：尚未生成密钥",
+                        code="two_factor_not_started", status=409)
+    if not check(user, code, now):
+        raise Explained("code", "is not the current 6-digit code of your authenticator app",
+                        "不是验证器应用当前显示的 6 位验证码", code="two_factor_code_wrong")
+    user.totp_enabled = True
+
+
+def clear(user: User) -> bool:
+    """Removes the second factor (an admin's reset); true if there was one."""
+    had = user.totp_enabled or user.totp_secret is not None
+    user.totp_secret, user.totp_enabled, user.totp_last_step = None, False, None
+    return had
+
+
+def qr_svg(uri: str) -> str:
+    """The URI as an SVG QR code (reportlab's, already used for return labels)."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.graphics import renderSVG
+
+    widget = QrCodeWidget(uri, barLevel="M")
+    x1, y1, x2, y2 = widget.getBounds()
+    size = 200
+    drawing = Drawing(size, size, transform=[size / (x2 - x1), 0, 0, size / (y2 - y1), 0, 0])
+    drawing.add(widget)
+    svg = renderSVG.drawToString(drawing)
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else escape(uri)
