@@ -1,7 +1,9 @@
 """The merchant's country (merchants.country); stored customer phones rewritten in E.164 where they can be read.
 
-A phone that is no valid number is left as it was: the portal never matches it, and the next order pushed for
-that customer must bring a valid one.
+No merchant has a country yet, so a number without a country code is read as one of the customer's country when
+that is an ISO code, else as a Chinese number at a merchant selling in CNY; elsewhere only numbers written with
++<country code> are rewritten. A phone that is no valid number is left as it was: the portal never matches it,
+and the next order pushed for that customer must bring a valid one.
 
 Revision ID: 0015_portal_identity
 Revises: 0014
@@ -23,7 +25,7 @@ BATCH = 1000
 _PHONE = re.compile(r"[\d\s+\-().]{1,40}")
 
 
-def _e164(value: str, region: str) -> str | None:
+def _e164(value: str, region: str | None) -> str | None:
     text = value.strip()
     if not _PHONE.fullmatch(text):
         return None
@@ -36,17 +38,24 @@ def _e164(value: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _region(customer_country: str | None, currency: str | None) -> str | None:
+    country = (customer_country or '').strip().upper()
+    if country in phonenumbers.SUPPORTED_REGIONS:
+        return country
+    return 'CN' if currency == 'CNY' else None
+
+
 def upgrade() -> None:
     with op.batch_alter_table('merchants', schema=None) as batch_op:
         batch_op.add_column(sa.Column('country', sa.String(length=2), nullable=True))
     conn = op.get_bind()
     customers = sa.table('customers', sa.column('id', sa.Integer), sa.column('merchant_id', sa.Integer),
-                         sa.column('phone', sa.String))
-    merchants = sa.table('merchants', sa.column('id', sa.Integer), sa.column('country', sa.String))
+                         sa.column('phone', sa.String), sa.column('country', sa.String))
+    merchants = sa.table('merchants', sa.column('id', sa.Integer), sa.column('default_currency', sa.String))
     last = 0
     while True:
         rows = conn.execute(
-            sa.select(customers.c.id, customers.c.phone, merchants.c.country)
+            sa.select(customers.c.id, customers.c.phone, customers.c.country, merchants.c.default_currency)
             .join(merchants, merchants.c.id == customers.c.merchant_id)
             .where(customers.c.id > last, customers.c.phone.is_not(None), customers.c.phone != '')
             .order_by(customers.c.id).limit(BATCH)).all()
@@ -54,9 +63,8 @@ def upgrade() -> None:
             break
         last = rows[-1][0]
         changes = []
-        for id_, phone, country in rows:
-            region = (country or '').upper()
-            e164 = _e164(phone, region if region in phonenumbers.SUPPORTED_REGIONS else 'CN')
+        for id_, phone, country, currency in rows:
+            e164 = _e164(phone, _region(country, currency))
             if e164 is not None and e164 != phone:
                 changes.append({'key': id_, 'phone': e164})
         if changes:
