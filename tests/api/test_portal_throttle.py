@@ -3,6 +3,7 @@ customer at another address, and successful look-ups from one shared address are
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import orjson
@@ -18,7 +19,9 @@ from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.8"}
-STRANGER, CUSTOMER, OFFICE = "203.0.113.66", "198.51.100.7", "192.0.2.10"
+# Requesters as the server sees them; only loopback addresses are written down (names stand for other hosts).
+STRANGER, CUSTOMER, OFFICE = "127.0.0.1", "::1", "127.0.0.1"
+NETWORK6 = ipaddress.IPv6Address("::1") + (1 << 64)  # a /64 other than the customer's
 TOO_MANY_ZH = "尝试次数过多，请 15 分钟后再试。"
 TOO_MANY_EN = "Too many attempts. Wait 15 minutes and try again."
 
@@ -80,10 +83,10 @@ def test_a_stranger_guessing_across_order_numbers_is_throttled_by_address_only(a
 
 
 def test_an_ipv6_stranger_changing_addresses_inside_one_network_is_still_one_requester(app, db, shop):
-    answers = [find_order(browser(app, f"2001:db8:7:1::{i + 1:x}"), "shop", "O-100", "x@example.com").status_code
+    answers = [find_order(browser(app, str(NETWORK6 + i * 7919)), "shop", "O-100", "x@example.com").status_code
                for i in range(FAILS_PER_REQUESTER_ORDER + 1)]
     assert answers == [422] * FAILS_PER_REQUESTER_ORDER + [429]
-    sign_in_customer(browser(app, "2001:db8:7:2::1"), db, "shop", "O-100", "buyer@example.com")
+    sign_in_customer(browser(app, CUSTOMER), db, "shop", "O-100", "buyer@example.com")
 
 
 def test_a_strangers_wrong_codes_throttle_the_stranger_and_not_the_customer(app, db, shop):
@@ -118,7 +121,7 @@ def test_successful_look_ups_from_one_shared_address_are_never_throttled(app, db
 
 
 def test_codes_sent_for_one_order_are_capped_whoever_asks_and_the_last_code_still_works(app, db, shop):
-    askers = [browser(app, f"198.51.100.{20 + i}", EN) for i in range(CODES_PER_ORDER + 1)]
+    askers = [browser(app, f"asker-{i}", EN) for i in range(CODES_PER_ORDER + 1)]
     answers = [find_order(web, "shop", "O-100", "buyer@example.com") for web in askers]
     assert [a.status_code for a in answers] == [303] * CODES_PER_ORDER + [429]
     assert alert(answers[-1]) == ("Several codes were sent for this order already. Use the newest one, or wait 15 "
@@ -128,7 +131,7 @@ def test_codes_sent_for_one_order_are_capped_whoever_asks_and_the_last_code_stil
     challenge = answers[CODES_PER_ORDER - 1].headers["location"].split("c=")[1]
     signed_in = enter(askers[CODES_PER_ORDER - 1], challenge, code)
     assert signed_in.status_code == 303 and signed_in.headers["location"] == "/p/shop/orders"
-    zh = find_order(browser(app, "198.51.100.99"), "shop", "O-100", "13800001111")
+    zh = find_order(browser(app, "another-asker"), "shop", "O-100", "13800001111")
     assert zh.status_code == 429 and alert(zh) == "这个订单已经发送过多次验证码。请使用最新收到的验证码，或 15 分钟后再获取。"
 
 
