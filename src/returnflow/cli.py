@@ -96,6 +96,8 @@ def import_orders(
     fmt: str = typer.Option("auto", "--format", help="auto | csv | jsonl | uci (the UCI Online Retail layout)"),
     create_merchant: bool = typer.Option(False, help="Create the merchant if it does not exist"),
     currency: str = typer.Option("", help="Currency when the file has none (uci: GBP)"),
+    country: str = typer.Option("", help="Country (ISO code) of phone numbers without a country code; default: the "
+                                         "merchant's, else CN; kept on a merchant this import creates"),
     open_returns: bool = typer.Option(True, help="uci: open the 'C' invoices as return cases"),
     errors_file: Path | None = typer.Option(None, help="Write every refused row here as CSV"),
 ) -> None:
@@ -107,8 +109,8 @@ def import_orders(
 
     run(db)
     raise typer.Exit(run_import(db, file=file, merchant=merchant, fmt=fmt, create_merchant=create_merchant,
-                                currency=currency or None, open_returns=open_returns, errors_file=errors_file,
-                                console=console))
+                                currency=currency or None, country=country or None, open_returns=open_returns,
+                                errors_file=errors_file, console=console))
 
 
 def _cli_actor(merchant: str | None):

@@ -19,4 +19,6 @@ class Merchant(Base):
     default_currency: Mapped[str] = mapped_column(String(3), default="CNY")
     default_locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
     settings: Mapped[dict] = mapped_column(default=dict)
+    # ISO 3166 code; customer phones without a country code are read as this country's numbers (None: CN).
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ from ..cases.service import resolve_merchant
 from ..money import fmt
 from ..web import DB, CurrentActor, mutate
 from . import service
+from .contacts import region_of
 from .models import Order
 from .categories import CategoryIn
 from .schemas import OrderIn
@@ -50,10 +51,10 @@ async def push_order(body: OrderIn, actor: CurrentActor, request: Request):
 
     if actor.role not in WRITERS:
         raise Forbidden("forbidden_role", role=actor.role, what="push orders", allowed=list(WRITERS))
-    record = body.to_record()
 
     def work(session):
         merchant = resolve_merchant(session, actor, body.merchant)
+        record = body.to_record(region_of(merchant))
         service.upsert_orders(session, merchant_id=merchant.id, orders=[record])
         order = service.get_by_number(session, actor=actor, merchant_id=merchant.id, number=record.number)
         session.refresh(order)

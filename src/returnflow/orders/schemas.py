@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
 from ..money import MoneyError, is_currency, to_minor
+from .contacts import DEFAULT_REGION, check_customer
 from .records import CustomerRecord, LineRecord, OrderRecord
 
 Amount = Decimal | int | str
@@ -21,8 +22,11 @@ class CustomerIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=100, description="The shop's customer id")
     name: str = Field(default="", max_length=200)
-    email: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200, description="Checked for form; compared without regard "
+                                                                        "to case at the portal")
+    phone: str | None = Field(default=None, max_length=40, description="Stored in E.164; without a country code it "
+                                                                       "is read as a number of the merchant's "
+                                                                       "country (CN by default)")
     locale: str | None = Field(default=None, max_length=10)
     country: str | None = Field(default=None, max_length=60)
     risk: Literal["normal", "high"] | None = Field(
@@ -85,8 +89,9 @@ class OrderIn(BaseModel):
         default=None, ge=0, description="What shipping this free-shipping order cost the merchant (CN6 deduction)")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=2000)
 
-    def to_record(self) -> OrderRecord:
-        """Validates amounts against the currency and returns the storage record."""
+    def to_record(self, region: str = DEFAULT_REGION) -> OrderRecord:
+        """Validates amounts against the currency and the customer's contact (phones without a country code read as
+        `region`'s) and returns the storage record."""
         currency = self.currency.upper()
         if not is_currency(currency):
             raise InvalidInput("unknown_currency", field="currency", got=self.currency)
@@ -139,4 +144,6 @@ class OrderIn(BaseModel):
             shipping_cost=minor(self.shipping_cost, "shipping_cost") if self.shipping_cost is not None else None)
         if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
             raise Explained("payments", "the payments do not add up to paid_total", "各支付方式金额之和不等于实付金额 paid_total")
+        if record.customer is not None:
+            check_customer(record.customer, region)
         return record

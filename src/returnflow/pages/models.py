@@ -44,7 +44,7 @@ class PortalSession(Base):
 
 
 class PortalAttempt(Base):
-    """One counted attempt (order look-up or code entry) under a throttle key, e.g. 'ip:127.0.0.1'."""
+    """One counted failure or code sent under a throttle key, e.g. 'lookup-fail:127.0.0.1' (pages/portal.py)."""
 
     __tablename__ = "portal_attempts"
     __table_args__ = (Index("ix_portal_attempts_key_at", "key", "created_at"),)

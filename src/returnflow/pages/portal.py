@@ -4,6 +4,7 @@ then a session that sees only that customer's orders and cases at that merchant.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from ..auth.actor import Actor
 from ..cases.store import enqueue
 from ..db import utcnow
 from ..merchants.models import Merchant
+from ..orders import contacts
 from ..orders.models import Customer, Order
 from .frame import N_, PageError
 from .models import PortalAttempt, PortalCode, PortalSession
@@ -23,13 +25,19 @@ from .models import PortalAttempt, PortalCode, PortalSession
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5                 # wrong entries before a code is void
 SESSION_TTL = timedelta(hours=2)
-WINDOW = timedelta(minutes=15)    # the throttle's window
-LOOKUPS_PER_CLIENT = 10           # order look-ups per client address per window
-LOOKUPS_PER_ORDER = 5             # look-ups (codes sent) per order number per window
-CODES_PER_CLIENT = 20             # code entries per client address per window
+WINDOW = timedelta(minutes=15)    # the throttles' window
+# Only failures count against a requester (an IPv4 address, or an IPv6 /64): a stranger's wrong guesses throttle
+# the stranger, never the customer elsewhere, and successful look-ups from a shared network are never counted.
+FAILS_PER_REQUESTER = 20          # failed look-ups per requester per window, over all order numbers
+FAILS_PER_REQUESTER_ORDER = 5     # failed look-ups of one order number by one requester per window
+CODE_FAILS_PER_REQUESTER = 10     # wrong, void or stale code entries per requester per window
+# Codes go only to the contact on the order, but someone who knows it could flood the customer with them.
+CODES_PER_ORDER = 5               # codes sent for one order per window, whoever asked
 
 NO_MATCH = N_("We could not find an order with this order number and this email or phone. Check both and try again.")
 TOO_MANY = N_("Too many attempts. Wait {minutes} minutes and try again.")
+CODES_ENOUGH = N_("Several codes were sent for this order already. Use the newest one, or wait {minutes} minutes "
+                  "and ask again.")
 CODE_WRONG = N_("The code is not right. {left} attempts left.")
 CODE_EXPIRED = N_("This code has expired or was already used. Ask for a new code.")
 CODE_VOID = N_("Too many wrong codes: this code no longer works. Ask for a new code.")
@@ -39,12 +47,18 @@ def _digits(value: str | None) -> str:
     return re.sub(r"\D", "", value or "")
 
 
-def _same_phone(given: str, stored: str | None) -> bool:
-    a, b = _digits(given), _digits(stored)
-    if len(a) < 6 or len(b) < 6:
-        return False
-    # +86 138... and 138... are the same number.
-    return a == b or a.endswith(b) and len(a) - len(b) <= 3 or b.endswith(a) and len(b) - len(a) <= 3
+def requester(client: str) -> str:
+    """Who is asking, for the throttles: the IPv4 address, or the /64 of an IPv6 address (one subscriber's network,
+    whose addresses the subscriber can change at will)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client[:100]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _hash(challenge: str, code: str) -> str:
@@ -58,14 +72,21 @@ def merchant_by_code(session: Session, code: str) -> Merchant:
     return merchant
 
 
-def _throttle(session: Session, key: str, limit: int, now: datetime) -> None:
-    """Counts an attempt under `key`; refuses when the window already holds `limit` of them."""
-    since = now - WINDOW
+def _refuse_when(session: Session, key: str, limit: int, now: datetime, text: str = TOO_MANY) -> None:
+    """Refuses (429) when the window already holds `limit` attempts counted under `key`."""
     count = session.scalar(select(func.count()).select_from(PortalAttempt).where(
-        PortalAttempt.key == key, PortalAttempt.created_at > since)) or 0
+        PortalAttempt.key == key, PortalAttempt.created_at > now - WINDOW)) or 0
     if count >= limit:
-        raise PageError("too_many_attempts", TOO_MANY, status=429, minutes=int(WINDOW.total_seconds() // 60))
-    session.add(PortalAttempt(key=key[:200], created_at=now))
+        raise PageError("too_many_attempts", text, status=429, minutes=int(WINDOW.total_seconds() // 60))
+
+
+def _count(session: Session, now: datetime, *keys: str) -> None:
+    session.add_all(PortalAttempt(key=key[:200], created_at=now) for key in keys)
+
+
+def _order_key(number: str) -> str:
+    # A digest keeps the key short and free of whatever bytes were typed.
+    return hashlib.sha256(number.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass
@@ -85,19 +106,27 @@ def request_code(session: Session, *, merchant: Merchant, order_number: str, con
         raise PageError("required", N_("Enter the order number."), field="order")
     if not contact:
         raise PageError("required", N_("Enter the email or phone number used for the order."), field="contact")
-    _throttle(session, f"lookup-ip:{client}", LOOKUPS_PER_CLIENT, now)
-    _throttle(session, f"lookup-order:{merchant.id}:{order_number[:100]}", LOOKUPS_PER_ORDER, now)
-    row = session.execute(select(Order.id, Customer.id, Customer.email, Customer.phone, Customer.locale)
-                          .join(Customer, Customer.id == Order.customer_id)
-                          .where(Order.merchant_id == merchant.id, Order.number == order_number[:100])).first()
-    channel = None
+    who = requester(client)
+    fails, fails_here = f"lookup-fail:{who}", f"lookup-fail:{who}:{merchant.id}:{_order_key(order_number)}"
+    _refuse_when(session, fails, FAILS_PER_REQUESTER, now)
+    _refuse_when(session, fails_here, FAILS_PER_REQUESTER_ORDER, now)
+    # No order number holds a NUL byte, and PostgreSQL refuses one in a query: a failed look-up like any other.
+    row = None if "\x00" in order_number else session.execute(
+        select(Order.id, Customer.id, Customer.email, Customer.phone, Customer.locale)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.merchant_id == merchant.id, Order.number == order_number[:100])).first()
+    channel, region = None, contacts.region_of(merchant)
     if row is not None:
-        if "@" in contact and row[2] and contact.lower() == row[2].strip().lower():
+        if "@" in contact and contacts.same_email(contact, row[2]):
             channel, address = "email", row[2].strip()
-        elif "@" not in contact and _same_phone(contact, row[3]):
-            channel, address = "sms", row[3].strip()
+        elif "@" not in contact and contacts.same_phone(contact, row[3], region):
+            channel, address = "sms", contacts.phone_e164(row[3], region)
     if channel is None:
+        _count(session, now, fails, fails_here)
         return PageError("no_match", NO_MATCH, field="order")
+    sent = f"code-sent:{row[0]}"
+    _refuse_when(session, sent, CODES_PER_ORDER, now, CODES_ENOUGH)
+    _count(session, now, sent)
     order_id, customer_id = row[0], row[1]
     code = f"{secrets.randbelow(1_000_000):06d}"
     challenge = secrets.token_urlsafe(24)
@@ -120,6 +149,8 @@ def _mask(address: str, channel: str) -> str:
 
 
 def code_info(session: Session, *, merchant: Merchant, challenge: str) -> PortalCode | None:
+    if "\x00" in challenge:
+        return None
     return session.scalar(select(PortalCode).where(PortalCode.challenge == challenge[:64],
                                                    PortalCode.merchant_id == merchant.id))
 
@@ -129,20 +160,22 @@ def verify_code(session: Session, *, merchant: Merchant, challenge: str, code: s
     """Checks the code; right → a new session token (returned once). A wrong code is counted and the refusal
     returned (not raised), so the count is kept."""
     now = now or utcnow()
-    _throttle(session, f"code-ip:{client}", CODES_PER_CLIENT, now)
+    fails = f"code-fail:{requester(client)}"
+    _refuse_when(session, fails, CODE_FAILS_PER_REQUESTER, now)
     row = code_info(session, merchant=merchant, challenge=challenge)
+    refusal = None
     if row is None or row.used_at is not None or row.expires_at <= now:
-        raise PageError("code_expired", CODE_EXPIRED, field="code", status=410)
-    if row.attempts >= CODE_ATTEMPTS:
-        raise PageError("code_void", CODE_VOID, field="code", status=429)
-    given = re.sub(r"\s", "", code or "")
-    if not secrets.compare_digest(_hash(row.challenge, given), row.code_hash):
+        refusal = PageError("code_expired", CODE_EXPIRED, field="code", status=410)
+    elif row.attempts >= CODE_ATTEMPTS:
+        refusal = PageError("code_void", CODE_VOID, field="code", status=429)
+    elif not secrets.compare_digest(_hash(row.challenge, re.sub(r"\s", "", code or "")), row.code_hash):
         row.attempts += 1
-        session.flush()
         left = CODE_ATTEMPTS - row.attempts
-        if left <= 0:
-            return PageError("code_void", CODE_VOID, field="code", status=429)
-        return PageError("code_wrong", CODE_WRONG, field="code", left=left)
+        refusal = (PageError("code_void", CODE_VOID, field="code", status=429) if left <= 0
+                   else PageError("code_wrong", CODE_WRONG, field="code", left=left))
+    if refusal is not None:
+        _count(session, now, fails)
+        return refusal
     row.used_at = now
     token = secrets.token_urlsafe(32)
     session.add(PortalSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), merchant_id=merchant.id,

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from ...errors import AppError
 from ...money import MoneyError, to_minor
+from ..contacts import DEFAULT_REGION
 from ..records import CustomerRecord, LineRecord, OrderRecord
 from ..schemas import OrderIn
 from .outcome import OrderInvalid, PendingOrder, ReturnLine, RowError, UnusableInput
@@ -90,7 +91,8 @@ def _csv_rows(file: Path, on_progress=None) -> Iterator[tuple[int, list[str]]]:
         raw.close()
 
 
-def read_rows(file: Path, fmt: str, store: OrderStore, currency: str, returns: list[ReturnLine], on_progress) -> None:
+def read_rows(file: Path, fmt: str, store: OrderStore, currency: str, returns: list[ReturnLine], on_progress,
+              region: str = DEFAULT_REGION) -> None:
     rows = _csv_rows(file)
     _, header = next(rows, (0, None))
     if header is None:
@@ -109,7 +111,7 @@ def read_rows(file: Path, fmt: str, store: OrderStore, currency: str, returns: l
     for line, row in rows:
         if len(row) > key:
             last[row[key].strip()] = line
-    parse = _UciRow(columns, currency, returns) if fmt == "uci" else _CsvRow(columns, currency)
+    parse = _UciRow(columns, currency, returns) if fmt == "uci" else _CsvRow(columns, currency, region)
     pending: dict[str, PendingOrder] = {}
     rows = _csv_rows(file, on_progress)
     next(rows)
@@ -247,9 +249,10 @@ class _CsvRow:
                    "unit_price": "unit_price", "quantity": "quantity", "delivered_quantity": "delivered_quantity",
                    "line_discount": "discount"}
 
-    def __init__(self, columns: dict[str, int], currency: str) -> None:
+    def __init__(self, columns: dict[str, int], currency: str, region: str = DEFAULT_REGION) -> None:
         self.columns = columns
         self.currency = currency
+        self.region = region
 
     def _get(self, row: list[str], name: str) -> str:
         i = self.columns.get(name)
@@ -281,7 +284,7 @@ class _CsvRow:
 
     def finish(self, order: PendingOrder) -> OrderRecord:
         try:
-            return OrderIn.model_validate(order.head).to_record()
+            return OrderIn.model_validate(order.head).to_record(self.region)
         except ValidationError as exc:
             raise OrderInvalid([(self._line_of(order, err["loc"]), _pydantic_reason(err, self._column))
                                  for err in exc.errors()]) from None
@@ -342,7 +345,7 @@ def _payments(text: str) -> list[dict[str, str]]:
     return payments
 
 
-def read_jsonl(file: Path, store: OrderStore, merchant_code: str, on_progress) -> None:
+def read_jsonl(file: Path, store: OrderStore, merchant_code: str, on_progress, region: str = DEFAULT_REGION) -> None:
     try:
         raw = open(file, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -361,7 +364,7 @@ def read_jsonl(file: Path, store: OrderStore, merchant_code: str, on_progress) -
                 data = OrderIn.model_validate_json(text)
                 if data.merchant is not None and data.merchant != merchant_code:
                     raise RowError(f"merchant: the order is for {data.merchant!r}, the import for {merchant_code!r}")
-                record = data.to_record()
+                record = data.to_record(region)
             except ValidationError as exc:
                 reason = "; ".join(_pydantic_reason(err, _dotted) for err in exc.errors())
                 store.refuse(line, reason, raw_text)

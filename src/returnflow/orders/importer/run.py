@@ -6,12 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from phonenumbers import SUPPORTED_REGIONS
 from rich.console import Console
 from sqlalchemy import select
 
 from ...db import Database
 from ...merchants.models import Merchant
 from ...money import is_currency
+from ..contacts import region_of
 from .formats import detect_format, read_jsonl, read_rows
 from .outcome import ImportResult, ReturnLine, UnusableInput
 from .returns import open_uci_returns
@@ -20,18 +22,18 @@ from .summary import ImportProgress, print_summary
 
 
 def run_import(db: Database, *, file: Path, merchant: str, fmt: str = "auto", create_merchant: bool = False,
-               currency: str | None = None, open_returns: bool = True, errors_file: Path | None = None,
-               console: Console | None = None) -> int:
+               currency: str | None = None, country: str | None = None, open_returns: bool = True,
+               errors_file: Path | None = None, console: Console | None = None) -> int:
     """The `import-orders` command: imports, prints the summary and returns the exit code (0, 1 or 2)."""
     console = console or Console()
     try:
         fmt = detect_format(file, fmt)
         merchant_id = ensure_merchant(db, merchant, create=create_merchant,
-                                      currency=currency or ("GBP" if fmt == "uci" else None))
+                                      currency=currency or ("GBP" if fmt == "uci" else None), country=country)
         with ImportProgress(console, file) as progress:
             result = import_file(db, file=file, merchant_id=merchant_id, fmt=fmt, currency=currency,
-                                 open_returns=open_returns, errors_file=errors_file, on_progress=progress.file_read,
-                                 on_cases=progress.cases_opened)
+                                 country=country, open_returns=open_returns, errors_file=errors_file,
+                                 on_progress=progress.file_read, on_cases=progress.cases_opened)
     except UnusableInput as exc:
         console.print(f"[red]cannot import {file}:[/red] {exc}")
         return 2
@@ -40,7 +42,7 @@ def run_import(db: Database, *, file: Path, merchant: str, fmt: str = "auto", cr
 
 
 def import_file(db: Database, *, file: Path, merchant_id: int, fmt: str = "auto", currency: str | None = None,
-                open_returns: bool = True, errors_file: Path | None = None,
+                country: str | None = None, open_returns: bool = True, errors_file: Path | None = None,
                 on_progress: Callable[[int], None] | None = None,
                 on_cases: Callable[[int, int | None], None] | None = None) -> ImportResult:
     """Imports `file` into the merchant; raises UnusableInput when nothing can be read.
@@ -50,12 +52,14 @@ def import_file(db: Database, *, file: Path, merchant_id: int, fmt: str = "auto"
     fmt = detect_format(file, fmt)
     if currency is not None and not is_currency(currency.upper()):
         raise UnusableInput(f"--currency: unknown currency {currency!r}")
+    _check_country(country)
     with db.read() as session:
         merchant = session.get(Merchant, merchant_id)
         if merchant is None:
             raise UnusableInput(f"no merchant with id {merchant_id}")
         default_currency = (currency or ("GBP" if fmt == "uci" else merchant.default_currency)).upper()
         merchant_code = merchant.code
+        region = country.upper() if country else region_of(merchant)
     result = ImportResult(format=fmt)
     started = time.perf_counter()
     sink = ErrorSink(errors_file, result)
@@ -63,9 +67,9 @@ def import_file(db: Database, *, file: Path, merchant_id: int, fmt: str = "auto"
         store = OrderStore(db, merchant_id, result, sink)
         returns: list[ReturnLine] = []
         if fmt == "jsonl":
-            read_jsonl(file, store, merchant_code, on_progress)
+            read_jsonl(file, store, merchant_code, on_progress, region)
         else:
-            read_rows(file, fmt, store, default_currency, returns, on_progress)
+            read_rows(file, fmt, store, default_currency, returns, on_progress, region)
         store.flush()
         result.seconds = time.perf_counter() - started
         if fmt == "uci":
@@ -80,15 +84,22 @@ def import_file(db: Database, *, file: Path, merchant_id: int, fmt: str = "auto"
     return result
 
 
-def ensure_merchant(db: Database, code: str, *, create: bool, currency: str | None) -> int:
+def _check_country(country: str | None) -> None:
+    if country is not None and country.upper() not in SUPPORTED_REGIONS:
+        raise UnusableInput(f"--country: {country!r} is not a country code such as CN or GB")
+
+
+def ensure_merchant(db: Database, code: str, *, create: bool, currency: str | None, country: str | None = None) -> int:
     """The merchant's id; creates it with --create-merchant, otherwise an unknown code is unusable input."""
+    _check_country(country)
     with db.transaction() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == code))
         if merchant_id is not None:
             return merchant_id
         if not create:
             raise UnusableInput(f"--merchant: no merchant {code!r} (add --create-merchant to create it)")
-        merchant = Merchant(code=code, name=code, default_currency=(currency or "CNY").upper())
+        merchant = Merchant(code=code, name=code, default_currency=(currency or "CNY").upper(),
+                            country=country.upper() if country else None)
         session.add(merchant)
         session.flush()
         return merchant.id
