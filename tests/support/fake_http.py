@@ -37,12 +37,10 @@ def main() -> None:
             with lock:
                 seen["n"] += 1
                 n = seen["n"]
-            if args.delay:
-                time.sleep(args.delay)
             if n <= args.fail:
                 status, answer = 500, b'{"error": "temporarily broken"}'
             elif args.answer == "echo":
-                status, answer = 500, b'{"error": "could not send", "request": ' + json.dumps(body.decode()).encode() + b"}"
+                status, answer = 500, json.dumps({"error": "could not send", "request": body.decode()}).encode()
             elif args.answer == "garbage":
                 status, answer = 200, b"<html>OK?</html>"
             else:
@@ -50,6 +48,8 @@ def main() -> None:
             with lock, open(args.log, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"n": n, "status": status, "path": self.path,
                                       "headers": dict(self.headers.items()), "body": body.decode()}) + "\n")
+            if args.delay:  # logged first: a test sees that the request arrived and is being held
+                time.sleep(args.delay)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
