@@ -88,8 +88,7 @@ class Worker:
         """Loops until `stop` is set: fires due timers, and keeps the delivery lanes busy (a lane that finishes
         wakes the loop to claim again). An error in one round is logged and the next round goes on."""
         if self.messages:
-            self.dispatcher = Dispatcher(self.db, self.settings, self.name)
-            self.dispatcher.done = self.wake
+            self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
         try:
             while not self.stop.is_set():
                 try:

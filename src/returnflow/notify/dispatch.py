@@ -26,14 +26,15 @@ LOCAL = (":notify:in_app",)  # lanes delivered into our own database: no outside
 class Dispatcher:
     """Claims due messages lane by lane and delivers them on `settings.delivery_threads` threads."""
 
-    def __init__(self, db: Database, settings: DeliverySettings, worker: str = "") -> None:
+    def __init__(self, db: Database, settings: DeliverySettings, worker: str = "",
+                 done: threading.Event | None = None) -> None:
         self.db, self.settings, self.worker = db, settings, worker
         self.threads = settings.delivery_threads
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="returnflow-delivery")
         self.lock = threading.Lock()
         self.busy: set[str] = set()            # lanes with a batch in flight
         self.counts: dict[str, int] = {}       # outcomes so far, for reports
-        self.done = threading.Event()          # set whenever a lane's batch is finished (its thread is free)
+        self.done = done or threading.Event()  # set whenever a lane's batch is finished (its thread is free)
         # A batch of an outside destination must end well inside its lease even when every call times out.
         slowest = max(settings.http_timeout_seconds, settings.smtp_timeout_seconds, 0.001)
         self.outside_batch = max(1, int(settings.outbox_lease_seconds / 2 / slowest))
