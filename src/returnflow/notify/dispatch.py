@@ -17,7 +17,6 @@ from datetime import timedelta
 from ..db import Database, utcnow
 from . import outbox
 from .config import DeliverySettings
-from .templates import one_batch
 
 log = logging.getLogger("returnflow.notify")
 LOCAL = (":notify:in_app",)  # lanes delivered into our own database: no outside call to wait for
@@ -66,8 +65,7 @@ class Dispatcher:
 
     def _deliver(self, lane: str, messages: list[outbox.Claimed]) -> None:
         try:
-            with one_batch():
-                counts = outbox.deliver_all(self.db, self.settings, messages, worker=self.worker)
+            counts = outbox.deliver_all(self.db, self.settings, messages, worker=self.worker)
         except Exception:  # noqa: BLE001 — the leases run out and the messages are claimed again
             log.exception("delivering lane %s failed", lane)
             counts = {}

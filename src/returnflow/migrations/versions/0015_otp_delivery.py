@@ -31,9 +31,9 @@ def upgrade() -> None:
     for row in rows:
         payload = row.payload if isinstance(row.payload, dict) else {}
         code = payload.get('template') == 'otp_code'
+        destination = payload.get('endpoint_id') or payload.get('channel') or ''
         connection.execute(sa.update(outbox).where(outbox.c.id == row.id).values(
-            lane=f"{row.merchant_id or 0}:{row.topic}:{payload.get('endpoint_id') or payload.get('channel') or ''}"[:80],
-            priority=0 if code else 100, secret=code))
+            lane=f"{row.merchant_id or 0}:{row.topic}:{destination}"[:80], priority=0 if code else 100, secret=code))
 
 
 def downgrade() -> None:
