@@ -1,9 +1,10 @@
 """A stand-in for an outside HTTP service (webhook receiver, SMS or push provider), run as its own process.
 
-    python -m tests.support.fake_http PORT LOG --fail N --answer ok|garbage
+    python -m tests.support.fake_http PORT LOG --fail N --answer ok|garbage|echo --delay SECONDS
 
-Answers HTTP 500 to the first N requests, then 200 with {"id": ...} (or garbage); appends every request
-(headers, body, the status it answered) as one JSON line to LOG.
+Answers HTTP 500 to the first N requests, then 200 with {"id": ...} (or garbage; `echo`: 500 with the request's
+own body, as a careless provider might); waits `--delay` seconds before each answer (a slow receiver); appends
+every request (headers, body, the status it answered) as one JSON line to LOG.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -19,7 +21,8 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("log")
     parser.add_argument("--fail", type=int, default=0)
-    parser.add_argument("--answer", default="ok", choices=["ok", "garbage"])
+    parser.add_argument("--answer", default="ok", choices=["ok", "garbage", "echo"])
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
     lock = threading.Lock()
     seen = {"n": 0}
@@ -36,6 +39,8 @@ def main() -> None:
                 n = seen["n"]
             if n <= args.fail:
                 status, answer = 500, b'{"error": "temporarily broken"}'
+            elif args.answer == "echo":
+                status, answer = 500, json.dumps({"error": "could not send", "request": body.decode()}).encode()
             elif args.answer == "garbage":
                 status, answer = 200, b"<html>OK?</html>"
             else:
@@ -43,6 +48,8 @@ def main() -> None:
             with lock, open(args.log, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"n": n, "status": status, "path": self.path,
                                       "headers": dict(self.headers.items()), "body": body.decode()}) + "\n")
+            if args.delay:  # logged first: a test sees that the request arrived and is being held
+                time.sleep(args.delay)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))

@@ -61,11 +61,12 @@ def smtp_server(maildir: Path) -> Iterator[tuple[int, mailbox.Maildir]]:
 
 
 @contextmanager
-def fake_http(log: Path, *, fail: int = 0, answer: str = "ok") -> Iterator[str]:
-    """tests.support.fake_http as a process; yields its base URL."""
+def fake_http(log: Path, *, fail: int = 0, answer: str = "ok", delay: float = 0.0) -> Iterator[str]:
+    """tests.support.fake_http as a process (`delay`: seconds before each answer); yields its base URL."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_http", str(port), str(log),
-                             "--fail", str(fail), "--answer", answer], cwd=ROOT, start_new_session=True)
+                             "--fail", str(fail), "--answer", answer, "--delay", str(delay)], cwd=ROOT,
+                            start_new_session=True)
     try:
         _wait_port(port, proc, "fake http")
         yield f"http://127.0.0.1:{port}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -184,6 +184,22 @@ class OutboxMessage(Base):
     available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Claimed lowest first: customer sign-in codes (0) go ahead of everything else (100).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=100, server_default=text("100"))
+    # Who waits behind whom: one merchant's one destination; a worker keeps one delivery in flight per lane.
+    lane: Mapped[str] = mapped_column(String(80), default=lambda ctx: outbox_lane(ctx.get_current_parameters()),
+                                      server_default="")
+    # A message carrying a one-time code: never shown to staff, never replayed, redacted once sent, dead or expired.
+    secret: Mapped[bool] = mapped_column(default=False, server_default=false())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def outbox_lane(row: dict) -> str:
+    """`<merchant>:<topic>:<destination>`: a webhook endpoint or a notification channel (email, sms, ...)."""
+    payload = row.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    destination = payload.get("endpoint_id") or payload.get("channel") or ""
+    return f"{row.get('merchant_id') or 0}:{row.get('topic') or ''}:{destination}"[:80]
 
 
 class IdempotencyRecord(Base):

@@ -2,7 +2,8 @@
 
 It runs inside `returnflow serve` (a thread beside the API) by default and as `returnflow worker` processes at
 scale. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
-fires them, outbox messages with a time lease (see sla.timers and notify.outbox).
+fires them, outbox messages with a time lease (see sla.timers and notify.outbox). While running, messages are
+delivered lane by lane on a few threads (notify.dispatch), so one slow receiver does not hold the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .. import logistics, sla  # noqa: F401  (register the producers and handler
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
+from ..notify.dispatch import Dispatcher
 from ..sla.models import Timer
 from ..sla.timers import fire_due
 
@@ -38,6 +40,18 @@ class Round:
         return bool(self.timers_fired or self.timers_moot or sum(self.messages.values()))
 
 
+class _Stop(threading.Event):
+    """The stop flag; setting it also wakes the loop at once."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def set(self) -> None:
+        super().set()
+        self._wake.set()
+
+
 class Worker:
     """One worker: `run_once` does a round (used with a controlled clock in tests); `run` loops until stopped."""
 
@@ -47,34 +61,51 @@ class Worker:
         self.timers, self.messages = timers, messages
         self.settings = settings or get_delivery_settings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
-        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.stop = _Stop(self.wake)
+        self.dispatcher: Dispatcher | None = None
 
     def run_once(self, now: datetime | None = None, *, timers: bool = True, messages: bool = True) -> Round:
         """Fires the timers due at `now` (until none is left) and delivers one batch of due messages."""
         result = Round()
         if timers:
-            while True:
-                batch = fire_due(self.db, now=now, limit=self.settings.worker_batch)
-                result.timers_fired += batch.fired
-                result.timers_moot += batch.moot
-                result.timers_retried += batch.retried
-                if batch.claimed < self.settings.worker_batch or batch.fired + batch.moot == 0:
-                    break
+            self._fire_timers(result, now)
         if messages:
             result.messages = outbox.deliver_due(self.db, self.settings, now=now, limit=self.settings.worker_batch,
                                                  worker=self.name)
         return result
 
+    def _fire_timers(self, result: Round, now: datetime | None = None) -> None:
+        while True:
+            batch = fire_due(self.db, now=now, limit=self.settings.worker_batch)
+            result.timers_fired += batch.fired
+            result.timers_moot += batch.moot
+            result.timers_retried += batch.retried
+            if batch.claimed < self.settings.worker_batch or batch.fired + batch.moot == 0:
+                break
+
     def run(self) -> None:
-        """Loops until `stop` is set; an error in one round is logged and the next round goes on."""
-        while not self.stop.is_set():
-            try:
-                busy = self.run_once(timers=self.timers, messages=self.messages).busy
-            except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
-                log.exception("worker round failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.settings.worker_poll_seconds)
+        """Loops until `stop` is set: fires due timers, and keeps the delivery lanes busy (a lane that finishes
+        wakes the loop to claim again). An error in one round is logged and the next round goes on."""
+        if self.messages:
+            self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
+        try:
+            while not self.stop.is_set():
+                try:
+                    result = Round()
+                    if self.timers:
+                        self._fire_timers(result)
+                    started = self.dispatcher.pump() if self.dispatcher is not None else 0
+                    busy = result.busy or started > 0
+                except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
+                    log.exception("worker round failed")
+                    busy = False
+                if not busy:
+                    self.wake.wait(self.settings.worker_poll_seconds)
+                    self.wake.clear()
+        finally:
+            if self.dispatcher is not None:
+                self.dispatcher.close()  # what is in flight is delivered and recorded
 
 
 def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = None) -> dict:

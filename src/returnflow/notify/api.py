@@ -15,8 +15,8 @@ from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..web import DB, JSON, CurrentActor, mutate
-from . import outbox, replies, survey, templates
+from ..web import DB, JSON, CurrentActor, locale_of, mutate
+from . import outbox, replies, secrets, survey, templates
 from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
 from .webhooks import check_endpoint, new_secret
 
@@ -154,9 +154,11 @@ async def remove_webhook(endpoint_id: int, request: Request, actor: CurrentActor
 
 # ---- the outbox: what waits, what failed and why, replay -----------------------------------------------------
 
-def _message(m: OutboxMessage, last: DeliveryAttempt | None) -> dict:
+def _message(m: OutboxMessage, last: DeliveryAttempt | None, locale: str) -> dict:
+    # A one-time code is its customer's alone: staff see that one was sent, never the code.
+    payload = secrets.shown(m.payload or {}, locale) if m.secret else m.payload
     return {"id": m.id, "topic": m.topic, "status": m.status, "attempts": m.attempts, "available_at": m.available_at,
-            "created_at": m.created_at, "payload": m.payload,
+            "created_at": m.created_at, "payload": payload, "secret": m.secret, "priority": m.priority,
             "last_error": last.error if last is not None and not last.ok else None,
             "last_attempt_at": last.at if last is not None else None}
 
@@ -166,7 +168,7 @@ def _scoped(stmt, actor: Actor):
 
 
 @router.get("/outbox")
-async def list_outbox(actor: CurrentActor, db: DB,
+async def list_outbox(request: Request, actor: CurrentActor, db: DB,
                       status: Literal["pending", "leased", "sent", "dead"] | None = None,
                       topic: str | None = None, limit: int = Query(50, ge=1, le=500)) -> JSON:
     """Notifications and webhook deliveries, newest first, with the last error of each (admins)."""
@@ -184,7 +186,7 @@ async def list_outbox(actor: CurrentActor, db: DB,
                       .group_by(DeliveryAttempt.outbox_id))
             last = {a.outbox_id: a for a in session.scalars(select(DeliveryAttempt).where(
                 DeliveryAttempt.id.in_(latest)))}
-        return JSON([_message(r, last.get(r.id)) for r in rows])
+        return JSON([_message(r, last.get(r.id), locale_of(request)) for r in rows])
 
 
 @router.get("/outbox/{message_id}/attempts")
@@ -210,10 +212,21 @@ class ReplayIn(BaseModel):
 
 @router.post("/outbox/replay")
 async def replay(body: ReplayIn, actor: CurrentActor, db: DB) -> dict:
-    """Queues dead-lettered (or already sent) messages again, due now."""
+    """Queues dead-lettered (or already sent) messages again, due now. A one-time sign-in code is never sent
+    again (refused by name; skipped by `dead: true`): the customer asks the portal for a new one."""
     _only(actor, ("admin", "platform"), "replay deliveries")
     if not body.ids and not body.dead:
         raise Explained("ids", "name the messages to replay, or send dead: true", "请指定要重发的消息，或设置 dead: true")
+    if body.ids:
+        with db.read() as session:
+            secret = set(session.scalars(_scoped(select(OutboxMessage.id).where(
+                OutboxMessage.id.in_(body.ids), OutboxMessage.secret.is_(True)), actor)))
+        for i, message_id in enumerate(body.ids):
+            if message_id in secret:
+                raise Explained(f"ids[{i}]", f"message {message_id} carried a one-time sign-in code, which is never "
+                                "sent again; the customer asks for a new code on the portal",
+                                f"消息 {message_id} 含一次性验证码，不能重发；请顾客在自助服务页面重新获取验证码",
+                                code="secret_not_replayable", status=409)
     return {"replayed": outbox.replay(db, ids=body.ids, dead=body.dead, merchant_id=actor.merchant_id)}
 
 

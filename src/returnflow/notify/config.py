@@ -31,6 +31,8 @@ class DeliverySettings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120, gt=0)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_batch: int = Field(default=500, ge=1)
+    # Deliveries side by side per worker, each on its own lane (a merchant's destination): see notify.dispatch.
+    delivery_threads: int = Field(default=4, ge=1, le=64)
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
 

@@ -5,6 +5,10 @@ PostgreSQL while claiming). A worker that dies holding a lease loses nothing: wh
 claims the row again. The outcome is written only while the row still carries this claim (same attempt number), so
 a worker whose lease was taken over cannot overwrite the newer outcome. Failures retry with exponential backoff;
 after `outbox_max_attempts` the message is dead-lettered (status 'dead') and can be replayed.
+Messages are claimed by priority (sign-in codes first), then in order of arrival. A message carrying a one-time
+code (`secret`) is never replayed, and its code is removed from the row once it is sent, dead or expired
+(notify.secrets). Claims can skip the lanes (a merchant's destination) already busy in this process, and take only
+so many messages per lane (notify.dispatch delivers lanes side by side).
 Delivery is at least once; every message carries its id (webhook `X-Returnflow-Delivery`, email Message-ID,
 provider Idempotency-Key) so a receiver can drop the rare repeat after a crash between sending and recording.
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import lru_cache
 from typing import Any
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from ..db import Database, utcnow
 from .channels import DeliveryError
 from .config import DeliverySettings
 from .models import DeliveryAttempt
+from .secrets import EXPIRED, redacted, scrub
 from .templates import one_batch
 
 log = logging.getLogger("returnflow.notify")
@@ -41,6 +46,9 @@ class Claimed:
     topic: str
     payload: dict
     attempts: int
+    lane: str = ""
+    secret: bool = False
+    expires_at: datetime | None = None
 
 
 @dataclass
@@ -63,22 +71,47 @@ def _due(now_param: str = "now"):
                and_(OUTBOX.c.status == "leased", OUTBOX.c.lease_until < now))
 
 
-def claim(db: Database, *, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
-    """Takes up to `limit` due messages of the topics this process can deliver, under a lease."""
+def claim(db: Database, *, now: datetime, limit: int, lease: timedelta, skip: Collection[str] = (),
+          lanes: int | None = None, per_lane: Callable[[str], int] | None = None) -> list[Claimed]:
+    """Takes up to `limit` due messages of the topics this process can deliver, under a lease, by priority then
+    age. `skip`: lanes not to take from; `lanes`: at most this many distinct lanes; `per_lane(lane)`: at most this
+    many messages of one lane (rows looked at but not taken stay as they are)."""
     stmt = (select(OUTBOX.c.id, OUTBOX.c.merchant_id, OUTBOX.c.case_id, OUTBOX.c.topic, OUTBOX.c.payload,
-                   OUTBOX.c.attempts)
-            .where(_due(), OUTBOX.c.topic.in_(sorted(HANDLERS))).order_by(OUTBOX.c.available_at, OUTBOX.c.id)
-            .limit(limit))
+                   OUTBOX.c.attempts, OUTBOX.c.lane, OUTBOX.c.secret, OUTBOX.c.expires_at)
+            .where(_due(), OUTBOX.c.topic.in_(sorted(HANDLERS)))
+            .order_by(OUTBOX.c.priority, OUTBOX.c.available_at, OUTBOX.c.id).limit(limit))
+    if skip:
+        stmt = stmt.where(OUTBOX.c.lane.not_in(sorted(skip)))
     if db.dialect == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     with db.transaction() as session:
         connection = session.connection()
         rows = connection.execute(stmt, {"now": now}).all()
+        if lanes is not None or per_lane is not None:
+            rows = _fair_share(rows, lanes, per_lane)
         if not rows:
             return []
         connection.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
             status="leased", lease_until=now + lease, attempts=OUTBOX.c.attempts + 1))
-    return [Claimed(r.id, r.merchant_id, r.case_id, r.topic, r.payload or {}, r.attempts + 1) for r in rows]
+    return [Claimed(r.id, r.merchant_id, r.case_id, r.topic, r.payload or {}, r.attempts + 1, r.lane or "",
+                    bool(r.secret), r.expires_at) for r in rows]
+
+
+def _fair_share(rows: list, lanes: int | None, per_lane: Callable[[str], int] | None) -> list:
+    """The rows taken, in their order: from at most `lanes` lanes, at most `per_lane(lane)` of each."""
+    taken: dict[str, int] = {}
+    chosen = []
+    for r in rows:
+        n = taken.get(r.lane)
+        if n is None:
+            if lanes is not None and len(taken) >= lanes:
+                continue
+            n = 0
+        if per_lane is not None and n >= per_lane(r.lane):
+            continue
+        taken[r.lane] = n + 1
+        chosen.append(r)
+    return chosen
 
 
 def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
@@ -90,6 +123,7 @@ def backoff(settings: DeliverySettings, attempts: int) -> timedelta:
 _MINE = (update(OUTBOX).where(OUTBOX.c.id == bindparam("_id"), OUTBOX.c.status == "leased",
                               OUTBOX.c.attempts == bindparam("_attempts")))
 _RECORD_DONE = _MINE.values(status=bindparam("status"), lease_until=None)
+_RECORD_REDACTED = _MINE.values(status=bindparam("status"), lease_until=None, payload=bindparam("payload"))
 _RECORD_RETRY = _MINE.values(status="pending", lease_until=None, available_at=bindparam("available_at"))
 _INSERT_ATTEMPT = insert(ATTEMPTS)
 
@@ -124,6 +158,9 @@ class _Outcome:
 
 def _attempt(db: Database, settings: DeliverySettings, message: Claimed, now: datetime | None) -> _Outcome:
     """Delivers one claimed message (outside any transaction) and says what is to be recorded."""
+    if message.secret and (message.payload.get("redacted") or message.expires_at is not None
+                           and message.expires_at <= (now or utcnow())):
+        return _Outcome(message, "dead", None, EXPIRED, 0, now or utcnow(), None)  # a stale code is not sent
     started = time.monotonic()
     code, error, ok, store = None, "", False, None
     try:
@@ -133,15 +170,23 @@ def _attempt(db: Database, settings: DeliverySettings, message: Claimed, now: da
     except DeliveryError as exc:
         code, error = exc.status_code, str(exc)
     except Exception as exc:  # noqa: BLE001 — an unexpected failure is kept on the message, not lost
-        log.exception("outbox %s failed", message.id)
+        if message.secret:  # its text and traceback may hold the code
+            log.error("outbox %s failed: %s", message.id, type(exc).__name__)
+        else:
+            log.exception("outbox %s failed", message.id)
         error = f"{type(exc).__name__}: {exc}"
+    if message.secret:
+        error = scrub(error, message.payload)
     duration = int((time.monotonic() - started) * 1000)
     at = now or utcnow()
     if ok:
         return _Outcome(message, "sent", code, error, duration, at, None, store)
+    retry_at = at + backoff(settings, message.attempts)
     if message.attempts >= settings.outbox_max_attempts:
         return _Outcome(message, "dead", code, error, duration, at, None)
-    return _Outcome(message, "retry", code, error, duration, at, at + backoff(settings, message.attempts))
+    if message.secret and message.expires_at is not None and retry_at >= message.expires_at:
+        return _Outcome(message, "dead", code, f"{error} ({EXPIRED})", duration, at, None)
+    return _Outcome(message, "retry", code, error, duration, at, retry_at)
 
 
 def _record(db: Database, outcomes: list[_Outcome], worker: str) -> list[str]:
@@ -157,6 +202,9 @@ def _record(db: Database, outcomes: list[_Outcome], worker: str) -> list[str]:
             key = {"_id": o.message.id, "_attempts": o.message.attempts}
             if o.status == "retry":
                 mine = connection.execute(_RECORD_RETRY, {**key, "available_at": o.available_at}).rowcount
+            elif o.message.secret:  # sent or dead: the code leaves the database
+                mine = connection.execute(_RECORD_REDACTED, {**key, "status": o.status,
+                                                             "payload": redacted(o.message.payload)}).rowcount
             else:
                 mine = connection.execute(_RECORD_DONE, {**key, "status": o.status}).rowcount
             result.append(o.status if mine else "lost")
@@ -180,8 +228,15 @@ def deliver_one(db: Database, settings: DeliverySettings, message: Claimed, *, n
 
 def deliver_due(db: Database, settings: DeliverySettings, *, now: datetime | None = None, limit: int = 100,
                 worker: str = "") -> dict[str, int]:
-    """Claims and delivers one batch; returns counts by outcome. Outcomes are recorded a chunk at a time."""
+    """Claims and delivers one batch, one after the other; returns counts by outcome."""
     now = now or utcnow()
+    claimed = claim(db, now=now, limit=limit, lease=timedelta(seconds=settings.outbox_lease_seconds))
+    return deliver_all(db, settings, claimed, now=now, worker=worker)
+
+
+def deliver_all(db: Database, settings: DeliverySettings, claimed: list[Claimed], *, now: datetime | None = None,
+                worker: str = "") -> dict[str, int]:
+    """Delivers claimed messages in order; returns counts by outcome. Outcomes are recorded a chunk at a time."""
     counts: dict[str, int] = {}
     pending: list[_Outcome] = []
     since = time.monotonic()
@@ -195,7 +250,7 @@ def deliver_due(db: Database, settings: DeliverySettings, *, now: datetime | Non
 
     try:
         with one_batch():  # each merchant's wording of a template is looked up once per batch
-            for message in claim(db, now=now, limit=limit, lease=timedelta(seconds=settings.outbox_lease_seconds)):
+            for message in claimed:
                 pending.append(_attempt(db, settings, message, now))
                 if len(pending) >= RECORD_EVERY or time.monotonic() - since >= RECORD_SECONDS:
                     flush()
@@ -206,8 +261,10 @@ def deliver_due(db: Database, settings: DeliverySettings, *, now: datetime | Non
 
 def replay(db: Database, *, ids: list[int] | None = None, dead: bool = False, merchant_id: int | None = None,
            now: datetime | None = None) -> int:
-    """Puts dead (or named) messages back in the queue, due now; returns how many."""
-    stmt = update(OUTBOX).values(status="pending", available_at=now or utcnow(), lease_until=None)
+    """Puts dead (or named) messages back in the queue, due now; returns how many. A one-time code is never sent
+    again (the customer asks for a new one)."""
+    stmt = update(OUTBOX).values(status="pending", available_at=now or utcnow(), lease_until=None).where(
+        OUTBOX.c.secret.is_(False))
     if ids:
         stmt = stmt.where(OUTBOX.c.id.in_(ids), OUTBOX.c.status.in_(("dead", "sent")))
     elif dead:

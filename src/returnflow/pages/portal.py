@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
-from ..cases.store import enqueue
 from ..db import utcnow
 from ..merchants.models import Merchant
 from ..orders import contacts
+from ..notify.secrets import enqueue_code
 from ..orders.models import Customer, Order
 from .frame import N_, PageError
 from .models import PortalAttempt, PortalCode, PortalSession
@@ -133,7 +133,8 @@ def request_code(session: Session, *, merchant: Merchant, order_number: str, con
     session.add(PortalCode(challenge=challenge, merchant_id=merchant.id, customer_id=customer_id, order_id=order_id,
                            code_hash=_hash(challenge, code), channel=channel, attempts=0,
                            expires_at=now + CODE_TTL, created_at=now))
-    enqueue(session, merchant_id=merchant.id, case_id=None, topic="notify", at=now, payload={
+    # Only the customer reads the code: the message is secret, first in line, and redacted once delivered.
+    enqueue_code(session, merchant_id=merchant.id, now=now, expires_at=now + CODE_TTL, payload={
         "channel": channel, "to": address, "locale": locale, "template": "otp_code",
         "data": {"code": code, "order": order_number, "minutes": int(CODE_TTL.total_seconds() // 60),
                  "merchant": merchant.name}})
