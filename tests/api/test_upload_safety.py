@@ -170,6 +170,10 @@ def test_the_customer_sees_the_stripped_copy_and_never_the_original(app, client,
     bomb = web.post(f"/p/shop/cases/{number}/messages", data={"csrf": csrf_of(web), "body": "big one"},
                     files=[("files", ("huge.png", bomb_png(), "image/png"))])
     assert bomb.status_code == 422 and "huge.png has too many pixels: at most 50 megapixels." in bomb.text
+    zh = TestClient(app, headers={"Accept-Language": "zh-CN"}, cookies=web.cookies)
+    bomb = zh.post(f"/p/shop/cases/{number}/messages", data={"csrf": csrf_of(web), "body": "big one"},
+                   files=[("files", ("huge.png", bomb_png(), "image/png"))])
+    assert bomb.status_code == 422 and "huge.png 像素过多：最多 50 百万像素。" in bomb.text
     assert (count(db, "attachments"), count(db, "case_messages")) == before
 
 
