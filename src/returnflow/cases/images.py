@@ -13,7 +13,6 @@ import hashlib
 import io
 import struct
 import unicodedata
-import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -116,20 +115,19 @@ def make_view(file: BinaryIO, content_type: str) -> View:
     image = header(file, content_type)
     kept = {k: image.info[k] for k in KEPT_INFO if k in image.info and image.info[k] is not None}
     out = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        if getattr(image, "n_frames", 1) > 1 and fmt in ("WEBP", "PNG"):
-            frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
-            for frame in frames:
-                frame.info = {k: v for k, v in frame.info.items() if k in KEPT_INFO}
-            frames[0].save(out, fmt, save_all=True, append_images=frames[1:], **kept)
-        else:
-            image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
-                upright = upright.convert("RGB")
-            upright.info = {}  # nothing from the original's header travels along
-            extra = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
-            upright.save(out, fmt, **extra, **{k: v for k, v in kept.items() if k in ("icc_profile", "dpi")
-                                               or fmt != "JPEG"})
+    # The pixel count was checked against the setting before this is called (evidence.picture).
+    if getattr(image, "n_frames", 1) > 1 and fmt in ("WEBP", "PNG"):
+        frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+        for frame in frames:
+            frame.info = {k: v for k, v in frame.info.items() if k in KEPT_INFO}
+        frames[0].save(out, fmt, save_all=True, append_images=frames[1:], **kept)
+    else:
+        image.load()
+        upright = ImageOps.exif_transpose(image) or image
+        if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
+            upright = upright.convert("RGB")
+        upright.info = {}  # nothing from the original's header travels along
+        extra = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
+        upright.save(out, fmt, **extra, **{k: v for k, v in kept.items() if k in ("icc_profile", "dpi")
+                                           or fmt != "JPEG"})
     return View(out.getvalue(), view_type, ext)
