@@ -217,3 +217,28 @@ def test_parcel_photos_at_the_desk_are_stripped_refused_when_bombs_and_keep_both
     case_url = f"/api/v1/cases/{case['number']}/attachments/{attachment_id}"
     no_location(client.get(case_url, headers=shop.headers()).content)
     assert client.get(case_url, headers=shop.headers(), params={"original": "true"}).content == data
+
+
+def test_a_portal_request_refuses_a_bomb_and_shows_its_photo_without_location(app, client, db):
+    import re
+
+    shop = make_shop(db, "shop")
+    recent_order(db, shop.id, "O-100", customer="C-1", email="buyer@example.com")
+    web = TestClient(app, headers={"Accept-Language": "zh-CN"})
+    sign_in_customer(web, db, "shop", "O-100", "buyer@example.com")
+
+    def open_return(name, data):
+        return web.post("/p/shop/orders/O-100/return", follow_redirects=False, files=[("photos", (name, data, "x"))],
+                        data={"csrf": csrf_of(web), "type": "return_refund", "reason": "wrong_size", "qty_1": "1",
+                              "description": "偏小", "desired_outcome": "refund"})
+
+    bomb = open_return("huge.png", bomb_png())
+    assert bomb.status_code == 422 and "「huge.png」有 60000×60000 像素" in bomb.text
+    assert count(db, "cases") == 0 and count(db, "attachments") == 0
+    data = located_photo()
+    done = open_return("\u202eside.jpg", data)
+    assert done.status_code == 303, done.text
+    number = re.search(r"/cases/(AS\d+)", done.headers["location"]).group(1)
+    attachment = case_detail(client, shop, number)["attachments"][0]
+    assert (attachment["filename"], attachment["sha256"]) == ("side.jpg", sha(data))
+    no_location(web.get(f"/p/shop/cases/{number}/files/{attachment['id']}").content)

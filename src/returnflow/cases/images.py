@@ -3,8 +3,9 @@ read from the header (decompression bombs refused before anything decodes them),
 
 The copy people see ("view") is made only when there is something to take out: location and camera data (EXIF,
 XMP, IPTC, comments, PNG text chunks) of JPEG, PNG and WebP photos are dropped by re-encoding the pixels, and
-HEIC/HEIF photos, which browsers do not show, get a JPEG preview (GIF has no EXIF and is shown as uploaded). A photo without such data is shown as it was uploaded. The original always stays in
-the store untouched, under its own SHA-256, as the evidence.
+HEIC/HEIF photos, which browsers do not show, get a JPEG preview (GIF has no EXIF and is shown as uploaded). A
+photo without such data is shown as it was uploaded. The original always stays in the store untouched, under its
+own SHA-256, as the evidence.
 """
 
 from __future__ import annotations
