@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     max_image_bytes: int = 10 * 1024 * 1024
     max_video_bytes: int = 200 * 1024 * 1024
+    # Photos declaring more pixels (width × height, read from the header) are refused as decompression bombs.
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
     default_locale: str = "zh-CN"
     case_number_prefix: str = "AS"
     max_reopens: int = Field(default=3, ge=0)

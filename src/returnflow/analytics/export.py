@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import xlsxwriter
 
+from ..sheets import cell, row as safe_row
 from .filters import Filters
 from .report import Report
 
@@ -37,23 +38,26 @@ def to_csv(report: Report, locale: str = "en") -> bytes:
     header, rows = table(report, locale)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow(safe_row(header))
+    writer.writerows(safe_row(r) for r in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def to_xlsx(report: Report, filters: Filters, locale: str = "en") -> bytes:
-    """One sheet: title, filters, header, rows; money and percentages as numbers with two decimals."""
+    """One sheet: title, filters, header, rows; money and percentages as numbers with two decimals, text cells
+    through sheets.cell."""
     header, rows = table(report, locale)
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    # Text stays text: no string is turned into a formula, a number or a link behind the reader's back.
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
+                                     "strings_to_urls": False})
     sheet = book.add_worksheet(report.name[:31])
     bold = book.add_format({"bold": True})
     two = book.add_format({"num_format": "0.00"})
-    sheet.write(0, 0, report.title[1] if locale == "zh-CN" else report.title[0], bold)
-    sheet.write(1, 0, ", ".join(f"{k}={v}" for k, v in filters.echo().items() if v is not None))
+    sheet.write(0, 0, cell(report.title[1] if locale == "zh-CN" else report.title[0]), bold)
+    sheet.write(1, 0, cell(", ".join(f"{k}={v}" for k, v in filters.echo().items() if v is not None)))
     for col, name in enumerate(header):
-        sheet.write(3, col, name, bold)
+        sheet.write(3, col, cell(name), bold)
     kinds = [c.kind for c in report.columns]
     for r, row in enumerate(rows, start=4):
         for col, value in enumerate(row):
@@ -64,7 +68,7 @@ def to_xlsx(report: Report, filters: Filters, locale: str = "en") -> bytes:
             elif kind in ("int", "seconds") and value not in ("", None):
                 sheet.write_number(r, col, int(value))
             else:
-                sheet.write(r, col, value)
+                sheet.write(r, col, cell(value))
     sheet.set_column(0, max(len(header) - 1, 0), 16)
     book.close()
     return out.getvalue()

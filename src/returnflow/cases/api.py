@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import service
+from . import files, service
 from .evidence import attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
@@ -106,15 +105,17 @@ async def upload(number: str, actor: CurrentActor, request: Request):
 
 
 @router.get("/cases/{number}/attachments/{attachment_id}")
-async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request):
-    """The evidence file as it was uploaded, streamed, with its SHA-256 in X-Checksum-SHA256."""
+async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request,
+                   original: bool = False):
+    """The evidence file as people see it (a photo's location data stripped, HEIC as JPEG), streamed, with its
+    SHA-256 in X-Checksum-SHA256 and the upload's in X-Original-SHA256; `original=true` gives staff the file
+    exactly as uploaded, as a download."""
     with db.read() as session:
         case = service.get_case(session, actor=actor, number=number)
         attachment = session.get(Attachment, attachment_id)
         if attachment is None or attachment.case_id != case.id:
             raise NotFound("attachment", attachment_id, field="attachment_id")
-    chunks = request.app.state.store.open(attachment.storage_key)
-    return StreamingResponse(chunks, media_type=attachment.content_type,
-                             headers={"Content-Length": str(attachment.size), "X-Checksum-SHA256": attachment.sha256,
-                                      "X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": f'inline; filename="{attachment.sha256}"'})
+    if original:
+        return files.original(request.app.state.store, attachment, actor)
+    return files.shown(request.app.state.store, attachment,
+                       **{"Content-Disposition": f'inline; filename="{attachment.view_sha256 or attachment.sha256}"'})

@@ -19,6 +19,7 @@ from ..auth.actor import Actor
 from ..config import Settings
 from ..errors import InvalidInput
 from ..storage import EvidenceStore
+from .images import HEIF, Unreadable, View, clean_filename, header, make_view, needs_view
 from .models import Attachment, Case
 from .workflow import fire
 
@@ -95,6 +96,7 @@ class Upload:
     size: int
     sha256: str
     file: BinaryIO = field(repr=False)
+    view: View | None = field(default=None, repr=False)  # what people see, when it differs from the original
 
     def fingerprint(self) -> bytes:
         """What identifies the request for Idempotency-Key (not the raw multipart body: its boundary is random)."""
@@ -109,7 +111,7 @@ class Receiver:
     bytes arrive, hashes and spools them. ``finish`` returns the checked Upload."""
 
     def __init__(self, filename: str, settings: Settings, allowed: dict[str, tuple[str, str]] = ALLOWED) -> None:
-        self.filename = (filename or "upload")[:300]
+        self.filename = clean_filename(filename)
         self.settings = settings
         self.allowed = allowed
         self.head = bytearray()
@@ -144,14 +146,49 @@ class Receiver:
             content_type, category, ext, limit = self.typed
             if self.size > limit:
                 raise too_large(self.filename, category, limit, self.size, complete=True)
+            view = picture(self.filename, self.spool, content_type, self.settings) if category == "image" else None
         except BaseException:
             self.spool.close()
             raise
         self.spool.seek(0)
-        return Upload(self.filename, content_type, category, ext, self.size, self.digest.hexdigest(), self.spool)
+        return Upload(self.filename, content_type, category, ext, self.size, self.digest.hexdigest(), self.spool,
+                      view)
 
     def abort(self) -> None:
         self.spool.close()
+
+
+def picture(filename: str, file: BinaryIO, content_type: str, settings: Settings) -> View | None:
+    """Refuses a photo whose header is unreadable or declares more pixels than allowed (read from the header, never
+    decoded), and returns the copy people see when it must differ from the original."""
+    try:
+        image = header(file, content_type)
+    except Unreadable:
+        if content_type in HEIF:
+            return None  # kept as evidence without a preview: browsers cannot show it, nothing here decodes it
+        raise FileRefused("image_unreadable", f"file: '{filename}' is not a readable {content_type} image",
+                          f"file：「{filename}」不是可读取的 {content_type} 图片", filename=filename) from None
+    width, height = image.size
+    # PNG and WebP name their frame count in the header; a GIF's can only be counted by decoding, so a GIF's limit
+    # is per frame (its byte limit bounds the rest).
+    frames = getattr(image, "n_frames", 1) if content_type in ("image/png", "image/webp") else 1
+    limit = settings.max_image_pixels
+    if width * height > limit or width * height * frames > limit:
+        many = f"{width}×{height}" + (f"×{frames}" if frames > 1 else "")
+        raise FileRefused("image_too_many_pixels",
+                          f"file: '{filename}' has {many} pixels; the limit is {limit} pixels "
+                          f"(RETURNFLOW_MAX_IMAGE_PIXELS)",
+                          f"file：「{filename}」有 {many} 像素，上限为 {limit} 像素（RETURNFLOW_MAX_IMAGE_PIXELS）",
+                          filename=filename, width=width, height=height, limit=limit)
+    if not needs_view(image, file, content_type):
+        return None
+    try:
+        return make_view(file, content_type)
+    except Exception:
+        if content_type in HEIF:
+            return None  # a HEIF variant the decoder does not know: the original is kept, without a preview
+        raise FileRefused("image_unreadable", f"file: '{filename}' is not a readable {content_type} image",
+                          f"file：「{filename}」不是可读取的 {content_type} 图片", filename=filename) from None
 
 
 def from_bytes(filename: str, data: bytes, settings: Settings) -> Upload:
@@ -213,7 +250,7 @@ async def receive(request, settings: Settings) -> Upload:
             if state["files"] > 1:
                 raise _form_error("file: send one file per request", "file：每次请求只能上传一个文件")
             name = options.get(b"filename", b"upload").decode("utf-8", "replace")
-            state["receiver"] = state["current"] = Receiver(name.replace("\\", "/").rsplit("/", 1)[-1], settings)
+            state["receiver"] = state["current"] = Receiver(name, settings)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["current"] is not None:
@@ -272,13 +309,30 @@ def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, c
         upload = from_bytes(filename or "upload", data, settings)
     attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=upload.filename[:300],
                             content_type=upload.content_type, kind=upload.kind, size=upload.size,
-                            sha256=upload.sha256, storage_key=storage_key(case, upload), uploaded_by=actor.ref)
+                            sha256=upload.sha256, storage_key=storage_key(case, upload), uploaded_by=actor.ref,
+                            **view_columns(upload, f"{case.merchant_id}/{case.number}"))
     session.add(attachment)
     session.flush()
     fire(session, case, "attach", actor, payload={"attachment_id": attachment.id, "filename": attachment.filename,
                                                   "kind": upload.kind, "sha256": upload.sha256,
                                                   "size": upload.size})
-    if not store.exists(attachment.storage_key):
-        upload.file.seek(0)
-        store.put(attachment.storage_key, upload.file, upload.content_type)
+    store_upload(store, upload, attachment.storage_key, attachment.view_key)
     return attachment
+
+
+def view_columns(upload: Upload, folder: str) -> dict[str, Any]:
+    """The view_* columns of the row that records `upload` (all None when people see the original)."""
+    view = upload.view
+    if view is None:
+        return {}
+    return {"view_key": f"{folder}/{upload.sha256}.view.{view.ext}", "view_type": view.content_type,
+            "view_size": len(view.data), "view_sha256": view.sha256}
+
+
+def store_upload(store: EvidenceStore, upload: Upload, key: str, view_key: str | None) -> None:
+    """Writes the original and its view (content-addressed: an object already in place is left as it is)."""
+    if not store.exists(key):
+        upload.file.seek(0)
+        store.put(key, upload.file, upload.content_type)
+    if upload.view is not None and view_key and not store.exists(view_key):
+        store.put(view_key, upload.view.data, upload.view.content_type)

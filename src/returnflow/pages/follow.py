@@ -87,6 +87,11 @@ def upload_refusal(exc: AppError, filename: str, settings) -> PageError:
                          status=413, name=filename, limit=settings.max_image_bytes // (1024 * 1024))
     if key == "file_empty":
         return PageError("file_empty", N_("{name} is empty."), field="files", name=filename)
+    if key == "image_too_many_pixels":
+        return PageError("image_too_many_pixels", N_("{name} has too many pixels: at most {limit} megapixels."),
+                         field="files", name=filename, limit=f"{settings.max_image_pixels / 1_000_000:g}")
+    if key == "image_unreadable":
+        return PageError("image_unreadable", N_("{name} cannot be read as a photo."), field="files", name=filename)
     return PageError("file_type", N_("{name} cannot be sent: only photos (JPEG, PNG, WebP, GIF, HEIC) and PDF "
                                      "documents are allowed."), field="files", status=415, name=filename)
 
@@ -100,8 +105,8 @@ async def message_files(request: Request, files) -> list[Upload]:
     uploads: list[Upload] = []
     try:
         for item in files:
-            name = (item.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-            receiver = Receiver(name, settings, MESSAGE_FILES)
+            receiver = Receiver(item.filename or "upload", settings, MESSAGE_FILES)
+            name = receiver.filename
             try:
                 while chunk := await item.read(64 * 1024):
                     receiver.write(chunk)

@@ -162,7 +162,7 @@ async def _uploads(request: Request, files) -> list[Upload]:
     uploads: list[Upload] = []
     try:
         for item in files:
-            receiver = Receiver((item.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1], settings)
+            receiver = Receiver(item.filename or "upload", settings)
             try:
                 while chunk := await item.read(64 * 1024):
                     receiver.write(chunk)

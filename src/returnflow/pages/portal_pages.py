@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from ..auth.actor import Actor
-from ..cases import service
+from ..cases import files as served, service
 from ..cases.models import Attachment, CaseEvent
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
@@ -328,8 +328,8 @@ async def evidence_file(merchant_code: str, number: str, attachment_id: int, req
         attachment = session.get(Attachment, attachment_id)
         if attachment is None or attachment.case_id != case.id:
             raise NotFound("attachment", attachment_id, field="attachment_id")
-    return StreamingResponse(request.app.state.store.open(attachment.storage_key), media_type=attachment.content_type,
-                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+    # Customers see the copy without location data; the original is for staff only (cases/files.py).
+    return served.shown(request.app.state.store, attachment, **{"Cache-Control": "private, max-age=3600"})
 
 
 # ---- the merchant's public return policy ------------------------------------------------------------------------

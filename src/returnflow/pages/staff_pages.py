@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
-from ..cases import reasons as reason_taxonomy, service, store
+from ..cases import files as served, reasons as reason_taxonomy, service, store
 from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
 from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
 from ..db import utcnow
@@ -307,8 +306,19 @@ async def evidence_file(number: str, attachment_id: int, request: Request):
         attachment = session.get(Attachment, attachment_id)
         if attachment is None or attachment.case_id != case.id:
             raise NotFound("attachment", attachment_id, field="attachment_id")
-    return StreamingResponse(request.app.state.store.open(attachment.storage_key), media_type=attachment.content_type,
-                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+    return served.shown(request.app.state.store, attachment, **{"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/staff/cases/{number}/files/{attachment_id}/original")
+async def evidence_original(number: str, attachment_id: int, request: Request):
+    """The file exactly as uploaded (the evidence, with its SHA-256), as a download: staff only."""
+    actor = staff_actor(request)
+    with request.app.state.db.read() as session:
+        case = service.get_case(session, actor=actor, number=number)
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.case_id != case.id:
+            raise NotFound("attachment", attachment_id, field="attachment_id")
+    return served.original(request.app.state.store, attachment, actor)
 
 
 @router.get("/staff/workflow")

@@ -17,6 +17,7 @@ from ..cases.service import get_case
 from ..db import utcnow
 from ..errors import Forbidden
 from ..money import MoneyError, fmt, to_minor
+from ..sheets import row as safe_row
 from . import ledger
 from .models import Compensation, GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
 from .schemas import CompensationCreate
@@ -118,9 +119,9 @@ def vouchers_csv(items: list[dict]) -> str:
     writer.writerow(CSV_HEADER)
     for v in items:
         for line in v["lines"]:
-            writer.writerow([v["number"], v["created_at"].date().isoformat(), v["kind"], line["account"],
-                             line["account_name"]["zh-CN"], line["debit"], line["credit"], v["currency"],
-                             v["case"] or "", v["refund"] or "", v["memo"]])
+            writer.writerow(safe_row([v["number"], v["created_at"].date().isoformat(), v["kind"], line["account"],
+                                      line["account_name"]["zh-CN"], line["debit"], line["credit"], v["currency"],
+                                      v["case"] or "", v["refund"] or "", v["memo"]]))
     return out.getvalue()
 
 

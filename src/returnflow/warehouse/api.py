@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
+from ..cases import files
 from ..cases import service as cases
 from ..cases.evidence import receive
 from ..cases.views import present
@@ -94,14 +94,16 @@ async def add_exception_photo(receipt_id: int, request: Request):
 
 
 @router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}")
-async def exception_photo(receipt_id: int, photo_id: int, actor: CurrentActor, db: DB, request: Request):
-    """A parcel photo as it was uploaded, with its SHA-256 in X-Checksum-SHA256."""
+async def exception_photo(receipt_id: int, photo_id: int, actor: CurrentActor, db: DB, request: Request,
+                          original: bool = False):
+    """A parcel photo as people see it (location data stripped, HEIC as JPEG), its SHA-256 in X-Checksum-SHA256;
+    `original=true` gives the file exactly as uploaded."""
     with db.read() as session:
         photo = receiving.exception_photo(session, actor=actor, receipt_id=receipt_id, photo_id=photo_id)
-    return StreamingResponse(request.app.state.store.open(photo.storage_key), media_type=photo.content_type,
-                             headers={"Content-Length": str(photo.size), "X-Checksum-SHA256": photo.sha256,
-                                      "X-Content-Type-Options": "nosniff",
-                                      "Content-Disposition": f'inline; filename="{photo.sha256}"'})
+    if original:
+        return files.original(request.app.state.store, photo, actor)
+    return files.shown(request.app.state.store, photo,
+                       **{"Content-Disposition": f'inline; filename="{photo.view_sha256 or photo.sha256}"'})
 
 
 @router.get("/cases/{number}/warehouse")

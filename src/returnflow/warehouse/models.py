@@ -124,6 +124,11 @@ class ReceiptPhoto(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(300))
+    # The copy people see when it differs from the original (location data stripped, HEIC as JPEG); None: the original.
+    view_key: Mapped[str | None] = mapped_column(String(300))
+    view_type: Mapped[str | None] = mapped_column(String(100))
+    view_size: Mapped[int | None] = mapped_column(BigInteger)
+    view_sha256: Mapped[str | None] = mapped_column(String(64))
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
     uploaded_by: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases import store
+from ..cases.evidence import store_upload, view_columns
 from ..cases.models import Attachment, CaseState as S
 from ..cases.store import CaseRecord
 from ..cases.workflow import fire
@@ -226,7 +227,9 @@ def _move_parcel_photos(session: Session, actor: Actor, case: CaseRecord, receip
                                  .order_by(ReceiptPhoto.id)):
         attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=photo.filename,
                                 content_type=photo.content_type, kind=photo.kind, size=photo.size,
-                                sha256=photo.sha256, storage_key=photo.storage_key, uploaded_by=photo.uploaded_by)
+                                sha256=photo.sha256, storage_key=photo.storage_key, uploaded_by=photo.uploaded_by,
+                                view_key=photo.view_key, view_type=photo.view_type, view_size=photo.view_size,
+                                view_sha256=photo.view_sha256)
         session.add(attachment)
         session.flush()
         photo.attachment_id = attachment.id
@@ -251,12 +254,11 @@ def add_exception_photo(session: Session, *, actor: Actor, receipt_id: int, uplo
     key = f"{receipt.merchant_id}/receipts/{receipt.id}/{upload.sha256}.{upload.ext}"
     photo = ReceiptPhoto(receipt_id=receipt.id, merchant_id=receipt.merchant_id, filename=upload.filename[:300],
                          content_type=upload.content_type, kind=upload.kind, size=upload.size, sha256=upload.sha256,
-                         storage_key=key, uploaded_by=actor.ref, created_at=utcnow())
+                         storage_key=key, uploaded_by=actor.ref, created_at=utcnow(),
+                         **view_columns(upload, f"{receipt.merchant_id}/receipts/{receipt.id}"))
     session.add(photo)
     session.flush()
-    if not files.exists(key):
-        upload.file.seek(0)
-        files.put(key, upload.file, upload.content_type)
+    store_upload(files, upload, key, photo.view_key)
     return photo
 
 

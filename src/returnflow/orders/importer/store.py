@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ...db import Database
+from ...sheets import row as safe_row
 from ..models import Order
 from ..records import OrderRecord
 from ..service import upsert_orders
@@ -37,7 +38,7 @@ class ErrorSink:
         if len(self.result.refused) < ImportResult.MAX_KEPT:
             self.result.refused.append(Refused(line, reason, text))
         if self.writer:
-            self.writer.writerow([line, reason, text])
+            self.writer.writerow(safe_row([line, reason, text]))
 
     def close(self) -> None:
         if self.handle:
