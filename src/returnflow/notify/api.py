@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
@@ -15,6 +16,7 @@ from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..outbound import Allowed, mask
 from ..web import DB, JSON, CurrentActor, mutate
 from . import outbox, replies, survey, templates
 from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
@@ -106,17 +108,19 @@ class WebhookIn(BaseModel):
 
 
 def _endpoint(e: WebhookEndpoint, secret: bool = False) -> dict:
-    body = {"id": e.id, "url": e.url, "events": e.events, "active": e.active, "created_at": e.created_at}
-    if secret:
-        body["secret"] = e.secret
-    return body
+    """An endpoint as answered: the signing secret in full only on creation, masked (whsec_••••last4) after."""
+    return {"id": e.id, "url": e.url, "events": e.events, "active": e.active, "created_at": e.created_at,
+            "secret": e.secret if secret else mask(e.secret)}
 
 
 @router.post("/webhooks", status_code=201)
 async def add_webhook(body: WebhookIn, request: Request, actor: CurrentActor):
-    """Subscribes a URL to the merchant's case events; the signing secret is shown once, here."""
+    """Subscribes a URL to the merchant's case events; the signing secret is shown once, here. A URL whose host
+    resolves to a loopback, private, link-local, multicast or reserved address is refused (422) unless the
+    deployment allows the host."""
     _only(actor, ("admin", "platform"), "manage webhooks")
-    check_endpoint(body.url, body.events)
+    allowed = Allowed.parse(request.app.state.settings.outbound_allowed_hosts)
+    await run_in_threadpool(check_endpoint, body.url, body.events, allowed)  # resolves the host: off the loop
 
     def work(session):
         m = resolve_merchant(session, actor, body.merchant)

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..outbound import Allowed, Refused, Unresolved, target
+
 
 class DeliverySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETURNFLOW_", env_file=".env", extra="ignore")
@@ -15,16 +17,18 @@ class DeliverySettings(BaseSettings):
     smtp_port: int = 25
     smtp_from: str = "returnflow@localhost"
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = Field(default="", repr=False)
     smtp_starttls: bool = False
     smtp_ssl: bool = False
-    smtp_timeout_seconds: float = 10
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
     # SMS and push go to HTTP providers: POST JSON {"to", "text", "subject", "message_id"}, answer JSON {"id": ...}.
     sms_url: str = ""
-    sms_token: str = ""
+    sms_token: str = Field(default="", repr=False)
     push_url: str = ""
-    push_token: str = ""
-    http_timeout_seconds: float = 10
+    push_token: str = Field(default="", repr=False)
+    http_timeout_seconds: float = Field(default=10, gt=0)
+    # The same variable as Settings.outbound_allowed_hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS), read by the worker.
+    outbound_allowed_hosts: str = ""
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=30, ge=0)
     outbox_backoff_max_seconds: float = Field(default=3600, ge=0)
@@ -33,6 +37,24 @@ class DeliverySettings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1)
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
+
+
+    def allowed(self) -> Allowed:
+        return Allowed.parse(self.outbound_allowed_hosts)
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        """Provider URLs that may not be called, by variable: {name: (en, zh)} (resolved now)."""
+        found = {}
+        for name in ("sms_url", "push_url"):
+            url = getattr(self, name)
+            if url:
+                try:
+                    target(url, self.allowed())
+                except Unresolved:
+                    continue  # a name that does not resolve now is checked again at each call
+                except Refused as exc:
+                    found[f"RETURNFLOW_{name.upper()}"] = (exc.en, exc.zh)
+        return found
 
 
 @lru_cache
