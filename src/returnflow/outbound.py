@@ -76,6 +76,8 @@ class Allowed:
         return host.lower().rstrip(".") in self.names
 
     def address(self, ip: IP) -> bool:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         return any(ip.version == n.version and ip in n for n in self.networks)
 
 
@@ -89,7 +91,7 @@ def classify(ip: IP) -> str | None:
         for inner in embedded:
             if inner is not None and (reason := classify(inner)):
                 return reason
-    for key in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
+    for key in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{key}"):
             return key
     return None if ip.is_global else "non_public"
@@ -253,11 +255,14 @@ def _why(exc: BaseException) -> str:
 
 # ---- what may be shown: excerpts, masked secrets, URLs without credentials -------------------------------------
 
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+
+
 def excerpt(answer: bytes | str, limit: int = 200) -> str:
     """A short, single-line, printable excerpt of an answer: control and format characters dropped, whitespace
     collapsed, at most `limit` characters (an ellipsis marks the cut)."""
     text = answer.decode("utf-8", errors="replace") if isinstance(answer, (bytes, bytearray)) else str(answer)
-    text = text[: limit * 4]
+    text = _ESCAPES.sub("", text[: limit * 4])  # terminal colour and cursor codes go whole, not just their ESC
     cleaned = "".join(" " if c in "\t\r\n" else c for c in text if c in "\t\r\n"
                       or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
     cleaned = " ".join(cleaned.split())

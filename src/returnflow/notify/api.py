@@ -11,12 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
+from ..auth import users
 from ..auth.actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..outbound import Allowed, mask
+from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, mutate
 from . import outbox, replies, survey, templates
 from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
@@ -127,6 +128,8 @@ async def add_webhook(body: WebhookIn, request: Request, actor: CurrentActor):
         endpoint = WebhookEndpoint(merchant_id=m.id, url=body.url, secret=new_secret(), events=body.events)
         session.add(endpoint)
         session.flush()
+        users.record(session, actor, merchant_id=m.id, action="webhook.add", target=redact_url(endpoint.url),
+                     details={"endpoint_id": endpoint.id, "events": body.events, "secret": mask(endpoint.secret)})
         return 201, _endpoint(endpoint, secret=True)
 
     return await mutate(request, actor, work)
@@ -151,6 +154,8 @@ async def remove_webhook(endpoint_id: int, request: Request, actor: CurrentActor
         if e is None or not actor.can_see(e.merchant_id):
             raise NotFound("webhook", endpoint_id, field="endpoint_id")
         e.active = False
+        users.record(session, actor, merchant_id=e.merchant_id, action="webhook.remove", target=redact_url(e.url),
+                     details={"endpoint_id": e.id})
         return 200, _endpoint(e)
 
     return await mutate(request, actor, work)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..outbound import Allowed, Refused, Unresolved, target
+from ..outbound import Allowed, Refused, Unresolved, redact_url, target
 
 
 class DeliverySettings(BaseSettings):
@@ -41,6 +41,11 @@ class DeliverySettings(BaseSettings):
 
     def allowed(self) -> Allowed:
         return Allowed.parse(self.outbound_allowed_hosts)
+
+    def __repr_args__(self):
+        # Secrets are left out of repr (repr=False); URLs, which may carry a key in their query, are shown redacted.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name and name.endswith("_url") and value else value
 
     def problems(self) -> dict[str, tuple[str, str]]:
         """Provider URLs that may not be called, by variable: {name: (en, zh)} (resolved now)."""

@@ -30,7 +30,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .. import outbound
-from ..outbound import Allowed, OutboundError, excerpt
+from ..outbound import Allowed, OutboundError, excerpt, redact_url
 
 
 class GatewaySettings(BaseSettings):
@@ -49,6 +49,11 @@ class GatewaySettings(BaseSettings):
 
     def allowed(self) -> Allowed:
         return Allowed.parse(self.outbound_allowed_hosts)
+
+    def __repr_args__(self):
+        # Secrets are left out of repr (repr=False); URLs, which may carry a key in their query, are shown redacted.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name and name.endswith("_url") and value else value
 
     def problems(self) -> dict[str, tuple[str, str]]:
         """{"RETURNFLOW_PAY_HTTP_URL": (en, zh)} when the gateway URL may not be called (resolved now)."""
