@@ -186,7 +186,8 @@ def test_a_provider_url_is_refused_when_called_and_when_a_server_or_worker_start
     assert "refused" in message["last_error"] and "loopback" in message["last_error"]
     assert requests_seen(log) == []
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
-           "COLUMNS": "300", "RETURNFLOW_SMS_URL": "http://169.254.169.254/sms", "RETURNFLOW_PAY_HTTP_URL": "http://[fd00::5]/pay"}
+           "COLUMNS": "300", "RETURNFLOW_SMS_URL": "http://169.254.169.254/sms",
+           "RETURNFLOW_PAY_HTTP_URL": "http://[fd00::5]/pay"}
     done = subprocess.run([sys.executable, "-m", "returnflow.cli", "worker", "--once"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..outbound import Allowed, Refused, Unresolved, redact_url, target
@@ -29,6 +30,7 @@ class DeliverySettings(BaseSettings):
     http_timeout_seconds: float = Field(default=10, gt=0)
     # The same variable as Settings.outbound_allowed_hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS), read by the worker.
     outbound_allowed_hosts: str = ""
+    _checked: tuple[float, dict] | None = PrivateAttr(default=None)
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=30, ge=0)
     outbox_backoff_max_seconds: float = Field(default=3600, ge=0)
@@ -37,7 +39,6 @@ class DeliverySettings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1)
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
-
 
     def allowed(self) -> Allowed:
         return Allowed.parse(self.outbound_allowed_hosts)
@@ -48,7 +49,10 @@ class DeliverySettings(BaseSettings):
             yield name, redact_url(value) if name and name.endswith("_url") and value else value
 
     def problems(self) -> dict[str, tuple[str, str]]:
-        """Provider URLs that may not be called, by variable: {name: (en, zh)} (resolved now)."""
+        """Provider URLs that may not be called, by variable: {name: (en, zh)}; resolved at most once a minute, so
+        the settings page does not wait on the resolver each time."""
+        if self._checked is not None and time.monotonic() - self._checked[0] < 60:
+            return self._checked[1]
         found = {}
         for name in ("sms_url", "push_url"):
             url = getattr(self, name)
@@ -59,6 +63,7 @@ class DeliverySettings(BaseSettings):
                     continue  # a name that does not resolve now is checked again at each call
                 except Refused as exc:
                     found[f"RETURNFLOW_{name.upper()}"] = (exc.en, exc.zh)
+        self._checked = (time.monotonic(), found)
         return found
 
 

@@ -144,8 +144,7 @@ def _sla_field(field: str) -> str:
 # ---- notifications: templates, providers, webhooks -----------------------------------------------------------
 
 def _providers(locale: str) -> list[dict[str, Any]]:
-    """What notify/config.py is set to: secrets only said to be set, URLs without credentials or query values, and
-    a provider URL the outbound guard refuses marked with the reason."""
+    """notify/config.py's settings: secrets only said to be set, URLs redacted, a refused URL with the reason."""
     s = get_delivery_settings()
     problems = {name: texts[1 if locale == "zh-CN" else 0] for name, texts in s.problems().items()}
     return [
@@ -203,7 +202,8 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
     keys = [{"key": key, "fields": b.fields, "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
             for key, b in sorted(templates.BUILTIN.items())]
     return render(request, "staff/settings/notifications.html", ctx(
-        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale_of(request)), endpoints=endpoints,
+        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale_of(request)),
+        endpoints=endpoints,
         log=log, dead=sum(1 for x in log if x["status"] == "dead"), form=more.pop("form", {}), **more),
         status=status)
 
