@@ -1,5 +1,5 @@
-"""A misbehaving HTTP receiver, run as its own process: it answers every POST with a long, dirty error page, or holds
-the request without answering.
+"""A misbehaving HTTP server, run as its own process: it answers every request with a long, dirty error page, or
+holds it without answering.
 
     python -m tests.support.fake_receiver PORT LOG --mode dirty|hang
 
@@ -32,14 +32,11 @@ def main() -> None:
     args = parser.parse_args()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # readiness probe
-            self.send_response(204)
-            self.end_headers()
-
-        def do_POST(self):
+        def _answer(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with open(args.log, "a", encoding="utf-8") as out:
-                out.write(json.dumps({"path": self.path, "host": self.headers.get("Host")}) + "\n")
+                out.write(json.dumps({"method": self.command, "path": self.path,
+                                      "host": self.headers.get("Host")}) + "\n")
             if args.mode == "hang":
                 time.sleep(60)
             self.send_response(500)
@@ -47,6 +44,8 @@ def main() -> None:
             self.send_header("Content-Length", str(len(DIRTY)))
             self.end_headers()
             self.wfile.write(DIRTY)
+
+        do_POST = do_GET = do_PUT = do_HEAD = _answer
 
         def log_message(self, *_args):
             pass

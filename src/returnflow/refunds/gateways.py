@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .. import outbound
@@ -44,8 +44,7 @@ class GatewaySettings(BaseSettings):
     http_timeout: float = Field(default=5.0, gt=0)
     webhook_tolerance_seconds: int = 300
     # The deployment's allowed hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS, as in returnflow.config).
-    outbound_allowed_hosts: str = Field(default="", validation_alias=AliasChoices(
-        "outbound_allowed_hosts", "RETURNFLOW_OUTBOUND_ALLOWED_HOSTS"))
+    outbound_allowed_hosts: str = Field(default="", validation_alias="RETURNFLOW_OUTBOUND_ALLOWED_HOSTS")
 
     def allowed(self) -> Allowed:
         return Allowed.parse(self.outbound_allowed_hosts)
