@@ -21,6 +21,11 @@ from returnflow.schema import migrate
 # A hash records its own parameters, so hashes made here still verify in a server process at the real cost.
 auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
+# Outside services are local processes on 127.0.0.1, which the outbound guard refuses unless the deployment allows
+# it: allowed here for this process and, through the inherited environment, every server and worker it starts.
+OUTBOUND_ALLOWED = "127.0.0.1"
+os.environ["RETURNFLOW_OUTBOUND_ALLOWED_HOSTS"] = OUTBOUND_ALLOWED
+
 PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -104,7 +109,7 @@ def db(database: Database) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url="unused")
+    return Settings(data_dir=tmp_path / "data", database_url="unused", outbound_allowed_hosts=OUTBOUND_ALLOWED)
 
 
 @pytest.fixture

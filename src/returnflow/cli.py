@@ -29,6 +29,18 @@ def _db() -> Database:
     return Database(get_settings().resolved_database_url())
 
 
+def _check_outbound() -> None:
+    """Refuses to start when a configured provider or gateway URL points where outbound calls may not go."""
+    from .notify.config import get_delivery_settings
+    from .refunds.gateways import GatewaySettings
+
+    problems = {**get_delivery_settings().problems(), **GatewaySettings().problems()}
+    for name, (en, _zh) in problems.items():
+        console.print(f"[red]{name} {en}[/red]")
+    if problems:
+        raise typer.Exit(2)
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database (RETURNFLOW_DATABASE_URL, default SQLite under ./data) to the current schema."""
@@ -70,6 +82,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
 
     from .schema import migrate as run
 
+    _check_outbound()
     db = _db()
     run(db)
     if with_demo:
@@ -265,6 +278,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
         return
     from .schema import migrate as run
 
+    _check_outbound()
     run(db)
     w = Worker(db, timers=timers, messages=deliveries)
     if once:

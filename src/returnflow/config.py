@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_bucket: str = "returnflow-evidence"
     s3_region: str = "us-east-1"
+    s3_connect_timeout_seconds: float = Field(default=5, gt=0)
+    s3_read_timeout_seconds: float = Field(default=60, gt=0)
+    # Hosts outbound calls (webhooks, SMS/push providers, the payment gateway) may reach although they resolve to a
+    # loopback, private or link-local address: names, addresses or networks, comma-separated (e.g. "127.0.0.1,
+    # erp.internal, 10.8.0.0/16"). Empty: public addresses only.
+    outbound_allowed_hosts: str = ""
     max_image_bytes: int = 10 * 1024 * 1024
     max_video_bytes: int = 200 * 1024 * 1024
     # Photos declaring more pixels (width × height, read from the header) are refused as decompression bombs.

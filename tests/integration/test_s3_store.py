@@ -166,6 +166,20 @@ def test_s3_store_directly(s3_endpoint, aws_env, s3_client):
         store.put("../escape.png", b"x", "image/png")
 
 
+def test_an_object_store_that_never_answers_fails_within_its_timeouts(aws_env, tmp_path):
+    from botocore.exceptions import ReadTimeoutError
+
+    from tests.support.fake_receiver import fake_receiver
+
+    with fake_receiver(tmp_path / "s3.jsonl", "hang") as url:
+        store = S3Store(bucket="rf-silent", endpoint_url=url, region="us-east-1", connect_timeout=0.5,
+                        read_timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(ReadTimeoutError):
+            store.ensure_bucket()
+        assert time.monotonic() - started < 15  # a few retries of half a second, not a hung request
+
+
 def test_a_non_default_region_creates_its_bucket(s3_endpoint, aws_env):
     store = S3Store(bucket="rf-region-test", endpoint_url=s3_endpoint, region="eu-central-1")
     store.ensure_bucket()

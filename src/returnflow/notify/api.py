@@ -7,14 +7,17 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
+from ..auth import users
 from ..auth.actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import outbox, replies, secrets, survey, templates
 from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
@@ -106,23 +109,27 @@ class WebhookIn(BaseModel):
 
 
 def _endpoint(e: WebhookEndpoint, secret: bool = False) -> dict:
-    body = {"id": e.id, "url": e.url, "events": e.events, "active": e.active, "created_at": e.created_at}
-    if secret:
-        body["secret"] = e.secret
-    return body
+    """An endpoint as answered: the signing secret in full only on creation, masked (whsec_••••last4) after."""
+    return {"id": e.id, "url": e.url, "events": e.events, "active": e.active, "created_at": e.created_at,
+            "secret": e.secret if secret else mask(e.secret)}
 
 
 @router.post("/webhooks", status_code=201)
 async def add_webhook(body: WebhookIn, request: Request, actor: CurrentActor):
-    """Subscribes a URL to the merchant's case events; the signing secret is shown once, here."""
+    """Subscribes a URL to the merchant's case events; the signing secret is shown once, here. A URL whose host
+    resolves to a loopback, private, link-local, multicast or reserved address is refused (422) unless the
+    deployment allows the host."""
     _only(actor, ("admin", "platform"), "manage webhooks")
-    check_endpoint(body.url, body.events)
+    allowed = Allowed.parse(request.app.state.settings.outbound_allowed_hosts)
+    await run_in_threadpool(check_endpoint, body.url, body.events, allowed)  # resolves the host: off the loop
 
     def work(session):
         m = resolve_merchant(session, actor, body.merchant)
         endpoint = WebhookEndpoint(merchant_id=m.id, url=body.url, secret=new_secret(), events=body.events)
         session.add(endpoint)
         session.flush()
+        users.record(session, actor, merchant_id=m.id, action="webhook.add", target=redact_url(endpoint.url),
+                     details={"endpoint_id": endpoint.id, "events": body.events, "secret": mask(endpoint.secret)})
         return 201, _endpoint(endpoint, secret=True)
 
     return await mutate(request, actor, work)
@@ -147,6 +154,8 @@ async def remove_webhook(endpoint_id: int, request: Request, actor: CurrentActor
         if e is None or not actor.can_see(e.merchant_id):
             raise NotFound("webhook", endpoint_id, field="endpoint_id")
         e.active = False
+        users.record(session, actor, merchant_id=e.merchant_id, action="webhook.remove", target=redact_url(e.url),
+                     details={"endpoint_id": e.id})
         return 200, _endpoint(e)
 
     return await mutate(request, actor, work)

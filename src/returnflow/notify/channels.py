@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
-import urllib.error
-import urllib.request
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from .. import outbound
+from ..outbound import Allowed
 from .config import DeliverySettings
 
 
@@ -43,31 +43,29 @@ def send_email(settings: DeliverySettings, *, to: str, subject: str, body: str, 
                 smtp.login(settings.smtp_username, settings.smtp_password)
             refused = smtp.send_message(msg)
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"SMTP server refused: {exc.smtp_code} {exc.smtp_error!r}", exc.smtp_code) from None
+        raise DeliveryError(f"SMTP server refused: {exc.smtp_code} {outbound.excerpt(exc.smtp_error)}",
+                            exc.smtp_code) from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"SMTP {settings.smtp_host}:{settings.smtp_port} unreachable or failed: {exc}") from None
+        raise DeliveryError(f"SMTP {settings.smtp_host}:{settings.smtp_port} unreachable or failed: "
+                            f"{outbound.excerpt(str(exc))}") from None
     if refused:
-        raise DeliveryError(f"SMTP server refused recipients: {refused}")
+        raise DeliveryError(f"SMTP server refused recipients: {outbound.excerpt(str(refused))}")
     return "250 accepted"
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """POSTs `body`; returns (status, response body); a network failure is a DeliveryError."""
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "returnflow",
-                                              **headers})
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, allowed: Allowed) -> tuple[int, bytes]:
+    """POSTs `body` through the outbound guard; returns (status, the answer's first 64 KiB). A refused target or a
+    network failure is a DeliveryError whose text names the URL without its secrets."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https checked on save)
-            return response.status, response.read(65536)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(65536) if exc.fp else b""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"{url} unreachable: {reason}") from None
+        answer = outbound.request("POST", url, body=body, headers={"Content-Type": "application/json", **headers},
+                                  timeout=timeout, allowed=allowed)
+    except outbound.OutboundError as exc:  # refused by the guard, or no answer
+        raise DeliveryError(str(exc)) from None
+    return answer.status, answer.body
 
 
 def send_via_provider(url: str, token: str, timeout: float, *, kind: str, to: str, subject: str, text: str,
-                      message_id: str) -> str:
+                      message_id: str, allowed: Allowed) -> str:
     """SMS or push through an HTTP provider; its answer must be 2xx JSON with an "id"."""
     if not url:
         raise DeliveryError(f"{kind} is not configured: set RETURNFLOW_{kind.upper()}_URL")
@@ -75,14 +73,14 @@ def send_via_provider(url: str, token: str, timeout: float, *, kind: str, to: st
                       ensure_ascii=False).encode()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     headers["Idempotency-Key"] = message_id
-    status, answer = post_json(url, body, headers, timeout)
+    status, answer = post_json(url, body, headers, timeout, allowed)
     if not 200 <= status < 300:
-        raise DeliveryError(f"{kind} provider answered HTTP {status}: {answer[:200].decode(errors='replace')}", status)
+        raise DeliveryError(f"{kind} provider answered HTTP {status}: {outbound.excerpt(answer)}", status)
     try:
         parsed = json.loads(answer)
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict) or not parsed.get("id"):
         raise DeliveryError(f"{kind} provider answered garbage (expected JSON with an id): "
-                            f"{answer[:200].decode(errors='replace')!r}", status)
-    return str(parsed["id"])
+                            f"{outbound.excerpt(answer)!r}", status)
+    return outbound.excerpt(str(parsed["id"]), 200)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..outbound import Allowed, Refused, Unresolved, redact_url, target
 
 
 class DeliverySettings(BaseSettings):
@@ -15,16 +18,19 @@ class DeliverySettings(BaseSettings):
     smtp_port: int = 25
     smtp_from: str = "returnflow@localhost"
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = Field(default="", repr=False)
     smtp_starttls: bool = False
     smtp_ssl: bool = False
-    smtp_timeout_seconds: float = 10
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
     # SMS and push go to HTTP providers: POST JSON {"to", "text", "subject", "message_id"}, answer JSON {"id": ...}.
     sms_url: str = ""
-    sms_token: str = ""
+    sms_token: str = Field(default="", repr=False)
     push_url: str = ""
-    push_token: str = ""
-    http_timeout_seconds: float = 10
+    push_token: str = Field(default="", repr=False)
+    http_timeout_seconds: float = Field(default=10, gt=0)
+    # The same variable as Settings.outbound_allowed_hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS), read by the worker.
+    outbound_allowed_hosts: str = ""
+    _checked: tuple[float, dict] | None = PrivateAttr(default=None)
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=30, ge=0)
     outbox_backoff_max_seconds: float = Field(default=3600, ge=0)
@@ -35,6 +41,32 @@ class DeliverySettings(BaseSettings):
     delivery_threads: int = Field(default=4, ge=1, le=64)
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
+
+    def allowed(self) -> Allowed:
+        return Allowed.parse(self.outbound_allowed_hosts)
+
+    def __repr_args__(self):
+        # Secrets are left out of repr (repr=False); URLs, which may carry a key in their query, are shown redacted.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name and name.endswith("_url") and value else value
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        """Provider URLs that may not be called, by variable: {name: (en, zh)}; resolved at most once a minute, so
+        the settings page does not wait on the resolver each time."""
+        if self._checked is not None and time.monotonic() - self._checked[0] < 60:
+            return self._checked[1]
+        found = {}
+        for name in ("sms_url", "push_url"):
+            url = getattr(self, name)
+            if url:
+                try:
+                    target(url, self.allowed())
+                except Unresolved:
+                    continue  # a name that does not resolve now is checked again at each call
+                except Refused as exc:
+                    found[f"RETURNFLOW_{name.upper()}"] = (exc.en, exc.zh)
+        self._checked = (time.monotonic(), found)
+        return found
 
 
 @lru_cache

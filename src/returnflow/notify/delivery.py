@@ -70,10 +70,12 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
         return 250, send_email(settings, to=address, subject=subject, body=body, message_id=ref)
     if channel == "sms":
         return 200, send_via_provider(settings.sms_url, settings.sms_token, settings.http_timeout_seconds, kind="sms",
-                                      to=address, subject=subject, text=body, message_id=ref)
+                                      to=address, subject=subject, text=body, message_id=ref,
+                                      allowed=settings.allowed())
     if channel == "push":
         return 200, send_via_provider(settings.push_url, settings.push_token, settings.http_timeout_seconds,
-                                      kind="push", to=address, subject=subject, text=body, message_id=ref)
+                                      kind="push", to=address, subject=subject, text=body, message_id=ref,
+                                      allowed=settings.allowed())
     # Stored by the transaction that records the message as sent (notify.outbox), once per outbox id.
     return None, StoreRow(InAppMessage.__table__, {
         "merchant_id": message.merchant_id, "case_id": message.case_id, "outbox_id": message.id,

@@ -7,7 +7,6 @@ import hmac
 import json
 import secrets
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -15,18 +14,18 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord, run
 from ..db import Database
 from ..errors import Explained
+from ..outbound import Allowed, check_form, check_url, excerpt
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import WebhookEndpoint
 from .outbox import HANDLERS, Claimed
 
 
-def check_endpoint(url: str, events: list[str], *, events_field: str | None = None) -> None:
-    """What an endpoint must be (the API and the settings page): an http(s) URL with a host, and known case events.
-    A bad event is named as `events[i]`, or as `events_field` where the events came in one field."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Explained("url", "must be an http:// or https:// URL with a host", "必须是带主机名的 http:// 或 https:// 地址")
+def check_endpoint(url: str, events: list[str], allowed: Allowed, *, events_field: str | None = None) -> None:
+    """What an endpoint must be (the API and the settings page): an http(s) URL whose host resolves only to public
+    addresses (or is allowed by the deployment), and known case events. Resolves the host: call it off the event
+    loop. A bad event is named as `events[i]`, or as `events_field` where the events came in one field."""
+    check_form(url, field="url")
     from ..cases.workflow import ACTIONS
 
     known = set(ACTIONS) | {"open"}
@@ -34,6 +33,7 @@ def check_endpoint(url: str, events: list[str], *, events_field: str | None = No
         if name.removeprefix("case.") not in known:
             raise Explained(events_field or f"events[{i}]", f"'{name}' is not a case event",
                             f"「{name}」不是售后单事件", allowed=sorted(known))
+    check_url(url, allowed, field="url")
 
 TOPIC = "webhook"
 SIGNATURE = "X-Returnflow-Signature"
@@ -97,9 +97,10 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
     status, answer = post_json(url, body, {
         SIGNATURE: sign(secret, timestamp, body), "X-Returnflow-Delivery": str(message.id),
         "X-Returnflow-Event": event.get("type", ""), "X-Returnflow-Attempt": str(message.attempts)},
-        settings.http_timeout_seconds)
+        settings.http_timeout_seconds, settings.allowed())
     if not 200 <= status < 300:
-        raise DeliveryError(f"endpoint answered HTTP {status}: {answer[:200].decode(errors='replace')}", status)
+        # Only a short, cleaned excerpt of the receiver's answer is kept: it is shown to admins in the delivery log.
+        raise DeliveryError(f"endpoint answered HTTP {status}: {excerpt(answer)}", status)
     return status, "accepted"
 
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete, func, select
 
 from ..auth import users
@@ -21,6 +22,7 @@ from ..notify import outbox, templates
 from ..notify.config import get_delivery_settings
 from ..notify.models import DeliveryAttempt, MessageTemplate, WebhookEndpoint
 from ..notify.webhooks import TOPIC, check_endpoint, new_secret
+from ..outbound import Allowed, mask, redact_url
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings
 from ..sla.models import SlaSettings
@@ -141,18 +143,21 @@ def _sla_field(field: str) -> str:
 
 # ---- notifications: templates, providers, webhooks -----------------------------------------------------------
 
-def _providers() -> list[dict[str, Any]]:
-    """What notify/config.py is set to; secrets are only said to be set, never shown."""
+def _providers(locale: str) -> list[dict[str, Any]]:
+    """notify/config.py's settings: secrets only said to be set, URLs redacted, a refused URL with the reason."""
     s = get_delivery_settings()
+    problems = {name: texts[1 if locale == "zh-CN" else 0] for name, texts in s.problems().items()}
     return [
         {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host), "facts": [
             (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
             (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
             (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
-        {"name": N_("SMS"), "configured": bool(s.sms_url), "facts": [
-            (N_("Provider URL"), s.sms_url), (N_("Access token"), "set" if s.sms_token else "")]},
-        {"name": N_("App push"), "configured": bool(s.push_url), "facts": [
-            (N_("Provider URL"), s.push_url), (N_("Access token"), "set" if s.push_token else "")]},
+        {"name": N_("SMS"), "configured": bool(s.sms_url), "refused": problems.get("RETURNFLOW_SMS_URL"),
+         "facts": [(N_("Provider URL"), redact_url(s.sms_url) if s.sms_url else ""),
+                   (N_("Access token"), "set" if s.sms_token else "")]},
+        {"name": N_("App push"), "configured": bool(s.push_url), "refused": problems.get("RETURNFLOW_PUSH_URL"),
+         "facts": [(N_("Provider URL"), redact_url(s.push_url) if s.push_url else ""),
+                   (N_("Access token"), "set" if s.push_token else "")]},
     ]
 
 
@@ -189,14 +194,16 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
     with request.app.state.db.read() as session:
         own = {(r.key, r.locale) for r in session.scalars(select(MessageTemplate).where(
             MessageTemplate.merchant_id == actor.merchant_id))}
-        endpoints = list(session.scalars(select(WebhookEndpoint).where(
-            WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
-            .order_by(WebhookEndpoint.id)))
+        endpoints = [{"id": e.id, "url": e.url, "events": e.events, "secret": mask(e.secret)}
+                     for e in session.scalars(select(WebhookEndpoint).where(
+                         WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
+                         .order_by(WebhookEndpoint.id))]
         log = _webhook_log(session, actor.merchant_id)
     keys = [{"key": key, "fields": b.fields, "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
             for key, b in sorted(templates.BUILTIN.items())]
     return render(request, "staff/settings/notifications.html", ctx(
-        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(), endpoints=endpoints,
+        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale_of(request)),
+        endpoints=endpoints,
         log=log, dead=sum(1 for x in log if x["status"] == "dead"), form=more.pop("form", {}), **more),
         status=status)
 
@@ -277,8 +284,9 @@ async def webhook_add(request: Request):
     form = await posted(request)
     values = {"url": text_of(form, "url", 500), "events": text_of(form, "events", 1000)}
     events = [e.strip() for e in values["events"].replace("，", ",").split(",") if e.strip()]
+    allowed = Allowed.parse(request.app.state.settings.outbound_allowed_hosts)
     try:
-        check_endpoint(values["url"], events, events_field="events")
+        await run_in_threadpool(check_endpoint, values["url"], events, allowed, events_field="events")
     except AppError as exc:
         return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
     with request.app.state.db.transaction() as session:
@@ -286,8 +294,9 @@ async def webhook_add(request: Request):
         session.add(endpoint)
         session.flush()
         created = {"id": endpoint.id, "url": endpoint.url, "secret": endpoint.secret}
-        users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.add", target=endpoint.url,
-                     details={"endpoint_id": endpoint.id, "events": events})
+        users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.add",
+                     target=redact_url(endpoint.url),
+                     details={"endpoint_id": endpoint.id, "events": events, "secret": mask(endpoint.secret)})
     # The signing secret is shown on this answer only.
     return _notify_page(request, actor, status=201, created=created)
 
@@ -300,8 +309,8 @@ async def webhook_remove(endpoint_id: int, request: Request):
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is not None and endpoint.merchant_id == actor.merchant_id and endpoint.active:
             endpoint.active = False
-            users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.remove", target=endpoint.url,
-                         details={"endpoint_id": endpoint.id})
+            users.record(session, actor, merchant_id=actor.merchant_id, action="webhook.remove",
+                         target=redact_url(endpoint.url), details={"endpoint_id": endpoint.id})
     return redirect(request, "/staff/settings/notifications#webhooks", flash="webhook_removed")
 
 

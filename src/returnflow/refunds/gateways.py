@@ -22,26 +22,49 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .. import outbound
+from ..outbound import Allowed, OutboundError, excerpt, redact_url
 
 
 class GatewaySettings(BaseSettings):
     """The HTTP gateway's address and secrets, from RETURNFLOW_PAY_* (never stored in the repository)."""
 
-    model_config = SettingsConfigDict(env_prefix="RETURNFLOW_PAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RETURNFLOW_PAY_", extra="ignore", populate_by_name=True)
 
     http_url: str = ""
-    http_api_key: str = ""
-    http_webhook_secret: str = ""
-    http_timeout: float = 5.0
+    http_api_key: str = Field(default="", repr=False)
+    http_webhook_secret: str = Field(default="", repr=False)
+    http_timeout: float = Field(default=5.0, gt=0)
     webhook_tolerance_seconds: int = 300
+    # The deployment's allowed hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS, as in returnflow.config).
+    outbound_allowed_hosts: str = Field(default="", validation_alias="RETURNFLOW_OUTBOUND_ALLOWED_HOSTS")
+
+    def allowed(self) -> Allowed:
+        return Allowed.parse(self.outbound_allowed_hosts)
+
+    def __repr_args__(self):
+        # Secrets are left out of repr (repr=False); URLs, which may carry a key in their query, are shown redacted.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name and name.endswith("_url") and value else value
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        """{"RETURNFLOW_PAY_HTTP_URL": (en, zh)} when the gateway URL may not be called (resolved now)."""
+        if not self.http_url:
+            return {}
+        try:
+            outbound.target(self.http_url, self.allowed())
+        except outbound.Unresolved:
+            return {}  # a name that does not resolve now is checked again at each call
+        except outbound.Refused as exc:
+            return {"RETURNFLOW_PAY_HTTP_URL": (exc.en, exc.zh)}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -117,26 +140,27 @@ class HttpGateway:
         self.settings = settings
 
     def _call(self, method: str, path: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+        """One exchange through the outbound guard (public addresses or allowed hosts only, within the timeout);
+        OutboundError when there was no answer. An answer that is not a JSON object reads as {}."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.settings.http_url.rstrip("/") + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.settings.http_api_key}")
-        request.add_header("Content-Type", "application/json")
+        headers = {"Authorization": f"Bearer {self.settings.http_api_key}", "Content-Type": "application/json"}
         if key:
-            request.add_header("Idempotency-Key", key)
+            headers["Idempotency-Key"] = key
+        answer = outbound.request(method, self.settings.http_url.rstrip("/") + path, body=data, headers=headers,
+                                  timeout=self.settings.http_timeout, allowed=self.settings.allowed(),
+                                  max_bytes=1024 * 1024)
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.http_timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            try:
-                return exc.code, json.loads(exc.read() or b"{}")
-            except ValueError:
-                return exc.code, {}
+            payload = json.loads(answer.body or b"{}")
+        except ValueError:
+            payload = {}
+        return answer.status, payload if isinstance(payload, dict) else {}
 
     @staticmethod
     def _outcome(payload: dict) -> Outcome:
         status = payload.get("status")
         mapped = {"succeeded": "succeeded", "failed": "failed"}.get(status, "sent")
-        return Outcome(mapped, provider_ref=payload.get("id"), error=payload.get("failure_reason"),
+        reason = payload.get("failure_reason")
+        return Outcome(mapped, provider_ref=payload.get("id"), error=excerpt(str(reason)) if reason else None,
                        amount=payload.get("amount"), currency=payload.get("currency"))
 
     def send(self, leg: Leg) -> Outcome:
@@ -146,14 +170,14 @@ class HttpGateway:
                 "reference": leg.number, "method": leg.method}
         try:
             status, payload = self._call("POST", "/v1/refunds", body, key=leg.idempotency_key)
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        except OutboundError as exc:
             # No answer: the provider may or may not have it. The leg stays `sent`; the same key is safe to resend.
             return Outcome("unknown", error=f"no answer from the provider: {exc}")
         if status in (200, 201, 202):
             return self._outcome(payload)
         if 400 <= status < 500 and status not in (408, 409, 429):
             # A definite refusal: no money moved, the leg may be retried with a new key.
-            return Outcome("failed", error=f"{status} {payload.get('error') or payload}")
+            return Outcome("failed", error=f"{status} {excerpt(str(payload.get('error') or payload))}")
         return Outcome("unknown", error=f"provider answered {status}")
 
     def lookup(self, leg: Leg) -> Outcome | None:
@@ -161,7 +185,7 @@ class HttpGateway:
             return None
         try:
             status, payload = self._call("GET", f"/v1/refunds?idempotency_key={leg.idempotency_key}")
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError):
+        except OutboundError:
             return None
         if status == 404:
             return Outcome("missing")
@@ -181,15 +205,16 @@ class HttpGateway:
             path, body = f"/v1/charges/{request.provider_ref}/{request.op}", {}
         try:
             status, payload = self._call("POST", path, body, key=request.idempotency_key)
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        except OutboundError as exc:
             return Outcome("unknown", error=f"no answer from the provider: {exc}")
         if status in (200, 201):
             done = payload.get("status") == CHARGE_DONE[request.op]
             return Outcome("succeeded" if done else "failed", provider_ref=payload.get("id") or request.provider_ref,
-                           error=None if done else payload.get("failure_reason") or str(payload.get("status")),
+                           error=None if done else excerpt(str(payload.get("failure_reason")
+                                                               or payload.get("status"))),
                            amount=payload.get("amount"), currency=payload.get("currency"))
         if 400 <= status < 500 and status not in (408, 409, 429):
-            return Outcome("failed", error=f"{status} {payload.get('error') or payload}")
+            return Outcome("failed", error=f"{status} {excerpt(str(payload.get('error') or payload))}")
         return Outcome("unknown", error=f"provider answered {status}")
 
 

@@ -115,12 +115,16 @@ def _missing(exc: Exception) -> bool:
 class S3Store:
     """An S3-compatible bucket (AWS S3, MinIO, Ceph, OSS/COS in S3 mode); credentials from the usual AWS variables."""
 
-    def __init__(self, *, bucket: str, endpoint_url: str | None, region: str) -> None:
+    def __init__(self, *, bucket: str, endpoint_url: str | None, region: str, connect_timeout: float = 5,
+                 read_timeout: float = 60) -> None:
         import boto3
+        from botocore.config import Config
 
         self.bucket = bucket
         self.region = region
-        self.client = boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region)
+        # Bounded waits: an object store that stops answering fails the request instead of holding it forever.
+        config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self.client = boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region, config=config)
 
     def ensure_bucket(self) -> None:
         """Creates the bucket if it is missing (and only then: a bucket we may not read is an error, not a cue)."""
@@ -180,7 +184,9 @@ def _s3_chunks(body) -> Iterator[bytes]:
 def make_store(settings: Settings) -> EvidenceStore:
     """The store the settings ask for."""
     if settings.storage == "s3":
-        store = S3Store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+        store = S3Store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                        connect_timeout=settings.s3_connect_timeout_seconds,
+                        read_timeout=settings.s3_read_timeout_seconds)
         store.ensure_bucket()
         return store
     if settings.storage != "local":
