@@ -15,11 +15,12 @@ from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import ledger, reports, service, settle
+from . import grants, ledger, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
-    BalanceSpend, CompensationCreate, Decision, MoneySettingsIn, PaidMark, RefundCreate, Rejection,
+    BalanceSpend, CompensationCreate, CompensationDecision, CompensationRejection, Decision, MoneySettingsIn,
+    PaidMark, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
@@ -177,11 +178,53 @@ async def spend(external_id: str, body: BalanceSpend, request: Request):
 
 @router.post("/cases/{number}/compensations", status_code=201)
 async def compensate(number: str, body: CompensationCreate, request: Request):
-    """Compensates the customer for the merchant's fault: a coupon code or store credit."""
+    """Compensates the customer for the merchant's fault: a coupon code, store credit or points. Within the
+    requester's limit it is applied at once (`state: applied`); above it it awaits approval and nothing moves."""
     actor = await current_actor(request)
 
     def work(session):
-        return 201, reports.compensation_dict(reports.compensate(session, actor=actor, number=number, body=body))
+        return 201, grants.compensation_dict(grants.compensate(session, actor=actor, number=number, body=body))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/compensations")
+async def list_compensations(actor: CurrentActor, db: DB, state: str | None = None):
+    """The merchant's compensations, oldest first (`state=awaiting_approval`: the approval queue)."""
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list compensations", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": [grants.compensation_dict(c) for c in grants.listing(session, actor=actor,
+                                                                                   state=state)]})
+
+
+@router.get("/compensations/{comp_id}")
+async def get_compensation(comp_id: int, actor: CurrentActor, db: DB):
+    """One compensation with its decisions."""
+    with db.read() as session:
+        return JSON(grants.compensation_dict(grants.get(session, actor=actor, comp_id=comp_id)))
+
+
+@router.post("/compensations/{comp_id}/approve")
+async def approve_compensation(comp_id: int, body: CompensationDecision, request: Request):
+    """A supervisor or admin whose own limit covers it applies a compensation awaiting approval (exactly once)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, grants.compensation_dict(grants.approve(session, actor=actor, comp_id=comp_id,
+                                                            version=body.version, note=body.note))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/compensations/{comp_id}/reject")
+async def reject_compensation(comp_id: int, body: CompensationRejection, request: Request):
+    """A supervisor or admin turns a compensation down with the reason; nothing reaches the customer."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, grants.compensation_dict(grants.reject(session, actor=actor, comp_id=comp_id,
+                                                           version=body.version, reason=body.reason))
 
     return await mutate(request, actor, work)
 

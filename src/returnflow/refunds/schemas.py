@@ -72,11 +72,27 @@ class PaidMark(BaseModel):
 class CompensationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="coupon | credit")
+    kind: str = Field(description="coupon | credit | points")
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
     reason: str = Field(min_length=1, max_length=2000)
     code: str | None = Field(default=None, min_length=4, max_length=60)
+
+
+class CompensationDecision(BaseModel):
+    """Approving a compensation; `version` (from the listing) refuses a decision on a row that changed since."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    note: str = Field(default="", max_length=2000)
+
+
+class CompensationRejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class MoneySettingsIn(BaseModel):
