@@ -1,4 +1,4 @@
-"""Finance's screens: refunds to approve (what the signed-in user's authority allows), to pay, failed payments
+"""Finance's screens: refunds and compensations to approve (what the signed-in user's authority allows), to pay, failed payments
 (retry, or mark a manual payment paid with its reference), the vouchers of a period with CSV export, and a case's
 refunds (quote and request). Every change goes through the money services the API calls (`refunds.service`,
 `refunds.settle`, `refunds.reports`); these pages only read forms and show results."""
@@ -19,13 +19,13 @@ from ..cases import service as cases
 from ..cases.models import Case
 from ..errors import AppError
 from ..money import fmt
-from ..refunds import reports, service, settle
+from ..refunds import grants, reports, service, settle
 from ..refunds.api import pay_settings
-from ..refunds.models import Refund, RefundPayment
+from ..refunds.models import Compensation, Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
 from . import words
 from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
-from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
+from .frame import FLASH, N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +44,13 @@ CASE_ROLES = service.REQUESTERS + ("finance",)
 WORDS = {"refund_states": REFUND_STATES, "leg_states": LEG_STATES, "destinations": DESTINATIONS,
          "voucher_kinds": VOUCHER_KINDS}
 LIMIT = 200
+COMPENSATION_KINDS = {"coupon": N_("Coupon"), "credit": N_("Store credit"), "points": N_("Points")}
+# Why a compensation is not yours to decide (grants.may_approve's answer -> msgid).
+NOT_YOURS = {"role": N_("Only a supervisor or an administrator approves compensation."),
+             "own": N_("You requested this compensation: another approver decides it."),
+             "limit": N_("Above your approval limit: an administrator decides it.")}
+FLASH.update({"compensation_approved": N_("The compensation was approved and given to the customer."),
+              "compensation_rejected": N_("The compensation was rejected.")})
 
 
 def _authority(session, actor: Actor) -> dict[str, Any]:
@@ -114,10 +121,28 @@ async def queue(request: Request, view: str = "approve"):
             stmt = stmt.where(Refund.state == "completed").order_by(Refund.updated_at.desc())
         rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
         counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
+        waiting = _compensations(session, actor) if view == "approve" else []
+        counts["approve"] += session.scalar(_scoped(select(func.count()).select_from(Compensation), Compensation, actor)
+                                            .where(Compensation.state == "awaiting_approval")) or 0
         authority = _authority(session, actor)
     return render(request, "staff/finance/queue.html", ctx(
         actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
-        **authority, **WORDS))
+        compensations=waiting, compensation_kinds=COMPENSATION_KINDS, **authority, **WORDS))
+
+
+def _compensations(session, actor: Actor) -> list[dict[str, Any]]:
+    """Compensations awaiting approval, with why this user may not decide each ('' when they may)."""
+    found = grants.listing(session, actor=actor, state="awaiting_approval", limit=LIMIT)
+    if not found:
+        return []
+    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
+    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_({c.case_id for c in found}))).all())
+    ids = {int(c.created_by[5:]) for c in found if c.created_by.startswith("user:") and c.created_by[5:].isdigit()}
+    names = {f"user:{i}": name for i, name in session.execute(select(User.id, User.name).where(User.id.in_(ids)))}
+    return [{"comp": c, "case": numbers.get(c.case_id, ""), "amount": fmt(c.amount, c.currency),
+             "requested_by": names.get(c.created_by, c.created_by),
+             "why": NOT_YOURS.get(grants.may_approve(settings, actor, c), "") if settings else ""}
+            for c in found]
 
 
 def _count(session, actor: Actor, view: str) -> int:
@@ -160,6 +185,34 @@ async def approve(number: str, request: Request):
 @router.post("/staff/finance/refunds/{number}/reject")
 async def reject(number: str, request: Request):
     return await _decide(request, number, "reject")
+
+
+async def _decide_compensation(request: Request, comp_id: int, what: str):
+    actor = screen_actor(request, "finance")
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = _back(form, "/staff/finance")
+    raw = text(form, "version", 12)
+    version = int(raw) if raw.isdigit() and len(raw) < 10 else None
+    with request.app.state.db.transaction() as session:
+        if what == "approve":
+            grants.approve(session, actor=actor, comp_id=comp_id, version=version, note=text(form, "note"))
+        else:
+            reason = text(form, "reason")
+            if not reason:
+                raise PageError("required", N_("Say why the compensation is rejected."), field="reason")
+            grants.reject(session, actor=actor, comp_id=comp_id, version=version, reason=reason)
+    return redirect(request, back, flash="compensation_approved" if what == "approve" else "compensation_rejected")
+
+
+@router.post("/staff/finance/compensations/{comp_id}/approve")
+async def approve_compensation(comp_id: int, request: Request):
+    return await _decide_compensation(request, comp_id, "approve")
+
+
+@router.post("/staff/finance/compensations/{comp_id}/reject")
+async def reject_compensation(comp_id: int, request: Request):
+    return await _decide_compensation(request, comp_id, "reject")
 
 
 @router.post("/staff/finance/refunds/{number}/execute")
