@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -230,3 +231,118 @@ def test_balance_is_the_sum_of_applied_grants_whatever_the_order(client, db):
         assert Decimal(applied) / 100 == sum(expected.values())
 
     run()
+
+
+# ---- charges to the customer: the replacement priced above the order (advance exchange) ------------------------
+
+CHARGE_EXTRAS = ("9.99", "10.00", "10.01", "100.00", "100.01")  # the price difference the shipper decides
+
+
+def test_matrix_of_roles_and_priced_charges_and_their_approvers(client, db):
+    from tests.support.returns import case_awaiting_return, shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    assert client.put("/api/v1/money/settings", headers=shop.headers("admin"),
+                      json={"agent_limit": {"CNY": "10.00"}, "supervisor_limit": {"CNY": "100.00"}}).status_code == 200
+    assert client.put("/api/v1/logistics/settings/advance-exchange", headers=shop.headers("admin"),
+                      json={"hold": True}).status_code == 200
+    seen = {"holding": 0, "awaiting_approval": 0}
+    for n, (role, extra) in enumerate(itertools.product(ROLES, CHARGE_EXTRAS)):
+        case = case_awaiting_return(client, shop, db, f"AX-{n}", type_="exchange", advance=True, claim=[(1, 1)])
+        item = {"line_id": case["lines"][0]["id"], "sku": "SKU-A-GOLD", "quantity": 1,
+                "unit_price": str(Decimal("100.00") + Decimal(extra))}  # the order's SKU-A is 100.00
+        r = client.post(f"/api/v1/cases/{case['number']}/outbound-shipments", headers=shop.headers(role),
+                        json={"version": case["version"], "carrier": "SF", "tracking_number": f"SF{3000000000000 + n}",
+                              "items": [item]})
+        if role == "finance":  # finance does not ship
+            assert r.status_code == 403, r.text
+            continue
+        assert r.status_code == 201, (role, extra, r.text)
+        charge = client.get(f"/api/v1/cases/{case['number']}/advance-exchange", headers=shop.headers()).json()["charge"]
+        expected = "holding" if _within(role, Decimal(extra)) else "awaiting_approval"
+        assert (charge["state"], charge["amount"]) == (expected, str(Decimal("100.00") + Decimal(extra))), (role, extra)
+        seen[expected] += 1
+        if expected == "holding":
+            continue
+        applied = False
+        for approver in ROLES:
+            d = client.post(f"/api/v1/money/charges/{charge['number']}/approve", headers=shop.headers(approver),
+                            json={})
+            if approver not in APPROVERS:
+                want = 403
+            elif applied:
+                want = 409
+            elif approver == role or not _within(approver, Decimal(extra)):
+                want = 403
+            else:
+                want, applied = 200, True
+            assert d.status_code == want, (role, extra, approver, d.text)
+        assert applied
+        after = client.get(f"/api/v1/cases/{case['number']}/advance-exchange", headers=shop.headers()).json()
+        assert after["charge"]["state"] == "holding"  # its hold now goes to the gateway, once
+    # warehouse: no money authority (all 5 wait); agent: 3 above 10.00; supervisor: 1 above 100.00
+    assert seen == {"holding": 11, "awaiting_approval": 9}
+    assert client.get("/api/v1/money/charges", headers=shop.headers("supervisor")).json()["items"] == []
+
+
+def _priced_exchange(client, db, shop, order, tracking, price):
+    from tests.support.returns import case_awaiting_return
+
+    case = case_awaiting_return(client, shop, db, order, type_="exchange", advance=True, claim=[(1, 1)])
+    item = {"line_id": case["lines"][0]["id"], "sku": "SKU-A-GOLD", "quantity": 1, "unit_price": price}
+    r = client.post(f"/api/v1/cases/{case['number']}/outbound-shipments", headers=shop.headers("agent"),
+                    json={"version": case["version"], "carrier": "SF", "tracking_number": tracking, "items": [item]})
+    assert r.status_code == 201, r.text
+    return case["number"]
+
+
+def _escalations(client, shop, number):
+    events = client.get(f"/api/v1/cases/{number}/timeline", headers=shop.headers()).json()
+    return [e["payload"]["reason"] for e in events
+            if e["action"] == "escalate" and e["payload"].get("rule") == "advance_exchange"]
+
+
+def test_a_rejected_charge_takes_nothing_and_the_overdue_return_goes_to_a_person(client, db):
+    from returnflow.cases.models import OutboxMessage
+    from returnflow.db import utcnow
+    from tests.sla.test_clock_walk import worker
+    from tests.support.returns import shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    client.put("/api/v1/logistics/settings/advance-exchange", headers=shop.headers("admin"),
+               json={"hold": True, "on_overdue": "charge", "grace_days": 0, "return_days": 1})
+    shipped = utcnow()
+    number = _priced_exchange(client, db, shop, "AX-1", "SF3000000000001", "99999999.00")
+    waiting = client.get("/api/v1/money/charges", headers=shop.headers("supervisor")).json()["items"]
+    assert [(c["state"], c["amount"]) for c in waiting] == [("awaiting_approval", "99999999.00")]
+    charge = waiting[0]["number"]
+    assert client.post(f"/api/v1/money/charges/{charge}/reject", headers=shop.headers("supervisor"),
+                       json={"reason": ""}).status_code == 422
+    done = client.post(f"/api/v1/money/charges/{charge}/reject", headers=shop.headers("supervisor"),
+                       json={"reason": "the gold variant is a mistake"})
+    assert done.status_code == 200 and done.json()["state"] == "rejected", done.text
+    again = client.post(f"/api/v1/money/charges/{charge}/approve", headers=shop.headers("admin"), json={})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "charge_state")
+    worker(db).run_once(shipped + timedelta(days=2))  # the original is overdue: a person decides, nothing is taken
+    assert any("rejected" in reason for reason in _escalations(client, shop, number))
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.topic == "customer_charge")) == 0
+
+
+def test_a_charge_opened_at_the_deadline_for_a_dear_replacement_waits_for_approval(client, db):
+    from returnflow.db import utcnow
+    from tests.sla.test_clock_walk import worker
+    from tests.support.returns import shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    client.put("/api/v1/logistics/settings/advance-exchange", headers=shop.headers("admin"),
+               json={"hold": False, "on_overdue": "charge", "grace_days": 0, "return_days": 1})
+    shipped = utcnow()
+    number = _priced_exchange(client, db, shop, "AX-2", "SF3000000000002", "900.00")  # 800.00 above the order
+    worker(db).run_once(shipped + timedelta(days=2))
+    info = client.get(f"/api/v1/cases/{number}/advance-exchange", headers=shop.headers()).json()
+    assert (info["charge"]["state"], info["charge"]["amount"]) == ("awaiting_approval", "900.00")
+    ok = client.post(f"/api/v1/money/charges/{info['charge']['number']}/approve", headers=shop.headers("admin"),
+                     json={"note": "the customer chose gold"})
+    assert ok.status_code == 200 and ok.json()["state"] == "charging", ok.text

@@ -15,7 +15,7 @@ from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import grants, ledger, reports, service, settle
+from . import charge_approval, charges, grants, ledger, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
@@ -225,6 +225,38 @@ async def reject_compensation(comp_id: int, body: CompensationRejection, request
     def work(session):
         return 200, grants.compensation_dict(grants.reject(session, actor=actor, comp_id=comp_id,
                                                            version=body.version, reason=body.reason))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/money/charges")
+async def list_waiting_charges(actor: CurrentActor, db: DB):
+    """Charges to customers awaiting approval (priced above their decider's limit), oldest first."""
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list charges", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": [charges.charge_dict(c) for c in charge_approval.waiting(session, actor=actor)]})
+
+
+@router.post("/money/charges/{number}/approve")
+async def approve_charge(number: str, body: Decision, request: Request):
+    """A supervisor or admin whose own limit covers it lets a charge awaiting approval go to the gateway (once)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, charges.charge_dict(charge_approval.approve(session, actor=actor, number=number, note=body.note))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/money/charges/{number}/reject")
+async def reject_charge(number: str, body: Rejection, request: Request):
+    """A supervisor or admin turns a charge awaiting approval down with the reason: nothing is taken."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, charges.charge_dict(charge_approval.reject(session, actor=actor, number=number,
+                                                               reason=body.reason))
 
     return await mutate(request, actor, work)
 

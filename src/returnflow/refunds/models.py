@@ -189,7 +189,8 @@ class CustomerCharge(Base):
     direct charge; today the security of an advance exchange (先发后退). One per case and purpose.
 
     state: hold: holding -> held -> capturing -> captured | releasing -> released (hold_failed: not authorised);
-           charge: charging -> charged | failed (awaiting_finance: a manual gateway, finance collects by hand).
+           charge: charging -> charged | failed (awaiting_finance: a manual gateway, finance collects by hand);
+           awaiting_approval (priced above the decider's limit) -> holding | charging, or rejected | withdrawn.
     """
 
     __tablename__ = "customer_charges"
