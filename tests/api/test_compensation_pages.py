@@ -70,3 +70,41 @@ def test_compensation_waits_on_the_finance_page_and_is_approved_once_or_rejected
     assert (got["state"], got["decision_note"]) == ("rejected", "金额远超实际损失")
     assert _credit(client, shop) == Decimal("60.00")
     assert "待审批的补偿" not in admin.get("/staff/finance").text
+
+
+def test_a_charge_priced_above_the_shippers_limit_is_decided_on_the_finance_page(app, db, client):
+    from tests.support.returns import case_awaiting_return, shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    client.put("/api/v1/logistics/settings/advance-exchange", headers=shop.headers("admin"), json={"hold": True})
+    numbers = []
+    for n, price in enumerate(("150.00", "99999999.00")):
+        case = case_awaiting_return(client, shop, db, f"AX-{n}", type_="exchange", advance=True, claim=[(1, 1)])
+        item = {"line_id": case["lines"][0]["id"], "sku": "SKU-A-GOLD", "quantity": 1, "unit_price": price}
+        r = client.post(f"/api/v1/cases/{case['number']}/outbound-shipments", headers=shop.headers("warehouse"),
+                        json={"version": case["version"], "carrier": "SF", "tracking_number": f"SF400000000000{n}",
+                              "items": [item]})
+        assert r.status_code == 201, r.text
+        numbers.append(case["number"])
+    charges = [c["number"] for c in client.get("/api/v1/money/charges", headers=shop.headers("admin")).json()["items"]]
+    assert len(charges) == 2  # the warehouse has no authority to price a replacement above the order
+
+    warehouse = browser(app, "warehouse")
+    assert warehouse.get("/staff/finance").status_code == 403
+    finance = browser(app, "finance")
+    queue = finance.get("/staff/finance")
+    assert "Charges to customers awaiting approval" in queue.text and "approves charges." in queue.text
+    assert f"/staff/finance/charges/{charges[0]}/approve" not in queue.text
+    admin = browser(app, "admin", {"Accept-Language": "zh-CN"})
+    page = admin.get("/staff/finance")
+    assert "待审批的顾客扣款" in page.text and f"/staff/finance/charges/{charges[0]}/approve" in page.text
+    done = admin.post(f"/staff/finance/charges/{charges[0]}/approve", data={"csrf": csrf_of(admin)},
+                      follow_redirects=False)
+    assert done.status_code == 303
+    empty = admin.post(f"/staff/finance/charges/{charges[1]}/reject", data={"csrf": csrf_of(admin), "reason": " "})
+    assert empty.status_code == 422 and "请说明驳回扣款的理由。" in empty.text
+    admin.post(f"/staff/finance/charges/{charges[1]}/reject", data={"csrf": csrf_of(admin), "reason": "定价错误"})
+    states = [client.get(f"/api/v1/cases/{n}/advance-exchange", headers=shop.headers()).json()["charge"]["state"]
+              for n in numbers]
+    assert states == ["holding", "rejected"]
+    assert "待审批的顾客扣款" not in admin.get("/staff/finance").text

@@ -19,9 +19,9 @@ from ..cases import service as cases
 from ..cases.models import Case
 from ..errors import AppError
 from ..money import fmt
-from ..refunds import grants, reports, service, settle
+from ..refunds import charge_approval, grants, reports, service, settle
 from ..refunds.api import pay_settings
-from ..refunds.models import Compensation, Refund, RefundPayment
+from ..refunds.models import Compensation, CustomerCharge, Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
 from . import words
 from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
@@ -49,7 +49,12 @@ COMPENSATION_KINDS = {"coupon": N_("Coupon"), "credit": N_("Store credit"), "poi
 NOT_YOURS = {"role": N_("Only a supervisor or an administrator approves compensation."),
              "own": N_("You requested this compensation: another approver decides it."),
              "limit": N_("Above your approval limit: an administrator decides it.")}
-FLASH.update({"compensation_approved": N_("The compensation was approved and given to the customer."),
+CHARGE_NOT_YOURS = {"role": N_("Only a supervisor or an administrator approves charges."),
+                    "own": N_("You priced this charge: another approver decides it."),
+                    "limit": NOT_YOURS["limit"]}
+FLASH.update({"charge_approved": N_("The charge was approved and sent to the payment provider."),
+              "charge_rejected": N_("The charge was rejected: nothing is taken from the customer."),
+              "compensation_approved": N_("The compensation was approved and given to the customer."),
               "compensation_rejected": N_("The compensation was rejected.")})
 
 
@@ -122,12 +127,26 @@ async def queue(request: Request, view: str = "approve"):
         rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
         counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
         waiting = _compensations(session, actor) if view == "approve" else []
-        counts["approve"] += session.scalar(_scoped(select(func.count()).select_from(Compensation), Compensation, actor)
-                                            .where(Compensation.state == "awaiting_approval")) or 0
+        priced = _charges(session, actor) if view == "approve" else []
+        for model in (Compensation, CustomerCharge):
+            counts["approve"] += session.scalar(_scoped(select(func.count()).select_from(model), model, actor)
+                                                .where(model.state == "awaiting_approval")) or 0
         authority = _authority(session, actor)
     return render(request, "staff/finance/queue.html", ctx(
         actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
-        compensations=waiting, compensation_kinds=COMPENSATION_KINDS, **authority, **WORDS))
+        compensations=waiting, compensation_kinds=COMPENSATION_KINDS, charges=priced, **authority, **WORDS))
+
+
+def _charges(session, actor: Actor) -> list[dict[str, Any]]:
+    """Charges to customers awaiting approval, with why this user may not decide each ('' when they may)."""
+    found = charge_approval.waiting(session, actor=actor, limit=LIMIT)
+    if not found:
+        return []
+    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
+    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_({c.case_id for c in found}))).all())
+    return [{"charge": c, "case": numbers.get(c.case_id, ""), "amount": fmt(c.amount, c.currency),
+             "why": CHARGE_NOT_YOURS.get(charge_approval.may_approve(settings, actor, c), "") if settings else ""}
+            for c in found]
 
 
 def _compensations(session, actor: Actor) -> list[dict[str, Any]]:
@@ -213,6 +232,34 @@ async def approve_compensation(comp_id: int, request: Request):
 @router.post("/staff/finance/compensations/{comp_id}/reject")
 async def reject_compensation(comp_id: int, request: Request):
     return await _decide_compensation(request, comp_id, "reject")
+
+
+async def _decide_charge(request: Request, number: str, what: str):
+    """A charge to the customer priced above its decider's limit: approved (its gateway call is queued) or
+    rejected with the reason (nothing is taken)."""
+    actor = screen_actor(request, "finance")
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    back = _back(form, "/staff/finance")
+    with request.app.state.db.transaction() as session:
+        if what == "approve":
+            charge_approval.approve(session, actor=actor, number=number, note=text(form, "note"))
+        else:
+            reason = text(form, "reason")
+            if not reason:
+                raise PageError("required", N_("Say why the charge is rejected."), field="reason")
+            charge_approval.reject(session, actor=actor, number=number, reason=reason)
+    return redirect(request, back, flash="charge_approved" if what == "approve" else "charge_rejected")
+
+
+@router.post("/staff/finance/charges/{number}/approve")
+async def approve_charge(number: str, request: Request):
+    return await _decide_charge(request, number, "approve")
+
+
+@router.post("/staff/finance/charges/{number}/reject")
+async def reject_charge(number: str, request: Request):
+    return await _decide_charge(request, number, "reject")
 
 
 @router.post("/staff/finance/refunds/{number}/execute")
