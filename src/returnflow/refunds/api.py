@@ -19,7 +19,7 @@ from . import charge_approval, charges, grants, ledger, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
-    BalanceSpend, CompensationCreate, CompensationDecision, CompensationRejection, Decision, MoneySettingsIn,
+    BalanceSpend, CompensationCreate, MoneyDecision, MoneyRejection, Decision, MoneySettingsIn,
     PaidMark, RefundCreate, Rejection,
 )
 
@@ -164,14 +164,53 @@ async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str |
 
 @router.post("/customers/{external_id}/balance/spend")
 async def spend(external_id: str, body: BalanceSpend, request: Request):
-    """Takes an amount off the customer's store credit, points or coupons (never below zero)."""
+    """Takes an amount off the customer's store credit, points or coupons (never below zero): 200 when applied,
+    202 when above the spender's limit it awaits approval (the balance untouched)."""
     from .credit import spend as run
 
     actor = await current_actor(request)
 
     def work(session):
-        return 200, run(session, actor=actor, external_id=external_id, asset=body.asset,
-                        currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+        result = run(session, actor=actor, external_id=external_id, asset=body.asset,
+                     currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+        return (200 if result["state"] == "applied" else 202), result
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/balance-spends")
+async def list_spends(actor: CurrentActor, db: DB, state: str | None = None):
+    """Balance spends, oldest first (`state=awaiting_approval`: the approval queue)."""
+    from . import credit
+
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list balance spends", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": credit.listing(session, actor=actor, state=state)})
+
+
+@router.post("/balance-spends/{spend_id}/approve")
+async def approve_spend(spend_id: int, body: MoneyDecision, request: Request):
+    """A supervisor or admin whose own limit covers it takes the spend off the balance (once, never below zero)."""
+    from . import credit
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, credit.approve(session, actor=actor, spend_id=spend_id, version=body.version, note=body.note)
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/balance-spends/{spend_id}/reject")
+async def reject_spend(spend_id: int, body: MoneyRejection, request: Request):
+    """A supervisor or admin turns a spend down with the reason; the balance stays."""
+    from . import credit
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, credit.reject(session, actor=actor, spend_id=spend_id, version=body.version, reason=body.reason)
 
     return await mutate(request, actor, work)
 
@@ -206,7 +245,7 @@ async def get_compensation(comp_id: int, actor: CurrentActor, db: DB):
 
 
 @router.post("/compensations/{comp_id}/approve")
-async def approve_compensation(comp_id: int, body: CompensationDecision, request: Request):
+async def approve_compensation(comp_id: int, body: MoneyDecision, request: Request):
     """A supervisor or admin whose own limit covers it applies a compensation awaiting approval (exactly once)."""
     actor = await current_actor(request)
 
@@ -218,7 +257,7 @@ async def approve_compensation(comp_id: int, body: CompensationDecision, request
 
 
 @router.post("/compensations/{comp_id}/reject")
-async def reject_compensation(comp_id: int, body: CompensationRejection, request: Request):
+async def reject_compensation(comp_id: int, body: MoneyRejection, request: Request):
     """A supervisor or admin turns a compensation down with the reason; nothing reaches the customer."""
     actor = await current_actor(request)
 

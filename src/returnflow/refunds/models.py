@@ -134,6 +134,31 @@ class Compensation(Base):
     history: Mapped[list] = mapped_column(default=list)
 
 
+class BalanceSpend(Base):
+    """Value taken off a customer's ledger by staff (paid with store credit, points or a coupon): applied at once
+    within the spender's limit, else awaiting_approval (the balance untouched) -> applied | rejected."""
+
+    __tablename__ = "balance_spends"
+    __table_args__ = (Index("ix_balance_spends_state", "merchant_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    asset: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_role: Mapped[str] = mapped_column(String(20))
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(default=1)
+    history: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Voucher(Base):
     """A finance voucher (财务凭证): numbered, balanced, never changed (the database refuses updates)."""
 

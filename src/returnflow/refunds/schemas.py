@@ -79,8 +79,8 @@ class CompensationCreate(BaseModel):
     code: str | None = Field(default=None, min_length=4, max_length=60)
 
 
-class CompensationDecision(BaseModel):
-    """Approving a compensation; `version` (from the listing) refuses a decision on a row that changed since."""
+class MoneyDecision(BaseModel):
+    """Approving a compensation or balance spend; a `version` other than the row's current one is refused (stale)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +88,7 @@ class CompensationDecision(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-class CompensationRejection(BaseModel):
+class MoneyRejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(default=None, ge=1, le=2**31 - 1)
