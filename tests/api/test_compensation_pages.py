@@ -108,3 +108,29 @@ def test_a_charge_priced_above_the_shippers_limit_is_decided_on_the_finance_page
               for n in numbers]
     assert states == ["holding", "rejected"]
     assert "待审批的顾客扣款" not in admin.get("/staff/finance").text
+
+
+def test_a_balance_spend_above_the_agents_limit_is_decided_on_the_finance_page(app, db, client):
+    shop = make_shop(db)
+    paid_order(db, shop)
+    number = refund_only_case(db, shop, "M-1")
+    client.put("/api/v1/money/settings", headers=shop.headers("admin"), json={"agent_limit": {"CNY": "10.00"}})
+    client.post(f"/api/v1/cases/{number}/compensations", headers=shop.headers("admin"),
+                json={"kind": "credit", "amount": "500.00", "currency": "CNY", "reason": "opening"})
+    ids = []
+    for reference in ("O-7", "O-8"):
+        r = client.post("/api/v1/customers/C-1/balance/spend", headers=shop.headers("agent"),
+                        json={"asset": "store_credit", "currency": "CNY", "amount": "200.00", "reference": reference})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    admin = browser(app, "admin")
+    page = admin.get("/staff/finance")
+    assert "Balance spends awaiting approval" in page.text and "O-7" in page.text and "(2)" in page.text
+    admin.post(f"/staff/finance/balance-spends/{ids[0]}/approve", data={"csrf": csrf_of(admin), "version": "1"})
+    admin.post(f"/staff/finance/balance-spends/{ids[1]}/reject", data={"csrf": csrf_of(admin), "reason": "dup"})
+    assert _credit(client, shop) == Decimal("300.00")
+    assert "Balance spends awaiting approval" not in admin.get("/staff/finance").text
+    huge = client.post("/api/v1/balance-spends/99999999999999999999/approve", headers=shop.headers("admin"), json={})
+    assert huge.status_code == 422
+    assert admin.post("/staff/finance/compensations/99999999999999999999/approve",
+                      data={"csrf": csrf_of(admin)}).status_code == 422

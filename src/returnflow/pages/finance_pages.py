@@ -1,5 +1,6 @@
-"""Finance's screens: refunds and compensations to approve (what the signed-in user's authority allows), to pay, failed payments
-(retry, or mark a manual payment paid with its reference), the vouchers of a period with CSV export, and a case's
+"""Finance's screens: refunds to approve (what the signed-in user's authority allows; compensation, charges and
+balance spends to approve come from `money_approvals`), to pay, failed payments (retry, or mark a manual payment
+paid with its reference), the vouchers of a period with CSV export, and a case's
 refunds (quote and request). Every change goes through the money services the API calls (`refunds.service`,
 `refunds.settle`, `refunds.reports`); these pages only read forms and show results."""
 
@@ -19,15 +20,16 @@ from ..cases import service as cases
 from ..cases.models import Case
 from ..errors import AppError
 from ..money import fmt
-from ..refunds import charge_approval, grants, reports, service, settle
+from ..refunds import reports, service, settle
 from ..refunds.api import pay_settings
-from ..refunds.models import Compensation, CustomerCharge, Refund, RefundPayment
+from ..refunds.models import Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
-from . import words
+from . import money_approvals, words
 from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
-from .frame import FLASH, N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
+from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
+router.include_router(money_approvals.router)  # compensation, charges and balance spends to approve
 
 VIEWS = {"approve": N_("To approve"), "pay": N_("To pay"), "failed": N_("Failed payments"),
          "done": N_("Paid recently")}
@@ -44,18 +46,6 @@ CASE_ROLES = service.REQUESTERS + ("finance",)
 WORDS = {"refund_states": REFUND_STATES, "leg_states": LEG_STATES, "destinations": DESTINATIONS,
          "voucher_kinds": VOUCHER_KINDS}
 LIMIT = 200
-COMPENSATION_KINDS = {"coupon": N_("Coupon"), "credit": N_("Store credit"), "points": N_("Points")}
-# Why a compensation is not yours to decide (grants.may_approve's answer -> msgid).
-NOT_YOURS = {"role": N_("Only a supervisor or an administrator approves compensation."),
-             "own": N_("You requested this compensation: another approver decides it."),
-             "limit": N_("Above your approval limit: an administrator decides it.")}
-CHARGE_NOT_YOURS = {"role": N_("Only a supervisor or an administrator approves charges."),
-                    "own": N_("You priced this charge: another approver decides it."),
-                    "limit": NOT_YOURS["limit"]}
-FLASH.update({"charge_approved": N_("The charge was approved and sent to the payment provider."),
-              "charge_rejected": N_("The charge was rejected: nothing is taken from the customer."),
-              "compensation_approved": N_("The compensation was approved and given to the customer."),
-              "compensation_rejected": N_("The compensation was rejected.")})
 
 
 def _authority(session, actor: Actor) -> dict[str, Any]:
@@ -126,42 +116,12 @@ async def queue(request: Request, view: str = "approve"):
             stmt = stmt.where(Refund.state == "completed").order_by(Refund.updated_at.desc())
         rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
         counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
-        waiting = _compensations(session, actor) if view == "approve" else []
-        priced = _charges(session, actor) if view == "approve" else []
-        for model in (Compensation, CustomerCharge):
-            counts["approve"] += session.scalar(_scoped(select(func.count()).select_from(model), model, actor)
-                                                .where(model.state == "awaiting_approval")) or 0
+        counts["approve"] += money_approvals.waiting_count(session, actor)
+        others = money_approvals.waiting(session, actor) if view == "approve" else {}
         authority = _authority(session, actor)
     return render(request, "staff/finance/queue.html", ctx(
         actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
-        compensations=waiting, compensation_kinds=COMPENSATION_KINDS, charges=priced, **authority, **WORDS))
-
-
-def _charges(session, actor: Actor) -> list[dict[str, Any]]:
-    """Charges to customers awaiting approval, with why this user may not decide each ('' when they may)."""
-    found = charge_approval.waiting(session, actor=actor, limit=LIMIT)
-    if not found:
-        return []
-    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
-    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_({c.case_id for c in found}))).all())
-    return [{"charge": c, "case": numbers.get(c.case_id, ""), "amount": fmt(c.amount, c.currency),
-             "why": CHARGE_NOT_YOURS.get(charge_approval.may_approve(settings, actor, c), "") if settings else ""}
-            for c in found]
-
-
-def _compensations(session, actor: Actor) -> list[dict[str, Any]]:
-    """Compensations awaiting approval, with why this user may not decide each ('' when they may)."""
-    found = grants.listing(session, actor=actor, state="awaiting_approval", limit=LIMIT)
-    if not found:
-        return []
-    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
-    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_({c.case_id for c in found}))).all())
-    ids = {int(c.created_by[5:]) for c in found if c.created_by.startswith("user:") and c.created_by[5:].isdigit()}
-    names = {f"user:{i}": name for i, name in session.execute(select(User.id, User.name).where(User.id.in_(ids)))}
-    return [{"comp": c, "case": numbers.get(c.case_id, ""), "amount": fmt(c.amount, c.currency),
-             "requested_by": names.get(c.created_by, c.created_by),
-             "why": NOT_YOURS.get(grants.may_approve(settings, actor, c), "") if settings else ""}
-            for c in found]
+        **others, **authority, **WORDS))
 
 
 def _count(session, actor: Actor, view: str) -> int:
@@ -204,62 +164,6 @@ async def approve(number: str, request: Request):
 @router.post("/staff/finance/refunds/{number}/reject")
 async def reject(number: str, request: Request):
     return await _decide(request, number, "reject")
-
-
-async def _decide_compensation(request: Request, comp_id: int, what: str):
-    actor = screen_actor(request, "finance")
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, form)
-    back = _back(form, "/staff/finance")
-    raw = text(form, "version", 12)
-    version = int(raw) if raw.isdigit() and len(raw) < 10 else None
-    with request.app.state.db.transaction() as session:
-        if what == "approve":
-            grants.approve(session, actor=actor, comp_id=comp_id, version=version, note=text(form, "note"))
-        else:
-            reason = text(form, "reason")
-            if not reason:
-                raise PageError("required", N_("Say why the compensation is rejected."), field="reason")
-            grants.reject(session, actor=actor, comp_id=comp_id, version=version, reason=reason)
-    return redirect(request, back, flash="compensation_approved" if what == "approve" else "compensation_rejected")
-
-
-@router.post("/staff/finance/compensations/{comp_id}/approve")
-async def approve_compensation(comp_id: int, request: Request):
-    return await _decide_compensation(request, comp_id, "approve")
-
-
-@router.post("/staff/finance/compensations/{comp_id}/reject")
-async def reject_compensation(comp_id: int, request: Request):
-    return await _decide_compensation(request, comp_id, "reject")
-
-
-async def _decide_charge(request: Request, number: str, what: str):
-    """A charge to the customer priced above its decider's limit: approved (its gateway call is queued) or
-    rejected with the reason (nothing is taken)."""
-    actor = screen_actor(request, "finance")
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, form)
-    back = _back(form, "/staff/finance")
-    with request.app.state.db.transaction() as session:
-        if what == "approve":
-            charge_approval.approve(session, actor=actor, number=number, note=text(form, "note"))
-        else:
-            reason = text(form, "reason")
-            if not reason:
-                raise PageError("required", N_("Say why the charge is rejected."), field="reason")
-            charge_approval.reject(session, actor=actor, number=number, reason=reason)
-    return redirect(request, back, flash="charge_approved" if what == "approve" else "charge_rejected")
-
-
-@router.post("/staff/finance/charges/{number}/approve")
-async def approve_charge(number: str, request: Request):
-    return await _decide_charge(request, number, "approve")
-
-
-@router.post("/staff/finance/charges/{number}/reject")
-async def reject_charge(number: str, request: Request):
-    return await _decide_charge(request, number, "reject")
 
 
 @router.post("/staff/finance/refunds/{number}/execute")

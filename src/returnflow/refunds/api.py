@@ -3,7 +3,9 @@ vouchers (JSON and CSV), reconciliation and the merchant's money settings."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +26,8 @@ from .schemas import (
 )
 
 router = APIRouter(tags=["money"])
+# A row id in a path: within the id column, so an oversized one is a 422, never a database error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
 
 
@@ -190,7 +194,7 @@ async def list_spends(actor: CurrentActor, db: DB, state: str | None = None):
 
 
 @router.post("/balance-spends/{spend_id}/approve")
-async def approve_spend(spend_id: int, body: MoneyDecision, request: Request):
+async def approve_spend(spend_id: RowId, body: MoneyDecision, request: Request):
     """A supervisor or admin whose own limit covers it takes the spend off the balance (once, never below zero)."""
     from . import credit
 
@@ -203,7 +207,7 @@ async def approve_spend(spend_id: int, body: MoneyDecision, request: Request):
 
 
 @router.post("/balance-spends/{spend_id}/reject")
-async def reject_spend(spend_id: int, body: MoneyRejection, request: Request):
+async def reject_spend(spend_id: RowId, body: MoneyRejection, request: Request):
     """A supervisor or admin turns a spend down with the reason; the balance stays."""
     from . import credit
 
@@ -238,14 +242,14 @@ async def list_compensations(actor: CurrentActor, db: DB, state: str | None = No
 
 
 @router.get("/compensations/{comp_id}")
-async def get_compensation(comp_id: int, actor: CurrentActor, db: DB):
+async def get_compensation(comp_id: RowId, actor: CurrentActor, db: DB):
     """One compensation with its decisions."""
     with db.read() as session:
         return JSON(grants.compensation_dict(grants.get(session, actor=actor, comp_id=comp_id)))
 
 
 @router.post("/compensations/{comp_id}/approve")
-async def approve_compensation(comp_id: int, body: MoneyDecision, request: Request):
+async def approve_compensation(comp_id: RowId, body: MoneyDecision, request: Request):
     """A supervisor or admin whose own limit covers it applies a compensation awaiting approval (exactly once)."""
     actor = await current_actor(request)
 
@@ -257,7 +261,7 @@ async def approve_compensation(comp_id: int, body: MoneyDecision, request: Reque
 
 
 @router.post("/compensations/{comp_id}/reject")
-async def reject_compensation(comp_id: int, body: MoneyRejection, request: Request):
+async def reject_compensation(comp_id: RowId, body: MoneyRejection, request: Request):
     """A supervisor or admin turns a compensation down with the reason; nothing reaches the customer."""
     actor = await current_actor(request)
 

@@ -171,3 +171,13 @@ def listing(session: Session, *, actor: Actor, state: str | None = None, limit: 
         stmt = stmt.where(BalanceSpend.state == state)
     rows = session.execute(stmt.order_by(BalanceSpend.created_at, BalanceSpend.id).limit(limit)).all()
     return [spend_dict(row, external_id, _held(session, row)) for row, external_id in rows]
+
+
+def may_approve(settings: dict, actor: Actor, row: BalanceSpend) -> str:
+    """'' when `actor` may approve `row`, else 'role' | 'own' | 'limit'."""
+    if actor.role not in APPROVERS:
+        return "role"
+    if row.requested_by == actor.ref:
+        return "own"
+    limit = limit_for(settings, actor.role, row.currency)
+    return "limit" if limit is not None and row.amount > limit else ""
