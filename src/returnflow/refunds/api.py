@@ -166,7 +166,8 @@ async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str |
             for (asset, currency), amount in sorted(found.items())]})
 
 
-@router.post("/customers/{external_id}/balance/spend")
+@router.post("/customers/{external_id}/balance/spend",
+             responses={202: {"description": "Above the spender's limit: awaiting approval, the balance untouched"}})
 async def spend(external_id: str, body: BalanceSpend, request: Request):
     """Takes an amount off the customer's store credit, points or coupons (never below zero): 200 when applied,
     202 when above the spender's limit it awaits approval (the balance untouched)."""
