@@ -3,7 +3,7 @@
 What the money module records (refunds/models.py) is read as it stands, in integer minor units per currency:
 - refunds decided in the period (`refunds.created_at`), not rejected: how many, the amount decided, the part paid
   out (state `completed`), the goods and shipping parts and the deductions;
-- compensation given in the period (`compensations.created_at`), coupons and credit;
+- compensation given in the period (`compensations.created_at`, applied ones), coupons and credit;
 - store credit issued in the period: positive `customer_ledger` entries of asset `store_credit` (refunds to the
   balance and credit compensations; spending is negative and not issued).
 The cause is the case's reason. Rows are per period bucket, cause and currency; totals per currency.
@@ -94,7 +94,7 @@ def money(session: Session, f: Filters) -> Report:
     comps = (select(b, c.c.reason_code, cp.c.currency, func.count(cp.c.id),
                     func.sum(cp.c.amount))
              .select_from(cp.join(c, c.c.id == cp.c.case_id))
-             .where(*_scope(f, cp.c.merchant_id, cp.c.created_at), *slices)
+             .where(cp.c.state == "applied", *_scope(f, cp.c.merchant_id, cp.c.created_at), *slices)
              .group_by(b, c.c.reason_code, cp.c.currency))
     add(session.execute(comps), ("compensations", "compensation"))
     case_of_entry = func.coalesce(r.c.case_id, cp.c.case_id)

@@ -119,7 +119,7 @@ def summary_pdf(case, events, refunds, vouchers, compensations, attachments, sea
     if compensations:
         heading("补偿", "Compensation")
         for c in compensations:
-            row(c["kind"], c["code"] or "", f"{c['amount']} {c['currency']}: {c['reason']}")
+            row(c["kind"], c["code"] or "", f"{c['amount']} {c['currency']} [{c['state']}]: {c['reason']}")
     heading("财务凭证", "Vouchers")
     for v in vouchers:
         row(v["number"], v["kind"], "; ".join(f"{x['account']} 借Dr {x['debit']} 贷Cr {x['credit']}"

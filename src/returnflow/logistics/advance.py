@@ -27,6 +27,7 @@ from ..errors import Explained, Forbidden
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..refunds import charges
+from ..refunds.charge_approval import UNAPPROVED, WAITING, withdraw
 from ..refunds.models import CustomerCharge
 from ..sla import timers
 from .models import Shipment
@@ -86,7 +87,14 @@ def on_shipped(session: Session, *, case: CaseRecord, shipment: Shipment, at: da
     if conf["hold"] and amount > 0:
         charges.open_charge(session, merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
                             purpose=PURPOSE, kind="hold", amount=amount, currency=case.currency, at=at,
-                            shipment_id=shipment.id)
+                            shipment_id=shipment.id, **priced(shipment))
+
+
+def priced(shipment: Shipment) -> dict:
+    """What the shipper chose to charge beyond the order's prices (a dearer variant), and who: their authority
+    covers it, or the charge waits for an approver (refunds.charge_approval)."""
+    extra = sum(max(0, int(i.get("price_difference_minor") or 0)) for i in shipment.items or [])
+    return {"decided": extra, "decided_by": shipment.created_by or "system"}
 
 
 def _shipment(session: Session, case_id: int) -> Shipment | None:
@@ -124,8 +132,10 @@ def on_due(session: Session, case: CaseRecord, row, now: datetime, _cache: dict)
         return []
     amount = replacement_value(case, shipment.items or [])
     priceless = charge is None and amount <= 0  # nothing to charge (a free replacement): a person decides
-    if conf["on_overdue"] == "escalate" or holding or priceless:
-        why = " (the hold is still being authorised)" if holding else " (no price to charge)" if priceless else ""
+    unapproved = charge is not None and charge.state in UNAPPROVED  # above its pricer's authority, not approved
+    if conf["on_overdue"] == "escalate" or holding or priceless or unapproved:
+        why = " (the hold is still being authorised)" if holding else " (no price to charge)" if priceless else \
+            f" (charge {charge.number} is {charge.state})" if unapproved else ""
         fire(session, case, "escalate", SYSTEM, at=now, payload={
             **base, "reason": f"advance exchange: the original was not returned by {due:%Y-%m-%d}{why} "
                               f"(先发后退：原商品未在 {due:%Y-%m-%d} 前寄回)"})
@@ -134,8 +144,8 @@ def on_due(session: Session, case: CaseRecord, row, now: datetime, _cache: dict)
     if charge is None:
         charge = charges.open_charge(session, merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
                                      purpose=PURPOSE, kind="charge", amount=amount, currency=case.currency, at=now,
-                                     shipment_id=shipment.id)
-        outcome = "charge_requested"
+                                     shipment_id=shipment.id, **priced(shipment))
+        outcome = "charge_awaiting_approval" if charge is not None and charge.state == WAITING else "charge_requested"
     elif charge.state == "held":
         outcome = "capture_requested" if charges.request(session, charge, "capture", at=now) else None
     elif charge.state == "hold_failed":
@@ -164,6 +174,8 @@ def on_arrival(session: Session, case: CaseRecord, event: dict) -> list[dict]:
         return []
     if charge.state in ("held", "holding"):
         charges.request(session, charge, "release", at=at)
+    elif charge.state == WAITING:
+        withdraw(charge, at=at, why="the original arrived")
     elif charge.state in ("charging", "capturing", "charged", "captured", "awaiting_finance"):
         follow_up(session, case, at, f"advance exchange: the original arrived after charge {charge.number} of "
                                      f"{fmt(charge.amount, charge.currency)} {charge.currency}; decide whether to "

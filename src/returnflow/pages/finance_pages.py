@@ -1,5 +1,6 @@
-"""Finance's screens: refunds to approve (what the signed-in user's authority allows), to pay, failed payments
-(retry, or mark a manual payment paid with its reference), the vouchers of a period with CSV export, and a case's
+"""Finance's screens: refunds to approve (what the signed-in user's authority allows; compensation, charges and
+balance spends to approve come from `money_approvals`), to pay, failed payments (retry, or mark a manual payment
+paid with its reference), the vouchers of a period with CSV export, and a case's
 refunds (quote and request). Every change goes through the money services the API calls (`refunds.service`,
 `refunds.settle`, `refunds.reports`); these pages only read forms and show results."""
 
@@ -23,11 +24,12 @@ from ..refunds import reports, service, settle
 from ..refunds.api import pay_settings
 from ..refunds.models import Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
-from . import words
+from . import money_approvals, words
 from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
 from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
+router.include_router(money_approvals.router)  # compensation, charges and balance spends to approve
 
 VIEWS = {"approve": N_("To approve"), "pay": N_("To pay"), "failed": N_("Failed payments"),
          "done": N_("Paid recently")}
@@ -114,10 +116,12 @@ async def queue(request: Request, view: str = "approve"):
             stmt = stmt.where(Refund.state == "completed").order_by(Refund.updated_at.desc())
         rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
         counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
+        counts["approve"] += money_approvals.waiting_count(session, actor)
+        others = money_approvals.waiting(session, actor) if view == "approve" else {}
         authority = _authority(session, actor)
     return render(request, "staff/finance/queue.html", ctx(
         actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
-        **authority, **WORDS))
+        **others, **authority, **WORDS))
 
 
 def _count(session, actor: Actor, view: str) -> int:

@@ -3,7 +3,9 @@ vouchers (JSON and CSV), reconciliation and the merchant's money settings."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -15,14 +17,17 @@ from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import ledger, reports, service, settle
+from . import charge_approval, charges, grants, ledger, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
-    BalanceSpend, CompensationCreate, Decision, MoneySettingsIn, PaidMark, RefundCreate, Rejection,
+    BalanceSpend, CompensationCreate, MoneyDecision, MoneyRejection, Decision, MoneySettingsIn,
+    PaidMark, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
+# A row id in a path: within the id column, so an oversized one is a 422, never a database error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
 
 
@@ -161,27 +166,141 @@ async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str |
             for (asset, currency), amount in sorted(found.items())]})
 
 
-@router.post("/customers/{external_id}/balance/spend")
+@router.post("/customers/{external_id}/balance/spend",
+             responses={202: {"description": "Above the spender's limit: awaiting approval, the balance untouched"}})
 async def spend(external_id: str, body: BalanceSpend, request: Request):
-    """Takes an amount off the customer's store credit, points or coupons (never below zero)."""
+    """Takes an amount off the customer's store credit, points or coupons (never below zero): 200 when applied,
+    202 when above the spender's limit it awaits approval (the balance untouched)."""
     from .credit import spend as run
 
     actor = await current_actor(request)
 
     def work(session):
-        return 200, run(session, actor=actor, external_id=external_id, asset=body.asset,
-                        currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+        result = run(session, actor=actor, external_id=external_id, asset=body.asset,
+                     currency=body.currency.upper(), amount=body.amount, reference=body.reference)
+        return (200 if result["state"] == "applied" else 202), result
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/balance-spends")
+async def list_spends(actor: CurrentActor, db: DB, state: str | None = None):
+    """Balance spends, oldest first (`state=awaiting_approval`: the approval queue)."""
+    from . import credit
+
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list balance spends", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": credit.listing(session, actor=actor, state=state)})
+
+
+@router.post("/balance-spends/{spend_id}/approve")
+async def approve_spend(spend_id: RowId, body: MoneyDecision, request: Request):
+    """A supervisor or admin whose own limit covers it takes the spend off the balance (once, never below zero)."""
+    from . import credit
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, credit.approve(session, actor=actor, spend_id=spend_id, version=body.version, note=body.note)
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/balance-spends/{spend_id}/reject")
+async def reject_spend(spend_id: RowId, body: MoneyRejection, request: Request):
+    """A supervisor or admin turns a spend down with the reason; the balance stays."""
+    from . import credit
+
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, credit.reject(session, actor=actor, spend_id=spend_id, version=body.version, reason=body.reason)
 
     return await mutate(request, actor, work)
 
 
 @router.post("/cases/{number}/compensations", status_code=201)
 async def compensate(number: str, body: CompensationCreate, request: Request):
-    """Compensates the customer for the merchant's fault: a coupon code or store credit."""
+    """Compensates the customer for the merchant's fault: a coupon code, store credit or points. Within the
+    requester's limit it is applied at once (`state: applied`); above it it awaits approval and nothing moves."""
     actor = await current_actor(request)
 
     def work(session):
-        return 201, reports.compensation_dict(reports.compensate(session, actor=actor, number=number, body=body))
+        return 201, grants.compensation_dict(grants.compensate(session, actor=actor, number=number, body=body))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/compensations")
+async def list_compensations(actor: CurrentActor, db: DB, state: str | None = None):
+    """The merchant's compensations, oldest first (`state=awaiting_approval`: the approval queue)."""
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list compensations", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": [grants.compensation_dict(c) for c in grants.listing(session, actor=actor,
+                                                                                   state=state)]})
+
+
+@router.get("/compensations/{comp_id}")
+async def get_compensation(comp_id: RowId, actor: CurrentActor, db: DB):
+    """One compensation with its decisions."""
+    with db.read() as session:
+        return JSON(grants.compensation_dict(grants.get(session, actor=actor, comp_id=comp_id)))
+
+
+@router.post("/compensations/{comp_id}/approve")
+async def approve_compensation(comp_id: RowId, body: MoneyDecision, request: Request):
+    """A supervisor or admin whose own limit covers it applies a compensation awaiting approval (exactly once)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, grants.compensation_dict(grants.approve(session, actor=actor, comp_id=comp_id,
+                                                            version=body.version, note=body.note))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/compensations/{comp_id}/reject")
+async def reject_compensation(comp_id: RowId, body: MoneyRejection, request: Request):
+    """A supervisor or admin turns a compensation down with the reason; nothing reaches the customer."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, grants.compensation_dict(grants.reject(session, actor=actor, comp_id=comp_id,
+                                                           version=body.version, reason=body.reason))
+
+    return await mutate(request, actor, work)
+
+
+@router.get("/money/charges")
+async def list_waiting_charges(actor: CurrentActor, db: DB):
+    """Charges to customers awaiting approval (priced above their decider's limit), oldest first."""
+    if actor.kind == "customer":
+        raise Forbidden("forbidden_role", role=actor.role, what="list charges", allowed=["staff"])
+    with db.read() as session:
+        return JSON({"items": [charges.charge_dict(c) for c in charge_approval.waiting(session, actor=actor)]})
+
+
+@router.post("/money/charges/{number}/approve")
+async def approve_charge(number: str, body: Decision, request: Request):
+    """A supervisor or admin whose own limit covers it lets a charge awaiting approval go to the gateway (once)."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, charges.charge_dict(charge_approval.approve(session, actor=actor, number=number, note=body.note))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/money/charges/{number}/reject")
+async def reject_charge(number: str, body: Rejection, request: Request):
+    """A supervisor or admin turns a charge awaiting approval down with the reason: nothing is taken."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 200, charges.charge_dict(charge_approval.reject(session, actor=actor, number=number,
+                                                               reason=body.reason))
 
     return await mutate(request, actor, work)
 

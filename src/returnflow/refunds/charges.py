@@ -78,9 +78,12 @@ def _source(session: Session, merchant_id: int, order_id: int) -> tuple[str, str
 
 def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: int, purpose: str, kind: str,
                 amount: int, currency: str, at: datetime, shipment_id: int | None = None,
-                by: str = "system") -> CustomerCharge | None:
+                by: str = "system", decided: int = 0, decided_by: str = "system") -> CustomerCharge | None:
     """Starts a hold or a charge (one per case and purpose) and queues its gateway call; None if the case already
-    has one (whoever wrote it first decided)."""
+    has one (whoever wrote it first decided). `decided` is the part a person (`decided_by`) chose beyond the
+    order's own prices: above their limit the charge awaits approval instead (charge_approval)."""
+    from .charge_approval import hold_for_approval, needs_approval
+
     if amount <= 0:
         raise Explained("amount", "a charge must be above zero", "扣款金额必须大于 0")
     method, gateway_name, payment_ref = _source(session, merchant_id, order_id)
@@ -98,6 +101,9 @@ def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: i
     except IntegrityError:
         savepoint.rollback()
         return None
+    if needs_approval(session, merchant_id=merchant_id, currency=currency, decided=decided, by=decided_by):
+        hold_for_approval(session, row, decided=decided, by=decided_by, at=at)
+        return row
     store.enqueue(session, merchant_id=merchant_id, case_id=case_id, topic=TOPIC, at=at,
                   payload={"charge_id": row.id, "op": op})
     return row

@@ -1,31 +1,73 @@
-"""Spending what a customer's ledger holds (store credit, points, coupons): never below zero, with its voucher."""
+"""Spending what a customer's ledger holds (store credit, points, coupons): never below zero, with its voucher, and by
+authority like every money move — above the spender's limit the spend waits for an approver, the balance untouched."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..db import utcnow
-from ..errors import Forbidden, NotFound
+from ..errors import Conflict, Forbidden, NotFound
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
 from . import ledger
-from .service import refuse
+from .grants import MAX_MINOR
+from .models import BalanceSpend
+from .service import APPROVERS, limit_for, money_settings, refuse
 
 SPENDERS = ("agent", "supervisor", "admin", "platform")
 ASSETS = ("store_credit", "points", "coupon")
+STATES = ("awaiting_approval", "applied", "rejected")
+
+
+def _customer(session: Session, merchant_id: int, *, external_id: str | None = None,
+              customer_id: int | None = None) -> Customer | None:
+    stmt = select(Customer).where(Customer.merchant_id == merchant_id)
+    stmt = stmt.where(Customer.external_id == external_id) if external_id is not None else \
+        stmt.where(Customer.id == customer_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()  # two spends of one balance are checked one after the other
+    return session.scalar(stmt)
+
+
+def _held(session: Session, row: BalanceSpend) -> int:
+    return ledger.balances(session, merchant_id=row.merchant_id, customer_id=row.customer_id).get(
+        (row.asset, row.currency), 0)
+
+
+def _enough(session: Session, row: BalanceSpend) -> int:
+    held = _held(session, row)
+    if row.amount > held:
+        raise refuse("amount", f"{fmt(row.amount, row.currency)} asked, but the balance is {fmt(held, row.currency)} "
+                     f"{row.currency}", f"申请使用 {fmt(row.amount, row.currency)}，但余额仅 "
+                     f"{fmt(held, row.currency)} {row.currency}", code="insufficient_balance")
+    return held
+
+
+def _event(row: BalanceSpend, at: datetime, to: str, actor: Actor, **extra) -> None:
+    row.history = [*(row.history or []), {"at": at.isoformat(), "from": row.state, "to": to, "by": actor.ref,
+                                          "role": actor.role, **{k: v for k, v in extra.items() if v}}]
+    row.state = to
+
+
+def _apply(session: Session, row: BalanceSpend, *, external_id: str, by: str, at: datetime) -> None:
+    ledger.credit(session, merchant_id=row.merchant_id, customer_id=row.customer_id, asset=row.asset,
+                  currency=row.currency, amount=-row.amount, at=at, by=by, memo=f"spent: {row.reference}")
+    ledger.post(session, merchant_id=row.merchant_id, kind="balance_spent", currency=row.currency,
+                lines=[(ledger.SETTLEMENT_ACCOUNT[row.asset], row.amount, 0), ("sales_revenue", 0, row.amount)],
+                at=at, memo=f"{row.asset} spent by {external_id}: {row.reference}")
 
 
 def spend(session: Session, *, actor: Actor, external_id: str, asset: str, currency: str, amount,
           reference: str) -> dict:
-    """Takes `amount` off the customer's `asset` balance (e.g. paid with store credit at checkout)."""
+    """Takes `amount` off the customer's `asset` balance (e.g. paid with store credit at checkout); above the
+    spender's limit it is recorded as awaiting approval and the balance does not move."""
     if actor.role not in SPENDERS or actor.merchant_id is None:
         raise Forbidden("forbidden_role", role=actor.role, what="spend a customer's balance", allowed=list(SPENDERS))
-    stmt = select(Customer).where(Customer.merchant_id == actor.merchant_id, Customer.external_id == external_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()  # two spends of one balance are checked one after the other
-    customer = session.scalar(stmt)
+    customer = _customer(session, actor.merchant_id, external_id=external_id)
     if customer is None:
         raise NotFound("customer", external_id, field="external_id")
     if asset not in ASSETS:
@@ -37,16 +79,105 @@ def spend(session: Session, *, actor: Actor, external_id: str, asset: str, curre
         raise refuse("amount", str(exc), exc.zh) from None
     if minor <= 0:
         raise refuse("amount", "must be more than 0", "必须大于 0")
-    held = ledger.balances(session, merchant_id=customer.merchant_id, customer_id=customer.id).get((asset, currency), 0)
-    if minor > held:
-        raise refuse("amount", f"{fmt(minor, currency)} asked, but the balance is {fmt(held, currency)} {currency}",
-                     f"申请使用 {fmt(minor, currency)}，但余额仅 {fmt(held, currency)} {currency}",
-                     code="insufficient_balance")
+    if minor > MAX_MINOR:
+        raise refuse("amount", f"more than the most one move may be ({fmt(MAX_MINOR, currency)})",
+                     f"超过单笔上限（{fmt(MAX_MINOR, currency)}）", code="amount_too_large")
     at = utcnow()
-    ledger.credit(session, merchant_id=customer.merchant_id, customer_id=customer.id, asset=asset, currency=currency,
-                  amount=-minor, at=at, by=actor.ref, memo=f"spent: {reference}")
-    ledger.post(session, merchant_id=customer.merchant_id, kind="balance_spent", currency=currency,
-                lines=[(ledger.SETTLEMENT_ACCOUNT[asset], minor, 0), ("sales_revenue", 0, minor)], at=at,
-                memo=f"{asset} spent by {external_id}: {reference}")
-    return {"customer": external_id, "asset": asset, "currency": currency, "spent": fmt(minor, currency),
-            "balance": fmt(held - minor, currency)}
+    row = BalanceSpend(merchant_id=customer.merchant_id, customer_id=customer.id, asset=asset, currency=currency,
+                       amount=minor, reference=reference, state="requested", requested_by=actor.ref,
+                       requested_role=actor.role, decision_note="", version=1, history=[], created_at=at)
+    held = _enough(session, row)
+    limit = limit_for(money_settings(session, customer.merchant_id), actor.role, currency)
+    if limit is None or minor <= limit:
+        _event(row, at, "applied", actor)
+        row.approved_by, row.decided_at = actor.ref, at
+        _apply(session, row, external_id=external_id, by=actor.ref, at=at)
+        held -= minor
+    else:
+        _event(row, at, "awaiting_approval", actor, limit=fmt(limit, currency))
+    session.add(row)
+    session.flush()
+    return spend_dict(row, external_id, held)
+
+
+def spend_dict(row: BalanceSpend, external_id: str, balance: int) -> dict:
+    return {"id": row.id, "state": row.state, "version": row.version, "customer": external_id, "asset": row.asset,
+            "currency": row.currency, "spent": fmt(row.amount, row.currency) if row.state == "applied" else "0",
+            "amount": fmt(row.amount, row.currency), "reference": row.reference,
+            "balance": fmt(balance, row.currency), "requested_by": row.requested_by, "approved_by": row.approved_by,
+            "decision_note": row.decision_note, "history": row.history or []}
+
+
+def _decidable(session: Session, actor: Actor, spend_id: int, version: int | None, what: str) -> BalanceSpend:
+    if actor.role not in APPROVERS:
+        raise Forbidden("forbidden_role", role=actor.role, what=f"{what} a balance spend", allowed=list(APPROVERS))
+    row = session.get(BalanceSpend, spend_id)
+    if row is None or not actor.can_see(row.merchant_id) or actor.kind == "customer":
+        raise NotFound("balance spend", spend_id, field="id")
+    _customer(session, row.merchant_id, customer_id=row.customer_id)  # PostgreSQL: one decision on a balance at once
+    row = session.scalar(select(BalanceSpend).where(BalanceSpend.id == spend_id).with_for_update()
+                         .execution_options(populate_existing=True))
+    if row.state != "awaiting_approval":
+        raise refuse("state", f"balance spend {row.id} is {row.state}; only one awaiting approval can be decided",
+                     f"余额使用 {row.id} 状态为 {row.state}，只有待审批的可以审批", code="spend_state", status=409)
+    if version is not None and version != row.version:
+        raise Conflict("stale_version", field="version", sent=version, current=row.version)
+    if actor.ref == row.requested_by:
+        raise Forbidden("forbidden_role", role=actor.role, what=f"{what} a balance spend they requested",
+                        allowed=["another approver"])
+    return row
+
+
+def _external_id(session: Session, row: BalanceSpend) -> str:
+    return session.scalar(select(Customer.external_id).where(Customer.id == row.customer_id))
+
+
+def approve(session: Session, *, actor: Actor, spend_id: int, version: int | None = None, note: str = "") -> dict:
+    """Takes it off the balance once (still never below zero), by an approver whose own limit covers it."""
+    row = _decidable(session, actor, spend_id, version, "approve")
+    limit = limit_for(money_settings(session, row.merchant_id), actor.role, row.currency)
+    if limit is not None and row.amount > limit:
+        raise Forbidden("forbidden_role", role=actor.role, what=f"approve {fmt(row.amount, row.currency)} "
+                        f"{row.currency} (limit {fmt(limit, row.currency)})", allowed=["admin"])
+    held = _enough(session, row)
+    at = utcnow()
+    _event(row, at, "applied", actor, note=note)
+    row.approved_by, row.decided_at, row.decision_note, row.version = actor.ref, at, note, row.version + 1
+    external_id = _external_id(session, row)
+    _apply(session, row, external_id=external_id, by=actor.ref, at=at)
+    return spend_dict(row, external_id, held - row.amount)
+
+
+def reject(session: Session, *, actor: Actor, spend_id: int, reason: str, version: int | None = None) -> dict:
+    """Turned down with a reason: the balance stays as it is."""
+    if not reason.strip():
+        raise refuse("reason", "say why the spend is rejected", "请填写驳回理由")
+    row = _decidable(session, actor, spend_id, version, "reject")
+    at = utcnow()
+    _event(row, at, "rejected", actor, reason=reason.strip())
+    row.approved_by, row.decided_at, row.decision_note, row.version = actor.ref, at, reason.strip(), row.version + 1
+    return spend_dict(row, _external_id(session, row), _held(session, row))
+
+
+def listing(session: Session, *, actor: Actor, state: str | None = None, limit: int = 200) -> list[dict]:
+    """The merchant's balance spends (state=awaiting_approval: the approval queue), oldest first."""
+    stmt = select(BalanceSpend, Customer.external_id).join(Customer, Customer.id == BalanceSpend.customer_id)
+    if actor.merchant_id is not None:
+        stmt = stmt.where(BalanceSpend.merchant_id == actor.merchant_id)
+    if state is not None:
+        if state not in STATES:
+            raise refuse("state", f"'{state}' is not a spend state; allowed: {', '.join(STATES)}",
+                         f"「{state}」不是有效的状态；可选：{', '.join(STATES)}")
+        stmt = stmt.where(BalanceSpend.state == state)
+    rows = session.execute(stmt.order_by(BalanceSpend.created_at, BalanceSpend.id).limit(limit)).all()
+    return [spend_dict(row, external_id, _held(session, row)) for row, external_id in rows]
+
+
+def may_approve(settings: dict, actor: Actor, row: BalanceSpend) -> str:
+    """'' when `actor` may approve `row`, else 'role' | 'own' | 'limit'."""
+    if actor.role not in APPROVERS:
+        return "role"
+    if row.requested_by == actor.ref:
+        return "own"
+    limit = limit_for(settings, actor.role, row.currency)
+    return "limit" if limit is not None and row.amount > limit else ""

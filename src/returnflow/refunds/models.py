@@ -87,7 +87,9 @@ class LedgerEntry(Base):
     """A customer's balance movement: store credit, points or coupons; the balance is the sum (never updated)."""
 
     __tablename__ = "customer_ledger"
-    __table_args__ = (Index("ix_customer_ledger_owner", "merchant_id", "customer_id", "asset"),)
+    # One entry per compensation: applying one twice (two approvals racing) fails on the index, never doubles.
+    __table_args__ = (Index("ix_customer_ledger_owner", "merchant_id", "customer_id", "asset"),
+                      Index("uq_customer_ledger_compensation", "compensation_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
@@ -103,20 +105,57 @@ class LedgerEntry(Base):
 
 
 class Compensation(Base):
-    """Goodwill for the merchant's fault: a coupon code or store credit, recorded and reported."""
+    """Goodwill for the merchant's fault: a coupon code, store credit or points, recorded and reported.
+
+    state: applied (on the customer's ledger) | awaiting_approval (above the requester's limit: nothing moved)
+    -> applied | rejected. `version` goes up with each decision (a stale approve or reject is refused).
+    """
 
     __tablename__ = "compensations"
+    __table_args__ = (Index("ix_compensations_state", "merchant_id", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
-    kind: Mapped[str] = mapped_column(String(10))  # coupon | credit
+    kind: Mapped[str] = mapped_column(String(10))  # coupon | credit | points
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(BigInteger)
     code: Mapped[str | None] = mapped_column(String(60), unique=True)
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="applied", server_default="applied")
+    requested_role: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    history: Mapped[list] = mapped_column(default=list)
+
+
+class BalanceSpend(Base):
+    """Value taken off a customer's ledger by staff (paid with store credit, points or a coupon): applied at once
+    within the spender's limit, else awaiting_approval (the balance untouched) -> applied | rejected."""
+
+    __tablename__ = "balance_spends"
+    __table_args__ = (Index("ix_balance_spends_state", "merchant_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    asset: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_role: Mapped[str] = mapped_column(String(20))
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(default=1)
+    history: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -175,7 +214,8 @@ class CustomerCharge(Base):
     direct charge; today the security of an advance exchange (先发后退). One per case and purpose.
 
     state: hold: holding -> held -> capturing -> captured | releasing -> released (hold_failed: not authorised);
-           charge: charging -> charged | failed (awaiting_finance: a manual gateway, finance collects by hand).
+           charge: charging -> charged | failed (awaiting_finance: a manual gateway, finance collects by hand);
+           awaiting_approval (priced above the decider's limit) -> holding | charging, or rejected | withdrawn.
     """
 
     __tablename__ = "customer_charges"

@@ -1,11 +1,10 @@
-"""Compensation, voucher listings and CSV export per period, the reconciliation report, refund views."""
+"""Voucher listings and CSV export per period, the reconciliation report, refund views."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -13,17 +12,15 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases.models import Case
-from ..cases.service import get_case
 from ..db import utcnow
 from ..errors import Forbidden
-from ..money import MoneyError, fmt, to_minor
+from ..money import fmt
 from ..sheets import row as safe_row
 from . import ledger
-from .models import Compensation, GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
-from .schemas import CompensationCreate
+from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (their former home)
+from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
 from .service import refuse
 
-COMPENSATORS = ("agent", "supervisor", "admin")
 FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -33,49 +30,6 @@ def check_period(period: str) -> str:
         raise refuse("period", f"'{period}' is not a period; use YYYY-MM, e.g. 2026-11",
                      f"「{period}」不是有效的会计期间；格式为 YYYY-MM，例如 2026-11")
     return period
-
-
-def compensate(session: Session, *, actor: Actor, number: str, body: CompensationCreate) -> Compensation:
-    """Goodwill for the merchant's fault: a coupon code or store credit, with its voucher."""
-    if actor.role not in COMPENSATORS:
-        raise Forbidden("forbidden_role", role=actor.role, what="compensate a customer", allowed=list(COMPENSATORS))
-    case = get_case(session, actor=actor, number=number)
-    if body.kind not in ("coupon", "credit"):
-        raise refuse("kind", f"'{body.kind}' is not a compensation; allowed: coupon, credit",
-                     f"「{body.kind}」不是有效的补偿方式；可选：coupon（优惠券）、credit（余额）")
-    if body.currency.upper() != case.currency:
-        raise refuse("currency", f"{body.currency} does not match the case currency {case.currency}",
-                     f"币种 {body.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
-    try:
-        amount = to_minor(body.amount, case.currency)
-    except MoneyError as exc:
-        raise refuse("amount", str(exc), exc.zh) from None
-    if amount <= 0:
-        raise refuse("amount", "must be more than 0", "必须大于 0")
-    if case.customer_id is None:
-        raise refuse("case", "the case's order has no customer to compensate", "该售后单的订单没有顾客信息，无法补偿")
-    if body.code and session.scalar(select(Compensation.id).where(Compensation.code == body.code)):
-        raise refuse("code", f"coupon code {body.code} is already used", f"优惠券码 {body.code} 已被使用")
-    at = utcnow()
-    code = (body.code or f"CP{secrets.token_hex(5).upper()}") if body.kind == "coupon" else None
-    comp = Compensation(merchant_id=case.merchant_id, case_id=case.id, customer_id=case.customer_id, kind=body.kind,
-                        currency=case.currency, amount=amount, code=code, reason=body.reason, created_by=actor.ref,
-                        created_at=at)
-    session.add(comp)
-    session.flush()
-    asset = "coupon" if body.kind == "coupon" else "store_credit"
-    ledger.credit(session, merchant_id=case.merchant_id, customer_id=case.customer_id, asset=asset,
-                  currency=case.currency, amount=amount, at=at, by=actor.ref, compensation_id=comp.id,
-                  memo=f"compensation on {case.number}" + (f" coupon {code}" if code else ""))
-    ledger.post(session, merchant_id=case.merchant_id, kind="compensation", currency=case.currency,
-                lines=[("compensation_expense", amount, 0), (ledger.SETTLEMENT_ACCOUNT[asset], 0, amount)], at=at,
-                memo=f"compensation ({body.kind}) on {case.number}", case_id=case.id, compensation_id=comp.id)
-    return comp
-
-
-def compensation_dict(c: Compensation) -> dict:
-    return {"id": c.id, "kind": c.kind, "amount": fmt(c.amount, c.currency), "currency": c.currency, "code": c.code,
-            "reason": c.reason, "created_by": c.created_by, "created_at": c.created_at}
 
 
 def _merchant_filter(stmt, model, actor: Actor):

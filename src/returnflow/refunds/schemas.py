@@ -72,11 +72,27 @@ class PaidMark(BaseModel):
 class CompensationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="coupon | credit")
+    kind: str = Field(description="coupon | credit | points")
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
     reason: str = Field(min_length=1, max_length=2000)
     code: str | None = Field(default=None, min_length=4, max_length=60)
+
+
+class MoneyDecision(BaseModel):
+    """Approving a compensation or balance spend; a `version` other than the row's current one is refused (stale)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    note: str = Field(default="", max_length=2000)
+
+
+class MoneyRejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class MoneySettingsIn(BaseModel):
