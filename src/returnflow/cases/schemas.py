@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..fields import LineNo, Version
 from .models import CaseType, Channel
 
 Outcome = Literal["refund", "exchange", "repair", "reship", "answer", "compensation", ""]
@@ -15,7 +16,7 @@ Outcome = Literal["refund", "exchange", "repair", "reship", "answer", "compensat
 class CaseLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_no: int | None = Field(default=None, ge=1, description="The order line number; or give the SKU")
+    line_no: LineNo | None = Field(default=None, description="The order line number; or give the SKU")
     sku: str | None = Field(default=None, min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     reason: str | None = Field(default=None, max_length=60)
@@ -52,7 +53,7 @@ class ActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     payload: dict[str, Any] = Field(default_factory=dict)
 
 

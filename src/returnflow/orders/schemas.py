@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
-from ..money import MoneyError, is_currency, to_minor
+from ..fields import Count, LineNo
+from ..money import MAX_MINOR, MoneyError, fmt, is_currency, to_minor
 from .records import CustomerRecord, LineRecord, OrderRecord
 
 Amount = Decimal | int | str
@@ -44,13 +45,13 @@ class PaymentIn(BaseModel):
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_no: int | None = Field(default=None, ge=1)
+    line_no: LineNo | None = None
     sku: str = Field(min_length=1, max_length=100)
     title: str = Field(default="", max_length=300)
     category: str | None = Field(default=None, max_length=60)
     unit_price: Decimal = Field(ge=0)
     quantity: int = Field(ge=1, le=1_000_000)
-    delivered_quantity: int | None = Field(default=None, ge=0)
+    delivered_quantity: Count | None = None
     discount: Decimal = Field(default=Decimal(0), ge=0)
     gift: bool = Field(default=False, description="A free gift; unit_price is its marked price (CN10)")
     final_sale_confirmed: bool = Field(
@@ -119,6 +120,9 @@ class OrderIn(BaseModel):
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
                                     final_sale_confirmed=line.final_sale_confirmed))
+        if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
+            raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({fmt(MAX_MINOR, currency)})",
+                            f"订单商品总额超出金额上限 {fmt(MAX_MINOR, currency)}")
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(

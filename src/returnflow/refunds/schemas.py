@@ -7,11 +7,13 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..fields import RowId
+
 
 class LinePick(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_line_id: int
+    case_line_id: RowId
     quantity: int = Field(ge=0, le=1_000_000)
 
 
@@ -20,7 +22,7 @@ class DeductionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case_line_id: int
+    case_line_id: RowId
     kind: str = Field(min_length=1, max_length=40)
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
