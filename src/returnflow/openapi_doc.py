@@ -56,8 +56,10 @@ def _needs_auth(route: Any) -> bool:
 def error_statuses(route: Any, method: str) -> set[int]:
     """The error statuses an operation can answer, from its auth dependency, parameters, body and method."""
     statuses = {400, 422}  # 422: the input guard refuses bad path, query and body input on every route
-    if _needs_auth(route):
-        statuses |= {401, 403}
+    if _needs_auth(route) or method in _MUTATING:
+        statuses |= {401, 403}  # public writes check credentials or signatures instead of a token
+    if "auth" in (getattr(route, "tags", None) or []) or "/p/" in route.path_format:
+        statuses.add(429)  # sign-in and code look-ups are throttled
     flat_params = route.dependant.path_params or route.dependant.query_params or route.dependant.body_params
     if route.param_convertors or flat_params or method in _MUTATING or _needs_auth(route):
         statuses.add(404)  # a named record, merchant or case that is not there (or not the caller's)

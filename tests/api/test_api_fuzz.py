@@ -1,0 +1,91 @@
+"""Schemathesis over the whole API as a merchant admin with a shop and an order: no 5xx, and every answer matches
+the OpenAPI description (status documented, content type, body schema, headers). Runs on SQLite; the hostile
+inputs that differ by backend (NUL, big integers) are checked on both in test_bad_input.py."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
+)
+
+from returnflow.auth.service import issue_token
+from returnflow.auth.models import User
+from returnflow.db import Database
+from returnflow.schema import migrate
+from tests.support.world import make_order, make_shop
+
+# Examples per operation and generation mode; RETURNFLOW_FUZZ_EXAMPLES raises it for a longer hunt.
+EXAMPLES = int(os.environ.get("RETURNFLOW_FUZZ_EXAMPLES", "6"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory) -> Iterator[Database]:
+    """SQLite only: the fuzz run is long, and its backend-dependent inputs are tested on both in test_bad_input."""
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
+    migrate(db)
+    yield db
+    db.dispose()
+
+
+def test_the_whole_api_answers_as_described_and_never_5xx(app, db):
+    shop = make_shop(db, "shop")
+    make_order(db, shop, "O-1")
+    admin_id = shop.user_ids["admin"]
+    token = {"value": shop.tokens["admin"]}
+
+    def fresh_token() -> str:
+        with db.transaction() as session:
+            token["value"] = issue_token(session, user=session.get(User, admin_id))
+        return token["value"]
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+    examples = 0
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            def run(case):
+                nonlocal examples
+                examples += 1
+                # Set on the case: schemathesis would otherwise send a generated bearer token of its own.
+                headers = {"Authorization": f"Bearer {token['value']}", "Accept-Language": "en"}
+                case.headers = {**(case.headers or {}), **headers}
+                response = case.call()
+                statuses[response.status_code] += 1
+                if response.status_code == 401 and os.environ.get("FUZZ_DEBUG"):
+                    print("401", operation.label, response.text[:200])
+                try:
+                    case.validate_response(response, checks=CHECKS)
+                except (AssertionError, BaseExceptionGroup) as exc:  # collected: one run reports every operation
+                    failures.append(f"{operation.label} [{mode.value}]: {str(exc)[:700]}")
+                if operation.method.upper() == "DELETE" and operation.path == "/api/v1/auth/token":
+                    fresh_token()  # the fuzz just signed itself out
+
+            try:
+                run()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, operation.label  # nothing to get wrong (no parameters)
+
+    five = sum(n for status, n in statuses.items() if status >= 500)
+    print(f"\nfuzzed {len(operations)} operations, {examples} examples, statuses {dict(sorted(statuses.items()))}, "
+          f"5xx: {five}, failures: {len(failures)}")
+    assert len(operations) >= 100
+    assert not failures, "\n\n".join(failures[:40])
+    assert five == 0
