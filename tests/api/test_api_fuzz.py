@@ -16,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
+    unsupported_method,
 )
 
 from returnflow.auth.service import issue_token
@@ -26,8 +27,9 @@ from tests.support.world import make_order, make_shop
 
 # Examples per operation and generation mode; RETURNFLOW_FUZZ_EXAMPLES raises it for a longer hunt.
 EXAMPLES = int(os.environ.get("RETURNFLOW_FUZZ_EXAMPLES", "6"))
+COVERAGE = os.environ.get("RETURNFLOW_FUZZ_COVERAGE", "1") == "1"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+          response_headers_conformance, unsupported_method]
 
 
 @pytest.fixture(scope="module")
@@ -56,27 +58,36 @@ def test_the_whole_api_answers_as_described_and_never_5xx(app, db):
     failures: list[str] = []
     examples = 0
 
+    def send(case, label: str) -> None:
+        nonlocal examples
+        examples += 1
+        # Set on the case: schemathesis would otherwise send a generated bearer token of its own.
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token['value']}",
+                        "Accept-Language": "en"}
+        response = case.call()
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (AssertionError, BaseExceptionGroup) as exc:  # collected: one run reports every operation
+            failures.append(f"{label}: {str(exc)[:700]}")
+        if case.operation.method.upper() == "DELETE" and case.operation.path == "/api/v1/auth/token":
+            fresh_token()  # the fuzz just signed itself out
+
+    # Coverage: schemathesis's boundary values for every parameter, and methods the path does not have.
+    if COVERAGE:
+        for operation in operations:
+            config = schema.config.generation_for(operation=operation, phase="coverage")
+            for case in schema.iter_coverage_cases(operation, generation_modes=list(GenerationMode),
+                                                   generation_config=config):
+                send(case, f"{operation.label} [coverage]")
+
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def run(case):
-                nonlocal examples
-                examples += 1
-                # Set on the case: schemathesis would otherwise send a generated bearer token of its own.
-                headers = {"Authorization": f"Bearer {token['value']}", "Accept-Language": "en"}
-                case.headers = {**(case.headers or {}), **headers}
-                response = case.call()
-                statuses[response.status_code] += 1
-                if response.status_code == 401 and os.environ.get("FUZZ_DEBUG"):
-                    print("401", operation.label, response.text[:200])
-                try:
-                    case.validate_response(response, checks=CHECKS)
-                except (AssertionError, BaseExceptionGroup) as exc:  # collected: one run reports every operation
-                    failures.append(f"{operation.label} [{mode.value}]: {str(exc)[:700]}")
-                if operation.method.upper() == "DELETE" and operation.path == "/api/v1/auth/token":
-                    fresh_token()  # the fuzz just signed itself out
+                send(case, f"{operation.label} [{mode.value}]")
 
             try:
                 run()
