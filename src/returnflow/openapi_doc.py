@@ -63,8 +63,8 @@ def error_statuses(route: Any, method: str) -> set[int]:
     flat_params = route.dependant.path_params or route.dependant.query_params or route.dependant.body_params
     if route.param_convertors or flat_params or method in _MUTATING or _needs_auth(route):
         statuses.add(404)  # a named record, merchant or case that is not there (or not the caller's)
-    if method in _MUTATING:
-        statuses.add(409)
+    if method in _MUTATING or route.dependant.path_params:
+        statuses.add(409)  # writes, and reads of a record whose state may not allow it (an open case's archive)
     if route.openapi_extra and "multipart/form-data" in str(route.openapi_extra):
         statuses |= {413, 415}
     return statuses

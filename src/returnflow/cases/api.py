@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import service
-from .evidence import attach, receive
+from .evidence import ALLOWED, MESSAGE_FILES, attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
 from .views import attachment_dict, event_dict, present
@@ -105,7 +105,8 @@ async def upload(number: str, actor: CurrentActor, request: Request):
         incoming.close()
 
 
-@router.get("/cases/{number}/attachments/{attachment_id}")
+@router.get("/cases/{number}/attachments/{attachment_id}",
+            responses={200: {"description": "The file", "content": {t: {} for t in {**ALLOWED, **MESSAGE_FILES}}}})
 async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request):
     """The evidence file as it was uploaded, streamed, with its SHA-256 in X-Checksum-SHA256."""
     with db.read() as session:

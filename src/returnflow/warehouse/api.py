@@ -94,7 +94,8 @@ async def add_exception_photo(receipt_id: int, request: Request):
         incoming.close()
 
 
-@router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}")
+@router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}",
+            responses={200: {"description": "The photo", "content": {"image/*": {}}}})
 async def exception_photo(receipt_id: int, photo_id: int, actor: CurrentActor, db: DB, request: Request):
     """A parcel photo as it was uploaded, with its SHA-256 in X-Checksum-SHA256."""
     with db.read() as session:
