@@ -140,6 +140,13 @@ def _route_for(scope: Scope) -> tuple[Any, dict[str, Any]]:
     return found or (None, {})
 
 
+def check_headers(scope: Scope) -> None:
+    """The one header the desk stores (Idempotency-Key) is text like any other field."""
+    for name, value in scope.get("headers", ()):
+        if name == b"idempotency-key":
+            _text_param(value, "Idempotency-Key")
+
+
 def check_path_and_query(scope: Scope) -> None:
     raw_path = unquote_to_bytes((scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0])
     try:
@@ -228,6 +235,7 @@ class InputGuard:
             return
         try:
             check_path_and_query(scope)
+            check_headers(scope)
             if _is_json(scope) and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 body, receive = await _buffer(receive)
                 check_json(body)

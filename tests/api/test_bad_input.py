@@ -72,6 +72,8 @@ API_CASES = [
      {"content": b'{"number": "\xff\xfe", "currency": "CNY", "lines": []}'}, "body"),
     ("invalid UTF-8 in a query value", "GET", "/api/v1/orders?customer=%FF%FE", {}, "customer"),
     ("invalid UTF-8 in the path", "GET", "/api/v1/orders/%FF", {}, "path"),
+    ("NUL in the Idempotency-Key", "POST", "/api/v1/orders",
+     {"json": order_body(), "headers": {"Idempotency-Key": "k\u0000"}}, "Idempotency-Key"),
     ("over-long query value", "GET", "/api/v1/orders?customer=" + "x" * 3000, {}, "customer"),
 ]
 
@@ -96,6 +98,8 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_written(db, clien
     headers = shop.headers("admin", **EN)
     if "content" in kwargs:
         headers["Content-Type"] = "application/json"
+    kwargs = dict(kwargs)
+    headers.update(kwargs.pop("headers", {}))
     answer = client.request(method, url, headers=headers, **kwargs)
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
     error = answer.json()["error"]
