@@ -154,3 +154,12 @@ def test_a_page_query_with_nul_gets_the_styled_page_in_chinese(app, shop):
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("text/html")
     assert "不能包含空字符" in answer.text
+
+
+def test_a_word_where_a_page_expects_an_id_gets_the_styled_page(app, shop):
+    from fastapi.testclient import TestClient
+
+    answer = TestClient(app, headers=EN).get("/p/shop/cases/R-1/files/photo")
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "attachment_id" in answer.text and "must be a whole number" in answer.text
