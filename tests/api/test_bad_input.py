@@ -163,3 +163,12 @@ def test_a_word_where_a_page_expects_an_id_gets_the_styled_page(app, shop):
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("text/html")
     assert "attachment_id" in answer.text and "must be a whole number" in answer.text
+
+
+def test_an_order_whose_goods_total_passes_the_storage_limit_is_refused(db, client, shop):
+    before = table_counts(db)
+    answer = client.post("/api/v1/orders", headers=shop.headers("admin", **EN),
+                         json=order_body(line={"unit_price": "10000000000000.00", "quantity": 2}))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "lines"
+    assert table_counts(db) == before

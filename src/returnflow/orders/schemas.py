@@ -121,8 +121,9 @@ class OrderIn(BaseModel):
                                     discount=discount, gift=line.gift,
                                     final_sale_confirmed=line.final_sale_confirmed))
         if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
-            raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({fmt(MAX_MINOR, currency)})",
-                            f"订单商品总额超出金额上限 {fmt(MAX_MINOR, currency)}")
+            limit = fmt(MAX_MINOR, currency)
+            raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({limit})",
+                            f"订单商品总额超出金额上限 {limit}")
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(
