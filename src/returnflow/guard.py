@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from types import UnionType
 from typing import Any, Union, get_args, get_origin
 from urllib.parse import unquote_to_bytes
 
@@ -65,7 +66,7 @@ def _is_int(annotation: Any) -> bool:
     if annotation is int:
         return True
     origin = get_origin(annotation)
-    if origin in (Union, list, set, tuple) or str(origin) == "<class 'types.UnionType'>":
+    if origin in (Union, UnionType, list, set, tuple):
         return any(_is_int(a) for a in get_args(annotation) if a is not type(None))
     return False
 
@@ -107,8 +108,9 @@ def int_params(route: Any) -> dict[tuple[str, str], tuple[int, int]]:
 
 def _check_int(text: str, field: str, bounds: tuple[int, int]) -> None:
     if _WHOLE.fullmatch(text):
-        value = int(text.strip().split(".")[0])
-        if not bounds[0] <= value <= bounds[1]:
+        digits = text.strip().split(".")[0]
+        # Past 20 characters it is out of range anyway, and int() refuses more than 4300 digits.
+        if len(digits) > 20 or not bounds[0] <= int(digits) <= bounds[1]:
             raise out_of_range(field, *bounds)
 
 
@@ -116,6 +118,7 @@ def _check_int(text: str, field: str, bounds: tuple[int, int]) -> None:
 
 def flat_routes(app: Any) -> list[Any]:
     """Every route with its full path (FastAPI keeps included routers nested), cached until the routes change."""
+    # FastAPI's own walk over included routers (private, so its version is pinned in pyproject.toml).
     from fastapi.routing import _iter_routes_with_context
 
     version = app.router._get_routes_version()
@@ -180,6 +183,14 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+class _Huge(str):
+    """A JSON integer too long to convert (Python refuses more than 4300 digits); refused where it stands."""
+
+
+def _parse_int(digits: str) -> int | _Huge:
+    return _Huge(digits) if len(digits) > 20 else int(digits)
+
+
 def check_json(body: bytes) -> None:
     """Refuses a JSON body with NUL, invalid UTF-8, non-finite or beyond-64-bit numbers, or deeper than MAX_DEPTH."""
     try:
@@ -187,7 +198,7 @@ def check_json(body: bytes) -> None:
     except UnicodeDecodeError:
         raise bad_utf8("body") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except RecursionError:
         raise Refused("body", f"nests objects or lists more than {MAX_DEPTH} deep",
                       f"对象或数组嵌套超过 {MAX_DEPTH} 层") from None
@@ -197,6 +208,8 @@ def check_json(body: bytes) -> None:
     while stack:
         value, path, depth = stack.pop()
         where = path or "body"
+        if isinstance(value, _Huge):
+            raise Refused(where, f"is larger than {INT64_MAX}", f"超过上限 {INT64_MAX}")
         if isinstance(value, str):
             if "\x00" in value:
                 raise nul(where)

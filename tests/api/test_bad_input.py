@@ -33,6 +33,8 @@ def raw_order(amount_literal: str) -> bytes:
 # (name, method, url, keyword arguments for the client, the field the refusal must name)
 API_CASES = [
     ("offset beyond 64 bits", "GET", f"/api/v1/cases?offset={BIG}", {}, "offset"),
+    ("offset of 5000 digits", "GET", "/api/v1/cases?offset=" + "9" * 5000, {}, "offset"),
+    ("amount of 5000 digits", "POST", "/api/v1/orders", {"content": raw_order("9" * 5000)}, "payments[0].amount"),
     ("offset beyond INTEGER", "GET", "/api/v1/orders?offset=2147483648", {}, "offset"),
     ("negative offset", "GET", "/api/v1/cases?offset=-1", {}, "offset"),
     ("assignee id beyond 64 bits", "GET", f"/api/v1/cases?assignee={BIG}", {}, "assignee"),
