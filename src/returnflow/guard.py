@@ -24,6 +24,7 @@ INT32_MAX = 2**31 - 1  # ids, versions, counts, offsets and quantities are INTEG
 INT64_MAX = 2**63 - 1  # the widest column (BIGINT minor units); SQLite cannot bind a larger integer at all
 MAX_DEPTH = 32  # JSON objects and arrays inside each other; real requests nest 4 deep at most
 MAX_PARAM_CHARS = 2000  # one path segment or query value
+MAX_JSON_TEXT = 1_000_000  # one JSON string; the longest field a schema declares is a 200,000-character policy
 _WHOLE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
 
 
@@ -213,6 +214,8 @@ def check_json(body: bytes) -> None:
         if isinstance(value, str):
             if "\x00" in value:
                 raise nul(where)
+            if len(value) > MAX_JSON_TEXT:
+                raise Refused(where, f"is longer than {MAX_JSON_TEXT} characters", f"超过 {MAX_JSON_TEXT} 个字符")
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, (int, float)):

@@ -76,6 +76,8 @@ API_CASES = [
     ("invalid UTF-8 in the path", "GET", "/api/v1/orders/%FF", {}, "path"),
     ("NUL in the Idempotency-Key", "POST", "/api/v1/orders",
      {"json": order_body(), "headers": {"Idempotency-Key": "k\u0000"}}, "Idempotency-Key"),
+    ("over-long body string", "POST", "/api/v1/orders", {"json": order_body(customer={"id": "x" * 1_000_001})},
+     "customer.id"),
     ("over-long query value", "GET", "/api/v1/orders?customer=" + "x" * 3000, {}, "customer"),
 ]
 
