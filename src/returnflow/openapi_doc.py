@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette._utils import get_route_path
 
 from .errors import AppError
-from .guard import flat_routes, int_params
+from .guard import INT64_MAX, flat_routes, int_params
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"], "properties": {"error": {
@@ -78,6 +78,8 @@ def document(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     ref = {"$ref": "#/components/schemas/Error"}
+    for component in schemas.values():
+        _numbers_bounded(component)
     for route in flat_routes(app):
         if getattr(route, "dependant", None) is None or not route.include_in_schema:
             continue
@@ -96,6 +98,24 @@ def document(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
                 if bounds:
                     _bound(param.get("schema", {}), *bounds)
     return schema
+
+
+def _numbers_bounded(schema: Any) -> None:
+    """Publishes the guard's limit on every JSON number of a body: within 64 bits, where no tighter bound is given."""
+    if isinstance(schema, list):
+        for item in schema:
+            _numbers_bounded(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") in ("integer", "number"):
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            schema["maximum"] = INT64_MAX
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            schema["minimum"] = -INT64_MAX
+    for value in schema.values():
+        if isinstance(value, (dict, list)):
+            _numbers_bounded(value)
 
 
 def _bound(schema: dict[str, Any], low: int, high: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..errors import InvalidInput, NotFound
@@ -63,7 +63,8 @@ async def get_timeline(number: str, actor: CurrentActor, db: DB) -> list[dict]:
 
 
 @router.post("/cases/{number}/actions/{action}", response_model=CaseRead)
-async def act(number: str, action: str, body: ActionRequest, request: Request):
+async def act(number: str, body: ActionRequest, request: Request,
+              action: str = Path(json_schema_extra={"enum": [a for a in ACTIONS if a != "attach"]})):
     """Fires a workflow action; `version` must be the case's current version (409 otherwise)."""
     actor = await current_actor(request)  # called rather than injected: the busiest route skips a dependency
     if action not in ACTIONS or action == "attach":

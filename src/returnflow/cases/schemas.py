@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..fields import LineNo, Version
+from ..fields import LINE_OR_SKU, LineNo, Version
 from .models import CaseType, Channel
 
 Outcome = Literal["refund", "exchange", "repair", "reship", "answer", "compensation", ""]
 
 
 class CaseLineCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=LINE_OR_SKU)
 
     line_no: LineNo | None = Field(default=None, description="The order line number; or give the SKU")
     sku: str | None = Field(default=None, min_length=1, max_length=100)

@@ -14,7 +14,7 @@ from ..cases.models import CaseType
 from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..fields import LineNo, Version
+from ..fields import LINE_OR_SKU, LineNo, Version
 from ..web import DB, JSON, CurrentActor, mutate
 from . import service
 from .apply import Requested, assess
@@ -129,7 +129,7 @@ async def put_policy(body: PolicyIn, actor: CurrentActor, request: Request):
 
 
 class DryRunLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=LINE_OR_SKU)
 
     line_no: LineNo | None = Field(default=None, description="The order line number; or give the SKU")
     sku: str | None = Field(default=None, min_length=1, max_length=100)
