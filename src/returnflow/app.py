@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.store = make_store(settings)
+    from .guard import InputGuard
+    from .openapi_doc import install as install_openapi
+
+    app.add_middleware(InputGuard)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError):
@@ -74,4 +78,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .pages import install as install_pages
 
     install_pages(app)
+    install_openapi(app)
     return app

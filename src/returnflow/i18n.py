@@ -61,6 +61,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "file_empty": {"en": "file: '{filename}' is empty", "zh-CN": "file：「{filename}」是空文件"},
     "assignee_invalid": {"en": "assignee: '{assignee}' is not staff of this merchant",
                          "zh-CN": "assignee：「{assignee}」不是本商家的员工"},
+    "method_not_allowed": {"en": "{method} is not allowed here; allowed: {allowed}",
+                           "zh-CN": "此地址不支持 {method}；支持：{allowed}"},
+    "no_such_path": {"en": "There is nothing at {path}", "zh-CN": "地址 {path} 不存在"},
+    "http_error": {"en": "{problem}", "zh-CN": "{problem}"},
     "reopen_limit": {"en": "This case has been reopened {count} times already; the limit is {limit}",
                      "zh-CN": "该售后单已重新打开 {count} 次，已达上限 {limit} 次"},
 }

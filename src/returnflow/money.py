@@ -13,6 +13,11 @@ EXPONENTS: dict[str, int] = {
 }
 
 
+# The largest amount one field may carry, in minor units: 10^15 (10 trillion yuan), so that sums over an order's
+# lines, refunds and balances stay far inside the BIGINT columns (9.2 x 10^18) that store them.
+MAX_MINOR = 10**15
+
+
 class MoneyError(ValueError):
     """An amount that cannot be represented exactly in its currency; `zh` says the same in Chinese."""
 
@@ -44,7 +49,12 @@ def to_minor(amount: Decimal | str | int, currency: str) -> int:
         raise MoneyError(f"not a number: {amount!r}", f"不是数字：{amount!r}") from None
     if not value.is_finite():
         raise MoneyError(f"not a finite number: {amount!r}", f"不是有限数字：{amount!r}")
+    if value.adjusted() > 30:  # refused before scaling: Decimal would work hard on 1E+999999999
+        raise MoneyError(f"{amount} is larger than this desk stores", f"{amount} 超出可存储的金额上限")
     scaled = value.scaleb(exponent(currency))
+    if abs(scaled) > MAX_MINOR:
+        limit = fmt(MAX_MINOR, currency)
+        raise MoneyError(f"{amount} is beyond the largest amount stored ({limit})", f"{amount} 超出金额上限 {limit}")
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{amount} has more than {exponent(currency)} decimals for {currency}",
                          f"{amount} 超出 {currency} 允许的 {exponent(currency)} 位小数")

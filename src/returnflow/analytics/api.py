@@ -99,7 +99,9 @@ def list_reports(actor: CurrentActor) -> dict:
                          "chart": d.chart is not None} for d in REPORTS.values()]}
 
 
-@router.get("/analytics/reports/{name}")
+@router.get("/analytics/reports/{name}", responses={200: {"description": "The report", "content": {
+    "application/json": {}, "text/csv": {},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def get_report(name: str, actor: CurrentActor, db: DB, request: Request):
     """One report for the filters (from, to, merchant, by, granularity, limit, category, sku, supplier, country,
     channel, reason) as JSON, or as a file with format=csv|xlsx."""
@@ -122,7 +124,7 @@ def get_report(name: str, actor: CurrentActor, db: DB, request: Request):
                     headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
 
 
-@router.get("/analytics/charts/{name}.svg")
+@router.get("/analytics/charts/{name}.svg", responses={200: {"description": "SVG", "content": {"image/svg+xml": {}}}})
 def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
     """The report's chart as SVG (no scripts, no external references)."""
     params = _params(request)

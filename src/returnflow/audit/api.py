@@ -14,7 +14,8 @@ router = APIRouter(tags=["audit"])
 READERS = ("agent", "finance", "supervisor", "admin", "platform")
 
 
-@router.get("/cases/{number}/archive", response_class=Response)
+@router.get("/cases/{number}/archive", response_class=Response,
+            responses={200: {"description": "The archive", "content": {"application/zip": {}}}})
 async def archive(number: str, request: Request):
     """A closed case's archive (归档): PDF summary (zh-CN + en), evidence, events with their hash chain, refunds and
     vouchers as JSON, and a manifest of SHA-256 sums."""

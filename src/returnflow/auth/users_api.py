@@ -70,7 +70,7 @@ class UserChange(BaseModel):
     locale: Literal["zh-CN", "en"] | None = None
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id:int}")
 async def change_user(body: UserChange, request: Request, actor: CurrentActor, user_id: int = Path(ge=1)):
     """Changes a staff member's role (and so authority level), name or language; a role change revokes their
     tokens, so the new role applies at once. The last active admin cannot lose the role (409 `last_admin`)."""
@@ -84,7 +84,7 @@ async def change_user(body: UserChange, request: Request, actor: CurrentActor, u
     return await mutate(request, actor, work)
 
 
-@router.post("/users/{user_id}/deactivate")
+@router.post("/users/{user_id:int}/deactivate")
 async def deactivate_user(request: Request, actor: CurrentActor, user_id: int = Path(ge=1)):
     """Deactivates a staff member: they can no longer sign in and every token of theirs is revoked.
     The last active admin cannot be deactivated (409 `last_admin`)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
 
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import files, service
-from .evidence import attach, receive
+from .evidence import ALLOWED, MESSAGE_FILES, attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
 from .views import attachment_dict, event_dict, present
@@ -62,7 +63,8 @@ async def get_timeline(number: str, actor: CurrentActor, db: DB) -> list[dict]:
 
 
 @router.post("/cases/{number}/actions/{action}", response_model=CaseRead)
-async def act(number: str, action: str, body: ActionRequest, request: Request):
+async def act(number: str, body: ActionRequest, request: Request,
+              action: str = Path(json_schema_extra={"enum": [a for a in ACTIONS if a != "attach"]})):
     """Fires a workflow action; `version` must be the case's current version (409 otherwise)."""
     actor = await current_actor(request)  # called rather than injected: the busiest route skips a dependency
     if action not in ACTIONS or action == "attach":
@@ -104,7 +106,8 @@ async def upload(number: str, actor: CurrentActor, request: Request):
         incoming.close()
 
 
-@router.get("/cases/{number}/attachments/{attachment_id}")
+@router.get("/cases/{number}/attachments/{attachment_id}",
+            responses={200: {"description": "The file", "content": {t: {} for t in {**ALLOWED, **MESSAGE_FILES}}}})
 async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request,
                    original: bool = False):
     """The evidence file as people see it (a photo's location data stripped, HEIC as JPEG), streamed, with its

@@ -7,15 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..fields import LINE_OR_SKU, LineNo, Version
 from .models import CaseType, Channel
 
 Outcome = Literal["refund", "exchange", "repair", "reship", "answer", "compensation", ""]
 
 
 class CaseLineCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=LINE_OR_SKU)
 
-    line_no: int | None = Field(default=None, ge=1, description="The order line number; or give the SKU")
+    line_no: LineNo | None = Field(default=None, description="The order line number; or give the SKU")
     sku: str | None = Field(default=None, min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     reason: str | None = Field(default=None, max_length=60)
@@ -52,7 +53,7 @@ class ActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     payload: dict[str, Any] = Field(default_factory=dict)
 
 

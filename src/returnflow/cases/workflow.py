@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..auth.actor import Actor
 from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
+from ..guard import INT32_MAX
 from ..orders.models import OrderLine
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
 from .store import (
@@ -318,7 +319,8 @@ def _arbitrate_guard(session: Session, case: Case, actor: Actor, payload: dict) 
 
 def _assign_guard(_s: Session, case: Case, actor: Actor, payload: dict) -> None:
     assignee = payload.get("assignee_id")
-    if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
+    if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)
+                                 or not 1 <= assignee <= INT32_MAX):
         raise GuardFailed("payload.assignee_id must be a user id or null", "payload.assignee_id 必须是用户编号或 null",
                           field="payload.assignee_id")
     if actor.role == "agent" and assignee not in (actor.user_id, None):

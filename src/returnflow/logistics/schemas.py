@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..fields import RowId, Version
+
 
 class ReturnAddressSave(BaseModel):
     """A return warehouse: routed to by the product categories it takes and the regions it serves."""
@@ -45,7 +47,7 @@ class ReturnShipmentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     carrier: str = Field(min_length=1, max_length=20)
     tracking_number: str = Field(min_length=1, max_length=60)
     pickup: Pickup | None = None
@@ -54,7 +56,7 @@ class ReturnShipmentCreate(BaseModel):
 class OutboundItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: int
+    line_id: RowId
     sku: str = Field(min_length=1, max_length=100, description="The SKU/variant shipped (a replacement may differ)")
     quantity: int = Field(ge=1, le=1_000_000)
     unit_price: str | None = Field(default=None, description="Replacement's unit price (decimal string) when it "
@@ -66,7 +68,7 @@ class OutboundShipmentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     carrier: str = Field(min_length=1, max_length=20)
     tracking_number: str = Field(min_length=1, max_length=60)
     items: list[OutboundItem] = Field(min_length=1)

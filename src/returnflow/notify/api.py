@@ -17,6 +17,7 @@ from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..fields import RowId
 from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import outbox, replies, secrets, survey, templates
@@ -215,7 +216,7 @@ async def attempts(message_id: int, actor: CurrentActor, db: DB) -> JSON:
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(default_factory=list, description="Messages to send again (dead or sent)")
+    ids: list[RowId] = Field(default_factory=list, description="Messages to send again (dead or sent)")
     dead: bool = Field(default=False, description="true: every dead message of the merchant")
 
 

@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
-from ..money import MoneyError, is_currency, to_minor
+from ..fields import Count, LineNo, Money
+from ..money import MAX_MINOR, MoneyError, fmt, is_currency, to_minor
 from .contacts import DEFAULT_REGION, check_customer
 from .records import CustomerRecord, LineRecord, OrderRecord
 
@@ -41,21 +42,21 @@ class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: str = Field(min_length=1, max_length=40, description="alipay, wechat_pay, card, balance, points ...")
-    amount: Decimal
+    amount: Money
     reference: str | None = Field(default=None, max_length=100, description="The payment's id at its provider")
 
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_no: int | None = Field(default=None, ge=1)
+    line_no: LineNo | None = None
     sku: str = Field(min_length=1, max_length=100)
     title: str = Field(default="", max_length=300)
     category: str | None = Field(default=None, max_length=60)
-    unit_price: Decimal = Field(ge=0)
+    unit_price: Money = Field(ge=0)
     quantity: int = Field(ge=1, le=1_000_000)
-    delivered_quantity: int | None = Field(default=None, ge=0)
-    discount: Decimal = Field(default=Decimal(0), ge=0)
+    delivered_quantity: Count | None = None
+    discount: Money = Field(default=Decimal(0), ge=0)
     gift: bool = Field(default=False, description="A free gift; unit_price is its marked price (CN10)")
     final_sale_confirmed: bool = Field(
         default=False, description="Checkout showed, and the buyer confirmed, that this item is excluded from the "
@@ -71,9 +72,9 @@ class OrderIn(BaseModel):
     merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
     customer: CustomerIn | None = None
     currency: str = Field(min_length=3, max_length=3)
-    discount: Decimal = Field(default=Decimal(0), ge=0)
-    shipping_fee: Decimal = Field(default=Decimal(0), ge=0)
-    paid_total: Decimal | None = Field(default=None, ge=0)
+    discount: Money = Field(default=Decimal(0), ge=0)
+    shipping_fee: Money = Field(default=Decimal(0), ge=0)
+    paid_total: Money | None = Field(default=None, ge=0)
     payments: list[PaymentIn] = Field(default_factory=list)
     country: str | None = Field(default=None, max_length=60)
     sales_channel: str | None = Field(default=None, max_length=60)
@@ -83,9 +84,9 @@ class OrderIn(BaseModel):
     signed_at: datetime | None = None
     paid_at: datetime | None = None
     shipping_insurance: bool = Field(default=False, description="The order carries return-shipping insurance (运费险)")
-    free_shipping_threshold: Decimal | None = Field(
+    free_shipping_threshold: Money | None = Field(
         default=None, ge=0, description="The free-shipping threshold this order met, if it shipped free (CN6)")
-    shipping_cost: Decimal | None = Field(
+    shipping_cost: Money | None = Field(
         default=None, ge=0, description="What shipping this free-shipping order cost the merchant (CN6 deduction)")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=2000)
 
@@ -124,6 +125,10 @@ class OrderIn(BaseModel):
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
                                     final_sale_confirmed=line.final_sale_confirmed))
+        if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
+            limit = fmt(MAX_MINOR, currency)
+            raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({limit})",
+                            f"订单商品总额超出金额上限 {limit}")
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from urllib.parse import quote
 
 from ..errors import AppError
 from ..i18n import SUPPORTED
-from ..web import error_response
+from ..web import error_response, page_validation_error, validation_response
 from .frame import LANG_COOKIE, STATIC, error_page, is_page, redirect, safe_next, set_cookie
 
 
@@ -52,6 +53,13 @@ def install(app: FastAPI) -> None:
         if is_page(request):
             return error_page(request, exc)
         return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        # A page's malformed path or query value (a word where an id goes) gets the styled page too.
+        if is_page(request):
+            return error_page(request, page_validation_error(exc))
+        return validation_response(request, exc)
 
     @app.exception_handler(SignInNeeded)
     async def _portal_sign_in(request: Request, exc: SignInNeeded):

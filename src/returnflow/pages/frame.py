@@ -31,6 +31,7 @@ CSRF_COOKIE = "rf_csrf"
 FLASH_COOKIE = "rf_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+MAX_FORM_TEXT = 200_000  # one form field; the longest is a policy file
 BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
 HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -129,6 +130,19 @@ def check_csrf(request: Request, form) -> None:
     sent = (form.get(CSRF_FIELD) if form is not None else None) or request.headers.get(CSRF_HEADER) or ""
     if len(cookie) < 32 or not isinstance(sent, str) or not hmac.compare_digest(cookie.encode(), sent.encode()):
         raise CsrfRefused()
+    _check_form_text(form)
+
+
+def _check_form_text(form) -> None:
+    """Form fields (and upload names) with NUL or over-long text are refused before any handler stores them."""
+    from ..guard import Refused, nul
+
+    for name, value in (form.multi_items() if form is not None else ()):
+        text = value if isinstance(value, str) else (getattr(value, "filename", None) or "")
+        if "\x00" in name or "\x00" in text:
+            raise nul(name.replace("\x00", ""))
+        if isinstance(value, str) and len(value) > MAX_FORM_TEXT:
+            raise Refused(name, f"is longer than {MAX_FORM_TEXT} characters", f"超过 {MAX_FORM_TEXT} 个字符")
 
 
 def set_cookie(response, request: Request, name: str, value: str, *, max_age: int | None = None,

@@ -14,6 +14,7 @@ from ..cases.models import CaseType
 from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..fields import LINE_OR_SKU, LineNo, Version
 from ..web import DB, JSON, CurrentActor, mutate
 from . import service
 from .apply import Requested, assess
@@ -128,9 +129,9 @@ async def put_policy(body: PolicyIn, actor: CurrentActor, request: Request):
 
 
 class DryRunLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=LINE_OR_SKU)
 
-    line_no: int | None = Field(default=None, ge=1, description="The order line number; or give the SKU")
+    line_no: LineNo | None = Field(default=None, description="The order line number; or give the SKU")
     sku: str | None = Field(default=None, min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     reason: str | None = Field(default=None, max_length=60)
@@ -155,7 +156,7 @@ class DryRunIn(BaseModel):
     reason: str | None = Field(default=None, max_length=60)
     lines: list[DryRunLine] = Field(min_length=1, max_length=500)
     at: datetime | None = Field(default=None, description="Decide as of this time (default: now)")
-    version: int | None = Field(default=None, ge=1, description="A saved policy version (default: the active one)")
+    version: Version | None = Field(default=None, description="A saved policy version (default: the active one)")
 
 
 @router.post("/policy/dry-run")

@@ -163,9 +163,27 @@ def _resolve(source: str, text: str, preset: bool, sources: Mapping[str, str] | 
     return _build(list(reversed(chain)))
 
 
+MAX_DEPTH = 16  # tables and arrays inside each other; the schema itself goes 4 deep
+
+
+def _check_depth(data: Any) -> None:
+    """Raises RecursionError for nesting deeper than MAX_DEPTH (tomllib itself may raise it first)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise RecursionError
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+
+
 def _parse(source: str, text: str, *, preset: bool) -> tuple[dict[str, Any], dict[str, int]]:
     try:
         data = tomllib.loads(text, parse_float=Decimal)
+        _check_depth(data)
+    except RecursionError:
+        raise PolicyError("(syntax)", None, f"nests tables or arrays more than {MAX_DEPTH} deep",
+                          f"表或数组嵌套超过 {MAX_DEPTH} 层", source=source) from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:

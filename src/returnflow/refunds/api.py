@@ -312,7 +312,7 @@ async def list_vouchers(actor: CurrentActor, db: DB, period: str = Query(..., de
         return JSON({"period": period, "items": reports.vouchers(session, actor=actor, period=period)})
 
 
-@router.get("/money/vouchers.csv")
+@router.get("/money/vouchers.csv", responses={200: {"description": "CSV", "content": {"text/csv": {}}}})
 async def export_vouchers(actor: CurrentActor, db: DB, period: str = Query(..., description="YYYY-MM")):
     """The period's vouchers as CSV, one row per line."""
     with db.read() as session:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..fields import Money, RowId
 
 
 class LinePick(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_line_id: int
+    case_line_id: RowId
     quantity: int = Field(ge=0, le=1_000_000)
 
 
@@ -20,9 +21,9 @@ class DeductionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case_line_id: int
+    case_line_id: RowId
     kind: str = Field(min_length=1, max_length=40)
-    amount: Decimal
+    amount: Money
     currency: str = Field(min_length=3, max_length=3)
     rule: str = Field(default="", max_length=40)
 
@@ -46,7 +47,7 @@ class RefundCreate(BaseModel):
     lines: list[LinePick] | None = None
     refund_shipping: bool = False
     deductions: list[DeductionIn] = Field(default_factory=list, max_length=200)
-    amount: Decimal | None = Field(default=None, description="A lower agreed total (never more than computed)")
+    amount: Money | None = Field(default=None, description="A lower agreed total (never more than computed)")
     consent: ConsentIn | None = None
     note: str = Field(default="", max_length=2000)
 
@@ -73,7 +74,7 @@ class CompensationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(description="coupon | credit | points")
-    amount: Decimal
+    amount: Money
     currency: str = Field(min_length=3, max_length=3)
     reason: str = Field(min_length=1, max_length=2000)
     code: str | None = Field(default=None, min_length=4, max_length=60)
@@ -100,8 +101,8 @@ class MoneySettingsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_limit: dict[str, Decimal] = Field(default_factory=dict)
-    supervisor_limit: dict[str, Decimal] = Field(default_factory=dict)
+    agent_limit: dict[str, Money] = Field(default_factory=dict)
+    supervisor_limit: dict[str, Money] = Field(default_factory=dict)
     gateways: dict[str, str] = Field(default_factory=dict, description="payment method -> manual | http")
     default_gateway: str = "manual"
     routes: dict[str, str] = Field(default_factory=dict, description="extra route -> gateway, e.g. bank_transfer")
@@ -114,5 +115,5 @@ class BalanceSpend(BaseModel):
 
     asset: str = Field(description="store_credit | points | coupon")
     currency: str = Field(min_length=3, max_length=3)
-    amount: Decimal
+    amount: Money
     reference: str = Field(min_length=1, max_length=200, description="e.g. the new order's number")

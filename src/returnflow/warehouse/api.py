@@ -28,7 +28,8 @@ async def scan(actor: CurrentActor, db: DB, request: Request, code: str = Query(
         return JSON(receiving.scan(session, actor=actor, code=code, locale=locale_of(request)))
 
 
-@router.post("/receiving/parcels", status_code=201)
+@router.post("/receiving/parcels", status_code=201,
+             responses={202: {"description": "Unmatched: the parcel waits in the exceptions queue"}})
 async def receive_parcel(body: ParcelReceive, request: Request):
     """Records a parcel at the desk: matched → the case is received (per line, partial arrivals add up);
     unmatched → 202 and the parcel waits in the exceptions queue; several matches → 409 with the candidates."""
@@ -93,7 +94,8 @@ async def add_exception_photo(receipt_id: int, request: Request):
         incoming.close()
 
 
-@router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}")
+@router.get("/receiving/exceptions/{receipt_id}/photos/{photo_id}",
+            responses={200: {"description": "The photo", "content": {"image/*": {}}}})
 async def exception_photo(receipt_id: int, photo_id: int, actor: CurrentActor, db: DB, request: Request,
                           original: bool = False):
     """A parcel photo as people see it (location data stripped, HEIC as JPEG), its SHA-256 in X-Checksum-SHA256;

@@ -7,11 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..fields import RowId, Version
+
 
 class ParcelLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: int | None = None
+    line_id: RowId | None = None
     sku: str | None = Field(default=None, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     condition: str | None = Field(default=None, description="as_expected, damaged, used, missing_parts, wrong_item")
@@ -26,7 +28,7 @@ class ParcelReceive(BaseModel):
     condition: str = Field(default="intact", description="intact, damaged_packaging, opened, wet, crushed")
     arrived_at: datetime | None = None
     note: str = Field(default="", max_length=2000)
-    photos: list[int] = Field(default_factory=list, description="Attachment ids of the case (upload first)")
+    photos: list[RowId] = Field(default_factory=list, description="Attachment ids of the case (upload first)")
     lines: list[ParcelLine] | None = None
     carrier: str | None = Field(default=None, max_length=20)
     tracking_number: str | None = Field(default=None, max_length=60)
@@ -39,20 +41,20 @@ class ExceptionMatch(BaseModel):
 
     case: str = Field(min_length=1, max_length=40)
     lines: list[ParcelLine] | None = None
-    photos: list[int] = Field(default_factory=list)
+    photos: list[RowId] = Field(default_factory=list)
 
 
 class LineInspection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: int
+    line_id: RowId
     checklist: dict[str, bool | None] = Field(description="Each checklist key answered true, false or null")
     grade: Literal["A", "B", "C", "D"]
     verdict: Literal["accept", "accept_with_deduction", "reject"]
     deduction: str | None = Field(default=None, description="Decimal string, with accept_with_deduction only")
     reason: str = Field(default="", max_length=2000, description="Required for reject; the customer reads it")
     note: str = Field(default="", max_length=2000)
-    photos: list[int] = Field(default_factory=list)
+    photos: list[RowId] = Field(default_factory=list)
 
 
 class InspectionCreate(BaseModel):
@@ -66,10 +68,10 @@ class DispositionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    line_id: int
+    line_id: RowId
     kind: Literal["restock", "refurbish", "return_to_vendor", "scrap", "donate"]
     quantity: int | None = Field(default=None, ge=1, le=1_000_000)
-    units: list[int] | None = None
+    units: list[RowId] | None = None
     supplier: str | None = Field(default=None, max_length=200)
     note: str = Field(default="", max_length=2000)
 
@@ -77,8 +79,8 @@ class DispositionCreate(BaseModel):
 class RepairCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
-    line_id: int
+    version: Version
+    line_id: RowId
     mode: Literal["mail_in", "on_site"] = "mail_in"
     fault: str = Field(min_length=1, max_length=2000)
 
@@ -86,7 +88,7 @@ class RepairCreate(BaseModel):
 class RepairFinish(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     outcome: Literal["repaired", "failed"]
     cost: str = Field(default="0", description="Decimal string in the case currency")
     parts_waiting_days: int = Field(default=0, ge=0, le=3650)
