@@ -74,6 +74,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
           workers: int = typer.Option(1, help="Worker processes (use PostgreSQL for more than one machine)"),
           with_demo: bool = typer.Option(False, "--demo", help="Load the demo data first if the database is empty"),
           log_level: str = typer.Option("info", help="uvicorn log level"),
+          forwarded_allow_ips: str = typer.Option(
+              "127.0.0.1", envvar="FORWARDED_ALLOW_IPS",
+              help="Reverse proxies whose X-Forwarded-For is trusted for the client's address (comma-separated)"),
           worker: bool = typer.Option(True, "--worker/--no-worker",
                                       help="Run the timer/outbox worker beside the API (off: run `returnflow worker`)"),
           ) -> None:
@@ -99,7 +102,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
         start_in_background(db.url)
     console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
     uvicorn.run("returnflow.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+                log_level=log_level, access_log=False, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
 
 
 @app.command("import-orders")

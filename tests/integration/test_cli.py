@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -118,6 +119,46 @@ def test_serve_with_demo_answers_like_the_readme_says(tmp_path):
         timers = json.load(urllib.request.urlopen(urllib.request.Request(
             base + f"/api/v1/cases/{waiting['number']}/timers", headers={"Authorization": f"Bearer {token}"})))
         assert any(t["status"] == "pending" for t in timers), timers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_serve_reads_the_client_address_from_a_trusted_proxy_so_one_guessing_address_is_throttled_alone(tmp_path):
+    """Behind a proxy the per-address sign-in throttle must see each requester, not the proxy (docs/security.md)."""
+    env = {**os.environ, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
+    env.pop("RETURNFLOW_DATABASE_URL", None)
+    port = free_port()
+    proc = subprocess.Popen(CLI + ["serve", "--demo", "--port", str(port), "--log-level", "warning",
+                                   "--no-worker", "--forwarded-allow-ips", "127.0.0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def sign_in(email: str, password: str, client: str) -> int:
+        req = urllib.request.Request(base + "/api/v1/auth/token", method="POST",
+                                     data=json.dumps({"email": email, "password": password}).encode(),
+                                     headers={"Content-Type": "application/json", "X-Forwarded-For": client})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("server did not come up")
+        # 30 failures from one requester (on 30 different accounts, so no account lock is reached)
+        codes = [sign_in(f"nobody{i}@demo.example", "wrong", "guesser.example") for i in range(30)]
+        assert codes[:29] == [401] * 29 and codes[29] == 429
+        assert sign_in("agent@demo.example", "returnflow-demo", "guesser.example") == 429
+        # the proxy passes another customer's address: that requester is not locked
+        assert sign_in("agent@demo.example", "returnflow-demo", "office.example") == 200
     finally:
         proc.terminate()
         proc.wait(timeout=20)
