@@ -33,11 +33,12 @@ class Refused(Explained):
 
 
 def nul(field: str) -> Refused:
-    return Refused(field, "must not contain a NUL character (\\u0000)", "不能包含空字符（\\u0000）")
+    return Refused(field, "must not contain a NUL character (\\u0000)", "不能包含空字符（\\u0000）",
+                   code="unusable_character")
 
 
 def bad_utf8(field: str) -> Refused:
-    return Refused(field, "is not valid UTF-8 text", "不是有效的 UTF-8 文本")
+    return Refused(field, "is not valid UTF-8 text", "不是有效的 UTF-8 文本", code="unusable_character")
 
 
 def out_of_range(field: str, low: int, high: int) -> Refused:

@@ -90,11 +90,13 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSON:
 
 
 def page_validation_error(exc: RequestValidationError) -> Explained:
-    """The first problem of a validation error, for a page to show."""
+    """The first problem of a validation error, for a page to show (as malformed input, in people's words)."""
+    from .guard import Refused
+
     err = (exc.errors() or [{}])[0]
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")) or "body"
     en, zh = _PROBLEMS.get(err.get("type", ""), (err.get("msg", "is not valid"), "格式不正确：" + err.get("msg", "")))
-    return Explained(field, en, zh)
+    return Refused(field, en, zh)
 
 
 async def get_db(request: Request) -> Database:

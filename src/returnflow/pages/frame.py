@@ -133,16 +133,22 @@ def check_csrf(request: Request, form) -> None:
     _check_form_text(form)
 
 
-def _check_form_text(form) -> None:
-    """Form fields (and upload names) with NUL or over-long text are refused before any handler stores them."""
-    from ..guard import Refused, nul
+UNUSABLE_CHARACTER = N_("Something you typed contains an invisible control character that cannot be used. "
+                        "Remove it and try again.")
+INPUT_NOT_UNDERSTOOD = N_("This address or form holds something we cannot read. Go back, check what you entered "
+                          "and try again.")
+TOO_LONG = N_("Something you typed is longer than {limit} characters. Shorten it and try again.")
 
+
+def _check_form_text(form) -> None:
+    """Form fields (and upload names) with NUL or over-long text are refused before any handler stores them, in
+    words a person can act on (the JSON body still names the field)."""
     for name, value in (form.multi_items() if form is not None else ()):
         text = value if isinstance(value, str) else (getattr(value, "filename", None) or "")
         if "\x00" in name or "\x00" in text:
-            raise nul(name.replace("\x00", ""))
+            raise PageError("unusable_character", UNUSABLE_CHARACTER, field=name.replace("\x00", ""))
         if isinstance(value, str) and len(value) > MAX_FORM_TEXT:
-            raise Refused(name, f"is longer than {MAX_FORM_TEXT} characters", f"超过 {MAX_FORM_TEXT} 个字符")
+            raise PageError("too_long", TOO_LONG, field=name, limit=MAX_FORM_TEXT)
 
 
 def set_cookie(response, request: Request, name: str, value: str, *, max_age: int | None = None,
@@ -233,9 +239,22 @@ def is_page(request: Request) -> bool:
     return path.startswith(("/p/", "/staff", "/lang")) or path == "/"
 
 
+def in_peoples_words(exc: AppError) -> AppError:
+    """A refusal of malformed input (the input guard's, a path or query value of the wrong form) as a person reads
+    it: no field names, codes or escapes, which are for API callers."""
+    from ..guard import Refused
+
+    if isinstance(exc, Refused):
+        if exc.key == "unusable_character":
+            return PageError(exc.key, UNUSABLE_CHARACTER, field=exc.field)
+        return PageError("input_not_understood", INPUT_NOT_UNDERSTOOD, field=exc.field)
+    return exc
+
+
 def error_page(request: Request, exc: AppError) -> HTMLResponse:
-    """An AppError as a page in the user's language, with its field and what is allowed."""
+    """An AppError as a page in the user's language, with what is allowed."""
     locale = locale_of(request)
+    exc = in_peoples_words(exc)
     body = exc.render(locale)
     if exc.key == "csrf":
         body["message"] = gettext(locale, CSRF_MESSAGE)
