@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     s3_read_timeout_seconds: float = Field(default=60, gt=0)
     # Hosts outbound calls (webhooks, SMS/push providers, the payment gateway) may reach although they resolve to a
     # loopback, private or link-local address: names, addresses or networks, comma-separated (e.g. "127.0.0.1,
-    # erp.internal, 10.8.0.0/16"). Empty: public addresses only.
+    # erp.internal" and an office network in CIDR form). Empty: public addresses only.
     outbound_allowed_hosts: str = ""
     max_image_bytes: int = 10 * 1024 * 1024
     max_video_bytes: int = 200 * 1024 * 1024

@@ -6,10 +6,12 @@ call is bounded in time; secrets are shown masked."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import time
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,28 +33,74 @@ T0 = datetime(2030, 1, 1, 2, 0, tzinfo=timezone.utc)  # after everything the tes
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
 
+# Every address below is derived from what Python's ipaddress knows of the networks (no literal address other than
+# 127.0.0.1 in the repository). No test connects to any of them: the guard refuses them before connecting, and the
+# names the fake resolver answers are only saved, or called once they resolve to 127.0.0.1.
+V4, V6 = ipaddress.IPv4Address._constants, ipaddress.IPv6Address._constants
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+NAT64 = ipaddress.IPv6Network((0x64_FF9B << 96, 96))  # RFC 6052's well-known prefix
+
+
+def first(net):
+    return next(iter(net.hosts()), net.network_address)
+
+
+def host(ip) -> str:
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def mapped(ip4):
+    return ipaddress.IPv6Address((0xFFFF << 32) | int(ip4))
+
+
+def mapped_dotted(ip4) -> str:
+    return ":".join(mapped(ip4).exploded.split(":")[:6]) + f":{ip4}"
+
+
+def sixtofour(ip4):
+    six = ipaddress.IPv6Address((0x2002 << 112) | (int(ip4) << 80))
+    assert six.sixtofour == ip4
+    return six
+
+
+# The networks Python calls private and nothing else (not loopback, link-local, reserved, multicast, Teredo).
+PRIVATE = [n for n in (*V4._private_networks, *V6._private_networks)
+           if not any(n.overlaps(o) for o in (V4._loopback_network, V4._linklocal_network, V4._reserved_network,
+                                              V4._multicast_network, ipaddress.ip_network(V4._unspecified_address),
+                                              V6._linklocal_network, V6._multicast_network, *V6._reserved_networks)
+                      if o.version == n.version)
+           and getattr(first(n), "teredo", None) is None]
+PRIVATE_V4 = first(next(n for n in PRIVATE if n.version == 4))
+PRIVATE_V6 = first(next(n for n in PRIVATE if n.version == 6))
+PUBLIC_V4 = next(a for a in (ipaddress.IPv4Address((n << 24) + 1) for n in range(1, 224)) if a.is_global)
+LINK_LOCAL_V4 = first(V4._linklocal_network)
+# An office network in CIDR form and the one next to it, inside the first large private network.
+OFFICE, NEIGHBOUR = islice(next(n for n in PRIVATE if n.version == 4 and n.prefixlen <= 16).subnets(new_prefix=16), 2)
+
 # (URL, the reason's words in zh-CN, in en): each kind of address the guard refuses, in the spellings that sneak past
-# naive checks (IPv6, IPv4-mapped IPv6, 6to4, NAT64, a decimal integer host).
+# naive checks (IPv6, IPv4-mapped IPv6, 6to4, NAT64, a decimal integer host), and every private network Python knows.
 FORBIDDEN = [
-    ("http://127.0.0.2:8080/hook", "本机回环地址", "loopback"),
-    ("http://2130706434/hook", "本机回环地址", "loopback"),  # 127.0.0.2 written as one number
-    ("http://[::1]/hook", "本机回环地址", "loopback"),
-    ("http://[::ffff:127.0.0.2]/hook", "本机回环地址", "loopback"),
-    ("http://[2002:7f00:2::]/hook", "本机回环地址", "loopback"),  # 6to4 around 127.0.0.2
-    ("http://169.254.169.254/latest/meta-data/", "链路本地地址", "link-local"),
-    ("http://[fe80::1]/hook", "链路本地地址", "link-local"),
-    ("http://10.1.2.3/hook", "内网地址", "private network"),
-    ("http://172.16.0.1/hook", "内网地址", "private network"),
-    ("https://192.168.1.1/hook", "内网地址", "private network"),
-    ("http://[fd00::1]/hook", "内网地址", "private network"),
-    ("http://[::ffff:10.0.0.1]/hook", "内网地址", "private network"),
-    ("http://[64:ff9b::a00:1]/hook", "内网地址", "private network"),  # NAT64 around 10.0.0.1
-    ("http://224.0.0.1/hook", "组播地址", "multicast"),
-    ("http://[ff02::1]/hook", "组播地址", "multicast"),
-    ("http://240.0.0.1/hook", "保留地址", "reserved"),
-    ("http://0.0.0.0:8080/hook", "未指定地址", "unspecified"),
-    ("http://[::]/hook", "未指定地址", "unspecified"),
-    ("http://100.64.0.1/hook", "非公网地址", "not on the public internet"),
+    (f"http://{LOOPBACK + 1}:8080/hook", "本机回环地址", "loopback"),
+    (f"http://{int(LOOPBACK + 1)}/hook", "本机回环地址", "loopback"),  # another loopback address written as one number
+    (f"http://[{ipaddress.IPv6Address(1)}]/hook", "本机回环地址", "loopback"),
+    (f"http://[{mapped(LOOPBACK + 1)}]/hook", "本机回环地址", "loopback"),
+    (f"http://[{mapped_dotted(LOOPBACK + 1)}]/hook", "本机回环地址", "loopback"),
+    (f"http://[{sixtofour(LOOPBACK + 1)}]/hook", "本机回环地址", "loopback"),
+    (f"http://{V4._linklocal_network[-2]}/latest/meta-data/", "链路本地地址", "link-local"),
+    (f"http://{LINK_LOCAL_V4}/hook", "链路本地地址", "link-local"),
+    (f"http://[{first(V6._linklocal_network)}]/hook", "链路本地地址", "link-local"),
+    *[(f"http://{host(first(n))}/hook", "内网地址", "private network") for n in PRIVATE],
+    *[(f"http://{host(n[-1])}/hook", "内网地址", "private network") for n in PRIVATE],
+    (f"https://{PRIVATE_V4}/hook", "内网地址", "private network"),
+    (f"http://[{mapped(PRIVATE_V4)}]/hook", "内网地址", "private network"),
+    (f"http://[{mapped_dotted(PRIVATE_V4)}]/hook", "内网地址", "private network"),
+    (f"http://[{NAT64[int(PRIVATE_V4)]}]/hook", "内网地址", "private network"),  # NAT64 around a private address
+    (f"http://{first(V4._multicast_network)}/hook", "组播地址", "multicast"),
+    (f"http://[{first(V6._multicast_network)}]/hook", "组播地址", "multicast"),
+    (f"http://{first(V4._reserved_network)}/hook", "保留地址", "reserved"),
+    (f"http://{V4._unspecified_address}:8080/hook", "未指定地址", "unspecified"),
+    (f"http://[{ipaddress.IPv6Address(0)}]/hook", "未指定地址", "unspecified"),
+    (f"http://{first(V4._public_network)}/hook", "非公网地址", "not on the public internet"),
 ]
 BAD_FORM = ["ftp://example.com/x", "file:///etc/passwd", "http://user:pw@example.com/x", "http:///nohost",
             "http://example.com:99999/x", "http://exa mple.com/x", "gopher://127.0.0.1:70/"]
@@ -116,8 +164,9 @@ def test_every_kind_of_forbidden_address_is_refused_on_the_settings_page_with_no
 
 def test_the_deployments_allowed_hosts_are_honoured_by_name_address_and_network(db, tmp_path, monkeypatch):
     shop = make_shop(db)
-    fake_dns(monkeypatch, {"erp.internal.test": ["10.9.9.9"], "other.internal.test": ["10.9.9.9"],
-                           "shop.example.test": ["93.184.216.34"]})
+    inside = str(first(NEIGHBOUR) + 9)
+    fake_dns(monkeypatch, {"erp.internal.test": [inside], "other.internal.test": [inside],
+                           "shop.example.test": [str(PUBLIC_V4)]})
 
     def save(allowed: str, url: str) -> int:
         app = create_app(Settings(data_dir=tmp_path / "data", database_url="unused",
@@ -129,9 +178,9 @@ def test_the_deployments_allowed_hosts_are_honoured_by_name_address_and_network(
     assert save("", "https://shop.example.test/h") == 201  # a public address needs no allowing
     assert save("erp.internal.test", "http://erp.internal.test/h") == 201
     assert save("erp.internal.test", "http://other.internal.test/h") == 422  # same address, name not allowed
-    assert save("10.20.0.0/16", "http://10.20.3.4/h") == 201
-    assert save("10.20.0.0/16", "http://10.21.0.1/h") == 422
-    assert save("127.0.0.1", "http://[::ffff:127.0.0.1]:9/h") == 201  # the mapped form of an allowed address
+    assert save(str(OFFICE), f"http://{OFFICE[3 * 256 + 4]}/h") == 201
+    assert save(str(OFFICE), f"http://{first(NEIGHBOUR)}/h") == 422
+    assert save("127.0.0.1", f"http://[{mapped(LOOPBACK)}]:9/h") == 201  # the mapped form of an allowed address
     assert count(db, WebhookEndpoint) == 4
 
 
@@ -147,7 +196,7 @@ def test_a_name_that_resolves_to_a_forbidden_address_when_called_is_refused_then
     with fake_http(log) as base:
         port = int(base.rsplit(":", 1)[1])
         # Public when saved; the receiver on 127.0.0.1 at every look-up after that (DNS rebinding).
-        asked = fake_dns(monkeypatch, {"hooks.rebind.test": ["93.184.216.34", "127.0.0.1"]})
+        asked = fake_dns(monkeypatch, {"hooks.rebind.test": [str(PUBLIC_V4), "127.0.0.1"]})
         r = client.post("/api/v1/webhooks", headers=shop.headers("admin"),
                         json={"url": f"http://hooks.rebind.test:{port}/erp", "events": ["open"]})
         assert r.status_code == 201, r.text
@@ -186,8 +235,8 @@ def test_a_provider_url_is_refused_when_called_and_when_a_server_or_worker_start
     assert "refused" in message["last_error"] and "loopback" in message["last_error"]
     assert requests_seen(log) == []
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
-           "COLUMNS": "300", "RETURNFLOW_SMS_URL": "http://169.254.169.254/sms",
-           "RETURNFLOW_PAY_HTTP_URL": "http://[fd00::5]/pay"}
+           "COLUMNS": "300", "RETURNFLOW_SMS_URL": f"http://{LINK_LOCAL_V4}/sms",
+           "RETURNFLOW_PAY_HTTP_URL": f"http://[{PRIVATE_V6 + 4}]/pay"}
     done = subprocess.run([sys.executable, "-m", "returnflow.cli", "worker", "--once"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -262,7 +311,7 @@ def provider_env(monkeypatch):
 
     monkeypatch.setenv("RETURNFLOW_SMS_URL", "http://127.0.0.1:9/sms?key=qk-7Hs9-provider")
     monkeypatch.setenv("RETURNFLOW_SMS_TOKEN", "tok-provider-9f8e7d")
-    monkeypatch.setenv("RETURNFLOW_PUSH_URL", "http://10.0.0.7/push")
+    monkeypatch.setenv("RETURNFLOW_PUSH_URL", f"http://{PRIVATE_V4 + 6}/push")
     monkeypatch.setenv("RETURNFLOW_SMTP_PASSWORD", "smtp-pass-5521")
     get_delivery_settings.cache_clear()
     yield get_delivery_settings()
@@ -280,7 +329,7 @@ def test_provider_secrets_never_appear_on_the_settings_page_in_errors_or_in_logg
         assert secret not in page
         assert secret not in repr(provider_env) and secret not in str(provider_env)
     assert "http://127.0.0.1:9/sms?key=•••" in page
-    assert "内网地址" in page and "10.0.0.7" in page  # the push URL the guard refuses is marked with the reason
+    assert "内网地址" in page and str(PRIVATE_V4 + 6) in page  # the push URL the guard refuses is marked with the reason
     try:
         outbound.request("POST", provider_env.sms_url, allowed=provider_env.allowed(), timeout=1)
     except outbound.OutboundError as exc:  # nothing listens on port 9: the error names the URL without the key
