@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .errors import Explained
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64 = ipaddress.IPv6Network((0x64_FF9B << 96, 96))  # RFC 6052 well-known NAT64 prefix
 
 # Why an address is refused, in both languages (the address itself is added to the message).
 REASONS = {
@@ -84,7 +84,7 @@ class Allowed:
 def classify(ip: IP) -> str | None:
     """Why `ip` is not a public destination (a key of REASONS), or None if it is one."""
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d reaches a.b.c.d
+        if ip.ipv4_mapped is not None:  # an IPv4-mapped address reaches its IPv4 address
             return classify(ip.ipv4_mapped)
         embedded = [ip.sixtofour, *(ip.teredo or ()),
                     ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None]
