@@ -326,6 +326,23 @@ async def return_label(merchant_code: str, number: str, request: Request):
                              "Cache-Control": "private, no-store"})
 
 
+@router.get("/p/{merchant_code}/cases/{number}/copy.zip")
+async def case_copy(merchant_code: str, number: str, request: Request):
+    """The customer's copy of their closed request: only what they may see (audit/customer_copy.py)."""
+    from ..audit import customer_copy
+
+    with _db(request).read() as session:
+        _merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        if case.state != "closed":
+            raise PageError("not_closed", N_("A copy of the request can be downloaded once it is closed."),
+                            field="number", status=409)
+        data = customer_copy.build(session, request.app.state.store, actor=actor, number=case.number)
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"',
+                             "Cache-Control": "private, no-store"})
+
+
 @router.get("/p/{merchant_code}/cases/{number}/files/{attachment_id}")
 async def evidence_file(merchant_code: str, number: str, attachment_id: int, request: Request):
     with _db(request).read() as session:
