@@ -220,7 +220,7 @@ def test_a_hand_off_is_internal_unless_shared_with_the_customer(app, db, client,
     close(client, shop, number)
     seen = customer_meets(app, db, client, shop, number, mail)
     assert_only_shared(seen, hidden, shared)
-    assert "The shop asked its quality control to look at your request." in seen["page"]
+    assert "The shop asked a specialist team to look at your request: Quality control." in seen["page"]
 
 
 def test_a_warehouse_photo_is_internal_unless_the_desk_shares_it(app, db, client, shop, mail):

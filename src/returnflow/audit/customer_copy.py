@@ -56,7 +56,7 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
         names = {r.code: (r.label_zh if locale == "zh-CN" else r.label_en) for r in taxonomy}
         steps[locale] = follow.customer_steps(events, refunds, locale, names, shared)
     timeline = [{"at": zh["at"], "zh-CN": zh["text"], "en": en["text"],
-                 "details": [{"zh-CN": gettext("zh-CN", label), "en": label, "value": value}
+                 "details": [{"zh-CN": gettext(LOCALES[0], label), "en": label, "value": value}
                              for label, value in en["details"]]}
                 for zh, en in zip(steps["zh-CN"], steps["en"])]
     messages = [{"at": m.created_at, "from": "customer" if m.author_kind == "customer" else "shop", "body": m.body,

@@ -107,7 +107,8 @@ def handoff_notices(session: Session, case: CaseRecord, team_en: str, team_zh: s
     if reach is None:
         return []
     _customer, _settings, locale, channels = reach
-    text = (f"已交由{team_zh}处理：{note}" if locale == "zh-CN" else f"The shop asked its {team_en} to look at it: {note}")
+    text = (f"商家已请专业团队（{team_zh}）查看：{note}" if locale == "zh-CN"
+            else f"The shop asked a specialist team ({team_en}) to look at it: {note}")
     return shared_notices(case, locale, channels, text[:1000])
 
 

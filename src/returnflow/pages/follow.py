@@ -69,9 +69,8 @@ def customer_steps(events: list[CaseEvent], refunds: list[dict[str, Any]], local
     for h in handoffs or ():
         if visible.shown(h):
             steps.append({"at": h.created_at, "key": "handoff", "state": "", "details": [(N_("Note"), h.note)],
-                          "text": gettext(locale, N_("The shop asked its {team} to look at your request.")).format(
-                              team=words.word(TEAMS, h.team, locale).lower() if locale != "zh-CN"
-                              else words.word(TEAMS, h.team, locale))})
+                          "text": gettext(locale, N_("The shop asked a specialist team to look at your request: "
+                                                     "{team}.")).format(team=words.word(TEAMS, h.team, locale))})
     for r in refunds:
         steps.append({"at": r["at"], "key": "refunded", "state": "refunded", "details": [],
                       "text": gettext(locale, N_("Refunded: {amount} {currency}, {route}.")).format(

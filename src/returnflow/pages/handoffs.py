@@ -35,8 +35,8 @@ def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note:
     if row.visibility == CUSTOMER:
         from ..notify.hooks import handoff_notices
 
-        name = TEAMS[team]
-        notices = handoff_notices(session, case, gettext("en", name).lower(), gettext("zh-CN", name), row.note)
+        team_en, team_zh = (gettext(lang, TEAMS[team]) for lang in ("en", "zh-CN"))
+        notices = handoff_notices(session, case, team_en, team_zh, row.note)
         enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=at,
                      messages=[(m["topic"], m["payload"]) for m in notices])
     return row
