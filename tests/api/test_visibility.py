@@ -275,3 +275,30 @@ def test_the_visibility_field_is_checked_and_a_refusal_changes_nothing(client, d
         assert s.scalar(select(CaseEvent.seq).order_by(CaseEvent.seq.desc()).limit(1)) == version
         assert s.scalars(select(Attachment)).all() == []
     assert current(client, shop, number)["state"] == "awaiting_return"
+
+
+def test_the_customers_copy_from_the_command_line_leaves_internal_items_out(client, db, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.flows import run
+    from tests.support.money import paid_order, refund_only_case
+    from tests.support.world import make_shop
+
+    shop = make_shop(db, "cli")
+    paid_order(db, shop, payments=(("wechat_pay", None),))
+    case = refund_only_case(db, shop, "M-1", line_no=2)
+    hidden = marker("cli-note")
+    run(db, case, "note", shop.actors["agent"], {"text": hidden})
+    client.post(f"/api/v1/cases/{case}/refunds", headers=shop.headers(), json={
+        "route": "balance", "consent": {"channel": "phone", "statement": "fine"}})
+    run(db, case, "close", shop.actors["agent"])
+    env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "returnflow.cli", "audit", "archive", case, "--customer", "--out",
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    copy = zipfile.ZipFile(tmp_path / f"{case}-customer.zip")
+    assert f"{case}/vouchers.json" not in copy.namelist() and f"{case}/chain.json" not in copy.namelist()
+    timeline = copy.read(f"{case}/timeline.json").decode()
+    assert hidden not in timeline and "Refunded" in timeline
