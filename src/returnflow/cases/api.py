@@ -102,8 +102,9 @@ async def upload(number: str, actor: CurrentActor, request: Request,
             return 201, attachment_dict(attachment)
 
         # The stream is consumed, and a multipart body differs on every retry (random boundary): Idempotency-Key
-        # compares the file's name, size and checksum instead.
-        return await mutate(request, actor, work, fingerprint=incoming.fingerprint())
+        # compares the file's name, size and checksum (and who may see it) instead.
+        return await mutate(request, actor, work,
+                            fingerprint=incoming.fingerprint() + f"\n{chosen or ''}".encode())
     finally:
         incoming.close()
 
