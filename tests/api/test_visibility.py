@@ -23,7 +23,7 @@ from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
 from returnflow.notify.models import InAppMessage
 from tests.support.portal import csrf_of, png, sign_in_customer, sign_in_staff
-from tests.support.processes import smtp_server
+from tests.support.processes import fake_http, requests_seen, smtp_server
 from tests.support.returns import case_awaiting_return, shop_with_warehouse
 
 pytestmark = pytest.mark.slow  # an SMTP server process per module
@@ -40,7 +40,25 @@ def mail(tmp_path_factory):
 
 @pytest.fixture
 def shop(db, client):
-    return shop_with_warehouse(db, client)
+    """A shop that texts its customers too; its customer C-1 gives a phone number with a later order."""
+    shop = shop_with_warehouse(db, client)
+    assert client.put("/api/v1/sla/settings", headers=shop.headers("admin"),
+                      json={"notify_sms": True}).status_code == 200
+    return shop
+
+
+def with_phone(client, shop) -> None:
+    r = client.post("/api/v1/orders", headers=shop.headers(), json={
+        "number": "O-PHONE", "currency": "CNY", "delivered_at": "2026-11-04T10:00:00+08:00",
+        "customer": {"id": "C-1", "email": "C-1@example.com", "phone": "13800001111"},
+        "lines": [{"sku": "SKU-Z", "unit_price": "10.00", "quantity": 1}]})
+    assert r.status_code == 200, r.text
+
+
+def awaiting_return(client, shop, db) -> str:
+    number = case_awaiting_return(client, shop, db)["number"]
+    with_phone(client, shop)
+    return number
 
 
 def marker(kind: str) -> str:
@@ -99,14 +117,18 @@ def close(client, shop, number: str) -> None:
     assert act(client, shop, number, "close")["state"] == "closed"
 
 
-def customer_meets(app, db, client, shop, number: str, smtp) -> dict:
+def customer_meets(app, db, client, shop, number: str, smtp, tmp) -> dict:
     """Everything the customer can meet of the case: the page, each file link, their emails (delivered through the
     SMTP server), every notice addressed to them (email, SMS, push, in-app), the in-app messages and their copy of
     the archive, as text (files as their SHA-256)."""
     port, box = smtp
-    done = Worker(db, DeliverySettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="desk@shop.test")).run_once(
-        timers=False)
+    log = tmp / "sms.jsonl"
+    with fake_http(log) as sms:
+        done = Worker(db, DeliverySettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="desk@shop.test",
+                                           sms_url=f"{sms}/sms")).run_once(timers=False)
     assert done.messages.get("sent"), done
+    sms_sent = [orjson.loads(r["body"]) for r in requests_seen(log)]
+    assert sms_sent and {t["to"] for t in sms_sent} == {"+8613800001111"}
     with db.read() as s:
         notices = [m.payload for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))
                    if str(m.payload.get("to", "")).startswith("customer:") or "@example.com" in str(m.payload)]
@@ -136,16 +158,17 @@ def customer_meets(app, db, client, shop, number: str, smtp) -> dict:
     with db.read() as s:
         files = {a.filename: a for a in s.scalars(select(Attachment))}
     downloads = {name: web.get(f"/p/shop/cases/{number}/files/{a.id}").status_code for name, a in files.items()}
-    return {"page": page.text, "mails": "\n".join(mails), "notices": orjson.dumps(notices).decode(),
+    return {"page": page.text, "mails": "\n".join(mails), "sms": "\n".join(t["text"] for t in sms_sent),
+            "notices": orjson.dumps(notices).decode(),
             "inbox": "\n".join(inbox), "copy": "\n".join(texts), "copy_hashes": hashes, "downloads": downloads,
             "files": files}
 
 
 def assert_only_shared(seen: dict, hidden: str, shared: str, *, photo: bool = False) -> None:
-    for surface in ("page", "copy", "notices", "inbox", "mails"):
+    for surface in ("page", "copy", "notices", "inbox", "mails", "sms"):
         assert hidden not in seen[surface], f"the internal item reached the customer's {surface}"
     # A photo is shown on the page as itself (its link is checked by the caller), not by its file name.
-    for surface in ("copy", "notices", "inbox", "mails") + (() if photo else ("page",)):
+    for surface in ("copy", "notices", "inbox", "mails", "sms") + (() if photo else ("page",)):
         assert shared in seen[surface], f"the shared item is missing from the customer's {surface}"
     if photo:
         files = seen["files"]
@@ -169,8 +192,9 @@ def staff_sees_both(app, number: str, hidden: str, shared: str) -> str:
     return page
 
 
-def test_an_internal_note_never_reaches_the_customer_and_a_shared_one_does(app, db, client, shop, mail):
-    number = case_awaiting_return(client, shop, db)["number"]
+def test_an_internal_note_never_reaches_the_customer_and_a_shared_one_does(app, db, client, shop, mail,
+                                                                          tmp_path):
+    number = awaiting_return(client, shop, db)
     hidden, shared = marker("note-internal"), marker("note-shared")
     web = staff(app)
     for text, visibility in ((hidden, None), (shared, "customer")):
@@ -182,15 +206,15 @@ def test_an_internal_note_never_reaches_the_customer_and_a_shared_one_does(app, 
     page = staff_sees_both(app, number, hidden, shared)
     assert "Show this note to the customer" in page
     close(client, shop, number)
-    assert_only_shared(customer_meets(app, db, client, shop, number, mail), hidden, shared)
+    assert_only_shared(customer_meets(app, db, client, shop, number, mail, tmp_path), hidden, shared)
     staff_copy = client.get(f"/api/v1/cases/{number}/archive", headers=shop.headers()).content
     events = orjson.loads(zipfile.ZipFile(io.BytesIO(staff_copy)).read(f"{number}/events.json"))
     assert [(e["payload"]["text"], e["visibility"]) for e in events if e["action"] == "note"] == [
         (hidden, "internal"), (shared, "customer")]
 
 
-def test_an_escalation_reason_stays_internal_unless_the_agent_shares_it(app, db, client, shop, mail):
-    number = case_awaiting_return(client, shop, db)["number"]
+def test_an_escalation_reason_stays_internal_unless_the_agent_shares_it(app, db, client, shop, mail, tmp_path):
+    number = awaiting_return(client, shop, db)
     hidden, shared = marker("escalation-internal"), marker("escalation-shared")
     web = staff(app)
     for reason, visibility in ((hidden, None), (shared, "customer")):
@@ -201,13 +225,13 @@ def test_an_escalation_reason_stays_internal_unless_the_agent_shares_it(app, db,
         assert done.status_code == 303, done.text
     staff_sees_both(app, number, hidden, shared)
     close(client, shop, number)
-    seen = customer_meets(app, db, client, shop, number, mail)
+    seen = customer_meets(app, db, client, shop, number, mail, tmp_path)
     assert_only_shared(seen, hidden, shared)
     assert seen["page"].count("The case went to a supervisor.") == 1  # the internal escalation is no step at all
 
 
-def test_a_hand_off_is_internal_unless_shared_with_the_customer(app, db, client, shop, mail):
-    number = case_awaiting_return(client, shop, db)["number"]
+def test_a_hand_off_is_internal_unless_shared_with_the_customer(app, db, client, shop, mail, tmp_path):
+    number = awaiting_return(client, shop, db)
     hidden, shared = marker("handoff-internal"), marker("handoff-shared")
     web = staff(app)
     for note, visibility in ((hidden, None), (shared, "customer")):
@@ -218,13 +242,13 @@ def test_a_hand_off_is_internal_unless_shared_with_the_customer(app, db, client,
         assert done.status_code == 303, done.text
     staff_sees_both(app, number, hidden, shared)
     close(client, shop, number)
-    seen = customer_meets(app, db, client, shop, number, mail)
+    seen = customer_meets(app, db, client, shop, number, mail, tmp_path)
     assert_only_shared(seen, hidden, shared)
     assert "The shop asked a specialist team to look at your request: Quality control." in seen["page"]
 
 
-def test_a_warehouse_photo_is_internal_unless_the_desk_shares_it(app, db, client, shop, mail):
-    number = case_awaiting_return(client, shop, db)["number"]
+def test_a_warehouse_photo_is_internal_unless_the_desk_shares_it(app, db, client, shop, mail, tmp_path):
+    number = awaiting_return(client, shop, db)
     hidden, shared = marker("parcel-internal") + ".png", marker("parcel-shared") + ".png"
     desk = staff(app, "warehouse")
     for name, data, visibility in ((hidden, png(40, 40), None), (shared, png(48, 48), "customer")):
@@ -235,11 +259,11 @@ def test_a_warehouse_photo_is_internal_unless_the_desk_shares_it(app, db, client
         assert done.status_code == 303, done.text
     assert 'class="badge shared"' in item_of(staff_sees_both(app, number, hidden, shared), shared)
     close(client, shop, number)
-    assert_only_shared(customer_meets(app, db, client, shop, number, mail), hidden, shared, photo=True)
+    assert_only_shared(customer_meets(app, db, client, shop, number, mail, tmp_path), hidden, shared, photo=True)
 
 
-def test_an_inspection_photo_is_internal_unless_shared_through_the_api(app, db, client, shop, mail):
-    number = case_awaiting_return(client, shop, db)["number"]
+def test_an_inspection_photo_is_internal_unless_shared_through_the_api(app, db, client, shop, mail, tmp_path):
+    number = awaiting_return(client, shop, db)
     receive(client, shop, number)
     hidden, shared = marker("inspection-internal") + ".png", marker("inspection-shared") + ".png"
     ids = [upload(client, shop, number, hidden, png(56, 56)),
@@ -251,7 +275,7 @@ def test_an_inspection_photo_is_internal_unless_shared_through_the_api(app, db, 
     assert listed["state"] == "inspected"
     staff_sees_both(app, number, hidden, shared)
     close(client, shop, number)
-    assert_only_shared(customer_meets(app, db, client, shop, number, mail), hidden, shared, photo=True)
+    assert_only_shared(customer_meets(app, db, client, shop, number, mail, tmp_path), hidden, shared, photo=True)
 
 
 def test_the_visibility_field_is_checked_and_a_refusal_changes_nothing(client, db, shop):

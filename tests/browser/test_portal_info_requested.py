@@ -100,10 +100,12 @@ def test_information_requested_and_answered_with_a_photo(live, chromium, shots, 
     photo = agent.locator("ul.gallery li", has_text="tag.png")
     assert photo.locator(".badge.shared").inner_text() == w["shared"]
     photo.locator("img").scroll_into_view_if_needed()
-    agent.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=photo.locator("img").element_handle())
+    agent.wait_for_function("img => img.complete && img.naturalWidth === 120",
+                            arg=photo.locator("img").element_handle())
     walk.page(agent, "staff-case-info-answered")
 
-    image = httpx.get(base + you.locator("#files img").get_attribute("src"), cookies={c["name"]: c["value"] for c in customer_ctx.cookies()})
+    cookies = {c["name"]: c["value"] for c in customer_ctx.cookies()}
+    image = httpx.get(base + you.locator("#files img").get_attribute("src"), cookies=cookies)
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert external == [], f"requests left this machine: {external}"
     assert walk.problems == {}, json.dumps(walk.problems, ensure_ascii=False, indent=1)

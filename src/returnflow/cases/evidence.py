@@ -312,7 +312,8 @@ def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, c
             raise InvalidInput("required", field="file")
         upload = from_bytes(filename or "upload", data, settings)
     audience = visible.of_file(actor, visible.choice(visibility))
-    attachment = Attachment(visibility=audience, case_id=case.id, merchant_id=case.merchant_id, filename=upload.filename[:300],
+    attachment = Attachment(visibility=audience, case_id=case.id, merchant_id=case.merchant_id,
+                            filename=upload.filename[:300],
                             content_type=upload.content_type, kind=upload.kind, size=upload.size,
                             sha256=upload.sha256, storage_key=storage_key(case, upload), uploaded_by=actor.ref,
                             **view_columns(upload, f"{case.merchant_id}/{case.number}"))

@@ -55,5 +55,4 @@ def of_file(actor: Actor, chosen: str | None) -> str:
 
 def shown(row) -> bool:
     """Whether the customer may see this row (an event, message, attachment or hand-off)."""
-    return getattr(row, "visibility", None) == CUSTOMER if not isinstance(row, dict) \
-        else row.get("visibility") == CUSTOMER
+    return getattr(row, "visibility", None) == CUSTOMER
