@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
-from ..cases.visibility import CUSTOMER
 from ..cases.store import CaseRecord, run
+from ..cases.visibility import CUSTOMER
 from ..orders.models import Customer
 from ..sla.settings import for_case
 from .models import FollowUpTask
