@@ -1,5 +1,6 @@
 """The archive (归档) of a closed case: one ZIP with a PDF summary in zh-CN and en, the evidence files as uploaded,
-the event log with its hash chain, the refunds and the finance vouchers as JSON, and a manifest of SHA-256 sums."""
+the event log with its hash chain, the refunds and the finance vouchers as JSON, and a manifest of SHA-256 sums.
+This is the staff archive, internal items included and marked; the customer's copy is customer_copy.py."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from ..refunds.models import Compensation, Voucher, VoucherLine
 from ..refunds.reports import case_refunds, compensation_dict
 from .chain import GENESIS, head
 from .models import EventLink
+
+# The staff archive keeps internal items, marked; the customer's copy (customer_copy.py) leaves them out.
+INTERNAL_MARK = {"customer": "", "internal": " [内部 internal]"}
+
 
 def _json(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
@@ -51,7 +56,7 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
         select(Compensation).where(Compensation.case_id == case.id).order_by(Compensation.id))]
     event_rows = [{"seq": e.seq, "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
                    "actor": {"kind": e.actor_kind, "role": e.actor_role, "id": e.actor_id, "name": e.actor_name},
-                   "payload": e.payload, "at": e.created_at} for e in events]
+                   "payload": e.payload, "at": e.created_at, "visibility": e.visibility} for e in events]
     seal = head(session, case.id)
     files: dict[str, bytes] = {
         "events.json": _json(event_rows),
@@ -126,11 +131,11 @@ def summary_pdf(case, events, refunds, vouchers, compensations, attachments, sea
                                               for x in v["lines"]))
     heading("凭证文件", "Evidence")
     for a in attachments:
-        row(a.kind, a.filename, f"{a.size} bytes, SHA-256 {a.sha256}")
+        row(a.kind, a.filename, f"{a.size} bytes, SHA-256 {a.sha256}{INTERNAL_MARK[a.visibility]}")
     heading("处理记录", "Timeline")
     for e in events:
         row(f"{e['seq']}.", f"{e['at']:%Y-%m-%d %H:%M}", f"{e['action']} {e['from_state'] or '-'} → {e['to_state']} "
-            f"({e['actor']['role']} {e['actor']['name'] or e['actor']['id'] or ''})")
+            f"({e['actor']['role']} {e['actor']['name'] or e['actor']['id'] or ''}){INTERNAL_MARK[e['visibility']]}")
     heading("防篡改", "Tamper evidence")
     row("事件链末端哈希", "Event chain head (SHA-256)", seal)
     story.append(Spacer(1, 2 * mm))

@@ -43,11 +43,17 @@ def verify(case: str | None = typer.Option(None, "--case", help="Only this case 
 
 @audit_app.command("archive")
 def archive(case: str = typer.Argument(..., help="A closed case's number"),
-            out: Path = typer.Option(Path("."), help="Folder to write <case>.zip into")) -> None:
-    """Export a closed case as one archive: PDF summary (zh-CN + en), evidence, events, refunds and vouchers."""
+            out: Path = typer.Option(Path("."), help="Folder to write <case>.zip into"),
+            customer: bool = typer.Option(False, "--customer",
+                                          help="The customer's copy: only what the customer may see")) -> None:
+    """Export a closed case as one archive: PDF summary (zh-CN + en), evidence, events, refunds and vouchers
+    (internal items marked); with --customer, the customer's copy instead (<case>-customer.zip)."""
     from ..auth.actor import Actor
     from ..errors import AppError
-    from .archive import build
+    from .archive import build as staff_copy
+    from .customer_copy import build as customer_copy
+
+    build = customer_copy if customer else staff_copy
 
     db = _db()
     from ..config import get_settings
@@ -61,6 +67,6 @@ def archive(case: str = typer.Argument(..., help="A closed case's number"),
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{case}.zip"
+    target = out / f"{case}{'-customer' if customer else ''}.zip"
     target.write_bytes(data)
     console.print(f"wrote {target} ({len(data)} bytes)")

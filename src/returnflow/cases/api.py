@@ -14,6 +14,7 @@ from .evidence import ALLOWED, MESSAGE_FILES, attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
 from .views import attachment_dict, event_dict, present
+from .visibility import choice
 from .workflow import ACTIONS
 
 router = APIRouter(tags=["cases"])
@@ -73,7 +74,7 @@ async def act(number: str, body: ActionRequest, request: Request,
 
     def work(session):
         case = service.act(session, actor=actor, number=number, action=action, version=body.version,
-                           payload=body.payload)
+                           payload=body.payload, visibility=body.visibility)
         return 200, present(session, [case], actor)[0]
 
     return await mutate(request, actor, work)
@@ -84,24 +85,28 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("/cases/{number}/attachments", status_code=201, openapi_extra=_UPLOAD_BODY)
-async def upload(number: str, actor: CurrentActor, request: Request):
+async def upload(number: str, actor: CurrentActor, request: Request,
+                 visibility: str | None = Query(default=None, max_length=10)):
     """Adds an evidence photo or video (multipart field `file`); the type is checked from the content, not the name.
+    A file staff add is internal unless `visibility=customer` shares it with the customer.
 
     The body is read here, not by the framework: the size limit of the detected kind is enforced while the bytes
     arrive, and an unauthenticated request is refused before any of it is read.
     """
     settings = request.app.state.settings
+    chosen = choice(visibility)  # refused before the body is read
     incoming = await receive(request, settings)
     try:
         def work(session):
             case = service.get_case(session, actor=actor, number=number)
             attachment = attach(session, store=request.app.state.store, settings=settings, actor=actor, case=case,
-                                upload=incoming)
+                                upload=incoming, visibility=chosen)
             return 201, attachment_dict(attachment)
 
         # The stream is consumed, and a multipart body differs on every retry (random boundary): Idempotency-Key
-        # compares the file's name, size and checksum instead.
-        return await mutate(request, actor, work, fingerprint=incoming.fingerprint())
+        # compares the file's name, size and checksum (and who may see it) instead.
+        return await mutate(request, actor, work,
+                            fingerprint=incoming.fingerprint() + f"\n{chosen or ''}".encode())
     finally:
         incoming.close()
 

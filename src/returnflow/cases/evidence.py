@@ -19,6 +19,7 @@ from ..auth.actor import Actor
 from ..config import Settings
 from ..errors import InvalidInput
 from ..storage import EvidenceStore
+from . import visibility as visible
 from .images import HEIF, Unreadable, View, clean_filename, header, make_view, needs_view
 from .models import Attachment, Case
 from .workflow import fire
@@ -296,8 +297,11 @@ def storage_key(case: Case, upload: Upload) -> str:
 
 
 def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, case: Case,
-           filename: str | None = None, data: bytes | None = None, upload: Upload | None = None) -> Attachment:
+           filename: str | None = None, data: bytes | None = None, upload: Upload | None = None,
+           visibility: str | None = None, source: str | None = None) -> Attachment:
     """Records the file on the case (the workflow decides whether the case takes evidence now), then stores it.
+    A file staff add is internal unless `visibility` says "customer" (cases/visibility.py); `source` names where
+    it came from when that is not the case page ("message": sent with a message, which is its own notice).
 
     The object is written last, inside the caller's transaction: a refusal by the workflow stores nothing, a store
     failure rolls the rows back. If the commit fails after the write, the object is unreferenced but harmless: its
@@ -307,7 +311,9 @@ def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, c
         if data is None:
             raise InvalidInput("required", field="file")
         upload = from_bytes(filename or "upload", data, settings)
-    attachment = Attachment(case_id=case.id, merchant_id=case.merchant_id, filename=upload.filename[:300],
+    audience = visible.of_file(actor, visible.choice(visibility))
+    attachment = Attachment(visibility=audience, case_id=case.id, merchant_id=case.merchant_id,
+                            filename=upload.filename[:300],
                             content_type=upload.content_type, kind=upload.kind, size=upload.size,
                             sha256=upload.sha256, storage_key=storage_key(case, upload), uploaded_by=actor.ref,
                             **view_columns(upload, f"{case.merchant_id}/{case.number}"))
@@ -315,7 +321,8 @@ def attach(session, *, store: EvidenceStore, settings: Settings, actor: Actor, c
     session.flush()
     fire(session, case, "attach", actor, payload={"attachment_id": attachment.id, "filename": attachment.filename,
                                                   "kind": upload.kind, "sha256": upload.sha256,
-                                                  "size": upload.size})
+                                                  "size": upload.size, **({"source": source} if source else {})},
+         visibility=audience)
     store_upload(store, upload, attachment.storage_key, attachment.view_key)
     return attachment
 

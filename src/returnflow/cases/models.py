@@ -131,6 +131,8 @@ class CaseEvent(Base):
     actor_name: Mapped[str] = mapped_column(String(200), default="")
     payload: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # customer | internal, decided when the event is written (cases/visibility.py).
+    visibility: Mapped[str] = mapped_column(String(10), default="customer", server_default="customer")
 
 
 class Attachment(Base):
@@ -154,6 +156,8 @@ class Attachment(Base):
     view_sha256: Mapped[str | None] = mapped_column(String(64))
     uploaded_by: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # customer | internal (cases/visibility.py): a warehouse or inspection photo is internal unless staff share it.
+    visibility: Mapped[str] = mapped_column(String(10), default="customer", server_default="customer")
 
 
 class Reason(Base):

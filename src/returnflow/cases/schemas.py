@@ -55,6 +55,9 @@ class ActionRequest(BaseModel):
 
     version: Version
     payload: dict[str, Any] = Field(default_factory=dict)
+    # Who sees the event: "customer" or "internal" (staff only); a note or an escalation may be shared, most steps
+    # have a fixed answer (cases/visibility.py). None: the step's default.
+    visibility: str | None = Field(default=None, max_length=10)
 
 
 class CaseLineRead(BaseModel):

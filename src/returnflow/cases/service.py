@@ -263,12 +263,14 @@ def get_case(session: Session, *, actor: Actor, number: str) -> CaseRecord:
     return case
 
 
-def act(session: Session, *, actor: Actor, number: str, action: str, version: int, payload: dict) -> CaseRecord:
-    """Fires `action` on the case, as the actor, if the case is still at `version`."""
+def act(session: Session, *, actor: Actor, number: str, action: str, version: int, payload: dict,
+        visibility: str | None = None) -> CaseRecord:
+    """Fires `action` on the case, as the actor, if the case is still at `version` (`visibility`: who sees the
+    event, where staff may choose)."""
     case = get_case(session, actor=actor, number=number)
     if action == "assign":
         _check_assignee(session, case, payload.get("assignee_id"))
-    fire(session, case, action, actor, payload=payload, expected_version=version)
+    fire(session, case, action, actor, payload=payload, expected_version=version, visibility=visibility)
     return case
 
 

@@ -271,11 +271,11 @@ def line_state(record: CaseRecord) -> list[tuple]:
 
 
 def append_event(session: Session, record: CaseRecord, *, action: str, actor: Actor, source: str | None,
-                 payload: dict, at: datetime) -> dict[str, Any]:
+                 payload: dict, at: datetime, visibility: str = "customer") -> dict[str, Any]:
     """The immutable event for the case's current version, in the caller's transaction."""
     event = {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
              "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
-             "actor_name": actor.name, "payload": payload, "created_at": at}
+             "actor_name": actor.name, "payload": payload, "created_at": at, "visibility": visibility}
     run(session, _INSERT_EVENT, event)
     return event
 

@@ -80,9 +80,9 @@ def event_dict(event: CaseEvent) -> dict[str, Any]:
     return {"seq": event.seq, "action": event.action, "from_state": event.from_state, "to_state": event.to_state,
             "actor": {"kind": event.actor_kind, "role": event.actor_role, "id": event.actor_id,
                       "name": event.actor_name},
-            "payload": event.payload, "at": event.created_at}
+            "payload": event.payload, "at": event.created_at, "visibility": event.visibility}
 
 
 def attachment_dict(a: Attachment) -> dict[str, Any]:
     return {"id": a.id, "filename": a.filename, "content_type": a.content_type, "kind": a.kind, "size": a.size,
-            "sha256": a.sha256, "uploaded_by": a.uploaded_by, "created_at": a.created_at}
+            "sha256": a.sha256, "uploaded_by": a.uploaded_by, "created_at": a.created_at, "visibility": a.visibility}

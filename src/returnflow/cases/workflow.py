@@ -16,6 +16,7 @@ from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..guard import INT32_MAX
 from ..orders.models import OrderLine
+from . import visibility as visible
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
 from .store import (
     CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
@@ -468,9 +469,12 @@ def returnable_quantity(session: Session, order_line_id: int, *, exclude_case_id
 
 
 def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
-         expected_version: int | None = None, at: datetime | None = None) -> dict:
-    """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row."""
+         expected_version: int | None = None, at: datetime | None = None, visibility: str | None = None) -> dict:
+    """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row.
+
+    `visibility`: a staff member's choice of who sees the event (cases/visibility.py); None: the step's default."""
     payload = dict(payload or {})
+    audience = visible.of_event(action, actor, visible.choice(visibility))
     transition = BY_ACTION.get(action)
     if transition is None:
         raise AppError("unknown_action", status=422, field="action", action=action, allowed=list(ACTIONS))
@@ -494,7 +498,8 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
     # UPDATE ... WHERE version = <loaded>: a concurrent writer that committed first makes this match no row.
     if not save_changes(session, case, lines_before):
         raise Conflict("stale_version", field="version", sent=expected_version or case.version, current="newer")
-    event = append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at)
+    event = append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at,
+                         visibility=audience)
     write_side_effects(session, case, event)
     return event
 

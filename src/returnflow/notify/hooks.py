@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord, run
+from ..cases.visibility import CUSTOMER
 from ..orders.models import Customer
 from ..sla.settings import for_case
 from .models import FollowUpTask
@@ -26,30 +27,33 @@ _CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.cha
 
 
 def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]:
-    """Messages to the customer for a new event: on opening and on every change of customer-visible state."""
-    if case.channel == "import":
-        return []  # imported history is not live: no clocks, no messages
+    """Messages to the customer for a new event: on opening, on every change of customer-visible state, and when
+    staff share a note, an escalation or a file. An internal event never reaches the customer."""
+    if case.channel == "import" or event.get("visibility") != CUSTOMER:
+        return []  # imported history is not live: no clocks, no messages; internal work is not news
     action, target = event["action"], event["to_state"]
-    if case.customer_id is None or (action != "open" and (event["from_state"] == target or target in INTERNAL)):
+    if case.customer_id is None:
         return []
-    context = getattr(case, "context", None)
-    # The customer's contact came with the case (cases.store.Context), else it is read here.
-    customer = context.contact if context is not None else run(session, _CUSTOMER, {"id": case.customer_id}).first()
-    if customer is None:
+    payload = event.get("payload") or {}
+    # A file sent with a message is announced by the message itself.
+    shared = action in SHARED_NEWS and event.get("actor_kind") != "customer" and payload.get("source") != "message"
+    if not shared and action != "open" and (event["from_state"] == target or target in INTERNAL):
         return []
+    reach = _reach(session, case)
+    if reach is None:
+        return []
+    _customer, settings, locale, channels = reach
+    if shared:
+        return shared_notices(case, locale, channels, _shared_text(action, payload, locale))
     from ..cases.views import STATE_LABELS
 
-    settings = for_case(session, case)
-    locale = customer.locale if customer.locale in ("zh-CN", "en") else "zh-CN"
     template = "case_opened" if action == "open" else TEMPLATE_FOR.get(target, "case_update")
-    payload = event.get("payload") or {}
     data = {"number": case.number, "state": target, "state_label": STATE_LABELS[target][locale]}
     if template == "case_rejected":
         data["reason"] = str(payload.get("reason") or "")
     if template == "case_info_requested":
         data["message"] = str(payload.get("message") or "")
     to = f"customer:{case.customer_id}"
-    channels = ["in_app"] + customer_channels(customer, settings)
     messages = [_notify(c, to, locale, template, data) for c in channels]
     if target == S.CLOSED.value:
         if settings.get("survey"):
@@ -61,6 +65,51 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
                 "assignee_id": case.assignee_id, "status": "open", "outcome": None, "note": "", "done_by": None,
                 "done_at": None, "created_at": event["created_at"]})
     return messages
+
+
+def _reach(session: Session, case: CaseRecord):
+    """(contact, SLA settings, locale, channels incl. in-app) of the case's customer, or None."""
+    context = getattr(case, "context", None)
+    # The customer's contact came with the case (cases.store.Context), else it is read here.
+    customer = context.contact if context is not None else run(session, _CUSTOMER, {"id": case.customer_id}).first()
+    if customer is None:
+        return None
+    settings = for_case(session, case)
+    locale = customer.locale if customer.locale in ("zh-CN", "en") else "zh-CN"
+    return customer, settings, locale, ["in_app"] + customer_channels(customer, settings)
+
+
+# What staff may share, and how the notice words it (the shared words themselves follow).
+SHARED_NEWS = {
+    "note": ("The shop wrote: {text}", "商家留言：{text}"),
+    "escalate": ("Your request went to a supervisor: {text}", "您的售后单已交由主管处理：{text}"),
+    "attach": ("The shop added a file: {text}", "商家添加了文件：{text}"),
+}
+
+
+def _shared_text(action: str, payload: dict, locale: str) -> str:
+    en, zh = SHARED_NEWS[action]
+    words = payload.get("text") or payload.get("reason") or payload.get("filename") or ""
+    return (zh if locale == "zh-CN" else en).format(text=str(words)[:1000])
+
+
+def shared_notices(case: CaseRecord, locale: str, channels: list[str], text: str) -> list[dict]:
+    """One "case_shared" message per channel: what a staff member chose to show the customer."""
+    data = {"number": case.number, "message": text}
+    return [_notify(c, f"customer:{case.customer_id}", locale, "case_shared", data) for c in channels]
+
+
+def handoff_notices(session: Session, case: CaseRecord, team_en: str, team_zh: str, note: str) -> list[dict]:
+    """The notices of a hand-off shared with the customer (hand-offs are rows, not events)."""
+    if case.channel == "import" or case.customer_id is None:
+        return []
+    reach = _reach(session, case)
+    if reach is None:
+        return []
+    _customer, _settings, locale, channels = reach
+    text = (f"商家已请专业团队（{team_zh}）查看：{note}" if locale == "zh-CN"
+            else f"The shop asked a specialist team ({team_en}) to look at it: {note}")
+    return shared_notices(case, locale, channels, text[:1000])
 
 
 def customer_channels(customer, settings: dict) -> list[str]:

@@ -47,6 +47,12 @@ BUILTIN: dict[str, Builtin] = {
                                        "如有疑问，您可以补充说明或申请平台介入。"),
         "en": ("Request declined: {number}", "We are sorry: request {number} was declined. Reason: {reason}. "
                                              "You may add information or ask the platform to review it.")}),
+    "case_message": Builtin(("case", "body"), {
+        "zh-CN": ("商家回复：{case}", "关于您的售后单 {case}，商家回复：{body}"),
+        "en": ("A reply about {case}", "The shop replied about your request {case}: {body}")}),
+    "case_shared": Builtin(("number", "message"), {
+        "zh-CN": ("售后进度更新：{number}", "您的售后单 {number}：{message}"),
+        "en": ("Update on {number}", "Your request {number}: {message}")}),
     "return_instructions": Builtin(CASE + ("address", "deadline"), {
         "zh-CN": ("请寄回商品：{number}", "请在 {deadline} 前将商品寄回：{address}。请在包裹中注明售后单号 {number}。"),
         "en": ("Please send the item back: {number}", "Please send the item to {address} by {deadline}, with "

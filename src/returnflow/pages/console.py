@@ -68,10 +68,12 @@ async def receive_photos(request: Request, files) -> list:
     return await _uploads(request, files)
 
 
-def attach_photos(request: Request, session, actor: Actor, case, uploads) -> list[int]:
-    """Puts the photos on the case (inside the caller's transaction) and returns their attachment ids."""
+def attach_photos(request: Request, session, actor: Actor, case, uploads, visibility: str | None = None) -> list[int]:
+    """Puts the photos on the case (inside the caller's transaction) and returns their attachment ids; they are
+    internal unless `visibility` is "customer" (the form's "show to the customer" box)."""
     settings, store = request.app.state.settings, request.app.state.store
-    return [attach(session, store=store, settings=settings, actor=actor, case=case, upload=u).id for u in uploads]
+    return [attach(session, store=store, settings=settings, actor=actor, case=case, upload=u,
+                   visibility=visibility).id for u in uploads]
 
 
 def close_all(uploads) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
+from ..cases import visibility as visible
 from ..cases.evidence import MESSAGE_FILES, Receiver, Upload, attach
 from ..cases.models import CaseEvent
 from ..cases.store import CaseRecord
@@ -47,20 +48,29 @@ def refunds_paid(session: Session, case_id: int) -> list[dict[str, Any]]:
 
 
 def customer_steps(events: list[CaseEvent], refunds: list[dict[str, Any]], locale: str,
-                   reasons: dict[str, str]) -> list[dict[str, Any]]:
-    """The timeline in plain words: customer-visible events, and each paid refund with its amount and route."""
+                   reasons: dict[str, str], handoffs: list | None = None) -> list[dict[str, Any]]:
+    """The timeline in plain words: customer-visible events, shared hand-offs, and each paid refund with its amount
+    and route. Internal items are never read into it (cases/visibility.py)."""
+    from .handoffs import TEAMS
+
     steps = []
     for e in events:
-        if e.action not in words.CUSTOMER_STEPS:
+        if not visible.shown(e) or e.action not in words.CUSTOMER_STEPS:
             continue
         payload = e.payload or {}
         text = words.word(words.CUSTOMER_STEPS, e.action, locale)
         if e.action == "attach" and payload.get("kind") == "document":
             text = gettext(locale, N_("A document was added."))
-        details = words.event_details(payload, staff=False, reasons=reasons)
+        # A customer-visible event was written for the customer to read, a shared note included.
+        details = words.event_details(payload, staff=e.action == "note", reasons=reasons)
         if e.action in words.PLAN_ACTIONS:
             details = plan_details(payload, locale) + details
         steps.append({"at": e.created_at, "text": text, "details": details, "state": e.to_state, "key": e.action})
+    for h in handoffs or ():
+        if visible.shown(h):
+            steps.append({"at": h.created_at, "key": "handoff", "state": "", "details": [(N_("Note"), h.note)],
+                          "text": gettext(locale, N_("The shop asked a specialist team to look at your request: "
+                                                     "{team}.")).format(team=words.word(TEAMS, h.team, locale))})
     for r in refunds:
         steps.append({"at": r["at"], "key": "refunded", "state": "refunded", "details": [],
                       "text": gettext(locale, N_("Refunded: {amount} {currency}, {route}.")).format(
@@ -141,18 +151,20 @@ async def message_form(request: Request) -> tuple[str, list]:
 
 
 def attach_all(session: Session, request: Request, *, case: CaseRecord, actor: Actor,
-               uploads: list[Upload]) -> list[int]:
+               uploads: list[Upload], visibility: str | None = None, source: str | None = None) -> list[int]:
     """Each upload an attachment of the case (an `attach` event the workflow must allow), in the caller's
     transaction; returns their ids."""
     return [attach(session, store=request.app.state.store, settings=request.app.state.settings, actor=actor,
-                   case=case, upload=upload).id for upload in uploads]
+                   case=case, upload=upload, visibility=visibility, source=source).id for upload in uploads]
 
 
 def post_with_files(session: Session, request: Request, *, case: CaseRecord, actor: Actor, text: str,
                     uploads: list[Upload], at) -> CaseMessage:
     """The message and its files, in the caller's transaction: each file an attachment of the case (an `attach`
     event the workflow must allow), then the message naming them; nothing is kept if any part is refused."""
-    ids = attach_all(session, request, case=case, actor=actor, uploads=uploads)
+    # Files sent with a message go to whoever reads the message: the customer.
+    ids = attach_all(session, request, case=case, actor=actor, uploads=uploads, visibility=visible.CUSTOMER,
+                     source="message")
     message = add_message(session, case=case, actor=actor, body=text[:5000], at=at)
     message.attachment_ids = ids
     return message

@@ -1,5 +1,5 @@
 """Hand-offs of a case to another team (QC, product, supplier appraisal 鉴定): internal work with a note and a
-status, listed on the staff case page and in a queue per team; the customer never sees them."""
+status, listed on the staff case page and in a queue per team; the customer sees one only when it is shared."""
 
 from __future__ import annotations
 
@@ -10,24 +10,35 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases.models import Case as CaseRow
-from ..cases.store import CaseRecord
-from .frame import N_, PageError
+from ..cases.store import CaseRecord, enqueue_many
+from ..cases.visibility import CUSTOMER, INTERNAL, choice
+from .frame import N_, PageError, gettext
 from .models import CaseHandoff
 
 TEAMS = {"qc": N_("Quality control"), "product": N_("Product team"), "supplier": N_("Supplier appraisal")}
 STATUSES = {"open": N_("Open"), "done": N_("Done")}
 
 
-def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note: str, at: datetime) -> CaseHandoff:
+def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note: str, at: datetime,
+           visibility: str | None = None) -> CaseHandoff:
+    """A hand-off, internal unless `visibility` is "customer" (the customer then sees the team and the note)."""
     if team not in TEAMS:
         raise PageError("team", N_("Team: choose quality control, product team or supplier appraisal."),
                         field="team")
     if not note.strip():
         raise PageError("required", N_("Note: say what the team should look at."), field="handoff_note")
     row = CaseHandoff(case_id=case.id, merchant_id=case.merchant_id, team=team, note=note.strip()[:4000],
-                      status="open", created_by=actor.ref, created_name=actor.name, created_at=at)
+                      status="open", created_by=actor.ref, created_name=actor.name, created_at=at,
+                      visibility=choice(visibility, "handoff_visibility") or INTERNAL)
     session.add(row)
     session.flush()
+    if row.visibility == CUSTOMER:
+        from ..notify.hooks import handoff_notices
+
+        team_en, team_zh = (gettext(lang, TEAMS[team]) for lang in ("en", "zh-CN"))
+        notices = handoff_notices(session, case, team_en, team_zh, row.note)
+        enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=at,
+                     messages=[(m["topic"], m["payload"]) for m in notices])
     return row
 
 
@@ -43,8 +54,12 @@ def finish(session: Session, *, case: CaseRecord, actor: Actor, handoff_id: int,
     return row
 
 
-def of_case(session: Session, case_id: int) -> list[CaseHandoff]:
-    return list(session.scalars(select(CaseHandoff).where(CaseHandoff.case_id == case_id).order_by(CaseHandoff.id)))
+def of_case(session: Session, case_id: int, *, customer: bool = False) -> list[CaseHandoff]:
+    """The case's hand-offs; `customer`: only those shared with the customer."""
+    stmt = select(CaseHandoff).where(CaseHandoff.case_id == case_id)
+    if customer:
+        stmt = stmt.where(CaseHandoff.visibility == CUSTOMER)
+    return list(session.scalars(stmt.order_by(CaseHandoff.id)))
 
 
 def queue(session: Session, *, actor: Actor, team: str, status: str = "open", limit: int = 50,

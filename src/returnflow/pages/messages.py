@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases.store import CaseRecord, enqueue
+from ..cases.visibility import CUSTOMER
 from .models import CaseMessage
 
 
@@ -27,5 +28,9 @@ def add_message(session: Session, *, case: CaseRecord, actor: Actor, body: str, 
     return message
 
 
-def messages_of(session: Session, case_id: int) -> list[CaseMessage]:
-    return list(session.scalars(select(CaseMessage).where(CaseMessage.case_id == case_id).order_by(CaseMessage.id)))
+def messages_of(session: Session, case_id: int, *, customer: bool = False) -> list[CaseMessage]:
+    """The case's messages in order; `customer`: only those the customer may see."""
+    stmt = select(CaseMessage).where(CaseMessage.case_id == case_id)
+    if customer:
+        stmt = stmt.where(CaseMessage.visibility == CUSTOMER)
+    return list(session.scalars(stmt.order_by(CaseMessage.id)))

@@ -68,6 +68,7 @@ class CaseMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     attachment_ids: Mapped[list] = mapped_column(default=list)  # files sent with the message (attachments.id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    visibility: Mapped[str] = mapped_column(String(10), default="customer", server_default="customer")
 
 
 class CasePlan(Base):
@@ -95,8 +96,8 @@ class CasePlan(Base):
 
 
 class CaseHandoff(Base):
-    """A hand-off of a case to another team (QC, product, supplier appraisal): internal, never shown to the
-    customer. status: open → done."""
+    """A hand-off of a case to another team (QC, product, supplier appraisal): internal unless the staff member
+    who writes it shares it with the customer (then they see the team and the note). status: open → done."""
 
     __tablename__ = "case_handoffs"
     __table_args__ = (Index("ix_case_handoffs_team_status", "merchant_id", "team", "status"),)
@@ -113,3 +114,4 @@ class CaseHandoff(Base):
     done_by: Mapped[str | None] = mapped_column(String(80))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    visibility: Mapped[str] = mapped_column(String(10), default="internal", server_default="internal")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..auth.actor import Actor
 from ..cases import files as served, service
 from ..cases.models import Attachment, CaseEvent
+from ..cases.visibility import CUSTOMER
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
 from ..errors import Explained, NotFound
@@ -19,7 +20,7 @@ from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..notify import survey
-from . import follow, plans, portal, words
+from . import follow, handoffs, plans, portal, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
 from .messages import messages_of
 
@@ -148,11 +149,16 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
     with _db(request).read() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
-        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+        # Only what the customer may see is read at all (cases/visibility.py): internal items cannot leak below.
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                         CaseEvent.visibility == CUSTOMER)
+                                 .order_by(CaseEvent.seq)).all()
         reason_names = dict(_reasons_all(session, merchant, locale))
         refunds = follow.refunds_paid(session, case.id)
-        steps = follow.customer_steps(list(events), refunds, locale, reason_names)
-        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)
+        steps = follow.customer_steps(list(events), refunds, locale, reason_names,
+                                      handoffs.of_case(session, case.id, customer=True))
+        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id,
+                                                         Attachment.visibility == CUSTOMER)
                                 .order_by(Attachment.id)).all()
         allowed = allowed_actions(case, actor)
         asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
@@ -160,7 +166,7 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         return render(request, "portal/case.html", _context(
             merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
             asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
-            messages=messages_of(session, case.id), state_label=words.state_label(case.state, locale),
+            messages=messages_of(session, case.id, customer=True), state_label=words.state_label(case.state, locale),
             type_label=words.word(words.TYPES, case.type, locale), refunds=refunds,
             plan=plan if plan is not None and "accept_plan" in allowed else None, plan_kinds=plans.KINDS,
             plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
@@ -320,14 +326,31 @@ async def return_label(merchant_code: str, number: str, request: Request):
                              "Cache-Control": "private, no-store"})
 
 
+@router.get("/p/{merchant_code}/cases/{number}/copy.zip")
+async def case_copy(merchant_code: str, number: str, request: Request):
+    """The customer's copy of their closed request: only what they may see (audit/customer_copy.py)."""
+    from ..audit import customer_copy
+
+    with _db(request).read() as session:
+        _merchant, actor = _require_customer(request, session, merchant_code)
+        case = _own_case(session, actor, number)
+        if case.state != "closed":
+            raise PageError("not_closed", N_("A copy of the request can be downloaded once it is closed."),
+                            field="number", status=409)
+        data = customer_copy.build(session, request.app.state.store, actor=actor, number=case.number)
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{case.number}.zip"',
+                             "Cache-Control": "private, no-store"})
+
+
 @router.get("/p/{merchant_code}/cases/{number}/files/{attachment_id}")
 async def evidence_file(merchant_code: str, number: str, attachment_id: int, request: Request):
     with _db(request).read() as session:
         _merchant, actor = _require_customer(request, session, merchant_code)
         case = _own_case(session, actor, number)
         attachment = session.get(Attachment, attachment_id)
-        if attachment is None or attachment.case_id != case.id:
-            raise NotFound("attachment", attachment_id, field="attachment_id")
+        if attachment is None or attachment.case_id != case.id or attachment.visibility != CUSTOMER:
+            raise NotFound("attachment", attachment_id, field="attachment_id")  # an internal file does not exist here
     # Customers see the copy without location data; the original is for staff only (cases/files.py).
     return served.shown(request.app.state.store, attachment, **{"Cache-Control": "private, max-age=3600"})
 

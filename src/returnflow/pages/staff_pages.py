@@ -12,6 +12,7 @@ from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
 from ..cases import files as served, reasons as reason_taxonomy, service, store
 from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
+from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
 from ..db import utcnow
 from ..errors import AppError, NotFound
@@ -226,10 +227,12 @@ async def case_page(number: str, request: Request, template: str = ""):
               "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
               "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
               "details": (follow.plan_details(e.payload or {}, locale) if e.action in words.PLAN_ACTIONS else [])
-              + words.event_details(e.payload or {}, staff=True, reasons=reason_names)} for e in events]
+              + words.event_details(e.payload or {}, staff=True, reasons=reason_names),
+              "internal": e.visibility != CUSTOMER} for e in events]
     return render(request, "staff/case.html", _ctx(
         actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
-        buttons=buttons, can_note="note" in allowed, can_assign="assign" in allowed, decision=decision,
+        buttons=buttons, shareable=SHAREABLE, can_note="note" in allowed, can_assign="assign" in allowed,
+        decision=decision,
         messages=messages, reason_names=reason_names, fields=words.FIELDS,
         state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
         names={u.id: u.name for u in users}, can_plan="propose_plan" in allowed,
@@ -271,7 +274,7 @@ async def act(number: str, action: str, request: Request):
         case = service.get_case(session, actor=actor, number=number)
         service.act(session, actor=actor, number=number, action=action,
                     version=int(version) if version.isdigit() else case.version,
-                    payload=_payload(action, form, case))
+                    payload=_payload(action, form, case), visibility=str(form.get("visibility") or "")[:10] or None)
     return redirect(request, f"/staff/cases/{number}", flash="note_saved" if action == "note" else "action_done")
 
 
@@ -371,7 +374,8 @@ async def hand_off(number: str, request: Request):
     with request.app.state.db.transaction() as session:
         case = service.get_case(session, actor=actor, number=number)
         handoffs.create(session, case=case, actor=actor, team=str(form.get("team") or ""),
-                        note=str(form.get("note") or ""), at=utcnow())
+                        note=str(form.get("note") or ""), at=utcnow(),
+                        visibility=str(form.get("visibility") or "")[:10] or None)
     return redirect(request, f"/staff/cases/{number}#handoffs", flash="handoff_saved")
 
 

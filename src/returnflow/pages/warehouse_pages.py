@@ -92,7 +92,8 @@ async def record_parcel(request: Request):
             if number:
                 case = cases.get_case(session, actor=actor, number=number)
                 lines = _parcel_lines(form, receiving.expected(session, case))
-                photos = attach_photos(request, session, actor, case, uploads) if uploads else []
+                photos = attach_photos(request, session, actor, case, uploads,
+                                       text(form, "visibility", 10) or None) if uploads else []
                 code = case.number
             else:
                 photos = []
@@ -196,7 +197,8 @@ async def inspect(number: str, request: Request):
             checklist = inspection.checklists_of(session, case, "en").get(line_id, [])
             answers = {item["key"]: _answer(text(form, f"ck_{item['key']}", 5)) for item in checklist
                        if text(form, f"ck_{item['key']}", 5) in ("yes", "no", "na")}
-            photos = attach_photos(request, session, actor, case, uploads) if uploads else []
+            photos = attach_photos(request, session, actor, case, uploads,
+                                   text(form, "visibility", 10) or None) if uploads else []
             item = {"line_id": line_id if line_id is not None else -1, "checklist": answers,
                     "grade": text(form, "grade", 2), "verdict": text(form, "verdict", 40),
                     "deduction": text(form, "deduction", 30) or None, "reason": text(form, "reason"),

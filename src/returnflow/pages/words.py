@@ -53,8 +53,10 @@ DEADLINE_AFTER = {
     "repair_start": N_("after the repair starts"),
 }
 
-# Timeline steps as the customer reads them; steps missing here are internal (notes, assignment).
+# Timeline steps as the customer reads them, when the event is customer-visible (cases/visibility.py): a note or
+# an escalation only when staff shared it; assignment never.
 CUSTOMER_STEPS = {
+    "note": N_("A note from the shop."),
     "open": N_("You submitted the request."),
     "approve": N_("The shop approved your request."),
     "reject": N_("The shop rejected your request."),

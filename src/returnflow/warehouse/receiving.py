@@ -15,6 +15,7 @@ from ..cases import store
 from ..cases.evidence import store_upload, view_columns
 from ..cases.models import Attachment, CaseState as S
 from ..cases.store import CaseRecord
+from ..cases.visibility import INTERNAL
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, NotFound
@@ -229,14 +230,14 @@ def _move_parcel_photos(session: Session, actor: Actor, case: CaseRecord, receip
                                 content_type=photo.content_type, kind=photo.kind, size=photo.size,
                                 sha256=photo.sha256, storage_key=photo.storage_key, uploaded_by=photo.uploaded_by,
                                 view_key=photo.view_key, view_type=photo.view_type, view_size=photo.view_size,
-                                view_sha256=photo.view_sha256)
+                                view_sha256=photo.view_sha256, visibility=INTERNAL)
         session.add(attachment)
         session.flush()
         photo.attachment_id = attachment.id
         fire(session, case, "attach", actor, payload={
             "attachment_id": attachment.id, "filename": attachment.filename, "kind": attachment.kind,
             "sha256": attachment.sha256, "size": attachment.size, "receipt_id": receipt.id,
-            "source": "receiving_exception"})
+            "source": "receiving_exception"}, visibility=INTERNAL)
         moved.append(attachment.id)
     return moved
 
