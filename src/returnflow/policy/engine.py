@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..money import quantize
@@ -35,10 +36,11 @@ CLOCK_ANCHOR = {"unshipped_refund": Anchor.REQUEST, "in_transit_refund": Anchor.
 class _Draft:
     """What a decision collects while the rules run."""
 
-    __slots__ = ("agent", "cited", "deadlines", "deductions", "now", "policy", "reasons", "req")
+    __slots__ = ("agent", "cited", "deadlines", "deductions", "now", "policy", "reasons", "req", "working_day")
 
-    def __init__(self, policy: Policy, req: LineRequest, now: datetime) -> None:
-        self.policy, self.req, self.now = policy, req, now
+    def __init__(self, policy: Policy, req: LineRequest, now: datetime,
+                 working_day: Callable[[date], bool] | None = None) -> None:
+        self.policy, self.req, self.now, self.working_day = policy, req, now, working_day
         self.reasons: list[Citation] = []
         self.cited: set[str] = set()
         self.deadlines: list[Deadline] = []
@@ -75,11 +77,13 @@ class _Draft:
         self.cite(spec.rule, period=spec.period, at=at.astimezone(self.policy.timezone) if at else "")
 
 
-def decide(policy: Policy, request: LineRequest, now: datetime) -> Decision:
-    """Decides one requested case line under `policy` as of `now` (timezone-aware)."""
+def decide(policy: Policy, request: LineRequest, now: datetime,
+           working_day: Callable[[date], bool] | None = None) -> Decision:
+    """Decides one requested case line under `policy` as of `now` (timezone-aware); `working_day` tells the
+    merchant's working days (its business calendar) for `[window] extend_to_business_day`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    d = _Draft(policy, request, now)
+    d = _Draft(policy, request, now, working_day)
     if request.case_type in ("inquiry", "complaint"):
         d.cite("M.case_type")
         return _finish(d, False, (), False, Payer.NONE)
@@ -183,8 +187,9 @@ def _no_reason(d: _Draft) -> Decision:
         d.clock("appeal", "customer_appeal")
         return _finish(d, False, (), False, Payer.NONE)
     end, rule, merchant = _window(d)
-    d.deadlines.append(Deadline("customer_window", rule, Anchor.SIGNING, at=end))
     d.cite(rule, merchant, end=end.astimezone(policy.timezone), days=policy.window_days)
+    end = _to_business_day(d, end)
+    d.deadlines.append(Deadline("customer_window", rule, Anchor.SIGNING, at=end))
     if d.now > end:
         d.clock("appeal", "customer_appeal")
         return _finish(d, False, (), False, Payer.NONE)
@@ -231,19 +236,27 @@ def _instant_allowed(d: _Draft) -> bool:
 
 
 def _admissible(d: _Draft) -> bool:
-    """Statutory exclusions (CN2/CN3/EU8), merchant final-sale rules, and the goods' condition (CN4/CN5/EU7)."""
+    """Statutory exclusions (CN2/CN3/EU8) and merchant final-sale rules refuse at intake; the goods' condition
+    (CN4/CN5, EU7) is only stated by the customer here and is established by inspection when the goods arrive."""
     policy, req, cat = d.policy, d.req, d.req.category
     law = policy.law
-    excluded = cat.custom_made or cat.perishable or cat.periodical or (cat.digital and req.opened)
-    if law == "eu":
-        excluded = excluded or (cat.hygiene_sealed and req.opened) or (cat.inseparable and req.used)
-        if cat.virtual and req.used:
+    # Digital content is "activated" when unsealed (on a medium) or started / downloaded (not on a medium).
+    activated = (cat.digital or cat.virtual) and (req.opened or req.used)
+    excluded = cat.custom_made or cat.perishable or cat.periodical
+    if law == "cn":
+        excluded = excluded or activated  # CN2: digital goods downloaded or unsealed by the consumer
+    elif law == "eu":
+        excluded = excluded or (cat.digital and activated) or (cat.hygiene_sealed and req.opened) \
+            or (cat.inseparable and req.used)
+        if cat.virtual and activated and not cat.digital:
             # EU8: digital content whose supply began is excluded only with the consumer's prior express consent
             # and acknowledgement (two separate ticks), which the order records as the purchase confirmation.
             if req.confirmed_at_purchase:
                 excluded = True
             else:
                 d.cite("EU8.unconfirmed")
+    else:
+        excluded = excluded or activated
     if excluded and law in NO_REASON_EXCLUSIONS:
         d.cite(NO_REASON_EXCLUSIONS[law])
         return False
@@ -261,12 +274,12 @@ def _admissible(d: _Draft) -> bool:
             d.cite(rule.basis)
         return False
     if law == "cn":
+        # Intake never refuses on a condition only inspection can establish: the customer's own flags say what
+        # inspection will check on arrival (CN5: the one-time seal; CN4: use beyond testing).
         if cat.one_time_seal and req.opened:
-            d.cite("CN5")
-            return False
+            d.cite("CN5.on_arrival")
         if req.used:
-            d.cite("CN4")
-            return False
+            d.cite("CN4.on_arrival")
     elif law == "eu" and req.used:
         d.cite("EU7")
         d.agent = True
@@ -277,6 +290,8 @@ def _window(d: _Draft) -> tuple[datetime, str, MerchantRule | None]:
     """The latest of the statutory, the merchant's and any matching window or holiday rule."""
     policy, req, tz = d.policy, d.req, d.policy.timezone
     received = req.received_at
+    if policy.law == "eu" and req.last_received_at is not None:
+        received = max(received, req.last_received_at)  # EU1: split deliveries count from the last item
     candidates: list[tuple[datetime, str, MerchantRule | None]] = []
     if policy.statutory_days:
         statutory = days_window_end(received, policy.statutory_days, tz)
@@ -285,6 +300,8 @@ def _window(d: _Draft) -> tuple[datetime, str, MerchantRule | None]:
             candidates.append((months_window_end(statutory, policy.missing_info_months, tz), "EU2", None))
     anchor = {"order": req.ordered_at, "shipment": req.shipped_at, "delivery": req.delivered_at,
               "signing": req.signed_at}[policy.counted_from] or received
+    if policy.law == "eu" and policy.counted_from in ("delivery", "signing"):
+        anchor = received
     own_rule = policy.window_rule if policy.window_days == policy.statutory_days else "M.window"
     candidates.append((days_window_end(anchor, policy.window_days, tz), own_rule, None))
     for rule in policy.index["window"].matching(req.sku, req.tags, req.category.code):
@@ -295,6 +312,25 @@ def _window(d: _Draft) -> tuple[datetime, str, MerchantRule | None]:
             candidates.append((end_of_day(rule.return_until, tz), rule.id, rule))
     # latest end wins; on a tie the statutory rule is cited (it comes first)
     return max(candidates, key=lambda c: c[0])
+
+
+def _to_business_day(d: _Draft, end: datetime) -> datetime:
+    """`[window] extend_to_business_day`: a window ending on a weekend or public holiday of the merchant's
+    calendar runs to the end of the next working day (cited, with both dates)."""
+    if not d.policy.extend_to_business_day or d.working_day is None:
+        return end
+    tz = d.policy.timezone
+    day = end.astimezone(tz).date()
+    moved = day
+    for _ in range(366):
+        if d.working_day(moved):
+            break
+        moved += timedelta(days=1)
+    if moved == day:
+        return end
+    extended = end_of_day(moved, tz)
+    d.cite("M.business_day", was=day.isoformat(), end=extended)
+    return extended
 
 
 def _keep_item(d: _Draft) -> bool:
@@ -316,7 +352,8 @@ def _keep_item(d: _Draft) -> bool:
 def _deductions(d: _Draft) -> None:
     """Restocking fee and the free-shipping refund lost (CN6)."""
     policy, req = d.policy, d.req
-    rules = policy.index["restocking_fee"].matching(req.sku, req.tags, req.category.code)
+    rules = [r for r in policy.index["restocking_fee"].matching(req.sku, req.tags, req.category.code)
+             if r.fits(req.condition, req.grade)]
     percent, rule = (rules[0].percent, rules[0]) if rules else (policy.restocking_percent, None)
     if percent > 0:
         fee = quantize(req.amount * percent / HUNDRED, req.currency)
