@@ -234,7 +234,8 @@ _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
             .correlate(OrderLine).scalar_subquery())
 _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
                              OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"),
-                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed)
+                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
+                             OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
 from ..money import MoneyError, is_currency, to_minor
@@ -60,6 +60,12 @@ class OrderLineIn(BaseModel):
     final_sale_confirmed: bool = Field(
         default=False, description="Checkout showed, and the buyer confirmed, that this item is excluded from the "
                                    "no-reason return (CN3)")
+    # Split deliveries: when this line's parcel was delivered / signed for (default: the order's times).
+    delivered_at: AwareDatetime | None = None
+    signed_at: AwareDatetime | None = None
+    serial_numbers: list[str] | None = Field(
+        default=None, max_length=1000, description="The units' serial numbers (at most one per unit), for the "
+                                                   "repair history of each unit (CN12)")
 
 
 class OrderIn(BaseModel):
@@ -77,11 +83,11 @@ class OrderIn(BaseModel):
     payments: list[PaymentIn] = Field(default_factory=list)
     country: str | None = Field(default=None, max_length=60)
     sales_channel: str | None = Field(default=None, max_length=60)
-    ordered_at: datetime | None = None
-    shipped_at: datetime | None = None
-    delivered_at: datetime | None = None
-    signed_at: datetime | None = None
-    paid_at: datetime | None = None
+    ordered_at: AwareDatetime | None = None
+    shipped_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = None
+    signed_at: AwareDatetime | None = None
+    paid_at: AwareDatetime | None = None
     shipping_insurance: bool = Field(default=False, description="The order carries return-shipping insurance (运费险)")
     free_shipping_threshold: Decimal | None = Field(
         default=None, ge=0, description="The free-shipping threshold this order met, if it shipped free (CN6)")
@@ -116,6 +122,14 @@ class OrderIn(BaseModel):
                 raise Explained(f"lines[{i}].delivered_quantity",
                                 f"{delivered_qty} delivered is more than the {line.quantity} ordered",
                                 f"签收数量 {delivered_qty} 超过下单数量 {line.quantity}")
+            serials = [x.strip() for x in line.serial_numbers or ()]
+            if any(not x or len(x) > 100 for x in serials):
+                raise Explained(f"lines[{i}].serial_numbers", "a serial number is 1 to 100 characters",
+                                "序列号须为 1 到 100 个字符")
+            if len(serials) > line.quantity or len(set(serials)) != len(serials):
+                raise Explained(f"lines[{i}].serial_numbers",
+                                f"at most one distinct serial number per unit ({line.quantity} ordered)",
+                                f"每件商品最多一个序列号且不能重复（下单 {line.quantity} 件）")
             unit = minor(line.unit_price, f"lines[{i}].unit_price")
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
@@ -123,7 +137,9 @@ class OrderIn(BaseModel):
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
-                                    final_sale_confirmed=line.final_sale_confirmed))
+                                    final_sale_confirmed=line.final_sale_confirmed,
+                                    delivered_at=line.delivered_at, signed_at=line.signed_at,
+                                    serial_numbers=serials or None))
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(

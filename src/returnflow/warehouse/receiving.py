@@ -105,8 +105,15 @@ def scan(session: Session, *, actor: Actor, code: str, locale: str = "zh-CN") ->
     return {"code": code, "matched": True, "by": matches[0]["by"], "case": expected(session, case)}
 
 
-def expected(session: Session, case: CaseRecord) -> dict[str, Any]:
+def received_now(session: Session, case: CaseRecord) -> dict[int, int]:
+    """Units of each case line received for the case's current round: the parcels' history, capped by the line's
+    own count (a reopened repair expects its unit again, CN12)."""
     got = received_so_far(session, [line.id for line in case.lines])
+    return {line.id: min(got.get(line.id, 0), line.received_quantity) for line in case.lines}
+
+
+def expected(session: Session, case: CaseRecord) -> dict[str, Any]:
+    got = received_now(session, case)
     return {"number": case.number, "state": case.state, "order": case.order_number, "version": case.version,
             "lines": [{"line_id": line.id, "sku": line.sku, "title": line.title, "claimed": line.quantity,
                        "received": got.get(line.id, 0), "expected": line.quantity - got.get(line.id, 0)}
@@ -171,7 +178,7 @@ def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: 
 def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, lines: list[dict] | None,
             condition: str, photos: list[int]) -> None:
     """Writes the parcel's lines and fires 'receive' with each line's total received so far."""
-    so_far = received_so_far(session, [line.id for line in case.lines])
+    so_far = received_now(session, case)
     by_id = {line.id: line for line in case.lines}
     by_sku = {line.sku: line for line in case.lines}
     default_condition = "damaged" if condition == "crushed" else "as_expected"
