@@ -276,15 +276,16 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
             raise PolicyError(f"{path}.kind", line, NO_FEES_EN, NO_FEES_ZH, source=source)
         if rule["kind"] == "restocking_fee" and law.get("family") == "cn":
             if "opened" in rule.get("conditions", ()):
-                raise PolicyError(f"{path}.conditions", line,
+                raise PolicyError(f"{path}.conditions", rule["_at"].get("conditions") or line,
                                   "CN4 allows opening to inspect and reasonable testing: an item only opened is still "
                                   "in good condition, so no fee may depend on it; name \"used\" or \"unopened\"",
                                   "CN4 允许为检查而拆封和合理调试：仅拆封的商品仍属完好，不得因此收费；"
                                   "请改为 \"used\" 或 \"unopened\"", source=source)
-            warnings.append(_fee_warning(f"{path}.percent", line))
+            warnings.append(_fee_warning(f"{path}.percent", rule["_at"].get("percent") or line))
         elif rule.get("conditions") or rule.get("grades"):
             if rule["kind"] != "restocking_fee":
-                raise PolicyError(f"{path}.conditions" if rule.get("conditions") else f"{path}.grades", line,
+                key = "conditions" if rule.get("conditions") else "grades"
+                raise PolicyError(f"{path}.{key}", rule["_at"].get(key) or line,
                                   "only a restocking_fee rule can depend on the condition or grade",
                                   "只有 restocking_fee（重新上架费）规则可以按商品状况或质检等级区分", source=source)
         if rule["kind"] == "window" and rule["days"] < floor:

@@ -267,4 +267,5 @@ def _rule(index: int, body: Any, checked: Callable[..., Any], error: Callable[..
         raise error(f"{path}.ordered_to", "need ordered_from <= ordered_to <= return_until",
                     "须满足 ordered_from <= ordered_to <= return_until")
     rule["_where"] = (source, locate(lines, path), path)
+    rule["_at"] = {key: lines.get(f"{path}.{key}") for key in list(rule) if not key.startswith("_")}
     return rule

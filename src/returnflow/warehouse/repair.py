@@ -100,8 +100,25 @@ def counters(session: Session, case: CaseRecord, order_line_id: int) -> dict[str
             "sanbao_window": window, "warranty": w}
 
 
+def _unit(session: Session, order_line_id: int, serial: str | None) -> str | None:
+    """The serial number of the unit repaired: one pushed with the order, or recorded now while the order line
+    still has units without one (CN12: repair history per unit)."""
+    if serial is None:
+        return None
+    serial = serial.strip()
+    line = session.get(OrderLine, order_line_id)
+    known = list(line.serial_numbers or [])
+    if serial in known:
+        return serial
+    if len(known) >= line.quantity:
+        raise Explained("serial_number", f"{serial!r} is not one of this line's units: {', '.join(known)}",
+                        f"{serial!r} 不是该订单行的商品序列号：{'、'.join(known)}", allowed=known)
+    line.serial_numbers = [*known, serial]
+    return serial
+
+
 def open_repair(session: Session, *, actor: Actor, number: str, version: int, line_id: int, mode: str,
-                fault: str) -> tuple[CaseRecord, RepairOrder]:
+                fault: str, serial_number: str | None = None) -> tuple[CaseRecord, RepairOrder]:
     """Opens a repair work order; a mail-in repair of an inspected item starts the repair in the workflow."""
     staff_merchant(actor, REPAIRERS, "open repair work orders")
     case = get_case(session, actor=actor, number=number)
@@ -119,9 +136,10 @@ def open_repair(session: Session, *, actor: Actor, number: str, version: int, li
                         status=409)
     now = utcnow()
     w = warranty(session, case, line.order_line_id, now)
+    serial = _unit(session, line.order_line_id, serial_number)
     row = RepairOrder(merchant_id=case.merchant_id, case_id=case.id, order_line_id=line.order_line_id, mode=mode,
                       status="open", fault=fault, cost=0, currency=case.currency, in_warranty=w["running"],
-                      started_at=now, created_by=actor.ref)
+                      started_at=now, created_by=actor.ref, serial_number=serial)
     session.add(row)
     session.flush()
     if case.state == S.INSPECTED:
@@ -168,10 +186,20 @@ def repair_dict(row: RepairOrder) -> dict[str, Any]:
     return {"id": row.id, "mode": row.mode, "status": row.status, "fault": row.fault,
             "cost": fmt(row.cost, row.currency), "currency": row.currency, "in_warranty": row.in_warranty,
             "started_at": row.started_at, "finished_at": row.finished_at,
-            "parts_waiting_days": row.parts_waiting_days}
+            "parts_waiting_days": row.parts_waiting_days, "serial_number": row.serial_number}
 
 
 def repairs_of(session: Session, case: CaseRecord) -> dict[str, Any]:
     rows = session.scalars(select(RepairOrder).where(RepairOrder.case_id == case.id).order_by(RepairOrder.id))
     return {"repairs": [repair_dict(r) for r in rows],
-            "lines": {line.id: counters(session, case, line.order_line_id) for line in case.lines}}
+            "lines": {line.id: counters(session, case, line.order_line_id) for line in case.lines},
+            "units": units_of(session, [line.order_line_id for line in case.lines])}
+
+
+def units_of(session: Session, order_line_ids: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """CN12: every repair of these order lines' units across all cases, by serial number (unrecorded: "")."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in session.scalars(select(RepairOrder).where(RepairOrder.order_line_id.in_(order_line_ids))
+                               .order_by(RepairOrder.id)):
+        out.setdefault(row.serial_number or "", []).append(repair_dict(row))
+    return out

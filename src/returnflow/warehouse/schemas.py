@@ -81,6 +81,8 @@ class RepairCreate(BaseModel):
     line_id: int
     mode: Literal["mail_in", "on_site"] = "mail_in"
     fault: str = Field(min_length=1, max_length=2000)
+    serial_number: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="The unit repaired (CN12 keeps a repair history per unit)")
 
 
 class RepairFinish(BaseModel):
