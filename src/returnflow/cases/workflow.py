@@ -242,7 +242,9 @@ def _ship_replacement_guard(session: Session, case: Case, actor: Actor, payload:
 
 
 def _outbound_shipped(session: Session, case: Case) -> bool:
-    return count_events(session, case.id, "ship_replacement") > 0
+    # A reopened repair ships its unit back once per round (CN12: the fault came back, the unit came in again).
+    rounds = case.reopen_count if case.type == T.REPAIR else 0
+    return count_events(session, case.id, "ship_replacement") > rounds
 
 
 def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:

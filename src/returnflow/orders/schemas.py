@@ -116,8 +116,9 @@ class OrderIn(BaseModel):
             if line_no in numbers:
                 raise Explained(f"lines[{i}].line_no", f"line {line_no} appears twice", f"第 {line_no} 行重复出现")
             numbers.add(line_no)
+            arrived = delivered or line.delivered_at is not None or line.signed_at is not None
             delivered_qty = line.delivered_quantity if line.delivered_quantity is not None else (
-                line.quantity if delivered else 0)
+                line.quantity if arrived else 0)
             if delivered_qty > line.quantity:
                 raise Explained(f"lines[{i}].delivered_quantity",
                                 f"{delivered_qty} delivered is more than the {line.quantity} ordered",
