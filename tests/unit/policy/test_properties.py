@@ -101,3 +101,34 @@ def test_every_deadline_is_timezone_aware_and_every_reason_is_readable(name, req
     for reason in decision.reasons:
         assert reason.source and reason.zh and reason.en and "{" not in reason.zh + reason.en
     assert len(set(decision.rule_ids)) == len(decision.rule_ids)
+
+
+# Rules whose citation refuses a no-reason return, and the pairs that say opposite things about one line.
+REFUSING = {"CN2", "CN3", "CN4", "CN5", "EU8"}
+OPPOSITES = [("CN3", "CN3.unconfirmed"), ("EU8", "EU8.unconfirmed"), ("CN5", "CN5.on_arrival"),
+             ("CN4", "CN4.on_arrival")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(PRESET_NAMES), request=requests(), hours_later=st.integers(0, 24 * 30))
+def test_sentences_never_contradict_each_other(name, request, hours_later):
+    decision = decide(policy(name), request, sh(1, 0) + timedelta(hours=hours_later))
+    ids = set(decision.rule_ids)
+    for one, other in OPPOSITES:
+        assert not (one in ids and other in ids)
+    if decision.eligible:
+        assert not ids & REFUSING
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["cn-law", "taobao-current", "jd-pop"]), request=requests(),
+       hours_later=st.integers(0, 24 * 30))
+def test_what_only_inspection_can_establish_never_refuses_at_intake(name, request, hours_later):
+    """CN4/CN5: the customer's own 'opened' / 'used' flags on physical goods never turn a line ineligible."""
+    if request.category.digital or request.category.virtual:
+        return  # CN2: activated digital content is excluded by the statement itself
+    now = sh(1, 0) + timedelta(hours=hours_later)
+    plain = decide(policy(name), line(**{**{f: getattr(request, f) for f in request.__slots__},
+                                         "opened": False, "used": False}), now)
+    flagged = decide(policy(name), request, now)
+    assert flagged.eligible == plain.eligible
