@@ -199,6 +199,13 @@ def test_two_completed_repairs_of_a_unit_reach_cn12_and_a_reopened_repair_comple
     cancelled = _act(client, shop, client.get(f"/api/v1/cases/{r.json()['number']}", headers=shop.headers()).json(),
                      "cancel")
     assert cancelled["state"] == "cancelled"
+    # ... but not for another unit, which was never repaired
+    r = client.post("/api/v1/cases", headers=shop.headers(), json={
+        "order": "O-R", "type": "exchange", "reason": "quality_issue",
+        "lines": [{"line_no": 1, "quantity": 1, "serial_number": "SN-2"}]})
+    other = client.get(f"/api/v1/cases/{r.json()['number']}", headers=shop.headers()).json()
+    assert other["policy"]["within_policy"] is False and "CN12" not in other["policy"]["rule_ids"]
+    _act(client, shop, other, "cancel")
 
     # the first case, closed and reopened: its unit can be received again and the repair completed
     closed = _act(client, shop, first, "close")

@@ -101,7 +101,8 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         policy_row, policy = policy_service.active(session, merchant_id)
         assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
                             preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
-                            requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
+                            requested=[Requested(line, item.quantity, item.reason, item.opened, item.used,
+                                                 serial_number=item.serial_number)
                                        for line, item in pairs],
                             case_type=data.type.value, case_reason=data.reason, now=now)
     needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT

@@ -78,7 +78,10 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
     in_request = {r.line.id for r in requested}
     last_received = max((t for t in (_received(order, g) for g in order_lines if g.delivered_quantity) if t),
                         default=None)  # EU1: split deliveries count from the last item
-    repairs = _repairs(session, in_request)
+    # CN12 only reads repairs of 三包 goods under PRC law: other requests cost no query.
+    sanbao = {r.line.id for r in requested
+              if ((getattr(categories.get(r.line.category or ""), "attributes", None) or {}).get("sanbao") is True)}
+    repairs = _repairs(session, sanbao) if policy.law == "cn" else []
     working_day = _working_day(session, merchant_id) if policy.extend_to_business_day else None
     gifts = tuple(Gift(sku=g.sku, marked_price=from_minor(g.unit_price * g.quantity, currency),
                        returned=g.id in in_request or g.claimed >= g.quantity)
