@@ -212,3 +212,17 @@ def _plain_end(signed: str) -> str:
     from datetime import date, timedelta
 
     return (date.fromisoformat(signed[:10]) + timedelta(days=7)).isoformat()
+
+
+def test_the_public_policy_states_the_business_day_option_and_the_fee_conditions(client, shop):
+    def items():
+        body = client.get(f"/api/v1/public/merchants/{shop.code}/policy").json()
+        return {it["rule"]: it["text"] for sec in body["sections"] for it in sec["items"]}
+
+    assert "M.business_day" not in items()
+    assert put_policy(client, shop, BUSINESS_DAY).status_code == 201
+    assert "next business day" in items()["M.business_day"]["en"]
+    fee = FEE_RULE.format(preset="cn-law", conditions='"used"', grades='grades = ["C"]\n')
+    assert put_policy(client, shop, fee).status_code == 201
+    text = items()["used-fee"]
+    assert "(used, inspection grade C)" in text["en"] and "已使用" in text["zh-CN"] and "10%" in text["en"]
