@@ -234,3 +234,16 @@ def test_default_timers_never_cite_another_presets_rules(client, db, preset, app
     assert rules["appeal.due"] == appeal_rule
     if preset != "taobao-current":
         assert not any((t["rule"] or "").startswith(("TB", "JD")) for t in timers)
+
+
+def test_per_line_times_and_serials_survive_the_bulk_write_paths(client, db):
+    """250 lines take PostgreSQL's COPY path and SQLite's driver-level insert: both keep the new columns."""
+    shop = make_shop(db)
+    lines = [{**LINE, "sku": f"SKU-{i}", "delivered_at": f"2026-11-{1 + i % 28:02d}T10:00:00+08:00",
+              "serial_numbers": [f"SN-{i}"]} for i in range(250)]
+    r = push(client, shop, {"number": "O-BULK", "lines": lines})
+    assert r.status_code == 200, r.text
+    got = client.get("/api/v1/orders/O-BULK", headers=shop.headers()).json()["lines"]
+    assert [(x["delivered_at"], x["serial_numbers"]) for x in got[:3]] == [
+        ("2026-11-01T02:00:00Z", ["SN-0"]), ("2026-11-02T02:00:00Z", ["SN-1"]), ("2026-11-03T02:00:00Z", ["SN-2"])]
+    assert got[249]["serial_numbers"] == ["SN-249"] and got[249]["returnable_quantity"] == 1
