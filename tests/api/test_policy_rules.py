@@ -226,3 +226,27 @@ def test_the_public_policy_states_the_business_day_option_and_the_fee_conditions
     assert put_policy(client, shop, fee).status_code == 201
     text = items()["used-fee"]
     assert "(used, inspection grade C)" in text["en"] and "已使用" in text["zh-CN"] and "10%" in text["en"]
+
+
+@pytest.mark.parametrize("lang,needle", [("zh-CN", "第 10 行：法律规定"), ("en", "Line 10: PRC law lets")])
+def test_the_settings_page_shows_the_laws_warning_before_publishing(app, db, lang, needle):
+    from fastapi.testclient import TestClient
+
+    from tests.support.portal import csrf_of, sign_in_staff
+
+    make_shop(db, "cfg")
+    web = TestClient(app, headers={"Accept-Language": lang})
+    sign_in_staff(web, "admin@cfg.test", "pw-admin")
+    fee = FEE_RULE.format(preset="cn-law", conditions='"used"', grades='grades = ["C"]\n')
+    r = web.post("/staff/settings/policy", data={"csrf": csrf_of(web), "intent": "validate", "source": fee})
+    assert r.status_code == 200 and needle in r.text and "rules[0]" not in r.text
+    assert _published_version(db) is None
+
+
+def _published_version(db):
+    from sqlalchemy import select
+
+    from returnflow.policy.models import PolicyVersion
+
+    with db.read() as session:
+        return session.scalar(select(PolicyVersion.version))
