@@ -159,6 +159,12 @@ def test_a_fee_by_condition_and_grade_is_saved_with_the_laws_warning_and_applied
         fees[(bool(flags), grade)] = [(x["kind"], x["amount"], x["rule"]) for x in d["deductions"]]
     assert fees == {(True, "C"): [("restocking_fee", "10.00", "used-fee")], (True, "B"): [], (False, "C"): [],
                     (True, None): []}
+    # before inspection the grade is unknown: the line carries the fee that applies once grade C is recorded
+    r = client.post("/api/v1/policy/dry-run", headers=shop.headers(), json={
+        "order": "O-F", "type": "return_refund", "reason": "no_reason_7day", "at": IN_WINDOW,
+        "lines": [{"line_no": 1, "quantity": 1, "used": True}]})
+    assert r.json()["lines"][0]["grade_fees"] == [{"rule": "used-fee", "grades": ["C"], "percent": "10",
+                                                   "amount": "10.00"}]
     window = FEE_RULE.replace('kind = "restocking_fee"', 'kind = "window"\ndays = 30').format(
         preset="cn-law", conditions='"used"', grades="")
     bad = put_policy(client, shop, window, **{"Accept-Language": "en"})

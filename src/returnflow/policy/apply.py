@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import Case as CaseRow
-from ..money import from_minor
+from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
 from .loader import Policy
@@ -101,9 +101,13 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         request = replace(request, repairs_done=done, grade=r.grade, last_received_at=last_received)
         decision = decide(policy, request, now, working_day)
         decisions.append(decision)
-        lines.append({"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
-                      "quantity": r.quantity, "reason": code, "fault": fault, "category": category.code,
-                      "decision": decision_dict(decision)})
+        entry = {"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
+                 "quantity": r.quantity, "reason": code, "fault": fault, "category": category.code,
+                 "decision": decision_dict(decision)}
+        pending = grade_fees(policy, request, decision)
+        if pending:
+            entry["grade_fees"] = pending  # fees that apply once inspection records one of their grades
+        lines.append(entry)
     verdict, en, zh = _verdict(case_type, decisions)
     record = {
         "policy": {"version": policy_row.version if policy_row else None, "default": policy_row is None,
@@ -140,6 +144,18 @@ def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
     if all(d.route is Route.AUTO for d in decisions):
         return "approve", "Approved automatically under the return policy.", "符合退换货政策，系统自动同意。"
     return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
+
+
+def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list[dict]:
+    """Restocking fees of the merchant's rules that depend on an inspection grade not known yet: for the refund
+    after inspection, in rule order (the first whose grades include the recorded grade applies)."""
+    if request.grade is not None or not decision.eligible or Outcome.REFUND not in decision.outcomes \
+            or request.fault in ("merchant", "carrier") or any(x.kind == "restocking_fee" for x in decision.deductions):
+        return []
+    rules = [r for r in policy.index["restocking_fee"].matching(request.sku, request.tags, request.category.code)
+             if r.grades and (not r.conditions or request.condition in r.conditions)]
+    return [{"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent),
+             "amount": str(quantize(request.amount * r.percent / 100, request.currency))} for r in rules]
 
 
 def _received(order, line) -> datetime | None:
