@@ -247,3 +247,20 @@ def test_per_line_times_and_serials_survive_the_bulk_write_paths(client, db):
     assert [(x["delivered_at"], x["serial_numbers"]) for x in got[:3]] == [
         ("2026-11-01T02:00:00Z", ["SN-0"]), ("2026-11-02T02:00:00Z", ["SN-1"]), ("2026-11-03T02:00:00Z", ["SN-2"])]
     assert got[249]["serial_numbers"] == ["SN-249"] and got[249]["returnable_quantity"] == 1
+
+
+def test_the_receiving_desk_records_the_units_serial_numbers(client, db):
+    from tests.support.returns import case_awaiting_return, ship_back
+
+    shop = shop_with_warehouse(db, client)
+    case = ship_back(client, shop, case_awaiting_return(client, shop, db, claim=[(1, 1)]))
+    line = case["lines"][0]["id"]
+    too_many = client.post("/api/v1/receiving/parcels", headers=shop.headers("warehouse"), json={
+        "code": case["number"], "lines": [{"line_id": line, "quantity": 1, "serial_numbers": ["SN-7", "SN-8"]}]})
+    assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "lines[0].serial_numbers"
+    assert client.get(f"/api/v1/cases/{case['number']}", headers=shop.headers()).json()["state"] != "received"
+    ok = client.post("/api/v1/receiving/parcels", headers=shop.headers("warehouse"), json={
+        "code": case["number"], "lines": [{"line_id": line, "quantity": 1, "serial_numbers": ["SN-7"]}]})
+    assert ok.status_code == 201, ok.text
+    order = client.get("/api/v1/orders/O-1", headers=shop.headers()).json()
+    assert order["lines"][0]["serial_numbers"] == ["SN-7"]

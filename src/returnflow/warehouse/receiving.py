@@ -20,6 +20,7 @@ from ..db import utcnow
 from ..errors import Explained, NotFound
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
+from ..orders import units
 from ..orders.models import Order
 from .models import Receipt, ReceiptLine, ReceiptPhoto
 
@@ -200,6 +201,13 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
             seen.add(line.id)
             items.append((line, item["quantity"], _check_condition(item.get("condition") or default_condition,
                                                                     LINE_CONDITIONS, f"lines[{i}].condition")))
+        for i, item in enumerate(lines):
+            serials = item.get("serial_numbers") or []
+            if len(serials) > item["quantity"]:
+                raise Explained(f"lines[{i}].serial_numbers", "more serial numbers than units in the parcel",
+                                "序列号多于包裹中的件数")
+            for serial in serials:
+                units.record(session, items[i][0].order_line_id, serial, f"lines[{i}].serial_numbers")
         for i, (line, qty, _) in enumerate(items):
             left = line.quantity - so_far.get(line.id, 0)
             if qty > left:

@@ -24,6 +24,7 @@ from ..errors import Conflict, Explained
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
+from ..orders import units
 from ..orders.models import Category, Order, OrderLine
 from .models import RepairOrder
 
@@ -100,23 +101,6 @@ def counters(session: Session, case: CaseRecord, order_line_id: int) -> dict[str
             "sanbao_window": window, "warranty": w}
 
 
-def _unit(session: Session, order_line_id: int, serial: str | None) -> str | None:
-    """The serial number of the unit repaired: one pushed with the order, or recorded now while the order line
-    still has units without one (CN12: repair history per unit)."""
-    if serial is None:
-        return None
-    serial = serial.strip()
-    line = session.get(OrderLine, order_line_id)
-    known = list(line.serial_numbers or [])
-    if serial in known:
-        return serial
-    if len(known) >= line.quantity:
-        raise Explained("serial_number", f"{serial!r} is not one of this line's units: {', '.join(known)}",
-                        f"{serial!r} 不是该订单行的商品序列号：{'、'.join(known)}", allowed=known)
-    line.serial_numbers = [*known, serial]
-    return serial
-
-
 def open_repair(session: Session, *, actor: Actor, number: str, version: int, line_id: int, mode: str,
                 fault: str, serial_number: str | None = None) -> tuple[CaseRecord, RepairOrder]:
     """Opens a repair work order; a mail-in repair of an inspected item starts the repair in the workflow."""
@@ -136,7 +120,7 @@ def open_repair(session: Session, *, actor: Actor, number: str, version: int, li
                         status=409)
     now = utcnow()
     w = warranty(session, case, line.order_line_id, now)
-    serial = _unit(session, line.order_line_id, serial_number)
+    serial = units.record(session, line.order_line_id, serial_number, "serial_number") if serial_number else None
     row = RepairOrder(merchant_id=case.merchant_id, case_id=case.id, order_line_id=line.order_line_id, mode=mode,
                       status="open", fault=fault, cost=0, currency=case.currency, in_warranty=w["running"],
                       started_at=now, created_by=actor.ref, serial_number=serial)

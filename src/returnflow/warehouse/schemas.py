@@ -15,6 +15,8 @@ class ParcelLine(BaseModel):
     sku: str | None = Field(default=None, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     condition: str | None = Field(default=None, description="as_expected, damaged, used, missing_parts, wrong_item")
+    serial_numbers: list[str] | None = Field(default=None, max_length=1000,
+                                             description="The units in the parcel (CN12: recorded on the order line)")
 
 
 class ParcelReceive(BaseModel):
