@@ -234,6 +234,9 @@ def test_default_timers_never_cite_another_presets_rules(client, db, preset, app
     assert rules["appeal.due"] == appeal_rule
     if preset != "taobao-current":
         assert not any((t["rule"] or "").startswith(("TB", "JD")) for t in timers)
+        steps = client.get("/api/v1/sla/settings", headers=shop.headers()).json()["settings"]["steps"]
+        assert not any((conf.get("rule") or "").startswith(("TB", "JD")) for conf in steps.values())
+        assert steps["appeal"]["rule"] == "SLA.appeal"
 
 
 def test_per_line_times_and_serials_survive_the_bulk_write_paths(client, db):
