@@ -57,6 +57,19 @@ def test_each_parcel_counts_as_the_law_of_the_preset_says(client, db, currency, 
     assert d["eligible"] is eligible and window["at"][:10] == end
 
 
+def test_while_an_item_is_still_on_its_way_the_eu_period_has_not_begun(client, db):
+    shop = make_shop(db, "eu", currency="EUR")
+    first = "2026-11-04T10:00:00+01:00"
+    r = push(client, shop, {"number": "O-P", "currency": "EUR", "lines": [
+        {**LINE, "delivered_at": first}, {**LINE, "sku": "SKU-B"}]})
+    assert r.status_code == 200 and r.json()["lines"][1]["delivered_quantity"] == 0
+    late = dry(client, shop, "O-P", 1, "2026-12-20T10:00:00+01:00")
+    assert late["eligible"] is True and "EU1" in late["rule_ids"]
+    cn = make_shop(db, "cn")
+    push(client, cn, {"number": "O-P", "lines": [{**LINE, "signed_at": first}, {**LINE, "sku": "SKU-B"}]})
+    assert dry(client, cn, "O-P", 1, "2026-12-20T10:00:00+08:00")["eligible"] is False  # CN1: each item's own
+
+
 # --- times without an offset are refused, naming the field, everywhere --------------------------------------
 
 @pytest.mark.parametrize("body,field", [

@@ -76,8 +76,11 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         recent = session.connection().execute(_RECENT_REFUNDS, {"customer_id": order.customer_id,
                                                                 "since": now - timedelta(days=90)}).scalar_one()
     in_request = {r.line.id for r in requested}
+    # EU1: split deliveries count from the last item; while an item is still on its way the period has not begun.
     last_received = max((t for t in (_received(order, g) for g in order_lines if g.delivered_quantity) if t),
-                        default=None)  # EU1: split deliveries count from the last item
+                        default=None)
+    if last_received is not None and any(g.delivered_quantity < g.quantity for g in order_lines if not g.gift):
+        last_received = max(last_received, now)
     # CN12 only reads repairs of 三包 goods under PRC law: other requests cost no query.
     sanbao = {r.line.id for r in requested
               if ((getattr(categories.get(r.line.category or ""), "attributes", None) or {}).get("sanbao") is True)}
