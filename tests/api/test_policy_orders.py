@@ -96,6 +96,18 @@ def test_the_dry_run_refuses_a_time_without_an_offset(client, db):
     assert "UTC offset" in r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("method,url,kw,field", [
+    ("post", "/api/v1/receiving/parcels", {"json": {"code": "X", "arrived_at": "2026-11-24T10:00:00"}}, "arrived_at"),
+    ("get", "/api/v1/cases", {"params": {"created_from": "2026-11-24T10:00:00"}}, "created_from"),
+    ("get", "/api/v1/logistics/overdue-advance-returns", {"params": {"as_of": "2026-11-24 10:00"}}, "as_of"),
+])
+def test_other_api_times_without_an_offset_are_refused_too(client, db, method, url, kw, field):
+    shop = make_shop(db)
+    r = getattr(client, method)(url, headers=shop.headers("warehouse" if method == "post" else "agent"), **kw)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field
+    assert "时区偏移" in r.json()["error"]["message"]
+
+
 def test_an_imported_time_without_an_offset_refuses_its_order(db, tmp_path):
     shop = make_shop(db)
     header = "order_number,currency,ordered_at,delivered_at,line_no,sku,unit_price,quantity,line_delivered_at"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ParcelLine(BaseModel):
@@ -26,7 +25,7 @@ class ParcelReceive(BaseModel):
 
     code: str = Field(min_length=1, max_length=100, description="Case number, tracking number or order number")
     condition: str = Field(default="intact", description="intact, damaged_packaging, opened, wet, crushed")
-    arrived_at: datetime | None = None
+    arrived_at: AwareDatetime | None = None
     note: str = Field(default="", max_length=2000)
     photos: list[int] = Field(default_factory=list, description="Attachment ids of the case (upload first)")
     lines: list[ParcelLine] | None = None
