@@ -60,6 +60,9 @@ _PROBLEMS = {
                          "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
     "datetime_from_date_parsing": ("must be a date-time such as 2026-11-24T10:00:00+08:00",
                                    "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
+    # Times without an offset are refused everywhere (docs/policy.md): guessing a zone would move deadlines.
+    "timezone_aware": ("needs its UTC offset, such as 2026-11-24T10:00:00+08:00 or ...Z; a time without one is "
+                       "ambiguous", "须带时区偏移，例如 2026-11-24T10:00:00+08:00 或以 Z 结尾；不带偏移的时间含义不明"),
 }
 
 

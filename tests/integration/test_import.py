@@ -135,12 +135,12 @@ def test_reimport_updates_prices_and_lines_and_never_duplicates(db, tmp_path):
 def test_a_bad_row_is_reported_by_line_and_column_and_refuses_its_whole_order(db, tmp_path):
     shop = make_shop(db)
     text = csv_text(
-        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00,,,,1,SKU-A,ok,,10.00,1,,",
-        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00,,,,2,SKU-B,three decimals,,10.005,1,,",
-        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00,,,,3,SKU-C,ok,,10.00,1,,",
-        "G-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00,,,,1,SKU-A,ok,,10.00,1,,",
+        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00+08:00,,,,1,SKU-A,ok,,10.00,1,,",
+        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00+08:00,,,,2,SKU-B,three decimals,,10.005,1,,",
+        "B-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00+08:00,,,,3,SKU-C,ok,,10.00,1,,",
+        "G-1,,,,,,CN,CNY,,,,,2026-11-01T10:00:00+08:00,,,,1,SKU-A,ok,,10.00,1,,",
         "G-2,,,,,,CN,CNY,,,,,yesterday,,,,1,SKU-A,bad date,,10.00,1,,",
-        "G-3,,,,,,CN,CNY,,,,,2026-11-01T10:00:00,,,,1,,no sku,,10.00,1,,",
+        "G-3,,,,,,CN,CNY,,,,,2026-11-01T10:00:00+08:00,,,,1,,no sku,,10.00,1,,",
     )
     errors = tmp_path / "errors.csv"
     out = io.StringIO()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
@@ -35,8 +33,8 @@ async def open_case(body: CaseCreate, request: Request):
 @router.get("/cases", response_model=CasePage)
 async def list_cases(actor: CurrentActor, db: DB, state: list[CaseState] = Query(default=[]),
                      type: CaseType | None = None, channel: Channel | None = None, assignee: int | None = None,
-                     order: str | None = None, customer: str | None = None, created_from: datetime | None = None,
-                     created_to: datetime | None = None, q: str | None = Query(default=None, max_length=200),
+                     order: str | None = None, customer: str | None = None, created_from: AwareDatetime | None = None,
+                     created_to: AwareDatetime | None = None, q: str | None = Query(default=None, max_length=200),
                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
     """Cases filtered by state, type, channel, assignee, order, customer, date range or text; newest first."""
     with db.read() as session:

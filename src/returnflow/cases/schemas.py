@@ -22,6 +22,8 @@ class CaseLineCreate(BaseModel):
     reason: str | None = Field(default=None, max_length=60)
     opened: bool = Field(default=False, description="The customer says the seal is broken / it was unpacked")
     used: bool = Field(default=False, description="Used beyond inspecting and reasonable testing (CN4)")
+    serial_number: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="The unit concerned: CN12 counts that unit's repairs")
 
     @model_validator(mode="after")
     def _line_or_sku(self) -> CaseLineCreate:

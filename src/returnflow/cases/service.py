@@ -101,7 +101,8 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         policy_row, policy = policy_service.active(session, merchant_id)
         assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
                             preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
-                            requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
+                            requested=[Requested(line, item.quantity, item.reason, item.opened, item.used,
+                                                 serial_number=item.serial_number)
                                        for line, item in pairs],
                             case_type=data.type.value, case_reason=data.reason, now=now)
     needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT
@@ -234,7 +235,8 @@ _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
             .correlate(OrderLine).scalar_subquery())
 _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
                              OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"),
-                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed)
+                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
+                             OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 

@@ -244,7 +244,9 @@ def _ship_replacement_guard(session: Session, case: Case, actor: Actor, payload:
 
 
 def _outbound_shipped(session: Session, case: Case) -> bool:
-    return count_events(session, case.id, "ship_replacement") > 0
+    # A reopened repair ships its unit back once per round (CN12: the fault came back, the unit came in again).
+    rounds = case.reopen_count if case.type == T.REPAIR else 0
+    return count_events(session, case.id, "ship_replacement") > rounds
 
 
 def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
@@ -348,7 +350,12 @@ def _effect(case: Case, action: str, payload: dict, to: S, at: datetime) -> None
         case.assignee_id = payload.get("assignee_id")
     elif action == "reopen":
         case.reopen_count += 1
-    if to in RELEASING_STATES:
+        if case.type == T.REPAIR and case.needs_return:
+            # CN12: the repaired unit went back to the customer; a reopened repair waits for it again.
+            for line in case.lines:
+                line.received_quantity = line.accepted_quantity = 0
+    if to in RELEASING_STATES or (case.type == T.REPAIR and to in (S.RESOLVED, S.CLOSED)):
+        # A finished repair gave the unit back: it stays claimable (CN12 counts the repairs instead).
         case.holds_quantity = False
     elif to in OPEN_STATES:
         case.holds_quantity = True

@@ -27,7 +27,7 @@ from ..errors import Explained, Forbidden
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..refunds import charges
-from ..refunds.charge_approval import UNAPPROVED, WAITING, withdraw
+from ..refunds.charge_approval import UNAPPROVED, WAITING as CHARGE_WAITING, withdraw
 from ..refunds.models import CustomerCharge
 from ..sla import timers
 from .models import Shipment
@@ -145,7 +145,7 @@ def on_due(session: Session, case: CaseRecord, row, now: datetime, _cache: dict)
         charge = charges.open_charge(session, merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
                                      purpose=PURPOSE, kind="charge", amount=amount, currency=case.currency, at=now,
                                      shipment_id=shipment.id, **priced(shipment))
-        outcome = "charge_awaiting_approval" if charge is not None and charge.state == WAITING else "charge_requested"
+        outcome = "charge_awaiting_approval" if charge is not None and charge.state == CHARGE_WAITING else "charge_requested"
     elif charge.state == "held":
         outcome = "capture_requested" if charges.request(session, charge, "capture", at=now) else None
     elif charge.state == "hold_failed":
@@ -174,7 +174,7 @@ def on_arrival(session: Session, case: CaseRecord, event: dict) -> list[dict]:
         return []
     if charge.state in ("held", "holding"):
         charges.request(session, charge, "release", at=at)
-    elif charge.state == WAITING:
+    elif charge.state == CHARGE_WAITING:
         withdraw(charge, at=at, why="the original arrived")
     elif charge.state in ("charging", "capturing", "charged", "captured", "awaiting_finance"):
         follow_up(session, case, at, f"advance exchange: the original arrived after charge {charge.number} of "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from ..cases import service as cases
 from ..cases.views import present
@@ -162,7 +162,7 @@ async def unmatched_tracking(actor: CurrentActor, db: DB) -> list[dict]:
 
 
 @router.get("/logistics/overdue-advance-returns")
-async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: datetime | None = None) -> list[dict]:
+async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: AwareDatetime | None = None) -> list[dict]:
     """Advance exchanges whose customer has not sent the original back by its deadline (as of now, or `as_of`)."""
     merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"),
                                          "see overdue returns")

@@ -3,12 +3,11 @@ errors and replay, in-app inbox, follow-up tasks (回访), satisfaction answers 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
 from ..auth import users
@@ -302,7 +301,7 @@ def _task(t: FollowUpTask, number: str) -> dict:
 
 @router.get("/follow-ups")
 async def follow_ups(actor: CurrentActor, db: DB, status: Literal["open", "done"] | None = "open",
-                     due_before: datetime | None = None, limit: int = Query(50, ge=1, le=500)) -> JSON:
+                     due_before: AwareDatetime | None = None, limit: int = Query(50, ge=1, le=500)) -> JSON:
     """Follow-up tasks (回访), soonest first; `due_before=now` lists the ones to call today."""
     _only(actor, STAFF, "read follow-ups")
     with db.read() as session:

@@ -38,6 +38,8 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
             "delivered_quantity": line.delivered_quantity, "discount": fmt(line.discount, order.currency),
             "paid_amount": fmt(line.paid_amount, order.currency), "gift": line.gift,
             "final_sale_confirmed": line.final_sale_confirmed,
+            "delivered_at": line.delivered_at, "signed_at": line.signed_at,
+            "serial_numbers": line.serial_numbers or [],
             # what a new return may still claim: delivered minus what open or finished cases hold
             "returnable_quantity": max(line.delivered_quantity - (claimed or {}).get(line.id, 0), 0),
         } for line in order.lines]

@@ -105,5 +105,10 @@ class OrderLine(Base):
     gift: Mapped[bool] = mapped_column(default=False, server_default=false())
     # CN3: checkout showed, and the buyer confirmed, that this item is excluded from the no-reason return.
     final_sale_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Split deliveries: this line's parcel (None: the order's delivered_at / signed_at apply).
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # CN12: the units' serial numbers, pushed with the order (more can be recorded at receiving or repair).
+    serial_numbers: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
     order: Mapped[Order] = relationship(back_populates="lines")

@@ -30,6 +30,9 @@ class LineRecord:
     discount: int = 0  # minor units
     gift: bool = False
     final_sale_confirmed: bool = False
+    delivered_at: datetime | None = None  # split deliveries: this line's own parcel
+    signed_at: datetime | None = None
+    serial_numbers: list[str] | None = None  # CN12: one per unit
 
 
 @dataclass(slots=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
 from ..fields import Count, LineNo, Money
@@ -61,6 +60,12 @@ class OrderLineIn(BaseModel):
     final_sale_confirmed: bool = Field(
         default=False, description="Checkout showed, and the buyer confirmed, that this item is excluded from the "
                                    "no-reason return (CN3)")
+    # Split deliveries: when this line's parcel was delivered / signed for (default: the order's times).
+    delivered_at: AwareDatetime | None = None
+    signed_at: AwareDatetime | None = None
+    serial_numbers: list[str] | None = Field(
+        default=None, max_length=1000, description="The units' serial numbers (at most one per unit), for the "
+                                                   "repair history of each unit (CN12)")
 
 
 class OrderIn(BaseModel):
@@ -78,11 +83,11 @@ class OrderIn(BaseModel):
     payments: list[PaymentIn] = Field(default_factory=list)
     country: str | None = Field(default=None, max_length=60)
     sales_channel: str | None = Field(default=None, max_length=60)
-    ordered_at: datetime | None = None
-    shipped_at: datetime | None = None
-    delivered_at: datetime | None = None
-    signed_at: datetime | None = None
-    paid_at: datetime | None = None
+    ordered_at: AwareDatetime | None = None
+    shipped_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = None
+    signed_at: AwareDatetime | None = None
+    paid_at: AwareDatetime | None = None
     shipping_insurance: bool = Field(default=False, description="The order carries return-shipping insurance (运费险)")
     free_shipping_threshold: Money | None = Field(
         default=None, ge=0, description="The free-shipping threshold this order met, if it shipped free (CN6)")
@@ -111,12 +116,21 @@ class OrderIn(BaseModel):
             if line_no in numbers:
                 raise Explained(f"lines[{i}].line_no", f"line {line_no} appears twice", f"第 {line_no} 行重复出现")
             numbers.add(line_no)
+            arrived = delivered or line.delivered_at is not None or line.signed_at is not None
             delivered_qty = line.delivered_quantity if line.delivered_quantity is not None else (
-                line.quantity if delivered else 0)
+                line.quantity if arrived else 0)
             if delivered_qty > line.quantity:
                 raise Explained(f"lines[{i}].delivered_quantity",
                                 f"{delivered_qty} delivered is more than the {line.quantity} ordered",
                                 f"签收数量 {delivered_qty} 超过下单数量 {line.quantity}")
+            serials = [x.strip() for x in line.serial_numbers or ()]
+            if any(not x or len(x) > 100 for x in serials):
+                raise Explained(f"lines[{i}].serial_numbers", "a serial number is 1 to 100 characters",
+                                "序列号须为 1 到 100 个字符")
+            if len(serials) > line.quantity or len(set(serials)) != len(serials):
+                raise Explained(f"lines[{i}].serial_numbers",
+                                f"at most one distinct serial number per unit ({line.quantity} ordered)",
+                                f"每件商品最多一个序列号且不能重复（下单 {line.quantity} 件）")
             unit = minor(line.unit_price, f"lines[{i}].unit_price")
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
@@ -124,7 +138,9 @@ class OrderIn(BaseModel):
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
-                                    final_sale_confirmed=line.final_sale_confirmed))
+                                    final_sale_confirmed=line.final_sale_confirmed,
+                                    delivered_at=line.delivered_at, signed_at=line.signed_at,
+                                    serial_numbers=serials or None))
         if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
             limit = fmt(MAX_MINOR, currency)
             raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({limit})",

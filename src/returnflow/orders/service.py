@@ -70,7 +70,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
             line_rows.append((order_id, line.line_no, line.sku, line.title, line.category, line.unit_price,
                               line.quantity, line.delivered_quantity, line.discount,
                               0 if line.gift else line.unit_price * line.quantity - line.discount, line.gift,
-                              line.final_sale_confirmed))
+                              line.final_sale_confirmed, line.delivered_at, line.signed_at,
+                              line.serial_numbers))
     if line_rows:
         _upsert_lines(session, line_rows)
 
@@ -88,7 +89,28 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
 
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
-                "discount", "paid_amount", "gift", "final_sale_confirmed")
+                "discount", "paid_amount", "gift", "final_sale_confirmed", "delivered_at", "signed_at",
+                "serial_numbers")
+
+
+RAW_AT = (LINE_COLUMNS.index("delivered_at"), LINE_COLUMNS.index("signed_at"))
+RAW_JSON = LINE_COLUMNS.index("serial_numbers")
+
+
+def _raw(row: tuple, sqlite_: bool) -> tuple:
+    """A row for the driver-level paths, which skip the column types: JSON as text, and on SQLite times as the
+    naive UTC text SQLAlchemy itself writes there."""
+    import json
+    from datetime import timezone
+
+    out = list(row)
+    if out[RAW_JSON] is not None:
+        out[RAW_JSON] = json.dumps(out[RAW_JSON])
+    if sqlite_:
+        for i in RAW_AT:
+            if out[i] is not None:
+                out[i] = out[i].astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return tuple(out)
 COPY_FROM = 200  # PostgreSQL: from this many lines on, COPY into a staging table beats parameter batches
 
 
@@ -104,14 +126,15 @@ def _upsert_lines(session: Session, rows: list[tuple]) -> None:
                        f"SELECT {names} FROM order_lines WITH NO DATA")
         with cursor.copy(f"COPY order_lines_stage ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(_raw(row, False))
         cursor.execute(f"INSERT INTO order_lines ({names}) SELECT {names} FROM order_lines_stage {conflict}")
         cursor.execute("DELETE FROM order_lines_stage")
         cursor.close()
         return
     if connection.dialect.name == "sqlite":
         marks = ", ".join("?" * len(LINE_COLUMNS))
-        connection.exec_driver_sql(f"INSERT INTO order_lines ({names}) VALUES ({marks}) {conflict}", rows)
+        connection.exec_driver_sql(f"INSERT INTO order_lines ({names}) VALUES ({marks}) {conflict}",
+                                   [_raw(row, True) for row in rows])
         return
     stmt = _insert(session, OrderLine.__table__)
     session.execute(stmt.on_conflict_do_update(

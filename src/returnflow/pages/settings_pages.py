@@ -364,8 +364,10 @@ async def policy_post(request: Request):
     if intent == "preview" and trial["order"]:  # without an order: validated only
         with request.app.state.db.read() as session:
             answer, trial_errors = _preview(session, actor, trial, draft, locale)
+    # What the law says about an accepted file (e.g. a restocking fee under cn-law), before it is published.
+    notices = [(w.line, w.zh if locale == "zh-CN" else w.en) for w in draft.warnings]
     return _policy_page(request, actor, status=422 if trial_errors else 200, errors=trial_errors, valid=True,
-                        answer=answer, answer_of="draft", **page)
+                        answer=answer, answer_of="draft", notices=notices, **page)
 
 
 @router.post("/staff/settings/policy/try")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from ..cases.service import check_reasons, lines_with_claims, match_lines, resol
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..fields import LINE_OR_SKU, LineNo, Version
-from ..web import DB, JSON, CurrentActor, mutate
+from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import service
 from .apply import Requested, assess
 from .errors import PolicyError
@@ -88,6 +88,19 @@ async def get_version(actor: CurrentActor, db: DB, version: int = Path(ge=1), me
         return JSON(_version_dict(row, service.compile_version(row)))
 
 
+def warnings_of(policy: Policy, locale: str) -> list[dict]:
+    """What the law has to say about an accepted file (e.g. a restocking fee under cn-law), in the caller's
+    language, with the field and line like a refusal."""
+    out = []
+    for w in policy.warnings:
+        if locale == "zh-CN":
+            text = f"{w.field}：" + (f"第 {w.line} 行：" if w.line else "") + w.zh
+        else:
+            text = f"{w.field}: " + (f"line {w.line}: " if w.line else "") + w.en
+        out.append({"field": w.field, "line": w.line, "rule": w.rule, "message": text})
+    return out
+
+
 class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -123,7 +136,8 @@ async def put_policy(body: PolicyIn, actor: CurrentActor, request: Request):
             row = service.save(session, merchant.id, body.source, actor)
         except PolicyError as exc:
             raise PolicyRefused(exc) from None
-        return 201, _version_dict(row, service.compile_version(row))
+        policy = service.compile_version(row)
+        return 201, {**_version_dict(row, policy), "warnings": warnings_of(policy, locale_of(request))}
 
     return await mutate(request, actor, work)
 
@@ -137,6 +151,12 @@ class DryRunLine(BaseModel):
     reason: str | None = Field(default=None, max_length=60)
     opened: bool = Field(default=False, description="Seal broken / unpacked")
     used: bool = Field(default=False, description="Used beyond inspecting and reasonable testing (CN4)")
+    repairs_done: int | None = Field(default=None, ge=0, le=100, description="Completed repairs of this unit "
+                                     "within the warranty (CN12); default: those recorded")
+    serial_number: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="The unit asked about: CN12 counts its own repairs")
+    grade: str | None = Field(default=None, min_length=1, max_length=20,
+                              description="The inspection grade, to preview a restocking fee that depends on it")
 
     @model_validator(mode="after")
     def _line_or_sku(self) -> DryRunLine:
@@ -155,7 +175,7 @@ class DryRunIn(BaseModel):
     type: CaseType
     reason: str | None = Field(default=None, max_length=60)
     lines: list[DryRunLine] = Field(min_length=1, max_length=500)
-    at: datetime | None = Field(default=None, description="Decide as of this time (default: now)")
+    at: AwareDatetime | None = Field(default=None, description="Decide as of this time, with its offset (default: now)")
     version: Version | None = Field(default=None, description="A saved policy version (default: the active one)")
 
 
@@ -172,6 +192,8 @@ def run_dry(session: Session, actor: Actor, body: DryRunIn, *, draft: Policy | N
     `draft`: an unsaved policy to try instead (the settings page previews an edit before publishing it)."""
     from ..cases.service import _ORDER
 
+    if actor.kind == "customer" and any(x.repairs_done is not None or x.grade is not None for x in body.lines):
+        raise Forbidden("forbidden_role", role=actor.role, what="state repairs or grades", allowed=["staff"])
     if actor.kind == "customer" and (body.at is not None or body.version is not None):
         what = "run the policy at another time" if body.at is not None else "run an older policy version"
         raise Forbidden("forbidden_role", role=actor.role, what=what, allowed=["staff"])
@@ -196,7 +218,8 @@ def run_dry(session: Session, actor: Actor, body: DryRunIn, *, draft: Policy | N
     pairs = match_lines(order.number, order_lines, body.lines, body.type)
     result = assess(session, merchant_id=merchant.id, policy_row=row, policy=policy,
                     preset=None if row else policy.id, order=order, order_lines=order_lines,
-                    requested=[Requested(line, item.quantity, item.reason, item.opened, item.used)
+                    requested=[Requested(line, item.quantity, item.reason, item.opened, item.used,
+                                         item.repairs_done, item.grade, item.serial_number)
                                for line, item in pairs],
                     case_type=body.type.value, case_reason=body.reason, now=now)
     record = result.record

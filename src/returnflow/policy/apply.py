@@ -7,7 +7,7 @@ submitting is exactly what the case is then decided under.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import Case as CaseRow
-from ..money import from_minor
+from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
 from .loader import Policy
@@ -41,6 +41,9 @@ class Requested:
     reason: str | None
     opened: bool = False
     used: bool = False
+    repairs_done: int | None = None  # the dry run may state prior repairs; None: count the recorded ones
+    grade: str | None = None  # the dry run may state the inspection grade (restocking fees by grade)
+    serial_number: str | None = None  # the unit asked about (CN12 counts that unit's repairs)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,16 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         recent = session.connection().execute(_RECENT_REFUNDS, {"customer_id": order.customer_id,
                                                                 "since": now - timedelta(days=90)}).scalar_one()
     in_request = {r.line.id for r in requested}
+    # EU1: split deliveries count from the last item; while an item is still on its way the period has not begun.
+    last_received = max((t for t in (_received(order, g) for g in order_lines if g.delivered_quantity) if t),
+                        default=None)
+    if last_received is not None and any(g.delivered_quantity < g.quantity for g in order_lines if not g.gift):
+        last_received = max(last_received, now)
+    # CN12 only reads repairs of 三包 goods under PRC law: other requests cost no query.
+    sanbao = {r.line.id for r in requested
+              if ((getattr(categories.get(r.line.category or ""), "attributes", None) or {}).get("sanbao") is True)}
+    repairs = _repairs(session, sanbao) if policy.law == "cn" else []
+    working_day = _working_day(session, merchant_id) if policy.extend_to_business_day else None
     gifts = tuple(Gift(sku=g.sku, marked_price=from_minor(g.unit_price * g.quantity, currency),
                        returned=g.id in in_request or g.claimed >= g.quantity)
                   for g in order_lines if g.gift)
@@ -87,11 +100,17 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         gifts_given = gifts_given or bool(line_gifts)
         request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts,
                                methods, recent)
-        decision = decide(policy, request, now)
+        done = r.repairs_done if r.repairs_done is not None else _repairs_of(repairs, r)
+        request = replace(request, repairs_done=done, grade=r.grade, last_received_at=last_received)
+        decision = decide(policy, request, now, working_day)
         decisions.append(decision)
-        lines.append({"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
-                      "quantity": r.quantity, "reason": code, "fault": fault, "category": category.code,
-                      "decision": decision_dict(decision)})
+        entry = {"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
+                 "quantity": r.quantity, "reason": code, "fault": fault, "category": category.code,
+                 "decision": decision_dict(decision)}
+        pending = grade_fees(policy, request, decision)
+        if pending:
+            entry["grade_fees"] = pending  # fees that apply once inspection records one of their grades
+        lines.append(entry)
     verdict, en, zh = _verdict(case_type, decisions)
     record = {
         "policy": {"version": policy_row.version if policy_row else None, "default": policy_row is None,
@@ -128,6 +147,52 @@ def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
     if all(d.route is Route.AUTO for d in decisions):
         return "approve", "Approved automatically under the return policy.", "符合退换货政策，系统自动同意。"
     return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
+
+
+def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list[dict]:
+    """Restocking fees of the merchant's rules that depend on an inspection grade not known yet: for the refund
+    after inspection, in rule order (the first whose grades include the recorded grade applies)."""
+    if request.grade is not None or not decision.eligible or Outcome.REFUND not in decision.outcomes \
+            or request.fault in ("merchant", "carrier") or any(x.kind == "restocking_fee" for x in decision.deductions):
+        return []
+    rules = [r for r in policy.index["restocking_fee"].matching(request.sku, request.tags, request.category.code)
+             if r.grades and (not r.conditions or request.condition in r.conditions)]
+    return [{"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent),
+             "amount": str(quantize(request.amount * r.percent / 100, request.currency))} for r in rules]
+
+
+def _received(order, line) -> datetime | None:
+    """When a line reached the customer: its own parcel's signing or delivery, else the order's."""
+    own = getattr(line, "signed_at", None) or getattr(line, "delivered_at", None)
+    return own or order.signed_at or order.delivered_at
+
+
+def _repairs(session: Session, line_ids: set[int]) -> list[tuple[int, str | None]]:
+    """CN12: the completed repairs within the warranty of these order lines, as (order line, serial number).
+    A repair that was carried out counts whether or not it held: the request itself says the fault is back."""
+    from ..warehouse.models import RepairOrder
+
+    if not line_ids:
+        return []
+    return list(session.execute(select(RepairOrder.order_line_id, RepairOrder.serial_number).where(
+        RepairOrder.order_line_id.in_(line_ids), RepairOrder.in_warranty.is_(True),
+        RepairOrder.status.in_(("repaired", "failed")))).all())
+
+
+def _repairs_of(repairs: list[tuple[int, str | None]], r: Requested) -> int:
+    """The unit's repairs: by serial number when the request names one, else the line's (one unit per line
+    is the common case; a line of several units without serial numbers counts them together)."""
+    mine = [serial for line_id, serial in repairs if line_id == r.line.id]
+    if r.serial_number:
+        return sum(1 for serial in mine if serial == r.serial_number)
+    return len(mine)
+
+
+def _working_day(session: Session, merchant_id: int):
+    """The merchant's business calendar (SLA settings) as a day predicate."""
+    from ..sla import settings as sla_settings
+
+    return sla_settings.calendar_of(sla_settings.for_merchant(session, merchant_id)).is_working_day
 
 
 def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
@@ -168,7 +233,7 @@ def line_request(order, r: Requested, case_type: str, reason: str, fault: str, c
         case_type=case_type, reason_code=reason, fault=fault, category=category, sku=line.sku, currency=currency,
         unit_price=unit, quantity=r.quantity, customer=customer,
         ordered_at=order.ordered_at or order.imported_at, line_amount=paid, tags=tags, paid_at=order.paid_at,
-        shipped_at=order.shipped_at, delivered_at=order.delivered_at, signed_at=order.signed_at,
+        shipped_at=order.shipped_at, **_times(order, line),
         opened=r.opened, used=r.used, confirmed_at_purchase=bool(line.final_sale_confirmed),
         shipping_insurance=bool(order.shipping_insurance),
         order_goods_total=from_minor(order.goods_total, currency) if order.goods_total else None,
@@ -176,6 +241,14 @@ def line_request(order, r: Requested, case_type: str, reason: str, fault: str, c
         shipping_paid_by_merchant=(from_minor(order.shipping_cost, currency)
                                    if threshold is not None and order.shipping_cost else Decimal(0)),
         gifts=gifts, payment_methods=methods, recent_refunds=recent_refunds)
+
+
+def _times(order, line) -> dict:
+    """The line's own delivery / signing when its parcel recorded one (split deliveries), else the order's."""
+    own_delivered, own_signed = getattr(line, "delivered_at", None), getattr(line, "signed_at", None)
+    if own_delivered or own_signed:
+        return {"delivered_at": own_delivered or own_signed, "signed_at": own_signed}
+    return {"delivered_at": order.delivered_at, "signed_at": order.signed_at}
 
 
 def decision_dict(d: Decision) -> dict:

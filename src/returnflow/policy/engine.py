@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..money import quantize
-from .clock import day_index, days_window_end, end_of_day, months_window_end
+from .clock import day_index, days_window_end, months_window_end
 from .loader import MerchantRule, Policy
 from .model import (
     Anchor,
@@ -19,11 +20,11 @@ from .model import (
     Payer,
     Route,
 )
+from .intake import admissible, to_business_day, window
 from .texts import BUILTIN, MERCHANT
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-NO_REASON_EXCLUSIONS = {"cn": "CN2", "eu": "EU8"}
 ROUTE_LEVEL = {Route.AUTO: 0, Route.AGENT: 1, Route.SUPERVISOR: 2}
 CLOCK_ANCHOR = {"unshipped_refund": Anchor.REQUEST, "in_transit_refund": Anchor.REQUEST,
                 "shipped_response": Anchor.REQUEST, "virtual_response": Anchor.REQUEST,
@@ -35,10 +36,11 @@ CLOCK_ANCHOR = {"unshipped_refund": Anchor.REQUEST, "in_transit_refund": Anchor.
 class _Draft:
     """What a decision collects while the rules run."""
 
-    __slots__ = ("agent", "cited", "deadlines", "deductions", "now", "policy", "reasons", "req")
+    __slots__ = ("agent", "cited", "deadlines", "deductions", "now", "policy", "reasons", "req", "working_day")
 
-    def __init__(self, policy: Policy, req: LineRequest, now: datetime) -> None:
-        self.policy, self.req, self.now = policy, req, now
+    def __init__(self, policy: Policy, req: LineRequest, now: datetime,
+                 working_day: Callable[[date], bool] | None = None) -> None:
+        self.policy, self.req, self.now, self.working_day = policy, req, now, working_day
         self.reasons: list[Citation] = []
         self.cited: set[str] = set()
         self.deadlines: list[Deadline] = []
@@ -75,11 +77,13 @@ class _Draft:
         self.cite(spec.rule, period=spec.period, at=at.astimezone(self.policy.timezone) if at else "")
 
 
-def decide(policy: Policy, request: LineRequest, now: datetime) -> Decision:
-    """Decides one requested case line under `policy` as of `now` (timezone-aware)."""
+def decide(policy: Policy, request: LineRequest, now: datetime,
+           working_day: Callable[[date], bool] | None = None) -> Decision:
+    """Decides one requested case line under `policy` as of `now` (timezone-aware); `working_day` tells the
+    merchant's working days (its business calendar) for `[window] extend_to_business_day`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    d = _Draft(policy, request, now)
+    d = _Draft(policy, request, now, working_day)
     if request.case_type in ("inquiry", "complaint"):
         d.cite("M.case_type")
         return _finish(d, False, (), False, Payer.NONE)
@@ -179,12 +183,13 @@ def _no_reason(d: _Draft) -> Decision:
         d.clock("price_protection", "customer_window")
         ok = d.now <= req.ordered_at + spec.period
         return _finish(d, ok, (Outcome.REFUND,) if ok else (), False, Payer.NONE)
-    if not _admissible(d):
+    if not admissible(d):
         d.clock("appeal", "customer_appeal")
         return _finish(d, False, (), False, Payer.NONE)
-    end, rule, merchant = _window(d)
-    d.deadlines.append(Deadline("customer_window", rule, Anchor.SIGNING, at=end))
+    end, rule, merchant = window(d)
     d.cite(rule, merchant, end=end.astimezone(policy.timezone), days=policy.window_days)
+    end = to_business_day(d, end)
+    d.deadlines.append(Deadline("customer_window", rule, Anchor.SIGNING, at=end))
     if d.now > end:
         d.clock("appeal", "customer_appeal")
         return _finish(d, False, (), False, Payer.NONE)
@@ -230,73 +235,6 @@ def _instant_allowed(d: _Draft) -> bool:
     return True
 
 
-def _admissible(d: _Draft) -> bool:
-    """Statutory exclusions (CN2/CN3/EU8), merchant final-sale rules, and the goods' condition (CN4/CN5/EU7)."""
-    policy, req, cat = d.policy, d.req, d.req.category
-    law = policy.law
-    excluded = cat.custom_made or cat.perishable or cat.periodical or (cat.digital and req.opened)
-    if law == "eu":
-        excluded = excluded or (cat.hygiene_sealed and req.opened) or (cat.inseparable and req.used)
-        if cat.virtual and req.used:
-            # EU8: digital content whose supply began is excluded only with the consumer's prior express consent
-            # and acknowledgement (two separate ticks), which the order records as the purchase confirmation.
-            if req.confirmed_at_purchase:
-                excluded = True
-            else:
-                d.cite("EU8.unconfirmed")
-    if excluded and law in NO_REASON_EXCLUSIONS:
-        d.cite(NO_REASON_EXCLUSIONS[law])
-        return False
-    confirmed = req.confirmed_at_purchase
-    if law == "cn" and cat.needs_confirmation:
-        d.cite("CN3" if confirmed else "CN3.unconfirmed")
-        if confirmed:
-            return False
-    for rule in policy.index["final_sale"].matching(req.sku, req.tags, cat.code):
-        if law == "cn" and rule.basis == "CN3" and not confirmed:
-            d.cite("CN3.unconfirmed")
-            continue
-        d.cite(rule.id, rule)
-        if rule.basis:
-            d.cite(rule.basis)
-        return False
-    if law == "cn":
-        if cat.one_time_seal and req.opened:
-            d.cite("CN5")
-            return False
-        if req.used:
-            d.cite("CN4")
-            return False
-    elif law == "eu" and req.used:
-        d.cite("EU7")
-        d.agent = True
-    return True
-
-
-def _window(d: _Draft) -> tuple[datetime, str, MerchantRule | None]:
-    """The latest of the statutory, the merchant's and any matching window or holiday rule."""
-    policy, req, tz = d.policy, d.req, d.policy.timezone
-    received = req.received_at
-    candidates: list[tuple[datetime, str, MerchantRule | None]] = []
-    if policy.statutory_days:
-        statutory = days_window_end(received, policy.statutory_days, tz)
-        candidates.append((statutory, policy.window_rule if policy.law != "none" else "M.window", None))
-        if policy.law == "eu" and not req.withdrawal_info_given and policy.missing_info_months:
-            candidates.append((months_window_end(statutory, policy.missing_info_months, tz), "EU2", None))
-    anchor = {"order": req.ordered_at, "shipment": req.shipped_at, "delivery": req.delivered_at,
-              "signing": req.signed_at}[policy.counted_from] or received
-    own_rule = policy.window_rule if policy.window_days == policy.statutory_days else "M.window"
-    candidates.append((days_window_end(anchor, policy.window_days, tz), own_rule, None))
-    for rule in policy.index["window"].matching(req.sku, req.tags, req.category.code):
-        candidates.append((days_window_end(anchor, rule.days, tz), rule.id, rule))
-    ordered = req.ordered_at.astimezone(tz).date()
-    for rule in policy.index["holiday_window"].matching(req.sku, req.tags, req.category.code):
-        if rule.ordered_from <= ordered <= rule.ordered_to:
-            candidates.append((end_of_day(rule.return_until, tz), rule.id, rule))
-    # latest end wins; on a tie the statutory rule is cited (it comes first)
-    return max(candidates, key=lambda c: c[0])
-
-
 def _keep_item(d: _Draft) -> bool:
     """Green returns: under a value the customer keeps the item."""
     policy, req = d.policy, d.req
@@ -316,7 +254,8 @@ def _keep_item(d: _Draft) -> bool:
 def _deductions(d: _Draft) -> None:
     """Restocking fee and the free-shipping refund lost (CN6)."""
     policy, req = d.policy, d.req
-    rules = policy.index["restocking_fee"].matching(req.sku, req.tags, req.category.code)
+    rules = [r for r in policy.index["restocking_fee"].matching(req.sku, req.tags, req.category.code)
+             if r.fits(req.condition, req.grade)]
     percent, rule = (rules[0].percent, rules[0]) if rules else (policy.restocking_percent, None)
     if percent > 0:
         fee = quantize(req.amount * percent / HUNDRED, req.currency)

@@ -36,6 +36,12 @@ class MerchantRule:
     max_amount: Decimal = Decimal(0)
     zh: str = ""
     en: str = ""
+    conditions: frozenset[str] = frozenset()  # restocking_fee: unopened | opened | used (none: any)
+    grades: frozenset[str] = frozenset()  # restocking_fee: inspection grades (none: any)
+
+    def fits(self, condition: str, grade: str | None) -> bool:
+        """Whether the line's condition and grade are among the rule's (a rule naming none takes any)."""
+        return (not self.conditions or condition in self.conditions) and (not self.grades or grade in self.grades)
 
     @property
     def selective(self) -> bool:
@@ -61,6 +67,17 @@ class RuleIndex:
         if len(found) > 1:
             found = sorted(set(found), key=lambda r: r.order)
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWarning:
+    """Accepted, but the law has something to say about it: shown when the policy is saved."""
+
+    field: str
+    line: int | None
+    rule: str
+    en: str
+    zh: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +129,8 @@ class Policy:
     rules: tuple[MerchantRule, ...]
     index: dict[str, RuleIndex]
     citations: dict[str, tuple[str, str, str]]  # id -> (source, zh template, en template)
+    extend_to_business_day: bool = False  # a window ending on a non-working day runs to the next working day
+    warnings: tuple[PolicyWarning, ...] = ()
 
 
 def preset_text(name: str) -> str:
@@ -222,8 +241,8 @@ def _build(chain: list[tuple[str, str, bool]]) -> Policy:
                 merged.setdefault(section, {}).update(body)
                 for key in body:
                     origin[f"{section}.{key}"] = (name, locate(lines, f"{section}.{key}"))
-    _check_conflicts(merged, origin)
-    return _compile(merged, tuple(ids))
+    warnings = _check_conflicts(merged, origin)
+    return _compile(merged, tuple(ids), warnings)
 
 
 def _period(spec: dict[str, Any]) -> timedelta:
@@ -245,7 +264,7 @@ def _conflict(origin: dict[str, tuple[str, int | None]], path: str, en: str, zh:
     return PolicyError(path, line, en, zh, source=source)
 
 
-def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | None]]) -> None:
+def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | None]]) -> tuple[PolicyWarning, ...]:
     law = merged.get("law", {})
     floor = law.get("min_window_days", 0)
     days = merged.get("window", {}).get("days", 0)
@@ -255,8 +274,10 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
                         f"{days} 天短于法定的 {floor} 天，只能设置更长的期限")
     fee = merged.get("fees", {}).get("restocking_percent", Decimal(0))
     if law.get("no_fees") and fee > 0:
-        raise _conflict(origin, "fees.restocking_percent", "this law forbids fees on withdrawal (EU4)",
-                        "该法律禁止对撤回收取费用（EU4）")
+        raise _conflict(origin, "fees.restocking_percent", NO_FEES_EN, NO_FEES_ZH)
+    warnings: list[PolicyWarning] = []
+    if law.get("family") == "cn" and fee > 0:
+        warnings.append(_fee_warning("fees.restocking_percent", origin.get("fees.restocking_percent", ("", None))[1]))
     bases = law.get("final_sale_bases", ())
     seen: dict[str, str] = {}
     for rule in merged["rules"]:
@@ -270,8 +291,21 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
                               f"sellers may not widen the statutory exclusions; give basis = one of {', '.join(bases)}",
                               f"商家不得扩大法定例外范围；basis 须为 {'、'.join(bases)} 之一", source=source)
         if rule["kind"] == "restocking_fee" and law.get("no_fees"):
-            raise PolicyError(f"{path}.kind", line, "this law forbids fees on withdrawal (EU4)",
-                              "该法律禁止对撤回收取费用（EU4）", source=source)
+            raise PolicyError(f"{path}.kind", line, NO_FEES_EN, NO_FEES_ZH, source=source)
+        if rule["kind"] == "restocking_fee" and law.get("family") == "cn":
+            if "opened" in rule.get("conditions", ()):
+                raise PolicyError(f"{path}.conditions", rule["_at"].get("conditions") or line,
+                                  "CN4 allows opening to inspect and reasonable testing: an item only opened is still "
+                                  "in good condition, so no fee may depend on it; name \"used\" or \"unopened\"",
+                                  "CN4 允许为检查而拆封和合理调试：仅拆封的商品仍属完好，不得因此收费；"
+                                  "请改为 \"used\" 或 \"unopened\"", source=source)
+            warnings.append(_fee_warning(f"{path}.percent", rule["_at"].get("percent") or line))
+        elif rule.get("conditions") or rule.get("grades"):
+            if rule["kind"] != "restocking_fee":
+                key = "conditions" if rule.get("conditions") else "grades"
+                raise PolicyError(f"{path}.{key}", rule["_at"].get(key) or line,
+                                  "only a restocking_fee rule can depend on the condition or grade",
+                                  "只有 restocking_fee（重新上架费）规则可以按商品状况或质检等级区分", source=source)
         if rule["kind"] == "window" and rule["days"] < floor:
             raise PolicyError(f"{path}.days", line, f"shorter than the statutory {floor} days",
                               f"短于法定的 {floor} 天", source=source)
@@ -286,14 +320,31 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
     if auto is not None and top is not None and auto > top:
         raise _conflict(origin, "approval.auto_max_amount", "auto-approval limit is above the supervisor limit",
                         "自动审批上限高于主管审批起点")
+    return tuple(warnings)
 
 
-def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
+NO_FEES_EN = ("this law forbids fees on withdrawal (EU4: all payments are refunded, free of charge); loss of value "
+              "from handling beyond checking the goods (EU7) is assessed item by item, not as a fixed fee")
+NO_FEES_ZH = "该法律禁止对撤回收取任何费用（EU4：全额退款且不收费）；超出检查所需的使用造成的贬值（EU7）须逐件评估，不能按固定比例收费"
+
+
+def _fee_warning(path: str, line: int | None) -> PolicyWarning:
+    """CN: the law lets a no-reason return cost the customer the return shipping (CN6), not a fee; accepted, but
+    the shop must have stated the fee to the buyer before the purchase."""
+    return PolicyWarning(path, line, "CN6",
+                         "PRC law lets a no-reason return cost the customer only the return shipping (CN6); a "
+                         "restocking fee is not in the law: it holds only if the shop stated it before the purchase, "
+                         "and never for an item merely opened to inspect (CN4)",
+                         "法律规定七日无理由退货由消费者承担退货运费（CN6），并未规定重新上架费：仅当店铺在购买前已明示时"
+                         "方可收取，且不得因为检查而拆封收取（CN4）")
+
+
+def _compile(merged: dict[str, Any], ids: tuple[str, ...], warnings: tuple[PolicyWarning, ...] = ()) -> Policy:
     get = lambda section, key, default: merged.get(section, {}).get(key, default)
     rules = []
     for order, raw in enumerate(merged["rules"]):
         values = {k: v for k, v in raw.items() if not k.startswith("_")}
-        for key in ("skus", "tags", "categories"):
+        for key in ("skus", "tags", "categories", "conditions", "grades"):
             values[key] = frozenset(values.get(key, ()))
         rules.append(MerchantRule(order=order, **values))
     index = {}
@@ -343,4 +394,5 @@ def _compile(merged: dict[str, Any], ids: tuple[str, ...]) -> Policy:
         allow_skus=frozenset(get("lists", "allow_skus", ())), block_skus=frozenset(get("lists", "block_skus", ())),
         rules=tuple(rules), index=index,
         citations={rid: (c["source"], c["zh"], c["en"]) for rid, c in merged["citations"].items()},
+        extend_to_business_day=get("window", "extend_to_business_day", False), warnings=warnings,
     )

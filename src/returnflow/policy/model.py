@@ -105,7 +105,9 @@ class LineRequest:
     free_shipping_threshold: Decimal | None = None
     shipping_paid_by_merchant: Decimal = Decimal(0)  # the shipping a free-shipping order cost the seller
     gifts: tuple[Gift, ...] = ()
-    repairs_done: int = 0  # CN12
+    repairs_done: int = 0  # CN12: completed repairs of this unit within the warranty
+    grade: str | None = None  # the inspection grade, once known (a restocking fee may depend on it)
+    last_received_at: datetime | None = None  # EU1: the order's last item delivered (split deliveries)
     fraud_established: bool = False  # CN14
     payment_methods: frozenset[str] = frozenset()  # how the order was paid (TB9: red packets, instalments ...)
     recent_refunds: int = 0  # the buyer's refund requests in the last 90 days (TB9)
@@ -117,6 +119,11 @@ class LineRequest:
     @property
     def received_at(self) -> datetime | None:
         return self.signed_at or self.delivered_at
+
+    @property
+    def condition(self) -> str:
+        """What the customer says about the goods: used (beyond testing), opened, or unopened."""
+        return "used" if self.used else "opened" if self.opened else "unopened"
 
 
 @dataclass(frozen=True, slots=True)

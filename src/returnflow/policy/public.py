@@ -120,6 +120,23 @@ def _selectors(rule) -> tuple[str, str]:
     return "；".join(parts_zh), "; ".join(parts_en)
 
 
+CONDITION_WORDS = {"unopened": ("未拆封", "unopened"), "opened": ("已拆封", "opened"),
+                   "used": ("已使用", "used")}
+
+
+def _fee_when(rule) -> tuple[str, str]:
+    """A fee rule's conditions and grades in words ("" when it names none)."""
+    zh, en = [], []
+    if rule.conditions:
+        names = [CONDITION_WORDS[c] for c in sorted(rule.conditions)]
+        zh.append("、".join(n[0] for n in names))
+        en.append(" or ".join(n[1] for n in names))
+    if rule.grades:
+        zh.append("质检等级 " + "、".join(sorted(rule.grades)))
+        en.append("inspection grade " + " or ".join(sorted(rule.grades)))
+    return ("（" + "，".join(zh) + "）" if zh else "", " (" + ", ".join(en) + ")" if en else "")
+
+
 def sections(policy: Policy) -> list[Section]:
     """The policy in plain words, section by section, in zh-CN and en."""
     cur = policy.currency
@@ -137,6 +154,11 @@ def sections(policy: Policy) -> list[Section]:
     else:
         s.items.append(Item(policy.window_rule, _source(policy, policy.window_rule), {
             "zh-CN": "本店不提供无理由退货。", "en": "This shop does not offer returns without a reason."}))
+    if policy.extend_to_business_day:
+        s.items.append(Item("M.business_day", _source(policy, "M.business_day"), {
+            "zh-CN": "退货期限的最后一天如为休息日或法定节假日，顺延至下一个工作日。",
+            "en": "If the last day of the window is a weekend or public holiday, it runs to the next business "
+                  "day."}))
     if policy.missing_info_months:
         s.items.append(Item("EU2", _source(policy, "EU2"), {
             "zh-CN": f"如我们未告知您撤回权，期限延长 {policy.missing_info_months} 个月。",
@@ -235,9 +257,11 @@ def sections(policy: Policy) -> list[Section]:
     for r in policy.rules:
         if r.kind == "restocking_fee":
             zh_sel, en_sel = _selectors(r)
+            when_zh, when_en = _fee_when(r)
             s.items.append(Item(r.id, _source(policy, r.id), {
-                "zh-CN": r.zh or f"{zh_sel}：重新上架费 {r.percent.normalize():f}%。",
-                "en": r.en or f"{en_sel[0].upper() + en_sel[1:]}: restocking fee {r.percent.normalize():f}%."}))
+                "zh-CN": r.zh or f"{zh_sel}{when_zh}：重新上架费 {r.percent.normalize():f}%。",
+                "en": r.en or f"{en_sel[0].upper() + en_sel[1:]}{when_en}: restocking fee "
+                              f"{r.percent.normalize():f}%."}))
     if policy.law == "cn":
         s.items.append(Item("CN10", _source(policy, "CN10"), {
             "zh-CN": "赠品应随商品一并退回；未退回的按标示价格从退款中扣除。",

@@ -64,6 +64,18 @@ def strings(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+CONDITIONS = ("unopened", "opened", "used")
+
+
+def conditions(value: Any) -> tuple[str, ...]:
+    found = strings(value)
+    wrong = [v for v in found if v not in CONDITIONS]
+    if wrong:
+        raise _fail(f"conditions are {', '.join(CONDITIONS)}; got {wrong[0]!r}",
+                    f"状况只能是 {'、'.join(CONDITIONS)}；实际为 {wrong[0]!r}")
+    return found
+
+
 def a_date(value: Any) -> date:
     if not isinstance(value, date) or hasattr(value, "hour"):
         raise _fail(f"must be a date like 2026-11-01, got {value!r}", f"必须是日期（如 2026-11-01），实际为 {value!r}")
@@ -109,7 +121,8 @@ COUNTED_FROM = ("order", "shipment", "delivery", "signing")
 SECTIONS: dict[str, dict[str, Check]] = {
     "policy": {"id": rule_id, "name": text, "extends": rule_id, "timezone": timezone, "currency": currency},
     "window": {"days": non_negative_int, "counted_from": one_of(*COUNTED_FROM), "rule": rule_id,
-               "no_reason_exchange": boolean, "missing_info_extension_months": non_negative_int},
+               "no_reason_exchange": boolean, "missing_info_extension_months": non_negative_int,
+               "extend_to_business_day": boolean},
     "defect": {"refund_days": non_negative_int, "exchange_days": non_negative_int, "rule": rule_id},
     "shipping": {"no_reason_payer": one_of("customer", "merchant"), "deduct_free_shipping": boolean,
                  "insurance_covers": boolean},
@@ -130,6 +143,7 @@ RULE_FIELDS: dict[str, Check] = {
     "id": rule_id, "kind": one_of(*RULE_KINDS), "skus": strings, "tags": strings, "categories": strings,
     "basis": rule_id, "ordered_from": a_date, "ordered_to": a_date, "return_until": a_date,
     "days": non_negative_int, "percent": percent, "max_amount": amount, "zh": text, "en": text,
+    "conditions": conditions, "grades": strings,
 }
 CITATION_FIELDS: dict[str, Check] = {"source": text, "zh": text, "en": text}
 
@@ -253,4 +267,5 @@ def _rule(index: int, body: Any, checked: Callable[..., Any], error: Callable[..
         raise error(f"{path}.ordered_to", "need ordered_from <= ordered_to <= return_until",
                     "须满足 ordered_from <= ordered_to <= return_until")
     rule["_where"] = (source, locate(lines, path), path)
+    rule["_at"] = {key: lines.get(f"{path}.{key}") for key in list(rule) if not key.startswith("_")}
     return rule

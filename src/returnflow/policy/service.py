@@ -140,3 +140,23 @@ def versions(session: Session, merchant_id: int) -> list[PolicyVersion]:
     """Every stored version of the merchant, newest first."""
     return list(session.scalars(select(PolicyVersion).where(PolicyVersion.merchant_id == merchant_id)
                                 .order_by(PolicyVersion.version.desc())))
+
+
+# SLA steps and the policy clock that states the same promise.
+STEP_CLOCK = {"customer_shipping": "customer_ship", "receipt_confirmation": "receipt_confirmation",
+              "refund": "refund", "repair": "repair", "appeal": "appeal", "review": "shipped_response"}
+
+
+def step_rule(session: Session, merchant_id: int, step: str, rule: str | None) -> str | None:
+    """The rule a default SLA timer cites, from the merchant's own policy: its clock for the step when it has one,
+    the default rule when the policy cites it, else the SLA step itself — a shop on cn-law or eu-crd never sees
+    a platform's (Taobao's) rule id."""
+    if not rule or rule.startswith(("SLA.", "M.")):
+        return rule
+    _row, policy = current(session, merchant_id)
+    clock = policy.clocks.get(STEP_CLOCK.get(step, ""))
+    if clock is not None:
+        return clock.rule
+    if rule in policy.citations:
+        return rule
+    return f"SLA.{step}"

@@ -10,6 +10,9 @@ PROCESS = "PROCESS.md §2"
 # id -> (source, zh, en); {placeholders} are filled per decision
 BUILTIN: dict[str, tuple[str, str, str]] = {
     "M.window": (MERCHANT, "本店无理由退货期限至 {end}。", "Our no-reason return window ends {end}."),
+    "M.business_day": (MERCHANT, "退货期限原于 {was} 截止，当天为休息日或法定节假日，顺延至下一个工作日 {end}。",
+                       "The window would have ended on {was}, a weekend or public holiday; it runs to the next "
+                       "business day, {end}."),
     "M.final_sale": (MERCHANT, "该商品为最终销售商品，不支持无理由退货。", "This item is final sale and cannot be returned without a reason."),
     "M.holiday_window": (MERCHANT, "节假日期间购买的商品，退货期限延长至 {end}。", "Bought in the holiday period: returns are accepted until {end}."),
     "M.restocking_fee": (MERCHANT, "按本店政策收取 {percent}% 的重新上架费 {amount}。", "Our policy charges a {percent}% restocking fee of {amount}."),

@@ -28,7 +28,16 @@ async def get_settings(actor: CurrentActor, db: DB, merchant: str | None = None)
     _staff(actor)
     with db.read() as session:
         m = resolve_merchant(session, actor, merchant)
-        return _shape(for_merchant(session, m.id))
+        settings = for_merchant(session, m.id)
+        return _shape({**settings, "steps": _own_rules(session, m.id, settings["steps"])})
+
+
+def _own_rules(session, merchant_id: int, steps: dict) -> dict:
+    """Default steps cite the merchant's own preset, as their timers do (policy.service.step_rule)."""
+    from ..policy.service import step_rule
+
+    return {step: {**conf, "rule": step_rule(session, merchant_id, step, conf.get("rule"))}
+            if conf.get("rule") == DEFAULT_STEPS.get(step, {}).get("rule") else conf for step, conf in steps.items()}
 
 
 def _shape(settings: dict) -> dict:

@@ -16,6 +16,7 @@ from ..cases.store import CaseRecord
 from . import calendar
 from .models import Timer
 from .settings import (
+    DEFAULT_STEPS,
     LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case,
 )
 from .timers import ON_DUE, OWN_CLOCKS, cancel, schedule, schedule_many
@@ -75,6 +76,10 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
         conf = {**conf, "rule": decided[1], "auto_action": _policy_outcome(case, step) or conf.get("auto_action")}
     else:
         due, working = due_after(settings, conf, at)
+        if conf.get("rule") == DEFAULT_STEPS.get(step, {}).get("rule"):
+            from ..policy.service import step_rule  # the default cites the merchant's own preset
+
+            conf = {**conf, "rule": step_rule(session, case.merchant_id, step, conf.get("rule"))}
     en, zh = LABELS[step]
     common = {"step": step, "business": working is not None}
     action = conf.get("auto_action") or "escalate"

@@ -160,7 +160,8 @@ async def open_repair(number: str, body: RepairCreate, request: Request):
 
     def work(session):
         case, row = repair.open_repair(session, actor=actor, number=number, version=body.version,
-                                       line_id=body.line_id, mode=body.mode, fault=body.fault)
+                                       line_id=body.line_id, mode=body.mode, fault=body.fault,
+                                       serial_number=body.serial_number)
         return 201, {"repair": repair.repair_dict(row), "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)

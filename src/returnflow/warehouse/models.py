@@ -107,6 +107,7 @@ class RepairOrder(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parts_waiting_days: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str] = mapped_column(String(80), default="")
+    serial_number: Mapped[str | None] = mapped_column(String(100))  # the unit repaired (CN12: history per unit)
 
 
 class ReceiptPhoto(Base):

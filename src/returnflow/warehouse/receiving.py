@@ -21,6 +21,7 @@ from ..db import utcnow
 from ..errors import Explained, NotFound
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
+from ..orders import units
 from ..orders.models import Order
 from .models import Receipt, ReceiptLine, ReceiptPhoto
 
@@ -106,8 +107,15 @@ def scan(session: Session, *, actor: Actor, code: str, locale: str = "zh-CN") ->
     return {"code": code, "matched": True, "by": matches[0]["by"], "case": expected(session, case)}
 
 
-def expected(session: Session, case: CaseRecord) -> dict[str, Any]:
+def received_now(session: Session, case: CaseRecord) -> dict[int, int]:
+    """Units of each case line received for the case's current round: the parcels' history, capped by the line's
+    own count (a reopened repair expects its unit again, CN12)."""
     got = received_so_far(session, [line.id for line in case.lines])
+    return {line.id: min(got.get(line.id, 0), line.received_quantity) for line in case.lines}
+
+
+def expected(session: Session, case: CaseRecord) -> dict[str, Any]:
+    got = received_now(session, case)
     return {"number": case.number, "state": case.state, "order": case.order_number, "version": case.version,
             "lines": [{"line_id": line.id, "sku": line.sku, "title": line.title, "claimed": line.quantity,
                        "received": got.get(line.id, 0), "expected": line.quantity - got.get(line.id, 0)}
@@ -172,7 +180,7 @@ def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: 
 def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, lines: list[dict] | None,
             condition: str, photos: list[int]) -> None:
     """Writes the parcel's lines and fires 'receive' with each line's total received so far."""
-    so_far = received_so_far(session, [line.id for line in case.lines])
+    so_far = received_now(session, case)
     by_id = {line.id: line for line in case.lines}
     by_sku = {line.sku: line for line in case.lines}
     default_condition = "damaged" if condition == "crushed" else "as_expected"
@@ -194,6 +202,13 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
             seen.add(line.id)
             items.append((line, item["quantity"], _check_condition(item.get("condition") or default_condition,
                                                                     LINE_CONDITIONS, f"lines[{i}].condition")))
+        for i, item in enumerate(lines):
+            serials = item.get("serial_numbers") or []
+            if len(serials) > item["quantity"]:
+                raise Explained(f"lines[{i}].serial_numbers", "more serial numbers than units in the parcel",
+                                "序列号多于包裹中的件数")
+            for serial in serials:
+                units.record(session, items[i][0].order_line_id, serial, f"lines[{i}].serial_numbers")
         for i, (line, qty, _) in enumerate(items):
             left = line.quantity - so_far.get(line.id, 0)
             if qty > left:

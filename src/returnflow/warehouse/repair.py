@@ -24,6 +24,7 @@ from ..errors import Conflict, Explained
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
+from ..orders import units
 from ..orders.models import Category, Order, OrderLine
 from .models import RepairOrder
 
@@ -101,7 +102,7 @@ def counters(session: Session, case: CaseRecord, order_line_id: int) -> dict[str
 
 
 def open_repair(session: Session, *, actor: Actor, number: str, version: int, line_id: int, mode: str,
-                fault: str) -> tuple[CaseRecord, RepairOrder]:
+                fault: str, serial_number: str | None = None) -> tuple[CaseRecord, RepairOrder]:
     """Opens a repair work order; a mail-in repair of an inspected item starts the repair in the workflow."""
     staff_merchant(actor, REPAIRERS, "open repair work orders")
     case = get_case(session, actor=actor, number=number)
@@ -119,9 +120,10 @@ def open_repair(session: Session, *, actor: Actor, number: str, version: int, li
                         status=409)
     now = utcnow()
     w = warranty(session, case, line.order_line_id, now)
+    serial = units.record(session, line.order_line_id, serial_number, "serial_number") if serial_number else None
     row = RepairOrder(merchant_id=case.merchant_id, case_id=case.id, order_line_id=line.order_line_id, mode=mode,
                       status="open", fault=fault, cost=0, currency=case.currency, in_warranty=w["running"],
-                      started_at=now, created_by=actor.ref)
+                      started_at=now, created_by=actor.ref, serial_number=serial)
     session.add(row)
     session.flush()
     if case.state == S.INSPECTED:
@@ -168,10 +170,20 @@ def repair_dict(row: RepairOrder) -> dict[str, Any]:
     return {"id": row.id, "mode": row.mode, "status": row.status, "fault": row.fault,
             "cost": fmt(row.cost, row.currency), "currency": row.currency, "in_warranty": row.in_warranty,
             "started_at": row.started_at, "finished_at": row.finished_at,
-            "parts_waiting_days": row.parts_waiting_days}
+            "parts_waiting_days": row.parts_waiting_days, "serial_number": row.serial_number}
 
 
 def repairs_of(session: Session, case: CaseRecord) -> dict[str, Any]:
     rows = session.scalars(select(RepairOrder).where(RepairOrder.case_id == case.id).order_by(RepairOrder.id))
     return {"repairs": [repair_dict(r) for r in rows],
-            "lines": {line.id: counters(session, case, line.order_line_id) for line in case.lines}}
+            "lines": {line.id: counters(session, case, line.order_line_id) for line in case.lines},
+            "units": units_of(session, [line.order_line_id for line in case.lines])}
+
+
+def units_of(session: Session, order_line_ids: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """CN12: every repair of these order lines' units across all cases, by serial number (unrecorded: "")."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in session.scalars(select(RepairOrder).where(RepairOrder.order_line_id.in_(order_line_ids))
+                               .order_by(RepairOrder.id)):
+        out.setdefault(row.serial_number or "", []).append(repair_dict(row))
+    return out

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..fields import RowId, Version
 
@@ -17,6 +16,8 @@ class ParcelLine(BaseModel):
     sku: str | None = Field(default=None, max_length=100)
     quantity: int = Field(ge=1, le=1_000_000)
     condition: str | None = Field(default=None, description="as_expected, damaged, used, missing_parts, wrong_item")
+    serial_numbers: list[str] | None = Field(default=None, max_length=1000,
+                                             description="The units in the parcel (CN12: recorded on the order line)")
 
 
 class ParcelReceive(BaseModel):
@@ -26,7 +27,7 @@ class ParcelReceive(BaseModel):
 
     code: str = Field(min_length=1, max_length=100, description="Case number, tracking number or order number")
     condition: str = Field(default="intact", description="intact, damaged_packaging, opened, wet, crushed")
-    arrived_at: datetime | None = None
+    arrived_at: AwareDatetime | None = None
     note: str = Field(default="", max_length=2000)
     photos: list[RowId] = Field(default_factory=list, description="Attachment ids of the case (upload first)")
     lines: list[ParcelLine] | None = None
@@ -83,6 +84,8 @@ class RepairCreate(BaseModel):
     line_id: RowId
     mode: Literal["mail_in", "on_site"] = "mail_in"
     fault: str = Field(min_length=1, max_length=2000)
+    serial_number: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="The unit repaired (CN12 keeps a repair history per unit)")
 
 
 class RepairFinish(BaseModel):

@@ -101,3 +101,66 @@ def test_every_deadline_is_timezone_aware_and_every_reason_is_readable(name, req
     for reason in decision.reasons:
         assert reason.source and reason.zh and reason.en and "{" not in reason.zh + reason.en
     assert len(set(decision.rule_ids)) == len(decision.rule_ids)
+
+
+# Rules whose citation refuses a no-reason return, and the pairs that say opposite things about one line.
+REFUSING = {"CN2", "CN3", "CN4", "CN5", "EU8"}
+OPPOSITES = [("CN3", "CN3.unconfirmed"), ("EU8", "EU8.unconfirmed"), ("CN5", "CN5.on_arrival"),
+             ("CN4", "CN4.on_arrival")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(PRESET_NAMES), request=requests(), hours_later=st.integers(0, 24 * 30))
+def test_sentences_never_contradict_each_other(name, request, hours_later):
+    decision = decide(policy(name), request, sh(1, 0) + timedelta(hours=hours_later))
+    ids = set(decision.rule_ids)
+    for one, other in OPPOSITES:
+        assert not (one in ids and other in ids)
+    if decision.eligible:
+        assert not ids & REFUSING
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["cn-law", "taobao-current", "jd-pop"]), request=requests(),
+       hours_later=st.integers(0, 24 * 30))
+def test_what_only_inspection_can_establish_never_refuses_at_intake(name, request, hours_later):
+    """CN4/CN5: the customer's own 'opened' / 'used' flags on physical goods never turn a line ineligible."""
+    if request.category.digital or request.category.virtual:
+        return  # CN2: activated digital content is excluded by the statement itself
+    now = sh(1, 0) + timedelta(hours=hours_later)
+    plain = decide(policy(name), line(**{**{f: getattr(request, f) for f in request.__slots__},
+                                         "opened": False, "used": False}), now)
+    flagged = decide(policy(name), request, now)
+    assert flagged.eligible == plain.eligible
+
+
+@cache
+def business_day_policy(on: bool) -> Policy:
+    return load_policy(f'[policy]\nid = "bd"\nextends = "cn-law"\n[window]\nextend_to_business_day = {str(on).lower()}\n')
+
+
+@settings(max_examples=300, deadline=None)
+@given(request=requests(), hours_later=st.integers(0, 24 * 30),
+       closed=st.sets(st.integers(0, 60), max_size=20), weekend=st.sets(st.integers(1, 7), max_size=3))
+def test_the_business_day_extension_lands_on_a_working_day_and_only_lengthens(request, hours_later, closed, weekend):
+    """Whatever the calendar: the extended end is a working day, never before the plain end, and the line is
+    eligible at least whenever it is without the option."""
+    base = sh(1, 0).date()
+
+    def working(day):
+        return (day - base).days not in closed and day.isoweekday() not in weekend
+
+    now = sh(1, 0) + timedelta(hours=hours_later)
+    plain = decide(business_day_policy(True), request, now)  # no calendar given: nothing moves
+    extended = decide(business_day_policy(True), request, now, working)
+    before, after = plain.deadline("customer_window"), extended.deadline("customer_window")
+    # with the option off the calendar changes nothing
+    assert decide(business_day_policy(False), request, now, working).deadline("customer_window") == before
+    if before is None or after is None or before.at is None:
+        return
+    assert after.at >= before.at
+    if after.at != before.at:
+        assert working(after.at.astimezone(business_day_policy(True).timezone).date())
+        assert "M.business_day" in extended.rule_ids
+    if plain.eligible:
+        assert extended.eligible

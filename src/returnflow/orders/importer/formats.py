@@ -247,7 +247,7 @@ class _CsvRow:
                      "ordered_at", "shipped_at", "delivered_at", "signed_at")
     LINE_FIELDS = {"line_no": "line_no", "sku": "sku", "title": "title", "category": "category",
                    "unit_price": "unit_price", "quantity": "quantity", "delivered_quantity": "delivered_quantity",
-                   "line_discount": "discount"}
+                   "line_discount": "discount", "line_delivered_at": "delivered_at", "line_signed_at": "signed_at"}
 
     def __init__(self, columns: dict[str, int], currency: str, region: str = DEFAULT_REGION) -> None:
         self.columns = columns
@@ -332,6 +332,8 @@ def _pydantic_reason(err: dict, column_of: Callable[[tuple], str]) -> str:
         return f"not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}"
     value = err.get("input")
     shown = f" (got {value!r})" if isinstance(value, (str, int)) else ""
+    if err.get("type") == "timezone_aware":  # one rule everywhere (docs/policy.md): no offset, no guess
+        return f"{column_of(loc)}: needs its UTC offset, such as 2026-11-24T10:00:00+08:00{shown}"
     return f"{column_of(loc)}: {err['msg']}{shown}"
 
 
