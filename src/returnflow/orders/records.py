@@ -55,4 +55,5 @@ class OrderRecord:
 
     @property
     def goods_total(self) -> int:
-        return sum(line.unit_price * line.quantity for line in self.lines)
+        """What the goods cost the buyer before discounts; a gift's marked price is never paid (CN10)."""
+        return sum(line.unit_price * line.quantity for line in self.lines if not line.gift)

@@ -77,6 +77,9 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
                        returned=g.id in in_request or g.claimed >= g.quantity)
                   for g in order_lines if g.gift)
     gifts_given = False
+    # CN6: the goods the buyer keeps shrink with every earlier case and every earlier line of this request, so
+    # exactly one line of one request breaks the free-shipping threshold (the deduction is taken once per order).
+    kept = _goods_kept(order_lines, currency)
     lines, decisions = [], []
     for r in requested:
         code = r.reason or case_reason
@@ -86,7 +89,9 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         line_gifts = () if gifts_given or r.line.gift else gifts
         gifts_given = gifts_given or bool(line_gifts)
         request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts,
-                               methods, recent)
+                               methods, recent, goods_kept=kept)
+        if not r.line.gift and kept is not None:
+            kept -= request.amount
         decision = decide(policy, request, now)
         decisions.append(decision)
         lines.append({"line_no": r.line.line_no, "order_line_id": r.line.id, "sku": r.line.sku,
@@ -130,6 +135,19 @@ def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
     return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
 
 
+def _goods_kept(order_lines, currency: str) -> Decimal | None:
+    """What the order's paid goods (gifts excluded) are worth without the units open cases already claim."""
+    if not order_lines:
+        return None
+    kept = Decimal(0)
+    for line in order_lines:
+        if line.gift or not line.quantity:
+            continue
+        left = max(line.quantity - (getattr(line, "claimed", 0) or 0), 0)
+        kept += from_minor(line.paid_amount, currency) * left / line.quantity
+    return kept
+
+
 def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
     rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
     return {row.code: row for row in rows}
@@ -156,8 +174,10 @@ def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:
 
 def line_request(order, r: Requested, case_type: str, reason: str, fault: str, category: Category,
                  tags: frozenset[str], customer: Customer, gifts: tuple[Gift, ...] = (),
-                 methods: frozenset[str] = frozenset(), recent_refunds: int = 0) -> LineRequest:
-    """The engine's view of one requested line, from the order's and the line's recorded facts."""
+                 methods: frozenset[str] = frozenset(), recent_refunds: int = 0,
+                 goods_kept: Decimal | None = None) -> LineRequest:
+    """The engine's view of one requested line, from the order's and the line's recorded facts; `goods_kept` is
+    what the buyer still keeps before this line goes back (CN6), the order's goods total if not given."""
     currency, line = order.currency, r.line
     unit = from_minor(line.unit_price, currency)
     paid = None
@@ -171,7 +191,8 @@ def line_request(order, r: Requested, case_type: str, reason: str, fault: str, c
         shipped_at=order.shipped_at, delivered_at=order.delivered_at, signed_at=order.signed_at,
         opened=r.opened, used=r.used, confirmed_at_purchase=bool(line.final_sale_confirmed),
         shipping_insurance=bool(order.shipping_insurance),
-        order_goods_total=from_minor(order.goods_total, currency) if order.goods_total else None,
+        order_goods_total=goods_kept if goods_kept is not None else (
+            from_minor(order.goods_total, currency) if order.goods_total else None),
         free_shipping_threshold=from_minor(threshold, currency) if threshold is not None else None,
         shipping_paid_by_merchant=(from_minor(order.shipping_cost, currency)
                                    if threshold is not None and order.shipping_cost else Decimal(0)),

@@ -57,6 +57,7 @@ class OrderFacts:
     shipping_fee: int
     paid_total: int
     payments: tuple[tuple[str, int], ...]  # (method, amount); empty means one payment of paid_total
+    shipping_cost: int | None = None  # what a free-shipping order's delivery cost the merchant: the most CN6 takes
 
     def line_nets(self) -> dict[int, int]:
         """Each line's paid amount after its share of the order-level discount."""
@@ -76,6 +77,7 @@ class Prior:
     shipping: int = 0
     total: int = 0  # net refunded over the whole order
     by_payment: dict[int, int] = field(default_factory=dict)  # index into the order's payments -> refunded
+    free_shipping: int = 0  # CN6 deductions already taken
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,12 @@ def quote(order: OrderFacts, prior: Prior, asks: list[LineAsk], *, refund_shippi
     nets = order.line_nets()
     lines_by_id = {line.id: line for line in order.lines}
     results = []
+    # CN6: the free-shipping deduction is taken once per order, whichever lines and cases ask for it.
+    if order.shipping_cost is not None:
+        shipping_left = max(order.shipping_cost - prior.free_shipping, 0)
+    else:  # cost not recorded: the first deduction asked is the cost
+        asked = [a for ask in asks for kind, a, _ in ask.deductions if kind == "free_shipping"]
+        shipping_left = 0 if prior.free_shipping or not asked else max(asked)
     for ask in asks:
         line = lines_by_id[ask.order_line_id]
         before = prior.units.get(line.id, 0)
@@ -144,6 +152,9 @@ def quote(order: OrderFacts, prior: Prior, asks: list[LineAsk], *, refund_shippi
         deductions, deducted = [], 0
         for kind, asked, rule in ask.deductions:
             take = min(asked, gross - deducted)  # a deduction never takes the line below zero
+            if kind == "free_shipping":
+                take = min(take, shipping_left)
+                shipping_left -= take
             deductions.append({"kind": kind, "asked": asked, "amount": take, "rule": rule})
             deducted += take
         results.append(LineResult(ask.case_line_id, line.id, ask.quantity, gross, deductions, deducted,

@@ -119,7 +119,8 @@ def order_facts(session: Session, order_id: int) -> tuple[calc.OrderFacts, Order
     facts = calc.OrderFacts(
         currency=order.currency, lines=tuple(calc.LineFacts(i, q, paid) for i, q, paid in lines),
         discount=order.discount, shipping_fee=order.shipping_fee, paid_total=order.paid_total,
-        payments=tuple((p["method"], int(p["amount"])) for p in order.payments or ()))
+        payments=tuple((p["method"], int(p["amount"])) for p in order.payments or ()),
+        shipping_cost=order.shipping_cost)
     return facts, order
 
 
@@ -136,11 +137,14 @@ def prior_of(session: Session, order_id: int) -> tuple[calc.Prior, dict[int, int
                                              func.coalesce(func.sum(Refund.amount), 0))
                                       .where(Refund.id.in_(live))).one()
     by_payment: dict[int, int] = {}
+    free_shipping = 0
     for breakdown, in session.execute(select(Refund.breakdown).where(Refund.id.in_(live))):
         for leg in breakdown.get("payments", []):
             by_payment[leg["index"]] = by_payment.get(leg["index"], 0) + leg["amount"]
+        free_shipping += sum(d["amount"] for line in breakdown.get("lines", []) for d in line.get("deductions", [])
+                             if d.get("kind") == "free_shipping")
     prior = calc.Prior(units={k: int(v) for k, v in units.items()}, shipping=int(shipping), total=int(total),
-                       by_payment=by_payment)
+                       by_payment=by_payment, free_shipping=free_shipping)
     return prior, {k: int(v) for k, v in by_case_line.items()}
 
 
