@@ -14,17 +14,19 @@ from ..errors import Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
+from ..sla import refund_clock
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import ledger, postage, reports, service, settle
+from . import charges, diminished, ledger, postage, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
-    BalanceSpend, CompensationCreate, Decision, MoneySettingsIn, PaidMark, PostageClaimIn, RefundCreate, Rejection,
+    BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneySettingsIn, PaidMark, PostageClaimIn, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
 DETAIL_SECTIONS["postage_claim"] = postage.claim_dict
+DETAIL_SECTIONS["refund_deadline"] = refund_clock.due_of
 
 
 def pay_settings(request: Request) -> GatewaySettings:
@@ -65,6 +67,17 @@ async def claim_postage(number: str, body: PostageClaimIn, request: Request):
     def work(session):
         postage.claim(session, actor=actor, number=number, body=body)
         return 201, postage.claim_dict(session, get_case(session, actor=actor, number=number))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/diminished-value", status_code=201)
+async def diminished_value(number: str, body: DiminishedValueIn, request: Request):
+    """EU5/EU7: the diminished value found after a refund paid before inspection, charged to the customer."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 201, charges.charge_dict(diminished.settle_later(session, actor=actor, number=number, body=body))
 
     return await mutate(request, actor, work)
 

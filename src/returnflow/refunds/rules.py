@@ -1,5 +1,5 @@
-"""Refund defaults the rules decide: the delivery refunded on a full withdrawal (EU4) and the customer's return
-postage still owed on a case (CN7)."""
+"""What the rules decide around a refund: the delivery refunded on a full withdrawal (EU4), the customer's return
+postage still owed on a case (CN7), and refunding before inspection on receipt or proof of dispatch (EU5)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord
+from ..logistics.models import Shipment, TrackingEvent
 from . import calc
 from .models import PostageClaim, Refund
 
@@ -42,3 +43,22 @@ def postage_due(session: Session, case: CaseRecord) -> int:
     """CN7: what the case's open postage claim reimburses (0 without one)."""
     row = open_claim(session, case.id)
     return row.amount if row is not None and row.currency == case.currency else 0
+
+
+EARLY_STATES = frozenset({"awaiting_return", "return_in_transit", "received"})
+
+
+def early_refund(session: Session, case: CaseRecord) -> str | None:
+    """EU5: under EU/UK law a withdrawal may be refunded, without inspection, once the goods are back ("receipt") or
+    a carrier has scanned the return parcel ("dispatch"), whichever comes first; None when neither holds yet."""
+    if case.type != "return_refund" or not case.needs_return or case.state not in EARLY_STATES:
+        return None
+    from ..policy import service as policy_service
+
+    if policy_service.active(session, case.merchant_id)[1].law != "eu":
+        return None
+    if case.state == "received":
+        return "receipt"
+    scanned = session.scalar(select(TrackingEvent.id).join(Shipment, Shipment.id == TrackingEvent.shipment_id)
+                             .where(Shipment.case_id == case.id, Shipment.direction == "inbound").limit(1))
+    return "dispatch" if scanned is not None else None

@@ -114,3 +114,13 @@ class PostageClaimIn(BaseModel):
     amount: Decimal
     currency: str = Field(min_length=3, max_length=3)
     receipt_id: int | None = Field(default=None, description="An attachment of the case: the postage receipt")
+
+
+class DiminishedValueIn(BaseModel):
+    """A diminished value found at inspection after an early refund (EU5/EU7), charged to the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal
+    currency: str = Field(min_length=3, max_length=3)
+    reason: str = Field(min_length=1, max_length=2000, description="The handling beyond what checking the goods needs")

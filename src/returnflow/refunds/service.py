@@ -153,12 +153,12 @@ def prior_of(session: Session, order_id: int) -> tuple[calc.Prior, dict[int, int
 
 # ---- quote and request ---------------------------------------------------------------------------------------
 
-def _check_case(case: CaseRecord) -> None:
+def _check_case(session: Session, case: CaseRecord) -> None:
     if case.type not in REFUNDABLE_TYPES:
         raise refuse("case", f"a {case.type} case is not refunded; only {', '.join(sorted(REFUNDABLE_TYPES))}",
                      f"「{case.type}」类型的售后单不退款；仅限 {', '.join(sorted(REFUNDABLE_TYPES))}",
                      code="refund_not_allowed")
-    if case.state not in REFUNDABLE_STATES:
+    if case.state not in REFUNDABLE_STATES and not rules.early_refund(session, case):
         raise refuse("case", f"a case in state '{case.state}' cannot be refunded; it must be "
                      f"{' or '.join(sorted(REFUNDABLE_STATES))}",
                      f"售后单当前状态为「{case.state}」，不能退款；须为 {' 或 '.join(sorted(REFUNDABLE_STATES))}",
@@ -169,8 +169,10 @@ def _asks(case: CaseRecord, body: RefundCreate, done_by_case_line: dict[int, int
           deductions: list[dict]) -> list[calc.LineAsk]:
     by_id = {line.id: line for line in case.lines}
 
+    inspected = case.state in REFUNDABLE_STATES  # else an EU5 refund on receipt or proof of dispatch: as claimed
+
     def limit(line) -> int:
-        base = line.accepted_quantity if case.needs_return else line.quantity
+        base = line.accepted_quantity if case.needs_return and inspected else line.quantity
         return max(base - done_by_case_line.get(line.id, 0), 0)
 
     if body.lines is None:
@@ -236,7 +238,7 @@ def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
 
 def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Quote, calc.OrderFacts, Order]:
     """The refund `body` asks for on `case`, computed against everything the order already gave back."""
-    _check_case(case)
+    _check_case(session, case)
     facts, order = order_facts(session, case.order_id)
     prior, done = prior_of(session, case.order_id)
     deductions = _deductions(case, body)
@@ -384,7 +386,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
                    "payments": [{"index": i, "method": m, "amount": a} for i, m, a in quote.payments]
                    + ([{"index": quote.postage[0], "method": quote.postage[1], "amount": quote.postage[2],
                         "postage": True}] if quote.postage else []),
-                   "postage": quote.postage[2] if quote.postage else 0},
+                   "postage": quote.postage[2] if quote.postage else 0,
+                   "early": None if case.state in REFUNDABLE_STATES else rules.early_refund(session, case)},
         created_at=at, updated_at=at)
     session.add(refund)
     session.flush()
