@@ -21,6 +21,8 @@ from .timers import cancel, schedule
 KIND = "refund_deadline"
 ENDING = frozenset({"resolved", "closed", "cancelled", "rejected"})
 DECIDING = frozenset({"pending_review", "pending_approval", "awaiting_customer"})
+FALLBACK_ANCHORS = frozenset({"request", "agreement", "return_received"})
+ANCHOR_OF_STATE = {"return_in_transit": "return_dispatched", "received": "return_received"}
 
 
 def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
@@ -31,23 +33,25 @@ def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
     if target in ENDING:
         cancel(session, case_id=case.id, kind=KIND)
         return
-    spec = deadline_spec(session, case)
-    if spec is None:
+    happened = {"request"} if source is None else set()  # what this transition is, as a deadline's anchor
+    if source in DECIDING and target not in DECIDING:
+        happened.add("agreement")
+    happened.add(ANCHOR_OF_STATE.get(target, ""))
+    if not happened - {""}:
+        return  # the usual step: nothing to look up
+    # The policy is read only where its own refund clock may start (so shipping a return costs no extra query).
+    spec = deadline_spec(session, case, fallback=bool(happened & FALLBACK_ANCHORS))
+    if spec is None or spec[0] not in happened or pending(session, case.id) is not None:
         return
     anchor, period, fixed, rule = spec
-    starts = ((anchor == "request" and source is None)
-              or (anchor == "agreement" and source in DECIDING and target not in DECIDING)
-              or (anchor == "return_dispatched" and target == "return_in_transit")
-              or (anchor == "return_received" and target == "received"))
-    if not starts or pending(session, case.id) is not None:
-        return
     due = fixed if fixed is not None else at + period
     schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=KIND, due_at=due, action="escalate",
              rule=rule, at=at, payload={"step": "refund", "reason": f"refund deadline missed ({rule}) "
                                                                     f"(退款期限已过（{rule}）)"})
 
 
-def deadline_spec(session: Session, case: CaseRecord) -> tuple[str, timedelta, datetime | None, str] | None:
+def deadline_spec(session: Session, case: CaseRecord, *,
+                  fallback: bool = True) -> tuple[str, timedelta, datetime | None, str] | None:
     """(anchor, period, fixed due time or None, rule) of the case's refund deadline; None: there is none."""
     found = []
     for line in (case.policy_decision or {}).get("lines") or ():
@@ -59,7 +63,7 @@ def deadline_spec(session: Session, case: CaseRecord) -> tuple[str, timedelta, d
                 found.append((d["anchor"], timedelta(seconds=d["period_seconds"]), fixed, d["rule"]))
     if found:
         return min(found, key=lambda x: x[1])
-    if not case.policy_decision:
+    if not case.policy_decision or not fallback:
         return None  # imported or not decided by the policy: the merchant's SLA step keeps the refund
     from ..policy import service as policy_service
 
