@@ -7,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord
-from ..logistics.models import Shipment, TrackingEvent
 from . import calc
 from .models import PostageClaim, Refund
 
@@ -59,6 +58,8 @@ def early_refund(session: Session, case: CaseRecord) -> str | None:
         return None
     if case.state == "received":
         return "receipt"
+    from ..logistics.models import Shipment, TrackingEvent  # logistics imports refunds: read on use
+
     scanned = session.scalar(select(TrackingEvent.id).join(Shipment, Shipment.id == TrackingEvent.shipment_id)
                              .where(Shipment.case_id == case.id, Shipment.direction == "inbound").limit(1))
     return "dispatch" if scanned is not None else None
