@@ -46,8 +46,8 @@ def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
     anchor, period, fixed, rule = spec
     due = fixed if fixed is not None else at + period
     schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=KIND, due_at=due, action="escalate",
-             rule=rule, at=at, payload={"step": "refund", "reason": f"refund deadline missed ({rule}) "
-                                                                    f"(退款期限已过（{rule}）)"})
+             rule=rule, at=at, payload={"step": "refund", "reason": "deadline missed: refund deadline "
+                                                                    "(截止时限已过：退款期限)"})
 
 
 def deadline_spec(session: Session, case: CaseRecord, *,
