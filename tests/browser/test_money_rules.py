@@ -20,10 +20,11 @@ pytestmark = pytest.mark.browser
 WORDS = {
     "zh-CN": {"send_code": "发送验证码", "continue": "继续", "sign_in": "登录", "claim": "申请报销运费",
               "claimed": "已申请退货运费：10.00 CNY", "due": "最晚退款时间", "law": "收到退货之日起 7 日内",
-              "postage": "顾客垫付的退货运费"},
+              "postage": "顾客垫付的退货运费", "thanks": "运费报销申请已登记"},
     "en": {"send_code": "Send me a code", "continue": "Continue", "sign_in": "Sign in", "claim": "Claim the postage",
            "claimed": "Return postage claimed: 10.00 CNY", "due": "Refund due by",
-           "law": "within 7 days of receiving the returned goods", "postage": "Customer's return postage"},
+           "law": "within 7 days of receiving the returned goods", "postage": "Customer's return postage",
+           "thanks": "your postage claim was recorded"},
 }
 
 
@@ -55,6 +56,7 @@ def test_postage_claimed_in_the_portal_and_the_refund_deadline_in_finance(live, 
     you.get_by_role("button", name=w["claim"]).click()
     you.wait_for_load_state("networkidle")
     assert w["claimed"] in you.locator("#postage").inner_text()
+    assert w["thanks"] in you.locator("body").inner_text()
     walk.page(you, "portal-postage-claimed")
 
     if api.get(f"/api/v1/cases/{number}").json()["state"] == "pending_review":

@@ -314,7 +314,7 @@ async def claim_postage(merchant_code: str, number: str, request: Request):
     finally:
         for upload in uploads:
             upload.close()
-    return redirect(request, f"/p/{merchant.code}/cases/{number}#postage", flash="files_added")
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#postage", flash="postage_claimed")
 
 
 # While the goods are on their way back, the customer sees where and how to send them, and prints the label.

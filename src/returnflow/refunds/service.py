@@ -276,7 +276,7 @@ def quote_dict(quote: calc.Quote, order: Order) -> dict:
                                    "asked": fmt(d["asked"], c)} for d in r.deductions],
                    "net": fmt(r.net, c)} for r in quote.lines],
         "payments": [{"method": m, "amount": fmt(a, c), "reference": methods[i].get("reference")}
-                     for i, m, a in quote.payments],
+                     for i, m, a in quote.payments + ([quote.postage] if quote.postage else [])],
     }
 
 
