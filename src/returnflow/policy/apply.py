@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
-from ..cases.models import Case as CaseRow
+from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
 from ..money import from_minor
 from ..orders.models import Category as CategoryRow
 from .engine import decide
@@ -79,7 +79,11 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
     gifts_given = False
     # CN6: the goods the buyer keeps shrink with every earlier case and every earlier line of this request, so
     # exactly one line of one request breaks the free-shipping threshold (the deduction is taken once per order).
-    kept = _goods_kept(order_lines, currency)
+    kept = None
+    if order.free_shipping_threshold is not None and policy.deduct_free_shipping:
+        # Only refund cases take goods back for good (an exchange leaves the buyer with the goods' value).
+        returned = dict(session.connection().execute(_REFUND_CLAIMS, {"order_id": order.id}).all())
+        kept = _goods_kept(order_lines, currency, returned)
     lines, decisions = [], []
     for r in requested:
         code = r.reason or case_reason
@@ -135,15 +139,15 @@ def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
     return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
 
 
-def _goods_kept(order_lines, currency: str) -> Decimal | None:
-    """What the order's paid goods (gifts excluded) are worth without the units open cases already claim."""
+def _goods_kept(order_lines, currency: str, returned: dict[int, int]) -> Decimal | None:
+    """What the order's paid goods (gifts excluded) are worth without the units refund cases already claim."""
     if not order_lines:
         return None
     kept = Decimal(0)
     for line in order_lines:
         if line.gift or not line.quantity:
             continue
-        left = max(line.quantity - (getattr(line, "claimed", 0) or 0), 0)
+        left = max(line.quantity - int(returned.get(line.id, 0)), 0)
         kept += from_minor(line.paid_amount, currency) * left / line.quantity
     return kept
 
@@ -153,6 +157,11 @@ def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str
     return {row.code: row for row in rows}
 
 
+_REFUND_CLAIMS = (select(CaseLineRow.order_line_id, func.sum(CaseLineRow.quantity))
+                  .join(CaseRow, CaseRow.id == CaseLineRow.case_id)
+                  .where(CaseRow.order_id == bindparam("order_id"), CaseRow.holds_quantity.is_(True),
+                         CaseRow.type.in_(REFUND_TYPES))
+                  .group_by(CaseLineRow.order_line_id))
 _RECENT_REFUNDS = select(func.count()).select_from(CaseRow).where(
     CaseRow.customer_id == bindparam("customer_id"), CaseRow.type.in_(REFUND_TYPES),
     CaseRow.created_at >= bindparam("since"))
