@@ -30,6 +30,8 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
         "free_shipping_threshold": (fmt(order.free_shipping_threshold, order.currency)
                                     if order.free_shipping_threshold is not None else None),
         "shipping_cost": fmt(order.shipping_cost, order.currency) if order.shipping_cost is not None else None,
+        "standard_shipping_fee": (fmt(order.standard_shipping_fee, order.currency)
+                                  if order.standard_shipping_fee is not None else None),
     }
     if lines:
         body["lines"] = [{

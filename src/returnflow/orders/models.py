@@ -81,6 +81,8 @@ class Order(Base):
     shipping_insurance: Mapped[bool] = mapped_column(default=False, server_default=false())
     free_shipping_threshold: Mapped[int | None] = mapped_column(BigInteger)
     shipping_cost: Mapped[int | None] = mapped_column(BigInteger)  # what shipping cost the merchant (free shipping)
+    # EU4: the standard delivery's price when the buyer chose (and paid for) a premium one in shipping_fee.
+    standard_shipping_fee: Mapped[int | None] = mapped_column(BigInteger)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no",
                                                   cascade="all, delete-orphan")

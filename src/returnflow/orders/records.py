@@ -55,7 +55,9 @@ class OrderRecord:
     shipping_insurance: bool = False
     free_shipping_threshold: int | None = None  # minor units
     shipping_cost: int | None = None  # minor units: what a free-shipping order's delivery cost the merchant
+    standard_shipping_fee: int | None = None  # minor units: the standard delivery's price under a premium one (EU4)
 
     @property
     def goods_total(self) -> int:
-        return sum(line.unit_price * line.quantity for line in self.lines)
+        """What the goods cost the buyer before discounts; a gift's marked price is never paid (CN10)."""
+        return sum(line.unit_price * line.quantity for line in self.lines if not line.gift)

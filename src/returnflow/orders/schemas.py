@@ -93,7 +93,19 @@ class OrderIn(BaseModel):
         default=None, ge=0, description="The free-shipping threshold this order met, if it shipped free (CN6)")
     shipping_cost: Money | None = Field(
         default=None, ge=0, description="What shipping this free-shipping order cost the merchant (CN6 deduction)")
+    standard_shipping_fee: Decimal | None = Field(
+        default=None, ge=0, description="When a premium delivery was chosen: what standard delivery costs; a "
+                                        "withdrawal refunds this, never the premium surcharge (EU4)")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=2000)
+
+    def _standard_fee(self, minor) -> int | None:
+        if self.standard_shipping_fee is None:
+            return None
+        if self.standard_shipping_fee > self.shipping_fee:
+            raise Explained("standard_shipping_fee", f"the standard delivery ({self.standard_shipping_fee}) costs more "
+                            f"than the delivery paid ({self.shipping_fee})",
+                            f"标准配送费（{self.standard_shipping_fee}）高于实付运费（{self.shipping_fee}）")
+        return minor(self.standard_shipping_fee, "standard_shipping_fee")
 
     def to_record(self, region: str = DEFAULT_REGION) -> OrderRecord:
         """Validates amounts against the currency and the customer's contact (phones without a country code read as
@@ -162,7 +174,8 @@ class OrderIn(BaseModel):
             paid_at=self.paid_at, shipping_insurance=self.shipping_insurance,
             free_shipping_threshold=(minor(self.free_shipping_threshold, "free_shipping_threshold")
                                      if self.free_shipping_threshold is not None else None),
-            shipping_cost=minor(self.shipping_cost, "shipping_cost") if self.shipping_cost is not None else None)
+            shipping_cost=minor(self.shipping_cost, "shipping_cost") if self.shipping_cost is not None else None,
+            standard_shipping_fee=self._standard_fee(minor))
         if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
             raise Explained("payments", "the payments do not add up to paid_total", "各支付方式金额之和不等于实付金额 paid_total")
         if record.customer is not None:

@@ -52,6 +52,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
             "ordered_at": o.ordered_at, "shipped_at": o.shipped_at, "delivered_at": o.delivered_at,
             "signed_at": o.signed_at, "paid_at": o.paid_at, "shipping_insurance": o.shipping_insurance,
             "free_shipping_threshold": o.free_shipping_threshold, "shipping_cost": o.shipping_cost,
+            "standard_shipping_fee": o.standard_shipping_fee,
         })
     table = Order.__table__
     stmt = _insert(session, table)

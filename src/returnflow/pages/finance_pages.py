@@ -24,6 +24,8 @@ from ..refunds import reports, service, settle
 from ..refunds.api import pay_settings
 from ..refunds.models import Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
+from ..sla import refund_clock
+from ..sla.models import Timer
 from . import money_approvals, words
 from .console import FINANCE_ROLES, ctx, error_of, screen_actor, text
 from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, render, safe_next
@@ -31,8 +33,8 @@ from .frame import N_, SHANGHAI, PageError, check_csrf, locale_of, redirect, ren
 router = APIRouter(include_in_schema=False)
 router.include_router(money_approvals.router)  # compensation, charges and balance spends to approve
 
-VIEWS = {"approve": N_("To approve"), "pay": N_("To pay"), "failed": N_("Failed payments"),
-         "done": N_("Paid recently")}
+VIEWS = {"due": N_("Refunds due"), "approve": N_("To approve"), "pay": N_("To pay"),
+         "failed": N_("Failed payments"), "done": N_("Paid recently")}
 REFUND_STATES = {"awaiting_approval": N_("Awaiting approval"), "approved": N_("Approved"),
                  "completed": N_("Paid"), "rejected": N_("Rejected")}
 LEG_STATES = {"pending": N_("Not sent yet"), "sent": N_("Sent, waiting for the outcome"),
@@ -105,7 +107,10 @@ async def queue(request: Request, view: str = "approve"):
     view = view if view in VIEWS else "approve"
     with request.app.state.db.read() as session:
         stmt = _scoped(select(Refund), Refund, actor)
-        if view == "approve":
+        due = _due(session, actor) if view == "due" else []
+        if view == "due":
+            stmt = stmt.where(Refund.id.is_(None))
+        elif view == "approve":
             stmt = stmt.where(Refund.state == "awaiting_approval").order_by(Refund.created_at)
         elif view == "pay":
             stmt = stmt.where(Refund.state == "approved").order_by(Refund.created_at)
@@ -117,11 +122,22 @@ async def queue(request: Request, view: str = "approve"):
         rows = _rows(session, list(session.scalars(stmt.limit(LIMIT))))
         counts = {name: _count(session, actor, name) for name in ("approve", "pay", "failed")}
         counts["approve"] += money_approvals.waiting_count(session, actor)
+        counts["due"] = len(due) if view == "due" else len(_due(session, actor))
         others = money_approvals.waiting(session, actor) if view == "approve" else {}
         authority = _authority(session, actor)
     return render(request, "staff/finance/queue.html", ctx(
-        actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}",
+        actor, view=view, views=VIEWS, rows=rows, counts=counts, back=f"/staff/finance?view={view}", due=due,
         **others, **authority, **WORDS))
+
+
+def _due(session, actor: Actor) -> list[dict[str, Any]]:
+    """Cases whose refund deadline runs (CN8, EU4) or has passed, soonest first: what finance must pay next."""
+    stmt = _scoped(select(Case.number, Case.state, Timer.due_at, Timer.rule, Timer.status)
+                   .join(Timer, Timer.case_id == Case.id)
+                   .where(Timer.kind == refund_clock.KIND, Timer.status.in_(("pending", "fired")),
+                          Case.state.not_in(tuple(refund_clock.ENDING))), Case, actor)
+    return [{"number": n, "state": s, "due_at": at, "rule": rule, "overdue": status == "fired"}
+            for n, s, at, rule, status in session.execute(stmt.order_by(Timer.due_at).limit(LIMIT))]
 
 
 def _count(session, actor: Actor, view: str) -> int:
@@ -242,8 +258,10 @@ def _case_page(request: Request, actor: Actor, number: str, error: dict | None =
         except AppError as exc:
             refusal = exc.render(locale)["message"]
         authority = _authority(session, actor)
+        refund_due = refund_clock.due_of(session, case)
     titles = {line.id: line.title or line.sku for line in case.lines}
     return ctx(actor, case=case, refunds=refunds, quote=quote, refusal=refusal, titles=titles, error=error,
+               refund_due=refund_due,
                state_label=words.state_label(case.state, locale), back=f"/staff/finance/cases/{number}",
                finance=actor.role in FINANCE_ROLES, **authority, **WORDS)
 

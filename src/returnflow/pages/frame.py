@@ -200,6 +200,7 @@ FLASH: dict[str, str] = {
     "cancelled": N_("The request was cancelled."),
     "message_sent": N_("Your message was sent."),
     "files_added": N_("Thank you: the files were added."),
+    "postage_claimed": N_("Thank you: your postage claim was recorded; it is refunded with your refund."),
     "action_done": N_("Done: the case was updated."),
     "assigned": N_("The selected cases were assigned."),
     "nothing_selected": N_("Select at least one case first."),

@@ -172,7 +172,7 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
             plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
             survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
             files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
-            instructions=_return_instructions(session, case, locale)))
+            instructions=_return_instructions(session, case, locale), **postage_context(session, case, allowed)))
 
 
 async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
@@ -296,6 +296,33 @@ async def add_files(merchant_code: str, number: str, request: Request):
     return redirect(request, f"/p/{merchant.code}/cases/{number}#files", flash="files_added")
 
 
+@router.post("/p/{merchant_code}/cases/{number}/postage")
+async def claim_postage(merchant_code: str, number: str, request: Request):
+    """CN7: the return postage the customer paid on a quality return, with a photo of the receipt."""
+    form = await request.form(max_files=1, max_fields=10)
+    check_csrf(request, form)
+    amount = postage_amount(str(form.get("amount") or ""))
+    receipt = form.get("receipt")
+    if not getattr(receipt, "filename", None):
+        raise PageError("required", N_("Postage: add a photo of the receipt."), field="receipt")
+    with _db(request).read() as session:
+        merchant, actor = _require_customer(request, session, merchant_code)
+        if not postage_context(session, _own_case(session, actor, number), ("attach",))["postage_open"]:
+            raise PageError("postage_closed", N_("Return postage cannot be claimed on this request."),
+                            field="amount", status=409)
+    uploads = await _uploads(request, [receipt])
+    try:
+        with _db(request).transaction() as session:
+            case = _own_case(session, actor, number)
+            receipt_id = follow.attach_all(session, request, case=case, actor=actor, uploads=uploads)[0]
+            postage.claim(session, actor=actor, number=case.number,
+                          body=PostageClaimIn(amount=amount, currency=case.currency, receipt_id=receipt_id))
+    finally:
+        for upload in uploads:
+            upload.close()
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#postage", flash="postage_claimed")
+
+
 # While the goods are on their way back, the customer sees where and how to send them, and prints the label.
 SENDING_STATES = ("awaiting_return", "return_in_transit")
 
@@ -378,3 +405,6 @@ async def policy_page(merchant_code: str, request: Request):
 
 # The opening of a request registers its routes on `router`; the case page borrows its reason names and uploads.
 from .portal_open import _reasons_all, _uploads  # noqa: E402
+from .portal_postage import postage_amount, postage_context  # noqa: E402
+from ..refunds import postage  # noqa: E402
+from ..refunds.schemas import PostageClaimIn  # noqa: E402

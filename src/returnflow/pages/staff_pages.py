@@ -18,6 +18,8 @@ from ..db import utcnow
 from ..errors import AppError, NotFound
 from ..money import fmt
 from ..orders.models import Customer, Order
+from ..refunds.postage import claim_dict
+from ..sla import refund_clock
 from . import case_sections, follow, handoffs, plans, queues, words
 from .decision import decision_of_case
 from .diagram import process_table
@@ -218,7 +220,8 @@ async def case_page(number: str, request: Request, template: str = ""):
                  "shipments": case_sections.shipments(session, case),
                  "inspections": case_sections.inspections(session, case),
                  "replies": case_sections.reply_templates(session, case, locale),
-                 "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id)}
+                 "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
+                 "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case)}
     allowed = allowed_actions(case, actor)
     buttons = [{"action": a, "label": words.word(words.ACTIONS, a, locale), "requires": BY_ACTION[a].requires}
                for a in allowed if a not in OWN_FORMS]

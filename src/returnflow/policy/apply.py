@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
-from ..cases.models import Case as CaseRow
+from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
 from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
@@ -90,6 +90,13 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
                        returned=g.id in in_request or g.claimed >= g.quantity)
                   for g in order_lines if g.gift)
     gifts_given = False
+    # CN6: the goods the buyer keeps shrink with every earlier case and every earlier line of this request, so
+    # exactly one line of one request breaks the free-shipping threshold (the deduction is taken once per order).
+    kept = None
+    if order.free_shipping_threshold is not None and policy.deduct_free_shipping:
+        # Only refund cases take goods back for good (an exchange leaves the buyer with the goods' value).
+        returned = dict(session.connection().execute(_REFUND_CLAIMS, {"order_id": order.id}).all())
+        kept = _goods_kept(order_lines, currency, returned)
     lines, decisions = [], []
     for r in requested:
         code = r.reason or case_reason
@@ -99,7 +106,9 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         line_gifts = () if gifts_given or r.line.gift else gifts
         gifts_given = gifts_given or bool(line_gifts)
         request = line_request(order, r, case_type, code or "", fault, category, tags, customer, line_gifts,
-                               methods, recent)
+                               methods, recent, goods_kept=kept)
+        if not r.line.gift and kept is not None:
+            kept -= request.amount
         done = r.repairs_done if r.repairs_done is not None else _repairs_of(repairs, r)
         request = replace(request, repairs_done=done, grade=r.grade, last_received_at=last_received)
         decision = decide(policy, request, now, working_day)
@@ -195,11 +204,29 @@ def _working_day(session: Session, merchant_id: int):
     return sla_settings.calendar_of(sla_settings.for_merchant(session, merchant_id)).is_working_day
 
 
+def _goods_kept(order_lines, currency: str, returned: dict[int, int]) -> Decimal | None:
+    """What the order's paid goods (gifts excluded) are worth without the units refund cases already claim."""
+    if not order_lines:
+        return None
+    kept = Decimal(0)
+    for line in order_lines:
+        if line.gift or not line.quantity:
+            continue
+        left = max(line.quantity - int(returned.get(line.id, 0)), 0)
+        kept += from_minor(line.paid_amount, currency) * left / line.quantity
+    return kept
+
+
 def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
     rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
     return {row.code: row for row in rows}
 
 
+_REFUND_CLAIMS = (select(CaseLineRow.order_line_id, func.sum(CaseLineRow.quantity))
+                  .join(CaseRow, CaseRow.id == CaseLineRow.case_id)
+                  .where(CaseRow.order_id == bindparam("order_id"), CaseRow.holds_quantity.is_(True),
+                         CaseRow.type.in_(REFUND_TYPES))
+                  .group_by(CaseLineRow.order_line_id))
 _RECENT_REFUNDS = select(func.count()).select_from(CaseRow).where(
     CaseRow.customer_id == bindparam("customer_id"), CaseRow.type.in_(REFUND_TYPES),
     CaseRow.created_at >= bindparam("since"))
@@ -221,8 +248,10 @@ def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:
 
 def line_request(order, r: Requested, case_type: str, reason: str, fault: str, category: Category,
                  tags: frozenset[str], customer: Customer, gifts: tuple[Gift, ...] = (),
-                 methods: frozenset[str] = frozenset(), recent_refunds: int = 0) -> LineRequest:
-    """The engine's view of one requested line, from the order's and the line's recorded facts."""
+                 methods: frozenset[str] = frozenset(), recent_refunds: int = 0,
+                 goods_kept: Decimal | None = None) -> LineRequest:
+    """The engine's view of one requested line, from the order's and the line's recorded facts; `goods_kept` is
+    what the buyer still keeps before this line goes back (CN6), the order's goods total if not given."""
     currency, line = order.currency, r.line
     unit = from_minor(line.unit_price, currency)
     paid = None
@@ -236,7 +265,8 @@ def line_request(order, r: Requested, case_type: str, reason: str, fault: str, c
         shipped_at=order.shipped_at, **_times(order, line),
         opened=r.opened, used=r.used, confirmed_at_purchase=bool(line.final_sale_confirmed),
         shipping_insurance=bool(order.shipping_insurance),
-        order_goods_total=from_minor(order.goods_total, currency) if order.goods_total else None,
+        order_goods_total=goods_kept if goods_kept is not None else (
+            from_minor(order.goods_total, currency) if order.goods_total else None),
         free_shipping_threshold=from_minor(threshold, currency) if threshold is not None else None,
         shipping_paid_by_merchant=(from_minor(order.shipping_cost, currency)
                                    if threshold is not None and order.shipping_cost else Decimal(0)),

@@ -16,19 +16,22 @@ from ..errors import Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
+from ..sla import refund_clock
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import charge_approval, charges, grants, ledger, reports, service, settle
+from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .schemas import (
-    BalanceSpend, CompensationCreate, MoneyDecision, MoneyRejection, Decision, MoneySettingsIn,
-    PaidMark, RefundCreate, Rejection,
+    BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneyDecision, MoneyRejection, MoneySettingsIn,
+    PaidMark, PostageClaimIn, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
 # A row id in a path: within the id column, so an oversized one is a 422, never a database error.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
+DETAIL_SECTIONS["postage_claim"] = postage.claim_dict
+DETAIL_SECTIONS["refund_deadline"] = refund_clock.due_of
 
 
 def pay_settings(request: Request) -> GatewaySettings:
@@ -56,6 +59,30 @@ async def request_refund(number: str, body: RefundCreate, request: Request):
     def work(session):
         refund = service.request_refund(session, actor=actor, number=number, body=body)
         return 201, reports.refund_dict(session, refund)
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/postage", status_code=201)
+async def claim_postage(number: str, body: PostageClaimIn, request: Request):
+    """The customer's return postage on a merchant-fault return (CN7): recorded with its receipt, capped by the
+    merchant's `postage_cap`, refunded with the case's next refund."""
+    actor = await current_actor(request)
+
+    def work(session):
+        postage.claim(session, actor=actor, number=number, body=body)
+        return 201, postage.claim_dict(session, get_case(session, actor=actor, number=number))
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/cases/{number}/diminished-value", status_code=201)
+async def diminished_value(number: str, body: DiminishedValueIn, request: Request):
+    """EU5/EU7: the diminished value found after a refund paid before inspection, charged to the customer."""
+    actor = await current_actor(request)
+
+    def work(session):
+        return 201, charges.charge_dict(diminished.settle_later(session, actor=actor, number=number, body=body))
 
     return await mutate(request, actor, work)
 
@@ -349,7 +376,7 @@ async def put_settings(body: MoneySettingsIn, request: Request):
         if value not in GATEWAYS:
             raise service.refuse(field, f"'{value}' is not a gateway; allowed: {', '.join(GATEWAYS)}",
                                  f"「{value}」不是有效的支付通道；可选：{', '.join(GATEWAYS)}")
-    for name in ("agent_limit", "supervisor_limit"):
+    for name in ("agent_limit", "supervisor_limit", "postage_cap"):
         for currency, value in getattr(body, name).items():
             try:
                 if to_minor(value, currency) < 0:
@@ -361,7 +388,8 @@ async def put_settings(body: MoneySettingsIn, request: Request):
             raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
-             "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes}
+             "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
+             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}}
 
     def work(session):
         merchant = session.get(Merchant, actor.merchant_id)

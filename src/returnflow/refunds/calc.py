@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+NOT_CASH = frozenset({"balance", "store_credit", "points", "coupon"})
+
+
 def allocate(total: int, weights: list[int]) -> list[int]:
     """Splits `total` over `weights` in proportion, by largest remainder; the parts add up to `total` exactly."""
     if total < 0:
@@ -57,6 +60,8 @@ class OrderFacts:
     shipping_fee: int
     paid_total: int
     payments: tuple[tuple[str, int], ...]  # (method, amount); empty means one payment of paid_total
+    shipping_cost: int | None = None  # what a free-shipping order's delivery cost the merchant: the most CN6 takes
+    standard_shipping: int | None = None  # EU4: the standard delivery's price under a premium one (refunded instead)
 
     def line_nets(self) -> dict[int, int]:
         """Each line's paid amount after its share of the order-level discount."""
@@ -76,6 +81,7 @@ class Prior:
     shipping: int = 0
     total: int = 0  # net refunded over the whole order
     by_payment: dict[int, int] = field(default_factory=dict)  # index into the order's payments -> refunded
+    free_shipping: int = 0  # CN6 deductions already taken
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class Quote:
     reduced: int  # taken off because a lower amount was agreed
     total: int
     payments: list[tuple[int, str, int]]  # (payment index, method, amount) legs, amounts > 0
+    postage: tuple[int, str, int] | None = None  # CN7: the customer's return postage, its own leg on top
 
 
 class OverRefund(ValueError):
@@ -127,12 +134,19 @@ class OverAmount(ValueError):
 
 
 def quote(order: OrderFacts, prior: Prior, asks: list[LineAsk], *, refund_shipping: bool,
-          amount: int | None = None) -> Quote:
+          amount: int | None = None, postage: int = 0) -> Quote:
     """The refund for `asks` after `prior`: per line, shipping, deductions, the order cap and the payment split;
-    `amount` lowers the total to an agreed figure (never raises it)."""
+    `amount` lowers the total to an agreed figure (never raises it). `postage` (CN7) is not part of what the order
+    paid: it comes on top of the cap, as its own leg back along the first cash payment."""
     nets = order.line_nets()
     lines_by_id = {line.id: line for line in order.lines}
     results = []
+    # CN6: the free-shipping deduction is taken once per order, whichever lines and cases ask for it.
+    if order.shipping_cost is not None:
+        shipping_left = max(order.shipping_cost - prior.free_shipping, 0)
+    else:  # cost not recorded: the first deduction asked is the cost
+        asked = [a for ask in asks for kind, a, _ in ask.deductions if kind == "free_shipping"]
+        shipping_left = 0 if prior.free_shipping or not asked else max(asked)
     for ask in asks:
         line = lines_by_id[ask.order_line_id]
         before = prior.units.get(line.id, 0)
@@ -144,13 +158,18 @@ def quote(order: OrderFacts, prior: Prior, asks: list[LineAsk], *, refund_shippi
         deductions, deducted = [], 0
         for kind, asked, rule in ask.deductions:
             take = min(asked, gross - deducted)  # a deduction never takes the line below zero
+            if kind == "free_shipping":
+                take = min(take, shipping_left)
+                shipping_left -= take
             deductions.append({"kind": kind, "asked": asked, "amount": take, "rule": rule})
             deducted += take
         results.append(LineResult(ask.case_line_id, line.id, ask.quantity, gross, deductions, deducted,
                                   gross - deducted))
     goods = sum(r.gross for r in results)
     deducted = sum(r.deducted for r in results)
-    shipping = max(order.shipping_fee - prior.shipping, 0) if refund_shipping else 0
+    refundable_shipping = order.shipping_fee if order.standard_shipping is None else min(
+        order.standard_shipping, order.shipping_fee)  # EU4: never the premium surcharge
+    shipping = max(refundable_shipping - prior.shipping, 0) if refund_shipping else 0
     wanted = goods - deducted + shipping
     room = max(order.paid_total - prior.total, 0)
     total = min(wanted, room)
@@ -165,4 +184,9 @@ def quote(order: OrderFacts, prior: Prior, asks: list[LineAsk], *, refund_shippi
         reduced, total = total - amount, amount
     legs = allocate(total, remaining) if total else [0] * len(methods)
     payments = [(i, method, part) for i, ((method, _), part) in enumerate(zip(methods, legs)) if part > 0]
-    return Quote(order.currency, results, goods, shipping, deducted, capped, reduced, total, payments)
+    postage_leg = None
+    if postage > 0:
+        cash = [i for i, (method, _) in enumerate(methods) if method not in NOT_CASH] or [0]
+        postage_leg = (cash[0], methods[cash[0]][0], postage)
+        total += postage
+    return Quote(order.currency, results, goods, shipping, deducted, capped, reduced, total, payments, postage_leg)

@@ -24,12 +24,14 @@ ACCOUNTS: dict[str, tuple[str, str]] = {
     "coupon_liability": ("Coupons owed to customers", "优惠券负债"),
     "compensation_expense": ("Compensation expense", "补偿支出"),
     "sales_revenue": ("Sales revenue", "主营业务收入"),
+    "return_postage_expense": ("Customers' return postage reimbursed", "退货运费补偿"),
 }
 # Where a refund leg's money goes, by destination.
 SETTLEMENT_ACCOUNT = {"gateway": "gateway_cash", "store_credit": "store_credit_liability",
                       "points": "points_liability", "coupon": "coupon_liability"}
 # Deductions that recover shipping the merchant paid (CN6) reduce the shipping expense; the rest is income.
-SHIPPING_KINDS = frozenset({"shipping", "return_shipping", "free_shipping_threshold", "outbound_shipping"})
+SHIPPING_KINDS = frozenset({"shipping", "return_shipping", "free_shipping", "free_shipping_threshold",
+                            "outbound_shipping"})
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
@@ -88,8 +90,9 @@ def balances(session: Session, *, merchant_id: int, customer_id: int) -> dict[tu
 
 
 def decision_lines(*, goods: int, shipping: int, deductions: list[dict], capped: int, reduced: int,
-                   total: int) -> list[tuple[str, int, int]]:
-    """A refund decided: returns and refunded shipping against deductions kept and the refund now owed."""
+                   total: int, postage: int = 0) -> list[tuple[str, int, int]]:
+    """A refund decided: returns, refunded shipping and the customer's return postage (CN7, its own line) against
+    deductions kept and the refund now owed."""
     shipping_back = sum(d["amount"] for d in deductions if d["kind"] in SHIPPING_KINDS)
     other = sum(d["amount"] for d in deductions if d["kind"] not in SHIPPING_KINDS)
     goods_debit, shipping_debit = goods - capped - reduced, shipping
@@ -97,4 +100,5 @@ def decision_lines(*, goods: int, shipping: int, deductions: list[dict], capped:
         shipping_debit += goods_debit
         goods_debit = 0
     return [("sales_returns", goods_debit, 0), ("shipping_expense", shipping_debit, 0),
+            ("return_postage_expense", postage, 0),
             ("shipping_expense", 0, shipping_back), ("restocking_income", 0, other), ("refund_payable", 0, total)]

@@ -242,3 +242,22 @@ class CustomerCharge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PostageClaim(Base):
+    """The customer's own return postage on a merchant-fault return (CN7), capped by the merchant's setting and
+    refunded with the case on its own voucher line; `refund_id` once a refund has paid it."""
+
+    __tablename__ = "postage_claims"
+    __table_args__ = (UniqueConstraint("case_id", name="uq_postage_claims_case"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    asked: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # what is reimbursed: asked, capped
+    receipt_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    claimed_by: Mapped[str] = mapped_column(String(80))
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

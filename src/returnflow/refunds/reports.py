@@ -141,6 +141,7 @@ def refund_dict(session: Session, refund: Refund) -> dict:
         "amount": fmt(refund.amount, c), "goods": fmt(refund.goods_amount, c),
         "shipping": fmt(refund.shipping_amount, c), "deducted": fmt(refund.deducted_amount, c),
         "capped": fmt(refund.capped_amount, c), "reduced": fmt(refund.breakdown.get("reduced", 0), c),
+        "postage": fmt(refund.breakdown.get("postage", 0), c),
         "consent": refund.consent, "note": refund.note, "requested_by": refund.requested_by,
         "approved_by": refund.approved_by, "created_at": refund.created_at, "updated_at": refund.updated_at,
         "lines": [{"case_line_id": x.case_line_id, "quantity": x.quantity, "gross": fmt(x.gross, c),

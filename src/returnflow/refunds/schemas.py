@@ -45,7 +45,9 @@ class RefundCreate(BaseModel):
 
     route: str = Field(default="original", max_length=40, description="original | balance | a merchant route")
     lines: list[LinePick] | None = None
-    refund_shipping: bool = False
+    refund_shipping: bool | None = Field(
+        default=None, description="Refund the order's delivery (the standard price under a premium one, EU4); "
+                                  "default: yes for a full withdrawal under EU/UK law, otherwise no")
     deductions: list[DeductionIn] = Field(default_factory=list, max_length=200)
     amount: Money | None = Field(default=None, description="A lower agreed total (never more than computed)")
     consent: ConsentIn | None = None
@@ -106,6 +108,8 @@ class MoneySettingsIn(BaseModel):
     gateways: dict[str, str] = Field(default_factory=dict, description="payment method -> manual | http")
     default_gateway: str = "manual"
     routes: dict[str, str] = Field(default_factory=dict, description="extra route -> gateway, e.g. bank_transfer")
+    postage_cap: dict[str, Money] = Field(
+        default_factory=dict, description="currency -> the most reimbursed of a customer's return postage (CN7)")
 
 
 class BalanceSpend(BaseModel):
@@ -117,3 +121,23 @@ class BalanceSpend(BaseModel):
     currency: str = Field(min_length=3, max_length=3)
     amount: Money
     reference: str = Field(min_length=1, max_length=200, description="e.g. the new order's number")
+
+
+class PostageClaimIn(BaseModel):
+    """The customer's own return postage on a merchant-fault return (CN7), with the receipt photo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+    currency: str = Field(min_length=3, max_length=3)
+    receipt_id: RowId | None = Field(default=None, description="An attachment of the case: the postage receipt")
+
+
+class DiminishedValueIn(BaseModel):
+    """A diminished value found at inspection after an early refund (EU5/EU7), charged to the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+    currency: str = Field(min_length=3, max_length=3)
+    reason: str = Field(min_length=1, max_length=2000, description="The handling beyond what checking the goods needs")

@@ -20,7 +20,7 @@ from ..errors import Explained, Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
-from . import calc, ledger
+from . import calc, ledger, rules
 from .models import Refund, RefundLine, RefundPayment
 from .schemas import ConsentIn, RefundCreate
 
@@ -50,7 +50,7 @@ def money_settings(session: Session, merchant_id: int) -> dict:
     raw = (session.scalar(select(Merchant.settings).where(Merchant.id == merchant_id)) or {}).get("money") or {}
     return {"agent_limit": raw.get("agent_limit", {}), "supervisor_limit": raw.get("supervisor_limit", {}),
             "gateways": raw.get("gateways", {}), "default_gateway": raw.get("default_gateway", "manual"),
-            "routes": raw.get("routes", {})}
+            "routes": raw.get("routes", {}), "postage_cap": raw.get("postage_cap", {})}
 
 
 def limit_for(settings: dict, role: str, currency: str) -> int | None:
@@ -119,7 +119,8 @@ def order_facts(session: Session, order_id: int) -> tuple[calc.OrderFacts, Order
     facts = calc.OrderFacts(
         currency=order.currency, lines=tuple(calc.LineFacts(i, q, paid) for i, q, paid in lines),
         discount=order.discount, shipping_fee=order.shipping_fee, paid_total=order.paid_total,
-        payments=tuple((p["method"], int(p["amount"])) for p in order.payments or ()))
+        payments=tuple((p["method"], int(p["amount"])) for p in order.payments or ()),
+        shipping_cost=order.shipping_cost, standard_shipping=order.standard_shipping_fee)
     return facts, order
 
 
@@ -136,22 +137,28 @@ def prior_of(session: Session, order_id: int) -> tuple[calc.Prior, dict[int, int
                                              func.coalesce(func.sum(Refund.amount), 0))
                                       .where(Refund.id.in_(live))).one()
     by_payment: dict[int, int] = {}
+    free_shipping = 0
     for breakdown, in session.execute(select(Refund.breakdown).where(Refund.id.in_(live))):
+        total -= breakdown.get("postage", 0)  # CN7 postage is not part of what the order paid
         for leg in breakdown.get("payments", []):
+            if leg.get("postage"):
+                continue
             by_payment[leg["index"]] = by_payment.get(leg["index"], 0) + leg["amount"]
+        free_shipping += sum(d["amount"] for line in breakdown.get("lines", []) for d in line.get("deductions", [])
+                             if d.get("kind") == "free_shipping")
     prior = calc.Prior(units={k: int(v) for k, v in units.items()}, shipping=int(shipping), total=int(total),
-                       by_payment=by_payment)
+                       by_payment=by_payment, free_shipping=free_shipping)
     return prior, {k: int(v) for k, v in by_case_line.items()}
 
 
 # ---- quote and request ---------------------------------------------------------------------------------------
 
-def _check_case(case: CaseRecord) -> None:
+def _check_case(session: Session, case: CaseRecord) -> None:
     if case.type not in REFUNDABLE_TYPES:
         raise refuse("case", f"a {case.type} case is not refunded; only {', '.join(sorted(REFUNDABLE_TYPES))}",
                      f"「{case.type}」类型的售后单不退款；仅限 {', '.join(sorted(REFUNDABLE_TYPES))}",
                      code="refund_not_allowed")
-    if case.state not in REFUNDABLE_STATES:
+    if case.state not in REFUNDABLE_STATES and not rules.early_refund(session, case):
         raise refuse("case", f"a case in state '{case.state}' cannot be refunded; it must be "
                      f"{' or '.join(sorted(REFUNDABLE_STATES))}",
                      f"售后单当前状态为「{case.state}」，不能退款；须为 {' 或 '.join(sorted(REFUNDABLE_STATES))}",
@@ -162,8 +169,10 @@ def _asks(case: CaseRecord, body: RefundCreate, done_by_case_line: dict[int, int
           deductions: list[dict]) -> list[calc.LineAsk]:
     by_id = {line.id: line for line in case.lines}
 
+    inspected = case.state in REFUNDABLE_STATES  # else an EU5 refund on receipt or proof of dispatch: as claimed
+
     def limit(line) -> int:
-        base = line.accepted_quantity if case.needs_return else line.quantity
+        base = line.accepted_quantity if case.needs_return and inspected else line.quantity
         return max(base - done_by_case_line.get(line.id, 0), 0)
 
     if body.lines is None:
@@ -229,7 +238,7 @@ def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
 
 def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Quote, calc.OrderFacts, Order]:
     """The refund `body` asks for on `case`, computed against everything the order already gave back."""
-    _check_case(case)
+    _check_case(session, case)
     facts, order = order_facts(session, case.order_id)
     prior, done = prior_of(session, case.order_id)
     deductions = _deductions(case, body)
@@ -243,7 +252,11 @@ def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Q
         if amount <= 0:
             raise refuse("amount", "must be more than 0", "必须大于 0")
     try:
-        quote = calc.quote(facts, prior, asks, refund_shipping=body.refund_shipping, amount=amount)
+        shipping = body.refund_shipping
+        if shipping is None:
+            shipping = rules.default_refund_shipping(session, case.merchant_id, facts, prior, asks)
+        quote = calc.quote(facts, prior, asks, refund_shipping=shipping, amount=amount,
+                           postage=rules.postage_due(session, case))
     except calc.OverAmount as exc:
         raise refuse("amount", f"{fmt(exc.asked, case.currency)} asked, at most {fmt(exc.most, case.currency)} "
                      "may be refunded", f"申请 {fmt(exc.asked, case.currency)}，最多可退 "
@@ -257,13 +270,13 @@ def quote_dict(quote: calc.Quote, order: Order) -> dict:
     return {
         "currency": c, "goods": fmt(quote.goods, c), "shipping": fmt(quote.shipping, c),
         "deducted": fmt(quote.deducted, c), "capped": fmt(quote.capped, c), "reduced": fmt(quote.reduced, c),
-        "total": fmt(quote.total, c),
+        "total": fmt(quote.total, c), "postage": fmt(quote.postage[2] if quote.postage else 0, c),
         "lines": [{"case_line_id": r.case_line_id, "quantity": r.quantity, "gross": fmt(r.gross, c),
                    "deductions": [{"kind": d["kind"], "rule": d["rule"], "amount": fmt(d["amount"], c),
                                    "asked": fmt(d["asked"], c)} for d in r.deductions],
                    "net": fmt(r.net, c)} for r in quote.lines],
         "payments": [{"method": m, "amount": fmt(a, c), "reference": methods[i].get("reference")}
-                     for i, m, a in quote.payments],
+                     for i, m, a in quote.payments + ([quote.postage] if quote.postage else [])],
     }
 
 
@@ -346,6 +359,12 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
             destination, gateway = "gateway", settings["routes"][route]
         legs_plan.append((index, method if route in ("original", "balance") or own else route, destination, gateway,
                           amount, methods[index].get("reference")))
+    if quote.postage:  # CN7: the customer's postage, its own leg back the same way as the goods
+        index, method, amount = quote.postage
+        legs_plan.append((index, method if route == "original" else route,
+                          "store_credit" if route == "balance" else "gateway",
+                          None if route == "balance" else settings["routes"].get(route) or settings["gateways"].get(
+                              method, settings["default_gateway"]), amount, methods[index].get("reference")))
     if any(dest != "gateway" for _, _, dest, _, _, _ in legs_plan) and case.customer_id is None:
         raise refuse("route", "store credit, points and coupons go to a customer, and this order has none",
                      "余额、积分、优惠券须退给顾客，但该订单没有顾客信息")
@@ -364,7 +383,11 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         capped_amount=quote.capped, amount=quote.total, consent=consent, note=body.note,
         requested_by=actor.ref, requested_role=actor.role, approved_by=actor.ref if approved else None,
         breakdown={"lines": [r.__dict__ for r in quote.lines], "reduced": quote.reduced,
-                   "payments": [{"index": i, "method": m, "amount": a} for i, m, a in quote.payments]},
+                   "payments": [{"index": i, "method": m, "amount": a} for i, m, a in quote.payments]
+                   + ([{"index": quote.postage[0], "method": quote.postage[1], "amount": quote.postage[2],
+                        "postage": True}] if quote.postage else []),
+                   "postage": quote.postage[2] if quote.postage else 0,
+                   "early": None if case.state in REFUNDABLE_STATES else rules.early_refund(session, case)},
         created_at=at, updated_at=at)
     session.add(refund)
     session.flush()
@@ -378,6 +401,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
             state="pending", history=[{"at": at.isoformat(), "to": "pending", "by": actor.ref}],
             created_at=at, updated_at=at))
     session.flush()
+    if quote.postage:
+        rules.open_claim(session, case.id).refund_id = refund.id
     if approved:
         on_approved(session, refund, by=actor.ref, at=at)
     return refund
@@ -437,7 +462,8 @@ def on_approved(session: Session, refund: Refund, *, by: str, at: datetime) -> N
     ledger.post(session, merchant_id=refund.merchant_id, kind="refund_decision", currency=refund.currency,
                 lines=ledger.decision_lines(goods=refund.goods_amount, shipping=refund.shipping_amount,
                                             deductions=lines, capped=refund.capped_amount,
-                                            reduced=refund.breakdown.get("reduced", 0), total=refund.amount),
+                                            reduced=refund.breakdown.get("reduced", 0), total=refund.amount,
+                                            postage=refund.breakdown.get("postage", 0)),
                 at=at, memo=f"refund {refund.number} decided", case_id=refund.case_id, refund_id=refund.id)
     for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id,
                                                            RefundPayment.destination != "gateway")):

@@ -15,6 +15,7 @@ from ..cases.store import CaseRecord
 
 from . import calendar
 from .models import Timer
+from .refund_clock import refund_clock
 from .settings import (
     DEFAULT_STEPS,
     LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case,
@@ -38,6 +39,7 @@ def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """Stops, pauses, resumes and starts the case's step clocks for a new event; writes timer rows, no messages."""
     if case.channel == "import":
         return []  # imported history is not live: no clocks, no messages
+    refund_clock(session, case, event)  # the law's refund deadline runs across steps (CN8, EU4)
     source, target = event["from_state"], event["to_state"]
     if source == target:
         return []  # a note, an escalation or an assignment does not change whose move it is

@@ -31,7 +31,7 @@ TIMERS = Timer.__table__
 _INSERT = insert(TIMERS).returning(TIMERS.c.id)
 # Clocks that run across the case's steps and are stopped only by their own area (an advance exchange's return
 # deadline runs from the replacement's shipment until the original arrives, whatever steps the case takes meanwhile).
-OWN_CLOCKS = ("advance_exchange_return", "advance_exchange_follow_up")
+OWN_CLOCKS = ("advance_exchange_return", "advance_exchange_follow_up", "refund_deadline")
 _CANCEL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "pending")
            .values(status="cancelled"))
 _CANCEL_ALL = _CANCEL.where(TIMERS.c.kind.not_in(OWN_CLOCKS))
