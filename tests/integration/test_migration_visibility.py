@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -80,7 +81,9 @@ def test_rows_written_before_get_the_visibility_the_rules_give_them(fresh, tmp_p
     assert {v for _, v in before["case_events"]} == {"customer", "internal"}
     assert [v for _, v in before["attachments"]] == ["internal", "customer"]
 
-    _alembic(fresh, "downgrade", "-1")
+    # down to just before the visibility migration (later migrations come down first), then up to it again
+    before_visibility = ScriptDirectory.from_config(alembic_config(fresh.url)).get_revision(REVISION).down_revision
+    _alembic(fresh, "downgrade", before_visibility)
     with fresh.engine.connect() as conn:
         columns = conn.execute(text("SELECT * FROM case_events")).keys()
     assert "visibility" not in columns
