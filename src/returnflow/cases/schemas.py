@@ -21,6 +21,8 @@ class CaseLineCreate(BaseModel):
     reason: str | None = Field(default=None, max_length=60)
     opened: bool = Field(default=False, description="The customer says the seal is broken / it was unpacked")
     used: bool = Field(default=False, description="Used beyond inspecting and reasonable testing (CN4)")
+    variant: str | None = Field(default=None, min_length=1, max_length=100,
+                                description="Exchange: the SKU of the replacement, one of the order line's variants")
 
     @model_validator(mode="after")
     def _line_or_sku(self) -> CaseLineCreate:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -105,5 +105,8 @@ class OrderLine(Base):
     gift: Mapped[bool] = mapped_column(default=False, server_default=false())
     # CN3: checkout showed, and the buyer confirmed, that this item is excluded from the no-reason return.
     final_sale_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    image_url: Mapped[str | None] = mapped_column(String(1000))  # the product photo the shop pushed
+    # The variants the shop offers in exchange, as JSON text: the bulk upsert (COPY / driver SQL) writes plain text.
+    exchange_variants: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="lines")

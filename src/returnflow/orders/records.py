@@ -30,6 +30,8 @@ class LineRecord:
     discount: int = 0  # minor units
     gift: bool = False
     final_sale_confirmed: bool = False
+    image_url: str | None = None
+    variants: list[dict] = field(default_factory=list)  # sku, attributes, price (minor units), available
 
 
 @dataclass(slots=True)

@@ -45,6 +45,18 @@ class PaymentIn(BaseModel):
     reference: str | None = Field(default=None, max_length=100, description="The payment's id at its provider")
 
 
+class VariantIn(BaseModel):
+    """A variant the shop offers as the replacement in an exchange (another size, colour ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=100)
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=10,
+                                       description='What the shopper picks by, e.g. {"尺码": "L", "颜色": "蓝"}')
+    price: Decimal = Field(ge=0, description="Its unit price; the difference to the line's is shown to the shopper")
+    available: int = Field(ge=0, le=1_000_000, description="How many the shop can send; 0 shows it as sold out")
+
+
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +72,10 @@ class OrderLineIn(BaseModel):
     final_sale_confirmed: bool = Field(
         default=False, description="Checkout showed, and the buyer confirmed, that this item is excluded from the "
                                    "no-reason return (CN3)")
+    image_url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$",
+                                  description="The product photo shown to the shopper (http or https)")
+    variants: list[VariantIn] = Field(default_factory=list, max_length=100,
+                                      description="What the shopper may choose as the replacement in an exchange")
 
 
 class OrderIn(BaseModel):
@@ -120,10 +136,14 @@ class OrderIn(BaseModel):
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
                 raise Explained(f"lines[{i}].discount", "larger than the line's value", "优惠金额超过该行商品金额")
+            variants = [{"sku": v.sku, "attributes": dict(v.attributes),
+                         "price": minor(v.price, f"lines[{i}].variants[{k}].price"), "available": v.available}
+                        for k, v in enumerate(line.variants)]
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
-                                    final_sale_confirmed=line.final_sale_confirmed))
+                                    final_sale_confirmed=line.final_sale_confirmed, image_url=line.image_url,
+                                    variants=variants))
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import delete, exists, func, select
@@ -70,7 +71,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
             line_rows.append((order_id, line.line_no, line.sku, line.title, line.category, line.unit_price,
                               line.quantity, line.delivered_quantity, line.discount,
                               0 if line.gift else line.unit_price * line.quantity - line.discount, line.gift,
-                              line.final_sale_confirmed))
+                              line.final_sale_confirmed, line.image_url,
+                              json.dumps(line.variants, ensure_ascii=False) if line.variants else None))
     if line_rows:
         _upsert_lines(session, line_rows)
 
@@ -88,7 +90,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
 
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
-                "discount", "paid_amount", "gift", "final_sale_confirmed")
+                "discount", "paid_amount", "gift", "final_sale_confirmed", "image_url", "exchange_variants")
 COPY_FROM = 200  # PostgreSQL: from this many lines on, COPY into a staging table beats parameter batches
 
 
