@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from returnflow.db import utcnow
-from tests.support.portal import PNG, count, csrf_of, sign_in_customer
+from tests.support.flows import run
+from tests.support.portal import PNG, count, csrf_of, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -141,6 +142,25 @@ def test_a_faulty_item_past_the_no_reason_window_is_exchanged_for_the_chosen_var
     assert case["lines"][0]["variant"] == {"sku": "COAT-L", "attributes": {"尺码": "L", "颜色": "灰"},
                                            "price": "899.00", "currency": "CNY"}
     assert "exchange for: 尺码 L · 颜色 灰" in web.get(f"/p/shop/cases/{number}").text
+
+    # Staff see the chosen variant and ship it: the outbound parcel carries it without retyping.
+    for action, role, payload in (("approve", "agent", None), ("ship_return", "agent", None),
+                                  ("receive", "warehouse", {}), ("inspect", "warehouse", None)):
+        if action == "inspect":
+            line_id = client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json()["lines"][0]["id"]
+            payload = {"lines": [{"line_id": line_id, "quantity": 1, "verdict": "ok"}]}
+        run(db, number, action, shop.actors[role], payload)
+    staff = TestClient(app, headers=EN)
+    sign_in_staff(staff, "agent@shop.test", "pw-agent")
+    assert re.search(r"Exchange for:\s*<strong>COAT-L</strong>", staff.get(f"/staff/cases/{number}").text)
+    version = client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json()["version"]
+    shipped = client.post(f"/api/v1/cases/{number}/outbound-shipments", headers=shop.headers("warehouse"),
+                          json={"version": version, "carrier": "SF", "tracking_number": "SF2222222222222"})
+    assert shipped.status_code == 201, shipped.text
+    item = shipped.json()["shipment"]["items"][0]
+    assert (item["sku"], item["returned_sku"], item["quantity"], item["price_difference"]) == \
+        ("COAT-L", "COAT-M", 1, "0.00")
+    assert "The shop sent your item." in web.get(f"/p/shop/cases/{number}").text
 
 
 def test_a_variant_sold_out_meanwhile_is_refused_in_the_shoppers_words_and_nothing_is_written(app, db, client,

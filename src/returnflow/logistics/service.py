@@ -273,7 +273,7 @@ def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: 
     """Ships the replacement (exchange), the missing part (reship) or the repaired item; an advance exchange
     gets a deadline for the customer's return."""
     code, number = check_tracking(carrier, tracking_number)
-    if not items and any(line.variant for line in case.lines):
+    if not items:
         # The replacement the customer chose, at its price (the difference goes to the money side).
         items = outbound_items(case, [
             {"line_id": line.id, "sku": line.variant["sku"], "quantity": line.quantity,
