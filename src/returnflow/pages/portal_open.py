@@ -1,5 +1,5 @@
-"""The portal's opening of a request: the customer's orders, items and quantities, type, reason and outcome, the
-policy's answer before submitting, photos and videos, then the case number (the routes join the portal's router)."""
+"""The portal's opening of a request: the customer's orders, items and quantities, the reason, the policy's answer
+with the outcomes it allows, photos and videos, then the case number (the routes join the portal's router)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..cases.models import CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..errors import AppError, NotFound
 from ..merchants.models import Merchant
-from ..money import fmt, from_minor
+from ..money import from_minor
 from ..orders.models import Order
 from . import follow, plans, portal_answer as answer_words, words
 from .frame import N_, PageError, check_csrf, gettext, locale_of, redirect, render
