@@ -222,3 +222,8 @@ def test_the_orders_list_shows_the_window_and_what_waits_on_the_shopper(app, db,
                         json={"version": case["version"], "payload": {"message": "请拍一张吊牌的照片"}})
     assert asked.status_code == 200, asked.text
     assert "Waiting for you: the shop asked for information" in web.get("/p/shop/orders").text
+
+    mug = submit(web, "O-9", "no_reason_7day", "return_refund", qty_2="1")  # approved at once: a parcel to send
+    assert mug.status_code == 303
+    listed = web.get("/p/shop/orders").text
+    assert "Waiting for you: send the parcel" in listed and "Waiting for you: the shop asked for information" in listed
