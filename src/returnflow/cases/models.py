@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, false, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -109,6 +109,8 @@ class CaseLine(Base):
     received_quantity: Mapped[int] = mapped_column(default=0)
     accepted_quantity: Mapped[int] = mapped_column(default=0)
     inspection: Mapped[dict] = mapped_column(default=dict)
+    # The replacement the customer chose for an exchange: sku, attributes, price (decimal string), currency.
+    variant: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
     case: Mapped[Case] = relationship(back_populates="lines")
 

@@ -24,6 +24,8 @@ class CaseLineCreate(BaseModel):
     used: bool = Field(default=False, description="Used beyond inspecting and reasonable testing (CN4)")
     serial_number: str | None = Field(default=None, min_length=1, max_length=100,
                                       description="The unit concerned: CN12 counts that unit's repairs")
+    variant: str | None = Field(default=None, min_length=1, max_length=100,
+                                description="Exchange: the SKU of the replacement, one of the order line's variants")
 
     @model_validator(mode="after")
     def _line_or_sku(self) -> CaseLineCreate:

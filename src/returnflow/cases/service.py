@@ -22,6 +22,7 @@ from . import reasons as reason_taxonomy, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, NumberSequence
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
+from .variants import chosen_variants
 from .workflow import fire, write_side_effects
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
@@ -89,10 +90,11 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
 
     order_lines = _lines_with_claims(session, order.id) if data.lines else []
     pairs = match_lines(order.number, order_lines, data.lines, data.type)
+    variants = chosen_variants(data.type, pairs, order.currency)
     chosen = [CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
                              received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
-                             sku=line.sku, title=line.title, unit_price=line.unit_price)
-              for line, item in pairs]
+                             sku=line.sku, title=line.title, unit_price=line.unit_price, variant=variant)
+              for (line, item), variant in zip(pairs, variants)]
 
     now = created_at or utcnow()
     # The policy decides every goods request as it is opened; imported history was decided long ago.
@@ -236,7 +238,8 @@ _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
 _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
                              OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"),
                              OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
-                             OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers)
+                             OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers,
+                             OrderLine.exchange_variants, OrderLine.image_url)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 

@@ -38,6 +38,7 @@ class CaseLineRecord:
     sku: str | None = None
     title: str = ""
     unit_price: int | None = None
+    variant: dict | None = None  # the replacement chosen for an exchange (cases.variants)
 
 
 @dataclass(slots=True)
@@ -111,7 +112,7 @@ _CASE_COLS = [c for c in CASES.c]
 _CASE_NAMES = [c.name for c in _CASE_COLS]
 _LINE_COLS = [LINES.c.id, LINES.c.order_line_id, LINES.c.quantity, LINES.c.reason_code, LINES.c.received_quantity,
               LINES.c.accepted_quantity, LINES.c.inspection, OrderLine.line_no, OrderLine.sku, OrderLine.title,
-              OrderLine.unit_price]
+              OrderLine.unit_price, LINES.c.variant]
 _N_CASE = len(_CASE_COLS)
 # Rows are unpacked positionally into CaseRecord: its first fields must be the table's columns, in order.
 assert tuple(CaseRecord.__dataclass_fields__)[:_N_CASE] == tuple(_CASE_NAMES), "CaseRecord fields != cases columns"
@@ -249,7 +250,7 @@ def insert_case(session: Session, record: CaseRecord) -> None:
         line.id = run(session, _INSERT_LINE, {
             "case_id": record.id, "order_line_id": line.order_line_id, "quantity": line.quantity,
             "reason_code": line.reason_code, "received_quantity": 0, "accepted_quantity": 0,
-            "inspection": {}}).scalar_one()
+            "inspection": {}, "variant": line.variant}).scalar_one()
 
 
 def save_changes(session: Session, record: CaseRecord, lines_before: list[tuple]) -> bool:

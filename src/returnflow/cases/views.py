@@ -73,6 +73,8 @@ def _line(line: CaseLineRecord, currency: str) -> dict[str, Any]:
         "title": line.title, "unit_price": fmt(line.unit_price, currency) if line.unit_price is not None else None,
         "quantity": line.quantity, "reason": line.reason_code, "received_quantity": line.received_quantity,
         "accepted_quantity": line.accepted_quantity, "inspection": line.inspection or {},
+        "variant": ({**line.variant, "price": fmt(line.variant["price"], line.variant["currency"])}
+                    if line.variant else None),
     }
 
 

@@ -344,6 +344,10 @@ def _effect(case: Case, action: str, payload: dict, to: S, at: datetime) -> None
             line.accepted_quantity = qty.get(line.id, 0)
             item = verdicts.get(line.id, {})
             line.inspection = {k: item[k] for k in ("verdict", "grade", "note", "deduction") if k in item}
+    elif action == "ship_replacement" and not payload.get("items"):
+        # What goes out: the variant the customer chose for each exchanged line, else the same item again.
+        payload["items"] = [{"line_id": line.id, "returned_sku": line.sku, "quantity": line.quantity,
+                             "sku": (line.variant or {}).get("sku") or line.sku} for line in case.lines]
     elif action == "escalate":
         case.escalation_level += 1
     elif action == "assign":

@@ -71,7 +71,8 @@ class OutboundShipmentCreate(BaseModel):
     version: Version
     carrier: str = Field(min_length=1, max_length=20)
     tracking_number: str = Field(min_length=1, max_length=60)
-    items: list[OutboundItem] = Field(min_length=1)
+    items: list[OutboundItem] = Field(default_factory=list, description="What goes out; omitted: per case line "
+                                      "the variant the customer chose for the exchange, else the same item")
 
 
 class AdvanceExchangeSettings(BaseModel):

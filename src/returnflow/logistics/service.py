@@ -16,7 +16,7 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, Forbidden
-from ..money import MoneyError, fmt, to_minor
+from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
 from . import adapters
 from . import advance as advance_exchange
@@ -273,6 +273,12 @@ def ship_outbound(session: Session, *, actor: Actor, case: CaseRecord, carrier: 
     """Ships the replacement (exchange), the missing part (reship) or the repaired item; an advance exchange
     gets a deadline for the customer's return."""
     code, number = check_tracking(carrier, tracking_number)
+    if not items:
+        # The replacement the customer chose, at its price (the difference goes to the money side).
+        items = outbound_items(case, [
+            {"line_id": line.id, "sku": line.variant["sku"], "quantity": line.quantity,
+             "unit_price": from_minor(line.variant["price"], case.currency)} if line.variant else
+            {"line_id": line.id, "sku": line.sku, "quantity": line.quantity} for line in case.lines])
     purpose = {T.EXCHANGE: "exchange", T.RESHIP: "reship", T.REPAIR: "repair"}.get(T(case.type), "exchange")
     # Shipped before the original arrived: the original now has a deadline (an original already received has none).
     advance = case.advance and case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT) \

@@ -12,6 +12,7 @@ from .contacts import region_of
 from .models import Order
 from .categories import CategoryIn
 from .schemas import OrderIn
+from .variants import as_api
 
 router = APIRouter(tags=["orders"])
 WRITERS = ("agent", "supervisor", "admin", "platform")
@@ -39,7 +40,8 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
             "unit_price": fmt(line.unit_price, order.currency), "quantity": line.quantity,
             "delivered_quantity": line.delivered_quantity, "discount": fmt(line.discount, order.currency),
             "paid_amount": fmt(line.paid_amount, order.currency), "gift": line.gift,
-            "final_sale_confirmed": line.final_sale_confirmed,
+            "final_sale_confirmed": line.final_sale_confirmed, "image_url": line.image_url,
+            "variants": as_api(line.exchange_variants, order.currency),
             "delivered_at": line.delivered_at, "signed_at": line.signed_at,
             "serial_numbers": line.serial_numbers or [],
             # what a new return may still claim: delivered minus what open or finished cases hold

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -112,5 +112,8 @@ class OrderLine(Base):
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # CN12: the units' serial numbers, pushed with the order (more can be recorded at receiving or repair).
     serial_numbers: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    image_url: Mapped[str | None] = mapped_column(String(1000))  # the product photo the shop pushed
+    # The variants the shop offers in exchange, as JSON text: the bulk upsert (COPY / driver SQL) writes plain text.
+    exchange_variants: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="lines")

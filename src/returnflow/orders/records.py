@@ -33,6 +33,8 @@ class LineRecord:
     delivered_at: datetime | None = None  # split deliveries: this line's own parcel
     signed_at: datetime | None = None
     serial_numbers: list[str] | None = None  # CN12: one per unit
+    image_url: str | None = None
+    variants: list[dict] = field(default_factory=list)  # sku, attributes, price (minor units), available
 
 
 @dataclass(slots=True)

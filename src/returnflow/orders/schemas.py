@@ -45,6 +45,18 @@ class PaymentIn(BaseModel):
     reference: str | None = Field(default=None, max_length=100, description="The payment's id at its provider")
 
 
+class VariantIn(BaseModel):
+    """A variant the shop offers as the replacement in an exchange (another size, colour ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=100)
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=10,
+                                       description='What the shopper picks by, e.g. {"尺码": "L", "颜色": "蓝"}')
+    price: Decimal = Field(ge=0, description="Its unit price; the difference to the line's is shown to the shopper")
+    available: int = Field(ge=0, le=1_000_000, description="How many the shop can send; 0 shows it as sold out")
+
+
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +78,10 @@ class OrderLineIn(BaseModel):
     serial_numbers: list[str] | None = Field(
         default=None, max_length=1000, description="The units' serial numbers (at most one per unit), for the "
                                                    "repair history of each unit (CN12)")
+    image_url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$",
+                                  description="The product photo shown to the shopper (http or https)")
+    variants: list[VariantIn] = Field(default_factory=list, max_length=100,
+                                      description="What the shopper may choose as the replacement in an exchange")
 
 
 class OrderIn(BaseModel):
@@ -147,12 +163,16 @@ class OrderIn(BaseModel):
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
                 raise Explained(f"lines[{i}].discount", "larger than the line's value", "优惠金额超过该行商品金额")
+            variants = [{"sku": v.sku, "attributes": dict(v.attributes),
+                         "price": minor(v.price, f"lines[{i}].variants[{k}].price"), "available": v.available}
+                        for k, v in enumerate(line.variants)]
             lines.append(LineRecord(line_no=line_no, sku=line.sku, title=line.title, category=line.category,
                                     unit_price=unit, quantity=line.quantity, delivered_quantity=delivered_qty,
                                     discount=discount, gift=line.gift,
                                     final_sale_confirmed=line.final_sale_confirmed,
                                     delivered_at=line.delivered_at, signed_at=line.signed_at,
-                                    serial_numbers=serials or None))
+                                    serial_numbers=serials or None, image_url=line.image_url,
+                                    variants=variants))
         if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
             limit = fmt(MAX_MINOR, currency)
             raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({limit})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import delete, exists, func, select
@@ -72,7 +73,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
                               line.quantity, line.delivered_quantity, line.discount,
                               0 if line.gift else line.unit_price * line.quantity - line.discount, line.gift,
                               line.final_sale_confirmed, line.delivered_at, line.signed_at,
-                              line.serial_numbers))
+                              line.serial_numbers, line.image_url,
+                              json.dumps(line.variants, ensure_ascii=False) if line.variants else None))
     if line_rows:
         _upsert_lines(session, line_rows)
 
@@ -91,7 +93,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
                 "discount", "paid_amount", "gift", "final_sale_confirmed", "delivered_at", "signed_at",
-                "serial_numbers")
+                "serial_numbers", "image_url", "exchange_variants")
 
 
 RAW_AT = (LINE_COLUMNS.index("delivered_at"), LINE_COLUMNS.index("signed_at"))

@@ -172,7 +172,9 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
             plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
             survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
             files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
-            instructions=_return_instructions(session, case, locale), **postage_context(session, case, allowed)))
+            instructions=_return_instructions(session, case, locale), variant_label=label_of,
+            next_step=next_step_of(case.policy_decision, locale) if new else "",
+            **postage_context(session, case, allowed)))
 
 
 async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
@@ -408,3 +410,4 @@ from .portal_open import _reasons_all, _uploads  # noqa: E402
 from .portal_postage import postage_amount, postage_context  # noqa: E402
 from ..refunds import postage  # noqa: E402
 from ..refunds.schemas import PostageClaimIn  # noqa: E402
+from .portal_answer import label_of, next_step_of  # noqa: E402

@@ -59,3 +59,14 @@ document.addEventListener("change", function (event) {
     box.focus();
   }
 });
+
+// Quantity steppers: the − / + buttons beside a number input in [data-stepper] move it within its min and max.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("[data-stepper] button[data-step]") : null;
+  if (!button) return;
+  var input = button.parentNode.querySelector("input[type=number]");
+  var value = (parseInt(input.value, 10) || 0) + parseInt(button.getAttribute("data-step"), 10);
+  value = Math.max(parseInt(input.min || "0", 10), Math.min(parseInt(input.max || "999999", 10), value));
+  input.value = String(value);
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+});
