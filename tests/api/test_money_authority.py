@@ -346,3 +346,32 @@ def test_a_charge_opened_at_the_deadline_for_a_dear_replacement_waits_for_approv
     ok = client.post(f"/api/v1/money/charges/{info['charge']['number']}/approve", headers=shop.headers("admin"),
                      json={"note": "the customer chose gold"})
     assert ok.status_code == 200 and ok.json()["state"] == "charging", ok.text
+
+
+def test_a_charge_awaiting_approval_is_withdrawn_when_the_original_arrives(client, db):
+    """An advance exchange priced above its shipper's limit waits for approval; the original arriving first means
+    there is nothing to take: the waiting hold is withdrawn, and no approval can start it afterwards."""
+    from returnflow.cases.models import OutboxMessage
+    from returnflow.db import utcnow
+    from tests.sla.test_clock_walk import worker
+    from tests.support.returns import ship_back, shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    client.put("/api/v1/logistics/settings/advance-exchange", headers=shop.headers("admin"),
+               json={"hold": True, "on_overdue": "charge", "grace_days": 0, "return_days": 1})
+    number = _priced_exchange(client, db, shop, "AX-3", "SF3000000000003", "99999999.00")
+    waiting = client.get("/api/v1/money/charges", headers=shop.headers("supervisor")).json()["items"]
+    assert [c["state"] for c in waiting] == ["awaiting_approval"]
+    case = ship_back(client, shop, client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json(),
+                     number="SF1234567890124")
+    assert client.post("/api/v1/receiving/parcels", headers=shop.headers("warehouse"),
+                       json={"code": "SF1234567890124"}).status_code == 201
+    worker(db).run_once(utcnow() + timedelta(days=3))  # long past the deadline: nothing is taken
+    info = client.get(f"/api/v1/cases/{case['number']}/advance-exchange", headers=shop.headers()).json()
+    assert info["charge"]["state"] == "withdrawn", info
+    late = client.post(f"/api/v1/money/charges/{waiting[0]['number']}/approve", headers=shop.headers("admin"),
+                       json={})
+    assert late.status_code == 409
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.topic == "customer_charge")) == 0
