@@ -81,7 +81,7 @@ def list_addresses(session: Session, *, merchant_id: int) -> list[ReturnAddress]
 
 def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
     """The warehouse a case's goods go back to: the first active address that takes the lines' categories and
-    serves the order's region (most specific first), else the default address."""
+    serves the order's region (most specific first, the default first among equals), else the default address."""
     categories = set(session.scalars(select(OrderLine.category).where(
         OrderLine.id.in_([line.order_line_id for line in case.lines]))).all()) - {None}
     country = session.scalar(select(Order.country).where(Order.id == case.order_id))
@@ -93,7 +93,8 @@ def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
             continue
         if row.regions and country not in row.regions:
             continue
-        score = (2 if row.categories else 0) + (1 if row.regions else 0)
+        # The merchant's default address wins a tie between equally specific ones.
+        score = (4 if row.categories else 0) + (2 if row.regions else 0) + (1 if row.is_default else 0)
         if score > best_score:
             best, best_score = row, score
     if best is not None:
