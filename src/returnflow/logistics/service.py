@@ -175,15 +175,23 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
     """The printable return label and packing slip of a case that needs its goods back (see labels.py)."""
     from . import labels
 
+    from ..merchants.models import Merchant
+    from ..orders.models import Customer
+    from ..pages.frame import merchant_zone
+
     info = instructions(session, case)
-    customer = case.customer or {}
+    shopper = session.get(Customer, case.customer_id) if case.customer_id is not None else None
     ship = info["shipment"] or {}
     addr = info["address"]
+    # The shop's display name, the shopper as sender, and the send-by time as the portal shows it (shop's zone).
     return labels.render(labels.Label(
-        case_number=case.number, order_number=case.order_number or "", merchant=case.merchant_code or "",
-        from_name=customer.get("name") or "", from_phone="", to_name=addr["name"], to_contact=addr["contact"],
+        case_number=case.number, order_number=case.order_number or "",
+        merchant=session.scalar(select(Merchant.name).where(Merchant.id == case.merchant_id)) or "",
+        from_name=(shopper.name if shopper else (case.customer or {}).get("name")) or "",
+        from_phone=(shopper.phone if shopper else "") or "", to_name=addr["name"], to_contact=addr["contact"],
         to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
-        to_postcode=addr["postcode"], deadline=info["deadline"], carrier=ship.get("carrier", ""),
+        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(merchant_zone(session, case.merchant_id)),
+        carrier=ship.get("carrier", ""),
         tracking_number=ship.get("tracking_number", ""),
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
 

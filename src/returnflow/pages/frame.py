@@ -4,6 +4,7 @@ protection for form posts, flash messages, and error pages."""
 from __future__ import annotations
 
 import hmac
+from contextvars import ContextVar
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ CSRF_HEADER = "x-csrf-token"
 BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
 HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ZONE: ContextVar[ZoneInfo] = ContextVar("page_zone", default=SHANGHAI)
 
 # Pages that only browsers read: no framing, no outside scripts, styles or images.
 SECURITY_HEADERS = {
@@ -91,11 +93,35 @@ def gettext(locale: str, text: str) -> str:
     return _translations(locale).gettext(text)
 
 
-def when(value: datetime | None, locale: str) -> str:
-    """A timestamp as people in China read it (Asia/Shanghai), in the locale's format."""
+def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> str:
+    """A timestamp in the merchant's time zone (of the page being rendered; Asia/Shanghai by default), in the
+    locale's format."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(SHANGHAI), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+
+
+def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
+    """The merchant's time zone, from its SLA settings: every date a shopper or its staff read is in it."""
+    if merchant_id is None:
+        return SHANGHAI
+    from ..sla.settings import for_merchant
+
+    try:
+        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
+    except (KeyError, ValueError):
+        return SHANGHAI
+
+
+def _zone_for(request: Request, ctx: dict[str, Any]) -> ZoneInfo:
+    if isinstance(ctx.get("tz"), ZoneInfo):
+        return ctx["tz"]
+    merchant_id = getattr(ctx.get("merchant"), "id", None) or getattr(ctx.get("actor"), "merchant_id", None)
+    db = getattr(request.app.state, "db", None)
+    if merchant_id is None or db is None:
+        return SHANGHAI
+    with db.read() as session:
+        return merchant_zone(session, merchant_id)
 
 
 def locale_of(request: Request) -> str:
@@ -154,7 +180,12 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     ctx = {"request": request, "csrf": csrf_token(request), "flash": read_flash(request),
            "path": request.url.path, "query": request.url.query}
     ctx.update(context or {})
-    html = environment(locale).get_template(name).render(ctx)
+    # Templates (and the macros they import without context) read the zone through `when`.
+    token = ZONE.set(_zone_for(request, ctx))
+    try:
+        html = environment(locale).get_template(name).render(ctx)
+    finally:
+        ZONE.reset(token)
     return _finish(request, HTMLResponse(html, status_code=status))
 
 

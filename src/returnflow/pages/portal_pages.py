@@ -19,7 +19,7 @@ from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..notify import survey
-from . import follow, plans, portal, words
+from . import follow, plans, portal, portal_parcel as parcel, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
 from .messages import messages_of
 
@@ -144,6 +144,12 @@ def _own_case(session, actor: Actor, number: str):
 
 @router.get("/p/{merchant_code}/cases/{number}")
 async def case_page(merchant_code: str, number: str, request: Request, new: str = ""):
+    return _case_view(request, merchant_code, number, new=bool(new))
+
+
+def _case_view(request: Request, merchant_code: str, number: str, *, new: bool = False,
+               parcel_error: dict | None = None, parcel_form: dict | None = None, status: int = 200):
+    """The case page; a refused parcel form is shown again with its message and what the shopper typed."""
     locale = locale_of(request)
     with _db(request).read() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
@@ -157,8 +163,9 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         allowed = allowed_actions(case, actor)
         asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
         plan = plans.open_plan(session, case.id)
+        instructions = _return_instructions(session, case, locale)
         return render(request, "portal/case.html", _context(
-            merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
+            merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=new,
             asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
             messages=messages_of(session, case.id), state_label=words.state_label(case.state, locale),
             type_label=words.word(words.TYPES, case.type, locale), refunds=refunds,
@@ -166,7 +173,9 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
             plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
             survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
             files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
-            instructions=_return_instructions(session, case, locale)))
+            instructions=instructions, parcel=parcel.parcel_view(session, case, locale),
+            carriers=parcel.carrier_choices([c["code"] for c in (instructions or {}).get("carriers", [])], locale),
+            parcel_error=parcel_error, parcel_form=parcel_form or {}), status=status)
 
 
 async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
@@ -185,8 +194,36 @@ async def _case_action(request: Request, merchant_code: str, number: str, action
 
 @router.post("/p/{merchant_code}/cases/{number}/ship")
 async def ship(merchant_code: str, number: str, request: Request):
-    return await _case_action(request, merchant_code, number, "ship_return", ("carrier", "tracking_number"),
-                              "tracking_saved")
+    """The return parcel, stored as the case's shipment (so webhooks and the receiving desk find its number)."""
+    return await _parcel_post(request, merchant_code, number, correcting=False)
+
+
+@router.post("/p/{merchant_code}/cases/{number}/ship/correct")
+async def correct_tracking(merchant_code: str, number: str, request: Request):
+    return await _parcel_post(request, merchant_code, number, correcting=True)
+
+
+async def _parcel_post(request: Request, merchant_code: str, number: str, *, correcting: bool):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    values = {name: str(form.get(name) or "").strip()[:100] for name in ("carrier", "tracking_number")}
+    version = str(form.get("version") or "")
+    locale = locale_of(request)
+    try:
+        with _db(request).transaction() as session:
+            merchant, actor = _require_customer(request, session, merchant_code)
+            case = _own_case(session, actor, number)
+            if correcting:
+                parcel.correct(session, case=case, carrier=values["carrier"], number=values["tracking_number"],
+                               locale=locale)
+            else:
+                parcel.register(session, actor=actor, case=case, carrier=values["carrier"],
+                                number=values["tracking_number"], locale=locale,
+                                version=int(version) if version.isdigit() else case.version)
+    except PageError as exc:
+        return _case_view(request, merchant_code, number, parcel_error=exc.render(locale), parcel_form=values,
+                          status=exc.status)
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#parcel", flash="tracking_saved")
 
 
 @router.post("/p/{merchant_code}/cases/{number}/cancel")
