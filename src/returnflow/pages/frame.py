@@ -71,7 +71,10 @@ def _environment(locale: str) -> Environment:
     env.globals["html_lang"] = HTML_LANG[locale]
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
-    from . import words  # the words import this module
+    from . import portal_reach, words  # they import this module
+
+    env.globals["channel_gaps"] = portal_reach.channel_gaps
+    env.globals["demo_inbox_on"] = portal_reach.demo_inbox_on
 
     env.globals.update(words.helpers(locale))
     return env

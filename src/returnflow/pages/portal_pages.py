@@ -19,7 +19,7 @@ from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..notify import survey
-from . import follow, plans, portal, portal_parcel as parcel, words
+from . import follow, plans, portal, portal_parcel as parcel, portal_reach as reach, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
 from .messages import messages_of
 
@@ -57,22 +57,27 @@ async def find_form(merchant_code: str, request: Request):
         merchant = portal.merchant_by_code(session, merchant_code)
         if _customer(request, session, merchant) is not None:
             return redirect(request, f"/p/{merchant.code}/orders")
-        return render(request, "portal/find.html", _context(merchant, None, form={}))
+        return render(request, "portal/find.html", _context(merchant, None, form={},
+                                                              shop=reach.shop_contact(merchant)))
 
 
 @router.post("/p/{merchant_code}/find")
 async def find(merchant_code: str, request: Request):
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
-    values = {"order": str(form.get("order") or "")[:100], "contact": str(form.get("contact") or "")[:200]}
+    values = {name: str(form.get(name) or "")[:200] for name in ("order", "contact", "phone", "via")}
+    # The page has one field per kind of contact (each with its keyboard); the chosen one is used.
+    contact = values["phone"] if values["via"] == "phone" else values["contact"] or values["phone"]
     locale = locale_of(request)
     with _db(request).transaction() as session:
         merchant = portal.merchant_by_code(session, merchant_code)
-        result = portal.request_code(session, merchant=merchant, order_number=values["order"],
-                                     contact=values["contact"], client=_client(request), locale=locale)
+        result = portal.request_code(session, merchant=merchant, order_number=values["order"][:100],
+                                     contact=contact, client=_client(request), locale=locale,
+                                     channels=reach.code_channels(request))
     if isinstance(result, PageError):
-        return render(request, "portal/find.html", _context(merchant, None, form=values,
-                                                              error=result.render(locale)), status=result.status)
+        return render(request, "portal/find.html", _context(
+            merchant, None, form=values, error=result.render(locale), shop=reach.shop_contact(merchant),
+            no_channel=result.key in ("no_channel", "channel_unavailable")), status=result.status)
     return redirect(request, f"/p/{merchant.code}/verify?c={result.challenge}", flash="code_sent")
 
 
@@ -81,8 +86,8 @@ async def verify_form(merchant_code: str, request: Request, c: str = ""):
     with _db(request).read() as session:
         merchant = portal.merchant_by_code(session, merchant_code)
         row = portal.code_info(session, merchant=merchant, challenge=c)
-        channel = row.channel if row else None
-        return render(request, "portal/verify.html", _context(merchant, None, challenge=c, channel=channel))
+        return render(request, "portal/verify.html", _context(merchant, None, challenge=c,
+                                                              **portal.sent_to(session, row)))
 
 
 @router.post("/p/{merchant_code}/verify")
