@@ -179,6 +179,7 @@ def _case_view(request: Request, merchant_code: str, number: str, *, new: bool =
             survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
             files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
             instructions=instructions, parcel=parcel.parcel_view(session, case, locale),
+            sending=case.needs_return and case.state in SENDING_STATES, shop=reach.shop_contact(merchant),
             carriers=parcel.carrier_choices([c["code"] for c in (instructions or {}).get("carriers", [])], locale),
             parcel_error=parcel_error, parcel_form=parcel_form or {}), status=status)
 

@@ -64,3 +64,31 @@ async def demo_inbox(request: Request):
                  "shop": names.get(row.merchant_id, ""), "code": (row.payload.get("data") or {}).get("code"),
                  "data": row.payload.get("data") or {}} for row in rows]
     return render(request, "demo_inbox.html", {"messages": messages, "area": "demo"})
+
+
+@router.post("/staff/settings/shop-contact")
+async def save_shop_contact(request: Request):
+    """The shop's phone and hours for customers, and whether they replace the return address in the portal."""
+    from ..auth import users
+    from .frame import redirect
+    from .settings_more import _addresses_page
+    from .settings_pages import admin_actor, posted, text_of
+
+    actor = admin_actor(request)
+    form = await posted(request)
+    contact = {"phone": text_of(form, "shop_phone", 100), "hours": text_of(form, "shop_hours", 200),
+               "instead_of_address": form.get("instead_of_address") == "on"}
+    errors = {}
+    if len(str(form.get("shop_phone") or "").strip()) > 40:
+        errors["shop_phone"] = N_("This text is too long.")
+    if len(str(form.get("shop_hours") or "").strip()) > 120:
+        errors["shop_hours"] = N_("This text is too long.")
+    if contact["instead_of_address"] and not contact["phone"]:
+        errors["shop_phone"] = N_("Enter the phone number customers should call.")
+    if errors:
+        return _addresses_page(request, actor, status=422, errors=errors, shop=contact)
+    with request.app.state.db.transaction() as session:
+        merchant = session.get(Merchant, actor.merchant_id)
+        merchant.settings = {**(merchant.settings or {}), "contact": contact}  # a new dict: the JSON column sees it
+        users.record(session, actor, merchant_id=actor.merchant_id, action="shop_contact.save", target="contact")
+    return redirect(request, "/staff/settings/addresses", flash="settings_saved")
