@@ -375,26 +375,6 @@ async def evidence_file(merchant_code: str, number: str, attachment_id: int, req
     return served.shown(request.app.state.store, attachment, **{"Cache-Control": "private, max-age=3600"})
 
 
-# ---- the merchant's public return policy ------------------------------------------------------------------------
-
-@router.get("/p/{merchant_code}/policy")
-async def policy_page(merchant_code: str, request: Request):
-    """The return policy in plain words, written from the active policy itself (policy/public.py)."""
-    from ..policy import service as policy_service
-    from ..policy.public import public_dict
-
-    locale = locale_of(request)
-    lang = "zh-CN" if locale == "zh-CN" else "en"
-    with _db(request).read() as session:
-        merchant = portal.merchant_by_code(session, merchant_code)
-        row, policy = policy_service.current(session, merchant.id)
-        public = public_dict(policy, merchant=merchant.code, merchant_name=merchant.name,
-                             version=row.version if row else None, published_at=row.created_at if row else None)
-        return render(request, "portal/policy.html", _context(
-            merchant, _customer(request, session, merchant), policy=public, lang=lang,
-            published=public["published_at"].astimezone(policy.timezone).strftime("%Y-%m-%d")
-            if public["published_at"] else None))
-
-
 # The opening of a request registers its routes on `router`; the case page borrows its reason names and uploads.
 from .portal_open import _reasons_all, _uploads  # noqa: E402
+from . import policy_words  # noqa: E402,F401  (the public policy page, on the same router)

@@ -221,7 +221,7 @@ def sections(policy: Policy) -> list[Section]:
     if customer_pays and policy.insurance_covers:
         s.items.append(Item("P2.insurance", _source(policy, "P2.insurance"), {
             "zh-CN": "订单含运费险的，由运费险赔付您的退货运费。",
-            "en": "If your order has return-shipping insurance (运费险), it pays your return shipping."}))
+            "en": "If your order has return-shipping insurance, it pays your return shipping."}))
     if policy.deduct_free_shipping:
         s.items.append(Item("CN6", _source(policy, "CN6"), {
             "zh-CN": "如部分退货使订单不再满足包邮条件，将从退款中扣除原订单我们承担的运费。",
