@@ -141,4 +141,14 @@ def test_the_label_and_the_page_give_the_same_send_by_time_in_the_shops_zone(app
     pdf = pypdfium2.PdfDocument(web.get(f"/p/ny/cases/{case['number']}/return-label.pdf").content)
     text = pdf[0].get_textpage().get_text_range()
     assert f"Send by: {shown}" in text
+    from returnflow.cases.models import OutboxMessage
+    from returnflow.notify import templates
+
+    with db.read() as s:
+        sent = next(m.payload for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))
+                    if m.payload.get("template") == "return_instructions")
+        _subject, body = templates.render(s, shop.id, "return_instructions", "en",
+                                          {**sent["data"], "number": case["number"],
+                                           "address": sent["data"]["address"]["address"]})
+    assert f"by {shown}" in body  # the email gives the same time as the page and the label
     assert "Shop ny" in text and "Customer C-1" in text and "13800001111" in text
