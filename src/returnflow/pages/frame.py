@@ -71,6 +71,7 @@ def _environment(locale: str) -> Environment:
     env.globals["html_lang"] = HTML_LANG[locale]
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
+    env.filters["money"] = lambda value, currency: money(value, currency, locale)
     from . import portal_reach, words  # they import this module
 
     env.globals["channel_gaps"] = portal_reach.channel_gaps
@@ -102,6 +103,19 @@ def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> s
     if value is None:
         return ""
     return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+
+
+def money(value, currency: str, locale: str) -> str:
+    """An amount (Decimal or its text, never float) in the locale's currency format: ¥899.00 in zh-CN."""
+    from decimal import Decimal, InvalidOperation
+
+    from babel.numbers import format_currency
+
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return f"{value} {currency}"
+    return format_currency(amount, currency, locale=BABEL_LOCALE[locale])
 
 
 def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
