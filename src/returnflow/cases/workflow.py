@@ -137,8 +137,8 @@ def _all(*guards: Guard) -> Guard:
 
 # A shopper approved to send goods back must be told where: without a routable address nobody can approve
 # (imports replaying history, the system actor, are exempt: their goods came back long ago).
-NO_ADDRESS_EN = ("this request needs the goods back, and no return address fits it: add one (or a default) under "
-                 "Settings → Return addresses, then approve")
+NO_ADDRESS_EN = ("This request needs the goods back, and no return address fits it: add one (or a default) under "
+                 "Settings → Return addresses, then approve it.")
 NO_ADDRESS_ZH = "此申请需要顾客寄回商品，但没有适用的退货地址：请先在「设置 → 退货地址」中添加（或设一个默认地址），再审核通过"
 
 
