@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.flows import PATHS, open_for, run
+from tests.support.flows import PATHS, actor_for, open_for, run
 from tests.support.portal import csrf_of, find_order, recent_order, sign_in_customer
 from tests.support.world import make_shop
 
@@ -87,8 +87,6 @@ def world(db):
         case_type, extra, actions = PATHS[state]
         number = open_for(db, shop.actors["agent"], order, case_type, **extra)
         for action in actions:
-            from tests.support.flows import actor_for
-
             run(db, number, action, actor_for(BY.get(action, "supervisor"), shop.id, shop.actors))
         numbers[state] = number
     return shop, numbers
@@ -102,8 +100,9 @@ def test_every_portal_page_speaks_the_shoppers_language(app, db, world, locale):
     pages["no match"] = find_order(web, "crawl", "O-999", "nobody@example.com").text
     found = find_order(web, "crawl", "O-100", "buyer@example.com")
     pages["verify"] = web.get(found.headers["location"]).text
+    challenge = found.headers["location"].split("c=")[1]
     pages["wrong code"] = web.post("/p/crawl/verify", data={"csrf": csrf_of(web), "code": "000000",
-                                                             "challenge": found.headers["location"].split("c=")[1]}).text
+                                                             "challenge": challenge}).text
     sign_in_customer(web, db, "crawl", "O-100", "buyer@example.com")
     pages["orders"] = web.get("/p/crawl/orders").text
     pages["step 1"] = web.get("/p/crawl/orders/O-100/return").text

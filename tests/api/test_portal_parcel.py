@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from returnflow.cases.models import OutboxMessage
 from returnflow.logistics.models import Shipment
-from tests.support.portal import csrf_of, recent_order, sign_in_customer
+from returnflow.notify import templates
+from tests.support.portal import csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -60,8 +62,6 @@ def test_the_policy_approval_at_opening_waits_for_staff_told_why(app, client, db
     case = open_case(client, bare, line=2)  # the mug: the policy would approve it at once
     assert case["state"] == "pending_review"
     staff = TestClient(app, headers=EN)
-    from tests.support.portal import sign_in_staff
-
     sign_in_staff(staff, "agent@bare.test", "pw-agent")
     page = staff.get(f"/staff/cases/{case['number']}").text
     assert "Held for review" in page and "Settings → Return addresses" in page
@@ -70,8 +70,6 @@ def test_the_policy_approval_at_opening_waits_for_staff_told_why(app, client, db
 def test_the_shopper_sees_whom_to_contact_when_no_address_fits(app, client, db, bare):
     case = open_case(client, bare, line=1)
     admin = TestClient(app, headers=EN)
-    from tests.support.portal import sign_in_staff
-
     sign_in_staff(admin, "admin@bare.test", "pw-admin")
     saved = admin.post("/staff/settings/shop-contact", data={
         "csrf": csrf_of(admin), "shop_phone": "400-820-8820", "shop_hours": "Mon–Fri 9:00–18:00",
@@ -141,9 +139,6 @@ def test_the_label_and_the_page_give_the_same_send_by_time_in_the_shops_zone(app
     pdf = pypdfium2.PdfDocument(web.get(f"/p/ny/cases/{case['number']}/return-label.pdf").content)
     text = pdf[0].get_textpage().get_text_range()
     assert f"Send by: {shown}" in text
-    from returnflow.cases.models import OutboxMessage
-    from returnflow.notify import templates
-
     with db.read() as s:
         sent = next(m.payload for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))
                     if m.payload.get("template") == "return_instructions")

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from returnflow.app import create_app
-from tests.support.portal import count, csrf_of, recent_order, sign_in_staff
+from tests.support.portal import count, csrf_of, last_code, recent_order, sign_in_staff
 from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -75,6 +75,4 @@ def test_the_demo_inbox_exists_only_when_serving_the_demo(app, db, shop, setting
     assert "演示收件箱" in shopper.get(found.headers["location"]).text
     inbox = shopper.get("/demo/inbox").text
     assert "仅限演示" in inbox and "buyer@example.com" in inbox
-    from tests.support.portal import last_code
-
     assert last_code(db)[0] in inbox
