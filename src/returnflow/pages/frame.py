@@ -133,7 +133,8 @@ def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
 def _zone_for(request: Request, ctx: dict[str, Any]) -> ZoneInfo:
     if isinstance(ctx.get("tz"), ZoneInfo):
         return ctx["tz"]
-    merchant_id = getattr(ctx.get("merchant"), "id", None) or getattr(ctx.get("actor"), "merchant_id", None)
+    merchant_id = (getattr(ctx.get("merchant"), "id", None) or getattr(ctx.get("staff"), "merchant_id", None)
+                   or getattr(ctx.get("actor"), "merchant_id", None))
     db = getattr(request.app.state, "db", None)
     if merchant_id is None or db is None:
         return SHANGHAI
