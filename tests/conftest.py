@@ -116,7 +116,11 @@ def settings(tmp_path) -> Settings:
 def app(db: Database, settings: Settings):
     from returnflow.app import create_app
 
-    return create_app(settings, db=db)
+    app = create_app(settings, db=db)
+    # Codes are read from the outbox here, so every channel reaches the customer; tests of a deployment without
+    # providers set their own (tests/api/test_portal_reach.py).
+    app.state.code_channels = frozenset({"email", "sms"})
+    return app
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import typer
@@ -95,6 +97,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
         if not result.get("skipped"):
             console.print(f"demo loaded; password for demo users: [bold]{result['password']}[/bold]; "
                           f"admin token: [bold]{result['admin_token']}[/bold]")
+        # The app (a factory, in uvicorn, perhaps in other processes) reads it from the environment.
+        os.environ["RETURNFLOW_DEMO_INBOX"] = "1"
+        get_settings.cache_clear()
     db.dispose()
     if worker:
         from .jobs.worker import start_in_background

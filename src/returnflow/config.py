@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     case_number_prefix: str = "AS"
     max_reopens: int = Field(default=3, ge=0)
     token_ttl_hours: int = 24 * 30
+    # `returnflow serve --demo` only: a marked page shows the messages sent (there is no mail server in a demo).
+    demo_inbox: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -56,5 +56,11 @@ def test_a_closed_case_archives_whole_and_an_open_one_is_refused(client, db):
     text = "".join(document[i].get_textpage().get_text_range() for i in range(len(document))).replace("\r", "")
     assert f"售后单归档 Case archive {case}" in text and "防篡改 / Tamper evidence" in text
     assert chain["head"] in text.replace("\n", "")  # the seal is printed in full, wrapped or not
+    # Times in the merchant's zone (Asia/Shanghai unless its SLA settings say otherwise), as on its pages.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    opened = datetime.fromisoformat(events[0]["at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{opened:%Y-%m-%d %H:%M}" in text and "Asia/Shanghai" in text
     document.close()
     assert client.get(f"/api/v1/cases/{case}/archive", headers=shop.headers("warehouse")).status_code == 403

@@ -58,7 +58,7 @@ def test_instructions_route_by_category_and_region_and_are_sent_by_notification(
 def test_a_merchant_without_a_return_address_gets_a_clear_refusal(client, db):
     from tests.support.world import make_order, make_shop
 
-    shop = make_shop(db)
+    shop = make_shop(db, return_address=False)
     make_order(db, shop)
     case = client.post("/api/v1/cases", headers=shop.headers(), json={
         "order": "O-1", "type": "return_refund", "lines": [{"line_no": 1, "quantity": 1}]}).json()

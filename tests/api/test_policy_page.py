@@ -24,9 +24,18 @@ def test_the_policy_page_says_what_the_active_policy_does_in_both_languages(app,
     zh = TestClient(app, headers=ZH).get("/p/shop/policy")
     assert zh.status_code == 200
     assert "自签收次日起 7 天内" in zh.text and "CN1" in zh.text and "消费者权益保护法" in zh.text
-    assert "标准规则（cn-law）" in zh.text
+    assert "本店遵循法定标准规则" in zh.text and "《消费者权益保护法》第 25 条" in zh.text
+    assert "PROCESS.md" not in zh.text and "cn-law" not in zh.text
     en = TestClient(app, headers=EN).get("/p/shop/policy")
     assert "within 7 days from the day after you sign for the parcel" in en.text
+    assert "Consumer Rights Protection Law Art. 25" in en.text and "消费者" not in en.text
+    # The amounts approved without a person are internal, unless the merchant chooses to publish them.
+    assert "approved at once, automatically" not in en.text
+    from returnflow.merchants.models import Merchant
+
+    with db.transaction() as session:
+        session.get(Merchant, shop.id).settings = {"policy_page": {"show_thresholds": True}}
+    assert "approved at once, automatically" in TestClient(app, headers=EN).get("/p/shop/policy").text
 
     admin = TestClient(app)
     assert admin.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": LONGER}).status_code == 201

@@ -30,7 +30,7 @@ PAGES = ("/staff/settings/users", "/staff/settings/policy", "/staff/settings/sla
 
 @pytest.fixture
 def shop(db):
-    shop = make_shop(db, "cfg")
+    shop = make_shop(db, "cfg", return_address=False)
     recent_order(db, shop.id, "O-10", days_ago=10)
     return shop
 

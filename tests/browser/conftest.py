@@ -26,6 +26,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+LIVE_APPS: dict = {}
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """(base URL, Database) of a freshly migrated server."""
@@ -40,7 +43,9 @@ def live(tmp_path_factory):
     reasons.forget()
     service._merchant_codes.clear()
     app = create_app(Settings(data_dir=folder / "data", database_url="unused"), db=db)
+    app.state.code_channels = frozenset({"email", "sms"})  # the journeys read the codes from the outbox
     port = _free_port()
+    LIVE_APPS[f"http://127.0.0.1:{port}"] = app  # a journey may change what the deployment can send
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

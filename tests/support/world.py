@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from returnflow.auth.actor import Actor
 from returnflow.auth.service import create_user, issue_token
 from returnflow.db import Database
+from returnflow.logistics.service import save_address
 from returnflow.merchants.models import Merchant
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
@@ -29,7 +30,9 @@ class Shop:
         return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
 
 
-def make_shop(db: Database, code: str = "shop", currency: str = "CNY") -> Shop:
+def make_shop(db: Database, code: str = "shop", currency: str = "CNY", *, return_address: bool = True) -> Shop:
+    """A shop; with `return_address` it has a default return address, as a case needing the goods back is only
+    approved with one."""
     with db.transaction() as session:
         merchant = Merchant(code=code, name=f"Shop {code}", default_currency=currency)
         session.add(merchant)
@@ -42,6 +45,10 @@ def make_shop(db: Database, code: str = "shop", currency: str = "CNY") -> Shop:
             shop.user_ids[role] = user.id
             shop.actors[role] = Actor(kind="staff", role=role, merchant_id=merchant.id, user_id=user.id,
                                       name=user.name)
+        if return_address:
+            save_address(session, actor=shop.actors["admin"], code="MAIN", data={
+                "name": f"Returns desk {code}", "contact": "Desk", "phone": "021-00000000",
+                "address": "上海市浦东新区示例路 1 号", "postcode": "200000", "is_default": True})
     return shop
 
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import zipfile
+from datetime import timezone
 from xml.sax.saxutils import escape
 
 import orjson
@@ -68,7 +69,10 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     }
     for a in attachments:
         files[f"evidence/{a.id}-{a.sha256[:12]}-{os.path.basename(a.filename)}"] = b"".join(store.open(a.storage_key))
-    files["summary.pdf"] = summary_pdf(case, event_rows, refunds, vouchers, compensations, attachments, seal)
+    from ..pages.frame import merchant_zone
+
+    files["summary.pdf"] = summary_pdf(case, event_rows, refunds, vouchers, compensations, attachments, seal,
+                                       zone=merchant_zone(session, case.merchant_id))
     manifest = {"case": case.number, "chain_head": seal,
                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
     out = io.BytesIO()
@@ -79,7 +83,7 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     return out.getvalue()
 
 
-def summary_pdf(case, events, refunds, vouchers, compensations, attachments, seal: str) -> bytes:
+def summary_pdf(case, events, refunds, vouchers, compensations, attachments, seal: str, zone=timezone.utc) -> bytes:
     """A bilingual summary: the case, its lines, money, evidence and timeline (ReportLab, CJK font embedded)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -106,8 +110,12 @@ def summary_pdf(case, events, refunds, vouchers, compensations, attachments, sea
     row("原因", "Reason", case.reason_code or "-")
     row("顾客", "Customer", (case.customer or {}).get("name") or "-")
     row("描述", "Description", case.description or "-")
-    row("创建 / 结案", "Opened / closed", f"{case.created_at:%Y-%m-%d %H:%M} / "
-        f"{case.closed_at:%Y-%m-%d %H:%M}" if case.closed_at else f"{case.created_at:%Y-%m-%d %H:%M}")
+    def local(moment) -> str:  # times as the shop's pages show them, in the merchant's zone
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
+    row("创建 / 结案", "Opened / closed", f"{local(case.created_at)} / {local(case.closed_at)}" if case.closed_at
+        else local(case.created_at))
+    row("时区", "Time zone", str(zone))
     heading("商品行", "Lines")
     for line in case.lines:
         row(f"#{line.line_no}", line.sku, f"{line.title} × {line.quantity}; 收货 received {line.received_quantity}, "
@@ -134,7 +142,7 @@ def summary_pdf(case, events, refunds, vouchers, compensations, attachments, sea
         row(a.kind, a.filename, f"{a.size} bytes, SHA-256 {a.sha256}{INTERNAL_MARK[a.visibility]}")
     heading("处理记录", "Timeline")
     for e in events:
-        row(f"{e['seq']}.", f"{e['at']:%Y-%m-%d %H:%M}", f"{e['action']} {e['from_state'] or '-'} → {e['to_state']} "
+        row(f"{e['seq']}.", local(e["at"]), f"{e['action']} {e['from_state'] or '-'} → {e['to_state']} "
             f"({e['actor']['role']} {e['actor']['name'] or e['actor']['id'] or ''}){INTERNAL_MARK[e['visibility']]}")
     heading("防篡改", "Tamper evidence")
     row("事件链末端哈希", "Event chain head (SHA-256)", seal)

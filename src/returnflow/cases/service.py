@@ -23,7 +23,7 @@ from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, Num
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .variants import chosen_variants
-from .workflow import fire, write_side_effects
+from .workflow import NO_ADDRESS_EN, NO_ADDRESS_ZH, fire, return_address_routable, write_side_effects
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -131,13 +131,19 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     insert_case(session, case)
     payload = {"type": case.type, "channel": case.channel, "reason": case.reason_code,
                "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]}
+    verdict = assessment.verdict if assessment is not None else None
     if assessment is not None:
         payload["policy"] = _policy_note(assessment)
+        if verdict == "approve" and case.needs_return and not return_address_routable(session, case):
+            # The policy would approve, but the shopper could not be told where to send the goods: staff review
+            # it, told why, once an address is set up.
+            verdict = None
+            payload["held"] = {"en": NO_ADDRESS_EN, "zh-CN": NO_ADDRESS_ZH}
     event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload=payload)
     write_side_effects(session, case, event)
-    if assessment is not None and assessment.verdict in ("approve", "require_approval"):
+    if verdict in ("approve", "require_approval"):
         # The policy acts through the normal transition, as its own actor, citing its rules.
-        fire(session, case, assessment.verdict, Actor(kind="policy", role="policy", merchant_id=merchant_id,
+        fire(session, case, verdict, Actor(kind="policy", role="policy", merchant_id=merchant_id,
                                                       name="policy"),
              payload=_policy_note(assessment), at=now)
     return case

@@ -137,12 +137,27 @@ def _all(*guards: Guard) -> Guard:
     return guard
 
 
+# A shopper approved to send goods back must be told where: without a routable address nobody can approve
+# (imports replaying history, the system actor, are exempt: their goods came back long ago).
+NO_ADDRESS_EN = ("This request needs the goods back, and no return address fits it: add one (or a default) under "
+                 "Settings → Return addresses, then approve it.")
+NO_ADDRESS_ZH = "此申请需要顾客寄回商品，但没有适用的退货地址：请先在「设置 → 退货地址」中添加（或设一个默认地址），再审核通过"
+
+
+def return_address_routable(session: Session, case: Case) -> bool:
+    from ..logistics.service import route  # logistics builds on the workflow, not the other way round
+
+    return route(session, case) is not None
+
+
 def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
     if case.state == S.PENDING_APPROVAL and actor.role not in SENIOR:
         raise Forbidden("forbidden_role", role=actor.role, what="approve (pending approval)", allowed=list(SENIOR))
     if case.type in (T.INQUIRY, T.COMPLAINT):
         raise GuardFailed("an inquiry or complaint is answered with 'resolve', not approved",
                           "咨询或投诉请直接用「resolve」答复办结，无需审核通过")
+    if case.needs_return and actor.kind != "system" and not return_address_routable(session, case):
+        raise GuardFailed(NO_ADDRESS_EN, NO_ADDRESS_ZH, field="return_address")
     decision = case.policy_decision
     if decision and not decision.get("within_policy", decision.get("eligible")) and actor.kind != "policy":
         # Approving what the policy does not allow is an override: a person says why, and the timeline shows it.

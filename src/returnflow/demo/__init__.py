@@ -13,6 +13,7 @@ from ..auth.service import create_user, issue_token
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.service import act, open_case
 from ..db import Database, utcnow
+from ..logistics.models import ReturnAddress
 from ..merchants.models import Merchant
 from ..orders.models import Category
 from ..orders.records import CustomerRecord, LineRecord, OrderRecord
@@ -75,6 +76,16 @@ def load(db: Database) -> dict:
         acme = Merchant(code="acme", name="Acme Outdoor (EU)", default_currency="EUR", default_locale="en")
         session.add_all([demo, acme])
         session.flush()
+        # Every demo shop can take goods back: a case needing them is only approved with a return address.
+        session.add_all([
+            ReturnAddress(merchant_id=demo.id, code="SH", name="示例旗舰店上海退货仓", contact="王仓管",
+                          phone="021-55550100", address="上海市浦东新区张江路 100 号 3 号库",
+                          address_en="Warehouse 3, 100 Zhangjiang Rd, Pudong, Shanghai", postcode="201203",
+                          carriers=["SF", "YTO", "ZTO"], is_default=True),
+            ReturnAddress(merchant_id=acme.id, code="EU", name="Acme Outdoor Returns", contact="Returns desk",
+                          phone="+49 30 555501", address="Lagerstraße 12, 10115 Berlin, Germany",
+                          address_en="Lagerstraße 12, 10115 Berlin, Germany", postcode="10115",
+                          carriers=["UPS"], is_default=True)])
         for code, zh, en, attributes in CATEGORIES:
             session.add(Category(merchant_id=demo.id, code=code, name_zh=zh, name_en=en, attributes=attributes))
         users = {}

@@ -90,7 +90,7 @@ def render(label: Label) -> bytes:
     pdf.drawString(left, y - 31 * mm, f"{label.from_name}  {label.from_phone}".strip())
     pdf.setFont(font, 9)
     carrier = f"{label.carrier} {label.tracking_number}".strip() or "—"
-    deadline = label.deadline.strftime("%Y-%m-%d") if label.deadline else "—"
+    deadline = label.deadline.strftime("%Y-%m-%d %H:%M") if label.deadline else "—"
     pdf.drawString(left, y - 39 * mm, f"快递 Carrier: {carrier}    寄回截止 Send by: {deadline}")
     pdf.drawString(left, y - 45 * mm, "请将本标签贴在包裹外侧，或在包裹上写明售后单号。")
     pdf.drawString(left, y - 50 * mm, "Stick this label on the outside of the parcel, or write the case number on it.")

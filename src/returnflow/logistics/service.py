@@ -81,7 +81,7 @@ def list_addresses(session: Session, *, merchant_id: int) -> list[ReturnAddress]
 
 def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
     """The warehouse a case's goods go back to: the first active address that takes the lines' categories and
-    serves the order's region (most specific first), else the default address."""
+    serves the order's region (most specific first, the default first among equals), else the default address."""
     categories = set(session.scalars(select(OrderLine.category).where(
         OrderLine.id.in_([line.order_line_id for line in case.lines]))).all()) - {None}
     country = session.scalar(select(Order.country).where(Order.id == case.order_id))
@@ -93,7 +93,8 @@ def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
             continue
         if row.regions and country not in row.regions:
             continue
-        score = (2 if row.categories else 0) + (1 if row.regions else 0)
+        # The merchant's default address wins a tie between equally specific ones.
+        score = (4 if row.categories else 0) + (2 if row.regions else 0) + (1 if row.is_default else 0)
         if score > best_score:
             best, best_score = row, score
     if best is not None:
@@ -174,15 +175,23 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
     """The printable return label and packing slip of a case that needs its goods back (see labels.py)."""
     from . import labels
 
+    from ..merchants.models import Merchant
+    from ..orders.models import Customer
+    from ..pages.frame import merchant_zone
+
     info = instructions(session, case)
-    customer = case.customer or {}
+    shopper = session.get(Customer, case.customer_id) if case.customer_id is not None else None
     ship = info["shipment"] or {}
     addr = info["address"]
+    # The shop's display name, the shopper as sender, and the send-by time as the portal shows it (shop's zone).
     return labels.render(labels.Label(
-        case_number=case.number, order_number=case.order_number or "", merchant=case.merchant_code or "",
-        from_name=customer.get("name") or "", from_phone="", to_name=addr["name"], to_contact=addr["contact"],
+        case_number=case.number, order_number=case.order_number or "",
+        merchant=session.scalar(select(Merchant.name).where(Merchant.id == case.merchant_id)) or "",
+        from_name=(shopper.name if shopper else (case.customer or {}).get("name")) or "",
+        from_phone=(shopper.phone if shopper else "") or "", to_name=addr["name"], to_contact=addr["contact"],
         to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
-        to_postcode=addr["postcode"], deadline=info["deadline"], carrier=ship.get("carrier", ""),
+        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(merchant_zone(session, case.merchant_id)),
+        carrier=ship.get("carrier", ""),
         tracking_number=ship.get("tracking_number", ""),
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
 

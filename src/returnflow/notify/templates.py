@@ -217,6 +217,29 @@ def fill(text: str, data: dict, key: str) -> str:
 
 
 def render(session: Session, merchant_id: int | None, key: str, locale: str, data: dict) -> tuple[str, str]:
-    """The (subject, body) of a message."""
+    """The (subject, body) of a message; its times read in the merchant's zone, as on the portal and the label."""
     subject, body = texts(session, merchant_id, key, locale)
+    data = local_times(session, merchant_id, data)
     return fill(subject, data, key), fill(body, data, key)
+
+
+def local_times(session: Session, merchant_id: int | None, data: dict) -> dict:
+    """`data` with each ISO timestamp (e.g. a deadline) written as 'YYYY-MM-DD HH:MM' in the merchant's zone."""
+    from datetime import datetime
+
+    from ..pages.frame import merchant_zone
+
+    zone = None
+    out = dict(data)
+    for name, value in data.items():
+        if not (isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and "T" in value):
+            continue
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            continue
+        zone = zone or merchant_zone(session, merchant_id)
+        out[name] = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return out

@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
     from .warehouse_pages import router as warehouse_router
     from .settings_more import router as settings_more_router
     from .settings_pages import router as settings_router
+    from .portal_reach import router as reach_router
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(portal_router)
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(settings_more_router)
     app.include_router(two_factor_router)
     app.include_router(settings_security_router)
+    app.include_router(reach_router)
 
     @app.get("/", include_in_schema=False)
     async def home():

@@ -4,6 +4,7 @@ protection for form posts, flash messages, and error pages."""
 from __future__ import annotations
 
 import hmac
+from contextvars import ContextVar
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ MAX_FORM_TEXT = 200_000  # one form field; the longest is a policy file
 BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
 HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ZONE: ContextVar[ZoneInfo] = ContextVar("page_zone", default=SHANGHAI)
 
 # Pages that only browsers read: no framing, no outside scripts, styles or images.
 SECURITY_HEADERS = {
@@ -70,7 +72,11 @@ def _environment(locale: str) -> Environment:
     env.globals["html_lang"] = HTML_LANG[locale]
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
-    from . import words  # the words import this module
+    env.filters["money"] = lambda value, currency: money(value, currency, locale)
+    from . import portal_reach, words  # they import this module
+
+    env.globals["channel_gaps"] = portal_reach.channel_gaps
+    env.globals["demo_inbox_on"] = portal_reach.demo_inbox_on
 
     env.globals.update(words.helpers(locale))
     return env
@@ -92,11 +98,49 @@ def gettext(locale: str, text: str) -> str:
     return _translations(locale).gettext(text)
 
 
-def when(value: datetime | None, locale: str) -> str:
-    """A timestamp as people in China read it (Asia/Shanghai), in the locale's format."""
+def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> str:
+    """A timestamp in the merchant's time zone (of the page being rendered; Asia/Shanghai by default), in the
+    locale's format."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(SHANGHAI), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+
+
+def money(value, currency: str, locale: str) -> str:
+    """An amount (Decimal or its text, never float) in the locale's currency format: ¥899.00 in zh-CN."""
+    from decimal import Decimal, InvalidOperation
+
+    from babel.numbers import format_currency
+
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return f"{value} {currency}"
+    return format_currency(amount, currency, locale=BABEL_LOCALE[locale])
+
+
+def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
+    """The merchant's time zone, from its SLA settings: every date a shopper or its staff read is in it."""
+    if merchant_id is None:
+        return SHANGHAI
+    from ..sla.settings import for_merchant
+
+    try:
+        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
+    except (KeyError, ValueError):
+        return SHANGHAI
+
+
+def _zone_for(request: Request, ctx: dict[str, Any]) -> ZoneInfo:
+    if isinstance(ctx.get("tz"), ZoneInfo):
+        return ctx["tz"]
+    merchant_id = (getattr(ctx.get("merchant"), "id", None) or getattr(ctx.get("staff"), "merchant_id", None)
+                   or getattr(ctx.get("actor"), "merchant_id", None))
+    db = getattr(request.app.state, "db", None)
+    if merchant_id is None or db is None:
+        return SHANGHAI
+    with db.read() as session:
+        return merchant_zone(session, merchant_id)
 
 
 def locale_of(request: Request) -> str:
@@ -174,7 +218,12 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     ctx = {"request": request, "csrf": csrf_token(request), "flash": read_flash(request),
            "path": request.url.path, "query": request.url.query}
     ctx.update(context or {})
-    html = environment(locale).get_template(name).render(ctx)
+    # Templates (and the macros they import without context) read the zone through `when`.
+    token = ZONE.set(_zone_for(request, ctx))
+    try:
+        html = environment(locale).get_template(name).render(ctx)
+    finally:
+        ZONE.reset(token)
     return _finish(request, HTMLResponse(html, status_code=status))
 
 

@@ -41,6 +41,13 @@ CODES_ENOUGH = N_("Several codes were sent for this order already. Use the newes
 CODE_WRONG = N_("The code is not right. {left} attempts left.")
 CODE_EXPIRED = N_("This code has expired or was already used. Ask for a new code.")
 CODE_VOID = N_("Too many wrong codes: this code no longer works. Ask for a new code.")
+# Said before any look-up (it depends only on the deployment and on what was typed), so it reveals no order.
+NO_EMAIL_USE_PHONE = N_("This shop cannot send codes by email. Enter the phone number used for the order instead.")
+NO_SMS_USE_EMAIL = N_("This shop cannot send codes by text message. Enter the email address used for the order "
+                      "instead.")
+NO_CHANNEL = N_("This shop cannot send sign-in codes at the moment: neither email nor text messages are set up. "
+                "Please contact the shop.")
+CHANNELS = ("email", "sms")
 
 
 def _digits(value: str | None) -> str:
@@ -96,25 +103,42 @@ class CodeSent:
     masked: str
 
 
+def unreachable(contact: str, channels: frozenset[str] | set[str]) -> PageError | None:
+    """The refusal when no configured provider reaches the kind of contact typed (before any look-up)."""
+    if not channels:
+        return PageError("no_channel", NO_CHANNEL, field="contact", status=409)
+    wanted = "email" if "@" in contact else "sms"
+    if wanted in channels:
+        return None
+    return PageError("channel_unavailable", NO_EMAIL_USE_PHONE if wanted == "email" else NO_SMS_USE_EMAIL,
+                     field="contact", status=409)
+
+
 def request_code(session: Session, *, merchant: Merchant, order_number: str, contact: str, client: str,
-                 locale: str, now: datetime | None = None) -> CodeSent | PageError:
+                 locale: str, now: datetime | None = None,
+                 channels: frozenset[str] | set[str] = frozenset(CHANNELS)) -> CodeSent | PageError:
     """Sends a one-time code to the order's email or phone if `contact` is one of them; the refusal never says
-    which of the two did not match. A refusal is returned, not raised, so the attempt it counted is kept."""
+    which of the two did not match. A refusal is returned, not raised, so the attempt it counted is kept.
+    Order numbers are matched trimmed and whatever their letter case."""
     now = now or utcnow()
     order_number, contact = order_number.strip(), contact.strip()
     if not order_number:
         raise PageError("required", N_("Enter the order number."), field="order")
     if not contact:
         raise PageError("required", N_("Enter the email or phone number used for the order."), field="contact")
+    refusal = unreachable(contact, channels)
+    if refusal is not None:
+        return refusal
     who = requester(client)
-    fails, fails_here = f"lookup-fail:{who}", f"lookup-fail:{who}:{merchant.id}:{_order_key(order_number)}"
+    fails, fails_here = f"lookup-fail:{who}", f"lookup-fail:{who}:{merchant.id}:{_order_key(order_number.upper())}"
     _refuse_when(session, fails, FAILS_PER_REQUESTER, now)
     _refuse_when(session, fails_here, FAILS_PER_REQUESTER_ORDER, now)
     # No order number holds a NUL byte, and PostgreSQL refuses one in a query: a failed look-up like any other.
     row = None if "\x00" in order_number else session.execute(
         select(Order.id, Customer.id, Customer.email, Customer.phone, Customer.locale)
         .join(Customer, Customer.id == Order.customer_id)
-        .where(Order.merchant_id == merchant.id, Order.number == order_number[:100])).first()
+        .where(Order.merchant_id == merchant.id, func.upper(Order.number) == order_number[:100].upper())
+        .order_by(Order.id)).first()
     channel, region = None, contacts.region_of(merchant)
     if row is not None:
         if "@" in contact and contacts.same_email(contact, row[2]):
@@ -147,6 +171,19 @@ def _mask(address: str, channel: str) -> str:
         return f"{name[:1]}***@{domain}"
     digits = _digits(address)
     return f"***{digits[-4:]}"
+
+
+def sent_to(session: Session, row: PortalCode | None) -> dict[str, str | None]:
+    """The channel a code went by and the masked address, for the page that asks for it."""
+    if row is None:
+        return {"channel": None, "masked": None}
+    customer = session.get(Customer, row.customer_id)
+    merchant = session.get(Merchant, row.merchant_id)
+    if customer is None:
+        return {"channel": row.channel, "masked": None}
+    address = customer.email if row.channel == "email" else contacts.phone_e164(customer.phone,
+                                                                                 contacts.region_of(merchant))
+    return {"channel": row.channel, "masked": _mask(address or "", row.channel)}
 
 
 def code_info(session: Session, *, merchant: Merchant, challenge: str) -> PortalCode | None:

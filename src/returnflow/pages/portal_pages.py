@@ -20,7 +20,7 @@ from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..notify import survey
-from . import follow, handoffs, plans, portal, words
+from . import follow, handoffs, plans, portal, portal_parcel as parcel, portal_reach as reach, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
 from .messages import messages_of
 
@@ -58,22 +58,27 @@ async def find_form(merchant_code: str, request: Request):
         merchant = portal.merchant_by_code(session, merchant_code)
         if _customer(request, session, merchant) is not None:
             return redirect(request, f"/p/{merchant.code}/orders")
-        return render(request, "portal/find.html", _context(merchant, None, form={}))
+        return render(request, "portal/find.html", _context(merchant, None, form={},
+                                                              shop=reach.shop_contact(merchant)))
 
 
 @router.post("/p/{merchant_code}/find")
 async def find(merchant_code: str, request: Request):
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
-    values = {"order": str(form.get("order") or "")[:100], "contact": str(form.get("contact") or "")[:200]}
+    values = {name: str(form.get(name) or "")[:200] for name in ("order", "contact", "phone", "via")}
+    # The page has one field per kind of contact (each with its keyboard); the chosen one is used.
+    contact = values["phone"] if values["via"] == "phone" else values["contact"] or values["phone"]
     locale = locale_of(request)
     with _db(request).transaction() as session:
         merchant = portal.merchant_by_code(session, merchant_code)
-        result = portal.request_code(session, merchant=merchant, order_number=values["order"],
-                                     contact=values["contact"], client=_client(request), locale=locale)
+        result = portal.request_code(session, merchant=merchant, order_number=values["order"][:100],
+                                     contact=contact, client=_client(request), locale=locale,
+                                     channels=reach.code_channels(request))
     if isinstance(result, PageError):
-        return render(request, "portal/find.html", _context(merchant, None, form=values,
-                                                              error=result.render(locale)), status=result.status)
+        return render(request, "portal/find.html", _context(
+            merchant, None, form=values, error=result.render(locale), shop=reach.shop_contact(merchant),
+            no_channel=result.key in ("no_channel", "channel_unavailable")), status=result.status)
     return redirect(request, f"/p/{merchant.code}/verify?c={result.challenge}", flash="code_sent")
 
 
@@ -82,8 +87,8 @@ async def verify_form(merchant_code: str, request: Request, c: str = ""):
     with _db(request).read() as session:
         merchant = portal.merchant_by_code(session, merchant_code)
         row = portal.code_info(session, merchant=merchant, challenge=c)
-        channel = row.channel if row else None
-        return render(request, "portal/verify.html", _context(merchant, None, challenge=c, channel=channel))
+        return render(request, "portal/verify.html", _context(merchant, None, challenge=c,
+                                                              **portal.sent_to(session, row)))
 
 
 @router.post("/p/{merchant_code}/verify")
@@ -145,6 +150,12 @@ def _own_case(session, actor: Actor, number: str):
 
 @router.get("/p/{merchant_code}/cases/{number}")
 async def case_page(merchant_code: str, number: str, request: Request, new: str = ""):
+    return _case_view(request, merchant_code, number, new=bool(new))
+
+
+def _case_view(request: Request, merchant_code: str, number: str, *, new: bool = False,
+               parcel_error: dict | None = None, parcel_form: dict | None = None, status: int = 200):
+    """The case page; a refused parcel form is shown again with its message and what the shopper typed."""
     locale = locale_of(request)
     with _db(request).read() as session:
         merchant, actor = _require_customer(request, session, merchant_code)
@@ -163,8 +174,9 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
         allowed = allowed_actions(case, actor)
         asked = next((e.payload.get("message") for e in reversed(events) if e.action == "request_info"), None)
         plan = plans.open_plan(session, case.id)
+        instructions = _return_instructions(session, case, locale)
         return render(request, "portal/case.html", _context(
-            merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=bool(new),
+            merchant, actor, case=case, steps=steps, files=files, allowed=allowed, new=new,
             asked=asked if case.state == "awaiting_customer" else None, max_files=MAX_FILES,
             messages=messages_of(session, case.id, customer=True), state_label=words.state_label(case.state, locale),
             type_label=words.word(words.TYPES, case.type, locale), refunds=refunds,
@@ -172,9 +184,12 @@ async def case_page(merchant_code: str, number: str, request: Request, new: str 
             plan_amount=fmt(plan.amount, plan.currency) if plan is not None and plan.amount is not None else None,
             survey_open=case.state in survey.OPEN_STATES, rated=survey.response_of(session, case.id),
             files_by_id={f.id: f for f in files}, max_message_files=follow.MAX_MESSAGE_FILES,
-            instructions=_return_instructions(session, case, locale), variant_label=label_of,
+            instructions=instructions, parcel=parcel.parcel_view(session, case, locale),
+            sending=case.needs_return and case.state in SENDING_STATES, shop=reach.shop_contact(merchant),
+            carriers=parcel.carrier_choices([c["code"] for c in (instructions or {}).get("carriers", [])], locale),
+            parcel_error=parcel_error, parcel_form=parcel_form or {}, variant_label=label_of,
             next_step=next_step_of(case.policy_decision, locale) if new else "",
-            **postage_context(session, case, allowed)))
+            **postage_context(session, case, allowed)), status=status)
 
 
 async def _case_action(request: Request, merchant_code: str, number: str, action: str, fields: tuple[str, ...],
@@ -193,8 +208,36 @@ async def _case_action(request: Request, merchant_code: str, number: str, action
 
 @router.post("/p/{merchant_code}/cases/{number}/ship")
 async def ship(merchant_code: str, number: str, request: Request):
-    return await _case_action(request, merchant_code, number, "ship_return", ("carrier", "tracking_number"),
-                              "tracking_saved")
+    """The return parcel, stored as the case's shipment (so webhooks and the receiving desk find its number)."""
+    return await _parcel_post(request, merchant_code, number, correcting=False)
+
+
+@router.post("/p/{merchant_code}/cases/{number}/ship/correct")
+async def correct_tracking(merchant_code: str, number: str, request: Request):
+    return await _parcel_post(request, merchant_code, number, correcting=True)
+
+
+async def _parcel_post(request: Request, merchant_code: str, number: str, *, correcting: bool):
+    form = await request.form(max_files=0, max_fields=10)
+    check_csrf(request, form)
+    values = {name: str(form.get(name) or "").strip()[:100] for name in ("carrier", "tracking_number")}
+    version = str(form.get("version") or "")
+    locale = locale_of(request)
+    try:
+        with _db(request).transaction() as session:
+            merchant, actor = _require_customer(request, session, merchant_code)
+            case = _own_case(session, actor, number)
+            if correcting:
+                parcel.correct(session, case=case, carrier=values["carrier"], number=values["tracking_number"],
+                               locale=locale)
+            else:
+                parcel.register(session, actor=actor, case=case, carrier=values["carrier"],
+                                number=values["tracking_number"], locale=locale,
+                                version=int(version) if version.isdigit() else case.version)
+    except PageError as exc:
+        return _case_view(request, merchant_code, number, parcel_error=exc.render(locale), parcel_form=values,
+                          status=exc.status)
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#parcel", flash="tracking_saved")
 
 
 @router.post("/p/{merchant_code}/cases/{number}/cancel")
@@ -384,30 +427,10 @@ async def evidence_file(merchant_code: str, number: str, attachment_id: int, req
     return served.shown(request.app.state.store, attachment, **{"Cache-Control": "private, max-age=3600"})
 
 
-# ---- the merchant's public return policy ------------------------------------------------------------------------
-
-@router.get("/p/{merchant_code}/policy")
-async def policy_page(merchant_code: str, request: Request):
-    """The return policy in plain words, written from the active policy itself (policy/public.py)."""
-    from ..policy import service as policy_service
-    from ..policy.public import public_dict
-
-    locale = locale_of(request)
-    lang = "zh-CN" if locale == "zh-CN" else "en"
-    with _db(request).read() as session:
-        merchant = portal.merchant_by_code(session, merchant_code)
-        row, policy = policy_service.current(session, merchant.id)
-        public = public_dict(policy, merchant=merchant.code, merchant_name=merchant.name,
-                             version=row.version if row else None, published_at=row.created_at if row else None)
-        return render(request, "portal/policy.html", _context(
-            merchant, _customer(request, session, merchant), policy=public, lang=lang,
-            published=public["published_at"].astimezone(policy.timezone).strftime("%Y-%m-%d")
-            if public["published_at"] else None))
-
-
 # The opening of a request registers its routes on `router`; the case page borrows its reason names and uploads.
 from .portal_open import _reasons_all, _uploads  # noqa: E402
 from .portal_postage import postage_amount, postage_context  # noqa: E402
 from ..refunds import postage  # noqa: E402
 from ..refunds.schemas import PostageClaimIn  # noqa: E402
 from .portal_answer import label_of, next_step_of  # noqa: E402
+from . import policy_words  # noqa: E402,F401  (the public policy page, on the same router)

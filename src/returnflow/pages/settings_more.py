@@ -26,7 +26,8 @@ from ..outbound import Allowed, mask, redact_url
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings
 from ..sla.models import SlaSettings
-from . import words
+from . import portal_reach as reach, words
+from ..merchants.models import Merchant
 from .frame import N_, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
@@ -349,6 +350,7 @@ def _address_values(row) -> dict[str, Any]:
 def _addresses_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
     with request.app.state.db.read() as session:
         rows = logistics.list_addresses(session, merchant_id=actor.merchant_id)
+        more.setdefault("shop", reach.shop_contact(session.get(Merchant, actor.merchant_id)))
     locale = locale_of(request)
     carriers = [(c.code, c.name_zh if locale == "zh-CN" else c.name_en) for c in CARRIERS.values()]
     return render(request, "staff/settings/addresses.html", ctx(

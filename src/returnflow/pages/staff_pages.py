@@ -230,8 +230,8 @@ async def case_page(number: str, request: Request, template: str = ""):
               "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
               "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
               "details": (follow.plan_details(e.payload or {}, locale) if e.action in words.PLAN_ACTIONS else [])
-              + words.event_details(e.payload or {}, staff=True, reasons=reason_names),
-              "internal": e.visibility != CUSTOMER} for e in events]
+              + words.event_details(e.payload or {}, staff=True, reasons=reason_names)
+              + _held(e.payload or {}, locale), "internal": e.visibility != CUSTOMER} for e in events]
     return render(request, "staff/case.html", _ctx(
         actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
         buttons=buttons, shareable=SHAREABLE, can_note="note" in allowed, can_assign="assign" in allowed,
@@ -412,3 +412,9 @@ async def handoff_queue(request: Request, team: str = "qc", status: str = "open"
         actor, rows=[{"handoff": h, "number": n, "state": words.state_label(st, locale)} for h, n, st in rows],
         total=total, team=team, status=status, teams=handoffs.TEAMS, statuses=handoffs.STATUSES, counts=counts,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)))
+
+
+def _held(payload: dict, locale: str) -> list[tuple[str, str]]:
+    """Why the policy's approval at opening waits for staff (no return address fits), in the reader's language."""
+    held = payload.get("held")
+    return [(N_("Held for review"), held.get(locale) or held["en"])] if isinstance(held, dict) else []

@@ -41,6 +41,7 @@ DEADLINES = {
     "customer_window": N_("Request by"),
     "merchant_response": N_("The shop answers by"),
     "customer_shipping": N_("Send the parcel by"),
+    "customer_ship": N_("Send the parcel by"),  # the policy clock's own name for the same deadline
     "receipt_confirmation": N_("Receipt confirmed by"),
     "refund": N_("Refund by"),
 }

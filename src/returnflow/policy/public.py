@@ -64,28 +64,28 @@ CLOCK_ANCHOR = {"unshipped_refund": "request", "in_transit_refund": "request", "
                 "receipt_confirmation": "return_dispatched", "refund": "return_received", "appeal": "rejection",
                 "price_protection": "order", "repair": "repair_start"}
 CLOCK_TEXT = {  # clock -> (zh, en) with {span} and {anchor}
-    "unshipped_refund": ("订单未发货时申请退款，我们在{span}内处理，逾期系统自动退款。",
+    "unshipped_refund": ("订单未发货时申请退款，我们在 {span}内处理，逾期系统自动退款。",
                          "If you ask for a refund before we ship, we answer within {span}; if we do not, the "
                          "refund is approved automatically."),
-    "in_transit_refund": ("已发货未收到时申请退款，我们在{span}内处理，逾期自动同意。",
+    "in_transit_refund": ("已发货未收到时申请退款，我们在 {span}内处理，逾期自动同意。",
                           "If you ask for a refund while the parcel is on its way, we answer within {span}; "
                           "if we do not, it is approved automatically."),
-    "shipped_response": ("收货后的退换货申请，我们在{span}内答复，逾期自动同意。",
+    "shipped_response": ("收货后的退换货申请，我们在 {span}内答复，逾期自动同意。",
                          "We answer a return or exchange request within {span}; if we do not, it is approved "
                          "automatically."),
-    "virtual_response": ("虚拟商品的申请，我们在{span}内答复。", "For virtual goods we answer within {span}."),
-    "customer_ship": ("请在{anchor}{span}内寄出退货，逾期申请关闭。",
+    "virtual_response": ("虚拟商品的申请，我们在 {span}内答复。", "For virtual goods we answer within {span}."),
+    "customer_ship": ("{anchor} {span}内，请寄出退货；逾期申请关闭。",
                       "Please send the return within {span} {anchor}; after that the request closes."),
-    "receipt_confirmation": ("我们在{anchor}{span}内确认收货，逾期自动退款。",
+    "receipt_confirmation": ("{anchor} {span}内，我们确认收货；逾期自动退款。",
                              "We confirm the parcel's arrival within {span} {anchor}; if we do not, the refund "
                              "is made automatically."),
-    "refund": ("退款在{anchor}{span}内完成。", "The refund is made within {span} {anchor}."),
-    "appeal": ("申请被驳回后，您可在{span}内修改申请或申请平台介入。",
+    "refund": ("{anchor} {span}内完成退款。", "The refund is made within {span} {anchor}."),
+    "appeal": ("申请被驳回后，您可在 {span}内修改申请或申请平台介入。",
                "After a rejection you have {span} to revise the request or ask the platform to step in."),
-    "price_protection": ("价格保护：下单后{span}内降价，可申请退还差价。",
+    "price_protection": ("价格保护：下单后 {span}内降价，可申请退还差价。",
                          "Price protection: if the price drops within {span} of your order, we refund the "
                          "difference."),
-    "repair": ("维修在{span}内完成。", "A repair is completed within {span}."),
+    "repair": ("维修在 {span}内完成。", "A repair is completed within {span}."),
 }
 STATUTORY_EXCLUSIONS = {
     "cn": ("CN2", "定制商品、鲜活易腐商品、已拆封的音像制品/计算机软件等数字化商品、已交付的报纸期刊，不适用七日无理由退货。",
@@ -243,7 +243,7 @@ def sections(policy: Policy) -> list[Section]:
     if customer_pays and policy.insurance_covers:
         s.items.append(Item("P2.insurance", _source(policy, "P2.insurance"), {
             "zh-CN": "订单含运费险的，由运费险赔付您的退货运费。",
-            "en": "If your order has return-shipping insurance (运费险), it pays your return shipping."}))
+            "en": "If your order has return-shipping insurance, it pays your return shipping."}))
     if policy.deduct_free_shipping:
         s.items.append(Item("CN6", _source(policy, "CN6"), {
             "zh-CN": "如部分退货使订单不再满足包邮条件，将从退款中扣除原订单我们承担的运费。",

@@ -1,0 +1,119 @@
+"""The shopper's return parcel: the carrier picked from a list, the number checked per carrier, stored as the case's
+return shipment (found by tracking webhooks and the receiving desk), correctable until the carrier's first scan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..cases.store import CaseRecord
+from ..errors import Explained
+from ..logistics import service as logistics
+from ..logistics.adapters import STATUS_LABELS
+from ..logistics.carriers import CARRIERS, check_tracking
+from ..logistics.models import Shipment, TrackingEvent
+from .frame import N_, PageError
+
+UNKNOWN_CARRIER = N_("Choose the carrier from the list (or “Other carrier”).")
+NUMBER_MISSING = N_("Enter the tracking number from the carrier's receipt.")
+NUMBER_MALFORMED = N_("“{number}” does not look like a {carrier} tracking number. It should look like {example}.")
+NUMBER_MALFORMED_CHECK = N_("“{number}” is not a valid {carrier} tracking number: it should look like {example}, "
+                            "and its check digit must match. Check it against the receipt.")
+NUMBER_TAKEN = N_("This tracking number is already registered for another parcel. Check it against the receipt.")
+TOO_LATE = N_("The carrier has already scanned this parcel, so its tracking number can no longer be changed. "
+              "Send the shop a message if something is wrong.")
+
+
+def carrier_name(code: str, locale: str) -> str:
+    carrier = CARRIERS.get(code)
+    if carrier is None:
+        return code
+    return carrier.name_zh if locale == "zh-CN" else carrier.name_en
+
+
+def carrier_choices(recommended: list[str], locale: str) -> list[dict[str, str]]:
+    """Every carrier the desk knows, the return address's recommended ones first, "other" last."""
+    first = [c for c in recommended if c in CARRIERS and c != "OTHER"]
+    rest = [c for c in CARRIERS if c not in first and c != "OTHER"]
+    return [{"code": c, "name": carrier_name(c, locale), "example": CARRIERS[c].example}
+            for c in first + rest + ["OTHER"]]
+
+
+def checked(carrier: str, number: str, locale: str) -> tuple[str, str]:
+    """(carrier code, number) in the carrier's format, or a refusal in the shopper's words."""
+    try:
+        return check_tracking(carrier, number)
+    except Explained as exc:
+        code = (carrier or "").strip().upper()
+        if exc.key == "unknown_carrier":
+            raise PageError("unknown_carrier", UNKNOWN_CARRIER, field="carrier") from None
+        if code in CARRIERS and number.strip():
+            found = CARRIERS[code]
+            raise PageError("malformed_tracking_number", NUMBER_MALFORMED_CHECK if found.check else NUMBER_MALFORMED,
+                            field="tracking_number", number=number.strip()[:60],
+                            carrier=carrier_name(code, locale), example=found.example) from None
+        raise PageError("required", NUMBER_MISSING, field="tracking_number") from None
+
+
+def _return_parcel(session: Session, case_id: int) -> Shipment | None:
+    return session.scalar(select(Shipment).where(Shipment.case_id == case_id, Shipment.direction == "inbound")
+                          .order_by(Shipment.id.desc()).limit(1))
+
+
+def _scanned(session: Session, shipment: Shipment) -> bool:
+    return session.scalar(select(TrackingEvent.id).where(TrackingEvent.shipment_id == shipment.id).limit(1)) is not None
+
+
+def correctable(session: Session, case: CaseRecord, shipment: Shipment | None) -> bool:
+    """Until the carrier's first scan or the warehouse's receipt, the shopper may fix a mistyped number."""
+    return (shipment is not None and case.state == "return_in_transit" and shipment.status == "registered"
+            and not _scanned(session, shipment))
+
+
+def register(session: Session, *, actor: Actor, case: CaseRecord, carrier: str, number: str, version: int | None,
+             locale: str) -> Shipment:
+    code, value = checked(carrier, number, locale)
+    try:
+        return logistics.register_return(session, actor=actor, case=case, carrier=code, tracking_number=value,
+                                         version=version)
+    except Explained as exc:
+        if exc.key == "duplicate_tracking_number":
+            raise PageError("duplicate_tracking_number", NUMBER_TAKEN, field="tracking_number", status=409) from None
+        raise
+
+
+def correct(session: Session, *, case: CaseRecord, carrier: str, number: str, locale: str) -> Shipment:
+    """Replaces the carrier and number of the return parcel not yet scanned; events already received for the new
+    number are adopted."""
+    shipment = _return_parcel(session, case.id)
+    if not correctable(session, case, shipment):
+        raise PageError("tracking_locked", TOO_LATE, field="tracking_number", status=409)
+    code, value = checked(carrier, number, locale)
+    if (code, value) == (shipment.carrier, shipment.tracking_number):
+        return shipment
+    taken = session.scalar(select(Shipment.id).where(Shipment.merchant_id == case.merchant_id,
+                                                     Shipment.carrier == code, Shipment.tracking_number == value))
+    if taken is not None:
+        raise PageError("duplicate_tracking_number", NUMBER_TAKEN, field="tracking_number", status=409)
+    shipment.carrier, shipment.tracking_number = code, value
+    session.flush()
+    logistics._adopt_waiting_events(session, shipment)
+    return shipment
+
+
+def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, Any] | None:
+    """What the case page shows of the return parcel: carrier, number, the latest tracking status and when."""
+    shipment = _return_parcel(session, case.id)
+    if shipment is None:
+        return None
+    latest = session.scalar(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id)
+                            .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc()).limit(1))
+    label = STATUS_LABELS.get(shipment.status)
+    return {"carrier": shipment.carrier, "carrier_name": carrier_name(shipment.carrier, locale),
+            "number": shipment.tracking_number,
+            "status": (label[1] if locale == "zh-CN" else label[0]) if label else None,
+            "status_at": latest.occurred_at if latest else None,
+            "where": latest.location if latest else "", "correctable": correctable(session, case, shipment)}
