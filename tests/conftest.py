@@ -100,6 +100,9 @@ def db(database: Database) -> Iterator[Database]:
 
     # Ids are reused after the tables are emptied; per-process caches keyed by id must forget them too.
     reasons.forget()
+    from returnflow.policy.service import forget_step_rules
+
+    forget_step_rules()
     service._merchant_codes.clear()
 
     with database.transaction() as session:

@@ -53,6 +53,7 @@ def test_rows_written_before_get_the_visibility_the_rules_give_them(fresh, tmp_p
     shop = make_shop(fresh)
     recent_order(fresh, shop.id, "O-1")
     app = create_app(Settings(data_dir=tmp_path / "data", database_url="unused"), db=fresh)
+    app.state.code_channels = frozenset({"email"})  # the code is read from the outbox: email counts as reachable
     with TestClient(app) as api:
         agent = shop.headers("agent")
         number = api.post("/api/v1/cases", headers=agent, json={

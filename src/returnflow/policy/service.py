@@ -7,6 +7,7 @@ active policy. A merchant that never saved one gets a default preset (`default_p
 from __future__ import annotations
 
 import hashlib
+import time
 import tomllib
 from collections import OrderedDict
 from threading import Lock
@@ -26,6 +27,8 @@ EU_CURRENCIES = frozenset({"EUR"})
 CACHE_SIZE = 512
 
 _cache: OrderedDict[tuple, Policy] = OrderedDict()
+STEP_RULE_SECONDS = 5.0
+_step_rules: dict[int, tuple[float, Policy]] = {}  # merchant -> (valid until, its current policy)
 _lock = Lock()
 
 
@@ -90,6 +93,7 @@ def save(session: Session, merchant_id: int, source: str, actor: Actor) -> Polic
     key = (row.merchant_id, row.version, hashlib.sha256(source.encode()).hexdigest())
     with _lock:
         _cache[key] = policy
+    forget_step_rules()
     return row
 
 
@@ -153,10 +157,25 @@ def step_rule(session: Session, merchant_id: int, step: str, rule: str | None) -
     a platform's (Taobao's) rule id."""
     if not rule or rule.startswith(("SLA.", "M.")):
         return rule
-    _row, policy = current(session, merchant_id)
+    # The merchant's policy is remembered per process for STEP_RULE_SECONDS (a step starts on most transitions;
+    # the policy changes only when the merchant saves one: at once in this process, within that bound in others).
+    now = time.monotonic()
+    with _lock:
+        hit = _step_rules.get(merchant_id)
+    if hit is None or hit[0] <= now:
+        hit = (now + STEP_RULE_SECONDS, current(session, merchant_id)[1])
+        with _lock:
+            if len(_step_rules) > 10_000:
+                _step_rules.clear()
+            _step_rules[merchant_id] = hit
+    policy = hit[1]
     clock = policy.clocks.get(STEP_CLOCK.get(step, ""))
     if clock is not None:
         return clock.rule
-    if rule in policy.citations:
-        return rule
-    return f"SLA.{step}"
+    return rule if rule in policy.citations else f"SLA.{step}"
+
+
+def forget_step_rules() -> None:
+    """Drops the remembered timer citations (a policy was saved here, or the tests reuse merchant ids)."""
+    with _lock:
+        _step_rules.clear()
