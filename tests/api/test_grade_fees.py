@@ -11,9 +11,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from returnflow.money import quantize
 from tests.support.flows import run
 from tests.support.money_rules import open_case, recent_order, refund_deductions
+from tests.support.returns import shop_with_warehouse
 from tests.support.world import make_shop
 
 COUNTER = itertools.count()
+OK = {"original_item": True, "signs_of_use": True, "accessories_complete": True, "packaging_intact": True,
+      "defect_confirmed": None}
 POLICY = """[policy]
 id = "graded"
 extends = "cn-law"
@@ -120,3 +123,23 @@ def test_the_fee_never_exceeds_the_lines_refundable_amount(client, db):
         assert fee == min(whole, left) and 0 <= fee <= left <= gross and Decimal(row["net"]) >= 0
 
     check()
+
+
+def test_the_warehouse_desks_grade_and_damage_deduction_both_come_off_the_line(client, db):
+    shop = shop_with_warehouse(db, client)
+    _policy(client, shop)
+    recent_order(db, shop, "G-3")
+    case = open_case(client, shop, "G-3", [(1, 1)])
+    if case["state"] == "pending_review":
+        run(db, case["number"], "approve", shop.actors["agent"])
+    got = client.post("/api/v1/receiving/parcels", headers=shop.headers("warehouse"), json={"code": case["number"]})
+    assert got.status_code == 201, got.text
+    ok = client.post(f"/api/v1/cases/{case['number']}/inspections", headers=shop.headers("warehouse"), json={
+        "lines": [{"line_id": case["lines"][0]["id"], "checklist": OK, "grade": "C",
+                   "verdict": "accept_with_deduction", "deduction": "30.00"}]})
+    assert ok.status_code == 201, ok.text
+    quote = client.post(f"/api/v1/cases/{case['number']}/refunds/quote", headers=shop.headers(), json={}).json()
+    [row] = quote["lines"]
+    assert sorted((d["kind"], d["amount"], d["rule"]) for d in row["deductions"]) == [
+        ("inspection_damage", "30.00", "inspection"), ("restocking_fee", "6.00", "worn-fee")]
+    assert row["net"] == "24.00" and quote["total"] == "24.00"

@@ -89,19 +89,13 @@ def deductions_for(case: CaseRecord) -> list[dict]:
             found.append({"case_line_id": case_line_id, "kind": d.get("kind", "policy"),
                           "amount_minor": to_minor(Decimal(str(d.get("amount", "0"))), case.currency),
                           "currency": case.currency, "rule": d.get("rule") or ""})
-        fee = _grade_fee(line.get("grade_fees") or (), grades.get(case_line_id))
+        fee = rules.grade_fee(line.get("grade_fees") or (), grades.get(case_line_id))
         if fee is not None:
             found.append({"case_line_id": case_line_id, "kind": "restocking_fee",
                           "amount_minor": to_minor(Decimal(str(fee["amount"])), case.currency),
                           "currency": case.currency, "rule": fee["rule"]})
     return found
 
-
-def _grade_fee(fees, grade: str | None) -> dict | None:
-    """The first fee (in rule order) whose grades include the grade inspection recorded; none before inspection."""
-    if not grade:
-        return None
-    return next((fee for fee in fees if grade in fee.get("grades", ())), None)
 
 
 def _inspection_deduction(line, currency: str, index: int) -> tuple[str, int, str] | None:
