@@ -163,8 +163,10 @@ def test_a_fee_by_condition_and_grade_is_saved_with_the_laws_warning_and_applied
     r = client.post("/api/v1/policy/dry-run", headers=shop.headers(), json={
         "order": "O-F", "type": "return_refund", "reason": "no_reason_7day", "at": IN_WINDOW,
         "lines": [{"line_no": 1, "quantity": 1, "used": True}]})
-    assert r.json()["lines"][0]["grade_fees"] == [{"rule": "used-fee", "grades": ["C"], "percent": "10",
-                                                   "amount": "10.00"}]
+    [pending] = r.json()["lines"][0]["grade_fees"]
+    assert {k: pending[k] for k in ("rule", "grades", "percent", "amount")} == {
+        "rule": "used-fee", "grades": ["C"], "percent": "10", "amount": "10.00"}
+    assert "10.00" in pending["en"] and "10.00" in pending["zh-CN"]  # the sentence the refund's deduction cites
     window = FEE_RULE.replace('kind = "restocking_fee"', 'kind = "window"\ndays = 30').format(
         preset="cn-law", conditions='"used"', grades="")
     bad = put_policy(client, shop, window, **{"Accept-Language": "en"})

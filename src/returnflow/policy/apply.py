@@ -20,8 +20,9 @@ from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
 from .loader import Policy
-from .model import Category, Customer, Decision, Gift, LineRequest, Outcome, Route
+from .model import Category, Citation, Customer, Decision, Gift, LineRequest, Outcome, Route
 from .models import PolicyVersion
+from .texts import BUILTIN, MERCHANT
 
 # Category.attributes keys read as the engine's legal attributes (anything else is ignored).
 BOOL_ATTRIBUTES = ("custom_made", "perishable", "digital", "periodical", "hygiene_sealed", "one_time_seal",
@@ -166,8 +167,15 @@ def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list
         return []
     rules = [r for r in policy.index["restocking_fee"].matching(request.sku, request.tags, request.category.code)
              if r.grades and (not r.conditions or request.condition in r.conditions)]
-    return [{"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent),
-             "amount": str(quantize(request.amount * r.percent / 100, request.currency))} for r in rules]
+    found = []
+    for r in rules:
+        amount = quantize(request.amount * r.percent / 100, request.currency)
+        base = BUILTIN["M.restocking_fee"]
+        said = Citation(r.id, f"{MERCHANT} {policy.id}", r.zh or base[1], r.en or base[2],
+                        (("percent", r.percent), ("amount", amount)))
+        found.append({"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent), "amount": str(amount),
+                      "zh-CN": said.zh, "en": said.en})
+    return found
 
 
 def _received(order, line) -> datetime | None:

@@ -1,5 +1,6 @@
 """What the rules decide around a refund: the delivery refunded on a full withdrawal (EU4), the customer's return
-postage still owed on a case (CN7), and refunding before inspection on receipt or proof of dispatch (EU5)."""
+postage still owed on a case (CN7), refunding before inspection on receipt or proof of dispatch (EU5), and the
+restocking fee that depends on the inspection grade."""
 
 from __future__ import annotations
 
@@ -63,3 +64,10 @@ def early_refund(session: Session, case: CaseRecord) -> str | None:
     scanned = session.scalar(select(TrackingEvent.id).join(Shipment, Shipment.id == TrackingEvent.shipment_id)
                              .where(Shipment.case_id == case.id, Shipment.direction == "inbound").limit(1))
     return "dispatch" if scanned is not None else None
+
+
+def grade_fee(fees, grade: str | None) -> dict | None:
+    """The first fee (in rule order) whose grades include the grade inspection recorded; none before inspection."""
+    if not grade:
+        return None
+    return next((fee for fee in fees if grade in fee.get("grades", ())), None)

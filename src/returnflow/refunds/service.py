@@ -71,8 +71,9 @@ def deductions_for(case: CaseRecord) -> list[dict]:
     """The policy's deductions for the case's lines: [{case_line_id, kind, amount_minor, currency, rule}].
 
     Read from `case.policy_decision` (policy/apply.py stores it when the case opens: per requested line, its
-    `order_line_id` and the decision's `deductions` as decimal strings in the case currency). A case without a
-    decision (imported history) has no policy deductions.
+    `order_line_id` and the decision's `deductions` as decimal strings in the case currency), and the line's first
+    `grade_fees` entry whose grades include the grade its inspection recorded. A case without a decision (imported
+    history) has no policy deductions.
     """
     from decimal import Decimal
 
@@ -80,6 +81,7 @@ def deductions_for(case: CaseRecord) -> list[dict]:
 
     decision = getattr(case, "policy_decision", None) or {}
     by_order_line = {line.order_line_id: line.id for line in case.lines}
+    grades = {line.id: (line.inspection or {}).get("grade") for line in case.lines}
     found = []
     for line in decision.get("lines", []):
         case_line_id = by_order_line.get(line.get("order_line_id"))
@@ -87,7 +89,13 @@ def deductions_for(case: CaseRecord) -> list[dict]:
             found.append({"case_line_id": case_line_id, "kind": d.get("kind", "policy"),
                           "amount_minor": to_minor(Decimal(str(d.get("amount", "0"))), case.currency),
                           "currency": case.currency, "rule": d.get("rule") or ""})
+        fee = rules.grade_fee(line.get("grade_fees") or (), grades.get(case_line_id))
+        if fee is not None:
+            found.append({"case_line_id": case_line_id, "kind": "restocking_fee",
+                          "amount_minor": to_minor(Decimal(str(fee["amount"])), case.currency),
+                          "currency": case.currency, "rule": fee["rule"]})
     return found
+
 
 
 def _inspection_deduction(line, currency: str, index: int) -> tuple[str, int, str] | None:
