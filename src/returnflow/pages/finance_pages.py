@@ -45,7 +45,14 @@ VOUCHER_KINDS = {"refund_decision": N_("Refund decided"), "refund_settlement": N
                  "compensation": N_("Compensation")}
 # A case's refund page is also where agents request refunds (they never see the finance queues).
 CASE_ROLES = service.REQUESTERS + ("finance",)
-WORDS = {"refund_states": REFUND_STATES, "leg_states": LEG_STATES, "destinations": DESTINATIONS,
+# Deductions the policy, the inspection or the refund arithmetic name; an agent's own deduction shows as typed.
+DEDUCTION_KINDS = {"restocking_fee": N_("Restocking fee"), "free_shipping": N_("Free shipping no longer earned"),
+                   "gift": N_("Gift not returned"), "inspection_damage": N_("Damage found at inspection"),
+                   "damage": N_("Damage found at inspection"), "shipping": N_("Shipping"),
+                   "return_shipping": N_("Return shipping"), "outbound_shipping": N_("Outbound shipping"),
+                   "free_shipping_threshold": N_("Free shipping no longer earned")}
+WORDS = {"deduction_kinds": DEDUCTION_KINDS, "refund_states": REFUND_STATES, "leg_states": LEG_STATES,
+         "destinations": DESTINATIONS,
          "voucher_kinds": VOUCHER_KINDS}
 LIMIT = 200
 
