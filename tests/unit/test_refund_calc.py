@@ -112,7 +112,7 @@ def test_policy_deductions_are_read_from_the_stored_decision_when_the_case_has_o
     # The shape policy/apply.py stores: per requested line its order line and the decision's deductions.
     decision = {"policy": {"version": 2}, "lines": [{"order_line_id": 41, "decision": {"deductions": [
         {"kind": "restocking_fee", "amount": "15.00", "rule": "M.restocking_fee"}]}}]}
-    case = SimpleNamespace(policy_decision=decision, currency="CNY", lines=[SimpleNamespace(id=7, order_line_id=41)])
+    case = SimpleNamespace(policy_decision=decision, currency="CNY", lines=[SimpleNamespace(id=7, order_line_id=41, inspection=None)])
     assert deductions_for(case) == [
         {"case_line_id": 7, "kind": "restocking_fee", "amount_minor": 1500, "currency": "CNY", "rule": "M.restocking_fee"}]
     assert deductions_for(SimpleNamespace(policy_decision=None, currency="CNY", lines=[])) == []
