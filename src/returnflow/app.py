@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if db is None:
             database.dispose()
 
-    # No /docs or /redoc: their pages load scripts from a CDN, and a self-hosted desk makes no external requests.
+    # /docs is the vendored Swagger UI (api_docs.py); FastAPI's own /docs and /redoc would load it from a CDN.
     app = FastAPI(title="returnflow", version=__version__, lifespan=lifespan, default_response_class=JSON,
                   docs_url=None, redoc_url=None,
                   description="After-sales service desk (售后 / 退换货 / 退款). Errors come in the language of "
@@ -78,5 +78,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .pages import install as install_pages
 
     install_pages(app)
+    from .api_docs import install as install_api_docs
+
+    install_api_docs(app)
     install_openapi(app)
     return app
