@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from . import __version__
 from .config import Settings, get_settings
-from .db import Database
+from .db import Database, utcnow
 from .errors import AppError
 from .storage import make_store
 from .web import JSON, error_response, validation_response
@@ -48,12 +48,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def _validation(request: Request, exc: RequestValidationError):
         return validation_response(request, exc)
 
+    app.state.clock = utcnow  # what "now" is for the checks below (a test sets a fixed instant)
+
     @app.get("/healthz", tags=["system"])
-    async def healthz() -> dict:
-        """Liveness and database reachability."""
+    async def healthz(request: Request) -> dict:
+        """Liveness and database reachability; `warnings` names what will go wrong if left alone (a working
+        calendar missing this year's or, from November, next year's public holidays)."""
+        from .sla.calendar_health import gaps
+
+        locale = "zh-CN" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
         with database.read() as session:
             session.execute(text("SELECT 1"))
-        return {"status": "ok", "database": database.dialect, "version": __version__}
+            missing = gaps(session, now=app.state.clock())
+        return {"status": "ok", "database": database.dialect, "version": __version__,
+                "warnings": [{"merchant": g.merchant, "calendar": g.calendar, "year": g.year,
+                              "message": g.message(locale)} for g in missing]}
 
     from .audit.api import router as audit_router
     from .analytics.api import pages as analytics_pages

@@ -16,6 +16,16 @@ from zoneinfo import ZoneInfo
 
 CALENDARS = Path(__file__).parent / "calendars"
 MAX_DAYS = 3 * 366  # no promise reaches further than this; a longer search means a calendar with no working day
+# Public holidays computed by the `holidays` library (rules per country, any year) for the EU and UK presets'
+# merchants: calendar name → (country, subdivision). Mainland China stays a data file: its holidays and make-up
+# working days are announced each year by the State Council, not computed by a rule.
+LIBRARY: dict[str, tuple[str, str | None]] = {
+    "gb-eng": ("GB", "ENG"), "gb-sct": ("GB", "SCT"), "gb-wls": ("GB", "WLS"), "gb-nir": ("GB", "NIR"),
+    "ie": ("IE", None), "de": ("DE", None), "fr": ("FR", None), "it": ("IT", None), "es": ("ES", None),
+    "nl": ("NL", None), "be": ("BE", None), "at": ("AT", None), "pl": ("PL", None), "se": ("SE", None),
+    "dk": ("DK", None), "fi": ("FI", None), "pt": ("PT", None), "cz": ("CZ", None), "gr": ("GR", None),
+}
+LIBRARY_YEARS = range(2015, 2046)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class BusinessCalendar:
     weekend: frozenset[int] = frozenset({6, 7})
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: frozenset[date] = field(default_factory=frozenset)  # make-up working days (调休) on weekends
+    # The years whose holidays the calendar knows; None: every year (a rule-based or holiday-less calendar).
+    years: frozenset[int] | None = None
 
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:
@@ -40,21 +52,39 @@ class BusinessCalendar:
 
 
 def available() -> list[str]:
-    """The names of the bundled calendars."""
-    return sorted(p.stem for p in CALENDARS.glob("*.toml"))
+    """The names of the bundled calendars: data files, then the library's countries."""
+    return sorted(p.stem for p in CALENDARS.glob("*.toml")) + sorted(LIBRARY)
 
 
 @lru_cache
 def _data(name: str) -> dict:
+    if name in LIBRARY:
+        import holidays
+
+        country, subdiv = LIBRARY[name]
+        days = holidays.country_holidays(country, subdiv=subdiv, years=LIBRARY_YEARS)
+        return {"name": name, "weekend": [6, 7], "library": True,
+                "years": {str(y): {"holidays": sorted(d.isoformat() for d in days if d.year == y)}
+                          for y in LIBRARY_YEARS}}
     path = CALENDARS / f"{name}.toml"
     if not path.is_file() or name not in available():
         raise KeyError(name)
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
+def known_years(name: str, own_years: tuple[int, ...] = ()) -> frozenset[int] | None:
+    """The years whose public holidays calendar `name` knows, with the years a merchant completed itself; None when
+    the calendar has no yearly list to run out of (weekdays only, or computed by rule)."""
+    data = _data(name)
+    if data.get("library") or "years" not in data:
+        return None
+    return frozenset(int(y) for y in data["years"]) | frozenset(own_years)
+
+
 @lru_cache(maxsize=256)
 def load(name: str, tz: str = "Asia/Shanghai", start: str = "09:00", end: str = "18:00",
-         own_holidays: tuple[str, ...] = (), own_workdays: tuple[str, ...] = ()) -> BusinessCalendar:
+         own_holidays: tuple[str, ...] = (), own_workdays: tuple[str, ...] = (),
+         own_years: tuple[int, ...] = ()) -> BusinessCalendar:
     """The bundled calendar `name` with the given working hours and timezone, plus the merchant's own closure days
     and extra working days (ISO dates; an own day overrides the bundled calendar's)."""
     data = _data(name)
@@ -66,7 +96,7 @@ def load(name: str, tz: str = "Asia/Shanghai", start: str = "09:00", end: str = 
     workdays = (workdays - own_off) | own_on
     return BusinessCalendar(name=name, tz=ZoneInfo(tz), start=time.fromisoformat(start), end=time.fromisoformat(end),
                             weekend=frozenset(data.get("weekend", [])), holidays=frozenset(holidays),
-                            workdays=frozenset(workdays))
+                            workdays=frozenset(workdays), years=known_years(name, own_years))
 
 
 def add_working_time(cal: BusinessCalendar, start: datetime, amount: timedelta) -> datetime:

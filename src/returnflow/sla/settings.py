@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "follow_up_days": 7, "survey": True, "notify_sms": False, "notify_push": False, "steps": DEFAULT_STEPS,
     # The merchant's own days on top of the calendar: closures (e.g. a warehouse stock-take) and extra working days.
     "holidays": [], "workdays": [],
+    # Years the merchant completed itself (their public holidays entered above) where the bundled calendar has none.
+    "calendar_years": [],
 }
 MAX_OWN_DAYS = 400
 STEP_KEYS = {"enabled", "hours", "business_hours", "remind_before_hours", "auto_action", "rule"}
@@ -113,6 +115,11 @@ def validate(raw: dict) -> dict:
             merged[key] = value
         elif key in ("holidays", "workdays"):
             merged[key] = _days(key, value)
+        elif key == "calendar_years":
+            if not isinstance(value, list) or len(value) > 50 or not all(
+                    isinstance(y, int) and not isinstance(y, bool) and 2000 <= y <= 2100 for y in value):
+                raise _bad(key, "must be a list of years such as 2027", "必须是年份列表，例如 2027")
+            merged[key] = sorted(set(value))
         elif key == "follow_up_days":
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 365:
                 raise _bad(key, "must be a whole number of days from 0 to 365 (0: no follow-up)",
@@ -249,7 +256,8 @@ def save(session: Session, merchant_id: int, raw: dict, by: str) -> dict:
 
 def calendar_of(settings: dict) -> calendar.BusinessCalendar:
     return calendar.load(settings["calendar"], settings["timezone"], settings["work_start"], settings["work_end"],
-                         tuple(settings.get("holidays") or ()), tuple(settings.get("workdays") or ()))
+                         tuple(settings.get("holidays") or ()), tuple(settings.get("workdays") or ()),
+                         tuple(settings.get("calendar_years") or ()))
 
 
 def due_after(settings: dict, step: dict, start: datetime) -> tuple[datetime, timedelta | None]:

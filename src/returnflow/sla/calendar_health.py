@@ -1,0 +1,63 @@
+"""Calendars that do not run out silently: a calendar kept as yearly data (mainland China's holidays are announced
+each year) knows only the years written into it. A deadline in a year it does not know would be counted as ordinary
+weeks, so the missing year is reported — the current year always, the next one from November — in `/healthz`
+and on the console, until the year's file lands or the merchant enters the year's days in its SLA settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..merchants.models import Merchant
+from . import calendar
+from . import settings as sla_settings
+from .models import SlaSettings
+
+WARN_FROM_MONTH = 11  # from November, next year's missing calendar is a warning
+
+
+@dataclass(frozen=True)
+class Gap:
+    merchant: str
+    calendar: str
+    year: int
+
+    def message(self, locale: str) -> str:
+        if locale == "zh-CN":
+            return (f"工作日历「{self.calendar}」缺少 {self.year} 年的节假日：该年的时限会按普通周计算。"
+                    f"请更新 returnflow，或在“时限设置”中填入 {self.year} 年的节假日和调休上班日。")
+        return (f"The working calendar '{self.calendar}' has no public holidays for {self.year}: deadlines in "
+                f"{self.year} would be counted as ordinary weeks. Update returnflow, or enter {self.year}'s "
+                f"holidays and make-up working days in the SLA settings.")
+
+
+def missing_years(settings: dict, today: date) -> list[int]:
+    """The years the merchant's calendar should know by `today` (in its time zone) but does not."""
+    known = calendar.known_years(settings["calendar"], tuple(settings.get("calendar_years") or ()))
+    if known is None:
+        return []
+    wanted = [today.year] + ([today.year + 1] if today.month >= WARN_FROM_MONTH else [])
+    return [year for year in wanted if year not in known]
+
+
+def local_today(settings: dict, now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(ZoneInfo(settings["timezone"])).date()
+
+
+def gaps(session: Session, now: datetime | None = None, merchant_id: int | None = None) -> list[Gap]:
+    """Every merchant's (or one merchant's) missing calendar years at `now`."""
+    query = select(Merchant.id, Merchant.code, SlaSettings.settings).outerjoin(
+        SlaSettings, SlaSettings.merchant_id == Merchant.id).order_by(Merchant.code)
+    if merchant_id is not None:
+        query = query.where(Merchant.id == merchant_id)
+    found = []
+    for _id, code, raw in session.execute(query):
+        settings = sla_settings.validate(raw) if raw else sla_settings.DEFAULTS
+        for year in missing_years(settings, local_today(settings, now)):
+            found.append(Gap(code, settings["calendar"], year))
+    return found

@@ -1,0 +1,65 @@
+"""Working calendars that do not run out silently: a yearly calendar missing this year's (or, from November, next
+year's) public holidays is reported by /healthz in the caller's language, until the merchant completes the year in
+its SLA settings; the EU and UK calendars come from the holidays library and never run out. Times are fixed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from returnflow.sla import calendar
+from tests.support.world import make_shop
+
+UTC = timezone.utc
+
+
+def health(app, client, now: datetime, lang: str = "en") -> list[dict]:
+    app.state.clock = lambda: now
+    answer = client.get("/healthz", headers={"Accept-Language": lang})
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    return answer.json()["warnings"]
+
+
+def test_next_years_missing_holidays_are_reported_from_november_until_the_merchant_enters_them(app, client, db):
+    shop = make_shop(db, "cal")
+    assert health(app, client, datetime(2026, 10, 31, 15, 0, tzinfo=UTC)) == []  # still October in Shanghai
+    # 2026-10-31 16:30 UTC is already 1 November in Shanghai, the merchant's time zone.
+    [gap] = health(app, client, datetime(2026, 10, 31, 16, 30, tzinfo=UTC))
+    assert (gap["merchant"], gap["calendar"], gap["year"]) == ("cal", "cn-mainland", 2027)
+    assert "has no public holidays for 2027" in gap["message"]
+    [zh] = health(app, client, datetime(2026, 12, 6, 2, 0, tzinfo=UTC), lang="zh-CN")
+    assert "缺少 2027 年的节假日" in zh["message"] and "时限设置" in zh["message"]
+    # In January the current year itself is missing.
+    assert [g["year"] for g in health(app, client, datetime(2027, 1, 4, 2, 0, tzinfo=UTC))] == [2027]
+
+    days = {"holidays": ["2027-01-01", "2027-02-05", "2027-02-08"], "workdays": ["2027-02-20"],
+            "calendar_years": [2027]}
+    saved = client.put("/api/v1/sla/settings", headers=shop.headers("admin"), json=days)
+    assert saved.status_code == 200, saved.text
+    assert health(app, client, datetime(2026, 12, 6, 2, 0, tzinfo=UTC)) == []
+    assert health(app, client, datetime(2027, 11, 2, 2, 0, tzinfo=UTC))[0]["year"] == 2028
+
+
+def test_a_bad_year_list_is_refused_naming_the_field_and_nothing_changes(app, client, db):
+    shop = make_shop(db, "cal")
+    for bad in ([1999], ["2027"], 2027, [True]):
+        answer = client.put("/api/v1/sla/settings", headers={**shop.headers("admin"), "Accept-Language": "en"},
+                            json={"calendar_years": bad})
+        assert answer.status_code == 422 and "calendar_years" in answer.text, (bad, answer.text)
+    assert client.get("/api/v1/sla/settings", headers=shop.headers("admin")).json()["settings"].get(
+        "calendar_years", []) == []
+    assert len(health(app, client, datetime(2026, 12, 6, 2, 0, tzinfo=UTC))) == 1
+
+
+def test_uk_and_eu_calendars_come_from_the_holidays_library_and_never_run_out(app, client, db):
+    shop = make_shop(db, "london", "GBP")
+    saved = client.put("/api/v1/sla/settings", headers=shop.headers("admin"),
+                       json={"calendar": "gb-eng", "timezone": "Europe/London"})
+    assert saved.status_code == 200, saved.text
+    assert health(app, client, datetime(2031, 12, 1, 12, 0, tzinfo=UTC)) == []
+    cal = calendar.load("gb-eng", "Europe/London")
+    # Good Friday 2027 is 26 March, Easter Monday 29 March: 9 working hours from Thursday 17:00 end on Tuesday.
+    start = datetime(2027, 3, 25, 17, 0, tzinfo=UTC)
+    due = calendar.add_working_time(cal, start, timedelta(hours=9))
+    assert due.astimezone(cal.tz).date().isoformat() == "2027-03-30"
+    assert not cal.is_working_day(datetime(2027, 12, 27).date())  # the Christmas Day substitute holiday
+    assert calendar.load("de", "Europe/Berlin").is_working_day(datetime(2027, 12, 27).date())
