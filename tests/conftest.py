@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism
 OUTBOUND_ALLOWED = "127.0.0.1"
 os.environ["RETURNFLOW_OUTBOUND_ALLOWED_HOSTS"] = OUTBOUND_ALLOWED
 
+FIXED_NOW = datetime(2026, 6, 15, 4, 0, tzinfo=timezone.utc)
 PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -104,6 +106,9 @@ def db(database: Database) -> Iterator[Database]:
 
     forget_step_rules()
     service._merchant_codes.clear()
+    from returnflow.pages import calendar_banner
+
+    calendar_banner.forget()
 
     with database.transaction() as session:
         seed_defaults(session)
@@ -123,6 +128,9 @@ def app(db: Database, settings: Settings):
     # Codes are read from the outbox here, so every channel reaches the customer; tests of a deployment without
     # providers set their own (tests/api/test_portal_reach.py).
     app.state.code_channels = frozenset({"email", "sms"})
+    # The checks that read the app's clock (/healthz's warnings, the calendar banner) see mid-2026, whatever
+    # today is: the bundled calendar knows that year, so no page carries a banner that depends on the test's date.
+    app.state.clock = lambda: FIXED_NOW
     return app
 
 

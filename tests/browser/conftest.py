@@ -44,6 +44,9 @@ def live(tmp_path_factory):
     service._merchant_codes.clear()
     app = create_app(Settings(data_dir=folder / "data", database_url="unused"), db=db)
     app.state.code_channels = frozenset({"email", "sms"})  # the journeys read the codes from the outbox
+    from tests.conftest import FIXED_NOW
+
+    app.state.clock = lambda: FIXED_NOW  # no calendar banner that depends on today's date
     port = _free_port()
     LIVE_APPS[f"http://127.0.0.1:{port}"] = app  # a journey may change what the deployment can send
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

@@ -63,3 +63,25 @@ def test_uk_and_eu_calendars_come_from_the_holidays_library_and_never_run_out(ap
     assert due.astimezone(cal.tz).date().isoformat() == "2027-03-30"
     assert not cal.is_working_day(datetime(2027, 12, 27).date())  # the Christmas Day substitute holiday
     assert calendar.load("de", "Europe/Berlin").is_working_day(datetime(2027, 12, 27).date())
+
+
+def test_admins_and_supervisors_see_the_missing_year_on_the_console_and_agents_do_not(app, db):
+    from fastapi.testclient import TestClient
+
+    from returnflow.pages import calendar_banner
+    from tests.support.portal import sign_in_staff
+
+    make_shop(db, "cal")
+    calendar_banner.forget()
+    app.state.clock = lambda: datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+    seen = {}
+    for role, lang in (("admin", "zh-CN"), ("supervisor", "en"), ("agent", "en")):
+        web = TestClient(app, headers={"Accept-Language": lang})
+        sign_in_staff(web, f"{role}@cal.test", "pw-" + role)
+        seen[role] = web.get("/staff/").text
+    assert 'id="calendar-gap"' in seen["admin"] and "缺少 2027 年的节假日" in seen["admin"]
+    assert 'href="/staff/settings/sla"' in seen["admin"]
+    assert "has no public holidays for 2027" in seen["supervisor"] and 'href="/staff/settings/sla"' not in \
+        seen["supervisor"].split('id="calendar-gap"')[1].split("</div>")[0]
+    assert 'id="calendar-gap"' not in seen["agent"]
+    calendar_banner.forget()

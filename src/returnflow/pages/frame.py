@@ -73,9 +73,10 @@ def _environment(locale: str) -> Environment:
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
     env.filters["money"] = lambda value, currency: money(value, currency, locale)
-    from . import portal_reach, words  # they import this module
+    from . import calendar_banner, portal_reach, words  # they import this module
 
     env.globals["channel_gaps"] = portal_reach.channel_gaps
+    env.globals["calendar_gaps"] = calendar_banner.calendar_gaps
     env.globals["demo_inbox_on"] = portal_reach.demo_inbox_on
 
     env.globals.update(words.helpers(locale))
