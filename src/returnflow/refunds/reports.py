@@ -91,8 +91,8 @@ def totals(items: list[dict]) -> list[dict]:
 
 
 # `date` and `time` are the shop's (its time zone; the time with its UTC offset), exactly as the screen shows them.
-CSV_HEADER = ["voucher", "date", "time", "kind", "account", "account_zh", "debit", "credit", "currency", "case", "refund",
-              "memo"]
+CSV_HEADER = ["voucher", "date", "time", "kind", "account", "account_zh", "debit", "credit", "currency", "case",
+              "refund", "memo"]
 
 
 def vouchers_csv(items: list[dict]) -> str:
