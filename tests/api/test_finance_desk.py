@@ -273,7 +273,7 @@ def test_compensation_decisions_use_the_shared_forms_and_refusals_stay_on_the_qu
     assert f'<textarea id="rej-comp-{cid}" name="reason"' in queue and 'name="version" value="1"' in queue
     empty = boss.post(f"/staff/finance/compensations/{cid}/reject",
                       data={"csrf": csrf_of(boss), "version": "1", "back": "/staff/finance?view=approve"})
-    assert empty.status_code == 422 and "Reason: say why the compensation is rejected." in empty.text
+    assert empty.status_code == 422 and "Say why the compensation is rejected." in empty.text
     assert 'class="tabs"' in empty.text  # the queue, not a bare error page
     stale = boss.post(f"/staff/finance/compensations/{cid}/approve",
                       data={"csrf": csrf_of(boss), "version": "7", "back": "/staff/finance?view=approve"})

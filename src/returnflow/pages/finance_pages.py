@@ -194,7 +194,7 @@ async def _decide(request: Request, number: str, what: str):
             else:
                 reason = text(form, "reason")
                 if not reason:
-                    raise PageError("required", N_("Reason: say why the refund is rejected."), field="reason")
+                    raise PageError("required", N_("Say why the refund is rejected."), field="reason")
                 service.reject(session, actor=actor, number=number, reason=reason)
     except AppError as exc:
         if getattr(exc, "key", "") == "refund_state":

@@ -40,9 +40,9 @@ FLASH.update({"charge_approved": N_("The charge was approved and sent to the pay
               "compensation_rejected": N_("The compensation was rejected."),
               "spend_approved": N_("The spend was approved and taken off the customer's balance."),
               "spend_rejected": N_("The spend was rejected: the balance stays as it was.")})
-REJECT_WHY = {"compensation": N_("Reason: say why the compensation is rejected."),
-              "charge": N_("Reason: say why the charge is rejected."),
-              "spend": N_("Reason: say why the spend is rejected.")}
+REJECT_WHY = {"compensation": N_("Say why the compensation is rejected."),
+              "charge": N_("Say why the charge is rejected."),
+              "spend": N_("Say why the spend is rejected.")}
 
 
 def waiting_count(session, actor: Actor) -> int:
