@@ -281,3 +281,17 @@ def test_compensation_decisions_use_the_shared_forms_and_refusals_stay_on_the_qu
     ok = boss.post(f"/staff/finance/compensations/{cid}/approve",
                    data={"csrf": csrf_of(boss), "version": "1", "back": "/staff/finance?view=approve"})
     assert ok.status_code == 200 and "The compensation was approved and given to the customer." in ok.text
+
+
+def test_a_case_not_yet_refundable_says_why_in_words_on_the_finance_page(app, db):
+    from tests.support.flows import open_for, run
+
+    shop = make_shop(db, "early")
+    paid_order(db, shop)
+    number = open_for(db, shop.actors["agent"], "M-1", "return_refund")
+    run(db, number, "approve", shop.actors["agent"])  # approved, the goods not back yet
+    for headers, expected in ((EN, "Not refundable yet: the case is"), (ZH, "暂不能退款：售后单当前为")):
+        page = staff(app, "early", "supervisor", headers).get(f"/staff/finance/cases/{number}")
+        text = visible(page.text)
+        assert page.status_code == 200 and expected in text, text
+        assert "Request the refund" not in text and not RAW.findall(text), RAW.findall(text)
