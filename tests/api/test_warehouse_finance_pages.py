@@ -213,27 +213,36 @@ def test_refund_requested_by_an_agent_is_approved_by_authority_paid_by_finance_a
     assert no_csrf.status_code == 403
     boss.post(f"/staff/finance/refunds/{refund.number}/approve", data={"csrf": csrf_of(boss)})
     twice = boss.post(f"/staff/finance/refunds/{refund.number}/approve", data={"csrf": csrf_of(boss)})
-    assert twice.status_code == 409 and "only one awaiting approval" in twice.text
-    # Supervisors approve but do not pay; finance pays (manual gateway: sent, then marked paid by reference).
-    assert f"/staff/finance/refunds/{refund.number}/execute" not in boss.get("/staff/finance?view=pay").text
+    assert twice.status_code == 409 and f"Refund {refund.number} is no longer waiting for approval (it is Approved)" \
+        in twice.text and 'role="alert"' in twice.text
+    # Supervisors approve but do not pay; finance pays. A manual leg has no Pay button: one form records it paid
+    # with its reference, and the page shows what it goes back to (method, original transaction, payer).
+    assert "/mark-paid" not in boss.get("/staff/finance?view=pay").text
     to_pay = finance.get("/staff/finance?view=pay")
-    assert f"/staff/finance/refunds/{refund.number}/execute" in to_pay.text
-    finance.post(f"/staff/finance/refunds/{refund.number}/execute",
-                 data={"csrf": csrf_of(finance), "back": "/staff/finance?view=pay"})
+    assert f"/staff/finance/refunds/{refund.number}/execute" not in to_pay.text
     with db.read() as s:
         leg = s.scalars(select(RefundPayment)).one()
-    assert leg.state == "sent"
-    empty = finance.post(f"/staff/finance/payments/{leg.number}/mark-paid", data={"csrf": csrf_of(finance)})
-    assert empty.status_code == 422 and "reference" in empty.text
+    assert leg.state == "pending" and f"/staff/finance/payments/{leg.number}/mark-paid" in to_pay.text
+    assert "By hand: finance pays it outside the system" in to_pay.text and "Original transaction" in to_pay.text
+    version = re.search(rf'payments/{leg.number}/mark-paid".*?name="version" value="(\d+)"', to_pay.text, re.S)[1]
+    empty = finance.post(f"/staff/finance/payments/{leg.number}/mark-paid",
+                         data={"csrf": csrf_of(finance), "version": version, "back": "/staff/finance?view=pay"})
+    assert empty.status_code == 422 and "Payment reference: enter the bank transfer" in empty.text
+    assert 'aria-invalid="true"' in empty.text and count(db, RefundPayment, RefundPayment.state == "pending") == 1
     paid = finance.post(f"/staff/finance/payments/{leg.number}/mark-paid",
-                        data={"csrf": csrf_of(finance), "reference": "BANK-778899", "back": "/staff/finance?view=done"})
+                        data={"csrf": csrf_of(finance), "reference": "BANK-778899", "note": "ICBC transfer",
+                              "version": version, "back": "/staff/finance?view=done"})
     assert paid.status_code == 200 and "BANK-778899" in paid.text and refund.number in paid.text
     with db.read() as s:
         assert s.scalars(select(Refund)).one().state == "completed"
+        leg = s.scalars(select(RefundPayment)).one()
+    assert leg.history[-1]["note"] == "ICBC transfer" and leg.reference == "BANK-778899"
     assert client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json()["state"] == "resolved"
     again = finance.post(f"/staff/finance/payments/{leg.number}/mark-paid",
-                         data={"csrf": csrf_of(finance), "reference": "BANK-2"})
+                         data={"csrf": csrf_of(finance), "reference": "BANK-2", "version": version,
+                               "back": "/staff/finance?view=pay"})
     assert again.status_code == 409 and count(db, RefundPayment, RefundPayment.reference == "BANK-2") == 0
+    assert f"Payment {leg.number} is already recorded as paid (reference BANK-778899)" in again.text
 
 
 def test_vouchers_by_period_with_csv_and_a_bad_period_named(app, db, client, shop):

@@ -1,7 +1,8 @@
 """Finance's "to approve" page beyond refunds: compensation, charges to customers and balance spends that wait
 because they are above their requester's limit. Each shows whether the signed-in user may decide it; approving
 and rejecting (with the reason) go through the same services as the API (`refunds.grants`,
-`refunds.charge_approval`, `refunds.credit`)."""
+`refunds.charge_approval`, `refunds.credit`), with the same forms as refunds (staff/finance/_decide.html); a
+refused decision is shown with its reason on the queue page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..cases.models import Case
+from ..errors import AppError
 from ..money import fmt
 from ..refunds import charge_approval, credit, grants, service
 from ..refunds.models import BalanceSpend, Compensation, CustomerCharge
@@ -39,7 +41,8 @@ FLASH.update({"charge_approved": N_("The charge was approved and sent to the pay
               "spend_approved": N_("The spend was approved and taken off the customer's balance."),
               "spend_rejected": N_("The spend was rejected: the balance stays as it was.")})
 REJECT_WHY = {"compensation": N_("Say why the compensation is rejected."),
-              "charge": N_("Say why the charge is rejected."), "spend": N_("Say why the spend is rejected.")}
+              "charge": N_("Say why the charge is rejected."),
+              "spend": N_("Say why the spend is rejected.")}
 
 
 def waiting_count(session, actor: Actor) -> int:
@@ -97,8 +100,19 @@ async def _decide(request: Request, kind: str, ref: str, what: str):
     raw = text(form, "version", 12)
     version = int(raw) if raw.isdigit() and len(raw) < 10 else None
     reason = text(form, "reason")
-    if what == "reject" and not reason:
-        raise PageError("required", REJECT_WHY[kind], field="reason")
+    try:
+        if what == "reject" and not reason:
+            raise PageError("required", REJECT_WHY[kind], field="reason")
+        _apply(request, actor, form, kind, ref, what, version, reason)
+    except AppError as exc:
+        from .finance_pages import refused_on  # it includes this module's router
+
+        return refused_on(request, actor, back, exc)
+    return redirect(request, back, flash=f"{kind}_{what}d" if what == "approve" else f"{kind}_rejected")
+
+
+def _apply(request: Request, actor: Actor, form, kind: str, ref: str, what: str, version: int | None,
+           reason: str) -> None:
     with request.app.state.db.transaction() as session:
         if kind == "compensation":
             if what == "approve":
@@ -114,7 +128,6 @@ async def _decide(request: Request, kind: str, ref: str, what: str):
             credit.approve(session, actor=actor, spend_id=int(ref), version=version, note=text(form, "note"))
         else:
             credit.reject(session, actor=actor, spend_id=int(ref), version=version, reason=reason)
-    return redirect(request, back, flash=f"{kind}_{what}d" if what == "approve" else f"{kind}_rejected")
 
 
 @router.post("/staff/finance/compensations/{comp_id}/approve")

@@ -146,7 +146,8 @@ async def mark_paid(number: str, body: PaidMark, request: Request):
     actor = await current_actor(request)
 
     def work(session):
-        leg = settle.mark_paid(session, actor=actor, number=number, reference=body.reference)
+        leg = settle.mark_paid(session, actor=actor, number=number, reference=body.reference,
+                               note=body.note)
         return 200, reports.refund_dict(session, session.get(Refund, leg.refund_id))
 
     return await mutate(request, actor, work)

@@ -32,16 +32,29 @@ SETTLEMENT_ACCOUNT = {"gateway": "gateway_cash", "store_credit": "store_credit_l
 # Deductions that recover shipping the merchant paid (CN6) reduce the shipping expense; the rest is income.
 SHIPPING_KINDS = frozenset({"shipping", "return_shipping", "free_shipping", "free_shipping_threshold",
                             "outbound_shipping"})
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = ZoneInfo("Asia/Shanghai")  # the zone of a merchant that set none
 
 
 class Unbalanced(RuntimeError):
     """A voucher whose debits and credits differ: a bug, never written."""
 
 
-def period_of(at: datetime) -> str:
-    """The accounting period (YYYY-MM, China time) of a moment."""
-    return at.astimezone(LOCAL).strftime("%Y-%m")
+def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
+    """The merchant's time zone (its SLA settings, the one every page shows dates in): a voucher's date and its
+    accounting period are the shop's, not UTC's."""
+    if merchant_id is None:
+        return LOCAL
+    from ..sla.settings import for_merchant
+
+    try:
+        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
+    except (KeyError, ValueError):
+        return LOCAL
+
+
+def period_of(at: datetime, zone: ZoneInfo = LOCAL) -> str:
+    """The accounting period (YYYY-MM, in `zone`: the merchant's) of a moment."""
+    return at.astimezone(zone).strftime("%Y-%m")
 
 
 def post(session: Session, *, merchant_id: int, kind: str, currency: str, lines: list[tuple[str, int, int]],
@@ -54,7 +67,7 @@ def post(session: Session, *, merchant_id: int, kind: str, currency: str, lines:
             raise Unbalanced(f"bad voucher line {account} {debit} {credit}")
     if sum(d for _, d, _ in lines) != sum(c for _, _, c in lines) or not lines:
         raise Unbalanced(f"voucher {kind} does not balance: {lines}")
-    period = period_of(at)
+    period = period_of(at, zone_of(session, merchant_id))
     seq = store.run(session, _next_value(session.get_bind().dialect.name),
                     {"name": f"V{merchant_id}:{period}"}).scalar_one()
     number = f"V{period.replace('-', '')}-{merchant_id}-{seq:06d}"

@@ -14,7 +14,7 @@ from ..auth.actor import Actor
 from ..cases.models import Case
 from ..db import utcnow
 from ..errors import Forbidden
-from ..money import fmt
+from ..money import fmt, to_minor
 from ..sheets import row as safe_row
 from . import ledger
 from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (their former home)
@@ -36,8 +36,16 @@ def _merchant_filter(stmt, model, actor: Actor):
     return stmt.where(model.merchant_id == actor.merchant_id) if actor.merchant_id is not None else stmt
 
 
+def local_stamp(at, zone) -> tuple[str, str]:
+    """A voucher's date and time as the shop reads them: ("2026-12-01", "01:30 +08:00") in `zone`."""
+    local = at.astimezone(zone)
+    offset = local.strftime("%z")
+    return local.date().isoformat(), f"{local:%H:%M} {offset[:3]}:{offset[3:]}"
+
+
 def vouchers(session: Session, *, actor: Actor, period: str) -> list[dict]:
-    """The period's vouchers with their lines, in number order."""
+    """The period's vouchers with their lines, in number order. The period is the merchant's month (a voucher's
+    period is fixed in the merchant's time zone when it is posted), and `date`/`time` are in that zone too."""
     if actor.role not in FINANCE_READERS:
         raise Forbidden("forbidden_role", role=actor.role, what="read vouchers", allowed=list(FINANCE_READERS))
     check_period(period)
@@ -52,17 +60,39 @@ def vouchers(session: Session, *, actor: Actor, period: str) -> list[dict]:
         Case.id.in_({v.case_id for v in rows if v.case_id}))).all()) if rows else {}
     refunds = dict(session.execute(select(Refund.id, Refund.number).where(
         Refund.id.in_({v.refund_id for v in rows if v.refund_id}))).all()) if rows else {}
+    zones: dict[int, object] = {}
+
+    def stamp(v: Voucher) -> tuple[str, str]:
+        if v.merchant_id not in zones:
+            zones[v.merchant_id] = ledger.zone_of(session, v.merchant_id)
+        return local_stamp(v.created_at, zones[v.merchant_id])
+
     return [{"number": v.number, "period": v.period, "kind": v.kind, "currency": v.currency,
              "case": cases.get(v.case_id), "refund": refunds.get(v.refund_id), "memo": v.memo,
-             "created_at": v.created_at,
+             "created_at": v.created_at, **dict(zip(("date", "time"), stamp(v))),
              "lines": [{"account": line.account, "account_name": {"en": ledger.ACCOUNTS[line.account][0],
                                                                   "zh-CN": ledger.ACCOUNTS[line.account][1]},
                         "debit": fmt(line.debit, v.currency), "credit": fmt(line.credit, v.currency)}
                        for line in lines.get(v.id, [])]} for v in rows]
 
 
-CSV_HEADER = ["voucher", "date", "kind", "account", "account_zh", "debit", "credit", "currency", "case", "refund",
-              "memo"]
+def totals(items: list[dict]) -> list[dict]:
+    """The period's debits and credits per currency and account (what the CSV's lines add up to), account order."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for v in items:
+        for line in v["lines"]:
+            pair = sums.setdefault((v["currency"], line["account"]), [0, 0])
+            pair[0] += to_minor(line["debit"], v["currency"])
+            pair[1] += to_minor(line["credit"], v["currency"])
+    order = list(ledger.ACCOUNTS)
+    return [{"currency": c, "account": a, "account_name": {"en": ledger.ACCOUNTS[a][0], "zh-CN": ledger.ACCOUNTS[a][1]},
+             "debit": fmt(d, c), "credit": fmt(k, c)}
+            for (c, a), (d, k) in sorted(sums.items(), key=lambda x: (x[0][0], order.index(x[0][1])))]
+
+
+# `date` and `time` are the shop's (its time zone; the time with its UTC offset), exactly as the screen shows them.
+CSV_HEADER = ["voucher", "date", "time", "kind", "account", "account_zh", "debit", "credit", "currency", "case",
+              "refund", "memo"]
 
 
 def vouchers_csv(items: list[dict]) -> str:
@@ -73,7 +103,7 @@ def vouchers_csv(items: list[dict]) -> str:
     writer.writerow(CSV_HEADER)
     for v in items:
         for line in v["lines"]:
-            writer.writerow(safe_row([v["number"], v["created_at"].date().isoformat(), v["kind"], line["account"],
+            writer.writerow(safe_row([v["number"], v["date"], v["time"], v["kind"], line["account"],
                                       line["account_name"]["zh-CN"], line["debit"], line["credit"], v["currency"],
                                       v["case"] or "", v["refund"] or "", v["memo"]]))
     return out.getvalue()
@@ -98,6 +128,7 @@ def reconciliation(session: Session, *, actor: Actor, period: str) -> dict:
         confirmations[hook.refund_payment_id] = hook
     matched, mismatches, totals = 0, [], {}
     stale = utcnow() - timedelta(days=1)
+    zone = ledger.zone_of(session, actor.merchant_id)
     for leg in legs:
         voucher = settled.get(leg.id)
         if leg.state == "succeeded" and voucher is not None:
@@ -117,13 +148,13 @@ def reconciliation(session: Session, *, actor: Actor, period: str) -> dict:
                 matched += 1
                 totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
         elif leg.state == "succeeded" and voucher is None and leg.settled_at and \
-                ledger.period_of(leg.settled_at) == period:
+                ledger.period_of(leg.settled_at, zone) == period:
             mismatches.append({"refund_payment": leg.number, "problems": ["paid but no settlement voucher"]})
         elif leg.state == "sent" and leg.sent_at and leg.sent_at < stale:
             mismatches.append({"refund_payment": leg.number, "problems": ["sent over a day ago, no outcome yet"]})
     for hook in session.scalars(select(GatewayWebhook).where(GatewayWebhook.outcome == "rejected")
                                 .order_by(GatewayWebhook.id)):
-        if ledger.period_of(hook.received_at) == period:
+        if ledger.period_of(hook.received_at, zone) == period:
             mismatches.append({"webhook": hook.event_id, "gateway": hook.gateway, "problems": [hook.reason]})
     return {"period": period, "matched": matched,
             "matched_totals": {c: fmt(a, c) for c, a in totals.items()}, "mismatches": mismatches}

@@ -70,6 +70,7 @@ class PaidMark(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference: str = Field(min_length=1, max_length=200, description="Bank or cash reference of the payment")
+    note: str = Field(default="", max_length=2000, description="Anything finance notes with the payment")
 
 
 class CompensationCreate(BaseModel):

@@ -177,8 +177,10 @@ def execute(db: Database, settings: GatewaySettings, *, actor: Actor, number: st
             record(session, leg_id, outcome, by=actor.ref, source=f"{name} answer")
 
 
-def mark_paid(session: Session, *, actor: Actor, number: str, reference: str) -> RefundPayment:
-    """Finance paid a manual leg outside the system and records the reference."""
+def mark_paid(session: Session, *, actor: Actor, number: str, reference: str, note: str = "",
+              version: int | None = None) -> RefundPayment:
+    """Finance paid a manual leg outside the system and records the reference (and a note), in one step from
+    pending or sent. `version` is the length of the leg's history the form showed: a stale form is refused."""
     if actor.role not in EXECUTORS:
         raise Forbidden("forbidden_role", role=actor.role, what="mark a refund paid", allowed=list(EXECUTORS))
     leg = session.scalar(select(RefundPayment).where(RefundPayment.number == number).with_for_update())
@@ -193,6 +195,9 @@ def mark_paid(session: Session, *, actor: Actor, number: str, reference: str) ->
         raise refuse("state", f"{number} is {leg.state} (refund {refund.state}); only an approved, unpaid "
                      "payment can be marked paid", f"{number} 状态为 {leg.state}（退款单 {refund.state}），"
                      "只有已批准且未支付的款项可以标记已付", code="refund_state", status=409)
+    if version is not None and version != len(leg.history or ()):
+        raise refuse("version", f"{number} changed since the form was shown; nothing was recorded",
+                     f"{number} 在表单显示后已有变化，未作记录", code="stale", status=409)
     at = utcnow()
     if leg.state == "pending":
         leg.attempt += 1
@@ -200,6 +205,8 @@ def mark_paid(session: Session, *, actor: Actor, number: str, reference: str) ->
         leg.sent_at = at
         _history(leg, at, "sent", actor.ref, attempt=leg.attempt)
     settle(session, leg, by=actor.ref, at=at, reference=reference)
+    if note:
+        leg.history = [*leg.history[:-1], {**leg.history[-1], "note": note}]
     return leg
 
 
