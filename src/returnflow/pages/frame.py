@@ -261,6 +261,7 @@ FLASH: dict[str, str] = {
     "plan_withdrawn": N_("The plan was withdrawn."),
     "handoff_saved": N_("The case was handed off to the team."),
     "handoff_done": N_("The hand-off is marked done."),
+    "type_changed": N_("The case's type was changed, and the policy decided again for the new type."),
 }
 
 
