@@ -100,6 +100,7 @@ def press_every_button(web: TestClient, number: str, role: str) -> list[str]:
     each press came to (for the assertion messages)."""
     first = web.get(f"/staff/cases/{number}")
     assert first.status_code == 200, (role, number, first.text[:500])
+    assert not CODE.findall(" ".join(parse(first.text).text)), (role, number, "a code on the case page")
     keys = [key_of(f) for f in parse(first.text).forms if ACTION_FORM.match(f["action"])]
     keys.sort(key=lambda k: next((i + 1 for i, a in enumerate(LATE) if k[0].endswith("/" + a)), 0))
     seen = []
@@ -115,6 +116,7 @@ def press_every_button(web: TestClient, number: str, role: str) -> list[str]:
             assert done.headers["location"].startswith(f"/staff/cases/{number}"), where
             after = web.get(done.headers["location"])
             assert after.status_code == 200 and parse(after.text).flash, (where, after.text[:500])
+            assert not CODE.findall(" ".join(parse(after.text).text)), (where, "a code on the case page")
             seen.append(f"{key[0]}: done")
             continue
         assert done.status_code in (403, 409, 422), (where, done.status_code)
@@ -125,6 +127,7 @@ def press_every_button(web: TestClient, number: str, role: str) -> list[str]:
         assert message, (where, "no reason shown")
         assert not CODE.search(message) and not PATH.search(message), (where, message)
         assert not PATH.search(" ".join(shown.text)), (where, "a field path on the page")
+        assert not CODE.findall(" ".join(shown.text)), (where, CODE.findall(" ".join(shown.text)))
         seen.append(f"{key[0]}: {message}")
     return seen
 

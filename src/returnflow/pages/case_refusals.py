@@ -43,8 +43,9 @@ def field_words(name: str | None, locale: str) -> str:
     return gettext(locale, FIELDS[key]) if key in FIELDS else key.replace("_", " ")
 
 
-def in_words(text: str, locale: str) -> str:
-    """Every payload path, action, type or state code in `text` put into words."""
+def in_words(text: str, locale: str, *, known_only: bool = False) -> str:
+    """Every payload path, action, type or state code in `text` put into words (`known_only`: other snake_case
+    words, say in an e-mail address, are left as they are)."""
     text = _PAYLOAD.sub(lambda m: "“" + field_words(m.group(1), locale) + "”", text)
 
     def code(m: re.Match) -> str:
@@ -53,7 +54,7 @@ def in_words(text: str, locale: str) -> str:
             if word in table:
                 return gettext(locale, table[word])
         label = words.state_label(word, locale)
-        return label if label != word else word.replace("_", " ")
+        return label if label != word or known_only else word.replace("_", " ")
 
     text = _QUOTED.sub(lambda m: "“" + code(m) + "”" if "_" in m.group(1) or m.group(1) in words.ACTIONS
                        else m.group(0), text)

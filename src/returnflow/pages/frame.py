@@ -309,6 +309,11 @@ def error_page(request: Request, exc: AppError) -> HTMLResponse:
     body = exc.render(locale)
     if exc.key == "csrf":
         body["message"] = gettext(locale, CSRF_MESSAGE)
+    elif isinstance(body.get("message"), str):
+        from .case_refusals import in_words  # it builds on this module
+
+        # No page asks for a payload key or names a step by its code: the API's wording, put into words.
+        body["message"] = in_words(body["message"], locale, known_only=True)
     parts = request.url.path.split("/")
     home = f"/p/{parts[2]}/" if len(parts) > 2 and parts[1] == "p" else "/staff/"
     return render(request, "error.html", {"error": body, "status": exc.status, "home": home}, status=exc.status)
