@@ -79,6 +79,7 @@ def test_approving_outside_the_policy_takes_an_override_reason_on_the_page(app, 
     assert approve["payload"]["override"]["reason"] == "Loyal customer, goods unworn"
     after = web.get(f"/staff/cases/{number}").text
     assert "Loyal customer, goods unworn" in after and "override" in after
+    assert "Override reason: Loyal customer, goods unworn" in after  # on the timeline too
 
 
 def test_within_the_policy_approve_is_the_primary_button_and_no_override_is_asked(app, db, shop, client):

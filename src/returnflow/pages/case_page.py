@@ -106,7 +106,10 @@ def _retype_offer(case, case_plans, allowed: set[str], locale: str) -> dict[str,
 
 
 def _retyped(event, locale: str) -> list[tuple[str, str]]:
+    """A change of type (from → to, the policy's new verdict) and an override's reason, for the timeline."""
     payload = event.payload or {}
+    if isinstance(payload.get("override_reason"), str) and payload["override_reason"]:
+        return [(N_("Override reason"), payload["override_reason"])]
     if event.action != "change_type":
         return []
     found = [(N_("Type"), words.word(words.TYPES, payload.get("from"), locale) + " → "
