@@ -58,6 +58,8 @@ def test_approving_outside_the_policy_takes_an_override_reason_on_the_page(app, 
     page = web.get(f"/staff/cases/{number}").text
     assert 'name="override_reason"' in page and "Override reason" in page
     assert "Approve outside the policy (override)" in page
+    policy = page[page.index('id="pol-h"'):page.index('id="plans"')]
+    assert "An agent will review the customer&#39;s request." in policy and "your" not in policy.lower()
     # outside the policy, reject is the highlighted step, approve is not
     reject = re.search(r'action="/staff/cases/[^/]+/actions/reject".*?<button type="submit" class="([^"]*)"', page,
                        re.S).group(1)

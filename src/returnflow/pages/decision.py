@@ -3,6 +3,7 @@ dry run's shape, so the portal's answer before submitting and the case page read
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,22 @@ STAFF_AFTER = {
 }
 
 
+# The policy's sentences are written for the shopper ("you"); staff read them about the customer.
+_THIRD_PERSON_EN = ((r"\bkeep it, no need\b", "the customer keeps it, no need"),
+                    (r"\bYou enjoy\b", "The customer enjoys"), (r"\bWe will answer\b", "The shop answers"),
+                    (r"\byou send\b", "the customer sends"), (r"\bYour\b", "The customer's"),
+                    (r"\byour\b", "the customer's"), (r"\bYou\b", "The customer"), (r"\byou\b", "the customer"))
+
+
+def third_person(text: str, locale: str) -> str:
+    """A policy sentence about the customer rather than to them."""
+    if locale == "zh-CN":
+        return text.replace("您", "顾客")
+    for pattern, said in _THIRD_PERSON_EN:
+        text = re.sub(pattern, said, text)
+    return text
+
+
 def _word(table: dict[str, str], key: str | None, locale: str) -> str:
     return gettext(locale, table[key]) if key in table else ""
 
@@ -61,7 +78,7 @@ def staff_words(locale: str) -> dict[str, Any]:
     return {"staff_payer": lambda key: _word(STAFF_PAYERS, key, locale),
             "staff_route": lambda key: _word(STAFF_ROUTES, key, locale),
             "staff_deadline": lambda key: _word(STAFF_DEADLINES, key, locale),
-            "staff_period": period}
+            "staff_period": period, "staff_reason": lambda text: third_person(str(text), locale)}
 
 
 def decision_of_case(session: Session, case: CaseRecord) -> dict[str, Any] | None:
