@@ -228,3 +228,27 @@ def test_an_unexpected_error_shows_a_styled_page_with_a_request_id_and_a_way_bac
     api = TestClient(boom).get("/api/v1/boom")
     assert api.status_code == 500 and api.json()["error"]["request_id"] == api.headers["x-request-id"]
     assert api.json()["error"]["code"] == "internal_error"
+
+
+def test_once_a_refund_exists_the_type_no_longer_changes(app, db, shop, client):
+    recent_order(db, shop.id, "O-PAID", customer="C-3", email="paid@example.com", paid_total=None)
+    number = open_case(client, shop, "O-PAID")
+    agent, warehouse = shop.headers("agent"), shop.headers("warehouse")
+    steps = (("approve", agent, {}), ("ship_return", agent, {"carrier": "SF", "tracking_number": "SF700800900"}),
+             ("receive", warehouse, {}), ("inspect", warehouse, {}))
+    for action, headers, payload in steps:
+        version = case_of(client, shop, number)["version"]
+        moved = client.post(f"/api/v1/cases/{number}/actions/{action}", headers=headers,
+                            json={"version": version, "payload": payload})
+        assert moved.status_code == 200, (action, moved.text)
+    web = staff(app)
+    assert "actions/change_type" in web.get(f"/staff/cases/{number}").text  # inspected, no money moved yet
+    refund = client.post(f"/api/v1/cases/{number}/refunds", headers=agent, json={})
+    assert refund.status_code in (200, 201), refund.text
+    page = web.get(f"/staff/cases/{number}").text
+    assert "actions/change_type" not in page
+    version = case_of(client, shop, number)["version"]
+    refused = client.post(f"/api/v1/cases/{number}/actions/change_type", headers=agent,
+                          json={"version": version, "payload": {"type": "exchange", "reason": "late idea"}})
+    assert refused.status_code == 422 and "已有退款" in refused.json()["error"]["message"]
+    assert case_of(client, shop, number)["type"] == "return_refund"
