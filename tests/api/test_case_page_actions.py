@@ -252,3 +252,23 @@ def test_once_a_refund_exists_the_type_no_longer_changes(app, db, shop, client):
                           json={"version": version, "payload": {"type": "exchange", "reason": "late idea"}})
     assert refused.status_code == 422 and "已有退款" in refused.json()["error"]["message"]
     assert case_of(client, shop, number)["type"] == "return_refund"
+
+
+def test_an_override_reason_does_not_lift_the_role_limit(app, db, shop, client):
+    number = open_case(client, shop, "O-OLD")
+    sent_up = client.post(f"/api/v1/cases/{number}/actions/require_approval", headers=shop.headers("agent"),
+                          json={"version": case_of(client, shop, number)["version"], "payload": {}})
+    assert sent_up.status_code == 200, sent_up.text
+    web = staff(app)
+    page = web.get(f"/staff/cases/{number}").text
+    assert "actions/approve" not in page  # a supervisor approves what was sent up
+    forced = web.post(f"/staff/cases/{number}/actions/approve", data={
+        "csrf": csrf_of(web), "version": version_on(page), "override_reason": "I am sure"})
+    assert forced.status_code == 403 and "Your role (Agent) cannot do this: Approve (" in alert(forced.text)
+    assert case_of(client, shop, number)["state"] == "pending_approval"
+    boss = staff(app, "supervisor")
+    page = boss.get(f"/staff/cases/{number}").text
+    assert 'name="override_reason"' in page
+    done = boss.post(f"/staff/cases/{number}/actions/approve", follow_redirects=False, data={
+        "csrf": csrf_of(boss), "version": version_on(page), "override_reason": "Goodwill, approved by supervisor"})
+    assert done.status_code == 303 and case_of(client, shop, number)["state"] == "awaiting_return"

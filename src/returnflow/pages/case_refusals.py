@@ -73,7 +73,10 @@ def refusal_words(exc: AppError, locale: str) -> dict[str, Any]:
         text = gettext(locale, WRONG_STATE).format(state=words.state_label(str(params.get("state")), locale))
     elif key == "forbidden_role":
         what = str(params.get("what") or "")
-        action = words.word(words.ACTIONS, what, locale) if what in words.ACTIONS else in_words(what, locale)
+        base = what.split(" (", 1)[0]
+        action = words.word(words.ACTIONS, base, locale) if base in words.ACTIONS else in_words(what, locale)
+        if base in words.ACTIONS and "pending approval" in what:  # the approval a supervisor gives
+            action += f" ({words.state_label('pending_approval', locale)})"
         text = gettext(locale, ROLE).format(role=words.word(words.ROLES, str(params.get("role")), locale),
                                             action=action)
     elif field == "payload.override_reason":
