@@ -49,9 +49,14 @@ def agent(app, headers=EN) -> TestClient:
     return web
 
 
+def shown_version(web, number) -> str:
+    """The case version the staff case page shows (every action form sends it back)."""
+    return re.search(r'name="version" value="(\d+)"', web.get(f"/staff/cases/{number}").text).group(1)
+
+
 def propose(web, number, kind="partial_refund", amount="120.00", note="Keep the coat, we refund 120.00"):
     return web.post(f"/staff/cases/{number}/plans", data={"csrf": csrf_of(web), "kind": kind, "amount": amount,
-                                                          "note": note})
+                                                          "note": note, "version": shown_version(web, number)})
 
 
 def plan_id(html: str) -> str:
@@ -98,7 +103,8 @@ def test_accepting_a_withdrawn_plan_is_refused_in_the_customers_language_and_cha
     propose(staff, number)
     web = customer(app, db, headers=ZH)
     pid = plan_id(web.get(f"/p/shop/cases/{number}").text)
-    staff.post(f"/staff/cases/{number}/plans/{pid}/withdraw", data={"csrf": csrf_of(staff)})
+    staff.post(f"/staff/cases/{number}/plans/{pid}/withdraw",
+               data={"csrf": csrf_of(staff), "version": shown_version(staff, number)})
     events = count(db, "case_events")
     late = web.post(f"/p/shop/cases/{number}/plans/{pid}/accept", data={"csrf": csrf_of(web)})
     assert late.status_code == 409 and "该方案已撤回或已答复" in late.text

@@ -87,15 +87,17 @@ def test_the_case_page_offers_exactly_the_allowed_actions_and_approving_moves_th
     assert client.get(f"/api/v1/cases/{number}", headers=shop.headers("agent")).json()["state"] == "awaiting_return"
     stale = agent.post(f"/staff/cases/{number}/actions/reject", data={"csrf": csrf_of(agent), "version": "1",
                                                                       "reason": "late"})
-    assert stale.status_code == 409 and "reload" in stale.text
+    assert stale.status_code == 409 and "Someone else changed this case" in stale.text
+    assert f"{number} <span" in stale.text  # on the case page itself, as it is now
 
 
 def test_an_action_needing_a_reason_refuses_without_one(app, db, shop, client):
     (number,) = open_cases(client, shop, "O-100")
     web = TestClient(app, headers=ZH)
     sign_in_staff(web, "agent@shop.test", "pw-agent")
-    refused = web.post(f"/staff/cases/{number}/actions/reject", data={"csrf": csrf_of(web)})
-    assert refused.status_code == 422 and "payload.reason 为必填项" in refused.text and "未做任何更改" in refused.text
+    refused = web.post(f"/staff/cases/{number}/actions/reject", data={"csrf": csrf_of(web), "version": "1"})
+    assert refused.status_code == 422 and "payload." not in refused.text and "未做任何更改" in refused.text
+    assert "请填写“原因”" in refused.text  # the field as its label reads
     assert count(db, "cases", "state = 'pending_review'") == 1
 
 
@@ -111,7 +113,9 @@ def test_internal_notes_stay_internal_and_messages_reach_the_customer(app, db, s
     page = agent.get(f"/staff/cases/{number}")
     assert 'alt="crack.png"' in page.text  # the evidence gallery
     assert agent.get(re.search(r'<img src="([^"]+)"', page.text).group(1)).content == PNG
-    agent.post(f"/staff/cases/{number}/actions/note", data={"csrf": csrf_of(agent), "text": "supplier batch 7"})
+    agent.post(f"/staff/cases/{number}/actions/note", data={"csrf": csrf_of(agent), "text": "supplier batch 7",
+                                                            "version": re.search(r'name="version" value="(\d+)"',
+                                                                                 page.text).group(1)})
     agent.post(f"/staff/cases/{number}/messages", data={"csrf": csrf_of(agent), "body": "Could you send a close-up?"})
     assert "supplier batch 7" in agent.get(f"/staff/cases/{number}").text
     seen = customer.get(f"/p/shop/cases/{number}").text

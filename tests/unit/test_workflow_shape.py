@@ -7,7 +7,8 @@ from returnflow.cases.models import CaseState
 from returnflow.cases.workflow import TERMINAL_STATES, TRANSITIONS
 
 TARGETS = {"after_approval": {"awaiting_return", "in_repair", "resolving"},
-           "after_arbitration": {"awaiting_return", "in_repair", "resolving", "closed"}}
+           "after_arbitration": {"awaiting_return", "in_repair", "resolving", "closed"},
+           "after_change_type": {"pending_review"}}
 
 
 def edges():

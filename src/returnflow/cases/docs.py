@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .models import CaseState
+from .retype import after_change_type
 from .views import STATE_LABELS
 from .workflow import TRANSITIONS, after_approval, after_arbitration
 
@@ -10,7 +11,25 @@ from .workflow import TRANSITIONS, after_approval, after_arbitration
 _TARGETS = {
     after_approval: "awaiting_return, in_repair or resolving (by type)",
     after_arbitration: "as approved (customer wins), or closed (merchant wins)",
+    after_change_type: "pending_review from awaiting_return, else (stays)",
 }
+
+CHANGE_TYPE = """## Changing a case's type (`change_type`)
+
+Staff turn a case into another goods type (return and refund, refund only, exchange, repair, reship) with a
+reason: `payload = {"type": "exchange", "reason": "..."}`. The event records `from`, `to`, the reason and the
+policy's new decision (`policy`: verdict, rules, within_policy); the case's stored policy decision is replaced by
+the one for the new type, so approving afterwards is within the policy or an override like any other approval.
+
+- Under review (`pending_review`, `awaiting_customer`, `pending_approval`) the case stays where it is; approved and
+  still waiting for the goods (`awaiting_return`) it goes back to `pending_review`, since it was approved for
+  another outcome. Whether the goods must come back follows the new type and the policy.
+- With the goods on their way or here (`return_in_transit`, `received`, `inspected`) it stays, and only a type that
+  takes goods back may follow (return and refund, exchange, repair); the next steps follow the new type.
+- Refused once money or goods have moved irreversibly: a refund exists (any but a rejected one) or a replacement
+  was shipped. Inquiries and complaints have no goods outcome and are not changed.
+- When the customer accepts a plan of another kind in the portal, the staff case page offers the change in one
+  click (prefilled with the plan's type)."""
 
 
 def _target(t) -> str:
@@ -34,6 +53,7 @@ def render_markdown() -> str:
         sources = ", ".join(f"`{s.value}`" for s in CaseState if s in t.sources)
         out.append(f"| `{t.action}` | {sources} | {_target(t)} | {', '.join(t.roles)} | "
                    f"{', '.join(t.requires) or '-'} | {t.summary_zh} / {t.summary_en} |")
+    out += ["", CHANGE_TYPE]
     out += ["", "## Diagram", "", "```mermaid", render_mermaid(), "```", ""]
     return "\n".join(out)
 
@@ -48,6 +68,8 @@ def render_mermaid() -> str:
             targets = ["awaiting_return", "in_repair", "resolving"]
         elif t.to is after_arbitration:
             targets = ["awaiting_return", "in_repair", "resolving", "closed"]
+        elif t.to is after_change_type:
+            targets = ["pending_review"]
         else:
             targets = [t.to.value]
         if len(t.sources) > 6:

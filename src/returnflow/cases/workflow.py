@@ -16,7 +16,7 @@ from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..guard import INT32_MAX
 from ..orders.models import OrderLine
-from . import visibility as visible
+from . import retype, visibility as visible
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
 from .store import (
     CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
@@ -404,6 +404,10 @@ TRANSITIONS: tuple[Transition, ...] = (
                "Approve the request", "审核通过"),
     Transition("reject", REVIEW_STATES, S.REJECTED, REVIEWERS, _reject_guard,
                "Reject the request, with the reason", "驳回申请（须说明理由）", ("reason",)),
+    # The customer's outcome changes (return -> exchange, refund -> repair, ...): the policy decides again (retype.py).
+    Transition("change_type", retype.SOURCES, retype.after_change_type, STAFF_WORK, retype.guard,
+               "Change the case's type and outcome, with the reason", "更改售后类型（须说明理由）", ("type", "reason"),
+               offered=retype.offered),
     Transition("request_info", frozenset({S.PENDING_REVIEW, S.PENDING_APPROVAL}), S.AWAITING_CUSTOMER, REVIEWERS,
                _require("message"), "Ask the customer for more information", "要求顾客补充资料", ("message",)),
     Transition("customer_reply", frozenset({S.AWAITING_CUSTOMER}), S.PENDING_REVIEW,
@@ -518,12 +522,15 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
     lines_before = line_state(case)
     source = case.state
     target = transition.to(case, payload) if callable(transition.to) else (transition.to or S(source))
+    retyped = retype.apply(case, payload, source) if action == "change_type" else None
     _effect(case, action, payload, target, at)
     case.state = target.value
     case.updated_at = at
     # UPDATE ... WHERE version = <loaded>: a concurrent writer that committed first makes this match no row.
     if not save_changes(session, case, lines_before):
         raise Conflict("stale_version", field="version", sent=expected_version or case.version, current="newer")
+    if retyped is not None:
+        retype.save(session, case, retyped)
     event = append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at,
                          visibility=audience)
     write_side_effects(session, case, event)

@@ -26,6 +26,9 @@ def install(app: FastAPI) -> None:
     from .settings_pages import router as settings_router
     from .portal_reach import router as reach_router
 
+    from .oops import ErrorPages
+
+    app.add_middleware(ErrorPages)  # outermost of ours: ids every request, answers what nothing else caught
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(portal_router)
     app.include_router(staff_router)

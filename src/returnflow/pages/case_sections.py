@@ -57,9 +57,15 @@ def inspections(session: Session, case: CaseRecord) -> list[dict[str, Any]]:
 
 def reply_templates(session: Session, case: CaseRecord, locale: str) -> list[dict[str, Any]]:
     """The merchant's reply templates in the customer's language, placeholders filled from the case; templates
-    whose placeholders cannot be filled are left out."""
+    whose placeholders cannot be filled are left out. Each is named in the staff member's language (`title`),
+    the customer's text beside it."""
     customer_locale = (case.customer or {}).get("locale") or locale
     if customer_locale not in ("zh-CN", "en"):
         customer_locale = locale
-    return [t for t in replies.listing(session, case.merchant_id, locale=customer_locale, step=None, outcome=None,
-                                       case=case) if t.get("text")]
+    found = [t for t in replies.listing(session, case.merchant_id, locale=customer_locale, step=None, outcome=None,
+                                        case=case) if t.get("text")]
+    if customer_locale != locale:
+        names = {t["code"]: t["title"] for t in replies.listing(session, case.merchant_id, locale=locale, step=None,
+                                                               outcome=None, case=None)}
+        found = [{**t, "title": names.get(t["code"], t["title"])} for t in found]
+    return found

@@ -262,6 +262,7 @@ FLASH: dict[str, str] = {
     "plan_withdrawn": N_("The plan was withdrawn."),
     "handoff_saved": N_("The case was handed off to the team."),
     "handoff_done": N_("The hand-off is marked done."),
+    "type_changed": N_("The case's type was changed, and the policy decided again for the new type."),
 }
 
 
@@ -309,6 +310,11 @@ def error_page(request: Request, exc: AppError) -> HTMLResponse:
     body = exc.render(locale)
     if exc.key == "csrf":
         body["message"] = gettext(locale, CSRF_MESSAGE)
+    elif isinstance(body.get("message"), str):
+        from .case_refusals import in_words  # it builds on this module
+
+        # No page asks for a payload key or names a step by its code: the API's wording, put into words.
+        body["message"] = in_words(body["message"], locale, known_only=True)
     parts = request.url.path.split("/")
     home = f"/p/{parts[2]}/" if len(parts) > 2 and parts[1] == "p" else "/staff/"
     return render(request, "error.html", {"error": body, "status": exc.status, "home": home}, status=exc.status)

@@ -10,21 +10,27 @@ from sqlalchemy import func, select
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
-from ..cases import files as served, reasons as reason_taxonomy, service, store
-from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
-from ..cases.visibility import CUSTOMER, SHAREABLE
-from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
+from ..cases import files as served
+from ..cases import service, store
+from ..cases.models import Attachment
+from ..cases.models import Case as CaseRow
+from ..cases.models import CaseState as S
+from ..cases.workflow import OPEN_STATES, allowed_actions
 from ..db import utcnow
-from ..errors import AppError, NotFound
+from ..errors import AppError, Conflict, NotFound
 from ..money import fmt
-from ..orders.models import Customer, Order
-from ..refunds.postage import claim_dict
-from ..sla import refund_clock
-from . import case_sections, follow, handoffs, plans, queues, words
-from .decision import decision_of_case
+from . import follow, handoffs, plans, queues, words
 from .diagram import process_table
-from .frame import N_, PageError, check_csrf, locale_of, redirect, render, safe_next, set_cookie
-from .messages import messages_of
+from .frame import (
+    N_,
+    PageError,
+    check_csrf,
+    locale_of,
+    redirect,
+    render,
+    safe_next,
+    set_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 STAFF_COOKIE = "rf_staff"
@@ -201,86 +207,6 @@ async def bulk_assign(request: Request):
     return redirect(request, back, flash="assigned")
 
 
-@router.get("/staff/cases/{number}")
-async def case_page(number: str, request: Request, template: str = ""):
-    actor = staff_actor(request)
-    locale = locale_of(request)
-    with request.app.state.db.read() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        order = session.get(Order, case.order_id)
-        customer = session.get(Customer, case.customer_id) if case.customer_id else None
-        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
-        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).all()
-        users = _staff_users(session, actor)
-        reason_names = {r.code: (r.label_zh if locale == "zh-CN" else r.label_en)
-                        for r in reason_taxonomy.for_merchant(session, case.merchant_id)}
-        decision = decision_of_case(session, case)
-        messages = messages_of(session, case.id)
-        extra = {"approvals": case_sections.approvals(events), "refunds": case_sections.money(session, case),
-                 "shipments": case_sections.shipments(session, case),
-                 "inspections": case_sections.inspections(session, case),
-                 "replies": case_sections.reply_templates(session, case, locale),
-                 "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
-                 "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case)}
-    allowed = allowed_actions(case, actor)
-    buttons = [{"action": a, "label": words.word(words.ACTIONS, a, locale), "requires": BY_ACTION[a].requires}
-               for a in allowed if a not in OWN_FORMS]
-    chosen = next((t for t in extra["replies"] if t["code"] == template), None)
-    steps = [{"at": e.created_at, "label": words.word(words.STAFF_STEPS, e.action, locale), "action": e.action,
-              "who": e.actor_name or e.actor_role, "role": words.word(words.ROLES, e.actor_role, locale),
-              "to": words.state_label(e.to_state, locale) if e.from_state != e.to_state else "",
-              "details": (follow.plan_details(e.payload or {}, locale) if e.action in words.PLAN_ACTIONS else [])
-              + words.event_details(e.payload or {}, staff=True, reasons=reason_names)
-              + _held(e.payload or {}, locale), "internal": e.visibility != CUSTOMER} for e in events]
-    return render(request, "staff/case.html", _ctx(
-        actor, case=case, order=order, customer=customer, steps=steps, files=files, users=users,
-        buttons=buttons, shareable=SHAREABLE, can_note="note" in allowed, can_assign="assign" in allowed,
-        decision=decision,
-        messages=messages, reason_names=reason_names, fields=words.FIELDS,
-        state_label=words.state_label(case.state, locale), type_label=words.word(words.TYPES, case.type, locale),
-        names={u.id: u.name for u in users}, can_plan="propose_plan" in allowed,
-        can_attach="attach" in allowed, max_message_files=follow.MAX_MESSAGE_FILES,
-        open_plan=next((p for p in extra["plans"] if p.status == "proposed"), None),
-        plan_kinds=plans.KINDS, plan_statuses=plans.STATUSES, teams=handoffs.TEAMS,
-        handoff_statuses=handoffs.STATUSES, refund_states=case_sections.REFUND_STATES,
-        payment_states=case_sections.PAYMENT_STATES, verdicts=case_sections.VERDICTS, reply_text=chosen["text"]
-        if chosen else "", chosen_template=template if chosen else "", **extra,
-        price=lambda minor: fmt(minor, case.currency) if minor is not None else ""))
-
-
-def _payload(action: str, form, case) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    for name in ("reason", "message", "carrier", "tracking_number", "text", "answer", "decision"):
-        value = str(form.get(name) or "").strip()
-        if value:
-            payload[name] = value[:2000]
-    if action == "assign":
-        raw = str(form.get("assignee_id") or "")
-        payload = {"assignee_id": int(raw) if raw.isdigit() else None}
-    return payload
-
-
-@router.post("/staff/cases/{number}/actions/{action}")
-async def act(number: str, action: str, request: Request):
-    actor = staff_actor(request)
-    form = await request.form(max_files=0, max_fields=200)
-    check_csrf(request, form)
-    if action in words.PLAN_ACTIONS:
-        # Plans have their own forms, which keep the plan row and its event together.
-        raise PageError("plan_form", N_("Use the plan form on the case page."), field="action", status=409)
-    if action in DESK_ACTIONS:
-        # What arrived is recorded per parcel and line at the desk, what we decided per line at inspection.
-        raise PageError("desk_form", N_("Record the parcel at the receiving desk and inspect it line by line on "
-                                        "the warehouse screen."), field="action", status=409)
-    version = str(form.get("version") or "")
-    with request.app.state.db.transaction() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        service.act(session, actor=actor, number=number, action=action,
-                    version=int(version) if version.isdigit() else case.version,
-                    payload=_payload(action, form, case), visibility=str(form.get("visibility") or "")[:10] or None)
-    return redirect(request, f"/staff/cases/{number}", flash="note_saved" if action == "note" else "action_done")
-
-
 @router.post("/staff/cases/{number}/messages")
 async def reply(number: str, request: Request):
     """A reply to the customer, with up to three photos or PDF documents (e.g. a packing guide or a label)."""
@@ -338,28 +264,44 @@ async def workflow_page(request: Request):
 
 @router.post("/staff/cases/{number}/plans")
 async def propose_plan(number: str, request: Request):
+    from .case_page import refused, shown_version
+
     actor = staff_actor(request)
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
-    with request.app.state.db.transaction() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        if "propose_plan" not in allowed_actions(case, actor):
-            raise PageError("plan_not_allowed", N_("A plan cannot be proposed in this state or by your role."),
-                            field="kind", status=409)
-        plans.propose(session, case=case, actor=actor, kind=str(form.get("kind") or ""),
-                      amount=str(form.get("amount") or "")[:30], note=str(form.get("note") or "").strip(),
-                      at=utcnow())
+    try:
+        version = shown_version(form)
+        with request.app.state.db.transaction() as session:
+            case = service.get_case(session, actor=actor, number=number)
+            if case.version != version:
+                raise Conflict("stale_version", field="version", sent=version, current=case.version)
+            if "propose_plan" not in allowed_actions(case, actor):
+                raise PageError("plan_not_allowed", N_("A plan cannot be proposed in this state or by your role."),
+                                field="kind", status=409)
+            plans.propose(session, case=case, actor=actor, kind=str(form.get("kind") or ""),
+                          amount=str(form.get("amount") or "")[:30], note=str(form.get("note") or "").strip(),
+                          at=utcnow())
+    except AppError as exc:
+        return refused(request, actor, number, exc)
     return redirect(request, f"/staff/cases/{number}#plans", flash="plan_proposed")
 
 
 @router.post("/staff/cases/{number}/plans/{plan_id}/withdraw")
 async def withdraw_plan(number: str, plan_id: str, request: Request):
+    from .case_page import refused, shown_version
+
     actor = staff_actor(request)
     form = await request.form(max_files=0, max_fields=5)
     check_csrf(request, form)
-    with request.app.state.db.transaction() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        plans.withdraw(session, case=case, actor=actor, plan_id=plan_id, at=utcnow())
+    try:
+        version = shown_version(form)
+        with request.app.state.db.transaction() as session:
+            case = service.get_case(session, actor=actor, number=number)
+            if case.version != version:
+                raise Conflict("stale_version", field="version", sent=version, current=case.version)
+            plans.withdraw(session, case=case, actor=actor, plan_id=plan_id, at=utcnow())
+    except AppError as exc:
+        return refused(request, actor, number, exc)
     return redirect(request, f"/staff/cases/{number}#plans", flash="plan_withdrawn")
 
 
@@ -374,11 +316,16 @@ async def hand_off(number: str, request: Request):
     _may_hand_off(actor)
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
-    with request.app.state.db.transaction() as session:
-        case = service.get_case(session, actor=actor, number=number)
-        handoffs.create(session, case=case, actor=actor, team=str(form.get("team") or ""),
-                        note=str(form.get("note") or ""), at=utcnow(),
-                        visibility=str(form.get("visibility") or "")[:10] or None)
+    try:
+        with request.app.state.db.transaction() as session:
+            case = service.get_case(session, actor=actor, number=number)
+            handoffs.create(session, case=case, actor=actor, team=str(form.get("team") or ""),
+                            note=str(form.get("note") or ""), at=utcnow(),
+                            visibility=str(form.get("visibility") or "")[:10] or None)
+    except AppError as exc:
+        from .case_page import refused
+
+        return refused(request, actor, number, exc)
     return redirect(request, f"/staff/cases/{number}#handoffs", flash="handoff_saved")
 
 
@@ -414,7 +361,4 @@ async def handoff_queue(request: Request, team: str = "qc", status: str = "open"
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)))
 
 
-def _held(payload: dict, locale: str) -> list[tuple[str, str]]:
-    """Why the policy's approval at opening waits for staff (no return address fits), in the reader's language."""
-    held = payload.get("held")
-    return [(N_("Held for review"), held.get(locale) or held["en"])] if isinstance(held, dict) else []
+from . import case_page as _case_page  # noqa: F401  (the case page and its actions, on this router)

@@ -82,6 +82,7 @@ CUSTOMER_STEPS = {
     "accept_plan": N_("You accepted the plan."),
     "decline_plan": N_("You declined the plan; the shop will get back to you."),
     "withdraw_plan": N_("The shop withdrew the plan."),
+    "change_type": N_("The shop changed the type of your request."),
 }
 PLAN_ACTIONS = ("propose_plan", "accept_plan", "decline_plan", "withdraw_plan")
 
@@ -113,6 +114,7 @@ STAFF_STEPS = {
     "accept_plan": N_("The customer accepted the plan"),
     "decline_plan": N_("The customer declined the plan"),
     "withdraw_plan": N_("Plan withdrawn"),
+    "change_type": N_("Type changed"),
 }
 
 # The buttons of the staff case page.
@@ -142,6 +144,7 @@ ACTIONS = {
     "accept_plan": N_("Accept the plan"),
     "decline_plan": N_("Decline the plan"),
     "withdraw_plan": N_("Withdraw the plan"),
+    "change_type": N_("Change the type"),
 }
 
 FIELDS = {
