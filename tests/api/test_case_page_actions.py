@@ -213,8 +213,10 @@ def boom(app):
 
 
 def test_an_unexpected_error_shows_a_styled_page_with_a_request_id_and_a_way_back(boom, db, shop, caplog):
-    web = TestClient(boom, headers=EN)
+    web = TestClient(boom, headers=EN, raise_server_exceptions=False)
     sign_in_staff(web, "agent@shop.test", "pw-agent")
+    with pytest.raises(RuntimeError, match="a bug"):
+        TestClient(boom).get("/api/v1/boom")  # the error still goes up to the server (and fails a test loudly)
     with caplog.at_level(logging.ERROR, logger="returnflow.errors"):
         page = web.get("/staff/boom")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
@@ -222,10 +224,10 @@ def test_an_unexpected_error_shows_a_styled_page_with_a_request_id_and_a_way_bac
     assert request_id in page.text and "Something went wrong" in page.text and 'href="/staff/"' in page.text
     assert "Internal Server Error" not in page.text and "RuntimeError" not in page.text
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)  # logged with its traceback
-    portal = TestClient(boom, headers={"Accept-Language": "zh-CN"}).get("/p/shop/boom")
+    portal = TestClient(boom, headers={"Accept-Language": "zh-CN"}, raise_server_exceptions=False).get("/p/shop/boom")
     assert portal.status_code == 500 and 'href="/p/shop/"' in portal.text
     assert portal.headers["x-request-id"] in portal.text and 'lang="zh-CN"' in portal.text
-    api = TestClient(boom).get("/api/v1/boom")
+    api = TestClient(boom, raise_server_exceptions=False).get("/api/v1/boom")
     assert api.status_code == 500 and api.json()["error"]["request_id"] == api.headers["x-request-id"]
     assert api.json()["error"]["code"] == "internal_error"
 

@@ -29,7 +29,8 @@ def request_id_of(request: Request) -> str:
 
 
 class ErrorPages:
-    """Pure ASGI middleware (inside the server's own error layer): ids every request, answers uncaught errors."""
+    """Pure ASGI middleware (inside the server's own error layer): ids every request, answers uncaught errors
+    with a page or JSON, then re-raises them for the server's log."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -60,6 +61,9 @@ class ErrorPages:
             response = _answer(Request(scope), request_id)
             response.headers[HEADER] = request_id
             await response(scope, receive, send)
+            # As Starlette's own error layer does: the answer is sent, and the error still goes up, so the server
+            # logs it and a test client raises it (a bug in any test fails loudly, not as a quiet 500 page).
+            raise
 
 
 def _answer(request: Request, request_id: str):
