@@ -60,8 +60,9 @@ def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = No
         words = code_word(report.name, col.key, row, locale, reasons)
         return words if words is not None else _cell(row.get(col.key), col.kind, locale)
 
+    # The table lists what the chart draws: every point of the trend, the first 20 bars of the others.
     rows = [{"cells": [(shown(row, col), col.kind in NUMERIC) for col in columns],
-             "cases_url": row.get("cases_url")} for row in body["rows"][:20]]
+             "cases_url": row.get("cases_url")} for row in body["rows"][:None if report.name == "trend" else 20]]
     return {"name": report.name, "title": report.title[1] if zh else report.title[0], "status": report.status,
             "definition": definition(report.name, locale),
             "note": (report.note[1] if zh else report.note[0]) if report.note else "",
