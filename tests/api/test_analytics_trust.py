@@ -64,7 +64,9 @@ def test_a_week_of_returns_from_earlier_orders_is_not_1000_percent(client, db):
     place(db, shop, "W1", datetime(2026, 10, 6, 3, tzinfo=UTC), [("SKU-A", "20.00", 10)])
     place(db, shop, "W2", datetime(2026, 10, 13, 3, tzinfo=UTC), [("SKU-A", "20.00", 1)])
     give_back(db, shop, "W1", 1, 10, datetime(2026, 10, 14, 3, tzinfo=UTC))
-    weeks = by_key(report(client, shop, "trend", granularity="week", **OCT))
+    body = report(client, shop, "trend", granularity="week", **OCT)
+    assert "units sold in them" in body["definition"]["en"] and "不会超过 100%" in body["definition"]["zh-CN"]
+    weeks = by_key(body)
     assert (weeks["2026-10-05"]["units_sold"], weeks["2026-10-05"]["units_returned"],
             weeks["2026-10-05"]["unit_rate"]) == (10, 10, "100.00")
     assert (weeks["2026-10-12"]["units_sold"], weeks["2026-10-12"]["units_returned"],
@@ -275,7 +277,9 @@ def test_each_chart_shows_its_tables_numbers_in_words_and_days(client, history, 
     checked = 0
     for name in ("trend", "top_returns", "reasons", "hotspots", "processing_times", "backlog"):
         tile = page.tiles[name]
-        assert tile.definition.strip(), name  # each report says what it counts
+        assert len(tile.definition.strip()) > 20, name  # each report says what it counts, in the reader's language
+        assert ("本期间" in tile.definition or "当前" in tile.definition or "按下单" in tile.definition) == \
+            (locale == "zh-CN"), name
         assert tile.points, name
         for label, value in tile.points:
             row = tile.row(label)  # the chart's label is the table's first cell

@@ -26,6 +26,7 @@ from .filters import Filters, parse
 from .process import case_conditions
 from .report import Report
 from .sql import prepare
+from .words import DEFINITIONS
 
 router = APIRouter(tags=["analytics"])
 pages = APIRouter(tags=["analytics"])
@@ -77,6 +78,8 @@ def drill_url(filters: Filters, drill: dict[str, str] | None, base: str = API_CA
 
 def with_links(report: Report, filters: Filters, base: str = API_CASES) -> dict[str, Any]:
     body = report.as_dict(filters)
+    if report.name in DEFINITIONS:  # what the figures count, as the dashboard states it under the title
+        body["definition"] = dict(zip(("en", "zh-CN"), DEFINITIONS[report.name], strict=True))
     for row in body["rows"]:
         if "drill" in row:
             row["cases_url"] = drill_url(filters, row.pop("drill"), base)
@@ -208,7 +211,8 @@ def drill_cases(actor: CurrentActor, db: DB, request: Request):
     """The cases behind a number: the report's filters plus state or customer, in the shape of GET /cases.
 
     Without `state` it lists the return cases the rates count (return, refund-only and exchange cases, not
-    cancelled or rejected, on orders placed in the period); with `state` (as the backlog links do) every case in that state, opened any time;
+    cancelled or rejected, on orders placed in the period); with `state` (as the backlog links do) every case in
+    that state, opened any time;
     with `source=money|sla|satisfaction` (as those reports' links do) the cases behind that report's row.
     """
     params = _params(request)

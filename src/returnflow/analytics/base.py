@@ -6,9 +6,9 @@ Sold: the lines of those orders. Returned: the lines of return cases on those sa
 goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected, whenever the
 case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
 (counting returns by the case's date over sales by the order's date gave a week with many returns of earlier
-orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts. Value is quantity x the order line's unit price (before
-discounts) on both sides, in the order's currency, so a rate compares like with like; refunded money is the
-money reports' business.
+orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts.
+Value is quantity x the order line's unit price (before discounts) on both sides, in the order's currency, so a
+rate compares like with like; refunded money is the money reports' business.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ STEPS = [("decision", "Intake → decision", "受理 → 审核结论"),
 # Seconds in the API and the files (the header names the unit); the console shows days and hours (words.duration).
 TIME_COLUMNS = [Column("cases", "Cases", "售后单数", "int"), Column("avg", "Mean (seconds)", "平均（秒）", "seconds"),
                 Column("p50", "Median p50 (seconds)", "中位数 p50（秒）", "seconds"),
-                Column("p90", "p90 (seconds)", "p90（秒）", "seconds"), Column("p95", "p95 (seconds)", "p95（秒）", "seconds")]
+                Column("p90", "p90 (seconds)", "p90（秒）", "seconds"),
+                Column("p95", "p95 (seconds)", "p95（秒）", "seconds")]
 OPEN_EXCLUDED = ("closed", "cancelled", "resolved", "rejected")
 # Listed rather than excluded, so the (merchant, state) index finds them without reading every finished case.
 OPEN_FOR_BACKLOG = tuple(s.value for s in CaseState if s.value not in OPEN_EXCLUDED)
