@@ -296,6 +296,10 @@ def test_each_chart_shows_its_tables_numbers_in_words_and_days(client, history, 
     reasons = {r[0] for r in page.tiles["reasons"].rows}
     assert reasons == ({"质量问题", "描述不符", "尺码不符"} if locale == "zh-CN" else
                        {"Quality problem", "Not as described", "Wrong size or fit"})
+    # A bad filter names the form's field in words, linked to it, never its parameter code alone.
+    bad = web.get("/staff/analytics", params={**OCT, "granularity": "hour"})
+    assert bad.status_code == 422
+    assert f'<a href="#a-granularity">{"统计粒度" if locale == "zh-CN" else "Granularity"}</a>' in bad.text
     # The trend's x labels are shortened dates that all fit (31 days at desktop width: thinned out).
     ticks = page.tiles["trend"].ticks
     assert ticks and all(len(t) == 5 for t in ticks) and len(ticks) < 31

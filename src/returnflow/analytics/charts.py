@@ -83,8 +83,9 @@ def _label(report: Report, row: dict, key: str, locale: str, reasons: dict) -> s
 def points_of(report: Report, locale: str = "en", reasons: dict | None = None) -> list[tuple[str, Decimal, str]]:
     """(label, value, value as shown) of each point the chart draws."""
     reasons = reasons or {}
-    if report.name == "money":
-        return [(str(p["label"]), _number(p["value"]), str(p["value"])) for p in report.extra.get("chart") or ()]
+    if report.name == "money":  # the refunded amount of each row of the table: period, cause (in words), currency
+        return [(f"{r['period']} · {code_word('money', 'cause', r, locale, reasons)} ({r['currency']})",
+                 _number(r.get("refunded")), str(r.get("refunded"))) for r in report.rows]
     spec = CHART_VALUES.get(report.name)
     if spec is None:
         return []
