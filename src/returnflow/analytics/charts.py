@@ -17,7 +17,7 @@ from .words import code_word, duration
 # report -> (label column, value column, value kind)
 CHART_VALUES = {
     "return_rate": ("key", "unit_rate", "percent"), "trend": ("key", "unit_rate", "percent"),
-    "top_returns": ("key", "value_returned", "money"), "hotspots": ("key", "nad_units", "int"),
+    "top_returns": ("key", "value_returned", "money"), "hotspots": ("key", "hot_units", "int"),
     "suppliers": ("key", "unit_rate", "percent"), "reasons": ("reason", "units", "int"),
     "processing_times": ("step", "p50", "seconds"), "processing_agents": ("who", "p50", "seconds"),
     "processing_warehouse": ("who", "p50", "seconds"), "backlog": ("state", "total", "int"),
