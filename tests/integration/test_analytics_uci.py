@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from returnflow.merchants.models import Merchant
+from returnflow.sla import settings as sla_settings
 from returnflow.orders.importer import import_file
 from tests.conftest import SHARED
 
@@ -77,7 +78,7 @@ def reference(path: Path) -> dict[str, dict[str, Figures]]:
         for line_no, (r, price) in enumerate(zip(items, prices, strict=True), start=1):
             qty = int(r["Quantity"])
             sku = r["StockCode"].strip()
-            for key, name in ((country, "country"), (sku, "sku"), (at.strftime("%Y-%m"), "month")):
+            for key, name in ((country, "country"), (sku, "sku"), (at.astimezone(LONDON).strftime("%Y-%m"), "month")):
                 fig = by[name][key]
                 fig.units_sold += qty
                 fig.value_sold += qty * price
@@ -100,7 +101,8 @@ def reference(path: Path) -> dict[str, dict[str, Figures]]:
             p[3] -= take
             wanted -= take
             case = (r["InvoiceNo"].strip(), p[1])
-            for key, name in ((p[5], "country"), (sku, "sku"), (at.strftime("%Y-%m"), "month")):
+            # The rate is the order cohort's: a return counts in the month its purchase was made (the shop's time).
+            for key, name in ((p[5], "country"), (sku, "sku"), (p[0].astimezone(LONDON).strftime("%Y-%m"), "month")):
                 fig = by[name][key]
                 fig.units_returned += take
                 fig.value_returned += take * p[4]
@@ -124,6 +126,7 @@ def imported(db, path: Path) -> str:
         session.add(merchant)
         session.flush()
         merchant_id = merchant.id
+        sla_settings.save(session, merchant_id, {"timezone": "Europe/London"}, by="test")  # the shop's own time
     import_file(db, file=path, merchant_id=merchant_id, fmt="uci", currency="GBP")
     return "uci"
 

@@ -17,7 +17,7 @@ from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
-from .base import NOT_COUNTED, RETURN_TYPES, c
+from .base import NOT_COUNTED, RETURN_TYPES, c, o
 from .cube import returned_by, warm_sold
 from .deadlines import breached_cases
 from .finance import money_cases
@@ -26,6 +26,7 @@ from .filters import Filters, parse
 from .process import case_conditions
 from .report import Report
 from .sql import prepare
+from .words import DEFINITIONS
 
 router = APIRouter(tags=["analytics"])
 pages = APIRouter(tags=["analytics"])
@@ -77,6 +78,8 @@ def drill_url(filters: Filters, drill: dict[str, str] | None, base: str = API_CA
 
 def with_links(report: Report, filters: Filters, base: str = API_CASES) -> dict[str, Any]:
     body = report.as_dict(filters)
+    if report.name in DEFINITIONS:  # what the figures count, as the dashboard states it under the title
+        body["definition"] = dict(zip(("en", "zh-CN"), DEFINITIONS[report.name], strict=True))
     for row in body["rows"]:
         if "drill" in row:
             row["cases_url"] = drill_url(filters, row.pop("drill"), base)
@@ -189,11 +192,12 @@ def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list,
                             f"{', '.join(SATISFACTION_DIMENSIONS)}", allowed=list(SATISFACTION_DIMENSIONS))
         stmt = stmt.where(c.c.id.in_(cases_of(session, filters, dimension, _required(params, "key"))))
     else:
-        stmt = select(c.c.id).where(*case_conditions(filters, period=not state))
+        stmt = select(c.c.id).where(*case_conditions(filters, period=False))
         if state:
             stmt = stmt.where(c.c.state == state)
-        else:
-            stmt = stmt.where(c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED))
+        else:  # the rates' cohort: return cases on the orders placed in the period
+            stmt = stmt.where(c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED), c.c.order_id.in_(
+                select(o.c.id).where(o.c.ordered_at >= filters.start, o.c.ordered_at < filters.end)))
     if params.get("customer"):
         stmt = stmt.where(c.c.customer_id.in_(select(Customer.id).where(Customer.external_id == params["customer"])))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -207,7 +211,8 @@ def drill_cases(actor: CurrentActor, db: DB, request: Request):
     """The cases behind a number: the report's filters plus state or customer, in the shape of GET /cases.
 
     Without `state` it lists the return cases the rates count (return, refund-only and exchange cases, not
-    cancelled or rejected); with `state` (as the backlog links do) every case in that state, opened any time;
+    cancelled or rejected, on orders placed in the period); with `state` (as the backlog links do) every case in
+    that state, opened any time;
     with `source=money|sla|satisfaction` (as those reports' links do) the cases behind that report's row.
     """
     params = _params(request)

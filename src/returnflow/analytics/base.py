@@ -1,10 +1,14 @@
 """The two sides of every rate: what was sold (order lines) and what came back (case lines), sliced the same way.
 
-Sold: order lines of orders placed in the period (by `orders.ordered_at`). Returned: lines of return cases
-opened in the period (by `cases.created_at`) whose type sends goods or money back (return_refund, refund_only,
-exchange) and that were not cancelled or rejected. Value is quantity x the order line's unit price (before
-discounts) on both sides, in the order's currency, so a rate compares like with like; refunded money is the
-money reports' business.
+The rate is an order cohort's: both sides belong to the orders placed in the period (by `orders.ordered_at`, in
+the merchant's time zone), and a period bucket (day, week, month) is the bucket of the order, never of the case.
+Sold: the lines of those orders. Returned: the lines of return cases on those same order lines whose type sends
+goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected, whenever the
+case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
+(counting returns by the case's date over sales by the order's date gave a week with many returns of earlier
+orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts.
+Value is quantity x the order line's unit price (before discounts) on both sides, in the order's currency, so a
+rate compares like with like; refunded money is the money reports' business.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy import and_, func, select
 from ..cases.models import Case, CaseLine
 from ..orders.models import Order, OrderLine, Product
 from .filters import Filters
-from .sql import bucket
+from .sql import period_bucket
 
 o = Order.__table__
 ol = OrderLine.__table__
@@ -49,8 +53,8 @@ def key_of(by: str, f: Filters, side: str):
         return o.c.country
     if by == "channel":
         return o.c.sales_channel
-    if by == "period":
-        return bucket(o.c.ordered_at if side == "sold" else c.c.created_at, f.granularity)
+    if by == "period":  # both sides by the order's date: the cohort (see the module docstring)
+        return period_bucket(o.c.ordered_at, f)
     if by == "reason":
         return reason_of
     if by == "customer":
@@ -89,10 +93,9 @@ def sold(f: Filters, keys: list, *, product: bool = False):
 
 
 def returns_from(product: bool, orders: bool = True):
-    """Case lines with their case and order line; the order (and product) only when a grouping or slice needs it."""
+    """Case lines with their case, order line and order (whose date places them); the product when needed."""
     frm = cl.join(c, c.c.id == cl.c.case_id).join(ol, ol.c.id == cl.c.order_line_id)
-    if orders or product:
-        frm = frm.join(o, o.c.id == ol.c.order_id)
+    frm = frm.join(o, o.c.id == ol.c.order_id)
     if product:
         frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
     return frm
@@ -103,11 +106,11 @@ def needs_order(f: Filters, by: str | None) -> bool:
 
 
 def returns_where(f: Filters, stmt):
-    """Return cases of the period in the filters' scope (see the module docstring for what counts)."""
-    stmt = stmt.where(c.c.created_at >= f.start, c.c.created_at < f.end, c.c.type.in_(RETURN_TYPES),
+    """Returns from the period's orders in the filters' scope (see the module docstring for what counts)."""
+    stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, c.c.type.in_(RETURN_TYPES),
                       c.c.state.not_in(NOT_COUNTED))
-    if f.merchant_ids is not None:
-        stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids))
+    if f.merchant_ids is not None:  # on the order too: its (merchant, ordered_at) index finds the period's orders
+        stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids), o.c.merchant_id.in_(f.merchant_ids))
     return _slices(f, stmt, returns=True)
 
 
@@ -133,7 +136,7 @@ def period_keys(f: Filters) -> list[str]:
         while day <= last:
             out.append(day.isoformat())
             day += timedelta(days=1)
-    elif f.granularity == "week":
+    elif f.granularity == "week":  # ISO weeks, named by their Monday
         day -= timedelta(days=day.weekday())
         while day <= last:
             out.append(day.isoformat())

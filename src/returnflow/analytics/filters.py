@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,8 @@ MAX_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class Filters:
-    """A checked report request. `start`/`end` are UTC instants, end exclusive; dates given are whole UTC days."""
+    """A checked report request. `start`/`end` are UTC instants, end exclusive: the merchant-local midnights that
+    begin the first day and follow the last one (`zone`, the merchant's time zone; Asia/Shanghai across merchants)."""
 
     start: datetime
     end: datetime
@@ -35,14 +37,19 @@ class Filters:
     granularity: str = "month"
     limit: int = 50
     slices: dict[str, str] = field(default_factory=dict)
+    zone: str = "UTC"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
 
     @property
     def first_day(self) -> date:
-        return self.start.date()
+        return self.start.astimezone(self.tz).date()
 
     @property
     def last_day(self) -> date:
-        return (self.end - timedelta(days=1)).date()
+        return (self.end.astimezone(self.tz) - timedelta(hours=12)).date()
 
     def echo(self) -> dict:
         """The filters as the answer repeats them."""
@@ -87,7 +94,9 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
     if unknown:
         raise _bad(unknown[0], f"is not a known filter; known filters: {', '.join(known)}",
                    f"不是可识别的筛选条件；可用：{', '.join(known)}", allowed=list(known))
-    today = today or datetime.now(timezone.utc).date()
+    merchant_ids, code = _merchant(session, actor, (params.get("merchant") or "").strip())
+    zone = _zone(session, merchant_ids)
+    today = today or datetime.now(ZoneInfo(zone)).date()
     last = _day("to", params["to"]) if params.get("to") else today
     first = _day("from", params["from"]) if params.get("from") else last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
@@ -127,11 +136,22 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
             raise _bad(name, "is longer than 200 characters", "超过 200 个字符")
         if value:
             slices[name] = value
-    merchant_ids, code = _merchant(session, actor, (params.get("merchant") or "").strip())
-    start = datetime.combine(first, time(), timezone.utc)
-    end = datetime.combine(last + timedelta(days=1), time(), timezone.utc)
+    start = local_midnight(first, zone)
+    end = local_midnight(last + timedelta(days=1), zone)
     return Filters(start=start, end=end, merchant_ids=merchant_ids, merchant_code=code, by=by,
-                   granularity=granularity, limit=limit, slices=slices)
+                   granularity=granularity, limit=limit, slices=slices, zone=zone)
+
+
+def local_midnight(day: date, zone: str) -> datetime:
+    """The UTC instant at which `day` begins in `zone`."""
+    return datetime.combine(day, time(), ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+def _zone(session: Session, merchant_ids: tuple[int, ...] | None) -> str:
+    """The merchant's time zone (its settings); across merchants the platform's default, Asia/Shanghai."""
+    from ..pages.frame import merchant_zone
+
+    return merchant_zone(session, merchant_ids[0] if merchant_ids and len(merchant_ids) == 1 else None).key
 
 
 def _merchant(session: Session, actor: Actor, code: str) -> tuple[tuple[int, ...] | None, str | None]:

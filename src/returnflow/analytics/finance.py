@@ -22,7 +22,7 @@ from .base import NONE_KEY, bucket_range, c, label, period_keys
 from .filters import Filters
 from .process import case_conditions
 from .report import Column, Report, register
-from .sql import bucket
+from .sql import period_bucket
 
 r = Refund.__table__
 rp = RefundPayment.__table__
@@ -82,7 +82,7 @@ def money(session: Session, f: Filters) -> Report:
             for name, value in zip(names, values, strict=True):
                 s[name] += int(value or 0)
 
-    b = bucket(r.c.created_at, f.granularity)
+    b = period_bucket(r.c.created_at, f)
     refunds = (select(b, c.c.reason_code, r.c.currency, func.count(r.c.id),
                       func.sum(r.c.amount), func.sum(case((r.c.state == "completed", r.c.amount), else_=0)),
                       func.sum(r.c.goods_amount), func.sum(r.c.shipping_amount), func.sum(r.c.deducted_amount))
@@ -90,7 +90,7 @@ def money(session: Session, f: Filters) -> Report:
                .where(r.c.state != "rejected", *_scope(f, r.c.merchant_id, r.c.created_at), *slices)
                .group_by(b, c.c.reason_code, r.c.currency))
     add(session.execute(refunds), ("refunds", "refunded", "paid", "goods", "shipping", "deductions"))
-    b = bucket(cp.c.created_at, f.granularity)
+    b = period_bucket(cp.c.created_at, f)
     comps = (select(b, c.c.reason_code, cp.c.currency, func.count(cp.c.id),
                     func.sum(cp.c.amount))
              .select_from(cp.join(c, c.c.id == cp.c.case_id))
@@ -100,7 +100,7 @@ def money(session: Session, f: Filters) -> Report:
     case_of_entry = func.coalesce(r.c.case_id, cp.c.case_id)
     credit_from = (le.outerjoin(rp, rp.c.id == le.c.refund_payment_id).outerjoin(r, r.c.id == rp.c.refund_id)
                    .outerjoin(cp, cp.c.id == le.c.compensation_id).outerjoin(c, c.c.id == case_of_entry))
-    b = bucket(le.c.created_at, f.granularity)
+    b = period_bucket(le.c.created_at, f)
     credit = (select(b, c.c.reason_code, le.c.currency, func.sum(le.c.amount))
               .select_from(credit_from)
               .where(le.c.asset == "store_credit", le.c.amount > 0, *_scope(f, le.c.merchant_id, le.c.created_at),

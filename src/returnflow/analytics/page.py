@@ -19,26 +19,13 @@ from . import charts, export
 from .api import FORMATS, _params, dashboard, drill, pages, run_report, with_links
 from .filters import GRANULARITIES, Filters
 from .report import Report
+from .words import HIDDEN, code_word, definition, duration, reason_names
 
 # Who sees the dashboard in the console (the API keeps its own, wider, list of readers).
 MANAGERS = ("supervisor", "admin", "platform")
 CASES_PAGE = "/staff/analytics/cases"
 NUMERIC = ("int", "money", "percent", "seconds", "decimal")
-
-
-def duration(seconds) -> str:
-    """Seconds as the largest two units: '2d 3h', '45m', '12s'."""
-    if seconds is None:
-        return "–"
-    s = int(seconds)
-    sign = "-" if s < 0 else ""
-    s = abs(s)
-    d, rest = divmod(s, 86400)
-    h, rest = divmod(rest, 3600)
-    m, sec = divmod(rest, 60)
-    parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
-    shown = [f"{v}{u}" for v, u in parts if v][:2]
-    return sign + (" ".join(shown) or "0s")
+WIDE, NARROW = 720, 340  # chart widths: a desktop tile, a phone (390 px less the page's padding)
 
 
 def _manager(request: Request) -> Actor:
@@ -50,23 +37,39 @@ def _manager(request: Request) -> Actor:
 
 def _cell(value, kind: str, locale: str) -> str:
     if kind == "seconds":
-        return duration(value)
+        return duration(value, locale)
     if isinstance(value, dict):
         return str(value.get(locale) or value.get("en") or "")
     return "–" if value is None else str(value)
 
 
-def tile_view(report: Report, f: Filters, locale: str) -> dict:
+def _heading(col, zh: bool) -> str:
+    """A column's label on the page: durations are shown in days and hours there, so the unit goes."""
+    text = col.zh if zh else col.en
+    return text.replace("（秒）", "").replace(" (seconds)", "") if col.kind == "seconds" else text
+
+
+def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = None) -> dict:
     zh = locale == "zh-CN"
+    reasons = reasons or {}
     body = with_links(report, f, CASES_PAGE)
     query = urlencode(f.query(by=f.by, limit=str(f.limit)))
-    columns = [col for col in report.columns if col.kind != "list"]
-    rows = [{"cells": [(_cell(row.get(col.key), col.kind, locale), col.kind in NUMERIC) for col in columns],
-             "cases_url": row.get("cases_url")} for row in body["rows"][:20]]
+    columns = [col for col in report.columns if col.kind != "list" and (report.name, col.key) not in HIDDEN]
+
+    def shown(row, col):
+        words = code_word(report.name, col.key, row, locale, reasons)
+        return words if words is not None else _cell(row.get(col.key), col.kind, locale)
+
+    # The table lists what the chart draws: every point of the trend, the first 20 bars of the others.
+    rows = [{"cells": [(shown(row, col), col.kind in NUMERIC) for col in columns],
+             "cases_url": row.get("cases_url")} for row in body["rows"][:None if report.name == "trend" else 20]]
     return {"name": report.name, "title": report.title[1] if zh else report.title[0], "status": report.status,
+            "definition": definition(report.name, locale),
             "note": (report.note[1] if zh else report.note[0]) if report.note else "",
-            "columns": [col.zh if zh else col.en for col in columns], "rows": rows,
-            "svg": Markup(charts.render(report, locale)),
+            "columns": [_heading(col, zh) for col in columns], "rows": rows,
+            # One chart laid out for a phone, one for wider screens; the stylesheet shows the one that fits.
+            "svg": Markup(charts.render(report, locale, reasons, width=WIDE)),
+            "svg_narrow": Markup(charts.render(report, locale, reasons, width=NARROW)),
             "csv": f"/staff/analytics/export/{report.name}?{query}&format=csv",
             "xlsx": f"/staff/analytics/export/{report.name}?{query}&format=xlsx"}
 
@@ -84,12 +87,13 @@ def dashboard_page(request: Request):
     try:
         with request.app.state.db.read() as session:
             base, tiles = dashboard(session, actor, params)
+            reasons = reason_names(session, base.merchant_ids)
     except AppError as exc:
         # Bad filters come back on the same page, explained next to the form, so they can be corrected there.
         return render(request, "analytics/dashboard.html", {**context, "error": exc.render(locale)},
                       status=exc.status)
     context["filters"] = {**context["filters"], **base.echo()}
-    context["tiles"] = [tile_view(report, f, locale) for report, f in tiles]
+    context["tiles"] = [tile_view(report, f, locale, reasons) for report, f in tiles]
     return render(request, "analytics/dashboard.html", context)
 
 

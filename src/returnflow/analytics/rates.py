@@ -200,10 +200,10 @@ def hotspots(session: Session, f: Filters) -> Report:
         out.append({"key": r["key"], "currency": r["currency"], "units_sold": r["units_sold"],
                     "nad_units": s["nad"], "nad_rate": percent(s["nad"], r["units_sold"]),
                     "quality_units": s["quality"], "quality_rate": percent(s["quality"], r["units_sold"]),
-                    "units_returned": r["units_returned"],
+                    "hot_units": s["nad"] + s["quality"], "units_returned": r["units_returned"],
                     "points_at": "listing" if s["nad"] >= s["quality"] else "supplier",
                     "drill": drill(by, r["key"], f)})
-    out.sort(key=lambda r: (-(r["nad_units"] + r["quality_units"]), r["key"]))
+    out.sort(key=lambda r: (-r["hot_units"], r["key"]))
     out = out[:f.limit]
     if by == "sku":
         titles = _titles(session, f, [r["key"] for r in out])
@@ -215,6 +215,7 @@ def hotspots(session: Session, f: Filters) -> Report:
                Column("nad_rate", "Not as described %", "描述不符率 %", "percent"),
                Column("quality_units", "Quality (units)", "质量问题（件）", "int"),
                Column("quality_rate", "Quality %", "质量问题率 %", "percent"),
+               Column("hot_units", "Both (units)", "两者合计（件）", "int"),
                Column("units_returned", "All units returned", "全部退回件数", "int"),
                Column("points_at", "Points at", "指向")]
     return Report("hotspots", ('"Not as described" and quality hot spots', "描述不符与质量问题热点"), columns,

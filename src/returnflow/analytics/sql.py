@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, String, case, func, select
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Float, String, case, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 
 class _Bucket(FunctionElement):
-    """The UTC day ('2026-11-24'), ISO week (its Monday) or month ('2026-11') a timestamp falls in, as text.
+    """The merchant-local day ('2026-11-24'), ISO week (its Monday) or month ('2026-11') a timestamp falls in, as
+    text. Arguments: the column, the zone's name (PostgreSQL converts with AT TIME ZONE) and an SQLite date
+    modifier such as '+480 minutes' (SQLite knows no zones: the offset, piecewise over the period's transitions).
 
     One class per granularity: the granularity changes the SQL text, so it must be part of the statement cache
     key, which a class is and a plain attribute is not.
@@ -37,21 +43,70 @@ class _Month(_Bucket):
 _BUCKETS = {"day": _Day, "week": _Week, "month": _Month}
 
 
-def bucket(column, granularity: str) -> _Bucket:
-    return _BUCKETS[granularity](column)
+@lru_cache(maxsize=256)
+def offsets(zone: str, start: datetime, end: datetime) -> tuple[tuple[datetime | None, int], ...]:
+    """The zone's UTC offset in minutes over [start, end): ((until, minutes), ..., (None, minutes)), `until` being
+    the UTC instant the next offset starts (daylight saving); one element for zones without changes."""
+    tz = ZoneInfo(zone)
+
+    def off(t: datetime) -> int:
+        return int(t.astimezone(tz).utcoffset().total_seconds() // 60)
+
+    out: list[tuple[datetime | None, int]] = []
+    t, last = start - timedelta(days=1), end + timedelta(days=1)
+    current = off(t)
+    while t < last:
+        nxt = t + timedelta(days=1)
+        if off(nxt) != current:
+            while off(t) == current:  # transitions fall on a quarter hour
+                t += timedelta(minutes=15)
+            out.append((t, current))
+            current = off(t)
+            continue
+        t = nxt
+    out.append((None, current))
+    return tuple(out)
+
+
+# Written into the SQL text, not bound: PostgreSQL groups by an expression only when its text is the selected one.
+def _minutes(n: int):
+    return literal_column(f"'{n:+d} minutes'")
+
+
+def _modifier(column, pieces) -> object:
+    if len(pieces) == 1:
+        return _minutes(pieces[0][1])
+    return case(*[(column < literal_column(f"'{until:%Y-%m-%d %H:%M:%S.%f}'"), _minutes(minutes))
+                  for until, minutes in pieces[:-1]], else_=_minutes(pieces[-1][1]))
+
+
+def bucket(column, granularity: str, zone: str = "UTC", start: datetime | None = None,
+           end: datetime | None = None) -> _Bucket:
+    """The bucket of `column` in `zone`; `start`/`end` bound the instants bucketed (for SQLite's offsets)."""
+    if start is None or end is None:
+        start = end = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
+    if not all(ch.isalnum() or ch in "/_+-" for ch in zone):
+        raise ValueError(zone)
+    return _BUCKETS[granularity](column, literal_column(f"'{zone}'"), _modifier(column, offsets(zone, start, end)))
+
+
+def period_bucket(column, f) -> _Bucket:
+    """The bucket of `column` for the filters: their granularity, in their merchant's time zone."""
+    return bucket(column, f.granularity, f.zone, f.start, f.end)
 
 
 @compiles(_Bucket, "sqlite")
 def _bucket_sqlite(element, compiler, **kw):
-    column = compiler.process(element.clauses, **kw)
-    return {"day": f"strftime('%Y-%m-%d', {column})",
-            "week": f"date({column}, 'weekday 0', '-6 days')",
-            "month": f"strftime('%Y-%m', {column})"}[element.granularity]
+    col, mod = (compiler.process(x, **kw) for x in (element.clauses.clauses[0], element.clauses.clauses[2]))
+    return {"day": f"strftime('%Y-%m-%d', {col}, {mod})",
+            "week": f"date({col}, {mod}, 'weekday 0', '-6 days')",
+            "month": f"strftime('%Y-%m', {col}, {mod})"}[element.granularity]
 
 
 @compiles(_Bucket, "postgresql")
 def _bucket_pg(element, compiler, **kw):
-    column = f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
+    col, zone = (compiler.process(x, **kw) for x in element.clauses.clauses[:2])
+    column = f"({col} AT TIME ZONE {zone})"
     return {"day": f"to_char({column}, 'YYYY-MM-DD')",
             "week": f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')",
             "month": f"to_char({column}, 'YYYY-MM')"}[element.granularity]

@@ -1,0 +1,197 @@
+"""What the analytics pages call things: durations in days and hours, codes in words, and each report's definition.
+
+The API answers with codes and seconds (machines read them) and each report's definition; the console's tiles and
+charts show words in the reader's language, and a CSV keeps numbers under a header that names the unit. Words are
+(en, zh-CN) pairs like the reports' titles and columns; types come from the pages' catalog (pages/words.py).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..cases.views import STATE_LABELS
+from ..pages.frame import gettext
+from ..pages.words import TYPES
+
+FAULTS = {
+    "merchant": ("The shop", "商家"),
+    "customer": ("The customer", "顾客"),
+    "carrier": ("The carrier", "承运商"),
+    "none": ("No one", "无"),
+}
+DIRECTIONS = {
+    "rising": ("Rising", "上升"),
+    "falling": ("Falling", "下降"),
+    "flat": ("Flat", "持平"),
+}
+POINTS_AT = {
+    "listing": ("The listing (fix the description)", "商品详情页（修改描述）"),
+    "supplier": ("The supplier (quality)", "供应商（质量）"),
+}
+FOLLOW_UPS = {
+    "open": ("Not done yet", "尚未完成"),
+    "(none)": ("Done, no result recorded", "已完成，未记录结果"),
+}
+NONE_WORD = ("(none)", "（无）")
+
+# Each report's definition: numerator, denominator, date basis and time zone, as its tile states it under its
+# title and the API answers it (`definition`).
+DEFINITIONS = {
+    "return_rate": (
+        "Units returned from orders placed in the period ÷ units sold in those orders; orders by their date "
+        "in the shop's time zone; cancelled and rejected requests do not count.",
+        "退货率 = 本期间下单的订单中退回的件数 ÷ 这些订单售出的件数；订单按店铺时区的下单日期计；已撤销"
+        "和已驳回的申请不计入。"),
+    "trend": (
+        "Per order week, day or month: units returned from the orders placed in it ÷ units sold in them "
+        "(shop's time zone), so a rate is never above 100 %.",
+        "按下单的日、周或月统计：该期间所下订单中退回的件数 ÷ 这些订单售出的件数（店铺时区），因此退货率不"
+        "会超过 100%。"),
+    "top_returns": (
+        "The products with the most value returned from orders placed in the period (list price × units "
+        "returned).",
+        "本期间下单的订单中退货金额最高的商品（标价 × 退回件数）。"),
+    "reasons": (
+        "Units returned from orders placed in the period, per reason; the share is of all those units.",
+        "本期间下单的订单中按原因统计的退回件数；占比为占全部退回件数的比例。"),
+    "reasons_by": (
+        "Units returned from orders placed in the period, per group and reason.",
+        "本期间下单的订单中按分组和原因统计的退回件数。"),
+    "hotspots": (
+        "Units returned as not as described or for quality ÷ units sold, orders placed in the period.",
+        "因描述不符或质量问题退回的件数 ÷ 售出件数，按本期间下单的订单统计。"),
+    "suppliers": (
+        "Per supplier: units returned ÷ units sold from orders placed in the period.",
+        "按供应商：本期间下单的订单中退回件数 ÷ 售出件数。"),
+    "processing_times": (
+        "Time between the steps of cases opened in the period (shop's time zone): median (p50), p90, p95 and "
+        "mean, in days and hours.",
+        "本期间（店铺时区）创建的售后单各环节之间的时长：中位数（p50）、p90、p95 和平均值，以天和小"
+        "时表示。"),
+    "processing_agents": (
+        "Time from the request to the decision, per person who decided, cases opened in the period.",
+        "从申请到审核结论的时长，按审核人统计，限本期间创建的售后单。"),
+    "processing_warehouse": (
+        "Time from receiving the parcel to its inspection, per inspector, cases opened in the period.",
+        "从签收包裹到质检完成的时长，按质检员统计，限本期间创建的售后单。"),
+    "backlog": (
+        "Cases open now, per state and time since they were opened; the period does not apply.",
+        "当前未结的售后单，按状态和已开时长统计；不受期间筛选影响。"),
+    "customers": (
+        "Customers with the most return cases on orders placed in the period, with the signals that deserve a"
+        " look.",
+        "本期间下单的订单中退货售后单最多的顾客，以及值得关注的异常信号。"),
+    "money": (
+        "Refunds decided, compensation given and store credit issued in the period, per bucket (shop's time "
+        "zone) and reason.",
+        "本期间确定的退款、给予的补偿和发放的储值，按期间（店铺时区）和原因统计。"),
+    "sla": (
+        "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now.",
+        "本期间启动的时限：达成率 = 按时完成 ÷（按时完成 + 超时）；队列为当前状态。"),
+    "satisfaction": (
+        "Survey answers given in the period: average score (1–5) and the share scoring 4 or 5.",
+        "本期间提交的满意度评价：平均分（1–5）以及 4 分或 5 分所占比例。"),
+}
+
+
+def duration(seconds, locale: str = "en") -> str:
+    """Seconds in days and hours: '2 d 5 h', '36 h', '45 min' ('2天5小时', '36小时', '45分钟'); '–' for none.
+
+    Under an hour in minutes, under two days in whole hours, from two days on in days and hours (rounded to the
+    hour), so a reader compares at a glance.
+    """
+    if seconds is None or seconds == "":
+        return "–"
+    s = int(Decimal(str(seconds)).to_integral_value(ROUND_HALF_UP))
+    sign, s = ("-" if s < 0 else ""), abs(s)
+    zh = locale == "zh-CN"
+    if s < 3600:
+        minutes = int((Decimal(s) / 60).to_integral_value(ROUND_HALF_UP))
+        if minutes == 0 and s:
+            return sign + ("不足1分钟" if zh else "< 1 min")
+        return sign + (f"{minutes}分钟" if zh else f"{minutes} min")
+    hours = int((Decimal(s) / 3600).to_integral_value(ROUND_HALF_UP))
+    if hours < 48:
+        return sign + (f"{hours}小时" if zh else f"{hours} h")
+    d, h = divmod(hours, 24)
+    if zh:
+        return sign + f"{d}天" + (f"{h}小时" if h else "")
+    return sign + f"{d} d" + (f" {h} h" if h else "")
+
+
+def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
+    """{code: {en, zh-CN}} of the reasons in scope: the merchant's own labels over the defaults."""
+    from ..cases.reasons import Reason
+
+    stmt = select(Reason).where(Reason.merchant_id.is_(None))
+    if merchant_ids:
+        stmt = select(Reason).where(or_(Reason.merchant_id.is_(None), Reason.merchant_id.in_(merchant_ids)))
+    out: dict[str, dict[str, str]] = {}
+    for row in sorted(session.scalars(stmt), key=lambda r: r.merchant_id is not None):
+        out[row.code] = {"en": row.label_en or row.code, "zh-CN": row.label_zh or row.label_en or row.code}
+    return out
+
+
+def pair(words: tuple[str, str], locale: str) -> str:
+    """The zh-CN or English of an (en, zh) pair, as the analytics reports write their words."""
+    return words[1] if locale == "zh-CN" else words[0]
+
+
+def _table(table: dict[str, tuple[str, str]], key, locale: str) -> str:
+    return pair(table[key], locale) if key in table else str(key)
+
+
+def _pick(value, locale: str) -> str:
+    return str(value.get(locale) or value.get("en") or "")
+
+
+def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
+    key, dimension = row.get("key"), row.get("dimension")
+    if dimension == "overall":
+        return pair(("All answers", "全部评价"), locale)
+    if dimension == "follow_up":
+        return _table(FOLLOW_UPS, key, locale)
+    if dimension in ("step", "outcome") and key in STATE_LABELS:
+        return _pick(STATE_LABELS[key], locale)
+    if dimension == "outcome" and key in TYPES:
+        return gettext(locale, TYPES[key])
+    if key == "(none)":
+        return pair(NONE_WORD, locale)
+    return str(key)
+
+
+def code_word(report: str, column: str, row: dict, locale: str, reasons: dict[str, dict[str, str]]) -> str | None:
+    """The words for a code cell of `report`'s `column`, or None when the cell is not a code."""
+    value = row.get(column)
+    if column in ("reason", "cause") and isinstance(value, str):
+        if value in reasons:
+            return _pick(reasons[value], locale)
+        if isinstance(row.get("label"), dict):
+            return _pick(row["label"], locale)
+        return pair(NONE_WORD, locale) if value == "(none)" else value
+    if column in ("step", "state") and isinstance(row.get("label"), dict):
+        return _pick(row["label"], locale)
+    if column == "state" and value in STATE_LABELS:
+        return _pick(STATE_LABELS[value], locale)
+    if column == "fault" and value is not None:
+        return _table(FAULTS, value, locale)
+    if column == "direction":
+        return _table(DIRECTIONS, value, locale)
+    if column == "points_at":
+        return _table(POINTS_AT, value, locale)
+    if column == "dimension" and isinstance(row.get("dimension_label"), dict):
+        return _pick(row["dimension_label"], locale)
+    if column == "key" and report == "satisfaction":
+        return _satisfaction_key(row, locale, reasons)
+    return None
+
+
+# Columns a tile leaves out because another column already says it in words.
+HIDDEN = {("reasons", "label"), ("reasons_by", "label"), ("sla", "label"), ("backlog", "label")}
+
+
+def definition(report: str, locale: str) -> str:
+    return pair(DEFINITIONS[report], locale) if report in DEFINITIONS else ""
