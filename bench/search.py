@@ -13,7 +13,11 @@
 4. times a few unselective searches (a phrase in 1 of 10 descriptions; a two-character query, which has no
    trigram and reads every row) and reports them apart.
 
-Environment: RF_BENCH_CASES=1000000, RF_BENCH_SEARCHES=2000, RF_BENCH_DIR=<folder to keep>.
+With RF_BENCH_PG_CASES=N (0 by default: the SQLite run alone takes most of five minutes on a busy 2-core
+machine) it then does the same on PostgreSQL (RF_BENCH_PG, default the local server at 127.0.0.1:5432, user
+postgres; a fresh database, dropped after), loaded by COPY with the pg_trgm indexes in place.
+
+Environment: RF_BENCH_CASES=1000000, RF_BENCH_SEARCHES=2000, RF_BENCH_DIR=<folder to keep>, RF_BENCH_PG_CASES=0.
 The last line is the headline; exit status 1 if any check failed.
 """
 
@@ -30,6 +34,8 @@ from pathlib import Path
 
 N_CASES = int(os.environ.get("RF_BENCH_CASES", "1000000"))
 N_SEARCHES = int(os.environ.get("RF_BENCH_SEARCHES", "2000"))
+N_PG = int(os.environ.get("RF_BENCH_PG_CASES", "0"))
+PG_ADMIN = os.environ.get("RF_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 50_000
 PHRASES = ("屏幕碎了，开机有划痕", "尺码偏小，想换大一号", "收到时外箱破损", "颜色和图片不一样", "质量问题：拉链坏了",
            "wrong size, too small", "arrived damaged in transit", "not as described", "changed my mind",
@@ -128,6 +134,109 @@ def build(db, n: int) -> int:
     return merchant_id
 
 
+def build_pg(db, n: int) -> int:
+    """The same rows as `build`, by COPY (the trigram indexes are kept up to date as rows arrive)."""
+    from returnflow.merchants.models import Merchant
+
+    with db.transaction() as session:
+        merchant = Merchant(code="bench", name="Bench shop", default_currency="CNY")
+        session.add(merchant)
+        session.flush()
+        merchant_id = merchant.id
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    customers = max(n // 10, 1)
+    started = time.perf_counter()
+    tables = {
+        "customers": ("id, merchant_id, external_id, name, email, phone, locale", lambda ids: (
+            (c, merchant_id, f"C-{c}", customer_name(c), f"c{c}@example.com", phone(c), "zh-CN") for c in ids)),
+        "orders": ("id, merchant_id, number, customer_id, currency, goods_total, discount, shipping_fee, paid_total, "
+                   "payments, country, ordered_at, delivered_at, imported_at", lambda ids: (
+            (i, merchant_id, order_number(i), i % customers + 1, "CNY", 10000, 0, 0, 10000, "[]", "CN",
+             base + timedelta(seconds=20 * i), base, base) for i in ids)),
+        "order_lines": ("id, order_id, line_no, sku, title, category, unit_price, quantity, delivered_quantity, "
+                        "discount, paid_amount", lambda ids: (
+            (i, i, 1, f"SKU-{i % 997:04d}", f"商品 Item {i % 997}", "general", 5000, 2, 2, 0, 10000) for i in ids)),
+        "cases": ("id, merchant_id, number, order_id, customer_id, type, channel, state, description, "
+                  "desired_outcome, advance, needs_return, holds_quantity, escalation_level, reopen_count, currency, "
+                  "claimed_amount, version, created_by, created_at, updated_at", lambda ids: (
+            (i, merchant_id, case_number(i), i, i % customers + 1, "return_refund", "portal", "pending_review",
+             description(i), "refund", False, True, True, 0, 0, "CNY", 10000, 1, "bench",
+             base + timedelta(seconds=20 * i), base + timedelta(seconds=20 * i)) for i in ids)),
+        "case_lines": ("id, case_id, order_line_id, quantity, received_quantity, accepted_quantity, inspection",
+                       lambda ids: ((i, i, i, 1, 0, 0, "{}") for i in ids)),
+    }
+    with db.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            for table, (columns, rows) in tables.items():
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows(range(1, (customers if table == "customers" else n) + 1)):
+                        copy.write_row(row)
+                log(f"  copied {table} ({time.perf_counter() - started:.0f} s)")
+            for table in tables:
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    return merchant_id
+
+
+def measure(db, merchant_id: int, n: int, label: str, failures: list[str]) -> list[float]:
+    from returnflow.auth.actor import Actor
+    from returnflow.cases import service
+
+    agent = Actor(kind="staff", role="agent", merchant_id=merchant_id, user_id=None, name="bench")
+
+    def search(q: str):
+        with db.read() as session:
+            rows, total = service.list_cases(session, actor=agent, q=q, limit=50)
+            return {r.id for r in rows}, total
+
+    mix = queries(random.Random(14), n)
+    for q, _ in mix[:50]:  # warm the caches
+        search(q)
+    times = []
+    for q, want in mix:
+        s = time.perf_counter()
+        found, total = search(q)
+        times.append((time.perf_counter() - s) * 1000)
+        if want not in found and total <= 50:
+            failures.append(f"{label} search {q!r}: case {want} not found ({total} found)")
+    log(f"{label} selective: {len(mix):,} searches, p50 {pct(times, 50):.1f} ms, p90 {pct(times, 90):.1f} ms, "
+        f"p99 {pct(times, 99):.1f} ms, max {max(times):.1f} ms")
+    for q in ("开机有划痕", "not as described", "屏幕", "%"):
+        s = time.perf_counter()
+        _found, total = search(q)
+        log(f"{label} unselective {q!r}: {total:,} cases in {(time.perf_counter() - s) * 1000:.0f} ms")
+    return times
+
+
+def run_pg(n: int, failures: list[str]) -> str:
+    import uuid
+
+    import psycopg
+
+    from returnflow.db import Database
+    from returnflow.schema import migrate
+
+    name = f"rf_bench_search_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    db = Database(url)
+    try:
+        migrate(db)
+        log(f"building {n:,} cases (PostgreSQL, COPY, pg_trgm GIN indexes) ...")
+        started = time.perf_counter()
+        merchant_id = build_pg(db, n)
+        log(f"built in {time.perf_counter() - started:.1f} s")
+        times = measure(db, merchant_id, n, "postgres", failures)
+        return f"; search postgres: p50 {pct(times, 50):.1f} ms, p99 {pct(times, 99):.0f} ms over {n:,} cases"
+    finally:
+        db.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def queries(rng: random.Random, n: int) -> list[tuple[str, int]]:
     """(q, a case id the result must hold)."""
     customers = max(n // 10, 1)
@@ -152,8 +261,6 @@ def queries(rng: random.Random, n: int) -> list[tuple[str, int]]:
 
 
 def main() -> int:
-    from returnflow.auth.actor import Actor
-    from returnflow.cases import service
     from returnflow.db import Database
     from returnflow.schema import migrate
 
@@ -171,36 +278,15 @@ def main() -> int:
         started = time.perf_counter()
         merchant_id = build(db, N_CASES)
         log(f"built in {time.perf_counter() - started:.1f} s")
-        agent = Actor(kind="staff", role="agent", merchant_id=merchant_id, user_id=None, name="bench")
-
-        def search(q: str):
-            with db.read() as session:
-                rows, total = service.list_cases(session, actor=agent, q=q, limit=50)
-                return {r.id for r in rows}, total
-
-        rng = random.Random(14)
-        mix = queries(rng, N_CASES)
-        for q, _ in mix[:50]:  # warm the caches
-            search(q)
-        times = []
-        for q, want in mix:
-            s = time.perf_counter()
-            found, total = search(q)
-            times.append((time.perf_counter() - s) * 1000)
-            if want not in found and total <= 50:
-                failures.append(f"search {q!r}: case {want} not found ({total} found)")
-        log(f"selective: {len(mix):,} searches, p50 {pct(times, 50):.1f} ms, p90 {pct(times, 90):.1f} ms, "
-            f"p99 {pct(times, 99):.1f} ms, max {max(times):.1f} ms")
-        for q in ("开机有划痕", "not as described", "屏幕", "%"):
-            s = time.perf_counter()
-            _found, total = search(q)
-            log(f"unselective {q!r}: {total:,} cases in {(time.perf_counter() - s) * 1000:.0f} ms")
+        times = measure(db, merchant_id, N_CASES, "sqlite", failures)
+        db.dispose()
+        pg = run_pg(N_PG, failures) if N_PG else ""
         for failure in failures[:10]:
             log(f"FAIL {failure}")
         log(f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         verdict = "ok" if not failures else "FAILED"
-        log(f"search sqlite: p50 {pct(times, 50):.1f} ms, p99 {pct(times, 99):.0f} ms over {N_CASES:,} cases "
-            f"— {verdict}")
+        log(f"search sqlite: p50 {pct(times, 50):.1f} ms, p99 {pct(times, 99):.0f} ms over {N_CASES:,} cases"
+            f"{pg} — {verdict}")
         return 0 if not failures else 1
     finally:
         db.dispose()
