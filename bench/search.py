@@ -4,7 +4,8 @@
     .venv/bin/python bench/search.py
 
 1. builds a fresh SQLite database (a temporary folder) with N cases, each with its order, order line and case line,
-   over N/10 customers, by bulk inserts, then fills the FTS5 trigram tables in one pass ('rebuild') and restores their triggers;
+   over N/10 customers, by bulk inserts, then fills the FTS5 trigram tables in one pass ('rebuild') and restores
+   their triggers;
    descriptions are Chinese and English, SKUs and titles repeat;
 2. times SEARCHES searches through `cases.service.list_cases` (one read transaction each: the page of 50 and the
    total), the queries a random mix of a case number's tail, an order number, a customer's name or phone, a

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import and_, func, or_, select, true
 
 from ..auth.actor import Actor
-from ..cases import service, store
+from ..cases import service
 from ..cases.models import Case as CaseRow, CaseState as S
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
@@ -76,9 +76,7 @@ async def queue(request: Request, view: str = "", state: str = "", type: str = "
         sort: tuple = ()
         if view in ("due_soon", "overdue"):
             sort = queues.soonest_due()
-        elif view == "approvals":
-            sort = (CaseRow.escalation_level.desc(), CaseRow.created_at.asc())
-        if view == "escalated":
+        elif view in ("approvals", "escalated"):  # the most escalated first, then the longest waiting
             sort = (CaseRow.escalation_level.desc(), CaseRow.created_at.asc())
         rows, total = service.list_cases(
             session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
-from ..cases import files as served, reasons as reason_taxonomy, service, store
-from ..cases.models import Attachment, Case as CaseRow, CaseEvent, CaseState as S
+from ..cases import files as served, reasons as reason_taxonomy, service
+from ..cases.models import Attachment, CaseEvent, CaseState as S
 from ..cases.visibility import CUSTOMER, SHAREABLE
-from ..cases.workflow import BY_ACTION, OPEN_STATES, allowed_actions
+from ..cases.workflow import BY_ACTION, allowed_actions
 from ..db import utcnow
 from ..errors import AppError, NotFound
 from ..money import fmt
