@@ -88,3 +88,13 @@ def test_the_staff_queue_searches_the_same_way(app, shop, cases):
     page = web.get("/staff/", params={"view": "all", "q": "100%"})
     assert page.status_code == 200 and cases["pct"] in page.text and cases["near"] not in page.text
     assert "1 case" in page.text
+
+
+def test_many_matches_are_searched_as_a_subquery(client, shop, cases, monkeypatch):
+    """Above FEW matches the ids are not listed: the search stays a subquery of the page and of its total."""
+    from returnflow.cases import search
+
+    monkeypatch.setattr(search, "FEW", 1)
+    assert found(client, shop, "正品") == {cases["pct"], cases["near"]}
+    assert found(client, shop, "型号 A") == {cases["under"], cases["plain"]}
+    assert found(client, shop, "100%") == {cases["pct"]}

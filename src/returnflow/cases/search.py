@@ -16,6 +16,7 @@ from .models import Case, CaseLine
 
 ESCAPE = "\\"
 TRIGRAM = 3  # characters a trigram index needs
+FEW = 2000  # matches passed on as a list of ids
 # SQLite's FTS5 tables (migration 0017) and PostgreSQL's trigram indexes: not models, so the schema checks skip them.
 FTS_TABLES = ("cases_fts", "orders_fts", "customers_fts", "order_lines_fts")
 TRGM_INDEX_PREFIX = "ix_trgm_"
@@ -51,6 +52,14 @@ def matching_ids(session: Session, q: str):
     if session.get_bind().dialect.name == "sqlite" and len(q) >= TRIGRAM:
         return _fts(phrase(q))
     return _like(f"%{escape_like(q)}%")
+
+
+def case_ids(session: Session, q: str):
+    """The matching case ids as a list when there are at most FEW (the search runs once, not again for the page
+    and again for its total), else the SELECT itself."""
+    query = matching_ids(session, q)
+    found = list(session.scalars(query.limit(FEW + 1)))
+    return found if len(found) <= FEW else query
 
 
 def _like(pattern: str):

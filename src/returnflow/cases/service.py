@@ -318,7 +318,7 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
     if customer:
         stmt = stmt.where(Case.customer_id.in_(select(Customer.id).where(Customer.external_id == customer)))
     if q and q.strip():
-        stmt = stmt.where(Case.id.in_(search.matching_ids(session, q)))
+        stmt = stmt.where(Case.id.in_(search.case_ids(session, q)))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     ids = list(session.scalars(stmt.order_by(*sort, Case.created_at.desc(), Case.id.desc()).limit(limit)
                                .offset(offset)))
