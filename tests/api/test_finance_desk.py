@@ -12,7 +12,6 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 

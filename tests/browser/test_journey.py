@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 
 WORDS = {
     "zh-CN": {"policy_link": "查看本店售后政策", "send_code": "发送验证码", "continue": "继续", "start": "申请退换货或其他售后", "check": "查看售后政策的答复",
-              "eligible": "好消息：我们的政策支持这次申请。", "submit": "提交申请", "number": "您的售后单号", "sign_in": "登录",
+              "eligible": "好消息：我们的政策支持这次申请。", "submit": "提交申请", "number": "您的售后单号", "sign_in": "登录", "new_tab": "新申请",
               "approve": "审核通过", "save_tracking": "保存快递单号", "done": "您的申请已处理完成。", "in_transit": "退货运输中",
               "resolved": "已处理", "shop": "示例旗舰店", "receiving": "收货", "desk": "收货台",
               "to_exceptions": "放入异常件队列", "record_arrival": "登记到货", "record_inspection": "登记该行的质检结果",
@@ -36,7 +36,7 @@ WORDS = {
               "route": "原路退回到您的支付账户", "rate": "提交评价", "rated": "您给此申请打了 4 分"},
     "en": {"policy_link": "Read our return policy", "send_code": "Send me a code", "continue": "Continue", "start": "Start a return or other request",
            "check": "See what our policy says", "eligible": "Good news: our policy covers this request.", "submit": "Submit the request",
-           "number": "Your request number is", "sign_in": "Sign in", "approve": "Approve",
+           "number": "Your request number is", "sign_in": "Sign in", "new_tab": "New", "approve": "Approve",
            "save_tracking": "Save the tracking number", "done": "Your request is done.",
            "in_transit": "Return in transit", "resolved": "Resolved",
            "shop": "Demo Outdoor Store", "receiving": "Receiving", "desk": "Receiving desk",
@@ -122,7 +122,9 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     agent.locator("#email").fill(f"agent@{code}.test")
     agent.locator("#password").fill("pw-agent")
     agent.get_by_role("button", name=w["sign_in"]).click()
-    agent.wait_for_url(re.compile(r"/staff/$"))
+    agent.wait_for_url(re.compile(r"/staff/\?view=mine$"))  # an agent lands on the cases waiting on them
+    agent.locator("nav.tabs").get_by_role("link", name=w["new_tab"], exact=True).click()
+    agent.wait_for_url(re.compile(r"view=new"))
     walk.page(agent, "staff-queue")
     agent.get_by_role("link", name=number).click()
     walk.page(agent, "staff-case")

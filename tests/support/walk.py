@@ -60,4 +60,5 @@ def staff_signs_in(page, base: str, email: str, password: str, button: str) -> N
     page.locator("#email").fill(email)
     page.locator("#password").fill(password)
     page.get_by_role("button", name=button).click()
-    page.wait_for_url(re.compile(r"/staff/$"))
+    # Each role lands on its desk: the queue (/staff/?view=...), the receiving desk or the finance desk.
+    page.wait_for_url(re.compile(r"/staff/(\?view=\w+|receiving|finance\?view=pay)?$"))

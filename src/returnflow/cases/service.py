@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -18,7 +18,7 @@ from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
 from ..policy import service as policy_service
 from ..policy.apply import Requested, assess
-from . import reasons as reason_taxonomy, store
+from . import reasons as reason_taxonomy, search, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, NumberSequence
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
@@ -317,17 +317,8 @@ def list_cases(session: Session, *, actor: Actor, state: list[str] | None = None
         stmt = stmt.where(Case.order_id.in_(select(Order.id).where(Order.number == order)))
     if customer:
         stmt = stmt.where(Case.customer_id.in_(select(Customer.id).where(Customer.external_id == customer)))
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(
-            Case.number.ilike(like), Case.description.ilike(like), Case.external_ref.ilike(like),
-            Case.order_id.in_(select(Order.id).where(Order.number.ilike(like))),
-            Case.customer_id.in_(select(Customer.id).where(or_(
-                Customer.external_id.ilike(like), Customer.name.ilike(like), Customer.email.ilike(like),
-                Customer.phone.ilike(like)))),
-            Case.id.in_(select(CaseLine.case_id).join(OrderLine, OrderLine.id == CaseLine.order_line_id).where(
-                or_(OrderLine.sku.ilike(like), OrderLine.title.ilike(like)))),
-        ))
+    if q and q.strip():
+        stmt = stmt.where(Case.id.in_(search.case_ids(session, q)))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     ids = list(session.scalars(stmt.order_by(*sort, Case.created_at.desc(), Case.id.desc()).limit(limit)
                                .offset(offset)))

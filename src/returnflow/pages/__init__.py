@@ -19,6 +19,7 @@ def install(app: FastAPI) -> None:
     from .portal_pages import SignInNeeded, router as portal_router
     from .finance_pages import router as finance_router
     from .staff_pages import StaffSignInNeeded, TwoFactorFirst, router as staff_router
+    from .queue_pages import router as queue_router
     from .two_factor import router as two_factor_router
     from .settings_security import router as settings_security_router
     from .warehouse_pages import router as warehouse_router
@@ -32,6 +33,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(portal_router)
     app.include_router(staff_router)
+    app.include_router(queue_router)
     app.include_router(warehouse_router)
     app.include_router(finance_router)
     app.include_router(settings_router)

@@ -25,6 +25,7 @@ from .case_refusals import FIELDS, NO_VERSION, refusal_words
 from .decision import decision_of_case, staff_words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render
 from .messages import messages_of
+from .customer_history import customer_history
 from .staff_pages import _ctx, _staff_users, router, staff_actor
 
 # Actions with their own form on the case page (not a plain button).
@@ -56,7 +57,8 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
                  "inspections": case_sections.inspections(session, case),
                  "replies": case_sections.reply_templates(session, case, locale),
                  "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
-                 "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case)}
+                 "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case),
+                 "history": customer_history(session, case, locale)}
     offered = offer.actions_for(case, actor, case.policy_decision, money)
     allowed = {o.action for o in offered}
     buttons = [{"action": o.action, "label": words.word(words.ACTIONS, o.action, locale), "primary": o.primary,

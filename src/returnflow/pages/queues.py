@@ -29,7 +29,9 @@ def _current_due(*conditions):
         ~exists().where(newer.case_id == Timer.case_id, newer.kind == Timer.kind, newer.id > Timer.id))
 
 
-def _windows(session: Session, actor: Actor) -> dict[str, int]:
+def windows(session: Session, actor: Actor) -> dict[str, int]:
+    """Hours before each step's deadline from which its cases are "due soon": the merchant's reminder (SLA
+    settings, `remind_before_hours`), else 24."""
     settings = for_merchant(session, actor.merchant_id) if actor.merchant_id is not None else DEFAULTS
     return {step: int(conf.get("remind_before_hours") or DEFAULT_WINDOW_HOURS)
             for step, conf in settings["steps"].items()}
@@ -46,9 +48,8 @@ def overdue(now: datetime) -> tuple:
 
 def due_soon(session: Session, actor: Actor, now: datetime) -> tuple:
     """`where` conditions of the due-soon queue: not yet due, but within the step's reminder window."""
-    windows = _windows(session, actor)
     near = or_(*(and_(Timer.kind == f"{step}.due", Timer.due_at <= now + timedelta(hours=hours))
-                 for step, hours in windows.items()))
+                 for step, hours in windows(session, actor).items()))
     return (Case.state.in_(open_states()), _current_due(Timer.status == "pending", Timer.due_at > now, near))
 
 
@@ -88,3 +89,26 @@ def plan_declined():
     newer = aliased(CasePlan)
     return exists().where(CasePlan.case_id == Case.id, CasePlan.status == "declined",
                           ~exists().where(newer.case_id == CasePlan.case_id, newer.id > CasePlan.id))
+
+
+def due_mark(due: datetime | None, state: str, now: datetime, hours: dict[str, int]) -> str:
+    """A queue row's deadline mark: "overdue", "due_soon" (within its step's reminder window) or ""."""
+    if due is None or state not in open_states():
+        return ""
+    if due <= now:
+        return "overdue"
+    window = hours.get(STEP_OF_STATE.get(state, ""), DEFAULT_WINDOW_HOURS)
+    return "due_soon" if due <= now + timedelta(hours=window) else ""
+
+
+def claim_if_free(session: Session, actor: Actor, case) -> bool:
+    """Assigns an unassigned case to `actor` (the workflow's `assign`, so its event and audit as any assignment);
+    False when it has an assignee, the actor is no user or may not assign it."""
+    from ..cases import service
+    from ..cases.workflow import allowed_actions
+
+    if case.assignee_id is not None or actor.user_id is None or "assign" not in allowed_actions(case, actor):
+        return False
+    service.act(session, actor=actor, number=case.number, action="assign", version=case.version,
+                payload={"assignee_id": actor.user_id})
+    return True

@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
 from ..cases import files as served
-from ..cases import service, store
+from ..cases import service
 from ..cases.models import Attachment
-from ..cases.models import Case as CaseRow
 from ..cases.models import CaseState as S
-from ..cases.workflow import OPEN_STATES, allowed_actions
+from ..cases.workflow import allowed_actions
 from ..db import utcnow
 from ..errors import AppError, Conflict, NotFound
-from ..money import fmt
 from . import follow, handoffs, plans, queues, words
 from .diagram import process_table
 from .frame import (
@@ -39,9 +37,6 @@ OWN_FORMS = {"attach", "note", "assign"} | set(words.PLAN_ACTIONS)
 # Done on the warehouse screens (pages/warehouse_pages.py), which keep the parcel and inspection records.
 DESK_ACTIONS = {"receive", "inspect"}
 WAREHOUSE_STATES = (S.AWAITING_RETURN.value, S.RETURN_IN_TRANSIT.value, S.RECEIVED.value)
-VIEWS = {"new": N_("New"), "mine": N_("Waiting on me"), "due_soon": N_("Due soon"), "overdue": N_("Overdue"),
-         "escalated": N_("Escalated"), "plan_declined": N_("Plan declined"), "open": N_("All open"),
-         "all": N_("All cases")}
 PAGE_SIZE = 50
 
 
@@ -98,6 +93,10 @@ async def login(request: Request):
     if isinstance(done, CodeNeeded):
         return render(request, "staff/login.html", _ctx(None, next=target, form={"email": email},
                                                           pending=done.pending))
+    if target == "/staff/":  # no page asked for: the role's own desk
+        from .queue_pages import landing
+
+        target = landing(actor_for_token(request.app.state.db.reader, done.token))
     response = redirect(request, target, flash="signed_in")
     set_cookie(response, request, STAFF_COOKIE, done.token, max_age=12 * 3600)
     return response
@@ -123,88 +122,6 @@ def _staff_users(session, actor: Actor) -> list[User]:
     return list(session.scalars(stmt.order_by(User.name)))
 
 
-@router.get("/staff")
-@router.get("/staff/")
-async def queue(request: Request, view: str = "new", state: str = "", type: str = "", assignee: str = "",
-                q: str = "", page: int = 1):
-    actor = staff_actor(request)
-    locale = locale_of(request)
-    view = view if view in VIEWS else "new"
-    states: list[str] = []
-    assignee_id = int(assignee) if assignee.isdigit() else None
-    if view == "new":
-        states = [S.PENDING_REVIEW.value]
-    elif view == "mine":
-        if actor.role == "warehouse":
-            states = list(WAREHOUSE_STATES)
-        else:
-            states, assignee_id = [s.value for s in OPEN_STATES], actor.user_id
-    elif view in ("open", "escalated", "due_soon", "overdue", "plan_declined"):
-        states = [s.value for s in OPEN_STATES]
-    if state:
-        states = [state] if state in {s.value for s in S} else states
-    page = max(page, 1)
-    now = utcnow()
-    with request.app.state.db.read() as session:
-        where: tuple = ()
-        sort: tuple = ()
-        if view == "due_soon":
-            where, sort = queues.due_soon(session, actor, now), queues.soonest_due()
-        elif view == "overdue":
-            where, sort = queues.overdue(now), queues.soonest_due()
-        elif view == "plan_declined":
-            where = (queues.plan_declined(),)
-        if view == "escalated":
-            rows, total = _escalated(session, actor, states, page)
-        else:
-            rows, total = service.list_cases(
-                session, actor=actor, state=states or None, type=type or None, assignee_id=assignee_id,
-                q=q.strip()[:200] or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, where=where, sort=sort)
-        users = _staff_users(session, actor)
-        due = queues.deadlines(session, rows)
-        by_assignee = queues.by_assignee(session, actor)
-        teams = handoffs.open_counts(session, actor)
-    names = {u.id: u.name for u in users}
-    items = [{"case": c, "state": words.state_label(c.state, locale), "type": words.word(words.TYPES, c.type, locale),
-              "assignee": names.get(c.assignee_id, "") if c.assignee_id else "",
-              "amount": fmt(c.claimed_amount, c.currency), "due": due.get(c.id),
-              "overdue": due.get(c.id) is not None and due[c.id] <= now} for c in rows]
-    return render(request, "staff/queue.html", _ctx(
-        actor, items=items, total=total, view=view, views=VIEWS, users=users, page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-        filters={"state": state, "type": type, "assignee": assignee, "q": q},
-        states=[(s.value, words.state_label(s.value, locale)) for s in S], types=words.TYPES,
-        by_assignee=[(a, names.get(a, "") if a else "", n) for a, n in by_assignee],
-        teams=handoffs.TEAMS, team_counts=teams))
-
-
-def _escalated(session, actor: Actor, states: list[str], page: int):
-    """Open cases escalated at least once, the most escalated first."""
-    stmt = service.scoped(select(CaseRow.id), actor).where(CaseRow.escalation_level > 0, CaseRow.state.in_(states))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    ids = list(session.scalars(stmt.order_by(CaseRow.escalation_level.desc(), CaseRow.created_at)
-                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
-    by_id = {c.id: c for c in store.load_many(session, ids)}
-    return [by_id[i] for i in ids if i in by_id], total
-
-
-@router.post("/staff/assign")
-async def bulk_assign(request: Request):
-    actor = staff_actor(request)
-    form = await request.form(max_files=0, max_fields=PAGE_SIZE + 10)
-    check_csrf(request, form)
-    numbers = [str(n) for n in form.getlist("cases")][:PAGE_SIZE]
-    back = safe_next(str(form.get("back") or ""), "/staff/")
-    if not numbers:
-        return redirect(request, back, flash="nothing_selected")
-    raw = str(form.get("assignee_id") or "")
-    assignee_id = int(raw) if raw.isdigit() else None
-    with request.app.state.db.transaction() as session:
-        for number in numbers:
-            case = service.get_case(session, actor=actor, number=number)
-            service.act(session, actor=actor, number=number, action="assign", version=case.version,
-                        payload={"assignee_id": assignee_id})
-    return redirect(request, back, flash="assigned")
 
 
 @router.post("/staff/cases/{number}/messages")
@@ -224,6 +141,8 @@ async def reply(number: str, request: Request):
             case = service.get_case(session, actor=actor, number=number)
             follow.post_with_files(session, request, case=case, actor=actor, text=text, uploads=uploads,
                                    at=utcnow())
+            # The first reply to an unassigned case makes it the replier's (an `assign` event, as claiming).
+            queues.claim_if_free(session, actor, service.get_case(session, actor=actor, number=number))
     finally:
         for upload in uploads:
             upload.close()
