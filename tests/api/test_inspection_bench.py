@@ -89,6 +89,7 @@ def test_all_fine_answers_yes_to_every_question_beside_the_customers_evidence(ap
     assert "<dd>B – light signs of handling, resellable</dd>" in page and "<dd>Accept</dd>" in page
     zh = browser(app, "warehouse", ZH).get(f"/staff/warehouse/cases/{number}").text
     assert "是否无超出试用的使用痕迹" in zh and "序列号是否与订单一致" in zh
+    assert "<dd>B – 轻微拿取痕迹，可再售</dd>" in zh
 
 
 def test_a_question_left_out_is_named_in_words_and_nothing_is_saved(app, client, db):
@@ -97,7 +98,7 @@ def test_a_question_left_out_is_named_in_words_and_nothing_is_saved(app, client,
     answers = {f"ck_{k}": "yes" for k in checklists.BASE}
     del answers["ck_no_signs_of_use"]
     for web, words in ((desk, "Answer every question of the checklist: “Free of signs of use beyond trying it?”"),
-                       (browser(app, "warehouse", ZH), "是否无超出试用的使用痕迹")):
+                       (browser(app, "warehouse", ZH), "请回答检查单中的每个问题：“是否无超出试用的使用痕迹”")):
         r = web.post(f"/staff/warehouse/cases/{case['number']}/inspections", data={
             "csrf": csrf_of(web), "line_id": str(line), "grade": "A", "verdict": "accept", **answers})
         alert = re.search(r'<div class="error" role="alert".*?</div>', r.text, re.S).group(0)

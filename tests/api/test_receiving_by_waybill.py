@@ -49,8 +49,8 @@ def test_a_waybill_entered_by_staff_on_the_case_page_finds_its_case_however_it_i
     for code in ("SF1234567890123", "sf-1234-5678-9012-3", " SF 1234 5678 9012 3 "):
         page = scan(desk, code)
         assert found(page, case["number"]) and "Found by its tracking number" in page, code
-    zh = browser(app, "warehouse", ZH)
-    assert found(scan(zh, "SF1234567890123"), case["number"])
+    zh = scan(browser(app, "warehouse", ZH), "SF1234567890123")
+    assert found(zh, case["number"]) and "上次扫描：" in zh
     # The scan field is empty again: the next scan cannot be glued onto this one; the code is shown beside it.
     page = scan(desk, "SF1234567890123")
     assert re.search(r'<input id="code" name="code" value=""[^>]* autofocus', page)
