@@ -1,13 +1,17 @@
 """The receiving desk's scan field in headless Chromium, as a barcode scanner uses it (types the code, then Enter):
 two scans in a row each find their own case, and after every lookup — found or not, and after "back" — the field
-is empty and focused, so a scan is never glued onto the last one."""
+is empty and focused, so a scan is never glued onto the last one. And the inspection's "all fine" button, whose
+form the page sends by script."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from sqlalchemy import select
 
+from returnflow.warehouse import receiving
+from returnflow.warehouse.models import Inspection
 from tests.support.flows import open_for, run
 from tests.support.portal import recent_order
 from tests.support.walk import DESKTOP, Walk, staff_signs_in, watch_requests
@@ -76,4 +80,26 @@ def test_two_scans_in_a_row_each_find_their_own_case_and_the_field_is_empty_and_
     walk = Walk(locale, shots)
     walk.page(page, "staff-receiving-scan")
     assert walk.problems == {} and external == []
+    ctx.close()
+
+
+def test_all_fine_in_the_browser_answers_yes_to_every_question(live, chromium):
+    """The inspection form is sent by script (upload progress); the "all fine" button still says what it is."""
+    base, db = live
+    shop = make_shop(db, "bench-all-fine")
+    number = awaiting_parcel(db, shop, 1, "SF", "SF3000400050006")
+    with db.transaction() as s:
+        receiving.receive_parcel(s, actor=shop.actors["warehouse"], code=number, condition="intact",
+                                 arrived_at=None, note="", photos=[], lines=None)
+    ctx = chromium.new_context(locale="en", viewport=DESKTOP)
+    page = ctx.new_page()
+    staff_signs_in(page, base, f"warehouse@{shop.code}.test", "pw-warehouse", SIGN_IN["en"])
+    page.goto(f"{base}/staff/warehouse/cases/{number}")
+    with page.expect_navigation():
+        page.get_by_role("button", name="All fine: record with every answer “yes”").click()
+    assert "answer-yes" in page.content() and "answer-no" not in page.content()
+    with db.read() as s:
+        row = s.scalars(select(Inspection).where(Inspection.case_id.in_(
+            select(receiving.CASES.c.id).where(receiving.CASES.c.number == number)))).one()
+    assert set(row.checklist.values()) == {True} and len(row.checklist) == 5
     ctx.close()
