@@ -41,9 +41,11 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
     from .models import Shipment
     from .service import _adopt_waiting_events, route
 
-    number = normalise_number(str(payload.get("tracking_number") or ""))[:60]
+    typed = normalise_number(str(payload.get("tracking_number") or ""))[:60]
     carrier = str(payload.get("carrier") or "").strip().upper()
     carrier = carrier if carrier in CARRIERS else "OTHER"
+    # Typed with dashes ("SF-1234-…"): stored as the carrier prints it, when that is what the dashes hide.
+    number = next((n for n in (typed, typed.replace("-", "")) if CARRIERS[carrier].valid(n)), typed)
     if not number or session.scalar(select(Shipment.id).where(
             Shipment.merchant_id == case.merchant_id, Shipment.carrier == carrier,
             Shipment.tracking_number == number)) is not None:
