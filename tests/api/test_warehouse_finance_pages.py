@@ -19,7 +19,7 @@ from tests.support.returns import case_awaiting_return, ship_back, shop_with_war
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
 LINES = (("SKU-A", "800.00", 2), ("SKU-B", "35.50", 1))
-CHECKLIST = ("original_item", "signs_of_use", "accessories_complete", "packaging_intact", "defect_confirmed")
+CHECKLIST = ("original_item", "no_signs_of_use", "accessories_complete", "packaging_intact", "defect_confirmed")
 
 
 def count(db, model, *where):
@@ -40,7 +40,7 @@ def line_ids(client, shop, number):
 
 def inspect_form(web, line_id, **more):
     data = {"csrf": csrf_of(web), "line_id": str(line_id), "grade": "A", "verdict": "accept",
-            **{f"ck_{k}": "yes" for k in CHECKLIST}, "ck_signs_of_use": "no", "ck_defect_confirmed": "na"}
+            **{f"ck_{k}": "yes" for k in CHECKLIST}, "ck_no_signs_of_use": "no", "ck_defect_confirmed": "na"}
     data.update(more)
     return data
 
@@ -139,7 +139,8 @@ def test_inspection_per_line_with_checklist_deduction_photo_then_disposition_onc
     partial = inspect_form(web, a, verdict="accept_with_deduction", deduction="20.00")
     del partial["ck_packaging_intact"]
     missing = web.post(f"/staff/warehouse/cases/{number}/inspections", data=partial)
-    assert missing.status_code == 422 and "packaging_intact" in missing.text and count(db, Inspection) == 0
+    assert missing.status_code == 422 and count(db, Inspection) == 0
+    assert "Answer every question of the checklist: “Packaging present and intact?”" in missing.text
     too_much = web.post(f"/staff/warehouse/cases/{number}/inspections",
                         data=inspect_form(web, a, verdict="accept_with_deduction", deduction="9999"))
     assert too_much.status_code == 422 and "at most 1,600.00" in too_much.text.replace("1600.00", "1,600.00")
@@ -150,7 +151,7 @@ def test_inspection_per_line_with_checklist_deduction_photo_then_disposition_onc
     with db.read() as s:
         row = s.scalars(select(Inspection)).one()
         assert (row.verdict, row.grade, row.deduction, len(row.photos)) == ("accept_with_deduction", "B", 2000, 1)
-        assert row.checklist["signs_of_use"] is False and row.checklist["defect_confirmed"] is None
+        assert row.checklist["no_signs_of_use"] is False and row.checklist["defect_confirmed"] is None
     assert client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json()["state"] == "inspected"
     page = web.get(f"/staff/warehouse/cases/{number}")
     assert "Accept with a deduction" in page.text and "deduction 20.00 CNY" in page.text

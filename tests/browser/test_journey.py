@@ -177,7 +177,6 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     form = house.locator("form[action$='/inspections']")
     for radio in form.locator("input[type=radio][value=yes]").all():
         radio.check()
-    form.locator("input[type=radio][name=ck_signs_of_use][value=no]").check()
     form.locator("select[name=grade]").select_option("A")
     form.locator("input[type=file]").set_input_files(files=[{"name": "coat.png", "mimeType": "image/png",
                                                              "buffer": PNG}])

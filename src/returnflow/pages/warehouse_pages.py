@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..cases import service as cases, store
 from ..cases.models import CaseState as S
 from ..errors import AppError
-from ..warehouse import inspection, receiving
+from ..warehouse import checklists, inspection, receiving
 from ..warehouse.models import Receipt
 from . import words
 from .console import (
@@ -30,6 +30,8 @@ LINE_CONDITIONS = {
     "as_expected": N_("As expected"), "damaged": N_("Damaged"), "used": N_("Used"),
     "missing_parts": N_("Parts missing"), "wrong_item": N_("Wrong item"),
 }
+GRADES = {"A": N_("A – like new, resellable as new"), "B": N_("B – light signs of handling, resellable"),
+          "C": N_("C – visible wear, sold as used or refurbished"), "D": N_("D – damaged, not resellable")}
 VERDICTS = {"accept": N_("Accept"), "accept_with_deduction": N_("Accept with a deduction"), "reject": N_("Reject")}
 DISPOSITIONS = {
     "restock": N_("Restock"), "refurbish": N_("Refurbish"), "return_to_vendor": N_("Return to the vendor"),
@@ -38,6 +40,7 @@ DISPOSITIONS = {
 SCANNED_BY = {"case_number": N_("case number"), "tracking_number": N_("tracking number"),
               "order_number": N_("order number")}
 WORDS = {"parcel_conditions": PARCEL_CONDITIONS, "line_conditions": LINE_CONDITIONS, "verdicts": VERDICTS,
+         "grades": GRADES,
          "dispositions": DISPOSITIONS, "scanned_by": SCANNED_BY}
 
 
@@ -155,7 +158,9 @@ def _bench(request: Request, actor, number: str, error: dict | None = None, line
     with request.app.state.db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
         dossier = inspection.dossier(session, case, locale)
-    decided = {d["line_id"]: d for d in dossier["decided"]}
+        evidence = inspection.evidence(session, case)
+    # The saved answers in words, as the questions read today.
+    decided = {d["line_id"]: dict(d, answers=checklists.answered(d["checklist"], locale)) for d in dossier["decided"]}
     disposed: dict[int, list] = {}
     for d in dossier["dispositions"]:
         disposed.setdefault(d["line_id"], []).append(d)
@@ -166,7 +171,7 @@ def _bench(request: Request, actor, number: str, error: dict | None = None, line
                       "left": expected["received"] - len(disposed.get(line.id, []))})
     return ctx(actor, case=case, lines=lines, arrived=dossier["arrived"], error=error, error_line=line_id,
                can_inspect=case.state == S.RECEIVED.value, state_label=words.state_label(case.state, locale),
-               grades=inspection.GRADES, **WORDS)
+               evidence=evidence, **WORDS)
 
 
 @router.get("/staff/warehouse/cases/{number}")
@@ -177,8 +182,19 @@ async def bench(number: str, request: Request, line: str = ""):
     return render(request, "staff/warehouse/inspect.html", _bench(request, actor, number))
 
 
-def _answer(value: str) -> bool | None:
-    return {"yes": True, "no": False}.get(value)
+def _answers(form, checklist: list[dict]) -> dict[str, bool | None]:
+    """The checklist as answered: the "all fine" button answers yes to every question (it is a submit button, so
+    it works without JavaScript); otherwise each question needs yes, no or n/a, and one left out is named."""
+    if text(form, "all_fine", 5) == "yes":
+        return {item["key"]: True for item in checklist}
+    answers: dict[str, bool | None] = {}
+    for item in checklist:
+        value = text(form, f"ck_{item['key']}", 5)
+        if value not in ("yes", "no", "na"):
+            raise PageError("checklist_incomplete", N_("Answer every question of the checklist: “{question}”."),
+                            field=f"ck_{item['key']}", question=item["label"])
+        answers[item["key"]] = {"yes": True, "no": False}.get(value)
+    return answers
 
 
 @router.post("/staff/warehouse/cases/{number}/inspections")
@@ -194,9 +210,8 @@ async def inspect(number: str, request: Request):
         uploads = await receive_photos(request, files_of(form))
         with request.app.state.db.transaction() as session:
             case = cases.get_case(session, actor=actor, number=number)
-            checklist = inspection.checklists_of(session, case, "en").get(line_id, [])
-            answers = {item["key"]: _answer(text(form, f"ck_{item['key']}", 5)) for item in checklist
-                       if text(form, f"ck_{item['key']}", 5) in ("yes", "no", "na")}
+            checklist = inspection.checklists_of(session, case, locale_of(request)).get(line_id, [])
+            answers = _answers(form, checklist)
             photos = attach_photos(request, session, actor, case, uploads,
                                    text(form, "visibility", 10) or None) if uploads else []
             item = {"line_id": line_id if line_id is not None else -1, "checklist": answers,

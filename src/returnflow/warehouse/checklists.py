@@ -1,7 +1,9 @@
 """Inspection checklists: a base every inspection answers, plus what the product category adds (CN4, CN5).
 
 A category carries its own items in `Category.attributes["checklist"]` (free text such as "tags attached"); its
-legal flags add the statutory checks (one-time seal → seal intact). Items are answered true, false or null (n/a).
+legal flags add the statutory checks (one-time seal → seal intact). Items are answered true, false or null (n/a);
+every question is asked so that true is fine, and a category's item that asks what the base already asks
+("accessories", "unworn") is the base's question, not a second one.
 """
 
 from __future__ import annotations
@@ -13,21 +15,32 @@ from sqlalchemy.orm import Session
 
 from ..orders.models import Category
 
-BASE = ("original_item", "signs_of_use", "accessories_complete", "packaging_intact", "defect_confirmed")
+BASE = ("original_item", "no_signs_of_use", "accessories_complete", "packaging_intact", "defect_confirmed")
+# Every question is asked so that "yes" is fine: "all fine" answers yes to each.
 LABELS = {
     "original_item": ("Is it the original item (not swapped)?", "是否为原商品（未调包）"),
-    "signs_of_use": ("Signs of use beyond trying it?", "是否有超出试用的使用痕迹"),
+    "no_signs_of_use": ("Free of signs of use beyond trying it?", "是否无超出试用的使用痕迹"),
     "accessories_complete": ("Accessories, manuals and gifts complete?", "配件、说明书、赠品是否齐全"),
     "packaging_intact": ("Packaging present and intact?", "包装是否完好"),
-    "defect_confirmed": ("Is the reported defect confirmed?", "顾客所述故障是否属实"),
+    "defect_confirmed": ("Does it match the customer's account (a reported defect is confirmed)?",
+                         "是否与顾客所述一致（所报故障属实）"),
     "seal_intact": ("One-time seal intact?", "一次性封签是否完好"),
     "tags_attached": ("Tags attached, not cut?", "吊牌是否完好未剪"),
     "serial_number": ("Serial number matches the order?", "序列号是否与订单一致"),
     "ccc_mark": ("CCC mark present and unaltered?", "CCC 标志是否完好未改动"),
-    "activation_traces": ("Activated, or personal data left on it?", "是否已激活或留有个人数据"),
-    "unworn": ("Unworn?", "是否未穿着"),
+    "not_activated": ("Not activated, and no personal data left on it?", "是否未激活且未留有个人数据"),
     "unwashed": ("Unwashed?", "是否未洗涤"),
-    "accessories": ("Accessories complete?", "配件是否齐全"),
+}
+# The same check under another name (a category's free text, or a key saved before the questions all read
+# "yes = fine"): (the key asked today, whether a saved answer reads the other way round).
+SAME_AS = {
+    "signs_of_use": ("no_signs_of_use", True), "activation_traces": ("not_activated", True),
+    "activated": ("not_activated", True), "unworn": ("no_signs_of_use", False),
+    "unused": ("no_signs_of_use", False), "accessories": ("accessories_complete", False),
+    "accessories_complete": ("accessories_complete", False), "seal": ("seal_intact", False),
+    "one_time_seal": ("seal_intact", False), "tags": ("tags_attached", False),
+    "packaging": ("packaging_intact", False), "original_packaging": ("packaging_intact", False),
+    "serial": ("serial_number", False), "sn": ("serial_number", False),
 }
 
 
@@ -43,9 +56,29 @@ def for_attributes(attributes: dict | None) -> list[str]:
     if attributes.get("one_time_seal") or attributes.get("hygiene_sealed"):
         keys.append("seal_intact")
     for item in attributes.get("checklist") or []:
-        if isinstance(item, str) and key_of(item) not in keys:
-            keys.append(key_of(item))
+        if not isinstance(item, str) or not item.strip():
+            continue
+        key = canonical(key_of(item))
+        if key not in keys:
+            keys.append(key)
     return keys
+
+
+def canonical(key: str) -> str:
+    """The key a check is asked under today ('accessories' → 'accessories_complete')."""
+    return SAME_AS.get(key, (key, False))[0]
+
+
+def current(answers: dict) -> dict:
+    """Answers given under older or other names, as the questions asked today (an answer to "signs of use?"
+    is the opposite answer to "free of signs of use?"); None (n/a) stays None."""
+    result: dict = {}
+    for key, value in (answers or {}).items():
+        name, flipped = SAME_AS.get(key, (key, False))
+        if name in result or name in answers and name != key:
+            name, flipped = key, False  # both names answered: each answer stays under its own
+        result[name] = (not value) if flipped and isinstance(value, bool) else value
+    return result
 
 
 def for_category(session: Session, merchant_id: int, code: str | None) -> list[str]:
@@ -57,7 +90,17 @@ def for_category(session: Session, merchant_id: int, code: str | None) -> list[s
     return for_attributes(attributes)
 
 
+def label(key: str, locale: str) -> str:
+    words = LABELS.get(key)
+    if words is None:  # a category's own item, in the merchant's words
+        return key.replace("_", " ")
+    return words[1 if locale == "zh-CN" else 0]
+
+
 def describe(keys: list[str], locale: str) -> list[dict]:
-    zh = locale == "zh-CN"
-    return [{"key": k, "label": LABELS.get(k, (k.replace("_", " "), k.replace("_", " ")))[1 if zh else 0]}
-            for k in keys]
+    return [{"key": k, "label": label(k, locale)} for k in keys]
+
+
+def answered(answers: dict, locale: str) -> list[dict]:
+    """A saved inspection's answers as the questions asked today: [{key, label, answer}] (True, False or None)."""
+    return [{"key": k, "label": label(k, locale), "answer": v} for k, v in current(answers).items()]

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases import store
-from ..cases.models import CaseState as S
+from ..cases.models import Attachment, CaseState as S
 from ..cases.service import get_case
 from ..cases.store import CaseRecord
+from ..cases.visibility import CUSTOMER
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained
@@ -71,7 +72,9 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
                             code="already_inspected", status=409)
         done.add(line.id)
         keys = checklists.for_category(session, case.merchant_id, cats.get(line.id))
-        answers = item.get("checklist") or {}
+        # Answers under a question's older name (the API before the questions all read "yes = fine") count.
+        answers = checklists.current(item.get("checklist") or {}) if isinstance(item.get("checklist"), dict) \
+            else {}
         missing = [k for k in keys if k not in answers]
         unknown = [k for k in answers if k not in keys]
         if missing or unknown:
@@ -146,6 +149,17 @@ def _fire_inspect(session: Session, actor: Actor, case: CaseRecord) -> None:
             entry["note"] = row.reject_reason
         lines.append(entry)
     fire(session, case, "inspect", actor, payload={"lines": lines})
+
+
+def evidence(session: Session, case: CaseRecord) -> list[dict[str, Any]]:
+    """The evidence the customer can see on the case (their own photos and videos first, then what staff shared
+    with them), for the inspector to compare the goods with."""
+    rows = session.scalars(select(Attachment).where(Attachment.case_id == case.id,
+                                                    Attachment.visibility == CUSTOMER)
+                           .order_by(Attachment.id))
+    found = [{"id": a.id, "filename": a.filename, "kind": a.kind,
+              "by_customer": (a.uploaded_by or "").startswith("customer:")} for a in rows]
+    return sorted(found, key=lambda a: not a["by_customer"])
 
 
 def inspection_dict(row: Inspection) -> dict[str, Any]:

@@ -20,7 +20,8 @@ class Receipt(Base):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
-    status: Mapped[str] = mapped_column(String(20))  # matched | unmatched
+    # unmatched: waiting in the exceptions queue; matched: matched from it later; received: found by its scan
+    status: Mapped[str] = mapped_column(String(20))
     scanned_code: Mapped[str] = mapped_column(String(100))
     carrier: Mapped[str | None] = mapped_column(String(20))
     tracking_number: Mapped[str | None] = mapped_column(String(60))

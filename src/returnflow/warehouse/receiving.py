@@ -4,6 +4,7 @@ nothing becomes an exception, to be matched later; nothing scanned is lost."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..cases.visibility import INTERNAL
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, NotFound
+from ..logistics.carriers import normalise_number
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..orders import units
@@ -44,7 +46,8 @@ _LOOKUP = union_all(
         CASES.c.number == bindparam("upper"), CASES.c.merchant_id == bindparam("merchant_id")),
     select(CASES.c.id, CASES.c.number, literal("tracking_number").label("by"))
     .join(SHIPMENTS, SHIPMENTS.c.case_id == CASES.c.id).where(
-        SHIPMENTS.c.tracking_number == bindparam("upper"), SHIPMENTS.c.merchant_id == bindparam("merchant_id"),
+        SHIPMENTS.c.tracking_number.in_(bindparam("waybills", expanding=True)),
+        SHIPMENTS.c.merchant_id == bindparam("merchant_id"),
         SHIPMENTS.c.direction == "inbound"),
     select(CASES.c.id, CASES.c.number, literal("order_number").label("by"))
     .join(ORDERS, ORDERS.c.id == CASES.c.order_id).where(
@@ -56,12 +59,25 @@ _RECEIVED = (select(RECEIPT_LINES.c.case_line_id, func.sum(RECEIPT_LINES.c.quant
              .group_by(RECEIPT_LINES.c.case_line_id))
 
 
+# A carrier's barcode may add a parcel-of-shipment suffix to the waybill (JD: JDVA12345678901-1-1-).
+_PARCEL_SUFFIX = re.compile(r"-\d{1,3}-\d{1,3}-?$")
+
+
+def waybill_forms(code: str) -> list[str]:
+    """The ways a scanned or typed waybill may be stored on a shipment: upper case without spaces (as logistics
+    stores it), also without the dashes people type and without a barcode's parcel suffix."""
+    base = normalise_number(code)
+    forms = [base, base.replace("-", ""), _PARCEL_SUFFIX.sub("", base)]
+    forms.append(forms[2].replace("-", ""))
+    return [f for i, f in enumerate(forms) if f and f not in forms[:i]]
+
+
 def lookup(session: Session, *, merchant_id: int, code: str) -> list[dict[str, Any]]:
     """The cases a scanned code names: [{id, number, by}], one entry per case."""
     raw = (code or "").strip()
     found: dict[int, dict[str, Any]] = {}
     for row in store.run(session, _LOOKUP, {"upper": raw.replace(" ", "").upper(), "raw": raw,
-                                            "merchant_id": merchant_id}):
+                                            "waybills": waybill_forms(raw) or [""], "merchant_id": merchant_id}):
         found.setdefault(row[0], {"id": row[0], "number": row[1], "by": row[2]})
     return list(found.values())
 
@@ -218,8 +234,11 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
                                 f"{line.sku} 仅剩 {left} 件待收（申请 {line.quantity} 件，已收 {so_far.get(line.id, 0)} 件）",
                                 code="quantity_exceeds")
     _check_photos(session, case, photos)
-    receipt.case_id, receipt.status, receipt.matched_at = case.id, "matched", utcnow()
-    if receipt.id is None:
+    # Received straight from the scan ("received") or matched later from the exceptions queue ("matched"): only
+    # the latter were ever exceptions, and only they are listed with the queue.
+    direct = receipt.id is None
+    receipt.case_id, receipt.status, receipt.matched_at = case.id, "received" if direct else "matched", utcnow()
+    if direct:
         session.add(receipt)
     session.flush()
     receipt.photos = list(photos) + _move_parcel_photos(session, actor, case, receipt)
@@ -331,7 +350,8 @@ def receipt_dict(session: Session, receipt: Receipt) -> dict[str, Any]:
 
 
 def exceptions(session: Session, *, actor: Actor, status: str = "unmatched", limit: int = 100) -> list[dict]:
-    """The exceptions queue: parcels that matched no case (oldest first)."""
+    """The exceptions queue: parcels that matched no case (oldest first); with status "matched", those of them
+    matched to their case since (a parcel received directly from its scan, status "received", never was one)."""
     merchant_id = staff_merchant(actor, DESK + ("agent",), "see the exceptions queue")
     rows = session.scalars(select(Receipt).where(Receipt.merchant_id == merchant_id, Receipt.status == status)
                            .order_by(Receipt.arrived_at, Receipt.id).limit(limit))

@@ -42,9 +42,16 @@ document.addEventListener("submit", function (event) {
     // A refusal comes back as a whole page: show it.
     document.documentElement.innerHTML = xhr.responseText;
   };
-  xhr.onerror = function () { form.removeAttribute("data-progress"); form.submit(); };
+  // The button pressed is part of what the form says (e.g. the inspection's "all fine"), as in a plain submit.
+  var by = event.submitter;
+  xhr.onerror = function () {
+    form.removeAttribute("data-progress");
+    if (by && form.requestSubmit) { form.requestSubmit(by); } else { form.submit(); }
+  };
   Array.prototype.forEach.call(form.querySelectorAll("button[type=submit]"), function (b) { b.disabled = true; });
-  xhr.send(new FormData(form));
+  var data = new FormData(form);
+  if (by && by.name) data.append(by.name, by.value);
+  xhr.send(data);
 });
 
 // Reply templates (话术): choosing one puts its text, with the case's placeholders filled, into the reply box.
