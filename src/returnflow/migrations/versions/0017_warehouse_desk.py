@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017_warehouse_desk'
-down_revision = '0016_portal_form'
+down_revision = '0017_desks'
 branch_labels = None
 depends_on = None
 
