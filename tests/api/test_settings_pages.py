@@ -100,16 +100,36 @@ def test_publishing_from_the_form_keeps_the_rest_of_the_file_and_shows_the_diff(
     web = admin(app)
     token = csrf_of(web)
     source = '[policy]\nid = "cfg"\nextends = "cn-law"\n\n[fees]\nrestocking_percent = 5  # kept\n'
-    assert web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source}).status_code == 200
-    r = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "policy.extends": "taobao-current",
-                                                 "window.days": "15", "shipping.no_reason_payer": "merchant"})
+    asked = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source})
+    assert asked.status_code == 200 and 'id="confirm"' in asked.text and count(db, PolicyVersion) == 0
+    assert '<span class="add">+restocking_percent = 5  # kept</span>' in asked.text  # against the preset
+    assert "Preset cn-law" in asked.text
+    confirmed = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source,
+                                                         "confirm": "yes", "base_version": "0"})
+    assert confirmed.status_code == 200 and count(db, PolicyVersion) == 1
+    form = {"csrf": token, "intent": "publish", "policy.extends": "taobao-current", "window.days": "15",
+            "shipping.no_reason_payer": "merchant"}
+    asked = web.post("/staff/settings/policy", data=form)
+    assert '<span class="add">+days = 15</span>' in asked.text and "Version 1 (in force)" in asked.text
+    assert count(db, PolicyVersion) == 1
+    drafted = re.search(r'<textarea name="source" hidden readonly aria-hidden="true">(.*?)</textarea>', asked.text,
+                        re.S).group(1).replace("&#34;", '"').replace("&quot;", '"')
+    # A stale confirmation (another version published meanwhile) asks again and writes nothing.
+    stale = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": drafted,
+                                                     "confirm": "yes", "base_version": "0"})
+    assert stale.status_code == 409 and "Someone published another version meanwhile" in stale.text
+    assert count(db, PolicyVersion) == 1
+    r = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": drafted,
+                                                 "confirm": "yes", "base_version": "1"})
     assert r.status_code == 200 and "The new policy version was published" in r.text
+    assert "published by admin of cfg on" in r.text
     with db.read() as session:
         latest = session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
     assert latest.version == 2 and latest.extends == "taobao-current"
     assert "restocking_percent = 5  # kept" in latest.source and "days = 15" in latest.source
     assert 'no_reason_payer = "merchant"' in latest.source
     diff = web.get("/staff/settings/policy/versions/2").text
+    assert "Published by admin of cfg on" in diff
     assert '<span class="add">+days = 15</span>' in diff
     assert '<span class="del">-extends = &#34;cn-law&#34;</span>' in diff or '<span class="del">-extends = "cn-law"</span>' in diff
 
@@ -230,10 +250,10 @@ def test_the_delivery_log_shows_a_dead_webhook_with_its_error_and_sends_it_again
         worker.run_once(t0, timers=False)
         worker.run_once(t0 + timedelta(seconds=5), timers=False)
         page = web.get("/staff/settings/notifications").text
-        row = re.search(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
-        assert row and "dead" in row.group(0) and "HTTP 500" in row.group(0) and "case.open" in row.group(0)
+        row = re.search(r'<tr data-status="dead"><td>(\d+)</td>.*?</tr>', page, re.S)
+        assert row and ">Failed<" in row.group(0) and "HTTP 500" in row.group(0) and "Webhook: Case opened" in row.group(0)
         r = web.post("/staff/settings/notifications/replay", data={"csrf": token, "id": row.group(1)})
         assert "The failed deliveries were queued again" in r.text
         assert worker.run_once(timers=False).messages.get("sent") == 1
     assert [x["status"] for x in requests_seen(log)] == [500, 500, 200]
-    assert ">sent<" in web.get("/staff/settings/notifications").text
+    assert '<tr data-status="sent">' in web.get("/staff/settings/notifications").text

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from ..auth import users
 from ..auth.actor import Actor
@@ -20,13 +20,15 @@ from ..logistics import service as logistics
 from ..logistics.carriers import CARRIERS
 from ..notify import outbox, templates
 from ..notify.config import get_delivery_settings
-from ..notify.models import DeliveryAttempt, MessageTemplate, WebhookEndpoint
-from ..notify.webhooks import TOPIC, check_endpoint, new_secret
+from ..notify.models import MessageTemplate, WebhookEndpoint
+from ..notify.webhooks import check_endpoint, new_secret
 from ..outbound import Allowed, mask, redact_url
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings
 from ..sla.models import SlaSettings
 from . import portal_reach as reach, words
+from . import settings_log as delivery_log
+from . import settings_words as sw
 from ..merchants.models import Merchant
 from .frame import N_, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
@@ -149,14 +151,17 @@ def _providers(locale: str) -> list[dict[str, Any]]:
     s = get_delivery_settings()
     problems = {name: texts[1 if locale == "zh-CN" else 0] for name, texts in s.problems().items()}
     return [
-        {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host), "facts": [
+        {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host),
+         "missing": N_("No email is sent: no mail server is set (RETURNFLOW_SMTP_HOST)."), "facts": [
             (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
             (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
             (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
         {"name": N_("SMS"), "configured": bool(s.sms_url), "refused": problems.get("RETURNFLOW_SMS_URL"),
+         "missing": N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.sms_url) if s.sms_url else ""),
                    (N_("Access token"), "set" if s.sms_token else "")]},
         {"name": N_("App push"), "configured": bool(s.push_url), "refused": problems.get("RETURNFLOW_PUSH_URL"),
+         "missing": N_("No push message is sent: no push provider is set (RETURNFLOW_PUSH_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.push_url) if s.push_url else ""),
                    (N_("Access token"), "set" if s.push_token else "")]},
     ]
@@ -176,22 +181,8 @@ def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
             "due_at": "2026-11-26 18:00"}
 
 
-def _webhook_log(session, merchant_id: int) -> list[dict[str, Any]]:
-    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.merchant_id == merchant_id,
-                                                            OutboxMessage.topic == TOPIC)
-                                .order_by(OutboxMessage.id.desc()).limit(30)))
-    last = {}
-    if rows:
-        latest = (select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.outbox_id.in_([r.id for r in rows]))
-                  .group_by(DeliveryAttempt.outbox_id))
-        last = {a.outbox_id: a for a in session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.id.in_(latest)))}
-    return [{"id": r.id, "status": r.status, "attempts": r.attempts, "at": r.created_at,
-             "endpoint": (r.payload or {}).get("endpoint_id"),
-             "event": ((r.payload or {}).get("event") or {}).get("type", ""),
-             "error": last[r.id].error if r.id in last and not last[r.id].ok else ""} for r in rows]
-
-
 def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
+    locale = locale_of(request)
     with request.app.state.db.read() as session:
         own = {(r.key, r.locale) for r in session.scalars(select(MessageTemplate).where(
             MessageTemplate.merchant_id == actor.merchant_id))}
@@ -199,13 +190,14 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
                      for e in session.scalars(select(WebhookEndpoint).where(
                          WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
                          .order_by(WebhookEndpoint.id))]
-        log = _webhook_log(session, actor.merchant_id)
-    keys = [{"key": key, "fields": b.fields, "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
-            for key, b in sorted(templates.BUILTIN.items())]
+        log = delivery_log.rows(session, actor.merchant_id, locale)
+    keys = sorted(({"key": key, "name": sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND), "fields": b.fields,
+                    "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
+                   for key, b in templates.BUILTIN.items()), key=lambda t: t["name"])
     return render(request, "staff/settings/notifications.html", ctx(
-        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale_of(request)),
+        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale),
         endpoints=endpoints,
-        log=log, dead=sum(1 for x in log if x["status"] == "dead"), form=more.pop("form", {}), **more),
+        log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}), **more),
         status=status)
 
 
@@ -226,6 +218,7 @@ def _template_page(request: Request, actor: Actor, key: str, locale_key: str, *,
     values = more.pop("values", None) or {"subject": subject, "body": body}
     return render(request, "staff/settings/template.html", ctx(
         actor, "notifications", key=key, template_locale=locale_key, values=values, own=own,
+        template_name=sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND),
         fields=templates.BUILTIN[key].fields, sample=sample, reader_locale=locale, **more), status=status)
 
 
@@ -317,13 +310,14 @@ async def webhook_remove(endpoint_id: int, request: Request):
 
 @router.post("/staff/settings/notifications/replay")
 async def webhook_replay(request: Request):
-    """Queues dead webhook deliveries again: one (`id`) or all of the merchant's."""
+    """Queues failed webhook deliveries and notifications again: one (`id`) or all of the merchant's."""
     actor = admin_actor(request)
     form = await posted(request)
     one = text_of(form, "id", 20)
     with request.app.state.db.read() as session:
         stmt = select(OutboxMessage.id).where(OutboxMessage.merchant_id == actor.merchant_id,
-                                              OutboxMessage.topic == TOPIC, OutboxMessage.status == "dead")
+                                              OutboxMessage.topic.in_(delivery_log.REPLAYABLE),
+                                              OutboxMessage.secret.is_(False), OutboxMessage.status == "dead")
         if one.isdigit():
             stmt = stmt.where(OutboxMessage.id == int(one))
         ids = list(session.scalars(stmt))

@@ -9,11 +9,14 @@ import re
 import tomllib
 from typing import Any
 
+import tomlkit
+
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..auth import users
 from ..auth.actor import Actor
+from ..auth.models import User
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import CaseType
 from ..errors import AppError, Explained
@@ -213,25 +216,23 @@ def _knob_values(policy_source: str, preset: str) -> dict[str, str]:
 
 
 def set_key(source: str, section: str, key: str, literal: str | None) -> str:
-    """`source` with `[section] key = literal` set (None: the line removed), keeping every other line."""
-    lines = source.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
-    if start is None:
-        if literal is None:
-            return source
-        return source.rstrip("\n") + f"\n\n[{section}]\n{key} = {literal}\n"
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    for i in range(start + 1, end):
-        if pattern.match(lines[i]):
-            if literal is None:
-                del lines[i]
-            else:
-                lines[i] = f"{key} = {literal}"
-            return "\n".join(lines) + "\n"
-    if literal is not None:
-        lines.insert(start + 1, f"{key} = {literal}")
-    return "\n".join(lines) + "\n"
+    """`source` with `[section] key = literal` set (None: the key removed), by tomlkit: every comment, blank line,
+    multi-line array and inline table stays as written; only the one value changes (its own comment kept)."""
+    doc = tomlkit.parse(source)
+    table = doc.get(section)
+    if literal is None:
+        if table is not None and key in table:
+            del table[key]
+        return tomlkit.dumps(doc)
+    value = tomlkit.parse(f"v = {literal}")["v"]
+    if table is None:
+        table = tomlkit.table()
+        table.add(key, value)
+        doc.add(section, table)
+    else:
+        table[key] = value
+    out = tomlkit.dumps(doc)
+    return out if out.endswith("\n") else out + "\n"
 
 
 def draft_from_knobs(base: str, form, merchant_code: str) -> tuple[str, dict[str, str], dict[str, str]]:
@@ -276,8 +277,23 @@ def _policy_context(session, actor: Actor) -> dict[str, Any]:
     versions = policy_service.versions(session, merchant.id)
     reasons = reason_taxonomy.for_merchant(session, merchant.id)
     return {"merchant": merchant, "row": row, "policy": policy, "source": row.source if row else "",
+            "publishers": publishers(session, [v.created_by for v in versions]),
             "default_preset": policy_service.default_preset(merchant),
             "preset_source": "" if row else source, "versions": versions, "reasons": reasons}
+
+
+def publishers(session, refs: list[str]) -> dict[str, str]:
+    """{actor ref: the person's name} for the refs of staff users ("user:<id>")."""
+    ids = {int(r[5:]) for r in refs if r and r.startswith("user:") and r[5:].isdigit()}
+    if not ids:
+        return {}
+    return {f"user:{i}": n for i, n in session.execute(select(User.id, User.name).where(User.id.in_(ids)))}
+
+
+def policy_diff(before: str, after: str, old_name: str, new_name: str) -> list[str]:
+    """The unified diff of two policy files, line by line (shown with + and - marks)."""
+    return list(difflib.unified_diff(before.splitlines(), after.splitlines(), fromfile=old_name, tofile=new_name,
+                                     lineterm="", n=2))
 
 
 def _policy_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
@@ -355,6 +371,19 @@ async def policy_post(request: Request):
     if errors:
         return _policy_page(request, actor, status=422, errors=errors, **page)
     if intent == "publish":
+        active = info["row"]
+        shown_version = text_of(form, "base_version", 12)
+        active_version = str(active.version) if active else "0"
+        if form.get("confirm") != "yes" or shown_version not in ("", active_version):
+            # Asks first: the change against the version in force, and a button that publishes exactly this file.
+            stale = form.get("confirm") == "yes"
+            before = active.source if active else preset_text(info["default_preset"])
+            old_name = gettext(locale, N_("Version %(n)s (in force)")) % {"n": active.version} if active else \
+                gettext(locale, N_("Preset %(name)s")) % {"name": info["default_preset"]}
+            new_name = gettext(locale, N_("New version"))
+            return _policy_page(request, actor, status=409 if stale else 200, stale=stale,
+                                confirm={"source": source, "base_version": active_version,
+                                         "diff": policy_diff(before, source, old_name, new_name)}, **page)
         with request.app.state.db.transaction() as session:
             row = policy_service.save(session, actor.merchant_id, source, actor)
             users.record(session, actor, merchant_id=actor.merchant_id, action="policy.publish",
@@ -391,8 +420,8 @@ async def policy_version(version: int, request: Request):
         before = session.scalar(select(policy_service.PolicyVersion).where(
             policy_service.PolicyVersion.merchant_id == actor.merchant_id,
             policy_service.PolicyVersion.version == version - 1)) if version > 1 else None
-    diff = list(difflib.unified_diff((before.source if before else "").splitlines(), row.source.splitlines(),
-                                     fromfile=f"v{version - 1}" if before else "", tofile=f"v{version}",
-                                     lineterm="", n=2))
+        names = publishers(session, [row.created_by])
+    diff = policy_diff(before.source if before else "", row.source, f"v{version - 1}" if before else "",
+                       f"v{version}")
     return render(request, "staff/settings/policy_version.html", ctx(
-        actor, "policy", row=row, before=before, diff=diff))
+        actor, "policy", row=row, before=before, diff=diff, publisher=names.get(row.created_by)))
