@@ -396,3 +396,9 @@ async def address_save(request: Request):
         errors = {k.split("[")[0]: v for k, v in found.items()}
         return _addresses_page(request, actor, status=exc.status, values=values, errors=errors)
     return redirect(request, "/staff/settings/addresses", flash="address_saved")
+
+
+# Reply templates (话术) have their own module; their routes join this router.
+from .settings_replies import router as _replies_router  # noqa: E402
+
+router.include_router(_replies_router)

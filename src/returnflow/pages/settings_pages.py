@@ -33,7 +33,8 @@ from .staff_pages import staff_actor
 
 router = APIRouter(include_in_schema=False)
 SECTIONS = (("users", N_("Staff and roles")), ("policy", N_("Return policy")), ("sla", N_("Deadlines (SLA)")),
-            ("notifications", N_("Notifications")), ("addresses", N_("Return addresses")))
+            ("replies", N_("Reply templates")), ("notifications", N_("Notifications")),
+            ("addresses", N_("Return addresses")))
 ADMIN_ONLY = N_("Only administrators can open the settings.")
 FLASH.update({
     "settings_saved": N_("The settings were saved."),
@@ -126,7 +127,8 @@ AUDIT_ACTIONS = {
     "webhook.add": N_("Webhook added"), "webhook.remove": N_("Webhook removed"),
     "address.save": N_("Return address saved"), "user.unlock": N_("Sign-in unlocked"),
     "user.two_factor_reset": N_("Two-factor sign-in reset"), "signin.locked": N_("Sign-in locked after failures"),
-    "security.save": N_("Sign-in rules saved"),
+    "security.save": N_("Sign-in rules saved"), "reply.save": N_("Reply template saved"),
+    "reply.delete": N_("Reply template deleted"),
 }
 
 
