@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from returnflow.auth.models import StaffEvent, User
 from returnflow.logistics.models import ReturnAddress
 from returnflow.notify.models import MessageTemplate, WebhookEndpoint
+from returnflow.orders.models import Category
 from returnflow.policy.models import PolicyVersion
 from returnflow.sla import calendar as sla_calendar
 from returnflow.sla import settings as sla_settings
@@ -214,13 +215,27 @@ def test_webhooks_and_addresses_from_the_pages(app, db, shop):
 
     r = web.post("/staff/settings/addresses", data={"csrf": token, "code": "sh 1", "name": "", "address": ""})
     assert set(errors(r.text)) == {"code", "name", "address"} and count(db, ReturnAddress) == 0
-    r = web.post("/staff/settings/addresses", data={"csrf": token, "code": "sh-1", "name": "上海仓", "address": "上海市",
-                                                    "categories": "apparel，shoes", "carriers": "SF, ZTO",
-                                                    "is_default": "on", "active": "on"})
+    with db.transaction() as session:
+        for code, zh, en in (("apparel", "服装", "Clothing"), ("shoes", "鞋", "Shoes")):
+            session.add(Category(merchant_id=shop.id, code=code, name_zh=zh, name_en=en))
+    page = web.get("/staff/settings/addresses").text
+    assert 'value="apparel"' in page and ">Clothing<" in page and 'value="ZTO"' in page and ">Hong Kong" in page
+    base = {"csrf": token, "code": "sh-1", "name": "上海仓", "address": "上海市", "is_default": "on", "active": "on"}
+    for field, value in (("carriers", "TELEPORT"), ("categories", "furniture"), ("regions", "XX")):
+        bad = web.post("/staff/settings/addresses", data={**base, field: value})
+        assert bad.status_code == 422 and list(errors(bad.text)) == [field] and value in errors(bad.text)[field]
+        assert count(db, ReturnAddress) == 0
+    zh = TestClient(app, headers=ZH)
+    sign_in_staff(zh, "admin@cfg.test", "pw-admin")
+    bad = zh.post("/staff/settings/addresses", data={**base, "csrf": csrf_of(zh), "carriers": "TELEPORT"})
+    assert errors(bad.text) == {"carriers": "推荐快递：「TELEPORT」不在快递列表中。"}
+    r = web.post("/staff/settings/addresses", data={**base, "categories": ["apparel", "shoes"],
+                                                    "carriers": ["SF", "ZTO"], "regions": ["CN", "HK"]})
     assert r.status_code == 200 and "The return address was saved" in r.text
     with db.read() as session:
         row = session.scalar(select(ReturnAddress))
     assert row.categories == ["apparel", "shoes"] and row.carriers == ["SF", "ZTO"] and row.is_default and row.active
+    assert row.regions == ["CN", "HK"]
 
 
 def test_the_last_admin_is_kept_from_the_page_too(app, db, shop):

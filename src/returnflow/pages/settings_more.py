@@ -16,8 +16,6 @@ from ..auth.actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..db import utcnow
 from ..errors import AppError, Explained
-from ..logistics import service as logistics
-from ..logistics.carriers import CARRIERS
 from ..notify import outbox, templates
 from ..notify.config import get_delivery_settings
 from ..notify.models import MessageTemplate, WebhookEndpoint
@@ -26,10 +24,9 @@ from ..outbound import Allowed, mask, redact_url
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings
 from ..sla.models import SlaSettings
-from . import portal_reach as reach, words
+from . import words
 from . import settings_log as delivery_log
 from . import settings_words as sw
-from ..merchants.models import Merchant
 from .frame import N_, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
@@ -326,79 +323,9 @@ async def webhook_replay(request: Request):
     return redirect(request, "/staff/settings/notifications#deliveries", flash="replayed")
 
 
-# ---- return addresses ----------------------------------------------------------------------------------------
-
-ADDRESS_TEXT = {"name": 200, "contact": 100, "phone": 40, "address": 1000, "address_en": 1000, "postcode": 20}
-ADDRESS_LISTS = ("regions", "categories", "carriers")
-ADDRESS_FLAGS = ("is_default", "auto_receive_on_delivery", "active")
-
-
-def _address_values(row) -> dict[str, Any]:
-    values: dict[str, Any] = {"code": row.code}
-    values.update({k: getattr(row, k) or "" for k in ADDRESS_TEXT})
-    values.update({k: ", ".join(getattr(row, k) or []) for k in ADDRESS_LISTS})
-    values.update({k: bool(getattr(row, k)) for k in ADDRESS_FLAGS})
-    return values
-
-
-def _addresses_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
-    with request.app.state.db.read() as session:
-        rows = logistics.list_addresses(session, merchant_id=actor.merchant_id)
-        more.setdefault("shop", reach.shop_contact(session.get(Merchant, actor.merchant_id)))
-    locale = locale_of(request)
-    carriers = [(c.code, c.name_zh if locale == "zh-CN" else c.name_en) for c in CARRIERS.values()]
-    return render(request, "staff/settings/addresses.html", ctx(
-        actor, "addresses", rows=rows, carriers=carriers, carrier_names=dict(carriers),
-        values=values or {"active": True}, **more), status=status)
-
-
-@router.get("/staff/settings/addresses")
-async def addresses_page(request: Request, edit: str = ""):
-    actor = admin_actor(request)
-    values = None
-    if edit:
-        with request.app.state.db.read() as session:
-            row = next((r for r in logistics.list_addresses(session, merchant_id=actor.merchant_id)
-                        if r.code == edit), None)
-        values = _address_values(row) if row is not None else None
-    return _addresses_page(request, actor, values=values, editing=values is not None)
-
-
-@router.post("/staff/settings/addresses")
-async def address_save(request: Request):
-    actor = admin_actor(request)
-    form = await posted(request)
-    values: dict[str, Any] = {"code": text_of(form, "code", 60)}
-    values.update({k: text_of(form, k, 1200) for k in ADDRESS_TEXT})
-    values.update({k: text_of(form, k, 1000) for k in ADDRESS_LISTS})
-    values.update({k: form.get(k) == "on" for k in ADDRESS_FLAGS})
-    code = values["code"]
-    errors: dict[str, str] = {}
-    if not code or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 40 or not code.isascii():
-        errors["code"] = N_("Use letters, digits, - and _ (at most 40).")
-    for name in ("name", "address"):
-        if not values[name]:
-            errors[name] = N_("This field is required.")
-    for name, limit in ADDRESS_TEXT.items():
-        if len(values[name]) > limit and name not in errors:
-            errors[name] = N_("This text is too long.")
-    if errors:
-        return _addresses_page(request, actor, status=422, values=values, errors=errors)
-    data = {k: values[k] for k in ADDRESS_TEXT}
-    data.update({k: [x.strip() for x in values[k].replace("，", ",").split(",") if x.strip()] for k in ADDRESS_LISTS})
-    data.update({k: values[k] for k in ADDRESS_FLAGS})
-    try:
-        with request.app.state.db.transaction() as session:
-            logistics.save_address(session, actor=actor, code=code, data=data)
-            users.record(session, actor, merchant_id=actor.merchant_id, action="address.save", target=code)
-    except AppError as exc:
-        found = explain(exc, locale_of(request))
-        errors = {k.split("[")[0]: v for k, v in found.items()}
-        return _addresses_page(request, actor, status=exc.status, values=values, errors=errors)
-    return redirect(request, "/staff/settings/addresses", flash="address_saved")
-
-
-# Reply templates (话术) have their own module; their routes join this router.
+# Return addresses and reply templates (话术) have their own modules; their routes join this router.
+from .settings_addresses import _addresses_page, router as _addresses_router  # noqa: E402,F401
 from .settings_replies import router as _replies_router  # noqa: E402
 
+router.include_router(_addresses_router)
 router.include_router(_replies_router)
