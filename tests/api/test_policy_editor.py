@@ -9,7 +9,7 @@ import tomllib
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from returnflow.pages.settings_pages import set_key
+from returnflow.pages.settings_policy import set_key
 from returnflow.policy.models import PolicyVersion
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop

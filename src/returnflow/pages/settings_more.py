@@ -27,7 +27,8 @@ from ..sla.models import SlaSettings
 from . import words
 from . import settings_log as delivery_log
 from . import settings_words as sw
-from .frame import N_, locale_of, redirect
+from .settings_thresholds import sla_rows
+from .frame import N_, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -46,13 +47,15 @@ def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict
     with request.app.state.db.read() as session:
         current = sla_settings.for_merchant(session, actor.merchant_id)
     shown = values or _sla_values(current)
-    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0],
-              "actions": [(a, words.word(words.ACTIONS, a, locale)) for a in sla_settings.auto_actions_for(step)]}
+    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0].capitalize(),
+              "actions": [(a, sw.action_word(a, locale)) for a in sla_settings.auto_actions_for(step)]}
              for step in sla_settings.DEFAULT_STEPS]
+    more.setdefault("in_force", sla_rows(current, locale))
     calendar_name = shown.get("calendar") or current["calendar"]
     more.setdefault("own", {"holidays": current.get("holidays") or [], "workdays": current.get("workdays") or []})
     return render(request, "staff/settings/sla.html", ctx(
-        actor, "sla", values=shown, steps=steps, calendars=[(c, c) for c in sla_calendar.available()],
+        actor, "sla", values=shown, steps=steps,
+        calendars=[(c, sw.word(sw.CALENDARS, c, locale) or c) for c in sla_calendar.available()],
         days=_calendar_days(calendar_name if calendar_name in sla_calendar.available() else current["calendar"]),
         **more), status=status)
 
@@ -178,12 +181,25 @@ def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
             "due_at": "2026-11-26 18:00"}
 
 
+def event_options(locale: str) -> list[tuple[str, str]]:
+    """The case events a webhook may subscribe to, (action, words), in the workflow's order."""
+    from ..cases.workflow import ACTIONS
+
+    return [(a, words.word(words.STAFF_STEPS, a, locale)) for a in ["open", *ACTIONS] if a in words.STAFF_STEPS]
+
+
+def event_word(event: str, locale: str) -> str:
+    action = event.removeprefix("case.")
+    return words.word(words.STAFF_STEPS, action, locale) if action in words.STAFF_STEPS else event
+
+
 def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
     locale = locale_of(request)
     with request.app.state.db.read() as session:
         own = {(r.key, r.locale) for r in session.scalars(select(MessageTemplate).where(
             MessageTemplate.merchant_id == actor.merchant_id))}
-        endpoints = [{"id": e.id, "url": e.url, "events": e.events, "secret": mask(e.secret)}
+        endpoints = [{"id": e.id, "url": e.url, "secret": mask(e.secret),
+                      "events": [event_word(x, locale) for x in e.events or []]}
                      for e in session.scalars(select(WebhookEndpoint).where(
                          WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
                          .order_by(WebhookEndpoint.id))]
@@ -194,7 +210,8 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
     return render(request, "staff/settings/notifications.html", ctx(
         actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale),
         endpoints=endpoints,
-        log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}), **more),
+        log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}),
+        event_options=event_options(locale), **more),
         status=status)
 
 
@@ -273,11 +290,20 @@ async def template_reset(key: str, locale: str, request: Request):
 async def webhook_add(request: Request):
     actor = admin_actor(request)
     form = await posted(request)
-    values = {"url": text_of(form, "url", 500), "events": text_of(form, "events", 1000)}
-    events = [e.strip() for e in values["events"].replace("，", ",").split(",") if e.strip()]
+    events = []
+    for raw in form.getlist("events"):  # ticked boxes (or one comma-separated text from a script)
+        events += [e.strip()[:60] for e in str(raw).replace("，", ",").split(",") if e.strip()]
+    values = {"url": text_of(form, "url", 500), "events": events[:100]}
     allowed = Allowed.parse(request.app.state.settings.outbound_allowed_hosts)
     try:
         await run_in_threadpool(check_endpoint, values["url"], events, allowed, events_field="events")
+    except Explained as exc:
+        if exc.field == "events":  # named in words, not by the codes the check lists
+            bad = next(e for e in events if e.removeprefix("case.") not in dict(event_options(locale_of(request))))
+            message = gettext(locale_of(request), N_("Events: “{value}” is not a case event on the list.")).format(
+                value=bad)
+            return _notify_page(request, actor, status=422, form=values, errors={"events": message})
+        return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
     except AppError as exc:
         return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
     with request.app.state.db.transaction() as session:
@@ -323,9 +349,11 @@ async def webhook_replay(request: Request):
     return redirect(request, "/staff/settings/notifications#deliveries", flash="replayed")
 
 
-# Return addresses and reply templates (话术) have their own modules; their routes join this router.
+# The policy, return addresses and reply templates (话术) have their own modules; their routes join this router.
 from .settings_addresses import _addresses_page, router as _addresses_router  # noqa: E402,F401
+from .settings_policy import router as _policy_router  # noqa: E402
 from .settings_replies import router as _replies_router  # noqa: E402
 
+router.include_router(_policy_router)
 router.include_router(_addresses_router)
 router.include_router(_replies_router)

@@ -30,6 +30,10 @@ TEMPLATES = {
     "follow_up_due": N_("Follow-up call due"),
 }
 
+# The bundled business calendars (sla/calendars).
+CALENDARS = {"cn-mainland": N_("Mainland China (State Council holidays and make-up days)"),
+             "weekdays": N_("Monday to Friday, no public holidays")}
+
 # Outbox topics: what a delivery row is. An unknown topic is "Other message", never its code.
 KINDS = {
     "notify": N_("Notification"),
@@ -52,6 +56,16 @@ REPLY_OUTCOMES = {"": N_("Any outcome"), "more_info": N_("More information neede
                   "rejected": N_("Rejected"), "resolved": N_("Resolved")}
 VISIBILITY = {"agents": N_("Offered to every agent on the case page"),
               "hidden": N_("Hidden (kept, not offered on the case page)")}
+
+
+def action_word(action: str, locale: str) -> str:
+    """A workflow action as a button names it, else as the timeline does; never its code."""
+    from . import words
+
+    for table in (words.ACTIONS, words.STAFF_STEPS):
+        if action in table:
+            return gettext(locale, table[action])
+    return gettext(locale, OTHER_KIND)
 
 
 def word(table: dict[str, str], key: str | None, locale: str, fallback: str | None = None) -> str:
