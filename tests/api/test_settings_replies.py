@@ -100,8 +100,12 @@ def test_bad_reply_input_names_the_field_in_words_and_writes_nothing(app, db, sh
         r = web.post("/staff/settings/replies/new", data={"csrf": token, **form})
         assert r.status_code == 422 and errors(r.text) == expected, (form, errors(r.text))
     bad = web.post("/staff/settings/replies/new", data={"csrf": token, **NEW, "body_en": "Hi {nmber}"})
-    assert bad.status_code == 422 and "{nmber}" in errors(bad.text)["body_en"]
-    assert "number" in errors(bad.text)["body_en"]
+    assert bad.status_code == 422 and errors(bad.text)["body_en"].startswith("英文回复：{nmber} 不是可用的占位符")
+    assert "{number}" in errors(bad.text)["body_en"]
+    en = admin(app)
+    bad = en.post("/staff/settings/replies/new", data={"csrf": csrf_of(en), **NEW, "title_zh": "致歉 {x.y}"})
+    assert errors(bad.text) == {"title_zh": "Name in Chinese: {x.y} is not a placeholder you may use; use {number}, "
+                                            "{customer_name}, {order}, {state_label}, {merchant}."}
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(ReplyTemplate)) == 0
     assert web.post("/staff/settings/replies/new", data={**NEW, "csrf": "x" * 40}).status_code == 403

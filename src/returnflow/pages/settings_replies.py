@@ -4,6 +4,7 @@ The case page's picker reads the same store (notify/replies.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,12 +12,12 @@ from sqlalchemy import select
 
 from ..auth import users
 from ..auth.actor import Actor
-from ..errors import AppError
+from ..errors import Explained
 from ..notify import replies
 from ..notify.models import ReplyTemplate
 from . import settings_words as sw
-from .frame import FLASH, N_, PageError, locale_of, redirect
-from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
+from .frame import FLASH, N_, PageError, gettext, locale_of, redirect
+from .settings_pages import admin_actor, ctx, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
 FLASH.update({"reply_saved": N_("The reply template was saved."),
@@ -27,6 +28,9 @@ TEXTS = ("title_zh", "body_zh", "title_en", "body_en")
 PICKS = {"step": sw.REPLY_STEPS, "outcome": sw.REPLY_OUTCOMES, "visibility": sw.VISIBILITY}
 NOT_LISTED = {"step": N_("Choose the step from the list."), "outcome": N_("Choose the outcome from the list."),
               "visibility": N_("Choose from the list who sees the reply.")}
+LABELS = {"title_zh": N_("Name in Chinese"), "body_zh": N_("Reply in Chinese"), "title_en": N_("Name in English"),
+          "body_en": N_("Reply in English")}
+BAD_PLACEHOLDER = N_("{field}: {name} is not a placeholder you may use; use {allowed}.")
 MISSING = {"title_zh": N_("Enter the name in Chinese, or leave the Chinese text empty too."),
            "body_zh": N_("Enter the reply in Chinese, or leave the Chinese name empty too."),
            "title_en": N_("Enter the name in English, or leave the English text empty too."),
@@ -90,7 +94,7 @@ def _entry(session, merchant_id: int, code: str, locale: str) -> dict[str, Any]:
     return entry
 
 
-def _check(form) -> tuple[dict[str, str], dict[str, str]]:
+def _check(form, locale: str) -> tuple[dict[str, str], dict[str, str]]:
     """(values as typed, errors by field): a name and a text in at least one language, both or neither per
     language, placeholders that are case fields, choices from the lists."""
     values = {k: text_of(form, k, 200) for k in ("title_zh", "title_en", "step", "outcome", "visibility")}
@@ -110,9 +114,12 @@ def _check(form) -> tuple[dict[str, str], dict[str, str]]:
             filled += 1
             try:
                 replies.check(values[title], values[body])
-            except AppError as exc:
-                found = explain(exc, "zh-CN" if suffix == "zh" else "en")
-                errors.update({f"{k}_{suffix}" if k in ("title", "body") else k: v for k, v in found.items()})
+            except Explained as exc:
+                field = f"{exc.field}_{suffix}" if exc.field in ("title", "body") else body
+                wrong = re.search(r"\{([^{}]*)\}", exc.texts.get("en", ""))
+                errors[field] = gettext(locale, BAD_PLACEHOLDER).format(
+                    field=gettext(locale, LABELS[field]), name="{" + (wrong.group(1) if wrong else "") + "}",
+                    allowed=", ".join("{" + f + "}" for f in replies.FIELDS))
     if not filled and not errors:
         errors["title_zh"] = N_("Enter a name and a reply in at least one language.")
     return values, errors
@@ -155,7 +162,7 @@ async def reply_new(request: Request):
 async def reply_create(request: Request):
     actor = admin_actor(request)
     form = await posted(request)
-    values, errors = _check(form)
+    values, errors = _check(form, locale_of(request))
     if errors:
         return _form_page(request, actor, None, values, status=422, errors=errors)
     with request.app.state.db.transaction() as session:
@@ -177,7 +184,7 @@ async def reply_save(code: str, request: Request):
     form = await posted(request)
     with request.app.state.db.read() as session:
         entry = _entry(session, actor.merchant_id, code, locale_of(request))
-    values, errors = _check(form)
+    values, errors = _check(form, locale_of(request))
     if errors:
         return _form_page(request, actor, code, values, status=422, errors=errors, own=entry["own"])
     with request.app.state.db.transaction() as session:
