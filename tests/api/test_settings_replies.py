@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from returnflow.notify.models import ReplyTemplate
-from tests.support.portal import csrf_of, sign_in_staff
+from tests.support.portal import csrf_of, recent_order, sign_in_staff
 from tests.support.world import make_shop
 
 EN = {"Accept-Language": "en"}
@@ -23,7 +23,9 @@ NEW = {"title_zh": "发货延迟致歉", "body_zh": "您好{customer_name}，售
 
 @pytest.fixture
 def shop(db):
-    return make_shop(db, "rep", return_address=False)
+    shop = make_shop(db, "rep", return_address=False)
+    recent_order(db, shop.id, "O-R", days_ago=2)
+    return shop
 
 
 def admin(app, headers=EN) -> TestClient:
@@ -64,6 +66,12 @@ def test_a_reply_is_added_edited_hidden_and_deleted_from_the_console(app, client
                                                          "visibility": "hidden", "outcome": "approved"})
     assert r.status_code == 200 and "Hidden (kept, not offered on the case page)" in r.text
     assert [(x.locale, x.visibility, x.outcome) for x in rows(db)] == [("zh-CN", "hidden", "approved")]
+    case = client.post("/api/v1/cases", headers=shop.headers(), json={
+        "order": "O-R", "type": "return_refund", "reason": "no_reason_7day", "lines": [{"line_no": 1, "quantity": 1}]})
+    assert case.status_code == 201, case.text
+    for_case = client.get("/api/v1/reply-templates", headers=shop.headers("agent"),
+                          params={"case": case.json()["number"]}).json()
+    assert for_case and code not in {t["code"] for t in for_case}  # hidden: not offered on a case
     r = web.post(f"/staff/settings/replies/{code}/delete", data={"csrf": token})
     assert "The reply template was deleted" in r.text and rows(db) == []
     assert web.get(f"/staff/settings/replies/{code}").status_code == 404

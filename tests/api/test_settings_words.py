@@ -39,7 +39,14 @@ def test_no_settings_page_shows_a_code(app, db, shop):
         token = csrf_of(web)
         web.post("/staff/settings/notifications/webhooks", data={"csrf": token, "url": "http://127.0.0.1:9/x",
                                                                  "events": ["approve", "close"]})
-        for url in PAGES:
+        if lang == "en":  # a published version, and the confirmation that shows its diff
+            asked = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish",
+                                                             "policy.extends": "cn-law", "window.days": "15"})
+            assert 'id="confirm"' in asked.text and not re.findall(r"\b[a-z]+(?:_[a-z]+)+\b",
+                                                                   visible_text(asked.text))
+            web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "confirm": "yes",
+                                                     "source": '[policy]\nid = "wrd"\nextends = "cn-law"\n'})
+        for url in PAGES + ("/staff/settings/policy/versions/1",):
             r = web.get(url)
             assert r.status_code == 200, (lang, url)
             codes = re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", visible_text(r.text))
