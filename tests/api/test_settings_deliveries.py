@@ -108,3 +108,17 @@ def test_a_disposition_goes_as_a_webhook_to_each_receiver_that_wants_it(app, cli
                  if (m.payload.get("event") or {}).get("type") == "inventory.movement"]
         endpoint = s.scalar(select(func.min(WebhookEndpoint.id)))
     assert [h["endpoint_id"] for h in hooks] == [endpoint] and hooks[0]["event"]["data"]["sku"] == "SKU-A"
+
+
+def test_every_notification_kind_the_code_queues_has_its_template_and_a_name(db):
+    """The refund's completion notice had no template (every one went dead): now each has wording and a name."""
+    from returnflow.notify import templates
+    from returnflow.pages import settings_words
+    from tests.support.world import make_shop
+
+    assert set(templates.BUILTIN) <= set(settings_words.TEMPLATES)
+    shop = make_shop(db, "tpl", return_address=False)
+    with db.read() as s:
+        subject, body = templates.render(s, shop.id, "refund_completed", "en",
+                                         {"case": "AS1", "refund": "RF1", "amount": "87.75", "currency": "CNY"})
+    assert subject == "Refund completed: AS1" and "87.75 CNY" in body and "RF1" in body

@@ -28,6 +28,7 @@ TEMPLATES = {
     "parcel_lost": N_("Parcel: lost"),
     "parcel_damaged": N_("Parcel: damaged"),
     "follow_up_due": N_("Follow-up call due"),
+    "refund_completed": N_("Refund completed"),
 }
 
 # The bundled business calendars (sla/calendars).
