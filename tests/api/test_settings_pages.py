@@ -103,8 +103,8 @@ def test_publishing_from_the_form_keeps_the_rest_of_the_file_and_shows_the_diff(
     source = '[policy]\nid = "cfg"\nextends = "cn-law"\n\n[fees]\nrestocking_percent = 5  # kept\n'
     asked = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source})
     assert asked.status_code == 200 and 'id="confirm"' in asked.text and count(db, PolicyVersion) == 0
-    assert '<span class="add">+restocking_percent = 5  # kept</span>' in asked.text  # against the preset
-    assert "Preset cn-law" in asked.text
+    assert '<span class="add">+restocking_percent = 5  # kept</span>' in asked.text  # the whole file comes in
+    assert "No policy file yet (the preset cn-law applies)" in asked.text and '<span class="del">' not in asked.text
     confirmed = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source,
                                                          "confirm": "yes", "base_version": "0"})
     assert confirmed.status_code == 200 and count(db, PolicyVersion) == 1

@@ -223,9 +223,11 @@ async def policy_post(request: Request):
         if form.get("confirm") != "yes" or shown_version not in ("", active_version):
             # Asks first: the change against the version in force, and a button that publishes exactly this file.
             stale = form.get("confirm") == "yes"
-            before = active.source if active else preset_text(info["default_preset"])
+            # Before the first version there is no file: the preset applies and the whole new file comes in.
+            before = active.source if active else ""
             old_name = gettext(locale, N_("Version %(n)s (in force)")) % {"n": active.version} if active else \
-                gettext(locale, N_("Preset %(name)s")) % {"name": info["default_preset"]}
+                gettext(locale, N_("No policy file yet (the preset %(name)s applies)")) % {
+                    "name": info["default_preset"]}
             new_name = gettext(locale, N_("New version"))
             return _policy_page(request, actor, status=409 if stale else 200, stale=stale,
                                 confirm={"source": source, "base_version": active_version,
