@@ -68,7 +68,7 @@ def test_the_thresholds_in_force_are_shown_defaults_included(app, db, shop):
     table = re.search(r'(?s)<table aria-labelledby="in-force-h" id="in-force">.*?</table>', sla).group(0)
     assert re.search(r"<th scope=\"row\">Review</th><td>9 working hours</td><td>2 hours before</td>"
                      r"<td>escalate to a supervisor</td>", table)
-    assert re.search(r"<th scope=\"row\">Customer&#39;s additional information</th><td>168 hours</td>"
+    assert re.search(r"<th scope=\"row\">Customer&#39;s additional information</th><td>7 days</td>"
                      r"<td>24 hours before</td><td>Cancel the request</td>", table)
     assert ">Mainland China (State Council holidays and make-up days)<" in sla
     zh = admin(app, "zh-CN").get("/staff/settings/sla").text

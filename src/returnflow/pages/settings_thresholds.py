@@ -69,12 +69,21 @@ def sla_rows(current: dict, locale: str) -> list[dict[str, str]]:
         label = sla_settings.LABELS[step][1 if locale == "zh-CN" else 0]
         rows.append({
             "step": label[:1].upper() + label[1:],
-            "limit": _t(locale, N_("{n} working hours") if business else N_("{n} hours"), n=_num(hours)),
+            "limit": _limit(hours, business, locale),
             "remind": _t(locale, N_("{n} hours before"), n=_num(remind)) if remind else
             gettext(locale, N_("no reminder")),
             "missed": action_word(action, locale) if action else
             gettext(locale, N_("escalate to a supervisor"))})
     return rows
+
+
+def _limit(hours, business: bool, locale: str) -> str:
+    """'9 working hours', '7 days' (whole calendar days), '36 hours'."""
+    if business:
+        return _t(locale, N_("{n} working hours"), n=_num(hours))
+    if float(hours) >= 24 and float(hours) % 24 == 0:
+        return _t(locale, N_("{n} days"), n=int(float(hours) // 24))
+    return _t(locale, N_("{n} hours"), n=_num(hours))
 
 
 def _num(value) -> str:
