@@ -15,6 +15,7 @@ from .frame import N_, gettext, money
 from .settings_words import action_word
 from .settings_policy import COUNTED_FROM, PAYERS
 
+OTHER = N_("Other")
 ROUTES = {"agent": N_("an agent reviews it"), "supervisor": N_("a supervisor reviews it"),
           "auto": N_("approved automatically"), "reject": N_("refused")}
 
@@ -28,13 +29,13 @@ def policy_rows(policy, locale: str) -> list[tuple[str, str]]:
     cur = policy.currency
     rows = [
         (N_("No-reason return window"), _t(locale, N_("{n} days"), n=policy.window_days)),
-        (N_("The window counts from"), gettext(locale, COUNTED_FROM.get(policy.counted_from, N_("Other")))),
+        (N_("The window counts from"), gettext(locale, COUNTED_FROM.get(policy.counted_from, OTHER))),
         (N_("Who pays return shipping for no-reason returns"),
-         gettext(locale, PAYERS.get(policy.no_reason_payer, N_("Other")))),
+         gettext(locale, PAYERS.get(policy.no_reason_payer, OTHER))),
         (N_("Approved automatically up to"), money(policy.auto_max, cur, locale)),
         (N_("A supervisor approves above"), money(policy.supervisor_above, cur, locale)
          if policy.supervisor_above is not None else gettext(locale, N_("no limit set"))),
-        (N_("High-risk requests"), gettext(locale, ROUTES.get(policy.high_risk_route, N_("Other")))),
+        (N_("High-risk requests"), gettext(locale, ROUTES.get(policy.high_risk_route, OTHER))),
     ]
     if policy.restocking_percent:
         rows.append((N_("Restocking fee"), f"{policy.restocking_percent}%"))
