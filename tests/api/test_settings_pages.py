@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from returnflow.auth.models import StaffEvent, User
 from returnflow.logistics.models import ReturnAddress
 from returnflow.notify.models import MessageTemplate, WebhookEndpoint
+from returnflow.orders.models import Category
 from returnflow.policy.models import PolicyVersion
 from returnflow.sla import calendar as sla_calendar
 from returnflow.sla import settings as sla_settings
@@ -100,16 +101,36 @@ def test_publishing_from_the_form_keeps_the_rest_of_the_file_and_shows_the_diff(
     web = admin(app)
     token = csrf_of(web)
     source = '[policy]\nid = "cfg"\nextends = "cn-law"\n\n[fees]\nrestocking_percent = 5  # kept\n'
-    assert web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source}).status_code == 200
-    r = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "policy.extends": "taobao-current",
-                                                 "window.days": "15", "shipping.no_reason_payer": "merchant"})
+    asked = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source})
+    assert asked.status_code == 200 and 'id="confirm"' in asked.text and count(db, PolicyVersion) == 0
+    assert '<span class="add">+restocking_percent = 5  # kept</span>' in asked.text  # the whole file comes in
+    assert "No policy file yet (the preset cn-law applies)" in asked.text and '<span class="del">' not in asked.text
+    confirmed = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": source,
+                                                         "confirm": "yes", "base_version": "0"})
+    assert confirmed.status_code == 200 and count(db, PolicyVersion) == 1
+    form = {"csrf": token, "intent": "publish", "policy.extends": "taobao-current", "window.days": "15",
+            "shipping.no_reason_payer": "merchant"}
+    asked = web.post("/staff/settings/policy", data=form)
+    assert '<span class="add">+days = 15</span>' in asked.text and "Version 1 (in force)" in asked.text
+    assert count(db, PolicyVersion) == 1
+    drafted = re.search(r'<textarea name="source" hidden readonly aria-hidden="true">(.*?)</textarea>', asked.text,
+                        re.S).group(1).replace("&#34;", '"').replace("&quot;", '"')
+    # A stale confirmation (another version published meanwhile) asks again and writes nothing.
+    stale = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": drafted,
+                                                     "confirm": "yes", "base_version": "0"})
+    assert stale.status_code == 409 and "Someone published another version meanwhile" in stale.text
+    assert count(db, PolicyVersion) == 1
+    r = web.post("/staff/settings/policy", data={"csrf": token, "intent": "publish", "source": drafted,
+                                                 "confirm": "yes", "base_version": "1"})
     assert r.status_code == 200 and "The new policy version was published" in r.text
+    assert "published by admin of cfg on" in r.text
     with db.read() as session:
         latest = session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
     assert latest.version == 2 and latest.extends == "taobao-current"
     assert "restocking_percent = 5  # kept" in latest.source and "days = 15" in latest.source
     assert 'no_reason_payer = "merchant"' in latest.source
     diff = web.get("/staff/settings/policy/versions/2").text
+    assert "Published by admin of cfg on" in diff
     assert '<span class="add">+days = 15</span>' in diff
     assert '<span class="del">-extends = &#34;cn-law&#34;</span>' in diff or '<span class="del">-extends = "cn-law"</span>' in diff
 
@@ -194,13 +215,27 @@ def test_webhooks_and_addresses_from_the_pages(app, db, shop):
 
     r = web.post("/staff/settings/addresses", data={"csrf": token, "code": "sh 1", "name": "", "address": ""})
     assert set(errors(r.text)) == {"code", "name", "address"} and count(db, ReturnAddress) == 0
-    r = web.post("/staff/settings/addresses", data={"csrf": token, "code": "sh-1", "name": "上海仓", "address": "上海市",
-                                                    "categories": "apparel，shoes", "carriers": "SF, ZTO",
-                                                    "is_default": "on", "active": "on"})
+    with db.transaction() as session:
+        for code, zh, en in (("apparel", "服装", "Clothing"), ("shoes", "鞋", "Shoes")):
+            session.add(Category(merchant_id=shop.id, code=code, name_zh=zh, name_en=en))
+    page = web.get("/staff/settings/addresses").text
+    assert 'value="apparel"' in page and ">Clothing<" in page and 'value="ZTO"' in page and ">Hong Kong" in page
+    base = {"csrf": token, "code": "sh-1", "name": "上海仓", "address": "上海市", "is_default": "on", "active": "on"}
+    for field, value in (("carriers", "TELEPORT"), ("categories", "furniture"), ("regions", "XX")):
+        bad = web.post("/staff/settings/addresses", data={**base, field: value})
+        assert bad.status_code == 422 and list(errors(bad.text)) == [field] and value in errors(bad.text)[field]
+        assert count(db, ReturnAddress) == 0
+    zh = TestClient(app, headers=ZH)
+    sign_in_staff(zh, "admin@cfg.test", "pw-admin")
+    bad = zh.post("/staff/settings/addresses", data={**base, "csrf": csrf_of(zh), "carriers": "TELEPORT"})
+    assert errors(bad.text) == {"carriers": "推荐快递：「TELEPORT」不在快递列表中。"}
+    r = web.post("/staff/settings/addresses", data={**base, "categories": ["apparel", "shoes"],
+                                                    "carriers": ["SF", "ZTO"], "regions": ["CN", "HK"]})
     assert r.status_code == 200 and "The return address was saved" in r.text
     with db.read() as session:
         row = session.scalar(select(ReturnAddress))
     assert row.categories == ["apparel", "shoes"] and row.carriers == ["SF", "ZTO"] and row.is_default and row.active
+    assert row.regions == ["CN", "HK"]
 
 
 def test_the_last_admin_is_kept_from_the_page_too(app, db, shop):
@@ -230,10 +265,10 @@ def test_the_delivery_log_shows_a_dead_webhook_with_its_error_and_sends_it_again
         worker.run_once(t0, timers=False)
         worker.run_once(t0 + timedelta(seconds=5), timers=False)
         page = web.get("/staff/settings/notifications").text
-        row = re.search(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
-        assert row and "dead" in row.group(0) and "HTTP 500" in row.group(0) and "case.open" in row.group(0)
+        row = re.search(r'<tr data-status="dead"><td>(\d+)</td>.*?</tr>', page, re.S)
+        assert row and ">Failed<" in row.group(0) and "HTTP 500" in row.group(0) and "Webhook: Case opened" in row.group(0)
         r = web.post("/staff/settings/notifications/replay", data={"csrf": token, "id": row.group(1)})
         assert "The failed deliveries were queued again" in r.text
         assert worker.run_once(timers=False).messages.get("sent") == 1
     assert [x["status"] for x in requests_seen(log)] == [500, 500, 200]
-    assert ">sent<" in web.get("/staff/settings/notifications").text
+    assert '<tr data-status="sent">' in web.get("/staff/settings/notifications").text

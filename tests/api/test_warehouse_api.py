@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from returnflow.cases.models import CaseEvent, OutboxMessage
+from returnflow.notify.models import WebhookEndpoint
 from returnflow.warehouse.models import Disposition, Inspection, Receipt, ReceiptLine
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 
@@ -196,6 +197,8 @@ def test_each_unit_is_disposed_of_once_and_emits_an_inventory_movement_and_a_web
     early = client.post(url, headers=shop.headers("warehouse"), json={"line_id": line, "kind": "restock"})
     assert early.status_code == 409 and early.json()["error"]["code"] == "not_inspected"
     inspect(client, shop, case, [{"line_id": line, "checklist": OK, "grade": "A", "verdict": "accept"}])
+    with db.transaction() as s:  # a receiver for the webhook (without one, none is queued)
+        s.add(WebhookEndpoint(merchant_id=shop.id, url="http://127.0.0.1:9/hook", secret="whsec_x", events=[]))
     before = count(db, OutboxMessage)
     r = client.post(url, headers=shop.headers("warehouse"), json={"line_id": line, "kind": "restock", "units": [1]})
     assert r.status_code == 201 and r.json()["dispositions"][0]["unit"] == 1
@@ -203,7 +206,7 @@ def test_each_unit_is_disposed_of_once_and_emits_an_inventory_movement_and_a_web
         rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()[before:]
     assert [m.topic for m in rows] == ["inventory_movement", "webhook"]
     assert rows[0].payload["sku"] == "SKU-A" and rows[0].payload["to_sellable_stock"] is True
-    assert rows[1].payload["event"] == "inventory.movement"
+    assert rows[1].payload["event"]["type"] == "inventory.movement" and rows[1].payload["endpoint_id"]
     twice = client.post(url, headers=shop.headers("warehouse"), json={"line_id": line, "kind": "scrap", "units": [1]})
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_disposed"
     rtv = client.post(url, headers=shop.headers("warehouse", **{"Accept-Language": "en"}),

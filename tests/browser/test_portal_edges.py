@@ -98,8 +98,10 @@ def test_no_return_address_approval_waits_for_one_then_the_shopper_sees_where_an
 
     admin.goto(f"{base}/staff/settings/addresses")
     for field, value in (("code", "SH"), ("name", "上海退货仓"), ("contact", "李四"), ("phone", "021-12345678"),
-                         ("address", "上海市浦东新区张江路 100 号"), ("carriers", "SF, ZTO")):
+                         ("address", "上海市浦东新区张江路 100 号")):
         admin.locator(f"#{field}").fill(value)
+    for carrier in ("SF", "ZTO"):  # chosen from the list of carriers
+        admin.locator(f'#carriers input[value="{carrier}"]').check()
     admin.locator("#is_default").check()
     admin.get_by_role("button", name=w["save_address"]).click()
     admin.wait_for_url(re.compile(r"/staff/settings/addresses$"))

@@ -22,13 +22,14 @@ pytestmark = pytest.mark.browser
 WORDS = {
     "zh-CN": {"sign_in": "登录", "settings": "设置", "add_user": "添加员工", "created": "已创建",
               "preview": "校验并预览", "publish": "发布为新版本", "run": "试算", "published": "新的政策版本已发布",
-              "edit_template": "编辑 case_opened（中文）", "tpl_preview": "预览", "save": "保存", "saved": "模板已保存",
+              "edit_template": "编辑 已受理申请（中文）", "confirm": "确认，发布为新版本", "tpl_preview": "预览", "save": "保存", "saved": "模板已保存",
               "add_webhook": "添加 Webhook", "notifications": "通知", "sla": "处理时效（SLA）",
               "addresses": "退货地址", "policy": "售后政策", "bad_days": "请输入 1 到 3650 之间的整数天数",
               "body": "您好，售后单 {number} 已受理，当前状态：{state_label}。", "forbidden": "只有管理员可以打开设置", "save_address": "保存地址"},
     "en": {"sign_in": "Sign in", "settings": "Settings", "add_user": "Add the staff member", "created": "was created",
            "preview": "Validate and preview", "publish": "Publish as a new version", "run": "Run",
-           "published": "The new policy version was published", "edit_template": "Edit case_opened in English",
+           "published": "The new policy version was published", "edit_template": "Edit Request received in English",
+           "confirm": "Yes, publish as a new version",
            "tpl_preview": "Preview", "save": "Save", "saved": "The template was saved", "add_webhook": "Add the webhook",
            "notifications": "Notifications", "sla": "Deadlines (SLA)", "addresses": "Return addresses",
            "policy": "Return policy", "bad_days": "Enter a whole number of days from 1 to 3650",
@@ -102,6 +103,8 @@ def test_an_admin_changes_the_settings(live, chromium, shots, locale):
 
     # Publishes; the new version is in force and the dry run decides under it.
     page.get_by_role("button", name=w["publish"]).first.click()
+    expect(page.locator("#confirm pre.diff")).to_be_visible()  # the change, asked before it is saved
+    page.get_by_role("button", name=w["confirm"]).click()
     expect(page.locator("p.flash")).to_contain_text(w["published"])
     expect(page.locator("#current-version")).to_contain_text("1")
     page.locator("#try-order").fill(order)
@@ -137,7 +140,8 @@ def test_an_admin_changes_the_settings(live, chromium, shots, locale):
     # A webhook: added, its secret shown once, listed.
     page.goto(f"{base}/staff/settings/notifications")
     page.locator("#url").fill("http://127.0.0.1:9/hooks/returnflow")
-    page.locator("#events").fill("approve, close")
+    for event in ("approve", "close"):  # case events chosen from the list, named in words
+        page.locator(f"#events-{event}").check()
     page.get_by_role("button", name=w["add_webhook"]).click()
     secret = page.locator("#webhook-secret").inner_text().strip()
     assert secret.startswith("whsec_")
@@ -156,8 +160,8 @@ def test_an_admin_changes_the_settings(live, chromium, shots, locale):
     page.locator("#code").fill("sh-1")
     page.locator("#name").fill("上海退货仓" if locale == "zh-CN" else "Shanghai returns")
     page.locator("#address").fill("上海市浦东新区示例路 1 号")
-    page.locator("#categories").fill("apparel")
-    page.locator("#carriers").fill("SF, ZTO")
+    for carrier in ("SF", "ZTO"):  # chosen from the list of carriers
+        page.locator(f'#carriers input[value="{carrier}"]').check()
     page.locator("#is_default").check()
     page.get_by_role("button", name=w["save_address"]).click()
     expect(page.locator("p.flash")).to_be_visible()

@@ -353,6 +353,8 @@ class ReplyIn(BaseModel):
     outcome: str = Field(default="", max_length=40)
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=10_000)
+    # None: as it was (a new reply is offered to agents)
+    visibility: Literal["agents", "hidden"] | None = None
     merchant: str | None = None
 
 
@@ -379,6 +381,6 @@ async def put_reply(body: ReplyIn, request: Request, actor: CurrentActor,
     def work(session):
         m = resolve_merchant(session, actor, body.merchant)
         return 200, replies.save(session, m.id, code=code, locale=locale, step=body.step, outcome=body.outcome,
-                                 title=body.title, body=body.body)
+                                 title=body.title, body=body.body, visibility=body.visibility)
 
     return await mutate(request, actor, work)

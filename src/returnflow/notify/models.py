@@ -120,4 +120,6 @@ class ReplyTemplate(Base):
     outcome: Mapped[str] = mapped_column(String(40), default="")
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # agents: offered on the case page | hidden: kept in the settings, not offered
+    visibility: Mapped[str] = mapped_column(String(12), default="agents", server_default="agents")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

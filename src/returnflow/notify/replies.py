@@ -16,6 +16,7 @@ from .models import ReplyTemplate
 from .templates import TemplateError, fill, placeholders
 
 FIELDS = ("number", "customer_name", "order", "state_label", "merchant")
+VISIBILITY = ("agents", "hidden")  # offered on the case page | kept in the settings only
 
 # code -> (step, outcome, {locale: (title, body)})
 BUILTIN: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
@@ -68,19 +69,24 @@ def case_data(case: CaseRecord, locale: str) -> dict:
 
 
 def listing(session: Session, merchant_id: int, *, locale: str | None, step: str | None, outcome: str | None,
-            case: CaseRecord | None) -> list[dict]:
+            case: CaseRecord | None, hidden: bool | None = None) -> list[dict]:
+    """The merchant's replies (its own wording over the defaults). Hidden ones are left out where agents pick a
+    reply (`case` given, or `hidden=False`); the settings page passes `hidden=True` to list them all."""
+    if hidden is None:
+        hidden = case is None
     items: dict[tuple[str, str], dict] = {}
     for code, (st, oc, texts) in BUILTIN.items():
         for loc, (title, body) in texts.items():
             items[(code, loc)] = {"code": code, "locale": loc, "step": st, "outcome": oc, "title": title,
-                                  "body": body, "source": "default"}
+                                  "body": body, "source": "default", "visibility": "agents"}
     for r in session.scalars(select(ReplyTemplate).where(ReplyTemplate.merchant_id == merchant_id)):
         items[(r.code, r.locale)] = {"code": r.code, "locale": r.locale, "step": r.step, "outcome": r.outcome,
-                                     "title": r.title, "body": r.body, "source": "merchant"}
+                                     "title": r.title, "body": r.body, "source": "merchant",
+                                     "visibility": r.visibility or "agents"}
     result = []
     for item in sorted(items.values(), key=lambda x: (x["step"], x["code"], x["locale"])):
         if (locale and item["locale"] != locale) or (step and item["step"] != step) or \
-                (outcome and item["outcome"] != outcome):
+                (outcome and item["outcome"] != outcome) or (not hidden and item["visibility"] == "hidden"):
             continue
         if case is not None:
             try:
@@ -92,12 +98,23 @@ def listing(session: Session, merchant_id: int, *, locale: str | None, step: str
 
 
 def save(session: Session, merchant_id: int, *, code: str, locale: str, step: str, outcome: str, title: str,
-         body: str) -> dict:
+         body: str, visibility: str | None = None) -> dict:
     row = session.scalar(select(ReplyTemplate).where(ReplyTemplate.merchant_id == merchant_id,
                                                      ReplyTemplate.code == code, ReplyTemplate.locale == locale))
     if row is None:
         row = ReplyTemplate(merchant_id=merchant_id, code=code, locale=locale, title=title, body=body)
         session.add(row)
     row.step, row.outcome, row.title, row.body, row.updated_at = step, outcome, title, body, utcnow()
+    if visibility is not None:
+        row.visibility = visibility
     return {"code": code, "locale": locale, "step": step, "outcome": outcome, "title": title, "body": body,
-            "source": "merchant"}
+            "source": "merchant", "visibility": row.visibility or "agents"}
+
+
+def remove(session: Session, merchant_id: int, code: str) -> int:
+    """Deletes the merchant's wording of a reply in every language (a built-in one is back to its default)."""
+    rows = list(session.scalars(select(ReplyTemplate).where(ReplyTemplate.merchant_id == merchant_id,
+                                                            ReplyTemplate.code == code)))
+    for row in rows:
+        session.delete(row)
+    return len(rows)

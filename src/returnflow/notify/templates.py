@@ -80,6 +80,12 @@ BUILTIN: dict[str, Builtin] = {
         "en": ("Please send the original back: {number}", "Your advance exchange {number}: the replacement was "
                "sent first, but the original did not come back by {due_at}. An agent will contact you; if you have "
                "sent it, please enter the tracking number on the case.")}),
+    # Queued by refunds/settle.py when a case's refunds are all paid out.
+    "refund_completed": Builtin(("case", "refund", "amount", "currency"), {
+        "zh-CN": ("退款已完成：{case}", "您的售后单 {case} 的退款 {amount} {currency} 已原路退回（退款单号 {refund}），"
+                                  "到账时间以支付渠道为准。"),
+        "en": ("Refund completed: {case}", "The refund of {amount} {currency} for {case} was sent back to your "
+               "original payment method (refund {refund}); when it arrives depends on your bank.")}),
     "advance_exchange_charged": Builtin(("number", "amount", "currency"), {
         "zh-CN": ("换货商品已扣款：{number}", "您的先发后退换货 {number} 的原商品未在期限内寄回，已按约定从您的支付账户扣款 "
                                        "{amount} {currency}（换货商品的价款）。如有疑问，请联系客服。"),

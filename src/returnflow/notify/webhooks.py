@@ -85,6 +85,14 @@ def webhook_events(session: Session, case: CaseRecord, event: dict) -> list[dict
             if not e.events or event["action"] in e.events or body["type"] in e.events]
 
 
+def event_deliveries(session: Session, merchant_id: int, event_type: str, data: dict) -> list[tuple[str, dict]]:
+    """(topic, payload) of a non-case event (e.g. "inventory.movement") for each active endpoint of the merchant
+    that wants it (no events listed: every event). No endpoint: nothing is queued, as nothing could deliver it."""
+    endpoints = run(session, _ENDPOINTS, {"merchant_id": merchant_id}).all()
+    return [(TOPIC, {"endpoint_id": e.id, "event": {"type": event_type, "data": data}}) for e in endpoints
+            if not e.events or event_type in e.events]
+
+
 def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str]:
     with db.read() as session:
         endpoint = session.get(WebhookEndpoint, message.payload.get("endpoint_id"))

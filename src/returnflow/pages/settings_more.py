@@ -9,26 +9,26 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from ..auth import users
 from ..auth.actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..db import utcnow
 from ..errors import AppError, Explained
-from ..logistics import service as logistics
-from ..logistics.carriers import CARRIERS
 from ..notify import outbox, templates
 from ..notify.config import get_delivery_settings
-from ..notify.models import DeliveryAttempt, MessageTemplate, WebhookEndpoint
-from ..notify.webhooks import TOPIC, check_endpoint, new_secret
+from ..notify.models import MessageTemplate, WebhookEndpoint
+from ..notify.webhooks import check_endpoint, new_secret
 from ..outbound import Allowed, mask, redact_url
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings
 from ..sla.models import SlaSettings
-from . import portal_reach as reach, words
-from ..merchants.models import Merchant
-from .frame import N_, locale_of, redirect
+from . import words
+from . import settings_log as delivery_log
+from . import settings_words as sw
+from .settings_thresholds import sla_rows
+from .frame import N_, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -47,13 +47,15 @@ def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict
     with request.app.state.db.read() as session:
         current = sla_settings.for_merchant(session, actor.merchant_id)
     shown = values or _sla_values(current)
-    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0],
-              "actions": [(a, words.word(words.ACTIONS, a, locale)) for a in sla_settings.auto_actions_for(step)]}
+    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0].capitalize(),
+              "actions": [(a, sw.action_word(a, locale)) for a in sla_settings.auto_actions_for(step)]}
              for step in sla_settings.DEFAULT_STEPS]
+    more.setdefault("in_force", sla_rows(current, locale))
     calendar_name = shown.get("calendar") or current["calendar"]
     more.setdefault("own", {"holidays": current.get("holidays") or [], "workdays": current.get("workdays") or []})
     return render(request, "staff/settings/sla.html", ctx(
-        actor, "sla", values=shown, steps=steps, calendars=[(c, c) for c in sla_calendar.available()],
+        actor, "sla", values=shown, steps=steps,
+        calendars=[(c, sw.word(sw.CALENDARS, c, locale) or c) for c in sla_calendar.available()],
         days=_calendar_days(calendar_name if calendar_name in sla_calendar.available() else current["calendar"]),
         **more), status=status)
 
@@ -149,14 +151,17 @@ def _providers(locale: str) -> list[dict[str, Any]]:
     s = get_delivery_settings()
     problems = {name: texts[1 if locale == "zh-CN" else 0] for name, texts in s.problems().items()}
     return [
-        {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host), "facts": [
+        {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host),
+         "missing": N_("No email is sent: no mail server is set (RETURNFLOW_SMTP_HOST)."), "facts": [
             (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
             (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
             (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
         {"name": N_("SMS"), "configured": bool(s.sms_url), "refused": problems.get("RETURNFLOW_SMS_URL"),
+         "missing": N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.sms_url) if s.sms_url else ""),
                    (N_("Access token"), "set" if s.sms_token else "")]},
         {"name": N_("App push"), "configured": bool(s.push_url), "refused": problems.get("RETURNFLOW_PUSH_URL"),
+         "missing": N_("No push message is sent: no push provider is set (RETURNFLOW_PUSH_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.push_url) if s.push_url else ""),
                    (N_("Access token"), "set" if s.push_token else "")]},
     ]
@@ -176,36 +181,37 @@ def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
             "due_at": "2026-11-26 18:00"}
 
 
-def _webhook_log(session, merchant_id: int) -> list[dict[str, Any]]:
-    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.merchant_id == merchant_id,
-                                                            OutboxMessage.topic == TOPIC)
-                                .order_by(OutboxMessage.id.desc()).limit(30)))
-    last = {}
-    if rows:
-        latest = (select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.outbox_id.in_([r.id for r in rows]))
-                  .group_by(DeliveryAttempt.outbox_id))
-        last = {a.outbox_id: a for a in session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.id.in_(latest)))}
-    return [{"id": r.id, "status": r.status, "attempts": r.attempts, "at": r.created_at,
-             "endpoint": (r.payload or {}).get("endpoint_id"),
-             "event": ((r.payload or {}).get("event") or {}).get("type", ""),
-             "error": last[r.id].error if r.id in last and not last[r.id].ok else ""} for r in rows]
+def event_options(locale: str) -> list[tuple[str, str]]:
+    """The case events a webhook may subscribe to, (action, words), in the workflow's order."""
+    from ..cases.workflow import ACTIONS
+
+    return [(a, words.word(words.STAFF_STEPS, a, locale)) for a in ["open", *ACTIONS] if a in words.STAFF_STEPS]
+
+
+def event_word(event: str, locale: str) -> str:
+    action = event.removeprefix("case.")
+    return words.word(words.STAFF_STEPS, action, locale) if action in words.STAFF_STEPS else event
 
 
 def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: Any):
+    locale = locale_of(request)
     with request.app.state.db.read() as session:
         own = {(r.key, r.locale) for r in session.scalars(select(MessageTemplate).where(
             MessageTemplate.merchant_id == actor.merchant_id))}
-        endpoints = [{"id": e.id, "url": e.url, "events": e.events, "secret": mask(e.secret)}
+        endpoints = [{"id": e.id, "url": e.url, "secret": mask(e.secret),
+                      "events": [event_word(x, locale) for x in e.events or []]}
                      for e in session.scalars(select(WebhookEndpoint).where(
                          WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
                          .order_by(WebhookEndpoint.id))]
-        log = _webhook_log(session, actor.merchant_id)
-    keys = [{"key": key, "fields": b.fields, "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
-            for key, b in sorted(templates.BUILTIN.items())]
+        log = delivery_log.rows(session, actor.merchant_id, locale)
+    keys = sorted(({"key": key, "name": sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND), "fields": b.fields,
+                    "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
+                   for key, b in templates.BUILTIN.items()), key=lambda t: t["name"])
     return render(request, "staff/settings/notifications.html", ctx(
-        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale_of(request)),
+        actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale),
         endpoints=endpoints,
-        log=log, dead=sum(1 for x in log if x["status"] == "dead"), form=more.pop("form", {}), **more),
+        log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}),
+        event_options=event_options(locale), **more),
         status=status)
 
 
@@ -226,6 +232,7 @@ def _template_page(request: Request, actor: Actor, key: str, locale_key: str, *,
     values = more.pop("values", None) or {"subject": subject, "body": body}
     return render(request, "staff/settings/template.html", ctx(
         actor, "notifications", key=key, template_locale=locale_key, values=values, own=own,
+        template_name=sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND),
         fields=templates.BUILTIN[key].fields, sample=sample, reader_locale=locale, **more), status=status)
 
 
@@ -283,11 +290,20 @@ async def template_reset(key: str, locale: str, request: Request):
 async def webhook_add(request: Request):
     actor = admin_actor(request)
     form = await posted(request)
-    values = {"url": text_of(form, "url", 500), "events": text_of(form, "events", 1000)}
-    events = [e.strip() for e in values["events"].replace("，", ",").split(",") if e.strip()]
+    events = []
+    for raw in form.getlist("events"):  # ticked boxes (or one comma-separated text from a script)
+        events += [e.strip()[:60] for e in str(raw).replace("，", ",").split(",") if e.strip()]
+    values = {"url": text_of(form, "url", 500), "events": events[:100]}
     allowed = Allowed.parse(request.app.state.settings.outbound_allowed_hosts)
     try:
         await run_in_threadpool(check_endpoint, values["url"], events, allowed, events_field="events")
+    except Explained as exc:
+        if exc.field == "events":  # named in words, not by the codes the check lists
+            bad = next(e for e in events if e.removeprefix("case.") not in dict(event_options(locale_of(request))))
+            message = gettext(locale_of(request), N_("Events: “{value}” is not a case event on the list.")).format(
+                value=bad)
+            return _notify_page(request, actor, status=422, form=values, errors={"events": message})
+        return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
     except AppError as exc:
         return _notify_page(request, actor, status=422, form=values, errors=explain(exc, locale_of(request)))
     with request.app.state.db.transaction() as session:
@@ -317,13 +333,14 @@ async def webhook_remove(endpoint_id: int, request: Request):
 
 @router.post("/staff/settings/notifications/replay")
 async def webhook_replay(request: Request):
-    """Queues dead webhook deliveries again: one (`id`) or all of the merchant's."""
+    """Queues failed webhook deliveries and notifications again: one (`id`) or all of the merchant's."""
     actor = admin_actor(request)
     form = await posted(request)
     one = text_of(form, "id", 20)
     with request.app.state.db.read() as session:
         stmt = select(OutboxMessage.id).where(OutboxMessage.merchant_id == actor.merchant_id,
-                                              OutboxMessage.topic == TOPIC, OutboxMessage.status == "dead")
+                                              OutboxMessage.topic.in_(delivery_log.REPLAYABLE),
+                                              OutboxMessage.secret.is_(False), OutboxMessage.status == "dead")
         if one.isdigit():
             stmt = stmt.where(OutboxMessage.id == int(one))
         ids = list(session.scalars(stmt))
@@ -332,73 +349,11 @@ async def webhook_replay(request: Request):
     return redirect(request, "/staff/settings/notifications#deliveries", flash="replayed")
 
 
-# ---- return addresses ----------------------------------------------------------------------------------------
+# The policy, return addresses and reply templates (话术) have their own modules; their routes join this router.
+from .settings_addresses import _addresses_page, router as _addresses_router  # noqa: E402,F401
+from .settings_policy import router as _policy_router  # noqa: E402
+from .settings_replies import router as _replies_router  # noqa: E402
 
-ADDRESS_TEXT = {"name": 200, "contact": 100, "phone": 40, "address": 1000, "address_en": 1000, "postcode": 20}
-ADDRESS_LISTS = ("regions", "categories", "carriers")
-ADDRESS_FLAGS = ("is_default", "auto_receive_on_delivery", "active")
-
-
-def _address_values(row) -> dict[str, Any]:
-    values: dict[str, Any] = {"code": row.code}
-    values.update({k: getattr(row, k) or "" for k in ADDRESS_TEXT})
-    values.update({k: ", ".join(getattr(row, k) or []) for k in ADDRESS_LISTS})
-    values.update({k: bool(getattr(row, k)) for k in ADDRESS_FLAGS})
-    return values
-
-
-def _addresses_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
-    with request.app.state.db.read() as session:
-        rows = logistics.list_addresses(session, merchant_id=actor.merchant_id)
-        more.setdefault("shop", reach.shop_contact(session.get(Merchant, actor.merchant_id)))
-    locale = locale_of(request)
-    carriers = [(c.code, c.name_zh if locale == "zh-CN" else c.name_en) for c in CARRIERS.values()]
-    return render(request, "staff/settings/addresses.html", ctx(
-        actor, "addresses", rows=rows, carriers=carriers, carrier_names=dict(carriers),
-        values=values or {"active": True}, **more), status=status)
-
-
-@router.get("/staff/settings/addresses")
-async def addresses_page(request: Request, edit: str = ""):
-    actor = admin_actor(request)
-    values = None
-    if edit:
-        with request.app.state.db.read() as session:
-            row = next((r for r in logistics.list_addresses(session, merchant_id=actor.merchant_id)
-                        if r.code == edit), None)
-        values = _address_values(row) if row is not None else None
-    return _addresses_page(request, actor, values=values, editing=values is not None)
-
-
-@router.post("/staff/settings/addresses")
-async def address_save(request: Request):
-    actor = admin_actor(request)
-    form = await posted(request)
-    values: dict[str, Any] = {"code": text_of(form, "code", 60)}
-    values.update({k: text_of(form, k, 1200) for k in ADDRESS_TEXT})
-    values.update({k: text_of(form, k, 1000) for k in ADDRESS_LISTS})
-    values.update({k: form.get(k) == "on" for k in ADDRESS_FLAGS})
-    code = values["code"]
-    errors: dict[str, str] = {}
-    if not code or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 40 or not code.isascii():
-        errors["code"] = N_("Use letters, digits, - and _ (at most 40).")
-    for name in ("name", "address"):
-        if not values[name]:
-            errors[name] = N_("This field is required.")
-    for name, limit in ADDRESS_TEXT.items():
-        if len(values[name]) > limit and name not in errors:
-            errors[name] = N_("This text is too long.")
-    if errors:
-        return _addresses_page(request, actor, status=422, values=values, errors=errors)
-    data = {k: values[k] for k in ADDRESS_TEXT}
-    data.update({k: [x.strip() for x in values[k].replace("，", ",").split(",") if x.strip()] for k in ADDRESS_LISTS})
-    data.update({k: values[k] for k in ADDRESS_FLAGS})
-    try:
-        with request.app.state.db.transaction() as session:
-            logistics.save_address(session, actor=actor, code=code, data=data)
-            users.record(session, actor, merchant_id=actor.merchant_id, action="address.save", target=code)
-    except AppError as exc:
-        found = explain(exc, locale_of(request))
-        errors = {k.split("[")[0]: v for k, v in found.items()}
-        return _addresses_page(request, actor, status=exc.status, values=values, errors=errors)
-    return redirect(request, "/staff/settings/addresses", flash="address_saved")
+router.include_router(_policy_router)
+router.include_router(_addresses_router)
+router.include_router(_replies_router)

@@ -20,6 +20,7 @@ from ..db import utcnow
 from ..errors import Explained
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
+from ..notify import webhooks
 from ..orders.models import OrderLine, Product
 from . import checklists
 from .models import Disposition, Inspection
@@ -225,10 +226,10 @@ def dispose(session: Session, *, actor: Actor, number: str, line_id: int, kind: 
         movement = {"case": case.number, "order": case.order_number, "sku": line.sku, "quantity": 1, "unit": unit,
                     "disposition": kind, "to_sellable_stock": kind == "restock", "supplier": row.supplier,
                     "at": now.isoformat()}
-        store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="inventory_movement",
-                      payload=movement, at=now)
-        store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="webhook",
-                      payload={"event": "inventory.movement", "data": movement}, at=now)
+        # The webhook goes to each endpoint that wants it; without one, none is queued (no destination).
+        store.enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=now, messages=[
+            ("inventory_movement", movement),
+            *webhooks.event_deliveries(session, case.merchant_id, "inventory.movement", movement)])
     session.flush()
     return rows
 
