@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 
 revision = '0017_settings_desk'
-down_revision = '0016_portal_form'
+down_revision = '0017_warehouse_desk'
 branch_labels = None
 depends_on = None
 
