@@ -112,8 +112,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
 
 @app.command("import-orders")
 def import_orders(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSON lines (.jsonl), optionally .gz"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="CSV, JSON lines (.jsonl), optionally .gz; with --mapping also XLSX"),
     merchant: str = typer.Option("demo", help="Merchant code the orders belong to"),
+    mapping: str | None = typer.Option(None, help="A mapping file (TOML) or a shipped one: taobao, jd, pinduoduo, "
+                                                  "douyin, shopify, uci (see docs/import.md)"),
+    encoding: str | None = typer.Option(None, help="With --mapping: auto | utf-8 | gbk | gb18030 (default: the "
+                                                   "mapping's, else detected)"),
+    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
     fmt: str = typer.Option("auto", "--format", help="auto | csv | jsonl | uci (the UCI Online Retail layout)"),
     create_merchant: bool = typer.Option(False, help="Create the merchant if it does not exist"),
     currency: str = typer.Option("", help="Currency when the file has none (uci: GBP)"),
@@ -122,7 +128,9 @@ def import_orders(
     open_returns: bool = typer.Option(True, help="uci: open the 'C' invoices as return cases"),
     errors_file: Path | None = typer.Option(None, help="Write every refused row here as CSV"),
 ) -> None:
-    """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import."""
+    """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import.
+    With --mapping, a file the mapping does not fit (a missing column, a date not in its format, an unmapped status,
+    a currency the merchant does not use) stops the import before anything is written."""
     from .orders.importer import run_import
 
     db = _db()
@@ -131,7 +139,8 @@ def import_orders(
     run(db)
     raise typer.Exit(run_import(db, file=file, merchant=merchant, fmt=fmt, create_merchant=create_merchant,
                                 currency=currency or None, country=country or None, open_returns=open_returns,
-                                errors_file=errors_file, console=console))
+                                errors_file=errors_file, console=console, mapping=mapping, encoding=encoding,
+                                lang=lang))
 
 
 def _cli_actor(merchant: str | None):
