@@ -1,4 +1,4 @@
-"""The `returnflow` command: serve, migrate, demo, import-orders, cases, users."""
+"""The `returnflow` command: serve, migrate, demo, import-orders, import-cases, cases, users."""
 
 from __future__ import annotations
 
@@ -141,6 +141,42 @@ def import_orders(
                                 currency=currency or None, country=country or None, open_returns=open_returns,
                                 errors_file=errors_file, console=console, mapping=mapping, encoding=encoding,
                                 lang=lang))
+
+
+@app.command("import-cases")
+def import_cases(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Past cases: CSV (one row per case line) or JSON lines (.jsonl, one case each)"),
+    merchant: str = typer.Option(..., help="Merchant code the cases belong to (its orders must be imported)"),
+    time_zone: str | None = typer.Option(None, help="Zone of times without a UTC offset (default: the merchant's)"),
+    encoding: str | None = typer.Option(None, help="CSV: auto | utf-8 | gbk | gb18030"),
+    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+    errors_file: Path | None = typer.Option(None, help="Write the problem that stopped the import here as CSV"),
+) -> None:
+    """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
+    case ids already imported. History never notifies anyone. A bad cell stops it before anything is written."""
+    import csv as _csv
+
+    from .orders.importer.history import import_history
+    from .orders.importer.messages import Problem, lang_of, say
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    lang = lang_of(lang)
+    try:
+        result = import_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding)
+    except Problem as exc:
+        from rich.markup import escape
+
+        console.print(f"[red]{escape(str(file))}:[/red] {escape(exc.text(lang))}", highlight=False)
+        console.print(say("stopped", lang), highlight=False)
+        if errors_file is not None:
+            with open(errors_file, "w", encoding="utf-8", newline="") as handle:
+                _csv.writer(handle).writerows([["line", "reason"], [exc.row or "", exc.text(lang)]])
+        raise typer.Exit(2) from None
+    console.print(say("history_done", lang, inserted=result.inserted, kept=result.kept, rows=result.rows),
+                  highlight=False)
 
 
 def _cli_actor(merchant: str | None):

@@ -53,7 +53,7 @@ def import_history(db: Database, *, file: Path, merchant: str, time_zone: str | 
     with db.read() as session:
         row = session.scalar(select(Merchant).where(Merchant.code == merchant))
         if row is None:
-            raise Problem("no_merchant", value=merchant)
+            raise Problem("unknown_merchant", value=merchant)
         merchant_id = row.id
         from ...pages.frame import merchant_zone
 
@@ -122,7 +122,7 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
     last_at = case.closed_at or (case.events[-1].at if case.events else case.opened_at)
     for step in case.events or _steps(case, outcome, last_at):
         source = record.state
-        record.state = step.state or _target(step.action, source)
+        record.state = step.state or _target(step.action, source, record)
         record.version += 1
         payload = {"imported": True, **({"message": step.note} if step.note else {})}
         append_event(session, record, action=step.action, actor=Actor(kind="system", role="system",
@@ -174,10 +174,11 @@ def _steps(case: HistoryCase, outcome: str | None, at) -> list[HistoryEvent]:
     return [HistoryEvent(step, at, state=case.state)] if step else []
 
 
-def _target(action: str, source: str) -> str:
+def _target(action: str, source: str, record) -> str:
+    """Where the step took the case: the workflow's target (approval: by type and return); none keeps it."""
     from ...cases.workflow import BY_ACTION
 
     to = BY_ACTION[action].to
-    if to is None or callable(to):
-        return source
-    return to.value
+    if callable(to):
+        to = to(record, {})
+    return source if to is None else to.value

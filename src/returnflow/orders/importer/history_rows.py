@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from ...cases.models import CaseState, CaseType
 from ...cases.workflow import BY_ACTION
+from .mapped import _text
 from .messages import Problem
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect
 
@@ -72,7 +73,7 @@ class _Cells:
 
     def text(self, name: str, required: bool = False) -> str:
         value = self._get(name)
-        value = "" if value is None else str(value).strip()
+        value = "" if value is None else _text(str(value))
         if required and not value:
             raise Problem("missing_value", row=self.row, column=name, value=value, field=name)
         return value

@@ -38,6 +38,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unreadable": {"en": "the file cannot be read: {problem}", "zh-CN": "无法读取文件：{problem}"},
     "no_merchant": {"en": "--merchant: no merchant {value} (add --create-merchant to create it)",
                     "zh-CN": "--merchant：没有商家「{value}」（加 --create-merchant 可新建）"},
+    "unknown_merchant": {"en": "--merchant: no merchant {value}; import its orders first",
+                         "zh-CN": "--merchant：没有商家「{value}」；请先导入其订单"},
     "read_as": {"en": "read as {encoding}, {layout}; times without an offset in {zone}",
                 "zh-CN": "按 {encoding} 读取，格式 {layout}；未带时区的时间按 {zone} 理解"},
     # History (cases) import.

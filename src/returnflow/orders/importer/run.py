@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from phonenumbers import SUPPORTED_REGIONS
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from ...db import Database
@@ -60,7 +61,7 @@ def run_import(db: Database, *, file: Path, merchant: str, fmt: str = "auto", cr
                                      errors_file=errors_file, on_progress=progress.file_read,
                                      on_cases=progress.cases_opened)
     except Problem as exc:
-        console.print(f"[red]{file}:[/red] {exc.text(lang)}", highlight=False)
+        console.print(f"[red]{escape(str(file))}:[/red] {escape(exc.text(lang))}", highlight=False)
         console.print(say("stopped", lang), highlight=False)
         return 2
     except UnusableInput as exc:
@@ -133,8 +134,8 @@ def import_mapped(db: Database, *, file: Path, mapping, merchant: int | NewMerch
         with db.transaction() as session:
             target = _target(session, merchant, mapping)
             if console is not None:
-                console.print(say("read_as", lang, encoding=read_as, layout=mapping.name, zone=target.zone.key),
-                              highlight=False)
+                console.print(escape(say("read_as", lang, encoding=read_as, layout=mapping.name,
+                                             zone=target.zone.key)), highlight=False)
             store = OrderStore(db, merchant if isinstance(merchant, int) else None, result, sink,
                                new_merchant=merchant if isinstance(merchant, NewMerchant) else None, session=session)
             read_mapped(lambda: open_rows(file, mapping, encoding)[1], mapping, target, store, returns)
