@@ -155,28 +155,13 @@ def import_cases(
 ) -> None:
     """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
     case ids already imported. History never notifies anyone. A bad cell stops it before anything is written."""
-    import csv as _csv
-
-    from .orders.importer.history import import_history
-    from .orders.importer.messages import Problem, lang_of, say
+    from .orders.importer.history import run_history
     from .schema import migrate as run
 
     db = _db()
     run(db)
-    lang = lang_of(lang)
-    try:
-        result = import_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding)
-    except Problem as exc:
-        from rich.markup import escape
-
-        console.print(f"[red]{escape(str(file))}:[/red] {escape(exc.text(lang))}", highlight=False)
-        console.print(say("stopped", lang), highlight=False)
-        if errors_file is not None:
-            with open(errors_file, "w", encoding="utf-8", newline="") as handle:
-                _csv.writer(handle).writerows([["line", "reason"], [exc.row or "", exc.text(lang)]])
-        raise typer.Exit(2) from None
-    console.print(say("history_done", lang, inserted=result.inserted, kept=result.kept, rows=result.rows),
-                  highlight=False)
+    raise typer.Exit(run_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
+                                 lang=lang, errors_file=errors_file, console=console))
 
 
 def _cli_actor(merchant: str | None):

@@ -81,6 +81,36 @@ def import_history(db: Database, *, file: Path, merchant: str, time_zone: str | 
     return result
 
 
+def run_history(db: Database, *, file: Path, merchant: str, time_zone: str | None = None,
+                encoding: str | None = None, lang: str | None = None, errors_file: Path | None = None,
+                console=None) -> int:
+    """The `import-cases` command: imports, says what happened in the operator's language; exit code 0 or 2."""
+    import csv
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from .messages import lang_of, say
+
+    console = console or Console()
+    lang = lang_of(lang)
+    try:
+        result = import_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding)
+    except Problem as exc:
+        console.print(f"[red]{escape(str(file))}:[/red] {escape(exc.text(lang))}", highlight=False)
+        console.print(say("stopped", lang), highlight=False)
+        if errors_file is not None:
+            try:
+                with open(errors_file, "w", encoding="utf-8", newline="") as handle:
+                    csv.writer(handle).writerows([["line", "reason"], [exc.row or "", exc.text(lang)]])
+            except OSError as error:
+                console.print(escape(say("unreadable", lang, problem=f"{errors_file}: {error.strerror}")))
+        return 2
+    console.print(escape(say("history_done", lang, inserted=result.inserted, kept=result.kept, rows=result.rows)),
+                  highlight=False)
+    return 0
+
+
 def _refusal(case: HistoryCase, exc: AppError) -> Problem:
     field = exc.field or ""
     column = {"order": "order", "reason": "reason"}.get(field.split(".")[0].split("[")[0], field or "-")
