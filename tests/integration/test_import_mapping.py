@@ -246,3 +246,18 @@ def test_unknown_mapping_and_built_in_failure_leave_no_merchant(db, run_cli, tmp
     code, out = run_cli("import-orders", bad, "--format", "csv", "--merchant", "x", "--create-merchant")
     assert code == 2 and "lacks the column" in out
     assert written(db)["merchants"] == 0  # before this change the failing import still created it
+
+
+def test_uci_mapping_opens_the_c_invoices_as_returns_like_the_built_in_layout(db, run_cli):
+    from returnflow.cases.models import Case
+
+    sample = DATA / "uci_online_retail_sample.csv"
+    for args in (("--format", "uci", "--merchant", "builtin"), ("--mapping", "uci", "--merchant", "mapped")):
+        code, out = run_cli("import-orders", sample, *args, "--create-merchant", "--currency", "GBP")
+        assert code in (0, 1), out
+    with db.read() as session:
+        refs = {code: sorted(session.scalars(select(Case.external_ref).join(Merchant, Merchant.id == Case.merchant_id)
+                                             .where(Merchant.code == code)))
+                for code in ("builtin", "mapped")}
+    assert refs["mapped"] and refs["mapped"] == refs["builtin"]
+    assert all(ref.startswith("C") for ref in refs["mapped"])
