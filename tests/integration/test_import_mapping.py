@@ -261,3 +261,15 @@ def test_uci_mapping_opens_the_c_invoices_as_returns_like_the_built_in_layout(db
                 for code in ("builtin", "mapped")}
     assert refs["mapped"] and refs["mapped"] == refs["builtin"]
     assert all(ref.startswith("C") for ref in refs["mapped"])
+
+
+def test_bad_data_in_one_order_refuses_that_order_only(db, run_cli, tmp_path):
+    make_shop(db, "us", currency="USD")
+    text = (EXPORTS / "shopify_orders_sample.csv").read_text(encoding="utf-8")
+    path = tmp_path / "qty.csv"
+    path.write_text(text.replace("-0500,1,Linen Shirt - M", "-0500,one,Linen Shirt - M"), encoding="utf-8")
+    errors = tmp_path / "refused.csv"
+    code, out = run_cli("import-orders", path, "--mapping", "shopify", "--merchant", "us", "--errors-file", errors)
+    assert code == 1, out
+    assert set(orders_of(db, "us")) == {"#1001"}
+    assert "Lineitem quantity: 'one' is not a whole number" in errors.read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ from ...errors import AppError
 from ...money import MoneyError, is_currency, to_minor
 from ..contacts import check_customer
 from ..records import CustomerRecord, LineRecord, OrderRecord
-from .mapping import DATE_FIELDS, LINE_FIELDS, ORDER_FIELDS, Mapping
+from .mapping import DATE_FIELDS, ORDER_FIELDS, Mapping
 from .messages import Problem
 from .outcome import PendingOrder, ReturnLine, RowError
 from .tabular import csv_rows, detect, is_xlsx, xlsx_rows
@@ -392,4 +392,4 @@ def read_mapped(rows_of, mapping: Mapping, target: Target, store: OrderStore, re
         store.add(order, parse.finish)
 
 
-__all__ = ["LINE_FIELDS", "MappedRows", "Target", "open_rows", "read_mapped"]
+__all__ = ["MappedRows", "Target", "open_rows", "read_mapped"]

@@ -123,7 +123,7 @@ def import_mapped(db: Database, *, file: Path, mapping, merchant: int | NewMerch
     """Imports `file` read through `mapping` in one transaction; a Problem stops it and nothing is written.
 
     The problem is also the one line of --errors-file then."""
-    from .mapped import Target, open_rows, read_mapped
+    from .mapped import open_rows, read_mapped
 
     read_as, _ = open_rows(file, mapping, encoding)  # checks the encoding before anything else
     result = ImportResult(format=f"mapping {mapping.name}")
