@@ -273,3 +273,15 @@ def test_bad_data_in_one_order_refuses_that_order_only(db, run_cli, tmp_path):
     assert code == 1, out
     assert set(orders_of(db, "us")) == {"#1001"}
     assert "Lineitem quantity: 'one' is not a whole number" in errors.read_text(encoding="utf-8")
+
+
+def test_gb18030_and_gbk_exports_are_detected(db, run_cli, tmp_path):
+    jd = (EXPORTS / "jd_orders_sample.csv").read_text(encoding="utf-8-sig").replace("表带 蓝色", "表带 𠮷祥 蓝色")
+    (tmp_path / "jd.csv").write_bytes(jd.encode("gb18030"))  # 𠮷 is beyond GBK: four bytes in GB18030
+    dy = (EXPORTS / "douyin_orders_sample.csv").read_text(encoding="utf-8-sig")
+    (tmp_path / "dy.csv").write_bytes(dy.encode("gbk"))
+    for name, file in (("jd", tmp_path / "jd.csv"), ("douyin", tmp_path / "dy.csv")):
+        code, out = run_cli("import-orders", file, "--mapping", name, "--merchant", name, "--create-merchant")
+        assert code == 0 and "GB18030/GBK" in out, out
+    assert [li.title for li in orders_of(db, "jd")["281234567890"].lines] == ["小米手环8 黑色", "表带 𠮷祥 蓝色"]
+    assert orders_of(db, "douyin")["6921234567890123456"].lines[0].title == "蓝牙耳机 Pro"
