@@ -1,4 +1,4 @@
-"""The `returnflow` command: serve, migrate, demo, import-orders, cases, users."""
+"""The `returnflow` command: serve, migrate, demo, import-orders, import-cases, cases, users."""
 
 from __future__ import annotations
 
@@ -112,8 +112,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
 
 @app.command("import-orders")
 def import_orders(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSON lines (.jsonl), optionally .gz"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="CSV, JSON lines (.jsonl), optionally .gz; with --mapping also XLSX"),
     merchant: str = typer.Option("demo", help="Merchant code the orders belong to"),
+    mapping: str | None = typer.Option(None, help="A mapping file (TOML) or a shipped one: taobao, jd, pinduoduo, "
+                                                  "douyin, shopify, uci (see docs/import.md)"),
+    encoding: str | None = typer.Option(None, help="With --mapping: auto | utf-8 | gbk | gb18030 (default: the "
+                                                   "mapping's, else detected)"),
+    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
     fmt: str = typer.Option("auto", "--format", help="auto | csv | jsonl | uci (the UCI Online Retail layout)"),
     create_merchant: bool = typer.Option(False, help="Create the merchant if it does not exist"),
     currency: str = typer.Option("", help="Currency when the file has none (uci: GBP)"),
@@ -122,7 +128,9 @@ def import_orders(
     open_returns: bool = typer.Option(True, help="uci: open the 'C' invoices as return cases"),
     errors_file: Path | None = typer.Option(None, help="Write every refused row here as CSV"),
 ) -> None:
-    """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import."""
+    """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import.
+    With --mapping, a file the mapping does not fit (a missing column, a date not in its format, an unmapped status,
+    a currency the merchant does not use) stops the import before anything is written."""
     from .orders.importer import run_import
 
     db = _db()
@@ -131,7 +139,29 @@ def import_orders(
     run(db)
     raise typer.Exit(run_import(db, file=file, merchant=merchant, fmt=fmt, create_merchant=create_merchant,
                                 currency=currency or None, country=country or None, open_returns=open_returns,
-                                errors_file=errors_file, console=console))
+                                errors_file=errors_file, console=console, mapping=mapping, encoding=encoding,
+                                lang=lang))
+
+
+@app.command("import-cases")
+def import_cases(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Past cases: CSV (one row per case line) or JSON lines (.jsonl, one case each)"),
+    merchant: str = typer.Option(..., help="Merchant code the cases belong to (its orders must be imported)"),
+    time_zone: str | None = typer.Option(None, help="Zone of times without a UTC offset (default: the merchant's)"),
+    encoding: str | None = typer.Option(None, help="CSV: auto | utf-8 | gbk | gb18030"),
+    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+    errors_file: Path | None = typer.Option(None, help="Write the problem that stopped the import here as CSV"),
+) -> None:
+    """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
+    case ids already imported. History never notifies anyone. A bad cell stops it before anything is written."""
+    from .orders.importer.history import run_history
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    raise typer.Exit(run_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
+                                 lang=lang, errors_file=errors_file, console=console))
 
 
 def _cli_actor(merchant: str | None):

@@ -83,6 +83,8 @@ class Order(Base):
     shipping_cost: Mapped[int | None] = mapped_column(BigInteger)  # what shipping cost the merchant (free shipping)
     # EU4: the standard delivery's price when the buyer chose (and paid for) a premium one in shipping_fee.
     standard_shipping_fee: Mapped[int | None] = mapped_column(BigInteger)
+    # What the order export said of it (records.ORDER_STATUSES; None: not stated). A cancelled order is no sale.
+    status: Mapped[str | None] = mapped_column(String(20))
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no",
                                                   cascade="all, delete-orphan")
@@ -115,5 +117,7 @@ class OrderLine(Base):
     image_url: Mapped[str | None] = mapped_column(String(1000))  # the product photo the shop pushed
     # The variants the shop offers in exchange, as JSON text: the bulk upsert (COPY / driver SQL) writes plain text.
     exchange_variants: Mapped[str | None] = mapped_column(Text)
+    # product | shipping | fee | discount | adjustment (records.LINE_KINDS): only products are sales.
+    kind: Mapped[str] = mapped_column(String(20), default="product", server_default="product")
 
     order: Mapped[Order] = relationship(back_populates="lines")

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# What an order export may say of an order; only a cancelled one is not a sale.
+ORDER_STATUSES = ("pending", "paid", "shipped", "completed", "cancelled")
+# What a line is; only products count in sales and return rates.
+LINE_KINDS = ("product", "shipping", "fee", "discount", "adjustment")
+
 
 @dataclass(slots=True)
 class CustomerRecord:
@@ -35,6 +40,7 @@ class LineRecord:
     serial_numbers: list[str] | None = None  # CN12: one per unit
     image_url: str | None = None
     variants: list[dict] = field(default_factory=list)  # sku, attributes, price (minor units), available
+    kind: str = "product"  # LINE_KINDS
 
 
 @dataclass(slots=True)
@@ -58,8 +64,9 @@ class OrderRecord:
     free_shipping_threshold: int | None = None  # minor units
     shipping_cost: int | None = None  # minor units: what a free-shipping order's delivery cost the merchant
     standard_shipping_fee: int | None = None  # minor units: the standard delivery's price under a premium one (EU4)
+    status: str | None = None  # ORDER_STATUSES; None: the source did not say
 
     @property
     def goods_total(self) -> int:
         """What the goods cost the buyer before discounts; a gift's marked price is never paid (CN10)."""
-        return sum(line.unit_price * line.quantity for line in self.lines if not line.gift)
+        return sum(line.unit_price * line.quantity for line in self.lines if not line.gift and line.kind == "product")

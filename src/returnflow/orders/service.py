@@ -53,7 +53,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
             "ordered_at": o.ordered_at, "shipped_at": o.shipped_at, "delivered_at": o.delivered_at,
             "signed_at": o.signed_at, "paid_at": o.paid_at, "shipping_insurance": o.shipping_insurance,
             "free_shipping_threshold": o.free_shipping_threshold, "shipping_cost": o.shipping_cost,
-            "standard_shipping_fee": o.standard_shipping_fee,
+            "standard_shipping_fee": o.standard_shipping_fee, "status": o.status,
         })
     table = Order.__table__
     stmt = _insert(session, table)
@@ -74,7 +74,8 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
                               0 if line.gift else line.unit_price * line.quantity - line.discount, line.gift,
                               line.final_sale_confirmed, line.delivered_at, line.signed_at,
                               line.serial_numbers, line.image_url,
-                              json.dumps(line.variants, ensure_ascii=False) if line.variants else None))
+                              json.dumps(line.variants, ensure_ascii=False) if line.variants else None,
+                              line.kind))
     if line_rows:
         _upsert_lines(session, line_rows)
 
@@ -93,7 +94,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
                 "discount", "paid_amount", "gift", "final_sale_confirmed", "delivered_at", "signed_at",
-                "serial_numbers", "image_url", "exchange_variants")
+                "serial_numbers", "image_url", "exchange_variants", "kind")
 
 
 RAW_AT = (LINE_COLUMNS.index("delivered_at"), LINE_COLUMNS.index("signed_at"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from ...db import Database
+from ...merchants.models import Merchant
 from ...sheets import row as safe_row
 from ..models import Order
 from ..records import OrderRecord
@@ -45,18 +47,38 @@ class ErrorSink:
             self.handle.close()
 
 
-def _csv_line(fields: list[str]) -> str:
+def _csv_line(fields: list) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
+    csv.writer(out, lineterminator="").writerow([f if isinstance(f, str) else str(f) for f in fields])
     return out.getvalue()
 
 
-class OrderStore:
-    """Collects complete orders and writes them CHUNK_ORDERS at a time, one transaction per chunk."""
+@dataclass
+class NewMerchant:
+    """A merchant --create-merchant asks for: created with the first orders written, so a failed import that
+    writes no order leaves no merchant behind."""
 
-    def __init__(self, db: Database, merchant_id: int, result: ImportResult, sink: ErrorSink) -> None:
+    code: str
+    currency: str
+    country: str | None = None
+
+    def create(self, session) -> int:
+        merchant = Merchant(code=self.code, name=self.code, default_currency=self.currency, country=self.country)
+        session.add(merchant)
+        session.flush()
+        return merchant.id
+
+
+class OrderStore:
+    """Collects complete orders and writes them CHUNK_ORDERS at a time: one transaction per chunk, or all in the
+    caller's `session` (a mapped import: one transaction, rolled back whole if the import stops)."""
+
+    def __init__(self, db: Database, merchant_id: int | None, result: ImportResult, sink: ErrorSink,
+                 new_merchant: NewMerchant | None = None, session=None) -> None:
         self.db = db
         self.merchant_id = merchant_id
+        self.new_merchant = new_merchant
+        self.session = session
         self.result = result
         self.sink = sink
         self.ready: dict[str, OrderRecord] = {}
@@ -101,11 +123,20 @@ class OrderStore:
             return
         orders = list(self.ready.values())
         self.ready = {}
-        with self.db.transaction() as session:
-            numbers = [o.number for o in orders]
-            existing = set(session.scalars(select(Order.number).where(
-                Order.merchant_id == self.merchant_id, Order.number.in_(numbers))))
-            upsert_orders(session, merchant_id=self.merchant_id, orders=orders)
+        if self.session is not None:
+            existing = self._write(self.session, orders)
+        else:
+            with self.db.transaction() as session:
+                existing = self._write(session, orders)
         self.result.orders_updated += len(existing)
         self.result.orders_inserted += len(orders) - len(existing)
         self.result.lines += sum(len(o.lines) for o in orders)
+
+    def _write(self, session, orders: list[OrderRecord]) -> set[str]:
+        if self.merchant_id is None:
+            self.merchant_id = self.new_merchant.create(session)
+        numbers = [o.number for o in orders]
+        existing = set(session.scalars(select(Order.number).where(
+            Order.merchant_id == self.merchant_id, Order.number.in_(numbers))))
+        upsert_orders(session, merchant_id=self.merchant_id, orders=orders)
+        return existing
