@@ -85,3 +85,46 @@ def test_admins_and_supervisors_see_the_missing_year_on_the_console_and_agents_d
         seen["supervisor"].split('id="calendar-gap"')[1].split("</div>")[0]
     assert 'id="calendar-gap"' not in seen["agent"]
     calendar_banner.forget()
+
+
+def test_an_admin_completes_a_missing_year_on_the_sla_page_and_the_banner_goes(app, db):
+    from fastapi.testclient import TestClient
+
+    from returnflow.pages import calendar_banner
+    from tests.support.portal import csrf_of, sign_in_staff
+
+    shop = make_shop(db, "cal")
+    calendar_banner.forget()
+    app.state.clock = lambda: datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+    web = TestClient(app, headers={"Accept-Language": "en"})
+    sign_in_staff(web, "admin@cal.test", "pw-admin")
+    page = web.get("/staff/settings/sla")
+    assert 'id="calendar-gap"' in page.text and 'name="calendar_years"' in page.text
+    form = {"csrf": csrf_of(web), "calendar": "cn-mainland", "timezone": "Asia/Shanghai", "work_start": "09:00",
+            "work_end": "18:00", "follow_up_days": "7", "holidays": "2027-01-01\n2027-02-05",
+            "workdays": "2027-02-20"}
+    from returnflow.sla import settings as sla_settings
+
+    for step, conf in sla_settings.DEFAULT_STEPS.items():
+        business = "business_hours" in conf
+        form.update({f"steps.{step}.clock": "business_hours" if business else "hours",
+                     f"steps.{step}.amount": str(conf["business_hours"] if business else conf["hours"]),
+                     f"steps.{step}.remind_before_hours": str(conf.get("remind_before_hours") or ""),
+                     f"steps.{step}.auto_action": conf.get("auto_action") or ""})
+    bad = web.post("/staff/settings/sla", data={**form, "calendar_years": "20x7"})
+    assert bad.status_code == 422 and "Enter years such as 2027" in bad.text
+    assert health(app, client=web, now=datetime(2026, 12, 6, 2, 0, tzinfo=UTC))[0]["year"] == 2027
+    done = web.post("/staff/settings/sla", data={**form, "calendar_years": "2027"})
+    assert done.status_code == 200, done.text
+    calendar_banner.forget()
+    assert 'id="calendar-gap"' not in web.get("/staff/settings/sla").text
+    assert health(app, web, datetime(2026, 12, 6, 2, 0, tzinfo=UTC)) == []
+    with db.read() as session:
+        cal = sla_settings.calendar_of(sla_settings.for_merchant(session, shop.id))
+    assert not cal.is_working_day(datetime(2027, 2, 5).date()) and cal.is_working_day(datetime(2027, 2, 20).date())
+    # A library calendar lists this year's and next year's holidays only.
+    london = web.post("/staff/settings/sla", data={**form, "calendar": "gb-eng", "timezone": "Europe/London",
+                                                   "holidays": "", "workdays": "", "calendar_years": ""})
+    assert london.status_code == 200, london.text
+    assert "2027-03-26" in london.text and "2026-12-25" in london.text and "2030-" not in london.text
+    calendar_banner.forget()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,10 +37,14 @@ router = APIRouter(include_in_schema=False)
 
 # ---- SLA steps and the business calendar ---------------------------------------------------------------------
 
-def _calendar_days(name: str) -> list[dict[str, Any]]:
+def _calendar_days(name: str, this_year: int) -> list[dict[str, Any]]:
+    """The calendar's days per year; a library calendar (every year from a rule) shows this year and the next."""
     data = sla_calendar._data(name)
+    years = sorted(data.get("years", {}).items())
+    if data.get("library"):
+        years = [(y, days) for y, days in years if int(y) in (this_year, this_year + 1)]
     return [{"year": year, "holidays": days.get("holidays", []), "workdays": days.get("workdays", [])}
-            for year, days in sorted(data.get("years", {}).items())]
+            for year, days in years]
 
 
 def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict | None = None, **more: Any):
@@ -53,16 +58,19 @@ def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict
     more.setdefault("in_force", sla_rows(current, locale))
     calendar_name = shown.get("calendar") or current["calendar"]
     more.setdefault("own", {"holidays": current.get("holidays") or [], "workdays": current.get("workdays") or []})
+    shown_calendar = calendar_name if calendar_name in sla_calendar.available() else current["calendar"]
+    this_year = request.app.state.clock().astimezone(ZoneInfo(current["timezone"])).year
     return render(request, "staff/settings/sla.html", ctx(
         actor, "sla", values=shown, steps=steps,
         calendars=[(c, sw.word(sw.CALENDARS, c, locale) or c) for c in sla_calendar.available()],
-        days=_calendar_days(calendar_name if calendar_name in sla_calendar.available() else current["calendar"]),
+        days=_calendar_days(shown_calendar, this_year), library_calendar=shown_calendar in sla_calendar.LIBRARY,
         **more), status=status)
 
 
 def _sla_values(settings: dict) -> dict[str, str]:
     values = {k: str(settings[k]) for k in ("calendar", "timezone", "work_start", "work_end", "follow_up_days")}
     values.update({k: "\n".join(settings.get(k) or []) for k in ("holidays", "workdays")})
+    values["calendar_years"] = ", ".join(str(y) for y in settings.get("calendar_years") or [])
     for step, conf in settings["steps"].items():
         business = "business_hours" in conf
         values[f"steps.{step}.clock"] = "business_hours" if business else "hours"
@@ -104,6 +112,11 @@ async def sla_save(request: Request):
         raw[key] = values.get(key, "")
     for key in ("holidays", "workdays"):
         raw[key] = [d for d in re.split(r"[\s,，、]+", values.get(key, "")) if d]
+    years = [y for y in re.split(r"[\s,，、]+", values.get("calendar_years", "")) if y]
+    if all(y.isdigit() for y in years):
+        raw["calendar_years"] = [int(y) for y in years]
+    else:
+        errors["calendar_years"] = N_("Enter years such as 2027, separated by commas.")
     days = values.get("follow_up_days", "")
     raw["follow_up_days"] = int(days) if days.isdigit() else days
     steps = raw.setdefault("steps", {})
