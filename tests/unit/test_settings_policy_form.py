@@ -7,7 +7,7 @@ import tomllib
 
 from hypothesis import given, settings, strategies as st
 
-from returnflow.pages.settings_pages import COUNTED_FROM, KNOBS, PAYERS, draft_from_knobs, set_key
+from returnflow.pages.settings_policy import COUNTED_FROM, KNOBS, PAYERS, draft_from_knobs, set_key
 from returnflow.policy.errors import PolicyError
 from returnflow.policy.loader import PRESETS, load_policy
 
