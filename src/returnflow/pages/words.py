@@ -145,6 +145,7 @@ ACTIONS = {
     "decline_plan": N_("Decline the plan"),
     "withdraw_plan": N_("Withdraw the plan"),
     "change_type": N_("Change the type"),
+    "settle_advance_exchange": N_("Settle the advance exchange"),
 }
 
 FIELDS = {
