@@ -90,6 +90,11 @@ def test_all_fine_answers_yes_to_every_question_beside_the_customers_evidence(ap
     zh = browser(app, "warehouse", ZH).get(f"/staff/warehouse/cases/{number}").text
     assert "是否无超出试用的使用痕迹" in zh and "序列号是否与订单一致" in zh
     assert "<dd>B – 轻微拿取痕迹，可再售</dd>" in zh
+    # The case page shows the same saved answers and the grade in words.
+    case_page = browser(app, "warehouse", ZH).get(f"/staff/cases/{number}").text
+    answers = case_page[case_page.index('class="answers"'):]
+    assert re.search(r"是否无超出试用的使用痕迹 <strong class=\"answer-yes\">是</strong>", answers)
+    assert "B – 轻微拿取痕迹，可再售" in case_page
 
 
 def test_a_question_left_out_is_named_in_words_and_nothing_is_saved(app, client, db):

@@ -54,7 +54,7 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
         money = offer.money_state(session, case)
         extra = {"approvals": case_sections.approvals(events), "refunds": case_sections.money(session, case),
                  "shipments": case_sections.shipments(session, case),
-                 "inspections": case_sections.inspections(session, case),
+                 "inspections": case_sections.inspections(session, case, locale),
                  "replies": case_sections.reply_templates(session, case, locale),
                  "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
                  "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case),
@@ -84,7 +84,7 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
         retype=_retype_offer(case, extra["plans"], allowed, locale),
         plan_kinds=plans.KINDS, plan_statuses=plans.STATUSES, teams=handoffs.TEAMS,
         handoff_statuses=handoffs.STATUSES, refund_states=case_sections.REFUND_STATES,
-        payment_states=case_sections.PAYMENT_STATES, verdicts=case_sections.VERDICTS, reply_text=chosen["text"]
+        payment_states=case_sections.PAYMENT_STATES, verdicts=case_sections.VERDICTS, grades=words.GRADES, reply_text=chosen["text"]
         if chosen else "", chosen_template=template if chosen else "", **extra,
         price=lambda minor: fmt(minor, case.currency) if minor is not None else "")
 

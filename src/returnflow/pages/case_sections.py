@@ -45,9 +45,13 @@ def shipments(session: Session, case: CaseRecord) -> list[Shipment]:
     return list(session.scalars(select(Shipment).where(Shipment.case_id == case.id).order_by(Shipment.id)))
 
 
-def inspections(session: Session, case: CaseRecord) -> list[dict[str, Any]]:
+def inspections(session: Session, case: CaseRecord, locale: str = "en") -> list[dict[str, Any]]:
+    """Each saved inspection with its checklist answers in words (the questions as they read today)."""
+    from ..warehouse import checklists
+
     titles = {line.id: line.title or line.sku for line in case.lines}
     return [{"line": titles.get(i.case_line_id, i.case_line_id), "quantity": i.quantity,
+             "answers": checklists.answered(i.checklist or {}, locale),
              "accepted": i.accepted_quantity, "grade": i.grade, "verdict": i.verdict,
              "deduction": fmt(i.deduction, i.currency) if i.deduction else "", "currency": i.currency,
              "reason": i.reject_reason, "note": i.note, "inspector": i.inspector, "at": i.created_at}

@@ -30,8 +30,7 @@ LINE_CONDITIONS = {
     "as_expected": N_("As expected"), "damaged": N_("Damaged"), "used": N_("Used"),
     "missing_parts": N_("Parts missing"), "wrong_item": N_("Wrong item"),
 }
-GRADES = {"A": N_("A – like new, resellable as new"), "B": N_("B – light signs of handling, resellable"),
-          "C": N_("C – visible wear, sold as used or refurbished"), "D": N_("D – damaged, not resellable")}
+GRADES = words.GRADES
 VERDICTS = {"accept": N_("Accept"), "accept_with_deduction": N_("Accept with a deduction"), "reject": N_("Reject")}
 DISPOSITIONS = {
     "restock": N_("Restock"), "refurbish": N_("Refurbish"), "return_to_vendor": N_("Return to the vendor"),

@@ -117,6 +117,10 @@ STAFF_STEPS = {
     "change_type": N_("Type changed"),
 }
 
+# Condition grades of an inspected unit (warehouse desk, case page).
+GRADES = {"A": N_("A – like new, resellable as new"), "B": N_("B – light signs of handling, resellable"),
+          "C": N_("C – visible wear, sold as used or refurbished"), "D": N_("D – damaged, not resellable")}
+
 # The buttons of the staff case page.
 ACTIONS = {
     "approve": N_("Approve"),
