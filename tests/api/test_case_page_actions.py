@@ -274,3 +274,17 @@ def test_an_override_reason_does_not_lift_the_role_limit(app, db, shop, client):
     done = boss.post(f"/staff/cases/{number}/actions/approve", follow_redirects=False, data={
         "csrf": csrf_of(boss), "version": version_on(page), "override_reason": "Goodwill, approved by supervisor"})
     assert done.status_code == 303 and case_of(client, shop, number)["state"] == "awaiting_return"
+
+
+def test_approving_without_a_return_address_says_why_and_leads_on(app, db, client):
+    bare = make_shop(db, "shop", return_address=False)
+    recent_order(db, bare.id, "O-100", customer="C-1", email="buyer@example.com")
+    number = open_case(client, bare)
+    for role, way_on in (("admin", 'href="/staff/settings/addresses"'), ("agent", "Only an administrator")):
+        web = staff(app, role)
+        page = web.get(f"/staff/cases/{number}").text
+        refused = web.post(f"/staff/cases/{number}/actions/approve", data={
+            "csrf": csrf_of(web), "version": version_on(page)})
+        assert refused.status_code == 422 and "no return address fits it" in alert(refused.text), role
+        assert way_on in refused.text, role
+    assert case_of(client, bare, number)["state"] == "pending_review"
