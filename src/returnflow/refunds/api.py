@@ -21,6 +21,7 @@ from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
+from .providers import config as provider_config
 from .schemas import (
     BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneyDecision, MoneyRejection, MoneySettingsIn,
     PaidMark, PostageClaimIn, RefundCreate, Rejection,
@@ -162,6 +163,28 @@ async def webhook(gateway: str, request: Request):
     result = await run_in_threadpool(settle.webhook, request.app.state.db, pay_settings(request), name=gateway,
                                      signature=request.headers.get("pay-signature"), body=body)
     return JSON(result)
+
+
+@router.post("/money/webhooks/{gateway}/{merchant}")
+async def provider_notification(gateway: str, merchant: str, request: Request):
+    """WeChat Pay's or Alipay's refund notification for one merchant (by its code); the provider's signature is the
+    authentication. WeChat Pay is answered 200 {"code": "SUCCESS"}, Alipay the plain text "success"; anything
+    refused is a 4xx (the provider sends it again later)."""
+    from urllib.parse import parse_qsl
+
+    from .providers import PROVIDERS
+    from .providers.notify import notification
+
+    if gateway not in PROVIDERS:
+        raise NotFound("gateway", gateway, field="gateway")
+    body = await request.body()
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) if gateway == "alipay" else {}
+    result = await run_in_threadpool(notification, request.app.state.db, pay_settings(request), name=gateway,
+                                     merchant=merchant, headers={k.lower(): v for k, v in request.headers.items()},
+                                     body=body, form=form)
+    if gateway == "alipay":
+        return Response("success", media_type="text/plain")
+    return JSON({"code": "SUCCESS", "message": "成功", **result})
 
 
 @router.post("/money/sync")
@@ -362,7 +385,8 @@ async def get_settings(actor: CurrentActor, db: DB):
     if actor.merchant_id is None:
         raise Forbidden("merchant_required", status=422, field="merchant")
     with db.read() as session:
-        return JSON(service.money_settings(session, actor.merchant_id))
+        found = service.money_settings(session, actor.merchant_id)
+        return JSON({**found, "providers": provider_config.shown(found["providers"])})
 
 
 @router.put("/money/settings")
@@ -387,14 +411,23 @@ async def put_settings(body: MoneySettingsIn, request: Request):
     for route in body.routes:
         if route in ("original", "balance"):
             raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
+    with request.app.state.db.read() as session:
+        stored = service.money_settings(session, actor.merchant_id)["providers"]
+    providers = dict(stored)
+    for name, given in (body.providers or provider_config.ProvidersIn()):
+        if given is not None:
+            try:
+                providers[name] = provider_config.merge(name, given, stored.get(name))
+            except provider_config.ConfigProblem as exc:
+                raise service.refuse(exc.field, exc.en, exc.zh) from None
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
              "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
-             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}}
+             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}, "providers": providers}
 
     def work(session):
         merchant = session.get(Merchant, actor.merchant_id)
         merchant.settings = {**(merchant.settings or {}), "money": value}
-        return 200, value
+        return 200, {**value, "providers": provider_config.shown(providers)}
 
     return await mutate(request, actor, work)

@@ -1,6 +1,7 @@
 """Payment gateways behind one small interface: `send` a refund leg, `lookup` its outcome, `verify` a webhook.
 
 `manual`: finance pays outside the system and marks the leg paid with a reference.
+`wechatpay`, `alipay`: the providers' own protocols with the merchant's credentials (refunds.providers).
 `http`: a provider speaking a common refund protocol —
   POST {url}/v1/refunds with `Authorization: Bearer <key>` and `Idempotency-Key: <leg key>`; body
   {"amount": <minor>, "currency", "payment_ref", "reference"}; answers {"id", "status": pending|succeeded|failed,
@@ -77,6 +78,8 @@ class Leg:
     currency: str
     method: str
     payment_ref: str | None
+    payment_total: int | None = None  # what the order's payment this leg returns to took, in minor units
+    merchant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,16 @@ def verify(secret: str, header: str | None, body: bytes, *, tolerance: int, now:
     return None
 
 
-def gateway(name: str, settings: GatewaySettings) -> Gateway:
-    """The gateway called `name`."""
+def gateway(name: str, settings: GatewaySettings, conf: dict | None = None) -> Gateway:
+    """The gateway called `name` (`conf`: the merchant's credentials for a provider in refunds.providers)."""
     if name == "http":
         return HttpGateway(settings)
+    if name in PROVIDER_GATEWAYS:
+        from .providers import build
+
+        return build(name, settings, conf)
     return ManualGateway()
 
 
-GATEWAYS = ("manual", "http")
+PROVIDER_GATEWAYS = ("wechatpay", "alipay")
+GATEWAYS = ("manual", "http", *PROVIDER_GATEWAYS)
