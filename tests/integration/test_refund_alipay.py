@@ -202,3 +202,13 @@ def _reference_second_payment(db, reference: str) -> None:
     with db.transaction() as s:
         order = s.scalar(select(Order))
         order.payments = [order.payments[0], {**order.payments[1], "reference": reference}]
+
+
+def test_a_provider_address_inside_the_network_is_refused_when_saved(pay, db, fake):
+    shop = make_shop(db)
+    for lang in ("en", "zh-CN"):
+        r = pay.put("/api/v1/money/settings", headers={**shop.headers("admin"), "Accept-Language": lang},
+                    json={"providers": {"alipay": {**fake.settings, "api_url": "http://169.254.169.254/gateway.do"}}})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "outbound_refused", r.text
+        assert r.json()["error"]["message"] and "169.254" not in r.json()["error"].get("field", "")
+    assert pay.get("/api/v1/money/settings", headers=shop.headers()).json()["providers"] == {}

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..cases.service import get_case
 from ..cases.views import DETAIL_SECTIONS
+from .. import outbound
 from ..errors import Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
@@ -420,6 +421,8 @@ async def put_settings(body: MoneySettingsIn, request: Request):
                 providers[name] = provider_config.merge(name, given, stored.get(name))
             except provider_config.ConfigProblem as exc:
                 raise service.refuse(exc.field, exc.en, exc.zh) from None
+            if given.api_url:  # called by the desk: checked like every outbound address, when saved
+                outbound.check_url(given.api_url, pay_settings(request).allowed(), field=f"providers.{name}.api_url")
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
              "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
