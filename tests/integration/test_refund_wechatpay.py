@@ -186,12 +186,27 @@ def test_a_refusal_fails_the_leg_and_the_retry_uses_a_new_refund_number(pay, db,
     fake.config(decline_next=1)
     leg = execute(pay, shop, refund)
     assert leg["state"] == "sent" and leg["attempt"] == 2
-    assert deliver(pay, shop, fake, wait_notifications(fake)[0]).json()["state"] == "failed"  # REFUND.ABNORMAL
+    assert deliver(pay, shop, fake, wait_notifications(fake)[0]).json()["state"] == "failed"  # REFUND.CLOSED
     leg = execute(pay, shop, refund)
     assert leg["attempt"] == 3
     assert deliver(pay, shop, fake, wait_notifications(fake)[0]).json()["state"] == "succeeded"
     done = [k for k, r in fake.stats()["refunds"].items() if r["status"] == "SUCCESS"]
     assert done == [f"{leg['number']}-a3"] and settlements(db) == 1
+
+
+def test_an_abnormal_refund_stays_sent_saying_why_and_is_never_sent_under_a_new_number(pay, db, fake):
+    shop = make_shop(db)
+    refund = request_refund(pay, db, shop, fake, method="wechat")
+    fake.config(decline_next=1, decline_as="ABNORMAL")
+    leg = execute(pay, shop, refund)
+    r = deliver(pay, shop, fake, wait_notifications(fake)[0])
+    assert r.status_code == 200 and r.json()["state"] == "sent"
+    detail = pay.get(f"/api/v1/refunds/{refund}", headers=shop.headers("finance")).json()["payments"][0]
+    assert "merchant platform" in detail["last_error"]
+    again = execute(pay, shop, refund)  # the same out_refund_no again: WeChat Pay answers with the ABNORMAL refund
+    assert again["state"] == "sent" and again["attempt"] == 1
+    assert sync(pay, shop)["succeeded"] == 0
+    assert list(fake.stats()["refunds"]) == [f"{leg['number']}-a1"] and settlements(db) == 0
 
 
 def test_a_refund_in_another_currency_is_refused_before_sending(pay, db, fake):

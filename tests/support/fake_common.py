@@ -5,7 +5,8 @@ mistake on one side cannot hide one on the other), and the server loop. Not part
 Test controls (every fake):
     POST /_test/config {"settle_delay": s, "fail_next": n (a definite business refusal), "error_next": n (a system
         error, nothing kept), "delay_next": n + "response_delay": s (the refund is taken, the answer comes late),
-        "garbage_next": n (the refund is taken, the answer is garbage), "decline_next": n (taken, then fails),
+        "garbage_next": n (the refund is taken, the answer is garbage), "decline_next": n (taken, then fails:
+        WeChat Pay CLOSED, or "decline_as": "ABNORMAL"),
         "duplicate_next": n (its notification is queued twice), "forge_next": n (a forged notification is queued
         before the real one)}
     GET  /_test/notifications?drain=1   [{"headers": {...}, "body": "..."}]

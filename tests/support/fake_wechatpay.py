@@ -55,7 +55,7 @@ def notify(refund: dict) -> None:
     event = {"id": event_id, "create_time": datetime.now(CST).isoformat(timespec="seconds"),
              "resource_type": "encrypt-resource",
              "event_type": "REFUND.SUCCESS" if refund["status"] == "SUCCESS" else f"REFUND.{refund['status']}",
-             "summary": "退款成功" if refund["status"] == "SUCCESS" else "退款异常",
+             "summary": "退款成功" if refund["status"] == "SUCCESS" else "退款关闭或异常",
              "resource": {"original_type": "refund", "algorithm": "AEAD_AES_256_GCM",
                           "ciphertext": base64.b64encode(ciphertext).decode(), "associated_data": "refund",
                           "nonce": nonce}}
@@ -71,7 +71,7 @@ def notify(refund: dict) -> None:
 def settle(key: str, decline: bool) -> None:
     with LOCK:
         refund = STATE["refunds"][key]
-        refund["status"] = "ABNORMAL" if decline else "SUCCESS"
+        refund["status"] = STATE["config"].get("decline_as", "CLOSED") if decline else "SUCCESS"
         if not decline:
             refund["success_time"] = datetime.now(CST).isoformat(timespec="seconds")
         snapshot = json.loads(json.dumps(refund))
@@ -146,7 +146,7 @@ class Handler(BaseHandler):
             if take("fail_next"):
                 return self.answer(403, {"code": "NOT_ENOUGH", "message": "基本账户余额不足"})
             refunded = sum(r["amount"]["refund"] for r in STATE["refunds"].values() if r["trade"] == trade
-                           and r["status"] != "ABNORMAL")
+                           and r["status"] != "CLOSED")
             if refunded + refund_fen > total:
                 return self.answer(400, {"code": "INVALID_REQUEST", "message": "退款金额超过订单可退金额"})
             decline = take("decline_next")

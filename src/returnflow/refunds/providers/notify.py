@@ -67,6 +67,10 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
             if seen is None:
                 outcome = Outcome(notice.status, provider_ref=notice.provider_ref, amount=leg.amount,
                                   currency=leg.currency, error=f"{name}: {notice.detail}")
+                if notice.status == "abnormal":  # stays sent, saying why (see wechatpay.ABNORMAL)
+                    from .wechatpay import ABNORMAL
+
+                    outcome = Outcome("unknown", provider_ref=notice.provider_ref, error=ABNORMAL)
                 record(session, leg.id, outcome, by=f"gateway:{name}", source=f"{name} notification {notice.event_id}")
             changed = seen is None and leg.state != before
             session.add(GatewayWebhook(refund_payment_id=leg.id, outcome="applied" if changed else "duplicate",

@@ -30,7 +30,12 @@ from .config import resolve
 
 PATH = "/v3/refund/domestic/refunds"
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
-DONE = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "failed", "PROCESSING": "sent"}
+DONE = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "abnormal", "PROCESSING": "sent"}
+# ABNORMAL: the money left the merchant but could not reach the customer's account (a closed card). It is not a
+# failure to retry under a new number (that could pay twice): the leg stays sent, saying so, and finance resolves
+# it in the WeChat Pay merchant platform.
+ABNORMAL = ("WeChat Pay: ABNORMAL: the refund could not reach the customer's account; resolve it in the WeChat Pay "
+            "merchant platform (it is not sent again)")
 
 
 class Refused(ValueError):
@@ -100,7 +105,7 @@ def read_notification(conf: dict, headers: dict, body: bytes, *, tolerance: int)
             raise Refused("the resource does not decrypt with the API v3 key", "通知内容无法用 APIv3 密钥解密")
         refund = json.loads(plain)
         status = DONE.get(refund["refund_status"])
-        if status not in ("succeeded", "failed"):
+        if status not in ("succeeded", "failed", "abnormal"):
             raise Refused(f"not a final refund status: {refund['refund_status']}", "不是最终的退款状态")
         if conf.get("mchid") and str(refund.get("mchid", conf["mchid"])) != str(conf["mchid"]):
             raise Refused("the notification is for another merchant id", "通知属于其他商户号")
@@ -145,6 +150,8 @@ class WechatPayGateway:
         status = DONE.get(payload.get("status"))
         if status is None:
             return Outcome("unknown", error=f"unknown refund status {excerpt(str(payload.get('status')))}")
+        if status == "abnormal":
+            return Outcome("unknown", provider_ref=payload.get("refund_id"), error=ABNORMAL)
         return Outcome(status, provider_ref=payload.get("refund_id"),
                        error=f"WeChat Pay: {payload['status']}" if status == "failed" else None,
                        amount=amount.get("refund"), currency=amount.get("currency"))
@@ -194,4 +201,4 @@ class WechatPayGateway:
         if status != 200:
             return None
         outcome = self._outcome(payload)
-        return None if outcome.status == "unknown" else outcome
+        return None if outcome.status == "unknown" and outcome.error != ABNORMAL else outcome
