@@ -165,3 +165,10 @@ def settlements(db) -> int:
 def case_state(client, shop, refund: str) -> str:
     r = client.get(f"/api/v1/refunds/{refund}", headers=shop.headers("finance"))
     return r.json()["state"]
+
+
+def start_stripe(folder: Path, currency: str = "usd") -> FakeProvider:
+    secret_key, webhook_secret = "sk_test_" + secrets.token_hex(12), "whsec_" + secrets.token_hex(16)
+    args = ["--secret-key", secret_key, "--webhook-secret", webhook_secret, "--currency", currency]
+    return _start("stripe", "tests.support.fake_stripe", args, {"secret_key": secret_key,
+                                                                "webhook_secret": webhook_secret})

@@ -168,8 +168,8 @@ async def webhook(gateway: str, request: Request):
 
 @router.post("/money/webhooks/{gateway}/{merchant}")
 async def provider_notification(gateway: str, merchant: str, request: Request):
-    """WeChat Pay's or Alipay's refund notification for one merchant (by its code); the provider's signature is the
-    authentication. WeChat Pay is answered 200 {"code": "SUCCESS"}, Alipay the plain text "success"; anything
+    """WeChat Pay's, Alipay's or Stripe's refund notification for one merchant (by its code); the provider's signature
+    is the authentication. WeChat Pay is answered 200 {"code": "SUCCESS"}, Alipay the plain text "success"; anything
     refused is a 4xx (the provider sends it again later)."""
     from urllib.parse import parse_qsl
 
@@ -185,7 +185,7 @@ async def provider_notification(gateway: str, merchant: str, request: Request):
                                      body=body, form=form)
     if gateway == "alipay":
         return Response("success", media_type="text/plain")
-    return JSON({"code": "SUCCESS", "message": "成功", **result})
+    return JSON({"code": "SUCCESS", "message": "成功", **result} if gateway == "wechatpay" else result)
 
 
 @router.post("/money/sync")
@@ -423,6 +423,11 @@ async def put_settings(body: MoneySettingsIn, request: Request):
                 raise service.refuse(exc.field, exc.en, exc.zh) from None
             if given.api_url:  # called by the desk: checked like every outbound address, when saved
                 outbound.check_url(given.api_url, pay_settings(request).allowed(), field=f"providers.{name}.api_url")
+    for field, chosen in [("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in
+                                                                       body.gateways.items()]]:
+        if chosen in provider_config.SECRETS and provider_config.missing(chosen, providers.get(chosen)):
+            raise service.refuse(field, f"{chosen} is not configured yet: give its credentials under providers",
+                                 f"{chosen} 尚未配置：请先在 providers 中填写其凭据")
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
              "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,

@@ -18,17 +18,20 @@ from . import crypto
 
 MASK = "••••••"
 ENV_PREFIX = "RETURNFLOW_PAY_"
-SECRETS = {"wechatpay": ("private_key", "api_v3_key"), "alipay": ("private_key",)}
+SECRETS = {"wechatpay": ("private_key", "api_v3_key"), "alipay": ("private_key",),
+           "stripe": ("secret_key", "webhook_secret")}
 # The keys each provider needs before a refund can be sent to it.
 REQUIRED = {"wechatpay": ("mchid", "serial_no", "private_key", "api_v3_key", "platform_public_key", "api_url"),
-            "alipay": ("app_id", "private_key", "alipay_public_key", "api_url")}
+            "alipay": ("app_id", "private_key", "alipay_public_key", "api_url"),
+            "stripe": ("secret_key", "webhook_secret", "api_url")}
 LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "serial_no": ("merchant certificate serial number", "商户证书序列号"),
           "private_key": ("private key", "私钥"), "api_v3_key": ("API v3 key", "APIv3 密钥"),
           "platform_serial": ("platform certificate serial number", "平台证书序列号"),
           "platform_public_key": ("platform public key", "平台公钥"),
           "app_id": ("app id", "应用 APPID"), "alipay_public_key": ("Alipay public key", "支付宝公钥"),
-          "api_url": ("API address", "接口地址"), "notify_url": ("notification address", "通知地址")}
+          "api_url": ("API address", "接口地址"), "notify_url": ("notification address", "通知地址"),
+          "secret_key": ("secret key", "密钥"), "webhook_secret": ("webhook signing secret", "回调签名密钥")}
 
 
 class WechatPayIn(BaseModel):
@@ -54,11 +57,20 @@ class AlipayIn(BaseModel):
     notify_url: str = Field(default="", max_length=300)
 
 
+class StripeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret_key: str | None = Field(default=None, max_length=300, description="sk_…, or env:RETURNFLOW_PAY_…")
+    webhook_secret: str | None = Field(default=None, max_length=300, description="whsec_…, or env:RETURNFLOW_PAY_…")
+    api_url: str = Field(default="", max_length=300)
+
+
 class ProvidersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     wechatpay: WechatPayIn | None = None
     alipay: AlipayIn | None = None
+    stripe: StripeIn | None = None
 
 
 class ConfigProblem(ValueError):
@@ -100,8 +112,8 @@ def _check_keys(name: str, value: dict) -> None:
             crypto.private_key(private)
         except crypto.KeyError_:
             raise bad("private_key", "not a readable RSA private key (PEM)", "不是可读取的 RSA 私钥（PEM）") from None
-    public_field = "platform_public_key" if name == "wechatpay" else "alipay_public_key"
-    if value.get(public_field):
+    public_field = {"wechatpay": "platform_public_key", "alipay": "alipay_public_key"}.get(name)
+    if public_field and value.get(public_field):
         try:
             crypto.public_key(value[public_field])
         except crypto.KeyError_:

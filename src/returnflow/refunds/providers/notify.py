@@ -55,7 +55,7 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
         if leg is None:
             reason, zh = f"unknown refund (out_refund_no {notice.key})", "找不到对应的退款（退款单号不匹配）"
         elif notice.currency != leg.currency or notice.amount is None or (
-                notice.amount != leg.amount if name == "wechatpay" else notice.amount < leg.amount):
+                notice.amount != leg.amount if name != "alipay" else notice.amount < leg.amount):
             # Alipay's refund_fee is the trade's refunded total: never less than this refund.
             reason = f"amount {notice.amount} {notice.currency} does not match the refund's {leg.amount} {leg.currency}"
             zh = "通知金额或币种与退款单不一致"
