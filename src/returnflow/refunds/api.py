@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ..cases.service import get_case
 from ..cases.views import DETAIL_SECTIONS
-from .. import outbound
 from ..errors import Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, to_minor
@@ -23,12 +22,14 @@ from . import charge_approval, charges, diminished, grants, ledger, postage, rep
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .providers import config as provider_config
+from .providers import routes as provider_routes
 from .schemas import (
     BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneyDecision, MoneyRejection, MoneySettingsIn,
     PaidMark, PostageClaimIn, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
+router.include_router(provider_routes.router)  # WeChat Pay, Alipay and Stripe notifications
 # A row id in a path: within the id column, so an oversized one is a 422, never a database error.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
@@ -164,28 +165,6 @@ async def webhook(gateway: str, request: Request):
     result = await run_in_threadpool(settle.webhook, request.app.state.db, pay_settings(request), name=gateway,
                                      signature=request.headers.get("pay-signature"), body=body)
     return JSON(result)
-
-
-@router.post("/money/webhooks/{gateway}/{merchant}")
-async def provider_notification(gateway: str, merchant: str, request: Request):
-    """WeChat Pay's, Alipay's or Stripe's refund notification for one merchant (by its code); the provider's signature
-    is the authentication. WeChat Pay is answered 200 {"code": "SUCCESS"}, Alipay the plain text "success"; anything
-    refused is a 4xx (the provider sends it again later)."""
-    from urllib.parse import parse_qsl
-
-    from .providers import PROVIDERS
-    from .providers.notify import notification
-
-    if gateway not in PROVIDERS:
-        raise NotFound("gateway", gateway, field="gateway")
-    body = await request.body()
-    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) if gateway == "alipay" else {}
-    result = await run_in_threadpool(notification, request.app.state.db, pay_settings(request), name=gateway,
-                                     merchant=merchant, headers={k.lower(): v for k, v in request.headers.items()},
-                                     body=body, form=form)
-    if gateway == "alipay":
-        return Response("success", media_type="text/plain")
-    return JSON({"code": "SUCCESS", "message": "成功", **result} if gateway == "wechatpay" else result)
 
 
 @router.post("/money/sync")
@@ -414,20 +393,9 @@ async def put_settings(body: MoneySettingsIn, request: Request):
             raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
     with request.app.state.db.read() as session:
         stored = service.money_settings(session, actor.merchant_id)["providers"]
-    providers = dict(stored)
-    for name, given in (body.providers or provider_config.ProvidersIn()):
-        if given is not None:
-            try:
-                providers[name] = provider_config.merge(name, given, stored.get(name))
-            except provider_config.ConfigProblem as exc:
-                raise service.refuse(exc.field, exc.en, exc.zh) from None
-            if given.api_url:  # called by the desk: checked like every outbound address, when saved
-                outbound.check_url(given.api_url, pay_settings(request).allowed(), field=f"providers.{name}.api_url")
-    for field, chosen in [("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in
-                                                                       body.gateways.items()]]:
-        if chosen in provider_config.SECRETS and provider_config.missing(chosen, providers.get(chosen)):
-            raise service.refuse(field, f"{chosen} is not configured yet: give its credentials under providers",
-                                 f"{chosen} 尚未配置：请先在 providers 中填写其凭据")
+    providers = provider_routes.to_store(body.providers, stored, pay_settings(request).allowed(), [
+        ("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in body.gateways.items()],
+        *[(f"routes.{k}", v) for k, v in body.routes.items()]])
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
              "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
