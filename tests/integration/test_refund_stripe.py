@@ -76,6 +76,11 @@ def test_sent_with_its_key_confirmed_by_a_signed_event_once_and_forged_and_repea
     r = pay.post(f"/api/v1/money/webhooks/stripe/{shop.code}", content=stale, headers={
         "Stripe-Signature": signature(fake.settings["webhook_secret"], stale, int(time.time()) - 3600)})
     assert r.status_code == 401
+    pending = json.dumps({**event, "id": "evt_pending", "type": "refund.created",
+                          "data": {"object": {**event["data"]["object"], "status": "pending"}}}).encode()
+    r = pay.post(f"/api/v1/money/webhooks/stripe/{shop.code}", content=pending,
+                 headers={"Stripe-Signature": signature(fake.settings["webhook_secret"], pending)})
+    assert r.status_code == 200 and r.json()["outcome"] == "ignored"  # acknowledged, not final, moves nothing
     assert settlements(db) == 1 and case_state(pay, shop, refund) == "completed"
     stats = fake.stats()
     assert stats["created"] == 1 and list(stats["refunds"]) == [f"{leg['number']}-a1"]

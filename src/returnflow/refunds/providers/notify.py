@@ -59,6 +59,10 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
             # Alipay's refund_fee is the trade's refunded total: never less than this refund.
             reason = f"amount {notice.amount} {notice.currency} does not match the refund's {leg.amount} {leg.currency}"
             zh = "通知金额或币种与退款单不一致"
+        if reason is None and notice.status == "sent":  # not final yet (Stripe's pending): acknowledged, nothing moves
+            session.add(GatewayWebhook(refund_payment_id=leg.id, outcome="ignored", reason="not a final status",
+                                       received_at=utcnow(), **row))
+            return {"outcome": "ignored", "refund_payment": leg.number, "state": leg.state}
         if reason is None:
             seen = session.scalar(select(GatewayWebhook.id).where(
                 GatewayWebhook.gateway == name, GatewayWebhook.event_id == row["event_id"],

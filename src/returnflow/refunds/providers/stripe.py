@@ -74,8 +74,8 @@ def read_notification(conf: dict, headers: dict, body: bytes, *, tolerance: int,
         event = json.loads(body)
         refund = event["data"]["object"]
         status = DONE.get(refund["status"])
-        if refund.get("object") != "refund" or status not in ("succeeded", "failed"):
-            raise Refused(f"not a final refund event: {excerpt(str(event.get('type')))}", "不是最终的退款事件")
+        if refund.get("object") != "refund" or status is None:
+            raise Refused(f"not a refund event: {excerpt(str(event.get('type')))}", "不是退款事件")
         return Notice(event_id=str(event["id"]), key=str(refund["metadata"]["returnflow_key"]), status=status,
                       amount=int(refund["amount"]), currency=str(refund["currency"]).upper(),
                       provider_ref=refund.get("id"), detail=str(refund["status"]))
@@ -122,6 +122,8 @@ class StripeGateway:
             return Outcome("failed", error="the refund amount must be a positive whole number of minor units")
         if not leg.payment_ref:
             return Outcome("failed", error="the order carries no Stripe payment reference")
+        if leg.payment_total is not None and leg.amount > leg.payment_total:
+            return Outcome("failed", error="the refund is larger than the order's card payment")
         form = {**original(leg.payment_ref), "amount": leg.amount, "metadata[returnflow_key]": leg.idempotency_key,
                 "metadata[returnflow_leg]": leg.number}
         try:
