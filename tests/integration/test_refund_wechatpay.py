@@ -255,3 +255,27 @@ def test_a_crash_between_sending_and_confirming_is_settled_by_the_query_exactly_
     assert deliver(pay, shop, fake, late[0]).json()["outcome"] == "duplicate"
     assert sync(pay, shop)["checked"] == 0
     assert fake.stats()["created"] == 1 and settlements(db) == 1 and case_state(pay, shop, refund) == "completed"
+
+
+def test_keys_named_by_environment_reference_are_used_and_shown_only_as_the_reference(pay, db, fake, monkeypatch):
+    monkeypatch.setenv("RETURNFLOW_PAY_TEST_WX_KEY", fake.settings["private_key"])
+    monkeypatch.setenv("RETURNFLOW_PAY_TEST_WX_V3", fake.settings["api_v3_key"])
+    fake.settings = {**fake.settings, "private_key": "env:RETURNFLOW_PAY_TEST_WX_KEY",
+                     "api_v3_key": "env:RETURNFLOW_PAY_TEST_WX_V3"}
+    shop = make_shop(db)
+    refund = request_refund(pay, db, shop, fake, method="wechat")
+    shown = pay.get("/api/v1/money/settings", headers=shop.headers()).json()["providers"]["wechatpay"]
+    assert shown["private_key"] == "env:RETURNFLOW_PAY_TEST_WX_KEY" and shown["configured"] is True
+    execute(pay, shop, refund)
+    assert deliver(pay, shop, fake, wait_notifications(fake)[0]).json()["outcome"] == "applied"
+    assert settlements(db) == 1 and fake.stats()["bad_signatures"] == 0
+    # The key behind the reference goes bad: nothing is sent, the leg waits saying why, never a 500.
+    monkeypatch.setenv("RETURNFLOW_PAY_TEST_WX_KEY", "garbage")
+    from tests.support.money import paid_order, refund_only_case
+
+    paid_order(db, shop, "M-2", lines=(("SKU-A", "50.00", 1),), discount="0.00", shipping="0.00",
+               payments=(("wechat", None),))
+    case = refund_only_case(db, shop, "M-2")
+    number = pay.post(f"/api/v1/cases/{case}/refunds", headers=shop.headers("agent"), json={}).json()["number"]
+    leg = execute(pay, shop, number)
+    assert leg["state"] == "sent" and "private key" in leg["last_error"] and fake.stats()["posts"] == 1

@@ -162,7 +162,9 @@ class AlipayGateway:
         biz = {**original(leg.payment_ref), "refund_amount": yuan(leg.amount), "out_request_no": leg.idempotency_key}
         try:
             node, note = self._call(REFUND, biz)
-        except OutboundError as exc:
+        except (OutboundError, crypto.KeyError_) as exc:
+            if isinstance(exc, crypto.KeyError_):  # an env-referenced key that cannot be read: nothing was sent
+                return Outcome("unknown", error=f"the merchant's Alipay private key cannot be used: {exc}")
             return Outcome("unknown", error=f"no answer from Alipay: {exc}")
         if node is None:
             return Outcome("unknown", error=note)
@@ -181,7 +183,7 @@ class AlipayGateway:
                "query_options": ["gmt_refund_pay"]}
         try:
             node, _ = self._call(QUERY, biz)
-        except OutboundError:
+        except (OutboundError, crypto.KeyError_):
             return None
         if node is None:
             return None

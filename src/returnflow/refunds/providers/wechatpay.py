@@ -178,7 +178,9 @@ class WechatPayGateway:
             body["notify_url"] = self.conf["notify_url"]
         try:
             status, payload, note = self._call("POST", PATH, body)
-        except OutboundError as exc:
+        except (OutboundError, crypto.KeyError_) as exc:
+            if isinstance(exc, crypto.KeyError_):  # an env-referenced key that cannot be read: nothing was sent
+                return Outcome("unknown", error=f"the merchant's WeChat Pay private key cannot be used: {exc}")
             return Outcome("unknown", error=f"no answer from WeChat Pay: {exc}")
         if payload is None:
             return Outcome("unknown", error=note)  # asked again by the query, never guessed
@@ -192,7 +194,7 @@ class WechatPayGateway:
     def lookup(self, leg: Leg) -> Outcome | None:
         try:
             status, payload, _ = self._call("GET", f"{PATH}/{leg.idempotency_key}")
-        except OutboundError:
+        except (OutboundError, crypto.KeyError_):
             return None
         if payload is None:
             return None
