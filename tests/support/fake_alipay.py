@@ -91,8 +91,8 @@ class Handler(BaseHandler):
             if not trade:
                 raise ValueError
         except (ValueError, KeyError, TypeError):
-            return self.answer(method, {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-parameter",
-                                        "sub_msg": "参数无效"})
+            return self.answer(method, {"code": "40002", "msg": "Invalid Arguments",
+                                        "sub_code": "isv.invalid-parameter", "sub_msg": "参数无效"})
         if method == "alipay.trade.fastpay.refund.query":
             return self.query(key, trade)
         if method != "alipay.trade.refund":

@@ -387,8 +387,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         index, method, amount = quote.postage
         legs_plan.append((index, method if route == "original" else route,
                           "store_credit" if route == "balance" else "gateway",
-                          None if route == "balance" else settings["routes"].get(route) or gateway_for(settings, method),
-                          amount, methods[index].get("reference")))
+                          None if route == "balance" else settings["routes"].get(route)
+                          or gateway_for(settings, method), amount, methods[index].get("reference")))
     if any(dest != "gateway" for _, _, dest, _, _, _ in legs_plan) and case.customer_id is None:
         raise refuse("route", "store credit, points and coupons go to a customer, and this order has none",
                      "余额、积分、优惠券须退给顾客，但该订单没有顾客信息")

@@ -176,7 +176,8 @@ class AlipayGateway:
             return self.lookup(leg) or Outcome("unknown", error="fund_change N and the query did not answer")
         if code in ("20000",) or sub in RETRYABLE:
             return Outcome("unknown", error=f"Alipay {code} {excerpt(sub)}: {excerpt(str(node.get('sub_msg')))}")
-        return Outcome("failed", error=f"Alipay {code} {excerpt(sub)}: {excerpt(str(node.get('sub_msg') or node.get('msg')))}")
+        why = excerpt(str(node.get("sub_msg") or node.get("msg")))
+        return Outcome("failed", error=f"Alipay {code} {excerpt(sub)}: {why}")
 
     def lookup(self, leg: Leg) -> Outcome | None:
         biz = {**original(leg.payment_ref), "out_request_no": leg.idempotency_key,
