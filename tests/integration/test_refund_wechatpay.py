@@ -279,3 +279,28 @@ def test_keys_named_by_environment_reference_are_used_and_shown_only_as_the_refe
     number = pay.post(f"/api/v1/cases/{case}/refunds", headers=shop.headers("agent"), json={}).json()["number"]
     leg = execute(pay, shop, number)
     assert leg["state"] == "sent" and "private key" in leg["last_error"] and fake.stats()["posts"] == 1
+
+
+def test_finance_sees_the_route_the_providers_refund_number_and_its_last_answer_on_the_case(pay, app, db, fake):
+    from fastapi.testclient import TestClient
+
+    from tests.support.money import paid_order, refund_only_case
+    from tests.support.portal import sign_in_staff
+
+    shop = make_shop(db)
+    paid_order(db, shop, lines=(("SKU-A", "100.00", 1),), discount="0.00", shipping="0.00",
+               payments=(("wechat", None),))
+    configure(pay, shop, fake)
+    case = refund_only_case(db, shop, "M-1")
+    number = pay.post(f"/api/v1/cases/{case}/refunds", headers=shop.headers("agent"), json={}).json()["number"]
+    fake.config(garbage_next=1)
+    leg = execute(pay, shop, number)
+    web = TestClient(app, headers={"Accept-Language": "en"})
+    sign_in_staff(web, f"finance@{shop.code}.test", "pw-finance")
+    page = web.get(f"/staff/finance/cases/{case}").text
+    assert "Through WeChat Pay" in page and "not verified" in page
+    wait_notifications(fake)
+    sync(pay, shop)
+    page = web.get(f"/staff/finance/cases/{case}").text
+    assert pay.get(f"/api/v1/refunds/{number}", headers=shop.headers()).json()["payments"][0]["provider_ref"] in page
+    assert leg["number"] in page
