@@ -1,20 +1,24 @@
 #!/usr/bin/env python
-"""Refunds executed per second, end to end, through the manual and the HTTP gateway of a real `returnflow serve`.
+"""Refunds executed per second, end to end, through the manual, HTTP, WeChat Pay and Alipay gateways of a real
+`returnflow serve`.
 
     .venv/bin/python bench/refunds.py
 
 For SQLite (a fresh temporary folder) and PostgreSQL (a fresh database on 127.0.0.1:5432, dropped at the end;
 skipped with the reason when unreachable):
-1. seeds a merchant, staff tokens and 2N delivered orders (alipay + points) with a refund-only case each, approved
-   (state `resolving`), through the product's own services;
+1. seeds a merchant, staff tokens and 4N delivered orders (alipay or wechat + points) with a refund-only case
+   each, approved (state `resolving`), through the product's own services;
 2. starts the fake payment provider (tests/support/fake_pay.py) and `returnflow serve` on loopback; the provider
    delivers its signed webhooks to the server;
 3. MANUAL: N cases, CONCURRENCY clients: POST /cases/{n}/refunds (alipay leg to the manual gateway, points leg
    settled on the ledger) → POST /refund-payments/{leg}/mark-paid;
 4. HTTP: N cases: POST /cases/{n}/refunds → POST /refunds/{r}/execute; the clock stops when the last webhook has
    completed its refund;
-5. checks every case is `resolved`, every refund `completed`, one settlement voucher per leg, the provider created
-   exactly one refund per HTTP leg, and debits equal credits. Any error fails the run.
+5. WECHATPAY and ALIPAY (bench/refunds_providers.py): N cases each through the fake WeChat Pay (signed requests,
+   signed answers, encrypted notifications carried to the server) and the fake Alipay (RSA2 both ways, settled
+   by the answer);
+6. checks every case is `resolved`, every refund `completed`, one settlement voucher per leg, the provider created
+   exactly one refund per leg it was sent, and debits equal credits. Any error fails the run.
 
 Environment: RF_BENCH_REFUNDS=200 (per gateway and database), RF_BENCH_CONCURRENCY=8,
 RF_BENCH_DATABASES=sqlite,postgres, RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
@@ -35,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
+import refunds_providers as providers
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ROOT / "tests" / "support" / "fake_pay.py"
@@ -54,7 +59,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def seed(url: str, count: int) -> tuple[dict[str, str], list[str]]:
+def seed(url: str, count: int, wechat_from: int | None = None) -> tuple[dict[str, str], list[str]]:
     """Merchant, tokens per role, and `count` approved refund-only cases; returns (tokens, case numbers)."""
     from returnflow.auth.actor import Actor
     from returnflow.auth.service import create_user, issue_token
@@ -79,10 +84,11 @@ def seed(url: str, count: int) -> tuple[dict[str, str], list[str]]:
             tokens[role] = issue_token(session, user=user)
             actors[role] = Actor(kind="staff", role=role, merchant_id=merchant.id, user_id=user.id, name=role)
         merchant_id = merchant.id
-    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    when = datetime.now(timezone.utc) - timedelta(days=3)  # within the 7-day no-reason window whenever it runs
     orders = [OrderRecord(number=f"B-{i}", currency="CNY", customer=CustomerRecord(external_id=f"C-{i % 50}"),
                           discount=500, shipping_fee=800, paid_total=19_900 + 3_550 - 500 + 800,
-                          payments=[{"method": "alipay", "amount": 22_750, "reference": f"PAY-{i}"},
+                          payments=[{"method": "wechat" if wechat_from is not None and i >= wechat_from
+                                     else "alipay", "amount": 22_750, "reference": f"PAY-{i}"},
                                     {"method": "points", "amount": 1_000}],
                           ordered_at=when, delivered_at=when + timedelta(days=2),
                           lines=[LineRecord(1, "SKU-A", "Kettle", "general", 9_950, 2, 2),
@@ -94,8 +100,9 @@ def seed(url: str, count: int) -> tuple[dict[str, str], list[str]]:
         with db.transaction() as session:
             case = open_case(session, actor=actors["agent"], data=CaseCreate(
                 order=f"B-{i}", type="refund_only", lines=[CaseLineCreate(line_no=1, quantity=1)]))
-            act(session, actor=actors["agent"], number=case.number, action="approve", version=case.version,
-                payload={})
+            if case.state != "resolving":  # within the no-reason window the policy approves it on opening
+                act(session, actor=actors["agent"], number=case.number, action="approve", version=case.version,
+                    payload={})
             numbers.append(case.number)
     db.dispose()
     return tokens, numbers
@@ -111,6 +118,7 @@ def start_fake(webhook_url: str) -> tuple[subprocess.Popen, str, str, str]:
 
 def start_server(url: str, port: int, pay_url: str, api_key: str, secret: str, data_dir: str) -> subprocess.Popen:
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": url, "RETURNFLOW_DATA_DIR": data_dir,
+           "RETURNFLOW_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",  # the fake providers listen on loopback
            "RETURNFLOW_PAY_HTTP_URL": pay_url, "RETURNFLOW_PAY_HTTP_API_KEY": api_key,
            "RETURNFLOW_PAY_HTTP_WEBHOOK_SECRET": secret}
     proc = subprocess.Popen([sys.executable, "-m", "returnflow.cli", "serve", "--port", str(port),
@@ -210,7 +218,7 @@ def check(url: str, fake_url: str, http_cases: int) -> list[str]:
     return problems
 
 
-def bench(kind: str) -> tuple[float, float]:
+def bench(kind: str) -> tuple[float, ...]:
     tmp = tempfile.mkdtemp(prefix="rf_bench_refunds_")
     pg_name = None
     if kind == "sqlite":
@@ -223,12 +231,13 @@ def bench(kind: str) -> tuple[float, float]:
             conn.execute(f'CREATE DATABASE "{pg_name}"')
         url = f"postgresql+psycopg://{PG_ADMIN.split('://', 1)[1].rsplit('/', 1)[0]}/{pg_name}"
     t0 = time.perf_counter()
-    tokens, cases = seed(url, 2 * N)
+    tokens, cases = seed(url, 4 * N, wechat_from=3 * N)
     log(f"[{kind}] seeded {len(cases)} approved refund-only cases in {time.perf_counter() - t0:.1f}s")
     port = free_port()
     fake, fake_url, api_key, secret = start_fake(f"http://127.0.0.1:{port}/api/v1/money/webhooks/http")
     server = start_server(url, port, fake_url, api_key, secret, tmp)
     base = f"http://127.0.0.1:{port}"
+    fakes = providers.start(tmp)
     try:
         import urllib.request
 
@@ -243,7 +252,7 @@ def bench(kind: str) -> tuple[float, float]:
                                             headers={"Authorization": f"Bearer {tokens['admin']}",
                                                      "Content-Type": "application/json"})
         urllib.request.urlopen(req_manual).read()
-        manual, http = cases[:N], cases[N:]
+        manual, http = cases[:N], cases[N:2 * N]
         start, errors = asyncio.run(run_phase(base, tokens, manual, "manual"))
         end = wait_resolved(url, manual)
         manual_rate = len(manual) / (end - start)
@@ -256,13 +265,29 @@ def bench(kind: str) -> tuple[float, float]:
         http_rate = len(http) / (end - start)
         log(f"[{kind}] http: {len(http)} refunds (refund + execute + signed webhook) in {end - start:.2f}s = "
             f"{http_rate:.0f} refunds/s")
+        providers.configure(base, tokens["admin"], fakes)
+        rates = {}
+        for name, chunk in (("alipay", cases[2 * N:3 * N]), ("wechatpay", cases[3 * N:])):
+            courier = providers.Courier(fakes[name], base, "bench")
+            start, more = asyncio.run(run_phase(base, tokens, chunk, name))
+            errors += more
+            end = wait_resolved(url, chunk)
+            outcomes = courier.stop()
+            rates[name] = len(chunk) / (end - start)
+            log(f"[{kind}] {name}: {len(chunk)} refunds (refund + execute + signed answer"
+                f"{' + encrypted notification' if name == 'wechatpay' else ''}) in {end - start:.2f}s = "
+                f"{rates[name]:.0f} refunds/s; notifications {outcomes}")
+            if providers.created(fakes[name]) != len(chunk):
+                errors.append(f"{name} created {providers.created(fakes[name])} refunds for {len(chunk)}")
         problems = errors + check(url, fake_url, len(http))
         if problems:
             raise SystemExit(f"[{kind}] FAILED: {problems[:5]}")
         log(f"[{kind}] checks: all refunds completed, one settlement voucher per leg, one provider refund per "
-            "HTTP refund, books balance")
-        return manual_rate, http_rate
+            "refund sent, books balance")
+        return manual_rate, http_rate, rates["wechatpay"], rates["alipay"]
     finally:
+        for fake_provider in fakes.values():
+            fake_provider.stop()
         server.terminate()
         fake.terminate()
         server.wait(timeout=30)
@@ -286,8 +311,9 @@ def main() -> None:
                 log(f"[postgres] skipped: {exc}")
                 continue
         results[kind] = bench(kind)
-    log(f"{N} refunds per gateway, {CONCURRENCY} clients, 2-leg refunds (alipay + points)")
-    log("refunds/s end to end: " + "; ".join(f"{k}: manual {m:.0f}, http {h:.0f}" for k, (m, h) in results.items()))
+    log(f"{N} refunds per gateway, {CONCURRENCY} clients, 2-leg refunds (alipay or wechat + points)")
+    log("refunds/s end to end: " + "; ".join(f"{k}: manual {m:.0f}, http {h:.0f}, wechatpay {w:.0f}, alipay {a:.0f}"
+                                             for k, (m, h, w, a) in results.items()))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import Explained
@@ -187,6 +187,7 @@ def check_form(url: str, *, field: str) -> None:
 class Answer:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case (providers sign their answers)
 
 
 def _connection(t: Target, address: IP, timeout: float) -> http.client.HTTPConnection:
@@ -239,7 +240,8 @@ def request(method: str, url: str, *, allowed: Allowed, timeout: float, body: by
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-            return Answer(response.status, b"".join(chunks))
+            return Answer(response.status, b"".join(chunks),
+                          {k.lower(): v for k, v in response.getheaders()})
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise OutboundError(f"{redact_url(url)}: {_why(exc)}") from None
         finally:

@@ -24,6 +24,8 @@ METHODS = {"wechat_pay": N_("WeChat Pay"), "wechat": N_("WeChat Pay"), "weixin":
            "original": N_("The order's payment"), "manual": N_("Paid by hand")}
 # How the leg's money moves back.
 ROUTES = {"http": N_("Through the payment provider (sent by the Pay button)"),
+          "wechatpay": N_("Through WeChat Pay (sent by the Pay button)"),
+          "alipay": N_("Through Alipay (sent by the Pay button)"),
           "manual": N_("By hand: finance pays it outside the system and records the reference"),
           "store_credit": N_("Credited to the customer's store credit"),
           "points": N_("Credited to the customer's points"), "coupon": N_("Given back as a coupon")}

@@ -21,12 +21,15 @@ from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
+from .providers import config as provider_config
+from .providers import routes as provider_routes
 from .schemas import (
     BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneyDecision, MoneyRejection, MoneySettingsIn,
     PaidMark, PostageClaimIn, RefundCreate, Rejection,
 )
 
 router = APIRouter(tags=["money"])
+router.include_router(provider_routes.router)  # WeChat Pay, Alipay and Stripe notifications
 # A row id in a path: within the id column, so an oversized one is a 422, never a database error.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DETAIL_SECTIONS["refunds"] = lambda session, case: reports.case_refunds(session, case.id)
@@ -362,7 +365,8 @@ async def get_settings(actor: CurrentActor, db: DB):
     if actor.merchant_id is None:
         raise Forbidden("merchant_required", status=422, field="merchant")
     with db.read() as session:
-        return JSON(service.money_settings(session, actor.merchant_id))
+        found = service.money_settings(session, actor.merchant_id)
+        return JSON({**found, "providers": provider_config.shown(found["providers"])})
 
 
 @router.put("/money/settings")
@@ -387,14 +391,19 @@ async def put_settings(body: MoneySettingsIn, request: Request):
     for route in body.routes:
         if route in ("original", "balance"):
             raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
+    with request.app.state.db.read() as session:
+        stored = service.money_settings(session, actor.merchant_id)["providers"]
+    providers = provider_routes.to_store(body.providers, stored, pay_settings(request).allowed(), [
+        ("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in body.gateways.items()],
+        *[(f"routes.{k}", v) for k, v in body.routes.items()]])
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
              "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
-             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}}
+             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}, "providers": providers}
 
     def work(session):
         merchant = session.get(Merchant, actor.merchant_id)
         merchant.settings = {**(merchant.settings or {}), "money": value}
-        return 200, value
+        return 200, {**value, "providers": provider_config.shown(providers)}
 
     return await mutate(request, actor, work)

@@ -29,7 +29,7 @@ from ..notify.config import DeliverySettings
 from ..notify.outbox import HANDLERS, Claimed
 from ..orders.models import Order
 from . import ledger
-from .gateways import ChargeRequest, GatewaySettings, Outcome, gateway
+from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome, gateway
 from .models import CustomerCharge
 from .service import EXECUTORS, _number, money_settings
 
@@ -73,7 +73,9 @@ def _source(session: Session, merchant_id: int, order_id: int) -> tuple[str, str
     first = payments[0] if payments else {"method": "original"}
     settings = money_settings(session, merchant_id)
     method = str(first.get("method") or "original")
-    return method, settings["gateways"].get(method, settings["default_gateway"]), first.get("reference")
+    name = settings["gateways"].get(method, settings["default_gateway"])
+    # WeChat Pay and Alipay are connected for refunds only: a deposit on such a method is taken by hand.
+    return method, "manual" if name in PROVIDER_GATEWAYS else name, first.get("reference")
 
 
 def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: int, purpose: str, kind: str,

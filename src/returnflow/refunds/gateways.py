@@ -1,6 +1,7 @@
 """Payment gateways behind one small interface: `send` a refund leg, `lookup` its outcome, `verify` a webhook.
 
 `manual`: finance pays outside the system and marks the leg paid with a reference.
+`wechatpay`, `alipay`, `stripe`: the providers' own protocols with the merchant's credentials (refunds.providers).
 `http`: a provider speaking a common refund protocol —
   POST {url}/v1/refunds with `Authorization: Bearer <key>` and `Idempotency-Key: <leg key>`; body
   {"amount": <minor>, "currency", "payment_ref", "reference"}; answers {"id", "status": pending|succeeded|failed,
@@ -77,6 +78,8 @@ class Leg:
     currency: str
     method: str
     payment_ref: str | None
+    payment_total: int | None = None  # what the order's payment this leg returns to took, in minor units
+    merchant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,30 @@ def verify(secret: str, header: str | None, body: bytes, *, tolerance: int, now:
     return None
 
 
-def gateway(name: str, settings: GatewaySettings) -> Gateway:
-    """The gateway called `name`."""
+def gateway(name: str, settings: GatewaySettings, conf: dict | None = None) -> Gateway:
+    """The gateway called `name` (`conf`: the merchant's credentials for a provider in refunds.providers)."""
     if name == "http":
         return HttpGateway(settings)
+    if name in PROVIDER_GATEWAYS:
+        from .providers import build
+        from .providers.config import missing
+
+        return build(name, settings, conf) if not missing(name, conf) else Unconfigured(name)
     return ManualGateway()
 
 
-GATEWAYS = ("manual", "http")
+class Unconfigured:
+    """A provider whose credentials were removed after a leg was routed to it: nothing is sent, the leg waits."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def send(self, leg: Leg) -> Outcome:
+        return Outcome("unknown", error=f"{self.name} is not configured for this merchant (money settings)")
+
+    def lookup(self, leg: Leg) -> Outcome | None:
+        return None
+
+
+PROVIDER_GATEWAYS = ("wechatpay", "alipay", "stripe")
+GATEWAYS = ("manual", "http", *PROVIDER_GATEWAYS)

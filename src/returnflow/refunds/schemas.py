@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..fields import Money, RowId
+from .providers.config import ProvidersIn
 
 
 class LinePick(BaseModel):
@@ -111,6 +112,8 @@ class MoneySettingsIn(BaseModel):
     routes: dict[str, str] = Field(default_factory=dict, description="extra route -> gateway, e.g. bank_transfer")
     postage_cap: dict[str, Money] = Field(
         default_factory=dict, description="currency -> the most reimbursed of a customer's return postage (CN7)")
+    providers: ProvidersIn | None = Field(
+        default=None, description="WeChat Pay / Alipay credentials; left out: kept as stored; secrets never returned")
 
 
 class BalanceSpend(BaseModel):

@@ -50,7 +50,23 @@ def money_settings(session: Session, merchant_id: int) -> dict:
     raw = (session.scalar(select(Merchant.settings).where(Merchant.id == merchant_id)) or {}).get("money") or {}
     return {"agent_limit": raw.get("agent_limit", {}), "supervisor_limit": raw.get("supervisor_limit", {}),
             "gateways": raw.get("gateways", {}), "default_gateway": raw.get("default_gateway", "manual"),
-            "routes": raw.get("routes", {}), "postage_cap": raw.get("postage_cap", {})}
+            "routes": raw.get("routes", {}), "postage_cap": raw.get("postage_cap", {}),
+            "providers": raw.get("providers", {})}  # holds secrets: shown only through providers.config.shown
+
+
+def gateway_for(settings: dict, method: str) -> str:
+    """The gateway a payment method's refunds go through: the merchant's choice for the method, else the provider
+    that method belongs to when the merchant has configured it (wechat -> WeChat Pay, alipay -> Alipay), else the
+    default gateway."""
+    from .providers import METHOD_PROVIDER
+    from .providers.config import missing
+
+    if method in settings["gateways"]:
+        return settings["gateways"][method]
+    provider = METHOD_PROVIDER.get(method)
+    if provider and provider in settings["providers"] and not missing(provider, settings["providers"][provider]):
+        return provider
+    return settings["default_gateway"]
 
 
 def limit_for(settings: dict, role: str, currency: str) -> int | None:
@@ -362,7 +378,7 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         elif route == "balance":
             destination, gateway = "store_credit", None
         elif route == "original":
-            destination, gateway = "gateway", settings["gateways"].get(method, settings["default_gateway"])
+            destination, gateway = "gateway", gateway_for(settings, method)
         else:
             destination, gateway = "gateway", settings["routes"][route]
         legs_plan.append((index, method if route in ("original", "balance") or own else route, destination, gateway,
@@ -371,8 +387,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         index, method, amount = quote.postage
         legs_plan.append((index, method if route == "original" else route,
                           "store_credit" if route == "balance" else "gateway",
-                          None if route == "balance" else settings["routes"].get(route) or settings["gateways"].get(
-                              method, settings["default_gateway"]), amount, methods[index].get("reference")))
+                          None if route == "balance" else settings["routes"].get(route)
+                          or gateway_for(settings, method), amount, methods[index].get("reference")))
     if any(dest != "gateway" for _, _, dest, _, _, _ in legs_plan) and case.customer_id is None:
         raise refuse("route", "store credit, points and coupons go to a customer, and this order has none",
                      "余额、积分、优惠券须退给顾客，但该订单没有顾客信息")

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..auth.actor import SYSTEM, Actor
 from ..cases import store
@@ -22,9 +22,9 @@ from ..errors import Explained, Forbidden, NotFound
 from ..money import fmt
 from ..orders.models import Order
 from . import ledger
-from .gateways import GatewaySettings, Leg, Outcome, gateway, verify
+from .gateways import PROVIDER_GATEWAYS, GatewaySettings, Leg, Outcome, gateway, verify
 from .models import GatewayWebhook, Refund, RefundPayment
-from .service import EXECUTORS, get_refund, refuse
+from .service import EXECUTORS, get_refund, money_settings, refuse
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -41,7 +41,28 @@ def _lock(session: Session, leg_id: int) -> RefundPayment:
 
 def leg_view(leg: RefundPayment) -> Leg:
     return Leg(number=leg.number, idempotency_key=leg.idempotency_key or "", amount=leg.amount,
-               currency=leg.currency, method=leg.method, payment_ref=leg.payment_ref)
+               currency=leg.currency, method=leg.method, payment_ref=leg.payment_ref,
+               payment_total=_payment_total(leg), merchant_id=leg.merchant_id)
+
+
+def _payment_total(leg: RefundPayment) -> int | None:
+    """What the order's payment this leg returns to took (WeChat Pay wants the original total with a refund)."""
+    session = object_session(leg)
+    if session is None or leg.destination != "gateway":
+        return None
+    payments = session.scalar(select(Order.payments).join(Refund, Refund.order_id == Order.id)
+                              .where(Refund.id == leg.refund_id)) or []
+    for payment in payments:
+        if payment.get("method") == leg.method and (payment.get("reference") or None) == (leg.payment_ref or None):
+            return int(payment.get("amount") or 0)
+    return None
+
+
+def provider_conf(session: Session, merchant_id: int | None, name: str) -> dict | None:
+    """The merchant's credentials for a provider gateway (None for manual and http)."""
+    if name not in PROVIDER_GATEWAYS or merchant_id is None:
+        return None
+    return money_settings(session, merchant_id)["providers"].get(name) or {}
 
 
 # ---- settlement ----------------------------------------------------------------------------------------------
@@ -170,9 +191,10 @@ def record(session: Session, leg_id: int, outcome: Outcome, *, by: str, source: 
 def execute(db: Database, settings: GatewaySettings, *, actor: Actor, number: str) -> None:
     """begin (one transaction) → call each gateway (no transaction open) → record each answer (one each)."""
     with db.transaction() as session:
-        calls = begin(session, actor=actor, number=number)
-    for leg_id, name, view in calls:
-        outcome = gateway(name, settings).send(view)
+        calls = [(*call, provider_conf(session, call[2].merchant_id, call[1]))
+                 for call in begin(session, actor=actor, number=number)]
+    for leg_id, name, view, conf in calls:
+        outcome = gateway(name, settings, conf).send(view)
         with db.transaction() as session:
             record(session, leg_id, outcome, by=actor.ref, source=f"{name} answer")
 
@@ -283,15 +305,16 @@ def sync(db: Database, settings: GatewaySettings, *, older_than: timedelta = tim
     """Asks the provider about legs `sent` without an outcome (a lost answer, a lost webhook, a crash)."""
     cutoff = utcnow() - older_than
     with db.read() as session:
-        legs = [(leg.id, leg.gateway, leg_view(leg)) for leg in session.scalars(
-            select(RefundPayment).where(RefundPayment.state == "sent", RefundPayment.gateway == "http",
-                                        RefundPayment.sent_at <= cutoff))]
+        legs = [(leg.id, leg.gateway, leg_view(leg), provider_conf(session, leg.merchant_id, leg.gateway))
+                for leg in session.scalars(select(RefundPayment).where(
+                    RefundPayment.state == "sent", RefundPayment.gateway.in_(("http", *PROVIDER_GATEWAYS)),
+                    RefundPayment.sent_at <= cutoff))]
     counts = {"checked": len(legs), "succeeded": 0, "failed": 0, "resent": 0}
-    for leg_id, name, view in legs:
-        outcome = gateway(name, settings).lookup(view)
+    for leg_id, name, view, conf in legs:
+        outcome = gateway(name, settings, conf).lookup(view)
         if outcome is not None and outcome.status == "missing":
             # The provider never got it: sending again under the same key cannot pay twice.
-            outcome = gateway(name, settings).send(view)
+            outcome = gateway(name, settings, conf).send(view)
             counts["resent"] += 1
         if outcome is None:
             continue
