@@ -167,6 +167,26 @@ def _providers(locale: str) -> list[dict[str, Any]]:
     ]
 
 
+TEMPLATE_CHANNELS = {"sms": N_("Text messages (Aliyun SMS)"), "wechat": N_("WeChat messages")}
+
+
+def _template_gaps(request: Request, session, merchant_id: int, locale: str) -> list[dict[str, Any]]:
+    """Channels that send only provider-approved templates, with the templates the merchant has none for."""
+    from ..notify.provider_templates import approved_keys
+    from .portal_reach import delivery_settings
+
+    s = delivery_settings(request)
+    on = [c for c, used in (("sms", s.sms_provider == "aliyun"), ("wechat", bool(s.wechat_appid))) if used]
+    gaps = []
+    for channel in on:
+        have = approved_keys(session, merchant_id, channel)
+        missing = [sw.word(sw.TEMPLATES, k, locale, sw.OTHER_KIND) for k in sorted(templates.BUILTIN) if k not in have]
+        if missing:
+            gaps.append({"channel": TEMPLATE_CHANNELS[channel], "none": not have, "code": "otp_code" not in have,
+                         "missing": missing})
+    return gaps
+
+
 def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
     """Placeholder values for a preview: the merchant's latest case where there is one."""
     case = session.execute(select(Case.number, Case.state).where(Case.merchant_id == merchant_id)
@@ -204,12 +224,13 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
                          WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
                          .order_by(WebhookEndpoint.id))]
         log = delivery_log.rows(session, actor.merchant_id, locale)
+        gaps = _template_gaps(request, session, actor.merchant_id, locale)
     keys = sorted(({"key": key, "name": sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND), "fields": b.fields,
                     "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
                    for key, b in templates.BUILTIN.items()), key=lambda t: t["name"])
     return render(request, "staff/settings/notifications.html", ctx(
         actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale),
-        endpoints=endpoints,
+        endpoints=endpoints, template_gaps=gaps,
         log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}),
         event_options=event_options(locale), **more),
         status=status)
