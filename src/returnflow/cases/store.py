@@ -136,7 +136,8 @@ def _base() -> Select:
 
     CHAIN, SLA = EventLink.__table__, SlaSettings.__table__
     return (select(*_CASE_COLS, Order.number, Merchant.code, Customer.external_id, Customer.name, Customer.email,
-                   Customer.locale, Customer.phone, Customer.channels, Customer.wechat_openid, CHAIN.c.hash, SLA.c.updated_at,
+                   Customer.locale, Customer.phone, Customer.channels, Customer.wechat_openid, CHAIN.c.hash,
+                   SLA.c.updated_at,
                    has_webhooks(CASES.c.merchant_id), *_LINE_COLS)
             .join(Order, Order.id == CASES.c.order_id)
             .join(Merchant, Merchant.id == CASES.c.merchant_id)

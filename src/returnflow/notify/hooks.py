@@ -122,7 +122,8 @@ def customer_channels(customer, settings: dict) -> list[str]:
     reachable = {"email": bool(customer.email), "sms": bool(customer.phone) and bool(settings.get("notify_sms")),
                  "push": bool(settings.get("notify_push")),
                  # WeChat: the shop pushed the customer's openid and this deployment has a WeChat app set up.
-                 "wechat": bool(getattr(customer, "wechat_openid", None)) and bool(get_delivery_settings().wechat_appid)}
+                 "wechat": bool(getattr(customer, "wechat_openid", None))
+                 and bool(get_delivery_settings().wechat_appid)}
     chosen = customer.channels if isinstance(customer.channels, list) else None
     wanted = chosen if chosen is not None else ["email", "sms", "push", "wechat"]
     return [c for c in ("email", "sms", "push", "wechat") if c in wanted and reachable[c]]

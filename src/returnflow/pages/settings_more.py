@@ -156,10 +156,15 @@ def _providers(locale: str) -> list[dict[str, Any]]:
             (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
             (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
             (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
-        {"name": N_("SMS"), "configured": bool(s.sms_url), "refused": problems.get("RETURNFLOW_SMS_URL"),
-         "missing": N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
-         "facts": [(N_("Provider URL"), redact_url(s.sms_url) if s.sms_url else ""),
-                   (N_("Access token"), "set" if s.sms_token else "")]},
+        {"name": N_("SMS"), "configured": s.sms_on(), "refused": problems.get(
+            "RETURNFLOW_ALIYUN_SMS_URL" if s.sms_provider == "aliyun" else "RETURNFLOW_SMS_URL"),
+         "missing": N_("No text message is sent: the Aliyun access key is not set (RETURNFLOW_ALIYUN_ACCESS_KEY_ID, "
+                       "RETURNFLOW_ALIYUN_ACCESS_KEY_SECRET).") if s.sms_provider == "aliyun"
+         else N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
+         "facts": [(N_("Provider URL"), redact_url(s.aliyun_sms_url if s.sms_provider == "aliyun" else s.sms_url)
+                    if s.sms_on() else ""),
+                   (N_("Access token"), "set" if (s.aliyun_access_key_secret if s.sms_provider == "aliyun"
+                                                  else s.sms_token) else "")]},
         {"name": N_("App push"), "configured": bool(s.push_url), "refused": problems.get("RETURNFLOW_PUSH_URL"),
          "missing": N_("No push message is sent: no push provider is set (RETURNFLOW_PUSH_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.push_url) if s.push_url else ""),

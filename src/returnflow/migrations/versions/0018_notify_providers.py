@@ -31,7 +31,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'],
                                 name=op.f('fk_provider_templates_merchant_id_merchants')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_templates')),
-        sa.UniqueConstraint('merchant_id', 'key', 'channel', name=op.f('uq_provider_templates_merchant_id_key_channel')),
+        sa.UniqueConstraint('merchant_id', 'key', 'channel',
+                            name=op.f('uq_provider_templates_merchant_id_key_channel')),
     )
     op.create_table(
         'alert_robots',
