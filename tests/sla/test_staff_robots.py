@@ -99,7 +99,8 @@ def test_a_robot_answering_an_error_is_retried_and_each_alert_is_sent_once(clien
     log = tmp_path / "wecom.jsonl"
     with fake_cn("wecom", log, "--key", "K2", "--fail", "1") as wecom:
         assert client.post("/api/v1/notify/robots", headers=shop.headers("admin"), json={
-            "kind": "wecom", "url": f"{wecom}/cgi-bin/webhook/send?key=K2", "events": ["dead_letter"]}).status_code == 201
+            "kind": "wecom", "url": f"{wecom}/cgi-bin/webhook/send?key=K2",
+            "events": ["dead_letter"]}).status_code == 201
         open_case(client, shop)
         # The customer's email cannot go out (no mail server) and, allowed one try, dies: a dead letter.
         Worker(db, DeliverySettings(outbox_max_attempts=1)).run_once(timers=False)
@@ -117,3 +118,23 @@ def test_a_robot_answering_an_error_is_retried_and_each_alert_is_sent_once(clien
     ok = [json.loads(r["body"])["markdown"]["content"] for r in requests_seen(log) if r["answer"]["errcode"] == 0]
     assert len(ok) == len(dead) == len(set(ok))
     assert sum(1 for r in requests_seen(log) if r["answer"]["errcode"] != 0) == 1
+
+
+def test_a_case_sent_up_for_approval_alerts_only_the_robots_that_asked_for_it(client, db, shop, tmp_path):
+    log = tmp_path / "ding.jsonl"
+    other = make_shop(db, "rb2")
+    with fake_cn("dingtalk", log, "--token", "T3", "--secret", SECRET) as ding:
+        for who, events in ((shop, ["refund_approval"]), (shop, ["sla_breach"]), (other, ["refund_approval"])):
+            assert client.post("/api/v1/notify/robots", headers=who.headers("admin"), json={
+                "kind": "dingtalk", "url": f"{ding}/robot/send?access_token=T3", "secret": SECRET,
+                "events": events}).status_code == 201
+        case = open_case(client, shop)
+        sent_up = client.post(f"/api/v1/cases/{case['number']}/actions/require_approval",
+                              headers=shop.headers("agent"), json={"version": case["version"], "payload": {}})
+        assert sent_up.status_code == 200, sent_up.text
+        [alert] = alerts(db)
+        assert alert.payload["event"] == "refund_approval" and alert.merchant_id == shop.id
+        Worker(db, DeliverySettings()).run_once(timers=False)
+    [seen] = requests_seen(log)
+    assert seen["answer"]["errcode"] == 0 and case["number"] in json.loads(seen["body"])["markdown"]["text"]
+    assert "待审批" in json.loads(seen["body"])["markdown"]["title"]
