@@ -46,6 +46,8 @@ def test_a_signed_push_creates_the_order_once_and_forged_stale_or_replayed_ones_
     assert stale.status_code == 401 and "5 分钟" in stale.json()["error"]["message"]
     unsigned = client.post("/api/v1/orders/signed/sg", content=body, headers={"Content-Type": "application/json"})
     assert unsigned.status_code == 401
+    far = client.post("/api/v1/orders/signed/sg", content=body, headers=signed(secret, body, at=999_999_999_999))
+    assert far.status_code == 401  # a timestamp thousands of years away is stale, not a crash
     assert count(db, "orders") == 0 and count(db, "order_hook_seen") == 0
 
     ok = client.post("/api/v1/orders/signed/sg", content=body, headers=signed(secret, body, delivery="d-1"))

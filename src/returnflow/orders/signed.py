@@ -43,11 +43,10 @@ def verify(session: Session, merchant_id: int, *, timestamp: str | None, signatu
         raise _refuse("signed_push_off", "This shop takes no signed order pushes: an admin creates the signing "
                                          "secret first (POST /api/v1/orders/signing-secret).",
                       "该店铺未开通签名订单推送：请管理员先生成签名密钥（POST /api/v1/orders/signing-secret）。")
-    if not timestamp or not timestamp.isdigit():
+    if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise _refuse("signature_timestamp", "The X-Returnflow-Timestamp header (Unix seconds) is missing.",
                       "缺少 X-Returnflow-Timestamp 请求头（Unix 秒）。")
-    sent = datetime.fromtimestamp(int(timestamp[:12]), now.tzinfo)
-    if abs(now - sent) > TOLERANCE:
+    if abs(now.timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
         raise _refuse("signature_stale", "The push is too old or dated in the future (more than 5 minutes from "
                                          "our clock): sign it again with the current time.",
                       "推送时间与服务器时间相差超过 5 分钟：请用当前时间重新签名。")
