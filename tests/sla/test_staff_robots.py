@@ -138,3 +138,21 @@ def test_a_case_sent_up_for_approval_alerts_only_the_robots_that_asked_for_it(cl
     [seen] = requests_seen(log)
     assert seen["answer"]["errcode"] == 0 and case["number"] in json.loads(seen["body"])["markdown"]["text"]
     assert "待审批" in json.loads(seen["body"])["markdown"]["title"]
+
+
+def test_a_dingtalk_robot_signed_with_the_wrong_secret_refuses_and_the_alert_waits(client, db, shop, tmp_path):
+    log = tmp_path / "ding.jsonl"
+    with fake_cn("dingtalk", log, "--token", "T4", "--secret", SECRET) as ding:
+        assert client.post("/api/v1/notify/robots", headers=shop.headers("admin"), json={
+            "kind": "dingtalk", "url": f"{ding}/robot/send?access_token=T4", "secret": "SECnot-the-one",
+            "events": ["escalation"]}).status_code == 201
+        case = open_case(client, shop)
+        assert client.post(f"/api/v1/cases/{case['number']}/actions/escalate", headers=shop.headers("agent"),
+                           json={"version": case["version"], "payload": {"reason": "x"}}).status_code == 200
+        Worker(db, DeliverySettings()).run_once(timers=False)
+    [seen] = requests_seen(log)
+    assert seen["answer"]["errcode"] == 310000
+    [alert] = alerts(db)
+    assert alert.status == "pending"  # retried later (a corrected secret applies to it)
+    listed = client.get("/api/v1/outbox", headers=shop.headers("admin", **EN)).json()
+    assert any("DingTalk robot answered errcode 310000" in (m["last_error"] or "") for m in listed)

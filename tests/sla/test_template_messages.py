@@ -171,3 +171,20 @@ def test_wechat_subscribe_messages_use_the_pushed_openid_and_a_cached_access_tok
     finally:
         get_delivery_settings.cache_clear()
         wechat.forget_tokens()
+
+
+def test_a_wrong_access_key_secret_is_caught_by_the_signature_check_and_retried(app, client, db, shop, tmp_path):
+    app.state.delivery_settings = aliyun()
+    assert put(client, shop, "sms", "otp_code", template_id="SMS_100", sign_name="退货服务",
+               params={"code": "code", "min": "minutes"}).status_code == 200
+    assert find_order(TestClient(app, headers=EN), "tm", "O-1", "13800001111").status_code == 303
+    code, _ = last_code(db)
+    log = tmp_path / "aliyun.jsonl"
+    with fake_cn("aliyun", log, *ALIYUN) as url:
+        wrong = aliyun(url).model_copy(update={"aliyun_access_key_secret": "sk-test"})
+        assert Worker(db, wrong).run_once(timers=False).messages == {"retry": 1}
+    [seen] = requests_seen(log)
+    assert seen["answer"]["Code"] == "SignatureDoesNotMatch"
+    [message] = client.get("/api/v1/outbox", headers=shop.headers("admin", **EN)).json()
+    assert "SignatureDoesNotMatch" in message["last_error"] and code not in message["last_error"]
+    assert last_code(db)[1]["data"]["code"] == code  # kept for the retry, which a corrected key will pass
