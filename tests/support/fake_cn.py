@@ -2,7 +2,8 @@
 """Fake Chinese message services, each run as its own process on 127.0.0.1, checking requests as the real service
 does. Standard library only.
 
-    python -m tests.support.fake_cn aliyun   PORT LOG --key-id ID --key-secret S --sign NAME --template SMS_1:code,minutes
+    python -m tests.support.fake_cn aliyun   PORT LOG --key-id ID --key-secret S --sign NAME \
+                                             --template SMS_1:code,minutes
     python -m tests.support.fake_cn wechat   PORT LOG --appid A --secret S --template TPL:thing1,character_string2
     python -m tests.support.fake_cn wecom    PORT LOG --key K [--fail N]
     python -m tests.support.fake_cn dingtalk PORT LOG --token T --secret SEC... [--fail N]
