@@ -78,3 +78,16 @@ def requests_seen(log: Path) -> list[dict]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@contextmanager
+def fake_cn(service: str, log: Path, *args: str) -> Iterator[str]:
+    """tests.support.fake_cn as a process: Aliyun SMS, WeChat, a WeCom or a DingTalk robot; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_cn", service, str(port), str(log), *args],
+                            cwd=ROOT, start_new_session=True)
+    try:
+        _wait_port(port, proc, f"fake {service}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)

@@ -126,7 +126,8 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         policy_decision=assessment.record if assessment else None,
         lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer,
         context=Context(chain_head=None, sla_updated_at=order.sla_updated_at, webhooks=bool(order.webhooks),
-                        contact=Contact(order.email, order.phone, order.locale, order.channels)
+                        contact=Contact(order.email, order.phone, order.locale, order.channels,
+                                        order.wechat_openid)
                         if order.external_id is not None else None))
     insert_case(session, case)
     payload = {"type": case.type, "channel": case.channel, "reason": case.reason_code,
@@ -231,7 +232,8 @@ def _order_statement():
 
     sla_at = (select(SlaSettings.updated_at).where(SlaSettings.merchant_id == bindparam("merchant_id"))
               .scalar_subquery())
-    return _ORDER.add_columns(Customer.phone, Customer.channels, sla_at.label("sla_updated_at"),
+    return _ORDER.add_columns(Customer.phone, Customer.channels, Customer.wechat_openid,
+                              sla_at.label("sla_updated_at"),
                               store.has_webhooks(bindparam("merchant_id")).label("webhooks"))
 
 

@@ -89,6 +89,7 @@ class Contact(NamedTuple):
     phone: str | None
     locale: str | None
     channels: list | None
+    wechat_openid: str | None = None
 
 
 @dataclass(slots=True)
@@ -117,7 +118,7 @@ _N_CASE = len(_CASE_COLS)
 # Rows are unpacked positionally into CaseRecord: its first fields must be the table's columns, in order.
 assert tuple(CaseRecord.__dataclass_fields__)[:_N_CASE] == tuple(_CASE_NAMES), "CaseRecord fields != cases columns"
 _N_LINE = len(_LINE_COLS)
-_N_EXTRA = 11  # order number, merchant code, six customer columns, chain head, SLA settings time, webhooks
+_N_EXTRA = 12  # order number, merchant code, seven customer columns, chain head, SLA settings time, webhooks
 
 
 def has_webhooks(merchant_id) -> Any:
@@ -135,7 +136,8 @@ def _base() -> Select:
 
     CHAIN, SLA = EventLink.__table__, SlaSettings.__table__
     return (select(*_CASE_COLS, Order.number, Merchant.code, Customer.external_id, Customer.name, Customer.email,
-                   Customer.locale, Customer.phone, Customer.channels, CHAIN.c.hash, SLA.c.updated_at,
+                   Customer.locale, Customer.phone, Customer.channels, Customer.wechat_openid, CHAIN.c.hash,
+                   SLA.c.updated_at,
                    has_webhooks(CASES.c.merchant_id), *_LINE_COLS)
             .join(Order, Order.id == CASES.c.order_id)
             .join(Merchant, Merchant.id == CASES.c.merchant_id)
@@ -163,12 +165,13 @@ def _assemble(rows) -> list[CaseRecord]:
         if record is None:
             record = CaseRecord(*row[:_N_CASE])
             record.order_number, record.merchant_code = row[_N_CASE], row[_N_CASE + 1]
-            ext, name, email, locale, phone, channels, head, sla_at, webhooks = row[_N_CASE + 2:_N_CASE + _N_EXTRA]
+            ext, name, email, locale, phone, channels, openid, head, sla_at, webhooks = \
+                row[_N_CASE + 2:_N_CASE + _N_EXTRA]
             record.customer = {"id": ext, "name": name, "email": email, "locale": locale} if ext is not None else None
             record.context = Context(
                 chain_head=(record.version, head), sla_updated_at=sla_at,
                 webhooks=bool(webhooks),
-                contact=Contact(email, phone, locale, channels) if ext is not None else None)
+                contact=Contact(email, phone, locale, channels, openid) if ext is not None else None)
             records[case_id] = record
         line = row[_N_CASE + _N_EXTRA:]
         if line[0] is not None:

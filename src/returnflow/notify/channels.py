@@ -18,9 +18,13 @@ from .config import DeliverySettings
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    """`permanent`: trying again cannot help (no approved template, a parameter over the provider's limit); the
+    message is dead-lettered at once with this reason instead of retried."""
+
+    def __init__(self, message: str, status_code: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.permanent = permanent
 
 
 def send_email(settings: DeliverySettings, *, to: str, subject: str, body: str, message_id: str) -> str:
@@ -53,11 +57,12 @@ def send_email(settings: DeliverySettings, *, to: str, subject: str, body: str, 
     return "250 accepted"
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, allowed: Allowed) -> tuple[int, bytes]:
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, allowed: Allowed,
+              method: str = "POST") -> tuple[int, bytes]:
     """POSTs `body` through the outbound guard; returns (status, the answer's first 64 KiB). A refused target or a
     network failure is a DeliveryError whose text names the URL without its secrets."""
     try:
-        answer = outbound.request("POST", url, body=body, headers={"Content-Type": "application/json", **headers},
+        answer = outbound.request(method, url, body=body, headers={"Content-Type": "application/json", **headers},
                                   timeout=timeout, allowed=allowed)
     except outbound.OutboundError as exc:  # refused by the guard, or no answer
         raise DeliveryError(str(exc)) from None

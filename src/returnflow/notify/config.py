@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 from functools import lru_cache
 
 from pydantic import Field, PrivateAttr
@@ -27,6 +28,20 @@ class DeliverySettings(BaseSettings):
     sms_token: str = Field(default="", repr=False)
     push_url: str = ""
     push_token: str = Field(default="", repr=False)
+    # "aliyun": text messages go out as approved Aliyun SMS templates (SendSms); each merchant sets, per notification
+    # template, the Aliyun template code, signature name and parameters (PUT /api/v1/notify/provider-templates).
+    sms_provider: Literal["http", "aliyun"] = "http"
+    # The provider's endpoints are the deployment's to give (RETURNFLOW_ALIYUN_SMS_URL, RETURNFLOW_WECHAT_API_URL;
+    # docs/integrations.md): the repository names no outside address.
+    aliyun_sms_url: str = ""
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = Field(default="", repr=False)
+    aliyun_region: str = "cn-hangzhou"
+    # WeChat template messages (official account) or subscribe messages (mini program), to a customer's openid.
+    wechat_api_url: str = ""
+    wechat_appid: str = ""
+    wechat_secret: str = Field(default="", repr=False)
+    wechat_kind: Literal["template", "subscribe"] = "subscribe"
     http_timeout_seconds: float = Field(default=10, gt=0)
     # The same variable as Settings.outbound_allowed_hosts (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS), read by the worker.
     outbound_allowed_hosts: str = ""
@@ -42,6 +57,12 @@ class DeliverySettings(BaseSettings):
     # `returnflow serve` runs a worker beside the API unless this is false (scale-out runs `returnflow worker`).
     embedded_worker: bool = True
 
+    def sms_on(self) -> bool:
+        """Whether text messages can go out at all (templates aside)."""
+        if self.sms_provider == "aliyun":
+            return bool(self.aliyun_sms_url and self.aliyun_access_key_id and self.aliyun_access_key_secret)
+        return bool(self.sms_url)
+
     def allowed(self) -> Allowed:
         return Allowed.parse(self.outbound_allowed_hosts)
 
@@ -56,7 +77,8 @@ class DeliverySettings(BaseSettings):
         if self._checked is not None and time.monotonic() - self._checked[0] < 60:
             return self._checked[1]
         found = {}
-        for name in ("sms_url", "push_url"):
+        for name in ("sms_url", "push_url") + (("aliyun_sms_url",) if self.sms_provider == "aliyun" else ()) + (
+                ("wechat_api_url",) if self.wechat_appid else ()):
             url = getattr(self, name)
             if url:
                 try:

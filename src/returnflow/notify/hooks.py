@@ -22,7 +22,7 @@ TEMPLATE_FOR: dict[str, str] = {
     S.CLOSED.value: "case_closed",
 }
 INTERNAL = {S.PENDING_APPROVAL.value}  # a step up the merchant's hierarchy is not news for the customer
-_CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels).where(
+_CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels, Customer.wechat_openid).where(
     Customer.id == bindparam("id"))
 
 
@@ -57,7 +57,8 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
     messages = [_notify(c, to, locale, template, data) for c in channels]
     if target == S.CLOSED.value:
         if settings.get("survey"):
-            messages += [_notify(c, to, locale, "survey_invitation", data) for c in channels if c != "sms"]
+            messages += [_notify(c, to, locale, "survey_invitation", data) for c in channels
+                         if c not in ("sms", "wechat")]
         days = settings.get("follow_up_days") or 0
         if days:
             run(session, insert(FollowUpTask.__table__), {
@@ -116,11 +117,16 @@ def customer_channels(customer, settings: dict) -> list[str]:
     """The channels beside in-app: the customer's own choice where they made one (limited to what we can reach:
     an email address, a phone number, and the providers the merchant switched on), else the merchant's defaults
     (email when known, SMS and push when switched on)."""
+    from .config import get_delivery_settings
+
     reachable = {"email": bool(customer.email), "sms": bool(customer.phone) and bool(settings.get("notify_sms")),
-                 "push": bool(settings.get("notify_push"))}
+                 "push": bool(settings.get("notify_push")),
+                 # WeChat: the shop pushed the customer's openid and this deployment has a WeChat app set up.
+                 "wechat": bool(getattr(customer, "wechat_openid", None))
+                 and bool(get_delivery_settings().wechat_appid and get_delivery_settings().wechat_api_url)}
     chosen = customer.channels if isinstance(customer.channels, list) else None
-    wanted = chosen if chosen is not None else ["email", "sms", "push"]
-    return [c for c in ("email", "sms", "push") if c in wanted and reachable[c]]
+    wanted = chosen if chosen is not None else ["email", "sms", "push", "wechat"]
+    return [c for c in ("email", "sms", "push", "wechat") if c in wanted and reachable[c]]
 
 
 def _notify(channel: str, to: str, locale: str, template: str, data: dict) -> dict:

@@ -123,3 +123,61 @@ class ReplyTemplate(Base):
     # agents: offered on the case page | hidden: kept in the settings, not offered
     visibility: Mapped[str] = mapped_column(String(12), default="agents", server_default="agents")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProviderTemplate(Base):
+    """A template approved at a message provider (Aliyun SMS, WeChat) for one of our notification templates: its
+    id there, the signature name, and which of our fields fills each of its parameters."""
+
+    __tablename__ = "provider_templates"
+    __table_args__ = (UniqueConstraint("merchant_id", "key", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    key: Mapped[str] = mapped_column(String(60))          # our template key (otp_code, case_update ...)
+    channel: Mapped[str] = mapped_column(String(12))      # sms | wechat
+    provider: Mapped[str] = mapped_column(String(20))     # aliyun | wechat
+    template_id: Mapped[str] = mapped_column(String(100))
+    sign_name: Mapped[str] = mapped_column(String(60), default="")
+    params: Mapped[dict] = mapped_column(default=dict)    # the provider's parameter -> our field
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertRobot(Base):
+    """A staff group robot (企业微信 or 钉钉) that receives the merchant's alerts of the listed kinds."""
+
+    __tablename__ = "alert_robots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))         # wecom | dingtalk
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200), default="")  # DingTalk's signing secret (SEC...)
+    events: Mapped[list] = mapped_column(default=list)    # sla_breach | escalation | dead_letter | refund_approval
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderHookKey(Base):
+    """The secret a merchant's shop platform signs pushed orders with (orders by signed webhook)."""
+
+    __tablename__ = "order_hook_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), unique=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderHookSeen(Base):
+    """A signed order push already taken (by its signature and its delivery id): a replay is refused."""
+
+    __tablename__ = "order_hook_seen"
+    __table_args__ = (UniqueConstraint("merchant_id", "signature"),
+                      UniqueConstraint("merchant_id", "delivery"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    signature: Mapped[str] = mapped_column(String(64))
+    delivery: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -63,6 +63,9 @@ class StoreRow:
 # topic -> deliver(db, settings, message) -> (status_code or None, note or StoreRow). Raise DeliveryError on failure.
 Handler = Callable[[Database, DeliverySettings, Claimed], tuple[int | None, str]]
 HANDLERS: dict[str, Handler] = {}
+# Called in the transaction that records dead letters: (session, [(id, merchant, case, topic, reason)]) -> messages
+# ({"merchant_id", "case_id", "topic", "payload"}) to queue, such as the staff robots' alerts (notify.robots).
+ON_DEAD: list[Callable[[Any, list], list[dict]]] = []
 
 
 def _due(now_param: str = "now"):
@@ -162,13 +165,13 @@ def _attempt(db: Database, settings: DeliverySettings, message: Claimed, now: da
                            and message.expires_at <= (now or utcnow())):
         return _Outcome(message, "dead", None, EXPIRED, 0, now or utcnow(), None)  # a stale code is not sent
     started = time.monotonic()
-    code, error, ok, store = None, "", False, None
+    code, error, ok, store, permanent = None, "", False, None, False
     try:
         code, note = HANDLERS[message.topic](db, settings, message)
         store = note if isinstance(note, StoreRow) else None
         ok = True
     except DeliveryError as exc:
-        code, error = exc.status_code, str(exc)
+        code, error, permanent = exc.status_code, str(exc), exc.permanent
     except Exception as exc:  # noqa: BLE001 — an unexpected failure is kept on the message, not lost
         if message.secret:  # its text and traceback may hold the code
             log.error("outbox %s failed: %s", message.id, type(exc).__name__)
@@ -182,7 +185,7 @@ def _attempt(db: Database, settings: DeliverySettings, message: Claimed, now: da
     if ok:
         return _Outcome(message, "sent", code, error, duration, at, None, store)
     retry_at = at + backoff(settings, message.attempts)
-    if message.attempts >= settings.outbox_max_attempts:
+    if permanent or message.attempts >= settings.outbox_max_attempts:
         return _Outcome(message, "dead", code, error, duration, at, None)
     if message.secret and message.expires_at is not None and retry_at >= message.expires_at:
         return _Outcome(message, "dead", code, f"{error} ({EXPIRED})", duration, at, None)
@@ -210,6 +213,14 @@ def _record(db: Database, outcomes: list[_Outcome], worker: str) -> list[str]:
             result.append(o.status if mine else "lost")
             if mine and o.store is not None:
                 stored.append(o.store)  # (a message another worker holds now is stored by its delivery)
+        dead = [(o.message.id, o.message.merchant_id, o.message.case_id, o.message.topic, o.error)
+                for o, status in zip(outcomes, result) if status == "dead"]
+        queued = [m for hook in ON_DEAD for m in hook(session, dead)] if dead else []
+        if queued:
+            session.add_all([OutboxMessage(merchant_id=m["merchant_id"], case_id=m["case_id"], topic=m["topic"],
+                                           payload=m["payload"], status="pending", attempts=0, available_at=o_at,
+                                           created_at=o_at) for m in queued for o_at in [outcomes[0].at]])
+            session.flush()
         for table in {id(r.table): r.table for r in stored}.values():
             # A row an earlier attempt stored (its outcome never recorded) stays as it is: one per outbox id.
             connection.execute(_insert_once(db.dialect, table), [r.values for r in stored if r.table is table])

@@ -120,3 +120,67 @@ async def put_category(code: str, body: CategoryIn, actor: CurrentActor, request
         return 200, category_dict(save(session, merchant.id, code, body))
 
     return await mutate(request, actor, work)
+
+
+# ---- orders by signed webhook --------------------------------------------------------------------------------
+
+@router.post("/orders/signing-secret", status_code=201)
+async def rotate_signing_secret(actor: CurrentActor, request: Request, merchant: str | None = None):
+    """Creates (or replaces) the secret a shop platform signs pushed orders with; shown once, here."""
+    from ..db import utcnow
+    from ..errors import Forbidden
+    from .signed import rotate
+
+    if actor.role not in ("admin", "platform"):
+        raise Forbidden("forbidden_role", role=actor.role, what="manage the order signing secret",
+                        allowed=["admin", "platform"])
+
+    def work(session):
+        m = resolve_merchant(session, actor, merchant)
+        return 201, {"merchant": m.code, "secret": rotate(session, m.id, utcnow()),
+                     "url": f"/api/v1/orders/signed/{m.code}"}
+
+    return await mutate(request, actor, work)
+
+
+@router.post("/orders/signed/{merchant_code}", status_code=200)
+async def push_signed_order(merchant_code: str, request: Request):
+    """The body of POST /api/v1/orders, signed (X-Returnflow-Timestamp, X-Returnflow-Signature: sha256=HMAC of
+    "<timestamp>." + body with the merchant's secret; X-Returnflow-Delivery optional). Forged or stale: 401;
+    replayed: 409; nothing is written."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from ..db import utcnow
+    from ..errors import Explained, NotFound
+    from ..merchants.models import Merchant
+    from .signed import verify
+
+    raw = await request.body()
+    headers = request.headers
+    try:
+        with request.app.state.db.transaction() as session:
+            merchant = session.scalar(select(Merchant).where(Merchant.code == merchant_code))
+            if merchant is None:
+                raise NotFound("merchant", merchant_code)
+            verify(session, merchant.id, timestamp=headers.get("x-returnflow-timestamp"),
+                   signature=headers.get("x-returnflow-signature"), delivery=headers.get("x-returnflow-delivery"),
+                   body=raw, now=utcnow())
+            try:
+                body = OrderIn.model_validate_json(raw)
+            except ValidationError as exc:
+                raise RequestValidationError(exc.errors()) from None
+            if body.merchant not in (None, merchant.code):
+                raise Explained("merchant", "A signed push is for the shop in its address only.",
+                                "签名推送只能用于地址中的店铺。", code="merchant_mismatch")
+            record = body.to_record(region_of(merchant))
+            service.upsert_orders(session, merchant_id=merchant.id, orders=[record])
+            order = session.scalar(select(Order).where(Order.merchant_id == merchant.id,
+                                                       Order.number == record.number))
+            session.refresh(order)
+            return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
+    except IntegrityError:
+        raise Explained(None, "This push was already received: it is not applied twice.",
+                        "该推送已接收过，不会重复处理。", code="push_replayed", status=409) from None

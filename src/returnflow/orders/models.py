@@ -27,6 +27,8 @@ class Customer(Base):
     # The channels the customer wants to hear from us on (email, sms, push); None: the merchant's defaults.
     # In-app messages in the portal are always kept.
     channels: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL (kept on re-push)
+    # The customer's WeChat openid at the merchant's official account or mini program, when the shop pushes it.
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
 
 
 class Category(Base):

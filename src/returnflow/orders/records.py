@@ -21,6 +21,7 @@ class CustomerRecord:
     country: str | None = None
     risk: str | None = None
     channels: list[str] | None = None  # email, sms, push; None: the merchant's defaults
+    wechat_openid: str | None = None
 
 
 @dataclass(slots=True)

@@ -31,10 +31,13 @@ class CustomerIn(BaseModel):
     country: str | None = Field(default=None, max_length=60)
     risk: Literal["normal", "high"] | None = Field(
         default=None, description="The shop's risk rating; 'high' sends the customer's requests to a person")
-    channels: list[Literal["email", "sms", "push"]] | None = Field(
-        default=None, max_length=3, description="How the customer wants to be told about their cases (in-app "
+    channels: list[Literal["email", "sms", "push", "wechat"]] | None = Field(
+        default=None, max_length=4, description="How the customer wants to be told about their cases (in-app "
                                                 "messages in the portal are always kept); omitted: the merchant's "
                                                 "defaults")
+    wechat_openid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                      description="The customer's WeChat openid at the merchant's official account "
+                                                  "or mini program (WeChat template and subscribe messages)")
 
 
 class PaymentIn(BaseModel):
@@ -185,7 +188,8 @@ class OrderIn(BaseModel):
                                     phone=self.customer.phone, locale=self.customer.locale,
                                     country=self.customer.country, risk=self.customer.risk,
                                     channels=sorted(set(self.customer.channels))
-                                    if self.customer.channels is not None else None)
+                                    if self.customer.channels is not None else None,
+                                    wechat_openid=self.customer.wechat_openid)
             if self.customer else None,
             discount=minor(self.discount, "discount"), shipping_fee=minor(self.shipping_fee, "shipping_fee"),
             paid_total=minor(self.paid_total, "paid_total") if self.paid_total is not None else None,

@@ -151,13 +151,15 @@ def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[Order
     if not customers:
         return {}
     rows = [{"merchant_id": merchant_id, "external_id": c.external_id, "name": c.name, "email": c.email,
-             "phone": c.phone, "locale": c.locale, "country": c.country, "risk": c.risk, "channels": c.channels}
+             "phone": c.phone, "locale": c.locale, "country": c.country, "risk": c.risk, "channels": c.channels,
+             "wechat_openid": c.wechat_openid}
             for c in customers.values()]
     stmt = _insert(session, Customer.__table__)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["merchant_id", "external_id"],
         set_={c: func.coalesce(stmt.excluded[c], Customer.__table__.c[c])
-              for c in ("name", "email", "phone", "locale", "country", "risk", "channels")}), rows)
+              for c in ("name", "email", "phone", "locale", "country", "risk", "channels", "wechat_openid")}),
+        rows)
     ids: dict[str, int] = {}
     keys = list(customers)
     for chunk in _chunks(keys):

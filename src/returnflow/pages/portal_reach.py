@@ -21,16 +21,39 @@ def demo_inbox_on(request: Request) -> bool:
     return bool(getattr(request.app.state.settings, "demo_inbox", False))
 
 
+def delivery_settings(request: Request):
+    """The delivery settings of this deployment (an app may carry its own, as tests do)."""
+    return getattr(request.app.state, "delivery_settings", None) or get_delivery_settings()
+
+
 def code_channels(request: Request) -> frozenset[str]:
     """"email" when SMTP is set up, "sms" when an SMS provider is; both in the demo (its inbox shows them). An app
-    may fix the set (`app.state.code_channels`), as the tests do that read the codes from the outbox."""
+    may fix the set (`app.state.code_channels`), as the tests do that read the codes from the outbox. With Aliyun
+    SMS, a shop (the portal's merchant) without an approved template for the code is not offered "sms"."""
     fixed = getattr(request.app.state, "code_channels", None)
+    delivery = delivery_settings(request)
     if fixed is not None:
-        return frozenset(fixed)
-    if demo_inbox_on(request):
+        found = frozenset(fixed)
+    elif demo_inbox_on(request):
         return frozenset({"email", "sms"})
-    delivery = get_delivery_settings()
-    return frozenset({name for name, on in (("email", delivery.smtp_host), ("sms", delivery.sms_url)) if on})
+    else:
+        found = frozenset({name for name, on in (("email", delivery.smtp_host), ("sms", delivery.sms_on())) if on})
+    if "sms" in found and delivery.sms_provider == "aliyun" and not _code_template(request):
+        found = found - {"sms"}
+    return found
+
+
+def _code_template(request: Request) -> bool:
+    """Whether the portal's shop has an approved text message template for the sign-in code."""
+    from ..notify.models import ProviderTemplate
+
+    code = request.path_params.get("merchant_code")
+    if not code:
+        return True  # not a shop's page (the console banner): providers alone decide
+    with request.app.state.db.read() as session:
+        return session.scalar(select(ProviderTemplate.id).join(Merchant, Merchant.id == ProviderTemplate.merchant_id)
+                              .where(Merchant.code == code, ProviderTemplate.key == "otp_code",
+                                     ProviderTemplate.channel == "sms")) is not None
 
 
 GAP_WORDS = {"email": N_("No email server (SMTP) is set up: customers who sign in with an email address get no "

@@ -169,15 +169,40 @@ def _providers(locale: str) -> list[dict[str, Any]]:
             (N_("Server"), f"{s.smtp_host}:{s.smtp_port}" if s.smtp_host else ""), (N_("Sender"), s.smtp_from),
             (N_("User name"), s.smtp_username), (N_("Password"), "set" if s.smtp_password else ""),
             (N_("Encryption"), "SSL" if s.smtp_ssl else ("STARTTLS" if s.smtp_starttls else ""))]},
-        {"name": N_("SMS"), "configured": bool(s.sms_url), "refused": problems.get("RETURNFLOW_SMS_URL"),
-         "missing": N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
-         "facts": [(N_("Provider URL"), redact_url(s.sms_url) if s.sms_url else ""),
-                   (N_("Access token"), "set" if s.sms_token else "")]},
+        {"name": N_("SMS"), "configured": s.sms_on(), "refused": problems.get(
+            "RETURNFLOW_ALIYUN_SMS_URL" if s.sms_provider == "aliyun" else "RETURNFLOW_SMS_URL"),
+         "missing": N_("No text message is sent: the Aliyun access key is not set (RETURNFLOW_ALIYUN_ACCESS_KEY_ID, "
+                       "RETURNFLOW_ALIYUN_ACCESS_KEY_SECRET).") if s.sms_provider == "aliyun"
+         else N_("No text message is sent: no SMS provider is set (RETURNFLOW_SMS_URL)."),
+         "facts": [(N_("Provider URL"), redact_url(s.aliyun_sms_url if s.sms_provider == "aliyun" else s.sms_url)
+                    if s.sms_on() else ""),
+                   (N_("Access token"), "set" if (s.aliyun_access_key_secret if s.sms_provider == "aliyun"
+                                                  else s.sms_token) else "")]},
         {"name": N_("App push"), "configured": bool(s.push_url), "refused": problems.get("RETURNFLOW_PUSH_URL"),
          "missing": N_("No push message is sent: no push provider is set (RETURNFLOW_PUSH_URL)."),
          "facts": [(N_("Provider URL"), redact_url(s.push_url) if s.push_url else ""),
                    (N_("Access token"), "set" if s.push_token else "")]},
     ]
+
+
+TEMPLATE_CHANNELS = {"sms": N_("Text messages (Aliyun SMS)"), "wechat": N_("WeChat messages")}
+
+
+def _template_gaps(request: Request, session, merchant_id: int, locale: str) -> list[dict[str, Any]]:
+    """Channels that send only provider-approved templates, with the templates the merchant has none for."""
+    from ..notify.provider_templates import approved_keys
+    from .portal_reach import delivery_settings
+
+    s = delivery_settings(request)
+    on = [c for c, used in (("sms", s.sms_provider == "aliyun"), ("wechat", bool(s.wechat_appid))) if used]
+    gaps = []
+    for channel in on:
+        have = approved_keys(session, merchant_id, channel)
+        missing = [sw.word(sw.TEMPLATES, k, locale, sw.OTHER_KIND) for k in sorted(templates.BUILTIN) if k not in have]
+        if missing:
+            gaps.append({"channel": TEMPLATE_CHANNELS[channel], "none": not have, "code": "otp_code" not in have,
+                         "missing": missing})
+    return gaps
 
 
 def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
@@ -217,12 +242,13 @@ def _notify_page(request: Request, actor: Actor, *, status: int = 200, **more: A
                          WebhookEndpoint.merchant_id == actor.merchant_id, WebhookEndpoint.active.is_(True))
                          .order_by(WebhookEndpoint.id))]
         log = delivery_log.rows(session, actor.merchant_id, locale)
+        gaps = _template_gaps(request, session, actor.merchant_id, locale)
     keys = sorted(({"key": key, "name": sw.word(sw.TEMPLATES, key, locale, sw.OTHER_KIND), "fields": b.fields,
                     "own": {loc: (key, loc) in own for loc in templates.LOCALES}}
                    for key, b in templates.BUILTIN.items()), key=lambda t: t["name"])
     return render(request, "staff/settings/notifications.html", ctx(
         actor, "notifications", keys=keys, locales=templates.LOCALES, providers=_providers(locale),
-        endpoints=endpoints,
+        endpoints=endpoints, template_gaps=gaps,
         log=log, dead=sum(1 for x in log if x["replayable"]), form=more.pop("form", {}),
         event_options=event_options(locale), **more),
         status=status)

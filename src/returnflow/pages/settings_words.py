@@ -41,9 +41,11 @@ KINDS = {
     "webhook": N_("Webhook"),
     "customer_charge": N_("Charge or hold on the customer's payment"),
     "inventory_movement": N_("Inventory movement (kept for stock systems; not sent anywhere)"),
+    "alert": N_("Message to the staff group robot (WeCom or DingTalk)"),
 }
 OTHER_KIND = N_("Other message")
-CHANNELS = {"email": N_("Email"), "sms": N_("SMS"), "push": N_("App push"), "in_app": N_("In-app message")}
+CHANNELS = {"email": N_("Email"), "sms": N_("SMS"), "push": N_("App push"), "in_app": N_("In-app message"),
+            "wechat": N_("WeChat")}
 STATUSES = {"pending": N_("Waiting"), "leased": N_("Being sent"), "sent": N_("Sent"), "dead": N_("Failed"),
             "expired": N_("Expired")}
 WEBHOOK_EVENTS = {"inventory.movement": N_("Inventory movement")}
