@@ -137,6 +137,8 @@ def test_a_refused_template_and_a_too_long_parameter_are_recorded_and_never_sent
 def test_wechat_subscribe_messages_use_the_pushed_openid_and_a_cached_access_token(app, client, db, shop, tmp_path,
                                                                                     monkeypatch):
     monkeypatch.setenv("RETURNFLOW_WECHAT_APPID", "wx-app")
+    # The deployment names WeChat's API base (the fake's own address is given to the worker below).
+    monkeypatch.setenv("RETURNFLOW_WECHAT_API_URL", "http://127.0.0.1:9")
     get_delivery_settings.cache_clear()
     wechat.forget_tokens()
     try:
