@@ -183,6 +183,7 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
     shopper = session.get(Customer, case.customer_id) if case.customer_id is not None else None
     ship = info["shipment"] or {}
     addr = info["address"]
+    zone = merchant_zone(session, case.merchant_id)
     # The shop's display name, the shopper as sender, and the send-by time as the portal shows it (shop's zone).
     return labels.render(labels.Label(
         case_number=case.number, order_number=case.order_number or "",
@@ -190,10 +191,21 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
         from_name=(shopper.name if shopper else (case.customer or {}).get("name")) or "",
         from_phone=(shopper.phone if shopper else "") or "", to_name=addr["name"], to_contact=addr["contact"],
         to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
-        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(merchant_zone(session, case.merchant_id)),
+        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(zone),
         carrier=ship.get("carrier", ""),
-        tracking_number=ship.get("tracking_number", ""),
+        tracking_number=ship.get("tracking_number", ""), pickup=pickup_line(ship.get("pickup"), zone),
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
+
+
+def pickup_line(pickup: dict | None, zone) -> str:
+    """A booked pickup as the label prints it: day and window in the merchant's zone, booking reference."""
+    if not pickup or not pickup.get("window_start"):
+        return ""
+    start = datetime.fromisoformat(pickup["window_start"]).astimezone(zone)
+    end = datetime.fromisoformat(pickup["window_end"]).astimezone(zone) if pickup.get("window_end") else None
+    window = f"{start:%Y-%m-%d %H:%M}" + (f"–{end:%H:%M}" if end else "")
+    ref = pickup.get("booking_ref") or ""
+    return f"上门取件 Pickup: {window}" + (f"    预约号 Booking: {ref}" if ref else "")
 
 
 def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
@@ -215,7 +227,8 @@ def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[s
 def shipment_dict(row: Shipment) -> dict[str, Any]:
     return {"id": row.id, "direction": row.direction, "purpose": row.purpose, "carrier": row.carrier,
             "tracking_number": row.tracking_number, "status": row.status, "status_at": row.status_at,
-            "pickup": row.pickup or None, "items": row.items, "return_due_at": row.return_due_at,
+            "pickup": row.pickup or None, "subscription": row.subscription or None, "items": row.items,
+            "return_due_at": row.return_due_at,
             "created_at": row.created_at}
 
 
@@ -346,7 +359,11 @@ def ingest(session: Session, *, actor: Actor, fmt: str, body, locale: str = "en"
     format, the answer says so (`warnings`), so the sender can fix its mapping — the event is not lost either way."""
     merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin", "system"),
                                  "post tracking events")
-    parsed = adapters.parse(fmt, body)
+    return ingest_parsed(session, merchant_id=merchant_id, parsed=adapters.parse(fmt, body), locale=locale)
+
+
+def ingest_parsed(session: Session, *, merchant_id: int, parsed: adapters.Parsed, locale: str = "en") -> dict[str, Any]:
+    """`ingest` for events already read (and their sender already authenticated) for the merchant."""
     summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "unmatched": 0, "not_found": parsed.not_found,
                                "shipments": [], "cases_moved": [], "warnings": []}
     warned: set[tuple[str, str]] = set()
