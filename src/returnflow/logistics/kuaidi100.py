@@ -41,6 +41,7 @@ CN = ZoneInfo("Asia/Shanghai")  # Kuaidi100's times carry no offset: they are Be
 COMPANIES = {"SF": "shunfeng", "JD": "jd", "YTO": "yuantong", "ZTO": "zhongtong", "STO": "shentong",
              "YUNDA": "yunda", "EMS": "ems", "HKPOST": "hkpost", "USPS": "usps", "UPS": "ups", "DPDUK": "dpduk"}
 BY_COMPANY = {v: k for k, v in COMPANIES.items()}
+PICKUP_CARRIERS = ("SF", "JD", "YTO", "ZTO", "STO", "YUNDA", "EMS")  # 商家寄件 collects for these
 
 # lastResult.state / data[].statusCode → our seven statuses. Main states: 0 在途, 1 揽收, 2 疑难, 3 签收, 4 退签,
 # 5 派件, 6 退回, 7 转投, 8 清关, 14 拒签 (10–13: customs stages). With resultv2=4 sub-states are three or four

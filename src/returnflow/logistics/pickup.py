@@ -29,7 +29,6 @@ from ..fields import Version
 from ..orders.models import Customer
 from ..web import current_actor, mutate
 from . import kuaidi100, tracking_settings
-from .carriers import CARRIERS
 from .models import Shipment
 
 router = APIRouter(tags=["logistics"])
@@ -74,11 +73,10 @@ def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str,
         raise _no("number", "the return parcel is already recorded", "退货包裹已登记", "already_shipped")
     code = data["carrier"].strip().upper()
     company = kuaidi100.COMPANIES.get(code)
-    if code not in CARRIERS or company is None:
+    if code not in kuaidi100.PICKUP_CARRIERS or company is None:
         raise Explained("carrier", "choose a carrier that collects parcels (SF, JD, YTO, ZTO, STO, Yunda, EMS)",
                         "请选择可上门取件的快递公司（顺丰、京东、圆通、中通、申通、韵达、EMS）", code="unknown_carrier",
-                        allowed=[c for c in kuaidi100.COMPANIES if c in ("SF", "JD", "YTO", "ZTO", "STO", "YUNDA",
-                                                                        "EMS")])
+                        allowed=list(kuaidi100.PICKUP_CARRIERS))
     if data["end"] <= data["start"]:
         raise Explained("end", "the window must end after it starts", "结束时间须晚于开始时间")
     address = route(session, case)

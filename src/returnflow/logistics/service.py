@@ -163,12 +163,29 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
                     "postcode": address.postcode},
         "carriers": carriers, "deadline": return_deadline(session, case),
         "packing_advice": PACKING_ADVICE["zh-CN" if locale == "zh-CN" else "en"],
-        "pickup_available": True,
+        "pickup_available": pickup_offered(session, case.merchant_id),
+        "pickup_carriers": pickup_carriers(address.carriers or [], locale),
         "items": [{"line_id": line.id, "sku": line.sku, "title": line.title, "quantity": line.quantity}
                   for line in case.lines],
         "shipment": shipment_dict(shipment) if shipment else None,
         "label_url": f"/api/v1/cases/{case.number}/return-label.pdf",
     }
+
+
+def pickup_offered(session: Session, merchant_id: int) -> bool:
+    """The shop lets shoppers book a courier pickup (上门取件) and has Kuaidi100 set up for it."""
+    from . import tracking_settings
+
+    values = tracking_settings.raw(session, merchant_id)
+    return bool(values["pickup_enabled"] and tracking_settings.kuaidi100_ready(values) and values["kuaidi100_secret"])
+
+
+def pickup_carriers(recommended: list[str], locale: str) -> list[dict[str, str]]:
+    """The carriers a pickup can be booked with, the return address's recommended ones first."""
+    from .kuaidi100 import PICKUP_CARRIERS
+
+    codes = [c for c in recommended if c in PICKUP_CARRIERS] + [c for c in PICKUP_CARRIERS if c not in recommended]
+    return [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en} for c in codes]
 
 
 def label_pdf(session: Session, case: CaseRecord) -> bytes:
