@@ -171,3 +171,19 @@ def test_carrier_detection_asks_kuaidi100_and_falls_back_to_local_rules(client, 
     empty = client.get("/api/v1/tracking/detect", params={"number": "  "},
                        headers=shop.headers(**{"Accept-Language": "zh-CN"}))
     assert empty.status_code == 422 and "运单号" in empty.json()["error"]["message"]
+
+
+def test_aborts_subscribe_again_at_most_three_times_and_an_unreadable_push_is_refused(client, db, fake):
+    shop, case = subscribed_return(client, db, fake)
+    for day in range(1, 6):  # five different aborts: three new subscriptions, then the parcel is left alone
+        abort = fake.push(NUMBER, status="abort", state="0", message="60天无变化",
+                          items=[{"context": f"第 {day} 次", "time": f"2026-11-2{day} 10:00:00"}])
+        assert deliver(client, abort).json() == ACK
+        Worker(db).run_once()
+    sub = parcel(client, shop, case)["subscription"]
+    assert sub["resubscribed"] == 3 and sub["state"] == "aborted"
+    assert fake.stats()["subscriptions"][NUMBER]["count"] == 4
+
+    url = abort["url"]
+    broken = deliver(client, {"url": url, "form": {"param": "{not json", "sign": "00"}})
+    assert broken.status_code == 400 and broken.json()["result"] is False

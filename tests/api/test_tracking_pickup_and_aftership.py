@@ -140,3 +140,17 @@ def test_tracking_settings_are_for_supervisors_and_name_bad_values(client, db):
     bad = client.put("/api/v1/logistics/settings/tracking", headers=shop.headers("admin"),
                      json={"provider": "shunfeng"})
     assert bad.status_code == 422 and "provider" in bad.json()["error"]["message"]
+
+
+def test_the_generic_format_at_the_merchants_url_needs_no_staff_token_but_the_right_one(client, db):
+    shop = shop_with_warehouse(db, client)
+    hooks = configure(client, shop, None)["hooks"]
+    event = {"carrier": "SF", "tracking_number": "SF1234567890123",
+             "events": [{"status": "in_transit", "occurred_at": "2026-11-25T01:00:00+00:00", "location": "上海"}]}
+    ok = client.post(hooks["generic"], json=event)
+    assert ok.status_code == 200 and ok.json()["accepted"] == 1 and ok.json()["unmatched"] == 1
+    assert client.post(hooks["generic"], json=event).json()["duplicates"] == 1
+    other = client.post(hooks["correios"].replace("/correios/", "/generic/"), json=event)  # another provider's token
+    assert other.status_code == 401 and other.json()["error"]["code"] == "bad_hook_token"
+    bad = client.post(hooks["generic"], json={**event, "carrier": "PIGEON"}, headers={"Accept-Language": "en"})
+    assert bad.status_code == 422 and "carrier" in bad.json()["error"]["message"]
