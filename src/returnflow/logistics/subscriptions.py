@@ -67,6 +67,8 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
     if not tracking_settings.kuaidi100_ready(values) or not values["hook_secret"]:
         return None, "Kuaidi100 is not configured for the merchant"
     config = kuaidi100.Kuaidi100Settings()
+    if not config.public_url:  # Kuaidi100 could not push anywhere: wait (retried, replayable once it is set)
+        raise DeliveryError("RETURNFLOW_PUBLIC_URL is not set: Kuaidi100 needs the desk's address to push to")
     company = kuaidi100.COMPANIES.get(carrier, "auto")
     try:
         answer = kuaidi100.subscribe(config, company=company, number=number, key=values["kuaidi100_key"],
