@@ -26,7 +26,8 @@ def test_the_shopper_books_a_pickup_only_where_the_shop_offers_it(app, client, d
     shop = make_shop(db, "pu")
     recent_order(db, shop.id, "O-100")
     case = client.post("/api/v1/cases", headers=shop.headers(), json={
-        "order": "O-100", "type": "return_refund", "channel": "portal", "lines": [{"line_no": 1, "quantity": 1}]}).json()
+        "order": "O-100", "type": "return_refund", "channel": "portal",
+        "lines": [{"line_no": 1, "quantity": 1}]}).json()
     case = client.post(f"/api/v1/cases/{case['number']}/actions/approve", headers=shop.headers(),
                        json={"version": case["version"], "payload": {"override_reason": "goodwill"}}).json()
     assert case["state"] == "awaiting_return"

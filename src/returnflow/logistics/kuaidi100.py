@@ -166,7 +166,8 @@ def autonumber(settings: Kuaidi100Settings, *, number: str, key: str) -> list[st
     return [str(item.get("comCode")) for item in found if isinstance(item, dict) and item.get("comCode")]
 
 
-def book_pickup(settings: Kuaidi100Settings, *, key: str, secret: str, param: dict, now_ms: int | None = None) -> Answer:
+def book_pickup(settings: Kuaidi100Settings, *, key: str, secret: str, param: dict,
+                now_ms: int | None = None) -> Answer:
     """商家寄件 bOrder: books a courier to collect the parcel."""
     text = json.dumps(param, ensure_ascii=False, separators=(",", ":"))
     t = str(now_ms if now_ms is not None else int(time.time() * 1000))

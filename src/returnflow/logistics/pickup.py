@@ -29,6 +29,7 @@ from ..fields import Version
 from ..orders.models import Customer
 from ..web import current_actor, mutate
 from . import kuaidi100, tracking_settings
+from .carriers import CARRIERS
 from .models import Shipment
 
 router = APIRouter(tags=["logistics"])
@@ -48,6 +49,30 @@ class PickupBooking(BaseModel):
     address: str = Field(min_length=1, max_length=500)
     contact: str = Field(default="", max_length=100)
     phone: str = Field(min_length=5, max_length=40)
+
+
+def offered(session: Session, merchant_id: int) -> bool:
+    """The shop lets shoppers book a courier pickup (上门取件) and has Kuaidi100 set up for it."""
+    values = tracking_settings.raw(session, merchant_id)
+    return bool(values["pickup_enabled"] and tracking_settings.kuaidi100_ready(values) and values["kuaidi100_secret"])
+
+
+def carriers(recommended: list[str], locale: str) -> list[dict[str, str]]:
+    """The carriers a pickup can be booked with, the return address's recommended ones first."""
+    able = kuaidi100.PICKUP_CARRIERS
+    codes = [c for c in recommended if c in able] + [c for c in able if c not in recommended]
+    return [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en} for c in codes]
+
+
+def label_line(pickup: dict | None, zone) -> str:
+    """A booked pickup as the label prints it: day and window in the merchant's zone, booking reference."""
+    if not pickup or not pickup.get("window_start"):
+        return ""
+    start = datetime.fromisoformat(pickup["window_start"]).astimezone(zone)
+    end = datetime.fromisoformat(pickup["window_end"]).astimezone(zone) if pickup.get("window_end") else None
+    window = f"{start:%Y-%m-%d %H:%M}" + (f"–{end:%H:%M}" if end else "")
+    ref = pickup.get("booking_ref") or ""
+    return f"上门取件 Pickup: {window}" + (f"    预约号 Booking: {ref}" if ref else "")
 
 
 def _no(field: str, en: str, zh: str, code: str, status: int = 409) -> Explained:
@@ -128,7 +153,8 @@ def book_for_case(db, *, actor: Actor, number: str, data: dict[str, Any], now: d
     return {"carrier": plan["carrier"], "pickup": book(plan)}
 
 
-def record(session: Session, *, actor: Actor, number: str, booked: dict, version: int | None) -> tuple[Shipment, CaseRecord]:
+def record(session: Session, *, actor: Actor, number: str, booked: dict,
+           version: int | None) -> tuple[Shipment, CaseRecord]:
     from .service import register_return
 
     case = cases.get_case(session, actor=actor, number=number)

@@ -144,6 +144,8 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
     """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel.
     A caller that has routed the case already passes the `address`; `before_shipping` (at approval) skips the look
     for a parcel that cannot exist yet."""
+    from . import pickup as pickups
+
     if not case.needs_return:
         raise Explained("number", "this case does not need the goods back", "本售后单无需寄回商品",
                         code="no_return_needed", status=409)
@@ -163,8 +165,8 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
                     "postcode": address.postcode},
         "carriers": carriers, "deadline": return_deadline(session, case),
         "packing_advice": PACKING_ADVICE["zh-CN" if locale == "zh-CN" else "en"],
-        "pickup_available": pickup_offered(session, case.merchant_id),
-        "pickup_carriers": pickup_carriers(address.carriers or [], locale),
+        "pickup_available": pickups.offered(session, case.merchant_id),
+        "pickup_carriers": pickups.carriers(address.carriers or [], locale),
         "items": [{"line_id": line.id, "sku": line.sku, "title": line.title, "quantity": line.quantity}
                   for line in case.lines],
         "shipment": shipment_dict(shipment) if shipment else None,
@@ -172,25 +174,9 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
     }
 
 
-def pickup_offered(session: Session, merchant_id: int) -> bool:
-    """The shop lets shoppers book a courier pickup (上门取件) and has Kuaidi100 set up for it."""
-    from . import tracking_settings
-
-    values = tracking_settings.raw(session, merchant_id)
-    return bool(values["pickup_enabled"] and tracking_settings.kuaidi100_ready(values) and values["kuaidi100_secret"])
-
-
-def pickup_carriers(recommended: list[str], locale: str) -> list[dict[str, str]]:
-    """The carriers a pickup can be booked with, the return address's recommended ones first."""
-    from .kuaidi100 import PICKUP_CARRIERS
-
-    codes = [c for c in recommended if c in PICKUP_CARRIERS] + [c for c in PICKUP_CARRIERS if c not in recommended]
-    return [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en} for c in codes]
-
-
 def label_pdf(session: Session, case: CaseRecord) -> bytes:
     """The printable return label and packing slip of a case that needs its goods back (see labels.py)."""
-    from . import labels
+    from . import labels, pickup as pickups
 
     from ..merchants.models import Merchant
     from ..orders.models import Customer
@@ -210,19 +196,8 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
         to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
         to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(zone),
         carrier=ship.get("carrier", ""),
-        tracking_number=ship.get("tracking_number", ""), pickup=pickup_line(ship.get("pickup"), zone),
+        tracking_number=ship.get("tracking_number", ""), pickup=pickups.label_line(ship.get("pickup"), zone),
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
-
-
-def pickup_line(pickup: dict | None, zone) -> str:
-    """A booked pickup as the label prints it: day and window in the merchant's zone, booking reference."""
-    if not pickup or not pickup.get("window_start"):
-        return ""
-    start = datetime.fromisoformat(pickup["window_start"]).astimezone(zone)
-    end = datetime.fromisoformat(pickup["window_end"]).astimezone(zone) if pickup.get("window_end") else None
-    window = f"{start:%Y-%m-%d %H:%M}" + (f"–{end:%H:%M}" if end else "")
-    ref = pickup.get("booking_ref") or ""
-    return f"上门取件 Pickup: {window}" + (f"    预约号 Booking: {ref}" if ref else "")
 
 
 def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
