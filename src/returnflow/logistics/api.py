@@ -207,3 +207,14 @@ async def charge_collected(number: str, body: ChargeCollected, request: Request)
                                                                reference=body.reference))
 
     return await mutate(request, actor, work)
+
+
+def _include() -> None:
+    from .hooks_api import router as hooks_router
+    from .pickup import router as pickup_router
+
+    router.include_router(hooks_router)
+    router.include_router(pickup_router)
+
+
+_include()

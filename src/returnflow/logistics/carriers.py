@@ -83,3 +83,19 @@ def check_tracking(carrier: str, number: str, *, field_prefix: str = "") -> tupl
                         f"{'；校验位须正确' if found.check else ''}）",
                         code="malformed_tracking_number", allowed=found.example)
     return code, value
+
+
+# Digits-only numbers fit several Chinese carriers' formats; their leading digits say which is likelier.
+_DIGIT_HINTS = (("ZTO", ("73", "75", "76", "78", "79")), ("STO", ("77", "88", "66", "55", "268")),
+                ("YUNDA", ("43", "31", "46", "10", "12", "19")))
+
+
+def detect_local(number: str) -> list[str]:
+    """The carriers whose numbers look like `number`, likeliest first (local rules: prefixes such as SF, JD, YT,
+    1Z, S10 country codes, then the digit hints); ["OTHER"] when none fits."""
+    value = normalise_number(number).replace("-", "")
+    found = [c.code for c in CARRIERS.values() if c.code != "OTHER" and c.valid(value)]
+    if value.isdigit():
+        hinted = [code for code, prefixes in _DIGIT_HINTS if code in found and value.startswith(prefixes)]
+        found = hinted + [code for code in found if code not in hinted]
+    return found or ["OTHER"]

@@ -60,6 +60,15 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
     return []
 
 
-for _producer in (return_instructions_on_approval, shipment_of_a_recorded_return):
+def _subscribe(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """The return parcel is subscribed with the merchant's tracking aggregator (logistics.subscriptions)."""
+    if event["action"] != "ship_return":
+        return []
+    from .subscriptions import subscribe_on_ship_return
+
+    return subscribe_on_ship_return(session, case, event)
+
+
+for _producer in (return_instructions_on_approval, shipment_of_a_recorded_return, _subscribe):
     if _producer not in SIDE_EFFECTS:
         SIDE_EFFECTS.append(_producer)

@@ -42,6 +42,7 @@ class Label:
     deadline: datetime | None
     carrier: str = ""
     tracking_number: str = ""
+    pickup: str = ""  # a booked pickup, as printed: window, booking reference
 
 
 def render(label: Label) -> bytes:
@@ -94,6 +95,9 @@ def render(label: Label) -> bytes:
     pdf.drawString(left, y - 39 * mm, f"快递 Carrier: {carrier}    寄回截止 Send by: {deadline}")
     pdf.drawString(left, y - 45 * mm, "请将本标签贴在包裹外侧，或在包裹上写明售后单号。")
     pdf.drawString(left, y - 50 * mm, "Stick this label on the outside of the parcel, or write the case number on it.")
+    if label.pickup:
+        pdf.setFont(font, 10)
+        pdf.drawString(left, y - 57 * mm, label.pickup)
 
     # ---- the packing slip -------------------------------------------------------------------------------------
     pdf.setDash(3, 3)

@@ -52,6 +52,8 @@ class Shipment(Base):
     status: Mapped[str] = mapped_column(String(30), default="registered")
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pickup: Mapped[dict] = mapped_column(default=dict)  # a booked pickup (上门取件), as booked
+    # The aggregator's tracking subscription: {provider, state, at, resubscribed, last_abort, message}
+    subscription: Mapped[dict | None] = mapped_column(default=None)
     items: Mapped[list] = mapped_column(default=list)  # outbound: [{case_line_id, sku, quantity}]
     return_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # advance exchange: the return's deadline
     created_by: Mapped[str] = mapped_column(String(80), default="")

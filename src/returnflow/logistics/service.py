@@ -144,6 +144,8 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
     """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel.
     A caller that has routed the case already passes the `address`; `before_shipping` (at approval) skips the look
     for a parcel that cannot exist yet."""
+    from . import pickup as pickups
+
     if not case.needs_return:
         raise Explained("number", "this case does not need the goods back", "本售后单无需寄回商品",
                         code="no_return_needed", status=409)
@@ -163,7 +165,8 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
                     "postcode": address.postcode},
         "carriers": carriers, "deadline": return_deadline(session, case),
         "packing_advice": PACKING_ADVICE["zh-CN" if locale == "zh-CN" else "en"],
-        "pickup_available": True,
+        "pickup_available": pickups.offered(session, case.merchant_id),
+        "pickup_carriers": pickups.carriers(address.carriers or [], locale),
         "items": [{"line_id": line.id, "sku": line.sku, "title": line.title, "quantity": line.quantity}
                   for line in case.lines],
         "shipment": shipment_dict(shipment) if shipment else None,
@@ -173,7 +176,7 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
 
 def label_pdf(session: Session, case: CaseRecord) -> bytes:
     """The printable return label and packing slip of a case that needs its goods back (see labels.py)."""
-    from . import labels
+    from . import labels, pickup as pickups
 
     from ..merchants.models import Merchant
     from ..orders.models import Customer
@@ -183,6 +186,7 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
     shopper = session.get(Customer, case.customer_id) if case.customer_id is not None else None
     ship = info["shipment"] or {}
     addr = info["address"]
+    zone = merchant_zone(session, case.merchant_id)
     # The shop's display name, the shopper as sender, and the send-by time as the portal shows it (shop's zone).
     return labels.render(labels.Label(
         case_number=case.number, order_number=case.order_number or "",
@@ -190,9 +194,9 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
         from_name=(shopper.name if shopper else (case.customer or {}).get("name")) or "",
         from_phone=(shopper.phone if shopper else "") or "", to_name=addr["name"], to_contact=addr["contact"],
         to_phone=addr["phone"], to_address=addr["address"], to_address_en=addr["address_en"],
-        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(merchant_zone(session, case.merchant_id)),
+        to_postcode=addr["postcode"], deadline=info["deadline"].astimezone(zone),
         carrier=ship.get("carrier", ""),
-        tracking_number=ship.get("tracking_number", ""),
+        tracking_number=ship.get("tracking_number", ""), pickup=pickups.label_line(ship.get("pickup"), zone),
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
 
 
@@ -215,7 +219,8 @@ def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[s
 def shipment_dict(row: Shipment) -> dict[str, Any]:
     return {"id": row.id, "direction": row.direction, "purpose": row.purpose, "carrier": row.carrier,
             "tracking_number": row.tracking_number, "status": row.status, "status_at": row.status_at,
-            "pickup": row.pickup or None, "items": row.items, "return_due_at": row.return_due_at,
+            "pickup": row.pickup or None, "subscription": row.subscription or None, "items": row.items,
+            "return_due_at": row.return_due_at,
             "created_at": row.created_at}
 
 
@@ -346,7 +351,11 @@ def ingest(session: Session, *, actor: Actor, fmt: str, body, locale: str = "en"
     format, the answer says so (`warnings`), so the sender can fix its mapping — the event is not lost either way."""
     merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin", "system"),
                                  "post tracking events")
-    parsed = adapters.parse(fmt, body)
+    return ingest_parsed(session, merchant_id=merchant_id, parsed=adapters.parse(fmt, body), locale=locale)
+
+
+def ingest_parsed(session: Session, *, merchant_id: int, parsed: adapters.Parsed, locale: str = "en") -> dict[str, Any]:
+    """`ingest` for events already read (and their sender already authenticated) for the merchant."""
     summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "unmatched": 0, "not_found": parsed.not_found,
                                "shipments": [], "cases_moved": [], "warnings": []}
     warned: set[tuple[str, str]] = set()

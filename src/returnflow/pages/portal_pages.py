@@ -188,6 +188,7 @@ def _case_view(request: Request, merchant_code: str, number: str, *, new: bool =
             sending=case.needs_return and case.state in SENDING_STATES, shop=reach.shop_contact(merchant),
             carriers=parcel.carrier_choices([c["code"] for c in (instructions or {}).get("carriers", [])], locale),
             parcel_error=parcel_error, parcel_form=parcel_form or {}, variant_label=label_of,
+            pickup_days=parcel.PICKUP_DAYS, pickup_windows=parcel.PICKUP_WINDOWS,
             next_step=next_step_of(case.policy_decision, locale) if new else "",
             **postage_context(session, case, allowed)), status=status)
 
@@ -237,6 +238,26 @@ async def _parcel_post(request: Request, merchant_code: str, number: str, *, cor
     except PageError as exc:
         return _case_view(request, merchant_code, number, parcel_error=exc.render(locale), parcel_form=values,
                           status=exc.status)
+    return redirect(request, f"/p/{merchant.code}/cases/{number}#parcel", flash="tracking_saved")
+
+
+@router.post("/p/{merchant_code}/cases/{number}/pickup")
+async def book_pickup(merchant_code: str, number: str, request: Request):
+    """A courier pickup (上门取件) instead of a drop-off, where the shop offers it (logistics.pickup)."""
+    form = await request.form(max_files=0, max_fields=12)
+    check_csrf(request, form)
+    values = {name: str(form.get(name) or "").strip()[:500]
+              for name in ("carrier", "day", "window", "address", "contact", "phone")}
+    version = str(form.get("version") or "")
+    try:
+        with _db(request).read() as session:
+            merchant, actor = _require_customer(request, session, merchant_code)
+            case = _own_case(session, actor, number)
+        parcel.book_pickup(_db(request), actor=actor, number=case.number, values=values, now=utcnow(),
+                           version=int(version) if version.isdigit() else case.version)
+    except PageError as exc:
+        return _case_view(request, merchant_code, number, parcel_error=exc.render(locale_of(request)),
+                          parcel_form={**values, "pickup": True}, status=exc.status)
     return redirect(request, f"/p/{merchant.code}/cases/{number}#parcel", flash="tracking_saved")
 
 

@@ -27,6 +27,18 @@ TOO_LATE = N_("The carrier has already scanned this parcel, so its tracking numb
               "Send the shop a message if something is wrong.")
 
 
+PICKUP_NOT_OFFERED = N_("This shop does not offer courier pickup. Please drop the parcel off at the carrier.")
+PICKUP_DOWN = N_("The courier booking service did not answer. Please try again in a few minutes, or drop the "
+                 "parcel off at the carrier.")
+PICKUP_REFUSED = N_("The carrier could not book this pickup. Please choose another time, or drop the parcel off.")
+PICKUP_DONE = N_("The return parcel is already recorded for this request.")
+PICKUP_WHEN = N_("Choose a day and a time window for the pickup.")
+PICKUP_ADDRESS = N_("Enter the address where the courier collects the parcel.")
+PICKUP_PHONE = N_("Enter a phone number the courier can call.")
+PICKUP_DAYS = (("today", N_("Today")), ("tomorrow", N_("Tomorrow")), ("day_after", N_("The day after tomorrow")))
+PICKUP_WINDOWS = ("09:00-11:00", "11:00-13:00", "13:00-15:00", "15:00-17:00", "17:00-19:00")
+
+
 def carrier_name(code: str, locale: str) -> str:
     carrier = CARRIERS.get(code)
     if carrier is None:
@@ -112,8 +124,50 @@ def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, An
     latest = session.scalar(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id)
                             .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc()).limit(1))
     label = STATUS_LABELS.get(shipment.status)
-    return {"carrier": shipment.carrier, "carrier_name": carrier_name(shipment.carrier, locale),
+    booked = shipment.pickup or {}
+    pickup = None
+    if booked.get("window_start") and booked.get("window_end"):
+        from datetime import datetime
+
+        from .frame import merchant_zone
+
+        zone = merchant_zone(session, case.merchant_id)
+        start = datetime.fromisoformat(booked["window_start"]).astimezone(zone)
+        end = datetime.fromisoformat(booked["window_end"]).astimezone(zone)
+        pickup = {"window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}", "ref": booked.get("booking_ref") or "",
+                  "address": booked.get("address") or ""}
+    return {"pickup": pickup, "carrier": shipment.carrier, "carrier_name": carrier_name(shipment.carrier, locale),
             "number": shipment.tracking_number,
             "status": (label[1] if locale == "zh-CN" else label[0]) if label else None,
             "status_at": latest.occurred_at if latest else None,
             "where": latest.location if latest else "", "correctable": correctable(session, case, shipment)}
+
+
+def book_pickup(db, *, actor: Actor, number: str, values: dict[str, str], version: int | None, now) -> Shipment:
+    """Books a courier pickup for the shopper's return (logistics.pickup) and records the parcel with its waybill;
+    every refusal in the shopper's words, nothing recorded."""
+    from ..logistics import pickup
+
+    if values.get("day") not in dict(PICKUP_DAYS) or values.get("window") not in PICKUP_WINDOWS:
+        raise PageError("pickup_window", PICKUP_WHEN, field="window")
+    if not values.get("address"):
+        raise PageError("required", PICKUP_ADDRESS, field="address")
+    if len(values.get("phone") or "") < 5:
+        raise PageError("required", PICKUP_PHONE, field="phone")
+    start, end = values["window"].split("-")
+    data = {"carrier": values.get("carrier") or "", "day": values["day"], "start": start, "end": end,
+            "address": values["address"], "contact": values.get("contact") or "", "phone": values["phone"]}
+    refusals = {"pickup_not_offered": PICKUP_NOT_OFFERED, "pickup_not_configured": PICKUP_NOT_OFFERED,
+                "pickup_unavailable": PICKUP_DOWN, "pickup_refused": PICKUP_REFUSED, "already_shipped": PICKUP_DONE,
+                "not_awaiting_return": PICKUP_DONE, "unknown_carrier": UNKNOWN_CARRIER}
+    try:
+        booked = pickup.book_for_case(db, actor=actor, number=number, data=data, now=now)
+        with db.transaction() as session:
+            row, _ = pickup.record(session, actor=actor, number=number, booked=booked, version=version)
+            return row
+    except Explained as exc:
+        text = refusals.get(exc.key)
+        if text is None:
+            raise
+        field = "carrier" if exc.key == "unknown_carrier" else None
+        raise PageError(exc.key, text, field=field, status=exc.status) from None
