@@ -110,6 +110,10 @@ def test_a_gb_merchant_gets_uk_law_and_its_public_page_cites_no_prc_law(client, 
                        for sec in page["sections"] for item in sec["items"])
     assert "Consumer Contracts Regulations 2013" in sources
     assert not any(word in sources for word in PRC[:4])
+    for headers in (EN, ZH):  # the shopper's page, in either language
+        html = client.get("/p/brit/policy", headers=headers).text
+        assert "Consumer Contracts" in html
+        assert not any(word in html for word in PRC[:4] + ("Consumer Rights Protection Law",))
 
 
 def test_a_us_merchant_in_usd_gets_the_shop_rules_citing_no_law(client, db):
@@ -123,6 +127,12 @@ def test_a_us_merchant_in_usd_gets_the_shop_rules_citing_no_law(client, db):
     assert all(item["rule"].startswith("M.") for sec in page["sections"] for item in sec["items"])
     assert not any(word in text for word in PRC)
     assert "CNY" not in text and "100 USD" in text
+    for headers in (EN, ZH):  # the shopper's page, in either language
+        html = client.get("/p/yank/policy", headers=headers).text
+        assert not any(word in html for word in PRC + ("Consumer Rights Protection Law", "standard rules of the law",
+                                                       "法定"))
+    page_en = client.get("/p/yank/policy", headers=EN).text.replace("&#39;", "'")
+    assert "Source: Our shop's own rule" in page_en and "the shop's own standard return rules" in page_en
 
 
 def test_a_chosen_preset_wins_over_the_country(client, db):
@@ -203,3 +213,17 @@ def test_cli_refuses_bad_values_and_creates_nothing(db, run_cli, args, en, zh):
     code, out = run_cli("merchants", "create", "nope", *args, lang="zh_CN.UTF-8")
     assert code == 2 and zh in out and "未创建任何内容" in out, out
     assert merchants(db) == 0
+
+
+def test_a_merchant_an_import_creates_takes_its_country_clock_and_law(client, db, run_cli):
+    """The UCI history (a UK shop, GBP): created by the import, it is on UK law and the London clock, not PRC law."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "uci_online_retail_sample.csv"
+    code, out = run_cli("import-orders", sample, "--mapping", "uci", "--merchant", "uk-retail", "--create-merchant",
+                        "--currency", "GBP", "--country", "GB", "--no-open-returns")
+    assert code in (0, 1), out
+    staff = staffed(db, "uk-retail")
+    body = client.get("/api/v1/merchants/uk-retail", headers=staff.headers("agent")).json()
+    assert (body["country"], body["timezone"], body["preset"]) == ("GB", "Europe/London", "uk-ccr")
+    assert client.get("/api/v1/public/merchants/uk-retail/policy").json()["policy_id"] == "uk-ccr"

@@ -179,6 +179,20 @@ def create(session: Session, *, code: str, name: str | None = None, currency: st
     return merchant, choice
 
 
+def settle_imported(session: Session, merchant: Merchant, by: str = "import") -> None:
+    """A merchant an import creates (`import-orders --create-merchant [--country CC]`): where its country has one
+    time zone, that zone and the country's business calendar go into its SLA settings, as setup would write them;
+    its preset follows the country (or, without one, the currency) through policy.service.default_preset."""
+    from ..sla import settings as sla_settings
+
+    zone = COUNTRY_ZONE.get(merchant.country or "")
+    if zone is None:
+        return  # no country, or one with several zones: the default clock, as before
+    sla_settings.save(session, merchant.id, {"timezone": zone,
+                                             "calendar": COUNTRY_CALENDAR.get(merchant.country, "weekdays")}, by)
+    forget_zone(merchant.id)
+
+
 # One clock per merchant -----------------------------------------------------------------------------------------
 
 _zones: dict[int, tuple[object, ZoneInfo]] = {}
