@@ -171,6 +171,15 @@ def test_bad_setup_is_refused_naming_the_field_and_writes_nothing(client, db, fi
     assert merchants(db) == 0
 
 
+def test_a_taken_code_is_refused_and_the_first_merchant_is_unchanged(client, db):
+    assert setup(client, db, "twice", country="CN")[0] == 201
+    status, body = setup(client, db, "twice", country="GB", preset="uk-ccr", _headers=ZH)
+    assert status == 409 and body["error"]["message"] == "商家代码：商家「twice」已存在", body
+    with db.read() as session:
+        row = session.scalars(select(Merchant).where(Merchant.code == "twice")).one()
+        assert (row.country, row.settings["policy_preset"]) == ("CN", "cn-law")
+
+
 def test_only_platform_users_set_up_merchants(client, db):
     assert setup(client, db, "first", country="CN")[0] == 201
     shop = staffed(db, "first")
