@@ -130,8 +130,8 @@ def current(session: Session, merchant_id: int) -> tuple[PolicyVersion | None, P
 
 
 _LATEST = aliased(PolicyVersion)
-_ACTIVE = (select(Merchant.settings, Merchant.default_currency, Merchant.country, PolicyVersion.merchant_id, PolicyVersion.version,
-                  PolicyVersion.source, PolicyVersion.extends)
+_ACTIVE = (select(Merchant.settings, Merchant.default_currency, Merchant.country, PolicyVersion.merchant_id,
+                  PolicyVersion.version, PolicyVersion.source, PolicyVersion.extends)
            .select_from(Merchant)
            .outerjoin(PolicyVersion, and_(
                PolicyVersion.merchant_id == Merchant.id,

@@ -387,7 +387,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         consent = {"channel": body.consent.channel, "statement": body.consent.statement,
                    "given_at": (body.consent.given_at or at).isoformat(), "recorded_by": actor.ref}
     refund = Refund(
-        merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id, number=_number(session, "RF", at, case.merchant_id),
+        merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
+        number=_number(session, "RF", at, case.merchant_id),
         currency=case.currency, route=route, state="approved" if approved else "awaiting_approval",
         goods_amount=quote.goods, shipping_amount=quote.shipping, deducted_amount=quote.deducted,
         capped_amount=quote.capped, amount=quote.total, consent=consent, note=body.note,
