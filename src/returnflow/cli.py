@@ -22,7 +22,10 @@ app.add_typer(users_app, name="users")
 from .audit.cli import audit_app  # noqa: E402  (event chain, archives)
 from .refunds.cli import money_app  # noqa: E402  (refunds, vouchers, reconciliation)
 
+from .merchants.cli import merchants_app  # noqa: E402  (set up a merchant: country, time zone, preset)
+
 app.add_typer(money_app, name="money")
+app.add_typer(merchants_app, name="merchants")
 app.add_typer(audit_app, name="audit")
 console = Console()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from ..config import get_settings
 from ..db import utcnow
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..merchants.models import Merchant
+from ..merchants.setup import zone_of
 from ..orders.models import Customer, Order, OrderLine
 from ..policy import service as policy_service
 from ..policy.apply import Requested, assess
@@ -30,10 +30,10 @@ RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
 scoped = store.scope
 
 
-def next_number(session: Session, *, now: datetime | None = None) -> str:
-    """A new unique case number, e.g. AS2611240001 (prefix, local date, daily sequence)."""
+def next_number(session: Session, *, now: datetime | None = None, merchant_id: int | None = None) -> str:
+    """A new unique case number, e.g. AS2611240001 (prefix, the date on the merchant's clock, daily sequence)."""
     settings = get_settings()
-    local = (now or utcnow()).astimezone(ZoneInfo("Asia/Shanghai"))
+    local = (now or utcnow()).astimezone(zone_of(session, merchant_id))
     name = f"{settings.case_number_prefix}{local:%y%m%d}"
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -114,7 +114,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     if order.customer_id is not None:
         customer = {"id": order.external_id, "name": order.name, "email": order.email, "locale": order.locale}
     case = CaseRecord(
-        id=0, merchant_id=merchant_id, number=next_number(session, now=now), order_id=order.id,
+        id=0, merchant_id=merchant_id, number=next_number(session, now=now, merchant_id=merchant_id), order_id=order.id,
         customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
         state=CaseState.PENDING_REVIEW.value, reason_code=data.reason, description=data.description,
         desired_outcome=data.desired_outcome, advance=data.advance and data.type == CaseType.EXCHANGE,

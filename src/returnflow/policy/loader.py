@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from .errors import PolicyError
 from .schema import line_map, locate, validate
 
-PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd", "uk-ccr")
+PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd", "uk-ccr", "merchant-rules")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 

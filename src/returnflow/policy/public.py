@@ -318,10 +318,14 @@ def sections(policy: Policy) -> list[Section]:
 
     # 7. Who decides.
     s = Section("approval", {"zh-CN": "审核方式", "en": "How requests are decided"})
-    s.items.append(Item("M.approval.auto", _source(policy, "M.approval.auto"), {
-        "zh-CN": f"符合以上政策且金额不超过 {_amount(policy.auto_max, cur)} 的申请，系统即时自动同意；其余由客服审核。",
-        "en": f"Requests within this policy worth up to {_amount(policy.auto_max, cur)} are approved at once, "
-              "automatically; others are reviewed by our staff."}))
+    if policy.auto_max > 0:
+        s.items.append(Item("M.approval.auto", _source(policy, "M.approval.auto"), {
+            "zh-CN": f"符合以上政策且金额不超过 {_amount(policy.auto_max, cur)} 的申请，系统即时自动同意；其余由客服审核。",
+            "en": f"Requests within this policy worth up to {_amount(policy.auto_max, cur)} are approved at once, "
+                  "automatically; others are reviewed by our staff."}))
+    else:
+        s.items.append(Item("M.approval.agent", _source(policy, "M.approval.agent"), {
+            "zh-CN": "每一项申请都由客服审核。", "en": "Every request is reviewed by our staff."}))
     if policy.supervisor_above is not None:
         s.items.append(Item("M.approval.amount", _source(policy, "M.approval.amount"), {
             "zh-CN": f"金额超过 {_amount(policy.supervisor_above, cur)} 的申请由主管审批。",

@@ -6,6 +6,7 @@ active policy. A merchant that never saved one gets a default preset (`default_p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import tomllib
@@ -35,14 +36,33 @@ _lock = Lock()
 def default_preset(merchant) -> str:
     """The preset a merchant without a saved policy gets.
 
-    `merchant.settings["policy_preset"]` when it names a shipped preset; otherwise `eu-crd` for merchants
-    selling in euros, and `cn-law` for everyone else (CNY and other currencies): the PRC statutory minimum,
-    which every platform preset (taobao-*, jd-pop) only adds to.
+    `merchant.settings["policy_preset"]` when it names a shipped preset (setup writes the one it chose there);
+    otherwise the law of the merchant's country: CN → cn-law, EU/EEA → eu-crd, GB → uk-ccr, any other country →
+    merchant-rules (the shop's own rules, citing no law). A merchant without a country keeps what it had: cn-law
+    for CNY, eu-crd for EUR; GBP reads as uk-ccr, and any other currency gets merchant-rules, never PRC law.
     """
+    from ..merchants.setup import preset_for_country
+
     chosen = (merchant.settings or {}).get("policy_preset")
     if isinstance(chosen, str) and chosen in PRESETS:
         return chosen
-    return "eu-crd" if merchant.default_currency in EU_CURRENCIES else "cn-law"
+    return preset_for_country(getattr(merchant, "country", None), merchant.default_currency)
+
+
+NEUTRAL = "merchant-rules"  # the preset stated in the merchant's own currency and time zone
+
+
+def default_policy(session: Session, merchant_id: int, merchant) -> Policy:
+    """The compiled default preset of a merchant without a saved policy. merchant-rules has no currency or zone
+    of its own: it is stated in the merchant's (amounts, and the dates of its windows)."""
+    name = default_preset(merchant)
+    if name != NEUTRAL:
+        return compile_preset(name)
+    from ..merchants.setup import zone_of
+
+    currency, zone = merchant.default_currency, zone_of(session, merchant_id)
+    return _cached(("preset", name, currency, zone.key),
+                   lambda: dataclasses.replace(load_preset(name), currency=currency, timezone=zone))
 
 
 def compile_version(row) -> Policy:
@@ -106,12 +126,12 @@ def current(session: Session, merchant_id: int) -> tuple[PolicyVersion | None, P
     merchant = session.get(Merchant, merchant_id)
     if merchant is None:
         raise NotFound("merchant", merchant_id, field="merchant")
-    return None, compile_preset(default_preset(merchant))
+    return None, default_policy(session, merchant_id, merchant)
 
 
 _LATEST = aliased(PolicyVersion)
-_ACTIVE = (select(Merchant.settings, Merchant.default_currency, PolicyVersion.merchant_id, PolicyVersion.version,
-                  PolicyVersion.source, PolicyVersion.extends)
+_ACTIVE = (select(Merchant.settings, Merchant.default_currency, Merchant.country, PolicyVersion.merchant_id,
+                  PolicyVersion.version, PolicyVersion.source, PolicyVersion.extends)
            .select_from(Merchant)
            .outerjoin(PolicyVersion, and_(
                PolicyVersion.merchant_id == Merchant.id,
@@ -128,7 +148,7 @@ def active(session: Session, merchant_id: int):
         raise NotFound("merchant", merchant_id, field="merchant")
     if row.version is not None:
         return row, compile_version(row)
-    return None, compile_preset(default_preset(row))
+    return None, default_policy(session, merchant_id, row)
 
 
 def get_version(session: Session, merchant_id: int, version: int) -> PolicyVersion:

@@ -91,7 +91,7 @@ def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: i
     method, gateway_name, payment_ref = _source(session, merchant_id, order_id)
     op = "hold" if kind == "hold" else "charge"
     row = CustomerCharge(merchant_id=merchant_id, case_id=case_id, shipment_id=shipment_id,
-                         number=_number(session, "CH", at), purpose=purpose, kind=kind, method=method,
+                         number=_number(session, "CH", at, merchant_id), purpose=purpose, kind=kind, method=method,
                          gateway=gateway_name, payment_ref=payment_ref, currency=currency, amount=amount,
                          state=OPS[op][0], history=[{"at": at.isoformat(), "to": OPS[op][0], "by": by}],
                          created_at=at, updated_at=at)

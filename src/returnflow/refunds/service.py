@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -304,8 +303,11 @@ def quote_dict(quote: calc.Quote, order: Order) -> dict:
     }
 
 
-def _number(session: Session, prefix: str, at: datetime) -> str:
-    day = at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%y%m%d")
+def _number(session: Session, prefix: str, at: datetime, merchant_id: int | None = None) -> str:
+    """A refund (RF) or charge (CH) number: prefix, the date on the merchant's clock, daily sequence."""
+    from ..merchants.setup import zone_of
+
+    day = at.astimezone(zone_of(session, merchant_id)).strftime("%y%m%d")
     value = store.run(session, _next_value(session.get_bind().dialect.name), {"name": f"{prefix}{day}"}).scalar_one()
     return f"{prefix}{day}{value:04d}"
 
@@ -401,7 +403,8 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
         consent = {"channel": body.consent.channel, "statement": body.consent.statement,
                    "given_at": (body.consent.given_at or at).isoformat(), "recorded_by": actor.ref}
     refund = Refund(
-        merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id, number=_number(session, "RF", at),
+        merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
+        number=_number(session, "RF", at, case.merchant_id),
         currency=case.currency, route=route, state="approved" if approved else "awaiting_approval",
         goods_amount=quote.goods, shipping_amount=quote.shipping, deducted_amount=quote.deducted,
         capped_amount=quote.capped, amount=quote.total, consent=consent, note=body.note,

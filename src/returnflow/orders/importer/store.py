@@ -63,9 +63,12 @@ class NewMerchant:
     country: str | None = None
 
     def create(self, session) -> int:
+        from ...merchants.setup import settle_imported
+
         merchant = Merchant(code=self.code, name=self.code, default_currency=self.currency, country=self.country)
         session.add(merchant)
         session.flush()
+        settle_imported(session, merchant)  # the country's time zone and calendar, as merchant setup writes them
         return merchant.id
 
 

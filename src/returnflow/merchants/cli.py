@@ -1,0 +1,94 @@
+"""`returnflow merchants ...`: set up a merchant (country, time zone, policy preset), list them."""
+
+from __future__ import annotations
+
+import typer
+
+merchants_app = typer.Typer(help="Merchants: set one up with its country, time zone and policy preset.",
+                            no_args_is_help=True)
+
+
+def _console():
+    """The main command's console (one width and colour setting for every subcommand)."""
+    from .. import cli
+
+    return cli.console
+
+SAID = {
+    "created": {"en": "merchant {code} created: country {country}, time zone {zone}, policy preset {preset}",
+                "zh-CN": "已创建商家 {code}：国家/地区 {country}，时区 {zone}，政策预设 {preset}"},
+    "preset_chosen": {"en": "no --preset given: {preset} was chosen from the country ({why}); change it with "
+                            "--preset or later on the policy settings page",
+                      "zh-CN": "未指定 --preset：已按国家/地区选用 {preset}（{why}）；可用 --preset 指定，或之后在政策设置页修改"},
+    "zone_chosen": {"en": "no --timezone given: {zone} was taken from the country",
+                    "zh-CN": "未指定 --timezone：已按国家/地区使用时区 {zone}"},
+    "refused": {"en": "nothing was created", "zh-CN": "未创建任何内容"},
+}
+WHY = {"cn-law": ("PRC consumer law applies in mainland China", "中国大陆适用《消费者权益保护法》"),
+       "eu-crd": ("the EU Consumer Rights Directive applies in the EU/EEA", "欧盟/欧洲经济区适用《消费者权利指令》"),
+       "uk-ccr": ("UK consumer law applies in the United Kingdom", "英国适用其消费者法"),
+       "merchant-rules": ("no law preset covers this country: the shop's own rules, citing no law",
+                          "没有适用该国家/地区的法律预设：使用本店自己的规则，不引用任何法律")}
+
+
+def _say(key: str, lang: str, **params: object) -> str:
+    texts = SAID[key]
+    return texts.get(lang, texts["en"]).format(**params)
+
+
+@merchants_app.command("create")
+def create(code: str = typer.Argument(..., help="Merchant code (2-40 lower-case letters, digits, - or _)"),
+           name: str = typer.Option(None, help="Shop name (default: the code)"),
+           country: str = typer.Option(None, help="Where the shop sells from (required), ISO 3166 code: CN, GB, "
+                                                  "DE, US ..."),
+           timezone: str = typer.Option(None, help="IANA time zone, e.g. Europe/London (default: the country's)"),
+           preset: str = typer.Option(None, help="Policy preset: cn-law, eu-crd, uk-ccr, merchant-rules, "
+                                                 "taobao-legacy, taobao-current, jd-pop (default: from the country)"),
+           currency: str = typer.Option("CNY", help="Default currency, e.g. CNY, EUR, GBP, USD"),
+           locale: str = typer.Option(None, help="Default language, zh-CN or en (default: zh-CN in China)"),
+           lang: str = typer.Option(None, "--lang", help="Language of these messages (default: from LANG)")) -> None:
+    """Set up a merchant. Every value is checked before anything is written; a refusal names the field."""
+    from ..orders.importer.messages import lang_of
+    from .setup import SetupError, country_name
+    from .setup import create as create_merchant
+
+    said = lang_of(lang)
+    from ..cli import _db
+
+    console = _console()
+    try:
+        with _db().transaction() as session:
+            merchant, choice = create_merchant(session, code=code, name=name, currency=currency, locale=locale,
+                                               country=country, timezone=timezone, preset=preset, by="cli")
+            code = merchant.code
+    except SetupError as exc:
+        console.print(f"[red]{exc.text(said)}[/red]", highlight=False)
+        console.print(_say("refused", said), highlight=False)
+        raise typer.Exit(2) from None
+    where = country_name(choice.country, said)
+    console.print(_say("created", said, code=code, country=f"{where} ({choice.country})", zone=choice.timezone,
+                       preset=choice.preset),
+                  highlight=False)
+    if choice.timezone_derived:
+        console.print(_say("zone_chosen", said, zone=choice.timezone), highlight=False)
+    if choice.preset_derived:
+        en, zh = WHY[choice.preset] if choice.preset in WHY else (choice.preset, choice.preset)
+        console.print(_say("preset_chosen", said, preset=choice.preset, why=zh if said == "zh-CN" else en),
+                      highlight=False)
+
+
+@merchants_app.command("list")
+def list_merchants() -> None:
+    """Every merchant with its country, time zone and policy preset."""
+    from sqlalchemy import select
+
+    from ..cli import _db
+    from ..policy.service import default_preset
+    from .models import Merchant
+    from .setup import zone_of
+
+    console = _console()
+    with _db().read() as session:
+        for m in session.scalars(select(Merchant).order_by(Merchant.code)):
+            console.print(f"{m.code}\t{m.country or '—'}\t{zone_of(session, m.id).key}\t{default_preset(m)}\t"
+                          f"{m.default_currency}", highlight=False)

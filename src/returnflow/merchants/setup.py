@@ -1,0 +1,231 @@
+"""Setting up a merchant: its country, its time zone (the one clock its dates are read on) and the policy preset
+that applies, each checked before anything is written.
+
+The preset follows the country, never the currency: China → cn-law, the EU/EEA → eu-crd, the United Kingdom →
+uk-ccr, anywhere else → merchant-rules (the shop's own rules, citing no law). The time zone follows the country
+where the country has one (GB → Europe/London, DE → Europe/Berlin ...); a country spanning several zones (US, CA,
+AU, BR, RU, MX ...) needs one named. Both choices are written where every reader already looks — the preset in
+`merchant.settings["policy_preset"]`, the zone and business calendar in the merchant's SLA settings — so pages,
+numbers and deadlines all read the same clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, Explained
+from .models import Merchant
+
+# EU member states and the EEA states that apply the Consumer Rights Directive (IS, LI, NO).
+EU_CRD = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split())
+# Countries with one time zone for (nearly) all their shops; anywhere else the zone must be named.
+COUNTRY_ZONE: dict[str, str] = {
+    "CN": "Asia/Shanghai", "HK": "Asia/Hong_Kong", "MO": "Asia/Macau", "TW": "Asia/Taipei",
+    "SG": "Asia/Singapore", "MY": "Asia/Kuala_Lumpur", "JP": "Asia/Tokyo", "KR": "Asia/Seoul",
+    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "IN": "Asia/Kolkata",
+    "AE": "Asia/Dubai", "SA": "Asia/Riyadh", "IL": "Asia/Jerusalem", "TR": "Europe/Istanbul", "NZ": "Pacific/Auckland",
+    "GB": "Europe/London", "IE": "Europe/Dublin", "IS": "Atlantic/Reykjavik", "NO": "Europe/Oslo",
+    "CH": "Europe/Zurich", "LI": "Europe/Vaduz", "UA": "Europe/Kyiv", "RS": "Europe/Belgrade",
+    "AT": "Europe/Vienna", "BE": "Europe/Brussels", "BG": "Europe/Sofia", "HR": "Europe/Zagreb",
+    "CY": "Asia/Nicosia", "CZ": "Europe/Prague", "DK": "Europe/Copenhagen", "EE": "Europe/Tallinn",
+    "FI": "Europe/Helsinki", "FR": "Europe/Paris", "DE": "Europe/Berlin", "GR": "Europe/Athens",
+    "HU": "Europe/Budapest", "IT": "Europe/Rome", "LV": "Europe/Riga", "LT": "Europe/Vilnius",
+    "LU": "Europe/Luxembourg", "MT": "Europe/Malta", "NL": "Europe/Amsterdam", "PL": "Europe/Warsaw",
+    "PT": "Europe/Lisbon", "RO": "Europe/Bucharest", "SK": "Europe/Bratislava", "SI": "Europe/Ljubljana",
+    "ES": "Europe/Madrid", "SE": "Europe/Stockholm",
+}
+# Business calendars (sla.calendar) by country; elsewhere Monday to Friday with the merchant's own holidays.
+COUNTRY_CALENDAR: dict[str, str] = {"CN": "cn-mainland", "GB": "gb-eng"} | {
+    c: c.lower() for c in ("IE", "DE", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "SE", "DK", "FI", "PT", "CZ", "GR")}
+DEFAULT_ZONE = "Asia/Shanghai"  # merchants set up before countries were asked keep this (sla.settings.DEFAULTS)
+_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB"}
+CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
+
+
+def _names(lang: str) -> dict[str, str]:
+    from babel import Locale
+
+    return Locale.parse("zh_CN" if lang == "zh-CN" else "en").territories
+
+
+def countries() -> list[str]:
+    """Every ISO 3166-1 alpha-2 code a merchant may name (Babel's territories, without groupings)."""
+    return sorted(c for c in _names("en") if len(c) == 2 and c.isalpha() and c not in _NOT_COUNTRIES)
+
+
+def country_name(code: str, lang: str = "en") -> str:
+    return _names(lang).get(code, code)
+
+
+def preset_for_country(country: str | None, currency: str = "CNY") -> str:
+    """The preset whose law applies where the merchant sells from.
+
+    Without a country (merchants set up before it was asked) the currency stands in, as before for CNY (cn-law)
+    and EUR (eu-crd); GBP reads as uk-ccr, and any other currency never gets PRC law: merchant-rules.
+    """
+    if country:
+        if country == "CN":
+            return "cn-law"
+        if country in EU_CRD:
+            return "eu-crd"
+        return "uk-ccr" if country == "GB" else "merchant-rules"
+    return {"CNY": "cn-law", "EUR": "eu-crd", "GBP": "uk-ccr"}.get((currency or "CNY").upper(), "merchant-rules")
+
+
+class SetupError(Explained):
+    """A refused setup: names the field in the reader's words and language; nothing was written."""
+
+    LABELS = {"code": ("Merchant code", "商家代码"), "name": ("Name", "名称"), "country": ("Country", "国家/地区"),
+              "timezone": ("Time zone", "时区"), "preset": ("Policy preset", "政策预设"),
+              "currency": ("Currency", "币种"), "locale": ("Language", "语言")}
+
+    def __init__(self, field: str, en: str, zh: str, *, allowed=None, status: int | None = None) -> None:
+        super().__init__(field, en, zh, allowed=allowed, status=status)
+
+    def render(self, locale: str) -> dict:
+        body = super().render(locale)
+        en, zh = self.LABELS[self.field]
+        body["message"] = f"{zh}：{self.texts['zh-CN']}" if locale == "zh-CN" else f"{en}: {self.texts['en']}"
+        return body
+
+    def text(self, lang: str) -> str:
+        return self.render(lang)["message"]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What a setup resolved: each value, and whether it was derived rather than given."""
+
+    country: str | None
+    timezone: str
+    preset: str
+    calendar: str
+    preset_derived: bool
+    timezone_derived: bool
+
+
+def resolve(*, country: str | None, timezone: str | None, preset: str | None, currency: str = "CNY") -> Choice:
+    """Checks the three answers and fills what was left out; raises SetupError naming the first bad one."""
+    from ..policy.loader import PRESETS
+
+    code = (country or "").strip().upper() or None
+    if code is not None and code not in countries():
+        raise SetupError("country", f"'{country}' is not a country code; use two letters such as CN, GB, DE or US",
+                         f"「{country}」不是国家/地区代码，请用两个字母，例如 CN、GB、DE、US")
+    zone = (timezone or "").strip() or None
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SetupError("timezone", f"'{timezone}' is not a time zone; use a name such as Europe/London or "
+                             "America/New_York", f"「{timezone}」不是有效的时区，请用例如 Asia/Shanghai、"
+                             "Europe/London 这样的名称") from None
+    elif code is not None:
+        zone = COUNTRY_ZONE.get(code)
+        if zone is None:
+            raise SetupError("timezone", f"{country_name(code)} has several time zones: name the shop's, e.g. "
+                             "America/New_York", f"{country_name(code, 'zh-CN')}有多个时区，请指定店铺所在时区，"
+                             "例如 America/New_York")
+    chosen = (preset or "").strip() or None
+    if chosen is not None and chosen not in PRESETS:
+        raise SetupError("preset", f"'{preset}' is not a policy preset; choose one of {', '.join(PRESETS)}",
+                         f"「{preset}」不是政策预设，可选：{'、'.join(PRESETS)}", allowed=list(PRESETS))
+    return Choice(country=code, timezone=zone or DEFAULT_ZONE,
+                  preset=chosen or preset_for_country(code, currency),
+                  calendar=COUNTRY_CALENDAR.get(code or "CN", "weekdays"),
+                  preset_derived=chosen is None, timezone_derived=timezone is None or not timezone.strip())
+
+
+def create(session: Session, *, code: str, name: str | None = None, currency: str = "CNY",
+           locale: str | None = None, country: str | None = None, timezone: str | None = None,
+           preset: str | None = None, by: str = "setup") -> tuple[Merchant, Choice]:
+    """Creates a merchant with its country (required: it decides the law), time zone, calendar and preset;
+    everything is checked first and a refusal writes nothing."""
+    from ..money import EXPONENTS
+    from ..sla import settings as sla_settings
+
+    code = (code or "").strip()
+    if not CODE.match(code):
+        raise SetupError("code", "use 2-40 lower-case letters, digits, '-' or '_', starting with a letter or digit",
+                         "请使用 2-40 个小写字母、数字、- 或 _，以字母或数字开头")
+    currency = (currency or "").strip().upper()
+    if currency not in EXPONENTS:
+        raise SetupError("currency", f"'{currency}' is not a currency this desk handles",
+                         f"「{currency}」不是本系统支持的币种", allowed=sorted(EXPONENTS))
+    if not (country or "").strip():
+        raise SetupError("country", "say where the shop sells from, as a two-letter code such as CN, GB, DE or US",
+                         "请填写店铺经营所在的国家/地区，用两个字母，例如 CN、GB、DE、US")
+    choice = resolve(country=country, timezone=timezone, preset=preset, currency=currency)
+    if session.scalar(select(Merchant.id).where(Merchant.code == code)) is not None:
+        raise SetupError("code", f"a merchant '{code}' already exists", f"商家「{code}」已存在", status=Conflict.status)
+    from ..i18n import SUPPORTED
+
+    if locale is None:
+        locale = "zh-CN" if choice.country in (None, "CN") else "en"
+    elif locale not in SUPPORTED:
+        raise SetupError("locale", f"'{locale}' is not a language of this desk", f"「{locale}」不是本系统支持的语言",
+                         allowed=list(SUPPORTED))
+    merchant = Merchant(code=code, name=(name or code).strip()[:200] or code, default_currency=currency,
+                        default_locale=locale, country=choice.country, settings={"policy_preset": choice.preset})
+    session.add(merchant)
+    session.flush()
+    sla_settings.save(session, merchant.id, {"timezone": choice.timezone, "calendar": choice.calendar}, by)
+    forget_zone(merchant.id)
+    return merchant, choice
+
+
+def settle_imported(session: Session, merchant: Merchant, by: str = "import") -> None:
+    """A merchant an import creates (`import-orders --create-merchant [--country CC]`): where its country has one
+    time zone, that zone and the country's business calendar go into its SLA settings, as setup would write them;
+    its preset follows the country (or, without one, the currency) through policy.service.default_preset."""
+    from ..sla import settings as sla_settings
+
+    zone = COUNTRY_ZONE.get(merchant.country or "")
+    if zone is None:
+        return  # no country, or one with several zones: the default clock, as before
+    sla_settings.save(session, merchant.id, {"timezone": zone,
+                                             "calendar": COUNTRY_CALENDAR.get(merchant.country, "weekdays")}, by)
+    forget_zone(merchant.id)
+
+
+# One clock per merchant -----------------------------------------------------------------------------------------
+
+_zones: dict[int, tuple[object, ZoneInfo]] = {}
+
+
+def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
+    """The merchant's time zone: the one clock its case and refund numbers, pages and deadlines are read on.
+
+    The source of truth stays the SLA settings' `timezone` (what the settings page edits; Asia/Shanghai when the
+    merchant never set one). Kept per process and checked against the settings' `updated_at`, so a change made in
+    any process is seen by the next call here.
+    """
+    if merchant_id is None:
+        return ZoneInfo(DEFAULT_ZONE)
+    from ..sla.settings import for_merchant
+
+    settings = for_merchant(session, merchant_id)  # itself cached on the row's updated_at
+    hit = _zones.get(merchant_id)
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    try:
+        zone = ZoneInfo(settings["timezone"])
+    except (KeyError, ValueError, ZoneInfoNotFoundError):
+        zone = ZoneInfo(DEFAULT_ZONE)
+    if len(_zones) > 10_000:
+        _zones.clear()
+    _zones[merchant_id] = (settings, zone)
+    return zone
+
+
+def forget_zone(merchant_id: int | None = None) -> None:
+    """Drops the remembered zone (of one merchant, or all): its settings were saved here."""
+    if merchant_id is None:
+        _zones.clear()
+    else:
+        _zones.pop(merchant_id, None)
