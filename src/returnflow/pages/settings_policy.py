@@ -42,7 +42,8 @@ COUNTED_FROM = {"order": N_("the order date"), "shipment": N_("shipping"), "deli
 PAYERS = {"customer": N_("the customer pays return shipping"), "merchant": N_("the shop pays (free returns)")}
 PRESET_NAMES = {"cn-law": N_("PRC law (statutory minimum)"), "taobao-current": N_("Taobao / Tmall (current)"),
                 "taobao-legacy": N_("Taobao / Tmall (earlier rules)"), "jd-pop": N_("JD POP"),
-                "eu-crd": N_("EU Consumer Rights Directive"), "uk-ccr": N_("UK Consumer Contracts Regulations")}
+                "eu-crd": N_("EU Consumer Rights Directive"), "uk-ccr": N_("UK Consumer Contracts Regulations"),
+                "merchant-rules": N_("The shop's own rules (no law cited)")}
 AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 
 
