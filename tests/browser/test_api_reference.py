@@ -24,8 +24,12 @@ def test_the_api_reference_renders_from_vendored_files(live, chromium, shots):
     page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
     page.goto(base + "/docs")
     page.wait_for_selector(".opblock-summary-path", timeout=20_000)
-    paths = page.locator(".opblock-summary-path").all_inner_texts()
-    assert "/api/v1/cases" in [p.strip().replace("\u200b", "") for p in paths]
+    # Swagger UI draws only the tags near the viewport: every path is checked in its loaded spec, and the drawn
+    # operations are checked where they are drawn.
+    loaded = page.evaluate("window.ui.specSelectors.paths().keySeq().toArray()")
+    assert "/api/v1/cases" in loaded and "/api/v1/cases/{number}/actions/{action}" in loaded and len(loaded) > 100
+    drawn = [p.strip().replace("\u200b", "") for p in page.locator(".opblock-summary-path").all_inner_texts()]
+    assert "/healthz" in drawn and "/api/v1/orders" in drawn
     assert page.locator(".info .title").inner_text().startswith("returnflow")
     page.screenshot(path=str(shots / "api-reference.png"))
     page.close()

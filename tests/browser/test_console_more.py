@@ -70,10 +70,11 @@ def test_deadline_queues_reply_templates_and_a_hand_off(live, chromium, shots, l
     # On the overdue case: a reply from a template, then a hand-off to supplier appraisal.
     agent.get_by_role("link", name=late).click()
     agent.wait_for_url(re.compile(rf"/staff/cases/{late}"))
-    # The customer's language is zh-CN: the templates offered are theirs, whatever the agent's page language.
-    agent.locator("#template").select_option(label="问候")
+    # The customer's language is zh-CN: the reply is filled in theirs; the template is named in the agent's.
+    assert agent.locator("#template option[value=greeting]").inner_text() == ("问候" if locale == "zh-CN" else "Greeting")
+    agent.locator("#template").select_option("greeting")
     reply = agent.locator("#reply").input_value()
-    assert late in reply and "{number}" not in reply
+    assert late in reply and "{number}" not in reply and "您好" in reply
     agent.get_by_role("button", name=w["send"], exact=True).click()
     agent.wait_for_load_state("networkidle")
     agent.locator("#ho-team").select_option("supplier")
