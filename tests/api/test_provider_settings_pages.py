@@ -44,7 +44,7 @@ STRIPE = {"providers.stripe.secret_key": "sk_test_page_123456", "providers.strip
           "providers.stripe.api_url": "http://127.0.0.1:9/stripe"}
 
 
-def test_stripe_credentials_saved_masked_kept_and_then_routable(app, db, shop):
+def test_stripe_credentials_saved_masked_kept_and_then_routable(app, db, shop, monkeypatch):
     web = staff(app)
     token = csrf_of(web)
     page = web.get("/staff/settings/payments")
@@ -79,8 +79,22 @@ def test_stripe_credentials_saved_masked_kept_and_then_routable(app, db, shop):
     assert routed.status_code == 303
     money = stored(db, "money")
     assert money["default_gateway"] == "stripe" and money["gateways"] == {"alipay": "manual"}
+    # An environment reference is kept and shown as the reference; one outside RETURNFLOW_PAY_… is refused.
+    env = web.post("/staff/settings/payments/stripe", data={"csrf": token, **STRIPE,
+                                                            "providers.stripe.secret_key": "env:HOME"})
+    assert env.status_code == 422 and "Secret key: an environment reference must name a RETURNFLOW_PAY_" in env.text
+    assert stored(db, "money")["providers"]["stripe"]["secret_key"] == "sk_test_page_123456"
+    # A reference to a variable the server does not have leaves Stripe unconfigured while refunds go to it: refused.
+    unset = web.post("/staff/settings/payments/stripe", data={
+        "csrf": token, **STRIPE, "providers.stripe.secret_key": "env:RETURNFLOW_PAY_STRIPE_KEY"})
+    assert unset.status_code == 422 and "Default gateway: Stripe is not configured yet" in unset.text
+    monkeypatch.setenv("RETURNFLOW_PAY_STRIPE_KEY", "sk_test_from_env")
+    web.post("/staff/settings/payments/stripe", data={"csrf": token, **STRIPE,
+                                                      "providers.stripe.secret_key": "env:RETURNFLOW_PAY_STRIPE_KEY"})
+    assert 'value="env:RETURNFLOW_PAY_STRIPE_KEY"' in web.get("/staff/settings/payments").text
+    assert "Payment settings saved" in web.get("/staff/settings/users").text
     api = TestClient(app).get("/api/v1/money/settings", headers={"Authorization": f"Bearer {shop.tokens['admin']}"})
-    assert api.json()["providers"]["stripe"]["secret_key"] == MASK and api.json()["default_gateway"] == "stripe"
+    assert api.json()["providers"]["stripe"]["secret_key"] == "env:RETURNFLOW_PAY_STRIPE_KEY" and api.json()["default_gateway"] == "stripe"
 
 
 def test_a_bad_key_is_refused_beside_its_field_in_both_languages_and_nothing_is_saved(app, db, shop):

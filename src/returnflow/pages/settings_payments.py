@@ -109,7 +109,10 @@ def _save(request: Request, actor: Actor, changes: dict, target: str) -> dict[st
             settings_save.save(session, actor=actor, body=body, allowed=allowed)
             users.record(session, actor, merchant_id=actor.merchant_id, action="payments.save", target=target)
     except AppError as exc:
-        return explain(exc, locale_of(request))
+        locale = locale_of(request)
+        sep = "：" if locale == "zh-CN" else ": "
+        return {f: f"{_routing_label(f, locale)}{sep}{m}" if f == "default_gateway" or f.startswith("gateways.")
+                else m for f, m in explain(exc, locale).items()}
     return {}
 
 
@@ -132,8 +135,6 @@ async def routing_save(request: Request):
             errors[field] = gettext(locale, NOT_LISTED).format(field=_routing_label(field, locale))
     if not errors:
         errors = _save(request, actor, routing, gettext(locale, N_("Where refunds go")))
-        errors = {f: f"{_routing_label(f, locale)}{'：' if locale == 'zh-CN' else ': '}{m}"
-                  if f in ("default_gateway",) or f.startswith("gateways.") else m for f, m in errors.items()}
     if errors:
         return _page(request, actor, status=422, routing=routing, errors=errors)
     return redirect(request, "/staff/settings/payments", flash="payments_saved")
@@ -164,6 +165,7 @@ async def provider_save(name: str, request: Request):
             errors[f"providers.{name}.{key}"] = gettext(locale, TOO_LONG).format(field=label(key, locale))
     if not errors:
         errors = _save(request, actor, {"providers": {name: given}}, gettext(locale, GATEWAYS[name]))
+        errors = {f: m[:1].upper() + m[1:] for f, m in errors.items()}  # "private key: …" starts a sentence here
     if errors:
         return _page(request, actor, status=422, typed={name: typed}, errors=errors)
     return redirect(request, "/staff/settings/payments", flash="payments_saved")
