@@ -13,7 +13,8 @@ from tests.support.world import make_shop
 
 PAGES = ("/staff/settings/users", "/staff/settings/policy", "/staff/settings/sla", "/staff/settings/replies",
          "/staff/settings/replies/new", "/staff/settings/replies/greeting", "/staff/settings/notifications",
-         "/staff/settings/notifications/templates/case_opened/en", "/staff/settings/addresses")
+         "/staff/settings/notifications/templates/case_opened/en", "/staff/settings/addresses",
+         "/staff/settings/payments", "/staff/settings/tracking")
 
 
 @pytest.fixture

@@ -78,6 +78,8 @@ def save(session: Session, *, actor: Actor, data: dict[str, Any]) -> dict[str, A
     merchant = session.get(Merchant, actor.merchant_id)
     current = raw(session, actor.merchant_id)
     for name, value in data.items():
+        if name in SECRETS and isinstance(value, str) and value.startswith("••••"):
+            continue  # the mask sent back: keep the stored secret
         if name in DEFAULTS and value is not None and not (name in SECRETS and value == ""):
             current[name] = value.strip() if isinstance(value, str) else value
     if data.get("rotate_hooks") or not current["hook_secret"]:

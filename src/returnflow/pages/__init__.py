@@ -26,6 +26,8 @@ def install(app: FastAPI) -> None:
     from .settings_more import router as settings_more_router
     from .settings_pages import router as settings_router
     from .portal_reach import router as reach_router
+    from .settings_payments import router as settings_payments_router
+    from .settings_tracking import router as settings_tracking_router
 
     from .oops import ErrorPages
 
@@ -41,6 +43,8 @@ def install(app: FastAPI) -> None:
     app.include_router(two_factor_router)
     app.include_router(settings_security_router)
     app.include_router(reach_router)
+    app.include_router(settings_payments_router)
+    app.include_router(settings_tracking_router)
 
     @app.get("/", include_in_schema=False)
     async def home():

@@ -20,7 +20,8 @@ from .staff_pages import staff_actor
 router = APIRouter(include_in_schema=False)
 SECTIONS = (("users", N_("Staff and roles")), ("policy", N_("Return policy")), ("sla", N_("Deadlines (SLA)")),
             ("replies", N_("Reply templates")), ("notifications", N_("Notifications")),
-            ("addresses", N_("Return addresses")))
+            ("addresses", N_("Return addresses")), ("payments", N_("Payments")),
+            ("tracking", N_("Tracking and pickup")))
 ADMIN_ONLY = N_("Only administrators can open the settings.")
 FLASH.update({
     "settings_saved": N_("The settings were saved."),

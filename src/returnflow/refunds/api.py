@@ -14,11 +14,11 @@ from ..cases.service import get_case
 from ..cases.views import DETAIL_SECTIONS
 from ..errors import Forbidden, NotFound
 from ..merchants.models import Merchant
-from ..money import MoneyError, fmt, to_minor
+from ..money import fmt
 from ..orders.models import Customer
 from ..sla import refund_clock
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settle
+from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settings_save, settle
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .providers import config as provider_config
@@ -375,35 +375,9 @@ async def put_settings(body: MoneySettingsIn, request: Request):
     actor = await current_actor(request)
     if actor.role != "admin" or actor.merchant_id is None:
         raise Forbidden("forbidden_role", role=actor.role, what="change money settings", allowed=["admin"])
-    for field, value in [("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in
-                                                                      body.gateways.items()],
-                         *[(f"routes.{k}", v) for k, v in body.routes.items()]]:
-        if value not in GATEWAYS:
-            raise service.refuse(field, f"'{value}' is not a gateway; allowed: {', '.join(GATEWAYS)}",
-                                 f"「{value}」不是有效的支付通道；可选：{', '.join(GATEWAYS)}")
-    for name in ("agent_limit", "supervisor_limit", "postage_cap"):
-        for currency, value in getattr(body, name).items():
-            try:
-                if to_minor(value, currency) < 0:
-                    raise MoneyError("must not be negative", "不能为负数")
-            except MoneyError as exc:
-                raise service.refuse(f"{name}.{currency}", str(exc), exc.zh) from None
-    for route in body.routes:
-        if route in ("original", "balance"):
-            raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
-    with request.app.state.db.read() as session:
-        stored = service.money_settings(session, actor.merchant_id)["providers"]
-    providers = provider_routes.to_store(body.providers, stored, pay_settings(request).allowed(), [
-        ("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in body.gateways.items()],
-        *[(f"routes.{k}", v) for k, v in body.routes.items()]])
-    value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
-             "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
-             "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
-             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}, "providers": providers}
+    allowed = pay_settings(request).allowed()
 
     def work(session):
-        merchant = session.get(Merchant, actor.merchant_id)
-        merchant.settings = {**(merchant.settings or {}), "money": value}
-        return 200, {**value, "providers": provider_config.shown(providers)}
+        return 200, settings_save.save(session, actor=actor, body=body, allowed=allowed)
 
     return await mutate(request, actor, work)

@@ -24,6 +24,7 @@ SECRETS = {"wechatpay": ("private_key", "api_v3_key"), "alipay": ("private_key",
 REQUIRED = {"wechatpay": ("mchid", "serial_no", "private_key", "api_v3_key", "platform_public_key", "api_url"),
             "alipay": ("app_id", "private_key", "alipay_public_key", "api_url"),
             "stripe": ("secret_key", "webhook_secret", "api_url")}
+NAMES = {"wechatpay": ("WeChat Pay", "微信支付"), "alipay": ("Alipay", "支付宝"), "stripe": ("Stripe", "Stripe")}
 LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "serial_no": ("merchant certificate serial number", "商户证书序列号"),
           "private_key": ("private key", "私钥"), "api_v3_key": ("API v3 key", "APIv3 密钥"),

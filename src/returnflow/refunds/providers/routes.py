@@ -62,6 +62,7 @@ def to_store(given: provider_config.ProvidersIn | None, stored: dict, allowed: A
             outbound.check_url(item.api_url, allowed, field=f"providers.{name}.api_url")
     for field, name in chosen:
         if name in PROVIDERS and provider_config.missing(name, providers.get(name)):
-            raise Explained(field, f"{name} is not configured yet: give its credentials under providers",
-                            f"{name} 尚未配置：请先在 providers 中填写其凭据")
+            en, zh = provider_config.NAMES[name]
+            raise Explained(field, f"{en} is not configured yet: enter its credentials first",
+                            f"{zh} 尚未配置：请先填写其凭据")
     return providers

@@ -1,0 +1,49 @@
+"""Saving a merchant's money settings: the one function the API (PUT /money/settings) and the staff console's
+Settings → Payments both call, so that both check the same way. Refusals name the field (Explained)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ..auth.actor import Actor
+from ..errors import Forbidden
+from ..merchants.models import Merchant
+from ..money import MoneyError, to_minor
+from ..outbound import Allowed
+from . import service
+from .gateways import GATEWAYS
+from .providers import config as provider_config
+from .providers import routes as provider_routes
+from .schemas import MoneySettingsIn
+
+
+def save(session: Session, *, actor: Actor, body: MoneySettingsIn, allowed: Allowed) -> dict:
+    """Checks and stores the merchant's money settings (admin); answers them with secrets masked."""
+    if actor.role != "admin" or actor.merchant_id is None:
+        raise Forbidden("forbidden_role", role=actor.role, what="change money settings", allowed=["admin"])
+    chosen = [("default_gateway", body.default_gateway), *[(f"gateways.{k}", v) for k, v in body.gateways.items()],
+              *[(f"routes.{k}", v) for k, v in body.routes.items()]]
+    for field, value in chosen:
+        if value not in GATEWAYS:
+            raise service.refuse(field, f"'{value}' is not a gateway; allowed: {', '.join(GATEWAYS)}",
+                                 f"「{value}」不是有效的支付通道；可选：{', '.join(GATEWAYS)}")
+    for name in ("agent_limit", "supervisor_limit", "postage_cap"):
+        for currency, value in getattr(body, name).items():
+            try:
+                if to_minor(value, currency) < 0:
+                    raise MoneyError("must not be negative", "不能为负数")
+            except MoneyError as exc:
+                raise service.refuse(f"{name}.{currency}", str(exc), exc.zh) from None
+    for route in body.routes:
+        if route in ("original", "balance"):
+            raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
+    stored = service.money_settings(session, actor.merchant_id)["providers"]
+    providers = provider_routes.to_store(body.providers, stored, allowed, chosen)
+    value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
+             "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},
+             "gateways": body.gateways, "default_gateway": body.default_gateway, "routes": body.routes,
+             "postage_cap": {k: str(v) for k, v in body.postage_cap.items()}, "providers": providers}
+    merchant = session.get(Merchant, actor.merchant_id)
+    merchant.settings = {**(merchant.settings or {}), "money": value}
+    session.flush()
+    return {**value, "providers": provider_config.shown(providers)}
