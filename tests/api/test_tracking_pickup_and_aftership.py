@@ -154,3 +154,50 @@ def test_the_generic_format_at_the_merchants_url_needs_no_staff_token_but_the_ri
     assert other.status_code == 401 and other.json()["error"]["code"] == "bad_hook_token"
     bad = client.post(hooks["generic"], json={**event, "carrier": "PIGEON"}, headers={"Accept-Language": "en"})
     assert bad.status_code == 422 and "carrier" in bad.json()["error"]["message"]
+
+
+def test_two_pickup_requests_at_once_book_the_courier_once(app, client, db, fake):
+    """A double click, or a retry while the carrier is still booking: one booking, the other told why."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    shop = shop_with_warehouse(db, client)
+    configure(client, shop, fake, pickup_enabled=True)
+    case = case_awaiting_return(client, shop, db)
+    fake.config(booking_delay=1.0)
+    answers = []
+
+    def ask():
+        with TestClient(app) as own:
+            answers.append(own.post(f"/api/v1/cases/{case['number']}/pickup",
+                                    headers={**shop.headers(), "Accept-Language": "en"},
+                                    json={"version": case["version"], **PICKUP}))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    fake.config(booking_delay=0)
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409).json()["error"]
+    assert refused["field"] == "pickup" and "being booked or was booked already" in refused["message"]
+    assert len(fake.stats()["bookings"]) == 1
+
+
+def test_a_pickup_the_carrier_could_not_book_may_be_asked_again(client, db, fake):
+    shop = shop_with_warehouse(db, client)
+    configure(client, shop, fake, pickup_enabled=True)
+    case = case_awaiting_return(client, shop, db)
+    fake.config(fail_next=1)
+    down = client.post(f"/api/v1/cases/{case['number']}/pickup", headers=shop.headers(),
+                       json={"version": case["version"], **PICKUP})
+    assert down.status_code == 503 and fake.stats()["bookings"] == []
+    again = client.post(f"/api/v1/cases/{case['number']}/pickup", headers=shop.headers(),
+                        json={"version": case["version"], **PICKUP})
+    assert again.status_code == 201, again.text
+    assert len(fake.stats()["bookings"]) == 1
+    twice = client.post(f"/api/v1/cases/{case['number']}/pickup", headers=shop.headers(),
+                        json={"version": again.json()["case"]["version"], **PICKUP})
+    assert twice.status_code == 409 and len(fake.stats()["bookings"]) == 1

@@ -12,7 +12,8 @@ Protocol (as returnflow.logistics.kuaidi100 calls it):
     POST /order/borderapi.do   form method=bOrder, key, t, param, sign=MD5(param+t+key+secret) upper-case
                                → {"result", "returnCode", "message", "data": {"taskId", "orderId", "kuaidinum"}}
 Test controls (not part of the protocol):
-    POST /_test/config  {"fail_next": n}        the next n protocol calls answer HTTP 503 (nothing kept)
+    POST /_test/config  {"fail_next": n}        the next n protocol calls answer HTTP 503 (nothing kept);
+                        {"booking_delay": s}    each pickup booking answers after s seconds
     POST /_test/push    {"number", "state", "status"?, "message"?, "items"?: [{"context", "time", "statusCode"?}],
                          "forge"?: true, "salt"?: s}
         → {"url": the subscription's callback URL, "form": {"param", "sign"}} — the push Kuaidi100 would POST,
@@ -27,11 +28,13 @@ import hashlib
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 LOCK = threading.Lock()
-STATE: dict = {"subscriptions": {}, "poll_posts": 0, "bookings": [], "autonumber": 0, "fail_next": 0}
+STATE: dict = {"subscriptions": {}, "poll_posts": 0, "bookings": [], "autonumber": 0, "fail_next": 0,
+               "booking_delay": 0.0}
 ARGS = argparse.Namespace()
 PREFIXES = (("SF", "shunfeng"), ("JD", "jd"), ("YT", "yuantong"), ("73", "zhongtong"), ("75", "zhongtong"),
             ("77", "shentong"), ("43", "yunda"), ("1Z", "ups"))
@@ -95,6 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/_test/config":
                 with LOCK:
                     STATE["fail_next"] = int(body.get("fail_next", 0))
+                    STATE["booking_delay"] = float(body.get("booking_delay", 0))
                 return self._send(200, {"ok": True})
             if url.path == "/_test/push":
                 return self._push(body)
@@ -105,6 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/poll":
             return self._poll(form)
         if url.path == "/order/borderapi.do":
+            time.sleep(STATE["booking_delay"])  # a slow carrier: concurrent requests overlap while it books
             return self._border(form)
         return self._send(404, {"message": "not found"})
 

@@ -80,3 +80,15 @@ class TrackingEvent(Base):
     source: Mapped[str] = mapped_column(String(20))
     dedupe_key: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PickupClaim(Base):
+    """One courier booking at a time per case: claimed (committed) before the carrier is asked, so two requests at
+    once book once; `booking` while asked, `booked` once recorded, `failed` when the carrier refused or did not
+    answer (a new request may try again)."""
+
+    __tablename__ = "pickup_claims"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="booking")
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -24,13 +24,14 @@ from ..cases import service as cases
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord
 from ..cases.views import present
+from ..db import utcnow
 from ..errors import Explained
 from ..fields import Version
 from ..orders.models import Customer
 from ..web import current_actor, mutate
 from . import kuaidi100, tracking_settings
 from .carriers import CARRIERS
-from .models import Shipment
+from .models import PickupClaim, Shipment
 
 router = APIRouter(tags=["logistics"])
 DAYS = {"today": (0, "今天"), "tomorrow": (1, "明天"), "day_after": (2, "后天")}
@@ -145,12 +146,47 @@ def book(plan: dict) -> dict:
             "order_id": str(answer.data.get("orderId") or "")[:100], "waybill": waybill}
 
 
+def claim(db, case_id: int) -> None:
+    """Claims the case's booking before the carrier is asked (committed, so a second request at the same time sees
+    it): a case in `booking` or `booked` is refused; `failed` may be claimed again."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    busy = _no("pickup", "a courier pickup for this case is being booked or was booked already; wait for its "
+               "answer, or drop the parcel off", "此售后单的上门取件正在预约或已预约，请等待结果，或自行寄出",
+               "pickup_in_progress")
+    try:
+        with db.transaction() as session:
+            again = session.execute(update(PickupClaim).where(
+                PickupClaim.case_id == case_id, PickupClaim.status == "failed").values(
+                status="booking", claimed_at=utcnow()))
+            if again.rowcount == 0:
+                session.add(PickupClaim(case_id=case_id, status="booking"))
+                session.flush()
+    except IntegrityError:
+        raise busy from None
+
+
+def settle_claim(session: Session, case_id: int, status: str) -> None:
+    row = session.get(PickupClaim, case_id)
+    if row is not None:
+        row.status = status
+
+
 def book_for_case(db, *, actor: Actor, number: str, data: dict[str, Any], now: datetime) -> dict:
-    """Checks (read), books (no transaction open), and returns what `record` writes."""
+    """Checks (read), claims the booking, books (no transaction open), and returns what `record` writes; a refusal
+    or silence from the carrier frees the claim for another try."""
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
         plan = prepare(session, actor=actor, case=case, data=data, now=now)
-    return {"carrier": plan["carrier"], "pickup": book(plan)}
+    claim(db, case.id)
+    try:
+        booked = book(plan)
+    except Explained:
+        with db.transaction() as session:
+            settle_claim(session, case.id, "failed")
+        raise
+    return {"carrier": plan["carrier"], "pickup": booked, "case_id": case.id}
 
 
 def record(session: Session, *, actor: Actor, number: str, booked: dict,
@@ -160,6 +196,7 @@ def record(session: Session, *, actor: Actor, number: str, booked: dict,
     case = cases.get_case(session, actor=actor, number=number)
     row = register_return(session, actor=actor, case=case, carrier=booked["carrier"],
                           tracking_number=booked["pickup"]["waybill"], version=version, pickup=booked["pickup"])
+    settle_claim(session, case.id, "booked")
     return row, case
 
 
