@@ -31,8 +31,8 @@ def test_a_signed_push_creates_the_order_once_and_forged_stale_or_replayed_ones_
     body = json.dumps(ORDER).encode()
     off = client.post("/api/v1/orders/signed/sg", content=body, headers=signed("whatever", body))
     assert off.status_code == 401 and "signing secret" in off.json()["error"]["message"]
-    assert client.post("/api/v1/orders/signing-secret", headers=shop.headers("agent")).status_code == 403
-    made = client.post("/api/v1/orders/signing-secret", headers=shop.headers("admin"))
+    assert client.post("/api/v1/order-signing-secret", headers=shop.headers("agent")).status_code == 403
+    made = client.post("/api/v1/order-signing-secret", headers=shop.headers("admin"))
     assert made.status_code == 201 and made.json()["url"] == "/api/v1/orders/signed/sg"
     secret = made.json()["secret"]
 
@@ -67,7 +67,7 @@ def test_a_signed_push_creates_the_order_once_and_forged_stale_or_replayed_ones_
 
 def test_a_signed_push_with_a_bad_body_says_which_field_and_writes_nothing(client, db):
     shop = make_shop(db, "sb")
-    secret = client.post("/api/v1/orders/signing-secret", headers=shop.headers("admin")).json()["secret"]
+    secret = client.post("/api/v1/order-signing-secret", headers=shop.headers("admin")).json()["secret"]
     body = json.dumps({**ORDER, "currency": "XXX"}).encode()
     r = client.post("/api/v1/orders/signed/sb", content=body, headers=signed(secret, body))
     assert r.status_code == 422 and "currency" in r.json()["error"]["field"]

@@ -27,8 +27,9 @@ from tests.support.world import make_order, make_shop
 SHIP_RETURN_STATEMENTS = 8
 # Recorded as a plain action (no shipment yet), the return parcel also gets its inbound shipment, so the receiving
 # desk and tracking webhooks find it (logistics/hooks.py): is the number free, the warehouse it goes to (the lines'
-# categories, the order's country, the addresses), the INSERT, the carrier events that came for it before.
-RECORD_SHIPMENT_READS = 5
+# categories, the order's country, the addresses), the INSERT, the carrier events that came for it before, and
+# whether the merchant tracks with Kuaidi100 (its settings: a subscription is queued then).
+RECORD_SHIPMENT_READS = 6
 RECORD_SHIPMENT_STATEMENTS = RECORD_SHIPMENT_READS + 1
 
 

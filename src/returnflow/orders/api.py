@@ -124,7 +124,7 @@ async def put_category(code: str, body: CategoryIn, actor: CurrentActor, request
 
 # ---- orders by signed webhook --------------------------------------------------------------------------------
 
-@router.post("/orders/signing-secret", status_code=201)
+@router.post("/order-signing-secret", status_code=201)
 async def rotate_signing_secret(actor: CurrentActor, request: Request, merchant: str | None = None):
     """Creates (or replaces) the secret a shop platform signs pushed orders with; shown once, here."""
     from ..db import utcnow

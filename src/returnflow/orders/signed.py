@@ -41,8 +41,8 @@ def verify(session: Session, merchant_id: int, *, timestamp: str | None, signatu
     secret = session.scalar(select(OrderHookKey.secret).where(OrderHookKey.merchant_id == merchant_id))
     if secret is None:
         raise _refuse("signed_push_off", "This shop takes no signed order pushes: an admin creates the signing "
-                                         "secret first (POST /api/v1/orders/signing-secret).",
-                      "该店铺未开通签名订单推送：请管理员先生成签名密钥（POST /api/v1/orders/signing-secret）。")
+                                         "secret first (POST /api/v1/order-signing-secret).",
+                      "该店铺未开通签名订单推送：请管理员先生成签名密钥（POST /api/v1/order-signing-secret）。")
     if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise _refuse("signature_timestamp", "The X-Returnflow-Timestamp header (Unix seconds) is missing.",
                       "缺少 X-Returnflow-Timestamp 请求头（Unix 秒）。")

@@ -19,7 +19,7 @@ from .frame import FLASH, N_, gettext, locale_of, redirect
 from .settings_pages import AUDIT_ACTIONS, admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
-FLASH.update({"tracking_saved": N_("The tracking and pickup settings were saved."),
+FLASH.update({"tracking_settings_saved": N_("The tracking and pickup settings were saved."),
               "hooks_rotated": N_("New hook URLs were made; the old ones no longer work. Give the new ones to "
                                   "each provider.")})
 AUDIT_ACTIONS.update({"tracking.save": N_("Tracking and pickup settings saved"),
@@ -98,7 +98,7 @@ async def tracking_save(request: Request):
         errors = _store(request, actor, data, "tracking.save")
     if errors:
         return _page(request, actor, status=422, typed=typed, errors=errors)
-    return redirect(request, "/staff/settings/tracking", flash="tracking_saved")
+    return redirect(request, "/staff/settings/tracking", flash="tracking_settings_saved")
 
 
 @router.post("/staff/settings/tracking/rotate")
