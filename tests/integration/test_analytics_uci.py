@@ -228,6 +228,30 @@ def test_uci_sample_figures_match_the_csv_to_the_cent(client, db):
     check_uci(client, db, UCI_SAMPLE, {"Authorization": f"Bearer {token}"})
 
 
+@pytest.mark.parametrize(("locale", "words"), [
+    ("en", "Also {lines} return lines ({units} units, {value} GBP) match no purchase"),
+    ("zh-CN", "另有 {lines} 行退货（{units} 件，{value} GBP）无法匹配到购买记录"),
+])
+def test_the_dashboard_shows_the_unmatched_returns_in_words(client, db, locale, words):
+    from fastapi.testclient import TestClient
+
+    from tests.support.portal import sign_in_staff
+    from tests.support.world import make_shop
+
+    shop = make_shop(db, "uci", "GBP")
+    with db.transaction() as session:
+        sla_settings.save(session, shop.id, {"timezone": "Europe/London"}, by="test")
+    import_file(db, file=UCI_SAMPLE, merchant_id=shop.id, fmt="uci", currency="GBP")
+    expected = reference(UCI_SAMPLE)["unmatched_month"]
+    web = TestClient(client.app, headers={"Accept-Language": locale})
+    sign_in_staff(web, "supervisor@uci.test", "pw-supervisor")
+    page = web.get("/staff/analytics", params=PERIOD)
+    assert page.status_code == 200, page.text
+    total = sum((u.value for u in expected.values()), Decimal(0))
+    assert words.format(lines=sum(len(u.lines) for u in expected.values()),
+                        units=sum(u.units for u in expected.values()), value=cents(total)) in page.text
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not UCI_FULL.exists(), reason=f"the full UCI data set is not at {UCI_FULL}")
 def test_full_uci_data_set_figures_match_the_csv_to_the_cent(client, db):

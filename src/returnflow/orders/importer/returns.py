@@ -86,12 +86,13 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
             stats.with_earlier_purchase += 1
         if r.invoice in done:
             continue
-        if r.sku in NON_PRODUCT_CODES:
-            stats.unmatched["non-product code"] += 1
-            continue
         if r.customer is None:
             stats.unmatched["no customer"] += 1
-            keep(r, r.quantity, "no_customer")
+            if r.sku not in NON_PRODUCT_CODES:  # goods came back, from someone unknown
+                keep(r, r.quantity, "no_customer")
+            continue
+        if r.sku in NON_PRODUCT_CODES:
+            stats.unmatched["non-product code"] += 1
             continue
         if not earlier:
             stats.unmatched["no earlier purchase"] += 1
