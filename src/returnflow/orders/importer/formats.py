@@ -238,7 +238,9 @@ class _UciRow:
         return OrderRecord(number=order.number, currency=head["currency"],
                            customer=CustomerRecord(external_id=customer, country=head["country"]) if customer else None,
                            country=head["country"], sales_channel="online", ordered_at=at, shipped_at=at,
-                           delivered_at=at, lines=order.lines)
+                           delivered_at=at, lines=order.lines,
+                           # what the invoice charged, postage and fees included (they are lines, not goods)
+                           paid_total=sum(li.unit_price * li.quantity for li in order.lines))
 
 
 class _CsvRow:
