@@ -3,8 +3,8 @@
 The rate is an order cohort's: both sides belong to the orders placed in the period (by `orders.ordered_at`, in
 the merchant's time zone), and a period bucket (day, week, month) is the bucket of the order, never of the case.
 Sold: the lines of those orders. Returned: the lines of return cases on those same order lines whose type sends
-goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected, whenever the
-case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
+goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected (by state or
+by outcome: a rejected case that was then closed stays rejected), whenever the case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
 (counting returns by the case's date over sales by the order's date gave a week with many returns of earlier
 orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts.
 Value is quantity x the order line's unit price (before discounts) on both sides, in the order's currency, so a
@@ -100,6 +100,13 @@ def sold(f: Filters, keys: list, *, product: bool = False):
     return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
 
 
+def counted_case() -> list:
+    """What makes a case a return: its type sends goods or money back, and it was neither cancelled nor rejected
+    — now (its state) or when it ended (its outcome: a rejected case that was then closed is still rejected)."""
+    return [c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED),
+            or_(c.c.outcome.is_(None), c.c.outcome.not_in(NOT_COUNTED))]
+
+
 def sales_only() -> list:
     """What makes an order line a sale: its order is not cancelled and the line is a product."""
     return [or_(o.c.status.is_(None), o.c.status != CANCELLED), ol.c.kind == PRODUCT]
@@ -121,8 +128,7 @@ def needs_order(f: Filters, by: str | None) -> bool:
 
 def returns_where(f: Filters, stmt):
     """Returns from the period's orders in the filters' scope (see the module docstring for what counts)."""
-    stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, c.c.type.in_(RETURN_TYPES),
-                      c.c.state.not_in(NOT_COUNTED), *sales_only())
+    stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *counted_case(), *sales_only())
     if f.merchant_ids is not None:  # on the order too: its (merchant, ordered_at) index finds the period's orders
         stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids), o.c.merchant_id.in_(f.merchant_ids))
     return _slices(f, stmt, returns=True)

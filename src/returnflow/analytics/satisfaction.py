@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from ..cases.models import CaseEvent
 from ..notify.models import FollowUpTask, SurveyResponse
-from .base import NONE_KEY, NOT_COUNTED, RETURN_TYPES, c, label, o
+from .base import NONE_KEY, c, counted_case, label, o
 from .records import Review
 from .filters import Filters
 from .process import case_conditions
@@ -96,8 +96,8 @@ def reviews(session: Session, f: Filters) -> list[dict] | None:
         return None
     on_order = and_(c.c.order_id == rv.c.order_id)
     same_buyer = and_(o.c.customer_id.is_not(None), c.c.customer_id == o.c.customer_id)
-    returned = exists(select(c.c.id).where(c.c.merchant_id == rv.c.merchant_id, c.c.type.in_(RETURN_TYPES),
-                                           c.c.state.not_in(NOT_COUNTED), or_(on_order, same_buyer)))
+    returned = exists(select(c.c.id).where(c.c.merchant_id == rv.c.merchant_id, *counted_case(),
+                                           or_(on_order, same_buyer)))
     stmt = (select(rv.c.rating, rv.c.text, rv.c.reviewed_at, rv.c.order_number, rv.c.order_id,
                    returned.label("returned"))
             .select_from(rv.outerjoin(o, o.c.id == rv.c.order_id))
