@@ -25,7 +25,8 @@ RETURNED, SHIPPED, CANCELLED = "3301234567890123", "3301234567890789", "33012345
 # Case 1001 returns 2 x TS-WHITE-L (59.00) and 1 x BAG-CANVAS (39.00) of the first order: 110.00 was credited.
 HISTORY = "\n".join([
     "case_id,order,type,state,opened_at,closed_at,outcome,refund_amount,currency,sku,quantity",
-    f"1001,{RETURNED},return_refund,closed,2024-03-05 09:00:00,2024-03-12 18:00:00,resolved,110.00,CNY,TS-WHITE-L,2",
+    f"1001,{RETURNED},return_refund,closed,2024-03-05 09:00:00,2024-03-12 18:00:00,resolved,110.00,CNY,"
+    "TS-WHITE-L,2",
     "1001,,,,,,,,,BAG-CANVAS,1",
     f"1002,{SHIPPED},return_refund,rejected,2024-03-10 10:00:00,,,,,TS-WHITE-L,1",
 ]) + "\n"
@@ -36,7 +37,8 @@ def texts() -> dict[str, list[str]]:
     """The sample's clothing reviews, positive and negative."""
     with open(DATA / "reviews_online_shopping_sample.csv", encoding="utf-8", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["cat"] == "衣服"]
-    return {"5": [r["review"] for r in rows if r["label"] == "1"], "1": [r["review"] for r in rows if r["label"] == "0"]}
+    return {"5": [r["review"] for r in rows if r["label"] == "1"],
+            "1": [r["review"] for r in rows if r["label"] == "0"]}
 
 
 def reviews_csv(path: Path, *, bad_rating: str | None = None) -> Path:
@@ -129,6 +131,20 @@ def test_reviews_compare_the_buyers_who_returned_with_all_buyers_once_however_of
     assert count_reviews(db) == 4
     all_buyers = api(client, shop, "satisfaction")["totals"]["reviews"]["all_buyers"]
     assert (all_buyers["avg_score"], all_buyers["satisfied"]) == ("3.75", "75.00")
+
+    # The console's satisfaction tile names the groups in the reader's words.
+    from fastapi.testclient import TestClient
+
+    from tests.support.portal import sign_in_staff
+
+    for locale, words in (("en", ("All buyers who reviewed", "Buyers who returned")),
+                          ("zh-CN", ("全部评价买家", "退过货的买家"))):
+        web = TestClient(client.app, headers={"Accept-Language": locale})
+        sign_in_staff(web, "supervisor@tb.test", "pw-supervisor")
+        page = web.get("/staff/analytics", params={"from": "2024-03-01", "to": "2024-03-31"})
+        assert page.status_code == 200, page.text
+        assert all(w in page.text for w in words), locale
+        assert "not_returned" not in page.text and "all_buyers" not in page.text
 
 
 @pytest.mark.parametrize(("lang", "words"), [

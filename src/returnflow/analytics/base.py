@@ -4,11 +4,18 @@ The rate is an order cohort's: both sides belong to the orders placed in the per
 the merchant's time zone), and a period bucket (day, week, month) is the bucket of the order, never of the case.
 Sold: the lines of those orders. Returned: the lines of return cases on those same order lines whose type sends
 goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected (by state or
-by outcome: a rejected case that was then closed stays rejected), whenever the case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
-(counting returns by the case's date over sales by the order's date gave a week with many returns of earlier
-orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts.
-Value is quantity x the order line's unit price (before discounts) on both sides, in the order's currency, so a
-rate compares like with like; refunded money is the money reports' business.
+by outcome: a rejected case that was then closed stays rejected), whenever the case was opened. So a bucket's
+returned units are part of its sold units and the rate stays within 0-100 % (counting returns by the case's date
+over sales by the order's date gave a week with many returns of earlier orders and few sales 1000 %).
+
+Only sales count: an order whose status is `cancelled` is no sale (nor are returns from it), and only order lines
+of kind `product` are sold or returned (shipping, fees, discounts and adjustments are not goods).
+Value sold is quantity x the order line's unit price (before discounts), in the order's currency. Value returned
+is what was credited when that is known (`line_value`): the line's own credited amount (a credit note's line
+value, an imported history case's credited amount: records.py `return_credits`), else the refunds paid for the
+case (state completed) shared over its product lines by purchase value; otherwise the purchase price x quantity,
+and that part is reported apart (`value_at_price`) so a reader sees where the price stands in.
+Returns that match no purchase are not in these figures: they are counted apart (unmatched.py).
 """
 
 from __future__ import annotations

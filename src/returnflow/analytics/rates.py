@@ -138,8 +138,8 @@ def return_rate(session: Session, f: Filters) -> Report:
     title = (f"Return rate by {DIM_NAMES[f.by][0].lower()}", f"按{DIM_NAMES[f.by][1]}的退货率")
     has_data = any(r["units_sold"] or r["units_returned"] for r in rows)
     report = Report("return_rate", title, columns, [_present(r, f.by, f) for r in rows] if has_data else [],
-                    totals=totals, extra={"groups": total_groups,
-                                          "unmatched": unmatched(session, f, f.by if f.by in ("sku", "period") else None)})
+                    totals=totals, extra={"groups": total_groups, "unmatched": unmatched(
+                        session, f, f.by if f.by in ("sku", "period") else None)})
     return report.finish()
 
 
@@ -182,7 +182,8 @@ def top_returns(session: Session, f: Filters) -> Report:
         Column("direction", "Trend (2nd half vs 1st)", "趋势（后半段对比前半段）"),
         Column("trend", "Units returned per period", "各期退回件数", "list")]
     return Report("top_returns", (f"Top {f.limit} returned by value", f"退货金额前 {f.limit}"), columns, out,
-                  totals=totals, extra={"unmatched": _cut(unmatched(session, f, "sku" if by == "sku" else None), f.limit)}).finish()
+                  totals=totals,
+                  extra={"unmatched": _cut(unmatched(session, f, "sku" if by == "sku" else None), f.limit)}).finish()
 
 
 def _cut(figure, limit: int):

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from ..cases.models import CaseEvent
 from ..notify.models import FollowUpTask, SurveyResponse
 from .base import NONE_KEY, c, counted_case, label, o
-from .records import Review
 from .filters import Filters
 from .process import case_conditions
+from .records import Review
 from .report import Column, Report, percent, register
 
 sr = SurveyResponse.__table__
@@ -94,7 +94,7 @@ def reviews(session: Session, f: Filters) -> list[dict] | None:
     than the SKU is asked for (reviews carry no category, reason or channel)."""
     if set(f.slices) - {"sku"}:
         return None
-    on_order = and_(c.c.order_id == rv.c.order_id)
+    on_order = c.c.order_id == rv.c.order_id
     same_buyer = and_(o.c.customer_id.is_not(None), c.c.customer_id == o.c.customer_id)
     returned = exists(select(c.c.id).where(c.c.merchant_id == rv.c.merchant_id, *counted_case(),
                                            or_(on_order, same_buyer)))
