@@ -219,6 +219,12 @@ def check_uci(client, db, path: Path, headers) -> None:
     for r in top:  # its trend adds up to what it returned
         assert sum(p["units_returned"] for p in r["trend"]) == r["units_returned"]
     assert_unmatched(top_answer["unmatched"], expected["unmatched_sku"], limit=10)
+    # A CSV export says them too, under the table.
+    csv_text = client.get("/api/v1/analytics/reports/top_returns", headers=headers,
+                          params={**PERIOD, "merchant": "uci", "limit": "10", "format": "csv", "lang": "en"}).text
+    total = cents(sum((u.value for u in expected["unmatched_sku"].values()), Decimal(0)))
+    units = sum(u.units for u in expected["unmatched_sku"].values())
+    assert f"{units} units, {total} GBP) match no purchase" in csv_text
 
 
 def test_uci_sample_figures_match_the_csv_to_the_cent(client, db):
