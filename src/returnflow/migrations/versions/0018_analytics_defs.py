@@ -1,5 +1,5 @@
 """Analytics a returns manager can defend: the amount credited per returned line, the returns that match no
-purchase, and reviews not tied to a case.
+purchase, reviews not tied to a case, and the reports' covering indexes with what decides a sale and a return.
 
 Revision ID: 0018_analytics_defs
 Revises: 0017_imports
@@ -16,7 +16,20 @@ branch_labels = None
 depends_on = None
 
 
+CASES_SCOPE = ['merchant_id', 'created_at', 'type', 'state', 'currency', 'reason_code', 'id']
+ORDERS_SCOPE = ['merchant_id', 'ordered_at', 'id', 'currency', 'country', 'sales_channel']
+ORDER_LINES_READ = ['order_id', 'sku', 'quantity', 'unit_price', 'category']
+
+
 def upgrade() -> None:
+    # The reports' covering indexes gain what decides a sale and a return: the order's status, the line's kind,
+    # the case's outcome.
+    op.drop_index('ix_analytics_cases_scope', table_name='cases')
+    op.create_index('ix_analytics_cases_scope', 'cases', CASES_SCOPE + ['outcome'])
+    op.drop_index('ix_analytics_orders_scope', table_name='orders')
+    op.create_index('ix_analytics_orders_scope', 'orders', ORDERS_SCOPE + ['status'])
+    op.drop_index('ix_analytics_order_lines', table_name='order_lines')
+    op.create_index('ix_analytics_order_lines', 'order_lines', ORDER_LINES_READ + ['kind'])
     op.create_table(
         'return_credits',
         sa.Column('case_line_id', sa.Integer(), sa.ForeignKey('case_lines.id'), primary_key=True),
@@ -62,6 +75,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_analytics_order_lines', table_name='order_lines')
+    op.create_index('ix_analytics_order_lines', 'order_lines', ORDER_LINES_READ)
+    op.drop_index('ix_analytics_orders_scope', table_name='orders')
+    op.create_index('ix_analytics_orders_scope', 'orders', ORDERS_SCOPE)
+    op.drop_index('ix_analytics_cases_scope', table_name='cases')
+    op.create_index('ix_analytics_cases_scope', 'cases', CASES_SCOPE)
     op.drop_table('reviews')
     op.drop_table('unmatched_returns')
     op.drop_table('return_credits')
