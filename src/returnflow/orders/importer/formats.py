@@ -194,7 +194,8 @@ class _UciRow:
         if quantity >= 0:
             raise RowError(f"Quantity: {quantity} on return invoice {invoice}; a return line must be negative")
         price = self._price(row[i_price])  # what the credit note credits per unit
-        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, _customer_id(row[i_cust]), price))
+        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, _customer_id(row[i_cust]), price,
+                                       self.currency))
 
     @staticmethod
     def _quantity(text: str) -> int:

@@ -316,7 +316,8 @@ class MappedRows:
         customer = self.get(row, "customer_id")
         customer = customer.removesuffix(".0") if customer else None
         price = self.amount(row, "unit_price", self.target.currency) if "unit_price" in self.g else None
-        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, customer or None, price))
+        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, customer or None, price,
+                                       self.target.currency))
 
     def finish(self, order: PendingOrder) -> OrderRecord:
         head = order.head

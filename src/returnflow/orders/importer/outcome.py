@@ -77,6 +77,7 @@ class ReturnLine:
     at: datetime
     customer: str | None
     price: int | None = None  # the credit note's own unit price, minor units (None: the file gives none)
+    currency: str | None = None  # the price's (None: the merchant's default)
 
 
 @dataclass

@@ -78,7 +78,8 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
     def keep(r: ReturnLine, quantity: int, why: str) -> None:
         if (r.invoice, r.line) not in kept:
             unmatched.append({"merchant_id": merchant_id, "reference": r.invoice, "line": r.line, "sku": r.sku,
-                              "quantity": quantity, "amount": quantity * (r.price or 0), "currency": currency,
+                              "quantity": quantity, "amount": quantity * (r.price or 0),
+                              "currency": r.currency or currency,
                               "customer": r.customer, "returned_at": r.at, "why": why})
     for r in sorted(returns, key=lambda r: (r.at, r.line)):
         earlier = [p for p in purchases.get((r.customer, r.sku), ()) if p[0] < r.at] if r.customer else []
