@@ -11,7 +11,7 @@ from returnflow.db import UTCDateTime
 
 
 revision = '0018_analytics_defs'
-down_revision = '0017_imports'
+down_revision = '0019_pickup_claims'
 branch_labels = None
 depends_on = None
 
