@@ -1,4 +1,4 @@
-"""The `returnflow` command: serve, migrate, demo, import-orders, import-cases, cases, users."""
+"""The `returnflow` command: serve, migrate, demo, import-orders, import-cases, import-reviews, cases, users."""
 
 from __future__ import annotations
 
@@ -165,6 +165,27 @@ def import_cases(
     run(db)
     raise typer.Exit(run_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
                                  lang=lang, errors_file=errors_file, console=console))
+
+
+@app.command("import-reviews")
+def import_reviews(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Reviews: CSV or JSON lines (.jsonl) with review_id, order, sku, rating, text, "
+                                     "reviewed_at"),
+    merchant: str = typer.Option(..., help="Merchant code the reviews belong to"),
+    time_zone: str | None = typer.Option(None, help="Zone of times without a UTC offset (default: the merchant's)"),
+    encoding: str | None = typer.Option(None, help="CSV: auto | utf-8 | gbk | gb18030"),
+    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+) -> None:
+    """Import buyers' reviews (rating 1-5, text, date, order, SKU), not tied to a case; re-running updates the same
+    reviews. A bad cell stops it before anything is written."""
+    from .orders.importer.reviews import run_reviews
+    from .schema import migrate as run
+
+    db = _db()
+    run(db)
+    raise typer.Exit(run_reviews(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
+                                 lang=lang, console=console))
 
 
 def _cli_actor(merchant: str | None):

@@ -1,6 +1,7 @@
 """Imports every table so the metadata (and Alembic) sees the whole schema."""
 
 from .analytics import indexes as _analytics_indexes  # noqa: F401
+from .analytics import records as _analytics_records  # noqa: F401
 from .auth.models import ApiToken, StaffEvent, User  # noqa: F401
 from .cases.models import (  # noqa: F401
     Attachment, Case, CaseEvent, CaseLine, IdempotencyRecord, NumberSequence, OutboxMessage, Reason,

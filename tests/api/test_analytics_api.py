@@ -111,8 +111,9 @@ def test_return_rate_by_sku_and_country_counts_units_and_value(client, world):
                                  "value_returned": "300.00", "value_rate": "60.00", "cases": 2, "title": "Item SKU-A"})
     # The cancelled case does not count; the refund-only one does.
     assert (sku["SKU-B"]["units_sold"], sku["SKU-B"]["units_returned"], sku["SKU-B"]["value_returned"]) == (5, 1, "35.50")
+    # No refund was paid and no credit recorded: every returned unit is valued at its purchase price, and says so.
     assert body["totals"]["by_currency"] == {"CNY": {"value_sold": "677.50", "value_returned": "335.50",
-                                                     "value_rate": "49.52"}}
+                                                     "value_rate": "49.52", "value_at_price": "335.50"}}
     country = rows_by(get(client, shop.headers(), "return_rate", by="country"))
     assert (country["CN"]["units_sold"], country["CN"]["units_returned"]) == (7, 2)
     assert (country["CN"]["value_returned"], country["CN"]["value_rate"]) == ("135.50", "35.89")

@@ -265,3 +265,27 @@ def test_cli_prints_the_new_reports(db, world):
     table = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "sla", "--merchant", shop.code],
                            env=env, capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "review" in table.stdout
+
+
+def test_returns_are_valued_at_the_refund_paid_and_marked_where_the_price_stands_in(client, db, world):
+    """A paid refund (after a damage deduction) values its return; cases without one are at purchase price, and
+    that part is stated apart."""
+    from returnflow.cases.models import CaseLine
+    from returnflow.orders.models import OrderLine
+
+    shop, *_, cases = world
+    with db.read() as session:
+        def purchase_value(key: str) -> int:
+            return sum(q * p for q, p in session.execute(
+                select(CaseLine.quantity, OrderLine.unit_price).join(OrderLine, OrderLine.id == CaseLine.order_line_id)
+                .join(Case, Case.id == CaseLine.case_id).where(Case.number == cases[key])))
+
+        paid = sum(session.scalars(select(Refund.amount).join(Case, Case.id == Refund.case_id).where(
+            Case.number == cases["returned"], Refund.state == "completed")))
+        at_price = purchase_value("refund_only") + purchase_value("late")  # decided but unpaid; no refund at all
+        returned_at_price = purchase_value("returned")
+    assert 0 < paid < returned_at_price  # the deduction: what was credited is less than the price
+    body = get(client, shop.headers("supervisor"), "return_rate", by="sku")
+    assert body["totals"]["by_currency"]["CNY"]["value_returned"] == fmt(paid + at_price, "CNY")
+    assert body["totals"]["by_currency"]["CNY"]["value_at_price"] == fmt(at_price, "CNY")
+    assert sum(Decimal(r["value_at_price"]) for r in body["rows"]) == Decimal(fmt(at_price, "CNY"))

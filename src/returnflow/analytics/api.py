@@ -17,7 +17,7 @@ from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
-from .base import NOT_COUNTED, RETURN_TYPES, c, o
+from .base import c, counted_case, o
 from .cube import returned_by, warm_sold
 from .deadlines import breached_cases
 from .finance import money_cases
@@ -196,7 +196,7 @@ def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list,
         if state:
             stmt = stmt.where(c.c.state == state)
         else:  # the rates' cohort: return cases on the orders placed in the period
-            stmt = stmt.where(c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED), c.c.order_id.in_(
+            stmt = stmt.where(*counted_case(), c.c.order_id.in_(
                 select(o.c.id).where(o.c.ordered_at >= filters.start, o.c.ordered_at < filters.end)))
     if params.get("customer"):
         stmt = stmt.where(c.c.customer_id.in_(select(Customer.id).where(Customer.external_id == params["customer"])))

@@ -3,23 +3,32 @@
 The rate is an order cohort's: both sides belong to the orders placed in the period (by `orders.ordered_at`, in
 the merchant's time zone), and a period bucket (day, week, month) is the bucket of the order, never of the case.
 Sold: the lines of those orders. Returned: the lines of return cases on those same order lines whose type sends
-goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected, whenever the
-case was opened. So a bucket's returned units are part of its sold units and the rate stays within 0-100 %
-(counting returns by the case's date over sales by the order's date gave a week with many returns of earlier
-orders and few sales 1000 %). Orders carry no cancellation and lines no kind, so every order line counts.
-Value is quantity x the order line's unit price (before discounts) on both sides, in the order's currency, so a
-rate compares like with like; refunded money is the money reports' business.
+goods or money back (return_refund, refund_only, exchange) and that were not cancelled or rejected (by state or
+by outcome: a rejected case that was then closed stays rejected), whenever the case was opened. So a bucket's
+returned units are part of its sold units and the rate stays within 0-100 % (counting returns by the case's date
+over sales by the order's date gave a week with many returns of earlier orders and few sales 1000 %).
+
+Only sales count: an order whose status is `cancelled` is no sale (nor are returns from it), and only order lines
+of kind `product` are sold or returned (shipping, fees, discounts and adjustments are not goods).
+Value sold is quantity x the order line's unit price (before discounts), in the order's currency. Value returned
+is what was credited when that is known (`line_value`): the line's own credited amount (a credit note's line
+value, an imported history case's credited amount: records.py `return_credits`), else the refunds paid for the
+case (state completed) shared over its product lines by purchase value; otherwise the purchase price x quantity,
+and that part is reported apart (`value_at_price`) so a reader sees where the price stands in.
+Returns that match no purchase are not in these figures: they are counted apart (unmatched.py).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..cases.models import Case, CaseLine
 from ..orders.models import Order, OrderLine, Product
+from ..refunds.models import Refund
 from .filters import Filters
+from .records import ReturnCredit
 from .sql import period_bucket
 
 o = Order.__table__
@@ -27,6 +36,12 @@ ol = OrderLine.__table__
 p = Product.__table__
 c = Case.__table__
 cl = CaseLine.__table__
+rc = ReturnCredit.__table__
+rf = Refund.__table__
+cl2 = CaseLine.__table__.alias("cl_all")
+ol2 = OrderLine.__table__.alias("ol_all")
+PRODUCT = "product"
+CANCELLED = "cancelled"
 
 RETURN_TYPES = ("return_refund", "refund_only", "exchange")
 NOT_COUNTED = ("cancelled", "rejected")
@@ -86,16 +101,29 @@ def sold(f: Filters, keys: list, *, product: bool = False):
         frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
     stmt = (select(*keys, o.c.currency, func.sum(ol.c.quantity).label("units"),
                    func.sum(ol.c.quantity * ol.c.unit_price).label("value"))
-            .select_from(frm).where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end))
+            .select_from(frm).where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *sales_only()))
     if f.merchant_ids is not None:
         stmt = stmt.where(o.c.merchant_id.in_(f.merchant_ids))
     return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
 
 
+def counted_case() -> list:
+    """What makes a case a return: its type sends goods or money back, and it was neither cancelled nor rejected
+    — now (its state) or when it ended (its outcome: a rejected case that was then closed is still rejected)."""
+    return [c.c.type.in_(RETURN_TYPES), c.c.state.not_in(NOT_COUNTED),
+            or_(c.c.outcome.is_(None), c.c.outcome.not_in(NOT_COUNTED))]
+
+
+def sales_only() -> list:
+    """What makes an order line a sale: its order is not cancelled and the line is a product."""
+    return [or_(o.c.status.is_(None), o.c.status != CANCELLED), ol.c.kind == PRODUCT]
+
+
 def returns_from(product: bool, orders: bool = True):
-    """Case lines with their case, order line and order (whose date places them); the product when needed."""
+    """Case lines with their case, order line and order (whose date places them), and the line's credited amount
+    when one is recorded; the product when needed."""
     frm = cl.join(c, c.c.id == cl.c.case_id).join(ol, ol.c.id == cl.c.order_line_id)
-    frm = frm.join(o, o.c.id == ol.c.order_id)
+    frm = frm.join(o, o.c.id == ol.c.order_id).outerjoin(rc, rc.c.case_line_id == cl.c.id)
     if product:
         frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
     return frm
@@ -107,20 +135,51 @@ def needs_order(f: Filters, by: str | None) -> bool:
 
 def returns_where(f: Filters, stmt):
     """Returns from the period's orders in the filters' scope (see the module docstring for what counts)."""
-    stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, c.c.type.in_(RETURN_TYPES),
-                      c.c.state.not_in(NOT_COUNTED))
+    stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *counted_case(), *sales_only())
     if f.merchant_ids is not None:  # on the order too: its (merchant, ordered_at) index finds the period's orders
         stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids), o.c.merchant_id.in_(f.merchant_ids))
     return _slices(f, stmt, returns=True)
 
 
 def returned(f: Filters, keys: list, *, product: bool = False, orders: bool = True):
-    """cases, units and value returned grouped by `keys` + currency (the case's, which is its order's)."""
+    """cases, units and value at purchase price returned grouped by `keys` + currency (the case's, which is its
+    order's): for rankings that need no credited amounts (customers.py)."""
     stmt = select(*keys, c.c.currency, func.count(func.distinct(c.c.id)).label("cases"),
                   func.sum(cl.c.quantity).label("units"),
                   func.sum(cl.c.quantity * ol.c.unit_price).label("value")
                   ).select_from(returns_from(product, orders=orders))
     return returns_where(f, stmt).group_by(*keys, c.c.currency)
+
+
+def value_columns() -> list:
+    """What `line_value` needs of a returned line: its purchase value, its own credited amount, the refunds paid
+    for its case, the case's product lines' purchase value and that of the case's lines before it (by id)."""
+    paid = (select(func.sum(rf.c.amount)).where(rf.c.case_id == c.c.id, rf.c.state == "completed")
+            .scalar_subquery())
+    pv2 = cl2.c.quantity * ol2.c.unit_price
+    lines = cl2.join(ol2, ol2.c.id == cl2.c.order_line_id)
+    whole = select(func.sum(pv2)).select_from(lines).where(cl2.c.case_id == c.c.id, ol2.c.kind == PRODUCT)
+    before = whole.where(cl2.c.id < cl.c.id)
+    # Only for a case with a refund paid and no credit of its own (SQL skips the other branch).
+    need = and_(rc.c.amount.is_(None), paid.is_not(None))
+    return [(cl.c.quantity * ol.c.unit_price).label("pv"), rc.c.amount.label("credit"), paid.label("paid"),
+            case((need, whole.scalar_subquery())).label("whole"),
+            case((need, func.coalesce(before.scalar_subquery(), 0))).label("before")]
+
+
+def line_value(pv, credit, paid, whole, before) -> tuple[int, int]:
+    """(value returned, the part of it at purchase price) of one returned line, in minor units.
+
+    A refund paid for the whole case is shared by cumulative shares: the line gets
+    paid x (before + pv) // whole - paid x before // whole, so the shares add up to the refund exactly whatever
+    lines a report reads."""
+    if credit is not None:
+        return int(credit), 0
+    pv = int(pv or 0)
+    if paid is not None and whole:
+        paid, whole, before = int(paid), int(whole), int(before or 0)
+        return paid * (before + pv) // whole - paid * before // whole, 0
+    return pv, pv
 
 
 def label(key) -> str:

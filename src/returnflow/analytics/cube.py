@@ -3,7 +3,8 @@
 The dashboard asks for returns by SKU, by period, by reason and by reason group over the same filters. Reading the
 case lines once (case id, group, bucket, reason, currency, units, value) and aggregating them here costs one scan
 instead of five, and counts distinct cases exactly for any grouping. When the scope holds more than LINE_CAP
-cases (a platform-wide decade, say), the lines are not read: each grouping is left to SQL instead.
+cases (a platform-wide decade, say), the lines are not kept: each grouping streams them through the same sums.
+Every path values a line with base.line_value (the amount credited when known), so the figures agree.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from .base import (
-    NOT_AS_DESCRIBED, QUALITY, c, cl, key_of, label, needs_order, needs_product, ol, reason_of, returned,
-    returns_from, returns_where, sold,
+    NOT_AS_DESCRIBED, QUALITY, c, key_of, label, line_value, needs_order, needs_product, reason_of, returns_from,
+    returns_where, sold, value_columns,
 )
 from .filters import Filters
 
@@ -33,7 +34,8 @@ def _group_of(reason: str | None) -> str:
 
 
 def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
-    """(case id, key, bucket, reason, currency, units, value) per returned line, or None above LINE_CAP."""
+    """(case id, key, bucket, reason, currency, units, value, value at price) per returned line, or None above
+    LINE_CAP."""
     cache = session.info.setdefault("analytics_lines", {})
     scope = _scope(f)
     if (scope, by) in cache:
@@ -48,19 +50,28 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
         count = count.where(c.c.merchant_id.in_(f.merchant_ids))
     rows = None
     if (session.scalar(count) or 0) <= LINE_CAP:
-        key = key_of(by, f, "returned") if by else null()
-        stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
-                      c.c.currency, cl.c.quantity, (cl.c.quantity * ol.c.unit_price).label("v")).select_from(
-            returns_from(needs_product(f, by), orders=needs_order(f, by)))
-        rows = [(r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), int(r[6] or 0))
-                for r in session.execute(returns_where(f, stmt))]
+        rows = list(_read(session, f, by))
     cache[(scope, by)] = rows
     return rows
 
 
+def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
+    """The returned lines of the scope, valued, one at a time."""
+    from .base import cl
+
+    key = key_of(by, f, "returned") if by else null()
+    stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
+                  c.c.currency, cl.c.quantity, *value_columns()).select_from(
+        returns_from(needs_product(f, by), orders=needs_order(f, by)))
+    for r in session.execute(returns_where(f, stmt)).yield_per(5000):
+        value, at_price = line_value(*r[6:11])
+        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), value, at_price)
+
+
 def returned_by(session: Session, f: Filters, by: str | None, extra: str | None = None
                 ) -> dict[tuple, list[int]]:
-    """{(key, [extra], currency): [cases, units, value]} of the returns in scope; key is None when `by` is None.
+    """{(key, [extra], currency): [cases, units, value, value at price]} of the returns in scope; key is None when
+    `by` is None. Value is what was credited; "at price" the part valued at purchase price (base.line_value).
 
     `extra` adds a second grouping: the period bucket, the reason, or the reason group (quality / nad / other).
     The answer is shared by the reports of one request (kept in the session): read it, do not change it.
@@ -72,7 +83,7 @@ def returned_by(session: Session, f: Filters, by: str | None, extra: str | None 
     if memo in done:
         return done[memo]
     lines = _lines(session, f, by)
-    done[memo] = _aggregate(lines, by is not None, extra) if lines is not None else _in_sql(session, f, by, extra)
+    done[memo] = _aggregate(lines if lines is not None else _read(session, f, by), by is not None, extra)
     return done[memo]
 
 
@@ -91,36 +102,14 @@ def _aggregate(lines: Iterable[tuple], keyed: bool, extra: str | None) -> dict[t
             group = (key, _group_of(x) if grouped else x, line[4])
         s = sums.get(group)
         if s is None:
-            s = sums[group] = [0, 0, 0]
+            s = sums[group] = [0, 0, 0, 0]
         s[1] += line[5]
         s[2] += line[6]
+        s[3] += line[7]
         pairs.add((group, line[0]))
     for group, _case in pairs:
         sums[group][0] += 1
     return sums
-
-
-def _in_sql(session: Session, f: Filters, by: str | None, extra: str | None) -> dict[tuple, list[int]]:
-    from sqlalchemy import case
-
-    keys = [key_of(by, f, "returned").label("k")] if by else []
-    if extra == "bucket":
-        keys.append(key_of("period", f, "returned").label("x"))
-    elif extra == "reason":
-        keys.append(reason_of.label("x"))
-    elif extra == "reason_group":
-        keys.append(case((reason_of.in_(QUALITY), "quality"), (reason_of.in_(NOT_AS_DESCRIBED), "nad"),
-                         else_="other").label("x"))
-    out: dict[tuple, list[int]] = {}
-    stmt = returned(f, keys, product=needs_product(f, by), orders=needs_order(f, by)) if keys else \
-        returns_where(f, select(c.c.currency, func.count(func.distinct(c.c.id)), func.sum(cl.c.quantity),
-                                func.sum(cl.c.quantity * ol.c.unit_price))
-                      .select_from(returns_from(False, orders=needs_order(f, None)))).group_by(c.c.currency)
-    for row in session.execute(stmt):
-        *names, currency, n_cases, units, value = row
-        group = (label(names[0]) if by else None,) + ((names[-1],) if extra else ()) + (currency,)
-        out[group] = [int(n_cases or 0), int(units or 0), int(value or 0)]
-    return out
 
 
 def warm_sold(session: Session, f: Filters, by: str) -> None:

@@ -18,7 +18,8 @@ def _cell(value, locale: str):
         return value.get(locale) or value.get("en") or ""
     if isinstance(value, list):
         return "; ".join(v.get("flag", "") if isinstance(v, dict) and "flag" in v else
-                         f"{v.get('case')} ({v.get('score')}): {v.get('comment')}" if isinstance(v, dict)
+                         f"{v.get('case') or v.get('order') or '–'} ({v.get('score')}): {v.get('comment')}"
+                         if isinstance(v, dict)
                          and "comment" in v else
                          f"{v.get('period')}:{v.get('units_returned')}" if isinstance(v, dict) else str(v)
                          for v in value)
@@ -31,6 +32,12 @@ def table(report: Report, locale: str) -> tuple[list[str], list[list]]:
     rows = [[_cell(r.get(c.key), locale) for c in report.columns] for r in report.rows]
     if report.status != "ok" and report.note:
         rows.append([report.note[1] if locale == "zh-CN" else report.note[0]])
+    if "unmatched" in report.extra:  # returns that match no purchase: said under the table, never left out
+        from .unmatched import words
+
+        said = words(report.extra["unmatched"], locale)
+        if said:
+            rows.append([said])
     return header, rows
 
 

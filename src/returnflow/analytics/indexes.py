@@ -22,13 +22,14 @@ CASES_BY_DATE = Index("ix_cases_created_at", Case.created_at)
 
 # 0012: covering indexes for the dashboard (the trailing columns are there to be read, not searched).
 CASES_SCOPE = Index("ix_analytics_cases_scope", Case.merchant_id, Case.created_at, Case.type, Case.state,
-                    Case.currency, Case.reason_code, Case.id)
+                    Case.currency, Case.reason_code, Case.id, Case.outcome)  # 0018: the outcome
 CASE_LINES_READ = Index("ix_analytics_case_lines", CaseLine.case_id, CaseLine.order_line_id, CaseLine.quantity,
                         CaseLine.reason_code)
+# 0018: with the order's status and the line's kind, which decide what is a sale.
 ORDERS_SCOPE = Index("ix_analytics_orders_scope", Order.merchant_id, Order.ordered_at, Order.id, Order.currency,
-                     Order.country, Order.sales_channel)
+                     Order.country, Order.sales_channel, Order.status)
 ORDER_LINES_READ = Index("ix_analytics_order_lines", OrderLine.order_id, OrderLine.sku, OrderLine.quantity,
-                         OrderLine.unit_price, OrderLine.category)
+                         OrderLine.unit_price, OrderLine.category, OrderLine.kind)
 EVENTS_MILESTONES = Index("ix_analytics_case_events", CaseEvent.case_id, CaseEvent.action, CaseEvent.created_at)
 REFUNDS_BY_DATE = Index("ix_refunds_merchant_created", Refund.merchant_id, Refund.created_at, Refund.state,
                         Refund.currency, Refund.case_id, Refund.amount, Refund.goods_amount, Refund.shipping_amount,

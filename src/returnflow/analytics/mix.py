@@ -51,7 +51,8 @@ def reasons(session: Session, f: Filters) -> Report:
     """Cases, units and value returned per reason, most units first."""
     names = _labels(session, f)
     rows = [(code, cur, cases, units, value)
-            for (_none, code, cur), (cases, units, value) in returned_by(session, f, None, "reason").items()]
+            for (_none, code, cur), (cases, units, value, _at_price)
+            in returned_by(session, f, None, "reason").items()]
     total = sum(r[3] for r in rows)
     out = [_row(names, code, cases, units, total, cur, value, f) for code, cur, cases, units, value in rows]
     out.sort(key=lambda r: (-r["units"], r["reason"]))
@@ -64,7 +65,8 @@ def reasons_by(session: Session, f: Filters) -> Report:
     """The reason mix inside each group (SKU by default): which reason dominates where."""
     by = f.by if f.by != "period" else "sku"
     rows = [(key, code, cur, cases, units, value)
-            for (key, code, cur), (cases, units, value) in returned_by(session, f, by, "reason").items()]
+            for (key, code, cur), (cases, units, value, _at_price)
+            in returned_by(session, f, by, "reason").items()]
     per_group: dict[str, int] = defaultdict(int)
     for key, _code, _cur, _cases, units, _value in rows:
         per_group[label(key)] += int(units or 0)

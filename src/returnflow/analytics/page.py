@@ -19,6 +19,7 @@ from . import charts, export
 from .api import FORMATS, _params, dashboard, drill, pages, run_report, with_links
 from .filters import GRANULARITIES, Filters
 from .report import Report
+from .unmatched import words as unmatched_words
 from .words import HIDDEN, code_word, definition, duration, reason_names
 
 # Who sees the dashboard in the console (the API keeps its own, wider, list of readers).
@@ -65,6 +66,7 @@ def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = No
              "cases_url": row.get("cases_url")} for row in body["rows"][:None if report.name == "trend" else 20]]
     return {"name": report.name, "title": report.title[1] if zh else report.title[0], "status": report.status,
             "definition": definition(report.name, locale),
+            "unmatched": unmatched_words(report.extra["unmatched"], locale) if "unmatched" in report.extra else "",
             "note": (report.note[1] if zh else report.note[0]) if report.note else "",
             "columns": [_heading(col, zh) for col in columns], "rows": rows,
             # One chart laid out for a phone, one for wider screens; the stylesheet shows the one that fits.

@@ -14,6 +14,7 @@ from .base import bucket_range, label, p, period_keys
 from .cube import returned_by, sold_by
 from .filters import Filters
 from .report import Column, Report, percent, register
+from .unmatched import unmatched
 
 RATE_COLUMNS = [
     Column("key", "Group", "分组"), Column("title", "Title", "名称"), Column("currency", "Currency", "币种"),
@@ -21,6 +22,7 @@ RATE_COLUMNS = [
     Column("unit_rate", "Return rate (units) %", "退货率（件数）%", "percent"),
     Column("value_sold", "Value sold", "销售额", "money"), Column("value_returned", "Value returned", "退货金额", "money"),
     Column("value_rate", "Return rate (value) %", "退货率（金额）%", "percent"),
+    Column("value_at_price", "Of which at purchase price", "其中按售价计", "money"),
     Column("cases", "Cases", "售后单数", "int"),
 ]
 DIM_NAMES = {"sku": ("SKU", "商品编码"), "category": ("Category", "品类"), "supplier": ("Supplier", "供应商"),
@@ -48,29 +50,32 @@ def _rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, An
         k = (label(key), currency)
         if k not in groups:
             groups[k] = {"key": k[0], "currency": currency, "units_sold": 0, "value_sold_minor": 0,
-                         "units_returned": 0, "value_returned_minor": 0, "cases": 0}
+                         "units_returned": 0, "value_returned_minor": 0, "at_price_minor": 0, "cases": 0}
         return groups[k]
 
     for (key, currency), (units, value) in sold_by(session, f, by).items():
         r = row(key, currency)
         r["units_sold"] += units
         r["value_sold_minor"] += value
-    for group, (cases, units, value) in returned_by(session, f, by).items():
+    for group, (cases, units, value, at_price) in returned_by(session, f, by).items():
         key, currency = (group[1] if by == "period" else group[0]), group[-1]
         r = row(key, currency)
         r["cases"] += int(cases or 0)
         r["units_returned"] += int(units or 0)
         r["value_returned_minor"] += int(value or 0)
+        r["at_price_minor"] += int(at_price or 0)
     totals: dict[str, Any] = {"units_sold": 0, "units_returned": 0, "by_currency": {}}
     for r in groups.values():
         totals["units_sold"] += r["units_sold"]
         totals["units_returned"] += r["units_returned"]
-        money = totals["by_currency"].setdefault(r["currency"], [0, 0])
+        money = totals["by_currency"].setdefault(r["currency"], [0, 0, 0])
         money[0] += r["value_sold_minor"]
         money[1] += r["value_returned_minor"]
+        money[2] += r["at_price_minor"]
     totals["unit_rate"] = percent(totals["units_returned"], totals["units_sold"])
     totals["by_currency"] = {cur: {"value_sold": fmt(s, cur), "value_returned": fmt(rv, cur),
-                                   "value_rate": percent(rv, s)} for cur, (s, rv) in totals["by_currency"].items()}
+                                   "value_rate": percent(rv, s), "value_at_price": fmt(ap, cur)}
+                             for cur, (s, rv, ap) in totals["by_currency"].items()}
     return list(groups.values()), totals
 
 
@@ -79,7 +84,8 @@ def _present(r: dict[str, Any], by: str, f: Filters) -> dict[str, Any]:
     out = {"key": r["key"], "title": r.get("title", ""), "currency": cur, "units_sold": r["units_sold"],
            "units_returned": r["units_returned"], "unit_rate": percent(r["units_returned"], r["units_sold"]),
            "value_sold": fmt(r["value_sold_minor"], cur), "value_returned": fmt(r["value_returned_minor"], cur),
-           "value_rate": percent(r["value_returned_minor"], r["value_sold_minor"]), "cases": r["cases"]}
+           "value_rate": percent(r["value_returned_minor"], r["value_sold_minor"]),
+           "value_at_price": fmt(r["at_price_minor"], cur), "cases": r["cases"]}
     out["drill"] = drill(by, r["key"], f)
     return out
 
@@ -118,7 +124,7 @@ def return_rate(session: Session, f: Filters) -> Report:
             for cur in currencies:
                 if (key, cur) not in have:
                     rows.append({"key": key, "currency": cur, "units_sold": 0, "value_sold_minor": 0,
-                                 "units_returned": 0, "value_returned_minor": 0, "cases": 0})
+                                 "units_returned": 0, "value_returned_minor": 0, "at_price_minor": 0, "cases": 0})
         rows.sort(key=lambda r: (r["key"], r["currency"]))
     else:
         rows = _order(rows)
@@ -132,7 +138,8 @@ def return_rate(session: Session, f: Filters) -> Report:
     title = (f"Return rate by {DIM_NAMES[f.by][0].lower()}", f"按{DIM_NAMES[f.by][1]}的退货率")
     has_data = any(r["units_sold"] or r["units_returned"] for r in rows)
     report = Report("return_rate", title, columns, [_present(r, f.by, f) for r in rows] if has_data else [],
-                    totals=totals, extra={"groups": total_groups})
+                    totals=totals, extra={"groups": total_groups, "unmatched": unmatched(
+                        session, f, f.by if f.by in ("sku", "period") else None)})
     return report.finish()
 
 
@@ -158,7 +165,7 @@ def top_returns(session: Session, f: Filters) -> Report:
             r["title"] = titles.get(r["key"], "")
     keys = {r["key"] for r in rows}
     series: dict[str, dict[str, int]] = defaultdict(dict)
-    for (key, bucket_key, _cur), (_cases, units, _value) in returned_by(session, f, by, "bucket").items():
+    for (key, bucket_key, _cur), (_cases, units, _value, _at_price) in returned_by(session, f, by, "bucket").items():
         if key in keys:
             series[key][bucket_key] = series[key].get(bucket_key, 0) + units
     buckets = period_keys(f)
@@ -175,13 +182,20 @@ def top_returns(session: Session, f: Filters) -> Report:
         Column("direction", "Trend (2nd half vs 1st)", "趋势（后半段对比前半段）"),
         Column("trend", "Units returned per period", "各期退回件数", "list")]
     return Report("top_returns", (f"Top {f.limit} returned by value", f"退货金额前 {f.limit}"), columns, out,
-                  totals=totals).finish()
+                  totals=totals,
+                  extra={"unmatched": _cut(unmatched(session, f, "sku" if by == "sku" else None), f.limit)}).finish()
+
+
+def _cut(figure, limit: int):
+    if figure is not None:
+        figure["rows"] = figure["rows"][:limit]
+    return figure
 
 
 def _reason_split(session: Session, f: Filters, by: str) -> dict[tuple, dict[str, int]]:
     """Units returned per (group, currency) for quality, not-as-described and all reasons."""
     out: dict[tuple, dict[str, int]] = defaultdict(lambda: {"quality": 0, "nad": 0, "other": 0})
-    for (key, g, cur), (_cases, units, _value) in returned_by(session, f, by, "reason_group").items():
+    for (key, g, cur), (_cases, units, _value, _at_price) in returned_by(session, f, by, "reason_group").items():
         out[(key, cur)][g] += units
     return out
 

@@ -8,6 +8,12 @@ the period, and `follow_up_tasks` created in the period. Each answer is counted 
 - outcome: the case type when it was resolved (return_refund, refund_only, exchange ...), else rejected/cancelled.
 Average scores have two decimals (half up); satisfied = a score of 4 or 5. Follow-ups count per outcome, `open`
 for those not done yet.
+
+Reviews (imported ratings 1-5 not tied to a case, records.Review) given in the period add the dimension `reviews`:
+all buyers who reviewed, those who returned (the review's order, or another order of the same customer, has a
+return, refund-only or exchange case not cancelled or rejected, opened any time) and those who did not (the
+review names a known order without such a case). A review naming no known order counts among all buyers only.
+Only the SKU slice applies to reviews; with another slice they are left out (the note says so).
 """
 
 from __future__ import annotations
@@ -15,24 +21,29 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseEvent
 from ..notify.models import FollowUpTask, SurveyResponse
-from .base import NONE_KEY, c, label
+from .base import NONE_KEY, c, counted_case, label, o
 from .filters import Filters
 from .process import case_conditions
+from .records import Review
 from .report import Column, Report, percent, register
 
 sr = SurveyResponse.__table__
 fu = FollowUpTask.__table__
 ev = CaseEvent.__table__
 TITLE = ("Satisfaction: survey scores and comments", "满意度：评分与评价")
-DIMENSIONS = ("overall", "step", "agent", "outcome", "follow_up")
+rv = Review.__table__
+DIMENSIONS = ("overall", "step", "agent", "outcome", "follow_up")  # those with cases behind a row (drill-down)
+ORDER = DIMENSIONS + ("reviews",)
 DIMENSION_LABELS = {"overall": ("Overall", "总体"), "step": ("Closed from step", "结案前环节"),
                     "agent": ("Agent who decided", "审核客服"), "outcome": ("Outcome", "处理结果"),
-                    "follow_up": ("Follow-up result", "回访结果")}
+                    "follow_up": ("Follow-up result", "回访结果"),
+                    "reviews": ("Buyers' reviews", "买家评价")}
+REVIEW_GROUPS = ("all_buyers", "returned", "not_returned")
 COLUMNS = [
     Column("dimension", "Dimension", "维度"), Column("key", "Group", "分组"), Column("responses", "Answers", "份数", "int"),
     Column("avg_score", "Average score", "平均分", "decimal"),
@@ -78,6 +89,54 @@ def follow_ups(session: Session, f: Filters) -> list[tuple[int, str]]:
             for case_id, status, outcome in session.execute(stmt)]
 
 
+def reviews(session: Session, f: Filters) -> list[dict] | None:
+    """The reviews of the period: rating, text, order and whether the buyer returned; None when a slice other
+    than the SKU is asked for (reviews carry no category, reason or channel)."""
+    if set(f.slices) - {"sku"}:
+        return None
+    on_order = c.c.order_id == rv.c.order_id
+    same_buyer = and_(o.c.customer_id.is_not(None), c.c.customer_id == o.c.customer_id)
+    returned = exists(select(c.c.id).where(c.c.merchant_id == rv.c.merchant_id, *counted_case(),
+                                           or_(on_order, same_buyer)))
+    stmt = (select(rv.c.rating, rv.c.text, rv.c.reviewed_at, rv.c.order_number, rv.c.order_id,
+                   returned.label("returned"))
+            .select_from(rv.outerjoin(o, o.c.id == rv.c.order_id))
+            .where(rv.c.reviewed_at >= f.start, rv.c.reviewed_at < f.end))
+    if f.merchant_ids is not None:
+        stmt = stmt.where(rv.c.merchant_id.in_(f.merchant_ids))
+    if "sku" in f.slices:
+        stmt = stmt.where(rv.c.sku == f.slices["sku"])
+    out = []
+    for row in session.execute(stmt):
+        groups = ["all_buyers"]
+        if row.returned:
+            groups.append("returned")
+        elif row.order_id is not None:
+            groups.append("not_returned")
+        out.append({"score": int(row.rating), "comment": row.text or "", "at": row.reviewed_at,
+                    "order": row.order_number, "groups": groups})
+    return out
+
+
+def _review_rows(found: list[dict]) -> tuple[list[dict], dict]:
+    rows, totals = [], {}
+    for key in REVIEW_GROUPS:
+        items = [r for r in found if key in r["groups"]]
+        scores = [r["score"] for r in items]
+        figure = {"responses": len(items), "avg_score": average(sum(scores), len(scores)),
+                  "satisfied": percent(sum(1 for x in scores if x >= 4), len(scores))}
+        totals[key] = figure
+        if not items:
+            continue
+        latest = sorted((r for r in items if r["comment"].strip()), key=lambda r: (r["at"], r["order"] or ""),
+                        reverse=True)[:COMMENTS_SHOWN]
+        rows.append({"dimension": "reviews", "key": key, **figure,
+                     **{f"score_{k}": scores.count(k) for k in range(1, 6)},
+                     "comments": [{"order": r["order"], "score": r["score"], "comment": r["comment"]}
+                                  for r in latest]})
+    return rows, totals
+
+
 def average(total: int, n: int) -> str | None:
     if not n:
         return None
@@ -120,18 +179,26 @@ def satisfaction(session: Session, f: Filters) -> Report:
         rows.append({"dimension": "follow_up", "key": result, "responses": n, "avg_score": None,
                      **{f"score_{k}": None for k in range(1, 6)}, "satisfied": None, "comments": [],
                      "drill": {"source": "satisfaction", "dimension": "follow_up", "key": result}})
-    rank = {d: i for i, d in enumerate(DIMENSIONS)}
+    review_rows, review_totals = [], None
+    found_reviews = reviews(session, f)
+    if found_reviews is not None:
+        review_rows, review_totals = _review_rows(found_reviews)
+    rank = {d: i for i, d in enumerate(ORDER)}
     rows.sort(key=lambda r: (rank[r["dimension"]], -r["responses"], r["key"]))
+    rows += review_rows  # in their fixed order: all buyers, then those who returned, then those who did not
     for row in rows:
         en, zh = DIMENSION_LABELS[row["dimension"]]
         row["dimension_label"] = {"en": en, "zh-CN": zh}
     total = sum(a["score"] for a in found)
     totals = {"responses": len(found), "avg_score": average(total, len(found)),
               "satisfied": percent(sum(1 for a in found if a["score"] >= 4), len(found)),
-              "follow_ups": dict(sorted(tasks.items()))}
+              "follow_ups": dict(sorted(tasks.items())), "reviews": review_totals}
     note = ("Answers given in the period, each counted once per dimension; follow-ups created in the period "
             "('open' = not done yet).", "统计期间内提交的评价，每个维度各计一次；回访按期间内创建统计（open = 尚未完成）。")
+    if found_reviews is None:
+        note = (note[0] + " Reviews are left out: only the SKU filter applies to them.",
+                note[1] + "买家评价未列出：评价只能按商品编码筛选。")
     chart = [{"label": f"{DIMENSION_LABELS[r['dimension']][0]}: {r['key']}", "value": r["avg_score"]}
-             for r in rows if r["dimension"] in ("overall", "outcome") and r["avg_score"] is not None]
+             for r in rows if r["dimension"] in ("overall", "outcome", "reviews") and r["avg_score"] is not None]
     return Report("satisfaction", TITLE, COLUMNS, rows, note=note if rows else None, totals=totals,
                   extra={"chart": chart}).finish()

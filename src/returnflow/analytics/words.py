@@ -31,6 +31,11 @@ POINTS_AT = {
     "listing": ("The listing (fix the description)", "商品详情页（修改描述）"),
     "supplier": ("The supplier (quality)", "供应商（质量）"),
 }
+REVIEW_GROUPS = {
+    "all_buyers": ("All buyers who reviewed", "全部评价买家"),
+    "returned": ("Buyers who returned", "退过货的买家"),
+    "not_returned": ("Buyers who did not return", "未退货的买家"),
+}
 FOLLOW_UPS = {
     "open": ("Not done yet", "尚未完成"),
     "(none)": ("Done, no result recorded", "已完成，未记录结果"),
@@ -42,18 +47,29 @@ NONE_WORD = ("(none)", "（无）")
 DEFINITIONS = {
     "return_rate": (
         "Units returned from orders placed in the period ÷ units sold in those orders; orders by their date "
-        "in the shop's time zone; cancelled and rejected requests do not count.",
+        "in the shop's time zone; cancelled and rejected requests do not count. Sales are product lines of orders "
+        "not cancelled (shipping, fees, discounts and adjustments are not sales). Value returned is the amount "
+        "credited (the refund paid, the history's credited amount, the credit note's line value); where none is "
+        "known the purchase price is used and shown apart. Returns that match no purchase are counted apart as "
+        "unmatched.",
         "退货率 = 本期间下单的订单中退回的件数 ÷ 这些订单售出的件数；订单按店铺时区的下单日期计；已撤销"
-        "和已驳回的申请不计入。"),
+        "和已驳回的申请不计入。销售只计未取消订单中的商品行（运费、手续费、折扣和调整不算销售）。退货金额为实际"
+        "退款金额（已支付的退款、历史记录中的退款金额、红字发票行金额）；未知时按售价计并单独列出。无法匹配到购买"
+        "记录的退货单独计为“未匹配”。"),
     "trend": (
         "Per order week, day or month: units returned from the orders placed in it ÷ units sold in them "
-        "(shop's time zone), so a rate is never above 100 %.",
-        "按下单的日、周或月统计：该期间所下订单中退回的件数 ÷ 这些订单售出的件数（店铺时区），因此退货率不"
-        "会超过 100%。"),
+        "(shop's time zone, product lines of orders not cancelled), so a rate is never above 100 %. Value returned "
+        "is the amount credited (purchase price where unknown, shown apart); unmatched returns are counted apart "
+        "by the date of the return.",
+        "按下单的日、周或月统计：该期间所下订单中退回的件数 ÷ 这些订单售出的件数（店铺时区，仅计未取消订单中的"
+        "商品行），因此退货率不会超过 100%。退货金额为实际退款金额（未知时按售价计并单独列出）；未匹配的退货按退货"
+        "日期单独计数。"),
     "top_returns": (
-        "The products with the most value returned from orders placed in the period (list price × units "
-        "returned).",
-        "本期间下单的订单中退货金额最高的商品（标价 × 退回件数）。"),
+        "The products with the most value credited for returns from orders placed in the period (product lines "
+        "only; the purchase price where no credited amount is known, shown apart). Returns that match no purchase "
+        "are listed apart as unmatched.",
+        "本期间下单的订单中退款金额最高的商品（仅商品行；未知退款金额时按售价计并单独列出）。无法匹配到购买记录的"
+        "退货单独列为“未匹配”。"),
     "reasons": (
         "Units returned from orders placed in the period, per reason; the share is of all those units.",
         "本期间下单的订单中按原因统计的退回件数；占比为占全部退回件数的比例。"),
@@ -92,8 +108,11 @@ DEFINITIONS = {
         "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now.",
         "本期间启动的时限：达成率 = 按时完成 ÷（按时完成 + 超时）；队列为当前状态。"),
     "satisfaction": (
-        "Survey answers given in the period: average score (1–5) and the share scoring 4 or 5.",
-        "本期间提交的满意度评价：平均分（1–5）以及 4 分或 5 分所占比例。"),
+        "Survey answers given in the period: average score (1–5) and the share scoring 4 or 5. Buyers' reviews "
+        "of the period (imported ratings 1–5) compare the buyers who returned (a return, refund-only or exchange "
+        "case on that order or another order of the same customer) with all buyers who reviewed.",
+        "本期间提交的满意度评价：平均分（1–5）以及 4 分或 5 分所占比例。本期间的买家评价（导入的 1–5 分评分）比较"
+        "退过货的买家（该订单或同一顾客的其他订单有退货、仅退款或换货售后单）与全部评价买家。"),
 }
 
 
@@ -154,6 +173,8 @@ def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
         return pair(("All answers", "全部评价"), locale)
     if dimension == "follow_up":
         return _table(FOLLOW_UPS, key, locale)
+    if dimension == "reviews":
+        return _table(REVIEW_GROUPS, key, locale)
     if dimension in ("step", "outcome") and key in STATE_LABELS:
         return _pick(STATE_LABELS[key], locale)
     if dimension == "outcome" and key in TYPES:

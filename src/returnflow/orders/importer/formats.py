@@ -25,6 +25,7 @@ from ..contacts import DEFAULT_REGION
 from ..records import CustomerRecord, LineRecord, OrderRecord
 from ..schemas import OrderIn
 from .outcome import OrderInvalid, PendingOrder, ReturnLine, RowError, UnusableInput
+from .returns import NON_PRODUCT_KINDS
 
 if TYPE_CHECKING:
     from .store import OrderStore
@@ -180,11 +181,11 @@ class _UciRow:
             order.head = {"currency": self.currency, "customer": _customer_id(row[i_cust]),
                           "country": row[i_country].strip() or None, "at": at}
         order.lines.append(LineRecord(len(order.lines) + 1, sku, row[i_desc].strip(), None, price, quantity,
-                                      quantity))
+                                      quantity, kind=NON_PRODUCT_KINDS.get(sku, "product")))
 
     def return_row(self, invoice: str, line: int, row: list[str]) -> None:
         """A 'C' line: kept to be matched with earlier purchases once the orders are stored."""
-        _, i_code, _, i_qty, i_date, _, i_cust, _ = self.idx
+        _, i_code, _, i_qty, i_date, i_price, i_cust, _ = self.idx
         sku = row[i_code].strip()
         quantity = self._quantity(row[i_qty])
         at = self._date(row[i_date])
@@ -192,7 +193,9 @@ class _UciRow:
             raise RowError("StockCode: missing")
         if quantity >= 0:
             raise RowError(f"Quantity: {quantity} on return invoice {invoice}; a return line must be negative")
-        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, _customer_id(row[i_cust])))
+        price = self._price(row[i_price])  # what the credit note credits per unit
+        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, _customer_id(row[i_cust]), price,
+                                       self.currency))
 
     @staticmethod
     def _quantity(text: str) -> int:
@@ -236,7 +239,9 @@ class _UciRow:
         return OrderRecord(number=order.number, currency=head["currency"],
                            customer=CustomerRecord(external_id=customer, country=head["country"]) if customer else None,
                            country=head["country"], sales_channel="online", ordered_at=at, shipped_at=at,
-                           delivered_at=at, lines=order.lines)
+                           delivered_at=at, lines=order.lines,
+                           # what the invoice charged, postage and fees included (they are lines, not goods)
+                           paid_total=sum(li.unit_price * li.quantity for li in order.lines))
 
 
 class _CsvRow:

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from ...auth.actor import Actor
 from ...cases.models import Case, CaseLine, CaseType, Channel
@@ -165,6 +165,7 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
                      payload={"imported": True, "refund_amount": credited, "currency": record.currency,
                               "text": f"credited {case.refund_amount} {record.currency}"},
                      at=last_at, visibility="internal")
+        _credit_lines(session, record, credited)
     holds = outcome not in ("rejected", "cancelled") and not (case.type == "repair" and case.state in
                                                                ("resolved", "closed"))
     if case.state in {s.value for s in RELEASING_STATES}:
@@ -183,6 +184,27 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
         session.execute(update(CaseLine).where(CaseLine.id == line.id).values(
             received_quantity=received, accepted_quantity=accepted),
             execution_options={"synchronize_session": False})
+
+
+def _credit_lines(session, record, credited: int) -> None:
+    """The credited amount shared over the case's lines by purchase value (cumulative shares, so they add up to
+    it exactly), kept for the reports (analytics `return_credits`): returns are valued at what was credited."""
+    from ...analytics.records import ReturnCredit
+
+    values = [(line.id, (line.unit_price or 0) * line.quantity) for line in record.lines]
+    whole = sum(v for _, v in values)
+    if not values:
+        return
+    before = 0
+    rows = []
+    for line_id, value in values:
+        share = (credited * (before + value) // whole - credited * before // whole) if whole else 0
+        if not whole and line_id == values[0][0]:
+            share = credited
+        before += value
+        rows.append({"case_line_id": line_id, "case_id": record.id, "merchant_id": record.merchant_id,
+                     "amount": share, "source": "history"})
+    session.execute(insert(ReturnCredit), rows)
 
 
 def _outcome(case: HistoryCase) -> str | None:

@@ -315,7 +315,9 @@ class MappedRows:
                            "must be negative and dated")
         customer = self.get(row, "customer_id")
         customer = customer.removesuffix(".0") if customer else None
-        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, customer or None))
+        price = self.amount(row, "unit_price", self.target.currency) if "unit_price" in self.g else None
+        self.returns.append(ReturnLine(line, invoice, sku, -quantity, at, customer or None, price,
+                                       self.target.currency))
 
     def finish(self, order: PendingOrder) -> OrderRecord:
         head = order.head

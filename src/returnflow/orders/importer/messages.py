@@ -57,6 +57,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "closed_before_opened": {"en": "closed before it was opened ({opened})", "zh-CN": "关闭时间早于创建时间（{opened}）"},
     "refused": {"en": "{problem}", "zh-CN": "{problem}"},
     "wrong_currency": {"en": "the order is in {expected}", "zh-CN": "订单币种为 {expected}"},
+    # Reviews import.
+    "reviews_done": {"en": "{inserted} reviews imported, {updated} updated (same review), from {rows} reviews; "
+                           "{without_order} name no order of this merchant (counted among all buyers only)",
+                     "zh-CN": "已导入 {inserted} 条评价，更新 {updated} 条（同一评价），共 {rows} 条；其中 {without_order} "
+                              "条没有对应本商家的订单（仅计入全部买家）"},
+    "bad_rating": {"en": "not a rating: give a whole number from 1 to 5", "zh-CN": "不是有效评分：请填写 1 到 5 的整数"},
+    "too_long": {"en": "longer than {limit} characters", "zh-CN": "超过 {limit} 个字符"},
     "conflicting_rows": {"en": "case {value} is in the file twice with different orders",
                          "zh-CN": "售后单 {value} 在文件中出现两次且订单不同"},
 }

@@ -36,6 +36,7 @@ class ReturnStats:
     cases_opened: int = 0
     invoices_already_opened: int = 0
     quantity_matched: int = 0
+    unmatched_kept: int = 0  # return lines (or their rest) kept as unmatched returns for the reports
     seconds: float = 0.0
 
 
@@ -75,6 +76,8 @@ class ReturnLine:
     quantity: int  # positive: how many came back
     at: datetime
     customer: str | None
+    price: int | None = None  # the credit note's own unit price, minor units (None: the file gives none)
+    currency: str | None = None  # the price's (None: the merchant's default)
 
 
 @dataclass

@@ -1,4 +1,12 @@
-"""UCI 'C' invoices: matched to earlier purchases and opened as completed return cases (see docs/import.md)."""
+"""UCI 'C' invoices: matched to earlier purchases and opened as completed return cases (see docs/import.md).
+
+What each matched line credited (the credit note's own unit price x the quantity placed on that purchase) is kept
+with the case line (analytics `return_credits`), so reports value the return at what was credited, not at the
+original price. A product line that matches no earlier purchase (no customer, none bought before, or more than
+was bought: the rest) is kept as an unmatched return (analytics `unmatched_returns`), so the reports count it
+apart instead of leaving it out. Lines of non-product codes (postage, fees, manual adjustments) are not goods:
+they are neither, only counted in the import's summary.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from ...auth.actor import Actor
 from ...db import Database
@@ -15,8 +23,12 @@ from ..models import Order
 from .outcome import ReturnLine, ReturnStats
 
 CASE_CHUNK = 200  # return invoices per transaction when opening cases
-# StockCodes of the UCI data that are fees, postage, discounts or manual corrections, not goods.
-NON_PRODUCT_CODES = frozenset({"M", "POST", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "DOT", "C2", "PADS", "B"})
+# StockCodes of the UCI data that are fees, postage, discounts or manual corrections, not goods, with the line kind
+# they are stored as (the same as mappings/uci.toml says), so they are not counted as sales.
+NON_PRODUCT_KINDS = {"POST": "shipping", "DOT": "shipping", "C2": "shipping", "AMAZONFEE": "fee",
+                     "BANK CHARGES": "fee", "CRUK": "fee", "D": "discount", "M": "adjustment", "S": "adjustment",
+                     "PADS": "adjustment", "B": "adjustment"}
+NON_PRODUCT_CODES = frozenset(NON_PRODUCT_KINDS)
 
 
 def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], stats: ReturnStats,
@@ -27,6 +39,7 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
     """
     progress = on_progress or _no_progress
     progress(0, None)
+    from ...analytics.records import UnmatchedReturn
     from ...cases.models import Case, CaseLine
     from ..models import Customer, OrderLine
 
@@ -45,6 +58,9 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
                     .join(Order, Order.customer_id == Customer.id).join(OrderLine, OrderLine.order_id == Order.id)
                     .where(Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))):
                 purchases[(cust, sku)].append([at, number, line_no, line_id, delivered])
+        kept = set(session.execute(select(UnmatchedReturn.reference, UnmatchedReturn.line).where(
+            UnmatchedReturn.merchant_id == merchant_id)).all())
+        currency = session.scalar(select(Merchant.default_currency).where(Merchant.id == merchant_id))
         claimed = dict(session.execute(
             select(CaseLine.order_line_id, func.sum(CaseLine.quantity)).join(Case, Case.id == CaseLine.case_id)
             .where(Case.merchant_id == merchant_id, Case.holds_quantity.is_(True))
@@ -54,9 +70,17 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
         for p in items:
             p[4] -= claimed.get(p[3], 0)  # what is still returnable
 
-    # (invoice, order number) -> {line_no: [sku, quantity]}; cases open in the order the returns happened.
+    # (invoice, order number) -> {line_no: [sku, quantity, credited]}; cases open in the order the returns happened.
     cases: dict[tuple[str, str], dict[int, list]] = {}
     when: dict[str, datetime] = {}
+    unmatched: list[dict] = []
+
+    def keep(r: ReturnLine, quantity: int, why: str) -> None:
+        if (r.invoice, r.line) not in kept:
+            unmatched.append({"merchant_id": merchant_id, "reference": r.invoice, "line": r.line, "sku": r.sku,
+                              "quantity": quantity, "amount": quantity * (r.price or 0),
+                              "currency": r.currency or currency,
+                              "customer": r.customer, "returned_at": r.at, "why": why})
     for r in sorted(returns, key=lambda r: (r.at, r.line)):
         earlier = [p for p in purchases.get((r.customer, r.sku), ()) if p[0] < r.at] if r.customer else []
         if earlier:
@@ -65,12 +89,15 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
             continue
         if r.customer is None:
             stats.unmatched["no customer"] += 1
+            if r.sku not in NON_PRODUCT_CODES:  # goods came back, from someone unknown
+                keep(r, r.quantity, "no_customer")
             continue
         if r.sku in NON_PRODUCT_CODES:
             stats.unmatched["non-product code"] += 1
             continue
         if not earlier:
             stats.unmatched["no earlier purchase"] += 1
+            keep(r, r.quantity, "no_earlier_purchase")
             continue
         wanted = r.quantity
         for p in earlier:
@@ -80,7 +107,9 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
             p[4] -= take
             wanted -= take
             lines = cases.setdefault((r.invoice, p[1]), {})
-            lines.setdefault(p[2], [r.sku, 0])[1] += take
+            item = lines.setdefault(p[2], [r.sku, 0, 0])
+            item[1] += take
+            item[2] = None if r.price is None or item[2] is None else item[2] + take * r.price
             when[r.invoice] = r.at
             stats.quantity_matched += take
             if not wanted:
@@ -91,6 +120,8 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
             stats.partly_matched += 1
         else:
             stats.matched += 1
+        if wanted:
+            keep(r, wanted, "more_than_bought")
     stats.invoices_already_opened = len(done)
 
     by_invoice: dict[str, list[tuple[str, dict[int, list]]]] = defaultdict(list)
@@ -107,6 +138,11 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
                     stats.cases_opened += 1
                     progress(stats.cases_opened, len(cases))
             del merchant
+    if unmatched:
+        with db.transaction() as session:
+            for chunk in _chunks(unmatched, 1000):
+                session.execute(insert(UnmatchedReturn), chunk)
+        stats.unmatched_kept = len(unmatched)
 
 
 def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime, number: str,
@@ -121,8 +157,16 @@ def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime
     data = CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
                       description=f"Return invoice {invoice} (imported)", desired_outcome="refund",
                       lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
-                             for no, (sku, qty) in sorted(lines.items())])
+                             for no, (sku, qty, _credit) in sorted(lines.items())])
     case = open_case(session, actor=system, data=data, created_at=at)
+    credits = [{"case_line_id": line.id, "case_id": case.id, "merchant_id": merchant_id, "amount": item[2],
+                "source": "credit_note"}
+               for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0), sorted(lines.items()),
+                                            strict=True) if item[2] is not None]
+    if credits:
+        from ...analytics.records import ReturnCredit
+
+        session.execute(insert(ReturnCredit), credits)
     # The return happened on the invoice date: its whole history is dated then, not at import time.
     for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
                           ("resolve", system), ("close", system)):

@@ -71,6 +71,7 @@ def print_summary(console: Console, result: ImportResult, errors_file: Path | No
         if r.invoices_already_opened:
             table.add_row("  invoices already opened before", f"{r.invoices_already_opened:,}")
         table.add_row("cases opened", f"{r.cases_opened:,}")
+        table.add_row("  kept as unmatched returns (shown apart in reports)", f"{r.unmatched_kept:,}")
         table.add_row("seconds (cases)", f"{r.seconds:.1f}")
     console.print(table)
     for refused in result.refused[:10]:
