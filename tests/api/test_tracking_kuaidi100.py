@@ -187,3 +187,22 @@ def test_aborts_subscribe_again_at_most_three_times_and_an_unreadable_push_is_re
     url = abort["url"]
     broken = deliver(client, {"url": url, "form": {"param": "{not json", "sign": "00"}})
     assert broken.status_code == 400 and broken.json()["result"] is False
+
+
+def test_a_shutdown_before_the_parcel_arrives_subscribes_again_and_after_it_ends_the_subscription(client, db, fake):
+    shop, case = subscribed_return(client, db, fake)
+    early = fake.push(NUMBER, status="shutdown", state="0", message="监控结束",
+                      items=[{"context": "快件已揽收", "time": "2026-11-24 10:00:00"}])
+    assert deliver(client, early).json() == ACK
+    assert deliver(client, early).json() == ACK  # redelivered: handled once
+    assert subscriptions_queued(db) == 2
+    assert parcel(client, shop, case)["subscription"]["state"] == "resubscribing"
+    Worker(db).run_once()
+    assert fake.stats()["subscriptions"][NUMBER]["count"] == 2
+    # Delivered, then shut down: the journey is over and nothing more is asked of Kuaidi100.
+    signed = [{"context": "已签收，签收人：仓库", "time": "2026-11-26 10:00:00", "statusCode": "3"}, *ITEMS]
+    assert deliver(client, fake.push(NUMBER, state="3", items=signed)).json() == ACK
+    assert parcel(client, shop, case)["status"] == "delivered"
+    final = fake.push(NUMBER, status="shutdown", state="3", message="签收后结束", items=signed)
+    assert deliver(client, final).json() == ACK
+    assert subscriptions_queued(db) == 2 and parcel(client, shop, case)["subscription"]["state"] == "ended"

@@ -4,7 +4,8 @@ Each return parcel of a merchant that tracks through Kuaidi100 is subscribed by 
 `tracking_subscribe`, queued by the `ship_return` event, so a parcel recorded any way gets one, once): the call is
 made outside any transaction and retried with backoff while Kuaidi100 does not answer; its outcome is kept on the
 shipment (`subscription`). A push is checked against the salt of its tracking number, its events stored once each
-(redelivery changes nothing), and an `abort` (3天查询无记录, 60天无变化) subscribes the parcel again — up to
+(redelivery changes nothing), and an `abort` (3天查询无记录, 60天无变化) — or a `shutdown` while the parcel is not yet
+delivered, returned or lost — subscribes the parcel again — up to
 RESUBSCRIBE_LIMIT times, once per abort however often that push is redelivered.
 """
 
@@ -126,12 +127,14 @@ def handle_push(session: Session, *, merchant_id: int, hook_secret: str, param: 
 
 
 def _after(session: Session, shipment: Shipment, push: kuaidi100.Push, param: str) -> bool:
-    """Records what the push says of the subscription; an abort subscribes again (once per abort)."""
+    """Records what the push says of the subscription; an abort, or a shutdown before the parcel's journey is over,
+    subscribes again (once per push, at most RESUBSCRIBE_LIMIT times)."""
     sub = dict(shipment.subscription or {"provider": "kuaidi100", "resubscribed": 0})
     sub["last_push"] = push.status
-    if push.status == "shutdown":
-        sub["state"] = "ended"
-    if push.status != "abort":
+    if push.status == "shutdown" and shipment.status in FINAL:
+        sub["state"] = "ended"  # the parcel's journey is over: nothing more to follow
+    # A shutdown before the parcel arrived (Kuaidi100 stopped following it) is treated like an abort.
+    if push.status not in ("abort", "shutdown") or sub.get("state") == "ended":
         shipment.subscription = sub
         return False
     digest = hashlib.sha256(param.encode()).hexdigest()[:32]
