@@ -193,8 +193,9 @@ def read_history(file: Path, zone: ZoneInfo, encoding: str | None = None) -> lis
     return list(cases.values())
 
 
-def _read_jsonl(file: Path, zone: ZoneInfo) -> list[HistoryCase]:
-    cases: list[HistoryCase] = []
+def json_objects(file: Path):
+    """(line number, object) for each non-blank line of a JSON-lines file; a line that is not a JSON object stops
+    the import naming its row (the history and reviews imports read the same way)."""
     try:
         handle = file.open("rb")
     except OSError as exc:
@@ -210,31 +211,37 @@ def _read_jsonl(file: Path, zone: ZoneInfo) -> list[HistoryCase]:
                               problem=str(exc)) from None
             if not isinstance(data, dict):
                 raise Problem("bad_json", row=line, column="-", value=str(data)[:40], problem="not an object")
-            cells = _Cells(line, data.get, zone)
-            case = _case(cells)
-            items = data.get("lines") or []
-            if not isinstance(items, list):
-                raise Problem("bad_json", row=line, column="lines", value=str(items)[:40], problem="not a list")
-            for item in items:
-                if not isinstance(item, dict):
-                    raise Problem("bad_json", row=line, column="lines", value=str(item)[:40],
-                                  problem="not an object")
-                case.lines.append(_line(cells, item.get))
-            if not case.lines:
-                raise Problem("missing_value", row=line, column="lines", value="", field="lines")
-            for event in data.get("events") or []:
-                if not isinstance(event, dict):
-                    raise Problem("bad_json", row=line, column="events", value=str(event)[:40],
-                                  problem="not an object")
-                action = str(event.get("action") or "")
-                if action not in BY_ACTION:
-                    raise Problem("bad_state", row=line, column="events.action", value=action,
-                                  allowed=", ".join(BY_ACTION))
-                state = str(event.get("state") or "") or None
-                if state is not None and state not in STATES:
-                    raise Problem("bad_state", row=line, column="events.state", value=state,
-                                  allowed=", ".join(STATES))
-                case.events.append(HistoryEvent(action, cells.when("events.at", True, event.get("at")),
-                                                str(event.get("by") or ""), str(event.get("note") or ""), state))
-            cases.append(case)
+            yield line, data
+
+
+def _read_jsonl(file: Path, zone: ZoneInfo) -> list[HistoryCase]:
+    cases: list[HistoryCase] = []
+    for line, data in json_objects(file):
+        cells = _Cells(line, data.get, zone)
+        case = _case(cells)
+        items = data.get("lines") or []
+        if not isinstance(items, list):
+            raise Problem("bad_json", row=line, column="lines", value=str(items)[:40], problem="not a list")
+        for item in items:
+            if not isinstance(item, dict):
+                raise Problem("bad_json", row=line, column="lines", value=str(item)[:40],
+                              problem="not an object")
+            case.lines.append(_line(cells, item.get))
+        if not case.lines:
+            raise Problem("missing_value", row=line, column="lines", value="", field="lines")
+        for event in data.get("events") or []:
+            if not isinstance(event, dict):
+                raise Problem("bad_json", row=line, column="events", value=str(event)[:40],
+                              problem="not an object")
+            action = str(event.get("action") or "")
+            if action not in BY_ACTION:
+                raise Problem("bad_state", row=line, column="events.action", value=action,
+                              allowed=", ".join(BY_ACTION))
+            state = str(event.get("state") or "") or None
+            if state is not None and state not in STATES:
+                raise Problem("bad_state", row=line, column="events.state", value=state,
+                              allowed=", ".join(STATES))
+            case.events.append(HistoryEvent(action, cells.when("events.at", True, event.get("at")),
+                                            str(event.get("by") or ""), str(event.get("note") or ""), state))
+        cases.append(case)
     return cases

@@ -9,7 +9,6 @@ the import, named by row, column and value in the operator's language, and nothi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from ...analytics.records import Review
 from ...db import Database
 from ...merchants.models import Merchant
 from ..models import Order
-from .history_rows import _Cells
+from .history_rows import _Cells, json_objects
 from .messages import Problem, lang_of, say
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect
 
@@ -76,22 +75,8 @@ def read_reviews(file: Path, zone: ZoneInfo, encoding: str | None = None) -> lis
     name = file.name.lower()
     out: list[ReviewRow] = []
     if name.endswith((".jsonl", ".ndjson")):
-        try:
-            handle = file.open("rb")
-        except OSError as exc:
-            raise Problem("unreadable", problem=exc.strerror) from None
-        with handle:
-            for line, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    data = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise Problem("bad_json", row=line, column="-", value=raw[:40].decode("utf-8", "replace"),
-                                  problem=str(exc)) from None
-                if not isinstance(data, dict):
-                    raise Problem("bad_json", row=line, column="-", value=str(data)[:40], problem="not an object")
-                out.append(_review(_Cells(line, data.get, zone)))
+        for line, data in json_objects(file):
+            out.append(_review(_Cells(line, data.get, zone)))
         return out
     codec = ENCODINGS[check_encoding(encoding or "auto")] or detect(file)
     rows = csv_rows(file, codec)
