@@ -16,3 +16,4 @@ from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings 
 from .refunds import models as _refunds  # noqa: F401
 from .audit import models as _audit  # noqa: F401
 from .pages.models import CaseHandoff, CaseMessage, CasePlan, PortalAttempt, PortalCode, PortalSession  # noqa: F401
+from .marketplace import models as _marketplace  # noqa: F401

@@ -91,3 +91,17 @@ def fake_cn(service: str, log: Path, *args: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
+
+
+@contextmanager
+def fake_taobao(log: Path, *, app_key: str, secret: str, session: str) -> Iterator[str]:
+    """tests.support.fake_taobao (Taobao's TOP router, refunds) as a process; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_taobao", str(port), str(log),
+                             "--app-key", app_key, "--secret", secret, "--session", session], cwd=ROOT,
+                            start_new_session=True)
+    try:
+        _wait_port(port, proc, "fake taobao")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)

@@ -77,8 +77,10 @@ def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Mercha
     return merchant
 
 
-def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None) -> CaseRecord:
-    """Opens a case against an order, checking lines, quantities and the reason; numbers it at once."""
+def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None,
+              preset: str | None = None) -> CaseRecord:
+    """Opens a case against an order, checking lines, quantities and the reason; numbers it at once. `preset`: decide
+    it under this shipped preset instead of the merchant's policy (a marketplace's request follows its rules)."""
     merchant_id, merchant_code = merchant_of(session, actor, data.merchant)
     order = store.run(session, _order_statement(), {"merchant_id": merchant_id, "number": data.order}).first()
     if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
@@ -100,7 +102,8 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     # The policy decides every goods request as it is opened; imported history was decided long ago.
     assessment = None
     if pairs and data.channel != Channel.IMPORT:
-        policy_row, policy = policy_service.active(session, merchant_id)
+        policy_row, policy = (None, policy_service.compile_preset(preset)) if preset else \
+            policy_service.active(session, merchant_id)
         assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
                             preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
                             requested=[Requested(line, item.quantity, item.reason, item.opened, item.used,

@@ -17,13 +17,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from .. import logistics, sla  # noqa: F401  (register the producers and handlers)
+from .. import logistics, marketplace, sla  # noqa: F401  (register the producers, handlers and jobs)
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
 from ..notify.dispatch import Dispatcher
 from ..sla.models import Timer
 from ..sla.timers import fire_due
+from . import JOBS
 
 log = logging.getLogger("returnflow.worker")
 
@@ -34,10 +35,11 @@ class Round:
     timers_moot: int = 0
     timers_retried: int = 0
     messages: dict[str, int] = field(default_factory=dict)
+    jobs: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.timers_fired or self.timers_moot or sum(self.messages.values()))
+        return bool(self.timers_fired or self.timers_moot or sum(self.messages.values()) or self.jobs)
 
 
 class _Stop(threading.Event):
@@ -70,10 +72,21 @@ class Worker:
         result = Round()
         if timers:
             self._fire_timers(result, now)
+            result.jobs = self._run_jobs(now)
         if messages:
             result.messages = outbox.deliver_due(self.db, self.settings, now=now, limit=self.settings.worker_batch,
                                                  worker=self.name)
         return result
+
+    def _run_jobs(self, now: datetime | None = None) -> int:
+        """The periodic jobs (JOBS), each on its own: one that fails is logged and the others still run."""
+        done = 0
+        for job in JOBS:
+            try:
+                done += job(self.db, now)
+            except Exception:  # noqa: BLE001 — a platform or the database may be down; the next round tries again
+                log.exception("job %s failed", getattr(job, "__name__", job))
+        return done
 
     def _fire_timers(self, result: Round, now: datetime | None = None) -> None:
         while True:
@@ -95,6 +108,7 @@ class Worker:
                     result = Round()
                     if self.timers:
                         self._fire_timers(result)
+                        result.jobs = self._run_jobs()
                     started = self.dispatcher.pump() if self.dispatcher is not None else 0
                     busy = result.busy or started > 0
                 except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
