@@ -78,11 +78,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .system_api import router as system_router
     from .logistics.api import router as logistics_router
     from .merchants.api import router as merchants_router
+    from .marketplace.api import router as marketplace_router
     from .warehouse.api import router as warehouse_router
 
     for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
                    refunds_router, audit_router, logistics_router, warehouse_router, analytics_router, users_router,
-                   merchants_router):
+                   merchants_router, marketplace_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics_pages)
 

@@ -23,9 +23,11 @@ from .audit.cli import audit_app  # noqa: E402  (event chain, archives)
 from .refunds.cli import money_app  # noqa: E402  (refunds, vouchers, reconciliation)
 
 from .merchants.cli import merchants_app  # noqa: E402  (set up a merchant: country, time zone, preset)
+from .marketplace.cli import marketplace_app  # noqa: E402  (marketplace after-sales sync)
 
 app.add_typer(money_app, name="money")
 app.add_typer(merchants_app, name="merchants")
+app.add_typer(marketplace_app, name="marketplace")
 app.add_typer(audit_app, name="audit")
 console = Console()
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..cases.models import OutboxMessage
 from ..db import Database, utcnow
-from ..errors import Explained, NotFound
+from ..errors import Explained
 from ..money import to_minor
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
@@ -133,7 +133,8 @@ def resolve(session: Session, merchant_id: int, request_id: int, keep: str, now:
     keep="platform" drops them. Either way the flag is cleared and the choice stays on the pushes."""
     request = session.get(MarketplaceRequest, request_id)
     if request is None or request.merchant_id != merchant_id:
-        raise NotFound("marketplace_request", request_id, field="request")
+        raise Explained("request", f"no synced request {request_id} in this shop", f"本店没有平台申请 {request_id}",
+                        code="not_found", status=404)
     if not request.conflict:
         raise Explained("request", "this request is not in conflict", "该申请没有冲突", code="not_in_conflict",
                         status=409)

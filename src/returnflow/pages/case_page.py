@@ -16,6 +16,7 @@ from ..cases.models import Attachment, CaseEvent
 from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION
 from ..errors import AppError
+from ..marketplace import page as marketplace_page
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict
@@ -58,7 +59,8 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
                  "replies": case_sections.reply_templates(session, case, locale),
                  "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
                  "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case),
-                 "history": customer_history(session, case, locale)}
+                 "history": customer_history(session, case, locale),
+                 "marketplace": marketplace_page.case_section(session, case.id, locale, actor.role)}
     offered = offer.actions_for(case, actor, case.policy_decision, money)
     allowed = {o.action for o in offered}
     buttons = [{"action": o.action, "label": words.word(words.ACTIONS, o.action, locale), "primary": o.primary,

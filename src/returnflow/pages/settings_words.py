@@ -42,6 +42,7 @@ KINDS = {
     "customer_charge": N_("Charge or hold on the customer's payment"),
     "inventory_movement": N_("Inventory movement (kept for stock systems; not sent anywhere)"),
     "alert": N_("Message to the staff group robot (WeCom or DingTalk)"),
+    "marketplace": N_("Decision sent back to the marketplace"),
 }
 OTHER_KIND = N_("Other message")
 CHANNELS = {"email": N_("Email"), "sms": N_("SMS"), "push": N_("App push"), "in_app": N_("In-app message"),

@@ -1,0 +1,42 @@
+"""`returnflow marketplace ...`: pull a merchant's marketplace requests now, list what needs staff."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+marketplace_app = typer.Typer(help="Marketplace after-sales sync (Taobao/Tmall refunds).", no_args_is_help=True)
+
+
+@marketplace_app.command("pull")
+def pull_cmd(merchant: str = typer.Option(..., help="Merchant code"),
+             platform: str = typer.Option("taobao", help="Platform of the connector"),
+             lang: str = typer.Option(None, "--lang", help="Language of the messages (default: from LANG)")) -> None:
+    """Pull the platform's new and changed after-sales requests now (the worker also pulls on its schedule)."""
+    from sqlalchemy import select
+
+    from ..cli import _db, console
+    from ..errors import AppError
+    from ..merchants.models import Merchant
+    from ..notify.config import get_delivery_settings
+    from ..orders.importer.messages import lang_of
+    from ..schema import migrate
+    from .sync import pull
+
+    said = lang_of(lang)
+    db = _db()
+    migrate(db)
+    with db.read() as session:
+        merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
+    if merchant_id is None:
+        console.print(f"[red]{'没有商家' if said == 'zh-CN' else 'no merchant'} {merchant}[/red]")
+        raise typer.Exit(2)
+    try:
+        result = pull(db, merchant_id, platform, allowed=get_delivery_settings().allowed())
+    except AppError as exc:
+        console.print(f"[red]{exc.render(said)['message']}[/red]")
+        raise typer.Exit(2) from None
+    console.print_json(json.dumps(result.as_dict(), ensure_ascii=False))
+    if result.error:
+        raise typer.Exit(1)
