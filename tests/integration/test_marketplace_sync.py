@@ -129,3 +129,18 @@ def test_two_pulls_and_pushes_with_changes_on_both_sides(db, platform):
     third = pull(db, shop.id, now=LATER + timedelta(hours=1), allowed=ALLOWED)
     assert third.conflicts == [] and {"R1", "R3"} <= set(third.changed)
     assert requests_of(db)["R1"].status == "WAIT_BUYER_RETURN_GOODS"
+
+
+def test_the_worker_pulls_each_connector_on_its_schedule(db, platform):
+    url, log = platform
+    shop = make_shop(db, "tbtimer")
+    make_order(db, shop, "T6001", lines=(("COAT", "899.00", 1),), when=ORDERED)
+    connect(db, shop.id, url)  # due at once, then every 10 minutes
+    refund(url, "R61", "T6001", created=FIXED_NOW - timedelta(hours=1))
+    worker = Worker(db, DeliverySettings(outbound_allowed_hosts="127.0.0.1"))
+    assert worker.run_once(FIXED_NOW, messages=False).jobs == 1
+    assert case_of(db, "taobao:R61") is not None
+    assert worker.run_once(FIXED_NOW + timedelta(minutes=1), messages=False).jobs == 0  # not due yet
+    assert len(calls(log, "taobao.refunds.receive.get")) == 1
+    assert worker.run_once(FIXED_NOW + timedelta(minutes=11), messages=False).jobs == 1
+    assert len(calls(log, "taobao.refunds.receive.get")) == 2
