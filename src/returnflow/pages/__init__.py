@@ -28,7 +28,7 @@ def install(app: FastAPI) -> None:
     from .portal_reach import router as reach_router
     from .settings_payments import router as settings_payments_router
     from .settings_tracking import router as settings_tracking_router
-    from ..marketplace.page import router as marketplace_router
+    from .marketplace_pages import router as marketplace_router
 
     from .oops import ErrorPages
 

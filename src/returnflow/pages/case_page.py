@@ -16,12 +16,11 @@ from ..cases.models import Attachment, CaseEvent
 from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION
 from ..errors import AppError
-from ..marketplace import page as marketplace_page
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict
 from ..sla import refund_clock
-from . import case_sections, follow, handoffs, plans, words
+from . import case_sections, follow, handoffs, marketplace_pages, plans, words
 from .case_refusals import FIELDS, NO_VERSION, refusal_words
 from .decision import decision_of_case, staff_words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render
@@ -60,7 +59,7 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
                  "plans": plans.plans_of(session, case.id), "handoffs": handoffs.of_case(session, case.id),
                  "refund_due": refund_clock.due_of(session, case), "postage": claim_dict(session, case),
                  "history": customer_history(session, case, locale),
-                 "marketplace": marketplace_page.case_section(session, case.id, locale, actor.role)}
+                 "marketplace": marketplace_pages.case_section(session, case.id, locale, actor.role)}
     offered = offer.actions_for(case, actor, case.policy_decision, money)
     allowed = {o.action for o in offered}
     buttons = [{"action": o.action, "label": words.word(words.ACTIONS, o.action, locale), "primary": o.primary,

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import AppError
-from ..pages.frame import FLASH, N_, check_csrf, locale_of, redirect, render, safe_next
-from ..pages.staff_pages import _ctx, staff_actor
-from .api import DECIDERS, STAFF, attention, request_dict
-from .models import MarketplacePush, MarketplaceRequest
-from .push import resolve
+from .frame import FLASH, N_, check_csrf, locale_of, redirect, render, safe_next
+from .staff_pages import _ctx, staff_actor
+from ..marketplace.api import DECIDERS, STAFF, attention, request_dict
+from ..marketplace.models import MarketplacePush, MarketplaceRequest
+from ..marketplace.push import resolve
 
 router = APIRouter(include_in_schema=False)
 FLASH["marketplace_resolved"] = N_("The conflict is settled: the side you chose stands.")
