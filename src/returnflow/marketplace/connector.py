@@ -64,6 +64,10 @@ class Connector(Protocol):
         """Every request created or changed in [start, end] (all pages). Raises PlatformError."""
         ...
 
+    def get(self, external_id: str) -> PlatformRequest:
+        """One request as the platform shows it now. Raises PlatformError."""
+        ...
+
     def push(self, decision: Decision) -> str:
         """Sends one decision; returns the platform's request id of the call. Raises PlatformError."""
         ...

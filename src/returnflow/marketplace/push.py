@@ -27,7 +27,7 @@ from ..notify.outbox import Claimed
 from .connector import Decision, PlatformError
 from .models import MarketplaceConnector, MarketplacePush, MarketplaceRequest
 from .settings import PLATFORMS, connector_for
-from .sync import flag
+from .sync import copy_request, flag
 
 TOPIC = "marketplace"
 REFUND_TYPES = ("refund_only", "return_refund")
@@ -109,8 +109,9 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
     decision = Decision(push.decision, request.external_id, push.version,
                         amount_minor=int(push.params.get("amount_minor") or 0),
                         message=str(push.params.get("message") or ""), phase=str(raw.get("refund_phase") or ""))
+    connector = connector_for(row, settings.allowed(), settings.http_timeout_seconds)
     try:
-        connector_for(row, settings.allowed(), settings.http_timeout_seconds).push(decision)
+        connector.push(decision)
     except PlatformError as exc:
         if exc.stale:
             with db.transaction() as session:
@@ -125,7 +126,26 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
         raise DeliveryError(str(exc), permanent=True) from None
     if not _mark(db, push.id, "sent", at=utcnow()):
         return 200, "sent (the decision changed meanwhile)"
+    _refresh(db, connector, request, push.version)
     return 200, "sent"
+
+
+def _refresh(db: Database, connector, request: MarketplaceRequest, sent_on: str) -> None:
+    """After the platform accepted a decision its version moved because of us: read the request again, so the next
+    decision carries the new version and the next pull does not take our own change for the buyer's. Best effort
+    (the next pull reads it anyway), and only while nobody stored another version meanwhile."""
+    try:
+        fresh = connector.get(request.external_id)
+    except PlatformError:
+        return
+    with db.transaction() as session:
+        stored = session.get(MarketplaceRequest, request.id)
+        if stored is None or stored.version != sent_on or stored.conflict:
+            return
+        copy_request(stored, fresh, stored.pulled_at)
+        session.execute(update(MarketplacePush).where(
+            MarketplacePush.request_id == stored.id, MarketplacePush.status == "pending",
+            MarketplacePush.version == sent_on).values(version=fresh.version))
 
 
 def resolve(session: Session, merchant_id: int, request_id: int, keep: str, now: datetime) -> MarketplaceRequest:

@@ -106,7 +106,7 @@ def _take(session: Session, merchant_id: int, platform: str, request: PlatformRe
     if stored is None:
         stored = MarketplaceRequest(merchant_id=merchant_id, platform=platform, external_id=request.external_id,
                                     order_ref=request.order_ref, first_seen_at=now, tries=0)
-        _copy(stored, request, now)
+        copy_request(stored, request, now)
         session.add(stored)
         session.flush()
         _open(session, stored, now, result)
@@ -117,7 +117,7 @@ def _take(session: Session, merchant_id: int, platform: str, request: PlatformRe
             _open(session, stored, now, result)
         return
     seen = stored.version
-    _copy(stored, request, now)
+    copy_request(stored, request, now)
     result.changed.append(stored.external_id)
     if stored.case_id is None:
         _open(session, stored, now, result)
@@ -145,7 +145,7 @@ def flag(stored: MarketplaceRequest, *, seen: str, decisions: list[str], now: da
                        "decisions": decisions}
 
 
-def _copy(stored: MarketplaceRequest, request: PlatformRequest, now: datetime) -> None:
+def copy_request(stored: MarketplaceRequest, request: PlatformRequest, now: datetime) -> None:
     stored.order_ref, stored.status, stored.version = request.order_ref, request.status, request.version
     stored.platform_created, stored.platform_modified = request.created, request.modified
     stored.data = {"raw": request.raw, "amount": str(request.amount), "sku": request.sku, "quantity": request.quantity,

@@ -32,8 +32,8 @@ LIST_FIELDS = "refund_id,tid,status,modified"
 GET_FIELDS = ("refund_id,tid,oid,status,created,modified,refund_fee,total_fee,has_good_return,reason,desc,outer_id,"
               "num,refund_version,refund_phase,good_status,title")
 PAGE_SIZE = 100
-SIGNATURE_CODES = {"25"}          # "Invalid signature"
-RETRY_CODES = {"7", "15", "27"}   # call limit, remote service error (with an isp.* sub_code), session invalid
+SIGNATURE_CODES = {"25", "27", "29"}   # invalid signature, invalid session, invalid app key: the credentials
+RETRY_CODES = {"7", "15"}              # call limit; remote service error without a business (isv.*) sub_code
 
 
 def sign(params: dict[str, str], secret: str) -> str:
@@ -101,12 +101,13 @@ class TaobaoConnector:
             if not body.get("has_next") or not items:
                 break
             page += 1
-        found = []
-        for refund_id in dict.fromkeys(ids):
-            refund = self.call("taobao.refund.get", {"fields": GET_FIELDS, "refund_id": refund_id}).get("refund")
-            if isinstance(refund, dict):
-                found.append(request_of(refund))
-        return found
+        return [self.get(refund_id) for refund_id in dict.fromkeys(ids)]
+
+    def get(self, external_id: str) -> PlatformRequest:
+        refund = self.call("taobao.refund.get", {"fields": GET_FIELDS, "refund_id": external_id}).get("refund")
+        if not isinstance(refund, dict) or not refund.get("refund_id") or not refund.get("created"):
+            raise PlatformError(f"Taobao's answer to taobao.refund.get has no refund {external_id}", retry=True)
+        return request_of(refund)
 
     # ---- push ---------------------------------------------------------------------------------------------------
     def push(self, decision: Decision) -> str:
@@ -181,7 +182,7 @@ def _error(method: str, error: dict) -> PlatformError:
     text = outbound.excerpt(text, 400)
     return PlatformError(text, code=sub or code, signature=code in SIGNATURE_CODES,
                          stale=_mentions_version(f"{sub} {error.get('sub_msg') or ''}"),
-                         retry=code in RETRY_CODES and (not sub or sub.startswith("isp.")) or sub.startswith("isp."))
+                         retry=sub.startswith("isp.") or (code in RETRY_CODES and not sub.startswith("isv.")))
 
 
 WINDOW = timedelta(days=1)   # one pull asks for at most a day of changes; a longer gap is pulled a day at a time
