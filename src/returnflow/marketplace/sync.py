@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
@@ -84,17 +85,24 @@ def pull(db: Database, merchant_id: int, platform: str = "taobao", *, now: datet
             session.execute(update(MarketplaceConnector).where(MarketplaceConnector.id == row.id).values(
                 last_error=result.error[:2000], last_pull_at=now))
         return result
-    with db.transaction() as session:
-        for request in found.values():
-            _take(session, merchant_id, platform, request, now, result)
-        retry = session.scalars(select(MarketplaceRequest).where(
-            MarketplaceRequest.merchant_id == merchant_id, MarketplaceRequest.platform == platform,
-            MarketplaceRequest.case_id.is_(None), MarketplaceRequest.external_id.not_in(list(found) or [""]))).all()
-        for stored in retry:
-            _open(session, stored, now, result)
-        session.execute(update(MarketplaceConnector).where(MarketplaceConnector.id == row.id).values(
-            cursor=now, last_pull_at=now, last_error="",
-            next_pull_at=now + timedelta(minutes=row.every_minutes)))
+    try:
+        with db.transaction() as session:
+            for request in found.values():
+                _take(session, merchant_id, platform, request, now, result)
+            retry = session.scalars(select(MarketplaceRequest).where(
+                MarketplaceRequest.merchant_id == merchant_id, MarketplaceRequest.platform == platform,
+                MarketplaceRequest.case_id.is_(None),
+                MarketplaceRequest.external_id.not_in(list(found) or [""]))).all()
+            for stored in retry:
+                _open(session, stored, now, result)
+            session.execute(update(MarketplaceConnector).where(MarketplaceConnector.id == row.id).values(
+                cursor=now, last_pull_at=now, last_error="",
+                next_pull_at=now + timedelta(minutes=row.every_minutes)))
+    except IntegrityError:
+        # Another pull of the same connector stored the same requests first: this one wrote nothing (the cursor
+        # stays), and the next pull reads the window again.
+        return PullResult(error="another pull of this connector ran at the same time; nothing was written by this "
+                                "one, and the next pull reads the same window again")
     return result
 
 

@@ -32,6 +32,7 @@ LIST_FIELDS = "refund_id,tid,status,modified"
 GET_FIELDS = ("refund_id,tid,oid,status,created,modified,refund_fee,total_fee,has_good_return,reason,desc,outer_id,"
               "num,refund_version,refund_phase,good_status,title")
 PAGE_SIZE = 100
+WINDOW = timedelta(days=1)   # one list call asks for at most a day of changes; a longer gap is read a day at a time
 SIGNATURE_CODES = {"25", "27", "29"}   # invalid signature, invalid session, invalid app key: the credentials
 RETRY_CODES = {"7", "15"}              # call limit; remote service error without a business (isv.*) sub_code
 
@@ -183,6 +184,3 @@ def _error(method: str, error: dict) -> PlatformError:
     return PlatformError(text, code=sub or code, signature=code in SIGNATURE_CODES,
                          stale=_mentions_version(f"{sub} {error.get('sub_msg') or ''}"),
                          retry=sub.startswith("isp.") or (code in RETRY_CODES and not sub.startswith("isv.")))
-
-
-WINDOW = timedelta(days=1)   # one pull asks for at most a day of changes; a longer gap is pulled a day at a time
