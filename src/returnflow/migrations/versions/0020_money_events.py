@@ -5,7 +5,7 @@ columns go.
 Revision ID: 0020_money_events
 Revises: 0018_analytics_defs
 """
-from datetime import datetime
+from datetime import datetime, timezone
 
 from alembic import op
 import sqlalchemy as sa
@@ -68,12 +68,13 @@ def event_of(kind: str, record_id: int, merchant_id: int, case_id, created_at, e
     source, target = element.get('from'), element.get('to')
     if target is None and 'from' in element:
         data['from'], source = source, None
+    # An element without a time or an author (no code wrote one) gets the record's creation time and no author.
     at = _parse(element.get('at'))
-    if at is None or at.isoformat() != element.get('at'):
-        data['at'] = element.get('at')  # read back as written
-        at = at or created_at
-    if not isinstance(element.get('by'), str):
-        data['by'] = element.get('by')
+    if 'at' in element and (at is None or at.astimezone(timezone.utc).isoformat() != element['at']):
+        data['at'] = element['at']  # stored in UTC: read back as written
+    at = at or created_at
+    if 'by' in element and not isinstance(element['by'], str):
+        data['by'] = element['by']
     return {'kind': kind, 'record_id': record_id, 'merchant_id': merchant_id, 'case_id': case_id,
             'action': action_of(kind, source, target, element), 'from_state': source, 'to_state': target,
             'actor': element.get('by') if isinstance(element.get('by'), str) else '', 'at': at, 'data': data}
