@@ -53,7 +53,8 @@ def charge_dict(row: CustomerCharge) -> dict:
             "amount": fmt(row.amount, row.currency), "amount_minor": row.amount, "currency": row.currency,
             "method": row.method, "gateway": row.gateway, "provider_ref": row.provider_ref,
             "reference": row.reference, "voucher": row.voucher, "last_error": row.last_error,
-            "history": history(session, CUSTOMER_CHARGE.kind, row.id), "created_at": row.created_at, "settled_at": row.settled_at}
+            "history": history(session, CUSTOMER_CHARGE.kind, row.id), "created_at": row.created_at,
+            "settled_at": row.settled_at}
 
 
 def of_case(session: Session, case_id: int, purpose: str) -> CustomerCharge | None:

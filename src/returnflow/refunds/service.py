@@ -22,7 +22,8 @@ from ..orders.models import Order, OrderLine
 from ..flows import move
 from . import calc, ledger, locks, rules
 from .models import Refund, RefundLine, RefundPayment
-from .money_flows import APPROVERS, EXECUTORS, REFUND, REFUND_PAYMENT, REQUESTERS  # noqa: F401  (EXECUTORS: read from here)
+# The roles are declared with the tables; EXECUTORS is read from here by settle, charges and the pages.
+from .money_flows import APPROVERS, EXECUTORS, REFUND, REFUND_PAYMENT, REQUESTERS  # noqa: F401
 from .schemas import ConsentIn, RefundCreate
 
 log = logging.getLogger("returnflow.refunds")
