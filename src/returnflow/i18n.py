@@ -33,6 +33,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "zh-CN": "merchant：平台用户必须指定商家"},
     "illegal_transition": {"en": "A case in state '{state}' cannot '{action}'; allowed now: {allowed}",
                            "zh-CN": "售后单当前状态为「{state}」，不能执行「{action}」；当前可执行：{allowed}"},
+    "illegal_move": {"en": "A {kind} in state '{state}' cannot '{action}'; allowed now: {allowed}",
+                     "zh-CN": "该记录（{kind}）当前状态为「{state}」，不能执行「{action}」；当前可执行：{allowed}"},
     "unknown_action": {"en": "action: '{action}' is not an action; known actions: {allowed}",
                        "zh-CN": "action：「{action}」不是有效操作；可用操作：{allowed}"},
     "guard_failed": {"en": "{problem}", "zh-CN": "{problem}"},

@@ -7,6 +7,7 @@ from .cases.models import (  # noqa: F401
     Attachment, Case, CaseEvent, CaseLine, IdempotencyRecord, NumberSequence, OutboxMessage, Reason,
 )
 from .db import Base  # noqa: F401
+from .flows import RecordEvent  # noqa: F401
 from .logistics.models import PickupClaim, ReturnAddress, Shipment, TrackingEvent  # noqa: F401
 from .warehouse.models import Disposition, Inspection, Receipt, ReceiptLine, ReceiptPhoto, RepairOrder  # noqa: F401
 from .merchants.models import Merchant  # noqa: F401

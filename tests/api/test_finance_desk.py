@@ -15,6 +15,7 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from returnflow.flows import history
 from returnflow.orders.models import Order
 from returnflow.refunds.models import LedgerEntry, Refund, RefundPayment, Voucher
 from tests.support.money import paid_order, refund_only_case
@@ -99,7 +100,8 @@ def test_the_refund_page_names_the_original_payment_and_a_manual_leg_is_paid_onc
         assert s.scalar(select(Refund.state).where(Refund.number == refund)) == "completed"
         settlements = s.scalar(select(func.count()).select_from(Voucher).where(
             Voucher.refund_payment_id == paid.id))
-    assert (paid.state, paid.reference, paid.history[-1]["note"]) == ("succeeded", "ALI-REFUND-42",
+        events = history(s, "refund_payment", paid.id)
+    assert (paid.state, paid.reference, events[-1]["note"]) == ("succeeded", "ALI-REFUND-42",
                                                                       "refunded in the console")
     assert settlements == 1
     # The same form sent again (a double click, a second tab): refused on the case's page, nothing paid twice.

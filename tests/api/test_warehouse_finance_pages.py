@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import Attachment
+from returnflow.flows import history
 from returnflow.refunds.models import Refund, RefundPayment
 from returnflow.warehouse.models import Disposition, Inspection, Receipt
 from tests.support.portal import PNG, csrf_of, sign_in_staff
@@ -237,7 +238,8 @@ def test_refund_requested_by_an_agent_is_approved_by_authority_paid_by_finance_a
     with db.read() as s:
         assert s.scalars(select(Refund)).one().state == "completed"
         leg = s.scalars(select(RefundPayment)).one()
-    assert leg.history[-1]["note"] == "ICBC transfer" and leg.reference == "BANK-778899"
+        events = history(s, "refund_payment", leg.id)
+    assert events[-1]["note"] == "ICBC transfer" and leg.reference == "BANK-778899"
     assert client.get(f"/api/v1/cases/{number}", headers=shop.headers()).json()["state"] == "resolved"
     again = finance.post(f"/staff/finance/payments/{leg.number}/mark-paid",
                          data={"csrf": csrf_of(finance), "reference": "BANK-2", "version": version,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from returnflow.cases.docs import render_markdown
+from returnflow.flow_docs import render_markdown
 from returnflow.cases.models import CaseState
 from returnflow.cases.workflow import TERMINAL_STATES, TRANSITIONS
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
+from ..flows import count
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.models import Refund, RefundPayment
+from ..refunds.money_flows import REFUND_PAYMENT
 from .frame import N_, PageError, gettext
 
 # The order's payment methods (as shops and importers name them) in words; an unknown one is shown humanised.
@@ -98,7 +101,7 @@ def leg_view(leg: RefundPayment, refund: Refund, order: dict[str, Any] | None, l
             "route": gettext(locale, ROUTES[route]) if route in ROUTES else method_words(route, locale),
             "manual": manual, "payer": payer, "order": (order or {}).get("order", ""),
             "how": gettext(locale, HOW.get(leg.method, HOW_ANY)) if todo else "", "missing": missing,
-            "markable": todo, "version": len(leg.history or ())}
+            "markable": todo, "version": count(object_session(leg), REFUND_PAYMENT.kind, leg.id)}
 
 
 def original_payments(order: dict[str, Any] | None, locale: str) -> list[dict[str, Any]]:
@@ -125,6 +128,6 @@ def refusal(session, number: str, version: int | None, locale: str) -> PageError
 
         return PageError("refund_state", NOT_APPROVED, status=409, refund=refund.number,
                          state=gettext(locale, REFUND_STATES.get(refund.state, N_("not payable"))))
-    if version is not None and version != len(leg.history or ()):
+    if version is not None and version != count(session, REFUND_PAYMENT.kind, leg.id):
         return PageError("stale", STALE, status=409, number=number)
     return None

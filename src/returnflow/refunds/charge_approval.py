@@ -8,16 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..auth.actor import Actor
 from ..auth.models import User
 from ..cases import store
 from ..db import utcnow
 from ..errors import Forbidden, NotFound
+from ..flows import last, move
 from ..money import fmt
-from . import charges
+from . import charges, locks
 from .models import CustomerCharge
+from .money_flows import CUSTOMER_CHARGE
 from .service import APPROVERS, limit_for, money_settings, refuse
 
 WAITING = "awaiting_approval"
@@ -42,20 +44,20 @@ def needs_approval(session: Session, *, merchant_id: int, currency: str, decided
 
 def hold_for_approval(session: Session, row: CustomerCharge, *, decided: int, by: str, at: datetime) -> None:
     """Marks a just-opened charge as waiting for an approver (its gateway call is not queued)."""
-    row.history = [*row.history, {"at": at.isoformat(), "from": row.state, "to": WAITING, "by": by,
-                                  "role": role_of(session, by), "decided": decided}]
-    row.state, row.updated_at = WAITING, at
+    move(session, CUSTOMER_CHARGE, row, "hold_for_approval", by=by, role="system", at=at,
+         data={"role": role_of(session, by), "decided": decided})
 
 
 def _asked(row: CustomerCharge) -> dict:
-    return next((h for h in row.history if h.get("to") == WAITING), {})
+    """Who put the charge up for approval and what they decided: the event that moved it to awaiting approval."""
+    event = last(object_session(row), CUSTOMER_CHARGE.kind, row.id, to=WAITING)
+    return {} if event is None else {"by": event.actor, **(event.data or {})}
 
 
 def _decidable(session: Session, actor: Actor, number: str, what: str) -> CustomerCharge:
     if actor.role not in APPROVERS:
         raise Forbidden("forbidden_role", role=actor.role, what=f"{what} a charge", allowed=list(APPROVERS))
-    row = session.scalar(select(CustomerCharge).where(CustomerCharge.number == number).with_for_update()
-                         .execution_options(populate_existing=True))
+    row = locks.charge_by_number(session, number)
     if row is None or not actor.can_see(row.merchant_id) or actor.kind == "customer":
         raise NotFound("charge", number, field="number")
     if row.state != WAITING:
@@ -78,10 +80,8 @@ def approve(session: Session, *, actor: Actor, number: str, note: str = "") -> C
                         allowed=["admin"])
     at = utcnow()
     op = "hold" if row.kind == "hold" else "charge"
-    row.history = [*row.history, {"at": at.isoformat(), "from": WAITING, "to": charges.OPS[op][0],
-                                  "by": actor.ref, "role": actor.role, **({"note": note} if note else {})}]
-    row.state, row.updated_at = charges.OPS[op][0], at
-    session.flush()
+    move(session, CUSTOMER_CHARGE, row, f"approve_{op}", by=actor.ref, role=actor.role, at=at,
+         data={"role": actor.role, **({"note": note} if note else {})})
     store.enqueue(session, merchant_id=row.merchant_id, case_id=row.case_id, topic=charges.TOPIC, at=at,
                   payload={"charge_id": row.id, "op": op})
     return row
@@ -93,18 +93,17 @@ def reject(session: Session, *, actor: Actor, number: str, reason: str) -> Custo
         raise refuse("reason", "say why the charge is rejected", "请填写驳回理由")
     row = _decidable(session, actor, number, "reject")
     at = utcnow()
-    row.history = [*row.history, {"at": at.isoformat(), "from": WAITING, "to": "rejected", "by": actor.ref,
-                                  "role": actor.role, "reason": reason.strip()}]
-    row.state, row.updated_at, row.last_error = "rejected", at, reason.strip()
+    move(session, CUSTOMER_CHARGE, row, "reject", by=actor.ref, role=actor.role, at=at,
+         data={"role": actor.role, "reason": reason.strip()})
+    row.last_error = reason.strip()
     return row
 
 
 def withdraw(row: CustomerCharge, *, at: datetime, why: str) -> None:
     """A charge still awaiting approval that is no longer needed (the original came back)."""
     if row.state == WAITING:
-        row.history = [*row.history, {"at": at.isoformat(), "from": WAITING, "to": "withdrawn", "by": "system",
-                                      "reason": why}]
-        row.state, row.updated_at = "withdrawn", at
+        move(object_session(row), CUSTOMER_CHARGE, row, "withdraw", by="system", role="system", at=at,
+             data={"reason": why})
 
 
 def waiting(session: Session, *, actor: Actor, limit: int = 200) -> list[CustomerCharge]:

@@ -17,27 +17,28 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..auth.actor import Actor
 from ..cases import store
 from ..db import Database, utcnow
 from ..errors import Explained, Forbidden
+from ..flows import history, move
 from ..money import fmt
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
 from ..notify.outbox import HANDLERS, Claimed
 from ..orders.models import Order
-from . import ledger
+from . import ledger, locks
 from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome, gateway
 from .models import CustomerCharge
+from .money_flows import CHARGE_OPS, CUSTOMER_CHARGE
 from .service import EXECUTORS, _number, money_settings
 
 log = logging.getLogger("returnflow.refunds")
 TOPIC = "customer_charge"
-# op -> (the state that asks for it, the state when done, the state when refused)
-OPS = {"hold": ("holding", "held", "hold_failed"), "charge": ("charging", "charged", "failed"),
-       "capture": ("capturing", "captured", "failed"), "release": ("releasing", "released", "held")}
+# op -> (the state that asks for it, the state when done, the state when refused): money_flows declares them
+OPS = CHARGE_OPS
 MOVES_MONEY = ("charge", "capture")
 
 # What the case's area does when an operation's outcome is known: (session, charge, op, ok, at) -> None.
@@ -47,11 +48,13 @@ ON_OUTCOME: dict[str, OnOutcome] = {}
 
 
 def charge_dict(row: CustomerCharge) -> dict:
+    session = object_session(row)
     return {"number": row.number, "purpose": row.purpose, "kind": row.kind, "state": row.state,
             "amount": fmt(row.amount, row.currency), "amount_minor": row.amount, "currency": row.currency,
             "method": row.method, "gateway": row.gateway, "provider_ref": row.provider_ref,
             "reference": row.reference, "voucher": row.voucher, "last_error": row.last_error,
-            "history": row.history, "created_at": row.created_at, "settled_at": row.settled_at}
+            "history": history(session, CUSTOMER_CHARGE.kind, row.id), "created_at": row.created_at,
+            "settled_at": row.settled_at}
 
 
 def of_case(session: Session, case_id: int, purpose: str) -> CustomerCharge | None:
@@ -60,10 +63,10 @@ def of_case(session: Session, case_id: int, purpose: str) -> CustomerCharge | No
                           .execution_options(populate_existing=True))
 
 
-def _history(row: CustomerCharge, at: datetime, to: str, by: str, **extra) -> None:
-    row.history = [*row.history, {"at": at.isoformat(), "from": row.state, "to": to, "by": by,
-                                  **{k: v for k, v in extra.items() if v is not None}}]
-    row.state, row.updated_at = to, at
+def _move(session: Session, row: CustomerCharge, action: str, at: datetime, by: str, role: str | None = None,
+          **extra) -> None:
+    move(session, CUSTOMER_CHARGE, row, action, by=by, role=role, at=at,
+         data={k: v for k, v in extra.items() if v is not None})
 
 
 def _source(session: Session, merchant_id: int, order_id: int) -> tuple[str, str, str | None]:
@@ -80,10 +83,12 @@ def _source(session: Session, merchant_id: int, order_id: int) -> tuple[str, str
 
 def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: int, purpose: str, kind: str,
                 amount: int, currency: str, at: datetime, shipment_id: int | None = None,
-                by: str = "system", decided: int = 0, decided_by: str = "system") -> CustomerCharge | None:
+                by: str = "system", decided: int = 0, decided_by: str = "system",
+                reason: str | None = None) -> CustomerCharge | None:
     """Starts a hold or a charge (one per case and purpose) and queues its gateway call; None if the case already
     has one (whoever wrote it first decided). `decided` is the part a person (`decided_by`) chose beyond the
-    order's own prices: above their limit the charge awaits approval instead (charge_approval)."""
+    order's own prices: above their limit the charge awaits approval instead (charge_approval). `reason`: why,
+    kept on the opening event."""
     from .charge_approval import hold_for_approval, needs_approval
 
     if amount <= 0:
@@ -93,12 +98,10 @@ def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: i
     row = CustomerCharge(merchant_id=merchant_id, case_id=case_id, shipment_id=shipment_id,
                          number=_number(session, "CH", at, merchant_id), purpose=purpose, kind=kind, method=method,
                          gateway=gateway_name, payment_ref=payment_ref, currency=currency, amount=amount,
-                         state=OPS[op][0], history=[{"at": at.isoformat(), "to": OPS[op][0], "by": by}],
-                         created_at=at, updated_at=at)
+                         state=None, created_at=at, updated_at=at)
     savepoint = session.begin_nested()
     try:
-        session.add(row)
-        session.flush()
+        _move(session, row, op, at, by, reason=reason)
         savepoint.commit()
     except IntegrityError:
         savepoint.rollback()
@@ -115,10 +118,10 @@ def request(session: Session, row: CustomerCharge, op: str, *, at: datetime, by:
     """Moves the charge to the state that asks for `op` (capture or release of a hold, or a charge after a failed
     hold) and queues the gateway call; False if its state no longer allows it (someone else decided first)."""
     allowed = {"capture": ("held",), "release": ("held", "holding"), "charge": ("hold_failed",)}[op]
-    row = _lock(session, row.id)
+    row = locks.charge(session, row.id)
     if row.state not in allowed:
         return False
-    _history(row, at, OPS[op][0], by)
+    _move(session, row, op, at, by)
     if op == "charge":
         row.kind = "charge"
     session.flush()
@@ -127,30 +130,22 @@ def request(session: Session, row: CustomerCharge, op: str, *, at: datetime, by:
     return True
 
 
-def _lock(session: Session, charge_id: int) -> CustomerCharge | None:
-    # PostgreSQL waits here for a concurrent writer and then reads the row as that writer left it.
-    return session.scalar(select(CustomerCharge).where(CustomerCharge.id == charge_id).with_for_update()
-                          .execution_options(populate_existing=True))
-
-
 def record(session: Session, charge_id: int, op: str, *, ok: bool, at: datetime, by: str,
            provider_ref: str | None = None, reference: str | None = None, error: str | None = None,
            waiting: bool = False, collected: bool = False) -> bool:
     """Writes an operation's outcome once: the state, the voucher when money moved, the case's own follow-up.
     `waiting`: a manual gateway took the request; finance marks it `collected` later. False if already recorded."""
-    # Locks in the order every case transition takes them — the case, then its charge — so recording an answer
-    # never deadlocks with the desk receiving the same case (PostgreSQL).
-    case_id = session.scalar(select(CustomerCharge.case_id).where(CustomerCharge.id == charge_id))
-    if case_id is not None and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(store.CASES.c.id).where(store.CASES.c.id == case_id).with_for_update())
-    row = _lock(session, charge_id)
+    # Locks in the order every case transition takes them — the case, then its charge (locks.py) — so recording an
+    # answer never deadlocks with the desk receiving the same case (PostgreSQL).
+    row = locks.charge(session, charge_id)
     asked, done, refused = OPS[op]
     if row is None or row.state != ("awaiting_finance" if collected else asked):
         return False
     if waiting:
-        _history(row, at, "awaiting_finance", by)
+        _move(session, row, f"{op}_manual", at, by, role="gateway")
         return True
-    _history(row, at, done if ok else refused, by, provider_ref=provider_ref, reference=reference, error=error)
+    _move(session, row, f"{op}_done" if ok else f"{op}_refused", at, by, role=None if collected else "gateway",
+          provider_ref=provider_ref, reference=reference, error=error)
     row.provider_ref = provider_ref or row.provider_ref
     row.reference = reference or row.reference
     row.last_error = None if ok else error
@@ -216,7 +211,7 @@ def mark_collected(session: Session, *, actor: Actor, number: str, reference: st
                   by=actor.ref, reference=reference.strip(), collected=True):
         raise Explained("number", f"charge {number} was marked meanwhile", f"扣款单 {number} 已被他人标记",
                         code="charge_not_awaiting", status=409)
-    return _lock(session, row.id)
+    return locks.charge(session, row.id)
 
 
 HANDLERS[TOPIC] = deliver

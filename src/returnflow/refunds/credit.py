@@ -6,31 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..auth.actor import Actor
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
+from ..flows import histories, history, move
 from ..money import MoneyError, fmt, to_minor
 from ..orders.models import Customer
-from . import ledger
+from . import ledger, locks
 from .grants import MAX_MINOR
 from .models import BalanceSpend
+from .money_flows import BALANCE_SPEND
 from .service import APPROVERS, limit_for, money_settings, refuse
 
 SPENDERS = ("agent", "supervisor", "admin", "platform")
 ASSETS = ("store_credit", "points", "coupon")
 STATES = ("awaiting_approval", "applied", "rejected")
-
-
-def _customer(session: Session, merchant_id: int, *, external_id: str | None = None,
-              customer_id: int | None = None) -> Customer | None:
-    stmt = select(Customer).where(Customer.merchant_id == merchant_id)
-    stmt = stmt.where(Customer.external_id == external_id) if external_id is not None else \
-        stmt.where(Customer.id == customer_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()  # two spends of one balance are checked one after the other
-    return session.scalar(stmt)
 
 
 def _held(session: Session, row: BalanceSpend) -> int:
@@ -47,10 +39,10 @@ def _enough(session: Session, row: BalanceSpend) -> int:
     return held
 
 
-def _event(row: BalanceSpend, at: datetime, to: str, actor: Actor, **extra) -> None:
-    row.history = [*(row.history or []), {"at": at.isoformat(), "from": row.state, "to": to, "by": actor.ref,
-                                          "role": actor.role, **{k: v for k, v in extra.items() if v}}]
-    row.state = to
+def _event(session: Session, row: BalanceSpend, at: datetime, action: str, actor: Actor, **extra) -> None:
+    """One declared move (money_flows.BALANCE_SPEND): the state, the version, the event row."""
+    move(session, BALANCE_SPEND, row, action, by=actor.ref, role=actor.role, at=at,
+         data={"role": actor.role, **{k: v for k, v in extra.items() if v}})
 
 
 def _apply(session: Session, row: BalanceSpend, *, external_id: str, by: str, at: datetime) -> None:
@@ -67,7 +59,7 @@ def spend(session: Session, *, actor: Actor, external_id: str, asset: str, curre
     spender's limit it is recorded as awaiting approval and the balance does not move."""
     if actor.role not in SPENDERS or actor.merchant_id is None:
         raise Forbidden("forbidden_role", role=actor.role, what="spend a customer's balance", allowed=list(SPENDERS))
-    customer = _customer(session, actor.merchant_id, external_id=external_id)
+    customer = locks.customer(session, actor.merchant_id, external_id=external_id)
     if customer is None:
         raise NotFound("customer", external_id, field="external_id")
     if asset not in ASSETS:
@@ -85,27 +77,27 @@ def spend(session: Session, *, actor: Actor, external_id: str, asset: str, curre
     at = utcnow()
     row = BalanceSpend(merchant_id=customer.merchant_id, customer_id=customer.id, asset=asset, currency=currency,
                        amount=minor, reference=reference, state="requested", requested_by=actor.ref,
-                       requested_role=actor.role, decision_note="", version=1, history=[], created_at=at)
+                       requested_role=actor.role, decision_note="", version=0, created_at=at)
     held = _enough(session, row)
     limit = limit_for(money_settings(session, customer.merchant_id), actor.role, currency)
     if limit is None or minor <= limit:
-        _event(row, at, "applied", actor)
         row.approved_by, row.decided_at = actor.ref, at
+        _event(session, row, at, "apply", actor)
         _apply(session, row, external_id=external_id, by=actor.ref, at=at)
         held -= minor
     else:
-        _event(row, at, "awaiting_approval", actor, limit=fmt(limit, currency))
-    session.add(row)
-    session.flush()
+        _event(session, row, at, "submit", actor, limit=fmt(limit, currency))
     return spend_dict(row, external_id, held)
 
 
-def spend_dict(row: BalanceSpend, external_id: str, balance: int) -> dict:
+def spend_dict(row: BalanceSpend, external_id: str, balance: int, events: list[dict] | None = None) -> dict:
+    if events is None:
+        events = history(object_session(row), BALANCE_SPEND.kind, row.id)
     return {"id": row.id, "state": row.state, "version": row.version, "customer": external_id, "asset": row.asset,
             "currency": row.currency, "spent": fmt(row.amount, row.currency) if row.state == "applied" else "0",
             "amount": fmt(row.amount, row.currency), "reference": row.reference,
             "balance": fmt(balance, row.currency), "requested_by": row.requested_by, "approved_by": row.approved_by,
-            "decision_note": row.decision_note, "history": row.history or []}
+            "decision_note": row.decision_note, "history": events}
 
 
 def _decidable(session: Session, actor: Actor, spend_id: int, version: int | None, what: str) -> BalanceSpend:
@@ -114,9 +106,8 @@ def _decidable(session: Session, actor: Actor, spend_id: int, version: int | Non
     row = session.get(BalanceSpend, spend_id)
     if row is None or not actor.can_see(row.merchant_id) or actor.kind == "customer":
         raise NotFound("balance spend", spend_id, field="id")
-    _customer(session, row.merchant_id, customer_id=row.customer_id)  # PostgreSQL: one decision on a balance at once
-    row = session.scalar(select(BalanceSpend).where(BalanceSpend.id == spend_id).with_for_update()
-                         .execution_options(populate_existing=True))
+    locks.customer(session, row.merchant_id, customer_id=row.customer_id)  # one decision on a balance at once
+    row = locks.spend(session, spend_id)
     if row.state != "awaiting_approval":
         raise refuse("state", f"balance spend {row.id} is {row.state}; only one awaiting approval can be decided",
                      f"余额使用 {row.id} 状态为 {row.state}，只有待审批的可以审批", code="spend_state", status=409)
@@ -141,8 +132,8 @@ def approve(session: Session, *, actor: Actor, spend_id: int, version: int | Non
                         f"{row.currency} (limit {fmt(limit, row.currency)})", allowed=["admin"])
     held = _enough(session, row)
     at = utcnow()
-    _event(row, at, "applied", actor, note=note)
-    row.approved_by, row.decided_at, row.decision_note, row.version = actor.ref, at, note, row.version + 1
+    row.approved_by, row.decided_at, row.decision_note = actor.ref, at, note
+    _event(session, row, at, "approve", actor, note=note)
     external_id = _external_id(session, row)
     _apply(session, row, external_id=external_id, by=actor.ref, at=at)
     return spend_dict(row, external_id, held - row.amount)
@@ -154,8 +145,8 @@ def reject(session: Session, *, actor: Actor, spend_id: int, reason: str, versio
         raise refuse("reason", "say why the spend is rejected", "请填写驳回理由")
     row = _decidable(session, actor, spend_id, version, "reject")
     at = utcnow()
-    _event(row, at, "rejected", actor, reason=reason.strip())
-    row.approved_by, row.decided_at, row.decision_note, row.version = actor.ref, at, reason.strip(), row.version + 1
+    row.approved_by, row.decided_at, row.decision_note = actor.ref, at, reason.strip()
+    _event(session, row, at, "reject", actor, reason=reason.strip())
     return spend_dict(row, _external_id(session, row), _held(session, row))
 
 
@@ -170,7 +161,8 @@ def listing(session: Session, *, actor: Actor, state: str | None = None, limit: 
                          f"「{state}」不是有效的状态；可选：{', '.join(STATES)}")
         stmt = stmt.where(BalanceSpend.state == state)
     rows = session.execute(stmt.order_by(BalanceSpend.created_at, BalanceSpend.id).limit(limit)).all()
-    return [spend_dict(row, external_id, _held(session, row)) for row, external_id in rows]
+    events = histories(session, BALANCE_SPEND.kind, [row.id for row, _ in rows])
+    return [spend_dict(row, external_id, _held(session, row), events[row.id]) for row, external_id in rows]
 
 
 def may_approve(settings: dict, actor: Actor, row: BalanceSpend) -> str:

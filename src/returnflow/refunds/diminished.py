@@ -49,9 +49,8 @@ def settle_later(session: Session, *, actor: Actor, number: str, body: Diminishe
                      "goods (EU7)", f"须大于 0，且不超过已退商品金额 {fmt(goods, case.currency)}（EU7）")
     row = charges.open_charge(session, merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
                               purpose=PURPOSE, kind="charge", amount=amount, currency=case.currency, at=utcnow(),
-                              by=actor.ref)
+                              by=actor.ref, reason=body.reason)
     if row is None:
         raise refuse("case", "a diminished value has already been charged on this case", "本售后单已收取过商品贬值费用",
                      code="already_charged", status=409)
-    row.history = [{**row.history[0], "reason": body.reason}, *row.history[1:]]  # why, kept with the charge
     return row

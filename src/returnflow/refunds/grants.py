@@ -9,15 +9,17 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..auth.actor import Actor
 from ..cases.service import get_case
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
+from ..flows import history, move
 from ..money import MoneyError, fmt, to_minor
-from . import ledger
+from . import ledger, locks
 from .models import Compensation
+from .money_flows import COMPENSATION
 from .schemas import CompensationCreate
 from .service import APPROVERS, limit_for, money_settings, refuse
 
@@ -45,10 +47,10 @@ def _amount(body: CompensationCreate, currency: str) -> int:
     return amount
 
 
-def _event(comp: Compensation, at: datetime, to: str, actor: Actor, **extra) -> None:
-    comp.history = [*(comp.history or []), {"at": at.isoformat(), "from": comp.state, "to": to, "by": actor.ref,
-                                             "role": actor.role, **{k: v for k, v in extra.items() if v}}]
-    comp.state = to
+def _event(session: Session, comp: Compensation, at: datetime, action: str, actor: Actor, **extra) -> None:
+    """One declared move (money_flows.COMPENSATION): the state, the version, the event row."""
+    move(session, COMPENSATION, comp, action, by=actor.ref, role=actor.role, at=at,
+         data={"role": actor.role, **{k: v for k, v in extra.items() if v}})
 
 
 def compensate(session: Session, *, actor: Actor, number: str, body: CompensationCreate) -> Compensation:
@@ -72,17 +74,13 @@ def compensate(session: Session, *, actor: Actor, number: str, body: Compensatio
     code = (body.code or f"CP{secrets.token_hex(5).upper()}") if body.kind == "coupon" else None
     comp = Compensation(merchant_id=case.merchant_id, case_id=case.id, customer_id=case.customer_id, kind=body.kind,
                         currency=case.currency, amount=amount, code=code, reason=body.reason, created_by=actor.ref,
-                        created_at=at, requested_role=actor.role, state="requested", version=1, history=[])
+                        created_at=at, requested_role=actor.role, state="requested", version=0)
     if limit is None or amount <= limit:
-        _event(comp, at, "applied", actor, limit=_shown(limit, comp.currency))
         comp.approved_by, comp.decided_at = actor.ref, at
-        session.add(comp)
-        session.flush()
+        _event(session, comp, at, "apply", actor, limit=_shown(limit, comp.currency))
         _apply(session, comp, case_number=case.number, by=actor.ref, at=at)
     else:
-        _event(comp, at, "awaiting_approval", actor, limit=_shown(limit, comp.currency))
-        session.add(comp)
-        session.flush()
+        _event(session, comp, at, "submit", actor, limit=_shown(limit, comp.currency))
         log.info("compensation %s of %s %s awaits approval (limit of %s: %s)", comp.id, fmt(amount, comp.currency),
                  comp.currency, actor.role, limit)
     return comp
@@ -106,8 +104,7 @@ def _apply(session: Session, comp: Compensation, *, case_number: str, by: str, a
 
 def _locked(session: Session, actor: Actor, comp_id: int) -> Compensation:
     # PostgreSQL: a second approver waits here and then reads the row as the first one left it.
-    comp = session.scalar(select(Compensation).where(Compensation.id == comp_id).with_for_update()
-                          .execution_options(populate_existing=True))
+    comp = locks.compensation(session, comp_id)
     if comp is None or not actor.can_see(comp.merchant_id) or actor.kind == "customer":
         raise NotFound("compensation", comp_id, field="id")
     return comp
@@ -149,9 +146,8 @@ def approve(session: Session, *, actor: Actor, comp_id: int, version: int | None
                         what=f"approve {fmt(comp.amount, comp.currency)} {comp.currency} "
                              f"(limit {fmt(limit, comp.currency)})", allowed=["admin"])
     at = utcnow()
-    _event(comp, at, "applied", actor, note=note)
-    comp.approved_by, comp.decided_at, comp.decision_note, comp.version = actor.ref, at, note, comp.version + 1
-    session.flush()
+    comp.approved_by, comp.decided_at, comp.decision_note = actor.ref, at, note
+    _event(session, comp, at, "approve", actor, note=note)
     _apply(session, comp, case_number=get_case_number(session, comp.case_id), by=actor.ref, at=at)
     return comp
 
@@ -162,9 +158,8 @@ def reject(session: Session, *, actor: Actor, comp_id: int, reason: str, version
         raise refuse("reason", "say why the compensation is rejected", "请填写驳回理由")
     comp = _decidable(session, actor, comp_id, version, "reject")
     at = utcnow()
-    _event(comp, at, "rejected", actor, reason=reason.strip())
     comp.approved_by, comp.decided_at, comp.decision_note = actor.ref, at, reason.strip()
-    comp.version += 1
+    _event(session, comp, at, "reject", actor, reason=reason.strip())
     return comp
 
 
@@ -194,10 +189,13 @@ def listing(session: Session, *, actor: Actor, state: str | None = None, limit: 
     return list(session.scalars(stmt.order_by(Compensation.created_at, Compensation.id).limit(limit)))
 
 
-def compensation_dict(c: Compensation) -> dict:
+def compensation_dict(c: Compensation, events: list[dict] | None = None) -> dict:
+    """The API's compensation; `events`: its history when the caller read many at once (flows.histories)."""
+    if events is None:
+        events = history(object_session(c), COMPENSATION.kind, c.id)
     return {"id": c.id, "kind": c.kind, "state": c.state, "version": c.version, "amount": fmt(c.amount, c.currency),
             "currency": c.currency,
             # A coupon's code is given out once it is applied (it is only reserved while the request waits).
             "code": c.code if c.state == "applied" else None, "reason": c.reason, "created_by": c.created_by,
             "requested_role": c.requested_role, "approved_by": c.approved_by, "decided_at": c.decided_at,
-            "decision_note": c.decision_note, "history": c.history or [], "created_at": c.created_at}
+            "decision_note": c.decision_note, "history": events, "created_at": c.created_at}

@@ -76,7 +76,6 @@ class RefundPayment(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(100))
     reference: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
-    history: Mapped[list] = mapped_column(default=list)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -108,7 +107,8 @@ class Compensation(Base):
     """Goodwill for the merchant's fault: a coupon code, store credit or points, recorded and reported.
 
     state: applied (on the customer's ledger) | awaiting_approval (above the requester's limit: nothing moved)
-    -> applied | rejected. `version` goes up with each decision (a stale approve or reject is refused).
+    -> applied | rejected. `version` goes up with each move (a stale approve or reject is refused); its history
+    is its record_events rows (refunds/money_flows.py declares the moves).
     """
 
     __tablename__ = "compensations"
@@ -131,7 +131,6 @@ class Compensation(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     version: Mapped[int] = mapped_column(default=1, server_default="1")
-    history: Mapped[list] = mapped_column(default=list)
 
 
 class BalanceSpend(Base):
@@ -155,7 +154,6 @@ class BalanceSpend(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(default=1)
-    history: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -238,7 +236,6 @@ class CustomerCharge(Base):
     reference: Mapped[str | None] = mapped_column(String(200))
     voucher: Mapped[str | None] = mapped_column(String(50))
     last_error: Mapped[str | None] = mapped_column(Text)
-    history: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,11 +14,13 @@ from ..auth.actor import Actor
 from ..cases.models import Case
 from ..db import utcnow
 from ..errors import Forbidden
+from ..flows import histories
 from ..money import fmt, to_minor
 from ..sheets import row as safe_row
 from . import ledger
 from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (their former home)
 from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
+from .money_flows import REFUND_PAYMENT
 from .service import refuse
 
 FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
@@ -164,6 +166,7 @@ def refund_dict(session: Session, refund: Refund) -> dict:
     c = refund.currency
     legs = session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id)
                            .order_by(RefundPayment.id)).all()
+    events = histories(session, REFUND_PAYMENT.kind, [leg.id for leg in legs])
     lines = session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id)
                             .order_by(RefundLine.id)).all()
     deductions = {d["case_line_id"]: d["deductions"] for d in refund.breakdown.get("lines", [])}
@@ -182,7 +185,7 @@ def refund_dict(session: Session, refund: Refund) -> dict:
         "payments": [{"number": leg.number, "method": leg.method, "destination": leg.destination,
                       "gateway": leg.gateway, "amount": fmt(leg.amount, c), "state": leg.state,
                       "attempt": leg.attempt, "provider_ref": leg.provider_ref, "reference": leg.reference,
-                      "last_error": leg.last_error, "history": leg.history, "settled_at": leg.settled_at}
+                      "last_error": leg.last_error, "history": events[leg.id], "settled_at": leg.settled_at}
                      for leg in legs],
     }
 

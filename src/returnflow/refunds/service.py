@@ -19,15 +19,15 @@ from ..errors import Explained, Forbidden, NotFound
 from ..merchants.models import Merchant
 from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
-from . import calc, ledger, rules
+from ..flows import move
+from . import calc, ledger, locks, rules
 from .models import Refund, RefundLine, RefundPayment
+# The roles are declared with the tables; EXECUTORS is read from here by settle, charges and the pages.
+from .money_flows import APPROVERS, EXECUTORS, REFUND, REFUND_PAYMENT, REQUESTERS  # noqa: F401
 from .schemas import ConsentIn, RefundCreate
 
 log = logging.getLogger("returnflow.refunds")
 
-REQUESTERS = ("agent", "supervisor", "admin")
-APPROVERS = ("supervisor", "admin")
-EXECUTORS = ("finance", "admin")
 REFUNDABLE_TYPES = frozenset({CaseType.REFUND_ONLY.value, CaseType.RETURN_REFUND.value})
 REFUNDABLE_STATES = frozenset({CaseState.INSPECTED.value, CaseState.RESOLVING.value})
 # Payment methods that are not cash come back in their own form (CN9, CN10), on the customer's ledger.
@@ -312,12 +312,6 @@ def _number(session: Session, prefix: str, at: datetime, merchant_id: int | None
     return f"{prefix}{day}{value:04d}"
 
 
-def _lock_order(session: Session, order_id: int) -> None:
-    # PostgreSQL: two refunds of one order are computed one after the other (SQLite's writer lock does the same).
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
-
-
 def agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCreate:
     """What the customer agreed to in the portal governs the refund: none while a proposed plan awaits the answer;
     after an accepted partial refund or store credit (and before any refund following it), its amount is the
@@ -358,7 +352,9 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
     if actor.role not in REQUESTERS:
         raise Forbidden("forbidden_role", role=actor.role, what="request a refund", allowed=list(REQUESTERS))
     case = get_case(session, actor=actor, number=number)
-    _lock_order(session, case.order_id)
+    # Two refunds of one order are computed one after the other; the case first (locks.py: the one order).
+    locks.case(session, case.id)
+    locks.order(session, case.order_id)
     body = agreed(session, case, body)
     quote, facts, order = plan(session, case, body)
     if quote.total <= 0:
@@ -405,7 +401,7 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
     refund = Refund(
         merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
         number=_number(session, "RF", at, case.merchant_id),
-        currency=case.currency, route=route, state="approved" if approved else "awaiting_approval",
+        currency=case.currency, route=route, state=None,
         goods_amount=quote.goods, shipping_amount=quote.shipping, deducted_amount=quote.deducted,
         capped_amount=quote.capped, amount=quote.total, consent=consent, note=body.note,
         requested_by=actor.ref, requested_role=actor.role, approved_by=actor.ref if approved else None,
@@ -416,27 +412,27 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
                    "postage": quote.postage[2] if quote.postage else 0,
                    "early": None if case.state in REFUNDABLE_STATES else rules.early_refund(session, case)},
         created_at=at, updated_at=at)
-    session.add(refund)
-    session.flush()
+    move(session, REFUND, refund, "request_within_limit" if approved else "request", by=actor.ref, role=actor.role,
+         at=at)
     for r in quote.lines:
         session.add(RefundLine(refund_id=refund.id, case_line_id=r.case_line_id, order_line_id=r.order_line_id,
                                quantity=r.quantity, gross=r.gross, deducted=r.deducted, net=r.net))
     for seq, (index, method, destination, gateway, amount, ref) in enumerate(legs_plan, start=1):
-        session.add(RefundPayment(
+        leg = RefundPayment(
             refund_id=refund.id, merchant_id=case.merchant_id, number=f"{refund.number}-{seq}", method=method,
             destination=destination, gateway=gateway, payment_ref=ref, currency=case.currency, amount=amount,
-            state="pending", history=[{"at": at.isoformat(), "to": "pending", "by": actor.ref}],
-            created_at=at, updated_at=at))
-    session.flush()
+            state=None, created_at=at, updated_at=at)
+        move(session, REFUND_PAYMENT, leg, "open", by=actor.ref, role=actor.role, at=at)
     if quote.postage:
         rules.open_claim(session, case.id).refund_id = refund.id
     if approved:
-        on_approved(session, refund, by=actor.ref, at=at)
+        on_approved(session, refund, by=actor.ref, role=actor.role, at=at)
     return refund
 
 
 def get_refund(session: Session, *, actor: Actor, number: str) -> Refund:
-    refund = session.scalar(select(Refund).where(Refund.number == number).with_for_update())
+    """The refund, locked after its case (locks.py)."""
+    refund = locks.refund_by_number(session, number)
     if refund is None or not actor.can_see(refund.merchant_id):
         raise NotFound("refund", number, field="number")
     return refund
@@ -460,10 +456,11 @@ def approve(session: Session, *, actor: Actor, number: str, note: str = "") -> R
         raise Forbidden("forbidden_role", role=actor.role, what="approve a refund they requested",
                         allowed=["another approver"])
     at = utcnow()
-    refund.state, refund.approved_by, refund.updated_at = "approved", actor.ref, at
+    move(session, REFUND, refund, "approve", by=actor.ref, role=actor.role, at=at, data={"note": note} if note else {})
+    refund.approved_by = actor.ref
     if note:
         refund.note = (refund.note + "\n" + note).strip()
-    on_approved(session, refund, by=actor.ref, at=at)
+    on_approved(session, refund, by=actor.ref, role=actor.role, at=at)
     return refund
 
 
@@ -476,12 +473,12 @@ def reject(session: Session, *, actor: Actor, number: str, reason: str) -> Refun
         raise refuse("state", f"refund {refund.number} is {refund.state}; only one awaiting approval can be rejected",
                      f"退款单 {refund.number} 状态为 {refund.state}，只有待审批的退款可以操作", code="refund_state",
                      status=409)
-    refund.state, refund.updated_at = "rejected", utcnow()
+    move(session, REFUND, refund, "reject", by=actor.ref, role=actor.role, at=utcnow(), data={"reason": reason})
     refund.note = (refund.note + "\nrejected: " + reason).strip()
     return refund
 
 
-def on_approved(session: Session, refund: Refund, *, by: str, at: datetime) -> None:
+def on_approved(session: Session, refund: Refund, *, by: str, role: str, at: datetime) -> None:
     """The decision voucher, and the legs that need no gateway settled at once (ledger credits)."""
     from .settle import settle
 
@@ -494,4 +491,4 @@ def on_approved(session: Session, refund: Refund, *, by: str, at: datetime) -> N
                 at=at, memo=f"refund {refund.number} decided", case_id=refund.case_id, refund_id=refund.id)
     for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id,
                                                            RefundPayment.destination != "gateway")):
-        settle(session, leg, by=by, at=at, reference="ledger")
+        settle(session, leg, by=by, role=role, at=at, reference="ledger")

@@ -19,24 +19,16 @@ from ..cases import store
 from ..cases.workflow import AWAITED, allowed_actions, fire
 from ..db import Database, utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..flows import count, move
 from ..money import fmt
 from ..orders.models import Order
-from . import ledger
+from . import ledger, locks
 from .gateways import PROVIDER_GATEWAYS, GatewaySettings, Leg, Outcome, gateway, verify
 from .models import GatewayWebhook, Refund, RefundPayment
+from .money_flows import REFUND, REFUND_PAYMENT
 from .service import EXECUTORS, get_refund, money_settings, refuse
 
 log = logging.getLogger("returnflow.refunds")
-
-
-def _history(leg: RefundPayment, at: datetime, to: str, by: str, **extra) -> None:
-    leg.history = [*leg.history, {"at": at.isoformat(), "from": leg.state, "to": to, "by": by, **extra}]
-    leg.state, leg.updated_at = to, at
-
-
-def _lock(session: Session, leg_id: int) -> RefundPayment:
-    return session.scalar(select(RefundPayment).where(RefundPayment.id == leg_id).with_for_update()
-                          .execution_options(populate_existing=True))
 
 
 def leg_view(leg: RefundPayment) -> Leg:
@@ -67,22 +59,22 @@ def provider_conf(session: Session, merchant_id: int | None, name: str) -> dict 
 
 # ---- settlement ----------------------------------------------------------------------------------------------
 
-def settle(session: Session, leg: RefundPayment, *, by: str, at: datetime, reference: str | None = None,
-           provider_ref: str | None = None) -> bool:
+def settle(session: Session, leg: RefundPayment, *, by: str, role: str, at: datetime, reference: str | None = None,
+           provider_ref: str | None = None, note: str = "") -> bool:
     """Marks the leg paid once: its settlement voucher, a ledger credit for own-form legs, the refund completed
     when it was the last leg. False if it was already settled (a duplicate)."""
     if leg.state == "succeeded":
         return False
-    # The refund row is locked first: two legs settling at once then see each other, and exactly one of them
-    # completes the refund and resolves the case.
-    refund = session.scalar(select(Refund).where(Refund.id == leg.refund_id).with_for_update()
-                            .execution_options(populate_existing=True))
+    # The case and the refund are locked (locks.py: before the leg, whoever locked it): two legs settling at once
+    # then see each other, and exactly one of them completes the refund and resolves the case.
+    refund = locks.refund(session, leg.refund_id)
     if leg.destination != "gateway":
         customer_id = session.scalar(select(Order.customer_id).where(Order.id == refund.order_id))
         ledger.credit(session, merchant_id=leg.merchant_id, customer_id=customer_id, asset=leg.destination,
                       currency=leg.currency, amount=leg.amount, at=at, by=by, refund_payment_id=leg.id,
                       memo=f"refund {leg.number} ({leg.method})")
-    _history(leg, at, "succeeded", by, reference=reference, provider_ref=provider_ref)
+    move(session, REFUND_PAYMENT, leg, "settle", by=by, role=role, at=at,
+         data={"reference": reference, "provider_ref": provider_ref, **({"note": note} if note else {})})
     leg.settled_at = at
     leg.reference = reference or leg.reference
     leg.provider_ref = provider_ref or leg.provider_ref
@@ -99,8 +91,7 @@ def _maybe_complete(session: Session, refund: Refund, at: datetime) -> None:
     states = set(session.scalars(select(RefundPayment.state).where(RefundPayment.refund_id == refund.id)))
     if states != {"succeeded"} or refund.state != "approved":
         return
-    refund.state, refund.updated_at = "completed", at
-    session.flush()
+    move(session, REFUND, refund, "complete", by="system", role="system", at=at)
     open_refunds = session.scalar(select(Refund.id).where(Refund.case_id == refund.case_id,
                                                          Refund.state.in_(("awaiting_approval", "approved"))))
     if open_refunds is not None:
@@ -128,12 +119,12 @@ def _case_number(session: Session, case_id: int) -> str:
     return session.scalar(select(Case.number).where(Case.id == case_id))
 
 
-def fail(session: Session, leg: RefundPayment, *, by: str, at: datetime, error: str) -> bool:
+def fail(session: Session, leg: RefundPayment, *, by: str, role: str, at: datetime, error: str) -> bool:
     """A definite failure from the gateway: no money moved; finance may retry."""
     if leg.state != "sent":
         return False
     leg.last_error = error
-    _history(leg, at, "failed", by, error=error)
+    move(session, REFUND_PAYMENT, leg, "fail", by=by, role=role, at=at, data={"error": error})
     return True
 
 
@@ -151,18 +142,17 @@ def begin(session: Session, *, actor: Actor, number: str) -> list[tuple[int, str
                      status=409)
     at = utcnow()
     calls = []
-    for leg in session.scalars(select(RefundPayment).where(RefundPayment.refund_id == refund.id,
-                                                          RefundPayment.destination == "gateway")
-                               .order_by(RefundPayment.id).with_for_update()):
+    for leg in locks.legs(session, refund.id, gateway_only=True):  # after the refund (get_refund), by id
         if leg.state in ("pending", "failed"):
             retried = leg.state == "failed"
             leg.attempt += 1
             leg.idempotency_key = f"{leg.number}-a{leg.attempt}"
             leg.sent_at, leg.last_error = at, None
-            _history(leg, at, "sent", actor.ref, attempt=leg.attempt, retried=retried)
+            move(session, REFUND_PAYMENT, leg, "retry" if retried else "send", by=actor.ref, role=actor.role, at=at,
+                 data={"attempt": leg.attempt, "retried": retried})
         elif leg.state == "sent" and leg.gateway != "manual":
-            leg.history = [*leg.history, {"at": at.isoformat(), "resent": True, "by": actor.ref,
-                                          "attempt": leg.attempt}]
+            move(session, REFUND_PAYMENT, leg, "resend", by=actor.ref, role=actor.role, at=at,
+                 data={"resent": True, "attempt": leg.attempt})
         else:
             continue
         calls.append((leg.id, leg.gateway or "manual", leg_view(leg)))
@@ -171,7 +161,7 @@ def begin(session: Session, *, actor: Actor, number: str) -> list[tuple[int, str
 
 def record(session: Session, leg_id: int, outcome: Outcome, *, by: str, source: str) -> None:
     """Applies what the gateway answered to the leg (a second answer for a settled leg changes nothing)."""
-    leg = _lock(session, leg_id)
+    leg = locks.leg(session, leg_id=leg_id)
     at = utcnow()
     if outcome.status == "succeeded":
         if outcome.amount is not None and (outcome.amount, outcome.currency) != (leg.amount, leg.currency):
@@ -179,9 +169,9 @@ def record(session: Session, leg_id: int, outcome: Outcome, *, by: str, source: 
                       leg.amount, leg.currency)
             leg.last_error = f"{source}: confirmed {outcome.amount} {outcome.currency}, expected {leg.amount} {leg.currency}"
             return
-        settle(session, leg, by=by, at=at, provider_ref=outcome.provider_ref, reference=source)
+        settle(session, leg, by=by, role="gateway", at=at, provider_ref=outcome.provider_ref, reference=source)
     elif outcome.status == "failed":
-        fail(session, leg, by=by, at=at, error=outcome.error or "failed")
+        fail(session, leg, by=by, role="gateway", at=at, error=outcome.error or "failed")
     elif outcome.status == "sent":
         leg.provider_ref = outcome.provider_ref or leg.provider_ref
     elif outcome.status in ("unknown", "missing"):
@@ -202,10 +192,10 @@ def execute(db: Database, settings: GatewaySettings, *, actor: Actor, number: st
 def mark_paid(session: Session, *, actor: Actor, number: str, reference: str, note: str = "",
               version: int | None = None) -> RefundPayment:
     """Finance paid a manual leg outside the system and records the reference (and a note), in one step from
-    pending or sent. `version` is the length of the leg's history the form showed: a stale form is refused."""
+    pending or sent. `version` is the number of the leg's events the form showed: a stale form is refused."""
     if actor.role not in EXECUTORS:
         raise Forbidden("forbidden_role", role=actor.role, what="mark a refund paid", allowed=list(EXECUTORS))
-    leg = session.scalar(select(RefundPayment).where(RefundPayment.number == number).with_for_update())
+    leg = locks.leg(session, number=number)  # its case and refund first, like every money path
     if leg is None or not actor.can_see(leg.merchant_id):
         raise NotFound("refund payment", number, field="number")
     if leg.gateway != "manual":
@@ -217,7 +207,7 @@ def mark_paid(session: Session, *, actor: Actor, number: str, reference: str, no
         raise refuse("state", f"{number} is {leg.state} (refund {refund.state}); only an approved, unpaid "
                      "payment can be marked paid", f"{number} 状态为 {leg.state}（退款单 {refund.state}），"
                      "只有已批准且未支付的款项可以标记已付", code="refund_state", status=409)
-    if version is not None and version != len(leg.history or ()):
+    if version is not None and version != count(session, REFUND_PAYMENT.kind, leg.id):
         raise refuse("version", f"{number} changed since the form was shown; nothing was recorded",
                      f"{number} 在表单显示后已有变化，未作记录", code="stale", status=409)
     at = utcnow()
@@ -225,10 +215,9 @@ def mark_paid(session: Session, *, actor: Actor, number: str, reference: str, no
         leg.attempt += 1
         leg.idempotency_key = f"{leg.number}-a{leg.attempt}"
         leg.sent_at = at
-        _history(leg, at, "sent", actor.ref, attempt=leg.attempt)
-    settle(session, leg, by=actor.ref, at=at, reference=reference)
-    if note:
-        leg.history = [*leg.history[:-1], {**leg.history[-1], "note": note}]
+        move(session, REFUND_PAYMENT, leg, "send", by=actor.ref, role=actor.role, at=at,
+             data={"attempt": leg.attempt})
+    settle(session, leg, by=actor.ref, role=actor.role, at=at, reference=reference, note=note)
     return leg
 
 
@@ -259,7 +248,7 @@ def webhook(db: Database, settings: GatewaySettings, *, name: str, signature: st
     row = {"gateway": name, "event_id": event_id, "amount": amount, "currency": currency,
            "provider_ref": provider_ref, "body": text, "status": kind}
     with db.transaction() as session:
-        leg = session.scalar(select(RefundPayment).where(RefundPayment.idempotency_key == key).with_for_update())
+        leg = locks.leg(session, idempotency_key=key)
         reason = None
         if leg is None:
             reason = f"unknown refund (idempotency key {key})"
