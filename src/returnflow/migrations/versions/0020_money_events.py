@@ -13,7 +13,7 @@ import returnflow.db
 
 
 revision = '0020_money_events'
-down_revision = '0018_analytics_defs'
+down_revision = '0020_marketplace'
 branch_labels = None
 depends_on = None
 
