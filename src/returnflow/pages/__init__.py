@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
     from .portal_reach import router as reach_router
     from .settings_payments import router as settings_payments_router
     from .settings_tracking import router as settings_tracking_router
+    from .portal_api import router as portal_api_router
 
     from .oops import ErrorPages
 
@@ -45,6 +46,7 @@ def install(app: FastAPI) -> None:
     app.include_router(reach_router)
     app.include_router(settings_payments_router)
     app.include_router(settings_tracking_router)
+    app.include_router(portal_api_router, prefix="/api/v1")
 
     @app.get("/", include_in_schema=False)
     async def home():
