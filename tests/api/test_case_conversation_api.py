@@ -76,7 +76,8 @@ def test_an_integrator_proposes_a_plan_the_customer_accepts_and_another_is_withd
     assert answered.status_code == 200 and "you accepted the plan" in answered.text
     listed = client.get(f"/api/v1/cases/{number}/plans", headers=shop.headers()).json()
     assert [(p["id"], p["status"]) for p in listed] == [(plan["id"], "accepted")]
-    assert web.get(f"/api/v1/portal/shop/cases/{number}/plans").json()[0]["status"] == "accepted"
+    seen = web.get(f"/api/v1/portal/shop/cases/{number}/plans").json()
+    assert seen[0]["status"] == "accepted" and "proposed_by" not in seen[0] and "answered_by" not in seen[0]
 
     second = post(client, shop, f"/cases/{number}/plans", {"version": version(client, shop, number),
                                                             "kind": "exchange"}).json()
@@ -268,3 +269,14 @@ def test_a_refusal_is_worded_in_chinese_for_a_chinese_caller(db, shop, client):
     assert r.status_code == 422 and r.json()["error"]["field"] == "kind"
     message = r.json()["error"]["message"]
     assert message != "Plan: choose one of the listed plans." and any("\u4e00" <= ch <= "\u9fff" for ch in message)
+
+
+def test_the_portal_api_is_described_with_its_session_refusal(client):
+    doc = client.get("/openapi.json").json()
+    operation = doc["paths"]["/api/v1/portal/{merchant_code}/cases/{number}/messages"]["get"]
+    assert "401" in operation["responses"] and "security" not in operation
+    assert doc["paths"]["/api/v1/cases/{number}/messages"]["post"]["security"] == [{"bearer": []}]
+    body = doc["paths"]["/api/v1/cases/{number}/messages"]["post"]["requestBody"]["content"]["application/json"]
+    schema = doc["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert "visibility" in schema["required"] and schema["properties"]["visibility"]["enum"] == ["customer",
+                                                                                                "internal"]

@@ -18,6 +18,9 @@ from .portal_pages import SESSION_COOKIE
 
 router = APIRouter(tags=["portal"])
 SIGN_IN = N_("Sign in on the shop's portal first: there is no portal session, or it has ended.")
+NO_SESSION = {401: {"description": "No portal session: sign in on the portal (the `rf_portal` cookie)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+STAFF_ONLY = ("proposed_by", "answered_by")  # staff references stay with staff
 
 
 def _customer_case(request: Request, session, merchant_code: str, number: str):
@@ -28,7 +31,7 @@ def _customer_case(request: Request, session, merchant_code: str, number: str):
     return service.get_case(session, actor=actor, number=number)  # scoped: another customer's case is not found
 
 
-@router.get("/portal/{merchant_code}/cases/{number}/messages")
+@router.get("/portal/{merchant_code}/cases/{number}/messages", responses=NO_SESSION)
 async def customer_messages(merchant_code: str, number: str, request: Request, db: DB) -> list[dict]:
     """The messages of the signed-in customer's case that are shown to them, oldest first (signed in with the
     portal session cookie `rf_portal`; internal messages are never included)."""
@@ -37,9 +40,10 @@ async def customer_messages(merchant_code: str, number: str, request: Request, d
         return JSON([message_dict(m) for m in messages_of(session, case.id, customer=True)])
 
 
-@router.get("/portal/{merchant_code}/cases/{number}/plans")
+@router.get("/portal/{merchant_code}/cases/{number}/plans", responses=NO_SESSION)
 async def customer_plans(merchant_code: str, number: str, request: Request, db: DB) -> list[dict]:
     """The plans proposed to the signed-in customer on their case, oldest first (portal session cookie)."""
     with db.read() as session:
         case = _customer_case(request, session, merchant_code, number)
-        return JSON([plan_dict(p) for p in plans.plans_of(session, case.id)])
+        return JSON([{k: v for k, v in plan_dict(p).items() if k not in STAFF_ONLY}
+                     for p in plans.plans_of(session, case.id)])
