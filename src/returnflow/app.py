@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .auth.api import router as auth_router
     from .auth.users_api import router as users_router
     from .cases.api import router as cases_router
+    from .cases.conversation_api import router as conversation_router
     from .orders.api import router as orders_router
     from .policy.api import router as policy_router
     from .notify.api import router as notify_router
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .marketplace.api import router as marketplace_router
     from .warehouse.api import router as warehouse_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
+    for router in (auth_router, orders_router, cases_router, conversation_router, system_router, policy_router, sla_router, notify_router,
                    refunds_router, audit_router, logistics_router, warehouse_router, analytics_router, users_router,
                    merchants_router, marketplace_router):
         app.include_router(router, prefix="/api/v1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .i18n import message
+from .i18n import gettext, message
 
 
 class AppError(Exception):
@@ -82,3 +82,22 @@ class Explained(AppError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.texts['en']}" if self.field else self.texts["en"]
+
+
+class Worded(AppError):
+    """A refusal worded in the Babel catalogs (msgid `text`, with {placeholders} from params): raised by domain
+    services (plans, hand-offs, messages) and shown alike by the API and the pages."""
+
+    def __init__(self, code: str, text: str, *, field: str | None = None, status: int = 422, **params: Any) -> None:
+        super().__init__(code, field=field, status=status)
+        self.text = text
+        self.values = params
+
+    def render(self, locale: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.key, "message": gettext(locale, self.text).format(**self.values)}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+    def __str__(self) -> str:
+        return self.text.format(**self.values)

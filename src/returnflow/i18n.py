@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from babel import Locale, UnknownLocaleError
+from babel.support import Translations
 
 SUPPORTED = ("zh-CN", "en")
+CATALOGS = Path(__file__).resolve().parent / "locale"  # the Babel catalogs of the pages and the domain's words
+BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
 
 # Message templates by key; `{name}` placeholders are filled from the error's params.
 MESSAGES: dict[str, dict[str, str]] = {
@@ -118,3 +123,24 @@ def message(key: str, locale: str, /, **params) -> str:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+def N_(text: str) -> str:
+    """Marks a string for the catalogs; it is translated where it is shown."""
+    return text
+
+
+_TRANSLATIONS: dict[str, Translations] = {}
+
+
+def translations(locale: str) -> Translations:
+    """The compiled catalog of `locale` (loaded once per process)."""
+    found = _TRANSLATIONS.get(locale)
+    if found is None:
+        found = _TRANSLATIONS[locale] = Translations.load(str(CATALOGS), [BABEL_LOCALE[locale]], domain="messages")
+    return found
+
+
+def gettext(locale: str, text: str) -> str:
+    """`text` translated into `locale` from the catalogs."""
+    return translations(locale).gettext(text)

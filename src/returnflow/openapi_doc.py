@@ -53,6 +53,16 @@ def _needs_auth(route: Any) -> bool:
     return code is not None and "current_actor" in code.co_names
 
 
+def _path_params(dependant: Any) -> list:
+    """The path parameters of a route, those its dependencies take (e.g. the current case's number) included."""
+    found, stack = [], [dependant]
+    while stack:
+        current = stack.pop()
+        found.extend(current.path_params)
+        stack.extend(current.dependencies)
+    return found
+
+
 def error_statuses(route: Any, method: str) -> set[int]:
     """The error statuses an operation can answer, from its auth dependency, parameters, body and method."""
     statuses = {400, 422}  # 422: the input guard refuses bad path, query and body input on every route
@@ -60,10 +70,11 @@ def error_statuses(route: Any, method: str) -> set[int]:
         statuses |= {401, 403}  # public writes check credentials or signatures instead of a token
     if "auth" in (getattr(route, "tags", None) or []) or "/p/" in route.path_format:
         statuses.add(429)  # sign-in and code look-ups are throttled
-    flat_params = route.dependant.path_params or route.dependant.query_params or route.dependant.body_params
+    path_params = _path_params(route.dependant)
+    flat_params = path_params or route.dependant.query_params or route.dependant.body_params
     if route.param_convertors or flat_params or method in _MUTATING or _needs_auth(route):
         statuses.add(404)  # a named record, merchant or case that is not there (or not the caller's)
-    if method in _MUTATING or route.dependant.path_params:
+    if method in _MUTATING or path_params:
         statuses.add(409)  # writes, and reads of a record whose state may not allow it (an open case's archive)
     if route.openapi_extra and "multipart/form-data" in str(route.openapi_extra):
         statuses |= {413, 415}

@@ -58,9 +58,10 @@ def test_a_method_the_path_does_not_have_gets_405_with_every_method_it_has(clien
         if not missing:
             continue
         url = path.replace("{number}", "R-1").replace("{code}", "x").replace("{key}", "k").replace(
-            "{locale}", "en").replace("{name}", "n").replace("{fmt}", "json").replace("{gateway}", "manual")
+            "{locale}", "en").replace("{name}", "n").replace("{fmt}", "json").replace("{gateway}", "manual").replace(
+            "{merchant_code}", "x")
         for name in ("user_id", "attachment_id", "receipt_id", "photo_id", "endpoint_id", "message_id", "task_id",
-                     "repair_id", "version", "external_id", "action"):
+                     "repair_id", "version", "external_id", "action", "plan_id", "handoff_id"):
             url = url.replace("{" + name + "}", "1")
         answer = client.request(missing[0], url, headers=shop.headers("admin", **{"Accept-Language": "en"}))
         assert answer.status_code == 405, (missing[0], url, answer.status_code, answer.text[:200])

@@ -14,8 +14,8 @@ from returnflow.cases.models import CaseEvent
 from returnflow.cases.service import get_case
 from returnflow.db import utcnow
 from returnflow.errors import AppError
-from returnflow.pages import plans
-from returnflow.pages.models import CasePlan
+from returnflow.cases import plans
+from returnflow.cases.conversation import CasePlan
 from tests.support.flows import open_for
 from tests.support.world import make_order, make_shop
 

@@ -20,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
-from ..cases import reasons as reason_taxonomy
+from ..cases import handoffs, reasons as reason_taxonomy
+from ..cases.messages import messages_of
 from ..cases.models import Attachment, CaseEvent, CaseState
 from ..cases.service import get_case
 from ..cases.views import STATE_LABELS
 from ..cases.visibility import CUSTOMER
 from ..errors import Explained
+from ..i18n import gettext
 from ..pdf import cjk_font
 
 LOCALES = ("zh-CN", "en")
@@ -37,9 +39,8 @@ def _json(value) -> bytes:
 
 def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     """The customer's ZIP copy of a closed case (the actor: the customer, or staff preparing it for them)."""
-    from ..pages import follow, handoffs
-    from ..pages.frame import gettext, when
-    from ..pages.messages import messages_of
+    from ..pages import follow
+    from ..pages.frame import when
 
     case = get_case(session, actor=actor, number=number)
     if case.state != CaseState.CLOSED.value:

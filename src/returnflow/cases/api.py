@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 from ..errors import InvalidInput, NotFound
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
 from . import files, service
+from .current import CurrentCase
 from .evidence import ALLOWED, MESSAGE_FILES, attach, receive
 from .models import Attachment, CaseState, CaseType, Channel
 from .schemas import ActionRequest, CaseCreate, CasePage, CaseRead
@@ -46,18 +47,16 @@ async def list_cases(actor: CurrentActor, db: DB, state: list[CaseState] = Query
 
 
 @router.get("/cases/{number}", response_model=CaseRead)
-async def get_case(number: str, actor: CurrentActor, db: DB):
+async def get_case(case: CurrentCase, actor: CurrentActor, db: DB):
     """One case with its lines, evidence and timeline."""
     with db.read() as session:
-        case = service.get_case(session, actor=actor, number=number)
         return JSON(present(session, [case], actor, detail=True)[0])
 
 
 @router.get("/cases/{number}/timeline")
-async def get_timeline(number: str, actor: CurrentActor, db: DB) -> list[dict]:
+async def get_timeline(case: CurrentCase, db: DB) -> list[dict]:
     """The case's events, oldest first."""
     with db.read() as session:
-        case = service.get_case(session, actor=actor, number=number)
         return [event_dict(e) for e in service.timeline(session, case=case)]
 
 
@@ -111,13 +110,12 @@ async def upload(number: str, actor: CurrentActor, request: Request,
 
 @router.get("/cases/{number}/attachments/{attachment_id}",
             responses={200: {"description": "The file", "content": {t: {} for t in {**ALLOWED, **MESSAGE_FILES}}}})
-async def download(number: str, attachment_id: int, actor: CurrentActor, db: DB, request: Request,
+async def download(case: CurrentCase, attachment_id: int, actor: CurrentActor, db: DB, request: Request,
                    original: bool = False):
     """The evidence file as people see it (a photo's location data stripped, HEIC as JPEG), streamed, with its
     SHA-256 in X-Checksum-SHA256 and the upload's in X-Original-SHA256; `original=true` gives staff the file
     exactly as uploaded, as a download."""
     with db.read() as session:
-        case = service.get_case(session, actor=actor, number=number)
         attachment = session.get(Attachment, attachment_id)
         if attachment is None or attachment.case_id != case.id:
             raise NotFound("attachment", attachment_id, field="attachment_id")

@@ -17,6 +17,7 @@ from ..errors import AppError, Conflict, Forbidden
 from ..guard import INT32_MAX
 from ..orders.models import OrderLine
 from . import retype, visibility as visible
+from .conversation import CasePlan
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
 from .store import (
     CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
@@ -105,15 +106,13 @@ def _require(*names: str) -> Guard:
     return guard
 
 
-# The plan row each plan event follows (pages.plans writes the row, then fires the event).
+# The plan row each plan event follows (cases.plans writes the row, then fires the event).
 PLAN_STATUS_OF = {"propose_plan": "proposed", "accept_plan": "accepted", "decline_plan": "declined",
                   "withdraw_plan": "withdrawn"}
 
 
 def _plan_guard(action: str) -> Guard:
     def guard(session: Session, case: Case, _a: Actor, payload: dict) -> None:
-        from ..pages.models import CasePlan  # the plan rows live with the pages that propose and answer them
-
         plan = payload.get("plan")
         row = session.get(CasePlan, plan) if isinstance(plan, int) and not isinstance(plan, bool) else None
         status = PLAN_STATUS_OF[action]
@@ -461,7 +460,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("note", ALL_STATES, None, ("agent", "warehouse", "finance", "supervisor", "admin", "platform"),
                _require("text"), "Add an internal note", "添加内部备注", ("text",)),
     # A plan the customer confirms before it is carried out (PROCESS.md §2); the plan itself is a row of
-    # pages.plans, which checks which plan is open; these events put each step on the timeline.
+    # cases.plans, which checks which plan is open; these events put each step on the timeline.
     Transition("propose_plan", PLAN_STATES, None, STAFF_WORK,
                _all(_plan_guard("propose_plan"), _require("kind")),
                "Propose a plan for the customer to accept", "向顾客提出处理方案", ("plan", "kind")),

@@ -29,6 +29,7 @@ def install(app: FastAPI) -> None:
     from .settings_payments import router as settings_payments_router
     from .settings_tracking import router as settings_tracking_router
     from .marketplace_pages import router as marketplace_router
+    from .portal_api import router as portal_api_router
 
     from .oops import ErrorPages
 
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
     app.include_router(settings_payments_router)
     app.include_router(settings_tracking_router)
     app.include_router(marketplace_router)
+    app.include_router(portal_api_router, prefix="/api/v1")
 
     @app.get("/", include_in_schema=False)
     async def home():

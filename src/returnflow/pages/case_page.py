@@ -20,11 +20,12 @@ from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict
 from ..sla import refund_clock
-from . import case_sections, follow, handoffs, marketplace_pages, plans, words
+from ..cases import handoffs, plans
+from ..cases.messages import messages_of
+from . import case_sections, follow, marketplace_pages, words
 from .case_refusals import FIELDS, NO_VERSION, refusal_words
 from .decision import decision_of_case, staff_words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render
-from .messages import messages_of
 from .customer_history import customer_history
 from .staff_pages import _ctx, _staff_users, router, staff_actor
 

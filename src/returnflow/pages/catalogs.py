@@ -12,7 +12,10 @@ from babel.messages.pofile import read_po, write_po
 
 from .frame import LOCALES, PACKAGE
 
-METHODS = [("pages/**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")]
+# The domain services whose refusals and labels are worded in the catalogs (errors.Worded) are read too.
+DOMAIN = ("cases/plans.py", "cases/handoffs.py", "cases/messages.py")
+METHODS = [("pages/**.py", "python"), *((path, "python") for path in DOMAIN),
+           ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
 LANGS = ("zh_CN", "en")

@@ -11,7 +11,11 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases import visibility as visible
+from ..cases.conversation import CaseMessage
 from ..cases.evidence import MESSAGE_FILES, Receiver, Upload, attach
+from ..cases.handoffs import TEAMS
+from ..cases.messages import add_message
+from ..cases.plans import KINDS
 from ..cases.models import CaseEvent
 from ..cases.store import CaseRecord
 from ..errors import AppError
@@ -19,8 +23,6 @@ from ..money import fmt
 from ..refunds.models import Refund, RefundPayment
 from . import words
 from .frame import N_, PageError, check_csrf, gettext
-from .messages import add_message
-from .models import CaseMessage
 
 MAX_MESSAGE_FILES = 3
 
@@ -51,8 +53,6 @@ def customer_steps(events: list[CaseEvent], refunds: list[dict[str, Any]], local
                    reasons: dict[str, str], handoffs: list | None = None) -> list[dict[str, Any]]:
     """The timeline in plain words: customer-visible events, shared hand-offs, and each paid refund with its amount
     and route. Internal items are never read into it (cases/visibility.py)."""
-    from .handoffs import TEAMS
-
     steps = []
     for e in events:
         if not visible.shown(e) or e.action not in words.CUSTOMER_STEPS:
@@ -81,8 +81,6 @@ def customer_steps(events: list[CaseEvent], refunds: list[dict[str, Any]], local
 
 
 def plan_details(payload: dict[str, Any], locale: str) -> list[tuple[str, str]]:
-    from .plans import KINDS
-
     found = [(N_("Plan"), words.word(KINDS, payload.get("kind"), locale))]
     if payload.get("amount"):
         found.append((N_("Amount"), f"{payload['amount']} {payload.get('currency') or ''}".strip()))

@@ -13,18 +13,17 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..errors import AppError, Forbidden
-from ..i18n import SUPPORTED, negotiate
+from ..errors import AppError, Forbidden, Worded
+from ..i18n import BABEL_LOCALE, CATALOGS, N_, SUPPORTED, gettext, negotiate, translations
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
-LOCALES = PACKAGE / "locale"
+LOCALES = CATALOGS
 HTMX = "vendor/htmx-2.0.11/htmx.min.js"
 
 LANG_COOKIE = "rf_lang"
@@ -33,7 +32,6 @@ FLASH_COOKIE = "rf_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_TEXT = 200_000  # one form field; the longest is a policy file
-BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
 HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONE: ContextVar[ZoneInfo] = ContextVar("page_zone", default=SHANGHAI)
@@ -49,25 +47,10 @@ SECURITY_HEADERS = {
 }
 
 
-def N_(text: str) -> str:
-    """Marks a string for the catalogs; it is translated where it is shown."""
-    return text
-
-
-_TRANSLATIONS: dict[str, Translations] = {}
-
-
-def _translations(locale: str) -> Translations:
-    found = _TRANSLATIONS.get(locale)
-    if found is None:
-        found = _TRANSLATIONS[locale] = Translations.load(str(LOCALES), [BABEL_LOCALE[locale]], domain="messages")
-    return found
-
-
 def _environment(locale: str) -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-    env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["locale"] = locale
     env.globals["html_lang"] = HTML_LANG[locale]
     env.globals["htmx"] = HTMX
@@ -92,11 +75,6 @@ def environment(locale: str) -> Environment:
     if env is None:
         env = _ENVS[locale] = _environment(locale)
     return env
-
-
-def gettext(locale: str, text: str) -> str:
-    """`text` translated into `locale` from the catalogs."""
-    return _translations(locale).gettext(text)
 
 
 def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> str:
@@ -320,19 +298,4 @@ def error_page(request: Request, exc: AppError) -> HTMLResponse:
     return render(request, "error.html", {"error": body, "status": exc.status, "home": home}, status=exc.status)
 
 
-class PageError(AppError):
-    """A refusal worded in the catalogs (msgid `text`, with {placeholders} from params), for pages."""
-
-    def __init__(self, code: str, text: str, *, field: str | None = None, status: int = 422, **params: Any) -> None:
-        super().__init__(code, field=field, status=status)
-        self.text = text
-        self.values = params
-
-    def render(self, locale: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.key, "message": gettext(locale, self.text).format(**self.values)}
-        if self.field:
-            body["field"] = self.field
-        return body
-
-    def __str__(self) -> str:
-        return self.text.format(**self.values)
+PageError = Worded  # the pages raise the same catalog-worded refusals as the domain services

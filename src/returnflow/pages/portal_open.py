@@ -17,7 +17,8 @@ from ..errors import AppError, NotFound
 from ..merchants.models import Merchant
 from ..money import from_minor
 from ..orders.models import Order
-from . import follow, plans, portal_answer as answer_words, words
+from ..cases import plans
+from . import follow, portal_answer as answer_words, words
 from .frame import N_, PageError, check_csrf, gettext, locale_of, redirect, render
 from .portal_pages import MAX_FILES, _context, _db, _require_customer, router
 

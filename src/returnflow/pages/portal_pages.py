@@ -20,9 +20,10 @@ from ..logistics import service as logistics
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..notify import survey
-from . import follow, handoffs, plans, portal, portal_parcel as parcel, portal_reach as reach, words
+from ..cases import handoffs, plans
+from ..cases.messages import messages_of
+from . import follow, portal, portal_parcel as parcel, portal_reach as reach, words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render, set_cookie
-from .messages import messages_of
 
 router = APIRouter(include_in_schema=False)
 SESSION_COOKIE = "rf_portal"

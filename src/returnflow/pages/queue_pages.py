@@ -13,7 +13,8 @@ from ..cases.models import Case as CaseRow, CaseState as S
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
 from ..money import fmt
-from . import handoffs, money_approvals, queues, words
+from ..cases import handoffs
+from . import money_approvals, queues, words
 from .console import can
 from .frame import FLASH, N_, PageError, check_csrf, locale_of, redirect, render, safe_next
 from .staff_pages import PAGE_SIZE, WAREHOUSE_STATES, _ctx, _staff_users, staff_actor

@@ -9,6 +9,7 @@ from sqlalchemy import and_, case as when_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ..auth.actor import Actor
+from ..cases.conversation import CasePlan
 from ..cases.models import Case
 from ..cases.workflow import OPEN_STATES
 from ..sla.models import Timer
@@ -84,8 +85,6 @@ def by_assignee(session: Session, actor: Actor) -> list[tuple[int | None, int]]:
 
 def plan_declined():
     """Cases whose latest plan the customer declined: back with the agent to propose something else."""
-    from .models import CasePlan
-
     newer = aliased(CasePlan)
     return exists().where(CasePlan.case_id == Case.id, CasePlan.status == "declined",
                           ~exists().where(newer.case_id == CasePlan.case_id, newer.id > CasePlan.id))

@@ -11,13 +11,14 @@ from ..auth.actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
 from ..cases import files as served
+from ..cases import handoffs, plans
 from ..cases import service
 from ..cases.models import Attachment
 from ..cases.models import CaseState as S
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
-from ..errors import AppError, Conflict, NotFound
-from . import follow, handoffs, plans, queues, words
+from ..errors import AppError, NotFound
+from . import follow, queues, words
 from .diagram import process_table
 from .frame import (
     N_,
@@ -192,14 +193,9 @@ async def propose_plan(number: str, request: Request):
         version = shown_version(form)
         with request.app.state.db.transaction() as session:
             case = service.get_case(session, actor=actor, number=number)
-            if case.version != version:
-                raise Conflict("stale_version", field="version", sent=version, current=case.version)
-            if "propose_plan" not in allowed_actions(case, actor):
-                raise PageError("plan_not_allowed", N_("A plan cannot be proposed in this state or by your role."),
-                                field="kind", status=409)
             plans.propose(session, case=case, actor=actor, kind=str(form.get("kind") or ""),
                           amount=str(form.get("amount") or "")[:30], note=str(form.get("note") or "").strip(),
-                          at=utcnow())
+                          at=utcnow(), version=version)
     except AppError as exc:
         return refused(request, actor, number, exc)
     return redirect(request, f"/staff/cases/{number}#plans", flash="plan_proposed")
@@ -216,23 +212,16 @@ async def withdraw_plan(number: str, plan_id: str, request: Request):
         version = shown_version(form)
         with request.app.state.db.transaction() as session:
             case = service.get_case(session, actor=actor, number=number)
-            if case.version != version:
-                raise Conflict("stale_version", field="version", sent=version, current=case.version)
-            plans.withdraw(session, case=case, actor=actor, plan_id=plan_id, at=utcnow())
+            plans.withdraw(session, case=case, actor=actor, plan_id=plan_id, at=utcnow(), version=version)
     except AppError as exc:
         return refused(request, actor, number, exc)
     return redirect(request, f"/staff/cases/{number}#plans", flash="plan_withdrawn")
 
 
-def _may_hand_off(actor: Actor) -> None:
-    if actor.role not in ("agent", "warehouse", "finance", "supervisor", "admin"):
-        raise PageError("forbidden", N_("Your role cannot hand cases off."), status=403)
-
-
 @router.post("/staff/cases/{number}/handoffs")
 async def hand_off(number: str, request: Request):
     actor = staff_actor(request)
-    _may_hand_off(actor)
+    handoffs.may_hand_off(actor)
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
     try:
@@ -251,7 +240,7 @@ async def hand_off(number: str, request: Request):
 @router.post("/staff/cases/{number}/handoffs/{handoff_id}/done")
 async def hand_off_done(number: str, handoff_id: int, request: Request):
     actor = staff_actor(request)
-    _may_hand_off(actor)
+    handoffs.may_hand_off(actor)
     form = await request.form(max_files=0, max_fields=10)
     check_csrf(request, form)
     back = safe_next(str(form.get("back") or ""), f"/staff/cases/{number}#handoffs")

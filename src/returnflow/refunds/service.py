@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..cases import store
+from ..cases.conversation import CasePlan
 from ..cases.models import CaseState, CaseType
 from ..cases.service import _next_value, get_case
 from ..cases.store import CaseRecord
@@ -316,8 +317,6 @@ def agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCrea
     """What the customer agreed to in the portal governs the refund: none while a proposed plan awaits the answer;
     after an accepted partial refund or store credit (and before any refund following it), its amount is the
     default and the most, and an accepted store credit is the customer's recorded consent to that route (CN9)."""
-    from ..pages.models import CasePlan  # plan rows live with the pages that propose and answer them
-
     latest = session.scalar(select(CasePlan).where(CasePlan.case_id == case.id, CasePlan.status != "withdrawn")
                             .order_by(CasePlan.id.desc()).limit(1))
     if latest is None:
