@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 
 from . import __version__
+from .bootstrap import bootstrap
 from .config import Settings, get_settings
 from .db import Database, utcnow
 from .errors import AppError
@@ -18,6 +19,7 @@ from .web import JSON, error_response, validation_response
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Builds the app for `settings` (default: from the environment)."""
+    bootstrap()  # every producer, outbox handler, timer kind and report (returnflow/bootstrap.py)
     settings = settings or get_settings()
     database = db or Database(settings.resolved_database_url())
 

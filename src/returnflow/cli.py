@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .analytics.cli import register as add_report_command
+from .bootstrap import bootstrap
 from .config import get_settings
 from .db import Database
 
@@ -30,8 +32,17 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 
 
+@app.callback()
+def _wired() -> None:
+    """Every command runs with the whole wiring installed (returnflow/bootstrap.py)."""
+    bootstrap()
+
+
 def _db() -> Database:
     return Database(get_settings().resolved_database_url())
+
+
+add_report_command(app, _db)  # `returnflow report NAME ...` (returnflow/analytics/cli.py)
 
 
 def _check_outbound() -> None:
@@ -445,11 +456,6 @@ def tracking_carriers() -> None:
         table.add_row(c.code, c.name_en, c.name_zh, c.example, "yes" if c.check else "")
     console.print(table)
 
-
-# Analytics: `returnflow report NAME ...` (returnflow/analytics/cli.py).
-from .analytics.cli import register as _register_report  # noqa: E402
-
-_register_report(app, _db)
 
 
 if __name__ == "__main__":

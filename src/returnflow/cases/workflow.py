@@ -18,8 +18,9 @@ from ..guard import INT32_MAX
 from ..orders.models import OrderLine
 from . import retype, visibility as visible
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
+from .side_effects import write_side_effects
 from .store import (
-    CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
+    CaseLineRecord, CaseRecord as Case, append_event, count_events, line_state,
     save_changes,
 )
 
@@ -535,20 +536,3 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
                          visibility=audience)
     write_side_effects(session, case, event)
     return event
-
-
-# Producers of side effects: each looks at a new event and returns the outbox messages it calls for (a webhook
-# delivery per subscribed endpoint, a notification per channel, ...). They run inside the transition's transaction,
-# so a side effect exists exactly when its event does. Deliveries are addressed: no destination, no message.
-SideEffects = Callable[[Session, Case, dict], list[dict]]
-SIDE_EFFECTS: list[SideEffects] = []
-
-
-def write_side_effects(session: Session, case: Case, event: dict) -> None:
-    """Writes the outbox messages every registered producer asks for (in one statement, in producer order)."""
-    messages = [(message["topic"], message["payload"]) for producer in SIDE_EFFECTS
-                for message in producer(session, case, event)]
-    enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, messages=messages, at=event["created_at"])
-
-
-from ..audit import chain as _chain  # noqa: E402,F401  (every event is hash-chained in its own transaction)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from .. import logistics, sla  # noqa: F401  (register the producers and handlers)
+from ..bootstrap import bootstrap
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
@@ -57,6 +57,7 @@ class Worker:
 
     def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
                  timers: bool = True, messages: bool = True) -> None:
+        bootstrap()  # the handlers it delivers with and the producers of what it fires (returnflow/bootstrap.py)
         self.db = db
         self.timers, self.messages = timers, messages
         self.settings = settings or get_delivery_settings()

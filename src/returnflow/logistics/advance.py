@@ -22,7 +22,7 @@ from ..auth.actor import SYSTEM, Actor
 from ..cases import store
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord
-from ..cases.workflow import SIDE_EFFECTS, allowed_actions, fire
+from ..cases.workflow import allowed_actions, fire
 from ..errors import Explained, Forbidden
 from ..merchants.models import Merchant
 from ..money import fmt
@@ -250,9 +250,3 @@ def view(session: Session, case: CaseRecord) -> dict[str, Any]:
             "acts_at": pending[0].due_at if pending else None, "on_overdue": conf["on_overdue"],
             "grace_days": conf["grace_days"], "arrived": _arrived(case),
             "charge": charges.charge_dict(charge) if charge else None}
-
-
-timers.ON_DUE[TIMER] = on_due
-charges.ON_OUTCOME[PURPOSE] = on_outcome
-if on_arrival not in SIDE_EFFECTS:
-    SIDE_EFFECTS.append(on_arrival)

@@ -26,7 +26,7 @@ from ..errors import Explained, Forbidden
 from ..money import fmt
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
-from ..notify.outbox import HANDLERS, Claimed
+from ..notify.outbox import Claimed
 from ..orders.models import Order
 from . import ledger
 from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome, gateway
@@ -41,7 +41,7 @@ OPS = {"hold": ("holding", "held", "hold_failed"), "charge": ("charging", "charg
 MOVES_MONEY = ("charge", "capture")
 
 # What the case's area does when an operation's outcome is known: (session, charge, op, ok, at) -> None.
-# logistics.advance registers the advance exchange's timeline event and customer notice here.
+# Filled by returnflow/bootstrap.py (logistics.advance: the advance exchange's timeline event and customer notice).
 OnOutcome = Callable[[Session, CustomerCharge, str, bool, datetime], None]
 ON_OUTCOME: dict[str, OnOutcome] = {}
 
@@ -218,5 +218,3 @@ def mark_collected(session: Session, *, actor: Actor, number: str, reference: st
                         code="charge_not_awaiting", status=409)
     return _lock(session, row.id)
 
-
-HANDLERS[TOPIC] = deliver
