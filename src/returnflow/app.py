@@ -77,14 +77,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .notify.api import router as notify_router
     from .refunds.api import router as refunds_router
     from .sla.api import router as sla_router
+    from .jobs.api import router as jobs_router
     from .system_api import router as system_router
     from .logistics.api import router as logistics_router
     from .merchants.api import router as merchants_router
     from .warehouse.api import router as warehouse_router
 
-    for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, notify_router,
-                   refunds_router, audit_router, logistics_router, warehouse_router, analytics_router, users_router,
-                   merchants_router):
+    for router in (auth_router, orders_router, cases_router, system_router, policy_router, sla_router, jobs_router,
+                   notify_router, refunds_router, audit_router, logistics_router, warehouse_router, analytics_router,
+                   users_router, merchants_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics_pages)
 

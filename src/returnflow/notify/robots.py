@@ -25,7 +25,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import outbound
+from ..cases.models import CaseState
 from ..db import Database
+from ..refunds.ledger import zone_of
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import AlertRobot
@@ -55,15 +57,11 @@ def alerts(session: Session, merchant_id: int | None, case_id: int | None, event
 
 
 def _local(session: Session, merchant_id: int, at: datetime | None) -> str:
-    from ..refunds.ledger import zone_of
-
     return at.astimezone(zone_of(session, merchant_id)).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
 def case_alerts(session: Session, case, event: dict) -> list[dict]:
     """Workflow producer: an escalation, and a case arriving at a supervisor's approval."""
-    from ..cases.models import CaseState
-
     if case.channel == "import":
         return []
     if event["action"] == "escalate":
