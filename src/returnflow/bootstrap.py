@@ -1,5 +1,6 @@
 """The one place where returnflow is wired: what a case event sets off, who delivers each kind of outbox message,
-what each kind of timer does when it falls due, who hears a customer charge's outcome, and which reports exist.
+what each kind of timer does when it falls due, who hears a customer charge's outcome, which reports exist, and
+who answers the case workflow's questions (cases/ports.py).
 
 Every entry point calls `bootstrap()` before it does anything: the app factory (app.create_app), every CLI command
 (the typer callback in cli.py), the worker (jobs.worker.Worker) and the test fixtures (tests/conftest.py). No
@@ -22,6 +23,7 @@ from .analytics import customers, deadlines, finance, mix, process, rates, rollu
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .audit import chain
 from .cases import side_effects
+from .cases.ports import PORTS, Ports
 from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .notify import delivery, outbox, robots, webhooks
 from .notify.hooks import customer_notices, staff_notices
@@ -88,6 +90,10 @@ REPORTS: tuple[Definition, ...] = tuple(fn.definition for fn in (
     process.backlog, deadlines.sla, finance.money, rates.return_rate, rates.trend, rates.top_returns, rates.hotspots,
     rates.suppliers, mix.reasons, mix.reasons_by, satisfaction.satisfaction))
 
+# The questions the case workflow asks the areas built on it (cases/ports.py).
+QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,
+                  replacement_paid_for=advance.replacement_paid_for)
+
 _installed = False
 
 
@@ -106,6 +112,8 @@ def bootstrap() -> None:
     charges.ON_OUTCOME.update(CHARGE_OUTCOMES)
     REPORT_REGISTRY.clear()
     REPORT_REGISTRY.update({d.name: d for d in REPORTS})
+    PORTS.return_address_routable = QUESTIONS.return_address_routable
+    PORTS.replacement_paid_for = QUESTIONS.replacement_paid_for
     _installed = True
 
 

@@ -26,6 +26,7 @@ import atexit, json, os, sys
 
 def dump():
     from returnflow.analytics.report import REPORTS
+    from returnflow.cases.ports import PORTS
     from returnflow.cases.side_effects import SIDE_EFFECTS
     from returnflow.notify.outbox import HANDLERS, ON_DEAD
     from returnflow.refunds.charges import ON_OUTCOME
@@ -37,7 +38,8 @@ def dump():
         json.dump({"producers": [name(p) for p in SIDE_EFFECTS],
                    "handlers": {k: name(v) for k, v in HANDLERS.items()}, "dead": [name(h) for h in ON_DEAD],
                    "timers": {k: name(v) for k, v in ON_DUE.items()},
-                   "outcomes": {k: name(v) for k, v in ON_OUTCOME.items()}, "reports": list(REPORTS)}, out)
+                   "outcomes": {k: name(v) for k, v in ON_OUTCOME.items()}, "reports": list(REPORTS),
+                   "questions": {k: name(v) for k, v in vars(PORTS).items()}}, out)
 
 atexit.register(dump)
 entry, args = sys.argv[1], sys.argv[2:]
@@ -68,7 +70,8 @@ def declared() -> dict:
             "dead": [_name(h) for h, _topics in bootstrap.ON_DEAD],
             "timers": {k: _name(v) for k, (v, _topics) in bootstrap.TIMER_KINDS.items()},
             "outcomes": {k: _name(v) for k, v in bootstrap.CHARGE_OUTCOMES.items()},
-            "reports": [d.name for d in bootstrap.REPORTS]}
+            "reports": [d.name for d in bootstrap.REPORTS],
+            "questions": {k: _name(v) for k, v in vars(bootstrap.QUESTIONS).items()}}
 
 
 def start(tmp_path: Path, entry: str, *args: str) -> dict:
@@ -95,6 +98,8 @@ def test_the_declarations_name_every_area_that_takes_part():
     assert wiring["dead"] == ["returnflow.notify.robots.dead_letter_alerts"]
     assert set(wiring["timers"]) == {"remind", "due", "advance_exchange_return"}
     assert wiring["outcomes"] == {"advance_exchange": "returnflow.logistics.advance.on_outcome"}
+    assert wiring["questions"] == {"return_address_routable": "returnflow.logistics.hooks.return_address_routable",
+                                   "replacement_paid_for": "returnflow.logistics.advance.replacement_paid_for"}
     assert sorted(wiring["reports"]) == sorted([
         "customers", "processing_times", "processing_agents", "processing_warehouse", "backlog", "sla", "money",
         "return_rate", "trend", "top_returns", "hotspots", "suppliers", "reasons", "reasons_by", "satisfaction"])
@@ -110,7 +115,9 @@ def test_each_entry_point_in_a_fresh_interpreter_sees_the_whole_wiring(tmp_path,
 
 def test_importing_modules_wires_nothing(tmp_path):
     seen = start(tmp_path, "import")
-    assert seen == {"producers": [], "handlers": {}, "dead": [], "timers": {}, "outcomes": {}, "reports": []}
+    assert seen == {"producers": [], "handlers": {}, "dead": [], "timers": {}, "outcomes": {}, "reports": [],
+                    "questions": {"return_address_routable": "returnflow.cases.ports._unwired",
+                                  "replacement_paid_for": "returnflow.cases.ports._unwired"}}
 
 
 def test_bootstrap_twice_installs_the_same_once():

@@ -50,12 +50,12 @@ def money_state(session: Session, case: CaseRecord) -> MoneyState:
     from ..refunds.models import Refund
 
     states = set(session.scalars(select(Refund.state).where(Refund.case_id == case.id)))
-    from .workflow import _replacement_paid_for
+    from .workflow import replacement_paid_for
 
     rounds = case.reopen_count if case.type == T.REPAIR.value else 0
     return MoneyState(has_refund=bool(states - {"rejected"}), refund_paid="completed" in states,
                       replacement_shipped=count_events(session, case.id, "ship_replacement") > rounds,
-                      replacement_paid=bool(case.advance) and _replacement_paid_for(session, case))
+                      replacement_paid=bool(case.advance) and replacement_paid_for(session, case))
 
 
 def within_policy(decision: dict | None) -> bool | None:

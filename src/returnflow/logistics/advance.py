@@ -162,6 +162,13 @@ def on_due(session: Session, case: CaseRecord, row, now: datetime, _cache: dict)
 
 # ---- the original arrives ------------------------------------------------------------------------------------
 
+def replacement_paid_for(session: Session, case: CaseRecord) -> bool:
+    """The workflow's question (cases/ports.py): has the customer paid for the replacement (charged, or the hold
+    captured)?"""
+    charge = charges.of_case(session, case.id, PURPOSE)
+    return charge is not None and charge.state in ("charged", "captured")
+
+
 def on_arrival(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """The first receipt of an advance exchange's original stops its clock and releases the hold; an original
     arriving after the charge puts the case in front of an agent."""

@@ -1,4 +1,5 @@
-"""Side effects of case transitions that logistics adds (installed by returnflow/bootstrap.py)."""
+"""What logistics adds to case transitions: side effects, and the workflow's question whether a return address fits
+(both installed by returnflow/bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ _ADOPT = (update(TRACKING).where(TRACKING.c.id.in_(bindparam("_ids", expanding=T
           .values(shipment_id=select(SHIPMENTS.c.id).where(
               SHIPMENTS.c.merchant_id == bindparam("_m"), SHIPMENTS.c.carrier == bindparam("_carrier"),
               SHIPMENTS.c.tracking_number == bindparam("_number")).scalar_subquery()))
+
+
+def return_address_routable(session: Session, case: CaseRecord) -> bool:
+    """The workflow's question (cases/ports.py): does a return address fit the case's goods?"""
+    return route(session, case) is not None
 
 
 def return_instructions_on_approval(session: Session, case: CaseRecord, event: dict) -> list[dict]:
