@@ -28,6 +28,7 @@ from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .notify import delivery, outbox, robots, webhooks
 from .notify.hooks import customer_notices, staff_notices
 from .refunds import charges
+from .refunds.of_case import refund_states
 from .sla import hooks as sla_hooks, timers
 
 
@@ -92,7 +93,7 @@ REPORTS: tuple[Definition, ...] = tuple(fn.definition for fn in (
 
 # The questions the case workflow asks the areas built on it (cases/ports.py).
 QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,
-                  replacement_paid_for=advance.replacement_paid_for)
+                  replacement_paid_for=advance.replacement_paid_for, refund_states=refund_states)
 
 _installed = False
 
@@ -114,6 +115,7 @@ def bootstrap() -> None:
     REPORT_REGISTRY.update({d.name: d for d in REPORTS})
     PORTS.return_address_routable = QUESTIONS.return_address_routable
     PORTS.replacement_paid_for = QUESTIONS.replacement_paid_for
+    PORTS.refund_states = QUESTIONS.refund_states
     _installed = True
 
 
