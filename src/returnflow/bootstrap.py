@@ -49,7 +49,8 @@ PRODUCERS: tuple[Producer, ...] = (
     Producer(customer_notices, (delivery.TOPIC,)),
     Producer(staff_notices, (delivery.TOPIC,)),
     Producer(webhooks.webhook_events, (webhooks.TOPIC,)),
-    Producer(advance.on_arrival),  # advance exchange: the original arrived (timer, hold release via charges)
+    # advance exchange: the original arrived: its timer ends, a hold is released (charges.request queues that itself)
+    Producer(advance.on_arrival, (charges.TOPIC,)),
     Producer(logistics_hooks.return_instructions_on_approval, (delivery.TOPIC,)),
     Producer(logistics_hooks.shipment_of_a_recorded_return),  # the inbound shipment (a row)
     Producer(subscriptions.subscribe_on_ship_return, (subscriptions.TOPIC,)),
