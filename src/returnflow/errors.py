@@ -82,3 +82,8 @@ class Explained(AppError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.texts['en']}" if self.field else self.texts["en"]
+
+
+class Refused(Explained):
+    """Input refused as malformed (the input guard's, or a value of the wrong form): 422 with the field, explained in
+    both languages; pages show it in people's words (pages.frame.in_peoples_words)."""
