@@ -472,12 +472,14 @@ def count_statements(url: str, seeded: Seeded, orders: list[str]) -> dict[str, f
     calls the API makes (server-side, in this process: the server's own statements are not visible from here)."""
     from sqlalchemy import event
 
-    from returnflow.app import create_app  # noqa: F401  (every area's side effects registered, as in the server)
     from returnflow.auth.service import actor_for_token
+    from returnflow.bootstrap import bootstrap
     from returnflow.cases import service
     from returnflow.cases.schemas import CaseCreate
     from returnflow.cases.views import present
     from returnflow.db import Database
+
+    bootstrap()  # every side effect, as in the server (returnflow/bootstrap.py)
 
     db = Database(url)
     counts: Counter[str] = Counter()

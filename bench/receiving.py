@@ -113,9 +113,12 @@ def build(db, n: int) -> tuple[int, int]:
 
 def main() -> int:
     from returnflow.auth.actor import Actor
+    from returnflow.bootstrap import bootstrap
     from returnflow.db import Database
     from returnflow.schema import migrate
     from returnflow.warehouse import receiving
+
+    bootstrap()  # every side effect, as in the server (returnflow/bootstrap.py)
 
     keep = os.environ.get("RF_BENCH_DIR")
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="rf-bench-receiving-"))

@@ -63,6 +63,7 @@ def seed(url: str, count: int, wechat_from: int | None = None) -> tuple[dict[str
     """Merchant, tokens per role, and `count` approved refund-only cases; returns (tokens, case numbers)."""
     from returnflow.auth.actor import Actor
     from returnflow.auth.service import create_user, issue_token
+    from returnflow.bootstrap import bootstrap
     from returnflow.cases.schemas import CaseCreate, CaseLineCreate
     from returnflow.cases.service import act, open_case
     from returnflow.db import Database
@@ -70,6 +71,8 @@ def seed(url: str, count: int, wechat_from: int | None = None) -> tuple[dict[str
     from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
     from returnflow.orders.service import upsert_orders
     from returnflow.schema import migrate
+
+    bootstrap()  # every side effect, as in the server (returnflow/bootstrap.py)
 
     db = Database(url)
     migrate(db)

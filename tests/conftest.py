@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from returnflow.auth import service as auth_service
+from returnflow.bootstrap import bootstrap
 from returnflow.config import Settings
 from returnflow.db import Base, Database
 from returnflow.schema import migrate
@@ -83,6 +84,12 @@ def database(request, tmp_path_factory) -> Iterator[Database]:
 
 
 KEEP = {"reasons", "alembic_version"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Every test runs with the whole wiring installed, as every entry point does (returnflow/bootstrap.py)."""
+    bootstrap()
 
 
 @pytest.fixture

@@ -9,15 +9,42 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 
 from . import __version__
+from .analytics.api import pages as analytics_pages
+from .analytics.api import router as analytics_router
+from .analytics.page import pages as analytics_console
+from .api_docs import install as install_api_docs
+from .audit.api import router as audit_router
+from .auth.api import router as auth_router
+from .auth.users_api import router as users_router
+from .bootstrap import bootstrap
+from .cases.api import router as cases_router
+from .cases.conversation_api import router as conversation_router
 from .config import Settings, get_settings
 from .db import Database, utcnow
 from .errors import AppError
+from .guard import InputGuard
+from .jobs.api import router as jobs_router
+from .logistics.api import router as logistics_router
+from .marketplace.api import router as marketplace_router
+from .merchants.api import router as merchants_router
+from .notify.api import router as notify_router
+from .notify.providers_api import router as providers_router
+from .openapi_doc import install as install_openapi
+from .orders.api import router as orders_router
+from .pages import install as install_pages
+from .policy.api import router as policy_router
+from .refunds.api import router as refunds_router
+from .sla.api import router as sla_router
+from .sla.calendar_health import gaps
 from .storage import make_store
+from .system_api import router as system_router
+from .warehouse.api import router as warehouse_router
 from .web import JSON, error_response, validation_response
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Builds the app for `settings` (default: from the environment)."""
+    bootstrap()  # every producer, outbox handler, timer kind and report (returnflow/bootstrap.py)
     settings = settings or get_settings()
     database = db or Database(settings.resolved_database_url())
 
@@ -35,8 +62,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.store = make_store(settings)
-    from .guard import InputGuard
-    from .openapi_doc import install as install_openapi
 
     app.add_middleware(InputGuard)
 
@@ -54,8 +79,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def healthz(request: Request) -> dict:
         """Liveness and database reachability; `warnings` names what will go wrong if left alone (a working
         calendar missing this year's or, from November, next year's public holidays)."""
-        from .sla.calendar_health import gaps
-
         locale = "zh-CN" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
         with database.read() as session:
             session.execute(text("SELECT 1"))
@@ -64,35 +87,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 "warnings": [{"merchant": g.merchant, "calendar": g.calendar, "year": g.year,
                               "message": g.message(locale)} for g in missing]}
 
-    from .audit.api import router as audit_router
-    from .analytics.api import pages as analytics_pages
-    from .analytics.api import router as analytics_router
-    from .auth.api import router as auth_router
-    from .auth.users_api import router as users_router
-    from .cases.api import router as cases_router
-    from .cases.conversation_api import router as conversation_router
-    from .orders.api import router as orders_router
-    from .policy.api import router as policy_router
-    from .notify.api import router as notify_router
-    from .refunds.api import router as refunds_router
-    from .sla.api import router as sla_router
-    from .system_api import router as system_router
-    from .logistics.api import router as logistics_router
-    from .merchants.api import router as merchants_router
-    from .marketplace.api import router as marketplace_router
-    from .warehouse.api import router as warehouse_router
-
-    for router in (auth_router, orders_router, cases_router, conversation_router, system_router, policy_router, sla_router, notify_router,
-                   refunds_router, audit_router, logistics_router, warehouse_router, analytics_router, users_router,
-                   merchants_router, marketplace_router):
+    for router in (auth_router, orders_router, cases_router, conversation_router, system_router, policy_router,
+                   sla_router, jobs_router, notify_router, providers_router, refunds_router, audit_router,
+                   logistics_router, warehouse_router, analytics_router, users_router, merchants_router,
+                   marketplace_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics_pages)
-
-    from .pages import install as install_pages
-
+    app.include_router(analytics_console)
     install_pages(app)
-    from .api_docs import install as install_api_docs
-
     install_api_docs(app)
     install_openapi(app)
     return app

@@ -10,8 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .analytics.cli import register as add_report_command
+from .audit.cli import audit_app  # event chain, archives
+from .bootstrap import bootstrap
 from .config import get_settings
 from .db import Database
+from .merchants.cli import merchants_app  # set up a merchant: country, time zone, preset
+from .marketplace.cli import marketplace_app  # marketplace after-sales sync
+from .refunds.cli import money_app  # refunds, vouchers, reconciliation
 
 app = typer.Typer(help="returnflow — after-sales service desk (售后 / 退换货 / 退款).", no_args_is_help=True,
                   add_completion=False)
@@ -19,12 +25,6 @@ cases_app = typer.Typer(help="Find and read cases.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(users_app, name="users")
-from .audit.cli import audit_app  # noqa: E402  (event chain, archives)
-from .refunds.cli import money_app  # noqa: E402  (refunds, vouchers, reconciliation)
-
-from .merchants.cli import merchants_app  # noqa: E402  (set up a merchant: country, time zone, preset)
-from .marketplace.cli import marketplace_app  # noqa: E402  (marketplace after-sales sync)
-
 app.add_typer(money_app, name="money")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(marketplace_app, name="marketplace")
@@ -32,8 +32,18 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 
 
+@app.callback()
+def _wired(ctx: typer.Context) -> None:
+    """Every command runs with the whole wiring installed (returnflow/bootstrap.py), printing on `console`."""
+    bootstrap()
+    ctx.obj = console
+
+
 def _db() -> Database:
     return Database(get_settings().resolved_database_url())
+
+
+add_report_command(app, _db)  # `returnflow report NAME ...` (returnflow/analytics/cli.py)
 
 
 def _check_outbound() -> None:
@@ -448,11 +458,6 @@ def tracking_carriers() -> None:
         table.add_row(c.code, c.name_en, c.name_zh, c.example, "yes" if c.check else "")
     console.print(table)
 
-
-# Analytics: `returnflow report NAME ...` (returnflow/analytics/cli.py).
-from .analytics.cli import register as _register_report  # noqa: E402
-
-_register_report(app, _db)
 
 
 if __name__ == "__main__":

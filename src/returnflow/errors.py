@@ -101,3 +101,8 @@ class Worded(AppError):
 
     def __str__(self) -> str:
         return self.text.format(**self.values)
+
+
+class Refused(Explained):
+    """Input refused as malformed (the input guard's, or a value of the wrong form): 422 with the field, explained in
+    both languages; pages show it in people's words (pages.frame.in_peoples_words)."""

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import Explained
+from .errors import Refused
 
 INT32_MAX = 2**31 - 1  # ids, versions, counts, offsets and quantities are INTEGER columns
 INT64_MAX = 2**63 - 1  # the widest column (BIGINT minor units); SQLite cannot bind a larger integer at all
@@ -26,10 +26,6 @@ MAX_DEPTH = 32  # JSON objects and arrays inside each other; real requests nest 
 MAX_PARAM_CHARS = 2000  # one path segment or query value
 MAX_JSON_TEXT = 1_000_000  # one JSON string; the longest field a schema declares is a 200,000-character policy
 _WHOLE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
-
-
-class Refused(Explained):
-    """Input refused by the guard: 422 with the field, explained in both languages."""
 
 
 def nul(field: str) -> Refused:

@@ -13,7 +13,8 @@ from .warehouse.models import Disposition, Inspection, Receipt, ReceiptLine, Rec
 from .merchants.models import Merchant  # noqa: F401
 from .orders.models import Category, Customer, Order, OrderLine, Product  # noqa: F401
 from .policy.models import PolicyVersion  # noqa: F401
-from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings and the notify tables)
+from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings)
+from .notify import models as _notify_models  # noqa: F401
 from .refunds import models as _refunds  # noqa: F401
 from .audit import models as _audit  # noqa: F401
 from .cases.conversation import CaseHandoff, CaseMessage, CasePlan  # noqa: F401

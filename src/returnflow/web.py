@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from .auth.actor import Actor
 from .auth.service import actor_for_token
 from .db import Database
-from .errors import AppError, Explained, Forbidden, Unauthenticated
+from .errors import AppError, Explained, Forbidden, Refused, Unauthenticated
 from .i18n import message, negotiate
 from .idempotency import recall, remember, request_hash
 
@@ -94,8 +94,6 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSON:
 
 def page_validation_error(exc: RequestValidationError) -> Explained:
     """The first problem of a validation error, for a page to show (as malformed input, in people's words)."""
-    from .guard import Refused
-
     err = (exc.errors() or [{}])[0]
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")) or "body"
     en, zh = _PROBLEMS.get(err.get("type", ""), (err.get("msg", "is not valid"), "格式不正确：" + err.get("msg", "")))

@@ -174,6 +174,23 @@ def test_events_for_an_unregistered_parcel_wait_and_join_it_when_registered(clie
     assert webhook(client, shop, "correios", correios_body()).json()["duplicates"] == 12
 
 
+def test_events_waiting_for_a_number_join_the_parcel_recorded_as_a_plain_case_action(client, db):
+    # The shipment of a plain ship_return is written by the core from what logistics.hooks returns (the row and
+    # the adoption of the carrier events that came before it).
+    shop = shop_with_warehouse(db, client)
+    assert webhook(client, shop, "correios", correios_body()).json()["unmatched"] == 12
+    case = case_awaiting_return(client, shop, db)
+    r = client.post(f"/api/v1/cases/{case['number']}/actions/ship_return", headers=shop.headers(),
+                    json={"version": case["version"], "payload": {"carrier": "correios",
+                                                                  "tracking_number": "BE058714266BR"}})
+    assert r.status_code == 200, r.text
+    ships = client.get(f"/api/v1/cases/{case['number']}/shipments", headers=shop.headers()).json()
+    assert [(s["carrier"], s["tracking_number"], s["status"]) for s in ships] == [
+        ("CORREIOS", "BE058714266BR", "returned_to_sender")]
+    assert len(ships[0]["events"]) == 11
+    assert count(db, TrackingEvent, TrackingEvent.shipment_id.is_(None)) == 1  # the other number still waits
+
+
 def test_a_parcel_returned_to_the_customer_notifies_them(client, db):
     shop = shop_with_warehouse(db, client)
     case = ship_back(client, shop, case_awaiting_return(client, shop, db), "CORREIOS", "BE058714266BR")

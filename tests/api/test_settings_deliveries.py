@@ -59,7 +59,6 @@ def test_the_page_answers_after_a_disposition_and_no_webhook_is_queued_without_a
 
 def test_every_kind_of_delivery_row_renders_in_words_in_both_languages(app, client, db):
     from returnflow.notify.outbox import HANDLERS
-    from returnflow.sla import timers  # noqa: F401  (registers every handler the worker knows)
 
     shop = shop_with_warehouse(db, client)
     kinds = set(HANDLERS) | {"inventory_movement"}

@@ -26,14 +26,14 @@ def test_open_and_walk_a_return_through_the_api(client, db):
 def test_side_effects_are_written_with_their_event_and_never_without_it(client, db):
     from sqlalchemy import select
 
-    from returnflow.cases import workflow
+    from returnflow.cases import side_effects
     from returnflow.cases.models import CaseEvent, OutboxMessage
 
     def webhook_for_every_event(_session, case, event):
         return [{"topic": f"webhook.case.{event['action']}",
                  "payload": {"case": case.number, "to": event["to_state"], "version": event["seq"]}}]
 
-    workflow.SIDE_EFFECTS.append(webhook_for_every_event)
+    side_effects.SIDE_EFFECTS.append(webhook_for_every_event)
     try:
         shop = make_shop(db)
         make_order(db, shop)
@@ -46,7 +46,7 @@ def test_side_effects_are_written_with_their_event_and_never_without_it(client, 
         refused = client.post(f"/api/v1/cases/{case['number']}/actions/reject", headers=shop.headers(),
                               json={"version": 2, "payload": {"reason": "too late"}})
     finally:
-        workflow.SIDE_EFFECTS.remove(webhook_for_every_event)
+        side_effects.SIDE_EFFECTS.remove(webhook_for_every_event)
     assert ok.status_code == 200 and stale.status_code == 409 and refused.status_code == 409
     with db.read() as s:
         events = s.execute(select(CaseEvent.action).order_by(CaseEvent.seq)).scalars().all()

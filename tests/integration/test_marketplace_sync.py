@@ -108,7 +108,7 @@ def test_two_pulls_and_pushes_with_changes_on_both_sides(db, platform):
     with db.read() as s:
         dead = s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "marketplace",
                                                      OutboxMessage.status == "dead")).all()
-    assert [m.payload["push_id"] for m in dead] == [by_decision[(c5.id, "agree_return")].id]
+    assert [(m.payload["case_id"], m.payload["decision"]) for m in dead] == [(c5.id, "agree_return")]
 
     # Staff settle the conflicts: the refusal stands (sent with the platform's current version), R5 keeps the
     # platform's side (nothing is sent).

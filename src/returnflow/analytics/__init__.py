@@ -1,18 +1,15 @@
 """Analytics: return rates, reasons, processing times, backlog, suppliers, customers, money, SLA and satisfaction.
 
-`run(session, name, filters)` answers any report registered in `report.REPORTS`; importing this package
-registers them all.
+`run(session, name, filters)` answers any report installed in `report.REPORTS` (returnflow/bootstrap.py installs
+them all).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from . import customers, deadlines, finance, mix, process, rates, rollup, satisfaction  # noqa: F401 - registers the reports
 from .filters import Filters
 from .report import REPORTS, Report
-
-rollup.register()  # the step summary follows every case event
 
 
 def run(session: Session, name: str, filters: Filters) -> Report:

@@ -236,5 +236,3 @@ def dashboard_page(request: Request):
     query = request.url.query
     return RedirectResponse("/staff/analytics" + ("?" + query if query else ""), status_code=303)
 
-
-from . import page as _console_pages  # noqa: E402,F401 - registers the console's dashboard pages on `pages`

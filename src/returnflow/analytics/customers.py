@@ -12,7 +12,7 @@ from ..money import fmt
 from ..orders.models import Customer
 from .base import c, cl, needs_order, o, ol, reason_of, returned, returns_from, returns_where
 from .filters import Filters
-from .report import Column, Report, percent, register
+from .report import Column, Report, percent, defines
 
 NON_RECEIPT = ("not_received", "missing_item")
 # (flag, en rule, zh rule) — thresholds are here so the evidence can quote them.
@@ -57,7 +57,7 @@ def _flags(p: dict[str, Any], cases: list[tuple]) -> list[dict[str, Any]]:
     return flags
 
 
-@register("customers", ("Customer return profiles", "顾客退货画像"))
+@defines("customers", ("Customer return profiles", "顾客退货画像"))
 def customers(session: Session, f: Filters) -> Report:
     """The customers with the most return cases in the period, their rates and abuse signals with evidence."""
     top = (returned(f, [c.c.customer_id.label("k")], orders=needs_order(f, None)).where(c.c.customer_id.is_not(None))

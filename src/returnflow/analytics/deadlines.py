@@ -24,7 +24,7 @@ from ..sla.settings import LABELS
 from .base import c
 from .filters import Filters
 from .process import case_conditions
-from .report import Column, Report, percent, register
+from .report import Column, Report, percent, defines
 
 t = Timer.__table__
 TITLE = ("SLA compliance and breaches", "时效达成与超时")
@@ -65,7 +65,7 @@ def breached_cases(f: Filters, step: str, now: datetime | None = None):
     return [c.c.id.in_(ids)]
 
 
-@register("sla", TITLE, chart="bar")
+@defines("sla", TITLE, chart="bar")
 def sla(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
     """Deadlines started in the period per step: met, breached, running, compliance; and each step's queue now."""
     now = now or datetime.now(timezone.utc)

@@ -21,7 +21,7 @@ from ..refunds.models import Compensation, LedgerEntry, Refund, RefundPayment
 from .base import NONE_KEY, bucket_range, c, label, period_keys
 from .filters import Filters
 from .process import case_conditions
-from .report import Column, Report, register
+from .report import Column, Report, defines
 from .sql import period_bucket
 
 r = Refund.__table__
@@ -70,7 +70,7 @@ def money_cases(f: Filters, cause: str | None):
     return conds
 
 
-@register("money", TITLE, chart="bar")
+@defines("money", TITLE, chart="bar")
 def money(session: Session, f: Filters) -> Report:
     """Refunds, deductions, shipping refunded, compensation and store credit per period bucket and cause."""
     sums: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))

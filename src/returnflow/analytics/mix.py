@@ -13,7 +13,7 @@ from .base import label
 from .cube import returned_by
 from .filters import Filters
 from .rates import DIM_NAMES
-from .report import Column, Report, percent, register
+from .report import Column, Report, percent, defines
 
 REASON_COLUMNS = [
     Column("reason", "Reason", "原因"), Column("label", "Label", "名称"), Column("fault", "Whose fault", "责任方"),
@@ -46,7 +46,7 @@ def _row(session_labels: dict[str, Reason], code, cases: int, units: int, total_
             "drill": {"reason": code} if code else None}
 
 
-@register("reasons", ("Reason distribution", "退货原因分布"), chart="bar")
+@defines("reasons", ("Reason distribution", "退货原因分布"), chart="bar")
 def reasons(session: Session, f: Filters) -> Report:
     """Cases, units and value returned per reason, most units first."""
     names = _labels(session, f)
@@ -60,7 +60,7 @@ def reasons(session: Session, f: Filters) -> Report:
                   totals={"units": total}).finish()
 
 
-@register("reasons_by", ("Reasons per group", "分组退货原因"), by=True)
+@defines("reasons_by", ("Reasons per group", "分组退货原因"), by=True)
 def reasons_by(session: Session, f: Filters) -> Report:
     """The reason mix inside each group (SKU by default): which reason dominates where."""
     by = f.by if f.by != "period" else "sku"

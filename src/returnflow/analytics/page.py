@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
@@ -16,11 +16,14 @@ from ..money import fmt
 from ..pages.frame import locale_of, render
 from ..pages.staff_pages import staff_actor
 from . import charts, export
-from .api import FORMATS, _params, dashboard, drill, pages, run_report, with_links
+from .api import FORMATS, _params, dashboard, drill, run_report, with_links
 from .filters import GRANULARITIES, Filters
 from .report import Report
 from .unmatched import words as unmatched_words
 from .words import HIDDEN, code_word, definition, duration, reason_names
+
+# The console's dashboard pages (app.py includes this router beside analytics.api.pages).
+pages = APIRouter(tags=["analytics"])
 
 # Who sees the dashboard in the console (the API keeps its own, wider, list of readers).
 MANAGERS = ("supervisor", "admin", "platform")

@@ -11,7 +11,7 @@ from ..cases.models import CaseEvent, CaseState
 from ..cases.views import STATE_LABELS
 from .base import c, cl, o, ol, p
 from .filters import Filters
-from .report import Column, Report, register
+from .report import Column, Report, defines
 from .rollup import STEPS_TABLE
 from .sql import PERCENTILES, epoch, percentile_select
 
@@ -94,7 +94,7 @@ def _seconds(row, name: str) -> dict:
             **{f"p{q}": num(row[f"{name}_p{q}"]) for q in (50, 90, 95)}}
 
 
-@register("processing_times", ("Processing time per step", "各环节处理时长"), chart="bar")
+@defines("processing_times", ("Processing time per step", "各环节处理时长"), chart="bar")
 def processing_times(session: Session, f: Filters) -> Report:
     """Exact p50/p90/p95 of each step's duration over the cases opened in the period."""
     # From the maintained summary (rollup.py: one row per case, the first time of each milestone), which equals
@@ -157,14 +157,14 @@ def _by_person(session: Session, f: Filters, secs, actions: tuple[str, ...], nam
     return Report(name, title, [Column("who", *who)] + TIME_COLUMNS, rows[:f.limit]).finish()
 
 
-@register("processing_agents", ("Time to decision by agent", "各客服的审核时长"), chart="bar")
+@defines("processing_agents", ("Time to decision by agent", "各客服的审核时长"), chart="bar")
 def processing_agents(session: Session, f: Filters) -> Report:
     """From intake to each approve/reject, grouped by who decided (the policy engine or system included)."""
     return _by_person(session, f, epoch(ev.c.created_at) - epoch(c.c.created_at), MILESTONES["decision"],
                       "processing_agents", ("Time to decision by agent", "各客服的审核时长"), ("Agent", "客服"))
 
 
-@register("processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"), chart="bar")
+@defines("processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"), chart="bar")
 def processing_warehouse(session: Session, f: Filters) -> Report:
     """From receipt of the parcel to its inspection, grouped by the inspector."""
     e2 = ev.alias("received")
@@ -175,7 +175,7 @@ def processing_warehouse(session: Session, f: Filters) -> Report:
                       ("Inspector", "质检员"))
 
 
-@register("backlog", ("Backlog by state and age", "积压（按状态与时长）"), chart="bar")
+@defines("backlog", ("Backlog by state and age", "积压（按状态与时长）"), chart="bar")
 def backlog(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
     """Open cases now, per state and age since opening (the period filter does not apply: it is today's queue)."""
     now = now or datetime.now(timezone.utc)

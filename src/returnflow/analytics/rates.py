@@ -13,7 +13,7 @@ from ..money import fmt
 from .base import bucket_range, label, p, period_keys
 from .cube import returned_by, sold_by
 from .filters import Filters
-from .report import Column, Report, percent, register
+from .report import Column, Report, percent, defines
 from .unmatched import unmatched
 
 RATE_COLUMNS = [
@@ -113,7 +113,7 @@ def _order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["value_returned_minor"], -r["units_returned"], -r["units_sold"], r["key"]))
 
 
-@register("return_rate", ("Return rate", "退货率"), by=True, chart="bar")
+@defines("return_rate", ("Return rate", "退货率"), by=True, chart="bar")
 def return_rate(session: Session, f: Filters) -> Report:
     """Units and value returned / sold per group, most returned value first (periods in time order)."""
     rows, totals = rate_rows(session, f, f.by)
@@ -143,7 +143,7 @@ def return_rate(session: Session, f: Filters) -> Report:
     return report.finish()
 
 
-@register("trend", ("Monthly trend of returns", "退货趋势"), chart="line")
+@defines("trend", ("Monthly trend of returns", "退货趋势"), chart="line")
 def trend(session: Session, f: Filters) -> Report:
     """Return rate per day, week or month of the period (empty buckets shown as zero)."""
     report = return_rate(session, f.with_(by="period", limit=10_000))
@@ -153,7 +153,7 @@ def trend(session: Session, f: Filters) -> Report:
     return report
 
 
-@register("top_returns", ("Top returned products by value", "退货金额最高的商品"), by=True, chart="bar")
+@defines("top_returns", ("Top returned products by value", "退货金额最高的商品"), by=True, chart="bar")
 def top_returns(session: Session, f: Filters) -> Report:
     """The groups (SKUs by default) with the most value returned, with units returned per bucket as their trend."""
     by = f.by if f.by != "period" else "sku"
@@ -200,7 +200,7 @@ def _reason_split(session: Session, f: Filters, by: str) -> dict[tuple, dict[str
     return out
 
 
-@register("hotspots", ('"Not as described" and quality hot spots', "描述不符与质量问题热点"), by=True, chart="bar")
+@defines("hotspots", ('"Not as described" and quality hot spots', "描述不符与质量问题热点"), by=True, chart="bar")
 def hotspots(session: Session, f: Filters) -> Report:
     """Where 'not as described' (fix the listing) and quality (talk to the supplier) returns concentrate."""
     by = f.by if f.by in ("sku", "category", "supplier") else "sku"
@@ -236,7 +236,7 @@ def hotspots(session: Session, f: Filters) -> Report:
                   out).finish()
 
 
-@register("suppliers", ("Supplier scorecard", "供应商评分卡"), chart="bar")
+@defines("suppliers", ("Supplier scorecard", "供应商评分卡"), chart="bar")
 def suppliers(session: Session, f: Filters) -> Report:
     """Per supplier: units sold and returned, return rate, defect (quality) rate; return-to-vendor once recorded."""
     rows, totals = rate_rows(session, f, "supplier")

@@ -67,13 +67,14 @@ class Definition:
     chart: str | None = None  # bar | line | None
 
 
+# name -> definition: the reports returnflow/bootstrap.py installs (the API, the pages and the CLI answer these).
 REPORTS: dict[str, Definition] = {}
 
 
-def register(name: str, title: tuple[str, str], *, by: bool = False, chart: str | None = None):
-    """Adds a report under `name`; other areas (money, sla, surveys) register theirs the same way."""
+def defines(name: str, title: tuple[str, str], *, by: bool = False, chart: str | None = None):
+    """Declares a report function as the report `name` (its `definition`); returnflow/bootstrap.py installs it."""
     def wrap(fn: Callable[[Session, Filters], Report]):
-        REPORTS[name] = Definition(name, title, fn, ("by",) if by else (), chart)
+        fn.definition = Definition(name, title, fn, ("by",) if by else (), chart)
         return fn
     return wrap
 

@@ -16,6 +16,7 @@ from sqlalchemy import ForeignKey, Index, bindparam, case, delete, func, insert,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..cases.models import Case, CaseEvent
+from ..cases.side_effects import Write
 from ..db import Base, UTCDateTime
 
 MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
@@ -49,23 +50,16 @@ _SET = {col: update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case
         .values({col: bindparam("_at")}) for col in set(COLUMN_OF_ACTION.values()) - {"intake_at"}}
 
 
-def on_event(session: Session, case, event: dict) -> list[dict]:
-    """The workflow side effect: keeps the case's row in step with its new event; sends nothing."""
+def on_event(session: Session, case, event: dict) -> list[Write]:
+    """The workflow side effect: the write that keeps the case's row in step with its new event; sends nothing."""
     action = event["action"]
     if action == "open":
-        session.execute(_INSERT, {"case_id": case.id, "merchant_id": case.merchant_id, "created_at": case.created_at,
-                                  "intake_at": event["created_at"], "decision_at": None, "shipped_at": None,
-                                  "received_at": None, "inspected_at": None, "resolved_at": None, "closed_at": None})
-    elif action in COLUMN_OF_ACTION:
-        session.execute(_SET[COLUMN_OF_ACTION[action]], {"_case": case.id, "_at": event["created_at"]})
+        return [Write(_INSERT, {"case_id": case.id, "merchant_id": case.merchant_id, "created_at": case.created_at,
+                                "intake_at": event["created_at"], "decision_at": None, "shipped_at": None,
+                                "received_at": None, "inspected_at": None, "resolved_at": None, "closed_at": None})]
+    if action in COLUMN_OF_ACTION:
+        return [Write(_SET[COLUMN_OF_ACTION[action]], {"_case": case.id, "_at": event["created_at"]})]
     return []
-
-
-def register() -> None:
-    from ..cases import workflow
-
-    if on_event not in workflow.SIDE_EFFECTS:
-        workflow.SIDE_EFFECTS.insert(0, on_event)
 
 
 def raw_milestones():
@@ -110,4 +104,4 @@ def differences(session: Session, merchant_id: int | None = None) -> list[int]:
     return sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
 
 
-__all__ = ["CaseSteps", "on_event", "register", "rebuild", "differences", "raw_milestones"]
+__all__ = ["CaseSteps", "on_event", "rebuild", "differences", "raw_milestones"]

@@ -30,7 +30,7 @@ from .base import NONE_KEY, c, counted_case, label, o
 from .filters import Filters
 from .process import case_conditions
 from .records import Review
-from .report import Column, Report, percent, register
+from .report import Column, Report, percent, defines
 
 sr = SurveyResponse.__table__
 fu = FollowUpTask.__table__
@@ -150,7 +150,7 @@ def cases_of(session: Session, f: Filters, dimension: str, key: str) -> list[int
     return sorted({a["case_id"] for a in answers(session, f) if a["groups"].get(dimension) == key})
 
 
-@register("satisfaction", TITLE, chart="bar")
+@defines("satisfaction", TITLE, chart="bar")
 def satisfaction(session: Session, f: Filters) -> Report:
     """Survey scores per step, agent and outcome with the latest comments; follow-up results."""
     found = answers(session, f)

@@ -1,7 +1,7 @@
 """The case event log, hash-chained: each event's link is SHA-256(previous link + the event in canonical JSON).
 
-Links are written in the event's own transaction (a workflow side-effect producer), so an event exists exactly when
-its link does. `verify` recomputes every chain: a changed, removed or inserted event, or a changed link, shows.
+Links are written in the event's own transaction (`link_event`, a workflow side-effect producer installed by
+returnflow/bootstrap.py), so an event exists exactly when its link does. `verify` recomputes every chain: a changed, removed or inserted event, or a changed link, shows.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..cases import store
 from ..cases.models import Case, CaseEvent
-from ..cases.workflow import SIDE_EFFECTS
+from ..cases.side_effects import Write
 from .models import EventLink
 
 GENESIS = "0" * 64
@@ -42,7 +42,8 @@ _PREV = select(EventLink.__table__.c.hash).where(EventLink.__table__.c.case_id =
 _INSERT = insert(EventLink.__table__)
 
 
-def _chain(session: Session, case, event: dict) -> list[dict]:
+def link_event(session: Session, case, event: dict) -> list[Write]:
+    """The event's link in its case's chain (the core writes it)."""
     seq = event["seq"]
     context = getattr(case, "context", None)
     prev = GENESIS
@@ -53,14 +54,9 @@ def _chain(session: Session, case, event: dict) -> list[dict]:
         else:
             prev = store.run(session, _PREV, {"case_id": event["case_id"], "seq": seq - 1}).scalar() or GENESIS
     digest = link(prev, event)
-    store.run(session, _INSERT, {"case_id": event["case_id"], "seq": seq, "prev_hash": prev, "hash": digest})
     if context is not None:
         context.chain_head = (seq, digest)
-    return []
-
-
-if _chain not in SIDE_EFFECTS:
-    SIDE_EFFECTS.append(_chain)
+    return [Write(_INSERT, {"case_id": event["case_id"], "seq": seq, "prev_hash": prev, "hash": digest})]
 
 
 @dataclass

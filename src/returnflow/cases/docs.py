@@ -32,7 +32,7 @@ the one for the new type, so approving afterwards is within the policy or an ove
   click (prefilled with the plan's type)."""
 
 
-def _target(t) -> str:
+def target(t) -> str:
     if t.to is None:
         return "(stays)"
     if callable(t.to) and not isinstance(t.to, CaseState):
@@ -51,7 +51,7 @@ def render_markdown() -> str:
     out += ["", "## Transitions", "", "| action | from | to | who | requires | 说明 |", "|---|---|---|---|---|---|"]
     for t in TRANSITIONS:
         sources = ", ".join(f"`{s.value}`" for s in CaseState if s in t.sources)
-        out.append(f"| `{t.action}` | {sources} | {_target(t)} | {', '.join(t.roles)} | "
+        out.append(f"| `{t.action}` | {sources} | {target(t)} | {', '.join(t.roles)} | "
                    f"{', '.join(t.requires) or '-'} | {t.summary_zh} / {t.summary_en} |")
     out += ["", CHANGE_TYPE]
     out += ["", "## Diagram", "", "```mermaid", render_mermaid(), "```", ""]

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from . import retype
 from .models import CaseState as S
 from .models import CaseType as T
+from .ports import PORTS
 from .store import CaseRecord, count_events
-from .workflow import AWAITED, SENIOR, allowed_actions
+from .workflow import AWAITED, SENIOR, allowed_actions, replacement_paid_for
 
 REFUND_TYPES = (T.RETURN_REFUND.value, T.REFUND_ONLY.value)
 SHIPPING_TYPES = (T.EXCHANGE.value, T.RESHIP.value, T.REPAIR.value)
@@ -47,15 +47,11 @@ class Offered:
 
 
 def money_state(session: Session, case: CaseRecord) -> MoneyState:
-    from ..refunds.models import Refund
-
-    states = set(session.scalars(select(Refund.state).where(Refund.case_id == case.id)))
-    from .workflow import _replacement_paid_for
-
+    states = PORTS.refund_states(session, case)
     rounds = case.reopen_count if case.type == T.REPAIR.value else 0
     return MoneyState(has_refund=bool(states - {"rejected"}), refund_paid="completed" in states,
                       replacement_shipped=count_events(session, case.id, "ship_replacement") > rounds,
-                      replacement_paid=bool(case.advance) and _replacement_paid_for(session, case))
+                      replacement_paid=bool(case.advance) and replacement_paid_for(session, case))
 
 
 def within_policy(decision: dict | None) -> bool | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from .models import Case as CaseRow
 from .models import CaseState as S
 from .models import CaseType as T
+from .ports import PORTS
 from .store import CaseRecord, count_events, run
 
 # What a case can become; inquiries and complaints carry no goods outcome.
@@ -76,10 +77,7 @@ def guard(session: Session, case: CaseRecord, actor: Actor, payload: dict) -> No
 
 
 def _money_moved(session: Session, case: CaseRecord) -> bool:
-    from ..refunds.models import Refund
-
-    return session.scalar(select(Refund.id).where(Refund.case_id == case.id, Refund.state != "rejected")
-                          .limit(1)) is not None
+    return bool(PORTS.refund_states(session, case) - {"rejected"})  # answered by the money module (cases/ports.py)
 
 
 def _reassess(session: Session, case: CaseRecord, new: str) -> tuple[dict | None, dict | None, bool]:

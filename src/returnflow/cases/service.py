@@ -23,7 +23,8 @@ from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, Num
 from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .variants import chosen_variants
-from .workflow import NO_ADDRESS_EN, NO_ADDRESS_ZH, fire, return_address_routable, write_side_effects
+from .side_effects import write_side_effects
+from .workflow import NO_ADDRESS_EN, NO_ADDRESS_ZH, fire, return_address_routable
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}

@@ -19,8 +19,10 @@ from ..orders.models import OrderLine
 from . import retype, visibility as visible
 from .conversation import CasePlan
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
+from .ports import PORTS
+from .side_effects import write_side_effects
 from .store import (
-    CaseLineRecord, CaseRecord as Case, append_event, count_events, enqueue_many, line_state,
+    CaseLineRecord, CaseRecord as Case, append_event, count_events, line_state,
     save_changes,
 )
 
@@ -144,9 +146,7 @@ NO_ADDRESS_ZH = "此申请需要顾客寄回商品，但没有适用的退货地
 
 
 def return_address_routable(session: Session, case: Case) -> bool:
-    from ..logistics.service import route  # logistics builds on the workflow, not the other way round
-
-    return route(session, case) is not None
+    return PORTS.return_address_routable(session, case)  # answered by logistics (cases/ports.py)
 
 
 def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
@@ -273,7 +273,7 @@ def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
     if case.state in AWAITED:
         # 先发后退 whose original never came: once the customer has paid for the replacement (charged, or the hold
         # captured) nothing is owed either way, and the case can be finished without the parcel.
-        if not (case.advance and _replacement_paid_for(session, case)):
+        if not (case.advance and replacement_paid_for(session, case)):
             raise GuardFailed("a case still waiting for its return is resolved only as an advance exchange whose "
                               "replacement the customer has paid for (charge or captured hold)",
                               "等待退货的售后单，仅当为先发后退且顾客已为换货商品付款（扣款或预授权已扣）时才可办结")
@@ -285,12 +285,8 @@ def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
         raise GuardFailed("a repair is resolved after complete_repair", "维修单须先完成维修（complete_repair）")
 
 
-def _replacement_paid_for(session: Session, case: Case) -> bool:
-    from ..logistics.advance import PURPOSE
-    from ..refunds.charges import of_case
-
-    charge = of_case(session, case.id, PURPOSE)
-    return charge is not None and charge.state in ("charged", "captured")
+def replacement_paid_for(session: Session, case: Case) -> bool:
+    return PORTS.replacement_paid_for(session, case)  # answered by logistics.advance (cases/ports.py)
 
 
 def _resolve_offered(case: Case) -> bool:
@@ -534,20 +530,3 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
                          visibility=audience)
     write_side_effects(session, case, event)
     return event
-
-
-# Producers of side effects: each looks at a new event and returns the outbox messages it calls for (a webhook
-# delivery per subscribed endpoint, a notification per channel, ...). They run inside the transition's transaction,
-# so a side effect exists exactly when its event does. Deliveries are addressed: no destination, no message.
-SideEffects = Callable[[Session, Case, dict], list[dict]]
-SIDE_EFFECTS: list[SideEffects] = []
-
-
-def write_side_effects(session: Session, case: Case, event: dict) -> None:
-    """Writes the outbox messages every registered producer asks for (in one statement, in producer order)."""
-    messages = [(message["topic"], message["payload"]) for producer in SIDE_EFFECTS
-                for message in producer(session, case, event)]
-    enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, messages=messages, at=event["created_at"])
-
-
-from ..audit import chain as _chain  # noqa: E402,F401  (every event is hash-chained in its own transaction)

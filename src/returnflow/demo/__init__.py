@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ..auth.actor import Actor
+from ..bootstrap import bootstrap
 from ..auth.service import create_user, issue_token
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.service import act, open_case
@@ -64,7 +65,7 @@ STAFF = [  # email, name, role
 
 def load(db: Database) -> dict:
     """Writes the demo data into an empty database; returns the sign-in details it created."""
-    from .. import logistics, sla  # noqa: F401  (their side effects: clocks, notices, return instructions)
+    bootstrap()  # every side effect of the demo's transitions: clocks, notices, return instructions
 
     password = os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
     now = utcnow()

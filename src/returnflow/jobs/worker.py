@@ -17,14 +17,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from .. import logistics, marketplace, sla  # noqa: F401  (register the producers, handlers and jobs)
+from ..bootstrap import JOBS, bootstrap
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
 from ..notify.dispatch import Dispatcher
 from ..sla.models import Timer
 from ..sla.timers import fire_due
-from . import JOBS
 
 log = logging.getLogger("returnflow.worker")
 
@@ -59,6 +58,7 @@ class Worker:
 
     def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
                  timers: bool = True, messages: bool = True) -> None:
+        bootstrap()  # the handlers it delivers with and the producers of what it fires (returnflow/bootstrap.py)
         self.db = db
         self.timers, self.messages = timers, messages
         self.settings = settings or get_delivery_settings()

@@ -22,7 +22,7 @@ from ..auth.actor import SYSTEM, Actor
 from ..cases import store
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord
-from ..cases.workflow import SIDE_EFFECTS, allowed_actions, fire
+from ..cases.workflow import allowed_actions, fire
 from ..errors import Explained, Forbidden
 from ..merchants.models import Merchant
 from ..money import fmt
@@ -162,6 +162,13 @@ def on_due(session: Session, case: CaseRecord, row, now: datetime, _cache: dict)
 
 # ---- the original arrives ------------------------------------------------------------------------------------
 
+def replacement_paid_for(session: Session, case: CaseRecord) -> bool:
+    """The workflow's question (cases/ports.py): has the customer paid for the replacement (charged, or the hold
+    captured)?"""
+    charge = charges.of_case(session, case.id, PURPOSE)
+    return charge is not None and charge.state in ("charged", "captured")
+
+
 def on_arrival(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """The first receipt of an advance exchange's original stops its clock and releases the hold; an original
     arriving after the charge puts the case in front of an agent."""
@@ -250,9 +257,3 @@ def view(session: Session, case: CaseRecord) -> dict[str, Any]:
             "acts_at": pending[0].due_at if pending else None, "on_overdue": conf["on_overdue"],
             "grace_days": conf["grace_days"], "arrived": _arrived(case),
             "charge": charges.charge_dict(charge) if charge else None}
-
-
-timers.ON_DUE[TIMER] = on_due
-charges.ON_OUTCOME[PURPOSE] = on_outcome
-if on_arrival not in SIDE_EFFECTS:
-    SIDE_EFFECTS.append(on_arrival)

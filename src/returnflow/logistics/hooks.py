@@ -1,11 +1,34 @@
-"""Side effects of case transitions that logistics adds (registered with the workflow at import)."""
+"""What logistics adds to case transitions: side effects, and the workflow's question whether a return address fits
+(both installed by returnflow/bootstrap.py)."""
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..cases.side_effects import Write
 from ..cases.store import CaseRecord
-from ..cases.workflow import SIDE_EFFECTS
+from . import adapters
+from .carriers import CARRIERS, normalise_number
+from .models import Shipment, TrackingEvent
+from .service import instructions, route
+
+SHIPMENTS = Shipment.__table__
+TRACKING = TrackingEvent.__table__
+_NEW_SHIPMENT = insert(SHIPMENTS)
+_WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at).where(
+    TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
+    TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None))
+# Events that arrived before the parcel was registered now belong to it (logistics.service._adopt_waiting_events).
+_ADOPT = (update(TRACKING).where(TRACKING.c.id.in_(bindparam("_ids", expanding=True)))
+          .values(shipment_id=select(SHIPMENTS.c.id).where(
+              SHIPMENTS.c.merchant_id == bindparam("_m"), SHIPMENTS.c.carrier == bindparam("_carrier"),
+              SHIPMENTS.c.tracking_number == bindparam("_number")).scalar_subquery()))
+
+
+def return_address_routable(session: Session, case: CaseRecord) -> bool:
+    """The workflow's question (cases/ports.py): does a return address fit the case's goods?"""
+    return route(session, case) is not None
 
 
 def return_instructions_on_approval(session: Session, case: CaseRecord, event: dict) -> list[dict]:
@@ -16,8 +39,6 @@ def return_instructions_on_approval(session: Session, case: CaseRecord, event: d
     email = (case.customer or {}).get("email")
     if not email:
         return []
-    from .service import instructions, route
-
     address = route(session, case)
     if address is None:
         return []
@@ -28,19 +49,14 @@ def return_instructions_on_approval(session: Session, case: CaseRecord, event: d
                                             "template": "return_instructions", "data": data}}]
 
 
-def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dict) -> list[Write]:
     """A return parcel recorded as a plain case action (the staff case page, the API's actions/ship_return)
     gets its inbound shipment like one registered through the return-shipment endpoint, so the receiving desk
-    and tracking webhooks find it by its waybill. Nothing is written when the number is already a parcel's."""
+    and tracking webhooks find it by its waybill; carrier events that came for the number before are adopted (the
+    newest sets its status). Nothing is written when the number is already a parcel's."""
     payload = event.get("payload") or {}
     if event["action"] != "ship_return" or payload.get("shipment_id") is not None:
         return []
-    from sqlalchemy import select
-
-    from .carriers import CARRIERS, normalise_number
-    from .models import Shipment
-    from .service import _adopt_waiting_events, route
-
     typed = normalise_number(str(payload.get("tracking_number") or ""))[:60]
     carrier = str(payload.get("carrier") or "").strip().upper()
     carrier = carrier if carrier in CARRIERS else "OTHER"
@@ -51,24 +67,16 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
             Shipment.tracking_number == number)) is not None:
         return []
     address = route(session, case)
-    row = Shipment(merchant_id=case.merchant_id, case_id=case.id, direction="inbound", purpose="return",
-                   carrier=carrier, tracking_number=number, created_by=event.get("actor_id") or "",
-                   address_id=address.id if address else None)
-    session.add(row)
-    session.flush()
-    _adopt_waiting_events(session, row)
-    return []
+    waiting = session.execute(_WAITING, {"m": case.merchant_id, "number": number, "carrier": carrier}).all()
+    row = {"merchant_id": case.merchant_id, "case_id": case.id, "direction": "inbound", "purpose": "return",
+           "carrier": carrier, "tracking_number": number, "created_by": event.get("actor_id") or "",
+           "address_id": address.id if address else None}
+    newest = adapters.latest(waiting)
+    if newest is not None:
+        row |= {"status": newest.status, "status_at": newest.occurred_at}
+    writes = [Write(_NEW_SHIPMENT, row)]
+    if waiting:
+        writes.append(Write(_ADOPT, {"_ids": [w.id for w in waiting], "_m": case.merchant_id, "_carrier": carrier,
+                                     "_number": number}))
+    return writes
 
-
-def _subscribe(session: Session, case: CaseRecord, event: dict) -> list[dict]:
-    """The return parcel is subscribed with the merchant's tracking aggregator (logistics.subscriptions)."""
-    if event["action"] != "ship_return":
-        return []
-    from .subscriptions import subscribe_on_ship_return
-
-    return subscribe_on_ship_return(session, case, event)
-
-
-for _producer in (return_instructions_on_approval, shipment_of_a_recorded_return, _subscribe):
-    if _producer not in SIDE_EFFECTS:
-        SIDE_EFFECTS.append(_producer)

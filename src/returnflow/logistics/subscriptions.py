@@ -25,7 +25,7 @@ from ..db import Database, utcnow
 from ..merchants.models import Merchant
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
-from ..notify.outbox import HANDLERS, Claimed
+from ..notify.outbox import Claimed
 from . import kuaidi100, tracking_settings
 from .adapters import Parsed
 from .models import Shipment
@@ -85,8 +85,6 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
                             "resubscribed": previous.get("resubscribed", 0)}
     return 200, f"kuaidi100 {answer.code}"
 
-
-HANDLERS[TOPIC] = deliver
 
 
 # ---- pushes --------------------------------------------------------------------------------------------------

@@ -5,27 +5,35 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from ..config import get_settings
+from ..db import Database
+from ..errors import AppError
+from ..merchants.models import Merchant
+from ..notify.config import get_delivery_settings
+from ..orders.importer.messages import lang_of
+from ..schema import migrate
+from .sync import pull
 
 marketplace_app = typer.Typer(help="Marketplace after-sales sync (Taobao/Tmall refunds).", no_args_is_help=True)
 
 
+def _console(ctx: typer.Context) -> Console:
+    """The main command's console (cli.py hands it down), else a plain one."""
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, Console) else Console()
+
+
 @marketplace_app.command("pull")
-def pull_cmd(merchant: str = typer.Option(..., help="Merchant code"),
+def pull_cmd(ctx: typer.Context, merchant: str = typer.Option(..., help="Merchant code"),
              platform: str = typer.Option("taobao", help="Platform of the connector"),
              lang: str = typer.Option(None, "--lang", help="Language of the messages (default: from LANG)")) -> None:
     """Pull the platform's new and changed after-sales requests now (the worker also pulls on its schedule)."""
-    from sqlalchemy import select
-
-    from ..cli import _db, console
-    from ..errors import AppError
-    from ..merchants.models import Merchant
-    from ..notify.config import get_delivery_settings
-    from ..orders.importer.messages import lang_of
-    from ..schema import migrate
-    from .sync import pull
-
+    console = _console(ctx)
     said = lang_of(lang)
-    db = _db()
+    db = Database(get_settings().resolved_database_url())
     migrate(db)
     with db.read() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))

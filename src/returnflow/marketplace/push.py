@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ..cases.models import OutboxMessage
+from ..cases.side_effects import Write
 from ..db import Database, utcnow
 from ..errors import Explained
 from ..money import to_minor
@@ -69,13 +70,13 @@ def decisions(session: Session, case, event: dict) -> list[dict]:
         params["amount_minor"] = to_minor(amount, case.currency)
     if decision == "refuse":
         params["message"] = str(payload.get("reason") or payload.get("text") or "")[:200]
-    push = MarketplacePush(merchant_id=case.merchant_id, request_id=request.id, case_id=case.id, decision=decision,
-                           version=request.version, params=params, error="",
-                           status="held" if request.conflict else "pending", created_at=event["created_at"])
-    session.add(push)
-    session.flush()
-    return [{"topic": TOPIC, "payload": {"push_id": push.id, "endpoint_id": f"{platform}-{case.merchant_id}",
-                                         "decision": decision}}]
+    row = insert(MarketplacePush).values(
+        merchant_id=case.merchant_id, request_id=request.id, case_id=case.id, decision=decision,
+        version=request.version, params=params, error="", status="held" if request.conflict else "pending",
+        created_at=event["created_at"])
+    # The core writes the row and the message; the message names the push by its unique key (case, decision).
+    return [Write(row, {}), {"topic": TOPIC, "payload": {"case_id": case.id, "decision": decision,
+                                                        "endpoint_id": f"{platform}-{case.merchant_id}"}}]
 
 
 def _mark(db: Database, push_id: int, status: str, error: str = "", at: datetime | None = None) -> bool:
@@ -88,7 +89,10 @@ def _mark(db: Database, push_id: int, status: str, error: str = "", at: datetime
 def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple[int | None, str]:
     """Outbox handler: sends a pending push once; anything else is left as it is and said so."""
     with db.read() as session:
-        push = session.get(MarketplacePush, message.payload.get("push_id"))
+        payload = message.payload
+        push = (session.get(MarketplacePush, payload["push_id"]) if "push_id" in payload else session.scalar(
+            select(MarketplacePush).where(MarketplacePush.case_id == payload.get("case_id"),
+                                          MarketplacePush.decision == payload.get("decision"))))
         if push is None:
             raise DeliveryError("the decision to send no longer exists", permanent=True)
         request = session.get(MarketplaceRequest, push.request_id)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+
+from ..config import get_settings
+from ..db import Database
 
 merchants_app = typer.Typer(help="Merchants: set one up with its country, time zone and policy preset.",
                             no_args_is_help=True)
 
 
-def _console():
-    """The main command's console (one width and colour setting for every subcommand)."""
-    from .. import cli
+def _console(ctx: typer.Context) -> Console:
+    """The main command's console (one width and colour setting for every subcommand; cli.py hands it down)."""
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, Console) else Console()
 
-    return cli.console
+
+def _db() -> Database:
+    return Database(get_settings().resolved_database_url())
+
 
 SAID = {
     "created": {"en": "merchant {code} created: country {country}, time zone {zone}, policy preset {preset}",
@@ -37,7 +45,8 @@ def _say(key: str, lang: str, **params: object) -> str:
 
 
 @merchants_app.command("create")
-def create(code: str = typer.Argument(..., help="Merchant code (2-40 lower-case letters, digits, - or _)"),
+def create(ctx: typer.Context,
+           code: str = typer.Argument(..., help="Merchant code (2-40 lower-case letters, digits, - or _)"),
            name: str = typer.Option(None, help="Shop name (default: the code)"),
            country: str = typer.Option(None, help="Where the shop sells from (required), ISO 3166 code: CN, GB, "
                                                   "DE, US ..."),
@@ -53,9 +62,7 @@ def create(code: str = typer.Argument(..., help="Merchant code (2-40 lower-case 
     from .setup import create as create_merchant
 
     said = lang_of(lang)
-    from ..cli import _db
-
-    console = _console()
+    console = _console(ctx)
     try:
         with _db().transaction() as session:
             merchant, choice = create_merchant(session, code=code, name=name, currency=currency, locale=locale,
@@ -78,16 +85,15 @@ def create(code: str = typer.Argument(..., help="Merchant code (2-40 lower-case 
 
 
 @merchants_app.command("list")
-def list_merchants() -> None:
+def list_merchants(ctx: typer.Context) -> None:
     """Every merchant with its country, time zone and policy preset."""
     from sqlalchemy import select
 
-    from ..cli import _db
     from ..policy.service import default_preset
     from .models import Merchant
     from .setup import zone_of
 
-    console = _console()
+    console = _console(ctx)
     with _db().read() as session:
         for m in session.scalars(select(Merchant).order_by(Merchant.code)):
             console.print(f"{m.code}\t{m.country or '—'}\t{zone_of(session, m.id).key}\t{default_preset(m)}\t"

@@ -384,5 +384,3 @@ async def put_reply(body: ReplyIn, request: Request, actor: CurrentActor,
                                  title=body.title, body=body.body, visibility=body.visibility)
 
     return await mutate(request, actor, work)
-
-from . import providers_api  # noqa: E402,F401  (template messages and alert robots, on this router)

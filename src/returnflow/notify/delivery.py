@@ -17,7 +17,7 @@ from . import aliyun_sms, provider_templates, wechat
 from .channels import DeliveryError, send_email, send_via_provider
 from .config import DeliverySettings
 from .models import InAppMessage
-from .outbox import HANDLERS, Claimed, StoreRow
+from .outbox import Claimed, StoreRow
 from .templates import TemplateError, cached_texts, fill, render
 
 TOPIC = "notify"
@@ -107,9 +107,3 @@ def _templated(db: Database, settings: DeliverySettings, message: Claimed, chann
                                     template_param=values, message_id=f"outbox-{message.id}")
     return 200, wechat.send(settings, openid=address, template_id=template_id, data=values)
 
-
-HANDLERS[TOPIC] = deliver
-
-from . import robots  # noqa: E402  (the staff robots' "alert" topic and its producers)
-
-robots.register()

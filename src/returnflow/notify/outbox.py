@@ -62,7 +62,7 @@ class StoreRow:
 
 # topic -> deliver(db, settings, message) -> (status_code or None, note or StoreRow). Raise DeliveryError on failure.
 Handler = Callable[[Database, DeliverySettings, Claimed], tuple[int | None, str]]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {}  # filled by returnflow/bootstrap.py
 # Called in the transaction that records dead letters: (session, [(id, merchant, case, topic, reason)]) -> messages
 # ({"merchant_id", "case_id", "topic", "payload"}) to queue, such as the staff robots' alerts (notify.robots).
 ON_DEAD: list[Callable[[Any, list], list[dict]]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
@@ -15,9 +15,12 @@ from ..fields import RowId
 from ..outbound import mask, redact_url
 from ..web import DB, CurrentActor, mutate
 from . import provider_templates as pt
-from .api import ADMINS, STAFF, _only, router
+from .api import ADMINS, STAFF, _only
 from .models import AlertRobot, ProviderTemplate
 from .robots import EVENTS
+
+# Template messages and alert robots (app.py includes this router beside notify.api's).
+router = APIRouter(tags=["notifications"])
 
 
 class ProviderTemplateIn(BaseModel):

@@ -25,11 +25,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import outbound
+from ..cases.models import CaseState
 from ..db import Database
+from ..refunds.ledger import zone_of
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import AlertRobot
-from .outbox import HANDLERS, Claimed
+from .outbox import Claimed
 
 TOPIC = "alert"
 KINDS = ("wecom", "dingtalk")
@@ -55,15 +57,11 @@ def alerts(session: Session, merchant_id: int | None, case_id: int | None, event
 
 
 def _local(session: Session, merchant_id: int, at: datetime | None) -> str:
-    from ..refunds.ledger import zone_of
-
     return at.astimezone(zone_of(session, merchant_id)).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
 def case_alerts(session: Session, case, event: dict) -> list[dict]:
     """Workflow producer: an escalation, and a case arriving at a supervisor's approval."""
-    from ..cases.models import CaseState
-
     if case.channel == "import":
         return []
     if event["action"] == "escalate":
@@ -139,21 +137,3 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
                             f"{outbound.excerpt(str(parsed.get('errmsg') or ''))}", status)
     return status, "ok"
 
-
-def register() -> None:
-    """The "alert" handler, the workflow producer and the SLA breach hook (once)."""
-    from ..cases import workflow
-    from ..sla import hooks as _sla_hooks, timers  # noqa: F401  (sla.hooks sets ON_DUE["due"])
-    from . import outbox
-
-    HANDLERS[TOPIC] = deliver
-    if dead_letter_alerts not in outbox.ON_DEAD:
-        outbox.ON_DEAD.append(dead_letter_alerts)
-    if case_alerts not in workflow.SIDE_EFFECTS:
-        workflow.SIDE_EFFECTS.append(case_alerts)
-    due = timers.ON_DUE.get("due")
-    if due is not None and not getattr(due, "alerts", False):
-        def due_and_alert(session, case, row, now, cache):
-            return due(session, case, row, now, cache) + breach_alerts(session, case, row)
-        due_and_alert.alerts = True
-        timers.ON_DUE["due"] = due_and_alert

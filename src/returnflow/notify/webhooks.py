@@ -18,7 +18,7 @@ from ..outbound import Allowed, check_form, check_url, excerpt
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import WebhookEndpoint
-from .outbox import HANDLERS, Claimed
+from .outbox import Claimed
 
 
 def check_endpoint(url: str, events: list[str], allowed: Allowed, *, events_field: str | None = None) -> None:
@@ -111,5 +111,3 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
         raise DeliveryError(f"endpoint answered HTTP {status}: {excerpt(answer)}", status)
     return status, "accepted"
 
-
-HANDLERS[TOPIC] = deliver

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cases.docs import _target
+from ..cases.docs import target
 from ..cases.models import CaseState
 from ..cases.retype import after_change_type
 from ..cases.workflow import TRANSITIONS, after_approval, after_arbitration
@@ -42,7 +42,7 @@ def process_table(locale: str) -> list[dict[str, Any]]:
             item = {"action": t.action, "label": words.word(words.ACTIONS, t.action, locale),
                     "summary": t.summary_zh if locale == "zh-CN" else t.summary_en,
                     "roles": [words.word(words.ROLES, r, locale) for r in t.roles],
-                    "targets": [(s, words.state_label(s, locale)) for s in _targets(t, state)], "rule": _target(t)}
+                    "targets": [(s, words.state_label(s, locale)) for s in _targets(t, state)], "rule": target(t)}
             (moves if item["targets"] else stays).append(item)
         rows.append({"state": state.value, "label": words.state_label(state.value, locale), "moves": moves,
                      "stays": stays})

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..errors import AppError, Forbidden, Worded
+from ..errors import AppError, Forbidden, Refused, Worded
 from ..i18n import BABEL_LOCALE, CATALOGS, N_, SUPPORTED, gettext, negotiate, translations
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -272,8 +272,6 @@ def is_page(request: Request) -> bool:
 def in_peoples_words(exc: AppError) -> AppError:
     """A refusal of malformed input (the input guard's, a path or query value of the wrong form) as a person reads
     it: no field names, codes or escapes, which are for API callers."""
-    from ..guard import Refused
-
     if isinstance(exc, Refused):
         if exc.key == "unusable_character":
             return PageError(exc.key, UNUSABLE_CHARACTER, field=exc.field)

@@ -27,7 +27,7 @@ from ..flows import history, move
 from ..money import fmt
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
-from ..notify.outbox import HANDLERS, Claimed
+from ..notify.outbox import Claimed
 from ..orders.models import Order
 from . import ledger, locks
 from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome, gateway
@@ -42,7 +42,7 @@ OPS = CHARGE_OPS
 MOVES_MONEY = ("charge", "capture")
 
 # What the case's area does when an operation's outcome is known: (session, charge, op, ok, at) -> None.
-# logistics.advance registers the advance exchange's timeline event and customer notice here.
+# Filled by returnflow/bootstrap.py (logistics.advance: the advance exchange's timeline event and customer notice).
 OnOutcome = Callable[[Session, CustomerCharge, str, bool, datetime], None]
 ON_OUTCOME: dict[str, OnOutcome] = {}
 
@@ -213,5 +213,3 @@ def mark_collected(session: Session, *, actor: Actor, number: str, reference: st
                         code="charge_not_awaiting", status=409)
     return locks.charge(session, row.id)
 
-
-HANDLERS[TOPIC] = deliver

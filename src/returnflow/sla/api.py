@@ -1,4 +1,4 @@
-"""SLA API: a merchant's step deadlines and calendar, a case's timers, the workers' lag."""
+"""SLA API: a merchant's step deadlines and calendar, a case's timers (the workers' lag: jobs/api.py)."""
 
 from __future__ import annotations
 
@@ -69,17 +69,3 @@ async def case_timers(number: str, actor: CurrentActor, db: DB) -> JSON:
         return JSON([{"id": t.id, "kind": t.kind, "due_at": t.due_at, "action": t.action, "rule": t.rule,
                       "status": t.status, "result": t.result, "fired_at": t.fired_at,
                       "remaining_seconds": t.remaining_seconds} for t in rows])
-
-
-@router.get("/sla/worker")
-async def worker_lag(actor: CurrentActor, db: DB, merchant: str | None = None) -> dict:
-    """How far behind the workers are: due timers, outbox backlog, dead letters. A merchant's staff see their
-    merchant's share only; a platform user sees the whole deployment, or one merchant's when it names one."""
-    _staff(actor, ("supervisor", "admin", "platform"))
-    from ..jobs.worker import lag
-
-    merchant_id = None
-    if actor.merchant_id is not None or merchant:
-        with db.read() as session:
-            merchant_id = resolve_merchant(session, actor, merchant).id
-    return lag(db, merchant_id=merchant_id)

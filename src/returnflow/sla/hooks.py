@@ -20,7 +20,7 @@ from .settings import (
     DEFAULT_STEPS,
     LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case,
 )
-from .timers import ON_DUE, OWN_CLOCKS, cancel, schedule, schedule_many
+from .timers import OWN_CLOCKS, cancel, schedule, schedule_many
 
 TIMERS = Timer.__table__
 _PAUSE = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
@@ -208,7 +208,7 @@ def _cached_staff(session: Session, cache: dict, merchant_id: int, roles: tuple[
     return cache[key]
 
 
-def _on_remind(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+def on_remind(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
     """Reminds the owner (the assignee, else the merchant's agents) that the step's deadline is near."""
     owners = [s for s in _cached_staff(session, cache, case.merchant_id, ALL_STAFF) if s[0] == case.assignee_id]
     if not owners:
@@ -216,13 +216,10 @@ def _on_remind(session: Session, case: CaseRecord, row, now: datetime, cache: di
     return _notices(case, owners, "staff_reminder", _data(case, row), row.id)
 
 
-def _on_due(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
+def on_due(session: Session, case: CaseRecord, row, now: datetime, cache: dict) -> list[dict]:
     """A missed deadline that escalates tells the merchant's supervisors."""
     if row.action != "escalate":
         return []
     return _notices(case, _cached_staff(session, cache, case.merchant_id, ("supervisor",)), "staff_escalation",
                     _data(case, row), row.id)
 
-
-ON_DUE["remind"] = _on_remind
-ON_DUE["due"] = _on_due

@@ -45,7 +45,3 @@ class SlaSettings(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(80), default="")
 
-
-from ..notify.models import (  # noqa: E402,F401  (one import registers every table of the area)
-    DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, ReplyTemplate, SurveyResponse, WebhookEndpoint,
-)

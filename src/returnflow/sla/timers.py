@@ -79,7 +79,7 @@ def pending(session: Session, case_id: int) -> list[Timer]:
 
 # What a timer kind does when it falls due, besides firing its action: {kind suffix: handler}. A handler returns the
 # outbox messages to write ({"topic", "payload"}); `cache` lives for one batch (e.g. a merchant's staff list).
-# sla.hooks registers the reminder and escalation notices here.
+# Filled by returnflow/bootstrap.py (sla.hooks: the reminder and escalation notices; notify.robots: breach alerts).
 OnDue = Callable[[Session, CaseRecord, object, datetime, dict], list[dict]]
 ON_DUE: dict[str, OnDue] = {}
 

@@ -1,0 +1,134 @@
+"""The one place where returnflow is wired: what a case event sets off, who delivers each kind of outbox message,
+what each kind of timer does when it falls due, who hears a customer charge's outcome, which reports exist, and
+who answers the case workflow's questions (cases/ports.py).
+
+Every entry point calls `bootstrap()` before it does anything: the app factory (app.create_app), every CLI command
+(the typer callback in cli.py), the worker (jobs.worker.Worker) and the test fixtures (tests/conftest.py). No
+other module fills a registry, so what `fire` writes and what the worker claims no longer depends on what a process
+happened to import. `bootstrap()` is idempotent: the first call installs exactly what is declared here; later calls
+change nothing.
+
+To add an area (a marketplace connector, say): write its producer / outbox handler / timer handler as plain
+functions in its package, then name them below — in PRODUCERS (with the outbox topics it writes), HANDLERS,
+TIMER_KINDS — and nowhere else. tests/integration/test_wiring.py checks every entry point sees the whole set and
+that every topic a producer writes has a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .analytics import customers, deadlines, finance, mix, process, rates, rollup, satisfaction
+from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
+from .audit import chain
+from .cases import side_effects
+from .cases.ports import PORTS, Ports
+from .logistics import advance, hooks as logistics_hooks, subscriptions
+from .marketplace import push as marketplace_push, schedule as marketplace_schedule
+from .notify import delivery, outbox, robots, webhooks
+from .notify.hooks import customer_notices, staff_notices
+from .refunds import charges
+from .refunds.of_case import refund_states
+from .sla import hooks as sla_hooks, timers
+
+
+@dataclass(frozen=True)
+class Producer:
+    """A workflow side-effect producer and the outbox topics it may write (its other writes are rows of our own)."""
+
+    run: side_effects.SideEffects
+    topics: tuple[str, ...] = ()
+
+
+# In the order they run for every case event (a producer sees the rows the ones before it wrote).
+PRODUCERS: tuple[Producer, ...] = (
+    Producer(rollup.on_event),  # the analytics step summary (a row)
+    Producer(chain.link_event),  # the event's hash-chain link (a row)
+    Producer(robots.case_alerts, (robots.TOPIC,)),  # staff robots: escalations, approvals waiting
+    Producer(sla_hooks.sla_clocks),  # step clocks (timer rows, kept by sla.timers)
+    Producer(customer_notices, (delivery.TOPIC,)),
+    Producer(staff_notices, (delivery.TOPIC,)),
+    Producer(webhooks.webhook_events, (webhooks.TOPIC,)),
+    # advance exchange: the original arrived: its timer ends, a hold is released (charges.request queues that itself)
+    Producer(advance.on_arrival, (charges.TOPIC,)),
+    Producer(logistics_hooks.return_instructions_on_approval, (delivery.TOPIC,)),
+    Producer(logistics_hooks.shipment_of_a_recorded_return),  # the inbound shipment (a row)
+    Producer(subscriptions.subscribe_on_ship_return, (subscriptions.TOPIC,)),
+    # a decision on a case synced from a marketplace goes back to the platform once (a push row and its message)
+    Producer(marketplace_push.decisions, (marketplace_push.TOPIC,)),
+)
+
+# Outbox topic -> the worker's handler that delivers it.
+HANDLERS: dict[str, outbox.Handler] = {
+    delivery.TOPIC: delivery.deliver,  # "notify": email, SMS, WeChat, in-app
+    webhooks.TOPIC: webhooks.deliver,
+    robots.TOPIC: robots.deliver,  # "alert": WeCom / DingTalk robots
+    charges.TOPIC: charges.deliver,  # "customer_charge": the payment gateway
+    subscriptions.TOPIC: subscriptions.deliver,  # "tracking_subscribe": Kuaidi100
+    marketplace_push.TOPIC: marketplace_push.deliver,  # "marketplace": decisions back to Taobao/Tmall
+}
+# Outbox topics kept as a feed to read, not delivered by the worker (no handler, by design).
+FEEDS = ("inventory_movement",)
+
+# Called when messages are dead-lettered, in that transaction (the topics they write are listed beside them).
+ON_DEAD: tuple[tuple[Callable, tuple[str, ...]], ...] = ((robots.dead_letter_alerts, (robots.TOPIC,)),)
+
+
+def _due_and_alert(session, case, row, now, cache) -> list[dict]:
+    """A step deadline passed: the SLA's escalation notices, and the staff robots' breach alert."""
+    return sla_hooks.on_due(session, case, row, now, cache) + robots.breach_alerts(session, case, row)
+
+
+# Timer kind (the suffix after the last dot) -> what it writes when due, besides firing its action; and its topics.
+TIMER_KINDS: dict[str, tuple[timers.OnDue, tuple[str, ...]]] = {
+    "remind": (sla_hooks.on_remind, (delivery.TOPIC,)),
+    "due": (_due_and_alert, (delivery.TOPIC, robots.TOPIC)),
+    advance.TIMER: (advance.on_due, ()),
+}
+
+# Customer charge purpose -> who records the outcome on the case.
+CHARGE_OUTCOMES: dict[str, charges.OnOutcome] = {advance.PURPOSE: advance.on_outcome}
+
+# The reports, in the order the API, the pages and `returnflow report list` show them.
+REPORTS: tuple[Definition, ...] = tuple(fn.definition for fn in (
+    customers.customers, process.processing_times, process.processing_agents, process.processing_warehouse,
+    process.backlog, deadlines.sla, finance.money, rates.return_rate, rates.trend, rates.top_returns, rates.hotspots,
+    rates.suppliers, mix.reasons, mix.reasons_by, satisfaction.satisfaction))
+
+# Periodic jobs every worker round runs, read by jobs.worker from here (each claims its own work, several workers may
+# run): job(db, now) -> how much it did (0: nothing was due).
+JOBS: tuple = (marketplace_schedule.due_pulls,)  # pull each marketplace connector that is due
+
+# The questions the case workflow asks the areas built on it (cases/ports.py).
+QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,
+                  replacement_paid_for=advance.replacement_paid_for, refund_states=refund_states)
+
+_installed = False
+
+
+def bootstrap() -> None:
+    """Installs everything declared above into the registries the core reads (once per process)."""
+    global _installed
+    if _installed:
+        return
+    side_effects.SIDE_EFFECTS[:] = [p.run for p in PRODUCERS]
+    outbox.HANDLERS.clear()
+    outbox.HANDLERS.update(HANDLERS)
+    outbox.ON_DEAD[:] = [hook for hook, _topics in ON_DEAD]
+    timers.ON_DUE.clear()
+    timers.ON_DUE.update({kind: handler for kind, (handler, _topics) in TIMER_KINDS.items()})
+    charges.ON_OUTCOME.clear()
+    charges.ON_OUTCOME.update(CHARGE_OUTCOMES)
+    REPORT_REGISTRY.clear()
+    REPORT_REGISTRY.update({d.name: d for d in REPORTS})
+    PORTS.return_address_routable = QUESTIONS.return_address_routable
+    PORTS.replacement_paid_for = QUESTIONS.replacement_paid_for
+    PORTS.refund_states = QUESTIONS.refund_states
+    _installed = True
+
+
+def topics_written() -> set[str]:
+    """Every outbox topic a producer, a timer kind or a dead-letter hook declares it may write."""
+    return ({t for p in PRODUCERS for t in p.topics} | {t for _h, topics in TIMER_KINDS.values() for t in topics}
+            | {t for _h, topics in ON_DEAD for t in topics})
