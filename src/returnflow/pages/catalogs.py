@@ -1,8 +1,14 @@
-"""The pages' message catalogs: extract the strings from the code and templates, keep the zh_CN and en
-catalogs up to date, compile them. `scripts/i18n` runs `update()`; a test checks that nothing is untranslated."""
+"""The message catalogs of every language (src/returnflow/locale/*): extract the strings from the pages, the
+templates and the texts (API errors, notification templates, labels, policy sentences), keep each language's
+catalog up to date, compile them. `scripts/i18n` runs `update()`; a test checks that nothing is untranslated.
+
+A language whose directory holds a `fill.toml` (zh_Hant: `source = "zh_CN"`, `opencc = "s2twp"`) has its empty
+entries filled by converting the source language's entry with OpenCC; entries already written (hand-corrected)
+are kept, so running it again changes nothing."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -12,10 +18,29 @@ from babel.messages.pofile import read_po, write_po
 
 from .frame import LOCALES, PACKAGE
 
-METHODS = [("pages/**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")]
+METHODS = [("pages/**.py", "python"), ("texts/**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
-LANGS = ("zh_CN", "en")
+ENGLISH = "en"  # the msgids' language: its catalog fills itself
+
+
+def languages(locales: Path = LOCALES) -> tuple[str, ...]:
+    """The catalog directories present (en, zh_CN, zh_Hant, ...): the languages of the desk."""
+    found = {p.parent.parent.name for p in locales.glob("*/LC_MESSAGES/messages.po")} | {ENGLISH}
+    found |= {p.parent.name for p in locales.glob("*/fill.toml")}  # a new converted language, before its first run
+    return tuple(sorted(found, key=lambda lang: (bool(fill_rule(lang, locales)), lang)))
+
+
+def fill_rule(lang: str, locales: Path = LOCALES) -> dict | None:
+    """How a language's empty entries are filled by machine conversion (its fill.toml), if at all."""
+    path = locales / lang / "fill.toml"
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+LANGS = languages()
 
 
 def extract() -> Catalog:
@@ -50,10 +75,48 @@ def untranslated(lang: str) -> list[str]:
     return missing
 
 
+def converter(config: str):
+    """OpenCC's converter for a configuration such as s2twp (Simplified to Taiwan Traditional, with Taiwan
+    phrases)."""
+    import opencc  # only scripts/i18n needs it (the i18n extra)
+
+    try:
+        return opencc.OpenCC(f"{config}.json")
+    except Exception:  # older bindings take the name without .json
+        return opencc.OpenCC(config)
+
+
+def fill_from(catalog: Catalog, source: Catalog, convert) -> int:
+    """Fills the empty entries of `catalog` from `source` through `convert`; written entries are kept."""
+    filled = 0
+    for message in catalog:
+        strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+        if not message.id or all(strings):
+            continue
+        found = source.get(message.id)
+        if found is None or found.fuzzy:
+            continue
+        if isinstance(found.string, str) and found.string:
+            message.string = convert(found.string)
+        elif isinstance(found.string, (list, tuple)) and found.string and all(found.string):
+            message.string = tuple(convert(text) for text in found.string)
+        else:
+            continue
+        filled += 1
+    return filled
+
+
 def update(translations: dict | None = None) -> None:
-    """Brings both catalogs to the strings of the code (English fills itself in), then compiles them."""
-    template = extract()
-    for lang in LANGS:
+    """Brings every catalog to the strings of the code (English fills itself in, a converted language fills its
+    empty entries from its source), then compiles them."""
+    extracted = extract()
+    for lang in languages():
+        # Catalog.update shares the template's new messages: each language gets its own copy.
+        template = Catalog(project="returnflow", fuzzy=False)
+        for found in extracted:
+            if found.id:
+                template.add(found.id, locations=found.locations, auto_comments=found.auto_comments,
+                             flags=found.flags, context=found.context)
         path = po_path(lang)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
@@ -65,11 +128,14 @@ def update(translations: dict | None = None) -> None:
         for message in catalog:
             if not message.id:
                 continue
-            if lang == "en":
+            if lang == ENGLISH:
                 message.string = message.id if isinstance(message.id, str) else tuple(message.id)
-            elif translations and message.id in translations:
+            elif translations and message.id in translations and not fill_rule(lang):
                 value = translations[message.id]
                 message.string = value if isinstance(value, str) else tuple(value) * 1
+        rule = fill_rule(lang)
+        if rule:
+            fill_from(catalog, read(rule["source"]), converter(rule["opencc"]).convert)
         catalog.obsolete.clear()
         with path.open("wb") as f:
             write_po(f, catalog, width=120, omit_header=False, sort_output=True, include_lineno=False)

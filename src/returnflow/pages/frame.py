@@ -13,13 +13,12 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import AppError, Forbidden
-from ..i18n import SUPPORTED, negotiate
+from ..i18n import SUPPORTED, babel_id, display_name, negotiate, translations
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -33,8 +32,6 @@ FLASH_COOKIE = "rf_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_TEXT = 200_000  # one form field; the longest is a policy file
-BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
-HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONE: ContextVar[ZoneInfo] = ContextVar("page_zone", default=SHANGHAI)
 
@@ -54,22 +51,13 @@ def N_(text: str) -> str:
     return text
 
 
-_TRANSLATIONS: dict[str, Translations] = {}
-
-
-def _translations(locale: str) -> Translations:
-    found = _TRANSLATIONS.get(locale)
-    if found is None:
-        found = _TRANSLATIONS[locale] = Translations.load(str(LOCALES), [BABEL_LOCALE[locale]], domain="messages")
-    return found
-
-
 def _environment(locale: str) -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-    env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["locale"] = locale
-    env.globals["html_lang"] = HTML_LANG[locale]
+    env.globals["html_lang"] = locale
+    env.globals["languages"] = [(tag, display_name(tag)) for tag in SUPPORTED]
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
     env.filters["money"] = lambda value, currency: money(value, currency, locale)
@@ -96,7 +84,7 @@ def environment(locale: str) -> Environment:
 
 def gettext(locale: str, text: str) -> str:
     """`text` translated into `locale` from the catalogs."""
-    return _translations(locale).gettext(text)
+    return translations(locale).gettext(text)
 
 
 def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> str:
@@ -104,7 +92,7 @@ def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> s
     locale's format."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=babel_id(locale))
 
 
 def money(value, currency: str, locale: str) -> str:
@@ -117,7 +105,7 @@ def money(value, currency: str, locale: str) -> str:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         return f"{value} {currency}"
-    return format_currency(amount, currency, locale=BABEL_LOCALE[locale])
+    return format_currency(amount, currency, locale=babel_id(locale))
 
 
 def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
@@ -149,7 +137,27 @@ def locale_of(request: Request) -> str:
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in SUPPORTED:
         return chosen
-    return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_locale)
+    default = merchant_language(request)
+    return negotiate(request.headers.get("accept-language"), default,
+                     unasked=default or request.app.state.settings.default_locale)
+
+
+def merchant_language(request: Request) -> str | None:
+    """The default language of the merchant whose portal is asked for (/p/{code}/...), once per request."""
+    if hasattr(request.state, "merchant_language"):
+        return request.state.merchant_language
+    found = None
+    parts = request.url.path.split("/")
+    db = getattr(request.app.state, "db", None)
+    if len(parts) > 2 and parts[1] == "p" and parts[2] and db is not None:
+        from sqlalchemy import select
+
+        from ..merchants.models import Merchant
+
+        with db.read() as session:
+            found = session.scalar(select(Merchant.default_locale).where(Merchant.code == parts[2]))
+    request.state.merchant_language = found
+    return found
 
 
 def csrf_token(request: Request) -> str:
