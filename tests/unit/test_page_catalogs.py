@@ -83,3 +83,14 @@ def test_a_new_string_without_translation_is_caught(tmp_path, monkeypatch):
     page.write_text('{{ _("A sentence nobody translated") }}', encoding="utf-8")
     monkeypatch.setattr(catalogs, "PACKAGE", tmp_path)
     assert catalogs.untranslated("zh_CN") == ["A sentence nobody translated"]
+
+
+@pytest.mark.parametrize("lang", catalogs.LANGS)
+def test_every_notification_template_uses_only_the_fields_of_its_key(lang):
+    from returnflow.i18n import tag_of
+    from returnflow.notify.templates import BUILTIN, placeholders
+
+    for key, builtin in BUILTIN.items():
+        subject, body = builtin.texts[tag_of(lang)]
+        assert subject and body
+        assert set(placeholders(subject) + placeholders(body)) <= set(builtin.fields), (lang, key)

@@ -40,30 +40,30 @@ class Builtin:
     texts: Catalogued  # texts[locale] -> (subject, body)
 
 
-BUILTIN: dict[str, Builtin] = {
-    'otp_code': Builtin(("code", "minutes"), Catalogued(*NOTIFICATIONS['otp_code'])),
-    'case_opened': Builtin(CASE, Catalogued(*NOTIFICATIONS['case_opened'])),
-    'case_update': Builtin(CASE, Catalogued(*NOTIFICATIONS['case_update'])),
-    'case_info_requested': Builtin(CASE, Catalogued(*NOTIFICATIONS['case_info_requested'])),
-    'case_rejected': Builtin(CASE, Catalogued(*NOTIFICATIONS['case_rejected'])),
-    'case_message': Builtin(("case", "body"), Catalogued(*NOTIFICATIONS['case_message'])),
-    'case_shared': Builtin(("number", "message"), Catalogued(*NOTIFICATIONS['case_shared'])),
-    'return_instructions': Builtin(CASE, Catalogued(*NOTIFICATIONS['return_instructions'])),
-    'case_closed': Builtin(CASE, Catalogued(*NOTIFICATIONS['case_closed'])),
-    'survey_invitation': Builtin(CASE, Catalogued(*NOTIFICATIONS['survey_invitation'])),
-    'staff_reminder': Builtin(("number", "step", "step_zh", "rule", "due_at"), Catalogued(*NOTIFICATIONS['staff_reminder'])),
-    'staff_escalation': Builtin(("number", "step", "step_zh", "rule", "due_at"), Catalogued(*NOTIFICATIONS['staff_escalation'])),
-    'case_assigned': Builtin(("number", "state_label"), Catalogued(*NOTIFICATIONS['case_assigned'])),
-    'advance_exchange_overdue': Builtin(("number", "due_at"), Catalogued(*NOTIFICATIONS['advance_exchange_overdue'])),
-    'refund_completed': Builtin(("case", "refund", "amount", "currency"), Catalogued(*NOTIFICATIONS['refund_completed'])),
-    'advance_exchange_charged': Builtin(("number", "amount", "currency"), Catalogued(*NOTIFICATIONS['advance_exchange_charged'])),
-    'advance_exchange_hold_released': Builtin(("number", "amount", "currency"), Catalogued(*NOTIFICATIONS['advance_exchange_hold_released'])),
-    'parcel_failed_attempt': Builtin(("case", "carrier", "tracking_number", "direction"), Catalogued(*NOTIFICATIONS['parcel_failed_attempt'])),
-    'parcel_returned_to_sender': Builtin(("case", "carrier", "tracking_number", "direction"), Catalogued(*NOTIFICATIONS['parcel_returned_to_sender'])),
-    'parcel_lost': Builtin(("case", "carrier", "tracking_number", "direction"), Catalogued(*NOTIFICATIONS['parcel_lost'])),
-    'parcel_damaged': Builtin(("case", "carrier", "tracking_number", "direction"), Catalogued(*NOTIFICATIONS['parcel_damaged'])),
-    'follow_up_due': Builtin(("number", "due_at"), Catalogued(*NOTIFICATIONS['follow_up_due'])),
-}
+BUILTIN: dict[str, Builtin] = {key: Builtin(fields, Catalogued(*NOTIFICATIONS[key])) for key, fields in {
+    "otp_code": ("code", "minutes"),
+    "case_opened": CASE,
+    "case_update": CASE,
+    "case_info_requested": CASE + ("message",),
+    "case_rejected": CASE + ("reason",),
+    "case_message": ("case", "body"),
+    "case_shared": ("number", "message"),
+    "return_instructions": CASE + ("address", "deadline"),
+    "case_closed": CASE,
+    "survey_invitation": CASE,
+    "staff_reminder": ("number", "step", "step_zh", "rule", "due_at"),
+    "staff_escalation": ("number", "step", "step_zh", "rule", "due_at"),
+    "case_assigned": ("number", "state_label"),
+    "advance_exchange_overdue": ("number", "due_at"),
+    "refund_completed": ("case", "refund", "amount", "currency"),
+    "advance_exchange_charged": ("number", "amount", "currency"),
+    "advance_exchange_hold_released": ("number", "amount", "currency"),
+    "parcel_failed_attempt": ("case", "carrier", "tracking_number", "direction"),
+    "parcel_returned_to_sender": ("case", "carrier", "tracking_number", "direction"),
+    "parcel_lost": ("case", "carrier", "tracking_number", "direction"),
+    "parcel_damaged": ("case", "carrier", "tracking_number", "direction"),
+    "follow_up_due": ("number", "due_at"),
+}.items()}
 
 
 class TemplateError(Exception):
