@@ -176,6 +176,11 @@ def gettext(locale: str, text: str) -> str:
     return translations(match(locale) or ENGLISH).gettext(text)
 
 
+def pgettext(locale: str, context: str, text: str) -> str:
+    """`text` in `context` (e.g. a report column's key) in `locale`; a missing entry reads in English."""
+    return translations(match(locale) or ENGLISH).pgettext(context, text)
+
+
 def label(word: str, locale: str) -> str:
     """A noun (order, case, ...) in `locale`, or the word itself."""
     return gettext(locale, NOUNS[word]) if word in NOUNS else word
@@ -193,10 +198,14 @@ def message(key: str, locale: str, /, **params) -> str:
 
 
 def display_name(tag: str) -> str:
-    """A language's name in itself (中文 (简体), 中文 (繁體), English), for the language switcher."""
+    """A language's name in itself, for the language switcher: English; with two catalogs of one language, its
+    script says which (中文 (简体), 中文 (繁體))."""
     from babel import Locale
 
+    lang, script, _ = expand(tag)
+    siblings = [t for t in SUPPORTED if expand(t)[0] == lang]
     try:
-        return Locale.parse(babel_id(tag)).get_display_name() or tag
-    except ValueError:
+        found = Locale(lang, script=script) if len(siblings) > 1 and script else Locale(lang)
+        return found.get_display_name() or tag
+    except (ValueError, LookupError):
         return tag

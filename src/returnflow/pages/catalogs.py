@@ -18,9 +18,11 @@ from babel.messages.pofile import read_po, write_po
 
 from .frame import LOCALES, PACKAGE
 
-METHODS = [("pages/**.py", "python"), ("texts/**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")]
+METHODS = [("pages/**.py", "python"), ("texts/**.py", "python"), ("analytics/**.py", "python"),
+           ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
+# Column(key, English, 中文, kind): a report's column header, its key the context (analytics/report.py).
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Column": ((1, "c"), 2)}
 ENGLISH = "en"  # the msgids' language: its catalog fills itself
 
 
@@ -68,7 +70,7 @@ def untranslated(lang: str) -> list[str]:
     for message in extract():
         if not message.id:
             continue
-        found = catalog.get(message.id)
+        found = catalog.get(message.id, context=message.context)
         strings = (found.string if isinstance(found.string, (list, tuple)) else [found.string]) if found else []
         if found is None or found.fuzzy or not all(strings):
             missing.append(message.id if isinstance(message.id, str) else message.id[0])
@@ -93,7 +95,7 @@ def fill_from(catalog: Catalog, source: Catalog, convert) -> int:
         strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
         if not message.id or all(strings):
             continue
-        found = source.get(message.id)
+        found = source.get(message.id, context=message.context)
         if found is None or found.fuzzy:
             continue
         if isinstance(found.string, str) and found.string:

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import AppError, Forbidden
 from ..i18n import SUPPORTED, babel_id, display_name, negotiate, translations
+from ..labels import reason_label
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -58,6 +59,8 @@ def _environment(locale: str) -> Environment:
     env.globals["locale"] = locale
     env.globals["html_lang"] = locale
     env.globals["languages"] = [(tag, display_name(tag)) for tag in SUPPORTED]
+    env.globals["language_name"] = display_name
+    env.globals["reason_label"] = lambda reason: reason_label(reason, locale)
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
     env.filters["money"] = lambda value, currency: money(value, currency, locale)

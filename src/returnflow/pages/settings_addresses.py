@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ..auth import users
 from ..auth.actor import Actor
 from ..errors import AppError
+from ..labels import category_label
 from ..logistics import service as logistics
 from ..logistics.carriers import CARRIERS
 from ..merchants.models import Merchant
@@ -37,9 +38,8 @@ def choices(session, merchant_id: int, locale: str, stored: dict[str, list[str]]
     stay on offer (in their order) so that re-saving it never fails."""
     zh = locale == "zh-CN"
     carriers = [(c.code, c.name_zh if zh else c.name_en) for c in CARRIERS.values()]
-    named = {code: (zh_name or en_name or code) if zh else (en_name or zh_name or code)
-             for code, zh_name, en_name in session.execute(select(Category.code, Category.name_zh, Category.name_en)
-                                                           .where(Category.merchant_id == merchant_id))}
+    named = {row.code: category_label(row, locale)
+             for row in session.scalars(select(Category).where(Category.merchant_id == merchant_id))}
     for code in session.scalars(select(Product.category).where(Product.merchant_id == merchant_id,
                                                                 Product.category.is_not(None)).distinct()):
         named.setdefault(code, code)
