@@ -10,6 +10,8 @@ from babel.messages.mofile import read_mo
 
 from returnflow.pages import catalogs
 from returnflow.texts.errors import MESSAGES, NOUNS, PROBLEMS
+from returnflow.policy.texts import SENTENCE_CONTEXT, sentences
+from returnflow.texts.labels import REASONS
 from returnflow.texts.notifications import NOTIFICATIONS
 
 
@@ -25,6 +27,9 @@ def test_every_catalog_is_complete_in_every_language(lang):
              *(text for pair in NOTIFICATIONS.values() for text in pair)]
     if lang != catalogs.ENGLISH:
         missing = [text for text in texts if catalog.get(text) is None or not catalog.get(text).string]
+        missing += [text for _, text in sentences()
+                    if not getattr(catalog.get(text, context=SENTENCE_CONTEXT), "string", None)]
+        missing += [text for text in REASONS.values() if catalog.get(text) is None or not catalog.get(text).string]
         assert missing == []
 
 

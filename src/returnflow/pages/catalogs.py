@@ -47,10 +47,16 @@ LANGS = languages()
 
 def extract() -> Catalog:
     """Every translatable string of the pages, as found in the code now."""
+    from ..policy.texts import SENTENCE_CONTEXT, sentences
+
     catalog = Catalog(project="returnflow", fuzzy=False)
     for filename, lineno, message, comments, context in extract_from_dir(
             str(PACKAGE), METHODS, OPTIONS, KEYWORDS):
         catalog.add(message, locations=[(filename, lineno)], auto_comments=comments, context=context)
+    if PACKAGE == LOCALES.parent:  # the policy sentences: built in (policy/texts.py) and the presets' (TOML)
+        for filename, sentence in sentences():
+            catalog.add(sentence, locations=[(filename, 0)], context=SENTENCE_CONTEXT,
+                        flags=("python-brace-format",) if "{" in sentence else ())
     return catalog
 
 
