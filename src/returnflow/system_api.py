@@ -12,6 +12,7 @@ from .cases.service import resolve_merchant
 from .cases.workflow import TRANSITIONS
 from .cases.models import CaseType
 from .errors import Forbidden
+from .i18n import ENGLISH, SUPPORTED, display_name
 from .labels import all_labels, clean
 from .web import DB, CurrentActor, mutate
 
@@ -27,6 +28,15 @@ async def workflow() -> dict:
         rows.append({"action": t.action, "from": sorted(s.value for s in t.sources), "to": to, "roles": list(t.roles),
                      "requires": list(t.requires), "summary": {"en": t.summary_en, "zh-CN": t.summary_zh}})
     return {"transitions": rows}
+
+
+@router.get("/languages")
+async def languages() -> dict:
+    """The languages of this desk (one per catalog under src/returnflow/locale/), each named in itself, and the
+    fallback chain every text follows."""
+    return {"languages": [{"tag": tag, "name": display_name(tag)} for tag in SUPPORTED],
+            "fallback": ["requested", "family (zh-TW, zh-HK -> zh-Hant; zh-SG -> zh-CN)", "merchant default",
+                         ENGLISH]}
 
 
 @router.get("/reasons")
