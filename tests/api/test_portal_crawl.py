@@ -23,7 +23,7 @@ LINES = (("COAT-M", "羊毛大衣 M", "899.00", 2), ("MUG", "马克杯", "35.50"
 DATA = ("羊毛大衣 M", "马克杯", "Customer C-1", "SF100200300", "buyer@example.com", "b***@example.com",
         "上海市浦东新区示例路 1 号", "Returns desk crawl", "Shop crawl", "please send a photo", "done",
         "outside the policy", "I disagree",
-        "中文", "English")  # the language switch names each language in itself
+        "中文", "(简体)", "(繁體)", "English")  # the language switch names each language in itself
 PROBLEMS = {
     "snake_case code": re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b"),
     "field path": re.compile(r"\b[a-z_]+\[\d+\]|\b[a-z]+_[a-z_]*\.[a-z_]+\b|\b(?:payload|lines|data|policy)\.[a-z_]+"),
