@@ -22,7 +22,7 @@ METHODS = [("pages/**.py", "python"), ("texts/**.py", "python"), ("analytics/**.
            ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
 # Column(key, English, 中文, kind): a report's column header, its key the context (analytics/report.py).
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Column": ((1, "c"), 2)}
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "NP_": ((1, "c"), 2), "Column": ((1, "c"), 2)}
 ENGLISH = "en"  # the msgids' language: its catalog fills itself
 
 

@@ -1,10 +1,16 @@
-"""The default return reasons' labels, in English; the catalogs (src/returnflow/locale/*) translate them."""
+"""The default return reasons' labels and the case states' names, in English; the catalogs
+(src/returnflow/locale/*) translate them."""
 
 from __future__ import annotations
 
 
 def N_(text: str) -> str:
     """Marks a string for the catalogs; it is translated where it is shown."""
+    return text
+
+
+def NP_(context: str, text: str) -> str:
+    """Marks a string with its context (the same English may be another word elsewhere) for the catalogs."""
     return text
 
 
@@ -26,4 +32,22 @@ REASONS: dict[str, str] = {
     'invoice_issue': N_('Invoice (发票) problem'),
     'service_complaint': N_('Complaint about service'),
     'other': N_('Other'),
+}
+
+STATE_CONTEXT = "case state"
+STATES: dict[str, str] = {
+    "pending_review": NP_("case state", 'Pending review'),
+    "awaiting_customer": NP_("case state", 'Waiting for the customer'),
+    "pending_approval": NP_("case state", 'Pending approval'),
+    "awaiting_return": NP_("case state", 'Waiting for the return parcel'),
+    "return_in_transit": NP_("case state", 'Return in transit'),
+    "received": NP_("case state", 'Received'),
+    "inspected": NP_("case state", 'Inspected'),
+    "in_repair": NP_("case state", 'In repair'),
+    "resolving": NP_("case state", 'Resolution in progress'),
+    "resolved": NP_("case state", 'Resolved'),
+    "rejected": NP_("case state", 'Rejected'),
+    "disputed": NP_("case state", 'Platform intervention'),
+    "cancelled": NP_("case state", 'Cancelled'),
+    "closed": NP_("case state", 'Closed'),
 }
