@@ -19,10 +19,13 @@ from babel.messages.pofile import read_po, write_po
 from .frame import LOCALES, PACKAGE
 
 METHODS = [("pages/**.py", "python"), ("texts/**.py", "python"), ("analytics/**.py", "python"),
+           ("logistics/carriers.py", "python"),
            ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
-# Column(key, English, 中文, kind): a report's column header, its key the context (analytics/report.py).
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "NP_": ((1, "c"), 2), "Column": ((1, "c"), 2)}
+# Column(key, English, 中文, kind): a report's column header, its key the context (analytics/report.py);
+# Carrier(code, English, 中文, ...): a carrier's name, its code the context (logistics/carriers.py).
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "NP_": ((1, "c"), 2), "Column": ((1, "c"), 2),
+            "Carrier": ((1, "c"), 2)}
 ENGLISH = "en"  # the msgids' language: its catalog fills itself
 
 
