@@ -61,7 +61,10 @@ def test_traditional_chinese_pages_and_the_switcher_offers_all_three(app, shop):
     assert offered == ["en", "zh-CN", "zh-Hant"]
     assert "中文 (繁體)" in page.text and "中文 (简体)" in page.text and "English" in page.text
     switched = web.get("/lang/en?next=/p/shop/", follow_redirects=False)
-    assert switched.status_code == 303
+    assert switched.status_code == 303 and "rf_lang=en" in switched.headers["set-cookie"]
+    family = web.get("/lang/zh-HK?next=/p/shop/", follow_redirects=False)
+    assert "rf_lang=zh-Hant" in family.headers["set-cookie"]
+    assert "set-cookie" not in web.get("/lang/klingon?next=/p/shop/", follow_redirects=False).headers
     assert html_lang(TestClient(app, cookies={"rf_lang": "en"}, headers={"Accept-Language": "zh-TW"})
                      .get("/p/shop/")) == "en"
 
