@@ -160,6 +160,22 @@ def test_an_unsupported_language_in_a_setting_is_refused_naming_the_field(client
     assert ok.status_code == 201, ok.text
 
 
+def test_an_admin_changes_the_merchants_language_and_a_bad_one_changes_nothing(app, client, db, shop):
+    def put(locale, role="admin"):
+        return client.put("/api/v1/merchants/shop/language", headers=shop.headers(role, **{"Accept-Language": "en"}),
+                          json={"locale": locale})
+
+    assert put("en", "agent").status_code == 403
+    refused = put("fr")
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "locale"
+    assert refused.json()["error"]["message"] == "Language: 'fr' is not a language of this desk"
+    french = TestClient(app, headers={"Accept-Language": "fr"})
+    assert html_lang(french.get("/p/shop/")) == "zh-CN"  # unchanged
+    assert put("zh-Hant").json() == {"code": "shop", "locale": "zh-Hant"}
+    assert html_lang(french.get("/p/shop/")) == "zh-Hant"
+    assert client.get("/api/v1/merchants/shop", headers=shop.headers()).json()["locale"] == "zh-Hant"
+
+
 def test_the_languages_endpoint_lists_the_catalogs(client):
     body = client.get("/api/v1/languages").json()
     assert [x["tag"] for x in body["languages"]] == ["en", "zh-CN", "zh-Hant"]
