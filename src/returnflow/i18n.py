@@ -132,6 +132,13 @@ def negotiate(accept_language: str | None, default: str | None = None, *, unaske
     return match(default) or ENGLISH
 
 
+def asks_for_none_of_ours(accept_language: str | None) -> bool:
+    """Whether a header names languages, none of which (nor their families) the desk has: the merchant's default
+    language decides then."""
+    requested = [tag for tag in _requested(accept_language) if tag != "*"]
+    return bool(requested) and not any(match(tag) for tag in requested)
+
+
 def chain(locale: str | None, default: str | None = None) -> list[str]:
     """The fallback chain of a reader: `locale`, its family, the merchant's default, English (no repeats)."""
     out: list[str] = []

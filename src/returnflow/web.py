@@ -19,7 +19,7 @@ from .auth.actor import Actor
 from .auth.service import actor_for_token
 from .db import Database
 from .errors import AppError, Explained, Forbidden, Unauthenticated
-from .i18n import gettext, message, negotiate
+from .i18n import asks_for_none_of_ours, gettext, message, negotiate
 from .idempotency import recall, remember, request_hash
 from .texts.errors import NOT_VALID, PROBLEMS
 
@@ -40,9 +40,25 @@ class JSON(JSONResponse):
 
 
 def locale_of(request: Request) -> str:
-    """The API's language: the Accept-Language one we have (or its family), else English; a request naming no
-    language gets the instance's default (settings.default_locale)."""
-    return negotiate(request.headers.get("accept-language"), None, unasked=request.app.state.settings.default_locale)
+    """The API's language: the Accept-Language one we have (or its family), else the signed-in caller's merchant's
+    default language, else English; a request naming no language gets the instance's default
+    (settings.default_locale)."""
+    header = request.headers.get("accept-language")
+    default = _merchant_language(request) if asks_for_none_of_ours(header) else None
+    return negotiate(header, default, unasked=request.app.state.settings.default_locale)
+
+
+def _merchant_language(request: Request) -> str | None:
+    """The default language of the merchant of the signed-in caller (after `current_actor`), if any."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None or actor.merchant_id is None:
+        return None
+    from sqlalchemy import select
+
+    from .merchants.models import Merchant
+
+    with request.app.state.db.read() as session:
+        return session.scalar(select(Merchant.default_locale).where(Merchant.id == actor.merchant_id))
 
 
 def problem_words(err: dict, locale: str) -> str:
@@ -104,6 +120,7 @@ async def current_actor(request: Request) -> Actor:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("unauthenticated")
     actor = actor_for_token(request.app.state.db.reader, token.strip())
+    request.state.actor = actor  # its merchant's default language words the errors when no asked one is ours
     if actor.must_enroll and request.url.path not in ENROL_PATHS:
         raise Forbidden("two_factor_enrol_first")
     return actor

@@ -69,7 +69,7 @@ def test_traditional_chinese_pages_and_the_switcher_offers_all_three(app, shop):
                      .get("/p/shop/")) == "en"
 
 
-def test_api_errors_follow_the_chain(client, shop):
+def test_api_errors_follow_the_chain(client, db, shop):
     def said(language: str | None) -> str:
         headers = shop.headers(**({"Accept-Language": language} if language else {}))
         answer = client.get("/api/v1/cases/NOPE-1", headers=headers)
@@ -79,13 +79,16 @@ def test_api_errors_follow_the_chain(client, shop):
     assert said("zh-TW") == "找不到售後單 NOPE-1"
     assert said("zh-HK, en;q=0.5") == "找不到售後單 NOPE-1"
     assert said("zh-SG") == "找不到售后单 NOPE-1"
-    assert said("fr-FR") == "case NOPE-1 was not found"  # not Chinese because Chinese is the instance default
+    assert said("fr-FR") == "找不到售后单 NOPE-1"  # none of ours asked: the caller's merchant's default
     assert said(None) == "找不到售后单 NOPE-1"  # a caller naming no language: the instance's default (zh-CN)
+    set_default(db, "shop", "en")
+    assert said("fr-FR") == "case NOPE-1 was not found"  # not Chinese because Chinese is the instance default
+    assert said(None) == "找不到售后单 NOPE-1"
     bad = client.post("/api/v1/cases", headers=shop.headers(**{"Accept-Language": "zh-Hant"}), json={"order": 5})
     assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("order：必須是文本")
 
 
-def test_csv_headers_follow_the_chain_and_an_unknown_lang_is_refused(client, shop):
+def test_csv_headers_follow_the_chain_and_an_unknown_lang_is_refused(client, db, shop):
     def header(**kw) -> list[str]:
         headers = shop.headers("supervisor", **kw.pop("headers", {}))
         answer = client.get("/api/v1/analytics/reports/return_rate", headers=headers,
@@ -96,6 +99,8 @@ def test_csv_headers_follow_the_chain_and_an_unknown_lang_is_refused(client, sho
     assert header(lang="zh-CN")[:2] == ["商品编码", "名称"]
     assert header(lang="zh-TW")[:2] == ["商品編碼", "名稱"]
     assert header(headers={"Accept-Language": "zh-HK"})[:2] == ["商品編碼", "名稱"]
+    assert header(headers={"Accept-Language": "fr"})[:2] == ["商品编码", "名称"]  # the merchant's default
+    set_default(db, "shop", "en")
     assert header(headers={"Accept-Language": "fr"})[:2] == ["SKU", "Title"]
     refused = client.get("/api/v1/analytics/reports/return_rate", headers=shop.headers("supervisor"),
                          params={**OCT, "format": "csv", "lang": "klingon"})
@@ -174,6 +179,9 @@ def test_an_admin_changes_the_merchants_language_and_a_bad_one_changes_nothing(a
     assert put("zh-Hant").json() == {"code": "shop", "locale": "zh-Hant"}
     assert html_lang(french.get("/p/shop/")) == "zh-Hant"
     assert client.get("/api/v1/merchants/shop", headers=shop.headers()).json()["locale"] == "zh-Hant"
+    # The API too: a French-speaking caller of this merchant reads its errors in the merchant's language.
+    missing = client.get("/api/v1/cases/NOPE-1", headers=shop.headers(**{"Accept-Language": "fr"}))
+    assert missing.json()["error"]["message"] == "找不到售後單 NOPE-1"
 
 
 def test_the_languages_endpoint_lists_the_catalogs(client):
