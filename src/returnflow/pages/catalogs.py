@@ -89,7 +89,11 @@ def untranslated(lang: str) -> list[str]:
 def converter(config: str):
     """OpenCC's converter for a configuration such as s2twp (Simplified to Taiwan Traditional, with Taiwan
     phrases)."""
-    import opencc  # only scripts/i18n needs it (the i18n extra)
+    try:
+        import opencc  # only scripts/i18n needs it (the i18n extra)
+    except ImportError:
+        raise SystemExit("a machine-converted catalog has empty entries: install OpenCC with `scripts/setup i18n` "
+                         "(or run scripts/i18n, which does)") from None
 
     try:
         return opencc.OpenCC(f"{config}.json")
@@ -97,12 +101,16 @@ def converter(config: str):
         return opencc.OpenCC(config)
 
 
+def _empty(message) -> bool:
+    strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+    return not all(strings)
+
+
 def fill_from(catalog: Catalog, source: Catalog, convert) -> int:
     """Fills the empty entries of `catalog` from `source` through `convert`; written entries are kept."""
     filled = 0
     for message in catalog:
-        strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
-        if not message.id or all(strings):
+        if not message.id or not _empty(message):
             continue
         found = source.get(message.id, context=message.context)
         if found is None or found.fuzzy:
@@ -132,7 +140,9 @@ def update(translations: dict | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             catalog = read(lang)
+            created = catalog.creation_date
             catalog.update(template, no_fuzzy_matching=True)
+            catalog.creation_date = created  # a run that changes no string changes no byte
         else:
             catalog = Catalog(locale=lang, project="returnflow")
             catalog.update(template, no_fuzzy_matching=True)
@@ -145,7 +155,7 @@ def update(translations: dict | None = None) -> None:
                 value = translations[message.id]
                 message.string = value if isinstance(value, str) else tuple(value) * 1
         rule = fill_rule(lang)
-        if rule:
+        if rule and any(_empty(message) for message in catalog if message.id):
             fill_from(catalog, read(rule["source"]), converter(rule["opencc"]).convert)
         catalog.obsolete.clear()
         with path.open("wb") as f:
