@@ -1,122 +1,201 @@
-"""zh-CN and en: locale negotiation and the message catalogue for errors and labels."""
+"""Languages as data: the set of languages is the set of catalogs under src/returnflow/locale/, a request's language
+is negotiated along one fallback chain, and every text (page strings, API errors, notification templates, labels,
+policy sentences) is looked up in those catalogs.
+
+The fallback chain, everywhere: the requested language -> its family (zh-TW and zh-HK -> zh-Hant, zh-SG -> zh-CN,
+en-GB -> en; the family is the language and script CLDR's likely subtags give the tag) -> the merchant's default
+language -> English. Adding a language is adding its catalog directory (e.g. locale/fr/LC_MESSAGES/messages.po):
+no code names a language except English, the language the code's strings are written in.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError
-from babel.support import Translations
+from babel.core import get_global
+from babel.support import NullTranslations, Translations
 
-SUPPORTED = ("zh-CN", "en")
-CATALOGS = Path(__file__).resolve().parent / "locale"  # the Babel catalogs of the pages and the domain's words
-BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
+from .texts.errors import MESSAGES, NOUNS, N_  # noqa: F401  (N_ marks strings for the catalogs everywhere)
 
-# Message templates by key; `{name}` placeholders are filled from the error's params.
-MESSAGES: dict[str, dict[str, str]] = {
-    "validation": {"en": "{field}: {problem}", "zh-CN": "{field}：{problem}"},
-    "required": {"en": "{field} is required", "zh-CN": "{field} 为必填项"},
-    "malformed_json": {"en": "The request body is not valid JSON: {problem}",
-                       "zh-CN": "请求内容不是有效的 JSON：{problem}"},
-    "not_found": {"en": "{what} {ref} was not found", "zh-CN": "找不到{what} {ref}"},
-    "unauthenticated": {"en": "Sign in or send an API token (Authorization: Bearer ...)",
-                        "zh-CN": "请先登录，或在请求头中提供 API 令牌（Authorization: Bearer ...）"},
-    "bad_credentials": {"en": "Email or password is wrong", "zh-CN": "邮箱或密码不正确"},
-    "too_many_sign_ins": {"en": "Too many failed sign-ins. Wait {minutes} minutes and try again, or ask an "
-                                "administrator to unlock the account",
-                          "zh-CN": "登录失败次数过多。请等待 {minutes} 分钟后再试，或请管理员解锁该账号"},
-    "totp_required": {"en": "code: this account uses two-factor sign-in; send the 6-digit code of the authenticator app",
-                      "zh-CN": "code：该账号已启用两步验证；请提供验证器应用显示的 6 位验证码"},
-    "totp_wrong": {"en": "code: the 6-digit code is wrong or was already used", "zh-CN": "code：6 位验证码不正确或已使用过"},
-    "two_factor_enrol_first": {"en": "Your merchant requires two-factor sign-in for your role: set it up first "
-                                     "(POST /api/v1/auth/two-factor, then /api/v1/auth/two-factor/confirm)",
-                               "zh-CN": "商家要求您的角色启用两步验证：请先完成设置（POST /api/v1/auth/two-factor，"
-                                        "再 POST /api/v1/auth/two-factor/confirm）"},
-    "forbidden_role": {"en": "Your role ({role}) may not {what}; allowed: {allowed}",
-                       "zh-CN": "您的角色（{role}）无权执行 {what}；允许的角色：{allowed}"},
-    "forbidden_merchant": {"en": "This belongs to another merchant", "zh-CN": "该数据属于其他商家，无权访问"},
-    "merchant_required": {"en": "merchant: a platform user must name the merchant",
-                          "zh-CN": "merchant：平台用户必须指定商家"},
-    "illegal_transition": {"en": "A case in state '{state}' cannot '{action}'; allowed now: {allowed}",
-                           "zh-CN": "售后单当前状态为「{state}」，不能执行「{action}」；当前可执行：{allowed}"},
-    "illegal_move": {"en": "A {kind} in state '{state}' cannot '{action}'; allowed now: {allowed}",
-                     "zh-CN": "该记录（{kind}）当前状态为「{state}」，不能执行「{action}」；当前可执行：{allowed}"},
-    "unknown_action": {"en": "action: '{action}' is not an action; known actions: {allowed}",
-                       "zh-CN": "action：「{action}」不是有效操作；可用操作：{allowed}"},
-    "guard_failed": {"en": "{problem}", "zh-CN": "{problem}"},
-    "stale_version": {"en": "version: the case changed since you loaded it (you sent {sent}, it is now {current}); reload and try again",
-                      "zh-CN": "version：售后单已被他人修改（您提交的版本 {sent}，当前版本 {current}），请刷新后重试"},
-    "quantity_exceeds": {"en": "lines[{index}].quantity: {requested} asked, but only {available} of SKU {sku} can still be claimed ({delivered} delivered, {claimed} in other cases)",
-                         "zh-CN": "lines[{index}].quantity：申请 {requested} 件，但 SKU {sku} 仅剩 {available} 件可申请售后（已签收 {delivered} 件，其他售后单已占用 {claimed} 件）"},
-    "line_not_in_order": {"en": "lines[{index}]: order {order} has no line {line}",
-                          "zh-CN": "lines[{index}]：订单 {order} 中没有第 {line} 行"},
-    "sku_not_in_order": {"en": "lines[{index}].sku: order {order} has no SKU {sku}",
-                         "zh-CN": "lines[{index}].sku：订单 {order} 中没有 SKU {sku}"},
-    "not_delivered": {"en": "lines[{index}]: SKU {sku} has not been delivered yet, so it cannot be returned",
-                      "zh-CN": "lines[{index}]：SKU {sku} 尚未签收，暂不能申请退货"},
-    "lines_required": {"en": "lines: a {type} case needs at least one order line",
-                       "zh-CN": "lines：「{type}」类型的售后单至少需要一个订单行"},
-    "duplicate_line": {"en": "lines[{index}]: order line {line} appears twice", "zh-CN": "lines[{index}]：订单行 {line} 重复出现"},
-    "unknown_reason": {"en": "reason: '{reason}' is not a reason of this merchant; allowed: {allowed}",
-                       "zh-CN": "reason：「{reason}」不是本商家的售后原因；可选：{allowed}"},
-    "wrong_currency": {"en": "currency: {field} is in {got} but the order is in {expected}",
-                       "zh-CN": "currency：{field} 的币种为 {got}，但订单币种为 {expected}"},
-    "unknown_currency": {"en": "{field}: unknown currency '{got}'", "zh-CN": "{field}：未知币种「{got}」"},
-    "idempotency_mismatch": {"en": "Idempotency-Key '{key}' was already used with a different request; use a new key for a new request",
-                             "zh-CN": "幂等键「{key}」已用于另一个不同的请求；新请求请使用新的幂等键"},
-    "file_type": {"en": "file: '{filename}' is {detected}; allowed: {allowed}",
-                  "zh-CN": "file：「{filename}」的实际类型为 {detected}；允许的类型：{allowed}"},
-    "file_empty": {"en": "file: '{filename}' is empty", "zh-CN": "file：「{filename}」是空文件"},
-    "assignee_invalid": {"en": "assignee: '{assignee}' is not staff of this merchant",
-                         "zh-CN": "assignee：「{assignee}」不是本商家的员工"},
-    "method_not_allowed": {"en": "{method} is not allowed here; allowed: {allowed}",
-                           "zh-CN": "此地址不支持 {method}；支持：{allowed}"},
-    "no_such_path": {"en": "There is nothing at {path}", "zh-CN": "地址 {path} 不存在"},
-    "http_error": {"en": "{problem}", "zh-CN": "{problem}"},
-    "reopen_limit": {"en": "This case has been reopened {count} times already; the limit is {limit}",
-                     "zh-CN": "该售后单已重新打开 {count} 次，已达上限 {limit} 次"},
-}
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+ENGLISH = "en"  # the language of the msgids, so always complete, and the end of every fallback chain
 
 
-# Nouns that appear inside messages, so "order 123 was not found" reads right in Chinese too.
-LABELS: dict[str, dict[str, str]] = {
-    "order": {"zh-CN": "订单"}, "case": {"zh-CN": "售后单"}, "merchant": {"zh-CN": "商家"},
-    "attachment": {"zh-CN": "凭证文件"}, "user": {"zh-CN": "用户"}, "customer": {"zh-CN": "顾客"},
-    "order line": {"zh-CN": "订单行"}, "reason": {"zh-CN": "原因"},
-}
+def tag_of(dirname: str) -> str:
+    """The language tag of a catalog directory: zh_CN -> zh-CN, zh_Hant -> zh-Hant."""
+    return dirname.replace("_", "-")
+
+
+def babel_id(tag: str) -> str:
+    """The Babel / gettext identifier of a tag: zh-CN -> zh_CN."""
+    return tag.replace("-", "_")
+
+
+def discover(directory: Path = LOCALE_DIR) -> tuple[str, ...]:
+    """The languages whose page catalog is present, sorted by tag."""
+    found = {tag_of(p.parent.parent.name) for p in directory.glob("*/LC_MESSAGES/messages.po")}
+    found.add(ENGLISH)
+    return tuple(sorted(found))
+
+
+SUPPORTED: tuple[str, ...] = discover()
+
+
+def _parts(tag: str) -> tuple[str, str | None, str | None]:
+    """(language, script, territory) of a tag as written."""
+    pieces = [p for p in tag.replace("_", "-").split("-") if p]
+    lang = pieces[0].lower() if pieces else ""
+    script = territory = None
+    for piece in pieces[1:]:
+        if len(piece) == 4 and piece.isalpha():
+            script = piece.title()
+        elif (len(piece) == 2 and piece.isalpha()) or (len(piece) == 3 and piece.isdigit()):
+            territory = piece.upper()
+    return lang, script, territory
+
+
+@lru_cache(maxsize=512)
+def expand(tag: str) -> tuple[str, str | None, str | None]:
+    """(language, script, territory) with the missing parts filled from CLDR's likely subtags:
+    zh-TW -> (zh, Hant, TW), zh-SG -> (zh, Hans, SG), zh-Hant -> (zh, Hant, TW), en -> (en, Latn, US)."""
+    lang, script, territory = _parts(tag)
+    likely = get_global("likely_subtags")
+    keys = [f"{lang}_{script}_{territory}" if script and territory else None,
+            f"{lang}_{territory}" if territory else None, f"{lang}_{script}" if script else None, lang]
+    for key in keys:
+        if key and key in likely:
+            full = _parts(likely[key])
+            return lang, script or full[1], territory or full[2]
+    return lang, script, territory
+
+
+def family(tag: str) -> tuple[str, str | None]:
+    """The family of a tag: its language and script (zh-TW and zh-Hant: zh/Hant; zh-SG and zh-CN: zh/Hans)."""
+    return expand(tag)[:2]
+
+
+def match(tag: str | None, available: tuple[str, ...] | list[str] | None = None) -> str | None:
+    """The available language for `tag`: the same tag, else one of its family (the same territory first)."""
+    if not tag:
+        return None
+    available = SUPPORTED if available is None else available
+    wanted = tag.replace("_", "-").lower()
+    for have in available:
+        if have.lower() == wanted:
+            return have
+    want = expand(tag)
+    if not want[0] or want[0] == "*":
+        return None
+    best = None
+    for have in available:
+        got = expand(have)
+        if got[:2] == want[:2]:
+            if got[2] == want[2]:
+                return have
+            best = best or have
+    return best
+
+
+def _requested(accept_language: str | None) -> list[str]:
+    """The tags of an Accept-Language header, most wanted first (q=0 means 'not this one')."""
+    ranked = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        piece, _, params = part.partition(";")
+        piece = piece.strip()
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if piece and quality > 0:
+            ranked.append((-quality, index, piece))
+    return [piece for _, _, piece in sorted(ranked)]
+
+
+def negotiate(accept_language: str | None, default: str | None = None, *, unasked: str | None = None) -> str:
+    """The language to answer in: the first requested language we have (or one of its family), else `default`
+    (the merchant's default language), else English. A request that names no language (no header, or only '*')
+    gets `unasked` (the instance's default) if given, else the same chain."""
+    requested = _requested(accept_language)
+    for tag in requested:
+        found = match(tag)
+        if found:
+            return found
+    if unasked and not [t for t in requested if t != "*"]:
+        found = match(unasked)
+        if found:
+            return found
+    return match(default) or ENGLISH
+
+
+def asks_for_none_of_ours(accept_language: str | None) -> bool:
+    """Whether a header names languages, none of which (nor their families) the desk has: the merchant's default
+    language decides then."""
+    requested = [tag for tag in _requested(accept_language) if tag != "*"]
+    return bool(requested) and not any(match(tag) for tag in requested)
+
+
+def chain(locale: str | None, default: str | None = None) -> list[str]:
+    """The fallback chain of a reader: `locale`, its family, the merchant's default, English (no repeats)."""
+    out: list[str] = []
+    for tag in (locale, default, ENGLISH):
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def pick(texts: dict[str, str] | None, locale: str | None, default: str | None = None) -> str:
+    """A text given in any languages (a label, a merchant's wording) for a reader in `locale`: along the chain
+    requested -> family -> merchant default -> English -> whatever language it was given in."""
+    given = {k: v for k, v in (texts or {}).items() if isinstance(v, str) and v.strip()}
+    if not given:
+        return ""
+    for tag in chain(locale, default):
+        found = match(tag, list(given))
+        if found:
+            return given[found]
+    return next(iter(given.values()))
+
+
+def _load(tag: str) -> NullTranslations:
+    if tag == ENGLISH or tag not in SUPPORTED:
+        return NullTranslations()
+    return Translations.load(str(LOCALE_DIR), [babel_id(tag)], domain="messages")
+
+
+_TRANSLATIONS: dict[str, NullTranslations] = {}
+
+
+def translations(tag: str) -> NullTranslations:
+    """The catalog of a language (English: the msgids themselves)."""
+    found = _TRANSLATIONS.get(tag)
+    if found is None:
+        found = _TRANSLATIONS[tag] = _load(tag)
+    return found
+
+
+def gettext(locale: str, text: str) -> str:
+    """`text` (an English msgid) in `locale` from its catalog; a missing entry reads in English."""
+    return translations(match(locale) or ENGLISH).gettext(text)
+
+
+def pgettext(locale: str, context: str, text: str) -> str:
+    """`text` in `context` (e.g. a report column's key) in `locale`; a missing entry reads in English."""
+    return translations(match(locale) or ENGLISH).pgettext(context, text)
 
 
 def label(word: str, locale: str) -> str:
-    """A noun in `locale`, or the word itself."""
-    return LABELS.get(word, {}).get(locale, word)
-
-
-def negotiate(accept_language: str | None, default: str = "zh-CN") -> str:
-    """Picks zh-CN or en from an Accept-Language header."""
-    if not accept_language:
-        return default
-    wanted = []
-    for part in accept_language.split(","):
-        piece = part.split(";")[0].strip()
-        if piece:
-            wanted.append(piece.replace("-", "_"))
-    try:
-        found = Locale.negotiate(wanted, ["zh_CN", "en"], sep="_")
-    except (UnknownLocaleError, ValueError):
-        found = None
-    if found is None:
-        for piece in wanted:
-            if piece.lower().startswith("zh"):
-                return "zh-CN"
-            if piece.lower().startswith("en"):
-                return "en"
-        return default
-    return "zh-CN" if str(found).startswith("zh") else "en"
+    """A noun (order, case, ...) in `locale`, or the word itself."""
+    return gettext(locale, NOUNS[word]) if word in NOUNS else word
 
 
 def message(key: str, locale: str, /, **params) -> str:
-    """The message `key` in `locale`, with its params filled in."""
-    templates = MESSAGES.get(key) or {"en": key, "zh-CN": key}
-    template = templates.get(locale) or templates["en"]
+    """The API message `key` in `locale`, with its params filled in."""
+    template = gettext(locale, MESSAGES[key]) if key in MESSAGES else key
     if "what" in params:
         params["what"] = label(str(params["what"]), locale)
     try:
@@ -125,22 +204,15 @@ def message(key: str, locale: str, /, **params) -> str:
         return template
 
 
-def N_(text: str) -> str:
-    """Marks a string for the catalogs; it is translated where it is shown."""
-    return text
+def display_name(tag: str) -> str:
+    """A language's name in itself, for the language switcher: English; with two catalogs of one language, its
+    script says which (中文 (简体), 中文 (繁體))."""
+    from babel import Locale
 
-
-_TRANSLATIONS: dict[str, Translations] = {}
-
-
-def translations(locale: str) -> Translations:
-    """The compiled catalog of `locale` (loaded once per process)."""
-    found = _TRANSLATIONS.get(locale)
-    if found is None:
-        found = _TRANSLATIONS[locale] = Translations.load(str(CATALOGS), [BABEL_LOCALE[locale]], domain="messages")
-    return found
-
-
-def gettext(locale: str, text: str) -> str:
-    """`text` translated into `locale` from the catalogs."""
-    return translations(locale).gettext(text)
+    lang, script, _ = expand(tag)
+    siblings = [t for t in SUPPORTED if expand(t)[0] == lang]
+    try:
+        found = Locale(lang, script=script) if len(siblings) > 1 and script else Locale(lang)
+        return found.get_display_name() or tag
+    except (ValueError, LookupError):
+        return tag

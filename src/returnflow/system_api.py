@@ -12,6 +12,8 @@ from .cases.service import resolve_merchant
 from .cases.workflow import TRANSITIONS
 from .cases.models import CaseType
 from .errors import Forbidden
+from .i18n import ENGLISH, SUPPORTED, display_name
+from .labels import all_labels, clean
 from .web import DB, CurrentActor, mutate
 
 router = APIRouter(tags=["reference"])
@@ -28,16 +30,26 @@ async def workflow() -> dict:
     return {"transitions": rows}
 
 
+@router.get("/languages")
+async def languages() -> dict:
+    """The languages of this desk (one per catalog under src/returnflow/locale/), each named in itself, and the
+    fallback chain every text follows."""
+    return {"languages": [{"tag": tag, "name": display_name(tag)} for tag in SUPPORTED],
+            "fallback": ["requested", "family (zh-TW, zh-HK -> zh-Hant; zh-SG -> zh-CN)", "merchant default",
+                         ENGLISH]}
+
+
 @router.get("/reasons")
 async def list_reasons(actor: CurrentActor, db: DB, merchant: str | None = None) -> list[dict]:
-    """The merchant's return reasons in zh-CN and en, with the case types each applies to."""
+    """The merchant's return reasons with their labels ({language: text}; the default reasons' in every language of
+    the desk, a merchant's own in the languages it gave), with the case types each applies to."""
     with db.read() as session:
         m = resolve_merchant(session, actor, merchant)
         return [_reason_dict(r) for r in reasons.for_merchant(session, m.id)]
 
 
 def _reason_dict(r) -> dict:
-    return {"code": r.code, "label": {"zh-CN": r.label_zh, "en": r.label_en}, "fault": r.fault,
+    return {"code": r.code, "label": all_labels(r), "fault": r.fault,
             "case_types": r.case_types, "active": r.active, "sort": r.sort,
             "source": "merchant" if r.merchant_id is not None else "default"}
 
@@ -48,8 +60,11 @@ class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
-    label_zh: str = Field(min_length=1, max_length=200)
-    label_en: str = Field(min_length=1, max_length=200)
+    labels: dict[str, str] | None = Field(default=None, description="The reason's name by language tag, in any "
+                                          "languages, e.g. {\"en\": \"Too small\", \"fr\": \"Trop petit\"}; "
+                                          "at least one")
+    label_zh: str | None = Field(default=None, max_length=200, description="Shorthand for labels[\"zh-CN\"]")
+    label_en: str | None = Field(default=None, max_length=200, description="Shorthand for labels[\"en\"]")
     fault: Literal["merchant", "customer", "carrier", "none"] = "customer"
     case_types: list[CaseType] = Field(default_factory=list, description="Empty: every case type")
     active: bool = Field(default=True, description="false hides the reason (also a default one) for new cases")
@@ -68,8 +83,11 @@ async def put_reason(body: ReasonIn, actor: CurrentActor, request: Request,
 
     def work(session):
         merchant = resolve_merchant(session, actor, body.merchant)
-        row = reasons.set_reason(session, merchant_id=merchant.id, code=code, label_zh=body.label_zh,
-                                 label_en=body.label_en, fault=body.fault,
+        given = dict(body.labels or {})
+        for tag, text in (("zh-CN", body.label_zh), ("en", body.label_en)):
+            if text is not None:
+                given[tag] = text
+        row = reasons.set_reason(session, merchant_id=merchant.id, code=code, labels=clean(given), fault=body.fault,
                                  case_types=[t.value for t in body.case_types], active=body.active, sort=body.sort)
         return 200, _reason_dict(row)
 

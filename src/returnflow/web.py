@@ -19,8 +19,9 @@ from .auth.actor import Actor
 from .auth.service import actor_for_token
 from .db import Database
 from .errors import AppError, Explained, Forbidden, Refused, Unauthenticated
-from .i18n import message, negotiate
+from .i18n import asks_for_none_of_ours, gettext, message, negotiate
 from .idempotency import recall, remember, request_hash
+from .texts.errors import NOT_VALID, PROBLEMS
 
 
 def _default(value: Any) -> Any:
@@ -39,31 +40,39 @@ class JSON(JSONResponse):
 
 
 def locale_of(request: Request) -> str:
-    return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_locale)
+    """The API's language: the Accept-Language one we have (or its family), else the signed-in caller's merchant's
+    default language, else English; a request naming no language gets the instance's default
+    (settings.default_locale)."""
+    header = request.headers.get("accept-language")
+    default = _merchant_language(request) if asks_for_none_of_ours(header) else None
+    return negotiate(header, default, unasked=request.app.state.settings.default_locale)
+
+
+def _merchant_language(request: Request) -> str | None:
+    """The default language of the merchant of the signed-in caller (after `current_actor`), if any."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None or actor.merchant_id is None:
+        return None
+    from sqlalchemy import select
+
+    from .merchants.models import Merchant
+
+    with request.app.state.db.read() as session:
+        return session.scalar(select(Merchant.default_locale).where(Merchant.id == actor.merchant_id))
+
+
+def problem_words(err: dict, locale: str) -> str:
+    """A pydantic error's problem in `locale`, from the catalogs."""
+    known = PROBLEMS.get(err.get("type", ""))
+    if known:
+        return gettext(locale, known)
+    words = gettext(locale, NOT_VALID)
+    # English says pydantic's own sentence; a language whose catalog has the entry frames it in its words.
+    return err.get("msg", "is not valid") if words == NOT_VALID else words.format(detail=err.get("msg", ""))
 
 
 def error_response(request: Request, exc: AppError) -> JSON:
     return JSON({"error": exc.render(locale_of(request))}, status_code=exc.status)
-
-
-# Pydantic's error types, explained in both languages.
-_PROBLEMS = {
-    "missing": ("is required", "为必填项"),
-    "extra_forbidden": ("is not a known field", "不是可识别的字段"),
-    "int_parsing": ("must be a whole number", "必须是整数"),
-    "int_type": ("must be a whole number", "必须是整数"),
-    "decimal_parsing": ("must be a decimal number such as 12.30", "必须是数字，例如 12.30"),
-    "decimal_type": ("must be a decimal number such as 12.30", "必须是数字，例如 12.30"),
-    "string_type": ("must be text", "必须是文本"),
-    "bool_type": ("must be true or false", "必须是 true 或 false"),
-    "datetime_parsing": ("must be a date-time such as 2026-11-24T10:00:00+08:00",
-                         "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
-    "datetime_from_date_parsing": ("must be a date-time such as 2026-11-24T10:00:00+08:00",
-                                   "必须是日期时间，例如 2026-11-24T10:00:00+08:00"),
-    # Times without an offset are refused everywhere (docs/policy.md): guessing a zone would move deadlines.
-    "timezone_aware": ("needs its UTC offset, such as 2026-11-24T10:00:00+08:00 or ...Z; a time without one is "
-                       "ambiguous", "须带时区偏移，例如 2026-11-24T10:00:00+08:00 或以 Z 结尾；不带偏移的时间含义不明"),
-}
 
 
 def validation_response(request: Request, exc: RequestValidationError) -> JSON:
@@ -80,9 +89,9 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSON:
             text = message("malformed_json", locale, problem=err.get("ctx", {}).get("error", err.get("msg")))
             errors.append({"code": "malformed_json", "field": "body", "message": text})
             continue
-        en, zh = _PROBLEMS.get(etype, (err.get("msg", "is not valid"), "格式不正确：" + err.get("msg", "")))
         entry: dict[str, Any] = {"code": "validation", "field": field,
-                                 "message": message("validation", locale, field=field, problem=zh if locale == "zh-CN" else en)}
+                                 "message": message("validation", locale, field=field,
+                                                    problem=problem_words(err, locale))}
         expected = err.get("ctx", {}).get("expected")
         if expected:
             entry["allowed"] = expected
@@ -96,8 +105,7 @@ def page_validation_error(exc: RequestValidationError) -> Explained:
     """The first problem of a validation error, for a page to show (as malformed input, in people's words)."""
     err = (exc.errors() or [{}])[0]
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")) or "body"
-    en, zh = _PROBLEMS.get(err.get("type", ""), (err.get("msg", "is not valid"), "格式不正确：" + err.get("msg", "")))
-    return Refused(field, en, zh)
+    return Refused(field, problem_words(err, "en"), problem_words(err, "zh-CN"))
 
 
 async def get_db(request: Request) -> Database:
@@ -110,6 +118,7 @@ async def current_actor(request: Request) -> Actor:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("unauthenticated")
     actor = actor_for_token(request.app.state.db.reader, token.strip())
+    request.state.actor = actor  # its merchant's default language words the errors when no asked one is ours
     if actor.must_enroll and request.url.path not in ENROL_PATHS:
         raise Forbidden("two_factor_enrol_first")
     return actor

@@ -144,7 +144,8 @@ def test_trend_reasons_hotspots_and_top_returns(client, world):
     reasons = rows_by(get(client, shop.headers(), "reasons"), "reason")
     assert {k: r["units"] for k, r in reasons.items()} == {"not_as_described": 2, "quality_issue": 1,
                                                           "not_received": 1}
-    assert reasons["quality_issue"]["label"] == {"en": "Quality problem", "zh-CN": "质量问题"}
+    # in every language of the desk; zh-Hant is machine-converted and hand-corrected (品質, not 質量)
+    assert reasons["quality_issue"]["label"] == {"en": "Quality problem", "zh-CN": "质量问题", "zh-Hant": "品質問題"}
     per_sku = get(client, shop.headers(), "reasons_by", by="sku")["rows"]
     assert {(r["key"], r["reason"], r["share"]) for r in per_sku} == {
         ("SKU-A", "not_as_described", "66.67"), ("SKU-A", "quality_issue", "33.33"), ("SKU-B", "not_received", "100.00")}

@@ -26,7 +26,7 @@ LINES = (("COAT-M", "羊毛大衣 M", "899.00", 2), ("MUG", "马克杯", "35.50"
 # What the test itself wrote: names, addresses, free text and identifiers are data, not interface words.
 DATA = ("羊毛大衣 M", "马克杯", "Shop crawl", "Returns desk crawl", "上海市浦东新区示例路 1 号", "please send a photo",
         "here it is", "outside the policy", "I disagree", "approved against the policy for the test", "done",
-        "中文", "English", "returnflow", "YYYY-MM-DD",
+        "中文", "(简体)", "(繁體)", "English", "returnflow", "YYYY-MM-DD",
         # Deliberate glosses: the Chinese term beside its English name, as merchants say it.
         "(调休)", "(话术)", "(发票)") + tuple(f"{r} of crawl" for r in ROLES) + tuple(
         f"{r}@crawl.test" for r in ROLES)

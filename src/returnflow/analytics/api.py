@@ -15,6 +15,7 @@ from ..cases import store
 from ..cases.views import present
 from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
+from ..i18n import SUPPORTED, match
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
 from .base import c, counted_case, o
@@ -102,6 +103,18 @@ def list_reports(actor: CurrentActor) -> dict:
                          "chart": d.chart is not None} for d in REPORTS.values()]}
 
 
+def chosen_language(lang: str | None) -> str | None:
+    """A `lang` parameter: a language of the desk or one of its family (zh-TW -> zh-Hant); any other is refused,
+    naming the parameter (a header's wish falls back; a parameter is an instruction)."""
+    if not lang:
+        return None
+    found = match(lang)
+    if found is None:
+        raise Explained("lang", f"{lang!r} is not a language of this desk; allowed: {', '.join(SUPPORTED)}",
+                        f"{lang!r} 不是本系统支持的语言；可选：{', '.join(SUPPORTED)}", allowed=list(SUPPORTED))
+    return found
+
+
 @router.get("/analytics/reports/{name}", responses={200: {"description": "The report", "content": {
     "application/json": {}, "text/csv": {},
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
@@ -113,7 +126,7 @@ def get_report(name: str, actor: CurrentActor, db: DB, request: Request):
     if fmt not in FORMATS:
         raise Explained("format", f"{fmt!r} is not a format; allowed: {', '.join(FORMATS)}",
                         f"{fmt!r} 不是可用格式；可用：{', '.join(FORMATS)}", allowed=list(FORMATS))
-    locale = params.get("lang") or locale_of(request)
+    locale = chosen_language(params.get("lang")) or locale_of(request)
     with db.read() as session:
         report, filters = run_report(session, actor, name, params)
     if fmt == "json":
@@ -133,7 +146,8 @@ def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
     params = _params(request)
     with db.read() as session:
         report, _ = run_report(session, actor, name, params)
-    return Response(charts.render(report, params.get("lang") or locale_of(request)), media_type="image/svg+xml",
+    return Response(charts.render(report, chosen_language(params.get("lang")) or locale_of(request)),
+                    media_type="image/svg+xml",
                     headers={"X-Content-Type-Options": "nosniff"})
 
 

@@ -29,7 +29,7 @@ from .report import Column, Report, percent, defines
 t = Timer.__table__
 TITLE = ("SLA compliance and breaches", "时效达成与超时")
 COLUMNS = [
-    Column("step", "Step", "环节"), Column("label", "Step", "环节名称"), Column("started", "Deadlines started", "启动时限数", "int"),
+    Column("step", "Step", "环节"), Column("label", "Step name", "环节名称"), Column("started", "Deadlines started", "启动时限数", "int"),
     Column("met", "Met", "按时完成", "int"), Column("breached", "Breached", "超时", "int"),
     Column("running", "Running", "进行中", "int"), Column("compliance", "Compliance %", "达成率 %", "percent"),
     Column("open_now", "Open now", "当前未完成", "int"), Column("overdue_now", "Overdue now", "当前已超时", "int"),

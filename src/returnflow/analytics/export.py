@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import xlsxwriter
 
+from ..i18n import pick
 from ..sheets import cell, row as safe_row
 from .filters import Filters
 from .report import Report
@@ -15,7 +16,7 @@ from .report import Report
 
 def _cell(value, locale: str):
     if isinstance(value, dict):
-        return value.get(locale) or value.get("en") or ""
+        return pick(value, locale)
     if isinstance(value, list):
         return "; ".join(v.get("flag", "") if isinstance(v, dict) and "flag" in v else
                          f"{v.get('case') or v.get('order') or '–'} ({v.get('score')}): {v.get('comment')}"
@@ -28,7 +29,7 @@ def _cell(value, locale: str):
 
 def table(report: Report, locale: str) -> tuple[list[str], list[list]]:
     """The header (labels in `locale`) and the rows as cells; drill-down links and evidence are left out."""
-    header = [c.zh if locale == "zh-CN" else c.en for c in report.columns]
+    header = [c.label(locale) for c in report.columns]
     rows = [[_cell(r.get(c.key), locale) for c in report.columns] for r in report.rows]
     if report.status != "ok" and report.note:
         rows.append([report.note[1] if locale == "zh-CN" else report.note[0]])

@@ -8,11 +8,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import Reason
+from ..i18n import SUPPORTED
+from ..labels import reason_label
 from ..money import fmt
 from .base import label
 from .cube import returned_by
 from .filters import Filters
-from .rates import DIM_NAMES
+from .rates import DIM_COLUMNS, DIM_NAMES
 from .report import Column, Report, percent, defines
 
 REASON_COLUMNS = [
@@ -40,7 +42,7 @@ def _labels(session: Session, f: Filters) -> dict[str, Reason]:
 def _row(session_labels: dict[str, Reason], code, cases: int, units: int, total_units: int, cur: str, value: int,
          f: Filters) -> dict:
     reason = session_labels.get(code) if code else None
-    return {"reason": label(code), "label": {"en": reason.label_en, "zh-CN": reason.label_zh} if reason else None,
+    return {"reason": label(code), "label": {tag: reason_label(reason, tag) for tag in SUPPORTED} if reason else None,
             "fault": reason.fault if reason else None, "cases": cases, "units": units,
             "share": percent(units, total_units), "currency": cur, "value": fmt(value, cur),
             "drill": {"reason": code} if code else None}
@@ -81,6 +83,6 @@ def reasons_by(session: Session, f: Filters) -> Report:
     top = sorted(per_group, key=lambda k: (-per_group[k], k))[:f.limit]
     rank = {k: i for i, k in enumerate(top)}
     out = sorted((r for r in out if r["key"] in rank), key=lambda r: (rank[r["key"]], -r["units"], r["reason"]))
-    columns = [Column("key", *DIM_NAMES[by])] + REASON_COLUMNS
+    columns = [DIM_COLUMNS[by]] + REASON_COLUMNS
     return Report("reasons_by", (f"Reasons per {DIM_NAMES[by][0].lower()}", f"按{DIM_NAMES[by][1]}的退货原因"),
                   columns, out).finish()

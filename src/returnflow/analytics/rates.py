@@ -28,6 +28,10 @@ RATE_COLUMNS = [
 DIM_NAMES = {"sku": ("SKU", "商品编码"), "category": ("Category", "品类"), "supplier": ("Supplier", "供应商"),
              "country": ("Country/region", "国家/地区"), "channel": ("Sales channel", "销售渠道"),
              "period": ("Period", "期间")}
+# The first column of a report by a dimension (written out so the catalogs find each header).
+DIM_COLUMNS = {"sku": Column("key", "SKU", "商品编码"), "category": Column("key", "Category", "品类"),
+               "supplier": Column("key", "Supplier", "供应商"), "country": Column("key", "Country/region", "国家/地区"),
+               "channel": Column("key", "Sales channel", "销售渠道"), "period": Column("key", "Period", "期间")}
 
 
 def rate_rows(session: Session, f: Filters, by: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -134,7 +138,7 @@ def return_rate(session: Session, f: Filters) -> Report:
         titles = _titles(session, f, [r["key"] for r in rows])
         for r in rows:
             r["title"] = titles.get(r["key"], "")
-    columns = [Column("key", *DIM_NAMES[f.by])] + RATE_COLUMNS[1 if f.by == "sku" else 2:]
+    columns = [DIM_COLUMNS[f.by]] + RATE_COLUMNS[1 if f.by == "sku" else 2:]
     title = (f"Return rate by {DIM_NAMES[f.by][0].lower()}", f"按{DIM_NAMES[f.by][1]}的退货率")
     has_data = any(r["units_sold"] or r["units_returned"] for r in rows)
     report = Report("return_rate", title, columns, [_present(r, f.by, f) for r in rows] if has_data else [],
@@ -178,7 +182,7 @@ def top_returns(session: Session, f: Filters) -> Report:
         first, second = sum(points[:half]), sum(points[half:])
         item["direction"] = "rising" if second > first else "falling" if second < first else "flat"
         out.append(item)
-    columns = [Column("key", *DIM_NAMES[by])] + RATE_COLUMNS[1 if by == "sku" else 2:] + [
+    columns = [DIM_COLUMNS[by]] + RATE_COLUMNS[1 if by == "sku" else 2:] + [
         Column("direction", "Trend (2nd half vs 1st)", "趋势（后半段对比前半段）"),
         Column("trend", "Units returned per period", "各期退回件数", "list")]
     return Report("top_returns", (f"Top {f.limit} returned by value", f"退货金额前 {f.limit}"), columns, out,
@@ -223,7 +227,7 @@ def hotspots(session: Session, f: Filters) -> Report:
         titles = _titles(session, f, [r["key"] for r in out])
         for r in out:
             r["title"] = titles.get(r["key"], "")
-    columns = [Column("key", *DIM_NAMES[by]), Column("title", "Title", "名称"),
+    columns = [DIM_COLUMNS[by], Column("title", "Title", "名称"),
                Column("units_sold", "Units sold", "售出件数", "int"),
                Column("nad_units", "Not as described (units)", "描述不符（件）", "int"),
                Column("nad_rate", "Not as described %", "描述不符率 %", "percent"),
@@ -248,7 +252,7 @@ def suppliers(session: Session, f: Filters) -> Report:
         item.update(defect_units=s["quality"], defect_rate=percent(s["quality"], r["units_sold"]),
                     nad_units=s["nad"], rtv_units=None)
         out.append(item)
-    columns = [Column("key", *DIM_NAMES["supplier"])] + RATE_COLUMNS[2:] + [
+    columns = [DIM_COLUMNS["supplier"]] + RATE_COLUMNS[2:] + [
         Column("defect_units", "Defective units (quality)", "质量问题件数", "int"),
         Column("defect_rate", "Defect rate %", "次品率 %", "percent"),
         Column("nad_units", "Not as described (units)", "描述不符（件）", "int"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..i18n import ENGLISH, SUPPORTED, match, pgettext, pick
 from .filters import Filters
 
 # Column kinds: text, int, money (a decimal string in the row's currency), percent (a decimal string, 2 places),
@@ -20,8 +21,16 @@ class Column:
     zh: str
     kind: str = "text"
 
+    def label(self, locale: str) -> str:
+        """The header in `locale`: the catalog's (context: the key); a header the catalogs cannot know (one built
+        from a value) is read from its (en, zh-CN) pair along the fallback chain."""
+        found = pgettext(locale, self.key, self.en)
+        if found != self.en or match(locale) == ENGLISH:
+            return found
+        return pick({"en": self.en, "zh-CN": self.zh}, locale)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": {"en": self.en, "zh-CN": self.zh}, "kind": self.kind}
+        return {"key": self.key, "label": {tag: self.label(tag) for tag in SUPPORTED}, "kind": self.kind}
 
 
 @dataclass

@@ -13,6 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..cases.views import STATE_LABELS
+from ..i18n import SUPPORTED
+from ..labels import reason_label
 from ..pages.frame import gettext
 from ..pages.words import TYPES
 
@@ -142,7 +144,8 @@ def duration(seconds, locale: str = "en") -> str:
 
 
 def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
-    """{code: {en, zh-CN}} of the reasons in scope: the merchant's own labels over the defaults."""
+    """{code: {language: label}} of the reasons in scope, in every language of the desk (along the fallback
+    chain): the merchant's own labels over the defaults."""
     from ..cases.reasons import Reason
 
     stmt = select(Reason).where(Reason.merchant_id.is_(None))
@@ -150,7 +153,7 @@ def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict
         stmt = select(Reason).where(or_(Reason.merchant_id.is_(None), Reason.merchant_id.in_(merchant_ids)))
     out: dict[str, dict[str, str]] = {}
     for row in sorted(session.scalars(stmt), key=lambda r: r.merchant_id is not None):
-        out[row.code] = {"en": row.label_en or row.code, "zh-CN": row.label_zh or row.label_en or row.code}
+        out[row.code] = {tag: reason_label(row, tag) for tag in SUPPORTED}
     return out
 
 

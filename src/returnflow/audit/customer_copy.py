@@ -28,6 +28,7 @@ from ..cases.views import STATE_LABELS
 from ..cases.visibility import CUSTOMER
 from ..errors import Explained
 from ..i18n import gettext
+from ..labels import reason_label
 from ..pdf import cjk_font
 
 LOCALES = ("zh-CN", "en")
@@ -54,7 +55,7 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     taxonomy = reason_taxonomy.for_merchant(session, case.merchant_id)
     steps = {}
     for locale in LOCALES:
-        names = {r.code: (r.label_zh if locale == "zh-CN" else r.label_en) for r in taxonomy}
+        names = {r.code: reason_label(r, locale) for r in taxonomy}
         steps[locale] = follow.customer_steps(events, refunds, locale, names, shared)
     timeline = [{"at": zh["at"], "zh-CN": zh["text"], "en": en["text"],
                  "details": [{"zh-CN": gettext(LOCALES[0], label), "en": label, "value": value}

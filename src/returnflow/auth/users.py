@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..i18n import SUPPORTED
 from ..merchants.models import Merchant
 from . import guard, service, totp
 from .actor import Actor
@@ -25,7 +26,7 @@ MERCHANT_ROLES = ("agent", "warehouse", "finance", "supervisor", "admin")
 # The authority level each role carries: what the policy routes (auto 0, agent 1, supervisor 2) and the refund
 # limits (money settings, per role) key on; an admin approves above a supervisor.
 AUTHORITY = {"warehouse": 0, "finance": 0, "agent": 1, "supervisor": 2, "admin": 3, "platform": 3}
-LOCALES = ("zh-CN", "en")
+LOCALES = SUPPORTED
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 

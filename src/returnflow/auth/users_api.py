@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,7 +35,7 @@ class UserCreate(BaseModel):
     email: str = Field(max_length=200)
     name: str = Field(max_length=200)
     role: str = Field(description="agent, warehouse, finance, supervisor or admin")
-    locale: Literal["zh-CN", "en"] = "zh-CN"
+    locale: str = Field(default="zh-CN", max_length=20, description="A language of the catalogs (GET /api/v1/languages)")
     password: str | None = Field(default=None, max_length=200,
                                  description="At least 10 characters; omit it for a one-time password")
     merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
@@ -67,7 +65,7 @@ class UserChange(BaseModel):
 
     role: str | None = None
     name: str | None = Field(default=None, max_length=200)
-    locale: Literal["zh-CN", "en"] | None = None
+    locale: str | None = Field(default=None, max_length=20, description="A language of the catalogs")
 
 
 @router.patch("/users/{user_id:int}")

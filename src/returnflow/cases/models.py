@@ -173,6 +173,9 @@ class Reason(Base):
     code: Mapped[str] = mapped_column(String(60))
     label_zh: Mapped[str] = mapped_column(String(200))
     label_en: Mapped[str] = mapped_column(String(200))
+    # {language tag: label}, in any languages, none required (labels.py reads it along the fallback chain);
+    # label_zh / label_en mirror its zh-CN and en entries ('' when not given).
+    labels: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     fault: Mapped[str] = mapped_column(String(20), default="customer")
     case_types: Mapped[list] = mapped_column(default=list)
     sort: Mapped[int] = mapped_column(default=100)

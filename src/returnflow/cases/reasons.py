@@ -1,4 +1,5 @@
-"""The return-reason taxonomy: a default list in zh-CN and en that each merchant can extend or hide."""
+"""The return-reason taxonomy: a default list (labelled by the catalogs, texts/labels.py) that each merchant can
+extend or hide with its own reasons, labelled in any languages (labels.py)."""
 
 from __future__ import annotations
 
@@ -7,39 +8,43 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import gettext
+from ..labels import MIRRORED, mirrored
+from ..texts.labels import REASONS
 from .models import Reason
 
 GOODS = ["refund_only", "return_refund", "exchange", "repair", "reship"]
 ALL_TYPES = GOODS + ["inquiry", "complaint"]
-# (code, 中文, English, whose fault, case types it applies to)
-DEFAULT_REASONS: list[tuple[str, str, str, str, list[str]]] = [
-    ("quality_issue", "质量问题", "Quality problem", "merchant", GOODS),
-    ("not_as_described", "描述不符", "Not as described", "merchant", ["refund_only", "return_refund", "exchange"]),
-    ("wrong_size", "尺码不符", "Wrong size or fit", "customer", ["return_refund", "exchange"]),
-    ("wrong_item", "错发", "Wrong item sent", "merchant", ["refund_only", "return_refund", "exchange", "reship"]),
-    ("missing_item", "漏发/少件", "Item or part missing", "merchant", ["refund_only", "reship"]),
-    ("damaged_in_transit", "物流损坏", "Damaged in transit", "carrier", GOODS),
-    ("no_reason_7day", "七天无理由", "7-day no-reason return", "customer", ["return_refund"]),
-    ("changed_mind", "不想要了", "Changed my mind", "customer", ["return_refund", "refund_only"]),
-    ("not_received", "未收到货", "Parcel not received", "carrier", ["refund_only", "reship"]),
-    ("late_delivery", "未按约定时间发货", "Shipped later than promised", "merchant", ["refund_only", "return_refund"]),
-    ("defect_after_use", "使用中出现故障", "Stopped working in use", "merchant", ["repair", "exchange", "return_refund"]),
-    ("price_protection", "价格保护", "Price dropped after purchase", "customer", ["refund_only"]),
-    ("logistics_question", "物流咨询", "Question about delivery", "none", ["inquiry"]),
-    ("usage_help", "安装/使用咨询", "Installation or usage help", "none", ["inquiry"]),
-    ("invoice_issue", "发票问题", "Invoice (发票) problem", "none", ["inquiry", "complaint"]),
-    ("service_complaint", "服务投诉", "Complaint about service", "merchant", ["complaint"]),
-    ("other", "其他", "Other", "customer", GOODS + ["inquiry", "complaint"]),
+# (code, whose fault, case types it applies to); the labels are texts/labels.py's, translated by the catalogs
+DEFAULT_REASONS: list[tuple[str, str, list[str]]] = [
+    ("quality_issue", "merchant", GOODS),
+    ("not_as_described", "merchant", ["refund_only", "return_refund", "exchange"]),
+    ("wrong_size", "customer", ["return_refund", "exchange"]),
+    ("wrong_item", "merchant", ["refund_only", "return_refund", "exchange", "reship"]),
+    ("missing_item", "merchant", ["refund_only", "reship"]),
+    ("damaged_in_transit", "carrier", GOODS),
+    ("no_reason_7day", "customer", ["return_refund"]),
+    ("changed_mind", "customer", ["return_refund", "refund_only"]),
+    ("not_received", "carrier", ["refund_only", "reship"]),
+    ("late_delivery", "merchant", ["refund_only", "return_refund"]),
+    ("defect_after_use", "merchant", ["repair", "exchange", "return_refund"]),
+    ("price_protection", "customer", ["refund_only"]),
+    ("logistics_question", "none", ["inquiry"]),
+    ("usage_help", "none", ["inquiry"]),
+    ("invoice_issue", "none", ["inquiry", "complaint"]),
+    ("service_complaint", "merchant", ["complaint"]),
+    ("other", "customer", GOODS + ["inquiry", "complaint"]),
 ]
 
 
 def seed_defaults(session: Session) -> None:
     """Writes the default taxonomy once (rows with no merchant)."""
     have = set(session.scalars(select(Reason.code).where(Reason.merchant_id.is_(None))))
-    for sort, (code, zh, en, fault, types) in enumerate(DEFAULT_REASONS):
+    for sort, (code, fault, types) in enumerate(DEFAULT_REASONS):
         if code not in have:
-            session.add(Reason(merchant_id=None, code=code, label_zh=zh, label_en=en, fault=fault,
-                               case_types=types, sort=sort * 10))
+            labels = {tag: gettext(tag, REASONS[code]) for tag in MIRRORED}
+            session.add(Reason(merchant_id=None, code=code, label_zh=labels["zh-CN"], label_en=labels["en"],
+                               labels=labels, fault=fault, case_types=types, sort=sort * 10))
 
 
 def for_merchant(session: Session, merchant_id: int) -> list[Reason]:
@@ -53,14 +58,17 @@ def for_merchant(session: Session, merchant_id: int) -> list[Reason]:
     return sorted((r for r in chosen.values() if r.active), key=lambda r: (r.sort, r.code))
 
 
-def set_reason(session: Session, *, merchant_id: int, code: str, label_zh: str, label_en: str, fault: str,
+def set_reason(session: Session, *, merchant_id: int, code: str, labels: dict[str, str], fault: str,
                case_types: list[str], active: bool, sort: int) -> Reason:
-    """Adds or changes a merchant's own reason; a default with the same code is overridden (or hidden)."""
+    """Adds or changes a merchant's own reason, labelled in any languages; a default with the same code is
+    overridden (or hidden)."""
     row = session.scalar(select(Reason).where(Reason.merchant_id == merchant_id, Reason.code == code))
     if row is None:
         row = Reason(merchant_id=merchant_id, code=code)
         session.add(row)
-    row.label_zh, row.label_en, row.fault, row.case_types = label_zh, label_en, fault, case_types
+    row.labels = dict(labels)
+    row.label_zh, row.label_en = mirrored(labels)
+    row.fault, row.case_types = fault, case_types
     row.active, row.sort = active, sort
     session.flush()
     forget(merchant_id)

@@ -9,27 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
+from ..i18n import SUPPORTED, pgettext
+from ..texts.labels import STATE_CONTEXT, STATES
 from ..money import fmt
 from .models import Attachment, CaseEvent
 from .store import CaseLineRecord, CaseRecord
 from .workflow import allowed_actions
 
-STATE_LABELS: dict[str, dict[str, str]] = {
-    "pending_review": {"en": "Pending review", "zh-CN": "待审核"},
-    "awaiting_customer": {"en": "Waiting for the customer", "zh-CN": "待顾客补充资料"},
-    "pending_approval": {"en": "Pending approval", "zh-CN": "待上级审批"},
-    "awaiting_return": {"en": "Waiting for the return parcel", "zh-CN": "待顾客寄回"},
-    "return_in_transit": {"en": "Return in transit", "zh-CN": "退货运输中"},
-    "received": {"en": "Received", "zh-CN": "已收货"},
-    "inspected": {"en": "Inspected", "zh-CN": "已质检"},
-    "in_repair": {"en": "In repair", "zh-CN": "维修中"},
-    "resolving": {"en": "Resolution in progress", "zh-CN": "处理中"},
-    "resolved": {"en": "Resolved", "zh-CN": "已处理"},
-    "rejected": {"en": "Rejected", "zh-CN": "已驳回"},
-    "disputed": {"en": "Platform intervention", "zh-CN": "平台介入中"},
-    "cancelled": {"en": "Cancelled", "zh-CN": "已撤销"},
-    "closed": {"en": "Closed", "zh-CN": "已结案"},
-}
+# {state: {language: label}} in every language of the desk, from the catalogs (texts/labels.py, context
+# "case state").
+STATE_LABELS: dict[str, dict[str, str]] = {state: {tag: pgettext(tag, STATE_CONTEXT, text) for tag in SUPPORTED}
+                                           for state, text in STATES.items()}
 
 
 # Other areas add sections to the case detail (e.g. refunds): name -> fn(session, case) -> JSON-able value.
@@ -43,7 +33,7 @@ def present(session: Session, cases: Sequence[CaseRecord], actor: Actor, *, deta
         body: dict[str, Any] = {
             "number": case.number, "merchant": case.merchant_code, "order": case.order_number,
             "customer": case.customer, "type": case.type, "channel": case.channel, "state": case.state,
-            "state_label": STATE_LABELS.get(case.state, {"en": case.state, "zh-CN": case.state}),
+            "state_label": STATE_LABELS.get(case.state, {tag: case.state for tag in SUPPORTED}),
             "reason": case.reason_code, "description": case.description, "desired_outcome": case.desired_outcome,
             "advance": case.advance, "needs_return": case.needs_return, "outcome": case.outcome,
             "currency": case.currency, "claimed_amount": fmt(case.claimed_amount, case.currency),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import Explained
+from ..i18n import ENGLISH, match, pgettext, pick
 
 
 def s10_valid(number: str) -> bool:
@@ -33,6 +34,13 @@ class Carrier:
     example: str
     check: Callable[[str], bool] | None = None
     aftership_slug: str | None = None
+
+    def name(self, locale: str) -> str:
+        """The carrier's name in `locale`: the catalogs' (context: its code), else along the fallback chain."""
+        found = pgettext(locale, self.code, self.name_en)
+        if found != self.name_en or match(locale) == ENGLISH:
+            return found
+        return pick({"en": self.name_en, "zh-CN": self.name_zh}, locale)
 
     def valid(self, number: str) -> bool:
         return re.fullmatch(self.pattern, number) is not None and (self.check is None or self.check(number))

@@ -62,7 +62,7 @@ def carriers(recommended: list[str], locale: str) -> list[dict[str, str]]:
     """The carriers a pickup can be booked with, the return address's recommended ones first."""
     able = kuaidi100.PICKUP_CARRIERS
     codes = [c for c in recommended if c in able] + [c for c in able if c not in recommended]
-    return [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en} for c in codes]
+    return [{"code": c, "name": CARRIERS[c].name(locale)} for c in codes]
 
 
 def label_line(pickup: dict | None, zone) -> str:

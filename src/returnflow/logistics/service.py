@@ -16,6 +16,8 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, Forbidden
+from ..i18n import gettext
+from ..texts.logistics import PACKING_ADVICE
 from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
 from . import adapters
@@ -24,16 +26,6 @@ from .carriers import CARRIERS, check_tracking
 from .models import ReturnAddress, Shipment, TrackingEvent
 
 RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
-PACKING_ADVICE = {
-    "en": ["Pack the item with all accessories, manuals, tags and gifts that came with it.",
-           "Use the original packaging if you still have it; cushion fragile items.",
-           "Write the case number clearly on the outside of the parcel, or stick the printed label on it.",
-           "Keep the carrier's receipt and the tracking number until the case is closed."],
-    "zh-CN": ["请将商品连同全部配件、说明书、吊牌及赠品一并寄回。",
-              "尽量使用原包装；易碎品请加缓冲材料。",
-              "请在包裹外侧清楚写明售后单号，或贴上打印的退货标签。",
-              "请保留快递底单和运单号，直到售后单结案。"],
-}
 
 
 def staff_merchant(actor: Actor, roles: tuple[str, ...], what: str) -> int:
@@ -153,7 +145,7 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
     if address is None:
         raise Explained("return_address", "the merchant has no return address set up yet",
                         "商家尚未设置退货地址", code="no_return_address", status=409)
-    carriers = [{"code": c, "name": CARRIERS[c].name_zh if locale == "zh-CN" else CARRIERS[c].name_en}
+    carriers = [{"code": c, "name": CARRIERS[c].name(locale)}
                 for c in (address.carriers or [])]
     shipment = None if before_shipping else session.scalar(
         select(Shipment).where(Shipment.case_id == case.id, Shipment.direction == "inbound")
@@ -164,7 +156,7 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
                     "phone": address.phone, "address": address.address, "address_en": address.address_en,
                     "postcode": address.postcode},
         "carriers": carriers, "deadline": return_deadline(session, case),
-        "packing_advice": PACKING_ADVICE["zh-CN" if locale == "zh-CN" else "en"],
+        "packing_advice": [gettext(locale, text) for text in PACKING_ADVICE],
         "pickup_available": pickups.offered(session, case.merchant_id),
         "pickup_carriers": pickups.carriers(address.carriers or [], locale),
         "items": [{"line_id": line.id, "sku": line.sku, "title": line.title, "quantity": line.quantity}

@@ -26,7 +26,9 @@ class MerchantIn(BaseModel):
                                description="Policy preset; default from the country: CN cn-law, EU/EEA eu-crd, "
                                            "GB uk-ccr, elsewhere merchant-rules (no law cited)")
     currency: str = Field(default="CNY", max_length=10, description="Default currency (ISO 4217)")
-    locale: str | None = Field(default=None, max_length=20, description="Default language (zh-CN or en)")
+    locale: str | None = Field(default=None, max_length=20, description="Default language: a language of the desk "
+                                                                     "(GET /api/v1/languages); default zh-CN in "
+                                                                     "China, en elsewhere")
 
 
 @router.post("/merchants", status_code=201)
@@ -68,3 +70,38 @@ async def get_merchant(code: str, actor: CurrentActor, request: Request):
         return JSON({"code": merchant.code, "name": merchant.name, "country": merchant.country,
                      "timezone": zone_of(session, merchant.id).key, "preset": default_preset(merchant),
                      "currency": merchant.default_currency, "locale": merchant.default_locale})
+
+
+class LanguageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    locale: str = Field(max_length=20, description="A language of the desk (GET /api/v1/languages)")
+
+
+@router.put("/merchants/{code}/language")
+async def set_language(code: str, body: LanguageIn, actor: CurrentActor, request: Request):
+    """Changes the merchant's default language: what its portal speaks to a browser asking for none of the desk's
+    languages, before English (the merchant's admins, or platform users). An unsupported language is a 422
+    naming `locale`; nothing changes."""
+    from sqlalchemy import select
+
+    from ..errors import NotFound
+    from ..i18n import SUPPORTED
+    from .models import Merchant
+    from .setup import SetupError
+
+    if actor.role not in ("admin", "platform"):
+        raise Forbidden("forbidden_role", role=actor.role, what="change the merchant's language",
+                        allowed=["admin", "platform"])
+
+    def work(session):
+        merchant = session.scalar(select(Merchant).where(Merchant.code == code))
+        if merchant is None or actor.kind != "staff" or actor.merchant_id not in (None, merchant.id):
+            raise NotFound("merchant", code, field="code")
+        if body.locale not in SUPPORTED:
+            raise SetupError("locale", f"'{body.locale}' is not a language of this desk",
+                             f"「{body.locale}」不是本系统支持的语言", allowed=list(SUPPORTED))
+        merchant.default_locale = body.locale
+        return 200, {"code": merchant.code, "locale": merchant.default_locale}
+
+    return await mutate(request, actor, work)

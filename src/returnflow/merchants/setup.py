@@ -50,7 +50,9 @@ CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 def _names(lang: str) -> dict[str, str]:
     from babel import Locale
 
-    return Locale.parse("zh_CN" if lang == "zh-CN" else "en").territories
+    from ..i18n import ENGLISH, babel_id, match
+
+    return Locale.parse(babel_id(match(lang) or ENGLISH)).territories
 
 
 def countries() -> list[str]:

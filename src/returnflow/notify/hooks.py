@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
+from ..i18n import match
 from ..cases.store import CaseRecord, run
 from ..cases.visibility import CUSTOMER
 from ..orders.models import Customer
@@ -76,7 +77,8 @@ def _reach(session: Session, case: CaseRecord):
     if customer is None:
         return None
     settings = for_case(session, case)
-    locale = customer.locale if customer.locale in ("zh-CN", "en") else "zh-CN"
+    # The customer's language (or its family), else the desk's historical default for a customer without one.
+    locale = match(customer.locale) or "zh-CN"
     return customer, settings, locale, ["in_app"] + customer_channels(customer, settings)
 
 

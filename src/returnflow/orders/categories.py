@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..labels import clean, labels_of, mirrored
 from .models import Category
 
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}")
@@ -46,8 +47,10 @@ class Attributes(BaseModel):
 class CategoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name_zh: str = Field(default="", max_length=200)
-    name_en: str = Field(default="", max_length=200)
+    labels: dict[str, str] | None = Field(default=None, description="The category's name by language tag, in any "
+                                          "languages, e.g. {\"en\": \"Coats\", \"zh-Hant\": \"大衣\"}")
+    name_zh: str = Field(default="", max_length=200, description="Shorthand for labels[\"zh-CN\"]")
+    name_en: str = Field(default="", max_length=200, description="Shorthand for labels[\"en\"]")
     attributes: Attributes = Field(default_factory=Attributes)
     merchant: str | None = Field(default=None, description="Merchant code; only platform users need it")
 
@@ -71,7 +74,13 @@ def save(session: Session, merchant_id: int, code: str, body: CategoryIn) -> Cat
     if row is None:
         row = Category(merchant_id=merchant_id, code=code)
         session.add(row)
-    row.name_zh, row.name_en, row.attributes = body.name_zh, body.name_en, _stored(body.attributes)
+    given = dict(body.labels or {})
+    for tag, text in (("zh-CN", body.name_zh), ("en", body.name_en)):
+        if text:
+            given[tag] = text
+    row.labels = clean(given, required=False)
+    row.name_zh, row.name_en = mirrored(row.labels)
+    row.attributes = _stored(body.attributes)
     session.flush()
     return row
 
@@ -84,4 +93,5 @@ def list_for(session: Session, merchant_id: int) -> list[Category]:
 def category_dict(row: Category) -> dict[str, Any]:
     attributes = Attributes.model_validate({k: v for k, v in (row.attributes or {}).items()
                                             if k in Attributes.model_fields})
-    return {"code": row.code, "name_zh": row.name_zh, "name_en": row.name_en, "attributes": attributes.model_dump()}
+    return {"code": row.code, "name_zh": row.name_zh, "name_en": row.name_en, "labels": labels_of(row),
+            "attributes": attributes.model_dump()}

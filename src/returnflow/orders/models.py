@@ -42,6 +42,8 @@ class Category(Base):
     code: Mapped[str] = mapped_column(String(60))
     name_zh: Mapped[str] = mapped_column(String(200), default="")
     name_en: Mapped[str] = mapped_column(String(200), default="")
+    # {language tag: name} in any languages (labels.py); name_zh / name_en mirror its zh-CN and en entries.
+    labels: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     attributes: Mapped[dict] = mapped_column(default=dict)
 
 

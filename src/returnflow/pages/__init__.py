@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from urllib.parse import quote
 
 from ..errors import AppError
-from ..i18n import SUPPORTED
+from ..i18n import SUPPORTED, match
 from ..web import error_response, page_validation_error, validation_response
 from .frame import LANG_COOKIE, STATIC, error_page, is_page, redirect, safe_next, set_cookie
 
@@ -58,8 +58,9 @@ def install(app: FastAPI) -> None:
     async def choose_language(locale: str, request: Request, next: str = "/"):
         """Switches the pages' language (remembered in a cookie) and goes back."""
         response = RedirectResponse(safe_next(next), status_code=303)
-        if locale in SUPPORTED:
-            set_cookie(response, request, LANG_COOKIE, locale, max_age=365 * 24 * 3600)
+        chosen = match(locale)  # a language of the desk, or its family (/lang/zh-TW is zh-Hant)
+        if chosen in SUPPORTED:
+            set_cookie(response, request, LANG_COOKIE, chosen, max_age=365 * 24 * 3600)
         return response
 
     @app.exception_handler(AppError)

@@ -16,6 +16,8 @@ from ..cases.models import Attachment, CaseEvent
 from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION
 from ..errors import AppError
+from ..labels import reason_label
+from ..merchants.models import Merchant
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict
@@ -48,7 +50,8 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).all()
         users = _staff_users(session, actor)
-        reason_names = {r.code: (r.label_zh if locale == "zh-CN" else r.label_en)
+        default = session.scalar(select(Merchant.default_locale).where(Merchant.id == case.merchant_id))
+        reason_names = {r.code: reason_label(r, locale, default)
                         for r in reason_taxonomy.for_merchant(session, case.merchant_id)}
         decision = decision_of_case(session, case)
         messages = messages_of(session, case.id)

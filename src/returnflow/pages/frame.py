@@ -18,12 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import AppError, Forbidden, Refused, Worded
-from ..i18n import BABEL_LOCALE, CATALOGS, N_, SUPPORTED, gettext, negotiate, translations
+from ..i18n import N_, SUPPORTED, babel_id, display_name, gettext, negotiate, translations
+from ..labels import reason_label
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
-LOCALES = CATALOGS
+LOCALES = PACKAGE / "locale"
 HTMX = "vendor/htmx-2.0.11/htmx.min.js"
 
 LANG_COOKIE = "rf_lang"
@@ -32,7 +33,6 @@ FLASH_COOKIE = "rf_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_TEXT = 200_000  # one form field; the longest is a policy file
-HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONE: ContextVar[ZoneInfo] = ContextVar("page_zone", default=SHANGHAI)
 
@@ -52,7 +52,10 @@ def _environment(locale: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["locale"] = locale
-    env.globals["html_lang"] = HTML_LANG[locale]
+    env.globals["html_lang"] = locale
+    env.globals["languages"] = [(tag, display_name(tag)) for tag in SUPPORTED]
+    env.globals["language_name"] = display_name
+    env.globals["reason_label"] = lambda reason: reason_label(reason, locale)
     env.globals["htmx"] = HTMX
     env.filters["when"] = lambda value: when(value, locale)
     env.filters["money"] = lambda value, currency: money(value, currency, locale)
@@ -82,7 +85,7 @@ def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> s
     locale's format."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=BABEL_LOCALE[locale])
+    return format_datetime(value.astimezone(zone or ZONE.get()), "yyyy-MM-dd HH:mm", locale=babel_id(locale))
 
 
 def money(value, currency: str, locale: str) -> str:
@@ -95,7 +98,7 @@ def money(value, currency: str, locale: str) -> str:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         return f"{value} {currency}"
-    return format_currency(amount, currency, locale=BABEL_LOCALE[locale])
+    return format_currency(amount, currency, locale=babel_id(locale))
 
 
 def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
@@ -127,7 +130,27 @@ def locale_of(request: Request) -> str:
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in SUPPORTED:
         return chosen
-    return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_locale)
+    default = merchant_language(request)
+    return negotiate(request.headers.get("accept-language"), default,
+                     unasked=default or request.app.state.settings.default_locale)
+
+
+def merchant_language(request: Request) -> str | None:
+    """The default language of the merchant whose portal is asked for (/p/{code}/...), once per request."""
+    if hasattr(request.state, "merchant_language"):
+        return request.state.merchant_language
+    found = None
+    parts = request.url.path.split("/")
+    db = getattr(request.app.state, "db", None)
+    if len(parts) > 2 and parts[1] == "p" and parts[2] and db is not None:
+        from sqlalchemy import select
+
+        from ..merchants.models import Merchant
+
+        with db.read() as session:
+            found = session.scalar(select(Merchant.default_locale).where(Merchant.code == parts[2]))
+    request.state.merchant_language = found
+    return found
 
 
 def csrf_token(request: Request) -> str:

@@ -18,7 +18,8 @@ from ..orders.models import Order
 from ..orders.variants import variants_of
 from ..policy.api import DryRunIn, DryRunLine, run_dry
 from . import words
-from .frame import BABEL_LOCALE, N_, PageError, gettext, when
+from ..i18n import babel_id
+from .frame import N_, PageError, gettext, when
 
 # The outcome each case type asks for; a refund is a return unless the reason allows only a refund (nothing sent).
 OUTCOME_OF = {"return_refund": "refund", "refund_only": "refund", "exchange": "exchange", "repair": "repair",
@@ -28,7 +29,7 @@ OUTCOMES = ("refund", "exchange", "repair", "reship")
 
 def money(amount: Decimal, currency: str, locale: str) -> str:
     """An amount in the locale's currency format (zh-CN: ¥899.00)."""
-    return format_currency(amount, currency, locale=BABEL_LOCALE[locale])
+    return format_currency(amount, currency, locale=babel_id(locale))
 
 
 def reason_types(session, merchant_id: int, reason: str) -> list[str]:

@@ -14,6 +14,7 @@ from ..cases.evidence import Receiver, Upload
 from ..cases.models import CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..errors import AppError, NotFound
+from ..labels import reason_label
 from ..merchants.models import Merchant
 from ..money import from_minor
 from ..orders.models import Order
@@ -76,12 +77,12 @@ def _own_order(session, merchant: Merchant, actor: Actor, number: str) -> Order:
 def _reasons(session, merchant: Merchant, locale: str) -> list[tuple[str, str]]:
     """Every reason a goods request can give (the outcome is chosen after the policy's answer)."""
     rows = reason_taxonomy.for_merchant(session, merchant.id)
-    return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en) for r in rows
+    return [(r.code, reason_label(r, locale, merchant.default_locale)) for r in rows
             if set(r.case_types) & set(words.PORTAL_TYPES)]
 
 
 def _reasons_all(session, merchant: Merchant, locale: str) -> list[tuple[str, str]]:
-    return [(r.code, r.label_zh if locale == "zh-CN" else r.label_en)
+    return [(r.code, reason_label(r, locale, merchant.default_locale))
             for r in reason_taxonomy.for_merchant(session, merchant.id)]
 
 

@@ -43,7 +43,7 @@ def carrier_name(code: str, locale: str) -> str:
     carrier = CARRIERS.get(code)
     if carrier is None:
         return code
-    return carrier.name_zh if locale == "zh-CN" else carrier.name_en
+    return carrier.name(locale)
 
 
 def carrier_choices(recommended: list[str], locale: str) -> list[dict[str, str]]:

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from ..auth import users
 from ..auth.actor import Actor
 from ..errors import AppError
+from ..i18n import ENGLISH, babel_id, match
+from ..labels import category_label
 from ..logistics import service as logistics
 from ..logistics.carriers import CARRIERS
 from ..merchants.models import Merchant
@@ -35,16 +37,14 @@ NOT_LISTED = {"regions": N_("Regions it serves: “{value}” is not on the list
 def choices(session, merchant_id: int, locale: str, stored: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
     """(value, words) per list: what the form offers, and all a post may carry. Values the address already has
     stay on offer (in their order) so that re-saving it never fails."""
-    zh = locale == "zh-CN"
-    carriers = [(c.code, c.name_zh if zh else c.name_en) for c in CARRIERS.values()]
-    named = {code: (zh_name or en_name or code) if zh else (en_name or zh_name or code)
-             for code, zh_name, en_name in session.execute(select(Category.code, Category.name_zh, Category.name_en)
-                                                           .where(Category.merchant_id == merchant_id))}
+    carriers = [(c.code, c.name(locale)) for c in CARRIERS.values()]
+    named = {row.code: category_label(row, locale)
+             for row in session.scalars(select(Category).where(Category.merchant_id == merchant_id))}
     for code in session.scalars(select(Product.category).where(Product.merchant_id == merchant_id,
                                                                 Product.category.is_not(None)).distinct()):
         named.setdefault(code, code)
     categories = sorted(named.items(), key=lambda kv: kv[1])
-    territories = Locale.parse("zh_Hans_CN" if zh else "en").territories
+    territories = Locale.parse(babel_id(match(locale) or ENGLISH)).territories
     world = {r: territories.get(r, r) for r in phonenumbers.SUPPORTED_REGIONS if r != "001"}
     own = [c for c in session.scalars(select(Order.country).where(Order.merchant_id == merchant_id,
                                                                   Order.country.is_not(None)).distinct()) if c]

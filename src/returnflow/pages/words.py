@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cases.views import STATE_LABELS
+from ..i18n import ENGLISH, match
 from .frame import N_, gettext
 
 TYPES = {
@@ -175,7 +176,7 @@ ROLES = {
 
 
 def state_label(state: str, locale: str) -> str:
-    return STATE_LABELS.get(state, {}).get(locale, state)
+    return STATE_LABELS.get(state, {}).get(match(locale) or ENGLISH, state)
 
 
 def word(table: dict[str, str], key: str | None, locale: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
+from ..i18n import SUPPORTED
 from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
@@ -174,7 +175,7 @@ def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list
         said = Citation(r.id, f"{MERCHANT} {policy.id}", r.zh or base[1], r.en or base[2],
                         (("percent", r.percent), ("amount", amount)))
         found.append({"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent), "amount": str(amount),
-                      "zh-CN": said.zh, "en": said.en})
+                      **{tag: said.text(tag) for tag in SUPPORTED}})
     return found
 
 
@@ -304,7 +305,8 @@ def decision_dict(d: Decision) -> dict:
         "deadlines": [{"kind": x.kind, "rule": x.rule, "anchor": x.anchor.value,
                        "period_seconds": int(x.period.total_seconds()) if x.period is not None else None,
                        "at": x.at} for x in d.deadlines],
-        "reasons": [{"rule": c.rule, "source": c.source, "zh-CN": c.zh, "en": c.en} for c in d.reasons],
+        "reasons": [{"rule": c.rule, "source": c.source, **{tag: c.text(tag) for tag in SUPPORTED}}
+                    for c in d.reasons],
         "rule_ids": list(d.rule_ids),
         "checklist": list(d.checklist),
         "compensation": str(d.compensation) if d.compensation else "0",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .texts import fill
+from ..i18n import ENGLISH, expand, match, pgettext, pick
+from .texts import SENTENCE_CONTEXT, fill
 
 
 class Outcome(str, enum.Enum):
@@ -146,6 +147,14 @@ class Citation:
     @property
     def en(self) -> str:
         return fill(self.en_template, self.params, "en")
+
+    def text(self, locale: str) -> str:
+        """The sentence in `locale`: the catalogs' translation of a preset's or a built-in sentence (context
+        'policy'); a sentence the catalogs do not hold (a merchant's own) along the fallback chain."""
+        found = pgettext(locale, SENTENCE_CONTEXT, self.en_template)
+        if found == self.en_template and match(locale) != ENGLISH:
+            found = pick({"en": self.en_template, "zh-CN": self.zh_template}, locale)
+        return fill(found, self.params, "zh" if found != self.en_template and expand(locale)[0] == "zh" else "en")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+SENTENCE_CONTEXT = "policy"  # the catalogs' context of the policy sentences (pages/catalogs.py extracts them)
 MERCHANT = "merchant policy"
 PROCESS = "PROCESS.md §2"
 # id -> (source, zh, en); {placeholders} are filled per decision
@@ -66,3 +67,17 @@ def fill(template: str, params: tuple[tuple[str, object], ...], lang: str) -> st
     if "{" not in template:
         return template
     return template.format_map(_Blank({k: render(v, lang) for k, v in params}))
+
+
+def sentences() -> list[tuple[str, str]]:
+    """(where, English sentence) of every built-in and preset sentence, for the catalogs."""
+    import tomllib
+    from pathlib import Path
+
+    out = [("policy/texts.py", en) for _source, _zh, en in BUILTIN.values()]
+    for path in sorted((Path(__file__).parent / "presets").glob("*.toml")):
+        with path.open("rb") as f:
+            for citation in tomllib.load(f).get("citations", {}).values():
+                if citation.get("en"):
+                    out.append((f"policy/presets/{path.name}", citation["en"]))
+    return out
