@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0020_labels'
-down_revision = '0018_analytics_defs'
+down_revision = '0020_money_events'
 branch_labels = None
 depends_on = None
 
