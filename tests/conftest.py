@@ -36,7 +36,8 @@ FIXED_NOW = datetime(2026, 6, 15, 4, 0, tzinfo=timezone.utc) + CLOCK_SHIFT
 # Under pytest-xdist each worker has its own databases and files (gw0, gw1, ...; "main" without xdist).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The shared data sets sit beside the checkout; RETURNFLOW_TEST_SHARED names them from elsewhere (a git worktree).
+SHARED = Path(os.environ.get("RETURNFLOW_TEST_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 def postgres_available() -> bool:
