@@ -164,3 +164,13 @@ def client(app):
 
     with TestClient(app) as c:
         yield c
+
+
+# Modules that take minutes start first: under pytest-xdist (whole modules per worker, in collection order) no worker
+# is then left finishing one of them alone while the other has nothing left to do.
+LONGEST_FIRST = ("tests/integration/test_uci_full_postgres.py", "tests/integration/test_uci_full_sqlite.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -1,9 +1,11 @@
 """The full UCI Online Retail file (541,909 rows) through the product, imported ONCE per backend into a database of
-this module's own, then checked twice: the import's counts equal those counted straight from the CSV, and the
-analytics figures equal the CSV's to the penny (tests/integration/test_analytics_uci.py has the reference).
+its own, then checked twice: the import's counts equal those counted straight from the CSV, and the analytics
+figures equal the CSV's to the penny (tests/integration/test_analytics_uci.py has the reference).
 
 Importing the file is most of what these tests cost, so the two checks share one import instead of making one each
-(as they did when they lived in test_import.py and test_analytics_uci.py).
+(as they did when they lived in test_import.py and test_analytics_uci.py). One test module per backend
+(tests/integration/test_uci_full_{sqlite,postgres}.py), so that parallel workers import the two at the same time;
+tests/conftest.py starts them first.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,13 +31,12 @@ from returnflow.orders.importer import import_file
 from returnflow.orders.importer.outcome import ImportResult
 from returnflow.schema import migrate
 from returnflow.sla import settings as sla_settings
-from tests.conftest import (BACKENDS, FIXED_NOW, OUTBOUND_ALLOWED, create_pg_database, drop_pg_database,
-                            forget_process_caches)
+from tests.conftest import FIXED_NOW, OUTBOUND_ALLOWED, create_pg_database, drop_pg_database, forget_process_caches
 from tests.integration.test_analytics_uci import UCI_FULL, check_uci_figures, reference
 from tests.support.world import platform_token
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not UCI_FULL.exists(), reason=f"the full UCI data set is not at {UCI_FULL}")]
+MARKS = [pytest.mark.slow,
+         pytest.mark.skipif(not UCI_FULL.exists(), reason=f"the full UCI data set is not at {UCI_FULL}")]
 
 
 @dataclass
@@ -44,14 +46,13 @@ class Loaded:
     data_dir: Path
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def uci_full(request, tmp_path_factory) -> Iterator[Loaded]:
+@contextmanager
+def loaded(backend: str, folder: Path) -> Iterator[Loaded]:
     """A freshly migrated database (SQLite file or PostgreSQL database) holding the whole file, imported once by
     the merchant `uci` (GBP, Europe/London)."""
     from returnflow.cases.reasons import seed_defaults
 
-    folder = tmp_path_factory.mktemp("uci_full")
-    url = f"sqlite:///{folder / 'uci.db'}" if request.param == "sqlite" else create_pg_database("rf_uci")
+    url = f"sqlite:///{folder / 'uci.db'}" if backend == "sqlite" else create_pg_database("rf_uci")
     db = Database(url)
     try:
         migrate(db)
@@ -68,7 +69,7 @@ def uci_full(request, tmp_path_factory) -> Iterator[Loaded]:
     finally:
         db.dispose()
         forget_process_caches()
-        if request.param == "postgresql":
+        if backend == "postgresql":
             drop_pg_database(url)
 
 
@@ -92,7 +93,7 @@ def _independent_uci_counts(path: Path) -> dict[str, int]:
             "skipped": sum(row.count(True) for row in bad_orders)}
 
 
-def test_full_uci_file_imports_with_the_expected_counts(uci_full):
+def check_counts(uci_full: Loaded) -> None:
     result = uci_full.result
     expected = _independent_uci_counts(UCI_FULL)
     assert result.rows == 541_909
@@ -115,7 +116,7 @@ def test_full_uci_file_imports_with_the_expected_counts(uci_full):
         assert session.scalar(select(func.count()).select_from(Case)) == result.returns.cases_opened > 3_000
 
 
-def test_full_uci_data_set_figures_match_the_csv_to_the_cent(uci_full):
+def check_figures(uci_full: Loaded) -> None:
     forget_process_caches()  # the previous test's caches may hold the shared test database's ids
     token, _ = platform_token(uci_full.db)
     app = create_app(Settings(data_dir=uci_full.data_dir, database_url="unused",
