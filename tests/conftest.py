@@ -106,9 +106,15 @@ def forget_process_caches() -> None:
     calendar_banner.forget()
 
 
-@pytest.fixture(scope="session")
+EMPTIERS: dict[str, TableEmptier] = {}
+
+
+@pytest.fixture
 def emptier(database: Database) -> TableEmptier:
-    return TableEmptier(database, KEEP)
+    """What the tables of `database` are, learnt once per database (a module may bring its own `database`)."""
+    if database.url not in EMPTIERS:
+        EMPTIERS[database.url] = TableEmptier(database, KEEP)
+    return EMPTIERS[database.url]
 
 
 @pytest.fixture
