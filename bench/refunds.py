@@ -18,9 +18,15 @@ skipped with the reason when unreachable):
    signed answers, encrypted notifications carried to the server) and the fake Alipay (RSA2 both ways, settled
    by the answer);
 6. checks every case is `resolved`, every refund `completed`, one settlement voucher per leg, the provider created
-   exactly one refund per leg it was sent, and debits equal credits. Any error fails the run.
+   exactly one refund per leg it was sent, and debits equal credits. Any error fails the run;
+7. FLOOR, in the same run: bench/floor_app.py (one POST, one INSERT, same stack) on the same kind of database with
+   the same clients, as bench/lifecycle.py does. The last line is the headline:
+   `refunds sqlite: N refunds/s = X% of floor (M/s); refunds postgres: ...` — N is every refund of the four
+   gateways over their summed time; a refund is two or more requests, the floor one.
 
-Environment: RF_BENCH_REFUNDS=200 (per gateway and database), RF_BENCH_CONCURRENCY=8,
+Orders are dated relative to the run (delivered 1 day ago), so it runs whatever the date.
+
+Environment: RF_BENCH_REFUNDS=200 (per gateway and database), RF_BENCH_CONCURRENCY=8, RF_BENCH_FLOOR_REQUESTS=3000,
 RF_BENCH_DATABASES=sqlite,postgres, RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -39,6 +45,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
+import lifecycle
 import refunds_providers as providers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +54,7 @@ N = int(os.environ.get("RF_BENCH_REFUNDS", "200"))
 CONCURRENCY = int(os.environ.get("RF_BENCH_CONCURRENCY", "8"))
 DATABASES = [d.strip() for d in os.environ.get("RF_BENCH_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 PG_ADMIN = os.environ.get("RF_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+FLOOR_REQUESTS = int(os.environ.get("RF_BENCH_FLOOR_REQUESTS", "3000"))
 
 
 def log(text: str) -> None:
@@ -221,6 +229,24 @@ def check(url: str, fake_url: str, http_cases: int) -> list[str]:
     return problems
 
 
+def floor(kind: str, url: str, tmp: str) -> float:
+    """Inserts/s of bench/floor_app.py on the same kind of database, with the same number of clients."""
+    floor_url = f"sqlite:///{tmp}/floor.db" if kind == "sqlite" else url
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "bench"), "--host",
+            "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    with lifecycle.server(f"floor-{kind}", argv, {"FLOOR_DATABASE_URL": floor_url}, port, Path(tmp)):
+        base = f"http://127.0.0.1:{port}"
+        warm = min(500, FLOOR_REQUESTS)
+        warm_tally, _ = asyncio.run(lifecycle.drive_floor(base, warm, CONCURRENCY))
+        tally, elapsed = asyncio.run(lifecycle.drive_floor(base, FLOOR_REQUESTS, CONCURRENCY, 15.0, start=warm))
+    if warm_tally.errors or tally.errors or lifecycle.floor_rows(floor_url) != warm_tally.ok + tally.ok:
+        raise SystemExit(f"[{kind}] floor FAILED: {dict(warm_tally.errors + tally.errors)}")
+    rate = tally.ok / elapsed
+    log(f"[{kind}] floor: {tally.ok} inserts in {elapsed:.2f}s = {rate:.0f}/s")
+    return rate
+
+
 def bench(kind: str) -> tuple[float, ...]:
     tmp = tempfile.mkdtemp(prefix="rf_bench_refunds_")
     pg_name = None
@@ -233,6 +259,7 @@ def bench(kind: str) -> tuple[float, ...]:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{pg_name}"')
         url = f"postgresql+psycopg://{PG_ADMIN.split('://', 1)[1].rsplit('/', 1)[0]}/{pg_name}"
+    floor_rate = floor(kind, url, tmp)
     t0 = time.perf_counter()
     tokens, cases = seed(url, 4 * N, wechat_from=3 * N)
     log(f"[{kind}] seeded {len(cases)} approved refund-only cases in {time.perf_counter() - t0:.1f}s")
@@ -258,6 +285,7 @@ def bench(kind: str) -> tuple[float, ...]:
         manual, http = cases[:N], cases[N:2 * N]
         start, errors = asyncio.run(run_phase(base, tokens, manual, "manual"))
         end = wait_resolved(url, manual)
+        busy = end - start  # seconds the four gateways took, summed
         manual_rate = len(manual) / (end - start)
         log(f"[{kind}] manual: {len(manual)} refunds (refund + mark-paid) in {end - start:.2f}s = "
             f"{manual_rate:.0f} refunds/s")
@@ -265,6 +293,7 @@ def bench(kind: str) -> tuple[float, ...]:
         start, more = asyncio.run(run_phase(base, tokens, http, "http"))
         errors += more
         end = wait_resolved(url, http)
+        busy += end - start
         http_rate = len(http) / (end - start)
         log(f"[{kind}] http: {len(http)} refunds (refund + execute + signed webhook) in {end - start:.2f}s = "
             f"{http_rate:.0f} refunds/s")
@@ -276,6 +305,7 @@ def bench(kind: str) -> tuple[float, ...]:
             errors += more
             end = wait_resolved(url, chunk)
             outcomes = courier.stop()
+            busy += end - start
             rates[name] = len(chunk) / (end - start)
             log(f"[{kind}] {name}: {len(chunk)} refunds (refund + execute + signed answer"
                 f"{' + encrypted notification' if name == 'wechatpay' else ''}) in {end - start:.2f}s = "
@@ -287,7 +317,7 @@ def bench(kind: str) -> tuple[float, ...]:
             raise SystemExit(f"[{kind}] FAILED: {problems[:5]}")
         log(f"[{kind}] checks: all refunds completed, one settlement voucher per leg, one provider refund per "
             "refund sent, books balance")
-        return manual_rate, http_rate, rates["wechatpay"], rates["alipay"]
+        return manual_rate, http_rate, rates["wechatpay"], rates["alipay"], len(cases) / busy, floor_rate
     finally:
         for fake_provider in fakes.values():
             fake_provider.stop()
@@ -316,7 +346,9 @@ def main() -> None:
         results[kind] = bench(kind)
     log(f"{N} refunds per gateway, {CONCURRENCY} clients, 2-leg refunds (alipay or wechat + points)")
     log("refunds/s end to end: " + "; ".join(f"{k}: manual {m:.0f}, http {h:.0f}, wechatpay {w:.0f}, alipay {a:.0f}"
-                                             for k, (m, h, w, a) in results.items()))
+                                             for k, (m, h, w, a, _, _) in results.items()))
+    log("; ".join(f"refunds {k}: {total:.0f} refunds/s = {100 * total / fl:.0f}% of floor ({fl:.0f}/s)"
+                  for k, (_, _, _, _, total, fl) in results.items()))
 
 
 if __name__ == "__main__":

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-from argon2 import PasswordHasher
 import pytest
+import time_machine
+from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from returnflow.auth import service as auth_service
 from returnflow.bootstrap import bootstrap
 from returnflow.config import Settings
-from returnflow.db import Base, Database
+from returnflow.db import Database
 from returnflow.schema import migrate
+from tests.support.isolation import TableEmptier
 
 # Tests only: argon2 at its cheapest cost, so each shop fixture does not spend ~0.7 s hashing demo passwords.
 # A hash records its own parameters, so hashes made here still verify in a server process at the real cost.
@@ -28,9 +30,15 @@ auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism
 OUTBOUND_ALLOWED = "127.0.0.1"
 os.environ["RETURNFLOW_OUTBOUND_ALLOWED_HOSTS"] = OUTBOUND_ALLOWED
 
-FIXED_NOW = datetime(2026, 6, 15, 4, 0, tzinfo=timezone.utc)
+# RETURNFLOW_TEST_CLOCK_SHIFT=<days> moves the fixed instant (and, for tests marked `clock`, the process's clock)
+# that many days ahead: scripts/test runs `-m clock` once a year ahead, so no test breaks as the calendar moves on.
+CLOCK_SHIFT = timedelta(days=int(os.environ.get("RETURNFLOW_TEST_CLOCK_SHIFT", "0") or 0))
+FIXED_NOW = datetime(2026, 6, 15, 4, 0, tzinfo=timezone.utc) + CLOCK_SHIFT
+# Under pytest-xdist each worker has its own databases and files (gw0, gw1, ...; "main" without xdist).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 PG_ADMIN = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The shared data sets sit beside the checkout; RETURNFLOW_TEST_SHARED names them from elsewhere (a git worktree).
+SHARED = Path(os.environ.get("RETURNFLOW_TEST_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 def postgres_available() -> bool:
@@ -47,8 +55,8 @@ if not PG_UP and os.environ.get("CI"):
 
 
 def create_pg_database(prefix: str = "rf_test") -> str:
-    """A fresh, empty PostgreSQL database; returns its SQLAlchemy URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    """A fresh, empty PostgreSQL database named after the xdist worker; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{WORKER}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -72,7 +80,7 @@ BACKENDS = [
 def database(request, tmp_path_factory) -> Iterator[Database]:
     """A migrated database per backend, shared by the session's tests (emptied between them)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / f'test-{WORKER}.db'}"
     else:
         url = create_pg_database()
     db = Database(url)
@@ -92,34 +100,56 @@ def wired() -> None:
     bootstrap()
 
 
+def forget_process_caches() -> None:
+    """Ids are reused after the tables are emptied (or come from another database): per-process caches keyed by id
+    must forget them too."""
+    from returnflow.cases import reasons, service
+    from returnflow.pages import calendar_banner
+    from returnflow.policy.service import forget_step_rules
+
+    reasons.forget()
+    forget_step_rules()
+    service._merchant_codes.clear()
+    calendar_banner.forget()
+
+
+EMPTIERS: dict[str, TableEmptier] = {}
+
+
 @pytest.fixture
-def db(database: Database) -> Iterator[Database]:
-    """The backend's database, emptied of everything but reference data before each test."""
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP]
+def emptier(database: Database) -> TableEmptier:
+    """What the tables of `database` are, learnt once per database (a module may bring its own `database`)."""
+    if database.url not in EMPTIERS:
+        EMPTIERS[database.url] = TableEmptier(database, KEEP)
+    return EMPTIERS[database.url]
+
+
+@pytest.fixture
+def db(database: Database, emptier: TableEmptier) -> Iterator[Database]:
+    """The backend's database, emptied of everything but reference data before each test: only the tables the
+    previous test wrote to are emptied (tests/support/isolation.py)."""
     with database.engine.begin() as conn:
         # A merchant's own reasons go first: they point at the merchant.
         conn.execute(text("DELETE FROM reasons WHERE merchant_id IS NOT NULL"))
-        if database.dialect == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
-    from returnflow.cases import reasons, service
+        emptier.empty(conn)
     from returnflow.cases.reasons import seed_defaults
 
-    # Ids are reused after the tables are emptied; per-process caches keyed by id must forget them too.
-    reasons.forget()
-    from returnflow.policy.service import forget_step_rules
-
-    forget_step_rules()
-    service._merchant_codes.clear()
-    from returnflow.pages import calendar_banner
-
-    calendar_banner.forget()
-
+    forget_process_caches()
     with database.transaction() as session:
         seed_defaults(session)
     yield database
+
+
+@pytest.fixture(autouse=True)
+def clock_ahead(request) -> Iterator[None]:
+    """With RETURNFLOW_TEST_CLOCK_SHIFT set, a test marked `clock` runs with this process's clock (datetime.now,
+    time.time; not the monotonic clocks) that many days ahead, ticking: what it derives from "now" meets next year's
+    calendar. Servers and fakes it starts as separate processes keep the machine's clock."""
+    if not CLOCK_SHIFT or request.node.get_closest_marker("clock") is None:
+        yield
+        return
+    with time_machine.travel(datetime.now(timezone.utc) + CLOCK_SHIFT, tick=True):
+        yield
 
 
 @pytest.fixture
@@ -147,3 +177,13 @@ def client(app):
 
     with TestClient(app) as c:
         yield c
+
+
+# Modules that take minutes start first: under pytest-xdist (whole modules per worker, in collection order) no worker
+# is then left finishing one of them alone while the other has nothing left to do.
+LONGEST_FIRST = ("tests/integration/test_uci_full_postgres.py", "tests/integration/test_uci_full_sqlite.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -26,6 +26,8 @@ from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
 from tests.support.world import make_shop, platform_token
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 OCT = {"from": "2026-10-01", "to": "2026-10-31"}
 
 

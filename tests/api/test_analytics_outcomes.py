@@ -31,6 +31,8 @@ from tests.support.flows import open_for, run
 from tests.support.money import inspected_case, paid_order, refund_only_case
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 
 def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
@@ -59,9 +61,10 @@ def pay(client, shop, made):
 @pytest.fixture
 def world(client, db):
     shop, other, empty = make_shop(db, "shop"), make_shop(db, "other"), make_shop(db, "empty")
+    sold = datetime.now(timezone.utc) - timedelta(days=20)  # inside the reports' default 90 days, whatever today is
     for number, customer in (("M-1", "C-1"), ("M-2", "C-2"), ("M-3", "C-3"), ("M-4", "C-4")):
-        paid_order(db, shop, number, customer=customer)
-    paid_order(db, other, "X-1", customer="D-1")
+        paid_order(db, shop, number, customer=customer, when=sold)
+    paid_order(db, other, "X-1", customer="D-1", when=sold)
     cases = {}
     # A returned item with a damage deduction, refunded and paid out, closed, rated 5.
     cases["returned"] = inspected_case(db, shop, "M-1", line_no=1, quantity=1, deduction="5.00")
@@ -257,12 +260,14 @@ def test_bad_input_on_the_new_reports_answers_clearly(client, world):
 
 def test_cli_prints_the_new_reports(db, world):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
+    # The range is this process's last 90 days: the CLI process keeps the machine's clock when the test's is ahead.
+    days = ["--from", (datetime.now(timezone.utc) - timedelta(days=90)).date().isoformat(), "--to", today()]
     out = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "money", "--merchant", "shop",
-                          "--format", "json"], env=env, capture_output=True, text=True, timeout=120)
+                          "--format", "json", *days], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     shop = world[0]
     assert json.loads(out.stdout)["totals"]["CNY"]["compensation"] == "15.50"
-    table = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "sla", "--merchant", shop.code],
+    table = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "sla", "--merchant", shop.code, *days],
                            env=env, capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "review" in table.stdout
 

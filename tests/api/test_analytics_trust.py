@@ -23,6 +23,8 @@ from returnflow.sla import settings as sla_settings
 from tests.support.portal import sign_in_staff
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 UTC = timezone.utc
 OCT = {"from": "2026-10-01", "to": "2026-10-31"}
 SHOPS = itertools.count()

@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 from returnflow.orders.models import Category
 from tests.support.world import make_order, make_shop
 
-RECENT = datetime.now(UTC) - timedelta(days=4)
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 RETURN = {"order": "O-1", "type": "return_refund", "reason": "no_reason_7day", "lines": [{"line_no": 1, "quantity": 1}]}
 
 
 @pytest.fixture
 def shop(db):
     shop = make_shop(db)
-    make_order(db, shop, when=RECENT, category="tailored")
+    make_order(db, shop, when=datetime.now(UTC) - timedelta(days=4), category="tailored")
     return shop
 
 

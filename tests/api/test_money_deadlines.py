@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from returnflow.sla.timers import fire_due
@@ -13,6 +14,8 @@ from tests.support.money_rules import open_case, recent_order, to_inspected
 from tests.support.portal import sign_in_staff
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 from tests.support.world import make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 EU_POLICY = '[policy]\nid = "shop-eu"\nextends = "eu-crd"\n'
 

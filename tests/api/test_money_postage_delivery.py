@@ -13,6 +13,8 @@ from tests.api.test_evidence import png_1x1
 from tests.support.money_rules import open_case, recent_order, to_inspected
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 EU_POLICY = '[policy]\nid = "shop-eu"\nextends = "eu-crd"\n'
 
 

@@ -11,6 +11,8 @@ from returnflow.orders.importer import import_file
 from tests.support.returns import shop_with_warehouse
 from tests.support.world import make_order, make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 LINE = {"sku": "SKU-A", "unit_price": "100.00", "quantity": 1}
 
 

@@ -8,9 +8,10 @@ import pytest
 
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 SIGNED = "2026-11-04T18:00:00+08:00"  # CN1 window: 2026-11-05 .. 2026-11-11
 IN_WINDOW = "2026-11-06T10:00:00+08:00"
-RECENT = (datetime.now(UTC) - timedelta(days=2)).isoformat()
 CATEGORIES = {
     "lipstick": {"one_time_seal": True, "needs_confirmation": True},  # CN3 + CN5
     "software": {"digital": True},  # digital content on a medium
@@ -67,8 +68,9 @@ CONDITION = [
 def test_the_condition_is_checked_on_arrival_not_refused_at_intake(client, shop, category, confirmed, flags,
                                                                      eligible, cited, absent):
     # signed two days ago: the real case below is decided now, so both run inside the window
-    push(client, shop, "O-C", [{"category": category, "final_sale_confirmed": confirmed}], signed_at=RECENT,
-         ordered_at=RECENT)
+    recent = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    push(client, shop, "O-C", [{"category": category, "final_sale_confirmed": confirmed}], signed_at=recent,
+         ordered_at=recent)
     d = dry(client, shop, "O-C", flags, at=None)
     assert d["eligible"] is eligible
     assert cited <= set(d["rule_ids"]) and not absent & set(d["rule_ids"])

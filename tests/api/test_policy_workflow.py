@@ -12,8 +12,15 @@ from returnflow.cases.models import Case, CaseEvent
 from returnflow.orders.models import Category
 from tests.support.world import make_order, make_shop
 
-NOW = datetime.now(UTC)
-RECENT = NOW - timedelta(days=4)  # delivered 1 day ago: inside every no-reason window
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
+
+def recent() -> datetime:
+    """Ordered 4 days before now (read when the test runs, so a clock moved ahead moves it too); delivered 1 day
+    later: inside every no-reason window."""
+    return datetime.now(UTC) - timedelta(days=4)
+
+
 RETURN = {"order": "O-1", "type": "return_refund", "reason": "no_reason_7day", "lines": [{"line_no": 1, "quantity": 1}]}
 
 KEEP_CHEAP = """[policy]
@@ -37,7 +44,7 @@ supervisor_above_amount = 10000
 @pytest.fixture
 def shop(db):
     shop = make_shop(db)
-    make_order(db, shop, when=RECENT)  # SKU-A 100.00 x2, SKU-B 35.50
+    make_order(db, shop, when=recent())  # SKU-A 100.00 x2, SKU-B 35.50
     return shop
 
 
@@ -80,7 +87,7 @@ def test_what_the_dry_run_says_is_what_opening_the_case_does(client, shop):
 def test_a_line_outside_the_policy_waits_for_an_agent_with_the_reasons(client, shop, db):
     with db.transaction() as s:
         s.add(Category(merchant_id=shop.id, code="tailored", name_en="Tailored", attributes={"custom_made": True}))
-    make_order(db, shop, "O-2", category="tailored", when=RECENT)
+    make_order(db, shop, "O-2", category="tailored", when=recent())
     case = open_case(client, shop, {**RETURN, "order": "O-2"})
     assert case["state"] == "pending_review" and case["policy_verdict"] == "review"
     assert [e["action"] for e in case["timeline"]] == ["open"]
@@ -92,7 +99,7 @@ def test_a_line_outside_the_policy_waits_for_an_agent_with_the_reasons(client, s
 def test_approving_against_the_policy_needs_a_recorded_override_reason(client, shop, db):
     with db.transaction() as s:
         s.add(Category(merchant_id=shop.id, code="tailored", attributes={"custom_made": True}))
-    make_order(db, shop, "O-2", category="tailored", when=RECENT)
+    make_order(db, shop, "O-2", category="tailored", when=recent())
     case = open_case(client, shop, {**RETURN, "order": "O-2"})
     r = act(client, shop, case, "approve")
     assert r.status_code == 422
@@ -111,7 +118,7 @@ def test_approving_against_the_policy_needs_a_recorded_override_reason(client, s
 
 
 def test_rejecting_what_the_policy_allows_is_recorded_as_an_override(client, shop):
-    make_order(client.app.state.db, shop, "O-3", lines=(("SKU-Z", "800.00", 1),), when=RECENT)  # above auto_max
+    make_order(client.app.state.db, shop, "O-3", lines=(("SKU-Z", "800.00", 1),), when=recent())  # above auto_max
     case = open_case(client, shop, {**RETURN, "order": "O-3"})
     assert case["state"] == "pending_review" and case["policy"]["within_policy"] is True
     r = act(client, shop, case, "reject", {"reason": "Item shows wear"})
@@ -121,7 +128,7 @@ def test_rejecting_what_the_policy_allows_is_recorded_as_an_override(client, sho
 
 
 def test_a_large_amount_goes_up_for_approval_by_the_policy(client, shop, db):
-    make_order(db, shop, "O-4", lines=(("TV-65", "6999.00", 1),), when=RECENT)  # cn-law: supervisor above 5,000
+    make_order(db, shop, "O-4", lines=(("TV-65", "6999.00", 1),), when=recent())  # cn-law: supervisor above 5,000
     case = open_case(client, shop, {**RETURN, "order": "O-4"})
     assert case["state"] == "pending_approval" and case["policy_verdict"] == "require_approval"
     assert case["timeline"][-1]["actor"]["kind"] == "policy"
@@ -132,13 +139,13 @@ def test_a_large_amount_goes_up_for_approval_by_the_policy(client, shop, db):
 
 def test_each_case_keeps_the_policy_version_it_was_decided_under(client, shop, db):
     assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": HIGH_LIMITS}).status_code == 201
-    make_order(db, shop, "O-5", lines=(("BIKE", "3000.00", 1),), when=RECENT)
+    make_order(db, shop, "O-5", lines=(("BIKE", "3000.00", 1),), when=recent())
     first = open_case(client, shop, {**RETURN, "order": "O-5"})
     assert first["policy_version"] == 1 and first["state"] == "awaiting_return"  # auto up to 5,000 under v1
 
     assert client.put("/api/v1/policy", headers=shop.headers("admin"),
                       json={"source": HIGH_LIMITS.replace("5000", "1000")}).status_code == 201
-    make_order(db, shop, "O-6", lines=(("BIKE", "3000.00", 1),), when=RECENT)
+    make_order(db, shop, "O-6", lines=(("BIKE", "3000.00", 1),), when=recent())
     second = open_case(client, shop, {**RETURN, "order": "O-6"})
     assert second["policy_version"] == 2 and second["state"] == "pending_review"
     # The first case still says which version decided it, and that version can be read back.
@@ -157,10 +164,10 @@ def test_keep_the_item_under_a_value_skips_the_return_parcel(client, shop, db):
 
 def test_order_facts_reach_the_policy(client, shop, db):
     """运费险 on the order covers the customer's return shipping; a high-risk customer goes to a person."""
-    make_order(db, shop, "O-7", customer="C-7", when=RECENT, shipping_insurance=True)
+    make_order(db, shop, "O-7", customer="C-7", when=recent(), shipping_insurance=True)
     case = open_case(client, shop, {**RETURN, "order": "O-7"})
     assert case["policy"]["lines"][0]["decision"]["insurance_covers"] is True
-    make_order(db, shop, "O-8", customer="C-8", when=RECENT, risk="high")
+    make_order(db, shop, "O-8", customer="C-8", when=recent(), risk="high")
     risky = open_case(client, shop, {**RETURN, "order": "O-8"})
     assert risky["state"] == "pending_review" and "M.approval.risk" in risky["policy"]["rule_ids"]
 
@@ -170,7 +177,7 @@ def test_unreturned_gift_is_deducted_at_its_marked_price(client, shop, db):
     from returnflow.orders.service import upsert_orders
 
     record = OrderRecord(number="O-9", currency="CNY", customer=CustomerRecord(external_id="C-9"),
-                         ordered_at=RECENT, shipped_at=RECENT, delivered_at=NOW - timedelta(days=1),
+                         ordered_at=recent(), shipped_at=recent(), delivered_at=datetime.now(UTC) - timedelta(days=1),
                          lines=[LineRecord(1, "KETTLE", "Kettle", "general", 29900, 1, 1),
                                 LineRecord(2, "MUG", "Gift mug", "general", 3900, 1, 1, gift=True)])
     with db.transaction() as s:
@@ -207,7 +214,7 @@ def test_a_customer_may_dry_run_only_their_own_orders(client, shop, db):
     from returnflow.errors import Forbidden, NotFound
     from returnflow.policy.api import DryRunIn, run_dry
 
-    make_order(db, shop, "O-10", customer="C-10", when=RECENT)
+    make_order(db, shop, "O-10", customer="C-10", when=recent())
     with db.read() as s:
         customer_id = s.scalar(select(Customer.id).where(Customer.external_id == "C-1"))
         me = Actor(kind="customer", role="customer", merchant_id=shop.id, customer_id=customer_id)
@@ -283,9 +290,9 @@ max_amount = 1000
 
 def test_how_the_order_was_paid_decides_refund_on_dispatch_tb9(client, shop, db):
     assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": INSTANT}).status_code == 201
-    make_order(db, shop, "O-RP", customer="C-RP", when=RECENT,
+    make_order(db, shop, "O-RP", customer="C-RP", when=recent(),
                payments=[{"method": "alipay", "amount": 10000}, {"method": "red_packet", "amount": 3550}])
-    make_order(db, shop, "O-AP", customer="C-AP", when=RECENT, payments=[{"method": "alipay", "amount": 13550}])
+    make_order(db, shop, "O-AP", customer="C-AP", when=recent(), payments=[{"method": "alipay", "amount": 13550}])
     red = open_case(client, shop, {**RETURN, "order": "O-RP"})["policy"]["lines"][0]["decision"]
     plain = open_case(client, shop, {**RETURN, "order": "O-AP"})["policy"]["lines"][0]["decision"]
     assert red["refund_on_dispatch"] is False and "TB9" in red["rule_ids"]
@@ -296,9 +303,9 @@ def test_how_the_order_was_paid_decides_refund_on_dispatch_tb9(client, shop, db)
 def test_too_many_recent_refunds_refuse_refund_on_dispatch_tb9(client, shop, db):
     assert client.put("/api/v1/policy", headers=shop.headers("admin"), json={"source": INSTANT}).status_code == 201
     for i in range(6):  # six refund requests by C-1 in the last days (taobao-current allows 5)
-        make_order(db, shop, f"O-H{i}", when=RECENT, lines=(("SOCK", "9.90", 1),))
+        make_order(db, shop, f"O-H{i}", when=recent(), lines=(("SOCK", "9.90", 1),))
         open_case(client, shop, {**RETURN, "order": f"O-H{i}"})
-    make_order(db, shop, "O-H9", when=RECENT)
+    make_order(db, shop, "O-H9", when=recent())
     d = open_case(client, shop, {**RETURN, "order": "O-H9"})["policy"]["lines"][0]["decision"]
     assert d["refund_on_dispatch"] is False and "TB9" in d["rule_ids"]
 

@@ -14,6 +14,8 @@ from tests.support.flows import run
 from tests.support.portal import PNG, count, csrf_of, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.8"}
 COAT = "https://img.example.com/coat.jpg"

@@ -17,6 +17,8 @@ from returnflow.pages.portal import (
 from tests.support.portal import count, csrf_of, find_order, last_code, recent_order, sign_in_customer
 from tests.support.world import make_shop
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.8"}
 # Requesters as the server sees them; only loopback addresses are written down (names stand for other hosts).

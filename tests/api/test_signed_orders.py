@@ -8,8 +8,12 @@ import hmac
 import json
 import time
 
+import pytest
+
 from tests.support.portal import count
 from tests.support.world import make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 ORDER = {"number": "S-1", "currency": "CNY", "delivered_at": "2026-11-04T10:00:00+08:00",
          "customer": {"id": "C-S", "phone": "13800003333", "wechat_openid": "oSIGNED_1"},

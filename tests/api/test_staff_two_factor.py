@@ -7,12 +7,15 @@ import re
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 import pyotp
 from fastapi.testclient import TestClient
 
 from returnflow.auth import guard
 from tests.support.portal import csrf_of
 from tests.support.world import make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 EN = {"Accept-Language": "en"}
 TOKEN = "/api/v1/auth/token"

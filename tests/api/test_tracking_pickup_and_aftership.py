@@ -15,6 +15,8 @@ from returnflow.jobs.worker import Worker
 from tests.support.kuaidi100 import configure, start_fake_kuaidi100, use_fake
 from tests.support.returns import WAREHOUSE, case_awaiting_return, shop_with_warehouse
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 PICKUP = {"carrier": "SF", "day": "tomorrow", "start": "09:00", "end": "11:00",
           "address": "北京市朝阳区望京街 9 号 3 单元 501", "contact": "张三", "phone": "13800138000"}
 

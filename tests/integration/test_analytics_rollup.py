@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import update
 
 from returnflow.analytics import rollup
@@ -19,6 +20,8 @@ from returnflow.cases.service import open_case
 from returnflow.cases.workflow import fire
 from tests.support.flows import open_for, run
 from tests.support.world import make_order, make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 PLATFORM = Actor(kind="staff", role="platform", name="platform")
 

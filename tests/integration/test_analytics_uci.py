@@ -191,7 +191,11 @@ def assert_unmatched(figure: dict, expected: dict[str, Unmatched], limit: int | 
 
 def check_uci(client, db, path: Path, headers) -> None:
     imported(db, path)
-    expected = reference(path)
+    check_uci_figures(client, path, reference(path), headers)
+
+
+def check_uci_figures(client, path: Path, expected: dict[str, dict], headers) -> None:
+    """The reports of the imported `path` (merchant `uci`) against the figures computed from the CSV."""
     assert sum(f.units_returned for f in expected["sku"].values()) > 0  # the file has matched returns to check
     assert expected["unmatched_sku"]  # and returns that match no purchase
 
@@ -256,15 +260,3 @@ def test_the_dashboard_shows_the_unmatched_returns_in_words(client, db, locale, 
     total = sum((u.value for u in expected.values()), Decimal(0))
     assert words.format(lines=sum(len(u.lines) for u in expected.values()),
                         units=sum(u.units for u in expected.values()), value=cents(total)) in page.text
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not UCI_FULL.exists(), reason=f"the full UCI data set is not at {UCI_FULL}")
-def test_full_uci_data_set_figures_match_the_csv_to_the_cent(client, db):
-    from tests.support.world import platform_token
-
-    token, _ = platform_token(db)
-    check_uci(client, db, UCI_FULL, {"Authorization": f"Bearer {token}"})
-
-
-

@@ -17,6 +17,8 @@ from tests.sla.test_clock_walk import worker
 from tests.support.money import start_fake_pay
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
+
 DAY = timedelta(days=1)
 
 

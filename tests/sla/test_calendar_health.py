@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from returnflow.sla import calendar
 from tests.support.world import make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 UTC = timezone.utc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from returnflow.cases.models import CaseEvent
@@ -12,6 +13,8 @@ from returnflow.notify.config import DeliverySettings
 from returnflow.sla.models import Timer
 from tests.support.flows import run
 from tests.support.world import make_order, make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in Shanghai
 

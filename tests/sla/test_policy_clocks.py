@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
@@ -11,6 +12,8 @@ from returnflow.cases.service import open_case
 from returnflow.sla.models import Timer
 from tests.sla.test_clock_walk import T0, timeline, worker
 from tests.support.world import make_order, make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 TAOBAO = """[policy]
 id = "tb-shop"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from returnflow.jobs.worker import Worker
@@ -11,6 +12,8 @@ from returnflow.notify.config import DeliverySettings
 from returnflow.notify.models import FollowUpTask
 from tests.support.flows import open_for, run
 from tests.support.world import make_order, make_shop
+
+pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
 
 FUTURE = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

@@ -25,9 +25,10 @@ FAKE = Path(__file__).with_name("fake_pay.py")
 
 def paid_order(db: Database, shop: Shop, number: str = "M-1", *, lines=(("SKU-A", "100.00", 2), ("SKU-B", "35.50", 1)),
                discount: str = "10.00", shipping: str = "8.00", payments=(("alipay", None), ("points", "20.00")),
-               currency: str = "CNY", customer: str = "C-1") -> int:
-    """A delivered order; the first payment takes what the others leave of the paid total. Returns paid_total."""
-    when = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
+               currency: str = "CNY", customer: str = "C-1", when: datetime | None = None) -> int:
+    """A delivered order (ordered at `when`, by default 2026-11-01 10:00 UTC); the first payment takes what the
+    others leave of the paid total. Returns paid_total."""
+    when = when or datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
     recs = [LineRecord(line_no=i + 1, sku=sku, title=sku, category="general", unit_price=to_minor(Decimal(p), currency),
                        quantity=q, delivered_quantity=q) for i, (sku, p, q) in enumerate(lines)]
     goods = sum(r.unit_price * r.quantity for r in recs)
