@@ -104,18 +104,11 @@ def db(database: Database) -> Iterator[Database]:
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
-    from returnflow.cases import reasons, service
+    from returnflow.caches import forget_all
     from returnflow.cases.reasons import seed_defaults
 
-    # Ids are reused after the tables are emptied; per-process caches keyed by id must forget them too.
-    reasons.forget()
-    from returnflow.policy.service import forget_step_rules
-
-    forget_step_rules()
-    service._merchant_codes.clear()
-    from returnflow.pages import calendar_banner
-
-    calendar_banner.forget()
+    # Ids are reused after the tables are emptied; every per-process cache (returnflow/caches.py) forgets them too.
+    forget_all()
 
     with database.transaction() as session:
         seed_defaults(session)

@@ -190,7 +190,7 @@ def _revoke_all(session: Session, user: User) -> int:
                                                                     ApiToken.revoked.is_(False))))
     if hashes:
         session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
-    service.forget_tokens(hashes)
+    service.forget_user(session, user.id)  # every process drops them (caches.py "tokens")
     return len(hashes)
 
 
