@@ -192,6 +192,7 @@ class Caches:
 
 SPECS: tuple[Spec, ...] = (
     Spec("merchant_settings", "a merchant's SLA settings document (time zone, calendar, steps), validated", 10_000),
+    Spec("merchant_language", "a merchant's default language (its pages and answers when none is asked for)", 10_000),
     Spec("merchant_zone", "a merchant's time zone, read from its settings (its one clock)", 10_000),
     Spec("active_policy", "a merchant's active policy: its latest version row and the compiled policy", 10_000),
     Spec("merchant_codes", "a merchant's code by id (codes never change)", 10_000, watched=False),

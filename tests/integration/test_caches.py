@@ -14,7 +14,7 @@ from returnflow.auth.service import actor_for_token
 from returnflow.caches import CACHES, CHECK_SECONDS, forget_all
 from returnflow.cases import reasons
 from returnflow.errors import Unauthenticated
-from returnflow.merchants.setup import zone_of
+from returnflow.merchants.setup import language_of, zone_of
 from returnflow.policy import service as policy
 from tests.support.world import make_shop
 
@@ -132,11 +132,12 @@ def test_forget_all_empties_every_cache(db):
     shop = make_shop(db)
     with db.read() as session:
         zone_of(session, shop.id)
+        language_of(session, shop.id)
         policy.active(session, shop.id)
         reasons.codes_for(session, shop.id, "return_refund")
     actor_for_token(db.reader, shop.tokens["agent"])
     filled = {cache.spec.name for cache in CACHES if len(cache)}
-    assert {"merchant_settings", "merchant_zone", "active_policy", "reasons", "tokens"} <= filled
+    assert {"merchant_settings", "merchant_language", "merchant_zone", "active_policy", "reasons", "tokens"} <= filled
     forget_all()
     assert [cache.spec.name for cache in CACHES if len(cache)] == []
 

@@ -165,6 +165,8 @@ def change(session: Session, *, actor: Actor, user_id: int, role: str | None = N
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if "role" in changed:
         _revoke_all(session, user)  # a role change takes effect at once: the old tokens carried the old role
+    elif changed:
+        service.forget_user(session, user.id)  # the remembered actor carries the name (caches.py "tokens")
     if changed:
         record(session, actor, merchant_id=user.merchant_id, action="user.change", target=user.email,
                details={"user_id": user.id, "changed": changed})

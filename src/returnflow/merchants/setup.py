@@ -210,6 +210,13 @@ def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
     return CACHES["merchant_zone"].get(session, merchant_id, lambda: _zone(session, merchant_id), merchant_id)
 
 
+def language_of(session: Session, merchant_id: int) -> str | None:
+    """The merchant's default language, remembered per process (caches.py "merchant_language"; merchants/api.py
+    drops it when the language is changed, everywhere within caches.CHECK_SECONDS)."""
+    return CACHES["merchant_language"].get(session, merchant_id, lambda: session.scalar(
+        select(Merchant.default_locale).where(Merchant.id == merchant_id)), merchant_id)
+
+
 def _zone(session: Session, merchant_id: int) -> ZoneInfo:
     from ..sla.settings import for_merchant
 
