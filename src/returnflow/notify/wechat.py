@@ -84,8 +84,7 @@ def send(settings: DeliverySettings, *, openid: str, template_id: str, data: dic
         return outbound.excerpt(str(parsed.get("msgid") or "ok"), 200)
     message = outbound.excerpt(str(parsed.get("errmsg") or ""), 200)
     if code in STALE_TOKEN:
-        with _LOCK:
-            _TOKENS.pop((settings.wechat_api_url, settings.wechat_appid), None)
+        _TOKENS.drop((settings.wechat_api_url, settings.wechat_appid))
         raise DeliveryError(f"WeChat refused the access token ({code}: {message}); a new one is fetched on retry",
                             status)
     if code in REFUSED:
