@@ -101,16 +101,11 @@ def wired() -> None:
 
 
 def forget_process_caches() -> None:
-    """Ids are reused after the tables are emptied (or come from another database): per-process caches keyed by id
-    must forget them too."""
-    from returnflow.cases import reasons, service
-    from returnflow.pages import calendar_banner
-    from returnflow.policy.service import forget_step_rules
+    """Ids are reused after the tables are emptied (or come from another database): every per-process cache
+    (returnflow/caches.py) forgets them too."""
+    from returnflow.caches import forget_all
 
-    reasons.forget()
-    forget_step_rules()
-    service._merchant_codes.clear()
-    calendar_banner.forget()
+    forget_all()
 
 
 EMPTIERS: dict[str, TableEmptier] = {}

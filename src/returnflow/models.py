@@ -20,3 +20,4 @@ from .audit import models as _audit  # noqa: F401
 from .cases.conversation import CaseHandoff, CaseMessage, CasePlan  # noqa: F401
 from .pages.models import PortalAttempt, PortalCode, PortalSession  # noqa: F401
 from .marketplace import models as _marketplace  # noqa: F401
+from .caches import CacheVersion  # noqa: F401

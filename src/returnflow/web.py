@@ -53,12 +53,10 @@ def _merchant_language(request: Request) -> str | None:
     actor = getattr(request.state, "actor", None)
     if actor is None or actor.merchant_id is None:
         return None
-    from sqlalchemy import select
-
-    from .merchants.models import Merchant
+    from .merchants.setup import language_of
 
     with request.app.state.db.read() as session:
-        return session.scalar(select(Merchant.default_locale).where(Merchant.id == actor.merchant_id))
+        return language_of(session, actor.merchant_id)
 
 
 def problem_words(err: dict, locale: str) -> str:

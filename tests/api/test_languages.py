@@ -10,8 +10,9 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from returnflow.caches import changed
 from returnflow.merchants.models import Merchant
 from tests.support.portal import recent_order, sign_in_customer
 from tests.support.world import make_shop, platform_token
@@ -29,6 +30,8 @@ def shop(db):
 def set_default(db, code: str, locale: str) -> None:
     with db.transaction() as session:
         session.execute(update(Merchant).where(Merchant.code == code).values(default_locale=locale))
+        # Like every writer, in the change's transaction: processes drop the remembered language (caches.py).
+        changed(session, "merchant_language", session.scalar(select(Merchant.id).where(Merchant.code == code)))
 
 
 def html_lang(page) -> str:

@@ -35,13 +35,12 @@ def live(tmp_path_factory):
     import uvicorn
 
     from returnflow.app import create_app
-    from returnflow.cases import reasons, service
+    from returnflow.caches import forget_all
 
     folder = tmp_path_factory.mktemp("live")
     db = Database(f"sqlite:///{folder / 'live.db'}")
     migrate(db)
-    reasons.forget()
-    service._merchant_codes.clear()
+    forget_all()
     app = create_app(Settings(data_dir=folder / "data", database_url="unused"), db=db)
     app.state.code_channels = frozenset({"email", "sms"})  # the journeys read the codes from the outbox
     from tests.conftest import FIXED_NOW

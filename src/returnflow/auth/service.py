@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +12,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..caches import CACHES, changed
 from ..db import utcnow
 from ..errors import AppError, Explained, Unauthenticated
 from ..merchants.models import Merchant
@@ -22,10 +21,9 @@ from .actor import STAFF_ROLES, SYSTEM, Actor
 from .models import ApiToken, User
 
 _hasher = PasswordHasher()
-# Token look-ups are cached briefly per process; a revoked token stops working within this many seconds.
-CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, Actor]] = {}
-_cache_lock = threading.Lock()
+# Token look-ups are remembered per process (caches.py "tokens", 5 s): a token revoked or a staff member changed
+# anywhere stops working everywhere within caches.CHECK_SECONDS, at once in the process that made the change.
+TOKENS = CACHES["tokens"]
 
 
 def hash_token(token: str) -> str:
@@ -152,11 +150,12 @@ def _revoke_pending(session: Session, pending: str | None) -> None:
 def actor_for_token(session_factory, token: str) -> Actor:
     """The actor behind a bearer token, or 401."""
     digest = hash_token(token)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(digest)
-    if hit and hit[0] > now:
-        return hit[1]
+    if CACHES.due():
+        with session_factory() as session:
+            CACHES.refresh(session)
+    hit = TOKENS.peek(digest)
+    if hit is not None:
+        return hit
     with session_factory() as session:
         row = session.execute(
             select(User, ApiToken, Merchant.settings).join(ApiToken, ApiToken.user_id == User.id)
@@ -170,10 +169,7 @@ def actor_for_token(session_factory, token: str) -> Actor:
         raise Unauthenticated("unauthenticated")
     actor = Actor(kind="staff", role=user.role, merchant_id=user.merchant_id, user_id=user.id, name=user.name,
                   must_enroll=not user.totp_enabled and totp.required(user.role, merchant_settings))
-    with _cache_lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[digest] = (now + CACHE_SECONDS, actor)
+    TOKENS.put(digest, actor, user.merchant_id)
     return actor
 
 
@@ -183,18 +179,19 @@ def revoke(session: Session, *, token: str) -> bool:
     if api_token is None:
         return False
     api_token.revoked = True
-    with _cache_lock:
-        _cache.pop(api_token.token_hash, None)
+    TOKENS.drop(api_token.token_hash)
+    changed(session, "tokens", session.scalar(select(User.merchant_id).where(User.id == api_token.user_id)))
     return True
 
 
 def forget_user(session: Session, user_id: int) -> None:
-    """Drops a user's tokens from this process's cache, so a change to what they may do applies at once."""
-    forget_tokens(list(session.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == user_id))))
+    """A change to what a staff member may do: their merchant's remembered tokens are dropped, here at once and in
+    every other process within caches.CHECK_SECONDS (the bump commits with the change)."""
+    changed(session, "tokens", session.scalar(select(User.merchant_id).where(User.id == user_id)))
 
 
 def forget_tokens(hashes: list[str]) -> None:
-    """Drops revoked tokens from this process's look-up cache, so they stop working here at once."""
-    with _cache_lock:
-        for digest in hashes:
-            _cache.pop(digest, None)
+    """Drops tokens from this process's look-up cache (callers in a transaction use forget_user, which reaches
+    every process)."""
+    for digest in hashes:
+        TOKENS.drop(digest)

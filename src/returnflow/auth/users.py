@@ -165,6 +165,8 @@ def change(session: Session, *, actor: Actor, user_id: int, role: str | None = N
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if "role" in changed:
         _revoke_all(session, user)  # a role change takes effect at once: the old tokens carried the old role
+    elif changed:
+        service.forget_user(session, user.id)  # the remembered actor carries the name (caches.py "tokens")
     if changed:
         record(session, actor, merchant_id=user.merchant_id, action="user.change", target=user.email,
                details={"user_id": user.id, "changed": changed})
@@ -190,7 +192,7 @@ def _revoke_all(session: Session, user: User) -> int:
                                                                     ApiToken.revoked.is_(False))))
     if hashes:
         session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
-    service.forget_tokens(hashes)
+    service.forget_user(session, user.id)  # every process drops them (caches.py "tokens")
     return len(hashes)
 
 

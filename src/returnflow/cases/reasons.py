@@ -3,11 +3,10 @@ extend or hide with its own reasons, labelled in any languages (labels.py)."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..caches import CACHES, changed, forget as forget_cache
 from ..i18n import gettext
 from ..labels import MIRRORED, mirrored
 from ..texts.labels import REASONS
@@ -71,27 +70,26 @@ def set_reason(session: Session, *, merchant_id: int, code: str, labels: dict[st
     row.fault, row.case_types = fault, case_types
     row.active, row.sort = active, sort
     session.flush()
-    forget(merchant_id)
+    changed(session, "reasons", merchant_id)
     return row
 
 
-# Reason codes per merchant and case type, cached briefly per process (the taxonomy changes rarely).
-CACHE_SECONDS = 5.0
-_codes: dict[int, tuple[float, dict[str, list[str]], dict[str, str]]] = {}
+# Reason codes per merchant and case type, remembered per process (caches.py "reasons"; set_reason drops them
+# here at once and in other processes within caches.CHECK_SECONDS).
 
 
-def _cached(session: Session, merchant_id: int) -> tuple[float, dict[str, list[str]], dict[str, str]]:
-    now = time.monotonic()
-    hit = _codes.get(merchant_id)
-    if hit is None or hit[0] < now:
-        by_type: dict[str, list[str]] = {}
-        faults: dict[str, str] = {}
-        for reason in for_merchant(session, merchant_id):
-            faults[reason.code] = reason.fault
-            for type_ in reason.case_types or ALL_TYPES:
-                by_type.setdefault(type_, []).append(reason.code)
-        _codes[merchant_id] = hit = (now + CACHE_SECONDS, by_type, faults)
-    return hit
+def _cached(session: Session, merchant_id: int) -> tuple[None, dict[str, list[str]], dict[str, str]]:
+    return CACHES["reasons"].get(session, merchant_id, lambda: _codes_of(session, merchant_id), merchant_id)
+
+
+def _codes_of(session: Session, merchant_id: int) -> tuple[None, dict[str, list[str]], dict[str, str]]:
+    by_type: dict[str, list[str]] = {}
+    faults: dict[str, str] = {}
+    for reason in for_merchant(session, merchant_id):
+        faults[reason.code] = reason.fault
+        for type_ in reason.case_types or ALL_TYPES:
+            by_type.setdefault(type_, []).append(reason.code)
+    return None, by_type, faults
 
 
 def codes_for(session: Session, merchant_id: int, case_type: str) -> list[str]:
@@ -107,8 +105,5 @@ def fault_of(session: Session, merchant_id: int, code: str | None) -> str:
 
 
 def forget(merchant_id: int | None = None) -> None:
-    """Drops cached codes (after the taxonomy changed in this process)."""
-    if merchant_id is None:
-        _codes.clear()
-    else:
-        _codes.pop(merchant_id, None)
+    """Drops cached codes in this process (of one merchant, or all)."""
+    forget_cache("reasons", merchant_id)

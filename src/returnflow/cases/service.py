@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..auth.models import User
+from ..caches import CACHES
 from ..config import get_settings
 from ..db import utcnow
 from ..errors import Forbidden, InvalidInput, NotFound
@@ -255,16 +256,11 @@ _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, Ord
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 
 
-_merchant_codes: dict[int, str] = {}
-
-
 def merchant_of(session: Session, actor: Actor, code: str | None) -> tuple[int, str]:
     """(id, code) of the merchant an action is for; merchant codes never change, so they are remembered."""
     if actor.merchant_id is not None:
-        known = _merchant_codes.get(actor.merchant_id)
-        if known is None:
-            known = session.scalar(select(Merchant.code).where(Merchant.id == actor.merchant_id))
-            _merchant_codes[actor.merchant_id] = known
+        known = CACHES["merchant_codes"].get(session, actor.merchant_id, lambda: session.scalar(
+            select(Merchant.code).where(Merchant.id == actor.merchant_id)), actor.merchant_id)
         if code is not None and code != known:
             raise Forbidden("forbidden_merchant", field="merchant")
         return actor.merchant_id, known

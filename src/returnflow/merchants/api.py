@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..caches import changed
 from ..errors import Forbidden
 from ..web import JSON, CurrentActor, mutate
 
@@ -102,6 +103,7 @@ async def set_language(code: str, body: LanguageIn, actor: CurrentActor, request
             raise SetupError("locale", f"'{body.locale}' is not a language of this desk",
                              f"「{body.locale}」不是本系统支持的语言", allowed=list(SUPPORTED))
         merchant.default_locale = body.locale
+        changed(session, "merchant_language", merchant.id)
         return 200, {"code": merchant.code, "locale": merchant.default_locale}
 
     return await mutate(request, actor, work)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..caches import CACHES, forget
 from ..errors import Conflict, Explained
 from .models import Merchant
 
@@ -197,37 +198,34 @@ def settle_imported(session: Session, merchant: Merchant, by: str = "import") ->
 
 # One clock per merchant -----------------------------------------------------------------------------------------
 
-_zones: dict[int, tuple[object, ZoneInfo]] = {}
-
-
 def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
     """The merchant's time zone: the one clock its case and refund numbers, pages and deadlines are read on.
 
     The source of truth stays the SLA settings' `timezone` (what the settings page edits; Asia/Shanghai when the
-    merchant never set one). Kept per process and checked against the settings' `updated_at`, so a change made in
-    any process is seen by the next call here.
+    merchant never set one). Remembered per process (caches.py "merchant_zone"): saving the settings anywhere
+    drops it everywhere within caches.CHECK_SECONDS, at once in the process that saved.
     """
     if merchant_id is None:
         return ZoneInfo(DEFAULT_ZONE)
+    return CACHES["merchant_zone"].get(session, merchant_id, lambda: _zone(session, merchant_id), merchant_id)
+
+
+def language_of(session: Session, merchant_id: int) -> str | None:
+    """The merchant's default language, remembered per process (caches.py "merchant_language"; merchants/api.py
+    drops it when the language is changed, everywhere within caches.CHECK_SECONDS)."""
+    return CACHES["merchant_language"].get(session, merchant_id, lambda: session.scalar(
+        select(Merchant.default_locale).where(Merchant.id == merchant_id)), merchant_id)
+
+
+def _zone(session: Session, merchant_id: int) -> ZoneInfo:
     from ..sla.settings import for_merchant
 
-    settings = for_merchant(session, merchant_id)  # itself cached on the row's updated_at
-    hit = _zones.get(merchant_id)
-    if hit is not None and hit[0] is settings:
-        return hit[1]
     try:
-        zone = ZoneInfo(settings["timezone"])
+        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
     except (KeyError, ValueError, ZoneInfoNotFoundError):
-        zone = ZoneInfo(DEFAULT_ZONE)
-    if len(_zones) > 10_000:
-        _zones.clear()
-    _zones[merchant_id] = (settings, zone)
-    return zone
+        return ZoneInfo(DEFAULT_ZONE)
 
 
 def forget_zone(merchant_id: int | None = None) -> None:
-    """Drops the remembered zone (of one merchant, or all): its settings were saved here."""
-    if merchant_id is None:
-        _zones.clear()
-    else:
-        _zones.pop(merchant_id, None)
+    """Drops the remembered zone (of one merchant, or all) in this process (sla.settings.save already did)."""
+    forget("merchant_zone", merchant_id)

@@ -9,16 +9,15 @@ when WeChat says it is invalid or expired (errcode 40001, 40014, 42001).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from urllib.parse import urlencode
 
 from .. import outbound
+from ..caches import CACHES
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 
-_LOCK = threading.Lock()
-_TOKENS: dict[tuple[str, str], tuple[str, float]] = {}  # (api url, appid) -> (token, monotonic expiry)
+_TOKENS = CACHES["wechat_tokens"]  # (api url, appid) -> (token, monotonic expiry) (caches.py)
 STALE_TOKEN = {40001, 40014, 42001}
 REFUSED = {40003: "the openid is not a follower of this account", 40037: "the template id is not valid",
            43101: "the customer has not subscribed to this message (or used up the subscription)",
@@ -41,10 +40,9 @@ def _json(status: int, answer: bytes, what: str) -> dict:
 
 def access_token(settings: DeliverySettings) -> str:
     key = (settings.wechat_api_url, settings.wechat_appid)
-    with _LOCK:
-        cached = _TOKENS.get(key)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
+    cached = _TOKENS.peek(key)
+    if cached and cached[1] > time.monotonic():
+        return cached[0]
     query = urlencode({"grant_type": "client_credential", "appid": settings.wechat_appid,
                        "secret": settings.wechat_secret})
     try:
@@ -58,14 +56,12 @@ def access_token(settings: DeliverySettings) -> str:
         raise DeliveryError(f"WeChat gave no access_token: errcode {parsed.get('errcode')} "
                             f"{outbound.excerpt(str(parsed.get('errmsg') or ''))}", answer.status)
     life = max(int(parsed.get("expires_in") or 7200) - 300, 60)  # renewed five minutes before it runs out
-    with _LOCK:
-        _TOKENS[key] = (str(token), time.monotonic() + life)
+    _TOKENS.put(key, (str(token), time.monotonic() + life))
     return str(token)
 
 
 def forget_tokens() -> None:
-    with _LOCK:
-        _TOKENS.clear()
+    _TOKENS.drop()
 
 
 def send(settings: DeliverySettings, *, openid: str, template_id: str, data: dict[str, str]) -> str:
@@ -88,8 +84,7 @@ def send(settings: DeliverySettings, *, openid: str, template_id: str, data: dic
         return outbound.excerpt(str(parsed.get("msgid") or "ok"), 200)
     message = outbound.excerpt(str(parsed.get("errmsg") or ""), 200)
     if code in STALE_TOKEN:
-        with _LOCK:
-            _TOKENS.pop((settings.wechat_api_url, settings.wechat_appid), None)
+        _TOKENS.drop((settings.wechat_api_url, settings.wechat_appid))
         raise DeliveryError(f"WeChat refused the access token ({code}: {message}); a new one is fetched on retry",
                             status)
     if code in REFUSED:

@@ -3,14 +3,13 @@ see which year is missing and what to do. Read at most once a minute per merchan
 
 from __future__ import annotations
 
-import time
-
 from fastapi import Request
+
+from ..caches import CACHES
 
 from ..sla.calendar_health import gaps
 
-TTL = 60.0
-_seen: dict[int, tuple[float, list]] = {}
+GAPS = CACHES["calendar_gaps"]  # per merchant, at most a minute old (caches.py)
 
 
 def calendar_gaps(request: Request) -> list[str]:
@@ -20,14 +19,14 @@ def calendar_gaps(request: Request) -> list[str]:
     actor = getattr(request.state, "staff", None)
     if actor is None or actor.role not in ("admin", "supervisor") or actor.merchant_id is None:
         return []
-    hit = _seen.get(actor.merchant_id)
-    if hit is None or time.monotonic() - hit[0] > TTL:
+    found = GAPS.peek(actor.merchant_id)
+    if found is None:
         with request.app.state.db.read() as session:
-            hit = (time.monotonic(), gaps(session, now=request.app.state.clock(), merchant_id=actor.merchant_id))
-        _seen[actor.merchant_id] = hit
+            found = gaps(session, now=request.app.state.clock(), merchant_id=actor.merchant_id)
+        GAPS.put(actor.merchant_id, found, actor.merchant_id)
     locale = locale_of(request)
-    return [gap.message(locale) for gap in hit[1]]
+    return [gap.message(locale) for gap in found]
 
 
 def forget() -> None:
-    _seen.clear()
+    GAPS.drop()

@@ -17,7 +17,7 @@ from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION
 from ..errors import AppError
 from ..labels import reason_label
-from ..merchants.models import Merchant
+from ..merchants.setup import language_of
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict
@@ -50,7 +50,7 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).all()
         users = _staff_users(session, actor)
-        default = session.scalar(select(Merchant.default_locale).where(Merchant.id == case.merchant_id))
+        default = language_of(session, case.merchant_id)
         reason_names = {r.code: reason_label(r, locale, default)
                         for r in reason_taxonomy.for_merchant(session, case.merchant_id)}
         decision = decision_of_case(session, case)

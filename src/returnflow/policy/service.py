@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 import tomllib
-from collections import OrderedDict
-from threading import Lock
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ..auth.actor import Actor
+from ..caches import CACHES, changed
 from ..db import utcnow
 from ..errors import NotFound
 from ..merchants.models import Merchant
@@ -25,12 +23,6 @@ from .models import PolicyVersion
 
 SOURCE_NAME = "policy.toml"  # the name a stored file is loaded (and its errors reported) under
 EU_CURRENCIES = frozenset({"EUR"})
-CACHE_SIZE = 512
-
-_cache: OrderedDict[tuple, Policy] = OrderedDict()
-STEP_RULE_SECONDS = 5.0
-_step_rules: dict[int, tuple[float, Policy]] = {}  # merchant -> (valid until, its current policy)
-_lock = Lock()
 
 
 def default_preset(merchant) -> str:
@@ -80,17 +72,8 @@ def compile_preset(name: str) -> Policy:
 
 
 def _cached(key: tuple, build) -> Policy:
-    with _lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-            return found
-    policy = build()
-    with _lock:
-        _cache[key] = policy
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return policy
+    """Compiled policies (caches.py "compiled_policies"): the key says all a compilation depends on."""
+    return CACHES["compiled_policies"].get(None, key, build)
 
 
 def extends_of(source: str) -> str:
@@ -111,9 +94,8 @@ def save(session: Session, merchant_id: int, source: str, actor: Actor) -> Polic
     session.add(row)
     session.flush()
     key = (row.merchant_id, row.version, hashlib.sha256(source.encode()).hexdigest())
-    with _lock:
-        _cache[key] = policy
-    forget_step_rules()
+    CACHES["compiled_policies"].put(key, policy)
+    changed(session, "active_policy", merchant_id)
     return row
 
 
@@ -142,7 +124,12 @@ _ACTIVE = (select(Merchant.settings, Merchant.default_currency, Merchant.country
 
 def active(session: Session, merchant_id: int):
     """What `current` answers, in one Core statement (the hot path of opening a case): the active version as a row
-    (merchant_id, version, source, extends; None when none was saved) and its compiled policy."""
+    (merchant_id, version, source, extends; None when none was saved) and its compiled policy. Remembered per
+    process (caches.py "active_policy"): a save anywhere is seen here within caches.CHECK_SECONDS."""
+    return CACHES["active_policy"].get(session, merchant_id, lambda: _active(session, merchant_id), merchant_id)
+
+
+def _active(session: Session, merchant_id: int):
     row = session.connection().execute(_ACTIVE, {"merchant_id": merchant_id}).first()
     if row is None:
         raise NotFound("merchant", merchant_id, field="merchant")
@@ -177,25 +164,11 @@ def step_rule(session: Session, merchant_id: int, step: str, rule: str | None) -
     a platform's (Taobao's) rule id."""
     if not rule or rule.startswith(("SLA.", "M.")):
         return rule
-    # The merchant's policy is remembered per process for STEP_RULE_SECONDS (a step starts on most transitions;
-    # the policy changes only when the merchant saves one: at once in this process, within that bound in others).
-    now = time.monotonic()
-    with _lock:
-        hit = _step_rules.get(merchant_id)
-    if hit is None or hit[0] <= now:
-        hit = (now + STEP_RULE_SECONDS, current(session, merchant_id)[1])
-        with _lock:
-            if len(_step_rules) > 10_000:
-                _step_rules.clear()
-            _step_rules[merchant_id] = hit
-    policy = hit[1]
+    # The merchant's active policy, remembered per process (caches.py "active_policy"; a step starts on most
+    # transitions, the policy changes only when the merchant saves one).
+    policy = active(session, merchant_id)[1]
     clock = policy.clocks.get(STEP_CLOCK.get(step, ""))
     if clock is not None:
         return clock.rule
     return rule if rule in policy.citations else f"SLA.{step}"
 
-
-def forget_step_rules() -> None:
-    """Drops the remembered timer citations (a policy was saved here, or the tests reuse merchant ids)."""
-    with _lock:
-        _step_rules.clear()

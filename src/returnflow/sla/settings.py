@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import SYSTEM
+from ..caches import CACHES, changed
 from ..cases.models import CaseState as S
 from ..cases.workflow import BY_ACTION
 from ..db import utcnow
@@ -208,35 +209,23 @@ def _step(step: str, conf: Any, base: dict | None) -> dict:
     return result
 
 
-_cache: dict[int, tuple[datetime, dict]] = {}
 _SETTINGS = select(SlaSettings.settings, SlaSettings.updated_at).where(
     SlaSettings.merchant_id == bindparam("merchant_id"))
 
 
 def for_merchant(session: Session, merchant_id: int) -> dict:
-    """The merchant's settings (defaults where it set nothing)."""
+    """The merchant's settings (defaults where it set nothing), remembered per process (caches.py
+    "merchant_settings": a save anywhere is seen here within caches.CHECK_SECONDS)."""
+    return CACHES["merchant_settings"].get(session, merchant_id, lambda: _read(session, merchant_id), merchant_id)
+
+
+def _read(session: Session, merchant_id: int) -> dict:
     row = session.connection().execute(_SETTINGS, {"merchant_id": merchant_id}).first()
-    if row is None:
-        return DEFAULTS
-    cached = _cache.get(merchant_id)
-    if cached is not None and cached[0] == row.updated_at:
-        return cached[1]
-    value = validate(row.settings)
-    _cache[merchant_id] = (row.updated_at, value)
-    return value
+    return DEFAULTS if row is None else validate(row.settings)
 
 
 def for_case(session: Session, case) -> dict:
-    """The settings of the case's merchant; when the case was read with its context (cases.store.Context), the time
-    its merchant last saved them came with it, so a transition asks the database only after a change."""
-    context = getattr(case, "context", None)
-    if context is None:
-        return for_merchant(session, case.merchant_id)
-    if context.sla_updated_at is None:
-        return DEFAULTS
-    cached = _cache.get(case.merchant_id)
-    if cached is not None and cached[0] == context.sla_updated_at:
-        return cached[1]
+    """The settings of the case's merchant (remembered per process, as for_merchant)."""
     return for_merchant(session, case.merchant_id)
 
 
@@ -251,6 +240,9 @@ def save(session: Session, merchant_id: int, raw: dict, by: str) -> dict:
     row.updated_at = utcnow()
     row.updated_by = by
     session.flush()
+    # What was derived from them goes too: the zone, and the active policy (merchant-rules is stated in the zone).
+    for name in ("merchant_settings", "merchant_zone", "active_policy"):
+        changed(session, name, merchant_id)
     return value
 
 
