@@ -27,6 +27,7 @@ from .jobs.api import router as jobs_router
 from .logistics.api import router as logistics_router
 from .marketplace.api import router as marketplace_router
 from .merchants.api import router as merchants_router
+from .merchants.setup import language_of
 from .notify.api import router as notify_router
 from .notify.providers_api import router as providers_router
 from .openapi_doc import install as install_openapi
@@ -58,9 +59,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = FastAPI(title="returnflow", version=__version__, lifespan=lifespan, default_response_class=JSON,
                   docs_url=None, redoc_url=None,
                   description="After-sales service desk (售后 / 退换货 / 退款). Errors come in the language of "
-                              "Accept-Language (zh-CN or en). Mutating calls accept an Idempotency-Key header.")
+                              "Accept-Language (one of the desk's: zh-CN, zh-Hant, en; else the merchant's). Mutating calls accept an Idempotency-Key header.")
     app.state.settings = settings
     app.state.db = database
+    app.state.language_of = language_of  # a merchant's default language for web.locale_of (web can't import it)
     app.state.store = make_store(settings)
 
     app.add_middleware(InputGuard)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
@@ -119,10 +121,7 @@ _READ_VERSIONS = select(CacheVersion.name, CacheVersion.scope, CacheVersion.vers
 
 def _bump_statement(dialect: str):
     """INSERT ... ON CONFLICT DO UPDATE: one statement, safe when two processes bump the same row at once."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(CacheVersion).values(name=bindparam("name"), scope=bindparam("scope"), version=1)
     return stmt.on_conflict_do_update(index_elements=["name", "scope"], set_={"version": CacheVersion.version + 1})
 

@@ -10,7 +10,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 
 from .errors import Explained
-from .i18n import gettext, pick
+from .i18n import SUPPORTED, gettext, pick
 from .texts.labels import REASONS
 
 MAX_LABEL = 200
@@ -41,8 +41,6 @@ def category_label(category: Any, locale: str, default: str | None = None) -> st
 
 def all_labels(reason: Any) -> dict[str, str]:
     """A reason's labels in every language of the desk (the default reasons' from the catalogs)."""
-    from .i18n import SUPPORTED
-
     if getattr(reason, "merchant_id", None) is None and reason.code in REASONS:
         return {tag: gettext(tag, REASONS[reason.code]) for tag in SUPPORTED}
     return labels_of(reason)

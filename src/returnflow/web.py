@@ -53,10 +53,9 @@ def _merchant_language(request: Request) -> str | None:
     actor = getattr(request.state, "actor", None)
     if actor is None or actor.merchant_id is None:
         return None
-    from .merchants.setup import language_of
-
+    # The app factory hands the merchants' answer in (app.state.language_of): this layer does not import merchants.
     with request.app.state.db.read() as session:
-        return language_of(session, actor.merchant_id)
+        return request.app.state.language_of(session, actor.merchant_id)
 
 
 def problem_words(err: dict, locale: str) -> str:

@@ -6,8 +6,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..caches import changed
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
+from ..i18n import SUPPORTED
+from ..policy.service import default_preset
 from ..web import JSON, CurrentActor, mutate
+from .models import Merchant
+from .setup import SetupError, create, zone_of
 
 router = APIRouter(tags=["merchants"])
 
@@ -39,7 +43,6 @@ async def create_merchant(body: MerchantIn, actor: CurrentActor, request: Reques
     they came from the country."""
     if actor.role != "platform":
         raise Forbidden("forbidden_role", role=actor.role, what="set up merchants", allowed=["platform"])
-    from .setup import create
 
     def work(session):
         merchant, choice = create(session, code=body.code, name=body.name, currency=body.currency,
@@ -59,10 +62,6 @@ async def get_merchant(code: str, actor: CurrentActor, request: Request):
     """A merchant's country, time zone and policy preset (platform users, or the merchant's own staff)."""
     from sqlalchemy import select
 
-    from ..errors import NotFound
-    from ..policy.service import default_preset
-    from .models import Merchant
-    from .setup import zone_of
 
     with request.app.state.db.read() as session:
         merchant = session.scalar(select(Merchant).where(Merchant.code == code))
@@ -86,10 +85,6 @@ async def set_language(code: str, body: LanguageIn, actor: CurrentActor, request
     naming `locale`; nothing changes."""
     from sqlalchemy import select
 
-    from ..errors import NotFound
-    from ..i18n import SUPPORTED
-    from .models import Merchant
-    from .setup import SetupError
 
     if actor.role not in ("admin", "platform"):
         raise Forbidden("forbidden_role", role=actor.role, what="change the merchant's language",

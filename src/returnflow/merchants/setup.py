@@ -15,11 +15,13 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..caches import CACHES, forget
 from ..errors import Conflict, Explained
+from ..i18n import ENGLISH, SUPPORTED, babel_id, match
 from .models import Merchant
 
 # EU member states and the EEA states that apply the Consumer Rights Directive (IS, LI, NO).
@@ -49,10 +51,6 @@ CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 
 
 def _names(lang: str) -> dict[str, str]:
-    from babel import Locale
-
-    from ..i18n import ENGLISH, babel_id, match
-
     return Locale.parse(babel_id(match(lang) or ENGLISH)).territories
 
 
@@ -166,8 +164,6 @@ def create(session: Session, *, code: str, name: str | None = None, currency: st
     choice = resolve(country=country, timezone=timezone, preset=preset, currency=currency)
     if session.scalar(select(Merchant.id).where(Merchant.code == code)) is not None:
         raise SetupError("code", f"a merchant '{code}' already exists", f"商家「{code}」已存在", status=Conflict.status)
-    from ..i18n import SUPPORTED
-
     if locale is None:
         locale = "zh-CN" if choice.country in (None, "CN") else "en"
     elif locale not in SUPPORTED:

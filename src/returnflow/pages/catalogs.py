@@ -16,6 +16,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
+from ..policy.texts import SENTENCE_CONTEXT, sentences
 from .frame import LOCALES, PACKAGE
 
 # The domain services whose refusals and labels are worded in the catalogs (errors.Worded) are read too.
@@ -52,7 +53,6 @@ LANGS = languages()
 
 def extract() -> Catalog:
     """Every translatable string of the pages, as found in the code now."""
-    from ..policy.texts import SENTENCE_CONTEXT, sentences
 
     catalog = Catalog(project="returnflow", fuzzy=False)
     for filename, lineno, message, comments, context in extract_from_dir(

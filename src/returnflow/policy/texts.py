@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -71,7 +72,6 @@ def fill(template: str, params: tuple[tuple[str, object], ...], lang: str) -> st
 
 def sentences() -> list[tuple[str, str]]:
     """(where, English sentence) of every built-in and preset sentence, for the catalogs."""
-    import tomllib
     from pathlib import Path
 
     out = [("policy/texts.py", en) for _source, _zh, en in BUILTIN.values()]
