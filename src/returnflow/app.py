@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = FastAPI(title="returnflow", version=__version__, lifespan=lifespan, default_response_class=JSON,
                   docs_url=None, redoc_url=None,
                   description="After-sales service desk (售后 / 退换货 / 退款). Errors come in the language of "
-                              "Accept-Language (one of the desk's: zh-CN, zh-Hant, en; else the merchant's). Mutating calls accept an Idempotency-Key header.")
+                              "Accept-Language (one of the desk's: zh-CN, zh-Hant, en; else the merchant's). "
+                              "Mutating calls accept an Idempotency-Key header.")
     app.state.settings = settings
     app.state.db = database
     app.state.language_of = language_of  # a merchant's default language for web.locale_of (web can't import it)
