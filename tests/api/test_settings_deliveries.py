@@ -88,9 +88,13 @@ def test_every_kind_of_delivery_row_renders_in_words_in_both_languages(app, clie
                         ("zh-CN", ())):
         page = admin(app, lang=lang).get("/staff/settings/notifications")
         assert page.status_code == 200, (lang, page.text[-500:])
-        cells = " ".join(re.findall(r"<td>([^<]*)</td>", page.text))
+        found = [cell.strip() for cell in re.findall(r"<td>([^<]*)</td>", page.text)]
+        cells = " ".join(found)
         for code in kinds | {"something_new", "case.approve", "inventory.movement", "in_app", "123456"}:
-            assert code not in cells, (lang, code)
+            if lang == "en" and code.isalpha():  # a plain word (marketplace) may be a word of the English sentence
+                assert code not in found, (lang, code)
+            else:
+                assert code not in cells, (lang, code)
         for text in words:
             assert text in page.text, (lang, text)
 
