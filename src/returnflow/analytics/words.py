@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..cases.views import STATE_LABELS
-from ..i18n import SUPPORTED
+from ..i18n import N_, SUPPORTED
 from ..labels import reason_label
 from ..pages.frame import gettext
 from ..pages.words import TYPES
@@ -47,74 +47,51 @@ NONE_WORD = ("(none)", "（无）")
 # Each report's definition: numerator, denominator, date basis and time zone, as its tile states it under its
 # title and the API answers it (`definition`).
 DEFINITIONS = {
-    "return_rate": (
+    "return_rate": N_(
         "Units returned from orders placed in the period ÷ units sold in those orders; orders by their date "
         "in the shop's time zone; cancelled and rejected requests do not count. Sales are product lines of orders "
         "not cancelled (shipping, fees, discounts and adjustments are not sales). Value returned is the amount "
         "credited (the refund paid, the history's credited amount, the credit note's line value); where none is "
         "known the purchase price is used and shown apart. Returns that match no purchase are counted apart as "
-        "unmatched.",
-        "退货率 = 本期间下单的订单中退回的件数 ÷ 这些订单售出的件数；订单按店铺时区的下单日期计；已撤销"
-        "和已驳回的申请不计入。销售只计未取消订单中的商品行（运费、手续费、折扣和调整不算销售）。退货金额为实际"
-        "退款金额（已支付的退款、历史记录中的退款金额、红字发票行金额）；未知时按售价计并单独列出。无法匹配到购买"
-        "记录的退货单独计为“未匹配”。"),
-    "trend": (
+        "unmatched."),
+    "trend": N_(
         "Per order week, day or month: units returned from the orders placed in it ÷ units sold in them "
         "(shop's time zone, product lines of orders not cancelled), so a rate is never above 100 %. Value returned "
         "is the amount credited (purchase price where unknown, shown apart); unmatched returns are counted apart "
-        "by the date of the return.",
-        "按下单的日、周或月统计：该期间所下订单中退回的件数 ÷ 这些订单售出的件数（店铺时区，仅计未取消订单中的"
-        "商品行），因此退货率不会超过 100%。退货金额为实际退款金额（未知时按售价计并单独列出）；未匹配的退货按退货"
-        "日期单独计数。"),
-    "top_returns": (
+        "by the date of the return."),
+    "top_returns": N_(
         "The products with the most value credited for returns from orders placed in the period (product lines "
         "only; the purchase price where no credited amount is known, shown apart). Returns that match no purchase "
-        "are listed apart as unmatched.",
-        "本期间下单的订单中退款金额最高的商品（仅商品行；未知退款金额时按售价计并单独列出）。无法匹配到购买记录的"
-        "退货单独列为“未匹配”。"),
-    "reasons": (
-        "Units returned from orders placed in the period, per reason; the share is of all those units.",
-        "本期间下单的订单中按原因统计的退回件数；占比为占全部退回件数的比例。"),
-    "reasons_by": (
-        "Units returned from orders placed in the period, per group and reason.",
-        "本期间下单的订单中按分组和原因统计的退回件数。"),
-    "hotspots": (
-        "Units returned as not as described or for quality ÷ units sold, orders placed in the period.",
-        "因描述不符或质量问题退回的件数 ÷ 售出件数，按本期间下单的订单统计。"),
-    "suppliers": (
-        "Per supplier: units returned ÷ units sold from orders placed in the period.",
-        "按供应商：本期间下单的订单中退回件数 ÷ 售出件数。"),
-    "processing_times": (
+        "are listed apart as unmatched."),
+    "reasons": N_(
+        "Units returned from orders placed in the period, per reason; the share is of all those units."),
+    "reasons_by": N_(
+        "Units returned from orders placed in the period, per group and reason."),
+    "hotspots": N_(
+        "Units returned as not as described or for quality ÷ units sold, orders placed in the period."),
+    "suppliers": N_(
+        "Per supplier: units returned ÷ units sold from orders placed in the period."),
+    "processing_times": N_(
         "Time between the steps of cases opened in the period (shop's time zone): median (p50), p90, p95 and "
-        "mean, in days and hours.",
-        "本期间（店铺时区）创建的售后单各环节之间的时长：中位数（p50）、p90、p95 和平均值，以天和小"
-        "时表示。"),
-    "processing_agents": (
-        "Time from the request to the decision, per person who decided, cases opened in the period.",
-        "从申请到审核结论的时长，按审核人统计，限本期间创建的售后单。"),
-    "processing_warehouse": (
-        "Time from receiving the parcel to its inspection, per inspector, cases opened in the period.",
-        "从签收包裹到质检完成的时长，按质检员统计，限本期间创建的售后单。"),
-    "backlog": (
-        "Cases open now, per state and time since they were opened; the period does not apply.",
-        "当前未结的售后单，按状态和已开时长统计；不受期间筛选影响。"),
-    "customers": (
+        "mean, in days and hours."),
+    "processing_agents": N_(
+        "Time from the request to the decision, per person who decided, cases opened in the period."),
+    "processing_warehouse": N_(
+        "Time from receiving the parcel to its inspection, per inspector, cases opened in the period."),
+    "backlog": N_(
+        "Cases open now, per state and time since they were opened; the period does not apply."),
+    "customers": N_(
         "Customers with the most return cases on orders placed in the period, with the signals that deserve a"
-        " look.",
-        "本期间下单的订单中退货售后单最多的顾客，以及值得关注的异常信号。"),
-    "money": (
+        " look."),
+    "money": N_(
         "Refunds decided, compensation given and store credit issued in the period, per bucket (shop's time "
-        "zone) and reason.",
-        "本期间确定的退款、给予的补偿和发放的储值，按期间（店铺时区）和原因统计。"),
-    "sla": (
-        "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now.",
-        "本期间启动的时限：达成率 = 按时完成 ÷（按时完成 + 超时）；队列为当前状态。"),
-    "satisfaction": (
+        "zone) and reason."),
+    "sla": N_(
+        "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now."),
+    "satisfaction": N_(
         "Survey answers given in the period: average score (1–5) and the share scoring 4 or 5. Buyers' reviews "
         "of the period (imported ratings 1–5) compare the buyers who returned (a return, refund-only or exchange "
-        "case on that order or another order of the same customer) with all buyers who reviewed.",
-        "本期间提交的满意度评价：平均分（1–5）以及 4 分或 5 分所占比例。本期间的买家评价（导入的 1–5 分评分）比较"
-        "退过货的买家（该订单或同一顾客的其他订单有退货、仅退款或换货售后单）与全部评价买家。"),
+        "case on that order or another order of the same customer) with all buyers who reviewed."),
 }
 
 
@@ -218,4 +195,4 @@ HIDDEN = {("reasons", "label"), ("reasons_by", "label"), ("sla", "label"), ("bac
 
 
 def definition(report: str, locale: str) -> str:
-    return pair(DEFINITIONS[report], locale) if report in DEFINITIONS else ""
+    return gettext(locale, DEFINITIONS[report]) if report in DEFINITIONS else ""

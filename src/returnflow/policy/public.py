@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..texts.errors import N_
 from .loader import Policy
-from .public_words import (ANCHORS, CLOCK_ANCHOR, CLOCK_TEXT, COUNTED, LANGS, STATUTORY_EXCLUSIONS, Item, Section,
+from .public_words import (ANCHORS, CLOCK_ANCHOR, CLOCK_TEXT, COUNTED, STATUTORY_EXCLUSIONS, Item, Section,
                            amount, cap, every, fee_when, item, join, own, selectors, source_of, span)
 
 
