@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..i18n import N_
+from ..i18n import N_, SUPPORTED
 from ..sla.models import Timer
-from ..sla.settings import LABELS
+from ..sla.settings import step_name
 from .base import c
 from .filters import Filters
 from .process import case_conditions
@@ -94,8 +94,7 @@ def sla(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
             row["oldest_overdue_days"] = (now - oldest).days
     rows = []
     for step, s in table.items():
-        en, zh = LABELS.get(step, (step, step))
-        rows.append({"step": step, "label": {"en": en, "zh-CN": zh}, **s,
+        rows.append({"step": step, "label": {tag: step_name(step, tag) for tag in SUPPORTED}, **s,
                      "compliance": percent(s["met"], s["met"] + s["breached"]),
                      "drill": {"source": "sla", "step": step} if s["breached"] else None})
     rows.sort(key=lambda x: (-x["breached"], -x["started"], x["step"]))

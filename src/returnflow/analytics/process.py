@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..i18n import N_
+from ..i18n import N_, every
 from ..cases.models import CaseEvent, CaseState
 from ..cases.views import STATE_LABELS
 from .base import c, cl, o, ol, p
@@ -20,13 +20,13 @@ ev = CaseEvent.__table__
 MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
               "received": ("receive",), "inspected": ("inspect",), "resolved": ("resolve",), "closed": ("close",)}
 # (step, en, zh): each step runs from the previous milestone the case actually reached to this one.
-STEPS = [("decision", "Intake → decision", "受理 → 审核结论"),
-         ("shipped", "Decision → parcel shipped", "审核 → 顾客寄出"),
-         ("received", "Shipped → received", "寄出 → 仓库签收"),
-         ("inspected", "Received → inspected", "签收 → 质检完成"),
-         ("resolved", "Inspected → resolved (refund/exchange)", "质检 → 处理完成（退款/换货）"),
-         ("closed", "Resolved → closed", "处理完成 → 结案"),
-         ("total", "Intake → closed (whole case)", "受理 → 结案（全程）")]
+STEPS = [("decision", N_("Intake → decision")),
+         ("shipped", N_("Decision → parcel shipped")),
+         ("received", N_("Shipped → received")),
+         ("inspected", N_("Received → inspected")),
+         ("resolved", N_("Inspected → resolved (refund/exchange)")),
+         ("closed", N_("Resolved → closed")),
+         ("total", N_("Intake → closed (whole case)"))]
 # Seconds in the API and the files (the header names the unit); the console shows days and hours (words.duration).
 TIME_COLUMNS = [Column("cases", "Cases", "售后单数", "int"), Column("avg", "Mean (seconds)", "平均（秒）", "seconds"),
                 Column("p50", "Median p50 (seconds)", "中位数 p50（秒）", "seconds"),
@@ -111,7 +111,7 @@ def processing_times(session: Session, f: Filters) -> Report:
             stmt = stmt.where(st.c.merchant_id.in_(f.merchant_ids))
     pivot = stmt.subquery("pivot")
     # One row per case; the durations and their percentiles are cheaper here than as seven SQL window sorts.
-    spans: dict[str, list[float]] = {s: [] for s, _, _ in STEPS}
+    spans: dict[str, list[float]] = {s: [] for s, _ in STEPS}
     d_, s_, rc_, in_, rs_, cl_, t_ = (spans[k] for k in ("decision", "shipped", "received", "inspected", "resolved",
                                                         "closed", "total"))
     # Written out (not a loop over the steps): this runs once per case of the period.
@@ -137,7 +137,7 @@ def processing_times(session: Session, f: Filters) -> Report:
                 cl_.append(closed - start)
             if intake is not None:
                 t_.append(closed - intake)
-    rows = [{"step": s, "label": {"en": en, "zh-CN": zh}, **nearest_rank(spans[s])} for s, en, zh in STEPS]
+    rows = [{"step": s, "label": every(name), **nearest_rank(spans[s])} for s, name in STEPS]
     rows = [r for r in rows if r["cases"]]
     note = N_("Percentiles are exact (nearest rank) over the cases opened in the period; 'resolved' stands for the "
               "refund or exchange being done until refunds are recorded on their own.")
