@@ -19,30 +19,30 @@ from ..pages.frame import gettext
 from ..pages.words import TYPES
 
 FAULTS = {
-    "merchant": ("The shop", "商家"),
-    "customer": ("The customer", "顾客"),
-    "carrier": ("The carrier", "承运商"),
-    "none": ("No one", "无"),
+    "merchant": N_("The shop"),
+    "customer": N_("The customer"),
+    "carrier": N_("The carrier"),
+    "none": N_("No one"),
 }
 DIRECTIONS = {
-    "rising": ("Rising", "上升"),
-    "falling": ("Falling", "下降"),
-    "flat": ("Flat", "持平"),
+    "rising": N_("Rising"),
+    "falling": N_("Falling"),
+    "flat": N_("Flat"),
 }
 POINTS_AT = {
-    "listing": ("The listing (fix the description)", "商品详情页（修改描述）"),
-    "supplier": ("The supplier (quality)", "供应商（质量）"),
+    "listing": N_("The listing (fix the description)"),
+    "supplier": N_("The supplier (quality)"),
 }
 REVIEW_GROUPS = {
-    "all_buyers": ("All buyers who reviewed", "全部评价买家"),
-    "returned": ("Buyers who returned", "退过货的买家"),
-    "not_returned": ("Buyers who did not return", "未退货的买家"),
+    "all_buyers": N_("All buyers who reviewed"),
+    "returned": N_("Buyers who returned"),
+    "not_returned": N_("Buyers who did not return"),
 }
 FOLLOW_UPS = {
-    "open": ("Not done yet", "尚未完成"),
-    "(none)": ("Done, no result recorded", "已完成，未记录结果"),
+    "open": N_("Not done yet"),
+    "(none)": N_("Done, no result recorded"),
 }
-NONE_WORD = ("(none)", "（无）")
+NONE_WORD = N_("(none)")
 
 # Each report's definition: numerator, denominator, date basis and time zone, as its tile states it under its
 # title and the API answers it (`definition`).
@@ -105,19 +105,18 @@ def duration(seconds, locale: str = "en") -> str:
         return "–"
     s = int(Decimal(str(seconds)).to_integral_value(ROUND_HALF_UP))
     sign, s = ("-" if s < 0 else ""), abs(s)
-    zh = locale == "zh-CN"
     if s < 3600:
         minutes = int((Decimal(s) / 60).to_integral_value(ROUND_HALF_UP))
         if minutes == 0 and s:
-            return sign + ("不足1分钟" if zh else "< 1 min")
-        return sign + (f"{minutes}分钟" if zh else f"{minutes} min")
+            return sign + gettext(locale, N_("< 1 min"))
+        return sign + gettext(locale, N_("{n} min")).format(n=minutes)
     hours = int((Decimal(s) / 3600).to_integral_value(ROUND_HALF_UP))
     if hours < 48:
-        return sign + (f"{hours}小时" if zh else f"{hours} h")
+        return sign + gettext(locale, N_("{n} h")).format(n=hours)
     d, h = divmod(hours, 24)
-    if zh:
-        return sign + f"{d}天" + (f"{h}小时" if h else "")
-    return sign + f"{d} d" + (f" {h} h" if h else "")
+    if h:
+        return sign + gettext(locale, N_("{d} d {h} h")).format(d=d, h=h)
+    return sign + gettext(locale, N_("{d} d")).format(d=d)
 
 
 def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
@@ -134,13 +133,8 @@ def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict
     return out
 
 
-def pair(words: tuple[str, str], locale: str) -> str:
-    """The zh-CN or English of an (en, zh) pair, as the analytics reports write their words."""
-    return words[1] if locale == "zh-CN" else words[0]
-
-
-def _table(table: dict[str, tuple[str, str]], key, locale: str) -> str:
-    return pair(table[key], locale) if key in table else str(key)
+def _table(table: dict[str, str], key, locale: str) -> str:
+    return gettext(locale, table[key]) if key in table else str(key)
 
 
 def _pick(value, locale: str) -> str:
@@ -150,7 +144,7 @@ def _pick(value, locale: str) -> str:
 def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
     key, dimension = row.get("key"), row.get("dimension")
     if dimension == "overall":
-        return pair(("All answers", "全部评价"), locale)
+        return gettext(locale, N_("All answers"))
     if dimension == "follow_up":
         return _table(FOLLOW_UPS, key, locale)
     if dimension == "reviews":
@@ -160,7 +154,7 @@ def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
     if dimension == "outcome" and key in TYPES:
         return gettext(locale, TYPES[key])
     if key == "(none)":
-        return pair(NONE_WORD, locale)
+        return gettext(locale, NONE_WORD)
     return str(key)
 
 
@@ -172,7 +166,7 @@ def code_word(report: str, column: str, row: dict, locale: str, reasons: dict[st
             return _pick(reasons[value], locale)
         if isinstance(row.get("label"), dict):
             return _pick(row["label"], locale)
-        return pair(NONE_WORD, locale) if value == "(none)" else value
+        return gettext(locale, NONE_WORD) if value == "(none)" else value
     if column in ("step", "state") and isinstance(row.get("label"), dict):
         return _pick(row["label"], locale)
     if column == "state" and value in STATE_LABELS:
