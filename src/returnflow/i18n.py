@@ -188,6 +188,20 @@ def pgettext(locale: str, context: str, text: str) -> str:
     return translations(match(locale) or ENGLISH).pgettext(context, text)
 
 
+def every(text: str, context: str | None = None, /, **params) -> dict[str, str]:
+    """`text` (an English msgid, with {placeholders}) in every language of the desk: {tag: text}. A param given
+    as such a dict (a fragment said in every language) is filled in per language; others as they are."""
+    out = {}
+    for tag in SUPPORTED:
+        template = pgettext(tag, context, text) if context else gettext(tag, text)
+        values = {k: (v.get(tag, v.get(ENGLISH, "")) if isinstance(v, dict) else v) for k, v in params.items()}
+        try:
+            out[tag] = template.format(**values) if values else template
+        except (KeyError, IndexError, ValueError):
+            out[tag] = text.format(**values) if values else text
+    return out
+
+
 def label(word: str, locale: str) -> str:
     """A noun (order, case, ...) in `locale`, or the word itself."""
     return gettext(locale, NOUNS[word]) if word in NOUNS else word

@@ -358,3 +358,35 @@ def test_large_scopes_grouped_in_sql_give_the_same_figures(client, world, monkey
     monkeypatch.setattr(cube, "LINE_CAP", -1)  # as if the scope were too large to read its lines
     grouped = [get(client, shop.headers(), name, **params) for name, params in wanted]
     assert grouped == read_lines
+
+
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,}){2,}")  # three English words in a row
+
+
+def test_a_traditional_chinese_manager_reads_titles_notes_and_definitions_from_the_catalogs(app, client, world):
+    from fastapi.testclient import TestClient
+
+    from returnflow.i18n import SUPPORTED
+    from tests.support.portal import sign_in_staff
+
+    shop, *_ = world
+    listed = client.get("/api/v1/analytics/reports", headers=shop.headers("supervisor")).json()["reports"]
+    assert all(set(r["title"]) == set(SUPPORTED) for r in listed)
+    tiles = client.get("/api/v1/analytics/dashboard", headers=shop.headers("supervisor"), params=OCT).json()["tiles"]
+    said = []
+    for tile in tiles:
+        for part in ("title", "note", "definition"):
+            if part in tile:
+                assert set(tile[part]) == set(SUPPORTED), (tile["report"], part)
+                said.append((tile["report"], part, tile[part]))
+    assert {part for _, part, _ in said} == {"title", "note", "definition"}
+    for report, part, text in said:  # every one of them worded in Traditional, none left in English
+        assert text["zh-Hant"] != text["en"] and not ENGLISH_RUN.search(text["zh-Hant"]), (report, part, text)
+    assert [t["title"]["zh-Hant"] for t in tiles][:2] == ["按日退貨趨勢", "退貨金額前 10"]
+    # The console's dashboard in Traditional shows the same words.
+    web = TestClient(app, headers={"Accept-Language": "zh-TW,zh;q=0.9"})
+    sign_in_staff(web, "supervisor@shop.test", "pw-supervisor")
+    html = web.get("/staff/analytics", params=OCT).text
+    for report, part, text in said:
+        if part != "note":  # a tile's note is the page's when the report has one
+            assert text["zh-Hant"] in html and text["en"] not in html, (report, part)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from returnflow.i18n import SUPPORTED
 from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -48,3 +49,19 @@ def test_the_policy_page_says_what_the_active_policy_does_in_both_languages(app,
 def test_an_unknown_merchant_has_no_policy_page(app, db):
     r = TestClient(app, headers=EN).get("/p/nobody/policy")
     assert r.status_code == 404
+
+
+def test_a_traditional_chinese_reader_reads_the_policy_from_the_catalogs(app, db):
+    make_shop(db, "shop")
+    page = TestClient(app, headers={"Accept-Language": "zh-TW,zh;q=0.9"}).get("/p/shop/policy")
+    assert page.status_code == 200
+    # The composed sentences (a clock, the window, the law's exclusions) in Traditional, none left in English.
+    assert "自簽收次日起 7 天內" in page.text and "逾期系統自動退款" in page.text
+    assert "within 7 days" not in page.text and "we answer within" not in page.text
+    assert "自签收次日起" not in page.text  # nor in the Simplified of the merchant's default
+    # The public JSON carries every sentence in every language of the desk, side by side.
+    public = TestClient(app).get("/api/v1/public/merchants/shop/policy").json()
+    window = public["sections"][0]
+    assert set(window["title"]) == set(SUPPORTED) and "zh-Hant" in SUPPORTED
+    assert window["items"][0]["text"]["zh-Hant"].startswith("自簽收次日起 7 天內")
+    assert window["items"][0]["text"]["en"].startswith("You may return or exchange without giving a reason")

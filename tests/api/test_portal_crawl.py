@@ -70,13 +70,10 @@ def problems(html: str, locale: str, *, footnotes: bool = False) -> list[str]:
         text = text.replace(value, " ")
     text = re.sub(r"\b[A-Z]{2}\d{6,}\b|\bAS\d+\b|\bO-\d+\b", " ", text)  # case, order and waybill numbers
     found = [f"{kind}: {m.group(0)!r}" for kind, rx in PROBLEMS.items() for m in rx.finditer(text)]
-    if locale == "zh-Hant":
-        # Machine-converted Traditional: the catalogs' strings are all there (tests/unit/test_page_catalogs.py);
-        # the texts still written as (en, zh-CN) pairs in code (the public policy page's sentences, packing
-        # advice, carrier names) read in English along the fallback chain, so only codes are checked here.
-        pass
-    elif locale == "zh-CN":
-        # Three English words in a row on a Chinese page are an untranslated string (codes and data excepted).
+    if locale in ("zh-CN", "zh-Hant"):
+        # Three English words in a row on a Chinese page are an untranslated string (codes and data excepted); the
+        # machine-converted Traditional pages too: their texts, the public policy's sentences included, are all in
+        # the catalogs.
         found += [f"untranslated: {m.group(0)!r}" for m in re.finditer(r"\b[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,}){2,}",
                                                                           text)]
     else:

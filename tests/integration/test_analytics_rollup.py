@@ -60,7 +60,7 @@ def test_summary_follows_every_event_and_the_report_equals_the_raw_events(db):
         f = parse(session, PLATFORM, {"merchant": shop.code})
         report = {r["step"]: r for r in processing_times(session, f).rows}
         # The same percentiles straight from the events.
-        spans = {s: [] for s, _, _ in STEPS}
+        spans = {s: [] for s, _ in STEPS}
         for row in session.execute(rollup.raw_milestones()):
             t = {k: epoch(row[i]) for i, k in enumerate(
                 ("intake", "decision", "shipped", "received", "inspected", "resolved", "closed"), start=3)}

@@ -186,3 +186,25 @@ def test_an_agent_is_told_in_the_inbox_when_a_supervisor_assigns_a_case(client, 
     Worker(db, DeliverySettings()).run_once(FUTURE, timers=False)
     inbox = client.get("/api/v1/inbox", headers=shop.headers("agent")).json()
     assert [(m["template"], m["case"]) for m in inbox] == [("case_assigned", number)]
+
+
+def test_a_reminder_names_the_step_in_the_staff_members_own_language(client, db):
+    from returnflow.auth.models import User
+    from returnflow.sla.settings import step_name
+
+    shop = make_shop(db)
+    make_order(db, shop)
+    with db.transaction() as s:  # the agent reads Traditional Chinese, the supervisor English
+        s.scalars(select(User).where(User.email == "agent@shop.test")).one().locale = "zh-Hant"
+        s.scalars(select(User).where(User.email == "supervisor@shop.test")).one().locale = "en"
+    client.put("/api/v1/sla/settings", headers=shop.headers("admin"), json={"steps": {"review": {"hours": 10}}})
+    open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    worker = Worker(db, DeliverySettings())
+    worker.run_once(FUTURE)
+    worker.run_once(FUTURE)
+    [agent] = client.get("/api/v1/inbox", headers=shop.headers("agent")).json()
+    traditional = step_name("review", "zh-Hant")
+    assert traditional != step_name("review", "zh-CN")  # converted, so a Simplified name would show here
+    assert f"「{traditional}」" in agent["body"] and f"「{step_name('review', 'zh-CN')}」" not in agent["body"]
+    [boss] = client.get("/api/v1/inbox", headers=shop.headers("supervisor")).json()
+    assert "The review of case" in boss["body"]

@@ -15,7 +15,7 @@ from ..cases import store
 from ..cases.views import present
 from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
-from ..i18n import SUPPORTED, match
+from ..i18n import SUPPORTED, every, match
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
 from .base import c, counted_case, o
@@ -80,7 +80,7 @@ def drill_url(filters: Filters, drill: dict[str, str] | None, base: str = API_CA
 def with_links(report: Report, filters: Filters, base: str = API_CASES) -> dict[str, Any]:
     body = report.as_dict(filters)
     if report.name in DEFINITIONS:  # what the figures count, as the dashboard states it under the title
-        body["definition"] = dict(zip(("en", "zh-CN"), DEFINITIONS[report.name], strict=True))
+        body["definition"] = every(DEFINITIONS[report.name])
     for row in body["rows"]:
         if "drill" in row:
             row["cases_url"] = drill_url(filters, row.pop("drill"), base)
@@ -99,7 +99,7 @@ def run_report(session: Session, actor: Actor, name: str, params: dict[str, str]
 def list_reports(actor: CurrentActor) -> dict:
     """The reports there are, with their titles, whether `by` applies and whether they have a chart."""
     _check(actor)
-    return {"reports": [{"name": d.name, "title": {"en": d.title[0], "zh-CN": d.title[1]}, "by": "by" in d.uses,
+    return {"reports": [{"name": d.name, "title": every(d.title), "by": "by" in d.uses,
                          "chart": d.chart is not None} for d in REPORTS.values()]}
 
 

@@ -11,7 +11,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape, quoteattr
 
-from .report import Report
+from .report import Report, words
 from .words import code_word, duration
 
 # report -> (label column, value column, value kind)
@@ -99,7 +99,7 @@ def points_of(report: Report, locale: str = "en", reasons: dict | None = None) -
 
 def render(report: Report, locale: str = "en", reasons: dict | None = None, width: int = WIDTH) -> str:
     """The report's chart: a line over time for the trend, horizontal bars for everything else."""
-    title = report.title[1] if locale == "zh-CN" else report.title[0]
+    title = words(report.title, locale, report.title_params)
     points = points_of(report, locale, reasons) if report.rows else []
     if not points:
         return _empty(title, locale, width)

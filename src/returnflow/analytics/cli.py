@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import AppError
+from .report import words
 
 OUTPUTS = ("table", "json", "csv", "xlsx")
 
@@ -48,7 +49,7 @@ def register(app: typer.Typer, make_db) -> None:
         name = name.replace("-", "_")
         if name == "list":
             for d in REPORTS.values():
-                console.print(f"{d.name:22} {d.title[1] if lang == 'zh-CN' else d.title[0]}")
+                console.print(f"{d.name:22} {words(d.title, lang)}")
             return
         if name in ("rollup_check", "rollup_rebuild"):
             _rollup(console, make_db, name == "rollup_rebuild")
@@ -117,7 +118,7 @@ def _table(console: Console, result, filters, lang: str) -> None:
     from .export import table
 
     header, rows = table(result, lang)
-    title = result.title[1] if lang == "zh-CN" else result.title[0]
+    title = words(result.title, lang, result.title_params)
     grid = Table(title=f"{title} · {filters.first_day} – {filters.last_day}")
     for name in header:
         grid.add_column(name, overflow="fold")
@@ -125,4 +126,4 @@ def _table(console: Console, result, filters, lang: str) -> None:
         grid.add_row(*[str(v) for v in row])
     console.print(grid)
     if result.note:
-        console.print(result.note[1] if lang == "zh-CN" else result.note[0])
+        console.print(words(result.note, lang))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_
 from ..money import fmt
 from ..orders.models import Customer
 from .base import c, cl, needs_order, o, ol, reason_of, returned, returns_from, returns_where
@@ -57,7 +58,7 @@ def _flags(p: dict[str, Any], cases: list[tuple]) -> list[dict[str, Any]]:
     return flags
 
 
-@defines("customers", ("Customer return profiles", "顾客退货画像"))
+@defines("customers", N_("Customer return profiles"))
 def customers(session: Session, f: Filters) -> Report:
     """The customers with the most return cases in the period, their rates and abuse signals with evidence."""
     top = (returned(f, [c.c.customer_id.label("k")], orders=needs_order(f, None)).where(c.c.customer_id.is_not(None))
@@ -111,9 +112,7 @@ def customers(session: Session, f: Filters) -> Report:
                Column("unit_rate", "Return rate (units) %", "退货率（件数）%", "percent"),
                Column("currency", "Currency", "币种"), Column("value_returned", "Value returned", "退货金额", "money"),
                Column("flags", "Signals", "异常信号", "list")]
-    note = ("Purchases and returns are both counted within the period, so a return of an earlier purchase can "
-            "lift the rate above 100%. A signal is a reason to look, not a verdict: read its cases.",
-            "购买与退货都只统计期间内的，退回期间之前购买的商品可能使退货率超过 100%。信号只是提示复核，"
-            "不是结论：请查看所列售后单。")
-    return Report("customers", ("Customer return profiles", "顾客退货画像"), columns, rows, note=note).finish()
+    note = N_("Purchases and returns are both counted within the period, so a return of an earlier purchase can "
+              "lift the rate above 100%. A signal is a reason to look, not a verdict: read its cases.")
+    return Report("customers", N_("Customer return profiles"), columns, rows, note=note).finish()
 

@@ -19,15 +19,16 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, SUPPORTED
 from ..sla.models import Timer
-from ..sla.settings import LABELS
+from ..sla.settings import step_name
 from .base import c
 from .filters import Filters
 from .process import case_conditions
 from .report import Column, Report, percent, defines
 
 t = Timer.__table__
-TITLE = ("SLA compliance and breaches", "时效达成与超时")
+TITLE = N_("SLA compliance and breaches")
 COLUMNS = [
     Column("step", "Step", "环节"), Column("label", "Step name", "环节名称"), Column("started", "Deadlines started", "启动时限数", "int"),
     Column("met", "Met", "按时完成", "int"), Column("breached", "Breached", "超时", "int"),
@@ -93,19 +94,16 @@ def sla(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
             row["oldest_overdue_days"] = (now - oldest).days
     rows = []
     for step, s in table.items():
-        en, zh = LABELS.get(step, (step, step))
-        rows.append({"step": step, "label": {"en": en, "zh-CN": zh}, **s,
+        rows.append({"step": step, "label": {tag: step_name(step, tag) for tag in SUPPORTED}, **s,
                      "compliance": percent(s["met"], s["met"] + s["breached"]),
                      "drill": {"source": "sla", "step": step} if s["breached"] else None})
     rows.sort(key=lambda x: (-x["breached"], -x["started"], x["step"]))
     totals = {k: sum(r[k] for r in rows) for k in ("started", "met", "breached", "running", "open_now", "overdue_now")}
     totals["compliance"] = percent(totals["met"], totals["met"] + totals["breached"])
-    note = ("Deadlines started in the period; met = the step ended before its deadline, breached = the deadline passed "
-            "with the step open. 'Open now' and 'overdue now' are today's queue, whatever the period.",
-            "统计期间内启动的时限；按时 = 在截止前完成该环节，超时 = 截止时该环节仍未完成。“当前未完成/已超时”为当前队列，不受期间筛选影响。")
+    note = N_("Deadlines started in the period; met = the step ended before its deadline, breached = the deadline passed "
+              "with the step open. 'Open now' and 'overdue now' are today's queue, whatever the period.")
     report = Report("sla", TITLE, COLUMNS, rows, note=note if rows else None, totals=totals)
     if rows and not totals["started"]:
         report.status = "empty"
-        report.note = ("No deadline started in this period; 'open now' and 'overdue now' still show today's queue.",
-                       "该期间内没有启动的时限；“当前未完成/已超时”仍显示当前队列。")
+        report.note = N_("No deadline started in this period; 'open now' and 'overdue now' still show today's queue.")
     return report.finish()

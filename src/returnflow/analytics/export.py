@@ -11,7 +11,7 @@ import xlsxwriter
 from ..i18n import pick
 from ..sheets import cell, row as safe_row
 from .filters import Filters
-from .report import Report
+from .report import Report, words
 
 
 def _cell(value, locale: str):
@@ -32,7 +32,7 @@ def table(report: Report, locale: str) -> tuple[list[str], list[list]]:
     header = [c.label(locale) for c in report.columns]
     rows = [[_cell(r.get(c.key), locale) for c in report.columns] for r in report.rows]
     if report.status != "ok" and report.note:
-        rows.append([report.note[1] if locale == "zh-CN" else report.note[0]])
+        rows.append([words(report.note, locale)])
     if "unmatched" in report.extra:  # returns that match no purchase: said under the table, never left out
         from .unmatched import words
 
@@ -62,7 +62,7 @@ def to_xlsx(report: Report, filters: Filters, locale: str = "en") -> bytes:
     sheet = book.add_worksheet(report.name[:31])
     bold = book.add_format({"bold": True})
     two = book.add_format({"num_format": "0.00"})
-    sheet.write(0, 0, cell(report.title[1] if locale == "zh-CN" else report.title[0]), bold)
+    sheet.write(0, 0, cell(words(report.title, locale, report.title_params)), bold)
     sheet.write(1, 0, cell(", ".join(f"{k}={v}" for k, v in filters.echo().items() if v is not None)))
     for col, name in enumerate(header):
         sheet.write(3, col, cell(name), bold)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_
 from ..money import fmt
 from ..refunds.models import Compensation, LedgerEntry, Refund, RefundPayment
 from .base import NONE_KEY, bucket_range, c, label, period_keys
@@ -29,7 +30,7 @@ rp = RefundPayment.__table__
 cp = Compensation.__table__
 le = LedgerEntry.__table__
 
-TITLE = ("Money: refunds, deductions, shipping, compensation, store credit", "资金：退款、扣款、运费、补偿、储值")
+TITLE = N_("Money: refunds, deductions, shipping, compensation, store credit")
 MEASURES = ("refunds", "refunded", "paid", "goods", "shipping", "deductions", "compensations", "compensation",
             "store_credit")
 MONEY_MEASURES = ("refunded", "paid", "goods", "shipping", "deductions", "compensation", "store_credit")
@@ -124,9 +125,8 @@ def money(session: Session, f: Filters) -> Report:
         by_cause[(cause, currency)] += s["refunded"]
     chart = [{"label": f"{cause} ({cur})", "value": fmt(v, cur)}
              for (cause, cur), v in sorted(by_cause.items(), key=lambda kv: (-kv[1], kv[0]))]
-    note = ("Refunds are counted when decided (not rejected); 'paid out' is the part completed. Compensation and "
-            "store credit are counted when given. The cause is the case's reason.",
-            "退款按决定时间统计（不含已驳回的）；“已退出”为已完成支付的部分。补偿与储值按发放时间统计。原因为售后单的原因。")
+    note = N_("Refunds are counted when decided (not rejected); 'paid out' is the part completed. Compensation and "
+              "store credit are counted when given. The cause is the case's reason.")
     return Report("money", TITLE, COLUMNS, rows, note=note if rows else None,
                   totals={cur: {k: fmt(v, cur) if k in MONEY_MEASURES else v for k, v in t.items()}
                           for cur, t in sorted(totals.items())},

@@ -7,6 +7,7 @@ from collections import defaultdict
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_
 from ..cases.models import Reason
 from ..i18n import SUPPORTED
 from ..labels import reason_label
@@ -14,7 +15,7 @@ from ..money import fmt
 from .base import label
 from .cube import returned_by
 from .filters import Filters
-from .rates import DIM_COLUMNS, DIM_NAMES
+from .rates import DIM_COLUMNS, REASON_TITLES
 from .report import Column, Report, percent, defines
 
 REASON_COLUMNS = [
@@ -48,7 +49,7 @@ def _row(session_labels: dict[str, Reason], code, cases: int, units: int, total_
             "drill": {"reason": code} if code else None}
 
 
-@defines("reasons", ("Reason distribution", "退货原因分布"), chart="bar")
+@defines("reasons", N_("Reason distribution"), chart="bar")
 def reasons(session: Session, f: Filters) -> Report:
     """Cases, units and value returned per reason, most units first."""
     names = _labels(session, f)
@@ -58,11 +59,11 @@ def reasons(session: Session, f: Filters) -> Report:
     total = sum(r[3] for r in rows)
     out = [_row(names, code, cases, units, total, cur, value, f) for code, cur, cases, units, value in rows]
     out.sort(key=lambda r: (-r["units"], r["reason"]))
-    return Report("reasons", ("Reason distribution", "退货原因分布"), REASON_COLUMNS, out[:f.limit],
+    return Report("reasons", N_("Reason distribution"), REASON_COLUMNS, out[:f.limit],
                   totals={"units": total}).finish()
 
 
-@defines("reasons_by", ("Reasons per group", "分组退货原因"), by=True)
+@defines("reasons_by", N_("Reasons per group"), by=True)
 def reasons_by(session: Session, f: Filters) -> Report:
     """The reason mix inside each group (SKU by default): which reason dominates where."""
     by = f.by if f.by != "period" else "sku"
@@ -84,5 +85,4 @@ def reasons_by(session: Session, f: Filters) -> Report:
     rank = {k: i for i, k in enumerate(top)}
     out = sorted((r for r in out if r["key"] in rank), key=lambda r: (rank[r["key"]], -r["units"], r["reason"]))
     columns = [DIM_COLUMNS[by]] + REASON_COLUMNS
-    return Report("reasons_by", (f"Reasons per {DIM_NAMES[by][0].lower()}", f"按{DIM_NAMES[by][1]}的退货原因"),
-                  columns, out).finish()
+    return Report("reasons_by", REASON_TITLES[by], columns, out).finish()

@@ -18,7 +18,7 @@ from ..pages.staff_pages import staff_actor
 from . import charts, export
 from .api import FORMATS, _params, dashboard, drill, run_report, with_links
 from .filters import GRANULARITIES, Filters
-from .report import Report
+from .report import Report, words
 from .unmatched import words as unmatched_words
 from .words import HIDDEN, code_word, definition, duration, reason_names
 
@@ -47,31 +47,31 @@ def _cell(value, kind: str, locale: str) -> str:
     return "–" if value is None else str(value)
 
 
-def _heading(col, zh: bool) -> str:
+def _heading(col, locale: str) -> str:
     """A column's label on the page: durations are shown in days and hours there, so the unit goes."""
-    text = col.zh if zh else col.en
+    text = col.label(locale)
     return text.replace("（秒）", "").replace(" (seconds)", "") if col.kind == "seconds" else text
 
 
 def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = None) -> dict:
-    zh = locale == "zh-CN"
     reasons = reasons or {}
     body = with_links(report, f, CASES_PAGE)
     query = urlencode(f.query(by=f.by, limit=str(f.limit)))
     columns = [col for col in report.columns if col.kind != "list" and (report.name, col.key) not in HIDDEN]
 
     def shown(row, col):
-        words = code_word(report.name, col.key, row, locale, reasons)
-        return words if words is not None else _cell(row.get(col.key), col.kind, locale)
+        said = code_word(report.name, col.key, row, locale, reasons)
+        return said if said is not None else _cell(row.get(col.key), col.kind, locale)
 
     # The table lists what the chart draws: every point of the trend, the first 20 bars of the others.
     rows = [{"cells": [(shown(row, col), col.kind in NUMERIC) for col in columns],
              "cases_url": row.get("cases_url")} for row in body["rows"][:None if report.name == "trend" else 20]]
-    return {"name": report.name, "title": report.title[1] if zh else report.title[0], "status": report.status,
+    return {"name": report.name, "title": words(report.title, locale, report.title_params),
+            "status": report.status,
             "definition": definition(report.name, locale),
             "unmatched": unmatched_words(report.extra["unmatched"], locale) if "unmatched" in report.extra else "",
-            "note": (report.note[1] if zh else report.note[0]) if report.note else "",
-            "columns": [_heading(col, zh) for col in columns], "rows": rows,
+            "note": words(report.note, locale),
+            "columns": [_heading(col, locale) for col in columns], "rows": rows,
             # One chart laid out for a phone, one for wider screens; the stylesheet shows the one that fits.
             "svg": Markup(charts.render(report, locale, reasons, width=WIDE)),
             "svg_narrow": Markup(charts.render(report, locale, reasons, width=NARROW)),

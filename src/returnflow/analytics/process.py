@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, every
 from ..cases.models import CaseEvent, CaseState
 from ..cases.views import STATE_LABELS
 from .base import c, cl, o, ol, p
@@ -19,13 +20,13 @@ ev = CaseEvent.__table__
 MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
               "received": ("receive",), "inspected": ("inspect",), "resolved": ("resolve",), "closed": ("close",)}
 # (step, en, zh): each step runs from the previous milestone the case actually reached to this one.
-STEPS = [("decision", "Intake → decision", "受理 → 审核结论"),
-         ("shipped", "Decision → parcel shipped", "审核 → 顾客寄出"),
-         ("received", "Shipped → received", "寄出 → 仓库签收"),
-         ("inspected", "Received → inspected", "签收 → 质检完成"),
-         ("resolved", "Inspected → resolved (refund/exchange)", "质检 → 处理完成（退款/换货）"),
-         ("closed", "Resolved → closed", "处理完成 → 结案"),
-         ("total", "Intake → closed (whole case)", "受理 → 结案（全程）")]
+STEPS = [("decision", N_("Intake → decision")),
+         ("shipped", N_("Decision → parcel shipped")),
+         ("received", N_("Shipped → received")),
+         ("inspected", N_("Received → inspected")),
+         ("resolved", N_("Inspected → resolved (refund/exchange)")),
+         ("closed", N_("Resolved → closed")),
+         ("total", N_("Intake → closed (whole case)"))]
 # Seconds in the API and the files (the header names the unit); the console shows days and hours (words.duration).
 TIME_COLUMNS = [Column("cases", "Cases", "售后单数", "int"), Column("avg", "Mean (seconds)", "平均（秒）", "seconds"),
                 Column("p50", "Median p50 (seconds)", "中位数 p50（秒）", "seconds"),
@@ -94,7 +95,7 @@ def _seconds(row, name: str) -> dict:
             **{f"p{q}": num(row[f"{name}_p{q}"]) for q in (50, 90, 95)}}
 
 
-@defines("processing_times", ("Processing time per step", "各环节处理时长"), chart="bar")
+@defines("processing_times", N_("Processing time per step"), chart="bar")
 def processing_times(session: Session, f: Filters) -> Report:
     """Exact p50/p90/p95 of each step's duration over the cases opened in the period."""
     # From the maintained summary (rollup.py: one row per case, the first time of each milestone), which equals
@@ -110,7 +111,7 @@ def processing_times(session: Session, f: Filters) -> Report:
             stmt = stmt.where(st.c.merchant_id.in_(f.merchant_ids))
     pivot = stmt.subquery("pivot")
     # One row per case; the durations and their percentiles are cheaper here than as seven SQL window sorts.
-    spans: dict[str, list[float]] = {s: [] for s, _, _ in STEPS}
+    spans: dict[str, list[float]] = {s: [] for s, _ in STEPS}
     d_, s_, rc_, in_, rs_, cl_, t_ = (spans[k] for k in ("decision", "shipped", "received", "inspected", "resolved",
                                                         "closed", "total"))
     # Written out (not a loop over the steps): this runs once per case of the period.
@@ -136,12 +137,11 @@ def processing_times(session: Session, f: Filters) -> Report:
                 cl_.append(closed - start)
             if intake is not None:
                 t_.append(closed - intake)
-    rows = [{"step": s, "label": {"en": en, "zh-CN": zh}, **nearest_rank(spans[s])} for s, en, zh in STEPS]
+    rows = [{"step": s, "label": every(name), **nearest_rank(spans[s])} for s, name in STEPS]
     rows = [r for r in rows if r["cases"]]
-    note = ("Percentiles are exact (nearest rank) over the cases opened in the period; 'resolved' stands for the "
-            "refund or exchange being done until refunds are recorded on their own.",
-            "百分位为精确值（最近秩），统计期间内新开的售后单；在退款单独记录之前，“处理完成”代表退款或换货完成。")
-    return Report("processing_times", ("Processing time per step", "各环节处理时长"),
+    note = N_("Percentiles are exact (nearest rank) over the cases opened in the period; 'resolved' stands for the "
+              "refund or exchange being done until refunds are recorded on their own.")
+    return Report("processing_times", N_("Processing time per step"),
                   [Column("step", "Step", "环节")] + TIME_COLUMNS, rows, note=note).finish()
 
 
@@ -157,25 +157,25 @@ def _by_person(session: Session, f: Filters, secs, actions: tuple[str, ...], nam
     return Report(name, title, [Column("who", *who)] + TIME_COLUMNS, rows[:f.limit]).finish()
 
 
-@defines("processing_agents", ("Time to decision by agent", "各客服的审核时长"), chart="bar")
+@defines("processing_agents", N_("Time to decision by agent"), chart="bar")
 def processing_agents(session: Session, f: Filters) -> Report:
     """From intake to each approve/reject, grouped by who decided (the policy engine or system included)."""
     return _by_person(session, f, epoch(ev.c.created_at) - epoch(c.c.created_at), MILESTONES["decision"],
-                      "processing_agents", ("Time to decision by agent", "各客服的审核时长"), ("Agent", "客服"))
+                      "processing_agents", N_("Time to decision by agent"), ("Agent", "客服"))
 
 
-@defines("processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"), chart="bar")
+@defines("processing_warehouse", N_("Time to inspection by inspector"), chart="bar")
 def processing_warehouse(session: Session, f: Filters) -> Report:
     """From receipt of the parcel to its inspection, grouped by the inspector."""
     e2 = ev.alias("received")
     received_at = (select(func.max(e2.c.created_at)).where(e2.c.case_id == ev.c.case_id, e2.c.action == "receive",
                                                           e2.c.seq < ev.c.seq).scalar_subquery())
     return _by_person(session, f, epoch(ev.c.created_at) - epoch(received_at), ("inspect",),
-                      "processing_warehouse", ("Time to inspection by inspector", "各质检员的质检时长"),
+                      "processing_warehouse", N_("Time to inspection by inspector"),
                       ("Inspector", "质检员"))
 
 
-@defines("backlog", ("Backlog by state and age", "积压（按状态与时长）"), chart="bar")
+@defines("backlog", N_("Backlog by state and age"), chart="bar")
 def backlog(session: Session, f: Filters, *, now: datetime | None = None) -> Report:
     """Open cases now, per state and age since opening (the period filter does not apply: it is today's queue)."""
     now = now or datetime.now(timezone.utc)
@@ -200,9 +200,8 @@ def backlog(session: Session, f: Filters, *, now: datetime | None = None) -> Rep
     columns = [Column("state", "State", "状态"), Column("total", "Open cases", "未结案件数", "int")] + [
         Column(key, f"Age {key}", f"已开{zh}", "int") for _, key, zh in AGES] + [
         Column("oldest_days", "Oldest (days)", "最久（天）", "int")]
-    return Report("backlog", ("Backlog by state and age", "积压（按状态与时长）"), columns, rows,
-                  note=("Open work as of now; the period does not apply. Resolved, rejected, cancelled and closed "
-                        "cases are not backlog.", "截至当前的未完成工作，不受期间筛选影响；已处理、已驳回、已撤销、"
-                        "已结案的不计入。"),
+    return Report("backlog", N_("Backlog by state and age"), columns, rows,
+                  note=N_("Open work as of now; the period does not apply. Resolved, rejected, cancelled and closed "
+                          "cases are not backlog."),
                   totals={"open": sum(r["total"] for r in rows)}).finish()
 

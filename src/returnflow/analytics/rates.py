@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_
 from ..money import fmt
 from .base import bucket_range, label, p, period_keys
 from .cube import returned_by, sold_by
@@ -25,9 +26,14 @@ RATE_COLUMNS = [
     Column("value_at_price", "Of which at purchase price", "其中按售价计", "money"),
     Column("cases", "Cases", "售后单数", "int"),
 ]
-DIM_NAMES = {"sku": ("SKU", "商品编码"), "category": ("Category", "品类"), "supplier": ("Supplier", "供应商"),
-             "country": ("Country/region", "国家/地区"), "channel": ("Sales channel", "销售渠道"),
-             "period": ("Period", "期间")}
+# A report's title per grouping and granularity (each a msgid of its own, so every language words it whole).
+RATE_TITLES = {"sku": N_("Return rate by SKU"), "category": N_("Return rate by category"),
+               "supplier": N_("Return rate by supplier"), "country": N_("Return rate by country/region"),
+               "channel": N_("Return rate by sales channel"), "period": N_("Return rate by period")}
+REASON_TITLES = {"sku": N_("Reasons per SKU"), "category": N_("Reasons per category"),
+                 "supplier": N_("Reasons per supplier"), "country": N_("Reasons per country/region"),
+                 "channel": N_("Reasons per sales channel")}
+TREND_TITLES = {"day": N_("Returns per day"), "week": N_("Returns per week"), "month": N_("Returns per month")}
 # The first column of a report by a dimension (written out so the catalogs find each header).
 DIM_COLUMNS = {"sku": Column("key", "SKU", "商品编码"), "category": Column("key", "Category", "品类"),
                "supplier": Column("key", "Supplier", "供应商"), "country": Column("key", "Country/region", "国家/地区"),
@@ -117,7 +123,7 @@ def _order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["value_returned_minor"], -r["units_returned"], -r["units_sold"], r["key"]))
 
 
-@defines("return_rate", ("Return rate", "退货率"), by=True, chart="bar")
+@defines("return_rate", N_("Return rate"), by=True, chart="bar")
 def return_rate(session: Session, f: Filters) -> Report:
     """Units and value returned / sold per group, most returned value first (periods in time order)."""
     rows, totals = rate_rows(session, f, f.by)
@@ -139,7 +145,7 @@ def return_rate(session: Session, f: Filters) -> Report:
         for r in rows:
             r["title"] = titles.get(r["key"], "")
     columns = [DIM_COLUMNS[f.by]] + RATE_COLUMNS[1 if f.by == "sku" else 2:]
-    title = (f"Return rate by {DIM_NAMES[f.by][0].lower()}", f"按{DIM_NAMES[f.by][1]}的退货率")
+    title = RATE_TITLES[f.by]
     has_data = any(r["units_sold"] or r["units_returned"] for r in rows)
     report = Report("return_rate", title, columns, [_present(r, f.by, f) for r in rows] if has_data else [],
                     totals=totals, extra={"groups": total_groups, "unmatched": unmatched(
@@ -147,17 +153,16 @@ def return_rate(session: Session, f: Filters) -> Report:
     return report.finish()
 
 
-@defines("trend", ("Monthly trend of returns", "退货趋势"), chart="line")
+@defines("trend", N_("Monthly trend of returns"), chart="line")
 def trend(session: Session, f: Filters) -> Report:
     """Return rate per day, week or month of the period (empty buckets shown as zero)."""
     report = return_rate(session, f.with_(by="period", limit=10_000))
     report.name = "trend"
-    report.title = (f"Returns per {f.granularity}", {"day": "按日退货趋势", "week": "按周退货趋势",
-                                                    "month": "按月退货趋势"}[f.granularity])
+    report.title = TREND_TITLES[f.granularity]
     return report
 
 
-@defines("top_returns", ("Top returned products by value", "退货金额最高的商品"), by=True, chart="bar")
+@defines("top_returns", N_("Top returned products by value"), by=True, chart="bar")
 def top_returns(session: Session, f: Filters) -> Report:
     """The groups (SKUs by default) with the most value returned, with units returned per bucket as their trend."""
     by = f.by if f.by != "period" else "sku"
@@ -185,8 +190,8 @@ def top_returns(session: Session, f: Filters) -> Report:
     columns = [DIM_COLUMNS[by]] + RATE_COLUMNS[1 if by == "sku" else 2:] + [
         Column("direction", "Trend (2nd half vs 1st)", "趋势（后半段对比前半段）"),
         Column("trend", "Units returned per period", "各期退回件数", "list")]
-    return Report("top_returns", (f"Top {f.limit} returned by value", f"退货金额前 {f.limit}"), columns, out,
-                  totals=totals,
+    return Report("top_returns", N_("Top {limit} returned by value"), columns, out, totals=totals,
+                  title_params={"limit": f.limit},
                   extra={"unmatched": _cut(unmatched(session, f, "sku" if by == "sku" else None), f.limit)}).finish()
 
 
@@ -204,7 +209,7 @@ def _reason_split(session: Session, f: Filters, by: str) -> dict[tuple, dict[str
     return out
 
 
-@defines("hotspots", ('"Not as described" and quality hot spots', "描述不符与质量问题热点"), by=True, chart="bar")
+@defines("hotspots", N_('"Not as described" and quality hot spots'), by=True, chart="bar")
 def hotspots(session: Session, f: Filters) -> Report:
     """Where 'not as described' (fix the listing) and quality (talk to the supplier) returns concentrate."""
     by = f.by if f.by in ("sku", "category", "supplier") else "sku"
@@ -236,11 +241,11 @@ def hotspots(session: Session, f: Filters) -> Report:
                Column("hot_units", "Both (units)", "两者合计（件）", "int"),
                Column("units_returned", "All units returned", "全部退回件数", "int"),
                Column("points_at", "Points at", "指向")]
-    return Report("hotspots", ('"Not as described" and quality hot spots', "描述不符与质量问题热点"), columns,
+    return Report("hotspots", N_('"Not as described" and quality hot spots'), columns,
                   out).finish()
 
 
-@defines("suppliers", ("Supplier scorecard", "供应商评分卡"), chart="bar")
+@defines("suppliers", N_("Supplier scorecard"), chart="bar")
 def suppliers(session: Session, f: Filters) -> Report:
     """Per supplier: units sold and returned, return rate, defect (quality) rate; return-to-vendor once recorded."""
     rows, totals = rate_rows(session, f, "supplier")
@@ -257,8 +262,7 @@ def suppliers(session: Session, f: Filters) -> Report:
         Column("defect_rate", "Defect rate %", "次品率 %", "percent"),
         Column("nad_units", "Not as described (units)", "描述不符（件）", "int"),
         Column("rtv_units", "Returned to vendor (units)", "退供应商件数", "int")]
-    note = ("Products without a supplier are grouped as (none). Return-to-vendor volumes need the warehouse's "
-            "disposition records, which are not recorded yet.",
-            "没有供应商的商品归入 (none)。退供应商数量需要仓库处置记录，目前尚未记录。")
-    return Report("suppliers", ("Supplier scorecard", "供应商评分卡"), columns, out, note=note,
+    note = N_("Products without a supplier are grouped as (none). Return-to-vendor volumes need the warehouse's "
+              "disposition records, which are not recorded yet.")
+    return Report("suppliers", N_("Supplier scorecard"), columns, out, note=note,
                   totals=totals).finish()

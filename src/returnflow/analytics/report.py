@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..i18n import ENGLISH, SUPPORTED, match, pgettext, pick
+from ..i18n import ENGLISH, N_, SUPPORTED, every, gettext, match, pgettext, pick
 from .filters import Filters
 
 # Column kinds: text, int, money (a decimal string in the row's currency), percent (a decimal string, 2 places),
@@ -38,39 +38,44 @@ class Report:
     """One report's answer. status: ok | empty (nothing in the period) | no_data_yet (its source is not recorded)."""
 
     name: str
-    title: tuple[str, str]
+    title: str  # an English msgid (N_), read in a language with words()
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
     status: str = "ok"
-    note: tuple[str, str] | None = None
+    note: str | None = None  # an English msgid (N_)
     totals: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    title_params: dict[str, Any] = field(default_factory=dict)  # the {placeholders} of a title such as "Top {limit}"
 
     def finish(self) -> Report:
         if self.status == "ok" and not self.rows:
             self.status = "empty"
             if self.note is None:
-                self.note = ("Nothing was recorded for these filters in this period.",
-                             "该期间内没有符合这些筛选条件的记录。")
+                self.note = N_("Nothing was recorded for these filters in this period.")
         return self
 
     def as_dict(self, filters: Filters) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "report": self.name, "title": {"en": self.title[0], "zh-CN": self.title[1]}, "status": self.status,
+            "report": self.name, "title": every(self.title, **self.title_params), "status": self.status,
             "filters": filters.echo(), "columns": [c.as_dict() for c in self.columns], "rows": self.rows,
         }
         if self.note:
-            body["note"] = {"en": self.note[0], "zh-CN": self.note[1]}
+            body["note"] = every(self.note)
         if self.totals is not None:
             body["totals"] = self.totals
         body.update(self.extra)
         return body
 
 
+def words(text: str | None, locale: str, params: dict[str, Any] | None = None) -> str:
+    """A report's title or note (an English msgid, its {placeholders} in `params`) in `locale`, from the catalogs."""
+    return gettext(locale, text).format(**params) if text and params else gettext(locale, text) if text else ""
+
+
 @dataclass(frozen=True)
 class Definition:
     name: str
-    title: tuple[str, str]
+    title: str  # an English msgid (N_)
     run: Callable[[Session, Filters], Report]
     uses: tuple[str, ...] = ()  # "by" is honoured; the others ignore it
     chart: str | None = None  # bar | line | None
@@ -80,7 +85,7 @@ class Definition:
 REPORTS: dict[str, Definition] = {}
 
 
-def defines(name: str, title: tuple[str, str], *, by: bool = False, chart: str | None = None):
+def defines(name: str, title: str, *, by: bool = False, chart: str | None = None):
     """Declares a report function as the report `name` (its `definition`); returnflow/bootstrap.py installs it."""
     def wrap(fn: Callable[[Session, Filters], Report]):
         fn.definition = Definition(name, title, fn, ("by",) if by else (), chart)

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, every
 from ..cases.models import CaseEvent
 from ..notify.models import FollowUpTask, SurveyResponse
 from .base import NONE_KEY, c, counted_case, label, o
@@ -35,14 +36,14 @@ from .report import Column, Report, percent, defines
 sr = SurveyResponse.__table__
 fu = FollowUpTask.__table__
 ev = CaseEvent.__table__
-TITLE = ("Satisfaction: survey scores and comments", "满意度：评分与评价")
+TITLE = N_("Satisfaction: survey scores and comments")
 rv = Review.__table__
 DIMENSIONS = ("overall", "step", "agent", "outcome", "follow_up")  # those with cases behind a row (drill-down)
 ORDER = DIMENSIONS + ("reviews",)
-DIMENSION_LABELS = {"overall": ("Overall", "总体"), "step": ("Closed from step", "结案前环节"),
-                    "agent": ("Agent who decided", "审核客服"), "outcome": ("Outcome", "处理结果"),
-                    "follow_up": ("Follow-up result", "回访结果"),
-                    "reviews": ("Buyers' reviews", "买家评价")}
+DIMENSION_LABELS = {"overall": N_("Overall"), "step": N_("Closed from step"),
+                    "agent": N_("Agent who decided"), "outcome": N_("Outcome"),
+                    "follow_up": N_("Follow-up result"),
+                    "reviews": N_("Buyers' reviews")}
 REVIEW_GROUPS = ("all_buyers", "returned", "not_returned")
 COLUMNS = [
     Column("dimension", "Dimension", "维度"), Column("key", "Group", "分组"), Column("responses", "Answers", "份数", "int"),
@@ -187,18 +188,16 @@ def satisfaction(session: Session, f: Filters) -> Report:
     rows.sort(key=lambda r: (rank[r["dimension"]], -r["responses"], r["key"]))
     rows += review_rows  # in their fixed order: all buyers, then those who returned, then those who did not
     for row in rows:
-        en, zh = DIMENSION_LABELS[row["dimension"]]
-        row["dimension_label"] = {"en": en, "zh-CN": zh}
+        row["dimension_label"] = every(DIMENSION_LABELS[row["dimension"]])
     total = sum(a["score"] for a in found)
     totals = {"responses": len(found), "avg_score": average(total, len(found)),
               "satisfied": percent(sum(1 for a in found if a["score"] >= 4), len(found)),
               "follow_ups": dict(sorted(tasks.items())), "reviews": review_totals}
-    note = ("Answers given in the period, each counted once per dimension; follow-ups created in the period "
-            "('open' = not done yet).", "统计期间内提交的评价，每个维度各计一次；回访按期间内创建统计（open = 尚未完成）。")
-    if found_reviews is None:
-        note = (note[0] + " Reviews are left out: only the SKU filter applies to them.",
-                note[1] + "买家评价未列出：评价只能按商品编码筛选。")
-    chart = [{"label": f"{DIMENSION_LABELS[r['dimension']][0]}: {r['key']}", "value": r["avg_score"]}
+    note = N_("Answers given in the period, each counted once per dimension; follow-ups created in the period "
+              "('open' = not done yet).") if found_reviews is not None else N_(
+        "Answers given in the period, each counted once per dimension; follow-ups created in the period ('open' = "
+        "not done yet). Reviews are left out: only the SKU filter applies to them.")
+    chart = [{"label": f"{DIMENSION_LABELS[r['dimension']]}: {r['key']}", "value": r["avg_score"]}
              for r in rows if r["dimension"] in ("overall", "outcome", "reviews") and r["avg_score"] is not None]
     return Report("satisfaction", TITLE, COLUMNS, rows, note=note if rows else None, totals=totals,
                   extra={"chart": chart}).finish()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, gettext
 from ..money import fmt
 from ..orders.models import Product
 from .filters import Filters
@@ -25,8 +26,7 @@ from .sql import period_bucket
 u = UnmatchedReturn.__table__
 p = Product.__table__
 UNSLICEABLE = ("country", "channel", "reason")
-NOTE = ("Returns that match no purchase cannot be sliced by country, channel or reason; they are not shown here.",
-        "无法匹配到购买记录的退货不能按国家/地区、渠道或原因筛选，因此此处未列出。")
+NOTE = N_("Returns that match no purchase cannot be sliced by country, channel or reason; they are not shown here.")
 
 
 def unmatched(session: Session, f: Filters, by: str | None = None) -> dict[str, Any] | None:
@@ -72,12 +72,10 @@ def unmatched(session: Session, f: Filters, by: str | None = None) -> dict[str, 
 def words(figure: dict[str, Any] | None, locale: str) -> str:
     """One sentence for a tile: how many returns matched no purchase and what was credited for them."""
     if figure is None:
-        return NOTE[1] if locale == "zh-CN" else NOTE[0]
+        return gettext(locale, NOTE)
     if not figure["lines"]:
         return ""
     money = ", ".join(f"{v} {cur}" for cur, v in figure["by_currency"].items())
-    if locale == "zh-CN":
-        return (f"另有 {figure['lines']} 行退货（{figure['units']} 件，{money}）无法匹配到购买记录，单独列为"
-                "“未匹配”，不计入退货率。")
-    return (f"Also {figure['lines']} return lines ({figure['units']} units, {money}) match no purchase: counted "
-            "apart as unmatched, not in the rates.")
+    return gettext(locale, N_("Also {lines} return lines ({units} units, {money}) match no purchase: counted apart "
+                              "as unmatched, not in the rates.")).format(lines=figure["lines"], units=figure["units"],
+                                                                          money=money)

@@ -13,108 +13,85 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..cases.views import STATE_LABELS
-from ..i18n import SUPPORTED
+from ..i18n import N_, SUPPORTED
 from ..labels import reason_label
 from ..pages.frame import gettext
 from ..pages.words import TYPES
 
 FAULTS = {
-    "merchant": ("The shop", "商家"),
-    "customer": ("The customer", "顾客"),
-    "carrier": ("The carrier", "承运商"),
-    "none": ("No one", "无"),
+    "merchant": N_("The shop"),
+    "customer": N_("The customer"),
+    "carrier": N_("The carrier"),
+    "none": N_("No one"),
 }
 DIRECTIONS = {
-    "rising": ("Rising", "上升"),
-    "falling": ("Falling", "下降"),
-    "flat": ("Flat", "持平"),
+    "rising": N_("Rising"),
+    "falling": N_("Falling"),
+    "flat": N_("Flat"),
 }
 POINTS_AT = {
-    "listing": ("The listing (fix the description)", "商品详情页（修改描述）"),
-    "supplier": ("The supplier (quality)", "供应商（质量）"),
+    "listing": N_("The listing (fix the description)"),
+    "supplier": N_("The supplier (quality)"),
 }
 REVIEW_GROUPS = {
-    "all_buyers": ("All buyers who reviewed", "全部评价买家"),
-    "returned": ("Buyers who returned", "退过货的买家"),
-    "not_returned": ("Buyers who did not return", "未退货的买家"),
+    "all_buyers": N_("All buyers who reviewed"),
+    "returned": N_("Buyers who returned"),
+    "not_returned": N_("Buyers who did not return"),
 }
 FOLLOW_UPS = {
-    "open": ("Not done yet", "尚未完成"),
-    "(none)": ("Done, no result recorded", "已完成，未记录结果"),
+    "open": N_("Not done yet"),
+    "(none)": N_("Done, no result recorded"),
 }
-NONE_WORD = ("(none)", "（无）")
+NONE_WORD = N_("(none)")
 
 # Each report's definition: numerator, denominator, date basis and time zone, as its tile states it under its
 # title and the API answers it (`definition`).
 DEFINITIONS = {
-    "return_rate": (
+    "return_rate": N_(
         "Units returned from orders placed in the period ÷ units sold in those orders; orders by their date "
         "in the shop's time zone; cancelled and rejected requests do not count. Sales are product lines of orders "
         "not cancelled (shipping, fees, discounts and adjustments are not sales). Value returned is the amount "
         "credited (the refund paid, the history's credited amount, the credit note's line value); where none is "
         "known the purchase price is used and shown apart. Returns that match no purchase are counted apart as "
-        "unmatched.",
-        "退货率 = 本期间下单的订单中退回的件数 ÷ 这些订单售出的件数；订单按店铺时区的下单日期计；已撤销"
-        "和已驳回的申请不计入。销售只计未取消订单中的商品行（运费、手续费、折扣和调整不算销售）。退货金额为实际"
-        "退款金额（已支付的退款、历史记录中的退款金额、红字发票行金额）；未知时按售价计并单独列出。无法匹配到购买"
-        "记录的退货单独计为“未匹配”。"),
-    "trend": (
+        "unmatched."),
+    "trend": N_(
         "Per order week, day or month: units returned from the orders placed in it ÷ units sold in them "
         "(shop's time zone, product lines of orders not cancelled), so a rate is never above 100 %. Value returned "
         "is the amount credited (purchase price where unknown, shown apart); unmatched returns are counted apart "
-        "by the date of the return.",
-        "按下单的日、周或月统计：该期间所下订单中退回的件数 ÷ 这些订单售出的件数（店铺时区，仅计未取消订单中的"
-        "商品行），因此退货率不会超过 100%。退货金额为实际退款金额（未知时按售价计并单独列出）；未匹配的退货按退货"
-        "日期单独计数。"),
-    "top_returns": (
+        "by the date of the return."),
+    "top_returns": N_(
         "The products with the most value credited for returns from orders placed in the period (product lines "
         "only; the purchase price where no credited amount is known, shown apart). Returns that match no purchase "
-        "are listed apart as unmatched.",
-        "本期间下单的订单中退款金额最高的商品（仅商品行；未知退款金额时按售价计并单独列出）。无法匹配到购买记录的"
-        "退货单独列为“未匹配”。"),
-    "reasons": (
-        "Units returned from orders placed in the period, per reason; the share is of all those units.",
-        "本期间下单的订单中按原因统计的退回件数；占比为占全部退回件数的比例。"),
-    "reasons_by": (
-        "Units returned from orders placed in the period, per group and reason.",
-        "本期间下单的订单中按分组和原因统计的退回件数。"),
-    "hotspots": (
-        "Units returned as not as described or for quality ÷ units sold, orders placed in the period.",
-        "因描述不符或质量问题退回的件数 ÷ 售出件数，按本期间下单的订单统计。"),
-    "suppliers": (
-        "Per supplier: units returned ÷ units sold from orders placed in the period.",
-        "按供应商：本期间下单的订单中退回件数 ÷ 售出件数。"),
-    "processing_times": (
+        "are listed apart as unmatched."),
+    "reasons": N_(
+        "Units returned from orders placed in the period, per reason; the share is of all those units."),
+    "reasons_by": N_(
+        "Units returned from orders placed in the period, per group and reason."),
+    "hotspots": N_(
+        "Units returned as not as described or for quality ÷ units sold, orders placed in the period."),
+    "suppliers": N_(
+        "Per supplier: units returned ÷ units sold from orders placed in the period."),
+    "processing_times": N_(
         "Time between the steps of cases opened in the period (shop's time zone): median (p50), p90, p95 and "
-        "mean, in days and hours.",
-        "本期间（店铺时区）创建的售后单各环节之间的时长：中位数（p50）、p90、p95 和平均值，以天和小"
-        "时表示。"),
-    "processing_agents": (
-        "Time from the request to the decision, per person who decided, cases opened in the period.",
-        "从申请到审核结论的时长，按审核人统计，限本期间创建的售后单。"),
-    "processing_warehouse": (
-        "Time from receiving the parcel to its inspection, per inspector, cases opened in the period.",
-        "从签收包裹到质检完成的时长，按质检员统计，限本期间创建的售后单。"),
-    "backlog": (
-        "Cases open now, per state and time since they were opened; the period does not apply.",
-        "当前未结的售后单，按状态和已开时长统计；不受期间筛选影响。"),
-    "customers": (
+        "mean, in days and hours."),
+    "processing_agents": N_(
+        "Time from the request to the decision, per person who decided, cases opened in the period."),
+    "processing_warehouse": N_(
+        "Time from receiving the parcel to its inspection, per inspector, cases opened in the period."),
+    "backlog": N_(
+        "Cases open now, per state and time since they were opened; the period does not apply."),
+    "customers": N_(
         "Customers with the most return cases on orders placed in the period, with the signals that deserve a"
-        " look.",
-        "本期间下单的订单中退货售后单最多的顾客，以及值得关注的异常信号。"),
-    "money": (
+        " look."),
+    "money": N_(
         "Refunds decided, compensation given and store credit issued in the period, per bucket (shop's time "
-        "zone) and reason.",
-        "本期间确定的退款、给予的补偿和发放的储值，按期间（店铺时区）和原因统计。"),
-    "sla": (
-        "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now.",
-        "本期间启动的时限：达成率 = 按时完成 ÷（按时完成 + 超时）；队列为当前状态。"),
-    "satisfaction": (
+        "zone) and reason."),
+    "sla": N_(
+        "Deadlines started in the period: met ÷ (met + breached) is the compliance; queues are as of now."),
+    "satisfaction": N_(
         "Survey answers given in the period: average score (1–5) and the share scoring 4 or 5. Buyers' reviews "
         "of the period (imported ratings 1–5) compare the buyers who returned (a return, refund-only or exchange "
-        "case on that order or another order of the same customer) with all buyers who reviewed.",
-        "本期间提交的满意度评价：平均分（1–5）以及 4 分或 5 分所占比例。本期间的买家评价（导入的 1–5 分评分）比较"
-        "退过货的买家（该订单或同一顾客的其他订单有退货、仅退款或换货售后单）与全部评价买家。"),
+        "case on that order or another order of the same customer) with all buyers who reviewed."),
 }
 
 
@@ -128,19 +105,18 @@ def duration(seconds, locale: str = "en") -> str:
         return "–"
     s = int(Decimal(str(seconds)).to_integral_value(ROUND_HALF_UP))
     sign, s = ("-" if s < 0 else ""), abs(s)
-    zh = locale == "zh-CN"
     if s < 3600:
         minutes = int((Decimal(s) / 60).to_integral_value(ROUND_HALF_UP))
         if minutes == 0 and s:
-            return sign + ("不足1分钟" if zh else "< 1 min")
-        return sign + (f"{minutes}分钟" if zh else f"{minutes} min")
+            return sign + gettext(locale, N_("< 1 min"))
+        return sign + gettext(locale, N_("{n} min")).format(n=minutes)
     hours = int((Decimal(s) / 3600).to_integral_value(ROUND_HALF_UP))
     if hours < 48:
-        return sign + (f"{hours}小时" if zh else f"{hours} h")
+        return sign + gettext(locale, N_("{n} h")).format(n=hours)
     d, h = divmod(hours, 24)
-    if zh:
-        return sign + f"{d}天" + (f"{h}小时" if h else "")
-    return sign + f"{d} d" + (f" {h} h" if h else "")
+    if h:
+        return sign + gettext(locale, N_("{d} d {h} h")).format(d=d, h=h)
+    return sign + gettext(locale, N_("{d} d")).format(d=d)
 
 
 def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
@@ -157,13 +133,8 @@ def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict
     return out
 
 
-def pair(words: tuple[str, str], locale: str) -> str:
-    """The zh-CN or English of an (en, zh) pair, as the analytics reports write their words."""
-    return words[1] if locale == "zh-CN" else words[0]
-
-
-def _table(table: dict[str, tuple[str, str]], key, locale: str) -> str:
-    return pair(table[key], locale) if key in table else str(key)
+def _table(table: dict[str, str], key, locale: str) -> str:
+    return gettext(locale, table[key]) if key in table else str(key)
 
 
 def _pick(value, locale: str) -> str:
@@ -173,7 +144,7 @@ def _pick(value, locale: str) -> str:
 def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
     key, dimension = row.get("key"), row.get("dimension")
     if dimension == "overall":
-        return pair(("All answers", "全部评价"), locale)
+        return gettext(locale, N_("All answers"))
     if dimension == "follow_up":
         return _table(FOLLOW_UPS, key, locale)
     if dimension == "reviews":
@@ -183,7 +154,7 @@ def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
     if dimension == "outcome" and key in TYPES:
         return gettext(locale, TYPES[key])
     if key == "(none)":
-        return pair(NONE_WORD, locale)
+        return gettext(locale, NONE_WORD)
     return str(key)
 
 
@@ -195,7 +166,7 @@ def code_word(report: str, column: str, row: dict, locale: str, reasons: dict[st
             return _pick(reasons[value], locale)
         if isinstance(row.get("label"), dict):
             return _pick(row["label"], locale)
-        return pair(NONE_WORD, locale) if value == "(none)" else value
+        return gettext(locale, NONE_WORD) if value == "(none)" else value
     if column in ("step", "state") and isinstance(row.get("label"), dict):
         return _pick(row["label"], locale)
     if column == "state" and value in STATE_LABELS:
@@ -218,4 +189,4 @@ HIDDEN = {("reasons", "label"), ("reasons_by", "label"), ("sla", "label"), ("bac
 
 
 def definition(report: str, locale: str) -> str:
-    return pair(DEFINITIONS[report], locale) if report in DEFINITIONS else ""
+    return gettext(locale, DEFINITIONS[report]) if report in DEFINITIONS else ""

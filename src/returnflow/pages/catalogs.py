@@ -19,8 +19,10 @@ from babel.messages.pofile import read_po, write_po
 from ..policy.texts import SENTENCE_CONTEXT, sentences
 from .frame import LOCALES, PACKAGE
 
-# The domain services whose refusals and labels are worded in the catalogs (errors.Worded) are read too.
-DOMAIN = ("cases/plans.py", "cases/handoffs.py", "cases/messages.py")
+# The domain services whose refusals and labels are worded in the catalogs (errors.Worded), the public policy
+# page's sentences (policy/public*.py), the inspection checklists and the SLA steps' names are read too.
+DOMAIN = ("cases/plans.py", "cases/handoffs.py", "cases/messages.py", "policy/public.py", "policy/public_words.py",
+          "warehouse/checklists.py", "sla/settings.py")
 METHODS = [("pages/**.py", "python"), *((path, "python") for path in DOMAIN), ("texts/**.py", "python"),
            ("analytics/**.py", "python"), ("logistics/carriers.py", "python"),
            ("templates/**.html", "jinja2.ext:babel_extract")]

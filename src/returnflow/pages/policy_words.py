@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from . import portal
+from ..i18n import N_, family, gettext
 from .frame import locale_of, merchant_zone, render
 from .portal_pages import _context, _customer, _db, router
 
@@ -20,6 +21,7 @@ LAW_NAMES_EN = {
     "网络购买商品七日无理由退货暂行办法": "Interim Measures for Seven-Day No-Reason Returns of Goods Bought Online",
     "部分商品修理更换退货责任规定": "Provisions on Repair, Replacement and Return of Certain Goods",
 }
+LAWS_WRITTEN_IN = "zh-CN"  # the language the presets cite their laws in
 INTERNAL_SECTIONS = ("approval",)  # the amounts approved automatically or by a supervisor: internal thresholds
 
 
@@ -28,8 +30,8 @@ def source_words(source: str, lang: str) -> str:
     if not source or ".md" in source:
         return ""
     if source.startswith("merchant policy"):
-        return "本店规则" if lang == "zh-CN" else "Our shop's own rule"
-    if lang == "zh-CN":
+        return gettext(lang, N_("Our shop's own rule"))
+    if family(lang)[0] == family(LAWS_WRITTEN_IN)[0]:  # a Chinese reader (either script) reads the laws' own names
         text = source.replace("(SAIC Order 90, 2017; SAMR Order 31, 2020)", "(原国家工商总局令第 90 号)")
         text = re.sub(r"\s*\(secondary summaries\)", "", text)
         return "；".join(_zh_citation(part.strip()) for part in text.split(";") if part.strip())
@@ -69,8 +71,7 @@ async def policy_page(merchant_code: str, request: Request):
     from ..policy import service as policy_service
     from ..policy.public import public_dict
 
-    locale = locale_of(request)
-    lang = "zh-CN" if locale == "zh-CN" else "en"
+    lang = locale_of(request)  # every sentence is there in every language of the desk (policy/public_words.py)
     with _db(request).read() as session:
         merchant = portal.merchant_by_code(session, merchant_code)
         row, policy = policy_service.current(session, merchant.id)

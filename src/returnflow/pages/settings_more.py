@@ -52,7 +52,7 @@ def _sla_page(request: Request, actor: Actor, *, status: int = 200, values: dict
     with request.app.state.db.read() as session:
         current = sla_settings.for_merchant(session, actor.merchant_id)
     shown = values or _sla_values(current)
-    steps = [{"name": step, "label": sla_settings.LABELS[step][1 if locale == "zh-CN" else 0].capitalize(),
+    steps = [{"name": step, "label": sla_settings.step_name(step, locale).capitalize(),
               "actions": [(a, sw.action_word(a, locale)) for a in sla_settings.auto_actions_for(step)]}
              for step in sla_settings.DEFAULT_STEPS]
     more.setdefault("in_force", sla_rows(current, locale))

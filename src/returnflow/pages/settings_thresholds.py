@@ -67,7 +67,7 @@ def sla_rows(current: dict, locale: str) -> list[dict[str, str]]:
         hours = conf["business_hours"] if business else conf.get("hours")
         remind = conf.get("remind_before_hours")
         action = conf.get("auto_action")
-        label = sla_settings.LABELS[step][1 if locale == "zh-CN" else 0]
+        label = sla_settings.step_name(step, locale)
         rows.append({
             "step": label[:1].upper() + label[1:],
             "limit": _limit(hours, business, locale),

@@ -52,8 +52,8 @@ async def get_policy(actor: CurrentActor, db: DB, merchant: str | None = None):
 
 @router.get("/public/merchants/{code}/policy", tags=["public"])
 async def public_policy(db: DB, code: str = Path(min_length=1, max_length=60)):
-    """The merchant's return policy in plain words (zh-CN and en), written from the active policy itself, with
-    the rule and source behind every sentence. Public: no sign-in (the portal and the shop link to it)."""
+    """The merchant's return policy in plain words (every language of the desk), written from the active policy
+    itself, with the rule and source behind every sentence. Public: no sign-in (the portal and the shop link to it)."""
     from ..merchants.models import Merchant
     from .public import public_dict
 

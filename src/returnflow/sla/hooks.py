@@ -18,7 +18,7 @@ from .models import Timer
 from .refund_clock import refund_clock
 from .settings import (
     DEFAULT_STEPS,
-    LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case,
+    LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case, step_name,
 )
 from .timers import OWN_CLOCKS, cancel, schedule, schedule_many
 
@@ -82,7 +82,8 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
             from ..policy.service import step_rule  # the default cites the merchant's own preset
 
             conf = {**conf, "rule": step_rule(session, case.merchant_id, step, conf.get("rule"))}
-    en, zh = LABELS[step]
+    # The timeline's reason keeps its bilingual form (English and the Chinese of the desk's first language).
+    en, zh = LABELS[step], step_name(step, "zh-CN")
     common = {"step": step, "business": working is not None}
     action = conf.get("auto_action") or "escalate"
     payload = dict(common)
@@ -186,15 +187,18 @@ def staff(session: Session, merchant_id: int, roles: tuple[str, ...]) -> list[tu
 
 def _notices(case: CaseRecord, recipients: list[tuple[int, str]], template: str, data: dict,
              timer_id: int) -> list[dict]:
+    """One notice per recipient, the step named in the recipient's language (`step`; `step_zh` is the same name,
+    kept for templates written before the step was named in every language)."""
+    step = data["step"]
     return [{"merchant_id": case.merchant_id, "case_id": case.id, "topic": "notify", "payload": {
-        "channel": "in_app", "to": f"user:{user_id}", "locale": locale, "template": template, "data": data,
+        "channel": "in_app", "to": f"user:{user_id}", "locale": locale, "template": template,
+        "data": {**data, "step": step_name(step, locale), "step_zh": step_name(step, locale)},
         "timer_id": timer_id}} for user_id, locale in recipients]
 
 
 def _data(case: CaseRecord, row) -> dict:
     step = (row.payload or {}).get("step", row.kind.split(".")[0])
-    en, zh = LABELS.get(step, (step, step))
-    return {"number": case.number, "step": en, "step_zh": zh, "rule": row.rule or "",
+    return {"number": case.number, "step": step, "rule": row.rule or "",
             "due_at": (row.payload or {}).get("due_at") or row.due_at.isoformat()}
 
 

@@ -17,6 +17,7 @@ from ..cases.models import CaseState as S
 from ..cases.workflow import BY_ACTION
 from ..db import utcnow
 from ..errors import Explained
+from ..i18n import N_, gettext
 from . import calendar
 from .models import SlaSettings
 
@@ -38,14 +39,20 @@ STEP_OF_STATE: dict[str, str] = {
 PAUSED_BY_CUSTOMER = {"review"}
 WAITING_ON_CUSTOMER = {S.AWAITING_CUSTOMER.value}
 
+# A step's name (an English msgid, read in a language with step_name()).
 LABELS = {
-    "review": ("review", "审核"), "customer_info": ("customer's additional information", "顾客补充资料"),
-    "customer_shipping": ("customer's return shipment", "顾客寄回"),
-    "receipt_confirmation": ("confirming receipt of the return", "确认收货"),
-    "inspection": ("inspection", "质检"), "resolution": ("resolution after inspection", "质检后处理"),
-    "refund": ("refund / resolution", "退款/处理"), "repair": ("repair", "维修"),
-    "appeal": ("customer's appeal after rejection", "驳回后顾客申诉"), "closing": ("closing", "结案"),
+    "review": N_("review"), "customer_info": N_("customer's additional information"),
+    "customer_shipping": N_("customer's return shipment"),
+    "receipt_confirmation": N_("confirming receipt of the return"),
+    "inspection": N_("inspection"), "resolution": N_("resolution after inspection"),
+    "refund": N_("refund / resolution"), "repair": N_("repair"),
+    "appeal": N_("customer's appeal after rejection"), "closing": N_("closing"),
 }
+
+
+def step_name(step: str, locale: str) -> str:
+    """A step's name in `locale`, from the catalogs (an unknown step: its key)."""
+    return gettext(locale, LABELS[step]) if step in LABELS else step
 
 # Defaults: a working day to review (PROCESS.md §2), TB5 7 days to ship, TB6 10 days to confirm receipt,
 # a working day to inspect (§4), CN8 7 days to refund, CN13 30 days to repair, TB3 5 days to appeal.

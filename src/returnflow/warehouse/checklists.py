@@ -13,23 +13,23 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, gettext
 from ..orders.models import Category
 
 BASE = ("original_item", "no_signs_of_use", "accessories_complete", "packaging_intact", "defect_confirmed")
 # Every question is asked so that "yes" is fine: "all fine" answers yes to each.
 LABELS = {
-    "original_item": ("Is it the original item (not swapped)?", "是否为原商品（未调包）"),
-    "no_signs_of_use": ("Free of signs of use beyond trying it?", "是否无超出试用的使用痕迹"),
-    "accessories_complete": ("Accessories, manuals and gifts complete?", "配件、说明书、赠品是否齐全"),
-    "packaging_intact": ("Packaging present and intact?", "包装是否完好"),
-    "defect_confirmed": ("Does it match the customer's account (a reported defect is confirmed)?",
-                         "是否与顾客所述一致（所报故障属实）"),
-    "seal_intact": ("One-time seal intact?", "一次性封签是否完好"),
-    "tags_attached": ("Tags attached, not cut?", "吊牌是否完好未剪"),
-    "serial_number": ("Serial number matches the order?", "序列号是否与订单一致"),
-    "ccc_mark": ("CCC mark present and unaltered?", "CCC 标志是否完好未改动"),
-    "not_activated": ("Not activated, and no personal data left on it?", "是否未激活且未留有个人数据"),
-    "unwashed": ("Unwashed?", "是否未洗涤"),
+    "original_item": N_("Is it the original item (not swapped)?"),
+    "no_signs_of_use": N_("Free of signs of use beyond trying it?"),
+    "accessories_complete": N_("Accessories, manuals and gifts complete?"),
+    "packaging_intact": N_("Packaging present and intact?"),
+    "defect_confirmed": N_("Does it match the customer's account (a reported defect is confirmed)?"),
+    "seal_intact": N_("One-time seal intact?"),
+    "tags_attached": N_("Tags attached, not cut?"),
+    "serial_number": N_("Serial number matches the order?"),
+    "ccc_mark": N_("CCC mark present and unaltered?"),
+    "not_activated": N_("Not activated, and no personal data left on it?"),
+    "unwashed": N_("Unwashed?"),
 }
 # The same check under another name (a category's free text, or a key saved before the questions all read
 # "yes = fine"): (the key asked today, whether a saved answer reads the other way round).
@@ -91,10 +91,10 @@ def for_category(session: Session, merchant_id: int, code: str | None) -> list[s
 
 
 def label(key: str, locale: str) -> str:
-    words = LABELS.get(key)
-    if words is None:  # a category's own item, in the merchant's words
+    """A check's question in `locale`, from the catalogs; a category's own item in the merchant's words."""
+    if key not in LABELS:
         return key.replace("_", " ")
-    return words[1 if locale == "zh-CN" else 0]
+    return gettext(locale, LABELS[key])
 
 
 def describe(keys: list[str], locale: str) -> list[dict]:
