@@ -29,7 +29,8 @@ def test_next_years_missing_holidays_are_reported_from_november_until_the_mercha
     # 2026-10-31 16:30 UTC is already 1 November in Shanghai, the merchant's time zone.
     [gap] = health(app, client, datetime(2026, 10, 31, 16, 30, tzinfo=UTC))
     assert (gap["merchant"], gap["calendar"], gap["year"]) == ("cal", "cn-mainland", 2027)
-    assert "has no public holidays for 2027" in gap["message"]
+    assert "has no public holidays for 2027" in gap["message"] and "Mainland China" in gap["message"]
+    assert "cn-mainland" not in gap["message"]  # the calendar in words, never its code
     [zh] = health(app, client, datetime(2026, 12, 6, 2, 0, tzinfo=UTC), lang="zh-CN")
     assert "缺少 2027 年的节假日" in zh["message"] and "时限设置" in zh["message"]
     # In January the current year itself is missing.

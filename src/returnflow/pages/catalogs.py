@@ -20,9 +20,10 @@ from ..policy.texts import SENTENCE_CONTEXT, sentences
 from .frame import LOCALES, PACKAGE
 
 # The domain services whose refusals and labels are worded in the catalogs (errors.Worded), the public policy
-# page's sentences (policy/public*.py), the inspection checklists and the SLA steps' names are read too.
+# page's sentences (policy/public*.py), the inspection checklists, the SLA steps' and calendars' names and the
+# missing-calendar warning are read too.
 DOMAIN = ("cases/plans.py", "cases/handoffs.py", "cases/messages.py", "policy/public.py", "policy/public_words.py",
-          "warehouse/checklists.py", "sla/settings.py")
+          "warehouse/checklists.py", "sla/settings.py", "sla/calendar.py", "sla/calendar_health.py")
 METHODS = [("pages/**.py", "python"), *((path, "python") for path in DOMAIN), ("texts/**.py", "python"),
            ("analytics/**.py", "python"), ("logistics/carriers.py", "python"),
            ("templates/**.html", "jinja2.ext:babel_extract")]

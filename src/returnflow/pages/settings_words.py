@@ -3,6 +3,7 @@ rows (every outbox kind the code queues), their states, reply-template steps, ou
 
 from __future__ import annotations
 
+from ..sla.calendar import NAMES as calendar_names
 from .frame import N_, gettext
 
 # Notification templates (notify/templates.py BUILTIN): the admin reads their purpose, never the key.
@@ -31,9 +32,8 @@ TEMPLATES = {
     "refund_completed": N_("Refund completed"),
 }
 
-# The bundled business calendars (sla/calendars).
-CALENDARS = {"cn-mainland": N_("Mainland China (State Council holidays and make-up days)"),
-             "weekdays": N_("Monday to Friday, no public holidays")}
+# The bundled business calendars (sla/calendars), named in sla/calendar.py.
+CALENDARS = calendar_names
 
 # Outbox topics: what a delivery row is. An unknown topic is "Other message", never its code.
 KINDS = {

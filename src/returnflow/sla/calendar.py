@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..i18n import N_
+
 CALENDARS = Path(__file__).parent / "calendars"
 MAX_DAYS = 3 * 366  # no promise reaches further than this; a longer search means a calendar with no working day
 # Public holidays computed by the `holidays` library (rules per country, any year) for the EU and UK presets'
@@ -26,6 +28,10 @@ LIBRARY: dict[str, tuple[str, str | None]] = {
     "dk": ("DK", None), "fi": ("FI", None), "pt": ("PT", None), "cz": ("CZ", None), "gr": ("GR", None),
 }
 LIBRARY_YEARS = range(2015, 2046)
+
+# The bundled calendars' names in words (English msgids, translated from the catalogs where shown).
+NAMES = {"cn-mainland": N_("Mainland China (State Council holidays and make-up days)"),
+         "weekdays": N_("Monday to Friday, no public holidays")}
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..i18n import N_, gettext
 from ..merchants.models import Merchant
 from . import calendar
 from . import settings as sla_settings
 from .models import SlaSettings
 
 WARN_FROM_MONTH = 11  # from November, next year's missing calendar is a warning
+
+MISSING_YEAR = N_("The working calendar “{calendar}” has no public holidays for {year}: deadlines in {year} would be "
+                  "counted as ordinary weeks. Update returnflow, or enter {year}'s holidays and make-up working days in "
+                  "the SLA settings.")
 
 
 @dataclass(frozen=True)
@@ -28,12 +33,8 @@ class Gap:
     year: int
 
     def message(self, locale: str) -> str:
-        if locale == "zh-CN":
-            return (f"工作日历「{self.calendar}」缺少 {self.year} 年的节假日：该年的时限会按普通周计算。"
-                    f"请更新 returnflow，或在“时限设置”中填入 {self.year} 年的节假日和调休上班日。")
-        return (f"The working calendar '{self.calendar}' has no public holidays for {self.year}: deadlines in "
-                f"{self.year} would be counted as ordinary weeks. Update returnflow, or enter {self.year}'s "
-                f"holidays and make-up working days in the SLA settings.")
+        name = gettext(locale, calendar.NAMES[self.calendar]) if self.calendar in calendar.NAMES else self.calendar
+        return gettext(locale, MISSING_YEAR).format(calendar=name, year=self.year)
 
 
 def missing_years(settings: dict, today: date) -> list[int]:
