@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 WORDS = {
     "zh-CN": {"sign_in": "登录", "settings": "设置", "add_user": "添加员工", "created": "已创建",
               "preview": "校验并预览", "publish": "发布为新版本", "run": "试算", "published": "新的政策版本已发布",
-              "edit_template": "编辑 已受理申请（中文）", "confirm": "确认，发布为新版本", "tpl_preview": "预览", "save": "保存", "saved": "模板已保存",
+              "edit_template": "编辑 已受理申请（中文 (简体)）", "confirm": "确认，发布为新版本", "tpl_preview": "预览", "save": "保存", "saved": "模板已保存",
               "add_webhook": "添加 Webhook", "notifications": "通知", "sla": "处理时效（SLA）",
               "addresses": "退货地址", "policy": "售后政策", "bad_days": "请输入 1 到 3650 之间的整数天数",
               "body": "您好，售后单 {number} 已受理，当前状态：{state_label}。", "forbidden": "只有管理员可以打开设置", "save_address": "保存地址"},
