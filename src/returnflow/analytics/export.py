@@ -12,6 +12,7 @@ from ..i18n import pick
 from ..sheets import cell, row as safe_row
 from .filters import Filters
 from .report import Report, words
+from .unmatched import words as unmatched_words
 
 
 def _cell(value, locale: str):
@@ -34,9 +35,7 @@ def table(report: Report, locale: str) -> tuple[list[str], list[list]]:
     if report.status != "ok" and report.note:
         rows.append([words(report.note, locale)])
     if "unmatched" in report.extra:  # returns that match no purchase: said under the table, never left out
-        from .unmatched import words
-
-        said = words(report.extra["unmatched"], locale)
+        said = unmatched_words(report.extra["unmatched"], locale)
         if said:
             rows.append([said])
     return header, rows
