@@ -20,23 +20,15 @@ from returnflow.notify.models import DeliveryAttempt
 from returnflow.outbound import Allowed
 from tests.conftest import FIXED_NOW
 from tests.support.flows import run
-from tests.support.marketplace import (APP_KEY, ORDERED, SECRET, SESSION, calls, connect, control, cst, pushes_of,
+from tests.support.marketplace import platform  # noqa: F401  (the fake Taobao fixture)
+from tests.support.marketplace import (APP_KEY, ORDERED, calls, connect, control, cst, pushes_of,
                                        refund, requests_of)
 from tests.support.portal import sign_in_staff
-from tests.support.processes import fake_taobao
 from tests.support.world import make_order, make_shop
 
 pytestmark = pytest.mark.slow
 EN, ZH = {"Accept-Language": "en"}, {"Accept-Language": "zh-CN"}
 ALLOWED = Allowed.parse("127.0.0.1")
-
-
-@pytest.fixture
-def platform(tmp_path):
-    log = tmp_path / "top.jsonl"
-    with fake_taobao(log, app_key=APP_KEY, secret=SECRET, session=SESSION) as url:
-        control(url, "/_test/config", {"now": cst(FIXED_NOW + timedelta(minutes=30))})
-        yield url, log
 
 
 def connector(db, shop_id: int) -> MarketplaceConnector:

@@ -17,23 +17,13 @@ from returnflow.notify.config import DeliverySettings
 from returnflow.outbound import Allowed
 from tests.conftest import FIXED_NOW
 from tests.support.flows import run
+from tests.support.marketplace import platform  # noqa: F401  (the fake Taobao fixture)
 from tests.support.marketplace import ORDERED, calls, connect, control, cst, pushes_of, refund, requests_of
-from tests.support.processes import fake_taobao
 from tests.support.world import make_order, make_shop
 
 pytestmark = pytest.mark.slow
 ALLOWED = Allowed.parse("127.0.0.1")
 LATER = FIXED_NOW + timedelta(hours=1)
-
-
-@pytest.fixture
-def platform(tmp_path):
-    from tests.support.marketplace import APP_KEY, SECRET, SESSION
-
-    log = tmp_path / "top.jsonl"
-    with fake_taobao(log, app_key=APP_KEY, secret=SECRET, session=SESSION) as url:
-        control(url, "/_test/config", {"now": cst(FIXED_NOW + timedelta(minutes=30))})
-        yield url, log
 
 
 def case_of(db, number_or_ref: str) -> Case:

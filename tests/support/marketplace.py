@@ -7,11 +7,13 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from returnflow.marketplace.models import MarketplacePush, MarketplaceRequest
 from returnflow.marketplace.settings import ConnectorIn, save
 from returnflow.outbound import Allowed
 from tests.conftest import FIXED_NOW
-from tests.support.processes import requests_seen
+from tests.support.processes import fake_taobao, requests_seen
 
 APP_KEY, SECRET, SESSION = "23456789", "tb-secret-0123456789", "6102a-shop-session"
 CST = timezone(timedelta(hours=8))
@@ -57,3 +59,12 @@ def requests_of(db) -> dict[str, MarketplaceRequest]:
 def pushes_of(db) -> list[MarketplacePush]:
     with db.read() as s:
         return list(s.query(MarketplacePush).order_by(MarketplacePush.id).all())
+
+
+@pytest.fixture
+def platform(tmp_path):
+    """The fake Taobao, a separate process whose clock reads half an hour after FIXED_NOW: (its URL, its call log)."""
+    log = tmp_path / "top.jsonl"
+    with fake_taobao(log, app_key=APP_KEY, secret=SECRET, session=SESSION) as url:
+        control(url, "/_test/config", {"now": cst(FIXED_NOW + timedelta(minutes=30))})
+        yield url, log
