@@ -35,7 +35,7 @@ def test_postage_claimed_in_the_portal_and_the_refund_deadline_in_finance(live, 
     shop = make_shop(db, "mr-" + locale.lower())
     order = f"MR{shop.id:04d}"
     recent_order(db, shop.id, order, customer=f"C{shop.id}", email=f"c{shop.id}@example.com", paid_total=None)
-    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {shop.tokens['admin']}"})
+    api = httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {shop.tokens['admin']}"})
     assert api.put("/api/v1/money/settings", json={"postage_cap": {"CNY": "10.00"}}).status_code == 200
     opened = api.post("/api/v1/cases", json={"order": order, "type": "return_refund", "reason": "quality_issue",
                                              "lines": [{"line_no": 2, "quantity": 1}]})

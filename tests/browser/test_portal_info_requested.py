@@ -43,7 +43,7 @@ def test_information_requested_and_answered_with_a_photo(live, chromium, shots, 
     shop = make_shop(db, "info-" + locale.lower())
     order, customer = f"IR{shop.id:04d}", f"C{shop.id}"
     recent_order(db, shop.id, order, customer=customer, email=f"{customer}@example.com")
-    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {shop.tokens['agent']}"})
+    api = httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {shop.tokens['agent']}"})
     opened = api.post("/api/v1/cases", json={"order": order, "type": "return_refund", "channel": "portal",
                                              "reason": "wrong_size", "lines": [{"line_no": 1, "quantity": 1}]})
     assert opened.status_code == 201 and opened.json()["state"] == "pending_review", opened.text
@@ -105,7 +105,7 @@ def test_information_requested_and_answered_with_a_photo(live, chromium, shots, 
     walk.page(agent, "staff-case-info-answered")
 
     cookies = {c["name"]: c["value"] for c in customer_ctx.cookies()}
-    image = httpx.get(base + you.locator("#files img").get_attribute("src"), cookies=cookies)
+    image = httpx.get(base + you.locator("#files img").get_attribute("src"), cookies=cookies, timeout=60)
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert external == [], f"requests left this machine: {external}"
     assert walk.problems == {}, json.dumps(walk.problems, ensure_ascii=False, indent=1)

@@ -75,7 +75,7 @@ def push(base: str, shop, number: str, customer: str, image: str, days_ago: int)
                            {"sku": "COAT-XXL", "attributes": {"尺码": "XXL", "颜色": "灰"}, "price": "959.00",
                             "available": 2}]},
                       {"sku": "MUG", "title": "马克杯", "category": "apparel", "unit_price": "35.50", "quantity": 2}]}
-    pushed = httpx.post(f"{base}/api/v1/orders", json=body, headers=shop.headers("admin"))
+    pushed = httpx.post(f"{base}/api/v1/orders", json=body, headers=shop.headers("admin"), timeout=60)
     assert pushed.status_code == 200, pushed.text
 
 
@@ -140,7 +140,7 @@ def test_no_reason_return_in_four_screens_to_refund_and_rating(live, chromium, i
 
     # Back at the warehouse, inspected; finance pays the refund; the shopper sees it and rates the service.
     step_to_returned(db, shop, number)
-    api = httpx.Client(base_url=base)
+    api = httpx.Client(base_url=base, timeout=60)
     made = api.post(f"/api/v1/cases/{number}/refunds", json={"amount": "35.50"}, headers=shop.headers("agent"))
     assert made.status_code == 201, made.text
     leg = made.json()["payments"][0]["number"]

@@ -68,7 +68,7 @@ def test_plan_accepted_refund_paid_and_rated(live, chromium, shots, locale):
     assert w["accepted"] in you.locator(".timeline").inner_text()
 
     # Finance pays the agreed refund (the API, as finance's tools would); the case is resolved by the workflow.
-    api = httpx.Client(base_url=base)
+    api = httpx.Client(base_url=base, timeout=60)
     made = api.post(f"/api/v1/cases/{number}/refunds", json={"amount": "50.00"},
                     headers={"Authorization": f"Bearer {shop.tokens['agent']}"})
     assert made.status_code == 201, made.text
