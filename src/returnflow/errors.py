@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .i18n import gettext, message
+from .i18n import gettext, match, message, pick
 
 
 class AppError(Exception):
@@ -64,24 +64,46 @@ class Conflict(AppError):
 
 
 class Explained(AppError):
-    """A refusal whose explanation is written out in both languages at the place that knows it."""
+    """A refusal explained at the place that knows it, about one field: `text` is an English msgid of the catalogs
+    with {placeholders} filled from `params` (a param given as {language: text} is picked per reader), e.g.
+    `Explained("code", N_("{code} matches {count} cases; scan the case number instead"), code=c, count=n)`.
+
+    Being converted: the old form `Explained(field, en, zh)` (a third positional text) still renders, for English
+    and zh-CN only; no new code may use it (tests/unit/test_error_style.py counts what is left)."""
 
     status = 422
 
-    def __init__(self, field: str | None, en: str, zh: str, *, code: str = "validation", status: int | None = None,
-                 allowed=None) -> None:
-        super().__init__(code, field=field, status=status, allowed=allowed, problem=en)
-        self.texts = {"en": en, "zh-CN": zh}
+    def __init__(self, field: str | None, text: str, zh: str | None = None, *, code: str = "validation",
+                 status: int | None = None, allowed=None, **params: Any) -> None:
+        super().__init__(code, field=field, status=status, allowed=allowed)
+        self.msgid = text
+        self.values = params
+        self.zh = zh
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """The problem in English and zh-CN (kept for readers not yet converted)."""
+        return {"en": self.problem("en"), "zh-CN": self.problem("zh-CN")}
+
+    def problem(self, locale: str) -> str:
+        """The problem (without the field) in the reader's language."""
+        if self.zh is not None:
+            return self.zh if (match(locale) or "en") == "zh-CN" else self.msgid
+        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
+        try:
+            return gettext(locale, self.msgid).format(**values)
+        except (KeyError, IndexError, ValueError):
+            return self.msgid.format(**values) if values else self.msgid
 
     def render(self, locale: str) -> dict[str, Any]:
         body = super().render(locale)
-        text = self.texts.get(locale) or self.texts["en"]
-        sep = "：" if locale == "zh-CN" else ": "
-        body["message"] = f"{self.field}{sep}{text}" if self.field else text
+        text = self.problem(locale)
+        body["message"] = message("validation", locale, field=self.field, problem=text) if self.field else text
         return body
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.texts['en']}" if self.field else self.texts["en"]
+        text = self.problem("en")
+        return f"{self.field}: {text}" if self.field else text
 
 
 class Worded(AppError):
