@@ -19,14 +19,9 @@ from babel.messages.pofile import read_po, write_po
 from ..policy.texts import SENTENCE_CONTEXT, sentences
 from .frame import LOCALES, PACKAGE
 
-# The domain services whose refusals and labels are worded in the catalogs (errors.Worded), the public policy
-# page's sentences (policy/public*.py), the inspection checklists, the SLA steps' and calendars' names and the
-# missing-calendar warning are read too.
-DOMAIN = ("cases/plans.py", "cases/handoffs.py", "cases/messages.py", "policy/public.py", "policy/public_words.py",
-          "warehouse/checklists.py", "sla/settings.py", "sla/calendar.py", "sla/calendar_health.py")
-METHODS = [("pages/**.py", "python"), *((path, "python") for path in DOMAIN), ("texts/**.py", "python"),
-           ("analytics/**.py", "python"), ("logistics/carriers.py", "python"),
-           ("templates/**.html", "jinja2.ext:babel_extract")]
+# Every module of the package is read (any N_ / gettext-marked English msgid anywhere: refusals raised with
+# errors.Explained / Worded, labels, policy sentences, checklists, SLA steps, ...), and the page templates.
+METHODS = [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
 # Column(key, English, 中文, kind): a report's column header, its key the context (analytics/report.py);
 # Carrier(code, English, 中文, ...): a carrier's name, its code the context (logistics/carriers.py).
