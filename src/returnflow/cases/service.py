@@ -43,16 +43,16 @@ def next_number(session: Session, *, now: datetime | None = None, merchant_id: i
         # row is locked for a moment and not for the whole opening (policy, timers, notices). A case whose opening
         # then fails leaves a gap in the day's numbers; numbers stay unique.
         with bind.engine.connect() as own:
-            value = own.execute(_next_value("postgresql"), {"name": name}).scalar_one()
+            value = own.execute(next_value_statement("postgresql"), {"name": name}).scalar_one()
             own.commit()
     else:
         # SQLite has one writer, already held by this transaction: a second transaction would wait for it.
-        value = store.run(session, _next_value(bind.dialect.name), {"name": name}).scalar_one()
+        value = store.run(session, next_value_statement(bind.dialect.name), {"name": name}).scalar_one()
     return f"{name}{value:04d}"
 
 
 @lru_cache
-def _next_value(dialect: str):
+def next_value_statement(dialect: str):
     """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one statement, safe under concurrency on both databases."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -130,7 +130,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
         policy_version=assessment.policy_version if assessment else None,
         policy_decision=assessment.record if assessment else None,
         lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer,
-        context=Context(chain_head=None, sla_updated_at=order.sla_updated_at, webhooks=bool(order.webhooks),
+        context=Context(chain_head=None, webhooks=bool(order.webhooks),
                         contact=Contact(order.email, order.phone, order.locale, order.channels,
                                         order.wechat_openid)
                         if order.external_id is not None else None))
@@ -221,7 +221,7 @@ def _lines_with_claims(session: Session, order_id: int):
     return store.run(session, _LINES_WITH_CLAIMS, {"order_id": order_id}).all()
 
 
-_ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
+ORDER_TO_OPEN = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
                   Customer.email, Customer.locale, Customer.risk, Order.goods_total, Order.ordered_at,
                   Order.imported_at, Order.paid_at, Order.shipped_at, Order.delivered_at, Order.signed_at,
                   Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost, Order.payments)
@@ -231,14 +231,8 @@ _ORDER = (select(Order.id, Order.number, Order.customer_id, Order.currency, Cust
 
 @lru_cache
 def _order_statement():
-    """_ORDER with what the opening's side effects need (see store.Context), built on first use (the SLA tables'
-    module imports this area)."""
-    from ..sla.models import SlaSettings
-
-    sla_at = (select(SlaSettings.updated_at).where(SlaSettings.merchant_id == bindparam("merchant_id"))
-              .scalar_subquery())
-    return _ORDER.add_columns(Customer.phone, Customer.channels, Customer.wechat_openid,
-                              sla_at.label("sla_updated_at"),
+    """ORDER_TO_OPEN with what the opening's side effects need (see store.Context), built on first use."""
+    return ORDER_TO_OPEN.add_columns(Customer.phone, Customer.channels, Customer.wechat_openid,
                               store.has_webhooks(bindparam("merchant_id")).label("webhooks"))
 
 

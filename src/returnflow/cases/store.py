@@ -3,8 +3,9 @@ and a transition writes one guarded UPDATE plus its event and outbox rows. This 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
@@ -99,26 +100,24 @@ class Context:
 
     chain_head: (seq, hash) of the link of the case's current version (hash None: that event has no link; the
     whole tuple None: the case has no event yet);
-    sla_updated_at: when the merchant's SLA settings were saved (None: it never saved any, defaults apply);
     webhooks: whether the merchant has an active webhook endpoint; contact: the customer's (None: no customer).
     """
 
     chain_head: tuple[int, str | None] | None
-    sla_updated_at: datetime | None
     webhooks: bool
     contact: Contact | None
 
 
-_CASE_COLS = [c for c in CASES.c]
-_CASE_NAMES = [c.name for c in _CASE_COLS]
-_LINE_COLS = [LINES.c.id, LINES.c.order_line_id, LINES.c.quantity, LINES.c.reason_code, LINES.c.received_quantity,
-              LINES.c.accepted_quantity, LINES.c.inspection, OrderLine.line_no, OrderLine.sku, OrderLine.title,
-              OrderLine.unit_price, LINES.c.variant]
-_N_CASE = len(_CASE_COLS)
-# Rows are unpacked positionally into CaseRecord: its first fields must be the table's columns, in order.
-assert tuple(CaseRecord.__dataclass_fields__)[:_N_CASE] == tuple(_CASE_NAMES), "CaseRecord fields != cases columns"
-_N_LINE = len(_LINE_COLS)
-_N_EXTRA = 12  # order number, merchant code, seven customer columns, chain head, SLA settings time, webhooks
+# The loading statement's columns, each under its own name: a row is read by name (row._mapping), never by position.
+_CASE_NAMES = tuple(c.name for c in CASES.c)
+assert set(_CASE_NAMES) <= {f.name for f in fields(CaseRecord)}, "a cases column CaseRecord does not hold"
+_LINE_FIELDS = tuple(f.name for f in fields(CaseLineRecord))
+_LINE_COLS = {"id": LINES.c.id, "order_line_id": LINES.c.order_line_id, "quantity": LINES.c.quantity,
+              "reason_code": LINES.c.reason_code, "received_quantity": LINES.c.received_quantity,
+              "accepted_quantity": LINES.c.accepted_quantity, "inspection": LINES.c.inspection,
+              "line_no": OrderLine.line_no, "sku": OrderLine.sku, "title": OrderLine.title,
+              "unit_price": OrderLine.unit_price, "variant": LINES.c.variant}
+assert tuple(_LINE_COLS) == _LINE_FIELDS, "the line columns are CaseLineRecord's fields"
 
 
 def has_webhooks(merchant_id) -> Any:
@@ -130,20 +129,21 @@ def has_webhooks(merchant_id) -> Any:
 
 
 def _base() -> Select:
-    # Imported here: these areas import this module (the tables are only needed once the statements are built).
+    # Imported here: the chain's module imports this one (its table is only needed once the statements are built).
     from ..audit.models import EventLink
-    from ..sla.models import SlaSettings
 
-    CHAIN, SLA = EventLink.__table__, SlaSettings.__table__
-    return (select(*_CASE_COLS, Order.number, Merchant.code, Customer.external_id, Customer.name, Customer.email,
-                   Customer.locale, Customer.phone, Customer.channels, Customer.wechat_openid, CHAIN.c.hash,
-                   SLA.c.updated_at,
-                   has_webhooks(CASES.c.merchant_id), *_LINE_COLS)
+    CHAIN = EventLink.__table__
+    return (select(*CASES.c, Order.number.label("order_number"), Merchant.code.label("merchant_code"),
+                   Customer.external_id.label("customer_ref"), Customer.name.label("customer_name"),
+                   Customer.email.label("customer_email"), Customer.locale.label("customer_locale"),
+                   Customer.phone.label("customer_phone"), Customer.channels.label("customer_channels"),
+                   Customer.wechat_openid.label("customer_openid"), CHAIN.c.hash.label("chain_hash"),
+                   has_webhooks(CASES.c.merchant_id).label("webhooks"),
+                   *(column.label(f"line_{name}") for name, column in _LINE_COLS.items()))
             .join(Order, Order.id == CASES.c.order_id)
             .join(Merchant, Merchant.id == CASES.c.merchant_id)
             .outerjoin(Customer, Customer.id == CASES.c.customer_id)
             .outerjoin(CHAIN, and_(CHAIN.c.case_id == CASES.c.id, CHAIN.c.seq == CASES.c.version))
-            .outerjoin(SLA, SLA.c.merchant_id == CASES.c.merchant_id)
             .outerjoin(LINES, LINES.c.case_id == CASES.c.id)
             .outerjoin(OrderLine, OrderLine.id == LINES.c.order_line_id))
 
@@ -158,46 +158,52 @@ def scope(stmt: Select, actor: Actor) -> Select:
 
 
 def _assemble(rows) -> list[CaseRecord]:
+    """Case records from the loading statement's rows (one per case line), read by column name."""
     records: dict[int, CaseRecord] = {}
     for row in rows:
-        case_id = row[0]
-        record = records.get(case_id)
+        m = row._mapping
+        record = records.get(m["id"])
         if record is None:
-            record = CaseRecord(*row[:_N_CASE])
-            record.order_number, record.merchant_code = row[_N_CASE], row[_N_CASE + 1]
-            ext, name, email, locale, phone, channels, openid, head, sla_at, webhooks = \
-                row[_N_CASE + 2:_N_CASE + _N_EXTRA]
-            record.customer = {"id": ext, "name": name, "email": email, "locale": locale} if ext is not None else None
+            record = CaseRecord(**{name: m[name] for name in _CASE_NAMES})
+            record.order_number, record.merchant_code = m["order_number"], m["merchant_code"]
+            known = m["customer_ref"] is not None
+            record.customer = ({"id": m["customer_ref"], "name": m["customer_name"], "email": m["customer_email"],
+                                "locale": m["customer_locale"]} if known else None)
             record.context = Context(
-                chain_head=(record.version, head), sla_updated_at=sla_at,
-                webhooks=bool(webhooks),
-                contact=Contact(email, phone, locale, channels, openid) if ext is not None else None)
-            records[case_id] = record
-        line = row[_N_CASE + _N_EXTRA:]
-        if line[0] is not None:
-            record.lines.append(CaseLineRecord(*line))
+                chain_head=(record.version, m["chain_hash"]), webhooks=bool(m["webhooks"]),
+                contact=Contact(m["customer_email"], m["customer_phone"], m["customer_locale"],
+                                m["customer_channels"], m["customer_openid"]) if known else None)
+            records[record.id] = record
+        if m["line_id"] is not None:
+            record.lines.append(CaseLineRecord(**{name: m[f"line_{name}"] for name in _LINE_FIELDS}))
     return list(records.values())
 
 
 class _Loads:
-    """The loading statements, built once on first use: building and hashing a statement costs several times more
-    than running it."""
+    """The loading statements, each built on first use and kept: building and hashing a statement costs several
+    times more than running it."""
 
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        base = _base()
-        built = {
-            "by_number": base.where(CASES.c.number == bindparam("number")).order_by(LINES.c.id),
-            "by_number_merchant": base.where(CASES.c.number == bindparam("number"),
-                                             CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id),
-            "by_number_customer": base.where(CASES.c.number == bindparam("number"),
-                                             CASES.c.merchant_id == bindparam("merchant_id"),
-                                             CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id),
-            "by_ids": base.where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id),
-        }
-        self.__dict__.update(built)
-        return built[name]
+    @cached_property
+    def base(self) -> Select:
+        return _base()
+
+    @cached_property
+    def by_number(self) -> Select:
+        return self.base.where(CASES.c.number == bindparam("number")).order_by(LINES.c.id)
+
+    @cached_property
+    def by_number_merchant(self) -> Select:
+        return self.base.where(CASES.c.number == bindparam("number"),
+                               CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id)
+
+    @cached_property
+    def by_number_customer(self) -> Select:
+        return self.base.where(CASES.c.number == bindparam("number"), CASES.c.merchant_id == bindparam("merchant_id"),
+                               CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id)
+
+    @cached_property
+    def by_ids(self) -> Select:
+        return self.base.where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id)
 
 
 _LOADS = _Loads()

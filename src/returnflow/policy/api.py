@@ -190,7 +190,7 @@ async def dry_run(body: DryRunIn, actor: CurrentActor, db: DB):
 def run_dry(session: Session, actor: Actor, body: DryRunIn, *, draft: Policy | None = None) -> dict:
     """The policy's answer for a request, exactly as opening the case would decide it (same rows, same code).
     `draft`: an unsaved policy to try instead (the settings page previews an edit before publishing it)."""
-    from ..cases.service import _ORDER
+    from ..cases.service import ORDER_TO_OPEN
 
     if actor.kind == "customer" and any(x.repairs_done is not None or x.grade is not None for x in body.lines):
         raise Forbidden("forbidden_role", role=actor.role, what="state repairs or grades", allowed=["staff"])
@@ -209,7 +209,7 @@ def run_dry(session: Session, actor: Actor, body: DryRunIn, *, draft: Policy | N
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
 
-    order = session.execute(_ORDER, {"merchant_id": merchant.id, "number": body.order}).first()
+    order = session.execute(ORDER_TO_OPEN, {"merchant_id": merchant.id, "number": body.order}).first()
     if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
         raise NotFound("order", body.order, field="order")
     check_reasons(session, merchant.id, body.type, body.reason, body.lines)

@@ -64,7 +64,7 @@ class Assessment:
 def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | None, policy: Policy, preset: str | None,
            order, order_lines, requested: list[Requested], case_type: str, case_reason: str | None,
            now: datetime) -> Assessment:
-    """Decides every requested line and the case's verdict. `order` is a row of cases.service._ORDER and
+    """Decides every requested line and the case's verdict. `order` is a row of cases.service.ORDER_TO_OPEN and
     `order_lines` all its lines (rows of _LINES_WITH_CLAIMS), which carry its gifts."""
     codes = {r.line.category for r in requested if r.line.category}
     categories = _categories(session, merchant_id, codes) if codes else {}

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ..cases import store
-from ..cases.service import _next_value
+from ..cases.service import next_value_statement
 from .models import LedgerEntry, Voucher, VoucherLine
 
 # Account code -> (English, 中文). Debit-normal: expenses, returns, cash; credit-normal: liabilities, income.
@@ -68,7 +68,7 @@ def post(session: Session, *, merchant_id: int, kind: str, currency: str, lines:
     if sum(d for _, d, _ in lines) != sum(c for _, _, c in lines) or not lines:
         raise Unbalanced(f"voucher {kind} does not balance: {lines}")
     period = period_of(at, zone_of(session, merchant_id))
-    seq = store.run(session, _next_value(session.get_bind().dialect.name),
+    seq = store.run(session, next_value_statement(session.get_bind().dialect.name),
                     {"name": f"V{merchant_id}:{period}"}).scalar_one()
     number = f"V{period.replace('-', '')}-{merchant_id}-{seq:06d}"
     voucher_id = store.run(session, _INSERT_VOUCHER, {

@@ -13,7 +13,7 @@ from ..auth.actor import Actor
 from ..cases import store
 from ..cases.conversation import CasePlan
 from ..cases.models import CaseState, CaseType
-from ..cases.service import _next_value, get_case
+from ..cases.service import next_value_statement, get_case
 from ..cases.store import CaseRecord
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
@@ -309,7 +309,7 @@ def _number(session: Session, prefix: str, at: datetime, merchant_id: int | None
     from ..merchants.setup import zone_of
 
     day = at.astimezone(zone_of(session, merchant_id)).strftime("%y%m%d")
-    value = store.run(session, _next_value(session.get_bind().dialect.name), {"name": f"{prefix}{day}"}).scalar_one()
+    value = store.run(session, next_value_statement(session.get_bind().dialect.name), {"name": f"{prefix}{day}"}).scalar_one()
     return f"{prefix}{day}{value:04d}"
 
 
