@@ -24,6 +24,7 @@ from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord
 from ..cases.workflow import allowed_actions, fire
 from ..errors import Explained, Forbidden
+from ..i18n import N_
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..refunds import charges
@@ -246,8 +247,8 @@ def _notify(session: Session, case: CaseRecord, template: str, data: dict, at: d
 def view(session: Session, case: CaseRecord) -> dict[str, Any]:
     """The return's deadline, what happens when it passes, and the hold or charge with its history."""
     if not case.advance:
-        raise Explained("number", "this case is not an advance exchange", "本售后单不是「先发后退」换货",
-                        code="not_advance_exchange", status=409)
+        raise Explained("number", N_("this case is not an advance exchange"), code="not_advance_exchange",
+                        status=409)
     shipment = _shipment(session, case.id)
     conf = settings_of(session, case.merchant_id)
     pending = [t for t in timers.pending(session, case.id) if t.kind == TIMER]
