@@ -39,7 +39,8 @@ def pull_cmd(ctx: typer.Context, merchant: str = typer.Option(..., help="Merchan
     with db.read() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
     if merchant_id is None:
-        console.print(f"[red]{gettext(said, N_('no merchant {merchant}')).format(merchant=merchant)}[/red]")
+        text = gettext(said, N_("no merchant {merchant}")).format(merchant=merchant)
+        console.print(f"[red]{text}[/red]")
         raise typer.Exit(2)
     try:
         result = pull(db, merchant_id, platform, allowed=get_delivery_settings().allowed())
