@@ -23,6 +23,7 @@ from .config import Settings, get_settings
 from .db import Database, utcnow
 from .errors import AppError
 from .guard import InputGuard
+from .i18n import negotiate
 from .jobs.api import router as jobs_router
 from .logistics.api import router as logistics_router
 from .marketplace.api import router as marketplace_router
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def healthz(request: Request) -> dict:
         """Liveness and database reachability; `warnings` names what will go wrong if left alone (a working
         calendar missing this year's or, from November, next year's public holidays)."""
-        locale = "zh-CN" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
+        locale = negotiate(request.headers.get("accept-language"))  # no header: English, for monitors
         with database.read() as session:
             session.execute(text("SELECT 1"))
             missing = gaps(session, now=app.state.clock())

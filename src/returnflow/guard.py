@@ -19,6 +19,7 @@ from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import Refused
+from .i18n import N_
 
 INT32_MAX = 2**31 - 1  # ids, versions, counts, offsets and quantities are INTEGER columns
 INT64_MAX = 2**63 - 1  # the widest column (BIGINT minor units); SQLite cannot bind a larger integer at all
@@ -29,16 +30,15 @@ _WHOLE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
 
 
 def nul(field: str) -> Refused:
-    return Refused(field, "must not contain a NUL character (\\u0000)", "不能包含空字符（\\u0000）",
-                   code="unusable_character")
+    return Refused(field, N_("must not contain a NUL character (\\u0000)"), code="unusable_character")
 
 
 def bad_utf8(field: str) -> Refused:
-    return Refused(field, "is not valid UTF-8 text", "不是有效的 UTF-8 文本", code="unusable_character")
+    return Refused(field, N_("is not valid UTF-8 text"), code="unusable_character")
 
 
 def out_of_range(field: str, low: int, high: int) -> Refused:
-    return Refused(field, f"must be a whole number from {low} to {high}", f"必须是 {low} 到 {high} 之间的整数")
+    return Refused(field, N_("must be a whole number from {low} to {high}"), low=low, high=high)
 
 
 def _decode(raw: bytes, field: str) -> str:
@@ -54,7 +54,7 @@ def _decode(raw: bytes, field: str) -> str:
 def _text_param(raw: bytes, field: str) -> str:
     text = _decode(raw, field)
     if len(text) > MAX_PARAM_CHARS:
-        raise Refused(field, f"is longer than {MAX_PARAM_CHARS} characters", f"超过 {MAX_PARAM_CHARS} 个字符")
+        raise Refused(field, N_("is longer than {most} characters"), most=MAX_PARAM_CHARS)
     return text
 
 
@@ -198,8 +198,7 @@ def check_json(body: bytes) -> None:
     try:
         data = json.loads(text, parse_int=_parse_int)
     except RecursionError:
-        raise Refused("body", f"nests objects or lists more than {MAX_DEPTH} deep",
-                      f"对象或数组嵌套超过 {MAX_DEPTH} 层") from None
+        raise Refused("body", N_("nests objects or lists more than {most} deep"), most=MAX_DEPTH) from None
     except ValueError:
         return  # not JSON: the route answers with its own malformed_json 422
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
@@ -207,24 +206,22 @@ def check_json(body: bytes) -> None:
         value, path, depth = stack.pop()
         where = path or "body"
         if isinstance(value, _Huge):
-            raise Refused(where, f"is larger than {INT64_MAX}", f"超过上限 {INT64_MAX}")
+            raise Refused(where, N_("is larger than {most}"), most=INT64_MAX)
         if isinstance(value, str):
             if "\x00" in value:
                 raise nul(where)
             if len(value) > MAX_JSON_TEXT:
-                raise Refused(where, f"is longer than {MAX_JSON_TEXT} characters", f"超过 {MAX_JSON_TEXT} 个字符")
+                raise Refused(where, N_("is longer than {most} characters"), most=MAX_JSON_TEXT)
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                raise Refused(where, "must be a finite number (not NaN, Infinity or beyond 1e308)",
-                              "必须是有限数字（不能是 NaN、Infinity 或超过 1e308）")
+                raise Refused(where, N_("must be a finite number (not NaN, Infinity or beyond 1e308)"))
             if abs(value) > INT64_MAX:
-                raise Refused(where, f"is larger than {INT64_MAX}", f"超过上限 {INT64_MAX}")
+                raise Refused(where, N_("is larger than {most}"), most=INT64_MAX)
         else:
             if depth >= MAX_DEPTH:
-                raise Refused(where, f"nests objects or lists more than {MAX_DEPTH} deep",
-                              f"对象或数组嵌套超过 {MAX_DEPTH} 层")
+                raise Refused(where, N_("nests objects or lists more than {most} deep"), most=MAX_DEPTH)
             if isinstance(value, dict):
                 for key, item in value.items():
                     if "\x00" in key:

@@ -13,6 +13,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
 from .errors import Explained
+from .i18n import N_
 
 # TrueType-outline CJK fonts (ReportLab embeds TrueType, not CFF): the Debian package scripts/setup installs first.
 FONT_CANDIDATES = (
@@ -39,10 +40,9 @@ def font_path() -> Path:
                                    capture_output=True, text=True, timeout=10).stdout.split("\n", 1)
             if len(found) == 2 and family.split()[0].lower() in found[1].lower() and Path(found[0]).is_file():
                 return Path(found[0])
-    raise Explained("font", f"no Chinese font to embed in the PDF: install fonts-wqy-microhei (scripts/setup does) "
-                    f"or set {ENV} to a TrueType font file",
-                    f"没有可嵌入 PDF 的中文字体：请安装 fonts-wqy-microhei（scripts/setup 会安装）或将 {ENV} "
-                    f"设为一个 TrueType 字体文件", code="pdf_font_missing", status=503)
+    raise Explained("font", N_("no Chinese font to embed in the PDF: install fonts-wqy-microhei (scripts/setup "
+                               "does) or set {variable} to a TrueType font file"), variable=ENV,
+                    code="pdf_font_missing", status=503)
 
 
 @lru_cache(maxsize=1)

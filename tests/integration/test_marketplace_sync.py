@@ -46,6 +46,8 @@ def test_two_pulls_and_pushes_with_changes_on_both_sides(db, platform):
     synced = requests_of(db)
     assert synced["R2"].case_id is None and synced["R2"].problem["code"] == "order_unknown"
     assert "T9999" in synced["R2"].problem["en"] and "T9999" in synced["R2"].problem["zh-CN"]
+    # Kept in every language of the desk (zh-Hant too), so a Traditional reader is not shown English.
+    assert "本系統沒有訂單 T9999" in synced["R2"].problem["zh-Hant"]
     c1 = case_of(db, "taobao:R1")
     assert c1.channel == "api" and c1.type == "return_refund" and c1.state == "pending_review"
     assert c1.created_at == asked  # the platform's clock: the case starts when the buyer asked

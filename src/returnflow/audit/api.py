@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import Explained, Forbidden
+from ..i18n import N_
 from ..web import current_actor
 from . import customer_copy
 from .archive import build
@@ -26,9 +27,8 @@ async def archive(number: str, request: Request, copy: str = Query("staff", patt
     if actor.role not in READERS:
         raise Forbidden("forbidden_role", role=actor.role, what="download an archive", allowed=list(READERS))
     if copy not in COPIES:
-        raise Explained("copy", "choose 'staff' (everything, internal items marked) or 'customer' (what the "
-                        "customer may see)", "请选择 staff（全部内容，内部项已标注）或 customer（顾客可见的内容）",
-                        allowed=list(COPIES))
+        raise Explained("copy", N_("choose 'staff' (everything, internal items marked) or 'customer' (what the "
+                                   "customer may see)"), allowed=list(COPIES))
     db, store = request.app.state.db, request.app.state.store
     builder = COPIES[copy]
 

@@ -20,6 +20,7 @@ from ..cases.models import Attachment, CaseEvent, CaseState
 from ..cases.service import get_case
 from ..cases.views import STATE_LABELS
 from ..errors import Explained
+from ..i18n import N_
 from ..money import fmt
 from ..pdf import cjk_font
 from ..refunds.models import Compensation, Voucher, VoucherLine
@@ -39,8 +40,8 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     """The ZIP archive of a closed case."""
     case = get_case(session, actor=actor, number=number)
     if case.state != CaseState.CLOSED.value:
-        raise Explained("state", f"only a closed case is archived; {number} is {case.state}",
-                        f"只有已结案的售后单可以归档；{number} 当前状态为 {case.state}", code="not_closed", status=409)
+        raise Explained("state", N_("only a closed case is archived; {number} is {state}"), number=number,
+                        state=case.state, code="not_closed", status=409)
     events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
     links = session.scalars(select(EventLink).where(EventLink.case_id == case.id).order_by(EventLink.seq)).all()
     attachments = session.scalars(select(Attachment).where(Attachment.case_id == case.id)

@@ -27,7 +27,7 @@ from ..cases.service import get_case
 from ..cases.views import STATE_LABELS
 from ..cases.visibility import CUSTOMER
 from ..errors import Explained
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from ..labels import reason_label
 from ..pdf import cjk_font
 
@@ -45,8 +45,8 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
 
     case = get_case(session, actor=actor, number=number)
     if case.state != CaseState.CLOSED.value:
-        raise Explained("state", f"a copy is made once the request is closed; {number} is not closed yet",
-                        f"售后单结案后才能下载副本；{number} 尚未结案", code="not_closed", status=409)
+        raise Explained("state", N_("a copy is made once the request is closed; {number} is not closed yet"),
+                        number=number, code="not_closed", status=409)
     events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
                                                           CaseEvent.visibility == CUSTOMER)
                                   .order_by(CaseEvent.seq)))

@@ -16,15 +16,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..errors import Explained
+from ..i18n import N_
 from .carriers import BY_SLUG, CARRIERS, normalise_number
 
 STATUSES = ("in_transit", "out_for_delivery", "delivered", "failed_attempt", "returned_to_sender", "lost", "damaged")
 UNKNOWN = "unknown"  # kept, shown, but moves nothing
+# The statuses' labels (msgids of the catalogs; "Signed for", since "Delivered" is already a date's label).
 STATUS_LABELS = {
-    "in_transit": ("In transit", "运输中"), "out_for_delivery": ("Out for delivery", "派送中"),
-    "delivered": ("Delivered", "已签收"), "failed_attempt": ("Delivery attempt failed", "投递失败"),
-    "returned_to_sender": ("Returned to sender", "已退回寄件人"), "lost": ("Lost", "丢失"),
-    "damaged": ("Damaged", "破损"), UNKNOWN: ("Unknown", "未知"),
+    "in_transit": N_("In transit"), "out_for_delivery": N_("Out for delivery"), "delivered": N_("Signed for"),
+    "failed_attempt": N_("Delivery attempt failed"), "returned_to_sender": N_("Returned to sender"),
+    "lost": N_("Lost"), "damaged": N_("Damaged"), UNKNOWN: N_("Unknown"),
 }
 FORMATS = ("generic", "aftership", "correios")
 
@@ -56,19 +57,17 @@ class Parsed:
     not_found: list[dict]  # numbers the carrier says it does not know
 
 
-def _bad(field: str, en: str, zh: str, allowed=None) -> Explained:
-    return Explained(field, en, zh, code="bad_tracking_event", allowed=allowed)
+def _bad(field: str, text: str, allowed=None, **params) -> Explained:
+    return Explained(field, text, code="bad_tracking_event", allowed=allowed, **params)
 
 
 def _time(value, field: str, default_tz=timezone.utc) -> datetime:
     if not isinstance(value, str) or not value.strip():
-        raise _bad(field, "must be a date-time such as 2026-11-24T10:00:00+08:00",
-                   "必须是日期时间，例如 2026-11-24T10:00:00+08:00")
+        raise _bad(field, N_("must be a date-time such as 2026-11-24T10:00:00+08:00"))
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise _bad(field, f"{value!r} is not a date-time such as 2026-11-24T10:00:00+08:00",
-                   f"「{value}」不是日期时间，例如 2026-11-24T10:00:00+08:00") from None
+        raise _bad(field, N_("'{value}' is not a date-time such as 2026-11-24T10:00:00+08:00"), value=value) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz)
     return parsed.astimezone(timezone.utc)
@@ -77,19 +76,19 @@ def _time(value, field: str, default_tz=timezone.utc) -> datetime:
 def _carrier(value, field: str) -> str:
     code = str(value or "").strip().upper()
     if code not in CARRIERS:
-        raise _bad(field, f"unknown carrier {value!r}", f"未知的快递公司「{value}」", allowed=sorted(CARRIERS))
+        raise _bad(field, N_("unknown carrier '{carrier}'"), carrier=value, allowed=sorted(CARRIERS))
     return code
 
 
 def _obj(value, field: str) -> dict:
     if not isinstance(value, dict):
-        raise _bad(field, "must be a JSON object", "必须是 JSON 对象")
+        raise _bad(field, N_("must be a JSON object"))
     return value
 
 
 def _list(value, field: str) -> list:
     if not isinstance(value, list):
-        raise _bad(field, "must be a list", "必须是列表")
+        raise _bad(field, N_("must be a list"))
     return value
 
 
@@ -105,13 +104,13 @@ def parse_generic(body) -> Parsed:
     carrier = _carrier(body.get("carrier"), "carrier")
     number = normalise_number(_str(body.get("tracking_number")))
     if not number:
-        raise _bad("tracking_number", "is required", "为必填项")
+        raise _bad("tracking_number", N_("is required"))
     updates = []
     for i, item in enumerate(_list(body.get("events"), "events")):
         item = _obj(item, f"events[{i}]")
         status = item.get("status")
         if status not in STATUSES:
-            raise _bad(f"events[{i}].status", f"{status!r} is not a tracking status", f"「{status}」不是物流状态",
+            raise _bad(f"events[{i}].status", N_("'{value}' is not a tracking status"), value=status,
                        allowed=list(STATUSES))
         at = _time(item.get("occurred_at"), f"events[{i}].occurred_at")
         updates.append(TrackingUpdate(carrier, number, status, at,
@@ -154,10 +153,10 @@ def parse_aftership(body) -> Parsed:
     slug = _str(msg.get("slug")).lower()
     carrier = BY_SLUG.get(slug)
     if carrier is None:
-        raise _bad("msg.slug", f"unknown carrier slug {slug!r}", f"未知的快递标识「{slug}」", allowed=sorted(BY_SLUG))
+        raise _bad("msg.slug", N_("unknown carrier slug '{slug}'"), slug=slug, allowed=sorted(BY_SLUG))
     number = normalise_number(_str(msg.get("tracking_number")))
     if not number:
-        raise _bad("msg.tracking_number", "is required", "为必填项")
+        raise _bad("msg.tracking_number", N_("is required"))
     updates = []
     for i, cp in enumerate(_list(msg.get("checkpoints"), "msg.checkpoints")):
         cp = _obj(cp, f"msg.checkpoints[{i}]")
@@ -218,7 +217,7 @@ def parse_correios(body) -> Parsed:
         obj = _obj(obj, f"objeto[{i}]")
         number = normalise_number(_str(obj.get("numero")))
         if not number:
-            raise _bad(f"objeto[{i}].numero", "is required", "为必填项")
+            raise _bad(f"objeto[{i}].numero", N_("is required"))
         if obj.get("erro"):
             missing.append({"tracking_number": number, "carrier_says": _str(obj.get("erro"))})
             continue
@@ -228,12 +227,11 @@ def parse_correios(body) -> Parsed:
             field = f"objeto[{i}].evento[{j}]"
             kind, status = _str(ev.get("tipo")), _str(str(ev.get("status", "")))
             if not kind or not status:
-                raise _bad(f"{field}.tipo", "tipo and status are required", "tipo 与 status 为必填项")
+                raise _bad(f"{field}.tipo", N_("tipo and status are required"))
             try:
                 local = datetime.strptime(f"{_str(ev.get('data'))} {_str(ev.get('hora'))}", "%d/%m/%Y %H:%M")
             except ValueError:
-                raise _bad(f"{field}.data", "data must be dd/mm/yyyy and hora HH:MM",
-                           "data 须为 dd/mm/yyyy，hora 须为 HH:MM") from None
+                raise _bad(f"{field}.data", N_("data must be dd/mm/yyyy and hora HH:MM")) from None
             description = " — ".join(x for x in (_str(ev.get("descricao")), _str(ev.get("detalhe"))) if x)
             place = ", ".join(x for x in (_str(ev.get("local")), _str(ev.get("cidade")), _str(ev.get("uf"))) if x)
             updates.append(TrackingUpdate("CORREIOS", number, correios_status(kind, status),
@@ -249,7 +247,7 @@ def parse(fmt: str, body) -> Parsed:
     """Reads a webhook body in format `fmt`."""
     parser = PARSERS.get(fmt)
     if parser is None:
-        raise _bad("format", f"unknown format {fmt!r}", f"未知的格式「{fmt}」", allowed=list(FORMATS))
+        raise _bad("format", N_("unknown format '{format}'"), format=fmt, allowed=list(FORMATS))
     return parser(body)
 
 

@@ -24,6 +24,7 @@ from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord
 from ..cases.workflow import allowed_actions, fire
 from ..errors import Explained, Forbidden
+from ..i18n import N_, match
 from ..merchants.models import Merchant
 from ..money import fmt
 from ..refunds import charges
@@ -233,8 +234,8 @@ def on_outcome(session: Session, charge: CustomerCharge, op: str, ok: bool, at: 
 def _notify(session: Session, case: CaseRecord, template: str, data: dict, at: datetime) -> None:
     if case.customer_id is None:
         return
-    locale = (case.customer or {}).get("locale")
-    locale = locale if locale in ("zh-CN", "en") else "zh-CN"
+    # Any language of the desk (zh-Hant too); one it lacks falls back as the notification templates do.
+    locale = match((case.customer or {}).get("locale")) or "zh-CN"
     for channel in ("in_app", "email"):
         store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=at, payload={
             "channel": channel, "to": f"customer:{case.customer_id}", "locale": locale, "template": template,
@@ -246,8 +247,8 @@ def _notify(session: Session, case: CaseRecord, template: str, data: dict, at: d
 def view(session: Session, case: CaseRecord) -> dict[str, Any]:
     """The return's deadline, what happens when it passes, and the hold or charge with its history."""
     if not case.advance:
-        raise Explained("number", "this case is not an advance exchange", "本售后单不是「先发后退」换货",
-                        code="not_advance_exchange", status=409)
+        raise Explained("number", N_("this case is not an advance exchange"), code="not_advance_exchange",
+                        status=409)
     shipment = _shipment(session, case.id)
     conf = settings_of(session, case.merchant_id)
     pending = [t for t in timers.pending(session, case.id) if t.kind == TIMER]

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 from ..cases import service as cases
 from ..cases.views import present
 from ..errors import Explained
+from ..i18n import N_, gettext
 from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
 from ..refunds import charges
 from . import advance, service
@@ -26,16 +27,16 @@ router = APIRouter(tags=["logistics"])
 @router.get("/carriers")
 async def list_carriers(actor: CurrentActor, request: Request) -> list[dict]:
     """Carriers the desk knows, with an example of each one's tracking number."""
-    zh = locale_of(request) == "zh-CN"
-    return [{"code": c.code, "name": c.name_zh if zh else c.name_en, "example": c.example,
+    locale = locale_of(request)
+    return [{"code": c.code, "name": c.name(locale), "example": c.example,
              "checked": c.check is not None} for c in CARRIERS.values()]
 
 
 @router.get("/tracking/statuses")
 async def tracking_statuses(request: Request) -> list[dict]:
     """The normalised tracking statuses."""
-    zh = locale_of(request) == "zh-CN"
-    return [{"status": s, "label": STATUS_LABELS[s][1 if zh else 0]} for s in STATUSES]
+    locale = locale_of(request)
+    return [{"status": s, "label": gettext(locale, STATUS_LABELS[s])} for s in STATUSES]
 
 
 @router.put("/return-addresses/{code}")
@@ -43,7 +44,7 @@ async def save_return_address(code: str, body: ReturnAddressSave, request: Reque
     """Creates or replaces a return warehouse address (supervisor, admin)."""
     actor = await current_actor(request)
     if not code.replace("-", "").replace("_", "").isalnum() or len(code) > 40:
-        raise Explained("code", "use letters, digits, - and _ (at most 40)", "只能使用字母、数字、- 和 _（最多 40 个）")
+        raise Explained("code", N_("use letters, digits, - and _ (at most 40)"))
 
     def work(session):
         return 200, service.address_dict(service.save_address(session, actor=actor, code=code,
@@ -56,8 +57,7 @@ async def save_return_address(code: str, body: ReturnAddressSave, request: Reque
 async def list_return_addresses(actor: CurrentActor, db: DB) -> list[dict]:
     """The merchant's return addresses."""
     if actor.merchant_id is None:
-        raise Explained("merchant", "use a token of the merchant's own staff", "请使用商家员工的令牌",
-                        code="merchant_required")
+        raise Explained("merchant", N_("use a token of the merchant's own staff"), code="merchant_required")
     with db.read() as session:
         return [service.address_dict(r) for r in service.list_addresses(session, merchant_id=actor.merchant_id)]
 
@@ -79,8 +79,8 @@ async def send_return_instructions(number: str, request: Request):
     def work(session):
         case = cases.get_case(session, actor=actor, number=number)
         if actor.kind == "customer":
-            raise Explained("actor", "staff send instructions; customers read them", "由客服发送，顾客可直接查看",
-                            code="forbidden_role", status=403)
+            raise Explained("actor", N_("staff send instructions; customers read them"), code="forbidden_role",
+                            status=403)
         body = service.send_instructions(session, case, locale)
         return 202, {"queued": True, "template": "return_instructions", "to": case.customer.get("email"),
                      "deadline": body["deadline"]}
@@ -143,7 +143,7 @@ async def tracking_webhook(fmt: str, request: Request, body: Any = Body(...)):
     Duplicates are recognised; events for parcels not yet registered are kept and matched later."""
     actor = await current_actor(request)
     if fmt not in FORMATS:
-        raise Explained("format", f"unknown format {fmt!r}", f"未知的格式「{fmt}」", allowed=list(FORMATS))
+        raise Explained("format", N_("unknown format '{format}'"), format=fmt, allowed=list(FORMATS))
 
     locale = locale_of(request)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import Explained
-from ..i18n import ENGLISH, match, pgettext, pick
+from ..i18n import ENGLISH, N_, SUPPORTED, match, pgettext, pick
 
 
 def s10_valid(number: str) -> bool:
@@ -41,6 +41,10 @@ class Carrier:
         if found != self.name_en or match(locale) == ENGLISH:
             return found
         return pick({"en": self.name_en, "zh-CN": self.name_zh}, locale)
+
+    def names(self) -> dict[str, str]:
+        """The carrier's name in every language of the desk (a refusal picks its reader's)."""
+        return {tag: self.name(tag) for tag in SUPPORTED}
 
     def valid(self, number: str) -> bool:
         return re.fullmatch(self.pattern, number) is not None and (self.check is None or self.check(number))
@@ -78,18 +82,16 @@ def check_tracking(carrier: str, number: str, *, field_prefix: str = "") -> tupl
     code = (carrier or "").strip().upper()
     found = CARRIERS.get(code)
     if found is None:
-        raise Explained(f"{field_prefix}carrier", f"unknown carrier {carrier!r}", f"未知的快递公司「{carrier}」",
+        raise Explained(f"{field_prefix}carrier", N_("unknown carrier '{carrier}'"), carrier=carrier,
                         code="unknown_carrier", allowed=sorted(CARRIERS))
     value = normalise_number(number)
     if not value:
-        raise Explained(f"{field_prefix}tracking_number", "is required", "为必填项", code="validation")
+        raise Explained(f"{field_prefix}tracking_number", N_("is required"), code="validation")
     if not found.valid(value):
-        raise Explained(f"{field_prefix}tracking_number",
-                        f"{value!r} is not a {found.name_en} tracking number (e.g. {found.example}"
-                        f"{'; the check digit must match' if found.check else ''})",
-                        f"「{value}」不是有效的{found.name_zh}运单号（例如 {found.example}"
-                        f"{'；校验位须正确' if found.check else ''}）",
-                        code="malformed_tracking_number", allowed=found.example)
+        text = N_("'{value}' is not a {carrier} tracking number (e.g. {example}; the check digit must match)") \
+            if found.check else N_("'{value}' is not a {carrier} tracking number (e.g. {example})")
+        raise Explained(f"{field_prefix}tracking_number", text, value=value, carrier=found.names(),
+                        example=found.example, code="malformed_tracking_number", allowed=found.example)
     return code, value
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import Explained
+from ..i18n import N_
 from ..merchants.models import Merchant
 from ..web import DB, CurrentActor, current_actor, locale_of, mutate
 from . import adapters, kuaidi100, tracking_settings
@@ -81,8 +82,8 @@ async def detect_carrier(number: str, actor: CurrentActor, db: DB, request: Requ
     merchant uses it, else (or when it does not answer) the local prefix rules."""
     value = normalise_number(number)
     if not value:
-        raise Explained("number", "give a tracking number", "请填写运单号")
-    zh = locale_of(request) == "zh-CN"
+        raise Explained("number", N_("give a tracking number"))
+    locale = locale_of(request)
     codes, source = [], "rules"
     values = None
     if actor.merchant_id is not None:
@@ -98,7 +99,7 @@ async def detect_carrier(number: str, actor: CurrentActor, db: DB, request: Requ
             codes = []
     codes = codes or detect_local(value)
     return {"number": value, "source": source,
-            "carriers": [{"code": c, "name": CARRIERS[c].name_zh if zh else CARRIERS[c].name_en} for c in codes]}
+            "carriers": [{"code": c, "name": CARRIERS[c].name(locale)} for c in codes]}
 
 
 # ---- the hooks -------------------------------------------------------------------------------------------------
@@ -108,8 +109,8 @@ def _refuse(merchant_code: str, provider: str, reason: str) -> None:
 
 
 def _bad_token() -> Explained:
-    return Explained("token", "this hook address is not valid (wrong or retired token)",
-                     "此回调地址无效（令牌错误或已停用）", code="bad_hook_token", status=401)
+    return Explained("token", N_("this hook address is not valid (wrong or retired token)"), code="bad_hook_token",
+                     status=401)
 
 
 async def _run(request: Request, fn):
@@ -147,8 +148,8 @@ async def merchant_hook(merchant_code: str, provider: str, token: str, request: 
         ts = body.get("ts") if isinstance(body, dict) else None
         if isinstance(ts, (int, float)) and abs(time.time() - ts) > TOLERANCE:
             _refuse(merchant_code, provider, "stale (ts out of tolerance)")
-            raise Explained("ts", f"the event is older than {TOLERANCE} seconds (stale or replayed)",
-                            f"事件已超过 {TOLERANCE} 秒（过期或重放）", code="stale_hook", status=401)
+            raise Explained("ts", N_("the event is older than {seconds} seconds (stale or replayed)"),
+                            seconds=TOLERANCE, code="stale_hook", status=401)
     parsed = adapters.parse(provider, body)
     return await _run(request, lambda s: ingest_parsed(s, merchant_id=merchant_id, parsed=parsed, locale=locale))
 
@@ -157,7 +158,7 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw or b"")
     except ValueError:
-        raise Explained("body", "must be JSON", "必须是 JSON", code="bad_tracking_event") from None
+        raise Explained("body", N_("must be JSON"), code="bad_tracking_event") from None
 
 
 def _check_aftership(request: Request, merchant_code: str, secret: str, raw: bytes) -> None:
@@ -165,8 +166,8 @@ def _check_aftership(request: Request, merchant_code: str, secret: str, raw: byt
     expected = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
     if not secret or not hmac.compare_digest(expected, given.strip()):
         _refuse(merchant_code, "aftership", "no AfterShip secret set" if not secret else "HMAC does not match")
-        raise Explained("aftership-hmac-sha256", "the signature does not match the body",
-                        "签名与内容不符", code="bad_signature", status=401)
+        raise Explained("aftership-hmac-sha256", N_("the signature does not match the body"), code="bad_signature",
+                        status=401)
 
 
 async def _kuaidi100(request: Request, merchant_code: str, merchant_id: int, hook_secret: str, raw: bytes,

@@ -26,6 +26,7 @@ from ..cases.store import CaseRecord
 from ..cases.views import present
 from ..db import utcnow
 from ..errors import Explained
+from ..i18n import N_
 from ..fields import Version
 from ..orders.models import Customer
 from ..web import current_actor, mutate
@@ -76,8 +77,8 @@ def label_line(pickup: dict | None, zone) -> str:
     return f"上门取件 Pickup: {window}" + (f"    预约号 Booking: {ref}" if ref else "")
 
 
-def _no(field: str, en: str, zh: str, code: str, status: int = 409) -> Explained:
-    return Explained(field, en, zh, code=code, status=status)
+def _no(field: str, text: str, code: str, status: int = 409) -> Explained:
+    return Explained(field, text, code=code, status=status)
 
 
 def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str, Any], now: datetime) -> dict:
@@ -87,28 +88,25 @@ def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str,
 
     values = tracking_settings.raw(session, case.merchant_id)
     if not values["pickup_enabled"]:
-        raise _no("pickup", "this shop does not offer courier pickup; drop the parcel off at the carrier",
-                  "本店未开通上门取件，请自行寄出", "pickup_not_offered")
+        raise _no("pickup", N_("this shop does not offer courier pickup; drop the parcel off at the carrier"),
+                  "pickup_not_offered")
     if not (tracking_settings.kuaidi100_ready(values) and values["kuaidi100_secret"]):
-        raise _no("pickup", "courier pickup is not set up (Settings → Tracking: Kuaidi100 key and secret)",
-                  "上门取件尚未配置（设置 → 物流跟踪：快递100 key 与 secret）", "pickup_not_configured")
+        raise _no("pickup", N_("courier pickup is not set up (Settings → Tracking: Kuaidi100 key and secret)"),
+                  "pickup_not_configured")
     if not case.needs_return or case.state != S.AWAITING_RETURN:
-        raise _no("number", "this case is not waiting for its goods to be sent back", "本售后单当前无需寄回商品",
-                  "not_awaiting_return")
+        raise _no("number", N_("this case is not waiting for its goods to be sent back"), "not_awaiting_return")
     if session.scalar(select(Shipment.id).where(Shipment.case_id == case.id, Shipment.direction == "inbound")):
-        raise _no("number", "the return parcel is already recorded", "退货包裹已登记", "already_shipped")
+        raise _no("number", N_("the return parcel is already recorded"), "already_shipped")
     code = data["carrier"].strip().upper()
     company = kuaidi100.COMPANIES.get(code)
     if code not in kuaidi100.PICKUP_CARRIERS or company is None:
-        raise Explained("carrier", "choose a carrier that collects parcels (SF, JD, YTO, ZTO, STO, Yunda, EMS)",
-                        "请选择可上门取件的快递公司（顺丰、京东、圆通、中通、申通、韵达、EMS）", code="unknown_carrier",
-                        allowed=list(kuaidi100.PICKUP_CARRIERS))
+        raise Explained("carrier", N_("choose a carrier that collects parcels (SF, JD, YTO, ZTO, STO, Yunda, EMS)"),
+                        code="unknown_carrier", allowed=list(kuaidi100.PICKUP_CARRIERS))
     if data["end"] <= data["start"]:
-        raise Explained("end", "the window must end after it starts", "结束时间须晚于开始时间")
+        raise Explained("end", N_("the window must end after it starts"))
     address = route(session, case)
     if address is None:
-        raise _no("return_address", "the merchant has no return address set up yet", "商家尚未设置退货地址",
-                  "no_return_address")
+        raise _no("return_address", N_("the merchant has no return address set up yet"), "no_return_address")
     zone = merchant_zone(session, case.merchant_id)
     offset, day_type = DAYS[data["day"]]
     day = (now.astimezone(zone) + timedelta(days=offset)).date()
@@ -133,14 +131,12 @@ def book(plan: dict) -> dict:
         answer = kuaidi100.book_pickup(kuaidi100.Kuaidi100Settings(), key=plan["key"], secret=plan["secret"],
                                        param=plan["param"])
     except kuaidi100.ProviderDown:
-        raise Explained("pickup", "the courier booking service did not answer; try again in a few minutes, or "
-                        "drop the parcel off", "快递预约服务暂无响应，请稍后再试，或自行寄出",
-                        code="pickup_unavailable", status=503) from None
+        raise Explained("pickup", N_("the courier booking service did not answer; try again in a few minutes, or "
+                                     "drop the parcel off"), code="pickup_unavailable", status=503) from None
     waybill = str(answer.data.get("kuaidinum") or "").strip()
     if not answer.ok or not waybill:
-        raise Explained("pickup", f"the carrier did not book the pickup ({answer.message or answer.code}); try "
-                        "another window or drop the parcel off",
-                        f"快递公司未能预约上门取件（{answer.message or answer.code}），请换个时间或自行寄出",
+        raise Explained("pickup", N_("the carrier did not book the pickup ({answer}); try another window or drop "
+                                     "the parcel off"), answer=answer.message or answer.code,
                         code="pickup_refused", status=409)
     return {**plan["pickup"], "booking_ref": str(answer.data.get("taskId") or "")[:100],
             "order_id": str(answer.data.get("orderId") or "")[:100], "waybill": waybill}
@@ -152,9 +148,8 @@ def claim(db, case_id: int) -> None:
     from sqlalchemy import update
     from sqlalchemy.exc import IntegrityError
 
-    busy = _no("pickup", "a courier pickup for this case is being booked or was booked already; wait for its "
-               "answer, or drop the parcel off", "此售后单的上门取件正在预约或已预约，请等待结果，或自行寄出",
-               "pickup_in_progress")
+    busy = _no("pickup", N_("a courier pickup for this case is being booked or was booked already; wait for its "
+                            "answer, or drop the parcel off"), "pickup_in_progress")
     try:
         with db.transaction() as session:
             again = session.execute(update(PickupClaim).where(

@@ -16,7 +16,7 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, Forbidden
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from ..texts.logistics import PACKING_ADVICE
 from ..money import MoneyError, fmt, from_minor, to_minor
 from ..orders.models import Order, OrderLine
@@ -32,8 +32,7 @@ def staff_merchant(actor: Actor, roles: tuple[str, ...], what: str) -> int:
     if actor.kind == "customer" or actor.role not in roles:
         raise Forbidden("forbidden_role", role=actor.role, what=what, allowed=list(roles))
     if actor.merchant_id is None:
-        raise Explained("merchant", "use a token of the merchant's own staff for this", "请使用商家员工的令牌",
-                        code="merchant_required")
+        raise Explained("merchant", N_("use a token of the merchant's own staff for this"), code="merchant_required")
     return actor.merchant_id
 
 
@@ -48,7 +47,7 @@ def save_address(session: Session, *, actor: Actor, code: str, data: dict[str, A
     merchant_id = staff_merchant(actor, ("supervisor", "admin"), "manage return addresses")
     for i, carrier in enumerate(data.get("carriers") or []):
         if carrier not in CARRIERS:
-            raise Explained(f"carriers[{i}]", f"unknown carrier {carrier!r}", f"未知的快递公司「{carrier}」",
+            raise Explained(f"carriers[{i}]", N_("unknown carrier '{carrier}'"), carrier=carrier,
                             code="unknown_carrier", allowed=sorted(CARRIERS))
     row = session.scalar(select(ReturnAddress).where(ReturnAddress.merchant_id == merchant_id,
                                                      ReturnAddress.code == code))
@@ -139,12 +138,11 @@ def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, a
     from . import pickup as pickups
 
     if not case.needs_return:
-        raise Explained("number", "this case does not need the goods back", "本售后单无需寄回商品",
-                        code="no_return_needed", status=409)
+        raise Explained("number", N_("this case does not need the goods back"), code="no_return_needed", status=409)
     address = address or route(session, case)
     if address is None:
-        raise Explained("return_address", "the merchant has no return address set up yet",
-                        "商家尚未设置退货地址", code="no_return_address", status=409)
+        raise Explained("return_address", N_("the merchant has no return address set up yet"),
+                        code="no_return_address", status=409)
     carriers = [{"code": c, "name": CARRIERS[c].name(locale)}
                 for c in (address.carriers or [])]
     shipment = None if before_shipping else session.scalar(
@@ -197,8 +195,8 @@ def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[s
     body = instructions(session, case, locale)
     customer = case.customer or {}
     if not customer.get("email"):
-        raise Explained("customer.email", "the customer has no email address on file", "顾客没有登记邮箱",
-                        code="no_destination", status=409)
+        raise Explained("customer.email", N_("the customer has no email address on file"), code="no_destination",
+                        status=409)
     data = {**body, "deadline": body["deadline"].isoformat(), "shipment": None}
     store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=utcnow(), payload={
         "channel": "email", "to": customer["email"], "locale": customer.get("locale") or locale,
@@ -222,8 +220,8 @@ def _new_shipment(session: Session, case: CaseRecord, *, carrier: str, number: s
                                                           Shipment.carrier == carrier,
                                                           Shipment.tracking_number == number))
     if taken is not None:
-        raise Explained("tracking_number", f"{number} is already recorded for a parcel",
-                        f"运单号 {number} 已登记过", code="duplicate_tracking_number", status=409)
+        raise Explained("tracking_number", N_("{number} is already recorded for a parcel"), number=number,
+                        code="duplicate_tracking_number", status=409)
     row = Shipment(merchant_id=case.merchant_id, case_id=case.id, direction=direction, purpose=purpose,
                    carrier=carrier, tracking_number=number, created_by=actor.ref, **extra)
     session.add(row)
@@ -254,11 +252,11 @@ def outbound_items(case: CaseRecord, items: list[dict]) -> list[dict]:
     for i, item in enumerate(items):
         line = by_id.get(item["line_id"])
         if line is None:
-            raise Explained(f"items[{i}].line_id", f"not a line of this case; lines: {sorted(by_id)}",
-                            f"不是本售后单的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+            raise Explained(f"items[{i}].line_id", N_("not a line of this case; lines: {lines}"), lines=sorted(by_id),
+                            allowed=sorted(by_id))
         if item["quantity"] > line.quantity:
-            raise Explained(f"items[{i}].quantity", f"at most {line.quantity} (the case line's quantity)",
-                            f"最多 {line.quantity} 件（售后单该行数量）")
+            raise Explained(f"items[{i}].quantity", N_("at most {most} (the case line's quantity)"),
+                            most=line.quantity)
         entry = {"line_id": line.id, "returned_sku": line.sku, "sku": item["sku"], "quantity": item["quantity"]}
         if item.get("unit_price") is not None:
             try:
@@ -266,7 +264,7 @@ def outbound_items(case: CaseRecord, items: list[dict]) -> list[dict]:
             except MoneyError as exc:
                 raise Explained(f"items[{i}].unit_price", str(exc), str(exc)) from None
             if price < 0:
-                raise Explained(f"items[{i}].unit_price", "must not be negative", "不能为负数")
+                raise Explained(f"items[{i}].unit_price", N_("must not be negative"))
             difference = (price - (line.unit_price or 0)) * item["quantity"]
             entry.update(unit_price=fmt(price, case.currency), price_difference=fmt(difference, case.currency),
                          price_difference_minor=difference, currency=case.currency)

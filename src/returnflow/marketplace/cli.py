@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ..config import get_settings
 from ..db import Database
 from ..errors import AppError
+from ..i18n import N_, gettext
 from ..merchants.models import Merchant
 from ..notify.config import get_delivery_settings
 from ..orders.importer.messages import lang_of
@@ -38,7 +39,8 @@ def pull_cmd(ctx: typer.Context, merchant: str = typer.Option(..., help="Merchan
     with db.read() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
     if merchant_id is None:
-        console.print(f"[red]{'没有商家' if said == 'zh-CN' else 'no merchant'} {merchant}[/red]")
+        text = gettext(said, N_("no merchant {merchant}")).format(merchant=merchant)
+        console.print(f"[red]{text}[/red]")
         raise typer.Exit(2)
     try:
         result = pull(db, merchant_id, platform, allowed=get_delivery_settings().allowed())

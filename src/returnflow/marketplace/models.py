@@ -55,9 +55,9 @@ class MarketplaceRequest(Base):
     platform_modified: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict] = mapped_column(default=dict)                # the request as the platform sent it
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), unique=True)
-    problem: Mapped[dict | None] = mapped_column()                  # {"code", "en", "zh-CN"} while it is no case
+    problem: Mapped[dict | None] = mapped_column()                  # {"code", tag: text, ...} while it is no case
     tries: Mapped[int] = mapped_column(default=0)
-    conflict: Mapped[dict | None] = mapped_column()                 # {"en", "zh-CN", "seen", "platform", "at"}
+    conflict: Mapped[dict | None] = mapped_column()                 # {tag: text, ..., "seen", "platform", "at"}
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     pulled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

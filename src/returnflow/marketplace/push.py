@@ -21,6 +21,7 @@ from ..cases.models import OutboxMessage
 from ..cases.side_effects import Write
 from ..db import Database, utcnow
 from ..errors import Explained
+from ..i18n import N_
 from ..money import to_minor
 from ..notify.channels import DeliveryError
 from ..notify.config import DeliverySettings
@@ -157,13 +158,12 @@ def resolve(session: Session, merchant_id: int, request_id: int, keep: str, now:
     keep="platform" drops them. Either way the flag is cleared and the choice stays on the pushes."""
     request = session.get(MarketplaceRequest, request_id)
     if request is None or request.merchant_id != merchant_id:
-        raise Explained("request", f"no synced request {request_id} in this shop", f"本店没有平台申请 {request_id}",
+        raise Explained("request", N_("no synced request {request} in this shop"), request=request_id,
                         code="not_found", status=404)
     if not request.conflict:
-        raise Explained("request", "this request is not in conflict", "该申请没有冲突", code="not_in_conflict",
-                        status=409)
+        raise Explained("request", N_("this request is not in conflict"), code="not_in_conflict", status=409)
     if keep not in ("desk", "platform"):
-        raise Explained("keep", "either desk or platform", "只能是 desk（以本系统为准）或 platform（以平台为准）")
+        raise Explained("keep", N_("either desk or platform"))
     pushes = session.scalars(select(MarketplacePush).where(MarketplacePush.request_id == request.id,
                                                            MarketplacePush.status.in_(("pending", "held", "stale"))))
     for push in pushes:

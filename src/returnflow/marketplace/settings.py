@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_, every
 from ..outbound import Allowed, check_url
 from .models import MarketplaceConnector
 from .taobao import TaobaoConnector
@@ -24,12 +25,11 @@ from .taobao import TaobaoConnector
 MASK = "••••••"
 ENV_PREFIX = "RETURNFLOW_MARKET_"
 SECRETS = ("app_secret", "session_key")
-PLATFORMS = {"taobao": ("Taobao/Tmall", "淘宝/天猫", "taobao-current")}
-PRESET_OF = {name: preset for name, (_en, _zh, preset) in PLATFORMS.items()}
-LABELS = {"platform": ("platform", "平台"), "app_key": ("app key", "AppKey"), "app_secret": ("app secret", "AppSecret"),
-          "session_key": ("shop authorisation (session)", "店铺授权（session）"), "api_url": ("API address", "接口地址"),
-          "every_minutes": ("pull every (minutes)", "拉取间隔（分钟）"),
-          "seller_address_id": ("return address id on the platform", "平台退货地址编号")}
+PLATFORMS = {"taobao": (N_("Taobao/Tmall"), "taobao-current")}  # (name, policy preset)
+PRESET_OF = {name: preset for name, (_name, preset) in PLATFORMS.items()}
+LABELS = {"platform": N_("platform"), "app_key": N_("app key"), "app_secret": N_("app secret"),
+          "session_key": N_("shop authorisation (session)"), "api_url": N_("API address"),
+          "every_minutes": N_("pull every (minutes)"), "seller_address_id": N_("return address id on the platform")}
 
 
 class ConnectorIn(BaseModel):
@@ -44,9 +44,9 @@ class ConnectorIn(BaseModel):
     seller_address_id: str | None = Field(default=None, max_length=40)
 
 
-def _problem(field: str, en: str, zh: str) -> Explained:
-    return Explained(field, f"{LABELS[field][0]}: {en}",
-                     f"{LABELS[field][1]}：{zh}")
+def _problem(field: str, text: str, **params) -> Explained:
+    """A refusal that names the setting in the reader's words before the problem."""
+    return Explained(field, N_("{label}: {problem}"), label=every(LABELS[field]), problem=every(text, **params))
 
 
 def resolve(value: str | None) -> str:
@@ -59,7 +59,7 @@ def save(session: Session, merchant_id: int, platform: str, given: ConnectorIn, 
          now: datetime) -> MarketplaceConnector:
     """Checks everything before writing; a refusal names the field in both languages (422) and changes nothing."""
     if platform not in PLATFORMS:
-        raise _problem("platform", f"one of {', '.join(PLATFORMS)}", f"只能是 {', '.join(PLATFORMS)}")
+        raise _problem("platform", N_("one of {choices}"), choices=", ".join(PLATFORMS))
     check_url(given.api_url, allowed, field="api_url")
     row = session.scalar(select(MarketplaceConnector).where(MarketplaceConnector.merchant_id == merchant_id,
                                                             MarketplaceConnector.platform == platform))
@@ -69,13 +69,12 @@ def save(session: Session, merchant_id: int, platform: str, given: ConnectorIn, 
         if value in (None, "", MASK):
             value = getattr(row, name) if row is not None else ""
         elif value.startswith("env:") and not re.fullmatch(rf"env:{ENV_PREFIX}[A-Z0-9_]+", value):
-            raise _problem(name, f"an environment reference must name a {ENV_PREFIX}… variable",
-                           f"环境变量引用须以 {ENV_PREFIX} 开头")
+            raise _problem(name, N_("an environment reference must name a {prefix}… variable"), prefix=ENV_PREFIX)
         if not value:
-            raise _problem(name, "is required", "必填")
+            raise _problem(name, N_("is required"))
         values[name] = value
     if given.seller_address_id is not None and not given.seller_address_id.isdigit():
-        raise _problem("seller_address_id", "digits only (the platform's address number)", "只能是数字（平台的地址编号）")
+        raise _problem("seller_address_id", N_("digits only (the platform's address number)"))
     if row is None:
         row = MarketplaceConnector(merchant_id=merchant_id, platform=platform, created_at=now, next_pull_at=now,
                                    last_error="")
@@ -92,8 +91,8 @@ def save(session: Session, merchant_id: int, platform: str, given: ConnectorIn, 
 
 
 def shown(row: MarketplaceConnector) -> dict:
-    name_en, name_zh, preset = PLATFORMS[row.platform]
-    return {"platform": row.platform, "name": {"en": name_en, "zh-CN": name_zh}, "preset": preset,
+    title, preset = PLATFORMS[row.platform]
+    return {"platform": row.platform, "name": every(title), "preset": preset,
             "app_key": row.app_key, "api_url": row.api_url, "every_minutes": row.every_minutes, "active": row.active,
             **{name: (getattr(row, name) if getattr(row, name).startswith("env:") else MASK)
                for name in SECRETS if getattr(row, name)},

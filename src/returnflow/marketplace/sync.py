@@ -28,6 +28,7 @@ from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.service import open_case
 from ..db import Database, utcnow
 from ..errors import AppError, Explained
+from ..i18n import N_, SUPPORTED, every
 from ..orders.models import Order, OrderLine
 from ..outbound import Allowed
 from .connector import Connector, PlatformError, PlatformRequest
@@ -53,8 +54,9 @@ class PullResult:
                 "error": self.error or None}
 
 
-def problem(code: str, en: str, zh: str) -> dict:
-    return {"code": code, "en": en, "zh-CN": zh}
+def problem(code: str, text: str, **params) -> dict:
+    """Why a request is no case yet, kept on the row in every language of the desk ({code, tag: text})."""
+    return {"code": code, **every(text, **params)}
 
 
 def pull(db: Database, merchant_id: int, platform: str = "taobao", *, now: datetime | None = None,
@@ -66,8 +68,8 @@ def pull(db: Database, merchant_id: int, platform: str = "taobao", *, now: datet
         row = session.scalar(select(MarketplaceConnector).where(MarketplaceConnector.merchant_id == merchant_id,
                                                                 MarketplaceConnector.platform == platform))
         if row is None:
-            raise Explained("platform", f"no {platform} connector is set up for this shop",
-                            f"该店铺未设置{platform}连接", code="marketplace_not_configured", status=404)
+            raise Explained("platform", N_("no {platform} connector is set up for this shop"), platform=platform,
+                            code="marketplace_not_configured", status=404)
         session.expunge(row)
     connector = connector or connector_for(row, allowed or Allowed.parse(""))
     start = (row.cursor - OVERLAP) if row.cursor else now - FIRST_LOOKBACK
@@ -142,14 +144,13 @@ def _take(session: Session, merchant_id: int, platform: str, request: PlatformRe
 
 def flag(stored: MarketplaceRequest, *, seen: str, decisions: list[str], now: datetime, refused: str = "") -> None:
     """Marks a request changed on both sides: the desk decided on version `seen`, the platform is at another."""
-    what = ", ".join(decisions)
-    en = (f"Changed on the platform (status {stored.status}) after the desk decided ({what}) on an older version: "
-          "the decision was not sent. Choose which side stands.")
-    zh = (f"平台上的申请已变更（状态 {stored.status}），而本系统已基于旧版本作出决定（{what}）：该决定未发送。"
-          "请选择以哪一方为准。")
+    said = every(N_("Changed on the platform (status {state}) after the desk decided ({what}) on an older version: "
+                    "the decision was not sent. Choose which side stands."),
+                 state=stored.status, what=", ".join(decisions))
     if refused:
-        en, zh = f"{en} The platform said: {refused}", f"{zh} 平台答复：{refused}"
-    stored.conflict = {"en": en, "zh-CN": zh, "seen": seen, "platform": stored.version, "at": now.isoformat(),
+        said = every(N_("{conflict} The platform said: {refused}"), conflict=said, refused=refused)
+    # Kept in every language of the desk ({tag: text}) beside the facts.
+    stored.conflict = {**said, "seen": seen, "platform": stored.version, "at": now.isoformat(),
                        "decisions": decisions}
 
 
@@ -169,20 +170,17 @@ def _open(session: Session, stored: MarketplaceRequest, now: datetime, result: P
     order = session.scalar(select(Order).where(Order.merchant_id == stored.merchant_id,
                                                Order.number == stored.order_ref))
     if order is None:
-        stored.problem = problem("order_unknown",
-                                 f"Order {stored.order_ref} is not known here: import or push it; the request is "
-                                 "tried again on every pull.",
-                                 f"本系统没有订单 {stored.order_ref}：请导入或推送该订单；每次拉取都会重试。")
+        stored.problem = problem("order_unknown", N_("Order {order} is not known here: import or push it; the "
+                                                     "request is tried again on every pull."), order=stored.order_ref)
         result.waiting.append(stored.external_id)
         return
     lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)).all()
     chosen = [line for line in lines if data.get("sku") and line.sku == data["sku"]] or \
         (list(lines) if len(lines) == 1 else [])
     if not chosen:
-        stored.problem = problem("item_unknown",
-                                 f"Order {stored.order_ref} has no line with the item {data.get('sku') or '(none)'}: "
-                                 "the request is tried again on every pull.",
-                                 f"订单 {stored.order_ref} 中没有商品 {data.get('sku') or '（空）'}：每次拉取都会重试。")
+        sku = data.get("sku") or every(N_("(none)"))
+        stored.problem = problem("item_unknown", N_("Order {order} has no line with the item {sku}: the request is "
+                                                    "tried again on every pull."), order=stored.order_ref, sku=sku)
         result.waiting.append(stored.external_id)
         return
     goods = bool(data.get("goods_return"))
@@ -197,8 +195,8 @@ def _open(session: Session, stored: MarketplaceRequest, now: datetime, result: P
             case = open_case(session, actor=actor, data=create, created_at=stored.platform_created,
                              preset=PRESET_OF.get(stored.platform))
     except AppError as exc:
-        en, zh = exc.render("en").get("message", str(exc)), exc.render("zh-CN").get("message", str(exc))
-        stored.problem = problem(exc.key, f"The case could not be opened: {en}", f"无法创建售后单：{zh}")
+        said = {tag: exc.render(tag).get("message", str(exc)) for tag in SUPPORTED}
+        stored.problem = problem(exc.key, N_("The case could not be opened: {problem}"), problem=said)
         result.waiting.append(stored.external_id)
         return
     stored.case_id, stored.problem = case.id, None

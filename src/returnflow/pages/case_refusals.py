@@ -86,7 +86,7 @@ def refusal_words(exc: AppError, locale: str) -> dict[str, Any]:
     else:
         problem = in_words(str(exc.render(locale).get("message") or ""), locale).rstrip("。.")
         problem = problem[:1].upper() + problem[1:]
-        text = gettext(locale, OTHER).format(problem=problem + ("。" if locale == "zh-CN" else "."))
+        text = gettext(locale, OTHER).format(problem=gettext(locale, N_("{sentence}.")).format(sentence=problem))
     body: dict[str, Any] = {"message": text}
     if field:
         body["field"] = field.split(".", 1)[1] if field.startswith("payload.") else field

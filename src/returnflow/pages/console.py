@@ -44,7 +44,7 @@ def screen_actor(request: Request, screen: str, roles: tuple[str, ...] | None = 
     allowed = roles or allowed
     if actor.role not in allowed:
         locale = locale_of(request)
-        sep = "、" if locale == "zh-CN" else ", "
+        sep = gettext(locale, N_(", "))  # the reader's list separator ("、" in Chinese)
         raise PageError("forbidden_role", N_("Your role ({role}) may not use {screen}; they are for: {allowed}."),
                         status=403, role=words.word(words.ROLES, actor.role, locale), screen=gettext(locale, what),
                         allowed=sep.join(words.word(words.ROLES, r, locale) for r in allowed))

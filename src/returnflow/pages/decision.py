@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord
+from ..i18n import ENGLISH, match
 from .frame import N_, gettext
 
 # The policy's answer as staff read it: about the customer, in the third person (the portal says "you").
@@ -48,10 +49,17 @@ _THIRD_PERSON_EN = ((r"\bkeep it, no need\b", "the customer keeps it, no need"),
                     (r"\byour\b", "the customer's"), (r"\bYou\b", "The customer"), (r"\byou\b", "the customer"))
 
 
+# Translators: the word a policy sentence uses to address the shopper (Chinese: 您), and what staff read instead.
+YOU_POLITE = N_("you (addressing the shopper in a policy sentence)")
+THE_CUSTOMER = N_("the customer (in place of the shopper addressed in a policy sentence)")
+
+
 def third_person(text: str, locale: str) -> str:
     """A policy sentence about the customer rather than to them."""
-    if locale == "zh-CN":
-        return text.replace("您", "顾客")
+    if match(locale) != ENGLISH:
+        # The catalogs say how a language addresses the shopper and names the customer (Chinese: 您 -> 顾客).
+        you, customer = gettext(locale, YOU_POLITE), gettext(locale, THE_CUSTOMER)
+        return text.replace(you, customer) if you != YOU_POLITE else text
     for pattern, said in _THIRD_PERSON_EN:
         text = re.sub(pattern, said, text)
     return text

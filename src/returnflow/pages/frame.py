@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import AppError, Forbidden, Refused, Worded
-from ..i18n import N_, SUPPORTED, babel_id, display_name, gettext, negotiate, translations
+from ..i18n import ENGLISH, N_, SUPPORTED, babel_id, display_name, gettext, match, negotiate, pick, translations
 from ..labels import reason_label
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -290,6 +290,21 @@ def is_page(request: Request) -> bool:
     """Whether the request is for a page (HTML) rather than the JSON API."""
     path = request.url.path
     return path.startswith(("/p/", "/staff", "/lang")) or path == "/"
+
+
+def said(value: Any, locale: str) -> str:
+    """A text another package hands the pages, in the reader's language: an English msgid, a {language: text}
+    dict, an object that says itself (`said(locale)`), or an older (English, zh-CN) pair whose English is looked
+    up in the catalogs first (so zh-Hant and later languages read it where the catalogs have it)."""
+    if hasattr(value, "said"):
+        return value.said(locale)
+    if isinstance(value, str):
+        return gettext(locale, value)
+    if isinstance(value, dict):
+        return pick(value, locale)
+    en, zh = value
+    found = gettext(locale, en)
+    return found if found != en or match(locale) == ENGLISH else pick({ENGLISH: en, "zh-CN": zh}, locale)
 
 
 def in_peoples_words(exc: AppError) -> AppError:

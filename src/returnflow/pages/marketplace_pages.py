@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import AppError
+from ..i18n import pick
 from .frame import FLASH, N_, check_csrf, locale_of, redirect, render, safe_next
 from .staff_pages import _ctx, staff_actor
 from ..marketplace.api import DECIDERS, STAFF, attention, request_dict
@@ -31,8 +32,10 @@ WHICH = {"attention": N_("Needs someone"), "conflict": N_("In conflict"), "waiti
 def _words(item: dict[str, Any], locale: str) -> dict[str, Any]:
     """The request with its reason and conflict in the reader's language."""
     item = dict(item)
-    item["problem_text"] = (item["problem"] or {}).get(locale) or (item["problem"] or {}).get("en") or ""
-    item["conflict_text"] = (item["conflict"] or {}).get(locale) or (item["conflict"] or {}).get("en") or ""
+    said = {tag: text for tag, text in (item["problem"] or {}).items() if tag != "code"}
+    item["problem_text"] = pick(said, locale)
+    item["conflict_text"] = pick({tag: text for tag, text in (item["conflict"] or {}).items()
+                                  if tag not in ("seen", "platform", "at", "decisions")}, locale)
     return item
 
 

@@ -78,8 +78,8 @@ def _answer(request: Request, request_id: str):
         return HTMLResponse(f"<!doctype html><title>Error</title><p>Something went wrong. / 出错了。"
                             f" Request id / 请求编号: {request_id}</p><p><a href=\"/\">Back / 返回</a></p>",
                             status_code=500)
-    text = (f"服务器内部出错，请稍后重试；如仍出错，请把请求编号 {request_id} 告知技术支持" if locale == "zh-CN" else
-            f"Unexpected server error; try again later, and if it persists, quote request id {request_id}")
+    text = gettext(locale, N_("Unexpected server error; try again later, and if it persists, quote request id "
+                              "{request_id}")).format(request_id=request_id)
     return JSON({"error": {"code": "internal_error", "message": text, "request_id": request_id}}, status_code=500)
 
 

@@ -15,7 +15,7 @@ from ..logistics import service as logistics
 from ..logistics.adapters import STATUS_LABELS
 from ..logistics.carriers import CARRIERS, check_tracking
 from ..logistics.models import Shipment, TrackingEvent
-from .frame import N_, PageError
+from .frame import N_, PageError, gettext
 
 UNKNOWN_CARRIER = N_("Choose the carrier from the list (or “Other carrier”).")
 NUMBER_MISSING = N_("Enter the tracking number from the carrier's receipt.")
@@ -138,7 +138,7 @@ def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, An
                   "address": booked.get("address") or ""}
     return {"pickup": pickup, "carrier": shipment.carrier, "carrier_name": carrier_name(shipment.carrier, locale),
             "number": shipment.tracking_number,
-            "status": (label[1] if locale == "zh-CN" else label[0]) if label else None,
+            "status": gettext(locale, label) if label else None,
             "status_at": latest.occurred_at if latest else None,
             "where": latest.location if latest else "", "correctable": correctable(session, case, shipment)}
 

@@ -29,7 +29,7 @@ from . import words
 from . import settings_log as delivery_log
 from . import settings_words as sw
 from .settings_thresholds import sla_rows
-from .frame import N_, gettext, locale_of, redirect
+from .frame import N_, gettext, locale_of, redirect, said
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -162,7 +162,7 @@ def _sla_field(field: str) -> str:
 def _providers(locale: str) -> list[dict[str, Any]]:
     """notify/config.py's settings: secrets only said to be set, URLs redacted, a refused URL with the reason."""
     s = get_delivery_settings()
-    problems = {name: texts[1 if locale == "zh-CN" else 0] for name, texts in s.problems().items()}
+    problems = {name: said(texts, locale) for name, texts in s.problems().items()}
     return [
         {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host),
          "missing": N_("No email is sent: no mail server is set (RETURNFLOW_SMTP_HOST)."), "facts": [
@@ -210,11 +210,10 @@ def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
     case = session.execute(select(Case.number, Case.state).where(Case.merchant_id == merchant_id)
                            .order_by(Case.id.desc()).limit(1)).first()
     number, state = (case.number, case.state) if case else ("AS20261125000001", "pending_review")
-    zh = locale == "zh-CN"
     return {"number": number, "state": state, "state_label": words.state_label(state, locale), "code": "123456",
-            "minutes": "10", "message": "订单截图" if zh else "a photo of the order",
-            "reason": "超出退货期限" if zh else "outside the return window",
-            "address": "上海市浦东新区示例路 1 号 退货仓" if zh else "Returns desk, 1 Example Road, Shanghai",
+            "minutes": "10", "message": gettext(locale, N_("a photo of the order")),
+            "reason": gettext(locale, N_("outside the return window")),
+            "address": gettext(locale, N_("Returns desk, 1 Example Road, Shanghai")),
             "deadline": "2026-12-02", "step": "review", "step_zh": "审核", "rule": "SLA.review",
             "due_at": "2026-11-26 18:00"}
 
@@ -289,7 +288,7 @@ async def template_post(key: str, locale: str, request: Request):
     intent = text_of(form, "intent", 20)
     try:
         if not values["body"]:
-            raise Explained("body", "must not be empty", "不能为空")
+            raise Explained("body", N_("must not be empty"))
         templates.check(key, locale, values["subject"], values["body"])
     except AppError as exc:
         return _template_page(request, actor, key, locale, status=422, values=values,

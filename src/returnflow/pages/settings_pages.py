@@ -13,7 +13,7 @@ from ..auth.actor import Actor
 from ..errors import AppError, Explained
 from ..policy.errors import PolicyError
 from . import words
-from .frame import FLASH, N_, PageError, check_csrf, gettext, locale_of, redirect
+from .frame import FLASH, N_, PageError, check_csrf, gettext, locale_of, redirect, said
 from .frame import render as render_page
 from .staff_pages import staff_actor
 
@@ -68,15 +68,15 @@ def text_of(form, name: str, limit: int = 2000) -> str:
 def explain(exc: Exception, locale: str, default_field: str = "form") -> dict[str, str]:
     """A refusal as {field: message in the reader's language}, for the form to show beside the field."""
     if isinstance(exc, PolicyError):
-        where = ""
+        text = said(exc if hasattr(exc, "said") else (exc.en, exc.zh), locale)
         if exc.line:
-            where = f"第 {exc.line} 行：" if locale == "zh-CN" else f"line {exc.line}: "
-        return {exc.field or default_field: where + (exc.zh if locale == "zh-CN" else exc.en)}
+            text = gettext(locale, N_("line {line}: {problem}")).format(line=exc.line, problem=text)
+        return {exc.field or default_field: text}
     if isinstance(exc, Explained):
-        text = exc.texts.get(locale) or exc.texts["en"]
+        text = exc.problem(locale)
         if exc.allowed:
-            text += ("（允许：" if locale == "zh-CN" else " (allowed: ") + ", ".join(
-                "null" if a is None else str(a) for a in exc.allowed) + ("）" if locale == "zh-CN" else ")")
+            text = gettext(locale, N_("{problem} (allowed: {allowed})")).format(
+                problem=text, allowed=", ".join("null" if a is None else str(a) for a in exc.allowed))
         return {exc.field or default_field: text}
     if isinstance(exc, AppError):
         body = exc.render(locale)

@@ -20,7 +20,7 @@ from ..refunds.api import pay_settings
 from ..refunds.providers import PROVIDERS
 from ..refunds.providers import config as pc
 from ..refunds.schemas import MoneySettingsIn
-from .frame import FLASH, N_, gettext, locale_of, redirect
+from .frame import FLASH, N_, gettext, locale_of, redirect, said
 from .settings_pages import AUDIT_ACTIONS, admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +47,8 @@ ROUTING_LABELS = {"default_gateway": N_("Default gateway")}
 
 def label(name: str, locale: str) -> str:
     """A provider field's name in the reader's language (the labels providers.config words its refusals with)."""
-    en, zh = pc.LABELS[name]
-    return zh if locale == "zh-CN" else en[:1].upper() + en[1:]
+    text = said(pc.LABELS[name], locale)
+    return text[:1].upper() + text[1:]
 
 
 def _configured(request: Request, providers: dict) -> list[str]:
@@ -110,9 +110,9 @@ def _save(request: Request, actor: Actor, changes: dict, target: str) -> dict[st
             users.record(session, actor, merchant_id=actor.merchant_id, action="payments.save", target=target)
     except AppError as exc:
         locale = locale_of(request)
-        sep = "：" if locale == "zh-CN" else ": "
-        return {f: f"{_routing_label(f, locale)}{sep}{m}" if f == "default_gateway" or f.startswith("gateways.")
-                else m for f, m in explain(exc, locale).items()}
+        labelled = gettext(locale, N_("{label}: {problem}"))
+        return {f: labelled.format(label=_routing_label(f, locale), problem=m)
+                if f == "default_gateway" or f.startswith("gateways.") else m for f, m in explain(exc, locale).items()}
     return {}
 
 

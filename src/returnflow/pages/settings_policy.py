@@ -26,7 +26,7 @@ from ..policy.errors import PolicyError
 from ..policy.loader import PRESETS, load_policy, preset_text
 from . import words
 from .decision import _times
-from .frame import N_, gettext, locale_of, redirect
+from .frame import N_, gettext, locale_of, redirect, said
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -243,7 +243,7 @@ async def policy_post(request: Request):
         with request.app.state.db.read() as session:
             answer, trial_errors = _preview(session, actor, trial, draft, locale)
     # What the law says about an accepted file (e.g. a restocking fee under cn-law), before it is published.
-    notices = [(w.line, w.zh if locale == "zh-CN" else w.en) for w in draft.warnings]
+    notices = [(w.line, said(w if hasattr(w, "said") else (w.en, w.zh), locale)) for w in draft.warnings]
     return _policy_page(request, actor, status=422 if trial_errors else 200, errors=trial_errors, valid=True,
                         answer=answer, answer_of="draft", notices=notices, **page)
 

@@ -116,7 +116,7 @@ def _check(form, locale: str) -> tuple[dict[str, str], dict[str, str]]:
                 replies.check(values[title], values[body])
             except Explained as exc:
                 field = f"{exc.field}_{suffix}" if exc.field in ("title", "body") else body
-                wrong = re.search(r"\{([^{}]*)\}", exc.texts.get("en", ""))
+                wrong = re.search(r"\{([^{}]*)\}", exc.problem("en"))
                 errors[field] = gettext(locale, BAD_PLACEHOLDER).format(
                     field=gettext(locale, LABELS[field]), name="{" + (wrong.group(1) if wrong else "") + "}",
                     allowed=", ".join("{" + f + "}" for f in replies.FIELDS))

@@ -18,6 +18,7 @@ from ..cases.visibility import CUSTOMER
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained
+from ..i18n import N_
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
 from ..notify import webhooks
@@ -51,9 +52,8 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
     case = get_case(session, actor=actor, number=number)
     lock_case(session, case.id)
     if case.state != S.RECEIVED:
-        raise Explained("number", f"case {case.number} is {case.state}; inspection happens after receiving",
-                        f"售后单 {case.number} 当前状态为 {case.state}；须先收货再质检", code="illegal_transition",
-                        status=409)
+        raise Explained("number", N_("case {number} is {state}; inspection happens after receiving"),
+                        number=case.number, state=case.state, code="illegal_transition", status=409)
     by_id = {line.id: line for line in case.lines}
     got = received_so_far(session, list(by_id))
     done = set(session.scalars(select(Inspection.case_line_id).where(Inspection.case_id == case.id)))
@@ -63,13 +63,13 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
         line = by_id.get(item["line_id"])
         f = f"lines[{i}]"
         if line is None:
-            raise Explained(f"{f}.line_id", f"not a line of case {case.number}; lines: {sorted(by_id)}",
-                            f"不是售后单 {case.number} 的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+            raise Explained(f"{f}.line_id", N_("not a line of case {number}; lines: {lines}"), number=case.number,
+                            lines=sorted(by_id), allowed=sorted(by_id))
         if got.get(line.id, 0) == 0:
-            raise Explained(f"{f}.line_id", f"{line.sku} never arrived: nothing of this line was received",
-                            f"{line.sku} 尚未到货：该行没有收货记录，不能质检", code="line_not_arrived", status=409)
+            raise Explained(f"{f}.line_id", N_("{sku} never arrived: nothing of this line was received"),
+                            sku=line.sku, code="line_not_arrived", status=409)
         if line.id in done:
-            raise Explained(f"{f}.line_id", f"{line.sku} is already inspected", f"{line.sku} 已质检过",
+            raise Explained(f"{f}.line_id", N_("{sku} is already inspected"), sku=line.sku,
                             code="already_inspected", status=409)
         done.add(line.id)
         keys = checklists.for_category(session, case.merchant_id, cats.get(line.id))
@@ -79,26 +79,24 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
         missing = [k for k in keys if k not in answers]
         unknown = [k for k in answers if k not in keys]
         if missing or unknown:
-            what = f"missing {missing}" if missing else f"unknown {unknown}"
-            raise Explained(f"{f}.checklist", f"{what}; this category's checklist is {keys}",
-                            f"{'缺少' if missing else '未知项'} {missing or unknown}；该品类的检查项为 {keys}",
+            text = N_("missing {names}; this category's checklist is {keys}") if missing else \
+                N_("unknown {names}; this category's checklist is {keys}")
+            raise Explained(f"{f}.checklist", text, names=missing or unknown, keys=keys,
                             code="checklist_incomplete", allowed=keys)
         bad = [k for k, v in answers.items() if v is not None and not isinstance(v, bool)]
         if bad:
-            raise Explained(f"{f}.checklist.{bad[0]}", "answer true, false or null (not applicable)",
-                            "请回答 true、false 或 null（不适用）")
+            raise Explained(f"{f}.checklist.{bad[0]}", N_("answer true, false or null (not applicable)"))
         verdict, grade = item.get("verdict"), item.get("grade")
         if verdict not in VERDICTS:
-            raise Explained(f"{f}.verdict", f"{verdict!r} is not a verdict", f"「{verdict}」不是有效结论",
-                            allowed=list(VERDICTS))
+            raise Explained(f"{f}.verdict", N_("'{verdict}' is not a verdict"), verdict=verdict, allowed=list(VERDICTS))
         if grade not in GRADES:
-            raise Explained(f"{f}.grade", f"{grade!r} is not a grade", f"「{grade}」不是有效等级", allowed=list(GRADES))
+            raise Explained(f"{f}.grade", N_("'{grade}' is not a grade"), grade=grade, allowed=list(GRADES))
         quantity = got[line.id]
         deduction = _deduction(item.get("deduction"), verdict, line, quantity, case.currency, f"{f}.deduction")
         reason = (item.get("reason") or "").strip()
         if verdict == "reject" and not reason:
-            raise Explained(f"{f}.reason", "a rejection needs the reason the customer will read",
-                            "驳回须填写告知顾客的理由", code="validation")
+            raise Explained(f"{f}.reason", N_("a rejection needs the reason the customer will read"),
+                            code="validation")
         _check_photos(session, case, item.get("photos") or [])
         row = Inspection(merchant_id=case.merchant_id, case_id=case.id, case_line_id=line.id, quantity=quantity,
                          accepted_quantity=0 if verdict == "reject" else quantity, checklist=answers, grade=grade,
@@ -117,19 +115,19 @@ def inspect(session: Session, *, actor: Actor, number: str, items: list[dict]) -
 def _deduction(value, verdict: str, line, quantity: int, currency: str, field: str) -> int:
     if verdict != "accept_with_deduction":
         if value not in (None, "", "0", 0):
-            raise Explained(field, "only a verdict of accept_with_deduction carries a deduction",
-                            "只有「扣款后接受」才能填写扣款金额")
+            raise Explained(field, N_("only a verdict of accept_with_deduction carries a deduction"))
         return 0
     if isinstance(value, float) or value is None or isinstance(value, bool):
-        raise Explained(field, "give the amount as a decimal string such as \"12.30\"", "请以字符串给出金额，例如 \"12.30\"")
+        raise Explained(field, N_("give the amount as a decimal string such as \"12.30\""))
     try:
         minor = to_minor(Decimal(str(value)) if not isinstance(value, str) else value, currency)
     except (MoneyError, ArithmeticError, ValueError):
-        raise Explained(field, f"{value!r} is not an amount in {currency}", f"「{value}」不是有效的 {currency} 金额") from None
+        raise Explained(field, N_("'{value}' is not an amount in {currency}"), value=value,
+                        currency=currency) from None
     limit = (line.unit_price or 0) * quantity
     if minor <= 0 or minor > limit:
-        raise Explained(field, f"must be above 0 and at most {fmt(limit, currency)} {currency} (the line's value)",
-                        f"须大于 0 且不超过 {fmt(limit, currency)} {currency}（该行金额）", code="deduction_out_of_range")
+        raise Explained(field, N_("must be above 0 and at most {limit} {currency} (the line's value)"),
+                        limit=fmt(limit, currency), currency=currency, code="deduction_out_of_range")
     return minor
 
 
@@ -182,39 +180,38 @@ def dispose(session: Session, *, actor: Actor, number: str, line_id: int, kind: 
     line = next((x for x in case.lines if x.id == line_id), None)
     if line is None:
         ids = [x.id for x in case.lines]
-        raise Explained("line_id", f"not a line of case {case.number}; lines: {ids}",
-                        f"不是售后单 {case.number} 的行；可选：{ids}", allowed=ids)
+        raise Explained("line_id", N_("not a line of case {number}; lines: {lines}"), number=case.number, lines=ids,
+                        allowed=ids)
     if kind not in DISPOSITIONS:
-        raise Explained("kind", f"{kind!r} is not a disposition", f"「{kind}」不是有效的处置方式", allowed=list(DISPOSITIONS))
+        raise Explained("kind", N_("'{kind}' is not a disposition"), kind=kind, allowed=list(DISPOSITIONS))
     if session.scalar(select(Inspection.id).where(Inspection.case_line_id == line.id)) is None:
-        raise Explained("line_id", f"{line.sku} is not inspected yet; inspect before deciding where it goes",
-                        f"{line.sku} 尚未质检；请先质检再处置", code="not_inspected", status=409)
+        raise Explained("line_id", N_("{sku} is not inspected yet; inspect before deciding where it goes"),
+                        sku=line.sku, code="not_inspected", status=409)
     received = received_so_far(session, [line.id]).get(line.id, 0)
     taken = set(session.scalars(select(Disposition.unit_no).where(Disposition.case_line_id == line.id)))
     if units:
         for i, unit in enumerate(units):
             if not 1 <= unit <= received:
-                raise Explained(f"units[{i}]", f"unit {unit} does not exist: units 1..{received} arrived",
-                                f"第 {unit} 件不存在：共到货 1..{received} 件", allowed=list(range(1, received + 1)))
+                raise Explained(f"units[{i}]", N_("unit {unit} does not exist: units 1..{received} arrived"),
+                                unit=unit, received=received, allowed=list(range(1, received + 1)))
             if unit in taken or units.count(unit) > 1:
-                raise Explained(f"units[{i}]", f"unit {unit} of {line.sku} already has a disposition",
-                                f"{line.sku} 的第 {unit} 件已处置过", code="already_disposed", status=409)
+                raise Explained(f"units[{i}]", N_("unit {unit} of {sku} already has a disposition"), unit=unit,
+                                sku=line.sku, code="already_disposed", status=409)
         chosen = list(units)
     else:
         free = [u for u in range(1, received + 1) if u not in taken]
         want = quantity or 1
         if want > len(free):
-            raise Explained("quantity", f"only {len(free)} unit(s) of {line.sku} are left to dispose of "
-                                        f"({received} arrived, {len(taken)} already disposed)",
-                            f"{line.sku} 仅剩 {len(free)} 件待处置（到货 {received} 件，已处置 {len(taken)} 件）",
+            raise Explained("quantity", N_("only {left} unit(s) of {sku} are left to dispose of ({received} arrived, "
+                                           "{disposed} already disposed)"),
+                            left=len(free), sku=line.sku, received=received, disposed=len(taken),
                             code="already_disposed", status=409)
         chosen = free[:want]
     if kind == "return_to_vendor":
         supplier = (supplier or "").strip() or session.scalar(select(Product.supplier).where(
             Product.merchant_id == case.merchant_id, Product.sku == line.sku))
         if not supplier:
-            raise Explained("supplier", "return to vendor needs the supplier", "退回供应商须填写供应商",
-                            code="validation")
+            raise Explained("supplier", N_("return to vendor needs the supplier"), code="validation")
     now = utcnow()
     rows = []
     for unit in chosen:

@@ -20,6 +20,7 @@ from ..cases.visibility import INTERNAL
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, NotFound
+from ..i18n import N_, gettext
 from ..logistics.carriers import normalise_number
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
@@ -92,14 +93,13 @@ def received_so_far(session: Session, line_ids: list[int]) -> dict[int, int]:
 def _check_code(code: str) -> str:
     code = (code or "").strip()
     if not code or len(code) > 100:
-        raise Explained("code", "scan or type the case number, tracking number or order number (1-100 characters)",
-                        "请扫描或输入售后单号、运单号或订单号（1-100 个字符）")
+        raise Explained("code", N_("scan or type the case number, tracking number or order number (1-100 characters)"))
     return code
 
 
 def _check_condition(value: str, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
-        raise Explained(field, f"{value!r} is not a known condition", f"「{value}」不是可选的状况", allowed=list(allowed))
+        raise Explained(field, N_("'{value}' is not a known condition"), value=value, allowed=list(allowed))
     return value
 
 
@@ -111,14 +111,15 @@ def scan(session: Session, *, actor: Actor, code: str, locale: str = "zh-CN") ->
     if len(matches) != 1:
         numbers = [m["number"] for m in matches]
         if numbers:
-            en = (f"{code} matches {len(numbers)} cases ({', '.join(numbers)}); scan the case number on the parcel "
-                  "or open the parcel to see which case it is")
-            zh = f"{code} 对应 {len(numbers)} 个售后单（{'、'.join(numbers)}）；请扫描包裹上的售后单号，或拆包确认对应的售后单"
+            text = gettext(locale, N_("{scanned} matches {count} cases ({cases}); scan the case number on the parcel "
+                                      "or open the parcel to see which case it is"))
         else:
-            en = (f"{code} matches no case waiting for goods; record the parcel and it waits in the exceptions queue "
-                  "until it is matched")
-            zh = f"{code} 未匹配到待收货的售后单；登记包裹后它会进入异常件队列，等待匹配"
-        return {"code": code, "matched": False, "candidates": numbers, "message": zh if locale == "zh-CN" else en}
+            text = gettext(locale, N_("{scanned} matches no case waiting for goods; record the parcel and it waits "
+                                      "in the exceptions queue until it is matched"))
+        # The list separator is the reader's (", " in English, "、" in Chinese).
+        cases = gettext(locale, N_(", ")).join(numbers)
+        return {"code": code, "matched": False, "candidates": numbers,
+                "message": text.format(scanned=code, count=len(numbers), cases=cases)}
     case = store.load_many(session, [matches[0]["id"]])[0]
     return {"code": code, "matched": True, "by": matches[0]["by"], "case": expected(session, case)}
 
@@ -149,21 +150,18 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
     matches = lookup(session, merchant_id=merchant_id, code=code)
     if len(matches) > 1:
         numbers = [m["number"] for m in matches]
-        raise Explained("code", f"{code} matches {len(numbers)} cases; scan the case number on the parcel instead",
-                        f"{code} 对应 {len(numbers)} 个售后单；请改扫包裹上的售后单号", code="ambiguous_scan",
-                        status=409, allowed=numbers)
+        raise Explained("code", N_("{scanned} matches {count} cases; scan the case number on the parcel instead"),
+                        scanned=code, count=len(numbers), code="ambiguous_scan", status=409, allowed=numbers)
     receipt = Receipt(merchant_id=merchant_id, scanned_code=code, carrier=carrier, tracking_number=tracking_number,
                       arrived_at=arrived_at or utcnow(), condition=condition, note=note, photos=[],
                       received_by=actor.ref, status="unmatched", created_at=utcnow())
     if not matches:
         if photos:
-            raise Explained("photos", "these are attachment ids of a case, and the parcel matches none: upload the "
-                            "photos to the exceptions queue entry instead (POST /receiving/exceptions/{id}/photos)",
-                            "这些是售后单附件编号，而包裹未匹配到售后单：请将照片上传到异常件记录"
-                            "（POST /receiving/exceptions/{id}/photos）", allowed=[])
+            raise Explained("photos", N_("these are attachment ids of a case, and the parcel matches none: upload "
+                                         "the photos to the exceptions queue entry instead "
+                                         "(POST /receiving/exceptions/{{id}}/photos)"), allowed=[])
         if lines:
-            raise Explained("lines", "a parcel that matches no case has no case lines yet",
-                            "未匹配到售后单的包裹暂不能按行登记")
+            raise Explained("lines", N_("a parcel that matches no case has no case lines yet"))
         session.add(receipt)
         session.flush()
         return "unmatched", receipt, None
@@ -184,8 +182,8 @@ def match_exception(session: Session, *, actor: Actor, receipt_id: int, number: 
     """Matches a parcel from the exceptions queue to its case and receives it."""
     receipt = _exception(session, actor, receipt_id, "match parcels")
     if receipt.status != "unmatched":
-        raise Explained("receipt_id", "this parcel was already matched to a case", "该包裹已匹配过售后单",
-                        code="already_matched", status=409)
+        raise Explained("receipt_id", N_("this parcel was already matched to a case"), code="already_matched",
+                        status=409)
     case = store.load(session, actor=actor, number=number)
     if case is None:
         raise NotFound("case", number, field="case")
@@ -204,34 +202,32 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
         items = [(line, line.quantity - so_far.get(line.id, 0), default_condition) for line in case.lines
                  if line.quantity > so_far.get(line.id, 0)]
         if not items:
-            raise Explained("lines", "everything this case claims has already been received",
-                            "本售后单申请的商品已全部收货", code="nothing_expected", status=409)
+            raise Explained("lines", N_("everything this case claims has already been received"),
+                            code="nothing_expected", status=409)
     else:
         items, seen = [], set()
         for i, item in enumerate(lines):
             line = by_id.get(item.get("line_id")) if item.get("line_id") is not None else by_sku.get(item.get("sku"))
             if line is None:
-                raise Explained(f"lines[{i}]", f"not a line of case {case.number}; lines: {sorted(by_id)}",
-                                f"不是售后单 {case.number} 的行；可选：{sorted(by_id)}", allowed=sorted(by_id))
+                raise Explained(f"lines[{i}]", N_("not a line of case {number}; lines: {lines}"), number=case.number,
+                                lines=sorted(by_id), allowed=sorted(by_id))
             if line.id in seen:
-                raise Explained(f"lines[{i}]", "this line is listed twice", "该行重复出现")
+                raise Explained(f"lines[{i}]", N_("this line is listed twice"))
             seen.add(line.id)
             items.append((line, item["quantity"], _check_condition(item.get("condition") or default_condition,
                                                                     LINE_CONDITIONS, f"lines[{i}].condition")))
         for i, item in enumerate(lines):
             serials = item.get("serial_numbers") or []
             if len(serials) > item["quantity"]:
-                raise Explained(f"lines[{i}].serial_numbers", "more serial numbers than units in the parcel",
-                                "序列号多于包裹中的件数")
+                raise Explained(f"lines[{i}].serial_numbers", N_("more serial numbers than units in the parcel"))
             for serial in serials:
                 units.record(session, items[i][0].order_line_id, serial, f"lines[{i}].serial_numbers")
         for i, (line, qty, _) in enumerate(items):
             left = line.quantity - so_far.get(line.id, 0)
             if qty > left:
                 raise Explained(f"lines[{i}].quantity",
-                                f"only {left} more of {line.sku} expected ({line.quantity} claimed, "
-                                f"{so_far.get(line.id, 0)} received)",
-                                f"{line.sku} 仅剩 {left} 件待收（申请 {line.quantity} 件，已收 {so_far.get(line.id, 0)} 件）",
+                                N_("only {left} more of {sku} expected ({claimed} claimed, {received} received)"),
+                                left=left, sku=line.sku, claimed=line.quantity, received=so_far.get(line.id, 0),
                                 code="quantity_exceeds")
     _check_photos(session, case, photos)
     # Received straight from the scan ("received") or matched later from the exceptions queue ("matched"): only
@@ -280,12 +276,12 @@ def add_exception_photo(session: Session, *, actor: Actor, receipt_id: int, uplo
     """Records a photo of a parcel waiting in the exceptions queue, then stores the file (last, like evidence)."""
     receipt = _exception(session, actor, receipt_id, "photograph parcels")
     if receipt.status != "unmatched":
-        raise Explained("receipt_id", "this parcel was already matched: attach the photo to its case",
-                        "该包裹已匹配售后单：请将照片上传到售后单", code="already_matched", status=409)
+        raise Explained("receipt_id", N_("this parcel was already matched: attach the photo to its case"),
+                        code="already_matched", status=409)
     if session.scalar(select(func.count()).select_from(ReceiptPhoto)
                       .where(ReceiptPhoto.receipt_id == receipt.id)) >= MAX_PARCEL_PHOTOS:
-        raise Explained("file", f"at most {MAX_PARCEL_PHOTOS} photos per parcel",
-                        f"每个包裹最多 {MAX_PARCEL_PHOTOS} 张照片", code="too_many_photos", status=409)
+        raise Explained("file", N_("at most {most} photos per parcel"), most=MAX_PARCEL_PHOTOS,
+                        code="too_many_photos", status=409)
     key = f"{receipt.merchant_id}/receipts/{receipt.id}/{upload.sha256}.{upload.ext}"
     photo = ReceiptPhoto(receipt_id=receipt.id, merchant_id=receipt.merchant_id, filename=upload.filename[:300],
                          content_type=upload.content_type, kind=upload.kind, size=upload.size, sha256=upload.sha256,
@@ -320,8 +316,8 @@ def _exception(session: Session, actor: Actor, receipt_id: int, what: str, roles
     stmt = select(Receipt).where(Receipt.id == receipt_id).execution_options(populate_existing=True)
     receipt = session.scalar(stmt.with_for_update() if lock else stmt)
     if receipt is None or receipt.merchant_id != merchant_id:
-        raise Explained("receipt_id", f"parcel {receipt_id} is not in the exceptions queue",
-                        f"异常件队列中没有包裹 {receipt_id}", code="not_found", status=404)
+        raise Explained("receipt_id", N_("parcel {parcel} is not in the exceptions queue"), parcel=receipt_id,
+                        code="not_found", status=404)
     return receipt
 
 
@@ -332,8 +328,8 @@ def _check_photos(session: Session, case: CaseRecord, photos: list[int]) -> None
                                                             Attachment.id.in_(photos))))
     for i, photo in enumerate(photos):
         if photo not in known:
-            raise Explained(f"photos[{i}]", f"{photo} is not an attachment of case {case.number}; upload it first",
-                            f"{photo} 不是售后单 {case.number} 的附件；请先上传", code="unknown_attachment")
+            raise Explained(f"photos[{i}]", N_("{photo} is not an attachment of case {number}; upload it first"),
+                            photo=photo, number=case.number, code="unknown_attachment")
 
 
 def receipt_dict(session: Session, receipt: Receipt) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Conflict, Explained
+from ..i18n import N_
 from ..logistics.models import Shipment
 from ..logistics.service import staff_merchant
 from ..money import MoneyError, fmt, to_minor
@@ -37,8 +38,8 @@ def _line(case: CaseRecord, line_id: int):
     line = next((x for x in case.lines if x.id == line_id), None)
     if line is None:
         ids = [x.id for x in case.lines]
-        raise Explained("line_id", f"not a line of case {case.number}; lines: {ids}",
-                        f"不是售后单 {case.number} 的行；可选：{ids}", allowed=ids)
+        raise Explained("line_id", N_("not a line of case {number}; lines: {lines}"), number=case.number, lines=ids,
+                        allowed=ids)
     return line
 
 
@@ -107,17 +108,16 @@ def open_repair(session: Session, *, actor: Actor, number: str, version: int, li
     staff_merchant(actor, REPAIRERS, "open repair work orders")
     case = get_case(session, actor=actor, number=number)
     if case.type != T.REPAIR:
-        raise Explained("number", f"case {case.number} is a {case.type} case, not a repair",
-                        f"售后单 {case.number} 不是维修单（类型 {case.type}）", code="guard_failed")
+        raise Explained("number", N_("case {number} is a {type} case, not a repair"), number=case.number,
+                        type=case.type, code="guard_failed")
     line = _line(case, line_id)
     if session.scalar(select(RepairOrder.id).where(RepairOrder.case_id == case.id,
                                                    RepairOrder.status == "open")) is not None:
-        raise Explained("number", "this case already has an open repair work order", "本售后单已有未完成的维修单",
-                        code="repair_open", status=409)
-    if case.state not in (S.INSPECTED, S.IN_REPAIR):
-        raise Explained("number", f"a repair starts after inspection (mail-in) or on site; the case is {case.state}",
-                        f"维修须在质检后（寄修）或上门时开始；当前状态为 {case.state}", code="illegal_transition",
+        raise Explained("number", N_("this case already has an open repair work order"), code="repair_open",
                         status=409)
+    if case.state not in (S.INSPECTED, S.IN_REPAIR):
+        raise Explained("number", N_("a repair starts after inspection (mail-in) or on site; the case is {state}"),
+                        state=case.state, code="illegal_transition", status=409)
     now = utcnow()
     w = warranty(session, case, line.order_line_id, now)
     serial = units.record(session, line.order_line_id, serial_number, "serial_number") if serial_number else None
@@ -142,17 +142,17 @@ def finish_repair(session: Session, *, actor: Actor, number: str, repair_id: int
     case = get_case(session, actor=actor, number=number)
     row = session.get(RepairOrder, repair_id)
     if row is None or row.case_id != case.id:
-        raise Explained("repair_id", f"repair order {repair_id} of case {case.number} was not found",
-                        f"找不到售后单 {case.number} 的维修单 {repair_id}", code="not_found", status=404)
+        raise Explained("repair_id", N_("repair order {repair} of case {number} was not found"), repair=repair_id,
+                        number=case.number, code="not_found", status=404)
     if row.status != "open":
-        raise Explained("repair_id", f"this work order is already {row.status}", f"该维修单已是 {row.status} 状态",
+        raise Explained("repair_id", N_("this work order is already {state}"), state=row.status,
                         code="repair_closed", status=409)
     try:
         minor = to_minor(cost, case.currency)
     except MoneyError as exc:
         raise Explained("cost", str(exc), str(exc)) from None
     if minor < 0:
-        raise Explained("cost", "must not be negative", "不能为负数")
+        raise Explained("cost", N_("must not be negative"))
     now = utcnow()
     row.status, row.cost, row.finished_at, row.parts_waiting_days = outcome, minor, now, parts_waiting_days
     if note:
