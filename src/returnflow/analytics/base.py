@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..cases.models import Case, CaseLine
 from ..orders.models import Order, OrderLine, Product
@@ -151,54 +151,19 @@ def returned(f: Filters, keys: list, *, product: bool = False, orders: bool = Tr
 
 
 def value_columns() -> list:
-    """What `line_value` needs of a returned line from its own row: its purchase value, its own credited amount and
-    its id; the case's figures (refunds paid, product lines' purchase values) come from `case_values`."""
-    return [(cl.c.quantity * ol.c.unit_price).label("pv"), rc.c.amount.label("credit"), cl.c.id.label("line")]
-
-
-CHUNK = 2000  # case ids per statement of case_values (well under SQLite's bound parameters)
-
-
-def case_values(session, case_ids) -> tuple[dict[int, int], dict[int, list[tuple[int, int]]]]:
-    """For the cases a batch of returned lines without a credit of their own belongs to: ({case id: refunds paid
-    (state completed), for those with any}, {case id: [(line id, purchase value) of its product lines, by id]}
-    for those paid). One read per CHUNK cases instead of sub-selects per line (which ran the refunds' twice)."""
-    paid: dict[int, int] = {}
-    ids = sorted(set(case_ids))
-    for k in range(0, len(ids), CHUNK):
-        part = ids[k:k + CHUNK]
-        for case_id, amount in session.execute(
-                select(rf.c.case_id, func.sum(rf.c.amount)).where(rf.c.case_id.in_(part), rf.c.state == "completed")
-                .group_by(rf.c.case_id)):
-            if amount is not None:
-                paid[case_id] = int(amount)
-    lines: dict[int, list[tuple[int, int]]] = {}
-    ids = sorted(paid)
-    for k in range(0, len(ids), CHUNK):
-        part = ids[k:k + CHUNK]
-        for case_id, line_id, pv in session.execute(
-                select(cl2.c.case_id, cl2.c.id, cl2.c.quantity * ol2.c.unit_price)
-                .select_from(cl2.join(ol2, ol2.c.id == cl2.c.order_line_id))
-                .where(cl2.c.case_id.in_(part), ol2.c.kind == PRODUCT).order_by(cl2.c.case_id, cl2.c.id)):
-            lines.setdefault(case_id, []).append((line_id, pv))
-    return paid, lines
-
-
-def shares(paid: dict[int, int], lines: dict[int, list[tuple[int, int]]], case_id: int, line_id: int
-           ) -> tuple[int | None, int | None, int | None]:
-    """(paid, whole, before) of one line for `line_value`: the case's refunds paid, its product lines' purchase
-    value (SQL's sum: None without any) and that of its product lines before this one (0 without any)."""
-    got = paid.get(case_id)
-    if got is None:
-        return None, None, None
-    whole = before = None
-    for other, pv in lines.get(case_id, ()):
-        if pv is None:
-            continue
-        whole = (whole or 0) + int(pv)
-        if other < line_id:
-            before = (before or 0) + int(pv)
-    return got, whole, before or 0
+    """What `line_value` needs of a returned line: its purchase value, its own credited amount, the refunds paid
+    for its case, the case's product lines' purchase value and that of the case's lines before it (by id)."""
+    paid = (select(func.sum(rf.c.amount)).where(rf.c.case_id == c.c.id, rf.c.state == "completed")
+            .scalar_subquery())
+    pv2 = cl2.c.quantity * ol2.c.unit_price
+    lines = cl2.join(ol2, ol2.c.id == cl2.c.order_line_id)
+    whole = select(func.sum(pv2)).select_from(lines).where(cl2.c.case_id == c.c.id, ol2.c.kind == PRODUCT)
+    before = whole.where(cl2.c.id < cl.c.id)
+    # Only for a case with a refund paid and no credit of its own (SQL skips the other branch).
+    need = and_(rc.c.amount.is_(None), paid.is_not(None))
+    return [(cl.c.quantity * ol.c.unit_price).label("pv"), rc.c.amount.label("credit"), paid.label("paid"),
+            case((need, whole.scalar_subquery())).label("whole"),
+            case((need, func.coalesce(before.scalar_subquery(), 0))).label("before")]
 
 
 def line_value(pv, credit, paid, whole, before) -> tuple[int, int]:

@@ -16,8 +16,8 @@ from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from .base import (
-    NOT_AS_DESCRIBED, QUALITY, c, case_values, key_of, label, line_value, needs_order, needs_product, reason_of,
-    returns_from, returns_where, shares, sold, value_columns,
+    NOT_AS_DESCRIBED, QUALITY, c, key_of, label, line_value, needs_order, needs_product, reason_of, returns_from,
+    returns_where, sold, value_columns,
 )
 from .filters import Filters
 
@@ -62,14 +62,9 @@ def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
     stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
                   c.c.currency, cl.c.quantity, *value_columns()).select_from(
         returns_from(needs_product(f, by), orders=needs_order(f, by)))
-    for batch in session.execute(returns_where(f, stmt)).yield_per(5000).partitions():
-        paid, lines = case_values(session, [r[0] for r in batch if r[7] is None])
-        for r in batch:
-            if r[7] is None and r[0] in paid:
-                value, at_price = line_value(r[6], None, *shares(paid, lines, r[0], r[8]))
-            else:
-                value, at_price = line_value(r[6], r[7], None, None, None)
-            yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), value, at_price)
+    for r in session.execute(returns_where(f, stmt)).yield_per(5000):
+        value, at_price = line_value(*r[6:11])
+        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), value, at_price)
 
 
 def returned_by(session: Session, f: Filters, by: str | None, extra: str | None = None
