@@ -10,7 +10,8 @@ admin (one merchant = 1/10 of the history) with the default filters (the last 90
 (JSON and the staff console's HTML page, signed in with the same token as its cookie) and every report (the
 money, SLA and satisfaction ones included), --runs times each after one warm-up, and prints p50/p95 in ms; the
 platform's all-merchant dashboard is measured too. A kept history is brought to the newest schema first, and gets
-the refunds, deadlines, surveys and follow-ups of bench/analytics_data.py's add_outcomes if it lacks them. Target: dashboard p95 under 500 ms on both databases.
+the refunds, deadlines, surveys and follow-ups of bench/analytics_data.py's add_outcomes if it lacks them, and its
+step summary if it has none. Target: dashboard p95 under 500 ms on both databases, a merchant's and the platform's.
 "cpu ms" is this process's CPU time per request (median): on SQLite that is all the work, so it shows what an
 idle machine would take when the box is shared; on PostgreSQL the server's work is not in it.
 The last line is the headline.
@@ -164,7 +165,7 @@ def _time(client, path: str, token: str, runs: int, *, console: bool = False, **
     return statistics.median(samples), p95, statistics.median(cpu), len(answer.content)
 
 
-def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, float]:
+def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[tuple[float, float], tuple[float, float]]:
     from fastapi.testclient import TestClient
 
     from returnflow.app import create_app
@@ -203,14 +204,14 @@ def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, floa
         rows.append(("report return_rate by sku, 365 days",
                      _time(client, "/api/v1/analytics/reports/return_rate", merchant, max(runs // 3, 3),
                            by="sku", **{"from": _days_ago(364)})))
-        rows.append(("dashboard, platform: all 10 merchants",
-                     _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3))))
+        whole = _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3))
+        rows.append(("dashboard, platform: all 10 merchants", whole))
     db.dispose()
     print(f"\n{backend}: {'what':45} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'bytes':>9}   "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for what, (p50, p95, cpu, size) in rows:
         print(f"{backend}: {what:45} {p50:8.1f} {p95:8.1f} {cpu:8.1f} {size:9,}")
-    return dash[0], dash[1]
+    return (dash[0], dash[1]), (whole[0], whole[1])
 
 
 def _days_ago(days: int) -> str:
@@ -239,9 +240,11 @@ def main() -> None:
         started = time.perf_counter()
         results[backend] = bench(backend, args.cases, args.runs, args.fresh)
         print(f"{backend}: bench took {time.perf_counter() - started:.0f} s", flush=True)
+    # The target covers a merchant's dashboard and the platform's over all merchants.
     print("analytics dashboard p50/p95 over {:,} cases: ".format(args.cases) + "; ".join(
-        f"{b} {p50:.0f}/{p95:.0f} ms{' (target met)' if p95 < TARGET_MS else ' (over the 500 ms target)'}"
-        for b, (p50, p95) in results.items()))
+        f"{b} {p50:.0f}/{p95:.0f} ms, platform {w50:.0f}/{w95:.0f} ms"
+        f"{' (target met)' if max(p95, w95) < TARGET_MS else ' (over the 500 ms target)'}"
+        for b, ((p50, p95), (w50, w95)) in results.items()))
 
 
 if __name__ == "__main__":
