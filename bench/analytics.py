@@ -10,7 +10,8 @@ admin (one merchant = 1/10 of the history) with the default filters (the last 90
 (JSON and the staff console's HTML page, signed in with the same token as its cookie) and every report (the
 money, SLA and satisfaction ones included), --runs times each after one warm-up, and prints p50/p95 in ms; the
 platform's all-merchant dashboard is measured too. A kept history is brought to the newest schema first, and gets
-the refunds, deadlines, surveys and follow-ups of bench/analytics_data.py's add_outcomes if it lacks them. Target: dashboard p95 under 500 ms on both databases.
+the refunds, deadlines, surveys and follow-ups of bench/analytics_data.py's add_outcomes if it lacks them, and its
+step summary if it has none. Target: dashboard p95 under 500 ms on both databases, a merchant's and the platform's.
 "cpu ms" is this process's CPU time per request (median): on SQLite that is all the work, so it shows what an
 idle machine would take when the box is shared; on PostgreSQL the server's work is not in it.
 The last line is the headline.
@@ -106,6 +107,33 @@ def _has_outcomes(url: str) -> bool:
         db.dispose()
 
 
+def _fill_steps(url: str) -> None:
+    """A history generated in bulk has events but no step summary (migration 0013 filled it only for histories
+    that existed before it): built here once, as `returnflow report rollup-rebuild` would, so the step-time
+    report reads real rows."""
+    import returnflow.models  # noqa: F401 - every table, so the foreign keys resolve
+    from returnflow.analytics.rollup import STEPS_TABLE, rebuild
+
+    db = Database(url)
+    try:
+        with db.read() as session:
+            if session.scalar(select(STEPS_TABLE.c.case_id).limit(1)) is not None:
+                return
+        t = time.perf_counter()
+        with db.transaction() as session:
+            rows = rebuild(session)
+        if db.dialect == "postgresql":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE analytics_case_steps")
+        else:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE analytics_case_steps")
+        print(f"filled the step summary ({rows:,} cases) from the events in {time.perf_counter() - t:.0f} s",
+              flush=True)
+    finally:
+        db.dispose()
+
+
 def _tokens(db: Database) -> tuple[str, str]:
     from returnflow.auth.models import User
     from returnflow.auth.service import create_user, issue_token
@@ -137,7 +165,7 @@ def _time(client, path: str, token: str, runs: int, *, console: bool = False, **
     return statistics.median(samples), p95, statistics.median(cpu), len(answer.content)
 
 
-def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, float]:
+def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[tuple[float, float], tuple[float, float]]:
     from fastapi.testclient import TestClient
 
     from returnflow.app import create_app
@@ -160,6 +188,7 @@ def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, floa
         counts = add_outcomes(url, log=lambda m: print(m, flush=True))
         print(f"{backend}: added {', '.join(f'{v:,} {k}' for k, v in counts.items())} in "
               f"{time.perf_counter() - t:.0f} s", flush=True)
+    _fill_steps(url)
     db = Database(url)
     merchant, platform = _tokens(db)
     with TestClient(create_app(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), db=db)) as client:
@@ -175,14 +204,14 @@ def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[float, floa
         rows.append(("report return_rate by sku, 365 days",
                      _time(client, "/api/v1/analytics/reports/return_rate", merchant, max(runs // 3, 3),
                            by="sku", **{"from": _days_ago(364)})))
-        rows.append(("dashboard, platform: all 10 merchants",
-                     _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3))))
+        whole = _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3))
+        rows.append(("dashboard, platform: all 10 merchants", whole))
     db.dispose()
     print(f"\n{backend}: {'what':45} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'bytes':>9}   "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for what, (p50, p95, cpu, size) in rows:
         print(f"{backend}: {what:45} {p50:8.1f} {p95:8.1f} {cpu:8.1f} {size:9,}")
-    return dash[0], dash[1]
+    return (dash[0], dash[1]), (whole[0], whole[1])
 
 
 def _days_ago(days: int) -> str:
@@ -211,9 +240,11 @@ def main() -> None:
         started = time.perf_counter()
         results[backend] = bench(backend, args.cases, args.runs, args.fresh)
         print(f"{backend}: bench took {time.perf_counter() - started:.0f} s", flush=True)
+    # The target covers a merchant's dashboard and the platform's over all merchants.
     print("analytics dashboard p50/p95 over {:,} cases: ".format(args.cases) + "; ".join(
-        f"{b} {p50:.0f}/{p95:.0f} ms{' (target met)' if p95 < TARGET_MS else ' (over the 500 ms target)'}"
-        for b, (p50, p95) in results.items()))
+        f"{b} {p50:.0f}/{p95:.0f} ms, platform {w50:.0f}/{w95:.0f} ms"
+        f"{' (target met)' if max(p95, w95) < TARGET_MS else ' (over the 500 ms target)'}"
+        for b, ((p50, p95), (w50, w95)) in results.items()))
 
 
 if __name__ == "__main__":

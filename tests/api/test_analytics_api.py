@@ -206,6 +206,40 @@ def test_merchants_see_only_their_own_figures(client, world):
     assert drill["total"] == 1 and all(c["merchant"] == "other" for c in drill["items"])
 
 
+def test_the_platform_names_every_merchant_and_gets_the_figures_of_no_condition(db, world):
+    """The platform's reads keep rows to `merchant_id IN (every merchant)` so the per-merchant indexes serve them;
+    every dashboard tile (and the groupings beside it) must equal what the same filters give without that
+    condition, and a merchant left out of the list would show."""
+    from returnflow.analytics.api import DASHBOARD, with_links
+    from returnflow.analytics.filters import parse
+    from returnflow.analytics.report import REPORTS
+    from returnflow.analytics.sql import prepare
+    from returnflow.auth.actor import Actor
+
+    platform = Actor(kind="staff", role="platform")
+    asked = DASHBOARD + (("suppliers", {}), ("return_rate", {"by": "country"}), ("customers", {}),
+                         ("processing_agents", {}))
+
+    def tiles(drop: bool, only: int | None = None):
+        with db.read() as session:
+            prepare(session)
+            f = parse(session, platform, OCT)
+            if drop:
+                f = f.with_(every_merchant=())
+            elif only is not None:
+                f = f.with_(every_merchant=(only,))
+            return f, [with_links(REPORTS[name].run(session, f.with_(**extra)), f) for name, extra in asked]
+
+    named, by_id = tiles(False)
+    assert {world[0].id, world[1].id} <= set(named.every_merchant)
+    assert by_id == tiles(True)[1]
+    rates = {r["key"]: r for r in by_id[1]["rows"]}  # top returns by SKU: both merchants' SKU-A
+    assert rates["SKU-A"]["units_sold"] == 6 and rates["SKU-A"]["cases"] == 3
+    # The condition is real: naming one merchant only gives that merchant's figures, not the platform's.
+    one = {r["key"]: r for r in tiles(False, only=world[0].id)[1][1]["rows"]}
+    assert one["SKU-A"]["units_sold"] == 5
+
+
 BAD = [
     ({"colour": "red"}, "colour"), ({"from": "2026-13-01"}, "from"), ({"from": "2026-11-01", "to": "2026-10-01"}, "from"),
     ({"by": "colour"}, "by"), ({"limit": "0"}, "limit"), ({"granularity": "hour"}, "granularity"),

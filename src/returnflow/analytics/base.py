@@ -102,8 +102,7 @@ def sold(f: Filters, keys: list, *, product: bool = False):
     stmt = (select(*keys, o.c.currency, func.sum(ol.c.quantity).label("units"),
                    func.sum(ol.c.quantity * ol.c.unit_price).label("value"))
             .select_from(frm).where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *sales_only()))
-    if f.merchant_ids is not None:
-        stmt = stmt.where(o.c.merchant_id.in_(f.merchant_ids))
+    stmt = stmt.where(*f.merchant_in(o.c.merchant_id))
     return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
 
 
@@ -136,8 +135,8 @@ def needs_order(f: Filters, by: str | None) -> bool:
 def returns_where(f: Filters, stmt):
     """Returns from the period's orders in the filters' scope (see the module docstring for what counts)."""
     stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *counted_case(), *sales_only())
-    if f.merchant_ids is not None:  # on the order too: its (merchant, ordered_at) index finds the period's orders
-        stmt = stmt.where(c.c.merchant_id.in_(f.merchant_ids), o.c.merchant_id.in_(f.merchant_ids))
+    # On the order too: its (merchant, ordered_at) index finds the period's orders (every merchant's by id).
+    stmt = stmt.where(*f.merchant_in(c.c.merchant_id), *f.merchant_in(o.c.merchant_id))
     return _slices(f, stmt, returns=True)
 
 

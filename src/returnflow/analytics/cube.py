@@ -46,11 +46,10 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
                 return rows
     # Cases on the period's orders were opened after the period began: count those (an upper bound, cheaply).
     count = select(func.count()).select_from(c).where(c.c.created_at >= f.start)
-    if f.merchant_ids is not None:
-        count = count.where(c.c.merchant_id.in_(f.merchant_ids))
+    count = count.where(*f.merchant_in(c.c.merchant_id))
     rows = None
     if (session.scalar(count) or 0) <= LINE_CAP:
-        rows = list(_read(session, f, by))
+        rows = sorted(_read(session, f, by), key=_case_id)  # by case: each grouping counts a case's lines once
     cache[(scope, by)] = rows
     return rows
 
@@ -83,23 +82,36 @@ def returned_by(session: Session, f: Filters, by: str | None, extra: str | None 
     if memo in done:
         return done[memo]
     lines = _lines(session, f, by)
-    done[memo] = _aggregate(lines if lines is not None else _read(session, f, by), by is not None, extra)
+    if lines is not None:
+        done[memo] = _aggregate_sorted(lines, by is not None, extra)
+    else:
+        done[memo] = _aggregate(_read(session, f, by), by is not None, extra)
     return done[memo]
+
+
+def _case_id(line: tuple) -> int:
+    return line[0]
+
+
+def _group_key(keyed: bool, extra: str | None):
+    """The function giving a line's group: (key, currency) or (key, extra, currency)."""
+    pick = {"bucket": 2, "reason": 3, "reason_group": 3}.get(extra or "")
+    if pick is None:
+        return (lambda line: (line[1], line[4])) if keyed else (lambda line: (None, line[4]))
+    if extra == "reason_group":
+        return ((lambda line: (line[1], _group_of(line[3]), line[4])) if keyed
+                else (lambda line: (None, _group_of(line[3]), line[4])))
+    return ((lambda line: (line[1], line[pick], line[4])) if keyed
+            else (lambda line: (None, line[pick], line[4])))
 
 
 def _aggregate(lines: Iterable[tuple], keyed: bool, extra: str | None) -> dict[tuple, list[int]]:
     """One pass over the lines: sums per group, and distinct cases per group from the (group, case) pairs."""
     sums: dict[tuple, list[int]] = {}
     pairs: set[tuple] = set()
-    pick = {"bucket": 2, "reason": 3, "reason_group": 3}.get(extra or "")
-    grouped = extra == "reason_group"
+    group_of = _group_key(keyed, extra)
     for line in lines:
-        key = line[1] if keyed else None  # labelled when read
-        if pick is None:
-            group = (key, line[4])
-        else:
-            x = line[pick]
-            group = (key, _group_of(x) if grouped else x, line[4])
+        group = group_of(line)
         s = sums.get(group)
         if s is None:
             s = sums[group] = [0, 0, 0, 0]
@@ -109,6 +121,27 @@ def _aggregate(lines: Iterable[tuple], keyed: bool, extra: str | None) -> dict[t
         pairs.add((group, line[0]))
     for group, _case in pairs:
         sums[group][0] += 1
+    return sums
+
+
+def _aggregate_sorted(lines: list[tuple], keyed: bool, extra: str | None) -> dict[tuple, list[int]]:
+    """`_aggregate` over lines ordered by case id: a case's lines come together, so a group counts a case when
+    its last counted case differs (no set of pairs). The same sums."""
+    sums: dict[tuple, list] = {}
+    group_of = _group_key(keyed, extra)
+    for line in lines:
+        group = group_of(line)
+        s = sums.get(group)
+        if s is None:
+            s = sums[group] = [0, 0, 0, 0, None]
+        if s[4] != line[0]:
+            s[4] = line[0]
+            s[0] += 1
+        s[1] += line[5]
+        s[2] += line[6]
+        s[3] += line[7]
+    for s in sums.values():
+        del s[4]
     return sums
 
 

@@ -49,8 +49,7 @@ def _deadlines(f: Filters, *, period: bool):
     conds = [t.c.kind.like("%.due"), ~SUPERSEDED]
     if period:
         conds += [t.c.created_at >= f.start, t.c.created_at < f.end]
-    if f.merchant_ids is not None:
-        conds.append(t.c.merchant_id.in_(f.merchant_ids))
+    conds += f.merchant_in(t.c.merchant_id)
     if f.slices:
         conds.append(t.c.case_id.in_(select(c.c.id).where(*case_conditions(f.with_(merchant_ids=None),
                                                                             period=False))))

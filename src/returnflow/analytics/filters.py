@@ -38,6 +38,9 @@ class Filters:
     limit: int = 50
     slices: dict[str, str] = field(default_factory=dict)
     zone: str = "UTC"
+    # Every merchant's id when merchant_ids is None: the platform's reads name them all (merchant_in), so the
+    # (merchant_id, date, ...) covering indexes serve them as they serve one merchant's.
+    every_merchant: tuple[int, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -63,6 +66,12 @@ class Filters:
             out["merchant"] = self.merchant_code
         out.update({k: v for k, v in override.items() if v is not None})
         return out
+
+    def merchant_in(self, column) -> list:
+        """The condition that keeps `column` (a merchant id) to the scope: the merchants asked for, or on the
+        platform every merchant by id (the same rows as no condition: each row's merchant is one of them)."""
+        ids = self.merchant_ids if self.merchant_ids is not None else self.every_merchant
+        return [column.in_(ids)] if ids else []
 
     def with_(self, **changes) -> Filters:
         return replace(self, **changes)
@@ -138,8 +147,9 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
             slices[name] = value
     start = local_midnight(first, zone)
     end = local_midnight(last + timedelta(days=1), zone)
+    every = tuple(session.scalars(select(Merchant.id).order_by(Merchant.id))) if merchant_ids is None else ()
     return Filters(start=start, end=end, merchant_ids=merchant_ids, merchant_code=code, by=by,
-                   granularity=granularity, limit=limit, slices=slices, zone=zone)
+                   granularity=granularity, limit=limit, slices=slices, zone=zone, every_merchant=every)
 
 
 def local_midnight(day: date, zone: str) -> datetime:

@@ -46,8 +46,7 @@ COLUMNS = [
 
 def _scope(f: Filters, merchant_col, at_col) -> list:
     conds = [at_col >= f.start, at_col < f.end]
-    if f.merchant_ids is not None:
-        conds.append(merchant_col.in_(f.merchant_ids))
+    conds += f.merchant_in(merchant_col)
     return conds
 
 

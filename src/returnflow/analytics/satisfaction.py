@@ -57,8 +57,7 @@ COMMENTS_SHOWN = 3
 
 def _scope(f: Filters, table) -> list:
     conds = [table.c.created_at >= f.start, table.c.created_at < f.end]
-    if f.merchant_ids is not None:
-        conds.append(table.c.merchant_id.in_(f.merchant_ids))
+    conds += f.merchant_in(table.c.merchant_id)
     if f.slices:
         conds.append(table.c.case_id.in_(select(c.c.id).where(*case_conditions(f.with_(merchant_ids=None),
                                                                                 period=False))))
