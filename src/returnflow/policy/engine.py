@@ -56,11 +56,13 @@ class _Draft:
         if merchant is not None:
             base = BUILTIN.get(f"M.{merchant.kind}", (MERCHANT, merchant.id, merchant.id))
             source, zh, en = f"{MERCHANT} {self.policy.id}", merchant.zh or base[1], merchant.en or base[2]
+            wording = merchant.text
         elif found is not None:
             source, zh, en = found
         else:
             source, zh, en = f"{MERCHANT} {self.policy.id}", f"适用规则 {rule}。", f"Rule {rule} applies."
-        self.reasons.append(Citation(rule, source, zh, en, tuple(params.items())))
+        self.reasons.append(Citation(rule, source, zh, en, tuple(params.items()),
+                                     wording if merchant is not None else ()))
 
     def clock(self, name: str, kind: str, known: datetime | None = None) -> None:
         """Adds the deadline a policy clock sets; `known` is its anchor time when it already happened."""

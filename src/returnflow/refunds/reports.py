@@ -22,6 +22,7 @@ from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (
 from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
 from .money_flows import REFUND_PAYMENT
 from .service import refuse
+from ..i18n import N_
 
 FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -29,8 +30,7 @@ PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 def check_period(period: str) -> str:
     if not PERIOD.match(period or ""):
-        raise refuse("period", f"'{period}' is not a period; use YYYY-MM, e.g. 2026-11",
-                     f"「{period}」不是有效的会计期间；格式为 YYYY-MM，例如 2026-11")
+        raise refuse("period", N_("'{period}' is not a period; use YYYY-MM, e.g. 2026-11"), period=period)
     return period
 
 
