@@ -25,7 +25,8 @@ from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .variants import chosen_variants
 from .side_effects import write_side_effects
-from .workflow import NO_ADDRESS_EN, NO_ADDRESS_ZH, fire, return_address_routable
+from .workflow import NO_ADDRESS, fire, return_address_routable
+from ..i18n import every
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -144,7 +145,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
             # The policy would approve, but the shopper could not be told where to send the goods: staff review
             # it, told why, once an address is set up.
             verdict = None
-            payload["held"] = {"en": NO_ADDRESS_EN, "zh-CN": NO_ADDRESS_ZH}
+            payload["held"] = every(NO_ADDRESS)
     event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload=payload)
     write_side_effects(session, case, event)
     if verdict in ("approve", "require_approval"):

@@ -51,7 +51,7 @@ def create(ctx: typer.Context,
            preset: str = typer.Option(None, help="Policy preset: cn-law, eu-crd, uk-ccr, merchant-rules, "
                                                  "taobao-legacy, taobao-current, jd-pop (default: from the country)"),
            currency: str = typer.Option("CNY", help="Default currency, e.g. CNY, EUR, GBP, USD"),
-           locale: str = typer.Option(None, help="Default language, zh-CN or en (default: zh-CN in China)"),
+           locale: str = typer.Option(None, help="Default language: en, zh-CN, zh-Hant ... a language of the catalogs (default: zh-CN in China)"),
            lang: str = typer.Option(None, "--lang", help="Language of these messages (default: from LANG)")) -> None:
     """Set up a merchant. Every value is checked before anything is written; a refusal names the field."""
     from ..orders.importer.messages import lang_of
