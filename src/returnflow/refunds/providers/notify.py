@@ -9,7 +9,6 @@ import logging
 from sqlalchemy import select
 
 from ...db import Database, utcnow
-from ...errors import Explained
 from ...merchants.models import Merchant
 from ..gateways import GatewaySettings, Outcome
 from ..models import GatewayWebhook, RefundPayment
@@ -45,7 +44,7 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
     except Refused as exc:
         log.warning("%s notification refused for merchant %s: %s", name, merchant, exc.en)
         _log(db, gateway=name, outcome="rejected", reason=exc.en[:300], body=text)
-        raise Explained("signature", exc.en, exc.zh, code="bad_signature", status=401) from None
+        raise exc.refusal("signature", code="bad_signature", status=401) from None
     row = {"gateway": name, "event_id": notice.event_id[:100], "amount": notice.amount, "currency": notice.currency,
            "provider_ref": (notice.provider_ref or "")[:100] or None, "body": text, "status": notice.detail[:20]}
     with db.transaction() as session:

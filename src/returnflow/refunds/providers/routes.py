@@ -57,7 +57,7 @@ def to_store(given: provider_config.ProvidersIn | None, stored: dict, allowed: A
         try:
             providers[name] = provider_config.merge(name, item, stored.get(name))
         except provider_config.ConfigProblem as exc:
-            raise Explained(exc.field, exc.en, exc.zh) from None
+            raise exc.refusal() from None
         if item.api_url:  # called by the desk: checked like every outbound address, when saved
             outbound.check_url(item.api_url, allowed, field=f"providers.{name}.api_url")
     for field, name in chosen:
