@@ -72,15 +72,15 @@ class Filters:
         return asdict(self)
 
 
-def _bad(field_name: str, text: str, allowed=None, **params) -> Explained:
-    return Explained(field_name, text, code="invalid_filter", allowed=allowed, **params)
+def _bad(field_name: str, msgid: str, /, allowed=None, **params) -> Explained:
+    return Explained(field_name, msgid, code="invalid_filter", allowed=allowed, **params)
 
 
 def _day(name: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip()[:10]) if len(text.strip()) >= 10 else date.fromisoformat(text.strip())
     except ValueError:
-        raise _bad(name, N_("{text} is not a date such as 2026-11-24"), text=repr(text)) from None
+        raise _bad(name, N_("{given} is not a date such as 2026-11-24"), given=repr(text)) from None
 
 
 def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: date | None = None,

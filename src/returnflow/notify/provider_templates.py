@@ -35,7 +35,7 @@ _ROW = select(ProviderTemplate.template_id, ProviderTemplate.sign_name, Provider
     ProviderTemplate.channel == bindparam("c"))
 
 
-def _bad(field: str, text: str, **params) -> Explained:
+def _bad(field: str, text: str, /, **params) -> Explained:
     return Explained(field, text, code="invalid_provider_template", **params)
 
 

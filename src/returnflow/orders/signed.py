@@ -28,7 +28,7 @@ def new_secret() -> str:
     return "ohsec_" + secrets.token_urlsafe(32)
 
 
-def _refuse(code: str, text: str, status: int = 401) -> Explained:
+def _refuse(code: str, text: str, /, status: int = 401) -> Explained:
     return Explained(None, text, code=code, status=status)
 
 

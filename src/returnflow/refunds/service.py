@@ -38,7 +38,7 @@ LIVE = ("awaiting_approval", "approved", "completed")  # refunds that hold their
 DEFAULT_AGENT_LIMIT = Decimal(500)
 
 
-def refuse(field: str | None, text: str, *, code: str = "validation", status: int = 422, **params) -> Explained:
+def refuse(field: str | None, text: str, /, *, code: str = "validation", status: int = 422, **params) -> Explained:
     """A refusal naming the field (`text` an English msgid with {placeholders} from params), logged (bad money input
     is worth a trace)."""
     refusal = Explained(field, text, code=code, status=status, **params)

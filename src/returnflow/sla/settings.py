@@ -93,7 +93,7 @@ def auto_actions_for(step: str) -> list[str]:
                   and t.action not in ("assign", "escalate"))
 
 
-def _bad(field: str, text: str, allowed=None, **params) -> Explained:
+def _bad(field: str, text: str, /, allowed=None, **params) -> Explained:
     return Explained(field, text, allowed=allowed, **params)
 
 

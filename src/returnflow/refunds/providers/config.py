@@ -26,7 +26,7 @@ SECRETS = {"wechatpay": ("private_key", "api_v3_key"), "alipay": ("private_key",
 REQUIRED = {"wechatpay": ("mchid", "serial_no", "private_key", "api_v3_key", "platform_public_key", "api_url"),
             "alipay": ("app_id", "private_key", "alipay_public_key", "api_url"),
             "stripe": ("secret_key", "webhook_secret", "api_url")}
-NAMES = {"wechatpay": ("WeChat Pay", "微信支付"), "alipay": ("Alipay", "支付宝"), "stripe": ("Stripe", "Stripe")}
+NAMES = {"wechatpay": N_("WeChat Pay"), "alipay": N_("Alipay"), "stripe": "Stripe"}  # msgids (a brand: as it is)
 LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "serial_no": ("merchant certificate serial number", "商户证书序列号"),
           "private_key": ("private key", "私钥"), "api_v3_key": ("API v3 key", "APIv3 密钥"),
@@ -35,8 +35,8 @@ LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "app_id": ("app id", "应用 APPID"), "alipay_public_key": ("Alipay public key", "支付宝公钥"),
           "api_url": ("API address", "接口地址"), "notify_url": ("notification address", "通知地址"),
           "secret_key": ("secret key", "密钥"), "webhook_secret": ("webhook signing secret", "回调签名密钥")}
-# The same names as msgids of the catalogs (LABELS' (en, zh) pairs stay for the settings page until it reads these).
-NAMES = {"mchid": N_("merchant id (mchid)"), "serial_no": N_("merchant certificate serial number"),
+# The keys' names as msgids of the catalogs (LABELS' (en, zh) pairs stay for the settings page until it reads these).
+KEY_NAMES = {"mchid": N_("merchant id (mchid)"), "serial_no": N_("merchant certificate serial number"),
                   "private_key": N_("private key"), "api_v3_key": N_("API v3 key"),
                   "platform_serial": N_("platform certificate serial number"),
                   "platform_public_key": N_("platform public key"), "app_id": N_("app id"),
@@ -86,7 +86,7 @@ class ProvidersIn(BaseModel):
 
 class ConfigProblem(ValueError):
     """A provider key that cannot be used: `field`, and `text` (a msgid with {placeholders} from `values`; `{name}`
-    is the field's name, from NAMES)."""
+    is the key's name, from KEY_NAMES)."""
 
     def __init__(self, field: str, text: str, /, **values) -> None:
         self.field, self.text, self.values = field, text, values
@@ -126,14 +126,14 @@ def merge(name: str, given: BaseModel, stored: dict | None) -> dict:
         elif value[secret].startswith("env:") and not re.fullmatch(rf"env:{ENV_PREFIX}[A-Z0-9_]+", value[secret]):
             raise ConfigProblem(f"providers.{name}.{secret}",
                                 N_("{name}: an environment reference must name a {prefix}… variable"),
-                                name=every(NAMES[secret]), prefix=ENV_PREFIX)
+                                name=every(KEY_NAMES[secret]), prefix=ENV_PREFIX)
     _check_keys(name, value)
     return value
 
 
 def _check_keys(name: str, value: dict) -> None:
     def bad(field: str, text: str):
-        return ConfigProblem(f"providers.{name}.{field}", text, name=every(NAMES[field]))
+        return ConfigProblem(f"providers.{name}.{field}", text, name=every(KEY_NAMES[field]))
 
     private = value.get("private_key") or ""
     if private and not private.startswith("env:"):
