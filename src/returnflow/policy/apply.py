@@ -172,7 +172,8 @@ def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list
     for r in rules:
         amount = quantize(request.amount * r.percent / 100, request.currency)
         base = BUILTIN["M.restocking_fee"]
-        said = Citation(r.id, f"{MERCHANT} {policy.id}", r.zh or base[1], r.en or base[2],
+        own = r.wording()
+        said = Citation(r.id, f"{MERCHANT} {policy.id}", own.get("zh-CN") or base[1], own.get("en") or base[2],
                         (("percent", r.percent), ("amount", amount)), r.text)
         found.append({"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent), "amount": str(amount),
                       **{tag: said.text(tag) for tag in SUPPORTED}})

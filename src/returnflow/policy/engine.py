@@ -55,7 +55,8 @@ class _Draft:
         found = self.policy.citations.get(rule) or BUILTIN.get(rule)
         if merchant is not None:
             base = BUILTIN.get(f"M.{merchant.kind}", (MERCHANT, merchant.id, merchant.id))
-            source, zh, en = f"{MERCHANT} {self.policy.id}", merchant.zh or base[1], merchant.en or base[2]
+            own = merchant.wording()
+            source, zh, en = f"{MERCHANT} {self.policy.id}", own.get("zh-CN") or base[1], own.get("en") or base[2]
             wording = merchant.text
         elif found is not None:
             source, zh, en = found
