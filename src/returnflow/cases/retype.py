@@ -102,7 +102,7 @@ def _reassess(session: Session, case: CaseRecord, new: str) -> tuple[dict | None
                         requested=requested, case_type=new, case_reason=case.reason_code, now=utcnow())
     note = {"verdict": assessment.verdict, "policy_version": assessment.policy_version,
             "rule_ids": assessment.record["rule_ids"], "within_policy": assessment.record["within_policy"],
-            "en": assessment.summary_en, "zh-CN": assessment.summary_zh}
+            **assessment.record["summary"]}
     return assessment.record, note, assessment.keep_items
 
 

@@ -157,9 +157,9 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
 
 
 def _policy_note(assessment) -> dict:
-    """What the timeline shows of a policy decision: the verdict, its rules and a sentence in both languages."""
+    """What the timeline shows of a policy decision: the verdict, its rules and a sentence in every language."""
     return {"verdict": assessment.verdict, "policy_version": assessment.policy_version,
-            "rule_ids": assessment.record["rule_ids"], "en": assessment.summary_en, "zh-CN": assessment.summary_zh}
+            "rule_ids": assessment.record["rule_ids"], **assessment.record["summary"]}
 
 
 def check_reasons(session: Session, merchant_id: int, case_type: CaseType, reason: str | None, items) -> None:
