@@ -217,8 +217,8 @@ def _line_quantities(case: Case, payload: dict, limit_of: Callable[[CaseLineReco
     for i, item in enumerate(given):
         line = by_id.get(item.get("line_id")) if isinstance(item, dict) else None
         if line is None:
-            raise GuardFailed(N_("payload.lines[{i}].line_id: not a line of this case; lines: {by_id}"), i=i,
-                              by_id=sorted(by_id),
+            raise GuardFailed(N_("payload.lines[{i}].line_id: not a line of this case; lines: {lines}"), i=i,
+                              lines=sorted(by_id),
                               field=f"payload.lines[{i}].line_id")
         qty = item.get("quantity")
         if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0 or qty > limit_of(line):

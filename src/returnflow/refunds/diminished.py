@@ -38,8 +38,9 @@ def settle_later(session: Session, *, actor: Actor, number: str, body: Diminishe
         raise refuse("case", N_("the goods have not arrived yet: inspect them first"),
                      code="goods_not_received", status=409)
     if body.currency.upper() != case.currency:
-        raise refuse("currency", N_("{currency} does not match the case currency {currency2}"), currency=body.currency,
-                     currency2=case.currency, code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     try:
         amount = to_minor(body.amount, case.currency)
     except MoneyError as exc:

@@ -63,8 +63,9 @@ def compensate(session: Session, *, actor: Actor, number: str, body: Compensatio
         raise refuse("kind", N_("'{kind}' is not a compensation; allowed: {choices}"), kind=body.kind,
                      choices=', '.join(KINDS))
     if body.currency.upper() != case.currency:
-        raise refuse("currency", N_("{currency} does not match the case currency {currency2}"), currency=body.currency,
-                     currency2=case.currency, code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     amount = _amount(body, case.currency)
     if case.customer_id is None:
         raise refuse("case", N_("the case's order has no customer to compensate"))

@@ -51,8 +51,9 @@ def claim(session: Session, *, actor: Actor, number: str, body: PostageClaimIn) 
                         "problem); on a no-reason return the customer pays it (CN6)"),
                      code="postage_not_allowed", status=409)
     if body.currency.upper() != case.currency:
-        raise refuse("currency", N_("{currency} does not match the case currency {currency2}"), currency=body.currency,
-                     currency2=case.currency, code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     try:
         asked = to_minor(body.amount, case.currency)
     except MoneyError as exc:

@@ -125,8 +125,8 @@ def _inspection_deduction(line, currency: str, index: int) -> tuple[str, int, st
     if isinstance(raw, dict):
         if raw.get("currency", currency) != currency:
             raise refuse(f"lines[{index}].inspection.deduction",
-                         N_("the inspection deduction is in {currency} but the case is in {currency2}"),
-                         currency=raw.get('currency'), currency2=currency, code="wrong_currency")
+                         N_("the inspection deduction is in {currency} but the case is in {case_currency}"),
+                         currency=raw.get('currency'), case_currency=currency, code="wrong_currency")
         raw = raw.get("amount")
     try:
         amount = to_minor(raw if not isinstance(raw, float) else str(raw), currency)
@@ -209,16 +209,16 @@ def _asks(case: CaseRecord, body: RefundCreate, done_by_case_line: dict[int, int
         for i, pick in enumerate(body.lines):
             line = by_id.get(pick.case_line_id)
             if line is None:
-                raise refuse(f"lines[{i}].case_line_id", N_("not a line of this case; lines: {by_id}"),
-                             by_id=sorted(by_id))
+                raise refuse(f"lines[{i}].case_line_id", N_("not a line of this case; lines: {lines}"),
+                             lines=sorted(by_id))
             if pick.case_line_id in picks:
                 raise refuse(f"lines[{i}]", N_("this line appears twice"))
             if pick.quantity > limit(line):
                 what = every(N_("accepted at inspection") if case.needs_return else N_("claimed"))
                 raise refuse(f"lines[{i}].quantity",
-                             N_("{quantity} asked, but only {line} can still be refunded ({what}, minus earlier "
+                             N_("{quantity} asked, but only {most} can still be refunded ({what}, minus earlier "
                                 "refunds)"),
-                             quantity=pick.quantity, line=limit(line), what=what,
+                             quantity=pick.quantity, most=limit(line), what=what,
                              code="over_refund")
             picks[line.id] = pick.quantity
     per_line: dict[int, list[tuple[str, int, str]]] = {}
@@ -245,8 +245,8 @@ def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
         if d.case_line_id not in lines:
             raise refuse(f"{field}.case_line_id", N_("not a line of this case; lines: {lines}"), lines=sorted(lines))
         if d.currency.upper() != case.currency:
-            raise refuse(f"{field}.currency", N_("{currency} does not match the case currency {currency2}"),
-                         currency=d.currency, currency2=case.currency, code="wrong_currency")
+            raise refuse(f"{field}.currency", N_("{currency} does not match the case currency {case_currency}"),
+                         currency=d.currency, case_currency=case.currency, code="wrong_currency")
         try:
             amount = to_minor(d.amount, case.currency)
         except MoneyError as exc:
@@ -256,8 +256,8 @@ def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
         found.append({"case_line_id": d.case_line_id, "kind": d.kind, "amount_minor": amount, "rule": d.rule})
     for d in deductions_for(case):
         if d["currency"] not in (None, case.currency):
-            raise refuse("policy.deductions", N_("a policy deduction is in {currency}, the case in {currency2}"),
-                         currency=d['currency'], currency2=case.currency, code="wrong_currency")
+            raise refuse("policy.deductions", N_("a policy deduction is in {currency}, the case in {case_currency}"),
+                         currency=d['currency'], case_currency=case.currency, code="wrong_currency")
         found.append(d)
     return found
 
