@@ -134,7 +134,7 @@ def import_orders(
                                                   "douyin, shopify, uci (see docs/import.md)"),
     encoding: str | None = typer.Option(None, help="With --mapping: auto | utf-8 | gbk | gb18030 (default: the "
                                                    "mapping's, else detected)"),
-    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+    lang: str | None = typer.Option(None, help="Language of the messages: en, zh-CN, zh-Hant ... any language of the catalogs (default: from LANG)"),
     fmt: str = typer.Option("auto", "--format", help="auto | csv | jsonl | uci (the UCI Online Retail layout)"),
     create_merchant: bool = typer.Option(False, help="Create the merchant if it does not exist"),
     currency: str = typer.Option("", help="Currency when the file has none (uci: GBP)"),
@@ -165,7 +165,7 @@ def import_cases(
     merchant: str = typer.Option(..., help="Merchant code the cases belong to (its orders must be imported)"),
     time_zone: str | None = typer.Option(None, help="Zone of times without a UTC offset (default: the merchant's)"),
     encoding: str | None = typer.Option(None, help="CSV: auto | utf-8 | gbk | gb18030"),
-    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+    lang: str | None = typer.Option(None, help="Language of the messages: en, zh-CN, zh-Hant ... any language of the catalogs (default: from LANG)"),
     errors_file: Path | None = typer.Option(None, help="Write the problem that stopped the import here as CSV"),
 ) -> None:
     """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
@@ -187,7 +187,7 @@ def import_reviews(
     merchant: str = typer.Option(..., help="Merchant code the reviews belong to"),
     time_zone: str | None = typer.Option(None, help="Zone of times without a UTC offset (default: the merchant's)"),
     encoding: str | None = typer.Option(None, help="CSV: auto | utf-8 | gbk | gb18030"),
-    lang: str | None = typer.Option(None, help="Language of the messages: zh-CN | en (default: from LANG)"),
+    lang: str | None = typer.Option(None, help="Language of the messages: en, zh-CN, zh-Hant ... any language of the catalogs (default: from LANG)"),
 ) -> None:
     """Import buyers' reviews (rating 1-5, text, date, order, SKU), not tied to a case; re-running updates the same
     reviews. A bad cell stops it before anything is written."""

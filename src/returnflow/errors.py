@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .i18n import gettext, match, message, pick
+from .i18n import SUPPORTED, gettext, message, pick
 
 
 class AppError(Exception):
@@ -68,27 +68,24 @@ class Explained(AppError):
     with {placeholders} filled from `params` (a param given as {language: text} is picked per reader), e.g.
     `Explained("code", N_("{code} matches {count} cases; scan the case number instead"), code=c, count=n)`.
 
-    Being converted: the old form `Explained(field, en, zh)` (a third positional text) still renders, for English
-    and zh-CN only; no new code may use it (tests/unit/test_error_style.py counts what is left)."""
+    There is no (English, Chinese) pair form: a text written in code in two languages cannot be read in a third
+    (tests/unit/test_error_style.py keeps it so)."""
 
     status = 422
 
-    def __init__(self, field: str | None, text: str, zh: str | None = None, *, code: str = "validation",
-                 status: int | None = None, allowed=None, **params: Any) -> None:
+    def __init__(self, field: str | None, text: str, /, *, code: str = "validation", status: int | None = None,
+                 allowed=None, **params: Any) -> None:
         super().__init__(code, field=field, status=status, allowed=allowed)
         self.msgid = text
         self.values = params
-        self.zh = zh
 
     @property
     def texts(self) -> dict[str, str]:
-        """The problem in English and zh-CN (kept for readers not yet converted)."""
-        return {"en": self.problem("en"), "zh-CN": self.problem("zh-CN")}
+        """The problem in every language of the desk: {tag: text}."""
+        return {lang: self.problem(lang) for lang in SUPPORTED}
 
     def problem(self, locale: str) -> str:
         """The problem (without the field) in the reader's language."""
-        if self.zh is not None:
-            return self.zh if (match(locale) or "en") == "zh-CN" else self.msgid
         values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
         try:
             return gettext(locale, self.msgid).format(**values)

@@ -10,7 +10,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 
 from .errors import Explained
-from .i18n import SUPPORTED, gettext, pick
+from .i18n import N_, SUPPORTED, gettext, pick
 from .texts.labels import REASONS
 
 MAX_LABEL = 200
@@ -55,17 +55,16 @@ def clean(labels: dict[str, Any] | None, field: str = "labels", *, required: boo
         try:
             Locale.parse(str(tag).replace("-", "_"))
         except (UnknownLocaleError, ValueError, TypeError):
-            raise Explained(field, f"'{tag}' is not a language tag such as en, zh-CN or zh-Hant",
-                            f"「{tag}」不是语言代码（例如 en、zh-CN、zh-Hant）") from None
+            raise Explained(field, N_("'{tag}' is not a language tag such as en, zh-CN or zh-Hant"), tag=tag) from None
         if not isinstance(text, str):
-            raise Explained(where, "must be text", "必须是文本")
+            raise Explained(where, N_("must be text"))
         if len(text) > MAX_LABEL:
-            raise Explained(where, f"is longer than {MAX_LABEL} characters", f"超过 {MAX_LABEL} 个字符")
+            raise Explained(where, N_("is longer than {most} characters"), most=MAX_LABEL)
         if text.strip():
             out[str(tag)] = text.strip()
     if required and not out:
-        raise Explained(field, "give the name in at least one language, e.g. {\"en\": \"Too small\"}",
-                        "请至少用一种语言填写名称，例如 {\"zh-CN\": \"尺码偏小\"}")
+        raise Explained(field, N_("give the name in at least one language, e.g. {example}"),
+                        example={"en": '{"en": "Too small"}', "zh-CN": '{"zh-CN": "尺码偏小"}', "zh-Hant": '{"zh-Hant": "尺碼偏小"}'})
     return out
 
 

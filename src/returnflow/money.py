@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from .errors import Explained
+from .i18n import N_, gettext
+
 # ISO 4217 minor-unit exponents for the currencies merchants here use; others default to 2.
 EXPONENTS: dict[str, int] = {
     "CNY": 2, "USD": 2, "EUR": 2, "GBP": 2, "HKD": 2, "TWD": 2, "SGD": 2, "AUD": 2, "CAD": 2, "CHF": 2,
@@ -19,11 +22,28 @@ MAX_MINOR = 10**15
 
 
 class MoneyError(ValueError):
-    """An amount that cannot be represented exactly in its currency; `zh` says the same in Chinese."""
+    """An amount that cannot be represented exactly in its currency, said as an English msgid of the catalogs with
+    {placeholders} (`text`, `values`): `said(locale)` reads it in any language, `refusal(field)` is the API's
+    refusal naming the field."""
 
-    def __init__(self, en: str, zh: str = "") -> None:
-        super().__init__(en)
-        self.zh = zh or en
+    def __init__(self, text: str, /, **values: object) -> None:
+        super().__init__(text.format(**values) if values else text)
+        self.text, self.values = text, values
+
+    def said(self, locale: str) -> str:
+        try:
+            return gettext(locale, self.text).format(**self.values)
+        except (KeyError, IndexError, ValueError):
+            return str(self)
+
+    @property
+    def zh(self) -> str:
+        """The problem in zh-CN (for readers not yet converted; use said(locale))."""
+        return self.said("zh-CN")
+
+    def refusal(self, field: str, **kw: object) -> Explained:
+        """The 422 refusal naming `field`, in the reader's language."""
+        return Explained(field, self.text, **kw, **self.values)
 
 
 def is_currency(code: str) -> bool:
@@ -36,28 +56,28 @@ def exponent(currency: str) -> int:
     try:
         return EXPONENTS[currency]
     except KeyError:
-        raise MoneyError(f"unknown currency {currency!r}", f"未知币种 {currency!r}") from None
+        raise MoneyError(N_("unknown currency '{currency}'"), currency=currency) from None
 
 
 def to_minor(amount: Decimal | str | int, currency: str) -> int:
     """Converts a decimal amount to integer minor units; refuses sub-minor precision."""
     if isinstance(amount, float):
-        raise MoneyError("floats are not money", "金额不能是浮点数")
+        raise MoneyError(N_("floats are not money"))
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation:
-        raise MoneyError(f"not a number: {amount!r}", f"不是数字：{amount!r}") from None
+        raise MoneyError(N_("not a number: {amount}"), amount=repr(amount)) from None
     if not value.is_finite():
-        raise MoneyError(f"not a finite number: {amount!r}", f"不是有限数字：{amount!r}")
+        raise MoneyError(N_("not a finite number: {amount}"), amount=repr(amount))
     if value.adjusted() > 30:  # refused before scaling: Decimal would work hard on 1E+999999999
-        raise MoneyError(f"{amount} is larger than this desk stores", f"{amount} 超出可存储的金额上限")
+        raise MoneyError(N_("{amount} is larger than this desk stores"), amount=str(amount))
     scaled = value.scaleb(exponent(currency))
     if abs(scaled) > MAX_MINOR:
         limit = fmt(MAX_MINOR, currency)
-        raise MoneyError(f"{amount} is beyond the largest amount stored ({limit})", f"{amount} 超出金额上限 {limit}")
+        raise MoneyError(N_("{amount} is beyond the largest amount stored ({limit})"), amount=str(amount), limit=limit)
     if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{amount} has more than {exponent(currency)} decimals for {currency}",
-                         f"{amount} 超出 {currency} 允许的 {exponent(currency)} 位小数")
+        raise MoneyError(N_("{amount} has more than {decimals} decimals for {currency}"), amount=str(amount),
+                         decimals=exponent(currency), currency=currency)
     return int(scaled)
 
 

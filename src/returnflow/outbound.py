@@ -20,19 +20,20 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import Explained
+from .i18n import N_, SUPPORTED, every, gettext, pick
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network((0x64_FF9B << 96, 96))  # RFC 6052 well-known NAT64 prefix
 
-# Why an address is refused, in both languages (the address itself is added to the message).
+# Why an address is refused, as msgids of the catalogs (the address itself is added to the message).
 REASONS = {
-    "unspecified": ("an unspecified address", "未指定地址"),
-    "loopback": ("a loopback address (this machine)", "本机回环地址"),
-    "link_local": ("a link-local address", "链路本地地址"),
-    "multicast": ("a multicast address", "组播地址"),
-    "private": ("a private network address", "内网地址"),
-    "reserved": ("a reserved address", "保留地址"),
-    "non_public": ("an address that is not on the public internet", "非公网地址"),
+    "unspecified": N_("an unspecified address"),
+    "loopback": N_("a loopback address (this machine)"),
+    "link_local": N_("a link-local address"),
+    "multicast": N_("a multicast address"),
+    "private": N_("a private network address"),
+    "reserved": N_("a reserved address"),
+    "non_public": N_("an address that is not on the public internet"),
 }
 
 
@@ -41,11 +42,36 @@ class OutboundError(Exception):
 
 
 class Refused(OutboundError):
-    """The guard refused the target: bad URL form, or an address that is not allowed."""
+    """The guard refused the target: bad URL form, or an address that is not allowed. Said as an English msgid of
+    the catalogs with {placeholders} (a value given as {language: text} is picked per reader): `said(locale)`."""
 
-    def __init__(self, en: str, zh: str) -> None:
-        super().__init__(en)
-        self.en, self.zh = en, zh
+    def __init__(self, text: str, /, **values: object) -> None:
+        self.text, self.values = text, values
+        super().__init__(self.said("en"))
+
+    def said(self, locale: str) -> str:
+        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
+        try:
+            return gettext(locale, self.text).format(**values)
+        except (KeyError, IndexError, ValueError):
+            return self.text.format(**values)
+
+    @property
+    def en(self) -> str:
+        return self.said("en")
+
+    @property
+    def zh(self) -> str:
+        """In zh-CN, for readers not yet converted (use said(locale))."""
+        return self.said("zh-CN")
+
+    def every(self) -> dict[str, str]:
+        """The reason in every language of the desk: {language: text}."""
+        return {tag: self.said(tag) for tag in SUPPORTED}
+
+    def refusal(self, field: str, **kw: object) -> Explained:
+        """The 422 refusal naming `field`, in the reader's language."""
+        return Explained(field, self.text, **kw, **self.values)
 
 
 class Unresolved(Refused):
@@ -107,15 +133,15 @@ def resolve(host: str, port: int) -> list[IP]:
     try:
         infos = _getaddrinfo(host, port)
     except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise Unresolved(f"the host {host} could not be resolved ({exc.__class__.__name__})",
-                      f"无法解析主机名 {host}") from None
+        raise Unresolved(N_("the host {host} could not be resolved ({error})"), host=host,
+                         error=exc.__class__.__name__) from None
     found: list[IP] = []
     for *_, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if ip not in found:
             found.append(ip)
     if not found:
-        raise Unresolved(f"the host {host} has no address", f"主机 {host} 没有地址")
+        raise Unresolved(N_("the host {host} has no address"), host=host)
     return found
 
 
@@ -133,19 +159,18 @@ class Target:
 def _form(url: str):
     """The URL split, if it is an http(s) URL with a host and nothing hidden in it; Refused otherwise."""
     if not isinstance(url, str) or not url or any(unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") for c in url):
-        raise Refused("must be an http:// or https:// URL with a host, without spaces or control characters",
-                      "必须是带主机名的 http:// 或 https:// 地址，不能含空格或控制字符")
+        raise Refused(N_("must be an http:// or https:// URL with a host, without spaces or control characters"))
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
-        raise Refused("has a port that is not a number from 1 to 65535", "端口必须是 1 到 65535 之间的数字") from None
+        raise Refused(N_("has a port that is not a number from 1 to 65535")) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("must be an http:// or https:// URL with a host", "必须是带主机名的 http:// 或 https:// 地址")
+        raise Refused(N_("must be an http:// or https:// URL with a host"))
     if parts.username is not None or parts.password is not None:
-        raise Refused("must not contain a user name or password", "不能包含用户名或密码")
+        raise Refused(N_("must not contain a user name or password"))
     if port == 0:
-        raise Refused("has a port that is not a number from 1 to 65535", "端口必须是 1 到 65535 之间的数字")
+        raise Refused(N_("has a port that is not a number from 1 to 65535"))
     return parts, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -158,11 +183,9 @@ def target(url: str, allowed: Allowed) -> Target:
         for ip in addresses:
             reason = classify(ip)
             if reason and not allowed.address(ip):
-                en, zh = REASONS[reason]
-                raise Refused(f"points at {en} ({ip}); outbound calls go only to public addresses unless the "
-                              "deployment allows the host (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS)",
-                              f"指向{zh}（{ip}）；除非部署设置允许该主机（RETURNFLOW_OUTBOUND_ALLOWED_HOSTS），"
-                              "只能调用公网地址")
+                raise Refused(N_("points at {kind} ({ip}); outbound calls go only to public addresses unless the "
+                                 "deployment allows the host (RETURNFLOW_OUTBOUND_ALLOWED_HOSTS)"),
+                              kind=every(REASONS[reason]), ip=str(ip))
     path = parts.path or "/"
     return Target(parts.scheme, host, port, path + (f"?{parts.query}" if parts.query else ""), tuple(addresses))
 
@@ -172,7 +195,7 @@ def check_url(url: str, allowed: Allowed, *, field: str) -> None:
     try:
         target(url, allowed)
     except Refused as exc:
-        raise Explained(field, exc.en, exc.zh, code="outbound_refused") from None
+        raise exc.refusal(field, code="outbound_refused") from None
 
 
 def check_form(url: str, *, field: str) -> None:
@@ -180,7 +203,7 @@ def check_form(url: str, *, field: str) -> None:
     try:
         _form(url)
     except Refused as exc:
-        raise Explained(field, exc.en, exc.zh, code="outbound_refused") from None
+        raise exc.refusal(field, code="outbound_refused") from None
 
 
 @dataclass(frozen=True)
@@ -211,7 +234,7 @@ def request(method: str, url: str, *, allowed: Allowed, timeout: float, body: by
     try:
         t = target(url, allowed)
     except Refused as exc:
-        raise Refused(f"{redact_url(url)} refused: {exc.en}", f"{redact_url(url)} 被拒绝：{exc.zh}") from None
+        raise Refused(N_("{url} refused: {problem}"), url=redact_url(url), problem=exc.every()) from None
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     for address in t.addresses:

@@ -19,7 +19,7 @@ from .auth.actor import Actor
 from .auth.service import actor_for_token
 from .db import Database
 from .errors import AppError, Explained, Forbidden, Refused, Unauthenticated
-from .i18n import asks_for_none_of_ours, gettext, message, negotiate
+from .i18n import SUPPORTED, asks_for_none_of_ours, gettext, message, negotiate
 from .idempotency import recall, remember, request_hash
 from .texts.errors import NOT_VALID, PROBLEMS
 
@@ -102,7 +102,7 @@ def page_validation_error(exc: RequestValidationError) -> Explained:
     """The first problem of a validation error, for a page to show (as malformed input, in people's words)."""
     err = (exc.errors() or [{}])[0]
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")) or "body"
-    return Refused(field, problem_words(err, "en"), problem_words(err, "zh-CN"))
+    return Refused(field, "{problem}", problem={lang: problem_words(err, lang) for lang in SUPPORTED})
 
 
 async def get_db(request: Request) -> Database:

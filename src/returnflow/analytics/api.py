@@ -15,7 +15,7 @@ from ..cases import store
 from ..cases.views import present
 from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
-from ..i18n import SUPPORTED, every, match
+from ..i18n import N_, SUPPORTED, every, match
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
 from .base import c, counted_case, o
@@ -62,7 +62,7 @@ def _params(request: Request) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         if key in out:
-            raise Explained(key, "was given twice; give each filter once", "重复出现；每个筛选条件只能给一次")
+            raise Explained(key, N_("was given twice; give each filter once"))
         out[key] = value
     return out
 
@@ -110,8 +110,9 @@ def chosen_language(lang: str | None) -> str | None:
         return None
     found = match(lang)
     if found is None:
-        raise Explained("lang", f"{lang!r} is not a language of this desk; allowed: {', '.join(SUPPORTED)}",
-                        f"{lang!r} 不是本系统支持的语言；可选：{', '.join(SUPPORTED)}", allowed=list(SUPPORTED))
+        raise Explained("lang", N_("'{lang}' is not a language of this desk; allowed: {choices}"),
+                        allowed=list(SUPPORTED),
+                        lang=lang, choices=", ".join(SUPPORTED))
     return found
 
 
@@ -124,8 +125,9 @@ def get_report(name: str, actor: CurrentActor, db: DB, request: Request):
     params = _params(request)
     fmt = params.get("format") or "json"
     if fmt not in FORMATS:
-        raise Explained("format", f"{fmt!r} is not a format; allowed: {', '.join(FORMATS)}",
-                        f"{fmt!r} 不是可用格式；可用：{', '.join(FORMATS)}", allowed=list(FORMATS))
+        raise Explained("format", N_("'{format}' is not a format; allowed: {choices}"), allowed=list(FORMATS),
+                        format=fmt,
+                        choices=", ".join(FORMATS))
     locale = chosen_language(params.get("lang")) or locale_of(request)
     with db.read() as session:
         report, filters = run_report(session, actor, name, params)
@@ -184,11 +186,11 @@ def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list,
     except ValueError:
         offset = -1
     if offset < 0:
-        raise Explained("offset", "must be a whole number, 0 or more", "必须是大于或等于 0 的整数")
+        raise Explained("offset", N_("must be a whole number, 0 or more"))
     source = params.get("source") or "returns"
     if source not in DRILL_SOURCES:
-        raise Explained("source", f"{source!r} is not a drill-down source; allowed: {', '.join(DRILL_SOURCES)}",
-                        f"{source!r} 不是可用的明细来源；可用：{', '.join(DRILL_SOURCES)}", allowed=list(DRILL_SOURCES))
+        raise Explained("source", N_("'{source}' is not a drill-down source; allowed: {choices}"),
+                        allowed=list(DRILL_SOURCES), source=source, choices=", ".join(DRILL_SOURCES))
     _check(actor, source)
     prepare(session)
     filters = parse(session, actor, {k: v for k, v in params.items() if k not in DRILL_EXTRA}, extra=DRILL_EXTRA)
@@ -201,9 +203,9 @@ def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list,
     elif source == "satisfaction":
         dimension = _required(params, "dimension")
         if dimension not in SATISFACTION_DIMENSIONS:
-            raise Explained("dimension", f"{dimension!r} is not allowed; allowed: "
-                            f"{', '.join(SATISFACTION_DIMENSIONS)}", f"{dimension!r} 不可用；可用："
-                            f"{', '.join(SATISFACTION_DIMENSIONS)}", allowed=list(SATISFACTION_DIMENSIONS))
+            raise Explained("dimension", N_("'{dimension}' is not allowed; allowed: {choices}"),
+                            allowed=list(SATISFACTION_DIMENSIONS), dimension=dimension,
+                            choices=", ".join(SATISFACTION_DIMENSIONS))
         stmt = stmt.where(c.c.id.in_(cases_of(session, filters, dimension, _required(params, "key"))))
     else:
         stmt = select(c.c.id).where(*case_conditions(filters, period=False))
@@ -240,7 +242,7 @@ def drill_cases(actor: CurrentActor, db: DB, request: Request):
 def _required(params: dict[str, str], name: str) -> str:
     value = (params.get(name) or "").strip()
     if not value:
-        raise Explained(name, "is needed for this drill-down", "此明细查询需要该参数")
+        raise Explained(name, N_("is needed for this drill-down"))
     return value
 
 

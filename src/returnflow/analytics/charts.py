@@ -11,6 +11,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape, quoteattr
 
+from ..i18n import N_, gettext
 from .report import Report, words
 from .words import code_word, duration
 
@@ -62,7 +63,7 @@ def shown(value, kind: str, locale: str) -> str:
 
 
 def _empty(title: str, locale: str, width: int) -> str:
-    words = "暂无数据" if locale == "zh-CN" else "No data for these filters"
+    words = gettext(locale, N_("No data for these filters"))
     return (SVG_OPEN.format(w=width, h=60, label=quoteattr(title)) + f"<title>{escape(title)}</title>"
             f"<text x='{width // 2}' y='35' text-anchor='middle' {FONT} fill='#666'>{escape(words)}</text></svg>")
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..i18n import N_
+from ..i18n import N_, every
 from ..money import fmt
 from ..orders.models import Customer
 from .base import c, cl, needs_order, o, ol, reason_of, returned, returns_from, returns_where
@@ -16,7 +16,7 @@ from .filters import Filters
 from .report import Column, Report, percent, defines
 
 NON_RECEIPT = ("not_received", "missing_item")
-# (flag, en rule, zh rule) — thresholds are here so the evidence can quote them.
+# Thresholds are here so the evidence can quote them; each rule is said in every language (msgids, i18n.every).
 SERIAL = {"cases": 3, "unit_rate": 30}
 MOST_BACK = {"units_bought": 5, "unit_rate": 80}
 NON_RECEIPT_CLAIMS = 2
@@ -31,29 +31,27 @@ def _flags(p: dict[str, Any], cases: list[tuple]) -> list[dict[str, Any]]:
     numbers = [n for n, *_ in cases][:EVIDENCE_CASES]
     if p["cases"] >= SERIAL["cases"] and (rate is None or rate >= SERIAL["unit_rate"]):
         flags.append({"flag": "serial_returner",
-                      "rule": {"en": f"at least {SERIAL['cases']} return cases in the period and at least "
-                                     f"{SERIAL['unit_rate']}% of the units bought in it returned (or nothing bought)",
-                               "zh-CN": f"期间内至少 {SERIAL['cases']} 张退货单，且退回件数占同期购买件数至少 "
-                                        f"{SERIAL['unit_rate']}%（或同期无购买）"},
+                      "rule": every(N_("at least {cases} return cases in the period and at least {rate}% of the units "
+                                       "bought in it returned (or nothing bought)"),
+                                    cases=SERIAL["cases"], rate=SERIAL["unit_rate"]),
                       "observed": {"cases": p["cases"], "unit_rate": p["unit_rate"]}, "cases": numbers})
     if p["units_bought"] >= MOST_BACK["units_bought"] and rate is not None and rate >= MOST_BACK["unit_rate"]:
         flags.append({"flag": "returns_most_purchases",
-                      "rule": {"en": f"bought at least {MOST_BACK['units_bought']} units and returned at least "
-                                     f"{MOST_BACK['unit_rate']}% of them",
-                               "zh-CN": f"购买至少 {MOST_BACK['units_bought']} 件并退回其中至少 {MOST_BACK['unit_rate']}%"},
+                      "rule": every(N_("bought at least {units} units and returned at least {rate}% of them"),
+                                    units=MOST_BACK["units_bought"], rate=MOST_BACK["unit_rate"]),
                       "observed": {"units_bought": p["units_bought"], "units_returned": p["units_returned"]},
                       "cases": numbers})
     claims = [n for n, _t, reason in cases if reason in NON_RECEIPT]
     if len(claims) >= NON_RECEIPT_CLAIMS:
         flags.append({"flag": "repeated_non_receipt",
-                      "rule": {"en": f"at least {NON_RECEIPT_CLAIMS} claims that a parcel or item never arrived",
-                               "zh-CN": f"至少 {NON_RECEIPT_CLAIMS} 次声称未收到货或少件"},
+                      "rule": every(N_("at least {claims} claims that a parcel or item never arrived"),
+                                    claims=NON_RECEIPT_CLAIMS),
                       "observed": {"claims": len(claims)}, "cases": claims[:EVIDENCE_CASES]})
     refund_only = [n for n, t, _r in cases if t == "refund_only"]
     if len(refund_only) >= REFUND_ONLY_CLAIMS:
         flags.append({"flag": "refunds_without_return",
-                      "rule": {"en": f"at least {REFUND_ONLY_CLAIMS} refund-only cases (money back, goods kept)",
-                               "zh-CN": f"至少 {REFUND_ONLY_CLAIMS} 张仅退款单（退钱不退货）"},
+                      "rule": every(N_("at least {cases} refund-only cases (money back, goods kept)"),
+                                    cases=REFUND_ONLY_CLAIMS),
                       "observed": {"refund_only_cases": len(refund_only)}, "cases": refund_only[:EVIDENCE_CASES]})
     return flags
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..auth.actor import Actor
 from ..errors import Explained, NotFound
 from ..merchants.models import Merchant
+from ..i18n import N_
 
 DIMENSIONS = ("sku", "category", "supplier", "country", "channel", "period")
 GRANULARITIES = ("auto", "day", "week", "month")
@@ -80,16 +81,15 @@ class Filters:
         return asdict(self)
 
 
-def _bad(field_name: str, en: str, zh: str, allowed=None) -> Explained:
-    return Explained(field_name, en, zh, code="invalid_filter", allowed=allowed)
+def _bad(field_name: str, msgid: str, /, allowed=None, **params) -> Explained:
+    return Explained(field_name, msgid, code="invalid_filter", allowed=allowed, **params)
 
 
 def _day(name: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip()[:10]) if len(text.strip()) >= 10 else date.fromisoformat(text.strip())
     except ValueError:
-        raise _bad(name, f"{text!r} is not a date such as 2026-11-24",
-                   f"{text!r} 不是日期，例如 2026-11-24") from None
+        raise _bad(name, N_("{given} is not a date such as 2026-11-24"), given=repr(text)) from None
 
 
 def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: date | None = None,
@@ -101,48 +101,48 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
     known = PARAMS + extra
     unknown = sorted(set(params) - set(known))
     if unknown:
-        raise _bad(unknown[0], f"is not a known filter; known filters: {', '.join(known)}",
-                   f"不是可识别的筛选条件；可用：{', '.join(known)}", allowed=list(known))
+        raise _bad(unknown[0], N_("is not a known filter; known filters: {known}"), known=', '.join(known),
+                   allowed=list(known))
     merchant_ids, code = _merchant(session, actor, (params.get("merchant") or "").strip())
     zone = _zone(session, merchant_ids)
     today = today or datetime.now(ZoneInfo(zone)).date()
     last = _day("to", params["to"]) if params.get("to") else today
     first = _day("from", params["from"]) if params.get("from") else last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
-        raise _bad("from", f"{first} is after to={last}; the period must start on or before its end",
-                   f"{first} 晚于结束日期 {last}；开始日期不能晚于结束日期")
+        raise _bad("from", N_("{first} is after to={last}; the period must start on or before its end"), first=first,
+                   last=last)
     days = (last - first).days + 1
     if days > MAX_DAYS:
-        raise _bad("from", f"the period {first}..{last} spans {days} days; at most {MAX_DAYS} (20 years)",
-                   f"期间 {first}..{last} 共 {days} 天；最多 {MAX_DAYS} 天（20 年）")
+        raise _bad("from", N_("the period {first}..{last} spans {days} days; at most {most} (20 years)"), first=first,
+                   last=last, days=days, most=MAX_DAYS)
     by = params.get("by") or "sku"
     if by not in DIMENSIONS:
-        raise _bad("by", f"{by!r} is not a grouping; allowed: {', '.join(DIMENSIONS)}",
-                   f"{by!r} 不是可用的分组；可用：{', '.join(DIMENSIONS)}", allowed=list(DIMENSIONS))
+        raise _bad("by", N_("{by} is not a grouping; allowed: {choices}"), by=repr(by), choices=', '.join(DIMENSIONS),
+                   allowed=list(DIMENSIONS))
     granularity = params.get("granularity") or "auto"
     if granularity not in GRANULARITIES:
-        raise _bad("granularity", f"{granularity!r} is not allowed; allowed: {', '.join(GRANULARITIES)}",
-                   f"{granularity!r} 不可用；可用：{', '.join(GRANULARITIES)}", allowed=list(GRANULARITIES))
+        raise _bad("granularity", N_("{granularity} is not allowed; allowed: {choices}"),
+                   granularity=repr(granularity), choices=', '.join(GRANULARITIES), allowed=list(GRANULARITIES))
     if granularity == "auto":
         granularity = "day" if days <= 62 else "week" if days <= 190 else "month"
     buckets = {"day": days, "week": days // 7 + 2, "month": days // 28 + 2}[granularity]
     if buckets > MAX_BUCKETS:
-        raise _bad("granularity", f"{granularity} over {days} days makes {buckets} points; at most {MAX_BUCKETS}: "
-                   "choose week or month", f"按{granularity}统计 {days} 天会有 {buckets} 个点，最多 {MAX_BUCKETS} 个："
-                   "请改用 week 或 month", allowed=["week", "month"])
+        raise _bad("granularity",
+                   N_("{granularity} over {days} days makes {buckets} points; at most {most}: choose week or month"),
+                   granularity=granularity, days=days, buckets=buckets, most=MAX_BUCKETS, allowed=["week", "month"])
     limit_text = params.get("limit") or "50"
     try:
         limit = int(limit_text)
     except ValueError:
         limit = -1
     if not 1 <= limit <= MAX_LIMIT:
-        raise _bad("limit", f"{limit_text!r} must be a whole number from 1 to {MAX_LIMIT}",
-                   f"{limit_text!r} 必须是 1 到 {MAX_LIMIT} 之间的整数")
+        raise _bad("limit", N_("{given} must be a whole number from 1 to {most}"), given=repr(limit_text),
+                   most=MAX_LIMIT)
     slices = {}
     for name in SLICES:
         value = (params.get(name) or "").strip()
         if len(value) > 200:
-            raise _bad(name, "is longer than 200 characters", "超过 200 个字符")
+            raise _bad(name, N_("is longer than 200 characters"))
         if value:
             slices[name] = value
     start = local_midnight(first, zone)

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from ..auth.actor import Actor
 from ..errors import AppError, Explained, Forbidden
+from ..i18n import N_
 from ..money import fmt
 from ..pages.frame import locale_of, render
 from ..pages.staff_pages import staff_actor
@@ -125,8 +126,8 @@ def export_file(name: str, request: Request):
     params = _params(request)
     fmt = params.pop("format", "csv")
     if fmt not in FORMATS[1:]:
-        raise Explained("format", f"{fmt!r} is not a file format; allowed: csv, xlsx",
-                        f"{fmt!r} 不是可用的文件格式；可用：csv、xlsx", allowed=["csv", "xlsx"])
+        raise Explained("format", N_("'{format}' is not a file format; allowed: csv, xlsx"), allowed=["csv", "xlsx"],
+                        format=fmt)
     locale = locale_of(request)
     with request.app.state.db.read() as session:
         report, filters = run_report(session, actor, name, params)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..caches import CACHES, changed
 from ..db import utcnow
 from ..errors import AppError, Explained, Unauthenticated
+from ..i18n import N_
 from ..merchants.models import Merchant
 from . import guard, totp
 from .actor import STAFF_ROLES, SYSTEM, Actor
@@ -34,13 +35,11 @@ def create_user(session: Session, *, email: str, name: str, role: str, merchant_
                 password: str | None = None, locale: str = "zh-CN") -> User:
     """Adds a staff member; platform users belong to no merchant, everyone else to exactly one."""
     if role not in STAFF_ROLES:
-        raise Explained("role", f"must be one of {', '.join(STAFF_ROLES)}", f"必须是以下之一：{', '.join(STAFF_ROLES)}",
-                        allowed=list(STAFF_ROLES))
+        raise Explained("role", N_("must be one of {roles}"), roles=", ".join(STAFF_ROLES), allowed=list(STAFF_ROLES))
     if (role == "platform") != (merchant_id is None):
-        raise Explained("merchant", "platform users have no merchant; every other role needs one",
-                        "平台用户不属于任何商家；其他角色必须指定商家")
+        raise Explained("merchant", N_("platform users have no merchant; every other role needs one"))
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Explained("email", f"{email} is already registered", f"{email} 已被注册")
+        raise Explained("email", N_("{email} is already registered"), email=email)
     user = User(email=email, name=name, role=role, merchant_id=merchant_id, locale=locale,
                 password_hash=_hasher.hash(password) if password else None)
     session.add(user)

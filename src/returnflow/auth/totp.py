@@ -11,6 +11,7 @@ import pyotp
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_
 from ..merchants.models import Merchant
 from .models import User
 
@@ -35,8 +36,8 @@ def must_enroll(session: Session, user: User) -> bool:
 def begin(user: User) -> dict:
     """A new secret for `user` (replacing an unconfirmed one), returned this once as an otpauth URI and QR code."""
     if user.totp_enabled:
-        raise Explained("two_factor", "is already set up; an administrator can reset it",
-                        "已启用；如需更换请联系管理员重置", code="two_factor_enabled", status=409)
+        raise Explained("two_factor", N_("is already set up; an administrator can reset it"), code="two_factor_enabled",
+                        status=409)
     user.totp_secret = pyotp.random_base32()
     user.totp_last_step = None
     uri = pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
@@ -62,13 +63,13 @@ def check(user: User, code: str, now: datetime) -> bool:
 def confirm(user: User, code: str, now: datetime) -> None:
     """Turns the second factor on once the user proves their app holds the secret."""
     if user.totp_enabled:
-        raise Explained("two_factor", "is already set up", "已启用", code="two_factor_enabled", status=409)
+        raise Explained("two_factor", N_("is already set up"), code="two_factor_enabled", status=409)
     if not user.totp_secret:
-        raise Explained("code", "start the set-up first: no secret was issued yet", "请先开始设置：尚未生成密钥",
-                        code="two_factor_not_started", status=409)
+        raise Explained("code", N_("start the set-up first: no secret was issued yet"), code="two_factor_not_started",
+                        status=409)
     if not check(user, code, now):
-        raise Explained("code", "is not the current 6-digit code of your authenticator app",
-                        "不是验证器应用当前显示的 6 位验证码", code="two_factor_code_wrong")
+        raise Explained("code", N_("is not the current 6-digit code of your authenticator app"),
+                        code="two_factor_code_wrong")
     user.totp_enabled = True
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..i18n import SUPPORTED
+from ..i18n import N_, SUPPORTED
 from ..merchants.models import Merchant
 from . import guard, service, totp
 from .actor import Actor
@@ -41,8 +41,7 @@ def _merchant_of(actor: Actor, merchant_id: int | None) -> int:
     if actor.merchant_id is not None:
         return actor.merchant_id
     if merchant_id is None:
-        raise Explained("merchant", "a platform user must name the merchant", "平台用户必须指定商家",
-                        code="merchant_required")
+        raise Explained("merchant", N_("a platform user must name the merchant"), code="merchant_required")
     return merchant_id
 
 
@@ -82,23 +81,23 @@ def events(session: Session, *, actor: Actor, merchant_id: int | None = None, li
 
 def _check_role(role: str) -> None:
     if role not in MERCHANT_ROLES:
-        raise Explained("role", f"'{role}' is not a role a merchant's staff can have",
-                        f"「{role}」不是商家员工可用的角色", allowed=list(MERCHANT_ROLES))
+        raise Explained("role", N_("'{role}' is not a role a merchant's staff can have"), allowed=list(MERCHANT_ROLES),
+                        role=role)
 
 
 def check_new_user(*, email: str, name: str, role: str, locale: str, password: str | None) -> None:
     """Refuses bad input before anything is written: email form, name, role, language, password length."""
     if not EMAIL.match(email) or len(email) > 200:
-        raise Explained("email", "must be an email address such as name@example.com (at most 200 characters)",
-                        "必须是邮箱地址，例如 name@example.com（最多 200 个字符）")
+        raise Explained("email", N_("must be an email address such as name@example.com (at most 200 characters)"))
     if not name.strip() or len(name) > 200:
-        raise Explained("name", "must not be empty (at most 200 characters)", "不能为空（最多 200 个字符）")
+        raise Explained("name", N_("must not be empty (at most 200 characters)"))
     _check_role(role)
     if locale not in LOCALES:
-        raise Explained("locale", f"'{locale}' is not supported", f"不支持「{locale}」", allowed=list(LOCALES))
+        raise Explained("locale", N_("'{locale}' is not supported"), allowed=list(LOCALES), locale=locale)
     if password is not None and password != "" and len(password) < MIN_PASSWORD:
-        raise Explained("password", f"must have at least {MIN_PASSWORD} characters (or leave it empty for a "
-                        "one-time password)", f"至少 {MIN_PASSWORD} 个字符（留空则生成一次性密码）")
+        raise Explained("password", N_("must have at least {minimum} characters (or leave it empty for a "
+                                        "one-time password)"),
+                        minimum=MIN_PASSWORD)
 
 
 def invite(session: Session, *, actor: Actor, email: str, name: str, role: str, locale: str = "zh-CN",
@@ -137,9 +136,8 @@ def _other_admins(session: Session, user: User) -> int:
 
 def _keep_an_admin(session: Session, user: User, field: str) -> None:
     if user.role == "admin" and user.active and _other_admins(session, user) == 0:
-        raise Explained(field, "the merchant must keep at least one active administrator; make someone else an "
-                        "administrator first", "商家至少要保留一名在职管理员；请先将其他人设为管理员",
-                        code="last_admin", status=409)
+        raise Explained(field, N_("the merchant must keep at least one active administrator; make someone else an "
+                           "administrator first"), code="last_admin", status=409)
 
 
 def change(session: Session, *, actor: Actor, user_id: int, role: str | None = None, name: str | None = None,
@@ -149,9 +147,9 @@ def change(session: Session, *, actor: Actor, user_id: int, role: str | None = N
     if role is not None:
         _check_role(role)
     if name is not None and (not name.strip() or len(name) > 200):
-        raise Explained("name", "must not be empty (at most 200 characters)", "不能为空（最多 200 个字符）")
+        raise Explained("name", N_("must not be empty (at most 200 characters)"))
     if locale is not None and locale not in LOCALES:
-        raise Explained("locale", f"'{locale}' is not supported", f"不支持「{locale}」", allowed=list(LOCALES))
+        raise Explained("locale", N_("'{locale}' is not supported"), allowed=list(LOCALES), locale=locale)
     user = _user(session, actor, user_id)
     before = {"role": user.role, "name": user.name, "locale": user.locale}
     if role is not None and role != user.role:

@@ -23,6 +23,7 @@ from . import visibility as visible
 from .images import HEIF, Unreadable, View, clean_filename, header, make_view, needs_view
 from .models import Attachment, Case
 from .workflow import fire
+from ..i18n import N_, SUPPORTED, every, gettext, pick
 
 ALLOWED: dict[str, tuple[str, str]] = {
     "image/jpeg": ("image", "jpg"), "image/png": ("image", "png"), "image/webp": ("image", "webp"),
@@ -34,23 +35,35 @@ ALLOWED: dict[str, tuple[str, str]] = {
 DOCUMENTS: dict[str, tuple[str, str]] = {"application/pdf": ("document", "pdf")}
 MESSAGE_FILES: dict[str, tuple[str, str]] = {
     **{k: v for k, v in ALLOWED.items() if v[0] == "image"}, **DOCUMENTS}
-KIND_LABELS = {"image": {"en": "images", "zh-CN": "图片"}, "video": {"en": "videos", "zh-CN": "视频"},
-               "document": {"en": "documents", "zh-CN": "文档"}}
+KIND_LABELS = {"image": N_("images"), "video": N_("videos"), "document": N_("documents")}
 SNIFF_BYTES = 8192          # enough for every signature filetype knows
 SPOOL_BYTES = 1024 * 1024   # uploads up to this size stay in memory
 OTHER_FIELDS_BYTES = 64 * 1024  # form fields besides `file` (ignored) may not add more than this
 
 
 class FileRefused(InvalidInput):
-    """A refused upload, worded in both languages here (the kind of file is a word to translate, too)."""
+    """A refused upload, worded as an English msgid of the catalogs (`text`, with {placeholders} from `words`; a
+    word given as {language: text} — the kind of file — is picked per reader)."""
 
-    def __init__(self, key: str, en: str, zh: str, **params: Any) -> None:
+    def __init__(self, key: str, text: str, /, *, words: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(key, field="file", **params)
-        self.texts = {"en": en, "zh-CN": zh}
+        self.text, self.words = text, words or {}
+
+    def problem(self, locale: str) -> str:
+        words = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.words.items()}
+        try:
+            return gettext(locale, self.text).format(**words)
+        except (KeyError, IndexError, ValueError):
+            return self.text.format(**words)
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """The refusal in every language of the desk."""
+        return {tag: self.problem(tag) for tag in SUPPORTED}
 
     def render(self, locale: str) -> dict[str, Any]:
         body = super().render(locale)
-        body["message"] = self.texts.get(locale, self.texts["en"])
+        body["message"] = self.problem(locale)
         return body
 
 
@@ -74,16 +87,12 @@ def classify(filename: str, head: bytes, settings: Settings,
 
 def too_large(filename: str, category: str, limit: int, seen: int, *, complete: bool) -> FileRefused:
     """The size refusal: names the bytes seen and the limit (and its setting)."""
-    en_kind, zh_kind = KIND_LABELS[category]["en"], KIND_LABELS[category]["zh-CN"]
-    setting = f"RETURNFLOW_MAX_{category.upper()}_BYTES"
-    if complete:
-        en = f"file: '{filename}' is {seen} bytes; the limit for {en_kind} is {limit} bytes ({setting})"
-        zh = f"file：「{filename}」大小为 {seen} 字节，{zh_kind}的上限为 {limit} 字节（{setting}）"
-    else:
-        en = (f"file: '{filename}' is larger than the limit for {en_kind} of {limit} bytes ({setting}); "
-              f"refused after {seen} bytes")
-        zh = f"file：「{filename}」超过{zh_kind}的上限 {limit} 字节（{setting}）；已在收到 {seen} 字节时拒绝"
-    return FileRefused("file_too_large", en, zh, filename=filename, size=seen, limit=limit, kind=category)
+    words = {"filename": filename, "seen": seen, "limit": limit, "setting": f"RETURNFLOW_MAX_{category.upper()}_BYTES",
+             "kind": every(KIND_LABELS[category])}
+    text = N_("file: '{filename}' is {seen} bytes; the limit for {kind} is {limit} bytes ({setting})") if complete \
+        else N_("file: '{filename}' is larger than the limit for {kind} of {limit} bytes ({setting}); refused after "
+                "{seen} bytes")
+    return FileRefused("file_too_large", text, words=words, filename=filename, size=seen, limit=limit, kind=category)
 
 
 @dataclass
@@ -167,8 +176,8 @@ def picture(filename: str, file: BinaryIO, content_type: str, settings: Settings
     except Unreadable:
         if content_type in HEIF:
             return None  # kept as evidence without a preview: browsers cannot show it, nothing here decodes it
-        raise FileRefused("image_unreadable", f"file: '{filename}' is not a readable {content_type} image",
-                          f"file：「{filename}」不是可读取的 {content_type} 图片", filename=filename) from None
+        raise FileRefused("image_unreadable", N_("file: '{filename}' is not a readable {type} image"),
+                          words={"filename": filename, "type": content_type}, filename=filename) from None
     width, height = image.size
     # PNG and WebP name their frame count in the header; a GIF's can only be counted by decoding, so a GIF's limit
     # is per frame (its byte limit bounds the rest).
@@ -177,9 +186,9 @@ def picture(filename: str, file: BinaryIO, content_type: str, settings: Settings
     if width * height > limit or width * height * frames > limit:
         many = f"{width}×{height}" + (f"×{frames}" if frames > 1 else "")
         raise FileRefused("image_too_many_pixels",
-                          f"file: '{filename}' has {many} pixels; the limit is {limit} pixels "
-                          f"(RETURNFLOW_MAX_IMAGE_PIXELS)",
-                          f"file：「{filename}」有 {many} 像素，上限为 {limit} 像素（RETURNFLOW_MAX_IMAGE_PIXELS）",
+                          N_("file: '{filename}' has {many} pixels; the limit is {limit} pixels "
+                             "(RETURNFLOW_MAX_IMAGE_PIXELS)"),
+                          words={"filename": filename, "many": many, "limit": limit},
                           filename=filename, width=width, height=height, limit=limit)
     if not needs_view(image, file, content_type):
         return None
@@ -188,8 +197,8 @@ def picture(filename: str, file: BinaryIO, content_type: str, settings: Settings
     except Exception:
         if content_type in HEIF:
             return None  # a HEIF variant the decoder does not know: the original is kept, without a preview
-        raise FileRefused("image_unreadable", f"file: '{filename}' is not a readable {content_type} image",
-                          f"file：「{filename}」不是可读取的 {content_type} 图片", filename=filename) from None
+        raise FileRefused("image_unreadable", N_("file: '{filename}' is not a readable {type} image"),
+                          words={"filename": filename, "type": content_type}, filename=filename) from None
 
 
 def from_bytes(filename: str, data: bytes, settings: Settings) -> Upload:
@@ -207,8 +216,8 @@ def check(filename: str, data: bytes, settings: Settings) -> tuple[str, str, str
     return upload.content_type, upload.kind, upload.ext
 
 
-def _form_error(en: str, zh: str) -> FileRefused:
-    return FileRefused("file_form", en, zh)
+def _form_error(text: str, **words: Any) -> FileRefused:
+    return FileRefused("file_form", text, words=words)
 
 
 async def receive(request, settings: Settings) -> Upload:
@@ -223,9 +232,8 @@ async def receive(request, settings: Settings) -> Upload:
     ctype, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
-        raise _form_error("file: send the file as multipart/form-data in a field named 'file' "
-                          "(curl -F file=@photo.jpg)",
-                          "file：请以 multipart/form-data 格式上传，字段名为 file（curl -F file=@photo.jpg）")
+        raise _form_error(N_("file: send the file as multipart/form-data in a field named 'file' "
+                             "(curl -F file=@photo.jpg)"))
 
     state: dict[str, Any] = {"receiver": None, "current": None, "other": 0, "files": 0,
                              "header": b"", "value": b"", "disposition": b"", "done": None}
@@ -249,7 +257,7 @@ async def receive(request, settings: Settings) -> Upload:
         if options.get(b"name") == b"file":
             state["files"] += 1
             if state["files"] > 1:
-                raise _form_error("file: send one file per request", "file：每次请求只能上传一个文件")
+                raise _form_error(N_("file: send one file per request"))
             name = options.get(b"filename", b"upload").decode("utf-8", "replace")
             state["receiver"] = state["current"] = Receiver(name, settings)
 
@@ -259,8 +267,8 @@ async def receive(request, settings: Settings) -> Upload:
             return
         state["other"] += end - start
         if state["other"] > OTHER_FIELDS_BYTES:
-            raise _form_error(f"file: the form carries more than {OTHER_FIELDS_BYTES} bytes besides the file",
-                              f"file：表单中除文件外的内容超过 {OTHER_FIELDS_BYTES} 字节")
+            raise _form_error(N_("file: the form carries more than {limit} bytes besides the file"),
+                              limit=OTHER_FIELDS_BYTES)
 
     def on_part_end() -> None:
         if state["current"] is not None:
@@ -278,8 +286,7 @@ async def receive(request, settings: Settings) -> Upload:
     except FormParserError:
         if state["receiver"] is not None:
             state["receiver"].abort()
-        raise _form_error("file: the multipart form is malformed or incomplete",
-                          "file：multipart 表单格式错误或不完整") from None
+        raise _form_error(N_("file: the multipart form is malformed or incomplete")) from None
     except BaseException:
         if state["receiver"] is not None:
             state["receiver"].abort()

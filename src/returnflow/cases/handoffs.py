@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
 from ..errors import Worded
-from ..i18n import N_, gettext
+from ..i18n import N_, every
 from .conversation import CaseHandoff
 from .models import Case as CaseRow
 from .store import CaseRecord, enqueue_many
@@ -46,8 +46,7 @@ def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note:
     if row.visibility == CUSTOMER:
         from ..notify.hooks import handoff_notices  # notify imports the case store
 
-        team_en, team_zh = (gettext(lang, TEAMS[team]) for lang in ("en", "zh-CN"))
-        notices = handoff_notices(session, case, team_en, team_zh, row.note)
+        notices = handoff_notices(session, case, every(TEAMS[team]), row.note)
         enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=at,
                      messages=[(m["topic"], m["payload"]) for m in notices])
     return row

@@ -17,6 +17,7 @@ from .models import CaseState as S
 from .models import CaseType as T
 from .ports import PORTS
 from .store import CaseRecord, count_events, run
+from ..i18n import N_
 
 # What a case can become; inquiries and complaints carry no goods outcome.
 GOODS = (T.RETURN_REFUND, T.REFUND_ONLY, T.EXCHANGE, T.REPAIR, T.RESHIP)
@@ -46,28 +47,24 @@ def guard(session: Session, case: CaseRecord, actor: Actor, payload: dict) -> No
     new = payload.get("type")
     reason = payload.get("reason")
     if case.type not in {t.value for t in GOODS} or not case.lines:
-        raise GuardFailed("only a request about goods (return, refund, exchange, repair, reship) changes its type",
-                          "只有涉及商品的申请（退货、退款、换货、维修、补发）可以更改类型")
+        raise GuardFailed(N_("only a request about goods (return, refund, exchange, repair, reship) changes its type"))
     if new not in {t.value for t in GOODS}:
-        raise GuardFailed("payload.type must be one of " + ", ".join(t.value for t in GOODS),
-                          "payload.type 必须是以下之一：" + "、".join(t.value for t in GOODS), field="payload.type")
+        raise GuardFailed(N_("payload.type must be one of {types}"), types=", ".join(t.value for t in GOODS),
+                          field="payload.type")
     if new == case.type:
-        raise GuardFailed("the case already has this type; choose another one", "售后单已是该类型，请选择其他类型",
+        raise GuardFailed(N_("the case already has this type; choose another one"),
                           field="payload.type")
     if not isinstance(reason, str) or not reason.strip():
-        raise GuardFailed("payload.reason is required for this action", "payload.reason 为必填项",
+        raise GuardFailed(N_("payload.reason is required for this action"),
                           field="payload.reason")
     if case.state in GOODS_MOVING and new not in {t.value for t in NEEDS_GOODS_BACK}:
-        raise GuardFailed("the goods are already on their way back or here: the new type must take goods back "
-                          "(return and refund, exchange or repair)",
-                          "商品已在寄回途中或已收到：新类型须为需退回商品的类型（退货退款、换货或维修）",
+        raise GuardFailed(N_("the goods are already on their way back or here: the new type must take goods back "
+                             "(return and refund, exchange or repair)"),
                           field="payload.type")
     if _money_moved(session, case):
-        raise GuardFailed("a refund already exists for this case: its type can no longer change",
-                          "该售后单已有退款，不能再更改类型")
+        raise GuardFailed(N_("a refund already exists for this case: its type can no longer change"))
     if count_events(session, case.id, "ship_replacement"):
-        raise GuardFailed("a replacement was already shipped: the case's type can no longer change",
-                          "换货/补发商品已发出，不能再更改类型")
+        raise GuardFailed(N_("a replacement was already shipped: the case's type can no longer change"))
     payload["from"] = case.type
     payload["to"] = new
     payload["reason"] = reason.strip()[:2000]
@@ -105,7 +102,7 @@ def _reassess(session: Session, case: CaseRecord, new: str) -> tuple[dict | None
                         requested=requested, case_type=new, case_reason=case.reason_code, now=utcnow())
     note = {"verdict": assessment.verdict, "policy_version": assessment.policy_version,
             "rule_ids": assessment.record["rule_ids"], "within_policy": assessment.record["within_policy"],
-            "en": assessment.summary_en, "zh-CN": assessment.summary_zh}
+            **assessment.record["summary"]}
     return assessment.record, note, assessment.keep_items
 
 

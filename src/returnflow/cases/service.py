@@ -25,7 +25,8 @@ from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .variants import chosen_variants
 from .side_effects import write_side_effects
-from .workflow import NO_ADDRESS_EN, NO_ADDRESS_ZH, fire, return_address_routable
+from .workflow import NO_ADDRESS, fire, return_address_routable
+from ..i18n import every
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -144,7 +145,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
             # The policy would approve, but the shopper could not be told where to send the goods: staff review
             # it, told why, once an address is set up.
             verdict = None
-            payload["held"] = {"en": NO_ADDRESS_EN, "zh-CN": NO_ADDRESS_ZH}
+            payload["held"] = every(NO_ADDRESS)
     event = append_event(session, case, action="open", actor=actor, source=None, at=now, payload=payload)
     write_side_effects(session, case, event)
     if verdict in ("approve", "require_approval"):
@@ -156,9 +157,9 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
 
 
 def _policy_note(assessment) -> dict:
-    """What the timeline shows of a policy decision: the verdict, its rules and a sentence in both languages."""
+    """What the timeline shows of a policy decision: the verdict, its rules and a sentence in every language."""
     return {"verdict": assessment.verdict, "policy_version": assessment.policy_version,
-            "rule_ids": assessment.record["rule_ids"], "en": assessment.summary_en, "zh-CN": assessment.summary_zh}
+            "rule_ids": assessment.record["rule_ids"], **assessment.record["summary"]}
 
 
 def check_reasons(session: Session, merchant_id: int, case_type: CaseType, reason: str | None, items) -> None:

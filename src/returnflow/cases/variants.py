@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import Explained
+from ..i18n import N_
 from ..orders.variants import find
 from .models import CaseType
 
@@ -18,17 +19,16 @@ def chosen_variants(case_type: CaseType, pairs, currency: str) -> list[dict | No
             continue
         field = f"lines[{index}].variant"
         if case_type != CaseType.EXCHANGE:
-            raise Explained(field, "a replacement variant is chosen only for an exchange",
-                            "只有换货才能选择换成的款式", code="variant_not_exchange")
+            raise Explained(field, N_("a replacement variant is chosen only for an exchange"),
+                            code="variant_not_exchange")
         variant = find(line.exchange_variants, sku)
         if variant is None:
-            raise Explained(field, f"the shop does not offer {sku} in exchange for {line.sku}",
-                            f"商家未提供 {sku} 作为 {line.sku} 的换货款式", code="variant_unknown")
+            raise Explained(field, N_("the shop does not offer {wanted} in exchange for {sku}"), code="variant_unknown",
+                            wanted=sku, sku=line.sku)
         if int(variant.get("available") or 0) < item.quantity:
-            raise Explained(field, f"{sku} is sold out: {variant.get('available') or 0} available, "
-                                   f"{item.quantity} asked", f"{sku} 已售罄：可换 {variant.get('available') or 0} 件，"
-                                                              f"申请 {item.quantity} 件", code="variant_sold_out",
-                            status=409)
+            raise Explained(field, N_("{sku} is sold out: {available} available, {asked} asked"),
+                            code="variant_sold_out", status=409, sku=sku,
+                            available=int(variant.get("available") or 0), asked=item.quantity)
         chosen.append({"sku": variant["sku"], "attributes": variant.get("attributes") or {},
                        "price": int(variant.get("price") or 0), "currency": currency})
     return chosen

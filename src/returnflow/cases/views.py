@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
-from ..i18n import SUPPORTED, pgettext
+from ..i18n import SUPPORTED, gettext, pgettext
 from ..texts.labels import STATE_CONTEXT, STATES
 from ..money import fmt
 from .models import Attachment, CaseEvent
@@ -66,6 +66,28 @@ def _line(line: CaseLineRecord, currency: str) -> dict[str, Any]:
         "variant": ({**line.variant, "price": fmt(line.variant["price"], line.variant["currency"])}
                     if line.variant else None),
     }
+
+
+def reason_payload(text: str, /, **params: str) -> dict[str, Any]:
+    """A reason written on the timeline by the system, as the event's payload keeps it: `reason_said` holds the
+    msgid `text` and its params (each a msgid too, e.g. a step's name), read in any language by reason_words;
+    `reason` holds the English sentence (what guards and older readers take)."""
+    return {"reason": text.format(**params), "reason_said": {"text": text, "params": params}}
+
+
+def reason_words(payload: dict | None, locale: str) -> str:
+    """The reason of a timeline event in `locale`: a system's reason (reason_said) from the catalogs; a person's
+    reason, or a row written before reasons were msgids (then bilingual), as it was written."""
+    payload = payload or {}
+    said = payload.get("reason_said")
+    if isinstance(said, dict) and isinstance(said.get("text"), str):
+        params = {k: gettext(locale, v) if isinstance(v, str) else v for k, v in (said.get("params") or {}).items()}
+        try:
+            return gettext(locale, said["text"]).format(**params)
+        except (KeyError, IndexError, ValueError):
+            pass
+    reason = payload.get("reason")
+    return reason if isinstance(reason, str) else ""
 
 
 def event_dict(event: CaseEvent) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..auth.actor import Actor
 from ..errors import Explained
+from ..i18n import N_
 
 CUSTOMER = "customer"
 INTERNAL = "internal"
@@ -24,8 +25,8 @@ def choice(value, field: str = "visibility") -> str | None:
     if value is None or value == "":
         return None
     if value not in CHOICES:
-        raise Explained(field, "choose 'customer' (the customer sees it) or 'internal' (staff only)",
-                        "请选择 customer（顾客可见）或 internal（仅员工可见）", allowed=list(CHOICES))
+        raise Explained(field, N_("choose 'customer' (the customer sees it) or 'internal' (staff only)"),
+                        allowed=list(CHOICES))
     return value
 
 
@@ -38,10 +39,8 @@ def of_event(action: str, actor: Actor, chosen: str | None) -> str:
     if chosen is None or chosen == default or action == "attach":
         return chosen or default
     if action not in SHAREABLE:
-        en = ("this step is always shown to the customer" if default == CUSTOMER
-              else "this step is always internal")
-        zh = "此步骤总是对顾客可见" if default == CUSTOMER else "此步骤总是仅员工可见"
-        raise Explained("visibility", en, zh, allowed=[default])
+        raise Explained("visibility", N_("this step is always shown to the customer") if default == CUSTOMER
+                        else N_("this step is always internal"), allowed=[default])
     return chosen
 
 

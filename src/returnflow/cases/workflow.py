@@ -16,6 +16,7 @@ from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..guard import INT32_MAX
 from ..orders.models import OrderLine
+from ..i18n import N_, SUPPORTED, every, gettext, pick
 from . import retype, visibility as visible
 from .conversation import CasePlan
 from .models import Case as CaseRow, CaseLine, CaseState as S, CaseType as T
@@ -42,15 +43,27 @@ WAREHOUSE = ("warehouse", "supervisor", "admin")
 class GuardFailed(AppError):
     status = 422
 
-    def __init__(self, problem_en: str, problem_zh: str, *, field: str | None = None) -> None:
-        super().__init__("guard_failed", field=field, problem=problem_en)
-        self.problem_zh = problem_zh
+    """A transition's guard refused: `text` is an English msgid of the catalogs with {placeholders} from `values`
+    (a value given as {language: text} is picked per reader)."""
+
+    def __init__(self, text: str, /, *, field: str | None = None, **values: Any) -> None:
+        super().__init__("guard_failed", field=field)
+        self.text, self.values = text, values
+
+    def problem(self, locale: str) -> str:
+        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
+        try:
+            return gettext(locale, self.text).format(**values)
+        except (KeyError, IndexError, ValueError):
+            return self.text.format(**values)
 
     def render(self, locale: str) -> dict[str, Any]:
         body = super().render(locale)
-        if locale == "zh-CN":
-            body["message"] = self.problem_zh
+        body["message"] = self.problem(locale)
         return body
+
+    def __str__(self) -> str:
+        return self.problem("en")
 
 
 Guard = Callable[[Session, Case, Actor, dict], None]
@@ -103,8 +116,7 @@ def _require(*names: str) -> Guard:
     def guard(_s: Session, _c: Case, _a: Actor, payload: dict) -> None:
         for name in names:
             if not _text(payload, name):
-                raise GuardFailed(f"payload.{name} is required for this action",
-                                  f"payload.{name} 为必填项", field=f"payload.{name}")
+                raise GuardFailed(N_("payload.{name} is required for this action"), name=name, field=f"payload.{name}")
     return guard
 
 
@@ -119,14 +131,14 @@ def _plan_guard(action: str) -> Guard:
         row = session.get(CasePlan, plan) if isinstance(plan, int) and not isinstance(plan, bool) else None
         status = PLAN_STATUS_OF[action]
         if row is None or row.case_id != case.id or row.status != status:
-            raise GuardFailed("payload.plan must be a plan of this case, changed through the plan pages",
-                              "payload.plan 须为本售后单的方案，并通过方案页面操作", field="payload.plan")
+            raise GuardFailed(N_("payload.plan must be a plan of this case, changed through the plan pages"),
+                              field="payload.plan")
         # One event per plan and step: as many events as plans in that status, never more.
         rows = select(func.count()).select_from(CasePlan).where(CasePlan.case_id == case.id)
         if action != "propose_plan":  # every plan was proposed once, whatever became of it
             rows = rows.where(CasePlan.status == status)
         if count_events(session, case.id, action) >= (session.scalar(rows) or 0):
-            raise GuardFailed("this plan step is already on the timeline", "该方案的这一步已记录在处理记录中",
+            raise GuardFailed(N_("this plan step is already on the timeline"),
                               field="payload.plan")
     return guard
 
@@ -140,9 +152,8 @@ def _all(*guards: Guard) -> Guard:
 
 # A shopper approved to send goods back must be told where: without a routable address nobody can approve
 # (imports replaying history, the system actor, are exempt: their goods came back long ago).
-NO_ADDRESS_EN = ("This request needs the goods back, and no return address fits it: add one (or a default) under "
-                 "Settings → Return addresses, then approve it.")
-NO_ADDRESS_ZH = "此申请需要顾客寄回商品，但没有适用的退货地址：请先在「设置 → 退货地址」中添加（或设一个默认地址），再审核通过"
+NO_ADDRESS = N_("This request needs the goods back, and no return address fits it: add one (or a default) under "
+                "Settings → Return addresses, then approve it.")
 
 
 def return_address_routable(session: Session, case: Case) -> bool:
@@ -153,10 +164,9 @@ def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
     if case.state == S.PENDING_APPROVAL and actor.role not in SENIOR:
         raise Forbidden("forbidden_role", role=actor.role, what="approve (pending approval)", allowed=list(SENIOR))
     if case.type in (T.INQUIRY, T.COMPLAINT):
-        raise GuardFailed("an inquiry or complaint is answered with 'resolve', not approved",
-                          "咨询或投诉请直接用「resolve」答复办结，无需审核通过")
+        raise GuardFailed(N_("an inquiry or complaint is answered with 'resolve', not approved"))
     if case.needs_return and actor.kind != "system" and not return_address_routable(session, case):
-        raise GuardFailed(NO_ADDRESS_EN, NO_ADDRESS_ZH, field="return_address")
+        raise GuardFailed(NO_ADDRESS, field="return_address")
     decision = case.policy_decision
     if decision and not decision.get("within_policy", decision.get("eligible")) and actor.kind != "policy":
         # Approving what the policy does not allow is an override: a person says why, and the timeline shows it.
@@ -165,11 +175,9 @@ def _approve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
             # A deadline rule the merchant set (e.g. silence approves, TB4) decides; its reason is the override's.
             reason = _text(payload, "reason") or f"automatic outcome ({payload.get('rule') or 'deadline'})"
         if not reason:
-            raise GuardFailed("the return policy does not allow this request (rules "
-                              f"{', '.join(decision.get('rule_ids') or [])}); approving it is an override: "
-                              "give payload.override_reason",
-                              "退换货政策不支持此申请（规则 " + "、".join(decision.get("rule_ids") or [])
-                              + "）；如仍要同意，属于人工改判，请填写 payload.override_reason",
+            raise GuardFailed(N_("the return policy does not allow this request (rules {rules}); approving it is an "
+                                 "override: give payload.override_reason"),
+                              rules={tag: gettext(tag, N_(", ")).join(decision.get("rule_ids") or []) for tag in SUPPORTED},
                               field="payload.override_reason")
         payload["override"] = _override(decision, reason)
 
@@ -189,8 +197,7 @@ def _override(decision: dict, reason: str) -> dict:
 
 def _cancel_guard(session: Session, case: Case, actor: Actor, _p: dict) -> None:
     if case.state == S.AWAITING_RETURN and case.advance and _outbound_shipped(session, case):
-        raise GuardFailed("the replacement has already been shipped in advance; the return cannot be cancelled",
-                          "换货商品已提前发出，不能取消退回")
+        raise GuardFailed(N_("the replacement has already been shipped in advance; the return cannot be cancelled"))
 
 
 def _shipment_guard(_s: Session, _c: Case, _a: Actor, payload: dict) -> None:
@@ -205,41 +212,39 @@ def _line_quantities(case: Case, payload: dict, limit_of: Callable[[CaseLineReco
     if given is None:
         return {line.id: limit_of(line) for line in case.lines}
     if not isinstance(given, list):
-        raise GuardFailed("payload.lines must be a list of {line_id, quantity}",
-                          "payload.lines 必须是 {line_id, quantity} 的列表", field="payload.lines")
+        raise GuardFailed(N_("payload.lines must be a list of {{line_id, quantity}}"), field="payload.lines")
     result: dict[int, int] = {}
     for i, item in enumerate(given):
         line = by_id.get(item.get("line_id")) if isinstance(item, dict) else None
         if line is None:
-            raise GuardFailed(f"payload.lines[{i}].line_id: not a line of this case; lines: {sorted(by_id)}",
-                              f"payload.lines[{i}].line_id：不是本售后单的行；可选：{sorted(by_id)}",
+            raise GuardFailed(N_("payload.lines[{i}].line_id: not a line of this case; lines: {lines}"), i=i,
+                              lines=sorted(by_id),
                               field=f"payload.lines[{i}].line_id")
         qty = item.get("quantity")
         if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0 or qty > limit_of(line):
-            raise GuardFailed(f"payload.lines[{i}].quantity: must be a whole number from 0 to {limit_of(line)} ({what})",
-                              f"payload.lines[{i}].quantity：必须是 0 到 {limit_of(line)} 之间的整数（{what}）",
+            raise GuardFailed(N_("payload.lines[{i}].quantity: must be a whole number from 0 to {most} ({what})"), i=i,
+                              most=limit_of(line),
+                              what=every(what) if what else what,
                               field=f"payload.lines[{i}].quantity")
         result[line.id] = qty
     return result
 
 
 def _receive_guard(_s: Session, case: Case, _a: Actor, payload: dict) -> None:
-    qty = _line_quantities(case, payload, lambda line: line.quantity, "the quantity claimed")
+    qty = _line_quantities(case, payload, lambda line: line.quantity, N_("the quantity claimed"))
     if sum(qty.values()) == 0:
-        raise GuardFailed("nothing received: at least one line needs a quantity above 0",
-                          "未收到任何商品：至少一行的数量需大于 0", field="payload.lines")
+        raise GuardFailed(N_("nothing received: at least one line needs a quantity above 0"), field="payload.lines")
 
 
 def _inspect_guard(_s: Session, case: Case, _a: Actor, payload: dict) -> None:
-    _line_quantities(case, payload, lambda line: line.received_quantity, "the quantity received")
+    _line_quantities(case, payload, lambda line: line.received_quantity, N_("the quantity received"))
 
 
 def _type_guard(*types: T) -> Guard:
     def guard(_s: Session, case: Case, _a: Actor, _p: dict) -> None:
         if case.type not in types:
             allowed = ", ".join(t.value for t in types)
-            raise GuardFailed(f"only for cases of type {allowed}; this case is {case.type}",
-                              f"仅适用于以下类型的售后单：{allowed}；本单类型为 {case.type}")
+            raise GuardFailed(N_("only for cases of type {types}; this case is {type}"), types=allowed, type=case.type)
     return guard
 
 
@@ -247,14 +252,12 @@ def _ship_replacement_guard(session: Session, case: Case, actor: Actor, payload:
     _type_guard(T.EXCHANGE, T.RESHIP, T.REPAIR)(session, case, actor, payload)
     _shipment_guard(session, case, actor, payload)
     if _outbound_shipped(session, case):
-        raise GuardFailed("the replacement has already been shipped", "换货/补发商品已发出，不能重复发货")
+        raise GuardFailed(N_("the replacement has already been shipped"))
     early = case.state in (S.AWAITING_RETURN, S.RETURN_IN_TRANSIT, S.RECEIVED)
     if early and not case.advance:
-        raise GuardFailed("the replacement ships after inspection unless the case is an advance exchange",
-                          "非「先发后退」的换货须在检验后发出")
+        raise GuardFailed(N_("the replacement ships after inspection unless the case is an advance exchange"))
     if case.type == T.REPAIR and case.state != S.RESOLVING:
-        raise GuardFailed("a repaired item is shipped once the repair is complete",
-                          "维修完成后才能寄回维修品")
+        raise GuardFailed(N_("a repaired item is shipped once the repair is complete"))
 
 
 def _outbound_shipped(session: Session, case: Case) -> bool:
@@ -268,21 +271,18 @@ def _resolve_guard(session: Session, case: Case, actor: Actor, payload: dict) ->
         _require("answer")(session, case, actor, payload)
         return
     if case.state == S.PENDING_REVIEW:
-        raise GuardFailed("only an inquiry or complaint can be resolved straight from review",
-                          "只有咨询或投诉可以在审核阶段直接办结")
+        raise GuardFailed(N_("only an inquiry or complaint can be resolved straight from review"))
     if case.state in AWAITED:
         # 先发后退 whose original never came: once the customer has paid for the replacement (charged, or the hold
         # captured) nothing is owed either way, and the case can be finished without the parcel.
         if not (case.advance and replacement_paid_for(session, case)):
-            raise GuardFailed("a case still waiting for its return is resolved only as an advance exchange whose "
-                              "replacement the customer has paid for (charge or captured hold)",
-                              "等待退货的售后单，仅当为先发后退且顾客已为换货商品付款（扣款或预授权已扣）时才可办结")
+            raise GuardFailed(N_("a case still waiting for its return is resolved only as an advance exchange whose "
+                                 "replacement the customer has paid for (charge or captured hold)"))
         return
     if case.type in (T.EXCHANGE, T.RESHIP, T.REPAIR) and not _outbound_shipped(session, case):
-        raise GuardFailed("ship the replacement (or repaired item) first: action ship_replacement",
-                          "请先发出换货/补发/维修品（操作 ship_replacement）")
+        raise GuardFailed(N_("ship the replacement (or repaired item) first: action ship_replacement"))
     if case.type == T.REPAIR and case.state != S.RESOLVING:
-        raise GuardFailed("a repair is resolved after complete_repair", "维修单须先完成维修（complete_repair）")
+        raise GuardFailed(N_("a repair is resolved after complete_repair"))
 
 
 def replacement_paid_for(session: Session, case: Case) -> bool:
@@ -305,9 +305,9 @@ def _quantities_available(session: Session, case: Case, _a: Actor, _p: dict) -> 
     for line in case.lines:
         available = returnable_quantity(session, line.order_line_id, exclude_case_id=case.id)
         if line.quantity > available:
-            raise GuardFailed(f"order line {line.order_line_id} now has only {available} claimable; "
-                              "another case claimed the rest",
-                              f"订单行 {line.order_line_id} 现仅剩 {available} 件可申请，其余已被其他售后单占用")
+            raise GuardFailed(N_("order line {order_line_id} now has only {available} claimable; another case claimed "
+                                 "the rest"),
+                              order_line_id=line.order_line_id, available=available)
 
 
 def _reopen_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
@@ -322,8 +322,7 @@ def _reopen_guard(session: Session, case: Case, actor: Actor, payload: dict) -> 
 
 def _arbitrate_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
     if payload.get("decision") not in ("customer", "merchant"):
-        raise GuardFailed("payload.decision must be 'customer' or 'merchant'",
-                          "payload.decision 必须为 customer（支持顾客）或 merchant（支持商家）",
+        raise GuardFailed(N_("payload.decision must be 'customer' or 'merchant'"),
                           field="payload.decision")
     _require("reason")(session, case, actor, payload)
     if payload["decision"] == "customer":
@@ -334,7 +333,7 @@ def _assign_guard(_s: Session, case: Case, actor: Actor, payload: dict) -> None:
     assignee = payload.get("assignee_id")
     if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)
                                  or not 1 <= assignee <= INT32_MAX):
-        raise GuardFailed("payload.assignee_id must be a user id or null", "payload.assignee_id 必须是用户编号或 null",
+        raise GuardFailed(N_("payload.assignee_id must be a user id or null"),
                           field="payload.assignee_id")
     if actor.role == "agent" and assignee not in (actor.user_id, None):
         raise Forbidden("forbidden_role", role=actor.role, what="assign a case to someone else", allowed=list(SENIOR))

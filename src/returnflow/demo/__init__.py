@@ -127,7 +127,7 @@ def load(db: Database) -> dict:
             orders.append(OrderRecord(
                 number=number, currency="CNY",
                 customer=CustomerRecord(external_id=c[0], name=c[1], email=c[2], phone=c[3], locale=c[4],
-                                        country="CN" if c[4] == "zh-CN" else "GB"),
+                                        country="GB" if c[4] == "en" else "CN"),
                 shipping_fee=0, paid_total=goods, payments=[{"method": "alipay", "amount": goods}],
                 country="CN", ordered_at=ordered, shipped_at=ordered + timedelta(days=1),
                 delivered_at=ordered + timedelta(days=3), signed_at=ordered + timedelta(days=3), lines=lines))

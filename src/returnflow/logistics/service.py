@@ -262,7 +262,7 @@ def outbound_items(case: CaseRecord, items: list[dict]) -> list[dict]:
             try:
                 price = to_minor(item["unit_price"], case.currency)
             except MoneyError as exc:
-                raise Explained(f"items[{i}].unit_price", str(exc), str(exc)) from None
+                raise exc.refusal(f"items[{i}].unit_price") from None
             if price < 0:
                 raise Explained(f"items[{i}].unit_price", N_("must not be negative"))
             difference = (price - (line.unit_price or 0)) * item["quantity"]

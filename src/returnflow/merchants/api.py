@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..caches import changed
 from ..errors import Forbidden, NotFound
-from ..i18n import SUPPORTED
+from ..i18n import N_, SUPPORTED
 from ..policy.service import default_preset
 from ..web import JSON, CurrentActor, mutate
 from .models import Merchant
@@ -95,8 +95,8 @@ async def set_language(code: str, body: LanguageIn, actor: CurrentActor, request
         if merchant is None or actor.kind != "staff" or actor.merchant_id not in (None, merchant.id):
             raise NotFound("merchant", code, field="code")
         if body.locale not in SUPPORTED:
-            raise SetupError("locale", f"'{body.locale}' is not a language of this desk",
-                             f"「{body.locale}」不是本系统支持的语言", allowed=list(SUPPORTED))
+            raise SetupError("locale", N_("'{locale}' is not a language of this desk"), allowed=list(SUPPORTED),
+                             locale=body.locale)
         merchant.default_locale = body.locale
         changed(session, "merchant_language", merchant.id)
         return 200, {"code": merchant.code, "locale": merchant.default_locale}

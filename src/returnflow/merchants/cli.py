@@ -7,6 +7,7 @@ from rich.console import Console
 
 from ..config import get_settings
 from ..db import Database
+from ..i18n import N_, gettext
 
 merchants_app = typer.Typer(help="Merchants: set one up with its country, time zone and policy preset.",
                             no_args_is_help=True)
@@ -22,26 +23,22 @@ def _db() -> Database:
     return Database(get_settings().resolved_database_url())
 
 
+# What the command tells the operator: English msgids of the catalogs, read in the operator's language (--lang).
 SAID = {
-    "created": {"en": "merchant {code} created: country {country}, time zone {zone}, policy preset {preset}",
-                "zh-CN": "已创建商家 {code}：国家/地区 {country}，时区 {zone}，政策预设 {preset}"},
-    "preset_chosen": {"en": "no --preset given: {preset} was chosen from the country ({why}); change it with "
-                            "--preset or later on the policy settings page",
-                      "zh-CN": "未指定 --preset：已按国家/地区选用 {preset}（{why}）；可用 --preset 指定，或之后在政策设置页修改"},
-    "zone_chosen": {"en": "no --timezone given: {zone} was taken from the country",
-                    "zh-CN": "未指定 --timezone：已按国家/地区使用时区 {zone}"},
-    "refused": {"en": "nothing was created", "zh-CN": "未创建任何内容"},
+    "created": N_("merchant {code} created: country {country}, time zone {zone}, policy preset {preset}"),
+    "preset_chosen": N_("no --preset given: {preset} was chosen from the country ({why}); change it with --preset "
+                        "or later on the policy settings page"),
+    "zone_chosen": N_("no --timezone given: {zone} was taken from the country"),
+    "refused": N_("nothing was created"),
 }
-WHY = {"cn-law": ("PRC consumer law applies in mainland China", "中国大陆适用《消费者权益保护法》"),
-       "eu-crd": ("the EU Consumer Rights Directive applies in the EU/EEA", "欧盟/欧洲经济区适用《消费者权利指令》"),
-       "uk-ccr": ("UK consumer law applies in the United Kingdom", "英国适用其消费者法"),
-       "merchant-rules": ("no law preset covers this country: the shop's own rules, citing no law",
-                          "没有适用该国家/地区的法律预设：使用本店自己的规则，不引用任何法律")}
+WHY = {"cn-law": N_("PRC consumer law applies in mainland China"),
+       "eu-crd": N_("the EU Consumer Rights Directive applies in the EU/EEA"),
+       "uk-ccr": N_("UK consumer law applies in the United Kingdom"),
+       "merchant-rules": N_("no law preset covers this country: the shop's own rules, citing no law")}
 
 
 def _say(key: str, lang: str, **params: object) -> str:
-    texts = SAID[key]
-    return texts.get(lang, texts["en"]).format(**params)
+    return gettext(lang, SAID[key]).format(**params)
 
 
 @merchants_app.command("create")
@@ -54,7 +51,7 @@ def create(ctx: typer.Context,
            preset: str = typer.Option(None, help="Policy preset: cn-law, eu-crd, uk-ccr, merchant-rules, "
                                                  "taobao-legacy, taobao-current, jd-pop (default: from the country)"),
            currency: str = typer.Option("CNY", help="Default currency, e.g. CNY, EUR, GBP, USD"),
-           locale: str = typer.Option(None, help="Default language, zh-CN or en (default: zh-CN in China)"),
+           locale: str = typer.Option(None, help="Default language: en, zh-CN, zh-Hant ... a language of the catalogs (default: zh-CN in China)"),
            lang: str = typer.Option(None, "--lang", help="Language of these messages (default: from LANG)")) -> None:
     """Set up a merchant. Every value is checked before anything is written; a refusal names the field."""
     from ..orders.importer.messages import lang_of
@@ -79,9 +76,8 @@ def create(ctx: typer.Context,
     if choice.timezone_derived:
         console.print(_say("zone_chosen", said, zone=choice.timezone), highlight=False)
     if choice.preset_derived:
-        en, zh = WHY[choice.preset] if choice.preset in WHY else (choice.preset, choice.preset)
-        console.print(_say("preset_chosen", said, preset=choice.preset, why=zh if said == "zh-CN" else en),
-                      highlight=False)
+        why = gettext(said, WHY[choice.preset]) if choice.preset in WHY else choice.preset
+        console.print(_say("preset_chosen", said, preset=choice.preset, why=why), highlight=False)
 
 
 @merchants_app.command("list")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..caches import CACHES, forget
 from ..errors import Conflict, Explained
-from ..i18n import ENGLISH, SUPPORTED, babel_id, match
+from ..i18n import ENGLISH, N_, SUPPORTED, babel_id, gettext, match, message
 from .models import Merchant
 
 # EU member states and the EEA states that apply the Consumer Rights Directive (IS, LI, NO).
@@ -63,6 +63,11 @@ def country_name(code: str, lang: str = "en") -> str:
     return _names(lang).get(code, code)
 
 
+def _in_every(words) -> dict[str, str]:
+    """A list said in every language of the desk, with each language's list separator."""
+    return {tag: gettext(tag, N_(", ")).join(words) for tag in SUPPORTED}
+
+
 def preset_for_country(country: str | None, currency: str = "CNY") -> str:
     """The preset whose law applies where the merchant sells from.
 
@@ -79,19 +84,20 @@ def preset_for_country(country: str | None, currency: str = "CNY") -> str:
 
 
 class SetupError(Explained):
-    """A refused setup: names the field in the reader's words and language; nothing was written."""
+    """A refused setup: names the field in the reader's words and language (LABELS, msgids of the catalogs); the
+    problem is an English msgid with {placeholders} like Explained's; nothing was written."""
 
-    LABELS = {"code": ("Merchant code", "商家代码"), "name": ("Name", "名称"), "country": ("Country", "国家/地区"),
-              "timezone": ("Time zone", "时区"), "preset": ("Policy preset", "政策预设"),
-              "currency": ("Currency", "币种"), "locale": ("Language", "语言")}
+    LABELS = {"code": N_("Merchant code"), "name": N_("Shop name"), "country": N_("Country"),
+                      "timezone": N_("Time zone"),
+              "preset": N_("Policy preset"), "currency": N_("Currency"), "locale": N_("Language")}
 
-    def __init__(self, field: str, en: str, zh: str, *, allowed=None, status: int | None = None) -> None:
-        super().__init__(field, en, zh, allowed=allowed, status=status)
+    def __init__(self, field: str, text: str, *, allowed=None, status: int | None = None, **params) -> None:
+        super().__init__(field, text, allowed=allowed, status=status, **params)
 
     def render(self, locale: str) -> dict:
         body = super().render(locale)
-        en, zh = self.LABELS[self.field]
-        body["message"] = f"{zh}：{self.texts['zh-CN']}" if locale == "zh-CN" else f"{en}: {self.texts['en']}"
+        label = gettext(locale, self.LABELS[self.field])
+        body["message"] = message("validation", locale, field=label, problem=self.problem(locale))
         return body
 
     def text(self, lang: str) -> str:
@@ -116,26 +122,24 @@ def resolve(*, country: str | None, timezone: str | None, preset: str | None, cu
 
     code = (country or "").strip().upper() or None
     if code is not None and code not in countries():
-        raise SetupError("country", f"'{country}' is not a country code; use two letters such as CN, GB, DE or US",
-                         f"「{country}」不是国家/地区代码，请用两个字母，例如 CN、GB、DE、US")
+        raise SetupError("country", N_("'{country}' is not a country code; use two letters such as CN, GB, DE or US"),
+                         country=country)
     zone = (timezone or "").strip() or None
     if zone is not None:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise SetupError("timezone", f"'{timezone}' is not a time zone; use a name such as Europe/London or "
-                             "America/New_York", f"「{timezone}」不是有效的时区，请用例如 Asia/Shanghai、"
-                             "Europe/London 这样的名称") from None
+            raise SetupError("timezone", N_("'{zone}' is not a time zone; use a name such as Europe/London or "
+                                             "America/New_York"), zone=timezone) from None
     elif code is not None:
         zone = COUNTRY_ZONE.get(code)
         if zone is None:
-            raise SetupError("timezone", f"{country_name(code)} has several time zones: name the shop's, e.g. "
-                             "America/New_York", f"{country_name(code, 'zh-CN')}有多个时区，请指定店铺所在时区，"
-                             "例如 America/New_York")
+            raise SetupError("timezone", N_("{country} has several time zones: name the shop's, e.g. America/New_York"),
+                             country={tag: country_name(code, tag) for tag in SUPPORTED})
     chosen = (preset or "").strip() or None
     if chosen is not None and chosen not in PRESETS:
-        raise SetupError("preset", f"'{preset}' is not a policy preset; choose one of {', '.join(PRESETS)}",
-                         f"「{preset}」不是政策预设，可选：{'、'.join(PRESETS)}", allowed=list(PRESETS))
+        raise SetupError("preset", N_("'{preset}' is not a policy preset; choose one of {presets}"),
+                         allowed=list(PRESETS), preset=preset, presets=_in_every(PRESETS))
     return Choice(country=code, timezone=zone or DEFAULT_ZONE,
                   preset=chosen or preset_for_country(code, currency),
                   calendar=COUNTRY_CALENDAR.get(code or "CN", "weekdays"),
@@ -152,23 +156,21 @@ def create(session: Session, *, code: str, name: str | None = None, currency: st
 
     code = (code or "").strip()
     if not CODE.match(code):
-        raise SetupError("code", "use 2-40 lower-case letters, digits, '-' or '_', starting with a letter or digit",
-                         "请使用 2-40 个小写字母、数字、- 或 _，以字母或数字开头")
+        raise SetupError("code", N_("use 2-40 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
     currency = (currency or "").strip().upper()
     if currency not in EXPONENTS:
-        raise SetupError("currency", f"'{currency}' is not a currency this desk handles",
-                         f"「{currency}」不是本系统支持的币种", allowed=sorted(EXPONENTS))
+        raise SetupError("currency", N_("'{currency}' is not a currency this desk handles"), allowed=sorted(EXPONENTS),
+                         currency=currency)
     if not (country or "").strip():
-        raise SetupError("country", "say where the shop sells from, as a two-letter code such as CN, GB, DE or US",
-                         "请填写店铺经营所在的国家/地区，用两个字母，例如 CN、GB、DE、US")
+        raise SetupError("country", N_("say where the shop sells from, as a two-letter code such as CN, GB, DE or US"))
     choice = resolve(country=country, timezone=timezone, preset=preset, currency=currency)
     if session.scalar(select(Merchant.id).where(Merchant.code == code)) is not None:
-        raise SetupError("code", f"a merchant '{code}' already exists", f"商家「{code}」已存在", status=Conflict.status)
+        raise SetupError("code", N_("a merchant '{merchant}' already exists"), status=Conflict.status, merchant=code)
     if locale is None:
         locale = "zh-CN" if choice.country in (None, "CN") else "en"
     elif locale not in SUPPORTED:
-        raise SetupError("locale", f"'{locale}' is not a language of this desk", f"「{locale}」不是本系统支持的语言",
-                         allowed=list(SUPPORTED))
+        raise SetupError("locale", N_("'{locale}' is not a language of this desk"), allowed=list(SUPPORTED),
+                         locale=locale)
     merchant = Merchant(code=code, name=(name or code).strip()[:200] or code, default_currency=currency,
                         default_locale=locale, country=choice.country, settings={"policy_preset": choice.preset})
     session.add(merchant)

@@ -16,6 +16,7 @@ from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
+from ..i18n import N_
 from ..fields import RowId
 from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
@@ -225,17 +226,16 @@ async def replay(body: ReplayIn, actor: CurrentActor, db: DB) -> dict:
     again (refused by name; skipped by `dead: true`): the customer asks the portal for a new one."""
     _only(actor, ("admin", "platform"), "replay deliveries")
     if not body.ids and not body.dead:
-        raise Explained("ids", "name the messages to replay, or send dead: true", "请指定要重发的消息，或设置 dead: true")
+        raise Explained("ids", N_("name the messages to replay, or send dead: true"))
     if body.ids:
         with db.read() as session:
             secret = set(session.scalars(_scoped(select(OutboxMessage.id).where(
                 OutboxMessage.id.in_(body.ids), OutboxMessage.secret.is_(True)), actor)))
         for i, message_id in enumerate(body.ids):
             if message_id in secret:
-                raise Explained(f"ids[{i}]", f"message {message_id} carried a one-time sign-in code, which is never "
-                                "sent again; the customer asks for a new code on the portal",
-                                f"消息 {message_id} 含一次性验证码，不能重发；请顾客在自助服务页面重新获取验证码",
-                                code="secret_not_replayable", status=409)
+                raise Explained(f"ids[{i}]", N_("message {message} carried a one-time sign-in code, which is never "
+                                                "sent again; the customer asks for a new code on the portal"),
+                                code="secret_not_replayable", status=409, message=message_id)
     return {"replayed": outbox.replay(db, ids=body.ids, dead=body.dead, merchant_id=actor.merchant_id)}
 
 
@@ -335,8 +335,7 @@ async def follow_up_done(task_id: int, body: FollowUpDone, request: Request, act
             raise NotFound("follow-up", task_id, field="task_id")
         task = row[0]
         if task.status == "done":
-            raise Explained("task_id", "this follow-up is recorded already", "该回访已记录", code="follow_up_done",
-                            status=409)
+            raise Explained("task_id", N_("this follow-up is recorded already"), code="follow_up_done", status=409)
         task.status, task.outcome, task.note = "done", body.outcome, body.note
         task.done_by, task.done_at = actor.ref, utcnow()
         return 200, _task(task, row[1])

@@ -72,8 +72,17 @@ class DeliverySettings(BaseSettings):
             yield name, redact_url(value) if name and name.endswith("_url") and value else value
 
     def problems(self) -> dict[str, tuple[str, str]]:
-        """Provider URLs that may not be called, by variable: {name: (en, zh)}; resolved at most once a minute, so
-        the settings page does not wait on the resolver each time."""
+        """Provider URLs that may not be called, by variable: {name: (en, zh)} (readers being converted: use
+        problems_in(locale))."""
+        return {name: (exc.en, exc.zh) for name, exc in self._refusals().items()}
+
+    def problems_in(self, locale: str) -> dict[str, str]:
+        """Provider URLs that may not be called, by variable: {name: why, in `locale`}."""
+        return {name: exc.said(locale) for name, exc in self._refusals().items()}
+
+    def _refusals(self) -> dict[str, Refused]:
+        """The outbound guard's refusal of each provider URL, resolved at most once a minute, so the settings page
+        does not wait on the resolver each time."""
         if self._checked is not None and time.monotonic() - self._checked[0] < 60:
             return self._checked[1]
         found = {}
@@ -86,7 +95,7 @@ class DeliverySettings(BaseSettings):
                 except Unresolved:
                     continue  # a name that does not resolve now is checked again at each call
                 except Refused as exc:
-                    found[f"RETURNFLOW_{name.upper()}"] = (exc.en, exc.zh)
+                    found[f"RETURNFLOW_{name.upper()}"] = exc
         self._checked = (time.monotonic(), found)
         return found
 

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
-from ..i18n import match
+from ..i18n import N_, gettext, match, pick
 from ..cases.store import CaseRecord, run
 from ..cases.visibility import CUSTOMER
 from ..orders.models import Customer
@@ -84,16 +84,15 @@ def _reach(session: Session, case: CaseRecord):
 
 # What staff may share, and how the notice words it (the shared words themselves follow).
 SHARED_NEWS = {
-    "note": ("The shop wrote: {text}", "商家留言：{text}"),
-    "escalate": ("Your request went to a supervisor: {text}", "您的售后单已交由主管处理：{text}"),
-    "attach": ("The shop added a file: {text}", "商家添加了文件：{text}"),
+    "note": N_("The shop wrote: {text}"),
+    "escalate": N_("Your request went to a supervisor: {text}"),
+    "attach": N_("The shop added a file: {text}"),
 }
 
 
 def _shared_text(action: str, payload: dict, locale: str) -> str:
-    en, zh = SHARED_NEWS[action]
     words = payload.get("text") or payload.get("reason") or payload.get("filename") or ""
-    return (zh if locale == "zh-CN" else en).format(text=str(words)[:1000])
+    return gettext(locale, SHARED_NEWS[action]).format(text=str(words)[:1000])
 
 
 def shared_notices(case: CaseRecord, locale: str, channels: list[str], text: str) -> list[dict]:
@@ -102,16 +101,17 @@ def shared_notices(case: CaseRecord, locale: str, channels: list[str], text: str
     return [_notify(c, f"customer:{case.customer_id}", locale, "case_shared", data) for c in channels]
 
 
-def handoff_notices(session: Session, case: CaseRecord, team_en: str, team_zh: str, note: str) -> list[dict]:
-    """The notices of a hand-off shared with the customer (hand-offs are rows, not events)."""
+def handoff_notices(session: Session, case: CaseRecord, team: dict[str, str], note: str) -> list[dict]:
+    """The notices of a hand-off shared with the customer (hand-offs are rows, not events); `team` is the team's
+    name in every language ({language: name})."""
     if case.channel == "import" or case.customer_id is None:
         return []
     reach = _reach(session, case)
     if reach is None:
         return []
     _customer, _settings, locale, channels = reach
-    text = (f"商家已请专业团队（{team_zh}）查看：{note}" if locale == "zh-CN"
-            else f"The shop asked a specialist team ({team_en}) to look at it: {note}")
+    text = gettext(locale, N_("The shop asked a specialist team ({team}) to look at it: {note}")).format(
+        team=pick(team, locale), note=note)
     return shared_notices(case, locale, channels, text[:1000])
 
 

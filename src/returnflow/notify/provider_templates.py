@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_, SUPPORTED, gettext
 from .channels import DeliveryError
 from .models import ProviderTemplate
 from .templates import BUILTIN
@@ -34,40 +35,34 @@ _ROW = select(ProviderTemplate.template_id, ProviderTemplate.sign_name, Provider
     ProviderTemplate.channel == bindparam("c"))
 
 
-def _bad(field: str, en: str, zh: str) -> Explained:
-    return Explained(field, en, zh, code="invalid_provider_template")
+def _bad(field: str, text: str, /, **params) -> Explained:
+    return Explained(field, text, code="invalid_provider_template", **params)
 
 
 def check(channel: str, key: str, template_id: str, sign_name: str, params: dict) -> None:
     """Refuses (422, in both languages) what the provider would refuse or what we could not fill."""
     if channel not in PROVIDER:
-        raise _bad("channel", "Template messages go by text message (sms) or WeChat (wechat).",
-                   "模板消息仅支持短信（sms）或微信（wechat）。")
+        raise _bad("channel", N_("Template messages go by text message (sms) or WeChat (wechat)."))
     if key not in BUILTIN:
-        raise _bad("template", f"There is no notification template {key!r}.", f"没有名为 {key!r} 的通知模板。")
+        raise _bad("template", N_("There is no notification template '{key}'."), key=key)
     if channel == "sms":
         if not ALIYUN_TEMPLATE.match(template_id):
-            raise _bad("template", "An Aliyun SMS template code looks like SMS_123456789.",
-                       "阿里云短信模板编号形如 SMS_123456789。")
+            raise _bad("template", N_("An Aliyun SMS template code looks like SMS_123456789."))
         if not 2 <= len(sign_name) <= 12 or any(c in sign_name for c in "【】[]"):
-            raise _bad("signature", "Enter the approved SMS signature name (2 to 12 characters, without brackets).",
-                       "请填写已审核通过的短信签名名称（2 至 12 个字符，不含括号）。")
+            raise _bad("signature", N_("Enter the approved SMS signature name (2 to 12 characters, without brackets)."))
     elif not WECHAT_TEMPLATE.match(template_id):
-        raise _bad("template", "A WeChat template id is 10 to 64 letters, digits, - or _.",
-                   "微信模板 ID 由 10 至 64 个字母、数字、- 或 _ 组成。")
+        raise _bad("template", N_("A WeChat template id is 10 to 64 letters, digits, - or _."))
     if not params or len(params) > 20:
-        raise _bad("params", "Map between 1 and 20 of the template's parameters to our fields.",
-                   "请为模板的 1 至 20 个参数指定对应的字段。")
+        raise _bad("params", N_("Map between 1 and 20 of the template's parameters to our fields."))
     fields = BUILTIN[key].fields
     for name, ours in params.items():
         pattern = ALIYUN_PARAM if channel == "sms" else WECHAT_PARAM
         if not isinstance(name, str) or not pattern.match(name) or (
                 channel == "wechat" and pattern.match(name).group(1) not in WECHAT_MAX):
-            raise _bad("params", f"{name!r} is not a parameter name the provider uses.",
-                       f"{name!r} 不是服务商使用的参数名。")
+            raise _bad("params", N_("'{name}' is not a parameter name the provider uses."), name=name)
         if ours not in fields:
-            raise _bad("params", f"Parameter {name} must take one of this template's fields: {', '.join(fields)}.",
-                       f"参数 {name} 只能取本模板的字段：{'、'.join(fields)}。")
+            raise _bad("params", N_("Parameter {name} must take one of this template's fields: {fields}."), name=name,
+                       fields={tag: gettext(tag, N_(", ")).join(fields) for tag in SUPPORTED})
 
 
 def find(session: Session, merchant_id: int | None, key: str, channel: str):

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from ..cases.service import resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, NotFound
+from ..i18n import N_
 from ..fields import RowId
 from ..outbound import mask, redact_url
 from ..web import DB, CurrentActor, mutate
@@ -106,14 +107,13 @@ def _check_robot(body: RobotIn) -> None:
     check_form(body.url, field="url")
     wrong = [e for e in body.events if e not in EVENTS]
     if wrong:
-        raise Explained("events", f"Alerts can be about: SLA breaches, escalations, undeliverable messages and "
-                                  f"approvals waiting ({', '.join(EVENTS)}); not {wrong[0]!r}.",
-                        f"提醒只能用于：超时、升级、投递失败、待审批（{', '.join(EVENTS)}），不能是 {wrong[0]!r}。")
+        raise Explained("events", N_("Alerts can be about: SLA breaches, escalations, undeliverable messages and "
+                                     "approvals waiting ({events}); not '{given}'."),
+                        events=", ".join(EVENTS), given=wrong[0])
     if body.kind == "wecom" and body.secret:
-        raise Explained("secret", "WeCom group robots do not sign: leave the secret empty.",
-                        "企业微信群机器人不使用加签，请留空密钥。")
+        raise Explained("secret", N_("WeCom group robots do not sign: leave the secret empty."))
     if body.kind == "dingtalk" and body.secret and not body.secret.startswith("SEC"):
-        raise Explained("secret", "A DingTalk signing secret starts with SEC.", "钉钉加签密钥以 SEC 开头。")
+        raise Explained("secret", N_("A DingTalk signing secret starts with SEC."))
 
 
 @router.get("/notify/robots")

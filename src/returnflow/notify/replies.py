@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord
 from ..db import utcnow
 from ..errors import Explained
+from ..i18n import N_
 from .models import ReplyTemplate
 from .templates import TemplateError, fill, placeholders
 
@@ -52,12 +53,12 @@ def check(title: str, body: str) -> None:
         try:
             names = placeholders(text)
         except ValueError as exc:
-            raise Explained(part, f"placeholder {{{exc}}} is not allowed", f"占位符 {{{exc}}} 无效",
-                            code="template_placeholder", allowed=list(FIELDS)) from None
+            raise Explained(part, N_("placeholder {{{name}}} is not allowed"), code="template_placeholder",
+                            allowed=list(FIELDS), name=str(exc)) from None
         for name in names:
             if name not in FIELDS:
-                raise Explained(part, f"placeholder {{{name}}} is not a case field", f"{{{name}}} 不是售后单字段",
-                                code="template_placeholder", allowed=list(FIELDS))
+                raise Explained(part, N_("placeholder {{{name}}} is not a case field"), code="template_placeholder",
+                                allowed=list(FIELDS), name=name)
 
 
 def case_data(case: CaseRecord, locale: str) -> dict:

@@ -12,10 +12,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from ..cases.models import OutboxMessage
+from ..i18n import N_, gettext
 
 SECRET_FIELDS = ("code",)          # the fields of a secret message's `data` that only the customer may read
 CODE_PRIORITY = 0                  # sign-in codes are claimed before every other message (default 100)
-HIDDEN = {"en": "one-time code (hidden)", "zh-CN": "一次性验证码（已隐藏）"}
+HIDDEN = N_("one-time code (hidden)")
 MASK = "••••••"
 EXPIRED = "the one-time code expired before it could be delivered; the customer asks for a new code"
 
@@ -43,7 +44,7 @@ def redacted(payload: dict) -> dict:
 def shown(payload: dict, locale: str) -> dict:
     """The payload as staff see it: the code replaced by words saying it is hidden."""
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    hidden = HIDDEN.get(locale, HIDDEN["en"])
+    hidden = gettext(locale, HIDDEN)
     return {**payload, "data": {**data, **{k: hidden for k in SECRET_FIELDS if k in data}}}
 
 

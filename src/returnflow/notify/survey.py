@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord
 from ..db import utcnow
 from ..errors import Explained
+from ..i18n import N_
 from .models import SurveyResponse
 
 OPEN_STATES = ("resolved", "closed")
@@ -23,14 +24,12 @@ def answer(session: Session, *, case: CaseRecord, score: int, comment: str,
            at: datetime | None = None) -> SurveyResponse:
     """Records the answer; refused before the end of the case and the second time."""
     if case.state not in OPEN_STATES:
-        raise Explained("number", "the survey opens when the case is resolved or closed",
-                        "售后单处理完成或结案后才能评价", code="survey_not_open", status=409)
-    if response_of(session, case.id) is not None:
-        raise Explained("number", "this case has been rated already", "该售后单已评价", code="survey_answered",
+        raise Explained("number", N_("the survey opens when the case is resolved or closed"), code="survey_not_open",
                         status=409)
+    if response_of(session, case.id) is not None:
+        raise Explained("number", N_("this case has been rated already"), code="survey_answered", status=409)
     if not 1 <= score <= 5:
-        raise Explained("score", "the score is a whole number from 1 to 5", "评分须为 1 到 5 的整数",
-                        code="survey_score")
+        raise Explained("score", N_("the score is a whole number from 1 to 5"), code="survey_score")
     row = SurveyResponse(case_id=case.id, merchant_id=case.merchant_id, score=score, comment=comment[:2000],
                          created_at=at or utcnow())
     session.add(row)

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
-from ..i18n import SUPPORTED, gettext, match
+from ..i18n import N_, SUPPORTED, gettext, match
 from ..texts.notifications import NOTIFICATIONS
 from .models import MessageTemplate
 
@@ -85,23 +85,21 @@ def placeholders(text: str) -> list[str]:
 def check(key: str, locale: str, subject: str, body: str) -> None:
     """Refuses a merchant's template that is unknown or uses a placeholder its key does not provide."""
     if key not in BUILTIN:
-        raise Explained("key", f"'{key}' is not a template", f"「{key}」不是通知模板", code="unknown_template",
-                        allowed=sorted(BUILTIN), status=404)
+        raise Explained("key", N_("'{key}' is not a template"), code="unknown_template", allowed=sorted(BUILTIN),
+                        status=404, key=key)
     if locale not in LOCALES:
-        raise Explained("locale", f"'{locale}' is not supported", f"不支持「{locale}」", allowed=list(LOCALES))
+        raise Explained("locale", N_("'{locale}' is not supported"), allowed=list(LOCALES), locale=locale)
     fields = BUILTIN[key].fields
     for part, text in (("subject", subject), ("body", body)):
         try:
             names = placeholders(text)
         except ValueError as exc:
-            raise Explained(part, f"placeholder {{{exc}}} is not allowed: use plain names such as {{number}}",
-                            f"占位符 {{{exc}}} 无效：请使用简单名称，例如 {{number}}", code="template_placeholder",
-                            allowed=list(fields)) from None
+            raise Explained(part, N_("placeholder {{{name}}} is not allowed: use plain names such as {{number}}"),
+                            code="template_placeholder", allowed=list(fields), name=str(exc)) from None
         for name in names:
             if name not in fields:
-                raise Explained(part, f"placeholder {{{name}}} is not available in template {key}",
-                                f"模板 {key} 中没有占位符 {{{name}}}", code="template_placeholder",
-                                allowed=list(fields))
+                raise Explained(part, N_("placeholder {{{name}}} is not available in template {key}"),
+                                code="template_placeholder", allowed=list(fields), name=name, key=key)
 
 
 _MERCHANT_TEXT = select(MessageTemplate.subject, MessageTemplate.body).where(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord, run
 from ..db import Database
 from ..errors import Explained
+from ..i18n import N_
 from ..outbound import Allowed, check_form, check_url, excerpt
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
@@ -31,8 +32,8 @@ def check_endpoint(url: str, events: list[str], allowed: Allowed, *, events_fiel
     known = set(ACTIONS) | {"open"}
     for i, name in enumerate(events):
         if name.removeprefix("case.") not in known:
-            raise Explained(events_field or f"events[{i}]", f"'{name}' is not a case event",
-                            f"「{name}」不是售后单事件", allowed=sorted(known))
+            raise Explained(events_field or f"events[{i}]", N_("'{event}' is not a case event"), allowed=sorted(known),
+                            event=name)
     check_url(url, allowed, field="url")
 
 TOPIC = "webhook"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 
 from ..cases.service import resolve_merchant
+from ..i18n import N_
 from ..money import fmt
 from ..web import DB, CurrentActor, mutate
 from . import service
@@ -173,8 +174,8 @@ async def push_signed_order(merchant_code: str, request: Request):
             except ValidationError as exc:
                 raise RequestValidationError(exc.errors()) from None
             if body.merchant not in (None, merchant.code):
-                raise Explained("merchant", "A signed push is for the shop in its address only.",
-                                "签名推送只能用于地址中的店铺。", code="merchant_mismatch")
+                raise Explained("merchant", N_("A signed push is for the shop in its address only."),
+                                code="merchant_mismatch")
             record = body.to_record(region_of(merchant))
             service.upsert_orders(session, merchant_id=merchant.id, orders=[record])
             order = session.scalar(select(Order).where(Order.merchant_id == merchant.id,
@@ -182,5 +183,5 @@ async def push_signed_order(merchant_code: str, request: Request):
             session.refresh(order)
             return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
     except IntegrityError:
-        raise Explained(None, "This push was already received: it is not applied twice.",
-                        "该推送已接收过，不会重复处理。", code="push_replayed", status=409) from None
+        raise Explained(None, N_("This push was already received: it is not applied twice."), code="push_replayed",
+                        status=409) from None

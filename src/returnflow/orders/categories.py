@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_
 from ..labels import clean, labels_of, mirrored
 from .models import Category
 
@@ -57,8 +58,8 @@ class CategoryIn(BaseModel):
 
 def check_code(code: str) -> None:
     if not CODE.fullmatch(code):
-        raise Explained("code", f"a category code is 1-60 letters, digits, '.', '-' or '_', got {code!r}",
-                        f"品类编码须为 1-60 个字母、数字或 . - _，实际为 {code!r}")
+        raise Explained("code", N_("a category code is 1-60 letters, digits, '.', '-' or '_', got '{given}'"),
+                        given=code)
 
 
 def _stored(attributes: Attributes) -> dict[str, Any]:

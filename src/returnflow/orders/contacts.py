@@ -12,6 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from ..errors import Explained
+from ..i18n import N_
 from .records import CustomerRecord
 
 DEFAULT_REGION = "CN"
@@ -64,10 +65,9 @@ def check_customer(customer: CustomerRecord, region: str) -> CustomerRecord:
         e164 = phone_e164(phone, region)
         if e164 is None:
             raise Explained("customer.phone",
-                            f"{phone!r} is not a valid phone number (a number without a country code is read as a "
-                            f"number of {region}; give it as +<country code> <number>)",
-                            f"「{phone}」不是有效的电话号码（不带国家或地区代码的号码按 {region} 的号码理解，"
-                            f"其他国家或地区的号码请写成 +国家代码 号码）", code="invalid_phone")
+                            N_("'{phone}' is not a valid phone number (a number without a country code is read as a "
+                               "number of {region}; give it as +<country code> <number>)"),
+                            code="invalid_phone", phone=phone, region=region)
         customer.phone = e164
     elif customer.phone is not None:
         customer.phone = ""  # sent empty: clears the stored number (None keeps it)
@@ -75,8 +75,8 @@ def check_customer(customer: CustomerRecord, region: str) -> CustomerRecord:
     if email:
         normal = email_normal(email)
         if normal is None:
-            raise Explained("customer.email", f"{email!r} is not a valid email address",
-                            f"「{email}」不是有效的电子邮箱地址", code="invalid_email")
+            raise Explained("customer.email", N_("'{email}' is not a valid email address"), code="invalid_email",
+                            email=email)
         customer.email = normal
     elif customer.email is not None:
         customer.email = ""

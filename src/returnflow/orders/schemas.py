@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..errors import Explained, InvalidInput
+from ..i18n import N_
 from ..fields import Count, LineNo, Money
 from ..money import MAX_MINOR, MoneyError, fmt, is_currency, to_minor
 from .contacts import DEFAULT_REGION, check_customer
@@ -121,9 +122,9 @@ class OrderIn(BaseModel):
         if self.standard_shipping_fee is None:
             return None
         if self.standard_shipping_fee > self.shipping_fee:
-            raise Explained("standard_shipping_fee", f"the standard delivery ({self.standard_shipping_fee}) costs more "
-                            f"than the delivery paid ({self.shipping_fee})",
-                            f"标准配送费（{self.standard_shipping_fee}）高于实付运费（{self.shipping_fee}）")
+            raise Explained("standard_shipping_fee", N_("the standard delivery ({standard}) costs more than the "
+                                                     "delivery paid ({paid})"),
+                            standard=self.standard_shipping_fee, paid=self.shipping_fee)
         return minor(self.standard_shipping_fee, "standard_shipping_fee")
 
     def to_record(self, region: str = DEFAULT_REGION) -> OrderRecord:
@@ -137,7 +138,7 @@ class OrderIn(BaseModel):
             try:
                 return to_minor(value, currency)
             except MoneyError as exc:
-                raise Explained(field, str(exc), exc.zh) from None
+                raise exc.refusal(field) from None
 
         delivered = self.delivered_at is not None or self.signed_at is not None
         lines = []
@@ -145,27 +146,26 @@ class OrderIn(BaseModel):
         for i, line in enumerate(self.lines):
             line_no = line.line_no or i + 1
             if line_no in numbers:
-                raise Explained(f"lines[{i}].line_no", f"line {line_no} appears twice", f"第 {line_no} 行重复出现")
+                raise Explained(f"lines[{i}].line_no", N_("line {line} appears twice"), line=line_no)
             numbers.add(line_no)
             arrived = delivered or line.delivered_at is not None or line.signed_at is not None
             delivered_qty = line.delivered_quantity if line.delivered_quantity is not None else (
                 line.quantity if arrived else 0)
             if delivered_qty > line.quantity:
                 raise Explained(f"lines[{i}].delivered_quantity",
-                                f"{delivered_qty} delivered is more than the {line.quantity} ordered",
-                                f"签收数量 {delivered_qty} 超过下单数量 {line.quantity}")
+                                N_("{delivered} delivered is more than the {ordered} ordered"),
+                                delivered=delivered_qty, ordered=line.quantity)
             serials = [x.strip() for x in line.serial_numbers or ()]
             if any(not x or len(x) > 100 for x in serials):
-                raise Explained(f"lines[{i}].serial_numbers", "a serial number is 1 to 100 characters",
-                                "序列号须为 1 到 100 个字符")
+                raise Explained(f"lines[{i}].serial_numbers", N_("a serial number is 1 to 100 characters"))
             if len(serials) > line.quantity or len(set(serials)) != len(serials):
                 raise Explained(f"lines[{i}].serial_numbers",
-                                f"at most one distinct serial number per unit ({line.quantity} ordered)",
-                                f"每件商品最多一个序列号且不能重复（下单 {line.quantity} 件）")
+                                N_("at most one distinct serial number per unit ({ordered} ordered)"),
+                                ordered=line.quantity)
             unit = minor(line.unit_price, f"lines[{i}].unit_price")
             discount = minor(line.discount, f"lines[{i}].discount")
             if discount > unit * line.quantity:
-                raise Explained(f"lines[{i}].discount", "larger than the line's value", "优惠金额超过该行商品金额")
+                raise Explained(f"lines[{i}].discount", N_("larger than the line's value"))
             variants = [{"sku": v.sku, "attributes": dict(v.attributes),
                          "price": minor(v.price, f"lines[{i}].variants[{k}].price"), "available": v.available}
                         for k, v in enumerate(line.variants)]
@@ -178,8 +178,8 @@ class OrderIn(BaseModel):
                                     variants=variants))
         if sum(line.unit_price * line.quantity for line in lines) > MAX_MINOR:
             limit = fmt(MAX_MINOR, currency)
-            raise Explained("lines", f"the order's goods total is beyond the largest amount stored ({limit})",
-                            f"订单商品总额超出金额上限 {limit}")
+            raise Explained("lines", N_("the order's goods total is beyond the largest amount stored ({limit})"),
+                            limit=limit)
         payments = [{"method": p.method, "amount": minor(p.amount, f"payments[{i}].amount")}
                     | ({"reference": p.reference} if p.reference else {}) for i, p in enumerate(self.payments)]
         record = OrderRecord(
@@ -201,7 +201,7 @@ class OrderIn(BaseModel):
             shipping_cost=minor(self.shipping_cost, "shipping_cost") if self.shipping_cost is not None else None,
             standard_shipping_fee=self._standard_fee(minor))
         if payments and record.paid_total is not None and sum(p["amount"] for p in payments) != record.paid_total:
-            raise Explained("payments", "the payments do not add up to paid_total", "各支付方式金额之和不等于实付金额 paid_total")
+            raise Explained("payments", N_("the payments do not add up to paid_total"))
         if record.customer is not None:
             check_customer(record.customer, region)
         return record

@@ -18,6 +18,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_
 from ..notify.models import OrderHookKey, OrderHookSeen
 
 TOLERANCE = timedelta(minutes=5)
@@ -27,8 +28,8 @@ def new_secret() -> str:
     return "ohsec_" + secrets.token_urlsafe(32)
 
 
-def _refuse(code: str, en: str, zh: str, status: int = 401) -> Explained:
-    return Explained(None, en, zh, code=code, status=status)
+def _refuse(code: str, text: str, /, status: int = 401) -> Explained:
+    return Explained(None, text, code=code, status=status)
 
 
 def expected(secret: str, timestamp: str, body: bytes) -> str:
@@ -40,28 +41,23 @@ def verify(session: Session, merchant_id: int, *, timestamp: str | None, signatu
     """Checks the push and remembers it (in the caller's transaction); raises 401 or 409 in both languages."""
     secret = session.scalar(select(OrderHookKey.secret).where(OrderHookKey.merchant_id == merchant_id))
     if secret is None:
-        raise _refuse("signed_push_off", "This shop takes no signed order pushes: an admin creates the signing "
-                                         "secret first (POST /api/v1/order-signing-secret).",
-                      "该店铺未开通签名订单推送：请管理员先生成签名密钥（POST /api/v1/order-signing-secret）。")
+        raise _refuse("signed_push_off", N_("This shop takes no signed order pushes: an admin creates the signing "
+                                            "secret first (POST /api/v1/order-signing-secret)."))
     if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-        raise _refuse("signature_timestamp", "The X-Returnflow-Timestamp header (Unix seconds) is missing.",
-                      "缺少 X-Returnflow-Timestamp 请求头（Unix 秒）。")
+        raise _refuse("signature_timestamp", N_("The X-Returnflow-Timestamp header (Unix seconds) is missing."))
     if abs(now.timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
-        raise _refuse("signature_stale", "The push is too old or dated in the future (more than 5 minutes from "
-                                         "our clock): sign it again with the current time.",
-                      "推送时间与服务器时间相差超过 5 分钟：请用当前时间重新签名。")
+        raise _refuse("signature_stale", N_("The push is too old or dated in the future (more than 5 minutes from "
+                                            "our clock): sign it again with the current time."))
     given = (signature or "").removeprefix("sha256=").strip().lower()
     if not given or not hmac.compare_digest(given, expected(secret, timestamp, body)):
-        raise _refuse("signature_invalid", "The signature does not match this body and timestamp with the shop's "
-                                           "secret: nothing was saved.",
-                      "签名与请求内容、时间戳和店铺密钥不符：未保存任何内容。")
+        raise _refuse("signature_invalid", N_("The signature does not match this body and timestamp with the shop's "
+                                              "secret: nothing was saved."))
     delivery = (delivery or "").strip()[:100] or None
     seen = or_(OrderHookSeen.signature == given, OrderHookSeen.delivery == delivery) if delivery else \
         OrderHookSeen.signature == given
     if session.scalar(select(OrderHookSeen.id).where(OrderHookSeen.merchant_id == merchant_id, seen)) is not None:
-        raise _refuse("push_replayed", "This push was already received (same signature or delivery id): it is "
-                                       "not applied twice.", "该推送已接收过（签名或投递编号相同），不会重复处理。",
-                      status=409)
+        raise _refuse("push_replayed", N_("This push was already received (same signature or delivery id): it is "
+                                          "not applied twice."), status=409)
     # What is older than the tolerance cannot come back (its timestamp would be refused): forgotten.
     session.execute(delete(OrderHookSeen).where(OrderHookSeen.merchant_id == merchant_id,
                                                 OrderHookSeen.at < now - 2 * TOLERANCE))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..errors import Explained
+from ..i18n import N_, SUPPORTED, gettext
 from .models import OrderLine
 
 
@@ -13,13 +14,13 @@ def record(session: Session, order_line_id: int, serial: str, field: str) -> str
     without one; a number not among a fully numbered line's units is refused naming `field`."""
     serial = serial.strip()
     if not serial or len(serial) > 100:
-        raise Explained(field, "a serial number is 1 to 100 characters", "序列号须为 1 到 100 个字符")
+        raise Explained(field, N_("a serial number is 1 to 100 characters"))
     line = session.get(OrderLine, order_line_id)
     known = list(line.serial_numbers or [])
     if serial in known:
         return serial
     if len(known) >= line.quantity:
-        raise Explained(field, f"{serial!r} is not one of this line's units: {', '.join(known)}",
-                        f"{serial!r} 不是该订单行的商品序列号：{'、'.join(known)}", allowed=known)
+        raise Explained(field, N_("'{serial}' is not one of this line's units: {units}"), allowed=known, serial=serial,
+                        units={tag: gettext(tag, N_(", ")).join(known) for tag in SUPPORTED})
     line.serial_numbers = [*known, serial]
     return serial

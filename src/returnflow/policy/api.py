@@ -15,6 +15,7 @@ from ..cases.service import check_reasons, lines_with_claims, match_lines, resol
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..fields import LINE_OR_SKU, LineNo, Version
+from ..i18n import N_, gettext, message
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import service
 from .apply import Requested, assess
@@ -93,12 +94,13 @@ def warnings_of(policy: Policy, locale: str) -> list[dict]:
     language, with the field and line like a refusal."""
     out = []
     for w in policy.warnings:
-        if locale == "zh-CN":
-            text = f"{w.field}：" + (f"第 {w.line} 行：" if w.line else "") + w.zh
-        else:
-            text = f"{w.field}: " + (f"line {w.line}: " if w.line else "") + w.en
+        problem = gettext(locale, AT_LINE).format(line=w.line, problem=w.said(locale)) if w.line else w.said(locale)
+        text = message("validation", locale, field=w.field, problem=problem)
         out.append({"field": w.field, "line": w.line, "rule": w.rule, "message": text})
     return out
+
+
+AT_LINE = N_("line {line}: {problem}")
 
 
 class PolicyIn(BaseModel):
@@ -112,9 +114,10 @@ class PolicyRefused(Explained):
     """A policy file that does not load: 422 with `field`, `line` and the reason in the caller's language."""
 
     def __init__(self, exc: PolicyError) -> None:
-        where_en = f"line {exc.line}: " if exc.line else ""
-        where_zh = f"第 {exc.line} 行：" if exc.line else ""
-        super().__init__(exc.field, where_en + exc.en, where_zh + exc.zh, code="invalid_policy")
+        if exc.line:
+            super().__init__(exc.field, AT_LINE, code="invalid_policy", line=exc.line, problem=exc.every())
+        else:
+            super().__init__(exc.field, N_("{problem}"), code="invalid_policy", problem=exc.every())
         self.line = exc.line
 
     def render(self, locale: str) -> dict:

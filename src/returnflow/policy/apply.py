@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
-from ..i18n import SUPPORTED
+from ..i18n import N_, SUPPORTED, every
 from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from .engine import decide
@@ -122,11 +122,11 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         if pending:
             entry["grade_fees"] = pending  # fees that apply once inspection records one of their grades
         lines.append(entry)
-    verdict, en, zh = _verdict(case_type, decisions)
+    verdict, summary = _verdict(case_type, decisions)
     record = {
         "policy": {"version": policy_row.version if policy_row else None, "default": policy_row is None,
                    "extends": (policy_row.extends or None) if policy_row else preset, "policy_id": policy.id},
-        "decided_at": now, "verdict": verdict, "summary": {"en": en, "zh-CN": zh},
+        "decided_at": now, "verdict": verdict, "summary": summary,  # {language: sentence}, every language
         "eligible": bool(decisions) and all(d.eligible for d in decisions),
         # Every line eligible for the outcome the case asks for: approving anything else is an override.
         "within_policy": bool(decisions) and all(d.eligible and CASE_OUTCOME.get(case_type) in d.outcomes
@@ -135,29 +135,29 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
         "lines": lines,
     }
     keep = bool(decisions) and all(d.eligible and not d.return_required for d in decisions)
-    return Assessment(verdict, policy_row.version if policy_row else None, record, decisions, en, zh, keep)
+    return Assessment(verdict, policy_row.version if policy_row else None, record, decisions, summary["en"],
+                      summary.get("zh-CN", summary["en"]), keep)
 
 
-def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, str, str]:
+def _verdict(case_type: str, decisions: list[Decision]) -> tuple[str, dict[str, str]]:
     """approve: every line eligible for the requested outcome and within the automatic limits;
-    require_approval: some line needs a higher authority level; review: an agent looks."""
+    require_approval: some line needs a higher authority level; review: an agent looks. The summary is said in
+    every language of the desk ({language: sentence})."""
     wanted = CASE_OUTCOME.get(case_type)
     if wanted is None or not decisions:
-        return "review", "Not decided by the policy: an agent answers.", "政策不自动处理此类申请，由客服处理。"
+        return "review", every(N_("Not decided by the policy: an agent answers."))
     if any(d.route is Route.SUPERVISOR for d in decisions):
-        return ("require_approval", "Needs approval at a higher authority level.",
-                "需上级审批。")
+        return "require_approval", every(N_("Needs approval at a higher authority level."))
     if not all(d.eligible for d in decisions):
-        return ("review", "Outside the return policy for at least one line: an agent reviews it.",
-                "至少一件商品不符合退换货政策，由客服审核。")
+        return "review", every(N_("Outside the return policy for at least one line: an agent reviews it."))
     if not all(wanted in d.outcomes for d in decisions):
         allowed = sorted({o.value for d in decisions for o in d.outcomes})
-        return ("review", f"The policy allows {', '.join(allowed) or 'no outcome'} here, not {wanted.value}: "
-                          "an agent reviews it.",
-                f"政策在此允许的处理方式为 {', '.join(allowed) or '无'}，而非 {wanted.value}，由客服审核。")
+        return "review", every(N_("The policy allows {outcomes} here, not {wanted}: an agent reviews it."),
+                               outcomes=", ".join(allowed) if allowed else every(N_("no outcome")),
+                               wanted=wanted.value)
     if all(d.route is Route.AUTO for d in decisions):
-        return "approve", "Approved automatically under the return policy.", "符合退换货政策，系统自动同意。"
-    return "review", "Eligible; an agent confirms it.", "符合政策，由客服确认。"
+        return "approve", every(N_("Approved automatically under the return policy."))
+    return "review", every(N_("Eligible; an agent confirms it."))
 
 
 def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list[dict]:
@@ -172,8 +172,9 @@ def grade_fees(policy: Policy, request: LineRequest, decision: Decision) -> list
     for r in rules:
         amount = quantize(request.amount * r.percent / 100, request.currency)
         base = BUILTIN["M.restocking_fee"]
-        said = Citation(r.id, f"{MERCHANT} {policy.id}", r.zh or base[1], r.en or base[2],
-                        (("percent", r.percent), ("amount", amount)))
+        own = r.wording()
+        said = Citation(r.id, f"{MERCHANT} {policy.id}", own.get("zh-CN") or base[1], own.get("en") or base[2],
+                        (("percent", r.percent), ("amount", amount)), r.text)
         found.append({"rule": r.id, "grades": sorted(r.grades), "percent": str(r.percent), "amount": str(amount),
                       **{tag: said.text(tag) for tag in SUPPORTED}})
     return found

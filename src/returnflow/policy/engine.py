@@ -55,12 +55,15 @@ class _Draft:
         found = self.policy.citations.get(rule) or BUILTIN.get(rule)
         if merchant is not None:
             base = BUILTIN.get(f"M.{merchant.kind}", (MERCHANT, merchant.id, merchant.id))
-            source, zh, en = f"{MERCHANT} {self.policy.id}", merchant.zh or base[1], merchant.en or base[2]
+            own = merchant.wording()
+            source, zh, en = f"{MERCHANT} {self.policy.id}", own.get("zh-CN") or base[1], own.get("en") or base[2]
+            wording = merchant.text
         elif found is not None:
             source, zh, en = found
         else:
             source, zh, en = f"{MERCHANT} {self.policy.id}", f"适用规则 {rule}。", f"Rule {rule} applies."
-        self.reasons.append(Citation(rule, source, zh, en, tuple(params.items())))
+        self.reasons.append(Citation(rule, source, zh, en, tuple(params.items()),
+                                     wording if merchant is not None else ()))
 
     def clock(self, name: str, kind: str, known: datetime | None = None) -> None:
         """Adds the deadline a policy clock sets; `known` is its anchor time when it already happened."""

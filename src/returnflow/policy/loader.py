@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import PolicyError
+from ..i18n import N_, gettext
+from .errors import PolicyError, listed
 from .schema import line_map, locate, validate
 
 PRESETS = ("cn-law", "taobao-legacy", "taobao-current", "jd-pop", "eu-crd", "uk-ccr", "merchant-rules")
@@ -36,8 +37,15 @@ class MerchantRule:
     max_amount: Decimal = Decimal(0)
     zh: str = ""
     en: str = ""
+    text: tuple[tuple[str, str], ...] = ()  # the merchant's sentence by language ({language: text} in the file)
     conditions: frozenset[str] = frozenset()  # restocking_fee: unopened | opened | used (none: any)
     grades: frozenset[str] = frozenset()  # restocking_fee: inspection grades (none: any)
+
+    def wording(self) -> dict[str, str]:
+        """The merchant's own sentence by language: its `text` table, with the older `en` / `zh` keys (zh is
+        zh-CN) where the table does not say."""
+        old = {tag: said for tag, said in (("en", self.en), ("zh-CN", self.zh)) if said}
+        return old | dict(self.text)
 
     def fits(self, condition: str, grade: str | None) -> bool:
         """Whether the line's condition and grade are among the rule's (a rule naming none takes any)."""
@@ -76,8 +84,19 @@ class PolicyWarning:
     field: str
     line: int | None
     rule: str
-    en: str
-    zh: str
+    text: str  # an English msgid of the catalogs
+
+    def said(self, locale: str) -> str:
+        return gettext(locale, self.text)
+
+    @property
+    def en(self) -> str:
+        return self.text
+
+    @property
+    def zh(self) -> str:
+        """In zh-CN, for readers not yet converted (use said(locale))."""
+        return self.said("zh-CN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,16 +185,16 @@ def _resolve(source: str, text: str, preset: bool, sources: Mapping[str, str] | 
             break
         if parent in seen:
             cycle = " -> ".join([*seen, parent])
-            raise PolicyError("policy.extends", locate(lines, "policy.extends"), f"extends cycle: {cycle}",
-                              f"继承形成循环：{cycle}", source=name)
+            raise PolicyError("policy.extends", locate(lines, "policy.extends"), N_("extends cycle: {cycle}"),
+                              source=name, cycle=cycle)
         if sources and parent in sources:
             item = (parent, sources[parent], False)
         elif parent in PRESETS:
             item = (parent, preset_text(parent), True)
         else:
             raise PolicyError("policy.extends", locate(lines, "policy.extends"),
-                              f"unknown policy {parent!r}; presets: {', '.join(PRESETS)}",
-                              f"未知策略 {parent!r}；可用预设：{'、'.join(PRESETS)}", source=name)
+                              N_("unknown policy '{parent}'; presets: {presets}"), source=name, parent=parent,
+                              presets=listed(PRESETS))
         chain.append(item)
         seen.append(parent)
         parsed = _parse(item[0], item[1], preset=item[2])
@@ -201,15 +220,15 @@ def _parse(source: str, text: str, *, preset: bool) -> tuple[dict[str, Any], dic
         data = tomllib.loads(text, parse_float=Decimal)
         _check_depth(data)
     except RecursionError:
-        raise PolicyError("(syntax)", None, f"nests tables or arrays more than {MAX_DEPTH} deep",
-                          f"表或数组嵌套超过 {MAX_DEPTH} 层", source=source) from None
+        raise PolicyError("(syntax)", None, N_("nests tables or arrays more than {depth} deep"), source=source,
+                          depth=MAX_DEPTH) from None
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
             import re
             found = re.search(r"line (\d+)", str(exc))
             line = int(found.group(1)) if found else None
-        raise PolicyError("(syntax)", line, f"not valid TOML: {exc}", f"不是有效的 TOML：{exc}", source=source) from None
+        raise PolicyError("(syntax)", line, N_("not valid TOML: {problem}"), source=source, problem=str(exc)) from None
     lines = line_map(text)
     return validate(data, lines, source=source, preset=preset), lines
 
@@ -255,13 +274,13 @@ def _check_statutory_clock(before: dict[str, Any] | None, after: dict[str, Any],
     if before is None or not before.get("rule", "").startswith(("CN", "EU")):
         return
     if _period(after) > _period(before):
-        raise PolicyError(path, line, f"{before['rule']} allows at most {_period(before)}; a policy may only be faster",
-                          f"{before['rule']} 规定最长 {_period(before)}，只能更快，不能更慢", source=source)
+        raise PolicyError(path, line, N_("{rule} allows at most {period}; a policy may only be faster"), source=source,
+                          rule=before["rule"], period=str(_period(before)))
 
 
-def _conflict(origin: dict[str, tuple[str, int | None]], path: str, en: str, zh: str) -> PolicyError:
+def _conflict(origin: dict[str, tuple[str, int | None]], path: str, text: str, **values: Any) -> PolicyError:
     source, line = origin.get(path, ("policy", None))
-    return PolicyError(path, line, en, zh, source=source)
+    return PolicyError(path, line, text, source=source, **values)
 
 
 def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | None]]) -> tuple[PolicyWarning, ...]:
@@ -269,12 +288,12 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
     floor = law.get("min_window_days", 0)
     days = merged.get("window", {}).get("days", 0)
     if days < floor:
-        raise _conflict(origin, "window.days", f"{days} days is shorter than the statutory {floor} days "
-                        f"({merged.get('window', {}).get('rule', 'law')}); only longer windows may be set",
-                        f"{days} 天短于法定的 {floor} 天，只能设置更长的期限")
+        raise _conflict(origin, "window.days", N_("{days} days is shorter than the statutory {floor} days ({rule}); "
+                                                  "only longer windows may be set"),
+                        days=days, floor=floor, rule=merged.get("window", {}).get("rule", "law"))
     fee = merged.get("fees", {}).get("restocking_percent", Decimal(0))
     if law.get("no_fees") and fee > 0:
-        raise _conflict(origin, "fees.restocking_percent", NO_FEES_EN, NO_FEES_ZH)
+        raise _conflict(origin, "fees.restocking_percent", NO_FEES)
     warnings: list[PolicyWarning] = []
     if law.get("family") == "cn" and fee > 0:
         warnings.append(_fee_warning("fees.restocking_percent", origin.get("fees.restocking_percent", ("", None))[1]))
@@ -283,60 +302,53 @@ def _check_conflicts(merged: dict[str, Any], origin: dict[str, tuple[str, int | 
     for rule in merged["rules"]:
         source, line, path = rule["_where"]
         if rule["id"] in seen:
-            raise PolicyError(f"{path}.id", line, f"rule id {rule['id']!r} is used twice",
-                              f"规则编号 {rule['id']!r} 重复", source=source)
+            raise PolicyError(f"{path}.id", line, N_("rule id '{rule}' is used twice"), source=source, rule=rule["id"])
         seen[rule["id"]] = path
         if rule["kind"] == "final_sale" and law.get("family") in ("cn", "eu") and rule.get("basis") not in bases:
             raise PolicyError(f"{path}.basis", line,
-                              f"sellers may not widen the statutory exclusions; give basis = one of {', '.join(bases)}",
-                              f"商家不得扩大法定例外范围；basis 须为 {'、'.join(bases)} 之一", source=source)
+                              N_("sellers may not widen the statutory exclusions; give basis = one of {bases}"),
+                              source=source, bases=listed(bases))
         if rule["kind"] == "restocking_fee" and law.get("no_fees"):
-            raise PolicyError(f"{path}.kind", line, NO_FEES_EN, NO_FEES_ZH, source=source)
+            raise PolicyError(f"{path}.kind", line, NO_FEES, source=source)
         if rule["kind"] == "restocking_fee" and law.get("family") == "cn":
             if "opened" in rule.get("conditions", ()):
                 raise PolicyError(f"{path}.conditions", rule["_at"].get("conditions") or line,
-                                  "CN4 allows opening to inspect and reasonable testing: an item only opened is still "
-                                  "in good condition, so no fee may depend on it; name \"used\" or \"unopened\"",
-                                  "CN4 允许为检查而拆封和合理调试：仅拆封的商品仍属完好，不得因此收费；"
-                                  "请改为 \"used\" 或 \"unopened\"", source=source)
+                                  N_("CN4 allows opening to inspect and reasonable testing: an item only opened is "
+                                     "still in good condition, so no fee may depend on it; name \"used\" or "
+                                     "\"unopened\""), source=source)
             warnings.append(_fee_warning(f"{path}.percent", rule["_at"].get("percent") or line))
         elif rule.get("conditions") or rule.get("grades"):
             if rule["kind"] != "restocking_fee":
                 key = "conditions" if rule.get("conditions") else "grades"
                 raise PolicyError(f"{path}.{key}", rule["_at"].get(key) or line,
-                                  "only a restocking_fee rule can depend on the condition or grade",
-                                  "只有 restocking_fee（重新上架费）规则可以按商品状况或质检等级区分", source=source)
+                                  N_("only a restocking_fee rule can depend on the condition or grade"), source=source)
         if rule["kind"] == "window" and rule["days"] < floor:
-            raise PolicyError(f"{path}.days", line, f"shorter than the statutory {floor} days",
-                              f"短于法定的 {floor} 天", source=source)
+            raise PolicyError(f"{path}.days", line, N_("shorter than the statutory {floor} days"), source=source,
+                              floor=floor)
     lists = merged.get("lists", {})
     for kind in ("customers", "skus"):
         both = set(lists.get(f"allow_{kind}", ())) & set(lists.get(f"block_{kind}", ()))
         if both:
-            raise _conflict(origin, f"lists.block_{kind}", f"on both the allow and the block list: {sorted(both)}",
-                            f"同时在允许和禁止名单中：{sorted(both)}")
+            raise _conflict(origin, f"lists.block_{kind}", N_("on both the allow and the block list: {names}"),
+                            names=str(sorted(both)))
     approval = merged.get("approval", {})
     auto, top = approval.get("auto_max_amount"), approval.get("supervisor_above_amount")
     if auto is not None and top is not None and auto > top:
-        raise _conflict(origin, "approval.auto_max_amount", "auto-approval limit is above the supervisor limit",
-                        "自动审批上限高于主管审批起点")
+        raise _conflict(origin, "approval.auto_max_amount", N_("auto-approval limit is above the supervisor limit"))
     return tuple(warnings)
 
 
-NO_FEES_EN = ("this law forbids fees on withdrawal (EU4: all payments are refunded, free of charge); loss of value "
-              "from handling beyond checking the goods (EU7) is assessed item by item, not as a fixed fee")
-NO_FEES_ZH = "该法律禁止对撤回收取任何费用（EU4：全额退款且不收费）；超出检查所需的使用造成的贬值（EU7）须逐件评估，不能按固定比例收费"
+NO_FEES = N_("this law forbids fees on withdrawal (EU4: all payments are refunded, free of charge); loss of value "
+             "from handling beyond checking the goods (EU7) is assessed item by item, not as a fixed fee")
 
 
 def _fee_warning(path: str, line: int | None) -> PolicyWarning:
     """CN: the law lets a no-reason return cost the customer the return shipping (CN6), not a fee; accepted, but
     the shop must have stated the fee to the buyer before the purchase."""
     return PolicyWarning(path, line, "CN6",
-                         "PRC law lets a no-reason return cost the customer only the return shipping (CN6); a "
-                         "restocking fee is not in the law: it holds only if the shop stated it before the purchase, "
-                         "and never for an item merely opened to inspect (CN4)",
-                         "法律规定七日无理由退货由消费者承担退货运费（CN6），并未规定重新上架费：仅当店铺在购买前已明示时"
-                         "方可收取，且不得因为检查而拆封收取（CN4）")
+                         N_("PRC law lets a no-reason return cost the customer only the return shipping (CN6); a "
+                            "restocking fee is not in the law: it holds only if the shop stated it before the "
+                            "purchase, and never for an item merely opened to inspect (CN4)"))
 
 
 def _compile(merged: dict[str, Any], ids: tuple[str, ...], warnings: tuple[PolicyWarning, ...] = ()) -> Policy:

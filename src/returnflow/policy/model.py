@@ -139,6 +139,7 @@ class Citation:
     zh_template: str
     en_template: str
     params: tuple[tuple[str, object], ...] = ()
+    wording: tuple[tuple[str, str], ...] = ()  # a merchant's own sentence by language (its policy file's `text`)
 
     @property
     def zh(self) -> str:
@@ -152,7 +153,11 @@ class Citation:
         """The sentence in `locale`: the catalogs' translation of a preset's or a built-in sentence (context
         'policy'); a sentence the catalogs do not hold (a merchant's own) along the fallback chain."""
         found = pgettext(locale, SENTENCE_CONTEXT, self.en_template)
-        if found == self.en_template and match(locale) != ENGLISH:
+        own = dict(self.wording)
+        mine = match(locale, list(own)) if own else None
+        if mine:
+            found = own[mine]  # the merchant wrote this language (or one of its family) in its `text` table
+        elif found == self.en_template and match(locale) != ENGLISH:
             found = pick({"en": self.en_template, "zh-CN": self.zh_template}, locale)
         return fill(found, self.params, "zh" if found != self.en_template and expand(locale)[0] == "zh" else "en")
 

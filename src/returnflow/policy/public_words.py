@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from ..i18n import SUPPORTED, every
+from ..i18n import SUPPORTED, every, match
 from ..texts.errors import N_
 from .loader import Policy
 from .texts import BUILTIN, MERCHANT
@@ -139,10 +139,10 @@ def fee_when(rule) -> Text:
 
 
 def own(rule, composed: Text) -> Text:
-    """A merchant's own wording of a rule (its policy file's `en`/`zh`) where given, else the composed sentence;
-    a language the merchant wrote nothing in reads the composed one."""
-    given = {tag: text for tag, text in (("en", rule.en), ("zh-CN", rule.zh)) if text}
-    return {tag: given.get(tag) or composed[tag] for tag in LANGS}
+    """A merchant's own wording of a rule (its policy file's `text` table by language, or its older `en`/`zh`) where
+    given for a language or its family (zh-TW for zh-Hant), else the composed sentence."""
+    given = rule.wording()
+    return {tag: given[found] if (found := match(tag, list(given))) else composed[tag] for tag in LANGS}
 
 
 def item(policy: Policy, rule: str, text: str, /, **params) -> Item:

@@ -9,58 +9,75 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..i18n import N_
 from ..money import is_currency
-from .errors import PolicyError
+from .errors import PolicyError, listed
 
-Check = Callable[[Any], Any]  # returns the normalised value or raises ValueError((en, zh))
+Check = Callable[[Any], Any]  # returns the normalised value or raises ValueError((msgid, {placeholder: value}))
 
 
-def _fail(en: str, zh: str) -> ValueError:
-    return ValueError((en, zh))
+def _fail(text: str, **values: Any) -> ValueError:
+    return ValueError((text, values))
 
 
 def non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"must be a whole number, got {value!r}", f"必须是整数，实际为 {value!r}")
+        raise _fail(N_("must be a whole number, got {value}"), value=repr(value))
     if value < 0:
-        raise _fail(f"must not be negative, got {value}", f"不能为负数，实际为 {value}")
+        raise _fail(N_("must not be negative, got {value}"), value=value)
     return value
 
 
 def amount(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise _fail(f"must be an amount, got {value!r}", f"必须是金额，实际为 {value!r}")
+        raise _fail(N_("must be an amount, got {value}"), value=repr(value))
     try:
         result = Decimal(str(value))
     except ArithmeticError:
-        raise _fail(f"not a number: {value!r}", f"不是数字：{value!r}") from None
+        raise _fail(N_("not a number: {amount}"), amount=repr(value)) from None
     if not result.is_finite() or result < 0:
-        raise _fail(f"must be a non-negative amount, got {value}", f"必须是非负金额，实际为 {value}")
+        raise _fail(N_("must be a non-negative amount, got {value}"), value=value)
     return result
 
 
 def percent(value: Any) -> Decimal:
     result = amount(value)
     if result > 100:
-        raise _fail(f"a percentage must be between 0 and 100, got {value}", f"百分比必须在 0 到 100 之间，实际为 {value}")
+        raise _fail(N_("a percentage must be between 0 and 100, got {value}"), value=value)
     return result
 
 
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise _fail(f"must be true or false, got {value!r}", f"必须是 true 或 false，实际为 {value!r}")
+        raise _fail(N_("must be true or false, got {value}"), value=repr(value))
     return value
 
 
 def text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _fail(f"must be a non-empty string, got {value!r}", f"必须是非空字符串，实际为 {value!r}")
+        raise _fail(N_("must be a non-empty string, got {value}"), value=repr(value))
     return value
+
+
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+def wording(value: Any) -> tuple[tuple[str, str], ...]:
+    """A merchant's sentence in any languages, as a table {language tag: sentence} (e.g. en, zh-CN, zh-Hant, fr);
+    stored as sorted (tag, sentence) pairs."""
+    if not isinstance(value, dict) or not value:
+        raise _fail(N_("must be a table of sentences by language, such as {{ en = \"...\", zh-Hant = \"...\" }}"))
+    for tag, sentence in value.items():
+        if not LANGUAGE_TAG.fullmatch(str(tag)):
+            raise _fail(N_("'{tag}' is not a language tag such as en, zh-CN or zh-Hant"), tag=tag)
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise _fail(N_("must be a non-empty string, got {value}"), value=repr(sentence))
+    return tuple(sorted((str(tag).replace("_", "-"), sentence) for tag, sentence in value.items()))
 
 
 def strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise _fail("must be a list of strings", "必须是字符串列表")
+        raise _fail(N_("must be a list of strings"))
     return tuple(value)
 
 
@@ -71,22 +88,20 @@ def conditions(value: Any) -> tuple[str, ...]:
     found = strings(value)
     wrong = [v for v in found if v not in CONDITIONS]
     if wrong:
-        raise _fail(f"conditions are {', '.join(CONDITIONS)}; got {wrong[0]!r}",
-                    f"状况只能是 {'、'.join(CONDITIONS)}；实际为 {wrong[0]!r}")
+        raise _fail(N_("conditions are {conditions}; got {value}"), conditions=listed(CONDITIONS), value=repr(wrong[0]))
     return found
 
 
 def a_date(value: Any) -> date:
     if not isinstance(value, date) or hasattr(value, "hour"):
-        raise _fail(f"must be a date like 2026-11-01, got {value!r}", f"必须是日期（如 2026-11-01），实际为 {value!r}")
+        raise _fail(N_("must be a date like 2026-11-01, got {value}"), value=repr(value))
     return value
 
 
 def one_of(*allowed: str) -> Check:
     def check(value: Any) -> str:
         if value not in allowed:
-            raise _fail(f"must be one of {', '.join(allowed)}, got {value!r}",
-                        f"必须是 {'、'.join(allowed)} 之一，实际为 {value!r}")
+            raise _fail(N_("must be one of {choices}, got {value}"), choices=listed(allowed), value=repr(value))
         return value
     return check
 
@@ -95,20 +110,19 @@ def timezone(value: Any) -> str:
     try:
         ZoneInfo(text(value))
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"unknown timezone {value!r}", f"未知时区 {value!r}") from None
+        raise _fail(N_("unknown timezone {value}"), value=repr(value)) from None
     return value
 
 
 def currency(value: Any) -> str:
     if not isinstance(value, str) or not is_currency(value):
-        raise _fail(f"unknown currency {value!r}", f"未知币种 {value!r}")
+        raise _fail(N_("unknown currency {value}"), value=repr(value))
     return value
 
 
 def rule_id(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}", value):
-        raise _fail(f"a rule id is 1-40 letters, digits, '.', '-' or '_', got {value!r}",
-                    f"规则编号须为 1-40 个字母、数字或 . - _，实际为 {value!r}")
+        raise _fail(N_("a rule id is 1-40 letters, digits, '.', '-' or '_', got {value}"), value=repr(value))
     return value
 
 
@@ -142,7 +156,7 @@ RULE_KINDS = ("final_sale", "window", "holiday_window", "restocking_fee", "keep_
 RULE_FIELDS: dict[str, Check] = {
     "id": rule_id, "kind": one_of(*RULE_KINDS), "skus": strings, "tags": strings, "categories": strings,
     "basis": rule_id, "ordered_from": a_date, "ordered_to": a_date, "return_until": a_date,
-    "days": non_negative_int, "percent": percent, "max_amount": amount, "zh": text, "en": text,
+    "days": non_negative_int, "percent": percent, "max_amount": amount, "zh": text, "en": text, "text": wording,
     "conditions": conditions, "grades": strings,
 }
 CITATION_FIELDS: dict[str, Check] = {"source": text, "zh": text, "en": text}
@@ -187,37 +201,35 @@ def locate(lines: dict[str, int], path: str) -> int | None:
 def validate(data: dict[str, Any], lines: dict[str, int], *, source: str, preset: bool) -> dict[str, Any]:
     """Checks every field of one parsed file and returns it normalised; raises PolicyError at the first fault."""
 
-    def error(path: str, en: str, zh: str) -> PolicyError:
-        return PolicyError(path, locate(lines, path), en, zh, source=source)
+    def error(path: str, text: str, **values: Any) -> PolicyError:
+        return PolicyError(path, locate(lines, path), text, source=source, **values)
 
     def checked(path: str, check: Check, value: Any) -> Any:
         try:
             return check(value)
         except ValueError as exc:
-            en, zh = exc.args[0] if isinstance(exc.args[0], tuple) else (str(exc), str(exc))
-            raise error(path, en, zh) from None
+            text, values = exc.args[0] if isinstance(exc.args[0], tuple) else (N_("{problem}"), {"problem": str(exc)})
+            raise error(path, text, **values) from None
 
     sections = dict(SECTIONS, **PRESET_SECTIONS) if preset else SECTIONS
     out: dict[str, Any] = {}
     for name, body in data.items():
         if name == "rules":
             if not isinstance(body, list):
-                raise error("rules", "rules must be written as [[rules]] tables", "rules 必须写成 [[rules]] 表")
+                raise error("rules", N_("rules must be written as [[rules]] tables"))
             out["rules"] = [_rule(i, r, checked, error, source, lines) for i, r in enumerate(body)]
         elif name == "clocks":
             out["clocks"] = {}
             for clock, spec in _table(body, "clocks", error).items():
                 path = f"clocks.{clock}"
                 if clock not in CLOCK_NAMES:
-                    raise error(path, f"unknown clock; allowed: {', '.join(CLOCK_NAMES)}",
-                                f"未知时钟；可用：{'、'.join(CLOCK_NAMES)}")
+                    raise error(path, N_("unknown clock; allowed: {choices}"), choices=listed(CLOCK_NAMES))
                 spec = _fields(_table(spec, path, error), path, CLOCK, checked, error)
                 if not preset and not str(spec.get("rule", "M.")).startswith("M."):
-                    raise error(f"{path}.rule", "a merchant clock cites a merchant rule id starting with 'M.'; "
-                                "statutory and platform ids belong to presets",
-                                "商家时钟须引用以 'M.' 开头的商家规则编号；法律和平台编号只属于预设")
+                    raise error(f"{path}.rule", N_("a merchant clock cites a merchant rule id starting with 'M.'; "
+                                                   "statutory and platform ids belong to presets"))
                 if ("hours" in spec) == ("days" in spec):
-                    raise error(path, "give exactly one of hours or days", "hours 与 days 须且只能写一个")
+                    raise error(path, N_("give exactly one of hours or days"))
                 out["clocks"][clock] = spec
         elif name == "citations" and preset:
             out["citations"] = {rid: _fields(_table(spec, f"citations.{rid}", error), f"citations.{rid}",
@@ -226,17 +238,16 @@ def validate(data: dict[str, Any], lines: dict[str, int], *, source: str, preset
         elif name in sections:
             out[name] = _fields(_table(body, name, error), name, sections[name], checked, error)
             if name == "window" and "rule" in out[name] and not preset:
-                raise error("window.rule", "only presets name the statutory rule of the window",
-                            "只有预设可以指定退货期限所依据的法定规则")
+                raise error("window.rule", N_("only presets name the statutory rule of the window"))
         else:
             allowed = sorted(set(sections) | {"rules", "clocks"} | ({"citations"} if preset else set()))
-            raise error(name, f"unknown section; allowed: {', '.join(allowed)}", f"未知配置段；可用：{'、'.join(allowed)}")
+            raise error(name, N_("unknown section; allowed: {choices}"), choices=listed(allowed))
     return out
 
 
 def _table(value: Any, path: str, error: Callable[..., PolicyError]) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise error(path, "must be a table", "必须是表（table）")
+        raise error(path, N_("must be a table"))
     return value
 
 
@@ -245,7 +256,7 @@ def _fields(body: dict[str, Any], path: str, spec: dict[str, Check], checked: Ca
     out = {}
     for key, value in body.items():
         if key not in spec:
-            raise error(f"{path}.{key}", f"unknown field; allowed: {', '.join(spec)}", f"未知字段；可用：{'、'.join(spec)}")
+            raise error(f"{path}.{key}", N_("unknown field; allowed: {choices}"), choices=listed(spec))
         out[key] = checked(f"{path}.{key}", spec[key], value)
     return out
 
@@ -256,16 +267,15 @@ def _rule(index: int, body: Any, checked: Callable[..., Any], error: Callable[..
     rule = _fields(_table(body, path, error), path, RULE_FIELDS, checked, error)
     for required in ("id", "kind"):
         if required not in rule:
-            raise error(path, f"a rule needs {required!r}", f"规则缺少 {required!r}")
+            raise error(path, N_("a rule needs '{name}'"), name=required)
     kind = rule["kind"]
     needs = {"window": ("days",), "holiday_window": ("ordered_from", "ordered_to", "return_until"),
              "restocking_fee": ("percent",), "keep_item": ("max_amount",)}.get(kind, ())
     for required in needs:
         if required not in rule:
-            raise error(f"{path}.{required}", f"a {kind} rule needs {required!r}", f"{kind} 规则缺少 {required!r}")
+            raise error(f"{path}.{required}", N_("a {kind} rule needs '{name}'"), kind=kind, name=required)
     if kind == "holiday_window" and not rule["ordered_from"] <= rule["ordered_to"] <= rule["return_until"]:
-        raise error(f"{path}.ordered_to", "need ordered_from <= ordered_to <= return_until",
-                    "须满足 ordered_from <= ordered_to <= return_until")
+        raise error(f"{path}.ordered_to", N_("need ordered_from <= ordered_to <= return_until"))
     rule["_where"] = (source, locate(lines, path), path)
     rule["_at"] = {key: lines.get(f"{path}.{key}") for key in list(rule) if not key.startswith("_")}
     return rule

@@ -21,6 +21,7 @@ from . import charges, locks
 from .models import CustomerCharge
 from .money_flows import CUSTOMER_CHARGE
 from .service import APPROVERS, limit_for, money_settings, refuse
+from ..i18n import N_
 
 WAITING = "awaiting_approval"
 UNAPPROVED = (WAITING, "rejected", "withdrawn")  # states in which a charge takes nothing
@@ -61,8 +62,8 @@ def _decidable(session: Session, actor: Actor, number: str, what: str) -> Custom
     if row is None or not actor.can_see(row.merchant_id) or actor.kind == "customer":
         raise NotFound("charge", number, field="number")
     if row.state != WAITING:
-        raise refuse("state", f"charge {number} is {row.state}; only one awaiting approval can be decided",
-                     f"扣款单 {number} 状态为 {row.state}，只有待审批的扣款可以审批", code="charge_state", status=409)
+        raise refuse("state", N_("charge {number} is {state}; only one awaiting approval can be decided"),
+                     number=number, state=row.state, code="charge_state", status=409)
     if _asked(row).get("by") == actor.ref:
         raise Forbidden("forbidden_role", role=actor.role, what=f"{what} a charge they decided",
                         allowed=["another approver"])
@@ -90,7 +91,7 @@ def approve(session: Session, *, actor: Actor, number: str, note: str = "") -> C
 def reject(session: Session, *, actor: Actor, number: str, reason: str) -> CustomerCharge:
     """Nothing is taken from the customer; the reason is kept on the charge."""
     if not reason.strip():
-        raise refuse("reason", "say why the charge is rejected", "请填写驳回理由")
+        raise refuse("reason", N_("say why the charge is rejected"))
     row = _decidable(session, actor, number, "reject")
     at = utcnow()
     move(session, CUSTOMER_CHARGE, row, "reject", by=actor.ref, role=actor.role, at=at,

@@ -34,6 +34,7 @@ from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome
 from .models import CustomerCharge
 from .money_flows import CHARGE_OPS, CUSTOMER_CHARGE
 from .service import EXECUTORS, _number, money_settings
+from ..i18n import N_
 
 log = logging.getLogger("returnflow.refunds")
 TOPIC = "customer_charge"
@@ -92,7 +93,7 @@ def open_charge(session: Session, *, merchant_id: int, case_id: int, order_id: i
     from .charge_approval import hold_for_approval, needs_approval
 
     if amount <= 0:
-        raise Explained("amount", "a charge must be above zero", "扣款金额必须大于 0")
+        raise Explained("amount", N_("a charge must be above zero"))
     method, gateway_name, payment_ref = _source(session, merchant_id, order_id)
     op = "hold" if kind == "hold" else "charge"
     row = CustomerCharge(merchant_id=merchant_id, case_id=case_id, shipment_id=shipment_id,
@@ -200,16 +201,16 @@ def mark_collected(session: Session, *, actor: Actor, number: str, reference: st
     row = session.scalar(select(CustomerCharge).where(CustomerCharge.number == number,
                                                       CustomerCharge.merchant_id == actor.merchant_id))
     if row is None:
-        raise Explained("number", f"no charge {number}", f"没有扣款单 {number}", code="not_found", status=404)
+        raise Explained("number", N_("no charge {number}"), number=number, code="not_found", status=404)
     if not reference.strip():
-        raise Explained("reference", "give the bank or cash reference of the collection", "请填写收款凭证号")
+        raise Explained("reference", N_("give the bank or cash reference of the collection"))
     if row.state != "awaiting_finance":
-        raise Explained("number", f"charge {number} is {row.state}; only a charge awaiting finance can be marked",
-                        f"扣款单 {number} 当前为 {row.state}，只有待财务收款的扣款单可以标记",
+        raise Explained("number", N_("charge {number} is {state}; only a charge awaiting finance can be marked"),
+                        number=number, state=row.state,
                         code="charge_not_awaiting", status=409)
     if not record(session, row.id, "capture" if row.kind == "hold" else "charge", ok=True, at=utcnow(),
                   by=actor.ref, reference=reference.strip(), collected=True):
-        raise Explained("number", f"charge {number} was marked meanwhile", f"扣款单 {number} 已被他人标记",
+        raise Explained("number", N_("charge {number} was marked meanwhile"), number=number,
                         code="charge_not_awaiting", status=409)
     return locks.charge(session, row.id)
 

@@ -19,6 +19,7 @@ from .grants import MAX_MINOR
 from .models import BalanceSpend
 from .money_flows import BALANCE_SPEND
 from .service import APPROVERS, limit_for, money_settings, refuse
+from ..i18n import N_
 
 SPENDERS = ("agent", "supervisor", "admin", "platform")
 ASSETS = ("store_credit", "points", "coupon")
@@ -33,9 +34,9 @@ def _held(session: Session, row: BalanceSpend) -> int:
 def _enough(session: Session, row: BalanceSpend) -> int:
     held = _held(session, row)
     if row.amount > held:
-        raise refuse("amount", f"{fmt(row.amount, row.currency)} asked, but the balance is {fmt(held, row.currency)} "
-                     f"{row.currency}", f"申请使用 {fmt(row.amount, row.currency)}，但余额仅 "
-                     f"{fmt(held, row.currency)} {row.currency}", code="insufficient_balance")
+        raise refuse("amount", N_("{amount} asked, but the balance is {held} {currency}"),
+                     amount=fmt(row.amount, row.currency), held=fmt(held, row.currency), currency=row.currency,
+                     code="insufficient_balance")
     return held
 
 
@@ -63,17 +64,17 @@ def spend(session: Session, *, actor: Actor, external_id: str, asset: str, curre
     if customer is None:
         raise NotFound("customer", external_id, field="external_id")
     if asset not in ASSETS:
-        raise refuse("asset", f"'{asset}' is not a balance; allowed: {', '.join(ASSETS)}",
-                     f"「{asset}」不是可用的余额类型；可选：{', '.join(ASSETS)}")
+        raise refuse("asset", N_("'{asset}' is not a balance; allowed: {choices}"), asset=asset,
+                     choices=', '.join(ASSETS))
     try:
         minor = to_minor(amount, currency)
     except MoneyError as exc:
-        raise refuse("amount", str(exc), exc.zh) from None
+        raise refuse("amount", exc.text, **exc.values) from None
     if minor <= 0:
-        raise refuse("amount", "must be more than 0", "必须大于 0")
+        raise refuse("amount", N_("must be more than 0"))
     if minor > MAX_MINOR:
-        raise refuse("amount", f"more than the most one move may be ({fmt(MAX_MINOR, currency)})",
-                     f"超过单笔上限（{fmt(MAX_MINOR, currency)}）", code="amount_too_large")
+        raise refuse("amount", N_("more than the most one move may be ({limit})"), limit=fmt(MAX_MINOR, currency),
+                     code="amount_too_large")
     at = utcnow()
     row = BalanceSpend(merchant_id=customer.merchant_id, customer_id=customer.id, asset=asset, currency=currency,
                        amount=minor, reference=reference, state="requested", requested_by=actor.ref,
@@ -109,8 +110,8 @@ def _decidable(session: Session, actor: Actor, spend_id: int, version: int | Non
     locks.customer(session, row.merchant_id, customer_id=row.customer_id)  # one decision on a balance at once
     row = locks.spend(session, spend_id)
     if row.state != "awaiting_approval":
-        raise refuse("state", f"balance spend {row.id} is {row.state}; only one awaiting approval can be decided",
-                     f"余额使用 {row.id} 状态为 {row.state}，只有待审批的可以审批", code="spend_state", status=409)
+        raise refuse("state", N_("balance spend {id} is {state}; only one awaiting approval can be decided"),
+                     id=row.id, state=row.state, code="spend_state", status=409)
     if version is not None and version != row.version:
         raise Conflict("stale_version", field="version", sent=version, current=row.version)
     if actor.ref == row.requested_by:
@@ -142,7 +143,7 @@ def approve(session: Session, *, actor: Actor, spend_id: int, version: int | Non
 def reject(session: Session, *, actor: Actor, spend_id: int, reason: str, version: int | None = None) -> dict:
     """Turned down with a reason: the balance stays as it is."""
     if not reason.strip():
-        raise refuse("reason", "say why the spend is rejected", "请填写驳回理由")
+        raise refuse("reason", N_("say why the spend is rejected"))
     row = _decidable(session, actor, spend_id, version, "reject")
     at = utcnow()
     row.approved_by, row.decided_at, row.decision_note = actor.ref, at, reason.strip()
@@ -157,8 +158,8 @@ def listing(session: Session, *, actor: Actor, state: str | None = None, limit: 
         stmt = stmt.where(BalanceSpend.merchant_id == actor.merchant_id)
     if state is not None:
         if state not in STATES:
-            raise refuse("state", f"'{state}' is not a spend state; allowed: {', '.join(STATES)}",
-                         f"「{state}」不是有效的状态；可选：{', '.join(STATES)}")
+            raise refuse("state", N_("'{state}' is not a spend state; allowed: {choices}"), state=state,
+                         choices=', '.join(STATES))
         stmt = stmt.where(BalanceSpend.state == state)
     rows = session.execute(stmt.order_by(BalanceSpend.created_at, BalanceSpend.id).limit(limit)).all()
     events = histories(session, BALANCE_SPEND.kind, [row.id for row, _ in rows])

@@ -15,6 +15,7 @@ from . import charges
 from .models import CustomerCharge, Refund
 from .schemas import DiminishedValueIn
 from .service import LIVE, REQUESTERS, refuse
+from ..i18n import N_
 
 PURPOSE = "diminished_value"
 AWAITING_GOODS = ("awaiting_return", "return_in_transit")
@@ -29,28 +30,30 @@ def settle_later(session: Session, *, actor: Actor, number: str, body: Diminishe
                                                                          Refund.state.in_(LIVE)))
              if b.get("early")]
     if not early:
-        raise refuse("case", "a diminished value is charged afterwards only on a refund paid before inspection; "
-                     "otherwise deduct it when refunding", "仅在验货前已退款的情况下才事后收取商品贬值费用；否则请在退款时扣除",
+        raise refuse("case",
+                     N_("a diminished value is charged afterwards only on a refund paid before inspection; otherwise "
+                        "deduct it when refunding"),
                      code="not_refunded_early", status=409)
     if case.state in AWAITING_GOODS:
-        raise refuse("case", "the goods have not arrived yet: inspect them first", "商品尚未到达，请先验货",
+        raise refuse("case", N_("the goods have not arrived yet: inspect them first"),
                      code="goods_not_received", status=409)
     if body.currency.upper() != case.currency:
-        raise refuse("currency", f"{body.currency} does not match the case currency {case.currency}",
-                     f"币种 {body.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     try:
         amount = to_minor(body.amount, case.currency)
     except MoneyError as exc:
-        raise refuse("amount", str(exc), exc.zh) from None
+        raise refuse("amount", exc.text, **exc.values) from None
     goods = session.scalar(select(func.coalesce(func.sum(Refund.goods_amount - Refund.deducted_amount), 0))
                            .where(Refund.case_id == case.id, Refund.state.in_(LIVE)))
     if amount <= 0 or amount > goods:
-        raise refuse("amount", f"must be more than 0 and at most the {fmt(goods, case.currency)} refunded for the "
-                     "goods (EU7)", f"须大于 0，且不超过已退商品金额 {fmt(goods, case.currency)}（EU7）")
+        raise refuse("amount", N_("must be more than 0 and at most the {goods} refunded for the goods (EU7)"),
+                     goods=fmt(goods, case.currency))
     row = charges.open_charge(session, merchant_id=case.merchant_id, case_id=case.id, order_id=case.order_id,
                               purpose=PURPOSE, kind="charge", amount=amount, currency=case.currency, at=utcnow(),
                               by=actor.ref, reason=body.reason)
     if row is None:
-        raise refuse("case", "a diminished value has already been charged on this case", "本售后单已收取过商品贬值费用",
+        raise refuse("case", N_("a diminished value has already been charged on this case"),
                      code="already_charged", status=409)
     return row

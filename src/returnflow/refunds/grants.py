@@ -22,6 +22,7 @@ from .models import Compensation
 from .money_flows import COMPENSATION
 from .schemas import CompensationCreate
 from .service import APPROVERS, limit_for, money_settings, refuse
+from ..i18n import N_
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -38,12 +39,12 @@ def _amount(body: CompensationCreate, currency: str) -> int:
     try:
         amount = to_minor(body.amount, currency)
     except MoneyError as exc:
-        raise refuse("amount", str(exc), exc.zh) from None
+        raise refuse("amount", exc.text, **exc.values) from None
     if amount <= 0:
-        raise refuse("amount", "must be more than 0", "必须大于 0")
+        raise refuse("amount", N_("must be more than 0"))
     if amount > MAX_MINOR:
-        raise refuse("amount", f"more than the most one compensation may be ({fmt(MAX_MINOR, currency)})",
-                     f"超过单笔补偿上限（{fmt(MAX_MINOR, currency)}）", code="amount_too_large")
+        raise refuse("amount", N_("more than the most one compensation may be ({limit})"),
+                     limit=fmt(MAX_MINOR, currency), code="amount_too_large")
     return amount
 
 
@@ -59,16 +60,17 @@ def compensate(session: Session, *, actor: Actor, number: str, body: Compensatio
         raise Forbidden("forbidden_role", role=actor.role, what="compensate a customer", allowed=list(COMPENSATORS))
     case = get_case(session, actor=actor, number=number)
     if body.kind not in KINDS:
-        raise refuse("kind", f"'{body.kind}' is not a compensation; allowed: {', '.join(KINDS)}",
-                     f"「{body.kind}」不是有效的补偿方式；可选：coupon（优惠券）、credit（余额）、points（积分）")
+        raise refuse("kind", N_("'{kind}' is not a compensation; allowed: {choices}"), kind=body.kind,
+                     choices=', '.join(KINDS))
     if body.currency.upper() != case.currency:
-        raise refuse("currency", f"{body.currency} does not match the case currency {case.currency}",
-                     f"币种 {body.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     amount = _amount(body, case.currency)
     if case.customer_id is None:
-        raise refuse("case", "the case's order has no customer to compensate", "该售后单的订单没有顾客信息，无法补偿")
+        raise refuse("case", N_("the case's order has no customer to compensate"))
     if body.code and session.scalar(select(Compensation.id).where(Compensation.code == body.code)):
-        raise refuse("code", f"coupon code {body.code} is already used", f"优惠券码 {body.code} 已被使用")
+        raise refuse("code", N_("coupon code {code_} is already used"), code_=body.code)
     at = utcnow()
     limit = limit_for(money_settings(session, case.merchant_id), actor.role, case.currency)
     code = (body.code or f"CP{secrets.token_hex(5).upper()}") if body.kind == "coupon" else None
@@ -115,8 +117,8 @@ def _decidable(session: Session, actor: Actor, comp_id: int, version: int | None
         raise Forbidden("forbidden_role", role=actor.role, what=f"{what} a compensation", allowed=list(APPROVERS))
     comp = _locked(session, actor, comp_id)
     if comp.state != "awaiting_approval":
-        raise refuse("state", f"compensation {comp.id} is {comp.state}; only one awaiting approval can be decided",
-                     f"补偿 {comp.id} 状态为 {comp.state}，只有待审批的补偿可以审批", code="compensation_state",
+        raise refuse("state", N_("compensation {id} is {state}; only one awaiting approval can be decided"),
+                     id=comp.id, state=comp.state, code="compensation_state",
                      status=409)
     if version is not None and version != comp.version:
         raise Conflict("stale_version", field="version", sent=version, current=comp.version)
@@ -155,7 +157,7 @@ def approve(session: Session, *, actor: Actor, comp_id: int, version: int | None
 def reject(session: Session, *, actor: Actor, comp_id: int, reason: str, version: int | None = None) -> Compensation:
     """Turned down with a reason: nothing reaches the customer's ledger."""
     if not reason.strip():
-        raise refuse("reason", "say why the compensation is rejected", "请填写驳回理由")
+        raise refuse("reason", N_("say why the compensation is rejected"))
     comp = _decidable(session, actor, comp_id, version, "reject")
     at = utcnow()
     comp.approved_by, comp.decided_at, comp.decision_note = actor.ref, at, reason.strip()
@@ -183,8 +185,8 @@ def listing(session: Session, *, actor: Actor, state: str | None = None, limit: 
         stmt = stmt.where(Compensation.merchant_id == actor.merchant_id)
     if state is not None:
         if state not in STATES:
-            raise refuse("state", f"'{state}' is not a compensation state; allowed: {', '.join(STATES)}",
-                         f"「{state}」不是有效的补偿状态；可选：{', '.join(STATES)}")
+            raise refuse("state", N_("'{state}' is not a compensation state; allowed: {choices}"), state=state,
+                         choices=', '.join(STATES))
         stmt = stmt.where(Compensation.state == state)
     return list(session.scalars(stmt.order_by(Compensation.created_at, Compensation.id).limit(limit)))
 

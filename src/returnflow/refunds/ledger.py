@@ -10,21 +10,22 @@ from sqlalchemy.orm import Session
 
 from ..cases import store
 from ..cases.service import next_value_statement
+from ..i18n import N_
 from .models import LedgerEntry, Voucher, VoucherLine
 
-# Account code -> (English, 中文). Debit-normal: expenses, returns, cash; credit-normal: liabilities, income.
-ACCOUNTS: dict[str, tuple[str, str]] = {
-    "sales_returns": ("Sales returns", "销售退回"),
-    "shipping_expense": ("Shipping expense", "运费支出"),
-    "restocking_income": ("Restocking fees and deductions", "退货扣款收入"),
-    "refund_payable": ("Refunds payable", "应付退款"),
-    "gateway_cash": ("Cash at payment gateways", "支付渠道存款"),
-    "store_credit_liability": ("Store credit owed to customers", "顾客余额负债"),
-    "points_liability": ("Points owed to customers", "积分负债"),
-    "coupon_liability": ("Coupons owed to customers", "优惠券负债"),
-    "compensation_expense": ("Compensation expense", "补偿支出"),
-    "sales_revenue": ("Sales revenue", "主营业务收入"),
-    "return_postage_expense": ("Customers' return postage reimbursed", "退货运费补偿"),
+# Account code -> its name. Debit-normal: expenses, returns, cash; credit-normal: liabilities, income.
+ACCOUNTS: dict[str, str] = {  # names are msgids of the catalogs (i18n.every for the API)
+    "sales_returns": N_("Sales returns"),
+    "shipping_expense": N_("Shipping expense"),
+    "restocking_income": N_("Restocking fees and deductions"),
+    "refund_payable": N_("Refunds payable"),
+    "gateway_cash": N_("Cash at payment gateways"),
+    "store_credit_liability": N_("Store credit owed to customers"),
+    "points_liability": N_("Points owed to customers"),
+    "coupon_liability": N_("Coupons owed to customers"),
+    "compensation_expense": N_("Compensation expense"),
+    "sales_revenue": N_("Sales revenue"),
+    "return_postage_expense": N_("Customers' return postage reimbursed"),
 }
 # Where a refund leg's money goes, by destination.
 SETTLEMENT_ACCOUNT = {"gateway": "gateway_cash", "store_credit": "store_credit_liability",

@@ -17,6 +17,7 @@ from ..money import MoneyError, fmt, to_minor
 from .models import PostageClaim, Refund
 from .schemas import PostageClaimIn
 from .service import money_settings, refuse
+from ..i18n import N_
 
 CLAIMANTS = ("customer", "agent", "supervisor", "admin")
 
@@ -42,31 +43,31 @@ def claim(session: Session, *, actor: Actor, number: str, body: PostageClaimIn) 
         raise Forbidden("forbidden_role", role=actor.role, what="claim return postage", allowed=list(CLAIMANTS))
     case = get_case(session, actor=actor, number=number)
     if not case.needs_return:
-        raise refuse("case", "nothing is sent back on this case, so there is no return postage",
-                     "本售后单无需寄回商品，没有退货运费", code="postage_not_allowed", status=409)
+        raise refuse("case", N_("nothing is sent back on this case, so there is no return postage"),
+                     code="postage_not_allowed", status=409)
     if not merchant_fault(session, case):
-        raise refuse("case", "return postage is reimbursed only when the return is the shop's fault (e.g. a quality "
-                     "problem); on a no-reason return the customer pays it (CN6)",
-                     "仅因商家原因（如质量问题）退货时才报销退货运费；无理由退货的运费由买家承担（CN6）",
+        raise refuse("case",
+                     N_("return postage is reimbursed only when the return is the shop's fault (e.g. a quality "
+                        "problem); on a no-reason return the customer pays it (CN6)"),
                      code="postage_not_allowed", status=409)
     if body.currency.upper() != case.currency:
-        raise refuse("currency", f"{body.currency} does not match the case currency {case.currency}",
-                     f"币种 {body.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+        raise refuse("currency", N_("{currency} does not match the case currency {case_currency}"),
+                     currency=body.currency,
+                     case_currency=case.currency, code="wrong_currency")
     try:
         asked = to_minor(body.amount, case.currency)
     except MoneyError as exc:
-        raise refuse("amount", str(exc), exc.zh) from None
+        raise refuse("amount", exc.text, **exc.values) from None
     if asked <= 0:
-        raise refuse("amount", "must be more than 0", "必须大于 0")
+        raise refuse("amount", N_("must be more than 0"))
     if body.receipt_id is None:
-        raise refuse("receipt_id", "a photo of the postage receipt is needed", "请上传运费凭证照片")
+        raise refuse("receipt_id", N_("a photo of the postage receipt is needed"))
     receipt = session.get(Attachment, body.receipt_id)
     if receipt is None or receipt.case_id != case.id:
-        raise refuse("receipt_id", "not a file of this case; upload the receipt to the case first",
-                     "不是本售后单的文件；请先把运费凭证上传到本售后单")
+        raise refuse("receipt_id", N_("not a file of this case; upload the receipt to the case first"))
     existing = session.scalar(select(PostageClaim).where(PostageClaim.case_id == case.id).with_for_update())
     if existing is not None and existing.refund_id is not None:
-        raise refuse("case", "the postage of this case has already been refunded", "本售后单的退货运费已退款",
+        raise refuse("case", N_("the postage of this case has already been refunded"),
                      code="postage_refunded", status=409)
     cap = cap_of(session, case.merchant_id, case.currency)
     amount = asked if cap is None else min(asked, cap)

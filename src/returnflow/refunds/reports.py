@@ -22,6 +22,7 @@ from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (
 from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
 from .money_flows import REFUND_PAYMENT
 from .service import refuse
+from ..i18n import N_, every
 
 FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -29,8 +30,7 @@ PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 def check_period(period: str) -> str:
     if not PERIOD.match(period or ""):
-        raise refuse("period", f"'{period}' is not a period; use YYYY-MM, e.g. 2026-11",
-                     f"「{period}」不是有效的会计期间；格式为 YYYY-MM，例如 2026-11")
+        raise refuse("period", N_("'{period}' is not a period; use YYYY-MM, e.g. 2026-11"), period=period)
     return period
 
 
@@ -72,8 +72,7 @@ def vouchers(session: Session, *, actor: Actor, period: str) -> list[dict]:
     return [{"number": v.number, "period": v.period, "kind": v.kind, "currency": v.currency,
              "case": cases.get(v.case_id), "refund": refunds.get(v.refund_id), "memo": v.memo,
              "created_at": v.created_at, **dict(zip(("date", "time"), stamp(v))),
-             "lines": [{"account": line.account, "account_name": {"en": ledger.ACCOUNTS[line.account][0],
-                                                                  "zh-CN": ledger.ACCOUNTS[line.account][1]},
+             "lines": [{"account": line.account, "account_name": every(ledger.ACCOUNTS[line.account]),
                         "debit": fmt(line.debit, v.currency), "credit": fmt(line.credit, v.currency)}
                        for line in lines.get(v.id, [])]} for v in rows]
 
@@ -87,7 +86,7 @@ def totals(items: list[dict]) -> list[dict]:
             pair[0] += to_minor(line["debit"], v["currency"])
             pair[1] += to_minor(line["credit"], v["currency"])
     order = list(ledger.ACCOUNTS)
-    return [{"currency": c, "account": a, "account_name": {"en": ledger.ACCOUNTS[a][0], "zh-CN": ledger.ACCOUNTS[a][1]},
+    return [{"currency": c, "account": a, "account_name": every(ledger.ACCOUNTS[a]),
              "debit": fmt(d, c), "credit": fmt(k, c)}
             for (c, a), (d, k) in sorted(sums.items(), key=lambda x: (x[0][0], order.index(x[0][1])))]
 

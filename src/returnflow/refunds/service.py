@@ -26,6 +26,7 @@ from .models import Refund, RefundLine, RefundPayment
 # The roles are declared with the tables; EXECUTORS is read from here by settle, charges and the pages.
 from .money_flows import APPROVERS, EXECUTORS, REFUND, REFUND_PAYMENT, REQUESTERS  # noqa: F401
 from .schemas import ConsentIn, RefundCreate
+from ..i18n import ENGLISH, N_, every
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -37,10 +38,12 @@ LIVE = ("awaiting_approval", "approved", "completed")  # refunds that hold their
 DEFAULT_AGENT_LIMIT = Decimal(500)
 
 
-def refuse(field: str | None, en: str, zh: str, *, code: str = "validation", status: int = 422) -> Explained:
-    """A refusal naming the field, logged (bad money input is worth a trace)."""
-    log.warning("refund refused: %s: %s", field, en)
-    return Explained(field, en, zh, code=code, status=status)
+def refuse(field: str | None, text: str, /, *, code: str = "validation", status: int = 422, **params) -> Explained:
+    """A refusal naming the field (`text` an English msgid with {placeholders} from params), logged (bad money input
+    is worth a trace)."""
+    refusal = Explained(field, text, code=code, status=status, **params)
+    log.warning("refund refused: %s: %s", field, refusal.problem(ENGLISH))
+    return refusal
 
 
 # ---- settings ------------------------------------------------------------------------------------------------
@@ -122,15 +125,15 @@ def _inspection_deduction(line, currency: str, index: int) -> tuple[str, int, st
     if isinstance(raw, dict):
         if raw.get("currency", currency) != currency:
             raise refuse(f"lines[{index}].inspection.deduction",
-                         f"the inspection deduction is in {raw.get('currency')} but the case is in {currency}",
-                         f"质检扣款币种为 {raw.get('currency')}，但售后单币种为 {currency}", code="wrong_currency")
+                         N_("the inspection deduction is in {currency} but the case is in {case_currency}"),
+                         currency=raw.get('currency'), case_currency=currency, code="wrong_currency")
         raw = raw.get("amount")
     try:
         amount = to_minor(raw if not isinstance(raw, float) else str(raw), currency)
     except MoneyError as exc:
-        raise refuse(f"lines[{index}].inspection.deduction", str(exc), exc.zh) from None
+        raise refuse(f"lines[{index}].inspection.deduction", exc.text, **exc.values) from None
     if amount < 0:
-        raise refuse(f"lines[{index}].inspection.deduction", "must not be negative", "不能为负数")
+        raise refuse(f"lines[{index}].inspection.deduction", N_("must not be negative"))
     return ("inspection_damage", amount, "inspection")
 
 
@@ -179,13 +182,13 @@ def prior_of(session: Session, order_id: int) -> tuple[calc.Prior, dict[int, int
 
 def _check_case(session: Session, case: CaseRecord) -> None:
     if case.type not in REFUNDABLE_TYPES:
-        raise refuse("case", f"a {case.type} case is not refunded; only {', '.join(sorted(REFUNDABLE_TYPES))}",
-                     f"「{case.type}」类型的售后单不退款；仅限 {', '.join(sorted(REFUNDABLE_TYPES))}",
+        raise refuse("case", N_("a {type} case is not refunded; only {types}"), type=case.type,
+                     types=', '.join(sorted(REFUNDABLE_TYPES)),
                      code="refund_not_allowed")
     if case.state not in REFUNDABLE_STATES and not rules.early_refund(session, case):
-        raise refuse("case", f"a case in state '{case.state}' cannot be refunded; it must be "
-                     f"{' or '.join(sorted(REFUNDABLE_STATES))}",
-                     f"售后单当前状态为「{case.state}」，不能退款；须为 {' 或 '.join(sorted(REFUNDABLE_STATES))}",
+        raise refuse("case", N_("a case in state '{state}' cannot be refunded; it must be {states}"),
+                     state=case.state, states=every(N_("{first} or {second}"), first=sorted(REFUNDABLE_STATES)[0],
+                                                    second=sorted(REFUNDABLE_STATES)[1]),
                      code="refund_not_allowed", status=409)
 
 
@@ -206,16 +209,16 @@ def _asks(case: CaseRecord, body: RefundCreate, done_by_case_line: dict[int, int
         for i, pick in enumerate(body.lines):
             line = by_id.get(pick.case_line_id)
             if line is None:
-                raise refuse(f"lines[{i}].case_line_id", f"not a line of this case; lines: {sorted(by_id)}",
-                             f"不是本售后单的行；可选：{sorted(by_id)}")
+                raise refuse(f"lines[{i}].case_line_id", N_("not a line of this case; lines: {lines}"),
+                             lines=sorted(by_id))
             if pick.case_line_id in picks:
-                raise refuse(f"lines[{i}]", "this line appears twice", "该行重复出现")
+                raise refuse(f"lines[{i}]", N_("this line appears twice"))
             if pick.quantity > limit(line):
-                what = "accepted at inspection" if case.needs_return else "claimed"
+                what = every(N_("accepted at inspection") if case.needs_return else N_("claimed"))
                 raise refuse(f"lines[{i}].quantity",
-                             f"{pick.quantity} asked, but only {limit(line)} can still be refunded "
-                             f"({what}, minus earlier refunds)",
-                             f"申请退款 {pick.quantity} 件，但仅剩 {limit(line)} 件可退（已扣除此前的退款）",
+                             N_("{quantity} asked, but only {most} can still be refunded ({what}, minus earlier "
+                                "refunds)"),
+                             quantity=pick.quantity, most=limit(line), what=what,
                              code="over_refund")
             picks[line.id] = pick.quantity
     per_line: dict[int, list[tuple[str, int, str]]] = {}
@@ -240,22 +243,21 @@ def _deductions(case: CaseRecord, body: RefundCreate) -> list[dict]:
     for i, d in enumerate(body.deductions):
         field = f"deductions[{i}]"
         if d.case_line_id not in lines:
-            raise refuse(f"{field}.case_line_id", f"not a line of this case; lines: {sorted(lines)}",
-                         f"不是本售后单的行；可选：{sorted(lines)}")
+            raise refuse(f"{field}.case_line_id", N_("not a line of this case; lines: {lines}"), lines=sorted(lines))
         if d.currency.upper() != case.currency:
-            raise refuse(f"{field}.currency", f"{d.currency} does not match the case currency {case.currency}",
-                         f"币种 {d.currency} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+            raise refuse(f"{field}.currency", N_("{currency} does not match the case currency {case_currency}"),
+                         currency=d.currency, case_currency=case.currency, code="wrong_currency")
         try:
             amount = to_minor(d.amount, case.currency)
         except MoneyError as exc:
-            raise refuse(f"{field}.amount", str(exc), exc.zh) from None
+            raise refuse(f"{field}.amount", exc.text, **exc.values) from None
         if amount < 0:
-            raise refuse(f"{field}.amount", "must not be negative", "不能为负数")
+            raise refuse(f"{field}.amount", N_("must not be negative"))
         found.append({"case_line_id": d.case_line_id, "kind": d.kind, "amount_minor": amount, "rule": d.rule})
     for d in deductions_for(case):
         if d["currency"] not in (None, case.currency):
-            raise refuse("policy.deductions", f"a policy deduction is in {d['currency']}, the case in {case.currency}",
-                         f"政策扣款币种 {d['currency']} 与售后单币种 {case.currency} 不一致", code="wrong_currency")
+            raise refuse("policy.deductions", N_("a policy deduction is in {currency}, the case in {case_currency}"),
+                         currency=d['currency'], case_currency=case.currency, code="wrong_currency")
         found.append(d)
     return found
 
@@ -272,9 +274,9 @@ def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Q
         try:
             amount = to_minor(body.amount, case.currency)
         except MoneyError as exc:
-            raise refuse("amount", str(exc), exc.zh) from None
+            raise refuse("amount", exc.text, **exc.values) from None
         if amount <= 0:
-            raise refuse("amount", "must be more than 0", "必须大于 0")
+            raise refuse("amount", N_("must be more than 0"))
     try:
         shipping = body.refund_shipping
         if shipping is None:
@@ -282,9 +284,8 @@ def plan(session: Session, case: CaseRecord, body: RefundCreate) -> tuple[calc.Q
         quote = calc.quote(facts, prior, asks, refund_shipping=shipping, amount=amount,
                            postage=rules.postage_due(session, case))
     except calc.OverAmount as exc:
-        raise refuse("amount", f"{fmt(exc.asked, case.currency)} asked, at most {fmt(exc.most, case.currency)} "
-                     "may be refunded", f"申请 {fmt(exc.asked, case.currency)}，最多可退 "
-                     f"{fmt(exc.most, case.currency)}", code="over_refund") from None
+        raise refuse("amount", N_("{asked} asked, at most {most} may be refunded"),
+                     asked=fmt(exc.asked, case.currency), most=fmt(exc.most, case.currency), code="over_refund") from None
     return quote, facts, order
 
 
@@ -322,8 +323,9 @@ def agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCrea
     if latest is None:
         return body
     if latest.status == "proposed":
-        raise refuse("case", "a proposed plan is waiting for the customer's answer; refund after they accept it, or "
-                     "withdraw the plan first", "有处理方案正在等待顾客确认；请在顾客接受后再退款，或先撤回该方案",
+        raise refuse("case",
+                     N_("a proposed plan is waiting for the customer's answer; refund after they accept it, or "
+                        "withdraw the plan first"),
                      code="plan_awaiting_customer", status=409)
     if latest.status != "accepted" or latest.amount is None or latest.answered_at is None:
         return body
@@ -336,9 +338,8 @@ def agreed(session: Session, case: CaseRecord, body: RefundCreate) -> RefundCrea
     if body.amount is None:
         changes["amount"] = ceiling
     elif body.amount > ceiling:
-        raise refuse("amount", f"{fmt(latest.amount, latest.currency)} is what the customer accepted (plan "
-                     f"{latest.id}); a refund may not exceed it", f"顾客接受的方案（{latest.id}）金额为 "
-                     f"{fmt(latest.amount, latest.currency)}，退款不能超过该金额", code="over_agreed")
+        raise refuse("amount", N_("{amount} is what the customer accepted (plan {id}); a refund may not exceed it"),
+                     amount=fmt(latest.amount, latest.currency), id=latest.id, code="over_agreed")
     if latest.kind == "store_credit" and body.route == "balance" and body.consent is None:
         changes["consent"] = ConsentIn(channel="portal", statement=f"accepted plan {latest.id}: store credit of "
                                        f"{fmt(latest.amount, latest.currency)} {latest.currency}",
@@ -357,15 +358,15 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
     body = agreed(session, case, body)
     quote, facts, order = plan(session, case, body)
     if quote.total <= 0:
-        raise refuse("lines", "nothing left to refund on this case", "本售后单已无可退金额", code="nothing_to_refund")
+        raise refuse("lines", N_("nothing left to refund on this case"), code="nothing_to_refund")
     settings = money_settings(session, case.merchant_id)
     route = body.route
     if route not in ("original", "balance") and route not in settings["routes"]:
-        raise refuse("route", f"'{route}' is not a refund route of this merchant",
-                     f"「{route}」不是本商家的退款方式", code="unknown_route")
+        raise refuse("route", N_("'{route}' is not a refund route of this merchant"), route=route, code="unknown_route")
     if route != "original" and body.consent is None:
-        raise refuse("consent", "another route than the original payment needs the customer's recorded consent (CN9)",
-                     "退回原支付渠道以外的方式须记录顾客的明确同意（CN9）", code="consent_required")
+        raise refuse("consent",
+                     N_("another route than the original payment needs the customer's recorded consent (CN9)"),
+                     code="consent_required")
     legs_plan = []
     methods = order.payments or [{"method": "original", "amount": order.paid_total}]
     for index, method, amount in quote.payments:
@@ -387,8 +388,7 @@ def request_refund(session: Session, *, actor: Actor, number: str, body: RefundC
                           None if route == "balance" else settings["routes"].get(route)
                           or gateway_for(settings, method), amount, methods[index].get("reference")))
     if any(dest != "gateway" for _, _, dest, _, _, _ in legs_plan) and case.customer_id is None:
-        raise refuse("route", "store credit, points and coupons go to a customer, and this order has none",
-                     "余额、积分、优惠券须退给顾客，但该订单没有顾客信息")
+        raise refuse("route", N_("store credit, points and coupons go to a customer, and this order has none"))
 
     at = utcnow()
     limit = limit_for(settings, actor.role, case.currency)
@@ -443,8 +443,8 @@ def approve(session: Session, *, actor: Actor, number: str, note: str = "") -> R
         raise Forbidden("forbidden_role", role=actor.role, what="approve a refund", allowed=list(APPROVERS))
     refund = get_refund(session, actor=actor, number=number)
     if refund.state != "awaiting_approval":
-        raise refuse("state", f"refund {refund.number} is {refund.state}; only one awaiting approval can be approved",
-                     f"退款单 {refund.number} 状态为 {refund.state}，只有待审批的退款可以操作", code="refund_state",
+        raise refuse("state", N_("refund {number} is {state}; only one awaiting approval can be approved"),
+                     number=refund.number, state=refund.state, code="refund_state",
                      status=409)
     limit = limit_for(money_settings(session, refund.merchant_id), actor.role, refund.currency)
     if limit is not None and refund.amount > limit:
@@ -469,8 +469,8 @@ def reject(session: Session, *, actor: Actor, number: str, reason: str) -> Refun
         raise Forbidden("forbidden_role", role=actor.role, what="reject a refund", allowed=list(APPROVERS))
     refund = get_refund(session, actor=actor, number=number)
     if refund.state != "awaiting_approval":
-        raise refuse("state", f"refund {refund.number} is {refund.state}; only one awaiting approval can be rejected",
-                     f"退款单 {refund.number} 状态为 {refund.state}，只有待审批的退款可以操作", code="refund_state",
+        raise refuse("state", N_("refund {number} is {state}; only one awaiting approval can be rejected"),
+                     number=refund.number, state=refund.state, code="refund_state",
                      status=409)
     move(session, REFUND, refund, "reject", by=actor.ref, role=actor.role, at=utcnow(), data={"reason": reason})
     refund.note = (refund.note + "\nrejected: " + reason).strip()

@@ -15,6 +15,7 @@ from .gateways import GATEWAYS
 from .providers import config as provider_config
 from .providers import routes as provider_routes
 from .schemas import MoneySettingsIn
+from ..i18n import N_
 
 
 def save(session: Session, *, actor: Actor, body: MoneySettingsIn, allowed: Allowed) -> dict:
@@ -25,18 +26,18 @@ def save(session: Session, *, actor: Actor, body: MoneySettingsIn, allowed: Allo
               *[(f"routes.{k}", v) for k, v in body.routes.items()]]
     for field, value in chosen:
         if value not in GATEWAYS:
-            raise service.refuse(field, f"'{value}' is not a gateway; allowed: {', '.join(GATEWAYS)}",
-                                 f"「{value}」不是有效的支付通道；可选：{', '.join(GATEWAYS)}")
+            raise service.refuse(field, N_("'{value}' is not a gateway; allowed: {GATEWAYS}"), value=value,
+                                 GATEWAYS=', '.join(GATEWAYS))
     for name in ("agent_limit", "supervisor_limit", "postage_cap"):
         for currency, value in getattr(body, name).items():
             try:
                 if to_minor(value, currency) < 0:
-                    raise MoneyError("must not be negative", "不能为负数")
+                    raise MoneyError(N_("must not be negative"))
             except MoneyError as exc:
-                raise service.refuse(f"{name}.{currency}", str(exc), exc.zh) from None
+                raise service.refuse(f"{name}.{currency}", exc.text, **exc.values) from None
     for route in body.routes:
         if route in ("original", "balance"):
-            raise service.refuse(f"routes.{route}", "is built in", "为内置退款方式，无需配置")
+            raise service.refuse(f"routes.{route}", N_("is built in"))
     stored = service.money_settings(session, actor.merchant_id)["providers"]
     providers = provider_routes.to_store(body.providers, stored, allowed, chosen)
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},

@@ -27,6 +27,7 @@ from .gateways import PROVIDER_GATEWAYS, GatewaySettings, Leg, Outcome, gateway,
 from .models import GatewayWebhook, Refund, RefundPayment
 from .money_flows import REFUND, REFUND_PAYMENT
 from .service import EXECUTORS, get_refund, money_settings, refuse
+from ..i18n import ENGLISH, N_, SUPPORTED, gettext
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -137,8 +138,8 @@ def begin(session: Session, *, actor: Actor, number: str) -> list[tuple[int, str
         raise Forbidden("forbidden_role", role=actor.role, what="execute a refund", allowed=list(EXECUTORS))
     refund = get_refund(session, actor=actor, number=number)
     if refund.state != "approved":
-        raise refuse("state", f"refund {refund.number} is {refund.state}; only an approved refund is executed",
-                     f"退款单 {refund.number} 状态为 {refund.state}，只有已批准的退款可以执行", code="refund_state",
+        raise refuse("state", N_("refund {number} is {state}; only an approved refund is executed"),
+                     number=refund.number, state=refund.state, code="refund_state",
                      status=409)
     at = utcnow()
     calls = []
@@ -199,17 +200,18 @@ def mark_paid(session: Session, *, actor: Actor, number: str, reference: str, no
     if leg is None or not actor.can_see(leg.merchant_id):
         raise NotFound("refund payment", number, field="number")
     if leg.gateway != "manual":
-        raise refuse("number", f"{number} goes through the {leg.gateway or leg.destination} route; only manual "
-                     "payments are marked paid by hand", f"{number} 经由 {leg.gateway or leg.destination} 退款，"
-                     "只有人工退款可以手动标记已付", code="not_manual", status=409)
+        raise refuse("number",
+                     N_("{number} goes through the {leg_gateway_or_leg_d} route; only manual payments are marked paid "
+                        "by hand"),
+                     number=number, leg_gateway_or_leg_d=leg.gateway or leg.destination, code="not_manual", status=409)
     refund = session.get(Refund, leg.refund_id)
     if refund.state != "approved" or leg.state not in ("pending", "sent"):
-        raise refuse("state", f"{number} is {leg.state} (refund {refund.state}); only an approved, unpaid "
-                     "payment can be marked paid", f"{number} 状态为 {leg.state}（退款单 {refund.state}），"
-                     "只有已批准且未支付的款项可以标记已付", code="refund_state", status=409)
+        raise refuse("state",
+                     N_("{number} is {state} (refund {state2}); only an approved, unpaid payment can be marked paid"),
+                     number=number, state=leg.state, state2=refund.state, code="refund_state", status=409)
     if version is not None and version != count(session, REFUND_PAYMENT.kind, leg.id):
-        raise refuse("version", f"{number} changed since the form was shown; nothing was recorded",
-                     f"{number} 在表单显示后已有变化，未作记录", code="stale", status=409)
+        raise refuse("version", N_("{number} changed since the form was shown; nothing was recorded"), number=number,
+                     code="stale", status=409)
     at = utcnow()
     if leg.state == "pending":
         leg.attempt += 1
@@ -236,7 +238,8 @@ def webhook(db: Database, settings: GatewaySettings, *, name: str, signature: st
         if name == "http" else "this gateway sends no webhooks"
     if problem:
         _log_webhook(db, gateway=name, outcome="rejected", reason=problem, body=text)
-        raise Explained("Pay-Signature", problem, _ZH.get(problem, "签名无效"), code="bad_signature", status=401)
+        raise Explained("Pay-Signature", N_("{problem}"), problem=_reason_words(problem, N_("invalid signature")),
+                        code="bad_signature", status=401)
     try:
         event = json.loads(body)
         data = event["data"]
@@ -244,7 +247,7 @@ def webhook(db: Database, settings: GatewaySettings, *, name: str, signature: st
         amount, currency, provider_ref = int(data["amount"]), str(data["currency"]), data.get("id")
     except (ValueError, KeyError, TypeError):
         _log_webhook(db, gateway=name, outcome="rejected", reason="malformed body", body=text)
-        raise refuse("body", "not a refund event", "不是退款事件", code="bad_webhook", status=400) from None
+        raise refuse("body", N_("not a refund event"), code="bad_webhook", status=400) from None
     row = {"gateway": name, "event_id": event_id, "amount": amount, "currency": currency,
            "provider_ref": provider_ref, "body": text, "status": kind}
     with db.transaction() as session:
@@ -272,22 +275,24 @@ def webhook(db: Database, settings: GatewaySettings, *, name: str, signature: st
             return {"outcome": "applied" if changed else "duplicate", "refund_payment": leg.number,
                     "state": leg.state}
     _log_webhook(db, refund_payment_id=leg.id if leg is not None else None, outcome="rejected", reason=reason, **row)
-    raise refuse("data", reason, _zh_reason(reason), code="bad_webhook",
+    raise refuse("data", N_("{problem}"), problem=_reason_words(reason), code="bad_webhook",
                  status=404 if reason.startswith("unknown refund") else 422)
 
 
-_ZH = {"missing Pay-Signature header": "缺少 Pay-Signature 签名头", "bad signature": "签名不正确（伪造或已被篡改）",
-       "malformed Pay-Signature header": "Pay-Signature 签名头格式不正确",
-       "signature timestamp outside the tolerance (replayed?)": "签名时间超出允许范围（疑似重放）",
-       "no webhook secret is configured": "未配置回调签名密钥"}
+# The webhook's refusals: the English reason (also logged) as it is, other languages from the catalogs.
+_SAID = {"missing Pay-Signature header": N_("missing Pay-Signature header"), "bad signature": N_("bad signature"),
+         "malformed Pay-Signature header": N_("malformed Pay-Signature header"),
+         "signature timestamp outside the tolerance (replayed?)":
+             N_("signature timestamp outside the tolerance (replayed?)"),
+         "no webhook secret is configured": N_("no webhook secret is configured")}
 
 
-def _zh_reason(reason: str) -> str:
-    if reason.startswith("unknown refund"):
-        return "找不到对应的退款（幂等键不匹配）"
-    if reason.startswith("amount"):
-        return "回调金额或币种与退款单不一致"
-    return "未知的事件类型"
+def _reason_words(reason: str, otherwise: str = N_("unknown event type")) -> dict[str, str]:
+    said = _SAID.get(reason) or (N_("unknown refund (the idempotency key matches no refund)")
+                                 if reason.startswith("unknown refund") else
+                                 N_("the amount or currency does not match the refund") if reason.startswith("amount")
+                                 else otherwise)
+    return {tag: gettext(tag, said) for tag in SUPPORTED} | {ENGLISH: reason}
 
 
 def sync(db: Database, settings: GatewaySettings, *, older_than: timedelta = timedelta(minutes=5)) -> dict:

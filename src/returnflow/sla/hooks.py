@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from ..auth.models import User
 from ..cases import store
 from ..cases.store import CaseRecord
+from ..cases.views import reason_payload
 
 from . import calendar
 from .models import Timer
 from .refund_clock import refund_clock
 from .settings import (
-    DEFAULT_STEPS,
-    LABELS, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of, due_after, for_case, step_name,
+    AUTOMATIC, DEFAULT_STEPS, LABELS, MISSED, PAUSED_BY_CUSTOMER, STEP_OF_STATE, WAITING_ON_CUSTOMER, calendar_of,
+    due_after, for_case, step_name,
 )
 from .timers import OWN_CLOCKS, cancel, schedule, schedule_many
 
@@ -82,15 +83,15 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
             from ..policy.service import step_rule  # the default cites the merchant's own preset
 
             conf = {**conf, "rule": step_rule(session, case.merchant_id, step, conf.get("rule"))}
-    # The timeline's reason keeps its bilingual form (English and the Chinese of the desk's first language).
-    en, zh = LABELS[step], step_name(step, "zh-CN")
+    # The timeline's reason: a msgid with its params (every language reads it: cases.views.reason_words), and the
+    # English sentence in `reason` (what the transition's guards and older readers take).
     common = {"step": step, "business": working is not None}
     action = conf.get("auto_action") or "escalate"
     payload = dict(common)
     if action == "escalate":
-        payload["reason"] = f"deadline missed: {en} (截止时限已过：{zh})"
+        payload.update(reason_payload(MISSED, step=LABELS[step]))
     elif action in ("cancel", "close", "reject", "approve", "receive"):
-        payload["reason"] = f"automatic outcome: {en} deadline passed (自动处理：{zh}超时)"
+        payload.update(reason_payload(AUTOMATIC, step=LABELS[step]))
     timers = [dict(kind=f"{step}.due", due_at=due, action=action, payload=payload)]
     before = conf.get("remind_before_hours")
     if before:

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 
 from ..cases import store
 from ..cases.store import CaseRecord
+from ..cases.views import reason_payload
+from ..i18n import N_
 from .models import Timer
+from .settings import MISSED
 from .timers import cancel, schedule
 
 KIND = "refund_deadline"
@@ -46,8 +49,8 @@ def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
     anchor, period, fixed, rule = spec
     due = fixed if fixed is not None else at + period
     schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=KIND, due_at=due, action="escalate",
-             rule=rule, at=at, payload={"step": "refund", "reason": "deadline missed: refund deadline "
-                                                                    "(截止时限已过：退款期限)"})
+             rule=rule, at=at, payload={"step": "refund",
+                                                           **reason_payload(MISSED, step=N_("refund deadline"))})
 
 
 def deadline_spec(session: Session, case: CaseRecord, *,

@@ -50,6 +50,11 @@ LABELS = {
 }
 
 
+# What a step's deadline writes on the timeline when it passes (cases.views.reason_payload; {step}: a step's name).
+MISSED = N_("deadline missed: {step}")
+AUTOMATIC = N_("automatic outcome: {step} deadline passed")
+
+
 def step_name(step: str, locale: str) -> str:
     """A step's name in `locale`, from the catalogs (an unknown step: its key)."""
     return gettext(locale, LABELS[step]) if step in LABELS else step
@@ -88,69 +93,65 @@ def auto_actions_for(step: str) -> list[str]:
                   and t.action not in ("assign", "escalate"))
 
 
-def _bad(field: str, en: str, zh: str, allowed=None) -> Explained:
-    return Explained(field, en, zh, allowed=allowed)
+def _bad(field: str, text: str, /, allowed=None, **params) -> Explained:
+    return Explained(field, text, allowed=allowed, **params)
 
 
 def validate(raw: dict) -> dict:
     """The full settings from a partial document (unknown keys, wrong types and impossible values refused)."""
     if not isinstance(raw, dict):
-        raise _bad("body", "must be a JSON object", "必须是 JSON 对象")
+        raise _bad("body", N_("must be a JSON object"))
     merged = copy.deepcopy(DEFAULTS)
     for key, value in raw.items():
         if key not in DEFAULTS:
-            raise _bad(key, "is not a setting", "不是可设置的项目", allowed=sorted(DEFAULTS))
+            raise _bad(key, N_("is not a setting"), allowed=sorted(DEFAULTS))
         if key == "steps":
             if not isinstance(value, dict):
-                raise _bad("steps", "must be an object of step name → settings", "必须是「步骤 → 设置」的对象")
+                raise _bad("steps", N_("must be an object of step name → settings"))
             for step, conf in value.items():
                 merged["steps"][step] = _step(step, conf, merged["steps"].get(step))
         elif key == "calendar":
             if value not in calendar.available():
-                raise _bad("calendar", f"'{value}' is not a known calendar", f"「{value}」不是已知的日历",
+                raise _bad("calendar", N_("'{value}' is not a known calendar"), value=value,
                            allowed=calendar.available())
             merged[key] = value
         elif key == "timezone":
             try:
                 ZoneInfo(str(value))
             except (ZoneInfoNotFoundError, ValueError):
-                raise _bad("timezone", f"'{value}' is not an IANA timezone such as Asia/Shanghai",
-                           f"「{value}」不是有效的时区，例如 Asia/Shanghai") from None
+                raise _bad("timezone", N_("'{value}' is not an IANA timezone such as Asia/Shanghai"), value=value) from None
             merged[key] = value
         elif key in ("work_start", "work_end"):
             if not isinstance(value, str) or len(value) != 5 or value[2] != ":" or not _is_time(value):
-                raise _bad(key, "must be a time of day HH:MM such as 09:00", "必须是 HH:MM 格式的时间，例如 09:00")
+                raise _bad(key, N_("must be a time of day HH:MM such as 09:00"))
             merged[key] = value
         elif key in ("holidays", "workdays"):
             merged[key] = _days(key, value)
         elif key == "calendar_years":
             if not isinstance(value, list) or len(value) > 50 or not all(
                     isinstance(y, int) and not isinstance(y, bool) and 2000 <= y <= 2100 for y in value):
-                raise _bad(key, "must be a list of years such as 2027", "必须是年份列表，例如 2027")
+                raise _bad(key, N_("must be a list of years such as 2027"))
             merged[key] = sorted(set(value))
         elif key == "follow_up_days":
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 365:
-                raise _bad(key, "must be a whole number of days from 0 to 365 (0: no follow-up)",
-                           "必须是 0 到 365 之间的整数天数（0 表示不回访）")
+                raise _bad(key, N_("must be a whole number of days from 0 to 365 (0: no follow-up)"))
             merged[key] = value
         else:
             if not isinstance(value, bool):
-                raise _bad(key, "must be true or false", "必须是 true 或 false")
+                raise _bad(key, N_("must be true or false"))
             merged[key] = value
     if merged["work_end"] <= merged["work_start"]:
-        raise _bad("work_end", "must be later than work_start", "必须晚于 work_start")
+        raise _bad("work_end", N_("must be later than work_start"))
     both = sorted(set(merged["holidays"]) & set(merged["workdays"]))
     if both:
-        raise _bad("workdays", f"{both[0]} is also listed as a holiday; a day is one or the other",
-                   f"{both[0]} 同时列为休息日；一天只能是其中之一")
+        raise _bad("workdays", N_("{day} is also listed as a holiday; a day is one or the other"), day=both[0])
     return merged
 
 
 def _days(key: str, value: Any) -> list[str]:
     """A list of ISO dates (YYYY-MM-DD), sorted, without repeats."""
     if not isinstance(value, list) or len(value) > MAX_OWN_DAYS:
-        raise _bad(key, f"must be a list of at most {MAX_OWN_DAYS} dates such as 2026-10-09",
-                   f"必须是最多 {MAX_OWN_DAYS} 个日期的列表，例如 2026-10-09")
+        raise _bad(key, N_("must be a list of at most {most} dates such as 2026-10-09"), most=MAX_OWN_DAYS)
     days = set()
     for item in value:
         try:
@@ -158,8 +159,7 @@ def _days(key: str, value: Any) -> list[str]:
                 raise ValueError(item)
             days.add(date.fromisoformat(item).isoformat())
         except ValueError:
-            raise _bad(key, f"'{item}' is not a date YYYY-MM-DD such as 2026-10-09",
-                       f"「{item}」不是 YYYY-MM-DD 格式的日期，例如 2026-10-09") from None
+            raise _bad(key, N_("'{item}' is not a date YYYY-MM-DD such as 2026-10-09"), item=item) from None
     return sorted(days)
 
 
@@ -171,20 +171,19 @@ def _is_time(value: str) -> bool:
 def _step(step: str, conf: Any, base: dict | None) -> dict:
     field = f"steps.{step}"
     if step not in DEFAULT_STEPS:
-        raise _bad(field, "is not a step", "不是可设置的步骤", allowed=sorted(DEFAULT_STEPS))
+        raise _bad(field, N_("is not a step"), allowed=sorted(DEFAULT_STEPS))
     if not isinstance(conf, dict):
-        raise _bad(field, "must be an object", "必须是对象")
+        raise _bad(field, N_("must be an object"))
     unknown = set(conf) - STEP_KEYS
     if unknown:
-        raise _bad(f"{field}.{sorted(unknown)[0]}", "is not a step setting", "不是步骤的可设置项",
+        raise _bad(f"{field}.{sorted(unknown)[0]}", N_("is not a step setting"),
                    allowed=sorted(STEP_KEYS))
     result = dict(base or {})
     if "hours" in conf or "business_hours" in conf:
         result.pop("hours", None)
         result.pop("business_hours", None)
     if "hours" in conf and "business_hours" in conf:
-        raise _bad(field, "give either hours (calendar time) or business_hours (working time), not both",
-                   "只能设置 hours（自然时间）或 business_hours（工作时间）之一")
+        raise _bad(field, N_("give either hours (calendar time) or business_hours (working time), not both"))
     for name in ("hours", "business_hours", "remind_before_hours"):
         if name in conf:
             value = conf[name]
@@ -192,26 +191,24 @@ def _step(step: str, conf: Any, base: dict | None) -> dict:
                 result[name] = None
                 continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 24 * 366:
-                raise _bad(f"{field}.{name}", "must be a number of hours above 0 and at most 8784",
-                           "必须是大于 0、不超过 8784 的小时数")
+                raise _bad(f"{field}.{name}", N_("must be a number of hours above 0 and at most 8784"))
             result[name] = value
     if "enabled" in conf:
         if not isinstance(conf["enabled"], bool):
-            raise _bad(f"{field}.enabled", "must be true or false", "必须是 true 或 false")
+            raise _bad(f"{field}.enabled", N_("must be true or false"))
         result["enabled"] = conf["enabled"]
     if "auto_action" in conf:
         allowed = auto_actions_for(step)
         if conf["auto_action"] is not None and conf["auto_action"] not in allowed:
             raise _bad(f"{field}.auto_action",
-                       f"'{conf['auto_action']}' is not an action the system may take at this step "
-                       "(null: escalate to a supervisor)",
-                       f"「{conf['auto_action']}」不是系统在此步骤可自动执行的操作（null 表示升级给主管）",
+                       N_("'{auto_action}' is not an action the system may take at this step (null: escalate to a "
+                          "supervisor)"),
+                       auto_action=conf['auto_action'],
                        allowed=allowed + [None])
         result["auto_action"] = conf["auto_action"]
     if "rule" in conf:
         if not isinstance(conf["rule"], str) or not 0 < len(conf["rule"]) <= 60:
-            raise _bad(f"{field}.rule", "must be a rule id (text, up to 60 characters) cited in the timeline",
-                       "必须是规则编号（最多 60 个字符），会记录在时间线中")
+            raise _bad(f"{field}.rule", N_("must be a rule id (text, up to 60 characters) cited in the timeline"))
         result["rule"] = conf["rule"]
     return result
 

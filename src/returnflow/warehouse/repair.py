@@ -150,7 +150,7 @@ def finish_repair(session: Session, *, actor: Actor, number: str, repair_id: int
     try:
         minor = to_minor(cost, case.currency)
     except MoneyError as exc:
-        raise Explained("cost", str(exc), str(exc)) from None
+        raise exc.refusal("cost") from None
     if minor < 0:
         raise Explained("cost", N_("must not be negative"))
     now = utcnow()

@@ -24,7 +24,7 @@ from ...cases.store import append_event
 from ...cases.workflow import RELEASING_STATES, TERMINAL_STATES
 from ...db import Database
 from ...errors import AppError
-from ...i18n import message
+from ...i18n import SUPPORTED
 from ...merchants.models import Merchant
 from ...money import MoneyError, to_minor
 from .history_rows import HistoryCase, HistoryEvent, read_history
@@ -116,9 +116,8 @@ def _refusal(case: HistoryCase, exc: AppError) -> Problem:
     column = {"order": "order", "reason": "reason"}.get(field.split(".")[0].split("[")[0], field or "-")
     if field.startswith("lines"):
         column = "line_reason" if field.endswith("reason") else ("quantity" if field.endswith("quantity") else "sku")
-    params = exc._params()  # noqa: SLF001 - the same words the API gives
     return Problem("refused", row=case.row, column=column, value=case.order if column == "order" else field,
-                   problem={lang: message(exc.key, lang, **params) for lang in ("en", "zh-CN")})
+                   problem={lang: exc.render(lang)["message"] for lang in SUPPORTED})  # the words the API gives
 
 
 def _store(session, actor: Actor, case: HistoryCase) -> None:
@@ -133,7 +132,7 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
         err = exc.errors()[0]
         column = str(err["loc"][-1]) if err["loc"] else "-"
         raise Problem("refused", row=case.row, column=column, value=err.get("input"),
-                      problem={"en": err["msg"], "zh-CN": err["msg"]}) from None
+                      problem=err["msg"]) from None
     try:
         record = open_case(session, actor=actor, data=data, created_at=case.opened_at)
     except AppError as exc:
@@ -147,7 +146,7 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
             credited = to_minor(case.refund_amount, record.currency)
         except MoneyError as exc:
             raise Problem("refused", row=case.row, column="refund_amount", value=str(case.refund_amount),
-                          problem={"en": exc.args[0], "zh-CN": exc.args[-1]}) from None
+                          problem={lang: exc.said(lang) for lang in SUPPORTED}) from None
     outcome = case.outcome or _outcome(case)
     last_at = case.closed_at or (case.events[-1].at if case.events else case.opened_at)
     for step in case.events or _steps(case, outcome, last_at):

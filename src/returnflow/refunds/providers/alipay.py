@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from ... import outbound
 from ...outbound import OutboundError, excerpt
 from ..gateways import GatewaySettings, Leg, Outcome
+from ...i18n import N_
 from . import crypto
 from .config import resolve
 from .wechatpay import Refused
@@ -93,20 +94,20 @@ def read_notification(conf: dict, form: dict, *, tolerance: int, now: float | No
     """A verified refund notification, or Refused."""
     signature = form.get("sign")
     if not signature:
-        raise Refused("missing sign", "缺少签名")
+        raise Refused(N_("missing sign"))
     signed = {k: v for k, v in form.items() if k not in ("sign", "sign_type")}
     if not crypto.rsa_verify(conf["alipay_public_key"], sign_content(signed), signature):
-        raise Refused("bad signature", "签名不正确（伪造或已被篡改）")
+        raise Refused(N_("bad signature"))
     if form.get("app_id") != conf.get("app_id"):
-        raise Refused("the notification is for another app id", "通知属于其他应用（APPID 不符）")
+        raise Refused(N_("the notification is for another app id"))
     try:
         sent = datetime.strptime(form.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     except ValueError:
-        raise Refused("malformed notify_time", "通知时间格式不正确") from None
+        raise Refused(N_("malformed notify_time")) from None
     if abs((time.time() if now is None else now) - sent.timestamp()) > tolerance:
-        raise Refused("signature timestamp outside the tolerance (replayed?)", "签名时间超出允许范围（疑似重放）")
+        raise Refused(N_("signature timestamp outside the tolerance (replayed?)"))
     if not form.get("out_biz_no") or not form.get("notify_id") or fen(form.get("refund_fee")) is None:
-        raise Refused("not a refund notification", "不是退款通知")
+        raise Refused(N_("not a refund notification"))
     return Notice(event_id=form["notify_id"], key=form["out_biz_no"], status="succeeded",
                   amount=fen(form["refund_fee"]), currency="CNY", provider_ref=form.get("trade_no"),
                   detail=form.get("trade_status") or "refund")

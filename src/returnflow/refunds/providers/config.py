@@ -14,6 +14,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...errors import Explained
+from ...i18n import N_, every, gettext, pick
 from . import crypto
 
 MASK = "••••••"
@@ -24,7 +26,7 @@ SECRETS = {"wechatpay": ("private_key", "api_v3_key"), "alipay": ("private_key",
 REQUIRED = {"wechatpay": ("mchid", "serial_no", "private_key", "api_v3_key", "platform_public_key", "api_url"),
             "alipay": ("app_id", "private_key", "alipay_public_key", "api_url"),
             "stripe": ("secret_key", "webhook_secret", "api_url")}
-NAMES = {"wechatpay": ("WeChat Pay", "微信支付"), "alipay": ("Alipay", "支付宝"), "stripe": ("Stripe", "Stripe")}
+NAMES = {"wechatpay": N_("WeChat Pay"), "alipay": N_("Alipay"), "stripe": "Stripe"}  # msgids (a brand: as it is)
 LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "serial_no": ("merchant certificate serial number", "商户证书序列号"),
           "private_key": ("private key", "私钥"), "api_v3_key": ("API v3 key", "APIv3 密钥"),
@@ -33,6 +35,14 @@ LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
           "app_id": ("app id", "应用 APPID"), "alipay_public_key": ("Alipay public key", "支付宝公钥"),
           "api_url": ("API address", "接口地址"), "notify_url": ("notification address", "通知地址"),
           "secret_key": ("secret key", "密钥"), "webhook_secret": ("webhook signing secret", "回调签名密钥")}
+# The keys' names as msgids of the catalogs (LABELS' (en, zh) pairs stay for the settings page until it reads these).
+KEY_NAMES = {"mchid": N_("merchant id (mchid)"), "serial_no": N_("merchant certificate serial number"),
+                  "private_key": N_("private key"), "api_v3_key": N_("API v3 key"),
+                  "platform_serial": N_("platform certificate serial number"),
+                  "platform_public_key": N_("platform public key"), "app_id": N_("app id"),
+                  "alipay_public_key": N_("Alipay public key"), "api_url": N_("API address"),
+                  "notify_url": N_("notification address"), "secret_key": N_("secret key"),
+                  "webhook_secret": N_("webhook signing secret")}
 
 
 class WechatPayIn(BaseModel):
@@ -75,9 +85,27 @@ class ProvidersIn(BaseModel):
 
 
 class ConfigProblem(ValueError):
-    def __init__(self, field: str, en: str, zh: str) -> None:
-        super().__init__(en)
-        self.field, self.en, self.zh = field, en, zh
+    """A provider key that cannot be used: `field`, and `text` (a msgid with {placeholders} from `values`; `{name}`
+    is the key's name, from KEY_NAMES)."""
+
+    def __init__(self, field: str, text: str, /, **values) -> None:
+        self.field, self.text, self.values = field, text, values
+        super().__init__(self.said("en"))
+
+    def said(self, locale: str) -> str:
+        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
+        return gettext(locale, self.text).format(**values)
+
+    @property
+    def en(self) -> str:
+        return self.said("en")
+
+    @property
+    def zh(self) -> str:
+        return self.said("zh-CN")
+
+    def refusal(self) -> Explained:
+        return Explained(self.field, self.text, **self.values)
 
 
 def resolve(value: str | None) -> str:
@@ -97,32 +125,31 @@ def merge(name: str, given: BaseModel, stored: dict | None) -> dict:
             value[secret] = stored.get(secret, "")
         elif value[secret].startswith("env:") and not re.fullmatch(rf"env:{ENV_PREFIX}[A-Z0-9_]+", value[secret]):
             raise ConfigProblem(f"providers.{name}.{secret}",
-                                f"{LABELS[secret][0]}: an environment reference must name a {ENV_PREFIX}… variable",
-                                f"{LABELS[secret][1]}：环境变量引用须以 {ENV_PREFIX} 开头")
+                                N_("{name}: an environment reference must name a {prefix}… variable"),
+                                name=every(KEY_NAMES[secret]), prefix=ENV_PREFIX)
     _check_keys(name, value)
     return value
 
 
 def _check_keys(name: str, value: dict) -> None:
-    def bad(field: str, en: str, zh: str):
-        return ConfigProblem(f"providers.{name}.{field}", f"{LABELS[field][0]}: {en}", f"{LABELS[field][1]}：{zh}")
+    def bad(field: str, text: str):
+        return ConfigProblem(f"providers.{name}.{field}", text, name=every(KEY_NAMES[field]))
 
     private = value.get("private_key") or ""
     if private and not private.startswith("env:"):
         try:
             crypto.private_key(private)
         except crypto.KeyError_:
-            raise bad("private_key", "not a readable RSA private key (PEM)", "不是可读取的 RSA 私钥（PEM）") from None
+            raise bad("private_key", N_("{name}: not a readable RSA private key (PEM)")) from None
     public_field = {"wechatpay": "platform_public_key", "alipay": "alipay_public_key"}.get(name)
     if public_field and value.get(public_field):
         try:
             crypto.public_key(value[public_field])
         except crypto.KeyError_:
-            raise bad(public_field, "not a readable RSA public key or certificate",
-                      "不是可读取的 RSA 公钥或证书") from None
+            raise bad(public_field, N_("{name}: not a readable RSA public key or certificate")) from None
     v3 = value.get("api_v3_key") or ""
     if name == "wechatpay" and v3 and not v3.startswith("env:") and len(v3.encode()) != 32:
-        raise bad("api_v3_key", "must be exactly 32 characters", "必须为 32 个字符")
+        raise bad("api_v3_key", N_("{name}: must be exactly 32 characters"))
 
 
 def shown(providers: dict | None) -> dict:

@@ -9,7 +9,6 @@ import logging
 from sqlalchemy import select
 
 from ...db import Database, utcnow
-from ...errors import Explained
 from ...merchants.models import Merchant
 from ..gateways import GatewaySettings, Outcome
 from ..models import GatewayWebhook, RefundPayment
@@ -18,6 +17,7 @@ from ..settle import record
 from . import read_notification
 from .config import missing
 from .wechatpay import Refused
+from ...i18n import ENGLISH, N_, SUPPORTED, gettext
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -36,7 +36,7 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
     if conf is None or missing(name, conf):
         _log(db, gateway=name, outcome="rejected", reason=f"{name} is not configured for merchant {merchant}"[:300],
              body=text)
-        raise refuse("merchant", f"{name} is not configured for this merchant", "该商户未配置此支付渠道",
+        raise refuse("merchant", N_("{name} is not configured for this merchant"), name=name,
                      code="not_configured", status=404)
     try:
         notice = read_notification(name, conf, headers=headers, body=body, form=form,
@@ -44,21 +44,22 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
     except Refused as exc:
         log.warning("%s notification refused for merchant %s: %s", name, merchant, exc.en)
         _log(db, gateway=name, outcome="rejected", reason=exc.en[:300], body=text)
-        raise Explained("signature", exc.en, exc.zh, code="bad_signature", status=401) from None
+        raise exc.refusal("signature", code="bad_signature", status=401) from None
     row = {"gateway": name, "event_id": notice.event_id[:100], "amount": notice.amount, "currency": notice.currency,
            "provider_ref": (notice.provider_ref or "")[:100] or None, "body": text, "status": notice.detail[:20]}
     with db.transaction() as session:
         leg = session.scalar(select(RefundPayment).where(RefundPayment.idempotency_key == notice.key,
                                                          RefundPayment.merchant_id == merchant_id,
                                                          RefundPayment.gateway == name).with_for_update())
-        reason = zh = None
+        reason = said = None
         if leg is None:
-            reason, zh = f"unknown refund (out_refund_no {notice.key})", "找不到对应的退款（退款单号不匹配）"
+            reason = f"unknown refund (out_refund_no {notice.key})"
+            said = N_("unknown refund (the refund number matches no refund)")
         elif notice.currency != leg.currency or notice.amount is None or (
                 notice.amount != leg.amount if name != "alipay" else notice.amount < leg.amount):
             # Alipay's refund_fee is the trade's refunded total: never less than this refund.
             reason = f"amount {notice.amount} {notice.currency} does not match the refund's {leg.amount} {leg.currency}"
-            zh = "通知金额或币种与退款单不一致"
+            said = N_("the notification's amount or currency does not match the refund")
         if reason is None and notice.status == "sent":  # not final yet (Stripe's pending): acknowledged, nothing moves
             session.add(GatewayWebhook(refund_payment_id=leg.id, outcome="ignored", reason="not a final status",
                                        received_at=utcnow(), **row))
@@ -84,4 +85,5 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
                     "state": leg.state}
     log.warning("%s notification refused for merchant %s: %s", name, merchant, reason)
     _log(db, refund_payment_id=leg.id if leg is not None else None, outcome="rejected", reason=reason[:300], **row)
-    raise refuse("data", reason, zh, code="bad_webhook", status=404 if leg is None else 422)
+    raise refuse("data", N_("{problem}"), problem={tag: gettext(tag, said) for tag in SUPPORTED} | {ENGLISH: reason},
+                 code="bad_webhook", status=404 if leg is None else 422)

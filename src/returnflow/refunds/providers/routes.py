@@ -14,6 +14,7 @@ from ...errors import Explained, NotFound
 from ...outbound import Allowed
 from ...web import JSON
 from ..gateways import GatewaySettings
+from ...i18n import N_, every
 from . import PROVIDERS
 from . import config as provider_config
 
@@ -57,12 +58,11 @@ def to_store(given: provider_config.ProvidersIn | None, stored: dict, allowed: A
         try:
             providers[name] = provider_config.merge(name, item, stored.get(name))
         except provider_config.ConfigProblem as exc:
-            raise Explained(exc.field, exc.en, exc.zh) from None
+            raise exc.refusal() from None
         if item.api_url:  # called by the desk: checked like every outbound address, when saved
             outbound.check_url(item.api_url, allowed, field=f"providers.{name}.api_url")
     for field, name in chosen:
         if name in PROVIDERS and provider_config.missing(name, providers.get(name)):
-            en, zh = provider_config.NAMES[name]
-            raise Explained(field, f"{en} is not configured yet: enter its credentials first",
-                            f"{zh} 尚未配置：请先填写其凭据")
+            raise Explained(field, N_("{provider} is not configured yet: enter its credentials first"),
+                            provider=every(provider_config.NAMES[name]))
     return providers

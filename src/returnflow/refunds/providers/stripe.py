@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from ... import outbound
 from ...outbound import OutboundError, excerpt
 from ..gateways import GatewaySettings, Leg, Outcome
+from ...i18n import N_
 from .config import resolve
 from .wechatpay import Refused
 
@@ -54,7 +55,7 @@ class Notice:
 def read_notification(conf: dict, headers: dict, body: bytes, *, tolerance: int, now: float | None = None) -> Notice:
     header = headers.get("stripe-signature")
     if not header:
-        raise Refused("missing Stripe-Signature header", "缺少 Stripe-Signature 签名头")
+        raise Refused(N_("missing Stripe-Signature header"))
     t, candidates = None, []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
@@ -63,26 +64,26 @@ def read_notification(conf: dict, headers: dict, body: bytes, *, tolerance: int,
         elif name == "v1":
             candidates.append(value)
     if not t or not t.isdigit() or not candidates:
-        raise Refused("malformed Stripe-Signature header", "Stripe-Signature 签名头格式不正确")
+        raise Refused(N_("malformed Stripe-Signature header"))
     secret = resolve(conf["webhook_secret"])
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     if not any(hmac.compare_digest(expected, c) for c in candidates):
-        raise Refused("bad signature", "签名不正确（伪造或已被篡改）")
+        raise Refused(N_("bad signature"))
     if abs((time.time() if now is None else now) - int(t)) > tolerance:
-        raise Refused("signature timestamp outside the tolerance (replayed?)", "签名时间超出允许范围（疑似重放）")
+        raise Refused(N_("signature timestamp outside the tolerance (replayed?)"))
     try:
         event = json.loads(body)
         refund = event["data"]["object"]
         status = DONE.get(refund["status"])
         if refund.get("object") != "refund" or status is None:
-            raise Refused(f"not a refund event: {excerpt(str(event.get('type')))}", "不是退款事件")
+            raise Refused(N_("not a refund event: {type}"), type=excerpt(str(event.get('type'))))
         return Notice(event_id=str(event["id"]), key=str(refund["metadata"]["returnflow_key"]), status=status,
                       amount=int(refund["amount"]), currency=str(refund["currency"]).upper(),
                       provider_ref=refund.get("id"), detail=str(refund["status"]))
     except (ValueError, KeyError, TypeError) as exc:
         if isinstance(exc, Refused):
             raise
-        raise Refused("not a refund event", "不是退款事件") from None
+        raise Refused(N_("not a refund event")) from None
 
 
 class StripeGateway:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from ... import outbound
 from ...outbound import OutboundError, excerpt
 from ..gateways import GatewaySettings, Leg, Outcome
+from ...errors import Explained
+from ...i18n import N_
 from . import crypto
 from .config import resolve
 
@@ -39,11 +41,19 @@ ABNORMAL = ("WeChat Pay: ABNORMAL: the refund could not reach the customer's acc
 
 
 class Refused(ValueError):
-    """A notification that must not be believed (what is wrong with it, in English and Chinese)."""
+    """A notification that must not be believed: what is wrong with it, as a msgid of the catalogs (`text`, with
+    {placeholders} from `values`); `en` is what the log keeps."""
 
-    def __init__(self, en: str, zh: str) -> None:
-        super().__init__(en)
-        self.en, self.zh = en, zh
+    def __init__(self, text: str, /, **values) -> None:
+        self.text, self.values = text, values
+        super().__init__(self.en)
+
+    @property
+    def en(self) -> str:
+        return self.text.format(**self.values)
+
+    def refusal(self, field: str, **kw) -> Explained:
+        return Explained(field, self.text, **kw, **self.values)
 
 
 def original(payment_ref: str | None) -> dict:
@@ -66,17 +76,17 @@ def check_signed(conf: dict, headers: dict, body: bytes, *, tolerance: int, now:
     t, nonce = headers.get("wechatpay-timestamp"), headers.get("wechatpay-nonce")
     signature, serial = headers.get("wechatpay-signature"), headers.get("wechatpay-serial")
     if not (t and nonce and signature):
-        raise Refused("missing Wechatpay-Signature headers", "缺少微信支付签名头")
+        raise Refused(N_("missing Wechatpay-Signature headers"))
     if conf.get("platform_serial") and serial != conf["platform_serial"]:
-        raise Refused("signed with an unknown platform key (Wechatpay-Serial)", "签名使用了未知的平台证书（序列号不符）")
+        raise Refused(N_("signed with an unknown platform key (Wechatpay-Serial)"))
     if not crypto.rsa_verify(conf["platform_public_key"], f"{t}\n{nonce}\n".encode() + body + b"\n", signature):
-        raise Refused("bad signature", "签名不正确（伪造或已被篡改）")
+        raise Refused(N_("bad signature"))
     try:
         stamp = int(t)
     except ValueError:
-        raise Refused("malformed Wechatpay-Timestamp", "微信支付签名时间格式不正确") from None
+        raise Refused(N_("malformed Wechatpay-Timestamp")) from None
     if abs((time.time() if now is None else now) - stamp) > tolerance:
-        raise Refused("signature timestamp outside the tolerance (replayed?)", "签名时间超出允许范围（疑似重放）")
+        raise Refused(N_("signature timestamp outside the tolerance (replayed?)"))
 
 
 @dataclass(frozen=True)
@@ -98,24 +108,24 @@ def read_notification(conf: dict, headers: dict, body: bytes, *, tolerance: int)
         event = json.loads(body)
         resource = event["resource"]
         if resource.get("algorithm") != "AEAD_AES_256_GCM":
-            raise Refused("unsupported resource algorithm", "不支持的通知加密算法")
+            raise Refused(N_("unsupported resource algorithm"))
         plain = crypto.aes_gcm_decrypt(resolve(conf["api_v3_key"]), resource["nonce"],
                                        resource.get("associated_data") or "", resource["ciphertext"])
         if plain is None:
-            raise Refused("the resource does not decrypt with the API v3 key", "通知内容无法用 APIv3 密钥解密")
+            raise Refused(N_("the resource does not decrypt with the API v3 key"))
         refund = json.loads(plain)
         status = DONE.get(refund["refund_status"])
         if status not in ("succeeded", "failed", "abnormal"):
-            raise Refused(f"not a final refund status: {refund['refund_status']}", "不是最终的退款状态")
+            raise Refused(N_("not a final refund status: {refund_status}"), refund_status=refund['refund_status'])
         if conf.get("mchid") and str(refund.get("mchid", conf["mchid"])) != str(conf["mchid"]):
-            raise Refused("the notification is for another merchant id", "通知属于其他商户号")
+            raise Refused(N_("the notification is for another merchant id"))
         return Notice(event_id=str(event["id"]), key=str(refund["out_refund_no"]), status=status,
                       amount=int(refund["amount"]["refund"]), currency=str(refund["amount"].get("currency", "CNY")),
                       provider_ref=refund.get("refund_id"), detail=str(refund["refund_status"]))
     except (ValueError, KeyError, TypeError) as exc:
         if isinstance(exc, Refused):
             raise
-        raise Refused("not a refund notification", "不是退款通知") from None
+        raise Refused(N_("not a refund notification")) from None
 
 
 class WechatPayGateway:
