@@ -51,9 +51,10 @@ def _check_outbound() -> None:
     from .notify.config import get_delivery_settings
     from .refunds.gateways import GatewaySettings
 
-    problems = {**get_delivery_settings().problems(), **GatewaySettings().problems()}
-    for name, (en, _zh) in problems.items():
-        console.print(f"[red]{name} {en}[/red]")
+    problems = {**get_delivery_settings().problems_in("en"),
+                **{name: en for name, (en, _zh) in GatewaySettings().problems().items()}}
+    for name, why in problems.items():
+        console.print(f"[red]{name} {why}[/red]")
     if problems:
         raise typer.Exit(2)
 

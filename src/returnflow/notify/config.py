@@ -71,11 +71,6 @@ class DeliverySettings(BaseSettings):
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name and name.endswith("_url") and value else value
 
-    def problems(self) -> dict[str, tuple[str, str]]:
-        """Provider URLs that may not be called, by variable: {name: (en, zh)} (readers being converted: use
-        problems_in(locale))."""
-        return {name: (exc.en, exc.zh) for name, exc in self._refusals().items()}
-
     def problems_in(self, locale: str) -> dict[str, str]:
         """Provider URLs that may not be called, by variable: {name: why, in `locale`}."""
         return {name: exc.said(locale) for name, exc in self._refusals().items()}

@@ -56,7 +56,7 @@ def _view(request: Request, actor: Actor, number: str, *, problem: dict | None =
         decision = decision_of_case(session, case)
         messages = messages_of(session, case.id)
         money = offer.money_state(session, case)
-        extra = {"approvals": case_sections.approvals(events), "refunds": case_sections.money(session, case),
+        extra = {"approvals": case_sections.approvals(events, locale), "refunds": case_sections.money(session, case),
                  "shipments": case_sections.shipments(session, case),
                  "inspections": case_sections.inspections(session, case, locale),
                  "replies": case_sections.reply_templates(session, case, locale),

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord
+from ..cases.views import reason_words
 from ..logistics.models import Shipment
 from ..money import fmt
 from ..notify import replies
@@ -24,7 +25,7 @@ VERDICTS = {"accept": N_("Accepted"), "accept_with_deduction": N_("Accepted with
 APPROVAL_ACTIONS = ("require_approval", "approve", "reject", "arbitrate")
 
 
-def approvals(events) -> list[dict[str, Any]]:
+def approvals(events, locale: str) -> list[dict[str, Any]]:
     """The review decisions on the timeline: sent up for approval, approved, rejected, overrides."""
     found = []
     for e in events:
@@ -32,7 +33,7 @@ def approvals(events) -> list[dict[str, Any]]:
             continue
         payload = e.payload or {}
         found.append({"at": e.created_at, "action": e.action, "who": e.actor_name or e.actor_role,
-                      "role": e.actor_role, "reason": payload.get("reason") or payload.get("override_reason") or "",
+                      "role": e.actor_role, "reason": reason_words(payload, locale) or payload.get("override_reason") or "",
                       "override": bool(payload.get("override"))})
     return found
 

@@ -29,7 +29,7 @@ from . import words
 from . import settings_log as delivery_log
 from . import settings_words as sw
 from .settings_thresholds import sla_rows
-from .frame import N_, gettext, locale_of, redirect, said
+from .frame import N_, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -162,7 +162,7 @@ def _sla_field(field: str) -> str:
 def _providers(locale: str) -> list[dict[str, Any]]:
     """notify/config.py's settings: secrets only said to be set, URLs redacted, a refused URL with the reason."""
     s = get_delivery_settings()
-    problems = {name: said(texts, locale) for name, texts in s.problems().items()}
+    problems = s.problems_in(locale)
     return [
         {"name": N_("Email (SMTP)"), "configured": bool(s.smtp_host),
          "missing": N_("No email is sent: no mail server is set (RETURNFLOW_SMTP_HOST)."), "facts": [

@@ -20,7 +20,7 @@ from ..refunds.api import pay_settings
 from ..refunds.providers import PROVIDERS
 from ..refunds.providers import config as pc
 from ..refunds.schemas import MoneySettingsIn
-from .frame import FLASH, N_, gettext, locale_of, redirect, said
+from .frame import FLASH, N_, gettext, locale_of, redirect
 from .settings_pages import AUDIT_ACTIONS, admin_actor, ctx, explain, posted, render, text_of
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +47,7 @@ ROUTING_LABELS = {"default_gateway": N_("Default gateway")}
 
 def label(name: str, locale: str) -> str:
     """A provider field's name in the reader's language (the labels providers.config words its refusals with)."""
-    text = said(pc.LABELS[name], locale)
+    text = gettext(locale, pc.KEY_NAMES[name])
     return text[:1].upper() + text[1:]
 
 

@@ -27,15 +27,7 @@ REQUIRED = {"wechatpay": ("mchid", "serial_no", "private_key", "api_v3_key", "pl
             "alipay": ("app_id", "private_key", "alipay_public_key", "api_url"),
             "stripe": ("secret_key", "webhook_secret", "api_url")}
 NAMES = {"wechatpay": N_("WeChat Pay"), "alipay": N_("Alipay"), "stripe": "Stripe"}  # msgids (a brand: as it is)
-LABELS = {"mchid": ("merchant id (mchid)", "商户号（mchid）"),
-          "serial_no": ("merchant certificate serial number", "商户证书序列号"),
-          "private_key": ("private key", "私钥"), "api_v3_key": ("API v3 key", "APIv3 密钥"),
-          "platform_serial": ("platform certificate serial number", "平台证书序列号"),
-          "platform_public_key": ("platform public key", "平台公钥"),
-          "app_id": ("app id", "应用 APPID"), "alipay_public_key": ("Alipay public key", "支付宝公钥"),
-          "api_url": ("API address", "接口地址"), "notify_url": ("notification address", "通知地址"),
-          "secret_key": ("secret key", "密钥"), "webhook_secret": ("webhook signing secret", "回调签名密钥")}
-# The keys' names as msgids of the catalogs (LABELS' (en, zh) pairs stay for the settings page until it reads these).
+# The keys' names as msgids of the catalogs.
 KEY_NAMES = {"mchid": N_("merchant id (mchid)"), "serial_no": N_("merchant certificate serial number"),
                   "private_key": N_("private key"), "api_v3_key": N_("API v3 key"),
                   "platform_serial": N_("platform certificate serial number"),
