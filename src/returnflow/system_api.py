@@ -12,7 +12,7 @@ from .cases.service import resolve_merchant
 from .cases.workflow import TRANSITIONS
 from .cases.models import CaseType
 from .errors import Forbidden
-from .i18n import ENGLISH, SUPPORTED, display_name
+from .i18n import ENGLISH, SUPPORTED, display_name, every
 from .labels import all_labels, clean
 from .web import DB, CurrentActor, mutate
 
@@ -26,7 +26,7 @@ async def workflow() -> dict:
     for t in TRANSITIONS:
         to = t.to.value if hasattr(t.to, "value") else ("(same)" if t.to is None else f"({t.to.__name__})")
         rows.append({"action": t.action, "from": sorted(s.value for s in t.sources), "to": to, "roles": list(t.roles),
-                     "requires": list(t.requires), "summary": {"en": t.summary_en, "zh-CN": t.summary_zh}})
+                     "requires": list(t.requires), "summary": every(t.summary)})
     return {"transitions": rows}
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from returnflow.flow_docs import render_markdown
+from returnflow.i18n import SUPPORTED, gettext
 from returnflow.cases.models import CaseState
 from returnflow.cases.workflow import TERMINAL_STATES, TRANSITIONS
 
@@ -46,7 +47,9 @@ def test_every_action_names_who_may_fire_it_and_says_what_it_does():
     actions = [t.action for t in TRANSITIONS]
     assert len(actions) == len(set(actions))
     for t in TRANSITIONS:
-        assert t.roles and t.summary_en and t.summary_zh and t.sources
+        assert t.roles and t.summary and t.sources
+        for lang in SUPPORTED:  # said in every language of the desk, from the catalogs
+            assert lang == "en" or gettext(lang, t.summary) != t.summary, (t.action, lang)
 
 
 def test_terminal_states_only_allow_reopening_and_notes():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..i18n import gettext
 from .models import CaseState
 from .retype import after_change_type
 from .views import STATE_LABELS
@@ -52,7 +53,7 @@ def render_markdown() -> str:
     for t in TRANSITIONS:
         sources = ", ".join(f"`{s.value}`" for s in CaseState if s in t.sources)
         out.append(f"| `{t.action}` | {sources} | {target(t)} | {', '.join(t.roles)} | "
-                   f"{', '.join(t.requires) or '-'} | {t.summary_zh} / {t.summary_en} |")
+                   f"{', '.join(t.requires) or '-'} | {gettext('zh-CN', t.summary)} / {t.summary} |")
     out += ["", CHANGE_TYPE]
     out += ["", "## Diagram", "", "```mermaid", render_mermaid(), "```", ""]
     return "\n".join(out)

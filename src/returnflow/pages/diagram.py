@@ -10,7 +10,7 @@ from ..cases.models import CaseState
 from ..cases.retype import after_change_type
 from ..cases.workflow import TRANSITIONS, after_approval, after_arbitration
 from . import words
-from .frame import said
+from .frame import gettext
 
 APPROVAL_TARGETS = ("awaiting_return", "in_repair", "resolving")
 
@@ -41,7 +41,7 @@ def process_table(locale: str) -> list[dict[str, Any]]:
             if state not in t.sources:
                 continue
             item = {"action": t.action, "label": words.word(words.ACTIONS, t.action, locale),
-                    "summary": said((t.summary_en, t.summary_zh), locale),
+                    "summary": gettext(locale, t.summary),
                     "roles": [words.word(words.ROLES, r, locale) for r in t.roles],
                     "targets": [(s, words.state_label(s, locale)) for s in _targets(t, state)], "rule": target(t)}
             (moves if item["targets"] else stays).append(item)
