@@ -118,7 +118,7 @@ def _underived(db) -> int:
 def _start(db, tmp_path: Path, name: str) -> subprocess.Popen:
     script = Path(sys.executable).parent / "returnflow"
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
-           "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", "RETURNFLOW_DERIVE": "worker", "RETURNFLOW_DERIVE_BATCH": "4"}
+           "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", "RETURNFLOW_DERIVE": "worker", "RETURNFLOW_DERIVE_BATCH": "2"}
     out = open(tmp_path / f"{name}.log", "ab")
     return subprocess.Popen([str(script), "worker", "--no-timers", "--no-outbox", "--report-every", "3600"],
                             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -160,7 +160,7 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
         for name in names:
             started[name] += 1
             _wait_started(tmp_path, name, started[name])
-        time.sleep(rng.uniform(0.0, 0.25))  # somewhere inside a batch, between batches, or after the last
+        time.sleep(rng.uniform(0.0, 0.1))  # somewhere inside a batch, between batches, or after the last
         for name in names:
             os.killpg(procs[name].pid, signal.SIGKILL)
             procs[name].wait(30)
