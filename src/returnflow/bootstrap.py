@@ -24,7 +24,7 @@ from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .audit import chain
 from .cases import side_effects
 from .cases.ports import PORTS, Ports
-from .jobs import derive
+from . import derive
 from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .marketplace import push as marketplace_push, schedule as marketplace_schedule
 from .notify import delivery, outbox, robots, webhooks
@@ -37,7 +37,7 @@ from .sla import hooks as sla_hooks, timers
 @dataclass(frozen=True)
 class Producer:
     """A workflow side-effect producer, the outbox topics it may write (its other writes are rows of our own), and
-    when it runs: in the event's own transaction (`derived=False`) or in the derivation step (jobs/derive.py)."""
+    when it runs: in the event's own transaction (`derived=False`) or in the derivation step (returnflow/derive.py)."""
 
     run: side_effects.SideEffects
     topics: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""The derivation step (jobs/derive.py): in `worker` mode a request writes its case, its event and the chain link,
+"""The derivation step (returnflow/derive.py): in `worker` mode a request writes its case, its event and the chain link,
 and a worker round derives the rest once; a `returnflow worker` killed with SIGKILL at random points while it
 derives loses nothing and doubles nothing (SQLite; PostgreSQL with two workers at once)."""
 
@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from returnflow.analytics.rollup import CaseSteps
 from returnflow.audit.models import EventLink
 from returnflow.cases.models import Case, CaseEvent, OutboxMessage
-from returnflow.jobs import derive
-from returnflow.jobs.models import EventDerivation
+from returnflow import derive
+from returnflow.derive import EventDerivation
 from returnflow.jobs.worker import Worker, lag
 from returnflow.notify.models import WebhookEndpoint
 from returnflow.sla.models import Timer

@@ -68,7 +68,7 @@ def declared() -> dict:
     """What returnflow/bootstrap.py declares, in the form the driver reports."""
     return {"producers": [_name(p.run) for p in bootstrap.PRODUCERS if not p.derived],
             "derived": [_name(p.run) for p in bootstrap.PRODUCERS if p.derived],
-            "after_event": ["returnflow.jobs.derive.after_event"],
+            "after_event": ["returnflow.derive.after_event"],
             "handlers": {k: _name(v) for k, v in bootstrap.HANDLERS.items()},
             "dead": [_name(h) for h, _topics in bootstrap.ON_DEAD],
             "timers": {k: _name(v) for k, (v, _topics) in bootstrap.TIMER_KINDS.items()},
@@ -90,7 +90,7 @@ def start(tmp_path: Path, entry: str, *args: str) -> dict:
 def test_the_declarations_name_every_area_that_takes_part():
     wiring = declared()
     # In the request's transaction only what the decision needs; the rest is derived from the event log, in the
-    # same order as declared (jobs/derive.py).
+    # same order as declared (derive.py).
     assert wiring["producers"] == [
         "returnflow.audit.chain.link_event", "returnflow.logistics.advance.on_arrival",
         "returnflow.logistics.hooks.shipment_of_a_recorded_return"]

@@ -207,7 +207,7 @@ class OutboxMessage(Base):
     # A message carrying a one-time code: never shown to staff, never replayed, redacted once sent, dead or expired.
     secret: Mapped[bool] = mapped_column(default=False, server_default=false())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A message derived from a case event (jobs/derive.py): the event and the message's place among the event's
+    # A message derived from a case event (returnflow/derive.py): the event and the message's place among the event's
     # messages; unique together, so deriving an event twice cannot queue its messages twice.
     event_id: Mapped[int | None] = mapped_column(BigInteger)
     event_item: Mapped[int | None] = mapped_column(SmallInteger)

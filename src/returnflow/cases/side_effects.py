@@ -1,5 +1,5 @@
 """What a case event sets off: a few rows in the event's own transaction, everything else derived from the event
-log afterwards (jobs/derive.py).
+log afterwards (returnflow/derive.py).
 
 Producers look at an event and return what they want written; they write nothing themselves. Each item they return
 is either an outbox message (`{"topic", "payload"}`: a webhook delivery per subscribed endpoint, a notice per

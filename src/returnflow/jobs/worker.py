@@ -4,7 +4,7 @@ reports its lag.
 It runs inside `returnflow serve` (a thread beside the API) by default and as `returnflow worker` processes at
 scale. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
 fires them, outbox messages with a time lease (see sla.timers and notify.outbox), the events to derive by their
-case (jobs/derive.py). While running, messages are
+case (returnflow/derive.py). While running, messages are
 delivered lane by lane on a few threads (notify.dispatch), so one slow receiver does not hold the others.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ..bootstrap import JOBS, bootstrap
-from . import derive
+from .. import derive
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings

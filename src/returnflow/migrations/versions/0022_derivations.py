@@ -24,8 +24,6 @@ def upgrade() -> None:
         'event_derivations',
         sa.Column('event_id', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('derived_at', UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(['event_id'], ['case_events.id'],
-                                name=op.f('fk_event_derivations_event_id_case_events')),
         sa.PrimaryKeyConstraint('event_id', name=op.f('pk_event_derivations')),
     )
     positions = op.create_table(

@@ -31,15 +31,43 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import bindparam, exists, func, insert, select, text, update
+from sqlalchemy import BigInteger, String, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column
 
-from ..cases import store
-from ..cases.side_effects import derive_effects
-from ..db import Tx, utcnow
-from .models import DerivePosition, EventDerivation
+from .cases import store
+from .cases.side_effects import derive_effects
+from .db import Base, Tx, UTCDateTime, utcnow
 
 log = logging.getLogger("returnflow.derive")
+
+
+class EventDerivation(Base):
+    """An event whose derived rows are written: inserted in the transaction that writes them, so an event is derived
+    exactly once (a second derivation fails on the key and rolls back)."""
+
+    __tablename__ = "event_derivations"
+
+    # A case_events id; no foreign key: the insert stays one index write, and an event deleted behind the app's
+    # back must still show as a gap in its chain (audit.chain.verify), not be kept by its derivation.
+    event_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    derived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DerivePosition(Base):
+    """The low-water mark of a derivation stream: every event with an id up to `event_id` is derived.
+
+    On PostgreSQL an event id can become visible after a higher one (ids are taken before commit), so a new mark is
+    first kept as `pending_id` with the snapshot's `pending_xmax`; it becomes the mark once every transaction that
+    was running then has ended (none can still add an event below it)."""
+
+    __tablename__ = "derive_positions"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_id: Mapped[int | None] = mapped_column(BigInteger)
+    pending_xmax: Mapped[int | None] = mapped_column(BigInteger)
+
 
 EVENTS = store.EVENTS
 DERIVED = EventDerivation.__table__
@@ -69,12 +97,13 @@ def mode() -> str:
 _UNDERIVED = (select(EVENTS.c.id, EVENTS.c.case_id)
               .where(EVENTS.c.id > bindparam("pos"), ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
               .order_by(EVENTS.c.id).limit(bindparam("limit")))
+_POSITION = select(POSITIONS.c.event_id).where(POSITIONS.c.name == STREAM)
 _OF_CASES = (select(EVENTS)
-             .where(EVENTS.c.case_id.in_(bindparam("ids", expanding=True)), EVENTS.c.id > bindparam("pos"),
+             .where(EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+                    EVENTS.c.id > func.coalesce(_POSITION.scalar_subquery(), 0),
                     ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
              .order_by(EVENTS.c.case_id, EVENTS.c.seq))
 _MARK = insert(DERIVED)
-_POSITION = select(POSITIONS.c.event_id).where(POSITIONS.c.name == STREAM)
 _LOW_WATER = select(func.coalesce(
     select(func.min(EVENTS.c.id)).where(EVENTS.c.id > bindparam("pos"),
                                         ~exists().where(DERIVED.c.event_id == EVENTS.c.id)).scalar_subquery() - 1,
@@ -120,29 +149,34 @@ def _event(row) -> dict:
     return dict(row._mapping)
 
 
-def _derive(session, case_ids: list[int], pos: int, now: datetime, result: Derived) -> None:
-    """Derives every underived event of the cases (claimed by the caller), case by case in seq order, each case
-    in a savepoint (a case whose producers fail is left underived and logged; the others are derived)."""
+def _derive(session, case_ids: list[int], now: datetime, result: Derived) -> None:
+    """Derives every underived event of the cases (claimed by the caller), case by case in seq order; with several
+    cases each in a savepoint (a case whose producers fail is left underived and logged; the others are derived),
+    one case alone without (it fails with its transaction)."""
     if not case_ids:
         return
     session.orm.connection()  # the ORM session (some producers use it) joins now, not inside a savepoint
     events: dict[int, list[dict]] = {}
-    for row in store.run(session, _OF_CASES, {"ids": case_ids, "pos": pos}):
+    for row in store.run(session, _OF_CASES, {"ids": case_ids}):
         events.setdefault(row.case_id, []).append(_event(row))
     cases = {c.id: c for c in store.load_many(session, sorted(events))}
     connection = session.connection()
+    alone = len(events) == 1
     for case_id in case_ids:
         todo, case = events.get(case_id), cases.get(case_id)
         if not todo or case is None:
             continue
-        savepoint = connection.begin_nested()
+        savepoint = None if alone else connection.begin_nested()
         try:
             messages = 0
             for event in todo:
                 store.run(session, _MARK, {"event_id": event["id"], "derived_at": now})
                 messages += derive_effects(session, case, event)
-            savepoint.commit()
+            if savepoint is not None:
+                savepoint.commit()
         except Exception:  # noqa: BLE001 — one case's failure must not hold the others back
+            if savepoint is None:
+                raise
             savepoint.rollback()
             log.exception("deriving the events of case %s failed", case_id)
             result.failed += 1
@@ -171,7 +205,7 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
             case_ids = list(store.run(session, _TRY_LOCK, {"ids": wanted, "k": LOCK_CLASS,
                                                            "n": len(case_ids)}).scalars())
         now = now or utcnow()
-        _derive(session, case_ids, pos, now, result)
+        _derive(session, case_ids, now, result)
         _advance(session, pos, postgres)
     LAGS.extend(result.lags)
     return result
@@ -187,8 +221,7 @@ def derive_cases(engine: Engine, case_ids: Iterable[int], *, now: datetime | Non
     with _transaction(engine) as session:
         if engine.dialect.name == "postgresql":
             store.run(session, _LOCK, {"ids": ids, "k": LOCK_CLASS}).all()  # in id order: no deadlock
-        pos = store.run(session, _POSITION).scalar() or 0
-        _derive(session, ids, pos, now or utcnow(), result)
+        _derive(session, ids, now or utcnow(), result)
     LAGS.extend(result.lags)
     return result
 
