@@ -290,7 +290,9 @@ class Seeded:
 
 
 def seed(url: str, n_orders: int) -> Seeded:
+    from returnflow.auth.actor import Actor
     from returnflow.auth.service import create_user, issue_token
+    from returnflow.logistics.service import save_address
     from returnflow.db import Database
     from returnflow.merchants.models import Merchant
     from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
@@ -317,6 +319,13 @@ def seed(url: str, n_orders: int) -> Seeded:
                 user = create_user(session, email=f"{role}@bench.test", name=f"{role} (bench)", role=role,
                                    merchant_id=merchant.id)
                 tokens[role] = issue_token(session, user=user, label="bench")
+            # A default return address: a return is only approved (by the policy, too) when it can be routed.
+            admin = create_user(session, email="admin@bench.test", name="admin (bench)", role="admin",
+                                merchant_id=merchant.id)
+            save_address(session, actor=Actor(kind="staff", role="admin", merchant_id=merchant.id, user_id=admin.id,
+                                              name="admin (bench)"), code="MAIN", data={
+                "name": "Returns desk", "contact": "Desk", "phone": "021-00000000",
+                "address": "上海市浦东新区示例路 1 号", "postcode": "200000", "is_default": True})
             upsert_orders(session, merchant_id=merchant.id, orders=orders)
         return Seeded(tokens=tokens, orders=[o.number for o in orders])
     finally:

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from ..sla.models import Timer
 from ..sla.timers import fire_due
 
 log = logging.getLogger("returnflow.worker")
+GATHER = 0.02  # seconds a woken worker waits before deriving, so the events of several commits share a transaction
 
 
 @dataclass
@@ -123,28 +125,39 @@ class Worker:
                 break
 
     def run(self) -> None:
-        """Loops until `stop` is set: fires due timers, and keeps the delivery lanes busy (a lane that finishes
-        wakes the loop to claim again). An error in one round is logged and the next round goes on."""
+        """Loops until `stop` is set: derives new events, fires due timers (at most once per poll interval unless
+        they keep it busy), and keeps the delivery lanes busy (a lane that finishes wakes the loop to claim again).
+        A commit of this process in worker mode wakes it too; it then waits GATHER seconds, so the events of a few
+        commits are derived in one transaction. An error in one round is logged and the next round goes on."""
         if self.messages:
             self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
         derive.WAKE.add(self.wake)  # a request of this process wakes it after its commit (worker mode)
+        poll = self.settings.worker_poll_seconds
+        timers_at, timers_busy = float("-inf"), False
         try:
             while not self.stop.is_set():
                 try:
                     result = Round()
                     if self.derivation:
                         self._derive(result)
-                    if self.timers:
+                    if self.timers and (timers_busy or time.monotonic() - timers_at >= poll):
+                        timers_at = time.monotonic()
                         self._fire_timers(result)
                         result.jobs = self._run_jobs()
+                        timers_busy = bool(result.timers_fired or result.timers_moot or result.jobs)
                     started = self.dispatcher.pump() if self.dispatcher is not None else 0
-                    busy = result.busy or started > 0
+                    busy = timers_busy or started > 0 or bool(sum(result.messages.values()))
                 except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
                     log.exception("worker round failed")
                     busy = False
-                if not busy:
-                    self.wake.wait(self.settings.worker_poll_seconds)
+                    result = Round()
+                if busy:
+                    continue
+                if not result.derived:
+                    self.wake.wait(poll)
                     self.wake.clear()
+                if self.derivation and not self.stop.is_set():
+                    time.sleep(GATHER)  # new events keep coming: let a few more commits join the next batch
         finally:
             derive.WAKE.discard(self.wake)
             if self.dispatcher is not None:
