@@ -95,7 +95,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
               "127.0.0.1", envvar="FORWARDED_ALLOW_IPS",
               help="Reverse proxies whose X-Forwarded-For is trusted for the client's address (comma-separated)"),
           worker: bool = typer.Option(True, "--worker/--no-worker",
-                                      help="Run the timer/outbox worker beside the API (off: run `returnflow worker`)"),
+                                      help="Run the worker (derivation, timers, outbox) beside the API (off: run "
+                                           "`returnflow worker`)"),
           ) -> None:
     """Migrate, then serve the API (health at /healthz, OpenAPI at /openapi.json, API under /api/v1)."""
     import uvicorn

@@ -180,3 +180,29 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
             OutboxMessage.event_id.is_not(None)).group_by(OutboxMessage.event_id, OutboxMessage.event_item)
             .having(func.count() > 1)).all()
     assert marks == events and doubled == []
+
+
+def test_a_timer_of_a_case_with_underived_events_waits_for_their_derivation(db, worker_mode):
+    from datetime import timedelta
+
+    from returnflow.sla.timers import fire_due
+
+    shop = shop_with_webhook(db)
+    make_order(db, shop, number="O-1")
+    number = open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    Worker(db).run_once(timers=False, messages=False)  # the opening's review clock starts
+    with db.read() as s:
+        due = s.scalar(select(Timer.due_at).where(Timer.kind == "review.due", Timer.status == "pending"))
+    assert due is not None
+    run(db, number, "approve", shop.actors["agent"])  # ends the review step; its derivation is still to come
+    late = due + timedelta(seconds=1)
+    waited = fire_due(db, now=late)
+    assert waited.fired == 0 and waited.retried >= 1  # the missed review deadline does not fire meanwhile
+    Worker(db).run_once(timers=False, messages=False)
+    with db.read() as s:
+        review = set(s.scalars(select(Timer.status).where(Timer.kind.like("review.%"))))
+    assert review == {"cancelled"}
+    fire_due(db, now=late)
+    with db.read() as s:
+        actions = s.scalars(select(CaseEvent.action).order_by(CaseEvent.seq)).all()
+    assert actions == ["open", "approve"]  # no escalation for a step that had ended
