@@ -82,7 +82,7 @@ class DeriveSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETURNFLOW_", env_file=".env", extra="ignore")
 
     derive: Literal["worker", "inline"] = "worker"
-    derive_batch: int = Field(default=200, ge=1)
+    derive_batch: int = Field(default=50, ge=1)
 
 
 @lru_cache

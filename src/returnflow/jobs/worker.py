@@ -111,6 +111,8 @@ class Worker:
             lags += batch.lags
             if batch.events < limit:
                 break
+            if self.db.dialect == "sqlite":
+                time.sleep(GATHER)  # one writer: let the requests waiting for the write lock in between batches
         if lags:
             lags.sort()
             result.derive_lag_p99 = round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 4)
