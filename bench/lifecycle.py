@@ -9,22 +9,28 @@ skipped with the reason when unreachable):
 1. seeds a merchant, staff tokens and N+W delivered one-line orders through the product's own services;
 2. FLOOR: serves bench/floor_app.py (one `async def` POST, small pydantic body, one INSERT through
    returnflow.db.make_engine) with uvicorn, one worker, and drives it with the same client at the same concurrency;
-3. starts `returnflow serve --workers 1` on loopback and walks W warm-up cases, then N timed cases,
-   through open (the policy decides and approves) → ship_return → receive → inspect → resolve → close with
-   CONCURRENCY clients
-   (one aiohttp keep-alive pool; client and server share the machine's cores);
-4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample) and that every
-   floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the run.
+3. twice, with derivation in worker mode (RETURNFLOW_DERIVE=worker: a request writes its case, event and chain link;
+   the worker derives timers, notices, webhook rows and the rollup from the event log): first `returnflow serve
+   --workers 1 --no-worker` with a separate `returnflow worker` process (as at scale), then `returnflow serve
+   --workers 1` with its worker thread; each walks W warm-up cases, then N timed cases, through open (the policy
+   decides and approves) → ship_return → receive → inspect → resolve → close with CONCURRENCY clients
+   (one aiohttp keep-alive pool; client, server and worker share the machine's cores);
+4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample), that every event
+   was derived and every case has the same derived rows (its timers, notices and rollup row with every milestone),
+   and that every floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the
+   run.
 
-Besides req/s it prints the server's CPU per request (the primary figure on a shared machine) and the SQL statements
-per request of each kind, counted in-process over 20 more cases walked through the same service calls after the
-timed run. Only successful requests count towards req/s. Environment overrides:
-    RF_BENCH_CASES=2000         timed cases per database
-    RF_BENCH_WARMUP=50          warm-up cases per database (not timed)
+Besides req/s it prints the server's (and the worker process's) CPU per request, the derivation lag (event written
+-> its derived rows written) p50/p99, `open` p99, and the SQL statements per request of each kind, counted
+in-process over 20 more cases walked through the same service calls after the timed runs (the request's own;
+the derivation's statements per event beside them). Only successful requests count towards req/s. Environment overrides:
+    RF_BENCH_CASES=1000         timed cases per database and worker placement
+    RF_BENCH_WARMUP=50          warm-up cases per run (not timed)
     RF_BENCH_CONCURRENCY=16     concurrent clients
     RF_BENCH_FLOOR_REQUESTS=20000
-    RF_BENCH_LIFECYCLE_SECONDS=75  time budget of the timed lifecycle phase (no new case is opened after it)
-    RF_BENCH_FLOOR_SECONDS=15      time budget of the timed floor phase
+    RF_BENCH_LIFECYCLE_SECONDS=30  time budget of each timed lifecycle phase (no new case is opened after it)
+    RF_BENCH_FLOOR_SECONDS=10      time budget of the timed floor phase
+    RF_BENCH_WORKER_POLL=0.1       RETURNFLOW_WORKER_POLL_SECONDS of the server and the worker
     RF_BENCH_DATABASES=sqlite,postgres
     RF_BENCH_IDEMPOTENCY=1      send an Idempotency-Key with every mutating call (default: none)
     RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
@@ -77,7 +83,7 @@ PHASE_TIMEOUT = 150.0  # seconds; a phase that takes longer is a hang, not a mea
 # The policy approves each bench return when it is opened (delivered 3 days ago, 99.00 CNY: inside cn-law's
 # 7-day window and its automatic limit), so `open` runs the policy and fires `approve` as the policy actor.
 STEPS = (
-    ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF-BENCH"}),
+    ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF-BENCH"}),  # the number: per case (below)
     ("receive", "warehouse", {}),
     ("inspect", "warehouse", {}),
     ("resolve", "finance", {}),
@@ -402,6 +408,8 @@ async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurre
                 continue
             tally.numbers.append(case["number"])
             for action, role, payload in STEPS:
+                if action == "ship_return":  # each parcel its own waybill
+                    payload = {**payload, "tracking_number": f"SF{case['number'][2:]}"}
                 case = await post(http, tally, action, f"{base}/api/v1/cases/{case['number']}/actions/{action}",
                                   {"version": case["version"], "payload": payload}, headers(role), 200)
                 if case is None:
@@ -545,6 +553,8 @@ def count_statements(url: str, seeded: Seeded, orders: list[str]) -> dict[str, f
                 present(session, [case], actors["agent"])
             for action, role, payload in STEPS:
                 current[0] = action
+                if action == "ship_return":  # each parcel its own waybill, as in the timed run
+                    payload = {**payload, "tracking_number": f"SF{case.number[2:]}"}
                 with db.transaction() as session:
                     case = service.act(session, actor=actors[role], number=case.number, action=action,
                                        version=case.version, payload=payload)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .cases import store
 from .cases.side_effects import derive_effects
+from .cases.store import OUTBOX
 from .db import Base, Tx, UTCDateTime, utcnow
 
 log = logging.getLogger("returnflow.derive")
@@ -104,6 +105,7 @@ _OF_CASES = (select(EVENTS)
                     ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
              .order_by(EVENTS.c.case_id, EVENTS.c.seq))
 _MARK = insert(DERIVED)
+_INSERT_KEYED = insert(OUTBOX)
 _LOW_WATER = select(func.coalesce(
     select(func.min(EVENTS.c.id)).where(EVENTS.c.id > bindparam("pos"),
                                         ~exists().where(DERIVED.c.event_id == EVENTS.c.id)).scalar_subquery() - 1,
@@ -149,64 +151,95 @@ def _event(row) -> dict:
     return dict(row._mapping)
 
 
-def _derive(session, case_ids: list[int], now: datetime, result: Derived) -> None:
-    """Derives every underived event of the cases (claimed by the caller), case by case in seq order; with several
-    cases each in a savepoint (a case whose producers fail is left underived and logged; the others are derived),
-    one case alone without (it fails with its transaction)."""
+def _derive(session, case_ids: list[int], now: datetime) -> Derived:
+    """Derives every underived event of the cases (claimed by the caller), case by case in seq order: their
+    derivation rows in one statement, the derived producers event by event, all their outbox messages in one
+    statement at the end. Raises when a producer fails (the caller rolls the transaction back)."""
+    result = Derived()
     if not case_ids:
-        return
-    session.orm.connection()  # the ORM session (some producers use it) joins now, not inside a savepoint
+        return result
     events: dict[int, list[dict]] = {}
     for row in store.run(session, _OF_CASES, {"ids": case_ids}):
         events.setdefault(row.case_id, []).append(_event(row))
+    if not events:
+        return result
     cases = {c.id: c for c in store.load_many(session, sorted(events))}
-    connection = session.connection()
-    alone = len(events) == 1
+    # First: a second derivation of any of these events fails here, before anything else is written.
+    store.run(session, _MARK, [{"event_id": e["id"], "derived_at": now} for todo in events.values() for e in todo])
+    messages: list[dict] = []
     for case_id in case_ids:
         todo, case = events.get(case_id), cases.get(case_id)
         if not todo or case is None:
             continue
-        savepoint = None if alone else connection.begin_nested()
-        try:
-            messages = 0
-            for event in todo:
-                store.run(session, _MARK, {"event_id": event["id"], "derived_at": now})
-                messages += derive_effects(session, case, event)
-            if savepoint is not None:
-                savepoint.commit()
-        except Exception:  # noqa: BLE001 — one case's failure must not hold the others back
-            if savepoint is None:
-                raise
-            savepoint.rollback()
-            log.exception("deriving the events of case %s failed", case_id)
-            result.failed += 1
-            continue
+        for event in todo:
+            messages += derive_effects(session, case, event)
         result.cases += 1
         result.events += len(todo)
-        result.messages += messages
         result.lags += [max((now - e["created_at"]).total_seconds(), 0.0) for e in todo]
+    if messages:
+        store.run(session, _INSERT_KEYED, messages)
+    result.messages = len(messages)
+    return result
+
+
+def _claim_and_derive(engine: Engine, case_ids: list[int], now: datetime, *, wait: bool) -> Derived:
+    """Derives the cases in a transaction of their own; PostgreSQL: only those not being derived by another worker
+    (`wait`: waits for them instead)."""
+    with _transaction(engine) as session:
+        if engine.dialect.name == "postgresql":
+            if wait:
+                store.run(session, _LOCK, {"ids": case_ids, "k": LOCK_CLASS}).all()  # in id order: no deadlock
+            else:
+                case_ids = list(store.run(session, _TRY_LOCK, {"ids": case_ids, "k": LOCK_CLASS,
+                                                               "n": len(case_ids)}).scalars())
+        session.orm.connection()  # the ORM session (some producers use it) joins this transaction
+        return _derive(session, case_ids, now)
+
+
+def _one_by_one(engine: Engine, case_ids: list[int], now: datetime, *, wait: bool) -> Derived:
+    """After a batch failed: each case in its own transaction, so one whose producers fail (logged, left underived,
+    tried again next round) does not hold the others back."""
+    total = Derived()
+    for case_id in case_ids:
+        try:
+            done = _claim_and_derive(engine, [case_id], now, wait=wait)
+        except Exception:  # noqa: BLE001 — logged; the next round tries again
+            log.exception("deriving the events of case %s failed", case_id)
+            total.failed += 1
+            continue
+        total.cases += done.cases
+        total.events += done.events
+        total.messages += done.messages
+        total.lags += done.lags
+    return total
 
 
 def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | None = None) -> Derived:
     """One batch of the worker: claims the cases of the oldest underived events (up to `limit` events), derives
     them in one transaction and moves the low-water mark. Returns what it did."""
     limit = limit or get_derive_settings().derive_batch
-    result = Derived()
     postgres = engine.dialect.name == "postgresql"
-    with _transaction(engine) as session:
-        pos = store.run(session, _POSITION).scalar() or 0
-        rows = store.run(session, _UNDERIVED, {"pos": pos, "limit": limit}).all()
-        case_ids = list(dict.fromkeys(r.case_id for r in rows))
-        if postgres and case_ids:
-            # Cases another worker is deriving are left to it: only the ones locked here (without waiting).
-            more = store.run(session, _UNDERIVED, {"pos": pos, "limit": 4 * limit}).all() if len(rows) == limit \
-                else rows
-            wanted = list(dict.fromkeys(r.case_id for r in more))
-            case_ids = list(store.run(session, _TRY_LOCK, {"ids": wanted, "k": LOCK_CLASS,
-                                                           "n": len(case_ids)}).scalars())
-        now = now or utcnow()
-        _derive(session, case_ids, now, result)
-        _advance(session, pos, postgres)
+    case_ids: list[int] = []
+    try:
+        with _transaction(engine) as session:
+            pos = store.run(session, _POSITION).scalar() or 0
+            rows = store.run(session, _UNDERIVED, {"pos": pos, "limit": limit}).all()
+            case_ids = list(dict.fromkeys(r.case_id for r in rows))
+            if postgres and case_ids:
+                # Cases another worker is deriving are left to it: only the ones locked here (without waiting).
+                more = store.run(session, _UNDERIVED, {"pos": pos, "limit": 4 * limit}).all() \
+                    if len(rows) == limit else rows
+                wanted = list(dict.fromkeys(r.case_id for r in more))
+                case_ids = list(store.run(session, _TRY_LOCK, {"ids": wanted, "k": LOCK_CLASS,
+                                                               "n": len(case_ids)}).scalars())
+            session.orm.connection()  # the ORM session (some producers use it) joins this transaction
+            result = _derive(session, case_ids, now or utcnow())
+            _advance(session, pos, postgres)
+    except Exception:  # noqa: BLE001 — a producer failed for some case: derive them one by one
+        if not case_ids:
+            raise
+        log.warning("a derivation batch failed; deriving its %d cases one by one", len(case_ids))
+        result = _one_by_one(engine, case_ids, now or utcnow(), wait=False)
     LAGS.extend(result.lags)
     return result
 
@@ -214,14 +247,15 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
 def derive_cases(engine: Engine, case_ids: Iterable[int], *, now: datetime | None = None) -> Derived:
     """Derives the underived events of these cases now (inline mode, after a request's commit), waiting for a worker
     deriving one of them to finish first."""
-    result = Derived()
     ids = sorted(set(case_ids))
     if not ids:
-        return result
-    with _transaction(engine) as session:
-        if engine.dialect.name == "postgresql":
-            store.run(session, _LOCK, {"ids": ids, "k": LOCK_CLASS}).all()  # in id order: no deadlock
-        _derive(session, ids, now or utcnow(), result)
+        return Derived()
+    try:
+        result = _claim_and_derive(engine, ids, now or utcnow(), wait=True)
+    except Exception:
+        if len(ids) == 1:
+            raise
+        result = _one_by_one(engine, ids, now or utcnow(), wait=True)
     LAGS.extend(result.lags)
     return result
 

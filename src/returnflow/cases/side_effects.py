@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from .store import OUTBOX, CaseRecord, enqueue_many, run
+from .store import CaseRecord, enqueue_many, run
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,6 @@ SideEffects = Callable[[Session, CaseRecord, dict], list["dict | Write"]]
 SIDE_EFFECTS: list[SideEffects] = []  # in the event's transaction
 DERIVED: list[SideEffects] = []  # in the derivation step, once per event
 AFTER_EVENT: list[Callable[[Session, CaseRecord, dict], None]] = []
-
-_INSERT_KEYED = insert(OUTBOX)
 
 
 def _produce(session: Session, producers: list[SideEffects], case: CaseRecord, event: dict) -> list[tuple[str, dict]]:
@@ -63,16 +60,13 @@ def write_side_effects(session: Session, case: CaseRecord, event: dict) -> None:
         hook(session, case, event)
 
 
-def derive_effects(session: Session, case: CaseRecord, event: dict) -> int:
-    """Writes what the derived producers ask for an event (read back from the log, with its `id`); returns the
-    number of outbox messages queued. Each message is keyed by (event id, its place), so a second derivation of
-    the same event fails on the key instead of queueing it again."""
-    messages = _produce(session, DERIVED, case, event)
-    if messages:
-        at = event["created_at"]
-        run(session, _INSERT_KEYED, [
-            {"merchant_id": case.merchant_id, "topic": topic, "case_id": case.id, "status": "pending", "attempts": 0,
+def derive_effects(session: Session, case: CaseRecord, event: dict) -> list[dict]:
+    """Writes the rows the derived producers ask for an event (read back from the log, with its `id`) and returns
+    their outbox messages as outbox rows, for the caller to insert with those of the other events of its batch.
+    Each is keyed by (event id, its place), so a second derivation of the same event fails on the key instead of
+    queueing it again."""
+    at = event["created_at"]
+    return [{"merchant_id": case.merchant_id, "topic": topic, "case_id": case.id, "status": "pending", "attempts": 0,
              "available_at": at, "lease_until": None, "created_at": at, "payload": payload,
              "event_id": event["id"], "event_item": item}
-            for item, (topic, payload) in enumerate(messages)])
-    return len(messages)
+            for item, (topic, payload) in enumerate(_produce(session, DERIVED, case, event))]
