@@ -11,7 +11,8 @@ skipped with the reason when unreachable):
    returnflow.db.make_engine) with uvicorn, one worker, and drives it with the same client at the same concurrency;
 3. twice, with derivation in worker mode (RETURNFLOW_DERIVE=worker: a request writes its case, event and chain link;
    the worker derives timers, notices, webhook rows and the rollup from the event log): first `returnflow serve
-   --workers 1 --no-worker` with a separate `returnflow worker` process (as at scale), then `returnflow serve
+   --workers 1 --no-worker` with separate `returnflow worker` processes (as at scale: two on PostgreSQL, one on
+   SQLite), then `returnflow serve
    --workers 1` with its worker thread; each walks W warm-up cases, then N timed cases, through open (the policy
    decides and approves) → ship_return → receive → inspect → resolve → close with CONCURRENCY clients
    (one aiohttp keep-alive pool; client, server and worker share the machine's cores);
@@ -31,6 +32,7 @@ the derivation's statements per event beside them). Only successful requests cou
     RF_BENCH_LIFECYCLE_SECONDS=30  time budget of each timed lifecycle phase (no new case is opened after it)
     RF_BENCH_FLOOR_SECONDS=10      time budget of the timed floor phase
     RF_BENCH_WORKER_POLL=0.1       RETURNFLOW_WORKER_POLL_SECONDS of the server and the worker
+    RF_BENCH_PG_WORKERS=2          separate `returnflow worker` processes on PostgreSQL (SQLite: one)
     RF_BENCH_DATABASES=sqlite,postgres
     RF_BENCH_IDEMPOTENCY=1      send an Idempotency-Key with every mutating call (default: none)
     RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
@@ -78,6 +80,9 @@ FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "10"))
 MODES = ("separate", "in serve")
 # How long an idle worker sleeps before it looks for new events again (RETURNFLOW_WORKER_POLL_SECONDS).
 WORKER_POLL = os.environ.get("RF_BENCH_WORKER_POLL", "0.1")
+# Separate `returnflow worker` processes: on PostgreSQL several share the derivation (a worker is bound by round
+# trips, not CPU); on SQLite one (one writer at a time).
+PG_WORKERS = int(os.environ.get("RF_BENCH_PG_WORKERS", "2"))
 PHASE_TIMEOUT = 150.0  # seconds; a phase that takes longer is a hang, not a measurement
 
 # The policy approves each bench return when it is opened (delivered 3 days ago, 99.00 CNY: inside cn-law's
@@ -691,8 +696,11 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
     env = {"RETURNFLOW_DATABASE_URL": url, "RETURNFLOW_DATA_DIR": str(workdir / "data"), "RETURNFLOW_DERIVE": "worker",
            "RETURNFLOW_WORKER_POLL_SECONDS": WORKER_POLL}
     first_event = last_event_id(url)
+    n_workers = (PG_WORKERS if name == "postgres" else 1) if mode == "separate" else 0
+    out.mode = f"{n_workers} separate worker{'s' if n_workers > 1 else ''}" if n_workers else mode
+    mode = out.mode
     with server(f"returnflow-{name}-{mode.replace(' ', '-')}", argv, env, port, workdir) as proc, \
-            (worker_process(name, env, workdir) if mode == "separate" else _nothing()) as worker:
+            worker_processes(name, env, workdir, n_workers) as workers:
         base = f"http://127.0.0.1:{port}"
         warm_tally, _ = asyncio.run(drive_lifecycle(base, seeded, orders[:N_WARMUP], CONCURRENCY))
         report_errors(f"{mode}: warm-up", warm_tally, result)
@@ -700,11 +708,11 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
         if profile_out:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
             profile_out.unlink(missing_ok=True)
-        worker_cpu0 = process_cpu(worker.pid) if worker is not None else 0.0
+        worker_cpu0 = sum(process_cpu(w.pid) for w in workers)
         with (pyspy(proc.pid, profile_out) if profile_out else _nothing()), CpuMeter(proc.pid) as cpu:
             tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, orders[N_WARMUP:], CONCURRENCY,
                                                          LIFECYCLE_BUDGET))
-        worker_cpu = process_cpu(worker.pid) - worker_cpu0 if worker is not None else 0.0
+        worker_cpu = sum(process_cpu(w.pid) for w in workers) - worker_cpu0
         report_errors(f"{mode}: lifecycle", tally, result)
         sample = random.Random(7).sample(tally.numbers, min(25, len(tally.numbers)))
         result.problems += asyncio.run(check_via_api(base, seeded, sample))
@@ -730,7 +738,7 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
     out.worker_cpu_ms = 1000 * worker_cpu / max(tally.ok, 1)
     log(f"   {mode}: server CPU per request {out.cpu_ms:.3f} ms vs floor {result.floor_cpu_ms:.3f} ms "
         f"= {result.floor_cpu_ms / out.cpu_ms:.0%} of floor by CPU (less sensitive to other load)"
-        + (f"; the worker process {out.worker_cpu_ms:.3f} ms per request" if worker is not None else ""))
+        + (f"; the worker processes {out.worker_cpu_ms:.3f} ms per request" if workers else ""))
     log(f"   {'request':<12}{'count':>7}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for kind in REQUEST_TYPES:
         lat = tally.latencies[kind]
@@ -744,22 +752,26 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
 
 
 @contextmanager
-def worker_process(name: str, env: dict[str, str], workdir: Path):
-    """A `returnflow worker` process beside the server (terminated at the end of the block)."""
-    logfile = workdir / f"worker-{name}.log"
-    with open(logfile, "wb") as out:
-        proc = subprocess.Popen(returnflow_command() + ["worker", "--report-every", "3600"],
-                                env={**os.environ, **env}, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
+def worker_processes(name: str, env: dict[str, str], workdir: Path, n: int):
+    """`n` `returnflow worker` processes beside the server (terminated at the end of the block)."""
+    procs = []
+    try:
+        for k in range(n):
+            with open(workdir / f"worker-{name}-{k}.log", "wb") as out:
+                procs.append(subprocess.Popen(returnflow_command() + ["worker", "--report-every", "3600"],
+                                              env={**os.environ, **env}, cwd=workdir, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        yield procs
+    finally:
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
 
 
 def last_event_id(url: str) -> int:
