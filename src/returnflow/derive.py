@@ -220,6 +220,8 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
     limit = limit or get_derive_settings().derive_batch
     postgres = engine.dialect.name == "postgresql"
     case_ids: list[int] = []
+    if not postgres and not _sqlite_work(engine):
+        return Derived()
     try:
         with _transaction(engine) as session:
             pos = store.run(session, _POSITION).scalar() or 0
@@ -242,6 +244,16 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
         result = _one_by_one(engine, case_ids, now or utcnow(), wait=False)
     LAGS.extend(result.lags)
     return result
+
+
+def _sqlite_work(engine: Engine) -> bool:
+    """Whether there is an event to derive or a mark to move, asked in a read transaction: SQLite has one writer,
+    and a worker with nothing to do must not take the write lock from the requests."""
+    with _transaction(engine.execution_options(sqlite_begin="DEFERRED")) as session:
+        pos = store.run(session, _POSITION).scalar() or 0
+        if store.run(session, _UNDERIVED, {"pos": pos, "limit": 1}).first() is not None:
+            return True
+        return (store.run(session, select(func.max(EVENTS.c.id))).scalar() or 0) > pos
 
 
 def derive_cases(engine: Engine, case_ids: Iterable[int], *, now: datetime | None = None) -> Derived:

@@ -143,10 +143,10 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
     Worker(db).run_once(timers=False, messages=False)
     want = signature(db, reference)
     assert want["derived"] == 3 and want["messages"] and want["timers"] and want["steps"]
-    numbers = [walk(db, shop, i) for i in range(1, 61)]
+    workers = 2 if db.dialect == "postgresql" else 1
+    numbers = [walk(db, shop, i) for i in range(1, 1 + 60 * workers)]  # two workers: a backlog twice as long
     assert _underived(db) == 3 * len(numbers)
 
-    workers = 2 if db.dialect == "postgresql" else 1
     names = [f"w{k}" for k in range(workers)]
     procs: dict[str, subprocess.Popen] = {}
     started = Counter()
@@ -160,7 +160,7 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
         for name in names:
             started[name] += 1
             _wait_started(tmp_path, name, started[name])
-        time.sleep(rng.uniform(0.0, 0.1))  # somewhere inside a batch, between batches, or after the last
+        time.sleep(rng.uniform(0.0, 0.08))  # somewhere inside a batch, between batches, or after the last
         for name in names:
             os.killpg(procs[name].pid, signal.SIGKILL)
             procs[name].wait(30)
