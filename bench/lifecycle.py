@@ -31,7 +31,7 @@ the derivation's statements per event beside them). Only successful requests cou
     RF_BENCH_FLOOR_REQUESTS=20000
     RF_BENCH_LIFECYCLE_SECONDS=30  time budget of each timed lifecycle phase (no new case is opened after it)
     RF_BENCH_FLOOR_SECONDS=10      time budget of the timed floor phase
-    RF_BENCH_WORKER_POLL=0.1       RETURNFLOW_WORKER_POLL_SECONDS of the server and the worker
+    RF_BENCH_WORKER_POLL=0.25      RETURNFLOW_WORKER_POLL_SECONDS of the server and the worker
     RF_BENCH_PG_WORKERS=2          separate `returnflow worker` processes on PostgreSQL (SQLite: one)
     RF_BENCH_DATABASES=sqlite,postgres
     RF_BENCH_IDEMPOTENCY=1      send an Idempotency-Key with every mutating call (default: none)
@@ -79,7 +79,7 @@ FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "10"))
 # Derivation runs in worker mode: with the worker as a separate process, then inside serve.
 MODES = ("separate", "in serve")
 # How long an idle worker sleeps before it looks for new events again (RETURNFLOW_WORKER_POLL_SECONDS).
-WORKER_POLL = os.environ.get("RF_BENCH_WORKER_POLL", "0.1")
+WORKER_POLL = os.environ.get("RF_BENCH_WORKER_POLL", "0.25")
 # Separate `returnflow worker` processes: on PostgreSQL several share the derivation (a worker is bound by round
 # trips, not CPU); on SQLite one (one writer at a time).
 PG_WORKERS = int(os.environ.get("RF_BENCH_PG_WORKERS", "2"))

@@ -30,7 +30,7 @@ from ..sla.models import Timer
 from ..sla.timers import fire_due
 
 log = logging.getLogger("returnflow.worker")
-GATHER = 0.02  # seconds a woken worker waits before deriving, so the events of several commits share a transaction
+GATHER = 0.1  # seconds a worker waits after deriving (or when woken) so the events of several commits share a batch
 
 
 @dataclass
