@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,8 +120,6 @@ _SET_POSITION = (update(POSITIONS).where(POSITIONS.c.name == STREAM)
                  .values(event_id=bindparam("event_id"), pending_id=bindparam("pending_id"),
                          pending_xmax=bindparam("pending_xmax")))
 
-# Derivation lags (seconds from the event's time to its derivation) of this process, newest last.
-LAGS: deque[float] = deque(maxlen=10_000)
 # Workers of this process waiting for work (a request in worker mode wakes them after its commit).
 WAKE: set[threading.Event] = set()
 
@@ -242,7 +239,6 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
             raise
         log.warning("a derivation batch failed; deriving its %d cases one by one", len(case_ids))
         result = _one_by_one(engine, case_ids, now or utcnow(), wait=False)
-    LAGS.extend(result.lags)
     return result
 
 
@@ -268,7 +264,6 @@ def derive_cases(engine: Engine, case_ids: Iterable[int], *, now: datetime | Non
         if len(ids) == 1:
             raise
         result = _one_by_one(engine, ids, now or utcnow(), wait=True)
-    LAGS.extend(result.lags)
     return result
 
 
@@ -343,11 +338,3 @@ def backlog(session, *, now: datetime | None = None) -> dict:
     return {"underived": count, "oldest_seconds": round(max((now - oldest).total_seconds(), 0.0), 3)
             if oldest is not None else 0.0, "position": pos}
 
-
-def lag_percentiles() -> dict:
-    """p50/p99 of the derivation lags this process measured (seconds), and how many."""
-    values = sorted(LAGS)
-    if not values:
-        return {"count": 0, "p50": None, "p99": None}
-    pick = lambda q: round(values[min(len(values) - 1, int(q * len(values)))], 4)  # noqa: E731
-    return {"count": len(values), "p50": pick(0.5), "p99": pick(0.99)}
