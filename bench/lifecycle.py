@@ -9,22 +9,30 @@ skipped with the reason when unreachable):
 1. seeds a merchant, staff tokens and N+W delivered one-line orders through the product's own services;
 2. FLOOR: serves bench/floor_app.py (one `async def` POST, small pydantic body, one INSERT through
    returnflow.db.make_engine) with uvicorn, one worker, and drives it with the same client at the same concurrency;
-3. starts `returnflow serve --workers 1` on loopback and walks W warm-up cases, then N timed cases,
-   through open (the policy decides and approves) → ship_return → receive → inspect → resolve → close with
-   CONCURRENCY clients
-   (one aiohttp keep-alive pool; client and server share the machine's cores);
-4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample) and that every
-   floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the run.
+3. twice, with derivation in worker mode (RETURNFLOW_DERIVE=worker: a request writes its case, event and chain link;
+   the worker derives timers, notices, webhook rows and the rollup from the event log): first `returnflow serve
+   --workers 1 --no-worker` with separate `returnflow worker` processes (as at scale: two on PostgreSQL, one on
+   SQLite), then `returnflow serve
+   --workers 1` with its worker thread; each walks W warm-up cases, then N timed cases, through open (the policy
+   decides and approves) → ship_return → receive → inspect → resolve → close with CONCURRENCY clients
+   (one aiohttp keep-alive pool; client, server and worker share the machine's cores);
+4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample), that every event
+   was derived and every case has the same derived rows (its timers, notices and rollup row with every milestone),
+   and that every floor row exists; any non-2xx answer is counted as an error, never as throughput, and fails the
+   run.
 
-Besides req/s it prints the server's CPU per request (the primary figure on a shared machine) and the SQL statements
-per request of each kind, counted in-process over 20 more cases walked through the same service calls after the
-timed run. Only successful requests count towards req/s. Environment overrides:
-    RF_BENCH_CASES=2000         timed cases per database
-    RF_BENCH_WARMUP=50          warm-up cases per database (not timed)
+Besides req/s it prints the server's (and the worker process's) CPU per request, the derivation lag (event written
+-> its derived rows written) p50/p99, `open` p99, and the SQL statements per request of each kind, counted
+in-process over 20 more cases walked through the same service calls after the timed runs (the request's own;
+the derivation's statements per event beside them). Only successful requests count towards req/s. Environment overrides:
+    RF_BENCH_CASES=1000         timed cases per database and worker placement
+    RF_BENCH_WARMUP=50          warm-up cases per run (not timed)
     RF_BENCH_CONCURRENCY=16     concurrent clients
     RF_BENCH_FLOOR_REQUESTS=20000
-    RF_BENCH_LIFECYCLE_SECONDS=75  time budget of the timed lifecycle phase (no new case is opened after it)
-    RF_BENCH_FLOOR_SECONDS=15      time budget of the timed floor phase
+    RF_BENCH_LIFECYCLE_SECONDS=30  time budget of each timed lifecycle phase (no new case is opened after it)
+    RF_BENCH_FLOOR_SECONDS=10      time budget of the timed floor phase
+    RF_BENCH_WORKER_POLL=0.25      RETURNFLOW_WORKER_POLL_SECONDS of the server and the worker
+    RF_BENCH_PG_WORKERS=2          separate `returnflow worker` processes on PostgreSQL (SQLite: one)
     RF_BENCH_DATABASES=sqlite,postgres
     RF_BENCH_IDEMPOTENCY=1      send an Idempotency-Key with every mutating call (default: none)
     RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
@@ -56,7 +64,7 @@ import aiohttp
 import orjson
 
 BENCH = Path(__file__).resolve().parent
-N_CASES = int(os.environ.get("RF_BENCH_CASES", "2000"))
+N_CASES = int(os.environ.get("RF_BENCH_CASES", "1000"))
 N_WARMUP = int(os.environ.get("RF_BENCH_WARMUP", "50"))
 CONCURRENCY = int(os.environ.get("RF_BENCH_CONCURRENCY", "16"))
 FLOOR_REQUESTS = int(os.environ.get("RF_BENCH_FLOOR_REQUESTS", "20000"))
@@ -66,14 +74,21 @@ PG_ADMIN = os.environ.get("RF_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:
 PROFILE_DIR = os.environ.get("RF_BENCH_PROFILE", "")
 # Time budgets (seconds): after them the clients take no new work (cases already opened are walked to the end),
 # so the run fits in 5 minutes even on a machine busy with other work; the output says when a budget cut a phase.
-LIFECYCLE_BUDGET = float(os.environ.get("RF_BENCH_LIFECYCLE_SECONDS", "75"))
-FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "15"))
+LIFECYCLE_BUDGET = float(os.environ.get("RF_BENCH_LIFECYCLE_SECONDS", "30"))
+FLOOR_BUDGET = float(os.environ.get("RF_BENCH_FLOOR_SECONDS", "10"))
+# Derivation runs in worker mode: with the worker as a separate process, then inside serve.
+MODES = ("separate", "in serve")
+# How long an idle worker sleeps before it looks for new events again (RETURNFLOW_WORKER_POLL_SECONDS).
+WORKER_POLL = os.environ.get("RF_BENCH_WORKER_POLL", "0.25")
+# Separate `returnflow worker` processes: on PostgreSQL several share the derivation (a worker is bound by round
+# trips, not CPU); on SQLite one (one writer at a time).
+PG_WORKERS = int(os.environ.get("RF_BENCH_PG_WORKERS", "2"))
 PHASE_TIMEOUT = 150.0  # seconds; a phase that takes longer is a hang, not a measurement
 
 # The policy approves each bench return when it is opened (delivered 3 days ago, 99.00 CNY: inside cn-law's
 # 7-day window and its automatic limit), so `open` runs the policy and fires `approve` as the policy actor.
 STEPS = (
-    ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF-BENCH"}),
+    ("ship_return", "agent", {"carrier": "SF", "tracking_number": "SF-BENCH"}),  # the number: per case (below)
     ("receive", "warehouse", {}),
     ("inspect", "warehouse", {}),
     ("resolve", "finance", {}),
@@ -286,7 +301,9 @@ class Seeded:
 
 
 def seed(url: str, n_orders: int) -> Seeded:
+    from returnflow.auth.actor import Actor
     from returnflow.auth.service import create_user, issue_token
+    from returnflow.logistics.service import save_address
     from returnflow.db import Database
     from returnflow.merchants.models import Merchant
     from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
@@ -313,6 +330,13 @@ def seed(url: str, n_orders: int) -> Seeded:
                 user = create_user(session, email=f"{role}@bench.test", name=f"{role} (bench)", role=role,
                                    merchant_id=merchant.id)
                 tokens[role] = issue_token(session, user=user, label="bench")
+            # A default return address: a return is only approved (by the policy, too) when it can be routed.
+            admin = create_user(session, email="admin@bench.test", name="admin (bench)", role="admin",
+                                merchant_id=merchant.id)
+            save_address(session, actor=Actor(kind="staff", role="admin", merchant_id=merchant.id, user_id=admin.id,
+                                              name="admin (bench)"), code="MAIN", data={
+                "name": "Returns desk", "contact": "Desk", "phone": "021-00000000",
+                "address": "上海市浦东新区示例路 1 号", "postcode": "200000", "is_default": True})
             upsert_orders(session, merchant_id=merchant.id, orders=orders)
         return Seeded(tokens=tokens, orders=[o.number for o in orders])
     finally:
@@ -389,6 +413,8 @@ async def drive_lifecycle(base: str, seeded: Seeded, orders: list[str], concurre
                 continue
             tally.numbers.append(case["number"])
             for action, role, payload in STEPS:
+                if action == "ship_return":  # each parcel its own waybill
+                    payload = {**payload, "tracking_number": f"SF{case['number'][2:]}"}
                 case = await post(http, tally, action, f"{base}/api/v1/cases/{case['number']}/actions/{action}",
                                   {"version": case["version"], "payload": payload}, headers(role), 200)
                 if case is None:
@@ -439,26 +465,54 @@ async def check_via_api(base: str, seeded: Seeded, numbers: list[str]) -> list[s
     return problems
 
 
-def check_in_database(url: str, expected_cases: int) -> list[str]:
+def check_in_database(url: str, numbers: list[str]) -> list[str]:
+    """Every case of the run is closed with exactly its events, and every event is derived: each case has the same
+    derived rows as the others (it walked the same steps): its timers, its notices and webhook rows, its rollup row
+    with every milestone."""
     from sqlalchemy import func, select
 
-    from returnflow.cases.models import Case, CaseEvent
+    from returnflow.analytics.rollup import CaseSteps
+    from returnflow.cases.models import Case, CaseEvent, OutboxMessage
     from returnflow.db import Database
+    from returnflow.derive import EventDerivation
+    from returnflow.sla.models import Timer
 
     db = Database(url)
     problems = []
+    expected_cases = len(numbers)
     try:
         with db.read() as s:
-            states = dict(s.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+            ids = [i for chunk in range(0, len(numbers), 500) for i in s.scalars(
+                select(Case.id).where(Case.number.in_(numbers[chunk:chunk + 500])))]
+            mine = Case.id.in_(ids)
+            states = dict(s.execute(select(Case.state, func.count()).where(mine).group_by(Case.state)).all())
             if states != {"closed": expected_cases}:
                 problems.append(f"case states {states}, expected {{'closed': {expected_cases}}}")
-            per_case = select(CaseEvent.case_id, func.count().label("n")).group_by(CaseEvent.case_id).subquery()
-            wrong = s.scalar(select(func.count()).select_from(per_case).where(per_case.c.n != EVENTS_PER_CASE))
+            events = dict(s.execute(select(CaseEvent.case_id, func.count()).where(CaseEvent.case_id.in_(ids))
+                                    .group_by(CaseEvent.case_id)).all())
+            wrong = sum(1 for i in ids if events.get(i) != EVENTS_PER_CASE)
             if wrong:
                 problems.append(f"{wrong} cases do not have exactly {EVENTS_PER_CASE} events")
-            events = s.scalar(select(func.count()).select_from(CaseEvent))
-            if events != expected_cases * EVENTS_PER_CASE:
-                problems.append(f"{events} events, expected {expected_cases * EVENTS_PER_CASE}")
+            derived = dict(s.execute(select(CaseEvent.case_id, func.count())
+                                     .join(EventDerivation, EventDerivation.event_id == CaseEvent.id)
+                                     .where(CaseEvent.case_id.in_(ids)).group_by(CaseEvent.case_id)).all())
+            timers = dict(s.execute(select(Timer.case_id, func.count()).where(Timer.case_id.in_(ids))
+                                    .group_by(Timer.case_id)).all())
+            notices = dict(s.execute(select(OutboxMessage.case_id, func.count())
+                                     .where(OutboxMessage.case_id.in_(ids), OutboxMessage.topic == "notify")
+                                     .group_by(OutboxMessage.case_id)).all())
+            steps = {r.case_id: r for r in s.scalars(select(CaseSteps).where(CaseSteps.case_id.in_(ids)))}
+        milestones = ("intake_at", "decision_at", "shipped_at", "received_at", "inspected_at", "resolved_at",
+                      "closed_at")
+        shapes = Counter((derived.get(i, 0), timers.get(i, 0), notices.get(i, 0),
+                          tuple(getattr(steps[i], m) is not None for m in milestones) if i in steps else None)
+                         for i in ids)
+        (want, _n), = shapes.most_common(1) or [((0, 0, 0, None), 0)]
+        if want[0] != EVENTS_PER_CASE or not want[1] or not want[2] or want[3] != (True,) * len(milestones):
+            problems.append(f"the usual case has derived rows {want} (derived events, timers, notices, rollup)")
+        odd = sum(n for shape, n in shapes.items() if shape != want)
+        if odd:
+            problems.append(f"{odd} cases differ in their derived rows: {dict(shapes)}")
     finally:
         db.dispose()
     return problems
@@ -479,7 +533,11 @@ def count_statements(url: str, seeded: Seeded, orders: list[str]) -> dict[str, f
     from returnflow.cases.views import present
     from returnflow.db import Database
 
+    from returnflow import derive
+
     bootstrap()  # every side effect, as in the server (returnflow/bootstrap.py)
+    os.environ["RETURNFLOW_DERIVE"] = "worker"  # the request's own statements; its derivation is counted apart
+    derive.get_derive_settings.cache_clear()
 
     db = Database(url)
     counts: Counter[str] = Counter()
@@ -500,15 +558,25 @@ def count_statements(url: str, seeded: Seeded, orders: list[str]) -> dict[str, f
                 present(session, [case], actors["agent"])
             for action, role, payload in STEPS:
                 current[0] = action
+                if action == "ship_return":  # each parcel its own waybill, as in the timed run
+                    payload = {**payload, "tracking_number": f"SF{case.number[2:]}"}
                 with db.transaction() as session:
                     case = service.act(session, actor=actors[role], number=case.number, action=action,
                                        version=case.version, payload=payload)
                     present(session, [case], actors[role])
+        current[0] = "derive"
+        events = 0
+        while True:
+            done = derive.derive_batch(db.engine, limit=500).events
+            events += done
+            if not done:
+                break
     finally:
         db.dispose()
     n = max(len(orders), 1)
     per = {kind: counts[kind] / n for kind in REQUEST_TYPES}
     per["mean"] = sum(counts[k] for k in REQUEST_TYPES) / (n * len(REQUEST_TYPES))
+    per["derivation per event"] = counts["derive"] / max(events, 1)
     return per
 
 
@@ -528,15 +596,25 @@ def floor_rows(url: str) -> int:
 # ---- one database ------------------------------------------------------------------------------------------------
 
 @dataclass
-class Result:
-    name: str
-    floor_rps: float = 0.0
+class ModeResult:
+    mode: str
     rps: float = 0.0
     cases_per_s: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
-    floor_cpu_ms: float = 0.0
+    open_p99_ms: float = 0.0
     cpu_ms: float = 0.0
+    worker_cpu_ms: float = 0.0
+    lag_p50_ms: float = 0.0
+    lag_p99_ms: float = 0.0
+
+
+@dataclass
+class Result:
+    name: str
+    floor_rps: float = 0.0
+    floor_cpu_ms: float = 0.0
+    modes: list[ModeResult] = field(default_factory=list)
     statements: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     skipped: str = ""
@@ -558,9 +636,9 @@ def report_errors(label: str, tally: Tally, result: Result) -> None:
 
 def bench_database(name: str, url: str, workdir: Path) -> Result:
     result = Result(name)
-    log(f"== {name}: seeding {N_CASES + N_WARMUP + N_COUNTED} orders")
+    log(f"== {name}: seeding {len(MODES) * (N_CASES + N_WARMUP) + N_COUNTED} orders")
     t0 = time.perf_counter()
-    seeded = seed(url, N_CASES + N_WARMUP + N_COUNTED)
+    seeded = seed(url, len(MODES) * (N_CASES + N_WARMUP) + N_COUNTED)
     log(f"   seeded in {time.perf_counter() - t0:.1f}s")
 
     # FLOOR: the minimal app on the same kind of database, same client, same concurrency.
@@ -586,60 +664,166 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
     log(f"   floor {floor_cpu.line(tally.ok)}")
     result.floor_cpu_ms = 1000 * floor_cpu.server / max(tally.ok, 1)
 
-    # The product: returnflow serve, one worker.
+    # The product, twice: derivation in `worker` mode, the worker first as a separate `returnflow worker` process
+    # (as at scale), then inside `serve` (a thread beside the API).
+    per_mode = N_WARMUP + N_CASES
+    for k, mode in enumerate(MODES):
+        orders = seeded.orders[k * per_mode:(k + 1) * per_mode]
+        result.modes.append(run_mode(name, url, workdir, seeded, orders, mode, result))
+    result.statements = count_statements(url, seeded, seeded.orders[len(MODES) * per_mode:])
+    log("   SQL statements per request (in-process, the same service calls as the API; derivation in worker mode, "
+        "so the request's own): " + ", ".join(f"{kind} {n:.1f}" for kind, n in result.statements.items()))
+    for problem in result.problems:
+        log(f"   PROBLEM: {problem}")
+    for m in result.modes:
+        log(f"lifecycle {name} ({m.mode}): {m.rps:,.0f} req/s = {100 * m.rps / result.floor_rps:.0f}% of floor "
+            f"({result.floor_rps:,.0f} req/s), {m.cases_per_s:,.0f} cases/s, p50 {m.p50_ms:.2f} ms, "
+            f"p99 {m.p99_ms:.2f} ms, open p99 {m.open_p99_ms:.1f} ms; server CPU {m.cpu_ms:.2f} ms/request "
+            f"(floor {result.floor_cpu_ms:.2f}), worker CPU {m.worker_cpu_ms:.2f} ms/request; "
+            f"derivation lag p50 {m.lag_p50_ms:.0f} ms, p99 {m.lag_p99_ms:.0f} ms; "
+            f"{result.statements.get('mean', float('nan')):.1f} SQL statements/request")
+    return result
+
+
+def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[str], mode: str,
+             result: Result) -> ModeResult:
+    """One timed lifecycle run of `returnflow serve` with derivation in worker mode; `mode`: "separate" (serve
+    --no-worker and one `returnflow worker` process) or "in serve" (the worker thread of serve)."""
+    out = ModeResult(mode)
     port = free_port()
     argv = returnflow_command() + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                                   "--log-level", "warning"]
-    env = {"RETURNFLOW_DATABASE_URL": url, "RETURNFLOW_DATA_DIR": str(workdir / "data")}
-    with server(f"returnflow-{name}", argv, env, port, workdir) as proc:
+                                   "--log-level", "warning"] + (["--no-worker"] if mode == "separate" else [])
+    env = {"RETURNFLOW_DATABASE_URL": url, "RETURNFLOW_DATA_DIR": str(workdir / "data"), "RETURNFLOW_DERIVE": "worker",
+           "RETURNFLOW_WORKER_POLL_SECONDS": WORKER_POLL}
+    first_event = last_event_id(url)
+    n_workers = (PG_WORKERS if name == "postgres" else 1) if mode == "separate" else 0
+    out.mode = f"{n_workers} separate worker{'s' if n_workers > 1 else ''}" if n_workers else mode
+    mode = out.mode
+    with server(f"returnflow-{name}-{mode.replace(' ', '-')}", argv, env, port, workdir) as proc, \
+            worker_processes(name, env, workdir, n_workers) as workers:
         base = f"http://127.0.0.1:{port}"
-        warm_tally, _ = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[:N_WARMUP], CONCURRENCY))
-        report_errors("warm-up", warm_tally, result)
-        profile_out = Path(PROFILE_DIR).resolve() / f"returnflow-{name}.txt" if PROFILE_DIR else None
+        warm_tally, _ = asyncio.run(drive_lifecycle(base, seeded, orders[:N_WARMUP], CONCURRENCY))
+        report_errors(f"{mode}: warm-up", warm_tally, result)
+        profile_out = Path(PROFILE_DIR).resolve() / f"returnflow-{name}-{mode}.txt" if PROFILE_DIR else None
         if profile_out:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
             profile_out.unlink(missing_ok=True)
+        worker_cpu0 = sum(process_cpu(w.pid) for w in workers)
         with (pyspy(proc.pid, profile_out) if profile_out else _nothing()), CpuMeter(proc.pid) as cpu:
-            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, seeded.orders[N_WARMUP:N_WARMUP + N_CASES],
-                                                         CONCURRENCY,
+            tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, orders[N_WARMUP:], CONCURRENCY,
                                                          LIFECYCLE_BUDGET))
-        report_errors("lifecycle", tally, result)
+        worker_cpu = sum(process_cpu(w.pid) for w in workers) - worker_cpu0
+        report_errors(f"{mode}: lifecycle", tally, result)
         sample = random.Random(7).sample(tally.numbers, min(25, len(tally.numbers)))
         result.problems += asyncio.run(check_via_api(base, seeded, sample))
-    opened = len(warm_tally.numbers) + len(tally.numbers)
-    if opened < N_WARMUP + N_CASES and not tally.cut:
-        result.problems.append(f"only {opened} of {N_WARMUP + N_CASES} cases were opened")
-    result.problems += check_in_database(url, opened)
-    result.statements = count_statements(url, seeded, seeded.orders[N_WARMUP + N_CASES:])
-    log("   SQL statements per request (in-process, the same service calls as the API): " + ", ".join(
-        f"{kind} {n:.1f}" for kind, n in result.statements.items()))
+        waited = wait_derived(url)
+    numbers = warm_tally.numbers + tally.numbers
+    if len(numbers) < len(orders) and not tally.cut:
+        result.problems.append(f"{mode}: only {len(numbers)} of {len(orders)} cases were opened")
+    result.problems += [f"{mode}: {p}" for p in check_in_database(url, numbers)]
+    out.lag_p50_ms, out.lag_p99_ms = derivation_lags(url, first_event)
 
     closed = len(tally.latencies["close"]) - sum(n for (k, _), n in tally.errors.items() if k == "close")
-    result.rps = tally.ok / elapsed
-    result.cases_per_s = closed / elapsed
+    out.rps = tally.ok / elapsed
+    out.cases_per_s = closed / elapsed
     every = [v for values in tally.latencies.values() for v in values]
-    result.p50_ms, result.p99_ms = pct(every, .5), pct(every, .99)
-    cut = f" (time budget: {len(tally.numbers)} of {N_CASES} cases)" if tally.cut else ""
-    log(f"   lifecycle: {len(tally.numbers)} cases{cut}, {tally.ok} requests ok, {tally.failed} failed, in {elapsed:.2f}s "
-        f"(concurrency {CONCURRENCY}{', Idempotency-Key on every write' if IDEMPOTENCY else ''})")
-    log(f"   lifecycle {cpu.line(tally.ok)}")
-    result.cpu_ms = 1000 * cpu.server / max(tally.ok, 1)
-    log(f"   server CPU per request: lifecycle {result.cpu_ms:.3f} ms vs floor {result.floor_cpu_ms:.3f} ms "
-        f"= {result.floor_cpu_ms / result.cpu_ms:.0%} of floor by CPU (less sensitive to other load)")
+    out.p50_ms, out.p99_ms = pct(every, .5), pct(every, .99)
+    out.open_p99_ms = pct(tally.latencies["open"], .99)
+    cut = f" (time budget: {len(tally.numbers)} of {len(orders) - N_WARMUP} cases)" if tally.cut else ""
+    log(f"   {mode}: {len(tally.numbers)} cases{cut}, {tally.ok} requests ok, {tally.failed} failed, in "
+        f"{elapsed:.2f}s (concurrency {CONCURRENCY}{', Idempotency-Key on every write' if IDEMPOTENCY else ''}); "
+        f"everything derived {waited:.1f}s after the last request")
+    log(f"   {mode}: {cpu.line(tally.ok)}")
+    out.cpu_ms = 1000 * cpu.server / max(tally.ok, 1)
+    out.worker_cpu_ms = 1000 * worker_cpu / max(tally.ok, 1)
+    log(f"   {mode}: server CPU per request {out.cpu_ms:.3f} ms vs floor {result.floor_cpu_ms:.3f} ms "
+        f"= {result.floor_cpu_ms / out.cpu_ms:.0%} of floor by CPU (less sensitive to other load)"
+        + (f"; the worker processes {out.worker_cpu_ms:.3f} ms per request" if workers else ""))
     log(f"   {'request':<12}{'count':>7}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for kind in REQUEST_TYPES:
         lat = tally.latencies[kind]
         log(f"   {kind:<12}{len(lat):>7}{pct(lat, .5):>9.2f}{pct(lat, .9):>9.2f}{pct(lat, .99):>9.2f}"
             f"{max(lat) * 1000 if lat else float('nan'):>9.2f}")
+    log(f"   derivation lag (event written -> all its derived rows written): p50 {out.lag_p50_ms:.0f} ms, "
+        f"p99 {out.lag_p99_ms:.0f} ms")
     if profile_out:
         summarise_profile(profile_out)
-    for problem in result.problems:
-        log(f"   PROBLEM: {problem}")
-    log(f"lifecycle {name}: {result.rps:,.0f} req/s = {100 * result.rps / result.floor_rps:.0f}% of floor "
-        f"({result.floor_rps:,.0f} req/s), {result.cases_per_s:,.0f} cases/s, p50 {result.p50_ms:.2f} ms, "
-        f"p99 {result.p99_ms:.2f} ms; server CPU {result.cpu_ms:.2f} ms/request (floor {result.floor_cpu_ms:.2f}), "
-        f"{result.statements.get('mean', float('nan')):.1f} SQL statements/request")
-    return result
+    return out
+
+
+@contextmanager
+def worker_processes(name: str, env: dict[str, str], workdir: Path, n: int):
+    """`n` `returnflow worker` processes beside the server (terminated at the end of the block)."""
+    procs = []
+    try:
+        for k in range(n):
+            with open(workdir / f"worker-{name}-{k}.log", "wb") as out:
+                procs.append(subprocess.Popen(returnflow_command() + ["worker", "--report-every", "3600"],
+                                              env={**os.environ, **env}, cwd=workdir, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def last_event_id(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from returnflow.cases.models import CaseEvent
+    from returnflow.db import Database
+
+    db = Database(url)
+    try:
+        with db.read() as s:
+            return s.scalar(select(func.max(CaseEvent.id))) or 0
+    finally:
+        db.dispose()
+
+
+def wait_derived(url: str, timeout: float = 60.0) -> float:
+    """Seconds until no event is left to derive (the workers catch up after the last request)."""
+    from returnflow import derive
+    from returnflow.db import Database
+
+    db = Database(url)
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < timeout:
+            with db.read() as s:
+                if derive.backlog(s)["underived"] == 0:
+                    break
+            time.sleep(0.1)
+    finally:
+        db.dispose()
+    return time.perf_counter() - t0
+
+
+def derivation_lags(url: str, after_event: int) -> tuple[float, float]:
+    """p50 and p99 (ms) of event written -> derived, over the events after `after_event`."""
+    from sqlalchemy import select
+
+    from returnflow.cases.models import CaseEvent
+    from returnflow.db import Database
+    from returnflow.derive import EventDerivation
+
+    db = Database(url)
+    try:
+        with db.read() as s:
+            rows = s.execute(select(CaseEvent.created_at, EventDerivation.derived_at)
+                             .join(EventDerivation, EventDerivation.event_id == CaseEvent.id)
+                             .where(CaseEvent.id > after_event)).all()
+    finally:
+        db.dispose()
+    lags = [(d - c).total_seconds() for c, d in rows]
+    return pct(lags, .5), pct(lags, .99)
 
 
 @contextmanager
@@ -704,11 +888,13 @@ def main() -> int:
     for r in results:
         if r.skipped:
             parts.append(f"{r.name} skipped ({r.skipped})")
-        elif r.floor_rps and r.rps:
-            parts.append(f"{r.name} {r.rps:,.0f} req/s = {100 * r.rps / r.floor_rps:.0f}% of floor "
-                         f"({r.floor_rps:,.0f} req/s), server CPU {r.cpu_ms:.2f} ms/request = "
-                         f"{100 * r.floor_cpu_ms / r.cpu_ms:.0f}% of floor's, "
-                         f"{r.statements.get('mean', float('nan')):.1f} SQL/request"
+        elif r.floor_rps and r.modes and all(m.rps for m in r.modes):
+            modes = ", ".join(f"{m.mode}: {m.rps:,.0f} req/s = {100 * m.rps / r.floor_rps:.0f}%, lag p50/p99 "
+                              f"{m.lag_p50_ms:.0f}/{m.lag_p99_ms:.0f} ms, open p99 {m.open_p99_ms:.0f} ms"
+                              for m in r.modes)
+            parts.append(f"{r.name} floor {r.floor_rps:,.0f} req/s; {modes}; "
+                         f"{r.statements.get('mean', float('nan')):.1f} SQL/request (+"
+                         f"{r.statements.get('derivation per event', float('nan')):.1f}/event derived)"
                          + (" [WITH ERRORS]" if r.problems else ""))
         else:
             parts.append(f"{r.name} failed")

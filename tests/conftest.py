@@ -29,6 +29,10 @@ auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism
 # it: allowed here for this process and, through the inherited environment, every server and worker it starts.
 OUTBOUND_ALLOWED = "127.0.0.1"
 os.environ["RETURNFLOW_OUTBOUND_ALLOWED_HOSTS"] = OUTBOUND_ALLOWED
+# The suite derives each event's timers, notices, webhook rows and rollup right after the request's commit (inline
+# mode: an eager worker in the same process), so its assertions read them at once; this process and every server it
+# starts. Tests of the worker mode set RETURNFLOW_DERIVE=worker themselves (tests/integration/test_derivation.py).
+os.environ.setdefault("RETURNFLOW_DERIVE", "inline")
 
 # RETURNFLOW_TEST_CLOCK_SHIFT=<days> moves the fixed instant (and, for tests marked `clock`, the process's clock)
 # that many days ahead: scripts/test runs `-m clock` once a year ahead, so no test breaks as the calendar moves on.

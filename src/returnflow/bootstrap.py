@@ -24,6 +24,7 @@ from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .audit import chain
 from .cases import side_effects
 from .cases.ports import PORTS, Ports
+from . import derive
 from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .marketplace import push as marketplace_push, schedule as marketplace_schedule
 from .notify import delivery, outbox, robots, webhooks
@@ -35,25 +36,33 @@ from .sla import hooks as sla_hooks, timers
 
 @dataclass(frozen=True)
 class Producer:
-    """A workflow side-effect producer and the outbox topics it may write (its other writes are rows of our own)."""
+    """A workflow side-effect producer, the outbox topics it may write (its other writes are rows of our own), and
+    when it runs: in the event's own transaction (`derived=False`) or in the derivation step (returnflow/derive.py)."""
 
     run: side_effects.SideEffects
     topics: tuple[str, ...] = ()
+    derived: bool = True
 
 
-# In the order they run for every case event (a producer sees the rows the ones before it wrote).
+# In the order they run for every case event (a producer sees the rows the ones before it wrote). The request's
+# transaction runs only what the decision itself needs (derived=False); the others run in the derivation step, in
+# this order, once per event (by the worker, or right after the commit in inline mode; see docs/architecture.md).
 PRODUCERS: tuple[Producer, ...] = (
     Producer(rollup.on_event),  # the analytics step summary (a row)
-    Producer(chain.link_event),  # the event's hash-chain link (a row)
+    # the event's hash-chain link: per case, its head read with the case; cheap, and the log is never unchained
+    Producer(chain.link_event, derived=False),
     Producer(robots.case_alerts, (robots.TOPIC,)),  # staff robots: escalations, approvals waiting
     Producer(sla_hooks.sla_clocks),  # step clocks (timer rows, kept by sla.timers)
     Producer(customer_notices, (delivery.TOPIC,)),
     Producer(staff_notices, (delivery.TOPIC,)),
     Producer(webhooks.webhook_events, (webhooks.TOPIC,)),
-    # advance exchange: the original arrived: its timer ends, a hold is released (charges.request queues that itself)
-    Producer(advance.on_arrival, (charges.TOPIC,)),
+    # advance exchange: the original arrived: its timer ends, a hold is released (charges.request queues that
+    # itself). In the transaction: money — the advance timer must not charge a customer whose goods arrived.
+    Producer(advance.on_arrival, (charges.TOPIC,), derived=False),
     Producer(logistics_hooks.return_instructions_on_approval, (delivery.TOPIC,)),
-    Producer(logistics_hooks.shipment_of_a_recorded_return),  # the inbound shipment (a row)
+    # the inbound shipment (a row): in the transaction, it is the recorded return itself (the receiving desk and
+    # carrier callbacks look the waybill up at once)
+    Producer(logistics_hooks.shipment_of_a_recorded_return, derived=False),
     Producer(subscriptions.subscribe_on_ship_return, (subscriptions.TOPIC,)),
     # a decision on a case synced from a marketplace goes back to the platform once (a push row and its message)
     Producer(marketplace_push.decisions, (marketplace_push.TOPIC,)),
@@ -112,7 +121,9 @@ def bootstrap() -> None:
     global _installed
     if _installed:
         return
-    side_effects.SIDE_EFFECTS[:] = [p.run for p in PRODUCERS]
+    side_effects.SIDE_EFFECTS[:] = [p.run for p in PRODUCERS if not p.derived]
+    side_effects.DERIVED[:] = [p.run for p in PRODUCERS if p.derived]
+    side_effects.AFTER_EVENT[:] = [derive.after_event]
     outbox.HANDLERS.clear()
     outbox.HANDLERS.update(HANDLERS)
     outbox.ON_DEAD[:] = [hook for hook, _topics in ON_DEAD]

@@ -96,7 +96,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
               "127.0.0.1", envvar="FORWARDED_ALLOW_IPS",
               help="Reverse proxies whose X-Forwarded-For is trusted for the client's address (comma-separated)"),
           worker: bool = typer.Option(True, "--worker/--no-worker",
-                                      help="Run the timer/outbox worker beside the API (off: run `returnflow worker`)"),
+                                      help="Run the worker (derivation, timers, outbox) beside the API (off: run "
+                                           "`returnflow worker`)"),
           ) -> None:
     """Migrate, then serve the API (health at /healthz, OpenAPI at /openapi.json, API under /api/v1)."""
     import uvicorn
@@ -337,11 +338,15 @@ app.add_typer(outbox_app, name="outbox")
 
 @app.command("worker")
 def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then exit"),
-               lag: bool = typer.Option(False, "--lag", help="Print the lag (due timers, outbox backlog) and exit"),
+               lag: bool = typer.Option(False, "--lag",
+                                        help="Print the lag (events to derive, due timers, outbox backlog) and exit"),
                report_every: float = typer.Option(30.0, help="Seconds between lag reports while running"),
                timers: bool = typer.Option(True, "--timers/--no-timers", help="Fire due timers"),
-               deliveries: bool = typer.Option(True, "--outbox/--no-outbox", help="Deliver outbox messages")) -> None:
-    """Fire due timers and deliver outbox messages (as many of these processes as you like, on PostgreSQL)."""
+               deliveries: bool = typer.Option(True, "--outbox/--no-outbox", help="Deliver outbox messages"),
+               derivation: bool = typer.Option(True, "--derive/--no-derive",
+                                               help="Derive what new case events set off")) -> None:
+    """Derive what case events set off, fire due timers and deliver outbox messages (as many of these processes as
+    you like, on PostgreSQL)."""
     import json
     import signal
     import threading
@@ -356,10 +361,11 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
 
     _check_outbound()
     run(db)
-    w = Worker(db, timers=timers, messages=deliveries)
+    w = Worker(db, timers=timers, messages=deliveries, derivation=derivation)
     if once:
-        r = w.run_once(timers=timers, messages=deliveries)
-        typer.echo(json.dumps({"timers_fired": r.timers_fired, "timers_moot": r.timers_moot,
+        r = w.run_once(timers=timers, messages=deliveries, derivation=derivation)
+        typer.echo(json.dumps({"derived": r.derived, "derive_lag_p99": r.derive_lag_p99,
+                               "timers_fired": r.timers_fired, "timers_moot": r.timers_moot,
                                "messages": r.messages, "lag": measure(db)}))
         return
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -106,11 +106,13 @@ def _tune_sqlite(engine: Engine) -> None:
 class Tx:
     """One write transaction's connection, with an ORM Session on it made on first use."""
 
-    __slots__ = ("_connection", "_session")
+    __slots__ = ("_connection", "_session", "after_commit")
 
     def __init__(self, connection) -> None:
         self._connection = connection
         self._session: Session | None = None
+        # Called once the transaction has committed (not after a rollback), e.g. the inline derivation step.
+        self.after_commit: dict = {}
 
     def connection(self):
         return self._connection
@@ -164,6 +166,8 @@ class Database:
                 tx.flush_orm()
             finally:
                 tx.close()
+        for hook in tx.after_commit.values():
+            hook()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -21,3 +21,4 @@ from .cases.conversation import CaseHandoff, CaseMessage, CasePlan  # noqa: F401
 from .pages.models import PortalAttempt, PortalCode, PortalSession  # noqa: F401
 from .marketplace import models as _marketplace  # noqa: F401
 from .caches import CacheVersion  # noqa: F401
+from .derive import DerivePosition, EventDerivation  # noqa: F401

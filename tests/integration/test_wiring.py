@@ -27,7 +27,7 @@ import atexit, json, os, sys
 def dump():
     from returnflow.analytics.report import REPORTS
     from returnflow.cases.ports import PORTS
-    from returnflow.cases.side_effects import SIDE_EFFECTS
+    from returnflow.cases.side_effects import AFTER_EVENT, DERIVED, SIDE_EFFECTS
     from returnflow.notify.outbox import HANDLERS, ON_DEAD
     from returnflow.refunds.charges import ON_OUTCOME
     from returnflow.sla.timers import ON_DUE
@@ -35,7 +35,8 @@ def dump():
     def name(f):
         return f"{f.__module__}.{f.__qualname__}"
     with open(os.environ["WIRING_OUT"], "w") as out:
-        json.dump({"producers": [name(p) for p in SIDE_EFFECTS],
+        json.dump({"producers": [name(p) for p in SIDE_EFFECTS], "derived": [name(p) for p in DERIVED],
+                   "after_event": [name(h) for h in AFTER_EVENT],
                    "handlers": {k: name(v) for k, v in HANDLERS.items()}, "dead": [name(h) for h in ON_DEAD],
                    "timers": {k: name(v) for k, v in ON_DUE.items()},
                    "outcomes": {k: name(v) for k, v in ON_OUTCOME.items()}, "reports": list(REPORTS),
@@ -65,7 +66,9 @@ def _name(f) -> str:
 
 def declared() -> dict:
     """What returnflow/bootstrap.py declares, in the form the driver reports."""
-    return {"producers": [_name(p.run) for p in bootstrap.PRODUCERS],
+    return {"producers": [_name(p.run) for p in bootstrap.PRODUCERS if not p.derived],
+            "derived": [_name(p.run) for p in bootstrap.PRODUCERS if p.derived],
+            "after_event": ["returnflow.derive.after_event"],
             "handlers": {k: _name(v) for k, v in bootstrap.HANDLERS.items()},
             "dead": [_name(h) for h, _topics in bootstrap.ON_DEAD],
             "timers": {k: _name(v) for k, (v, _topics) in bootstrap.TIMER_KINDS.items()},
@@ -86,7 +89,18 @@ def start(tmp_path: Path, entry: str, *args: str) -> dict:
 
 def test_the_declarations_name_every_area_that_takes_part():
     wiring = declared()
+    # In the request's transaction only what the decision needs; the rest is derived from the event log, in the
+    # same order as declared (derive.py).
     assert wiring["producers"] == [
+        "returnflow.audit.chain.link_event", "returnflow.logistics.advance.on_arrival",
+        "returnflow.logistics.hooks.shipment_of_a_recorded_return"]
+    assert wiring["derived"] == [
+        "returnflow.analytics.rollup.on_event", "returnflow.notify.robots.case_alerts",
+        "returnflow.sla.hooks.sla_clocks", "returnflow.notify.hooks.customer_notices",
+        "returnflow.notify.hooks.staff_notices", "returnflow.notify.webhooks.webhook_events",
+        "returnflow.logistics.hooks.return_instructions_on_approval",
+        "returnflow.logistics.subscriptions.subscribe_on_ship_return", "returnflow.marketplace.push.decisions"]
+    assert [_name(p.run) for p in bootstrap.PRODUCERS] == [
         "returnflow.analytics.rollup.on_event", "returnflow.audit.chain.link_event",
         "returnflow.notify.robots.case_alerts", "returnflow.sla.hooks.sla_clocks",
         "returnflow.notify.hooks.customer_notices", "returnflow.notify.hooks.staff_notices",
@@ -119,7 +133,7 @@ def test_each_entry_point_in_a_fresh_interpreter_sees_the_whole_wiring(tmp_path,
 
 def test_importing_modules_wires_nothing(tmp_path):
     seen = start(tmp_path, "import")
-    assert seen == {"producers": [], "handlers": {}, "dead": [], "timers": {}, "outcomes": {}, "reports": [],
+    assert seen == {"producers": [], "derived": [], "after_event": [], "handlers": {}, "dead": [], "timers": {}, "outcomes": {}, "reports": [],
                     "questions": {"return_address_routable": "returnflow.cases.ports._unwired",
                                   "replacement_paid_for": "returnflow.cases.ports._unwired",
                                   "refund_states": "returnflow.cases.ports._unwired"}}
@@ -130,6 +144,7 @@ def test_bootstrap_twice_installs_the_same_once():
     bootstrap.bootstrap()
     bootstrap.bootstrap()
     assert [_name(p) for p in side_effects.SIDE_EFFECTS] == before["producers"]
+    assert [_name(p) for p in side_effects.DERIVED] == before["derived"]
 
 
 def test_every_topic_a_producer_or_timer_declares_has_a_worker_handler():
@@ -187,7 +202,7 @@ def test_what_producers_write_on_a_walk_through_a_return_is_what_they_declare(cl
     make_order(db, shop)
     declared_topics = {p.run: set(p.topics) for p in bootstrap.PRODUCERS}
     written: dict = {}
-    original = list(side_effects.SIDE_EFFECTS)
+    original, derived = list(side_effects.SIDE_EFFECTS), list(side_effects.DERIVED)
 
     def watched(producer):
         def run(session, case, event):
@@ -197,6 +212,7 @@ def test_what_producers_write_on_a_walk_through_a_return_is_what_they_declare(cl
         return run
 
     side_effects.SIDE_EFFECTS[:] = [watched(p) for p in original]
+    side_effects.DERIVED[:] = [watched(p) for p in derived]  # (run right after each commit: the suite is inline)
     try:
         r = client.post("/api/v1/cases", headers=shop.headers(), json={
             "order": "O-1", "type": "return_refund", "channel": "portal", "reason": "wrong_size",
@@ -212,6 +228,7 @@ def test_what_producers_write_on_a_walk_through_a_return_is_what_they_declare(cl
             case = r.json()
     finally:
         side_effects.SIDE_EFFECTS[:] = original
+        side_effects.DERIVED[:] = derived
     assert set(written) == set(declared_topics)  # every producer ran
     assert any(written.values())  # and some wrote messages
     for producer, topics in written.items():

@@ -186,7 +186,8 @@ class OutboxMessage(Base):
     """A side effect written in the same transaction as the change that caused it; the worker delivers it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_available", "status", "available_at"),)
+    __table_args__ = (Index("ix_outbox_status_available", "status", "available_at"),
+                      Index("ix_outbox_event_item", "event_id", "event_item", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
@@ -206,6 +207,10 @@ class OutboxMessage(Base):
     # A message carrying a one-time code: never shown to staff, never replayed, redacted once sent, dead or expired.
     secret: Mapped[bool] = mapped_column(default=False, server_default=false())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A message derived from a case event (returnflow/derive.py): the event and the message's place among the event's
+    # messages; unique together, so deriving an event twice cannot queue its messages twice.
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_item: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 def outbox_lane(row: dict) -> str:

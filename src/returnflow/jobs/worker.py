@@ -1,8 +1,10 @@
-"""The worker: fires due timers and delivers outbox messages, in a loop; reports its lag.
+"""The worker: derives what new case events set off, fires due timers and delivers outbox messages, in a loop;
+reports its lag.
 
 It runs inside `returnflow serve` (a thread beside the API) by default and as `returnflow worker` processes at
 scale. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
-fires them, outbox messages with a time lease (see sla.timers and notify.outbox). While running, messages are
+fires them, outbox messages with a time lease (see sla.timers and notify.outbox), the events to derive by their
+case (returnflow/derive.py). While running, messages are
 delivered lane by lane on a few threads (notify.dispatch), so one slow receiver does not hold the others.
 """
 
@@ -12,12 +14,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 
 from ..bootstrap import JOBS, bootstrap
+from .. import derive
 from ..db import Database, utcnow
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
@@ -26,10 +30,13 @@ from ..sla.models import Timer
 from ..sla.timers import fire_due
 
 log = logging.getLogger("returnflow.worker")
+GATHER = 0.1  # seconds a worker waits after deriving (or when woken) so the events of several commits share a batch
 
 
 @dataclass
 class Round:
+    derived: int = 0  # events derived
+    derive_lag_p99: float | None = None  # seconds from an event to its derivation, this round
     timers_fired: int = 0
     timers_moot: int = 0
     timers_retried: int = 0
@@ -38,7 +45,8 @@ class Round:
 
     @property
     def busy(self) -> bool:
-        return bool(self.timers_fired or self.timers_moot or sum(self.messages.values()) or self.jobs)
+        return bool(self.derived or self.timers_fired or self.timers_moot or sum(self.messages.values())
+                    or self.jobs)
 
 
 class _Stop(threading.Event):
@@ -57,19 +65,23 @@ class Worker:
     """One worker: `run_once` does a round (used with a controlled clock in tests); `run` loops until stopped."""
 
     def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
-                 timers: bool = True, messages: bool = True) -> None:
+                 timers: bool = True, messages: bool = True, derivation: bool = True) -> None:
         bootstrap()  # the handlers it delivers with and the producers of what it fires (returnflow/bootstrap.py)
         self.db = db
-        self.timers, self.messages = timers, messages
+        self.timers, self.messages, self.derivation = timers, messages, derivation
         self.settings = settings or get_delivery_settings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
         self.wake = threading.Event()
         self.stop = _Stop(self.wake)
         self.dispatcher: Dispatcher | None = None
 
-    def run_once(self, now: datetime | None = None, *, timers: bool = True, messages: bool = True) -> Round:
-        """Fires the timers due at `now` (until none is left) and delivers one batch of due messages."""
+    def run_once(self, now: datetime | None = None, *, timers: bool = True, messages: bool = True,
+                 derivation: bool = True) -> Round:
+        """Derives the new events (until none is left), fires the timers due at `now` (until none is left) and
+        delivers one batch of due messages."""
         result = Round()
+        if derivation:
+            self._derive(result)
         if timers:
             self._fire_timers(result, now)
             result.jobs = self._run_jobs(now)
@@ -88,6 +100,23 @@ class Worker:
                 log.exception("job %s failed", getattr(job, "__name__", job))
         return done
 
+    def _derive(self, result: Round) -> None:
+        """Derives batches of new events until a batch finds less than a full batch (what is left is claimed by
+        other workers, or failed and is logged)."""
+        limit = derive.get_derive_settings().derive_batch
+        lags: list[float] = []
+        while True:
+            batch = derive.derive_batch(self.db.engine, limit=limit)
+            result.derived += batch.events
+            lags += batch.lags
+            if batch.events < limit:
+                break
+            if self.db.dialect == "sqlite":
+                time.sleep(GATHER)  # one writer: let the requests waiting for the write lock in between batches
+        if lags:
+            lags.sort()
+            result.derive_lag_p99 = round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 4)
+
     def _fire_timers(self, result: Round, now: datetime | None = None) -> None:
         while True:
             batch = fire_due(self.db, now=now, limit=self.settings.worker_batch)
@@ -98,41 +127,58 @@ class Worker:
                 break
 
     def run(self) -> None:
-        """Loops until `stop` is set: fires due timers, and keeps the delivery lanes busy (a lane that finishes
-        wakes the loop to claim again). An error in one round is logged and the next round goes on."""
+        """Loops until `stop` is set: derives new events, fires due timers (at most once per poll interval unless
+        they keep it busy), and keeps the delivery lanes busy (a lane that finishes wakes the loop to claim again).
+        A commit of this process in worker mode wakes it too; it then waits GATHER seconds, so the events of a few
+        commits are derived in one transaction. An error in one round is logged and the next round goes on."""
         if self.messages:
             self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
+        derive.WAKE.add(self.wake)  # a request of this process wakes it after its commit (worker mode)
+        poll = self.settings.worker_poll_seconds
+        timers_at, timers_busy = float("-inf"), False
         try:
             while not self.stop.is_set():
                 try:
                     result = Round()
-                    if self.timers:
+                    if self.derivation:
+                        self._derive(result)
+                    if self.timers and (timers_busy or time.monotonic() - timers_at >= poll):
+                        timers_at = time.monotonic()
                         self._fire_timers(result)
                         result.jobs = self._run_jobs()
+                        timers_busy = bool(result.timers_fired or result.timers_moot or result.jobs)
                     started = self.dispatcher.pump() if self.dispatcher is not None else 0
-                    busy = result.busy or started > 0
+                    busy = timers_busy or started > 0 or bool(sum(result.messages.values()))
                 except Exception:  # noqa: BLE001 — the database may be restarting; keep trying
                     log.exception("worker round failed")
                     busy = False
-                if not busy:
-                    self.wake.wait(self.settings.worker_poll_seconds)
+                    result = Round()
+                if busy:
+                    continue
+                if not result.derived:
+                    self.wake.wait(poll)
                     self.wake.clear()
+                if self.derivation and not self.stop.is_set():
+                    time.sleep(GATHER)  # new events keep coming: let a few more commits join the next batch
         finally:
+            derive.WAKE.discard(self.wake)
             if self.dispatcher is not None:
                 self.dispatcher.close()  # what is in flight is delivered and recorded
 
 
 def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = None) -> dict:
-    """How far behind the workers are: due timers and the age of the oldest, the outbox backlog, dead letters;
-    only one merchant's when `merchant_id` is given."""
+    """How far behind the workers are: events not derived yet and the age of the oldest (the whole deployment's),
+    due timers and the age of the oldest, the outbox backlog, dead letters; only one merchant's timers and outbox
+    when `merchant_id` is given."""
     now = now or utcnow()
     stmt = select(func.count(), func.min(Timer.due_at)).where(Timer.status == "pending", Timer.due_at <= now)
     if merchant_id is not None:
         stmt = stmt.where(Timer.merchant_id == merchant_id)
     with db.read() as session:
         due, oldest = session.execute(stmt).one()
+        derivation = derive.backlog(session, now=now)
     age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
-    return {"timers": {"due": due, "oldest_due_seconds": round(age, 3)},
+    return {"derivation": derivation, "timers": {"due": due, "oldest_due_seconds": round(age, 3)},
             "outbox": outbox.backlog(db, now=now, merchant_id=merchant_id)}
 
 

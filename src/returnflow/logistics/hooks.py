@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..cases.side_effects import Write
@@ -15,7 +16,10 @@ from .service import instructions, route
 
 SHIPMENTS = Shipment.__table__
 TRACKING = TrackingEvent.__table__
-_NEW_SHIPMENT = insert(SHIPMENTS)
+# Two cases recording the same waybill at once: the second insert waits for the first and writes nothing (instead
+# of failing on the unique (merchant, carrier, number)); both find the one parcel by its number.
+_NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothing(),
+                 "sqlite": sqlite.insert(SHIPMENTS).on_conflict_do_nothing()}
 _WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at).where(
     TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
     TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None))
@@ -74,7 +78,7 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
     newest = adapters.latest(waiting)
     if newest is not None:
         row |= {"status": newest.status, "status_at": newest.occurred_at}
-    writes = [Write(_NEW_SHIPMENT, row)]
+    writes = [Write(_NEW_SHIPMENT[session.get_bind().dialect.name], row)]
     if waiting:
         writes.append(Write(_ADOPT, {"_ids": [w.id for w in waiting], "_m": case.merchant_id, "_carrier": carrier,
                                      "_number": number}))

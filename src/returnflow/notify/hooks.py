@@ -146,4 +146,4 @@ def staff_notices(session: Session, case: CaseRecord, event: dict) -> list[dict]
     from ..cases.views import STATE_LABELS
 
     return [_notify("in_app", f"user:{assignee}", "zh-CN", "case_assigned",
-                    {"number": case.number, "state_label": STATE_LABELS[case.state]["zh-CN"]})]
+                    {"number": case.number, "state_label": STATE_LABELS[event["to_state"]]["zh-CN"]})]

@@ -64,19 +64,22 @@ def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:
         if target not in WAITING_ON_CUSTOMER:
             store.run(session, _END_PAUSED, {"_case": case.id})
     if step is not None:
-        start_step(session, case, step, at, settings)
+        start_step(session, case, step, at, settings, state=target)
     return []
 
 
-def start_step(session: Session, case: CaseRecord, step: str, at: datetime, settings: dict) -> None:
-    """Schedules the step's reminder and deadline from `at` (the policy's clock for the step, if it has one)."""
+def start_step(session: Session, case: CaseRecord, step: str, at: datetime, settings: dict, *,
+               state: str | None = None) -> None:
+    """Schedules the step's reminder and deadline from `at` (the policy's clock for the step, if it has one);
+    `state`: the case's state when the step began (its event's; the case may have moved on since)."""
     conf = settings["steps"].get(step) or {}
     if not conf or conf.get("enabled") is False:
         return
     decided = deadline_from_policy(session, case, step, at)
     if decided is not None:
         due, working = decided[0], None
-        conf = {**conf, "rule": decided[1], "auto_action": _policy_outcome(case, step) or conf.get("auto_action")}
+        conf = {**conf, "rule": decided[1], "auto_action": _policy_outcome(case, step, state or case.state)
+                or conf.get("auto_action")}
     else:
         due, working = due_after(settings, conf, at)
         if conf.get("rule") == DEFAULT_STEPS.get(step, {}).get("rule"):
@@ -134,12 +137,12 @@ def deadline_from_policy(session: Session, case: CaseRecord, step: str, at: date
     return min(found, key=lambda x: x[0]) if found else None
 
 
-def _policy_outcome(case: CaseRecord, step: str) -> str | None:
+def _policy_outcome(case: CaseRecord, step: str, state: str) -> str | None:
     action = POLICY_OUTCOME.get(step)
     if action == "approve":
         decision = case.policy_decision or {}
         # Silence approves only what the policy itself allows, at an agent's level (never a supervisor's).
-        if case.state != "pending_review" or not decision.get("within_policy"):
+        if state != "pending_review" or not decision.get("within_policy"):
             return None
     return action
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, column, exists, func, insert, select, table, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -94,6 +94,15 @@ _MARK_MANY = (update(TIMERS).where(TIMERS.c.id.in_(bindparam("ids", expanding=Tr
               .values(status="fired", fired_at=bindparam("fired_at"), result=TIMERS.c.kind))
 _LOCK_CASES = (select(store.CASES.c.id).where(store.CASES.c.id.in_(bindparam("ids", expanding=True)))
                .order_by(store.CASES.c.id).with_for_update(skip_locked=True))
+# Cases with events not derived yet (returnflow/derive.py; named here, not imported: derive sits above the areas).
+# Their timers wait: the derivation of those events may end or move them (a step that ended stops its clocks).
+_DERIVED = table("event_derivations", column("event_id"))
+_POSITION = table("derive_positions", column("name"), column("event_id"))
+_UNDERIVED_CASES = select(store.EVENTS.c.case_id).distinct().where(
+    store.EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+    store.EVENTS.c.id > func.coalesce(select(_POSITION.c.event_id).where(_POSITION.c.name == "case_events")
+                                      .scalar_subquery(), 0),
+    ~exists().where(_DERIVED.c.event_id == store.EVENTS.c.id))
 _DEFER = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
           .values(due_at=bindparam("due_at"), result=bindparam("result")))
 
@@ -121,6 +130,10 @@ def fire_due(db: Database, *, now: datetime | None = None, limit: int = 200) -> 
         if not rows:
             return batch
         connection = session.connection()
+        waiting = set(store.run(session, _UNDERIVED_CASES, {"ids": sorted({r.case_id for r in rows})}).scalars())
+        if waiting:
+            batch.retried += sum(1 for r in rows if r.case_id in waiting)
+            rows = [r for r in rows if r.case_id not in waiting]
         if db.dialect == "postgresql":
             # Cases another worker is moving right now are left to it: their timers stay pending for a later round,
             # instead of this worker waiting on that worker's row locks.

@@ -1,0 +1,208 @@
+"""The derivation step (returnflow/derive.py): in `worker` mode a request writes its case, its event and the chain link,
+and a worker round derives the rest once; a `returnflow worker` killed with SIGKILL at random points while it
+derives loses nothing and doubles nothing (SQLite; PostgreSQL with two workers at once)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from returnflow.analytics.rollup import CaseSteps
+from returnflow.audit.models import EventLink
+from returnflow.cases.models import Case, CaseEvent, OutboxMessage
+from returnflow import derive
+from returnflow.derive import EventDerivation
+from returnflow.jobs.worker import Worker, lag
+from returnflow.notify.models import WebhookEndpoint
+from returnflow.sla.models import Timer
+from tests.support.flows import open_for, run
+from tests.support.world import make_order, make_shop
+
+STEPS = ("approve", "ship_return")  # after the opening: each case has three events
+
+
+@pytest.fixture
+def worker_mode(monkeypatch):
+    """RETURNFLOW_DERIVE=worker for this process (and the processes it starts)."""
+    monkeypatch.setenv("RETURNFLOW_DERIVE", "worker")
+    derive.get_derive_settings.cache_clear()
+    yield
+    derive.get_derive_settings.cache_clear()
+
+
+def shop_with_webhook(db):
+    shop = make_shop(db)
+    with db.transaction() as s:
+        s.add(WebhookEndpoint(merchant_id=shop.id, url="http://127.0.0.1:9/hook", secret="whsec_x", events=[]))
+    return shop
+
+
+def walk(db, shop, i: int) -> str:
+    make_order(db, shop, number=f"O-{i}", customer=f"C-{i}")
+    number = open_for(db, shop.actors["agent"], f"O-{i}", "return_refund")
+    for action in STEPS:
+        run(db, number, action, shop.actors["agent"])
+    return number
+
+
+def signature(db, number: str) -> dict:
+    """What was derived for a case, without what differs between cases (ids, numbers, times)."""
+    with db.read() as s:
+        case_id = s.scalar(select(Case.id).where(Case.number == number))
+        events = s.scalars(select(CaseEvent.id).where(CaseEvent.case_id == case_id)).all()
+        derived = s.scalar(select(func.count()).select_from(EventDerivation)
+                           .where(EventDerivation.event_id.in_(events)))
+        messages = Counter((m.topic, m.payload.get("template") or m.payload.get("event", {}).get("type"),
+                            m.payload.get("channel"))
+                           for m in s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)))
+        keyed = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.case_id == case_id, OutboxMessage.event_id.is_not(None)))
+        timers = Counter((t.kind, t.status) for t in s.scalars(select(Timer).where(Timer.case_id == case_id)))
+        steps = s.execute(select(CaseSteps).where(CaseSteps.case_id == case_id)).scalars().all()
+        links = s.scalar(select(func.count()).select_from(EventLink).where(EventLink.case_id == case_id))
+    return {"events": len(events), "derived": derived, "messages": dict(messages), "keyed": keyed,
+            "timers": dict(timers), "links": links,
+            "steps": [tuple(name for name in ("intake_at", "decision_at", "shipped_at", "received_at")
+                            if getattr(row, name) is not None) for row in steps]}
+
+
+def test_worker_mode_the_request_writes_no_derived_rows_a_round_derives_them_once(db, worker_mode):
+    shop = shop_with_webhook(db)
+    number = walk(db, shop, 1)
+    before = signature(db, number)
+    # The request wrote its case, its events and their chain links; nothing derived yet.
+    assert before == {"events": 3, "derived": 0, "messages": {}, "keyed": 0, "timers": {}, "links": 3, "steps": []}
+    backlog = lag(db)["derivation"]
+    assert backlog["underived"] == 3 and backlog["oldest_seconds"] >= 0
+
+    first = Worker(db).run_once(timers=False, messages=False)
+    assert first.derived == 3 and first.derive_lag_p99 is not None
+    after = signature(db, number)
+    assert after["derived"] == 3
+    assert after["steps"] == [("intake_at", "decision_at", "shipped_at")]  # the rollup row
+    assert after["timers"].get(("customer_shipping.due", "cancelled")) == 1  # the approval's clock, ended by shipping
+    assert any(status == "pending" for (_kind, status) in after["timers"])  # the clock of the step it is in now
+    topics = Counter({topic: 0 for (topic, _w, _c) in after["messages"]})
+    for (topic, _what, _channel), n in after["messages"].items():
+        topics[topic] += n
+    assert topics["webhook"] == 3  # one delivery per event to the endpoint
+    assert topics["notify"] >= 3  # customer notices (opened, approved, ...) and the return instructions
+    assert after["keyed"] == sum(after["messages"].values())  # every derived message carries its event
+    assert lag(db)["derivation"]["underived"] == 0
+
+    second = Worker(db).run_once(timers=False, messages=False)
+    assert second.derived == 0
+    assert signature(db, number) == after
+
+    # What the worker derived is what inline mode derives right after each commit.
+    os.environ["RETURNFLOW_DERIVE"] = "inline"
+    derive.get_derive_settings.cache_clear()
+    inline = walk(db, shop, 2)
+    assert signature(db, inline) == after
+
+
+def _underived(db) -> int:
+    with db.read() as s:
+        return derive.backlog(s)["underived"]
+
+
+def _start(db, tmp_path: Path, name: str) -> subprocess.Popen:
+    script = Path(sys.executable).parent / "returnflow"
+    env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
+           "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", "RETURNFLOW_DERIVE": "worker", "RETURNFLOW_DERIVE_BATCH": "2"}
+    out = open(tmp_path / f"{name}.log", "ab")
+    return subprocess.Popen([str(script), "worker", "--no-timers", "--no-outbox", "--report-every", "3600"],
+                            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_started(tmp_path: Path, name: str, starts: int, seconds: float = 60) -> None:
+    """Until the worker's log shows its `starts`-th start line (it prints it once its loop runs)."""
+    deadline = time.monotonic() + seconds
+    while (tmp_path / f"{name}.log").read_text(errors="replace").count("worker ") < starts:
+        if time.monotonic() > deadline:
+            raise AssertionError((tmp_path / f"{name}.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_doubles_nothing(db, worker_mode,
+                                                                                                tmp_path):
+    rng = random.Random(17)
+    shop = shop_with_webhook(db)
+    # The reference: a case derived in one go by a worker round, before any kill.
+    reference = walk(db, shop, 0)
+    Worker(db).run_once(timers=False, messages=False)
+    want = signature(db, reference)
+    assert want["derived"] == 3 and want["messages"] and want["timers"] and want["steps"]
+    workers = 2 if db.dialect == "postgresql" else 1
+    numbers = [walk(db, shop, i) for i in range(1, 1 + 60 * workers)]  # two workers: a backlog twice as long
+    assert _underived(db) == 3 * len(numbers)
+
+    names = [f"w{k}" for k in range(workers)]
+    procs: dict[str, subprocess.Popen] = {}
+    started = Counter()
+    kills_mid_way = 0
+    for _round in range(60):
+        left = _underived(db)
+        if left == 0:
+            break
+        for name in names:
+            procs[name] = _start(db, tmp_path, name)
+        for name in names:
+            started[name] += 1
+            _wait_started(tmp_path, name, started[name])
+        time.sleep(rng.uniform(0.0, 0.08))  # somewhere inside a batch, between batches, or after the last
+        for name in names:
+            os.killpg(procs[name].pid, signal.SIGKILL)
+            procs[name].wait(30)
+            assert procs[name].returncode == -signal.SIGKILL
+        if 0 < _underived(db) < left:
+            kills_mid_way += 1
+    assert kills_mid_way >= 3, "the kills should land while the backlog was being derived"
+    # Whatever the kills left, a worker finishes (a clean round) — and derives each event once.
+    Worker(db).run_once(timers=False, messages=False)
+    assert _underived(db) == 0
+    for number in numbers:
+        assert signature(db, number) == want, number
+    with db.read() as s:
+        events = s.scalar(select(func.count()).select_from(CaseEvent))
+        marks = s.scalar(select(func.count()).select_from(EventDerivation))
+        doubled = s.execute(select(OutboxMessage.event_id, OutboxMessage.event_item).where(
+            OutboxMessage.event_id.is_not(None)).group_by(OutboxMessage.event_id, OutboxMessage.event_item)
+            .having(func.count() > 1)).all()
+    assert marks == events and doubled == []
+
+
+def test_a_timer_of_a_case_with_underived_events_waits_for_their_derivation(db, worker_mode):
+    from datetime import timedelta
+
+    from returnflow.sla.timers import fire_due
+
+    shop = shop_with_webhook(db)
+    make_order(db, shop, number="O-1")
+    number = open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    Worker(db).run_once(timers=False, messages=False)  # the opening's review clock starts
+    with db.read() as s:
+        due = s.scalar(select(Timer.due_at).where(Timer.kind == "review.due", Timer.status == "pending"))
+    assert due is not None
+    run(db, number, "approve", shop.actors["agent"])  # ends the review step; its derivation is still to come
+    late = due + timedelta(seconds=1)
+    waited = fire_due(db, now=late)
+    assert waited.fired == 0 and waited.retried >= 1  # the missed review deadline does not fire meanwhile
+    Worker(db).run_once(timers=False, messages=False)
+    with db.read() as s:
+        review = set(s.scalars(select(Timer.status).where(Timer.kind.like("review.%"))))
+    assert review == {"cancelled"}
+    fire_due(db, now=late)
+    with db.read() as s:
+        actions = s.scalars(select(CaseEvent.action).order_by(CaseEvent.seq)).all()
+    assert actions == ["open", "approve"]  # no escalation for a step that had ended
