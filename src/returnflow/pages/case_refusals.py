@@ -81,7 +81,7 @@ def refusal_words(exc: AppError, locale: str) -> dict[str, Any]:
                                             action=action)
     elif field == "payload.override_reason":
         text = gettext(locale, OVERRIDE)
-    elif key == "guard_failed" and field and field.startswith("payload.") and "required" in str(params.get("problem")):
+    elif key == "guard_failed" and field and field.startswith("payload.") and "required" in str(exc):
         text = gettext(locale, MISSING).format(field=field_words(field, locale))
     else:
         problem = in_words(str(exc.render(locale).get("message") or ""), locale).rstrip("。.")
