@@ -23,7 +23,7 @@ def install(app: FastAPI) -> None:
     from .two_factor import router as two_factor_router
     from .settings_security import router as settings_security_router
     from .warehouse_pages import router as warehouse_router
-    from .settings_more import router as settings_more_router
+    from . import settings_addresses, settings_notify, settings_policy, settings_replies, settings_sla
     from .settings_pages import router as settings_router
     from .portal_reach import router as reach_router
     from .settings_payments import router as settings_payments_router
@@ -41,7 +41,8 @@ def install(app: FastAPI) -> None:
     app.include_router(warehouse_router)
     app.include_router(finance_router)
     app.include_router(settings_router)
-    app.include_router(settings_more_router)
+    for more in (settings_sla, settings_notify, settings_policy, settings_addresses, settings_replies):
+        app.include_router(more.router)
     app.include_router(two_factor_router)
     app.include_router(settings_security_router)
     app.include_router(reach_router)

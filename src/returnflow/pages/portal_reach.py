@@ -94,7 +94,7 @@ async def save_shop_contact(request: Request):
     """The shop's phone and hours for customers, and whether they replace the return address in the portal."""
     from ..auth import users
     from .frame import redirect
-    from .settings_more import _addresses_page
+    from .settings_addresses import _addresses_page
     from .settings_pages import admin_actor, posted, text_of
 
     actor = admin_actor(request)

@@ -1,5 +1,5 @@
 """The staff console's settings for admins: the frame of every settings page and staff accounts and roles. The
-return policy is in settings_policy.py; SLA and notifications in settings_more.py; return addresses and reply
+return policy is in settings_policy.py; SLA in settings_sla.py, notifications in settings_notify.py; return addresses and reply
 templates in settings_addresses.py and settings_replies.py. Every form: CSRF, per-field errors in the reader's language, nothing saved on error."""
 
 from __future__ import annotations
