@@ -243,7 +243,7 @@ def test_last_unit_of_an_order_line_goes_to_exactly_one_case(pg, tmp_path):
             assert "only 0 of SKU SKU-L can still be claimed" in refusal["message"], refusal
 
     from returnflow.cases.models import Case, CaseLine
-    from returnflow.cases.workflow import returnable_quantity
+    from returnflow.cases.guards import returnable_quantity
     from returnflow.orders.models import Order, OrderLine
 
     with db.read() as session:

@@ -6,7 +6,8 @@ import pytest
 
 from returnflow.cases.models import CaseState
 from returnflow.cases.service import get_case
-from returnflow.cases.workflow import BY_ACTION, TRANSITIONS, GuardFailed
+from returnflow.cases.guards import GuardFailed
+from returnflow.cases.workflow import BY_ACTION, TRANSITIONS
 from returnflow.errors import AppError, Conflict, Forbidden
 from tests.support.flows import PATHS, actor_for, open_for, run
 from tests.support.world import make_order, make_shop

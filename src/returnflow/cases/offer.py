@@ -19,7 +19,8 @@ from .models import CaseState as S
 from .models import CaseType as T
 from .ports import PORTS
 from .store import CaseRecord, count_events
-from .workflow import AWAITED, SENIOR, allowed_actions, replacement_paid_for
+from .guards import AWAITED, SENIOR, replacement_paid_for
+from .workflow import allowed_actions
 
 REFUND_TYPES = (T.RETURN_REFUND.value, T.REFUND_ONLY.value)
 SHIPPING_TYPES = (T.EXCHANGE.value, T.RESHIP.value, T.REPAIR.value)

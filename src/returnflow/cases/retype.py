@@ -12,6 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..auth.actor import Actor
+from .guards import GuardFailed
 from .models import Case as CaseRow
 from .models import CaseState as S
 from .models import CaseType as T
@@ -42,8 +43,6 @@ def offered(case: CaseRecord) -> bool:
 
 
 def guard(session: Session, case: CaseRecord, actor: Actor, payload: dict) -> None:
-    from .workflow import GuardFailed
-
     new = payload.get("type")
     reason = payload.get("reason")
     if case.type not in {t.value for t in GOODS} or not case.lines:

@@ -25,7 +25,8 @@ from .schemas import CaseCreate
 from .store import CaseLineRecord, CaseRecord, Contact, Context, append_event, insert_case
 from .variants import chosen_variants
 from .side_effects import write_side_effects
-from .workflow import NO_ADDRESS, fire, return_address_routable
+from .guards import NO_ADDRESS, return_address_routable
+from .workflow import fire
 from ..i18n import every
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
