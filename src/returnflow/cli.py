@@ -1,4 +1,5 @@
-"""The `returnflow` command: serve, migrate, demo, import-orders, import-cases, import-reviews, cases, users."""
+"""The `returnflow` command: serve, migrate, demo, worker, import-orders, import-cases, import-reviews, cases, users, workflow;
+the sub-commands of each area (money, merchants, marketplace, audit, outbox, tracking, report) live in their packages."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from .config import get_settings
 from .db import Database
 from .merchants.cli import merchants_app  # set up a merchant: country, time zone, preset
 from .marketplace.cli import marketplace_app  # marketplace after-sales sync
+from .logistics.cli import tracking_app  # carrier tracking files, carriers
+from .notify.cli import outbox_app  # deliveries waiting, failed or dead; replay
 from .refunds.cli import money_app  # refunds, vouchers, reconciliation
 
 app = typer.Typer(help="returnflow — after-sales service desk (售后 / 退换货 / 退款).", no_args_is_help=True,
@@ -29,6 +32,8 @@ app.add_typer(money_app, name="money")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(marketplace_app, name="marketplace")
 app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(tracking_app, name="tracking")
 console = Console()
 
 
@@ -332,8 +337,6 @@ def users_token(email: str = typer.Option(...), label: str = typer.Option("integ
 
 
 # ---- worker, outbox and SLA (issue 6) ------------------------------------------------------------------------
-outbox_app = typer.Typer(help="Notifications and webhook deliveries waiting, failed or dead.", no_args_is_help=True)
-app.add_typer(outbox_app, name="outbox")
 
 
 @app.command("worker")
@@ -376,95 +379,6 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
     while not w.stop.wait(report_every):
         console.print(f"lag {json.dumps(measure(db))}")
     thread.join()
-
-
-@outbox_app.command("list")
-def outbox_list(status: str = typer.Option("dead", help="pending | leased | sent | dead"),
-                topic: str | None = typer.Option(None, help="notify | webhook | ..."),
-                limit: int = typer.Option(50)) -> None:
-    """Messages by status, with their last error."""
-    from sqlalchemy import select
-
-    from .cases.models import OutboxMessage
-    from .notify.models import DeliveryAttempt
-
-    table = Table(title=f"outbox: {status}")
-    for col in ("id", "topic", "attempts", "available", "last error"):
-        table.add_column(col)
-    with _db().read() as session:
-        stmt = select(OutboxMessage).where(OutboxMessage.status == status)
-        if topic:
-            stmt = stmt.where(OutboxMessage.topic == topic)
-        for m in session.scalars(stmt.order_by(OutboxMessage.id).limit(limit)):
-            last = session.scalar(select(DeliveryAttempt.error).where(DeliveryAttempt.outbox_id == m.id)
-                                  .order_by(DeliveryAttempt.id.desc()).limit(1))
-            table.add_row(str(m.id), m.topic, str(m.attempts), m.available_at.isoformat(), (last or "")[:80])
-    console.print(table)
-
-
-@outbox_app.command("replay")
-def outbox_replay(ids: list[int] = typer.Argument(None, help="Message ids (dead or sent) to send again"),
-                  dead: bool = typer.Option(False, "--dead", help="Every dead message"),
-                  merchant: str | None = typer.Option(None, help="Only this merchant's (with --dead)")) -> None:
-    """Queue dead-lettered (or sent) webhook deliveries and notifications again."""
-    from .notify.outbox import replay
-
-    if not ids and not dead:
-        console.print("[red]name message ids, or pass --dead[/red]")
-        raise typer.Exit(2)
-    merchant_id = _cli_actor(merchant).merchant_id if merchant else None
-    console.print(f"replayed {replay(_db(), ids=ids or None, dead=dead, merchant_id=merchant_id)}")
-
-
-
-# ---- logistics: tracking files from a polling job, carriers --------------------------------------------------
-tracking_app = typer.Typer(help="Carrier tracking: feed events fetched by a polling job, list carriers.",
-                           no_args_is_help=True)
-app.add_typer(tracking_app, name="tracking")
-
-
-@tracking_app.command("ingest")
-def tracking_ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                                help="JSON body as the carrier sent it"),
-                    fmt: str = typer.Option("generic", "--format", help="generic | aftership | correios"),
-                    merchant: str = typer.Option(..., help="Merchant code")) -> None:
-    """Stores tracking events from a file (e.g. what a polling job fetched), exactly like the webhook does."""
-    import orjson
-    from sqlalchemy import select as _select
-
-    from .auth.actor import Actor
-    from .errors import AppError
-    from .logistics.service import ingest
-    from .merchants.models import Merchant
-
-    db = _db()
-    try:
-        with db.transaction() as session:
-            merchant_id = session.scalar(_select(Merchant.id).where(Merchant.code == merchant))
-            if merchant_id is None:
-                raise typer.BadParameter(f"no merchant {merchant!r}", param_hint="--merchant")
-            actor = Actor(kind="system", role="system", merchant_id=merchant_id, name="tracking poller")
-            summary = ingest(session, actor=actor, fmt=fmt, body=orjson.loads(path.read_bytes()))
-    except AppError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    console.print(f"accepted {summary['accepted']}, duplicates {summary['duplicates']}, "
-                  f"unmatched {summary['unmatched']}, unknown to the carrier {len(summary['not_found'])}, "
-                  f"cases moved {len(summary['cases_moved'])}")
-    for ship in summary["shipments"]:
-        console.print(f"  {ship['carrier']} {ship['tracking_number']}: {ship['status']}")
-
-
-@tracking_app.command("carriers")
-def tracking_carriers() -> None:
-    """The carriers the desk knows and an example tracking number of each."""
-    from .logistics.carriers import CARRIERS
-
-    table = Table("code", "name", "名称", "example", "check digit")
-    for c in CARRIERS.values():
-        table.add_row(c.code, c.name_en, c.name_zh, c.example, "yes" if c.check else "")
-    console.print(table)
-
 
 
 if __name__ == "__main__":
