@@ -117,3 +117,20 @@ def test_bad_reply_input_names_the_field_in_words_and_writes_nothing(app, db, sh
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(ReplyTemplate)) == 0
     assert web.post("/staff/settings/replies/new", data={**NEW, "csrf": "x" * 40}).status_code == 403
+
+
+def test_replies_are_offered_and_written_in_every_language_of_the_desk(client, db, shop):
+    """The built-in replies come from the catalogs, so Traditional Chinese (zh-TW asks for zh-Hant) has them too; a
+    merchant writes its own in any language of the desk; a language the desk lacks is refused naming `locale`."""
+    hant = client.get("/api/v1/reply-templates", headers=shop.headers("agent"), params={"locale": "zh-TW"})
+    assert hant.status_code == 200, hant.text
+    greeting = next(r for r in hant.json() if r["code"] == "greeting")
+    assert greeting["locale"] == "zh-Hant" and greeting["title"] == "問候" and "售後" in greeting["body"]
+    saved = client.put("/api/v1/reply-templates/delay_sorry/zh-Hant", headers=shop.headers("admin"),
+                       json={"step": "review", "title": "處理延遲致歉", "body": "您好{customer_name}，售後單 {number} 稍有延遲。"})
+    assert saved.status_code == 200 and saved.json()["locale"] == "zh-Hant"
+    refused = client.put("/api/v1/reply-templates/delay_sorry/fr", headers=shop.headers("admin", **ZH),
+                         json={"title": "Désolé", "body": "Bonjour"})
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "locale"
+    assert "「fr」不是本系统支持的语言" in refused.json()["error"]["message"]
+    assert [(r.code, r.locale) for r in rows(db)] == [("delay_sorry", "zh-Hant")]

@@ -16,7 +16,7 @@ from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
-from ..i18n import N_
+from ..i18n import N_, SUPPORTED, match
 from ..fields import RowId
 from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
@@ -345,6 +345,14 @@ async def follow_up_done(task_id: int, body: FollowUpDone, request: Request, act
 
 # ---- agent reply templates (话术) -----------------------------------------------------------------------------
 
+def _desk_language(tag: str) -> str:
+    """A language of the desk (its catalogs) for `tag` (zh-TW reads zh-Hant), else a 422 naming `locale`."""
+    found = match(tag)
+    if found is None:
+        raise Explained("locale", N_("'{locale}' is not a language of this desk"), allowed=list(SUPPORTED), locale=tag)
+    return found
+
+
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -358,11 +366,13 @@ class ReplyIn(BaseModel):
 
 
 @router.get("/reply-templates")
-async def reply_templates(actor: CurrentActor, db: DB, locale: Literal["zh-CN", "en"] | None = None,
+async def reply_templates(actor: CurrentActor, db: DB, locale: str | None = Query(None, max_length=35),
                           step: str | None = None, outcome: str | None = None, case: str | None = None,
                           merchant: str | None = None) -> JSON:
-    """Ready replies for agents; with `case`, each is filled in with that case's data, ready to insert."""
+    """Ready replies for agents (in one language of the desk, or all); with `case`, each is filled in with that case's
+    data, ready to insert."""
     _only(actor, STAFF, "read reply templates")
+    locale = _desk_language(locale) if locale else None
     with db.read() as session:
         m = resolve_merchant(session, actor, merchant)
         record = get_case(session, actor=actor, number=case) if case else None
@@ -372,9 +382,10 @@ async def reply_templates(actor: CurrentActor, db: DB, locale: Literal["zh-CN", 
 @router.put("/reply-templates/{code}/{locale}")
 async def put_reply(body: ReplyIn, request: Request, actor: CurrentActor,
                     code: str = Path(pattern=r"^[a-z][a-z0-9_]{1,59}$"),
-                    locale: Literal["zh-CN", "en"] = Path()):
-    """Adds or changes a reply template; placeholders must be case fields."""
+                    locale: str = Path(max_length=35)):
+    """Adds or changes a reply template in a language of the desk; placeholders must be case fields."""
     _only(actor, ADMINS, "edit reply templates")
+    locale = _desk_language(locale)
     replies.check(body.title, body.body)
 
     def work(session):

@@ -1,4 +1,4 @@
-"""话术: agent reply templates in zh-CN and en per step and outcome, with case placeholders.
+"""话术: agent reply templates per step and outcome, with case placeholders, in every language of the desk.
 
 Built-in replies follow the service norms of the merchants' manuals (greet, empathise, plain words, never promise
 what cannot be kept, thank at the end); a merchant adds its own or overrides one by code and locale.
@@ -12,39 +12,31 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord
 from ..db import utcnow
 from ..errors import Explained
-from ..i18n import N_
+from ..i18n import N_, SUPPORTED, gettext
 from .models import ReplyTemplate
 from .templates import TemplateError, fill, placeholders
 
 FIELDS = ("number", "customer_name", "order", "state_label", "merchant")
 VISIBILITY = ("agents", "hidden")  # offered on the case page | kept in the settings only
 
-# code -> (step, outcome, {locale: (title, body)})
-BUILTIN: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
-    "greeting": ("intake", "", {
-        "zh-CN": ("问候", "您好{customer_name}，我是售后客服，很高兴为您服务。您的售后单号是 {number}。"),
-        "en": ("Greeting", "Hello {customer_name}, thank you for contacting us. Your case number is {number}.")}),
-    "need_photos": ("review", "more_info", {
-        "zh-CN": ("请补充照片", "非常理解您的心情。为了尽快为您处理，麻烦您补充商品问题部位的照片或视频，谢谢配合！"),
-        "en": ("Ask for photos", "I understand how frustrating this is. To help you quickly, could you send a photo "
-                                 "or short video of the problem? Thank you!")}),
-    "approved_return": ("review", "approved", {
-        "zh-CN": ("审核通过（需寄回）", "您的申请 {number} 已审核通过。请按页面提示的地址寄回商品，并在包裹内注明售后单号，"
-                                 "寄出后填写物流单号即可。"),
-        "en": ("Approved, please return", "Your request {number} is approved. Please send the item to the address "
-                                          "shown, with the case number inside, and enter the tracking number.")}),
-    "rejected_polite": ("review", "rejected", {
-        "zh-CN": ("礼貌驳回", "非常抱歉，您的申请 {number} 暂不符合售后政策，具体原因已在售后单中说明。"
-                          "如您愿意，我们可以为您提供维修或换货等其他方案。"),
-        "en": ("Polite rejection", "We are sorry: request {number} does not meet the return policy, for the reason "
-                                   "stated in the case. We would be glad to offer a repair or an exchange instead.")}),
-    "refund_done": ("refund", "resolved", {
-        "zh-CN": ("退款完成", "您的退款已原路退回，到账时间以支付渠道为准。感谢您的耐心与支持！"),
-        "en": ("Refund sent", "Your refund has been sent back to your original payment method; the time it takes "
-                              "to arrive depends on your bank. Thank you for your patience!")}),
-    "closing_thanks": ("closing", "", {
-        "zh-CN": ("结束语", "感谢您的耐心与理解，祝您生活愉快！如还有其他问题，随时联系我们。"),
-        "en": ("Closing", "Thank you for your patience. Have a great day, and contact us any time!")}),
+# code -> (step, outcome, title, body): English msgids of the catalogs, read in every language of the desk.
+BUILTIN: dict[str, tuple[str, str, str, str]] = {
+    "greeting": ("intake", "", N_('Greeting'),
+                  N_('Hello {customer_name}, thank you for contacting us. Your case number is {number}.')),
+    "need_photos": ("review", "more_info", N_('Ask for photos'),
+                  N_('I understand how frustrating this is. To help you quickly, could you send a photo or short '
+                     'video of the problem? Thank you!')),
+    "approved_return": ("review", "approved", N_('Approved, please return'),
+                  N_('Your request {number} is approved. Please send the item to the address shown, with the case '
+                     'number inside, and enter the tracking number.')),
+    "rejected_polite": ("review", "rejected", N_('Polite rejection'),
+                  N_('We are sorry: request {number} does not meet the return policy, for the reason stated in the '
+                     'case. We would be glad to offer a repair or an exchange instead.')),
+    "refund_done": ("refund", "resolved", N_('Refund sent'),
+                  N_('Your refund has been sent back to your original payment method; the time it takes to arrive '
+                     'depends on your bank. Thank you for your patience!')),
+    "closing_thanks": ("closing", "", N_('Closing words'),
+                  N_('Thank you for your patience. Have a great day, and contact us any time!')),
 }
 
 
@@ -76,10 +68,11 @@ def listing(session: Session, merchant_id: int, *, locale: str | None, step: str
     if hidden is None:
         hidden = case is None
     items: dict[tuple[str, str], dict] = {}
-    for code, (st, oc, texts) in BUILTIN.items():
-        for loc, (title, body) in texts.items():
-            items[(code, loc)] = {"code": code, "locale": loc, "step": st, "outcome": oc, "title": title,
-                                  "body": body, "source": "default", "visibility": "agents"}
+    for code, (st, oc, title, body) in BUILTIN.items():
+        for loc in SUPPORTED:
+            items[(code, loc)] = {"code": code, "locale": loc, "step": st, "outcome": oc,
+                                  "title": gettext(loc, title), "body": gettext(loc, body), "source": "default",
+                                  "visibility": "agents"}
     for r in session.scalars(select(ReplyTemplate).where(ReplyTemplate.merchant_id == merchant_id)):
         items[(r.code, r.locale)] = {"code": r.code, "locale": r.locale, "step": r.step, "outcome": r.outcome,
                                      "title": r.title, "body": r.body, "source": "merchant",
