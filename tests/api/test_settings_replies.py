@@ -134,3 +134,21 @@ def test_replies_are_offered_and_written_in_every_language_of_the_desk(client, d
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "locale"
     assert "「fr」不是本系统支持的语言" in refused.json()["error"]["message"]
     assert [(r.code, r.locale) for r in rows(db)] == [("delay_sorry", "zh-Hant")]
+
+
+def test_the_console_form_has_a_section_for_every_language_of_the_desk(app, db, shop):
+    """A merchant writes its own reply in Traditional Chinese from the console too: the form has a section per
+    language of the catalogs; a name without its text is refused in the reader's words, naming the language."""
+    web = admin(app, headers={"Accept-Language": "zh-TW"})
+    form = web.get("/staff/settings/replies/new")
+    assert form.status_code == 200 and 'name="title_zh_hant"' in form.text and 'name="body_zh_hant"' in form.text
+    token = csrf_of(web)
+    half = web.post("/staff/settings/replies/new", data={"csrf": token, "title_zh_hant": "延遲致歉", "step": "review",
+                                                          "outcome": "", "visibility": "agents"})
+    assert half.status_code == 422 and errors(half.text)["body_zh_hant"].startswith("請輸入") and "繁體" in errors(half.text)["body_zh_hant"]
+    assert rows(db) == []
+    done = web.post("/staff/settings/replies/new", follow_redirects=False, data={
+        "csrf": token, "title_zh_hant": "延遲致歉", "body_zh_hant": "您好{customer_name}，售後單 {number} 稍有延遲。",
+        "step": "review", "outcome": "", "visibility": "agents"})
+    assert done.status_code == 303
+    assert [(r.locale, r.title) for r in rows(db)] == [("zh-Hant", "延遲致歉")]

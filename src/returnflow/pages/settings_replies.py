@@ -1,5 +1,5 @@
 """Reply templates (话术) in the settings: list, add, edit and delete the shop's ready replies, each with its name and
-text in Chinese and English, the step and outcome it is for, and whether agents are offered it on the case page.
+text in every language of the desk (the catalogs' languages), the step and outcome it is for, and whether agents are offered it on the case page.
 The case page's picker reads the same store (notify/replies.py)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..errors import Explained
 from ..notify import replies
 from ..notify.models import ReplyTemplate
 from . import settings_words as sw
+from ..i18n import SUPPORTED, display_name
 from .frame import FLASH, N_, PageError, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, posted, render, text_of
 
@@ -23,18 +24,51 @@ router = APIRouter(include_in_schema=False)
 FLASH.update({"reply_saved": N_("The reply template was saved."),
               "reply_deleted": N_("The reply template was deleted."),
               "reply_reset": N_("The reply template is back to the default wording.")})
-LOCALES = (("zh-CN", "zh"), ("en", "en"))  # (template locale, form field suffix)
-TEXTS = ("title_zh", "body_zh", "title_en", "body_en")
+# (template locale, form field suffix) for every language of the desk: zh-CN and English first, as the form always
+# showed them, then any other language its catalogs add (zh-Hant: title_zh_hant, body_zh_hant).
+LOCALES = tuple((tag, {"zh-CN": "zh", "en": "en"}.get(tag, tag.lower().replace("-", "_")))
+                for tag in sorted(SUPPORTED, key=lambda t: (t not in ("zh-CN", "en"), t != "zh-CN", t)))
+TEXTS = tuple(f"{kind}_{suffix}" for _loc, suffix in LOCALES for kind in ("title", "body"))
 PICKS = {"step": sw.REPLY_STEPS, "outcome": sw.REPLY_OUTCOMES, "visibility": sw.VISIBILITY}
 NOT_LISTED = {"step": N_("Choose the step from the list."), "outcome": N_("Choose the outcome from the list."),
               "visibility": N_("Choose from the list who sees the reply.")}
 LABELS = {"title_zh": N_("Name in Chinese"), "body_zh": N_("Reply in Chinese"), "title_en": N_("Name in English"),
           "body_en": N_("Reply in English")}
+NAME_IN, REPLY_IN = N_("Name in {language}"), N_("Reply in {language}")
 BAD_PLACEHOLDER = N_("{field}: {name} is not a placeholder you may use; use {allowed}.")
 MISSING = {"title_zh": N_("Enter the name in Chinese, or leave the Chinese text empty too."),
            "body_zh": N_("Enter the reply in Chinese, or leave the Chinese name empty too."),
            "title_en": N_("Enter the name in English, or leave the English text empty too."),
            "body_en": N_("Enter the reply in English, or leave the English name empty too.")}
+MISSING_TITLE = N_("Enter the name in {language}, or leave the text in {language} empty too.")
+MISSING_BODY = N_("Enter the reply in {language}, or leave the name in {language} empty too.")
+
+
+def _language_of(field: str) -> str:
+    """The language a form field is written in (title_zh_hant -> zh-Hant), named in itself."""
+    suffix = field.split("_", 1)[1]
+    return display_name(next(loc for loc, s in LOCALES if s == suffix))
+
+
+def label_of(field: str, locale: str) -> str:
+    """A text field's label in the reader's language."""
+    if field in LABELS:
+        return gettext(locale, LABELS[field])
+    return gettext(locale, NAME_IN if field.startswith("title_") else REPLY_IN).format(language=_language_of(field))
+
+
+def _missing(field: str, locale: str) -> str:
+    """What to fill in, in the reader's language (a msgid of the catalogs, or the sentence already worded)."""
+    if field in MISSING:
+        return MISSING[field]
+    return gettext(locale, MISSING_TITLE if field.startswith("title_") else MISSING_BODY).format(
+        language=_language_of(field))
+
+
+def languages(locale: str) -> list[dict[str, str]]:
+    """The form's language sections: tag, field suffix, legend, and the two labels."""
+    return [{"tag": loc, "suffix": suffix, "legend": display_name(loc), "name": label_of(f"title_{suffix}", locale),
+             "reply": label_of(f"body_{suffix}", locale)} for loc, suffix in LOCALES]
 
 
 def _grouped(session, merchant_id: int, locale: str) -> list[dict[str, Any]]:
@@ -74,6 +108,7 @@ def _form_page(request: Request, actor: Actor, code: str | None, values: dict[st
                **more: Any):
     return render(request, "staff/settings/reply.html", ctx(
         actor, "replies", code=code, values=values, options=_options(locale_of(request)),
+        reply_languages=languages(locale_of(request)),
         fields=replies.FIELDS, builtin=code in replies.BUILTIN if code else False, **more), status=status)
 
 
@@ -97,8 +132,9 @@ def _entry(session, merchant_id: int, code: str, locale: str) -> dict[str, Any]:
 def _check(form, locale: str) -> tuple[dict[str, str], dict[str, str]]:
     """(values as typed, errors by field): a name and a text in at least one language, both or neither per
     language, placeholders that are case fields, choices from the lists."""
-    values = {k: text_of(form, k, 200) for k in ("title_zh", "title_en", "step", "outcome", "visibility")}
-    values.update({k: str(form.get(k) or "").strip()[:10_000] for k in ("body_zh", "body_en")})
+    values = {k: text_of(form, k, 200) for k in ("step", "outcome", "visibility")}
+    values.update({k: text_of(form, k, 200) for k in TEXTS if k.startswith("title_")})
+    values.update({k: str(form.get(k) or "").strip()[:10_000] for k in TEXTS if k.startswith("body_")})
     errors: dict[str, str] = {}
     for name, table in PICKS.items():
         if values[name] not in table:
@@ -107,9 +143,9 @@ def _check(form, locale: str) -> tuple[dict[str, str], dict[str, str]]:
     for _loc, suffix in LOCALES:
         title, body = f"title_{suffix}", f"body_{suffix}"
         if values[title] and not values[body]:
-            errors[body] = MISSING[body]
+            errors[body] = _missing(body, locale)
         elif values[body] and not values[title]:
-            errors[title] = MISSING[title]
+            errors[title] = _missing(title, locale)
         elif values[title]:
             filled += 1
             try:
@@ -118,7 +154,7 @@ def _check(form, locale: str) -> tuple[dict[str, str], dict[str, str]]:
                 field = f"{exc.field}_{suffix}" if exc.field in ("title", "body") else body
                 wrong = re.search(r"\{([^{}]*)\}", exc.problem("en"))
                 errors[field] = gettext(locale, BAD_PLACEHOLDER).format(
-                    field=gettext(locale, LABELS[field]), name="{" + (wrong.group(1) if wrong else "") + "}",
+                    field=label_of(field, locale), name="{" + (wrong.group(1) if wrong else "") + "}",
                     allowed=", ".join("{" + f + "}" for f in replies.FIELDS))
     if not filled and not errors:
         errors["title_zh"] = N_("Enter a name and a reply in at least one language.")
@@ -136,8 +172,8 @@ def _store(session, actor: Actor, code: str, values: dict[str, str]) -> None:
                     ReplyTemplate.merchant_id == actor.merchant_id, ReplyTemplate.code == code,
                     ReplyTemplate.locale == loc)):
                 session.delete(row)
-    users.record(session, actor, merchant_id=actor.merchant_id, action="reply.save", target=values["title_zh"]
-                 or values["title_en"])
+    users.record(session, actor, merchant_id=actor.merchant_id, action="reply.save",
+                 target=next((values[f"title_{suffix}"] for _loc, suffix in LOCALES if values[f"title_{suffix}"]), ""))
 
 
 def _new_code(session, merchant_id: int) -> str:
