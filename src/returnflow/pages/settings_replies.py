@@ -26,8 +26,9 @@ FLASH.update({"reply_saved": N_("The reply template was saved."),
               "reply_reset": N_("The reply template is back to the default wording.")})
 # (template locale, form field suffix) for every language of the desk: zh-CN and English first, as the form always
 # showed them, then any other language its catalogs add (zh-Hant: title_zh_hant, body_zh_hant).
-LOCALES = tuple((tag, {"zh-CN": "zh", "en": "en"}.get(tag, tag.lower().replace("-", "_")))
-                for tag in sorted(SUPPORTED, key=lambda t: (t not in ("zh-CN", "en"), t != "zh-CN", t)))
+FIRST = {"zh-CN": "zh", "en": "en"}  # the sections the form always had, first and with their old field names
+LOCALES = tuple((tag, FIRST.get(tag, tag.lower().replace("-", "_")))
+                for tag in sorted(SUPPORTED, key=lambda t: (list(FIRST).index(t) if t in FIRST else len(FIRST), t)))
 TEXTS = tuple(f"{kind}_{suffix}" for _loc, suffix in LOCALES for kind in ("title", "body"))
 PICKS = {"step": sw.REPLY_STEPS, "outcome": sw.REPLY_OUTCOMES, "visibility": sw.VISIBILITY}
 NOT_LISTED = {"step": N_("Choose the step from the list."), "outcome": N_("Choose the outcome from the list."),
