@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .i18n import SUPPORTED, gettext, message, pick
+from .i18n import SUPPORTED, gettext, message, said
 
 
 class AppError(Exception):
@@ -86,11 +86,7 @@ class Explained(AppError):
 
     def problem(self, locale: str) -> str:
         """The problem (without the field) in the reader's language."""
-        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
-        try:
-            return gettext(locale, self.msgid).format(**values)
-        except (KeyError, IndexError, ValueError):
-            return self.msgid.format(**values) if values else self.msgid
+        return said(locale, self.msgid, self.values)
 
     def render(self, locale: str) -> dict[str, Any]:
         body = super().render(locale)

@@ -188,6 +188,16 @@ def pgettext(locale: str, context: str, text: str) -> str:
     return translations(match(locale) or ENGLISH).pgettext(context, text)
 
 
+def said(locale: str, text: str, values: dict | None = None) -> str:
+    """`text` (an English msgid, with {placeholders}) in `locale`, filled from `values` (a value given as
+    {language: text} is picked for the reader); a catalog entry that does not fit its values reads in English."""
+    filled = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in (values or {}).items()}
+    try:
+        return gettext(locale, text).format(**filled)
+    except (KeyError, IndexError, ValueError):
+        return text.format(**filled) if filled else text
+
+
 def every(text: str, context: str | None = None, /, **params) -> dict[str, str]:
     """`text` (an English msgid, with {placeholders}) in every language of the desk: {tag: text}. A param given
     as such a dict (a fragment said in every language) is filled in per language; others as they are."""

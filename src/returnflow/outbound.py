@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import Explained
-from .i18n import N_, SUPPORTED, every, gettext, pick
+from .i18n import N_, SUPPORTED, every, said
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network((0x64_FF9B << 96, 96))  # RFC 6052 well-known NAT64 prefix
@@ -50,11 +50,7 @@ class Refused(OutboundError):
         super().__init__(self.said("en"))
 
     def said(self, locale: str) -> str:
-        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
-        try:
-            return gettext(locale, self.text).format(**values)
-        except (KeyError, IndexError, ValueError):
-            return self.text.format(**values)
+        return said(locale, self.text, self.values)
 
     @property
     def en(self) -> str:

@@ -23,7 +23,7 @@ from . import visibility as visible
 from .images import HEIF, Unreadable, View, clean_filename, header, make_view, needs_view
 from .models import Attachment, Case
 from .workflow import fire
-from ..i18n import N_, SUPPORTED, every, gettext, pick
+from ..i18n import N_, SUPPORTED, every, said
 
 ALLOWED: dict[str, tuple[str, str]] = {
     "image/jpeg": ("image", "jpg"), "image/png": ("image", "png"), "image/webp": ("image", "webp"),
@@ -50,11 +50,7 @@ class FileRefused(InvalidInput):
         self.text, self.words = text, words or {}
 
     def problem(self, locale: str) -> str:
-        words = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.words.items()}
-        try:
-            return gettext(locale, self.text).format(**words)
-        except (KeyError, IndexError, ValueError):
-            return self.text.format(**words)
+        return said(locale, self.text, self.words)
 
     @property
     def texts(self) -> dict[str, str]:

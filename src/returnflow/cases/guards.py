@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..auth.actor import Actor
 from ..errors import AppError, Forbidden
 from ..guard import INT32_MAX
-from ..i18n import N_, SUPPORTED, every, gettext, pick
+from ..i18n import N_, SUPPORTED, every, gettext, said
 from ..orders.models import OrderLine
 from .conversation import CasePlan
 from .models import Case as CaseRow
@@ -53,11 +53,7 @@ class GuardFailed(AppError):
         self.text, self.values = text, values
 
     def problem(self, locale: str) -> str:
-        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
-        try:
-            return gettext(locale, self.text).format(**values)
-        except (KeyError, IndexError, ValueError):
-            return self.text.format(**values)
+        return said(locale, self.text, self.values)
 
     def render(self, locale: str) -> dict[str, Any]:
         body = super().render(locale)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..i18n import N_, SUPPORTED, gettext, pick
+from .. import i18n
+from ..i18n import N_, SUPPORTED, gettext
 
 
 def listed(words: Iterable[Any]) -> dict[str, str]:
@@ -16,12 +17,8 @@ def listed(words: Iterable[Any]) -> dict[str, str]:
 
 
 def said(text: str, values: dict[str, Any], locale: str) -> str:
-    """`text` (an English msgid) in `locale`, its placeholders filled (a value given as {language: text} picked)."""
-    filled = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in values.items()}
-    try:
-        return gettext(locale, text).format(**filled)
-    except (KeyError, IndexError, ValueError):
-        return text.format(**filled) if filled else text
+    """`text` (an English msgid) in `locale`, its placeholders filled (i18n.said)."""
+    return i18n.said(locale, text, values)
 
 
 class PolicyError(ValueError):

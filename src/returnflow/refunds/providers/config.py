@@ -15,7 +15,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import Explained
-from ...i18n import N_, every, gettext, pick
+from ...i18n import N_, every, said
 from . import crypto
 
 MASK = "••••••"
@@ -85,8 +85,7 @@ class ConfigProblem(ValueError):
         super().__init__(self.said("en"))
 
     def said(self, locale: str) -> str:
-        values = {k: pick(v, locale) if isinstance(v, dict) else v for k, v in self.values.items()}
-        return gettext(locale, self.text).format(**values)
+        return said(locale, self.text, self.values)
 
     @property
     def en(self) -> str:
