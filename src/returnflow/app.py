@@ -27,8 +27,8 @@ from .i18n import negotiate
 from .jobs.api import router as jobs_router
 from .logistics.api import router as logistics_router
 from .marketplace.api import router as marketplace_router
-from .merchants.api import router as merchants_router
-from .merchants.setup import language_of
+from .onboarding.api import router as merchants_router
+from .merchants.clock import language_of
 from .notify.api import router as notify_router
 from .notify.providers_api import router as providers_router
 from .openapi_doc import install as install_openapi

@@ -16,7 +16,7 @@ from .audit.cli import audit_app  # event chain, archives
 from .bootstrap import bootstrap
 from .config import get_settings
 from .db import Database
-from .merchants.cli import merchants_app  # set up a merchant: country, time zone, preset
+from .onboarding.cli import merchants_app  # set up a merchant: country, time zone, preset
 from .marketplace.cli import marketplace_app  # marketplace after-sales sync
 from .logistics.cli import tracking_app  # carrier tracking files, carriers
 from .notify.cli import outbox_app  # deliveries waiting, failed or dead; replay

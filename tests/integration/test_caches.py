@@ -14,8 +14,9 @@ from returnflow.auth.service import actor_for_token
 from returnflow.caches import CACHES, CHECK_SECONDS, forget_all
 from returnflow.cases import reasons
 from returnflow.errors import Unauthenticated
-from returnflow.merchants.setup import language_of, zone_of
+from returnflow.merchants.clock import language_of, zone_of
 from returnflow.policy import service as policy
+from returnflow.sla import settings as sla_settings
 from tests.support.world import make_shop
 
 SLACK = 0.5  # the time a read takes besides the bound (a loaded machine)
@@ -132,6 +133,7 @@ def test_forget_all_empties_every_cache(db):
     shop = make_shop(db)
     with db.read() as session:
         zone_of(session, shop.id)
+        sla_settings.for_merchant(session, shop.id)
         language_of(session, shop.id)
         policy.active(session, shop.id)
         reasons.codes_for(session, shop.id, "return_refund")

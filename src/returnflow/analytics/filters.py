@@ -14,6 +14,7 @@ from ..auth.actor import Actor
 from ..errors import Explained, NotFound
 from ..merchants.models import Merchant
 from ..i18n import N_
+from ..merchants.clock import zone_of
 
 DIMENSIONS = ("sku", "category", "supplier", "country", "channel", "period")
 GRANULARITIES = ("auto", "day", "week", "month")
@@ -159,9 +160,7 @@ def local_midnight(day: date, zone: str) -> datetime:
 
 def _zone(session: Session, merchant_ids: tuple[int, ...] | None) -> str:
     """The merchant's time zone (its settings); across merchants the platform's default, Asia/Shanghai."""
-    from ..pages.frame import merchant_zone
-
-    return merchant_zone(session, merchant_ids[0] if merchant_ids and len(merchant_ids) == 1 else None).key
+    return zone_of(session, merchant_ids[0] if merchant_ids and len(merchant_ids) == 1 else None).key
 
 
 def _merchant(session: Session, actor: Actor, code: str) -> tuple[tuple[int, ...] | None, str | None]:

@@ -27,6 +27,7 @@ from ..refunds.models import Compensation, Voucher, VoucherLine
 from ..refunds.reports import case_refunds, compensation_dict
 from .chain import GENESIS, head
 from .models import EventLink
+from ..merchants.clock import zone_of
 
 # The staff archive keeps internal items, marked; the customer's copy (customer_copy.py) leaves them out.
 INTERNAL_MARK = {"customer": "", "internal": " [内部 internal]"}
@@ -70,10 +71,9 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     }
     for a in attachments:
         files[f"evidence/{a.id}-{a.sha256[:12]}-{os.path.basename(a.filename)}"] = b"".join(store.open(a.storage_key))
-    from ..pages.frame import merchant_zone
 
     files["summary.pdf"] = summary_pdf(case, event_rows, refunds, vouchers, compensations, attachments, seal,
-                                       zone=merchant_zone(session, case.merchant_id))
+                                       zone=zone_of(session, case.merchant_id))
     manifest = {"case": case.number, "chain_head": seal,
                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
     out = io.BytesIO()

@@ -15,7 +15,7 @@ from ..config import get_settings
 from ..db import utcnow
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..merchants.models import Merchant
-from ..merchants.setup import zone_of
+from ..merchants.clock import zone_of
 from ..orders.models import Customer, Order, OrderLine
 from ..policy import service as policy_service
 from ..policy.apply import Requested, assess

@@ -33,6 +33,7 @@ from ..web import current_actor, mutate
 from . import kuaidi100, tracking_settings
 from .carriers import CARRIERS
 from .models import PickupClaim, Shipment
+from ..merchants.clock import zone_of as merchant_zone
 
 router = APIRouter(tags=["logistics"])
 DAYS = {"today": (0, "今天"), "tomorrow": (1, "明天"), "day_after": (2, "后天")}
@@ -83,7 +84,6 @@ def _no(field: str, text: str, code: str, status: int = 409) -> Explained:
 
 def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str, Any], now: datetime) -> dict:
     """Checks that the pickup may be booked and says what to send (the bOrder param and the credentials)."""
-    from ..pages.frame import merchant_zone
     from .service import route
 
     values = tracking_settings.raw(session, case.merchant_id)

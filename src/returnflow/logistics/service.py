@@ -24,6 +24,7 @@ from . import adapters
 from . import advance as advance_exchange
 from .carriers import CARRIERS, check_tracking
 from .models import ReturnAddress, Shipment, TrackingEvent
+from ..merchants.clock import zone_of as merchant_zone
 
 RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
 
@@ -170,7 +171,6 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
 
     from ..merchants.models import Merchant
     from ..orders.models import Customer
-    from ..pages.frame import merchant_zone
 
     info = instructions(session, case)
     shopper = session.get(Customer, case.customer_id) if case.customer_id is not None else None

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from .. import outbound
 from ..cases.models import CaseState
 from ..db import Database
-from ..refunds.ledger import zone_of
+from ..merchants.clock import zone_of
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from .models import AlertRobot

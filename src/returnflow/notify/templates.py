@@ -19,6 +19,7 @@ from ..errors import Explained
 from ..i18n import N_, SUPPORTED, gettext, match
 from ..texts.notifications import NOTIFICATIONS
 from .models import MessageTemplate
+from ..merchants.clock import zone_of
 
 LOCALES = SUPPORTED
 CASE = ("number", "state", "state_label")
@@ -179,7 +180,6 @@ def local_times(session: Session, merchant_id: int | None, data: dict) -> dict:
     """`data` with each ISO timestamp (e.g. a deadline) written as 'YYYY-MM-DD HH:MM' in the merchant's zone."""
     from datetime import datetime
 
-    from ..pages.frame import merchant_zone
 
     zone = None
     out = dict(data)
@@ -192,6 +192,6 @@ def local_times(session: Session, merchant_id: int | None, data: dict) -> dict:
             continue
         if moment.tzinfo is None:
             continue
-        zone = zone or merchant_zone(session, merchant_id)
+        zone = zone or zone_of(session, merchant_id)
         out[name] = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     return out

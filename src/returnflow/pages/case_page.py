@@ -17,7 +17,7 @@ from ..cases.visibility import CUSTOMER, SHAREABLE
 from ..cases.workflow import BY_ACTION
 from ..errors import AppError
 from ..labels import reason_label
-from ..merchants.setup import language_of
+from ..merchants.clock import language_of
 from ..money import fmt
 from ..orders.models import Customer, Order
 from ..refunds.postage import claim_dict

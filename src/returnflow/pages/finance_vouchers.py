@@ -11,6 +11,7 @@ from ..errors import AppError
 from ..refunds import ledger, reports
 from .console import ctx, error_of, screen_actor
 from .frame import N_, locale_of, render
+from ..merchants.clock import zone_of
 
 router = APIRouter(include_in_schema=False)
 VOUCHER_KINDS = {"refund_decision": N_("Refund decided"), "refund_settlement": N_("Refund paid"),
@@ -24,7 +25,7 @@ def _period(request: Request, actor, period: str) -> str:
     if period:
         return period
     with request.app.state.db.read() as session:
-        return ledger.period_of(utcnow(), ledger.zone_of(session, actor.merchant_id))
+        return ledger.period_of(utcnow(), zone_of(session, actor.merchant_id))
 
 
 @router.get("/staff/finance/vouchers")

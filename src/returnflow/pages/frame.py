@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ..errors import AppError, Forbidden, Refused, Worded
 from ..i18n import ENGLISH, N_, SUPPORTED, babel_id, display_name, gettext, match, negotiate, pick, translations
 from ..labels import reason_label
+from ..merchants.clock import zone_of
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -101,18 +102,6 @@ def money(value, currency: str, locale: str) -> str:
     return format_currency(amount, currency, locale=babel_id(locale))
 
 
-def merchant_zone(session, merchant_id: int | None) -> ZoneInfo:
-    """The merchant's time zone, from its SLA settings: every date a shopper or its staff read is in it."""
-    if merchant_id is None:
-        return SHANGHAI
-    from ..sla.settings import for_merchant
-
-    try:
-        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
-    except (KeyError, ValueError):
-        return SHANGHAI
-
-
 def _zone_for(request: Request, ctx: dict[str, Any]) -> ZoneInfo:
     if isinstance(ctx.get("tz"), ZoneInfo):
         return ctx["tz"]
@@ -122,7 +111,7 @@ def _zone_for(request: Request, ctx: dict[str, Any]) -> ZoneInfo:
     if merchant_id is None or db is None:
         return SHANGHAI
     with db.read() as session:
-        return merchant_zone(session, merchant_id)
+        return zone_of(session, merchant_id)
 
 
 def locale_of(request: Request) -> str:

@@ -11,8 +11,9 @@ from fastapi import Request
 
 from . import portal
 from ..i18n import N_, family, gettext
-from .frame import locale_of, merchant_zone, render
+from .frame import locale_of, render
 from .portal_pages import _context, _customer, _db, router
+from ..merchants.clock import zone_of
 
 # The laws the presets cite, as an English reader finds them.
 LAW_NAMES_EN = {
@@ -81,5 +82,5 @@ async def policy_page(merchant_code: str, request: Request):
             merchant, _customer(request, session, merchant), policy=public, lang=lang,
             sections=shown_sections(public, lang, show_thresholds=bool(
                 ((merchant.settings or {}).get("policy_page") or {}).get("show_thresholds"))),
-            published=public["published_at"].astimezone(merchant_zone(session, merchant.id)).strftime("%Y-%m-%d")
+            published=public["published_at"].astimezone(zone_of(session, merchant.id)).strftime("%Y-%m-%d")
             if public["published_at"] else None))

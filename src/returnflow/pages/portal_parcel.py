@@ -16,6 +16,7 @@ from ..logistics.adapters import STATUS_LABELS
 from ..logistics.carriers import CARRIERS, check_tracking
 from ..logistics.models import Shipment, TrackingEvent
 from .frame import N_, PageError, gettext
+from ..merchants.clock import zone_of
 
 UNKNOWN_CARRIER = N_("Choose the carrier from the list (or “Other carrier”).")
 NUMBER_MISSING = N_("Enter the tracking number from the carrier's receipt.")
@@ -129,9 +130,8 @@ def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, An
     if booked.get("window_start") and booked.get("window_end"):
         from datetime import datetime
 
-        from .frame import merchant_zone
 
-        zone = merchant_zone(session, case.merchant_id)
+        zone = zone_of(session, case.merchant_id)
         start = datetime.fromisoformat(booked["window_start"]).astimezone(zone)
         end = datetime.fromisoformat(booked["window_end"]).astimezone(zone)
         pickup = {"window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}", "ref": booked.get("booking_ref") or "",

@@ -20,6 +20,8 @@ from ..errors import NotFound
 from ..merchants.models import Merchant
 from .loader import PRESETS, Policy, load_policy, load_preset
 from .models import PolicyVersion
+from ..merchants.clock import zone_of
+from ..merchants.country import preset_for_country
 
 SOURCE_NAME = "policy.toml"  # the name a stored file is loaded (and its errors reported) under
 EU_CURRENCIES = frozenset({"EUR"})
@@ -33,8 +35,6 @@ def default_preset(merchant) -> str:
     merchant-rules (the shop's own rules, citing no law). A merchant without a country keeps what it had: cn-law
     for CNY, eu-crd for EUR; GBP reads as uk-ccr, and any other currency gets merchant-rules, never PRC law.
     """
-    from ..merchants.setup import preset_for_country
-
     chosen = (merchant.settings or {}).get("policy_preset")
     if isinstance(chosen, str) and chosen in PRESETS:
         return chosen
@@ -50,7 +50,6 @@ def default_policy(session: Session, merchant_id: int, merchant) -> Policy:
     name = default_preset(merchant)
     if name != NEUTRAL:
         return compile_preset(name)
-    from ..merchants.setup import zone_of
 
     currency, zone = merchant.default_currency, zone_of(session, merchant_id)
     return _cached(("preset", name, currency, zone.key),

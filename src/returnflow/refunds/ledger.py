@@ -12,6 +12,7 @@ from ..cases import store
 from ..cases.service import next_value_statement
 from ..i18n import N_
 from .models import LedgerEntry, Voucher, VoucherLine
+from ..merchants.clock import zone_of
 
 # Account code -> its name. Debit-normal: expenses, returns, cash; credit-normal: liabilities, income.
 ACCOUNTS: dict[str, str] = {  # names are msgids of the catalogs (i18n.every for the API)
@@ -38,19 +39,6 @@ LOCAL = ZoneInfo("Asia/Shanghai")  # the zone of a merchant that set none
 
 class Unbalanced(RuntimeError):
     """A voucher whose debits and credits differ: a bug, never written."""
-
-
-def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
-    """The merchant's time zone (its SLA settings, the one every page shows dates in): a voucher's date and its
-    accounting period are the shop's, not UTC's."""
-    if merchant_id is None:
-        return LOCAL
-    from ..sla.settings import for_merchant
-
-    try:
-        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
-    except (KeyError, ValueError):
-        return LOCAL
 
 
 def period_of(at: datetime, zone: ZoneInfo = LOCAL) -> str:

@@ -23,6 +23,7 @@ from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, 
 from .money_flows import REFUND_PAYMENT
 from .service import refuse
 from ..i18n import N_, every
+from ..merchants.clock import zone_of
 
 FINANCE_READERS = ("finance", "supervisor", "admin", "platform")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -66,7 +67,7 @@ def vouchers(session: Session, *, actor: Actor, period: str) -> list[dict]:
 
     def stamp(v: Voucher) -> tuple[str, str]:
         if v.merchant_id not in zones:
-            zones[v.merchant_id] = ledger.zone_of(session, v.merchant_id)
+            zones[v.merchant_id] = zone_of(session, v.merchant_id)
         return local_stamp(v.created_at, zones[v.merchant_id])
 
     return [{"number": v.number, "period": v.period, "kind": v.kind, "currency": v.currency,
@@ -129,7 +130,7 @@ def reconciliation(session: Session, *, actor: Actor, period: str) -> dict:
         confirmations[hook.refund_payment_id] = hook
     matched, mismatches, totals = 0, [], {}
     stale = utcnow() - timedelta(days=1)
-    zone = ledger.zone_of(session, actor.merchant_id)
+    zone = zone_of(session, actor.merchant_id)
     for leg in legs:
         voucher = settled.get(leg.id)
         if leg.state == "succeeded" and voucher is not None:

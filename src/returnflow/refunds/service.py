@@ -27,6 +27,7 @@ from .models import Refund, RefundLine, RefundPayment
 from .money_flows import APPROVERS, EXECUTORS, REFUND, REFUND_PAYMENT, REQUESTERS  # noqa: F401
 from .schemas import ConsentIn, RefundCreate
 from ..i18n import ENGLISH, N_, every
+from ..merchants.clock import zone_of
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -307,8 +308,6 @@ def quote_dict(quote: calc.Quote, order: Order) -> dict:
 
 def _number(session: Session, prefix: str, at: datetime, merchant_id: int | None = None) -> str:
     """A refund (RF) or charge (CH) number: prefix, the date on the merchant's clock, daily sequence."""
-    from ..merchants.setup import zone_of
-
     day = at.astimezone(zone_of(session, merchant_id)).strftime("%y%m%d")
     value = store.run(session, next_value_statement(session.get_bind().dialect.name), {"name": f"{prefix}{day}"}).scalar_one()
     return f"{prefix}{day}{value:04d}"

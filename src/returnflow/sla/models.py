@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
+from ..merchants.models import SlaSettings  # noqa: F401  (the merchant's settings row: its clock lives there)
 
 
 class Timer(Base):
@@ -33,15 +34,3 @@ class Timer(Base):
     result: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class SlaSettings(Base):
-    """A merchant's promise per step (review, shipping, receipt, inspection, refund, repair ...) and its calendar."""
-
-    __tablename__ = "sla_settings"
-
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
-    settings: Mapped[dict] = mapped_column(default=dict)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_by: Mapped[str] = mapped_column(String(80), default="")
-

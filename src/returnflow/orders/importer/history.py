@@ -29,6 +29,7 @@ from ...merchants.models import Merchant
 from ...money import MoneyError, to_minor
 from .history_rows import HistoryCase, HistoryEvent, read_history
 from .messages import Problem
+from ...merchants.clock import zone_of
 
 # Without events, a case gets its opening and the step that put it in its state (closed: its outcome, then close).
 LAST_STEP = {"awaiting_customer": "request_info", "pending_approval": "require_approval",
@@ -55,10 +56,9 @@ def import_history(db: Database, *, file: Path, merchant: str, time_zone: str | 
         if row is None:
             raise Problem("unknown_merchant", value=merchant)
         merchant_id = row.id
-        from ...pages.frame import merchant_zone
 
         try:
-            zone = ZoneInfo(time_zone) if time_zone else merchant_zone(session, merchant_id)
+            zone = ZoneInfo(time_zone) if time_zone else zone_of(session, merchant_id)
         except (ZoneInfoNotFoundError, ValueError):
             raise Problem("bad_mapping", name="--time-zone", problem=f"{time_zone!r} is not a time zone") from None
     cases = read_history(file, zone, encoding)

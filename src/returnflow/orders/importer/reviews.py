@@ -23,6 +23,7 @@ from ..models import Order
 from .history_rows import _Cells, json_objects
 from .messages import Problem, lang_of, say
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect
+from ...merchants.clock import zone_of
 
 COLUMNS = ("review_id", "order", "sku", "rating", "text", "reviewed_at")
 MAX_TEXT = 5000
@@ -104,14 +105,13 @@ def import_reviews(db: Database, *, file: Path, merchant: str, time_zone: str | 
     """Imports the reviews of `file` for `merchant` in one transaction; a Problem leaves the database as it was."""
     from zoneinfo import ZoneInfoNotFoundError
 
-    from ...pages.frame import merchant_zone
 
     with db.read() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
         if merchant_id is None:
             raise Problem("unknown_merchant", value=merchant)
         try:
-            zone = ZoneInfo(time_zone) if time_zone else merchant_zone(session, merchant_id)
+            zone = ZoneInfo(time_zone) if time_zone else zone_of(session, merchant_id)
         except (ZoneInfoNotFoundError, ValueError):
             raise Problem("bad_mapping", name="--time-zone", problem=f"{time_zone!r} is not a time zone") from None
     found = {r.key: r for r in read_reviews(file, zone, encoding)}  # the same review twice: the later row wins

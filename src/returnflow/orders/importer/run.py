@@ -26,6 +26,7 @@ from .outcome import ImportResult, ReturnLine, UnusableInput
 from .returns import open_uci_returns
 from .store import ErrorSink, NewMerchant, OrderStore
 from .summary import ImportProgress, print_summary
+from ...merchants.clock import zone_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -180,10 +181,9 @@ def _target(session, merchant: int | NewMerchant, mapping):
     currencies = {row.default_currency.upper()}
     extra = (row.settings or {}).get("currencies") if isinstance(row.settings, dict) else None
     currencies.update(str(c).upper() for c in extra or ())
-    from ...pages.frame import merchant_zone
 
     return Target(row.code, (mapping.currency or row.default_currency).upper(), frozenset(currencies),
-                  mapping.time_zone or merchant_zone(session, merchant), region_of(row))
+                  mapping.time_zone or zone_of(session, merchant), region_of(row))
 
 
 def _open_returns(db, merchant_id, returns, result, open_returns, on_cases) -> None:

@@ -63,7 +63,7 @@ class NewMerchant:
     country: str | None = None
 
     def create(self, session) -> int:
-        from ...merchants.setup import settle_imported
+        from ...onboarding.setup import settle_imported
 
         merchant = Merchant(code=self.code, name=self.code, default_currency=self.currency, country=self.country)
         session.add(merchant)

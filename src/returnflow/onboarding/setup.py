@@ -15,72 +15,24 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..caches import CACHES, forget
 from ..errors import Conflict, Explained
-from ..i18n import ENGLISH, N_, SUPPORTED, babel_id, gettext, match, message
-from .models import Merchant
+from ..i18n import N_, SUPPORTED, gettext, message
+from ..merchants.clock import DEFAULT_ZONE, forget_zone
+from ..merchants.country import COUNTRY_CALENDAR, COUNTRY_ZONE, countries, country_name, preset_for_country
+from ..merchants.models import Merchant
+from ..policy.loader import PRESETS
+from ..money import EXPONENTS
+from ..sla import settings as sla_settings
 
-# EU member states and the EEA states that apply the Consumer Rights Directive (IS, LI, NO).
-EU_CRD = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split())
-# Countries with one time zone for (nearly) all their shops; anywhere else the zone must be named.
-COUNTRY_ZONE: dict[str, str] = {
-    "CN": "Asia/Shanghai", "HK": "Asia/Hong_Kong", "MO": "Asia/Macau", "TW": "Asia/Taipei",
-    "SG": "Asia/Singapore", "MY": "Asia/Kuala_Lumpur", "JP": "Asia/Tokyo", "KR": "Asia/Seoul",
-    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "IN": "Asia/Kolkata",
-    "AE": "Asia/Dubai", "SA": "Asia/Riyadh", "IL": "Asia/Jerusalem", "TR": "Europe/Istanbul", "NZ": "Pacific/Auckland",
-    "GB": "Europe/London", "IE": "Europe/Dublin", "IS": "Atlantic/Reykjavik", "NO": "Europe/Oslo",
-    "CH": "Europe/Zurich", "LI": "Europe/Vaduz", "UA": "Europe/Kyiv", "RS": "Europe/Belgrade",
-    "AT": "Europe/Vienna", "BE": "Europe/Brussels", "BG": "Europe/Sofia", "HR": "Europe/Zagreb",
-    "CY": "Asia/Nicosia", "CZ": "Europe/Prague", "DK": "Europe/Copenhagen", "EE": "Europe/Tallinn",
-    "FI": "Europe/Helsinki", "FR": "Europe/Paris", "DE": "Europe/Berlin", "GR": "Europe/Athens",
-    "HU": "Europe/Budapest", "IT": "Europe/Rome", "LV": "Europe/Riga", "LT": "Europe/Vilnius",
-    "LU": "Europe/Luxembourg", "MT": "Europe/Malta", "NL": "Europe/Amsterdam", "PL": "Europe/Warsaw",
-    "PT": "Europe/Lisbon", "RO": "Europe/Bucharest", "SK": "Europe/Bratislava", "SI": "Europe/Ljubljana",
-    "ES": "Europe/Madrid", "SE": "Europe/Stockholm",
-}
-# Business calendars (sla.calendar) by country; elsewhere Monday to Friday with the merchant's own holidays.
-COUNTRY_CALENDAR: dict[str, str] = {"CN": "cn-mainland", "GB": "gb-eng"} | {
-    c: c.lower() for c in ("IE", "DE", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "SE", "DK", "FI", "PT", "CZ", "GR")}
-DEFAULT_ZONE = "Asia/Shanghai"  # merchants set up before countries were asked keep this (sla.settings.DEFAULTS)
-_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB"}
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
-
-
-def _names(lang: str) -> dict[str, str]:
-    return Locale.parse(babel_id(match(lang) or ENGLISH)).territories
-
-
-def countries() -> list[str]:
-    """Every ISO 3166-1 alpha-2 code a merchant may name (Babel's territories, without groupings)."""
-    return sorted(c for c in _names("en") if len(c) == 2 and c.isalpha() and c not in _NOT_COUNTRIES)
-
-
-def country_name(code: str, lang: str = "en") -> str:
-    return _names(lang).get(code, code)
 
 
 def _in_every(words) -> dict[str, str]:
     """A list said in every language of the desk, with each language's list separator."""
     return {tag: gettext(tag, N_(", ")).join(words) for tag in SUPPORTED}
-
-
-def preset_for_country(country: str | None, currency: str = "CNY") -> str:
-    """The preset whose law applies where the merchant sells from.
-
-    Without a country (merchants set up before it was asked) the currency stands in, as before for CNY (cn-law)
-    and EUR (eu-crd); GBP reads as uk-ccr, and any other currency never gets PRC law: merchant-rules.
-    """
-    if country:
-        if country == "CN":
-            return "cn-law"
-        if country in EU_CRD:
-            return "eu-crd"
-        return "uk-ccr" if country == "GB" else "merchant-rules"
-    return {"CNY": "cn-law", "EUR": "eu-crd", "GBP": "uk-ccr"}.get((currency or "CNY").upper(), "merchant-rules")
 
 
 class SetupError(Explained):
@@ -118,8 +70,6 @@ class Choice:
 
 def resolve(*, country: str | None, timezone: str | None, preset: str | None, currency: str = "CNY") -> Choice:
     """Checks the three answers and fills what was left out; raises SetupError naming the first bad one."""
-    from ..policy.loader import PRESETS
-
     code = (country or "").strip().upper() or None
     if code is not None and code not in countries():
         raise SetupError("country", N_("'{country}' is not a country code; use two letters such as CN, GB, DE or US"),
@@ -151,9 +101,6 @@ def create(session: Session, *, code: str, name: str | None = None, currency: st
            preset: str | None = None, by: str = "setup") -> tuple[Merchant, Choice]:
     """Creates a merchant with its country (required: it decides the law), time zone, calendar and preset;
     everything is checked first and a refusal writes nothing."""
-    from ..money import EXPONENTS
-    from ..sla import settings as sla_settings
-
     code = (code or "").strip()
     if not CODE.match(code):
         raise SetupError("code", N_("use 2-40 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
@@ -184,46 +131,9 @@ def settle_imported(session: Session, merchant: Merchant, by: str = "import") ->
     """A merchant an import creates (`import-orders --create-merchant [--country CC]`): where its country has one
     time zone, that zone and the country's business calendar go into its SLA settings, as setup would write them;
     its preset follows the country (or, without one, the currency) through policy.service.default_preset."""
-    from ..sla import settings as sla_settings
-
     zone = COUNTRY_ZONE.get(merchant.country or "")
     if zone is None:
         return  # no country, or one with several zones: the default clock, as before
     sla_settings.save(session, merchant.id, {"timezone": zone,
                                              "calendar": COUNTRY_CALENDAR.get(merchant.country, "weekdays")}, by)
     forget_zone(merchant.id)
-
-
-# One clock per merchant -----------------------------------------------------------------------------------------
-
-def zone_of(session: Session, merchant_id: int | None) -> ZoneInfo:
-    """The merchant's time zone: the one clock its case and refund numbers, pages and deadlines are read on.
-
-    The source of truth stays the SLA settings' `timezone` (what the settings page edits; Asia/Shanghai when the
-    merchant never set one). Remembered per process (caches.py "merchant_zone"): saving the settings anywhere
-    drops it everywhere within caches.CHECK_SECONDS, at once in the process that saved.
-    """
-    if merchant_id is None:
-        return ZoneInfo(DEFAULT_ZONE)
-    return CACHES["merchant_zone"].get(session, merchant_id, lambda: _zone(session, merchant_id), merchant_id)
-
-
-def language_of(session: Session, merchant_id: int) -> str | None:
-    """The merchant's default language, remembered per process (caches.py "merchant_language"; merchants/api.py
-    drops it when the language is changed, everywhere within caches.CHECK_SECONDS)."""
-    return CACHES["merchant_language"].get(session, merchant_id, lambda: session.scalar(
-        select(Merchant.default_locale).where(Merchant.id == merchant_id)), merchant_id)
-
-
-def _zone(session: Session, merchant_id: int) -> ZoneInfo:
-    from ..sla.settings import for_merchant
-
-    try:
-        return ZoneInfo(for_merchant(session, merchant_id)["timezone"])
-    except (KeyError, ValueError, ZoneInfoNotFoundError):
-        return ZoneInfo(DEFAULT_ZONE)
-
-
-def forget_zone(merchant_id: int | None = None) -> None:
-    """Drops the remembered zone (of one merchant, or all) in this process (sla.settings.save already did)."""
-    forget("merchant_zone", merchant_id)

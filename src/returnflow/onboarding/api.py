@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from ..caches import changed
 from ..errors import Forbidden, NotFound
 from ..i18n import N_, SUPPORTED
 from ..policy.service import default_preset
 from ..web import JSON, CurrentActor, mutate
-from .models import Merchant
-from .setup import SetupError, create, zone_of
+from ..merchants.models import Merchant
+from ..merchants.clock import zone_of
+from .setup import SetupError, create
 
 router = APIRouter(tags=["merchants"])
 
@@ -60,8 +62,6 @@ async def create_merchant(body: MerchantIn, actor: CurrentActor, request: Reques
 @router.get("/merchants/{code}")
 async def get_merchant(code: str, actor: CurrentActor, request: Request):
     """A merchant's country, time zone and policy preset (platform users, or the merchant's own staff)."""
-    from sqlalchemy import select
-
 
     with request.app.state.db.read() as session:
         merchant = session.scalar(select(Merchant).where(Merchant.code == code))
@@ -83,8 +83,6 @@ async def set_language(code: str, body: LanguageIn, actor: CurrentActor, request
     """Changes the merchant's default language: what its portal speaks to a browser asking for none of the desk's
     languages, before English (the merchant's admins, or platform users). An unsupported language is a 422
     naming `locale`; nothing changes."""
-    from sqlalchemy import select
-
 
     if actor.role not in ("admin", "platform"):
         raise Forbidden("forbidden_role", role=actor.role, what="change the merchant's language",

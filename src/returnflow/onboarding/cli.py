@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from sqlalchemy import select
 
 from ..config import get_settings
 from ..db import Database
 from ..i18n import N_, gettext
+from ..orders.importer.messages import lang_of
+from .setup import SetupError, country_name, create as create_merchant
+from ..policy.service import default_preset
+from ..merchants.models import Merchant
+from ..merchants.clock import zone_of
 
 merchants_app = typer.Typer(help="Merchants: set one up with its country, time zone and policy preset.",
                             no_args_is_help=True)
@@ -54,10 +60,6 @@ def create(ctx: typer.Context,
            locale: str = typer.Option(None, help="Default language: en, zh-CN, zh-Hant ... a language of the catalogs (default: zh-CN in China)"),
            lang: str = typer.Option(None, "--lang", help="Language of these messages (default: from LANG)")) -> None:
     """Set up a merchant. Every value is checked before anything is written; a refusal names the field."""
-    from ..orders.importer.messages import lang_of
-    from .setup import SetupError, country_name
-    from .setup import create as create_merchant
-
     said = lang_of(lang)
     console = _console(ctx)
     try:
@@ -83,12 +85,6 @@ def create(ctx: typer.Context,
 @merchants_app.command("list")
 def list_merchants(ctx: typer.Context) -> None:
     """Every merchant with its country, time zone and policy preset."""
-    from sqlalchemy import select
-
-    from ..policy.service import default_preset
-    from .models import Merchant
-    from .setup import zone_of
-
     console = _console(ctx)
     with _db().read() as session:
         for m in session.scalars(select(Merchant).order_by(Merchant.code)):
