@@ -301,7 +301,7 @@ class Seeded:
 
 
 def seed(url: str, n_orders: int) -> Seeded:
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.auth.service import create_user, issue_token
     from returnflow.logistics.service import save_address
     from returnflow.db import Database

@@ -113,7 +113,7 @@ def build(db, n: int) -> tuple[int, int]:
 
 
 def main() -> int:
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.bootstrap import bootstrap
     from returnflow.db import Database
     from returnflow.schema import migrate

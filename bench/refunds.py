@@ -69,7 +69,7 @@ def free_port() -> int:
 
 def seed(url: str, count: int, wechat_from: int | None = None) -> tuple[dict[str, str], list[str]]:
     """Merchant, tokens per role, and `count` approved refund-only cases; returns (tokens, case numbers)."""
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.auth.service import create_user, issue_token
     from returnflow.bootstrap import bootstrap
     from returnflow.cases.schemas import CaseCreate, CaseLineCreate

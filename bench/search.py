@@ -182,7 +182,7 @@ def build_pg(db, n: int) -> int:
 
 
 def measure(db, merchant_id: int, n: int, label: str, failures: list[str]) -> list[float]:
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.cases import service
 
     agent = Actor(kind="staff", role="agent", merchant_id=merchant_id, user_id=None, name="bench")

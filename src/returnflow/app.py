@@ -15,13 +15,14 @@ from .analytics.page import pages as analytics_console
 from .api_docs import install as install_api_docs
 from .audit.api import router as audit_router
 from .auth.api import router as auth_router
+from .auth.service import actor_for_token
 from .auth.users_api import router as users_router
 from .bootstrap import bootstrap
 from .cases.api import router as cases_router
 from .cases.conversation_api import router as conversation_router
 from .config import Settings, get_settings
 from .db import Database, utcnow
-from .errors import AppError
+from .errors import AppError, Refused
 from .guard import InputGuard
 from .i18n import negotiate
 from .jobs.api import router as jobs_router
@@ -34,6 +35,7 @@ from .notify.providers_api import router as providers_router
 from .openapi_doc import install as install_openapi
 from .orders.api import router as orders_router
 from .pages import install as install_pages
+from .pages.frame import error_page, is_page
 from .policy.api import router as policy_router
 from .refunds.api import router as refunds_router
 from .sla.api import router as sla_router
@@ -42,6 +44,11 @@ from .storage import make_store
 from .system_api import router as system_router
 from .warehouse.api import router as warehouse_router
 from .web import JSON, error_response, validation_response
+
+
+def _refusal(request: Request, exc: Refused):
+    """How the input guard answers a refusal: the styled page for a page, else the API's JSON error."""
+    return error_page(request, exc) if is_page(request) else error_response(request, exc)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -65,9 +72,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.language_of = language_of  # a merchant's default language for web.locale_of (web can't import it)
+    app.state.actor_for_token = actor_for_token  # who a bearer token is, for web.current_actor (likewise)
     app.state.store = make_store(settings)
 
-    app.add_middleware(InputGuard)
+    app.add_middleware(InputGuard, refuse=_refusal)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError):

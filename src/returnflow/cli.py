@@ -210,7 +210,7 @@ def import_reviews(
 def _cli_actor(merchant: str | None):
     from sqlalchemy import select
 
-    from .auth.actor import Actor
+    from .actor import Actor
     from .merchants.models import Merchant
 
     if not merchant:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -236,8 +238,11 @@ def check_json(body: bytes) -> None:
 class InputGuard:
     """ASGI middleware: runs the checks above and answers a refusal as the API's JSON error or the styled page."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, refuse: Callable[[Request, Refused], Response]) -> None:
         self.app = app
+        # How a refusal is answered (the app factory hands it in: the styled page for a page, else the API's JSON
+        # error); this module sits below pages and the HTTP frame and imports neither.
+        self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/static/"):
@@ -250,7 +255,7 @@ class InputGuard:
                 body, receive = await _buffer(receive)
                 check_json(body)
         except Refused as exc:
-            await _refuse(scope, exc)(scope, receive, send)
+            await self.refuse(Request(scope), exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -282,11 +287,3 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
         return await receive()
 
     return body, replay
-
-
-def _refuse(scope: Scope, exc: Refused):
-    from .pages.frame import error_page, is_page
-    from .web import error_response
-
-    request = Request(scope)
-    return error_page(request, exc) if is_page(request) else error_response(request, exc)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, UniqueConstraint, bindparam, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .cases.models import IdempotencyRecord
-from .db import utcnow
+from .db import Base, UTCDateTime, utcnow
 from .errors import Conflict
+
+
+class IdempotencyRecord(Base):
+    """The first result of a mutating call made with an Idempotency-Key; a retry gets it back."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:

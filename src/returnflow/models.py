@@ -4,7 +4,7 @@ from .analytics import indexes as _analytics_indexes  # noqa: F401
 from .analytics import records as _analytics_records  # noqa: F401
 from .auth.models import ApiToken, StaffEvent, User  # noqa: F401
 from .cases.models import (  # noqa: F401
-    Attachment, Case, CaseEvent, CaseLine, IdempotencyRecord, NumberSequence, OutboxMessage, Reason,
+    Attachment, Case, CaseEvent, CaseLine, NumberSequence, OutboxMessage, Reason,
 )
 from .db import Base  # noqa: F401
 from .flows import RecordEvent  # noqa: F401
@@ -21,4 +21,5 @@ from .cases.conversation import CaseHandoff, CaseMessage, CasePlan  # noqa: F401
 from .pages.models import PortalAttempt, PortalCode, PortalSession  # noqa: F401
 from .marketplace import models as _marketplace  # noqa: F401
 from .caches import CacheVersion  # noqa: F401
+from .idempotency import IdempotencyRecord  # noqa: F401
 from .derive import DerivePosition, EventDerivation  # noqa: F401

@@ -15,8 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .auth.actor import Actor
-from .auth.service import actor_for_token
+from .actor import Actor
 from .db import Database
 from .errors import AppError, Explained, Forbidden, Refused, Unauthenticated
 from .i18n import SUPPORTED, asks_for_none_of_ours, gettext, message, negotiate
@@ -114,7 +113,8 @@ async def current_actor(request: Request) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("unauthenticated")
-    actor = actor_for_token(request.app.state.db.reader, token.strip())
+    # The app factory hands the token check in (app.state.actor_for_token, auth's): this layer does not import auth.
+    actor = request.app.state.actor_for_token(request.app.state.db.reader, token.strip())
     request.state.actor = actor  # its merchant's default language words the errors when no asked one is ours
     if actor.must_enroll and request.url.path not in ENROL_PATHS:
         raise Forbidden("two_factor_enrol_first")

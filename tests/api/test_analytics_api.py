@@ -214,7 +214,7 @@ def test_the_platform_names_every_merchant_and_gets_the_figures_of_no_condition(
     from returnflow.analytics.filters import parse
     from returnflow.analytics.report import REPORTS
     from returnflow.analytics.sql import prepare
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
 
     platform = Actor(kind="staff", role="platform")
     asked = DASHBOARD + (("suppliers", {}), ("return_rate", {"by": "country"}), ("customers", {}),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from returnflow.cases.models import Case, CaseEvent, IdempotencyRecord, OutboxMessage
+from returnflow.cases.models import Case, CaseEvent, OutboxMessage
+from returnflow.idempotency import IdempotencyRecord
 from tests.support.world import make_order, make_shop, platform_token
 
 RETURN = {"order": "O-1", "type": "return_refund", "channel": "portal", "reason": "wrong_size",

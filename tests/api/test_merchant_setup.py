@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.auth.service import create_user, issue_token
 from returnflow.merchants.models import Merchant
 from returnflow.sla.models import SlaSettings

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from returnflow.cases.models import Case, CaseEvent, IdempotencyRecord, OutboxMessage
+from returnflow.cases.models import Case, CaseEvent, OutboxMessage
+from returnflow.idempotency import IdempotencyRecord
 from returnflow.orders.models import Category
 from returnflow.policy.models import PolicyVersion
 from tests.support.world import make_order, make_shop, platform_token

@@ -193,7 +193,7 @@ def test_unreturned_gift_is_deducted_at_its_marked_price(client, shop, db):
 
 
 def test_imported_history_is_not_decided_again(client, shop, db):
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.cases.schemas import CaseCreate
     from returnflow.cases.service import open_case as open_
 
@@ -209,7 +209,7 @@ def test_imported_history_is_not_decided_again(client, shop, db):
 
 def test_a_customer_may_dry_run_only_their_own_orders(client, shop, db):
     """The portal's dry run: a customer sees the answer for their own orders only, and only as of now."""
-    from returnflow.auth.actor import Actor
+    from returnflow.actor import Actor
     from returnflow.orders.models import Customer
     from returnflow.errors import Forbidden, NotFound
     from returnflow.policy.api import DryRunIn, run_dry

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from returnflow.analytics import rollup
 from returnflow.analytics.filters import parse
 from returnflow.analytics.process import STEPS, nearest_rank, processing_times
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import open_case
 from returnflow.cases.workflow import fire

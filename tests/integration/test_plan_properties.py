@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.cases.models import CaseEvent
 from returnflow.cases.service import get_case
 from returnflow.db import utcnow

@@ -139,7 +139,7 @@ def test_stale_unknown_underpaid_and_foreign_notifications_are_refused(pay, db, 
 
 CRASHER = """
 import sys
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.db import Database
 from returnflow.refunds.gateways import GatewaySettings
 from returnflow.refunds.settle import execute

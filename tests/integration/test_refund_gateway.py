@@ -170,7 +170,7 @@ def test_forged_replayed_unknown_and_wrong_amount_webhooks_are_refused_logged_an
 
 CRASHER = """
 import sys
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.db import Database
 from returnflow.refunds.gateways import GatewaySettings
 from returnflow.refunds.settle import execute

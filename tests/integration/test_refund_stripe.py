@@ -122,7 +122,7 @@ def test_a_refusal_fails_the_leg_and_the_retry_uses_a_new_key(pay, db, fake):
 
 CRASHER = """
 import sys
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.db import Database
 from returnflow.refunds.gateways import GatewaySettings
 from returnflow.refunds.settle import execute

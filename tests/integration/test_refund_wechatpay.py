@@ -225,7 +225,7 @@ def test_a_refund_in_another_currency_is_refused_before_sending(pay, db, fake):
 
 CRASHER = """
 import sys
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.db import Database
 from returnflow.refunds.gateways import GatewaySettings
 from returnflow.refunds.settle import execute

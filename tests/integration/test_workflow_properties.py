@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.cases.models import Case, CaseEvent, CaseLine
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import act, get_case, open_case

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import act, get_case, open_case
 from returnflow.db import Database

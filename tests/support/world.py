@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from returnflow.auth.actor import Actor
+from returnflow.actor import Actor
 from returnflow.auth.service import create_user, issue_token
 from returnflow.db import Database
 from returnflow.logistics.service import save_address

@@ -39,7 +39,7 @@ def register(app: typer.Typer, make_db) -> None:
         lang: str = typer.Option("en", help="en or zh-CN for labels"),
     ) -> None:
         """Return rates, trends, top returns, reasons, hot spots, suppliers, step times, backlog, customers."""
-        from ..auth.actor import Actor
+        from ..actor import Actor
         from . import REPORTS, export
         from .api import with_links
         from .filters import parse

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Explained, NotFound
 from ..merchants.models import Merchant
 from ..i18n import N_

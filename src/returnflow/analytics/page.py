@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError, Explained, Forbidden
 from ..i18n import N_
 from ..money import fmt

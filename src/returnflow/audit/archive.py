@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import Attachment, CaseEvent, CaseState
 from ..cases.service import get_case
 from ..cases.views import STATE_LABELS

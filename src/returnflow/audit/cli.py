@@ -48,7 +48,7 @@ def archive(case: str = typer.Argument(..., help="A closed case's number"),
                                           help="The customer's copy: only what the customer may see")) -> None:
     """Export a closed case as one archive: PDF summary (zh-CN + en), evidence, events, refunds and vouchers
     (internal items marked); with --customer, the customer's copy instead (<case>-customer.zip)."""
-    from ..auth.actor import Actor
+    from ..actor import Actor
     from ..errors import AppError
     from .archive import build as staff_copy
     from .customer_copy import build as customer_copy

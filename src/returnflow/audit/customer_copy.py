@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import handoffs, reasons as reason_taxonomy
 from ..cases.messages import messages_of
 from ..cases.models import Attachment, CaseEvent, CaseState

@@ -18,7 +18,7 @@ from ..errors import AppError, Explained, Unauthenticated
 from ..i18n import N_
 from ..merchants.models import Merchant
 from . import guard, totp
-from .actor import STAFF_ROLES, SYSTEM, Actor
+from ..actor import STAFF_ROLES, SYSTEM, Actor
 from .models import ApiToken, User
 
 _hasher = PasswordHasher()

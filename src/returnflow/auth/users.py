@@ -17,7 +17,7 @@ from ..errors import Explained, Forbidden, NotFound
 from ..i18n import N_, SUPPORTED
 from ..merchants.models import Merchant
 from . import guard, service, totp
-from .actor import Actor
+from ..actor import Actor
 from .models import ApiToken, StaffEvent, User
 
 MANAGERS = ("admin", "platform")

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import filetype
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..config import Settings
 from ..errors import InvalidInput
 from ..storage import EvidenceStore

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi.responses import StreamingResponse
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Forbidden
 from ..storage import EvidenceStore
 

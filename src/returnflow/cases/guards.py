@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError, Forbidden
 from ..guard import INT32_MAX
 from ..i18n import N_, SUPPORTED, every, gettext, said

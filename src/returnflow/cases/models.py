@@ -221,21 +221,6 @@ def outbox_lane(row: dict) -> str:
     return f"{row.get('merchant_id') or 0}:{row.get('topic') or ''}:{destination}"[:80]
 
 
-class IdempotencyRecord(Base):
-    """The first result of a mutating call made with an Idempotency-Key; a retry gets it back."""
-
-    __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(80))
-    key: Mapped[str] = mapped_column(String(200))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int]
-    response: Mapped[dict] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class NumberSequence(Base):
     """Counters behind human-readable numbers such as AS2611240001."""
 

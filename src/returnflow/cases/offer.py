@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from . import retype
 from .models import CaseState as S
 from .models import CaseType as T

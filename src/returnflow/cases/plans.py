@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Conflict, Worded
 from ..i18n import N_
 from ..money import MoneyError, fmt, to_minor

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from .guards import GuardFailed
 from .models import Case as CaseRow
 from .models import CaseState as S

@@ -8,7 +8,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..caches import CACHES
 from ..config import get_settings

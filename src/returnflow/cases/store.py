@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
 from .models import Case, CaseEvent, CaseLine, OutboxMessage

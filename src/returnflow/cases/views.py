@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..i18n import SUPPORTED, gettext, pgettext
 from ..texts.labels import STATE_CONTEXT, STATES
 from ..money import fmt

@@ -7,7 +7,7 @@ the staff member who writes it chooses to share it; the steps that answer the cu
 
 from __future__ import annotations
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Explained
 from ..i18n import N_
 

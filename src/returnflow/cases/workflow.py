@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..db import utcnow
 from ..errors import AppError, Conflict, Forbidden
 from ..i18n import N_

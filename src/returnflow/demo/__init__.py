@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..bootstrap import bootstrap
 from ..auth.service import create_user, issue_token
 from ..cases.schemas import CaseCreate, CaseLineCreate

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import SYSTEM, Actor
+from ..actor import SYSTEM, Actor
 from ..cases import store
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord

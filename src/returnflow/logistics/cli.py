@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select as _select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..config import get_settings
 from ..db import Database
 from ..errors import AppError

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import service as cases
 from ..cases.models import CaseState as S
 from ..cases.store import CaseRecord

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import store
 from ..cases.models import CaseState as S, CaseType as T
 from ..cases.store import CaseRecord

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Forbidden
 from ..merchants.models import Merchant
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import Case
 from ..cases.service import resolve_merchant
 from ..db import utcnow

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.service import open_case

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..cases.service import get_case, resolve_merchant
 from ..db import utcnow

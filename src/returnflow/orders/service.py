@@ -9,7 +9,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import CaseLine
 from ..errors import Forbidden, NotFound
 from .models import Customer, Order, OrderLine, Product

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import offer, retype, service
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import Attachment, CaseEvent

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.evidence import attach
 from ..errors import AppError
 from . import words

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..cases import service as cases
 from ..cases.models import Case

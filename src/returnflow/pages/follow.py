@@ -9,7 +9,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import visibility as visible
 from ..cases.conversation import CaseMessage
 from ..cases.evidence import MESSAGE_FILES, Receiver, Upload, attach

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..cases.models import Case
 from ..errors import AppError

@@ -9,7 +9,7 @@ from typing import Any
 
 from babel.numbers import format_currency
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import CaseType
 from ..errors import AppError

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import reasons as reason_taxonomy, service
 from ..cases.evidence import Receiver, Upload
 from ..cases.models import CaseType, Channel

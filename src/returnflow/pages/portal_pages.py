@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import files as served, service
 from ..cases.models import Attachment, CaseEvent
 from ..cases.visibility import CUSTOMER

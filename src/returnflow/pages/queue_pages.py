@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import and_, func, or_, select, true
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import service
 from ..cases.models import Case as CaseRow, CaseState as S
 from ..cases.workflow import allowed_actions

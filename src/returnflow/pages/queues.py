@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case as when_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.conversation import CasePlan
 from ..cases.models import Case
 from ..cases.workflow import OPEN_STATES

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError
 from ..i18n import ENGLISH, babel_id, match
 from ..labels import category_label

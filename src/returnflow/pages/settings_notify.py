@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete, select
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import Case, OutboxMessage
 from ..db import utcnow
 from ..errors import AppError, Explained

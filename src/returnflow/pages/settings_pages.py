@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError, Explained
 from ..policy.errors import PolicyError
 from . import words

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError
 from ..refunds import service as money
 from ..refunds import settings_save

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..cases import reasons as reason_taxonomy
 from ..cases.models import CaseType

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Explained
 from ..notify import replies
 from ..notify.models import ReplyTemplate

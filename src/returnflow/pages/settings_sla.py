@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError
 from ..sla import calendar as sla_calendar
 from ..sla import settings as sla_settings

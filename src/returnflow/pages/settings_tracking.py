@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from ..auth import users
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import AppError
 from ..logistics import tracking_settings as ts
 from ..logistics.hooks_api import TrackingSettingsSave

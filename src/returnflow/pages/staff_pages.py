@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..auth.service import CodeNeeded, actor_for_token, attempt_sign_in, revoke
 from ..cases import files as served

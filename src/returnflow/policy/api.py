@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import CaseType
 from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
 from ..db import utcnow

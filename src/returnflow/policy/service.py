@@ -13,7 +13,7 @@ import tomllib
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..caches import CACHES, changed
 from ..db import utcnow
 from ..errors import NotFound

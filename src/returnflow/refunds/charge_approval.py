@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..auth.models import User
 from ..cases import store
 from ..db import utcnow

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import store
 from ..db import Database, utcnow
 from ..errors import Explained, Forbidden

@@ -23,7 +23,7 @@ def _db():
 def _finance(db, merchant: str):
     from sqlalchemy import select
 
-    from ..auth.actor import Actor
+    from ..actor import Actor
     from ..merchants.models import Merchant
 
     with db.read() as session:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
 from ..flows import histories, history, move

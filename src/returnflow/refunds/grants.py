@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.service import get_case
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import store
 from ..cases.conversation import CasePlan
 from ..cases.models import CaseState, CaseType

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..errors import Forbidden
 from ..merchants.models import Merchant
 from ..money import MoneyError, to_minor

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from ..auth.actor import SYSTEM, Actor
+from ..actor import SYSTEM, Actor
 from ..cases import store
 from ..cases.workflow import AWAITED, allowed_actions, fire
 from ..db import Database, utcnow

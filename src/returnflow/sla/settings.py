@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import SYSTEM
+from ..actor import SYSTEM
 from ..caches import CACHES, changed
 from ..cases.models import CaseState as S
 from ..cases.workflow import BY_ACTION

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, column, exists, func, insert, select, table, u
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ..auth.actor import SYSTEM
+from ..actor import SYSTEM
 from ..cases import store
 from ..cases.store import CaseRecord
 from ..cases.workflow import allowed_actions, fire

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases import store
 from ..cases.evidence import store_upload, view_columns
 from ..cases.models import Attachment, CaseState as S

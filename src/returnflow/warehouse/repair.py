@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.actor import Actor
+from ..actor import Actor
 from ..cases.models import Case, CaseLine, CaseState as S, CaseType as T
 from ..cases.service import get_case
 from ..cases.store import CaseRecord

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 
-from ...auth.actor import Actor
+from ...actor import Actor
 from ...cases.models import Case, CaseLine, CaseType, Channel
 from ...cases.schemas import CaseCreate, CaseLineCreate
 from ...cases.store import append_event

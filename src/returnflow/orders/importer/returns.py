@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 
-from ...auth.actor import Actor
+from ...actor import Actor
 from ...db import Database
 from ...merchants.models import Merchant
 from ..models import Order
