@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from .cases import reasons
-from .cases.service import resolve_merchant
+from .merchants.scope import resolve_merchant
 from .cases.workflow import TRANSITIONS
 from .cases.models import CaseType
 from .errors import Forbidden

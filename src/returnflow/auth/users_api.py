@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..cases.service import resolve_merchant
+from ..merchants.scope import resolve_merchant
 from ..web import DB, JSON, CurrentActor, mutate
 from . import users
 

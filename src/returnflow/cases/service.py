@@ -10,11 +10,9 @@ from sqlalchemy.orm import Session
 
 from ..actor import Actor
 from ..auth.models import User
-from ..caches import CACHES
 from ..config import get_settings
 from ..db import utcnow
-from ..errors import Forbidden, InvalidInput, NotFound
-from ..merchants.models import Merchant
+from ..errors import InvalidInput, NotFound
 from ..merchants.clock import zone_of
 from ..orders.models import Customer, Order, OrderLine
 from ..policy import service as policy_service
@@ -28,6 +26,7 @@ from .side_effects import write_side_effects
 from .guards import NO_ADDRESS, return_address_routable
 from .workflow import fire
 from ..i18n import every
+from ..merchants.scope import merchant_of
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -63,22 +62,6 @@ def next_value_statement(dialect: str):
     stmt = insert(NumberSequence).values(name=bindparam("name"), value=1)
     stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": NumberSequence.value + 1})
     return stmt.returning(NumberSequence.value)
-
-
-def resolve_merchant(session: Session, actor: Actor, code: str | None) -> Merchant:
-    """The merchant an action is for: the actor's own, or the one a platform actor names."""
-    if actor.merchant_id is not None:
-        merchant = session.get(Merchant, actor.merchant_id)
-        if code is not None and merchant is not None and code != merchant.code:
-            raise Forbidden("forbidden_merchant", field="merchant")
-        assert merchant is not None
-        return merchant
-    if not code:
-        raise InvalidInput("merchant_required", field="merchant")
-    merchant = session.scalar(select(Merchant).where(Merchant.code == code))
-    if merchant is None:
-        raise NotFound("merchant", code, field="merchant")
-    return merchant
 
 
 def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None,
@@ -250,18 +233,6 @@ _LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, Ord
                              OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers,
                              OrderLine.exchange_variants, OrderLine.image_url)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
-
-
-def merchant_of(session: Session, actor: Actor, code: str | None) -> tuple[int, str]:
-    """(id, code) of the merchant an action is for; merchant codes never change, so they are remembered."""
-    if actor.merchant_id is not None:
-        known = CACHES["merchant_codes"].get(session, actor.merchant_id, lambda: session.scalar(
-            select(Merchant.code).where(Merchant.id == actor.merchant_id)), actor.merchant_id)
-        if code is not None and code != known:
-            raise Forbidden("forbidden_merchant", field="merchant")
-        return actor.merchant_id, known
-    merchant = resolve_merchant(session, actor, code)
-    return merchant.id, merchant.code
 
 
 def get_case(session: Session, *, actor: Actor, number: str) -> CaseRecord:

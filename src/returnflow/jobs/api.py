@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..cases.service import resolve_merchant
+from ..merchants.scope import resolve_merchant
 from ..errors import Forbidden
 from ..web import DB, CurrentActor
 from .worker import lag

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..actor import Actor
 from ..cases.models import Case
-from ..cases.service import resolve_merchant
+from ..merchants.scope import resolve_merchant
 from ..db import utcnow
 from ..errors import Forbidden
 from ..fields import RowId

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select
 from ..auth import users
 from ..actor import Actor
 from ..cases.models import Case, OutboxMessage
-from ..cases.service import get_case, resolve_merchant
+from ..cases.service import get_case
+from ..merchants.scope import resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..i18n import N_, SUPPORTED, match

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
-from ..cases.service import resolve_merchant
+from ..merchants.scope import resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, NotFound
 from ..i18n import N_

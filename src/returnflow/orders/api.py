@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from ..cases.service import resolve_merchant
+from ..merchants.scope import resolve_merchant
 from ..i18n import N_
 from ..money import fmt
 from ..web import DB, CurrentActor, mutate

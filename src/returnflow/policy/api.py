@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from ..actor import Actor
 from ..cases.models import CaseType
-from ..cases.service import check_reasons, lines_with_claims, match_lines, resolve_merchant
+from ..cases.service import check_reasons, lines_with_claims, match_lines
+from ..merchants.scope import resolve_merchant
 from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..fields import LINE_OR_SKU, LineNo, Version

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Request
 from sqlalchemy import select
 
-from ..cases.service import get_case, resolve_merchant
+from ..cases.service import get_case
+from ..merchants.scope import resolve_merchant
 from ..errors import Forbidden
 from ..web import DB, JSON, CurrentActor, mutate
 from . import calendar
