@@ -10,6 +10,7 @@ no code names a language except English, the language the code's strings are wri
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -240,3 +241,11 @@ def display_name(tag: str) -> str:
         return found.get_display_name() or tag
     except (ValueError, LookupError):
         return tag
+
+
+def lang_of(option: str | None = None) -> str:
+    """The operator's language on the command line: --lang if given, else LC_ALL / LC_MESSAGES / LANG (zh_CN.UTF-8 -> zh-CN, zh_TW.UTF-8 -> zh-Hant), matched to a
+    language of the catalogs along its family; English otherwise."""
+    value = option or os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    tag = value.split(".")[0].split("@")[0]
+    return match(tag) if tag and tag not in ("C", "POSIX") and match(tag) else ENGLISH

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from returnflow.auth.models import User
 from returnflow.cases.views import reason_payload, reason_words
 from returnflow.merchants.models import Merchant
-from returnflow.orders.importer.messages import Problem, lang_of, say
+from returnflow.i18n import lang_of
+from returnflow.orders.importer.messages import Problem, say
 from returnflow.policy.models import PolicyVersion
 from returnflow.sla.settings import MISSED, LABELS
 from tests.support.world import make_order, make_shop, platform_token

@@ -14,7 +14,7 @@ from ..errors import AppError
 from ..i18n import N_, gettext
 from ..merchants.models import Merchant
 from ..notify.config import get_delivery_settings
-from ..orders.importer.messages import lang_of
+from ..i18n import lang_of
 from ..schema import migrate
 from .sync import pull
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..config import get_settings
 from ..db import Database
 from ..i18n import N_, gettext
-from ..orders.importer.messages import lang_of
+from ..i18n import lang_of
 from .setup import SetupError, country_name, create as create_merchant
 from ..policy.service import default_preset
 from ..merchants.models import Merchant

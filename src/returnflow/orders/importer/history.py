@@ -90,7 +90,8 @@ def run_history(db: Database, *, file: Path, merchant: str, time_zone: str | Non
     from rich.console import Console
     from rich.markup import escape
 
-    from .messages import lang_of, say
+    from ...i18n import lang_of
+    from .messages import say
 
     console = console or Console()
     lang = lang_of(lang)

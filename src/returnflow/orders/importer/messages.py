@@ -7,9 +7,8 @@ placeholders; the catalogs translate it.
 
 from __future__ import annotations
 
-import os
 
-from ...i18n import ENGLISH, N_, gettext, match, pick
+from ...i18n import N_, gettext, pick
 
 MESSAGES: dict[str, str] = {
     "stopped": N_("Nothing was imported: fix the file or the mapping and run the import again."),
@@ -52,14 +51,6 @@ MESSAGES: dict[str, str] = {
     "too_long": N_("longer than {limit} characters"),
     "conflicting_rows": N_("case {value} is in the file twice with different orders"),
 }
-
-
-def lang_of(option: str | None = None) -> str:
-    """--lang if given, else LC_ALL / LC_MESSAGES / LANG (zh_CN.UTF-8 -> zh-CN, zh_TW.UTF-8 -> zh-Hant), matched to a
-    language of the catalogs along its family; English otherwise."""
-    value = option or os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
-    tag = value.split(".")[0].split("@")[0]
-    return match(tag) if tag and tag not in ("C", "POSIX") and match(tag) else ENGLISH
 
 
 def say(key: str, lang: str, **params: object) -> str:

@@ -21,7 +21,8 @@ from ...db import Database
 from ...merchants.models import Merchant
 from ..models import Order
 from .history_rows import _Cells, json_objects
-from .messages import Problem, lang_of, say
+from ...i18n import lang_of
+from .messages import Problem, say
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect
 from ...merchants.clock import zone_of
 

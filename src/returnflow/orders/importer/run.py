@@ -21,7 +21,8 @@ from ...merchants.models import Merchant
 from ...money import is_currency
 from ..contacts import DEFAULT_REGION, region_of
 from .formats import detect_format, read_jsonl, read_rows
-from .messages import Problem, lang_of, say
+from ...i18n import lang_of
+from .messages import Problem, say
 from .outcome import ImportResult, ReturnLine, UnusableInput
 from .returns import open_uci_returns
 from .store import ErrorSink, NewMerchant, OrderStore
