@@ -1,5 +1,5 @@
 """Imports the whole UCI Online Retail file into fresh SQLite databases twice: through the built-in UCI layout
-(the floor) and through the shipped mapping file `uci` (orders/importer/mappings/uci.toml, the same columns, zone
+(the floor) and through the shipped mapping file `uci` (importer/mappings/uci.toml, the same columns, zone
 and currency, plus line kinds), and prints how fast the mapping is against the built-in layout, the headline last.
 Return cases are not opened in either run: this measures reading and storing the orders.
 
@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from returnflow.db import Database
-from returnflow.orders.importer import ensure_merchant, import_file, import_mapped
-from returnflow.orders.importer.mapping import load
+from returnflow.importer import ensure_merchant, import_file, import_mapped
+from returnflow.importer.mapping import load
 from returnflow.schema import migrate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from returnflow.db import Database
-from returnflow.orders.importer import ensure_merchant, import_file
+from returnflow.importer import ensure_merchant, import_file
 from returnflow.schema import migrate
 
 ROOT = Path(__file__).resolve().parents[1]

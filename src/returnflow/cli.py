@@ -153,7 +153,7 @@ def import_orders(
     """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import.
     With --mapping, a file the mapping does not fit (a missing column, a date not in its format, an unmapped status,
     a currency the merchant does not use) stops the import before anything is written."""
-    from .orders.importer import run_import
+    from .importer import run_import
 
     db = _db()
     from .schema import migrate as run
@@ -177,7 +177,7 @@ def import_cases(
 ) -> None:
     """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
     case ids already imported. History never notifies anyone. A bad cell stops it before anything is written."""
-    from .orders.importer.history import run_history
+    from .importer.history import run_history
     from .schema import migrate as run
 
     db = _db()
@@ -198,7 +198,7 @@ def import_reviews(
 ) -> None:
     """Import buyers' reviews (rating 1-5, text, date, order, SKU), not tied to a case; re-running updates the same
     reviews. A bad cell stops it before anything is written."""
-    from .orders.importer.reviews import run_reviews
+    from .importer.reviews import run_reviews
     from .schema import migrate as run
 
     db = _db()

@@ -18,7 +18,7 @@ from rich.console import Console
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import open_case
 from returnflow.money import to_minor
-from returnflow.orders.importer import run_import
+from returnflow.importer import run_import
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
 from tests.support.portal import sign_in_staff

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from returnflow.orders.importer import import_file
+from returnflow.importer import import_file
 from tests.support.returns import shop_with_warehouse
 from tests.support.world import make_order, make_shop
 

@@ -11,7 +11,7 @@ from returnflow.auth.models import User
 from returnflow.cases.views import reason_payload, reason_words
 from returnflow.merchants.models import Merchant
 from returnflow.i18n import lang_of
-from returnflow.orders.importer.messages import Problem, say
+from returnflow.importer.messages import Problem, say
 from returnflow.policy.models import PolicyVersion
 from returnflow.sla.settings import MISSED, LABELS
 from tests.support.world import make_order, make_shop, platform_token

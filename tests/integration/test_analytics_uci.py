@@ -26,7 +26,7 @@ import pytest
 
 from returnflow.merchants.models import Merchant
 from returnflow.sla import settings as sla_settings
-from returnflow.orders.importer import import_file
+from returnflow.importer import import_file
 from tests.conftest import SHARED
 
 DATA = Path(__file__).resolve().parents[1] / "data"

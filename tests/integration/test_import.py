@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from returnflow.cases.models import Case, CaseEvent, CaseLine
-from returnflow.orders.importer import import_file, run_import
+from returnflow.importer import import_file, run_import
 from returnflow.orders.models import Customer, Order, OrderLine
 from tests.support.world import make_shop
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from returnflow.merchants.models import Merchant
-from returnflow.orders.importer import import_file, run_import
+from returnflow.importer import import_file, run_import
 from returnflow.orders.models import Customer, Order
 from tests.integration.test_import import csv_text, write
 from tests.support.portal import find_order, last_code

@@ -27,8 +27,8 @@ from returnflow.cases.models import Case
 from returnflow.config import Settings
 from returnflow.db import Database
 from returnflow.merchants.models import Merchant
-from returnflow.orders.importer import import_file
-from returnflow.orders.importer.outcome import ImportResult
+from returnflow.importer import import_file
+from returnflow.importer.outcome import ImportResult
 from returnflow.schema import migrate
 from returnflow.sla import settings as sla_settings
 from tests.conftest import FIXED_NOW, OUTBOUND_ALLOWED, create_pg_database, drop_pg_database, forget_process_caches

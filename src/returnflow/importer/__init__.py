@@ -1,4 +1,5 @@
 """Order import from CSV, JSON lines or the UCI Online Retail layout: bad rows reported by line, whole orders only.
+Its own package above orders and cases (it writes orders and opens return and history cases).
 
 formats.py reads the rows into order records, store.py writes them CHUNK_ORDERS at a time (one transaction
 each) and records refused rows, returns.py matches UCI 'C' invoices to earlier purchases and opens them as

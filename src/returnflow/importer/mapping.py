@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...money import is_currency
-from ..records import LINE_KINDS, ORDER_STATUSES
+from ..money import is_currency
+from ..orders.records import LINE_KINDS, ORDER_STATUSES
 from .messages import Problem
 from .tabular import check_encoding
 

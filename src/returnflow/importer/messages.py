@@ -8,7 +8,7 @@ placeholders; the catalogs translate it.
 from __future__ import annotations
 
 
-from ...i18n import N_, gettext, pick
+from ..i18n import N_, gettext, pick
 
 MESSAGES: dict[str, str] = {
     "stopped": N_("Nothing was imported: fix the file or the mapping and run the import again."),

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 
-from ...actor import Actor
-from ...db import Database
-from ...merchants.models import Merchant
-from ..models import Order
+from ..actor import Actor
+from ..db import Database
+from ..merchants.models import Merchant
+from ..orders.models import Order
 from .outcome import ReturnLine, ReturnStats
 
 CASE_CHUNK = 200  # return invoices per transaction when opening cases
@@ -39,9 +39,9 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
     """
     progress = on_progress or _no_progress
     progress(0, None)
-    from ...analytics.records import UnmatchedReturn
-    from ...cases.models import Case, CaseLine
-    from ..models import Customer, OrderLine
+    from ..analytics.records import UnmatchedReturn
+    from ..cases.models import Case, CaseLine
+    from ..orders.models import Customer, OrderLine
 
     invoices = sorted({r.invoice for r in returns})
     customers = sorted({r.customer for r in returns if r.customer})
@@ -147,10 +147,10 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
 
 def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime, number: str,
                            lines: dict[int, list]) -> None:
-    from ...cases.models import CaseType, Channel
-    from ...cases.schemas import CaseCreate, CaseLineCreate
-    from ...cases.service import open_case
-    from ...cases.workflow import fire
+    from ..cases.models import CaseType, Channel
+    from ..cases.schemas import CaseCreate, CaseLineCreate
+    from ..cases.service import open_case
+    from ..cases.workflow import fire
 
     system = Actor(kind="system", role="system", merchant_id=merchant_id, name="import")
     warehouse = Actor(kind="system", role="warehouse", merchant_id=merchant_id, name="import")
@@ -164,7 +164,7 @@ def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime
                for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0), sorted(lines.items()),
                                             strict=True) if item[2] is not None]
     if credits:
-        from ...analytics.records import ReturnCredit
+        from ..analytics.records import ReturnCredit
 
         session.execute(insert(ReturnCredit), credits)
     # The return happened on the invoice date: its whole history is dated then, not at import time.

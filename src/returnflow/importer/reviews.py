@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from ...analytics.records import Review
-from ...db import Database
-from ...merchants.models import Merchant
-from ..models import Order
+from ..analytics.records import Review
+from ..db import Database
+from ..merchants.models import Merchant
+from ..orders.models import Order
 from .history_rows import _Cells, json_objects
-from ...i18n import lang_of
+from ..i18n import lang_of
 from .messages import Problem, say
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect
-from ...merchants.clock import zone_of
+from ..merchants.clock import zone_of
 
 COLUMNS = ("review_id", "order", "sku", "rating", "text", "reviewed_at")
 MAX_TEXT = 5000

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...cases.models import CaseState, CaseType
-from ...cases.workflow import BY_ACTION
+from ..cases.models import CaseState, CaseType
+from ..cases.workflow import BY_ACTION
 from .mapped import _text
 from .messages import Problem
 from .tabular import ENCODINGS, check_encoding, csv_rows, detect

@@ -16,18 +16,18 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import select
 
-from ...db import Database
-from ...merchants.models import Merchant
-from ...money import is_currency
-from ..contacts import DEFAULT_REGION, region_of
+from ..db import Database
+from ..merchants.models import Merchant
+from ..money import is_currency
+from ..orders.contacts import DEFAULT_REGION, region_of
 from .formats import detect_format, read_jsonl, read_rows
-from ...i18n import lang_of
+from ..i18n import lang_of
 from .messages import Problem, say
 from .outcome import ImportResult, ReturnLine, UnusableInput
 from .returns import open_uci_returns
 from .store import ErrorSink, NewMerchant, OrderStore
 from .summary import ImportProgress, print_summary
-from ...merchants.clock import zone_of
+from ..merchants.clock import zone_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

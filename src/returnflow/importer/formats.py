@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from ...errors import AppError
-from ...money import MoneyError, to_minor
-from ..contacts import DEFAULT_REGION
-from ..records import CustomerRecord, LineRecord, OrderRecord
-from ..schemas import OrderIn
+from ..errors import AppError
+from ..money import MoneyError, to_minor
+from ..orders.contacts import DEFAULT_REGION
+from ..orders.records import CustomerRecord, LineRecord, OrderRecord
+from ..orders.schemas import OrderIn
 from .outcome import OrderInvalid, PendingOrder, ReturnLine, RowError, UnusableInput
 from .returns import NON_PRODUCT_KINDS
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ...errors import AppError
-from ...money import MoneyError, is_currency, to_minor
-from ..contacts import check_customer
-from ..records import CustomerRecord, LineRecord, OrderRecord
+from ..errors import AppError
+from ..money import MoneyError, is_currency, to_minor
+from ..orders.contacts import check_customer
+from ..orders.records import CustomerRecord, LineRecord, OrderRecord
 from .mapping import DATE_FIELDS, ORDER_FIELDS, Mapping
 from .messages import Problem
 from .outcome import PendingOrder, ReturnLine, RowError

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...db import Database
-from ...merchants.models import Merchant
-from ...sheets import row as safe_row
-from ..models import Order
-from ..records import OrderRecord
-from ..service import upsert_orders
+from ..db import Database
+from ..merchants.models import Merchant
+from ..sheets import row as safe_row
+from ..orders.models import Order
+from ..orders.records import OrderRecord
+from ..orders.service import upsert_orders
 from .outcome import ImportResult, OrderInvalid, PendingOrder, Refused, RowError, UnusableInput
 
 CHUNK_ORDERS = 2000
@@ -63,7 +63,7 @@ class NewMerchant:
     country: str | None = None
 
     def create(self, session) -> int:
-        from ...onboarding.setup import settle_imported
+        from ..onboarding.setup import settle_imported
 
         merchant = Merchant(code=self.code, name=self.code, default_currency=self.currency, country=self.country)
         session.add(merchant)
