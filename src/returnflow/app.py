@@ -33,7 +33,7 @@ from .merchants.clock import language_of
 from .notify.api import router as notify_router
 from .notify.providers_api import router as providers_router
 from .openapi_doc import install as install_openapi
-from .orders.api import router as orders_router
+from .orders_api import router as orders_router
 from .pages import install as install_pages
 from .pages.frame import error_page, is_page
 from .policy.api import router as policy_router

@@ -298,3 +298,12 @@ def timeline(session: Session, *, case: CaseRecord) -> list[CaseEvent]:
     """The case's events in order."""
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
 
+
+def claimed_quantities(session: Session, *, order_id: int) -> dict[int, int]:
+    """Per order line id, the quantity that open or finished cases hold."""
+    rows = session.execute(select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
+                           .join(Case, Case.id == CaseLine.case_id)
+                           .join(OrderLine, OrderLine.id == CaseLine.order_line_id)
+                           .where(OrderLine.order_id == order_id, Case.holds_quantity.is_(True))
+                           .group_by(CaseLine.order_line_id)).all()
+    return {line_id: int(qty) for line_id, qty in rows}

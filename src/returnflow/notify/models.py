@@ -156,28 +156,3 @@ class AlertRobot(Base):
     events: Mapped[list] = mapped_column(default=list)    # sla_breach | escalation | dead_letter | refund_approval
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OrderHookKey(Base):
-    """The secret a merchant's shop platform signs pushed orders with (orders by signed webhook)."""
-
-    __tablename__ = "order_hook_keys"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), unique=True)
-    secret: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OrderHookSeen(Base):
-    """A signed order push already taken (by its signature and its delivery id): a replay is refused."""
-
-    __tablename__ = "order_hook_seen"
-    __table_args__ = (UniqueConstraint("merchant_id", "signature"),
-                      UniqueConstraint("merchant_id", "delivery"))
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
-    signature: Mapped[str] = mapped_column(String(64))
-    delivery: Mapped[str | None] = mapped_column(String(100))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from ..actor import Actor
-from ..cases.models import CaseLine
+from ..db import Base
 from ..errors import Forbidden, NotFound
 from .models import Customer, Order, OrderLine, Product
 from .records import OrderRecord
@@ -86,10 +86,18 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
         stale.extend(line_id for line_id, order_id, line_no in session.execute(
             select(OrderLine.id, OrderLine.order_id, OrderLine.line_no).where(OrderLine.order_id.in_(chunk)))
             if (order_id, line_no) not in kept)
+    referrers = _referrers()
     for chunk in _chunks(stale):
         session.execute(delete(OrderLine).where(
-            OrderLine.id.in_(chunk), ~exists().where(CaseLine.order_line_id == OrderLine.id)))
+            OrderLine.id.in_(chunk), *(~exists().where(column == OrderLine.id) for column in referrers)))
     return ids
+
+
+def _referrers() -> list:
+    """Every column of another table that refers to an order line (a case's lines, a receipt's, a repair ...): a
+    line one of them names is kept. Read from the schema, so orders need not know the tables built on them."""
+    return [fk.parent for table in Base.metadata.tables.values() for fk in table.foreign_keys
+            if fk.target_fullname == "order_lines.id"]
 
 
 LINE_COLUMNS = ("order_id", "line_no", "sku", "title", "category", "unit_price", "quantity", "delivered_quantity",
@@ -209,16 +217,3 @@ def list_orders(session: Session, *, actor: Actor, customer: str | None = None, 
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Order.ordered_at.desc(), Order.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
-
-
-
-def claimed_quantities(session: Session, *, order_id: int) -> dict[int, int]:
-    """Per order line id, the quantity that open or finished cases hold."""
-    from ..cases.models import Case
-
-    rows = session.execute(select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
-                           .join(Case, Case.id == CaseLine.case_id)
-                           .join(OrderLine, OrderLine.id == CaseLine.order_line_id)
-                           .where(OrderLine.order_id == order_id, Case.holds_quantity.is_(True))
-                           .group_by(CaseLine.order_line_id)).all()
-    return {line_id: int(qty) for line_id, qty in rows}

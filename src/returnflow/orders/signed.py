@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Explained
 from ..i18n import N_
-from ..notify.models import OrderHookKey, OrderHookSeen
+from .models import OrderHookKey, OrderHookSeen
 
 TOLERANCE = timedelta(minutes=5)
 

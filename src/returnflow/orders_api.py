@@ -1,19 +1,29 @@
-"""Orders pushed by shops, and read back."""
+"""Orders pushed by shops, and read back (the orders' HTTP API: above cases, since an order's lines show what
+cases still leave returnable)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from ..merchants.scope import resolve_merchant
-from ..i18n import N_
-from ..money import fmt
-from ..web import DB, CurrentActor, mutate
-from . import service
-from .contacts import region_of
-from .models import Order
-from .categories import CategoryIn
-from .schemas import OrderIn
-from .variants import as_api
+from .merchants.scope import resolve_merchant
+from .i18n import N_
+from .money import fmt
+from .web import DB, CurrentActor, mutate
+from .orders import service
+from .orders.contacts import region_of
+from .orders.models import Order
+from .orders.categories import CategoryIn, category_dict, list_for, check_code, save
+from .orders.schemas import OrderIn
+from .orders.variants import as_api
+from .cases.service import claimed_quantities
+from .errors import Forbidden, Explained, NotFound
+from .db import utcnow
+from .orders.signed import rotate, verify
+from .merchants.models import Merchant
 
 router = APIRouter(tags=["orders"])
 WRITERS = ("agent", "supervisor", "admin", "platform")
@@ -54,8 +64,6 @@ def order_dict(order: Order, *, lines: bool = True, claimed: dict[int, int] | No
 @router.post("/orders", status_code=200)
 async def push_order(body: OrderIn, actor: CurrentActor, request: Request):
     """Creates or updates an order by its number (never duplicates it)."""
-    from ..errors import Forbidden
-
     if actor.role not in WRITERS:
         raise Forbidden("forbidden_role", role=actor.role, what="push orders", allowed=list(WRITERS))
 
@@ -65,7 +73,7 @@ async def push_order(body: OrderIn, actor: CurrentActor, request: Request):
         service.upsert_orders(session, merchant_id=merchant.id, orders=[record])
         order = service.get_by_number(session, actor=actor, merchant_id=merchant.id, number=record.number)
         session.refresh(order)
-        return 200, order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
+        return 200, order_dict(order, claimed=claimed_quantities(session, order_id=order.id))
 
     return await mutate(request, actor, work)
 
@@ -86,7 +94,7 @@ async def get_order(number: str, actor: CurrentActor, db: DB, merchant: str | No
     with db.read() as session:
         merchant_id = resolve_merchant(session, actor, merchant).id if merchant else None
         order = service.get_by_number(session, actor=actor, merchant_id=merchant_id, number=number)
-        return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
+        return order_dict(order, claimed=claimed_quantities(session, order_id=order.id))
 
 
 # ---- product categories and their legal attributes ---------------------------------------------------------------
@@ -97,8 +105,6 @@ CATEGORY_EDITORS = ("supervisor", "admin", "platform")
 @router.get("/categories", tags=["categories"])
 async def list_categories(actor: CurrentActor, db: DB, merchant: str | None = None) -> dict:
     """The merchant's product categories with the legal attributes the policy reads and the inspection checklist."""
-    from .categories import category_dict, list_for
-
     with db.read() as session:
         m = resolve_merchant(session, actor, merchant)
         return {"items": [category_dict(c) for c in list_for(session, m.id)]}
@@ -108,9 +114,6 @@ async def list_categories(actor: CurrentActor, db: DB, merchant: str | None = No
 async def put_category(code: str, body: CategoryIn, actor: CurrentActor, request: Request):
     """Creates or replaces a category's names and attributes (supervisors, admins). Cases already opened keep the
     decision they were opened with; new requests are decided with the new attributes."""
-    from ..errors import Forbidden
-    from .categories import category_dict, check_code, save
-
     if actor.role not in CATEGORY_EDITORS:
         raise Forbidden("forbidden_role", role=actor.role, what="change product categories",
                         allowed=list(CATEGORY_EDITORS))
@@ -128,10 +131,6 @@ async def put_category(code: str, body: CategoryIn, actor: CurrentActor, request
 @router.post("/order-signing-secret", status_code=201)
 async def rotate_signing_secret(actor: CurrentActor, request: Request, merchant: str | None = None):
     """Creates (or replaces) the secret a shop platform signs pushed orders with; shown once, here."""
-    from ..db import utcnow
-    from ..errors import Forbidden
-    from .signed import rotate
-
     if actor.role not in ("admin", "platform"):
         raise Forbidden("forbidden_role", role=actor.role, what="manage the order signing secret",
                         allowed=["admin", "platform"])
@@ -149,16 +148,6 @@ async def push_signed_order(merchant_code: str, request: Request):
     """The body of POST /api/v1/orders, signed (X-Returnflow-Timestamp, X-Returnflow-Signature: sha256=HMAC of
     "<timestamp>." + body with the merchant's secret; X-Returnflow-Delivery optional). Forged or stale: 401;
     replayed: 409; nothing is written."""
-    from fastapi.exceptions import RequestValidationError
-    from pydantic import ValidationError
-    from sqlalchemy import select
-    from sqlalchemy.exc import IntegrityError
-
-    from ..db import utcnow
-    from ..errors import Explained, NotFound
-    from ..merchants.models import Merchant
-    from .signed import verify
-
     raw = await request.body()
     headers = request.headers
     try:
@@ -181,7 +170,7 @@ async def push_signed_order(merchant_code: str, request: Request):
             order = session.scalar(select(Order).where(Order.merchant_id == merchant.id,
                                                        Order.number == record.number))
             session.refresh(order)
-            return order_dict(order, claimed=service.claimed_quantities(session, order_id=order.id))
+            return order_dict(order, claimed=claimed_quantities(session, order_id=order.id))
     except IntegrityError:
         raise Explained(None, N_("This push was already received: it is not applied twice."), code="push_replayed",
                         status=409) from None
