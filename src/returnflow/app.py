@@ -36,6 +36,7 @@ from .openapi_doc import install as install_openapi
 from .orders_api import router as orders_router
 from .pages import install as install_pages
 from .pages.frame import error_page, is_page
+from .assessment.dry_run import router as dry_run_router
 from .policy.api import router as policy_router
 from .refunds.api import router as refunds_router
 from .sla.api import router as sla_router
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                               "message": g.message(locale)} for g in missing]}
 
     for router in (auth_router, orders_router, cases_router, conversation_router, system_router, policy_router,
-                   sla_router, jobs_router, notify_router, providers_router, refunds_router, audit_router,
+                   dry_run_router, sla_router, jobs_router, notify_router, providers_router, refunds_router, audit_router,
                    logistics_router, warehouse_router, analytics_router, users_router, merchants_router,
                    marketplace_router):
         app.include_router(router, prefix="/api/v1")

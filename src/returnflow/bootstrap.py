@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from .analytics import customers, deadlines, finance, mix, process, rates, rollup, satisfaction
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
+from .assessment import apply as assessment
 from .audit import chain
 from .cases import side_effects
 from .cases.ports import PORTS, Ports
@@ -111,7 +112,8 @@ JOBS: tuple = (marketplace_schedule.due_pulls,)  # pull each marketplace connect
 
 # The questions the case workflow asks the areas built on it (cases/ports.py).
 QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,
-                  replacement_paid_for=advance.replacement_paid_for, refund_states=refund_states)
+                  replacement_paid_for=advance.replacement_paid_for, refund_states=refund_states,
+                  assess=assessment.assess)
 
 _installed = False
 
@@ -136,6 +138,7 @@ def bootstrap() -> None:
     PORTS.return_address_routable = QUESTIONS.return_address_routable
     PORTS.replacement_paid_for = QUESTIONS.replacement_paid_for
     PORTS.refund_states = QUESTIONS.refund_states
+    PORTS.assess = QUESTIONS.assess
     _installed = True
 
 

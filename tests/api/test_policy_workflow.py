@@ -212,7 +212,7 @@ def test_a_customer_may_dry_run_only_their_own_orders(client, shop, db):
     from returnflow.actor import Actor
     from returnflow.orders.models import Customer
     from returnflow.errors import Forbidden, NotFound
-    from returnflow.policy.api import DryRunIn, run_dry
+    from returnflow.assessment.dry_run import DryRunIn, run_dry
 
     make_order(db, shop, "O-10", customer="C-10", when=recent())
     with db.read() as s:

@@ -109,7 +109,7 @@ def test_policy_deductions_are_read_from_the_stored_decision_when_the_case_has_o
 
     from returnflow.refunds.service import deductions_for
 
-    # The shape policy/apply.py stores: per requested line its order line and the decision's deductions.
+    # The shape assessment/apply.py stores: per requested line its order line and the decision's deductions.
     decision = {"policy": {"version": 2}, "lines": [{"order_line_id": 41, "decision": {"deductions": [
         {"kind": "restocking_fee", "amount": "15.00", "rule": "M.restocking_fee"}]}}]}
     case = SimpleNamespace(policy_decision=decision, currency="CNY", lines=[SimpleNamespace(id=7, order_line_id=41, inspection=None)])

@@ -83,7 +83,7 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The policy decision the case was opened under (policy/apply.py), and the stored policy version it used
+    # The policy decision the case was opened under (assessment/apply.py), and the stored policy version it used
     # (None: the merchant's default preset), so an old decision can always be explained.
     policy_version: Mapped[int | None] = mapped_column()
     policy_decision: Mapped[dict | None] = mapped_column()

@@ -4,6 +4,8 @@ so that cases/ does not import those areas (they import cases/):
 - replacement_paid_for(session, case): has the customer paid for an advance exchange's replacement (logistics,
   through the money module's charges)?
 - refund_states(session, case): the states of the case's refunds (the money module).
+- assess(session, *, merchant_id, policy_row, policy, preset, order, order_lines, requested, case_type, case_reason,
+  now): the policy's decision for a request of these lines (assessment/apply.py; opening a case, changing its type).
 Asked before bootstrap() ran, a question fails loudly instead of answering wrong.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +22,21 @@ from .store import CaseRecord
 Question = Callable[[Session, CaseRecord], bool]
 
 
-def _unwired(session: Session, case: CaseRecord) -> bool:
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """One requested line: the order line row (with its facts) and what the customer says about it."""
+
+    line: object  # a row of cases.service._LINES_WITH_CLAIMS
+    quantity: int
+    reason: str | None
+    opened: bool = False
+    used: bool = False
+    repairs_done: int | None = None  # the dry run may state prior repairs; None: count the recorded ones
+    grade: str | None = None  # the dry run may state the inspection grade (restocking fees by grade)
+    serial_number: str | None = None  # the unit asked about (CN12 counts that unit's repairs)
+
+
+def _unwired(*args, **kwargs) -> bool:
     raise RuntimeError("returnflow.bootstrap.bootstrap() was not called: the workflow's questions are not wired")
 
 
@@ -28,6 +45,7 @@ class Ports:
     return_address_routable: Question = _unwired
     replacement_paid_for: Question = _unwired
     refund_states: Callable[[Session, CaseRecord], set[str]] = _unwired
+    assess: Callable[..., Any] = _unwired  # -> assessment.apply.Assessment
 
 
 PORTS = Ports()

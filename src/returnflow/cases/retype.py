@@ -16,9 +16,11 @@ from .guards import GuardFailed
 from .models import Case as CaseRow
 from .models import CaseState as S
 from .models import CaseType as T
-from .ports import PORTS
+from .ports import PORTS, Requested
 from .store import CaseRecord, count_events, run
 from ..i18n import N_
+from ..db import utcnow
+from ..policy import service as policy_service
 
 # What a case can become; inquiries and complaints carry no goods outcome.
 GOODS = (T.RETURN_REFUND, T.REFUND_ONLY, T.EXCHANGE, T.REPAIR, T.RESHIP)
@@ -77,11 +79,8 @@ def _money_moved(session: Session, case: CaseRecord) -> bool:
 
 
 def _reassess(session: Session, case: CaseRecord, new: str) -> tuple[dict | None, dict | None, bool]:
-    """The policy's decision for the case's lines under the new type, as open_case makes it (policy/apply.py)."""
-    from ..db import utcnow
-    from ..policy import service as policy_service
-    from ..policy.apply import Requested, assess
-    from . import service
+    """The policy's decision for the case's lines under the new type, as open_case makes it (assessment/apply.py)."""
+    from . import service  # the case service imports the workflow, which imports this module
 
     if case.channel == "import":
         return None, None, False
@@ -96,7 +95,7 @@ def _reassess(session: Session, case: CaseRecord, new: str) -> tuple[dict | None
     if not requested:
         return None, None, False
     policy_row, policy = policy_service.active(session, case.merchant_id)
-    assessment = assess(session, merchant_id=case.merchant_id, policy_row=policy_row, policy=policy,
+    assessment = PORTS.assess(session, merchant_id=case.merchant_id, policy_row=policy_row, policy=policy,
                         preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
                         requested=requested, case_type=new, case_reason=case.reason_code, now=utcnow())
     note = {"verdict": assessment.verdict, "policy_version": assessment.policy_version,

@@ -16,7 +16,6 @@ from ..errors import InvalidInput, NotFound
 from ..merchants.clock import zone_of
 from ..orders.models import Customer, Order, OrderLine
 from ..policy import service as policy_service
-from ..policy.apply import Requested, assess
 from . import reasons as reason_taxonomy, search, store
 from .models import Case, CaseEvent, CaseLine, CaseState, CaseType, Channel, NumberSequence
 from .schemas import CaseCreate
@@ -27,6 +26,7 @@ from .guards import NO_ADDRESS, return_address_routable
 from .workflow import fire
 from ..i18n import every
 from ..merchants.scope import merchant_of
+from .ports import PORTS, Requested
 
 GOODS_TYPES = {CaseType.REFUND_ONLY, CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR, CaseType.RESHIP}
 RETURN_BY_DEFAULT = {CaseType.RETURN_REFUND, CaseType.EXCHANGE, CaseType.REPAIR}
@@ -91,7 +91,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
     if pairs and data.channel != Channel.IMPORT:
         policy_row, policy = (None, policy_service.compile_preset(preset)) if preset else \
             policy_service.active(session, merchant_id)
-        assessment = assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
+        assessment = PORTS.assess(session, merchant_id=merchant_id, policy_row=policy_row, policy=policy,
                             preset=None if policy_row else policy.id, order=order, order_lines=order_lines,
                             requested=[Requested(line, item.quantity, item.reason, item.opened, item.used,
                                                  serial_number=item.serial_number)

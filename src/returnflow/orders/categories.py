@@ -1,6 +1,6 @@
 """Product categories and their legal attributes (CN2, CN3, CN5, CN11, EU8) and inspection checklist.
 
-The attributes are what the policy engine reads (`policy/apply.py`); the checklist is what inspection checks
+The attributes are what the policy engine reads (`assessment/apply.py`); the checklist is what inspection checks
 for "intact" (CN5). Only known keys with the right type are accepted, so a typo can never silently change
 what the policy decides.
 """

@@ -1,4 +1,4 @@
-"""The policy decision a case page shows: the one stored on the case when it was opened (policy/apply.py), in the
+"""The policy decision a case page shows: the one stored on the case when it was opened (assessment/apply.py), in the
 dry run's shape, so the portal's answer before submitting and the case page read the same."""
 
 from __future__ import annotations

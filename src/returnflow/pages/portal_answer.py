@@ -16,7 +16,7 @@ from ..errors import AppError
 from ..money import from_minor
 from ..orders.models import Order
 from ..orders.variants import variants_of
-from ..policy.api import DryRunIn, DryRunLine, run_dry
+from ..assessment.dry_run import DryRunIn, DryRunLine, run_dry
 from . import words
 from ..i18n import babel_id
 from .frame import N_, PageError, gettext, when

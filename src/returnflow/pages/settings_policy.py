@@ -21,7 +21,7 @@ from ..cases.models import CaseType
 from ..errors import AppError
 from ..merchants.models import Merchant
 from ..policy import service as policy_service
-from ..policy.api import DryRunIn, DryRunLine, run_dry
+from ..assessment.dry_run import DryRunIn, DryRunLine, run_dry
 from ..policy.errors import PolicyError
 from ..policy.loader import PRESETS, load_policy, preset_text
 from . import words

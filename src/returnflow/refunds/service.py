@@ -90,7 +90,7 @@ def limit_for(settings: dict, role: str, currency: str) -> int | None:
 def deductions_for(case: CaseRecord) -> list[dict]:
     """The policy's deductions for the case's lines: [{case_line_id, kind, amount_minor, currency, rule}].
 
-    Read from `case.policy_decision` (policy/apply.py stores it when the case opens: per requested line, its
+    Read from `case.policy_decision` (assessment/apply.py stores it when the case opens: per requested line, its
     `order_line_id` and the decision's `deductions` as decimal strings in the case currency), and the line's first
     `grade_fees` entry whose grades include the grade its inspection recorded. A case without a decision (imported
     history) has no policy deductions.

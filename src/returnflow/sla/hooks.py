@@ -105,7 +105,7 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
     schedule_many(session, merchant_id=case.merchant_id, case_id=case.id, timers=timers, rule=conf.get("rule"), at=at)
 
 
-# The policy's clocks (stored with the case's decision by policy/apply.py) set the deadline of these steps and what
+# The policy's clocks (stored with the case's decision by assessment/apply.py) set the deadline of these steps and what
 # happens when it passes — the merchant's published promise: a request left unanswered is approved (TB1, TB2,
 # TB4, JD1, M.response); a return never sent closes the request (TB5, EU6); a return not confirmed in time counts
 # as received (TB6); a rejection not appealed closes (TB3). The refund clock (CN8: from receiving the goods) is

@@ -19,11 +19,14 @@ from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
 from ..i18n import N_, SUPPORTED, every
 from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
-from .engine import decide
-from .loader import Policy
-from .model import Category, Citation, Customer, Decision, Gift, LineRequest, Outcome, Route
-from .models import PolicyVersion
-from .texts import BUILTIN, MERCHANT
+from ..cases.ports import Requested
+from ..policy.engine import decide
+from ..policy.loader import Policy
+from ..policy.model import Category, Citation, Customer, Decision, Gift, LineRequest, Outcome, Route
+from ..policy.models import PolicyVersion
+from ..policy.texts import BUILTIN, MERCHANT
+from ..warehouse.models import RepairOrder
+from ..sla import settings as sla_settings
 
 # Category.attributes keys read as the engine's legal attributes (anything else is ignored).
 BOOL_ATTRIBUTES = ("custom_made", "perishable", "digital", "periodical", "hygiene_sealed", "one_time_seal",
@@ -32,20 +35,6 @@ REFUND_TYPES = ("refund_only", "return_refund")
 # The outcome each case type asks for; inquiries and complaints are not decided by the policy.
 CASE_OUTCOME = {"refund_only": Outcome.REFUND, "return_refund": Outcome.REFUND, "exchange": Outcome.EXCHANGE,
                 "repair": Outcome.REPAIR, "reship": Outcome.RESHIP}
-
-
-@dataclass(frozen=True, slots=True)
-class Requested:
-    """One requested line: the order line row (with its facts) and what the customer says about it."""
-
-    line: object  # a row of cases.service._LINES_WITH_CLAIMS
-    quantity: int
-    reason: str | None
-    opened: bool = False
-    used: bool = False
-    repairs_done: int | None = None  # the dry run may state prior repairs; None: count the recorded ones
-    grade: str | None = None  # the dry run may state the inspection grade (restocking fees by grade)
-    serial_number: str | None = None  # the unit asked about (CN12 counts that unit's repairs)
 
 
 @dataclass(slots=True)
@@ -189,8 +178,6 @@ def _received(order, line) -> datetime | None:
 def _repairs(session: Session, line_ids: set[int]) -> list[tuple[int, str | None]]:
     """CN12: the completed repairs within the warranty of these order lines, as (order line, serial number).
     A repair that was carried out counts whether or not it held: the request itself says the fault is back."""
-    from ..warehouse.models import RepairOrder
-
     if not line_ids:
         return []
     return list(session.execute(select(RepairOrder.order_line_id, RepairOrder.serial_number).where(
@@ -209,8 +196,6 @@ def _repairs_of(repairs: list[tuple[int, str | None]], r: Requested) -> int:
 
 def _working_day(session: Session, merchant_id: int):
     """The merchant's business calendar (SLA settings) as a day predicate."""
-    from ..sla import settings as sla_settings
-
     return sla_settings.calendar_of(sla_settings.for_merchant(session, merchant_id)).is_working_day
 
 
