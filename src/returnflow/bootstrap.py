@@ -29,7 +29,7 @@ from . import derive
 from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .marketplace import push as marketplace_push, schedule as marketplace_schedule
 from .notify import delivery, outbox, robots, webhooks
-from .notify.hooks import customer_notices, staff_notices
+from .notify.hooks import customer_notices, handoff_notices, staff_notices
 from .refunds import charges
 from .refunds.of_case import refund_states
 from .sla import hooks as sla_hooks, timers
@@ -113,7 +113,8 @@ JOBS: tuple = (marketplace_schedule.due_pulls,)  # pull each marketplace connect
 # The questions the case workflow asks the areas built on it (cases/ports.py).
 QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,
                   replacement_paid_for=advance.replacement_paid_for, refund_states=refund_states,
-                  assess=assessment.assess)
+                  assess=assessment.assess, handoff_notices=handoff_notices,
+                  return_scanned=logistics_hooks.return_scanned)
 
 _installed = False
 
@@ -139,6 +140,8 @@ def bootstrap() -> None:
     PORTS.replacement_paid_for = QUESTIONS.replacement_paid_for
     PORTS.refund_states = QUESTIONS.refund_states
     PORTS.assess = QUESTIONS.assess
+    PORTS.handoff_notices = QUESTIONS.handoff_notices
+    PORTS.return_scanned = QUESTIONS.return_scanned
     _installed = True
 
 

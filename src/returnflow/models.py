@@ -16,7 +16,6 @@ from .policy.models import PolicyVersion  # noqa: F401
 from .sla import models as _sla_models  # noqa: F401  (sla_timers, sla_settings)
 from .notify import models as _notify_models  # noqa: F401
 from .refunds import models as _refunds  # noqa: F401
-from .audit import models as _audit  # noqa: F401
 from .cases.conversation import CaseHandoff, CaseMessage, CasePlan  # noqa: F401
 from .pages.models import PortalAttempt, PortalCode, PortalSession  # noqa: F401
 from .marketplace import models as _marketplace  # noqa: F401

@@ -23,7 +23,7 @@ from returnflow.cases.store import enqueue
 from returnflow.config import Settings
 from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
-from returnflow.notify.models import WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
 from tests.support.fake_receiver import fake_receiver
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.processes import fake_http, requests_seen

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import OutboxMessage
-from returnflow.notify.models import WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
 from tests.support.portal import sign_in_staff
 from tests.support.returns import case_awaiting_return, shop_with_warehouse
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from returnflow.auth.models import StaffEvent, User
 from returnflow.logistics.models import ReturnAddress
-from returnflow.notify.models import MessageTemplate, WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
+from returnflow.notify.models import MessageTemplate
 from returnflow.orders.models import Category
 from returnflow.policy.models import PolicyVersion
 from returnflow.sla import calendar as sla_calendar

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from returnflow.cases.models import CaseEvent, OutboxMessage
-from returnflow.notify.models import WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
 from returnflow.warehouse.models import Disposition, Inspection, Receipt, ReceiptLine
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 

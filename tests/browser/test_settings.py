@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from returnflow.auth.models import StaffEvent, User
-from returnflow.notify.models import MessageTemplate, WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
+from returnflow.notify.models import MessageTemplate
 from returnflow.policy.models import PolicyVersion
 from tests.support.walk import DESKTOP, Walk, staff_signs_in
 from tests.support.portal import recent_order

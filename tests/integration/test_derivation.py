@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from returnflow.analytics.rollup import CaseSteps
-from returnflow.audit.models import EventLink
+from returnflow.cases.models import EventLink
 from returnflow.cases.models import Case, CaseEvent, OutboxMessage
 from returnflow import derive
 from returnflow.derive import EventDerivation
 from returnflow.jobs.worker import Worker, lag
-from returnflow.notify.models import WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
 from returnflow.sla.models import Timer
 from tests.support.flows import open_for, run
 from tests.support.world import make_order, make_shop

@@ -13,7 +13,7 @@ from returnflow import derive
 from returnflow.audit import chain
 from returnflow.cases.models import Case, CaseEvent, OutboxMessage
 from returnflow.cases.service import act, get_case
-from returnflow.notify.models import WebhookEndpoint
+from returnflow.cases.models import WebhookEndpoint
 from returnflow.notify.webhooks import new_secret
 from returnflow.orders.models import Customer
 from returnflow.refunds.gateways import GatewaySettings  # noqa: F401  (the app and its hooks are importable)

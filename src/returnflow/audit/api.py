@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import Explained, Forbidden
 from ..i18n import N_
 from ..web import current_actor
-from . import customer_copy
+from ..pages import customer_copy
 from .archive import build
 
 router = APIRouter(tags=["audit"])

@@ -1,6 +1,6 @@
 """The archive (归档) of a closed case: one ZIP with a PDF summary in zh-CN and en, the evidence files as uploaded,
 the event log with its hash chain, the refunds and the finance vouchers as JSON, and a manifest of SHA-256 sums.
-This is the staff archive, internal items included and marked; the customer's copy is customer_copy.py."""
+This is the staff archive, internal items included and marked; the customer's copy is pages/customer_copy.py (in the portal's words)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from ..pdf import cjk_font
 from ..refunds.models import Compensation, Voucher, VoucherLine
 from ..refunds.reports import case_refunds, compensation_dict
 from .chain import GENESIS, head
-from .models import EventLink
+from ..cases.models import EventLink
 from ..merchants.clock import zone_of
 
-# The staff archive keeps internal items, marked; the customer's copy (customer_copy.py) leaves them out.
+# The staff archive keeps internal items, marked; the customer's copy (pages/customer_copy.py) leaves them out.
 INTERNAL_MARK = {"customer": "", "internal": " [内部 internal]"}
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..cases import store
 from ..cases.models import Case, CaseEvent
 from ..cases.side_effects import Write
-from .models import EventLink
+from ..cases.models import EventLink
 
 GENESIS = "0" * 64
 FIELDS = ("case_id", "seq", "action", "from_state", "to_state", "actor_kind", "actor_role", "actor_id", "actor_name",

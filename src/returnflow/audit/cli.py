@@ -51,7 +51,7 @@ def archive(case: str = typer.Argument(..., help="A closed case's number"),
     from ..actor import Actor
     from ..errors import AppError
     from .archive import build as staff_copy
-    from .customer_copy import build as customer_copy
+    from ..pages.customer_copy import build as customer_copy
 
     build = customer_copy if customer else staff_copy
 

@@ -16,6 +16,7 @@ from ..errors import Worded
 from ..i18n import N_, every
 from .conversation import CaseHandoff
 from .models import Case as CaseRow
+from .ports import PORTS
 from .store import CaseRecord, enqueue_many
 from .visibility import CUSTOMER, INTERNAL, choice
 
@@ -44,9 +45,7 @@ def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note:
     session.add(row)
     session.flush()
     if row.visibility == CUSTOMER:
-        from ..notify.hooks import handoff_notices  # notify imports the case store
-
-        notices = handoff_notices(session, case, every(TEAMS[team]), row.note)
+        notices = PORTS.handoff_notices(session, case, every(TEAMS[team]), row.note)
         enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=at,
                      messages=[(m["topic"], m["payload"]) for m in notices])
     return row

@@ -6,6 +6,9 @@ so that cases/ does not import those areas (they import cases/):
 - refund_states(session, case): the states of the case's refunds (the money module).
 - assess(session, *, merchant_id, policy_row, policy, preset, order, order_lines, requested, case_type, case_reason,
   now): the policy's decision for a request of these lines (assessment/apply.py; opening a case, changing its type).
+- handoff_notices(session, case, team, note): the customer's notices of a hand-off shared with them (notify).
+- return_scanned(session, case): has a carrier scanned the case's return parcel (logistics; the money module's EU5
+  early refund on dispatch)?
 Asked before bootstrap() ran, a question fails loudly instead of answering wrong.
 """
 
@@ -46,6 +49,8 @@ class Ports:
     replacement_paid_for: Question = _unwired
     refund_states: Callable[[Session, CaseRecord], set[str]] = _unwired
     assess: Callable[..., Any] = _unwired  # -> assessment.apply.Assessment
+    handoff_notices: Callable[[Session, CaseRecord, dict[str, str], str], list[dict]] = _unwired
+    return_scanned: Question = _unwired
 
 
 PORTS = Ports()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..actor import Actor
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
-from .models import Case, CaseEvent, CaseLine, OutboxMessage
+from .models import Case, CaseEvent, CaseLine, EventLink, OutboxMessage, WebhookEndpoint
 
 CASES = Case.__table__
 LINES = CaseLine.__table__
@@ -122,16 +122,11 @@ assert tuple(_LINE_COLS) == _LINE_FIELDS, "the line columns are CaseLineRecord's
 
 def has_webhooks(merchant_id) -> Any:
     """EXISTS an active webhook endpoint of the merchant (a column expression)."""
-    from ..notify.models import WebhookEndpoint
-
     endpoints = WebhookEndpoint.__table__
     return exists().where(endpoints.c.merchant_id == merchant_id, endpoints.c.active.is_(True))
 
 
 def _base() -> Select:
-    # Imported here: the chain's module imports this one (its table is only needed once the statements are built).
-    from ..audit.models import EventLink
-
     CHAIN = EventLink.__table__
     return (select(*CASES.c, Order.number.label("order_number"), Merchant.code.label("merchant_code"),
                    Customer.external_id.label("customer_ref"), Customer.name.label("customer_name"),

@@ -35,6 +35,14 @@ def return_address_routable(session: Session, case: CaseRecord) -> bool:
     return route(session, case) is not None
 
 
+def return_scanned(session: Session, case: CaseRecord) -> bool:
+    """The money module's question (cases/ports.py): has a carrier scanned the case's return parcel (EU5: a
+    withdrawal may be refunded on dispatch)?"""
+    scanned = session.scalar(select(TrackingEvent.id).join(Shipment, Shipment.id == TrackingEvent.shipment_id)
+                             .where(Shipment.case_id == case.id, Shipment.direction == "inbound").limit(1))
+    return scanned is not None
+
+
 def return_instructions_on_approval(session: Session, case: CaseRecord, event: dict) -> list[dict]:
     """When a case starts waiting for the goods, the customer is sent the return instructions (contract 1).
     No return address set up, or no email on file: no message (the instructions stay readable in the portal)."""

@@ -22,7 +22,8 @@ from ..fields import RowId
 from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import outbox, replies, secrets, survey, templates
-from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate, WebhookEndpoint
+from ..cases.models import WebhookEndpoint
+from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate
 from .webhooks import check_endpoint, new_secret
 
 router = APIRouter(tags=["notifications"])

@@ -26,20 +26,6 @@ class MessageTemplate(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class WebhookEndpoint(Base):
-    """A shop's or ERP's URL that receives every case event (or the listed ones), signed with its secret."""
-
-    __tablename__ = "webhook_endpoints"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
-    url: Mapped[str] = mapped_column(String(500))
-    secret: Mapped[str] = mapped_column(String(100))
-    events: Mapped[list] = mapped_column(default=list)
-    active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class DeliveryAttempt(Base):
     """One try at delivering an outbox message (email, SMS, push, in-app, webhook): what happened and why."""
 

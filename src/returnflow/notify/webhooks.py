@@ -18,7 +18,7 @@ from ..i18n import N_
 from ..outbound import Allowed, check_form, check_url, excerpt
 from .channels import DeliveryError, post_json
 from .config import DeliverySettings
-from .models import WebhookEndpoint
+from ..cases.models import WebhookEndpoint
 from .outbox import Claimed
 
 

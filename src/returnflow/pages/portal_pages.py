@@ -422,8 +422,8 @@ async def return_label(merchant_code: str, number: str, request: Request):
 
 @router.get("/p/{merchant_code}/cases/{number}/copy.zip")
 async def case_copy(merchant_code: str, number: str, request: Request):
-    """The customer's copy of their closed request: only what they may see (audit/customer_copy.py)."""
-    from ..audit import customer_copy
+    """The customer's copy of their closed request: only what they may see (pages/customer_copy.py)."""
+    from . import customer_copy
 
     with _db(request).read() as session:
         _merchant, actor = _require_customer(request, session, merchant_code)

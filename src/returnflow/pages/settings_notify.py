@@ -16,7 +16,8 @@ from ..db import utcnow
 from ..errors import AppError, Explained
 from ..notify import outbox, templates
 from ..notify.config import get_delivery_settings
-from ..notify.models import MessageTemplate, WebhookEndpoint
+from ..cases.models import WebhookEndpoint
+from ..notify.models import MessageTemplate
 from ..notify.webhooks import check_endpoint, new_secret
 from ..outbound import Allowed, mask, redact_url
 from . import words

@@ -7,17 +7,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..cases.ports import PORTS
 from ..cases.store import CaseRecord
 from . import calc
 from .models import PostageClaim, Refund
+from ..policy import service as policy_service
 
 
 def default_refund_shipping(session: Session, merchant_id: int, facts: calc.OrderFacts, prior: calc.Prior,
                             asks: list[calc.LineAsk]) -> bool:
     """EU4: the delivery (its standard price under a premium one) comes back when the refund completes a full
     withdrawal under EU/UK law (every paid unit of the order refunded); otherwise only when asked."""
-    from ..policy import service as policy_service
-
     if policy_service.active(session, merchant_id)[1].law != "eu":
         return False
     asked: dict[int, int] = {}
@@ -53,17 +53,12 @@ def early_refund(session: Session, case: CaseRecord) -> str | None:
     a carrier has scanned the return parcel ("dispatch"), whichever comes first; None when neither holds yet."""
     if case.type != "return_refund" or not case.needs_return or case.state not in EARLY_STATES:
         return None
-    from ..policy import service as policy_service
 
     if policy_service.active(session, case.merchant_id)[1].law != "eu":
         return None
     if case.state == "received":
         return "receipt"
-    from ..logistics.models import Shipment, TrackingEvent  # logistics imports refunds: read on use
-
-    scanned = session.scalar(select(TrackingEvent.id).join(Shipment, Shipment.id == TrackingEvent.shipment_id)
-                             .where(Shipment.case_id == case.id, Shipment.direction == "inbound").limit(1))
-    return "dispatch" if scanned is not None else None
+    return "dispatch" if PORTS.return_scanned(session, case) else None  # answered by logistics (cases/ports.py)
 
 
 def grade_fee(fees, grade: str | None) -> dict | None:

@@ -1,6 +1,6 @@
 """The customer's copy of a closed case's archive: only what the customer may see (cases/visibility.py).
 
-The staff archive (archive.py) keeps everything, internal items marked. The customer's copy is built from the
+The staff archive (audit/archive.py) keeps everything, internal items marked. The customer's copy is built from the
 customer-visible rows alone: the timeline in the portal's words (never raw event payloads, which carry staff
 detail such as inspection notes), the messages, the files as the portal shows them (location data stripped), the
 refunds paid, a PDF summary in zh-CN and en, and a manifest of SHA-256 sums. No vouchers, no hash chain (it covers
@@ -18,6 +18,10 @@ from xml.sax.saxutils import escape
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from ..actor import Actor
 from ..cases import handoffs, reasons as reason_taxonomy
@@ -30,6 +34,8 @@ from ..errors import Explained
 from ..i18n import N_, gettext
 from ..labels import reason_label
 from ..pdf import cjk_font
+from . import follow
+from .frame import when
 
 LOCALES = ("zh-CN", "en")
 
@@ -40,9 +46,6 @@ def _json(value) -> bytes:
 
 def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
     """The customer's ZIP copy of a closed case (the actor: the customer, or staff preparing it for them)."""
-    from ..pages import follow
-    from ..pages.frame import when
-
     case = get_case(session, actor=actor, number=number)
     if case.state != CaseState.CLOSED.value:
         raise Explained("state", N_("a copy is made once the request is closed; {number} is not closed yet"),
@@ -87,11 +90,6 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
 
 def _summary(case, timeline, paid, attachments, when) -> bytes:
     """The bilingual summary of the customer's copy (ReportLab, CJK font embedded)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate
-
     font = cjk_font()
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, wordWrap="CJK", spaceAfter=4)
     head = ParagraphStyle("head", fontName=font, fontSize=13, leading=18, wordWrap="CJK", spaceBefore=6)
