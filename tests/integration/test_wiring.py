@@ -117,7 +117,10 @@ def test_the_declarations_name_every_area_that_takes_part():
     assert wiring["outcomes"] == {"advance_exchange": "returnflow.logistics.advance.on_outcome"}
     assert wiring["questions"] == {"return_address_routable": "returnflow.logistics.hooks.return_address_routable",
                                    "replacement_paid_for": "returnflow.logistics.advance.replacement_paid_for",
-                                   "refund_states": "returnflow.refunds.of_case.refund_states"}
+                                   "refund_states": "returnflow.refunds.of_case.refund_states",
+                                   "assess": "returnflow.assessment.apply.assess",
+                                   "handoff_notices": "returnflow.notify.hooks.handoff_notices",
+                                   "return_scanned": "returnflow.logistics.hooks.return_scanned"}
     assert sorted(wiring["reports"]) == sorted([
         "customers", "processing_times", "processing_agents", "processing_warehouse", "backlog", "sla", "money",
         "return_rate", "trend", "top_returns", "hotspots", "suppliers", "reasons", "reasons_by", "satisfaction"])
@@ -136,7 +139,10 @@ def test_importing_modules_wires_nothing(tmp_path):
     assert seen == {"producers": [], "derived": [], "after_event": [], "handlers": {}, "dead": [], "timers": {}, "outcomes": {}, "reports": [],
                     "questions": {"return_address_routable": "returnflow.cases.ports._unwired",
                                   "replacement_paid_for": "returnflow.cases.ports._unwired",
-                                  "refund_states": "returnflow.cases.ports._unwired"}}
+                                  "refund_states": "returnflow.cases.ports._unwired",
+                                  "assess": "returnflow.cases.ports._unwired",
+                                  "handoff_notices": "returnflow.cases.ports._unwired",
+                                  "return_scanned": "returnflow.cases.ports._unwired"}}
 
 
 def test_bootstrap_twice_installs_the_same_once():
