@@ -16,9 +16,14 @@ from .frame import LANG_COOKIE, STATIC, error_page, is_page, redirect, safe_next
 
 def install(app: FastAPI) -> None:
     """Adds the pages, their static files and their error handling to the app."""
-    from .portal_pages import SignInNeeded, router as portal_router
+    from .portal_session import SignInNeeded
+    from .portal_pages import router as portal_router
+    from .portal_actions import router as portal_actions_router
+    from .portal_open import router as portal_open_router
+    from .policy_words import router as policy_words_router
     from .finance_pages import router as finance_router
     from .staff_pages import StaffSignInNeeded, TwoFactorFirst, router as staff_router
+    from .case_page import router as case_page_router
     from .queue_pages import router as queue_router
     from .two_factor import router as two_factor_router
     from .settings_security import router as settings_security_router
@@ -35,8 +40,11 @@ def install(app: FastAPI) -> None:
 
     app.add_middleware(ErrorPages)  # outermost of ours: ids every request, answers what nothing else caught
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    app.include_router(portal_router)
+    # The portal: its pages, what a shopper does on a case, opening a request, the public policy page (in this order).
+    for portal_part in (portal_router, portal_actions_router, portal_open_router, policy_words_router):
+        app.include_router(portal_part)
     app.include_router(staff_router)
+    app.include_router(case_page_router)  # the staff case page and its actions
     app.include_router(queue_router)
     app.include_router(warehouse_router)
     app.include_router(finance_router)

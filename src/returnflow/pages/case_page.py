@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -29,7 +29,9 @@ from .case_refusals import FIELDS, NO_VERSION, refusal_words
 from .decision import decision_of_case, staff_words
 from .frame import N_, PageError, check_csrf, locale_of, redirect, render
 from .customer_history import customer_history
-from .staff_pages import _ctx, _staff_users, router, staff_actor
+from .staff_pages import _ctx, _staff_users, staff_actor
+
+router = APIRouter(include_in_schema=False)  # pages/__init__.py installs it right after the staff console's
 
 # Actions with their own form on the case page (not a plain button).
 OWN_FORMS = {"attach", "note", "assign"} | set(words.PLAN_ACTIONS)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 
 from . import portal
 from ..i18n import N_, family, gettext
 from .frame import locale_of, render
-from .portal_pages import _context, _customer, _db, router
+from .portal_session import _context, _customer, _db
 from ..merchants.clock import zone_of
+
+router = APIRouter(include_in_schema=False)  # installed after the portal's other routers (pages/__init__.py)
 
 # The laws the presets cite, as an English reader finds them.
 LAW_NAMES_EN = {

@@ -14,7 +14,7 @@ from ..errors import Worded
 from ..i18n import N_
 from ..web import DB, JSON
 from . import portal
-from .portal_pages import SESSION_COOKIE
+from .portal_session import SESSION_COOKIE
 
 router = APIRouter(tags=["portal"])
 SIGN_IN = N_("Sign in on the shop's portal first: there is no portal session, or it has ended.")

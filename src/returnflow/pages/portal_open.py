@@ -1,11 +1,11 @@
 """The portal's opening of a request: the customer's orders, items and quantities, the reason, the policy's answer
-with the outcomes it allows, photos and videos, then the case number (the routes join the portal's router)."""
+with the outcomes it allows, photos and videos, then the case number (its own router, installed after the portal pages)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..actor import Actor
@@ -21,7 +21,9 @@ from ..orders.models import Order
 from ..cases import plans
 from . import follow, portal_answer as answer_words, words
 from .frame import N_, PageError, check_csrf, gettext, locale_of, redirect, render
-from .portal_pages import MAX_FILES, _context, _db, _require_customer, router
+from .portal_session import MAX_FILES, _context, _db, _require_customer
+
+router = APIRouter(include_in_schema=False)  # installed after the portal's own (pages/__init__.py)
 
 # ---- the customer's orders -----------------------------------------------------------------------------------
 

@@ -267,6 +267,3 @@ async def handoff_queue(request: Request, team: str = "qc", status: str = "open"
         actor, rows=[{"handoff": h, "number": n, "state": words.state_label(st, locale)} for h, n, st in rows],
         total=total, team=team, status=status, teams=handoffs.TEAMS, statuses=handoffs.STATUSES, counts=counts,
         page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)))
-
-
-from . import case_page as _case_page  # noqa: F401  (the case page and its actions, on this router)
