@@ -107,7 +107,7 @@ def test_zero_decimal_and_three_decimal_currencies_stay_in_their_units():
 def test_policy_deductions_are_read_from_the_stored_decision_when_the_case_has_one():
     from types import SimpleNamespace
 
-    from returnflow.refunds.service import deductions_for
+    from returnflow.refunds.quote import deductions_for
 
     # The shape assessment/apply.py stores: per requested line its order line and the decision's deductions.
     decision = {"policy": {"version": 2}, "lines": [{"order_line_id": 41, "decision": {"deductions": [

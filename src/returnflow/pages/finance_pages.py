@@ -19,7 +19,7 @@ from ..cases import service as cases
 from ..cases.models import Case
 from ..errors import AppError
 from ..money import fmt
-from ..refunds import service, settle
+from ..refunds import money_flows, money_settings, quote as quoting, service, settle
 from ..refunds.api import pay_settings
 from ..refunds.models import Refund, RefundPayment
 from ..refunds.schemas import RefundCreate
@@ -43,7 +43,7 @@ DESTINATIONS = {"gateway": N_("Back to the payment"), "store_credit": N_("Store 
                 "coupon": N_("Coupon")}
 VOUCHER_KINDS = finance_vouchers.VOUCHER_KINDS
 # A case's refund page is also where agents request refunds (they never see the finance queues).
-CASE_ROLES = service.REQUESTERS + ("finance",)
+CASE_ROLES = money_flows.REQUESTERS + ("finance",)
 # Deductions the policy, the inspection or the refund arithmetic name; an agent's own deduction shows as typed.
 DEDUCTION_KINDS = {"restocking_fee": N_("Restocking fee"), "free_shipping": N_("Free shipping no longer earned"),
                    "gift": N_("Gift not returned"), "inspection_damage": N_("Damage found at inspection"),
@@ -57,21 +57,21 @@ LIMIT = 200
 
 
 def _authority(session, actor: Actor) -> dict[str, Any]:
-    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
+    settings = money_settings.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
 
     def may_approve(refund: Refund) -> str:
         """'' when this user may approve `refund`, else why not (a msgid)."""
-        if actor.role not in service.APPROVERS:
+        if actor.role not in money_flows.APPROVERS:
             return N_("Only a supervisor or an administrator approves refunds.")
         if refund.requested_by == actor.ref:
             return N_("You requested this refund: another approver decides it.")
-        limit = service.limit_for(settings, actor.role, refund.currency) if settings else None
+        limit = money_settings.limit_for(settings, actor.role, refund.currency) if settings else None
         if limit is not None and refund.amount > limit:
             return N_("Above your approval limit: an administrator decides it.")
         return ""
 
-    return {"may_approve": may_approve, "may_pay": actor.role in service.EXECUTORS,
-            "may_request": actor.role in service.REQUESTERS}
+    return {"may_approve": may_approve, "may_pay": actor.role in money_flows.EXECUTORS,
+            "may_request": actor.role in money_flows.REQUESTERS}
 
 
 def _rows(session, refunds: list[Refund], locale: str) -> list[dict[str, Any]]:
@@ -277,8 +277,8 @@ def _case_page(request: Request, actor: Actor, number: str, error: dict | None =
                                                       .order_by(Refund.id))), locale)
         quote, refusal = None, None
         try:
-            result, _facts, order = service.plan(session, case, service.agreed(session, case, RefundCreate()))
-            quote = service.quote_dict(result, order) if result.total > 0 else None
+            result, _facts, order = quoting.plan(session, case, quoting.agreed(session, case, RefundCreate()))
+            quote = quoting.quote_dict(result, order) if result.total > 0 else None
             for p in (quote or {}).get("payments", []):
                 p["method"] = finance_legs.method_words(p["method"], locale)
         except AppError as exc:
@@ -297,7 +297,7 @@ def _case_page(request: Request, actor: Actor, number: str, error: dict | None =
 
 
 def _not_refundable(case, locale: str) -> str:
-    if case.type not in service.REFUNDABLE_TYPES:
+    if case.type not in quoting.REFUNDABLE_TYPES:
         return gettext(locale, N_("A case of this kind ({type}) is not refunded here: only returns with a refund "
                                   "and refunds without a return are.")).format(
             type=words.word(words.TYPES, case.type, locale))

@@ -16,7 +16,7 @@ from ..auth.models import User
 from ..cases.models import Case
 from ..errors import AppError
 from ..money import fmt
-from ..refunds import charge_approval, credit, grants, service
+from ..refunds import charge_approval, credit, grants, money_settings
 from ..refunds.models import BalanceSpend, Compensation, CustomerCharge
 from .console import screen_actor, text
 from ..refunds.api import RowId
@@ -58,7 +58,7 @@ def waiting_count(session, actor: Actor) -> int:
 def waiting(session, actor: Actor) -> dict[str, Any]:
     """The template's `compensations`, `charges` and `spends` awaiting approval, each with `why` ('' when this
     user may decide it)."""
-    settings = service.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
+    settings = money_settings.money_settings(session, actor.merchant_id) if actor.merchant_id is not None else None
 
     def why(reasons: dict, code: str) -> str:
         return reasons.get(code, "") if settings else ""

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..auth import users
 from ..actor import Actor
 from ..errors import AppError
-from ..refunds import service as money
+from ..refunds import money_settings as money
 from ..refunds import settings_save
 from ..refunds.api import pay_settings
 from ..refunds.providers import PROVIDERS

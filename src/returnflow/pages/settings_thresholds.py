@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..auth import users
-from ..refunds.service import limit_for, money_settings
+from ..refunds.money_settings import limit_for, money_settings
 from ..money import fmt
 from ..sla import settings as sla_settings
 from . import words

@@ -18,7 +18,8 @@ from ..money import fmt
 from ..orders.models import Customer
 from ..sla import refund_clock
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import charge_approval, charges, diminished, grants, ledger, postage, reports, service, settings_save, settle
+from . import (charge_approval, charges, diminished, grants, ledger, money_flows, money_settings, postage, quote as quoting,
+               reports, service, settings_save, settle)
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .providers import config as provider_config
@@ -50,8 +51,8 @@ async def quote(number: str, body: RefundCreate, actor: CurrentActor, db: DB):
     """What a refund would be, line by line, with deductions, caps and the split per payment; changes nothing."""
     with db.read() as session:
         case = get_case(session, actor=actor, number=number)
-        result, _facts, order = service.plan(session, case, service.agreed(session, case, body))
-        return JSON(service.quote_dict(result, order))
+        result, _facts, order = quoting.plan(session, case, quoting.agreed(session, case, body))
+        return JSON(quoting.quote_dict(result, order))
 
 
 @router.post("/cases/{number}/refunds", status_code=201)
@@ -173,8 +174,8 @@ async def sync(request: Request, older_than_seconds: int = Query(300, ge=0)):
     from datetime import timedelta
 
     actor = await current_actor(request)
-    if actor.role not in service.EXECUTORS:
-        raise Forbidden("forbidden_role", role=actor.role, what="sync refunds", allowed=list(service.EXECUTORS))
+    if actor.role not in money_flows.EXECUTORS:
+        raise Forbidden("forbidden_role", role=actor.role, what="sync refunds", allowed=list(money_flows.EXECUTORS))
     return JSON(await run_in_threadpool(settle.sync, request.app.state.db, pay_settings(request),
                                         older_than=timedelta(seconds=older_than_seconds)))
 
@@ -365,7 +366,7 @@ async def get_settings(actor: CurrentActor, db: DB):
     if actor.merchant_id is None:
         raise Forbidden("merchant_required", status=422, field="merchant")
     with db.read() as session:
-        found = service.money_settings(session, actor.merchant_id)
+        found = money_settings.money_settings(session, actor.merchant_id)
         return JSON({**found, "providers": provider_config.shown(found["providers"])})
 
 

@@ -20,7 +20,9 @@ from ..money import fmt
 from . import charges, locks
 from .models import CustomerCharge
 from .money_flows import CUSTOMER_CHARGE
-from .service import APPROVERS, limit_for, money_settings, refuse
+from .money_flows import APPROVERS
+from .money_settings import limit_for, money_settings
+from .refusal import refuse
 from ..i18n import N_
 
 WAITING = "awaiting_approval"

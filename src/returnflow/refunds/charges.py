@@ -33,7 +33,9 @@ from . import ledger, locks
 from .gateways import PROVIDER_GATEWAYS, ChargeRequest, GatewaySettings, Outcome, gateway
 from .models import CustomerCharge
 from .money_flows import CHARGE_OPS, CUSTOMER_CHARGE
-from .service import EXECUTORS, _number, money_settings
+from .money_flows import EXECUTORS
+from .money_settings import money_settings
+from .service import _number
 from ..i18n import N_
 
 log = logging.getLogger("returnflow.refunds")

@@ -18,7 +18,9 @@ from . import ledger, locks
 from .grants import MAX_MINOR
 from .models import BalanceSpend
 from .money_flows import BALANCE_SPEND
-from .service import APPROVERS, limit_for, money_settings, refuse
+from .money_flows import APPROVERS
+from .money_settings import limit_for, money_settings
+from .refusal import refuse
 from ..i18n import N_
 
 SPENDERS = ("agent", "supervisor", "admin", "platform")

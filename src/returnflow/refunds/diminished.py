@@ -14,7 +14,9 @@ from ..money import MoneyError, fmt, to_minor
 from . import charges
 from .models import CustomerCharge, Refund
 from .schemas import DiminishedValueIn
-from .service import LIVE, REQUESTERS, refuse
+from .money_flows import REQUESTERS
+from .quote import LIVE
+from .refusal import refuse
 from ..i18n import N_
 
 PURPOSE = "diminished_value"

@@ -21,7 +21,9 @@ from . import ledger, locks
 from .models import Compensation
 from .money_flows import COMPENSATION
 from .schemas import CompensationCreate
-from .service import APPROVERS, limit_for, money_settings, refuse
+from .money_flows import APPROVERS
+from .money_settings import limit_for, money_settings
+from .refusal import refuse
 from ..i18n import N_
 
 log = logging.getLogger("returnflow.refunds")

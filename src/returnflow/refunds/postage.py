@@ -16,7 +16,8 @@ from ..errors import Forbidden
 from ..money import MoneyError, fmt, to_minor
 from .models import PostageClaim, Refund
 from .schemas import PostageClaimIn
-from .service import money_settings, refuse
+from .money_settings import money_settings
+from .refusal import refuse
 from ..i18n import N_
 
 CLAIMANTS = ("customer", "agent", "supervisor", "admin")

@@ -21,7 +21,7 @@ from . import ledger
 from .grants import COMPENSATORS, compensate, compensation_dict  # noqa: F401  (their former home)
 from .models import GatewayWebhook, Refund, RefundLine, RefundPayment, Voucher, VoucherLine
 from .money_flows import REFUND_PAYMENT
-from .service import refuse
+from .refusal import refuse
 from ..i18n import N_, every
 from ..merchants.clock import zone_of
 

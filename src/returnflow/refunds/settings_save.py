@@ -10,7 +10,7 @@ from ..errors import Forbidden
 from ..merchants.models import Merchant
 from ..money import MoneyError, to_minor
 from ..outbound import Allowed
-from . import service
+from . import money_settings, refusal
 from .gateways import GATEWAYS
 from .providers import config as provider_config
 from .providers import routes as provider_routes
@@ -26,7 +26,7 @@ def save(session: Session, *, actor: Actor, body: MoneySettingsIn, allowed: Allo
               *[(f"routes.{k}", v) for k, v in body.routes.items()]]
     for field, value in chosen:
         if value not in GATEWAYS:
-            raise service.refuse(field, N_("'{value}' is not a gateway; allowed: {GATEWAYS}"), value=value,
+            raise refusal.refuse(field, N_("'{value}' is not a gateway; allowed: {GATEWAYS}"), value=value,
                                  GATEWAYS=', '.join(GATEWAYS))
     for name in ("agent_limit", "supervisor_limit", "postage_cap"):
         for currency, value in getattr(body, name).items():
@@ -34,11 +34,11 @@ def save(session: Session, *, actor: Actor, body: MoneySettingsIn, allowed: Allo
                 if to_minor(value, currency) < 0:
                     raise MoneyError(N_("must not be negative"))
             except MoneyError as exc:
-                raise service.refuse(f"{name}.{currency}", exc.text, **exc.values) from None
+                raise refusal.refuse(f"{name}.{currency}", exc.text, **exc.values) from None
     for route in body.routes:
         if route in ("original", "balance"):
-            raise service.refuse(f"routes.{route}", N_("is built in"))
-    stored = service.money_settings(session, actor.merchant_id)["providers"]
+            raise refusal.refuse(f"routes.{route}", N_("is built in"))
+    stored = money_settings.money_settings(session, actor.merchant_id)["providers"]
     providers = provider_routes.to_store(body.providers, stored, allowed, chosen)
     value = {"agent_limit": {k: str(v) for k, v in body.agent_limit.items()},
              "supervisor_limit": {k: str(v) for k, v in body.supervisor_limit.items()},

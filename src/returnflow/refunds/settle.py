@@ -26,7 +26,10 @@ from . import ledger, locks
 from .gateways import PROVIDER_GATEWAYS, GatewaySettings, Leg, Outcome, gateway, verify
 from .models import GatewayWebhook, Refund, RefundPayment
 from .money_flows import REFUND, REFUND_PAYMENT
-from .service import EXECUTORS, get_refund, money_settings, refuse
+from .money_flows import EXECUTORS
+from .money_settings import money_settings
+from .refusal import refuse
+from .service import get_refund
 from ..i18n import ENGLISH, N_, SUPPORTED, gettext
 
 log = logging.getLogger("returnflow.refunds")
