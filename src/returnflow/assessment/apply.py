@@ -21,7 +21,7 @@ from ..money import from_minor, quantize
 from ..orders.models import Category as CategoryRow
 from ..cases.ports import Requested
 from ..policy.engine import decide
-from ..policy.loader import Policy
+from ..policy.compiled import Policy
 from ..policy.model import Category, Citation, Customer, Decision, Gift, LineRequest, Outcome, Route
 from ..policy.models import PolicyVersion
 from ..policy.texts import BUILTIN, MERCHANT

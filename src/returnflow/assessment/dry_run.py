@@ -18,7 +18,7 @@ from ..errors import Forbidden, NotFound
 from ..fields import LINE_OR_SKU, LineNo, Version
 from ..merchants.scope import resolve_merchant
 from ..policy import service
-from ..policy.loader import Policy
+from ..policy.compiled import Policy
 from ..web import DB, JSON, CurrentActor
 from .apply import assess
 

@@ -2,7 +2,8 @@
 
 from .engine import decide
 from .errors import PolicyError
-from .loader import PRESETS, Policy, load_policy, load_policy_file, load_preset
+from .compiled import Policy
+from .loader import PRESETS, load_policy, load_policy_file, load_preset
 from .model import (
                     Anchor,
                     Category,

@@ -14,7 +14,8 @@ from ..i18n import N_, gettext, message
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import service
 from .errors import PolicyError
-from .loader import Policy, preset_text
+from .compiled import Policy
+from .loader import preset_text
 from .models import PolicyVersion
 
 router = APIRouter(tags=["policy"])

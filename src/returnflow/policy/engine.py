@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ..money import quantize
 from .clock import day_index, days_window_end, months_window_end
-from .loader import MerchantRule, Policy
+from .compiled import MerchantRule, Policy
 from .model import (
     Anchor,
     Citation,

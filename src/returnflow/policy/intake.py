@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .clock import days_window_end, end_of_day, months_window_end
-from .loader import MerchantRule
+from .compiled import MerchantRule
 
 if TYPE_CHECKING:
     from .engine import _Draft as Draft

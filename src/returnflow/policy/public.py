@@ -8,7 +8,7 @@ engine does not do. Each paragraph names the rule it states and that rule's sour
 from __future__ import annotations
 
 from ..texts.errors import N_
-from .loader import Policy
+from .compiled import Policy
 from .public_words import (ANCHORS, CLOCK_ANCHOR, CLOCK_TEXT, COUNTED, STATUTORY_EXCLUSIONS, Item, Section,
                            amount, cap, every, fee_when, item, join, own, selectors, source_of, span)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from ..i18n import SUPPORTED, every, match
 from ..texts.errors import N_
-from .loader import Policy
+from .compiled import Policy
 from .texts import BUILTIN, MERCHANT
 
 LANGS = SUPPORTED  # every language of the desk: each sentence is an English msgid, translated by the catalogs

@@ -18,7 +18,8 @@ from ..caches import CACHES, changed
 from ..db import utcnow
 from ..errors import NotFound
 from ..merchants.models import Merchant
-from .loader import PRESETS, Policy, load_policy, load_preset
+from .compiled import Policy
+from .loader import PRESETS, load_policy, load_preset
 from .models import PolicyVersion
 from ..merchants.clock import zone_of
 from ..merchants.country import preset_for_country
