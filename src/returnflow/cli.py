@@ -10,6 +10,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
+import json
+import signal
+import threading
 
 from .analytics.cli import register as add_report_command
 from .audit.cli import audit_app  # event chain, archives
@@ -21,6 +25,22 @@ from .marketplace.cli import marketplace_app  # marketplace after-sales sync
 from .logistics.cli import tracking_app  # carrier tracking files, carriers
 from .notify.cli import outbox_app  # deliveries waiting, failed or dead; replay
 from .refunds.cli import money_app  # refunds, vouchers, reconciliation
+from .notify.config import get_delivery_settings
+from .refunds.gateways import GatewaySettings
+from .schema import migrate as run
+from .demo import load
+from .jobs.worker import start_in_background, Worker, lag as measure
+from .importer import run_import
+from .importer.history import run_history
+from .importer.reviews import run_reviews
+from .actor import Actor
+from .merchants.models import Merchant
+from .cases.service import list_cases, get_case
+from .cases.views import STATE_LABELS, present
+from .errors import NotFound, AppError
+from .flow_docs import render_markdown, render_mermaid
+from .auth.service import create_user, issue_token
+from .auth.models import User
 
 app = typer.Typer(help="returnflow — after-sales service desk (售后 / 退换货 / 退款).", no_args_is_help=True,
                   add_completion=False)
@@ -53,9 +73,6 @@ add_report_command(app, _db)  # `returnflow report NAME ...` (returnflow/analyti
 
 def _check_outbound() -> None:
     """Refuses to start when a configured provider or gateway URL points where outbound calls may not go."""
-    from .notify.config import get_delivery_settings
-    from .refunds.gateways import GatewaySettings
-
     problems = {**get_delivery_settings().problems_in("en"),
                 **{name: en for name, (en, _zh) in GatewaySettings().problems().items()}}
     for name, why in problems.items():
@@ -67,8 +84,6 @@ def _check_outbound() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database (RETURNFLOW_DATABASE_URL, default SQLite under ./data) to the current schema."""
-    from .schema import migrate as run
-
     db = _db()
     run(db)
     console.print(f"[green]schema is current[/green] on {db.dialect}")
@@ -77,9 +92,6 @@ def migrate() -> None:
 @app.command()
 def demo() -> None:
     """Load the demo merchants, staff, orders and cases (only into a database that has none)."""
-    from .demo import load
-    from .schema import migrate as run
-
     db = _db()
     run(db)
     result = load(db)
@@ -107,14 +119,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     """Migrate, then serve the API (health at /healthz, OpenAPI at /openapi.json, API under /api/v1)."""
     import uvicorn
 
-    from .schema import migrate as run
 
     _check_outbound()
     db = _db()
     run(db)
     if with_demo:
-        from .demo import load
-
         result = load(db)
         if not result.get("skipped"):
             console.print(f"demo loaded; password for demo users: [bold]{result['password']}[/bold]; "
@@ -124,8 +133,6 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
         get_settings.cache_clear()
     db.dispose()
     if worker:
-        from .jobs.worker import start_in_background
-
         start_in_background(db.url)
     console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
     uvicorn.run("returnflow.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -153,10 +160,7 @@ def import_orders(
     """Import orders; re-importing updates them. Bad rows are reported by line number; good rows still import.
     With --mapping, a file the mapping does not fit (a missing column, a date not in its format, an unmapped status,
     a currency the merchant does not use) stops the import before anything is written."""
-    from .importer import run_import
-
     db = _db()
-    from .schema import migrate as run
 
     run(db)
     raise typer.Exit(run_import(db, file=file, merchant=merchant, fmt=fmt, create_merchant=create_merchant,
@@ -177,9 +181,6 @@ def import_cases(
 ) -> None:
     """Import past cases with their own dates, states, lines, reasons, amounts and events; re-running skips the
     case ids already imported. History never notifies anyone. A bad cell stops it before anything is written."""
-    from .importer.history import run_history
-    from .schema import migrate as run
-
     db = _db()
     run(db)
     raise typer.Exit(run_history(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
@@ -198,9 +199,6 @@ def import_reviews(
 ) -> None:
     """Import buyers' reviews (rating 1-5, text, date, order, SKU), not tied to a case; re-running updates the same
     reviews. A bad cell stops it before anything is written."""
-    from .importer.reviews import run_reviews
-    from .schema import migrate as run
-
     db = _db()
     run(db)
     raise typer.Exit(run_reviews(db, file=file, merchant=merchant, time_zone=time_zone, encoding=encoding,
@@ -208,11 +206,6 @@ def import_reviews(
 
 
 def _cli_actor(merchant: str | None):
-    from sqlalchemy import select
-
-    from .actor import Actor
-    from .merchants.models import Merchant
-
     if not merchant:
         return Actor(kind="staff", role="platform", name="cli")
     with _db().read() as session:
@@ -230,9 +223,6 @@ def cases_list(merchant: str | None = typer.Option(None, help="Only this merchan
                q: str | None = typer.Option(None, help="Text search: number, order, customer, description"),
                limit: int = typer.Option(50, help="How many")) -> None:
     """List cases, newest first."""
-    from .cases.service import list_cases
-    from .cases.views import STATE_LABELS
-
     actor = _cli_actor(merchant)
     with _db().read() as session:
         rows, total = list_cases(session, actor=actor, state=state or None, type=type, q=q, limit=limit)
@@ -250,10 +240,6 @@ def cases_list(merchant: str | None = typer.Option(None, help="Only this merchan
 @cases_app.command("show")
 def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merchant code")) -> None:
     """Show one case with its lines and timeline."""
-    from .cases.service import get_case
-    from .cases.views import present
-    from .errors import NotFound
-
     actor = _cli_actor(merchant)
     with _db().read() as session:
         try:
@@ -288,8 +274,6 @@ def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merc
 def workflow(fmt: str = typer.Option("markdown", "--format", help="markdown | mermaid")) -> None:
     """Print the case workflow and every other record's table (refunds, legs, charges, compensations, balance
     spends), drawn from the real transition tables (for training material and docs/workflow.md)."""
-    from .flow_docs import render_markdown, render_mermaid
-
     typer.echo(render_mermaid() if fmt == "mermaid" else render_markdown())
 
 
@@ -299,12 +283,6 @@ def users_create(email: str = typer.Option(...), name: str = typer.Option(...),
                  merchant: str | None = typer.Option(None, help="Merchant code (none for platform)"),
                  password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)) -> None:
     """Create a staff account."""
-    from sqlalchemy import select
-
-    from .auth.service import create_user
-    from .errors import AppError
-    from .merchants.models import Merchant
-
     with _db().transaction() as session:
         merchant_id = None
         if merchant:
@@ -323,11 +301,6 @@ def users_create(email: str = typer.Option(...), name: str = typer.Option(...),
 @users_app.command("token")
 def users_token(email: str = typer.Option(...), label: str = typer.Option("integration")) -> None:
     """Issue an API token for an integration (printed once)."""
-    from sqlalchemy import select
-
-    from .auth.models import User
-    from .auth.service import issue_token
-
     with _db().transaction() as session:
         user = session.scalar(select(User).where(User.email == email))
         if user is None:
@@ -350,17 +323,10 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
                                                help="Derive what new case events set off")) -> None:
     """Derive what case events set off, fire due timers and deliver outbox messages (as many of these processes as
     you like, on PostgreSQL)."""
-    import json
-    import signal
-    import threading
-
-    from .jobs.worker import Worker, lag as measure
-
     db = _db()
     if lag:
         typer.echo(json.dumps(measure(db)))
         return
-    from .schema import migrate as run
 
     _check_outbound()
     run(db)

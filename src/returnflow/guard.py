@@ -19,6 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import params
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.routing import _iter_routes_with_context
 
 from .errors import Refused
 from .i18n import N_
@@ -94,9 +97,6 @@ def int_params(route: Any) -> dict[tuple[str, str], tuple[int, int]]:
     found: dict[tuple[str, str], tuple[int, int]] = {}
     dependant = getattr(route, "dependant", None)
     if dependant is not None:
-        from fastapi import params
-        from fastapi.dependencies.utils import get_flat_params
-
         for field in get_flat_params(dependant):
             where = "path" if isinstance(field.field_info, params.Path) else (
                 "query" if isinstance(field.field_info, params.Query) else None)
@@ -119,7 +119,6 @@ def _check_int(text: str, field: str, bounds: tuple[int, int]) -> None:
 def flat_routes(app: Any) -> list[Any]:
     """Every route with its full path (FastAPI keeps included routers nested), cached until the routes change."""
     # FastAPI's own walk over included routers (private, so its version is pinned in pyproject.toml).
-    from fastapi.routing import _iter_routes_with_context
 
     version = app.router._get_routes_version()
     cached = getattr(app.state, "rf_flat_routes", None)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from babel.core import get_global
 from babel.support import NullTranslations, Translations
+from babel import Locale
 
 from .texts.errors import MESSAGES, NOUNS, N_  # noqa: F401  (N_ marks strings for the catalogs everywhere)
 
@@ -232,8 +233,6 @@ def message(key: str, locale: str, /, **params) -> str:
 def display_name(tag: str) -> str:
     """A language's name in itself, for the language switcher: English; with two catalogs of one language, its
     script says which (中文 (简体), 中文 (繁體))."""
-    from babel import Locale
-
     lang, script, _ = expand(tag)
     siblings = [t for t in SUPPORTED if expand(t)[0] == lang]
     try:

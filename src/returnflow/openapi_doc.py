@@ -11,6 +11,8 @@ from starlette._utils import get_route_path
 
 from .errors import AppError
 from .guard import INT64_MAX, flat_routes, int_params
+from .web import current_actor, error_response
+from .pages.frame import error_page, is_page
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"], "properties": {"error": {
@@ -40,8 +42,6 @@ _MUTATING = {"post", "put", "patch", "delete"}
 
 
 def _needs_auth(route: Any) -> bool:
-    from .web import current_actor
-
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()
@@ -158,9 +158,6 @@ class HttpRefusal(AppError):
 
 def install(app: FastAPI) -> None:
     """Replaces app.openapi with the completed description and answers 404/405 in the error shape."""
-    from .pages.frame import error_page, is_page
-    from .web import error_response
-
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

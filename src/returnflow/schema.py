@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from .db import Database
+from .cases.reasons import seed_defaults
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_341_202_611  # any constant; names the advisory lock that serialises migrations
@@ -37,7 +38,6 @@ def migrate(db: Database) -> None:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
                 connection.commit()
-    from .cases.reasons import seed_defaults
 
     with db.transaction() as session:
         seed_defaults(session)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..errors import AppError
 from .report import words
+from ..actor import Actor
 
 OUTPUTS = ("table", "json", "csv", "xlsx")
 
@@ -39,7 +40,6 @@ def register(app: typer.Typer, make_db) -> None:
         lang: str = typer.Option("en", help="en or zh-CN for labels"),
     ) -> None:
         """Return rates, trends, top returns, reasons, hot spots, suppliers, step times, backlog, customers."""
-        from ..actor import Actor
         from . import REPORTS, export
         from .api import with_links
         from .filters import parse

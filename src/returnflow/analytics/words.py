@@ -17,6 +17,7 @@ from ..i18n import N_, SUPPORTED
 from ..labels import reason_label
 from ..pages.frame import gettext
 from ..pages.words import TYPES
+from ..cases.reasons import Reason
 
 FAULTS = {
     "merchant": N_("The shop"),
@@ -122,8 +123,6 @@ def duration(seconds, locale: str = "en") -> str:
 def reason_names(session: Session, merchant_ids: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
     """{code: {language: label}} of the reasons in scope, in every language of the desk (along the fallback
     chain): the merchant's own labels over the defaults."""
-    from ..cases.reasons import Reason
-
     stmt = select(Reason).where(Reason.merchant_id.is_(None))
     if merchant_ids:
         stmt = select(Reason).where(or_(Reason.merchant_id.is_(None), Reason.merchant_id.in_(merchant_ids)))

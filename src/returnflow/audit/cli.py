@@ -6,15 +6,18 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from ..config import get_settings
+from ..db import Database
+from ..actor import Actor
+from ..errors import AppError
+from ..pages.customer_copy import build as customer_copy
+from ..storage import make_store
 
 audit_app = typer.Typer(help="Audit: verify the event log chain, export case archives (归档).", no_args_is_help=True)
 console = Console()
 
 
 def _db():
-    from ..config import get_settings
-    from ..db import Database
-
     return Database(get_settings().resolved_database_url())
 
 
@@ -48,17 +51,11 @@ def archive(case: str = typer.Argument(..., help="A closed case's number"),
                                           help="The customer's copy: only what the customer may see")) -> None:
     """Export a closed case as one archive: PDF summary (zh-CN + en), evidence, events, refunds and vouchers
     (internal items marked); with --customer, the customer's copy instead (<case>-customer.zip)."""
-    from ..actor import Actor
-    from ..errors import AppError
     from .archive import build as staff_copy
-    from ..pages.customer_copy import build as customer_copy
 
     build = customer_copy if customer else staff_copy
 
     db = _db()
-    from ..config import get_settings
-    from ..storage import make_store
-
     try:
         with db.read() as session:
             data = build(session, make_store(get_settings()), actor=Actor(kind="staff", role="platform", name="cli"),

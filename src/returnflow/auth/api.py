@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from fastapi.responses import Response
 
 from ..merchants.models import Merchant
 from ..db import utcnow
@@ -43,8 +44,6 @@ def sign_in(body: SignIn, db: DB, request: Request):
 @router.delete("/auth/token", status_code=204)
 async def sign_out(actor: CurrentActor, db: DB, request: Request):
     """Revokes the bearer token this request was made with."""
-    from fastapi.responses import Response
-
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
     with db.transaction() as session:
         service.revoke(session, token=token)

@@ -28,6 +28,7 @@ from .store import (
 from .store import (
     CaseRecord as Case,
 )
+from ..config import get_settings
 
 OPEN_STATES = frozenset({S.PENDING_REVIEW, S.AWAITING_CUSTOMER, S.PENDING_APPROVAL, S.AWAITING_RETURN,
                          S.RETURN_IN_TRANSIT, S.RECEIVED, S.INSPECTED, S.IN_REPAIR, S.RESOLVING, S.DISPUTED})
@@ -276,8 +277,6 @@ def quantities_available(session: Session, case: Case, _a: Actor, _p: dict) -> N
 
 
 def reopen_guard(session: Session, case: Case, actor: Actor, payload: dict) -> None:
-    from ..config import get_settings
-
     require("reason")(session, case, actor, payload)
     limit = get_settings().max_reopens
     if case.reopen_count >= limit:

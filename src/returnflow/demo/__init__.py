@@ -7,18 +7,20 @@ import os
 from datetime import timedelta
 
 from sqlalchemy import select
+from decimal import Decimal
 
 from ..actor import Actor
 from ..bootstrap import bootstrap
 from ..auth.service import create_user, issue_token
 from ..cases.schemas import CaseCreate, CaseLineCreate
-from ..cases.service import act, open_case
+from ..cases.service import act, open_case, get_case
 from ..db import Database, utcnow
 from ..logistics.models import ReturnAddress
 from ..merchants.models import Merchant
 from ..orders.models import Category
 from ..orders.records import CustomerRecord, LineRecord, OrderRecord
 from ..orders.service import upsert_orders
+from ..money import to_minor
 
 PASSWORD_ENV = "RETURNFLOW_DEMO_PASSWORD"
 DEFAULT_PASSWORD = "returnflow-demo"
@@ -112,9 +114,7 @@ def load(db: Database) -> dict:
             ("DM20261115009", "C1004", ["PHONE-X1"], 3),
             ("DM20261120010", "C1005", ["KETTLE-17"], 1),
         ]
-        from decimal import Decimal
 
-        from ..money import to_minor
 
         orders = []
         for number, cust, skus, days_ago in baskets:
@@ -155,8 +155,6 @@ def load(db: Database) -> dict:
                        name="主管 赵经理")
 
     def run(number, *steps):
-        from ..cases.service import get_case
-
         for action, actor, payload in steps:
             with db.transaction() as session:
                 case = get_case(session, actor=actor, number=number)

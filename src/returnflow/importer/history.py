@@ -16,20 +16,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
+import csv
 
 from ..actor import Actor
 from ..cases.models import Case, CaseLine, CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
 from ..cases.store import append_event
-from ..cases.workflow import RELEASING_STATES, TERMINAL_STATES
+from ..cases.workflow import RELEASING_STATES, TERMINAL_STATES, BY_ACTION
 from ..db import Database
 from ..errors import AppError
-from ..i18n import SUPPORTED
+from ..i18n import SUPPORTED, lang_of
 from ..merchants.models import Merchant
 from ..money import MoneyError, to_minor
 from .history_rows import HistoryCase, HistoryEvent, read_history
 from .messages import Problem
 from ..merchants.clock import zone_of
+from ..cases.service import open_case
+from ..analytics.records import ReturnCredit
 
 # Without events, a case gets its opening and the step that put it in its state (closed: its outcome, then close).
 LAST_STEP = {"awaiting_customer": "request_info", "pending_approval": "require_approval",
@@ -85,12 +88,9 @@ def run_history(db: Database, *, file: Path, merchant: str, time_zone: str | Non
                 encoding: str | None = None, lang: str | None = None, errors_file: Path | None = None,
                 console=None) -> int:
     """The `import-cases` command: imports, says what happened in the operator's language; exit code 0 or 2."""
-    import csv
-
     from rich.console import Console
     from rich.markup import escape
 
-    from ..i18n import lang_of
     from .messages import say
 
     console = console or Console()
@@ -122,8 +122,6 @@ def _refusal(case: HistoryCase, exc: AppError) -> Problem:
 
 
 def _store(session, actor: Actor, case: HistoryCase) -> None:
-    from ..cases.service import open_case
-
     try:
         data = CaseCreate(order=case.order, type=CaseType(case.type), channel=Channel.IMPORT, reason=case.reason,
                           description=case.description, external_ref=case.case_id,
@@ -189,8 +187,6 @@ def _store(session, actor: Actor, case: HistoryCase) -> None:
 def _credit_lines(session, record, credited: int) -> None:
     """The credited amount shared over the case's lines by purchase value (cumulative shares, so they add up to
     it exactly), kept for the reports (analytics `return_credits`): returns are valued at what was credited."""
-    from ..analytics.records import ReturnCredit
-
     values = [(line.id, (line.unit_price or 0) * line.quantity) for line in record.lines]
     whole = sum(v for _, v in values)
     if not values:
@@ -228,8 +224,6 @@ def _steps(case: HistoryCase, outcome: str | None, at) -> list[HistoryEvent]:
 
 def _target(action: str, source: str, record) -> str:
     """Where the step took the case: the workflow's target (approval: by type and return); none keeps it."""
-    from ..cases.workflow import BY_ACTION
-
     to = BY_ACTION[action].to
     if callable(to):
         to = to(record, {})

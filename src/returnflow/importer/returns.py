@@ -19,8 +19,13 @@ from sqlalchemy import func, insert, select
 from ..actor import Actor
 from ..db import Database
 from ..merchants.models import Merchant
-from ..orders.models import Order
+from ..orders.models import Order, Customer, OrderLine
 from .outcome import ReturnLine, ReturnStats
+from ..analytics.records import UnmatchedReturn, ReturnCredit
+from ..cases.models import Case, CaseLine, CaseType, Channel
+from ..cases.schemas import CaseCreate, CaseLineCreate
+from ..cases.service import open_case
+from ..cases.workflow import fire
 
 CASE_CHUNK = 200  # return invoices per transaction when opening cases
 # StockCodes of the UCI data that are fees, postage, discounts or manual corrections, not goods, with the line kind
@@ -39,10 +44,6 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
     """
     progress = on_progress or _no_progress
     progress(0, None)
-    from ..analytics.records import UnmatchedReturn
-    from ..cases.models import Case, CaseLine
-    from ..orders.models import Customer, OrderLine
-
     invoices = sorted({r.invoice for r in returns})
     customers = sorted({r.customer for r in returns if r.customer})
     with db.read() as session:
@@ -147,11 +148,6 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
 
 def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime, number: str,
                            lines: dict[int, list]) -> None:
-    from ..cases.models import CaseType, Channel
-    from ..cases.schemas import CaseCreate, CaseLineCreate
-    from ..cases.service import open_case
-    from ..cases.workflow import fire
-
     system = Actor(kind="system", role="system", merchant_id=merchant_id, name="import")
     warehouse = Actor(kind="system", role="warehouse", merchant_id=merchant_id, name="import")
     data = CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
@@ -164,8 +160,6 @@ def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime
                for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0), sorted(lines.items()),
                                             strict=True) if item[2] is not None]
     if credits:
-        from ..analytics.records import ReturnCredit
-
         session.execute(insert(ReturnCredit), credits)
     # The return happened on the invoice date: its whole history is dated then, not at import time.
     for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 
@@ -104,8 +104,6 @@ def read_reviews(file: Path, zone: ZoneInfo, encoding: str | None = None) -> lis
 def import_reviews(db: Database, *, file: Path, merchant: str, time_zone: str | None = None,
                    encoding: str | None = None) -> ReviewsResult:
     """Imports the reviews of `file` for `merchant` in one transaction; a Problem leaves the database as it was."""
-    from zoneinfo import ZoneInfoNotFoundError
-
 
     with db.read() as session:
         merchant_id = session.scalar(select(Merchant.id).where(Merchant.code == merchant))

@@ -18,6 +18,7 @@ from ..orders.models import Order
 from ..orders.records import OrderRecord
 from ..orders.service import upsert_orders
 from .outcome import ImportResult, OrderInvalid, PendingOrder, Refused, RowError, UnusableInput
+from ..onboarding.setup import settle_imported
 
 CHUNK_ORDERS = 2000
 
@@ -63,8 +64,6 @@ class NewMerchant:
     country: str | None = None
 
     def create(self, session) -> int:
-        from ..onboarding.setup import settle_imported
-
         merchant = Merchant(code=self.code, name=self.code, default_currency=self.currency, country=self.country)
         session.add(merchant)
         session.flush()

@@ -13,7 +13,7 @@ from ..db import utcnow
 from ..errors import Explained, NotFound
 from ..i18n import N_
 from ..fields import RowId
-from ..outbound import mask, redact_url
+from ..outbound import mask, redact_url, check_form
 from ..web import DB, CurrentActor, mutate
 from . import provider_templates as pt
 from .api import ADMINS, STAFF, _only
@@ -102,8 +102,6 @@ def _robot(r: AlertRobot) -> dict:
 
 
 def _check_robot(body: RobotIn) -> None:
-    from ..outbound import check_form
-
     check_form(body.url, field="url")
     wrong = [e for e in body.events if e not in EVENTS]
     if wrong:

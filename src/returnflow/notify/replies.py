@@ -15,6 +15,7 @@ from ..errors import Explained
 from ..i18n import N_, SUPPORTED, gettext
 from .models import ReplyTemplate
 from .templates import TemplateError, fill, placeholders
+from ..cases.views import STATE_LABELS
 
 FIELDS = ("number", "customer_name", "order", "state_label", "merchant")
 VISIBILITY = ("agents", "hidden")  # offered on the case page | kept in the settings only
@@ -54,8 +55,6 @@ def check(title: str, body: str) -> None:
 
 
 def case_data(case: CaseRecord, locale: str) -> dict:
-    from ..cases.views import STATE_LABELS
-
     customer = (case.customer or {}).get("name") or ""
     return {"number": case.number, "customer_name": customer, "order": case.order_number or "",
             "state_label": STATE_LABELS[case.state][locale], "merchant": case.merchant_code or ""}

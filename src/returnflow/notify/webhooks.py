@@ -20,6 +20,7 @@ from .channels import DeliveryError, post_json
 from .config import DeliverySettings
 from ..cases.models import WebhookEndpoint
 from .outbox import Claimed
+from ..cases.workflow import ACTIONS
 
 
 def check_endpoint(url: str, events: list[str], allowed: Allowed, *, events_field: str | None = None) -> None:
@@ -27,7 +28,6 @@ def check_endpoint(url: str, events: list[str], allowed: Allowed, *, events_fiel
     addresses (or is allowed by the deployment), and known case events. Resolves the host: call it off the event
     loop. A bad event is named as `events[i]`, or as `events_field` where the events came in one field."""
     check_form(url, field="url")
-    from ..cases.workflow import ACTIONS
 
     known = set(ACTIONS) | {"open"}
     for i, name in enumerate(events):

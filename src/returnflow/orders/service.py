@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
+from datetime import timezone
 
 from ..actor import Actor
 from ..db import Base
@@ -112,9 +113,6 @@ RAW_JSON = LINE_COLUMNS.index("serial_numbers")
 def _raw(row: tuple, sqlite_: bool) -> tuple:
     """A row for the driver-level paths, which skip the column types: JSON as text, and on SQLite times as the
     naive UTC text SQLAlchemy itself writes there."""
-    import json
-    from datetime import timezone
-
     out = list(row)
     if out[RAW_JSON] is not None:
         out[RAW_JSON] = json.dumps(out[RAW_JSON])

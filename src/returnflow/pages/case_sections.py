@@ -16,6 +16,7 @@ from ..notify import replies
 from ..refunds.reports import case_refunds
 from ..warehouse.models import Inspection
 from .frame import N_
+from ..warehouse import checklists
 
 REFUND_STATES = {"awaiting_approval": N_("Awaiting approval"), "approved": N_("Approved, being paid"),
                  "completed": N_("Paid"), "rejected": N_("Rejected")}
@@ -48,8 +49,6 @@ def shipments(session: Session, case: CaseRecord) -> list[Shipment]:
 
 def inspections(session: Session, case: CaseRecord, locale: str = "en") -> list[dict[str, Any]]:
     """Each saved inspection with its checklist answers in words (the questions as they read today)."""
-    from ..warehouse import checklists
-
     titles = {line.id: line.title or line.sku for line in case.lines}
     return [{"line": titles.get(i.case_line_id, i.case_line_id), "quantity": i.quantity,
              "answers": checklists.answered(i.checklist or {}, locale),

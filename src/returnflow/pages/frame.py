@@ -16,11 +16,15 @@ from babel.dates import format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from decimal import Decimal, InvalidOperation
+from babel.numbers import format_currency
+from sqlalchemy import select
 
 from ..errors import AppError, Forbidden, Refused, Worded
 from ..i18n import ENGLISH, N_, SUPPORTED, babel_id, display_name, gettext, match, negotiate, pick, translations
 from ..labels import reason_label
 from ..merchants.clock import zone_of
+from ..merchants.models import Merchant
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
@@ -91,10 +95,6 @@ def when(value: datetime | None, locale: str, zone: ZoneInfo | None = None) -> s
 
 def money(value, currency: str, locale: str) -> str:
     """An amount (Decimal or its text, never float) in the locale's currency format: ¥899.00 in zh-CN."""
-    from decimal import Decimal, InvalidOperation
-
-    from babel.numbers import format_currency
-
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
@@ -132,10 +132,6 @@ def merchant_language(request: Request) -> str | None:
     parts = request.url.path.split("/")
     db = getattr(request.app.state, "db", None)
     if len(parts) > 2 and parts[1] == "p" and parts[2] and db is not None:
-        from sqlalchemy import select
-
-        from ..merchants.models import Merchant
-
         with db.read() as session:
             found = session.scalar(select(Merchant.default_locale).where(Merchant.code == parts[2]))
     request.state.merchant_language = found

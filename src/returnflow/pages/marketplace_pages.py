@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..errors import AppError
+from ..errors import AppError, Forbidden
 from ..i18n import pick
 from .frame import FLASH, N_, check_csrf, locale_of, redirect, render, safe_next
 from .staff_pages import _ctx, staff_actor
@@ -63,8 +63,6 @@ async def settle(request_id: int, request: Request):
     locale = locale_of(request)
     try:
         if actor.role not in DECIDERS or actor.merchant_id is None:
-            from ..errors import Forbidden
-
             raise Forbidden("forbidden_role", role=actor.role, what="settle marketplace conflicts",
                             allowed=list(DECIDERS))
         with request.app.state.db.transaction() as session:

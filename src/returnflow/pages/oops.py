@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .frame import N_, SHANGHAI, gettext, is_page, locale_of, render
+from ..web import JSON
 
 log = logging.getLogger("returnflow.errors")
 HEADER = "X-Request-ID"
@@ -67,8 +68,6 @@ class ErrorPages:
 
 
 def _answer(request: Request, request_id: str):
-    from ..web import JSON
-
     try:
         if is_page(request):
             return _page(request, request_id)

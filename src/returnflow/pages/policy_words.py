@@ -14,6 +14,8 @@ from ..i18n import N_, family, gettext
 from .frame import locale_of, render
 from .portal_session import _context, _customer, _db
 from ..merchants.clock import zone_of
+from ..policy import service as policy_service
+from ..policy.public import public_dict
 
 router = APIRouter(include_in_schema=False)  # installed after the portal's other routers (pages/__init__.py)
 
@@ -71,9 +73,6 @@ def _zh_citation(part: str) -> str:
 @router.get("/p/{merchant_code}/policy")
 async def policy_page(merchant_code: str, request: Request):
     """The return policy in plain words, written from the active policy itself (policy/public.py)."""
-    from ..policy import service as policy_service
-    from ..policy.public import public_dict
-
     lang = locale_of(request)  # every sentence is there in every language of the desk (policy/public_words.py)
     with _db(request).read() as session:
         merchant = portal.merchant_by_code(session, merchant_code)

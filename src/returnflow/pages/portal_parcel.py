@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from datetime import datetime
 
 from ..actor import Actor
 from ..cases.store import CaseRecord
 from ..errors import Explained
-from ..logistics import service as logistics
+from ..logistics import service as logistics, pickup
 from ..logistics.adapters import STATUS_LABELS
 from ..logistics.carriers import CARRIERS, check_tracking
 from ..logistics.models import Shipment, TrackingEvent
@@ -128,8 +129,6 @@ def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, An
     booked = shipment.pickup or {}
     pickup = None
     if booked.get("window_start") and booked.get("window_end"):
-        from datetime import datetime
-
 
         zone = zone_of(session, case.merchant_id)
         start = datetime.fromisoformat(booked["window_start"]).astimezone(zone)
@@ -146,8 +145,6 @@ def parcel_view(session: Session, case: CaseRecord, locale: str) -> dict[str, An
 def book_pickup(db, *, actor: Actor, number: str, values: dict[str, str], version: int | None, now) -> Shipment:
     """Books a courier pickup for the shopper's return (logistics.pickup) and records the parcel with its waybill;
     every refusal in the shopper's words, nothing recorded."""
-    from ..logistics import pickup
-
     if values.get("day") not in dict(PICKUP_DAYS) or values.get("window") not in PICKUP_WINDOWS:
         raise PageError("pickup_window", PICKUP_WHEN, field="window")
     if not values.get("address"):

@@ -12,6 +12,8 @@ from ..cases.models import OutboxMessage
 from ..merchants.models import Merchant
 from ..notify.config import get_delivery_settings
 from .frame import N_, PageError, render
+from ..notify.models import ProviderTemplate
+from ..auth import users
 
 router = APIRouter(include_in_schema=False)
 DEMO_INBOX_SIZE = 40
@@ -45,8 +47,6 @@ def code_channels(request: Request) -> frozenset[str]:
 
 def _code_template(request: Request) -> bool:
     """Whether the portal's shop has an approved text message template for the sign-in code."""
-    from ..notify.models import ProviderTemplate
-
     code = request.path_params.get("merchant_code")
     if not code:
         return True  # not a shop's page (the console banner): providers alone decide
@@ -92,7 +92,6 @@ async def demo_inbox(request: Request):
 @router.post("/staff/settings/shop-contact")
 async def save_shop_contact(request: Request):
     """The shop's phone and hours for customers, and whether they replace the return address in the portal."""
-    from ..auth import users
     from .frame import redirect
     from .settings_addresses import _addresses_page
     from .settings_pages import admin_actor, posted, text_of

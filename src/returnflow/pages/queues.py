@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, aliased
 from ..actor import Actor
 from ..cases.conversation import CasePlan
 from ..cases.models import Case
-from ..cases.workflow import OPEN_STATES
+from ..cases.workflow import OPEN_STATES, allowed_actions
 from ..sla.models import Timer
 from ..sla.settings import DEFAULTS, STEP_OF_STATE, for_merchant
+from ..cases import service
 
 DEFAULT_WINDOW_HOURS = 24  # for a step without a reminder of its own
 
@@ -103,9 +104,6 @@ def due_mark(due: datetime | None, state: str, now: datetime, hours: dict[str, i
 def claim_if_free(session: Session, actor: Actor, case) -> bool:
     """Assigns an unassigned case to `actor` (the workflow's `assign`, so its event and audit as any assignment);
     False when it has an assignee, the actor is no user or may not assign it."""
-    from ..cases import service
-    from ..cases.workflow import allowed_actions
-
     if case.assignee_id is not None or actor.user_id is None or "assign" not in allowed_actions(case, actor):
         return False
     service.act(session, actor=actor, number=case.number, action="assign", version=case.version,

@@ -25,6 +25,8 @@ from . import settings_log as delivery_log
 from . import settings_words as sw
 from .frame import N_, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
+from ..notify.provider_templates import approved_keys
+from ..cases.workflow import ACTIONS
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +64,6 @@ TEMPLATE_CHANNELS = {"sms": N_("Text messages (Aliyun SMS)"), "wechat": N_("WeCh
 
 def _template_gaps(request: Request, session, merchant_id: int, locale: str) -> list[dict[str, Any]]:
     """Channels that send only provider-approved templates, with the templates the merchant has none for."""
-    from ..notify.provider_templates import approved_keys
     from .portal_reach import delivery_settings
 
     s = delivery_settings(request)
@@ -92,8 +93,6 @@ def _sample(session, merchant_id: int, locale: str) -> dict[str, str]:
 
 def event_options(locale: str) -> list[tuple[str, str]]:
     """The case events a webhook may subscribe to, (action, words), in the workflow's order."""
-    from ..cases.workflow import ACTIONS
-
     return [(a, words.word(words.STAFF_STEPS, a, locale)) for a in ["open", *ACTIONS] if a in words.STAFF_STEPS]
 
 

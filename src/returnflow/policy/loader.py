@@ -9,6 +9,7 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+import re
 
 from ..i18n import N_
 from .errors import PolicyError, listed
@@ -92,7 +93,6 @@ def _parse(source: str, text: str, *, preset: bool) -> tuple[dict[str, Any], dic
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
-            import re
             found = re.search(r"line (\d+)", str(exc))
             line = int(found.group(1)) if found else None
         raise PolicyError("(syntax)", line, N_("not valid TOML: {problem}"), source=source, problem=str(exc)) from None

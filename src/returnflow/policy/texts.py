@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 SENTENCE_CONTEXT = "policy"  # the catalogs' context of the policy sentences (pages/catalogs.py extracts them)
 MERCHANT = "merchant policy"
@@ -72,8 +73,6 @@ def fill(template: str, params: tuple[tuple[str, object], ...], lang: str) -> st
 
 def sentences() -> list[tuple[str, str]]:
     """(where, English sentence) of every built-in and preset sentence, for the catalogs."""
-    from pathlib import Path
-
     out = [("policy/texts.py", en) for _source, _zh, en in BUILTIN.values()]
     for path in sorted((Path(__file__).parent / "presets").glob("*.toml")):
         with path.open("rb") as f:

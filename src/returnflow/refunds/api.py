@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from datetime import timedelta
 
 from ..cases.service import get_case
 from ..cases.views import DETAIL_SECTIONS
@@ -171,8 +172,6 @@ async def webhook(gateway: str, request: Request):
 @router.post("/money/sync")
 async def sync(request: Request, older_than_seconds: int = Query(300, ge=0)):
     """Asks the provider about payments sent without an outcome (lost answers, lost webhooks, crashes)."""
-    from datetime import timedelta
-
     actor = await current_actor(request)
     if actor.role not in money_flows.EXECUTORS:
         raise Forbidden("forbidden_role", role=actor.role, what="sync refunds", allowed=list(money_flows.EXECUTORS))

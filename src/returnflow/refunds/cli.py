@@ -8,24 +8,22 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from ..config import get_settings
+from ..db import Database
+from sqlalchemy import select
+from ..actor import Actor
+from ..merchants.models import Merchant
+from ..errors import AppError
 
 money_app = typer.Typer(help="Refunds, finance vouchers and reconciliation.", no_args_is_help=True)
 console = Console()
 
 
 def _db():
-    from ..config import get_settings
-    from ..db import Database
-
     return Database(get_settings().resolved_database_url())
 
 
 def _finance(db, merchant: str):
-    from sqlalchemy import select
-
-    from ..actor import Actor
-    from ..merchants.models import Merchant
-
     with db.read() as session:
         found = session.scalar(select(Merchant.id).where(Merchant.code == merchant))
     if found is None:
@@ -49,7 +47,6 @@ def vouchers(merchant: str = typer.Option(..., help="Merchant code"),
              period: str = typer.Option(..., help="YYYY-MM"),
              out: Path | None = typer.Option(None, help="Write the CSV here (default: standard output)")) -> None:
     """Export a period's finance vouchers (财务凭证) as CSV, one row per line."""
-    from ..errors import AppError
     from .reports import vouchers as listing, vouchers_csv
 
     db = _db()

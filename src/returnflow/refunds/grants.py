@@ -25,6 +25,7 @@ from .money_flows import APPROVERS
 from .money_settings import limit_for, money_settings
 from .refusal import refuse
 from ..i18n import N_
+from ..cases.models import Case
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -168,8 +169,6 @@ def reject(session: Session, *, actor: Actor, comp_id: int, reason: str, version
 
 
 def get_case_number(session: Session, case_id: int) -> str:
-    from ..cases.models import Case
-
     return session.scalar(select(Case.number).where(Case.id == case_id))
 
 

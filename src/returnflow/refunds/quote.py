@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from decimal import Decimal
 
 from ..cases.conversation import CasePlan
 from ..cases.models import CaseState, CaseType
@@ -34,10 +35,6 @@ def deductions_for(case: CaseRecord) -> list[dict]:
     `grade_fees` entry whose grades include the grade its inspection recorded. A case without a decision (imported
     history) has no policy deductions.
     """
-    from decimal import Decimal
-
-    from ..money import to_minor
-
     decision = getattr(case, "policy_decision", None) or {}
     by_order_line = {line.order_line_id: line.id for line in case.lines}
     grades = {line.id: (line.inspection or {}).get("grade") for line in case.lines}

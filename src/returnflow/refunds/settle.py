@@ -31,6 +31,7 @@ from .money_settings import money_settings
 from .refusal import refuse
 from .service import get_refund
 from ..i18n import ENGLISH, N_, SUPPORTED, gettext
+from ..cases.models import Case
 
 log = logging.getLogger("returnflow.refunds")
 
@@ -118,8 +119,6 @@ def _maybe_complete(session: Session, refund: Refund, at: datetime) -> None:
 
 
 def _case_number(session: Session, case_id: int) -> str:
-    from ..cases.models import Case
-
     return session.scalar(select(Case.number).where(Case.id == case_id))
 
 

@@ -12,6 +12,7 @@ from ..web import DB, JSON, CurrentActor, mutate
 from . import calendar
 from .models import Timer
 from .settings import DEFAULT_STEPS, STEP_OF_STATE, auto_actions_for, for_merchant, save
+from ..policy.service import step_rule
 
 router = APIRouter(tags=["sla"])
 EDITORS = ("admin", "supervisor", "platform")
@@ -35,8 +36,6 @@ async def get_settings(actor: CurrentActor, db: DB, merchant: str | None = None)
 
 def _own_rules(session, merchant_id: int, steps: dict) -> dict:
     """Default steps cite the merchant's own preset, as their timers do (policy.service.step_rule)."""
-    from ..policy.service import step_rule
-
     return {step: {**conf, "rule": step_rule(session, merchant_id, step, conf.get("rule"))}
             if conf.get("rule") == DEFAULT_STEPS.get(step, {}).get("rule") else conf for step, conf in steps.items()}
 

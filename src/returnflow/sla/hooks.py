@@ -22,6 +22,7 @@ from .settings import (
     due_after, for_case, step_name,
 )
 from .timers import OWN_CLOCKS, cancel, schedule, schedule_many
+from ..policy.service import step_rule
 
 TIMERS = Timer.__table__
 _PAUSE = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
@@ -83,8 +84,6 @@ def start_step(session: Session, case: CaseRecord, step: str, at: datetime, sett
     else:
         due, working = due_after(settings, conf, at)
         if conf.get("rule") == DEFAULT_STEPS.get(step, {}).get("rule"):
-            from ..policy.service import step_rule  # the default cites the merchant's own preset
-
             conf = {**conf, "rule": step_rule(session, case.merchant_id, step, conf.get("rule"))}
     # The timeline's reason: a msgid with its params (every language reads it: cases.views.reason_words), and the
     # English sentence in `reason` (what the transition's guards and older readers take).

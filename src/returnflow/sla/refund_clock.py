@@ -20,6 +20,7 @@ from ..i18n import N_
 from .models import Timer
 from .settings import MISSED
 from .timers import cancel, schedule
+from ..policy import service as policy_service
 
 KIND = "refund_deadline"
 ENDING = frozenset({"resolved", "closed", "cancelled", "rejected"})
@@ -68,7 +69,6 @@ def deadline_spec(session: Session, case: CaseRecord, *,
         return min(found, key=lambda x: x[1])
     if not case.policy_decision or not fallback:
         return None  # imported or not decided by the policy: the merchant's SLA step keeps the refund
-    from ..policy import service as policy_service
 
     clock = policy_service.active(session, case.merchant_id)[1].clocks.get("refund")
     if clock is None:
