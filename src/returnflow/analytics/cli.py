@@ -13,6 +13,12 @@ from rich.table import Table
 from ..errors import AppError
 from .report import words
 from ..actor import Actor
+from . import REPORTS, export
+from .api import with_links
+from .filters import parse
+from .sql import prepare
+from .rollup import differences, rebuild as rebuild_steps
+from .export import table
 
 OUTPUTS = ("table", "json", "csv", "xlsx")
 
@@ -40,11 +46,6 @@ def register(app: typer.Typer, make_db) -> None:
         lang: str = typer.Option("en", help="en or zh-CN for labels"),
     ) -> None:
         """Return rates, trends, top returns, reasons, hot spots, suppliers, step times, backlog, customers."""
-        from . import REPORTS, export
-        from .api import with_links
-        from .filters import parse
-        from .sql import prepare
-
         console = Console()
         name = name.replace("-", "_")
         if name == "list":
@@ -95,8 +96,6 @@ def register(app: typer.Typer, make_db) -> None:
 def _rollup(console: Console, make_db, rebuild: bool) -> None:
     """`report rollup-check`: compares the step summary with the events (exit 1 on a difference);
     `report rollup-rebuild`: recomputes it from the events."""
-    from .rollup import differences, rebuild as rebuild_steps
-
     db = make_db()
     try:
         if rebuild:
@@ -115,8 +114,6 @@ def _rollup(console: Console, make_db, rebuild: bool) -> None:
 
 
 def _table(console: Console, result, filters, lang: str) -> None:
-    from .export import table
-
     header, rows = table(result, lang)
     title = words(result.title, lang, result.title_params)
     grid = Table(title=f"{title} · {filters.first_day} – {filters.last_day}")

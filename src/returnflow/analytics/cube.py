@@ -15,10 +15,8 @@ from collections.abc import Iterable
 from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
-from .base import (
-    NOT_AS_DESCRIBED, QUALITY, c, key_of, label, line_value, needs_order, needs_product, reason_of, returns_from,
-    returns_where, sold, value_columns,
-)
+from .base import (NOT_AS_DESCRIBED, QUALITY, c, key_of, label, line_value, needs_order, needs_product, reason_of,
+                   returns_from, returns_where, sold, value_columns, cl)
 from .filters import Filters
 
 LINE_CAP = 150_000
@@ -56,8 +54,6 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
 
 def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
     """The returned lines of the scope, valued, one at a time."""
-    from .base import cl
-
     key = key_of(by, f, "returned") if by else null()
     stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
                   c.c.currency, cl.c.quantity, *value_columns()).select_from(

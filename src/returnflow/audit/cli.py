@@ -12,6 +12,8 @@ from ..actor import Actor
 from ..errors import AppError
 from ..pages.customer_copy import build as customer_copy
 from ..storage import make_store
+from .chain import verify as run
+from .archive import build as staff_copy
 
 audit_app = typer.Typer(help="Audit: verify the event log chain, export case archives (归档).", no_args_is_help=True)
 console = Console()
@@ -24,8 +26,6 @@ def _db():
 @audit_app.command("verify")
 def verify(case: str | None = typer.Option(None, "--case", help="Only this case number")) -> None:
     """Recompute every case's event hash chain; exits 1 and names each tampered event when anything differs."""
-    from .chain import verify as run
-
     cases = events = 0
     problems = []
     with _db().read() as session:
@@ -51,8 +51,6 @@ def archive(case: str = typer.Argument(..., help="A closed case's number"),
                                           help="The customer's copy: only what the customer may see")) -> None:
     """Export a closed case as one archive: PDF summary (zh-CN + en), evidence, events, refunds and vouchers
     (internal items marked); with --customer, the customer's copy instead (<case>-customer.zip)."""
-    from .archive import build as staff_copy
-
     build = customer_copy if customer else staff_copy
 
     db = _db()

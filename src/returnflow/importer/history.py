@@ -29,7 +29,7 @@ from ..i18n import SUPPORTED, lang_of
 from ..merchants.models import Merchant
 from ..money import MoneyError, to_minor
 from .history_rows import HistoryCase, HistoryEvent, read_history
-from .messages import Problem
+from .messages import Problem, say
 from ..merchants.clock import zone_of
 from ..cases.service import open_case
 from ..analytics.records import ReturnCredit
@@ -91,7 +91,6 @@ def run_history(db: Database, *, file: Path, merchant: str, time_zone: str | Non
     from rich.console import Console
     from rich.markup import escape
 
-    from .messages import say
 
     console = console or Console()
     lang = lang_of(lang)

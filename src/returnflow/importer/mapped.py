@@ -23,7 +23,7 @@ from ..orders.records import CustomerRecord, LineRecord, OrderRecord
 from .mapping import DATE_FIELDS, ORDER_FIELDS, Mapping
 from .messages import Problem
 from .outcome import PendingOrder, ReturnLine, RowError
-from .tabular import csv_rows, detect, is_xlsx, xlsx_rows
+from .tabular import csv_rows, detect, is_xlsx, xlsx_rows, ENCODINGS, check_encoding, encoding_name
 
 if TYPE_CHECKING:
     from .store import OrderStore
@@ -47,7 +47,6 @@ def open_rows(file: Path, mapping: Mapping, encoding: str | None) -> tuple[str, 
     xlsx = mapping.format == "xlsx" or (mapping.format == "auto" and is_xlsx(file))
     if xlsx:
         return "XLSX", xlsx_rows(file, mapping.sheet)
-    from .tabular import ENCODINGS, check_encoding, encoding_name
 
     name = check_encoding(encoding or mapping.encoding)
     codec = ENCODINGS[name] or detect(file)

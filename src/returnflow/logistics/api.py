@@ -20,6 +20,8 @@ from .carriers import CARRIERS
 from .schemas import (
     AdvanceExchangeSettings, ChargeCollected, OutboundShipmentCreate, ReturnAddressSave, ReturnShipmentCreate,
 )
+from .hooks_api import router as hooks_router
+from .pickup import router as pickup_router
 
 router = APIRouter(tags=["logistics"])
 
@@ -210,9 +212,6 @@ async def charge_collected(number: str, body: ChargeCollected, request: Request)
 
 
 def _include() -> None:
-    from .hooks_api import router as hooks_router
-    from .pickup import router as pickup_router
-
     router.include_router(hooks_router)
     router.include_router(pickup_router)
 

@@ -8,14 +8,13 @@ from fastapi import Request
 from ..caches import CACHES
 
 from ..sla.calendar_health import gaps
+from .frame import locale_of
 
 GAPS = CACHES["calendar_gaps"]  # per merchant, at most a minute old (caches.py)
 
 
 def calendar_gaps(request: Request) -> list[str]:
     """The banner's sentences in the page's language (none for other roles)."""
-    from .frame import locale_of
-
     actor = getattr(request.state, "staff", None)
     if actor is None or actor.role not in ("admin", "supervisor") or actor.merchant_id is None:
         return []

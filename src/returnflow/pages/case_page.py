@@ -27,7 +27,7 @@ from ..cases.messages import messages_of
 from . import case_sections, follow, marketplace_pages, words
 from .case_refusals import FIELDS, NO_VERSION, refusal_words
 from .decision import decision_of_case, staff_words
-from .frame import N_, PageError, check_csrf, locale_of, redirect, render
+from .frame import N_, PageError, check_csrf, locale_of, redirect, render, gettext
 from .customer_history import customer_history
 from .staff_pages import _ctx, _staff_users, staff_actor
 
@@ -107,8 +107,6 @@ def _retype_offer(case, case_plans, allowed: set[str], locale: str) -> dict[str,
     suggested = PLAN_TYPES.get(accepted.kind) if accepted is not None else None
     one_click = None
     if suggested in choices:
-        from .frame import gettext
-
         one_click = {"type": suggested, "label": words.word(words.TYPES, suggested, locale),
                      "reason": gettext(locale, PLAN_REASON).format(plan=gettext(locale, plans.KINDS[accepted.kind]))}
     return {"choices": [(t, words.word(words.TYPES, t, locale)) for t in choices], "one_click": one_click}

@@ -10,7 +10,7 @@ from ..db import utcnow
 from ..errors import AppError
 from ..refunds import ledger, reports
 from .console import ctx, error_of, screen_actor
-from .frame import N_, locale_of, render
+from .frame import N_, locale_of, render, gettext
 from ..merchants.clock import zone_of
 
 router = APIRouter(include_in_schema=False)
@@ -53,8 +53,6 @@ async def vouchers(request: Request, period: str = ""):
 
 
 def _bad_period(request: Request, period: str) -> str:
-    from .frame import gettext
-
     return gettext(locale_of(request), N_("Period: “{period}” is not a month; pick one, e.g. 2026-11.")).format(
         period=period)
 

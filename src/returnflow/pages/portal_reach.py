@@ -11,9 +11,10 @@ from sqlalchemy import select
 from ..cases.models import OutboxMessage
 from ..merchants.models import Merchant
 from ..notify.config import get_delivery_settings
-from .frame import N_, PageError, render
+from .frame import N_, PageError, render, redirect
 from ..notify.models import ProviderTemplate
 from ..auth import users
+from .settings_pages import admin_actor, posted, text_of
 
 router = APIRouter(include_in_schema=False)
 DEMO_INBOX_SIZE = 40
@@ -92,9 +93,7 @@ async def demo_inbox(request: Request):
 @router.post("/staff/settings/shop-contact")
 async def save_shop_contact(request: Request):
     """The shop's phone and hours for customers, and whether they replace the return address in the portal."""
-    from .frame import redirect
     from .settings_addresses import _addresses_page
-    from .settings_pages import admin_actor, posted, text_of
 
     actor = admin_actor(request)
     form = await posted(request)

@@ -27,6 +27,7 @@ from .frame import N_, gettext, locale_of, redirect
 from .settings_pages import admin_actor, ctx, explain, posted, render, text_of
 from ..notify.provider_templates import approved_keys
 from ..cases.workflow import ACTIONS
+from .portal_reach import delivery_settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,8 +65,6 @@ TEMPLATE_CHANNELS = {"sms": N_("Text messages (Aliyun SMS)"), "wechat": N_("WeCh
 
 def _template_gaps(request: Request, session, merchant_id: int, locale: str) -> list[dict[str, Any]]:
     """Channels that send only provider-approved templates, with the templates the merchant has none for."""
-    from .portal_reach import delivery_settings
-
     s = delivery_settings(request)
     on = [c for c, used in (("sms", s.sms_provider == "aliyun"), ("wechat", bool(s.wechat_appid))) if used]
     gaps = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..sla.calendar import NAMES as calendar_names
 from .frame import N_, gettext
+from . import words
 
 # Notification templates (notify/templates.py BUILTIN): the admin reads their purpose, never the key.
 TEMPLATES = {
@@ -64,8 +65,6 @@ VISIBILITY = {"agents": N_("Offered to every agent on the case page"),
 
 def action_word(action: str, locale: str) -> str:
     """A workflow action as a button names it, else as the timeline does; never its code."""
-    from . import words
-
     for table in (words.ACTIONS, words.STAFF_STEPS):
         if action in table:
             return gettext(locale, table[action])

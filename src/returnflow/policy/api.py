@@ -18,6 +18,7 @@ from .compiled import Policy
 from .loader import preset_text
 from .models import PolicyVersion
 from ..merchants.models import Merchant
+from .public import public_dict
 
 router = APIRouter(tags=["policy"])
 
@@ -51,8 +52,6 @@ async def get_policy(actor: CurrentActor, db: DB, merchant: str | None = None):
 async def public_policy(db: DB, code: str = Path(min_length=1, max_length=60)):
     """The merchant's return policy in plain words (every language of the desk), written from the active policy
     itself, with the rule and source behind every sentence. Public: no sign-in (the portal and the shop link to it)."""
-    from .public import public_dict
-
     with db.read() as session:
         merchant = session.scalar(select(Merchant).where(Merchant.code == code))
         if merchant is None:

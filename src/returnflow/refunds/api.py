@@ -19,8 +19,8 @@ from ..money import fmt
 from ..orders.models import Customer
 from ..sla import refund_clock
 from ..web import DB, JSON, CurrentActor, current_actor, mutate
-from . import (charge_approval, charges, diminished, grants, ledger, money_flows, money_settings, postage, quote as quoting,
-               reports, service, settings_save, settle)
+from . import (charge_approval, charges, diminished, grants, ledger, money_flows, money_settings, postage,
+               quote as quoting, reports, service, settings_save, settle, credit)
 from .gateways import GATEWAYS, GatewaySettings
 from .models import Refund
 from .providers import config as provider_config
@@ -29,6 +29,7 @@ from .schemas import (
     BalanceSpend, CompensationCreate, Decision, DiminishedValueIn, MoneyDecision, MoneyRejection, MoneySettingsIn,
     PaidMark, PostageClaimIn, RefundCreate, Rejection,
 )
+from .credit import spend as run
 
 router = APIRouter(tags=["money"])
 router.include_router(provider_routes.router)  # WeChat Pay, Alipay and Stripe notifications
@@ -202,8 +203,6 @@ async def balance(external_id: str, actor: CurrentActor, db: DB, merchant: str |
 async def spend(external_id: str, body: BalanceSpend, request: Request):
     """Takes an amount off the customer's store credit, points or coupons (never below zero): 200 when applied,
     202 when above the spender's limit it awaits approval (the balance untouched)."""
-    from .credit import spend as run
-
     actor = await current_actor(request)
 
     def work(session):
@@ -217,8 +216,6 @@ async def spend(external_id: str, body: BalanceSpend, request: Request):
 @router.get("/balance-spends")
 async def list_spends(actor: CurrentActor, db: DB, state: str | None = None):
     """Balance spends, oldest first (`state=awaiting_approval`: the approval queue)."""
-    from . import credit
-
     if actor.kind == "customer":
         raise Forbidden("forbidden_role", role=actor.role, what="list balance spends", allowed=["staff"])
     with db.read() as session:
@@ -228,8 +225,6 @@ async def list_spends(actor: CurrentActor, db: DB, state: str | None = None):
 @router.post("/balance-spends/{spend_id}/approve")
 async def approve_spend(spend_id: RowId, body: MoneyDecision, request: Request):
     """A supervisor or admin whose own limit covers it takes the spend off the balance (once, never below zero)."""
-    from . import credit
-
     actor = await current_actor(request)
 
     def work(session):
@@ -241,8 +236,6 @@ async def approve_spend(spend_id: RowId, body: MoneyDecision, request: Request):
 @router.post("/balance-spends/{spend_id}/reject")
 async def reject_spend(spend_id: RowId, body: MoneyRejection, request: Request):
     """A supervisor or admin turns a spend down with the reason; the balance stays."""
-    from . import credit
-
     actor = await current_actor(request)
 
     def work(session):

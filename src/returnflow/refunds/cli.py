@@ -14,6 +14,9 @@ from sqlalchemy import select
 from ..actor import Actor
 from ..merchants.models import Merchant
 from ..errors import AppError
+from .gateways import GatewaySettings
+from .settle import sync as run
+from .reports import vouchers as listing, vouchers_csv, reconciliation
 
 money_app = typer.Typer(help="Refunds, finance vouchers and reconciliation.", no_args_is_help=True)
 console = Console()
@@ -35,9 +38,6 @@ def _finance(db, merchant: str):
 @money_app.command("sync")
 def sync(older_than: int = typer.Option(300, help="Only payments sent at least this many seconds ago")) -> None:
     """Ask the HTTP gateway about refund payments sent without an outcome (lost answers, webhooks, crashes)."""
-    from .gateways import GatewaySettings
-    from .settle import sync as run
-
     counts = run(_db(), GatewaySettings(), older_than=timedelta(seconds=older_than))
     console.print(counts)
 
@@ -47,8 +47,6 @@ def vouchers(merchant: str = typer.Option(..., help="Merchant code"),
              period: str = typer.Option(..., help="YYYY-MM"),
              out: Path | None = typer.Option(None, help="Write the CSV here (default: standard output)")) -> None:
     """Export a period's finance vouchers (财务凭证) as CSV, one row per line."""
-    from .reports import vouchers as listing, vouchers_csv
-
     db = _db()
     try:
         with db.read() as session:
@@ -67,8 +65,6 @@ def vouchers(merchant: str = typer.Option(..., help="Merchant code"),
 def reconcile(merchant: str = typer.Option(..., help="Merchant code"),
               period: str = typer.Option(..., help="YYYY-MM")) -> None:
     """Gateway confirmations against settlement vouchers; exits 1 when anything does not match."""
-    from .reports import reconciliation
-
     db = _db()
     with db.read() as session:
         report = reconciliation(session, actor=_finance(db, merchant), period=period)

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from ..merchants.models import Merchant
 from ..money import to_minor
+from .providers import METHOD_PROVIDER
+from .providers.config import missing
 
 DEFAULT_AGENT_LIMIT = Decimal(500)
 
@@ -26,9 +28,6 @@ def gateway_for(settings: dict, method: str) -> str:
     """The gateway a payment method's refunds go through: the merchant's choice for the method, else the provider
     that method belongs to when the merchant has configured it (wechat -> WeChat Pay, alipay -> Alipay), else the
     default gateway."""
-    from .providers import METHOD_PROVIDER
-    from .providers.config import missing
-
     if method in settings["gateways"]:
         return settings["gateways"][method]
     provider = METHOD_PROVIDER.get(method)

@@ -24,8 +24,8 @@ from ..money import MoneyError, fmt, to_minor
 from ..notify import webhooks
 from ..orders.models import OrderLine, Product
 from . import checklists
-from .models import Disposition, Inspection
-from .receiving import DESK, _check_photos, lock_case, received_so_far
+from .models import Disposition, Inspection, Receipt
+from .receiving import DESK, _check_photos, lock_case, received_so_far, expected, receipt_dict
 
 VERDICTS = ("accept", "accept_with_deduction", "reject")
 GRADES = ("A", "B", "C", "D")
@@ -238,9 +238,6 @@ def disposition_dict(row: Disposition) -> dict[str, Any]:
 
 def dossier(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
     """Everything the warehouse knows about a case: what arrived, what we decided, where each unit went."""
-    from .models import Receipt
-    from .receiving import expected, receipt_dict
-
     receipts = session.scalars(select(Receipt).where(Receipt.case_id == case.id).order_by(Receipt.id))
     inspections = session.scalars(select(Inspection).where(Inspection.case_id == case.id).order_by(Inspection.id))
     dispositions = session.scalars(select(Disposition).where(Disposition.case_id == case.id)

@@ -16,7 +16,7 @@ from ..service import money_settings, refuse
 from ..settle import record
 from . import read_notification
 from .config import missing
-from .wechatpay import Refused
+from .wechatpay import Refused, ABNORMAL
 from ...i18n import ENGLISH, N_, SUPPORTED, gettext
 
 log = logging.getLogger("returnflow.refunds")
@@ -73,7 +73,6 @@ def notification(db: Database, settings: GatewaySettings, *, name: str, merchant
                 outcome = Outcome(notice.status, provider_ref=notice.provider_ref, amount=leg.amount,
                                   currency=leg.currency, error=f"{name}: {notice.detail}")
                 if notice.status == "abnormal":  # stays sent, saying why (see wechatpay.ABNORMAL)
-                    from .wechatpay import ABNORMAL
 
                     outcome = Outcome("unknown", provider_ref=notice.provider_ref, error=ABNORMAL)
                 record(session, leg.id, outcome, by=f"gateway:{name}", source=f"{name} notification {notice.event_id}")

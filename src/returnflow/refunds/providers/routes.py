@@ -17,6 +17,7 @@ from ..gateways import GatewaySettings
 from ...i18n import N_, every
 from . import PROVIDERS
 from . import config as provider_config
+from .notify import notification
 
 router = APIRouter(tags=["money"])
 
@@ -32,8 +33,6 @@ async def provider_notification(gateway: str, merchant: str, request: Request):
     """WeChat Pay's, Alipay's or Stripe's refund notification for one merchant (by its code); the provider's signature
     is the authentication. WeChat Pay is answered 200 {"code": "SUCCESS"}, Alipay the plain text "success"; anything
     refused is a 4xx (the provider sends it again later)."""
-    from .notify import notification
-
     if gateway not in PROVIDERS:
         raise NotFound("gateway", gateway, field="gateway")
     body = await request.body()
