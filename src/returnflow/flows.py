@@ -1,6 +1,7 @@
 """Declared transition tables for records other than the case, run by one `move` (the case has its own `fire`).
 
-A record kind (a refund, a refund's payment leg, a charge to the customer, a compensation, a balance spend) declares
+A record kind (a refund, a refund's payment leg, a charge to the customer, a compensation, a balance spend, a parcel
+at the receiving desk, a repair work order, a shipment, a pickup booking, a plan, a hand-off, a follow-up) declares
 its table once: per action the states it may start from (None: the record is being opened), the state it goes to
 (None: the state stays, an event only), who may (roles) and an optional guard. `move` checks the table, sets the
 state, bumps the record's version if it has one, and writes one `record_events` row in the caller's transaction,
@@ -65,6 +66,11 @@ class Flow:
     states: tuple[str, ...]
     transitions: tuple[Transition, ...]
     case_of: Callable[[Any], int | None] = field(default=lambda record: getattr(record, "case_id", None))
+    # Where the record keeps its state and its key (records older than the tables call their state `status`), and
+    # its merchant (a record without a merchant column names it through its case).
+    state_attr: str = "state"
+    id_attr: str = "id"
+    merchant_of: Callable[[Session, Any], int] = field(default=lambda session, record: record.merchant_id)
 
     def transition(self, action: str) -> Transition:
         for t in self.transitions:
@@ -93,7 +99,7 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
     A record being opened (state None) is added and flushed so its event can name it. `data` is what the event
     keeps beside its states (references, reasons, notes, the attempt), as the caller gives it."""
     t = flow.transition(action)
-    source = record.state
+    source = getattr(record, flow.state_attr)
     if source not in t.sources:
         raise Conflict("illegal_move", kind=flow.kind, state=source or "-", action=action,
                        allowed=flow.allowed(source) or ["-"])
@@ -104,15 +110,16 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
     if t.guard is not None:
         t.guard(session, record, data)
     if t.to is not None:
-        record.state = t.to
+        setattr(record, flow.state_attr, t.to)
     if hasattr(record, "updated_at"):
         record.updated_at = at
     if hasattr(record, "version"):
         record.version = (record.version or 0) + 1
-    if record.id is None:
+    if source is OPENING or getattr(record, flow.id_attr) is None:
         session.add(record)
     session.flush()
-    event = RecordEvent(kind=flow.kind, record_id=record.id, merchant_id=record.merchant_id,
+    event = RecordEvent(kind=flow.kind, record_id=getattr(record, flow.id_attr),
+                        merchant_id=flow.merchant_of(session, record),
                         case_id=flow.case_of(record), action=action, from_state=source,
                         to_state=t.to, actor=by, at=at, data=data)
     session.add(event)
