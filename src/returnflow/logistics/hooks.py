@@ -12,7 +12,8 @@ from ..cases.store import CaseRecord
 from . import adapters
 from .carriers import CARRIERS, normalise_number
 from .models import Shipment, TrackingEvent
-from .service import instructions, route
+from .addresses import route
+from .instructions import instructions
 
 SHIPMENTS = Shipment.__table__
 TRACKING = TrackingEvent.__table__
@@ -23,7 +24,7 @@ _NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothi
 _WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at).where(
     TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
     TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None))
-# Events that arrived before the parcel was registered now belong to it (logistics.service._adopt_waiting_events).
+# Events that arrived before the parcel was registered now belong to it (logistics.shipments.adopt_waiting_events).
 _ADOPT = (update(TRACKING).where(TRACKING.c.id.in_(bindparam("_ids", expanding=True)))
           .values(shipment_id=select(SHIPMENTS.c.id).where(
               SHIPMENTS.c.merchant_id == bindparam("_m"), SHIPMENTS.c.carrier == bindparam("_carrier"),

@@ -84,7 +84,7 @@ def _no(field: str, text: str, code: str, status: int = 409) -> Explained:
 def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str, Any], now: datetime) -> dict:
     """Checks that the pickup may be booked and says what to send (the bOrder param and the credentials)."""
     from ..pages.frame import merchant_zone
-    from .service import route
+    from .addresses import route
 
     values = tracking_settings.raw(session, case.merchant_id)
     if not values["pickup_enabled"]:
@@ -186,7 +186,7 @@ def book_for_case(db, *, actor: Actor, number: str, data: dict[str, Any], now: d
 
 def record(session: Session, *, actor: Actor, number: str, booked: dict,
            version: int | None) -> tuple[Shipment, CaseRecord]:
-    from .service import register_return
+    from .shipments import register_return
 
     case = cases.get_case(session, actor=actor, number=number)
     row = register_return(session, actor=actor, case=case, carrier=booked["carrier"],
@@ -199,7 +199,7 @@ def record(session: Session, *, actor: Actor, number: str, booked: dict,
 async def book_pickup(number: str, body: PickupBooking, request: Request):
     """Books a courier pickup (上门取件) for the return and records the parcel with its waybill number."""
     from ..db import utcnow
-    from .service import shipment_dict
+    from .shipments import shipment_dict
 
     actor = await current_actor(request)
     db = request.app.state.db

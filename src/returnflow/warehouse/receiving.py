@@ -24,7 +24,7 @@ from ..flows import move
 from ..i18n import N_, gettext
 from ..logistics.carriers import normalise_number
 from ..logistics.models import Shipment
-from ..logistics.service import staff_merchant
+from ..logistics.staff import staff_merchant
 from ..orders import units
 from ..orders.models import Order
 from .flows import RECEIPT

@@ -24,7 +24,7 @@ from ..errors import Conflict, Explained
 from ..flows import move
 from ..i18n import N_
 from ..logistics.models import Shipment
-from ..logistics.service import staff_merchant
+from ..logistics.staff import staff_merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders import units
 from ..orders.models import Category, Order, OrderLine
