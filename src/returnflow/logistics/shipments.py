@@ -15,11 +15,13 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained
+from ..flows import move
 from ..i18n import N_
 from ..money import MoneyError, fmt, from_minor, to_minor
 from . import adapters, advance as advance_exchange
 from .addresses import route
 from .carriers import check_tracking
+from .flows import SHIPMENT, track
 from .models import Shipment, TrackingEvent
 
 
@@ -41,8 +43,8 @@ def _new_shipment(session: Session, case: CaseRecord, *, carrier: str, number: s
                         code="duplicate_tracking_number", status=409)
     row = Shipment(merchant_id=case.merchant_id, case_id=case.id, direction=direction, purpose=purpose,
                    carrier=carrier, tracking_number=number, created_by=actor.ref, **extra)
-    session.add(row)
-    session.flush()
+    move(session, SHIPMENT, row, "register", by=actor.ref, role=actor.role, at=utcnow(),
+         data={"direction": direction, "purpose": purpose, "carrier": carrier, "tracking_number": number})
     adopt_waiting_events(session, row)
     return row
 
@@ -146,7 +148,17 @@ def adopt_waiting_events(session: Session, shipment: Shipment) -> None:
         event.shipment_id = shipment.id
     newest = adapters.latest(waiting)
     if newest is not None:
-        shipment.status, shipment.status_at = newest.status, newest.occurred_at
+        follow(session, shipment, newest.status, newest.occurred_at, source=newest.source, code=newest.raw_code)
+
+
+def follow(session: Session, shipment: Shipment, status: str, status_at: datetime, *, source: str,
+           code: str = "") -> None:
+    """The parcel after a carrier event: a new status is the declared move `track_<status>` (flows.SHIPMENT, by
+    the carrier), with its event row; the same status only moves its as-of time."""
+    if status != shipment.status:
+        move(session, SHIPMENT, shipment, track(status), by=f"gateway:{source}", role="gateway", at=utcnow(),
+             data={"occurred_at": status_at.isoformat(), "source": source, "code": code})
+    shipment.status_at = status_at
 
 
 def shipments_of(session: Session, case: CaseRecord) -> list[dict[str, Any]]:

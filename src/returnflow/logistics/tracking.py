@@ -19,7 +19,7 @@ from ..errors import Explained
 from . import adapters
 from .carriers import check_tracking
 from .models import ReturnAddress, Shipment, TrackingEvent
-from .shipments import event_dict
+from .shipments import event_dict, follow
 from .staff import staff_merchant
 
 
@@ -80,9 +80,10 @@ def ingest_parsed(session: Session, *, merchant_id: int, parsed: adapters.Parsed
             continue
         # Out-of-order delivery: an older event is kept on the timeline but never sets the status back.
         before = (shipment.status, shipment.status_at)
-        shipment.status, shipment.status_at = adapters.advance(shipment.status if shipment.status_at else None,
-                                                               shipment.status_at, update)
-        if (shipment.status, shipment.status_at) != before:
+        after = adapters.advance(shipment.status if shipment.status_at else None, shipment.status_at, update)
+        # (An unknown event on a parcel never tracked yet leaves it registered.)
+        if after[0] is not None and after != before:
+            follow(session, shipment, *after, source=update.source, code=update.raw_code[:60])
             touched[shipment.id] = shipment
     session.flush()
     for shipment in touched.values():
