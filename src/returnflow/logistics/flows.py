@@ -3,7 +3,7 @@
 A parcel's status follows its carrier: after it is registered, each newer carrier event that says something sets
 the status to what the event says, whatever the status was before (events arrive late and out of order; an older
 or unknown event never moves it, see adapters.advance), so the table has one `track_<status>` step per tracking
-status, from any state, by the carrier ("gateway"). A courier pickup booking is claimed before the carrier is asked
+status, from any other state, by the carrier ("gateway"). A courier pickup booking is claimed before the carrier is asked
 (one per case) and ends booked or failed; a failed one may be claimed again. The services refuse first with their
 own messages; the tables declare the steps. Both records keep their state in `status`."""
 
@@ -37,8 +37,8 @@ SHIPMENT = Flow(
     "shipment", "Parcel (包裹): its status follows the carrier's newest tracking event", (REGISTERED, *STATUSES), (
         _t("register", [OPENING], REGISTERED, REGISTRARS,
            "the return parcel or the item sent out, recorded with its carrier and number"),
-        *(_t(track(status), [REGISTERED, *STATUSES], status, CARRIER,
-             f"a newer carrier event says {status.replace('_', ' ')} (from any status)") for status in STATUSES),
+        *(_t(track(status), [s for s in (REGISTERED, *STATUSES) if s != status], status, CARRIER,
+             f"a newer carrier event says {status.replace('_', ' ')} (from any other status)") for status in STATUSES),
     ), state_attr="status")
 
 PICKUP_CLAIM = Flow(
