@@ -98,14 +98,8 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
 
     A record being opened (state None) is added and flushed so its event can name it. `data` is what the event
     keeps beside its states (references, reasons, notes, the attempt), as the caller gives it."""
-    t = flow.transition(action)
     source = getattr(record, flow.state_attr)
-    if source not in t.sources:
-        raise Conflict("illegal_move", kind=flow.kind, state=source or "-", action=action,
-                       allowed=flow.allowed(source) or ["-"])
-    role = role or role_for(session, by)
-    if role not in t.roles:
-        raise Forbidden("forbidden_role", role=role, what=action, allowed=list(t.roles))
+    t = _allowed(session, flow, action, source, by, role)
     data = dict(data or {})
     if t.guard is not None:
         t.guard(session, record, data)
@@ -125,6 +119,32 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
     session.add(event)
     session.flush()
     return event
+
+
+def _allowed(session: Session, flow: Flow, action: str, source: str | None, by: str,
+             role: str | None) -> Transition:
+    """The table's checks: the action starts from `source` (409 illegal_move), the actor's role is listed (403)."""
+    t = flow.transition(action)
+    if source not in t.sources:
+        raise Conflict("illegal_move", kind=flow.kind, state=source or "-", action=action,
+                       allowed=flow.allowed(source) or ["-"])
+    role = role or role_for(session, by)
+    if role not in t.roles:
+        raise Forbidden("forbidden_role", role=role, what=action, allowed=list(t.roles))
+    return t
+
+
+def opened(session: Session, flow: Flow, action: str, *, record_id: int, merchant_id: int, case_id: int | None,
+           by: str, at: datetime, role: str | None = None, data: dict | None = None) -> None:
+    """The opening move of a record a hot path inserted itself with one Core statement, in the state
+    `flow.transition(action).to` (the case's own transaction keeps its statements few): the same checks as `move`
+    (a refusal rolls the insert back with the transaction) and the same one `record_events` row, also by Core."""
+    t = _allowed(session, flow, action, OPENING, by, role)
+    if t.guard is not None or t.to is None:
+        raise ValueError(f"{flow.kind}.{action} is not a plain opening: run it with move()")
+    session.connection().execute(RecordEvent.__table__.insert(), {
+        "kind": flow.kind, "record_id": record_id, "merchant_id": merchant_id, "case_id": case_id,
+        "action": action, "from_state": None, "to_state": t.to, "actor": by, "at": at, "data": dict(data or {})})
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
