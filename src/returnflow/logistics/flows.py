@@ -3,9 +3,9 @@
 A parcel's status follows its carrier: after it is registered, each newer carrier event that says something sets
 the status to what the event says, whatever the status was before (events arrive late and out of order; an older
 or unknown event never moves it, see adapters.advance), so the table has one `track_<status>` step per tracking
-status, from any other state, by the carrier ("gateway"). A courier pickup booking is claimed before the carrier is asked
-(one per case) and ends booked or failed; a failed one may be claimed again. The services refuse first with their
-own messages; the tables declare the steps. Both records keep their state in `status`."""
+status, from any other state, by the carrier ("gateway"). A courier pickup booking is claimed before the carrier
+is asked (one per case) and ends booked or failed; a failed one may be claimed again. The services refuse first
+with their own messages; the tables declare the steps. Both records keep their state in `status`."""
 
 from __future__ import annotations
 
