@@ -101,7 +101,7 @@ def handle_push(session: Session, *, merchant_id: int, hook_secret: str, param: 
                 locale: str = "zh-CN") -> dict[str, Any]:
     """One Kuaidi100 push for the merchant (its URL token already checked): the signature over `param` with the
     number's salt, then the events (each once), then the subscription's state."""
-    from .service import ingest_parsed
+    from .tracking import ingest_parsed
 
     try:
         push = kuaidi100.parse_push(param)
