@@ -6,7 +6,9 @@ import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -156,18 +158,49 @@ def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url="unused", outbound_allowed_hosts=OUTBOUND_ALLOWED)
 
 
+@dataclass
+class SharedApp:
+    """One app per database in a test process, as a server keeps one app for all its requests: FastAPI builds
+    each included route's dependants the first time a new app routes (~0.3 s), which every test paid again."""
+
+    app: Any
+    state: dict  # app.state as create_app left it
+    routes: int  # the routes' version: a test that adds a route gets a fresh app next time
+    middleware: int
+
+
+SHARED_APPS: dict[str, SharedApp] = {}
+ROUTE_CACHE = "rf_flat_routes"  # returnflow/guard.py's routing table, built once per app
+
+
 @pytest.fixture
 def app(db: Database, settings: Settings):
     from returnflow.app import create_app
+    from returnflow.storage import make_store
 
-    app = create_app(settings, db=db)
+    shared = SHARED_APPS.get(db.url)
+    if shared is None:
+        made = create_app(settings, db=db)
+        shared = SHARED_APPS[db.url] = SharedApp(made, dict(made.state._state), made.router._get_routes_version(),
+                                                 len(made.user_middleware))
+    app = shared.app
+    # Every test starts from the state create_app gives, with its own settings and files.
+    routes = app.state._state.get(ROUTE_CACHE)
+    app.state._state.clear()
+    app.state._state.update(shared.state)
+    if routes is not None:
+        app.state._state[ROUTE_CACHE] = routes
+    app.state.settings = settings
+    app.state.store = make_store(settings)
     # Codes are read from the outbox here, so every channel reaches the customer; tests of a deployment without
     # providers set their own (tests/api/test_portal_reach.py).
     app.state.code_channels = frozenset({"email", "sms"})
     # The checks that read the app's clock (/healthz's warnings, the calendar banner) see mid-2026, whatever
     # today is: the bundled calendar knows that year, so no page carries a banner that depends on the test's date.
     app.state.clock = lambda: FIXED_NOW
-    return app
+    yield app
+    if app.router._get_routes_version() != shared.routes or len(app.user_middleware) != shared.middleware:
+        SHARED_APPS.pop(db.url, None)
 
 
 @pytest.fixture
@@ -180,7 +213,8 @@ def client(app):
 
 # Modules that take minutes start first: under pytest-xdist (whole modules per worker, in collection order) no worker
 # is then left finishing one of them alone while the other has nothing left to do.
-LONGEST_FIRST = ("tests/integration/test_uci_full_postgres.py", "tests/integration/test_uci_full_sqlite.py")
+LONGEST_FIRST = ("tests/integration/test_derivation.py", "tests/integration/test_uci_full_postgres.py",
+                 "tests/api/test_api_fuzz.py", "tests/integration/test_uci_full_sqlite.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:

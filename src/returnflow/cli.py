@@ -273,7 +273,8 @@ def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merc
 @app.command()
 def workflow(fmt: str = typer.Option("markdown", "--format", help="markdown | mermaid")) -> None:
     """Print the case workflow and every other record's table (refunds, legs, charges, compensations, balance
-    spends), drawn from the real transition tables (for training material and docs/workflow.md)."""
+    spends, plans, hand-offs, parcels, pickup bookings, parcels at the desk, repair work orders, follow-ups), drawn
+    from the real transition tables (for training material and docs/workflow.md)."""
     typer.echo(render_mermaid() if fmt == "mermaid" else render_markdown())
 
 

@@ -4,18 +4,24 @@ so the documentation can never drift from the code. `returnflow workflow > docs/
 from __future__ import annotations
 
 from .cases import docs as case_docs
+from .cases.record_flows import CASE_RECORD_FLOWS
 from .flows import OPENING, Flow
+from .logistics.flows import LOGISTICS_FLOWS
+from .notify.flows import FOLLOW_UP
 from .refunds.money_flows import MONEY_FLOWS
+from .warehouse.flows import WAREHOUSE_FLOWS
 
-# Every record kind with a declared table besides the case, in the order the document shows them.
-FLOWS: tuple[Flow, ...] = MONEY_FLOWS
+# Every record kind with a declared table besides the case, in the order the document shows them: the money
+# records, then the case's plans and hand-offs, the parcels and pickups, the receiving desk and repairs, follow-ups.
+FLOWS: tuple[Flow, ...] = (*MONEY_FLOWS, *CASE_RECORD_FLOWS, *LOGISTICS_FLOWS, *WAREHOUSE_FLOWS, FOLLOW_UP)
 
 INTRO = """# Records beside the case
 
 Each record kind below moves only through its declared table (`flows.move`): the action must start from one of
 its states (`new`: the record is being opened), the actor's role must be listed, and the move sets the state, bumps
 the record's `version` if it has one and writes one `record_events` row (kind, record, case, action, from, to,
-actor, at, data) in the same transaction. A record's `history` in the API is its event rows. Money paths take their
+actor, at, data) in the same transaction. A record's history is its event rows (the money records answer it as
+`history` in the API; records older than the tables keep their state in a `status` column). Money paths take their
 row locks in one order, written in `src/returnflow/refunds/locks.py`:
 case → order → refund → its legs (by id) → customer charges → compensations → customer balance → balance spends."""
 

@@ -1,6 +1,7 @@
 """Declared transition tables for records other than the case, run by one `move` (the case has its own `fire`).
 
-A record kind (a refund, a refund's payment leg, a charge to the customer, a compensation, a balance spend) declares
+A record kind (a refund, a refund's payment leg, a charge to the customer, a compensation, a balance spend, a parcel
+at the receiving desk, a repair work order, a shipment, a pickup booking, a plan, a hand-off, a follow-up) declares
 its table once: per action the states it may start from (None: the record is being opened), the state it goes to
 (None: the state stays, an event only), who may (roles) and an optional guard. `move` checks the table, sets the
 state, bumps the record's version if it has one, and writes one `record_events` row in the caller's transaction,
@@ -65,6 +66,11 @@ class Flow:
     states: tuple[str, ...]
     transitions: tuple[Transition, ...]
     case_of: Callable[[Any], int | None] = field(default=lambda record: getattr(record, "case_id", None))
+    # Where the record keeps its state and its key (records older than the tables call their state `status`), and
+    # its merchant (a record without a merchant column names it through its case).
+    state_attr: str = "state"
+    id_attr: str = "id"
+    merchant_of: Callable[[Session, Any], int] = field(default=lambda session, record: record.merchant_id)
 
     def transition(self, action: str) -> Transition:
         for t in self.transitions:
@@ -92,32 +98,53 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
 
     A record being opened (state None) is added and flushed so its event can name it. `data` is what the event
     keeps beside its states (references, reasons, notes, the attempt), as the caller gives it."""
+    source = getattr(record, flow.state_attr)
+    t = _allowed(session, flow, action, source, by, role)
+    data = dict(data or {})
+    if t.guard is not None:
+        t.guard(session, record, data)
+    if t.to is not None:
+        setattr(record, flow.state_attr, t.to)
+    if hasattr(record, "updated_at"):
+        record.updated_at = at
+    if hasattr(record, "version"):
+        record.version = (record.version or 0) + 1
+    if source is OPENING or getattr(record, flow.id_attr) is None:
+        session.add(record)
+    session.flush()
+    event = RecordEvent(kind=flow.kind, record_id=getattr(record, flow.id_attr),
+                        merchant_id=flow.merchant_of(session, record),
+                        case_id=flow.case_of(record), action=action, from_state=source,
+                        to_state=t.to, actor=by, at=at, data=data)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _allowed(session: Session, flow: Flow, action: str, source: str | None, by: str,
+             role: str | None) -> Transition:
+    """The table's checks: the action starts from `source` (409 illegal_move), the actor's role is listed (403)."""
     t = flow.transition(action)
-    source = record.state
     if source not in t.sources:
         raise Conflict("illegal_move", kind=flow.kind, state=source or "-", action=action,
                        allowed=flow.allowed(source) or ["-"])
     role = role or role_for(session, by)
     if role not in t.roles:
         raise Forbidden("forbidden_role", role=role, what=action, allowed=list(t.roles))
-    data = dict(data or {})
-    if t.guard is not None:
-        t.guard(session, record, data)
-    if t.to is not None:
-        record.state = t.to
-    if hasattr(record, "updated_at"):
-        record.updated_at = at
-    if hasattr(record, "version"):
-        record.version = (record.version or 0) + 1
-    if record.id is None:
-        session.add(record)
-    session.flush()
-    event = RecordEvent(kind=flow.kind, record_id=record.id, merchant_id=record.merchant_id,
-                        case_id=flow.case_of(record), action=action, from_state=source,
-                        to_state=t.to, actor=by, at=at, data=data)
-    session.add(event)
-    session.flush()
-    return event
+    return t
+
+
+def opened(session: Session, flow: Flow, action: str, *, record_id: int, merchant_id: int, case_id: int | None,
+           by: str, at: datetime, role: str | None = None, data: dict | None = None) -> None:
+    """The opening move of a record a hot path inserted itself with one Core statement, in the state
+    `flow.transition(action).to` (the case's own transaction keeps its statements few): the same checks as `move`
+    (a refusal rolls the insert back with the transaction) and the same one `record_events` row, also by Core."""
+    t = _allowed(session, flow, action, OPENING, by, role)
+    if t.guard is not None or t.to is None:
+        raise ValueError(f"{flow.kind}.{action} is not a plain opening: run it with move()")
+    session.connection().execute(RecordEvent.__table__.insert(), {
+        "kind": flow.kind, "record_id": record_id, "merchant_id": merchant_id, "case_id": case_id,
+        "action": action, "from_state": None, "to_state": t.to, "actor": by, "at": at, "data": dict(data or {})})
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,15 @@ import time
 import pypdfium2
 import pytest
 
+from sqlalchemy import select
+
+from returnflow.cases.models import Case
+from returnflow.db import utcnow
+from returnflow.errors import Conflict
+from returnflow.flows import events, move
 from returnflow.jobs.worker import Worker
+from returnflow.logistics.flows import PICKUP_CLAIM
+from returnflow.logistics.models import PickupClaim
 from tests.support.kuaidi100 import configure, start_fake_kuaidi100, use_fake
 from tests.support.returns import WAREHOUSE, case_awaiting_return, shop_with_warehouse
 
@@ -203,3 +211,13 @@ def test_a_pickup_the_carrier_could_not_book_may_be_asked_again(client, db, fake
     twice = client.post(f"/api/v1/cases/{case['number']}/pickup", headers=shop.headers(),
                         json={"version": again.json()["case"]["version"], **PICKUP})
     assert twice.status_code == 409 and len(fake.stats()["bookings"]) == 1
+    # The booking moved through its declared table (logistics/flows.PICKUP_CLAIM), one event row per move; the
+    # refused third request moved nothing, and the table itself refuses booking it twice.
+    with db.read() as session:
+        case_id = session.scalar(select(Case.id).where(Case.number == case["number"]))
+        moved = [(e.action, e.from_state, e.to_state) for e in events(session, PICKUP_CLAIM.kind, case_id)]
+    assert moved == [("claim", None, "booking"), ("fail", "booking", "failed"), ("reclaim", "failed", "booking"),
+                     ("book", "booking", "booked")]
+    with pytest.raises(Conflict), db.transaction() as session:
+        move(session, PICKUP_CLAIM, session.get(PickupClaim, case_id), "book", by=shop.actors["agent"].ref,
+             role="agent", at=utcnow())

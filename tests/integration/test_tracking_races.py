@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from returnflow.logistics.models import Shipment, TrackingEvent
-from returnflow.logistics.service import ingest
+from returnflow.logistics.tracking import ingest
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 
 EVENT = {"carrier": "SF", "tracking_number": "SF1234567890123",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from returnflow.actor import Actor
 from returnflow.auth.service import create_user, issue_token
 from returnflow.db import Database
-from returnflow.logistics.service import save_address
+from returnflow.logistics.addresses import save_address
 from returnflow.merchants.models import Merchant
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders

@@ -12,18 +12,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..actor import Actor
+from ..db import utcnow
 from ..errors import Worded
+from ..flows import move
 from ..i18n import N_, every
 from .conversation import CaseHandoff
 from .models import Case as CaseRow
 from .ports import PORTS
+from .record_flows import CASE_HANDOFF, HANDOFF_ROLES
 from .store import CaseRecord, enqueue_many
 from .visibility import CUSTOMER, INTERNAL, choice
 
 TEAMS = {"qc": N_("Quality control"), "product": N_("Product team"), "supplier": N_("Supplier appraisal")}
 STATUSES = {"open": N_("Open"), "accepted": N_("Taken by the team"), "done": N_("Done")}
 NOT_DONE = ("open", "accepted")  # still with the team: listed under "open" in the queues
-ROLES = ("agent", "warehouse", "finance", "supervisor", "admin")
+ROLES = HANDOFF_ROLES
 
 
 def may_hand_off(actor: Actor) -> None:
@@ -40,10 +43,10 @@ def create(session: Session, *, case: CaseRecord, actor: Actor, team: str, note:
     if not note.strip():
         raise Worded("required", N_("Note: say what the team should look at."), field="handoff_note")
     row = CaseHandoff(case_id=case.id, merchant_id=case.merchant_id, team=team, note=note.strip()[:4000],
-                      status="open", created_by=actor.ref, created_name=actor.name, created_at=at,
+                      created_by=actor.ref, created_name=actor.name, created_at=at,
                       visibility=choice(visibility, "handoff_visibility") or INTERNAL)
-    session.add(row)
-    session.flush()
+    move(session, CASE_HANDOFF, row, "hand_off", by=actor.ref, role=actor.role, at=at,
+         data={"team": team, "visibility": row.visibility})
     if row.visibility == CUSTOMER:
         notices = PORTS.handoff_notices(session, case, every(TEAMS[team]), row.note)
         enqueue_many(session, merchant_id=case.merchant_id, case_id=case.id, at=at,
@@ -68,7 +71,7 @@ def accept(session: Session, *, case: CaseRecord, actor: Actor, handoff_id: int)
     if row.status != "open":
         raise Worded("handoff_taken", N_("This hand-off was already taken by the team. Nothing was changed."),
                      field="handoff", status=409)
-    row.status = "accepted"
+    move(session, CASE_HANDOFF, row, "accept", by=actor.ref, role=actor.role, at=utcnow())
     return row
 
 
@@ -77,7 +80,9 @@ def finish(session: Session, *, case: CaseRecord, actor: Actor, handoff_id: int,
     """The team returns the case with what it found (open or accepted → done)."""
     may_hand_off(actor)
     row = _of_case(session, case, handoff_id)
-    row.status, row.done_note, row.done_by, row.done_at = "done", note.strip()[:4000], actor.ref, at
+    row.done_note, row.done_by, row.done_at = note.strip()[:4000], actor.ref, at
+    move(session, CASE_HANDOFF, row, "finish", by=actor.ref, role=actor.role, at=at,
+         data={"note": row.done_note} if row.done_note else None)
     return row
 
 

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from ..actor import Actor
 from ..errors import Conflict, Worded
+from ..flows import move
 from ..i18n import N_
 from ..money import MoneyError, fmt, to_minor
 from . import service
 from .conversation import CasePlan
+from .record_flows import CASE_PLAN
 from .store import CaseRecord, enqueue
 from .workflow import allowed_actions
 
@@ -77,10 +79,8 @@ def propose(session: Session, *, case: CaseRecord, actor: Actor, kind: str, amou
         raise Worded("plan_open", ONE_OPEN, field="kind", status=409)
     minor = amount_minor(amount, case.currency, case.claimed_amount) if kind in WITH_AMOUNT else None
     plan = CasePlan(case_id=case.id, merchant_id=case.merchant_id, kind=kind, amount=minor, currency=case.currency,
-                    note=note[:2000], status="proposed", proposed_by=actor.ref, proposed_name=actor.name,
-                    created_at=at)
-    session.add(plan)
-    session.flush()
+                    note=note[:2000], proposed_by=actor.ref, proposed_name=actor.name, created_at=at)
+    move(session, CASE_PLAN, plan, "propose", by=actor.ref, role=actor.role, at=at, data={"kind": kind})
     payload = {"plan": plan.id, "kind": kind, "message": note[:2000]}
     if minor is not None:
         payload["amount"] = fmt(minor, case.currency)
@@ -116,8 +116,9 @@ def answer(session: Session, *, case: CaseRecord, actor: Actor, plan_id: str | i
     """The customer's answer, recorded before anything is carried out; a decline goes back to the agent."""
     version = at_version(case, version)
     plan = _proposed(session, case, plan_id)
-    plan.status = "accepted" if accept else "declined"
     plan.answer_note, plan.answered_by, plan.answered_at = note[:2000], actor.ref, at
+    move(session, CASE_PLAN, plan, "accept" if accept else "decline", by=actor.ref, role=actor.role, at=at,
+         data={"note": note[:2000]} if note else None)
     payload = {"plan": plan.id, "kind": plan.kind}
     if plan.amount is not None:
         payload["amount"] = fmt(plan.amount, plan.currency)
@@ -133,7 +134,8 @@ def withdraw(session: Session, *, case: CaseRecord, actor: Actor, plan_id: str |
              version: int | None = None) -> CasePlan:
     version = at_version(case, version)
     plan = _proposed(session, case, plan_id)
-    plan.status, plan.answered_by, plan.answered_at = "withdrawn", actor.ref, at
+    plan.answered_by, plan.answered_at = actor.ref, at
+    move(session, CASE_PLAN, plan, "withdraw", by=actor.ref, role=actor.role, at=at)
     service.act(session, actor=actor, number=case.number, action="withdraw_plan",
                 version=version, payload={"plan": plan.id, "kind": plan.kind})
     return plan

@@ -14,9 +14,10 @@ from ..errors import Explained
 from ..i18n import N_, gettext
 from ..web import DB, JSON, CurrentActor, current_actor, locale_of, mutate
 from ..refunds import charges
-from . import advance, service
+from . import addresses, advance, instructions, shipments, tracking
 from .adapters import FORMATS, STATUS_LABELS, STATUSES
 from .carriers import CARRIERS
+from .staff import staff_merchant
 from .schemas import (
     AdvanceExchangeSettings, ChargeCollected, OutboundShipmentCreate, ReturnAddressSave, ReturnShipmentCreate,
 )
@@ -49,7 +50,7 @@ async def save_return_address(code: str, body: ReturnAddressSave, request: Reque
         raise Explained("code", N_("use letters, digits, - and _ (at most 40)"))
 
     def work(session):
-        return 200, service.address_dict(service.save_address(session, actor=actor, code=code,
+        return 200, addresses.address_dict(addresses.save_address(session, actor=actor, code=code,
                                                               data=body.model_dump()))
 
     return await mutate(request, actor, work)
@@ -61,7 +62,7 @@ async def list_return_addresses(actor: CurrentActor, db: DB) -> list[dict]:
     if actor.merchant_id is None:
         raise Explained("merchant", N_("use a token of the merchant's own staff"), code="merchant_required")
     with db.read() as session:
-        return [service.address_dict(r) for r in service.list_addresses(session, merchant_id=actor.merchant_id)]
+        return [addresses.address_dict(r) for r in addresses.list_addresses(session, merchant_id=actor.merchant_id)]
 
 
 @router.get("/cases/{number}/return-instructions")
@@ -69,7 +70,7 @@ async def return_instructions(number: str, actor: CurrentActor, db: DB, request:
     """Where and how to send the goods back, by when, and the case number to write on the parcel."""
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
-        return JSON(service.instructions(session, case, locale_of(request)))
+        return JSON(instructions.instructions(session, case, locale_of(request)))
 
 
 @router.post("/cases/{number}/return-instructions/send", status_code=202)
@@ -83,7 +84,7 @@ async def send_return_instructions(number: str, request: Request):
         if actor.kind == "customer":
             raise Explained("actor", N_("staff send instructions; customers read them"), code="forbidden_role",
                             status=403)
-        body = service.send_instructions(session, case, locale)
+        body = instructions.send_instructions(session, case, locale)
         return 202, {"queued": True, "template": "return_instructions", "to": case.customer.get("email"),
                      "deadline": body["deadline"]}
 
@@ -96,7 +97,7 @@ async def return_label(number: str, actor: CurrentActor, db: DB):
     """The printable return label and packing slip (PDF; Code 128 and QR of the case number; zh + en)."""
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
-        pdf = service.label_pdf(session, case)
+        pdf = instructions.label_pdf(session, case)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="return-label-{case.number}.pdf"'})
 
@@ -108,10 +109,10 @@ async def record_return_shipment(number: str, body: ReturnShipmentCreate, reques
 
     def work(session):
         case = cases.get_case(session, actor=actor, number=number)
-        row = service.register_return(session, actor=actor, case=case, carrier=body.carrier,
+        row = shipments.register_return(session, actor=actor, case=case, carrier=body.carrier,
                                       tracking_number=body.tracking_number, version=body.version,
                                       pickup=body.pickup.model_dump(mode="json") if body.pickup else None)
-        return 201, {"shipment": service.shipment_dict(row), "case": present(session, [case], actor)[0]}
+        return 201, {"shipment": shipments.shipment_dict(row), "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)
 
@@ -123,10 +124,10 @@ async def ship_to_customer(number: str, body: OutboundShipmentCreate, request: R
 
     def work(session):
         case = cases.get_case(session, actor=actor, number=number)
-        row = service.ship_outbound(session, actor=actor, case=case, carrier=body.carrier,
+        row = shipments.ship_outbound(session, actor=actor, case=case, carrier=body.carrier,
                                     tracking_number=body.tracking_number, version=body.version,
-                                    items=service.outbound_items(case, [i.model_dump() for i in body.items]))
-        return 201, {"shipment": service.shipment_dict(row), "case": present(session, [case], actor)[0]}
+                                    items=shipments.outbound_items(case, [i.model_dump() for i in body.items]))
+        return 201, {"shipment": shipments.shipment_dict(row), "case": present(session, [case], actor)[0]}
 
     return await mutate(request, actor, work)
 
@@ -136,7 +137,7 @@ async def case_shipments(number: str, actor: CurrentActor, db: DB):
     """The case's parcels in both directions with their tracking events."""
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
-        return JSON(service.shipments_of(session, case))
+        return JSON(shipments.shipments_of(session, case))
 
 
 @router.post("/tracking/webhooks/{fmt}")
@@ -150,7 +151,7 @@ async def tracking_webhook(fmt: str, request: Request, body: Any = Body(...)):
     locale = locale_of(request)
 
     def work(session):
-        return 200, service.ingest(session, actor=actor, fmt=fmt, body=body, locale=locale)
+        return 200, tracking.ingest(session, actor=actor, fmt=fmt, body=body, locale=locale)
 
     return await mutate(request, actor, work)
 
@@ -158,24 +159,24 @@ async def tracking_webhook(fmt: str, request: Request, body: Any = Body(...)):
 @router.get("/tracking/unmatched")
 async def unmatched_tracking(actor: CurrentActor, db: DB) -> list[dict]:
     """Tracking events whose parcel is not registered with any case (yet)."""
-    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin"), "see tracking events")
+    merchant_id = staff_merchant(actor, ("agent", "warehouse", "supervisor", "admin"), "see tracking events")
     with db.read() as session:
-        return JSON(service.unmatched_events(session, merchant_id=merchant_id))
+        return JSON(tracking.unmatched_events(session, merchant_id=merchant_id))
 
 
 @router.get("/logistics/overdue-advance-returns")
 async def overdue_advance_returns(actor: CurrentActor, db: DB, as_of: AwareDatetime | None = None) -> list[dict]:
     """Advance exchanges whose customer has not sent the original back by its deadline (as of now, or `as_of`)."""
-    merchant_id = service.staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"),
+    merchant_id = staff_merchant(actor, ("agent", "warehouse", "finance", "supervisor", "admin"),
                                          "see overdue returns")
     with db.read() as session:
-        return JSON(service.overdue_advance_returns(session, merchant_id=merchant_id, now=as_of))
+        return JSON(shipments.overdue_advance_returns(session, merchant_id=merchant_id, now=as_of))
 
 
 @router.get("/logistics/settings/advance-exchange")
 async def advance_exchange_settings(actor: CurrentActor, db: DB) -> dict:
     """What happens when an advance exchange's original is not back in time (charge or escalate, grace days)."""
-    merchant_id = service.staff_merchant(actor, ("agent", "finance", "supervisor", "admin"), "see the settings")
+    merchant_id = staff_merchant(actor, ("agent", "finance", "supervisor", "admin"), "see the settings")
     with db.read() as session:
         return advance.settings_of(session, merchant_id)
 

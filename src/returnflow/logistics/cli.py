@@ -16,7 +16,7 @@ from ..db import Database
 from ..errors import AppError
 from ..merchants.models import Merchant
 from .carriers import CARRIERS
-from .service import ingest
+from .tracking import ingest
 
 tracking_app = typer.Typer(help="Carrier tracking: feed events fetched by a polling job, list carriers.",
                            no_args_is_help=True)

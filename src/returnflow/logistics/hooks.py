@@ -7,27 +7,24 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..cases.side_effects import Write
-from ..cases.store import CaseRecord
+from ..cases.store import CaseRecord, run
+from ..flows import opened
 from . import adapters
+from .addresses import route
 from .carriers import CARRIERS, normalise_number
+from .flows import SHIPMENT
+from .instructions import instructions
 from .models import Shipment, TrackingEvent
-from .service import instructions, route
+from .shipments import follow
 
 SHIPMENTS = Shipment.__table__
 TRACKING = TrackingEvent.__table__
-# Two cases recording the same waybill at once: the second insert waits for the first and writes nothing (instead
-# of failing on the unique (merchant, carrier, number)); both find the one parcel by its number.
-_NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothing(),
-                 "sqlite": sqlite.insert(SHIPMENTS).on_conflict_do_nothing()}
-_WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at).where(
+_NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id),
+                 "sqlite": sqlite.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id)}
+_WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at, TRACKING.c.source,
+                  TRACKING.c.raw_code).where(
     TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
     TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None))
-# Events that arrived before the parcel was registered now belong to it (logistics.service._adopt_waiting_events).
-_ADOPT = (update(TRACKING).where(TRACKING.c.id.in_(bindparam("_ids", expanding=True)))
-          .values(shipment_id=select(SHIPMENTS.c.id).where(
-              SHIPMENTS.c.merchant_id == bindparam("_m"), SHIPMENTS.c.carrier == bindparam("_carrier"),
-              SHIPMENTS.c.tracking_number == bindparam("_number")).scalar_subquery()))
 
 
 def return_address_routable(session: Session, case: CaseRecord) -> bool:
@@ -61,7 +58,7 @@ def return_instructions_on_approval(session: Session, case: CaseRecord, event: d
                                             "template": "return_instructions", "data": data}}]
 
 
-def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dict) -> list[Write]:
+def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dict) -> list:
     """A return parcel recorded as a plain case action (the staff case page, the API's actions/ship_return)
     gets its inbound shipment like one registered through the return-shipment endpoint, so the receiving desk
     and tracking webhooks find it by its waybill; carrier events that came for the number before are adopted (the
@@ -79,16 +76,28 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
             Shipment.tracking_number == number)) is not None:
         return []
     address = route(session, case)
-    waiting = session.execute(_WAITING, {"m": case.merchant_id, "number": number, "carrier": carrier}).all()
-    row = {"merchant_id": case.merchant_id, "case_id": case.id, "direction": "inbound", "purpose": "return",
-           "carrier": carrier, "tracking_number": number, "created_by": event.get("actor_id") or "",
-           "address_id": address.id if address else None}
-    newest = adapters.latest(waiting)
-    if newest is not None:
-        row |= {"status": newest.status, "status_at": newest.occurred_at}
-    writes = [Write(_NEW_SHIPMENT[session.get_bind().dialect.name], row)]
+    waiting = run(session, _WAITING, {"m": case.merchant_id, "number": number, "carrier": carrier}).all()
+    by = event.get("actor_id") or "system"
+    # Registered in the state its declared opening (flows.SHIPMENT `register`) gives it, its event written beside it.
+    # Two cases recording the same waybill at once: the second insert waits for the first and writes nothing
+    # (instead of failing on the unique (merchant, carrier, number)); both find the one parcel by its number.
+    shipment_id = run(session, _NEW_SHIPMENT[session.get_bind().dialect.name], {
+        "merchant_id": case.merchant_id, "case_id": case.id, "direction": "inbound", "purpose": "return",
+        "carrier": carrier, "tracking_number": number, "created_by": event.get("actor_id") or "",
+        "address_id": address.id if address else None, "status": SHIPMENT.transition("register").to}).scalar()
+    if shipment_id is None:
+        return []
+    opened(session, SHIPMENT, "register", record_id=shipment_id, merchant_id=case.merchant_id, case_id=case.id,
+           by=by, role=event.get("actor_role") or "system", at=event["created_at"],
+           data={"direction": "inbound", "purpose": "return", "carrier": carrier, "tracking_number": number})
     if waiting:
-        writes.append(Write(_ADOPT, {"_ids": [w.id for w in waiting], "_m": case.merchant_id, "_carrier": carrier,
-                                     "_number": number}))
-    return writes
+        # Carrier events that came for the number before now belong to the parcel; the newest sets its status
+        # (the carrier's declared move; rare, so through the ORM).
+        run(session, update(TRACKING).where(TRACKING.c.id.in_([w.id for w in waiting])).values(
+            shipment_id=shipment_id))
+        newest = adapters.latest(waiting)
+        if newest is not None:
+            follow(session, session.get(Shipment, shipment_id), newest.status, newest.occurred_at,
+                   source=newest.source, code=newest.raw_code)
+    return []
 

@@ -32,7 +32,8 @@ from ..merchants.models import Merchant
 from ..web import DB, CurrentActor, current_actor, locale_of, mutate
 from . import adapters, kuaidi100, tracking_settings
 from .carriers import CARRIERS, detect_local, normalise_number
-from .service import ingest_parsed, staff_merchant
+from .staff import staff_merchant
+from .tracking import ingest_parsed
 from .subscriptions import Refused, handle_push
 
 router = APIRouter(tags=["logistics"])

@@ -28,10 +28,12 @@ from ..db import utcnow
 from ..errors import Explained
 from ..i18n import N_
 from ..fields import Version
+from ..flows import move
 from ..orders.models import Customer
 from ..web import current_actor, mutate
 from . import kuaidi100, tracking_settings
 from .carriers import CARRIERS
+from .flows import PICKUP_CLAIM
 from .models import PickupClaim, Shipment
 from ..merchants.clock import zone_of as merchant_zone
 
@@ -84,7 +86,7 @@ def _no(field: str, text: str, code: str, status: int = 409) -> Explained:
 
 def prepare(session: Session, *, actor: Actor, case: CaseRecord, data: dict[str, Any], now: datetime) -> dict:
     """Checks that the pickup may be booked and says what to send (the bOrder param and the credentials)."""
-    from .service import route
+    from .addresses import route
 
     values = tracking_settings.raw(session, case.merchant_id)
     if not values["pickup_enabled"]:
@@ -142,30 +144,37 @@ def book(plan: dict) -> dict:
             "order_id": str(answer.data.get("orderId") or "")[:100], "waybill": waybill}
 
 
-def claim(db, case_id: int) -> None:
+def claim(db, case_id: int, actor: Actor) -> None:
     """Claims the case's booking before the carrier is asked (committed, so a second request at the same time sees
-    it): a case in `booking` or `booked` is refused; `failed` may be claimed again."""
-    from sqlalchemy import update
+    it): a case in `booking` or `booked` is refused; `failed` may be claimed again (flows.PICKUP_CLAIM)."""
     from sqlalchemy.exc import IntegrityError
 
     busy = _no("pickup", N_("a courier pickup for this case is being booked or was booked already; wait for its "
                             "answer, or drop the parcel off"), "pickup_in_progress")
     try:
         with db.transaction() as session:
-            again = session.execute(update(PickupClaim).where(
-                PickupClaim.case_id == case_id, PickupClaim.status == "failed").values(
-                status="booking", claimed_at=utcnow()))
-            if again.rowcount == 0:
-                session.add(PickupClaim(case_id=case_id, status="booking"))
-                session.flush()
+            # Locked (PostgreSQL): of two requests retrying a failed booking, the second sees it booking.
+            row = session.scalar(select(PickupClaim).where(PickupClaim.case_id == case_id).with_for_update()
+                                 .execution_options(populate_existing=True))
+            now = utcnow()
+            if row is None:
+                # Two first requests at once: the second insert fails on the case's key (IntegrityError below).
+                move(session, PICKUP_CLAIM, PickupClaim(case_id=case_id, claimed_at=now), "claim", by=actor.ref,
+                     role=actor.role, at=now)
+            elif row.status == "failed":
+                row.claimed_at = now
+                move(session, PICKUP_CLAIM, row, "reclaim", by=actor.ref, role=actor.role, at=now)
+            else:
+                raise busy
     except IntegrityError:
         raise busy from None
 
 
-def settle_claim(session: Session, case_id: int, status: str) -> None:
+def settle_claim(session: Session, case_id: int, action: str, actor: Actor) -> None:
+    """The booking's outcome: `book` (the parcel is recorded) or `fail` (free for another try)."""
     row = session.get(PickupClaim, case_id)
-    if row is not None:
-        row.status = status
+    if row is not None and row.status == "booking":
+        move(session, PICKUP_CLAIM, row, action, by=actor.ref, role=actor.role, at=utcnow())
 
 
 def book_for_case(db, *, actor: Actor, number: str, data: dict[str, Any], now: datetime) -> dict:
@@ -174,24 +183,24 @@ def book_for_case(db, *, actor: Actor, number: str, data: dict[str, Any], now: d
     with db.read() as session:
         case = cases.get_case(session, actor=actor, number=number)
         plan = prepare(session, actor=actor, case=case, data=data, now=now)
-    claim(db, case.id)
+    claim(db, case.id, actor)
     try:
         booked = book(plan)
     except Explained:
         with db.transaction() as session:
-            settle_claim(session, case.id, "failed")
+            settle_claim(session, case.id, "fail", actor)
         raise
     return {"carrier": plan["carrier"], "pickup": booked, "case_id": case.id}
 
 
 def record(session: Session, *, actor: Actor, number: str, booked: dict,
            version: int | None) -> tuple[Shipment, CaseRecord]:
-    from .service import register_return
+    from .shipments import register_return
 
     case = cases.get_case(session, actor=actor, number=number)
     row = register_return(session, actor=actor, case=case, carrier=booked["carrier"],
                           tracking_number=booked["pickup"]["waybill"], version=version, pickup=booked["pickup"])
-    settle_claim(session, case.id, "booked")
+    settle_claim(session, case.id, "book", actor)
     return row, case
 
 
@@ -199,7 +208,7 @@ def record(session: Session, *, actor: Actor, number: str, booked: dict,
 async def book_pickup(number: str, body: PickupBooking, request: Request):
     """Books a courier pickup (上门取件) for the return and records the parcel with its waybill number."""
     from ..db import utcnow
-    from .service import shipment_dict
+    from .shipments import shipment_dict
 
     actor = await current_actor(request)
     db = request.app.state.db

@@ -29,7 +29,6 @@ from ..notify.outbox import Claimed
 from . import kuaidi100, tracking_settings
 from .adapters import Parsed
 from .models import Shipment
-from .service import ingest_parsed
 
 log = logging.getLogger("returnflow.tracking")
 TOPIC = "tracking_subscribe"
@@ -102,6 +101,8 @@ def handle_push(session: Session, *, merchant_id: int, hook_secret: str, param: 
                 locale: str = "zh-CN") -> dict[str, Any]:
     """One Kuaidi100 push for the merchant (its URL token already checked): the signature over `param` with the
     number's salt, then the events (each once), then the subscription's state."""
+    from .tracking import ingest_parsed
+
     try:
         push = kuaidi100.parse_push(param)
     except kuaidi100.BadPush as exc:

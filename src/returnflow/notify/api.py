@@ -19,10 +19,12 @@ from ..db import utcnow
 from ..errors import Explained, Forbidden, NotFound
 from ..i18n import N_, SUPPORTED, match
 from ..fields import RowId
+from ..flows import move
 from ..outbound import Allowed, mask, redact_url
 from ..web import DB, JSON, CurrentActor, locale_of, mutate
 from . import outbox, replies, secrets, survey, templates
 from ..cases.models import WebhookEndpoint
+from .flows import FOLLOW_UP
 from .models import DeliveryAttempt, FollowUpTask, InAppMessage, MessageTemplate
 from .webhooks import check_endpoint, new_secret
 
@@ -338,8 +340,10 @@ async def follow_up_done(task_id: int, body: FollowUpDone, request: Request, act
         task = row[0]
         if task.status == "done":
             raise Explained("task_id", N_("this follow-up is recorded already"), code="follow_up_done", status=409)
-        task.status, task.outcome, task.note = "done", body.outcome, body.note
+        task.outcome, task.note = body.outcome, body.note
         task.done_by, task.done_at = actor.ref, utcnow()
+        move(session, FOLLOW_UP, task, "record", by=actor.ref, role=actor.role, at=task.done_at,
+             data={"outcome": body.outcome})
         return 200, _task(task, row[1])
 
     return await mutate(request, actor, work)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
 from ..i18n import N_, gettext, match, pick
 from ..cases.store import CaseRecord, run
 from ..cases.visibility import CUSTOMER
+from ..flows import move
 from ..orders.models import Customer
 from ..sla.settings import for_case
+from .flows import FOLLOW_UP
 from .models import FollowUpTask
 
 # Steps the customer sees: the template used when a case arrives in the state (others get "case_update").
@@ -62,10 +64,11 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
                          if c not in ("sms", "wechat")]
         days = settings.get("follow_up_days") or 0
         if days:
-            run(session, insert(FollowUpTask.__table__), {
-                "merchant_id": case.merchant_id, "case_id": case.id, "due_at": event["created_at"] + timedelta(days=days),
-                "assignee_id": case.assignee_id, "status": "open", "outcome": None, "note": "", "done_by": None,
-                "done_at": None, "created_at": event["created_at"]})
+            task = FollowUpTask(merchant_id=case.merchant_id, case_id=case.id, assignee_id=case.assignee_id,
+                                due_at=event["created_at"] + timedelta(days=days), note="",
+                                created_at=event["created_at"])
+            move(session, FOLLOW_UP, task, "schedule", by="system", role="system", at=event["created_at"],
+                 data={"due_at": task.due_at.isoformat()})
     return messages
 
 

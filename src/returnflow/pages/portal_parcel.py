@@ -12,7 +12,7 @@ from datetime import datetime
 from ..actor import Actor
 from ..cases.store import CaseRecord
 from ..errors import Explained
-from ..logistics import service as logistics, pickup
+from ..logistics import pickup, shipments as logistics
 from ..logistics.adapters import STATUS_LABELS
 from ..logistics.carriers import CARRIERS, check_tracking
 from ..logistics.models import Shipment, TrackingEvent
@@ -114,7 +114,7 @@ def correct(session: Session, *, case: CaseRecord, carrier: str, number: str, lo
         raise PageError("duplicate_tracking_number", NUMBER_TAKEN, field="tracking_number", status=409)
     shipment.carrier, shipment.tracking_number = code, value
     session.flush()
-    logistics._adopt_waiting_events(session, shipment)
+    logistics.adopt_waiting_events(session, shipment)
     return shipment
 
 

@@ -16,7 +16,7 @@ from ..actor import Actor
 from ..errors import AppError
 from ..i18n import ENGLISH, babel_id, match
 from ..labels import category_label
-from ..logistics import service as logistics
+from ..logistics import addresses as logistics
 from ..logistics.carriers import CARRIERS
 from ..merchants.models import Merchant
 from ..orders.models import Category, Order, Product

@@ -19,7 +19,7 @@ from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained
 from ..i18n import N_
-from ..logistics.service import staff_merchant
+from ..logistics.staff import staff_merchant
 from ..money import MoneyError, fmt, to_minor
 from ..notify import webhooks
 from ..orders.models import OrderLine, Product

@@ -20,12 +20,14 @@ from ..cases.visibility import INTERNAL
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Explained, NotFound
+from ..flows import move
 from ..i18n import N_, gettext
 from ..logistics.carriers import normalise_number
 from ..logistics.models import Shipment
-from ..logistics.service import staff_merchant
+from ..logistics.staff import staff_merchant
 from ..orders import units
 from ..orders.models import Order
+from .flows import RECEIPT
 from .models import Receipt, ReceiptLine, ReceiptPhoto
 
 DESK = ("warehouse", "supervisor", "admin")
@@ -154,7 +156,7 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
                         scanned=code, count=len(numbers), code="ambiguous_scan", status=409, allowed=numbers)
     receipt = Receipt(merchant_id=merchant_id, scanned_code=code, carrier=carrier, tracking_number=tracking_number,
                       arrived_at=arrived_at or utcnow(), condition=condition, note=note, photos=[],
-                      received_by=actor.ref, status="unmatched", created_at=utcnow())
+                      received_by=actor.ref, created_at=utcnow())
     if not matches:
         if photos:
             raise Explained("photos", N_("these are attachment ids of a case, and the parcel matches none: upload "
@@ -162,16 +164,14 @@ def receive_parcel(session: Session, *, actor: Actor, code: str, condition: str,
                                          "(POST /receiving/exceptions/{{id}}/photos)"), allowed=[])
         if lines:
             raise Explained("lines", N_("a parcel that matches no case has no case lines yet"))
-        session.add(receipt)
-        session.flush()
+        _move(session, receipt, "hold", actor)
         return "unmatched", receipt, None
     case = store.load_many(session, [matches[0]["id"]])[0]
     if case.state not in WAITING:
         # The parcel is here whatever the case says (cancelled, already inspected, not approved yet): it waits in
         # the exceptions queue with the reason, rather than being turned away.
         receipt.note = f"{note}\n[{case.number} is {case.state}: not waiting for goods]".strip()
-        session.add(receipt)
-        session.flush()
+        _move(session, receipt, "hold", actor, case=case.number, case_state=str(case.state))
         return "case_not_receiving", receipt, None
     _record(session, actor, case, receipt, lines, condition, photos)
     return "matched", receipt, case
@@ -233,10 +233,8 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
     # Received straight from the scan ("received") or matched later from the exceptions queue ("matched"): only
     # the latter were ever exceptions, and only they are listed with the queue.
     direct = receipt.id is None
-    receipt.case_id, receipt.status, receipt.matched_at = case.id, "received" if direct else "matched", utcnow()
-    if direct:
-        session.add(receipt)
-    session.flush()
+    receipt.case_id, receipt.matched_at = case.id, utcnow()
+    _move(session, receipt, "receive" if direct else "match", actor, case=case.number)
     receipt.photos = list(photos) + _move_parcel_photos(session, actor, case, receipt)
     for line, qty, line_condition in items:
         session.add(ReceiptLine(receipt_id=receipt.id, case_line_id=line.id, quantity=qty, condition=line_condition))
@@ -247,6 +245,12 @@ def _record(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt, 
         "arrived_at": receipt.arrived_at.isoformat(),
         "lines": [{"line_id": line.id, "quantity": so_far.get(line.id, 0)} for line in case.lines],
         "this_parcel": [{"line_id": line.id, "quantity": qty, "condition": c} for line, qty, c in items]})
+
+
+def _move(session: Session, receipt: Receipt, action: str, actor: Actor, **data) -> None:
+    """One declared move of the parcel (warehouse/flows.RECEIPT): its status and its event row."""
+    move(session, RECEIPT, receipt, action, by=actor.ref, role=actor.role, at=receipt.matched_at or receipt.created_at,
+         data=data)
 
 
 def _move_parcel_photos(session: Session, actor: Actor, case: CaseRecord, receipt: Receipt) -> list[int]:

@@ -21,15 +21,17 @@ from ..cases.store import CaseRecord
 from ..cases.workflow import fire
 from ..db import utcnow
 from ..errors import Conflict, Explained
+from ..flows import move
 from ..i18n import N_
 from ..logistics.models import Shipment
-from ..logistics.service import staff_merchant
+from ..logistics.staff import staff_merchant
 from ..money import MoneyError, fmt, to_minor
 from ..orders import units
 from ..orders.models import Category, Order, OrderLine
+from .flows import REPAIR_ORDER
 from .models import RepairOrder
 
-REPAIRERS = ("agent", "warehouse", "supervisor", "admin")
+REPAIRERS = REPAIR_ORDER.transition("open").roles
 REPAIR_DAYS_LIMIT = 30  # CN13: the repairer's own delay
 PARTS_DAYS_LIMIT = 90  # CN13: parts not supplied
 
@@ -122,10 +124,10 @@ def open_repair(session: Session, *, actor: Actor, number: str, version: int, li
     w = warranty(session, case, line.order_line_id, now)
     serial = units.record(session, line.order_line_id, serial_number, "serial_number") if serial_number else None
     row = RepairOrder(merchant_id=case.merchant_id, case_id=case.id, order_line_id=line.order_line_id, mode=mode,
-                      status="open", fault=fault, cost=0, currency=case.currency, in_warranty=w["running"],
+                      fault=fault, cost=0, currency=case.currency, in_warranty=w["running"],
                       started_at=now, created_by=actor.ref, serial_number=serial)
-    session.add(row)
-    session.flush()
+    move(session, REPAIR_ORDER, row, "open", by=actor.ref, role=actor.role, at=now,
+         data={"mode": mode, "in_warranty": w["running"]})
     if case.state == S.INSPECTED:
         fire(session, case, "start_repair", actor, expected_version=version, at=now, payload={
             "repair_order": row.id, "mode": mode, "fault": fault, "in_warranty": w["running"]})
@@ -154,10 +156,11 @@ def finish_repair(session: Session, *, actor: Actor, number: str, repair_id: int
     if minor < 0:
         raise Explained("cost", N_("must not be negative"))
     now = utcnow()
-    row.status, row.cost, row.finished_at, row.parts_waiting_days = outcome, minor, now, parts_waiting_days
+    row.cost, row.finished_at, row.parts_waiting_days = minor, now, parts_waiting_days
     if note:
         row.fault = f"{row.fault}\n{note}".strip()
-    session.flush()
+    move(session, REPAIR_ORDER, row, outcome, by=actor.ref, role=actor.role, at=now,
+         data={"cost": fmt(minor, case.currency), "currency": case.currency, **({"note": note} if note else {})})
     if outcome == "repaired" and case.state == S.IN_REPAIR:
         fire(session, case, "complete_repair", actor, expected_version=version, at=now, payload={
             "repair_order": row.id, "cost": fmt(minor, case.currency), "currency": case.currency})
