@@ -13,9 +13,9 @@ imports within one package that would close a cycle between its modules, optiona
 
 The layering, lowest first (groups separated by "/"; a package imports only packages of earlier groups):
   actor, config, db, sheets, texts, api_docs / caches, i18n, storage / errors /
-  guard, idempotency, labels, merchants, money, outbound, pdf / fields, web / auth, orders, policy / cases, flows /
-  schema, sla, derive, orders_api, system_api / notify, onboarding / refunds, marketplace / logistics, flow_docs /
-  warehouse / assessment / pages / analytics, audit, openapi_doc / bootstrap, importer, models /
+  guard, idempotency, labels, merchants, money, outbound, pdf / fields, web / auth, orders, policy / flows / cases /
+  schema, sla, derive, orders_api, system_api / notify, onboarding / refunds, marketplace / logistics / warehouse /
+  assessment, flow_docs / pages / analytics, audit, openapi_doc / bootstrap, importer, models /
   jobs, demo, migrations / app, cli.
 Where a lower package needs an answer from a higher one, it asks through cases/ports.py (wired by bootstrap) or the
 app factory hands it in (web.current_actor's token check, the input guard's refusal page)."""

@@ -14,7 +14,7 @@ from ..cases.visibility import CUSTOMER
 from ..cases.workflow import allowed_actions
 from ..db import utcnow
 from ..errors import NotFound
-from ..logistics import service as logistics
+from ..logistics import instructions as logistics
 from ..notify import survey
 from ..cases import plans
 from . import follow, portal_parcel as parcel, customer_copy

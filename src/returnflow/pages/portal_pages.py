@@ -14,7 +14,7 @@ from ..cases.models import Attachment, CaseEvent
 from ..cases.visibility import CUSTOMER
 from ..cases.workflow import allowed_actions
 from ..errors import Explained
-from ..logistics import service as logistics
+from ..logistics import instructions as logistics
 from ..money import fmt
 from ..notify import survey
 from ..cases import handoffs, plans
