@@ -204,7 +204,7 @@ def test_bad_input_stops_before_writing_and_names_row_column_value(db, run_cli, 
     _stopped(db, out, "row 4", "column 订单状态", "'退款中'", "not in the mapping's [status] table")
 
     missing = tmp_path / "missing.toml"
-    missing.write_text((Path(__file__).resolve().parents[2] / "src" / "returnflow" / "orders" / "importer"
+    missing.write_text((Path(__file__).resolve().parents[2] / "src" / "returnflow" / "importer"
                         / "mappings" / "taobao.toml").read_text(encoding="utf-8")
                        .replace('quantity = "购买数量"', 'quantity = "宝贝数量"'), encoding="utf-8")
     code, out = run_cli("import-orders", EXPORTS / "taobao_orders_sample.csv", "--mapping", missing,
