@@ -76,11 +76,11 @@ def test_deadline_queues_reply_templates_and_a_hand_off(live, chromium, shots, l
     reply = agent.locator("#reply").input_value()
     assert late in reply and "{number}" not in reply and "您好" in reply
     agent.get_by_role("button", name=w["send"], exact=True).click()
-    agent.wait_for_load_state("networkidle")
+    agent.wait_for_load_state("load")
     agent.locator("#ho-team").select_option("supplier")
     agent.locator("#ho-note").fill(w["note"])
     agent.get_by_role("button", name=w["hand_off"], exact=True).click()
-    agent.wait_for_load_state("networkidle")
+    agent.wait_for_load_state("load")
     assert w["note"] in agent.locator("#handoffs").inner_text()
     walk.page(agent, "staff-case-handoff")
     agent.goto(f"{base}/staff/handoffs?team=supplier")

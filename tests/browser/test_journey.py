@@ -141,7 +141,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     you.locator("#carrier").select_option("SF")
     you.locator("#tracking_number").fill("SF1029384756123")
     you.get_by_role("button", name=w["save_tracking"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["in_transit"] in you.locator("h1 + p").inner_text()
 
     # The warehouse scans the parcel at the receiving desk (the scanner types the case number and Enter), records
@@ -185,7 +185,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     house.locator("select[name=kind]").wait_for()  # inspected: where the unit goes is asked next
     house.locator("select[name=kind]").select_option("restock")
     house.get_by_role("button", name=w["record_disposition"]).click()
-    house.wait_for_load_state("networkidle")
+    house.wait_for_load_state("load")
     assert w["all_disposed"] in house.locator("main").inner_text()
     walk.page(house, "staff-inspection-done")
 
@@ -196,7 +196,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     agent.wait_for_url(re.compile(rf"/staff/finance/cases/{number}$"))
     walk.page(agent, "staff-case-refunds")
     agent.get_by_role("button", name=re.compile(w["request_refund"])).click()
-    agent.wait_for_load_state("networkidle")
+    agent.wait_for_load_state("load")
     assert w["awaiting"] in agent.locator("main").inner_text()
     boss_ctx = chromium.new_context(locale=locale, viewport=DESKTOP, bypass_csp=True)
     boss = boss_ctx.new_page()
@@ -204,7 +204,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     boss.locator("nav.nav").get_by_role("link", name=w["finance"]).click()
     walk.page(boss, "staff-finance-approve")
     boss.get_by_role("button", name=re.compile(w["approve_refund"])).click()
-    boss.wait_for_load_state("networkidle")
+    boss.wait_for_load_state("load")
     money_ctx = chromium.new_context(locale=locale, viewport=PHONE, bypass_csp=True)
     money = money_ctx.new_page()
     money.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
@@ -215,7 +215,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     money.locator("input[name=reference]").fill("ICBC-20261125-0001")
     walk.page(money, "staff-finance-pay")
     money.get_by_role("button", name=re.compile(w["mark_paid"])).click()
-    money.wait_for_load_state("networkidle")
+    money.wait_for_load_state("load")
     money.get_by_role("link", name=w["vouchers"]).click()
     money.wait_for_url(re.compile(r"/staff/finance/vouchers"))
     assert number in money.locator("main").inner_text()
@@ -235,7 +235,7 @@ def test_a_return_from_request_to_result(live, chromium, shots, locale):
     you.locator("input[name=score][value='4']").check()
     you.locator("#comment").fill("退款很快" if locale == "zh-CN" else "Quick refund")
     you.get_by_role("button", name=w["rate"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["rated"] in you.locator("#rating").inner_text()
 
     with db.engine.connect() as conn:

@@ -54,7 +54,7 @@ def test_postage_claimed_in_the_portal_and_the_refund_deadline_in_finance(live, 
         files=[{"name": "receipt.png", "mimeType": "image/png", "buffer": png()}])
     walk.page(you, "portal-postage-claim")
     you.get_by_role("button", name=w["claim"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["claimed"] in you.locator("#postage").inner_text()
     assert w["thanks"] in you.locator("body").inner_text()
     walk.page(you, "portal-postage-claimed")

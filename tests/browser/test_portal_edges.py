@@ -62,7 +62,7 @@ def test_no_provider_the_shopper_is_told_plainly_and_the_admin_sees_why(live, ch
         you.locator("#order").fill(order.lower())
         you.locator("#contact").fill(f"q{shop.id}@example.com")
         you.get_by_role("button", name=w["send_code"]).click()
-        you.wait_for_load_state("networkidle")
+        you.wait_for_load_state("load")
         assert w["no_channel"] in you.locator("[role=alert]").inner_text()
         assert "400-820-8820" in you.locator("#contact-shop").inner_text()
         assert "/verify" not in you.url
@@ -92,7 +92,7 @@ def test_no_return_address_approval_waits_for_one_then_the_shopper_sees_where_an
     staff_signs_in(admin, base, f"admin@{shop.code}.test", "pw-admin", w["sign_in"])
     admin.goto(f"{base}/staff/cases/{number}")
     admin.get_by_role("button", name=w["approve"], exact=True).click()
-    admin.wait_for_load_state("networkidle")
+    admin.wait_for_load_state("load")
     assert w["settings"] in admin.locator("main").inner_text()
     walk.page(admin, "edges-approval-refused")
 
@@ -116,13 +116,13 @@ def test_no_return_address_approval_waits_for_one_then_the_shopper_sees_where_an
     you.locator("#carrier").select_option("SF")
     you.locator("#tracking_number").fill("SF12")
     you.get_by_role("button", name=w["saved_tracking"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["wrong"] in you.locator("[role=alert]").inner_text()
     assert you.locator("#tracking_number").input_value() == "SF12"
     walk.page(you, "edges-portal-tracking-refused")
     you.locator("#tracking_number").fill("SF1234567890123")
     you.get_by_role("button", name=w["saved_tracking"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["waiting"] in you.locator("#parcel").inner_text()
     walk.page(you, "edges-portal-parcel")
     assert external == [], f"requests left this machine: {external}"

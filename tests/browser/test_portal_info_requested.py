@@ -33,7 +33,7 @@ WORDS = {
 
 def submit(page, action: str) -> None:
     page.locator(f"form[action$='/actions/{action}'] button[type=submit]").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
@@ -79,7 +79,7 @@ def test_information_requested_and_answered_with_a_photo(live, chromium, shots, 
                                                           "buffer": png(120, 90)}])
     you.locator("form[action$='/messages'] button[type=submit]").click()
     you.wait_for_url(re.compile(rf"/cases/{number}"))
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert you.locator("section:has(#asked-h)").count() == 0  # answered: the request card is gone
     assert w["sent"] in you.locator(".timeline").inner_text()
     messages = you.locator("#messages").inner_text()

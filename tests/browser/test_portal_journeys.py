@@ -157,7 +157,7 @@ def test_no_reason_return_in_four_screens_to_refund_and_rating(live, chromium, i
     walk.page(you, "form-case-resolved")
     you.locator("input[name=score][value='5']").check()
     you.get_by_role("button", name=w["rate"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["rated"] in you.locator("#rating").inner_text()
     assert external == [], f"requests left this machine: {external}"
     assert walk.problems == {}, json.dumps(walk.problems, ensure_ascii=False, indent=1)

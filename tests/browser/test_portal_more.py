@@ -63,7 +63,7 @@ def test_plan_accepted_refund_paid_and_rated(live, chromium, shots, locale):
     assert "50.00" in you.locator("#plan").inner_text()
     walk.page(you, "portal-case-plan")
     you.get_by_role("button", name=w["accept"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert you.locator("#plan").count() == 0
     assert w["accepted"] in you.locator(".timeline").inner_text()
 
@@ -87,7 +87,7 @@ def test_plan_accepted_refund_paid_and_rated(live, chromium, shots, locale):
     you.locator("input[name=score][value='5']").check()
     you.locator("#comment").fill("很满意" if locale == "zh-CN" else "Fair and quick")
     you.get_by_role("button", name=w["rate"]).click()
-    you.wait_for_load_state("networkidle")
+    you.wait_for_load_state("load")
     assert w["rated"] in you.locator("#rating").inner_text()
     assert you.locator("#rating form").count() == 0
     walk.page(you, "portal-case-rated")

@@ -56,7 +56,7 @@ def test_the_queue_is_a_list_of_cards_on_a_phone(live, chromium, shots, locale):
     page.set_viewport_size(PHONE)
     # Taking a case from its card: it then waits on me.
     page.locator("tr", has_text=numbers[1]).get_by_role("button", name=w["take"]).click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     page.goto(f"{base}/staff/?view=mine")
     assert numbers[1] in page.locator("#queue").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth")
