@@ -9,9 +9,6 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-
 from .errors import Explained
 from .i18n import N_
 
@@ -48,6 +45,9 @@ def font_path() -> Path:
 @lru_cache(maxsize=1)
 def cjk_font() -> str:
     """Registers the CJK font with ReportLab (once) and returns its name."""
+    from reportlab.pdfbase import pdfmetrics  # loaded when a PDF is made (see logistics/labels.py)
+    from reportlab.pdfbase.ttfonts import TTFont
+
     path = font_path()
     kwargs = {"subfontIndex": 0} if path.suffix.lower() == ".ttc" else {}
     pdfmetrics.registerFont(TTFont(FONT, str(path), **kwargs))

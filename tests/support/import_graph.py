@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / "returnflow"
 @dataclass
 class Graph:
     edges: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    function_level: list[str] = field(default_factory=list)
+    function_level: list[str] = field(default_factory=list)  # of returnflow's own modules: a hidden cycle's sign
+    on_use: list[str] = field(default_factory=list)  # of other libraries inside a function: loaded when used
     late: list[str] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
 
@@ -98,16 +99,18 @@ def read(root: Path = ROOT) -> Graph:
         name, package = ".".join(parts), _package(parts)
 
         def record(node, where: str) -> None:
+            ours = False
             for module, imported in _targets(node, parts, is_package, root):
                 if module[:1] != ["returnflow"]:
                     continue
+                ours = True
                 other = _package(module)
                 if other not in (package, "returnflow"):
                     graph.edges[package].add(other)
                     if imported.startswith("_"):
                         graph.private.append(f"{name}:{node.lineno} {'.'.join(module)}.{imported}")
             if where == "function":
-                graph.function_level.append(f"{name}:{node.lineno}")
+                (graph.function_level if ours else graph.on_use).append(f"{name}:{node.lineno}")
             elif where == "late":
                 graph.late.append(f"{name}:{node.lineno}")
 
@@ -142,6 +145,7 @@ def report(graph: Graph) -> str:
              f"packages in a cycle: {sum(len(c) for c in cycles)} in {len(cycles)} group(s)",
              *[f"  {' '.join(c)}" for c in cycles],
              f"function-level imports: {len(graph.function_level)}",
+             f"other libraries imported on use: {len(graph.on_use)}",
              f"late imports: {len(graph.late)}", *[f"  {x}" for x in graph.late],
              f"private names imported across packages: {len(graph.private)}", *[f"  {x}" for x in graph.private]]
     return "\n".join(lines)

@@ -7,14 +7,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode import code128
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
-
 from ..pdf import cjk_font
 
 
@@ -47,6 +39,15 @@ class Label:
 
 def render(label: Label) -> bytes:
     """The label (top half, to cut and stick on the parcel) and the packing slip (bottom half, to put inside)."""
+    # ReportLab (~0.1 s to import, with Pillow) loads when a PDF is made, not in every process that imports this.
+    from reportlab.graphics import renderPDF
+    from reportlab.graphics.barcode import code128
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen import canvas
+
     font = cjk_font()
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1, invariant=1, initialFontName=font, initialFontSize=10)

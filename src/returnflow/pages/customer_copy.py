@@ -18,10 +18,6 @@ from xml.sax.saxutils import escape
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from ..actor import Actor
 from ..cases import handoffs, reasons as reason_taxonomy
@@ -89,6 +85,11 @@ def build(session: Session, store, *, actor: Actor, number: str) -> bytes:
 
 
 def _summary(case, timeline, paid, attachments, when) -> bytes:
+    from reportlab.lib.pagesizes import A4  # loaded when a PDF is made (see logistics/labels.py)
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
     """The bilingual summary of the customer's copy (ReportLab, CJK font embedded)."""
     font = cjk_font()
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, wordWrap="CJK", spaceAfter=4)
