@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from returnflow.jobs.worker import Worker, lag
 from returnflow.cases.models import WebhookEndpoint
 from returnflow.sla.models import Timer
 from tests.support.flows import open_for, run
+from tests.support.processes import Forked, Zygote, zygote
 from tests.support.world import make_order, make_shop
 
 STEPS = ("approve", "ship_return")  # after the opening: each case has three events
@@ -115,13 +115,23 @@ def _underived(db) -> int:
         return derive.backlog(s)["underived"]
 
 
-def _start(db, tmp_path: Path, name: str) -> subprocess.Popen:
-    script = Path(sys.executable).parent / "returnflow"
-    env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
-           "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", "RETURNFLOW_DERIVE": "worker", "RETURNFLOW_DERIVE_BATCH": "2"}
-    out = open(tmp_path / f"{name}.log", "ab")
-    return subprocess.Popen([str(script), "worker", "--no-timers", "--no-outbox", "--report-every", "3600"],
-                            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+def _worker_env(db, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
+            "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", "RETURNFLOW_DERIVE": "worker", "RETURNFLOW_DERIVE_BATCH": "2"}
+
+
+@pytest.fixture
+def forks(db, tmp_path) -> Iterator[Zygote]:
+    """The fork server of this test's `returnflow worker` processes (tests/support/zygote.py): it imports returnflow
+    once, while the test makes its backlog, so that each of the many starts below costs no import."""
+    with zygote(_worker_env(db, tmp_path), tmp_path, tmp_path / "zygote.log") as server:
+        yield server
+
+
+def _start(forks: Zygote, tmp_path: Path, name: str) -> Forked:
+    """A `returnflow worker` process (forked, then the real command: tests/support/zygote.py)."""
+    return forks.start(["worker", "--no-timers", "--no-outbox", "--report-every", "3600"], tmp_path / f"{name}.log",
+                         append=True)
 
 
 def _wait_started(tmp_path: Path, name: str, starts: int, seconds: float = 60) -> None:
@@ -135,7 +145,7 @@ def _wait_started(tmp_path: Path, name: str, starts: int, seconds: float = 60) -
 
 @pytest.mark.slow
 def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_doubles_nothing(db, worker_mode,
-                                                                                                tmp_path):
+                                                                                                tmp_path, forks):
     rng = random.Random(17)
     shop = shop_with_webhook(db)
     # The reference: a case derived in one go by a worker round, before any kill.
@@ -148,7 +158,7 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
     assert _underived(db) == 3 * len(numbers)
 
     names = [f"w{k}" for k in range(workers)]
-    procs: dict[str, subprocess.Popen] = {}
+    procs: dict[str, Forked] = {}
     started = Counter()
     kills_mid_way = 0
     for _round in range(60):
@@ -156,7 +166,7 @@ def test_a_worker_killed_at_random_points_while_it_derives_loses_nothing_and_dou
         if left == 0:
             break
         for name in names:
-            procs[name] = _start(db, tmp_path, name)
+            procs[name] = _start(forks, tmp_path, name)
         for name in names:
             started[name] += 1
             _wait_started(tmp_path, name, started[name])

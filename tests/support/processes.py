@@ -1,4 +1,5 @@
-"""Outside services as real local processes on 127.0.0.1: an SMTP server (aiosmtpd) and fake HTTP providers."""
+"""Outside services as real local processes on 127.0.0.1: an SMTP server (aiosmtpd) and fake HTTP providers; a fork
+server for tests that start many `returnflow` processes (`zygote`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,3 +106,79 @@ def fake_taobao(log: Path, *, app_key: str, secret: str, session: str) -> Iterat
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
+
+
+class Forked:
+    """A process the zygote forked, used as a `subprocess.Popen`: `pid`, `poll`, `wait`, `returncode` (its real wait
+    status, which its parent, the zygote, reaped and reported: -9 when SIGKILL ended it)."""
+
+    def __init__(self, zygote: Zygote, pid: int, args: list[str]) -> None:
+        self.zygote, self.pid, self.args = zygote, pid, args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._wait(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and not self._wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def _wait(self, timeout: float | None) -> bool:
+        status = self.zygote.ask({"wait": self.pid, "timeout": timeout})["status"]
+        if status is not None:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return status is not None
+
+
+class Zygote:
+    """tests/support/zygote.py as a process: the console script `script` imported once; `start` forks a child that runs
+    it with the given arguments, in its own session, its output to a log file (as `subprocess.Popen(..., env=env,
+    cwd=cwd, stdout=log, stderr=STDOUT, start_new_session=True)` would, without importing everything again)."""
+
+    def __init__(self, script: Path, env: Mapping[str, str], cwd: Path, log: Path) -> None:
+        self.script = script
+        requests, self._requests = os.pipe()
+        self._answers, answers = os.pipe()
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "support" / "zygote.py"), str(script), str(requests),
+                 str(answers)], env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                pass_fds=(requests, answers), start_new_session=True)
+        os.close(requests)
+        os.close(answers)
+        self.log = log
+        self._reader = os.fdopen(self._answers, "r", encoding="utf-8")
+
+    def ask(self, request: dict) -> dict:
+        os.write(self._requests, (json.dumps(request) + "\n").encode())
+        line = self._reader.readline()
+        if not line:
+            raise AssertionError(f"the zygote exited ({self.process.wait(5)}): {self.log.read_text(errors='replace')}")
+        return json.loads(line)
+
+    def start(self, args: list[str], log: Path, *, append: bool = False) -> Forked:
+        argv = [str(self.script), *args]
+        return Forked(self, self.ask({"start": argv, "log": str(log), "append": append})["pid"], argv)
+
+    def close(self) -> None:
+        """Ends the requests: the zygote kills and reaps whatever it started that still runs, then exits."""
+        os.close(self._requests)
+        try:
+            assert self.process.wait(30) == 0, self.log.read_text(errors="replace")
+        finally:
+            self._reader.close()
+            stop(self.process)
+
+
+@contextmanager
+def zygote(env: Mapping[str, str], cwd: Path, log: Path) -> Iterator[Zygote]:
+    """A fork server for `returnflow` processes with this environment and working directory (see Zygote). Start it
+    early: it imports while the test prepares its data."""
+    server = Zygote(Path(sys.executable).parent / "returnflow", env, cwd, log)
+    try:
+        yield server
+    finally:
+        server.close()
