@@ -3,15 +3,18 @@
     python tests/support/zygote.py SCRIPT REQUESTS ANSWERS
 
 It does what the console script SCRIPT does up to the command itself — its directory first on sys.path, then the
-import of its entry point (`returnflow.cli:app`) — once, then waits. Asked to `start`, it forks a child that does
-what the console script does next: its own session (as `start_new_session=True`), stdout and stderr to a log file,
-stdin from /dev/null, the given argv, and the command run to its end, exiting as the interpreter does. So each child
-is a fresh process running the real command, only without importing it again. The environment and working directory
+import of its entry point (`returnflow.cli:app`) — once, then waits. Asked to `start`, it forks a child that sets
+itself up as `subprocess.Popen(..., stdout=log, stderr=STDOUT, start_new_session=True)` would (its own session,
+stdout and stderr to the log file, stdin from /dev/null), then does what the console script does next: the given
+argv, the command run to its end, the exit as the interpreter's. So each child is a fresh process running the real
+command, only without importing it again. The environment and working directory
 are those this server was started with (so nothing imported can have read another one).
 
 Nothing is opened before the fork: no thread, no database engine or connection, no file or socket but the two pipes
-below (checked after the import and before each fork). The children are this server's: it reaps them and answers
-with their wait status (`wait`), so a test still learns that its child died of SIGKILL.
+below (checked after the import and before each fork). What the children do share is what the import made, and the
+string hash seed (drawn once per interpreter); `random` is reseeded in each child by the fork itself. The children
+are this server's: it reaps them and answers with their wait status (`wait`), so a test still learns that its child
+died of SIGKILL.
 
 Requests, one JSON line each on the fd REQUESTS; one JSON line answers each on the fd ANSWERS:
     {"start": [argv...], "log": PATH, "append": bool}  ->  {"pid": N}
