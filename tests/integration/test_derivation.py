@@ -24,7 +24,7 @@ from returnflow.jobs.worker import Worker, lag
 from returnflow.cases.models import WebhookEndpoint
 from returnflow.sla.models import Timer
 from tests.support.flows import open_for, run
-from tests.support.processes import Forked, Zygote, zygote
+from tests.support.processes import WORKER_LOADS, Forked, Zygote, zygote
 from tests.support.world import make_order, make_shop
 
 STEPS = ("approve", "ship_return")  # after the opening: each case has three events
@@ -124,7 +124,7 @@ def _worker_env(db, tmp_path: Path) -> dict[str, str]:
 def forks(db, tmp_path) -> Iterator[Zygote]:
     """The fork server of this test's `returnflow worker` processes (tests/support/zygote.py): it imports returnflow
     once, while the test makes its backlog, so that each of the many starts below costs no import."""
-    with zygote(_worker_env(db, tmp_path), tmp_path, tmp_path / "zygote.log") as server:
+    with zygote(_worker_env(db, tmp_path), tmp_path, tmp_path / "zygote.log", WORKER_LOADS) as server:
         yield server
 
 

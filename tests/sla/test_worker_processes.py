@@ -22,7 +22,7 @@ from returnflow.sla.models import Timer
 from returnflow.sla.timers import schedule
 from tests.conftest import BACKENDS
 from tests.support.flows import open_for
-from tests.support.processes import Forked, Zygote, zygote
+from tests.support.processes import WORKER_LOADS, Forked, Zygote, zygote
 from tests.support.world import make_order, make_shop
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def worker_env(db, tmp_path: Path, **env) -> dict[str, str]:
 def worker_processes(db, tmp_path: Path, **env) -> Iterator[Zygote]:
     """The fork server of a test's `returnflow worker` processes (tests/support/zygote.py): it imports returnflow
     once, while the test makes its timers."""
-    with zygote(worker_env(db, tmp_path, **env), tmp_path, tmp_path / "zygote.log") as server:
+    with zygote(worker_env(db, tmp_path, **env), tmp_path, tmp_path / "zygote.log", WORKER_LOADS) as server:
         yield server
 
 

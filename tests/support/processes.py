@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,6 +108,11 @@ def fake_taobao(log: Path, *, app_key: str, secret: str, session: str) -> Iterat
         stop(proc)
 
 
+# What `returnflow worker` loads where it uses it, not with the command: Alembic, to migrate at its start
+# (returnflow/schema.py), and the PostgreSQL driver, with its engine. A zygote of workers imports them once too.
+WORKER_LOADS = ("alembic.command", "alembic.config", "psycopg")
+
+
 class Forked:
     """A process the zygote forked, used as a `subprocess.Popen`: `pid`, `poll`, `wait`, `returncode` (its real wait
     status, which its parent, the zygote, reaped and reported: -9 when SIGKILL ended it)."""
@@ -138,14 +143,15 @@ class Zygote:
     it with the given arguments, in its own session, its output to a log file (as `subprocess.Popen(..., env=env,
     cwd=cwd, stdout=log, stderr=STDOUT, start_new_session=True)` would, without importing everything again)."""
 
-    def __init__(self, script: Path, env: Mapping[str, str], cwd: Path, log: Path) -> None:
+    def __init__(self, script: Path, env: Mapping[str, str], cwd: Path, log: Path,
+                 preload: Sequence[str] = ()) -> None:
         self.script = script
         requests, self._requests = os.pipe()
         self._answers, answers = os.pipe()
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "tests" / "support" / "zygote.py"), str(script), str(requests),
-                 str(answers)], env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                 str(answers), *preload], env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 pass_fds=(requests, answers), start_new_session=True)
         os.close(requests)
         os.close(answers)
@@ -174,10 +180,11 @@ class Zygote:
 
 
 @contextmanager
-def zygote(env: Mapping[str, str], cwd: Path, log: Path) -> Iterator[Zygote]:
-    """A fork server for `returnflow` processes with this environment and working directory (see Zygote). Start it
-    early: it imports while the test prepares its data."""
-    server = Zygote(Path(sys.executable).parent / "returnflow", env, cwd, log)
+def zygote(env: Mapping[str, str], cwd: Path, log: Path, preload: Sequence[str] = ()) -> Iterator[Zygote]:
+    """A fork server for `returnflow` processes with this environment and working directory (see Zygote); `preload`:
+    libraries the command loads where it uses them, imported once too. Start it early: it imports while the test
+    prepares its data."""
+    server = Zygote(Path(sys.executable).parent / "returnflow", env, cwd, log, preload)
     try:
         yield server
     finally:

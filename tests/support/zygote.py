@@ -1,9 +1,11 @@
 """A fork server for tests that start many `returnflow` processes (tests/support/processes.py: `zygote`).
 
-    python tests/support/zygote.py SCRIPT REQUESTS ANSWERS
+    python tests/support/zygote.py SCRIPT REQUESTS ANSWERS [MODULE ...]
 
 It does what the console script SCRIPT does up to the command itself — its directory first on sys.path, then the
-import of its entry point (`returnflow.cli:app`) — once, then waits. Asked to `start`, it forks a child that sets
+import of its entry point (`returnflow.cli:app`) — once, then imports the MODULEs (libraries that the command loads
+where it uses them, e.g. Alembic to migrate at a worker's start: only their import moves before the fork), then
+waits. Asked to `start`, it forks a child that sets
 itself up as `subprocess.Popen(..., stdout=log, stderr=STDOUT, start_new_session=True)` would (its own session,
 stdout and stderr to the log file, stdin from /dev/null), then does what the console script does next: the given
 argv, the command run to its end, the exit as the interpreter's. So each child is a fresh process running the real
@@ -25,6 +27,7 @@ At the end of REQUESTS it kills what it started and is still running (their proc
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import signal
@@ -118,11 +121,13 @@ def serve(requests: int, answers: int) -> list[str]:
 
 
 def main() -> None:
-    script, requests, answers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    script, requests, answers, preload = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
     sys.path[0] = os.path.dirname(os.path.realpath(script))  # as when the interpreter runs SCRIPT
     name = os.path.basename(script)
     (entry,) = [ep for ep in entry_points(group="console_scripts", name=name)]
     app = entry.load()  # what SCRIPT imports: `from returnflow.cli import app`
+    for module in preload:
+        importlib.import_module(module)
     no_engines()
     clean({requests, answers})
     sys.argv = serve(requests, answers)
