@@ -232,8 +232,8 @@ def client(app):
 
 # Modules that take minutes start first: under pytest-xdist (whole modules per worker, in collection order) no worker
 # is then left finishing one of them alone while the other has nothing left to do.
-LONGEST_FIRST = ("tests/integration/test_derivation.py", "tests/integration/test_uci_full_postgres.py",
-                 "tests/api/test_api_fuzz.py", "tests/integration/test_uci_full_sqlite.py")
+LONGEST_FIRST = ("tests/integration/test_uci_full_postgres.py", "tests/api/test_api_fuzz.py",
+                 "tests/integration/test_uci_full_sqlite.py", "tests/integration/test_derivation.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
