@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import pyotp
+import zxingcpp
 from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
 
 from returnflow.auth import guard
 from tests.support.portal import csrf_of
@@ -23,6 +25,17 @@ TOKEN = "/api/v1/auth/token"
 
 def _code(secret: str, shift_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(datetime.now(timezone.utc) + timedelta(seconds=30 * shift_steps))
+
+
+def _scanned(svg: str) -> list[str]:
+    """What a scanner reads in the enrolment's SVG QR code: its module rects drawn 6 px to a module."""
+    side = int(re.search(r'viewBox="0 0 (\d+) \1"', svg).group(1))
+    image = Image.new("L", (side * 6, side * 6), 255)
+    draw = ImageDraw.Draw(image)
+    for x, y, width in re.findall(r'<rect x="(\d+)" y="(\d+)" width="(\d+)" height="1"/>', svg):
+        x, y, width = int(x), int(y), int(width)
+        draw.rectangle((x * 6, y * 6, (x + width) * 6 - 1, (y + 1) * 6 - 1), fill=0)
+    return [barcode.text for barcode in zxingcpp.read_barcodes(image)]
 
 
 def _enrol(client, headers, used: list | None = None) -> str:
@@ -44,7 +57,7 @@ def test_enrolment_shows_the_secret_once_and_never_again(client, db):
     shop = make_shop(db, "t1")
     headers = shop.headers("agent", **EN)
     begun = client.post("/api/v1/auth/two-factor", headers=headers).json()
-    assert begun["qr_svg"].startswith("<svg") and "<rect" in begun["qr_svg"]
+    assert begun["qr_svg"].startswith("<svg") and _scanned(begun["qr_svg"]) == [begun["otpauth_uri"]]
     wrong = client.post("/api/v1/auth/two-factor/confirm", headers=headers, json={"code": "000000"})
     if wrong.status_code == 200:  # the one-in-a-million chance that 000000 is the current code
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from xml.sax.saxutils import escape
+from itertools import groupby
 
 import pyotp
 from sqlalchemy.orm import Session
@@ -81,16 +81,24 @@ def clear(user: User) -> bool:
 
 
 def qr_svg(uri: str) -> str:
-    """The URI as an SVG QR code (reportlab's, already used for return labels)."""
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
-    from reportlab.graphics import renderSVG
+    """The URI as an SVG QR code (reportlab's encoder, already used for return labels): a rect per run of dark
+    modules, in module units inside the 4-module quiet zone, drawn 200 px square. Written out here: reportlab's SVG
+    renderer took ~70 ms and ~90 KB for the same picture (it encoded the code twice and styled every rect)."""
+    from reportlab.graphics.barcode.qrencoder import QRCode, QRErrorCorrectLevel
 
-    widget = QrCodeWidget(uri, barLevel="M")
-    x1, y1, x2, y2 = widget.getBounds()
-    size = 200
-    drawing = Drawing(size, size, transform=[size / (x2 - x1), 0, 0, size / (y2 - y1), 0, 0])
-    drawing.add(widget)
-    svg = renderSVG.drawToString(drawing)
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else escape(uri)
+    code = QRCode(None, QRErrorCorrectLevel.M)
+    code.addData(uri)
+    code.make()
+    border = 4
+    side = code.getModuleCount() + 2 * border
+    runs = []
+    for y, row in enumerate(code.modules):
+        x = border
+        for dark, run in groupby(row, key=bool):
+            width = len(list(run))
+            if dark:
+                runs.append(f'<rect x="{x}" y="{y + border}" width="{width}" height="1"/>')
+            x += width
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200" viewBox="0 0 {side} {side}" '
+            f'shape-rendering="crispEdges"><rect width="{side}" height="{side}" fill="#fff"/>'
+            f'<g fill="#000">{"".join(runs)}</g></svg>')

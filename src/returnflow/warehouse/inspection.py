@@ -25,7 +25,7 @@ from ..notify import webhooks
 from ..orders.models import OrderLine, Product
 from . import checklists
 from .models import Disposition, Inspection, Receipt
-from .receiving import DESK, _check_photos, lock_case, received_so_far, expected, receipt_dict
+from .receiving import DESK, _check_photos, lock_case, received_so_far, expected, receipt_dicts
 
 VERDICTS = ("accept", "accept_with_deduction", "reject")
 GRADES = ("A", "B", "C", "D")
@@ -243,7 +243,7 @@ def dossier(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
     dispositions = session.scalars(select(Disposition).where(Disposition.case_id == case.id)
                                    .order_by(Disposition.case_line_id, Disposition.unit_no))
     return {"case": expected(session, case),
-            "arrived": [receipt_dict(session, r) for r in receipts],
+            "arrived": receipt_dicts(session, list(receipts)),
             "decided": [inspection_dict(r) for r in inspections],
             "dispositions": [disposition_dict(r) for r in dispositions],
             "checklists": checklists_of(session, case, locale)}
