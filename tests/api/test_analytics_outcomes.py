@@ -16,6 +16,7 @@ import sys
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from returnflow.i18n import SUPPORTED
 from returnflow.money import fmt
 from returnflow.notify.models import FollowUpTask, SurveyResponse
 from returnflow.refunds.models import Compensation, LedgerEntry, Refund
+from returnflow.merchants.clock import DEFAULT_ZONE
 from returnflow.sla.models import Timer
 from tests.support.flows import open_for, run
 from tests.support.money import inspected_case, paid_order, refund_only_case
@@ -36,7 +38,9 @@ pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead
 
 
 def today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
+    """Today on the shops' clock (Asia/Shanghai, the default): the reports read "from" and "to" as the merchant's
+    dates, so from 16:00 UTC on the UTC date was the day before the money booked "today"."""
+    return datetime.now(ZoneInfo(DEFAULT_ZONE)).date().isoformat()
 
 
 def get(client, headers, name, **params):
@@ -264,7 +268,7 @@ def test_bad_input_on_the_new_reports_answers_clearly(client, world):
 def test_cli_prints_the_new_reports(db, world):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
     # The range is this process's last 90 days: the CLI process keeps the machine's clock when the test's is ahead.
-    days = ["--from", (datetime.now(timezone.utc) - timedelta(days=90)).date().isoformat(), "--to", today()]
+    days = ["--from", (datetime.now(ZoneInfo(DEFAULT_ZONE)) - timedelta(days=90)).date().isoformat(), "--to", today()]
     out = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "money", "--merchant", "shop",
                           "--format", "json", *days], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage
-from tests.sla.test_worker_processes import start_worker, stop, wait_until
+from tests.sla.test_worker_processes import stop, wait_until
 from tests.support.portal import csrf_of, find_order, last_code, recent_order
 from tests.support.processes import fake_http, requests_seen, smtp_server
 from tests.support.world import make_order, make_shop
@@ -24,6 +28,16 @@ pytestmark = pytest.mark.slow
 HOLD = 4.0      # seconds the slow receiver holds every request
 EVENTS = 3      # webhook deliveries waiting for it: 12 s of merchant A's work in one lane
 BOUND = 3.0     # merchant B's code must reach the customer within this
+
+
+def start_worker(db, tmp_path: Path, name: str, **env) -> subprocess.Popen:
+    """One `returnflow worker` process (its own session; its output in `name`.log)."""
+    script = Path(sys.executable).parent / "returnflow"
+    full = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
+            "RETURNFLOW_WORKER_POLL_SECONDS": "0.05", **env}
+    with open(tmp_path / f"{name}.log", "wb") as out:
+        return subprocess.Popen([str(script), "worker", "--report-every", "3600"], env=full, cwd=tmp_path,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def mails_to(box, address: str) -> list:
