@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dataclasses import replace
 
+import pytest
 from rich.console import Console
 from sqlalchemy import func, insert, inspect, select, text
 
@@ -23,7 +24,8 @@ from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import open_case
 from returnflow.cases.workflow import fire
 from returnflow.db import Base
-from returnflow.importer import import_file, returns, run_import
+from returnflow.importer import import_file, returns, run_import, store
+from returnflow.orders import service as orders_service
 from returnflow.orders.models import Customer, Order, OrderLine
 from tests.conftest import forget_process_caches
 from tests.support.world import make_shop
@@ -136,6 +138,44 @@ def test_reimport_updates_prices_and_lines_and_never_duplicates(db, tmp_path):
     third = import_file(db, file=write(tmp_path, "c.csv", _many_orders("12.34", lines=3)), merchant_id=shop.id)
     assert third.orders_updated == 60
     assert counts(db) == (60, 180, 7)
+
+
+def test_an_import_stopped_midway_keeps_the_whole_chunks_before_and_raises(db, tmp_path, monkeypatch):
+    """Each chunk's transaction ends beside the reading (importer/store.py): stopped midway (the operator's
+    Ctrl-C), the chunks handed over before are committed whole, nothing after, and the stop is what is raised."""
+    shop = make_shop(db)
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 10)
+    add_record = store.OrderStore.add_record
+
+    def interrupted(self, record):
+        if record.number == "M-035":
+            raise KeyboardInterrupt
+        add_record(self, record)
+
+    monkeypatch.setattr(store.OrderStore, "add_record", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
+    assert counts(db) == (30, 120, 7)
+
+
+def test_a_chunk_that_fails_to_write_stops_the_import_and_leaves_the_chunks_before(db, tmp_path, monkeypatch):
+    shop = make_shop(db)
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 10)
+    monkeypatch.setattr(orders_service, "COPY_FROM", 1)  # PostgreSQL stages these few lines too
+    from_stage = orders_service._from_stage
+    calls = []
+
+    def failing(cursor, statement):
+        calls.append(statement)
+        if len(calls) == 2:
+            raise RuntimeError("the disk is full")
+        from_stage(cursor, statement)
+
+    monkeypatch.setattr(orders_service, "_from_stage", failing)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
+    assert len(calls) == 2  # nothing is written after the failed chunk
+    assert counts(db) == (10, 40, 7)
 
 
 def test_imported_lines_stay_in_the_search_index_through_reimports(db, tmp_path):

@@ -50,22 +50,24 @@ class Batch:
         self._events: dict[int, list[tuple[dict, list[Write], list[tuple[str, dict]]]]] = {}
 
     def open(self, actor: Actor, requests: list[tuple[CaseCreate, datetime | None]]) -> list[CaseRecord]:
-        """Opens a case for each (request, when), in this order, as open_case opens one; the cases and their lines
-        are written now, their `open` events by `write`."""
+        """Opens a case for each (request, when), in this order, as open_case opens one; all for one merchant. The
+        cases and their lines are written now, their `open` events by `write`."""
         session = self.session
+        if not requests:
+            return []
         if any(data.channel != Channel.IMPORT for data, _ in requests):
             raise ValueError("a batch opens only cases the policy does not decide (channel import)")
-        merchants = [merchant_of(session, actor, data.merchant) for data, _ in requests]
-        orders: dict[tuple[int, str], object] = {}
-        for merchant_id in {m for m, _ in merchants}:
-            numbers = sorted({data.order for (data, _), (m, _) in zip(requests, merchants) if m == merchant_id})
-            for row in run(session, orders_to_open(), {"merchant_id": merchant_id, "numbers": numbers}):
-                orders[(merchant_id, row.number)] = row
+        merchants = {merchant_of(session, actor, data.merchant) for data, _ in requests}
+        if len(merchants) != 1:
+            raise ValueError("a batch opens the cases of one merchant")
+        ((merchant_id, merchant_code),) = merchants
+        orders = {row.number: row for row in run(session, orders_to_open(), {
+            "merchant_id": merchant_id, "numbers": sorted({data.order for data, _ in requests})})}
         # Each order's lines with what is claimed of each, kept up to date as the batch's cases claim them.
-        lines = lines_of_orders(session, sorted({o.id for o in orders.values()}))
+        lines = lines_of_orders(session, sorted(order.id for order in orders.values()))
         chosen_lines = []
-        for (data, _), (merchant_id, _) in zip(requests, merchants):
-            order = orders.get((merchant_id, data.order))
+        for data, _ in requests:
+            order = orders.get(data.order)
             if order is None or (actor.kind == "customer" and order.customer_id != actor.customer_id):
                 raise NotFound("order", data.order, field="order")
             check_reasons(session, merchant_id, data.type, data.reason, data.lines)
@@ -76,15 +78,10 @@ class Batch:
             for line, item in pairs:
                 line.claimed += item.quantity  # a new case holds its quantities
         times = [at or utcnow() for _, at in requests]
-        numbers: dict[int, list[str]] = {}
-        for merchant_id in dict.fromkeys(m for m, _ in merchants):
-            numbers[merchant_id] = next_numbers(session, [at for at, (m, _) in zip(times, merchants)
-                                                         if m == merchant_id], merchant_id=merchant_id)
-        records = []
-        for (data, _), (merchant_id, code), chosen, now in zip(requests, merchants, chosen_lines, times):
-            records.append(new_case(actor=actor, data=data, merchant_id=merchant_id, merchant_code=code,
-                                    order=orders[(merchant_id, data.order)], lines=chosen,
-                                    number=numbers[merchant_id].pop(0), now=now))
+        numbers = next_numbers(session, times, merchant_id=merchant_id)
+        records = [new_case(actor=actor, data=data, merchant_id=merchant_id, merchant_code=merchant_code,
+                            order=orders[data.order], lines=chosen, number=number, now=now)
+                   for (data, _), chosen, number, now in zip(requests, chosen_lines, numbers, times, strict=True)]
         insert_cases(session, records)
         for record in records:
             self._cases.append(record)

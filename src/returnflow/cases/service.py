@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from types import SimpleNamespace
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -302,8 +302,9 @@ _LINES_WITH_CLAIMS = (select(*_LINE_COLUMNS, _CLAIMED.label("claimed"), *_LINE_F
 _MANY = bindparam("order_ids", expanding=True)
 _LOCK_LINES_OF_ORDERS = (select(OrderLine.id).where(OrderLine.order_id.in_(_MANY)).order_by(OrderLine.id)
                          .with_for_update())
-_LINES_OF_ORDERS = (select(*_LINE_COLUMNS, *_LINE_FACTS, OrderLine.order_id).where(OrderLine.order_id.in_(_MANY))
-                    .order_by(OrderLine.id))
+# What match_lines, chosen_variants and case_lines read of a line (a batch opens no case the policy decides).
+_LINES_OF_ORDERS = (select(*_LINE_COLUMNS, OrderLine.exchange_variants, OrderLine.order_id)
+                    .where(OrderLine.order_id.in_(_MANY)).order_by(OrderLine.id))
 # What _CLAIMED says of each line, for many orders' lines in one pass over the claims (a subquery per line is
 # planned as a scan of case_lines per line while a bulk import's fresh rows still look like none to the planner).
 _CLAIMS_OF_ORDERS = (select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
@@ -313,18 +314,35 @@ _CLAIMS_OF_ORDERS = (select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
                      .group_by(CaseLine.order_line_id))
 
 
-def lines_of_orders(session: Session, order_ids: list[int]) -> dict[int, list[SimpleNamespace]]:
-    """_lines_with_claims for many orders at once: {order id: its lines, by id}, each line's `claimed` free to be
-    counted on by the caller; locked on PostgreSQL, all in one statement (in the order of their ids, as one
-    order's are)."""
-    found: dict[int, list[SimpleNamespace]] = {order_id: [] for order_id in order_ids}
+@dataclass(slots=True)
+class ClaimableLine:
+    """An order line as a batch of openings reads it (_LINES_OF_ORDERS), with what cases claim of it."""
+
+    id: int
+    line_no: int
+    sku: str
+    title: str
+    unit_price: int
+    quantity: int
+    delivered_quantity: int
+    exchange_variants: str | None
+    order_id: int
+    claimed: int
+
+
+def lines_of_orders(session: Session, order_ids: list[int]) -> dict[int, list[ClaimableLine]]:
+    """The lines of many orders with what open cases claim of each, as _lines_with_claims reads one order's (but
+    only what opening a case the policy does not decide needs): {order id: its lines, by id}, each line's
+    `claimed` free to be counted on by the caller; locked on PostgreSQL, all in one statement (in the order of
+    their ids, as one order's are)."""
+    found: dict[int, list[ClaimableLine]] = {order_id: [] for order_id in order_ids}
     if not order_ids:
         return found
     if session.get_bind().dialect.name == "postgresql":
         store.run(session, _LOCK_LINES_OF_ORDERS, {"order_ids": order_ids})
     claimed = dict(store.run(session, _CLAIMS_OF_ORDERS, {"order_ids": order_ids}).all())
     for row in store.run(session, _LINES_OF_ORDERS, {"order_ids": order_ids}):
-        found[row.order_id].append(SimpleNamespace(**row._mapping, claimed=int(claimed.get(row.id, 0))))
+        found[row.order_id].append(ClaimableLine(*row, claimed=int(claimed.get(row.id, 0))))
     return found
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,12 @@ class NewMerchant:
 
 class OrderStore:
     """Collects complete orders and writes them CHUNK_ORDERS at a time: one transaction per chunk, or all in the
-    caller's `session` (a mapped import: one transaction, rolled back whole if the import stops)."""
+    caller's `session` (a mapped import: one transaction, rolled back whole if the import stops).
+
+    A chunk's own transaction ends on a thread of its own (_Tail) while the file is read on: the statement that
+    writes the lines from their stage, and the commit, take the database a second or so per chunk, during which
+    neither SQLite's engine nor a PostgreSQL round trip holds the interpreter. The next chunk waits for it, so
+    chunks are written one after the other, in order; `close` waits for the last."""
 
     def __init__(self, db: Database, merchant_id: int | None, result: ImportResult, sink: ErrorSink,
                  new_merchant: NewMerchant | None = None, session=None) -> None:
@@ -84,6 +90,7 @@ class OrderStore:
         self.result = result
         self.sink = sink
         self.ready: dict[str, OrderRecord] = {}
+        self.tail: _Tail | None = None
 
     def refuse(self, line: int, reason: str, raw: Any) -> None:
         self.result.bad_rows += 1
@@ -121,24 +128,74 @@ class OrderStore:
             self.flush()
 
     def flush(self) -> None:
+        """Writes the orders collected so far (the end of their transaction may still be under way: `close`)."""
         if not self.ready:
             return
         orders = list(self.ready.values())
         self.ready = {}
         if self.session is not None:
-            existing = self._write(self.session, orders)
-        else:
-            with self.db.transaction() as session:
-                existing = self._write(session, orders)
+            later: list[Callable[[], None]] = []
+            existing = self._write(self.session, orders, later)
+            for step in later:
+                step()
+            self._stored(orders, existing)
+            return
+        self.wait()
+        chunk = self._chunk(orders)
+        next(chunk)  # written up to its last steps; they and the commit go on beside the reading
+        self.tail = _Tail(chunk)
+
+    def wait(self) -> None:
+        """Waits for the chunk whose transaction is still ending; raises what stopped it."""
+        tail, self.tail = self.tail, None
+        if tail is not None:
+            tail.join()
+
+    def close(self) -> None:
+        """Writes what is left and waits until it is committed."""
+        self.flush()
+        self.wait()
+
+    def _chunk(self, orders: list[OrderRecord]) -> Iterator[None]:
+        with self.db.transaction() as session:
+            later: list[Callable[[], None]] = []
+            existing = self._write(session, orders, later)
+            yield
+            for step in later:
+                step()
+        self._stored(orders, existing)
+
+    def _stored(self, orders: list[OrderRecord], existing: set[str]) -> None:
         self.result.orders_updated += len(existing)
         self.result.orders_inserted += len(orders) - len(existing)
         self.result.lines += sum(len(o.lines) for o in orders)
 
-    def _write(self, session, orders: list[OrderRecord]) -> set[str]:
+    def _write(self, session, orders: list[OrderRecord], later: list[Callable[[], None]]) -> set[str]:
         if self.merchant_id is None:
             self.merchant_id = self.new_merchant.create(session)
         numbers = [o.number for o in orders]
         existing = set(session.scalars(select(Order.number).where(
             Order.merchant_id == self.merchant_id, Order.number.in_(numbers))))
-        upsert_orders(session, merchant_id=self.merchant_id, orders=orders)
+        upsert_orders(session, merchant_id=self.merchant_id, orders=orders, later=later)
         return existing
+
+
+class _Tail(threading.Thread):
+    """Runs the rest of a chunk's transaction (a generator stopped before its last steps) to its end."""
+
+    def __init__(self, chunk: Iterator[None]) -> None:
+        super().__init__(name="order-import-commit", daemon=True)
+        self.chunk = chunk
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            next(self.chunk, None)
+        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread by join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
