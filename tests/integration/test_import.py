@@ -24,7 +24,9 @@ from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import open_case
 from returnflow.cases.workflow import fire
 from returnflow.db import Base
-from returnflow.importer import import_file, returns, run_import, store
+from returnflow.importer import import_file, import_mapped, returns, run_import, store
+from returnflow.importer.mapping import load
+from returnflow.importer.messages import Problem
 from returnflow.orders import service as orders_service
 from returnflow.orders.models import Customer, Order, OrderLine
 from tests.conftest import forget_process_caches
@@ -176,6 +178,24 @@ def test_a_chunk_that_fails_to_write_stops_the_import_and_leaves_the_chunks_befo
         import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
     assert len(calls) == 2  # nothing is written after the failed chunk
     assert counts(db) == (10, 40, 7)
+
+
+def test_a_mapped_import_stopped_after_an_order_was_written_writes_nothing(db, tmp_path, monkeypatch):
+    """A mapped import is one transaction: an order already written in it (its last steps run beside the reading)
+    goes with it when a later row stops the import."""
+    shop = make_shop(db, "us", currency="USD")
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 1)  # each order written as soon as its last row is read
+    written = []
+    upsert = store.upsert_orders
+    monkeypatch.setattr(store, "upsert_orders", lambda session, **kw: written.append(kw["orders"]) or upsert(
+        session, **kw))
+    path = tmp_path / "eur.csv"
+    path.write_text((DATA / "exports" / "shopify_orders_sample.csv").read_text(encoding="utf-8")
+                    .replace(",USD,25.00", ",EUR,25.00"), encoding="utf-8")  # row 4, the second order
+    with pytest.raises(Problem, match="EUR"):
+        import_mapped(db, file=path, mapping=load("shopify"), merchant=shop.id)
+    assert [[o.number for o in orders] for orders in written] == [["#1001"]]
+    assert counts(db) == (0, 0, 0)
 
 
 def test_imported_lines_stay_in_the_search_index_through_reimports(db, tmp_path):

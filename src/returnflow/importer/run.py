@@ -147,8 +147,13 @@ def import_mapped(db: Database, *, file: Path, mapping, merchant: int | NewMerch
                                              zone=target.zone.key)), highlight=False)
             store = OrderStore(db, merchant if isinstance(merchant, int) else None, result, sink,
                                new_merchant=merchant if isinstance(merchant, NewMerchant) else None, session=session)
-            read_mapped(lambda: open_rows(file, mapping, encoding)[1], mapping, target, store, returns)
-            store.flush()
+            try:
+                read_mapped(lambda: open_rows(file, mapping, encoding)[1], mapping, target, store, returns)
+            except BaseException:
+                with suppress(Exception):  # the transaction rolls back once nothing writes in it any more
+                    store.wait()
+                raise
+            store.close()
     except Problem as exc:
         if sink.writer:
             sink.writer.writerow([exc.row or "", exc.text(lang), ""])

@@ -7,6 +7,7 @@ import io
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,11 @@ class OrderStore:
     """Collects complete orders and writes them CHUNK_ORDERS at a time: one transaction per chunk, or all in the
     caller's `session` (a mapped import: one transaction, rolled back whole if the import stops).
 
-    A chunk's own transaction ends on a thread of its own (_Tail) while the file is read on: the statement that
-    writes the lines from their stage, and the commit, take the database a second or so per chunk, during which
-    neither SQLite's engine nor a PostgreSQL round trip holds the interpreter. The next chunk waits for it, so
-    chunks are written one after the other, in order; `close` waits for the last."""
+    A chunk's last steps (the statement that writes its lines from their stage, its products) and, in a
+    transaction of its own, its commit run on a thread of their own (_Tail) while the file is read on: they take
+    the database a second or so per chunk, during which neither SQLite's engine nor a PostgreSQL round trip holds
+    the interpreter. The next chunk waits for them, so chunks are written one after the other, in order; `close`
+    waits for the last, and whoever stops reading midway waits (`wait`) before going on."""
 
     def __init__(self, db: Database, merchant_id: int | None, result: ImportResult, sink: ErrorSink,
                  new_merchant: NewMerchant | None = None, session=None) -> None:
@@ -128,31 +130,29 @@ class OrderStore:
             self.flush()
 
     def flush(self) -> None:
-        """Writes the orders collected so far (the end of their transaction may still be under way: `close`)."""
+        """Writes the orders collected so far (their last steps may still be under way: `close`)."""
         if not self.ready:
             return
         orders = list(self.ready.values())
         self.ready = {}
+        self.wait()
         if self.session is not None:
             later: list[Callable[[], None]] = []
             existing = self._write(self.session, orders, later)
-            for step in later:
-                step()
-            self._stored(orders, existing)
+            self.tail = _Tail(partial(self._rest, orders, existing, later))
             return
-        self.wait()
         chunk = self._chunk(orders)
         next(chunk)  # written up to its last steps; they and the commit go on beside the reading
-        self.tail = _Tail(chunk)
+        self.tail = _Tail(partial(next, chunk, None))
 
     def wait(self) -> None:
-        """Waits for the chunk whose transaction is still ending; raises what stopped it."""
+        """Waits for the chunk whose last steps are under way; raises what stopped them."""
         tail, self.tail = self.tail, None
         if tail is not None:
             tail.join()
 
     def close(self) -> None:
-        """Writes what is left and waits until it is committed."""
+        """Writes what is left and waits until it is written (committed, in a transaction of its own)."""
         self.flush()
         self.wait()
 
@@ -163,6 +163,11 @@ class OrderStore:
             yield
             for step in later:
                 step()
+        self._stored(orders, existing)
+
+    def _rest(self, orders: list[OrderRecord], existing: set[str], later: list[Callable[[], None]]) -> None:
+        for step in later:
+            step()
         self._stored(orders, existing)
 
     def _stored(self, orders: list[OrderRecord], existing: set[str]) -> None:
@@ -181,17 +186,17 @@ class OrderStore:
 
 
 class _Tail(threading.Thread):
-    """Runs the rest of a chunk's transaction (a generator stopped before its last steps) to its end."""
+    """Runs the rest of a chunk's writing; `join` raises what stopped it."""
 
-    def __init__(self, chunk: Iterator[None]) -> None:
-        super().__init__(name="order-import-commit", daemon=True)
-        self.chunk = chunk
+    def __init__(self, rest: Callable[[], object]) -> None:
+        super().__init__(name="order-import-tail", daemon=True)
+        self.rest = rest
         self.error: BaseException | None = None
         self.start()
 
     def run(self) -> None:
         try:
-            next(self.chunk, None)
+            self.rest()
         except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread by join()
             self.error = exc
 
