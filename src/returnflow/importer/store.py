@@ -147,9 +147,12 @@ class OrderStore:
 
     def wait(self) -> None:
         """Waits for the chunk whose last steps are under way; raises what stopped them."""
+        if self.tail is None:
+            return
+        self.tail.join()  # if interrupted (Ctrl-C), the tail is still there to wait for
         tail, self.tail = self.tail, None
-        if tail is not None:
-            tail.join()
+        if tail.error is not None:
+            raise tail.error
 
     def close(self) -> None:
         """Writes what is left and waits until it is written (committed, in a transaction of its own)."""
@@ -186,7 +189,7 @@ class OrderStore:
 
 
 class _Tail(threading.Thread):
-    """Runs the rest of a chunk's writing; `join` raises what stopped it."""
+    """Runs the rest of a chunk's writing, keeping what stopped it for the reader's thread to raise."""
 
     def __init__(self, rest: Callable[[], object]) -> None:
         super().__init__(name="order-import-tail", daemon=True)
@@ -197,10 +200,5 @@ class _Tail(threading.Thread):
     def run(self) -> None:
         try:
             self.rest()
-        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread by join()
+        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread (OrderStore.wait)
             self.error = exc
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self.error is not None:
-            raise self.error
