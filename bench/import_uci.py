@@ -1,5 +1,6 @@
 """Imports the whole UCI Online Retail file into a fresh SQLite database, and into a fresh PostgreSQL one when the
-server at 127.0.0.1:5432 answers; prints the order and return-case timings, the headline last.
+server at 127.0.0.1:5432 answers; prints the order and return-case timings, the headline last. Wired as every
+entry point is (returnflow/bootstrap.py), so the return cases' events are chained as `import-orders` chains them.
 
 Run: .venv/bin/python bench/import_uci.py
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 
+from returnflow.bootstrap import bootstrap
 from returnflow.db import Database
 from returnflow.importer import ensure_merchant, import_file
 from returnflow.schema import migrate
@@ -58,6 +60,7 @@ def postgres_up() -> bool:
 
 
 def main() -> int:
+    bootstrap()
     if not DATA.exists():
         print(f"the UCI file is not at {DATA}; set RETURNFLOW_UCI_FILE", file=sys.stderr)
         return 2

@@ -10,12 +10,26 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rich.console import Console
-from sqlalchemy import func, select
+from dataclasses import replace
 
-from returnflow.cases.models import Case, CaseEvent, CaseLine
-from returnflow.importer import import_file, run_import
+import pytest
+from rich.console import Console
+from sqlalchemy import func, insert, inspect, select, text
+
+from returnflow.actor import Actor
+from returnflow.analytics.records import ReturnCredit
+from returnflow.audit.chain import verify
+from returnflow.cases.models import Case, CaseEvent, CaseLine, CaseType, Channel
+from returnflow.cases.schemas import CaseCreate, CaseLineCreate
+from returnflow.cases.service import open_case
+from returnflow.cases.workflow import fire
+from returnflow.db import Base
+from returnflow.importer import import_file, import_mapped, returns, run_import, store
+from returnflow.importer.mapping import load
+from returnflow.importer.messages import Problem
+from returnflow.orders import service as orders_service
 from returnflow.orders.models import Customer, Order, OrderLine
+from tests.conftest import forget_process_caches
 from tests.support.world import make_shop
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -126,6 +140,84 @@ def test_reimport_updates_prices_and_lines_and_never_duplicates(db, tmp_path):
     third = import_file(db, file=write(tmp_path, "c.csv", _many_orders("12.34", lines=3)), merchant_id=shop.id)
     assert third.orders_updated == 60
     assert counts(db) == (60, 180, 7)
+
+
+def test_an_import_stopped_midway_keeps_the_whole_chunks_before_and_raises(db, tmp_path, monkeypatch):
+    """Each chunk's transaction ends beside the reading (importer/store.py): stopped midway (the operator's
+    Ctrl-C), the chunks handed over before are committed whole, nothing after, and the stop is what is raised."""
+    shop = make_shop(db)
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 10)
+    add_record = store.OrderStore.add_record
+
+    def interrupted(self, record):
+        if record.number == "M-035":
+            raise KeyboardInterrupt
+        add_record(self, record)
+
+    monkeypatch.setattr(store.OrderStore, "add_record", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
+    assert counts(db) == (30, 120, 7)
+
+
+def test_a_chunk_that_fails_to_write_stops_the_import_and_leaves_the_chunks_before(db, tmp_path, monkeypatch):
+    shop = make_shop(db)
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 10)
+    monkeypatch.setattr(orders_service, "COPY_FROM", 1)  # PostgreSQL stages these few lines too
+    from_stage = orders_service._from_stage
+    calls = []
+
+    def failing(cursor, statement):
+        calls.append(statement)
+        if len(calls) == 2:
+            raise RuntimeError("the disk is full")
+        from_stage(cursor, statement)
+
+    monkeypatch.setattr(orders_service, "_from_stage", failing)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
+    assert len(calls) == 2  # nothing is written after the failed chunk
+    assert counts(db) == (10, 40, 7)
+
+
+def test_a_mapped_import_stopped_after_an_order_was_written_writes_nothing(db, tmp_path, monkeypatch):
+    """A mapped import is one transaction: an order already written in it (its last steps run beside the reading)
+    goes with it when a later row stops the import."""
+    shop = make_shop(db, "us", currency="USD")
+    monkeypatch.setattr(store, "CHUNK_ORDERS", 1)  # each order written as soon as its last row is read
+    written = []
+    upsert = store.upsert_orders
+    monkeypatch.setattr(store, "upsert_orders", lambda session, **kw: written.append(kw["orders"]) or upsert(
+        session, **kw))
+    path = tmp_path / "eur.csv"
+    path.write_text((DATA / "exports" / "shopify_orders_sample.csv").read_text(encoding="utf-8")
+                    .replace(",USD,25.00", ",EUR,25.00"), encoding="utf-8")  # row 4, the second order
+    with pytest.raises(Problem, match="EUR"):
+        import_mapped(db, file=path, mapping=load("shopify"), merchant=shop.id)
+    assert [[o.number for o in orders] for orders in written] == [["#1001"]]
+    assert counts(db) == (0, 0, 0)
+
+
+def test_imported_lines_stay_in_the_search_index_through_reimports(db, tmp_path):
+    """Lines are written in bulk; the case search's index of them (SQLite: FTS5 kept by triggers; PostgreSQL:
+    trigram indexes) holds exactly the table's lines after lines are added, retitled and removed."""
+    shop = make_shop(db)
+    import_file(db, file=write(tmp_path, "a.csv", _many_orders("10.00")), merchant_id=shop.id)
+    retitled = _many_orders("10.00").replace(",Item 2,", ",Kettle 2,")
+    assert import_file(db, file=write(tmp_path, "b.csv", retitled), merchant_id=shop.id).orders_updated == 60
+    fewer = _many_orders("10.00", lines=3).replace(",Item 2,", ",Kettle 2,")
+    assert import_file(db, file=write(tmp_path, "c.csv", fewer), merchant_id=shop.id).orders_updated == 60
+
+    def found(title: str) -> int:
+        if db.dialect == "sqlite":
+            return len(session.execute(text("SELECT rowid FROM order_lines_fts WHERE order_lines_fts MATCH :q"),
+                                       {"q": f'"{title}"'}).all())
+        return session.scalar(select(func.count()).select_from(OrderLine).where(OrderLine.title.ilike(f"%{title}%")))
+
+    with db.transaction() as session:
+        if db.dialect == "sqlite":  # raises if the index and the table differ in any line
+            session.execute(text("INSERT INTO order_lines_fts(order_lines_fts, rank) VALUES ('integrity-check', 1)"))
+        assert (found("Kettle 2"), found("Item 2"), found("Item 3"), found("Item 4")) == (60, 0, 60, 0)
 
 
 def test_a_bad_row_is_reported_by_line_and_column_and_refuses_its_whole_order(db, tmp_path):
@@ -245,6 +337,67 @@ def test_uci_sample_imports_orders_and_opens_matched_returns_once(db):
     assert (again.orders_inserted, again.orders_updated) == (0, 13)
     assert again.returns.cases_opened == 0 and again.returns.invoices_already_opened == 5
     assert len(_cases(db)) == 6
+
+
+def _one_by_one(session, merchant_id, items) -> None:
+    """How the import opened its return cases before they were written together (cases/batch.py): open_case, then
+    each step fired, every row written as it comes."""
+    system = Actor(kind="system", role="system", merchant_id=merchant_id, name="import")
+    warehouse = Actor(kind="system", role="warehouse", merchant_id=merchant_id, name="import")
+    for invoice, at, number, lines in items:
+        data = CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
+                          description=f"Return invoice {invoice} (imported)", desired_outcome="refund",
+                          lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
+                                 for no, (sku, qty, _credit) in sorted(lines.items())])
+        case = open_case(session, actor=system, data=data, created_at=at)
+        credits = [{"case_line_id": line.id, "case_id": case.id, "merchant_id": merchant_id, "amount": item[2],
+                    "source": "credit_note"}
+                   for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0),
+                                                sorted(lines.items()), strict=True) if item[2] is not None]
+        if credits:
+            session.connection().execute(insert(ReturnCredit.__table__), credits)
+        for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
+                              ("resolve", system), ("close", system)):
+            fire(session, case, action, actor, at=at)
+
+
+# Columns the clock fills in when the row is written, not the import.
+WALL_CLOCK = {"imported_at", "derived_at"}
+
+
+def _everything(db) -> dict[str, list[tuple]]:
+    """Every row of every table but the merchant's own (users, tokens, address), ids and all."""
+    own = {"merchants", "users", "api_tokens", "return_addresses", "reasons", "alembic_version"}
+    present = set(inspect(db.engine).get_table_names())
+    rows = {}
+    with db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            if table.name in present and table.name not in own:
+                columns = [c for c in table.c if c.name not in WALL_CLOCK]
+                rows[table.name] = session.execute(select(*columns).order_by(*table.primary_key.columns)).all()
+    return rows
+
+
+def test_return_cases_written_together_are_the_rows_one_case_at_a_time_wrote(db, emptier, monkeypatch):
+    """The import opens its return cases in batches (cases/batch.py): the same cases, lines, events with their
+    chain links, derived rows, credits and case numbers, with the same ids, as opening them one by one wrote."""
+    shop = make_shop(db, code="uci", currency="GBP")
+    with monkeypatch.context() as patched:
+        patched.setattr(returns, "_open_completed_returns", _one_by_one)
+        one_by_one = import_file(db, file=UCI_SAMPLE, merchant_id=shop.id)
+    expected = _everything(db)
+    assert len(expected["case_events"]) == len(expected["case_event_chain"]) == 6 * 6
+
+    with db.engine.begin() as conn:
+        emptier.empty(conn)
+    forget_process_caches()
+    shop = make_shop(db, code="uci", currency="GBP")
+    together = import_file(db, file=UCI_SAMPLE, merchant_id=shop.id)
+    assert replace(together.returns, seconds=0) == replace(one_by_one.returns, seconds=0)
+    assert _everything(db) == expected
+    with db.read() as session:
+        checked = [(events, found) for _number, events, found in verify(session)]
+    assert checked == [(6, [])] * 6
 
 
 def test_uci_without_open_returns_opens_no_case(db):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -35,33 +36,67 @@ scoped = store.scope
 
 def next_number(session: Session, *, now: datetime | None = None, merchant_id: int | None = None) -> str:
     """A new unique case number, e.g. AS2611240001 (prefix, the date on the merchant's clock, daily sequence)."""
-    settings = get_settings()
-    local = (now or utcnow()).astimezone(zone_of(session, merchant_id))
-    name = f"{settings.case_number_prefix}{local:%y%m%d}"
+    return next_numbers(session, [now or utcnow()], merchant_id=merchant_id)[0]
+
+
+def next_numbers(session: Session, times: list[datetime], *, merchant_id: int | None = None) -> list[str]:
+    """New unique case numbers for cases opened at these times, in this order: what next_number gives one case
+    after the other, with one statement per day (the day's counter moves on by that day's count at once)."""
+    prefix = get_settings().case_number_prefix
+    zone = zone_of(session, merchant_id)
+    names = [f"{prefix}{at.astimezone(zone):%y%m%d}" for at in times]
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        # The day's counter is one row every opening updates: take the number in a transaction of its own, so the
+        # The day's counter is one row every opening updates: take the numbers in a transaction of its own, so the
         # row is locked for a moment and not for the whole opening (policy, timers, notices). A case whose opening
         # then fails leaves a gap in the day's numbers; numbers stay unique.
         with bind.engine.connect() as own:
-            value = own.execute(next_value_statement("postgresql"), {"name": name}).scalar_one()
+            last = _take_values(own, "postgresql", counts)
             own.commit()
     else:
         # SQLite has one writer, already held by this transaction: a second transaction would wait for it.
-        value = store.run(session, next_value_statement(bind.dialect.name), {"name": name}).scalar_one()
-    return f"{name}{value:04d}"
+        last = _take_values(session.connection(), bind.dialect.name, counts)
+    numbers = []
+    for name in reversed(names):  # each day's numbers end at its counter's new value
+        numbers.append(f"{name}{last[name]:04d}")
+        last[name] -= 1
+    return numbers[::-1]
+
+
+def _take_values(connection, dialect: str, counts: dict[str, int]) -> dict[str, int]:
+    """Moves each day's counter on by its count; {day: its new value}."""
+    return {name: connection.execute(_counted_statement(dialect), {"name": name, "count": count}).scalar_one()
+            for name, count in counts.items()}
 
 
 @lru_cache
 def next_value_statement(dialect: str):
     """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one statement, safe under concurrency on both databases."""
+    insert = _dialect_insert(dialect)
+    stmt = insert(NumberSequence).values(name=bindparam("name"), value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": NumberSequence.value + 1})
+    return stmt.returning(NumberSequence.value)
+
+
+@lru_cache
+def _counted_statement(dialect: str):
+    """next_value_statement moving the counter `name` on by `count` at once."""
+    insert = _dialect_insert(dialect)
+    stmt = insert(NumberSequence).values(name=bindparam("name"), value=bindparam("count"))
+    stmt = stmt.on_conflict_do_update(index_elements=["name"],
+                                      set_={"value": NumberSequence.value + stmt.excluded.value})
+    return stmt.returning(NumberSequence.value)
+
+
+def _dialect_insert(dialect: str):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(NumberSequence).values(name=bindparam("name"), value=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": NumberSequence.value + 1})
-    return stmt.returning(NumberSequence.value)
+    return insert
 
 
 def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: datetime | None = None,
@@ -79,11 +114,7 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
 
     order_lines = _lines_with_claims(session, order.id) if data.lines else []
     pairs = match_lines(order.number, order_lines, data.lines, data.type)
-    variants = chosen_variants(data.type, pairs, order.currency)
-    chosen = [CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
-                             received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
-                             sku=line.sku, title=line.title, unit_price=line.unit_price, variant=variant)
-              for (line, item), variant in zip(pairs, variants)]
+    chosen = case_lines(pairs, chosen_variants(data.type, pairs, order.currency))
 
     now = created_at or utcnow()
     # The policy decides every goods request as it is opened; imported history was decided long ago.
@@ -97,31 +128,11 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
                                                  serial_number=item.serial_number)
                                        for line, item in pairs],
                             case_type=data.type.value, case_reason=data.reason, now=now)
-    needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT
-    if data.needs_return is None and assessment is not None and assessment.keep_items:
-        needs_return = False  # the policy lets the customer keep the goods (e.g. under a value)
-    customer = None
-    if order.customer_id is not None:
-        customer = {"id": order.external_id, "name": order.name, "email": order.email, "locale": order.locale}
-    case = CaseRecord(
-        id=0, merchant_id=merchant_id, number=next_number(session, now=now, merchant_id=merchant_id), order_id=order.id,
-        customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
-        state=CaseState.PENDING_REVIEW.value, reason_code=data.reason, description=data.description,
-        desired_outcome=data.desired_outcome, advance=data.advance and data.type == CaseType.EXCHANGE,
-        needs_return=needs_return, holds_quantity=True, outcome=None, assignee_id=None, escalation_level=0,
-        reopen_count=0, external_ref=data.external_ref, currency=order.currency,
-        claimed_amount=sum(line.unit_price * line.quantity for line in chosen), version=1, created_by=actor.ref,
-        created_at=now, updated_at=now, closed_at=None,
-        policy_version=assessment.policy_version if assessment else None,
-        policy_decision=assessment.record if assessment else None,
-        lines=chosen, order_number=order.number, merchant_code=merchant_code, customer=customer,
-        context=Context(chain_head=None, webhooks=bool(order.webhooks),
-                        contact=Contact(order.email, order.phone, order.locale, order.channels,
-                                        order.wechat_openid)
-                        if order.external_id is not None else None))
+    case = new_case(actor=actor, data=data, merchant_id=merchant_id, merchant_code=merchant_code, order=order,
+                    lines=chosen, number=next_number(session, now=now, merchant_id=merchant_id), now=now,
+                    assessment=assessment)
     insert_case(session, case)
-    payload = {"type": case.type, "channel": case.channel, "reason": case.reason_code,
-               "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in chosen]}
+    payload = opening_payload(case)
     verdict = assessment.verdict if assessment is not None else None
     if assessment is not None:
         payload["policy"] = _policy_note(assessment)
@@ -138,6 +149,48 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, created_at: d
                                                       name="policy"),
              payload=_policy_note(assessment), at=now)
     return case
+
+
+def case_lines(pairs: list[tuple], variants: list[dict | None]) -> list[CaseLineRecord]:
+    """The lines of a new case: each requested line (match_lines' pairs) with the variant chosen for it."""
+    return [CaseLineRecord(id=0, order_line_id=line.id, quantity=item.quantity, reason_code=item.reason,
+                           received_quantity=0, accepted_quantity=0, inspection={}, line_no=line.line_no,
+                           sku=line.sku, title=line.title, unit_price=line.unit_price, variant=variant)
+            for (line, item), variant in zip(pairs, variants)]
+
+
+def new_case(*, actor: Actor, data: CaseCreate, merchant_id: int, merchant_code: str, order, lines: list,
+             number: str, now: datetime, assessment=None) -> CaseRecord:
+    """The record of a case being opened on `order` (a row of ORDER_TO_OPEN with the opening's context), not yet
+    written: open_case writes it, a batch of imported cases writes many (cases/batch.py)."""
+    needs_return = data.needs_return if data.needs_return is not None else data.type in RETURN_BY_DEFAULT
+    if data.needs_return is None and assessment is not None and assessment.keep_items:
+        needs_return = False  # the policy lets the customer keep the goods (e.g. under a value)
+    customer = None
+    if order.customer_id is not None:
+        customer = {"id": order.external_id, "name": order.name, "email": order.email, "locale": order.locale}
+    return CaseRecord(
+        id=0, merchant_id=merchant_id, number=number, order_id=order.id,
+        customer_id=order.customer_id, type=data.type.value, channel=data.channel.value,
+        state=CaseState.PENDING_REVIEW.value, reason_code=data.reason, description=data.description,
+        desired_outcome=data.desired_outcome, advance=data.advance and data.type == CaseType.EXCHANGE,
+        needs_return=needs_return, holds_quantity=True, outcome=None, assignee_id=None, escalation_level=0,
+        reopen_count=0, external_ref=data.external_ref, currency=order.currency,
+        claimed_amount=sum(line.unit_price * line.quantity for line in lines), version=1, created_by=actor.ref,
+        created_at=now, updated_at=now, closed_at=None,
+        policy_version=assessment.policy_version if assessment else None,
+        policy_decision=assessment.record if assessment else None,
+        lines=lines, order_number=order.number, merchant_code=merchant_code, customer=customer,
+        context=Context(chain_head=None, webhooks=bool(order.webhooks),
+                        contact=Contact(order.email, order.phone, order.locale, order.channels,
+                                        order.wechat_openid)
+                        if order.external_id is not None else None))
+
+
+def opening_payload(case: CaseRecord) -> dict:
+    """The payload of a new case's `open` event (before the policy's note)."""
+    return {"type": case.type, "channel": case.channel, "reason": case.reason_code,
+            "lines": [{"line_no": line.line_no, "sku": line.sku, "quantity": line.quantity} for line in case.lines]}
 
 
 def _policy_note(assessment) -> dict:
@@ -206,19 +259,31 @@ def _lines_with_claims(session: Session, order_id: int):
     return store.run(session, _LINES_WITH_CLAIMS, {"order_id": order_id}).all()
 
 
-ORDER_TO_OPEN = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
-                  Customer.email, Customer.locale, Customer.risk, Order.goods_total, Order.ordered_at,
-                  Order.imported_at, Order.paid_at, Order.shipped_at, Order.delivered_at, Order.signed_at,
-                  Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost, Order.payments)
-          .outerjoin(Customer, Customer.id == Order.customer_id)
-          .where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number")))
+_ORDER_FACTS = (select(Order.id, Order.number, Order.customer_id, Order.currency, Customer.external_id, Customer.name,
+                       Customer.email, Customer.locale, Customer.risk, Order.goods_total, Order.ordered_at,
+                       Order.imported_at, Order.paid_at, Order.shipped_at, Order.delivered_at, Order.signed_at,
+                       Order.shipping_insurance, Order.free_shipping_threshold, Order.shipping_cost, Order.payments)
+                .outerjoin(Customer, Customer.id == Order.customer_id))
+ORDER_TO_OPEN = _ORDER_FACTS.where(Order.merchant_id == bindparam("merchant_id"), Order.number == bindparam("number"))
+
+
+def _with_context(stmt):
+    """What the opening's side effects need besides the order (see store.Context)."""
+    return stmt.add_columns(Customer.phone, Customer.channels, Customer.wechat_openid,
+                            store.has_webhooks(bindparam("merchant_id")).label("webhooks"))
 
 
 @lru_cache
 def _order_statement():
     """ORDER_TO_OPEN with what the opening's side effects need (see store.Context), built on first use."""
-    return ORDER_TO_OPEN.add_columns(Customer.phone, Customer.channels, Customer.wechat_openid,
-                              store.has_webhooks(bindparam("merchant_id")).label("webhooks"))
+    return _with_context(ORDER_TO_OPEN)
+
+
+@lru_cache
+def orders_to_open():
+    """_order_statement for the merchant's orders `numbers` at once (a batch of openings, cases/batch.py)."""
+    return _with_context(_ORDER_FACTS.where(Order.merchant_id == bindparam("merchant_id"),
+                                            Order.number.in_(bindparam("numbers", expanding=True))))
 
 
 _LOCK_LINES = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id)
@@ -227,12 +292,58 @@ _CLAIMED = (select(func.coalesce(func.sum(CaseLine.quantity), 0))
             .join(Case, Case.id == CaseLine.case_id)
             .where(CaseLine.order_line_id == OrderLine.id, Case.holds_quantity.is_(True))
             .correlate(OrderLine).scalar_subquery())
-_LINES_WITH_CLAIMS = (select(OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
-                             OrderLine.quantity, OrderLine.delivered_quantity, _CLAIMED.label("claimed"),
-                             OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
-                             OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers,
-                             OrderLine.exchange_variants, OrderLine.image_url)
+_LINE_COLUMNS = (OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title, OrderLine.unit_price,
+                 OrderLine.quantity, OrderLine.delivered_quantity)
+_LINE_FACTS = (OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
+               OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers, OrderLine.exchange_variants,
+               OrderLine.image_url)
+_LINES_WITH_CLAIMS = (select(*_LINE_COLUMNS, _CLAIMED.label("claimed"), *_LINE_FACTS)
                       .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
+_MANY = bindparam("order_ids", expanding=True)
+_LOCK_LINES_OF_ORDERS = (select(OrderLine.id).where(OrderLine.order_id.in_(_MANY)).order_by(OrderLine.id)
+                         .with_for_update())
+# What match_lines, chosen_variants and case_lines read of a line (a batch opens no case the policy decides).
+_LINES_OF_ORDERS = (select(*_LINE_COLUMNS, OrderLine.exchange_variants, OrderLine.order_id)
+                    .where(OrderLine.order_id.in_(_MANY)).order_by(OrderLine.id))
+# What _CLAIMED says of each line, for many orders' lines in one pass over the claims (a subquery per line is
+# planned as a scan of case_lines per line while a bulk import's fresh rows still look like none to the planner).
+_CLAIMS_OF_ORDERS = (select(CaseLine.order_line_id, func.sum(CaseLine.quantity))
+                     .join(Case, Case.id == CaseLine.case_id)
+                     .where(Case.holds_quantity.is_(True),
+                            CaseLine.order_line_id.in_(select(OrderLine.id).where(OrderLine.order_id.in_(_MANY))))
+                     .group_by(CaseLine.order_line_id))
+
+
+@dataclass(slots=True)
+class ClaimableLine:
+    """An order line as a batch of openings reads it (_LINES_OF_ORDERS), with what cases claim of it."""
+
+    id: int
+    line_no: int
+    sku: str
+    title: str
+    unit_price: int
+    quantity: int
+    delivered_quantity: int
+    exchange_variants: str | None
+    order_id: int
+    claimed: int
+
+
+def lines_of_orders(session: Session, order_ids: list[int]) -> dict[int, list[ClaimableLine]]:
+    """The lines of many orders with what open cases claim of each, as _lines_with_claims reads one order's (but
+    only what opening a case the policy does not decide needs): {order id: its lines, by id}, each line's
+    `claimed` free to be counted on by the caller; locked on PostgreSQL, all in one statement (in the order of
+    their ids, as one order's are)."""
+    found: dict[int, list[ClaimableLine]] = {order_id: [] for order_id in order_ids}
+    if not order_ids:
+        return found
+    if session.get_bind().dialect.name == "postgresql":
+        store.run(session, _LOCK_LINES_OF_ORDERS, {"order_ids": order_ids})
+    claimed = dict(store.run(session, _CLAIMS_OF_ORDERS, {"order_ids": order_ids}).all())
+    for row in store.run(session, _LINES_OF_ORDERS, {"order_ids": order_ids}):
+        found[row.order_id].append(ClaimableLine(*row, claimed=int(claimed.get(row.id, 0))))
+    return found
 
 
 def get_case(session: Session, *, actor: Actor, number: str) -> CaseRecord:

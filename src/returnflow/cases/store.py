@@ -204,6 +204,11 @@ class _Loads:
 _LOADS = _Loads()
 _INSERT_CASE = insert(CASES).returning(CASES.c.id)
 _INSERT_LINE = insert(LINES).returning(LINES.c.id)
+_INSERT_MANY_CASES = insert(CASES)
+_INSERT_MANY_LINES = insert(LINES)
+_CASE_IDS = select(CASES.c.number, CASES.c.id).where(CASES.c.number.in_(bindparam("numbers", expanding=True)))
+_LINE_IDS = (select(LINES.c.id, LINES.c.case_id, LINES.c.order_line_id)
+             .where(LINES.c.case_id.in_(bindparam("case_ids", expanding=True))))
 _INSERT_EVENT = insert(EVENTS)
 _INSERT_OUTBOX = insert(OUTBOX)
 _UPDATE_CASE = (update(CASES).where(CASES.c.id == bindparam("_id"), CASES.c.version == bindparam("_version"))
@@ -248,27 +253,77 @@ def count_events(session: Session, case_id: int, action: str) -> int:
 
 def insert_case(session: Session, record: CaseRecord) -> None:
     """Writes a new case and its lines; fills in their ids."""
-    values = {name: getattr(record, name) for name in _CASE_NAMES if name != "id"}
-    record.id = run(session, _INSERT_CASE, values).scalar_one()
+    record.id = run(session, _INSERT_CASE, _case_values(record)).scalar_one()
     for line in record.lines:
-        line.id = run(session, _INSERT_LINE, {
-            "case_id": record.id, "order_line_id": line.order_line_id, "quantity": line.quantity,
-            "reason_code": line.reason_code, "received_quantity": 0, "accepted_quantity": 0,
-            "inspection": {}, "variant": line.variant}).scalar_one()
+        line.id = run(session, _INSERT_LINE, _line_values(record, line)).scalar_one()
+
+
+def insert_cases(session: Session, records: list[CaseRecord]) -> None:
+    """Writes new cases and their lines, in this order, with one statement each (their ids then read back by
+    number and by line: a RETURNING of many rows costs more to send than the rows themselves); fills in their ids."""
+    if not records:
+        return
+    run(session, _INSERT_MANY_CASES, [_case_values(record) for record in records])
+    ids = dict(run(session, _CASE_IDS, {"numbers": [record.number for record in records]}).all())
+    for record in records:
+        record.id = ids[record.number]
+    lines = [_line_values(record, line) for record in records for line in record.lines]
+    if lines:
+        run(session, _INSERT_MANY_LINES, lines)
+        line_ids = {(case_id, order_line_id): line_id for line_id, case_id, order_line_id in run(
+            session, _LINE_IDS, {"case_ids": [record.id for record in records]})}
+        for record in records:
+            for line in record.lines:
+                line.id = line_ids[(record.id, line.order_line_id)]
+
+
+def _case_values(record: CaseRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _CASE_NAMES if name != "id"}
+
+
+def _line_values(record: CaseRecord, line: CaseLineRecord) -> dict[str, Any]:
+    return {"case_id": record.id, "order_line_id": line.order_line_id, "quantity": line.quantity,
+            "reason_code": line.reason_code, "received_quantity": 0, "accepted_quantity": 0, "inspection": {},
+            "variant": line.variant}
 
 
 def save_changes(session: Session, record: CaseRecord, lines_before: list[tuple]) -> bool:
     """Writes the transition, guarded by the version the case was loaded at; False if someone else got there first."""
-    params = {name: getattr(record, name) for name in MUTABLE}
-    params.update(_id=record.id, _version=record.version, _new_version=record.version + 1)
-    if run(session, _UPDATE_CASE, params).rowcount != 1:
+    if run(session, _UPDATE_CASE, _case_changes(record, record.version, record.version + 1)).rowcount != 1:
         return False
     record.version += 1
-    for line, old in zip(record.lines, lines_before):
-        if (line.received_quantity, line.accepted_quantity, line.inspection) != old:
-            run(session, _UPDATE_LINE, {"_id": line.id, "received_quantity": line.received_quantity,
-                                        "accepted_quantity": line.accepted_quantity, "inspection": line.inspection})
+    changed = _line_changes(record, lines_before)
+    for params in changed:
+        run(session, _UPDATE_LINE, params)
     return True
+
+
+def save_many(session: Session, saved: list[tuple[CaseRecord, int, list[tuple]]]) -> bool:
+    """Writes the state of many cases, each (record, version it was loaded at, its lines' state then) and its
+    record's version already counted on: one guarded UPDATE for the cases, one for the lines that changed;
+    False (and nothing to keep: roll back) if any case was no longer at the version it was loaded at."""
+    if not saved:
+        return True
+    rows = [_case_changes(record, loaded, record.version) for record, loaded, _ in saved]
+    if run(session, _UPDATE_CASE, rows).rowcount != len(rows):
+        return False
+    changed = [params for record, _, lines_before in saved for params in _line_changes(record, lines_before)]
+    if changed:
+        run(session, _UPDATE_LINE, changed)
+    return True
+
+
+def _case_changes(record: CaseRecord, loaded: int, new_version: int) -> dict[str, Any]:
+    params = {name: getattr(record, name) for name in MUTABLE}
+    params.update(_id=record.id, _version=loaded, _new_version=new_version)
+    return params
+
+
+def _line_changes(record: CaseRecord, lines_before: list[tuple]) -> list[dict[str, Any]]:
+    return [{"_id": line.id, "received_quantity": line.received_quantity,
+             "accepted_quantity": line.accepted_quantity, "inspection": line.inspection}
+            for line, old in zip(record.lines, lines_before)
+            if (line.received_quantity, line.accepted_quantity, line.inspection) != old]
 
 
 def line_state(record: CaseRecord) -> list[tuple]:
@@ -278,11 +333,24 @@ def line_state(record: CaseRecord) -> list[tuple]:
 def append_event(session: Session, record: CaseRecord, *, action: str, actor: Actor, source: str | None,
                  payload: dict, at: datetime, visibility: str = "customer") -> dict[str, Any]:
     """The immutable event for the case's current version, in the caller's transaction."""
-    event = {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
-             "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
-             "actor_name": actor.name, "payload": payload, "created_at": at, "visibility": visibility}
+    event = new_event(record, action=action, actor=actor, source=source, payload=payload, at=at,
+                      visibility=visibility)
     run(session, _INSERT_EVENT, event)
     return event
+
+
+def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Many events (rows of new_event) with one statement, in this order."""
+    if events:
+        run(session, _INSERT_EVENT, events)
+
+
+def new_event(record: CaseRecord, *, action: str, actor: Actor, source: str | None, payload: dict, at: datetime,
+              visibility: str = "customer") -> dict[str, Any]:
+    """The event row for the case's current version (append_event writes it; a batch writes many together)."""
+    return {"case_id": record.id, "seq": record.version, "action": action, "from_state": source,
+            "to_state": record.state, "actor_kind": actor.kind, "actor_role": actor.role, "actor_id": actor.ref,
+            "actor_name": actor.name, "payload": payload, "created_at": at, "visibility": visibility}
 
 
 def enqueue(session: Session, *, merchant_id: int | None, case_id: int | None, topic: str, payload: dict,
@@ -295,7 +363,18 @@ def enqueue_many(session: Session, *, merchant_id: int | None, case_id: int | No
                  messages: list[tuple[str, dict]], at: datetime) -> None:
     """Outbox messages ((topic, payload) each, in order) in one statement, in the caller's transaction."""
     if messages:
-        run(session, _INSERT_OUTBOX, [
-            {"merchant_id": merchant_id, "topic": topic, "case_id": case_id, "status": "pending", "attempts": 0,
+        run(session, _INSERT_OUTBOX, outbox_rows(merchant_id=merchant_id, case_id=case_id, messages=messages, at=at))
+
+
+def insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many outbox rows (of outbox_rows) with one statement, in this order."""
+    if rows:
+        run(session, _INSERT_OUTBOX, rows)
+
+
+def outbox_rows(*, merchant_id: int | None, case_id: int | None, messages: list[tuple[str, dict]],
+                at: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of these messages (enqueue_many writes them; a batch writes many cases' together)."""
+    return [{"merchant_id": merchant_id, "topic": topic, "case_id": case_id, "status": "pending", "attempts": 0,
              "available_at": at, "lease_until": None, "created_at": at, "payload": payload}
-            for topic, payload in messages])
+            for topic, payload in messages]

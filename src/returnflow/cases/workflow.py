@@ -232,11 +232,24 @@ def allowed_actions(case: Case, actor: Actor | None = None) -> list[str]:
             if (actor is None or actor.role in t.roles) and (t.offered is None or t.offered(case))]
 
 
-def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
-         expected_version: int | None = None, at: datetime | None = None, visibility: str | None = None) -> dict:
-    """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row.
+@dataclass(slots=True)
+class Step:
+    """A transition checked and applied to the case record, not written yet: what `fire` writes for it (or a batch
+    of them, cases/batch.py)."""
 
-    `visibility`: a staff member's choice of who sees the event (cases/visibility.py); None: the step's default."""
+    source: str  # the state it left
+    payload: dict
+    at: datetime
+    audience: str  # the event's visibility
+    lines_before: list[tuple]  # the lines' state before it (store.line_state)
+    retyped: dict | None  # what retype.save writes (change_type only)
+
+
+def step(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
+         expected_version: int | None = None, at: datetime | None = None, visibility: str | None = None) -> Step:
+    """Checks table, role, version and guard, and applies the transition to the record (state, effects); writes
+    nothing. `visibility`: a staff member's choice of who sees the event (cases/visibility.py); None: the step's
+    default."""
     payload = dict(payload or {})
     audience = visible.of_event(action, actor, visible.choice(visibility))
     transition = BY_ACTION.get(action)
@@ -260,12 +273,22 @@ def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: di
     _effect(case, action, payload, target, at)
     case.state = target.value
     case.updated_at = at
+    return Step(source, payload, at, audience, lines_before, retyped)
+
+
+def fire(session: Session, case: Case, action: str, actor: Actor, *, payload: dict | None = None,
+         expected_version: int | None = None, at: datetime | None = None, visibility: str | None = None) -> dict:
+    """Runs one transition: checks table, role, version and guard; updates the case; appends the event and outbox row.
+
+    `visibility`: a staff member's choice of who sees the event (cases/visibility.py); None: the step's default."""
+    done = step(session, case, action, actor, payload=payload, expected_version=expected_version, at=at,
+                visibility=visibility)
     # UPDATE ... WHERE version = <loaded>: a concurrent writer that committed first makes this match no row.
-    if not save_changes(session, case, lines_before):
+    if not save_changes(session, case, done.lines_before):
         raise Conflict("stale_version", field="version", sent=expected_version or case.version, current="newer")
-    if retyped is not None:
-        retype.save(session, case, retyped)
-    event = append_event(session, case, action=action, actor=actor, source=source, payload=payload, at=at,
-                         visibility=audience)
+    if done.retyped is not None:
+        retype.save(session, case, done.retyped)
+    event = append_event(session, case, action=action, actor=actor, source=done.source, payload=done.payload,
+                         at=done.at, visibility=done.audience)
     write_side_effects(session, case, event)
     return event

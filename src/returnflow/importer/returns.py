@@ -22,10 +22,9 @@ from ..merchants.models import Merchant
 from ..orders.models import Order, Customer, OrderLine
 from .outcome import ReturnLine, ReturnStats
 from ..analytics.records import UnmatchedReturn, ReturnCredit
+from ..cases.batch import Batch
 from ..cases.models import Case, CaseLine, CaseType, Channel
 from ..cases.schemas import CaseCreate, CaseLineCreate
-from ..cases.service import open_case
-from ..cases.workflow import fire
 
 CASE_CHUNK = 200  # return invoices per transaction when opening cases
 # StockCodes of the UCI data that are fees, postage, discounts or manual corrections, not goods, with the line kind
@@ -52,13 +51,21 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
             done.update(session.scalars(select(Case.external_ref).where(
                 Case.merchant_id == merchant_id, Case.channel == "import", Case.external_ref.in_(chunk))))
         purchases: dict[tuple[str, str], list[list]] = defaultdict(list)
+        connection = session.connection()  # Core rows: hundreds of thousands of lines, no ORM work per row
         for chunk in _chunks(customers, 1000):
-            for cust, number, at, line_id, line_no, sku, delivered in session.execute(
-                    select(Customer.external_id, Order.number, Order.ordered_at, OrderLine.id, OrderLine.line_no,
-                           OrderLine.sku, OrderLine.delivered_quantity)
-                    .join(Order, Order.customer_id == Customer.id).join(OrderLine, OrderLine.order_id == Order.id)
-                    .where(Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))):
-                purchases[(cust, sku)].append([at, number, line_no, line_id, delivered])
+            mine = (Customer.merchant_id == merchant_id, Customer.external_id.in_(chunk))
+            # The orders first, then their lines: each order's time is read once, not once per line.
+            orders = {order_id: (cust, number, at) for order_id, cust, number, at in connection.execute(
+                select(Order.id, Customer.external_id, Order.number, Order.ordered_at)
+                .join(Customer, Customer.id == Order.customer_id).where(*mine))}
+            for order_id, line_id, line_no, sku, delivered in connection.execute(
+                    select(OrderLine.order_id, OrderLine.id, OrderLine.line_no, OrderLine.sku,
+                           OrderLine.delivered_quantity)
+                    .join(Order, Order.id == OrderLine.order_id).join(Customer, Customer.id == Order.customer_id)
+                    .where(*mine)):
+                order = orders.get(order_id)
+                if order is not None:  # else an order stored since the statement before: not read as a purchase
+                    purchases[(order[0], sku)].append([order[2], order[1], line_no, line_id, delivered])
         kept = set(session.execute(select(UnmatchedReturn.reference, UnmatchedReturn.line).where(
             UnmatchedReturn.merchant_id == merchant_id)).all())
         currency = session.scalar(select(Merchant.default_currency).where(Merchant.id == merchant_id))
@@ -131,14 +138,12 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
     ordered = sorted(by_invoice, key=lambda inv: (when[inv], inv))
     progress(0, len(cases))
     for chunk in _chunks(ordered, CASE_CHUNK):
+        items = [(invoice, when[invoice], number, lines) for invoice in chunk for number, lines in by_invoice[invoice]]
         with db.transaction() as session:
-            merchant = session.get(Merchant, merchant_id)  # held, so the identity map keeps it for open_case
-            for invoice in chunk:
-                for number, lines in by_invoice[invoice]:
-                    _open_completed_return(session, merchant_id, invoice, when[invoice], number, lines)
-                    stats.cases_opened += 1
-                    progress(stats.cases_opened, len(cases))
-            del merchant
+            _open_completed_returns(session, merchant_id, items)
+        for _ in items:
+            stats.cases_opened += 1
+            progress(stats.cases_opened, len(cases))
     if unmatched:
         with db.transaction() as session:
             for chunk in _chunks(unmatched, 1000):
@@ -146,25 +151,32 @@ def open_uci_returns(db: Database, merchant_id: int, returns: list[ReturnLine], 
         stats.unmatched_kept = len(unmatched)
 
 
-def _open_completed_return(session, merchant_id: int, invoice: str, at: datetime, number: str,
-                           lines: dict[int, list]) -> None:
+def _open_completed_returns(session, merchant_id: int, items: list[tuple[str, datetime, str, dict[int, list]]]) -> None:
+    """Opens a completed return case for each (invoice, its date, order number, {line_no: [sku, quantity,
+    credited]}), in this order: opened by the import and taken through approve, receive, inspect, resolve and
+    close, all dated on the invoice date, as the workflow takes a case (written together: cases/batch.py)."""
     system = Actor(kind="system", role="system", merchant_id=merchant_id, name="import")
     warehouse = Actor(kind="system", role="warehouse", merchant_id=merchant_id, name="import")
-    data = CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
-                      description=f"Return invoice {invoice} (imported)", desired_outcome="refund",
-                      lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
-                             for no, (sku, qty, _credit) in sorted(lines.items())])
-    case = open_case(session, actor=system, data=data, created_at=at)
-    credits = [{"case_line_id": line.id, "case_id": case.id, "merchant_id": merchant_id, "amount": item[2],
-                "source": "credit_note"}
-               for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0), sorted(lines.items()),
-                                            strict=True) if item[2] is not None]
+    batch = Batch(session)
+    cases = batch.open(system, [
+        (CaseCreate(order=number, type=CaseType.RETURN_REFUND, channel=Channel.IMPORT, external_ref=invoice,
+                    description=f"Return invoice {invoice} (imported)", desired_outcome="refund",
+                    lines=[CaseLineCreate(line_no=no, sku=sku, quantity=qty)
+                           for no, (sku, qty, _credit) in sorted(lines.items())]), at)
+        for invoice, at, number, lines in items])
+    credits = []
+    for case, (_invoice, at, _number, lines) in zip(cases, items, strict=True):
+        credits += [{"case_line_id": line.id, "case_id": case.id, "merchant_id": merchant_id, "amount": item[2],
+                     "source": "credit_note"}
+                    for line, (_no, item) in zip(sorted(case.lines, key=lambda li: li.line_no or 0),
+                                                 sorted(lines.items()), strict=True) if item[2] is not None]
+        # The return happened on the invoice date: its whole history is dated then, not at import time.
+        for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
+                              ("resolve", system), ("close", system)):
+            batch.fire(case, action, actor, at=at)
+    batch.write()
     if credits:
-        session.execute(insert(ReturnCredit), credits)
-    # The return happened on the invoice date: its whole history is dated then, not at import time.
-    for action, actor in (("approve", system), ("receive", warehouse), ("inspect", warehouse),
-                          ("resolve", system), ("close", system)):
-        fire(session, case, action, actor, at=at)
+        session.connection().execute(insert(ReturnCredit.__table__), credits)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -105,11 +106,16 @@ def import_file(db: Database, *, file: Path, merchant_id: int | None, fmt: str =
     try:
         store = OrderStore(db, merchant_id, result, sink, new_merchant=new_merchant)
         returns: list[ReturnLine] = []
-        if fmt == "jsonl":
-            read_jsonl(file, store, merchant_code, on_progress, region)
-        else:
-            read_rows(file, fmt, store, default_currency, returns, on_progress, region)
-        store.flush()
+        try:
+            if fmt == "jsonl":
+                read_jsonl(file, store, merchant_code, on_progress, region)
+            else:
+                read_rows(file, fmt, store, default_currency, returns, on_progress, region)
+        except BaseException:
+            with suppress(Exception):  # the reading's error is the one to tell; the chunk before it still commits
+                store.wait()
+            raise
+        store.close()
         result.seconds = time.perf_counter() - started
         if fmt == "uci":
             _open_returns(db, store.merchant_id, returns, result, open_returns, on_cases)
@@ -141,8 +147,13 @@ def import_mapped(db: Database, *, file: Path, mapping, merchant: int | NewMerch
                                              zone=target.zone.key)), highlight=False)
             store = OrderStore(db, merchant if isinstance(merchant, int) else None, result, sink,
                                new_merchant=merchant if isinstance(merchant, NewMerchant) else None, session=session)
-            read_mapped(lambda: open_rows(file, mapping, encoding)[1], mapping, target, store, returns)
-            store.flush()
+            try:
+                read_mapped(lambda: open_rows(file, mapping, encoding)[1], mapping, target, store, returns)
+            except BaseException:
+                with suppress(Exception):  # the transaction rolls back once nothing writes in it any more
+                    store.wait()
+                raise
+            store.close()
     except Problem as exc:
         if sink.writer:
             sink.writer.writerow([exc.row or "", exc.text(lang), ""])

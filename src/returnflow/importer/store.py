@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,13 @@ class NewMerchant:
 
 class OrderStore:
     """Collects complete orders and writes them CHUNK_ORDERS at a time: one transaction per chunk, or all in the
-    caller's `session` (a mapped import: one transaction, rolled back whole if the import stops)."""
+    caller's `session` (a mapped import: one transaction, rolled back whole if the import stops).
+
+    A chunk's last steps (the statement that writes its lines from their stage, its products) and, in a
+    transaction of its own, its commit run on a thread of their own (_Tail) while the file is read on: they take
+    the database a second or so per chunk, during which neither SQLite's engine nor a PostgreSQL round trip holds
+    the interpreter. The next chunk waits for them, so chunks are written one after the other, in order; `close`
+    waits for the last, and whoever stops reading midway waits (`wait`) before going on."""
 
     def __init__(self, db: Database, merchant_id: int | None, result: ImportResult, sink: ErrorSink,
                  new_merchant: NewMerchant | None = None, session=None) -> None:
@@ -84,6 +92,7 @@ class OrderStore:
         self.result = result
         self.sink = sink
         self.ready: dict[str, OrderRecord] = {}
+        self.tail: _Tail | None = None
 
     def refuse(self, line: int, reason: str, raw: Any) -> None:
         self.result.bad_rows += 1
@@ -121,24 +130,75 @@ class OrderStore:
             self.flush()
 
     def flush(self) -> None:
+        """Writes the orders collected so far (their last steps may still be under way: `close`)."""
         if not self.ready:
             return
         orders = list(self.ready.values())
         self.ready = {}
+        self.wait()
         if self.session is not None:
-            existing = self._write(self.session, orders)
-        else:
-            with self.db.transaction() as session:
-                existing = self._write(session, orders)
+            later: list[Callable[[], None]] = []
+            existing = self._write(self.session, orders, later)
+            self.tail = _Tail(partial(self._rest, orders, existing, later))
+            return
+        chunk = self._chunk(orders)
+        next(chunk)  # written up to its last steps; they and the commit go on beside the reading
+        self.tail = _Tail(partial(next, chunk, None))
+
+    def wait(self) -> None:
+        """Waits for the chunk whose last steps are under way; raises what stopped them."""
+        if self.tail is None:
+            return
+        self.tail.join()  # if interrupted (Ctrl-C), the tail is still there to wait for
+        tail, self.tail = self.tail, None
+        if tail.error is not None:
+            raise tail.error
+
+    def close(self) -> None:
+        """Writes what is left and waits until it is written (committed, in a transaction of its own)."""
+        self.flush()
+        self.wait()
+
+    def _chunk(self, orders: list[OrderRecord]) -> Iterator[None]:
+        with self.db.transaction() as session:
+            later: list[Callable[[], None]] = []
+            existing = self._write(session, orders, later)
+            yield
+            for step in later:
+                step()
+        self._stored(orders, existing)
+
+    def _rest(self, orders: list[OrderRecord], existing: set[str], later: list[Callable[[], None]]) -> None:
+        for step in later:
+            step()
+        self._stored(orders, existing)
+
+    def _stored(self, orders: list[OrderRecord], existing: set[str]) -> None:
         self.result.orders_updated += len(existing)
         self.result.orders_inserted += len(orders) - len(existing)
         self.result.lines += sum(len(o.lines) for o in orders)
 
-    def _write(self, session, orders: list[OrderRecord]) -> set[str]:
+    def _write(self, session, orders: list[OrderRecord], later: list[Callable[[], None]]) -> set[str]:
         if self.merchant_id is None:
             self.merchant_id = self.new_merchant.create(session)
         numbers = [o.number for o in orders]
         existing = set(session.scalars(select(Order.number).where(
             Order.merchant_id == self.merchant_id, Order.number.in_(numbers))))
-        upsert_orders(session, merchant_id=self.merchant_id, orders=orders)
+        upsert_orders(session, merchant_id=self.merchant_id, orders=orders, later=later)
         return existing
+
+
+class _Tail(threading.Thread):
+    """Runs the rest of a chunk's writing, keeping what stopped it for the reader's thread to raise."""
+
+    def __init__(self, rest: Callable[[], object]) -> None:
+        super().__init__(name="order-import-tail", daemon=True)
+        self.rest = rest
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.rest()
+        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread (OrderStore.wait)
+            self.error = exc

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,12 +30,16 @@ def _chunks(items: Sequence, size: int = CHUNK):
         yield items[start:start + size]
 
 
-def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderRecord]) -> dict[str, int]:
-    """Inserts or updates orders by number (never duplicates); returns {number: order id}."""
+def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderRecord],
+                  later: list[Callable[[], None]] | None = None) -> dict[str, int]:
+    """Inserts or updates orders by number (never duplicates); returns {number: order id}.
+
+    With `later`, the last steps (the statement that writes the lines from their stage, the products, and the
+    removal of lines a re-imported order no longer has) are appended to it instead of run: the caller runs them, in
+    this transaction, while it does something else (an import reads its next orders meanwhile)."""
     if not orders:
         return {}
     customer_ids = _upsert_customers(session, merchant_id, orders)
-    _upsert_products(session, merchant_id, orders)
 
     numbers = [o.number for o in orders]
     existing: set[str] = set()
@@ -77,10 +82,20 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
                               line.serial_numbers, line.image_url,
                               json.dumps(line.variants, ensure_ascii=False) if line.variants else None,
                               line.kind))
-    if line_rows:
-        _upsert_lines(session, line_rows)
+    steps = [_upsert_lines(session, line_rows)] if line_rows else []
+    steps.append(partial(_upsert_products, session, merchant_id, orders))  # nothing above needs them
+    if existing:
+        steps.append(lambda: _drop_lost_lines(session, orders, ids, existing))
+    if later is None:
+        for step in steps:
+            step()
+    else:
+        later.extend(steps)
+    return ids
 
-    # Re-imported orders may have lost lines; drop those nobody has claimed in a case.
+
+def _drop_lost_lines(session: Session, orders: Sequence[OrderRecord], ids: dict[str, int], existing: set[str]) -> None:
+    """Re-imported orders may have lost lines; drops those nobody has claimed in a case."""
     kept = {(ids[o.number], line.line_no) for o in orders if o.number in existing for line in o.lines}
     stale: list[int] = []
     for chunk in _chunks([ids[n] for n in existing]):
@@ -91,7 +106,6 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
     for chunk in _chunks(stale):
         session.execute(delete(OrderLine).where(
             OrderLine.id.in_(chunk), *(~exists().where(column == OrderLine.id) for column in referrers)))
-    return ids
 
 
 def _referrers() -> list:
@@ -113,6 +127,8 @@ RAW_JSON = LINE_COLUMNS.index("serial_numbers")
 def _raw(row: tuple, sqlite_: bool) -> tuple:
     """A row for the driver-level paths, which skip the column types: JSON as text, and on SQLite times as the
     naive UTC text SQLAlchemy itself writes there."""
+    if row[RAW_JSON] is None and (not sqlite_ or (row[RAW_AT[0]] is None and row[RAW_AT[1]] is None)):
+        return row  # nothing to convert (most lines)
     out = list(row)
     if out[RAW_JSON] is not None:
         out[RAW_JSON] = json.dumps(out[RAW_JSON])
@@ -124,8 +140,9 @@ def _raw(row: tuple, sqlite_: bool) -> tuple:
 COPY_FROM = 200  # PostgreSQL: from this many lines on, COPY into a staging table beats parameter batches
 
 
-def _upsert_lines(session: Session, rows: list[tuple]) -> None:
-    """Inserts or updates order lines by (order_id, line_no), skipping the ORM's per-row parameter work."""
+def _upsert_lines(session: Session, rows: list[tuple]) -> Callable[[], None]:
+    """Inserts or updates order lines by (order_id, line_no), skipping the ORM's per-row parameter work: stages
+    them and returns the step that writes them (or writes them, returning a step with nothing left to do)."""
     connection = session.connection()
     names = ", ".join(LINE_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in LINE_COLUMNS[2:])
@@ -137,19 +154,42 @@ def _upsert_lines(session: Session, rows: list[tuple]) -> None:
         with cursor.copy(f"COPY order_lines_stage ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(_raw(row, False))
-        cursor.execute(f"INSERT INTO order_lines ({names}) SELECT {names} FROM order_lines_stage {conflict}")
-        cursor.execute("DELETE FROM order_lines_stage")
-        cursor.close()
-        return
+        return partial(_from_stage, cursor, f"INSERT INTO order_lines ({names}) SELECT {names} FROM order_lines_stage "
+                                            f"{conflict}")
     if connection.dialect.name == "sqlite":
+        # Staged, then written by one INSERT ... SELECT: the search index's trigger (FTS5, migration 0017) then
+        # runs inside a single statement, and FTS5 writes its pending terms once per statement instead of once
+        # per row (an executemany here spent 5 times longer in the index than in the table, and wrote as much).
+        # The stage's columns have no type, so each value reaches order_lines as it was given.
         marks = ", ".join("?" * len(LINE_COLUMNS))
-        connection.exec_driver_sql(f"INSERT INTO order_lines ({names}) VALUES ({marks}) {conflict}",
-                                   [_raw(row, True) for row in rows])
-        return
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS order_lines_stage ({names})")
+            cursor.executemany(f"INSERT INTO order_lines_stage ({names}) VALUES ({marks})",
+                               [_raw(row, True) for row in rows])
+        except BaseException:
+            cursor.close()
+            raise
+        return partial(_from_stage, cursor, f"INSERT INTO order_lines ({names}) SELECT {names} FROM order_lines_stage "
+                                            f"ORDER BY rowid {conflict}")
     stmt = _insert(session, OrderLine.__table__)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["order_id", "line_no"], set_={c: stmt.excluded[c] for c in LINE_COLUMNS[2:]}),
         [dict(zip(LINE_COLUMNS, row)) for row in rows])
+    return _nothing
+
+
+def _from_stage(cursor, statement: str) -> None:
+    """Writes the staged lines (`statement`) and empties the stage."""
+    try:
+        cursor.execute(statement)
+        cursor.execute("DELETE FROM order_lines_stage")
+    finally:
+        cursor.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _upsert_customers(session: Session, merchant_id: int, orders: Sequence[OrderRecord]) -> dict[str, int]:
