@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from returnflow.auth.service import issue_token
 from returnflow.auth.models import User
 from returnflow.db import Database
-from returnflow.schema import migrate
+from tests.conftest import migrated_sqlite
 from tests.support.world import make_order, make_shop
 
 # Examples per operation and generation mode; RETURNFLOW_FUZZ_EXAMPLES raises it for a longer hunt.
@@ -37,8 +37,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def database(tmp_path_factory) -> Iterator[Database]:
     """SQLite only: the fuzz run is long, and its backend-dependent inputs are tested on both in test_bad_input."""
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
-    migrate(db)
+    db = migrated_sqlite(tmp_path_factory, tmp_path_factory.mktemp("fuzz") / "fuzz.db")
     yield db
     db.dispose()
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from returnflow.config import Settings
-from returnflow.db import Database
-from returnflow.schema import migrate
+from tests.conftest import migrated_sqlite
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
@@ -38,8 +37,7 @@ def live(tmp_path_factory):
     from returnflow.caches import forget_all
 
     folder = tmp_path_factory.mktemp("live")
-    db = Database(f"sqlite:///{folder / 'live.db'}")
-    migrate(db)
+    db = migrated_sqlite(tmp_path_factory, folder / "live.db")
     forget_all()
     app = create_app(Settings(data_dir=folder / "data", database_url="unused"), db=db)
     app.state.code_channels = frozenset({"email", "sms"})  # the journeys read the codes from the outbox
