@@ -303,7 +303,7 @@ class Seeded:
 def seed(url: str, n_orders: int) -> Seeded:
     from returnflow.actor import Actor
     from returnflow.auth.service import create_user, issue_token
-    from returnflow.logistics.service import save_address
+    from returnflow.logistics.addresses import save_address
     from returnflow.db import Database
     from returnflow.merchants.models import Merchant
     from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
