@@ -23,6 +23,7 @@ from returnflow.config import Settings
 from returnflow.db import Database
 from returnflow.schema import migrate
 from tests.support.isolation import TableEmptier
+from tests.support.schedule import longest_first
 
 # Tests only: argon2 at its cheapest cost, so each shop fixture does not spend ~0.7 s hashing demo passwords.
 # A hash records its own parameters, so hashes made here still verify in a server process at the real cost.
@@ -270,12 +271,7 @@ def client(app):
         yield c
 
 
-# Modules that take minutes start first: under pytest-xdist (whole modules per worker, in collection order) no worker
-# is then left finishing one of them alone while the other has nothing left to do.
-LONGEST_FIRST = ("tests/integration/test_uci_full_postgres.py", "tests/api/test_api_fuzz.py",
-                 "tests/integration/test_uci_full_sqlite.py", "tests/integration/test_derivation.py")
-
-
 def pytest_collection_modifyitems(config, items) -> None:
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    """Modules that take longest start first (tests/support/schedule.py): under pytest-xdist (whole modules per
+    worker, taken off one queue in this order) no worker is then left finishing a long module alone at the end."""
+    longest_first(items)
