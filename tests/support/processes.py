@@ -313,13 +313,14 @@ def locale_encoding() -> str:
 
 
 def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
-                   timeout: float | None = None, input: str | None = None,
-                   check: bool = False) -> subprocess.CompletedProcess[str]:
+                   timeout: float | None = None, input: str | bytes | None = None, text: bool = True,
+                   check: bool = False) -> subprocess.CompletedProcess:
     """`returnflow ARGS` (the console script, as an operator runs it) to its end, as
     `subprocess.run([returnflow, *args], env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True,
-    text=True, check=check)` would, in a process forked from a server that imported the command once: stdout and
+    text=text, check=check)` would, in a process forked from a server that imported the command once: stdout and
     stderr apart, stdin empty (or `input`), the exit status (negative: the signal that ended it). On timeout the
     process group is killed (SIGKILL) and subprocess.TimeoutExpired raised, with the output so far."""
+    decode = _text if text else bytes
     env = dict(os.environ if env is None else env)
     cwd = os.getcwd() if cwd is None else os.fspath(cwd)
     if not os.path.isdir(cwd):
@@ -328,7 +329,7 @@ def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None,
     server = pool.server_for(env)
     stdin, stdout, stderr = pool.files()
     if input:
-        stdin.write_bytes(input.encode(locale_encoding()))
+        stdin.write_bytes(input.encode(locale_encoding()) if isinstance(input, str) else input)
     child = server.spawn(list(args), stdout=stdout, stderr=stderr, stdin=stdin if input else None, env=env, cwd=cwd)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
@@ -343,10 +344,10 @@ def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None,
                 except ProcessLookupError:
                     pass
                 child.wait()
-                raise subprocess.TimeoutExpired(child.args, timeout, output=_text(stdout.read_bytes()),
-                                                stderr=_text(stderr.read_bytes()))
-        done = subprocess.CompletedProcess(child.args, child.returncode, _text(stdout.read_bytes()),
-                                           _text(stderr.read_bytes()))
+                raise subprocess.TimeoutExpired(child.args, timeout, output=decode(stdout.read_bytes()),
+                                                stderr=decode(stderr.read_bytes()))
+        done = subprocess.CompletedProcess(child.args, child.returncode, decode(stdout.read_bytes()),
+                                           decode(stderr.read_bytes()))
     finally:
         for path in (stdin, stdout, stderr):
             path.unlink(missing_ok=True)
