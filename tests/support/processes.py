@@ -307,9 +307,10 @@ def _text(data: bytes) -> str:
 
 
 def locale_encoding() -> str:
+    """What subprocess's text mode decodes with (io.TextIOWrapper's default: UTF-8 in Python's UTF-8 mode)."""
     import locale
 
-    return locale.getencoding() if hasattr(locale, "getencoding") else locale.getpreferredencoding(False)
+    return locale.getpreferredencoding(False)
 
 
 def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
@@ -319,7 +320,14 @@ def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None,
     `subprocess.run([returnflow, *args], env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True,
     text=text, check=check)` would, in a process forked from a server that imported the command once: stdout and
     stderr apart, stdin empty (or `input`), the exit status (negative: the signal that ended it). On timeout the
-    process group is killed (SIGKILL) and subprocess.TimeoutExpired raised, with the output so far."""
+    process group is killed (SIGKILL) and subprocess.TimeoutExpired raised, with the output so far.
+
+    The console script, not `python -m returnflow.cli`: the same typer app, but click names the program in usage
+    lines after sys.argv[0] and __main__ ("returnflow" here, "python -m returnflow.cli" there), and sys.path[0] is
+    the script's directory, not the working directory. The environment and directory given are the child's; the
+    server it is forked from is the one started with the same values of what the import read (see ReturnflowRunner).
+    Output goes to files, not pipes: a grandchild left running does not hold the call up as it would
+    subprocess.run's."""
     decode = _text if text else bytes
     env = dict(os.environ if env is None else env)
     cwd = os.getcwd() if cwd is None else os.fspath(cwd)
@@ -336,7 +344,7 @@ def run_returnflow(args: Sequence[str], *, env: Mapping[str, str] | None = None,
         while True:
             # in slices, so that other threads can use the server meanwhile
             left = 0.5 if deadline is None else min(0.5, max(0.0, deadline - time.monotonic()))
-            if child.poll() is not None or child._wait(left):
+            if child._wait(left):
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 try:
