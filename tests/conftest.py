@@ -23,6 +23,7 @@ from returnflow.config import Settings
 from returnflow.db import Database
 from returnflow.schema import migrate
 from tests.support.isolation import TableEmptier
+from tests.support.processes import close_runner
 from tests.support.schedule import longest_first
 
 # Tests only: argon2 at its cheapest cost, so each shop fixture does not spend ~0.7 s hashing demo passwords.
@@ -275,3 +276,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Modules that take longest start first (tests/support/schedule.py): under pytest-xdist (whole modules per
     worker, taken off one queue in this order) no worker is then left finishing a long module alone at the end."""
     longest_first(items)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """The fork servers of run_returnflow (tests/support/processes.py) end with the test process's session."""
+    close_runner()

@@ -8,8 +8,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -24,6 +22,7 @@ from returnflow.money import to_minor
 from returnflow.orders.models import Product
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
+from tests.support.processes import run_returnflow
 from tests.support.world import make_shop, platform_token
 
 pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
@@ -363,21 +362,21 @@ def test_dashboard_json_and_page(app, client, world):
 
 def test_cli_report_prints_the_same_figures(db, world, tmp_path):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
-    cli = [sys.executable, "-m", "returnflow.cli", "report"]
-    out = subprocess.run(cli + ["return-rate", "--merchant", "shop", "--from", "2026-10-01", "--to", "2026-10-31",
-                                "--by", "country", "--format", "json"], env=env, capture_output=True, text=True,
-                         timeout=120)
+
+    def cli(*args):
+        return run_returnflow(["report", *args], env=env, timeout=120)
+
+    out = cli("return-rate", "--merchant", "shop", "--from", "2026-10-01", "--to", "2026-10-31", "--by", "country",
+              "--format", "json")
     assert out.returncode == 0, out.stderr
     rows = {r["key"]: r for r in json.loads(out.stdout)["rows"]}
     assert rows["US"]["value_returned"] == "200.00"
     xlsx = tmp_path / "top.xlsx"
-    made = subprocess.run(cli + ["top_returns", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "xlsx",
-                                 "--out", str(xlsx)], env=env, capture_output=True, text=True, timeout=120)
+    made = cli("top_returns", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "xlsx", "--out", str(xlsx))
     assert made.returncode == 0 and xlsx.stat().st_size > 0
-    bad = subprocess.run(cli + ["trend", "--from", "2026-11-01", "--to", "2026-10-01"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = cli("trend", "--from", "2026-11-01", "--to", "2026-10-01")
     assert bad.returncode == 2 and "from" in bad.stdout
-    assert "return_rate" in subprocess.run(cli + ["list"], env=env, capture_output=True, text=True).stdout
+    assert "return_rate" in cli("list").stdout
 
 
 

@@ -11,8 +11,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,6 +30,7 @@ from returnflow.merchants.clock import DEFAULT_ZONE
 from returnflow.sla.models import Timer
 from tests.support.flows import open_for, run
 from tests.support.money import inspected_case, paid_order, refund_only_case
+from tests.support.processes import run_returnflow
 from tests.support.world import make_shop
 
 pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
@@ -269,13 +268,11 @@ def test_cli_prints_the_new_reports(db, world):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
     # The range is this process's last 90 days: the CLI process keeps the machine's clock when the test's is ahead.
     days = ["--from", (datetime.now(ZoneInfo(DEFAULT_ZONE)) - timedelta(days=90)).date().isoformat(), "--to", today()]
-    out = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "money", "--merchant", "shop",
-                          "--format", "json", *days], env=env, capture_output=True, text=True, timeout=120)
+    out = run_returnflow(["report", "money", "--merchant", "shop", "--format", "json", *days], env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     shop = world[0]
     assert json.loads(out.stdout)["totals"]["CNY"]["compensation"] == "15.50"
-    table = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "sla", "--merchant", shop.code, *days],
-                           env=env, capture_output=True, text=True, timeout=120)
+    table = run_returnflow(["report", "sla", "--merchant", shop.code, *days], env=env, timeout=120)
     assert table.returncode == 0 and "review" in table.stdout
 
 

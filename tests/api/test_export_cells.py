@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -22,6 +20,7 @@ from returnflow.importer import run_import
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
 from tests.support.portal import sign_in_staff
+from tests.support.processes import run_returnflow
 from tests.support.world import make_shop
 
 # What an attacker types as a SKU, a product description or a customer name, and how it must come out.
@@ -91,9 +90,8 @@ def test_console_export_of_customer_names_is_defused(app, client, world):
 
 def test_cli_csv_report_is_defused(db, world):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url}
-    out = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "return_rate", "--merchant", "shop",
-                          "--from", OCT["from"], "--to", OCT["to"], "--by", "sku", "--format", "csv"],
-                         env=env, capture_output=True, timeout=120)
+    out = run_returnflow(["report", "return_rate", "--merchant", "shop", "--from", OCT["from"], "--to", OCT["to"],
+                          "--by", "sku", "--format", "csv"], env=env, timeout=120, text=False)
     assert out.returncode == 0, out.stderr
     header, *rows = csv_rows(out.stdout)
     assert sorted(r[0] for r in rows) == sorted(DEFUSED.values())

@@ -26,7 +26,7 @@ from returnflow.notify.config import DeliverySettings
 from returnflow.cases.models import WebhookEndpoint
 from tests.support.fake_receiver import fake_receiver
 from tests.support.portal import csrf_of, sign_in_staff
-from tests.support.processes import fake_http, requests_seen
+from tests.support.processes import fake_http, requests_seen, run_returnflow
 from tests.support.world import make_order, make_shop
 
 T0 = datetime(2030, 1, 1, 2, 0, tzinfo=timezone.utc)  # after everything the tests write at the real now
@@ -219,8 +219,6 @@ def test_a_name_that_resolves_to_a_forbidden_address_when_called_is_refused_then
 
 def test_a_provider_url_is_refused_when_called_and_when_a_server_or_worker_starts(client, db, tmp_path):
     import os
-    import subprocess
-    import sys
 
     shop = make_shop(db)
     with db.transaction() as s:
@@ -237,8 +235,7 @@ def test_a_provider_url_is_refused_when_called_and_when_a_server_or_worker_start
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
            "COLUMNS": "300", "RETURNFLOW_SMS_URL": f"http://{LINK_LOCAL_V4}/sms",
            "RETURNFLOW_PAY_HTTP_URL": f"http://[{PRIVATE_V6 + 4}]/pay"}
-    done = subprocess.run([sys.executable, "-m", "returnflow.cli", "worker", "--once"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = run_returnflow(["worker", "--once"], env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     said = " ".join(done.stdout.split())
     assert "RETURNFLOW_SMS_URL points at a link-local address" in said

@@ -23,7 +23,7 @@ from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
 from returnflow.notify.models import InAppMessage
 from tests.support.portal import csrf_of, png, sign_in_customer, sign_in_staff
-from tests.support.processes import fake_http, requests_seen, smtp_server
+from tests.support.processes import fake_http, requests_seen, run_returnflow, smtp_server
 from tests.support.returns import case_awaiting_return, shop_with_warehouse
 
 pytestmark = pytest.mark.slow  # an SMTP server process per module
@@ -303,8 +303,6 @@ def test_the_visibility_field_is_checked_and_a_refusal_changes_nothing(client, d
 
 def test_the_customers_copy_from_the_command_line_leaves_internal_items_out(client, db, tmp_path):
     import os
-    import subprocess
-    import sys
 
     from tests.support.flows import run
     from tests.support.money import paid_order, refund_only_case
@@ -319,8 +317,7 @@ def test_the_customers_copy_from_the_command_line_leaves_internal_items_out(clie
         "route": "balance", "consent": {"channel": "phone", "statement": "fine"}})
     run(db, case, "close", shop.actors["agent"])
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, "-m", "returnflow.cli", "audit", "archive", case, "--customer", "--out",
-                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    done = run_returnflow(["audit", "archive", case, "--customer", "--out", str(tmp_path)], env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     copy = zipfile.ZipFile(tmp_path / f"{case}-customer.zip")
     assert f"{case}/vouchers.json" not in copy.namelist() and f"{case}/chain.json" not in copy.namelist()

@@ -4,8 +4,6 @@ step-time report read from it equals the one computed from the raw events."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +17,7 @@ from returnflow.cases.schemas import CaseCreate, CaseLineCreate
 from returnflow.cases.service import open_case
 from returnflow.cases.workflow import fire
 from tests.support.flows import open_for, run
+from tests.support.processes import run_returnflow
 from tests.support.world import make_order, make_shop
 
 pytestmark = pytest.mark.clock  # depends on today's date: also run a year ahead (scripts/test)
@@ -85,13 +84,11 @@ def test_summary_follows_every_event_and_the_report_equals_the_raw_events(db):
         session.execute(update(rollup.STEPS_TABLE).values(decision_at=None))
     with db.read() as session:
         assert len(rollup.differences(session)) == 3
-    drift = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "rollup-check"], env=env,
-                           capture_output=True, text=True, timeout=120)
+    drift = run_returnflow(["report", "rollup-check"], env=env, timeout=120)
     assert drift.returncode == 1 and "rollup-rebuild" in drift.stdout
     with db.transaction() as session:
         assert rollup.rebuild(session) == 4
     with db.read() as session:
         assert rollup.differences(session) == []
-    check = subprocess.run([sys.executable, "-m", "returnflow.cli", "report", "rollup-check"], env=env,
-                           capture_output=True, text=True, timeout=120)
+    check = run_returnflow(["report", "rollup-check"], env=env, timeout=120)
     assert check.returncode == 0 and "equals the events" in check.stdout

@@ -4,20 +4,18 @@ event — changed, deleted or inserted — even when someone bypasses the databa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 from sqlalchemy import text
 
 from returnflow.refunds.gateways import GatewaySettings  # noqa: F401  (the app and its hooks are importable)
 from tests.support.flows import open_for, run
+from tests.support.processes import run_returnflow
 from tests.support.world import make_order, make_shop
 
 
 def _verify(db, *args):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "returnflow.cli", "audit", "verify", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_returnflow(["audit", "verify", *args], env=env, timeout=120)
 
 
 def _bypass(db, statement: str) -> None:

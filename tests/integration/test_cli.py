@@ -1,4 +1,8 @@
-"""The `returnflow` command as an operator uses it: demo, migrate, cases, workflow, serve — real processes."""
+"""The `returnflow` command as an operator uses it: demo, migrate, cases, workflow, serve — real processes.
+
+Commands that run to their end are processes forked from a server that imported the command once
+(tests/support/processes.py: run_returnflow); test_the_console_script_runs_as_a_process_like_its_forks starts the
+console script itself, and `serve` runs as `python -m returnflow.cli`."""
 
 from __future__ import annotations
 
@@ -15,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PG_UP, create_pg_database, drop_pg_database
+from tests.support.processes import RETURNFLOW, run_returnflow
 
 CLI = [sys.executable, "-m", "returnflow.cli"]
 
 
 def run_cli(env, *args, check=True):
-    result = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=120,
-                            input="")
+    """`returnflow ARGS` to its end (forked: run_returnflow), its stdin empty."""
+    result = run_returnflow(list(args), env=env, timeout=120, input="")
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -66,6 +71,20 @@ def test_help_explains_every_command(cli_env):
     for command in ("serve", "migrate", "demo", "import-orders", "cases", "users", "workflow"):
         assert command in top
     assert "--workers" in run_cli(cli_env, "serve", "--help").stdout
+
+
+def test_the_console_script_runs_as_a_process_like_its_forks(tmp_path):
+    """The real entry point, started as operators start it: what the forks of the other tests stand for."""
+    env = {**os.environ, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env.pop("RETURNFLOW_DATABASE_URL", None)
+    real = subprocess.run([str(RETURNFLOW), "--help"], env=env, capture_output=True, text=True, timeout=120, input="")
+    forked = run_returnflow(["--help"], env=env, timeout=120, input="")
+    assert real.returncode == 0 and "Usage: returnflow [OPTIONS] COMMAND" in real.stdout, real.stdout + real.stderr
+    assert (real.returncode, real.stdout, real.stderr) == (forked.returncode, forked.stdout, forked.stderr)
+    made = subprocess.run([str(RETURNFLOW), "migrate"], env=env, capture_output=True, text=True, timeout=120,
+                          input="")
+    assert made.returncode == 0 and (tmp_path / "data" / "returnflow.db").exists(), made.stdout + made.stderr
+    assert "schema is current" in run_cli(env, "migrate").stdout
 
 
 def test_users_and_tokens(cli_env):

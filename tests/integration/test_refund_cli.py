@@ -5,19 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
 
 from returnflow.db import utcnow
 from returnflow.refunds.ledger import period_of
 from tests.support.money import paid_order, refund_only_case
+from tests.support.processes import run_returnflow
 from tests.support.world import make_shop
 
 
 def _cli(db, *args):
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "returnflow.cli", "money", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_returnflow(["money", *args], env=env, timeout=120)
 
 
 def test_vouchers_export_and_reconcile_from_the_command_line(client, db, tmp_path):
@@ -55,8 +53,7 @@ def test_audit_archive_from_the_command_line(client, db, tmp_path):
         "route": "balance", "consent": {"channel": "phone", "statement": "fine"}})
     run(db, case, "close", shop.actors["agent"])
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "returnflow.cli", "audit", "archive", case, "--out",
-                             str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    result = run_returnflow(["audit", "archive", case, "--out", str(tmp_path)], env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     names = zipfile.ZipFile(tmp_path / f"{case}.zip").namelist()
     assert f"{case}/summary.pdf" in names and f"{case}/vouchers.json" in names

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import select, update
 
 from returnflow.cases.models import OutboxMessage
+from tests.support.processes import run_returnflow
 from tests.support.world import make_order, make_shop
 
 
 def cli(db, tmp_path, *args) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).parent / "returnflow"
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "RETURNFLOW_DATA_DIR": str(tmp_path / "data"),
            "RETURNFLOW_SMTP_HOST": ""}
-    return subprocess.run([str(script), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return run_returnflow(list(args), env=env, cwd=tmp_path, timeout=120)
 
 
 def test_the_worker_reports_its_lag_and_dead_letters_can_be_listed_and_replayed(client, db, tmp_path):
