@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -50,6 +51,15 @@ from .web import JSON, error_response, validation_response
 def _refusal(request: Request, exc: Refused):
     """How the input guard answers a refusal: the styled page for a page, else the API's JSON error."""
     return error_page(request, exc) if is_page(request) else error_response(request, exc)
+
+
+def served_app() -> FastAPI:
+    """The app `returnflow serve` runs (uvicorn's factory, in each worker process): create_app's, then what the
+    process keeps for good (modules, the wiring, the app and its routes) leaves the garbage collector's view, so
+    the collections that requests set off walk only what requests make."""
+    made = create_app()
+    gc.freeze()
+    return made
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:

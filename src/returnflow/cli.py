@@ -3,6 +3,7 @@ the sub-commands of each area (money, merchants, marketplace, audit, outbox, tra
 
 from __future__ import annotations
 
+import gc
 import os
 
 from pathlib import Path
@@ -62,6 +63,9 @@ def _wired(ctx: typer.Context) -> None:
     """Every command runs with the whole wiring installed (returnflow/bootstrap.py), printing on `console`."""
     bootstrap()
     ctx.obj = console
+    # What the command keeps for its whole life (modules, the wiring) leaves the garbage collector's view: a full
+    # collection, and the one at exit, no longer walks it (~0.35 s of a short command's ~1.8 s).
+    gc.freeze()
 
 
 def _db() -> Database:
@@ -135,7 +139,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     if worker:
         start_in_background(db.url)
     console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
-    uvicorn.run("returnflow.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("returnflow.app:served_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
 
 
