@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
@@ -121,11 +122,12 @@ def database(request, tmp_path_factory, databases) -> Database:
     return db
 
 
+TEMPLATES: dict[str, Path] = {}  # backend -> this test process's migrated file that migrated_sqlite copies
+
+
 def migrated_sqlite(tmp_path_factory, path: Path) -> Database:
     """A SQLite database at `path` at the current schema: a copy of one this test process migrated once (Alembic
     runs ~0.5 s per database; a copy takes milliseconds). The copy is SQLite's online backup, page for page."""
-    import sqlite3
-
     template = TEMPLATES.get("sqlite")
     if template is None:
         template = tmp_path_factory.getbasetemp() / f"template-{WORKER}.db"
@@ -140,9 +142,6 @@ def migrated_sqlite(tmp_path_factory, path: Path) -> Database:
         source.close()
         target.close()
     return Database(f"sqlite:///{path}")
-
-
-TEMPLATES: dict[str, Path] = {}
 
 
 KEEP = {"reasons", "alembic_version"}
