@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import os
 
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -35,6 +37,7 @@ from .importer import run_import
 from .importer.history import run_history
 from .importer.reviews import run_reviews
 from .actor import Actor
+from .merchants.clock import zone_of
 from .merchants.models import Merchant
 from .cases.service import list_cases, get_case
 from .cases.views import STATE_LABELS, present
@@ -220,6 +223,11 @@ def _cli_actor(merchant: str | None):
     return Actor(kind="staff", role="admin", merchant_id=m.id, name="cli")
 
 
+def _on_clock(at: datetime, zone: ZoneInfo) -> datetime:
+    """An instant on the merchant's clock, as every page and export shows it (stored times are UTC)."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)).astimezone(zone)
+
+
 @cases_app.command("list")
 def cases_list(merchant: str | None = typer.Option(None, help="Only this merchant"),
                state: list[str] = typer.Option([], help="Filter by state (repeatable)"),
@@ -237,7 +245,7 @@ def cases_list(merchant: str | None = typer.Option(None, help="Only this merchan
         for c in rows:
             table.add_row(c.number, c.type, c.channel, f"{c.state} {STATE_LABELS[c.state]['zh-CN']}",
                           c.reason_code or "", str(sum(line.quantity for line in c.lines)),
-                          c.created_at.strftime("%Y-%m-%d %H:%M"))
+                          _on_clock(c.created_at, zone_of(session, c.merchant_id)).strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
@@ -252,6 +260,7 @@ def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merc
             console.print(f"[red]case {number} not found[/red]")
             raise typer.Exit(1) from None
         body = present(session, [case], actor, detail=True)[0]
+        zone = zone_of(session, case.merchant_id)
     console.print(f"[bold]{body['number']}[/bold]  {body['type']}  {body['state']} "
                   f"({body['state_label']['zh-CN']} / {body['state_label']['en']})  order {body['order']}  "
                   f"version {body['version']}")
@@ -268,7 +277,7 @@ def cases_show(number: str, merchant: str | None = typer.Option(None, help="Merc
     for col in ("#", "at", "action", "from → to", "by", "payload"):
         events.add_column(col)
     for e in body["timeline"]:
-        events.add_row(str(e["seq"]), e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["action"],
+        events.add_row(str(e["seq"]), _on_clock(e["at"], zone).strftime("%Y-%m-%d %H:%M:%S"), e["action"],
                        f"{e['from_state'] or '-'} → {e['to_state']}", e["actor"]["name"] or e["actor"]["id"],
                        str(e["payload"])[:60])
     console.print(events)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -59,6 +60,14 @@ def test_demo_then_cases_list_and_show(cli_env):
     number = next(word for word in listing.split() if word.startswith("AS"))
     shown = run_cli(cli_env, "cases", "show", number).stdout
     assert number in shown and "timeline" in shown and "open" in shown
+    # One clock per merchant: a case is numbered by the day on the shop's clock (Asia/Shanghai), and the listing's
+    # "created" and the timeline show that same clock, not UTC (they differed from 16:00 to 24:00 UTC).
+    for row in listing.splitlines():
+        found = re.search(r"(AS(\d{6})\d{4}).*?(\d{4})-(\d{2})-(\d{2}) \d{2}:\d{2}", row)
+        if found:
+            assert found.group(2) == found.group(3)[2:] + found.group(4) + found.group(5), row
+    opened = re.search(r"(\d{4})-(\d{2})-(\d{2}) \d{2}:\d{2}:\d{2} │ open", shown)
+    assert opened and number[2:8] == opened.group(1)[2:] + opened.group(2) + opened.group(3), shown
     missing = run_cli(cli_env, "cases", "show", "AS000", check=False)
     assert missing.returncode == 1 and "not found" in missing.stdout
     only_acme = run_cli(cli_env, "cases", "list", "--merchant", "acme").stdout
