@@ -265,7 +265,7 @@ def app(db: Database, settings: Settings):
 
 @pytest.fixture
 def client(app):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     with TestClient(app) as c:
         yield c

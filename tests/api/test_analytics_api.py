@@ -329,7 +329,7 @@ def test_dashboard_json_and_page(app, client, world):
         drilled = client.get("/api/v1/analytics/cases", headers=shop.headers(role), params={**OCT, "source": "money"})
         assert drilled.status_code == 403, role
     # The page lives in the staff console: the console's cookie session, managers only, its language.
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.portal import sign_in_staff
 
@@ -397,7 +397,7 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,}){2,}")  # thr
 
 
 def test_a_traditional_chinese_manager_reads_titles_notes_and_definitions_from_the_catalogs(app, client, world):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from returnflow.i18n import SUPPORTED
     from tests.support.portal import sign_in_staff

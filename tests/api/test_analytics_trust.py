@@ -10,7 +10,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from returnflow.analytics.words import duration

@@ -64,7 +64,7 @@ def call(app) -> Iterator[Callable[[Case], Response]]:
 
 
 def client_call(app, method: str, url: str, token: str, body: dict) -> dict:
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     answer = TestClient(app).request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code < 300, answer.text

@@ -139,7 +139,7 @@ PAGE_CASES = [
 
 @pytest.mark.parametrize("name,url,form,field", PAGE_CASES, ids=[c[0] for c in PAGE_CASES])
 def test_pages_refuse_nul_with_their_styled_page_and_write_nothing(db, app, shop, name, url, form, field):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     browser = TestClient(app, headers=EN)
     browser.get("/p/shop/")
@@ -154,7 +154,7 @@ def test_pages_refuse_nul_with_their_styled_page_and_write_nothing(db, app, shop
 
 
 def test_a_page_query_with_nul_gets_the_styled_page_in_chinese(app, shop):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     answer = TestClient(app, headers=ZH).get("/p/shop/verify?c=%00")
     assert answer.status_code == 422
@@ -163,7 +163,7 @@ def test_a_page_query_with_nul_gets_the_styled_page_in_chinese(app, shop):
 
 
 def test_a_word_where_a_page_expects_an_id_gets_the_styled_page(app, shop):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     answer = TestClient(app, headers=EN).get("/p/shop/cases/R-1/files/photo")
     assert answer.status_code == 422

@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.demo import DEFAULT_PASSWORD, load
 from tests.support.portal import sign_in_staff

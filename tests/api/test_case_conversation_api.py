@@ -6,7 +6,7 @@ field in the caller's language; a refusal changes nothing. On SQLite and Postgre
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage

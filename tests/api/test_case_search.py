@@ -79,7 +79,7 @@ def test_the_index_follows_changes_and_the_database_uses_it(client, shop, cases,
 
 
 def test_the_staff_queue_searches_the_same_way(app, shop, cases):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.portal import sign_in_staff
 

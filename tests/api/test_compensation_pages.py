@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from tests.support.money import paid_order, refund_only_case
 from tests.support.portal import csrf_of, sign_in_staff

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from tests.api.test_portal_crawl import HEADERS, PROBLEMS, Visible
 from tests.support.flows import PATHS, actor_for, open_for, run

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import event, text
 
 from tests.api.test_staff_pages import open_cases

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from rich.console import Console
 
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.flows import history

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.demo import CATEGORIES

@@ -9,7 +9,7 @@ import io
 import re
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select, update
 
 from returnflow.caches import changed

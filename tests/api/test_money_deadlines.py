@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.sla.timers import fire_due
 from tests.support.flows import run

@@ -3,7 +3,7 @@ claim shows on the case and is refunded with it; a no-reason return has no such 
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from tests.support.portal import csrf_of, png, recent_order, sign_in_customer
 from tests.support.world import make_shop

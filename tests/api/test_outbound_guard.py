@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow import outbound

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tomllib
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.pages.settings_policy import set_key

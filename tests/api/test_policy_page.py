@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.i18n import SUPPORTED
 from tests.support.world import make_shop

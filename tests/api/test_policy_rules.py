@@ -240,7 +240,7 @@ def test_the_public_policy_states_the_business_day_option_and_the_fee_conditions
 
 @pytest.mark.parametrize("lang,needle", [("zh-CN", "第 10 行：法律规定"), ("en", "Line 10: PRC law lets")])
 def test_the_settings_page_shows_the_laws_warning_before_publishing(app, db, lang, needle):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.portal import csrf_of, sign_in_staff
 

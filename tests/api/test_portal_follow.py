@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pypdfium2 as pdfium
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select, text
 
 from returnflow.db import utcnow

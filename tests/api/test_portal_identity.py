@@ -4,7 +4,7 @@ numbers without a country code), emails are checked, and the portal sends a code
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select, update
 
 from returnflow.merchants.models import Merchant

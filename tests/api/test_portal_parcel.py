@@ -7,7 +7,7 @@ import re
 
 import pypdfium2
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import OutboxMessage

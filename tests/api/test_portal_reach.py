@@ -4,7 +4,7 @@ reaches the customer's channel, the admins' banner, and the demo inbox (only wit
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.app import create_app
 from tests.support.portal import count, csrf_of, last_code, recent_order, sign_in_staff

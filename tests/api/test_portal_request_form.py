@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.db import utcnow
 from tests.support.flows import run

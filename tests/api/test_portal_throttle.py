@@ -8,7 +8,7 @@ import re
 
 import orjson
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import text
 
 from returnflow.pages.portal import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import OutboxMessage

@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.auth.models import StaffEvent, User

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop

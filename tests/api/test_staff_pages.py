@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.cases.models import CaseState
 from tests.support.portal import PNG, count, csrf_of, recent_order, sign_in_customer, sign_in_staff

@@ -9,7 +9,7 @@ import statistics
 import time
 
 from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.app import create_app
 from returnflow.auth import guard, service as auth_service

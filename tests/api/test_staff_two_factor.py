@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import pyotp
 import zxingcpp
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from PIL import Image, ImageDraw
 
 from returnflow.auth import guard

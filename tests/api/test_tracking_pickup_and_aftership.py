@@ -170,7 +170,7 @@ def test_two_pickup_requests_at_once_book_the_courier_once(app, client, db, fake
     """A double click, or a retry while the carrier is still booking: one booking, the other told why."""
     import threading
 
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     shop = shop_with_warehouse(db, client)
     configure(client, shop, fake, pickup_enabled=True)

@@ -9,7 +9,7 @@ import struct
 import zlib
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from PIL import Image
 
 from tests.api.test_evidence import attachment_count, case_detail, open_case, png_1x1, stored_files, upload

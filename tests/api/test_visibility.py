@@ -15,7 +15,7 @@ import zipfile
 import orjson
 import pypdfium2 as pdfium
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import Attachment, CaseEvent, OutboxMessage

@@ -243,7 +243,7 @@ def test_uci_sample_figures_match_the_csv_to_the_cent(client, db):
     ("zh-CN", "另有 {lines} 行退货（{units} 件，{value} GBP）无法匹配到购买记录"),
 ])
 def test_the_dashboard_shows_the_unmatched_returns_in_words(client, db, locale, words):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.portal import sign_in_staff
     from tests.support.world import make_shop

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from rich.console import Console
 from sqlalchemy import select
 

@@ -133,7 +133,7 @@ def test_reviews_compare_the_buyers_who_returned_with_all_buyers_once_however_of
     assert (all_buyers["avg_score"], all_buyers["satisfied"]) == ("3.75", "75.00")
 
     # The console's satisfaction tile names the groups in the reader's words.
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.portal import sign_in_staff
 

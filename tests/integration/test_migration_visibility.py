@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

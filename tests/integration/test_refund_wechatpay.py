@@ -282,7 +282,7 @@ def test_keys_named_by_environment_reference_are_used_and_shown_only_as_the_refe
 
 
 def test_finance_sees_the_route_the_providers_refund_number_and_its_last_answer_on_the_case(pay, app, db, fake):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from tests.support.money import paid_order, refund_only_case
     from tests.support.portal import sign_in_staff

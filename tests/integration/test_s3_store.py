@@ -88,7 +88,7 @@ def s3_client(s3_endpoint, aws_env):
 
 @pytest.fixture
 def s3_app_client(db, s3_settings):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from returnflow.app import create_app
 

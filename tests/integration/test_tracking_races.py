@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.logistics.models import Shipment, TrackingEvent

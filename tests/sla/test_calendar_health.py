@@ -71,7 +71,7 @@ def test_uk_and_eu_calendars_come_from_the_holidays_library_and_never_run_out(ap
 
 
 def test_admins_and_supervisors_see_the_missing_year_on_the_console_and_agents_do_not(app, db):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from returnflow.pages import calendar_banner
     from tests.support.portal import sign_in_staff
@@ -93,7 +93,7 @@ def test_admins_and_supervisors_see_the_missing_year_on_the_console_and_agents_d
 
 
 def test_an_admin_completes_a_missing_year_on_the_sla_page_and_the_banner_goes(app, db):
-    from fastapi.testclient import TestClient
+    from tests.support.asgi import TestClient
 
     from returnflow.pages import calendar_banner
     from tests.support.portal import csrf_of, sign_in_staff

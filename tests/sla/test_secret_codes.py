@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 
 from returnflow.db import utcnow
 from returnflow.jobs.worker import Worker

@@ -10,7 +10,7 @@ import json
 from urllib.parse import parse_qsl
 
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage
