@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from starlette.responses import FileResponse
 
 from returnflow.config import Settings
 from tests.conftest import migrated_sqlite
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+AXE_URL = "/__tests/axe.min.js"  # where each live server serves it
 # Screenshots go to docs/screenshots when RETURNFLOW_SCREENSHOTS names that folder (scripts/screenshots).
 SHOTS_ENV = "RETURNFLOW_SCREENSHOTS"
 
@@ -44,6 +46,11 @@ def live(tmp_path_factory):
     from tests.conftest import FIXED_NOW
 
     app.state.clock = lambda: FIXED_NOW  # no calendar banner that depends on today's date
+    # axe-core from the server itself: the browser then keeps it cached and compiled, instead of the 650 KB crossing
+    # Playwright's pipe and being parsed again on every page checked (tests/support/walk.py; ~100 -> ~25 ms a page).
+    app.add_api_route(AXE_URL, lambda: FileResponse(AXE, media_type="text/javascript",
+                                                    headers={"Cache-Control": "max-age=86400"}),
+                      include_in_schema=False)
     port = _free_port()
     LIVE_APPS[f"http://127.0.0.1:{port}"] = app  # a journey may change what the deployment can send
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

@@ -87,12 +87,13 @@ def reference(path: Path) -> dict[str, dict]:
         at = _utc(items[0]["InvoiceDate"])
         country = items[0]["Country"].strip()
         customer = _customer(items[0]["CustomerID"])
+        month = at.astimezone(LONDON).strftime("%Y-%m")  # the invoice's month in the shop's time
         for line_no, (r, price) in enumerate(zip(items, prices, strict=True), start=1):
             qty = int(r["Quantity"])
             sku = r["StockCode"].strip()
             if sku in NON_PRODUCT:  # not goods: neither sold nor returnable
                 continue
-            for key, name in ((country, "country"), (sku, "sku"), (at.astimezone(LONDON).strftime("%Y-%m"), "month")):
+            for key, name in ((country, "country"), (sku, "sku"), (month, "month")):
                 fig = by[name][key]
                 fig.units_sold += qty
                 fig.value_sold += qty * price

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from tests.browser.conftest import AXE, SHOTS_ENV
+from tests.browser.conftest import AXE, AXE_URL, LIVE_APPS, SHOTS_ENV
 from tests.support.portal import last_code
 
 PHONE = {"width": 390, "height": 844}
@@ -61,7 +61,11 @@ class Walk:
                 page.screenshot(path=str(self.folder / f"{self.prefix}-{name}-{label}.png"), full_page=True)
         if page.viewport_size != size:
             page.set_viewport_size(size)
-        page.add_script_tag(path=str(AXE))
+        origin = re.match(r"https?://[^/]+", page.url)
+        if origin and origin.group(0) in LIVE_APPS:
+            page.add_script_tag(url=origin.group(0) + AXE_URL)
+        else:
+            page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
         bad = [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
                for v in result["violations"] if v["impact"] in ("serious", "critical")]
