@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 import json
 import signal
 import threading
@@ -361,5 +362,24 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="One round, then 
     thread.join()
 
 
+def _schema_missing(exc: DBAPIError) -> bool:
+    """The database has none of returnflow's tables (never migrated): SQLite's "no such table", PostgreSQL's
+    undefined_table (42P01)."""
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
+
+
+def main() -> None:
+    """The console script: the commands above, and a database that was never migrated said in words with the way on
+    (instead of a traceback ending in "no such table")."""
+    try:
+        app()
+    except DBAPIError as exc:
+        if not _schema_missing(exc):
+            raise
+        console.print("[red]This database has no returnflow tables yet.[/red] Run [bold]returnflow migrate[/bold] "
+                      "(or [bold]returnflow demo[/bold] for the demo data), then try again.")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -75,6 +75,17 @@ def test_demo_then_cases_list_and_show(cli_env):
     assert "schema is current" in run_cli(cli_env, "migrate").stdout
 
 
+def test_a_database_never_migrated_is_said_in_words_with_the_way_on(cli_env):
+    """An operator who runs a command before `returnflow migrate` is told so, not shown a traceback."""
+    for args in (("cases", "list"), ("cases", "show", "AS000")):
+        refused = run_cli(cli_env, *args, check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "no returnflow tables yet" in refused.stdout and "returnflow migrate" in refused.stdout
+        assert "Traceback" not in refused.stdout + refused.stderr
+    assert "schema is current" in run_cli(cli_env, "migrate").stdout
+    assert "0 cases" in run_cli(cli_env, "cases", "list").stdout
+
+
 def test_help_explains_every_command(cli_env):
     top = run_cli(cli_env, "--help").stdout
     for command in ("serve", "migrate", "demo", "import-orders", "cases", "users", "workflow"):

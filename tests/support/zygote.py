@@ -3,7 +3,7 @@
     python tests/support/zygote.py SCRIPT REQUESTS ANSWERS [MODULE ...]
 
 It does what the console script SCRIPT does up to the command itself — its directory first on sys.path, then the
-import of its entry point (`returnflow.cli:app`) — once, then imports the MODULEs (libraries that the command loads
+import of its entry point (`returnflow.cli:main`) — once, then imports the MODULEs (libraries that the command loads
 where it uses them, e.g. Alembic to migrate at a worker's start: only their import moves before the fork), then
 waits. Asked to `start`, it forks a child that sets
 itself up as `subprocess.Popen(..., stdout=log, stderr=STDOUT, start_new_session=True)` would (its own session,
