@@ -10,7 +10,6 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from tests.support.asgi import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from returnflow.analytics.words import duration
@@ -20,6 +19,7 @@ from returnflow.money import to_minor
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
 from returnflow.sla import settings as sla_settings
+from tests.support.asgi import TestClient
 from tests.support.portal import sign_in_staff
 from tests.support.world import make_shop
 

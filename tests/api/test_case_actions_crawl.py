@@ -8,9 +8,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.demo import DEFAULT_PASSWORD, load
+from tests.support.asgi import TestClient
 from tests.support.portal import sign_in_staff
 
 HEADERS = {"en": {"Accept-Language": "en"}, "zh-CN": {"Accept-Language": "zh-CN"}}

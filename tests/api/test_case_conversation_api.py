@@ -6,10 +6,10 @@ field in the caller's language; a refusal changes nothing. On SQLite and Postgre
 from __future__ import annotations
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage
+from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 

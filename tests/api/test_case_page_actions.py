@@ -8,8 +8,8 @@ import logging
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 
+from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from tests.support.asgi import TestClient
 
+from tests.support.asgi import TestClient
 from tests.api.test_portal_crawl import HEADERS, PROBLEMS, Visible
 from tests.support.flows import PATHS, actor_for, open_for, run
 from tests.support.portal import recent_order, sign_in_staff

@@ -7,9 +7,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import event, text
 
+from tests.support.asgi import TestClient
 from tests.api.test_staff_pages import open_cases
 from tests.support.portal import csrf_of, recent_order, sign_in_staff
 from tests.support.world import make_shop

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from tests.support.asgi import TestClient
 from rich.console import Console
 
 from returnflow.cases.schemas import CaseCreate, CaseLineCreate
@@ -19,6 +18,7 @@ from returnflow.money import to_minor
 from returnflow.importer import run_import
 from returnflow.orders.records import CustomerRecord, LineRecord, OrderRecord
 from returnflow.orders.service import upsert_orders
+from tests.support.asgi import TestClient
 from tests.support.portal import sign_in_staff
 from tests.support.processes import run_returnflow
 from tests.support.world import make_shop

@@ -12,12 +12,12 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.flows import history
 from returnflow.orders.models import Order
 from returnflow.refunds.models import LedgerEntry, Refund, RefundPayment, Voucher
+from tests.support.asgi import TestClient
 from tests.support.money import paid_order, refund_only_case
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop

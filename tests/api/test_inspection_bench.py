@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.demo import CATEGORIES
 from returnflow.i18n import SUPPORTED
 from returnflow.warehouse import checklists
 from returnflow.warehouse.models import Inspection
+from tests.support.asgi import TestClient
 from tests.support.portal import PNG, csrf_of, sign_in_staff
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 

@@ -9,11 +9,11 @@ import io
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select, update
 
 from returnflow.caches import changed
 from returnflow.merchants.models import Merchant
+from tests.support.asgi import TestClient
 from tests.support.portal import recent_order, sign_in_customer
 from tests.support.world import make_shop, platform_token
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.sla.timers import fire_due
+from tests.support.asgi import TestClient
 from tests.support.flows import run
 from tests.support.money_rules import open_case, recent_order, to_inspected
 from tests.support.portal import sign_in_staff

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow import outbound
@@ -24,6 +23,7 @@ from returnflow.config import Settings
 from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
 from returnflow.cases.models import WebhookEndpoint
+from tests.support.asgi import TestClient
 from tests.support.fake_receiver import fake_receiver
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.processes import fake_http, requests_seen, run_returnflow

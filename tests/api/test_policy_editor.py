@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import tomllib
 
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.pages.settings_policy import set_key
 from returnflow.policy.models import PolicyVersion
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop
 

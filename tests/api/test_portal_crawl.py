@@ -7,8 +7,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from tests.support.asgi import TestClient
 
+from tests.support.asgi import TestClient
 from tests.support.flows import PATHS, actor_for, open_for, run
 from tests.support.portal import csrf_of, find_order, recent_order, sign_in_customer
 from tests.support.world import make_shop

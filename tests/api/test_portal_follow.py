@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pypdfium2 as pdfium
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select, text
 
 from returnflow.db import utcnow
 from returnflow.sla.models import Timer
 
+from tests.support.asgi import TestClient
 from tests.support.money import paid_order, refund_only_case
 from tests.support.portal import PNG, count, csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop

@@ -4,11 +4,11 @@ numbers without a country code), emails are checked, and the portal sends a code
 from __future__ import annotations
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select, update
 
 from returnflow.merchants.models import Merchant
 from returnflow.orders.models import Customer
+from tests.support.asgi import TestClient
 from tests.support.portal import count, find_order, last_code
 from tests.support.world import make_shop
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import text
 
+from tests.support.asgi import TestClient
 from tests.support.portal import (
     PNG, count, csrf_of, find_order, last_code, recent_order, sign_in_customer,
 )

@@ -7,12 +7,12 @@ import re
 
 import pypdfium2
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import OutboxMessage
 from returnflow.logistics.models import Shipment
 from returnflow.notify import templates
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.support.asgi import TestClient
 
+from tests.support.asgi import TestClient
 from tests.support.kuaidi100 import configure, start_fake_kuaidi100, use_fake
 from tests.support.portal import csrf_of, recent_order, sign_in_customer
 from tests.support.world import make_shop

@@ -4,9 +4,9 @@ reaches the customer's channel, the admins' banner, and the demo inbox (only wit
 from __future__ import annotations
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.app import create_app
+from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of, last_code, recent_order, sign_in_staff
 from tests.support.world import make_shop
 

@@ -7,9 +7,9 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.db import utcnow
+from tests.support.asgi import TestClient
 from tests.support.flows import run
 from tests.support.portal import PNG, count, csrf_of, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop

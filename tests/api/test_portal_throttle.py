@@ -8,12 +8,12 @@ import re
 
 import orjson
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import text
 
 from returnflow.pages.portal import (
     CODE_ATTEMPTS, CODE_FAILS_PER_REQUESTER, CODES_PER_ORDER, FAILS_PER_REQUESTER, FAILS_PER_REQUESTER_ORDER,
 )
+from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of, find_order, last_code, recent_order, sign_in_customer
 from tests.support.world import make_shop
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.auth.models import StaffEvent
 from returnflow.merchants.models import Merchant
+from tests.support.asgi import TestClient
 from tests.support.pay_providers import keypair
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop

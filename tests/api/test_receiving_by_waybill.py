@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.logistics.models import Shipment
 from returnflow.warehouse.models import Receipt
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import OutboxMessage
 from returnflow.cases.models import WebhookEndpoint
+from tests.support.asgi import TestClient
 from tests.support.portal import sign_in_staff
 from tests.support.returns import case_awaiting_return, shop_with_warehouse
 

@@ -7,7 +7,6 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.auth.models import StaffEvent, User
@@ -19,6 +18,7 @@ from returnflow.policy.models import PolicyVersion
 from returnflow.sla import calendar as sla_calendar
 from returnflow.sla import settings as sla_settings
 from returnflow.sla.models import SlaSettings
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, recent_order, sign_in_staff
 from tests.support.world import make_shop
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.notify.models import ReplyTemplate
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, recent_order, sign_in_staff
 from tests.support.world import make_shop
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, sign_in_staff
 from tests.support.world import make_shop
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.cases.models import CaseState
+from tests.support.asgi import TestClient
 from tests.support.portal import PNG, count, csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_shop
 

@@ -9,10 +9,10 @@ import statistics
 import time
 
 from argon2 import PasswordHasher
-from tests.support.asgi import TestClient
 
 from returnflow.app import create_app
 from returnflow.auth import guard, service as auth_service
+from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of
 from tests.support.world import make_shop
 

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import pyotp
 import zxingcpp
-from tests.support.asgi import TestClient
 from PIL import Image, ImageDraw
 
 from returnflow.auth import guard
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of
 from tests.support.world import make_shop
 

@@ -9,9 +9,9 @@ import struct
 import zlib
 
 import pytest
-from tests.support.asgi import TestClient
 from PIL import Image
 
+from tests.support.asgi import TestClient
 from tests.api.test_evidence import attachment_count, case_detail, open_case, png_1x1, stored_files, upload
 from tests.support.portal import count, csrf_of, recent_order, sign_in_customer, sign_in_staff
 from tests.support.world import make_order, make_shop

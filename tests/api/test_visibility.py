@@ -15,13 +15,13 @@ import zipfile
 import orjson
 import pypdfium2 as pdfium
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import Attachment, CaseEvent, OutboxMessage
 from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
 from returnflow.notify.models import InAppMessage
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, png, sign_in_customer, sign_in_staff
 from tests.support.processes import fake_http, requests_seen, run_returnflow, smtp_server
 from tests.support.returns import case_awaiting_return, shop_with_warehouse

@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.cases.models import Attachment
 from returnflow.flows import history
 from returnflow.refunds.models import Refund, RefundPayment
 from returnflow.warehouse.models import Disposition, Inspection, Receipt
+from tests.support.asgi import TestClient
 from tests.support.portal import PNG, csrf_of, sign_in_staff
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 

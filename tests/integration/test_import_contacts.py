@@ -7,13 +7,13 @@ import csv
 import io
 import json
 
-from tests.support.asgi import TestClient
 from rich.console import Console
 from sqlalchemy import select
 
 from returnflow.merchants.models import Merchant
 from returnflow.importer import import_file, run_import
 from returnflow.orders.models import Customer, Order
+from tests.support.asgi import TestClient
 from tests.integration.test_import import csv_text, write
 from tests.support.portal import find_order, last_code
 from tests.support.world import make_shop

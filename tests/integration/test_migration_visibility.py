@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from tests.support.asgi import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from returnflow.config import Settings
 from returnflow.db import Database
 from returnflow.schema import alembic_config, migrate
+from tests.support.asgi import TestClient
 from tests.conftest import PG_UP, create_pg_database, drop_pg_database
 from tests.support.portal import csrf_of, png, recent_order, sign_in_customer
 from tests.support.world import make_shop

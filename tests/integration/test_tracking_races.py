@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.logistics.models import Shipment, TrackingEvent
 from returnflow.logistics.tracking import ingest
+from tests.support.asgi import TestClient
 from tests.support.returns import case_awaiting_return, ship_back, shop_with_warehouse
 
 EVENT = {"carrier": "SF", "tracking_number": "SF1234567890123",

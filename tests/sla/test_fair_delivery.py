@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage
+from tests.support.asgi import TestClient
 from tests.sla.test_worker_processes import stop, wait_until
 from tests.support.portal import csrf_of, find_order, last_code, recent_order
 from tests.support.processes import fake_http, requests_seen, smtp_server

@@ -10,11 +10,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from tests.support.asgi import TestClient
 
 from returnflow.db import utcnow
 from returnflow.jobs.worker import Worker
 from returnflow.notify.config import DeliverySettings
+from tests.support.asgi import TestClient
 from tests.support.portal import csrf_of, find_order, last_code, recent_order, sign_in_staff
 from tests.support.processes import fake_http, requests_seen, smtp_server
 from tests.support.world import make_order, make_shop, platform_token

@@ -10,7 +10,6 @@ import json
 from urllib.parse import parse_qsl
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import select
 
 from returnflow.cases.models import OutboxMessage
@@ -18,6 +17,7 @@ from returnflow.jobs.worker import Worker
 from returnflow.notify import wechat
 from returnflow.notify.config import DeliverySettings, get_delivery_settings
 from returnflow.notify.models import DeliveryAttempt
+from tests.support.asgi import TestClient
 from tests.support.portal import count, find_order, last_code, recent_order, sign_in_staff
 from tests.support.processes import fake_cn, requests_seen
 from tests.support.world import make_shop

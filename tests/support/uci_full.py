@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.support.asgi import TestClient
 from sqlalchemy import func, select
 
 from returnflow.app import create_app
@@ -31,6 +30,7 @@ from returnflow.importer import import_file
 from returnflow.importer.outcome import ImportResult
 from returnflow.schema import migrate
 from returnflow.sla import settings as sla_settings
+from tests.support.asgi import TestClient
 from tests.conftest import FIXED_NOW, OUTBOUND_ALLOWED, create_pg_database, drop_pg_database, forget_process_caches
 from tests.integration.test_analytics_uci import UCI_FULL, check_uci_figures, reference
 from tests.support.world import platform_token
