@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.python.asgi import ASGIClient, get_client
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
@@ -25,6 +26,7 @@ from returnflow.auth.service import issue_token
 from returnflow.auth.models import User
 from returnflow.db import Database
 from tests.conftest import migrated_sqlite
+from tests.support.asgi import SameThreadPortal
 from tests.support.world import make_order, make_shop
 
 # Examples per operation and generation mode; RETURNFLOW_FUZZ_EXAMPLES raises it for a longer hunt.
@@ -43,10 +45,15 @@ def database(tmp_path_factory) -> Iterator[Database]:
 
 
 @pytest.fixture
-def call(app) -> Iterator[Callable[[Case], Response]]:
+def call(app, monkeypatch) -> Iterator[Callable[[Case], Response]]:
     """Sends a case as schemathesis's ASGI transport does, through a client per operation made once rather than for
     every call (a requests session, the proxy settings read from the environment: ~0.5 ms a call). The cookies a
-    response sets are dropped after it, so every call starts without any, as through a client of its own."""
+    response sets are dropped after it, so every call starts without any, as through a client of its own.
+
+    The app's lifespan starts on schemathesis's portal thread as usual; each request then runs on this thread's
+    event loop instead of being handed across to that thread and back (tests/support/asgi.py)."""
+    schemathesis_asgi._start_lifespan(app)
+    monkeypatch.setattr(schemathesis_asgi, "_get_portal", SameThreadPortal)
     clients: dict[str, ASGIClient] = {}
     with ExitStack() as stack:
         def send(case: Case) -> Response:

@@ -14,6 +14,7 @@ and websockets or a caller inside a running event loop fall back to starlette's 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from typing import Any
 from urllib.parse import unquote
@@ -37,6 +38,18 @@ def _in_running_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+class SameThreadPortal:
+    """Stands in for anyio's blocking portal where a library hands each request to a portal thread (schemathesis's
+    ASGI transport, tests/api/test_api_fuzz.py): `call` runs the function to its end on the calling thread's loop."""
+
+    def call(self, func: Any, *args: Any) -> Any:
+        async def run() -> Any:
+            result = func(*args)
+            return await result if inspect.isawaitable(result) else result
+
+        return _loop().run_until_complete(run())
 
 
 class _SameThreadTransport(httpx.BaseTransport):
