@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import anyio
 import pytest
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.testclient import TestClient as PortalTestClient
 
-from tests.support.asgi import TestClient
+from tests.support.asgi import SameThreadPortal, TestClient
 
 done: list[str] = []
 
@@ -85,3 +86,23 @@ def test_server_errors_raise_or_come_back_as_the_apps_500():
     theirs = PortalTestClient(app, raise_server_exceptions=False).get("/boom")
     assert answer.status_code == theirs.status_code == 500
     assert answer.text == theirs.text
+
+
+def test_the_same_thread_portal_runs_functions_and_coroutines_to_their_end_on_the_calling_thread():
+    """What schemathesis's ASGI transport asks of its portal (tests/api/test_api_fuzz.py): a plain callable made
+    inside the loop (an anyio Event), then a coroutine that waits on it, both on the caller's thread."""
+    portal = SameThreadPortal()
+    event = portal.call(anyio.Event)
+    threads: list[int] = []
+
+    async def run(value: int) -> int:
+        threads.append(threading.get_ident())
+        event.set()
+        await event.wait()
+        await anyio.sleep(0)
+        return value * 2
+
+    assert portal.call(run, 21) == 42
+    assert event.is_set() and threads == [threading.get_ident()]
+    with pytest.raises(ZeroDivisionError):
+        portal.call(lambda: 1 / 0)
