@@ -198,6 +198,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("compiled_policies", "compiled policies by (merchant, version, digest of the text) and presets", 512,
          watched=False),
     Spec("reasons", "a merchant's active reason codes per case type and their faults", 10_000),
+    Spec("return_addresses", "a merchant's return addresses as routing rules (categories, regions, default, active)",
+         10_000),
     Spec("tokens", "bearer token digest -> the staff actor (a revoked or changed one drops its merchant's)", 10_000,
          seconds=5.0),
     Spec("calendar_gaps", "the working-calendar banner's gaps per merchant (read at most once a minute)", 10_000,

@@ -13,11 +13,15 @@ from returnflow import caches
 from returnflow.auth.service import actor_for_token
 from returnflow.caches import CACHES, CHECK_SECONDS, forget_all
 from returnflow.cases import reasons
+from returnflow.cases.service import get_case
 from returnflow.errors import Unauthenticated
+from returnflow.logistics.addresses import route_id, save_address
+from returnflow.logistics.models import ReturnAddress
 from returnflow.merchants.clock import language_of, zone_of
 from returnflow.policy import service as policy
 from returnflow.sla import settings as sla_settings
-from tests.support.world import make_shop
+from tests.support.flows import open_for
+from tests.support.world import make_order, make_shop
 
 SLACK = 0.5  # the time a read takes besides the bound (a loaded machine)
 
@@ -38,6 +42,18 @@ from returnflow.db import Database
 db = Database(sys.argv[1])
 with db.transaction() as session:
     assert service.revoke(session, token=sys.argv[2])
+db.dispose()
+"""
+
+SAVE_ADDRESS = """
+import sys
+from returnflow.actor import Actor
+from returnflow.db import Database
+from returnflow.logistics.addresses import save_address
+db = Database(sys.argv[1])
+with db.transaction() as session:
+    save_address(session, actor=Actor(kind="staff", role="admin", merchant_id=int(sys.argv[2]), name="elsewhere"),
+                 code="BULKY", data={"name": "Bulky goods", "address": "Elsewhere 2", "categories": ["general"]})
 db.dispose()
 """
 
@@ -119,6 +135,38 @@ def test_a_change_made_in_this_process_is_seen_here_at_once(db):
         assert "wrong_size" not in reasons.codes_for(session, shop.id, "return_refund")
 
 
+def _routed(db, shop, number: str) -> str | None:
+    with db.read() as session:
+        found = route_id(session, get_case(session, actor=shop.actors["admin"], number=number))
+        return session.get(ReturnAddress, found).code if found is not None else None
+
+
+def test_a_return_address_saved_in_another_process_routes_cases_here_within_the_bound(db):
+    shop = make_shop(db)  # its default address MAIN takes any goods
+    make_order(db, shop, "O-1", category="general")
+    number = open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    assert _routed(db, shop, number) == "MAIN"
+    committed = in_another_process(db, SAVE_ADDRESS, str(shop.id))  # a warehouse for the order's category
+    just_checked()
+    assert _routed(db, shop, number) == "MAIN"  # remembered: the other process's address is not read yet
+    assert seen_within(lambda: _routed(db, shop, number), "BULKY", committed) <= CHECK_SECONDS + SLACK
+
+
+def test_a_return_address_saved_here_routes_the_next_case_at_once(db):
+    shop = make_shop(db)
+    make_order(db, shop, "O-1", category="general")
+    number = open_for(db, shop.actors["agent"], "O-1", "return_refund")
+    assert _routed(db, shop, number) == "MAIN"
+    just_checked()  # no version read can help: the writer itself drops what it changed
+    with db.transaction() as session:
+        save_address(session, actor=shop.actors["admin"], code="MAIN", data={"active": False})
+    assert _routed(db, shop, number) is None  # the only address is switched off: nowhere to send the goods
+    with db.transaction() as session:
+        save_address(session, actor=shop.actors["admin"], code="BULKY", data={
+            "name": "Bulky goods", "address": "Elsewhere 2", "categories": ["general"]})
+    assert _routed(db, shop, number) == "BULKY"
+
+
 def test_a_change_that_rolls_back_bumps_no_version(db):
     shop = make_shop(db)
     with pytest.raises(RuntimeError), db.transaction() as session:
@@ -126,7 +174,9 @@ def test_a_change_that_rolls_back_bumps_no_version(db):
         raise RuntimeError("the request failed after the save")
     with db.read() as session:
         assert policy.active(session, shop.id)[0] is None
-        assert [row.name for row in session.connection().execute(caches._READ_VERSIONS)] == []
+        # The shop's own setup bumped other caches (its return address); the rolled-back policy bumped nothing.
+        bumped = [row.name for row in session.connection().execute(caches._READ_VERSIONS)]
+        assert "active_policy" not in bumped and "merchant_settings" not in bumped
 
 
 def test_forget_all_empties_every_cache(db):
@@ -138,8 +188,11 @@ def test_forget_all_empties_every_cache(db):
         policy.active(session, shop.id)
         reasons.codes_for(session, shop.id, "return_refund")
     actor_for_token(db.reader, shop.tokens["agent"])
+    make_order(db, shop, "O-1")
+    _routed(db, shop, open_for(db, shop.actors["agent"], "O-1", "return_refund"))
     filled = {cache.spec.name for cache in CACHES if len(cache)}
-    assert {"merchant_settings", "merchant_language", "merchant_zone", "active_policy", "reasons", "tokens"} <= filled
+    assert {"merchant_settings", "merchant_language", "merchant_zone", "active_policy", "reasons", "tokens",
+            "return_addresses"} <= filled
     forget_all()
     assert [cache.spec.name for cache in CACHES if len(cache)] == []
 

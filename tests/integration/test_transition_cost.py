@@ -27,9 +27,10 @@ from tests.support.world import make_order, make_shop
 SHIP_RETURN_STATEMENTS = 4
 # Recorded as a plain action (no shipment yet), the return parcel also gets its inbound shipment in that transaction,
 # so the receiving desk and tracking webhooks find it (logistics/hooks.py): is the number free, the warehouse it
-# goes to (the lines' categories, the order's country, the addresses), the carrier events that came for it before, the
-# INSERT and its opening move's record_events row (logistics/flows.py SHIPMENT `register`).
-RECORD_SHIPMENT_READS = 5
+# goes to (the order's country with the lines' categories in one read; the merchant's addresses come from the
+# per-process `return_addresses` cache, read by the approval before), the carrier events that came for it before,
+# the INSERT and its opening move's record_events row (logistics/flows.py SHIPMENT `register`).
+RECORD_SHIPMENT_READS = 3
 RECORD_SHIPMENT_STATEMENTS = RECORD_SHIPMENT_READS + 2
 # The derivation of that event (returnflow/derive.py, its own transaction): on PostgreSQL the case's derivation lock,
 # its events not yet derived, the case with its context, the derivation row, end the step's clocks, start the next step's two (one statement), the

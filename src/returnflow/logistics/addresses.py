@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..actor import Actor
-from ..cases.store import CaseRecord
+from ..caches import CACHES, changed
+from ..cases.store import CaseRecord, run
 from ..errors import Explained
 from ..i18n import N_
 from ..orders.models import Order, OrderLine
@@ -40,6 +42,7 @@ def save_address(session: Session, *, actor: Actor, code: str, data: dict[str, A
                                                                  ReturnAddress.code != code)):
             other.is_default = False
     session.flush()
+    changed(session, "return_addresses", merchant_id)
     return row
 
 
@@ -48,29 +51,72 @@ def list_addresses(session: Session, *, merchant_id: int) -> list[ReturnAddress]
                                 .order_by(ReturnAddress.code)))
 
 
-def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
-    """The warehouse a case's goods go back to: the first active address that takes the lines' categories and
-    serves the order's region (most specific first, the default first among equals), else the default address."""
-    categories = set(session.scalars(select(OrderLine.category).where(
-        OrderLine.id.in_([line.order_line_id for line in case.lines]))).all()) - {None}
-    country = session.scalar(select(Order.country).where(Order.id == case.order_id))
-    best, best_score = None, -1
-    for row in list_addresses(session, merchant_id=case.merchant_id):
-        if not row.active:
+@dataclass(frozen=True)
+class Rule:
+    """What routing needs of a return address (kept per process in the `return_addresses` cache)."""
+
+    id: int
+    active: bool
+    is_default: bool
+    categories: frozenset[str]
+    regions: frozenset[str]
+
+
+def rules(session: Session, merchant_id: int) -> tuple[Rule, ...]:
+    """The merchant's return addresses as routing rules, in code order; remembered until an address is saved."""
+    def build() -> tuple[Rule, ...]:
+        return tuple(Rule(r.id, bool(r.active), bool(r.is_default), frozenset(r.categories or ()),
+                          frozenset(r.regions or ()))
+                     for r in list_addresses(session, merchant_id=merchant_id))
+
+    return CACHES["return_addresses"].get(session, merchant_id, build, scope=merchant_id)
+
+
+# The order's country and the categories of the case's lines, in one statement (no line: the country alone).
+_FACTS = select(Order.country, OrderLine.category).select_from(Order).outerjoin(
+    OrderLine, and_(OrderLine.order_id == Order.id, OrderLine.id.in_(bindparam("lines", expanding=True)))).where(
+    Order.id == bindparam("order_id"))
+
+
+def _facts(session: Session, case: CaseRecord) -> tuple[str | None, frozenset[str]]:
+    """(country, categories) of the case, read once per transaction (a request may route a case several times:
+    the policy's approval, its guard, the parcel's shipment)."""
+    lines = tuple(sorted(line.order_line_id for line in case.lines))
+    memo = session.info.setdefault("rf_route_facts", {})
+    key = (case.id, case.order_id, lines)
+    if key not in memo:
+        rows = run(session, _FACTS, {"order_id": case.order_id, "lines": list(lines)}).all()
+        country = rows[0][0] if rows else None
+        memo[key] = (country, frozenset(r[1] for r in rows if r[1] is not None))
+    return memo[key]
+
+
+def route_id(session: Session, case: CaseRecord) -> int | None:
+    """The id of the warehouse a case's goods go back to: the first active address that takes the lines'
+    categories and serves the order's region (most specific first, the default first among equals), else the
+    default address."""
+    country, categories = _facts(session, case)
+    best, best_score, default = None, -1, None
+    for rule in rules(session, case.merchant_id):
+        if not rule.active:
             continue
-        if row.categories and not categories <= set(row.categories):
+        if rule.is_default and default is None:
+            default = rule.id
+        if rule.categories and not categories <= rule.categories:
             continue
-        if row.regions and country not in row.regions:
+        if rule.regions and country not in rule.regions:
             continue
         # The merchant's default address wins a tie between equally specific ones.
-        score = (4 if row.categories else 0) + (2 if row.regions else 0) + (1 if row.is_default else 0)
+        score = (4 if rule.categories else 0) + (2 if rule.regions else 0) + (1 if rule.is_default else 0)
         if score > best_score:
-            best, best_score = row, score
-    if best is not None:
-        return best
-    return session.scalar(select(ReturnAddress).where(ReturnAddress.merchant_id == case.merchant_id,
-                                                      ReturnAddress.is_default.is_(True),
-                                                      ReturnAddress.active.is_(True)))
+            best, best_score = rule.id, score
+    return best if best is not None else default
+
+
+def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
+    """The warehouse a case's goods go back to (route_id), as its row."""
+    found = route_id(session, case)
+    return session.get(ReturnAddress, found) if found is not None else None
 
 
 def address_dict(row: ReturnAddress) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ..cases.store import CaseRecord, run
 from ..flows import opened
 from . import adapters
-from .addresses import route
+from .addresses import route, route_id
 from .carriers import CARRIERS, normalise_number
 from .flows import SHIPMENT
 from .instructions import instructions
@@ -29,7 +29,7 @@ _WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at, TRAC
 
 def return_address_routable(session: Session, case: CaseRecord) -> bool:
     """The workflow's question (cases/ports.py): does a return address fit the case's goods?"""
-    return route(session, case) is not None
+    return route_id(session, case) is not None
 
 
 def return_scanned(session: Session, case: CaseRecord) -> bool:
@@ -75,7 +75,7 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
             Shipment.merchant_id == case.merchant_id, Shipment.carrier == carrier,
             Shipment.tracking_number == number)) is not None:
         return []
-    address = route(session, case)
+    address_id = route_id(session, case)
     waiting = run(session, _WAITING, {"m": case.merchant_id, "number": number, "carrier": carrier}).all()
     by = event.get("actor_id") or "system"
     # Registered in the state its declared opening (flows.SHIPMENT `register`) gives it, its event written beside it.
@@ -84,7 +84,7 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
     shipment_id = run(session, _NEW_SHIPMENT[session.get_bind().dialect.name], {
         "merchant_id": case.merchant_id, "case_id": case.id, "direction": "inbound", "purpose": "return",
         "carrier": carrier, "tracking_number": number, "created_by": event.get("actor_id") or "",
-        "address_id": address.id if address else None, "status": SHIPMENT.transition("register").to}).scalar()
+        "address_id": address_id, "status": SHIPMENT.transition("register").to}).scalar()
     if shipment_id is None:
         return []
     opened(session, SHIPMENT, "register", record_id=shipment_id, merchant_id=case.merchant_id, case_id=case.id,
