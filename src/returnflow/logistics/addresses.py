@@ -52,21 +52,34 @@ def list_addresses(session: Session, *, merchant_id: int) -> list[ReturnAddress]
 
 
 @dataclass(frozen=True)
-class Rule:
-    """What routing needs of a return address (kept per process in the `return_addresses` cache)."""
+class Address:
+    """A return address as routing, the return instructions and pickups read it (kept per process in the
+    `return_addresses` cache; the row itself is changed only through save_address)."""
 
     id: int
-    active: bool
+    code: str
+    name: str
+    contact: str
+    phone: str
+    address: str
+    address_en: str
+    postcode: str
+    regions: tuple[str, ...]
+    categories: tuple[str, ...]
+    carriers: tuple[str, ...]
     is_default: bool
-    categories: frozenset[str]
-    regions: frozenset[str]
+    auto_receive_on_delivery: bool
+    active: bool
 
 
-def rules(session: Session, merchant_id: int) -> tuple[Rule, ...]:
-    """The merchant's return addresses as routing rules, in code order; remembered until an address is saved."""
-    def build() -> tuple[Rule, ...]:
-        return tuple(Rule(r.id, bool(r.active), bool(r.is_default), frozenset(r.categories or ()),
-                          frozenset(r.regions or ()))
+def addresses(session: Session, merchant_id: int) -> tuple[Address, ...]:
+    """The merchant's return addresses in code order; remembered until an address is saved (in any process)."""
+    def build() -> tuple[Address, ...]:
+        return tuple(Address(id=r.id, code=r.code, name=r.name, contact=r.contact or "", phone=r.phone or "",
+                             address=r.address, address_en=r.address_en or "", postcode=r.postcode or "",
+                             regions=tuple(r.regions or ()), categories=tuple(r.categories or ()),
+                             carriers=tuple(r.carriers or ()), is_default=bool(r.is_default),
+                             auto_receive_on_delivery=bool(r.auto_receive_on_delivery), active=bool(r.active))
                      for r in list_addresses(session, merchant_id=merchant_id))
 
     return CACHES["return_addresses"].get(session, merchant_id, build, scope=merchant_id)
@@ -92,31 +105,30 @@ def _facts(session: Session, case: CaseRecord) -> tuple[str | None, frozenset[st
 
 
 def route_id(session: Session, case: CaseRecord) -> int | None:
-    """The id of the warehouse a case's goods go back to: the first active address that takes the lines'
-    categories and serves the order's region (most specific first, the default first among equals), else the
-    default address."""
+    """The id of the warehouse a case's goods go back to (see `route`)."""
+    found = route(session, case)
+    return found.id if found is not None else None
+
+
+def route(session: Session, case: CaseRecord) -> Address | None:
+    """The warehouse a case's goods go back to: the first active address that takes the lines' categories and
+    serves the order's region (most specific first, the default first among equals), else the default address."""
     country, categories = _facts(session, case)
     best, best_score, default = None, -1, None
-    for rule in rules(session, case.merchant_id):
-        if not rule.active:
+    for row in addresses(session, case.merchant_id):
+        if not row.active:
             continue
-        if rule.is_default and default is None:
-            default = rule.id
-        if rule.categories and not categories <= rule.categories:
+        if row.is_default and default is None:
+            default = row
+        if row.categories and not categories <= set(row.categories):
             continue
-        if rule.regions and country not in rule.regions:
+        if row.regions and country not in row.regions:
             continue
         # The merchant's default address wins a tie between equally specific ones.
-        score = (4 if rule.categories else 0) + (2 if rule.regions else 0) + (1 if rule.is_default else 0)
+        score = (4 if row.categories else 0) + (2 if row.regions else 0) + (1 if row.is_default else 0)
         if score > best_score:
-            best, best_score = rule.id, score
+            best, best_score = row, score
     return best if best is not None else default
-
-
-def route(session: Session, case: CaseRecord) -> ReturnAddress | None:
-    """The warehouse a case's goods go back to (route_id), as its row."""
-    found = route_id(session, case)
-    return session.get(ReturnAddress, found) if found is not None else None
 
 
 def address_dict(row: ReturnAddress) -> dict[str, Any]:

@@ -21,6 +21,9 @@ SHIPMENTS = Shipment.__table__
 TRACKING = TrackingEvent.__table__
 _NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id),
                  "sqlite": sqlite.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id)}
+_TAKEN = select(SHIPMENTS.c.id).where(SHIPMENTS.c.merchant_id == bindparam("m"),
+                                      SHIPMENTS.c.carrier == bindparam("carrier"),
+                                      SHIPMENTS.c.tracking_number == bindparam("number"))
 _WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at, TRACKING.c.source,
                   TRACKING.c.raw_code).where(
     TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
@@ -71,9 +74,8 @@ def shipment_of_a_recorded_return(session: Session, case: CaseRecord, event: dic
     carrier = carrier if carrier in CARRIERS else "OTHER"
     # Typed with dashes ("SF-1234-…"): stored as the carrier prints it, when that is what the dashes hide.
     number = next((n for n in (typed, typed.replace("-", "")) if CARRIERS[carrier].valid(n)), typed)
-    if not number or session.scalar(select(Shipment.id).where(
-            Shipment.merchant_id == case.merchant_id, Shipment.carrier == carrier,
-            Shipment.tracking_number == number)) is not None:
+    if not number or run(session, _TAKEN, {"m": case.merchant_id, "carrier": carrier,
+                                           "number": number}).first() is not None:
         return []
     address_id = route_id(session, case)
     waiting = run(session, _WAITING, {"m": case.merchant_id, "number": number, "carrier": carrier}).all()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..cases import store
@@ -15,28 +15,30 @@ from ..db import utcnow
 from ..errors import Explained
 from ..i18n import N_, gettext
 from ..texts.logistics import PACKING_ADVICE
-from .addresses import route
+from .addresses import Address, route
 from .carriers import CARRIERS
-from .models import ReturnAddress, Shipment
+from .models import Shipment
 from .shipments import shipment_dict
 from ..merchants.clock import zone_of as merchant_zone
 
 RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
 
 
+_DECISION = select(store.CASES.c.policy_decision).where(store.CASES.c.id == bindparam("id"))
+_APPROVED = (select(store.EVENTS.c.created_at)
+             .where(store.EVENTS.c.case_id == bindparam("id"), store.EVENTS.c.action.in_(("approve", "arbitrate")))
+             .order_by(store.EVENTS.c.seq.desc()).limit(1))
+
+
 def return_deadline(session: Session, case: CaseRecord) -> datetime:
     """When the return parcel must be sent: the policy's deadline if it decided one, else 7 days (TB5) after
     the case was approved."""
-    from ..cases.models import Case
-
-    column = Case.__table__.c.get("policy_decision")  # arrives with the policy-on-cases migration (0004)
-    decision = session.scalar(select(column).where(Case.id == case.id)) if column is not None else None
+    decision = case.policy_decision if hasattr(case, "policy_decision") else \
+        store.run(session, _DECISION, {"id": case.id}).scalar()
     deadline = _policy_return_deadline(decision, case)
     if deadline is not None:
         return deadline
-    approved = session.scalar(select(store.EVENTS.c.created_at).where(
-        store.EVENTS.c.case_id == case.id, store.EVENTS.c.action.in_(("approve", "arbitrate")))
-        .order_by(store.EVENTS.c.seq.desc()).limit(1))
+    approved = store.run(session, _APPROVED, {"id": case.id}).scalar()
     return (approved or case.updated_at) + timedelta(days=RETURN_DAYS)
 
 
@@ -55,7 +57,7 @@ def _policy_return_deadline(decision, case: CaseRecord) -> datetime | None:
     return min(found) if found else None
 
 
-def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, address: ReturnAddress | None = None,
+def instructions(session: Session, case: CaseRecord, locale: str = "zh-CN", *, address: Address | None = None,
                  before_shipping: bool = False) -> dict[str, Any]:
     """What the customer needs to send the goods back: where, how, by when, and what to write on the parcel.
     A caller that has routed the case already passes the `address`; `before_shipping` (at approval) skips the look

@@ -14,7 +14,7 @@ import hmac
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..actor import Actor
@@ -29,9 +29,12 @@ DEFAULTS: dict[str, Any] = {"provider": "none", "kuaidi100_key": "", "kuaidi100_
                             "pickup_payment": "CONSIGNEE", "hook_secret": ""}
 
 
+_SETTINGS = select(Merchant.__table__.c.settings).where(Merchant.__table__.c.id == bindparam("id"))
+
+
 def raw(session: Session, merchant_id: int) -> dict[str, Any]:
     """The settings with their secrets (for the server's own use only)."""
-    stored = (session.scalar(select(Merchant.settings).where(Merchant.id == merchant_id)) or {}).get(KEY) or {}
+    stored = (session.connection().execute(_SETTINGS, {"id": merchant_id}).scalar() or {}).get(KEY) or {}
     return {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
 
 

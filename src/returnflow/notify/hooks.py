@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..cases.models import CaseState as S
 from ..i18n import N_, gettext, match, pick
 from ..cases.store import CaseRecord, run
 from ..cases.visibility import CUSTOMER
-from ..flows import move
+from ..flows import opened
 from ..orders.models import Customer
 from ..sla.settings import for_case
 from .flows import FOLLOW_UP
@@ -25,6 +25,7 @@ TEMPLATE_FOR: dict[str, str] = {
     S.CLOSED.value: "case_closed",
 }
 INTERNAL = {S.PENDING_APPROVAL.value}  # a step up the merchant's hierarchy is not news for the customer
+_NEW_FOLLOW_UP = insert(FollowUpTask.__table__).returning(FollowUpTask.__table__.c.id)
 _CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels, Customer.wechat_openid).where(
     Customer.id == bindparam("id"))
 
@@ -64,11 +65,14 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
                          if c not in ("sms", "wechat")]
         days = settings.get("follow_up_days") or 0
         if days:
-            task = FollowUpTask(merchant_id=case.merchant_id, case_id=case.id, assignee_id=case.assignee_id,
-                                due_at=event["created_at"] + timedelta(days=days), note="",
-                                created_at=event["created_at"])
-            move(session, FOLLOW_UP, task, "schedule", by="system", role="system", at=event["created_at"],
-                 data={"due_at": task.due_at.isoformat()})
+            # Opened by one Core INSERT and its declared opening move (flows.opened): the derivation's hot path.
+            due = event["created_at"] + timedelta(days=days)
+            task_id = run(session, _NEW_FOLLOW_UP, {
+                "merchant_id": case.merchant_id, "case_id": case.id, "assignee_id": case.assignee_id, "due_at": due,
+                "status": FOLLOW_UP.transition("schedule").to, "note": "",
+                "created_at": event["created_at"]}).scalar_one()
+            opened(session, FOLLOW_UP, "schedule", record_id=task_id, merchant_id=case.merchant_id, case_id=case.id,
+                   by="system", role="system", at=event["created_at"], data={"due_at": due.isoformat()})
     return messages
 
 

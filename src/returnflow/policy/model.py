@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from ..i18n import ENGLISH, expand, match, pgettext, pick
 from .texts import SENTENCE_CONTEXT, fill
@@ -151,7 +152,14 @@ class Citation:
 
     def text(self, locale: str) -> str:
         """The sentence in `locale`: the catalogs' translation of a preset's or a built-in sentence (context
-        'policy'); a sentence the catalogs do not hold (a merchant's own) along the fallback chain."""
+        'policy'); a sentence the catalogs do not hold (a merchant's own) along the fallback chain. The same
+        citation in the same language reads the same (catalogs are loaded once): remembered (`_worded`)."""
+        try:
+            return _worded(self, locale)
+        except TypeError:  # a parameter that cannot be a key (a list, say): worded afresh
+            return self._word(locale)
+
+    def _word(self, locale: str) -> str:
         found = pgettext(locale, SENTENCE_CONTEXT, self.en_template)
         own = dict(self.wording)
         mine = match(locale, list(own)) if own else None
@@ -161,6 +169,12 @@ class Citation:
             found = pick({"en": self.en_template, "zh-CN": self.zh_template}, locale)
         return fill(found, self.params, "zh" if found != self.en_template and expand(locale)[0] == "zh" else "en")
 
+
+
+
+@lru_cache(maxsize=4096)
+def _worded(citation: Citation, locale: str) -> str:
+    return citation._word(locale)
 
 @dataclass(frozen=True, slots=True)
 class Deduction:
