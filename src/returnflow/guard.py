@@ -117,10 +117,12 @@ def _check_int(text: str, field: str, bounds: tuple[int, int]) -> None:
 # ---- path and query ----------------------------------------------------------------------------------------------
 
 def flat_routes(app: Any) -> list[Any]:
-    """Every route with its full path (FastAPI keeps included routers nested), cached until the routes change."""
+    """Every route with its full path (FastAPI keeps included routers nested), cached until a route is added to the
+    app. The routers are included when the app is made; asking FastAPI for its routes' version instead walks every
+    included router on every request (~0.1 ms a request)."""
     # FastAPI's own walk over included routers (private, so its version is pinned in pyproject.toml).
-
-    version = app.router._get_routes_version()
+    routes = app.router.routes
+    version = (id(routes), len(routes))
     cached = getattr(app.state, "rf_flat_routes", None)
     if cached is None or cached[0] != version:
         flat = [context or route for route, context in _iter_routes_with_context(app.router.routes)]

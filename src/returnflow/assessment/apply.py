@@ -18,7 +18,7 @@ from ..cases import reasons as reason_taxonomy
 from ..cases.models import Case as CaseRow, CaseLine as CaseLineRow
 from ..i18n import N_, SUPPORTED, every
 from ..money import from_minor, quantize
-from ..orders.models import Category as CategoryRow
+from ..orders.models import Category as CategoryRow, OrderLine as OrderLineRow
 from ..cases.ports import Requested
 from ..policy.engine import decide
 from ..policy.compiled import Policy
@@ -56,7 +56,7 @@ def assess(session: Session, *, merchant_id: int, policy_row: PolicyVersion | No
     """Decides every requested line and the case's verdict. `order` is a row of cases.service.ORDER_TO_OPEN and
     `order_lines` all its lines (rows of _LINES_WITH_CLAIMS), which carry its gifts."""
     codes = {r.line.category for r in requested if r.line.category}
-    categories = _categories(session, merchant_id, codes) if codes else {}
+    categories = _categories(session, merchant_id, order.id) if codes else {}
     customer = Customer(id=order.external_id or "", risk=order.risk or "normal")
     currency = order.currency
     methods = frozenset(str(p.get("method")) for p in (order.payments or ()) if isinstance(p, dict))
@@ -212,8 +212,10 @@ def _goods_kept(order_lines, currency: str, returned: dict[int, int]) -> Decimal
     return kept
 
 
-def _categories(session: Session, merchant_id: int, codes: set[str]) -> dict[str, CategoryRow]:
-    rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "codes": list(codes)})
+def _categories(session: Session, merchant_id: int, order_id: int) -> dict[str, CategoryRow]:
+    """The merchant's categories of the order's lines (by the order: an IN list of codes would be compiled anew
+    for every request)."""
+    rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "order_id": order_id})
     return {row.code: row for row in rows}
 
 
@@ -226,7 +228,8 @@ _RECENT_REFUNDS = select(func.count()).select_from(CaseRow).where(
     CaseRow.customer_id == bindparam("customer_id"), CaseRow.type.in_(REFUND_TYPES),
     CaseRow.created_at >= bindparam("since"))
 _CATEGORIES = select(CategoryRow.code, CategoryRow.attributes).where(
-    CategoryRow.merchant_id == bindparam("merchant_id"), CategoryRow.code.in_(bindparam("codes", expanding=True)))
+    CategoryRow.merchant_id == bindparam("merchant_id"),
+    CategoryRow.code.in_(select(OrderLineRow.category).where(OrderLineRow.order_id == bindparam("order_id"))))
 
 
 def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..actor import Actor
 from ..caches import CACHES, changed
-from ..cases.store import CaseRecord, run
+from ..cases.store import LINES as CASE_LINES, CaseRecord, run
 from ..errors import Explained
 from ..i18n import N_
 from ..orders.models import Order, OrderLine
@@ -85,9 +85,11 @@ def addresses(session: Session, merchant_id: int) -> tuple[Address, ...]:
     return CACHES["return_addresses"].get(session, merchant_id, build, scope=merchant_id)
 
 
-# The order's country and the categories of the case's lines, in one statement (no line: the country alone).
+# The order's country and the categories of the case's lines, in one statement (no line: the country alone). By the
+# case's id (a case is routed once its lines are written); an IN list of line ids would be compiled anew each time.
 _FACTS = select(Order.country, OrderLine.category).select_from(Order).outerjoin(
-    OrderLine, and_(OrderLine.order_id == Order.id, OrderLine.id.in_(bindparam("lines", expanding=True)))).where(
+    CASE_LINES, CASE_LINES.c.case_id == bindparam("case_id")).outerjoin(
+    OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
     Order.id == bindparam("order_id"))
 
 
@@ -98,7 +100,7 @@ def _facts(session: Session, case: CaseRecord) -> tuple[str | None, frozenset[st
     memo = session.info.setdefault("rf_route_facts", {})
     key = (case.id, case.order_id, lines)
     if key not in memo:
-        rows = run(session, _FACTS, {"order_id": case.order_id, "lines": list(lines)}).all()
+        rows = run(session, _FACTS, {"order_id": case.order_id, "case_id": case.id}).all()
         country = rows[0][0] if rows else None
         memo[key] = (country, frozenset(r[1] for r in rows if r[1] is not None))
     return memo[key]
