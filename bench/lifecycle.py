@@ -12,9 +12,9 @@ skipped with the reason when unreachable):
 3. twice, with derivation in worker mode (RETURNFLOW_DERIVE=worker: a request writes its case, event and chain link;
    the worker derives timers, notices, webhook rows and the rollup from the event log): first `returnflow serve
    --workers 1 --no-worker` with separate `returnflow worker` processes (as at scale: two on PostgreSQL, one on
-   SQLite), then `returnflow serve
-   --workers 1` with its worker thread; each walks W warm-up cases, then N timed cases, through open (the policy
-   decides and approves) → ship_return → receive → inspect → resolve → close with CONCURRENCY clients
+   SQLite), then `returnflow serve --workers 1` with its own worker (a thread on SQLite, a process it starts on
+   PostgreSQL); each walks W warm-up cases, then N timed cases, through open (the policy decides and approves) →
+   ship_return → receive → inspect → resolve → close with CONCURRENCY clients
    (one aiohttp keep-alive pool; client, server and worker share the machine's cores);
 4. checks that every case is `closed` with exactly 7 events (database for all, API for a sample), that every event
    was derived and every case has the same derived rows (its timers, notices and rollup row with every milestone),
@@ -688,7 +688,8 @@ def bench_database(name: str, url: str, workdir: Path) -> Result:
 def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[str], mode: str,
              result: Result) -> ModeResult:
     """One timed lifecycle run of `returnflow serve` with derivation in worker mode; `mode`: "separate" (serve
-    --no-worker and one `returnflow worker` process) or "in serve" (the worker thread of serve)."""
+    --no-worker and one `returnflow worker` process) or "in serve" (serve's own worker: a thread on SQLite, a process
+    it starts on PostgreSQL)."""
     out = ModeResult(mode)
     port = free_port()
     argv = returnflow_command() + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
@@ -708,11 +709,13 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
         if profile_out:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
             profile_out.unlink(missing_ok=True)
-        worker_cpu0 = sum(process_cpu(w.pid) for w in workers)
+        # With the worker inside serve: on PostgreSQL serve runs it as a process of its own (its CPU is the worker's).
+        worker_pids = [w.pid for w in workers] + (serve_workers(proc.pid) if not workers else [])
+        worker_cpu0 = sum(process_cpu(pid) for pid in worker_pids)
         with (pyspy(proc.pid, profile_out) if profile_out else _nothing()), CpuMeter(proc.pid) as cpu:
             tally, elapsed = asyncio.run(drive_lifecycle(base, seeded, orders[N_WARMUP:], CONCURRENCY,
                                                          LIFECYCLE_BUDGET))
-        worker_cpu = sum(process_cpu(w.pid) for w in workers) - worker_cpu0
+        worker_cpu = sum(process_cpu(pid) for pid in worker_pids) - worker_cpu0
         report_errors(f"{mode}: lifecycle", tally, result)
         sample = random.Random(7).sample(tally.numbers, min(25, len(tally.numbers)))
         result.problems += asyncio.run(check_via_api(base, seeded, sample))
@@ -738,7 +741,7 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
     out.worker_cpu_ms = 1000 * worker_cpu / max(tally.ok, 1)
     log(f"   {mode}: server CPU per request {out.cpu_ms:.3f} ms vs floor {result.floor_cpu_ms:.3f} ms "
         f"= {result.floor_cpu_ms / out.cpu_ms:.0%} of floor by CPU (less sensitive to other load)"
-        + (f"; the worker processes {out.worker_cpu_ms:.3f} ms per request" if workers else ""))
+        + (f"; the worker processes {out.worker_cpu_ms:.3f} ms per request" if worker_pids else ""))
     log(f"   {'request':<12}{'count':>7}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for kind in REQUEST_TYPES:
         lat = tally.latencies[kind]
@@ -749,6 +752,16 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
     if profile_out:
         summarise_profile(profile_out)
     return out
+
+
+def serve_workers(pid: int) -> list[int]:
+    """The `returnflow worker` processes `returnflow serve` (pid) started itself (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                found.append(int(child))
+    return found
 
 
 @contextmanager

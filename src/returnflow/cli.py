@@ -33,7 +33,7 @@ from .notify.config import get_delivery_settings
 from .refunds.gateways import GatewaySettings
 from .schema import migrate as run
 from .demo import load
-from .jobs.worker import start_in_background, Worker, lag as measure
+from .jobs.worker import start_in_background, start_process, Worker, lag as measure
 from .importer import run_import
 from .importer.history import run_history
 from .importer.reviews import run_reviews
@@ -141,7 +141,12 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
         get_settings.cache_clear()
     db.dispose()
     if worker:
-        start_in_background(db.url)
+        # PostgreSQL: a worker process of its own (several may share the database); SQLite: one writer at a time,
+        # so a thread beside the API, woken by each commit.
+        if db.dialect == "postgresql":
+            start_process(db.url)
+        else:
+            start_in_background(db.url)
     console.print(f"returnflow on http://{host}:{port} ({db.dialect})")
     uvicorn.run("returnflow.app:served_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)

@@ -122,6 +122,8 @@ _SET_POSITION = (update(POSITIONS).where(POSITIONS.c.name == STREAM)
 
 # Workers of this process waiting for work (a request in worker mode wakes them after its commit).
 WAKE: set[threading.Event] = set()
+CHANNEL = "returnflow_derive"  # PostgreSQL: a commit that wrote case events notifies the workers of every process
+_NOTIFY = text(f"NOTIFY {CHANNEL}")
 
 
 @dataclass
@@ -309,6 +311,10 @@ def after_event(session, case, event) -> None:
     pending = hooks.get("derive")
     if pending is None:
         pending = hooks["derive"] = _AfterCommit(session.get_bind())
+        if pending.engine.dialect.name == "postgresql" and mode() == "worker":
+            # Every listening worker process (jobs.worker.Listener) is woken when this transaction commits;
+            # PostgreSQL sends one notice per transaction and channel, and none if it rolls back.
+            session.connection().execute(_NOTIFY)
     pending.cases.add(case.id)
 
 

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from returnflow import derive
+from returnflow.cases.models import Case, OutboxMessage
 from returnflow.db import Database
 from returnflow.schema import migrate
 from tests.conftest import PG_UP, create_pg_database, drop_pg_database
@@ -39,8 +42,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, workdir: Path, *, workers: int = 1, name: str = "server") -> Iterator[str]:
-    """Runs `returnflow serve` on a free loopback port against `url`; yields its base URL; always stops it."""
+def serve(url: str, workdir: Path, *, workers: int = 1, name: str = "server",
+          procs: list[subprocess.Popen] | None = None) -> Iterator[str]:
+    """Runs `returnflow serve` on a free loopback port against `url`; yields its base URL (and appends its process
+    to `procs`); always stops it."""
     port = free_port()
     script = Path(sys.executable).parent / "returnflow"
     argv = ([str(script)] if script.exists() else [sys.executable, "-m", "returnflow.cli"]) + [
@@ -51,6 +56,8 @@ def serve(url: str, workdir: Path, *, workers: int = 1, name: str = "server") ->
         # Its own process group, so uvicorn's worker processes go down with it whatever happens.
         proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+        if procs is not None:
+            procs.append(proc)
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
@@ -159,3 +166,71 @@ def test_two_servers_share_one_database(pg_url, tmp_path):
         da, db_ = both()
         assert da["timeline"] == db_["timeline"] and da["version"] == db_["version"] == 4
         assert da["state"] == db_["state"] == "received"
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The `returnflow worker` processes the process `pid` started (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"worker" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _until(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s")
+        time.sleep(0.05)
+
+
+def test_serve_on_postgresql_derives_in_a_worker_process_woken_by_each_commit_and_ending_with_it(
+        pg_url, tmp_path, monkeypatch):
+    db = Database(pg_url)
+    try:
+        migrate(db)
+        shop = make_shop(db)
+        for n in (1, 2):
+            make_order(db, shop, f"O-{n}", customer=f"C-{n}")
+        monkeypatch.setenv("RETURNFLOW_DERIVE", "worker")
+        monkeypatch.setenv("RETURNFLOW_WORKER_POLL_SECONDS", "120")  # only a commit's notice wakes it in time
+        procs: list[subprocess.Popen] = []
+        with serve(pg_url, tmp_path, procs=procs) as base:
+            server = procs[0]
+            worker = _until(lambda: _workers_of(server.pid), 30, "serve started no worker process")[0]
+            agent = {"Authorization": f"Bearer {shop.tokens['agent']}"}
+
+            def derived(number: str):
+                with db.read() as s:
+                    case_id = s.scalar(select(Case.id).where(Case.number == number))
+                    notices = s.scalar(select(OutboxMessage.id).where(OutboxMessage.case_id == case_id).limit(1))
+                    return notices is not None and derive.backlog(s)["underived"] == 0
+
+            for n in (1, 2):  # the first may be derived by the worker's first round; the second only by a wake-up
+                if n == 2:
+                    time.sleep(2)  # the first case's deliveries done, the worker waits out its poll
+                opened = httpx.post(f"{base}/api/v1/cases", headers=agent, timeout=30, json={
+                    "order": f"O-{n}", "type": "return_refund", "lines": [{"line_no": 1, "quantity": 1}]})
+                assert opened.status_code == 201, opened.text
+                at = time.monotonic()
+                _until(lambda: derived(opened.json()["number"]), 60 if n == 1 else 10, f"case {n} derived")
+            assert time.monotonic() - at < 10  # far sooner than its 120 s poll: the commit woke it
+            # The server is killed outright: its worker is told to stop (the parent-death signal) and does.
+            os.kill(server.pid, signal.SIGKILL)
+            _until(lambda: not _alive(worker), 20, "the worker outlived its server")
+    finally:
+        db.dispose()

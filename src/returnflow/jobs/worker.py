@@ -10,14 +10,19 @@ delivered lane by lane on a few threads (notify.dispatch), so one slow receiver 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psycopg
 from sqlalchemy import func, select
 
 from ..bootstrap import JOBS, bootstrap
@@ -31,6 +36,7 @@ from ..sla.timers import fire_due
 
 log = logging.getLogger("returnflow.worker")
 GATHER = 0.1  # seconds a worker waits after deriving (or when woken) so the events of several commits share a batch
+SLICE = 0.05  # seconds between looks at this process's own wake-ups while a PostgreSQL worker listens
 
 
 @dataclass
@@ -59,6 +65,55 @@ class _Stop(threading.Event):
     def set(self) -> None:
         super().set()
         self._wake.set()
+
+
+class Listener:
+    """PostgreSQL: wakes a worker as soon as any process commits case events (derive.CHANNEL, NOTIFY in the
+    writer's transaction), so a worker in a process of its own derives them at once instead of at its next poll.
+    Its own connection, in autocommit; if it breaks, the worker polls until it connects again."""
+
+    def __init__(self, db: Database) -> None:
+        self.url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn: psycopg.Connection | None = None
+
+    def listen(self) -> psycopg.Connection | None:
+        """Listens (again) if not listening: notices of commits from then on queue up on the connection, so a commit
+        made while the worker was busy still wakes its next wait."""
+        if self.conn is None or self.conn.closed:
+            try:
+                self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                self.conn.execute(f"LISTEN {derive.CHANNEL}")
+            except psycopg.Error:
+                log.warning("cannot listen for new events; polling instead", exc_info=True)
+                self.conn = None
+        return self.conn
+
+    def wait(self, wake: threading.Event, seconds: float) -> None:
+        """Returns when a notice arrives, `wake` is set (this process's own commits and delivery lanes), or after
+        `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn = self.listen()
+            if conn is None:
+                wake.wait(min(left, 1.0))
+                continue
+            try:
+                for _notice in conn.notifies(timeout=min(left, SLICE), stop_after=1):
+                    return
+            except psycopg.Error:
+                log.warning("the listening connection broke; listening again", exc_info=True)
+                self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
 
 
 class Worker:
@@ -134,6 +189,10 @@ class Worker:
         if self.messages:
             self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
         derive.WAKE.add(self.wake)  # a request of this process wakes it after its commit (worker mode)
+        # On PostgreSQL the commits of other processes wake it too (derive.CHANNEL).
+        listener = Listener(self.db) if self.db.dialect == "postgresql" and self.derivation else None
+        if listener is not None:
+            listener.listen()  # before the first round: what commits after it wakes a wait, what before it is derived
         poll = self.settings.worker_poll_seconds
         timers_at, timers_busy = float("-inf"), False
         try:
@@ -156,12 +215,17 @@ class Worker:
                 if busy:
                     continue
                 if not result.derived:
-                    self.wake.wait(poll)
+                    if listener is not None:
+                        listener.wait(self.wake, poll)
+                    else:
+                        self.wake.wait(poll)
                     self.wake.clear()
                 if self.derivation and not self.stop.is_set():
                     time.sleep(GATHER)  # new events keep coming: let a few more commits join the next batch
         finally:
             derive.WAKE.discard(self.wake)
+            if listener is not None:
+                listener.close()
             if self.dispatcher is not None:
                 self.dispatcher.close()  # what is in flight is delivered and recorded
 
@@ -182,8 +246,39 @@ def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = 
             "outbox": outbox.backlog(db, now=now, merchant_id=merchant_id)}
 
 
+def start_process(url: str) -> subprocess.Popen:
+    """`returnflow serve`'s worker on PostgreSQL: a `returnflow worker` process of its own, so derivation, timers and
+    deliveries get a core of their own instead of a share of the server's interpreter (a thread there fell behind
+    the requests by seconds under load; docs/scale-out.md). It stops when the server exits, and is told to stop if
+    the server is killed (Linux: the parent-death signal). Woken by the server's commits through derive.CHANNEL."""
+    env = {**os.environ, "RETURNFLOW_DATABASE_URL": url}
+    proc = subprocess.Popen([sys.executable, "-c", "from returnflow.cli import main; main()", "worker"], env=env,
+                            preexec_fn=_stop_with_parent)
+    atexit.register(_stop_process, proc)
+    return proc
+
+
+def _stop_with_parent() -> None:
+    """In the child before it runs: SIGTERM when the process that started it ends (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # elsewhere the server's exit still stops it (atexit)
+
+
+def _stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def start_in_background(url: str, settings: DeliverySettings | None = None) -> tuple[Worker, threading.Thread]:
-    """A worker thread for `returnflow serve` (daemon: it stops with the server)."""
+    """A worker thread for `returnflow serve` on SQLite (daemon: it stops with the server)."""
     worker = Worker(Database(url), settings)
     thread = threading.Thread(target=worker.run, name="returnflow-worker", daemon=True)
     thread.start()
