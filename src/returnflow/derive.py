@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,6 +125,22 @@ _SET_POSITION = (update(POSITIONS).where(POSITIONS.c.name == STREAM)
 WAKE: set[threading.Event] = set()
 CHANNEL = "returnflow_derive"  # PostgreSQL: a commit that wrote case events notifies the workers of every process
 _NOTIFY = text(f"NOTIFY {CHANNEL}")
+# At most one notice per process in this many seconds. A commit after a quiet spell wakes the workers at once; under
+# load a notice per commit would only cost: PostgreSQL serialises the commits of notifying transactions (a
+# database-wide lock), and woken workers that find nothing burn the cores the requests need (bench/lifecycle.py on
+# PostgreSQL: 263-274 req/s with a notice at most every 50 ms, 283-289 with 0.25 s). A busy worker goes on while it
+# finds events; an idle one looks again after its poll (RETURNFLOW_WORKER_POLL_SECONDS) at the latest.
+NOTIFY_EVERY = 0.25
+_notified = [float("-inf")]
+
+
+def _notify(session) -> None:
+    """Every listening worker process (jobs.worker.Listener) is woken when this transaction commits; PostgreSQL sends
+    one notice per transaction and channel, and none if it rolls back."""
+    now = time.monotonic()
+    if now - _notified[0] >= NOTIFY_EVERY:
+        _notified[0] = now
+        session.connection().execute(_NOTIFY)
 
 
 @dataclass
@@ -312,9 +329,7 @@ def after_event(session, case, event) -> None:
     if pending is None:
         pending = hooks["derive"] = _AfterCommit(session.get_bind())
         if pending.engine.dialect.name == "postgresql" and mode() == "worker":
-            # Every listening worker process (jobs.worker.Listener) is woken when this transaction commits;
-            # PostgreSQL sends one notice per transaction and channel, and none if it rolls back.
-            session.connection().execute(_NOTIFY)
+            _notify(session)
     pending.cases.add(case.id)
 
 

@@ -71,6 +71,7 @@ def test_one_transition_runs_a_bounded_number_of_statements(db, monkeypatch):
     shop = make_shop(db)
     number = _approved(db, shop, "O-1")
     monkeypatch.setenv("RETURNFLOW_DERIVE", "worker")  # the request alone first, then its derivation
+    monkeypatch.setattr(derive, "NOTIFY_EVERY", 0)  # every commit wakes the workers (not one in 50 ms)
     derive.get_derive_settings.cache_clear()
     try:
         with counting(db) as statements:
