@@ -106,13 +106,15 @@ def _tune_sqlite(engine: Engine) -> None:
 class Tx:
     """One write transaction's connection, with an ORM Session on it made on first use."""
 
-    __slots__ = ("_connection", "_session", "after_commit")
+    __slots__ = ("_connection", "_session", "after_commit", "info")
 
     def __init__(self, connection) -> None:
         self._connection = connection
         self._session: Session | None = None
         # Called once the transaction has committed (not after a rollback), e.g. the inline derivation step.
         self.after_commit: dict = {}
+        # What the transaction's code remembers while it runs, as Session.info (without making a Session for it).
+        self.info: dict = {}
 
     def connection(self):
         return self._connection

@@ -170,11 +170,10 @@ class Citation:
         return fill(found, self.params, "zh" if found != self.en_template and expand(locale)[0] == "zh" else "en")
 
 
-
-
 @lru_cache(maxsize=4096)
 def _worded(citation: Citation, locale: str) -> str:
     return citation._word(locale)
+
 
 @dataclass(frozen=True, slots=True)
 class Deduction:
