@@ -165,3 +165,30 @@ def test_webhook_endpoints_and_customer_channels_apply_to_the_very_next_transiti
     messages = written("inspect", "warehouse")
     assert not [m for m in messages if "endpoint_id" in m]
     assert [m["channel"] for m in messages if "channel" in m] == ["in_app", "email"]
+
+
+def test_commits_wake_the_workers_of_other_processes_at_most_once_per_interval(db, monkeypatch):
+    """PostgreSQL: a transaction that writes case events notifies the listening workers (NOTIFY returnflow_derive),
+    but a process sends at most one notice per derive.NOTIFY_EVERY; SQLite has no notices (its worker is a thread
+    woken in process)."""
+    shop = make_shop(db)
+    numbers = [_approved(db, shop, f"O-{n}") for n in (1, 2, 3)]
+    monkeypatch.setenv("RETURNFLOW_DERIVE", "worker")
+    derive.get_derive_settings.cache_clear()
+    monkeypatch.setattr(derive, "_notified", [float("-inf")])  # as if nothing was sent for a long while
+    monkeypatch.setattr(derive, "NOTIFY_EVERY", 3600)
+    try:
+        with counting(db) as statements:
+            for number in numbers[:2]:
+                _act(db, number, "ship_return", shop.actors["agent"])
+        first = [s for s in statements if s.startswith("NOTIFY")]
+        monkeypatch.setattr(derive, "NOTIFY_EVERY", 0)
+        with counting(db) as statements:
+            _act(db, numbers[2], "ship_return", shop.actors["agent"])
+        later = [s for s in statements if s.startswith("NOTIFY")]
+    finally:
+        monkeypatch.setenv("RETURNFLOW_DERIVE", "inline")
+        derive.get_derive_settings.cache_clear()
+    postgres = db.dialect == "postgresql"
+    assert first == (["NOTIFY returnflow_derive"] if postgres else [])  # two commits, one notice
+    assert later == (["NOTIFY returnflow_derive"] if postgres else [])  # the interval passed: the next one notifies
