@@ -39,6 +39,7 @@ from .cases import store
 from .cases.side_effects import derive_effects
 from .cases.store import OUTBOX
 from .db import Base, Tx, UTCDateTime, utcnow
+from .deferred import deferrable, deferred_writes
 
 log = logging.getLogger("returnflow.derive")
 
@@ -104,8 +105,8 @@ _OF_CASES = (select(EVENTS)
                     EVENTS.c.id > func.coalesce(_POSITION.scalar_subquery(), 0),
                     ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
              .order_by(EVENTS.c.case_id, EVENTS.c.seq))
-_MARK = insert(DERIVED)
-_INSERT_KEYED = insert(OUTBOX)
+_MARK = deferrable(insert(DERIVED))
+_INSERT_KEYED = deferrable(insert(OUTBOX))
 _LOW_WATER = select(func.coalesce(
     select(func.min(EVENTS.c.id)).where(EVENTS.c.id > bindparam("pos"),
                                         ~exists().where(DERIVED.c.event_id == EVENTS.c.id)).scalar_subquery() - 1,
@@ -180,20 +181,27 @@ def _derive(session, case_ids: list[int], now: datetime) -> Derived:
     if not events:
         return result
     cases = {c.id: c for c in store.load_many(session, sorted(events))}
-    # First: a second derivation of any of these events fails here, before anything else is written.
-    store.run(session, _MARK, [{"event_id": e["id"], "derived_at": now} for todo in events.values() for e in todo])
     messages: list[dict] = []
-    for case_id in case_ids:
-        todo, case = events.get(case_id), cases.get(case_id)
-        if not todo or case is None:
-            continue
-        for event in todo:
-            messages += derive_effects(session, case, event)
-        result.cases += 1
-        result.events += len(todo)
-        result.lags += [max((now - e["created_at"]).total_seconds(), 0.0) for e in todo]
-    if messages:
-        store.run(session, _INSERT_KEYED, messages)
+    # The producers' writes are kept and executed together, the same statement for many rows at once, before the
+    # next read and at the end (returnflow/deferred.py).
+    with deferred_writes(session) as kept:
+        # First: a second derivation of any of these events fails on this key (at the latest when the block ends),
+        # and the transaction, with everything else it wrote, rolls back.
+        store.run(session, _MARK, [{"event_id": e["id"], "derived_at": now}
+                                   for todo in events.values() for e in todo])
+        for case_id in case_ids:
+            todo, case = events.get(case_id), cases.get(case_id)
+            if not todo or case is None:
+                continue
+            kept.case = case_id
+            for event in todo:
+                messages += derive_effects(session, case, event)
+            result.cases += 1
+            result.events += len(todo)
+            result.lags += [max((now - e["created_at"]).total_seconds(), 0.0) for e in todo]
+        kept.case = None
+        if messages:
+            store.run(session, _INSERT_KEYED, messages)
     result.messages = len(messages)
     return result
 

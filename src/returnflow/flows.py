@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .auth.models import User
 from .db import Base, UTCDateTime, utcnow
+from . import deferred
+from .deferred import deferrable
 from .errors import AppError, Conflict, Forbidden
 
 OPENING = None  # the "state" a record is in before its first move
@@ -134,6 +136,10 @@ def _allowed(session: Session, flow: Flow, action: str, source: str | None, by: 
     return t
 
 
+# No RETURNING (nothing reads the new row's id); deferrable: the derivation step executes it with its other writes.
+_OPENED = deferrable(RecordEvent.__table__.insert())
+
+
 def opened(session: Session, flow: Flow, action: str, *, record_id: int, merchant_id: int, case_id: int | None,
            by: str, at: datetime, role: str | None = None, data: dict | None = None) -> None:
     """The opening move of a record a hot path inserted itself with one Core statement, in the state
@@ -142,7 +148,7 @@ def opened(session: Session, flow: Flow, action: str, *, record_id: int, merchan
     t = _allowed(session, flow, action, OPENING, by, role)
     if t.guard is not None or t.to is None:
         raise ValueError(f"{flow.kind}.{action} is not a plain opening: run it with move()")
-    session.connection().execute(RecordEvent.__table__.insert(), {
+    deferred.execute(session, _OPENED, {
         "kind": flow.kind, "record_id": record_id, "merchant_id": merchant_id, "case_id": case_id,
         "action": action, "from_state": None, "to_state": t.to, "actor": by, "at": at, "data": dict(data or {})})
 

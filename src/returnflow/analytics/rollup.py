@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ..cases.models import Case, CaseEvent
 from ..cases.side_effects import Write
 from ..db import Base, UTCDateTime
+from ..deferred import deferrable
 
 MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
               "received": ("receive",), "inspected": ("inspect",), "resolved": ("resolve",), "closed": ("close",)}
@@ -43,11 +44,12 @@ class CaseSteps(Base):
 
 
 STEPS_TABLE = CaseSteps.__table__
-_INSERT = insert(STEPS_TABLE)
+# Both `deferrable`: the derivation step executes them with its other writes (returnflow/deferred.py).
+_INSERT = deferrable(insert(STEPS_TABLE))
 # Earliest time wins, so events recorded out of order (back-dated imports) still give the first one.
-_SET = {col: update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case"),
+_SET = {col: deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case"),
                                        or_(STEPS_TABLE.c[col].is_(None), STEPS_TABLE.c[col] > bindparam("_at")))
-        .values({col: bindparam("_at")}) for col in set(COLUMN_OF_ACTION.values()) - {"intake_at"}}
+        .values({col: bindparam("_at")})) for col in set(COLUMN_OF_ACTION.values()) - {"intake_at"}}
 
 
 def on_event(session: Session, case, event: dict) -> list[Write]:

@@ -11,7 +11,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from .. import deferred
 from ..actor import Actor
+from ..deferred import DEFER
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
 from .models import Case, CaseEvent, CaseLine, EventLink, OutboxMessage, WebhookEndpoint
@@ -221,7 +223,10 @@ _COUNT_ACTION = select(func.count()).select_from(EVENTS).where(
 
 
 def run(session: Session, stmt, params=None):
-    """Executes a Core statement on the session's connection (skipping the ORM's per-call work)."""
+    """Executes a Core statement on the session's connection (skipping the ORM's per-call work); a `deferrable`
+    write inside `deferred_writes` is kept for later (returnflow/deferred.py)."""
+    if DEFER in stmt.get_execution_options():
+        return deferred.execute(session, stmt, params)
     return session.connection().execute(stmt, params)
 
 

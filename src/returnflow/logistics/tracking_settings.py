@@ -33,9 +33,17 @@ _SETTINGS = select(Merchant.__table__.c.settings).where(Merchant.__table__.c.id 
 
 
 def raw(session: Session, merchant_id: int) -> dict[str, Any]:
-    """The settings with their secrets (for the server's own use only)."""
-    stored = (session.connection().execute(_SETTINGS, {"id": merchant_id}).scalar() or {}).get(KEY) or {}
-    return {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
+    """The settings with their secrets (for the server's own use only). Read once per transaction and merchant (a
+    derivation batch asks for every case it derives); `save` drops what was read."""
+    memo = session.info.setdefault(_MEMO, {})
+    values = memo.get(merchant_id)
+    if values is None:
+        stored = (session.connection().execute(_SETTINGS, {"id": merchant_id}).scalar() or {}).get(KEY) or {}
+        values = memo[merchant_id] = {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
+    return dict(values)  # the caller's own copy (save changes it)
+
+
+_MEMO = "rf_tracking_settings"
 
 
 def kuaidi100_ready(values: dict[str, Any]) -> bool:
@@ -89,4 +97,5 @@ def save(session: Session, *, actor: Actor, data: dict[str, Any]) -> dict[str, A
         current["hook_secret"] = secrets.token_hex(24)
     merchant.settings = {**(merchant.settings or {}), KEY: current}
     session.flush()
+    session.info.pop(_MEMO, None)
     return view(session, actor.merchant_id)

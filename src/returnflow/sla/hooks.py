@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..auth.models import User
 from ..cases import store
 from ..cases.store import CaseRecord
 from ..cases.views import reason_payload
+from ..deferred import deferrable
 
 from . import calendar
 from .models import Timer
@@ -25,16 +26,19 @@ from .timers import OWN_CLOCKS, cancel, schedule, schedule_many
 from ..policy.service import step_rule
 
 TIMERS = Timer.__table__
-_PAUSE = (update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
-          .values(status="paused", remaining_seconds=bindparam("remaining")))
+# The writes below are `deferrable`: the derivation step executes them with its other writes (returnflow/deferred.py).
+_PAUSE = deferrable(update(TIMERS).where(TIMERS.c.id == bindparam("_id"))
+                    .values(status="paused", remaining_seconds=bindparam("remaining")))
 # A step's clocks; the clocks other areas keep across steps (timers.OWN_CLOCKS) are theirs to end.
 _PAUSED = select(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")),
                                TIMERS.c.kind.not_in(OWN_CLOCKS))
-_END_PAUSED = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "paused")
-               .values(status="cancelled"))
-_END_ALL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status.in_(("pending", "paused")),
-                                 TIMERS.c.kind.not_in(OWN_CLOCKS))
-            .values(status="cancelled"))
+_END_PAUSED = deferrable(update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "paused")
+                         .values(status="cancelled"))
+# (No IN lists: a deferrable write runs for many rows at once.)
+_END_ALL = deferrable(update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"),
+                                           or_(TIMERS.c.status == "pending", TIMERS.c.status == "paused"),
+                                           *(TIMERS.c.kind != kind for kind in OWN_CLOCKS))
+                      .values(status="cancelled"))
 
 
 def sla_clocks(session: Session, case: CaseRecord, event: dict) -> list[dict]:

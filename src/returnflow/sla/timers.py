@@ -22,6 +22,7 @@ from ..cases import store
 from ..cases.store import CaseRecord
 from ..cases.workflow import allowed_actions, fire
 from ..db import Database, utcnow
+from ..deferred import deferrable
 from ..errors import AppError, Conflict
 from .models import Timer
 
@@ -32,10 +33,11 @@ _INSERT = insert(TIMERS).returning(TIMERS.c.id)
 # Clocks that run across the case's steps and are stopped only by their own area (an advance exchange's return
 # deadline runs from the replacement's shipment until the original arrives, whatever steps the case takes meanwhile).
 OWN_CLOCKS = ("advance_exchange_return", "advance_exchange_follow_up", "refund_deadline")
+# Deferrable (nobody reads how many): the derivation step executes them with its other writes (returnflow/deferred.py).
 _CANCEL = (update(TIMERS).where(TIMERS.c.case_id == bindparam("_case"), TIMERS.c.status == "pending")
            .values(status="cancelled"))
-_CANCEL_ALL = _CANCEL.where(TIMERS.c.kind.not_in(OWN_CLOCKS))
-_CANCEL_KIND = _CANCEL.where(TIMERS.c.kind == bindparam("_kind"))
+_CANCEL_ALL = deferrable(_CANCEL.where(*(TIMERS.c.kind != kind for kind in OWN_CLOCKS)))  # no IN list: see deferrable
+_CANCEL_KIND = deferrable(_CANCEL.where(TIMERS.c.kind == bindparam("_kind")))
 
 
 def schedule(session: Session, *, merchant_id: int, case_id: int, kind: str, due_at: datetime,
@@ -48,7 +50,7 @@ def schedule(session: Session, *, merchant_id: int, case_id: int, kind: str, due
         "created_at": at or utcnow(), "fired_at": None}).scalar_one()
 
 
-_INSERT_MANY = insert(TIMERS)
+_INSERT_MANY = deferrable(insert(TIMERS))  # the derivation step executes it with its other writes
 
 
 def schedule_many(session: Session, *, merchant_id: int, case_id: int, timers: list[dict], rule: str | None,
@@ -61,11 +63,12 @@ def schedule_many(session: Session, *, merchant_id: int, case_id: int, timers: l
         "remaining_seconds": None, "result": None, "created_at": at, "fired_at": None} for t in timers])
 
 
-def cancel(session: Session, *, case_id: int, kind: str | None = None) -> int:
-    """Cancels the case's pending timers (of `kind`, or all but OWN_CLOCKS); returns how many."""
+def cancel(session: Session, *, case_id: int, kind: str | None = None) -> None:
+    """Cancels the case's pending timers (of `kind`, or all but OWN_CLOCKS)."""
     if kind is None:
-        return store.run(session, _CANCEL_ALL, {"_case": case_id}).rowcount
-    return store.run(session, _CANCEL_KIND, {"_case": case_id, "_kind": kind}).rowcount
+        store.run(session, _CANCEL_ALL, {"_case": case_id})
+    else:
+        store.run(session, _CANCEL_KIND, {"_case": case_id, "_kind": kind})
 
 
 def pending(session: Session, case_id: int) -> list[Timer]:
