@@ -261,10 +261,13 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
             session.orm.connection()  # the ORM session (some producers use it) joins this transaction
             result = _derive(session, case_ids, now or utcnow())
             _advance(session, pos, postgres)
-    except Exception:  # noqa: BLE001 — a producer failed for some case: derive them one by one
+    except Exception as exc:  # noqa: BLE001 — a producer failed for some case: derive them one by one
         if not case_ids:
             raise
-        log.warning("a derivation batch failed; deriving its %d cases one by one", len(case_ids))
+        # The error is named: a batch that keeps failing for all its cases (not one case's data) is a defect, and
+        # case by case hides it behind correct but slower derivation.
+        log.warning("a derivation batch failed (%s: %s); deriving its %d cases one by one", type(exc).__name__,
+                    str(exc).splitlines()[0][:300] if str(exc) else "", len(case_ids))
         result = _one_by_one(engine, case_ids, now or utcnow(), wait=False)
     return result
 

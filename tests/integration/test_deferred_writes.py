@@ -133,7 +133,7 @@ def test_batches_of_cases_at_the_same_step_derive_in_fewer_statements_and_all_th
     assert len(steps) == 12 and all(s.inspected_at is not None and s.received_at is not None for s in steps)
 
 
-def test_a_deferred_write_that_fails_leaves_its_case_underived_and_the_others_derived(db, worker_mode):
+def test_a_deferred_write_that_fails_leaves_its_case_underived_and_the_others_derived(db, worker_mode, caplog):
     shop = make_shop(db)
     numbers = _walk(db, shop, 3)
     with db.read() as session:
@@ -145,6 +145,7 @@ def test_a_deferred_write_that_fails_leaves_its_case_underived_and_the_others_de
                                                            "created_at": utcnow()})
     done = derive.derive_batch(db.engine, limit=500)
     assert (done.events, done.failed) == (8, 1)  # the batch failed whole, then case by case: one case left
+    assert "a derivation batch failed (IntegrityError" in caplog.text  # the log names the error
     with db.read() as session:
         derived = set(session.scalars(select(derive.DERIVED.c.event_id)))
         events = session.execute(select(CaseEvent.id, CaseEvent.case_id).where(CaseEvent.case_id.in_(ids.values())))
