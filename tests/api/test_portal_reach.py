@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from sqlalchemy import select
+
 from returnflow.app import create_app
+from returnflow.cases.models import OutboxMessage
 from tests.support.asgi import TestClient
 from tests.support.portal import count, csrf_of, last_code, recent_order, sign_in_staff
+from tests.support.flows import open_for, run
 from tests.support.world import make_shop
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -76,3 +80,23 @@ def test_the_demo_inbox_exists_only_when_serving_the_demo(app, db, shop, setting
     inbox = shopper.get("/demo/inbox").text
     assert "仅限演示" in inbox and "buyer@example.com" in inbox
     assert last_code(db)[0] in inbox
+
+
+def test_the_demo_inbox_shows_a_cases_emails_to_the_customers_address_and_no_in_app_notices(app, db, shop,
+                                                                                                  settings):
+    """A case's notices are addressed to its customer ("customer:<id>") and also go to the in-app list: the inbox
+    shows the emails with the customer's address and the request, and leaves the in-app ones out."""
+    number = open_for(db, shop.actors["agent"], "DM-100", "return_refund")
+    run(db, number, "approve", shop.actors["agent"], payload={"override_reason": "test"})
+    with db.read() as session:
+        sent = [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify"))]
+    assert any(p["channel"] == "in_app" for p in sent)  # there is something to leave out
+    assert any(p["channel"] == "email" and p["to"].startswith("customer:") for p in sent)
+    demo = create_app(settings.model_copy(update={"demo_inbox": True}), db=db)
+    inbox = TestClient(demo, headers=EN).get("/demo/inbox").text
+    entries = inbox.split("<li>")[1:]
+    assert entries and "customer:" not in inbox
+    emails = [e for e in entries if f"Request {number}" in e]
+    assert emails and all("buyer@example.com" in e for e in emails)
+    shown = sum(1 for p in sent if p["channel"] in ("email", "sms"))
+    assert len(entries) == shown  # one entry per email, none for the in-app copies

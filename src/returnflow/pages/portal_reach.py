@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..cases.models import OutboxMessage
 from ..merchants.models import Merchant
+from ..orders.models import Customer
 from ..notify.config import get_delivery_settings
 from .frame import N_, PageError, render, redirect
 from ..notify.models import ProviderTemplate
@@ -81,12 +82,26 @@ async def demo_inbox(request: Request):
     if not demo_inbox_on(request):
         raise PageError("not_found", N_("This page does not exist."), status=404)
     with request.app.state.db.read() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "notify")
-                               .order_by(OutboxMessage.id.desc()).limit(DEMO_INBOX_SIZE)).all()
+        # Notices also go to the staff's and the customer's in-app lists: only emails and texts belong here.
+        rows = [row for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == "notify")
+            .order_by(OutboxMessage.id.desc()).limit(4 * DEMO_INBOX_SIZE))
+            if row.payload.get("channel") in ("email", "sms")][:DEMO_INBOX_SIZE]
         names = dict(session.execute(select(Merchant.id, Merchant.name)).all())
-    messages = [{"at": row.created_at, "channel": row.payload.get("channel"), "to": row.payload.get("to"),
-                 "shop": names.get(row.merchant_id, ""), "code": (row.payload.get("data") or {}).get("code"),
-                 "data": row.payload.get("data") or {}} for row in rows]
+        # A case's notices are addressed to its customer ("customer:<id>"); delivery reads the address then.
+        wanted = {int(to.split(":", 1)[1]) for to in (row.payload.get("to") or "" for row in rows)
+                  if to.startswith("customer:") and to.split(":", 1)[1].isdigit()}
+        customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))} \
+            if wanted else {}
+    messages = []
+    for row in rows:
+        channel, to, data = row.payload.get("channel"), row.payload.get("to") or "", row.payload.get("data") or {}
+        if to.startswith("customer:"):
+            customer = customers.get(int(to.split(":", 1)[1])) if to.split(":", 1)[1].isdigit() else None
+            to = ((customer.phone if channel == "sms" else customer.email) or customer.name) if customer else ""
+        messages.append({"at": row.created_at, "channel": channel, "to": to, "shop": names.get(row.merchant_id, ""),
+                         "code": data.get("code"), "case": data.get("case") or data.get("number"),
+                         "state": data.get("state_label"), "data": data})
     return render(request, "demo_inbox.html", {"messages": messages, "area": "demo"})
 
 
