@@ -21,7 +21,7 @@ Outside the block a deferrable write runs at once, as any statement.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from sqlalchemy import Insert, event
 from sqlalchemy.engine import Engine
@@ -47,13 +47,11 @@ class Buffer:
     """The writes kept in one `deferred_writes` block. `case`: the case whose events are being derived (the
     derivation step sets it), which keys the order of each table's writes."""
 
-    __slots__ = ("entries", "case", "flushes", "groups", "_flushing")
+    __slots__ = ("entries", "case", "_flushing")
 
     def __init__(self) -> None:
         self.entries: list[tuple] = []
         self.case: int | None = None
-        self.flushes = 0  # times the kept writes were executed (on PostgreSQL, a round trip each)
-        self.groups = 0  # statements they were executed as
         self._flushing = False
 
     def add(self, statement, params) -> None:
@@ -82,10 +80,8 @@ class Buffer:
                 for groups in levels:
                     for statement, rows in groups.items():
                         connection.execute(statement, rows if len(rows) > 1 else rows[0])
-                        self.groups += 1
         finally:
             self._flushing = False
-        self.flushes += 1
 
 
 @contextmanager
@@ -93,8 +89,7 @@ def _one_round_trip(connection) -> Iterator[None]:
     """PostgreSQL: the statements inside are sent without waiting for each answer (psycopg's pipeline), and waited
     for together at the end, which raises the first error among them. SQLite: as they are."""
     if connection.dialect.name != "postgresql":
-        with nullcontext():
-            yield
+        yield
         return
     driver = connection.connection.driver_connection
     try:

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from .. import deferred
 from ..actor import Actor
-from ..deferred import DEFER
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
 from .models import Case, CaseEvent, CaseLine, EventLink, OutboxMessage, WebhookEndpoint
@@ -225,9 +224,7 @@ _COUNT_ACTION = select(func.count()).select_from(EVENTS).where(
 def run(session: Session, stmt, params=None):
     """Executes a Core statement on the session's connection (skipping the ORM's per-call work); a `deferrable`
     write inside `deferred_writes` is kept for later (returnflow/deferred.py)."""
-    if DEFER in stmt.get_execution_options():
-        return deferred.execute(session, stmt, params)
-    return session.connection().execute(stmt, params)
+    return deferred.execute(session, stmt, params)
 
 
 def load(session: Session, *, actor: Actor, number: str) -> CaseRecord | None:

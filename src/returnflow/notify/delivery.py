@@ -29,13 +29,14 @@ WHAT = {"email": "email address", "sms": "phone number", "wechat": "WeChat openi
 
 
 def _needs_lookup(channel: str, to: str) -> bool:
-    """Whether `_address` reads the database for this recipient (an email address or a phone number on file)."""
+    """Whether `address_for` reads the database for this recipient (an email address or a phone number on file)."""
     kind, _, ref = to.partition(":")
     return kind in ("customer", "user") and ref.isdigit() and channel not in ("in_app", "push")
 
 
-def _address(session, channel: str, to: str, merchant_id: int | None) -> str:
-    """The concrete address for a channel: an email, a phone number, or the portal recipient itself."""
+def address_for(session, channel: str, to: str, merchant_id: int | None) -> str:
+    """The concrete address for a channel: an email, a phone number, or the portal recipient itself (raises
+    DeliveryError when the recipient has none). The demo inbox shows messages by it too."""
     kind, _, ref = to.partition(":")
     if kind not in ("customer", "user") or not ref.isdigit():
         if channel in ("in_app", "wechat"):
@@ -65,11 +66,11 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
         if known is not None and not _needs_lookup(channel, to):
             # In-app and push messages to a known recipient, in wording already looked up: no database needed.
             subject, body = fill(known[0], data, key), fill(known[1], data, key)
-            address = _address(None, channel, to, message.merchant_id)
+            address = address_for(None, channel, to, message.merchant_id)
         else:
             with db.read() as session:
                 subject, body = render(session, message.merchant_id, key, locale, data)
-                address = _address(session, channel, to, message.merchant_id)
+                address = address_for(session, channel, to, message.merchant_id)
     except TemplateError as exc:
         raise DeliveryError(str(exc)) from None
     ref = f"outbox-{message.id}"
@@ -95,7 +96,7 @@ def _templated(db: Database, settings: DeliverySettings, message: Claimed, chann
     """A message through the merchant's approved provider template: Aliyun SMS or WeChat."""
     with db.read() as session:
         row = provider_templates.find(session, message.merchant_id, key, channel)
-        address = _address(session, channel, to, message.merchant_id)
+        address = address_for(session, channel, to, message.merchant_id)
     provider = "Aliyun SMS" if channel == "sms" else "WeChat"
     if row is None:
         raise DeliveryError(f"no approved {provider} template for {key}: the merchant sets one under Settings > "

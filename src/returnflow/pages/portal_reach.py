@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from ..cases.models import OutboxMessage
 from ..merchants.models import Merchant
-from ..orders.models import Customer
+from ..notify import delivery
 from ..notify.config import get_delivery_settings
+from ..notify.channels import DeliveryError
 from .frame import N_, PageError, render, redirect
 from ..notify.models import ProviderTemplate
 from ..auth import users
@@ -88,20 +89,16 @@ async def demo_inbox(request: Request):
             .order_by(OutboxMessage.id.desc()).limit(4 * DEMO_INBOX_SIZE))
             if row.payload.get("channel") in ("email", "sms")][:DEMO_INBOX_SIZE]
         names = dict(session.execute(select(Merchant.id, Merchant.name)).all())
-        # A case's notices are addressed to its customer ("customer:<id>"); delivery reads the address then.
-        wanted = {int(to.split(":", 1)[1]) for to in (row.payload.get("to") or "" for row in rows)
-                  if to.startswith("customer:") and to.split(":", 1)[1].isdigit()}
-        customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))} \
-            if wanted else {}
-    messages = []
-    for row in rows:
-        channel, to, data = row.payload.get("channel"), row.payload.get("to") or "", row.payload.get("data") or {}
-        if to.startswith("customer:"):
-            customer = customers.get(int(to.split(":", 1)[1])) if to.split(":", 1)[1].isdigit() else None
-            to = ((customer.phone if channel == "sms" else customer.email) or customer.name) if customer else ""
-        messages.append({"at": row.created_at, "channel": channel, "to": to, "shop": names.get(row.merchant_id, ""),
-                         "code": data.get("code"), "case": data.get("case") or data.get("number"),
-                         "state": data.get("state_label"), "data": data})
+        messages = []
+        for row in rows:
+            channel, data = row.payload.get("channel"), row.payload.get("data") or {}
+            try:  # a case's notices go to "customer:<id>": the address delivery sends them to
+                to = delivery.address_for(session, channel, str(row.payload.get("to") or ""), row.merchant_id)
+            except DeliveryError:
+                to = ""  # none on file: delivery fails it too
+            messages.append({"at": row.created_at, "channel": channel, "to": to, "data": data,
+                             "shop": names.get(row.merchant_id, ""), "code": data.get("code"),
+                             "case": data.get("case") or data.get("number"), "state": data.get("state_label")})
     return render(request, "demo_inbox.html", {"messages": messages, "area": "demo"})
 
 
