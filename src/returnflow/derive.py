@@ -35,6 +35,7 @@ from sqlalchemy import BigInteger, String, bindparam, exists, func, insert, sele
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .batch_reads import for_batch
 from .cases import store
 from .cases.side_effects import derive_effects
 from .cases.store import OUTBOX
@@ -184,7 +185,8 @@ def _derive(session, case_ids: list[int], now: datetime) -> Derived:
     messages: list[dict] = []
     # The producers' writes are kept and executed together, the same statement for many rows at once, before the
     # next read and at the end (returnflow/deferred.py).
-    with deferred_writes(session) as kept:
+    # What the producers read per case is read for all the batch's cases at once (returnflow/batch_reads.py).
+    with deferred_writes(session) as kept, for_batch(session, cases):
         # First: a second derivation of any of these events fails on this key (at the latest when the block ends),
         # and the transaction, with everything else it wrote, rolls back.
         store.run(session, _MARK, [{"event_id": e["id"], "derived_at": now}

@@ -6,6 +6,7 @@ fails still fails its whole transaction."""
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime
 
 import pytest
 from sqlalchemy import event, insert, select, update
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from returnflow import deferred, derive
 from returnflow.analytics.rollup import STEPS_TABLE
 from returnflow.cases.models import Case, CaseEvent
+from returnflow.cases.store import OUTBOX
 from returnflow.db import utcnow
 from returnflow.deferred import deferrable, deferred_writes
 from returnflow.sla.models import Timer
@@ -158,3 +160,68 @@ def test_a_deferred_write_that_fails_leaves_its_case_underived_and_the_others_de
     with db.transaction() as session:
         session.connection().execute(STEPS_TABLE.delete().where(STEPS_TABLE.c.case_id == blocked))
     assert derive.derive_batch(db.engine, limit=500).events == 4  # the next round derives it
+
+
+def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case_by_case_gives(db, worker_mode,
+                                                                                                  monkeypatch):
+    """The route facts, the approval time and the refund deadline's state (returnflow/batch_reads.py): read with one
+    statement for every case of a batch, and the batch derives the same rows as each case read on its own."""
+    shop = make_shop(db)
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        text = " ".join(statement.split())
+        if text.startswith(("SELECT orders.country", "SELECT cases.id, orders.country", "SELECT case_events.created_at",
+                            "SELECT case_events.case_id, case_events.created_at", "SELECT sla_timers.id",
+                            "SELECT sla_timers.case_id")):
+            reads.append(text[:60])
+
+    def walk(prefix: str) -> tuple[list[str], int]:
+        numbers, _events, _statements = [], 0, 0
+        for i in range(8):
+            make_order(db, shop, f"{prefix}-{i}")
+            numbers.append(open_for(db, shop.actors["agent"], f"{prefix}-{i}", "return_refund"))
+        del reads[:]
+        for action in (None, "approve", "ship_return", "receive"):
+            for number in numbers if action else ():
+                run(db, number, action, shop.actors["warehouse" if action == "receive" else "agent"])
+            event.listen(db.engine, "before_cursor_execute", count)  # the derivation's reads only
+            try:
+                while (done := derive.derive_batch(db.engine, limit=500)).events:
+                    assert done.failed == 0
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count)
+        return numbers, len(reads)
+
+    def derived(numbers: list[str]) -> list:
+        """Per case, in order: its timers (kind, status, due after its opening) and its messages (template, the
+        return deadline after the approval), with the case's own times taken out."""
+        out = []
+        with db.read() as session:
+            for number in numbers:
+                case_id, opened = session.execute(select(Case.id, Case.created_at).where(Case.number == number)).one()
+                approved = session.scalar(select(CaseEvent.created_at).where(CaseEvent.case_id == case_id,
+                                                                             CaseEvent.action == "approve"))
+                timers = sorted((t.kind, t.status, round((t.due_at - opened).total_seconds() / 3600))
+                                for t in session.scalars(select(Timer).where(Timer.case_id == case_id)))
+                messages = []
+                for payload in session.scalars(select(OUTBOX.c.payload).where(OUTBOX.c.case_id == case_id)
+                                               .order_by(OUTBOX.c.id)):
+                    data = payload.get("data") or {}
+                    deadline = data.get("deadline")
+                    messages.append((payload.get("channel"), payload.get("template"), data.get("address"),
+                                     round((datetime.fromisoformat(deadline) - approved).total_seconds())
+                                     if deadline else None))
+                out.append((timers, messages))
+        return out
+
+    with monkeypatch.context() as alone:  # each case reads for itself
+        alone.setattr(derive, "for_batch", lambda _session, _cases: nullcontext())
+        alone_numbers, alone_reads = walk("A")
+    batch_numbers, batch_reads_ = walk("B")
+    assert alone_reads >= 8 * 2, alone_reads  # route facts and approval time per approved case, at least
+    assert batch_reads_ <= 4, (batch_reads_, reads)  # one per batch and kind of read
+    alone_rows, batch_rows = derived(alone_numbers), derived(batch_numbers)
+    assert batch_rows == alone_rows
+    assert any(template == "return_instructions" and address for _timers, messages in batch_rows
+               for _channel, template, address, _deadline in messages)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from ..actor import Actor
 from ..caches import CACHES, changed
-from ..cases.store import LINES as CASE_LINES, CaseRecord, run
+from ..batch_reads import per_case
+from ..cases.store import CASES, LINES as CASE_LINES, CaseRecord, run
 from ..errors import Explained
 from ..i18n import N_
 from ..orders.models import Order, OrderLine
@@ -91,19 +92,40 @@ _FACTS = select(Order.country, OrderLine.category).select_from(Order).outerjoin(
     CASE_LINES, CASE_LINES.c.case_id == bindparam("case_id")).outerjoin(
     OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
     Order.id == bindparam("order_id"))
+# The same for the cases of a derivation batch (returnflow/batch_reads.py).
+_FACTS_OF_CASES = select(CASES.c.id, Order.country, OrderLine.category).select_from(CASES).join(
+    Order, Order.id == CASES.c.order_id).outerjoin(CASE_LINES, CASE_LINES.c.case_id == CASES.c.id).outerjoin(
+    OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
+    CASES.c.id.in_(bindparam("ids", expanding=True)))
+_NO_FACTS = (None, frozenset())
 
 
 def _facts(session: Session, case: CaseRecord) -> tuple[str | None, frozenset[str]]:
     """(country, categories) of the case, read once per transaction (a request may route a case several times:
-    the policy's approval, its guard, the parcel's shipment)."""
-    lines = tuple(sorted(line.order_line_id for line in case.lines))
-    memo = session.info.setdefault("rf_route_facts", {})
-    key = (case.id, case.order_id, lines)
-    if key not in memo:
-        rows = run(session, _FACTS, {"order_id": case.order_id, "case_id": case.id}).all()
-        country = rows[0][0] if rows else None
-        memo[key] = (country, frozenset(r[1] for r in rows if r[1] is not None))
-    return memo[key]
+    the policy's approval, its guard, the parcel's shipment); in a derivation batch, for all its cases at once."""
+    return per_case(session, "rf_route_facts", case, lambda one: _facts_of(session, one),
+                    lambda cases: _facts_of_cases(session, cases), key=_facts_key)
+
+
+def _facts_key(case: CaseRecord) -> tuple:
+    return case.id, case.order_id, tuple(sorted(line.order_line_id for line in case.lines))
+
+
+def _facts_of(session: Session, case: CaseRecord) -> tuple[str | None, frozenset[str]]:
+    rows = run(session, _FACTS, {"order_id": case.order_id, "case_id": case.id}).all()
+    country = rows[0][0] if rows else None
+    return country, frozenset(r[1] for r in rows if r[1] is not None)
+
+
+def _facts_of_cases(session: Session, cases: list[CaseRecord]) -> dict[int, tuple[str | None, frozenset[str]]]:
+    countries: dict[int, str | None] = {}
+    categories: dict[int, set[str]] = {}
+    for case_id, country, category in run(session, _FACTS_OF_CASES, {"ids": [case.id for case in cases]}):
+        countries[case_id] = country
+        if category is not None:
+            categories.setdefault(case_id, set()).add(category)
+    return {case.id: (countries[case.id], frozenset(categories.get(case.id, ()))) if case.id in countries
+            else _NO_FACTS for case in cases}
 
 
 def route_id(session: Session, case: CaseRecord) -> int | None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ..batch_reads import per_case
 from ..cases import store
 from ..cases.store import CaseRecord
 from ..db import utcnow
@@ -25,9 +26,15 @@ RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the p
 
 
 _DECISION = select(store.CASES.c.policy_decision).where(store.CASES.c.id == bindparam("id"))
+_APPROVING = ("approve", "arbitrate")
 _APPROVED = (select(store.EVENTS.c.created_at)
-             .where(store.EVENTS.c.case_id == bindparam("id"), store.EVENTS.c.action.in_(("approve", "arbitrate")))
+             .where(store.EVENTS.c.case_id == bindparam("id"), store.EVENTS.c.action.in_(_APPROVING))
              .order_by(store.EVENTS.c.seq.desc()).limit(1))
+# The same for the cases of a derivation batch (returnflow/batch_reads.py): each case's approvals, the last one last.
+_APPROVED_CASES = (select(store.EVENTS.c.case_id, store.EVENTS.c.created_at)
+                   .where(store.EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+                          store.EVENTS.c.action.in_(_APPROVING))
+                   .order_by(store.EVENTS.c.case_id, store.EVENTS.c.seq))
 
 
 def return_deadline(session: Session, case: CaseRecord) -> datetime:
@@ -38,8 +45,19 @@ def return_deadline(session: Session, case: CaseRecord) -> datetime:
     deadline = _policy_return_deadline(decision, case)
     if deadline is not None:
         return deadline
-    approved = store.run(session, _APPROVED, {"id": case.id}).scalar()
+    # In a derivation batch, for all its cases at once; a request reads it each time (it may approve meanwhile).
+    approved = per_case(session, "rf_approved_at", case,
+                        lambda one: store.run(session, _APPROVED, {"id": one.id}).scalar(),
+                        lambda cases: _approved_at(session, cases), keep=False)
     return (approved or case.updated_at) + timedelta(days=RETURN_DAYS)
+
+
+def _approved_at(session: Session, cases: list[CaseRecord]) -> dict[int, datetime | None]:
+    """When each case was last approved (None: never)."""
+    found: dict[int, datetime | None] = dict.fromkeys((case.id for case in cases), None)
+    for case_id, at in store.run(session, _APPROVED_CASES, {"ids": list(found)}):
+        found[case_id] = at
+    return found
 
 
 def _policy_return_deadline(decision, case: CaseRecord) -> datetime | None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ..batch_reads import per_case, remember
 from ..cases import store
 from ..cases.store import CaseRecord
 from ..cases.views import reason_payload
 from ..i18n import N_
 from .models import Timer
 from .settings import MISSED
-from .timers import cancel, schedule
+from .timers import cancel, schedule_many
 from ..policy import service as policy_service
 
 KIND = "refund_deadline"
@@ -36,6 +37,7 @@ def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
         return
     if target in ENDING:
         cancel(session, case_id=case.id, kind=KIND)
+        remember(session, RUNNING, case, False)
         return
     happened = {"request"} if source is None else set()  # what this transition is, as a deadline's anchor
     if source in DECIDING and target not in DECIDING:
@@ -45,13 +47,14 @@ def refund_clock(session: Session, case: CaseRecord, event: dict) -> None:
         return  # the usual step: nothing to look up
     # The policy is read only where its own refund clock may start (so shipping a return costs no extra query).
     spec = deadline_spec(session, case, fallback=bool(happened & FALLBACK_ANCHORS))
-    if spec is None or spec[0] not in happened or pending(session, case.id) is not None:
+    if spec is None or spec[0] not in happened or running(session, case):
         return
     anchor, period, fixed, rule = spec
     due = fixed if fixed is not None else at + period
-    schedule(session, merchant_id=case.merchant_id, case_id=case.id, kind=KIND, due_at=due, action="escalate",
-             rule=rule, at=at, payload={"step": "refund",
-                                                           **reason_payload(MISSED, step=N_("refund deadline"))})
+    schedule_many(session, merchant_id=case.merchant_id, case_id=case.id, rule=rule, at=at, timers=[{
+        "kind": KIND, "due_at": due, "action": "escalate",
+        "payload": {"step": "refund", **reason_payload(MISSED, step=N_("refund deadline"))}}])
+    remember(session, RUNNING, case, True)
 
 
 def deadline_spec(session: Session, case: CaseRecord, *,
@@ -80,9 +83,23 @@ def deadline_spec(session: Session, case: CaseRecord, *,
     return anchor, clock.period, fixed, clock.rule
 
 
-def pending(session: Session, case_id: int):
-    return store.run(session, select(Timer.id).where(Timer.case_id == case_id, Timer.kind == KIND,
-                                                     Timer.status == "pending")).first()
+RUNNING = "rf_refund_clock_running"  # batch_reads: whether the case's refund deadline is pending
+_PENDING = select(Timer.id).where(Timer.case_id == bindparam("id"), Timer.kind == KIND, Timer.status == "pending")
+_PENDING_CASES = select(Timer.case_id).where(Timer.case_id.in_(bindparam("ids", expanding=True)), Timer.kind == KIND,
+                                             Timer.status == "pending")
+
+
+def running(session: Session, case: CaseRecord) -> bool:
+    """Whether the case's refund deadline is pending; in a derivation batch read for all its cases at once, and
+    kept true by this module's own starts and ends (only it writes this kind of timer while deriving)."""
+    return per_case(session, RUNNING, case,
+                    lambda one: store.run(session, _PENDING, {"id": one.id}).first() is not None,
+                    lambda cases: _running(session, cases))
+
+
+def _running(session: Session, cases: list[CaseRecord]) -> dict[int, bool]:
+    found = set(store.run(session, _PENDING_CASES, {"ids": [case.id for case in cases]}).scalars())
+    return {case.id: case.id in found for case in cases}
 
 
 def due_of(session: Session, case: CaseRecord) -> dict | None:
