@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from returnflow import deferred, derive
+from returnflow import deferred, derive, flows
 from returnflow.analytics.rollup import STEPS_TABLE
 from returnflow.cases.models import Case, CaseEvent
 from returnflow.cases.store import OUTBOX
 from returnflow.db import utcnow
 from returnflow.deferred import deferrable, deferred_writes
+from returnflow.notify.models import FollowUpTask
 from returnflow.sla.models import Timer
 from tests.support.flows import PAYLOADS, open_for, run
 from tests.support.world import make_order, make_shop
@@ -164,8 +165,9 @@ def test_a_deferred_write_that_fails_leaves_its_case_underived_and_the_others_de
 
 def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case_by_case_gives(db, worker_mode,
                                                                                                   monkeypatch):
-    """The route facts, the approval time and the refund deadline's state (returnflow/batch_reads.py): read with one
-    statement for every case of a batch, and the batch derives the same rows as each case read on its own."""
+    """The route facts, the approval time, the refund deadline's state and the follow-up tasks' ids
+    (returnflow/batch_reads.py): read with one statement for every case of a batch, and the batch derives the same
+    rows as each case read on its own."""
     shop = make_shop(db)
     reads: list[str] = []
 
@@ -173,7 +175,7 @@ def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case
         text = " ".join(statement.split())
         if text.startswith(("SELECT orders.country", "SELECT cases.id, orders.country", "SELECT case_events.created_at",
                             "SELECT case_events.case_id, case_events.created_at", "SELECT sla_timers.id",
-                            "SELECT sla_timers.case_id")):
+                            "SELECT sla_timers.case_id", "SELECT nextval", "SELECT coalesce(max(follow_up_tasks")):
             reads.append(text[:60])
 
     def walk(prefix: str) -> tuple[list[str], int]:
@@ -182,9 +184,9 @@ def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case
             make_order(db, shop, f"{prefix}-{i}")
             numbers.append(open_for(db, shop.actors["agent"], f"{prefix}-{i}", "return_refund"))
         del reads[:]
-        for action in (None, "approve", "ship_return", "receive"):
+        for action in (None, "approve", "ship_return", "receive", "inspect", "resolve", "close"):
             for number in numbers if action else ():
-                run(db, number, action, shop.actors["warehouse" if action == "receive" else "agent"])
+                run(db, number, action, shop.actors["warehouse" if action in ("receive", "inspect") else "agent"])
             event.listen(db.engine, "before_cursor_execute", count)  # the derivation's reads only
             try:
                 while (done := derive.derive_batch(db.engine, limit=500)).events:
@@ -212,7 +214,12 @@ def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case
                     messages.append((payload.get("channel"), payload.get("template"), data.get("address"),
                                      round((datetime.fromisoformat(deadline) - approved).total_seconds())
                                      if deadline else None))
-                out.append((timers, messages))
+                closed = session.scalar(select(CaseEvent.created_at).where(CaseEvent.case_id == case_id,
+                                                                           CaseEvent.action == "close"))
+                tasks = [(round((t.due_at - closed).total_seconds()), t.status, [
+                    (e.kind, e.action, e.to_state, e.case_id == case_id) for e in flows.events(session, "follow_up", t.id)])
+                    for t in session.scalars(select(FollowUpTask).where(FollowUpTask.case_id == case_id))]
+                out.append((timers, messages, tasks))
         return out
 
     with monkeypatch.context() as alone:  # each case reads for itself
@@ -223,5 +230,33 @@ def test_what_producers_read_per_case_is_read_once_per_batch_and_gives_what_case
     assert batch_reads_ <= 4, (batch_reads_, reads)  # one per batch and kind of read
     alone_rows, batch_rows = derived(alone_numbers), derived(batch_numbers)
     assert batch_rows == alone_rows
-    assert any(template == "return_instructions" and address for _timers, messages in batch_rows
+    assert any(template == "return_instructions" and address for _timers, messages, _tasks in batch_rows
                for _channel, template, address, _deadline in messages)
+    # Each closed case has its follow-up task (taken ahead by id in the batch) with its opening move.
+    assert all(tasks == [(7 * 86400, "open", [("follow_up", "schedule", "open", True)])]
+               for _timers, _messages, tasks in batch_rows), batch_rows[0][2]
+
+
+def test_a_case_closed_twice_in_one_batch_gets_two_follow_up_tasks_each_with_its_opening_move(db, worker_mode,
+                                                                                              monkeypatch):
+    """The id taken ahead for a closed case's follow-up is given once: a second closing in the same batch inserts its
+    task the ordinary way (and the batch does not fail on a taken id)."""
+
+    def one_by_one(*_args, **_kwargs):
+        raise AssertionError("the derivation batch failed and was derived case by case")
+
+    monkeypatch.setattr(derive, "_one_by_one", one_by_one)
+    shop = make_shop(db)
+    make_order(db, shop, "T-1")
+    number = open_for(db, shop.actors["agent"], "T-1", "return_refund")
+    for action, role in (("reject", "agent"), ("close", "agent"), ("reopen", "supervisor"), ("reject", "agent"),
+                         ("close", "agent")):
+        run(db, number, action, shop.actors[role])
+    done = derive.derive_batch(db.engine, limit=500)
+    assert done.failed == 0 and done.cases == 1
+    with db.read() as session:
+        case_id = session.scalar(select(Case.id).where(Case.number == number))
+        tasks = session.scalars(select(FollowUpTask.id).where(FollowUpTask.case_id == case_id)).all()
+        moves = [[(e.action, e.to_state) for e in flows.events(session, "follow_up", task)] for task in tasks]
+        assert derive.backlog(session)["underived"] == 0
+    assert len(set(tasks)) == 2 and moves == [[("schedule", "open")]] * 2

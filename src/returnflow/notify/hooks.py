@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from ..batch_reads import per_case, remember
 from ..cases.models import CaseState as S
 from ..i18n import N_, gettext, match, pick
 from ..cases.store import CaseRecord, run
 from ..cases.visibility import CUSTOMER
+from ..deferred import deferrable
 from ..flows import opened
 from ..orders.models import Customer
 from ..sla.settings import for_case
@@ -25,7 +27,13 @@ TEMPLATE_FOR: dict[str, str] = {
     S.CLOSED.value: "case_closed",
 }
 INTERNAL = {S.PENDING_APPROVAL.value}  # a step up the merchant's hierarchy is not news for the customer
-_NEW_FOLLOW_UP = insert(FollowUpTask.__table__).returning(FollowUpTask.__table__.c.id)
+FOLLOW_UPS = FollowUpTask.__table__
+_NEW_FOLLOW_UP = insert(FOLLOW_UPS).returning(FOLLOW_UPS.c.id)
+# With its id given ahead (`_follow_up_id`): a kept write, like the opening move beside it (returnflow/deferred.py).
+_NEW_FOLLOW_UP_KEPT = deferrable(insert(FOLLOW_UPS))
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('follow_up_tasks', 'id')) FROM generate_series(1, :n)")
+_TOP_ID = select(func.coalesce(func.max(FOLLOW_UPS.c.id), 0))
+FOLLOW_UP_IDS = "rf_follow_up_ids"  # batch_reads: the id each closed case's follow-up task will take
 _CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels, Customer.wechat_openid).where(
     Customer.id == bindparam("id"))
 
@@ -67,13 +75,45 @@ def customer_notices(session: Session, case: CaseRecord, event: dict) -> list[di
         if days:
             # Opened by one Core INSERT and its declared opening move (flows.opened): the derivation's hot path.
             due = event["created_at"] + timedelta(days=days)
-            task_id = run(session, _NEW_FOLLOW_UP, {
-                "merchant_id": case.merchant_id, "case_id": case.id, "assignee_id": case.assignee_id, "due_at": due,
-                "status": FOLLOW_UP.transition("schedule").to, "note": "",
-                "created_at": event["created_at"]}).scalar_one()
+            row = {"merchant_id": case.merchant_id, "case_id": case.id, "assignee_id": case.assignee_id,
+                   "due_at": due, "status": FOLLOW_UP.transition("schedule").to, "note": "",
+                   "created_at": event["created_at"]}
+            task_id = _follow_up_id(session, case)
+            if task_id is None:
+                task_id = run(session, _NEW_FOLLOW_UP, row).scalar_one()
+            else:
+                run(session, _NEW_FOLLOW_UP_KEPT, {**row, "id": task_id})
             opened(session, FOLLOW_UP, "schedule", record_id=task_id, merchant_id=case.merchant_id, case_id=case.id,
                    by="system", role="system", at=event["created_at"], data={"due_at": due.isoformat()})
     return messages
+
+
+def _follow_up_id(session: Session, case: CaseRecord) -> int | None:
+    """In a derivation batch, an id taken ahead for the case's follow-up task: taken at once for every closed case of
+    the batch (returnflow/batch_reads.py), so the task and its opening move are kept writes instead of an INSERT
+    that returns its id, which would send the batch's kept writes per case. Each id is given once; None (outside a
+    batch, or a case closed twice in one): the task's INSERT returns its id."""
+    task_id = per_case(session, FOLLOW_UP_IDS, case, lambda _one: None, lambda cases: _ids_ahead(session, cases),
+                       keep=False)
+    if task_id is not None:
+        remember(session, FOLLOW_UP_IDS, case, None)
+    return task_id
+
+
+def _ids_ahead(session: Session, cases: list[CaseRecord]) -> dict[int, int | None]:
+    """Follow-up task ids for the closed ones of `cases`: PostgreSQL's sequence hands them out; SQLite's are the next
+    after the highest (the derivation holds SQLite's one write lock, and only it opens follow-up tasks)."""
+    closed = [case.id for case in cases if case.state == S.CLOSED.value]
+    ids: dict[int, int | None] = dict.fromkeys((case.id for case in cases), None)
+    if not closed:
+        return ids
+    if session.get_bind().dialect.name == "postgresql":
+        taken = list(run(session, _NEXT_IDS, {"n": len(closed)}).scalars())
+    else:
+        top = run(session, _TOP_ID).scalar_one()
+        taken = list(range(top + 1, top + 1 + len(closed)))
+    ids.update(zip(closed, taken))
+    return ids
 
 
 def _reach(session: Session, case: CaseRecord):
