@@ -216,3 +216,31 @@ def test_a_timer_of_a_case_with_underived_events_waits_for_their_derivation(db, 
     with db.read() as s:
         actions = s.scalars(select(CaseEvent.action).order_by(CaseEvent.seq)).all()
     assert actions == ["open", "approve"]  # no escalation for a step that had ended
+
+
+def test_a_sqlite_worker_leaves_the_write_lock_between_full_batches_for_twice_as_long_as_a_batch_held_it(
+        db, monkeypatch):
+    """SQLite has one writer: between full batches the worker lets waiting requests in, for twice the batch's time
+    (at least YIELD_MIN, at most GATHER). A fixed pause capped what it could derive below what a server writes."""
+    from returnflow.jobs import worker as worker_module
+
+    clock = [100.0]
+    batches = iter([(50, 0.025), (50, 0.002), (50, 0.200), (10, 0.001)])  # (events, seconds the batch took)
+
+    def fake_batch(_engine, *, limit):
+        events, took = next(batches)
+        clock[0] += took
+        return derive.Derived(events=events)
+
+    pauses: list[float] = []
+    monkeypatch.setattr(derive, "derive_batch", fake_batch)
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(worker_module.time, "sleep", pauses.append)
+    monkeypatch.setattr(derive, "get_derive_settings", lambda: derive.DeriveSettings(derive_batch=50))
+    result = worker_module.Round()
+    Worker(db, timers=False, messages=False)._derive(result)
+    assert result.derived == 160
+    if db.dialect == "sqlite":
+        assert pauses == pytest.approx([0.050, worker_module.YIELD_MIN, worker_module.GATHER])
+    else:
+        assert pauses == []  # PostgreSQL: the requests never wait for the worker's transaction

@@ -36,6 +36,7 @@ from ..sla.timers import fire_due
 
 log = logging.getLogger("returnflow.worker")
 GATHER = 0.1  # seconds a worker waits after deriving (or when woken) so the events of several commits share a batch
+YIELD_MIN = 0.03  # SQLite: seconds at least between full batches (a waiting request's busy handler retries by then)
 SLICE = 0.05  # seconds between looks at this process's own wake-ups while a PostgreSQL worker listens
 
 
@@ -161,13 +162,17 @@ class Worker:
         limit = derive.get_derive_settings().derive_batch
         lags: list[float] = []
         while True:
+            started = time.monotonic()
             batch = derive.derive_batch(self.db.engine, limit=limit)
             result.derived += batch.events
             lags += batch.lags
             if batch.events < limit:
                 break
             if self.db.dialect == "sqlite":
-                time.sleep(GATHER)  # one writer: let the requests waiting for the write lock in between batches
+                # One writer: the requests waiting for the write lock get it in between batches, for twice as long
+                # as the batch held it (at least YIELD_MIN, at most GATHER). A fixed GATHER capped the worker at
+                # ~limit/GATHER events a second, below what one server writes under load (bench/lifecycle.py).
+                time.sleep(min(GATHER, max(YIELD_MIN, 2 * (time.monotonic() - started))))
         if lags:
             lags.sort()
             result.derive_lag_p99 = round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 4)
