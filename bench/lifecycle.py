@@ -22,7 +22,7 @@ skipped with the reason when unreachable):
    run.
 
 Besides req/s it prints the server's (and the worker process's) CPU per request, the derivation lag (event written
--> its derived rows written) p50/p99, `open` p99, and the SQL statements per request of each kind, counted
+-> its derived rows written) p50/p99 of the timed run's events (the warm-up's wait for the workers to start), `open` p99, and the SQL statements per request of each kind, counted
 in-process over 20 more cases walked through the same service calls after the timed runs (the request's own;
 the derivation's statements per event beside them). Only successful requests count towards req/s. Environment overrides:
     RF_BENCH_CASES=1000         timed cases per database and worker placement
@@ -696,7 +696,6 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
                                    "--log-level", "warning"] + (["--no-worker"] if mode == "separate" else [])
     env = {"RETURNFLOW_DATABASE_URL": url, "RETURNFLOW_DATA_DIR": str(workdir / "data"), "RETURNFLOW_DERIVE": "worker",
            "RETURNFLOW_WORKER_POLL_SECONDS": WORKER_POLL}
-    first_event = last_event_id(url)
     n_workers = (PG_WORKERS if name == "postgres" else 1) if mode == "separate" else 0
     out.mode = f"{n_workers} separate worker{'s' if n_workers > 1 else ''}" if n_workers else mode
     mode = out.mode
@@ -705,6 +704,8 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
         base = f"http://127.0.0.1:{port}"
         warm_tally, _ = asyncio.run(drive_lifecycle(base, seeded, orders[:N_WARMUP], CONCURRENCY))
         report_errors(f"{mode}: warm-up", warm_tally, result)
+        # The lag is the timed run's: the warm-up's first events wait for the workers' start (their imports).
+        first_event = last_event_id(url)
         profile_out = Path(PROFILE_DIR).resolve() / f"returnflow-{name}-{mode}.txt" if PROFILE_DIR else None
         if profile_out:
             profile_out.parent.mkdir(parents=True, exist_ok=True)
