@@ -244,3 +244,42 @@ def test_a_sqlite_worker_leaves_the_write_lock_between_full_batches_for_twice_as
         assert pauses == pytest.approx([0.050, worker_module.YIELD_MIN, worker_module.GATHER])
     else:
         assert pauses == []  # PostgreSQL: the requests never wait for the worker's transaction
+
+
+def test_while_deliveries_keep_the_worker_busy_it_derives_at_most_every_gather_seconds(db, monkeypatch):
+    """Rounds that only deliver (a lane finished, more to send) leave the derivation out until GATHER has passed
+    since the last one: deriving on each of them made batches of a few events, each paying the batch's fixed
+    statements, and under load the worker fell behind."""
+    import threading
+
+    from returnflow.jobs import worker as worker_module
+
+    calls: list[float] = []
+
+    def fake_batch(_engine, *, limit):
+        calls.append(time.monotonic())
+        return derive.Derived()
+
+    class BusyLanes:  # every round starts a delivery: the loop never waits
+        def __init__(self, *_args, **_kwargs) -> None:
+            pass
+
+        def pump(self) -> int:
+            return 1
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(derive, "derive_batch", fake_batch)
+    monkeypatch.setattr(worker_module, "Dispatcher", BusyLanes)
+    worker = Worker(db, timers=False)
+    thread = threading.Thread(target=worker.run)
+    started = time.monotonic()
+    thread.start()
+    time.sleep(0.5)
+    worker.stop.set()
+    thread.join(5)
+    took = time.monotonic() - started
+    assert not thread.is_alive()
+    assert 1 <= len(calls) <= took / worker_module.GATHER + 1, (len(calls), took)
+    assert all(b - a >= worker_module.GATHER * 0.9 for a, b in zip(calls, calls[1:]))

@@ -200,12 +200,17 @@ class Worker:
             listener.listen()  # before the first round: what commits after it wakes a wait, what before it is derived
         poll = self.settings.worker_poll_seconds
         timers_at, timers_busy = float("-inf"), False
+        # Derivation runs at most every GATHER seconds (unless a batch came back full: then at once, in _derive), so
+        # the events of several commits share a batch. Rounds in between (deliveries finishing, timers) leave it
+        # out: deriving on each of them made batches of a few events, each paying the batch's fixed statements.
+        derive_at = 0.0
         try:
             while not self.stop.is_set():
                 try:
                     result = Round()
-                    if self.derivation:
+                    if self.derivation and time.monotonic() >= derive_at:
                         self._derive(result)
+                        derive_at = time.monotonic() + GATHER
                     if self.timers and (timers_busy or time.monotonic() - timers_at >= poll):
                         timers_at = time.monotonic()
                         self._fire_timers(result)
@@ -219,6 +224,8 @@ class Worker:
                     result = Round()
                 if busy:
                     continue
+                # Until woken (a commit, a delivery lane done) or the poll; a wake-up before the next derivation is
+                # due waits for it (new events keep coming: a few more commits join the batch).
                 if not result.derived:
                     if listener is not None:
                         listener.wait(self.wake, poll)
@@ -226,7 +233,7 @@ class Worker:
                         self.wake.wait(poll)
                     self.wake.clear()
                 if self.derivation and not self.stop.is_set():
-                    time.sleep(GATHER)  # new events keep coming: let a few more commits join the next batch
+                    self.stop.wait(max(0.0, derive_at - time.monotonic()))
         finally:
             derive.WAKE.discard(self.wake)
             if listener is not None:
