@@ -80,12 +80,23 @@ LOCK_CLASS = 0x7264  # the advisory lock space of case derivations: (LOCK_CLASS,
 
 
 class DeriveSettings(BaseSettings):
-    """RETURNFLOW_DERIVE: who derives ("worker" or "inline"); RETURNFLOW_DERIVE_BATCH: events per transaction."""
+    """RETURNFLOW_DERIVE: who derives ("worker" or "inline"); RETURNFLOW_DERIVE_BATCH: events per transaction (unset:
+    BATCH_DEFAULT for the database)."""
 
     model_config = SettingsConfigDict(env_prefix="RETURNFLOW_", env_file=".env", extra="ignore")
 
     derive: Literal["worker", "inline"] = "worker"
-    derive_batch: int = Field(default=50, ge=1)
+    derive_batch: int | None = Field(default=None, ge=1)
+
+    def batch_for(self, dialect: str) -> int:
+        return self.derive_batch or BATCH_DEFAULT.get(dialect, 50)
+
+
+# Events per derivation transaction. SQLite: the transaction holds the one write lock, so small batches with a pause
+# between them let the requests in (jobs/worker.py). PostgreSQL: nothing waits for it, and each batch pays a dozen
+# fixed statements: with 50, one worker in `serve` trailed a loaded server by ~1 s (bench/lifecycle.py, lag p99
+# 1.06-1.24 s; with 200: 0.76-0.96 s in three of four runs, two workers 0.72-0.97 s instead of 1.1-1.2 s).
+BATCH_DEFAULT = {"sqlite": 50, "postgresql": 200}
 
 
 @lru_cache
@@ -243,7 +254,7 @@ def _one_by_one(engine: Engine, case_ids: list[int], now: datetime, *, wait: boo
 def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | None = None) -> Derived:
     """One batch of the worker: claims the cases of the oldest underived events (up to `limit` events), derives
     them in one transaction and moves the low-water mark. Returns what it did."""
-    limit = limit or get_derive_settings().derive_batch
+    limit = limit or get_derive_settings().batch_for(engine.dialect.name)
     postgres = engine.dialect.name == "postgresql"
     case_ids: list[int] = []
     if not postgres and not _sqlite_work(engine):

@@ -236,7 +236,7 @@ def test_a_sqlite_worker_leaves_the_write_lock_between_full_batches_for_twice_as
     monkeypatch.setattr(derive, "derive_batch", fake_batch)
     monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(worker_module.time, "sleep", pauses.append)
-    monkeypatch.setattr(derive, "get_derive_settings", lambda: derive.DeriveSettings(derive_batch=50))
+    monkeypatch.setattr(derive, "get_derive_settings", lambda: derive.DeriveSettings(derive_batch=50))  # both databases
     result = worker_module.Round()
     Worker(db, timers=False, messages=False)._derive(result)
     assert result.derived == 160
@@ -283,3 +283,16 @@ def test_while_deliveries_keep_the_worker_busy_it_derives_at_most_every_gather_s
     assert not thread.is_alive()
     assert 1 <= len(calls) <= took / worker_module.GATHER + 1, (len(calls), took)
     assert all(b - a >= worker_module.GATHER * 0.9 for a, b in zip(calls, calls[1:]))
+
+
+def test_a_derivation_batch_is_50_events_on_sqlite_and_200_on_postgresql_unless_the_deployment_says(monkeypatch):
+    """SQLite's batch holds the one write lock (small batches let the requests in); PostgreSQL's holds nothing others
+    wait for, and bigger batches keep one worker up with a loaded server (docs/scale-out.md)."""
+    monkeypatch.delenv("RETURNFLOW_DERIVE_BATCH", raising=False)
+    assert derive.DeriveSettings().batch_for("sqlite") == 50
+    assert derive.DeriveSettings().batch_for("postgresql") == 200
+    monkeypatch.setenv("RETURNFLOW_DERIVE_BATCH", "7")
+    assert derive.DeriveSettings().batch_for("sqlite") == derive.DeriveSettings().batch_for("postgresql") == 7
+    monkeypatch.setenv("RETURNFLOW_DERIVE_BATCH", "0")
+    with pytest.raises(ValueError):
+        derive.DeriveSettings()

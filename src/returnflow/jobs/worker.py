@@ -159,7 +159,7 @@ class Worker:
     def _derive(self, result: Round) -> None:
         """Derives batches of new events until a batch finds less than a full batch (what is left is claimed by
         other workers, or failed and is logged)."""
-        limit = derive.get_derive_settings().derive_batch
+        limit = derive.get_derive_settings().batch_for(self.db.dialect)
         lags: list[float] = []
         while True:
             started = time.monotonic()
