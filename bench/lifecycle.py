@@ -22,7 +22,8 @@ skipped with the reason when unreachable):
    run.
 
 Besides req/s it prints the server's (and the worker process's) CPU per request, the derivation lag (event written
--> its derived rows written) p50/p99 of the timed run's events (the warm-up's wait for the workers to start), `open` p99, and the SQL statements per request of each kind, counted
+-> its derived rows written) p50/p99 of the timed run's events (it starts once the workers have derived the
+warm-up), `open` p99, and the SQL statements per request of each kind, counted
 in-process over 20 more cases walked through the same service calls after the timed runs (the request's own;
 the derivation's statements per event beside them). Only successful requests count towards req/s. Environment overrides:
     RF_BENCH_CASES=1000         timed cases per database and worker placement
@@ -704,7 +705,10 @@ def run_mode(name: str, url: str, workdir: Path, seeded: Seeded, orders: list[st
         base = f"http://127.0.0.1:{port}"
         warm_tally, _ = asyncio.run(drive_lifecycle(base, seeded, orders[:N_WARMUP], CONCURRENCY))
         report_errors(f"{mode}: warm-up", warm_tally, result)
-        # The lag is the timed run's: the warm-up's first events wait for the workers' start (their imports).
+        # The workers are up and caught up before the timed run: the warm-up (a second or so) can end before a worker
+        # process has finished starting (its imports), and the timed run's first events then waited for it.
+        wait_derived(url)
+        # The lag is the timed run's.
         first_event = last_event_id(url)
         profile_out = Path(PROFILE_DIR).resolve() / f"returnflow-{name}-{mode}.txt" if PROFILE_DIR else None
         if profile_out:
