@@ -2,7 +2,8 @@
 
 A derivation batch (returnflow/derive.py) runs the derived producers for every event of up to ~50 cases, and its
 writes are kept and sent together (returnflow/deferred.py). A producer that reads something of its case (the order's
-country, when the case was approved, whether a refund deadline is running) would cost a statement per case, and,
+country, when the case was approved, whether a refund deadline is running, the id its follow-up task will take)
+would cost a statement per case, and,
 worse, every such read first sends the writes kept so far, so the batch's writes went out in small groups again.
 
 `per_case` is how such a read is written: the value for one case, remembered for the rest of the transaction (a
