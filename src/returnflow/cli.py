@@ -33,6 +33,7 @@ from .notify.config import get_delivery_settings
 from .refunds.gateways import GatewaySettings
 from .schema import migrate as run
 from .demo import load
+from .doorbell import address as doorbell_of
 from .jobs.worker import start_in_background, start_process, Worker, lag as measure
 from .importer import run_import
 from .importer.history import run_history
@@ -141,9 +142,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
         get_settings.cache_clear()
     db.dispose()
     if worker:
-        # PostgreSQL: a worker process of its own (several may share the database); SQLite: one writer at a time,
-        # so a thread beside the API, woken by each commit.
-        if db.dialect == "postgresql":
+        # A worker process of its own, woken by the API's commits (PostgreSQL: NOTIFY; SQLite: its doorbell). Where
+        # SQLite has no doorbell (an in-memory database, not Linux), a thread beside the API that its commits wake.
+        if db.dialect == "postgresql" or doorbell_of(db.url) is not None:
             start_process(db.url)
         else:
             start_in_background(db.url)

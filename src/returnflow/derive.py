@@ -11,8 +11,9 @@ case's events, together with the event's `event_derivations` row, in one transac
 
 `derive_positions` keeps the low-water mark: every event up to it is derived, so a round reads only what is newer.
 
-Modes (RETURNFLOW_DERIVE): `worker` (the default) — the worker derives (a thread in `returnflow serve`, or
-`returnflow worker` processes), a request only wakes the worker of its own process; `inline` — right after the
+Modes (RETURNFLOW_DERIVE): `worker` (the default) — the worker derives (the worker process `returnflow serve`
+starts, or `returnflow worker` processes), a request only wakes the workers (PostgreSQL: NOTIFY in its transaction;
+SQLite: the doorbell after its commit, returnflow/doorbell.py); `inline` — right after the
 request's commit the same process derives that case's events with the same code (an eager worker; if it dies in
 between, the worker picks them up).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from .cases.side_effects import derive_effects
 from .cases.store import OUTBOX
 from .db import Base, Tx, UTCDateTime, utcnow
 from .deferred import deferrable, deferred_writes
+from .doorbell import address as doorbell_of, ring
 
 log = logging.getLogger("returnflow.derive")
 
@@ -357,6 +360,18 @@ def after_event(session, case, event) -> None:
     pending.cases.add(case.id)
 
 
+_DOORBELLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _doorbell(engine: Engine) -> bytes | None:
+    """The doorbell of a SQLite engine's database (returnflow/doorbell.py), worked out once per engine."""
+    try:
+        return _DOORBELLS[engine]
+    except KeyError:
+        found = _DOORBELLS[engine] = doorbell_of(engine.url.render_as_string(hide_password=False))
+        return found
+
+
 class _AfterCommit:
     __slots__ = ("engine", "cases")
 
@@ -370,6 +385,11 @@ class _AfterCommit:
                 derive_cases(self.engine, self.cases)
             except Exception:  # noqa: BLE001 — committed already: the worker derives what is left
                 log.exception("inline derivation of cases %s failed; the worker will derive them", sorted(self.cases))
+        elif self.engine.dialect.name == "sqlite":
+            # The worker process on this file (serve's, or `returnflow worker`): one datagram, after the commit so
+            # the worker finds the events. Every commit rings: it costs a system call, and an idle worker derives
+            # at once instead of at its next poll.
+            ring(_doorbell(self.engine))
         for wake in list(WAKE):
             wake.set()
 

@@ -1,8 +1,8 @@
 """The worker: derives what new case events set off, fires due timers and delivers outbox messages, in a loop;
 reports its lag.
 
-It runs inside `returnflow serve` (a thread beside the API) by default and as `returnflow worker` processes at
-scale. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
+`returnflow serve` starts one as a process of its own by default (`start_process`; a thread only for an in-memory
+SQLite database or where SQLite's doorbell does not exist), and at scale it runs as `returnflow worker` processes. Any number of workers may run on one database: timers are claimed with row locks inside the transaction that
 fires them, outbox messages with a time lease (see sla.timers and notify.outbox), the events to derive by their
 case (returnflow/derive.py). While running, messages are
 delivered lane by lane on a few threads (notify.dispatch), so one slow receiver does not hold the others.
@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from ..bootstrap import JOBS, bootstrap
 from .. import derive
 from ..db import Database, utcnow
+from ..doorbell import Doorbell
 from ..notify import outbox
 from ..notify.config import DeliverySettings, get_delivery_settings
 from ..notify.dispatch import Dispatcher
@@ -194,10 +195,15 @@ class Worker:
         if self.messages:
             self.dispatcher = Dispatcher(self.db, self.settings, self.name, done=self.wake)
         derive.WAKE.add(self.wake)  # a request of this process wakes it after its commit (worker mode)
-        # On PostgreSQL the commits of other processes wake it too (derive.CHANNEL).
-        listener = Listener(self.db) if self.db.dialect == "postgresql" and self.derivation else None
-        if listener is not None:
-            listener.listen()  # before the first round: what commits after it wakes a wait, what before it is derived
+        # The commits of other processes wake it too: on PostgreSQL through derive.CHANNEL, on SQLite through the
+        # database's doorbell (returnflow/doorbell.py). Both listen before the first round: what commits after it
+        # wakes a wait, what committed before it is derived by that round.
+        listener: Listener | Doorbell | None = None
+        if self.derivation and self.db.dialect == "postgresql":
+            listener = Listener(self.db)
+            listener.listen()
+        elif self.derivation and self.db.dialect == "sqlite":
+            listener = Doorbell(self.db.url)
         poll = self.settings.worker_poll_seconds
         timers_at, timers_busy = float("-inf"), False
         # Derivation runs at most every GATHER seconds (unless a batch came back full: then at once, in _derive), so
@@ -259,10 +265,11 @@ def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = 
 
 
 def start_process(url: str) -> subprocess.Popen:
-    """`returnflow serve`'s worker on PostgreSQL: a `returnflow worker` process of its own, so derivation, timers and
-    deliveries get a core of their own instead of a share of the server's interpreter (a thread there fell behind
-    the requests by seconds under load; docs/scale-out.md). It stops when the server exits, and is told to stop if
-    the server is killed (Linux: the parent-death signal). Woken by the server's commits through derive.CHANNEL."""
+    """`returnflow serve`'s worker: a `returnflow worker` process of its own, so derivation, timers and deliveries
+    get a core of their own instead of a share of the server's interpreter (a thread there fell behind the requests
+    by seconds under load on PostgreSQL, and on SQLite took a third of what the server could answer;
+    docs/scale-out.md). It stops when the server exits, and is told to stop if the server is killed (Linux: the
+    parent-death signal). Woken by the server's commits: derive.CHANNEL on PostgreSQL, the doorbell on SQLite."""
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": url}
     proc = subprocess.Popen([sys.executable, "-c", "from returnflow.cli import main; main()", "worker"], env=env,
                             preexec_fn=_stop_with_parent)
@@ -290,7 +297,8 @@ def _stop_process(proc: subprocess.Popen) -> None:
 
 
 def start_in_background(url: str, settings: DeliverySettings | None = None) -> tuple[Worker, threading.Thread]:
-    """A worker thread for `returnflow serve` on SQLite (daemon: it stops with the server)."""
+    """A worker thread for `returnflow serve` where a process could not be woken: an in-memory SQLite database, or
+    a system without SQLite's doorbell (returnflow/doorbell.py). Daemon: it stops with the server."""
     worker = Worker(Database(url), settings)
     thread = threading.Thread(target=worker.run, name="returnflow-worker", daemon=True)
     thread.start()
