@@ -3,7 +3,11 @@
 A lane is one merchant's one destination (a webhook endpoint, the email or SMS channel: `outbox.lane`). A slow or
 failing receiver holds only its own lane's thread, for at most a few timeouts, while the other lanes go on; within
 a lane, sign-in codes are claimed first. Each `pump` claims for the threads that are free, skipping the lanes in
-flight, so a lane's backlog never stands in front of another lane. Per process: several worker processes may each
+flight, so a lane's backlog never stands in front of another lane. A lane whose whole batch failed and waits to be
+tried again (email not configured, a receiver down) rests for the outbox's first backoff
+(RETURNFLOW_OUTBOX_BACKOFF_SECONDS, 30 s) before its next batch: its messages are not tried one batch after the
+other against a destination that is down. The rest does not grow, so once the destination is back a new message
+(a sign-in code) waits at most that long. Per process: several worker processes may each
 have a batch of the same lane in flight (the lease and the claim keys keep every message delivered once).
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -32,6 +37,7 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="returnflow-delivery")
         self.lock = threading.Lock()
         self.busy: set[str] = set()            # lanes with a batch in flight
+        self.resting: dict[str, float] = {}    # lane -> time.monotonic() until which it is not claimed from
         self.counts: dict[str, int] = {}       # outcomes so far, for reports
         self.done = done or threading.Event()  # set whenever a lane's batch is finished (its thread is free)
         # A batch of an outside destination must end well inside its lease even when every call times out.
@@ -47,7 +53,10 @@ class Dispatcher:
         lease = timedelta(seconds=self.settings.outbox_lease_seconds)
         while True:
             with self.lock:
-                skip, free = set(self.busy), self.threads - len(self.busy)
+                now = time.monotonic()
+                for lane in [lane for lane, until in self.resting.items() if until <= now]:
+                    del self.resting[lane]
+                skip, free = self.busy | self.resting.keys(), self.threads - len(self.busy)
             if free <= 0:
                 return started
             claimed = outbox.claim(self.db, now=utcnow(), limit=self.settings.worker_batch, lease=lease, skip=skip,
@@ -64,6 +73,7 @@ class Dispatcher:
             started += len(claimed)
 
     def _deliver(self, lane: str, messages: list[outbox.Claimed]) -> None:
+        counts: dict[str, int] = {}
         try:
             counts = outbox.deliver_all(self.db, self.settings, messages, worker=self.worker)
         except Exception:  # noqa: BLE001 — the leases run out and the messages are claimed again
@@ -72,10 +82,17 @@ class Dispatcher:
         finally:
             with self.lock:
                 self.busy.discard(lane)
+                if counts.get("retry") and not counts.get("sent"):
+                    self.resting[lane] = time.monotonic() + outbox.backoff(self.settings, 1).total_seconds()
             self.done.set()
         with self.lock:
             for status, n in counts.items():
                 self.counts[status] = self.counts.get(status, 0) + n
+
+    def rests(self, lane: str) -> bool:
+        """Whether `lane` is resting after a batch that failed as a whole."""
+        with self.lock:
+            return self.resting.get(lane, 0.0) > time.monotonic()
 
     def in_flight(self) -> int:
         with self.lock:
