@@ -160,3 +160,34 @@ def test_a_message_whose_data_lacks_a_placeholder_waits_with_the_missing_field_n
     assert Worker(db, DeliverySettings()).run_once(T0, timers=False).messages == {"retry": 1}
     [listed] = client.get("/api/v1/outbox", headers=shop.headers("admin")).json()
     assert listed["status"] == "pending" and "{minutes}" in listed["last_error"]
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_the_return_instructions_reach_the_customer_with_the_address_in_their_language(client, db, tmp_path,
+                                                                                     locale):
+    from returnflow.notify.templates import readable
+    from tests.support.returns import WAREHOUSE, case_awaiting_return, shop_with_warehouse
+
+    shop = shop_with_warehouse(db, client)
+    case = case_awaiting_return(client, shop, db, "O-1")
+    with db.transaction() as s:  # the customer reads this language (the case keeps its customer's details)
+        for m in s.scalars(select(OutboxMessage)):
+            if m.payload.get("template") == "return_instructions":
+                m.payload = {**m.payload, "locale": locale}
+    with smtp_server(tmp_path / "mail") as (port, box):
+        worker = Worker(db, DeliverySettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="desk@shop.test"))
+        done = worker.run_once(T0, timers=False)
+        received = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default) for m in box]
+    assert "retry" not in done.messages and "dead" not in done.messages, done.messages
+    mails = [m for m in received if case["number"] in m["Subject"] and "100" in m.get_content()]
+    assert len(mails) == 1, [m["Subject"] for m in received]
+    text = mails[0].get_content()
+    if locale == "en":
+        assert mails[0]["Subject"] == f"Please send the item back: {case['number']}"
+        assert "上海退货仓, 100 Zhangjiang Rd, Pudong, Shanghai, 201203, 李四 021-12345678" in text
+    else:
+        assert WAREHOUSE["address"] in text and "，201203，李四 021-12345678" in text
+    assert f"{case['number']}" in text and "{" not in text and "'warehouse'" not in text
+    # A message queued before the fix (the case number only as `case`, the address as data) reads the same.
+    assert readable({"case": "AS1", "address": {"name": "A", "address": "B"}}, "en") == {
+        "case": "AS1", "number": "AS1", "address": "A, B"}

@@ -13,7 +13,7 @@ from . import adapters
 from .addresses import route, route_id
 from .carriers import CARRIERS, normalise_number
 from .flows import SHIPMENT
-from .instructions import instructions
+from .instructions import instructions, message_data
 from .models import Shipment, TrackingEvent
 from .shipments import follow
 
@@ -56,7 +56,7 @@ def return_instructions_on_approval(session: Session, case: CaseRecord, event: d
         return []
     locale = (case.customer or {}).get("locale") or "zh-CN"
     body = instructions(session, case, locale, address=address, before_shipping=True)
-    data = {**body, "deadline": body["deadline"].isoformat(), "shipment": None}
+    data = message_data(case, body, locale, state=event["to_state"])
     return [{"topic": "notify", "payload": {"channel": "email", "to": email, "locale": locale,
                                             "template": "return_instructions", "data": data}}]
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..batch_reads import per_case
 from ..cases import store
 from ..cases.store import CaseRecord
+from ..cases.views import STATE_LABELS
 from ..db import utcnow
 from ..errors import Explained
 from ..i18n import N_, gettext
@@ -134,6 +135,16 @@ def label_pdf(session: Session, case: CaseRecord) -> bytes:
         items=[labels.LabelItem(i["sku"] or "", i["title"] or "", i["quantity"]) for i in info["items"]]))
 
 
+def message_data(case: CaseRecord, body: dict[str, Any], locale: str, state: str | None = None) -> dict[str, Any]:
+    """The return instructions email's data: the instructions as the portal shows them (the address structured,
+    as integrations read it; notify.templates writes it as a line) and the case's number, state (`state`: the one
+    the event moved it to, when derived later) and its label — the fields the template may use."""
+    state = state or case.state
+    return {**body, "number": case.number, "state": state,
+            "state_label": STATE_LABELS.get(state, {}).get(locale, state),
+            "deadline": body["deadline"].isoformat(), "shipment": None}
+
+
 def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[str, Any]:
     """Queues the return instructions for the customer by email (contract 1: an outbox 'notify' row)."""
     body = instructions(session, case, locale)
@@ -141,7 +152,7 @@ def send_instructions(session: Session, case: CaseRecord, locale: str) -> dict[s
     if not customer.get("email"):
         raise Explained("customer.email", N_("the customer has no email address on file"), code="no_destination",
                         status=409)
-    data = {**body, "deadline": body["deadline"].isoformat(), "shipment": None}
+    data = message_data(case, body, customer.get("locale") or locale)
     store.enqueue(session, merchant_id=case.merchant_id, case_id=case.id, topic="notify", at=utcnow(), payload={
         "channel": "email", "to": customer["email"], "locale": customer.get("locale") or locale,
         "template": "return_instructions", "data": data})

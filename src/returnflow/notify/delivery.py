@@ -18,7 +18,7 @@ from .channels import DeliveryError, send_email, send_via_provider
 from .config import DeliverySettings
 from .models import InAppMessage
 from .outbox import Claimed, StoreRow
-from .templates import TemplateError, cached_texts, fill, render
+from .templates import TemplateError, cached_texts, fill, readable, render
 
 TOPIC = "notify"
 _CUSTOMER = select(Customer.email, Customer.phone, Customer.merchant_id, Customer.wechat_openid).where(
@@ -65,6 +65,7 @@ def deliver(db: Database, settings: DeliverySettings, message: Claimed) -> tuple
     try:
         if known is not None and not _needs_lookup(channel, to):
             # In-app and push messages to a known recipient, in wording already looked up: no database needed.
+            data = readable(data, locale)
             subject, body = fill(known[0], data, key), fill(known[1], data, key)
             address = address_for(None, channel, to, message.merchant_id)
         else:

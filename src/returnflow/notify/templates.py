@@ -172,8 +172,31 @@ def fill(text: str, data: dict, key: str) -> str:
 def render(session: Session, merchant_id: int | None, key: str, locale: str, data: dict) -> tuple[str, str]:
     """The (subject, body) of a message; its times read in the merchant's zone, as on the portal and the label."""
     subject, body = texts(session, merchant_id, key, locale)
-    data = local_times(session, merchant_id, data)
+    data = local_times(session, merchant_id, readable(data, locale))
     return fill(subject, data, key), fill(body, data, key)
+
+
+def readable(data: dict, locale: str) -> dict:
+    """`data` with what a template shows as words made so: a return address (the producers keep it structured, for
+    the portal and integrations) as one line in the reader's language; and `number` where a message queued before
+    2026-12-07 named its case only as `case` (the return instructions did, so every one of them failed)."""
+    out = data
+    address = data.get("address")
+    if isinstance(address, dict):
+        out = {**out, "address": address_line(address, locale)}
+    if "number" not in data and isinstance(data.get("case"), str):
+        out = {**out, "number": data["case"]}
+    return out
+
+
+def address_line(address: dict, locale: str) -> str:
+    """A return address on one line: the warehouse's name, the address (the English one for an English reader when
+    there is one), the postcode, the contact and phone; empty parts left out."""
+    english = not locale.startswith("zh")
+    street = (address.get("address_en") if english else None) or address.get("address")
+    contact = " ".join(str(p) for p in (address.get("contact"), address.get("phone")) if p)
+    parts = [str(p) for p in (address.get("name"), street, address.get("postcode"), contact) if p]
+    return (", " if english else "，").join(parts)
 
 
 def local_times(session: Session, merchant_id: int | None, data: dict) -> dict:
