@@ -100,3 +100,6 @@ def test_the_demo_inbox_shows_a_cases_emails_to_the_customers_address_and_no_in_
     assert emails and all("buyer@example.com" in e for e in emails)
     shown = sum(1 for p in sent if p["channel"] in ("email", "sms"))
     assert len(entries) == shown  # one entry per email, none for the in-app copies
+    # Each as the customer reads it: subject and text in the customer's language, filled in (none waits for data).
+    assert all("<strong>" in e and 'class="quote"' in e and "{" not in e for e in entries)
+    assert any(f"售后申请已受理：{number}" in e for e in entries), entries  # the customer reads zh-CN

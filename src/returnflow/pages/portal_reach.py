@@ -13,6 +13,7 @@ from ..merchants.models import Merchant
 from ..notify import delivery
 from ..notify.config import get_delivery_settings
 from ..notify.channels import DeliveryError
+from ..notify.templates import TemplateError, render as render_message
 from .frame import N_, PageError, render, redirect
 from ..notify.models import ProviderTemplate
 from ..auth import users
@@ -96,9 +97,15 @@ async def demo_inbox(request: Request):
                 to = delivery.address_for(session, channel, str(row.payload.get("to") or ""), row.merchant_id)
             except DeliveryError:
                 to = ""  # none on file: delivery fails it too
+            try:  # what the customer reads: subject and text in the message's language, as delivery writes them
+                subject, body = render_message(session, row.merchant_id, str(row.payload.get("template")),
+                                               row.payload.get("locale") or "zh-CN", data)
+            except TemplateError:
+                subject, body = "", ""  # delivery fails it too, and shows admins why (outbox list)
             messages.append({"at": row.created_at, "channel": channel, "to": to, "data": data,
                              "shop": names.get(row.merchant_id, ""), "code": data.get("code"),
-                             "case": data.get("case") or data.get("number"), "state": data.get("state_label")})
+                             "case": data.get("case") or data.get("number"), "state": data.get("state_label"),
+                             "subject": subject, "body": body})
     return render(request, "demo_inbox.html", {"messages": messages, "area": "demo"})
 
 
