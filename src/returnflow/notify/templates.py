@@ -190,13 +190,15 @@ def readable(data: dict, locale: str) -> dict:
 
 
 def address_line(address: dict, locale: str) -> str:
-    """A return address on one line: the warehouse's name, the address (the English one for an English reader when
-    there is one), the postcode, the contact and phone; empty parts left out."""
-    english = not locale.startswith("zh")
-    street = (address.get("address_en") if english else None) or address.get("address")
+    """A return address on one line, as the portal shows it: the warehouse's name, the address to write on the
+    parcel (with its English version after it for an English reader, when the merchant gave one), the postcode,
+    the contact and phone; empty parts left out."""
+    street = address.get("address") or ""
+    if match(locale) == "en" and address.get("address_en") and address.get("address_en") != street:
+        street = f"{street} ({address['address_en']})" if street else address["address_en"]
     contact = " ".join(str(p) for p in (address.get("contact"), address.get("phone")) if p)
     parts = [str(p) for p in (address.get("name"), street, address.get("postcode"), contact) if p]
-    return (", " if english else "，").join(parts)
+    return gettext(locale, N_(", ")).join(parts)
 
 
 def local_times(session: Session, merchant_id: int | None, data: dict) -> dict:
