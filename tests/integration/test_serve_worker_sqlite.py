@@ -4,23 +4,15 @@ doorbell (returnflow/doorbell.py), and the worker ends with the server — as on
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 
-import httpx
 import pytest
-from sqlalchemy import select
 
-from returnflow import derive
-from returnflow.cases.models import Case, OutboxMessage
 from returnflow.doorbell import Doorbell, address, ring
 from tests.conftest import migrated_sqlite
-from tests.integration.test_scale_out import _alive, _until, _workers_of, serve
-from tests.support.world import make_order, make_shop
+from tests.integration.test_scale_out import serve_derives_in_a_worker_process_woken_by_each_commit
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SQLite's doorbell is a Linux abstract socket; elsewhere serve keeps a thread")
@@ -65,33 +57,6 @@ def test_serve_on_sqlite_derives_in_a_worker_process_woken_by_each_commit_and_en
         tmp_path, tmp_path_factory, monkeypatch):
     db = migrated_sqlite(tmp_path_factory, tmp_path / "serve.db")
     try:
-        shop = make_shop(db)
-        for n in (1, 2):
-            make_order(db, shop, f"O-{n}", customer=f"C-{n}")
-        monkeypatch.setenv("RETURNFLOW_DERIVE", "worker")
-        monkeypatch.setenv("RETURNFLOW_WORKER_POLL_SECONDS", "120")  # only a commit's doorbell wakes it in time
-        procs: list[subprocess.Popen] = []
-        with serve(db.url, tmp_path, procs=procs) as base:
-            server = procs[0]
-            worker = _until(lambda: _workers_of(server.pid), 30, "serve started no worker process")[0]
-            agent = {"Authorization": f"Bearer {shop.tokens['agent']}"}
-
-            def derived(number: str):
-                with db.read() as s:
-                    case_id = s.scalar(select(Case.id).where(Case.number == number))
-                    notices = s.scalar(select(OutboxMessage.id).where(OutboxMessage.case_id == case_id).limit(1))
-                    return notices is not None and derive.backlog(s)["underived"] == 0
-
-            for n in (1, 2):  # the first may be derived by the worker's first round; the second only by a wake-up
-                if n == 2:
-                    time.sleep(2)  # the first case's deliveries done, the worker waits out its poll
-                opened = httpx.post(f"{base}/api/v1/cases", headers=agent, timeout=30, json={
-                    "order": f"O-{n}", "type": "return_refund", "lines": [{"line_no": 1, "quantity": 1}]})
-                assert opened.status_code == 201, opened.text
-                at = time.monotonic()
-                _until(lambda: derived(opened.json()["number"]), 60 if n == 1 else 10, f"case {n} derived")
-            assert time.monotonic() - at < 10  # far sooner than its 120 s poll: the commit rang the doorbell
-            os.kill(server.pid, signal.SIGKILL)
-            _until(lambda: not _alive(worker), 20, "the worker outlived its server")
+        serve_derives_in_a_worker_process_woken_by_each_commit(db, tmp_path, monkeypatch)
     finally:
         db.dispose()
