@@ -118,8 +118,10 @@ def claim(db: Database, *, now: datetime, limit: int, lease: timedelta, skip: Co
     many messages of one lane (rows looked at but not taken stay as they are).
 
     The rows of skipped lanes are never read: the lanes with pending messages are listed first (_PENDING_LANES), and
-    each other lane gives its first messages in claim order; those are merged in claim order. So a claim costs the
-    same whatever backlog waits in a skipped lane or in retries."""
+    each other lane gives its first messages in claim order; those are merged in claim order. So a backlog waiting
+    in a skipped lane costs a claim nothing. A lane's messages waiting out a retry are passed over one by one only
+    while it has fewer due messages than the claim takes (a lane that is down and whose every message waits is
+    read through; notify.dispatch rests such a lane after each failed batch)."""
     topics = tuple(sorted(HANDLERS))
     postgresql = db.dialect == "postgresql"
     with db.transaction() as session:
