@@ -114,8 +114,8 @@ def test_a_lane_whose_batch_failed_as_a_whole_rests_while_the_other_lanes_go_on(
         dispatcher.close()
 
 
-def test_on_sqlite_a_lane_is_read_in_claim_order_from_its_index_without_reading_other_lanes(tmp_path_factory):
-    """SQLite's plan (PostgreSQL plans by its statistics): one index range per lane, no sort."""
+def test_on_sqlite_a_claim_reads_a_lanes_due_messages_only(tmp_path_factory):
+    """SQLite's plan (PostgreSQL plans by its statistics): one index range per lane, its due messages only."""
     db = migrated_sqlite(tmp_path_factory, tmp_path_factory.mktemp("plan") / "plan.db")
     db.dispose()
     path = db.url.split("///", 1)[1]
@@ -125,5 +125,5 @@ def test_on_sqlite_a_lane_is_read_in_claim_order_from_its_index_without_reading_
     with sqlite3.connect(path) as con:
         plan = " | ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")))
         lanes = " | ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + outbox._PENDING_LANES.text))
-    assert "ix_outbox_status_lane_order (status=? AND lane=?)" in plan and "TEMP B-TREE" not in plan, plan
-    assert "ix_outbox_status_lane_order (status=? AND lane>?)" in lanes, lanes
+    assert "ix_outbox_status_lane_due (status=? AND lane=? AND available_at<?)" in plan, plan
+    assert "ix_outbox_status_lane_due (status=? AND lane>?)" in lanes, lanes

@@ -187,9 +187,9 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_event_item", "event_id", "event_item", unique=True),
-                      # The claim: the lanes with pending messages, then each lane's in claim order (notify.outbox);
-                      # by status alone: the backlog, the lists by status.
-                      Index("ix_outbox_status_lane_order", "status", "lane", "priority", "available_at", "id"))
+                      # The claim: the lanes with pending messages, then each lane's due ones (notify.outbox); by
+                      # status alone: the backlog, the lists by status.
+                      Index("ix_outbox_status_lane_due", "status", "lane", "available_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))

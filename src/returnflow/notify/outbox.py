@@ -93,8 +93,9 @@ _PENDING_LANES = text(
 
 @lru_cache(maxsize=8)
 def _of_lane(topics: tuple[str, ...], postgresql: bool):
-    """A lane's due messages in claim order: an ordered walk of (status, lane, priority, available_at, id) that stops
-    at the limit (messages waiting out a retry are passed over only once the due ones run out)."""
+    """A lane's first due messages in claim order: one range of (status, lane, available_at) — the lane's messages
+    waiting out a retry lie after it and are not read — whose rows are ordered by priority and age (a sort of the
+    lane's due messages only, keeping the first `n`)."""
     stmt = (select(*_COLUMNS)
             .where(OUTBOX.c.status == "pending", OUTBOX.c.lane == bindparam("lane"),
                    OUTBOX.c.available_at <= bindparam("now"), OUTBOX.c.topic.in_(topics))
@@ -119,9 +120,7 @@ def claim(db: Database, *, now: datetime, limit: int, lease: timedelta, skip: Co
 
     The rows of skipped lanes are never read: the lanes with pending messages are listed first (_PENDING_LANES), and
     each other lane gives its first messages in claim order; those are merged in claim order. So a backlog waiting
-    in a skipped lane costs a claim nothing. A lane's messages waiting out a retry are passed over one by one only
-    while it has fewer due messages than the claim takes (a lane that is down and whose every message waits is
-    read through; notify.dispatch rests such a lane after each failed batch)."""
+    in a skipped lane costs a claim nothing, and so do the messages of any lane that wait out a retry."""
     topics = tuple(sorted(HANDLERS))
     postgresql = db.dialect == "postgresql"
     with db.transaction() as session:

@@ -1,6 +1,6 @@
-"""The outbox claim reads lane by lane: an index on (status, lane, priority, available_at, id), so the lanes with
-pending messages are found one index seek each and a lane's messages come in claim order without a sort
-(notify.outbox.claim). Before, every claim read and sorted every due message, the backlog of a lane that was busy
+"""The outbox claim reads lane by lane: an index on (status, lane, available_at), so the lanes with pending messages
+are found one index seek each and a lane's due messages are one range of it, the ones waiting out a retry left
+unread (notify.outbox.claim). Before, every claim read and sorted every due message, the backlog of a lane that was busy
 or failing included. It replaces (status, available_at): what else looks up messages by status alone (the backlog,
 the lists by status) uses its first column, and with both SQLite's planner kept choosing the old one for the claim.
 
@@ -17,11 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_outbox_status_lane_order', 'outbox', ['status', 'lane', 'priority', 'available_at', 'id'],
-                    unique=False)
+    op.create_index('ix_outbox_status_lane_due', 'outbox', ['status', 'lane', 'available_at'], unique=False)
     op.drop_index('ix_outbox_status_available', table_name='outbox')
 
 
 def downgrade() -> None:
     op.create_index('ix_outbox_status_available', 'outbox', ['status', 'available_at'], unique=False)
-    op.drop_index('ix_outbox_status_lane_order', table_name='outbox')
+    op.drop_index('ix_outbox_status_lane_due', table_name='outbox')
