@@ -97,6 +97,10 @@ def test_every_kind_of_delivery_row_renders_in_words_in_both_languages(app, clie
                 assert code not in cells, (lang, code)
         for text in words:
             assert text in page.text, (lang, text)
+        # The log's columns say what is in them: the recipient is not headed as a date range's end.
+        headers = re.findall(r'<th scope="col">([^<]*)</th>', page.text)
+        recipient, message = ("Recipient", "Message sent") if lang == "en" else ("接收方", "发送的消息")
+        assert recipient in headers and message in headers and "结束日期" not in headers, (lang, headers)
 
 
 def test_a_disposition_goes_as_a_webhook_to_each_receiver_that_wants_it(app, client, db):
