@@ -112,9 +112,7 @@ class Doorbell:
         while True:
             try:
                 self.sock.recv(16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # none left (EAGAIN), or the socket is gone: either way the wait is over
                 return
 
     def close(self) -> None:
