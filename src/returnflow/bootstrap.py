@@ -19,17 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .analytics import customers, deadlines, finance, mix, process, rates, rollup, satisfaction
+from .analytics import customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .assessment import apply as assessment
 from .audit import chain
 from .cases import side_effects
 from .cases.ports import PORTS, Ports
-from . import derive
+from . import derive, flows
 from .logistics import advance, hooks as logistics_hooks, subscriptions
 from .marketplace import push as marketplace_push, schedule as marketplace_schedule
 from .notify import delivery, outbox, robots, webhooks
 from .notify.hooks import customer_notices, handoff_notices, staff_notices
+from .orders import service as order_service
 from .refunds import charges
 from .refunds.of_case import refund_states
 from .sla import hooks as sla_hooks, timers
@@ -68,6 +69,14 @@ PRODUCERS: tuple[Producer, ...] = (
     # a decision on a case synced from a marketplace goes back to the platform once (a push row and its message)
     Producer(marketplace_push.decisions, (marketplace_push.TOPIC,)),
 )
+
+# Derived once per derivation batch, for its cases (after the producers above): the analytics returned-lines
+# summary is a function of the case's current rows, not of one event.
+DERIVED_PER_BATCH = (returned.on_batch,)
+# Besides case events, what the returned-lines summary depends on: a refund paid out (a record move) and orders
+# imported again. Both write the case's rows again in their own transaction.
+AFTER_MOVE = (returned.on_refund_move,)
+AFTER_ORDERS = (returned.on_orders,)
 
 # Outbox topic -> the worker's handler that delivers it.
 HANDLERS: dict[str, outbox.Handler] = {
@@ -127,6 +136,9 @@ def bootstrap() -> None:
     side_effects.SIDE_EFFECTS[:] = [p.run for p in PRODUCERS if not p.derived]
     side_effects.DERIVED[:] = [p.run for p in PRODUCERS if p.derived]
     side_effects.AFTER_EVENT[:] = [derive.after_event]
+    side_effects.DERIVED_BATCH[:] = list(DERIVED_PER_BATCH)
+    flows.AFTER_MOVE[:] = list(AFTER_MOVE)
+    order_service.AFTER_UPSERT[:] = list(AFTER_ORDERS)
     outbox.HANDLERS.clear()
     outbox.HANDLERS.update(HANDLERS)
     outbox.ON_DEAD[:] = [hook for hook, _topics in ON_DEAD]

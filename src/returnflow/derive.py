@@ -39,7 +39,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .batch_reads import for_batch
 from .cases import store
-from .cases.side_effects import derive_effects
+from .cases.side_effects import DERIVED_BATCH, derive_effects
 from .cases.store import OUTBOX
 from .db import Base, Tx, UTCDateTime, utcnow
 from .deferred import deferrable, deferred_writes
@@ -218,6 +218,10 @@ def _derive(session, case_ids: list[int], now: datetime) -> Derived:
         kept.case = None
         if messages:
             store.run(session, _INSERT_KEYED, messages)
+    # What is derived per case rather than per event (the analytics returned-lines summary), for the whole batch.
+    derived = [case_id for case_id in case_ids if case_id in events]
+    for hook in DERIVED_BATCH:
+        hook(session, derived)
     result.messages = len(messages)
     return result
 

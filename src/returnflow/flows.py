@@ -94,6 +94,10 @@ def role_for(session: Session, by: str) -> str:
     return "customer" if by.startswith("customer:") else "system"
 
 
+# Called after every move, in its transaction, with its event (returnflow/bootstrap.py installs them).
+AFTER_MOVE: list[Callable[[Session, RecordEvent], None]] = []
+
+
 def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at: datetime,
          role: str | None = None, data: dict | None = None) -> RecordEvent:
     """Runs one declared transition of `record`: table, role, guard; the state, the version, one event row.
@@ -120,6 +124,8 @@ def move(session: Session, flow: Flow, record: Any, action: str, *, by: str, at:
                         to_state=t.to, actor=by, at=at, data=data)
     session.add(event)
     session.flush()
+    for hook in AFTER_MOVE:
+        hook(session, event)
     return event
 
 

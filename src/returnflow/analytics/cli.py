@@ -13,7 +13,7 @@ from rich.table import Table
 from ..errors import AppError
 from .report import words
 from ..actor import Actor
-from . import REPORTS, export
+from . import REPORTS, export, returned
 from .api import with_links
 from .filters import parse
 from .sql import prepare
@@ -94,23 +94,30 @@ def register(app: typer.Typer, make_db) -> None:
 
 
 def _rollup(console: Console, make_db, rebuild: bool) -> None:
-    """`report rollup-check`: compares the step summary with the events (exit 1 on a difference);
-    `report rollup-rebuild`: recomputes it from the events."""
+    """`report rollup-check`: compares the step summary with the events and the returned-lines summary with the
+    cases, orders and refunds (exit 1 on a difference); `report rollup-rebuild`: recomputes both."""
     db = make_db()
     try:
         if rebuild:
             with db.transaction() as session:
                 console.print(f"rebuilt the step summary: {rebuild_steps(session):,} cases")
+                console.print(f"rebuilt the returned-lines summary: {returned.rebuild(session):,} lines")
             return
         with db.read() as session:
             wrong = differences(session)
+            wrong_lines = returned.differences(session)
     finally:
         db.dispose()
     if wrong:
         console.print(f"[red]{len(wrong):,} cases differ from their events, e.g. case ids {wrong[:10]}; "
                       "run `returnflow report rollup-rebuild`[/red]")
+    if wrong_lines:
+        console.print(f"[red]{len(wrong_lines):,} cases differ in the returned-lines summary, e.g. case ids "
+                      f"{wrong_lines[:10]}; run `returnflow report rollup-rebuild`[/red]")
+    if wrong or wrong_lines:
         raise typer.Exit(1)
     console.print("the step summary equals the events")
+    console.print("the returned-lines summary equals the cases, orders and refunds")
 
 
 def _table(console: Console, result, filters, lang: str) -> None:

@@ -1,10 +1,11 @@
-"""Returned figures for several reports from one read of the period's case lines.
+"""Returned figures for several reports from one read of the period's returned lines.
 
 The dashboard asks for returns by SKU, by period, by reason and by reason group over the same filters. Reading the
-case lines once (case id, group, bucket, reason, currency, units, value) and aggregating them here costs one scan
+lines once (case id, group, bucket, reason, currency, units, value) and aggregating them here costs one scan
 instead of five, and counts distinct cases exactly for any grouping. When the scope holds more than LINE_CAP
 cases (a platform-wide decade, say), the lines are not kept: each grouping streams them through the same sums.
-Every path values a line with base.line_value (the amount credited when known), so the figures agree.
+The lines come from the returned-lines summary (returned.py): one range of its key, each line valued ahead with
+base.line_value (the amount credited when known), so every report's figures agree.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import func, null, select
+from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session
 
-from .base import (NOT_AS_DESCRIBED, QUALITY, c, key_of, label, line_value, needs_order, needs_product, reason_of,
-                   returns_from, returns_where, sold, value_columns, cl)
+from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, label, needs_product, p, sold
 from .filters import Filters
+from .returned import LINES as L
+from .sql import period_bucket
 
 LINE_CAP = 150_000
 EXTRAS = ("bucket", "reason", "reason_group")
@@ -52,15 +54,40 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
     return rows
 
 
+def _key(by: str, f: Filters):
+    """What a summary row is grouped by (returned.py; a product's category and supplier are joined)."""
+    if by == "sku":
+        return L.c.sku
+    if by == "category":
+        return func.coalesce(L.c.category, p.c.category)
+    if by == "supplier":
+        return p.c.supplier
+    if by == "country":
+        return L.c.country
+    if by == "channel":
+        return L.c.channel
+    if by == "period":
+        return period_bucket(L.c.ordered_at, f)
+    if by == "reason":
+        return L.c.reason
+    raise ValueError(by)
+
+
 def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
-    """The returned lines of the scope, valued, one at a time."""
-    key = key_of(by, f, "returned") if by else null()
-    stmt = select(c.c.id, key.label("k"), key_of("period", f, "returned").label("b"), reason_of.label("r"),
-                  c.c.currency, cl.c.quantity, *value_columns()).select_from(
-        returns_from(needs_product(f, by), orders=needs_order(f, by)))
-    for r in session.execute(returns_where(f, stmt)).yield_per(5000):
-        value, at_price = line_value(*r[6:11])
-        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], int(r[5] or 0), value, at_price)
+    """The returned lines of the scope, valued, one at a time: one range of the returned-lines summary."""
+    key = _key(by, f) if by else null()
+    frm = L
+    if needs_product(f, by):
+        frm = L.outerjoin(p, and_(p.c.merchant_id == L.c.merchant_id, p.c.sku == L.c.sku))
+    stmt = select(L.c.case_id, key.label("k"), _key("period", f).label("b"), L.c.reason, L.c.currency, L.c.units,
+                  L.c.value, L.c.at_price).select_from(frm).where(
+        *f.merchant_in(L.c.merchant_id), L.c.ordered_at >= f.start, L.c.ordered_at < f.end)
+    s = f.slices
+    for name in ("sku", "category", "supplier", "country", "channel", "reason"):
+        if name in s:
+            stmt = stmt.where(_key(name, f) == s[name])
+    for r in session.execute(stmt).yield_per(5000):
+        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], r[5], r[6], r[7])
 
 
 def returned_by(session: Session, f: Filters, by: str | None, extra: str | None = None

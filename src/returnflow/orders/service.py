@@ -30,6 +30,10 @@ def _chunks(items: Sequence, size: int = CHUNK):
         yield items[start:start + size]
 
 
+# Called with the ids of orders that existed and were written again, in that transaction (returnflow/bootstrap.py).
+AFTER_UPSERT: list[Callable[[Session, list[int]], None]] = []
+
+
 def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderRecord],
                   later: list[Callable[[], None]] | None = None) -> dict[str, int]:
     """Inserts or updates orders by number (never duplicates); returns {number: order id}.
@@ -86,6 +90,9 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
     steps.append(partial(_upsert_products, session, merchant_id, orders))  # nothing above needs them
     if existing:
         steps.append(lambda: _drop_lost_lines(session, orders, ids, existing))
+        # Orders written again may change what is derived from their cases (the analytics summary): last, once
+        # their lines are written.
+        steps.extend(partial(hook, session, sorted(ids[n] for n in existing)) for hook in AFTER_UPSERT)
     if later is None:
         for step in steps:
             step()
