@@ -219,7 +219,7 @@ def _derive(session, case_ids: list[int], now: datetime) -> Derived:
         if messages:
             store.run(session, _INSERT_KEYED, messages)
     # What is derived per case rather than per event (the analytics returned-lines summary), for the whole batch.
-    derived = [case_id for case_id in case_ids if case_id in events]
+    derived = {case_id: events[case_id] for case_id in case_ids if case_id in events}
     for hook in DERIVED_BATCH:
         hook(session, derived)
     result.messages = len(messages)

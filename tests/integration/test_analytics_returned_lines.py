@@ -112,6 +112,23 @@ def test_cancelling_a_case_takes_its_lines_out(client, db):
     same_as_sources(db)
 
 
+def test_a_rejected_case_closed_and_reopened_counts_again(client, db):
+    """Rejected, then closed (the outcome stays rejected: not counted); reopened by a supervisor: it counts again.
+    Steps that cannot change the rows (shipping and the like) leave them as they are."""
+    shop = make_shop(db, "reopened")
+    paid_order(db, shop, "M-1", when=SOLD)
+    number = open_for(db, shop.actors["agent"], "M-1", "return_refund", line_no=1, quantity=2)
+    assert units_of(rate(client, shop), "SKU-A") == 2
+    run(db, number, "reject", shop.actors["agent"], {"reason": "outside the return window"})
+    assert units_of(rate(client, shop), "SKU-A") == 0
+    run(db, number, "close", shop.actors["agent"])
+    assert units_of(rate(client, shop), "SKU-A") == 0
+    same_as_sources(db)
+    run(db, number, "reopen", shop.actors["supervisor"], {"reason": "the customer sent proof of the date"})
+    assert units_of(rate(client, shop), "SKU-A") == 2
+    same_as_sources(db)
+
+
 def test_the_migration_fills_the_summary_as_the_code_values_it(client, db):
     """Migration 0024 fills the summary in SQL; it must value every kind of line as line_value does: a refund
     paid and shared over two lines, a refund decided but unpaid, and no refund."""

@@ -13,8 +13,8 @@ edited product shows at once), the order's country and channel, the reason (the 
 case's currency, units, the value credited and the part of it at purchase price (`base.line_value`).
 
 A case's rows are written again, from the sources, whenever something they depend on may have changed:
-- every case event, in the derivation step, for all the cases of the batch at once (`on_batch`): opening, a
-  decision, a cancellation, an outcome, a change of type or lines;
+- a case event that can change them, in the derivation step, for all such cases of the batch at once (`on_batch`):
+  opening (the lines), a change of type, entering or leaving cancelled, rejected or closed (whether it counts);
 - a refund completed (`on_refund_move`, in that transaction): the case's paid refunds are shared over its lines;
 - orders imported again (`on_orders`, in that transaction): the order's date, status, country, channel or lines.
 A credited amount is recorded in the transaction that opens the case, before its opening event is derived.
@@ -108,9 +108,23 @@ def refresh(session: Session, case_ids: Iterable[int], *, locked: bool = False) 
             session.execute(insert(LINES), rows)
 
 
-def on_batch(session: Session, case_ids: list[int]) -> None:
-    """The derivation step's hook: the batch's cases, whose derivation locks it holds."""
-    refresh(session, case_ids, locked=True)
+# What a case event can change of its rows: the lines exist from `open`; `change_type` changes the type; entering or
+# leaving cancelled or rejected (or closed, which keeps the outcome a reopening clears) changes whether it counts.
+# Other events (shipping, receiving, inspecting, notes ...) leave the rows as they are and cost no statement.
+CHANGING_ACTIONS = frozenset({"open", "change_type"})
+CHANGING_STATES = frozenset({"cancelled", "rejected", "closed"})
+
+
+def changes_rows(event: dict) -> bool:
+    return (event["action"] in CHANGING_ACTIONS or event.get("from_state") in CHANGING_STATES
+            or event.get("to_state") in CHANGING_STATES)
+
+
+def on_batch(session: Session, events: dict[int, list[dict]]) -> None:
+    """The derivation step's hook: the batch's cases (whose derivation locks it holds) with an event that can change
+    their rows."""
+    refresh(session, [case_id for case_id, todo in events.items() if any(changes_rows(e) for e in todo)],
+            locked=True)
 
 
 def on_refund_move(session: Session, event) -> None:

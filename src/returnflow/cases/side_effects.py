@@ -38,8 +38,8 @@ class Write:
 SideEffects = Callable[[Session, CaseRecord, dict], list["dict | Write"]]
 SIDE_EFFECTS: list[SideEffects] = []  # in the event's transaction
 DERIVED: list[SideEffects] = []  # in the derivation step, once per event
-# In the derivation step, once per batch, after its events' producers: (session, the batch's case ids).
-DERIVED_BATCH: list[Callable[[Session, list[int]], None]] = []
+# In the derivation step, once per batch, after its events' producers: (session, {case id: its events derived}).
+DERIVED_BATCH: list[Callable[[Session, dict[int, list[dict]]], None]] = []
 AFTER_EVENT: list[Callable[[Session, CaseRecord, dict], None]] = []
 
 
