@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Index, String, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base, UTCDateTime
@@ -37,6 +38,7 @@ from ..derive import LOCK_CLASS
 from .base import c, cl, counted_case, line_value, o, ol, reason_of, returns_from, sales_only, value_columns
 
 CHUNK = 500  # case ids per statement when many are written again
+LOCKS_AT_MOST = 1000
 
 
 class ReturnedLine(Base):
@@ -91,13 +93,29 @@ def live(session: Session, case_ids: list[int] | None = None, merchant_id: int |
     return list(_rows(session.execute(stmt)))
 
 
+def _insert(postgres: bool):
+    if not postgres:
+        return insert(LINES)  # one writer at a time: the DELETE before it removed every row of these cases
+    # PostgreSQL: a line written by another transaction meanwhile (see refresh) is overwritten, not a failure.
+    stmt = pg_insert(LINES)
+    return stmt.on_conflict_do_update(index_elements=["case_line_id"],
+                                      set_={k: stmt.excluded[k] for k in COLUMNS if k != "case_line_id"})
+
+
 def refresh(session: Session, case_ids: Iterable[int], *, locked: bool = False) -> None:
     """Writes the cases' rows again from the sources. `locked`: the caller holds the cases' derivation locks (the
-    derivation step); otherwise, on PostgreSQL, they are taken here for this transaction, in id order."""
+    derivation step).
+
+    Otherwise, on PostgreSQL, up to LOCKS_AT_MOST cases' derivation locks are taken here for this transaction (in
+    id order), so a worker deriving one of them finishes first and the two never write its rows at once. Each lock
+    takes a slot of the server's shared lock table (64 per connection by default), so a bulk import that writes
+    more orders again takes none: a worker deriving one of those cases at that very moment may then write rows
+    from before the import's commit, until the case's next event or `returnflow report rollup-rebuild`."""
     ids = sorted(set(case_ids))
     if not ids:
         return
-    if not locked and session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and not locked and len(ids) <= LOCKS_AT_MOST:
         session.execute(text("SELECT pg_advisory_xact_lock(:k, i) FROM unnest(CAST(:ids AS int[])) AS i ORDER BY i"),
                         {"k": LOCK_CLASS, "ids": ids})
     for start in range(0, len(ids), CHUNK):
@@ -105,7 +123,7 @@ def refresh(session: Session, case_ids: Iterable[int], *, locked: bool = False) 
         session.execute(delete(LINES).where(LINES.c.case_id.in_(chunk)))
         rows = live(session, chunk)
         if rows:
-            session.execute(insert(LINES), rows)
+            session.execute(_insert(postgres), rows)
 
 
 # What a case event can change of its rows: the lines exist from `open`; `change_type` changes the type; entering or
