@@ -28,7 +28,9 @@ from tests.support.world import make_shop
 
 pytestmark = pytest.mark.clock  # orders dated relative to today, inside the reports' default 90 days
 
-SOLD = datetime.now(timezone.utc) - timedelta(days=20)
+def sold_at() -> datetime:
+    """Inside the reports' default 90 days, on this test's clock (a year ahead in the clock-ahead run)."""
+    return datetime.now(timezone.utc) - timedelta(days=20)
 
 
 def rate(client, shop, **params) -> dict:
@@ -51,7 +53,7 @@ def test_a_refund_paid_after_the_last_step_revalues_the_return(client, db):
     """Refund-only, approved, refund decided: at purchase price. Paid out by finance later (no case event follows):
     the return is worth what was paid, at once."""
     shop = make_shop(db, "paid-late")
-    paid_order(db, shop, "M-1", when=SOLD)
+    paid_order(db, shop, "M-1", when=sold_at())
     number = refund_only_case(db, shop, "M-1", line_no=2, quantity=1)
     made = client.post(f"/api/v1/cases/{number}/refunds", headers=shop.headers("agent"), json={})
     assert made.status_code == 201, made.text
@@ -74,10 +76,11 @@ def test_a_refund_paid_after_the_last_step_revalues_the_return(client, db):
 
 def _record(number: str, status: str | None, country: str | None) -> OrderRecord:
     """A delivered, paid order of two units of SKU-A (as tests.support.money.paid_order makes them)."""
+    sold = sold_at().replace(hour=2, minute=0, second=0, microsecond=0)  # the same instant each time it is written
     return OrderRecord(number=number, currency="CNY", status=status, country=country,
                        customer=CustomerRecord(external_id="C-1", name="C-1", email="c-1@example.com"),
                        paid_total=20_000, payments=[{"method": "alipay", "amount": 20_000, "reference": "P-1"}],
-                       ordered_at=SOLD, shipped_at=SOLD + timedelta(days=1), delivered_at=SOLD + timedelta(days=3),
+                       ordered_at=sold, shipped_at=sold + timedelta(days=1), delivered_at=sold + timedelta(days=3),
                        lines=[LineRecord(line_no=1, sku="SKU-A", title="A", category="general", unit_price=10_000,
                                          quantity=2, delivered_quantity=2)])
 
@@ -104,7 +107,7 @@ def test_an_order_imported_again_moves_or_drops_its_returns(client, db):
 
 def test_cancelling_a_case_takes_its_lines_out(client, db):
     shop = make_shop(db, "cancelled")
-    paid_order(db, shop, "M-1", when=SOLD)
+    paid_order(db, shop, "M-1", when=sold_at())
     number = open_for(db, shop.actors["agent"], "M-1", "return_refund", line_no=2, quantity=1)
     assert units_of(rate(client, shop), "SKU-B") == 1
     run(db, number, "cancel", shop.actors["agent"])
@@ -116,7 +119,7 @@ def test_a_rejected_case_closed_and_reopened_counts_again(client, db):
     """Rejected, then closed (the outcome stays rejected: not counted); reopened by a supervisor: it counts again.
     Steps that cannot change the rows (shipping and the like) leave them as they are."""
     shop = make_shop(db, "reopened")
-    paid_order(db, shop, "M-1", when=SOLD)
+    paid_order(db, shop, "M-1", when=sold_at())
     number = open_for(db, shop.actors["agent"], "M-1", "return_refund", line_no=1, quantity=2)
     assert units_of(rate(client, shop), "SKU-A") == 2
     run(db, number, "reject", shop.actors["agent"], {"reason": "outside the return window"})
@@ -136,8 +139,8 @@ def test_the_migration_fills_the_summary_as_the_code_values_it(client, db):
 
     fill = import_module("returnflow.migrations.versions.0024_returned_lines").FILL
     shop = make_shop(db, "migrated")
-    paid_order(db, shop, "M-1", when=SOLD, lines=(("SKU-A", "100.00", 3), ("SKU-B", "35.50", 2)))
-    paid_order(db, shop, "M-2", when=SOLD)
+    paid_order(db, shop, "M-1", when=sold_at(), lines=(("SKU-A", "100.00", 3), ("SKU-B", "35.50", 2)))
+    paid_order(db, shop, "M-2", when=sold_at())
     both = inspected_case(db, shop, "M-1", line_no=1, quantity=2, deduction="7.77")
     made = client.post(f"/api/v1/cases/{both}/refunds", headers=shop.headers("agent"), json={})
     assert made.status_code == 201, made.text
@@ -160,7 +163,7 @@ def test_the_migration_fills_the_summary_as_the_code_values_it(client, db):
 def test_rollup_check_and_rebuild_cover_the_summary(client, db):
     """`report rollup-check` finds a summary row that differs from the sources; `rollup-rebuild` mends it."""
     shop = make_shop(db, "checked")
-    paid_order(db, shop, "M-1", when=SOLD)
+    paid_order(db, shop, "M-1", when=sold_at())
     refund_only_case(db, shop, "M-1", line_no=2, quantity=1)
     env = {**os.environ, "RETURNFLOW_DATABASE_URL": db.url, "COLUMNS": "200"}
     good = run_returnflow(["report", "rollup-check"], env=env, timeout=120)
