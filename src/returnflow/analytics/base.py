@@ -56,25 +56,28 @@ def needs_product(f: Filters, by: str | None) -> bool:
     return by in ("category", "supplier") or "category" in f.slices or "supplier" in f.slices
 
 
-def key_of(by: str, f: Filters, side: str):
-    """The SQL expression a row is grouped by; `side` is 'sold' or 'returned' (periods differ by side)."""
-    if by == "sku":
-        return ol.c.sku
+def keyed(by: str, f: Filters, cols: dict):
+    """The SQL expression a row is grouped by, over `cols` (the live tables' columns, or the returned-lines
+    summary's, returned.py): the line's category else the product's, the product's supplier, the order's date
+    bucket (both sides by the order's date: the cohort, see the module docstring)."""
     if by == "category":
-        return func.coalesce(ol.c.category, p.c.category)
+        return func.coalesce(cols["category"], p.c.category)
     if by == "supplier":
         return p.c.supplier
-    if by == "country":
-        return o.c.country
-    if by == "channel":
-        return o.c.sales_channel
-    if by == "period":  # both sides by the order's date: the cohort (see the module docstring)
-        return period_bucket(o.c.ordered_at, f)
-    if by == "reason":
-        return reason_of
-    if by == "customer":
-        return c.c.customer_id
+    if by == "period":
+        return period_bucket(cols["ordered_at"], f)
+    if by in ("sku", "country", "channel", "reason", "customer"):
+        return cols[by]
     raise ValueError(by)
+
+
+LIVE = {"sku": ol.c.sku, "category": ol.c.category, "country": o.c.country, "channel": o.c.sales_channel,
+        "ordered_at": o.c.ordered_at, "reason": reason_of, "customer": c.c.customer_id}
+
+
+def key_of(by: str, f: Filters, side: str):
+    """The SQL expression a row is grouped by; `side` is 'sold' or 'returned' (both group alike now)."""
+    return keyed(by, f, LIVE)
 
 
 def _slices(f: Filters, stmt, *, returns: bool):

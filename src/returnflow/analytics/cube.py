@@ -17,10 +17,9 @@ from contextlib import contextmanager
 from sqlalchemy import and_, func, null, select, text
 from sqlalchemy.orm import Session
 
-from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, label, needs_product, p, sold
+from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, keyed, label, needs_product, p, sold
 from .filters import Filters
 from .returned import LINES as L
-from .sql import period_bucket
 
 LINE_CAP = 150_000
 EXTRAS = ("bucket", "reason", "reason_group")
@@ -55,23 +54,13 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
     return rows
 
 
+# The summary's columns by what a report groups or slices by (base.keyed joins the product's category and supplier).
+SUMMARY = {"sku": L.c.sku, "category": L.c.category, "country": L.c.country, "channel": L.c.channel,
+           "ordered_at": L.c.ordered_at, "reason": L.c.reason}
+
+
 def _key(by: str, f: Filters):
-    """What a summary row is grouped by (returned.py; a product's category and supplier are joined)."""
-    if by == "sku":
-        return L.c.sku
-    if by == "category":
-        return func.coalesce(L.c.category, p.c.category)
-    if by == "supplier":
-        return p.c.supplier
-    if by == "country":
-        return L.c.country
-    if by == "channel":
-        return L.c.channel
-    if by == "period":
-        return period_bucket(L.c.ordered_at, f)
-    if by == "reason":
-        return L.c.reason
-    raise ValueError(by)
+    return keyed(by, f, SUMMARY)
 
 
 def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
