@@ -107,6 +107,16 @@ def _has_outcomes(url: str) -> bool:
         db.dispose()
 
 
+def _analyze(db: Database, table: str) -> None:
+    """A table filled in bulk: vacuumed (PostgreSQL) and analysed, as autovacuum would, so the planner sees it."""
+    if db.dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
+    else:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
 def _fill_steps(url: str) -> None:
     """A history generated in bulk has events but no step summary (migration 0013 filled it only for histories
     that existed before it): built here once, as `returnflow report rollup-rebuild` would, so the step-time
@@ -122,12 +132,7 @@ def _fill_steps(url: str) -> None:
         t = time.perf_counter()
         with db.transaction() as session:
             rows = rebuild(session)
-        if db.dialect == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE analytics_case_steps")
-        else:
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE analytics_case_steps")
+        _analyze(db, "analytics_case_steps")
         print(f"filled the step summary ({rows:,} cases) from the events in {time.perf_counter() - t:.0f} s",
               flush=True)
     finally:
@@ -151,12 +156,7 @@ def _fill_returned(url: str) -> None:
         with db.transaction() as session:
             session.execute(text(import_module("returnflow.migrations.versions.0024_returned_lines").FILL))
             rows = session.scalar(select(func.count()).select_from(LINES))
-        if db.dialect == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE analytics_returned_lines")
-        else:
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE analytics_returned_lines")
+        _analyze(db, "analytics_returned_lines")
         print(f"filled the returned-lines summary ({rows:,} lines) in {time.perf_counter() - t:.0f} s", flush=True)
     finally:
         db.dispose()

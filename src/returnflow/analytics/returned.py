@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Index, String, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -197,10 +197,6 @@ def differences(session: Session, merchant_id: int | None = None) -> list[int]:
         stmt = stmt.where(LINES.c.merchant_id == merchant_id)
     have = keyed(dict(zip(COLUMNS, r, strict=True)) for r in session.execute(stmt))
     return sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-
-
-def count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(LINES)) or 0
 
 
 __all__ = ["ReturnedLine", "LINES", "refresh", "on_batch", "on_refund_move", "on_orders", "rebuild", "differences"]
