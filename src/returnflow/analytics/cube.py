@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from contextlib import contextmanager
 
-from sqlalchemy import and_, func, null, select, text
+from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session
 
 from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, keyed, label, needs_product, p, sold
 from .filters import Filters
 from .returned import LINES as L
+from .sql import row_by_row
 
 LINE_CAP = 150_000
 EXTRAS = ("bucket", "reason", "reason_group")
@@ -158,28 +158,9 @@ def _aggregate_sorted(lines: list[tuple], keyed: bool, extra: str | None) -> dic
     return sums
 
 
-@contextmanager
-def _order_by_order(session: Session):
-    """PostgreSQL: the period's order lines looked up order by order (a nested loop on the order lines' index),
-    for this statement only.
-
-    The planner prices reading the whole order-line index once and hash-joining it below looking up each of the
-    period's orders, and chooses it for the platform's view: on 1,000,000 cases (2,000,000 order lines, 246,000 in
-    the platform's 90 days) 0.9-1.0 s against 0.48-0.50 s order by order; for one merchant both take 55-63 ms
-    (bench/analytics.py's history, measured 2026-12-07)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        session.execute(text("SET LOCAL enable_hashjoin = off"))
-    try:
-        yield
-    finally:
-        if postgres:
-            session.execute(text("SET LOCAL enable_hashjoin = on"))
-
-
 def warm_sold(session: Session, f: Filters, by: str) -> None:
     """Reads sold figures by `by` and period bucket at once, so both groupings come from one scan."""
-    with _order_by_order(session):
+    with row_by_row(session):
         rows = [tuple(r) for r in session.execute(sold(f, [key_of(by, f, "sold").label("k"),
                                                             key_of("period", f, "sold").label("b")],
                                                        product=needs_product(f, by)))]
@@ -200,7 +181,7 @@ def sold_by(session: Session, f: Filters, by: str) -> dict[tuple, list[int]]:
             s[0] += int(units or 0)
             s[1] += int(value or 0)
         return dict(out)
-    with _order_by_order(session):
+    with row_by_row(session):
         found = session.execute(sold(f, [key_of(by, f, "sold").label("k")], product=needs_product(f, by))).all()
     for key, currency, units, value in found:
         s = out[(label(key), currency)]

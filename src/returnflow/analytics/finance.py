@@ -23,7 +23,7 @@ from .base import NONE_KEY, bucket_range, c, label, period_keys
 from .filters import Filters
 from .process import case_conditions
 from .report import Column, Report, defines
-from .sql import period_bucket
+from .sql import period_bucket, row_by_row
 
 r = Refund.__table__
 rp = RefundPayment.__table__
@@ -89,7 +89,8 @@ def money(session: Session, f: Filters) -> Report:
                .select_from(r.join(c, c.c.id == r.c.case_id))
                .where(r.c.state != "rejected", *_scope(f, r.c.merchant_id, r.c.created_at), *slices)
                .group_by(b, c.c.reason_code, r.c.currency))
-    add(session.execute(refunds), ("refunds", "refunded", "paid", "goods", "shipping", "deductions"))
+    with row_by_row(session):
+        add(session.execute(refunds), ("refunds", "refunded", "paid", "goods", "shipping", "deductions"))
     b = period_bucket(cp.c.created_at, f)
     comps = (select(b, c.c.reason_code, cp.c.currency, func.count(cp.c.id),
                     func.sum(cp.c.amount))
