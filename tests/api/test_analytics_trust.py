@@ -5,6 +5,7 @@ definition, and every chart shows the numbers of its table — through the API a
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -302,6 +303,24 @@ def test_each_chart_shows_its_tables_numbers_in_words_and_days(client, history, 
     bad = web.get("/staff/analytics", params={**OCT, "granularity": "hour"})
     assert bad.status_code == 422
     assert f'<a href="#a-granularity">{"统计粒度" if locale == "zh-CN" else "Granularity"}</a>' in bad.text
+    # The message is the problem alone: the parameter's code is not put in front of it.
+    for params, field in (({"granularity": "hour"}, "granularity"), ({"from": "2026-13-01"}, "from"),
+                          ({"to": "2026-02-30"}, "to")):
+        bad = web.get("/staff/analytics", params={**OCT, **params})
+        message = re.search(r'<div class="error" role="alert">\s*<p>(.*?)</p>', bad.text, re.S).group(1)
+        assert bad.status_code == 422 and field not in message and message.strip(), message
+        assert ("2026-13-01" in message or "2026-02-30" in message) if field != "granularity" else "hour" in message
+    # Choices are named as the form's list names them, not by their codes.
+    too_many = web.get("/staff/analytics", params={"from": "2024-01-01", "to": "2026-10-31", "granularity": "day"})
+    message = re.search(r'<div class="error" role="alert">\s*<p>(.*?)</p>', too_many.text, re.S).group(1)
+    assert too_many.status_code == 422 and "week" not in message and "month" not in message
+    assert ("按周、按月" in message and "按天" in message) if locale == "zh-CN" else "Week, Month" in message
+    # A filter the page has no field for (an old bookmark, a hand-edited link): said in words, with a way out.
+    unknown = web.get("/staff/analytics", params={**OCT, "colour": "red"})
+    message = re.search(r'<div class="error" role="alert">\s*<p>(.*?)</p>', unknown.text, re.S).group(1)
+    assert unknown.status_code == 422 and "colour" in message and "granularity" not in message
+    assert ('看板' if locale == "zh-CN" else "dashboard") in message
+    assert '<a href="/staff/analytics">' in unknown.text
     # The trend's x labels are shortened dates that all fit (31 days at desktop width: thinned out).
     ticks = page.tiles["trend"].ticks
     assert ticks and all(len(t) == 5 for t in ticks) and len(ticks) < 31

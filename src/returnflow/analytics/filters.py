@@ -129,8 +129,9 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
     buckets = {"day": days, "week": days // 7 + 2, "month": days // 28 + 2}[granularity]
     if buckets > MAX_BUCKETS:
         raise _bad("granularity",
-                   N_("{granularity} over {days} days makes {buckets} points; at most {most}: choose week or month"),
-                   granularity=granularity, days=days, buckets=buckets, most=MAX_BUCKETS, allowed=["week", "month"])
+                   N_("{granularity} over {days} days makes {buckets} points; at most {most}: choose {choices}"),
+                   granularity=granularity, days=days, buckets=buckets, most=MAX_BUCKETS, choices="week, month",
+                   allowed=["week", "month"])
     limit_text = params.get("limit") or "50"
     try:
         limit = int(limit_text)

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from ..actor import Actor
 from ..errors import AppError, Explained, Forbidden
-from ..i18n import N_
+from ..i18n import N_, gettext, said
 from ..money import fmt
 from ..pages.frame import locale_of, render
 from ..pages.staff_pages import staff_actor
@@ -80,6 +80,36 @@ def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = No
             "xlsx": f"/staff/analytics/export/{report.name}?{query}&format=xlsx"}
 
 
+# The filters the dashboard's form has (the template names each in words next to an error about it).
+FORM_FIELDS = ("from", "to", "merchant", "category", "granularity")
+# The granularity select's words (the template's own, so an error names the choices as the list shows them).
+GRANULARITY_WORDS = {"auto": N_("Automatic"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month")}
+UNKNOWN_FILTER = N_("This link has a filter the dashboard does not know ({name}). Choose the filters in the form "
+                    "above, or open the dashboard without filters.")
+
+
+def page_error(exc: AppError, locale: str) -> dict:
+    """A refused filter as the page shows it: the problem in words, above the form's field it names (the template
+    adds "Field: <the field's label>"), never the API's parameter codes or lists of them."""
+    error = exc.render(locale)
+    if not isinstance(exc, Explained):
+        return error
+    if exc.field in FORM_FIELDS:
+        values = dict(exc.values)
+        if exc.field == "granularity":
+            def word(code: str) -> str:
+                return gettext(locale, GRANULARITY_WORDS[code]) if code in GRANULARITY_WORDS else code
+            if values.get("granularity") in GRANULARITY_WORDS:
+                values["granularity"] = word(values["granularity"])
+            if exc.allowed:
+                values["choices"] = gettext(locale, N_(", ")).join(word(c) for c in exc.allowed)
+        error["message"] = said(locale, exc.msgid, values)
+    elif exc.key == "invalid_filter" and "known" in exc.values:  # a parameter the page has no field for
+        error = {"code": exc.key, "message": gettext(locale, UNKNOWN_FILTER).format(name=exc.field),
+                 "field": None, "reset": True}
+    return error
+
+
 @pages.get("/staff/analytics", include_in_schema=False)
 def dashboard_page(request: Request):
     """The dashboard: filters by period, merchant (platform staff), category and granularity; every tile with its
@@ -89,14 +119,14 @@ def dashboard_page(request: Request):
     params = _params(request)
     context = {"staff": actor, "area": "staff", "platform": actor.merchant_id is None,
                "granularities": GRANULARITIES, "tiles": [], "error": None,
-               "filters": {k: params.get(k, "") for k in ("from", "to", "merchant", "category", "granularity")}}
+               "filters": {k: params.get(k, "") for k in FORM_FIELDS}}
     try:
         with request.app.state.db.read() as session:
             base, tiles = dashboard(session, actor, params)
             reasons = reason_names(session, base.merchant_ids)
     except AppError as exc:
         # Bad filters come back on the same page, explained next to the form, so they can be corrected there.
-        return render(request, "analytics/dashboard.html", {**context, "error": exc.render(locale)},
+        return render(request, "analytics/dashboard.html", {**context, "error": page_error(exc, locale)},
                       status=exc.status)
     context["filters"] = {**context["filters"], **base.echo()}
     context["tiles"] = [tile_view(report, f, locale, reasons) for report, f in tiles]
