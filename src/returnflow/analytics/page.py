@@ -82,10 +82,14 @@ def tile_view(report: Report, f: Filters, locale: str, reasons: dict | None = No
 
 # The filters the dashboard's form has (the template names each in words next to an error about it).
 FORM_FIELDS = ("from", "to", "merchant", "category", "granularity")
-# The granularity select's words (the template's own, so an error names the choices as the list shows them).
+# The granularity select's words (the form's list and its errors name the choices alike).
 GRANULARITY_WORDS = {"auto": N_("Automatic"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month")}
 UNKNOWN_FILTER = N_("This link has a filter the dashboard does not know ({name}). Choose the filters in the form "
                     "above, or open the dashboard without filters.")
+
+
+def granularity_words(locale: str) -> dict[str, str]:
+    return {code: gettext(locale, msgid) for code, msgid in GRANULARITY_WORDS.items()}
 
 
 def page_error(exc: AppError, locale: str) -> dict:
@@ -97,12 +101,10 @@ def page_error(exc: AppError, locale: str) -> dict:
     if exc.field in FORM_FIELDS:
         values = dict(exc.values)
         if exc.field == "granularity":
-            def word(code: str) -> str:
-                return gettext(locale, GRANULARITY_WORDS[code]) if code in GRANULARITY_WORDS else code
-            if values.get("granularity") in GRANULARITY_WORDS:
-                values["granularity"] = word(values["granularity"])
+            words = granularity_words(locale)
+            values["granularity"] = words.get(values.get("granularity"), values.get("granularity"))
             if exc.allowed:
-                values["choices"] = gettext(locale, N_(", ")).join(word(c) for c in exc.allowed)
+                values["choices"] = gettext(locale, N_(", ")).join(words.get(c, c) for c in exc.allowed)
         error["message"] = said(locale, exc.msgid, values)
     elif exc.key == "invalid_filter" and "known" in exc.values:  # a parameter the page has no field for
         error = {"code": exc.key, "message": gettext(locale, UNKNOWN_FILTER).format(name=exc.field),
@@ -118,7 +120,8 @@ def dashboard_page(request: Request):
     locale = locale_of(request)
     params = _params(request)
     context = {"staff": actor, "area": "staff", "platform": actor.merchant_id is None,
-               "granularities": GRANULARITIES, "tiles": [], "error": None,
+               "granularities": GRANULARITIES, "granularity_words": granularity_words(locale), "tiles": [],
+               "error": None,
                "filters": {k: params.get(k, "") for k in FORM_FIELDS}}
     try:
         with request.app.state.db.read() as session:

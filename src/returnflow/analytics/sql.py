@@ -199,8 +199,8 @@ def row_by_row(session) -> Iterator[None]:
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SET LOCAL enable_hashjoin = off"))
-    try:
-        yield
-    finally:
-        if postgres:
-            session.execute(text("SET LOCAL enable_hashjoin = on"))
+    yield
+    # Not in a `finally`: after a failed statement the transaction is aborted (a SET would hide the error with its
+    # own), and a SET LOCAL ends with its transaction anyway.
+    if postgres:
+        session.execute(text("SET LOCAL enable_hashjoin = on"))
