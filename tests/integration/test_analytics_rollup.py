@@ -7,7 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from returnflow.analytics import rollup
 from returnflow.analytics.filters import parse
@@ -92,3 +92,34 @@ def test_summary_follows_every_event_and_the_report_equals_the_raw_events(db):
         assert rollup.differences(session) == []
     check = run_returnflow(["report", "rollup-check"], env=env, timeout=120)
     assert check.returncode == 0 and "equals the events" in check.stdout
+
+
+def test_the_summary_keeps_the_first_decider_and_the_last_closing_through_a_reopening(db):
+    """Who decided is the first decision's actor and the closing step the last closing's, as the satisfaction tile
+    reads them (they used to be looked up among the events per answer); the seconds per step are the database's."""
+    shop = make_shop(db)
+    make_order(db, shop, "O-1", customer="C-1")
+    number = open_for(db, shop.actors["agent"], "O-1", "refund_only", desired_outcome="refund")
+    run(db, number, "reject", shop.actors["agent"], {"reason": "not our item"})
+    run(db, number, "close", shop.actors["agent"])
+    with db.read() as session:
+        row = session.execute(select(rollup.STEPS_TABLE)).one()
+    assert (row.decided_by, row.closed_from) == ("agent of shop", "rejected")
+    assert row.decision_secs == pytest.approx((row.decision_at - row.intake_at).total_seconds(), abs=1e-3)
+    assert row.total_secs == pytest.approx((row.closed_at - row.intake_at).total_seconds(), abs=1e-3)
+    assert row.shipped_secs is None and row.received_secs is None and row.resolved_secs is None
+    run(db, number, "reopen", shop.actors["supervisor"], {"reason": "the customer sent proof"})
+    run(db, number, "approve", shop.actors["supervisor"])
+    run(db, number, "resolve", shop.actors["supervisor"], {"answer": "refunded"})
+    run(db, number, "close", shop.actors["supervisor"])
+    with db.read() as session:
+        assert rollup.differences(session) == []
+        row = session.execute(select(rollup.STEPS_TABLE)).one()
+    # The first decision and the first closing time stay; the state it was last closed from follows the events.
+    assert row.decided_by == "agent of shop"
+    assert row.closed_from == "resolved"
+    # A drift in either is found, like a drift in the times.
+    with db.transaction() as session:
+        session.execute(update(rollup.STEPS_TABLE).values(decided_by="someone else"))
+    with db.read() as session:
+        assert len(rollup.differences(session)) == 1

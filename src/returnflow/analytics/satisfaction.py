@@ -3,8 +3,10 @@
 From the notify module's tables: `survey_responses` (one answer of 1-5 per closed case, with a comment) answered in
 the period, and `follow_up_tasks` created in the period. Each answer is counted once in each dimension:
 - overall;
-- step: the step the case was closed from (the `from_state` of its `close` event: resolved, rejected, cancelled ...);
+- step: the step the case was closed from (the `from_state` of its last `close` event: resolved, rejected,
+  cancelled ...);
 - agent: who decided the case (the first approve or reject; the policy engine when it approved by itself);
+  both kept on the case's row of the step summary (rollup.py), written as its events are derived;
 - outcome: the case type when it was resolved (return_refund, refund_only, exchange ...), else rejected/cancelled.
 Average scores have two decimals (half up); satisfied = a score of 4 or 5. Follow-ups count per outcome, `open`
 for those not done yet.
@@ -21,21 +23,20 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from ..i18n import N_, every
-from ..cases.models import CaseEvent
 from ..notify.models import FollowUpTask, SurveyResponse
 from .base import NONE_KEY, c, counted_case, label, o
 from .filters import Filters
 from .process import case_conditions
 from .records import Review
 from .report import Column, Report, percent, defines
+from .rollup import STEPS_TABLE
 
 sr = SurveyResponse.__table__
 fu = FollowUpTask.__table__
-ev = CaseEvent.__table__
 TITLE = N_("Satisfaction: survey scores and comments")
 rv = Review.__table__
 DIMENSIONS = ("overall", "step", "agent", "outcome", "follow_up")  # those with cases behind a row (drill-down)
@@ -66,14 +67,12 @@ def _scope(f: Filters, table) -> list:
 
 def answers(session: Session, f: Filters) -> list[dict]:
     """Each survey answer of the period with its case's step, agent and outcome."""
-    closed_from = (select(ev.c.from_state).where(ev.c.case_id == sr.c.case_id, ev.c.action == "close")
-                   .order_by(ev.c.seq.desc()).limit(1).scalar_subquery())
-    who = func.coalesce(func.nullif(ev.c.actor_name, ""), ev.c.actor_id, ev.c.actor_kind)
-    decider = (select(who).where(ev.c.case_id == sr.c.case_id, ev.c.action.in_(("approve", "reject")))
-               .order_by(ev.c.seq).limit(1).scalar_subquery())
+    # The step it was closed from and who decided it: kept on the case's row of the step summary (rollup.py).
+    st = STEPS_TABLE
     stmt = (select(sr.c.case_id, c.c.number, sr.c.score, sr.c.comment, sr.c.created_at, c.c.type, c.c.outcome,
-                   closed_from.label("step"), decider.label("agent"))
-            .select_from(sr.join(c, c.c.id == sr.c.case_id)).where(*_scope(f, sr)))
+                   st.c.closed_from, st.c.decided_by)
+            .select_from(sr.join(c, c.c.id == sr.c.case_id).outerjoin(st, st.c.case_id == sr.c.case_id))
+            .where(*_scope(f, sr)))
     out = []
     # Unpacked rather than read by name: a platform's period has tens of thousands of answers.
     for case_id, number, score, comment, at, type_, outcome, step, agent in session.execute(stmt):

@@ -131,6 +131,28 @@ def _epoch_pg(element, compiler, **kw):
     return f"date_part('epoch', {compiler.process(element.clauses, **kw)})"
 
 
+class span(FunctionElement):  # noqa: N801
+    """Seconds from the first timestamp to the second, as a float (NULL when either is NULL), in a form both
+    databases accept in a stored generated column: on SQLite the difference of the two `epoch` values exactly as
+    they were read before; on PostgreSQL from the interval between them (`date_part` of a timestamp with time zone
+    is not immutable; the interval's epoch is, and it is exact to the microsecond)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(span, "sqlite")
+def _span_sqlite(element, compiler, **kw):
+    start, end = (compiler.process(x, **kw) for x in element.clauses.clauses)
+    return f"(((julianday({end}) - 2440587.5) * 86400.0) - ((julianday({start}) - 2440587.5) * 86400.0))"
+
+
+@compiles(span, "postgresql")
+def _span_pg(element, compiler, **kw):
+    start, end = (compiler.process(x, **kw) for x in element.clauses.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"
+
+
 def nulls_last(column: ColumnElement):
     """An ordering key that puts NULLs after every value on both databases."""
     return case((column.is_(None), 1), else_=0)
