@@ -14,7 +14,7 @@ from .base import c, cl, o, ol, p
 from .filters import Filters
 from .report import Column, Report, defines
 from .rollup import STEPS_TABLE
-from .sql import PERCENTILES, epoch, percentile_select
+from .sql import PERCENTILES, epoch, percentile_select, plain_rows
 
 ev = CaseEvent.__table__
 MILESTONES = {"intake": ("open",), "decision": ("approve", "reject"), "shipped": ("ship_return",),
@@ -104,7 +104,7 @@ def processing_times(session: Session, f: Filters) -> Report:
         stmt = select(*columns).where(*f.merchant_in(st.c.merchant_id), st.c.created_at >= f.start,
                                       st.c.created_at < f.end)
     # Column by column: the percentiles need every duration of a step, and a platform's period has 100,000s.
-    found = session.execute(stmt).all()
+    found = plain_rows(session, stmt)
     spans = {s: [v for v in values if v is not None]
              for (s, _), values in zip(STEPS, zip(*found) if found else [()] * len(STEPS))}
     rows = [{"step": s, "label": every(name), **nearest_rank(spans[s])} for s, name in STEPS]

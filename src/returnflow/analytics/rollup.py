@@ -1,11 +1,14 @@
-"""A maintained summary for the step-time reports: one row per case with the first time it reached each milestone.
+"""A maintained summary for the step-time and satisfaction reports: one row per case with the first time it reached
+each milestone, each step's seconds, who decided it first and the state it was last closed from.
 
-`analytics_case_steps` is written in the transaction of every case event (a workflow side effect, like the SLA
-clocks): opening inserts the row, and each milestone action (approve/reject, ship_return, receive, inspect,
-resolve, close) sets its column to the earliest time seen. So the row always equals what the case's events say
-(`raw_milestones` computes the same from the events; tests and `returnflow report rollup-check` compare them), and
-the step-time report reads one narrow row per case instead of every event of the period. Migration 0013 fills it
-for the cases that existed before; `rebuild` (`returnflow report rollup-rebuild`) does the same on demand.
+`analytics_case_steps` is written by the derivation step from every case event (a producer, like the SLA clocks):
+opening inserts the row, each milestone action (approve/reject, ship_return, receive, inspect, resolve, close) sets
+its column to the earliest time seen, the first decision names its actor and each closing its state; the database
+stores the seconds of each step from the times (generated columns). So the row always equals what the case's
+events say (`raw_milestones` computes the same from the events; tests and `returnflow report rollup-check` compare
+them), and the reports read one narrow row per case instead of every event of the period. Migrations 0013 and
+0025 fill it for the cases that existed before; `rebuild` (`returnflow report rollup-rebuild`) does the same on
+demand.
 """
 
 from __future__ import annotations
