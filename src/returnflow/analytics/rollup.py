@@ -82,11 +82,14 @@ _SET = {col: deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindp
                                        or_(STEPS_TABLE.c[col].is_(None), STEPS_TABLE.c[col] > bindparam("_at")))
         .values({col: bindparam("_at")})) for col in set(COLUMN_OF_ACTION.values()) - {"intake_at"}}
 # A case's events are derived in their order: the first decision names who decided, the last closing its state.
-_DECIDED_BY = deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case"),
-                                                   STEPS_TABLE.c.decided_by.is_(None))
-                         .values(decided_by=bindparam("_who")))
-_CLOSED_FROM = deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case"))
-                          .values(closed_from=bindparam("_from")))
+# In the same statement as the milestone's time (the derivation step pays per statement, not per column).
+_AT = bindparam("_at", type_=UTCDateTime())
+_EARLIEST = {col: case((or_(STEPS_TABLE.c[col].is_(None), STEPS_TABLE.c[col] > _AT), _AT), else_=STEPS_TABLE.c[col])
+             for col in ("decision_at", "closed_at")}
+_SET["decision_at"] = deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case")).values(
+    decision_at=_EARLIEST["decision_at"], decided_by=func.coalesce(STEPS_TABLE.c.decided_by, bindparam("_who"))))
+_SET["closed_at"] = deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case")).values(
+    closed_at=_EARLIEST["closed_at"], closed_from=bindparam("_from")))
 
 
 def who(event: dict) -> str | None:
@@ -105,12 +108,12 @@ def on_event(session: Session, case, event: dict) -> list[Write]:
                                 "decided_by": None, "closed_from": None})]
     if action not in COLUMN_OF_ACTION:
         return []
-    writes = [Write(_SET[COLUMN_OF_ACTION[action]], {"_case": case.id, "_at": event["created_at"]})]
+    params = {"_case": case.id, "_at": event["created_at"]}
     if action in MILESTONES["decision"]:
-        writes.append(Write(_DECIDED_BY, {"_case": case.id, "_who": who(event)}))
+        params["_who"] = who(event)
     elif action == "close":
-        writes.append(Write(_CLOSED_FROM, {"_case": case.id, "_from": event.get("from_state")}))
-    return writes
+        params["_from"] = event.get("from_state")
+    return [Write(_SET[COLUMN_OF_ACTION[action]], params)]
 
 
 _EV = CaseEvent.__table__.alias("e")  # an alias: the queries these go into read case_events themselves
