@@ -80,7 +80,8 @@ _INSERT = deferrable(insert(STEPS_TABLE))
 # Earliest time wins, so events recorded out of order (back-dated imports) still give the first one.
 _SET = {col: deferrable(update(STEPS_TABLE).where(STEPS_TABLE.c.case_id == bindparam("_case"),
                                        or_(STEPS_TABLE.c[col].is_(None), STEPS_TABLE.c[col] > bindparam("_at")))
-        .values({col: bindparam("_at")})) for col in set(COLUMN_OF_ACTION.values()) - {"intake_at"}}
+        .values({col: bindparam("_at")}))
+        for col in set(COLUMN_OF_ACTION.values()) - {"intake_at", "decision_at", "closed_at"}}
 # A case's events are derived in their order: the first decision names who decided, the last closing its state.
 # In the same statement as the milestone's time (the derivation step pays per statement, not per column).
 _AT = bindparam("_at", type_=UTCDateTime())
