@@ -337,3 +337,42 @@ def test_csv_headers_name_the_unit_and_follow_the_language(client, history):
         assert header in table[0]
         p50 = table[1][table[0].index(header)]
         assert p50 == str((2 * 24 + 5) * 3600)  # the file keeps the number, its header says the unit
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_the_policy_engine_that_decided_a_case_is_named_in_words(client, db, locale):
+    """A case the shop's policy approved by itself, rated by its customer: the satisfaction tile groups the answer
+    under who decided, and names the policy engine in the reader's words, never by its code."""
+    from returnflow.cases.models import Case
+    from tests.support.flows import open_for, run
+    from tests.support.money import paid_order
+
+    shop = make_shop(db, f"machine-{locale.lower()}")
+    # Delivered two days ago (ordered five): inside the return window, so the policy approves the case when it is opened.
+    paid_order(db, shop, "P-1", when=datetime.now(UTC) - timedelta(days=5))
+    period = {"from": (datetime.now(UTC) - timedelta(days=30)).date().isoformat(),
+              "to": (datetime.now(UTC) + timedelta(days=2)).date().isoformat(), "granularity": "month"}
+    number = open_for(db, shop.actors["agent"], "P-1", "return_refund")
+    with db.read() as session:
+        from sqlalchemy import select
+        assert session.scalar(select(Case.state).where(Case.number == number)) == "awaiting_return"  # approved by the policy
+    run(db, number, "ship_return", shop.actors["agent"])
+    case = run(db, number, "receive", shop.actors["warehouse"], {})
+    run(db, number, "inspect", shop.actors["warehouse"],
+        {"lines": [{"line_id": case.lines[0].id, "quantity": 1, "verdict": "ok"}]})
+    run(db, number, "resolve", shop.actors["agent"])
+    run(db, number, "close", shop.actors["agent"])
+    rated = client.post(f"/api/v1/cases/{number}/survey", headers=shop.headers(), json={"score": 4})
+    assert rated.status_code == 201, rated.text
+    # The API keeps the code (machines read it) ...
+    body = report(client, shop, "satisfaction", **period)
+    assert ("agent", "policy") in {(r["dimension"], r["key"]) for r in body["rows"]}
+    # ... the console says it in words.
+    web = TestClient(client.app, headers={"Accept-Language": locale})
+    sign_in_staff(web, f"supervisor@machine-{locale.lower()}.test", "pw-supervisor")
+    answer = web.get("/staff/analytics", params=period)
+    assert answer.status_code == 200
+    tile = Tiles.read(answer.text).tiles["satisfaction"]
+    decided = [row[1] for row in tile.rows if row[0] == ("审核客服" if locale == "zh-CN" else "Agent who decided")]
+    assert decided == ["售后政策" if locale == "zh-CN" else "Policy"], tile.rows
+    assert ">policy<" not in answer.text

@@ -16,7 +16,7 @@ from ..cases.views import STATE_LABELS
 from ..i18n import N_, SUPPORTED
 from ..labels import reason_label
 from ..pages.frame import gettext
-from ..pages.words import TYPES
+from ..pages.words import ROLES, TYPES
 from ..cases.reasons import Reason
 
 FAULTS = {
@@ -34,6 +34,9 @@ POINTS_AT = {
     "listing": N_("The listing (fix the description)"),
     "supplier": N_("The supplier (quality)"),
 }
+# Who decided or inspected, when it was not a person: the policy engine approving by itself, or the system. The
+# summary and the events name them by code (their actor's name); the console says "Policy" / "规则" and so on.
+MACHINES = ("policy", "system")
 REVIEW_GROUPS = {
     "all_buyers": N_("All buyers who reviewed"),
     "returned": N_("Buyers who returned"),
@@ -152,6 +155,8 @@ def _satisfaction_key(row: dict, locale: str, reasons: dict) -> str:
         return _pick(STATE_LABELS[key], locale)
     if dimension == "outcome" and key in TYPES:
         return gettext(locale, TYPES[key])
+    if dimension == "agent" and key in MACHINES:
+        return gettext(locale, ROLES[key])
     if key == "(none)":
         return gettext(locale, NONE_WORD)
     return str(key)
@@ -180,6 +185,8 @@ def code_word(report: str, column: str, row: dict, locale: str, reasons: dict[st
         return _pick(row["dimension_label"], locale)
     if column == "key" and report == "satisfaction":
         return _satisfaction_key(row, locale, reasons)
+    if column == "who" and value in MACHINES:
+        return gettext(locale, ROLES[value])
     return None
 
 
