@@ -9,7 +9,7 @@ import json
 import os
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -169,6 +169,44 @@ def test_processing_times_are_exact_percentiles_per_step_and_person(client, worl
     assert subset(agents["agent of shop"], {"cases": 2, "p50": 7200, "p95": 86400})
     warehouse = rows_by(get(client, shop.headers(), "processing_warehouse"), "who")
     assert warehouse["warehouse of shop"]["p50"] == 6 * 3600
+
+
+def test_step_percentiles_equal_nearest_rank_over_random_durations(client, db):
+    """Both databases give each step's exact nearest-rank p50/p90/p95 and mean (PostgreSQL ranks them itself):
+    45 cases with random step times (whole hours, so ties are common), stopping at random steps, against the
+    durations recomputed here from the times fired."""
+    import random
+
+    from returnflow.analytics.process import nearest_rank
+    from returnflow.policy import service as policy_service
+
+    rng = random.Random(17)
+    shop = make_shop(db, "ranks")
+    with db.transaction() as session:
+        policy_service.save(session, shop.id, '[policy]\nid = "by-hand"\nextends = "cn-law"\n'
+                            '[approval]\nauto_max_amount = 0\n', shop.actors["admin"])
+    order(db, shop, "R-1", "CN", "C-1", 1, [("SKU-R", "kitchen", "10.00", 100)])
+    chain = [("approve", "agent", "decision"), ("ship_return", "agent", "shipped"), ("receive", "warehouse", "received"),
+             ("inspect", "warehouse", "inspected"), ("resolve", "agent", "resolved"), ("close", "agent", "closed")]
+    spans: dict[str, list[float]] = {name: [] for _, _, name in chain} | {"total": []}
+    for _ in range(45):
+        opened = at(2) + timedelta(hours=rng.randrange(0, 24 * 4))  # inside the return window
+        steps, when = [], opened
+        for action, role, name in chain[:rng.randrange(0, len(chain) + 1)]:
+            later = when + timedelta(hours=rng.choice([1, 1, 2, 5, 24, 30, 72]), seconds=rng.choice([0, 0, 1799]))
+            spans[name].append((later - when).total_seconds())
+            steps.append((action, role, later))
+            when = later
+        if len(steps) == len(chain):
+            spans["total"].append((when - opened).total_seconds())
+        case(db, shop, "R-1", "return_refund", 1, 1, "quality_issue", opened, steps)
+    found = rows_by(get(client, shop.headers("supervisor"), "processing_times"), "step")
+    for name, values in spans.items():
+        if not values:
+            assert name not in found
+            continue
+        expected = nearest_rank(list(values))
+        assert {k: found[name][k] for k in expected} == expected, name
 
 
 def test_backlog_by_state_and_age(client, world):

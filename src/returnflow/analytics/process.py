@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Float, and_, case, func, literal, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..i18n import N_, every
@@ -83,6 +84,28 @@ def nearest_rank(values: list[float]) -> dict:
 
 
 
+# PostgreSQL's percentile_disc(f) is the ceil(f*n)-th smallest value, computed in double precision: for each of
+# these fractions and every n up to 2,000,000 that is the same row as nearest_rank's integer (p*n + 99) // 100.
+_FRACTIONS = postgresql.array([literal(q / 100, Float) for q in PERCENTILES])
+
+
+def _ranked_in_postgres(session: Session, stmt) -> dict[str, dict]:
+    """nearest_rank of each step's column, computed by PostgreSQL: the seven sorts run in the database, and no
+    duration crosses to Python (a platform's period has 100,000s per step)."""
+    durations = stmt.subquery("durations")
+    figures = []
+    for column in durations.c:
+        figures += [func.count(column), func.avg(column),
+                    func.percentile_disc(_FRACTIONS).within_group(column).cast(postgresql.ARRAY(Float))]
+    row = plain_rows(session, select(*figures))[0]
+    out = {}
+    for i, (step, _name) in enumerate(STEPS):
+        n, avg, ranks = row[3 * i: 3 * i + 3]
+        out[step] = {"cases": int(n), "avg": int(round(avg)) if n else None,
+                     **{f"p{q}": int(round(v)) if n else None for q, v in zip(PERCENTILES, ranks or [None] * 3)}}
+    return out
+
+
 def _seconds(row, name: str) -> dict:
     def num(v):
         return None if v is None else int(round(float(v)))
@@ -103,11 +126,14 @@ def processing_times(session: Session, f: Filters) -> Report:
     else:
         stmt = select(*columns).where(*f.merchant_in(st.c.merchant_id), st.c.created_at >= f.start,
                                       st.c.created_at < f.end)
-    # Column by column: the percentiles need every duration of a step, and a platform's period has 100,000s.
-    found = plain_rows(session, stmt)
-    spans = {s: [v for v in values if v is not None]
-             for (s, _), values in zip(STEPS, zip(*found) if found else [()] * len(STEPS))}
-    rows = [{"step": s, "label": every(name), **nearest_rank(spans[s])} for s, name in STEPS]
+    if session.connection().dialect.name == "postgresql":
+        figures = _ranked_in_postgres(session, stmt)
+    else:
+        # Column by column: the percentiles need every duration of a step, and a platform's period has 100,000s.
+        found = plain_rows(session, stmt)
+        figures = {s: nearest_rank([v for v in values if v is not None])
+                   for (s, _), values in zip(STEPS, zip(*found) if found else [()] * len(STEPS))}
+    rows = [{"step": s, "label": every(name), **figures[s]} for s, name in STEPS]
     rows = [r for r in rows if r["cases"]]
     note = N_("Percentiles are exact (nearest rank) over the cases opened in the period; 'resolved' stands for the "
               "refund or exchange being done until refunds are recorded on their own.")
