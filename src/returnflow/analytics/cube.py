@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, keyed, label, needs_product, p, sold
 from .filters import Filters
 from .returned import LINES as L
-from .sql import row_by_row
+from .sql import plain_rows, row_by_row
 
 LINE_CAP = 150_000
 EXTRAS = ("bucket", "reason", "reason_group")
@@ -49,7 +49,7 @@ def _lines(session: Session, f: Filters, by: str | None) -> list[tuple] | None:
     count = count.where(*f.merchant_in(c.c.merchant_id))
     rows = None
     if (session.scalar(count) or 0) <= LINE_CAP:
-        rows = sorted(_read(session, f, by), key=_case_id)  # by case: each grouping counts a case's lines once
+        rows = sorted(_read_all(session, f, by), key=_case_id)  # by case: each grouping counts a case's lines once
     cache[(scope, by)] = rows
     return rows
 
@@ -65,6 +65,20 @@ def _key(by: str, f: Filters):
 
 def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
     """The returned lines of the scope, valued, one at a time: one range of the returned-lines summary."""
+    for r in session.execute(_statement(f, by)).yield_per(5000):
+        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], r[5], r[6], r[7])
+
+
+def _read_all(session: Session, f: Filters, by: str | None) -> list[tuple]:
+    """`_read`'s lines at once, as the driver hands them over (every column a number or text: no conversion by
+    type, and no SQLAlchemy Row per line; a platform's period is 120,000 lines)."""
+    rows = plain_rows(session, _statement(f, by))
+    if not by:
+        return [(r[0], None, r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    return [(r[0], label(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+def _statement(f: Filters, by: str | None):
     key = _key(by, f) if by else null()
     frm = L
     if needs_product(f, by):
@@ -76,8 +90,7 @@ def _read(session: Session, f: Filters, by: str | None) -> Iterable[tuple]:
     for name in ("sku", "category", "supplier", "country", "channel", "reason"):
         if name in s:
             stmt = stmt.where(_key(name, f) == s[name])
-    for r in session.execute(stmt).yield_per(5000):
-        yield (r[0], label(r[1]) if by else None, r[2], r[3], r[4], r[5], r[6], r[7])
+    return stmt
 
 
 def returned_by(session: Session, f: Filters, by: str | None, extra: str | None = None

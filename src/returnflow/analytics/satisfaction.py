@@ -75,7 +75,7 @@ def answers(session: Session, f: Filters) -> list[dict]:
             .where(*_scope(f, sr)))
     out = []
     # Unpacked rather than read by name: a platform's period has tens of thousands of answers.
-    for case_id, number, score, comment, at, type_, outcome, step, agent in session.execute(stmt):
+    for case_id, number, score, comment, at, type_, outcome, step, agent in session.execute(stmt).all():
         out.append({"case_id": case_id, "number": number, "score": int(score), "comment": comment or "", "at": at,
                     "groups": {"overall": "all", "step": label(step), "agent": label(agent),
                                "outcome": type_ if outcome == "resolved" else outcome or "open"}})
@@ -85,7 +85,7 @@ def answers(session: Session, f: Filters) -> list[dict]:
 def follow_ups(session: Session, f: Filters) -> list[tuple[int, str]]:
     stmt = select(fu.c.case_id, fu.c.status, fu.c.outcome).where(*_scope(f, fu))
     return [(case_id, (outcome or NONE_KEY) if status == "done" else "open")
-            for case_id, status, outcome in session.execute(stmt)]
+            for case_id, status, outcome in session.execute(stmt).all()]
 
 
 def reviews(session: Session, f: Filters) -> list[dict] | None:
