@@ -195,10 +195,10 @@ def satisfaction(session: Session, f: Filters) -> Report:
     totals = {"responses": len(found), "avg_score": average(total, len(found)),
               "satisfied": percent(sum(1 for a in found if a["score"] >= 4), len(found)),
               "follow_ups": dict(sorted(tasks.items())), "reviews": review_totals}
-    note = N_("Answers given in the period, each counted once per dimension; follow-ups created in the period "
-              "('open' = not done yet).") if found_reviews is not None else N_(
-        "Answers given in the period, each counted once per dimension; follow-ups created in the period ('open' = "
-        "not done yet). Reviews are left out: only the SKU filter applies to them.")
+    note = N_("Answers given in the period, each counted once per dimension; follow-ups created in the period, by "
+              "their result or as not done yet.") if found_reviews is not None else N_(
+        "Answers given in the period, each counted once per dimension; follow-ups created in the period, by their "
+        "result or as not done yet. Reviews are left out: only the SKU filter applies to them.")
     chart = [{"label": f"{DIMENSION_LABELS[r['dimension']]}: {r['key']}", "value": r["avg_score"]}
              for r in rows if r["dimension"] in ("overall", "outcome", "reviews") and r["avg_score"] is not None]
     return Report("satisfaction", TITLE, COLUMNS, rows, note=note if rows else None, totals=totals,
