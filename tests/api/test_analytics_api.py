@@ -4,10 +4,12 @@ drill-down to the cases behind a number, merchant isolation and bad input."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
 import re
+import threading
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -461,3 +463,44 @@ def test_a_traditional_chinese_manager_reads_titles_notes_and_definitions_from_t
     for report, part, text in said:
         if part != "note":  # a tile's note is the page's when the report has one
             assert text["zh-Hant"] in html and text["en"] not in html, (report, part)
+
+
+def test_the_dashboard_equals_its_reports_read_one_by_one(app, client, world, monkeypatch):
+    """The dashboard runs its database-bound tiles on a second connection on PostgreSQL (analytics/beside.py): each
+    tile equals its report read alone, and an error in one of them is answered as the report would answer it."""
+    from sqlalchemy import event
+
+    from returnflow.analytics import api as analytics_api, finance
+    from returnflow.errors import Explained
+
+    shop, *_ = world
+    engine = app.state.db.engine
+    threads: set[str] = set()
+
+    def seen(*_args) -> None:
+        threads.add(threading.current_thread().name)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        body = client.get("/api/v1/analytics/dashboard", headers=shop.headers("supervisor"), params=OCT).json()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    beside = any(name.startswith("analytics-beside") for name in threads)
+    assert beside == (engine.dialect.name == "postgresql"), threads
+    overrides = dict(analytics_api.DASHBOARD)
+    assert [t["report"] for t in body["tiles"]] == list(overrides)
+    for tile in body["tiles"]:
+        alone = get(client, shop.headers("supervisor"), tile["report"], **overrides[tile["report"]])
+        alone["definition"] = tile.get("definition", alone.get("definition"))
+        assert tile == alone, tile["report"]
+
+    def refuse(_session, _filters):
+        raise Explained("from", "is too early for this test")
+
+    monkeypatch.setitem(analytics_api.REPORTS, "money", dataclasses.replace(finance.money.definition, run=refuse))
+    pool = engine.pool
+    before = pool.checkedout() if hasattr(pool, "checkedout") else None
+    refused = client.get("/api/v1/analytics/dashboard", headers=shop.headers("supervisor"), params=OCT)
+    assert refused.status_code == 422 and "too early" in refused.text, refused.text
+    if before is not None:
+        assert pool.checkedout() == before  # the second connection went back to the pool

@@ -18,6 +18,7 @@ from ..orders.models import Customer
 from ..i18n import N_, SUPPORTED, every, match
 from ..web import DB, JSON, CurrentActor, locale_of
 from . import REPORTS, charts, export
+from .beside import Beside
 from .base import c, counted_case, o
 from .cube import returned_by, warm_sold
 from .deadlines import breached_cases
@@ -40,6 +41,9 @@ PERSONAL = {"customers": MANAGERS, "money": MANAGERS}
 DASHBOARD = (("trend", {}), ("top_returns", {"by": "sku", "limit": 10}), ("reasons", {"limit": 10}),
              ("hotspots", {"by": "sku", "limit": 10}), ("processing_times", {}), ("backlog", {}), ("money", {}),
              ("sla", {}), ("satisfaction", {}))
+# Tiles that are mostly the database's work (a grouping statement answered by a few rows) and need none of the
+# returned lines: the dashboard runs them on a second connection beside the others (analytics/beside.py).
+BESIDE = ("processing_times", "backlog", "money", "sla")
 FORMATS = ("json", "csv", "xlsx")
 DRILL_SOURCES = ("returns", "money", "sla", "satisfaction")
 DRILL_EXTRA = ("state", "customer", "offset", "source", "cause", "step", "dimension", "key")
@@ -154,19 +158,23 @@ def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
 
 
 def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
-    """The dashboard's reports for the filters: trend, top returns, reasons, hot spots, step times, backlog."""
+    """The dashboard's reports for the filters: trend, top returns, reasons, hot spots, step times, backlog.
+
+    The period's sales and the tiles in BESIDE run on a second read connection (analytics/beside.py) while this one
+    reads the returned lines and makes the other tiles from them."""
     _check(actor)
     prepare(session)
     base = parse(session, actor, params)
-    returned_by(session, base, "sku")  # one read of the period's returns serves every tile
-    warm_sold(session, base, "sku")  # and one of its sales, by SKU and period bucket
-    out = []
-    for name, override in DASHBOARD:
-        if actor.role not in PERSONAL.get(name, READERS):
-            continue
-        f = base.with_(**{k: v for k, v in override.items() if k not in params})
-        out.append((REPORTS[name].run(session, f), f))
-    return base, out
+    wanted = [(name, base.with_(**{k: v for k, v in override.items() if k not in params}))
+              for name, override in DASHBOARD if actor.role in PERSONAL.get(name, READERS)]
+    with Beside(session) as beside:
+        sold = beside.submit(warm_sold, base, "sku")  # one read of the period's sales, by SKU and period bucket
+        later = {name: beside.submit(REPORTS[name].run, f) for name, f in wanted if name in BESIDE}
+        returned_by(session, base, "sku")  # one read of the period's returns serves every tile
+        sold.result()
+        done = {name: REPORTS[name].run(session, f) for name, f in wanted if name not in later}
+        done.update((name, future.result()) for name, future in later.items())
+    return base, [(done[name], f) for name, f in wanted]
 
 
 @router.get("/analytics/dashboard")
