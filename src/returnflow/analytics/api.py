@@ -43,7 +43,8 @@ DASHBOARD = (("trend", {}), ("top_returns", {"by": "sku", "limit": 10}), ("reaso
              ("sla", {}), ("satisfaction", {}))
 # Tiles that are mostly the database's work (a grouping statement answered by a few rows) and need none of the
 # returned lines: the dashboard runs them on a second connection beside the others (analytics/beside.py).
-BESIDE = ("processing_times", "backlog", "money", "sla")
+# Per database: SQLite ranks the step times in Python, so they stay on the request's thread there.
+BESIDE = {"postgresql": ("processing_times", "backlog", "money", "sla"), "sqlite": ("backlog", "money", "sla")}
 FORMATS = ("json", "csv", "xlsx")
 DRILL_SOURCES = ("returns", "money", "sla", "satisfaction")
 DRILL_EXTRA = ("state", "customer", "offset", "source", "cause", "step", "dimension", "key")
@@ -169,7 +170,8 @@ def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[F
               for name, override in DASHBOARD if actor.role in PERSONAL.get(name, READERS)]
     with Beside(session) as beside:
         sold = beside.submit(warm_sold, base, "sku")  # one read of the period's sales, by SKU and period bucket
-        later = {name: beside.submit(REPORTS[name].run, f) for name, f in wanted if name in BESIDE}
+        there = BESIDE.get(beside.dialect, ())
+        later = {name: beside.submit(REPORTS[name].run, f) for name, f in wanted if name in there}
         returned_by(session, base, "sku")  # one read of the period's returns serves every tile
         sold.result()
         done = {name: REPORTS[name].run(session, f) for name, f in wanted if name not in later}

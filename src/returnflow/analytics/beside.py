@@ -1,18 +1,23 @@
 """A second read connection beside a report's own, so the database works on some tiles while this thread works on
-the others (PostgreSQL; on SQLite the same calls run in the caller's thread and transaction).
+the others.
 
-The dashboard's tiles are of two kinds. Some are mostly the database's work (the money, SLA, step-time and backlog
-tiles and the period's sales: a grouping statement whose answer is a few rows); the others are mostly Python's (the
-returned lines are read whole and grouped here, the satisfaction comments are ranked here). Run one after another,
-the database idles while Python works and the other way round. `Beside` runs the first kind, in the order given, on
-one more thread with its own read transaction on the same engine, while the caller's thread runs the rest; the
-results are the same objects either way.
+The dashboard's tiles are of two kinds. Some are mostly the database's work (the period's sales, the money, SLA
+and backlog tiles, and on PostgreSQL the step times: a grouping statement whose answer is a few rows); the others
+are mostly Python's (the returned lines are read whole and grouped here, the satisfaction comments are ranked here,
+and on SQLite the step times are ranked here). Run one after another, the database idled while Python worked and
+the other way round. `Beside` runs the first kind, in the order given, on one more thread with its own read
+transaction on the same engine, while the caller's thread runs the rest; the results are the same objects either
+way. On SQLite too: sqlite3 lets go of the interpreter while SQLite steps through a statement, so a grouping
+statement there runs beside Python's work here.
 
-What the tiles see: on PostgreSQL each statement sees what had committed when it began (READ COMMITTED), so tiles
-read one after another could always differ by what committed in between; on two connections that is unchanged.
-SQLite keeps one connection: its read transaction is one snapshot for every tile, and its statements hold the
-interpreter for most of their time (measured: a second connection made the platform's dashboard no faster,
-2.39 s against 2.42 s), so a second one would only give up that snapshot.
+What the tiles see: each tile reads in one transaction. On PostgreSQL each statement sees what had committed when
+it began (READ COMMITTED), so tiles read one after another could always differ by what committed in between, and
+two connections change nothing there. On SQLite a read transaction is one snapshot: the tiles of the second
+connection see what had committed when it first read, a few milliseconds after the first connection's; they may
+differ by what committed in those milliseconds.
+
+An engine whose pool cannot give a second connection to the same database (an SQLite database in memory: one
+connection per thread, or one for all) runs the calls in the caller's thread and transaction instead.
 
 The caches a warm-up fills (returned lines, sales: analytics/cube.py, rates.py) are shared dicts: the second
 connection's session points at the caller's, so a figure warmed on either is read by both.
@@ -25,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from .sql import prepare
 
@@ -37,24 +43,25 @@ class Beside:
     then ends the second transaction and its thread, whether the block raised or not."""
 
     def __init__(self, session: Session) -> None:
-        self._caller = session
-        self._bind = session.get_bind()
-        self._parallel = self._bind.dialect.name == "postgresql"
         for key in SHARED:
             session.info.setdefault(key, {})
         self._info = {key: session.info[key] for key in SHARED}
+        self._bind = session.get_bind()
+        self.dialect = self._bind.dialect.name
+        self._caller = session
+        self._alone = isinstance(getattr(self._bind, "pool", None), (SingletonThreadPool, StaticPool))
         self._pool: ThreadPoolExecutor | None = None
         self._session: Session | None = None
 
     def __enter__(self) -> Beside:
-        if self._parallel:
+        if not self._alone:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-beside")
         return self
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         if self._pool is not None:
             return self._pool.submit(self._call, fn, args)
-        done: Future = Future()  # SQLite: at once, here
+        done: Future = Future()  # no second connection: at once, here
         try:
             done.set_result(fn(self._caller, *args))
         except Exception as exc:  # noqa: BLE001 — raised where the caller asks for the result, as a lane's would be
