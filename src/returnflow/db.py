@@ -52,10 +52,10 @@ class UTCDateTime(TypeDecorator):
         chained = super().bind_processor(dialect)
         if dialect.name != "sqlite":
             return chained
-        utc, naive = timezone.utc, datetime
+        utc = timezone.utc
 
         def process(value):
-            if type(value) is not naive:
+            if type(value) is not datetime:
                 return chained(value)  # None, a date, a subclass: as SQLAlchemy does
             if value.tzinfo is not None and value.tzinfo is not utc:
                 value = value.astimezone(utc)
