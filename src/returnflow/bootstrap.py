@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .analytics import customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction
+from .analytics import api as analytics_api, customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .assessment import apply as assessment
 from .audit import chain
@@ -118,6 +118,8 @@ REPORTS: tuple[Definition, ...] = tuple(fn.definition for fn in (
 # Periodic jobs every worker round runs, read by jobs.worker from here (each claims its own work, several workers may
 # run): job(db, now) -> how much it did (0: nothing was due).
 JOBS: tuple = (marketplace_schedule.due_pulls,)  # pull each marketplace connector that is due
+# Periodic jobs that take seconds: a worker runs them on a thread of their own, so derivation and timers go on.
+BACKGROUND_JOBS: tuple = (analytics_api.refresh_platform_snapshots,)  # keep the platform's dashboard fresh
 
 # The questions the case workflow asks the areas built on it (cases/ports.py).
 QUESTIONS = Ports(return_address_routable=logistics_hooks.return_address_routable,

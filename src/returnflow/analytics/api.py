@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,20 +14,22 @@ from sqlalchemy.orm import Session
 from ..actor import Actor
 from ..cases import store
 from ..cases.views import present
+from ..db import Database
 from ..errors import Explained, Forbidden, NotFound
 from ..orders.models import Customer
 from ..i18n import N_, SUPPORTED, every, match
 from ..web import DB, JSON, CurrentActor, locale_of
-from . import REPORTS, charts, export
+from . import REPORTS, charts, export, snapshots
 from .beside import Beside
 from .base import c, counted_case, o
 from .cube import returned_by, warm_sold
 from .deadlines import breached_cases
 from .finance import money_cases
 from .satisfaction import DIMENSIONS as SATISFACTION_DIMENSIONS, cases_of
-from .filters import Filters, parse
+from .filters import Filters, every_merchant, parse
 from .process import case_conditions
 from .report import Report
+from .snapshots import Wanted
 from .sql import prepare
 from .words import DEFINITIONS
 
@@ -158,33 +161,76 @@ def get_chart(name: str, actor: CurrentActor, db: DB, request: Request):
                     headers={"X-Content-Type-Options": "nosniff"})
 
 
-def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
-    """The dashboard's reports for the filters: trend, top returns, reasons, hot spots, step times, backlog.
+def wanted_tiles(actor: Actor, params: dict[str, str]) -> Wanted:
+    """The dashboard's tiles the actor's role reads, in order, each with the filters it sets (DASHBOARD) that the
+    request did not set itself."""
+    return [(name, {k: v for k, v in override.items() if k not in params})
+            for name, override in DASHBOARD if actor.role in PERSONAL.get(name, READERS)]
+
+
+def compute_tiles(session: Session, base: Filters, wanted: Wanted) -> list[Report]:
+    """The tiles' reports, in order.
 
     The period's sales and the tiles in BESIDE run on a second read connection (analytics/beside.py) while this one
     reads the returned lines and makes the other tiles from them."""
-    _check(actor)
     prepare(session)
-    base = parse(session, actor, params)
-    wanted = [(name, base.with_(**{k: v for k, v in override.items() if k not in params}))
-              for name, override in DASHBOARD if actor.role in PERSONAL.get(name, READERS)]
+    filters = [(name, base.with_(**applied)) for name, applied in wanted]
     with Beside(session) as beside:
         sold = beside.submit(warm_sold, base, "sku")  # one read of the period's sales, by SKU and period bucket
         there = BESIDE.get(beside.dialect, ())
-        later = {name: beside.submit(REPORTS[name].run, f) for name, f in wanted if name in there}
+        later = {name: beside.submit(REPORTS[name].run, f) for name, f in filters if name in there}
         returned_by(session, base, "sku")  # one read of the period's returns serves every tile
         sold.result()
-        done = {name: REPORTS[name].run(session, f) for name, f in wanted if name not in later}
+        done = {name: REPORTS[name].run(session, f) for name, f in filters if name not in later}
         done.update((name, future.result()) for name, future in later.items())
-    return base, [(done[name], f) for name, f in wanted]
+    return [done[name] for name, _ in filters]
+
+
+def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
+    """The dashboard's reports for the filters, computed now: trend, top returns, reasons, hot spots, step times,
+    backlog, money, SLA, satisfaction (those the actor's role reads)."""
+    _check(actor)
+    prepare(session)
+    base = parse(session, actor, params)
+    wanted = wanted_tiles(actor, params)
+    return base, list(zip(compute_tiles(session, base, wanted), (base.with_(**a) for _, a in wanted)))
+
+
+def dashboard_view(db: Database, session: Session, actor: Actor, params: dict[str, str]
+                   ) -> tuple[Filters, list[tuple[Report, Filters]], snapshots.Kept | None]:
+    """The dashboard as the API and the console serve it: a merchant's computed now; the platform's (every merchant)
+    from its snapshot when one at most snapshots.KEPT seconds old is there, unless `fresh` asks for it computed now
+    (analytics/snapshots.py). The third value says when the platform's tiles were computed (None: a merchant's)."""
+    params = dict(params)
+    fresh = (params.pop("fresh", "") or "0").strip().lower() not in ("0", "false", "no")
+    _check(actor)
+    prepare(session)
+    base = parse(session, actor, params)
+    wanted = wanted_tiles(actor, params)
+    if base.merchant_ids is not None or not snapshots.can_keep(db):
+        reports, kept = compute_tiles(session, base, wanted), None
+    else:
+        reports, kept = snapshots.served(db, session, base, wanted, compute_tiles, fresh=fresh)
+    return base, list(zip(reports, (base.with_(**a) for _, a in wanted))), kept
+
+
+def refresh_platform_snapshots(db: Database, now: datetime | None = None) -> int:
+    """The worker's background job: keeps the platform views someone looks at fresh (analytics/snapshots.py)."""
+    if not snapshots.can_keep(db):
+        return 0
+    return snapshots.refresh_due(db, compute_tiles, now, merchants=every_merchant)
 
 
 @router.get("/analytics/dashboard")
 def get_dashboard(actor: CurrentActor, db: DB, request: Request):
-    """Every dashboard tile as JSON, each with its drill-down links."""
+    """Every dashboard tile as JSON, each with its drill-down links. The platform's view across every merchant is
+    served from a snapshot at most five minutes old (`as_of` says when it was computed; `fresh=1` computes it now)."""
     with db.read() as session:
-        base, tiles = dashboard(session, actor, _params(request))
-    return JSON({"filters": base.echo(), "tiles": [with_links(r, f) for r, f in tiles]})
+        base, tiles, kept = dashboard_view(db, session, actor, _params(request))
+    body = {"filters": base.echo(), "tiles": [with_links(r, f) for r, f in tiles]}
+    if kept is not None:
+        body["snapshot"] = kept.as_dict()
+    return JSON(body)
 
 
 def drill(session: Session, actor: Actor, params: dict[str, str]) -> tuple[list, int, int, Filters]:

@@ -149,9 +149,14 @@ def parse(session: Session, actor: Actor, params: Mapping[str, str], *, today: d
             slices[name] = value
     start = local_midnight(first, zone)
     end = local_midnight(last + timedelta(days=1), zone)
-    every = tuple(session.scalars(select(Merchant.id).order_by(Merchant.id))) if merchant_ids is None else ()
+    every = every_merchant(session) if merchant_ids is None else ()
     return Filters(start=start, end=end, merchant_ids=merchant_ids, merchant_code=code, by=by,
                    granularity=granularity, limit=limit, slices=slices, zone=zone, every_merchant=every)
+
+
+def every_merchant(session: Session) -> tuple[int, ...]:
+    """Every merchant's id, in order (the platform's scope)."""
+    return tuple(session.scalars(select(Merchant.id).order_by(Merchant.id)))
 
 
 def local_midnight(day: date, zone: str) -> datetime:

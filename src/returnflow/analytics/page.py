@@ -17,7 +17,7 @@ from ..money import fmt
 from ..pages.frame import locale_of, render
 from ..pages.staff_pages import staff_actor
 from . import charts, export
-from .api import FORMATS, _params, dashboard, drill, run_report, with_links
+from .api import FORMATS, _params, dashboard_view, drill, run_report, with_links
 from .filters import GRANULARITIES, Filters
 from .report import Report, words
 from .unmatched import words as unmatched_words
@@ -121,11 +121,11 @@ def dashboard_page(request: Request):
     params = _params(request)
     context = {"staff": actor, "area": "staff", "platform": actor.merchant_id is None,
                "granularities": GRANULARITIES, "granularity_words": granularity_words(locale), "tiles": [],
-               "error": None,
+               "error": None, "kept": None,
                "filters": {k: params.get(k, "") for k in FORM_FIELDS}}
     try:
         with request.app.state.db.read() as session:
-            base, tiles = dashboard(session, actor, params)
+            base, tiles, kept = dashboard_view(request.app.state.db, session, actor, params)
             reasons = reason_names(session, base.merchant_ids)
     except AppError as exc:
         # Bad filters come back on the same page, explained next to the form, so they can be corrected there.
@@ -133,6 +133,10 @@ def dashboard_page(request: Request):
                       status=exc.status)
     context["filters"] = {**context["filters"], **base.echo()}
     context["tiles"] = [tile_view(report, f, locale, reasons) for report, f in tiles]
+    if kept is not None:  # the platform's view: when its figures were computed, and a way to have them now
+        context["kept"] = {"as_of": kept.as_of, "minutes": kept.kept // 60,
+                           "update_url": "/staff/analytics?" + urlencode({**{k: v for k, v in params.items()
+                                                                          if k != "fresh"}, "fresh": "1"})}
     return render(request, "analytics/dashboard.html", context)
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 import psycopg
 from sqlalchemy import func, select
 
-from ..bootstrap import JOBS, bootstrap
+from ..bootstrap import BACKGROUND_JOBS, JOBS, bootstrap
 from .. import derive
 from ..db import Database, utcnow
 from ..doorbell import Doorbell
@@ -39,6 +39,7 @@ log = logging.getLogger("returnflow.worker")
 GATHER = 0.1  # seconds a worker waits after deriving (or when woken) so the events of several commits share a batch
 YIELD_MIN = 0.03  # SQLite: seconds at least between full batches (a waiting request's busy handler retries by then)
 SLICE = 0.05  # seconds between looks at this process's own wake-ups while a PostgreSQL worker listens
+BACKGROUND_POLL = 5.0  # seconds between rounds of the background jobs (BACKGROUND_JOBS)
 
 
 @dataclass
@@ -141,16 +142,16 @@ class Worker:
             self._derive(result)
         if timers:
             self._fire_timers(result, now)
-            result.jobs = self._run_jobs(now)
+            result.jobs = self._run_jobs(now) + self._run_jobs(now, BACKGROUND_JOBS)
         if messages:
             result.messages = outbox.deliver_due(self.db, self.settings, now=now, limit=self.settings.worker_batch,
                                                  worker=self.name)
         return result
 
-    def _run_jobs(self, now: datetime | None = None) -> int:
+    def _run_jobs(self, now: datetime | None = None, jobs: tuple = JOBS) -> int:
         """The periodic jobs (JOBS), each on its own: one that fails is logged and the others still run."""
         done = 0
-        for job in JOBS:
+        for job in jobs:
             try:
                 done += job(self.db, now)
             except Exception:  # noqa: BLE001 — a platform or the database may be down; the next round tries again
@@ -177,6 +178,14 @@ class Worker:
         if lags:
             lags.sort()
             result.derive_lag_p99 = round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 4)
+
+    def _background(self) -> None:
+        """The background jobs' thread (BACKGROUND_JOBS: seconds each, such as computing the platform's dashboard
+        again): a round every BACKGROUND_POLL seconds, or at once again while they find work, until stopped."""
+        while not self.stop.is_set():
+            busy = self._run_jobs(None, BACKGROUND_JOBS)
+            if not busy:
+                self.stop.wait(BACKGROUND_POLL)
 
     def _fire_timers(self, result: Round, now: datetime | None = None) -> None:
         while True:
@@ -205,6 +214,10 @@ class Worker:
         elif self.derivation and self.db.dialect == "sqlite":
             listener = Doorbell(self.db.url)
         poll = self.settings.worker_poll_seconds
+        background = None
+        if self.timers and BACKGROUND_JOBS:
+            background = threading.Thread(target=self._background, name="worker-background", daemon=True)
+            background.start()
         timers_at, timers_busy = float("-inf"), False
         # Derivation runs at most every GATHER seconds (unless a batch came back full: then at once, in _derive), so
         # the events of several commits share a batch. Rounds in between (deliveries finishing, timers) leave it
@@ -246,6 +259,8 @@ class Worker:
                 listener.close()
             if self.dispatcher is not None:
                 self.dispatcher.close()  # what is in flight is delivered and recorded
+            if background is not None:
+                background.join(timeout=30)  # a computation under way finishes (or is abandoned with the process)
 
 
 def lag(db: Database, *, now: datetime | None = None, merchant_id: int | None = None) -> dict:
