@@ -112,6 +112,7 @@ def test_the_declarations_name_every_area_that_takes_part():
     assert set(wiring["handlers"]) == {"notify", "webhook", "alert", "customer_charge", "tracking_subscribe",
                                        "marketplace"}
     assert [_name(j) for j in bootstrap.JOBS] == ["returnflow.marketplace.schedule.due_pulls"]
+    assert [_name(j) for j in bootstrap.BACKGROUND_JOBS] == ["returnflow.analytics.api.refresh_platform_snapshots"]
     assert wiring["dead"] == ["returnflow.notify.robots.dead_letter_alerts"]
     assert set(wiring["timers"]) == {"remind", "due", "advance_exchange_return"}
     assert wiring["outcomes"] == {"advance_exchange": "returnflow.logistics.advance.on_outcome"}
