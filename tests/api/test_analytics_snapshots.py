@@ -192,3 +192,35 @@ def test_a_value_a_snapshot_cannot_keep_is_refused_not_changed():
         raise AssertionError("a set was kept")
     assert Decimal("1.50") == snapshots.unpack(snapshots.pack([Report("t", "T", [], [{"a": Decimal("1.50")}])]))[0] \
         .rows[0]["a"]
+
+
+def test_a_running_worker_refreshes_a_watched_snapshot_on_its_background_thread(client, db, world):
+    """The worker's loop (`Worker.run`), as `serve` and `returnflow worker` run it: its background thread computes
+    the watched snapshot again while the loop goes on deriving."""
+    import threading
+    import time
+
+    _shop, other, _empty, _cases, platform = world
+    before = counted(client.get(DASHBOARD, headers=platform, params=OCT).json())
+    another_case(db, other, "X-23", 23)
+    age(db, 200)
+    with db.read() as session:
+        old = session.scalar(select(TABLE.c.computed_at))
+    worker = Worker(db)
+    thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with db.read() as session:
+                if session.scalar(select(TABLE.c.computed_at)) > old:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the worker did not compute the snapshot again within 30 s")
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    served = client.get(DASHBOARD, headers=platform, params=OCT).json()
+    assert served["snapshot"]["live"] is False and counted(served) == before + 1
