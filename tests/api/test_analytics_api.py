@@ -62,6 +62,11 @@ def case(db, shop, number, type_, line_no, qty, reason, opened, steps=()):
 
 @pytest.fixture
 def world(db):
+    return build_world(db)
+
+
+def build_world(db):
+    """Three shops (one without data), October's orders and five cases, and the platform's token."""
     shop = make_shop(db, "shop")
     other = make_shop(db, "other")
     empty = make_shop(db, "empty")

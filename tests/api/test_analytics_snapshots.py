@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import select, update
 
@@ -15,13 +16,18 @@ from returnflow.analytics.report import Column, Report
 from returnflow.auth.service import create_user
 from returnflow.db import utcnow
 from returnflow.jobs.worker import Worker
-from tests.api.test_analytics_api import OCT, at, case, order, world  # noqa: F401 — `world` is the fixture used below
+from tests.api.test_analytics_api import OCT, at, build_world, case, order
 from tests.support.world import make_shop
 
-pytestmark = __import__("pytest").mark.clock  # the world's history is dated October 2026
+pytestmark = pytest.mark.clock  # the world's history is dated October 2026
 
 DASHBOARD = "/api/v1/analytics/dashboard"
 TABLE = snapshots.TABLE
+
+
+@pytest.fixture
+def world(db):
+    return build_world(db)
 
 
 def tiles_of(body: dict) -> dict:
