@@ -123,10 +123,10 @@ class Worker:
     """One worker: `run_once` does a round (used with a controlled clock in tests); `run` loops until stopped."""
 
     def __init__(self, db: Database, settings: DeliverySettings | None = None, name: str | None = None, *,
-                 timers: bool = True, messages: bool = True, derivation: bool = True) -> None:
+                 timers: bool = True, messages: bool = True, derivation: bool = True, background: bool = True) -> None:
         bootstrap()  # the handlers it delivers with and the producers of what it fires (returnflow/bootstrap.py)
         self.db = db
-        self.timers, self.messages, self.derivation = timers, messages, derivation
+        self.timers, self.messages, self.derivation, self.background = timers, messages, derivation, background
         self.settings = settings or get_delivery_settings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
         self.wake = threading.Event()
@@ -215,7 +215,7 @@ class Worker:
             listener = Doorbell(self.db.url)
         poll = self.settings.worker_poll_seconds
         background = None
-        if self.timers and BACKGROUND_JOBS:
+        if self.background and BACKGROUND_JOBS:
             background = threading.Thread(target=self._background, name="worker-background", daemon=True)
             background.start()
         timers_at, timers_busy = float("-inf"), False
