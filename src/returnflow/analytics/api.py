@@ -186,14 +186,22 @@ def compute_tiles(session: Session, base: Filters, wanted: Wanted) -> list[Repor
     return [done[name] for name, _ in filters]
 
 
+def _scope(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, Wanted]:
+    """The checked filters and the tiles the actor's role reads."""
+    _check(actor)
+    return parse(session, actor, params), wanted_tiles(actor, params)
+
+
+def _paired(reports: list[Report], base: Filters, wanted: Wanted) -> list[tuple[Report, Filters]]:
+    """Each tile's report beside the filters it was made with (for its links)."""
+    return list(zip(reports, (base.with_(**applied) for _, applied in wanted)))
+
+
 def dashboard(session: Session, actor: Actor, params: dict[str, str]) -> tuple[Filters, list[tuple[Report, Filters]]]:
     """The dashboard's reports for the filters, computed now: trend, top returns, reasons, hot spots, step times,
     backlog, money, SLA, satisfaction (those the actor's role reads)."""
-    _check(actor)
-    prepare(session)
-    base = parse(session, actor, params)
-    wanted = wanted_tiles(actor, params)
-    return base, list(zip(compute_tiles(session, base, wanted), (base.with_(**a) for _, a in wanted)))
+    base, wanted = _scope(session, actor, params)
+    return base, _paired(compute_tiles(session, base, wanted), base, wanted)
 
 
 def dashboard_view(db: Database, session: Session, actor: Actor, params: dict[str, str]
@@ -203,15 +211,11 @@ def dashboard_view(db: Database, session: Session, actor: Actor, params: dict[st
     (analytics/snapshots.py). The third value says when the platform's tiles were computed (None: a merchant's)."""
     params = dict(params)
     fresh = (params.pop("fresh", "") or "0").strip().lower() not in ("0", "false", "no")
-    _check(actor)
-    prepare(session)
-    base = parse(session, actor, params)
-    wanted = wanted_tiles(actor, params)
+    base, wanted = _scope(session, actor, params)
     if base.merchant_ids is not None or not snapshots.can_keep(db):
-        reports, kept = compute_tiles(session, base, wanted), None
-    else:
-        reports, kept = snapshots.served(db, session, base, wanted, compute_tiles, fresh=fresh)
-    return base, list(zip(reports, (base.with_(**a) for _, a in wanted))), kept
+        return base, _paired(compute_tiles(session, base, wanted), base, wanted), None
+    reports, kept = snapshots.served(db, session, base, wanted, compute_tiles, fresh=fresh)
+    return base, _paired(reports, base, wanted), kept
 
 
 def refresh_platform_snapshots(db: Database, now: datetime | None = None) -> int:

@@ -142,14 +142,14 @@ class Worker:
             self._derive(result)
         if timers:
             self._fire_timers(result, now)
-            result.jobs = self._run_jobs(now) + self._run_jobs(now, BACKGROUND_JOBS)
+            result.jobs = self._run_jobs(now) + (self._run_jobs(now, BACKGROUND_JOBS) if self.background else 0)
         if messages:
             result.messages = outbox.deliver_due(self.db, self.settings, now=now, limit=self.settings.worker_batch,
                                                  worker=self.name)
         return result
 
     def _run_jobs(self, now: datetime | None = None, jobs: tuple = JOBS) -> int:
-        """The periodic jobs (JOBS), each on its own: one that fails is logged and the others still run."""
+        """Periodic jobs (JOBS, or BACKGROUND_JOBS), each on its own: one that fails is logged, the others still run."""
         done = 0
         for job in jobs:
             try:
