@@ -163,12 +163,13 @@ def filters_of(text: str) -> tuple[Filters, Wanted]:
     data = orjson.loads(text)
     return Filters(start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
                    merchant_ids=None, by=data["by"], granularity=data["granularity"], limit=data["limit"],
-                   slices=data["slices"], zone=data["zone"], every_merchant=tuple(data["every_merchant"])), [(name, applied) for name, applied in data["tiles"]]
+                   slices=data["slices"], zone=data["zone"], every_merchant=tuple(data["every_merchant"])), \
+        [(name, applied) for name, applied in data["tiles"]]
 
 
 # --- reading and keeping ---
 
-Compute = Callable[[Session, Filters, "Wanted"], list[Report]]
+Compute = Callable[[Session, Filters, Wanted], list[Report]]
 
 
 def can_keep(db: Database) -> bool:
