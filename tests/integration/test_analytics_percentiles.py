@@ -29,3 +29,30 @@ def test_sql_percentiles_are_exact_nearest_rank(database, values, gaps):
     assert row["d_n"] == len(values)
     for p in PERCENTILES:
         assert row[f"d_p{p}"] == nearest_rank(values, p), p
+
+
+def test_the_reports_settings_hold_for_their_transaction_only(database):
+    """`prepare` and `row_by_row` set PostgreSQL's planner settings for the report's transaction (one statement
+    each): in it they hold, `row_by_row` turns its joins back on at its end, and the next transaction has the
+    server's own settings again. SQLite gets its page cache instead."""
+    from sqlalchemy import text
+
+    from returnflow.analytics.sql import prepare, row_by_row
+
+    def show(session, name: str) -> str:
+        return session.execute(text(f"SHOW {name}")).scalar()
+
+    with database.read() as session:
+        prepare(session)
+        if database.dialect != "postgresql":
+            assert session.execute(text("PRAGMA cache_size")).scalar() == -32768
+            return
+        defaults = {name: show(session, name) for name in ("enable_hashjoin", "enable_mergejoin")}
+        assert (show(session, "random_page_cost"), show(session, "jit"), show(session, "work_mem")) == (
+            "1.1", "off", "64MB")
+        with row_by_row(session):
+            assert (show(session, "enable_hashjoin"), show(session, "enable_mergejoin")) == ("off", "off")
+        assert (show(session, "enable_hashjoin"), show(session, "enable_mergejoin")) == ("on", "on")
+    with database.read() as session:
+        assert show(session, "work_mem") != "64MB" and show(session, "random_page_cost") != "1.1"
+        assert {name: show(session, name) for name in defaults} == defaults
