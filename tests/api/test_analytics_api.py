@@ -393,6 +393,12 @@ def test_dashboard_json_and_page(app, client, world):
     assert "售后分析" in html and html.count("<svg") >= 4 and "<style" not in html
     assert "/staff/analytics/cases?" in html and "category=kitchen" in html
     assert "format=xlsx" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    # A tile's table has the drill column only when a figure in it opens its cases (no column of empty cells).
+    sections = dict(re.findall(r'<section class="card tile" id="([a-z_]+)"(.*?)</section>', html, re.S))
+    assert "数字背后的售后单" in sections["trend"]
+    for name, section in sections.items():
+        if "<table" in section:
+            assert ("数字背后的售后单" in section) == ("/staff/analytics/cases?" in section), name
     links = [m.replace("&amp;", "&") for m in re.findall(r'href="(/staff/analytics/cases\?[^"]+)"', html)]
     listed = [web.get(link) for link in links]
     assert all(answer.status_code == 200 for answer in listed)
