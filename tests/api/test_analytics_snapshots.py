@@ -155,7 +155,17 @@ def test_the_console_says_when_the_platform_figures_were_computed_and_updates_th
     assert said.group(3) == "立即更新"
     update_link = said.group(2).replace("&amp;", "&")
     assert "fresh=1" in update_link and "from=2026-10-01" in update_link
-    assert web.get(update_link).status_code == 200
+    # "Update now" computes the figures, keeps them, and goes back to the page's own address (no `fresh` left in it
+    # to compute again on a reload), which then shows the new time.
+    updated = web.get(update_link, follow_redirects=False)
+    assert updated.status_code == 303, updated.text[:500]
+    assert "fresh" not in updated.headers["location"] and "from=2026-10-01" in updated.headers["location"]
+    with db.read() as session:
+        session_computed = session.scalar(select(TABLE.c.computed_at))
+    assert session_computed > as_of
+    computed = web.get(updated.headers["location"])
+    shown = session_computed.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    assert computed.status_code == 200 and shown in computed.text
     english = TestClient(app, headers={"Accept-Language": "en"})
     sign_in_staff(english, "ops@platform.test", "pw-platform-ops")
     assert "All merchants' figures as of" in english.get("/staff/analytics", params=OCT).text

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from ..actor import Actor
@@ -131,13 +131,22 @@ def dashboard_page(request: Request):
         # Bad filters come back on the same page, explained next to the form, so they can be corrected there.
         return render(request, "analytics/dashboard.html", {**context, "error": page_error(exc, locale)},
                       status=exc.status)
+    if kept is not None and "fresh" in params:
+        # "Update now" computed the figures and kept them: back to the page's own address, which now serves them,
+        # so a reload, a bookmark or a shared link does not compute them again.
+        return RedirectResponse(_address(params), status_code=303)
     context["filters"] = {**context["filters"], **base.echo()}
     context["tiles"] = [tile_view(report, f, locale, reasons) for report, f in tiles]
     if kept is not None:  # the platform's view: when its figures were computed, and a way to have them now
         context["kept"] = {"as_of": kept.as_of, "minutes": kept.kept // 60,
-                           "update_url": "/staff/analytics?" + urlencode({**{k: v for k, v in params.items()
-                                                                          if k != "fresh"}, "fresh": "1"})}
+                           "update_url": _address(params, fresh="1")}
     return render(request, "analytics/dashboard.html", context)
+
+
+def _address(params: dict[str, str], **more: str) -> str:
+    """The dashboard page's address for these filters (without a `fresh` asked before), plus `more`."""
+    query = urlencode({**{k: v for k, v in params.items() if k != "fresh"}, **more})
+    return "/staff/analytics" + (f"?{query}" if query else "")
 
 
 @pages.get("/staff/analytics/cases", include_in_schema=False)
