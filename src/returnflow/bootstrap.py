@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .analytics import api as analytics_api, customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction
+from .analytics import api as analytics_api, customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction, sold
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .assessment import apply as assessment
 from .audit import chain
@@ -77,6 +77,8 @@ DERIVED_PER_BATCH = (returned.on_batch,)
 # imported again. Both write the case's rows again in their own transaction.
 AFTER_MOVE = (returned.on_refund_move,)
 AFTER_ORDERS = (returned.on_orders,)
+# Every order written, new or again: the sold-lines summary (analytics/sold.py) is written from it.
+AFTER_ORDERS_WRITTEN = (sold.on_orders,)
 
 # Outbox topic -> the worker's handler that delivers it.
 HANDLERS: dict[str, outbox.Handler] = {
@@ -141,6 +143,7 @@ def bootstrap() -> None:
     side_effects.DERIVED_BATCH[:] = list(DERIVED_PER_BATCH)
     flows.AFTER_MOVE[:] = list(AFTER_MOVE)
     order_service.AFTER_UPSERT[:] = list(AFTER_ORDERS)
+    order_service.AFTER_WRITE[:] = list(AFTER_ORDERS_WRITTEN)
     outbox.HANDLERS.clear()
     outbox.HANDLERS.update(HANDLERS)
     outbox.ON_DEAD[:] = [hook for hook, _topics in ON_DEAD]

@@ -4,6 +4,7 @@ from .analytics import indexes as _analytics_indexes  # noqa: F401
 from .analytics import records as _analytics_records  # noqa: F401
 from .analytics import returned as _analytics_returned  # noqa: F401
 from .analytics import snapshots as _analytics_snapshots  # noqa: F401
+from .analytics import sold as _analytics_sold  # noqa: F401
 from .auth.models import ApiToken, StaffEvent, User  # noqa: F401
 from .cases.models import (  # noqa: F401
     Attachment, Case, CaseEvent, CaseLine, NumberSequence, OutboxMessage, Reason,

@@ -16,6 +16,8 @@ value, an imported history case's credited amount: records.py `return_credits`),
 case (state completed) shared over its product lines by purchase value; otherwise the purchase price x quantity,
 and that part is reported apart (`value_at_price`) so a reader sees where the price stands in.
 Returns that match no purchase are not in these figures: they are counted apart (unmatched.py).
+The reports read both sides from summaries written ahead from these definitions: the sold lines (sold.py) and the
+returned lines (returned.py).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def needs_product(f: Filters, by: str | None) -> bool:
 
 
 def keyed(by: str, f: Filters, cols: dict):
-    """The SQL expression a row is grouped by, over `cols` (the live tables' columns, or the returned-lines
-    summary's, returned.py): the line's category else the product's, the product's supplier, the order's date
+    """The SQL expression a row is grouped by, over `cols` (the returned-lines summary's columns, returned.py, or
+    the sold-lines summary's, sold.py): the line's category else the product's, the product's supplier, the order's date
     bucket (both sides by the order's date: the cohort, see the module docstring)."""
     if by == "category":
         return func.coalesce(cols["category"], p.c.category)
@@ -69,15 +71,6 @@ def keyed(by: str, f: Filters, cols: dict):
     if by in ("sku", "country", "channel", "reason", "customer"):
         return cols[by]
     raise ValueError(by)
-
-
-LIVE = {"sku": ol.c.sku, "category": ol.c.category, "country": o.c.country, "channel": o.c.sales_channel,
-        "ordered_at": o.c.ordered_at, "reason": reason_of, "customer": c.c.customer_id}
-
-
-def key_of(by: str, f: Filters, side: str):
-    """The SQL expression a row is grouped by; `side` is 'sold' or 'returned' (both group alike now)."""
-    return keyed(by, f, LIVE)
 
 
 def _slices(f: Filters, stmt, *, returns: bool):
@@ -95,18 +88,6 @@ def _slices(f: Filters, stmt, *, returns: bool):
     if returns and "reason" in s:
         stmt = stmt.where(reason_of == s["reason"])
     return stmt
-
-
-def sold(f: Filters, keys: list, *, product: bool = False):
-    """units and value sold grouped by `keys` + currency."""
-    frm = ol.join(o, o.c.id == ol.c.order_id)
-    if product:
-        frm = frm.outerjoin(p, and_(p.c.merchant_id == o.c.merchant_id, p.c.sku == ol.c.sku))
-    stmt = (select(*keys, o.c.currency, func.sum(ol.c.quantity).label("units"),
-                   func.sum(ol.c.quantity * ol.c.unit_price).label("value"))
-            .select_from(frm).where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *sales_only()))
-    stmt = stmt.where(*f.merchant_in(o.c.merchant_id))
-    return _slices(f, stmt, returns=False).group_by(*keys, o.c.currency)
 
 
 def counted_case() -> list:

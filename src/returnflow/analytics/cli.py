@@ -13,7 +13,7 @@ from rich.table import Table
 from ..errors import AppError
 from .report import words
 from ..actor import Actor
-from . import REPORTS, export, returned
+from . import REPORTS, export, returned, sold
 from .api import with_links
 from .filters import parse
 from .sql import prepare
@@ -94,18 +94,21 @@ def register(app: typer.Typer, make_db) -> None:
 
 
 def _rollup(console: Console, make_db, rebuild: bool) -> None:
-    """`report rollup-check`: compares the step summary with the events and the returned-lines summary with the
-    cases, orders and refunds (exit 1 on a difference); `report rollup-rebuild`: recomputes both."""
+    """`report rollup-check`: compares the step summary with the events, the returned-lines summary with the
+    cases, orders and refunds and the sold-lines summary with the orders (exit 1 on a difference); `report
+    rollup-rebuild`: recomputes all three."""
     db = make_db()
     try:
         if rebuild:
             with db.transaction() as session:
                 console.print(f"rebuilt the step summary: {rebuild_steps(session):,} cases")
                 console.print(f"rebuilt the returned-lines summary: {returned.rebuild(session):,} lines")
+                console.print(f"rebuilt the sold-lines summary: {sold.rebuild(session):,} lines")
             return
         with db.read() as session:
             wrong = differences(session)
             wrong_lines = returned.differences(session)
+            wrong_sold = sold.differences(session)
     finally:
         db.dispose()
     if wrong:
@@ -114,10 +117,14 @@ def _rollup(console: Console, make_db, rebuild: bool) -> None:
     if wrong_lines:
         console.print(f"[red]{len(wrong_lines):,} cases differ in the returned-lines summary, e.g. case ids "
                       f"{wrong_lines[:10]}; run `returnflow report rollup-rebuild`[/red]")
-    if wrong or wrong_lines:
+    if wrong_sold:
+        console.print(f"[red]{len(wrong_sold):,} orders differ in the sold-lines summary, e.g. order ids "
+                      f"{wrong_sold[:10]}; run `returnflow report rollup-rebuild`[/red]")
+    if wrong or wrong_lines or wrong_sold:
         raise typer.Exit(1)
     console.print("the step summary equals the events")
     console.print("the returned-lines summary equals the cases, orders and refunds")
+    console.print("the sold-lines summary equals the orders")
 
 
 def _table(console: Console, result, filters, lang: str) -> None:

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session
 
-from .base import NOT_AS_DESCRIBED, QUALITY, c, key_of, keyed, label, needs_product, p, sold
+from . import sold as sold_lines
+from .base import NOT_AS_DESCRIBED, QUALITY, c, keyed, label, needs_product, p
 from .filters import Filters
 from .returned import LINES as L
-from .sql import plain_rows, row_by_row
+from .sql import plain_rows
 
 LINE_CAP = 150_000
 EXTRAS = ("bucket", "reason", "reason_group")
@@ -173,10 +174,8 @@ def _aggregate_sorted(lines: list[tuple], keyed: bool, extra: str | None) -> dic
 
 def warm_sold(session: Session, f: Filters, by: str) -> None:
     """Reads sold figures by `by` and period bucket at once, so both groupings come from one scan."""
-    with row_by_row(session):
-        rows = [tuple(r) for r in session.execute(sold(f, [key_of(by, f, "sold").label("k"),
-                                                            key_of("period", f, "sold").label("b")],
-                                                       product=needs_product(f, by)))]
+    rows = [tuple(r) for r in session.execute(sold_lines.statement(
+        f, [sold_lines.key(by, f).label("k"), sold_lines.key("period", f).label("b")], product=needs_product(f, by)))]
     session.info.setdefault("analytics_sold", {})[(_scope(f), by)] = rows
 
 
@@ -194,8 +193,8 @@ def sold_by(session: Session, f: Filters, by: str) -> dict[tuple, list[int]]:
             s[0] += int(units or 0)
             s[1] += int(value or 0)
         return dict(out)
-    with row_by_row(session):
-        found = session.execute(sold(f, [key_of(by, f, "sold").label("k")], product=needs_product(f, by))).all()
+    found = session.execute(sold_lines.statement(f, [sold_lines.key(by, f).label("k")],
+                                                 product=needs_product(f, by))).all()
     for key, currency, units, value in found:
         s = out[(label(key), currency)]
         s[0] += int(units or 0)

@@ -32,6 +32,8 @@ def _chunks(items: Sequence, size: int = CHUNK):
 
 # Called with the ids of orders that existed and were written again, in that transaction (returnflow/bootstrap.py).
 AFTER_UPSERT: list[Callable[[Session, list[int]], None]] = []
+# Called with the ids of every order written (new or again), in that transaction, once their lines are written.
+AFTER_WRITE: list[Callable[[Session, list[int]], None]] = []
 
 
 def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderRecord],
@@ -93,6 +95,7 @@ def upsert_orders(session: Session, *, merchant_id: int, orders: Sequence[OrderR
         # Orders written again may change what is derived from their cases (the analytics summary): last, once
         # their lines are written.
         steps.extend(partial(hook, session, sorted(ids[n] for n in existing)) for hook in AFTER_UPSERT)
+    steps.extend(partial(hook, session, sorted(ids.values())) for hook in AFTER_WRITE)
     if later is None:
         for step in steps:
             step()
