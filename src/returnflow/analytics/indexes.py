@@ -3,7 +3,8 @@
 Sold figures read orders by merchant and order date; platform-wide reports read orders and cases by date alone.
 The dashboard's reads are index-only where it matters (0012): a merchant's cases of a period with what the rates
 count (type, state, currency, reason), their lines, the period's orders and order lines with what is sold, and each
-case's milestone events. The money, SLA and satisfaction reports read their rows by merchant and date.
+case's milestone events. The money, SLA and satisfaction reports read their rows by merchant and date, and the
+money report each refund's cause from (case id, reason) (0028).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ CASES_BY_DATE = Index("ix_cases_created_at", Case.created_at)
 # 0012: covering indexes for the dashboard (the trailing columns are there to be read, not searched).
 CASES_SCOPE = Index("ix_analytics_cases_scope", Case.merchant_id, Case.created_at, Case.type, Case.state,
                     Case.currency, Case.reason_code, Case.id, Case.outcome)  # 0018: the outcome
+# 0028: each refund's cause (the money tile) read from the index, not the case's row.
+CASES_REASON = Index("ix_analytics_cases_reason", Case.id, Case.reason_code)
 CASE_LINES_READ = Index("ix_analytics_case_lines", CaseLine.case_id, CaseLine.order_line_id, CaseLine.quantity,
                         CaseLine.reason_code)
 # 0018: with the order's status and the line's kind, which decide what is a sale.
