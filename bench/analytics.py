@@ -144,50 +144,38 @@ def _fill_steps(url: str) -> None:
         db.dispose()
 
 
-def _fill_returned(url: str) -> None:
-    """The returned-lines summary of a history generated in bulk (after migration 0024, which filled it for what
-    existed then): filled here once with the migration's own statement, as the derivation step would have kept it."""
+def _fill_summary(url: str, table: str, migration: str, what: str) -> None:
+    """A line summary of a history generated in bulk (after `migration`, which filled it for what existed then):
+    filled here once with the migration's own statement, as the product would have kept it."""
     from importlib import import_module
 
     import returnflow.models  # noqa: F401 - every table, so the foreign keys resolve
-    from returnflow.analytics.returned import LINES
+    from returnflow.db import Base
 
+    lines = Base.metadata.tables[table]
     db = Database(url)
     try:
         with db.read() as session:
-            if session.scalar(select(LINES.c.case_line_id).limit(1)) is not None:
+            if session.scalar(select(func.count()).select_from(select(lines).limit(1).subquery())):
                 return
         t = time.perf_counter()
         with db.transaction() as session:
-            session.execute(text(import_module("returnflow.migrations.versions.0024_returned_lines").FILL))
-            rows = session.scalar(select(func.count()).select_from(LINES))
-        _analyze(db, "analytics_returned_lines")
-        print(f"filled the returned-lines summary ({rows:,} lines) in {time.perf_counter() - t:.0f} s", flush=True)
+            session.execute(text(import_module(f"returnflow.migrations.versions.{migration}").FILL))
+            rows = session.scalar(select(func.count()).select_from(lines))
+        _analyze(db, table)
+        print(f"filled the {what} summary ({rows:,} lines) in {time.perf_counter() - t:.0f} s", flush=True)
     finally:
         db.dispose()
+
+
+def _fill_returned(url: str) -> None:
+    """The returned-lines summary (migration 0024), as the derivation step would have kept it."""
+    _fill_summary(url, "analytics_returned_lines", "0024_returned_lines", "returned-lines")
 
 
 def _fill_sold(url: str) -> None:
-    """The sold-lines summary of a history generated in bulk (after migration 0027, which filled it for what existed
-    then): filled here once with the migration's own statement, as upsert_orders would have kept it."""
-    from importlib import import_module
-
-    import returnflow.models  # noqa: F401 - every table, so the foreign keys resolve
-    from returnflow.analytics.sold import SOLD
-
-    db = Database(url)
-    try:
-        with db.read() as session:
-            if session.scalar(select(SOLD.c.order_line_id).limit(1)) is not None:
-                return
-        t = time.perf_counter()
-        with db.transaction() as session:
-            session.execute(text(import_module("returnflow.migrations.versions.0027_sold_lines").FILL))
-            rows = session.scalar(select(func.count()).select_from(SOLD))
-        _analyze(db, "analytics_sold_lines")
-        print(f"filled the sold-lines summary ({rows:,} lines) in {time.perf_counter() - t:.0f} s", flush=True)
-    finally:
-        db.dispose()
+    """The sold-lines summary (migration 0027), as upsert_orders would have kept it."""
+    _fill_summary(url, "analytics_sold_lines", "0027_sold_lines", "sold-lines")
 
 
 def _window(db: Database) -> tuple[dict[str, str], str]:
