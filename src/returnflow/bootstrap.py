@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .analytics import api as analytics_api, customers, deadlines, finance, mix, process, rates, returned, rollup, satisfaction, sold
+from .analytics import (api as analytics_api, customers, deadlines, finance, mix, process, rates, returned, rollup,
+                        satisfaction, sold)
 from .analytics.report import REPORTS as REPORT_REGISTRY, Definition
 from .assessment import apply as assessment
 from .audit import chain

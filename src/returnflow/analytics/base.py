@@ -73,7 +73,8 @@ def keyed(by: str, f: Filters, cols: dict):
     raise ValueError(by)
 
 
-def _slices(f: Filters, stmt, *, returns: bool):
+def _slices(f: Filters, stmt):
+    """The filters' slices on a returned-lines read of the live tables (the sales side reads sold.py)."""
     s = f.slices
     if "sku" in s:
         stmt = stmt.where(ol.c.sku == s["sku"])
@@ -85,7 +86,7 @@ def _slices(f: Filters, stmt, *, returns: bool):
         stmt = stmt.where(o.c.country == s["country"])
     if "channel" in s:
         stmt = stmt.where(o.c.sales_channel == s["channel"])
-    if returns and "reason" in s:
+    if "reason" in s:
         stmt = stmt.where(reason_of == s["reason"])
     return stmt
 
@@ -121,7 +122,7 @@ def returns_where(f: Filters, stmt):
     stmt = stmt.where(o.c.ordered_at >= f.start, o.c.ordered_at < f.end, *counted_case(), *sales_only())
     # On the order too: its (merchant, ordered_at) index finds the period's orders (every merchant's by id).
     stmt = stmt.where(*f.merchant_in(c.c.merchant_id), *f.merchant_in(o.c.merchant_id))
-    return _slices(f, stmt, returns=True)
+    return _slices(f, stmt)
 
 
 def returned(f: Filters, keys: list, *, product: bool = False, orders: bool = True):
