@@ -73,6 +73,7 @@ DATABASES = [d.strip() for d in os.environ.get("RF_BENCH_DATABASES", "sqlite,pos
 IDEMPOTENCY = os.environ.get("RF_BENCH_IDEMPOTENCY", "") not in ("", "0")
 PG_ADMIN = os.environ.get("RF_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PROFILE_DIR = os.environ.get("RF_BENCH_PROFILE", "")
+PROFILE_IDLE = os.environ.get("RF_BENCH_PROFILE_IDLE", "") not in ("", "0")
 # Time budgets (seconds): after them the clients take no new work (cases already opened are walked to the end),
 # so the run fits in 5 minutes even on a machine busy with other work; the output says when a budget cut a phase.
 LIFECYCLE_BUDGET = float(os.environ.get("RF_BENCH_LIFECYCLE_SECONDS", "30"))
@@ -235,7 +236,7 @@ def pyspy(pid: int, out: Path):
         yield None
         return
     proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", "raw",
-                             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--output", str(out)] + (["--idle"] if PROFILE_IDLE else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let it attach
     try:
         yield proc

@@ -27,20 +27,23 @@ from sqlalchemy import Insert, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from . import prepared
+
 DEFER = "returnflow_defer"
 _BUFFER = "returnflow_deferred"
 
 
 def deferrable(statement):
-    """`statement` marked as a write nobody waits for (see above). An INSERT is made `inline`: no implicit
-    RETURNING of the new row's key. It must be executable for many rows at once: no `IN` list (an expanding
-    parameter), which SQLAlchemy cannot execute that way; write `a = x OR a = y` instead."""
+    """`statement` marked as a write nobody waits for (see above), and `prepared` (returnflow/prepared.py: it runs
+    on the driver's cursor, many rows in one executemany). An INSERT is made `inline`: no implicit RETURNING of the
+    new row's key. It must be executable for many rows at once: no `IN` list (an expanding parameter), which
+    SQLAlchemy cannot execute that way; write `a = x OR a = y` instead."""
     if isinstance(statement, Insert):
         statement = statement.inline()
     lists = [name for name, bind in statement.compile().binds.items() if bind.expanding or bind.literal_execute]
     if lists:
         raise ValueError(f"a deferrable write cannot have IN lists (parameters {lists}): {statement}")
-    return statement.execution_options(**{DEFER: True})
+    return prepared.prepared(statement).execution_options(**{DEFER: True})
 
 
 class Buffer:
@@ -79,7 +82,7 @@ class Buffer:
             with _one_round_trip(connection):
                 for groups in levels:
                     for statement, rows in groups.items():
-                        connection.execute(statement, rows if len(rows) > 1 else rows[0])
+                        prepared.run(connection, statement, rows if len(rows) > 1 else rows[0])
         finally:
             self._flushing = False
 
@@ -103,12 +106,17 @@ def execute(session, statement, params=None):
     """Runs a Core statement on the session's connection, or keeps it when it is `deferrable` and a
     `deferred_writes` block is open (then returns None: nobody reads a deferred write's result)."""
     connection = session.connection()
-    if DEFER in statement.get_execution_options():
+    options = statement.get_execution_options()
+    if DEFER in options:
         buffer = connection.info.get(_BUFFER)
         if buffer is not None:
             buffer.add(statement, params)
             return None
-    return connection.execute(statement, params)
+    if prepared.PREPARED in options:
+        buffer = connection.info.get(_BUFFER)
+        if buffer is not None and buffer.entries:
+            buffer.flush(connection)  # as _before_execute does for a statement through SQLAlchemy
+    return prepared.run(connection, statement, params)
 
 
 @contextmanager

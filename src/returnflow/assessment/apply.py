@@ -25,6 +25,7 @@ from ..policy.compiled import Policy
 from ..policy.model import Category, Citation, Customer, Decision, Gift, LineRequest, Outcome, Route
 from ..policy.models import PolicyVersion
 from ..policy.texts import BUILTIN, MERCHANT
+from ..prepared import prepared, run as prepared_run
 from ..warehouse.models import RepairOrder
 from ..sla import settings as sla_settings
 
@@ -215,7 +216,7 @@ def _goods_kept(order_lines, currency: str, returned: dict[int, int]) -> Decimal
 def _categories(session: Session, merchant_id: int, order_id: int) -> dict[str, CategoryRow]:
     """The merchant's categories of the order's lines (by the order: an IN list of codes would be compiled anew
     for every request)."""
-    rows = session.connection().execute(_CATEGORIES, {"merchant_id": merchant_id, "order_id": order_id})
+    rows = prepared_run(session.connection(), _CATEGORIES, {"merchant_id": merchant_id, "order_id": order_id})
     return {row.code: row for row in rows}
 
 
@@ -227,9 +228,9 @@ _REFUND_CLAIMS = (select(CaseLineRow.order_line_id, func.sum(CaseLineRow.quantit
 _RECENT_REFUNDS = select(func.count()).select_from(CaseRow).where(
     CaseRow.customer_id == bindparam("customer_id"), CaseRow.type.in_(REFUND_TYPES),
     CaseRow.created_at >= bindparam("since"))
-_CATEGORIES = select(CategoryRow.code, CategoryRow.attributes).where(
+_CATEGORIES = prepared(select(CategoryRow.code, CategoryRow.attributes).where(
     CategoryRow.merchant_id == bindparam("merchant_id"),
-    CategoryRow.code.in_(select(OrderLineRow.category).where(OrderLineRow.order_id == bindparam("order_id"))))
+    CategoryRow.code.in_(select(OrderLineRow.category).where(OrderLineRow.order_id == bindparam("order_id")))))
 
 
 def category_of(code: str | None, row) -> tuple[Category, frozenset[str]]:

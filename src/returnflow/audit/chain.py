@@ -19,6 +19,7 @@ from ..cases import store
 from ..cases.models import Case, CaseEvent
 from ..cases.side_effects import Write
 from ..cases.models import EventLink
+from ..prepared import prepared
 
 GENESIS = "0" * 64
 FIELDS = ("case_id", "seq", "action", "from_state", "to_state", "actor_kind", "actor_role", "actor_id", "actor_name",
@@ -37,9 +38,9 @@ def link(prev: str, event: dict) -> str:
     return hashlib.sha256(prev.encode() + canonical(event)).hexdigest()
 
 
-_PREV = select(EventLink.__table__.c.hash).where(EventLink.__table__.c.case_id == bindparam("case_id"),
-                                                 EventLink.__table__.c.seq == bindparam("seq"))
-_INSERT = insert(EventLink.__table__)
+_PREV = prepared(select(EventLink.__table__.c.hash).where(EventLink.__table__.c.case_id == bindparam("case_id"),
+                                                          EventLink.__table__.c.seq == bindparam("seq")))
+_INSERT = prepared(insert(EventLink.__table__))
 
 
 def link_event(session: Session, case, event: dict) -> list[Write]:

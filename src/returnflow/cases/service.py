@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..actor import Actor
 from ..auth.models import User
 from ..config import get_settings
+from ..prepared import prepared, run as prepared_run
 from ..db import utcnow
 from ..errors import InvalidInput, NotFound
 from ..merchants.clock import zone_of
@@ -68,7 +69,7 @@ def next_numbers(session: Session, times: list[datetime], *, merchant_id: int | 
 
 def _take_values(connection, dialect: str, counts: dict[str, int]) -> dict[str, int]:
     """Moves each day's counter on by its count; {day: its new value}."""
-    return {name: connection.execute(_counted_statement(dialect), {"name": name, "count": count}).scalar_one()
+    return {name: prepared_run(connection, _counted_statement(dialect), {"name": name, "count": count}).scalar_one()
             for name, count in counts.items()}
 
 
@@ -88,7 +89,7 @@ def _counted_statement(dialect: str):
     stmt = insert(NumberSequence).values(name=bindparam("name"), value=bindparam("count"))
     stmt = stmt.on_conflict_do_update(index_elements=["name"],
                                       set_={"value": NumberSequence.value + stmt.excluded.value})
-    return stmt.returning(NumberSequence.value)
+    return prepared(stmt.returning(NumberSequence.value), dialect)
 
 
 def _dialect_insert(dialect: str):
@@ -276,7 +277,7 @@ def _with_context(stmt):
 @lru_cache
 def _order_statement():
     """ORDER_TO_OPEN with what the opening's side effects need (see store.Context), built on first use."""
-    return _with_context(ORDER_TO_OPEN)
+    return prepared(_with_context(ORDER_TO_OPEN))
 
 
 @lru_cache
@@ -297,8 +298,8 @@ _LINE_COLUMNS = (OrderLine.id, OrderLine.line_no, OrderLine.sku, OrderLine.title
 _LINE_FACTS = (OrderLine.category, OrderLine.paid_amount, OrderLine.gift, OrderLine.final_sale_confirmed,
                OrderLine.delivered_at, OrderLine.signed_at, OrderLine.serial_numbers, OrderLine.exchange_variants,
                OrderLine.image_url)
-_LINES_WITH_CLAIMS = (select(*_LINE_COLUMNS, _CLAIMED.label("claimed"), *_LINE_FACTS)
-                      .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
+_LINES_WITH_CLAIMS = prepared(select(*_LINE_COLUMNS, _CLAIMED.label("claimed"), *_LINE_FACTS)
+                              .where(OrderLine.order_id == bindparam("order_id")).order_by(OrderLine.id))
 _MANY = bindparam("order_ids", expanding=True)
 _LOCK_LINES_OF_ORDERS = (select(OrderLine.id).where(OrderLine.order_id.in_(_MANY)).order_by(OrderLine.id)
                          .with_for_update())

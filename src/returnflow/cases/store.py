@@ -12,6 +12,7 @@ from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, up
 from sqlalchemy.orm import Session
 
 from .. import deferred
+from ..prepared import prepared
 from ..actor import Actor
 from ..merchants.models import Merchant
 from ..orders.models import Customer, Order, OrderLine
@@ -185,17 +186,18 @@ class _Loads:
 
     @cached_property
     def by_number(self) -> Select:
-        return self.base.where(CASES.c.number == bindparam("number")).order_by(LINES.c.id)
+        return prepared(self.base.where(CASES.c.number == bindparam("number")).order_by(LINES.c.id))
 
     @cached_property
     def by_number_merchant(self) -> Select:
-        return self.base.where(CASES.c.number == bindparam("number"),
-                               CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id)
+        return prepared(self.base.where(CASES.c.number == bindparam("number"),
+                                        CASES.c.merchant_id == bindparam("merchant_id")).order_by(LINES.c.id))
 
     @cached_property
     def by_number_customer(self) -> Select:
-        return self.base.where(CASES.c.number == bindparam("number"), CASES.c.merchant_id == bindparam("merchant_id"),
-                               CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id)
+        return prepared(self.base.where(
+            CASES.c.number == bindparam("number"), CASES.c.merchant_id == bindparam("merchant_id"),
+            CASES.c.customer_id == bindparam("customer_id")).order_by(LINES.c.id))
 
     @cached_property
     def by_ids(self) -> Select:
@@ -203,22 +205,23 @@ class _Loads:
 
 
 _LOADS = _Loads()
-_INSERT_CASE = insert(CASES).returning(CASES.c.id)
-_INSERT_LINE = insert(LINES).returning(LINES.c.id)
-_INSERT_MANY_CASES = insert(CASES)
-_INSERT_MANY_LINES = insert(LINES)
+# The statements of every request run as prepared statements (returnflow/prepared.py).
+_INSERT_CASE = prepared(insert(CASES).returning(CASES.c.id))
+_INSERT_LINE = prepared(insert(LINES).returning(LINES.c.id))
+_INSERT_MANY_CASES = prepared(insert(CASES))
+_INSERT_MANY_LINES = prepared(insert(LINES))
 _CASE_IDS = select(CASES.c.number, CASES.c.id).where(CASES.c.number.in_(bindparam("numbers", expanding=True)))
 _LINE_IDS = (select(LINES.c.id, LINES.c.case_id, LINES.c.order_line_id)
              .where(LINES.c.case_id.in_(bindparam("case_ids", expanding=True))))
-_INSERT_EVENT = insert(EVENTS)
-_INSERT_OUTBOX = insert(OUTBOX)
-_UPDATE_CASE = (update(CASES).where(CASES.c.id == bindparam("_id"), CASES.c.version == bindparam("_version"))
-                .values({name: bindparam(name) for name in MUTABLE} | {"version": bindparam("_new_version")}))
-_UPDATE_LINE = (update(LINES).where(LINES.c.id == bindparam("_id")).values(
+_INSERT_EVENT = prepared(insert(EVENTS))
+_INSERT_OUTBOX = prepared(insert(OUTBOX))
+_UPDATE_CASE = prepared(update(CASES).where(CASES.c.id == bindparam("_id"), CASES.c.version == bindparam("_version"))
+                        .values({name: bindparam(name) for name in MUTABLE} | {"version": bindparam("_new_version")}))
+_UPDATE_LINE = prepared(update(LINES).where(LINES.c.id == bindparam("_id")).values(
     received_quantity=bindparam("received_quantity"), accepted_quantity=bindparam("accepted_quantity"),
     inspection=bindparam("inspection")))
-_COUNT_ACTION = select(func.count()).select_from(EVENTS).where(
-    EVENTS.c.case_id == bindparam("case_id"), EVENTS.c.action == bindparam("action"))
+_COUNT_ACTION = prepared(select(func.count()).select_from(EVENTS).where(
+    EVENTS.c.case_id == bindparam("case_id"), EVENTS.c.action == bindparam("action")))
 
 
 def run(session: Session, stmt, params=None):

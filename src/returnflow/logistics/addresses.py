@@ -15,6 +15,7 @@ from ..cases.store import CASES, LINES as CASE_LINES, CaseRecord, run
 from ..errors import Explained
 from ..i18n import N_
 from ..orders.models import Order, OrderLine
+from ..prepared import prepared
 from .carriers import CARRIERS
 from .models import ReturnAddress
 from .staff import staff_merchant
@@ -88,10 +89,10 @@ def addresses(session: Session, merchant_id: int) -> tuple[Address, ...]:
 
 # The order's country and the categories of the case's lines, in one statement (no line: the country alone). By the
 # case's id (a case is routed once its lines are written); an IN list of line ids would be compiled anew each time.
-_FACTS = select(Order.country, OrderLine.category).select_from(Order).outerjoin(
+_FACTS = prepared(select(Order.country, OrderLine.category).select_from(Order).outerjoin(
     CASE_LINES, CASE_LINES.c.case_id == bindparam("case_id")).outerjoin(
     OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
-    Order.id == bindparam("order_id"))
+    Order.id == bindparam("order_id")))
 # The same for the cases of a derivation batch (returnflow/batch_reads.py).
 _FACTS_OF_CASES = select(CASES.c.id, Order.country, OrderLine.category).select_from(CASES).join(
     Order, Order.id == CASES.c.order_id).outerjoin(CASE_LINES, CASE_LINES.c.case_id == CASES.c.id).outerjoin(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..cases.store import CaseRecord, run
 from ..flows import opened
+from ..prepared import prepared
 from . import adapters
 from .addresses import route, route_id
 from .carriers import CARRIERS, normalise_number
@@ -19,15 +20,18 @@ from .shipments import follow
 
 SHIPMENTS = Shipment.__table__
 TRACKING = TrackingEvent.__table__
-_NEW_SHIPMENT = {"postgresql": postgresql.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id),
-                 "sqlite": sqlite.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id)}
-_TAKEN = select(SHIPMENTS.c.id).where(SHIPMENTS.c.merchant_id == bindparam("m"),
-                                      SHIPMENTS.c.carrier == bindparam("carrier"),
-                                      SHIPMENTS.c.tracking_number == bindparam("number"))
-_WAITING = select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at, TRACKING.c.source,
-                  TRACKING.c.raw_code).where(
+# Statements of the ship_return request: prepared (returnflow/prepared.py).
+_NEW_SHIPMENT = {
+    "postgresql": prepared(postgresql.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id),
+                           "postgresql"),
+    "sqlite": prepared(sqlite.insert(SHIPMENTS).on_conflict_do_nothing().returning(SHIPMENTS.c.id), "sqlite")}
+_TAKEN = prepared(select(SHIPMENTS.c.id).where(SHIPMENTS.c.merchant_id == bindparam("m"),
+                                               SHIPMENTS.c.carrier == bindparam("carrier"),
+                                               SHIPMENTS.c.tracking_number == bindparam("number")))
+_WAITING = prepared(select(TRACKING.c.id, TRACKING.c.status, TRACKING.c.occurred_at, TRACKING.c.source,
+                           TRACKING.c.raw_code).where(
     TRACKING.c.merchant_id == bindparam("m"), TRACKING.c.tracking_number == bindparam("number"),
-    TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None))
+    TRACKING.c.carrier == bindparam("carrier"), TRACKING.c.shipment_id.is_(None)))
 
 
 def return_address_routable(session: Session, case: CaseRecord) -> bool:
