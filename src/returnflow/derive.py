@@ -43,6 +43,7 @@ from .cases.side_effects import DERIVED_BATCH, derive_effects
 from .cases.store import OUTBOX
 from .db import Base, Tx, UTCDateTime, utcnow
 from .deferred import deferrable, deferred_writes
+from .prepared import prepared
 from .doorbell import address as doorbell_of, ring
 
 log = logging.getLogger("returnflow.derive")
@@ -111,21 +112,23 @@ def mode() -> str:
     return get_derive_settings().derive
 
 
-_UNDERIVED = (select(EVENTS.c.id, EVENTS.c.case_id)
-              .where(EVENTS.c.id > bindparam("pos"), ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
-              .order_by(EVENTS.c.id).limit(bindparam("limit")))
+# The batch's own statements run as prepared statements (returnflow/prepared.py).
+_UNDERIVED = prepared(select(EVENTS.c.id, EVENTS.c.case_id)
+                      .where(EVENTS.c.id > bindparam("pos"), ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
+                      .order_by(EVENTS.c.id).limit(bindparam("limit")))
 _POSITION = select(POSITIONS.c.event_id).where(POSITIONS.c.name == STREAM)
-_OF_CASES = (select(EVENTS)
-             .where(EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
-                    EVENTS.c.id > func.coalesce(_POSITION.scalar_subquery(), 0),
-                    ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
-             .order_by(EVENTS.c.case_id, EVENTS.c.seq))
+_POSITION_READ = prepared(_POSITION)
+_OF_CASES = prepared(select(EVENTS)
+                     .where(EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+                            EVENTS.c.id > func.coalesce(_POSITION.scalar_subquery(), 0),
+                            ~exists().where(DERIVED.c.event_id == EVENTS.c.id))
+                     .order_by(EVENTS.c.case_id, EVENTS.c.seq))
 _MARK = deferrable(insert(DERIVED))
 _INSERT_KEYED = deferrable(insert(OUTBOX))
-_LOW_WATER = select(func.coalesce(
+_LOW_WATER = prepared(select(func.coalesce(
     select(func.min(EVENTS.c.id)).where(EVENTS.c.id > bindparam("pos"),
                                         ~exists().where(DERIVED.c.event_id == EVENTS.c.id)).scalar_subquery() - 1,
-    select(func.max(EVENTS.c.id)).scalar_subquery(), 0))
+    select(func.max(EVENTS.c.id)).scalar_subquery(), 0)))
 _TRY_LOCK = text("SELECT c FROM unnest(CAST(:ids AS integer[])) AS c "
                  "WHERE pg_try_advisory_xact_lock(:k, c) LIMIT :n")
 _LOCK = text("SELECT pg_advisory_xact_lock(:k, c) FROM unnest(CAST(:ids AS integer[])) AS c")
@@ -133,9 +136,9 @@ _PG_POSITION = text("SELECT event_id, pending_id, pending_xmax FROM derive_posit
                     "FOR UPDATE SKIP LOCKED")
 _PG_SNAPSHOT = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, "
                     "pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax")
-_SET_POSITION = (update(POSITIONS).where(POSITIONS.c.name == STREAM)
-                 .values(event_id=bindparam("event_id"), pending_id=bindparam("pending_id"),
-                         pending_xmax=bindparam("pending_xmax")))
+_SET_POSITION = prepared(update(POSITIONS).where(POSITIONS.c.name == STREAM)
+                         .values(event_id=bindparam("event_id"), pending_id=bindparam("pending_id"),
+                                 pending_xmax=bindparam("pending_xmax")))
 
 # Workers of this process waiting for work (a request in worker mode wakes them after its commit).
 WAKE: set[threading.Event] = set()
@@ -268,7 +271,7 @@ def derive_batch(engine: Engine, *, limit: int | None = None, now: datetime | No
         return Derived()
     try:
         with _transaction(engine) as session:
-            pos = store.run(session, _POSITION).scalar() or 0
+            pos = store.run(session, _POSITION_READ).scalar() or 0
             rows = store.run(session, _UNDERIVED, {"pos": pos, "limit": limit}).all()
             case_ids = list(dict.fromkeys(r.case_id for r in rows))
             if postgres and case_ids:
@@ -296,7 +299,7 @@ def _sqlite_work(engine: Engine) -> bool:
     """Whether there is an event to derive or a mark to move, asked in a read transaction: SQLite has one writer,
     and a worker with nothing to do must not take the write lock from the requests."""
     with _transaction(engine.execution_options(sqlite_begin="DEFERRED")) as session:
-        pos = store.run(session, _POSITION).scalar() or 0
+        pos = store.run(session, _POSITION_READ).scalar() or 0
         if store.run(session, _UNDERIVED, {"pos": pos, "limit": 1}).first() is not None:
             return True
         return (store.run(session, select(func.max(EVENTS.c.id))).scalar() or 0) > pos
@@ -401,7 +404,7 @@ class _AfterCommit:
 def backlog(session, *, now: datetime | None = None) -> dict:
     """Events not derived yet and the age of the oldest (seconds), from the low-water mark on."""
     now = now or utcnow()
-    pos = store.run(session, _POSITION).scalar() or 0
+    pos = store.run(session, _POSITION_READ).scalar() or 0
     count, oldest = store.run(session, select(func.count(), func.min(EVENTS.c.created_at)).where(
         EVENTS.c.id > pos, ~exists().where(DERIVED.c.event_id == EVENTS.c.id))).one()
     return {"underived": count, "oldest_seconds": round(max((now - oldest).total_seconds(), 0.0), 3)

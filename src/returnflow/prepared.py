@@ -14,7 +14,8 @@ What stays as it was:
 - `before_cursor_execute` listeners are called (statement counters in tests and benches count these too);
 - a driver error is raised as SQLAlchemy's (IntegrityError, OperationalError ...), so callers catch the same;
 - column defaults are filled as SQLAlchemy fills them (one that reads its context gets the row's values);
-- a statement that this path cannot run — IN lists expanded at execution, an INSERT's implicit RETURNING of its
+- an IN list (an expanding parameter) is expanded by SQLAlchemy's own code, once for each length of the list;
+- a statement that this path cannot run — a literal_execute parameter, an INSERT's implicit RETURNING of its
   key — is refused when it is marked (`prepared` raises), not at run time.
 """
 
@@ -36,12 +37,17 @@ class _Plan:
     """One statement compiled for one dialect (and one set of parameter names)."""
 
     __slots__ = ("statement", "sql", "positions", "binds", "processors", "defaults", "escaped", "returns_rows",
-                 "keys", "result_types", "result_processors", "dialect")
+                 "keys", "result_types", "result_processors", "dialect", "compiled", "lists", "forms")
 
     def __init__(self, statement, dialect, keys: tuple[str, ...] | None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
-        if compiled.literal_execute_params or compiled.post_compile_params:
-            raise ValueError(f"a prepared statement cannot have IN lists or literal_execute parameters: {statement}")
+        if compiled.literal_execute_params or any(not b.expanding for b in compiled.post_compile_params):
+            raise ValueError(f"a prepared statement cannot have literal_execute parameters: {statement}")
+        # IN lists (expanding parameters): the statement's text for each length of its lists, made once by
+        # SQLAlchemy's own expansion (`IN (?, ?, ?)`, or its empty-set form for none).
+        self.compiled = compiled
+        self.lists = tuple(compiled.bind_names[b] for b in compiled.post_compile_params)
+        self.forms: dict[tuple[int, ...], tuple] = {}
         if compiled.schema_translate_map:
             raise ValueError("a prepared statement cannot use schema_translate_map")
         self.statement = statement
@@ -81,11 +87,23 @@ class _Plan:
                 raise KeyError(key)
         for name, arg, is_callable, column in self.defaults:  # the columns not given (as SQLAlchemy fills them)
             values[name] = arg(_Context(values, column)) if is_callable else arg
-        processors = self.processors
-        if self.positions is not None:
-            return tuple(processors[n](values[n]) if n in processors else values[n] for n in self.positions)
+        sql, positions, processors = self.sql, self.positions, self.processors
+        if self.lists:
+            lengths = tuple(len(values[name]) for name in self.lists)
+            form = self.forms.get(lengths)
+            if form is None:
+                state = self.compiled._process_parameters_for_postcompile(dict(values))
+                form = self.forms[lengths] = (
+                    state.statement, tuple(state.positiontup) if state.positiontup is not None else None,
+                    {**processors, **state.processors}, tuple(state.parameter_expansion.items()))
+            sql, positions, processors, expansion = form
+            for name, expanded in expansion:
+                items = values.pop(name)
+                values.update(zip(expanded, items))
+        if positions is not None:
+            return sql, tuple(processors[n](values[n]) if n in processors else values[n] for n in positions)
         escaped = self.escaped
-        return {escaped.get(n, n): processors[n](v) if n in processors else v for n, v in values.items()}
+        return sql, {escaped.get(n, n): processors[n](v) if n in processors else v for n, v in values.items()}
 
     def rows_of(self, cursor) -> IteratorResult:
         description = cursor.description
@@ -172,10 +190,9 @@ def _cursor(connection):
 def execute(connection, statement, params: dict | None = None):
     """Runs a `prepared` statement with one set of parameters; returns a Result (rows, or `rowcount` of a write)."""
     plan = _plan(connection, statement, _keys(statement, params))
-    values = plan.parameters(params)
+    sql, values = plan.parameters(params)
     cursor = _cursor(connection)
     try:
-        sql = plan.sql
         if connection._has_events or connection.engine._has_events:
             for listener in connection.dispatch.before_cursor_execute:
                 sql, values = listener(connection, cursor, sql, values, None, False)
@@ -197,10 +214,12 @@ def executemany(connection, statement, rows: list[dict]):
     plan = _plan(connection, statement, _keys(statement, rows[0]))
     if plan.returns_rows:
         raise ValueError(f"executemany of a statement returning rows: {statement}")
-    values = [plan.parameters(row) for row in rows]
+    if plan.lists:
+        raise ValueError(f"executemany of a statement with IN lists: {statement}")
+    values = [plan.parameters(row)[1] for row in rows]
+    sql = plan.sql
     cursor = _cursor(connection)
     try:
-        sql = plan.sql
         if connection._has_events or connection.engine._has_events:
             for listener in connection.dispatch.before_cursor_execute:
                 sql, values = listener(connection, cursor, sql, values, None, True)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from returnflow import derive, prepared
 from returnflow.cases.store import OUTBOX
+from returnflow.deferred import deferrable
 from returnflow.cases.models import outbox_lane
 from tests.support.world import make_shop
 
@@ -120,6 +121,26 @@ def test_statement_counters_see_prepared_statements(db):
     assert seen == [("INSERT", False), ("INSERT", True)]
 
 
+def test_in_lists_of_any_length_give_what_sqlalchemy_gives(db):
+    """An IN list is expanded by SQLAlchemy's own code once per length (none, one, several: the same rows)."""
+    add = prepared.prepared(insert(POSITIONS))
+    among = select(POSITIONS.c.name, POSITIONS.c.event_id).where(
+        POSITIONS.c.name.in_(bindparam("names", expanding=True)), POSITIONS.c.event_id >= bindparam("least")
+    ).order_by(POSITIONS.c.name)
+    fast = prepared.prepared(among)
+    with db.engine.begin() as conn:
+        prepared.executemany(conn, add, [{"name": f"in-{i}", "event_id": i} for i in range(6)])
+        for names in ([], ["in-1"], ["in-0", "in-2", "in-5", "missing"], ["in-3", "in-4"], ["in-1"]):
+            params = {"names": names, "least": 1}
+            mine = prepared.execute(conn, fast, params).all()
+            assert [tuple(r) for r in mine] == [tuple(r) for r in conn.execute(among, params).all()]
+            assert [r.name for r in mine] == sorted(n for n in names if n not in ("in-0", "missing"))
+
+
 def test_what_the_prepared_path_cannot_run_is_refused_where_it_is_declared():
-    with pytest.raises(ValueError, match="IN lists"):
-        prepared.prepared(select(POSITIONS.c.name).where(POSITIONS.c.name.in_(bindparam("names", expanding=True))))
+    with pytest.raises(ValueError, match="literal_execute"):
+        prepared.prepared(select(POSITIONS.c.name).where(
+            POSITIONS.c.name == bindparam("name", literal_execute=True)))
+    with pytest.raises(ValueError, match="IN lists"):  # a kept write runs for many rows at once: no IN list
+        deferrable(update(POSITIONS).where(POSITIONS.c.name.in_(bindparam("names", expanding=True)))
+                   .values(event_id=0))

@@ -201,7 +201,7 @@ class _Loads:
 
     @cached_property
     def by_ids(self) -> Select:
-        return self.base.where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id)
+        return prepared(self.base.where(CASES.c.id.in_(bindparam("ids", expanding=True))).order_by(LINES.c.id))
 
 
 _LOADS = _Loads()
@@ -210,9 +210,10 @@ _INSERT_CASE = prepared(insert(CASES).returning(CASES.c.id))
 _INSERT_LINE = prepared(insert(LINES).returning(LINES.c.id))
 _INSERT_MANY_CASES = prepared(insert(CASES))
 _INSERT_MANY_LINES = prepared(insert(LINES))
-_CASE_IDS = select(CASES.c.number, CASES.c.id).where(CASES.c.number.in_(bindparam("numbers", expanding=True)))
-_LINE_IDS = (select(LINES.c.id, LINES.c.case_id, LINES.c.order_line_id)
-             .where(LINES.c.case_id.in_(bindparam("case_ids", expanding=True))))
+_CASE_IDS = prepared(select(CASES.c.number, CASES.c.id).where(
+    CASES.c.number.in_(bindparam("numbers", expanding=True))))
+_LINE_IDS = prepared(select(LINES.c.id, LINES.c.case_id, LINES.c.order_line_id)
+                     .where(LINES.c.case_id.in_(bindparam("case_ids", expanding=True))))
 _INSERT_EVENT = prepared(insert(EVENTS))
 _INSERT_OUTBOX = prepared(insert(OUTBOX))
 _UPDATE_CASE = prepared(update(CASES).where(CASES.c.id == bindparam("_id"), CASES.c.version == bindparam("_version"))

@@ -94,10 +94,10 @@ _FACTS = prepared(select(Order.country, OrderLine.category).select_from(Order).o
     OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
     Order.id == bindparam("order_id")))
 # The same for the cases of a derivation batch (returnflow/batch_reads.py).
-_FACTS_OF_CASES = select(CASES.c.id, Order.country, OrderLine.category).select_from(CASES).join(
+_FACTS_OF_CASES = prepared(select(CASES.c.id, Order.country, OrderLine.category).select_from(CASES).join(
     Order, Order.id == CASES.c.order_id).outerjoin(CASE_LINES, CASE_LINES.c.case_id == CASES.c.id).outerjoin(
     OrderLine, and_(OrderLine.id == CASE_LINES.c.order_line_id, OrderLine.order_id == Order.id)).where(
-    CASES.c.id.in_(bindparam("ids", expanding=True)))
+    CASES.c.id.in_(bindparam("ids", expanding=True))))
 _NO_FACTS = (None, frozenset())
 
 

@@ -22,20 +22,21 @@ from .carriers import CARRIERS
 from .models import Shipment
 from .shipments import shipment_dict
 from ..merchants.clock import zone_of as merchant_zone
+from ..prepared import prepared
 
 RETURN_DAYS = 7  # TB5: the buyer ships within 7 days of agreement, unless the policy decided a deadline
 
 
 _DECISION = select(store.CASES.c.policy_decision).where(store.CASES.c.id == bindparam("id"))
 _APPROVING = ("approve", "arbitrate")
-_APPROVED = (select(store.EVENTS.c.created_at)
-             .where(store.EVENTS.c.case_id == bindparam("id"), store.EVENTS.c.action.in_(_APPROVING))
-             .order_by(store.EVENTS.c.seq.desc()).limit(1))
+_APPROVED = prepared(select(store.EVENTS.c.created_at)
+                     .where(store.EVENTS.c.case_id == bindparam("id"), store.EVENTS.c.action.in_(_APPROVING))
+                     .order_by(store.EVENTS.c.seq.desc()).limit(1))
 # The same for the cases of a derivation batch (returnflow/batch_reads.py): each case's approvals, the last one last.
-_APPROVED_CASES = (select(store.EVENTS.c.case_id, store.EVENTS.c.created_at)
-                   .where(store.EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
-                          store.EVENTS.c.action.in_(_APPROVING))
-                   .order_by(store.EVENTS.c.case_id, store.EVENTS.c.seq))
+_APPROVED_CASES = prepared(select(store.EVENTS.c.case_id, store.EVENTS.c.created_at)
+                           .where(store.EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+                                  store.EVENTS.c.action.in_(_APPROVING))
+                           .order_by(store.EVENTS.c.case_id, store.EVENTS.c.seq))
 
 
 def return_deadline(session: Session, case: CaseRecord) -> datetime:

@@ -16,6 +16,7 @@ from ..cases.visibility import CUSTOMER
 from ..deferred import deferrable
 from ..flows import opened
 from ..orders.models import Customer
+from ..prepared import prepared
 from ..sla.settings import for_case
 from .flows import FOLLOW_UP
 from .models import FollowUpTask
@@ -32,7 +33,7 @@ _NEW_FOLLOW_UP = insert(FOLLOW_UPS).returning(FOLLOW_UPS.c.id)
 # With its id given ahead (`_follow_up_id`): a kept write, like the opening move beside it (returnflow/deferred.py).
 _NEW_FOLLOW_UP_KEPT = deferrable(insert(FOLLOW_UPS))
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('follow_up_tasks', 'id')) FROM generate_series(1, :n)")
-_TOP_ID = select(func.coalesce(func.max(FOLLOW_UPS.c.id), 0))
+_TOP_ID = prepared(select(func.coalesce(func.max(FOLLOW_UPS.c.id), 0)))
 FOLLOW_UP_IDS = "rf_follow_up_ids"  # batch_reads: the id each closed case's follow-up task will take
 _CUSTOMER = select(Customer.email, Customer.phone, Customer.locale, Customer.channels, Customer.wechat_openid).where(
     Customer.id == bindparam("id"))

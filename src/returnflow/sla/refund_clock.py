@@ -22,6 +22,7 @@ from .models import Timer
 from .settings import MISSED
 from .timers import cancel, schedule_many
 from ..policy import service as policy_service
+from ..prepared import prepared
 
 KIND = "refund_deadline"
 ENDING = frozenset({"resolved", "closed", "cancelled", "rejected"})
@@ -84,9 +85,10 @@ def deadline_spec(session: Session, case: CaseRecord, *,
 
 
 RUNNING = "rf_refund_clock_running"  # batch_reads: whether the case's refund deadline is pending
-_PENDING = select(Timer.id).where(Timer.case_id == bindparam("id"), Timer.kind == KIND, Timer.status == "pending")
-_PENDING_CASES = select(Timer.case_id).where(Timer.case_id.in_(bindparam("ids", expanding=True)), Timer.kind == KIND,
-                                             Timer.status == "pending")
+_PENDING = prepared(select(Timer.id).where(Timer.case_id == bindparam("id"), Timer.kind == KIND,
+                                           Timer.status == "pending"))
+_PENDING_CASES = prepared(select(Timer.case_id).where(Timer.case_id.in_(bindparam("ids", expanding=True)),
+                                                      Timer.kind == KIND, Timer.status == "pending"))
 
 
 def running(session: Session, case: CaseRecord) -> bool:
