@@ -39,6 +39,7 @@ the derivation's statements per event beside them). Only successful requests cou
     RF_BENCH_PG_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres
     RF_BENCH_PROFILE=<folder>   sample the returnflow server with py-spy during the timed run
                                 (needs `pip install py-spy`); prints the hottest functions, keeps the raw stacks
+    RF_BENCH_PROFILE_IDLE=1     ... idle samples too (where the server waits: SQLite's write lock, PostgreSQL)
 Exit status: 0 when every request succeeded and every check held, 1 otherwise.
 """
 
