@@ -25,13 +25,15 @@ So the rows equal what the live query says once the case's events are derived (`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String, delete, insert, select, text
+from sqlalchemy import BigInteger, Index, String, bindparam, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base, UTCDateTime
+from ..prepared import prepared, run as prepared_run
 # A transaction that writes a case's rows outside the derivation step takes the case's derivation lock (PostgreSQL),
 # so it waits for a worker deriving that case and the two never write them at once.
 from ..derive import LOCK_CLASS
@@ -118,12 +120,26 @@ def refresh(session: Session, case_ids: Iterable[int], *, locked: bool = False) 
     if postgres and not locked and len(ids) <= LOCKS_AT_MOST:
         session.execute(text("SELECT pg_advisory_xact_lock(:k, i) FROM unnest(CAST(:ids AS int[])) AS i ORDER BY i"),
                         {"k": LOCK_CLASS, "ids": ids})
+    # The ORM's pending changes first (as session.execute did), then the statements on the connection.
+    flush = getattr(session, "flush_orm", None) or session.flush
+    flush()
+    connection = session.connection()
+    remove, source, write = _statements(connection.dialect.name)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
-        session.execute(delete(LINES).where(LINES.c.case_id.in_(chunk)))
-        rows = live(session, chunk)
+        prepared_run(connection, remove, {"ids": chunk})
+        rows = list(_rows(prepared_run(connection, source, {"ids": chunk})))
         if rows:
-            session.execute(_insert(postgres), rows)
+            prepared_run(connection, write, rows)
+
+
+@lru_cache
+def _statements(dialect: str):
+    """refresh's statements for the cases `ids`, built once and prepared (returnflow/prepared.py): building the
+    live query and SQLAlchemy's key of it cost more than running it, once per derivation batch."""
+    remove = prepared(delete(LINES).where(LINES.c.case_id.in_(bindparam("ids", expanding=True))))
+    source = prepared(_source().where(c.c.id.in_(bindparam("ids", expanding=True))))
+    return remove, source, prepared(_insert(dialect == "postgresql"), dialect)
 
 
 # What a case event can change of its rows: the lines exist from `open`; `change_type` changes the type; entering or
