@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from . import prepared
 
 DEFER = "returnflow_defer"
-_BUFFER = "returnflow_deferred"
+_BUFFER = prepared.KEPT  # prepared statements send the kept writes first too
 
 
 def deferrable(statement):
@@ -112,10 +112,6 @@ def execute(session, statement, params=None):
         if buffer is not None:
             buffer.add(statement, params)
             return None
-    if prepared.PREPARED in options:
-        buffer = connection.info.get(_BUFFER)
-        if buffer is not None and buffer.entries:
-            buffer.flush(connection)  # as _before_execute does for a statement through SQLAlchemy
     return prepared.run(connection, statement, params)
 
 

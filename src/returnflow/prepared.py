@@ -27,6 +27,9 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError
 
 PREPARED = "returnflow_prepared"
+# Where a connection carries the writes kept by returnflow/deferred.py: they are sent before a statement here runs,
+# as before any statement through SQLAlchemy (deferred.install), so a read sees every write before it.
+KEPT = "returnflow_deferred"
 
 # (id(statement), dialect name, parameter names) -> _Plan; the statement itself is kept in the plan, so its id
 # is never reused while the entry lives (marked statements are module constants: a bounded set).
@@ -178,7 +181,11 @@ def _keys(statement, params) -> tuple[str, ...] | None:
 
 def _cursor(connection):
     """A cursor in the connection's transaction, begun as SQLAlchemy begins it for any statement (so a commit of
-    the connection commits what ran here); a transaction that failed refuses, as SQLAlchemy does."""
+    the connection commits what ran here); a transaction that failed refuses, as SQLAlchemy does. The writes kept
+    on the connection (KEPT) are sent first."""
+    kept = connection.info.get(KEPT)
+    if kept is not None and kept.entries:
+        kept.flush(connection)
     transaction = connection._transaction
     if transaction is None:
         connection._autobegin()

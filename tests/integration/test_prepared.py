@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from returnflow import derive, prepared
+from returnflow import deferred, derive, prepared
 from returnflow.cases.store import OUTBOX
 from returnflow.deferred import deferrable
 from returnflow.cases.models import outbox_lane
@@ -144,3 +144,16 @@ def test_what_the_prepared_path_cannot_run_is_refused_where_it_is_declared():
     with pytest.raises(ValueError, match="IN lists"):  # a kept write runs for many rows at once: no IN list
         deferrable(update(POSITIONS).where(POSITIONS.c.name.in_(bindparam("names", expanding=True)))
                    .values(event_id=0))
+
+
+def test_a_prepared_read_sees_the_writes_kept_before_it(db):
+    """Inside a derivation's kept writes (returnflow/deferred.py), a prepared statement sends them first, as any
+    statement through SQLAlchemy does."""
+    add = deferrable(insert(POSITIONS))
+    read = prepared.prepared(select(POSITIONS.c.event_id).where(POSITIONS.c.name == bindparam("name")))
+    with db.transaction() as session:
+        with deferred.deferred_writes(session) as kept:
+            deferred.execute(session, add, {"name": "kept-1", "event_id": 7})
+            assert len(kept.entries) == 1
+            assert prepared.execute(session.connection(), read, {"name": "kept-1"}).scalar() == 7
+            assert not kept.entries
