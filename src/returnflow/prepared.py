@@ -113,12 +113,20 @@ class _Plan:
         if self.result_processors is None:
             if len(description) != len(self.keys):
                 raise RuntimeError(f"prepared statement: {len(description)} columns, expected {len(self.keys)}")
+            # Only the columns that have a processor (a timestamp, JSON, a boolean on SQLite ...), by position.
             self.result_processors = tuple(
-                t._cached_result_processor(self.dialect, d[1]) for t, d in zip(self.result_types, description))
+                (i, p) for i, p in enumerate(t._cached_result_processor(self.dialect, d[1])
+                                             for t, d in zip(self.result_types, description)) if p is not None)
         processors = self.result_processors
         raw = cursor.fetchall()
-        if any(processors):
-            raw = [tuple(p(v) if p is not None else v for p, v in zip(processors, row)) for row in raw]
+        if processors:
+            rows = []
+            for row in raw:
+                row = list(row)
+                for i, process in processors:
+                    row[i] = process(row[i])
+                rows.append(row)
+            raw = rows
         return IteratorResult(SimpleResultMetaData(self.keys), iter(raw))
 
 
