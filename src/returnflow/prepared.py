@@ -202,25 +202,32 @@ def _cursor(connection):
     return connection.connection.driver_connection.cursor()
 
 
-def execute(connection, statement, params: dict | None = None):
-    """Runs a `prepared` statement with one set of parameters; returns a Result (rows, or `rowcount` of a write)."""
-    plan = _plan(connection, statement, _keys(statement, params))
-    sql, values = plan.parameters(params)
+def _send(connection, plan: _Plan, sql: str, values, many: bool):
+    """Sends the statement on a cursor of the connection's transaction (the listeners first, as SQLAlchemy calls
+    them; a driver error raised as SQLAlchemy's); returns a Result with the rows it returned and its `rowcount`."""
     cursor = _cursor(connection)
     try:
         if connection._has_events or connection.engine._has_events:
             for listener in connection.dispatch.before_cursor_execute:
-                sql, values = listener(connection, cursor, sql, values, None, False)
+                sql, values = listener(connection, cursor, sql, values, None, many)
+        dbapi_error = connection.dialect.loaded_dbapi.Error
         try:
-            cursor.execute(sql, values)
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(sql, values, error, connection.dialect.loaded_dbapi.Error,
-                                      dialect=connection.dialect) from error
-        result = plan.rows_of(cursor) if plan.returns_rows else IteratorResult(SimpleResultMetaData(()), iter(()))
+            (cursor.executemany if many else cursor.execute)(sql, values)
+        except dbapi_error as error:
+            raise DBAPIError.instance(sql, values, error, dbapi_error, dialect=connection.dialect) from error
+        rows = plan.returns_rows and not many
+        result = plan.rows_of(cursor) if rows else IteratorResult(SimpleResultMetaData(()), iter(()))
         result.rowcount = cursor.rowcount
         return result
     finally:
         cursor.close()
+
+
+def execute(connection, statement, params: dict | None = None):
+    """Runs a `prepared` statement with one set of parameters; returns a Result (rows, or `rowcount` of a write)."""
+    plan = _plan(connection, statement, _keys(statement, params))
+    sql, values = plan.parameters(params)
+    return _send(connection, plan, sql, values, False)
 
 
 def executemany(connection, statement, rows: list[dict]):
@@ -231,20 +238,4 @@ def executemany(connection, statement, rows: list[dict]):
         raise ValueError(f"executemany of a statement returning rows: {statement}")
     if plan.lists:
         raise ValueError(f"executemany of a statement with IN lists: {statement}")
-    values = [plan.parameters(row)[1] for row in rows]
-    sql = plan.sql
-    cursor = _cursor(connection)
-    try:
-        if connection._has_events or connection.engine._has_events:
-            for listener in connection.dispatch.before_cursor_execute:
-                sql, values = listener(connection, cursor, sql, values, None, True)
-        try:
-            cursor.executemany(sql, values)
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(sql, values, error, connection.dialect.loaded_dbapi.Error,
-                                      dialect=connection.dialect) from error
-        result = IteratorResult(SimpleResultMetaData(()), iter(()))
-        result.rowcount = cursor.rowcount
-        return result
-    finally:
-        cursor.close()
+    return _send(connection, plan, plan.sql, [plan.parameters(row)[1] for row in rows], True)
