@@ -2,7 +2,7 @@
 
 SQLAlchemy's per-execution work (the compiled-cache lookup by cache key, the execution context, the result's
 metadata) costs ~80 µs a statement on the bench machine; sqlite3 runs a short indexed statement in ~5 µs
-(bench/lifecycle.py: a third of the server's and half the worker's CPU went to it). A statement marked
+(bench/lifecycle.py under py-spy: about a fifth of the server's CPU and half the worker's went to it). A statement marked
 `prepared(...)`, a module-level constant, skips that work: it is compiled once per dialect (and, for an INSERT
 or UPDATE, per set of parameter names), and each execution builds its parameters with the compiled statement's own
 bind processors and column defaults, runs on the DBAPI cursor of the connection's transaction, and wraps the rows
@@ -11,6 +11,8 @@ the values passed through the columns' own result processors. So callers see wha
 
 What stays as it was:
 - the same SQL text and parameters as SQLAlchemy would send (the compiled string of the same dialect);
+- the statement runs in the connection's transaction, begun as SQLAlchemy begins it, after the writes kept on the
+  connection (returnflow/deferred.py) are sent;
 - `before_cursor_execute` listeners are called (statement counters in tests and benches count these too);
 - a driver error is raised as SQLAlchemy's (IntegrityError, OperationalError ...), so callers catch the same;
 - column defaults are filled as SQLAlchemy fills them (one that reads its context gets the row's values);
@@ -32,7 +34,8 @@ PREPARED = "returnflow_prepared"
 KEPT = "returnflow_deferred"
 
 # (id(statement), dialect name, parameter names) -> _Plan; the statement itself is kept in the plan, so its id
-# is never reused while the entry lives (marked statements are module constants: a bounded set).
+# is never reused while the entry lives (marked statements are module constants: a bounded set). Threads may both
+# compile an entry missing at once: one of the equal plans is kept, nothing else is shared between executions.
 _PLANS: dict[tuple, _Plan] = {}
 
 
