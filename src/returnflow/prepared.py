@@ -148,7 +148,8 @@ class _Context:
 
 def prepared(statement, dialect: str | None = None):
     """`statement` marked to run by the path above (see the module's note); refused now if it cannot. `dialect`:
-    the one database a dialect-specific statement (an upsert) is written for; otherwise both."""
+    the one database a dialect-specific statement (an upsert) is written for; otherwise both. Mark module-level
+    constants (or statements a cached builder makes once): a marked statement's plans live as long as the process."""
     from sqlalchemy import Insert
     from sqlalchemy.dialects import postgresql, sqlite
 
