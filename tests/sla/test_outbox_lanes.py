@@ -127,3 +127,27 @@ def test_on_sqlite_a_claim_reads_a_lanes_due_messages_only(tmp_path_factory):
         lanes = " | ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + outbox._PENDING_LANES.text))
     assert "ix_outbox_status_lane_due (status=? AND lane=? AND available_at<?)" in plan, plan
     assert "ix_outbox_status_lane_due (status=? AND lane>?)" in lanes, lanes
+
+
+def test_on_sqlite_a_claim_with_nothing_due_does_not_wait_for_the_write_lock(tmp_path_factory, handlers):
+    """A worker with nothing to deliver looks in a read transaction: while another connection holds SQLite's one
+    write lock (a request, a long import), its claim comes back empty at once instead of taking or waiting for the
+    lock; once something is due and the lock is free, it claims as before."""
+    db = migrated_sqlite(tmp_path_factory, tmp_path_factory.mktemp("idle") / "idle.db")
+    try:
+        shop = make_shop(db)
+        later = add(db, shop.id, "later", 2, at=T0 + timedelta(hours=1))  # not due at T0
+        path = db.url.split("///", 1)[1]
+        holder = sqlite3.connect(path, timeout=0, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, held
+        try:
+            started = time.monotonic()
+            assert outbox.claim(db, now=T0, limit=10, lease=LEASE) == []
+            assert time.monotonic() - started < 2  # the busy timeout is 30 s: it did not wait for the lock
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        claimed = outbox.claim(db, now=T0 + timedelta(hours=2), limit=10, lease=LEASE)
+        assert [m.id for m in claimed] == later
+    finally:
+        db.dispose()

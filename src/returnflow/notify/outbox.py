@@ -123,24 +123,36 @@ def claim(db: Database, *, now: datetime, limit: int, lease: timedelta, skip: Co
     in a skipped lane costs a claim nothing, and so do the messages of any lane that wait out a retry."""
     topics = tuple(sorted(HANDLERS))
     postgresql = db.dialect == "postgresql"
+    if not postgresql:
+        # SQLite has one writer: whether anything is due is asked in a read transaction first, so a worker with
+        # nothing to deliver does not take the write lock from the requests (nor wait behind a long write for it).
+        with db.read() as session:
+            if not _claimable(session.connection(), topics, postgresql, now, limit, skip, lanes, per_lane):
+                return []
     with db.transaction() as session:
         connection = session.connection()
-        found = [r for r in connection.execute(_expired(topics, postgresql), {"now": now, "n": limit})
-                 if r.lane not in skip]
-        for lane in connection.execute(_PENDING_LANES).scalars():
-            if lane in skip:
-                continue
-            n = min(limit, per_lane(lane)) if per_lane is not None else limit
-            found += connection.execute(_of_lane(topics, postgresql), {"lane": lane, "now": now, "n": n}).all()
-        found.sort(key=lambda r: (r.priority, r.available_at, r.id))
-        rows = _fair_share(found, lanes, per_lane) if lanes is not None or per_lane is not None else found
-        rows = rows[:limit]
+        rows = _claimable(connection, topics, postgresql, now, limit, skip, lanes, per_lane)
         if not rows:
             return []
         connection.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
             status="leased", lease_until=now + lease, attempts=OUTBOX.c.attempts + 1))
     return [Claimed(r.id, r.merchant_id, r.case_id, r.topic, r.payload or {}, r.attempts + 1, r.lane or "",
                     bool(r.secret), r.expires_at) for r in rows]
+
+
+def _claimable(connection, topics: tuple, postgresql: bool, now: datetime, limit: int, skip: Collection[str],
+               lanes: int | None, per_lane: Callable[[str], int] | None) -> list:
+    """The rows claim would take now (see claim), in claim order."""
+    found = [r for r in connection.execute(_expired(topics, postgresql), {"now": now, "n": limit})
+             if r.lane not in skip]
+    for lane in connection.execute(_PENDING_LANES).scalars():
+        if lane in skip:
+            continue
+        n = min(limit, per_lane(lane)) if per_lane is not None else limit
+        found += connection.execute(_of_lane(topics, postgresql), {"lane": lane, "now": now, "n": n}).all()
+    found.sort(key=lambda r: (r.priority, r.available_at, r.id))
+    rows = _fair_share(found, lanes, per_lane) if lanes is not None or per_lane is not None else found
+    return rows[:limit]
 
 
 def _fair_share(rows: list, lanes: int | None, per_lane: Callable[[str], int] | None) -> list:
