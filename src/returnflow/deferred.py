@@ -106,8 +106,7 @@ def execute(session, statement, params=None):
     """Runs a Core statement on the session's connection, or keeps it when it is `deferrable` and a
     `deferred_writes` block is open (then returns None: nobody reads a deferred write's result)."""
     connection = session.connection()
-    options = statement.get_execution_options()
-    if DEFER in options:
+    if DEFER in statement.get_execution_options():
         buffer = connection.info.get(_BUFFER)
         if buffer is not None:
             buffer.add(statement, params)
